@@ -1,0 +1,190 @@
+"""Settings: every knob comes from the environment (prefix ``MARKETBRIDGE_``) or an optional ``.env``.
+
+Secrets (the Magento token, the Mirakl key, webhook secrets) are ``SecretStr`` so that they never
+print in a repr, a log line or a validation error. A bad or missing value stops start-up with one
+line naming the variable (see :func:`load_settings`).
+
+The marketplace's *capabilities* are settings because Mirakl operators switch features on and off
+per instance; the defaults are the ones we assume for John Lewis (stated in the README).
+"""
+
+from __future__ import annotations
+
+import enum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class StockImportApi(enum.StrEnum):
+    """Which Mirakl import carries stock-only updates."""
+
+    STO01 = "STO01"
+    OF01 = "OF01"
+
+
+class PriceImportApi(enum.StrEnum):
+    PRI01 = "PRI01"
+    OF01 = "OF01"
+
+
+class OrderTaxMode(enum.StrEnum):
+    TAX_INCLUDED = "TAX_INCLUDED"
+    TAX_EXCLUDED = "TAX_EXCLUDED"
+
+
+class RefundTaxRule(enum.StrEnum):
+    """How the marketplace computes refund taxes (Mirakl's ``refund tax`` platform setting)."""
+
+    PROPORTIONAL_TO_AMOUNT = "proportional_to_amount"
+    NONE = "none"
+
+
+class AcceptancePolicy(enum.StrEnum):
+    """What to do with an order that fails an acceptance rule."""
+
+    REFUSE = "refuse"
+    HOLD = "hold"
+
+
+class OrderCreationMode(enum.StrEnum):
+    CART = "cart"
+    DIRECT = "direct"
+
+
+PositiveSeconds = Annotated[float, Field(gt=0)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MARKETBRIDGE_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        secrets_dir=None,
+    )
+
+    # --- storage -------------------------------------------------------------------------
+    database_url: str = Field(
+        default_factory=lambda: f"sqlite:///{Path.cwd() / 'marketbridge.sqlite'}",
+        description="SQLAlchemy URL. SQLite file by default; postgresql+psycopg://... to scale out.",
+    )
+    executor_id: str = Field(default="local", description="Stable id of this worker process (DBOS).")
+    application_version: str = Field(
+        default="marketbridge-1",
+        description="Pinned DBOS application version. Bump only when a workflow's steps change incompatibly.",
+    )
+
+    # --- Adobe Commerce ------------------------------------------------------------------
+    magento_base_url: AnyHttpUrl = Field(default=AnyHttpUrl("http://127.0.0.1:8101"))
+    magento_token: SecretStr = Field(default=SecretStr("sandbox-magento-token"))
+    magento_store_code: str = Field(default="all", pattern=r"^[a-z0-9_]+$")
+    magento_oauth_consumer_key: SecretStr | None = None
+    magento_oauth_consumer_secret: SecretStr | None = None
+    magento_oauth_access_token: SecretStr | None = None
+    magento_oauth_access_token_secret: SecretStr | None = None
+    magento_stock_id: int = Field(default=1, ge=1, description="MSI stock whose salable quantity we publish.")
+    magento_source_code: str = Field(default="default", description="MSI source used for shipments.")
+    magento_webhook_secret: SecretStr = Field(default=SecretStr("sandbox-webhook-secret"))
+    magento_timeout_seconds: PositiveSeconds = 30.0
+
+    # --- Mirakl ----------------------------------------------------------------------------
+    mirakl_base_url: AnyHttpUrl = Field(default=AnyHttpUrl("http://127.0.0.1:8102"))
+    mirakl_api_key: SecretStr = Field(default=SecretStr("sandbox-mirakl-key"))
+    mirakl_shop_id: int | None = None
+    mirakl_timeout_seconds: PositiveSeconds = 30.0
+    mirakl_rate_limit_scale: float = Field(
+        default=1.0,
+        gt=0,
+        le=1.0,
+        description="Multiplies every documented Mirakl call interval. 1.0 in production; tests shrink it.",
+    )
+
+    # --- marketplace capabilities (John Lewis defaults) -----------------------------------
+    stock_import_api: StockImportApi = StockImportApi.STO01
+    price_import_api: PriceImportApi = PriceImportApi.PRI01
+    partial_acceptance: bool = False
+    multi_shipment: bool = False
+    order_tax_mode: OrderTaxMode = OrderTaxMode.TAX_INCLUDED
+    refund_tax_rule: RefundTaxRule = RefundTaxRule.PROPORTIONAL_TO_AMOUNT
+    currency: str = Field(default="GBP", pattern=r"^[A-Z]{3}$")
+
+    # --- flows ------------------------------------------------------------------------------
+    stock_sync_enabled: bool = True
+    price_sync_enabled: bool = True
+    stock_poll_cron: str = "0 */5 * * * *"
+    order_poll_cron: str = "0 * * * * *"
+    order_poll_overlap_seconds: int = Field(default=300, ge=0)
+    acceptance_policy: AcceptancePolicy = AcceptancePolicy.HOLD
+    order_creation_mode: OrderCreationMode = OrderCreationMode.CART
+    price_tolerance_percent: float = Field(default=1.0, ge=0)
+    totals_tolerance: float = Field(default=0.01, ge=0)
+    magento_payment_method: str = "checkmo"
+    magento_shipping_method: str = "flatrate_flatrate"
+    personal_data_retention_days: int = Field(default=90, ge=1)
+    audit_cron: str = "0 0 2 * * *"
+    timezone: str = "Europe/London"
+
+    # --- web ------------------------------------------------------------------------------------
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8100, ge=1, le=65535)
+    session_secret: SecretStr = Field(default=SecretStr("change-me-session-secret"))
+    secure_cookies: bool = False
+    alert_urls_ecommerce: SecretStr | None = None
+    alert_urls_ops: SecretStr | None = None
+    alert_urls_finance: SecretStr | None = None
+    alert_urls_customer_service: SecretStr | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_database_url(cls, value: str) -> str:
+        """Accept ``postgres://`` and ``postgresql://`` and use psycopg 3 for both."""
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        if not (value.startswith("sqlite") or value.startswith("postgresql+psycopg://")):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return value
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith("postgresql")
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret in clear, for the log redactor. Never print this list."""
+        values: list[str] = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                raw = value.get_secret_value()
+                if len(raw) >= 6:
+                    values.append(raw)
+        return values
+
+
+class SettingsError(SystemExit):
+    """Raised when the environment is not usable; its text is one line naming the variable."""
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One plain line per bad variable, never echoing the value (it may be a secret)."""
+    parts = []
+    for item in error.errors():
+        name = "MARKETBRIDGE_" + "_".join(str(p) for p in item["loc"]).upper()
+        parts.append(f"{name}: {item['msg']}")
+    return "configuration error: " + "; ".join(parts)
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise SettingsError(describe_validation_error(error)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
