@@ -1,0 +1,127 @@
+"""Tables the foundation owns: exception records, the audit log of human actions, stream
+cursors for polling, recorded outbound deliveries, and worker heartbeats."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from marketbridge.adapters.db.base import Base, utcnow
+
+
+class ExceptionRecord(Base):
+    """One business problem about one object. Unique while active per (type, object)."""
+
+    __tablename__ = "exception_records"
+    __table_args__ = (
+        Index("ix_exception_records_key", "type", "object_type", "object_id"),
+        Index("ix_exception_records_state_owner", "state", "owner"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    type: Mapped[str] = mapped_column(String(64))
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[str] = mapped_column(String(255))
+    owner: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    suggested_action: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    assignee: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    context: Mapped[dict] = mapped_column(JSON, default=dict)
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    first_seen: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    alerted_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+
+
+class AuditLogEntry(Base):
+    """Every human action (dashboard or CLI): who, what, on which object, when."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    object_type: Mapped[str] = mapped_column(String(32), default="")
+    object_id: Mapped[str] = mapped_column(String(255), default="")
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class StreamCursor(Base):
+    """Where a polling stream has read up to (OR11 update date, shipment entity id, ...).
+
+    A cursor only moves forward after everything before it has been stored.
+    """
+
+    __tablename__ = "stream_cursors"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Delivery(Base):
+    """An outbound write to a remote API, recorded with its attempts (Saleor-style).
+
+    ``key`` is the idempotency key of the business action (``OR24:JL-000001-A``), unique, so a
+    retried or recovered workflow finds the earlier attempt instead of sending again blindly.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255))
+    api: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[str] = mapped_column(String(255), default="")
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    request: Mapped[dict] = mapped_column(JSON, default=dict)
+    response: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class WorkerHeartbeat(Base):
+    """Each worker process writes here regularly; a sweeper resumes the work of silent ones."""
+
+    __tablename__ = "worker_heartbeats"
+
+    executor_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    pid: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class User(Base):
+    """A person who logs in to the console. ``role`` is one of domain.auth.Role."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(32))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ApiToken(Base):
+    """A bearer token for the JSON API and /metrics. Only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer, index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    revoked: Mapped[bool] = mapped_column(default=False)

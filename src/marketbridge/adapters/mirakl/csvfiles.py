@@ -1,0 +1,56 @@
+"""Mirakl's CSV dialect: ``;``-separated, double-quoted, UTF-8, header row first.
+
+Used both ways: the client builds import files (OF01, STO01, PRI01, P41) and reads error reports
+(OF03, STO03, PRI03, P44); the simulator does the reverse. Every value is quoted when written, so
+that a SKU with a trailing space (``"MB-TRAILING-0001 "``) survives the round trip untouched.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping, Sequence
+
+
+class CsvFormatError(ValueError):
+    """The file is not a readable ``;`` CSV with a header."""
+
+
+def write_csv(columns: Sequence[str], rows: Iterable[Mapping[str, object]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";", quotechar='"', quoting=csv.QUOTE_ALL, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if row.get(col) is None else _text(row.get(col)) for col in columns])
+    return buffer.getvalue().encode("utf-8")
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.6f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def read_csv(data: bytes | str) -> tuple[list[str], list[dict[str, str]]]:
+    """Header and rows (as dicts). A missing header or a ragged row raises :class:`CsvFormatError`."""
+    text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
+    if not text.strip():
+        raise CsvFormatError("the file is empty")
+    reader = csv.reader(io.StringIO(text), delimiter=";", quotechar='"')
+    try:
+        rows = list(reader)
+    except csv.Error as error:
+        raise CsvFormatError(f"unreadable CSV: {error}") from None
+    header = [h.strip() for h in rows[0]]
+    if not any(header):
+        raise CsvFormatError("the header row is empty")
+    records: list[dict[str, str]] = []
+    for number, row in enumerate(rows[1:], start=2):
+        if not row or all(not cell for cell in row):
+            continue
+        if len(row) > len(header):
+            raise CsvFormatError(f"line {number} has {len(row)} columns, the header has {len(header)}")
+        records.append({col: (row[i] if i < len(row) else "") for i, col in enumerate(header)})
+    return header, records

@@ -1,0 +1,39 @@
+"""Top-level command tree: ``marketbridge --help`` lists every command."""
+
+from __future__ import annotations
+
+import typer
+
+from marketbridge.cli import (
+    catalogue,
+    console_cmds,
+    core,
+    exceptions,
+    orders,
+    sandbox,
+    shipments,
+    refunds,
+    stock,
+)
+
+app = typer.Typer(
+    name="marketbridge",
+    help="Keeps an Adobe Commerce store and the John Lewis Marketplace (Mirakl) in step.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+core.register(app)
+sandbox.register(app)
+exceptions.register(app)
+stock.register(app)
+orders.register(app)
+shipments.register(app)
+refunds.register(app)
+catalogue.register(app)
+console_cmds.register(app)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,289 @@
+"""``searchCriteria`` as Adobe Commerce 2.4 parses and applies it.
+
+Wire format (query string, PHP bracket notation)::
+
+    searchCriteria[filter_groups][0][filters][0][field]=sku
+    searchCriteria[filter_groups][0][filters][0][value]=MB-%25
+    searchCriteria[filter_groups][0][filters][0][condition_type]=like
+    searchCriteria[sortOrders][0][field]=entity_id&searchCriteria[sortOrders][0][direction]=ASC
+    searchCriteria[pageSize]=50&searchCriteria[currentPage]=2
+
+Both casings are accepted (``filterGroups``/``filter_groups``, ``conditionType``/``condition_type``,
+``pageSize``/``page_size``...). Filters inside a group are OR-ed, groups are AND-ed. Paging follows
+2.4: a page past the end is empty (older versions repeated the last page), ``currentPage`` < 1
+is page 1, no ``pageSize`` means every match. The response echoes the criteria in snake_case.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ApiError, invalid_value, required, type_error
+
+CONDITIONS = {
+    "eq", "neq", "gt", "gteq", "lt", "lteq", "moreq", "like", "nlike", "in", "nin",
+    "finset", "nfinset", "from", "to", "null", "notnull",
+}  # fmt: skip
+
+_KEY_ALIASES = {
+    "filterGroups": "filter_groups",
+    "conditionType": "condition_type",
+    "sortOrders": "sort_orders",
+    "pageSize": "page_size",
+    "currentPage": "current_page",
+}
+
+
+def parse_brackets(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """``a[b][0][c]=v`` pairs into nested dicts (list indexes stay dict keys, sorted later)."""
+    root: dict[str, Any] = {}
+    for raw_key, value in pairs:
+        head, _, rest = raw_key.partition("[")
+        parts = [head] + (re.findall(r"([^\]]*)\]", "[" + rest) if rest else [])
+        node = root
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                node[part] = child
+            node = child
+        node[parts[-1]] = value
+    return root
+
+
+def _norm(key: str) -> str:
+    return _KEY_ALIASES.get(key, key)
+
+
+def _as_list(node: Any) -> list[Any]:
+    if isinstance(node, list):
+        return node
+    if isinstance(node, dict):
+        def order(k: str) -> tuple[int, str]:
+            return (int(k), "") if k.isdigit() else (10**9, k)
+
+        return [node[k] for k in sorted(node, key=order)]
+    return []
+
+
+@dataclass
+class Filter:
+    field: str
+    value: str
+    condition_type: str | None = None
+
+    @property
+    def condition(self) -> str:
+        return self.condition_type or "eq"
+
+
+@dataclass
+class SearchCriteria:
+    filter_groups: list[list[Filter]] = field(default_factory=list)
+    sort_orders: list[tuple[str, str]] | None = None
+    page_size: int | None = None
+    current_page: int | None = None
+
+    def echo(self) -> dict[str, Any]:
+        """The ``search_criteria`` object of the response (snake_case, only what was sent)."""
+        groups = []
+        for group in self.filter_groups:
+            filters = []
+            for f in group:
+                item: dict[str, Any] = {"field": f.field, "value": f.value}
+                if f.condition_type is not None:
+                    item["condition_type"] = f.condition_type
+                filters.append(item)
+            groups.append({"filters": filters})
+        out: dict[str, Any] = {"filter_groups": groups}
+        if self.sort_orders is not None:
+            out["sort_orders"] = [{"field": f, "direction": d} for f, d in self.sort_orders]
+        if self.page_size is not None:
+            out["page_size"] = self.page_size
+        if self.current_page is not None:
+            out["current_page"] = self.current_page
+        return out
+
+
+def _int(name: str, value: Any) -> int:
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise type_error(name, value, "int") from None
+
+
+def parse_search_criteria(query: Iterable[tuple[str, str]], *, required_param: bool = True) -> SearchCriteria:
+    """Parse the query string; 400 when ``searchCriteria`` is absent (Magento requires it)."""
+    pairs = list(query)
+    tree = parse_brackets(pairs)
+    if "searchCriteria" not in tree and "search_criteria" not in tree:
+        if required_param:
+            raise required("searchCriteria")
+        return SearchCriteria()
+    node = tree.get("searchCriteria", tree.get("search_criteria"))
+    if not isinstance(node, dict):
+        return SearchCriteria()
+    node = {_norm(k): v for k, v in node.items()}
+    criteria = SearchCriteria()
+    for group in _as_list(node.get("filter_groups")):
+        if not isinstance(group, dict):
+            continue
+        filters = []
+        for raw in _as_list(group.get("filters")):
+            if not isinstance(raw, dict):
+                continue
+            raw = {_norm(k): v for k, v in raw.items()}
+            if "field" not in raw:
+                raise required("field")
+            condition = raw.get("condition_type")
+            if condition is not None and condition not in CONDITIONS:
+                raise invalid_value("condition_type", condition)
+            filters.append(Filter(str(raw["field"]), str(raw.get("value", "")), condition))
+        if filters:
+            criteria.filter_groups.append(filters)
+    if "sort_orders" in node:
+        orders = []
+        for raw in _as_list(node["sort_orders"]):
+            if not isinstance(raw, dict) or "field" not in raw:
+                continue
+            direction = str(raw.get("direction", "ASC")).upper()
+            if direction not in ("ASC", "DESC"):
+                raise invalid_value("direction", raw.get("direction"))
+            orders.append((str(raw["field"]), direction))
+        criteria.sort_orders = orders
+    if node.get("page_size") not in (None, ""):
+        criteria.page_size = _int("pageSize", node["page_size"])
+    if node.get("current_page") not in (None, ""):
+        criteria.current_page = _int("currentPage", node["current_page"])
+    return criteria
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _cmp_key(value: Any) -> tuple[int, Any]:
+    number = _number(value)
+    if number is not None:
+        return (0, number)
+    return (1, str(value).lower())
+
+
+def _compare(actual: Any, expected: str) -> int | None:
+    """SQL-like comparison: numeric when both sides are numbers, case-insensitive text otherwise."""
+    if actual is None:
+        return None
+    numeric_actual = isinstance(actual, int | float) or (isinstance(actual, str) and _looks_numeric(actual))
+    if numeric_actual and _looks_numeric(expected):
+        a, b = float(actual), float(expected)
+        return (a > b) - (a < b)
+    left, right = _as_text(actual).lower(), expected.lower()
+    return (left > right) - (left < right)
+
+
+def _looks_numeric(text: str) -> bool:
+    return bool(re.fullmatch(r"-?\d+(\.\d+)?", text.strip()))
+
+
+def _like(pattern: str) -> re.Pattern[str]:
+    out = []
+    for ch in pattern:
+        out.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
+    return re.compile("^" + "".join(out) + "$", re.IGNORECASE | re.DOTALL)
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def matches(flt: Filter, actual: Any) -> bool:
+    cond = flt.condition
+    if cond == "null":
+        return actual is None or actual == ""
+    if cond == "notnull":
+        return not (actual is None or actual == "")
+    if isinstance(actual, list):
+        return any(matches(flt, v) for v in actual)
+    if cond in ("in", "nin"):
+        wanted = {v.strip().lower() for v in flt.value.split(",")}
+        found = actual is not None and _as_text(actual).lower() in wanted
+        return found if cond == "in" else (actual is not None and not found)
+    if cond in ("finset", "nfinset"):
+        members = {v.strip().lower() for v in _as_text(actual).split(",")} if actual is not None else set()
+        found = flt.value.strip().lower() in members
+        return found if cond == "finset" else not found
+    if cond in ("like", "nlike"):
+        if actual is None:
+            return False
+        found = bool(_like(flt.value).match(_as_text(actual)))
+        return found if cond == "like" else not found
+    if isinstance(actual, bool):
+        actual = int(actual)
+    result = _compare(actual, flt.value)
+    if result is None:
+        return False
+    return {
+        "eq": result == 0,
+        "neq": result != 0,
+        "gt": result > 0,
+        "gteq": result >= 0,
+        "moreq": result >= 0,
+        "from": result >= 0,
+        "lt": result < 0,
+        "lteq": result <= 0,
+        "to": result <= 0,
+    }[cond]
+
+
+Getter = Callable[[Any, str], Any]
+
+
+def _default_getter(record: Any, name: str) -> Any:
+    return record.get(name) if isinstance(record, Mapping) else getattr(record, name, None)
+
+
+def apply(
+    records: Iterable[Any],
+    criteria: SearchCriteria,
+    getter: Getter = _default_getter,
+) -> tuple[list[Any], int]:
+    """Filter, sort and page ``records``; returns (page, total_count)."""
+    selected = [
+        r
+        for r in records
+        if all(any(matches(f, getter(r, f.field)) for f in group) for group in criteria.filter_groups)
+    ]
+    for name, direction in reversed(criteria.sort_orders or []):
+        present = [r for r in selected if getter(r, name) is not None]
+        missing = [r for r in selected if getter(r, name) is None]
+        present.sort(key=lambda r, n=name: _cmp_key(getter(r, n)), reverse=direction == "DESC")
+        selected = missing + present if direction == "ASC" else present + missing
+    total = len(selected)
+    if criteria.page_size is not None and criteria.page_size > 0:
+        page = max(1, criteria.current_page or 1)
+        start = (page - 1) * criteria.page_size
+        selected = selected[start : start + criteria.page_size]
+    return selected, total
+
+
+def result(items: list[Any], criteria: SearchCriteria, total: int) -> dict[str, Any]:
+    return {"items": items, "search_criteria": criteria.echo(), "total_count": total}
+
+
+__all__ = ["ApiError", "Filter", "SearchCriteria", "apply", "matches", "parse_search_criteria", "result"]

@@ -1,0 +1,137 @@
+"""Shared pieces of the Mirakl simulator state: the sandbox clock, errors, settings, helpers."""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+
+class SandboxError(Exception):
+    """A documented API failure: becomes ``{"status": N, "message": ...}`` (+ ``code``) on the wire."""
+
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"status": self.status, "message": self.message}
+        if self.code:
+            body["code"] = self.code
+        return body
+
+
+class SandboxClock:
+    """Wall-clock UTC plus an offset that ``POST /_sandbox/clock/advance`` moves forward.
+
+    Business timers (acceptance deadline, import processing, refund completion, auto-receive)
+    read this clock; the per-API call-frequency limiter uses real monotonic time instead, because
+    moving sandbox time must not let a client burst past a real rate limit.
+    """
+
+    def __init__(self) -> None:
+        self._offset = timedelta()
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return datetime.now(UTC) + self._offset
+
+    def advance(self, seconds: float) -> datetime:
+        with self._lock:
+            self._offset += timedelta(seconds=seconds)
+        return self.now()
+
+
+@dataclass
+class SandboxSettings:
+    """Operator switches and timers. Changed at run time by ``POST /_sandbox/settings``."""
+
+    partial_acceptance: bool = False
+    partial_cancelation: bool = False  # OR30 ("shop partial cancelation", enabled by Mirakl support)
+    multi_shipment: bool = False  # ST01/ST11/ST23/ST24
+    mandatory_tracking: bool | None = None  # None: as the order's shipping method says (SH12)
+    auto_debit: bool = False  # accepted orders go straight to SHIPPING (no /debit call needed)
+    import_delay_seconds: float = 1.0
+    export_delay_seconds: float = 1.0
+    refund_delay_seconds: float = 2.0
+    acceptance_deadline_seconds: float = 86400.0
+    auto_receive_seconds: float = 7 * 86400.0
+    close_after_receive_seconds: float = 30 * 86400.0
+    update_overlap_seconds: float = 0.0  # OR11 start_update_date safety delta (Mirakl's size unknown)
+    restock_on_refusal: bool = True
+
+    def update(self, values: dict[str, Any]) -> None:
+        known = {f.name: f for f in fields(self)}
+        for key, value in values.items():
+            if key not in known:
+                raise SandboxError(400, f"Unknown setting '{key}'. Known: {', '.join(sorted(known))}")
+            current = getattr(self, key)
+            if isinstance(current, bool) or key == "mandatory_tracking":
+                if value is not None and not isinstance(value, bool):
+                    raise SandboxError(400, f"Setting '{key}' must be true or false")
+                if value is None and key != "mandatory_tracking":
+                    raise SandboxError(400, f"Setting '{key}' must be true or false")
+            else:
+                if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                    raise SandboxError(400, f"Setting '{key}' must be a number >= 0")
+                value = float(value)
+            setattr(self, key, value)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def iso(moment: datetime | None) -> str | None:
+    """Mirakl returns UTC with ``Z`` and milliseconds."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_datetime(value: str, name: str) -> datetime:
+    text = value.strip().replace(" ", "+")  # an unencoded '+' arrives as a space
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise SandboxError(400, f"Parameter '{name}' is not a valid ISO 8601 date: {value!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment
+
+
+def money(value: float | Decimal) -> float:
+    return float(Decimal(str(value)).quantize(Decimal("0.01")))
+
+
+def parse_decimal(text: str) -> Decimal | None:
+    """``12.50`` or ``12,50`` (Mirakl files use both) -> Decimal; None when not a number."""
+    try:
+        number = Decimal(text.strip().replace(",", "."))
+    except (InvalidOperation, AttributeError):
+        return None
+    if not number.is_finite():
+        return None
+    return number
+
+
+def parse_int(text: str) -> int | None:
+    text = text.strip()
+    if not text or not (text.isdigit() or (text.startswith("-") and text[1:].isdigit())):
+        return None
+    return int(text)
+
+
+def end_of_day(moment: datetime) -> datetime:
+    return moment.replace(hour=23, minute=59, second=59, microsecond=999000)
+
+
+def ceil_seconds(seconds: float) -> int:
+    return max(1, math.ceil(seconds))

@@ -1,0 +1,235 @@
+"""Recording, clearing, listing and acting on exception records.
+
+Flows call :func:`record` when they meet a problem and :func:`clear` when they see that the same
+problem on the same object is gone; both are idempotent and cheap, so a flow can call them on
+every pass. People act through :func:`act` (dashboard and CLI), which writes the audit log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from marketbridge.adapters.db.base import utcnow
+from marketbridge.adapters.db.models.core import AuditLogEntry, ExceptionRecord
+from marketbridge.domain.exceptions import (
+    ExceptionReport,
+    ExceptionState,
+    ExceptionType,
+    ObjectType,
+    Team,
+)
+
+log = structlog.get_logger(__name__)
+
+ACTIVE_STATES = (ExceptionState.OPEN.value, ExceptionState.ACKNOWLEDGED.value)
+
+
+def _active(session: Session, code: str, object_type: str, object_id: str) -> ExceptionRecord | None:
+    return session.scalars(
+        select(ExceptionRecord)
+        .where(
+            ExceptionRecord.type == code,
+            ExceptionRecord.object_type == object_type,
+            ExceptionRecord.object_id == object_id,
+            ExceptionRecord.state.in_(ACTIVE_STATES),
+        )
+        .order_by(ExceptionRecord.id.desc())
+        .limit(1)
+    ).first()
+
+
+def record(session: Session, report: ExceptionReport) -> ExceptionRecord:
+    """Open a record for ``report``, or update the active one for the same type and object.
+
+    An *ignored* record for the same key stays ignored: a person decided it does not matter, so a
+    repeat only bumps its count and last-seen time instead of opening a new record.
+    """
+    code, object_type, object_id = report.key
+    now = utcnow()
+    existing = _active(session, code, object_type, object_id)
+    if existing is None:
+        ignored = session.scalars(
+            select(ExceptionRecord)
+            .where(
+                ExceptionRecord.type == code,
+                ExceptionRecord.object_type == object_type,
+                ExceptionRecord.object_id == object_id,
+                ExceptionRecord.state == ExceptionState.IGNORED.value,
+            )
+            .limit(1)
+        ).first()
+        if ignored is not None:
+            ignored.count += 1
+            ignored.last_seen = now
+            return ignored
+    if existing is not None:
+        existing.count += 1
+        existing.last_seen = now
+        existing.message = report.message
+        existing.detail = report.detail
+        if report.context:
+            existing.context = {**(existing.context or {}), **report.context}
+        return existing
+    record_ = ExceptionRecord(
+        type=code,
+        object_type=object_type,
+        object_id=object_id,
+        owner=report.type.owner.value,
+        severity=(report.severity or report.type.severity).value,
+        message=report.message,
+        detail=report.detail,
+        suggested_action=report.suggested_action or report.type.action,
+        state=ExceptionState.OPEN.value,
+        context=dict(report.context),
+        count=1,
+        first_seen=now,
+        last_seen=now,
+    )
+    session.add(record_)
+    session.flush()
+    log.info("exception.opened", type=code, object_type=object_type, object_id=object_id, owner=record_.owner)
+    return record_
+
+
+def clear(session: Session, type_: ExceptionType, object_id: str, *, by: str = "system") -> int:
+    """Resolve the active record of this type on this object, if any: the condition is gone."""
+    existing = _active(session, type_.code, type_.object_type.value, object_id)
+    if existing is None:
+        return 0
+    existing.state = ExceptionState.RESOLVED.value
+    existing.resolved_at = utcnow()
+    existing.resolved_by = by
+    log.info("exception.auto_resolved", type=type_.code, object_id=object_id)
+    return 1
+
+
+def is_active(session: Session, type_: ExceptionType, object_id: str) -> bool:
+    return _active(session, type_.code, type_.object_type.value, object_id) is not None
+
+
+@dataclass(frozen=True)
+class ExceptionFilter:
+    owner: Team | None = None
+    state: ExceptionState | None = None
+    type: str | None = None
+    object_type: ObjectType | None = None
+    object_id: str | None = None
+    active_only: bool = False
+    limit: int = 500
+    offset: int = 0
+
+
+def list_records(session: Session, filters: ExceptionFilter = ExceptionFilter()) -> Sequence[ExceptionRecord]:
+    query = select(ExceptionRecord)
+    if filters.owner is not None:
+        query = query.where(ExceptionRecord.owner == filters.owner.value)
+    if filters.state is not None:
+        query = query.where(ExceptionRecord.state == filters.state.value)
+    if filters.active_only:
+        query = query.where(ExceptionRecord.state.in_(ACTIVE_STATES))
+    if filters.type is not None:
+        query = query.where(ExceptionRecord.type == filters.type)
+    if filters.object_type is not None:
+        query = query.where(ExceptionRecord.object_type == filters.object_type.value)
+    if filters.object_id is not None:
+        query = query.where(ExceptionRecord.object_id == filters.object_id)
+    query = query.order_by(ExceptionRecord.last_seen.desc(), ExceptionRecord.id.desc())
+    return session.scalars(query.limit(filters.limit).offset(filters.offset)).all()
+
+
+def open_counts_by_owner(session: Session) -> dict[str, int]:
+    rows = session.execute(
+        select(ExceptionRecord.owner, func.count())
+        .where(ExceptionRecord.state.in_(ACTIVE_STATES))
+        .group_by(ExceptionRecord.owner)
+    ).all()
+    counts = {team.value: 0 for team in Team}
+    counts.update({owner: int(n) for owner, n in rows})
+    return counts
+
+
+def open_counts_by_type(session: Session) -> dict[tuple[str, str], int]:
+    rows = session.execute(
+        select(ExceptionRecord.type, ExceptionRecord.owner, func.count())
+        .where(ExceptionRecord.state.in_(ACTIVE_STATES))
+        .group_by(ExceptionRecord.type, ExceptionRecord.owner)
+    ).all()
+    return {(code, owner): int(n) for code, owner, n in rows}
+
+
+class ActionNotAllowed(Exception):
+    pass
+
+
+HUMAN_ACTIONS = {
+    "acknowledge": ExceptionState.ACKNOWLEDGED,
+    "resolve": ExceptionState.RESOLVED,
+    "ignore": ExceptionState.IGNORED,
+    "reopen": ExceptionState.OPEN,
+}
+
+
+def audit(session: Session, actor: str, action: str, object_type: str = "", object_id: str = "", **detail: Any) -> None:
+    session.add(
+        AuditLogEntry(actor=actor, action=action, object_type=object_type, object_id=object_id, detail=detail)
+    )
+
+
+def act(
+    session: Session,
+    record_id: int,
+    action: str,
+    *,
+    actor: str,
+    assignee: str | None = None,
+) -> ExceptionRecord:
+    """A person acts on a record: acknowledge, resolve, ignore, reopen or assign. Audited."""
+    record_ = session.get(ExceptionRecord, record_id)
+    if record_ is None:
+        raise LookupError(f"no exception record {record_id}")
+    if action == "assign":
+        record_.assignee = assignee
+    elif action in HUMAN_ACTIONS:
+        new_state = HUMAN_ACTIONS[action]
+        record_.state = new_state.value
+        if new_state in (ExceptionState.RESOLVED, ExceptionState.IGNORED):
+            record_.resolved_at = utcnow()
+            record_.resolved_by = actor
+        else:
+            record_.resolved_at = None
+            record_.resolved_by = None
+    else:
+        raise ActionNotAllowed(f"unknown action {action!r}")
+    audit(session, actor, f"exception.{action}", "exception", str(record_id), assignee=assignee)
+    return record_
+
+
+def to_dict(record_: ExceptionRecord) -> dict[str, Any]:
+    def iso(value: dt.datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return {
+        "id": record_.id,
+        "type": record_.type,
+        "object_type": record_.object_type,
+        "object_id": record_.object_id,
+        "owner": record_.owner,
+        "severity": record_.severity,
+        "state": record_.state,
+        "message": record_.message,
+        "detail": record_.detail,
+        "suggested_action": record_.suggested_action,
+        "assignee": record_.assignee,
+        "count": record_.count,
+        "first_seen": iso(record_.first_seen),
+        "last_seen": iso(record_.last_seen),
+        "resolved_at": iso(record_.resolved_at),
+        "context": record_.context or {},
+    }

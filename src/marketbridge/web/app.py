@@ -1,0 +1,65 @@
+"""The web application: webhooks, the JSON API, /metrics and the dashboard, in one FastAPI app.
+
+``create_app(runtime, start_engine=True)`` is what ``marketbridge run`` serves; tests build it with
+``start_engine=False`` when they only need HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from marketbridge import __version__
+from marketbridge.runtime import Runtime
+from marketbridge.web.routers import (
+    catalogue,
+    console,
+    exceptions,
+    finance,
+    health,
+    orders,
+    refunds,
+    shipments,
+    stock,
+    webhooks,
+)
+
+ROUTERS = (health, webhooks, exceptions, stock, orders, shipments, refunds, catalogue, finance, console)
+
+
+def create_app(runtime: Runtime, *, start_engine: bool = True, schedules: bool = True) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        import anyio
+
+        from marketbridge.workflows import engine
+
+        if start_engine:
+            await anyio.to_thread.run_sync(lambda: engine.launch(runtime, schedules=schedules))
+        try:
+            yield
+        finally:
+            if start_engine:
+                await anyio.to_thread.run_sync(engine.shutdown)
+
+    app = FastAPI(
+        title="marketbridge",
+        version=__version__,
+        description="Adobe Commerce ↔ John Lewis Marketplace (Mirakl) integration service.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
+        """422 with the field errors, never echoing input values (they may hold secrets)."""
+        details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in error.errors()]
+        return JSONResponse({"detail": details}, status_code=422)
+
+    for module in ROUTERS:
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,56 @@
+"""FastAPI dependencies. Route signatures read like prose:
+
+    def list_orders(session: SessionDep, user: ApiUser) -> ...
+
+``ApiUser`` requires ``Authorization: Bearer <token>`` (tokens from ``marketbridge tokens create``);
+everything under ``/api`` and ``/metrics`` depends on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from marketbridge.adapters.db.models.core import User
+from marketbridge.runtime import Runtime
+from marketbridge.services import auth
+
+
+def get_runtime_dep(request: Request) -> Runtime:
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime_dep)]
+
+
+def get_session(runtime: RuntimeDep) -> Iterator[Session]:
+    with runtime.db.session() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+_bearer = HTTPBearer(auto_error=False, description="An API token from `marketbridge tokens create`.")
+
+
+def require_api_user(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "A bearer token is required.", headers={"WWW-Authenticate": "Bearer"}
+        )
+    user = auth.user_for_token(session, credentials.credentials)
+    if user is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "The bearer token is not valid.", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return user
+
+
+ApiUser = Annotated[User, Depends(require_api_user)]

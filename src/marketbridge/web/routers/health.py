@@ -1,0 +1,34 @@
+"""Liveness and readiness: the only routes besides signed webhooks that need no authentication."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from marketbridge.web.deps import RuntimeDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is up and serving HTTP."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"description": "Not ready: the database or engine is not usable."}})
+def readyz(runtime: RuntimeDep) -> JSONResponse:
+    """The database answers and the workflow engine is running."""
+    from marketbridge.workflows import engine
+
+    checks: dict[str, str] = {}
+    try:
+        with runtime.db.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as error:  # readiness reports, it never raises
+        checks["database"] = f"error: {type(error).__name__}"
+    checks["engine"] = "ok" if engine.is_launched() else "not running"
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503)

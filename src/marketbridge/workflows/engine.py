@@ -1,0 +1,100 @@
+"""Launching DBOS on our own database, with the footguns of STACK.md §1.2 handled:
+
+* ``application_version`` is pinned from settings, so an edit to workflow code does not strand
+  PENDING workflows (bump it only when a workflow's steps change incompatibly);
+* the portable JSON serializer, never pickle: workflows and steps take and return only JSON
+  values (str, int, float, bool, None, lists and dicts of them);
+* one system database = our ``DATABASE_URL`` (SQLite file or PostgreSQL);
+* a stable ``executor_id`` per worker, a heartbeat, and a sweeper that resumes the PENDING
+  workflows of a worker that has gone silent (open-source DBOS does not do that by itself).
+
+Each flow declares its workflows in ``marketbridge.workflows.<area>`` and lists its queues and
+schedules in module constants ``QUEUES`` and ``SCHEDULES``; :func:`launch` registers them all.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from types import ModuleType
+from typing import Any
+
+import structlog
+from dbos import DBOS, DBOSConfig
+from dbos._serialization import DBOSPortableJSONSerializer
+
+from marketbridge.runtime import Runtime, set_runtime
+
+log = structlog.get_logger(__name__)
+
+AREA_MODULES = (
+    "maintenance",
+    "stock",
+    "orders",
+    "shipments",
+    "refunds",
+    "catalogue",
+    "console",
+)
+
+_launched = False
+_lock = threading.Lock()
+
+
+def load_workflow_modules() -> list[ModuleType]:
+    """Import every area's workflow module, registering its workflows with DBOS."""
+    return [importlib.import_module(f"marketbridge.workflows.{name}") for name in AREA_MODULES]
+
+
+def dbos_config(runtime: Runtime) -> DBOSConfig:
+    settings = runtime.settings
+    return DBOSConfig(
+        name="marketbridge",
+        system_database_url=settings.database_url,
+        application_version=settings.application_version,
+        executor_id=settings.executor_id,
+        serializer=DBOSPortableJSONSerializer(),
+        log_level="WARNING",
+        scheduler_polling_interval_sec=5.0,
+        notification_listener_polling_interval_sec=0.2,
+    )
+
+
+def launch(runtime: Runtime, *, schedules: bool = True) -> None:
+    """Start DBOS in this process: recover this executor's unfinished work, then run queues and
+    (when ``schedules``) the cron schedules of every flow."""
+    global _launched
+    with _lock:
+        if _launched:
+            raise RuntimeError("DBOS already launched in this process")
+        set_runtime(runtime)
+        modules = load_workflow_modules()
+        DBOS(config=dbos_config(runtime))
+        DBOS.launch()
+        for module in modules:
+            for queue in getattr(module, "QUEUES", ()):
+                DBOS.register_queue(**queue)
+        if schedules:
+            entries: list[Any] = []
+            for module in modules:
+                builder = getattr(module, "schedules", None)
+                if builder is not None:
+                    entries.extend(builder(runtime.settings))
+            if entries:
+                DBOS.apply_schedules(entries)
+        _launched = True
+        log.info("engine.launched", executor_id=runtime.settings.executor_id,
+                 version=runtime.settings.application_version, schedules=schedules)
+
+
+def shutdown() -> None:
+    global _launched
+    with _lock:
+        if _launched:
+            DBOS.destroy(workflow_completion_timeout_sec=0)
+            _launched = False
+        set_runtime(None)
+
+
+def is_launched() -> bool:
+    return _launched

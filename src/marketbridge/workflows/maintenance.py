@@ -1,0 +1,128 @@
+"""Keeping the engine itself healthy.
+
+* ``Heartbeat``: a thread in every worker process writes ``worker_heartbeats`` every few seconds.
+* ``sweep_stale_executors``: a schedule that finds workers silent for longer than
+  ``STALE_AFTER_SECONDS`` and resumes their PENDING workflows here, so that on PostgreSQL with
+  several workers a dead worker's unfinished work is finished by another. Every step in our
+  workflows is idempotent against the remote systems, so a false "dead" verdict costs a repeated
+  read, never a duplicate order, shipment or refund.
+* It also turns workflows that DBOS gave up on (``MAX_RECOVERY_ATTEMPTS_EXCEEDED``) into
+  ``workflow_failed`` exception records, so nothing stops silently.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+from typing import Any
+
+import structlog
+from dbos import DBOS
+from sqlalchemy import select
+
+from marketbridge.adapters.db.base import utcnow
+from marketbridge.adapters.db.models.core import WorkerHeartbeat
+from marketbridge.domain.exceptions import WORKFLOW_FAILED, ExceptionReport
+from marketbridge.runtime import Runtime, get_runtime
+from marketbridge.services import exceptions as exception_service
+from marketbridge.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+HEARTBEAT_SECONDS = 5.0
+STALE_AFTER_SECONDS = 30.0
+
+
+def beat(runtime: Runtime) -> None:
+    with runtime.db.session() as session:
+        row = session.get(WorkerHeartbeat, runtime.settings.executor_id)
+        if row is None:
+            session.add(WorkerHeartbeat(executor_id=runtime.settings.executor_id, seen_at=utcnow(), pid=os.getpid()))
+        else:
+            row.seen_at = utcnow()
+            row.pid = os.getpid()
+
+
+class Heartbeat:
+    def __init__(self, runtime: Runtime, interval: float = HEARTBEAT_SECONDS) -> None:
+        self.runtime = runtime
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+
+    def start(self) -> None:
+        beat(self.runtime)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                beat(self.runtime)
+            except Exception as error:  # a missed beat is harmless; the next one retries
+                log.warning("heartbeat.failed", error=str(error))
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def stale_executors(runtime: Runtime, now: dt.datetime | None = None) -> list[str]:
+    now = now or utcnow()
+    cutoff = now - dt.timedelta(seconds=STALE_AFTER_SECONDS)
+    with runtime.db.session() as session:
+        rows = session.scalars(
+            select(WorkerHeartbeat.executor_id).where(
+                WorkerHeartbeat.seen_at < cutoff,
+                WorkerHeartbeat.executor_id != runtime.settings.executor_id,
+            )
+        ).all()
+    return list(rows)
+
+
+def resume_work_of(executor_ids: list[str]) -> list[str]:
+    """Resume every PENDING workflow owned by the given executors; returns their ids."""
+    if not executor_ids:
+        return []
+    pending = DBOS.list_workflows(status="PENDING", executor_id=executor_ids)
+    ids = [w.workflow_id for w in pending]
+    if ids:
+        DBOS.resume_workflows(ids)
+        log.warning("sweeper.resumed", executors=executor_ids, workflows=len(ids))
+    return ids
+
+
+def report_abandoned_workflows(runtime: Runtime) -> int:
+    failed = DBOS.list_workflows(status="MAX_RECOVERY_ATTEMPTS_EXCEEDED", limit=200)
+    with runtime.db.session() as session:
+        for workflow in failed:
+            exception_service.record(
+                session,
+                ExceptionReport(
+                    type=WORKFLOW_FAILED,
+                    object_id=workflow.workflow_id,
+                    message=f"The background job {workflow.name} ({workflow.workflow_id}) failed on every "
+                    "retry and has stopped.",
+                    detail=str(workflow.error or "")[:2000],
+                ),
+            )
+    return len(failed)
+
+
+@DBOS.step(name="maintenance.find_stale")
+def _find_stale() -> list[str]:
+    return stale_executors(get_runtime())
+
+
+@DBOS.step(name="maintenance.report_abandoned")
+def _report_abandoned() -> int:
+    return report_abandoned_workflows(get_runtime())
+
+
+@DBOS.workflow(name="maintenance.sweep")
+def sweep_stale_executors(scheduled_time: Any, context: Any) -> None:
+    resume_work_of(_find_stale())
+    _report_abandoned()
+
+
+def schedules(settings: Settings) -> list[dict[str, Any]]:
+    return [{"schedule_name": "maintenance.sweep", "workflow_fn": sweep_stale_executors, "schedule": "*/15 * * * * *"}]
