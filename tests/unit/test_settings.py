@@ -5,6 +5,7 @@ from marketbridge.settings import SettingsError, load_settings
 
 def test_defaults_are_the_john_lewis_assumptions(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MARKETBRIDGE_DATABASE_URL", raising=False)
     settings = load_settings()
     assert settings.magento_store_code == "all"
     assert settings.stock_import_api == "STO01"
