@@ -1,0 +1,111 @@
+"""Signed webhook notifications, as Adobe Commerce's webhook module sends them (MAGENTO.md §11.1).
+
+Body: ``{"eventName": "observer.sales_order_shipment_save_after", "data": {...}}``.
+Header ``x-adobe-commerce-webhook-signature``: base64 of an RSA PKCS#1 v1.5 / SHA-256 signature
+computed over the **base64 encoding of the raw body** (not the body itself).
+
+Delivery runs on a background thread with a few retries, so an API call never waits for the
+receiver; what happened is kept in ``deliveries`` for ``GET /_sandbox/state``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import queue
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import httpx2
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+SIGNATURE_HEADER = "x-adobe-commerce-webhook-signature"
+
+
+def load_or_create_private_key(path: str | Path) -> rsa.RSAPrivateKey:
+    """Load the PEM private key at ``path``; create it (and ``<path>.pub``) when missing."""
+    path = Path(path)
+    if path.exists():
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise ValueError(f"{path} is not an RSA private key")
+    else:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        path.chmod(0o600)
+    pub = Path(str(path) + ".pub")
+    if not pub.exists():
+        pub.write_bytes(public_pem(key))
+    return key
+
+
+def public_pem(key: rsa.RSAPrivateKey) -> bytes:
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def sign(raw_body: bytes, key: rsa.RSAPrivateKey) -> str:
+    signature = key.sign(base64.b64encode(raw_body), padding.PKCS1v15(), hashes.SHA256())
+    return base64.b64encode(signature).decode("ascii")
+
+
+class WebhookDispatcher:
+    """Queue + one daemon thread posting signed envelopes to ``url`` (3 attempts, short backoff)."""
+
+    def __init__(self, url: str, key: rsa.RSAPrivateKey, *, attempts: int = 3, backoff: float = 0.2) -> None:
+        self.url = url
+        self.key = key
+        self.attempts = attempts
+        self.backoff = backoff
+        self.deliveries: deque[dict[str, Any]] = deque(maxlen=1000)
+        self._queue: queue.Queue[bytes | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="magento-sandbox-webhooks", daemon=True)
+        self._thread.start()
+
+    def emit(self, event_name: str, data: dict[str, Any]) -> None:
+        body = json.dumps({"eventName": event_name, "data": data}, separators=(",", ":")).encode()
+        self._queue.put(body)
+
+    def _run(self) -> None:
+        with httpx2.Client(timeout=5.0) as client:
+            while True:
+                body = self._queue.get()
+                if body is None:
+                    self._queue.task_done()
+                    return
+                record: dict[str, Any] = {"event": json.loads(body)["eventName"], "attempts": 0, "status": None}
+                headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, self.key)}
+                for attempt in range(1, self.attempts + 1):
+                    record["attempts"] = attempt
+                    try:
+                        response = client.post(self.url, content=body, headers=headers)
+                        record["status"] = response.status_code
+                        if response.status_code < 300:
+                            break
+                    except httpx2.HTTPError as error:
+                        record["status"] = None
+                        record["error"] = type(error).__name__
+                    time.sleep(self.backoff * attempt)
+                self.deliveries.append(record)
+                self._queue.task_done()
+
+    def wait_idle(self, timeout: float = 5.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._queue.unfinished_tasks == 0:
+                return True
+            time.sleep(0.02)
+        return False
+
+    def close(self) -> None:
+        self._queue.put(None)
