@@ -40,6 +40,9 @@ class Runtime:
             client = self.__dict__.get(name)
             if client is not None and hasattr(client, "close"):
                 client.close()
+        dbos_client = self.extras.pop("dbos_client", None)
+        if dbos_client is not None:
+            dbos_client.destroy()
         self.db.dispose()
 
 

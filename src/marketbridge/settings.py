@@ -73,6 +73,10 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL. SQLite file by default; postgresql+psycopg://... to scale out.",
     )
     executor_id: str = Field(default="local", description="Stable id of this worker process (DBOS).")
+    stale_executor_seconds: float = Field(
+        default=60.0, gt=0, description="A worker silent this long is presumed dead; its work is resumed."
+    )
+    sweeper_cron: str = "*/15 * * * * *"
     application_version: str = Field(
         default="marketbridge-1",
         description="Pinned DBOS application version. Bump only when a workflow's steps change incompatibly.",

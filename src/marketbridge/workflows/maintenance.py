@@ -2,7 +2,7 @@
 
 * ``Heartbeat``: a thread in every worker process writes ``worker_heartbeats`` every few seconds.
 * ``sweep_stale_executors``: a schedule that finds workers silent for longer than
-  ``STALE_AFTER_SECONDS`` and resumes their PENDING workflows here, so that on PostgreSQL with
+  ``stale_executor_seconds`` and resumes their PENDING workflows here, so that on PostgreSQL with
   several workers a dead worker's unfinished work is finished by another. Every step in our
   workflows is idempotent against the remote systems, so a false "dead" verdict costs a repeated
   read, never a duplicate order, shipment or refund.
@@ -18,7 +18,8 @@ import threading
 from typing import Any
 
 import structlog
-from dbos import DBOS
+from dbos import DBOS, DBOSClient
+from dbos._serialization import DBOSPortableJSONSerializer
 from sqlalchemy import select
 
 from marketbridge.adapters.db.base import utcnow
@@ -30,8 +31,7 @@ from marketbridge.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-HEARTBEAT_SECONDS = 5.0
-STALE_AFTER_SECONDS = 30.0
+HEARTBEAT_SECONDS = 2.0
 
 
 def beat(runtime: Runtime) -> None:
@@ -68,7 +68,7 @@ class Heartbeat:
 
 def stale_executors(runtime: Runtime, now: dt.datetime | None = None) -> list[str]:
     now = now or utcnow()
-    cutoff = now - dt.timedelta(seconds=STALE_AFTER_SECONDS)
+    cutoff = now - dt.timedelta(seconds=runtime.settings.stale_executor_seconds)
     with runtime.db.session() as session:
         rows = session.scalars(
             select(WorkerHeartbeat.executor_id).where(
@@ -79,20 +79,30 @@ def stale_executors(runtime: Runtime, now: dt.datetime | None = None) -> list[st
     return list(rows)
 
 
-def resume_work_of(executor_ids: list[str]) -> list[str]:
+def _client(runtime: Runtime) -> DBOSClient:
+    """A DBOS client on the system database: listing and resuming workflows from inside a step
+    (the DBOS class methods would record their non-JSON results as steps of our workflow)."""
+    client = runtime.extras.get("dbos_client")
+    if client is None:
+        client = DBOSClient(system_database_url=runtime.settings.database_url, serializer=DBOSPortableJSONSerializer())
+        runtime.extras["dbos_client"] = client
+    return client
+
+
+def resume_work_of(runtime: Runtime, executor_ids: list[str]) -> list[str]:
     """Resume every PENDING workflow owned by the given executors; returns their ids."""
     if not executor_ids:
         return []
-    pending = DBOS.list_workflows(status="PENDING", executor_id=executor_ids)
-    ids = [w.workflow_id for w in pending]
+    client = _client(runtime)
+    ids = [w.workflow_id for w in client.list_workflows(status="PENDING", executor_id=executor_ids)]
     if ids:
-        DBOS.resume_workflows(ids)
+        client.resume_workflows(ids)
         log.warning("sweeper.resumed", executors=executor_ids, workflows=len(ids))
     return ids
 
 
 def report_abandoned_workflows(runtime: Runtime) -> int:
-    failed = DBOS.list_workflows(status="MAX_RECOVERY_ATTEMPTS_EXCEEDED", limit=200)
+    failed = _client(runtime).list_workflows(status="MAX_RECOVERY_ATTEMPTS_EXCEEDED", limit=200)
     with runtime.db.session() as session:
         for workflow in failed:
             exception_service.record(
@@ -108,9 +118,10 @@ def report_abandoned_workflows(runtime: Runtime) -> int:
     return len(failed)
 
 
-@DBOS.step(name="maintenance.find_stale")
-def _find_stale() -> list[str]:
-    return stale_executors(get_runtime())
+@DBOS.step(name="maintenance.resume_stale")
+def _resume_stale() -> list[str]:
+    runtime = get_runtime()
+    return resume_work_of(runtime, stale_executors(runtime))
 
 
 @DBOS.step(name="maintenance.report_abandoned")
@@ -120,9 +131,9 @@ def _report_abandoned() -> int:
 
 @DBOS.workflow(name="maintenance.sweep")
 def sweep_stale_executors(scheduled_time: Any, context: Any) -> None:
-    resume_work_of(_find_stale())
+    _resume_stale()
     _report_abandoned()
 
 
 def schedules(settings: Settings) -> list[dict[str, Any]]:
-    return [{"schedule_name": "maintenance.sweep", "workflow_fn": sweep_stale_executors, "schedule": "*/15 * * * * *"}]
+    return [{"schedule_name": "maintenance.sweep", "workflow_fn": sweep_stale_executors, "schedule": settings.sweeper_cron}]
