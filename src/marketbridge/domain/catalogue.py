@@ -1,0 +1,1 @@
+"""Pure rules of the catalogue flow (no I/O)."""

@@ -1,0 +1,1 @@
+"""Pure rules of the orders flow (no I/O)."""

@@ -1,0 +1,1 @@
+"""Pure rules of the refunds flow (no I/O)."""

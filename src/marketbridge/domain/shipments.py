@@ -1,0 +1,1 @@
+"""Pure rules of the shipments flow (no I/O)."""

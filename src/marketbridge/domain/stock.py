@@ -1,0 +1,1 @@
+"""Pure rules of the stock flow (no I/O)."""
