@@ -109,3 +109,25 @@ def register(app: typer.Typer) -> None:
     app.add_typer(tokens_app, name="tokens")
     app.command("run")(run)
     app.command("version")(version)
+    app.command("check")(check)
+
+
+def check() -> None:
+    """Test both connections as before going live, and say in plain words what works and what to fix."""
+    from rich.table import Table
+
+    from marketbridge.services.check import run_checks
+
+    with runtime_for_command(migrate=False) as runtime:
+        results = run_checks(runtime)
+    table = Table(show_lines=False)
+    for column in ("", "system", "check", "result"):
+        table.add_column(column, overflow="fold")
+    for r in results:
+        table.add_row("[green]ok[/green]" if r.ok else "[red]FIX[/red]", r.system, r.name, r.message)
+    console.print(table)
+    failed = [r for r in results if not r.ok]
+    if failed:
+        console.print(f"[red]{len(failed)} check(s) need attention before going live.[/red]")
+        raise typer.Exit(1)
+    console.print("[green]Both connections work.[/green]")

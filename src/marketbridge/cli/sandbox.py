@@ -1,9 +1,53 @@
-"""CLI commands of the sandbox area."""
+"""``marketbridge sandbox``: the Adobe Commerce and Mirakl simulators, in the foreground."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+
+from marketbridge.cli.common import err_console
+
+
+def sandbox(
+    magento_port: Annotated[int, typer.Option(help="Adobe Commerce simulator port.")] = 8101,
+    mirakl_port: Annotated[int, typer.Option(help="Mirakl simulator port.")] = 8102,
+    products: Annotated[int, typer.Option(min=10, max=100_000, help="Catalogue size.")] = 300,
+    seed: Annotated[int, typer.Option(help="Seed of the generated catalogue and of injected faults.")] = 42,
+    webhook_url: Annotated[
+        str | None, typer.Option(help="Deliver signed Adobe Commerce webhooks to this URL.")
+    ] = None,
+    webhook_key: Annotated[
+        str, typer.Option(help="PEM private key used to sign webhooks (created with a .pub beside it if missing).")
+    ] = "var/sandbox-webhook-key.pem",
+    rate_scale: Annotated[
+        float, typer.Option(min=0.001, max=1.0, help="Multiplies Mirakl's documented call intervals (1.0 = real).")
+    ] = 1.0,
+) -> None:
+    """Serve both simulators on loopback until Ctrl-C (Magento under /rest/<store>/V1, Mirakl under /api)."""
+    from pathlib import Path
+
+    from marketbridge.sandbox.catalogue import seed_catalogue
+    from marketbridge.sandbox.magento.app import create_app as create_magento
+    from marketbridge.sandbox.mirakl.app import create_app as create_mirakl
+    from marketbridge.sandbox.server import serve_forever
+
+    Path(webhook_key).parent.mkdir(parents=True, exist_ok=True)
+    catalogue = seed_catalogue(products, seed)
+    magento = create_magento(
+        catalogue, webhook_url=webhook_url, webhook_private_key_path=webhook_key if webhook_url else None
+    )
+    mirakl = create_mirakl(catalogue, rate_scale=rate_scale)
+    err_console.print(
+        f"Adobe Commerce sandbox: http://127.0.0.1:{magento_port}/rest/all/V1  (token sandbox-magento-token)\n"
+        f"Mirakl sandbox:         http://127.0.0.1:{mirakl_port}/api  (key sandbox-mirakl-key)\n"
+        f"{len(catalogue)} products, seed {seed}. Control APIs under /_sandbox/. Ctrl-C stops."
+    )
+    try:
+        serve_forever([(magento, magento_port), (mirakl, mirakl_port)])
+    except KeyboardInterrupt:
+        pass
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands or sub-groups to the top-level app."""
+    app.command("sandbox")(sandbox)

@@ -1,0 +1,147 @@
+"""``marketbridge check``: what a new user tests before going live, in plain words.
+
+Each check calls the real API once, read-only, and turns the outcome into a line that says what
+works or what to fix. Nothing is written to either system. Reference-data calls (A01, SH21, RE01)
+are limited by Mirakl to about once a day in production, so ``check`` is meant for set-up and
+troubleshooting, not for monitoring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from marketbridge.adapters.errors import AuthFailed, IntegrationError, NetworkError, NotFound, RemoteError
+from marketbridge.adapters.magento.criteria import SearchCriteria
+from marketbridge.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    system: str
+    name: str
+    ok: bool
+    message: str
+
+
+def _explain(system: str, error: Exception) -> str:
+    if isinstance(error, AuthFailed):
+        if system == "Adobe Commerce":
+            return ("Adobe Commerce refused the credentials or lacks a permission: check "
+                    "MARKETBRIDGE_MAGENTO_TOKEN and the integration's API resources.")
+        return "John Lewis (Mirakl) refused the API key: check MARKETBRIDGE_MIRAKL_API_KEY and MARKETBRIDGE_MIRAKL_SHOP_ID."
+    if isinstance(error, NetworkError):
+        return f"{system} could not be reached: check the base URL and the network ({error.message})."
+    if isinstance(error, NotFound):
+        if system == "Adobe Commerce":
+            return "The route was not found: check MARKETBRIDGE_MAGENTO_STORE_CODE and the base URL (no /rest suffix)."
+        return f"Not found: {error.message}"
+    if isinstance(error, RemoteError):
+        return f"{system} answered with an error: {error}"
+    return f"{type(error).__name__}: {error}"
+
+
+def _run(system: str, name: str, action: Callable[[], str]) -> CheckResult:
+    try:
+        return CheckResult(system, name, True, action())
+    except (IntegrationError, ValueError) as error:
+        return CheckResult(system, name, False, _explain(system, error))
+
+
+def magento_checks(runtime: Runtime) -> list[CheckResult]:
+    client = runtime.magento
+    settings = runtime.settings
+    results: list[CheckResult] = []
+
+    def auth_and_store() -> str:
+        page = client.search_products(SearchCriteria().page(1, 1))
+        return f"Signed in; store code '{settings.magento_store_code}' answers ({page.total_count} products)."
+
+    results.append(_run("Adobe Commerce", "authentication and store code", auth_and_store))
+    if not results[-1].ok:
+        return results
+
+    def stock() -> str:
+        stocks = {s.stock_id: s.name for s in client.stocks()}
+        if settings.magento_stock_id not in stocks:
+            raise ValueError(
+                f"MSI stock {settings.magento_stock_id} does not exist; stocks are {stocks}. "
+                "Set MARKETBRIDGE_MAGENTO_STOCK_ID."
+            )
+        return f"Publishing the salable quantity of stock {settings.magento_stock_id} ({stocks[settings.magento_stock_id]})."
+
+    def source() -> str:
+        codes = [s.source_code for s in client.sources()]
+        if settings.magento_source_code not in codes:
+            raise ValueError(f"MSI source '{settings.magento_source_code}' does not exist; sources are {codes}.")
+        return f"Source '{settings.magento_source_code}' exists."
+
+    def orders() -> str:
+        client.search_orders(SearchCriteria().page(1, 1))
+        return "Can read sales orders."
+
+    def shipments() -> str:
+        client.search_shipments(SearchCriteria().page(1, 1))
+        return "Can read shipments."
+
+    def creditmemos() -> str:
+        client.search_creditmemos(SearchCriteria().page(1, 1))
+        return "Can read credit memos."
+
+    for name, action in [
+        ("MSI stock", stock),
+        ("MSI source", source),
+        ("orders permission", orders),
+        ("shipments permission", shipments),
+        ("credit memos permission", creditmemos),
+    ]:
+        results.append(_run("Adobe Commerce", name, action))
+    return results
+
+
+def mirakl_checks(runtime: Runtime) -> list[CheckResult]:
+    client = runtime.mirakl
+    settings = runtime.settings
+    results: list[CheckResult] = []
+
+    def account() -> str:
+        shop = client.account()
+        if settings.mirakl_shop_id is not None and shop.shop_id != settings.mirakl_shop_id:
+            raise ValueError(f"the key belongs to shop {shop.shop_id}, not MARKETBRIDGE_MIRAKL_SHOP_ID={settings.mirakl_shop_id}")
+        if shop.shop_state != "OPEN":
+            raise ValueError(f"shop {shop.shop_id} is {shop.shop_state}: it cannot sell until John Lewis opens it")
+        if shop.currency_iso_code != settings.currency:
+            raise ValueError(f"the shop sells in {shop.currency_iso_code}, but MARKETBRIDGE_CURRENCY is {settings.currency}")
+        return f"Signed in as shop {shop.shop_id} '{shop.shop_name}' ({shop.shop_state}, {shop.currency_iso_code})."
+
+    results.append(_run("John Lewis (Mirakl)", "authentication and shop", account))
+    if not results[-1].ok:
+        return results
+
+    def orders() -> str:
+        next(client.list_orders(page_size=1), None)  # the generator fetches only the first page
+        return "Can read orders (OR11)."
+
+    def carriers() -> str:
+        found = client.carriers()
+        return f"{len(found)} carriers on the marketplace list (SH21) for mapping Magento carriers."
+
+    def reasons() -> str:
+        found = client.reasons()
+        return f"{len(found)} reasons (RE01) for refunds."
+
+    def capabilities() -> str:
+        return (
+            f"Assumed capabilities: stock through {settings.stock_import_api}, prices through {settings.price_import_api}, "
+            f"partial acceptance {'on' if settings.partial_acceptance else 'off'}, multi-shipment "
+            f"{'on' if settings.multi_shipment else 'off'}, orders {settings.order_tax_mode}. "
+            "Confirm these with John Lewis: they are operator settings the API does not reveal."
+        )
+
+    for name, action in [("orders", orders), ("carriers", carriers), ("refund reasons", reasons), ("capabilities", capabilities)]:
+        results.append(_run("John Lewis (Mirakl)", name, action))
+    return results
+
+
+def run_checks(runtime: Runtime) -> list[CheckResult]:
+    return magento_checks(runtime) + mirakl_checks(runtime)
