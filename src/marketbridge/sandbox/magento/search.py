@@ -42,7 +42,7 @@ def parse_brackets(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
     root: dict[str, Any] = {}
     for raw_key, value in pairs:
         head, _, rest = raw_key.partition("[")
-        parts = [head] + (re.findall(r"([^\]]*)\]", "[" + rest) if rest else [])
+        parts = [head] + (re.findall(r"\[([^\]]*)\]", "[" + rest) if rest else [])
         node = root
         for part in parts[:-1]:
             child = node.get(part)
