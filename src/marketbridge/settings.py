@@ -132,6 +132,29 @@ class Settings(BaseSettings):
     audit_cron: str = "0 0 2 * * *"
     timezone: str = "Europe/London"
 
+    # --- orders (issue 4) -------------------------------------------------------------------------
+    order_connection: str = Field(default="johnlewis", min_length=1, max_length=64,
+                                  description="Name of this marketplace connection; orders are unique per connection.")
+    order_poll_page_size: int = Field(default=100, ge=1, le=100)
+    order_initial_lookback_seconds: int = Field(default=7 * 86400, ge=0,
+                                                description="How far back the very first OR11 poll reads.")
+    order_acceptance_window_seconds: float = Field(
+        default=86400.0, gt=0,
+        description="Time the marketplace gives to accept an order before refusing it automatically.")
+    order_acceptance_reminder_seconds: float = Field(
+        default=4 * 3600.0, ge=0, description="Remind ops this long before a held order's deadline.")
+    order_housekeeping_cron: str = "30 */5 * * * *"
+    order_stuck_max_age_seconds: dict[str, float] = Field(
+        default_factory=lambda: {"received": 900.0, "accepted": 86400.0, "awaiting_payment": 3 * 86400.0,
+                                 "created": 5 * 86400.0},
+        description='JSON {"state": seconds}: past this age in a state an order raises an exception.')
+    order_custom_option_values: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description='JSON {"SKU": {"option title or id": "value"}} for required custom options.')
+    order_queue_concurrency: int = Field(default=4, ge=1, le=64)
+    order_shipping_carrier_code: str | None = Field(
+        default=None, description="Overrides the carrier part of magento_shipping_method (carrier_method).")
+
     # --- web ------------------------------------------------------------------------------------
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8100, ge=1, le=65535)
