@@ -58,7 +58,10 @@ class Listing(Base):
     type_id: Mapped[str] = mapped_column(String(32), default="simple")
     variant_group: Mapped[str | None] = mapped_column(String(255), nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="new")
+    # where a sent product is in the pipeline: "" | product_sent | product_ok | offer_sent
+    stage: Mapped[str] = mapped_column(String(16), default="")
     problems: Mapped[list] = mapped_column(JSON, default=list)
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)  # {"product": P41 row, "offer": OF01 row}
     product_import_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     offer_import_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     requested_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
