@@ -37,3 +37,7 @@ console_cmds.register(app)
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -51,3 +51,20 @@ def sandbox(
 
 def register(app: typer.Typer) -> None:
     app.command("sandbox")(sandbox)
+    app.command("demo")(demo)
+
+
+def demo(
+    port: Annotated[int, typer.Option(help="Web console port.")] = 8100,
+    rate_scale: Annotated[float, typer.Option(min=0.01, max=1.0, help="Shortens Mirakl's call intervals.")] = 0.1,
+    seconds: Annotated[float | None, typer.Option(help="Stop after this many seconds (default: Ctrl-C).")] = None,
+) -> None:
+    """Sandboxes + service on the embedded default (SQLite), with a simulated working day."""
+    from marketbridge.demo import DemoConfig, run_demo
+
+    config = DemoConfig(web_port=port, rate_scale=rate_scale, duration_seconds=seconds)
+    try:
+        run_demo(config, say=lambda text: err_console.print(text, markup=False, highlight=False))
+    except (RuntimeError, TimeoutError) as error:
+        err_console.print(f"demo stopped: {error}", markup=False)
+        raise typer.Exit(1) from None
