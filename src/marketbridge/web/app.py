@@ -62,4 +62,7 @@ def create_app(runtime: Runtime, *, start_engine: bool = True, schedules: bool =
 
     for module in ROUTERS:
         app.include_router(module.router)
+    from marketbridge.web import console_setup
+
+    console_setup.install(app, runtime.settings)
     return app

@@ -1,7 +1,281 @@
-"""HTTP routes of the console area."""
+"""The operations console: log-in, the dashboard pages, actions on exceptions, the operating guide,
+``POST /api/exceptions/{id}/actions`` and ``/metrics``.
+
+Pages need a logged-in browser session (anonymous → ``303`` to ``/login``); every unsafe request
+of the pages needs the session's CSRF token (:func:`~marketbridge.web.console_auth.check_csrf` on
+the whole page router). The JSON action route and ``/metrics`` need a bearer token (``ApiUser``).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from marketbridge.adapters.db.models.core import ExceptionRecord
+from marketbridge.domain.exceptions import ExceptionState, Team
+from marketbridge.services import auth as auth_service
+from marketbridge.services import console_actions, dashboard
+from marketbridge.services import exceptions as exception_service
+from marketbridge.web import console_guide, console_metrics
+from marketbridge.web.console_auth import (
+    PageUser,
+    check_csrf,
+    end_session,
+    may_act,
+    safe_next,
+    session_user,
+    start_session,
+)
+from marketbridge.web.console_templates import render
+from marketbridge.web.deps import ApiUser, RuntimeDep, SessionDep
 
 router = APIRouter()
+pages = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+api = APIRouter(tags=["exceptions"])
+
+
+# --- log-in -----------------------------------------------------------------------------------------
+
+
+@pages.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, session: SessionDep, next: str = "/") -> Response:
+    if session_user(request, session) is not None:
+        return RedirectResponse(safe_next(next), status_code=303)
+    return render(request, "console/login.html", next=safe_next(next), error=None, name="")
+
+
+@pages.post("/login", response_class=HTMLResponse)
+def login(
+    request: Request,
+    session: SessionDep,
+    name: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=1024)],
+    next: Annotated[str, Form(max_length=2048)] = "/",
+) -> Response:
+    user = auth_service.authenticate(session, name.strip(), password)
+    if user is None:
+        exception_service.audit(session, name.strip()[:64] or "(blank)", "login.failed", "user", name.strip()[:255])
+        return render(request, "console/login.html", status_code=401, next=safe_next(next),
+                      error="That name and password do not match an active account.", name=name)
+    start_session(request, user)
+    exception_service.audit(session, user.name, "login", "user", user.name)
+    return RedirectResponse(safe_next(next), status_code=303)
+
+
+@pages.post("/logout")
+def logout(request: Request, session: SessionDep, user: PageUser) -> Response:
+    exception_service.audit(session, user.name, "logout", "user", user.name)
+    end_session(request)
+    return RedirectResponse("/login", status_code=303)
+
+
+# --- overview -----------------------------------------------------------------------------------------
+
+
+@pages.get("/", response_class=HTMLResponse)
+def overview(request: Request, session: SessionDep, runtime: RuntimeDep, user: PageUser) -> Response:
+    from marketbridge.web import console_flow_pages
+
+    return render(
+        request,
+        "console/overview.html",
+        flows=dashboard.flow_health(runtime, session),
+        teams=dashboard.open_exceptions_by_team(session),
+        api_usage=dashboard.api_usage(),
+        highlights=console_flow_pages.overview_highlights(session, runtime),
+        recent=dashboard.list_exceptions(session, limit=8),
+    )
+
+
+# --- exceptions ---------------------------------------------------------------------------------------
+
+StateFilter = Literal["active", "open", "acknowledged", "resolved", "ignored", "all"]
+
+
+@pages.get("/exceptions", response_class=HTMLResponse)
+def exceptions_page(
+    request: Request,
+    session: SessionDep,
+    user: PageUser,
+    team: Team | None = None,
+    state: StateFilter = "active",
+    type: str | None = None,
+    q: Annotated[str | None, Query(max_length=255)] = None,
+) -> Response:
+    records = dashboard.list_exceptions(
+        session, team=team.value if team else None, state=state, type_code=type or None, search=q or None
+    )
+    template = "console/_exception_rows.html" if request.headers.get("HX-Request") and \
+        request.headers.get("HX-Target") == "exception-rows" else "console/exceptions.html"
+    return render(
+        request,
+        template,
+        records=records,
+        team=team.value if team else "",
+        state=state,
+        type_code=type or "",
+        q=q or "",
+        types=dashboard.exception_types(),
+        actions_for=console_actions.available_actions,
+        flow_actions_for=console_actions.flow_actions_for,
+        may_act=lambda record: may_act(user, record.owner),
+    )
+
+
+def _record_or_404(session: SessionDep, record_id: int) -> ExceptionRecord:
+    record = session.get(ExceptionRecord, record_id)
+    if record is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"There is no exception number {record_id}.")
+    return record
+
+
+@pages.get("/exceptions/{record_id}", response_class=HTMLResponse)
+def exception_detail(request: Request, session: SessionDep, user: PageUser, record_id: int) -> Response:
+    record = _record_or_404(session, record_id)
+    return render(
+        request,
+        "console/exception_detail.html",
+        record=record,
+        type=dashboard.exception_types().get(record.type),
+        history=dashboard.exception_history(session, record_id),
+        actions=console_actions.available_actions(record),
+        flow_actions=console_actions.flow_actions_for(record.type),
+        can_act=may_act(user, record.owner),
+        message=None,
+        error=None,
+    )
+
+
+@pages.post("/exceptions/{record_id}/actions/{action}", response_class=HTMLResponse)
+async def exception_action(
+    request: Request, session: SessionDep, runtime: RuntimeDep, user: PageUser, record_id: int, action: str
+) -> Response:
+    form = await request.form()
+    params = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+    error = message = None
+    status_code = 200
+    try:
+        result = console_actions.perform(session, runtime, user, record_id, action, params)
+        message = result.message
+    except LookupError as problem:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(problem)) from None
+    except console_actions.ActionRefused as problem:
+        error, status_code = str(problem), 403 if "role" in str(problem) else 400
+    except console_actions.ActionFailed as problem:
+        session.rollback()
+        error, status_code = str(problem), 502
+    session.flush()
+    record = _record_or_404(session, record_id)
+    context: dict[str, Any] = {
+        "record": record,
+        "message": message,
+        "error": error,
+        "actions": console_actions.available_actions(record),
+        "flow_actions": console_actions.flow_actions_for(record.type),
+        "can_act": may_act(user, record.owner),
+    }
+    if request.headers.get("HX-Request"):
+        # htmx swaps only the record's card; a 4xx would not be swapped by default, so answer 200
+        # with the error shown in the card itself.
+        return render(request, "console/_exception_card.html", **context)
+    if error is None:
+        return RedirectResponse(f"/exceptions/{record_id}", status_code=303)
+    return render(
+        request,
+        "console/exception_detail.html",
+        status_code=status_code,
+        type=dashboard.exception_types().get(record.type),
+        history=dashboard.exception_history(session, record_id),
+        **context,
+    )
+
+
+# --- activity (audit log) and the guide -------------------------------------------------------------
+
+
+@pages.get("/activity", response_class=HTMLResponse)
+def activity_page(request: Request, session: SessionDep, user: PageUser, actor: str | None = None) -> Response:
+    return render(request, "console/activity.html", entries=dashboard.activity(session, actor=actor or None),
+                  actor=actor or "")
+
+
+@pages.get("/guide", response_class=HTMLResponse)
+def guide_index(request: Request, user: PageUser) -> Response:
+    return render(request, "console/guide.html", title="Operating guide",
+                  html=console_guide.render_guide("index"), guides=console_guide.GUIDES, current="index")
+
+
+@pages.get("/guide/{team}", response_class=HTMLResponse)
+def guide_page(request: Request, user: PageUser, team: str) -> Response:
+    if team not in console_guide.GUIDES:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "There is no guide by that name.")
+    return render(request, "console/guide.html", title=console_guide.GUIDES[team],
+                  html=console_guide.render_guide(team), guides=console_guide.GUIDES, current=team)
+
+
+# --- JSON API and metrics -------------------------------------------------------------------------------
+
+
+class ActionRequest(BaseModel):
+    """``POST /api/exceptions/{id}/actions``: one action, with its parameters (e.g. ``assignee``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: str = Field(min_length=1, max_length=32, pattern=r"^[a-z_]+$")
+    assignee: str | None = Field(default=None, max_length=64)
+    params: dict[str, Annotated[str, Field(max_length=255)]] = Field(default_factory=dict)
+
+
+@api.post(
+    "/api/exceptions/{record_id}/actions",
+    responses={403: {"description": "Your role may not act on this team's exceptions."},
+               404: {"description": "No such exception."},
+               409: {"description": "The action is not possible in the record's state."},
+               502: {"description": "The flow could not carry the action out."}},
+)
+def act_on_exception(
+    record_id: int, body: ActionRequest, session: SessionDep, runtime: RuntimeDep, user: ApiUser
+) -> dict[str, Any]:
+    """Act on an exception as the token's user (same rules and audit log as the dashboard)."""
+    params = dict(body.params)
+    if body.assignee is not None:
+        params["assignee"] = body.assignee
+    try:
+        result = console_actions.perform(session, runtime, user, record_id, body.action, params)
+    except LookupError as problem:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(problem)) from None
+    except console_actions.ActionRefused as problem:
+        code = status.HTTP_403_FORBIDDEN if not may_act(user, _owner(session, record_id)) else status.HTTP_409_CONFLICT
+        raise HTTPException(code, str(problem)) from None
+    except console_actions.ActionFailed as problem:
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, str(problem)) from None
+    session.flush()
+    return {"message": result.message, "exception": exception_service.to_dict(result.record)}
+
+
+def _owner(session: SessionDep, record_id: int) -> str:
+    record = session.get(ExceptionRecord, record_id)
+    return record.owner if record is not None else ""
+
+
+@api.get("/metrics", tags=["metrics"], response_class=Response)
+def metrics(session: SessionDep, runtime: RuntimeDep, user: ApiUser) -> Response:
+    """Prometheus text exposition (needs a bearer token like the JSON API)."""
+    body, content_type = console_metrics.exposition(runtime, session)
+    return Response(body, media_type=content_type)
+
+
+def _register_flow_pages() -> None:
+    from marketbridge.web import console_flow_pages
+
+    pages.include_router(console_flow_pages.router)
+
+
+_register_flow_pages()
+router.include_router(pages)
+router.include_router(api)
+
+__all__ = ["router", "ExceptionState"]

@@ -1,0 +1,205 @@
+"""What a person can do about an exception record, from the dashboard or the JSON API.
+
+Every action goes through :func:`perform`, which
+
+1. checks the person's role may act on the record's owning team (``domain.auth.can_act_on``:
+   each role acts on its own team's exceptions, admin on all; everyone may *look*);
+2. runs the action: the generic ones (acknowledge, resolve, ignore, reopen, assign) change the
+   record through ``services.exceptions.act``; the flow-specific ones (retry, map a carrier,
+   accept or refuse a held order) call the flow's own service, registered in :data:`FLOW_ACTIONS`;
+3. writes one audit-log row naming who did what to which record, and when.
+
+A flow action is registered per exception type code with :func:`register_flow_action`. The
+console registers the ones whose services exist (see :func:`_register_known_flow_actions`), so
+the dashboard offers only buttons that actually do something.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from sqlalchemy.orm import Session
+
+from marketbridge.adapters.db.models.core import ExceptionRecord, User
+from marketbridge.domain.auth import Role, can_act_on
+from marketbridge.domain.exceptions import ExceptionState
+from marketbridge.services import exceptions as exception_service
+
+log = structlog.get_logger(__name__)
+
+GENERIC_ACTIONS = ("acknowledge", "assign", "resolve", "ignore", "reopen")
+
+
+class ActionRefused(Exception):
+    """The action is not allowed for this person or this record; the text says why, in plain words."""
+
+
+class ActionFailed(Exception):
+    """The action was allowed but the flow could not carry it out; the text says why."""
+
+
+@dataclass(frozen=True)
+class ActionContext:
+    """What a flow action handler receives."""
+
+    session: Session
+    runtime: Any
+    record: ExceptionRecord
+    actor: str
+    params: dict[str, str]
+
+
+@dataclass(frozen=True)
+class FlowAction:
+    name: str
+    label: str
+    handler: Callable[[ActionContext], str]
+    #: form fields the action needs (name -> label shown next to the input)
+    fields: dict[str, str] = field(default_factory=dict)
+    #: resolve the record after the handler succeeded
+    resolves: bool = True
+    #: exception types this action applies to
+    types: frozenset[str] = frozenset()
+
+
+FLOW_ACTIONS: dict[str, list[FlowAction]] = {}
+
+
+def register_flow_action(types: list[str] | tuple[str, ...], action: FlowAction) -> None:
+    for code in types:
+        existing = [a for a in FLOW_ACTIONS.setdefault(code, []) if a.name != action.name]
+        FLOW_ACTIONS[code] = [*existing, action]
+
+
+def flow_actions_for(code: str) -> list[FlowAction]:
+    _register_known_flow_actions()
+    return list(FLOW_ACTIONS.get(code, []))
+
+
+def available_actions(record: ExceptionRecord) -> list[str]:
+    """Names of the actions that make sense for the record in its current state."""
+    state = ExceptionState(record.state)
+    names: list[str] = []
+    if state.is_active:
+        names += [a.name for a in flow_actions_for(record.type)]
+        if state is ExceptionState.OPEN:
+            names.append("acknowledge")
+        names += ["assign", "resolve", "ignore"]
+    else:
+        names.append("reopen")
+    return names
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    record: ExceptionRecord
+    message: str
+
+
+def perform(
+    session: Session,
+    runtime: Any,
+    user: User,
+    record_id: int,
+    action: str,
+    params: dict[str, str] | None = None,
+) -> ActionResult:
+    """Carry out ``action`` on exception ``record_id`` as ``user``. Audited. See the module doc."""
+    params = {k: v.strip() for k, v in (params or {}).items() if isinstance(v, str)}
+    record = session.get(ExceptionRecord, record_id)
+    if record is None:
+        raise LookupError(f"There is no exception number {record_id}.")
+    try:
+        role = Role(user.role)
+    except ValueError:
+        raise ActionRefused(f"{user.name} has an unknown role and may not act.") from None
+    if not can_act_on(role, record.owner):
+        raise ActionRefused(
+            f"This exception belongs to the {record.owner.replace('_', ' ')} team; "
+            f"your role ({role.value.replace('_', ' ')}) can look at it but not act on it."
+        )
+    if action not in available_actions(record):
+        raise ActionRefused(f"'{action}' is not possible on this exception while it is {record.state}.")
+
+    if action in GENERIC_ACTIONS:
+        assignee = None
+        if action == "assign":
+            assignee = params.get("assignee") or None
+            if assignee is not None and len(assignee) > 64:
+                raise ActionRefused("A name to assign to has at most 64 characters.")
+        exception_service.act(session, record_id, action, actor=user.name, assignee=assignee)
+        message = {
+            "acknowledge": "Marked as being looked at.",
+            "assign": f"Assigned to {assignee}." if assignee else "No longer assigned to anyone.",
+            "resolve": "Marked as resolved.",
+            "ignore": "Ignored: repeats of this problem on this object will not reopen it.",
+            "reopen": "Reopened.",
+        }[action]
+        return ActionResult(record, message)
+
+    flow_action = next(a for a in flow_actions_for(record.type) if a.name == action)
+    missing = [label for name, label in flow_action.fields.items() if not params.get(name)]
+    if missing:
+        raise ActionRefused("Please fill in: " + ", ".join(missing) + ".")
+    context = ActionContext(session=session, runtime=runtime, record=record, actor=user.name, params=params)
+    try:
+        message = flow_action.handler(context)
+    except (ActionRefused, ActionFailed):
+        raise
+    except LookupError as error:
+        raise ActionFailed(str(error)) from error
+    except ValueError as error:
+        raise ActionRefused(str(error)) from error
+    exception_service.audit(
+        session, user.name, f"exception.{action}", "exception", str(record_id),
+        type=record.type, object_id=record.object_id, **{k: v for k, v in params.items() if k != "csrf_token"},
+    )
+    if flow_action.resolves and ExceptionState(record.state).is_active:
+        exception_service.act(session, record_id, "resolve", actor=user.name)
+    log.info("exception.flow_action", action=action, record=record_id, actor=user.name)
+    return ActionResult(record, message)
+
+
+# --- flow actions the console knows how to wire ------------------------------------------------
+
+
+def _retry_workflow(ctx: ActionContext) -> str:
+    """``workflow_failed``: resume the stopped DBOS workflow from its last completed step."""
+    from marketbridge.workflows.maintenance import _client
+
+    workflow_id = ctx.record.object_id
+    try:
+        _client(ctx.runtime).resume_workflow(workflow_id)
+    except Exception as error:  # the DBOS client raises its own error classes
+        raise ActionFailed(f"The background job {workflow_id} could not be restarted: {type(error).__name__}.") from error
+    return f"The background job {workflow_id} was restarted from where it stopped."
+
+
+register_flow_action(["workflow_failed"], FlowAction("retry", "Retry", _retry_workflow))
+
+_wired = False
+
+
+def _optional(module: str, name: str) -> Callable[..., Any] | None:
+    """A function of another flow's service module, or None while that flow does not have it."""
+    try:
+        mod = importlib.import_module(module)
+    except ImportError:
+        return None
+    fn = getattr(mod, name, None)
+    return fn if callable(fn) else None
+
+
+def _register_known_flow_actions() -> None:
+    """Register the flow actions whose services exist in this build (idempotent, lazy)."""
+    global _wired
+    if _wired:
+        return
+    _wired = True
+    from marketbridge.services import console_flow_hooks
+
+    console_flow_hooks.register_all(register_flow_action, _optional)

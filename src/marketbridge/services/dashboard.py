@@ -1,0 +1,322 @@
+"""Read models of the operations console: plain queries, shaped for the pages.
+
+Every function here only reads. A page whose flow has not been installed yet (its table missing
+from the database, or its service module missing from this build) gets :class:`Unavailable`
+instead of an error, so the console keeps working while the service grows.
+
+Flow health comes from the workflow engine's own records (DBOS ``workflow_status``): the last
+successful run of each flow's workflows, the last failure, and how many runs wait in its queues.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import inspect as pyinspect
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from marketbridge.adapters.db.base import utcnow
+from marketbridge.adapters.db.models.core import AuditLogEntry, ExceptionRecord, StreamCursor
+from marketbridge.domain.exceptions import ExceptionState, ExceptionType, Team
+from marketbridge.services import exceptions as exception_service
+
+log = structlog.get_logger(__name__)
+
+FLOWS: tuple[tuple[str, str], ...] = (
+    ("stock", "Stock to John Lewis"),
+    ("orders", "Orders from John Lewis"),
+    ("shipments", "Shipments to John Lewis"),
+    ("refunds", "Refunds to John Lewis"),
+    ("catalogue", "Catalogue and audit"),
+    ("maintenance", "Engine upkeep"),
+)
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """A section whose data does not exist yet in this installation."""
+
+    reason: str
+
+    def __bool__(self) -> bool:
+        return False
+
+
+def has_table(session: Session, name: str) -> bool:
+    try:
+        return bool(sa_inspect(session.get_bind()).has_table(name))
+    except Exception:  # an unreachable database shows as "not available", never a crash
+        return False
+
+
+# --- exceptions ----------------------------------------------------------------------------------
+
+
+def exception_types() -> dict[str, ExceptionType]:
+    from marketbridge.domain.catalog import all_exception_types
+
+    return all_exception_types()
+
+
+@dataclass(frozen=True)
+class TeamCount:
+    team: str
+    open: int
+    critical: int
+
+
+def open_exceptions_by_team(session: Session) -> list[TeamCount]:
+    counts = exception_service.open_counts_by_owner(session)
+    critical_rows = session.execute(
+        select(ExceptionRecord.owner, ExceptionRecord.id)
+        .where(ExceptionRecord.state.in_(exception_service.ACTIVE_STATES), ExceptionRecord.severity == "critical")
+    ).all()
+    critical: dict[str, int] = {}
+    for owner, _ in critical_rows:
+        critical[owner] = critical.get(owner, 0) + 1
+    return [TeamCount(team.value, counts.get(team.value, 0), critical.get(team.value, 0)) for team in Team]
+
+
+def list_exceptions(
+    session: Session,
+    *,
+    team: str | None = None,
+    state: str | None = None,
+    type_code: str | None = None,
+    search: str | None = None,
+    limit: int = 200,
+) -> Sequence[ExceptionRecord]:
+    """Active records by default (``state`` = ``open``/``acknowledged``/``resolved``/``ignored``/``all``)."""
+    query = select(ExceptionRecord)
+    if team:
+        query = query.where(ExceptionRecord.owner == team)
+    if state in (None, "", "active"):
+        query = query.where(ExceptionRecord.state.in_(exception_service.ACTIVE_STATES))
+    elif state != "all":
+        query = query.where(ExceptionRecord.state == state)
+    if type_code:
+        query = query.where(ExceptionRecord.type == type_code)
+    if search:
+        query = query.where(ExceptionRecord.object_id.contains(search.strip()))
+    query = query.order_by(ExceptionRecord.last_seen.desc(), ExceptionRecord.id.desc()).limit(limit)
+    return session.scalars(query).all()
+
+
+def exception_history(session: Session, record_id: int, limit: int = 50) -> Sequence[AuditLogEntry]:
+    return session.scalars(
+        select(AuditLogEntry)
+        .where(AuditLogEntry.object_type == "exception", AuditLogEntry.object_id == str(record_id))
+        .order_by(AuditLogEntry.at.desc(), AuditLogEntry.id.desc())
+        .limit(limit)
+    ).all()
+
+
+def activity(session: Session, *, actor: str | None = None, limit: int = 200) -> Sequence[AuditLogEntry]:
+    """The audit log of human actions, newest first."""
+    query = select(AuditLogEntry)
+    if actor:
+        query = query.where(AuditLogEntry.actor == actor)
+    return session.scalars(query.order_by(AuditLogEntry.at.desc(), AuditLogEntry.id.desc()).limit(limit)).all()
+
+
+# --- flow health from the workflow engine ---------------------------------------------------------
+
+
+@dataclass
+class FlowHealth:
+    area: str
+    label: str
+    last_success: dt.datetime | None = None
+    last_failure: dt.datetime | None = None
+    running: int = 0
+    queued: int = 0
+    failed_recently: int = 0
+    lag_seconds: float | None = None
+    lag_note: str = ""
+    open_exceptions: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        """``ok`` / ``warning`` / ``failing`` / ``idle`` in words a person can act on."""
+        if self.last_failure and (self.last_success is None or self.last_failure > self.last_success):
+            return "failing"
+        if self.failed_recently or self.open_exceptions:
+            return "warning"
+        if self.last_success is None and not self.running and not self.queued:
+            return "idle"
+        return "ok"
+
+
+def _ms(value: int | None) -> dt.datetime | None:
+    if not value:
+        return None
+    return dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
+
+
+def _workflow_names(area: str) -> set[str]:
+    """Names under which an area's workflows are recorded: ``area.*`` or its functions' qualnames."""
+    try:
+        module = importlib.import_module(f"marketbridge.workflows.{area}")
+    except ImportError:
+        return set()
+    names: set[str] = set()
+    for value in vars(module).values():
+        if pyinspect.isfunction(value) and getattr(value, "__module__", "") == module.__name__:
+            names.add(value.__qualname__)
+    return names
+
+
+def _area_of(name: str, names_by_area: dict[str, set[str]]) -> str | None:
+    prefix = name.split(".", 1)[0] if "." in name else ""
+    for area, names in names_by_area.items():
+        if prefix == area or name in names or prefix.startswith(area):
+            return area
+    return None
+
+
+def flow_health(runtime: Any, session: Session, now: dt.datetime | None = None) -> list[FlowHealth] | Unavailable:
+    """One line per flow: last success, last failure, running and queued runs, open exceptions."""
+    now = now or utcnow()
+    flows = {area: FlowHealth(area, label) for area, label in FLOWS}
+    by_owner_type = exception_service.open_counts_by_type(session)
+    types = exception_types()
+    for (code, _owner), n in by_owner_type.items():
+        area = _area_for_type(code, types)
+        if area in flows:
+            flows[area].open_exceptions += n
+    _add_lags(session, flows, now)
+    if not has_table(session, "workflow_status"):
+        for flow in flows.values():
+            flow.notes.append("The workflow engine has not started on this database yet.")
+        return list(flows.values())
+    try:
+        from marketbridge.workflows.maintenance import _client
+
+        client = _client(runtime)
+        names_by_area = {area: _workflow_names(area) for area in flows}
+        since = (now - dt.timedelta(days=1)).isoformat()
+        recent = client.list_workflows(start_time=since, load_input=False, load_output=False, limit=2000,
+                                       sort_desc=True)
+        active = client.list_workflows(status=["PENDING", "ENQUEUED", "DELAYED"], load_input=False,
+                                       load_output=False, limit=5000)
+    except Exception as error:  # the engine's tables may be missing or busy; the page still renders
+        log.warning("dashboard.flow_health_unavailable", error=type(error).__name__)
+        return list(flows.values())
+    for wf in recent:
+        area = _area_of(wf.name, names_by_area)
+        if area is None:
+            continue
+        flow = flows[area]
+        finished = _ms(wf.completed_at) or _ms(wf.updated_at)
+        if wf.status == "SUCCESS" and finished and (flow.last_success is None or finished > flow.last_success):
+            flow.last_success = finished
+        if wf.status in ("ERROR", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"):
+            flow.failed_recently += 1
+            if finished and (flow.last_failure is None or finished > flow.last_failure):
+                flow.last_failure = finished
+    for wf in active:
+        area = _area_of(wf.name, names_by_area)
+        if area is None:
+            continue
+        if wf.status == "PENDING":
+            flows[area].running += 1
+        else:
+            flows[area].queued += 1
+    return list(flows.values())
+
+
+def _area_for_type(code: str, types: dict[str, ExceptionType]) -> str:
+    """Which flow raises a type: the domain module that declared it (``domain/<area>.py``)."""
+    found = types.get(code)
+    if found is None:
+        return ""
+    return _TYPE_AREAS.get(code) or _guess_area(code)
+
+
+_TYPE_AREAS: dict[str, str] = {"workflow_failed": "maintenance", "connection_failed": "maintenance"}
+
+
+def _guess_area(code: str) -> str:
+    for area, _ in FLOWS:
+        try:
+            module = importlib.import_module(f"marketbridge.domain.{area}")
+        except ImportError:
+            continue
+        for value in vars(module).values():
+            if isinstance(value, ExceptionType) and value.code == code:
+                _TYPE_AREAS[code] = area
+                return area
+    _TYPE_AREAS[code] = ""
+    return ""
+
+
+def _add_lags(session: Session, flows: dict[str, FlowHealth], now: dt.datetime) -> None:
+    """Lag per flow from the polling cursors (how far behind "now" each stream has read)."""
+    cursors = session.scalars(select(StreamCursor)).all()
+    for cursor in cursors:
+        area = cursor.name.split(":", 1)[0].split(".", 1)[0]
+        if area not in flows:
+            continue
+        moved = cursor.updated_at
+        if moved is None:
+            continue
+        lag = (now - moved).total_seconds()
+        flow = flows[area]
+        if flow.lag_seconds is None or lag > flow.lag_seconds:
+            flow.lag_seconds = lag
+            flow.lag_note = f"cursor {cursor.name} last moved"
+
+
+# --- API usage (this process) --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApiUsage:
+    api: str
+    calls: int
+    rate_limited: int
+
+    @property
+    def headroom(self) -> str:
+        """Plain words: were we told to slow down?"""
+        if self.calls == 0:
+            return "unused"
+        share = self.rate_limited / self.calls
+        if share == 0:
+            return "plenty"
+        if share < 0.05:
+            return "tight"
+        return "exhausted"
+
+
+def api_usage() -> list[ApiUsage]:
+    """Calls and 429 answers per remote API since this process started (prometheus counters)."""
+    try:
+        from marketbridge.adapters import metrics
+    except ImportError:
+        return []
+    calls: dict[str, int] = {}
+    limited: dict[str, int] = {}
+    for metric in metrics.API_CALLS.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total"):
+                api = sample.labels.get("api", "")
+                calls[api] = calls.get(api, 0) + int(sample.value)
+    for metric in metrics.API_429.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total"):
+                api = sample.labels.get("api", "")
+                limited[api] = limited.get(api, 0) + int(sample.value)
+    return [ApiUsage(api, calls.get(api, 0), limited.get(api, 0)) for api in sorted(set(calls) | set(limited))]
+
+
+def active_state_values() -> list[str]:
+    return [s.value for s in ExceptionState]

@@ -1,0 +1,126 @@
+"""Who is looking at the console: signed-cookie sessions, CSRF tokens and role checks.
+
+The session is Starlette's ``SessionMiddleware`` cookie (signed with ``settings.session_secret`` by
+itsdangerous, ``HttpOnly``, ``SameSite=Lax``, ``Secure`` when ``settings.secure_cookies``). It holds
+only two values:
+
+* ``uid``  - the logged-in user's id; the user is re-read from the database on every request, so a
+  deactivated account loses access at once even though the cookie is still validly signed;
+* ``csrf`` - a random token made when the session starts. Every unsafe request of the console must
+  send it back, either as the ``csrf_token`` form field (plain forms) or as the ``X-CSRF-Token``
+  header (htmx sends it for every request through ``hx-headers`` on ``<body>``).
+
+Pages answer an anonymous visitor with ``303 See Other`` to ``/login`` (htmx requests get ``401``
+with an ``HX-Redirect`` header so that the whole page, not a fragment, goes to the log-in form).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import Depends, HTTPException, Request, status
+from sqlalchemy.orm import Session
+
+from marketbridge.adapters.db.models.core import User
+from marketbridge.domain.auth import Role, can_act_on
+from marketbridge.web.deps import SessionDep
+
+SESSION_USER = "uid"
+SESSION_CSRF = "csrf"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class LoginRequired(Exception):
+    """Raised by page dependencies for an anonymous visitor; turned into a redirect to /login."""
+
+    def __init__(self, next_path: str = "/") -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+
+
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token, created on first use."""
+    token = request.session.get(SESSION_CSRF)
+    if not token:
+        token = secrets.token_urlsafe(32)
+        request.session[SESSION_CSRF] = token
+    return str(token)
+
+
+def start_session(request: Request, user: User) -> None:
+    """Log ``user`` in: a fresh session (new CSRF token) so a pre-login cookie cannot be reused."""
+    request.session.clear()
+    request.session[SESSION_USER] = user.id
+    request.session[SESSION_CSRF] = secrets.token_urlsafe(32)
+
+
+def end_session(request: Request) -> None:
+    request.session.clear()
+
+
+def session_user(request: Request, session: Session) -> User | None:
+    """The active user of this browser session, or None."""
+    user_id = request.session.get(SESSION_USER)
+    if not isinstance(user_id, int):
+        return None
+    user = session.get(User, user_id)
+    if user is None or not user.active:
+        return None
+    return user
+
+
+def safe_next(path: str | None) -> str:
+    """Only local absolute paths are allowed after log-in (no open redirect to another site)."""
+    if not path or not path.startswith("/") or path.startswith("//") or "\\" in path:
+        return "/"
+    return path
+
+
+def login_url(next_path: str) -> str:
+    return "/login?next=" + quote(safe_next(next_path), safe="/")
+
+
+def require_page_user(request: Request, session: SessionDep) -> User:
+    user = session_user(request, session)
+    if user is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise LoginRequired(target if request.method == "GET" else "/")
+    request.state.user = user
+    return user
+
+
+PageUser = Annotated[User, Depends(require_page_user)]
+
+
+async def check_csrf(request: Request) -> None:
+    """Router-wide dependency: every unsafe request must carry the session's CSRF token."""
+    if request.method not in UNSAFE_METHODS:
+        return
+    expected = request.session.get(SESSION_CSRF)
+    sent = request.headers.get(CSRF_HEADER)
+    if not sent:
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            form = await request.form()
+            value = form.get(CSRF_FIELD)
+            sent = value if isinstance(value, str) else None
+    if not expected or not sent or not secrets.compare_digest(str(expected), sent):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "The form has expired or did not come from this site. "
+                            "Reload the page and try again.")
+
+
+def role_of(user: User) -> Role:
+    """The user's role; an account with a role this version does not know may not act at all."""
+    try:
+        return Role(user.role)
+    except ValueError:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"User {user.name} has an unknown role.") from None
+
+
+def may_act(user: User, owner: str) -> bool:
+    """Every role sees everything; a role acts on its own team's exceptions; admin on all."""
+    return can_act_on(role_of(user), owner)
