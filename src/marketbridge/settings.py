@@ -173,6 +173,61 @@ class Settings(BaseSettings):
             if value.startswith(prefix):
                 return "postgresql+psycopg://" + value[len(prefix) :]
         if not (value.startswith("sqlite") or value.startswith("postgresql+psycopg://")):
+    # --- stock and price flow (issue 3) ---------------------------------------------------------
+    magento_webhook_public_key_file: Path | None = Field(
+        default=None, description="PEM public key Adobe Commerce signs webhooks with (Admin › Webhooks)."
+    )
+    magento_webhook_public_key: SecretStr | None = Field(
+        default=None, description="The same PEM given inline instead of as a file."
+    )
+    webhook_max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    webhook_dedup_seconds: float = Field(
+        default=600.0, ge=0, description="An identical signed body within this window is a redelivery."
+    )
+    stock_push_cron: str = Field(
+        default="*/2 * * * * *", description="How often the push loop looks for pending SKUs (6-field cron)."
+    )
+    stock_unmanaged_default_quantity: int = Field(
+        default=100, ge=0, description="Quantity published for products that do not manage stock."
+    )
+    stock_salable_read: str = Field(
+        default="bulk",
+        pattern=r"^(bulk|exact)$",
+        description="bulk: salable = in-stock source items of the stock - min qty, with an exact per-SKU "
+        "read for SKUs on open orders (reservations); exact: one salable-quantity call per SKU.",
+    )
+    stock_read_concurrency: int = Field(default=8, ge=1, le=64)
+    stock_import_timeout_seconds: float = Field(default=1800.0, gt=0)
+    stock_batch_stale_seconds: float = Field(default=3600.0, gt=0)
+
+    # --- refunds and finance (issue 6) ----------------------------------------------------------
+    refund_sync_enabled: bool = True
+    refund_poll_cron: str = Field(default="20 * * * * *", description="Read new Magento credit memos (entity id cursor).")
+    refund_follow_cron: str = Field(
+        default="40 */5 * * * *",
+        description="Re-read marketplace orders: follow our refunds to REFUNDED, record refunds started there.",
+    )
+    refund_reasons_cron: str = Field(default="0 20 4 * * *", description="Daily refresh of the RE01 reason list.")
+    refund_backfill_hours: float = Field(
+        default=24.0, ge=0, description="On the very first poll, credit memos created this far back are processed."
+    )
+    refund_reason_map: dict[str, str] = Field(
+        default_factory=lambda: {"out of stock": "15", "return": "16", "damaged": "17", "goodwill": "18"},
+        description='Magento credit memo comment keyword -> RE01 refund reason code, JSON {"damaged": "17"}.',
+    )
+    refund_reason_default: str = Field(default="16", min_length=1, description="RE01 code when no keyword matches.")
+    refund_adjustment_policy: str = Field(
+        default="allocate", pattern=r"^(allocate|flag)$",
+        description="allocate: spread credit memo adjustments over the refunded lines; flag: hold them for finance.",
+    )
+    refund_match_skew_seconds: float = Field(
+        default=300.0, ge=0, description="Clock margin when matching a refund we may have sent to one on the marketplace."
+    )
+    refund_completion_alert_hours: float = Field(
+        default=72.0, gt=0, description="Raise refund_not_completed when a refund we sent is not REFUNDED by then."
+    )
+    finance_tolerance: float = Field(default=0.01, ge=0, description="Amounts closer than this match in the finance report.")
+
             raise ValueError("must be a sqlite:/// or postgresql:// URL")
         return value
 
