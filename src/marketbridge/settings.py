@@ -132,6 +132,24 @@ class Settings(BaseSettings):
     audit_cron: str = "0 0 2 * * *"
     timezone: str = "Europe/London"
 
+    # --- shipments (Magento shipment -> OR23/OR24 or ST01) ---------------------------------------
+    shipment_poll_cron: str = Field(default="30 * * * * *", description="Read new Magento shipments and re-read tracks.")
+    shipment_watch_cron: str = Field(default="0 */5 * * * *", description="Deadline watch and unconfirmed shipments.")
+    carrier_refresh_cron: str = Field(default="0 15 4 * * *", description="Daily refresh of the SH21 carrier list.")
+    shipment_recheck_hours: float = Field(
+        default=72.0, gt=0, description="Unconfirmed shipments younger than this get their tracks re-read each poll."
+    )
+    shipping_deadline_lead_hours: float = Field(
+        default=12.0, ge=0, description="Raise shipping_deadline_near this long before an unshipped order's deadline."
+    )
+    shipment_unconfirmed_minutes: float = Field(
+        default=120.0, gt=0, description="Raise shipment_unconfirmed when a shipment is not confirmed after this."
+    )
+    carrier_aliases: dict[str, str] = Field(
+        default_factory=dict,
+        description='Extra carrier aliases, JSON {"magento title or code": "SH21 code"}.',
+    )
+
     # --- orders (issue 4) -------------------------------------------------------------------------
     order_connection: str = Field(default="johnlewis", min_length=1, max_length=64,
                                   description="Name of this marketplace connection; orders are unique per connection.")
@@ -155,24 +173,6 @@ class Settings(BaseSettings):
     order_shipping_carrier_code: str | None = Field(
         default=None, description="Overrides the carrier part of magento_shipping_method (carrier_method).")
 
-    # --- web ------------------------------------------------------------------------------------
-    web_host: str = "127.0.0.1"
-    web_port: int = Field(default=8100, ge=1, le=65535)
-    session_secret: SecretStr = Field(default=SecretStr("change-me-session-secret"))
-    secure_cookies: bool = False
-    alert_urls_ecommerce: SecretStr | None = None
-    alert_urls_ops: SecretStr | None = None
-    alert_urls_finance: SecretStr | None = None
-    alert_urls_customer_service: SecretStr | None = None
-
-    @field_validator("database_url")
-    @classmethod
-    def _normalise_database_url(cls, value: str) -> str:
-        """Accept ``postgres://`` and ``postgresql://`` and use psycopg 3 for both."""
-        for prefix in ("postgres://", "postgresql://"):
-            if value.startswith(prefix):
-                return "postgresql+psycopg://" + value[len(prefix) :]
-        if not (value.startswith("sqlite") or value.startswith("postgresql+psycopg://")):
     # --- stock and price flow (issue 3) ---------------------------------------------------------
     magento_webhook_public_key_file: Path | None = Field(
         default=None, description="PEM public key Adobe Commerce signs webhooks with (Admin › Webhooks)."
@@ -228,6 +228,24 @@ class Settings(BaseSettings):
     )
     finance_tolerance: float = Field(default=0.01, ge=0, description="Amounts closer than this match in the finance report.")
 
+    # --- web ------------------------------------------------------------------------------------
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8100, ge=1, le=65535)
+    session_secret: SecretStr = Field(default=SecretStr("change-me-session-secret"))
+    secure_cookies: bool = False
+    alert_urls_ecommerce: SecretStr | None = None
+    alert_urls_ops: SecretStr | None = None
+    alert_urls_finance: SecretStr | None = None
+    alert_urls_customer_service: SecretStr | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_database_url(cls, value: str) -> str:
+        """Accept ``postgres://`` and ``postgresql://`` and use psycopg 3 for both."""
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        if not (value.startswith("sqlite") or value.startswith("postgresql+psycopg://")):
             raise ValueError("must be a sqlite:/// or postgresql:// URL")
         return value
 
