@@ -149,6 +149,9 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='Extra carrier aliases, JSON {"magento title or code": "SH21 code"}.',
     )
+    shipment_require_tracking: bool = Field(
+        default=True, description="Hold a shipment without a tracking number (John Lewis asks for one)."
+    )
 
     # --- orders (issue 4) -------------------------------------------------------------------------
     order_connection: str = Field(default="johnlewis", min_length=1, max_length=64,
@@ -169,7 +172,6 @@ class Settings(BaseSettings):
     order_custom_option_values: dict[str, dict[str, str]] = Field(
         default_factory=dict,
         description='JSON {"SKU": {"option title or id": "value"}} for required custom options.')
-    order_queue_concurrency: int = Field(default=4, ge=1, le=64)
     order_shipping_carrier_code: str | None = Field(
         default=None, description="Overrides the carrier part of magento_shipping_method (carrier_method).")
 
@@ -227,6 +229,20 @@ class Settings(BaseSettings):
         default=72.0, gt=0, description="Raise refund_not_completed when a refund we sent is not REFUNDED by then."
     )
     finance_tolerance: float = Field(default=0.01, ge=0, description="Amounts closer than this match in the finance report.")
+
+    # --- catalogue publishing and the full audit (audit_cron + timezone above) ----------------------
+    catalogue_publish_enabled: bool = Field(default=True, description="Publish new Magento products by schedule.")
+    catalogue_publish_cron: str = Field(
+        default="30 * * * * *", description="How often new products are looked for and imports followed."
+    )
+    audit_enabled: bool = Field(default=True, description="Run the full audit on audit_cron (timezone: timezone).")
+    audit_fix_on_schedule: bool = Field(default=False, description="Let the scheduled audit correct drift too.")
+    audit_offer_source: str = Field(
+        default="OF52", pattern=r"^(OF52|OF21)$",
+        description="OF52 asynchronous export (falls back to OF21 paging when unavailable), or OF21 paging only.",
+    )
+    audit_export_timeout_seconds: float = Field(default=1800.0, gt=0)
+    audit_fix_timeout_seconds: float = Field(default=1800.0, gt=0)
 
     # --- web ------------------------------------------------------------------------------------
     web_host: str = "127.0.0.1"
