@@ -102,3 +102,18 @@ def report_near_misses(session: Session, misses: Iterable[NearMiss]) -> int:
 def to_dict(row: SkuLink) -> dict[str, object]:
     return {"offer_sku": row.offer_sku, "magento_sku": row.magento_sku, "confirmed_by": row.confirmed_by,
             "confirmed_at": row.confirmed_at.isoformat() if row.confirmed_at else None, "note": row.note}
+
+
+def list_links(session: Session) -> list[dict[str, object]]:
+    return [to_dict(r) for r in session.scalars(select(SkuLink).order_by(SkuLink.offer_sku))]
+
+
+def open_near_misses(session: Session) -> list[dict[str, str]]:
+    """The near misses waiting for a person (open ``sku_near_miss`` exceptions), with the suggestion."""
+    from marketbridge.adapters.db.models.core import ExceptionRecord
+
+    rows = session.scalars(select(ExceptionRecord).where(
+        ExceptionRecord.type == SKU_NEAR_MISS.code,
+        ExceptionRecord.state.in_(exception_service.ACTIVE_STATES)).order_by(ExceptionRecord.object_id)).all()
+    return [{"offer_sku": r.object_id, "magento_sku": str((r.context or {}).get("magento_sku", "")),
+             "reason": str((r.context or {}).get("reason", "")), "exception_id": str(r.id)} for r in rows]

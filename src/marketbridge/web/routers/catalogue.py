@@ -1,7 +1,192 @@
-"""HTTP routes of the catalogue area."""
+"""JSON API of the catalogue area: listings, publishing, mappings, SKU links and audit runs."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
 
-router = APIRouter()
+from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from marketbridge.adapters.errors import IntegrationError
+from marketbridge.services import audit as audit_service
+from marketbridge.services import catalogue as catalogue_service
+from marketbridge.services import skus as sku_service
+from marketbridge.web.deps import ApiUser, RuntimeDep, SessionDep
+
+router = APIRouter(tags=["catalogue"])
+
+Sku = Annotated[str, Field(min_length=1, max_length=255)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class PublishRequest(Strict):
+    skus: list[Sku] = Field(min_length=1, max_length=500)
+    wait: bool = False
+
+
+class AttributeMappingIn(Strict):
+    source: Annotated[str, Field(max_length=255)]
+    value_map: dict[Annotated[str, Field(max_length=255)], Annotated[str, Field(max_length=255)]] | None = None
+
+
+class CategoryMappingIn(Strict):
+    marketplace_category: Annotated[str, Field(min_length=1, max_length=255)]
+
+
+class RuleIn(Strict):
+    action: Annotated[str, Field(pattern=r"^publish_as_simple$")] | None
+    note: Annotated[str, Field(max_length=1000)] = ""
+
+
+class LinkIn(Strict):
+    offer_sku: Sku
+    magento_sku: Sku
+    note: Annotated[str, Field(max_length=1000)] = ""
+
+
+class AuditRequest(Strict):
+    fix: bool = False
+
+
+# ----------------------------------------------------------------------------- listings / publish
+@router.get("/api/catalogue/listings")
+def listings(runtime: RuntimeDep, user: ApiUser,
+             status_: Annotated[str | None, Query(alias="status", max_length=16)] = None,
+             limit: Annotated[int, Query(ge=1, le=5000)] = 1000) -> list[dict[str, Any]]:
+    return list(catalogue_service.statuses(runtime, None, status=status_, limit=limit).values())
+
+
+@router.get("/api/catalogue/listings/{sku:path}")
+def listing(sku: str, runtime: RuntimeDep, user: ApiUser) -> dict[str, Any]:
+    found = catalogue_service.statuses(runtime, [sku])
+    if sku not in found:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "This SKU has never been published.")
+    return found[sku]
+
+
+@router.post("/api/catalogue/publish")
+def publish(body: PublishRequest, runtime: RuntimeDep, user: ApiUser) -> dict[str, Any]:
+    """Validate and queue ``skus``; one publishing pass runs at once (the schedule does the rest)."""
+    try:
+        return catalogue_service.publish(runtime, body.skus, wait=body.wait, timeout=120.0)
+    except IntegrationError as error:
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"A remote system failed: {error}") from None
+
+
+# ----------------------------------------------------------------------------- mappings
+@router.get("/api/catalogue/mappings")
+def mappings(session: SessionDep, user: ApiUser) -> dict[str, Any]:
+    return catalogue_service.mappings_to_dict(session)
+
+
+@router.put("/api/catalogue/mappings/attributes/{attribute}")
+def put_attribute(attribute: str, body: AttributeMappingIn, session: SessionDep, user: ApiUser) -> dict[str, Any]:
+    try:
+        row = catalogue_service.set_attribute_mapping(session, attribute, body.source, body.value_map, actor=user.name)
+    except ValueError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(error)) from None
+    return {"attribute": row.attribute, "source": row.source, "value_map": row.value_map}
+
+
+@router.delete("/api/catalogue/mappings/attributes/{attribute}", status_code=204)
+def delete_attribute(attribute: str, session: SessionDep, user: ApiUser) -> None:
+    if not catalogue_service.delete_mapping(session, "attribute", attribute, actor=user.name):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No edited mapping for this attribute.")
+
+
+@router.put("/api/catalogue/mappings/categories/{magento_category:path}")
+def put_category(magento_category: str, body: CategoryMappingIn, session: SessionDep, user: ApiUser) -> dict[str, Any]:
+    try:
+        row = catalogue_service.set_category_mapping(session, magento_category, body.marketplace_category,
+                                                     actor=user.name)
+    except ValueError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(error)) from None
+    return {"magento_category": row.magento_category, "marketplace_category": row.marketplace_category}
+
+
+@router.delete("/api/catalogue/mappings/categories/{magento_category:path}", status_code=204)
+def delete_category(magento_category: str, session: SessionDep, user: ApiUser) -> None:
+    if not catalogue_service.delete_mapping(session, "category", magento_category, actor=user.name):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No mapping for this category.")
+
+
+@router.put("/api/catalogue/rules/{sku:path}")
+def put_rule(sku: str, body: RuleIn, session: SessionDep, user: ApiUser) -> dict[str, Any]:
+    catalogue_service.set_override(session, sku, body.action, actor=user.name, note=body.note)
+    return {"magento_sku": sku, "action": body.action}
+
+
+# ----------------------------------------------------------------------------- SKU links
+@router.get("/api/skus/links")
+def sku_links(session: SessionDep, user: ApiUser) -> list[dict[str, Any]]:
+    return sku_service.list_links(session)
+
+
+@router.get("/api/skus/near-misses")
+def sku_near_misses(session: SessionDep, user: ApiUser) -> list[dict[str, str]]:
+    return sku_service.open_near_misses(session)
+
+
+@router.post("/api/skus/links", status_code=201)
+def create_link(body: LinkIn, session: SessionDep, user: ApiUser) -> dict[str, Any]:
+    try:
+        row = sku_service.link(session, body.offer_sku, body.magento_sku, confirmed_by=user.name, note=body.note)
+    except sku_service.SkuLinkError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(error)) from None
+    return sku_service.to_dict(row)
+
+
+@router.delete("/api/skus/links/{offer_sku:path}", status_code=204)
+def delete_link(offer_sku: str, session: SessionDep, user: ApiUser) -> None:
+    try:
+        sku_service.unlink(session, offer_sku, by=user.name)
+    except sku_service.SkuLinkError as error:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
+
+
+# ----------------------------------------------------------------------------- audit
+@router.get("/api/audit/runs")
+def audit_runs(session: SessionDep, user: ApiUser,
+               limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
+    return audit_service.list_runs(session, limit)
+
+
+@router.get("/api/audit/runs/{run_id}.csv", response_class=PlainTextResponse)
+def audit_run_csv(run_id: int, session: SessionDep, user: ApiUser) -> PlainTextResponse:
+    text = audit_service.run_csv(session, run_id)
+    if text is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No such audit run.")
+    return PlainTextResponse(text, media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": f'attachment; filename="audit-{run_id}.csv"'})
+
+
+@router.get("/api/audit/runs/{run_id}")
+def audit_run(run_id: int, session: SessionDep, user: ApiUser,
+              kind: Annotated[str | None, Query(max_length=32)] = None,
+              limit: Annotated[int, Query(ge=1, le=100000)] = 10000) -> dict[str, Any]:
+    found = audit_service.get_run(session, run_id, kind=kind, limit=limit)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No such audit run.")
+    return found
+
+
+@router.post("/api/audit/runs", status_code=202)
+def start_audit(body: AuditRequest, runtime: RuntimeDep, user: ApiUser) -> dict[str, Any]:
+    """Start an audit in the background (a durable workflow when the engine runs, else inline)."""
+    from marketbridge.workflows import engine
+
+    if engine.is_launched():
+        from dbos import DBOS
+
+        from marketbridge.workflows.catalogue import audit_workflow
+
+        handle = DBOS.start_workflow(audit_workflow, body.fix, "api")
+        return {"workflow_id": handle.workflow_id, "status": "started"}
+    try:
+        return audit_service.run_audit(runtime, fix=body.fix, trigger="api").summary()
+    except IntegrationError as error:
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"A remote system failed: {error}") from None
