@@ -1,17 +1,149 @@
-"""DBOS workflows of the shipments flow: thin durable shells around marketbridge.services.
+"""DBOS workflows of the shipments flow: thin durable shells around marketbridge.services.shipments.
 
-Declare QUEUES (kwargs for DBOS.register_queue) and schedules(settings) (a list of
-DBOS.apply_schedules entries); marketbridge.workflows.engine registers both at launch.
+* ``shipments.send`` (id ``shipment:<magento shipment id>``, then ``shipment:<id>:<generation>``
+  for each later release): prepare (re-read Magento, match the carrier), then send (read the
+  marketplace order first, then OR23+OR24 or ST01). A new generation is opened only when something
+  changed (a mapping was added, a track appeared), so duplicate triggers collapse onto one run.
+* ``shipments.poll`` (schedule): new Magento shipments by entity-id cursor, tracks added later to
+  recent unconfirmed shipments, and a backstop that starts sends for every row that is due.
+* ``shipments.watch`` (schedule): shipping-deadline and unconfirmed-shipment exceptions.
+* ``shipments.refresh_carriers`` (schedule, daily): the SH21 list.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+import structlog
+from dbos import DBOS, SetWorkflowID
+
+from marketbridge.adapters.errors import TransientError
+from marketbridge.runtime import Runtime, get_runtime
+from marketbridge.services import shipments as service
 from marketbridge.settings import Settings
 
-QUEUES: list[dict[str, Any]] = []
+log = structlog.get_logger(__name__)
+
+QUEUE_NAME = "shipments"
+QUEUES: list[dict[str, Any]] = [{"name": QUEUE_NAME, "worker_concurrency": 4, "polling_interval_sec": 0.5}]
+SEND_WORKFLOW = "shipments.send"
+
+
+def workflow_id(shipment_id: int, generation: int) -> str:
+    return f"shipment:{shipment_id}" if generation <= 1 else f"shipment:{shipment_id}:{generation}"
+
+
+def _transient(error: BaseException) -> bool:
+    return isinstance(error, TransientError)
+
+
+@DBOS.step(name="shipments.prepare", retries_allowed=True, max_attempts=4, interval_seconds=1.0, backoff_rate=2.0,
+           should_retry=_transient)
+def _prepare(shipment_id: int) -> dict[str, Any]:
+    return service.prepare(get_runtime(), shipment_id)
+
+
+@DBOS.step(name="shipments.send_step", retries_allowed=True, max_attempts=4, interval_seconds=1.0, backoff_rate=2.0,
+           should_retry=_transient)
+def _send(shipment_id: int) -> dict[str, Any]:
+    return service.send(get_runtime(), shipment_id)
+
+
+@DBOS.step(name="shipments.note_failure")
+def _note_failure(shipment_id: int, error: str) -> None:
+    service.note_failure(get_runtime(), shipment_id, error)
+
+
+@DBOS.workflow(name=SEND_WORKFLOW)
+def send_shipment(shipment_id: int) -> dict[str, Any]:
+    try:
+        decision = _prepare(shipment_id)
+        if decision["action"] != "send":
+            return decision
+        return _send(shipment_id)
+    except Exception as error:  # transient failures that outlived the step retries
+        _note_failure(shipment_id, f"{type(error).__name__}: {error}")
+        return {"state": "ready", "error": str(error)[:500]}
+
+
+def start_sends(runtime: Runtime, due: Iterable[tuple[int, int]]) -> list[str]:
+    """Enqueue one send per (shipment id, generation). Works in the engine process (and inside a
+    workflow) and, through a DBOS client, from a process without the engine (the CLI)."""
+    from marketbridge.workflows import engine
+
+    ids = []
+    items = list(due)
+    if not items:
+        return ids
+    if engine.is_launched():
+        for shipment_id, generation in items:
+            wid = workflow_id(shipment_id, generation)
+            with SetWorkflowID(wid):
+                DBOS.enqueue_workflow(QUEUE_NAME, send_shipment, shipment_id)
+            ids.append(wid)
+        return ids
+    from marketbridge.workflows.maintenance import _client
+
+    client = _client(runtime)
+    for shipment_id, generation in items:
+        wid = workflow_id(shipment_id, generation)
+        client.enqueue({"workflow_name": SEND_WORKFLOW, "queue_name": QUEUE_NAME, "workflow_id": wid,
+                        "app_version": runtime.settings.application_version}, shipment_id)
+        ids.append(wid)
+    return ids
+
+
+def release_and_start(runtime: Runtime, shipment_ids: Iterable[int]) -> list[str]:
+    """After a mapping was added: start the sends of the shipments it released."""
+    wanted = set(shipment_ids)
+    return start_sends(runtime, [(i, g) for i, g in service.due_for_send(runtime) if i in wanted])
+
+
+# ------------------------------------------------------------------ schedules
+@DBOS.step(name="shipments.poll_step")
+def _poll() -> list[list[int]]:
+    runtime = get_runtime()
+    service.poll_new_shipments(runtime)
+    service.recheck_tracks(runtime)
+    service.release_waiting(runtime)
+    return [[i, g] for i, g in service.due_for_send(runtime)]
+
+
+@DBOS.workflow(name="shipments.poll")
+def poll_shipments(scheduled_time: Any, context: Any) -> int:
+    due = _poll()
+    for shipment_id, generation in due:
+        with SetWorkflowID(workflow_id(shipment_id, generation)):
+            DBOS.enqueue_workflow(QUEUE_NAME, send_shipment, shipment_id)
+    return len(due)
+
+
+@DBOS.step(name="shipments.watch_step")
+def _watch() -> dict[str, int]:
+    return service.watch(get_runtime())
+
+
+@DBOS.workflow(name="shipments.watch")
+def watch_shipments(scheduled_time: Any, context: Any) -> dict[str, int]:
+    return _watch()
+
+
+@DBOS.step(name="shipments.refresh_carriers_step", retries_allowed=True, max_attempts=3, interval_seconds=5.0,
+           should_retry=_transient)
+def _refresh() -> int:
+    return service.refresh_carriers(get_runtime())
+
+
+@DBOS.workflow(name="shipments.refresh_carriers")
+def refresh_carriers(scheduled_time: Any, context: Any) -> int:
+    return _refresh()
 
 
 def schedules(settings: Settings) -> list[dict[str, Any]]:
-    return []
+    return [
+        {"schedule_name": "shipments.poll", "workflow_fn": poll_shipments, "schedule": settings.shipment_poll_cron},
+        {"schedule_name": "shipments.watch", "workflow_fn": watch_shipments, "schedule": settings.shipment_watch_cron},
+        {"schedule_name": "shipments.refresh_carriers", "workflow_fn": refresh_carriers,
+         "schedule": settings.carrier_refresh_cron},
+    ]

@@ -1,0 +1,224 @@
+"""The shipments flow against both sandboxes over real HTTP and a real database (no engine):
+detect → prepare → send, carrier mapping, tracking added later, several parcels, idempotency."""
+
+from __future__ import annotations
+
+import pytest
+
+from marketbridge.adapters.db.models.shipments import ShipmentOut
+from marketbridge.domain.shipments import ShipmentState
+from marketbridge.runtime import build_runtime
+from marketbridge.services import exceptions as exception_service
+from marketbridge.services import shipments as service
+from tests.conftest import make_settings
+from tests.integration.shipments_helpers import (
+    magento_order,
+    marketplace_order,
+    mirakl_order,
+    mirakl_settings,
+    ship,
+    simple_skus,
+)
+
+
+@pytest.fixture
+def rt(migrated_db_url, fresh_sandboxes):
+    runtime = build_runtime(make_settings(migrated_db_url, fresh_sandboxes, shipment_unconfirmed_minutes=1))
+    runtime.extras["boxes"] = fresh_sandboxes
+    yield runtime
+    runtime.close()
+
+
+def run_all(runtime) -> list[dict]:
+    """What the workflow does, synchronously: poll, then prepare+send every due shipment."""
+    service.poll_new_shipments(runtime)
+    service.recheck_tracks(runtime)
+    service.release_waiting(runtime)
+    results = []
+    for shipment_id, _ in service.due_for_send(runtime):
+        decision = service.prepare(runtime, shipment_id)
+        results.append(service.send(runtime, shipment_id) if decision["action"] == "send" else decision)
+    return results
+
+
+def row(runtime, shipment_id) -> ShipmentOut:
+    with runtime.db.session() as session:
+        return session.get(ShipmentOut, shipment_id)
+
+
+def active(runtime, code):
+    with runtime.db.session() as session:
+        return [exception_service.to_dict(r) for r in exception_service.list_records(
+            session, exception_service.ExceptionFilter(type=code, active_only=True))]
+
+
+def test_shipment_with_known_carrier_ships_the_marketplace_order(rt):
+    url = rt.extras["boxes"].mirakl_url
+    sku = simple_skus(1)[0]
+    mo = marketplace_order(url, rt, [(sku, 1)])
+    order = magento_order(rt, mo["order_id"], [(sku, 1)])
+    shipment_id = ship(rt, order, tracks=[("DPD123456", "DPD UK", "custom")])
+
+    results = run_all(rt)
+
+    assert results[-1]["state"] == "confirmed"
+    remote = mirakl_order(url, mo["order_id"])
+    assert remote["order_state"] == "SHIPPED"
+    assert remote["shipping_tracking"] == "DPD123456"
+    assert remote["shipping_carrier_code"] == "DPD"
+    stored = row(rt, shipment_id)
+    assert stored.state == "confirmed" and stored.carrier_code == "DPD" and stored.confirmed_at is not None
+    assert stored.carrier_match.startswith("label")
+    # a second pass sends nothing more
+    assert run_all(rt) == []
+
+
+def test_unmapped_carrier_waits_with_an_exception_and_mapping_releases_it(rt):
+    url = rt.extras["boxes"].mirakl_url
+    sku = simple_skus(1)[0]
+    mo = marketplace_order(url, rt, [(sku, 1)])
+    order = magento_order(rt, mo["order_id"], [(sku, 1)])
+    shipment_id = ship(rt, order, tracks=[("SPD-99", "Speedy Couriers Ltd", "custom")])
+
+    run_all(rt)
+    assert row(rt, shipment_id).state == ShipmentState.WAITING_CARRIER
+    assert mirakl_order(url, mo["order_id"])["order_state"] == "SHIPPING"
+    open_ = active(rt, "carrier_unmapped")
+    assert len(open_) == 1 and open_[0]["owner"] == "ops"
+    assert "Speedy Couriers" in open_[0]["message"]
+    assert open_[0]["context"]["waiting_shipments"] == [shipment_id]
+    assert open_[0]["context"]["suggestions"], "ranked SH21 suggestions expected"
+
+    mapping, released = service.add_mapping(rt, marketplace_code="YODEL", magento_carrier_code="custom",
+                                            title="Speedy Couriers Ltd", actor="test")
+    assert released == [shipment_id] and mapping["marketplace_code"] == "YODEL"
+    assert active(rt, "carrier_unmapped") == []
+    run_all(rt)
+    remote = mirakl_order(url, mo["order_id"])
+    assert remote["order_state"] == "SHIPPED" and remote["shipping_carrier_code"] == "YODEL"
+
+
+def test_tracking_added_later_is_picked_up(rt):
+    url = rt.extras["boxes"].mirakl_url
+    sku = simple_skus(1)[0]
+    mo = marketplace_order(url, rt, [(sku, 1)])
+    order = magento_order(rt, mo["order_id"], [(sku, 1)])
+    shipment_id = ship(rt, order)
+
+    run_all(rt)
+    assert row(rt, shipment_id).state == ShipmentState.WAITING_TRACKING
+    assert len(active(rt, "shipment_tracking_missing")) == 1
+    assert mirakl_order(url, mo["order_id"])["order_state"] == "SHIPPING"
+
+    rt.magento.add_track(shipment_id, order.entity_id, "RM000111GB", "Royal Mail", "custom")
+    run_all(rt)
+    remote = mirakl_order(url, mo["order_id"])
+    assert remote["order_state"] == "SHIPPED" and remote["shipping_tracking"] == "RM000111GB"
+    assert active(rt, "shipment_tracking_missing") == []
+
+
+def test_order_already_shipped_is_recorded_done_not_sent_again(rt):
+    url = rt.extras["boxes"].mirakl_url
+    sku = simple_skus(1)[0]
+    mo = marketplace_order(url, rt, [(sku, 1)])
+    order = magento_order(rt, mo["order_id"], [(sku, 1)])
+    shipment_id = ship(rt, order, tracks=[("1Z999", "UPS", "ups")])
+    # shipped in the marketplace back office before we got to it
+    from marketbridge.adapters.mirakl import models as mm
+    rt.mirakl.update_tracking(mo["order_id"], mm.TrackingRequest(carrier_code="UPS", tracking_number="1Z999"))
+    rt.mirakl.ship_order(mo["order_id"])
+    import httpx2
+    with httpx2.Client(base_url=url) as http:
+        http.delete("/_sandbox/calls")
+
+    results = run_all(rt)
+
+    assert results[-1]["state"] == "confirmed"
+    with httpx2.Client(base_url=url) as http:
+        calls = [c["api"] for c in http.get("/_sandbox/calls").json()]
+    assert "OR23" not in calls and "OR24" not in calls and "OR11" in calls
+    assert row(rt, shipment_id).state == "confirmed"
+
+
+def test_repeat_after_crash_between_or23_and_or24_does_not_double_send(rt):
+    url = rt.extras["boxes"].mirakl_url
+    sku = simple_skus(1)[0]
+    mo = marketplace_order(url, rt, [(sku, 1)])
+    order = magento_order(rt, mo["order_id"], [(sku, 1)])
+    shipment_id = ship(rt, order, tracks=[("DHL42", "DHL", "dhl")])
+    service.poll_new_shipments(rt)
+    assert service.prepare(rt, shipment_id)["action"] == "send"
+    first = service.send(rt, shipment_id)
+    second = service.send(rt, shipment_id)  # the step re-run after a crash: reads first
+    assert first["state"] == "confirmed" and second["state"] == "confirmed"
+    assert mirakl_order(url, mo["order_id"])["order_state"] == "SHIPPED"
+
+
+def test_reused_tracking_number_becomes_an_exception(rt):
+    url = rt.extras["boxes"].mirakl_url
+    a, b = simple_skus(2)
+    first = marketplace_order(url, rt, [(a, 1)])
+    second = marketplace_order(url, rt, [(b, 1)])
+    ship(rt, magento_order(rt, first["order_id"], [(a, 1)]), tracks=[("SAME1", "DPD", "custom")])
+    run_all(rt)
+    reused = ship(rt, magento_order(rt, second["order_id"], [(b, 1)]), tracks=[("SAME1", "DPD", "custom")])
+    run_all(rt)
+    assert row(rt, reused).state == "error"
+    assert [e["object_id"] for e in active(rt, "tracking_number_reused")] == [str(reused)]
+    assert mirakl_order(url, second["order_id"])["order_state"] == "SHIPPING"
+
+
+def test_lines_unknown_to_the_marketplace_become_an_exception(rt):
+    url = rt.extras["boxes"].mirakl_url
+    a, b = simple_skus(2)
+    mo = marketplace_order(url, rt, [(a, 1)])
+    order = magento_order(rt, mo["order_id"], [(a, 1), (b, 1)])  # Magento has an extra line
+    shipment_id = ship(rt, order, tracks=[("DPD777", "DPD", "custom")])
+    run_all(rt)
+    assert row(rt, shipment_id).state == "error"
+    problems = active(rt, "shipment_lines_unknown")
+    assert len(problems) == 1 and b in problems[0]["message"]
+    assert mirakl_order(url, mo["order_id"])["order_state"] == "SHIPPING"
+    assert run_all(rt) == []  # no blind retry
+
+
+def test_several_parcels_single_shipment_mode_ships_when_the_last_parcel_goes(rt):
+    url = rt.extras["boxes"].mirakl_url
+    a, b = simple_skus(2)
+    mo = marketplace_order(url, rt, [(a, 1), (b, 2)])
+    order = magento_order(rt, mo["order_id"], [(a, 1), (b, 2)])
+    first = ship(rt, order, items={a: 1}, tracks=[("P1", "DPD", "custom")])
+    run_all(rt)
+    assert row(rt, first).state == "partial"
+    assert mirakl_order(url, mo["order_id"])["order_state"] == "SHIPPING"
+    second = ship(rt, order, items={b: 2}, tracks=[("P2", "DPD", "custom")])
+    run_all(rt)
+    assert mirakl_order(url, mo["order_id"])["order_state"] == "SHIPPED"
+    assert row(rt, first).state == "confirmed" and row(rt, second).state == "confirmed"
+
+
+def test_several_parcels_multi_shipment_mode_uses_st01_per_shipment(migrated_db_url, fresh_sandboxes):
+    runtime = build_runtime(make_settings(migrated_db_url, fresh_sandboxes, multi_shipment=True))
+    try:
+        url = fresh_sandboxes.mirakl_url
+        mirakl_settings(url, multi_shipment=True)
+        a, b = simple_skus(2)
+        mo = marketplace_order(url, runtime, [(a, 1), (b, 2)])
+        order = magento_order(runtime, mo["order_id"], [(a, 1), (b, 2)])
+        first = ship(runtime, order, items={a: 1}, tracks=[("P1", "DPD", "custom")])
+        run_all(runtime)
+        assert row(runtime, first).state == "confirmed"
+        assert row(runtime, first).marketplace_shipment_id
+        assert mirakl_order(url, mo["order_id"])["order_state"] == "SHIPPING"
+        second = ship(runtime, order, items={b: 1}, tracks=[("P2", "Evri", "custom")])
+        third = ship(runtime, order, items={b: 1}, tracks=[("P3", "Royal Mail", "custom")])
+        run_all(runtime)
+        assert mirakl_order(url, mo["order_id"])["order_state"] == "SHIPPED"
+        shipments = list(runtime.mirakl.list_shipments(order_ids=[mo["order_id"]]))
+        assert sorted(s.tracking.tracking_number for s in shipments) == ["P1", "P2", "P3"]
+        assert {row(runtime, i).state for i in (second, third)} == {"confirmed"}
+        # a repeat finds the marketplace shipment by its package reference instead of creating another
+        service.send(runtime, third)
+        assert len(list(runtime.mirakl.list_shipments(order_ids=[mo["order_id"]]))) == 3
+    finally:
+        runtime.close()
