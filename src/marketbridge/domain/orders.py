@@ -244,15 +244,6 @@ def reminder_due(deadline: dt.datetime, now: dt.datetime, lead_seconds: float) -
     return deadline - dt.timedelta(seconds=lead_seconds) <= now < deadline
 
 
-# Which team owns an order stuck in which state (see the two exception types below).
-STUCK_OWNER: dict[OrderState, str] = {
-    S.RECEIVED: "order_stuck_in_integration",
-    S.ACCEPTED: "order_stuck_in_integration",
-    S.AWAITING_PAYMENT: "order_stuck_in_integration",
-    S.CREATED: "order_stuck_unshipped",
-}
-
-
 def stuck(state: OrderState | str, since: dt.datetime, now: dt.datetime, max_age_seconds: Mapping[str, float]) -> bool:
     limit = max_age_seconds.get(OrderState(state).value)
     return limit is not None and (now - since).total_seconds() > limit
@@ -400,3 +391,17 @@ ORDER_DECISION_FAILED = exception_type(
     "order changed state meanwhile). The order is re-read and its new state recorded.",
     action="Read the technical detail; check the order on the marketplace back office.",
 )
+
+
+# Which exception (and so which team) an order stuck in a state raises; states not listed are not watched.
+STUCK_TYPES = {
+    S.RECEIVED: ORDER_STUCK_IN_INTEGRATION,
+    S.ACCEPTED: ORDER_STUCK_IN_INTEGRATION,
+    S.AWAITING_PAYMENT: ORDER_STUCK_IN_INTEGRATION,
+    S.CREATED: ORDER_STUCK_UNSHIPPED,
+}
+STUCK_OWNER = STUCK_TYPES
+
+
+def get_type_for_stuck(state: OrderState | str):  # noqa: ANN201 - ExceptionType
+    return STUCK_TYPES[OrderState(state)]

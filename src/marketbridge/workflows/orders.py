@@ -1,17 +1,120 @@
-"""DBOS workflows of the orders flow: thin durable shells around marketbridge.services.
+"""DBOS workflows of the orders flow: thin durable shells around :mod:`marketbridge.services.orders`.
 
-Declare QUEUES (kwargs for DBOS.register_queue) and schedules(settings) (a list of
-DBOS.apply_schedules entries); marketbridge.workflows.engine registers both at launch.
+* ``orders.poll`` (schedule ``order_poll_cron``): one step pulls OR11 and stores every order, a
+  second lists the orders needing work; each is enqueued on the ``orders`` queue under a
+  deterministic workflow id per (phase, order) -- ``order-accept:<id>``, ``order-create:<id>``,
+  ``order-cancel:<id>`` -- so repeated polls collapse onto the same workflow.
+* ``orders.housekeeping`` (schedule ``order_housekeeping_cron``): reminders, stuck orders, purge.
+
+Every step is idempotent against the remote systems (see the service module).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from dbos import DBOS, SetWorkflowID
+
+from marketbridge.runtime import get_runtime
+from marketbridge.services import orders as service
 from marketbridge.settings import Settings
 
-QUEUES: list[dict[str, Any]] = []
+QUEUE = "orders"
+
+
+QUEUES: list[dict[str, Any]] = [{"name": QUEUE, "worker_concurrency": 4, "polling_interval_sec": 0.2}]
+
+
+# ------------------------------------------------------------------ steps
+@DBOS.step(name="orders.pull", retries_allowed=True, max_attempts=3, interval_seconds=2.0)
+def pull_step() -> dict[str, Any]:
+    return service.pull(get_runtime()).as_dict()
+
+
+@DBOS.step(name="orders.pending")
+def pending_step() -> list[dict[str, str]]:
+    runtime = get_runtime()
+    with runtime.db.session() as session:
+        return service.pending_actions(session, runtime.settings)
+
+
+@DBOS.step(name="orders.decide", retries_allowed=True, max_attempts=3, interval_seconds=2.0)
+def decide_step(order_id: str) -> dict[str, Any]:
+    return service.decide(get_runtime(), order_id)
+
+
+@DBOS.step(name="orders.create", retries_allowed=True, max_attempts=3, interval_seconds=2.0)
+def create_step(order_id: str) -> dict[str, Any]:
+    return service.create_in_magento(get_runtime(), order_id)
+
+
+@DBOS.step(name="orders.finish", retries_allowed=True, max_attempts=3, interval_seconds=2.0)
+def finish_step(order_id: str) -> dict[str, Any]:
+    return service.finish_creation(get_runtime(), order_id)
+
+
+@DBOS.step(name="orders.cancel", retries_allowed=True, max_attempts=3, interval_seconds=2.0)
+def cancel_step(order_id: str) -> dict[str, Any]:
+    return service.cancel_in_magento(get_runtime(), order_id)
+
+
+@DBOS.step(name="orders.housekeeping")
+def housekeeping_step() -> dict[str, int]:
+    return service.housekeeping(get_runtime())
+
+
+# ------------------------------------------------------------------ workflows
+@DBOS.workflow(name="orders.accept")
+def accept_workflow(order_id: str) -> dict[str, Any]:
+    return decide_step(order_id)
+
+
+@DBOS.workflow(name="orders.create")
+def create_workflow(order_id: str) -> dict[str, Any]:
+    created = create_step(order_id)
+    if created.get("magento_entity_id") is not None:
+        created["finish"] = finish_step(order_id)
+    return created
+
+
+@DBOS.workflow(name="orders.cancel")
+def cancel_workflow(order_id: str) -> dict[str, Any]:
+    return cancel_step(order_id)
+
+
+PHASES = {"accept": accept_workflow, "create": create_workflow, "cancel": cancel_workflow}
+
+
+def enqueue(action: dict[str, str]) -> str:
+    """Enqueue one per-order workflow under its deterministic id (an existing one is returned)."""
+    with SetWorkflowID(action["workflow_id"]):
+        handle = DBOS.enqueue_workflow(QUEUE, PHASES[action["phase"]], action["order_id"])
+    return handle.workflow_id
+
+
+@DBOS.workflow(name="orders.poll")
+def poll_workflow(scheduled_time: Any = None, context: Any = None) -> dict[str, Any]:
+    pulled = pull_step()
+    actions = pending_step()
+    for action in actions:
+        enqueue(action)
+    return {**pulled, "enqueued": len(actions)}
+
+
+@DBOS.workflow(name="orders.housekeeping")
+def housekeeping_workflow(scheduled_time: Any = None, context: Any = None) -> dict[str, int]:
+    return housekeeping_step()
 
 
 def schedules(settings: Settings) -> list[dict[str, Any]]:
-    return []
+    return [
+        {"schedule_name": "orders.poll", "workflow_fn": poll_workflow, "schedule": settings.order_poll_cron},
+        {"schedule_name": "orders.housekeeping", "workflow_fn": housekeeping_workflow,
+         "schedule": settings.order_housekeeping_cron},
+    ]
+
+
+def run_poll_now() -> dict[str, Any]:
+    """Start one poll at once (CLI ``orders pull`` with the engine launched); waits for the pull."""
+    handle = DBOS.start_workflow(poll_workflow, None, None)
+    return handle.get_result()

@@ -1,0 +1,978 @@
+"""Use cases of the orders flow: pull, accept by rule, create exactly once, cancel, housekeeping.
+
+Every function takes the :class:`~marketbridge.runtime.Runtime` (settings, database, both
+clients) and keeps database sessions short: remote calls happen outside a transaction, so a slow
+API never holds a SQLite write lock.
+
+**For other flows** (shipments, refunds): move our order record with::
+
+    record_transition(session, order_id, OrderState.SHIPPED, actor="shipments", shipment_id=12)
+
+It checks the state machine in :mod:`marketbridge.domain.orders`, writes a timestamped row in
+``order_transitions`` with the keyword facts, is a no-op when the order is already in that state,
+raises ``LookupError`` for an unknown order and ``TransitionNotAllowed`` for an illegal move.
+:func:`get_order_record` returns the record (Magento entity id, increment id, lines).
+
+Idempotency against the remote systems (every step may run twice after a crash):
+
+* OR21 is sent only from state ``received``/``held``; a repeat after a crash fails with an
+  invalid-state error, upon which the order is re-read (OR11 ``order_ids``) and its new state
+  stored.
+* Magento is searched for ``ext_order_id`` = the marketplace order id (and, to close the window
+  between placing the cart and writing ``ext_order_id``, for the order's unique relay e-mail)
+  before every creation; invoice and comment look at the order first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from marketbridge.adapters.db.base import utcnow
+from marketbridge.adapters.db.models.core import StreamCursor
+from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderLine, OrderTransition
+from marketbridge.adapters.errors import NotFound, Rejected, RemoteError
+from marketbridge.adapters.magento import models as mm
+from marketbridge.adapters.magento.criteria import SearchCriteria
+from marketbridge.adapters.mirakl import models as mk
+from marketbridge.domain import orders as rules
+from marketbridge.domain.exceptions import ExceptionReport
+from marketbridge.domain.orders import OrderState, SkuMatch
+from marketbridge.runtime import Runtime
+from marketbridge.services import exceptions as exc
+from marketbridge.settings import OrderCreationMode, Settings
+
+log = structlog.get_logger(__name__)
+
+S = OrderState
+MARKER = "[marketbridge] Marketplace order"
+TEST_PAUSE_ENV = "MARKETBRIDGE_TEST_PAUSE_AFTER_MAGENTO_CREATE"  # test-only: seconds to sleep at the kill point
+
+
+# =================================================================== record and transitions
+def get_order_record(session: Session, order_id: str, connection: str | None = None) -> MarketplaceOrder | None:
+    query = select(MarketplaceOrder).where(MarketplaceOrder.order_id == order_id)
+    if connection is not None:
+        query = query.where(MarketplaceOrder.connection == connection)
+    return session.scalars(query.options(selectinload(MarketplaceOrder.lines)).limit(1)).first()
+
+
+def _transition(session: Session, order: MarketplaceOrder, new_state: OrderState | str, *, actor: str = "system",
+                **facts: Any) -> bool:
+    if not rules.check_transition(order.state, new_state):
+        return False
+    now = utcnow()
+    session.add(OrderTransition(order_pk=order.id, from_state=order.state, to_state=OrderState(new_state).value,
+                                at=now, actor=actor, facts=_jsonable(facts)))
+    order.state = OrderState(new_state).value
+    order.state_changed_at = now
+    log.info("order.transition", order_id=order.order_id, state=order.state, actor=actor)
+    return True
+
+
+def record_transition(session: Session, order_id: str, new_state: OrderState | str, *, actor: str = "system",
+                      connection: str | None = None, **facts: Any) -> MarketplaceOrder:
+    """Move an order to ``new_state`` (see the module docstring). Returns the record."""
+    order = get_order_record(session, order_id, connection)
+    if order is None:
+        raise LookupError(f"no marketplace order {order_id}")
+    _transition(session, order, new_state, actor=actor, **facts)
+    return order
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+# =================================================================== pull (OR11)
+def cursor_name(settings: Settings) -> str:
+    return f"orders:{settings.order_connection}:OR11"
+
+
+def _parse_time(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def read_cursor(session: Session, settings: Settings) -> dt.datetime | None:
+    row = session.get(StreamCursor, cursor_name(settings))
+    return _parse_time(row.value) if row else None
+
+
+def write_cursor(session: Session, settings: Settings, moment: dt.datetime) -> None:
+    row = session.get(StreamCursor, cursor_name(settings))
+    value = moment.astimezone(dt.UTC).isoformat()
+    if row is None:
+        session.add(StreamCursor(name=cursor_name(settings), value=value))
+    elif (_parse_time(row.value) or moment) <= moment:  # never backwards
+        row.value = value
+
+
+@dataclass
+class PullResult:
+    fetched: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    failed: list[str] = field(default_factory=list)
+    cursor: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"fetched": self.fetched, "stored": self.stored, "duplicates": self.duplicates,
+                "failed": list(self.failed), "cursor": self.cursor}
+
+
+def pull(runtime: Runtime, *, now: dt.datetime | None = None) -> PullResult:
+    """Read OR11 since the cursor minus the overlap, store every order (raw payload first), and move
+    the cursor to the newest update date stored, never past an order that failed to be stored."""
+    settings = runtime.settings
+    now = now or utcnow()
+    with runtime.db.session() as session:
+        cursor = read_cursor(session, settings)
+    since = (cursor - dt.timedelta(seconds=settings.order_poll_overlap_seconds)) if cursor else (
+        now - dt.timedelta(seconds=settings.order_initial_lookback_seconds))
+    result = PullResult()
+    newest_ok: dt.datetime | None = None
+    oldest_failed: dt.datetime | None = None
+    page: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        nonlocal newest_ok, oldest_failed
+        if not page:
+            return
+        with runtime.db.session() as session:
+            for raw in page:
+                updated = _parse_time(raw.get("last_updated_date"))
+                try:
+                    with session.begin_nested():
+                        outcome = store_order(session, settings, raw)
+                except Exception as error:  # one bad order must not stop the others, nor move the cursor past it
+                    log.error("order.store_failed", order_id=raw.get("order_id"), error=str(error)[:300])
+                    result.failed.append(str(raw.get("order_id")))
+                    if updated is not None:
+                        oldest_failed = updated if oldest_failed is None else min(oldest_failed, updated)
+                    continue
+                if outcome == "duplicate":
+                    result.duplicates += 1
+                else:
+                    result.stored += 1
+                if updated is not None:
+                    newest_ok = updated if newest_ok is None else max(newest_ok, updated)
+        page.clear()
+
+    params = {"start_update_date": since.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")}
+    for raw in runtime.mirakl.iter_offset("OR11", params, page_size=settings.order_poll_page_size):
+        result.fetched += 1
+        page.append(raw)
+        if len(page) >= settings.order_poll_page_size:
+            flush()
+    flush()
+    target = newest_ok
+    if oldest_failed is not None and (target is None or oldest_failed < target):
+        target = oldest_failed
+    with runtime.db.session() as session:
+        if target is not None:
+            write_cursor(session, settings, target)
+        stored_cursor = read_cursor(session, settings)
+    result.cursor = stored_cursor.isoformat() if stored_cursor else None
+    return result
+
+
+def _address_of(raw: dict[str, Any]) -> dict[str, Any] | None:
+    customer = raw.get("customer") or {}
+    address = customer.get("shipping_address")
+    return dict(address) if isinstance(address, dict) and address.get("street_1") else None
+
+
+def _strip_personal(raw: dict[str, Any]) -> dict[str, Any]:
+    clean = dict(raw)
+    customer = dict(clean.get("customer") or {})
+    for key in ("firstname", "lastname", "civility", "billing_address", "shipping_address"):
+        if key in customer:
+            customer[key] = None
+    clean["customer"] = customer
+    return clean
+
+
+def store_order(session: Session, settings: Settings, raw: dict[str, Any]) -> str:
+    """Upsert one OR11 order: ``"new"``, ``"updated"`` or ``"duplicate"`` (same or older update date,
+    as overlapping polls return). Also applies what the marketplace's state implies for our record."""
+    parsed = mk.Order.model_validate(raw)
+    order = session.scalars(select(MarketplaceOrder).where(
+        MarketplaceOrder.connection == settings.order_connection,
+        MarketplaceOrder.order_id == parsed.order_id)).first()
+    outcome = "updated"
+    if order is None:
+        order = MarketplaceOrder(
+            connection=settings.order_connection, order_id=parsed.order_id, state=S.RECEIVED.value,
+            marketplace_created_at=parsed.created_date, marketplace_updated_at=parsed.last_updated_date,
+            marketplace_state=parsed.order_state, currency=parsed.currency_iso_code, received_at=utcnow(),
+            state_changed_at=utcnow(),
+        )
+        session.add(order)
+        session.flush()
+        session.add(OrderTransition(order_pk=order.id, from_state=None, to_state=S.RECEIVED.value,
+                                    at=order.received_at, facts={"marketplace_state": parsed.order_state}))
+        outcome = "new"
+    elif parsed.last_updated_date <= order.marketplace_updated_at and parsed.order_state == order.marketplace_state:
+        return "duplicate"
+    order.commercial_id = parsed.commercial_id
+    order.marketplace_state = parsed.order_state
+    order.marketplace_updated_at = parsed.last_updated_date
+    order.customer_debited_at = parsed.customer_debited_date
+    order.currency = parsed.currency_iso_code
+    order.subtotal = parsed.price
+    order.shipping_price = parsed.shipping_price
+    order.total_price = parsed.total_price
+    order.acceptance_deadline = order.acceptance_deadline or rules.acceptance_deadline(
+        parsed.created_date, settings.order_acceptance_window_seconds)
+    if order.personal_data_purged_at is None:
+        order.raw = raw
+        customer = parsed.customer
+        name = " ".join(p for p in ((customer.firstname if customer else None), (customer.lastname if customer else None)) if p)
+        order.customer_name = name or order.customer_name
+        order.shipping_address = _address_of(raw) or order.shipping_address
+    else:
+        order.raw = _strip_personal(raw)
+    existing = {line.order_line_id: line for line in order.lines}
+    for position, line in enumerate(parsed.order_lines):
+        row = existing.get(line.order_line_id)
+        if row is None:
+            row = OrderLine(order_line_id=line.order_line_id, position=position, offer_sku=line.offer_sku,
+                            quantity=line.quantity, marketplace_state=line.order_line_state, reasons=[])
+            order.lines.append(row)
+        row.quantity = line.quantity
+        row.unit_price = line.price_unit if line.price_unit is not None else (line.price / max(line.quantity, 1))
+        row.price = line.price
+        row.shipping_price = line.shipping_price
+        row.marketplace_state = line.order_line_state
+    session.flush()
+    _follow_marketplace(session, order)
+    return outcome
+
+
+def _follow_marketplace(session: Session, order: MarketplaceOrder) -> None:
+    """Transitions the marketplace's own state implies (no remote call)."""
+    mp, state = order.marketplace_state, OrderState(order.state)
+    if mp == "REFUSED" and state in (S.RECEIVED, S.HELD, S.ACCEPTED):
+        reason = order.raw.get("order_state_reason_code") or ""
+        automatic = reason == "AUTO_REFUSED" or state in (S.RECEIVED, S.HELD)
+        text = ("refused automatically by the marketplace: the acceptance deadline passed" if automatic
+                else order.reason or "refused")
+        order.reason = text
+        _transition(session, order, S.REFUSED, actor="marketplace", reason=text, automatic=automatic)
+        exc.clear(session, rules.ORDER_HELD, order.order_id)
+        exc.clear(session, rules.ORDER_ACCEPTANCE_DEADLINE_NEAR, order.order_id)
+        exc.record(session, ExceptionReport(rules.ORDER_REFUSED, order.order_id,
+                                            f"Order {order.order_id} was {text}."))
+    elif mp == "CANCELED" and state in rules.PRE_CREATION_STATES:
+        order.reason = "cancelled on the marketplace before it was created in Adobe Commerce"
+        _transition(session, order, S.CANCELLED, actor="marketplace", reason=order.reason)
+        exc.clear(session, rules.ORDER_HELD, order.order_id)
+        exc.clear(session, rules.ORDER_ADDRESS_MISSING, order.order_id)
+    elif mp in ("WAITING_DEBIT", "WAITING_DEBIT_PAYMENT", "SHIPPING") and state in (S.RECEIVED, S.ACCEPTED):
+        _transition(session, order, S.AWAITING_PAYMENT, actor="marketplace", marketplace_state=mp)
+    elif mp in ("SHIPPED", "TO_COLLECT", "RECEIVED") and state == S.CREATED:
+        _transition(session, order, S.SHIPPED, actor="marketplace", marketplace_state=mp)
+    elif mp == "CLOSED" and state in (S.SHIPPED, S.REFUNDED, S.REFUSED, S.CANCELLED, S.CREATED):
+        _transition(session, order, S.CLOSED, actor="marketplace")
+    if order.state == S.AWAITING_PAYMENT.value and mp == "SHIPPING":
+        if order.shipping_address is None and order.personal_data_purged_at is None:
+            exc.record(session, ExceptionReport(
+                rules.ORDER_ADDRESS_MISSING, order.order_id,
+                f"Order {order.order_id} is paid but has no shipping address, so it cannot be created yet."))
+        else:
+            exc.clear(session, rules.ORDER_ADDRESS_MISSING, order.order_id)
+
+
+# =================================================================== what needs doing
+def workflow_id(phase: str, order: MarketplaceOrder) -> str:
+    base = f"order-{phase}:{order.order_id}"
+    if phase == "create" and order.create_attempt:
+        return f"{base}:retry-{order.create_attempt}"
+    return base
+
+
+def pending_actions(session: Session, settings: Settings, limit: int = 5000) -> list[dict[str, str]]:
+    """Orders that need a per-order workflow now: ``[{"phase", "order_id", "workflow_id"}]``."""
+    rows = session.scalars(select(MarketplaceOrder).where(
+        MarketplaceOrder.connection == settings.order_connection,
+        MarketplaceOrder.state.in_([S.RECEIVED.value, S.AWAITING_PAYMENT.value, S.CREATED.value]),
+    ).order_by(MarketplaceOrder.id).limit(limit)).all()
+    out: list[dict[str, str]] = []
+    for order in rows:
+        phase = None
+        if order.state == S.RECEIVED.value and order.marketplace_state == "WAITING_ACCEPTANCE":
+            phase = "accept"
+        elif order.state == S.AWAITING_PAYMENT.value and order.marketplace_state == "SHIPPING" and order.shipping_address:
+            phase = "create"
+        elif order.state == S.CREATED.value and order.marketplace_state == "CANCELED":
+            phase = "cancel"
+        if phase:
+            out.append({"phase": phase, "order_id": order.order_id, "workflow_id": workflow_id(phase, order)})
+    return out
+
+
+# =================================================================== SKU resolution and facts
+class Catalog:
+    """Reads Adobe Commerce products once per run (cached), for the SKU checks and the cart."""
+
+    def __init__(self, magento: Any) -> None:
+        self.magento = magento
+        self._products: dict[str, mm.Product | None] = {}
+        self._parents: dict[int, str] | None = None
+
+    def product(self, sku: str) -> mm.Product | None:
+        if sku not in self._products:
+            try:
+                self._products[sku] = self.magento.get_product(sku)
+            except NotFound:
+                self._products[sku] = None
+        return self._products[sku]
+
+    def parent_of(self, product: mm.Product) -> mm.Product | None:
+        """The configurable parent of a child product (one paged scan of configurables, then cached)."""
+        if product.id is None:
+            return None
+        if self._parents is None:
+            self._parents = {}
+            criteria = SearchCriteria().where("type_id", "configurable")
+            for parent in self.magento.iterate_products(criteria=criteria):
+                self._products.setdefault(parent.sku, parent)
+                for child_id in parent.extension_attributes.configurable_product_links:
+                    self._parents[int(child_id)] = parent.sku
+        sku = self._parents.get(product.id)
+        return self.product(sku) if sku else None
+
+
+def resolve_sku(catalog: Catalog, offer_sku: str) -> tuple[str | None, SkuMatch]:
+    """Map a marketplace offer SKU to a Magento SKU: exact, else normalised (stray whitespace or
+    letter case, accepted with a warning exception), else none. The one place to extend with a
+    confirmed SKU link table."""
+    product = catalog.product(offer_sku) if offer_sku and offer_sku == offer_sku.strip() else None
+    if product is not None and product.sku == offer_sku:
+        return product.sku, SkuMatch.EXACT
+    candidate = offer_sku.strip()
+    if candidate:
+        product = catalog.product(candidate)
+        if product is None and candidate.upper() != candidate:
+            product = catalog.product(candidate.upper())
+        if product is not None and rules.normalise_sku(product.sku) == rules.normalise_sku(offer_sku):
+            return product.sku, SkuMatch.NORMALISED
+    return None, SkuMatch.NONE
+
+
+def _salable(runtime: Runtime, catalog: Catalog, product: mm.Product) -> float:
+    stock_id = runtime.settings.magento_stock_id
+    if product.type_id == "bundle":
+        parts = [(link.sku, link.qty or 1.0) for option in runtime.magento.bundle_options(product.sku)
+                 for link in option.product_links if link.is_default]
+        if not parts:
+            return 0.0
+        return min(runtime.magento.salable_quantity(sku, stock_id) / qty for sku, qty in parts)
+    try:
+        return runtime.magento.salable_quantity(product.sku, stock_id)
+    except (NotFound, Rejected):
+        return 0.0
+
+
+def _channel_price(product: mm.Product) -> tuple[float | None, str]:
+    """The stock flow's channel price rule when present (without per-product rules here), else Magento's
+    own final price (special price when lower)."""
+    try:
+        from decimal import Decimal
+
+        from marketbridge.domain import stock as stock_rules
+
+        facts = stock_rules.PriceFacts(price=Decimal(str(product.price)) if product.price is not None else None,
+                                       special_price=Decimal(str(product.special_price)) if product.special_price else None)
+        pf = stock_rules.ProductFacts(sku=product.sku, enabled=product.enabled, type_id=product.type_id)
+        value, how = stock_rules.channel_price(facts, pf, [], dt.date.today())
+        return (float(value) if value is not None else None), f"channel_price:{how}"
+    except (ImportError, AttributeError, TypeError):
+        prices = [p for p in (product.price, product.special_price) if p]
+        return (min(prices) if prices else None), "magento_price"
+
+
+def _open_reservations(session: Session, settings: Settings, order_id: str) -> dict[str, float]:
+    rows = session.execute(
+        select(MarketplaceOrder.order_id, OrderLine.magento_sku, OrderLine.quantity, OrderLine.accepted)
+        .join(OrderLine, OrderLine.order_pk == MarketplaceOrder.id)
+        .where(MarketplaceOrder.connection == settings.order_connection,
+               MarketplaceOrder.state.in_([s.value for s in rules.PRE_CREATION_STATES]),
+               OrderLine.magento_sku.is_not(None))
+    ).all()
+    return rules.reserved_by_other_orders(
+        ((oid, sku, float(qty)) for oid, sku, qty, accepted in rows if accepted is not False), order_id)
+
+
+# =================================================================== accept / refuse / hold
+def acceptance_rules(settings: Settings) -> rules.AcceptanceRules:
+    return rules.AcceptanceRules(currency=settings.currency, price_tolerance_percent=settings.price_tolerance_percent,
+                                 partial_acceptance=settings.partial_acceptance,
+                                 hold_on_failure=settings.acceptance_policy.value == "hold")
+
+
+def decide(runtime: Runtime, order_id: str) -> dict[str, Any]:
+    """Apply the acceptance rules to a received order and send OR21 (or hold it for a person)."""
+    settings = runtime.settings
+    with runtime.db.session() as session:
+        order = get_order_record(session, order_id, settings.order_connection)
+        if order is None:
+            raise LookupError(f"no marketplace order {order_id}")
+        if order.state != S.RECEIVED.value or order.marketplace_state != "WAITING_ACCEPTANCE":
+            return {"order_id": order_id, "state": order.state, "skipped": True}
+        lines = [(line.order_line_id, line.offer_sku, line.quantity, line.unit_price) for line in order.lines
+                 if line.marketplace_state == "WAITING_ACCEPTANCE"]
+        currency = order.currency
+    catalog = Catalog(runtime.magento)
+    resolved = {}
+    for line_id, offer_sku, qty, unit in lines:
+        sku, how = resolve_sku(catalog, offer_sku)
+        resolved[line_id] = (sku, how)
+    with runtime.db.session() as session:  # other open orders' quantities, counted once per decision
+        for line in get_order_record(session, order_id, settings.order_connection).lines:  # type: ignore[union-attr]
+            if line.order_line_id in resolved:
+                line.magento_sku, line.sku_match = resolved[line.order_line_id][0], resolved[line.order_line_id][1].value
+        session.flush()
+        reserved = _open_reservations(session, settings, order_id)
+    facts = []
+    for line_id, offer_sku, qty, unit in lines:
+        sku, how = resolved[line_id]
+        product = catalog.product(sku) if sku else None
+        channel = _channel_price(product)[0] if product else None
+        facts.append(rules.LineFacts(
+            order_line_id=line_id, offer_sku=offer_sku, quantity=qty, unit_price=unit, match=how, magento_sku=sku,
+            enabled=product.enabled if product else False,
+            salable_qty=_salable(runtime, catalog, product) if product else None,
+            reserved_elsewhere=reserved.get(sku or "", 0.0), channel_price=channel))
+    decision = rules.decide_acceptance(facts, acceptance_rules(settings), currency)
+    return _apply_decision(runtime, order_id, decision, facts, actor="rules")
+
+
+def _apply_decision(runtime: Runtime, order_id: str, decision: rules.AcceptanceDecision,
+                    facts: Sequence[rules.LineFacts], *, actor: str) -> dict[str, Any]:
+    settings = runtime.settings
+    by_line = {d.order_line_id: d for d in decision.lines}
+    with runtime.db.session() as session:
+        order = get_order_record(session, order_id, settings.order_connection)
+        assert order is not None
+        for line in order.lines:
+            d = by_line.get(line.order_line_id)
+            if d is not None:
+                line.accepted = d.accepted if decision.outcome is not rules.Outcome.HOLD else None
+                line.reasons = [r.value for r in d.reasons]
+        order.decision = {"outcome": decision.outcome.value, "actor": actor,
+                          "lines": [d.as_dict() for d in decision.lines]}
+        order.reason = decision.reasons_text()
+        for f in facts:
+            if f.match is SkuMatch.NORMALISED and f.magento_sku:
+                exc.record(session, ExceptionReport(
+                    rules.ORDER_SKU_NORMALISED, f.offer_sku,
+                    f"Marketplace offer SKU {f.offer_sku!r} matched Adobe Commerce SKU {f.magento_sku!r} only after "
+                    f"removing spaces or changing case (order {order_id}).", context={"order_id": order_id}))
+        if decision.outcome is rules.Outcome.HOLD:
+            _transition(session, order, S.HELD, actor=actor, reasons=order.reason)
+            deadline = order.acceptance_deadline
+            when = deadline.strftime("%Y-%m-%d %H:%M UTC") if deadline else "unknown"
+            exc.record(session, ExceptionReport(
+                rules.ORDER_HELD, order_id,
+                f"Order {order_id} is held for a decision: {order.reason}. The marketplace refuses it automatically "
+                f"at {when}.", context={"acceptance_deadline": deadline.isoformat() if deadline else None}))
+            return {"order_id": order_id, "state": order.state, "outcome": decision.outcome.value}
+    return send_decision(runtime, order_id, decision.or21, actor=actor, outcome=decision.outcome.value,
+                         reason=decision.reasons_text())
+
+
+def send_decision(runtime: Runtime, order_id: str, or21: dict[str, bool], *, actor: str, outcome: str,
+                  reason: str) -> dict[str, Any]:
+    """OR21 with a decision for every line, then the transition. On rejection the order is re-read."""
+    settings = runtime.settings
+    try:
+        runtime.mirakl.accept_order(order_id, or21)
+    except Rejected as error:
+        fresh = None
+        try:
+            fresh = next(iter(runtime.mirakl.iter_offset("OR11", {"order_ids": order_id})), None)
+        except RemoteError:
+            pass
+        with runtime.db.session() as session:
+            if fresh is not None:
+                store_order(session, settings, fresh)
+            order = get_order_record(session, order_id, settings.order_connection)
+            assert order is not None
+            if order.marketplace_state == "WAITING_ACCEPTANCE":
+                exc.record(session, ExceptionReport(
+                    rules.ORDER_DECISION_FAILED, order_id,
+                    f"The marketplace rejected the {outcome} decision for order {order_id}.", detail=str(error)))
+            return {"order_id": order_id, "state": order.state, "outcome": outcome, "rejected": str(error)}
+    accepted_any = any(or21.values())
+    with runtime.db.session() as session:
+        order = get_order_record(session, order_id, settings.order_connection)
+        assert order is not None
+        for line in order.lines:
+            if line.order_line_id in or21:
+                line.accepted = or21[line.order_line_id]
+        if accepted_any:
+            _transition(session, order, S.ACCEPTED, actor=actor, or21=or21, outcome=outcome)
+        else:
+            order.reason = reason
+            _transition(session, order, S.REFUSED, actor=actor, or21=or21, reason=reason)
+            exc.record(session, ExceptionReport(rules.ORDER_REFUSED, order_id,
+                                                f"Order {order_id} was refused: {reason}."))
+        exc.clear(session, rules.ORDER_HELD, order_id)
+        exc.clear(session, rules.ORDER_ACCEPTANCE_DEADLINE_NEAR, order_id)
+        exc.clear(session, rules.ORDER_DECISION_FAILED, order_id)
+        return {"order_id": order_id, "state": order.state, "outcome": outcome}
+
+
+class DecisionNotAllowed(Exception):
+    pass
+
+
+def decide_by_person(runtime: Runtime, order_id: str, accept: bool, *, actor: str) -> dict[str, Any]:
+    """A person's decision on a held (or still undecided) order: every waiting line accepted or refused."""
+    settings = runtime.settings
+    with runtime.db.session() as session:
+        order = get_order_record(session, order_id, settings.order_connection)
+        if order is None:
+            raise LookupError(f"no marketplace order {order_id}")
+        if order.state not in (S.HELD.value, S.RECEIVED.value) or order.marketplace_state != "WAITING_ACCEPTANCE":
+            raise DecisionNotAllowed(
+                f"order {order_id} is {order.state} (marketplace: {order.marketplace_state}); only held orders "
+                "waiting for acceptance can be decided")
+        or21 = {line.order_line_id: accept for line in order.lines if line.marketplace_state == "WAITING_ACCEPTANCE"}
+        exc.audit(session, actor, "order.accept" if accept else "order.refuse", "order", order_id)
+    reason = "accepted by a person" if accept else f"refused by {actor}"
+    return send_decision(runtime, order_id, or21, actor=actor, outcome="accept" if accept else "refuse", reason=reason)
+
+
+# =================================================================== create in Adobe Commerce
+ISO3_TO_ISO2 = {
+    "GBR": "GB", "IRL": "IE", "FRA": "FR", "DEU": "DE", "ESP": "ES", "ITA": "IT", "NLD": "NL", "BEL": "BE",
+    "LUX": "LU", "PRT": "PT", "AUT": "AT", "CHE": "CH", "DNK": "DK", "SWE": "SE", "NOR": "NO", "FIN": "FI",
+    "POL": "PL", "CZE": "CZ", "USA": "US", "CAN": "CA", "AUS": "AU", "NZL": "NZ", "JEY": "JE", "GGY": "GG",
+    "IMN": "IM", "GIB": "GI",
+}
+
+
+class CreationBlocked(Exception):
+    """The order cannot be created as it stands (missing custom option value, unknown SKU...)."""
+
+    def __init__(self, type_: Any, message: str) -> None:
+        super().__init__(message)
+        self.type = type_
+        self.message = message
+
+
+def _magento_address(address: dict[str, Any], email: str) -> mm.Address:
+    country = str(address.get("country_iso_code") or "").upper()
+    country_id = ISO3_TO_ISO2.get(country, country if len(country) == 2 else "")
+    if not country_id:
+        raise CreationBlocked(rules.ORDER_ADDRESS_MISSING, f"the shipping country {country!r} is not known")
+    street = [s for s in (address.get("street_1"), address.get("street_2")) if s]
+    return mm.Address(
+        firstname=address.get("firstname") or "-", lastname=address.get("lastname") or "-", street=street or ["-"],
+        city=address.get("city") or "-", postcode=address.get("zip_code") or "-", country_id=country_id,
+        telephone=address.get("phone") or "0000000000", email=email, company=address.get("company") or None,
+        region=address.get("state") or None)
+
+
+def order_email(order: MarketplaceOrder) -> str:
+    """A per-order address (the marketplace's relay address when given): unique, so that an order
+    placed but not yet tagged with ``ext_order_id`` can still be found."""
+    relay = (order.raw or {}).get("customer_notification_email")
+    return str(relay) if relay else f"marketplace+{order.order_id.lower()}@marketplace.invalid"
+
+
+def cart_lines(runtime: Runtime, catalog: Catalog, lines: Iterable[tuple[str, float]]) -> list[mm.CartLine]:
+    """Cart lines for ``(magento_sku, qty)``: simple as is, configurable child via its parent and
+    options, bundle with its default selections, required custom options from settings."""
+    out: list[mm.CartLine] = []
+    configured = runtime.settings.order_custom_option_values
+    for sku, qty in lines:
+        product = catalog.product(sku)
+        if product is None:
+            raise CreationBlocked(rules.ORDER_CREATION_FAILED, f"SKU {sku} does not exist in Adobe Commerce")
+        custom: dict[str, str] | None = None
+        required = [o for o in (product.options or runtime.magento.custom_options(sku)) if o.is_require] \
+            if product.has_required_options or product.options else []
+        if required:
+            values = configured.get(sku, {})
+            custom = {}
+            for option in required:
+                value = values.get(option.title) or values.get(str(option.option_id))
+                if not value:
+                    raise CreationBlocked(rules.ORDER_CUSTOM_OPTION_MISSING,
+                                          f"SKU {sku} needs a value for its required option {option.title!r}")
+                custom[str(option.option_id)] = value
+        if product.type_id == "bundle":
+            selections = []
+            for option in runtime.magento.bundle_options(sku):
+                defaults = [link for link in option.product_links if link.is_default] or option.product_links[:1]
+                if not defaults:
+                    continue
+                selections.append(mm.BundleSelection(option_id=option.option_id, option_qty=defaults[0].qty or 1,
+                                                     option_selections=[int(link.id) for link in defaults if link.id]))
+            out.append(mm.CartLine(sku=sku, qty=qty, bundle_selections=selections, custom_options=custom))
+            continue
+        parent = catalog.parent_of(product) if product.type_id in ("simple", "virtual") else None
+        if parent is not None:
+            options: dict[str, int] = {}
+            values = {a.attribute_code: a.value for a in product.custom_attributes}
+            for option in parent.extension_attributes.configurable_product_options:
+                code = (option.label or "").strip().lower()
+                value = values.get(code) or values.get(code.replace("colour", "color"))
+                if value is None:
+                    raise CreationBlocked(rules.ORDER_CREATION_FAILED,
+                                          f"child {sku} has no value for {parent.sku}'s option {option.label!r}")
+                options[str(option.attribute_id)] = int(str(value))
+            out.append(mm.CartLine(sku=parent.sku, qty=qty, configurable_options=options, custom_options=custom))
+            continue
+        out.append(mm.CartLine(sku=sku, qty=qty, custom_options=custom))
+    return out
+
+
+def _find_existing(runtime: Runtime, order: MarketplaceOrder) -> mm.Order | None:
+    found = runtime.magento.find_order_by_ext_id(order.order_id)
+    if found is not None:
+        return found
+    email = order_email(order)
+    result = runtime.magento.search_orders(SearchCriteria().where("customer_email", email).page(5))
+    for candidate in result.items:
+        if candidate.customer_email == email and candidate.ext_order_id in (None, "", order.order_id):
+            runtime.magento.set_ext_order_id(candidate.entity_id, order.order_id)
+            return candidate
+    return None
+
+
+def create_in_magento(runtime: Runtime, order_id: str) -> dict[str, Any]:
+    """Create the Adobe Commerce order for a paid marketplace order, exactly once."""
+    settings = runtime.settings
+    with runtime.db.session() as session:
+        order = get_order_record(session, order_id, settings.order_connection)
+        if order is None:
+            raise LookupError(f"no marketplace order {order_id}")
+        if order.magento_entity_id is not None:
+            return {"order_id": order_id, "magento_entity_id": order.magento_entity_id, "already": True}
+        if order.state != S.AWAITING_PAYMENT.value or order.marketplace_state != "SHIPPING":
+            return {"order_id": order_id, "state": order.state, "skipped": True}
+        session.expunge(order)
+    existing = _find_existing(runtime, order)
+    if existing is not None:
+        return _record_created(runtime, order_id, existing.entity_id, existing.increment_id, found=True)
+    try:
+        entity_id = _place(runtime, order)
+    except CreationBlocked as blocked:
+        with runtime.db.session() as session:
+            exc.record(session, ExceptionReport(blocked.type, order_id,
+                                                f"Order {order_id} was not created in Adobe Commerce: {blocked.message}."))
+        return {"order_id": order_id, "blocked": blocked.message}
+    except Rejected as error:
+        with runtime.db.session() as session:
+            exc.record(session, ExceptionReport(rules.ORDER_CREATION_FAILED, order_id,
+                                                f"Adobe Commerce rejected order {order_id}: {error.message}",
+                                                detail=str(error)))
+        return {"order_id": order_id, "rejected": str(error)}
+    pause = os.environ.get(TEST_PAUSE_ENV)
+    if pause:  # test-only kill point between the Magento create and our record
+        print(f"paused-after-magento-create {order_id}", flush=True)
+        time.sleep(float(pause))
+    placed = runtime.magento.get_order(entity_id)
+    return _record_created(runtime, order_id, placed.entity_id, placed.increment_id, found=False)
+
+
+def _place(runtime: Runtime, order: MarketplaceOrder) -> int:
+    settings = runtime.settings
+    email = order_email(order)
+    if not order.shipping_address:
+        raise CreationBlocked(rules.ORDER_ADDRESS_MISSING, "the order has no shipping address")
+    address = _magento_address(order.shipping_address, email)
+    billing_raw = ((order.raw or {}).get("customer") or {}).get("billing_address")
+    billing = _magento_address(billing_raw, email) if isinstance(billing_raw, dict) and billing_raw.get("street_1") else address
+    catalog = Catalog(runtime.magento)
+    wanted = []
+    for line in order.lines:
+        if line.accepted is False or line.marketplace_state in ("REFUSED", "CANCELED"):
+            continue
+        sku = line.magento_sku or resolve_sku(catalog, line.offer_sku)[0]
+        if sku is None:
+            raise CreationBlocked(rules.ORDER_CREATION_FAILED, f"offer SKU {line.offer_sku!r} matches no product")
+        wanted.append((sku, float(line.quantity), line))
+    if not wanted:
+        raise CreationBlocked(rules.ORDER_CREATION_FAILED, "no accepted line to create")
+    if settings.order_creation_mode is OrderCreationMode.DIRECT:
+        return _place_direct(runtime, order, catalog, wanted, address, billing, email)
+    lines = cart_lines(runtime, catalog, [(sku, qty) for sku, qty, _ in wanted])
+    carrier, _, method = settings.magento_shipping_method.partition("_")
+    return runtime.magento.create_order_via_cart(
+        lines, shipping_address=address, billing_address=billing, email=email,
+        carrier_code=settings.order_shipping_carrier_code or carrier, method_code=method or carrier,
+        payment_method=settings.magento_payment_method, ext_order_id=order.order_id)
+
+
+def _place_direct(runtime: Runtime, order: MarketplaceOrder, catalog: Catalog, wanted: list[tuple[str, float, OrderLine]],
+                  address: mm.Address, billing: mm.Address, email: str) -> int:
+    """``POST /V1/orders`` with the marketplace's prices. No MSI reservation (see README)."""
+    items = []
+    for sku, qty, line in wanted:
+        product = catalog.product(sku)
+        if product is None:
+            raise CreationBlocked(rules.ORDER_CREATION_FAILED, f"SKU {sku} does not exist in Adobe Commerce")
+        items.append(mm.OrderItemInput(sku=sku, name=product.name or sku, qty_ordered=qty, price=line.unit_price,
+                                       base_price=line.unit_price, row_total=line.price, base_row_total=line.price,
+                                       product_id=product.id, product_type=product.type_id,
+                                       ext_order_item_id=line.order_line_id))
+
+    def addr(kind: str, a: mm.Address) -> mm.OrderAddressInput:
+        return mm.OrderAddressInput(address_type=kind, firstname=a.firstname, lastname=a.lastname, street=a.street,
+                                    city=a.city, postcode=a.postcode, country_id=a.country_id, telephone=a.telephone,
+                                    email=email, company=a.company, region=a.region)
+
+    entity = mm.OrderEntity(
+        customer_email=email, base_currency_code=order.currency, order_currency_code=order.currency,
+        global_currency_code=order.currency, store_currency_code=order.currency,
+        base_grand_total=order.total_price, grand_total=order.total_price, subtotal=order.subtotal,
+        base_subtotal=order.subtotal, shipping_amount=order.shipping_price, base_shipping_amount=order.shipping_price,
+        total_due=order.total_price, base_total_due=order.total_price, ext_order_id=order.order_id,
+        billing_address=addr("billing", billing), items=items,
+        payment=mm.OrderPaymentInput(method=runtime.settings.magento_payment_method, amount_ordered=order.total_price),
+        shipping_description="Marketplace shipping",
+        extension_attributes=mm.OrderExtensionInput(shipping_assignments=[mm.OrderShippingAssignmentInput(
+            shipping=mm.OrderShippingInput(address=addr("shipping", address),
+                                           method=runtime.settings.magento_shipping_method))]),
+    )
+    return runtime.magento.create_order_direct(entity).entity_id
+
+
+def _record_created(runtime: Runtime, order_id: str, entity_id: int, increment_id: str, *, found: bool) -> dict[str, Any]:
+    with runtime.db.session() as session:
+        order = get_order_record(session, order_id, runtime.settings.order_connection)
+        assert order is not None
+        order.magento_entity_id = entity_id
+        order.magento_increment_id = increment_id
+        _transition(session, order, S.CREATED, magento_entity_id=entity_id, magento_increment_id=increment_id,
+                    found_existing=found)
+        for type_ in (rules.ORDER_CREATION_FAILED, rules.ORDER_CUSTOM_OPTION_MISSING, rules.ORDER_ADDRESS_MISSING):
+            exc.clear(session, type_, order_id)
+    return {"order_id": order_id, "magento_entity_id": entity_id, "magento_increment_id": increment_id,
+            "found_existing": found}
+
+
+def finish_creation(runtime: Runtime, order_id: str) -> dict[str, Any]:
+    """After creation: invoice (the marketplace already captured payment), the marketplace totals as
+    an order comment, and the totals check. Each part looks at the order first, so a repeat is harmless."""
+    settings = runtime.settings
+    with runtime.db.session() as session:
+        order = get_order_record(session, order_id, settings.order_connection)
+        if order is None or order.magento_entity_id is None:
+            return {"order_id": order_id, "skipped": True}
+        entity_id = order.magento_entity_id
+        ours = {"subtotal": order.subtotal, "shipping": order.shipping_price, "grand_total": order.total_price}
+        currency = order.currency
+    magento_order = runtime.magento.get_order(entity_id)
+    invoiced = False
+    if magento_order.state not in ("canceled", "closed") and any(
+            i.qty_invoiced + i.qty_canceled < i.qty_ordered for i in magento_order.top_level_items()):
+        try:
+            runtime.magento.invoice_order(entity_id, capture=True)
+            invoiced = True
+        except Rejected as error:
+            log.warning("order.invoice_rejected", order_id=order_id, error=str(error))
+    if not any((h.comment or "").startswith(MARKER) for h in magento_order.status_histories):
+        comment = (f"{MARKER} {order_id} ({settings.order_connection}). Marketplace totals: subtotal "
+                   f"{ours['subtotal']:.2f} {currency}, shipping {ours['shipping']:.2f}, total {ours['grand_total']:.2f}. "
+                   "Payment captured by the marketplace.")
+        status = runtime.magento.get_order(entity_id).status if invoiced else magento_order.status
+        runtime.magento.add_order_comment(entity_id, comment, status=status)
+    theirs = {"subtotal": magento_order.subtotal, "shipping": magento_order.shipping_amount,
+              "grand_total": magento_order.grand_total}
+    differences = rules.compare_totals(ours, theirs, settings.totals_tolerance)
+    with runtime.db.session() as session:
+        order = get_order_record(session, order_id, settings.order_connection)
+        assert order is not None
+        order.magento_totals = theirs
+        if differences:
+            text = ", ".join(f"{d.field} marketplace {d.marketplace:.2f} vs Adobe Commerce {d.magento:.2f}"
+                             for d in differences)
+            exc.record(session, ExceptionReport(
+                rules.ORDER_TOTALS_MISMATCH, order_id,
+                f"Order {order_id} (Adobe Commerce {order.magento_increment_id}) totals differ: {text}.",
+                context={"marketplace": ours, "magento": theirs}))
+        else:
+            exc.clear(session, rules.ORDER_TOTALS_MISMATCH, order_id)
+    return {"order_id": order_id, "invoiced": invoiced, "differences": [d.field for d in differences]}
+
+
+def request_retry(runtime: Runtime, order_id: str, *, actor: str) -> str:
+    """A person asks to try the creation again (after fixing the cause): a new workflow id."""
+    with runtime.db.session() as session:
+        order = get_order_record(session, order_id, runtime.settings.order_connection)
+        if order is None:
+            raise LookupError(f"no marketplace order {order_id}")
+        if order.state != S.AWAITING_PAYMENT.value:
+            raise DecisionNotAllowed(f"order {order_id} is {order.state}; only orders awaiting creation can be retried")
+        order.create_attempt += 1
+        exc.audit(session, actor, "order.retry", "order", order_id, attempt=order.create_attempt)
+        return workflow_id("create", order)
+
+
+# =================================================================== cancellation
+def cancel_in_magento(runtime: Runtime, order_id: str) -> dict[str, Any]:
+    """The marketplace cancelled an order we created: cancel it in Adobe Commerce (releasing its
+    reservation) if not shipped, else raise an exception for customer service."""
+    settings = runtime.settings
+    with runtime.db.session() as session:
+        order = get_order_record(session, order_id, settings.order_connection)
+        if order is None:
+            raise LookupError(f"no marketplace order {order_id}")
+        if order.state != S.CREATED.value or order.magento_entity_id is None:
+            return {"order_id": order_id, "state": order.state, "skipped": True}
+        entity_id = order.magento_entity_id
+    magento_order = runtime.magento.get_order(entity_id)
+    shipped = any(i.qty_shipped > 0 for i in magento_order.items)
+    if shipped:
+        with runtime.db.session() as session:
+            exc.record(session, ExceptionReport(
+                rules.ORDER_CANCELLED_AFTER_SHIPMENT, order_id,
+                f"The marketplace cancelled order {order_id}, but Adobe Commerce order {magento_order.increment_id} "
+                "has already shipped."))
+        return {"order_id": order_id, "shipped": True}
+    how = "already"
+    try:
+        if magento_order.state != "canceled":
+            if runtime.magento.cancel_order(entity_id):
+                how = "cancelled"
+            else:  # invoiced: Magento needs a credit memo, which also releases the unshipped reservation
+                runtime.magento.refund_order(entity_id, comment=f"{MARKER} {order_id} cancelled on the marketplace")
+                how = "credit_memo"
+    except Rejected as error:
+        with runtime.db.session() as session:
+            exc.record(session, ExceptionReport(
+                rules.ORDER_CANCEL_FAILED, order_id,
+                f"Order {order_id} was cancelled on the marketplace but Adobe Commerce order "
+                f"{magento_order.increment_id} could not be cancelled.", detail=str(error)))
+        return {"order_id": order_id, "failed": str(error)}
+    with runtime.db.session() as session:
+        order = get_order_record(session, order_id, settings.order_connection)
+        assert order is not None
+        order.reason = "cancelled on the marketplace before shipment"
+        _transition(session, order, S.CANCELLED, actor="marketplace", magento=how)
+        exc.clear(session, rules.ORDER_CANCEL_FAILED, order_id)
+    return {"order_id": order_id, "cancelled": how}
+
+
+# =================================================================== housekeeping
+def housekeeping(runtime: Runtime, *, now: dt.datetime | None = None) -> dict[str, int]:
+    """Held-order reminders, stuck detection and the personal-data purge."""
+    settings = runtime.settings
+    now = now or utcnow()
+    reminders = stuck_count = purged = 0
+    with runtime.db.session() as session:
+        held = session.scalars(select(MarketplaceOrder).where(MarketplaceOrder.state == S.HELD.value)).all()
+        for order in held:
+            deadline = order.acceptance_deadline
+            if deadline and rules.reminder_due(deadline, now, settings.order_acceptance_reminder_seconds):
+                minutes = int((deadline - now).total_seconds() // 60)
+                exc.record(session, ExceptionReport(
+                    rules.ORDER_ACCEPTANCE_DEADLINE_NEAR, order.order_id,
+                    f"Held order {order.order_id} is refused automatically in about {minutes} minutes "
+                    f"(at {deadline.strftime('%Y-%m-%d %H:%M UTC')}).",
+                    context={"acceptance_deadline": deadline.isoformat()}))
+                order.reminded_at = now
+                reminders += 1
+        watched = [s for s in rules.STUCK_OWNER]
+        for order in session.scalars(select(MarketplaceOrder).where(
+                MarketplaceOrder.state.in_([s.value for s in watched]))).all():
+            type_ = rules.get_type_for_stuck(order.state)
+            if rules.stuck(order.state, order.state_changed_at, now, settings.order_stuck_max_age_seconds):
+                hours = (now - order.state_changed_at).total_seconds() / 3600
+                exc.record(session, ExceptionReport(
+                    type_, order.order_id,
+                    f"Order {order.order_id} has been {order.state.replace('_', ' ')} for {hours:.1f} hours.",
+                    context={"state": order.state}))
+                stuck_count += 1
+        for state in watched:  # the condition cleared for orders that moved on
+            for type_ in {rules.get_type_for_stuck(state)}:
+                for record_ in exc.list_records(session, exc.ExceptionFilter(type=type_.code, active_only=True)):
+                    current = get_order_record(session, record_.object_id, settings.order_connection)
+                    if current is None or current.state != record_.context.get("state"):
+                        exc.clear(session, type_, record_.object_id)
+        cutoff = now - dt.timedelta(days=settings.personal_data_retention_days)
+        for order in session.scalars(select(MarketplaceOrder).where(
+                MarketplaceOrder.personal_data_purged_at.is_(None), MarketplaceOrder.received_at < cutoff,
+                MarketplaceOrder.state.not_in([s.value for s in rules.PRE_CREATION_STATES]))).all():
+            purge_personal_data(order, now)
+            purged += 1
+    return {"reminders": reminders, "stuck": stuck_count, "purged": purged}
+
+
+def purge_personal_data(order: MarketplaceOrder, now: dt.datetime) -> None:
+    order.customer_name = None
+    order.shipping_address = None
+    order.raw = _strip_personal(order.raw or {})
+    order.personal_data_purged_at = now
+
+
+# =================================================================== reading
+def list_orders(session: Session, settings: Settings, *, state: str | None = None, limit: int = 100,
+                offset: int = 0) -> list[MarketplaceOrder]:
+    query = select(MarketplaceOrder).where(MarketplaceOrder.connection == settings.order_connection)
+    if state:
+        query = query.where(MarketplaceOrder.state == state)
+    query = query.order_by(MarketplaceOrder.marketplace_created_at.desc(), MarketplaceOrder.id.desc())
+    return list(session.scalars(query.limit(limit).offset(offset).options(selectinload(MarketplaceOrder.lines))).all())
+
+
+def to_dict(order: MarketplaceOrder, *, detail: bool = False) -> dict[str, Any]:
+    def iso(value: dt.datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    data: dict[str, Any] = {
+        "order_id": order.order_id,
+        "connection": order.connection,
+        "commercial_id": order.commercial_id,
+        "state": order.state,
+        "state_changed_at": iso(order.state_changed_at),
+        "marketplace_state": order.marketplace_state,
+        "currency": order.currency,
+        "marketplace_totals": {"subtotal": order.subtotal, "shipping": order.shipping_price,
+                               "grand_total": order.total_price},
+        "magento_entity_id": order.magento_entity_id,
+        "magento_increment_id": order.magento_increment_id,
+        "acceptance_deadline": iso(order.acceptance_deadline),
+        "reason": order.reason,
+        "received_at": iso(order.received_at),
+        "marketplace_updated_at": iso(order.marketplace_updated_at),
+    }
+    if detail:
+        data["magento_totals"] = order.magento_totals or {}
+        data["decision"] = order.decision or {}
+        data["customer_debited_at"] = iso(order.customer_debited_at)
+        data["personal_data_purged_at"] = iso(order.personal_data_purged_at)
+        data["lines"] = [{
+            "order_line_id": line.order_line_id, "offer_sku": line.offer_sku, "magento_sku": line.magento_sku,
+            "sku_match": line.sku_match, "quantity": line.quantity, "unit_price": line.unit_price,
+            "price": line.price, "shipping_price": line.shipping_price, "marketplace_state": line.marketplace_state,
+            "accepted": line.accepted, "reasons": line.reasons,
+        } for line in order.lines]
+        data["transitions"] = [{"from": t.from_state, "to": t.to_state, "at": iso(t.at), "actor": t.actor,
+                                "facts": t.facts} for t in order.transitions]
+    return data

@@ -1,0 +1,278 @@
+"""The orders services against both sandboxes over real HTTP and a real database (no DBOS)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import httpx2
+import pytest
+
+from marketbridge.adapters.magento.criteria import SearchCriteria
+from marketbridge.domain import orders as rules
+from marketbridge.runtime import build_runtime
+from marketbridge.services import exceptions as exc
+from marketbridge.services import orders as service
+from tests.conftest import make_settings
+
+
+@pytest.fixture
+def rt(migrated_db_url, fresh_sandboxes):
+    def build(**overrides):
+        settings = make_settings(migrated_db_url, fresh_sandboxes, **{"order_poll_overlap_seconds": 60, **overrides})
+        runtime = build_runtime(settings)
+        built.append(runtime)
+        return runtime
+
+    built: list = []
+    yield build
+    for runtime in built:
+        runtime.close()
+
+
+def place(boxes, lines, **extra):
+    body = {"lines": [{"offer_sku": sku, "quantity": qty} for sku, qty in lines], **extra}
+    response = httpx2.post(boxes.mirakl_url + "/_sandbox/orders", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()["order_id"]
+
+
+def debit(boxes, order_id):
+    response = httpx2.post(f"{boxes.mirakl_url}/_sandbox/orders/{order_id}/debit")
+    assert response.status_code == 200, response.text
+
+
+def in_stock_skus(runtime, n=2, minimum=5):
+    out = []
+    for i in range(1, 120):
+        sku = f"MB-{i:06d}"
+        try:
+            product = runtime.magento.get_product(sku)
+        except Exception:
+            continue
+        if product.type_id == "simple" and product.enabled and runtime.magento.salable_quantity(sku, 1) >= minimum:
+            offer = httpx2.get(f"{runtime.settings.mirakl_base_url}_sandbox/offers/{sku}")
+            if offer.status_code == 200 and offer.json().get("quantity", 0) >= minimum:
+                out.append(sku)
+        if len(out) == n:
+            return out
+    raise AssertionError("seed catalogue has too few stocked SKUs")
+
+
+def magento_orders_with(runtime, ext_id):
+    return [o for o in runtime.magento.search_orders(SearchCriteria().where("ext_order_id", ext_id)).items
+            if o.ext_order_id == ext_id]
+
+
+def state_of(runtime, order_id):
+    with runtime.db.session() as s:
+        return service.get_order_record(s, order_id).state
+
+
+def test_accepted_paid_order_is_created_once_with_ext_order_id(rt, fresh_sandboxes):
+    runtime = rt()
+    sku_a, sku_b = in_stock_skus(runtime)
+    order_id = place(fresh_sandboxes, [(sku_a, 1), (sku_b, 2)])
+    first = service.pull(runtime)
+    assert first.stored == 1 and not first.failed
+    with runtime.db.session() as s:
+        assert service.pending_actions(s, runtime.settings) == [
+            {"phase": "accept", "order_id": order_id, "workflow_id": f"order-accept:{order_id}"}]
+    decided = service.decide(runtime, order_id)
+    assert decided["outcome"] == "accept" and decided["state"] == "accepted"
+    debit(fresh_sandboxes, order_id)
+    service.pull(runtime)
+    assert state_of(runtime, order_id) == "awaiting_payment"
+    with runtime.db.session() as s:
+        assert [a["phase"] for a in service.pending_actions(s, runtime.settings)] == ["create"]
+    created = service.create_in_magento(runtime, order_id)
+    assert created["magento_increment_id"]
+    finished = service.finish_creation(runtime, order_id)
+    assert finished["invoiced"] is True
+    again = service.create_in_magento(runtime, order_id)  # a repeat finds the record
+    assert again.get("already") is True
+    orders = magento_orders_with(runtime, order_id)
+    assert len(orders) == 1
+    magento_order = runtime.magento.get_order(orders[0].entity_id)
+    assert magento_order.total_invoiced == pytest.approx(magento_order.grand_total)
+    assert any(service.MARKER in (h.comment or "") for h in magento_order.status_histories)
+    with runtime.db.session() as s:
+        record = service.get_order_record(s, order_id)
+        detail = service.to_dict(record, detail=True)
+    assert [t["to"] for t in detail["transitions"]] == ["received", "accepted", "awaiting_payment", "created"]
+    assert detail["magento_increment_id"] == magento_order.increment_id
+
+
+def test_crash_between_place_and_record_finds_the_order_instead_of_duplicating(rt, fresh_sandboxes):
+    runtime = rt()
+    (sku,) = in_stock_skus(runtime, 1)
+    order_id = place(fresh_sandboxes, [(sku, 1)])
+    service.pull(runtime)
+    service.decide(runtime, order_id)
+    debit(fresh_sandboxes, order_id)
+    service.pull(runtime)
+    with runtime.db.session() as s:
+        order = service.get_order_record(s, order_id)
+        s.expunge(order)
+    # the order was placed and tagged, but our record was never written (a crash)
+    service._place(runtime, order)
+    assert state_of(runtime, order_id) == "awaiting_payment"
+    result = service.create_in_magento(runtime, order_id)
+    assert result["found_existing"] is True
+    assert len(magento_orders_with(runtime, order_id)) == 1
+
+
+def test_overlapping_polls_store_each_order_once(rt, fresh_sandboxes):
+    runtime = rt()
+    (sku,) = in_stock_skus(runtime, 1)
+    order_id = place(fresh_sandboxes, [(sku, 1)])
+    assert service.pull(runtime).stored == 1
+    second = service.pull(runtime)  # the overlap returns the same order again
+    assert second.fetched == 1 and second.duplicates == 1 and second.stored == 0
+    with runtime.db.session() as s:
+        assert len(service.list_orders(s, runtime.settings)) == 1
+        assert len(service.get_order_record(s, order_id).transitions) == 1
+
+
+def test_unknown_sku_and_too_much_quantity_are_refused_with_reasons(rt, fresh_sandboxes):
+    runtime = rt(acceptance_policy="refuse")
+    (sku,) = in_stock_skus(runtime, 1)
+    salable = runtime.magento.salable_quantity(sku, 1)
+    # the marketplace offer has more than Magento can sell: push the offer quantity up behind our back
+    httpx2.put(f"{fresh_sandboxes.mirakl_url}/_sandbox/offers/{sku}", json={"quantity": int(salable) + 50})
+    order_id = place(fresh_sandboxes, [(sku, int(salable) + 1)])
+    service.pull(runtime)
+    result = service.decide(runtime, order_id)
+    assert result["state"] == "refused"
+    with runtime.db.session() as s:
+        record = service.get_order_record(s, order_id)
+        assert record.lines[0].reasons == ["insufficient_stock"]
+        assert "not enough salable stock" in record.reason
+        assert exc.is_active(s, rules.ORDER_REFUSED, order_id)
+    remote = httpx2.get(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{order_id}").json()
+    assert remote["order_state"] == "REFUSED"
+
+
+def test_other_open_orders_count_against_salable_quantity(rt, fresh_sandboxes):
+    runtime = rt(acceptance_policy="hold")
+    (sku,) = in_stock_skus(runtime, 1, minimum=4)
+    salable = int(runtime.magento.salable_quantity(sku, 1))
+    httpx2.put(f"{fresh_sandboxes.mirakl_url}/_sandbox/offers/{sku}", json={"quantity": salable * 3})
+    first = place(fresh_sandboxes, [(sku, salable - 1)])
+    second = place(fresh_sandboxes, [(sku, 2)])
+    service.pull(runtime)
+    assert service.decide(runtime, first)["outcome"] == "accept"
+    held = service.decide(runtime, second)
+    assert held["outcome"] == "hold" and held["state"] == "held"
+    with runtime.db.session() as s:
+        assert exc.is_active(s, rules.ORDER_HELD, second)
+        record = exc.list_records(s, exc.ExceptionFilter(type="order_held"))[0]
+        assert "refuses it automatically at" in record.message
+    # a person accepts it from the CLI/API: OR21 is sent and recorded
+    decided = service.decide_by_person(runtime, second, True, actor="alice")
+    assert decided["state"] == "accepted"
+    with runtime.db.session() as s:
+        assert not exc.is_active(s, rules.ORDER_HELD, second)
+        assert service.get_order_record(s, second).transitions[-1].actor == "alice"
+
+
+def test_trailing_space_sku_is_accepted_with_a_warning(rt, fresh_sandboxes):
+    runtime = rt()
+    order_id = place(fresh_sandboxes, [("MB-TRAILING-0001 ", 1)])
+    service.pull(runtime)
+    result = service.decide(runtime, order_id)
+    assert result["outcome"] == "accept"
+    with runtime.db.session() as s:
+        line = service.get_order_record(s, order_id).lines[0]
+        assert (line.magento_sku, line.sku_match) == ("MB-TRAILING-0001", "normalised")
+        assert exc.is_active(s, rules.ORDER_SKU_NORMALISED, "MB-TRAILING-0001 ")
+
+
+def test_foreign_currency_is_held(rt, fresh_sandboxes):
+    runtime = rt()
+    (sku,) = in_stock_skus(runtime, 1)
+    order_id = place(fresh_sandboxes, [(sku, 1)], currency_iso_code="EUR")
+    service.pull(runtime)
+    assert service.decide(runtime, order_id)["state"] == "held"
+    with runtime.db.session() as s:
+        assert service.get_order_record(s, order_id).lines[0].reasons == ["currency_mismatch"]
+
+
+def test_cancellation_before_shipment_cancels_the_magento_order(rt, fresh_sandboxes):
+    runtime = rt()
+    (sku,) = in_stock_skus(runtime, 1)
+    before = runtime.magento.salable_quantity(sku, 1)
+    order_id = place(fresh_sandboxes, [(sku, 1)])
+    service.pull(runtime)
+    service.decide(runtime, order_id)
+    debit(fresh_sandboxes, order_id)
+    service.pull(runtime)
+    service.create_in_magento(runtime, order_id)
+    service.finish_creation(runtime, order_id)
+    assert runtime.magento.salable_quantity(sku, 1) == before - 1
+    httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{order_id}/cancel")
+    service.pull(runtime)
+    with runtime.db.session() as s:
+        assert [a["phase"] for a in service.pending_actions(s, runtime.settings)] == ["cancel"]
+    result = service.cancel_in_magento(runtime, order_id)
+    assert result.get("cancelled")
+    assert state_of(runtime, order_id) == "cancelled"
+    assert runtime.magento.salable_quantity(sku, 1) == before
+
+
+def test_magento_rejecting_the_order_raises_an_exception_and_creates_nothing(rt, fresh_sandboxes):
+    runtime = rt(magento_payment_method="no_such_method")
+    (sku,) = in_stock_skus(runtime, 1)
+    order_id = place(fresh_sandboxes, [(sku, 1)])
+    service.pull(runtime)
+    service.decide(runtime, order_id)
+    debit(fresh_sandboxes, order_id)
+    service.pull(runtime)
+    result = service.create_in_magento(runtime, order_id)
+    assert "rejected" in result
+    assert state_of(runtime, order_id) == "awaiting_payment"
+    assert magento_orders_with(runtime, order_id) == []
+    with runtime.db.session() as s:
+        assert exc.is_active(s, rules.ORDER_CREATION_FAILED, order_id)
+
+
+def test_cursor_never_passes_an_order_that_failed_to_store(rt, fresh_sandboxes, monkeypatch):
+    runtime = rt(order_poll_overlap_seconds=0)
+    (sku,) = in_stock_skus(runtime, 1)
+    first = place(fresh_sandboxes, [(sku, 1)])
+    second = place(fresh_sandboxes, [(sku, 1)])
+    real = service.store_order
+
+    def flaky(session, settings, raw):
+        if raw["order_id"] == first:
+            raise RuntimeError("disk full")
+        return real(session, settings, raw)
+
+    monkeypatch.setattr(service, "store_order", flaky)
+    result = service.pull(runtime)
+    assert result.failed == [first] and result.stored == 1
+    with runtime.db.session() as s:
+        cursor = service.read_cursor(s, runtime.settings)
+        failed_at = dt.datetime.fromisoformat(
+            httpx2.get(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{first}").json()["last_updated_date"]
+            .replace("Z", "+00:00"))
+        assert cursor <= failed_at
+    monkeypatch.setattr(service, "store_order", real)
+    assert service.pull(runtime).stored == 1  # the failed one comes back on the next poll
+    with runtime.db.session() as s:
+        assert {o.order_id for o in service.list_orders(s, runtime.settings)} == {first, second}
+
+
+def test_missing_address_blocks_creation_with_an_exception(rt, fresh_sandboxes):
+    runtime = rt()
+    (sku,) = in_stock_skus(runtime, 1)
+    order_id = place(fresh_sandboxes, [(sku, 1)])
+    service.pull(runtime)
+    service.decide(runtime, order_id)
+    debit(fresh_sandboxes, order_id)
+    raw = httpx2.get(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{order_id}").json()
+    raw["customer"]["shipping_address"] = None
+    raw["last_updated_date"] = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)).isoformat()
+    with runtime.db.session() as s:
+        service.store_order(s, runtime.settings, raw)
+        assert exc.is_active(s, rules.ORDER_ADDRESS_MISSING, order_id)
+        assert service.pending_actions(s, runtime.settings) == []
