@@ -1,0 +1,83 @@
+"""The stock and price flow: Adobe Commerce salable quantity and price → John Lewis offers.
+
+Modules: :mod:`.rules` (stored channel rules), :mod:`.outbox` (hints, outbox, lanes and batches),
+:mod:`.reading` (bulk reads from Adobe Commerce), :mod:`.sync` (refresh, poll, resync, push),
+:mod:`.state` (per-SKU views for the CLI and API). Importing this package registers the webhook
+handlers of the flow (source items, stock items, products, orders).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from marketbridge.services.stock import outbox
+from marketbridge.services.webhooks import register_webhook_handler
+
+# Event name → (what to re-read). Stock events carry source items or a stock item; product saves
+# may change price, status or attributes; orders change reservations (salable quantity).
+STOCK_EVENTS = (
+    "plugin.inventory_api.api.source_items_save",
+    "plugin.inventory_api.api.source_items_delete",
+    "plugin.magento.inventory_api.api.source_items_save",
+    "observer.cataloginventory_stock_item_save",
+)
+PRODUCT_EVENTS = ("observer.catalog_product_save", "observer.catalog_product_delete")
+ORDER_EVENTS = ("observer.sales_order_place_after", "observer.sales_order_save", "observer.sales_order_cancel",
+                "plugin.sales.api.order_management.place", "observer.checkout_submit_all_after")
+
+
+def _skus_in(value: Any, out: set[str], depth: int = 0) -> None:
+    """Every ``sku`` found in a (filtered, possibly nested) event payload."""
+    if depth > 6:
+        return
+    if isinstance(value, dict):
+        sku = value.get("sku")
+        if isinstance(sku, str) and sku.strip():
+            out.add(sku)
+        for key, child in value.items():
+            if key != "sku":
+                _skus_in(child, out, depth + 1)
+    elif isinstance(value, list):
+        for child in value:
+            _skus_in(child, out, depth + 1)
+
+
+def skus_of(data: dict) -> list[str]:
+    found: set[str] = set()
+    _skus_in(data, found)
+    return sorted(found)
+
+
+def _on_stock_event(session: Session, event_name: str, data: dict) -> None:
+    outbox.note_hints(session, skus_of(data), stock=True, reason=event_name[:64])
+
+
+def _on_product_event(session: Session, event_name: str, data: dict) -> None:
+    outbox.note_hints(session, skus_of(data), stock=True, price=True, details=True, reason=event_name[:64])
+
+
+def _on_order_event(session: Session, event_name: str, data: dict) -> None:
+    outbox.note_hints(session, skus_of(data), stock=True, exact=True, reason=event_name[:64])
+
+
+def register_handlers() -> None:
+    for name in STOCK_EVENTS:
+        register_webhook_handler(name, _on_stock_event)
+    for name in PRODUCT_EVENTS:
+        register_webhook_handler(name, _on_product_event)
+    for name in ORDER_EVENTS:
+        register_webhook_handler(name, _on_order_event)
+
+
+register_handlers()
+
+
+def hint(session: Session, skus: Iterable[str], **flags: Any) -> int:
+    """Public entry for other flows: "these SKUs may have changed stock" (same transaction)."""
+    return outbox.note_hints(session, skus, **flags)
+
+
+__all__ = ["hint", "skus_of"]

@@ -1,0 +1,325 @@
+"""The durable outbox of the stock and price flow.
+
+Three small state machines, all in our database so that a kill -9 loses nothing:
+
+* **hints** (``stock_hints``): "re-read this SKU in Adobe Commerce". Written by the webhook
+  handler, the poll and the full resync, merged per SKU (flags OR-ed, earliest notice kept).
+* **outbox** (``sync_outbox``): per (kind, SKU) the newest value to publish (``pending``) and the
+  value carried by the batch in flight (``inflight``). Newest wins; a change made while a value is
+  in flight waits in ``pending`` for the next window.
+* **lanes and batches**: one lane per import API holds at most one batch in flight and the time of
+  the last upload. :func:`claim` takes *all* pending rows of the lane's kinds into a new batch;
+  :func:`complete` writes per-SKU results; :func:`release` puts a failed batch's values back
+  into ``pending`` (unless a newer value is already there), so a failed push is retried, never lost.
+
+Claiming is safe between threads and processes: the lane is taken with a conditional UPDATE
+(``active_batch_id IS NULL``) whose row count says who won.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from marketbridge.adapters.db.base import utcnow
+from marketbridge.adapters.db.models.stock import StockHint, SyncBatch, SyncLane, SyncOutbox
+from marketbridge.domain.stock import Kind
+
+CHUNK = 500
+
+
+def _insert(session: Session, table: type) -> object:
+    dialect = session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(table)
+
+
+def note_hints(
+    session: Session,
+    skus: Iterable[str],
+    *,
+    stock: bool = True,
+    price: bool = False,
+    details: bool = False,
+    exact: bool = False,
+    force: bool = False,
+    reason: str = "",
+    noticed_at: dt.datetime | None = None,
+) -> int:
+    """Record that these SKUs may have changed. Idempotent; flags accumulate until refreshed."""
+    now = noticed_at or utcnow()
+    rows = [
+        {"sku": sku, "stock": stock, "price": price, "details": details, "exact": exact, "force": force,
+         "first_noticed_at": now, "touched_at": now, "reason": reason[:64]}
+        for sku in dict.fromkeys(s for s in skus if s)
+    ]
+    if not rows:
+        return 0
+    stmt = _insert(session, StockHint)
+    ex = stmt.excluded  # type: ignore[attr-defined]
+    stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
+        index_elements=["sku"],
+        set_={
+            "stock": StockHint.stock | ex.stock,
+            "price": StockHint.price | ex.price,
+            "details": StockHint.details | ex.details,
+            "exact": StockHint.exact | ex.exact,
+            "force": StockHint.force | ex.force,
+            "touched_at": ex.touched_at,
+            "reason": ex.reason,
+        },
+    )
+    for start in range(0, len(rows), CHUNK * 4):
+        session.execute(stmt, rows[start : start + CHUNK * 4])
+    return len(rows)
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: Kind
+    sku: str
+    value: str
+    first_noticed_at: dt.datetime
+
+
+def enqueue(session: Session, changes: Sequence[Change]) -> int:
+    """Write values to publish; newest wins, the earliest unsent notice time is kept."""
+    if not changes:
+        return 0
+    now = utcnow()
+    rows = [
+        {"kind": c.kind.value, "sku": c.sku, "pending_value": c.value, "pending_noticed_at": now,
+         "pending_first_noticed_at": c.first_noticed_at}
+        for c in changes
+    ]
+    stmt = _insert(session, SyncOutbox)
+    ex = stmt.excluded  # type: ignore[attr-defined]
+    stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
+        index_elements=["kind", "sku"],
+        set_={
+            "pending_value": ex.pending_value,
+            "pending_noticed_at": ex.pending_noticed_at,
+            "pending_first_noticed_at": func.coalesce(SyncOutbox.pending_first_noticed_at,
+                                                      ex.pending_first_noticed_at),
+        },
+    )
+    for start in range(0, len(rows), CHUNK * 4):
+        session.execute(stmt, rows[start : start + CHUNK * 4])
+    return len(rows)
+
+
+def last_sent_values(session: Session, kind: Kind, skus: Sequence[str]) -> dict[str, str | None]:
+    """Per SKU, the value most recently handed to the marketplace or waiting to be: pending, else
+    in flight. SKUs without an outbox row are absent (compare with the published value then)."""
+    out: dict[str, str | None] = {}
+    for start in range(0, len(skus), CHUNK):
+        part = skus[start : start + CHUNK]
+        for sku, pending, inflight in session.execute(
+            select(SyncOutbox.sku, SyncOutbox.pending_value, SyncOutbox.inflight_value).where(
+                SyncOutbox.kind == kind.value, SyncOutbox.sku.in_(part)
+            )
+        ):
+            if pending is not None:
+                out[sku] = pending
+            elif inflight is not None:
+                out[sku] = inflight
+    return out
+
+
+def pending_count(session: Session, kinds: Iterable[Kind] | None = None) -> int:
+    query = select(func.count()).select_from(SyncOutbox).where(SyncOutbox.pending_value.is_not(None))
+    if kinds is not None:
+        query = query.where(SyncOutbox.kind.in_([k.value for k in kinds]))
+    return int(session.scalar(query) or 0)
+
+
+def inflight_count(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(SyncOutbox).where(
+        SyncOutbox.inflight_batch_id.is_not(None))) or 0)
+
+
+def _lane(session: Session, api: str) -> SyncLane:
+    lane = session.get(SyncLane, api)
+    if lane is None:
+        session.execute(_insert(session, SyncLane).values(api=api).on_conflict_do_nothing())  # type: ignore[attr-defined]
+        lane = session.get(SyncLane, api)
+    assert lane is not None
+    return lane
+
+
+def batch_workflow_id(batch_id: int) -> str:
+    return f"stock-push-{batch_id}"
+
+
+def claim(session: Session, api: str, kinds: Sequence[Kind], *, interval_seconds: float,
+          now: dt.datetime | None = None) -> int | None:
+    """The batch this lane should be working on: the one in flight, or a new one holding every
+    pending row of ``kinds`` when the last upload is at least ``interval_seconds`` old.
+
+    Returns ``None`` when there is nothing to do now. The caller (re)starts the batch's workflow
+    under :func:`batch_workflow_id`, which is idempotent, so a crash between claiming and starting
+    is repaired by the next tick.
+    """
+    now = now or utcnow()
+    lane = _lane(session, api)
+    if lane.active_batch_id is not None:
+        return lane.active_batch_id
+    if lane.last_sent_at is not None and (now - lane.last_sent_at).total_seconds() < interval_seconds:
+        return None
+    kind_values = [k.value for k in kinds]
+    has_pending = session.scalar(
+        select(SyncOutbox.sku).where(
+            SyncOutbox.kind.in_(kind_values), SyncOutbox.pending_value.is_not(None),
+            SyncOutbox.inflight_batch_id.is_(None),
+        ).limit(1)
+    )
+    if has_pending is None:
+        return None
+    batch = SyncBatch(api=api, kinds=",".join(kind_values), state="claimed", created_at=now)
+    session.add(batch)
+    session.flush()
+    batch.workflow_id = batch_workflow_id(batch.id)
+    won = session.execute(
+        update(SyncLane).where(SyncLane.api == api, SyncLane.active_batch_id.is_(None)).values(active_batch_id=batch.id)
+    ).rowcount
+    if won != 1:
+        session.rollback()
+        return None
+    moved = session.execute(
+        update(SyncOutbox)
+        .where(SyncOutbox.kind.in_(kind_values), SyncOutbox.pending_value.is_not(None),
+               SyncOutbox.inflight_batch_id.is_(None))
+        .values(
+            inflight_batch_id=batch.id,
+            inflight_value=SyncOutbox.pending_value,
+            inflight_first_noticed_at=SyncOutbox.pending_first_noticed_at,
+            pending_value=None,
+            pending_noticed_at=None,
+            pending_first_noticed_at=None,
+        )
+    ).rowcount
+    batch.sku_count = moved
+    return batch.id
+
+
+def batch_values(session: Session, batch_id: int) -> dict[str, dict[str, str]]:
+    """``{sku: {"quantity": "12", "price": "19.99"}}`` for the rows carried by a batch."""
+    out: dict[str, dict[str, str]] = {}
+    column = {Kind.STOCK.value: "quantity", Kind.PRICE.value: "price"}
+    for kind, sku, value in session.execute(
+        select(SyncOutbox.kind, SyncOutbox.sku, SyncOutbox.inflight_value).where(SyncOutbox.inflight_batch_id == batch_id)
+    ):
+        out.setdefault(sku, {})[column[kind]] = value
+    return out
+
+
+def mark_sent(session: Session, batch_id: int, import_id: str, now: dt.datetime | None = None) -> None:
+    now = now or utcnow()
+    batch = session.get(SyncBatch, batch_id)
+    assert batch is not None
+    batch.import_id = import_id
+    batch.state = "sent"
+    batch.sent_at = now
+    session.execute(update(SyncLane).where(SyncLane.api == batch.api).values(last_sent_at=now))
+
+
+def mark_attempted(session: Session, api: str, now: dt.datetime | None = None) -> None:
+    """An upload that failed still counts against the once-a-minute budget."""
+    session.execute(update(SyncLane).where(SyncLane.api == api).values(last_sent_at=now or utcnow()))
+
+
+@dataclass(frozen=True)
+class InflightRow:
+    kind: Kind
+    sku: str
+    value: str
+    first_noticed_at: dt.datetime | None
+
+
+def inflight_rows(session: Session, batch_id: int) -> list[InflightRow]:
+    return [
+        InflightRow(Kind(kind), sku, value, noticed)
+        for kind, sku, value, noticed in session.execute(
+            select(SyncOutbox.kind, SyncOutbox.sku, SyncOutbox.inflight_value,
+                   SyncOutbox.inflight_first_noticed_at).where(SyncOutbox.inflight_batch_id == batch_id)
+        )
+    ]
+
+
+def _clear_inflight(session: Session, batch_id: int) -> None:
+    session.execute(delete(SyncOutbox).where(SyncOutbox.inflight_batch_id == batch_id,
+                                             SyncOutbox.pending_value.is_(None)))
+    session.execute(
+        update(SyncOutbox).where(SyncOutbox.inflight_batch_id == batch_id)
+        .values(inflight_batch_id=None, inflight_value=None, inflight_first_noticed_at=None)
+    )
+
+
+def _free_lane(session: Session, batch: SyncBatch) -> None:
+    session.execute(update(SyncLane).where(SyncLane.api == batch.api, SyncLane.active_batch_id == batch.id)
+                    .values(active_batch_id=None))
+
+
+def complete(session: Session, batch_id: int, *, import_status: str, ok: int, errors: int,
+             now: dt.datetime | None = None) -> None:
+    """Close a processed batch (per-SKU results already written by the caller)."""
+    batch = session.get(SyncBatch, batch_id)
+    assert batch is not None
+    _clear_inflight(session, batch_id)
+    batch.state = "complete"
+    batch.import_status = import_status
+    batch.ok_count = ok
+    batch.error_count = errors
+    batch.completed_at = now or utcnow()
+    _free_lane(session, batch)
+
+
+def release(session: Session, batch_id: int, error: str, now: dt.datetime | None = None) -> int:
+    """A batch failed as a whole: give its values back to ``pending`` (unless a newer value is
+    already pending: newest wins) and free the lane. Returns the number of values requeued."""
+    batch = session.get(SyncBatch, batch_id)
+    if batch is None or batch.state in ("complete", "failed"):
+        return 0
+    requeued = session.execute(
+        update(SyncOutbox)
+        .where(and_(SyncOutbox.inflight_batch_id == batch_id, SyncOutbox.pending_value.is_(None)))
+        .values(pending_value=SyncOutbox.inflight_value, pending_noticed_at=now or utcnow(),
+                pending_first_noticed_at=SyncOutbox.inflight_first_noticed_at)
+    ).rowcount
+    _clear_inflight(session, batch_id)
+    batch.state = "failed"
+    batch.error = error[:4000]
+    batch.completed_at = now or utcnow()
+    _free_lane(session, batch)
+    return requeued
+
+
+def active_batches(session: Session) -> list[SyncBatch]:
+    ids = [lane.active_batch_id for lane in session.scalars(select(SyncLane)) if lane.active_batch_id is not None]
+    if not ids:
+        return []
+    return list(session.scalars(select(SyncBatch).where(SyncBatch.id.in_(ids))))
+
+
+def delete_hints(session: Session, skus: Sequence[str], touched_before: dt.datetime) -> None:
+    """Forget hints that were refreshed, keeping any touched again since the read started."""
+    for start in range(0, len(skus), CHUNK):
+        session.execute(delete(StockHint).where(StockHint.sku.in_(skus[start : start + CHUNK]),
+                                                StockHint.touched_at <= touched_before))
+
+
+def take_hints(session: Session, limit: int) -> list[StockHint]:
+    return list(session.scalars(select(StockHint).order_by(StockHint.first_noticed_at).limit(limit)))
+
+
+def hint_count(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(StockHint)) or 0)
+
+
+def as_mapping(rows: Iterable[InflightRow]) -> Mapping[tuple[str, str], InflightRow]:
+    return {(r.kind.value, r.sku): r for r in rows}

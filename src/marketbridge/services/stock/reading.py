@@ -1,0 +1,246 @@
+"""Reading stock and price facts from Adobe Commerce, in bulk wherever the REST API allows it.
+
+Salable quantity (MAGENTO.md §6.3) = in-stock source items of enabled sources linked to the stock
++ reservations − ``min_qty``. Asking ``get-product-salable-quantity`` for every SKU costs one
+call per SKU (50,000 calls for a full resync), so in ``bulk`` mode we compute it:
+
+* the physical part from ``GET /V1/inventory/source-items`` (500 per page, or ``sku in (...)``),
+  the stock's source links and the sources' enabled flags;
+* ``min_qty`` from the product's stock item when we have read it (default 0);
+* reservations are only non-zero for SKUs on orders that are not yet shipped, cancelled or
+  refunded; those SKUs (open orders, order events) are read exactly with the per-SKU call.
+
+``exact`` mode reads every SKU with the per-SKU call (slower, no assumption).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from marketbridge.adapters.errors import NotFound, Rejected, RemoteError
+from marketbridge.adapters.magento.client import MagentoClient
+from marketbridge.adapters.magento.criteria import SearchCriteria, chunks
+
+log = structlog.get_logger(__name__)
+
+SKIPPED_ATTRIBUTES = frozenset(
+    {"description", "short_description", "meta_title", "meta_keyword", "meta_description", "url_key",
+     "image", "small_image", "thumbnail", "swatch_image", "options_container", "gift_message_available"}
+)
+OPEN_ORDER_STATES = ["new", "pending_payment", "processing", "holded", "payment_review"]
+
+
+@dataclass
+class ProductRead:
+    sku: str
+    enabled: bool
+    type_id: str
+    price: str | None
+    special_price: str | None
+    special_from: str | None
+    special_to: str | None
+    attributes: dict[str, str] = field(default_factory=dict)
+    category_ids: list[str] = field(default_factory=list)
+    manage_stock: bool | None = None  # only known from a detail read
+    min_qty: float | None = None
+
+
+def _money(value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    try:
+        return f"{float(value):.4f}".rstrip("0").rstrip(".")
+    except (TypeError, ValueError):
+        return None
+
+
+def product_read(product: Any) -> ProductRead:
+    attributes: dict[str, str] = {}
+    categories: list[str] = []
+    for item in product.custom_attributes:
+        code = item.attribute_code
+        if code == "category_ids":
+            value = item.value if isinstance(item.value, list) else str(item.value or "").split(",")
+            categories = [str(v).strip() for v in value if str(v).strip()]
+            continue
+        if code in SKIPPED_ATTRIBUTES or isinstance(item.value, list | dict):
+            continue
+        text = "" if item.value is None else str(item.value)
+        if len(text) <= 64:
+            attributes[code] = text
+    ext = product.extension_attributes
+    for link in getattr(ext, "category_links", None) or []:
+        cid = str(getattr(link, "category_id", "") or (link.get("category_id") if isinstance(link, dict) else ""))
+        if cid and cid not in categories:
+            categories.append(cid)
+    stock_item = getattr(ext, "stock_item", None)
+    return ProductRead(
+        sku=product.sku,
+        enabled=product.status == 1,
+        type_id=product.type_id or "simple",
+        price=_money(product.price),
+        special_price=_money(product.attribute("special_price")),
+        special_from=(str(product.attribute("special_from_date"))[:10] or None) if product.attribute("special_from_date") else None,
+        special_to=(str(product.attribute("special_to_date"))[:10] or None) if product.attribute("special_to_date") else None,
+        attributes=attributes,
+        category_ids=categories,
+        manage_stock=None if stock_item is None else bool(stock_item.manage_stock),
+        min_qty=None if stock_item is None else float(stock_item.min_qty or 0.0),
+    )
+
+
+def read_products(magento: MagentoClient, skus: Sequence[str] | None, *, page_size: int = 300,
+                  progress: Any = None) -> dict[str, ProductRead]:
+    """Product facts from the list API (no stock item there; see :func:`read_product_details`)."""
+    out: dict[str, ProductRead] = {}
+    if skus is None:
+        for product in magento.iterate_products(page_size=page_size):
+            out[product.sku] = product_read(product)
+            if progress is not None:
+                progress(1)
+        return out
+    for batch in chunks(skus, 100):
+        criteria = SearchCriteria().where("sku", batch, "in")
+        for product in magento.iterate_products(criteria=criteria, page_size=page_size):
+            out[product.sku] = product_read(product)
+    return out
+
+
+def read_product_details(magento: MagentoClient, skus: Sequence[str], concurrency: int) -> dict[str, ProductRead]:
+    """GET /V1/products/{sku} per SKU: includes the stock item (manage_stock, min_qty)."""
+
+    def one(sku: str) -> ProductRead | None:
+        try:
+            return product_read(magento.get_product(sku))
+        except NotFound:
+            return None
+
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        return {r.sku: r for r in pool.map(one, skus) if r is not None}
+
+
+@dataclass(frozen=True)
+class StockTopology:
+    stock_id: int
+    sources: frozenset[str]  # enabled sources linked to the stock
+
+
+def read_topology(magento: MagentoClient, stock_id: int) -> StockTopology:
+    linked = {link.source_code for link in magento.stock_source_links(stock_id)}
+    enabled = {s.source_code for s in magento.sources() if s.enabled}
+    return StockTopology(stock_id, frozenset(linked & enabled))
+
+
+@dataclass(frozen=True)
+class Physical:
+    quantity: float
+    in_stock: bool
+    fingerprint: str
+
+
+def fingerprint(items: Iterable[tuple[str, float, int]]) -> str:
+    text = "|".join(f"{code}:{qty:g}:{status}" for code, qty, status in sorted(items))
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+def physical_from_items(items: Iterable[Any], topology: StockTopology) -> dict[str, Physical]:
+    per_sku: dict[str, list[tuple[str, float, int]]] = {}
+    for item in items:
+        per_sku.setdefault(item.sku, []).append((item.source_code, float(item.quantity), int(item.status)))
+    out = {}
+    for sku, rows in per_sku.items():
+        qty = 0.0
+        in_stock = False
+        for code, quantity, status in rows:
+            if code in topology.sources and status == 1:
+                qty += quantity
+                in_stock = True
+        out[sku] = Physical(qty, in_stock, fingerprint(rows))
+    return out
+
+
+def read_physical(magento: MagentoClient, skus: Sequence[str] | None, topology: StockTopology,
+                  *, progress: Any = None) -> dict[str, Physical]:
+    """Source items of the given SKUs (or all), reduced to the stock's physical quantity."""
+    if skus is None:
+        items = []
+        for item in magento.iterate_source_items(page_size=500):
+            items.append(item)
+            if progress is not None:
+                progress(1)
+        return physical_from_items(items, topology)
+    return physical_from_items(magento.source_items(list(skus), chunk_size=100), topology)
+
+
+def computed_salable(physical: Physical | None, min_qty: float) -> float:
+    if physical is None or not physical.in_stock:
+        return 0.0
+    return max(0.0, physical.quantity - min_qty)
+
+
+def read_salable_exact(magento: MagentoClient, skus: Sequence[str], stock_id: int,
+                       concurrency: int) -> dict[str, float | None]:
+    """One ``get-product-salable-quantity`` call per SKU; ``None`` when Magento cannot say."""
+
+    def one(sku: str) -> tuple[str, float | None]:
+        try:
+            return sku, magento.salable_quantity(sku, stock_id)
+        except (NotFound, Rejected):
+            return sku, None
+
+    if not skus:
+        return {}
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        return dict(pool.map(one, skus))
+
+
+def skus_on_open_orders(magento: MagentoClient) -> set[str]:
+    """SKUs of orders that may still hold reservations (not complete, closed or cancelled)."""
+    criteria = SearchCriteria().where("state", OPEN_ORDER_STATES, "in")
+    skus: set[str] = set()
+    try:
+        result = magento.search_orders(criteria.page(300, 1))
+    except RemoteError as error:
+        log.warning("stock.open_orders_unreadable", error=str(error)[:200])
+        return skus
+    pages = [result]
+    total = result.total_count
+    page = 2
+    while (page - 1) * 300 < total:
+        pages.append(magento.search_orders(SearchCriteria().where("state", OPEN_ORDER_STATES, "in").page(300, page)))
+        page += 1
+    for res in pages:
+        for order in res.items:
+            for item in order.items:
+                if item.qty_ordered - item.qty_shipped - item.qty_canceled - item.qty_refunded > 0:
+                    skus.add(item.sku)
+    return skus
+
+
+def skus_of_orders_since(magento: MagentoClient, since: datetime | str) -> tuple[set[str], str | None]:
+    """SKUs of orders placed or changed (cancelled...) since ``since``; and the newest updated_at."""
+    skus: set[str] = set()
+    newest: str | None = None
+    for order in magento.iterate_orders(updated_since=since):
+        for item in order.items:
+            skus.add(item.sku)
+        if order.updated_at and (newest is None or order.updated_at > newest):
+            newest = order.updated_at
+    return skus, newest
+
+
+def skus_of_products_since(magento: MagentoClient, since: datetime | str) -> tuple[dict[str, ProductRead], str | None]:
+    out: dict[str, ProductRead] = {}
+    newest: str | None = None
+    for product in magento.iterate_products(updated_since=since):
+        out[product.sku] = product_read(product)
+        if product.updated_at and (newest is None or product.updated_at > newest):
+            newest = product.updated_at
+    return out, newest

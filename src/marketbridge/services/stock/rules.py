@@ -1,0 +1,80 @@
+"""Stored channel rules: list, add (or replace), remove, and load them for the pure domain."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from marketbridge.adapters.db.models.stock import StockRule
+from marketbridge.domain.stock import Kind, Rule, RuleError, Scope, validate_rule
+from marketbridge.services.exceptions import audit
+
+
+def load_rules(session: Session) -> list[Rule]:
+    """Every stored rule as domain objects (what publishable_quantity/channel_price take)."""
+    rows = session.scalars(select(StockRule).order_by(StockRule.id)).all()
+    return [
+        Rule(kind=Kind(r.kind), scope=Scope(r.scope), scope_key=r.scope_key, params=dict(r.params or {}), id=r.id)
+        for r in rows
+    ]
+
+
+def rule_to_dict(row: StockRule) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "scope": row.scope,
+        "scope_key": row.scope_key,
+        "params": dict(row.params or {}),
+        "note": row.note,
+        "created_by": row.created_by,
+        "created_at": row.created_at.isoformat() if row.created_at else None,
+    }
+
+
+def list_rules(session: Session, kind: Kind | None = None) -> list[dict[str, Any]]:
+    query = select(StockRule).order_by(StockRule.kind, StockRule.scope, StockRule.scope_key)
+    if kind is not None:
+        query = query.where(StockRule.kind == kind.value)
+    return [rule_to_dict(r) for r in session.scalars(query)]
+
+
+def put_rule(
+    session: Session,
+    kind: Kind,
+    scope: Scope,
+    scope_key: str,
+    params: Mapping[str, object],
+    *,
+    actor: str,
+    note: str = "",
+) -> dict[str, Any]:
+    """Add a rule, or replace the one with the same kind and scope. Audited. Raises RuleError."""
+    rule = validate_rule(kind, scope, scope_key, params)
+    row = session.scalars(
+        select(StockRule).where(
+            StockRule.kind == kind.value, StockRule.scope == scope.value, StockRule.scope_key == rule.scope_key
+        )
+    ).first()
+    if row is None:
+        row = StockRule(kind=kind.value, scope=scope.value, scope_key=rule.scope_key)
+        session.add(row)
+    row.params = dict(rule.params)
+    row.note = note
+    row.created_by = actor
+    session.flush()
+    audit(session, actor, "rule.put", "rule", str(row.id), kind=kind.value, scope=scope.value,
+          scope_key=rule.scope_key, params=dict(rule.params))
+    return rule_to_dict(row)
+
+
+def remove_rule(session: Session, rule_id: int, *, actor: str) -> None:
+    row = session.get(StockRule, rule_id)
+    if row is None:
+        raise RuleError(f"no rule {rule_id}")
+    audit(session, actor, "rule.remove", "rule", str(rule_id), kind=row.kind, scope=row.scope,
+          scope_key=row.scope_key, params=dict(row.params or {}))
+    session.delete(row)

@@ -1,0 +1,688 @@
+"""Use cases of the stock and price flow: refresh hinted SKUs, poll, full resync, push a batch.
+
+Every path (webhook hint, poll, resync, rule change) ends in :func:`apply_readings`, which runs the
+pure rules of :mod:`marketbridge.domain.stock` and writes the outbox, so the same SKU in the same
+state always publishes the same value whichever way the change was noticed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import structlog
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from marketbridge.adapters.db.base import utcnow
+from marketbridge.adapters.db.models.core import ExceptionRecord, StreamCursor
+from marketbridge.adapters.db.models.stock import SkuState, SyncBatch
+from marketbridge.adapters.errors import RemoteError
+from marketbridge.domain import stock as rules_domain
+from marketbridge.domain.exceptions import ExceptionReport, ExceptionType
+from marketbridge.domain.stock import (
+    COMPOSITE_TYPES,
+    PRODUCT_UNREADABLE,
+    SKU_UNKNOWN_ON_MARKETPLACE,
+    STOCK_IMPORT_FAILED,
+    STOCK_LINE_REJECTED,
+    Kind,
+    Lane,
+    PriceFacts,
+    ProductFacts,
+    Rule,
+)
+from marketbridge.runtime import Runtime
+from marketbridge.services import exceptions as exception_service
+from marketbridge.services import webhooks as webhook_service
+from marketbridge.services.exceptions import ACTIVE_STATES
+from marketbridge.services.stock import outbox, reading
+from marketbridge.services.stock.rules import load_rules
+from marketbridge.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+APPLY_CHUNK = 2000
+DETAIL_READ_LIMIT = 200  # per refresh pass; more than that waits for the next pass
+
+
+def lanes(settings: Settings) -> list[Lane]:
+    return rules_domain.plan_lanes(
+        stock_enabled=settings.stock_sync_enabled,
+        price_enabled=settings.price_sync_enabled,
+        stock_api=settings.stock_import_api.value,
+        price_api=settings.price_import_api.value,
+    )
+
+
+def import_interval(settings: Settings) -> float:
+    """Seconds between two uploads of one import API (Mirakl: once a minute), scaled in tests."""
+    return 60.0 * settings.mirakl_rate_limit_scale
+
+
+def enabled_kinds(settings: Settings) -> set[Kind]:
+    kinds = set()
+    if settings.stock_sync_enabled:
+        kinds.add(Kind.STOCK)
+    if settings.price_sync_enabled:
+        kinds.add(Kind.PRICE)
+    return kinds
+
+
+# =============================================================================== computing values
+@dataclass
+class Reading:
+    """What one pass learned about one SKU. ``None`` fields were not read this time."""
+
+    sku: str
+    product: reading.ProductRead | None = None
+    salable: float | None = None
+    stock_read: bool = False  # salable was read (None then means "Magento cannot say")
+    fingerprint: str | None = None
+    exact: bool = False
+    reservations_suspected: bool | None = None
+    missing: bool = False  # the product no longer exists in Magento
+
+
+def _decimal(value: str | None) -> Decimal | None:
+    if value in (None, ""):
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None
+
+
+def _date(value: str | None) -> dt.date | None:
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+def facts_of(state: SkuState) -> ProductFacts:
+    return ProductFacts(
+        sku=state.sku, enabled=state.enabled, type_id=state.type_id, manage_stock=state.manage_stock,
+        attributes=dict(state.attributes or {}), category_ids=list(state.category_ids or []),
+    )
+
+
+def price_facts_of(state: SkuState) -> PriceFacts:
+    return PriceFacts(price=_decimal(state.price), special_price=_decimal(state.special_price),
+                      special_from=_date(state.special_from), special_to=_date(state.special_to))
+
+
+def compute(state: SkuState, rules: Sequence[Rule], settings: Settings, today: dt.date) -> tuple[
+        tuple[int, str] | None, tuple[Decimal | None, str]]:
+    """(quantity, rule) — None for composite products, which carry no stock — and (price, rule)."""
+    facts = facts_of(state)
+    qty = None
+    if state.type_id not in COMPOSITE_TYPES:
+        qty = rules_domain.publishable_quantity(state.magento_qty, facts, rules,
+                                                unmanaged_default=settings.stock_unmanaged_default_quantity)
+    price: tuple[Decimal | None, str] = (None, "composite")
+    if state.type_id not in COMPOSITE_TYPES:  # parents and bundles have no offer of their own
+        price = rules_domain.channel_price(price_facts_of(state), facts, rules, today)
+    return qty, price
+
+
+def _load_states(session: Session, skus: Sequence[str]) -> dict[str, SkuState]:
+    out: dict[str, SkuState] = {}
+    for start in range(0, len(skus), outbox.CHUNK):
+        for state in session.scalars(select(SkuState).where(SkuState.sku.in_(skus[start : start + outbox.CHUNK]))):
+            out[state.sku] = state
+    return out
+
+
+def _active_exception_ids(session: Session, types: Iterable[ExceptionType], skus: Iterable[str]) -> dict[str, set[str]]:
+    """``{sku: {type codes}}`` of active SKU exceptions, to clear only what exists (cheap in bulk)."""
+    codes = [t.code for t in types]
+    wanted = set(skus)
+    out: dict[str, set[str]] = {}
+    for code, object_id in session.execute(
+        select(ExceptionRecord.type, ExceptionRecord.object_id).where(
+            ExceptionRecord.type.in_(codes), ExceptionRecord.state.in_(ACTIVE_STATES)
+        )
+    ):
+        if object_id in wanted:
+            out.setdefault(object_id, set()).add(code)
+    return out
+
+
+@dataclass
+class ApplyResult:
+    stock_enqueued: int = 0
+    price_enqueued: int = 0
+    unreadable: int = 0
+    skus: int = 0
+
+    def add(self, other: ApplyResult) -> None:
+        self.stock_enqueued += other.stock_enqueued
+        self.price_enqueued += other.price_enqueued
+        self.unreadable += other.unreadable
+        self.skus += other.skus
+
+
+def apply_readings(
+    session: Session,
+    settings: Settings,
+    readings: Sequence[Reading],
+    noticed: dict[str, dt.datetime],
+    *,
+    force: set[str] | None = None,
+    rules: Sequence[Rule] | None = None,
+    today: dt.date | None = None,
+) -> ApplyResult:
+    """Store what was read, compute the values to publish, enqueue those that differ from what
+    was last handed to the marketplace (or every one in ``force``)."""
+    result = ApplyResult(skus=len(readings))
+    if not readings:
+        return result
+    force = force or set()
+    rules = load_rules(session) if rules is None else rules
+    today = today or dt.datetime.now(dt.UTC).date()
+    kinds = enabled_kinds(settings)
+    now = utcnow()
+    skus = [r.sku for r in readings]
+    states = _load_states(session, skus)
+    stock_last = outbox.last_sent_values(session, Kind.STOCK, skus)
+    price_last = outbox.last_sent_values(session, Kind.PRICE, skus)
+    changes: list[outbox.Change] = []
+    unreadable: list[tuple[str, str]] = []
+    readable: list[str] = []
+    for item in readings:
+        state = states.get(item.sku)
+        if state is None:
+            if item.product is None:
+                unreadable.append((item.sku, "Adobe Commerce has no product with this SKU"))
+                continue
+            state = SkuState(sku=item.sku, attributes={}, category_ids=[], stock_rule="", stock_result="",
+                             stock_message="", price_rule="", price_result="", price_message="",
+                             enabled=True, type_id="simple", manage_stock=True, min_qty=0.0,
+                             reservations_suspected=False)
+            session.add(state)
+            states[item.sku] = state
+        if item.missing:
+            state.enabled = False  # deleted in Magento: nothing left to sell
+        if item.product is not None:
+            p = item.product
+            state.enabled, state.type_id = p.enabled, p.type_id
+            state.attributes, state.category_ids = p.attributes, p.category_ids
+            state.price, state.special_price = p.price, p.special_price
+            state.special_from, state.special_to = p.special_from, p.special_to
+            if p.manage_stock is not None:
+                state.manage_stock = p.manage_stock
+            if p.min_qty is not None:
+                state.min_qty = p.min_qty
+            state.facts_at = now
+        if item.stock_read:
+            state.magento_qty = item.salable
+        if item.fingerprint is not None:
+            state.source_fingerprint = item.fingerprint
+        if item.reservations_suspected is not None:
+            state.reservations_suspected = item.reservations_suspected
+        state.noticed_at = noticed.get(item.sku, now)
+        readable.append(item.sku)
+        qty, (price, price_rule) = compute(state, rules, settings, today)
+        first = noticed.get(item.sku, now)
+        if qty is not None:
+            state.target_qty, state.stock_rule = qty
+            last = stock_last.get(item.sku, None if state.published_qty is None else str(state.published_qty))
+            if Kind.STOCK in kinds and (str(qty[0]) != last or item.sku in force):
+                changes.append(outbox.Change(Kind.STOCK, item.sku, str(qty[0]), first))
+                state.stock_result = "pending"
+                result.stock_enqueued += 1
+        state.magento_price = None if rules_domain.magento_price(price_facts_of(state), today) is None else str(
+            rules_domain.magento_price(price_facts_of(state), today))
+        state.price_rule = price_rule
+        if price is not None:
+            text = rules_domain.format_price(price)
+            state.target_price = text
+            last_price = price_last.get(item.sku, state.published_price)
+            if Kind.PRICE in kinds and (text != last_price or item.sku in force):
+                changes.append(outbox.Change(Kind.PRICE, item.sku, text, first))
+                state.price_result = "pending"
+                result.price_enqueued += 1
+    session.flush()
+    outbox.enqueue(session, changes)
+    for sku, why in unreadable:
+        exception_service.record(session, ExceptionReport(
+            type=PRODUCT_UNREADABLE, object_id=sku,
+            message=f"A stock or price change was noticed for {sku}, but {why.lower()}; nothing was sent for it.",
+            detail=why))
+    result.unreadable = len(unreadable)
+    for sku in _active_exception_ids(session, [PRODUCT_UNREADABLE], readable):
+        exception_service.clear(session, PRODUCT_UNREADABLE, sku)
+    return result
+
+
+# =============================================================================== refresh hinted SKUs
+@dataclass
+class RefreshResult:
+    hints: int = 0
+    applied: ApplyResult = field(default_factory=ApplyResult)
+
+
+def read_for(runtime: Runtime, skus: Sequence[str], *, details: set[str], exact: set[str],
+             need_products: set[str], topology: reading.StockTopology | None = None) -> list[Reading]:
+    """Read Magento for these SKUs: product facts where needed, salable quantity for all."""
+    settings = runtime.settings
+    magento = runtime.magento
+    products = reading.read_products(magento, sorted(need_products)) if need_products else {}
+    detail_skus = sorted(details)[:DETAIL_READ_LIMIT]
+    if detail_skus:
+        products.update(reading.read_product_details(magento, detail_skus, settings.stock_read_concurrency))
+    topology = topology or reading.read_topology(magento, settings.magento_stock_id)
+    physical = reading.read_physical(magento, list(skus), topology)
+    with runtime.db.session() as session:
+        states = _load_states(session, list(skus))
+    exact_skus = set(exact) | {s for s, st in states.items() if st.reservations_suspected}
+    if settings.stock_salable_read == "exact":
+        exact_skus = set(skus)
+    type_of = {s: (products[s].type_id if s in products else (states[s].type_id if s in states else "simple")) for s in skus}
+    exact_skus = {s for s in exact_skus if type_of[s] not in COMPOSITE_TYPES}
+    exact_values = reading.read_salable_exact(magento, sorted(exact_skus), settings.magento_stock_id,
+                                              settings.stock_read_concurrency)
+    readings = []
+    for sku in skus:
+        product = products.get(sku)
+        state = states.get(sku)
+        missing = product is None and sku in need_products and state is not None
+        min_qty = product.min_qty if product is not None and product.min_qty is not None else (
+            state.min_qty if state is not None else 0.0)
+        phys = physical.get(sku)
+        computed = reading.computed_salable(phys, min_qty)
+        item = Reading(sku=sku, product=product, fingerprint=phys.fingerprint if phys else "none", missing=missing)
+        if type_of[sku] in COMPOSITE_TYPES:
+            item.stock_read = False
+        elif sku in exact_values:
+            item.salable = exact_values[sku]
+            item.stock_read = True
+            item.exact = True
+            # reservations (or an unknown min qty) explain any gap between exact and computed
+            item.reservations_suspected = item.salable is not None and abs(item.salable - computed) > 1e-9
+        else:
+            item.salable = computed
+            item.stock_read = True
+        readings.append(item)
+    return readings
+
+
+def refresh(runtime: Runtime, *, limit: int = 20000) -> RefreshResult:
+    """Re-read Magento for every hinted SKU (oldest first, up to ``limit``) and enqueue changes."""
+    out = RefreshResult()
+    started = utcnow()
+    with runtime.db.session() as session:
+        hints = outbox.take_hints(session, limit)
+        known = set(_load_states(session, [h.sku for h in hints]))
+        if not hints:
+            return out
+        skus = [h.sku for h in hints]
+        noticed = {h.sku: h.first_noticed_at for h in hints}
+        details = {h.sku for h in hints if h.details}
+        exact = {h.sku for h in hints if h.exact}
+        force = {h.sku for h in hints if h.force}
+        need_products = {h.sku for h in hints if h.price or h.details or h.sku not in known}
+    readings = read_for(runtime, skus, details=details, exact=exact, need_products=need_products)
+    with runtime.db.session() as session:
+        rules = load_rules(session)
+        for start in range(0, len(readings), APPLY_CHUNK):
+            out.applied.add(apply_readings(session, runtime.settings, readings[start : start + APPLY_CHUNK], noticed,
+                                           force=force, rules=rules))
+        outbox.delete_hints(session, skus, started)
+    out.hints = len(hints)
+    return out
+
+
+# =============================================================================== poll and resync
+CURSOR_ORDERS = "stock.orders_updated_at"
+CURSOR_PRODUCTS = "stock.products_updated_at"
+
+
+def _cursor(session: Session, name: str, default: str) -> str:
+    row = session.get(StreamCursor, name)
+    return row.value if row is not None else default
+
+
+def _set_cursor(session: Session, name: str, value: str) -> None:
+    row = session.get(StreamCursor, name)
+    if row is None:
+        session.add(StreamCursor(name=name, value=value))
+    elif value > row.value:
+        row.value = value
+
+
+def _magento_time(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@dataclass
+class PollResult:
+    source_changes: int = 0
+    order_skus: int = 0
+    product_skus: int = 0
+    redispatched: int = 0
+    refresh: RefreshResult = field(default_factory=RefreshResult)
+
+
+def poll(runtime: Runtime, *, overlap_seconds: float = 120.0) -> PollResult:
+    """The fallback when webhooks are missed: diff all source items against what we stored, and
+    add the SKUs of orders placed or cancelled and of products saved since the last poll."""
+    out = PollResult()
+    out.redispatched = webhook_service.redispatch_unhandled(runtime.db.session)
+    magento = runtime.magento
+    started = utcnow()
+    topology = reading.read_topology(magento, runtime.settings.magento_stock_id)
+    physical = reading.read_physical(magento, None, topology)
+    with runtime.db.session() as session:
+        stored = dict(session.execute(select(SkuState.sku, SkuState.source_fingerprint)).all())
+        default_since = _magento_time(started - dt.timedelta(seconds=overlap_seconds))
+        orders_since = _cursor(session, CURSOR_ORDERS, default_since)
+        products_since = _cursor(session, CURSOR_PRODUCTS, default_since)
+    changed = [sku for sku, p in physical.items() if stored.get(sku) != p.fingerprint]
+    changed += [sku for sku, fp in stored.items() if fp not in (None, "none") and sku not in physical]
+    order_skus, newest_order = reading.skus_of_orders_since(magento, orders_since)
+    products, newest_product = reading.skus_of_products_since(magento, products_since)
+    with runtime.db.session() as session:
+        outbox.note_hints(session, changed, reason="poll:source-items", noticed_at=started)
+        outbox.note_hints(session, order_skus, exact=True, reason="poll:orders", noticed_at=started)
+        outbox.note_hints(session, products, price=True, details=True, reason="poll:products", noticed_at=started)
+        # Magento's updated_at has one-second resolution: re-read the last second next time.
+        if newest_order:
+            _set_cursor(session, CURSOR_ORDERS, _shift(newest_order, -1))
+        if newest_product:
+            _set_cursor(session, CURSOR_PRODUCTS, _shift(newest_product, -1))
+    out.source_changes, out.order_skus, out.product_skus = len(changed), len(order_skus), len(products)
+    out.refresh = refresh(runtime)
+    return out
+
+
+def _shift(magento_time: str, seconds: int) -> str:
+    try:
+        moment = dt.datetime.strptime(magento_time[:19], "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return magento_time
+    return (moment + dt.timedelta(seconds=seconds)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@dataclass
+class ResyncResult:
+    skus: int = 0
+    products_read: int = 0
+    exact_reads: int = 0
+    applied: ApplyResult = field(default_factory=ApplyResult)
+    seconds: float = 0.0
+
+
+Progress = Callable[[str, int, int | None], None]  # (phase, advance, total)
+
+
+def full_resync(runtime: Runtime, *, progress: Progress | None = None) -> ResyncResult:
+    """Re-read every product and its stock and push every SKU, whether it looks changed or not."""
+    import time
+
+    began = time.monotonic()
+    out = ResyncResult()
+    settings = runtime.settings
+    magento = runtime.magento
+    noticed_at = utcnow()
+    report = progress or (lambda phase, advance, total: None)
+    report("products", 0, None)
+    products = reading.read_products(magento, None, progress=lambda n: report("products", n, None))
+    report("stock", 0, None)
+    topology = reading.read_topology(magento, settings.magento_stock_id)
+    physical = reading.read_physical(magento, None, topology, progress=lambda n: report("stock", n, None))
+    with runtime.db.session() as session:
+        states = dict(session.execute(select(SkuState.sku, SkuState.reservations_suspected)).all())
+        min_qty = dict(session.execute(select(SkuState.sku, SkuState.min_qty)).all())
+    exact = reading.skus_on_open_orders(magento) | {s for s, flag in states.items() if flag}
+    if settings.stock_salable_read == "exact":
+        exact = set(products)
+    exact = {s for s in exact if s in products and products[s].type_id not in COMPOSITE_TYPES}
+    report("exact", 0, len(exact))
+    exact_values = reading.read_salable_exact(magento, sorted(exact), settings.magento_stock_id,
+                                              settings.stock_read_concurrency)
+    out.exact_reads = len(exact_values)
+    readings: list[Reading] = []
+    for sku, product in products.items():
+        phys = physical.get(sku)
+        computed = reading.computed_salable(phys, min_qty.get(sku, 0.0) or 0.0)
+        item = Reading(sku=sku, product=product, fingerprint=phys.fingerprint if phys else "none")
+        if product.type_id not in COMPOSITE_TYPES:
+            item.stock_read = True
+            if sku in exact_values:
+                item.salable = exact_values[sku]
+                item.reservations_suspected = item.salable is not None and abs(item.salable - computed) > 1e-9
+            else:
+                item.salable = computed
+        readings.append(item)
+    for sku in set(states) - set(products):  # deleted in Magento since we last saw it
+        readings.append(Reading(sku=sku, missing=True, stock_read=True, salable=0.0, fingerprint="none"))
+    out.skus = len(readings)
+    out.products_read = len(products)
+    noticed = {r.sku: noticed_at for r in readings}
+    report("apply", 0, len(readings))
+    with runtime.db.session() as session:
+        rules = load_rules(session)
+    for start in range(0, len(readings), APPLY_CHUNK):
+        part = readings[start : start + APPLY_CHUNK]
+        with runtime.db.session() as session:
+            out.applied.add(apply_readings(session, settings, part, noticed, force={r.sku for r in part}, rules=rules))
+        report("apply", len(part), len(readings))
+    out.seconds = time.monotonic() - began
+    return out
+
+
+def reapply_rules(runtime: Runtime) -> ApplyResult:
+    """After a rule change: recompute every SKU from what we stored (no Magento reads)."""
+    out = ApplyResult()
+    with runtime.db.session() as session:
+        skus = list(session.scalars(select(SkuState.sku)))
+        rules = load_rules(session)
+    now = utcnow()
+    for start in range(0, len(skus), APPLY_CHUNK):
+        part = skus[start : start + APPLY_CHUNK]
+        with runtime.db.session() as session:
+            out.add(apply_readings(session, runtime.settings, [Reading(sku=s) for s in part],
+                                   {s: now for s in part}, rules=rules))
+    return out
+
+
+# =============================================================================== pushing
+def claim_all(runtime: Runtime) -> list[int]:
+    """For every lane: the batch in flight or a new one when the window allows. Batch ids."""
+    ids = []
+    for lane in lanes(runtime.settings):
+        with runtime.db.session() as session:
+            batch_id = outbox.claim(session, lane.api, lane.kinds, interval_seconds=import_interval(runtime.settings))
+        if batch_id is not None:
+            ids.append(batch_id)
+    return ids
+
+
+def _connection_id(api: str) -> str:
+    return f"mirakl:{api}"
+
+
+def _submit(runtime: Runtime, api: str, values: dict[str, dict[str, str]]) -> str:
+    columns, rows = rules_domain.import_rows(api, values)
+    mirakl = runtime.mirakl
+    if api == "STO01":
+        return mirakl.submit_stock(rows)
+    if api == "PRI01":
+        return mirakl.submit_prices(rows)
+    return mirakl.submit_offers(rows, columns, mode="NORMAL")
+
+
+def upload(runtime: Runtime, batch_id: int) -> dict[str, Any]:
+    """Send the batch's file once. Idempotent: a batch that already has an import id is not resent.
+
+    On failure (after the client's own 429 handling) the batch is released — its values go back to
+    pending — and an Ops exception is recorded; the next window retries.
+    """
+    with runtime.db.session() as session:
+        batch = session.get(SyncBatch, batch_id)
+        if batch is None:
+            return {"state": "missing"}
+        if batch.state != "claimed":
+            return {"state": batch.state, "api": batch.api, "import_id": batch.import_id}
+        api = batch.api
+        values = outbox.batch_values(session, batch_id)
+        if not values:
+            outbox.complete(session, batch_id, import_status="EMPTY", ok=0, errors=0)
+            return {"state": "complete", "api": api, "import_id": None}
+    try:
+        import_id = _submit(runtime, api, values)
+    except RemoteError as error:
+        with runtime.db.session() as session:
+            outbox.mark_attempted(session, api)
+            requeued = outbox.release(session, batch_id, str(error))
+            exception_service.record(session, ExceptionReport(
+                type=STOCK_IMPORT_FAILED, object_id=_connection_id(api),
+                message=f"The {api} upload of {len(values)} SKUs to the marketplace failed; the values are queued "
+                "again for the next window.",
+                detail=str(error)[:2000], context={"batch_id": batch_id, "requeued": requeued}))
+        log.warning("stock.upload_failed", api=api, batch_id=batch_id, error=str(error)[:200])
+        return {"state": "failed", "api": api, "import_id": None}
+    now = utcnow()
+    with runtime.db.session() as session:
+        outbox.mark_sent(session, batch_id, import_id, now)
+        for kind, pushed, imp in ((Kind.STOCK, SkuState.stock_pushed_at, SkuState.stock_import_id),
+                                  (Kind.PRICE, SkuState.price_pushed_at, SkuState.price_import_id)):
+            column = "quantity" if kind is Kind.STOCK else "price"
+            skus = [s for s, v in values.items() if column in v]
+            for start in range(0, len(skus), outbox.CHUNK):
+                session.execute(update(SkuState).where(SkuState.sku.in_(skus[start : start + outbox.CHUNK]))
+                                .values({pushed: now, imp: import_id}))
+    log.info("stock.uploaded", api=api, batch_id=batch_id, import_id=import_id, skus=len(values))
+    return {"state": "sent", "api": api, "import_id": import_id}
+
+
+def follow(runtime: Runtime, batch_id: int) -> dict[str, Any]:
+    """Wait for the import to finish, read its error report, write per-SKU results. Idempotent."""
+    with runtime.db.session() as session:
+        batch = session.get(SyncBatch, batch_id)
+        if batch is None or batch.state != "sent" or not batch.import_id:
+            return {"state": None if batch is None else batch.state}
+        api, import_id = batch.api, batch.import_id
+        skus = sorted(outbox.batch_values(session, batch_id))
+    mirakl = runtime.mirakl
+    try:
+        status = mirakl.wait_for_import(api, import_id, timeout=runtime.settings.stock_import_timeout_seconds)
+        result = mirakl.import_result(api, import_id, skus, status)
+    except RemoteError as error:
+        # Reading the status failed (after the client's retries): put the values back; resending the
+        # same values is harmless, losing them is not.
+        with runtime.db.session() as session:
+            outbox.release(session, batch_id, f"could not follow import {import_id}: {error}")
+            exception_service.record(session, ExceptionReport(
+                type=STOCK_IMPORT_FAILED, object_id=_connection_id(api),
+                message=f"marketbridge could not read the result of {api} import {import_id}; the values are "
+                "queued again.", detail=str(error)[:2000], context={"batch_id": batch_id}))
+        return {"state": "failed"}
+    if result.status not in ("COMPLETE", "SENT"):
+        with runtime.db.session() as session:
+            outbox.release(session, batch_id, f"import {import_id} {result.status}: {result.reason or ''}")
+            exception_service.record(session, ExceptionReport(
+                type=STOCK_IMPORT_FAILED, object_id=_connection_id(api),
+                message=f"The marketplace reports {api} import {import_id} as {result.status}; the values are "
+                "queued again for the next window.",
+                detail=result.reason or "", context={"batch_id": batch_id}))
+        return {"state": "failed", "status": result.status}
+    return record_results(runtime, batch_id, api, import_id, result.status, result.failed_skus())
+
+
+def record_results(runtime: Runtime, batch_id: int, api: str, import_id: str, status: str,
+                   failed: dict[str, str]) -> dict[str, Any]:
+    now = utcnow()
+    with runtime.db.session() as session:
+        batch = session.get(SyncBatch, batch_id)
+        if batch is None or batch.state != "sent":
+            return {"state": None if batch is None else batch.state}
+        rows = outbox.inflight_rows(session, batch_id)
+        ok_updates: dict[Kind, list[dict[str, Any]]] = {Kind.STOCK: [], Kind.PRICE: []}
+        error_updates: dict[Kind, list[dict[str, Any]]] = {Kind.STOCK: [], Kind.PRICE: []}
+        for row in rows:
+            latency = (now - row.first_noticed_at).total_seconds() if row.first_noticed_at else None
+            if row.sku in failed:
+                error_updates[row.kind].append({"sku": row.sku, "message": failed[row.sku][:2000]})
+            else:
+                ok_updates[row.kind].append({"sku": row.sku, "value": row.value, "latency": latency})
+        existing = set(_load_states(session, [r.sku for r in rows]))
+        mappings = []
+        for kind in (Kind.STOCK, Kind.PRICE):
+            prefix = "stock" if kind is Kind.STOCK else "price"
+            for item in ok_updates[kind]:
+                if item["sku"] not in existing:
+                    continue
+                mapping = {"sku": item["sku"], f"{prefix}_result": "ok", f"{prefix}_message": "",
+                           f"{prefix}_completed_at": now, f"{prefix}_latency_seconds": item["latency"],
+                           f"{prefix}_import_id": import_id}
+                mapping["published_qty" if kind is Kind.STOCK else "published_price"] = (
+                    int(item["value"]) if kind is Kind.STOCK else item["value"])
+                mappings.append(mapping)
+            for item in error_updates[kind]:
+                if item["sku"] in existing:
+                    mappings.append({"sku": item["sku"], f"{prefix}_result": "error",
+                                     f"{prefix}_message": item["message"], f"{prefix}_completed_at": now,
+                                     f"{prefix}_import_id": import_id})
+        by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for mapping in mappings:
+            by_keys.setdefault(tuple(sorted(mapping)), []).append(mapping)
+        for group in by_keys.values():
+            session.execute(update(SkuState), group)
+        failed_skus = {s for s in failed}
+        ok_skus = {r.sku for r in rows} - failed_skus
+        active = _active_exception_ids(session, [SKU_UNKNOWN_ON_MARKETPLACE, STOCK_LINE_REJECTED], ok_skus)
+        for sku, codes in active.items():
+            for type_ in (SKU_UNKNOWN_ON_MARKETPLACE, STOCK_LINE_REJECTED):
+                if type_.code in codes:
+                    exception_service.clear(session, type_, sku)
+        for sku in sorted(failed_skus & {r.sku for r in rows}):
+            message = failed[sku]
+            unknown = rules_domain.classify_line_error(message) == "unknown_offer"
+            type_ = SKU_UNKNOWN_ON_MARKETPLACE if unknown else STOCK_LINE_REJECTED
+            text = (f"The marketplace has no offer with SKU {sku}, so its stock/price could not be updated."
+                    if unknown else f"The marketplace refused the stock/price line for SKU {sku}: {message}")
+            exception_service.record(session, ExceptionReport(
+                type=type_, object_id=sku, message=text, detail=f"{api} import {import_id}: {message}",
+                context={"import_id": import_id, "api": api}))
+        outbox.complete(session, batch_id, import_status=status, ok=len(ok_skus), errors=len(failed_skus), now=now)
+        exception_service.clear(session, STOCK_IMPORT_FAILED, _connection_id(api))
+    log.info("stock.import_done", api=api, import_id=import_id, ok=len(ok_skus), errors=len(failed_skus))
+    return {"state": "complete", "ok": len(ok_skus), "errors": len(failed_skus)}
+
+
+def release_stale(runtime: Runtime, batch_id: int, reason: str) -> int:
+    with runtime.db.session() as session:
+        return outbox.release(session, batch_id, reason)
+
+
+def push_now(runtime: Runtime, *, max_windows: int = 1000, wait_window: bool = True) -> list[dict[str, Any]]:
+    """Refresh hints and push every pending value in-process, window after window, until the
+    outbox is empty (the CLI's ``--wait``; tests). Respects the once-a-minute window."""
+    import time
+
+    outcomes = []
+    for _ in range(max_windows):
+        refresh(runtime)
+        ids = claim_all(runtime)
+        for batch_id in ids:
+            outcome = upload(runtime, batch_id)
+            if outcome.get("state") == "sent":
+                outcome = {**outcome, **follow(runtime, batch_id)}
+            outcomes.append({"batch_id": batch_id, **outcome})
+        with runtime.db.session() as session:
+            left = outbox.pending_count(session) + outbox.inflight_count(session) + outbox.hint_count(session)
+        if not left:
+            return outcomes
+        if not ids:
+            if not wait_window:
+                return outcomes
+            time.sleep(min(1.0, import_interval(runtime.settings) / 4 or 0.05))
+    return outcomes

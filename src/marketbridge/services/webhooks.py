@@ -1,0 +1,181 @@
+"""Adobe Commerce webhooks: store first, then dispatch by event name to the flows that care.
+
+How a delivery is handled (``POST /webhooks/adobe-commerce``, web/routers/webhooks.py):
+
+1. the signature (``x-adobe-commerce-webhook-signature``) is checked against the raw body; an
+   unsigned or badly signed body is refused with 401 and nothing is stored;
+2. :func:`store_event` writes the raw body, the event name and a dedup key to ``webhook_events``
+   and commits, *before* anything acts on it; a redelivery of the same body within
+   ``webhook_dedup_seconds`` is recognised and not stored again (duplicates are harmless);
+3. :func:`dispatch_event` runs every handler registered for the event name, in one transaction,
+   and marks the event handled. A handler that fails leaves the event unhandled with its error;
+   :func:`redispatch_unhandled` (called by the stock poll) tries again later, so nothing is lost.
+
+Handlers treat an event as a *hint* and re-read Adobe Commerce for the truth: payloads are filtered
+per subscription, may arrive twice, late or out of order.
+
+Registering a handler (other flows do this from their own modules, at import time)::
+
+    from marketbridge.services.webhooks import register_webhook_handler
+
+    def on_shipment(session: Session, event_name: str, data: dict) -> None:
+        ...  # e.g. store the shipment id as "to read", in this same transaction
+
+    register_webhook_handler("observer.sales_order_shipment_save_after", on_shipment)
+    register_webhook_handler("observer.sales_order_shipment_track_save_after", on_shipment)
+    register_webhook_handler("observer.sales_order_creditmemo_save_after", on_creditmemo)
+
+``event_name_prefix`` matches the start of the event name (``"observer.sales_order_shipment"``
+covers both shipment events). ``data`` is the envelope's ``data`` object (I/O Events deliveries
+are unwrapped to the same shape). The session is committed by the dispatcher; a handler must not
+commit, and must not call remote APIs (keep it quick: write what to do, let a workflow do it).
+The module that registers must be imported when the web app starts: the workflow modules are
+(``marketbridge.workflows.engine.load_workflow_modules``), and :func:`load_handlers` imports
+``marketbridge.services.<area>`` for every area, so registering from either place works.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import importlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from marketbridge.adapters.db.base import utcnow
+from marketbridge.adapters.db.models.stock import WebhookEvent
+from marketbridge.adapters.magento.webhooks import WebhookPayloadError, parse_envelope
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[Session, str, dict], None]
+_HANDLERS: list[tuple[str, Handler]] = []
+HANDLER_MODULES = ("stock", "orders", "shipments", "refunds", "catalogue")
+
+
+def register_webhook_handler(event_name_prefix: str, handler: Handler) -> None:
+    """Call ``handler(session, event_name, data)`` for every event whose name starts with the prefix.
+
+    Registering the same (prefix, handler) twice is a no-op, so module reloads are harmless.
+    """
+    if not event_name_prefix:
+        raise ValueError("event_name_prefix must not be empty")
+    if (event_name_prefix, handler) not in _HANDLERS:
+        _HANDLERS.append((event_name_prefix, handler))
+
+
+def handlers_for(event_name: str) -> list[Handler]:
+    return [handler for prefix, handler in _HANDLERS if event_name.startswith(prefix)]
+
+
+def load_handlers() -> None:
+    """Import every area's service module so that their handlers are registered."""
+    for name in HANDLER_MODULES:
+        try:
+            importlib.import_module(f"marketbridge.services.{name}")
+        except ModuleNotFoundError as error:
+            if error.name != f"marketbridge.services.{name}":
+                raise
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    id: int
+    event_name: str
+    duplicate: bool
+
+
+def dedup_key(raw_body: bytes, payload: dict) -> str:
+    """The I/O Events id when there is one, else the SHA-256 of the exact body."""
+    event = payload.get("event") if isinstance(payload, dict) else None
+    if isinstance(event, dict) and event.get("id"):
+        return "io:" + str(event["id"])[:120]
+    return "sha256:" + hashlib.sha256(raw_body).hexdigest()
+
+
+def parse(raw_body: bytes) -> tuple[str, dict, dict]:
+    """``(event_name, data, whole payload)``; raises WebhookPayloadError on a malformed body."""
+    name, data = parse_envelope(raw_body)
+    payload = json.loads(raw_body)
+    return name, data, payload
+
+
+def store_event(session: Session, raw_body: bytes, *, dedup_window_seconds: float) -> StoredEvent:
+    """Persist an accepted delivery (the caller commits). Redeliveries return the earlier row."""
+    name, _data, payload = parse(raw_body)
+    key = dedup_key(raw_body, payload)
+    since = utcnow() - dt.timedelta(seconds=dedup_window_seconds)
+    earlier = session.scalars(
+        select(WebhookEvent)
+        .where(WebhookEvent.dedup_key == key, WebhookEvent.received_at >= since)
+        .order_by(WebhookEvent.id.desc())
+        .limit(1)
+    ).first()
+    if earlier is not None:
+        return StoredEvent(earlier.id, earlier.event_name, True)
+    event = WebhookEvent(event_name=name[:255], dedup_key=key, body=raw_body.decode("utf-8"), received_at=utcnow())
+    session.add(event)
+    session.flush()
+    return StoredEvent(event.id, name, False)
+
+
+def dispatch_event(session: Session, event_id: int) -> bool:
+    """Run the handlers of one stored event (the caller commits). True when it is handled."""
+    event = session.get(WebhookEvent, event_id)
+    if event is None or event.handled_at is not None:
+        return True
+    event.attempts += 1
+    try:
+        name, data = parse_envelope(event.body.encode("utf-8"))
+    except WebhookPayloadError as error:  # stored bodies were parsed once; keep it visible anyway
+        event.error = str(error)[:2000]
+        event.handled_at = utcnow()
+        return True
+    with session.begin_nested():
+        for handler in handlers_for(name):
+            handler(session, name, data)
+    event.handled_at = utcnow()
+    event.error = ""
+    return True
+
+
+def redispatch_unhandled(session_factory: Callable[[], object], *, older_than_seconds: float = 30.0, limit: int = 500) -> int:
+    """Retry events whose handlers failed earlier. ``session_factory`` is ``runtime.db.session``."""
+    cutoff = utcnow() - dt.timedelta(seconds=older_than_seconds)
+    with session_factory() as session:  # type: ignore[attr-defined]
+        ids = session.scalars(
+            select(WebhookEvent.id)
+            .where(WebhookEvent.handled_at.is_(None), WebhookEvent.received_at < cutoff)
+            .order_by(WebhookEvent.id)
+            .limit(limit)
+        ).all()
+    done = 0
+    for event_id in ids:
+        try:
+            with session_factory() as session:  # type: ignore[attr-defined]
+                dispatch_event(session, event_id)
+            done += 1
+        except Exception as error:  # noqa: BLE001 - keep the error on the row, try the next one
+            log.warning("webhook.redispatch_failed", event_id=event_id, error=str(error)[:200])
+            with session_factory() as session:  # type: ignore[attr-defined]
+                row = session.get(WebhookEvent, event_id)
+                if row is not None:
+                    row.attempts += 1
+                    row.error = str(error)[:2000]
+    return done
+
+
+__all__ = [
+    "StoredEvent",
+    "dispatch_event",
+    "handlers_for",
+    "load_handlers",
+    "redispatch_unhandled",
+    "register_webhook_handler",
+    "store_event",
+]

@@ -1,0 +1,104 @@
+"""The stock and price flow against both sandboxes over real HTTP, with a real database."""
+
+from __future__ import annotations
+
+import httpx2
+import pytest
+from sqlalchemy import select
+
+from marketbridge.adapters.db.models.core import ExceptionRecord
+from marketbridge.adapters.db.models.stock import SkuState, SyncBatch
+from marketbridge.domain.stock import Kind, Scope
+from marketbridge.runtime import build_runtime
+from marketbridge.services.stock import outbox, state, sync
+from marketbridge.services.stock.rules import put_rule
+from tests.conftest import make_settings
+
+
+@pytest.fixture
+def rt(migrated_db_url, fresh_sandboxes):
+    runtime = build_runtime(make_settings(migrated_db_url, fresh_sandboxes))
+    yield runtime
+    runtime.close()
+
+
+def offer(boxes, sku: str) -> dict:
+    return httpx2.get(f"{boxes.mirakl_url}/_sandbox/offers/{sku}").json()
+
+
+def set_stock(boxes, sku: str, qty: float, source: str = "default") -> None:
+    r = httpx2.post(f"{boxes.magento_url}/_sandbox/stock", json={"sku": sku, "qty": qty, "source_code": source})
+    assert r.status_code == 200, r.text
+
+
+def simple_on_marketplace(boxes) -> list[str]:
+    from marketbridge.sandbox.catalogue import seed_catalogue
+
+    return [p.sku for p in seed_catalogue(120, 7) if p.type_id == "simple" and p.on_marketplace
+            and p.marketplace_sku == p.sku and p.status == 1 and p.manage_stock]
+
+
+def test_full_resync_then_a_change_reaches_the_offer(rt, fresh_sandboxes):
+    boxes = fresh_sandboxes
+    result = sync.full_resync(rt)
+    assert result.skus > 100 and result.applied.stock_enqueued > 100
+    outcomes = sync.push_now(rt)
+    apis = {o.get("api") for o in outcomes}
+    assert "STO01" in apis and "PRI01" in apis
+    sku = simple_on_marketplace(boxes)[0]
+    set_stock(boxes, sku, 37)
+    with rt.db.session() as session:
+        outbox.note_hints(session, [sku], reason="test")
+    sync.push_now(rt)
+    assert offer(boxes, sku)["quantity"] == 37
+    with rt.db.session() as session:
+        view = state.sku_view(session, sku)
+    assert view["stock"]["published_qty"] == 37
+    assert view["stock"]["result"] == "ok"
+    assert view["stock"]["import_id"]
+    assert view["stock"]["latency_seconds"] is not None
+
+
+def test_rules_apply_and_unknown_offer_becomes_an_ecommerce_exception(rt, fresh_sandboxes):
+    boxes = fresh_sandboxes
+    sku = simple_on_marketplace(boxes)[1]
+    set_stock(boxes, sku, 50)
+    with rt.db.session() as session:
+        put_rule(session, Kind.STOCK, Scope.GLOBAL, "", {"buffer": 2}, actor="test")
+        put_rule(session, Kind.STOCK, Scope.SKU, sku, {"max_quantity": 10}, actor="test")
+        outbox.note_hints(session, [sku, "MB-TRAILING-0001"], reason="test")
+    sync.push_now(rt)
+    assert offer(boxes, sku)["quantity"] == 10
+    with rt.db.session() as session:
+        row = session.get(SkuState, sku)
+        assert row.stock_rule == "global+sku:" + sku
+        exc = session.scalars(select(ExceptionRecord).where(ExceptionRecord.object_id == "MB-TRAILING-0001")).all()
+        assert [e.type for e in exc] == ["stock_sku_unknown_on_marketplace"]
+        assert exc[0].owner == "ecommerce"
+
+
+def test_a_failed_upload_is_requeued_not_lost(rt, fresh_sandboxes):
+    boxes = fresh_sandboxes
+    sku = simple_on_marketplace(boxes)[2]
+    set_stock(boxes, sku, 21)
+    httpx2.post(f"{boxes.mirakl_url}/_sandbox/faults",
+                json={"rules": [{"endpoint": "STO01", "error_rate": 1.0}]}).raise_for_status()
+    with rt.db.session() as session:
+        outbox.note_hints(session, [sku], reason="test")
+    sync.refresh(rt)
+    batch_ids = sync.claim_all(rt)
+    outcomes = [sync.upload(rt, b) for b in batch_ids]
+    assert {"state": "failed", "api": "STO01", "import_id": None} in outcomes
+    with rt.db.session() as session:
+        assert outbox.pending_count(session, [Kind.STOCK]) == 1  # back in the outbox
+        exc = session.scalars(select(ExceptionRecord).where(ExceptionRecord.type == "stock_import_failed")).one()
+        assert exc.state == "open" and exc.owner == "ops"
+    httpx2.delete(f"{boxes.mirakl_url}/_sandbox/faults").raise_for_status()
+    sync.push_now(rt)
+    assert offer(boxes, sku)["quantity"] == 21
+    with rt.db.session() as session:
+        states = [b.state for b in session.scalars(select(SyncBatch).where(SyncBatch.api == "STO01"))]
+    assert "failed" in states and states[-1] == "complete"
+    with rt.db.session() as session:
+        exc = session.scalars(select(ExceptionRecord).where(ExceptionRecord.type == "stock_import_failed")).one()
+        assert exc.state == "resolved"
