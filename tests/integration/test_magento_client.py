@@ -44,7 +44,9 @@ def set_faults(server, **rule) -> None:
 
 
 def new_sku(server, sku: str, qty: float, price: float = 20.0) -> str:
-    httpx2.post(f"{server.url}/_sandbox/products", json={"sku": sku, "qty": qty, "price": price}).raise_for_status()
+    httpx2.post(
+        f"{server.url}/_sandbox/products", json={"sku": sku, "qty": qty, "price": price}
+    ).raise_for_status()
     return sku
 
 
@@ -125,7 +127,9 @@ def test_gets_are_retried_on_500_and_429_but_writes_are_not(sandbox, client):
             set_faults(server, endpoint="/V1/carts", error_rate=1.0)
             clear_calls(server)
             with pytest.raises(ServerError):
-                client.create_order_via_cart([m.CartLine(sku="MB-000002", qty=1)], shipping_address=ADDR, email="a@b.c")
+                client.create_order_via_cart(
+                    [m.CartLine(sku="MB-000002", qty=1)], shipping_address=ADDR, email="a@b.c"
+                )
             assert len(calls(server)) == 1
 
         set_faults(server, endpoint="/V1/products", error_rate=0.5)
@@ -137,14 +141,18 @@ def test_gets_are_retried_on_500_and_429_but_writes_are_not(sandbox, client):
 
 def test_oauth_signed_requests_are_accepted(sandbox):
     server, _ = sandbox
-    creds = OAuth1Credentials(OAUTH.consumer_key, OAUTH.consumer_secret, OAUTH.access_token, OAUTH.access_token_secret)
+    creds = OAuth1Credentials(
+        OAUTH.consumer_key, OAUTH.consumer_secret, OAUTH.access_token, OAUTH.access_token_secret
+    )
     with MagentoClient(server.url, "unused", oauth=creds) as signed:
         page = signed.search_products(SearchCriteria().where("sku", "MB-00001%", "like").page(3))
         assert page.total_count >= 3
         assert signed.get_product("MB-000001").sku == "MB-000001"
         cart = signed._call("POST", "/V1/carts/")
         assert int(cart) > 0
-    wrong = OAuth1Credentials(OAUTH.consumer_key, "not-the-secret", OAUTH.access_token, OAUTH.access_token_secret)
+    wrong = OAuth1Credentials(
+        OAUTH.consumer_key, "not-the-secret", OAUTH.access_token, OAUTH.access_token_secret
+    )
     with MagentoClient(server.url, "unused", oauth=wrong) as bad:
         with pytest.raises(AuthFailed):
             bad.get_product("MB-000001")
@@ -158,7 +166,9 @@ def test_order_lifecycle_through_the_client(sandbox, client):
     options = {"93": int(child.attribute("color")), "144": int(child.attribute("size"))}
     order_id = client.create_order_via_cart(
         [m.CartLine(sku=sku, qty=2), m.CartLine(sku="MB-CFG-0001", qty=1, configurable_options=options)],
-        shipping_address=ADDR, email="buyer@example.invalid", ext_order_id="JL-ORDER-1",
+        shipping_address=ADDR,
+        email="buyer@example.invalid",
+        ext_order_id="JL-ORDER-1",
     )
     order = client.find_order_by_ext_id("JL-ORDER-1")
     assert order is not None and order.entity_id == order_id
@@ -169,18 +179,27 @@ def test_order_lifecycle_through_the_client(sandbox, client):
     assert client.add_order_comment(order_id, "Imported from John Lewis order JL-ORDER-1")
 
     invoice_id = client.invoice_order(order_id)
-    assert client.search_invoices(SearchCriteria().where("order_id", order_id)).items[0].entity_id == invoice_id
+    assert (
+        client.search_invoices(SearchCriteria().where("order_id", order_id)).items[0].entity_id == invoice_id
+    )
     line = next(i for i in order.top_level_items() if i.sku == sku)
-    shipment_id = client.ship_order(order_id, items=[m.DocumentItemInput(order_item_id=line.item_id, qty=2)],
-                                    tracks=[m.TrackInput(track_number="DPD1", title="DPD", carrier_code="dpd")])
+    shipment_id = client.ship_order(
+        order_id,
+        items=[m.DocumentItemInput(order_item_id=line.item_id, qty=2)],
+        tracks=[m.TrackInput(track_number="DPD1", title="DPD", carrier_code="dpd")],
+    )
     track = client.add_track(shipment_id, order_id, "DPD2", "DPD", "dpd")
     assert track.parent_id == shipment_id
     shipment = client.get_shipment(shipment_id)
     assert [t.track_number for t in shipment.tracks] == ["DPD1", "DPD2"]
-    assert shipment_id in [s.entity_id for s in client.iterate_shipments(after_entity_id=shipment_id - 1, page_size=1)]
+    assert shipment_id in [
+        s.entity_id for s in client.iterate_shipments(after_entity_id=shipment_id - 1, page_size=1)
+    ]
     assert client.get_order(order_id).state == "processing"
 
-    memo_id = client.refund_order(order_id, [m.DocumentItemInput(order_item_id=line.item_id, qty=1)], shipping_amount=0)
+    memo_id = client.refund_order(
+        order_id, [m.DocumentItemInput(order_item_id=line.item_id, qty=1)], shipping_amount=0
+    )
     memo = client.get_creditmemo(memo_id)
     assert (memo.subtotal, memo.shipping_amount, memo.grand_total) == (25, 0, 25)
     assert [c.entity_id for c in client.iterate_creditmemos(order_id=order_id)] == [memo_id]
@@ -190,15 +209,19 @@ def test_order_lifecycle_through_the_client(sandbox, client):
 def test_guest_cart_direct_order_and_cancel(sandbox, client):
     server, _ = sandbox
     sku = new_sku(server, "MB-C-GUEST", 5)
-    order_id = client.create_order_via_cart([m.CartLine(sku=sku, qty=1)], shipping_address=ADDR,
-                                            email="guest@example.invalid", guest=True)
+    order_id = client.create_order_via_cart(
+        [m.CartLine(sku=sku, qty=1)], shipping_address=ADDR, email="guest@example.invalid", guest=True
+    )
     assert client.get_order(order_id).customer_email == "guest@example.invalid"
     assert client.cancel_order(order_id) is True
     assert client.salable_quantity(sku, 1) == 5
 
     entity = m.OrderEntity(
-        customer_email="direct@example.invalid", base_grand_total=19.99, grand_total=19.99, ext_order_id="JL-DIRECT-1",
-        billing_address=m.OrderAddressInput(address_type="billing", **{k: v for k, v in ADDRESS.items()}),
+        customer_email="direct@example.invalid",
+        base_grand_total=19.99,
+        grand_total=19.99,
+        ext_order_id="JL-DIRECT-1",
+        billing_address=m.OrderAddressInput(address_type="billing", **ADDRESS),
         items=[m.OrderItemInput(sku=sku, name="Direct", qty_ordered=1, price=19.99)],
         payment=m.OrderPaymentInput(method="checkmo"),
     )

@@ -4,4 +4,11 @@ from .client import MagentoClient, error_from_response, render_message
 from .criteria import Filter, SearchCriteria
 from .oauth import OAuth1Credentials
 
-__all__ = ["Filter", "MagentoClient", "OAuth1Credentials", "SearchCriteria", "error_from_response", "render_message"]
+__all__ = [
+    "Filter",
+    "MagentoClient",
+    "OAuth1Credentials",
+    "SearchCriteria",
+    "error_from_response",
+    "render_message",
+]

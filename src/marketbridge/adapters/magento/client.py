@@ -53,6 +53,7 @@ def render_message(message: str, parameters: Any) -> str:
     if isinstance(parameters, dict):
         return _NAMED.sub(lambda mt: str(parameters.get(mt.group(1), mt.group(0))), message)
     if isinstance(parameters, list):
+
         def positional(mt: re.Match[str]) -> str:
             index = int(mt.group(1)) - 1
             return str(parameters[index]) if 0 <= index < len(parameters) else mt.group(0)
@@ -130,7 +131,9 @@ class MagentoClient:
         self._oauth = oauth
         self.retry_attempts = retry_attempts
         self.retry_timeout = retry_timeout
-        self._http = httpx2.Client(transport=transport, timeout=timeout, headers={"Accept": "application/json"})
+        self._http = httpx2.Client(
+            transport=transport, timeout=timeout, headers={"Accept": "application/json"}
+        )
 
     @classmethod
     def from_settings(cls, settings: Any, *, transport: httpx2.BaseTransport | None = None) -> MagentoClient:
@@ -172,7 +175,9 @@ class MagentoClient:
             url += "?" + urlencode(params, quote_via=quote)
         return url
 
-    def _send_once(self, method: str, path: str, api: str, params: list[tuple[str, str]] | None, body: Any) -> Any:
+    def _send_once(
+        self, method: str, path: str, api: str, params: list[tuple[str, str]] | None, body: Any
+    ) -> Any:
         url = self._url(path, params)
         headers = {}
         if self._oauth is not None:
@@ -196,11 +201,20 @@ class MagentoClient:
         try:
             return response.json()
         except ValueError:
-            raise ServerError("response is not JSON", api=api, status=response.status_code,
-                              body=response.text[:500]) from None
+            raise ServerError(
+                "response is not JSON", api=api, status=response.status_code, body=response.text[:500]
+            ) from None
 
-    def _call(self, method: str, template: str, *, path_params: dict[str, Any] | None = None,
-              params: list[tuple[str, str]] | None = None, body: Any = None, retry: bool | None = None) -> Any:
+    def _call(
+        self,
+        method: str,
+        template: str,
+        *,
+        path_params: dict[str, Any] | None = None,
+        params: list[tuple[str, str]] | None = None,
+        body: Any = None,
+        retry: bool | None = None,
+    ) -> Any:
         """``template`` like ``/V1/orders/{id}``; path params are URL-encoded (SKUs may hold ``/``)."""
         path = template
         for key, value in (path_params or {}).items():
@@ -211,7 +225,11 @@ class MagentoClient:
         if not retry:
             return self._send_once(method, path, api, params, body)
         for attempt in stamina.retry_context(
-            on=_retry_hook, attempts=self.retry_attempts, timeout=self.retry_timeout, wait_initial=0.2, wait_max=10.0
+            on=_retry_hook,
+            attempts=self.retry_attempts,
+            timeout=self.retry_timeout,
+            wait_initial=0.2,
+            wait_max=10.0,
         ):
             with attempt:
                 return self._send_once(method, path, api, params, body)
@@ -222,8 +240,15 @@ class MagentoClient:
         data = self._call("GET", template, params=criteria.to_params())
         return m.SearchResult[model].model_validate(data)  # type: ignore[valid-type]
 
-    def _keyset(self, template: str, base: SearchCriteria, model: type[M], page_size: int,
-                after_id: int | None = None, key: str = "entity_id") -> Iterator[M]:
+    def _keyset(
+        self,
+        template: str,
+        base: SearchCriteria,
+        model: type[M],
+        page_size: int,
+        after_id: int | None = None,
+        key: str = "entity_id",
+    ) -> Iterator[M]:
         """Keyset paging: ``entity_id gt <last>`` sorted ascending, always page 1 (fast, stable
         while new rows arrive, unlike offset paging)."""
         last = after_id
@@ -234,8 +259,7 @@ class MagentoClient:
             criteria.sort_orders = [(key, "ASC")]
             criteria.page(page_size, 1)
             result = self._search(template, criteria, model)
-            for item in result.items:
-                yield item
+            yield from result.items
             if len(result.items) < page_size:
                 return
             last = int(getattr(result.items[-1], key))
@@ -258,8 +282,13 @@ class MagentoClient:
     def search_products(self, criteria: SearchCriteria) -> m.SearchResult[m.Product]:
         return self._search("/V1/products", criteria, m.Product)
 
-    def iterate_products(self, updated_since: datetime | str | None = None, *, page_size: int = 200,
-                         criteria: SearchCriteria | None = None) -> Iterator[m.Product]:
+    def iterate_products(
+        self,
+        updated_since: datetime | str | None = None,
+        *,
+        page_size: int = 200,
+        criteria: SearchCriteria | None = None,
+    ) -> Iterator[m.Product]:
         base = criteria.copy() if criteria else SearchCriteria()
         if updated_since is not None:
             base.where("updated_at", updated_since, "gt")
@@ -289,8 +318,14 @@ class MagentoClient:
         return [m.CustomOption.model_validate(o) for o in data or []]
 
     # ------------------------------------------------------------------ inventory
-    def source_items(self, skus: list[str] | None = None, *, source_code: str | None = None,
-                     chunk_size: int = 100, page_size: int = 500) -> list[m.SourceItem]:
+    def source_items(
+        self,
+        skus: list[str] | None = None,
+        *,
+        source_code: str | None = None,
+        chunk_size: int = 100,
+        page_size: int = 500,
+    ) -> list[m.SourceItem]:
         """Source items for ``skus`` (``sku in (...)`` in chunks) or for every SKU."""
         base = SearchCriteria()
         if source_code:
@@ -303,7 +338,9 @@ class MagentoClient:
             out.extend(self.iterate_source_items(criteria=criteria, page_size=page_size))
         return out
 
-    def iterate_source_items(self, *, criteria: SearchCriteria | None = None, page_size: int = 500) -> Iterator[m.SourceItem]:
+    def iterate_source_items(
+        self, *, criteria: SearchCriteria | None = None, page_size: int = 500
+    ) -> Iterator[m.SourceItem]:
         base = criteria.copy() if criteria else SearchCriteria()
         base.sort_orders = [("sku", "ASC"), ("source_code", "ASC")]
         return self._pages("/V1/inventory/source-items", base, m.SourceItem, page_size)
@@ -324,13 +361,19 @@ class MagentoClient:
         return self._search("/V1/inventory/stock-source-links", criteria, m.StockSourceLink).items
 
     def salable_quantity(self, sku: str, stock_id: int) -> float:
-        data = self._call("GET", "/V1/inventory/get-product-salable-quantity/{sku}/{stockId}",
-                          path_params={"sku": sku, "stockId": stock_id})
+        data = self._call(
+            "GET",
+            "/V1/inventory/get-product-salable-quantity/{sku}/{stockId}",
+            path_params={"sku": sku, "stockId": stock_id},
+        )
         return float(data)
 
     def is_salable(self, sku: str, stock_id: int) -> bool:
-        data = self._call("GET", "/V1/inventory/is-product-salable/{sku}/{stockId}",
-                          path_params={"sku": sku, "stockId": stock_id})
+        data = self._call(
+            "GET",
+            "/V1/inventory/is-product-salable/{sku}/{stockId}",
+            path_params={"sku": sku, "stockId": stock_id},
+        )
         return bool(data)
 
     def stock_item(self, sku: str) -> m.StockItem:
@@ -340,8 +383,13 @@ class MagentoClient:
     def search_orders(self, criteria: SearchCriteria) -> m.SearchResult[m.Order]:
         return self._search("/V1/orders", criteria, m.Order)
 
-    def iterate_orders(self, updated_since: datetime | str | None = None, *, after_entity_id: int | None = None,
-                       page_size: int = 100) -> Iterator[m.Order]:
+    def iterate_orders(
+        self,
+        updated_since: datetime | str | None = None,
+        *,
+        after_entity_id: int | None = None,
+        page_size: int = 100,
+    ) -> Iterator[m.Order]:
         base = SearchCriteria()
         if updated_since is not None:
             base.where("updated_at", updated_since, "gt")
@@ -387,13 +435,19 @@ class MagentoClient:
             prefix = "/V1/guest-carts/{cartId}"
         else:
             if customer_id is not None:
-                cart_ref = str(self._call("POST", "/V1/customers/{customerId}/carts", path_params={"customerId": customer_id}))
+                cart_ref = str(
+                    self._call(
+                        "POST", "/V1/customers/{customerId}/carts", path_params={"customerId": customer_id}
+                    )
+                )
             else:
                 cart_ref = str(self._call("POST", "/V1/carts/"))
             prefix = "/V1/carts/{cartId}"
         ids = {"cartId": cart_ref}
         for line in lines:
-            item = m.CartItemInput(sku=line.sku, qty=line.qty, quote_id=cart_ref, product_option=line.product_option())
+            item = m.CartItemInput(
+                sku=line.sku, qty=line.qty, quote_id=cart_ref, product_option=line.product_option()
+            )
             self._call("POST", prefix + "/items", path_params=ids, body={"cartItem": item.payload()})
         shipping = shipping_address.model_copy(update={"email": shipping_address.email or email})
         info = m.AddressInformation(
@@ -402,14 +456,25 @@ class MagentoClient:
             shipping_carrier_code=carrier_code,
             shipping_method_code=method_code,
         )
-        self._call("POST", prefix + "/shipping-information", path_params=ids, body={"addressInformation": info.payload()})
+        self._call(
+            "POST",
+            prefix + "/shipping-information",
+            path_params=ids,
+            body={"addressInformation": info.payload()},
+        )
         payment = m.PaymentMethod(method=payment_method).payload()
         try:
             if guest:
-                order_ref = self._call("POST", prefix + "/payment-information", path_params=ids,
-                                       body={"email": email, "paymentMethod": payment})
+                order_ref = self._call(
+                    "POST",
+                    prefix + "/payment-information",
+                    path_params=ids,
+                    body={"email": email, "paymentMethod": payment},
+                )
             else:
-                order_ref = self._call("PUT", prefix + "/order", path_params=ids, body={"paymentMethod": payment})
+                order_ref = self._call(
+                    "PUT", prefix + "/order", path_params=ids, body={"paymentMethod": payment}
+                )
             order_id = _as_id(order_ref)
         except (NetworkError, ServerError):
             cart = self._call("GET", prefix, path_params=ids)
@@ -427,7 +492,11 @@ class MagentoClient:
 
     def set_ext_order_id(self, order_id: int, ext_order_id: str) -> m.Order:
         order = self.get_order(order_id)
-        entity = {"entity_id": order.entity_id, "increment_id": order.increment_id, "ext_order_id": ext_order_id}
+        entity = {
+            "entity_id": order.entity_id,
+            "increment_id": order.increment_id,
+            "ext_order_id": ext_order_id,
+        }
         return m.Order.model_validate(self._call("POST", "/V1/orders", body={"entity": entity}))
 
     def create_order_direct(self, entity: m.OrderEntity) -> m.Order:
@@ -443,40 +512,89 @@ class MagentoClient:
     def unhold_order(self, order_id: int) -> bool:
         return bool(self._call("POST", "/V1/orders/{id}/unhold", path_params={"id": order_id}))
 
-    def add_order_comment(self, order_id: int, comment: str, *, status: str | None = None, notify: bool = False,
-                          visible_on_front: bool = False) -> bool:
-        history = m.StatusHistoryInput(comment=comment, is_customer_notified=int(notify),
-                                       is_visible_on_front=int(visible_on_front), parent_id=order_id, status=status)
-        return bool(self._call("POST", "/V1/orders/{id}/comments", path_params={"id": order_id},
-                               body={"statusHistory": history.payload()}))
+    def add_order_comment(
+        self,
+        order_id: int,
+        comment: str,
+        *,
+        status: str | None = None,
+        notify: bool = False,
+        visible_on_front: bool = False,
+    ) -> bool:
+        history = m.StatusHistoryInput(
+            comment=comment,
+            is_customer_notified=int(notify),
+            is_visible_on_front=int(visible_on_front),
+            parent_id=order_id,
+            status=status,
+        )
+        return bool(
+            self._call(
+                "POST",
+                "/V1/orders/{id}/comments",
+                path_params={"id": order_id},
+                body={"statusHistory": history.payload()},
+            )
+        )
 
-    def invoice_order(self, order_id: int, capture: bool = True, *, items: list[m.DocumentItemInput] | None = None,
-                      notify: bool = False) -> int:
+    def invoice_order(
+        self,
+        order_id: int,
+        capture: bool = True,
+        *,
+        items: list[m.DocumentItemInput] | None = None,
+        notify: bool = False,
+    ) -> int:
         request = m.InvoiceRequest(capture=capture, items=items, notify=notify)
-        return _as_id(self._call("POST", "/V1/order/{orderId}/invoice", path_params={"orderId": order_id},
-                                 body=request.payload()))
+        return _as_id(
+            self._call(
+                "POST",
+                "/V1/order/{orderId}/invoice",
+                path_params={"orderId": order_id},
+                body=request.payload(),
+            )
+        )
 
     def search_invoices(self, criteria: SearchCriteria) -> m.SearchResult[m.Invoice]:
         return self._search("/V1/invoices", criteria, m.Invoice)
 
     # ------------------------------------------------------------------ shipments
-    def ship_order(self, order_id: int, *, items: list[m.DocumentItemInput] | None = None,
-                   tracks: list[m.TrackInput] | None = None, source_code: str | None = None,
-                   notify: bool = False, comment: str | None = None) -> int:
+    def ship_order(
+        self,
+        order_id: int,
+        *,
+        items: list[m.DocumentItemInput] | None = None,
+        tracks: list[m.TrackInput] | None = None,
+        source_code: str | None = None,
+        notify: bool = False,
+        comment: str | None = None,
+    ) -> int:
         request = m.ShipRequest(
-            items=items, tracks=tracks, notify=notify,
-            comment=m.CommentInput(comment=comment) if comment else None,
+            items=items,
+            tracks=tracks,
+            notify=notify,
+            comment=m.CommentInput(comment=comment, is_visible_on_front=0) if comment else None,
             arguments=m.ShipArguments(extension_attributes=m.ShipArgumentsExtension(source_code=source_code))
-            if source_code else None,
+            if source_code
+            else None,
         )
-        return _as_id(self._call("POST", "/V1/order/{orderId}/ship", path_params={"orderId": order_id},
-                                 body=request.payload()))
+        return _as_id(
+            self._call(
+                "POST", "/V1/order/{orderId}/ship", path_params={"orderId": order_id}, body=request.payload()
+            )
+        )
 
     def search_shipments(self, criteria: SearchCriteria) -> m.SearchResult[m.Shipment]:
         return self._search("/V1/shipments", criteria, m.Shipment)
 
-    def iterate_shipments(self, *, after_entity_id: int | None = None, created_since: datetime | str | None = None,
-                          order_id: int | None = None, page_size: int = 100) -> Iterator[m.Shipment]:
+    def iterate_shipments(
+        self,
+        *,
+        after_entity_id: int | None = None,
+        created_since: datetime | str | None = None,
+        order_id: int | None = None,
+        page_size: int = 100,
+    ) -> Iterator[m.Shipment]:
         base = SearchCriteria()
         if created_since is not None:
             base.where("created_at", created_since, "gt")
@@ -485,19 +603,36 @@ class MagentoClient:
         return self._keyset("/V1/shipments", base, m.Shipment, page_size, after_entity_id)
 
     def get_shipment(self, shipment_id: int) -> m.Shipment:
-        return m.Shipment.model_validate(self._call("GET", "/V1/shipment/{id}", path_params={"id": shipment_id}))
+        return m.Shipment.model_validate(
+            self._call("GET", "/V1/shipment/{id}", path_params={"id": shipment_id})
+        )
 
-    def add_track(self, shipment_id: int, order_id: int, track_number: str, title: str, carrier_code: str) -> m.ShipmentTrack:
-        entity = m.TrackEntity(order_id=order_id, parent_id=shipment_id, track_number=track_number, title=title,
-                               carrier_code=carrier_code)
-        return m.ShipmentTrack.model_validate(self._call("POST", "/V1/shipment/track", body={"entity": entity.payload()}))
+    def add_track(
+        self, shipment_id: int, order_id: int, track_number: str, title: str, carrier_code: str
+    ) -> m.ShipmentTrack:
+        entity = m.TrackEntity(
+            order_id=order_id,
+            parent_id=shipment_id,
+            track_number=track_number,
+            title=title,
+            carrier_code=carrier_code,
+        )
+        return m.ShipmentTrack.model_validate(
+            self._call("POST", "/V1/shipment/track", body={"entity": entity.payload()})
+        )
 
     # ------------------------------------------------------------------ credit memos
     def search_creditmemos(self, criteria: SearchCriteria) -> m.SearchResult[m.Creditmemo]:
         return self._search("/V1/creditmemos", criteria, m.Creditmemo)
 
-    def iterate_creditmemos(self, *, after_entity_id: int | None = None, created_since: datetime | str | None = None,
-                            order_id: int | None = None, page_size: int = 100) -> Iterator[m.Creditmemo]:
+    def iterate_creditmemos(
+        self,
+        *,
+        after_entity_id: int | None = None,
+        created_since: datetime | str | None = None,
+        order_id: int | None = None,
+        page_size: int = 100,
+    ) -> Iterator[m.Creditmemo]:
         base = SearchCriteria()
         if created_since is not None:
             base.where("created_at", created_since, "gt")
@@ -506,7 +641,9 @@ class MagentoClient:
         return self._keyset("/V1/creditmemos", base, m.Creditmemo, page_size, after_entity_id)
 
     def get_creditmemo(self, creditmemo_id: int) -> m.Creditmemo:
-        return m.Creditmemo.model_validate(self._call("GET", "/V1/creditmemo/{id}", path_params={"id": creditmemo_id}))
+        return m.Creditmemo.model_validate(
+            self._call("GET", "/V1/creditmemo/{id}", path_params={"id": creditmemo_id})
+        )
 
     def refund_order(
         self,
@@ -522,11 +659,15 @@ class MagentoClient:
     ) -> int:
         """Offline credit memo. ``shipping_amount=None`` lets Magento refund the *remaining*
         shipping (its documented default, even for partial refunds): pass 0 to refund items only."""
-        ext = m.RefundArgumentsExtension(return_to_stock_items=return_to_stock_items) if return_to_stock_items else None
+        ext = (
+            m.RefundArgumentsExtension(return_to_stock_items=return_to_stock_items)
+            if return_to_stock_items
+            else None
+        )
         request = m.RefundRequest(
             items=items,
             notify=notify,
-            comment=m.CommentInput(comment=comment) if comment else None,
+            comment=m.CommentInput(comment=comment, is_visible_on_front=0) if comment else None,
             arguments=m.RefundArguments(
                 shipping_amount=shipping_amount,
                 adjustment_positive=adjustment_positive,
@@ -534,8 +675,14 @@ class MagentoClient:
                 extension_attributes=ext,
             ),
         )
-        return _as_id(self._call("POST", "/V1/order/{orderId}/refund", path_params={"orderId": order_id},
-                                 body=request.payload()))
+        return _as_id(
+            self._call(
+                "POST",
+                "/V1/order/{orderId}/refund",
+                path_params={"orderId": order_id},
+                body=request.payload(),
+            )
+        )
 
 
 __all__ = ["MagentoClient", "error_from_response", "render_message"]

@@ -84,7 +84,9 @@ class SearchCriteria:
         return self
 
     def copy(self) -> SearchCriteria:
-        return SearchCriteria([list(g) for g in self.groups], list(self.sort_orders), self.page_size, self.current_page)
+        return SearchCriteria(
+            [list(g) for g in self.groups], list(self.sort_orders), self.page_size, self.current_page
+        )
 
     def to_params(self) -> list[tuple[str, str]]:
         params: list[tuple[str, str]] = []

@@ -140,10 +140,11 @@ class Product(ReadModel):
     weight: float | None = None
     created_at: str | None = None
     updated_at: str | None = None
-    extension_attributes: Annotated[ProductExtension, BeforeValidator(_php_object)] = Field(default_factory=ProductExtension)
+    extension_attributes: Annotated[ProductExtension, BeforeValidator(_php_object)] = Field(
+        default_factory=ProductExtension
+    )
     options: list[CustomOption] = Field(default_factory=list)
     custom_attributes: list[CustomAttribute] = Field(default_factory=list)
-
 
     def attribute(self, code: str, default: Any = None) -> Any:
         for item in self.custom_attributes:
@@ -196,14 +197,22 @@ class StockExtension(ReadModel):
 class Stock(ReadModel):
     stock_id: int
     name: str | None = None
-    extension_attributes: Annotated[StockExtension, BeforeValidator(_php_object)] = Field(default_factory=StockExtension)
-
+    extension_attributes: Annotated[StockExtension, BeforeValidator(_php_object)] = Field(
+        default_factory=StockExtension
+    )
 
 
 class StockSourceLink(ReadModel):
     stock_id: int
     source_code: str
     priority: int | None = None
+
+
+class SourceItemRef(RequestModel):
+    """A (sku, source) pair, as ``POST /V1/inventory/source-items-delete`` takes it."""
+
+    sku: str
+    source_code: str
 
 
 class SourceItemInput(RequestModel):
@@ -247,7 +256,6 @@ class OrderItem(ReadModel):
     qty_canceled: float = 0.0
     ext_order_item_id: str | None = None
     product_option: Annotated[dict[str, Any] | None, BeforeValidator(_empty_list_to_dict)] = None
-
 
 
 class OrderPayment(ReadModel):
@@ -306,8 +314,9 @@ class Order(ReadModel):
     billing_address: OrderAddress | None = None
     payment: OrderPayment | None = None
     status_histories: list[StatusHistory] = Field(default_factory=list)
-    extension_attributes: Annotated[OrderExtension, BeforeValidator(_php_object)] = Field(default_factory=OrderExtension)
-
+    extension_attributes: Annotated[OrderExtension, BeforeValidator(_php_object)] = Field(
+        default_factory=OrderExtension
+    )
 
     @property
     def shipping_address(self) -> OrderAddress | None:
@@ -378,8 +387,9 @@ class Shipment(ReadModel):
     items: list[DocumentItem] = Field(default_factory=list)
     tracks: list[ShipmentTrack] = Field(default_factory=list)
     comments: list[DocumentComment] = Field(default_factory=list)
-    extension_attributes: Annotated[ShipmentExtension, BeforeValidator(_php_object)] = Field(default_factory=ShipmentExtension)
-
+    extension_attributes: Annotated[ShipmentExtension, BeforeValidator(_php_object)] = Field(
+        default_factory=ShipmentExtension
+    )
 
 
 class Creditmemo(ReadModel):
@@ -477,6 +487,7 @@ class CartItemInput(RequestModel):
     qty: float = Field(gt=0)
     quote_id: str
     product_option: ProductOption | None = None
+    extension_attributes: dict[str, Any] | None = None
 
 
 class CartLine(RequestModel):
@@ -491,16 +502,24 @@ class CartLine(RequestModel):
     def product_option(self) -> ProductOption | None:
         ext = ProductOptionExtension(
             configurable_item_options=[
-                ConfigurableItemOption(option_id=str(k), option_value=v) for k, v in self.configurable_options.items()
+                ConfigurableItemOption(option_id=str(k), option_value=v)
+                for k, v in self.configurable_options.items()
             ]
             if self.configurable_options
             else None,
             bundle_options=self.bundle_selections,
-            custom_options=[CustomOptionValueInput(option_id=str(k), option_value=v) for k, v in self.custom_options.items()]
+            custom_options=[
+                CustomOptionValueInput(option_id=str(k), option_value=v)
+                for k, v in self.custom_options.items()
+            ]
             if self.custom_options
             else None,
         )
-        if ext.configurable_item_options is None and ext.bundle_options is None and ext.custom_options is None:
+        if (
+            ext.configurable_item_options is None
+            and ext.bundle_options is None
+            and ext.custom_options is None
+        ):
             return None
         return ProductOption(extension_attributes=ext)
 
@@ -530,7 +549,7 @@ class TrackInput(RequestModel):
 
 class CommentInput(RequestModel):
     comment: str
-    is_visible_on_front: int = 0
+    is_visible_on_front: int | None = None
 
 
 class ShipArgumentsExtension(RequestModel):
@@ -588,6 +607,10 @@ class TrackEntity(RequestModel):
     qty: float | None = None
     description: str | None = None
 
+    def payload(self) -> dict[str, Any]:
+        """The schema marks weight/qty/description required: always send them (null when unknown)."""
+        return self.model_dump(by_alias=True)
+
 
 class StatusHistoryInput(RequestModel):
     comment: str
@@ -626,8 +649,15 @@ class OrderAddressInput(RequestModel):
 
 
 class OrderPaymentInput(RequestModel):
+    """The schema marks ``account_status``, ``cc_last4`` and ``additional_information`` required;
+    Magento's own order-creation tests send them empty, so they go out as null / [] explicitly."""
+
     method: str
     amount_ordered: float | None = None
+    additional_information: list[str] = Field(default_factory=list)
+
+    def payload(self) -> dict[str, Any]:
+        return {**super().payload(), "account_status": None, "cc_last4": None}
 
 
 class OrderShippingInput(RequestModel):
@@ -674,5 +704,15 @@ class OrderEntity(RequestModel):
     payment: OrderPaymentInput
     extension_attributes: OrderExtensionInput | None = None
 
+    def payload(self) -> dict[str, Any]:
+        body = super().payload()
+        body["payment"] = self.payment.payload()
+        return body
 
-__all__ = [name for name in dir() if name[0].isupper() and name not in ("Any", "Annotated", "BeforeValidator", "Generic", "TypeVar", "BaseModel")]
+
+__all__ = [
+    name
+    for name in dir()
+    if name[0].isupper()
+    and name not in ("Any", "Annotated", "BeforeValidator", "Generic", "TypeVar", "BaseModel")
+]

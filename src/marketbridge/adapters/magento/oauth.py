@@ -38,7 +38,9 @@ def base_string(method: str, url: str, params: list[tuple[str, str]]) -> str:
     return "&".join([method.upper(), enc(normalized_url(url)), enc(param_string)])
 
 
-def signature(method: str, url: str, params: list[tuple[str, str]], consumer_secret: str, token_secret: str) -> str:
+def signature(
+    method: str, url: str, params: list[tuple[str, str]], consumer_secret: str, token_secret: str
+) -> str:
     key = f"{enc(consumer_secret)}&{enc(token_secret)}".encode()
     digest = hmac.new(key, base_string(method, url, params).encode(), hashlib.sha256).digest()
     return base64.b64encode(digest).decode("ascii")

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from marketbridge.sandbox.catalogue import SeedProduct, seed_catalogue
 
@@ -137,7 +137,13 @@ def create_app(
     def record(api: str, request: Request, status: int) -> None:
         with state.lock:
             state.calls.append(
-                {"api": api, "method": request.method, "path": request.url.path, "status": status, "at": utc_now()}
+                {
+                    "api": api,
+                    "method": request.method,
+                    "path": request.url.path,
+                    "status": status,
+                    "at": utc_now(),
+                }
             )
 
     async def handle(request: Request) -> Response:
@@ -168,7 +174,11 @@ def create_app(
                 if faults.roll(rule.rate_limit_rate):
                     seconds = rule.retry_after
                     raise ApiError(
-                        429, "Too Many Requests", headers={"Retry-After": str(int(seconds) if float(seconds).is_integer() else seconds)}
+                        429,
+                        "Too Many Requests",
+                        headers={
+                            "Retry-After": str(int(seconds) if float(seconds).is_integer() else seconds)
+                        },
                     )
                 if faults.roll(rule.error_rate):
                     raise ApiError(
@@ -177,7 +187,13 @@ def create_app(
                         + secrets.token_hex(6),
                     )
             body = await _read_body(request)
-            ctx = routes.Ctx(state, params, list(request.query_params.multi_items()), body, found.group("store") or "default")
+            ctx = routes.Ctx(
+                state,
+                params,
+                list(request.query_params.multi_items()),
+                body,
+                found.group("store") or "default",
+            )
             with state.lock:
                 result = route.handler(ctx)
             response = _json(result)
@@ -188,16 +204,22 @@ def create_app(
         except Exception:  # noqa: BLE001 - a simulator bug must still answer like Magento does
             log.exception("sandbox handler failed")
             response = _json(
-                {"message": "Internal Error. Details are available in Magento log file. Report ID: webapi-"
-                 + secrets.token_hex(6)},
+                {
+                    "message": "Internal Error. Details are available in Magento log file. Report ID: webapi-"
+                    + secrets.token_hex(6)
+                },
                 500,
             )
         record(api, request, response.status_code)
         return response
 
     for prefix in ("/rest", "/index.php/rest"):
-        app.add_api_route(prefix + "/{rest_path:path}", handle, methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
-                          include_in_schema=False)
+        app.add_api_route(
+            prefix + "/{rest_path:path}",
+            handle,
+            methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
+            include_in_schema=False,
+        )
 
     _control_routes(app, state, faults)
     return app
@@ -283,7 +305,12 @@ def _control_routes(app: FastAPI, state: SandboxState, faults: Faults) -> None:
         if source not in state.sources:
             raise bad_request("Could not save Source Item")
         state.save_source_items([SourceItem(sku, source, qty, 1 if qty > 0 else 0)])
-        return {"sku": sku, "source_code": source, "quantity": qty, "salable_quantity": state.salable_quantity(sku, 1)}
+        return {
+            "sku": sku,
+            "source_code": source,
+            "quantity": qty,
+            "salable_quantity": state.salable_quantity(sku, 1),
+        }
 
     def order_ref(payload: dict[str, Any]) -> int:
         if payload.get("order_id") is not None:
@@ -324,9 +351,16 @@ def _control_routes(app: FastAPI, state: SandboxState, faults: Faults) -> None:
             raise bad_request("The product was unable to be saved. Please try again.")
         now = utc_now()
         product = Product(
-            id=state.next_id("product"), sku=sku, name=str(payload.get("name") or sku), type_id="simple",
-            price=sales._float("price", payload.get("price", 10.0)), status=int(payload.get("status", 1)),
-            visibility=4, weight=sales._float("weight", payload.get("weight", 1.0)), created_at=now, updated_at=now,
+            id=state.next_id("product"),
+            sku=sku,
+            name=str(payload.get("name") or sku),
+            type_id="simple",
+            price=sales._float("price", payload.get("price", 10.0)),
+            status=int(payload.get("status", 1)),
+            visibility=4,
+            weight=sales._float("weight", payload.get("weight", 1.0)),
+            created_at=now,
+            updated_at=now,
         )
         for key in ("ean", "brand", "description", "mb_category_code"):
             if payload.get(key) is not None:
@@ -340,7 +374,9 @@ def _control_routes(app: FastAPI, state: SandboxState, faults: Faults) -> None:
 
     app.add_api_route("/_sandbox/stock", guarded(warehouse_stock), methods=["POST"], include_in_schema=False)
     app.add_api_route("/_sandbox/ship", guarded(warehouse_ship), methods=["POST"], include_in_schema=False)
-    app.add_api_route("/_sandbox/creditmemo", guarded(warehouse_creditmemo), methods=["POST"], include_in_schema=False)
+    app.add_api_route(
+        "/_sandbox/creditmemo", guarded(warehouse_creditmemo), methods=["POST"], include_in_schema=False
+    )
     app.add_api_route("/_sandbox/products", guarded(quick_product), methods=["POST"], include_in_schema=False)
 
     @app.get("/_sandbox/state", include_in_schema=False)

@@ -62,7 +62,9 @@ def invalid_value(field: str, value: object) -> ApiError:
 
 
 def type_error(field: str, value: object, expected: str) -> ApiError:
-    details = f'The "{value}" value\'s type is invalid. The "{expected}" type was expected. Verify and try again.'
+    details = (
+        f'The "{value}" value\'s type is invalid. The "{expected}" type was expected. Verify and try again.'
+    )
     return ApiError(400, TYPE_ERROR, {"field_name": field, "details": details})
 
 

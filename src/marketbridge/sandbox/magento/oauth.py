@@ -42,13 +42,18 @@ class OAuthVerifier:
         self.config = config
         self._nonces: dict[str, float] = {}
 
-    def verify(self, header: str, method: str, scheme: str, host: str, path: str, query: list[tuple[str, str]]) -> bool:
+    def verify(
+        self, header: str, method: str, scheme: str, host: str, path: str, query: list[tuple[str, str]]
+    ) -> bool:
         """``host`` as in the Host header (``127.0.0.1:8101``); ``path`` percent-encoded as sent."""
         params = parse_header(header)
         if params is None:
             return False
         cfg = self.config
-        if params.get("oauth_consumer_key") != cfg.consumer_key or params.get("oauth_token") != cfg.access_token:
+        if (
+            params.get("oauth_consumer_key") != cfg.consumer_key
+            or params.get("oauth_token") != cfg.access_token
+        ):
             return False
         if params.get("oauth_signature_method") != "HMAC-SHA256":
             return False

@@ -28,6 +28,12 @@ class Ctx:
     body: Any
     store: str
 
+    def query_value(self, name: str) -> str | None:
+        for key, value in self.query:
+            if key == name:
+                return value
+        return None
+
     def int_param(self, name: str) -> int:
         value = self.params[name]
         try:
@@ -71,7 +77,9 @@ def match(method: str, raw_path: str) -> tuple[Route, dict[str, str]] | None:
     return None
 
 
-def _search(ctx: Ctx, records: Any, render: Callable[[Any], Any] = lambda r: r, getter: Any = None) -> dict[str, Any]:
+def _search(
+    ctx: Ctx, records: Any, render: Callable[[Any], Any] = lambda r: r, getter: Any = None
+) -> dict[str, Any]:
     criteria = parse_search_criteria(ctx.query)
     page, total = apply(records, criteria, getter) if getter else apply(records, criteria)
     return result([render(r) for r in page], criteria, total)
@@ -81,7 +89,12 @@ def _search(ctx: Ctx, records: Any, render: Callable[[Any], Any] = lambda r: r, 
 def _product_getter(product: Product, name: str) -> Any:
     if name in ("entity_id", "id"):
         return product.id
-    if name in Product.__slots__ and name not in ("attributes", "children", "bundle_options", "custom_options"):  # type: ignore[attr-defined]
+    if name in Product.__slots__ and name not in (
+        "attributes",
+        "children",
+        "bundle_options",
+        "custom_options",
+    ):  # type: ignore[attr-defined]
         return getattr(product, name)
     return product.attributes.get(name)
 
@@ -123,8 +136,15 @@ def _save_product(ctx: Ctx, sku_from_path: str | None) -> Any:
             updated_at=now,
         )
         st._add_product(product)
-    for key, cast in (("name", str), ("price", float), ("status", int), ("visibility", int), ("weight", float),
-                      ("type_id", str), ("attribute_set_id", int)):
+    for key, cast in (
+        ("name", str),
+        ("price", float),
+        ("status", int),
+        ("visibility", int),
+        ("weight", float),
+        ("type_id", str),
+        ("attribute_set_id", int),
+    ):
         if data.get(key) is not None:
             try:
                 setattr(product, key, cast(data[key]))
@@ -146,7 +166,11 @@ def _save_product(ctx: Ctx, sku_from_path: str | None) -> Any:
             product.min_qty = sales._float("min_qty", stock["min_qty"])
         if "qty" in stock or "is_in_stock" in stock:
             current = st.source_items.get(sku, {}).get(DEFAULT_SOURCE)
-            qty = sales._float("qty", stock["qty"]) if "qty" in stock else (current.quantity if current else 0.0)
+            qty = (
+                sales._float("qty", stock["qty"])
+                if "qty" in stock
+                else (current.quantity if current else 0.0)
+            )
             status = int(bool(stock.get("is_in_stock", qty > 0)))
             st.save_source_items([SourceItem(sku, DEFAULT_SOURCE, qty, status)])
     product.updated_at = now
@@ -208,8 +232,13 @@ def bundle_children(ctx: Ctx) -> Any:
     product = st.product(ctx.params["sku"])
     if product.type_id != "bundle":
         raise bad_request("This is implemented for bundle products only.")
-    skus = [link["sku"] for option in product.bundle_options for link in option["product_links"]]
-    return [st.render_product(st.products[s], detail=False) for s in skus if s in st.products]
+    wanted = ctx.query_value("optionId")
+    return [
+        link
+        for option in product.bundle_options
+        for link in option["product_links"]
+        if wanted is None or str(option["option_id"]) == wanted
+    ]
 
 
 # =================================================================== legacy stock
@@ -244,7 +273,10 @@ def put_stock_item(ctx: Ctx) -> Any:
     if "manage_stock" in data:
         product.manage_stock = bool(data["manage_stock"])
     st.save_source_items([SourceItem(product.sku, DEFAULT_SOURCE, qty, status)])
-    st.emit("observer.cataloginventory_stock_item_save_commit_after", {"item": st.stock_item(product) | {"sku": product.sku}})
+    st.emit(
+        "observer.cataloginventory_stock_item_save_commit_after",
+        {"item": st.stock_item(product) | {"sku": product.sku}},
+    )
     return product.id
 
 
@@ -269,7 +301,9 @@ def _save_source(ctx: Ctx, code_from_path: str | None) -> Any:
     if not code:
         errors.append({"message": '"%field" can not be empty.', "parameters": {"field": "source_code"}})
     elif re.search(r"\s", code):
-        errors.append({"message": '"%field" can not contain whitespaces.', "parameters": {"field": "source_code"}})
+        errors.append(
+            {"message": '"%field" can not contain whitespaces.', "parameters": {"field": "source_code"}}
+        )
     existing = ctx.state.sources.get(code, {})
     if not (data.get("name") or existing.get("name")):
         errors.append({"message": '"%field" can not be empty.', "parameters": {"field": "name"}})
@@ -314,7 +348,11 @@ def _save_stock(ctx: Ctx, stock_id: int | None) -> int:
     if stock_id is None and data.get("stock_id"):
         stock_id = sales._int("stock_id", data["stock_id"])
     if not data.get("name") and (stock_id is None or stock_id not in st.stocks):
-        raise ApiError(400, "Validation Failed", errors=[{"message": '"%field" can not be empty.', "parameters": {"field": "name"}}])
+        raise ApiError(
+            400,
+            "Validation Failed",
+            errors=[{"message": '"%field" can not be empty.', "parameters": {"field": "name"}}],
+        )
     if stock_id is None:
         stock_id = st.next_id("stock")
     else:
@@ -376,7 +414,9 @@ def save_links(ctx: Ctx) -> Any:
         if stock_id not in st.stocks or code not in st.sources:
             raise bad_request("Could not save StockSourceLinks")
     for link in links:
-        st.set_link(int(link["stock_id"]), str(link["source_code"]), sales._int("priority", link.get("priority", 0)))
+        st.set_link(
+            int(link["stock_id"]), str(link["source_code"]), sales._int("priority", link.get("priority", 0))
+        )
     return []
 
 
@@ -387,7 +427,11 @@ def delete_links(ctx: Ctx) -> Any:
     return []
 
 
-@route("GET", "/V1/inventory/get-sources-assigned-to-stock-ordered-by-priority/{stockId}", "Magento_InventoryApi::stock")
+@route(
+    "GET",
+    "/V1/inventory/get-sources-assigned-to-stock-ordered-by-priority/{stockId}",
+    "Magento_InventoryApi::stock",
+)
 def sources_for_stock(ctx: Ctx) -> Any:
     st = ctx.state
     stock_id = ctx.int_param("stockId")
@@ -419,7 +463,9 @@ def _source_items_body(ctx: Ctx, *, delete: bool) -> list[SourceItem]:
         if not code.strip():
             errors.append({"message": '"%field" can not be empty.', "parameters": {"field": "source_code"}})
         elif re.search(r"\s", code):
-            errors.append({"message": '"%field" can not contain whitespaces.', "parameters": {"field": "source_code"}})
+            errors.append(
+                {"message": '"%field" can not contain whitespaces.', "parameters": {"field": "source_code"}}
+            )
         quantity = 0.0
         status = 0
         if not delete:
@@ -433,7 +479,9 @@ def _source_items_body(ctx: Ctx, *, delete: bool) -> list[SourceItem]:
             else:
                 errors.append({"message": '"%field" should be numeric.', "parameters": {"field": "quantity"}})
             if raw.get("status") not in (0, 1, "0", "1"):
-                errors.append({"message": '"%field" should a known status.', "parameters": {"field": "status"}})
+                errors.append(
+                    {"message": '"%field" should a known status.', "parameters": {"field": "status"}}
+                )
             else:
                 status = int(raw["status"])
         items.append(SourceItem(sku, code, quantity, status))
@@ -460,11 +508,16 @@ def delete_source_items(ctx: Ctx) -> Any:
         if found is not None:
             removed.append(SourceItem(item.sku, item.source_code, 0.0, 0))
     if removed:
-        st.emit("plugin.inventory_api.api.source_items_delete.execute", {"sourceItems": [i.to_api() for i in removed]})
+        st.emit(
+            "plugin.inventory_api.api.source_items_delete.execute",
+            {"sourceItems": [i.to_api() for i in removed]},
+        )
     return []
 
 
-@route("GET", "/V1/inventory/get-product-salable-quantity/{sku}/{stockId}", "Magento_InventorySalesApi::stock")
+@route(
+    "GET", "/V1/inventory/get-product-salable-quantity/{sku}/{stockId}", "Magento_InventorySalesApi::stock"
+)
 def salable_qty(ctx: Ctx) -> Any:
     return _num(ctx.state.salable_quantity(ctx.params["sku"], ctx.int_param("stockId")))
 
@@ -479,7 +532,11 @@ def is_salable(ctx: Ctx) -> Any:
     return st.is_salable(ctx.params["sku"], stock_id)
 
 
-@route("GET", "/V1/inventory/is-product-salable-for-requested-qty/{sku}/{stockId}/{requestedQty}", "Magento_InventorySalesApi::stock")
+@route(
+    "GET",
+    "/V1/inventory/is-product-salable-for-requested-qty/{sku}/{stockId}/{requestedQty}",
+    "Magento_InventorySalesApi::stock",
+)
 def is_salable_for_qty(ctx: Ctx) -> Any:
     st = ctx.state
     stock_id = ctx.int_param("stockId")
@@ -489,7 +546,12 @@ def is_salable_for_qty(ctx: Ctx) -> Any:
         return {"salable": True, "errors": []}
     return {
         "salable": False,
-        "errors": [{"code": "is_salable_with_reservations-not_enough_qty", "message": "The requested qty is not available"}],
+        "errors": [
+            {
+                "code": "is_salable_with_reservations-not_enough_qty",
+                "message": "The requested qty is not available",
+            }
+        ],
     }
 
 
@@ -504,7 +566,8 @@ def are_salable(ctx: Ctx) -> Any:
     stock_id = sales._int("stockId", tree["stockId"])
     st.stock_or_404(stock_id)
     return [
-        {"sku": s, "stock_id": stock_id, "salable": s in st.products and st.is_salable(s, stock_id)} for s in skus
+        {"sku": s, "stock_id": stock_id, "salable": s in st.products and st.is_salable(s, stock_id)}
+        for s in skus
     ]
 
 
@@ -514,9 +577,7 @@ def stock_resolver(ctx: Ctx) -> Any:
         for channel in (stock.get("extension_attributes") or {}).get("sales_channels") or []:
             if channel.get("type") == ctx.params["type"] and channel.get("code") == ctx.params["code"]:
                 return stock
-    raise ApiError(
-        404, "No linked stock found", None
-    )
+    raise ApiError(404, "No linked stock found", None)
 
 
 # =================================================================== carts
@@ -546,8 +607,14 @@ def _render_cart(cart: dict[str, Any], st: SandboxState) -> dict[str, Any]:
         "items": [sales.render_cart_item(i) for i in cart["items"]],
         "items_count": len(cart["items"]),
         "items_qty": _num(sum(i["qty"] for i in cart["items"])),
-        "customer": {"id": customer["id"], "email": customer["email"], "firstname": customer["firstname"],
-                     "lastname": customer["lastname"]} if customer else {"email": cart["email"]} if cart["email"] else {},
+        "customer": {
+            "id": customer["id"],
+            "email": customer["email"],
+            "firstname": customer["firstname"],
+            "lastname": customer["lastname"],
+        }
+        if customer
+        else {"email": None, "firstname": None, "lastname": None},
         "reserved_order_id": cart["reserved_order_id"],
         "orig_order_id": 0,
         "currency": {"base_currency_code": sales.CURRENCY, "quote_currency_code": sales.CURRENCY},
@@ -563,7 +630,9 @@ def _any_cart(ctx: Ctx, guest: bool) -> dict[str, Any]:
     cart_id = st.masked_carts.get(ref) if guest else (int(ref) if ref.isdigit() else None)
     cart = st.carts.get(cart_id) if cart_id is not None else None
     if cart is None:
-        raise ApiError(404, "No such entity with %fieldName = %fieldValue", {"fieldName": "cartId", "fieldValue": ref})
+        raise ApiError(
+            404, "No such entity with %fieldName = %fieldValue", {"fieldName": "cartId", "fieldValue": ref}
+        )
     return cart
 
 
@@ -579,22 +648,30 @@ def get_guest_cart(ctx: Ctx) -> Any:
 
 @route("POST", "/V1/carts/{cartId}/items", "Magento_Cart::manage")
 def admin_cart_item(ctx: Ctx) -> Any:
-    return sales.add_cart_item(ctx.state, sales.get_cart(ctx.state, ctx.params["cartId"], guest=False), ctx.body)
+    return sales.add_cart_item(
+        ctx.state, sales.get_cart(ctx.state, ctx.params["cartId"], guest=False), ctx.body
+    )
 
 
 @route("POST", "/V1/guest-carts/{cartId}/items", None)
 def guest_cart_item(ctx: Ctx) -> Any:
-    return sales.add_cart_item(ctx.state, sales.get_cart(ctx.state, ctx.params["cartId"], guest=True), ctx.body)
+    return sales.add_cart_item(
+        ctx.state, sales.get_cart(ctx.state, ctx.params["cartId"], guest=True), ctx.body
+    )
 
 
 @route("POST", "/V1/carts/{cartId}/shipping-information", "Magento_Cart::manage")
 def admin_shipping(ctx: Ctx) -> Any:
-    return sales.set_shipping_information(ctx.state, sales.get_cart(ctx.state, ctx.params["cartId"], guest=False), ctx.body)
+    return sales.set_shipping_information(
+        ctx.state, sales.get_cart(ctx.state, ctx.params["cartId"], guest=False), ctx.body
+    )
 
 
 @route("POST", "/V1/guest-carts/{cartId}/shipping-information", None)
 def guest_shipping(ctx: Ctx) -> Any:
-    return sales.set_shipping_information(ctx.state, sales.get_cart(ctx.state, ctx.params["cartId"], guest=True), ctx.body)
+    return sales.set_shipping_information(
+        ctx.state, sales.get_cart(ctx.state, ctx.params["cartId"], guest=True), ctx.body
+    )
 
 
 @route("PUT", "/V1/carts/{cartId}/order", "Magento_Cart::manage")
@@ -618,7 +695,9 @@ def guest_payment_information(ctx: Ctx) -> Any:
     if not body.get("email"):
         raise required("email")
     payment = sales._obj(body, "paymentMethod")
-    return sales.place_order(ctx.state, cart, payment, email=str(body["email"]), billing=body.get("billingAddress"))
+    return sales.place_order(
+        ctx.state, cart, payment, email=str(body["email"]), billing=body.get("billingAddress")
+    )
 
 
 # =================================================================== orders

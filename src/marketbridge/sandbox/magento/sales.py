@@ -37,7 +37,10 @@ OFFLINE_METHODS = {
 }
 # A gateway-like method whose invoices can be refunded online (POST /V1/invoice/{id}/refund).
 ONLINE_METHODS = {"sandbox_gateway": "Sandbox Card Gateway"}
-CARRIERS = {("flatrate", "flatrate"): ("Flat Rate - Fixed", 5.0), ("freeshipping", "freeshipping"): ("Free Shipping - Free", 0.0)}
+CARRIERS = {
+    ("flatrate", "flatrate"): ("Flat Rate - Fixed", 5.0),
+    ("freeshipping", "freeshipping"): ("Free Shipping - Free", 0.0),
+}
 STATUS_OF_STATE = {
     "new": "pending",
     "processing": "processing",
@@ -110,7 +113,9 @@ def create_cart(state: SandboxState, *, customer_id: int | None = None, guest: b
         customer = state.customers.get(customer_id)
         if customer is None:
             raise ApiError(
-                404, "No such entity with %fieldName = %fieldValue", {"fieldName": "customerId", "fieldValue": customer_id}
+                404,
+                "No such entity with %fieldName = %fieldValue",
+                {"fieldName": "customerId", "fieldValue": customer_id},
             )
         for existing in state.carts.values():
             if existing["customer_id"] == customer_id and existing["is_active"]:
@@ -136,9 +141,17 @@ def get_cart(state: SandboxState, cart_ref: str, *, guest: bool) -> dict[str, An
             cart_id = None
     cart = state.carts.get(cart_id) if cart_id is not None else None
     if cart is None:
-        raise ApiError(404, "No such entity with %fieldName = %fieldValue", {"fieldName": "cartId", "fieldValue": cart_ref})
+        raise ApiError(
+            404,
+            "No such entity with %fieldName = %fieldValue",
+            {"fieldName": "cartId", "fieldValue": cart_ref},
+        )
     if not cart["is_active"]:
-        raise ApiError(404, "No such entity with %fieldName = %fieldValue", {"fieldName": "cartId", "fieldValue": cart_ref})
+        raise ApiError(
+            404,
+            "No such entity with %fieldName = %fieldValue",
+            {"fieldName": "cartId", "fieldValue": cart_ref},
+        )
     return cart
 
 
@@ -206,19 +219,21 @@ def add_cart_item(state: SandboxState, cart: dict[str, Any], body: Any) -> dict[
     else:
         quote_item["sku"] = product.sku
     custom_values = ext.get("custom_options") or []
-    given_values = {str(o.get("option_id")): o.get("option_value") for o in custom_values if isinstance(o, dict)}
+    given_values = {
+        str(o.get("option_id")): o.get("option_value") for o in custom_values if isinstance(o, dict)
+    }
     for definition in product.custom_options:
         value = given_values.get(str(definition["option_id"]))
         if definition["is_require"] and (value is None or str(value).strip() == ""):
             raise bad_request(
                 "The product's required option(s) weren't entered. Make sure the options are entered and try again."
             )
-    quote_item["custom_options"] = [
-        {"option_id": k, "option_value": str(v)} for k, v in given_values.items()
-    ]
+    quote_item["custom_options"] = [{"option_id": k, "option_value": str(v)} for k, v in given_values.items()]
     # stock check over every stock-bearing product of the line
     for stocked, per_unit in _stocked_parts(product, quote_item):
-        if stocked.manage_stock and not state.is_salable(stocked.sku, DEFAULT_STOCK_ID, per_unit * qty + _in_cart(cart, stocked.sku)):
+        if stocked.manage_stock and not state.is_salable(
+            stocked.sku, DEFAULT_STOCK_ID, per_unit * qty + _in_cart(cart, stocked.sku)
+        ):
             raise bad_request("The requested qty is not available")
     cart["items"].append(quote_item)
     return render_cart_item(quote_item)
@@ -344,7 +359,11 @@ def _address(raw: Any, kind: str) -> dict[str, Any]:
 def set_shipping_information(state: SandboxState, cart: dict[str, Any], body: Any) -> dict[str, Any]:
     info = _obj(body, "addressInformation")
     shipping = _address(info.get("shipping_address"), "shipping")
-    billing = _address(info["billing_address"], "billing") if info.get("billing_address") else dict(shipping, address_type="billing")
+    billing = (
+        _address(info["billing_address"], "billing")
+        if info.get("billing_address")
+        else dict(shipping, address_type="billing")
+    )
     carrier = str(info.get("shipping_carrier_code") or "")
     method = str(info.get("shipping_method_code") or "")
     if not carrier or not method:
@@ -353,17 +372,33 @@ def set_shipping_information(state: SandboxState, cart: dict[str, Any], body: An
     if rate is None:
         raise bad_request("Carrier with such method not found: %1, %2", [carrier, method])
     if not cart["items"]:
-        raise bad_request("The shipping method can't be set for an empty cart. Add an item to cart and try again.")
-    cart["shipping"] = {"address": shipping, "carrier": carrier, "method": method, "title": rate[0], "rate": rate[1]}
+        raise bad_request(
+            "The shipping method can't be set for an empty cart. Add an item to cart and try again."
+        )
+    cart["shipping"] = {
+        "address": shipping,
+        "carrier": carrier,
+        "method": method,
+        "title": rate[0],
+        "rate": rate[1],
+    }
     cart["billing_address"] = billing
     if not cart["email"] and shipping.get("email"):
         cart["email"] = shipping["email"]
-    methods = [{"code": c, "title": t} for c, t in {**OFFLINE_METHODS, **ONLINE_METHODS}.items() if c != "free"]
+    methods = [
+        {"code": c, "title": t} for c, t in {**OFFLINE_METHODS, **ONLINE_METHODS}.items() if c != "free"
+    ]
     return {"payment_methods": methods, "totals": _cart_totals(cart)}
 
 
-def place_order(state: SandboxState, cart: dict[str, Any], payment: dict[str, Any], *, email: str | None = None,
-                billing: Any = None) -> int:
+def place_order(
+    state: SandboxState,
+    cart: dict[str, Any],
+    payment: dict[str, Any],
+    *,
+    email: str | None = None,
+    billing: Any = None,
+) -> int:
     method = str(payment.get("method") or "")
     if method not in OFFLINE_METHODS and method not in ONLINE_METHODS:
         raise bad_request("The requested Payment Method is not available.")
@@ -380,7 +415,9 @@ def place_order(state: SandboxState, cart: dict[str, Any], payment: dict[str, An
     for line in cart["items"]:
         product = state.products[line["product"]]
         for stocked, per in _stocked_parts(product, line):
-            if stocked.manage_stock and not state.is_salable(stocked.sku, DEFAULT_STOCK_ID, per * line["qty"]):
+            if stocked.manage_stock and not state.is_salable(
+                stocked.sku, DEFAULT_STOCK_ID, per * line["qty"]
+            ):
                 raise bad_request("Not all of your products are available in the requested quantity.")
     order_id = state.next_id("order")
     increment = state.next_increment("order")
@@ -388,7 +425,16 @@ def place_order(state: SandboxState, cart: dict[str, Any], payment: dict[str, An
     items: list[dict[str, Any]] = []
     for line in cart["items"]:
         product = state.products[line["product"]]
-        parent = _order_item(state, order_id, product, line["qty"], line["price"], now, sku=line["sku"], quote_item_id=line["item_id"])
+        parent = _order_item(
+            state,
+            order_id,
+            product,
+            line["qty"],
+            line["price"],
+            now,
+            sku=line["sku"],
+            quote_item_id=line["item_id"],
+        )
         option: dict[str, Any] = {}
         if line["product_option"]:
             option = copy.deepcopy(line["product_option"])
@@ -398,7 +444,15 @@ def place_order(state: SandboxState, cart: dict[str, Any], payment: dict[str, An
             parent["product_option"] = option
         items.append(parent)
         for child, per in line["children"]:
-            child_item = _order_item(state, order_id, child, per * line["qty"], 0.0 if product.type_id == "configurable" else child.effective_price(), now, quote_item_id=line["item_id"])
+            child_item = _order_item(
+                state,
+                order_id,
+                child,
+                per * line["qty"],
+                0.0 if product.type_id == "configurable" else child.effective_price(),
+                now,
+                quote_item_id=line["item_id"],
+            )
             child_item["parent_item_id"] = parent["item_id"]
             if product.type_id == "bundle":
                 child_item["price"] = 0
@@ -429,15 +483,31 @@ def place_order(state: SandboxState, cart: dict[str, Any], payment: dict[str, An
     state.order_meta[order_id] = {"reserved": True, "stock_id": DEFAULT_STOCK_ID, "refunded_unshipped": {}}
     for item in items:
         if _is_stocked_leaf(state, order, item):
-            state.reserve(item["sku"], DEFAULT_STOCK_ID, -float(item["qty_ordered"]), "order_placed", order_id, increment)
+            state.reserve(
+                item["sku"],
+                DEFAULT_STOCK_ID,
+                -float(item["qty_ordered"]),
+                "order_placed",
+                order_id,
+                increment,
+            )
     cart["is_active"] = False
     cart["reserved_order_id"] = increment
     state.emit("observer.sales_order_place_after", {"order": _order_event(order)})
     return order_id
 
 
-def _order_item(state: SandboxState, order_id: int, product: Product, qty: float, price: float, now: str, *,
-                sku: str | None = None, quote_item_id: int | None = None) -> dict[str, Any]:
+def _order_item(
+    state: SandboxState,
+    order_id: int,
+    product: Product,
+    qty: float,
+    price: float,
+    now: str,
+    *,
+    sku: str | None = None,
+    quote_item_id: int | None = None,
+) -> dict[str, Any]:
     row = price * qty
     return {
         "item_id": state.next_id("order_item"),
@@ -495,13 +565,28 @@ def _is_stocked_leaf(state: SandboxState, order: dict[str, Any], item: dict[str,
     return product is not None and product.manage_stock
 
 
-def _new_order(state: SandboxState, order_id: int, increment: str, now: str, *, items: list[dict[str, Any]], email: str,
-               billing: dict[str, Any], shipping_address: dict[str, Any] | None, shipping_method: str | None,
-               shipping_description: str, shipping_amount: float, payment_method: str, customer: dict[str, Any] | None,
-               quote_id: int | None) -> dict[str, Any]:
+def _new_order(
+    state: SandboxState,
+    order_id: int,
+    increment: str,
+    now: str,
+    *,
+    items: list[dict[str, Any]],
+    email: str,
+    billing: dict[str, Any],
+    shipping_address: dict[str, Any] | None,
+    shipping_method: str | None,
+    shipping_description: str,
+    shipping_amount: float,
+    payment_method: str,
+    customer: dict[str, Any] | None,
+    quote_id: int | None,
+) -> dict[str, Any]:
     subtotal = sum(float(i["row_total"]) for i in items if i["parent_item_id"] is None)
     grand = subtotal + shipping_amount
-    billing = dict(billing, entity_id=state.next_id("order_address"), parent_id=order_id, address_type="billing")
+    billing = dict(
+        billing, entity_id=state.next_id("order_address"), parent_id=order_id, address_type="billing"
+    )
     order: dict[str, Any] = {
         "entity_id": order_id,
         "increment_id": increment,
@@ -544,7 +629,9 @@ def _new_order(state: SandboxState, order_id: int, increment: str, now: str, *, 
             "method": payment_method,
             "account_status": None,
             "cc_last4": None,
-            "additional_information": [OFFLINE_METHODS.get(payment_method, ONLINE_METHODS.get(payment_method, payment_method))],
+            "additional_information": [
+                OFFLINE_METHODS.get(payment_method, ONLINE_METHODS.get(payment_method, payment_method))
+            ],
             "amount_ordered": money(grand),
             "base_amount_ordered": money(grand),
             "shipping_amount": money(shipping_amount),
@@ -555,7 +642,12 @@ def _new_order(state: SandboxState, order_id: int, increment: str, now: str, *, 
     }
     _set_amounts(order, subtotal=subtotal, shipping=shipping_amount, grand=grand)
     if shipping_address is not None:
-        address = dict(shipping_address, entity_id=state.next_id("order_address"), parent_id=order_id, address_type="shipping")
+        address = dict(
+            shipping_address,
+            entity_id=state.next_id("order_address"),
+            parent_id=order_id,
+            address_type="shipping",
+        )
         order["extension_attributes"]["shipping_assignments"] = [
             {
                 "shipping": {
@@ -650,8 +742,18 @@ def save_order(state: SandboxState, body: Any) -> dict[str, Any]:
         qty = _float("qty_ordered", raw.get("qty_ordered", 1))
         price = _float("price", raw.get("price", product.price if product else 0))
         if product is None:
-            product = Product(0, str(raw["sku"]), str(raw.get("name") or raw["sku"]), str(raw.get("product_type") or "simple"),
-                              price, 1, 4, 0.0, now, now)
+            product = Product(
+                0,
+                str(raw["sku"]),
+                str(raw.get("name") or raw["sku"]),
+                str(raw.get("product_type") or "simple"),
+                price,
+                1,
+                4,
+                0.0,
+                now,
+                now,
+            )
         item = _order_item(state, order_id, product, qty, price, now, sku=str(raw["sku"]))
         if raw.get("name"):
             item["name"] = raw["name"]
@@ -681,13 +783,30 @@ def save_order(state: SandboxState, body: Any) -> dict[str, Any]:
     shipping_amount = _float("shipping_amount", entity.get("shipping_amount") or 0)
     payment = entity.get("payment") if isinstance(entity.get("payment"), dict) else {}
     order = _new_order(
-        state, order_id, increment, now, items=items, email=str(entity["customer_email"]), billing=billing,
-        shipping_address=shipping_address, shipping_method=shipping_method,
-        shipping_description=str(entity.get("shipping_description") or ""), shipping_amount=shipping_amount,
-        payment_method=str(payment.get("method") or "checkmo"), customer=None, quote_id=None,
+        state,
+        order_id,
+        increment,
+        now,
+        items=items,
+        email=str(entity["customer_email"]),
+        billing=billing,
+        shipping_address=shipping_address,
+        shipping_method=shipping_method,
+        shipping_description=str(entity.get("shipping_description") or ""),
+        shipping_amount=shipping_amount,
+        payment_method=str(payment.get("method") or "checkmo"),
+        customer=None,
+        quote_id=None,
     )
     # stored values are trusted: grand totals as sent
-    for key in ("grand_total", "base_grand_total", "subtotal", "base_subtotal", "total_due", "base_total_due"):
+    for key in (
+        "grand_total",
+        "base_grand_total",
+        "subtotal",
+        "base_subtotal",
+        "total_due",
+        "base_total_due",
+    ):
         if entity.get(key) is not None:
             order[key] = money(_float(key, entity[key]))
     if entity.get("total_due") is None:
@@ -733,7 +852,9 @@ def add_comment(state: SandboxState, order_id: int, body: Any) -> bool:
     status = history.get("status")
     if status and status != order["status"]:
         if status != STATUS_OF_STATE.get(order["state"]):
-            raise bad_request('Unable to add comment: The status "%1" is not part of the order status history.', [status])
+            raise bad_request(
+                'Unable to add comment: The status "%1" is not part of the order status history.', [status]
+            )
         order["status"] = status
     _append_history(state, order, history)
     order["updated_at"] = utc_now()
@@ -760,7 +881,12 @@ def qty_to_invoice(item: dict[str, Any]) -> float:
 def qty_to_ship(item: dict[str, Any]) -> float:
     if item.get("is_virtual"):
         return 0.0
-    return _f(item, "qty_ordered") - _f(item, "qty_shipped") - _f(item, "qty_refunded") - _f(item, "qty_canceled")
+    return (
+        _f(item, "qty_ordered")
+        - _f(item, "qty_shipped")
+        - _f(item, "qty_refunded")
+        - _f(item, "qty_canceled")
+    )
 
 
 def qty_to_refund(item: dict[str, Any]) -> float:
@@ -798,7 +924,8 @@ def resolve_state(order: dict[str, Any]) -> None:
         elif _f(order, "total_refunded") > 0:
             new_state = "closed"
     elif order["state"] == "new" and any(
-        _f(i, "qty_invoiced") > 0 or _f(i, "qty_shipped") > 0 or _f(i, "qty_refunded") > 0 for i in order["items"]
+        _f(i, "qty_invoiced") > 0 or _f(i, "qty_shipped") > 0 or _f(i, "qty_refunded") > 0
+        for i in order["items"]
     ):
         new_state = "processing"
     if new_state != order["state"]:
@@ -814,12 +941,18 @@ def cancel_order(state: SandboxState, order_id: int) -> bool:
         return False  # everything invoiced: Magento refuses to cancel (a credit memo is needed)
     meta = state.order_meta[order_id]
     for item in order["items"]:
-        to_cancel = min(qty_to_invoice(item), qty_to_ship(item)) if not item.get("is_virtual") else qty_to_invoice(item)
+        to_cancel = (
+            min(qty_to_invoice(item), qty_to_ship(item))
+            if not item.get("is_virtual")
+            else qty_to_invoice(item)
+        )
         if to_cancel <= EPS:
             continue
         item["qty_canceled"] = _num(_f(item, "qty_canceled") + to_cancel)
         if _is_stocked_leaf(state, order, item):
-            state.reserve(item["sku"], meta["stock_id"], to_cancel, "order_canceled", order_id, order["increment_id"])
+            state.reserve(
+                item["sku"], meta["stock_id"], to_cancel, "order_canceled", order_id, order["increment_id"]
+            )
     order["state"] = "canceled"
     order["status"] = "canceled"
     due = _f(order, "grand_total") - _f(order, "total_paid")
@@ -914,7 +1047,9 @@ def _doc_base(order: dict[str, Any], entity_id: int, increment: str, now: str) -
     }
 
 
-def _doc_item(state: SandboxState, kind: str, parent_id: int, item: dict[str, Any], qty: float) -> dict[str, Any]:
+def _doc_item(
+    state: SandboxState, kind: str, parent_id: int, item: dict[str, Any], qty: float
+) -> dict[str, Any]:
     price = _f(item, "price")
     return {
         "entity_id": state.next_id(kind + "_item"),
@@ -957,16 +1092,22 @@ def invoice_order(state: SandboxState, order_id: int, body: Any) -> int:
     body = body if isinstance(body, dict) else {}
     prefix = "Invoice Document Validation Error(s):\n"
     if order["state"] in ("payment_review", "holded", "canceled", "complete", "closed"):
-        raise bad_request(prefix + f"An invoice cannot be created when an order has a status of {order['status']}")
+        raise bad_request(
+            prefix + f"An invoice cannot be created when an order has a status of {order['status']}"
+        )
     if not can_invoice(order):
         raise bad_request(prefix + "The order does not allow an invoice to be created.")
     requested = _requested_items(order, body.get("items"), qty_to_invoice, "invoice")
     by_id = {i["item_id"]: i for i in order["items"]}
     for item_id, qty in requested.items():
         if item_id < 0 or item_id not in by_id:
-            raise bad_request(prefix + "The invoice contains one or more items that are not part of the original order.")
+            raise bad_request(
+                prefix + "The invoice contains one or more items that are not part of the original order."
+            )
         if qty - qty_to_invoice(by_id[item_id]) > EPS:
-            raise bad_request(prefix + "The quantity to invoice must not be greater than the uninvoiced quantity.")
+            raise bad_request(
+                prefix + "The quantity to invoice must not be greater than the uninvoiced quantity."
+            )
     requested = {k: v for k, v in requested.items() if v > EPS}
     if not requested:
         raise bad_request(prefix + "You can't create an invoice without products.")
@@ -1026,7 +1167,9 @@ def ship_order(state: SandboxState, order_id: int, body: Any) -> int:
     body = body if isinstance(body, dict) else {}
     prefix = "Shipment Document Validation Error(s):\n"
     if order["state"] in ("holded", "canceled", "payment_review") or order.get("is_virtual"):
-        raise bad_request(prefix + f"A shipment cannot be created when an order has a status of {order['status']}")
+        raise bad_request(
+            prefix + f"A shipment cannot be created when an order has a status of {order['status']}"
+        )
     tracks_raw = body.get("tracks") or []
     if not isinstance(tracks_raw, list):
         raise type_error("tracks", tracks_raw, "array")
@@ -1034,21 +1177,32 @@ def ship_order(state: SandboxState, order_id: int, body: Any) -> int:
         if not isinstance(track, dict) or not str(track.get("track_number") or "").strip():
             raise bad_request(prefix + "Please enter a tracking number.")
     if not can_ship(order):
-        raise bad_request(prefix + "The order does not allow a shipment to be created.\nYou can't create a shipment without products.")
+        raise bad_request(
+            prefix
+            + "The order does not allow a shipment to be created.\nYou can't create a shipment without products."
+        )
     requested = _requested_items(order, body.get("items"), qty_to_ship, "ship")
     by_id = {i["item_id"]: i for i in order["items"]}
     for item_id, qty in requested.items():
         if item_id < 0 or item_id not in by_id:
-            raise bad_request(prefix + "The shipment contains product item that is not part of the original order.")
+            raise bad_request(
+                prefix + "The shipment contains product item that is not part of the original order."
+            )
         if qty - qty_to_ship(by_id[item_id]) > EPS:
-            raise bad_request(prefix + "The quantity to ship must not be greater than the unshipped quantity.")
+            raise bad_request(
+                prefix + "The quantity to ship must not be greater than the unshipped quantity."
+            )
     requested = {k: v for k, v in requested.items() if v > EPS}
     if not requested:
         raise bad_request(prefix + "You can't create a shipment without products.")
     args = body.get("arguments") if isinstance(body.get("arguments"), dict) else {}
     source_code = str(((args or {}).get("extension_attributes") or {}).get("source_code") or DEFAULT_SOURCE)
     if source_code not in state.sources:
-        raise ApiError(404, "No such entity with %fieldName = %fieldValue", {"fieldName": "source_code", "fieldValue": source_code})
+        raise ApiError(
+            404,
+            "No such entity with %fieldName = %fieldValue",
+            {"fieldName": "source_code", "fieldValue": source_code},
+        )
     lines = _with_children(order, requested)
     # MSI source deduction: refuse before changing anything if the source cannot cover it
     deductions: dict[str, float] = {}
@@ -1062,20 +1216,46 @@ def ship_order(state: SandboxState, order_id: int, body: Any) -> int:
     now = utc_now()
     shipment_id = state.next_id("shipment")
     shipment = _doc_base(order, shipment_id, state.next_increment("shipment"), now)
-    for key in ("base_currency_code", "global_currency_code", "order_currency_code", "store_currency_code",
-                "base_to_global_rate", "base_to_order_rate", "store_to_base_rate", "store_to_order_rate"):
+    for key in (
+        "base_currency_code",
+        "global_currency_code",
+        "order_currency_code",
+        "store_currency_code",
+        "base_to_global_rate",
+        "base_to_order_rate",
+        "store_to_base_rate",
+        "store_to_order_rate",
+    ):
         shipment.pop(key, None)
     items = []
     for item, qty in lines:
         doc_item = _doc_item(state, "shipment", shipment_id, item, qty)
-        items.append({k: doc_item[k] for k in ("entity_id", "parent_id", "order_item_id", "product_id", "sku", "name", "qty", "price", "row_total")} | {"weight": item.get("weight")})
+        items.append(
+            {
+                k: doc_item[k]
+                for k in (
+                    "entity_id",
+                    "parent_id",
+                    "order_item_id",
+                    "product_id",
+                    "sku",
+                    "name",
+                    "qty",
+                    "price",
+                    "row_total",
+                )
+            }
+            | {"weight": item.get("weight")}
+        )
         item["qty_shipped"] = _num(_f(item, "qty_shipped") + qty)
     meta = state.order_meta[order_id]
     changed = []
     for sku, qty in deductions.items():
         changed.append(state.adjust_source(sku, source_code, -qty))
         state.reserve(sku, meta["stock_id"], qty, "shipment_created", order_id, order["increment_id"])
-    shipping_address = ((order.get("extension_attributes") or {}).get("shipping_assignments") or [{}])[0].get("shipping", {}).get("address") or {}
+    shipping_address = ((order.get("extension_attributes") or {}).get("shipping_assignments") or [{}])[0].get(
+        "shipping", {}
+    ).get("address") or {}
     shipment.update(
         {
             "shipping_address_id": shipping_address.get("entity_id"),
@@ -1100,7 +1280,9 @@ def ship_order(state: SandboxState, order_id: int, body: Any) -> int:
     return shipment_id
 
 
-def _new_track(state: SandboxState, shipment: dict[str, Any], raw: dict[str, Any], now: str) -> dict[str, Any]:
+def _new_track(
+    state: SandboxState, shipment: dict[str, Any], raw: dict[str, Any], now: str
+) -> dict[str, Any]:
     track = {
         "entity_id": state.next_id("track"),
         "order_id": shipment["order_id"],
@@ -1127,7 +1309,10 @@ def add_track(state: SandboxState, body: Any) -> dict[str, Any]:
     shipment = state.shipments.get(_int("parent_id", entity["parent_id"]))
     if shipment is None:
         raise bad_request("Could not save the shipment tracking.")
-    if entity.get("order_id") not in (None, "") and _int("order_id", entity["order_id"]) != shipment["order_id"]:
+    if (
+        entity.get("order_id") not in (None, "")
+        and _int("order_id", entity["order_id"]) != shipment["order_id"]
+    ):
         raise bad_request("Could not save the shipment tracking.")
     track = _new_track(state, shipment, entity, utc_now())
     state.emit("observer.sales_order_shipment_track_save_after", {"track": track})
@@ -1152,23 +1337,30 @@ def refund(state: SandboxState, order_id: int, body: Any, *, invoice_id: int | N
         invoice = state.invoices[invoice_id]
         method = order["payment"]["method"]
         if (
-            body.get("isOnline") and method not in ONLINE_METHODS
+            body.get("isOnline")
+            and method not in ONLINE_METHODS
             or invoice["state"] != 2
             or _f(invoice, "base_total_refunded") >= _f(invoice, "base_grand_total") - 0.0001
             or method not in ONLINE_METHODS
         ):
             raise bad_request(prefix + "We can't create creditmemo for the invoice.")
     if order["state"] in ("payment_review", "holded", "canceled", "closed"):
-        raise bad_request(prefix + f"A creditmemo can not be created when an order has a status of {order['status']}")
+        raise bad_request(
+            prefix + f"A creditmemo can not be created when an order has a status of {order['status']}"
+        )
     if not can_creditmemo(order):
         raise bad_request(prefix + "We can't create creditmemo for the order.")
     requested = _requested_items(order, body.get("items"), qty_to_refund, "refund")
     by_id = {i["item_id"]: i for i in order["items"]}
     for item_id, qty in requested.items():
         if item_id < 0 or item_id not in by_id:
-            raise bad_request(prefix + "The creditmemo contains product item that is not part of the original order.")
+            raise bad_request(
+                prefix + "The creditmemo contains product item that is not part of the original order."
+            )
         if qty - qty_to_refund(by_id[item_id]) > EPS:
-            raise bad_request(prefix + "The quantity to refund must not be greater than the unrefunded quantity.")
+            raise bad_request(
+                prefix + "The quantity to refund must not be greater than the unrefunded quantity."
+            )
     requested = {k: v for k, v in requested.items() if v > EPS}
     args = body.get("arguments") if isinstance(body.get("arguments"), dict) else {}
     remaining_shipping = _f(order, "shipping_invoiced") - _f(order, "shipping_refunded")
@@ -1177,7 +1369,9 @@ def refund(state: SandboxState, order_id: int, body: Any, *, invoice_id: int | N
     else:
         shipping = _float("shipping_amount", args["shipping_amount"])
         if shipping - remaining_shipping > 0.0001:
-            raise bad_request(prefix + f"Maximum shipping amount allowed to refund is: {fmt_money(remaining_shipping)}")
+            raise bad_request(
+                prefix + f"Maximum shipping amount allowed to refund is: {fmt_money(remaining_shipping)}"
+            )
     adj_pos = _float("adjustment_positive", args.get("adjustment_positive") or 0)
     adj_neg = _float("adjustment_negative", args.get("adjustment_negative") or 0)
     lines = _with_children(order, requested)
@@ -1202,7 +1396,9 @@ def refund(state: SandboxState, order_id: int, body: Any, *, invoice_id: int | N
         items.append(doc_item)
         item["qty_refunded"] = _num(_f(item, "qty_refunded") + qty)
         if item["parent_item_id"] is None:
-            item["amount_refunded"] = item["base_amount_refunded"] = money(_f(item, "amount_refunded") + _f(item, "price") * qty)
+            item["amount_refunded"] = item["base_amount_refunded"] = money(
+                _f(item, "amount_refunded") + _f(item, "price") * qty
+            )
         if _is_stocked_leaf(state, order, item):
             # compensation for the refunded qty that never shipped
             done = meta["refunded_unshipped"].get(item["item_id"], 0.0)
@@ -1210,7 +1406,14 @@ def refund(state: SandboxState, order_id: int, body: Any, *, invoice_id: int | N
             compensate = max(0.0, min(qty, unshipped))
             if compensate > EPS:
                 meta["refunded_unshipped"][item["item_id"]] = done + compensate
-                state.reserve(item["sku"], meta["stock_id"], compensate, "creditmemo_created", order_id, order["increment_id"])
+                state.reserve(
+                    item["sku"],
+                    meta["stock_id"],
+                    compensate,
+                    "creditmemo_created",
+                    order_id,
+                    order["increment_id"],
+                )
             back = qty - compensate
             top_id = item["parent_item_id"] or item["item_id"]
             if back > EPS and (item["item_id"] in return_ids or top_id in return_ids):
@@ -1243,7 +1446,8 @@ def refund(state: SandboxState, order_id: int, body: Any, *, invoice_id: int | N
     for p in ("", "base_"):
         order[p + "total_refunded"] = money(_f(order, p + "total_refunded") + grand)
         order[p + "total_offline_refunded" if invoice_id is None else p + "total_online_refunded"] = money(
-            _f(order, p + ("total_offline_refunded" if invoice_id is None else "total_online_refunded")) + grand
+            _f(order, p + ("total_offline_refunded" if invoice_id is None else "total_online_refunded"))
+            + grand
         )
         order[p + "subtotal_refunded"] = money(_f(order, p + "subtotal_refunded") + subtotal)
         order[p + "shipping_refunded"] = money(_f(order, p + "shipping_refunded") + shipping)
@@ -1260,7 +1464,8 @@ def refund(state: SandboxState, order_id: int, body: Any, *, invoice_id: int | N
     state.emit("observer.sales_order_creditmemo_save_after", {"creditmemo": memo})
     if returned:
         state.emit(
-            "plugin.inventory_api.api.source_items_save.execute", {"sourceItems": [i.to_api() for i in returned]}
+            "plugin.inventory_api.api.source_items_save.execute",
+            {"sourceItems": [i.to_api() for i in returned]},
         )
     return memo_id
 
@@ -1280,7 +1485,11 @@ def refund_invoice(state: SandboxState, invoice_id: int, body: Any) -> int:
 
 
 def _order_event(order: dict[str, Any]) -> dict[str, Any]:
-    return {k: order[k] for k in ("entity_id", "increment_id", "state", "status", "ext_order_id", "updated_at") if k in order}
+    return {
+        k: order[k]
+        for k in ("entity_id", "increment_id", "state", "status", "ext_order_id", "updated_at")
+        if k in order
+    }
 
 
 def product_for(state: SandboxState, sku: str) -> Product:

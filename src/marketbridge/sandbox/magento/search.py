@@ -62,6 +62,7 @@ def _as_list(node: Any) -> list[Any]:
     if isinstance(node, list):
         return node
     if isinstance(node, dict):
+
         def order(k: str) -> tuple[int, str]:
             return (int(k), "") if k.isdigit() else (10**9, k)
 

@@ -22,7 +22,14 @@ from typing import Any
 
 from marketbridge.sandbox.catalogue import SeedProduct
 
-from .catalog import COLOR_ATTRIBUTE_ID, COLOR_OPTION_IDS, COMPOSITE_TYPES, SIZE_ATTRIBUTE_ID, SIZE_OPTION_IDS, Product
+from .catalog import (
+    COLOR_ATTRIBUTE_ID,
+    COLOR_OPTION_IDS,
+    COMPOSITE_TYPES,
+    SIZE_ATTRIBUTE_ID,
+    SIZE_OPTION_IDS,
+    Product,
+)
 from .errors import ApiError, not_found_product
 
 DEFAULT_SOURCE = "default"
@@ -45,7 +52,12 @@ class SourceItem:
     status: int
 
     def to_api(self) -> dict[str, Any]:
-        return {"sku": self.sku, "source_code": self.source_code, "quantity": self.quantity, "status": self.status}
+        return {
+            "sku": self.sku,
+            "source_code": self.source_code,
+            "quantity": self.quantity,
+            "status": self.status,
+        }
 
 
 def _num(value: float) -> float | int:
@@ -67,7 +79,12 @@ class SandboxState:
         self.reservations: list[dict[str, Any]] = []
         self.reserved: dict[tuple[str, int], float] = {}
         self.customers: dict[int, dict[str, Any]] = {
-            1: {"id": 1, "email": "marketplace@marketbridge.example", "firstname": "John Lewis", "lastname": "Marketplace"}
+            1: {
+                "id": 1,
+                "email": "marketplace@marketbridge.example",
+                "firstname": "John Lewis",
+                "lastname": "Marketplace",
+            }
         }
         self.carts: dict[int, dict[str, Any]] = {}
         self.masked_carts: dict[str, int] = {}
@@ -338,7 +355,9 @@ class SandboxState:
         salable = self.salable_quantity(sku, stock_id)
         return salable > 0 and salable >= qty
 
-    def reserve(self, sku: str, stock_id: int, quantity: float, event: str, object_id: int, increment: str) -> None:
+    def reserve(
+        self, sku: str, stock_id: int, quantity: float, event: str, object_id: int, increment: str
+    ) -> None:
         """Append a reservation (negative = sold, positive = compensation)."""
         if quantity == 0:
             return

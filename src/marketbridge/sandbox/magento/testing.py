@@ -40,7 +40,9 @@ def running_sandbox(**kwargs: Any) -> Iterator[tuple[RunningServer, Any]]:
 
 
 def rest_client(server: RunningServer, store: str = "all", token: str = TOKEN) -> httpx2.Client:
-    return httpx2.Client(base_url=f"{server.url}/rest/{store}", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    return httpx2.Client(
+        base_url=f"{server.url}/rest/{store}", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
 
 
 def place_cart_order(http: httpx2.Client, items: list[dict[str, Any]], *, payment: str = "checkmo") -> int:

@@ -83,7 +83,11 @@ class WebhookDispatcher:
                 if body is None:
                     self._queue.task_done()
                     return
-                record: dict[str, Any] = {"event": json.loads(body)["eventName"], "attempts": 0, "status": None}
+                record: dict[str, Any] = {
+                    "event": json.loads(body)["eventName"],
+                    "attempts": 0,
+                    "status": None,
+                }
                 headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, self.key)}
                 for attempt in range(1, self.attempts + 1):
                     record["attempts"] = attempt
