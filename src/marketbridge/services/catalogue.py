@@ -59,6 +59,7 @@ OFFER_COLUMNS = ["sku", "product-id", "product-id-type", "price", "quantity", "s
 OFFER_STATE_NEW = "11"
 REFERENCE_TTL_SECONDS = 3600.0  # H11/PM11/VL11 may be called once an hour
 CURSOR_NAME = "catalogue.products"
+BASELINE_NAME = "catalogue.baseline"
 
 
 # ----------------------------------------------------------------------------- mappings
@@ -152,7 +153,7 @@ def set_override(session: Session, magento_sku: str, action: str | None, *, acto
             session.add(PublishOverride(magento_sku=magento_sku, action=action, note=note, created_by=actor))
         else:
             row.action, row.note, row.created_by = action, note, actor
-    exception_service.audit(session, actor, "catalogue.override", "product", magento_sku, action=action)
+    exception_service.audit(session, actor, "catalogue.override", "product", magento_sku, rule=action)
     session.flush()
 
 
@@ -537,33 +538,41 @@ def _overlap(value: str, seconds: int = 2) -> str:
 
 
 def discover_new_products(runtime: Runtime) -> list[str]:
-    """SKUs changed in Magento since the last look that have no listing yet (or an invalid one).
+    """SKUs created in Magento after marketbridge's first look that have no listing yet, plus products
+    whose listing is ``invalid`` and that changed since (a fix to re-validate).
 
-    The very first look only sets the baseline: products that existed before marketbridge was
-    switched on are the audit's business ("missing on the marketplace", fixed with ``--fix``),
-    not a surprise bulk publication.
+    The very first look only sets the baseline (the newest ``updated_at`` Magento shows): products that
+    existed before are the audit's business ("missing on the marketplace", fixed with ``--fix``), not
+    a surprise bulk publication. Scans look back a couple of seconds (Magento's timestamps have
+    one-second resolution and the search is ``gt``); the listing table makes re-seeing harmless.
     """
     from marketbridge.adapters.db.models.core import StreamCursor
 
     with runtime.db.session() as session:
         cursor = session.get(StreamCursor, CURSOR_NAME)
+        baseline_row = session.get(StreamCursor, BASELINE_NAME)
         since = cursor.value if cursor else None
+        baseline = baseline_row.value if baseline_row else None
         known = dict(session.execute(select(Listing.magento_sku, Listing.status)).tuples().all())
     found: list[str] = []
     newest = since
     for product in runtime.magento.iterate_products(updated_since=_overlap(since) if since else None):
         if product.updated_at and (newest is None or product.updated_at > newest):
             newest = product.updated_at
+        if baseline is None:
+            continue
         status = known.get(product.sku)
-        if since is not None and status in (None, ListingStatus.INVALID.value):
+        if status == ListingStatus.INVALID.value or (status is None and (product.created_at or "") > baseline):
             found.append(product.sku)
+    value = newest or utcnow().strftime("%Y-%m-%d %H:%M:%S")
     with runtime.db.session() as session:
         cursor = session.get(StreamCursor, CURSOR_NAME)
-        value = newest or utcnow().strftime("%Y-%m-%d %H:%M:%S")
         if cursor is None:
             session.add(StreamCursor(name=CURSOR_NAME, value=value))
         elif value > cursor.value:
             cursor.value = value
+        if baseline is None:
+            session.add(StreamCursor(name=BASELINE_NAME, value=value))
     return found
 
 
