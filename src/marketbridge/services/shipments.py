@@ -561,18 +561,18 @@ def _confirm(runtime: Runtime, shipment_id: int, how: str, *, also_partial: bool
 
 def _mark_order_shipped(session: Session, order_id: str, *, carriers: list[str], tracking_numbers: list[str],
                         at: dt.datetime) -> None:
-    """Move the order record to shipped through the orders flow, when it has one for this order."""
+    """Move the order record to shipped through the orders flow (``record_transition``), with the
+    carrier, tracking numbers and time as the transition's facts. An order the orders flow does not
+    know (made by hand in Magento) or cannot move (already refunded, closed) is left as it is."""
+    from marketbridge.domain.orders import OrderState, TransitionNotAllowed
+    from marketbridge.services import orders as order_service
+
     try:
-        from marketbridge.services import orders as order_service  # the orders flow (may not exist yet)
-    except ImportError:
-        return
-    hook = getattr(order_service, "record_shipped", None)
-    if hook is None:
-        return
-    try:
-        hook(session, order_id, carriers=carriers, tracking_numbers=tracking_numbers, at=at)
-    except LookupError:
-        pass  # not an order the orders flow knows (created by hand in Magento)
+        with session.begin_nested():
+            order_service.record_transition(session, order_id, OrderState.SHIPPED, actor="shipments",
+                                            carriers=carriers, tracking_numbers=tracking_numbers, shipped_at=at)
+    except (LookupError, TransitionNotAllowed) as error:
+        log.info("shipment.order_record_not_moved", order=order_id, reason=str(error)[:200])
 
 
 def _already_sent(session: Session, order_id: str, exclude: int) -> dict[str, int]:

@@ -18,9 +18,12 @@ from typing import Any
 import structlog
 from dbos import DBOS, SetWorkflowID
 
-from marketbridge.adapters.errors import TransientError
+from sqlalchemy.orm import Session
+
+from marketbridge.adapters.errors import NotFound, TransientError
 from marketbridge.runtime import Runtime, get_runtime
 from marketbridge.services import shipments as service
+from marketbridge.services.webhooks import register_webhook_handler
 from marketbridge.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -92,6 +95,72 @@ def start_sends(runtime: Runtime, due: Iterable[tuple[int, int]]) -> list[str]:
                         "app_version": runtime.settings.application_version}, shipment_id)
         ids.append(wid)
     return ids
+
+
+# ------------------------------------------------------------------ webhook hints
+DETECT_WORKFLOW = "shipments.detect"
+
+
+@DBOS.step(name="shipments.detect_step", retries_allowed=True, max_attempts=4, interval_seconds=1.0, backoff_rate=2.0,
+           should_retry=_transient)
+def _detect(shipment_id: int) -> list[list[int]]:
+    runtime = get_runtime()
+    try:
+        due = service.detect_shipment(runtime, shipment_id)
+    except NotFound:
+        return []  # deleted since, or not visible to our integration: nothing to send
+    if due is None:
+        return []
+    return [[i, g] for i, g in service.due_for_send(runtime) if i == due]
+
+
+@DBOS.workflow(name=DETECT_WORKFLOW)
+def detect_shipment(shipment_id: int) -> int:
+    """A webhook said this shipment (or one of its tracks) was saved: re-read it, record it, send."""
+    due = _detect(shipment_id)
+    for shipment_id_, generation in due:
+        with SetWorkflowID(workflow_id(shipment_id_, generation)):
+            DBOS.enqueue_workflow(QUEUE_NAME, send_shipment, shipment_id_)
+    return len(due)
+
+
+def _shipment_id_of(event_name: str, data: dict) -> int | None:
+    """``observer.sales_order_shipment_save_after`` carries ``{"shipment": {...}}``; the track event
+    carries ``{"track": {"parent_id": <shipment id>, ...}}``."""
+    if "track" in event_name:
+        track = data.get("track") if isinstance(data.get("track"), dict) else data
+        value = track.get("parent_id") if isinstance(track, dict) else None
+    else:
+        shipment = data.get("shipment") if isinstance(data.get("shipment"), dict) else data
+        value = shipment.get("entity_id") if isinstance(shipment, dict) else None
+    try:
+        return int(value) if value is not None and not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        return None
+
+
+def on_shipment_event(session: Session, event_name: str, data: dict) -> None:
+    """Webhook handler: enqueue a detect run in the same transaction that marks the event handled
+    (outbox), so a crash can neither lose the hint nor act on an event that was rolled back.
+    Without a running engine in this process nothing is enqueued: the poll finds the shipment."""
+    shipment_id = _shipment_id_of(event_name, data)
+    if shipment_id is None:
+        log.warning("shipments.webhook_without_id", event=event_name)
+        return
+    try:
+        runtime = get_runtime()
+    except RuntimeError:
+        return
+    from marketbridge.workflows.maintenance import _client
+
+    _client(runtime).enqueue_in_transaction(session, {
+        "workflow_name": DETECT_WORKFLOW, "queue_name": QUEUE_NAME, "app_version": runtime.settings.application_version,
+        "deduplication_id": f"shipment-hint:{shipment_id}", "duplication_policy": "return-existing",
+    }, shipment_id)
+
+
+register_webhook_handler("observer.sales_order_shipment", on_shipment_event)
+register_webhook_handler("com.adobe.commerce.observer.sales_order_shipment", on_shipment_event)
 
 
 def release_and_start(runtime: Runtime, shipment_ids: Iterable[int]) -> list[str]:

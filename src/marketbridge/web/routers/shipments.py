@@ -1,7 +1,109 @@
-"""HTTP routes of the shipments area."""
+"""JSON API of the shipments area (bearer token, ``ApiUser``).
+
+    GET    /api/carriers                      the cached marketplace carrier list (SH21)
+    GET    /api/carriers/mappings             every mapping and alias
+    POST   /api/carriers/mappings             add or replace one; releases the shipments it unblocks
+    DELETE /api/carriers/mappings/{id}
+    GET    /api/carriers/suggest?title=&code= what a title matches now, and ranked suggestions
+    GET    /api/shipments?state=&order_id=    outbound shipments and their state, for the console
+    GET    /api/shipments/{magento shipment id}
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
 
-router = APIRouter()
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from marketbridge.adapters.db.models.shipments import ShipmentOut
+from marketbridge.adapters.errors import RemoteError
+from marketbridge.domain.shipments import ShipmentState
+from marketbridge.services import shipments as service
+from marketbridge.web.deps import ApiUser, RuntimeDep, SessionDep
+
+router = APIRouter(tags=["shipments"])
+
+
+class MappingIn(BaseModel):
+    """A Magento carrier (code and/or track title) → a marketplace (SH21) carrier code."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    marketplace_code: str = Field(min_length=1, max_length=64)
+    magento_carrier_code: str | None = Field(default=None, max_length=64)
+    title: str | None = Field(default=None, max_length=255)
+
+    @model_validator(mode="after")
+    def _something_to_match(self) -> MappingIn:
+        if not (self.magento_carrier_code or self.title):
+            raise ValueError("give magento_carrier_code, title, or both")
+        return self
+
+
+def _remote_unavailable(error: RemoteError) -> HTTPException:
+    return HTTPException(status.HTTP_502_BAD_GATEWAY, f"the marketplace carrier list could not be read: {error}")
+
+
+@router.get("/api/carriers")
+def list_carriers(runtime: RuntimeDep, user: ApiUser) -> list[dict[str, Any]]:
+    try:
+        carriers = service.ensure_carriers(runtime)
+    except RemoteError as error:
+        raise _remote_unavailable(error) from None
+    return [c.__dict__ for c in carriers]
+
+
+@router.get("/api/carriers/mappings")
+def list_mappings(session: SessionDep, user: ApiUser) -> list[dict[str, Any]]:
+    return service.list_mappings(session)
+
+
+@router.post("/api/carriers/mappings", status_code=status.HTTP_201_CREATED)
+def add_mapping(body: MappingIn, runtime: RuntimeDep, user: ApiUser) -> dict[str, Any]:
+    try:
+        mapping, released = service.add_mapping(runtime, marketplace_code=body.marketplace_code,
+                                                magento_carrier_code=body.magento_carrier_code, title=body.title,
+                                                actor=user.name)
+    except service.InvalidMapping as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
+    except RemoteError as error:
+        raise _remote_unavailable(error) from None
+    from marketbridge.workflows.shipments import release_and_start
+
+    started = release_and_start(runtime, released)
+    return {"mapping": mapping, "released_shipments": released, "started_workflows": started}
+
+
+@router.delete("/api/carriers/mappings/{mapping_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_mapping(mapping_id: int, runtime: RuntimeDep, user: ApiUser) -> None:
+    if not service.delete_mapping(runtime, mapping_id, actor=user.name):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no carrier mapping {mapping_id}")
+
+
+@router.get("/api/carriers/suggest")
+def suggest(runtime: RuntimeDep, user: ApiUser,
+            title: Annotated[str, Query(min_length=1, max_length=255)],
+            code: Annotated[str | None, Query(max_length=64)] = None) -> dict[str, Any]:
+    try:
+        return service.suggest(runtime, title, code)
+    except RemoteError as error:
+        raise _remote_unavailable(error) from None
+
+
+@router.get("/api/shipments")
+def list_shipments(session: SessionDep, user: ApiUser,
+                   state: Annotated[ShipmentState | None, Query()] = None,
+                   order_id: Annotated[str | None, Query(max_length=64)] = None,
+                   limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+                   offset: Annotated[int, Query(ge=0)] = 0) -> list[dict[str, Any]]:
+    return service.list_shipments(session, state=state.value if state else None, order_id=order_id, limit=limit,
+                                  offset=offset)
+
+
+@router.get("/api/shipments/{shipment_id}")
+def get_shipment(shipment_id: int, session: SessionDep, user: ApiUser) -> dict[str, Any]:
+    row = session.get(ShipmentOut, shipment_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no shipment {shipment_id}")
+    return service.shipment_dict(row)

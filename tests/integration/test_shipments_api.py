@@ -1,0 +1,72 @@
+"""JSON API of the shipments area, over HTTP against the Mirakl sandbox's carrier list."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from marketbridge.domain.auth import Role
+from marketbridge.runtime import build_runtime
+from marketbridge.services import auth
+from marketbridge.web.app import create_app
+from tests.conftest import make_settings
+
+
+@pytest.fixture
+def api(migrated_db_url, fresh_sandboxes):
+    runtime = build_runtime(make_settings(migrated_db_url, fresh_sandboxes))
+    with runtime.db.session() as s:
+        token = auth.create_token(s, auth.create_user(s, "ops1", Role.OPS, "correct horse battery"))
+    with TestClient(create_app(runtime, start_engine=False)) as client:
+        client.headers["Authorization"] = f"Bearer {token}"
+        yield client
+    runtime.close()
+
+
+def test_carrier_mappings_crud_with_validation_against_sh21(api):
+    assert api.get("/api/carriers/mappings").json() == []
+    created = api.post("/api/carriers/mappings", json={"magento_carrier_code": "custom", "title": "Speedy Couriers",
+                                                       "marketplace_code": "dpd"})
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["mapping"]["marketplace_code"] == "DPD" and body["mapping"]["kind"] == "mapping"
+    assert body["released_shipments"] == []
+    alias = api.post("/api/carriers/mappings", json={"title": "Hermes Parcelnet", "marketplace_code": "EVRI"}).json()
+    assert alias["mapping"]["kind"] == "alias"
+    listed = api.get("/api/carriers/mappings").json()
+    assert {m["marketplace_code"] for m in listed} == {"DPD", "EVRI"}
+    # replacing the same key updates rather than duplicates
+    api.post("/api/carriers/mappings", json={"magento_carrier_code": "custom", "title": "speedy couriers",
+                                             "marketplace_code": "UPS"})
+    assert sorted(m["marketplace_code"] for m in api.get("/api/carriers/mappings").json()) == ["EVRI", "UPS"]
+
+    unknown = api.post("/api/carriers/mappings", json={"title": "X", "marketplace_code": "NOPE"})
+    assert unknown.status_code == 422 and "NOPE" in unknown.json()["detail"]
+    empty = api.post("/api/carriers/mappings", json={"marketplace_code": "DPD"})
+    assert empty.status_code == 422
+    extra = api.post("/api/carriers/mappings", json={"title": "X", "marketplace_code": "DPD", "bogus": 1})
+    assert extra.status_code == 422
+
+    mapping_id = listed[0]["id"]
+    assert api.delete(f"/api/carriers/mappings/{mapping_id}").status_code == 204
+    assert api.delete(f"/api/carriers/mappings/{mapping_id}").status_code == 404
+    assert len(api.get("/api/carriers/mappings").json()) == 1
+
+
+def test_suggest_ranks_marketplace_carriers(api):
+    result = api.get("/api/carriers/suggest", params={"title": "Royal Mail Tracked 48"}).json()
+    assert result["match"] is None
+    assert result["suggestions"][0]["code"] == "ROYAL_MAIL"
+    matched = api.get("/api/carriers/suggest", params={"title": "DPD UK"}).json()
+    assert matched["match"]["code"] == "DPD" and matched["match"]["method"] == "label"
+    assert api.get("/api/carriers/suggest").status_code == 422
+
+
+def test_shipments_list_needs_a_token_and_validates_state(api):
+    assert api.get("/api/shipments").json() == []
+    assert api.get("/api/shipments", params={"state": "nonsense"}).status_code == 422
+    assert api.get("/api/shipments/123").status_code == 404
+    assert api.get("/api/carriers").json()[0]["code"]
+    api.headers.pop("Authorization")
+    assert api.get("/api/shipments").status_code == 401
+    assert api.post("/api/carriers/mappings", json={"title": "X", "marketplace_code": "DPD"}).status_code == 401
