@@ -194,8 +194,8 @@ def flow_health(runtime: Any, session: Session, now: dt.datetime | None = None) 
             flows[area].open_exceptions += n
     _add_lags(session, flows, now)
     if not has_table(session, "workflow_status"):
-        for flow in flows.values():
-            flow.notes.append("The workflow engine has not started on this database yet.")
+        first = next(iter(flows.values()))
+        first.notes.append("The workflow engine has not run on this database yet, so no flow has run.")
         return list(flows.values())
     try:
         from marketbridge.workflows.maintenance import _client
