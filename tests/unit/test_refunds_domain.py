@@ -232,3 +232,11 @@ def test_a_valid_plan_never_refunds_more_than_remains(qty, unit, refund_qty, adj
         assert sum(p.adjustment for p in plan.lines) == memo_.net_adjustment
     else:
         assert all(p.message for p in plan.problems)
+
+
+def test_adjustment_beyond_what_remains_is_reported_as_an_over_refund():
+    refunded = LineRefund("5001", D("20.00"), D("0"), quantity=1)
+    plan = plan_refund(memo(item(qty=1, total="20.00"), adj_pos="10.00"), order(line(refunds=[refunded])), RULES)
+    [problem] = plan.problems
+    assert problem.code is ProblemCode.EXCEEDS_REMAINING
+    assert "£30.00" in problem.message and "£20.00 that remains refundable" in problem.message

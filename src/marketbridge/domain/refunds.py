@@ -22,9 +22,10 @@ The rules, in the order :func:`plan_refund` applies them
    policy the net adjustment is spread over the refunded item lines in proportion to their item
    amounts (largest remainder, to the penny): a positive adjustment is added to a line up to what
    that line still has refundable, a negative one is taken off a line down to zero; a share that
-   does not fit moves to the other lines. When it cannot fit at all (no item lines refunded, or
-   more than the lines can carry), or the policy is ``flag``, the memo is held for finance with
-   ``adjustment_unallocated`` and nothing is sent.
+   does not fit moves to the other lines. A positive adjustment larger than the lines have left
+   is an over-refund (reported by rule 7 with the amounts). When it cannot be placed at all (no
+   item lines refunded, or a fee larger than the refunded items), or the policy is ``flag``, the
+   memo is held for finance with ``adjustment_unallocated`` and nothing is sent.
 5. **Taxes.** With the marketplace refund-tax rule ``none`` (or a line tax whose rule is ``none``)
    each refund line carries ``taxes``/``shipping_taxes``: the tax contained in the refunded amount
    at the line's tax rate (``amount x rate / (100 + rate)`` in ``TAX_INCLUDED``, ``amount x rate /
@@ -587,6 +588,10 @@ def _place_adjustment(memo: CreditMemo, order: MarketOrder, planned: dict[str, P
             line = order.line(p.line_id)
             caps.append(max(0, (line.amount_left if line else 0) - p.item_amount))
         shares = allocate(net, weights, caps)
+        if shares is None:
+            # more than the lines have left: place it anyway, in proportion, so that the line check
+            # reports the over-refund with its amounts (rule 7) and nothing is sent
+            shares = allocate(net, weights, [net] * len(item_lines))
     else:
         shares = allocate(-net, weights, [p.item_amount for p in item_lines])
         shares = None if shares is None else [-s for s in shares]

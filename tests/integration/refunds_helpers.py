@@ -1,0 +1,86 @@
+"""Build refund scenarios on both sandboxes over real HTTP.
+
+A *shipped marketplace order* here is: placed on the Mirakl sandbox (control API), accepted with
+OR21, debited (control API), given tracking (OR23) and shipped (OR24) through our client; and the
+same order in the Magento sandbox, saved directly with ``ext_order_id`` = the marketplace order id
+and the marketplace's prices and shipping, then invoiced (so it can be refunded).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+
+from marketbridge.adapters.magento import models as mg
+from marketbridge.adapters.mirakl import models as mk
+
+ADDRESS = {"firstname": "Ada", "lastname": "Lovelace", "street": ["1 Sloane Square"], "city": "London",
+           "postcode": "SW1W 8EL", "country_id": "GB", "telephone": "02070000000"}
+PRICES = {"MB-000001": 107.45, "MB-000006": 82.32, "MB-000015": 294.87, "MB-000016": 252.97}
+
+
+@dataclass
+class Scenario:
+    order_id: str
+    line_ids: list[str]
+    magento_order_id: int
+    item_ids: dict[str, int]  # sku -> Magento order item id
+
+
+def place_marketplace_order(mirakl_url: str, lines: list[tuple[str, int]], shipping: float) -> tuple[str, list[str]]:
+    body = {"lines": [{"offer_sku": sku, "quantity": qty, "price": PRICES[sku]} for sku, qty in lines],
+            "shipping_price": shipping}
+    response = httpx2.post(f"{mirakl_url}/_sandbox/orders", json=body, timeout=10)
+    response.raise_for_status()
+    data = response.json()
+    return data["order_id"], data["order_line_ids"]
+
+
+def ship_on_marketplace(mirakl: Any, mirakl_url: str, order_id: str, line_ids: list[str]) -> None:
+    mirakl.accept_order(order_id, {line_id: True for line_id in line_ids})
+    httpx2.post(f"{mirakl_url}/_sandbox/orders/{order_id}/debit", timeout=10).raise_for_status()
+    mirakl.update_tracking(order_id, mk.TrackingRequest(carrier_code="DPD", tracking_number="15501234567"))
+    mirakl.ship_order(order_id)
+
+
+def magento_order(magento: Any, order_id: str, lines: list[tuple[str, int]], shipping: float) -> tuple[int, dict[str, int]]:
+    subtotal = round(sum(PRICES[sku] * qty for sku, qty in lines), 2)
+    grand = round(subtotal + shipping, 2)
+    entity = mg.OrderEntity(
+        customer_email="ada@example.invalid", base_grand_total=grand, grand_total=grand, subtotal=subtotal,
+        base_subtotal=subtotal, shipping_amount=shipping, base_shipping_amount=shipping, ext_order_id=order_id,
+        billing_address=mg.OrderAddressInput(address_type="billing", **ADDRESS),
+        items=[mg.OrderItemInput(sku=sku, name=sku, qty_ordered=qty, price=PRICES[sku], row_total=PRICES[sku] * qty)
+               for sku, qty in lines],
+        payment=mg.OrderPaymentInput(method="checkmo"),
+        state="processing", status="processing",
+    )
+    order = magento.create_order_direct(entity)
+    magento.invoice_order(order.entity_id)
+    order = magento.get_order(order.entity_id)
+    return order.entity_id, {item.sku: item.item_id for item in order.top_level_items()}
+
+
+def shipped_order(mirakl: Any, magento: Any, mirakl_url: str, lines: list[tuple[str, int]],
+                  shipping: float = 4.5) -> Scenario:
+    order_id, line_ids = place_marketplace_order(mirakl_url, lines, shipping)
+    ship_on_marketplace(mirakl, mirakl_url, order_id, line_ids)
+    entity_id, item_ids = magento_order(magento, order_id, lines, shipping)
+    return Scenario(order_id, line_ids, entity_id, item_ids)
+
+
+def credit_memo(magento: Any, scenario: Scenario, items: dict[str, int], *, shipping: float = 0.0,
+                adjustment_positive: float = 0.0, adjustment_negative: float = 0.0, comment: str | None = None) -> int:
+    return magento.refund_order(
+        scenario.magento_order_id,
+        [mg.DocumentItemInput(order_item_id=scenario.item_ids[sku], qty=qty) for sku, qty in items.items()] or None,
+        shipping_amount=shipping, adjustment_positive=adjustment_positive, adjustment_negative=adjustment_negative,
+        comment=comment,
+    )
+
+
+def marketplace_refunds(mirakl: Any, order_id: str) -> list[mk.LineRefund]:
+    order = mirakl.get_order(order_id)
+    return [refund for line in order.order_lines for refund in line.refunds]
