@@ -1,9 +1,140 @@
-"""CLI commands of the orders area."""
+"""``marketbridge orders list|show|pull|accept|refuse|retry``."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+from rich.table import Table
+
+from marketbridge.adapters.errors import IntegrationError
+from marketbridge.cli.common import console, err_console, print_json, runtime_for_command
+from marketbridge.domain.orders import OrderState
+from marketbridge.services import orders as order_service
+
+orders_app = typer.Typer(help="Marketplace orders: their state, and decisions on held ones.", no_args_is_help=True)
+
+
+@orders_app.command("list")
+def list_orders(
+    state: Annotated[OrderState | None, typer.Option(help="Only orders in this state.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10000)] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List marketplace orders, newest first."""
+    with runtime_for_command() as runtime, runtime.db.session() as session:
+        rows = [order_service.to_dict(o) for o in order_service.list_orders(
+            session, runtime.settings, state=state.value if state else None, limit=limit)]
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        console.print("No marketplace orders yet.")
+        return
+    table = Table("order", "state", "marketplace", "total", "Magento", "since")
+    for r in rows:
+        totals = r["marketplace_totals"]
+        table.add_row(r["order_id"], r["state"], r["marketplace_state"],
+                      f'{totals["grand_total"]:.2f} {r["currency"]}', r["magento_increment_id"] or "-",
+                      (r["state_changed_at"] or "")[:19])
+    console.print(table)
+
+
+@orders_app.command("show")
+def show_order(order_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """One order with its lines, decision and history."""
+    with runtime_for_command() as runtime, runtime.db.session() as session:
+        order = order_service.get_order_record(session, order_id, runtime.settings.order_connection)
+        if order is None:
+            err_console.print(f"No marketplace order {order_id}.")
+            raise typer.Exit(1)
+        data = order_service.to_dict(order, detail=True)
+    if as_json:
+        print_json(data)
+        return
+    console.print(f"[bold]{data['order_id']}[/bold]  {data['state']}  (marketplace {data['marketplace_state']})")
+    console.print(f"Magento: {data['magento_increment_id'] or '-'}   acceptance deadline: {data['acceptance_deadline']}")
+    if data["reason"]:
+        console.print(f"Reason: {data['reason']}")
+    lines = Table("line", "offer SKU", "Magento SKU", "match", "qty", "price", "accepted", "reasons")
+    for line in data["lines"]:
+        lines.add_row(line["order_line_id"], repr(line["offer_sku"]), line["magento_sku"] or "-", line["sku_match"] or "-",
+                      str(line["quantity"]), f'{line["price"]:.2f}', str(line["accepted"]), ", ".join(line["reasons"]))
+    console.print(lines)
+    history = Table("at", "from", "to", "by")
+    for t in data["transitions"]:
+        history.add_row((t["at"] or "")[:19], t["from"] or "-", t["to"], t["actor"])
+    console.print(history)
+
+
+@orders_app.command("pull")
+def pull(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Poll the marketplace now and start the work each order needs (as the schedule does)."""
+    from marketbridge.workflows import orders as order_workflows
+
+    with runtime_for_command(engine=True):
+        with console.status("Reading orders from the marketplace..."):
+            try:
+                result = order_workflows.run_poll_now()
+            except IntegrationError as error:
+                err_console.print(f"The marketplace could not be read: {error}")
+                raise typer.Exit(1) from None
+    if as_json:
+        print_json(result)
+        return
+    console.print(f"Read {result['fetched']} orders: {result['stored']} new or changed, {result['duplicates']} "
+                  f"already known, {len(result['failed'])} failed. {result['enqueued']} queued for work.")
+
+
+def _decide(order_id: str, accept: bool, actor: str) -> None:
+    with runtime_for_command() as runtime:
+        try:
+            result = order_service.decide_by_person(runtime, order_id, accept, actor=actor)
+        except LookupError:
+            err_console.print(f"No marketplace order {order_id}.")
+            raise typer.Exit(1) from None
+        except order_service.DecisionNotAllowed as error:
+            err_console.print(str(error))
+            raise typer.Exit(1) from None
+        except IntegrationError as error:
+            err_console.print(f"The marketplace failed: {error}")
+            raise typer.Exit(1) from None
+    if result.get("rejected"):
+        err_console.print(f"The marketplace rejected the decision: {result['rejected']}. Order is now {result['state']}.")
+        raise typer.Exit(1)
+    console.print(f"Order {order_id} is now {result['state']}.")
+
+
+@orders_app.command("accept")
+def accept(order_id: str, actor: Annotated[str, typer.Option(help="Who decides (audit log).")] = "cli") -> None:
+    """Accept every line of a held order (OR21 is sent and the decision recorded)."""
+    _decide(order_id, True, actor)
+
+
+@orders_app.command("refuse")
+def refuse(order_id: str, actor: Annotated[str, typer.Option(help="Who decides (audit log).")] = "cli") -> None:
+    """Refuse every line of a held order (OR21 is sent and the decision recorded)."""
+    _decide(order_id, False, actor)
+
+
+@orders_app.command("retry")
+def retry(order_id: str, actor: Annotated[str, typer.Option(help="Who asks (audit log).")] = "cli") -> None:
+    """Try the Adobe Commerce creation of a paid order again, after fixing what blocked it."""
+    from marketbridge.workflows import orders as order_workflows
+
+    with runtime_for_command(engine=True) as runtime:
+        try:
+            workflow_id = order_service.request_retry(runtime, order_id, actor=actor)
+        except (LookupError, order_service.DecisionNotAllowed) as error:
+            err_console.print(str(error))
+            raise typer.Exit(1) from None
+        with console.status("Creating the order in Adobe Commerce..."):
+            from dbos import DBOS
+
+            order_workflows.enqueue({"phase": "create", "order_id": order_id, "workflow_id": workflow_id})
+            result = DBOS.retrieve_workflow(workflow_id).get_result()
+    print_json(result)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands or sub-groups to the top-level app."""
+    app.add_typer(orders_app, name="orders")

@@ -71,6 +71,7 @@ def check_transition(current: OrderState | str, new: OrderState | str) -> bool:
 # ------------------------------------------------------------------ acceptance
 class SkuMatch(enum.StrEnum):
     EXACT = "exact"
+    LINKED = "linked"  # a person confirmed the link (catalogue SKU link table): as good as exact
     NORMALISED = "normalised"  # e.g. a trailing space on the marketplace: accepted with a warning
     NONE = "none"
 

@@ -362,10 +362,14 @@ class Catalog:
         return self.product(sku) if sku else None
 
 
-def resolve_sku(catalog: Catalog, offer_sku: str) -> tuple[str | None, SkuMatch]:
-    """Map a marketplace offer SKU to a Magento SKU: exact, else normalised (stray whitespace or
-    letter case, accepted with a warning exception), else none. The one place to extend with a
-    confirmed SKU link table."""
+def resolve_sku(catalog: Catalog, offer_sku: str, linked: str | None = None) -> tuple[str | None, SkuMatch]:
+    """Map a marketplace offer SKU to a Magento SKU: a person-confirmed link (``linked``, from the
+    catalogue's SKU link table), else exact, else normalised (stray whitespace or letter case,
+    accepted with a warning exception), else none. The one place SKU resolution lives."""
+    if linked:
+        product = catalog.product(linked)
+        if product is not None:
+            return product.sku, SkuMatch.LINKED
     product = catalog.product(offer_sku) if offer_sku and offer_sku == offer_sku.strip() else None
     if product is not None and product.sku == offer_sku:
         return product.sku, SkuMatch.EXACT
@@ -377,6 +381,29 @@ def resolve_sku(catalog: Catalog, offer_sku: str) -> tuple[str | None, SkuMatch]
         if product is not None and rules.normalise_sku(product.sku) == rules.normalise_sku(offer_sku):
             return product.sku, SkuMatch.NORMALISED
     return None, SkuMatch.NONE
+
+
+def confirmed_links(session: Session, offer_skus: Iterable[str]) -> dict[str, str]:
+    """Person-confirmed offer SKU → Magento SKU links (catalogue flow), when that table exists."""
+    try:
+        from marketbridge.services import skus as sku_links
+    except ImportError:
+        return {}
+    out = {}
+    for sku in set(offer_skus):
+        target = sku_links.resolve(session, sku)
+        if target:
+            out[sku] = target
+    return out
+
+
+def price_rules(session: Session) -> list[Any]:
+    """The stock flow's price rules (one definition of the channel price everywhere), when present."""
+    try:
+        from marketbridge.services.stock.rules import load_rules
+    except ImportError:
+        return []
+    return list(load_rules(session))
 
 
 def _salable(runtime: Runtime, catalog: Catalog, product: mm.Product) -> float:
@@ -393,9 +420,9 @@ def _salable(runtime: Runtime, catalog: Catalog, product: mm.Product) -> float:
         return 0.0
 
 
-def _channel_price(product: mm.Product) -> tuple[float | None, str]:
-    """The stock flow's channel price rule when present (without per-product rules here), else Magento's
-    own final price (special price when lower)."""
+def _channel_price(product: mm.Product, price_rule_rows: Sequence[Any]) -> tuple[float | None, str]:
+    """The stock flow's channel price for the product (price rules applied), else Magento's own final
+    price (the special price when lower) if that rule is not available."""
     try:
         from decimal import Decimal
 
@@ -403,8 +430,11 @@ def _channel_price(product: mm.Product) -> tuple[float | None, str]:
 
         facts = stock_rules.PriceFacts(price=Decimal(str(product.price)) if product.price is not None else None,
                                        special_price=Decimal(str(product.special_price)) if product.special_price else None)
-        pf = stock_rules.ProductFacts(sku=product.sku, enabled=product.enabled, type_id=product.type_id)
-        value, how = stock_rules.channel_price(facts, pf, [], dt.date.today())
+        attributes = {a.attribute_code: str(a.value) for a in product.custom_attributes if not isinstance(a.value, list)}
+        categories = next((a.value for a in product.custom_attributes if a.attribute_code == "category_ids"), []) or []
+        pf = stock_rules.ProductFacts(sku=product.sku, enabled=product.enabled, type_id=product.type_id,
+                                      attributes=attributes, category_ids=[str(c) for c in categories])
+        value, how = stock_rules.channel_price(facts, pf, price_rule_rows, dt.date.today())
         return (float(value) if value is not None else None), f"channel_price:{how}"
     except (ImportError, AttributeError, TypeError):
         prices = [p for p in (product.price, product.special_price) if p]
@@ -442,11 +472,12 @@ def decide(runtime: Runtime, order_id: str) -> dict[str, Any]:
         lines = [(line.order_line_id, line.offer_sku, line.quantity, line.unit_price) for line in order.lines
                  if line.marketplace_state == "WAITING_ACCEPTANCE"]
         currency = order.currency
+        links = confirmed_links(session, [offer_sku for _, offer_sku, _, _ in lines])
+        rule_rows = price_rules(session)
     catalog = Catalog(runtime.magento)
     resolved = {}
     for line_id, offer_sku, qty, unit in lines:
-        sku, how = resolve_sku(catalog, offer_sku)
-        resolved[line_id] = (sku, how)
+        resolved[line_id] = resolve_sku(catalog, offer_sku, links.get(offer_sku))
     with runtime.db.session() as session:  # other open orders' quantities, counted once per decision
         for line in get_order_record(session, order_id, settings.order_connection).lines:  # type: ignore[union-attr]
             if line.order_line_id in resolved:
@@ -457,7 +488,7 @@ def decide(runtime: Runtime, order_id: str) -> dict[str, Any]:
     for line_id, offer_sku, qty, unit in lines:
         sku, how = resolved[line_id]
         product = catalog.product(sku) if sku else None
-        channel = _channel_price(product)[0] if product else None
+        channel = _channel_price(product, rule_rows)[0] if product else None
         facts.append(rules.LineFacts(
             order_line_id=line_id, offer_sku=offer_sku, quantity=qty, unit_price=unit, match=how, magento_sku=sku,
             enabled=product.enabled if product else False,
@@ -708,11 +739,13 @@ def _place(runtime: Runtime, order: MarketplaceOrder) -> int:
     billing_raw = ((order.raw or {}).get("customer") or {}).get("billing_address")
     billing = _magento_address(billing_raw, email) if isinstance(billing_raw, dict) and billing_raw.get("street_1") else address
     catalog = Catalog(runtime.magento)
+    with runtime.db.session() as session:
+        links = confirmed_links(session, [line.offer_sku for line in order.lines if not line.magento_sku])
     wanted = []
     for line in order.lines:
         if line.accepted is False or line.marketplace_state in ("REFUSED", "CANCELED"):
             continue
-        sku = line.magento_sku or resolve_sku(catalog, line.offer_sku)[0]
+        sku = line.magento_sku or resolve_sku(catalog, line.offer_sku, links.get(line.offer_sku))[0]
         if sku is None:
             raise CreationBlocked(rules.ORDER_CREATION_FAILED, f"offer SKU {line.offer_sku!r} matches no product")
         wanted.append((sku, float(line.quantity), line))

@@ -1,0 +1,168 @@
+"""The orders flow with ``marketbridge run`` up and nobody running a command.
+
+A customer order placed through the Mirakl sandbox's control API is accepted by the service on its
+own schedule; after the customer is debited exactly one Adobe Commerce order exists with
+``ext_order_id`` = the marketplace order id. A second test kills the service with SIGKILL between
+the Magento create and our record (a test-only env hook sleeps there), restarts it, and counts the
+Magento orders with that ``ext_order_id`` through the sandbox.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from marketbridge.adapters.magento.client import MagentoClient
+from marketbridge.adapters.magento.criteria import SearchCriteria
+from marketbridge.services.orders import TEST_PAUSE_ENV
+from tests.conftest import ON_POSTGRES
+
+ROOT = Path(__file__).parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_service(db_url: str, boxes, log: Path, **env_extra: str) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "MARKETBRIDGE_DATABASE_URL": db_url,
+        "MARKETBRIDGE_MAGENTO_BASE_URL": boxes.magento_url,
+        "MARKETBRIDGE_MIRAKL_BASE_URL": boxes.mirakl_url,
+        "MARKETBRIDGE_MIRAKL_RATE_LIMIT_SCALE": "0.01",
+        "MARKETBRIDGE_ORDER_POLL_CRON": "*/2 * * * * *",
+        "MARKETBRIDGE_ORDER_POLL_OVERLAP_SECONDS": "30",
+        "MARKETBRIDGE_WEB_PORT": str(free_port()),
+        "MARKETBRIDGE_EXECUTOR_ID": "e2e-orders",
+        **env_extra,
+    }
+    if TEST_PAUSE_ENV not in env_extra:
+        env.pop(TEST_PAUSE_ENV, None)
+    out = open(log, "ab")  # noqa: SIM115 - the child writes to it for its whole life
+    return subprocess.Popen([sys.executable, "-c", "from marketbridge.cli import main; main()", "run"], env=env, stdout=out,
+                            stderr=subprocess.STDOUT, cwd=str(ROOT))
+
+
+def wait_until(predicate, timeout: float, what: str, log: Path | None = None):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+    raise AssertionError(f"timed out waiting for {what}\n{tail}")
+
+
+def sandbox_order(boxes, order_id: str) -> dict:
+    return httpx2.get(f"{boxes.mirakl_url}/_sandbox/orders/{order_id}").json()
+
+
+def magento_orders_with(boxes, ext_id: str) -> list:
+    with MagentoClient(boxes.magento_url, "sandbox-magento-token") as client:
+        items = client.search_orders(SearchCriteria().where("ext_order_id", ext_id)).items
+    return [o for o in items if o.ext_order_id == ext_id]
+
+
+def place_stocked_order(boxes) -> str:
+    with MagentoClient(boxes.magento_url, "sandbox-magento-token") as client:
+        for i in range(1, 120):
+            sku = f"MB-{i:06d}"
+            try:
+                product = client.get_product(sku)
+            except Exception:
+                continue
+            if product.type_id == "simple" and product.enabled and client.salable_quantity(sku, 1) >= 3:
+                offer = httpx2.get(f"{boxes.mirakl_url}/_sandbox/offers/{sku}")
+                if offer.status_code == 200 and offer.json().get("quantity", 0) >= 3:
+                    break
+    response = httpx2.post(f"{boxes.mirakl_url}/_sandbox/orders", json={"lines": [{"offer_sku": sku, "quantity": 1}]})
+    assert response.status_code == 201, response.text
+    return response.json()["order_id"]
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.slow
+def test_order_flows_to_magento_with_nobody_running_a_command(migrated_db_url, fresh_sandboxes, tmp_path):
+    log = tmp_path / "service.log"
+    service = start_service(migrated_db_url, fresh_sandboxes, log)
+    try:
+        order_id = place_stocked_order(fresh_sandboxes)
+        wait_until(lambda: sandbox_order(fresh_sandboxes, order_id)["order_state"] == "WAITING_DEBIT", 60,
+                   "the service to accept the order", log)
+        assert httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{order_id}/debit").status_code == 200
+        orders = wait_until(lambda: magento_orders_with(fresh_sandboxes, order_id), 60,
+                            "the Magento order", log)
+        time.sleep(5)  # a few more polls: still exactly one
+        orders = magento_orders_with(fresh_sandboxes, order_id)
+        assert len(orders) == 1
+        assert orders[0].ext_order_id == order_id
+    finally:
+        stop(service)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(ON_POSTGRES, reason="restart recovery by the same executor is exercised on SQLite")
+def test_kill_9_between_magento_create_and_our_record_leaves_exactly_one_order(
+        migrated_db_url, fresh_sandboxes, tmp_path):
+    from sqlalchemy import create_engine, text
+
+    log = tmp_path / "service.log"
+    first = start_service(migrated_db_url, fresh_sandboxes, log, **{TEST_PAUSE_ENV: "120"})
+    try:
+        order_id = place_stocked_order(fresh_sandboxes)
+        wait_until(lambda: sandbox_order(fresh_sandboxes, order_id)["order_state"] == "WAITING_DEBIT", 60,
+                   "the service to accept the order", log)
+        httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{order_id}/debit")
+        wait_until(lambda: f"paused-after-magento-create {order_id}" in log.read_text(errors="replace"), 60,
+                   "the pause after the Magento create", log)
+        assert len(magento_orders_with(fresh_sandboxes, order_id)) == 1
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    finally:
+        if first.poll() is None:
+            first.kill()
+    engine = create_engine(migrated_db_url)
+    with engine.connect() as conn:
+        before = conn.execute(text("SELECT state, magento_entity_id FROM marketplace_orders WHERE order_id = :o"),
+                              {"o": order_id}).one()
+    assert before.magento_entity_id is None  # killed before our record
+
+    second = start_service(migrated_db_url, fresh_sandboxes, log)
+    try:
+        def recorded():
+            with engine.connect() as conn:
+                row = conn.execute(text("SELECT state, magento_entity_id FROM marketplace_orders WHERE order_id = :o"),
+                                   {"o": order_id}).one()
+            return row if row.magento_entity_id is not None else None
+
+        row = wait_until(recorded, 60, "the restarted service to record the order", log)
+        assert row.state == "created"
+        time.sleep(4)
+        orders = magento_orders_with(fresh_sandboxes, order_id)
+        assert len(orders) == 1
+        assert orders[0].entity_id == row.magento_entity_id
+    finally:
+        stop(second)
+        engine.dispose()
