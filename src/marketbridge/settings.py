@@ -254,6 +254,14 @@ class Settings(BaseSettings):
     alert_urls_finance: SecretStr | None = None
     alert_urls_customer_service: SecretStr | None = None
 
+    # --- console: alerts -------------------------------------------------------------------------
+    alert_check_cron: str = Field(default="0 * * * * *", description="How often urgent exceptions are alerted.")
+    alert_digest_cron: str = Field(default="0 0 8 * * *", description="When the daily digest goes out (UTC).")
+    alert_repeat_hours: float = Field(
+        default=12.0, gt=0, description="An urgent problem on one object alerts at most once in this many hours."
+    )
+    console_url: str = Field(default="", description="Public address of the console, for links in alerts.")
+
     @field_validator("database_url")
     @classmethod
     def _normalise_database_url(cls, value: str) -> str:
