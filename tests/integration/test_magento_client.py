@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx2
 import pytest
 import stamina
 from pydantic import SecretStr
 
-from marketbridge.adapters.errors import AuthFailed, NotFound, RateLimited, Rejected, ServerError
+from marketbridge.adapters.errors import (
+    AuthFailed,
+    NetworkError,
+    NotFound,
+    RateLimited,
+    Rejected,
+    ServerError,
+)
 from marketbridge.adapters.magento import MagentoClient, OAuth1Credentials, SearchCriteria
 from marketbridge.adapters.magento import models as m
 from marketbridge.sandbox.magento.oauth import OAuthConfig
@@ -244,3 +253,20 @@ def test_from_settings_builds_an_oauth_client(sandbox):
     with MagentoClient.from_settings(settings) as c:
         assert "oauth" in repr(c) and OAUTH.consumer_secret not in repr(c)
         assert c.get_product("MB-000001").sku == "MB-000001"
+
+
+def test_timeouts_become_network_errors_and_latency_is_injected(sandbox):
+    server, _ = sandbox
+    try:
+        set_faults(server, endpoint="/V1/stockItems", timeout_rate=1.0, timeout_seconds=1.0)
+        with MagentoClient(server.url, TOKEN, timeout=0.2) as slow, stamina.set_testing(True, attempts=2):
+            clear_calls(server)
+            with pytest.raises(NetworkError):
+                slow.stock_item("MB-000001")
+        set_faults(server, endpoint="*", latency_ms=150)
+        with MagentoClient(server.url, TOKEN) as c:
+            started = time.perf_counter()
+            c.get_product("MB-000001")
+            assert time.perf_counter() - started >= 0.15
+    finally:
+        httpx2.delete(f"{server.url}/_sandbox/faults")

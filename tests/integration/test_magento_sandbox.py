@@ -577,3 +577,111 @@ def test_hundred_thousand_products_start_quickly():
     # generous bounds: the CPU is shared with other test runs (measured alone: ~5.5 s, ~1.4 ms)
     assert elapsed < 30, elapsed
     assert per_call < 0.1, per_call
+
+
+def test_invoice_refund_only_for_online_methods_and_warehouse_creditmemo(sandbox, http):
+    server, _ = sandbox
+    sku = new_sku(server, "MB-T-ONLINE", 5, price=10)
+    offline = place_cart_order(http, [{"sku": sku, "qty": 1}])
+    invoice_id = http.post(f"/V1/order/{offline}/invoice", json={}).json()
+    refused = http.post(f"/V1/invoice/{int(invoice_id)}/refund", json={"isOnline": True})
+    assert refused.status_code == 400
+    assert refused.json()["message"].endswith("We can't create creditmemo for the invoice.")
+
+    online = place_cart_order(http, [{"sku": sku, "qty": 2}], payment="sandbox_gateway")
+    invoice_id = int(http.post(f"/V1/order/{online}/invoice", json={"capture": True}).json())
+    item_id = http.get(f"/V1/orders/{online}").json()["items"][0]["item_id"]
+    memo = http.post(
+        f"/V1/invoice/{invoice_id}/refund",
+        json={
+            "items": [{"order_item_id": item_id, "qty": 1}],
+            "isOnline": True,
+            "arguments": {"shipping_amount": 0},
+        },
+    )
+    assert memo.status_code == 200, memo.text
+    assert http.get(f"/V1/creditmemo/{int(memo.json())}").json()["invoice_id"] == invoice_id
+    listed = http.get(
+        "/V1/creditmemos",
+        params={
+            "searchCriteria[filter_groups][0][filters][0][field]": "invoice_id",
+            "searchCriteria[filter_groups][0][filters][0][value]": str(invoice_id),
+        },
+    ).json()
+    assert listed["total_count"] == 1
+
+    # the warehouse refunds the rest through the control API (remaining shipping included)
+    rest = httpx2.post(f"{server.url}/_sandbox/creditmemo", json={"order_id": online})
+    assert rest.status_code == 200, rest.text
+    assert rest.json()["shipping_amount"] == 10
+    assert http.get(f"/V1/orders/{online}").json()["state"] == "closed"
+
+
+def test_legacy_stock_item_writes_the_default_source(sandbox, http):
+    server, _ = sandbox
+    sku = new_sku(server, "MB-T-LEGACY", 2)
+    set_stock(server, sku, 3, "warehouse-2")
+    assert (
+        http.put(
+            f"/V1/products/{sku}/stockItems/999", json={"stockItem": {"qty": 7, "is_in_stock": True}}
+        ).status_code
+        == 200
+    )
+    items = {
+        i["source_code"]: i["quantity"]
+        for i in http.get(
+            "/V1/inventory/source-items",
+            params={
+                "searchCriteria[filter_groups][0][filters][0][field]": "sku",
+                "searchCriteria[filter_groups][0][filters][0][value]": sku,
+            },
+        ).json()["items"]
+    }
+    assert items == {"default": 7, "warehouse-2": 3}
+    assert salable(http, sku) == 10
+    assert http.get(f"/V1/stockItems/{sku}").json()["qty"] == 7
+    out = http.put(f"/V1/products/{sku}", json={"product": {"sku": sku, "status": 2}})
+    assert out.json()["status"] == 2
+    assert http.get(f"/V1/inventory/is-product-salable/{sku}/1").json() is False
+
+
+def test_customer_cart_and_comment_status_rules(sandbox, http):
+    server, _ = sandbox
+    sku = new_sku(server, "MB-T-CUSTOMER", 4)
+    cart = http.post("/V1/customers/1/carts").json()
+    assert http.post("/V1/customers/1/carts").json() == cart  # the customer's active cart is reused
+    assert http.post("/V1/customers/999/carts").status_code == 404
+    http.post(
+        f"/V1/carts/{cart}/items", json={"cartItem": {"sku": sku, "qty": 1, "quote_id": str(cart)}}
+    ).raise_for_status()
+    too_many = http.post(
+        f"/V1/carts/{cart}/items", json={"cartItem": {"sku": sku, "qty": 4, "quote_id": str(cart)}}
+    )
+    assert too_many.status_code == 400 and too_many.json()["message"] == "The requested qty is not available"
+    info = {
+        "shipping_address": ADDRESS,
+        "billing_address": ADDRESS,
+        "shipping_carrier_code": "ups",
+        "shipping_method_code": "ground",
+    }
+    unknown = http.post(f"/V1/carts/{cart}/shipping-information", json={"addressInformation": info})
+    assert unknown.status_code == 400 and unknown.json()["parameters"] == ["ups", "ground"]
+    info.update(shipping_carrier_code="freeshipping", shipping_method_code="freeshipping")
+    totals = http.post(f"/V1/carts/{cart}/shipping-information", json={"addressInformation": info}).json()[
+        "totals"
+    ]
+    assert totals["shipping_amount"] == 0
+    order_id = int(
+        http.put(f"/V1/carts/{cart}/order", json={"paymentMethod": {"method": "banktransfer"}}).json()
+    )
+    order = http.get(f"/V1/orders/{order_id}").json()
+    assert order["customer_is_guest"] == 0 and order["customer_id"] == 1
+    placed_cart = http.get(f"/V1/carts/{cart}").json()
+    assert placed_cart["is_active"] is False and placed_cart["reserved_order_id"] == order["increment_id"]
+    assert (
+        http.put(f"/V1/carts/{cart}/order", json={"paymentMethod": {"method": "checkmo"}}).status_code == 404
+    )
+    wrong = http.post(
+        f"/V1/orders/{order_id}/comments", json={"statusHistory": {"comment": "x", "status": "complete"}}
+    )
+    assert wrong.status_code == 400
