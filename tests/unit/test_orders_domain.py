@@ -1,0 +1,161 @@
+"""Pure rules of the orders flow: state machine, acceptance, totals, time rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from marketbridge.domain import orders as o
+from marketbridge.domain.orders import LineFacts, OrderState, Outcome, Reason, SkuMatch
+
+RULES = o.AcceptanceRules(currency="GBP", price_tolerance_percent=1.0, partial_acceptance=False, hold_on_failure=False)
+
+
+def facts(line="L1", qty=1, salable=10.0, reserved=0.0, price=10.0, channel=10.0, match=SkuMatch.EXACT, sku="MB-1",
+          enabled=True):
+    return LineFacts(order_line_id=line, offer_sku=sku, quantity=qty, unit_price=price, match=match,
+                     magento_sku=None if match is SkuMatch.NONE else sku, enabled=enabled, salable_qty=salable,
+                     reserved_elsewhere=reserved, channel_price=channel)
+
+
+# ------------------------------------------------------------------ state machine
+def test_the_happy_path_is_allowed_in_order():
+    path = ["received", "accepted", "awaiting_payment", "created", "shipped", "refunded", "closed"]
+    for current, new in zip(path, path[1:]):
+        assert o.check_transition(current, new) is True
+
+
+def test_same_state_is_a_no_op_and_illegal_moves_raise():
+    assert o.check_transition("created", "created") is False
+    with pytest.raises(o.TransitionNotAllowed, match="from closed to received"):
+        o.check_transition("closed", "received")
+    with pytest.raises(o.TransitionNotAllowed):
+        o.check_transition("received", "created")  # never created before payment
+    with pytest.raises(o.TransitionNotAllowed):
+        o.check_transition("shipped", "cancelled")  # after shipment: an exception, not a cancellation
+
+
+@given(st.sampled_from(list(OrderState)), st.sampled_from(list(OrderState)))
+def test_every_allowed_move_is_in_the_table(current, new):
+    if current == new:
+        assert o.check_transition(current, new) is False
+    elif new in o.TRANSITIONS[current]:
+        assert o.check_transition(current, new) is True
+    else:
+        with pytest.raises(o.TransitionNotAllowed):
+            o.check_transition(current, new)
+
+
+def test_every_state_can_reach_closed():
+    for start in OrderState:
+        seen, frontier = {start}, [start]
+        while frontier:
+            for nxt in o.TRANSITIONS[frontier.pop()]:
+                if nxt not in seen:
+                    seen.add(nxt)
+                    frontier.append(nxt)
+        assert OrderState.CLOSED in seen, start
+
+
+# ------------------------------------------------------------------ acceptance
+def test_a_good_order_is_accepted():
+    decision = o.decide_acceptance([facts(), facts("L2")], RULES, "GBP")
+    assert decision.outcome is Outcome.ACCEPT
+    assert decision.or21 == {"L1": True, "L2": True}
+
+
+def test_unknown_sku_refuses_every_line_without_partial_acceptance():
+    decision = o.decide_acceptance([facts(), facts("L2", match=SkuMatch.NONE)], RULES, "GBP")
+    assert decision.outcome is Outcome.REFUSE
+    assert decision.or21 == {"L1": False, "L2": False}
+    assert decision.lines[1].reasons == (Reason.UNKNOWN_SKU,)
+    assert "matches no product" in decision.reasons_text()
+
+
+def test_partial_acceptance_when_the_connection_allows_it():
+    rules = o.AcceptanceRules("GBP", 1.0, partial_acceptance=True, hold_on_failure=False)
+    decision = o.decide_acceptance([facts(), facts("L2", qty=5, salable=3)], rules, "GBP")
+    assert decision.outcome is Outcome.PARTIAL
+    assert decision.or21 == {"L1": True, "L2": False}
+
+
+def test_hold_policy_holds_instead_of_refusing():
+    rules = o.AcceptanceRules("GBP", 1.0, partial_acceptance=False, hold_on_failure=True)
+    decision = o.decide_acceptance([facts(price=20.0)], rules, "GBP")
+    assert decision.outcome is Outcome.HOLD
+    assert decision.lines[0].reasons == (Reason.PRICE_OUT_OF_TOLERANCE,)
+
+
+def test_other_open_orders_reduce_the_available_quantity():
+    assert o.decide_line(facts(qty=3, salable=5, reserved=2), RULES, "GBP").accepted
+    assert not o.decide_line(facts(qty=3, salable=5, reserved=3), RULES, "GBP").accepted
+
+
+def test_currency_other_than_the_store_refuses():
+    line = o.decide_line(facts(), RULES, "EUR")
+    assert not line.accepted and Reason.CURRENCY in line.reasons
+
+
+def test_normalised_sku_is_accepted_with_a_warning():
+    line = o.decide_line(facts(match=SkuMatch.NORMALISED), RULES, "GBP")
+    assert line.accepted and line.warnings and "normalising" in line.warnings[0]
+
+
+def test_disabled_product_refuses():
+    assert o.decide_line(facts(enabled=False), RULES, "GBP").reasons == (Reason.PRODUCT_DISABLED,)
+
+
+@given(st.floats(1, 1000), st.floats(0, 10))
+def test_price_tolerance_is_symmetric_and_inclusive(reference, percent):
+    edge = reference * percent / 100
+    assert o.price_within(reference + edge, reference, percent)
+    assert o.price_within(reference - edge, reference, percent)
+    assert not o.price_within(reference + edge + 0.01, reference, percent)
+
+
+@given(st.lists(st.tuples(st.integers(1, 50), st.floats(0, 20), st.integers(0, 20)), min_size=1, max_size=6),
+       st.booleans(), st.booleans())
+def test_or21_always_has_a_decision_for_every_line(lines, partial, hold):
+    rules = o.AcceptanceRules("GBP", 1.0, partial, hold)
+    line_facts = [facts(f"L{i}", qty=q, salable=s, reserved=r) for i, (q, s, r) in enumerate(lines)]
+    decision = o.decide_acceptance(line_facts, rules, "GBP")
+    assert set(decision.or21) == {f.order_line_id for f in line_facts}
+    if decision.outcome is Outcome.ACCEPT:
+        assert all(decision.or21.values())
+    if decision.outcome is Outcome.REFUSE:
+        assert not any(decision.or21.values())
+    if decision.outcome is Outcome.PARTIAL:
+        assert partial and any(decision.or21.values()) and not all(decision.or21.values())
+
+
+def test_reserved_by_other_orders_excludes_the_order_itself():
+    rows = [("A", "MB-1", 2), ("B", "MB-1", 3), ("A", "MB-2", 1), ("C", None, 5)]
+    assert o.reserved_by_other_orders(rows, "A") == {"MB-1": 3.0}
+
+
+# ------------------------------------------------------------------ totals and time
+def test_totals_outside_the_tolerance_are_reported():
+    diffs = o.compare_totals({"subtotal": 10, "shipping": 4.5, "grand_total": 14.5},
+                             {"subtotal": 10, "shipping": 5.0, "grand_total": 15.0}, 0.01)
+    assert [(d.field, d.delta) for d in diffs] == [("shipping", 0.5), ("grand_total", 0.5)]
+    assert o.compare_totals({"grand_total": 10}, {"grand_total": 10.005}, 0.01) == []
+
+
+def test_reminder_window_and_stuck_ages():
+    created = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    deadline = o.acceptance_deadline(created, 86400)
+    assert not o.reminder_due(deadline, created, 3600)
+    assert o.reminder_due(deadline, deadline - dt.timedelta(minutes=30), 3600)
+    assert not o.reminder_due(deadline, deadline + dt.timedelta(seconds=1), 3600)
+    ages = {"received": 600}
+    assert o.stuck("received", created, created + dt.timedelta(seconds=601), ages)
+    assert not o.stuck("received", created, created + dt.timedelta(seconds=599), ages)
+    assert not o.stuck("held", created, created + dt.timedelta(days=9), ages)
+    assert o.get_type_for_stuck("created").owner.value == "ops"
+
+
+def test_normalise_sku():
+    assert o.normalise_sku(" MB-Trailing-0001 ") == "mb-trailing-0001"
