@@ -76,11 +76,14 @@ def handlers_for(event_name: str) -> list[Handler]:
 def load_handlers() -> None:
     """Import every area's service module so that their handlers are registered."""
     for name in HANDLER_MODULES:
+        module = f"marketbridge.services.{name}"
         try:
-            importlib.import_module(f"marketbridge.services.{name}")
+            importlib.import_module(module)
         except ModuleNotFoundError as error:
-            if error.name != f"marketbridge.services.{name}":
-                raise
+            if error.name != module:
+                log.error("webhook.handler_module_broken", module=module, error=str(error)[:200])
+        except Exception as error:  # noqa: BLE001 - one broken area must not stop the others
+            log.error("webhook.handler_module_broken", module=module, error=str(error)[:200])
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,135 @@
-"""DBOS workflows of the stock flow: thin durable shells around marketbridge.services.
+"""DBOS workflows of the stock and price flow: thin durable shells around services.stock.sync.
 
-Declare QUEUES (kwargs for DBOS.register_queue) and schedules(settings) (a list of
-DBOS.apply_schedules entries); marketbridge.workflows.engine registers both at launch.
+* ``stock.tick`` (schedule ``stock_push_cron``, every 2 s by default, and started at once by the
+  webhook receiver): re-read hinted SKUs from Adobe Commerce into the outbox, then for each import
+  API claim the batch in flight or a new one (when the last upload is a minute old) and start its
+  ``stock.push_batch`` workflow under the deterministic id ``stock-push-<batch id>``. Starting an
+  existing id is a no-op, so a tick that dies between claiming and starting is repaired by the
+  next tick, and a batch is never pushed by two workflows.
+* ``stock.push_batch(batch_id)``: step ``upload`` (sends the file once; the import id is
+  checkpointed in ``sync_batches`` and in the step result) then step ``follow`` (poll the import
+  status, read the error report, write per-SKU results, free the lane). A kill -9 anywhere resumes
+  from the last finished step; the batch's values stay "in flight" meanwhile and changes made
+  during that time wait in the outbox for the next window.
+* ``stock.poll`` (schedule ``stock_poll_cron``, every 5 minutes): the fallback that diffs source
+  items and reads recent orders and products, for the changes webhooks missed.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
+import structlog
+from dbos import DBOS, SetWorkflowID
+
+from marketbridge.runtime import get_runtime
+from marketbridge.services.stock import outbox
+from marketbridge.services.stock import sync as stock_sync
 from marketbridge.settings import Settings
+
+log = structlog.get_logger(__name__)
 
 QUEUES: list[dict[str, Any]] = []
 
 
+@DBOS.step(name="stock.refresh")
+def _refresh() -> dict[str, Any]:
+    result = stock_sync.refresh(get_runtime())
+    return {"hints": result.hints, "stock": result.applied.stock_enqueued, "price": result.applied.price_enqueued}
+
+
+@DBOS.step(name="stock.claim")
+def _claim() -> list[int]:
+    return stock_sync.claim_all(get_runtime())
+
+
+@DBOS.step(name="stock.upload")
+def _upload(batch_id: int) -> dict[str, Any]:
+    return stock_sync.upload(get_runtime(), batch_id)
+
+
+@DBOS.step(name="stock.follow")
+def _follow(batch_id: int) -> dict[str, Any]:
+    return stock_sync.follow(get_runtime(), batch_id)
+
+
+@DBOS.step(name="stock.release")
+def _release(batch_id: int, reason: str) -> int:
+    return stock_sync.release_stale(get_runtime(), batch_id, reason)
+
+
+@DBOS.workflow(name="stock.push_batch")
+def push_batch(batch_id: int) -> dict[str, Any]:
+    try:
+        sent = _upload(batch_id)
+        if sent.get("state") not in ("sent",):
+            return sent
+        return {**sent, **_follow(batch_id)}
+    except Exception as error:  # any unexpected failure: give the values back, never lose them
+        log.error("stock.push_batch_failed", batch_id=batch_id, error=str(error)[:300])
+        _release(batch_id, f"push workflow failed: {error}"[:2000])
+        raise
+
+
+def _start_batches(batch_ids: list[int]) -> None:
+    for batch_id in batch_ids:
+        with SetWorkflowID(outbox.batch_workflow_id(batch_id)):
+            DBOS.start_workflow(push_batch, batch_id)
+
+
+@DBOS.workflow(name="stock.tick")
+def push_tick(scheduled_time: Any = None, context: Any = None) -> dict[str, Any]:
+    refreshed = _refresh()
+    batch_ids = _claim()
+    _start_batches(batch_ids)
+    return {"refreshed": refreshed, "batches": batch_ids}
+
+
+@DBOS.step(name="stock.poll")
+def _poll() -> dict[str, Any]:
+    result = stock_sync.poll(get_runtime())
+    return {"source_changes": result.source_changes, "order_skus": result.order_skus,
+            "product_skus": result.product_skus, "redispatched": result.redispatched,
+            "hints": result.refresh.hints}
+
+
+@DBOS.workflow(name="stock.poll")
+def poll_workflow(scheduled_time: Any = None, context: Any = None) -> dict[str, Any]:
+    return _poll()
+
+
+_trigger_lock = threading.Lock()
+_last_trigger = 0.0
+
+
+def trigger_push(min_gap_seconds: float = 0.5) -> bool:
+    """Start a tick now (from the webhook receiver) so a change goes out at once when the window
+    is open; at most one start per ``min_gap_seconds`` per process. Harmless when the engine is
+    not running (the schedule does the work then)."""
+    global _last_trigger
+    from marketbridge.workflows import engine
+
+    if not engine.is_launched():
+        return False
+    with _trigger_lock:
+        now = time.monotonic()
+        if now - _last_trigger < min_gap_seconds:
+            return False
+        _last_trigger = now
+    try:
+        DBOS.start_workflow(push_tick)
+    except Exception as error:  # noqa: BLE001 - the schedule will pick the work up anyway
+        log.warning("stock.trigger_failed", error=str(error)[:200])
+        return False
+    return True
+
+
 def schedules(settings: Settings) -> list[dict[str, Any]]:
-    return []
+    if not (settings.stock_sync_enabled or settings.price_sync_enabled):
+        return []
+    return [
+        {"schedule_name": "stock.tick", "workflow_fn": push_tick, "schedule": settings.stock_push_cron},
+        {"schedule_name": "stock.poll", "workflow_fn": poll_workflow, "schedule": settings.stock_poll_cron},
+    ]

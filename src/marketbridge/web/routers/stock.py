@@ -1,7 +1,88 @@
-"""HTTP routes of the stock area."""
+"""JSON API of the stock and price flow (bearer token, ``ApiUser``).
+
+* ``GET /api/stock/{sku}``: per-SKU state (Magento qty, published qty, rule, last push, import id,
+  result, latency), the same view as ``marketbridge stock show SKU``;
+* ``GET /api/stock``: list (``?result=error``), ``GET /api/stock/summary``, ``GET /api/stock/batches``
+  (history of imports);
+* ``GET /api/rules``, ``POST /api/rules`` (add or replace), ``DELETE /api/rules/{id}``; a rule change
+  recomputes every SKU from stored values and queues what changed.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any, Literal
 
-router = APIRouter()
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from marketbridge.domain.stock import Kind, RuleError, Scope
+from marketbridge.services.stock import state as stock_state
+from marketbridge.services.stock import sync as stock_sync
+from marketbridge.services.stock.rules import list_rules, put_rule, remove_rule
+from marketbridge.web.deps import ApiUser, RuntimeDep, SessionDep
+
+router = APIRouter(tags=["stock"])
+
+
+@router.get("/api/stock/summary")
+def stock_summary(session: SessionDep, user: ApiUser) -> dict[str, Any]:
+    return stock_state.summary(session)
+
+
+@router.get("/api/stock/batches")
+def stock_batches(session: SessionDep, user: ApiUser,
+                  limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
+    return stock_state.list_batches(session, limit=limit)
+
+
+@router.get("/api/stock")
+def stock_list(session: SessionDep, user: ApiUser,
+               result: Annotated[Literal["ok", "error", "pending"] | None, Query()] = None,
+               limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+               offset: Annotated[int, Query(ge=0)] = 0) -> list[dict[str, Any]]:
+    return stock_state.list_states(session, result=result, limit=limit, offset=offset)
+
+
+@router.get("/api/stock/{sku:path}")
+def stock_show(sku: str, session: SessionDep, user: ApiUser) -> dict[str, Any]:
+    view = stock_state.sku_view(session, sku)
+    if view is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No stock state for SKU {sku!r} yet.")
+    return view
+
+
+class RuleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Kind
+    scope: Scope
+    scope_key: str = Field(default="", max_length=255)
+    params: dict[str, float | int | str] = Field(min_length=1)
+    note: str = Field(default="", max_length=1000)
+
+
+@router.get("/api/rules")
+def rules_list(session: SessionDep, user: ApiUser, kind: Kind | None = None) -> list[dict[str, Any]]:
+    return list_rules(session, kind)
+
+
+@router.post("/api/rules", status_code=status.HTTP_201_CREATED)
+def rules_put(body: RuleIn, runtime: RuntimeDep, user: ApiUser) -> dict[str, Any]:
+    try:
+        with runtime.db.session() as session:
+            rule = put_rule(session, body.kind, body.scope, body.scope_key, body.params, actor=user.name, note=body.note)
+    except RuleError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(error)) from None
+    applied = stock_sync.reapply_rules(runtime)
+    return {**rule, "requeued": {"stock": applied.stock_enqueued, "price": applied.price_enqueued}}
+
+
+@router.delete("/api/rules/{rule_id}")
+def rules_delete(rule_id: int, runtime: RuntimeDep, user: ApiUser) -> dict[str, Any]:
+    try:
+        with runtime.db.session() as session:
+            remove_rule(session, rule_id, actor=user.name)
+    except RuleError as error:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
+    applied = stock_sync.reapply_rules(runtime)
+    return {"deleted": rule_id, "requeued": {"stock": applied.stock_enqueued, "price": applied.price_enqueued}}

@@ -1,7 +1,107 @@
-"""HTTP routes of the webhooks area."""
+"""``POST /webhooks/adobe-commerce``: signed Adobe Commerce webhook / I/O event deliveries.
+
+Answers (Adobe Commerce webhook response contract, MAGENTO.md §11.1):
+
+* 200 ``{"op": "success"}`` — stored (or recognised as a redelivery) and dispatched;
+* 401 — no ``x-adobe-commerce-webhook-signature``, or it does not verify against the configured
+  public key (``MARKETBRIDGE_MAGENTO_WEBHOOK_PUBLIC_KEY_FILE`` or ``..._PUBLIC_KEY``); nothing is
+  stored; also 401 when no public key is configured at all (we never accept unsigned events);
+* 413 — body larger than ``webhook_max_body_bytes``; 400 — not a webhook envelope (bad JSON).
+
+The event is committed to ``webhook_events`` before any handler runs; a handler failure still
+answers 200 (the event is ours now and is re-dispatched by the poll), because a non-2xx answer to
+a *required* synchronous webhook would abort the merchant's action in Adobe Commerce.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from functools import lru_cache
+from pathlib import Path
 
-router = APIRouter()
+import structlog
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from marketbridge.adapters.magento.webhooks import SIGNATURE_HEADER, WebhookPayloadError, verify_signature
+from marketbridge.runtime import Runtime
+from marketbridge.services import webhooks as webhook_service
+
+log = structlog.get_logger(__name__)
+router = APIRouter(tags=["webhooks"])
+
+
+@lru_cache(maxsize=4)
+def _read_key_file(path: str) -> bytes:
+    return Path(path).read_bytes()
+
+
+def public_key(runtime: Runtime) -> bytes | None:
+    settings = runtime.settings
+    if settings.magento_webhook_public_key is not None:
+        return settings.magento_webhook_public_key.get_secret_value().encode()
+    if settings.magento_webhook_public_key_file is not None:
+        try:
+            return _read_key_file(str(settings.magento_webhook_public_key_file))
+        except OSError as error:
+            log.error("webhook.public_key_unreadable", error=type(error).__name__)
+            return None
+    return None
+
+
+def _refuse(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"op": "exception", "message": message}, status_code=status)
+
+
+@router.post("/webhooks/adobe-commerce")
+async def adobe_commerce_webhook(request: Request) -> JSONResponse:
+    import anyio
+
+    runtime: Runtime = request.app.state.runtime
+    limit = runtime.settings.webhook_max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        return _refuse(413, "body too large")
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            return _refuse(413, "body too large")
+    raw = bytes(body)
+    signature = request.headers.get(SIGNATURE_HEADER, "")
+    key = public_key(runtime)
+    if not signature or key is None or not verify_signature(raw, signature, key):
+        log.warning("webhook.refused", reason="signature", has_signature=bool(signature), key_configured=key is not None)
+        return _refuse(401, "missing or invalid signature")
+    try:
+        stored = await anyio.to_thread.run_sync(_store, runtime, raw)
+    except WebhookPayloadError as error:
+        return _refuse(400, str(error))
+    if not stored.duplicate:
+        handled = await anyio.to_thread.run_sync(_dispatch, runtime, stored.id)
+        if handled:
+            from marketbridge.workflows.stock import trigger_push
+
+            await anyio.to_thread.run_sync(trigger_push)
+    return JSONResponse({"op": "success"})
+
+
+def _store(runtime: Runtime, raw: bytes) -> webhook_service.StoredEvent:
+    with runtime.db.session() as session:
+        return webhook_service.store_event(session, raw, dedup_window_seconds=runtime.settings.webhook_dedup_seconds)
+
+
+def _dispatch(runtime: Runtime, event_id: int) -> bool:
+    webhook_service.load_handlers()
+    try:
+        with runtime.db.session() as session:
+            return webhook_service.dispatch_event(session, event_id)
+    except Exception as error:  # noqa: BLE001 - stored; the poll re-dispatches it
+        log.warning("webhook.dispatch_failed", event_id=event_id, error=str(error)[:300])
+        from marketbridge.adapters.db.models.stock import WebhookEvent
+
+        with runtime.db.session() as session:
+            row = session.get(WebhookEvent, event_id)
+            if row is not None:
+                row.attempts += 1
+                row.error = str(error)[:2000]
+        return False

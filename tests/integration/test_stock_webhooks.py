@@ -1,0 +1,100 @@
+"""POST /webhooks/adobe-commerce: signature, storage before dispatch, duplicates, limits."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from marketbridge.adapters.db.models.stock import StockHint, WebhookEvent
+from marketbridge.runtime import build_runtime
+from marketbridge.sandbox.magento.webhooks import public_pem, sign
+from marketbridge.services.webhooks import register_webhook_handler
+from marketbridge.web.app import create_app
+from tests.conftest import make_settings
+
+KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+OTHER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture
+def client(migrated_db_url, tmp_path):
+    pem = tmp_path / "webhook.pub"
+    pem.write_bytes(public_pem(KEY))
+    runtime = build_runtime(make_settings(migrated_db_url, magento_webhook_public_key_file=str(pem),
+                                          webhook_max_body_bytes=4096))
+    with TestClient(create_app(runtime, start_engine=False)) as test_client:
+        test_client.runtime = runtime  # type: ignore[attr-defined]
+        yield test_client
+    runtime.close()
+
+
+def body_of(event: str, data: dict) -> bytes:
+    return json.dumps({"eventName": event, "data": data}).encode()
+
+
+def post(client, body: bytes, key=KEY, signature: str | None = None):
+    headers = {"Content-Type": "application/json"}
+    sig = signature if signature is not None else sign(body, key)
+    if sig:
+        headers["x-adobe-commerce-webhook-signature"] = sig
+    return client.post("/webhooks/adobe-commerce", content=body, headers=headers)
+
+
+def counts(client) -> tuple[int, int]:
+    with client.runtime.db.session() as s:
+        return (s.scalar(select(func.count()).select_from(WebhookEvent)),
+                s.scalar(select(func.count()).select_from(StockHint)))
+
+
+def test_signed_source_item_save_is_stored_and_hints_the_skus(client):
+    body = body_of("plugin.inventory_api.api.source_items_save.execute",
+                   {"sourceItems": [{"sku": "MB-000001", "source_code": "default", "quantity": 3, "status": 1},
+                                    {"sku": "MB-000002", "source_code": "default", "quantity": 0, "status": 0}]})
+    response = post(client, body)
+    assert response.status_code == 200 and response.json() == {"op": "success"}
+    with client.runtime.db.session() as s:
+        event = s.scalars(select(WebhookEvent)).one()
+        assert event.handled_at is not None and event.body == body.decode()
+        assert sorted(s.scalars(select(StockHint.sku))) == ["MB-000001", "MB-000002"]
+
+
+def test_unsigned_or_badly_signed_is_401_and_nothing_is_stored(client):
+    body = body_of("observer.cataloginventory_stock_item_save_commit_after", {"item": {"sku": "MB-000003"}})
+    assert post(client, body, signature="").status_code == 401
+    assert post(client, body, key=OTHER_KEY).status_code == 401
+    assert post(client, body, signature="not-base64!!").status_code == 401
+    tampered = body.replace(b"MB-000003", b"MB-000004")
+    assert post(client, tampered, signature=sign(body, KEY)).status_code == 401
+    assert counts(client) == (0, 0)
+
+
+def test_duplicates_are_harmless_and_limits_are_enforced(client):
+    body = body_of("observer.catalog_product_save_after", {"product": {"sku": "MB-000005", "price": 10}})
+    assert post(client, body).status_code == 200
+    assert post(client, body).status_code == 200
+    assert counts(client) == (1, 1)
+    big = body_of("observer.catalog_product_save_after", {"product": {"sku": "X", "description": "y" * 5000}})
+    assert post(client, big).status_code == 413
+    bad = b"{not json"
+    assert post(client, bad).status_code == 400
+    assert counts(client) == (1, 1)
+
+
+def test_other_flows_register_handlers_by_prefix(client):
+    seen = []
+    register_webhook_handler("observer.sales_order_shipment", lambda session, name, data: seen.append((name, data)))
+    body = body_of("observer.sales_order_shipment_track_save_after", {"track": {"order_id": 7}})
+    assert post(client, body).status_code == 200
+    assert seen == [("observer.sales_order_shipment_track_save_after", {"track": {"order_id": 7}})]
+
+
+def test_io_events_envelope_is_accepted(client):
+    body = json.dumps({"event": {"id": "evt-1", "type": "com.adobe.commerce.observer.cataloginventory_stock_item_save_commit_after",
+                                 "data": {"value": {"sku": "MB-000009"}}}}).encode()
+    assert post(client, body).status_code == 200
+    assert post(client, body).status_code == 200  # same event id: stored once
+    assert counts(client) == (1, 1)
