@@ -1,0 +1,107 @@
+"""The shipments flow with ``marketbridge run`` up and nobody running a command.
+
+Orders come in through the real orders flow (the service accepts them; the sandbox debits; the
+service creates the Adobe Commerce orders). The warehouse then ships them in the Magento sandbox:
+
+* a track titled like a carrier on the SH21 list → the marketplace order becomes SHIPPED with
+  that tracking number, and our order record moves to shipped;
+* a track with a carrier that maps to nothing → the marketplace order stays in SHIPPING and an
+  open ``carrier_unmapped`` exception for Ops shows in ``marketbridge exceptions list --json``;
+  mapping that carrier (``marketbridge carriers map``) then ships it, with nobody else acting.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx2
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.e2e.test_orders_e2e import (
+    magento_orders_with,
+    place_stocked_order,
+    sandbox_order,
+    start_service,
+    stop,
+    wait_until,
+)
+
+ROOT = Path(__file__).parents[2]
+
+
+def cli(db_url: str, boxes, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MARKETBRIDGE_DATABASE_URL": db_url,
+           "MARKETBRIDGE_MAGENTO_BASE_URL": boxes.magento_url, "MARKETBRIDGE_MIRAKL_BASE_URL": boxes.mirakl_url,
+           "MARKETBRIDGE_MIRAKL_RATE_LIMIT_SCALE": "0.01", "MARKETBRIDGE_LOG_LEVEL": "WARNING"}
+    return subprocess.run([sys.executable, "-c", "from marketbridge.cli import main; main()", *args], env=env,
+                          capture_output=True, text=True, timeout=120, cwd=str(ROOT))
+
+
+def warehouse_ship(boxes, magento_order_id: int, track_number: str, title: str) -> dict:
+    response = httpx2.post(f"{boxes.magento_url}/_sandbox/ship", json={
+        "order_id": magento_order_id, "track_number": track_number, "title": title, "carrier_code": "custom"})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def open_exceptions(db_url: str, boxes) -> list[dict]:
+    result = cli(db_url, boxes, "exceptions", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def order_record_state(db_url: str, order_id: str) -> str | None:
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("select state from marketplace_orders where order_id = :o"), {"o": order_id}).scalar()
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.slow
+def test_shipments_flow_to_the_marketplace_with_nobody_running_a_command(migrated_db_url, fresh_sandboxes, tmp_path):
+    boxes = fresh_sandboxes
+    log = tmp_path / "service.log"
+    service = start_service(migrated_db_url, boxes, log, MARKETBRIDGE_EXECUTOR_ID="e2e-shipments",
+                            MARKETBRIDGE_SHIPMENT_POLL_CRON="*/2 * * * * *",
+                            MARKETBRIDGE_SHIPMENT_WATCH_CRON="*/5 * * * * *")
+    try:
+        known, unknown = place_stocked_order(boxes), place_stocked_order(boxes)
+        for order_id in (known, unknown):
+            wait_until(lambda o=order_id: sandbox_order(boxes, o)["order_state"] == "WAITING_DEBIT", 60,
+                       f"the service to accept {order_id}", log)
+            assert httpx2.post(f"{boxes.mirakl_url}/_sandbox/orders/{order_id}/debit").status_code == 200
+        magento = {o: wait_until(lambda o=o: magento_orders_with(boxes, o), 60, f"the Magento order of {o}", log)[0]
+                   for o in (known, unknown)}
+
+        warehouse_ship(boxes, magento[known].entity_id, "15501234567890", "DPD UK")
+        warehouse_ship(boxes, magento[unknown].entity_id, "SPD-000042", "Speedy Couriers")
+
+        shipped = wait_until(lambda: (o := sandbox_order(boxes, known))["order_state"] == "SHIPPED" and o, 60,
+                             "the marketplace order to be SHIPPED", log)
+        assert shipped["shipping_tracking"] == "15501234567890"
+        assert shipped["shipping_carrier_code"] == "DPD"
+        wait_until(lambda: order_record_state(migrated_db_url, known) == "shipped", 30,
+                   "our order record to move to shipped", log)
+
+        unmapped = wait_until(lambda: [e for e in open_exceptions(migrated_db_url, boxes)
+                                       if e["type"] == "carrier_unmapped"], 60, "a carrier_unmapped exception", log)
+        assert unmapped[0]["owner"] == "ops" and unmapped[0]["state"] == "open"
+        assert "Speedy Couriers" in unmapped[0]["message"]
+        assert sandbox_order(boxes, unknown)["order_state"] == "SHIPPING"
+
+        mapped = cli(migrated_db_url, boxes, "carriers", "map", "--code", "custom", "--title", "Speedy Couriers",
+                     "YODEL")
+        assert mapped.returncode == 0, mapped.stderr + mapped.stdout
+        shipped = wait_until(lambda: (o := sandbox_order(boxes, unknown))["order_state"] == "SHIPPED" and o, 60,
+                             "the released shipment to ship the order", log)
+        assert shipped["shipping_carrier_code"] == "YODEL" and shipped["shipping_tracking"] == "SPD-000042"
+        assert not [e for e in open_exceptions(migrated_db_url, boxes) if e["type"] == "carrier_unmapped"]
+    finally:
+        stop(service)
