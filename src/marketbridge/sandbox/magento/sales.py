@@ -1086,6 +1086,36 @@ def _with_children(order: dict[str, Any], requested: dict[int, float]) -> list[t
     return out
 
 
+def _check_quantities(
+    order: dict[str, Any],
+    requested: dict[int, float],
+    remaining: Any,
+    prefix: str,
+    *,
+    unknown: str,
+    too_many: str,
+    empty: str,
+) -> dict[int, float]:
+    """Magento's document ``QuantityValidator``: one message per bad line, plus the "without
+    products" line when nothing valid is left, all joined under the document prefix."""
+    by_id = {i["item_id"]: i for i in order["items"]}
+    messages = []
+    valid: dict[int, float] = {}
+    for item_id, qty in requested.items():
+        item = by_id.get(item_id)
+        if item is None:
+            messages.append(unknown)
+        elif qty - remaining(item) > EPS:
+            messages.append(too_many.format(sku=item["sku"]))
+        elif qty > EPS:
+            valid[item_id] = qty
+    if not valid:
+        messages.append(empty)
+    if messages:
+        raise bad_request(prefix + "\n".join(messages))
+    return valid
+
+
 # ====================================================================== invoices
 def invoice_order(state: SandboxState, order_id: int, body: Any) -> int:
     order = get_order(state, order_id)
@@ -1098,19 +1128,15 @@ def invoice_order(state: SandboxState, order_id: int, body: Any) -> int:
     if not can_invoice(order):
         raise bad_request(prefix + "The order does not allow an invoice to be created.")
     requested = _requested_items(order, body.get("items"), qty_to_invoice, "invoice")
-    by_id = {i["item_id"]: i for i in order["items"]}
-    for item_id, qty in requested.items():
-        if item_id < 0 or item_id not in by_id:
-            raise bad_request(
-                prefix + "The invoice contains one or more items that are not part of the original order."
-            )
-        if qty - qty_to_invoice(by_id[item_id]) > EPS:
-            raise bad_request(
-                prefix + "The quantity to invoice must not be greater than the uninvoiced quantity."
-            )
-    requested = {k: v for k, v in requested.items() if v > EPS}
-    if not requested:
-        raise bad_request(prefix + "You can't create an invoice without products.")
+    requested = _check_quantities(
+        order,
+        requested,
+        qty_to_invoice,
+        prefix,
+        unknown="The invoice contains one or more items that are not part of the original order.",
+        too_many='The quantity to invoice must not be greater than the uninvoiced quantity for product SKU "{sku}".',
+        empty="The invoice can't be created without products. Add products and try again.",
+    )
     now = utc_now()
     invoice_id = state.next_id("invoice")
     invoice = _doc_base(order, invoice_id, state.next_increment("invoice"), now)
@@ -1182,19 +1208,15 @@ def ship_order(state: SandboxState, order_id: int, body: Any) -> int:
             + "The order does not allow a shipment to be created.\nYou can't create a shipment without products."
         )
     requested = _requested_items(order, body.get("items"), qty_to_ship, "ship")
-    by_id = {i["item_id"]: i for i in order["items"]}
-    for item_id, qty in requested.items():
-        if item_id < 0 or item_id not in by_id:
-            raise bad_request(
-                prefix + "The shipment contains product item that is not part of the original order."
-            )
-        if qty - qty_to_ship(by_id[item_id]) > EPS:
-            raise bad_request(
-                prefix + "The quantity to ship must not be greater than the unshipped quantity."
-            )
-    requested = {k: v for k, v in requested.items() if v > EPS}
-    if not requested:
-        raise bad_request(prefix + "You can't create a shipment without products.")
+    requested = _check_quantities(
+        order,
+        requested,
+        qty_to_ship,
+        prefix,
+        unknown='The shipment contains product SKU "" that is not part of the original order.',
+        too_many='The quantity to ship must not be greater than the unshipped quantity for product SKU "{sku}".',
+        empty="You can't create a shipment without products.",
+    )
     args = body.get("arguments") if isinstance(body.get("arguments"), dict) else {}
     source_code = str(((args or {}).get("extension_attributes") or {}).get("source_code") or DEFAULT_SOURCE)
     if source_code not in state.sources:
