@@ -276,3 +276,146 @@ def test_missing_address_blocks_creation_with_an_exception(rt, fresh_sandboxes):
         service.store_order(s, runtime.settings, raw)
         assert exc.is_active(s, rules.ORDER_ADDRESS_MISSING, order_id)
         assert service.pending_actions(s, runtime.settings) == []
+
+
+def paid_order(runtime, boxes, lines):
+    order_id = place(boxes, lines)
+    service.pull(runtime)
+    assert service.decide(runtime, order_id)["state"] == "accepted"
+    debit(boxes, order_id)
+    service.pull(runtime)
+    assert state_of(runtime, order_id) == "awaiting_payment"
+    return order_id
+
+
+def stocked_child(runtime, boxes):
+    for p in range(1, 4):
+        for child in runtime.magento.configurable_children(f"MB-CFG-{p:04d}"):
+            offer = httpx2.get(f"{boxes.mirakl_url}/_sandbox/offers/{child.sku}")
+            if (runtime.magento.salable_quantity(child.sku, 1) >= 2 and offer.status_code == 200
+                    and offer.json().get("quantity", 0) >= 2):
+                return f"MB-CFG-{p:04d}", child.sku
+    raise AssertionError("no stocked configurable child in the seed")
+
+
+def test_configurable_child_is_added_through_its_parent_and_options(rt, fresh_sandboxes):
+    runtime = rt()
+    parent_sku, child_sku = stocked_child(runtime, fresh_sandboxes)
+    order_id = paid_order(runtime, fresh_sandboxes, [(child_sku, 1)])
+    created = service.create_in_magento(runtime, order_id)
+    magento_order = runtime.magento.get_order(created["magento_entity_id"])
+    parent_item = magento_order.top_level_items()[0]
+    assert parent_item.product_type == "configurable"
+    assert parent_item.sku == child_sku
+    children = [i for i in magento_order.items if i.parent_item_id == parent_item.item_id]
+    assert [c.sku for c in children] == [child_sku]
+    assert parent_item.product_option["extension_attributes"]["configurable_item_options"]
+
+
+def _retarget(runtime, order_id, magento_sku):
+    with runtime.db.session() as s:
+        service.get_order_record(s, order_id).lines[0].magento_sku = magento_sku
+
+
+def test_bundle_is_added_with_its_default_selections(rt, fresh_sandboxes):
+    runtime = rt()
+    (sku,) = in_stock_skus(runtime, 1)
+    order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
+    _retarget(runtime, order_id, "MB-BUNDLE-0001")  # as if the offer were the bundle
+    created = service.create_in_magento(runtime, order_id)
+    magento_order = runtime.magento.get_order(created["magento_entity_id"])
+    top = magento_order.top_level_items()[0]
+    assert top.product_type == "bundle"
+    defaults = sorted(link.sku for option in runtime.magento.bundle_options("MB-BUNDLE-0001")
+                      for link in option.product_links if link.is_default)
+    assert sorted(i.sku for i in magento_order.items if i.parent_item_id == top.item_id) == defaults
+
+
+def test_required_custom_option_without_a_value_blocks_then_uses_the_configured_value(rt, fresh_sandboxes):
+    runtime = rt()
+    (sku,) = in_stock_skus(runtime, 1)
+    order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
+    _retarget(runtime, order_id, "MB-ENGRAVED-0001")
+    blocked = service.create_in_magento(runtime, order_id)
+    assert "Engraving text" in blocked["blocked"]
+    assert magento_orders_with(runtime, order_id) == []
+    with runtime.db.session() as s:
+        assert exc.is_active(s, rules.ORDER_CUSTOM_OPTION_MISSING, order_id)
+    configured = rt(order_custom_option_values={"MB-ENGRAVED-0001": {"Engraving text": "No engraving"}})
+    created = service.create_in_magento(configured, order_id)
+    item = configured.magento.get_order(created["magento_entity_id"]).top_level_items()[0]
+    assert item.sku == "MB-ENGRAVED-0001"
+    assert "No engraving" in str(item.product_option)
+    with configured.db.session() as s:
+        assert not exc.is_active(s, rules.ORDER_CUSTOM_OPTION_MISSING, order_id)
+
+
+def test_order_cancelled_by_the_customer_while_being_decided_is_recorded_not_accepted(rt, fresh_sandboxes):
+    runtime = rt()
+    (sku,) = in_stock_skus(runtime, 1)
+    order_id = place(fresh_sandboxes, [(sku, 1)])
+    service.pull(runtime)
+    httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{order_id}/cancel")  # changes state meanwhile
+    result = service.decide(runtime, order_id)
+    assert "rejected" in result
+    assert state_of(runtime, order_id) == "cancelled"
+    with runtime.db.session() as s:
+        assert not exc.is_active(s, rules.ORDER_DECISION_FAILED, order_id)
+
+
+def test_direct_creation_keeps_marketplace_totals(rt, fresh_sandboxes):
+    runtime = rt(order_creation_mode="direct")
+    (sku,) = in_stock_skus(runtime, 1)
+    order_id = paid_order(runtime, fresh_sandboxes, [(sku, 2)])
+    created = service.create_in_magento(runtime, order_id)
+    finished = service.finish_creation(runtime, order_id)
+    magento_order = runtime.magento.get_order(created["magento_entity_id"])
+    with runtime.db.session() as s:
+        record = service.get_order_record(s, order_id)
+        assert magento_order.grand_total == pytest.approx(record.total_price)
+    assert magento_order.ext_order_id == order_id
+    assert finished["differences"] == []
+
+
+def test_cart_totals_that_differ_raise_a_finance_exception(rt, fresh_sandboxes):
+    runtime = rt()  # flat rate 5.00 per item in the sandbox vs the marketplace's own shipping price
+    (sku,) = in_stock_skus(runtime, 1)
+    order_id = paid_order(runtime, fresh_sandboxes, [(sku, 3)])
+    service.create_in_magento(runtime, order_id)
+    finished = service.finish_creation(runtime, order_id)
+    assert "shipping" in finished["differences"]
+    with runtime.db.session() as s:
+        record = exc.list_records(s, exc.ExceptionFilter(type="order_totals_mismatch"))[0]
+        assert record.owner == "finance" and order_id in record.message
+
+
+def test_housekeeping_reminds_flags_stuck_orders_and_purges_personal_data(rt, fresh_sandboxes):
+    runtime = rt(acceptance_policy="hold")
+    (sku,) = in_stock_skus(runtime, 1)
+    order_id = place(fresh_sandboxes, [(sku, 1)], currency_iso_code="EUR")
+    service.pull(runtime)
+    assert service.decide(runtime, order_id)["state"] == "held"
+    with runtime.db.session() as s:
+        deadline = service.get_order_record(s, order_id).acceptance_deadline
+    soon = deadline - dt.timedelta(minutes=30)
+    assert service.housekeeping(runtime, now=soon)["reminders"] == 1
+    with runtime.db.session() as s:
+        assert exc.is_active(s, rules.ORDER_ACCEPTANCE_DEADLINE_NEAR, order_id)
+    stuck_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=4)
+    assert service.housekeeping(runtime, now=later)["stuck"] >= 1
+    with runtime.db.session() as s:
+        assert exc.is_active(s, rules.ORDER_STUCK_IN_INTEGRATION, stuck_id)
+    service.create_in_magento(runtime, stuck_id)
+    service.housekeeping(runtime, now=dt.datetime.now(dt.UTC))
+    with runtime.db.session() as s:
+        assert not exc.is_active(s, rules.ORDER_STUCK_IN_INTEGRATION, stuck_id)  # moved on: cleared
+        record = service.get_order_record(s, stuck_id)
+        assert record.customer_name and record.shipping_address
+    far = dt.datetime.now(dt.UTC) + dt.timedelta(days=runtime.settings.personal_data_retention_days + 1)
+    assert service.housekeeping(runtime, now=far)["purged"] == 1  # the created one; the held one is kept
+    with runtime.db.session() as s:
+        record = service.get_order_record(s, stuck_id)
+        assert record.customer_name is None and record.shipping_address is None
+        assert record.raw["customer"]["shipping_address"] is None and record.raw["customer"]["lastname"] is None
+        assert record.magento_increment_id  # what fulfilment needs stays
