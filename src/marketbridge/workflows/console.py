@@ -1,17 +1,58 @@
-"""DBOS workflows of the console flow: thin durable shells around marketbridge.services.
+"""DBOS workflows of the console: the alert schedules (thin shells around services.alerts).
 
-Declare QUEUES (kwargs for DBOS.register_queue) and schedules(settings) (a list of
-DBOS.apply_schedules entries); marketbridge.workflows.engine registers both at launch.
+* ``console.alerts_urgent`` on ``alert_check_cron`` (every minute by default): critical exceptions
+  go out at once, each at most once per ``alert_repeat_hours``.
+* ``console.alerts_digest`` on ``alert_digest_cron`` (08:00 UTC by default): the daily digest.
+
+Sending and stamping ``alerted_at`` happen in one step and one database transaction: if the
+process dies between the send and the commit, the recovered step sends that alert once more (at
+most one duplicate, never a lost alert).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from dbos import DBOS
+
+from marketbridge.adapters.notify.apprise_notifier import AppriseNotifier
+from marketbridge.runtime import get_runtime
+from marketbridge.services import alerts
 from marketbridge.settings import Settings
 
 QUEUES: list[dict[str, Any]] = []
 
 
+def _summary(run: alerts.AlertRun) -> dict[str, Any]:
+    return {"sent": run.sent, "skipped_no_url": run.skipped_no_url, "failed": run.failed}
+
+
+@DBOS.step(name="console.send_urgent")
+def send_urgent_step() -> dict[str, Any]:
+    runtime = get_runtime()
+    with runtime.db.session() as session:
+        return _summary(alerts.send_urgent(session, AppriseNotifier(), runtime.settings))
+
+
+@DBOS.step(name="console.send_digest")
+def send_digest_step() -> dict[str, Any]:
+    runtime = get_runtime()
+    with runtime.db.session() as session:
+        return _summary(alerts.send_digest(session, AppriseNotifier(), runtime.settings))
+
+
+@DBOS.workflow(name="console.alerts_urgent")
+def alerts_urgent(scheduled_time: Any, context: Any) -> dict[str, Any]:
+    return send_urgent_step()
+
+
+@DBOS.workflow(name="console.alerts_digest")
+def alerts_digest(scheduled_time: Any, context: Any) -> dict[str, Any]:
+    return send_digest_step()
+
+
 def schedules(settings: Settings) -> list[dict[str, Any]]:
-    return []
+    return [
+        {"schedule_name": "console.alerts_urgent", "workflow_fn": alerts_urgent, "schedule": settings.alert_check_cron},
+        {"schedule_name": "console.alerts_digest", "workflow_fn": alerts_digest, "schedule": settings.alert_digest_cron},
+    ]

@@ -1,0 +1,208 @@
+"""Alerts to the teams: urgent problems at once, everything else in a daily digest.
+
+* :func:`send_urgent` (every minute by default): each *critical* open exception that has not been
+  alerted yet goes to its owning team's URLs, one message per team per run listing them all.
+  ``alerted_at`` is stamped on each record sent, so a problem that keeps happening (the flow
+  calling ``record`` again and again) never alerts twice; the same problem on the same object
+  alerts again at most once per ``alert_repeat_hours`` — also when it was resolved and came back
+  (a flapping connection), because the window is checked across records of the same type and object.
+  A team without URLs is skipped and nothing is stamped, so configuring URLs later sends the backlog.
+  A failed delivery stamps nothing either: the next run tries again.
+* :func:`send_digest` (daily): per team, what is still open by type (warnings and info, and the
+  urgent ones still open), what is new since yesterday, and the oldest open problem.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+import structlog
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session
+
+from marketbridge.adapters.db.base import utcnow
+from marketbridge.adapters.db.models.core import ExceptionRecord
+from marketbridge.adapters.notify.apprise_notifier import Notifier, split_urls
+from marketbridge.domain.exceptions import Severity, Team
+from marketbridge.services import exceptions as exception_service
+from marketbridge.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+TEAM_NAMES = {
+    Team.ECOMMERCE.value: "Ecommerce",
+    Team.OPS.value: "Ops",
+    Team.FINANCE.value: "Finance",
+    Team.CUSTOMER_SERVICE.value: "Customer Service",
+}
+MAX_LISTED = 20
+
+
+def team_urls(settings: Settings, team: str) -> list[str]:
+    secret = getattr(settings, f"alert_urls_{team}", None)
+    return split_urls(secret.get_secret_value() if secret is not None else None)
+
+
+@dataclass
+class AlertRun:
+    """What one run did, per team (for logs, the CLI and tests)."""
+
+    sent: dict[str, int] = field(default_factory=dict)
+    skipped_no_url: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, int] = field(default_factory=dict)
+
+
+def _link(settings: Settings, record_id: int | None = None) -> str:
+    base = settings.console_url.rstrip("/")
+    if not base:
+        return ""
+    return f"{base}/exceptions/{record_id}" if record_id is not None else f"{base}/exceptions"
+
+
+def _recently_alerted(session: Session, record: ExceptionRecord, since: dt.datetime) -> bool:
+    """Was the same problem on the same object (any record, e.g. an earlier resolved one) alerted lately?"""
+    return session.scalars(
+        select(ExceptionRecord.id).where(
+            ExceptionRecord.type == record.type,
+            ExceptionRecord.object_type == record.object_type,
+            ExceptionRecord.object_id == record.object_id,
+            ExceptionRecord.id != record.id,
+            ExceptionRecord.alerted_at.is_not(None),
+            ExceptionRecord.alerted_at >= since,
+        ).limit(1)
+    ).first() is not None
+
+
+def urgent_message(team: str, records: list[ExceptionRecord], settings: Settings) -> tuple[str, str]:
+    name = TEAM_NAMES.get(team, team)
+    if len(records) == 1:
+        title = f"marketbridge: urgent problem for {name}"
+    else:
+        title = f"marketbridge: {len(records)} urgent problems for {name}"
+    lines = []
+    for record in records[:MAX_LISTED]:
+        lines.append(f"- {record.message}")
+        if record.suggested_action:
+            lines.append(f"  What to do: {record.suggested_action}")
+        link = _link(settings, record.id)
+        if link:
+            lines.append(f"  {link}")
+    if len(records) > MAX_LISTED:
+        lines.append(f"... and {len(records) - MAX_LISTED} more: {_link(settings) or 'see the console'}")
+    return title, "\n".join(lines)
+
+
+def send_urgent(session: Session, notifier: Notifier, settings: Settings, now: dt.datetime | None = None) -> AlertRun:
+    """Alert each team about its critical open exceptions not alerted yet (see the module doc)."""
+    now = now or utcnow()
+    window_start = now - dt.timedelta(hours=settings.alert_repeat_hours)
+    candidates = session.scalars(
+        select(ExceptionRecord)
+        .where(
+            ExceptionRecord.state.in_(exception_service.ACTIVE_STATES),
+            ExceptionRecord.severity == Severity.CRITICAL.value,
+            (ExceptionRecord.alerted_at.is_(None)) | (ExceptionRecord.alerted_at < window_start),
+        )
+        .order_by(ExceptionRecord.first_seen, ExceptionRecord.id)
+    ).all()
+    by_team: dict[str, list[ExceptionRecord]] = defaultdict(list)
+    for record in candidates:
+        if _recently_alerted(session, record, window_start):
+            record.alerted_at = now  # the same problem was just alerted under an earlier record
+            continue
+        by_team[record.owner].append(record)
+    run = AlertRun()
+    for team, records in by_team.items():
+        urls = team_urls(settings, team)
+        if not urls:
+            run.skipped_no_url[team] = len(records)
+            continue
+        title, body = urgent_message(team, records, settings)
+        if notifier.send(urls, title, body, urgent=True):
+            for record in records:
+                record.alerted_at = now
+            run.sent[team] = len(records)
+            log.info("alert.urgent_sent", team=team, records=len(records))
+        else:
+            run.failed[team] = len(records)
+            log.warning("alert.urgent_failed", team=team, records=len(records))
+    session.flush()
+    return run
+
+
+@dataclass(frozen=True)
+class TeamDigest:
+    team: str
+    open_by_type: dict[str, int]
+    new_today: int
+    urgent_open: int
+    oldest: ExceptionRecord | None
+
+    @property
+    def total(self) -> int:
+        return sum(self.open_by_type.values())
+
+
+def team_digest(session: Session, team: str, now: dt.datetime) -> TeamDigest:
+    records = session.scalars(
+        select(ExceptionRecord).where(
+            and_(ExceptionRecord.owner == team, ExceptionRecord.state.in_(exception_service.ACTIVE_STATES))
+        ).order_by(ExceptionRecord.first_seen, ExceptionRecord.id)
+    ).all()
+    counts = Counter(r.type for r in records)
+    since = now - dt.timedelta(days=1)
+    return TeamDigest(
+        team=team,
+        open_by_type=dict(counts.most_common()),
+        new_today=sum(1 for r in records if r.first_seen >= since),
+        urgent_open=sum(1 for r in records if r.severity == Severity.CRITICAL.value),
+        oldest=records[0] if records else None,
+    )
+
+
+def digest_message(digest: TeamDigest, settings: Settings, now: dt.datetime) -> tuple[str, str]:
+    from marketbridge.domain.catalog import all_exception_types
+
+    types = all_exception_types()
+    name = TEAM_NAMES.get(digest.team, digest.team)
+    title = f"marketbridge daily digest for {name}: {digest.total} open"
+    if digest.total == 0:
+        return title, "Nothing is waiting for your team. All clear."
+    lines = [f"{digest.total} problems are waiting for {name} ({digest.new_today} new in the last 24 hours"
+             + (f", {digest.urgent_open} urgent" if digest.urgent_open else "") + ")."]
+    for code, count in digest.open_by_type.items():
+        label = types[code].title if code in types else code
+        lines.append(f"- {count} × {label}")
+    if digest.oldest is not None:
+        age = now - digest.oldest.first_seen
+        days = age.days
+        lines.append(f"Oldest: {digest.oldest.message} (open {days} day{'s' if days != 1 else ''}"
+                     f"{'' if days else ', since ' + digest.oldest.first_seen.strftime('%H:%M UTC')}).")
+    link = _link(settings)
+    if link:
+        lines.append(f"Open the console: {link}?team={digest.team}")
+    return title, "\n".join(lines)
+
+
+def send_digest(session: Session, notifier: Notifier, settings: Settings, now: dt.datetime | None = None,
+                *, include_empty: bool = False) -> AlertRun:
+    """One digest message per team that has URLs (and, unless ``include_empty``, open problems)."""
+    now = now or utcnow()
+    run = AlertRun()
+    for team in Team:
+        digest = team_digest(session, team.value, now)
+        if digest.total == 0 and not include_empty:
+            continue
+        urls = team_urls(settings, team.value)
+        if not urls:
+            run.skipped_no_url[team.value] = digest.total
+            continue
+        title, body = digest_message(digest, settings, now)
+        if notifier.send(urls, title, body, urgent=False):
+            run.sent[team.value] = digest.total
+        else:
+            run.failed[team.value] = digest.total
+    log.info("alert.digest", sent=run.sent, skipped=run.skipped_no_url, failed=run.failed)
+    return run
