@@ -1,0 +1,78 @@
+"""The orders JSON API, the CLI's decision path, and the DBOS poll workflow with its per-order
+workflows (deterministic ids: a second poll collapses onto the same workflows)."""
+
+from __future__ import annotations
+
+import time
+
+import httpx2
+from dbos import DBOS
+from starlette.testclient import TestClient
+
+from marketbridge.domain.auth import Role
+from marketbridge.runtime import build_runtime
+from marketbridge.services import auth
+from marketbridge.services import orders as service
+from marketbridge.web.app import create_app
+from marketbridge.workflows import engine
+from marketbridge.workflows import orders as order_workflows
+from tests.conftest import make_settings
+from tests.integration.test_orders_service import in_stock_skus, magento_orders_with, place
+
+
+def test_api_lists_shows_and_decides_held_orders(migrated_db_url, fresh_sandboxes):
+    runtime = build_runtime(make_settings(migrated_db_url, fresh_sandboxes, acceptance_policy="hold"))
+    try:
+        with runtime.db.session() as s:
+            token = auth.create_token(s, auth.create_user(s, "ops1", Role.OPS, "correct horse battery"))
+        (sku,) = in_stock_skus(runtime, 1)
+        held = place(fresh_sandboxes, [(sku, 1)], currency_iso_code="EUR")
+        service.pull(runtime)
+        service.decide(runtime, held)
+        headers = {"Authorization": f"Bearer {token}"}
+        with TestClient(create_app(runtime, start_engine=False)) as client:
+            assert client.get("/api/orders").status_code == 401
+            listed = client.get("/api/orders?state=held", headers=headers).json()
+            assert [o["order_id"] for o in listed] == [held]
+            assert client.get("/api/orders?state=nonsense", headers=headers).status_code == 422
+            shown = client.get(f"/api/orders/{held}", headers=headers).json()
+            assert shown["lines"][0]["reasons"] == ["currency_mismatch"]
+            assert [t["to"] for t in shown["transitions"]] == ["received", "held"]
+            assert client.get("/api/orders/NOPE-1", headers=headers).status_code == 404
+            refused = client.post(f"/api/orders/{held}/refuse", headers=headers)
+            assert refused.status_code == 200 and refused.json()["state"] == "refused"
+            again = client.post(f"/api/orders/{held}/accept", headers=headers)
+            assert again.status_code == 409
+        remote = httpx2.get(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{held}").json()
+        assert remote["order_state"] == "REFUSED"
+        with runtime.db.session() as s:
+            assert service.get_order_record(s, held).transitions[-1].actor == "ops1"
+    finally:
+        runtime.close()
+
+
+def test_poll_workflow_runs_the_per_order_workflows_once(migrated_db_url, fresh_sandboxes):
+    runtime = build_runtime(make_settings(migrated_db_url, fresh_sandboxes))
+    engine.launch(runtime, schedules=False)
+    try:
+        (sku,) = in_stock_skus(runtime, 1)
+        order_id = place(fresh_sandboxes, [(sku, 1)])
+        first = order_workflows.run_poll_now()
+        assert first["stored"] == 1 and first["enqueued"] == 1
+        accept = DBOS.retrieve_workflow(f"order-accept:{order_id}").get_result()
+        assert accept["state"] == "accepted"
+        second = order_workflows.run_poll_now()  # WAITING_DEBIT now: nothing more to do
+        assert second["enqueued"] == 0
+        httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{order_id}/debit")
+        order_workflows.run_poll_now()
+        created = DBOS.retrieve_workflow(f"order-create:{order_id}").get_result()
+        assert created["magento_increment_id"] and created["finish"]["invoiced"] is True
+        # the same action enqueued again (an overlapping poll) returns the finished workflow
+        again = order_workflows.enqueue({"phase": "create", "order_id": order_id,
+                                         "workflow_id": f"order-create:{order_id}"})
+        assert DBOS.retrieve_workflow(again).get_result() == created
+        time.sleep(0.5)
+        assert len(magento_orders_with(runtime, order_id)) == 1
+    finally:
+        engine.shutdown()
+        runtime.close()
