@@ -228,6 +228,12 @@ class Settings(BaseSettings):
     refund_completion_alert_hours: float = Field(
         default=72.0, gt=0, description="Raise refund_not_completed when a refund we sent is not REFUNDED by then."
     )
+    refund_retry_seconds: float = Field(
+        default=5.0, gt=0, description="First wait before re-sending after an unknown outcome (doubles, at most 6 tries)."
+    )
+    refund_stall_minutes: float = Field(
+        default=10.0, gt=0, description="A credit memo unfinished and untouched this long is started again."
+    )
     finance_tolerance: float = Field(default=0.01, ge=0, description="Amounts closer than this match in the finance report.")
 
     # --- catalogue publishing and the full audit (audit_cron + timezone above) ----------------------

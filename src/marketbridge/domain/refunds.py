@@ -117,6 +117,18 @@ MARKETPLACE_REFUND = exception_type(
     action="If Adobe Commerce should show this refund, create the matching credit memo with "
     "`marketbridge refunds mirror <refund id>` (or the button on the refund). Otherwise resolve it.",
 )
+REFUND_DELAYED = exception_type(
+    "refund_delayed",
+    owner=Team.FINANCE,
+    severity=Severity.WARNING,
+    object_type=ObjectType.REFUND,
+    title="A refund could not be sent yet",
+    meaning="A credit memo is ready to go to John Lewis, but the marketplace did not answer or answered with an "
+    "error several times in a row. marketbridge keeps trying and will never send it twice; the customer "
+    "has not been refunded on the marketplace yet.",
+    action="Usually nothing: it clears by itself when the marketplace answers. If it stays, run "
+    "`marketbridge check` and look at the technical detail.",
+)
 REFUND_NOT_COMPLETED = exception_type(
     "refund_not_completed",
     owner=Team.FINANCE,

@@ -31,7 +31,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -195,7 +195,7 @@ def _hold(session: Session, row: RefundOut, type_: Any, message: str, detail: st
 
 def _clear_all(session: Session, row: RefundOut) -> None:
     for type_ in (rules.REFUND_NOT_SENT, rules.REFUND_REFUSED, rules.REFUND_ORDER_UNKNOWN,
-                  rules.REFUND_ADJUSTMENT_UNALLOCATED):
+                  rules.REFUND_ADJUSTMENT_UNALLOCATED, rules.REFUND_DELAYED):
         exception_service.clear(session, type_, _object_id(row))
 
 
@@ -365,6 +365,11 @@ def send(runtime: Runtime, creditmemo_id: int) -> dict[str, Any]:
         status = row.status
         if status in (*DONE_STATUSES, HELD, NEW):
             return {"status": status, "refund_ids": list(row.refund_ids)}
+        in_flight_until = (row.send_started_at or utcnow()) + dt.timedelta(
+            seconds=runtime.settings.mirakl_timeout_seconds + 5)
+        if status == SENDING and row.in_flight and utcnow() < in_flight_until:
+            # another attempt's call may still be out: wait for it rather than race it
+            return {"status": "retry", "error": "an earlier send attempt may still be waiting for its answer"}
     to_send = _planned(row)
     if status == SENDING:
         try:
@@ -378,7 +383,15 @@ def send(runtime: Runtime, creditmemo_id: int) -> dict[str, Any]:
                 return {"status": row.status, "refund_ids": list(row.refund_ids)}
     with runtime.db.session() as session:
         row = _row(session, creditmemo_id)
-        row.status, row.send_started_at, row.attempts = SENDING, utcnow(), row.attempts + 1
+        claimed = session.execute(
+            update(RefundOut)
+            .where(RefundOut.creditmemo_id == creditmemo_id, RefundOut.attempts == row.attempts,
+                   RefundOut.status.in_((PLANNED, SENDING)))
+            .values(status=SENDING, send_started_at=utcnow(), attempts=row.attempts + 1, in_flight=True,
+                    updated_at=utcnow())
+        ).rowcount
+        if claimed != 1:  # another worker moved it first
+            return {"status": "retry", "error": "another worker is sending this credit memo"}
         currency = row.currency if row.currency and row.currency != runtime.settings.currency else None
         order_id = row.order_id
     from marketbridge.adapters.mirakl import models as mk
@@ -389,29 +402,42 @@ def send(runtime: Runtime, creditmemo_id: int) -> dict[str, Any]:
     })
     try:
         response = runtime.mirakl.refund(request)
-    except RateLimited as error:  # not processed: back to planned, try later
-        with runtime.db.session() as session:
-            row = _row(session, creditmemo_id)
-            row.status = PLANNED
-        return {"status": "retry", "error": str(error), "retry_after": error.retry_after}
-    except (ServerError, NetworkError) as error:  # may or may not have happened: stay 'sending'
-        log.warning("refunds.send_ambiguous", creditmemo_id=creditmemo_id, order_id=order_id, error=str(error))
-        return {"status": "retry", "error": str(error)}
-    except (Rejected, NotFound) as error:
-        with runtime.db.session() as session:
-            row = _row(session, creditmemo_id)
-            _hold(session, row, rules.REFUND_REFUSED, _plain_refusal(error, row), detail=str(error))
-            return {"status": row.status, "refund_ids": list(row.refund_ids)}
+    except Exception as error:
+        _answered(runtime, creditmemo_id)
+        return _after_failed_send(runtime, creditmemo_id, order_id, error)
     by_line = {line.line_id: line for line in to_send}
     with runtime.db.session() as session:
         row = _row(session, creditmemo_id)
         created = [(r.refund_id, by_line.get(r.order_line_id) or rules.PlannedLine(r.order_line_id, ""), None)
                    for r in response.refunds]
         _ledger(session, row, created)
-        row.status, row.sent_at = SENT, utcnow()
+        row.status, row.sent_at, row.in_flight = SENT, utcnow(), False
         _clear_all(session, row)
         log.info("refunds.sent", creditmemo_id=creditmemo_id, order_id=order_id, refund_ids=row.refund_ids)
         return {"status": row.status, "refund_ids": list(row.refund_ids)}
+
+
+def _answered(runtime: Runtime, creditmemo_id: int) -> None:
+    with runtime.db.session() as session:
+        _row(session, creditmemo_id).in_flight = False
+
+
+def _after_failed_send(runtime: Runtime, creditmemo_id: int, order_id: str, error: Exception) -> dict[str, Any]:
+    """The OR28 call failed: decide by the error's kind (the module doc explains why)."""
+    if isinstance(error, RateLimited):  # not processed: back to planned, try later
+        with runtime.db.session() as session:
+            row = _row(session, creditmemo_id)
+            row.status = PLANNED
+        return {"status": "retry", "error": str(error), "retry_after": error.retry_after}
+    if isinstance(error, ServerError | NetworkError):  # may or may not have happened: stay 'sending'
+        log.warning("refunds.send_ambiguous", creditmemo_id=creditmemo_id, order_id=order_id, error=str(error))
+        return {"status": "retry", "error": str(error)}
+    if isinstance(error, Rejected | NotFound):
+        with runtime.db.session() as session:
+            row = _row(session, creditmemo_id)
+            _hold(session, row, rules.REFUND_REFUSED, _plain_refusal(error, row), detail=str(error))
+            return {"status": row.status, "refund_ids": list(row.refund_ids)}
+    raise error  # a bug or a configuration error: let the step fail loudly
 
 
 def process(runtime: Runtime, creditmemo_id: int, *, replan: bool = False) -> dict[str, Any]:
@@ -458,13 +484,40 @@ def poll_creditmemos(runtime: Runtime, *, limit: int = 500) -> list[int]:
     return new_ids
 
 
-def pending_creditmemos(runtime: Runtime, *, older_than_seconds: float = 0.0) -> list[dict[str, Any]]:
-    """Memos not finished yet (new, planned, sending), for the scheduler to (re)start."""
-    cutoff = utcnow() - dt.timedelta(seconds=older_than_seconds)
+def workflow_id(creditmemo_id: int, workflow_round: int) -> str:
+    """``creditmemo:<id>`` (then ``creditmemo:<id>:r<n>`` for a restart after a stall)."""
+    return f"creditmemo:{creditmemo_id}" if workflow_round == 0 else f"creditmemo:{creditmemo_id}:r{workflow_round}"
+
+
+def pending_creditmemos(runtime: Runtime) -> list[dict[str, Any]]:
+    """Memos not finished yet (new, planned, sending) with the workflow id that should run them.
+
+    A memo untouched for ``refund_stall_minutes`` gets a new round (its earlier workflow ended
+    without finishing it, e.g. Magento was down); otherwise the current round's id is returned,
+    which collapses onto the workflow already running.
+    """
+    stall = utcnow() - dt.timedelta(minutes=runtime.settings.refund_stall_minutes)
+    out = []
     with runtime.db.session() as session:
-        rows = session.scalars(select(RefundOut).where(RefundOut.status.in_((NEW, PLANNED, SENDING)),
-                                                       RefundOut.updated_at <= cutoff)).all()
-        return [{"creditmemo_id": r.creditmemo_id, "status": r.status, "attempts": r.attempts} for r in rows]
+        rows = session.scalars(select(RefundOut).where(RefundOut.status.in_((NEW, PLANNED, SENDING)))).all()
+        for r in rows:
+            if r.updated_at <= stall:
+                r.workflow_round += 1
+            out.append({"creditmemo_id": r.creditmemo_id, "status": r.status,
+                        "workflow_id": workflow_id(r.creditmemo_id, r.workflow_round)})
+    return out
+
+
+def report_delayed(runtime: Runtime, creditmemo_id: int, error: str) -> None:
+    """The send kept failing with an unknown outcome or an unavailable marketplace."""
+    with runtime.db.session() as session:
+        row = _row(session, creditmemo_id)
+        exception_service.record(session, ExceptionReport(
+            type=rules.REFUND_DELAYED, object_id=_object_id(row),
+            message=f"The refund for credit memo {row.creditmemo_increment_id} (order {row.order_id}) could not be "
+            f"sent to John Lewis after {row.attempts} attempts; marketbridge keeps trying.",
+            detail=error[:2000], context={"creditmemo_id": creditmemo_id},
+        ))
 
 
 # ============================================================================ webhooks
@@ -491,6 +544,29 @@ def creditmemo_id_from_event(payload: Any) -> int | None:
             if isinstance(raw, str) and raw.isdigit():
                 return int(raw)
     return None
+
+
+def on_creditmemo_event(session: Session, event_name: str, data: dict) -> None:
+    """Webhook handler (``observer.sales_order_creditmemo_save_after``): store the memo id, in the
+    dispatcher's transaction. The refunds poll schedule starts its workflow."""
+    memo_id = creditmemo_id_from_event({"data": data})
+    if memo_id is None:
+        log.warning("refunds.webhook_without_id", event=event_name)
+        return
+    if session.scalar(select(RefundOut.id).where(RefundOut.creditmemo_id == memo_id)) is None:
+        session.add(RefundOut(creditmemo_id=memo_id, status=NEW, source="webhook"))
+        session.flush()
+
+
+def _register_webhook_handler() -> None:
+    try:
+        from marketbridge.services.webhooks import register_webhook_handler
+    except ImportError:  # pragma: no cover - the stock area provides it
+        return
+    register_webhook_handler("observer.sales_order_creditmemo_save_after", on_creditmemo_event)
+
+
+_register_webhook_handler()
 
 
 # ============================================================================ follow the marketplace

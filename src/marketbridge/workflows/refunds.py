@@ -1,17 +1,131 @@
-"""DBOS workflows of the refunds flow: thin durable shells around marketbridge.services.
+"""DBOS workflows of the refunds flow: thin durable shells around :mod:`marketbridge.services.refunds`.
 
-Declare QUEUES (kwargs for DBOS.register_queue) and schedules(settings) (a list of
-DBOS.apply_schedules entries); marketbridge.workflows.engine registers both at launch.
+* ``refunds.poll`` (schedule ``refund_poll_cron``): records credit memos created since the entity-id
+  cursor (webhook deliveries are recorded by the webhook handler), then enqueues one
+  ``refunds.process_creditmemo`` per unfinished memo under ``creditmemo:<id>`` (a restart after a
+  stall gets ``creditmemo:<id>:r<n>``), so a webhook and a poll for the same memo collapse.
+* ``refunds.process_creditmemo``: prepare (compute or hold), then send OR28. A send whose outcome is
+  unknown is retried after a durable sleep (5, 10, 20 ... s) and each retry first re-reads the
+  order to adopt a refund that already happened: never doubled.
+* ``refunds.follow`` (schedule ``refund_follow_cron``): follows our refunds to REFUNDED and records
+  refunds that started on the marketplace.
+* ``refunds.reasons`` (schedule ``refund_reasons_cron``): refreshes the RE01 cache daily.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from dbos import DBOS, SetWorkflowID
+
+from marketbridge.runtime import get_runtime
+from marketbridge.services import refunds as service
 from marketbridge.settings import Settings
 
-QUEUES: list[dict[str, Any]] = []
+QUEUE = "refunds"
+SEND_ATTEMPTS = 6
+
+QUEUES: list[dict[str, Any]] = [{"name": QUEUE, "worker_concurrency": 2, "polling_interval_sec": 0.5}]
+
+
+# ------------------------------------------------------------------ steps
+@DBOS.step(name="refunds.poll_creditmemos", retries_allowed=True, max_attempts=3, interval_seconds=2.0)
+def poll_step() -> list[int]:
+    return service.poll_creditmemos(get_runtime())
+
+
+@DBOS.step(name="refunds.pending")
+def pending_step() -> list[dict[str, Any]]:
+    return service.pending_creditmemos(get_runtime())
+
+
+@DBOS.step(name="refunds.prepare", retries_allowed=True, max_attempts=4, interval_seconds=2.0)
+def prepare_step(creditmemo_id: int) -> dict[str, Any]:
+    return service.prepare(get_runtime(), creditmemo_id)
+
+
+@DBOS.step(name="refunds.send")
+def send_step(creditmemo_id: int) -> dict[str, Any]:
+    return service.send(get_runtime(), creditmemo_id)
+
+
+@DBOS.step(name="refunds.report_delayed")
+def report_delayed_step(creditmemo_id: int, error: str) -> None:
+    service.report_delayed(get_runtime(), creditmemo_id, error)
+
+
+@DBOS.step(name="refunds.retry_delay")
+def retry_delay_step() -> float:
+    return float(get_runtime().settings.refund_retry_seconds)
+
+
+@DBOS.step(name="refunds.follow", retries_allowed=True, max_attempts=3, interval_seconds=5.0)
+def follow_step() -> dict[str, int]:
+    return service.follow(get_runtime())
+
+
+@DBOS.step(name="refunds.refresh_reasons", retries_allowed=True, max_attempts=3, interval_seconds=10.0)
+def reasons_step() -> int:
+    return service.refresh_reasons(get_runtime())
+
+
+# ------------------------------------------------------------------ workflows
+@DBOS.workflow(name="refunds.process_creditmemo")
+def process_workflow(creditmemo_id: int) -> dict[str, Any]:
+    prepared = prepare_step(creditmemo_id)
+    if prepared["status"] not in (service.PLANNED, service.SENDING):
+        return prepared
+    delay = retry_delay_step()
+    result: dict[str, Any] = {}
+    for attempt in range(SEND_ATTEMPTS):
+        result = send_step(creditmemo_id)
+        if result["status"] != "retry":
+            return result
+        if attempt == 2:
+            report_delayed_step(creditmemo_id, str(result.get("error", "")))
+        DBOS.sleep(max(delay, float(result.get("retry_after") or 0)))
+        delay = min(delay * 2, 300.0)
+    report_delayed_step(creditmemo_id, str(result.get("error", "")))
+    return result
+
+
+def enqueue(creditmemo_id: int, workflow_id: str) -> str:
+    with SetWorkflowID(workflow_id):
+        handle = DBOS.enqueue_workflow(QUEUE, process_workflow, creditmemo_id)
+    return handle.workflow_id
+
+
+@DBOS.workflow(name="refunds.poll")
+def poll_workflow(scheduled_time: Any = None, context: Any = None) -> dict[str, Any]:
+    new_ids = poll_step()
+    pending = pending_step()
+    for item in pending:
+        enqueue(item["creditmemo_id"], item["workflow_id"])
+    return {"new": len(new_ids), "enqueued": len(pending)}
+
+
+@DBOS.workflow(name="refunds.follow")
+def follow_workflow(scheduled_time: Any = None, context: Any = None) -> dict[str, int]:
+    return follow_step()
+
+
+@DBOS.workflow(name="refunds.reasons")
+def reasons_workflow(scheduled_time: Any = None, context: Any = None) -> int:
+    return reasons_step()
 
 
 def schedules(settings: Settings) -> list[dict[str, Any]]:
-    return []
+    if not settings.refund_sync_enabled:
+        return []
+    return [
+        {"schedule_name": "refunds.poll", "workflow_fn": poll_workflow, "schedule": settings.refund_poll_cron},
+        {"schedule_name": "refunds.follow", "workflow_fn": follow_workflow, "schedule": settings.refund_follow_cron},
+        {"schedule_name": "refunds.reasons", "workflow_fn": reasons_workflow, "schedule": settings.refund_reasons_cron},
+    ]
+
+
+def start_processing(creditmemo_id: int) -> dict[str, Any]:
+    """Run one memo now (CLI ``refunds process`` with the engine launched) and wait for it."""
+    with SetWorkflowID(f"creditmemo:{creditmemo_id}:manual:{service.utcnow().timestamp():.0f}"):
+        handle = DBOS.start_workflow(process_workflow, creditmemo_id)
+    return handle.get_result()

@@ -51,6 +51,8 @@ class RefundOut(Base):
     refund_ids: Mapped[list] = mapped_column(JSON, default=list)
     problem: Mapped[str] = mapped_column(Text, default="")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    workflow_round: Mapped[int] = mapped_column(Integer, default=0)  # bumped to restart a stalled memo
+    in_flight: Mapped[bool] = mapped_column(default=False)  # an OR28 call is out and has not answered
     send_started_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     sent_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     refunded_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)

@@ -32,6 +32,8 @@ def upgrade() -> None:
         sa.Column("refund_ids", sa.JSON(), nullable=False),
         sa.Column("problem", sa.Text(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("workflow_round", sa.Integer(), nullable=False),
+        sa.Column("in_flight", sa.Boolean(), nullable=False),
         sa.Column("send_started_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("refunded_at", sa.DateTime(timezone=True), nullable=True),
