@@ -275,3 +275,16 @@ def test_parse_envelope_shapes():
     ):
         with pytest.raises(WebhookPayloadError):
             parse_envelope(bad)
+
+
+@given(
+    st.lists(st.sampled_from(["gt", "gteq", "lt", "lteq", "eq"]), max_size=3),
+    st.lists(st.integers(0, 30), min_size=3, max_size=3),
+    st.integers(1, 6),
+    st.integers(0, 4),
+)
+def test_keyset_fast_path_agrees_with_the_scan(conditions, values, size, page):
+    rows = [{"entity_id": i} for i in range(1, 26)]
+    groups = [[search.Filter("entity_id", str(v), c)] for c, v in zip(conditions, values, strict=False)]
+    criteria = search.SearchCriteria(groups, [("entity_id", "ASC")], size, page)
+    assert search.apply(rows, criteria, sorted_by="entity_id") == search.apply(rows, criteria)

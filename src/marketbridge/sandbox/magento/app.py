@@ -194,9 +194,8 @@ def create_app(
                 body,
                 found.group("store") or "default",
             )
-            with state.lock:
-                result = route.handler(ctx)
-            response = _json(result)
+            with state.lock:  # serialise under the lock too: no half-updated object is ever sent
+                response = _json(route.handler(ctx))
         except ApiError as error:
             response = _error(error)
             if error.status == 429:

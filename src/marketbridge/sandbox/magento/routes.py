@@ -78,10 +78,17 @@ def match(method: str, raw_path: str) -> tuple[Route, dict[str, str]] | None:
 
 
 def _search(
-    ctx: Ctx, records: Any, render: Callable[[Any], Any] = lambda r: r, getter: Any = None
+    ctx: Ctx,
+    records: Any,
+    render: Callable[[Any], Any] = lambda r: r,
+    getter: Any = None,
+    sorted_by: str | None = None,
 ) -> dict[str, Any]:
     criteria = parse_search_criteria(ctx.query)
-    page, total = apply(records, criteria, getter) if getter else apply(records, criteria)
+    if getter:
+        page, total = apply(records, criteria, getter, sorted_by=sorted_by)
+    else:
+        page, total = apply(records, criteria, sorted_by=sorted_by)
     return result([render(r) for r in page], criteria, total)
 
 
@@ -102,7 +109,14 @@ def _product_getter(product: Product, name: str) -> Any:
 @route("GET", "/V1/products", "Magento_Catalog::products")
 def list_products(ctx: Ctx) -> Any:
     st = ctx.state
-    return _search(ctx, st.products.values(), lambda p: st.render_product(p, detail=False), _product_getter)
+    # dict order is insertion order = ascending entity ids (ids are monotonic)
+    return _search(
+        ctx,
+        list(st.products.values()),
+        lambda p: st.render_product(p, detail=False),
+        _product_getter,
+        "entity_id",
+    )
 
 
 @route("GET", "/V1/products/{sku}", "Magento_Catalog::products")
@@ -713,7 +727,7 @@ def create_order(ctx: Ctx) -> Any:
 
 @route("GET", "/V1/orders", "Magento_Sales::actions_view")
 def list_orders(ctx: Ctx) -> Any:
-    return _search(ctx, list(ctx.state.orders.values()))
+    return _search(ctx, list(ctx.state.orders.values()), sorted_by="entity_id")
 
 
 @route("GET", "/V1/orders/items", "Magento_Sales::actions_view")
@@ -767,7 +781,7 @@ def invoice(ctx: Ctx) -> Any:
 
 @route("GET", "/V1/invoices", "Magento_Sales::sales_invoice")
 def list_invoices(ctx: Ctx) -> Any:
-    return _search(ctx, list(ctx.state.invoices.values()))
+    return _search(ctx, list(ctx.state.invoices.values()), sorted_by="entity_id")
 
 
 @route("GET", "/V1/invoices/{id}", "Magento_Sales::sales_invoice")
@@ -785,7 +799,7 @@ def ship(ctx: Ctx) -> Any:
 
 @route("GET", "/V1/shipments", "Magento_Sales::shipment")
 def list_shipments(ctx: Ctx) -> Any:
-    return _search(ctx, list(ctx.state.shipments.values()))
+    return _search(ctx, list(ctx.state.shipments.values()), sorted_by="entity_id")
 
 
 @route("GET", "/V1/shipment/{id}", "Magento_Sales::shipment")
@@ -818,7 +832,7 @@ def refund_invoice(ctx: Ctx) -> Any:
 
 @route("GET", "/V1/creditmemos", "Magento_Sales::sales_creditmemo")
 def list_creditmemos(ctx: Ctx) -> Any:
-    return _search(ctx, list(ctx.state.creditmemos.values()))
+    return _search(ctx, list(ctx.state.creditmemos.values()), sorted_by="entity_id")
 
 
 @route("GET", "/V1/creditmemo/{id}", "Magento_Sales::sales_creditmemo")
