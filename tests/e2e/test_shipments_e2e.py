@@ -105,3 +105,42 @@ def test_shipments_flow_to_the_marketplace_with_nobody_running_a_command(migrate
         assert not [e for e in open_exceptions(migrated_db_url, boxes) if e["type"] == "carrier_unmapped"]
     finally:
         stop(service)
+
+
+@pytest.mark.slow
+def test_webhooks_send_shipments_and_tracks_added_later_without_waiting_for_the_poll(migrated_db_url, tmp_path):
+    """Magento's signed webhooks (shipment save, track save) drive the sends; the poll is hourly."""
+    from tests.conftest import start_sandboxes
+    from tests.e2e.test_orders_e2e import free_port
+
+    port = free_port()
+    key = tmp_path / "magento-webhooks.pem"
+    boxes = start_sandboxes(webhook_url=f"http://127.0.0.1:{port}/webhooks/adobe-commerce",
+                            webhook_private_key_path=str(key))
+    log = tmp_path / "service.log"
+    service = start_service(migrated_db_url, boxes, log, MARKETBRIDGE_EXECUTOR_ID="e2e-shipments-hooks",
+                            MARKETBRIDGE_WEB_PORT=str(port),
+                            MARKETBRIDGE_MAGENTO_WEBHOOK_PUBLIC_KEY_FILE=str(key) + ".pub",
+                            MARKETBRIDGE_SHIPMENT_POLL_CRON="0 0 * * * *")
+    try:
+        order_id = place_stocked_order(boxes)
+        wait_until(lambda: sandbox_order(boxes, order_id)["order_state"] == "WAITING_DEBIT", 60, "acceptance", log)
+        assert httpx2.post(f"{boxes.mirakl_url}/_sandbox/orders/{order_id}/debit").status_code == 200
+        magento = wait_until(lambda: magento_orders_with(boxes, order_id), 60, "the Magento order", log)[0]
+
+        shipment = httpx2.post(f"{boxes.magento_url}/_sandbox/ship", json={"order_id": magento.entity_id}).json()
+        wait_until(lambda: [e for e in open_exceptions(migrated_db_url, boxes)
+                            if e["type"] == "shipment_tracking_missing"], 30, "a tracking-missing exception", log)
+        assert sandbox_order(boxes, order_id)["order_state"] == "SHIPPING"
+
+        from marketbridge.adapters.magento.client import MagentoClient
+
+        with MagentoClient(boxes.magento_url, "sandbox-magento-token") as client:
+            client.add_track(shipment["entity_id"], magento.entity_id, "RM123456785GB", "Royal Mail", "custom")
+        shipped = wait_until(lambda: (o := sandbox_order(boxes, order_id))["order_state"] == "SHIPPED" and o, 30,
+                             "the track webhook to ship the order", log)
+        assert shipped["shipping_tracking"] == "RM123456785GB" and shipped["shipping_carrier_code"] == "ROYAL_MAIL"
+        assert not [e for e in open_exceptions(migrated_db_url, boxes) if e["type"] == "shipment_tracking_missing"]
+    finally:
+        stop(service)
+        boxes.stop()

@@ -23,6 +23,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
@@ -260,9 +261,14 @@ def detect_shipment(runtime: Runtime, shipment_id: int) -> int | None:
     order = runtime.magento.get_order(shipment.order_id)
     if not order.ext_order_id:
         return None
-    with runtime.db.session() as session:
-        row, changed = record_shipment(session, shipment, order.ext_order_id)
-        return row.magento_shipment_id if changed else None
+    try:
+        with runtime.db.session() as session:
+            row, changed = record_shipment(session, shipment, order.ext_order_id)
+            return row.magento_shipment_id if changed else None
+    except IntegrityError:  # a concurrent detect (poll or another event) stored it first
+        with runtime.db.session() as session:
+            row, changed = record_shipment(session, shipment, order.ext_order_id)
+            return row.magento_shipment_id if changed else None
 
 
 def poll_new_shipments(runtime: Runtime, *, page_size: int = 100) -> list[int]:

@@ -16,7 +16,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import structlog
-from dbos import DBOS, SetWorkflowID
+from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
+from dbos._error import DBOSQueueDeduplicatedError
 
 from sqlalchemy.orm import Session
 
@@ -29,12 +30,26 @@ from marketbridge.settings import Settings
 log = structlog.get_logger(__name__)
 
 QUEUE_NAME = "shipments"
-QUEUES: list[dict[str, Any]] = [{"name": QUEUE_NAME, "worker_concurrency": 4, "polling_interval_sec": 0.5}]
+#: Sends are partitioned by shipment id with one at a time per partition: two generations of the
+#: same shipment never run side by side (which could create two ST01 shipments).
+SEND_QUEUE = "shipments.send"
+QUEUES: list[dict[str, Any]] = [
+    {"name": QUEUE_NAME, "worker_concurrency": 4, "polling_interval_sec": 0.5},
+    {"name": SEND_QUEUE, "worker_concurrency": 4, "partition_concurrency": 1, "polling_interval_sec": 0.5},
+]
 SEND_WORKFLOW = "shipments.send"
 
 
 def workflow_id(shipment_id: int, generation: int) -> str:
     return f"shipment:{shipment_id}" if generation <= 1 else f"shipment:{shipment_id}:{generation}"
+
+
+def _enqueue_send(shipment_id: int, generation: int) -> str:
+    """Enqueue one send from inside the engine (a request thread or a workflow)."""
+    wid = workflow_id(shipment_id, generation)
+    with SetWorkflowID(wid), SetEnqueueOptions(queue_partition_key=str(shipment_id)):
+        DBOS.enqueue_workflow(SEND_QUEUE, send_shipment, shipment_id)
+    return wid
 
 
 def _transient(error: BaseException) -> bool:
@@ -80,19 +95,15 @@ def start_sends(runtime: Runtime, due: Iterable[tuple[int, int]]) -> list[str]:
     if not items:
         return ids
     if engine.is_launched():
-        for shipment_id, generation in items:
-            wid = workflow_id(shipment_id, generation)
-            with SetWorkflowID(wid):
-                DBOS.enqueue_workflow(QUEUE_NAME, send_shipment, shipment_id)
-            ids.append(wid)
-        return ids
+        return [_enqueue_send(shipment_id, generation) for shipment_id, generation in items]
     from marketbridge.workflows.maintenance import _client
 
     client = _client(runtime)
     for shipment_id, generation in items:
         wid = workflow_id(shipment_id, generation)
-        client.enqueue({"workflow_name": SEND_WORKFLOW, "queue_name": QUEUE_NAME, "workflow_id": wid,
-                        "app_version": runtime.settings.application_version}, shipment_id)
+        client.enqueue({"workflow_name": SEND_WORKFLOW, "queue_name": SEND_QUEUE, "workflow_id": wid,
+                        "queue_partition_key": str(shipment_id), "app_version": runtime.settings.application_version},
+                       shipment_id)
         ids.append(wid)
     return ids
 
@@ -119,8 +130,7 @@ def detect_shipment(shipment_id: int) -> int:
     """A webhook said this shipment (or one of its tracks) was saved: re-read it, record it, send."""
     due = _detect(shipment_id)
     for shipment_id_, generation in due:
-        with SetWorkflowID(workflow_id(shipment_id_, generation)):
-            DBOS.enqueue_workflow(QUEUE_NAME, send_shipment, shipment_id_)
+        _enqueue_send(shipment_id_, generation)
     return len(due)
 
 
@@ -153,10 +163,14 @@ def on_shipment_event(session: Session, event_name: str, data: dict) -> None:
         return
     from marketbridge.workflows.maintenance import _client
 
-    _client(runtime).enqueue_in_transaction(session, {
-        "workflow_name": DETECT_WORKFLOW, "queue_name": QUEUE_NAME, "app_version": runtime.settings.application_version,
-        "deduplication_id": f"shipment-hint:{shipment_id}", "duplication_policy": "return-existing",
-    }, shipment_id)
+    try:
+        with session.begin_nested():
+            _client(runtime).enqueue_in_transaction(session, {
+                "workflow_name": DETECT_WORKFLOW, "queue_name": QUEUE_NAME,
+                "app_version": runtime.settings.application_version, "deduplication_id": f"shipment-hint:{shipment_id}",
+            }, shipment_id)
+    except DBOSQueueDeduplicatedError:
+        pass  # a detect run for this shipment is already queued; it will read the latest state
 
 
 register_webhook_handler("observer.sales_order_shipment", on_shipment_event)
@@ -183,8 +197,7 @@ def _poll() -> list[list[int]]:
 def poll_shipments(scheduled_time: Any, context: Any) -> int:
     due = _poll()
     for shipment_id, generation in due:
-        with SetWorkflowID(workflow_id(shipment_id, generation)):
-            DBOS.enqueue_workflow(QUEUE_NAME, send_shipment, shipment_id)
+        _enqueue_send(shipment_id, generation)
     return len(due)
 
 
