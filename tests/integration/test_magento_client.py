@@ -159,6 +159,9 @@ def test_oauth_signed_requests_are_accepted(sandbox):
         assert signed.get_product("MB-000001").sku == "MB-000001"
         cart = signed._call("POST", "/V1/carts/")
         assert int(cart) > 0
+        odd = new_sku(server, "MB/ODD SKU+1~é", 3)  # reserved characters survive encoding and signing
+        assert signed.get_product(odd).sku == odd and signed.salable_quantity(odd, 1) == 3
+        assert signed.search_products(SearchCriteria().where("sku", odd)).total_count == 1
     wrong = OAuth1Credentials(
         OAUTH.consumer_key, "not-the-secret", OAUTH.access_token, OAUTH.access_token_secret
     )

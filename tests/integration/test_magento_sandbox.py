@@ -540,8 +540,11 @@ def test_webhooks_are_signed_and_verifiable(tmp_path):
                     json={"tracks": [{"track_number": "T9", "title": "DPD", "carrier_code": "dpd"}]},
                 ).raise_for_status()
                 http.post(f"/V1/order/{order_id}/refund", json={}).raise_for_status()
+                http.put(
+                    "/V1/products/MB-000002", json={"product": {"sku": "MB-000002", "price": 12.5}}
+                ).raise_for_status()
             deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and len(received) < 6:
+            while time.monotonic() < deadline and len(received) < 7:
                 time.sleep(0.05)
     finally:
         receiver_server.stop()
@@ -551,6 +554,7 @@ def test_webhooks_are_signed_and_verifiable(tmp_path):
         "observer.sales_order_shipment_save_after",
         "observer.sales_order_shipment_track_save_after",
         "observer.sales_order_creditmemo_save_after",
+        "observer.catalog_product_save_after",
     ):
         assert expected in names
     for body, signature in received:
@@ -705,3 +709,27 @@ def test_customer_cart_and_comment_status_rules(sandbox, http):
         f"/V1/orders/{order_id}/comments", json={"statusHistory": {"comment": "x", "status": "complete"}}
     )
     assert wrong.status_code == 400
+
+
+def test_concurrent_cart_orders_never_oversell(sandbox):
+    server, _ = sandbox
+    sku = new_sku(server, "MB-T-RACE", 5)
+    results: list[int] = []
+
+    def buy() -> None:
+        with rest_client(server) as client:
+            try:
+                place_cart_order(client, [{"sku": sku, "qty": 1}])
+                results.append(1)
+            except httpx2.HTTPStatusError as error:
+                assert error.response.status_code == 400
+                results.append(0)
+
+    threads = [threading.Thread(target=buy) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(results) == [0, 0, 0, 1, 1, 1, 1, 1]
+    with rest_client(server) as client:
+        assert salable(client, sku) == 0
