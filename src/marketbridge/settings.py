@@ -106,6 +106,10 @@ class Settings(BaseSettings):
         le=1.0,
         description="Multiplies every documented Mirakl call interval. 1.0 in production; tests shrink it.",
     )
+    mirakl_rate_limit_db: str | None = Field(
+        default=None,
+        description="SQLite file shared by every worker to pace Mirakl calls per API; unset = in-process limiter.",
+    )
 
     # --- marketplace capabilities (John Lewis defaults) -----------------------------------
     stock_import_api: StockImportApi = StockImportApi.STO01

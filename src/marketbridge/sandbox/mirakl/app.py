@@ -126,6 +126,13 @@ def _seek_tokens(offset: int, limit: int, total: int, filters: dict[str, list[st
     return tokens
 
 
+def _follow_up_page(request: Request) -> bool:
+    """Pages after the first of one listing are part of the same read and are not counted
+    against the API's call frequency (decision recorded in docs/api-notes.md)."""
+    q = request.query_params
+    return bool(q.get("page_token")) or q.get("offset", "0") not in ("", "0")
+
+
 def create_app(catalogue: list[SeedProduct] | None = None, *, products: int = 300, seed: int = 42,
                api_key: str = "sandbox-mirakl-key", rate_scale: float = 1.0, shop_id: int = 2001) -> FastAPI:
     state = SandboxState(catalogue, products=products, seed=seed, api_key=api_key, rate_scale=rate_scale,
@@ -182,7 +189,7 @@ def create_app(catalogue: list[SeedProduct] | None = None, *, products: int = 30
                 headers = {"Retry-After": str(decision.retry_after)} if decision.retry_after else None
                 message = "Too Many Requests" if decision.status == 429 else "Injected fault"
                 response = _error(decision.status, message, headers=headers)
-            elif api != "OF52" and (retry := state.check_rate(api)) is not None:
+            elif api != "OF52" and not _follow_up_page(request) and (retry := state.check_rate(api)) is not None:
                 response = _error(429, f"Too many requests: {api} is limited by its call frequency",
                                   headers={"Retry-After": str(retry)})
             else:
