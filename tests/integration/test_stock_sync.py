@@ -102,3 +102,47 @@ def test_a_failed_upload_is_requeued_not_lost(rt, fresh_sandboxes):
     with rt.db.session() as session:
         exc = session.scalars(select(ExceptionRecord).where(ExceptionRecord.type == "stock_import_failed")).one()
         assert exc.state == "resolved"
+
+
+def test_json_api_and_cli_show_the_same_per_sku_state(rt, fresh_sandboxes):
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from marketbridge.cli.main import app as cli
+    from marketbridge.domain.auth import Role
+    from marketbridge.services import auth
+    from marketbridge.web.app import create_app
+
+    sku = simple_on_marketplace(fresh_sandboxes)[3]
+    set_stock(fresh_sandboxes, sku, 12)
+    with rt.db.session() as session:
+        outbox.note_hints(session, [sku], reason="test")
+        user = auth.create_user(session, "ecom", Role.ADMIN, "a-long-password-1")
+        token = auth.create_token(session, user)
+    sync.push_now(rt)
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(rt, start_engine=False)) as client:
+        assert client.get(f"/api/stock/{sku}").status_code == 401
+        body = client.get(f"/api/stock/{sku}", headers=headers).json()
+        assert body["stock"]["published_qty"] == 12 and body["stock"]["result"] == "ok"
+        assert client.get("/api/stock/NOPE-1", headers=headers).status_code == 404
+        history = client.get(f"/api/stock/history/{sku}", headers=headers).json()
+        assert [h["value"] for h in history if h["kind"] == "stock"] == ["12"]
+        created = client.post("/api/rules", headers=headers, json={
+            "kind": "stock", "scope": "sku", "scope_key": sku, "params": {"max_quantity": 5}})
+        assert created.status_code == 201, created.text
+        assert created.json()["requeued"]["stock"] == 1
+        bad = client.post("/api/rules", headers=headers, json={"kind": "stock", "scope": "global", "params": {"buffer": -1}})
+        assert bad.status_code == 422 and "0 or more" in bad.text
+        assert [r["scope_key"] for r in client.get("/api/rules", headers=headers).json()] == [sku]
+    sync.push_now(rt)
+    assert offer(fresh_sandboxes, sku)["quantity"] == 5
+    runner = CliRunner()
+    env = {"MARKETBRIDGE_DATABASE_URL": rt.settings.database_url}
+    shown = runner.invoke(cli, ["stock", "show", sku, "--json"], env=env)
+    assert shown.exit_code == 0, shown.output
+    import json as _json
+
+    assert _json.loads(shown.output)["stock"]["published_qty"] == 5
+    listed = runner.invoke(cli, ["rules", "list"], env=env)
+    assert listed.exit_code == 0 and "max_quantity=5" in listed.output

@@ -27,12 +27,16 @@ sync_app = typer.Typer(help="Synchronise now instead of waiting for the schedule
 
 
 @stock_app.command("show")
-def show(sku: str, as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+def show(sku: str, as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+         history: Annotated[int, typer.Option(min=0, max=500, help="Also list the last N pushed values.")] = 0) -> None:
     """Magento qty, published qty, rule applied, last push, import id, result and latency of a SKU."""
-    from marketbridge.services.stock.state import sku_view
+    from marketbridge.services.stock.state import sku_history, sku_view
 
     with runtime_for_command() as runtime, runtime.db.session() as session:
         view = sku_view(session, sku)
+        past = sku_history(session, sku, limit=history) if history else []
+        if view is not None and history:
+            view["history"] = past
     if view is None:
         err_console.print(f"No stock state for SKU {sku!r} yet (it has not been read from Adobe Commerce).")
         raise typer.Exit(1)
@@ -60,6 +64,13 @@ def show(sku: str, as_json: Annotated[bool, typer.Option("--json", help="Machine
     product = view["product"]
     console.print(f"enabled={product['enabled']} type={product['type_id']} manage_stock={product['manage_stock']} "
                   f"last noticed {view['last_noticed_at']}")
+    if past:
+        table = Table("completed", "kind", "value", "result", "latency s", "batch", title="History")
+        for h in past:
+            table.add_row((h["completed_at"] or "")[:19], h["kind"], h["value"], h["result"] +
+                          (f": {h['message']}" if h["message"] else ""), _seconds(h["latency_seconds"]) or "-",
+                          str(h["batch_id"]))
+        console.print(table)
 
 
 def _seconds(value: float | None) -> str | None:

@@ -87,11 +87,14 @@ class Change:
     first_noticed_at: dt.datetime
 
 
-def enqueue(session: Session, changes: Sequence[Change]) -> int:
-    """Write values to publish; newest wins, the earliest unsent notice time is kept."""
+def enqueue(session: Session, changes: Sequence[Change], *, read_at: dt.datetime | None = None) -> int:
+    """Write values to publish; newest wins, the earliest unsent notice time is kept.
+
+    ``pending_noticed_at`` records ``read_at``: when Adobe Commerce was read for these values
+    (they include every change made before it)."""
     if not changes:
         return 0
-    now = utcnow()
+    now = read_at or utcnow()
     rows = [
         {"kind": c.kind.value, "sku": c.sku, "pending_value": c.value, "pending_noticed_at": now,
          "pending_first_noticed_at": c.first_noticed_at}
@@ -198,6 +201,7 @@ def claim(session: Session, api: str, kinds: Sequence[Kind], *, interval_seconds
             inflight_batch_id=batch.id,
             inflight_value=SyncOutbox.pending_value,
             inflight_first_noticed_at=SyncOutbox.pending_first_noticed_at,
+            inflight_read_at=SyncOutbox.pending_noticed_at,
             pending_value=None,
             pending_noticed_at=None,
             pending_first_noticed_at=None,
@@ -239,14 +243,16 @@ class InflightRow:
     sku: str
     value: str
     first_noticed_at: dt.datetime | None
+    read_at: dt.datetime | None = None
 
 
 def inflight_rows(session: Session, batch_id: int) -> list[InflightRow]:
     return [
-        InflightRow(Kind(kind), sku, value, noticed)
-        for kind, sku, value, noticed in session.execute(
+        InflightRow(Kind(kind), sku, value, noticed, read_at)
+        for kind, sku, value, noticed, read_at in session.execute(
             select(SyncOutbox.kind, SyncOutbox.sku, SyncOutbox.inflight_value,
-                   SyncOutbox.inflight_first_noticed_at).where(SyncOutbox.inflight_batch_id == batch_id)
+                   SyncOutbox.inflight_first_noticed_at, SyncOutbox.inflight_read_at)
+            .where(SyncOutbox.inflight_batch_id == batch_id)
         )
     ]
 
@@ -256,7 +262,7 @@ def _clear_inflight(session: Session, batch_id: int) -> None:
                                              SyncOutbox.pending_value.is_(None)))
     session.execute(
         update(SyncOutbox).where(SyncOutbox.inflight_batch_id == batch_id)
-        .values(inflight_batch_id=None, inflight_value=None, inflight_first_noticed_at=None)
+        .values(inflight_batch_id=None, inflight_value=None, inflight_first_noticed_at=None, inflight_read_at=None)
     )
 
 
@@ -288,7 +294,7 @@ def release(session: Session, batch_id: int, error: str, now: dt.datetime | None
     requeued = session.execute(
         update(SyncOutbox)
         .where(and_(SyncOutbox.inflight_batch_id == batch_id, SyncOutbox.pending_value.is_(None)))
-        .values(pending_value=SyncOutbox.inflight_value, pending_noticed_at=now or utcnow(),
+        .values(pending_value=SyncOutbox.inflight_value, pending_noticed_at=SyncOutbox.inflight_read_at,
                 pending_first_noticed_at=SyncOutbox.inflight_first_noticed_at)
     ).rowcount
     _clear_inflight(session, batch_id)

@@ -102,3 +102,15 @@ def summary(session: Session) -> dict[str, Any]:
         "lanes": [{"api": lane.api, "active_batch_id": lane.active_batch_id, "last_sent_at": _iso(lane.last_sent_at)}
                   for lane in session.scalars(select(SyncLane).order_by(SyncLane.api))],
     }
+
+
+def sku_history(session: Session, sku: str, *, limit: int = 50) -> list[dict[str, Any]]:
+    """The values completed imports carried for this SKU, newest first."""
+    from marketbridge.adapters.db.models.stock import SkuPushLog
+
+    rows = session.scalars(select(SkuPushLog).where(SkuPushLog.sku == sku).order_by(SkuPushLog.id.desc()).limit(limit))
+    return [{"kind": r.kind, "value": r.value, "result": r.result, "message": r.message, "batch_id": r.batch_id,
+             "first_noticed_at": _iso(r.first_noticed_at), "read_at": _iso(r.read_at),
+             "completed_at": _iso(r.completed_at),
+             "latency_seconds": (r.completed_at - r.first_noticed_at).total_seconds() if r.first_noticed_at else None}
+            for r in rows]

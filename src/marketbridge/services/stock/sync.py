@@ -14,12 +14,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.core import ExceptionRecord, StreamCursor
-from marketbridge.adapters.db.models.stock import SkuState, SyncBatch
+from marketbridge.adapters.db.models.stock import SkuPushLog, SkuState, SyncBatch
 from marketbridge.adapters.errors import RemoteError
 from marketbridge.domain import stock as rules_domain
 from marketbridge.domain.exceptions import ExceptionReport, ExceptionType
@@ -46,6 +46,7 @@ from marketbridge.settings import Settings
 log = structlog.get_logger(__name__)
 
 APPLY_CHUNK = 2000
+HISTORY_DAYS = 14  # per-SKU push history kept this long (sku_push_log)
 DETAIL_READ_LIMIT = 200  # per refresh pass; more than that waits for the next pass
 
 
@@ -177,6 +178,7 @@ def apply_readings(
     force: set[str] | None = None,
     rules: Sequence[Rule] | None = None,
     today: dt.date | None = None,
+    read_at: dt.datetime | None = None,
 ) -> ApplyResult:
     """Store what was read, compute the values to publish, enqueue those that differ from what
     was last handed to the marketplace (or every one in ``force``)."""
@@ -249,7 +251,7 @@ def apply_readings(
                 state.price_result = "pending"
                 result.price_enqueued += 1
     session.flush()
-    outbox.enqueue(session, changes)
+    outbox.enqueue(session, changes, read_at=read_at)
     for sku, why in unreadable:
         exception_service.record(session, ExceptionReport(
             type=PRODUCT_UNREADABLE, object_id=sku,
@@ -333,7 +335,7 @@ def refresh(runtime: Runtime, *, limit: int = 20000) -> RefreshResult:
         rules = load_rules(session)
         for start in range(0, len(readings), APPLY_CHUNK):
             out.applied.add(apply_readings(session, runtime.settings, readings[start : start + APPLY_CHUNK], noticed,
-                                           force=force, rules=rules))
+                                           force=force, rules=rules, read_at=started))
         outbox.delete_hints(session, skus, started)
     out.hints = len(hints)
     return out
@@ -375,6 +377,9 @@ def poll(runtime: Runtime, *, overlap_seconds: float = 120.0) -> PollResult:
     add the SKUs of orders placed or cancelled and of products saved since the last poll."""
     out = PollResult()
     out.redispatched = webhook_service.redispatch_unhandled(runtime.db.session)
+    with runtime.db.session() as session:
+        session.execute(delete(SkuPushLog).where(
+            SkuPushLog.completed_at < utcnow() - dt.timedelta(days=HISTORY_DAYS)))
     magento = runtime.magento
     started = utcnow()
     topology = reading.read_topology(magento, runtime.settings.magento_stock_id)
@@ -472,7 +477,8 @@ def full_resync(runtime: Runtime, *, progress: Progress | None = None) -> Resync
     for start in range(0, len(readings), APPLY_CHUNK):
         part = readings[start : start + APPLY_CHUNK]
         with runtime.db.session() as session:
-            out.applied.add(apply_readings(session, settings, part, noticed, force={r.sku for r in part}, rules=rules))
+            out.applied.add(apply_readings(session, settings, part, noticed, force={r.sku for r in part}, rules=rules,
+                                           read_at=noticed_at))
         report("apply", len(part), len(readings))
     out.seconds = time.monotonic() - began
     return out
@@ -636,6 +642,14 @@ def record_results(runtime: Runtime, batch_id: int, api: str, import_id: str, st
             by_keys.setdefault(tuple(sorted(mapping)), []).append(mapping)
         for group in by_keys.values():
             session.execute(update(SkuState), group)
+        history = [
+            {"batch_id": batch_id, "kind": r.kind.value, "sku": r.sku, "value": r.value,
+             "result": "error" if r.sku in failed else "ok", "message": failed.get(r.sku, "")[:500],
+             "first_noticed_at": r.first_noticed_at, "read_at": r.read_at, "completed_at": now}
+            for r in rows
+        ]
+        if history:
+            session.execute(insert(SkuPushLog), history)
         failed_skus = {s for s in failed}
         ok_skus = {r.sku for r in rows} - failed_skus
         active = _active_exception_ids(session, [SKU_UNKNOWN_ON_MARKETPLACE, STOCK_LINE_REJECTED], ok_skus)

@@ -3,7 +3,7 @@
 * ``GET /api/stock/{sku}``: per-SKU state (Magento qty, published qty, rule, last push, import id,
   result, latency), the same view as ``marketbridge stock show SKU``;
 * ``GET /api/stock``: list (``?result=error``), ``GET /api/stock/summary``, ``GET /api/stock/batches``
-  (history of imports);
+  (history of imports), ``GET /api/stock/history/{sku}`` (values pushed for one SKU);
 * ``GET /api/rules``, ``POST /api/rules`` (add or replace), ``DELETE /api/rules/{id}``; a rule change
   recomputes every SKU from stored values and queues what changed.
 """
@@ -43,6 +43,12 @@ def stock_list(session: SessionDep, user: ApiUser,
     return stock_state.list_states(session, result=result, limit=limit, offset=offset)
 
 
+@router.get("/api/stock/history/{sku:path}")
+def stock_history(sku: str, session: SessionDep, user: ApiUser,
+                  limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
+    return stock_state.sku_history(session, sku, limit=limit)
+
+
 @router.get("/api/stock/{sku:path}")
 def stock_show(sku: str, session: SessionDep, user: ApiUser) -> dict[str, Any]:
     view = stock_state.sku_view(session, sku)
@@ -72,7 +78,7 @@ def rules_put(body: RuleIn, runtime: RuntimeDep, user: ApiUser) -> dict[str, Any
         with runtime.db.session() as session:
             rule = put_rule(session, body.kind, body.scope, body.scope_key, body.params, actor=user.name, note=body.note)
     except RuleError as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(error)) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
     applied = stock_sync.reapply_rules(runtime)
     return {**rule, "requeued": {"stock": applied.stock_enqueued, "price": applied.price_enqueued}}
 

@@ -9,6 +9,7 @@ The path of one change, table by table::
     sync_batches     one Mirakl import (STO01 / OF01 / PRI01): SKUs, import id, status, result
     sync_lanes       one row per import API: the batch in flight and when the last one was sent
     stock_rules      channel rules (stock: buffer, allocation, max, zero-below; price: markup...)
+    sku_push_log     history: every value a completed import carried, with its notice and completion times
 
 Values in the outbox are strings (a quantity ``"12"`` or a price ``"19.99"``) so one table serves
 both kinds without float rounding.
@@ -121,6 +122,7 @@ class SyncOutbox(Base):
     inflight_batch_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     inflight_value: Mapped[str | None] = mapped_column(String(32), nullable=True)
     inflight_first_noticed_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    inflight_read_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
 
 
 class SyncBatch(Base):
@@ -168,3 +170,25 @@ class StockRule(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class SkuPushLog(Base):
+    """One value carried by one completed import: the per-SKU history (console, latency figures).
+
+    ``first_noticed_at`` is the oldest change the value covers; ``read_at`` is when Adobe Commerce
+    was read for it, so the value includes every change made before ``read_at``.
+    """
+
+    __tablename__ = "sku_push_log"
+    __table_args__ = (Index("ix_sku_push_log_sku", "sku", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(8))
+    sku: Mapped[str] = mapped_column(String(128))
+    value: Mapped[str] = mapped_column(String(32))
+    result: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text, default="")
+    first_noticed_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    read_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    completed_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)

@@ -99,6 +99,7 @@ def upgrade() -> None:
         sa.Column("inflight_batch_id", sa.Integer(), nullable=True),
         sa.Column("inflight_value", sa.String(32), nullable=True),
         sa.Column("inflight_first_noticed_at", TS, nullable=True),
+        sa.Column("inflight_read_at", TS, nullable=True),
         sa.PrimaryKeyConstraint("kind", "sku", name=op.f("pk_sync_outbox")),
     )
     op.create_index("ix_sync_outbox_inflight", "sync_outbox", ["inflight_batch_id"])
@@ -146,8 +147,28 @@ def upgrade() -> None:
         sa.UniqueConstraint("kind", "scope", "scope_key", name="uq_stock_rules_scope"),
     )
 
+    op.create_table(
+        "sku_push_log",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("batch_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(8), nullable=False),
+        sa.Column("sku", sa.String(128), nullable=False),
+        sa.Column("value", sa.String(32), nullable=False),
+        sa.Column("result", sa.String(16), nullable=False),
+        sa.Column("message", sa.Text(), nullable=False),
+        sa.Column("first_noticed_at", TS, nullable=True),
+        sa.Column("read_at", TS, nullable=True),
+        sa.Column("completed_at", TS, nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sku_push_log")),
+    )
+    op.create_index("ix_sku_push_log_sku", "sku_push_log", ["sku", "id"])
+    op.create_index(op.f("ix_sku_push_log_completed_at"), "sku_push_log", ["completed_at"])
+
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_sku_push_log_completed_at"), table_name="sku_push_log")
+    op.drop_index("ix_sku_push_log_sku", table_name="sku_push_log")
+    op.drop_table("sku_push_log")
     op.drop_table("stock_rules")
     op.drop_table("sync_lanes")
     op.drop_index(op.f("ix_sync_batches_created_at"), table_name="sync_batches")
