@@ -853,3 +853,21 @@ def show(session: Session, key: str) -> dict[str, Any] | None:
         return {**refund_out_dict(row), "marketplace_refunds": [marketplace_refund_dict(r) for r in refunds]}
     refund = session.scalar(select(MarketplaceRefund).where(MarketplaceRefund.refund_id == key))
     return None if refund is None else {"marketplace_refund": marketplace_refund_dict(refund)}
+
+
+def request_retry(runtime: Runtime, key: str, *, actor: str) -> dict[str, Any]:
+    """A person fixed the cause of a held memo: plan it again (as a new workflow round). Audited."""
+    with runtime.db.session() as session:
+        row = None
+        if key.isdigit():
+            row = session.scalar(select(RefundOut).where(RefundOut.creditmemo_id == int(key)))
+        if row is None:
+            row = session.scalar(select(RefundOut).where(RefundOut.creditmemo_increment_id == key))
+        if row is None:
+            raise LookupError(f"no credit memo {key}")
+        if row.status != HELD:
+            raise RefundActionError(f"Credit memo {row.creditmemo_increment_id or row.creditmemo_id} is {row.status}; "
+                                    "only a held credit memo can be retried.")
+        row.status, row.workflow_round = NEW, row.workflow_round + 1
+        exception_service.audit(session, actor, "refunds.retry", "refund", _object_id(row))
+        return {"creditmemo_id": row.creditmemo_id, "workflow_id": workflow_id(row.creditmemo_id, row.workflow_round)}

@@ -1,7 +1,35 @@
-"""HTTP routes of the finance area."""
+"""JSON API of the finance area: ``GET /api/finance/report?month=2026-11[&format=csv]``.
+
+The report reads both systems live (a few calls per hundred orders), so it is computed on request.
+The CSV is the same data as ``marketbridge finance report --csv``.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any, Literal
 
-router = APIRouter()
+from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.responses import Response
+
+from marketbridge.adapters.errors import IntegrationError
+from marketbridge.domain.finance import MonthError
+from marketbridge.services import finance as service
+from marketbridge.web.deps import ApiUser, RuntimeDep
+
+router = APIRouter(tags=["finance"])
+
+
+@router.get("/api/finance/report", response_model=None)
+def finance_report(runtime: RuntimeDep, user: ApiUser,
+                   month: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM, Europe/London")],
+                   format_: Annotated[Literal["json", "csv"], Query(alias="format")] = "json") -> Any:
+    try:
+        report = service.build_report(runtime, month)
+    except MonthError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
+    except IntegrationError as error:
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"Could not read both systems: {error}") from None
+    if format_ == "csv":
+        return Response(service.report_csv(report), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="finance-{month}.csv"'})
+    return report.as_dict()

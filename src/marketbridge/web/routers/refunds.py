@@ -1,7 +1,78 @@
-"""HTTP routes of the refunds area."""
+"""JSON API of the refunds area.
+
+``GET /api/refunds`` credit memos and what became of them (filter ``status``, ``order_id``);
+``GET /api/refunds/marketplace`` every refund known on marketplace lines (``origin`` =
+``creditmemo`` or ``marketplace`` / ``cancelation``); ``GET /api/refunds/reasons`` the reason
+mapping checked against RE01; ``GET /api/refunds/{key}`` one memo (entity or increment id) or one
+marketplace refund id; ``POST /api/refunds/{key}/retry`` plans a held memo again;
+``POST /api/refunds/marketplace/{refund_id}/mirror`` creates the matching Adobe Commerce credit memo.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any, Literal
 
-router = APIRouter()
+from fastapi import APIRouter, HTTPException, Path, Query, status
+
+from marketbridge.adapters.errors import IntegrationError
+from marketbridge.services import refunds as service
+from marketbridge.web.deps import ApiUser, RuntimeDep, SessionDep
+
+router = APIRouter(tags=["refunds"])
+
+Key = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Status = Literal["new", "planned", "sending", "sent", "refunded", "held", "ignored"]
+
+
+@router.get("/api/refunds")
+def list_refunds(session: SessionDep, user: ApiUser, status_: Annotated[Status | None, Query(alias="status")] = None,
+                 order_id: Annotated[str | None, Query(max_length=64)] = None,
+                 limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[dict[str, Any]]:
+    return service.list_refunds(session, status=status_, order_id=order_id, limit=limit)
+
+
+@router.get("/api/refunds/marketplace")
+def list_marketplace_refunds(session: SessionDep, user: ApiUser,
+                             origin: Annotated[Literal["creditmemo", "marketplace", "cancelation"] | None, Query()] = None,
+                             order_id: Annotated[str | None, Query(max_length=64)] = None,
+                             limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[dict[str, Any]]:
+    return service.list_marketplace_refunds(session, origin=origin, order_id=order_id, limit=limit)
+
+
+@router.get("/api/refunds/reasons")
+def reasons(runtime: RuntimeDep, user: ApiUser) -> dict[str, Any]:
+    return service.reason_table(runtime)
+
+
+@router.get("/api/refunds/{key}")
+def show_refund(key: Key, session: SessionDep, user: ApiUser) -> dict[str, Any]:
+    found = service.show(session, key)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No such credit memo or refund.")
+    return found
+
+
+@router.post("/api/refunds/{key}/retry")
+def retry_refund(key: Key, runtime: RuntimeDep, user: ApiUser) -> dict[str, Any]:
+    try:
+        result = service.request_retry(runtime, key, actor=user.name)
+    except LookupError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No such credit memo.") from None
+    except service.RefundActionError as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
+    from marketbridge.workflows import engine
+    from marketbridge.workflows import refunds as workflows
+
+    if engine.is_launched():
+        workflows.enqueue(result["creditmemo_id"], result["workflow_id"])
+    return {**result, "enqueued": engine.is_launched()}
+
+
+@router.post("/api/refunds/marketplace/{refund_id}/mirror")
+def mirror_refund(refund_id: Key, runtime: RuntimeDep, user: ApiUser) -> dict[str, Any]:
+    try:
+        return service.mirror_marketplace_refund(runtime, refund_id, actor=user.name)
+    except service.RefundActionError as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
+    except IntegrationError as error:
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"Adobe Commerce failed: {error}") from None
