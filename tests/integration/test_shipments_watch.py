@@ -1,0 +1,103 @@
+"""Deadline watch and unconfirmed shipments: raised for Ops, cleared when the condition is gone;
+transient marketplace failures are retried, not turned into exceptions."""
+
+from __future__ import annotations
+
+import httpx2
+import pytest
+
+from marketbridge.adapters.errors import TransientError
+from marketbridge.runtime import build_runtime
+from marketbridge.services import exceptions as exception_service
+from marketbridge.services import shipments as service
+from tests.conftest import make_settings
+from tests.integration.shipments_helpers import magento_order, marketplace_order, mirakl_order, ship, simple_skus
+from tests.integration.test_shipments_service import run_all
+
+
+def active(runtime, code):
+    with runtime.db.session() as session:
+        return sorted(r.object_id for r in exception_service.list_records(
+            session, exception_service.ExceptionFilter(type=code, active_only=True)))
+
+
+@pytest.fixture
+def rt(migrated_db_url, fresh_sandboxes):
+    runtime = build_runtime(make_settings(migrated_db_url, fresh_sandboxes, shipping_deadline_lead_hours=96,
+                                          shipment_unconfirmed_minutes=0.001))
+    runtime.extras["boxes"] = fresh_sandboxes
+    yield runtime
+    runtime.close()
+
+
+def test_deadline_near_is_raised_for_unshipped_orders_and_cleared_once_shipped(rt):
+    url = rt.extras["boxes"].mirakl_url
+    a, b = simple_skus(2)
+    late = marketplace_order(url, rt, [(a, 1)])
+    handled = marketplace_order(url, rt, [(b, 1)])
+    ship(rt, magento_order(rt, handled["order_id"], [(b, 1)]), tracks=[("DPD1", "DPD", "custom")])
+    service.poll_new_shipments(rt)
+
+    counts = service.watch(rt)
+    assert counts["deadline_near"] == 1
+    assert active(rt, "shipping_deadline_near") == [late["order_id"]]
+
+    ship(rt, magento_order(rt, late["order_id"], [(a, 1)]), tracks=[("DPD2", "DPD", "custom")])
+    run_all(rt)
+    assert mirakl_order(url, late["order_id"])["order_state"] == "SHIPPED"
+    service.watch(rt)
+    assert active(rt, "shipping_deadline_near") == []
+
+
+def test_deadline_far_away_raises_nothing(migrated_db_url, fresh_sandboxes):
+    runtime = build_runtime(make_settings(migrated_db_url, fresh_sandboxes, shipping_deadline_lead_hours=1))
+    try:
+        marketplace_order(fresh_sandboxes.mirakl_url, runtime, [(simple_skus(1)[0], 1)])
+        assert service.watch(runtime)["deadline_near"] == 0
+    finally:
+        runtime.close()
+
+
+def test_unconfirmed_shipment_is_raised_then_cleared_when_confirmed(rt):
+    url = rt.extras["boxes"].mirakl_url
+    sku = simple_skus(1)[0]
+    mo = marketplace_order(url, rt, [(sku, 1)])
+    shipment_id = ship(rt, magento_order(rt, mo["order_id"], [(sku, 1)]), tracks=[("X1", "Nobody Express", "custom")])
+    run_all(rt)
+    service.watch(rt)
+    assert active(rt, "shipment_unconfirmed") == [str(shipment_id)]
+    service.add_mapping(rt, marketplace_code="APC", title="Nobody Express")
+    run_all(rt)
+    service.watch(rt)
+    assert active(rt, "shipment_unconfirmed") == []
+    assert mirakl_order(url, mo["order_id"])["shipping_carrier_code"] == "APC"
+
+
+def test_a_transient_failure_on_ship_is_retried_and_nothing_is_sent_twice(rt):
+    url = rt.extras["boxes"].mirakl_url
+    sku = simple_skus(1)[0]
+    mo = marketplace_order(url, rt, [(sku, 1)])
+    shipment_id = ship(rt, magento_order(rt, mo["order_id"], [(sku, 1)]), tracks=[("U1", "UPS", "ups")])
+    service.poll_new_shipments(rt)
+    assert service.prepare(rt, shipment_id)["action"] == "send"
+    with httpx2.Client(base_url=url) as http:
+        http.post("/_sandbox/faults", json={"rules": [{"endpoint": "OR24", "error_rate": 1.0}]}).raise_for_status()
+        with pytest.raises(TransientError):
+            service.send(rt, shipment_id)  # the durable step retries this with backoff
+        assert mirakl_order(url, mo["order_id"])["order_state"] == "SHIPPING"
+        assert active(rt, "shipment_rejected") == []  # a 5xx is not a refusal
+        http.delete("/_sandbox/faults")
+    assert service.send(rt, shipment_id)["state"] == "confirmed"
+    assert mirakl_order(url, mo["order_id"])["order_state"] == "SHIPPED"
+
+
+def test_shipment_for_a_cancelled_order_is_refused_once_not_retried(rt):
+    url = rt.extras["boxes"].mirakl_url
+    sku = simple_skus(1)[0]
+    mo = marketplace_order(url, rt, [(sku, 1)])
+    shipment_id = ship(rt, magento_order(rt, mo["order_id"], [(sku, 1)]), tracks=[("D9", "DHL", "dhl")])
+    with httpx2.Client(base_url=url) as http:
+        http.post(f"/_sandbox/orders/{mo['order_id']}/cancel").raise_for_status()
+    run_all(rt)
+    assert active(rt, "shipment_rejected") == [str(shipment_id)]
+    assert run_all(rt) == []
