@@ -26,7 +26,7 @@ class MiraklModel(BaseModel):
 class RequestModel(BaseModel):
     """Base for everything we send: strict types, no unknown keys."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, coerce_numbers_to_str=True)
 
     def wire(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)
@@ -369,6 +369,30 @@ class ShipmentBatchResponse(MiraklModel):
     shipment_errors: list[ShipmentError] = Field(default_factory=list)
 
 
+class ItemToShipLine(MiraklModel):
+    order_line_id: str
+    offer_sku: str | None = None
+    quantity: int
+    product_title: str | None = None
+    package_reference: str | None = None
+
+
+class ItemToShip(MiraklModel):
+    order_id: str
+    shipment_lines: list[ItemToShipLine] = Field(default_factory=list)
+    shipping_deadline: datetime | None = None
+    shipping_type_code: str | None = None
+    shipping_address: Address | None = None
+
+
+class ItemsToShipPage(MiraklModel):
+    """ST12 (seek-paginated)."""
+
+    data: list[ItemToShip]
+    next_page_token: str | None = None
+    previous_page_token: str | None = None
+
+
 # ============================================================================ offers
 class ProductReference(MiraklModel):
     reference: str
@@ -464,6 +488,14 @@ class OfferImportStatus(MiraklModel):
     has_error_report: bool = False
 
 
+class OfferImportPage(MiraklModel):
+    """OF04 (seek-paginated import history)."""
+
+    data: list[OfferImportStatus]
+    next_page_token: str | None = None
+    previous_page_token: str | None = None
+
+
 class StockImportStatus(MiraklModel):
     """STO02."""
 
@@ -513,6 +545,13 @@ class ProductImportStatus(MiraklModel):
     @property
     def status(self) -> str:
         return self.import_status
+
+
+class ProductImportPage(MiraklModel):
+    """P51."""
+
+    product_import_trackings: list[ProductImportStatus] = Field(default_factory=list)
+    total_count: int = 0
 
 
 class OfferExportRequest(RequestModel):

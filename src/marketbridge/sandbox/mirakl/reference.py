@@ -166,8 +166,8 @@ def account(shop_id: int, *, offers_count: int, orders_count: int, now_iso: str)
         "payment_method_mandatory": False,
         "shipping": {"lead_time_to_ship": 2},
         "shipping_country": "GBR",
-        "shipping_types": [{"code": t["code"], "label": t["label"]} for t in SHIPPING_TYPES],
-        "shipping_zones": [{"code": "UK", "label": "United Kingdom"}],
+        "shipping_types": [t["code"] for t in SHIPPING_TYPES],
+        "shipping_zones": ["UK"],
         "shippings": [
             {"shipping_type_code": t["code"], "shipping_type_label": t["label"],
              "shipping_zone_code": "UK", "shipping_zone_label": "United Kingdom"}
