@@ -156,6 +156,9 @@ class Settings(BaseSettings):
     shipment_require_tracking: bool = Field(
         default=True, description="Hold a shipment without a tracking number (John Lewis asks for one)."
     )
+    shipment_order_read_ttl_seconds: float = Field(
+        default=30.0, ge=0, description="How long one batched OR11 read of orders with due shipments is reused."
+    )
 
     # --- orders (issue 4) -------------------------------------------------------------------------
     order_connection: str = Field(default="johnlewis", min_length=1, max_length=64,

@@ -222,3 +222,20 @@ def test_several_parcels_multi_shipment_mode_uses_st01_per_shipment(migrated_db_
         assert len(list(runtime.mirakl.list_shipments(order_ids=[mo["order_id"]]))) == 3
     finally:
         runtime.close()
+
+
+def test_a_burst_of_shipments_reads_the_marketplace_orders_in_one_or11_call(rt):
+    import httpx2
+
+    url = rt.extras["boxes"].mirakl_url
+    skus = simple_skus(3)
+    orders = [marketplace_order(url, rt, [(sku, 1)]) for sku in skus]
+    for i, (mo, sku) in enumerate(zip(orders, skus, strict=True)):
+        ship(rt, magento_order(rt, mo["order_id"], [(sku, 1)]), tracks=[(f"B{i}", "DPD", "custom")])
+    with httpx2.Client(base_url=url) as http:
+        http.delete("/_sandbox/calls")
+        results = run_all(rt)
+        calls = [c["api"] for c in http.get("/_sandbox/calls").json()]
+    assert [r["state"] for r in results] == ["confirmed"] * 3
+    assert calls.count("OR11") == 1 and calls.count("OR23") == 3 and calls.count("OR24") == 3
+    assert all(mirakl_order(url, mo["order_id"])["order_state"] == "SHIPPED" for mo in orders)

@@ -17,6 +17,8 @@ blind retry); ``TransientError`` propagates so the durable step retries it with 
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -485,6 +487,53 @@ def _record_unmapped(session: Session, outcome: rules.Unmapped) -> None:
 
 
 # ====================================================================== send
+class OrderSnapshots:
+    """Marketplace orders read before sending, in batches: one OR11 call (``order_ids``, up to 100)
+    reads the order being sent *and* every other order with a shipment due, so a burst of
+    shipments costs one call instead of one call per shipment (OR11 is budgeted at about one call
+    a minute per shop). A snapshot is used for ``ttl`` seconds at most, and is dropped as soon as
+    we write to that order; a stale one can at worst make us send OR24 to an order shipped
+    meanwhile, which the marketplace refuses and we then re-read (see ``_send_single``).
+    """
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._orders: dict[str, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def forget(self, order_id: str) -> None:
+        with self._lock:
+            self._orders.pop(order_id, None)
+
+    def get(self, runtime: Runtime, order_id: str) -> Any:
+        now = time.monotonic()
+        with self._lock:
+            cached = self._orders.get(order_id)
+            if cached is not None and now - cached[0] <= self.ttl:
+                return cached[1]
+        with runtime.db.session() as session:
+            others = session.scalars(select(ShipmentOut.marketplace_order_id).where(
+                ShipmentOut.state.in_([ShipmentState.NEW.value, ShipmentState.READY.value]),
+                ShipmentOut.marketplace_order_id != order_id).distinct().limit(99)).all()
+        wanted = [order_id, *others]
+        found = {o.order_id: o for o in runtime.mirakl.list_orders(order_ids=wanted)}
+        read_at = time.monotonic()
+        with self._lock:
+            for oid, order in found.items():
+                self._orders[oid] = (read_at, order)
+        if order_id not in found:
+            raise NotFound(f"order {order_id} not found", api="OR11", status=200)
+        return found[order_id]
+
+
+def _snapshots(runtime: Runtime) -> OrderSnapshots:
+    snapshots = runtime.extras.get("shipments.order_snapshots")
+    if snapshots is None:
+        snapshots = runtime.extras.setdefault("shipments.order_snapshots",
+                                              OrderSnapshots(runtime.settings.shipment_order_read_ttl_seconds))
+    return snapshots
+
+
 def _note(row: ShipmentOut, api: str, status: str, detail: str = "") -> None:
     results = dict(row.results or {})
     results[api] = {"at": utcnow().isoformat(), "status": status, "detail": detail[:500]}
@@ -610,11 +659,13 @@ def send(runtime: Runtime, shipment_id: int) -> dict[str, Any]:
         already = _already_sent(session, order_id, shipment_id)
         was_confirmed = row.confirmed_at is not None
         row.attempts += 1
+    snapshots = _snapshots(runtime)
     try:
-        order = runtime.mirakl.get_order(order_id)
+        order = snapshots.get(runtime, order_id)
     except NotFound as error:
         return _stop(runtime, shipment_id, "OR11", f"the marketplace has no order {order_id}: {error.message}",
                      rules.SHIPMENT_REJECTED)
+    snapshots.forget(order_id)  # we may write to it now: whoever reads it next reads it fresh
     if order.order_state in SHIPPED_STATES:
         if was_confirmed and not settings.multi_shipment:
             # the order went out with an earlier tracking number: a later track is a correction (OR23 only)
