@@ -37,7 +37,7 @@ from . import routes, sales
 from .catalog import Product
 from .errors import NO_ROUTE, NOT_AUTHORIZED, ApiError, bad_request, required
 from .oauth import OAuthConfig, OAuthVerifier
-from .state import DEFAULT_SOURCE, SandboxState, SourceItem, utc_now
+from .state import DEFAULT_SOURCE, SandboxState, SourceItem, gc_paused, utc_now
 from .webhooks import WebhookDispatcher, load_or_create_private_key
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,10 @@ def create_app(
     store_codes: set[str] | None = None,
 ) -> FastAPI:
     """Build a fresh simulator. ``app.state.sandbox`` is the :class:`SandboxState`."""
-    state = SandboxState(catalogue if catalogue is not None else seed_catalogue(products, seed))
+    if catalogue is None:
+        with gc_paused():
+            catalogue = seed_catalogue(products, seed)
+    state = SandboxState(catalogue)
     verifier = OAuthVerifier(oauth or OAuthConfig())
     faults = Faults()
     stores = STORE_CODES | (store_codes or set())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from marketbridge.sandbox.catalogue import COLOURS, SIZES, SeedProduct
@@ -30,8 +31,12 @@ STOCK_TYPES = {"simple", "virtual", "downloadable"}  # types that carry their ow
 COMPOSITE_TYPES = {"configurable", "bundle", "grouped"}
 
 
+_NON_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+@lru_cache(maxsize=4096)
 def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return _NON_SLUG.sub("-", text.lower()).strip("-")
 
 
 @dataclass(slots=True)
