@@ -273,3 +273,28 @@ def test_timeouts_become_network_errors_and_latency_is_injected(sandbox):
             assert time.perf_counter() - started >= 0.15
     finally:
         httpx2.delete(f"{server.url}/_sandbox/faults")
+
+
+def test_cart_placement_that_fails_after_taking_effect_is_recovered_not_repeated(sandbox, client):
+    server, app = sandbox
+    sku = new_sku(server, "MB-C-RECOVER", 4)
+    orders_before = len(app.state.sandbox.orders)
+    httpx2.post(
+        f"{server.url}/_sandbox/faults",
+        json={"rules": [{"endpoint": "PUT /V1/carts/{cartId}/order", "error_after_rate": 1.0}]},
+    ).raise_for_status()
+    try:
+        order_id = client.create_order_via_cart(
+            [m.CartLine(sku=sku, qty=1)],
+            shipping_address=ADDR,
+            email="r@example.invalid",
+            ext_order_id="JL-RECOVER",
+        )
+    finally:
+        httpx2.delete(f"{server.url}/_sandbox/faults")
+    assert len(app.state.sandbox.orders) == orders_before + 1
+    found = client.find_order_by_ext_id("JL-RECOVER")
+    assert found is not None and found.entity_id == order_id
+    assert client.salable_quantity(sku, 1) == 3  # reserved once
+    placements = [c for c in calls(server) if c["api"] == "PUT /V1/carts/{cartId}/order"]
+    assert [c["status"] for c in placements][-1] == 500

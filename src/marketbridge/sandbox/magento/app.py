@@ -49,6 +49,12 @@ _STORE_PATH = re.compile(r"^(?:/index\.php)?/rest(?:/(?P<store>[A-Za-z0-9_]+))?(
 
 @dataclass
 class FaultRule:
+    """One injected-failure rule. ``endpoint`` is ``*``, a path prefix (``/V1/orders``) or an API
+    template with its method (``PUT /V1/carts/{cartId}/order``). The ``*_rate`` faults strike
+    *before* the call takes effect, except ``error_after_rate`` / ``timeout_after_rate``, which
+    let the call take effect and then fail the answer: the case a client must recover from by
+    re-reading (did my order get placed?)."""
+
     endpoint: str = "*"
     error_rate: float = 0.0
     rate_limit_rate: float = 0.0
@@ -57,9 +63,15 @@ class FaultRule:
     latency_spike_rate: float = 0.0
     timeout_rate: float = 0.0
     timeout_seconds: float = 30.0
+    error_after_rate: float = 0.0
+    timeout_after_rate: float = 0.0
 
-    def applies(self, route_path: str) -> bool:
-        return self.endpoint in ("*", "") or route_path.startswith(self.endpoint)
+    def applies(self, route_path: str, api: str) -> bool:
+        if self.endpoint in ("*", ""):
+            return True
+        if " " in self.endpoint:
+            return api == self.endpoint
+        return route_path.startswith(self.endpoint)
 
 
 @dataclass
@@ -68,9 +80,9 @@ class Faults:
     rng: random.Random = field(default_factory=random.Random)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def pick(self, route_path: str) -> FaultRule | None:
+    def pick(self, route_path: str, api: str) -> FaultRule | None:
         for rule in self.rules:
-            if rule.applies(route_path):
+            if rule.applies(route_path, api):
                 return rule
         return None
 
@@ -164,7 +176,7 @@ def create_app(
             api = f"{request.method} {route.template.rstrip('/') or route.template}"
             if route.acl is not None and not authorized(request, route_path):
                 raise ApiError(401, NOT_AUTHORIZED, {"resources": route.acl})
-            rule = faults.pick(route_path)
+            rule = faults.pick(route_path, api)
             if rule is not None:
                 delay = rule.latency_ms / 1000.0
                 if faults.roll(rule.latency_spike_rate):
@@ -199,6 +211,15 @@ def create_app(
             )
             with state.lock:  # serialise under the lock too: no half-updated object is ever sent
                 response = _json(route.handler(ctx))
+            if rule is not None and faults.roll(rule.timeout_after_rate):
+                await asyncio.sleep(rule.timeout_seconds)
+                raise ApiError(504, "Gateway Timeout")
+            if rule is not None and faults.roll(rule.error_after_rate):
+                raise ApiError(
+                    500,
+                    "Internal Error. Details are available in Magento log file. Report ID: webapi-"
+                    + secrets.token_hex(6),
+                )
         except ApiError as error:
             response = _error(error)
             if error.status == 429:
