@@ -239,3 +239,19 @@ def test_a_burst_of_shipments_reads_the_marketplace_orders_in_one_or11_call(rt):
     assert [r["state"] for r in results] == ["confirmed"] * 3
     assert calls.count("OR11") == 1 and calls.count("OR23") == 3 and calls.count("OR24") == 3
     assert all(mirakl_order(url, mo["order_id"])["order_state"] == "SHIPPED" for mo in orders)
+
+
+def test_retry_with_send_anyway_sends_a_reused_tracking_number(rt):
+    url = rt.extras["boxes"].mirakl_url
+    a, b = simple_skus(2)
+    first = marketplace_order(url, rt, [(a, 1)])
+    second = marketplace_order(url, rt, [(b, 1)])
+    ship(rt, magento_order(rt, first["order_id"], [(a, 1)]), tracks=[("MULTI1", "DPD", "custom")])
+    reused = ship(rt, magento_order(rt, second["order_id"], [(b, 1)]), tracks=[("MULTI1", "DPD", "custom")])
+    run_all(rt)
+    assert row(rt, reused).state == "error"
+    service.retry_shipment(rt, reused, actor="ops1", send_anyway=True)
+    run_all(rt)
+    assert row(rt, reused).state == "confirmed"
+    assert mirakl_order(url, second["order_id"])["order_state"] == "SHIPPED"
+    assert active(rt, "tracking_number_reused") == []

@@ -171,6 +171,25 @@ def show_shipment(shipment_id: int, as_json: Annotated[bool, typer.Option("--jso
         console.print(f"[bold]{key}[/bold]: {value}", highlight=False)
 
 
+@shipments_app.command("retry")
+def retry(
+    shipment_id: int,
+    send_anyway: Annotated[bool, typer.Option("--send-anyway", help="Accept a reused tracking number.")] = False,
+    actor: Annotated[str, typer.Option(help="Who is acting (written to the audit log).")] = "cli",
+) -> None:
+    """Try a held or refused shipment again (after fixing the cause in Adobe Commerce)."""
+    from marketbridge.workflows.shipments import start_sends
+
+    with runtime_for_command() as runtime:
+        try:
+            generation = service.retry_shipment(runtime, shipment_id, actor=actor, send_anyway=send_anyway)
+        except (LookupError, ValueError) as error:
+            err_console.print(str(error))
+            raise typer.Exit(1) from None
+        start_sends(runtime, [(shipment_id, generation)])
+    console.print(f"Shipment {shipment_id} queued to be sent again.")
+
+
 @shipments_app.command("sync")
 def sync(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Read new shipments now and send every one that is due (as the schedule does)."""

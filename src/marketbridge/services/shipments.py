@@ -843,6 +843,27 @@ def note_failure(runtime: Runtime, shipment_id: int, error: str) -> None:
         row.last_error = error[:2000]
 
 
+def retry_shipment(runtime: Runtime, shipment_id: int, *, actor: str, send_anyway: bool = False) -> int:
+    """A person asks to try a held or refused shipment again (after fixing the cause). With
+    ``send_anyway`` a reused tracking number is accepted (the person resolved it). Returns the
+    new generation; the caller starts the send (``workflows.shipments.start_sends``), else the
+    next poll does."""
+    with runtime.db.session() as session:
+        row = session.get(ShipmentOut, shipment_id)
+        if row is None:
+            raise LookupError(f"no shipment {shipment_id}")
+        if row.state == ShipmentState.CONFIRMED.value:
+            raise ValueError(f"shipment {shipment_id} is already confirmed on the marketplace")
+        if send_anyway:
+            exception_service.clear(session, rules.TRACKING_REUSED, str(shipment_id), by=actor)
+        row.state = ShipmentState.READY.value
+        row.generation += 1
+        row.last_error = ""
+        exception_service.audit(session, actor, "shipment.retry", "shipment", str(shipment_id),
+                                send_anyway=send_anyway)
+        return row.generation
+
+
 # ====================================================================== watch
 def watch(runtime: Runtime, *, now: dt.datetime | None = None) -> dict[str, int]:
     """Raise and clear ``shipping_deadline_near`` and ``shipment_unconfirmed``."""
