@@ -469,6 +469,16 @@ def test_ext_order_id_is_settable_and_searchable(sandbox, http):
     )
     comments = http.get(f"/V1/orders/{order_id}/comments").json()
     assert comments["items"][0]["comment"] == "Mirakl JL-123-A"
+    partial = http.get(
+        "/V1/orders",
+        params={
+            "searchCriteria[filter_groups][0][filters][0][field]": "ext_order_id",
+            "searchCriteria[filter_groups][0][filters][0][value]": "JL-123-A",
+            "fields": "items[entity_id,ext_order_id],total_count",
+        },
+    ).json()
+    assert partial == {"items": [{"entity_id": order_id, "ext_order_id": "JL-123-A"}], "total_count": 1}
+    assert http.get(f"/V1/orders/{order_id}", params={"fields": "items[sku"}).status_code == 400
 
 
 def test_track_added_later_and_faults(sandbox, http):

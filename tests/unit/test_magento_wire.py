@@ -288,3 +288,29 @@ def test_keyset_fast_path_agrees_with_the_scan(conditions, values, size, page):
     groups = [[search.Filter("entity_id", str(v), c)] for c, v in zip(conditions, values, strict=False)]
     criteria = search.SearchCriteria(groups, [("entity_id", "ASC")], size, page)
     assert search.apply(rows, criteria, sorted_by="entity_id") == search.apply(rows, criteria)
+
+
+def test_fields_partial_responses():
+    spec = search.parse_fields("items[sku,extension_attributes[stock_item[qty]]],total_count")
+    body = {
+        "items": [
+            {
+                "sku": "A",
+                "name": "x",
+                "extension_attributes": {"stock_item": {"qty": 3, "min_qty": 0}, "w": 1},
+            }
+        ],
+        "total_count": 1,
+        "search_criteria": {},
+    }
+    assert search.filter_fields(body, spec) == {
+        "items": [{"sku": "A", "extension_attributes": {"stock_item": {"qty": 3}}}],
+        "total_count": 1,
+    }
+    assert search.filter_fields(body, search.parse_fields("total_count,items")) == {
+        "total_count": 1,
+        "items": body["items"],
+    }
+    for bad in ("items[sku", "items]sku"):
+        with pytest.raises(ValueError):
+            search.parse_fields(bad)

@@ -35,8 +35,9 @@ from marketbridge.sandbox.catalogue import SeedProduct, seed_catalogue
 
 from . import routes, sales
 from .catalog import Product
-from .errors import NO_ROUTE, NOT_AUTHORIZED, ApiError, bad_request, required
+from .errors import NO_ROUTE, NOT_AUTHORIZED, ApiError, bad_request, invalid_value, required
 from .oauth import OAuthConfig, OAuthVerifier
+from .search import filter_fields, parse_fields
 from .state import DEFAULT_SOURCE, SandboxState, SourceItem, gc_paused, utc_now
 from .webhooks import WebhookDispatcher, load_or_create_private_key
 
@@ -209,8 +210,15 @@ def create_app(
                 body,
                 found.group("store") or "default",
             )
+            fields = request.query_params.get("fields")
             with state.lock:  # serialise under the lock too: no half-updated object is ever sent
-                response = _json(route.handler(ctx))
+                result = route.handler(ctx)
+                if fields:
+                    try:
+                        result = filter_fields(result, parse_fields(fields))
+                    except ValueError:
+                        raise invalid_value("fields", fields) from None
+                response = _json(result)
             if rule is not None and faults.roll(rule.timeout_after_rate):
                 await asyncio.sleep(rule.timeout_seconds)
                 raise ApiError(504, "Gateway Timeout")

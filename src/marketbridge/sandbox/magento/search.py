@@ -336,3 +336,43 @@ def result(items: list[Any], criteria: SearchCriteria, total: int) -> dict[str, 
 
 
 __all__ = ["ApiError", "Filter", "SearchCriteria", "apply", "matches", "parse_search_criteria", "result"]
+
+
+def parse_fields(spec: str) -> dict[str, Any]:
+    """``items[entity_id,extension_attributes[stock_item[qty]]],total_count`` → nested dict
+    (a leaf is ``{}`` = keep the whole value). Raises ValueError on unbalanced brackets."""
+    root: dict[str, Any] = {}
+    stack = [root]
+    name = ""
+    for ch in spec:
+        if ch == "[":
+            node: dict[str, Any] = stack[-1].setdefault(name.strip(), {})
+            stack.append(node)
+            name = ""
+        elif ch in ",]":
+            if name.strip():
+                stack[-1].setdefault(name.strip(), {})
+            name = ""
+            if ch == "]":
+                if len(stack) == 1:
+                    raise ValueError("unbalanced ]")
+                stack.pop()
+        else:
+            name += ch
+    if name.strip():
+        stack[-1].setdefault(name.strip(), {})
+    if len(stack) != 1:
+        raise ValueError("unbalanced [")
+    return root
+
+
+def filter_fields(value: Any, spec: dict[str, Any]) -> Any:
+    """Keep only the requested fields (Magento's ``?fields=`` partial responses); lists are
+    filtered element by element."""
+    if not spec:
+        return value
+    if isinstance(value, list):
+        return [filter_fields(v, spec) for v in value]
+    if isinstance(value, dict):
+        return {k: filter_fields(value[k], sub) for k, sub in spec.items() if k in value}
+    return value
