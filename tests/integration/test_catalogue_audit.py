@@ -1,0 +1,150 @@
+"""The full audit against both sandboxes: drift found, fixed, kept, downloadable; CLI and JSON API."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import httpx2
+import pytest
+from starlette.testclient import TestClient
+from typer.testing import CliRunner
+
+from marketbridge.adapters.db.models.core import ExceptionRecord
+from marketbridge.domain.auth import Role
+from marketbridge.runtime import build_runtime
+from marketbridge.services import audit as service
+from marketbridge.services import auth
+from marketbridge.services import skus as sku_service
+from marketbridge.web.app import create_app
+from tests.conftest import make_settings
+
+
+@pytest.fixture
+def rt(migrated_db_url, fresh_sandboxes):
+    runtime = build_runtime(make_settings(migrated_db_url, fresh_sandboxes))
+    yield runtime
+    runtime.close()
+
+
+def operator_sets(boxes, sku: str, **body) -> dict:
+    """The marketplace operator (or someone in the back office) edits an offer behind our back."""
+    response = httpx2.put(f"{boxes.mirakl_url}/_sandbox/offers/{sku}", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def kinds(outcome) -> dict[str, set]:
+    out: dict[str, set] = {}
+    for d in outcome.drifts:
+        out.setdefault(d.kind.value, set()).add(d.offer_sku or d.magento_sku)
+    return out
+
+
+def test_quantity_changed_on_the_marketplace_is_found_and_fixed(rt, fresh_sandboxes):
+    first = service.run_audit(rt)
+    assert first.offer_source == "OF52"
+    baseline = kinds(first)
+    offer = httpx2.get(f"{fresh_sandboxes.mirakl_url}/_sandbox/offers/MB-000010").json()
+    operator_sets(fresh_sandboxes, "MB-000010", quantity=offer["quantity"] + 40)
+    operator_sets(fresh_sandboxes, "MB-000011", price=1.23)
+    operator_sets(fresh_sandboxes, "MB-000012", inactivity_reasons=["CATEGORY_UNAUTHORIZED_TO_SELL"])
+
+    found = service.run_audit(rt)
+    drift = {(d.kind.value, d.offer_sku): d for d in found.drifts}
+    qty = drift[("quantity_mismatch", "MB-000010")]
+    assert (qty.expected, qty.actual) == (str(offer["quantity"]), str(offer["quantity"] + 40))
+    assert drift[("price_mismatch", "MB-000011")].actual == "1.23"
+    assert drift[("offer_inactive", "MB-000012")].detail == "CATEGORY_UNAUTHORIZED_TO_SELL"
+    assert found.offer_source == "OF21"  # the full OF52 export is allowed once a day: OF21 paging instead
+    # the seed's trailing-space offer is a SKU format mismatch with a suggested link, for ecommerce
+    assert ("sku_format_mismatch", "MB-TRAILING-0001 ") in drift
+    with rt.db.session() as s:
+        suggestion = sku_service.open_near_misses(s)[0]
+    assert (suggestion["offer_sku"], suggestion["magento_sku"]) == ("MB-TRAILING-0001 ", "MB-TRAILING-0001")
+
+    fixed = service.run_audit(rt, fix=True)
+    assert fixed.fixed["offers_repushed"] >= 2
+    after = service.run_audit(rt)
+    after_kinds = kinds(after)
+    assert "MB-000010" not in after_kinds.get("quantity_mismatch", set())
+    assert "MB-000011" not in after_kinds.get("price_mismatch", set())
+    assert httpx2.get(f"{fresh_sandboxes.mirakl_url}/_sandbox/offers/MB-000010").json()["quantity"] == offer["quantity"]
+    # what needs a person is still there, and nothing new appeared
+    assert "MB-000012" in after_kinds["offer_inactive"]
+    for kind, skus in after_kinds.items():
+        assert skus <= baseline.get(kind, set()) | {"MB-000012"}, kind
+    with rt.db.session() as s:
+        assert s.query(ExceptionRecord).filter_by(type="audit_offer_inactive", object_id="MB-000012").one().state == "open"
+        runs = service.list_runs(s)
+        assert [r["id"] for r in runs] == [after.run_id, fixed.run_id, found.run_id, 1]
+        assert runs[1]["fix"] is True and runs[2]["counts"]["quantity_mismatch"] >= 1
+
+
+def test_a_confirmed_link_replaces_the_near_miss(rt, fresh_sandboxes):
+    before = kinds(service.run_audit(rt))
+    assert "MB-TRAILING-0001 " in before["sku_format_mismatch"]
+    with rt.db.session() as s:
+        sku_service.link(s, "MB-TRAILING-0001 ", "MB-TRAILING-0001", confirmed_by="ecommerce-anna")
+    with rt.db.session() as s:
+        assert sku_service.resolve(s, "MB-TRAILING-0001 ") == "MB-TRAILING-0001"
+        assert sku_service.resolve(s, "MB-000001") is None
+        assert s.query(ExceptionRecord).filter_by(type="sku_near_miss").one().state == "resolved"
+    after = kinds(service.run_audit(rt))
+    assert "MB-TRAILING-0001 " not in after.get("sku_format_mismatch", set())
+    assert "MB-TRAILING-0001" not in after.get("missing_on_marketplace", set())
+
+
+def test_offers_from_of21_when_the_export_is_unavailable(rt, fresh_sandboxes):
+    rt.settings.__dict__["audit_offer_source"] = "OF21"
+    outcome = service.run_audit(rt)
+    assert outcome.offer_source == "OF21"
+    assert outcome.offer_count > 100
+
+
+def test_cli_audit_json_and_api_runs_with_a_safe_csv(rt, fresh_sandboxes, monkeypatch, migrated_db_url):
+    operator_sets(fresh_sandboxes, "MB-000010", quantity=999)
+    monkeypatch.setenv("MARKETBRIDGE_DATABASE_URL", migrated_db_url)
+    monkeypatch.setenv("MARKETBRIDGE_MAGENTO_BASE_URL", fresh_sandboxes.magento_url)
+    monkeypatch.setenv("MARKETBRIDGE_MIRAKL_BASE_URL", fresh_sandboxes.mirakl_url)
+    monkeypatch.setenv("MARKETBRIDGE_MIRAKL_RATE_LIMIT_SCALE", "0.01")
+    from marketbridge.cli.main import app
+
+    result = CliRunner().invoke(app, ["audit", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["counts"]["quantity_mismatch"] >= 1
+    assert {"kind": "quantity_mismatch", "offer_sku": "MB-000010", "actual": "999"}.items() <= next(
+        d for d in data["drifts"] if d["offer_sku"] == "MB-000010").items()
+
+    # an offer SKU crafted as a formula must not run in a spreadsheet
+    with rt.db.session() as s:
+        from marketbridge.adapters.db.models.catalogue import AuditDrift
+
+        s.add(AuditDrift(run_id=data["run_id"], kind="offer_without_product", offer_sku='=HYPERLINK("http://x")',
+                         expected="", actual="", detail="", fix_action="", fix_result=""))
+        user = auth.create_user(s, "anna", Role.ECOMMERCE, "a long passphrase")
+        token = auth.create_token(s, user)
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(rt, start_engine=False)) as client:
+        assert client.get("/api/audit/runs").status_code == 401
+        runs = client.get("/api/audit/runs", headers=headers).json()
+        assert runs[0]["id"] == data["run_id"] and runs[0]["status"] == "complete"
+        one = client.get(f"/api/audit/runs/{data['run_id']}?kind=quantity_mismatch", headers=headers).json()
+        assert any(d["offer_sku"] == "MB-000010" for d in one["drifts"])
+        response = client.get(f"/api/audit/runs/{data['run_id']}.csv", headers=headers)
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+        rows = list(csv.DictReader(io.StringIO(response.text)))
+        assert any(r["offer_sku"] == "'=HYPERLINK(\"http://x\")" for r in rows)
+        assert any(r["offer_sku"] == "MB-000010" and r["actual"] == "999" for r in rows)
+        assert client.get("/api/audit/runs/999.csv", headers=headers).status_code == 404
+        link = client.post("/api/skus/links", headers=headers,
+                           json={"offer_sku": "MB-TRAILING-0001 ", "magento_sku": "MB-TRAILING-0001"})
+        assert link.status_code == 201 and link.json()["confirmed_by"] == "anna"
+        assert client.post("/api/skus/links", headers=headers, json={"offer_sku": 5}).status_code == 422
+        mapped = client.put("/api/catalogue/mappings/categories/Garden", headers=headers,
+                            json={"marketplace_category": "home/lighting"})
+        assert mapped.status_code == 200
+        assert {"magento_category": "Garden", "marketplace_category": "home/lighting"} in \
+            client.get("/api/catalogue/mappings", headers=headers).json()["categories"]
