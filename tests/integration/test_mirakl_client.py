@@ -14,7 +14,14 @@ import httpx2
 import pytest
 from prometheus_client import REGISTRY
 
-from marketbridge.adapters.errors import AuthFailed, NetworkError, NotFound, RateLimited, Rejected, ServerError
+from marketbridge.adapters.errors import (
+    AuthFailed,
+    NetworkError,
+    NotFound,
+    RateLimited,
+    Rejected,
+    ServerError,
+)
 from marketbridge.adapters.mirakl import MiraklClient, models
 from marketbridge.sandbox.mirakl.app import create_app
 from marketbridge.sandbox.server import RunningServer, serve_in_thread

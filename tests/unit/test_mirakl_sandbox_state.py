@@ -4,7 +4,6 @@ app for bad input (never a 500)."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient

@@ -46,7 +46,13 @@ from marketbridge.adapters.errors import (
 from marketbridge.adapters.metrics import record_call
 from marketbridge.adapters.mirakl import models as m
 from marketbridge.adapters.mirakl.csvfiles import CsvFormatError, read_csv, write_csv
-from marketbridge.adapters.mirakl.endpoints import ENDPOINTS, OF52_FULL_INTERVAL, OF52_FULL_KEY, Endpoint, Paginator
+from marketbridge.adapters.mirakl.endpoints import (
+    ENDPOINTS,
+    OF52_FULL_INTERVAL,
+    OF52_FULL_KEY,
+    Endpoint,
+    Paginator,
+)
 from marketbridge.adapters.mirakl.limiter import CallLimiter, InProcessCallLimiter
 
 if TYPE_CHECKING:

@@ -73,7 +73,7 @@ def hierarchies() -> list[dict[str, Any]]:
     """Two levels: departments (``home``) and the leaf categories of the seed catalogue."""
     departments: dict[str, str] = {}
     rows: list[dict[str, Any]] = []
-    for code, label in CATEGORIES:
+    for code, _label in CATEGORIES:
         parent = code.split("/")[0]
         if parent not in departments:
             departments[parent] = parent.capitalize()
