@@ -146,6 +146,9 @@ def perform(
     if missing:
         raise ActionRefused("Please fill in: " + ", ".join(missing) + ".")
     context = ActionContext(session=session, runtime=runtime, record=record, actor=user.name, params=params)
+    # Flow services write in their own transactions; release ours first (SQLite has one writer,
+    # and e.g. the bearer token's last-used time is already pending here).
+    session.commit()
     try:
         message = flow_action.handler(context)
     except (ActionRefused, ActionFailed):
@@ -154,9 +157,11 @@ def perform(
         raise ActionFailed(str(error)) from error
     except ValueError as error:
         raise ActionRefused(str(error)) from error
+    session.refresh(record)  # the flow's own transaction may have resolved it already
     exception_service.audit(
         session, user.name, f"exception.{action}", "exception", str(record_id),
-        type=record.type, object_id=record.object_id, **{k: v for k, v in params.items() if k != "csrf_token"},
+        type=record.type, about=f"{record.object_type} {record.object_id}",
+        **{f"param_{k}": v for k, v in params.items() if k not in ("csrf_token", "do")},
     )
     if flow_action.resolves and ExceptionState(record.state).is_active:
         exception_service.act(session, record_id, "resolve", actor=user.name)

@@ -2,7 +2,13 @@
 
 Kept apart from ``console_actions`` because it is the one place that knows other flows' function
 names; each hook is registered only when the flow's service provides it, so the dashboard never
-shows a button that cannot work.
+shows a button that cannot work. Every hook calls the same service function as the flow's CLI
+command (``orders accept|refuse|retry``, ``carriers map``, ``skus link``, ``refunds retry|mirror``).
+
+Exception ``object_id`` conventions relied on (set by the flows): orders → the marketplace order
+id; carriers → the carrier key, with ``magento_carrier_code`` / ``title`` / ``suggestions`` in the
+record's context; credit memos → ``creditmemo:<increment id or id>``; marketplace refunds →
+``refund:<refund id>``; SKU near misses → the offer SKU, with ``magento_sku`` in the context.
 """
 
 from __future__ import annotations
@@ -10,6 +16,138 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import structlog
 
-def register_all(register: Callable[..., None], optional: Callable[[str, str], Callable[..., Any] | None]) -> None:
-    """Called once, lazily, by ``console_actions``. Filled in as the flows land."""
+log = structlog.get_logger(__name__)
+
+Optional = Callable[[str, str], Callable[..., Any] | None]
+
+
+def _engine_running() -> bool:
+    try:
+        from marketbridge.workflows import engine
+
+        return engine.is_launched()
+    except Exception:
+        return False
+
+
+def register_all(register: Callable[..., None], optional: Optional) -> None:
+    """Called once, lazily, by ``console_actions``."""
+    from marketbridge.services.console_actions import ActionFailed, ActionRefused, FlowAction
+
+    def refused_on(*error_names: str) -> Callable[[Callable[..., str]], Callable[..., str]]:
+        """Turn a flow's "not allowed now" errors into a plain refusal shown to the person."""
+
+        def wrap(fn: Callable[..., str]) -> Callable[..., str]:
+            def run(ctx: Any) -> str:
+                try:
+                    return fn(ctx)
+                except Exception as error:
+                    if type(error).__name__ in error_names or isinstance(error, ValueError):
+                        raise ActionRefused(str(error)) from error
+                    if isinstance(error, LookupError | ActionRefused | ActionFailed):
+                        raise
+                    from marketbridge.adapters.errors import RemoteError  # noqa: PLC0415
+
+                    if isinstance(error, RemoteError):
+                        raise ActionFailed(f"The marketplace or Adobe Commerce did not accept it: {error}") from error
+                    raise
+
+            return run
+
+        return wrap
+
+    # --- orders: decide a held order, retry the creation in Adobe Commerce ----------------------
+    decide = optional("marketbridge.services.orders", "decide_by_person")
+    if decide is not None:
+
+        def deciding(accept: bool) -> Callable[[Any], str]:
+            @refused_on("DecisionNotAllowed")
+            def handler(ctx: Any) -> str:
+                outcome = decide(ctx.runtime, ctx.record.object_id, accept, actor=ctx.actor)
+                verb = "accepted" if accept else "refused"
+                state = outcome.get("state") if isinstance(outcome, dict) else None
+                return f"Order {ctx.record.object_id} {verb} on John Lewis" + (f" (now {state})." if state else ".")
+
+            return handler
+
+        held = ["order_held", "order_acceptance_deadline_near"]
+        register(held, FlowAction("accept", "Accept order", deciding(True)))
+        register(held, FlowAction("refuse", "Refuse order", deciding(False)))
+
+    retry_order = optional("marketbridge.services.orders", "request_retry")
+    if retry_order is not None:
+
+        @refused_on("DecisionNotAllowed")
+        def order_retry(ctx: Any) -> str:
+            order_id = ctx.record.object_id
+            workflow_id = retry_order(ctx.runtime, order_id, actor=ctx.actor)
+            if _engine_running():
+                from marketbridge.workflows import orders as order_workflows
+
+                order_workflows.enqueue({"phase": "create", "order_id": order_id, "workflow_id": workflow_id})
+                return f"Creating order {order_id} in Adobe Commerce again now."
+            return f"Order {order_id} will be created again by the next order poll (within a minute or two)."
+
+        register(["order_creation_failed", "order_custom_option_missing"],
+                 FlowAction("retry", "Retry creating the order", order_retry))
+
+    # --- carriers: map an unknown carrier to a John Lewis carrier code ---------------------------
+    add_mapping = optional("marketbridge.services.shipments", "add_mapping")
+    if add_mapping is not None:
+
+        @refused_on("InvalidMapping")
+        def map_carrier(ctx: Any) -> str:
+            context = ctx.record.context or {}
+            mapping, released = add_mapping(
+                ctx.runtime,
+                marketplace_code=ctx.params["marketplace_code"],
+                magento_carrier_code=context.get("magento_carrier_code") or None,
+                title=context.get("title") or None,
+                actor=ctx.actor,
+            )
+            shown = context.get("title") or context.get("magento_carrier_code") or ctx.record.object_id
+            return (f"Carrier '{shown}' now maps to {mapping.get('marketplace_code')}; "
+                    f"{len(released)} waiting shipment(s) will be sent.")
+
+        register(["carrier_unmapped"], FlowAction(
+            "map_carrier", "Map carrier", map_carrier, fields={"marketplace_code": "John Lewis carrier code"}))
+
+    # --- SKUs: confirm a near-miss link -----------------------------------------------------------
+    link = optional("marketbridge.services.skus", "link")
+    if link is not None:
+
+        @refused_on("SkuLinkError")
+        def link_sku(ctx: Any) -> str:
+            magento_sku = ctx.params.get("magento_sku") or (ctx.record.context or {}).get("magento_sku", "")
+            link(ctx.session, ctx.record.object_id, magento_sku, confirmed_by=ctx.actor)
+            return f"Offer SKU {ctx.record.object_id} is now linked to Adobe Commerce SKU {magento_sku}."
+
+        register(["sku_near_miss"], FlowAction("link_sku", "Link the SKUs", link_sku,
+                                               fields={"magento_sku": "Adobe Commerce SKU"}))
+
+    # --- refunds: retry a held credit memo, mirror a marketplace refund ---------------------------
+    retry_refund = optional("marketbridge.services.refunds", "request_retry")
+    if retry_refund is not None:
+
+        @refused_on("RefundActionError")
+        def refund_retry(ctx: Any) -> str:
+            key = ctx.record.object_id.removeprefix("creditmemo:")
+            retry_refund(ctx.runtime, key, actor=ctx.actor)
+            return f"Credit memo {key} will be checked and sent again."
+
+        register(["refund_not_sent", "refund_adjustment_unallocated", "refund_refused_by_marketplace"],
+                 FlowAction("retry", "Retry the refund", refund_retry))
+
+    mirror = optional("marketbridge.services.refunds", "mirror_marketplace_refund")
+    if mirror is not None:
+
+        @refused_on("RefundActionError")
+        def mirror_refund(ctx: Any) -> str:
+            refund_id = ctx.record.object_id.removeprefix("refund:")
+            mirror(ctx.runtime, refund_id, actor=ctx.actor)
+            return f"A credit memo matching marketplace refund {refund_id} was created in Adobe Commerce."
+
+        register(["marketplace_refund_recorded"],
+                 FlowAction("mirror", "Create the matching credit memo", mirror_refund))

@@ -53,6 +53,7 @@ def duration(seconds: float | int | None) -> str:
 
 def ago(value: dt.datetime | None, now: dt.datetime | None = None) -> str:
     """``5 minutes ago`` style; absolute times are in the ``title`` attribute of the template."""
+    value = as_datetime(value)
     if value is None:
         return "never"
     now = now or utcnow()
@@ -66,7 +67,19 @@ def ago(value: dt.datetime | None, now: dt.datetime | None = None) -> str:
     return duration(seconds) + " ago"
 
 
+def as_datetime(value: dt.datetime | str | None) -> dt.datetime | None:
+    """ISO strings (the flows' ``*_dict`` helpers) and datetimes alike; anything else → None."""
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    try:
+        parsed = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
 def when(value: dt.datetime | None) -> str:
+    value = as_datetime(value)
     if value is None:
         return ""
     if value.tzinfo is None:
@@ -78,6 +91,7 @@ templates.env.filters["team"] = team_label
 templates.env.filters["duration"] = duration
 templates.env.filters["ago"] = ago
 templates.env.filters["when"] = when
+templates.env.filters["dt"] = as_datetime
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
