@@ -232,3 +232,21 @@ def test_reasons_are_cached_and_checked(rt):
     checks = {m["code"]: m["check"] for m in table["mapping"]}
     assert checks["17"] == "ok" and table["default"]["check"] == "ok"
     assert PRICES  # helper module is shared with the e2e test
+
+
+def test_the_creditmemo_webhook_stores_the_memo_for_the_workflow(rt, sandboxes):
+    import json
+
+    from marketbridge.services import webhooks
+
+    sc = shipped_order(rt.mirakl, rt.magento, sandboxes.mirakl_url, [("MB-000001", 1)], shipping=0)
+    memo_id = credit_memo(rt.magento, sc, {"MB-000001": 1})
+    body = json.dumps({"eventName": "observer.sales_order_creditmemo_save_after",
+                       "data": {"creditmemo": {"entity_id": memo_id, "order_id": sc.magento_order_id}}}).encode()
+    with rt.db.session() as s:
+        stored = webhooks.store_event(s, body, dedup_window_seconds=60)
+        assert webhooks.dispatch_event(s, stored.id)
+    assert row(rt, memo_id).source == "webhook" and row(rt, memo_id).status == "new"
+    assert [p["workflow_id"] for p in service.pending_creditmemos(rt) if p["creditmemo_id"] == memo_id] == [
+        f"creditmemo:{memo_id}"]
+    assert service.process(rt, memo_id)["status"] == "sent"
