@@ -94,6 +94,12 @@ def test_pages_show_orders_shipments_refunds_catalogue_and_audit(runtime: Any) -
         # customer service sees the editors but cannot change them
         assert "Only Ops (or an admin)" in client.get("/carriers").text
         assert "Only Ecommerce (or an admin)" in client.get("/rules").text
+    with runtime.db.session() as s:
+        token = auth.create_token(s, s.scalars(select(User).where(User.name == "cara")).one())
+    with TestClient(create_app(runtime, start_engine=False)) as client:
+        metrics = client.get("/metrics", headers={"Authorization": f"Bearer {token}"}).text
+    assert 'marketbridge_orders{state="held"} 1.0' in metrics
+    assert "marketbridge_api_calls" in metrics or "# HELP marketbridge_imports" in metrics
 
 
 def test_stock_rule_editor_saves_through_the_stock_service_and_checks_the_role(runtime: Any) -> None:
