@@ -25,6 +25,8 @@ import random
 import re
 import secrets
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,7 +134,19 @@ def create_app(
         dispatcher = WebhookDispatcher(webhook_url, load_or_create_private_key(key_path))
         state.emit = dispatcher.emit
 
-    app = FastAPI(title="Adobe Commerce REST sandbox", docs_url=None, redoc_url=None, openapi_url=None)
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if dispatcher is not None:
+            dispatcher.close()  # let the delivery thread finish what is queued, then stop
+
+    app = FastAPI(
+        title="Adobe Commerce REST sandbox",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+    )
     app.state.sandbox = state
     app.state.faults = faults
     app.state.webhooks = dispatcher

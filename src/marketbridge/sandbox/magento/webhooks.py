@@ -69,10 +69,13 @@ class WebhookDispatcher:
         self.backoff = backoff
         self.deliveries: deque[dict[str, Any]] = deque(maxlen=1000)
         self._queue: queue.Queue[bytes | None] = queue.Queue()
+        self._closed = False
         self._thread = threading.Thread(target=self._run, name="magento-sandbox-webhooks", daemon=True)
         self._thread.start()
 
     def emit(self, event_name: str, data: dict[str, Any]) -> None:
+        if self._closed:
+            return
         body = json.dumps({"eventName": event_name, "data": data}, separators=(",", ":")).encode()
         self._queue.put(body)
 
@@ -112,4 +115,7 @@ class WebhookDispatcher:
         return False
 
     def close(self) -> None:
-        self._queue.put(None)
+        """Idempotent: stop the delivery thread once the queued notifications are sent."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
