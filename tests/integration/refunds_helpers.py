@@ -39,7 +39,7 @@ def place_marketplace_order(mirakl_url: str, lines: list[tuple[str, int]], shipp
 
 
 def ship_on_marketplace(mirakl: Any, mirakl_url: str, order_id: str, line_ids: list[str]) -> None:
-    mirakl.accept_order(order_id, {line_id: True for line_id in line_ids})
+    mirakl.accept_order(order_id, dict.fromkeys(line_ids, True))
     httpx2.post(f"{mirakl_url}/_sandbox/orders/{order_id}/debit", timeout=10).raise_for_status()
     mirakl.update_tracking(order_id, mk.TrackingRequest(carrier_code="DPD", tracking_number="15501234567"))
     mirakl.ship_order(order_id)

@@ -240,3 +240,8 @@ def test_adjustment_beyond_what_remains_is_reported_as_an_over_refund():
     [problem] = plan.problems
     assert problem.code is ProblemCode.EXCEEDS_REMAINING
     assert "£30.00" in problem.message and "£20.00 that remains refundable" in problem.message
+
+
+def test_shipping_only_refund_on_a_closed_order_names_the_closure():
+    plan = plan_refund(memo(shipping="4.50"), order(line(state="CLOSED"), state="RECEIVED"), RULES)
+    assert [p.code for p in plan.problems] == [ProblemCode.ORDER_CLOSED]

@@ -47,7 +47,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-from marketbridge.domain.exceptions import ObjectType, Severity, Team, exception_type
+from marketbridge.domain.exceptions import ExceptionType, ObjectType, Severity, Team, exception_type
 
 PENNY = Decimal("0.01")
 REFUNDABLE_LINE_STATES = frozenset({"SHIPPED", "TO_COLLECT", "RECEIVED"})
@@ -312,6 +312,7 @@ class ProblemCode(enum.StrEnum):
     CURRENCY_MISMATCH = "currency_mismatch"
     ADJUSTMENT_UNALLOCATED = "adjustment_unallocated"
     NOTHING_TO_REFUND = "nothing_to_refund"
+    REASON_INVALID = "reason_invalid"
 
 
 @dataclass(frozen=True)
@@ -460,12 +461,16 @@ def _line_label(line: MarketLine) -> str:
     return f"line {line.line_id} ({line.sku})"
 
 
+def _closed(order: MarketOrder, line_id: str | None = None) -> Problem:
+    return Problem(ProblemCode.ORDER_CLOSED,
+                   f"Order {order.order_id} is closed: the refund must be made through John Lewis.", line_id)
+
+
 def check_line(order: MarketOrder, line: MarketLine, amount: int, shipping: int) -> list[Problem]:
     """Rule 7 for one line; messages are for finance, in plain English."""
     cur = order.currency
     if order.state == "CLOSED" or line.state == "CLOSED":
-        return [Problem(ProblemCode.ORDER_CLOSED,
-                        f"Order {order.order_id} is closed: the refund must be made through John Lewis.", line.line_id)]
+        return [_closed(order, line.line_id)]
     if line.state not in REFUNDABLE_LINE_STATES:
         if line.state == "REFUNDED" or (line.amount_left == 0 and line.refunded > 0 and amount > 0):
             return [Problem(ProblemCode.ALREADY_REFUNDED,
@@ -561,8 +566,10 @@ def _place_shipping(memo: CreditMemo, order: MarketOrder, planned: dict[str, Pla
         if left == 0:
             return
     available = sum(line.shipping_left for line in order.lines if line.state in REFUNDABLE_LINE_STATES)
-    if available == 0 and any(line.state in ("CLOSED",) for line in order.lines) or order.state == "CLOSED":
-        return  # the closed-order problem will say it better
+    if not any(line.state in REFUNDABLE_LINE_STATES for line in order.lines) and any(
+            line.state == "CLOSED" for line in order.lines):
+        plan.problems.append(_closed(order))
+        return
     plan.problems.append(Problem(
         ProblemCode.SHIPPING_EXCEEDS_REMAINING,
         f"The delivery refund of {fmt_money(shipping, order.currency)} on order {order.order_id} is more than the "
@@ -633,6 +640,9 @@ def _taxes(order: MarketOrder, planned: dict[str, PlannedLine], tax_rule: str) -
 def plan_refund(memo: CreditMemo, order: MarketOrder, rules: RefundRules) -> RefundPlan:
     """The OR28 lines for ``memo`` on ``order``, or the problems that stop it (rules 1-7 above)."""
     plan = RefundPlan(memo.creditmemo_id, order.order_id, order.tax_mode)
+    if order.state == "CLOSED":
+        plan.problems.append(_closed(order))
+        return plan
     if memo.currency and order.currency and memo.currency.upper() != order.currency.upper():
         plan.problems.append(Problem(
             ProblemCode.CURRENCY_MISMATCH,
@@ -668,7 +678,7 @@ def plan_refund(memo: CreditMemo, order: MarketOrder, rules: RefundRules) -> Ref
     return plan
 
 
-def problem_exception_type(problems: Sequence[Problem]):  # type: ignore[no-untyped-def]
+def problem_exception_type(problems: Sequence[Problem]) -> ExceptionType:
     """Which exception type a failed plan raises."""
     if problems and all(p.code is ProblemCode.ADJUSTMENT_UNALLOCATED for p in problems):
         return REFUND_ADJUSTMENT_UNALLOCATED

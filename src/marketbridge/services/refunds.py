@@ -38,7 +38,14 @@ from sqlalchemy.orm import Session
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.core import StreamCursor
 from marketbridge.adapters.db.models.refunds import MarketplaceRefund, RefundOut, RefundReason
-from marketbridge.adapters.errors import NetworkError, NotFound, RateLimited, Rejected, RemoteError, ServerError
+from marketbridge.adapters.errors import (
+    NetworkError,
+    NotFound,
+    RateLimited,
+    Rejected,
+    RemoteError,
+    ServerError,
+)
 from marketbridge.domain import refunds as rules
 from marketbridge.domain.exceptions import ExceptionReport
 from marketbridge.services import exceptions as exception_service
@@ -258,7 +265,7 @@ def prepare(runtime: Runtime, creditmemo_id: int, *, replan: bool = False) -> di
             reason = reasons.get(code)
             if reason is None or not reason.is_shop_right:
                 plan.problems.append(rules.Problem(
-                    rules.ProblemCode.NOTHING_TO_REFUND,
+                    rules.ProblemCode.REASON_INVALID,
                     f"The refund reason code {code} (from the reason mapping) is not a John Lewis refund reason the "
                     "shop may use; fix MARKETBRIDGE_REFUND_REASON_MAP or the default.",
                 ))
@@ -341,7 +348,7 @@ def _plain_refusal(error: RemoteError, row: RefundOut) -> str:
     text = error.message or str(error)
     low = text.lower()
     if "closed" in low:
-        why = f"the order is closed: the refund must be made through John Lewis"
+        why = "the order is closed: the refund must be made through John Lewis"
     elif "exceeds the remaining" in low:
         why = "the refund is more than what remains refundable on the line (it may already have been refunded)"
     elif "reason code" in low:
