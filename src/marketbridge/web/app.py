@@ -10,8 +10,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from marketbridge import __version__
 from marketbridge.runtime import Runtime
@@ -57,8 +59,23 @@ def create_app(runtime: Runtime, *, start_engine: bool = True, schedules: bool =
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
         """422 with the field errors, never echoing input values (they may hold secrets)."""
-        details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in error.errors()]
+        details = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "value_error")}
+            for e in error.errors()
+        ]
         return JSONResponse({"detail": details}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, error: StarletteHTTPException) -> Response:
+        """Keep every 422 in the documented validation-error shape, whoever raised it.
+
+        Routes raise ``HTTPException(422, "plain message")`` for business validation; OpenAPI
+        documents 422 as a list of ``{loc, msg, type}``, so the message is wrapped in that list.
+        """
+        if error.status_code == 422 and isinstance(error.detail, str):
+            body = {"detail": [{"loc": ["body"], "msg": error.detail, "type": "value_error"}]}
+            return JSONResponse(body, status_code=422, headers=getattr(error, "headers", None))
+        return await http_exception_handler(request, error)
 
     for module in ROUTERS:
         app.include_router(module.router)
