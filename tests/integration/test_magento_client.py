@@ -298,3 +298,22 @@ def test_cart_placement_that_fails_after_taking_effect_is_recovered_not_repeated
     assert client.salable_quantity(sku, 1) == 3  # reserved once
     placements = [c for c in calls(server) if c["api"] == "PUT /V1/carts/{cartId}/order"]
     assert [c["status"] for c in placements][-1] == 500
+
+
+def test_input_limits_mode_and_the_client_page_size_cap():
+    with running_sandbox(products=400, input_limits=True) as (server, app):
+        with httpx2.Client(
+            base_url=f"{server.url}/rest/all", headers={"Authorization": f"Bearer {TOKEN}"}
+        ) as raw:
+            assert len(raw.get("/V1/products", params={"searchCriteria": ""}).json()["items"]) == 20
+            too_big = raw.get("/V1/products", params={"searchCriteria[pageSize]": 301})
+            assert too_big.status_code == 400
+            assert too_big.json() == {
+                "message": "Maximum SearchCriteria pageSize is %max",
+                "parameters": {"max": 300},
+            }
+        with MagentoClient(server.url, TOKEN) as c:
+            assert len(list(c.iterate_products(page_size=1000))) == len(app.state.sandbox.products)
+            assert len(list(c.iterate_source_items(page_size=1000))) == sum(
+                len(v) for v in app.state.sandbox.source_items.values()
+            )

@@ -122,6 +122,7 @@ class MagentoClient:
         oauth: OAuth1Credentials | None = None,
         retry_attempts: int = 4,
         retry_timeout: float | None = 120.0,
+        max_page_size: int = 300,
     ) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_]+", store_code):
             raise ValueError("store_code must be a Magento store code")
@@ -131,6 +132,7 @@ class MagentoClient:
         self._oauth = oauth
         self.retry_attempts = retry_attempts
         self.retry_timeout = retry_timeout
+        self.max_page_size = max_page_size
         self._http = httpx2.Client(
             transport=transport, timeout=timeout, headers={"Accept": "application/json"}
         )
@@ -236,6 +238,11 @@ class MagentoClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     # ------------------------------------------------------------------ paging helpers
+    def _page_size(self, wanted: int) -> int:
+        """Never ask for more than ``max_page_size``: stores with web-API input limits on reject
+        ``pageSize`` above 300 (``Maximum SearchCriteria pageSize is 300``)."""
+        return max(1, min(wanted, self.max_page_size))
+
     def _search(self, template: str, criteria: SearchCriteria, model: type[M]) -> m.SearchResult[M]:
         data = self._call("GET", template, params=criteria.to_params())
         return m.SearchResult[model].model_validate(data)  # type: ignore[valid-type]
@@ -251,6 +258,7 @@ class MagentoClient:
     ) -> Iterator[M]:
         """Keyset paging: ``entity_id gt <last>`` sorted ascending, always page 1 (fast, stable
         while new rows arrive, unlike offset paging)."""
+        page_size = self._page_size(page_size)
         last = after_id
         while True:
             criteria = base.copy()
@@ -266,6 +274,7 @@ class MagentoClient:
 
     def _pages(self, template: str, base: SearchCriteria, model: type[M], page_size: int) -> Iterator[M]:
         """Offset paging for tables without a usable id; stops on an empty page (2.4 semantics)."""
+        page_size = self._page_size(page_size)
         page = 1
         while True:
             criteria = base.copy().page(page_size, page)
@@ -292,6 +301,7 @@ class MagentoClient:
         base = criteria.copy() if criteria else SearchCriteria()
         if updated_since is not None:
             base.where("updated_at", updated_since, "gt")
+        page_size = self._page_size(page_size)
         last: int | None = None
         while True:
             page_criteria = base.copy()
@@ -324,7 +334,7 @@ class MagentoClient:
         *,
         source_code: str | None = None,
         chunk_size: int = 100,
-        page_size: int = 500,
+        page_size: int = 300,
     ) -> list[m.SourceItem]:
         """Source items for ``skus`` (``sku in (...)`` in chunks) or for every SKU."""
         base = SearchCriteria()
@@ -339,7 +349,7 @@ class MagentoClient:
         return out
 
     def iterate_source_items(
-        self, *, criteria: SearchCriteria | None = None, page_size: int = 500
+        self, *, criteria: SearchCriteria | None = None, page_size: int = 300
     ) -> Iterator[m.SourceItem]:
         base = criteria.copy() if criteria else SearchCriteria()
         base.sort_orders = [("sku", "ASC"), ("source_code", "ASC")]

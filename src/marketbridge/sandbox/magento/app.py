@@ -39,7 +39,7 @@ from . import routes, sales
 from .catalog import Product
 from .errors import NO_ROUTE, NOT_AUTHORIZED, ApiError, bad_request, invalid_value, required
 from .oauth import OAuthConfig, OAuthVerifier
-from .search import filter_fields, parse_fields
+from .search import InputLimits, filter_fields, parse_fields
 from .state import DEFAULT_SOURCE, SandboxState, SourceItem, gc_paused, utc_now
 from .webhooks import WebhookDispatcher, load_or_create_private_key
 
@@ -119,12 +119,15 @@ def create_app(
     webhook_private_key_path: str | None = None,
     oauth: OAuthConfig | None = None,
     store_codes: set[str] | None = None,
+    input_limits: bool = False,
 ) -> FastAPI:
     """Build a fresh simulator. ``app.state.sandbox`` is the :class:`SandboxState`."""
     if catalogue is None:
         with gc_paused():
             catalogue = seed_catalogue(products, seed)
     state = SandboxState(catalogue)
+    if input_limits:
+        state.input_limits = InputLimits()
     verifier = OAuthVerifier(oauth or OAuthConfig())
     faults = Faults()
     stores = STORE_CODES | (store_codes or set())

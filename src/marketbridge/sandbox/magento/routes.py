@@ -84,7 +84,7 @@ def _search(
     getter: Any = None,
     sorted_by: str | None = None,
 ) -> dict[str, Any]:
-    criteria = parse_search_criteria(ctx.query)
+    criteria = parse_search_criteria(ctx.query, limits=ctx.state.input_limits)
     if getter:
         page, total = apply(records, criteria, getter, sorted_by=sorted_by)
     else:

@@ -117,8 +117,29 @@ def _int(name: str, value: Any) -> int:
         raise type_error(name, value, "int") from None
 
 
-def parse_search_criteria(query: Iterable[tuple[str, str]], *, required_param: bool = True) -> SearchCriteria:
+@dataclass(frozen=True)
+class InputLimits:
+    """Web API input limiting (``webapi/validation/input_limit_enabled``, off by default in 2.4):
+    a default page size when none is sent, and a maximum."""
+
+    default_page_size: int = 20
+    maximum_page_size: int = 300
+
+
+def parse_search_criteria(
+    query: Iterable[tuple[str, str]], *, required_param: bool = True, limits: InputLimits | None = None
+) -> SearchCriteria:
     """Parse the query string; 400 when ``searchCriteria`` is absent (Magento requires it)."""
+    criteria = _parse_search_criteria(query, required_param=required_param)
+    if limits is not None:
+        if criteria.page_size is None:
+            criteria.page_size = limits.default_page_size
+        elif criteria.page_size > limits.maximum_page_size:
+            raise ApiError(400, "Maximum SearchCriteria pageSize is %max", {"max": limits.maximum_page_size})
+    return criteria
+
+
+def _parse_search_criteria(query: Iterable[tuple[str, str]], *, required_param: bool) -> SearchCriteria:
     pairs = list(query)
     tree = parse_brackets(pairs)
     if "searchCriteria" not in tree and "search_criteria" not in tree:

@@ -33,6 +33,7 @@ from .catalog import (
     Product,
 )
 from .errors import ApiError, not_found_product
+from .search import InputLimits
 
 DEFAULT_SOURCE = "default"
 SECOND_SOURCE = "warehouse-2"
@@ -111,6 +112,7 @@ class SandboxState:
         self.creditmemos: dict[int, dict[str, Any]] = {}
         self.calls: deque[dict[str, Any]] = deque(maxlen=20000)
         self.emit: Callable[[str, dict[str, Any]], None] = lambda name, data: None
+        self.input_limits: InputLimits | None = None  # None = Magento's default (limits off)
         with gc_paused():
             self._seed(catalogue)
 
