@@ -330,7 +330,6 @@ def check(cluster: Cluster, world: World) -> Verdict:
     from marketbridge.adapters.db.models.core import ExceptionRecord
     from marketbridge.adapters.db.session import Database
     from marketbridge.adapters.magento.client import MagentoClient
-    from marketbridge.adapters.magento.criteria import SearchCriteria
     from marketbridge.adapters.mirakl.client import MiraklClient
     from marketbridge.domain.stock import ProductFacts, publishable_quantity
     from marketbridge.services.stock.reading import product_read
