@@ -167,8 +167,9 @@ def recorded() -> Iterator[RecordingTransport]:
             shipment_lines=[models.ShipmentLineRequest(order_line_id=f"{multi}-1", quantity=2)])]))
         list(client.list_shipments(order_ids=[multi]))
         client.ship_shipments([created.shipment_success[0].id, "missing-id"])
-        client.call("ST23", json={"shipments": [{"id": created.shipment_success[0].id,
-                                                 "tracking": {"carrier_code": "UPS", "tracking_number": "1Z"}}]})
+        client.update_shipment_tracking(models.UpdateShipmentTrackingRequest(shipments=[models.ShipmentTrackingUpdate(
+            id=created.shipment_success[0].id,
+            tracking=models.ShipmentTrackingRequest(carrier_code="UPS", tracking_number="1Z"))]))
         control.post("/_sandbox/clock/advance", json={"seconds": 30})
         list(client.list_orders(order_ids=[waiting, shipped, canceled, partially, multi]))
 
@@ -275,7 +276,7 @@ def test_every_client_request_matches_the_published_request_schema(spec: dict[st
             for part in required:
                 assert f'name="{part}"'.encode() in body, f"{code} upload lacks part {part}"
         checked.add(code)
-    assert {"OR21", "OR23", "OR28", "OR30", "ST01", "ST24", "OF52", "OF24", "OF01", "STO01", "PRI01", "P41"} <= checked
+    assert {"OR21", "OR23", "OR28", "OR30", "ST01", "ST23", "ST24", "OF52", "OF24", "OF01", "STO01", "PRI01", "P41"} <= checked
 
 
 def test_body_less_puts_send_content_length_zero(recorded: RecordingTransport) -> None:

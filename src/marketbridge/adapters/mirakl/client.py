@@ -398,6 +398,10 @@ class MiraklClient:
         for item in self.iter_seek("ST11", params, limit=limit):
             yield m.Shipment.model_validate(item)
 
+    def update_shipment_tracking(self, request: m.UpdateShipmentTrackingRequest) -> m.ShipmentBatchResponse:
+        """ST23; per-shipment failures come back in ``shipment_errors``."""
+        return m.ShipmentBatchResponse.model_validate(self.call("ST23", json=request.wire()).json())
+
     def ship_shipments(self, shipment_ids: Sequence[str]) -> m.ShipmentBatchResponse:
         """ST24; per-shipment failures come back in ``shipment_errors``."""
         body = m.ShipShipmentsRequest(shipments=[m.ShipmentId(id=i) for i in shipment_ids])

@@ -311,6 +311,17 @@ class CreateShipmentsRequest(RequestModel):
     shipments: list[ShipmentRequest] = Field(min_length=1, max_length=1000)
 
 
+class ShipmentTrackingUpdate(RequestModel):
+    id: str
+    tracking: ShipmentTrackingRequest
+
+
+class UpdateShipmentTrackingRequest(RequestModel):
+    """ST23 body (at most 1000 shipments)."""
+
+    shipments: list[ShipmentTrackingUpdate] = Field(min_length=1, max_length=1000)
+
+
 class ShipmentId(RequestModel):
     id: str
 
