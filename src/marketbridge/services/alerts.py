@@ -7,7 +7,9 @@
   alerts again at most once per ``alert_repeat_hours`` — also when it was resolved and came back
   (a flapping connection), because the window is checked across records of the same type and object.
   A team without URLs is skipped and nothing is stamped, so configuring URLs later sends the backlog.
-  A failed delivery stamps nothing either: the next run tries again.
+  Each record is *claimed* (stamped and committed) before the send, so overlapping runs or several
+  workers never send the same alert twice; a failed delivery gives the claim back and the next run
+  tries again. (A crash between claim and send loses that one alert; the daily digest still lists it.)
 * :func:`send_digest` (daily): per team, what is still open by type (warnings and info, and the
   urgent ones still open), what is new since yesterday, and the oldest open problem.
 """
@@ -19,7 +21,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import structlog
-from sqlalchemy import and_, select
+from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
@@ -119,17 +121,46 @@ def send_urgent(session: Session, notifier: Notifier, settings: Settings, now: d
         if not urls:
             run.skipped_no_url[team] = len(records)
             continue
-        title, body = urgent_message(team, records, settings)
+        claimed = _claim(session, records, now, window_start)
+        if not claimed:
+            continue
+        title, body = urgent_message(team, [r for r, _ in claimed], settings)
         if notifier.send(urls, title, body, urgent=True):
-            for record in records:
-                record.alerted_at = now
-            run.sent[team] = len(records)
-            log.info("alert.urgent_sent", team=team, records=len(records))
+            run.sent[team] = len(claimed)
+            log.info("alert.urgent_sent", team=team, records=len(claimed))
         else:
-            run.failed[team] = len(records)
-            log.warning("alert.urgent_failed", team=team, records=len(records))
+            for record, previous in claimed:  # give the claim back: the next run tries again
+                record.alerted_at = previous
+            run.failed[team] = len(claimed)
+            log.warning("alert.urgent_failed", team=team, records=len(claimed))
     session.flush()
     return run
+
+
+def _claim(session: Session, records: list[ExceptionRecord], now: dt.datetime,
+           window_start: dt.datetime) -> list[tuple[ExceptionRecord, dt.datetime | None]]:
+    """Stamp ``alerted_at`` on the records no other run has stamped meanwhile, and commit at once.
+
+    Runs of the schedule can overlap (a slow send, several workers): the conditional UPDATE lets
+    exactly one run claim each record before anything is sent, so two runs never send the same
+    alert. Returns the claimed records with their previous stamp (to give them back on failure).
+    """
+    claimed: list[tuple[ExceptionRecord, dt.datetime | None]] = []
+    for record in records:
+        previous = record.alerted_at
+        result = session.execute(
+            update(ExceptionRecord)
+            .where(ExceptionRecord.id == record.id,
+                   ExceptionRecord.alerted_at.is_(None) | (ExceptionRecord.alerted_at < window_start))
+            .values(alerted_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            claimed.append((record, previous))
+    session.commit()
+    for record, _ in claimed:
+        session.refresh(record)
+    return claimed
 
 
 @dataclass(frozen=True)

@@ -96,10 +96,12 @@ _URGENCY = {
 
 
 def exception_section(team: str) -> str:
-    """Markdown for every exception type owned by ``team``, alphabetical by title."""
+    """Markdown for every exception type owned by ``team``: urgent ones first, then by title."""
     from marketbridge.domain.catalog import all_exception_types
 
-    owned = sorted((t for t in all_exception_types().values() if t.owner.value == team), key=lambda t: t.title)
+    rank = {"critical": 0, "warning": 1, "info": 2}
+    owned = sorted((t for t in all_exception_types().values() if t.owner.value == team),
+                   key=lambda t: (rank.get(t.severity.value, 3), t.title.casefold()))
     parts = [BEGIN_MARK, ""]
     if not owned:
         parts.append("No exception type belongs to this team yet.\n")

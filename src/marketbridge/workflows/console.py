@@ -4,9 +4,10 @@
   go out at once, each at most once per ``alert_repeat_hours``.
 * ``console.alerts_digest`` on ``alert_digest_cron`` (08:00 UTC by default): the daily digest.
 
-Sending and stamping ``alerted_at`` happen in one step and one database transaction: if the
-process dies between the send and the commit, the recovered step sends that alert once more (at
-most one duplicate, never a lost alert).
+Runs may overlap (the check runs often; a send can be slow): ``services.alerts`` claims each
+record (stamps ``alerted_at`` and commits) before sending, so an alert goes out once. A recovered
+step after a crash finds the records already claimed and does not send them again; the daily
+digest still lists every open problem.
 """
 
 from __future__ import annotations
