@@ -250,3 +250,22 @@ def test_the_creditmemo_webhook_stores_the_memo_for_the_workflow(rt, sandboxes):
     assert [p["workflow_id"] for p in service.pending_creditmemos(rt) if p["creditmemo_id"] == memo_id] == [
         f"creditmemo:{memo_id}"]
     assert service.process(rt, memo_id)["status"] == "sent"
+
+
+def test_two_workers_sending_the_same_memo_create_one_refund(rt, sandboxes):
+    sc = shipped_order(rt.mirakl, rt.magento, sandboxes.mirakl_url, [("MB-000006", 1)], shipping=0)
+    memo_id = credit_memo(rt.magento, sc, {"MB-000006": 1})
+    assert service.prepare(rt, memo_id)["status"] == "planned"
+    other = build_runtime(rt.settings)
+    results: list[dict] = []
+    try:
+        workers = [threading.Thread(target=lambda r=r: results.append(service.send(r, memo_id))) for r in (rt, other)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(30)
+    finally:
+        other.close()
+    assert sorted(r["status"] for r in results) in (["retry", "sent"], ["sent", "sent"])
+    assert len(marketplace_refunds(rt.mirakl, sc.order_id)) == 1
+    assert row(rt, memo_id).attempts == 1

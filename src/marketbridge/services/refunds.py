@@ -178,8 +178,11 @@ def record_creditmemo(runtime: Runtime, creditmemo_id: int, *, source: str = "po
         return False
 
 
-def _row(session: Session, creditmemo_id: int) -> RefundOut:
-    row = session.scalar(select(RefundOut).where(RefundOut.creditmemo_id == creditmemo_id))
+def _row(session: Session, creditmemo_id: int, *, lock: bool = False) -> RefundOut:
+    """The memo's row (created if missing); ``lock`` takes a row lock on PostgreSQL for a
+    check-then-write (SQLite serialises writers anyway)."""
+    query = select(RefundOut).where(RefundOut.creditmemo_id == creditmemo_id)
+    row = session.scalar(query.with_for_update() if lock else query)
     if row is None:
         row = RefundOut(creditmemo_id=creditmemo_id, status=NEW, source="manual")
         session.add(row)
@@ -229,7 +232,7 @@ def prepare(runtime: Runtime, creditmemo_id: int, *, replan: bool = False) -> di
     order = runtime.magento.get_order(memo.order_id)
     domain_memo = memo_from_magento(memo, order)
     with runtime.db.session() as session:
-        row = _row(session, creditmemo_id)
+        row = _row(session, creditmemo_id, lock=True)
         if row.status in (SENDING, *DONE_STATUSES):
             return {"status": row.status, "order_id": row.order_id}
         row.creditmemo_increment_id = memo.increment_id or str(memo.entity_id)
@@ -250,7 +253,9 @@ def prepare(runtime: Runtime, creditmemo_id: int, *, replan: bool = False) -> di
         row.order_id = order.ext_order_id
     market = _read_order(runtime, order.ext_order_id)
     with runtime.db.session() as session:
-        row = _row(session, creditmemo_id)
+        row = _row(session, creditmemo_id, lock=True)
+        if row.status in (SENDING, *DONE_STATUSES):  # another worker got further meanwhile
+            return {"status": row.status, "order_id": row.order_id}
         if market is None:
             _hold(session, row, rules.REFUND_ORDER_UNKNOWN,
                   f"Credit memo {row.creditmemo_increment_id} is for John Lewis order {row.order_id}, which does not "
