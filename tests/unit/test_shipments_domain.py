@@ -70,7 +70,7 @@ def test_unmapped_has_reason_key_and_ranked_suggestions():
     assert isinstance(result, Unmapped)
     assert result.key == "custom/dpd local next day"
     assert result.suggestions[0].code == "DPD"
-    assert all(a.score >= b.score for a, b in zip(result.suggestions, result.suggestions[1:]))
+    assert all(a.score >= b.score for a, b in zip(result.suggestions, result.suggestions[1:], strict=False))
 
 
 def test_mapping_to_a_code_gone_from_sh21_is_not_a_match():

@@ -683,7 +683,8 @@ def send(runtime: Runtime, shipment_id: int) -> dict[str, Any]:
             row.last_error = f"marketplace order is {order.order_state}; will retry"
         return {"state": ShipmentState.READY.value, "retry": True, "order_state": order.order_state}
 
-    lines = [rules.MarketplaceLine(l.order_line_id, l.offer_sku, l.quantity, l.order_line_state) for l in order.order_lines]
+    lines = [rules.MarketplaceLine(line.order_line_id, line.offer_sku, line.quantity, line.order_line_state)
+             for line in order.order_lines]
     plan = rules.allocate_lines(items, lines, already)
     if not plan.ok:
         problems = "; ".join(plan.unknown) or "the shipment has no items"
@@ -697,8 +698,8 @@ def send(runtime: Runtime, shipment_id: int) -> dict[str, Any]:
     covered = dict(already)
     for line_id, qty in plan.lines.items():
         covered[line_id] = covered.get(line_id, 0) + qty
-    completes = all(covered.get(l.order_line_id, 0) >= l.quantity
-                    for l in order.order_lines if l.order_line_state == "SHIPPING")
+    completes = all(covered.get(line.order_line_id, 0) >= line.quantity
+                    for line in order.order_lines if line.order_line_state == "SHIPPING")
     if settings.multi_shipment:
         return _send_multi(runtime, shipment_id, order_id, plan, carrier_code, tracking_number, completes, mm)
     return _send_single(runtime, shipment_id, order_id, completes, carrier_code, tracking_number, mm)
