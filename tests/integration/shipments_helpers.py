@@ -31,7 +31,7 @@ def marketplace_order(mirakl_url: str, runtime: Any, lines: list[tuple[str, int]
             "lines": [{"offer_sku": sku, "quantity": qty} for sku, qty in lines],
             "shipping_type_code": shipping_type}).json()
         order_id = created["order_id"]
-        runtime.mirakl.accept_order(order_id, {line_id: True for line_id in created["order_line_ids"]})
+        runtime.mirakl.accept_order(order_id, dict.fromkeys(created["order_line_ids"], True))
         debited = http.post(f"/_sandbox/orders/{order_id}/debit").json()
         assert debited["order_state"] == "SHIPPING", debited
     return {"order_id": order_id, "line_ids": created["order_line_ids"]}

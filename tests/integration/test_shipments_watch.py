@@ -11,7 +11,13 @@ from marketbridge.runtime import build_runtime
 from marketbridge.services import exceptions as exception_service
 from marketbridge.services import shipments as service
 from tests.conftest import make_settings
-from tests.integration.shipments_helpers import magento_order, marketplace_order, mirakl_order, ship, simple_skus
+from tests.integration.shipments_helpers import (
+    magento_order,
+    marketplace_order,
+    mirakl_order,
+    ship,
+    simple_skus,
+)
 from tests.integration.test_shipments_service import run_all
 
 

@@ -18,7 +18,6 @@ from typing import Any
 import structlog
 from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
 from dbos._error import DBOSQueueDeduplicatedError
-
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.errors import NotFound, TransientError
