@@ -222,6 +222,31 @@ def test_line_cancelation_needs_the_switch(state: SandboxState) -> None:
     assert state.order_json(order)["price"] == 0
 
 
+def test_malformed_nested_values_are_400_not_crashes(state: SandboxState) -> None:
+    sku = _sku(state)
+    for body in ({"lines": [{"offer_sku": sku, "quantity": 1}], "customer": "Bob"},
+                 {"lines": [{"offer_sku": sku, "quantity": 1}], "leadtime_to_ship": "2"},
+                 {"lines": [{"offer_sku": sku, "quantity": 1}], "shipping_address": {"city": 5}}):
+        with pytest.raises(SandboxError):
+            state.create_order(body)
+    order = _shipped(state)
+    line_id = order.lines[0].order_line_id
+    for taxes in ("VAT", [1], [{"code": "VAT", "amount": "1"}], [{"amount": 1}]):
+        with pytest.raises(SandboxError, match="taxes"):
+            state.refund({"refunds": [{"order_line_id": line_id, "amount": 1, "shipping_amount": 0,
+                                       "reason_code": "15", "taxes": taxes}]})
+    state.settings.multi_shipment = True
+    paid = state.create_order({"lines": [{"offer_sku": _sku(state), "quantity": 1}]})
+    state.accept_order(paid.order_id, {"order_lines": [{"id": paid.lines[0].order_line_id, "accepted": True}]})
+    state.debit_order(paid.order_id)
+    ok, errors = state.create_shipments({"shipments": [
+        {"order_id": paid.order_id, "shipment_lines": ["x"]},
+        {"order_id": paid.order_id, "tracking": "DPD",
+         "shipment_lines": [{"order_line_id": paid.lines[0].order_line_id, "quantity": 1}]}]})
+    assert ok == [] and [e["message"] for e in errors] == ["each shipment line must be an object",
+                                                           "tracking must be an object"]
+
+
 def test_operator_refund_and_customer_cancel(state: SandboxState) -> None:
     order = _shipped(state)
     refunds = state.operator_refund(order.order_id, {})
@@ -291,6 +316,7 @@ H = {"Authorization": KEY}
     ("GET", "/api/orders", {"params": {"max": "x"}}, 400),
     ("GET", "/api/orders", {"params": {"start_update_date": "yesterday"}}, 400),
     ("GET", "/api/orders", {"params": {"shop_id": "abc"}}, 400),
+    ("GET", "/api/orders", {"params": {"order_state_codes": "SHIPPING,LOST"}}, 400),
     ("PUT", "/api/orders/JL-1-A/accept", {"content": b"{not json"}, 400),
     ("PUT", "/api/orders/refund", {"json": {"refunds": "all"}}, 400),
     ("PUT", "/api/orders/refund", {"json": [1, 2]}, 400),
@@ -320,16 +346,24 @@ json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
     lambda children: st.lists(children, max_size=3) | st.dictionaries(
         st.sampled_from(["order_lines", "id", "accepted", "refunds", "order_line_id", "amount", "shipping_amount",
-                         "reason_code", "shipments", "cancelations", "carrier_code", "tracking_number", "quantity"]),
+                         "reason_code", "shipments", "cancelations", "carrier_code", "tracking_number", "quantity",
+                         "taxes", "shipping_taxes", "tracking", "shipment_lines", "order_id", "offers", "shop_sku",
+                         "price", "code", "lines", "offer_sku", "customer", "shipping_address", "leadtime_to_ship"]),
         children, max_size=4),
     max_leaves=12)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(path=st.sampled_from(["/api/orders/JL-000001-A/accept", "/api/orders/JL-000001-A/tracking",
-                             "/api/orders/refund", "/api/orders/cancel", "/api/shipments/ship", "/api/offers"]),
-       body=json_values)
-def test_random_json_never_crashes_the_sandbox(app_client: TestClient, path: str, body: object) -> None:
-    method = "POST" if path == "/api/offers" else "PUT"
+ROUTES = [("PUT", "/api/orders/JL-000001-A/accept"), ("PUT", "/api/orders/JL-000001-A/tracking"),
+          ("PUT", "/api/orders/refund"), ("PUT", "/api/orders/cancel"), ("PUT", "/api/shipments/ship"),
+          ("POST", "/api/shipments"), ("POST", "/api/shipments/tracking"), ("POST", "/api/offers"),
+          ("POST", "/api/offers/export/async"), ("POST", "/_sandbox/orders"), ("PUT", "/_sandbox/offers/MB-000001"),
+          ("POST", "/_sandbox/faults"), ("POST", "/_sandbox/settings"), ("POST", "/_sandbox/clock/advance"),
+          ("POST", "/_sandbox/orders/JL-000001-A/operator-refund")]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(route=st.sampled_from(ROUTES), body=json_values)
+def test_random_json_never_crashes_the_sandbox(app_client: TestClient, route: tuple[str, str], body: object) -> None:
+    method, path = route
     response = app_client.request(method, path, headers=H, content=json.dumps(body))
     assert response.status_code < 500, response.text

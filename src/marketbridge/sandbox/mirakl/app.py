@@ -31,6 +31,9 @@ from marketbridge.sandbox.mirakl import reference
 from marketbridge.sandbox.mirakl.core import SandboxError, iso, parse_datetime
 from marketbridge.sandbox.mirakl.state import SandboxState
 
+ORDER_STATES = {"STAGING", "WAITING_ACCEPTANCE", "WAITING_DEBIT", "WAITING_DEBIT_PAYMENT", "SHIPPING", "SHIPPED",
+                "TO_COLLECT", "RECEIVED", "CLOSED", "REFUSED", "CANCELED", "WAITING_REFUND", "WAITING_REFUND_PAYMENT"}
+
 
 def _error(status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
     body: dict[str, Any] = {"status": status, "message": message}
@@ -213,6 +216,9 @@ def create_app(catalogue: list[SeedProduct] | None = None, *, products: int = 30
                 orders = [o for o in orders if o.order_id in ids]
             if q.get("order_state_codes"):
                 codes = set(q["order_state_codes"].split(","))
+                unknown = codes - ORDER_STATES
+                if unknown:
+                    raise SandboxError(400, f"Unknown order_state_codes: {', '.join(sorted(unknown))}")
                 orders = [o for o in orders if o.state in codes]
             if q.get("start_date"):
                 start = parse_datetime(q["start_date"], "start_date")

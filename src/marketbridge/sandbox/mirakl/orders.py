@@ -231,6 +231,14 @@ class OrdersMixin:
         shipping_type = body.get("shipping_type_code", "STD")
         if shipping_type not in reference.SHIPPING_TYPE_BY_CODE:
             raise SandboxError(400, f"Unknown shipping_type_code '{shipping_type}'")
+        for key in ("customer", "shipping_address", "billing_address"):
+            value = body.get(key)
+            if value is not None and not (isinstance(value, dict) and all(
+                    isinstance(v, str | None) for v in value.values())):
+                raise SandboxError(400, f"{key} must be an object of strings")
+        leadtime = body.get("leadtime_to_ship", 2)
+        if isinstance(leadtime, bool) or not isinstance(leadtime, int) or not 0 <= leadtime <= 60:
+            raise SandboxError(400, "leadtime_to_ship must be an integer between 0 and 60")
         customer = {**DEFAULT_CUSTOMER, **(body.get("customer") or {})}
         address = {**DEFAULT_ADDRESS, **(body.get("shipping_address") or {})}
         billing = {**address, **(body.get("billing_address") or {})}
@@ -242,7 +250,7 @@ class OrdersMixin:
             offer.updated = now
         order = Order(order_id=order_id, commercial_id=commercial_id, created=now, updated=now, lines=lines,
                       customer=customer, shipping_address=address, billing_address=billing, currency=currency.upper(),
-                      shipping_type_code=shipping_type, leadtime_to_ship=int(body.get("leadtime_to_ship", 2)),
+                      shipping_type_code=shipping_type, leadtime_to_ship=leadtime,
                       acceptance_deadline=now + timedelta(seconds=self.settings.acceptance_deadline_seconds))
         order.shipping_deadline = end_of_day(now + timedelta(days=order.leadtime_to_ship))
         self.orders[order_id] = order
@@ -446,6 +454,13 @@ class OrdersMixin:
             for key in ("amount", "shipping_amount"):
                 value = item.get(key)
                 if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                    raise SandboxError(400, f"Error with field refunds.{key}. Please check the field datatype.")
+            for key in ("taxes", "shipping_taxes"):
+                taxes = item.get(key)
+                if taxes is not None and not (isinstance(taxes, list) and all(
+                        isinstance(t, dict) and isinstance(t.get("code"), str)
+                        and isinstance(t.get("amount"), int | float) and not isinstance(t.get("amount"), bool)
+                        and t["amount"] >= 0 for t in taxes)):
                     raise SandboxError(400, f"Error with field refunds.{key}. Please check the field datatype.")
             reason = reference.REASON_BY_CODE.get(item["reason_code"])
             if reason is None or reason["type"] != "REFUND" or (not operator and not reason["is_shop_right"]):
@@ -730,6 +745,8 @@ class OrdersMixin:
         by_sku = {line.offer_sku: line for line in order.lines}
         lines = []
         for sl in lines_in:
+            if not isinstance(sl, dict):
+                raise SandboxError(400, "each shipment line must be an object")
             line = by_id.get(sl.get("order_line_id")) or by_sku.get(sl.get("offer_sku"))
             if line is None:
                 raise SandboxError(400, f"Order line '{sl.get('order_line_id') or sl.get('offer_sku')}' is not in order '{order.order_id}'")
@@ -740,6 +757,8 @@ class OrdersMixin:
                 raise SandboxError(400, f"Quantity to ship exceeds the quantity ordered on '{line.order_line_id}'")
             lines.append({"order_line_id": line.order_line_id, "offer_sku": line.offer_sku, "quantity": qty,
                           "package_reference": sl.get("package_reference")})
+        if item.get("tracking") is not None and not isinstance(item["tracking"], dict):
+            raise SandboxError(400, "tracking must be an object")
         tracking = self._resolve_carrier(item["tracking"]) if item.get("tracking") else {}
         if self._tracking_required(order) and item.get("shipped") and not tracking.get("tracking_number"):
             raise SandboxError(400, "Tracking details are mandatory for this shipping method")
@@ -797,7 +816,9 @@ class OrdersMixin:
                 errors.append({"id": str(sid), "message": f"No shipment with id '{sid}'."})
                 continue
             try:
-                tracking = self._resolve_carrier(item.get("tracking") or {})
+                if not isinstance(item.get("tracking"), dict):
+                    raise SandboxError(400, "tracking must be an object")
+                tracking = self._resolve_carrier(item["tracking"])
             except SandboxError as error:
                 errors.append({"id": shipment.id, "message": error.message})
                 continue
