@@ -256,6 +256,10 @@ class Settings(BaseSettings):
     )
     audit_export_timeout_seconds: float = Field(default=1800.0, gt=0)
     audit_fix_timeout_seconds: float = Field(default=1800.0, gt=0)
+    audit_confirm_limit: int = Field(
+        default=500, ge=0,
+        description="Quantity mismatches re-checked per run with Magento's per-SKU salable quantity (2 calls each).",
+    )
 
     # --- web ------------------------------------------------------------------------------------
     web_host: str = "127.0.0.1"

@@ -153,10 +153,16 @@ def confirm_quantities(runtime: Runtime, side: MagentoSide, drifts: list[Drift])
     with runtime.db.session() as session:
         stock_rule_rows = catalogue_service._stock_rules(session)  # noqa: SLF001
     kept: list[Drift] = []
+    budget = runtime.settings.audit_confirm_limit
     for drift in drifts:
         if drift.kind is not DriftKind.QUANTITY_MISMATCH or drift.magento_sku not in side.products:
             kept.append(drift)
             continue
+        if budget <= 0:
+            kept.append(Drift(drift.kind, drift.magento_sku, drift.offer_sku, drift.expected, drift.actual,
+                              "not re-checked with the salable-quantity API (confirmation limit reached)"))
+            continue
+        budget -= 1
         product = side.products[drift.magento_sku]
         try:
             detail = client.get_product(drift.magento_sku)
@@ -242,37 +248,75 @@ def run_audit(runtime: Runtime, *, fix: bool = False, trigger: str = "manual", p
 
 def raise_exceptions(session: Session, drifts: Sequence[Drift]) -> None:
     """Drift that needs a person becomes an exception for ecommerce; what is gone clears itself."""
-    seen: dict[str, set[str]] = {OFFER_WITHOUT_PRODUCT.code: set(), SKU_NEAR_MISS.code: set(), OFFER_INACTIVE.code: set()}
-    misses: list[NearMiss] = []
+    reports: list[ExceptionReport] = []
     for drift in drifts:
         if drift.kind is DriftKind.OFFER_WITHOUT_PRODUCT and drift.offer_sku is not None:
-            seen[OFFER_WITHOUT_PRODUCT.code].add(drift.offer_sku)
-            exception_service.record(session, ExceptionReport(
+            reports.append(ExceptionReport(
                 type=OFFER_WITHOUT_PRODUCT, object_id=drift.offer_sku,
                 message=f"The marketplace offer {drift.offer_sku!r} matches no Adobe Commerce product.",
             ))
         elif drift.kind is DriftKind.SKU_FORMAT_MISMATCH and drift.offer_sku and drift.magento_sku:
-            seen[SKU_NEAR_MISS.code].add(drift.offer_sku)
-            misses.append(NearMiss(drift.offer_sku, drift.magento_sku, drift.detail))
+            reports.append(sku_service.near_miss_report(NearMiss(drift.offer_sku, drift.magento_sku, drift.detail)))
         elif drift.kind is DriftKind.OFFER_INACTIVE and drift.offer_sku is not None:
-            seen[OFFER_INACTIVE.code].add(drift.offer_sku)
-            exception_service.record(session, ExceptionReport(
+            reports.append(ExceptionReport(
                 type=OFFER_INACTIVE, object_id=drift.offer_sku,
                 message=f"The offer {drift.offer_sku!r} is inactive on John Lewis ({drift.detail}) although "
                         f"{drift.magento_sku} is enabled in Adobe Commerce.",
                 context={"inactivity_reasons": drift.detail},
             ))
-    sku_service.report_near_misses(session, misses)
+    record_many(session, reports, types=(OFFER_WITHOUT_PRODUCT, SKU_NEAR_MISS, OFFER_INACTIVE))
+
+
+def record_many(session: Session, reports: Sequence[ExceptionReport], *, types: Sequence[Any]) -> None:
+    """The bulk equivalent of :func:`marketbridge.services.exceptions.record` + ``clear`` for the
+    audit's thousands of rows, with the same rules: an active record for the same type and object is
+    updated (count, last seen, message); an ignored one stays ignored and only counts; otherwise a new
+    open record. Active records of ``types`` whose object is not reported any more are resolved.
+    Two queries per type instead of two per row."""
     from marketbridge.adapters.db.models.core import ExceptionRecord
 
-    for code, current in seen.items():
-        active = session.scalars(select(ExceptionRecord.object_id).where(
-            ExceptionRecord.type == code,
-            ExceptionRecord.state.in_([ExceptionState.OPEN.value, ExceptionState.ACKNOWLEDGED.value]))).all()
-        type_ = {OFFER_WITHOUT_PRODUCT.code: OFFER_WITHOUT_PRODUCT, SKU_NEAR_MISS.code: SKU_NEAR_MISS,
-                 OFFER_INACTIVE.code: OFFER_INACTIVE}[code]
-        for object_id in set(active) - current:
-            exception_service.clear(session, type_, object_id)
+    now = utcnow()
+    wanted = {t.code for t in types}
+    rows = session.scalars(select(ExceptionRecord).where(
+        ExceptionRecord.type.in_(wanted),
+        ExceptionRecord.state.in_([*exception_service.ACTIVE_STATES, ExceptionState.IGNORED.value]))).all()
+    active: dict[tuple[str, str], Any] = {}
+    ignored: dict[tuple[str, str], Any] = {}
+    for row in rows:
+        key = (row.type, row.object_id)
+        if row.state == ExceptionState.IGNORED.value:
+            ignored.setdefault(key, row)
+        elif key not in active or row.id > active[key].id:
+            active[key] = row
+    seen: set[tuple[str, str]] = set()
+    new_rows = []
+    for report in reports:
+        key = (report.type.code, report.object_id)
+        if key in seen:
+            continue
+        seen.add(key)
+        if key in active:
+            row = active[key]
+            row.count, row.last_seen, row.message, row.detail = row.count + 1, now, report.message, report.detail
+            if report.context:
+                row.context = {**(row.context or {}), **report.context}
+        elif key in ignored:
+            row = ignored[key]
+            row.count, row.last_seen = row.count + 1, now
+        else:
+            new_rows.append(ExceptionRecord(
+                type=report.type.code, object_type=report.type.object_type.value, object_id=report.object_id,
+                owner=report.type.owner.value, severity=(report.severity or report.type.severity).value,
+                message=report.message, detail=report.detail,
+                suggested_action=report.suggested_action or report.type.action, state=ExceptionState.OPEN.value,
+                context=dict(report.context), count=1, first_seen=now, last_seen=now,
+            ))
+    session.add_all(new_rows)
+    for key, row in active.items():
+        if key not in seen:
+            row.state, row.resolved_at, row.resolved_by = ExceptionState.RESOLVED.value, now, "system"
+    if new_rows:
+        log.info("audit.exceptions_opened", count=len(new_rows))
 
 
 # ----------------------------------------------------------------------------- fixing

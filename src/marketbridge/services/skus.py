@@ -85,16 +85,20 @@ def near_misses(session: Session, offers: Mapping[str, str | None], products: Ma
     return find_near_misses(unmatched_offers, unmatched_products)
 
 
+def near_miss_report(miss: NearMiss) -> ExceptionReport:
+    return ExceptionReport(
+        type=SKU_NEAR_MISS, object_id=miss.offer_sku,
+        message=f"The marketplace offer SKU {miss.offer_sku!r} {miss.reason} from the Adobe Commerce SKU "
+                f"{miss.magento_sku!r}. Suggested link: {miss.offer_sku!r} -> {miss.magento_sku!r}.",
+        context={"offer_sku": miss.offer_sku, "magento_sku": miss.magento_sku, "reason": miss.reason},
+    )
+
+
 def report_near_misses(session: Session, misses: Iterable[NearMiss]) -> int:
     """One ``sku_near_miss`` exception per suggestion, for ecommerce to confirm or reject."""
     count = 0
     for miss in misses:
-        exception_service.record(session, ExceptionReport(
-            type=SKU_NEAR_MISS, object_id=miss.offer_sku,
-            message=f"The marketplace offer SKU {miss.offer_sku!r} {miss.reason} from the Adobe Commerce SKU "
-                    f"{miss.magento_sku!r}. Suggested link: {miss.offer_sku!r} -> {miss.magento_sku!r}.",
-            context={"offer_sku": miss.offer_sku, "magento_sku": miss.magento_sku, "reason": miss.reason},
-        ))
+        exception_service.record(session, near_miss_report(miss))
         count += 1
     return count
 
