@@ -22,6 +22,7 @@ import httpx2
 import pytest
 from jsonschema import Draft202012Validator
 
+from marketbridge.adapters.errors import NotFound
 from marketbridge.adapters.mirakl import MiraklClient, models
 from marketbridge.adapters.mirakl.csvfiles import read_csv
 from marketbridge.adapters.mirakl.endpoints import ENDPOINTS, resolve
@@ -192,6 +193,8 @@ def recorded() -> Iterator[RecordingTransport]:
         list(client.list_offers(page_size=50))
         client.carriers(), client.shipping_types(), client.reasons(), client.attributes()
         client.hierarchies(), client.value_lists(), client.account()
+        with pytest.raises(NotFound):  # no transformation report in the sandbox: a documented 404
+            client.call("P47", path_params={"import_id": "2001"})
         yield transport
     finally:
         client.close()
@@ -358,3 +361,20 @@ def test_the_relaxed_validator_still_catches_real_mistakes(spec: dict[str, Any],
     order["orders"][0]["customer"]["shipping_address"] = "not an address"
     messages = {e.message for e in validator.iter_errors(order)}
     assert any("order_id" in m for m in messages) and len(list(validator.iter_errors(order))) >= 3
+
+
+def test_order_writes_answer_204_without_a_body(recorded: RecordingTransport) -> None:
+    seen = set()
+    for code, _, response in recorded.exchanges:
+        if code in ("OR21", "OR23", "OR24", "OR29"):
+            assert response.status_code == 204 and response.content == b"", code
+            seen.add(code)
+    assert seen == {"OR21", "OR23", "OR24", "OR29"}
+
+
+def test_every_error_answer_has_status_and_message(recorded: RecordingTransport) -> None:
+    errors = [(code, r) for code, _, r in recorded.exchanges if r.status_code >= 400]
+    assert errors  # the P47 probe at least
+    for code, response in errors:
+        body = response.json()
+        assert body["status"] == response.status_code and isinstance(body["message"], str) and body["message"], code

@@ -233,6 +233,8 @@ class MiraklClient:
         if not interval:
             return
         interval *= self.rate_scale
+        # a small margin (2 %, 50 ms to 1 s) so network jitter never turns an on-time call into a 429
+        interval += min(1.0, max(0.05, interval * 0.02))
         if not self.limiter.acquire(key, interval, self.max_limiter_wait):
             raise RateLimited(
                 f"client-side limit: {endpoint.code} may be called once every {interval:g} s; "
