@@ -74,6 +74,12 @@ def test_log_in_see_an_exception_and_act_on_it(page: Any, console: tuple[str, di
                          .order_by(AuditLogEntry.id)).all()
         assert [(r.actor, r.action) for r in rows] == [("olive", "exception.assign"), ("olive", "exception.resolve")]
 
+    # filtering by team swaps the list in place (htmx) and keeps the filter in the address bar
+    page.get_by_label("Team").select_option("ecommerce")
+    page.wait_for_url("**team=ecommerce**")
+    page.locator(f"#exception-{ids['ops']}").wait_for(state="detached")
+    assert page.locator(f"#exception-{ids['ecommerce']}").is_visible()
+
     # the audit log is visible in the console too
     page.get_by_role("link", name="Activity").click()
     assert page.locator("table.activity").get_by_text("exception.resolve").count() == 1
