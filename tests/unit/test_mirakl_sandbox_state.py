@@ -367,3 +367,20 @@ def test_random_json_never_crashes_the_sandbox(app_client: TestClient, route: tu
     method, path = route
     response = app_client.request(method, path, headers=H, content=json.dumps(body))
     assert response.status_code < 500, response.text
+
+
+def test_or11_offset_paging_link_header_and_legacy_paginate_false() -> None:
+    app = create_app(products=20, api_key=KEY, rate_scale=0.00001)
+    client = TestClient(app)
+    state = app.state.sandbox
+    for _ in range(5):
+        state.create_order({"lines": [{"offer_sku": _sku(state, 1), "quantity": 1}]})
+    first = client.get("/api/orders", headers=H, params={"max": 2})
+    assert first.json()["total_count"] == 5 and len(first.json()["orders"]) == 2
+    assert 'rel="next"' in first.headers["link"] and "offset=2" in first.headers["link"]
+    last = client.get("/api/orders", headers=H, params={"max": 2, "offset": 4})
+    assert 'rel="previous"' in last.headers["link"] and 'rel="next"' not in last.headers["link"]
+    everything = client.get("/api/orders", headers=H, params={"paginate": "false"})
+    assert len(everything.json()["orders"]) == 5
+    newest_first = client.get("/api/orders", headers=H, params={"order": "desc", "max": 1}).json()["orders"]
+    assert newest_first[0]["order_id"] == "JL-000005-A"

@@ -7,8 +7,28 @@ Wire behaviour (MIRAKL.md §2): paths under ``/api/...``; ``Authorization: <raw 
 multiplied by ``rate_scale``). Bad input is a 400, an unknown route a 404, never a 500.
 
 A control API under ``/_sandbox/`` (no auth) drives what the marketplace and its customers would
-do: place orders, debit, cancel, refund from the operator side, move time, inject faults, edit
-offers behind our back, read the call log.
+do::
+
+    POST   /_sandbox/orders                     {"lines": [{"offer_sku", "quantity", "price"?}], "customer"?,
+                                                 "shipping_address"?, "billing_address"?, "currency_iso_code"?,
+                                                 "shipping_price"?, "shipping_type_code"? (STD|NXD|LRG),
+                                                 "leadtime_to_ship"?} -> 201 {"order_id", "order_line_ids"}
+    GET    /_sandbox/orders/{id}                the OR11 view of one order (no rate limit)
+    POST   /_sandbox/orders/{id}/debit          WAITING_DEBIT -> SHIPPING (payment captured, address shown)
+    POST   /_sandbox/orders/{id}/cancel         customer/operator cancellation (reason 34)
+    POST   /_sandbox/orders/{id}/receive        SHIPPED -> RECEIVED
+    POST   /_sandbox/orders/{id}/operator-refund  refund started on the marketplace {"amount"?, "reason_code"?}
+    POST   /_sandbox/clock/advance              {"seconds": N}: deadlines, imports, refunds, receive/close
+    POST   /_sandbox/faults                     {"rules": [{"endpoint": "OR11"|"*"|"/api/...", "error_rate",
+                                                 "error_status", "rate_limit_rate", "retry_after", "latency_ms",
+                                                 "latency_spike_rate", "latency_spike_ms", "timeout_rate",
+                                                 "timeout_seconds"}], "seed"?};  DELETE clears them
+    GET    /_sandbox/calls                      [{api, method, path, status, at}];  DELETE clears the log
+    GET    /_sandbox/offers/{sku}               one offer (OF21 shape)
+    PUT    /_sandbox/offers/{sku}               operator edit {"quantity"?, "price"?, "active"?, "inactivity_reasons"?}
+    GET    /_sandbox/state                      summary (offers, orders by state, imports, settings, faults)
+    POST   /_sandbox/settings                   switches and timers (see ``SandboxSettings``)
+    POST   /_sandbox/rate-limits/reset          forget call-frequency history
 """
 
 from __future__ import annotations
@@ -239,7 +259,10 @@ def create_app(catalogue: list[SeedProduct] | None = None, *, products: int = 30
                 want = q["customer_debited"] == "true"
                 orders = [o for o in orders if (o.debited is not None) == want]
             orders.sort(key=lambda o: (o.created, o.order_id), reverse=q.get("order") == "desc")
-            page, headers = _offset_page(request, orders)
+            if q.get("paginate") == "false":  # legacy, still used in the wild (MIRAKL.md §2.6)
+                page, headers = orders, {}
+            else:
+                page, headers = _offset_page(request, orders)
             body = {"orders": [state.order_json(o) for o in page], "total_count": len(orders)}
             return JSONResponse(body, headers=headers)
 
