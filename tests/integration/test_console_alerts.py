@@ -129,3 +129,29 @@ def test_daily_digest_summarises_each_team(runtime: Any, receiver: tuple[Receive
     assert "3 new in the last 24 hours" in ops["message"]
     assert by_team["/ecommerce"]["type"] == "info"
     assert "https://console.example/exceptions?team=ops" in ops["message"]
+
+
+def test_alerts_and_guide_commands(runtime: Any, receiver: tuple[Receiver, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from marketbridge.cli.main import app
+
+    rec, base = receiver
+    with runtime.db.session() as s:
+        exception_service.record(s, ExceptionReport(WORKFLOW_FAILED, "wf-cli", "Stopped job"))
+    monkeypatch.setenv("MARKETBRIDGE_DATABASE_URL", runtime.settings.database_url)
+    monkeypatch.setenv("MARKETBRIDGE_ALERT_URLS_OPS", f"{base}/ops")
+    runner = CliRunner()
+    sent = runner.invoke(app, ["alerts", "urgent", "--json"])
+    assert sent.exit_code == 0, sent.output
+    assert json.loads(sent.stdout) == {"sent": {"ops": 1}, "skipped_no_url": {}, "failed": {}}
+    again = runner.invoke(app, ["alerts", "urgent"])
+    assert again.exit_code == 0 and "Nothing to send." in again.output
+    digest = runner.invoke(app, ["alerts", "digest"])
+    assert digest.exit_code == 0 and "ops: sent (1 problems)" in digest.output
+    assert [m["title"] for m in rec.messages] == ["marketbridge: urgent problem for Ops",
+                                                  "marketbridge daily digest for Ops: 1 open"]
+    check = runner.invoke(app, ["guide", "check"])
+    assert check.exit_code == 0, check.output
