@@ -19,6 +19,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 SIGNATURE_HEADER = "x-adobe-commerce-webhook-signature"
+# Real Commerce payloads (order → items → product options → values) stay well under 20 levels;
+# anything deeper is refused before a handler (or json.dumps, or a logger) recurses into it.
+MAX_NESTING = 64
 
 
 class WebhookPayloadError(ValueError):
@@ -41,23 +44,58 @@ def verify_signature(raw_body: bytes, signature_b64: str, public_key_pem: bytes)
     return True
 
 
+def nesting_depth(value: Any) -> int:
+    """How many containers deep ``value`` goes, counted without recursion (hostile input is deep)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_NESTING:
+            return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 def parse_envelope(raw_body: bytes) -> tuple[str, dict[str, Any]]:
     """``{"eventName": ..., "data": {...}}`` → ``(event_name, data)``.
 
     Also accepts the I/O Events CloudEvents shape (``{"event": {"type": "com.adobe.commerce.<name>",
     "data": {"value": {...}}}}``) so one receiver can serve both delivery channels.
+
+    Refused with :class:`WebhookPayloadError` (the receiver answers 400, nothing is stored): a body
+    that is not UTF-8 JSON, nested deeper than :data:`MAX_NESTING` (checked without recursion, so a
+    10,000-level body cannot raise ``RecursionError``), not an object, or whose name/data have the
+    wrong type. The message never quotes the body.
     """
     try:
-        payload = json.loads(raw_body)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise WebhookPayloadError(f"body is not JSON: {error}") from None
+        text = raw_body.decode("utf-8")  # RFC 8259: JSON exchanged between systems is UTF-8
+    except UnicodeDecodeError:
+        raise WebhookPayloadError("body is not UTF-8 text") from None
+    try:
+        payload = json.loads(text)
+    except RecursionError:
+        raise WebhookPayloadError(f"body is nested more than {MAX_NESTING} levels deep") from None
+    except ValueError as error:
+        raise WebhookPayloadError(f"body is not JSON: {str(error)[:200]}") from None
+    if nesting_depth(payload) > MAX_NESTING:
+        raise WebhookPayloadError(f"body is nested more than {MAX_NESTING} levels deep")
     if not isinstance(payload, dict):
         raise WebhookPayloadError("body is not a JSON object")
     if "eventName" in payload:
         name, data = payload["eventName"], payload.get("data")
     elif isinstance(payload.get("event"), dict):
         event = payload["event"]
-        name = str(event.get("type", "")).removeprefix("com.adobe.commerce.")
+        kind = event.get("type")
+        if not isinstance(kind, str):
+            raise WebhookPayloadError("event.type is not a string")
+        name = kind.removeprefix("com.adobe.commerce.")
         inner = event.get("data")
         data = inner.get("value") if isinstance(inner, dict) and "value" in inner else inner
     else:
@@ -71,4 +109,4 @@ def parse_envelope(raw_body: bytes) -> tuple[str, dict[str, Any]]:
     return name, data
 
 
-__all__ = ["SIGNATURE_HEADER", "WebhookPayloadError", "parse_envelope", "verify_signature"]
+__all__ = ["MAX_NESTING", "SIGNATURE_HEADER", "WebhookPayloadError", "nesting_depth", "parse_envelope", "verify_signature"]
