@@ -28,6 +28,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import parse_qsl
 
 import httpx2
 import stamina
@@ -206,6 +207,9 @@ class MiraklClient:
         endpoint = ENDPOINTS[code]
         target = url or endpoint.url_path(**(path_params or {}))
         query = list(params.items() if isinstance(params, Mapping) else (params or []))
+        if "?" in target:  # a URL handed to us by Mirakl (OF53): keep its own query string
+            target, _, own_query = target.partition("?")
+            query = list(parse_qsl(own_query, keep_blank_values=True)) + query
         query = [(k, v) for k, v in query if v is not None]
         if self.shop_id is not None and not any(k == "shop_id" for k, _ in query):
             query.append(("shop_id", self.shop_id))
@@ -431,9 +435,12 @@ class MiraklClient:
         return self._get_model("OF53", m.ExportStatus, path_params={"tracking_id": tracking_id})
 
     def download_export_chunk(self, url: str) -> bytes:
-        """OF54: GET one URL returned by OF53 (same host, same key)."""
-        target = url[len(self.base_url):] if url.startswith(self.base_url) else url
-        return self.call("OF54", url=target).content
+        """OF54: GET one URL returned by OF53. Only URLs on the Mirakl instance itself are followed:
+        the request carries the shop key, which must never go to another host."""
+        if not url.startswith(self.base_url + "/"):
+            raise Rejected(f"export URL is not on the Mirakl instance ({httpx2.URL(url).host}); not sending the key there",
+                           api="OF54")
+        return self.call("OF54", url=url[len(self.base_url):]).content
 
     def export_offers(self, request: m.OfferExportRequest | None = None, *, timeout: float = 3600.0) -> list[dict[str, Any]]:
         """OF52 + OF53 polling + OF54 downloads, as a list of offer dicts (JSON or CSV rows)."""
