@@ -131,7 +131,7 @@ class Cluster:
     def start_sandbox(self) -> None:
         log = open(self.workdir / "sandbox.log", "ab")  # noqa: SIM115
         self.sandbox = subprocess.Popen(
-            [sys.executable, "-m", "marketbridge.cli.main", "sandbox",
+            [sys.executable, "-m", "marketbridge", "sandbox",
              "--magento-port", str(self.magento_port), "--mirakl-port", str(self.mirakl_port),
              "--products", str(self.size.products), "--seed", str(SEED), "--rate-scale", str(self.rate_scale),
              "--webhook-url", f"http://127.0.0.1:{self.web_ports[0]}/webhooks/adobe-commerce",
@@ -144,7 +144,7 @@ class Cluster:
     def start_worker(self, index: int) -> None:
         log = open(self.workdir / f"worker-{index}.log", "ab")  # noqa: SIM115
         self.procs[index] = subprocess.Popen(
-            [sys.executable, "-m", "marketbridge.cli.main", "run"],
+            [sys.executable, "-m", "marketbridge", "run"],
             env=self.env(index), stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir,
         )
 
@@ -223,18 +223,10 @@ class World:
                     self.paid.add(order_id)
 
     def magento_order(self, order_id: str) -> dict[str, Any] | None:
-        params = {
-            "searchCriteria[filterGroups][0][filters][0][field]": "ext_order_id",
-            "searchCriteria[filterGroups][0][filters][0][value]": order_id,
-        }
-        response = httpx2.get(
-            str(self.magento.base_url) + "/rest/all/V1/orders", params=params, timeout=30,
-            headers={"Authorization": "Bearer sandbox-magento-token"},
-        )
-        if response.status_code != 200:
-            return None
-        items = response.json().get("items", [])
-        return items[0] if items else None
+        """The warehouse's view (the sandbox control API, never faulted)."""
+        response = self.magento.get("/_sandbox/orders", params={"ext_order_id": order_id})
+        rows = response.json() if response.status_code == 200 else []
+        return rows[0] if rows else None
 
     def cancel_some(self, share: float) -> None:
         for order_id in list(self.paid):
@@ -434,7 +426,7 @@ def run(args: argparse.Namespace) -> int:
     say(f"workdir {workdir}; database {database_url.split('@')[-1]}; {args.workers} worker(s); size {size}")
     started = time.monotonic()
     try:
-        subprocess.run([sys.executable, "-m", "marketbridge.cli.main", "db", "upgrade"],
+        subprocess.run([sys.executable, "-m", "marketbridge", "db", "upgrade"],
                        env=cluster.env(0), check=True, capture_output=True)
         cluster.start_sandbox()
         for index in range(args.workers):

@@ -203,7 +203,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def run_demo(config: DemoConfig, say: Any = print) -> dict[str, int]:
     config.var_dir.mkdir(parents=True, exist_ok=True)
     env = service_env(config)
-    exe = [sys.executable, "-m", "marketbridge.cli.main"]
+    exe = [sys.executable, "-m", "marketbridge"]
     say(f"Preparing the database {config.database_url} and a demo admin user …")
     subprocess.run([*exe, "db", "upgrade"], env=env, check=True, capture_output=True)
     created = subprocess.run(

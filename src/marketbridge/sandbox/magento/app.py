@@ -364,8 +364,9 @@ def _control_routes(app: FastAPI, state: SandboxState, faults: Faults) -> None:
         if payload.get("order_id") is not None:
             return sales._int("order_id", payload["order_id"])
         increment = str(payload.get("increment_id") or "")
+        ext = str(payload.get("ext_order_id") or "")
         for order in state.orders.values():
-            if order["increment_id"] == increment:
+            if (increment and order["increment_id"] == increment) or (ext and order.get("ext_order_id") == ext):
                 return int(order["entity_id"])
         raise sales.not_found_entity()
 
@@ -426,6 +427,29 @@ def _control_routes(app: FastAPI, state: SandboxState, faults: Faults) -> None:
         "/_sandbox/creditmemo", guarded(warehouse_creditmemo), methods=["POST"], include_in_schema=False
     )
     app.add_api_route("/_sandbox/products", guarded(quick_product), methods=["POST"], include_in_schema=False)
+
+    @app.get("/_sandbox/orders", include_in_schema=False)
+    async def list_orders(request: Request) -> Response:
+        """The warehouse's view of orders (never faulted): ``?ext_order_id=`` narrows to one
+        marketplace order; each row carries the items a shipment or credit memo needs."""
+        wanted = request.query_params.get("ext_order_id")
+        with state.lock:
+            rows = [
+                {
+                    "entity_id": order["entity_id"],
+                    "increment_id": order["increment_id"],
+                    "ext_order_id": order.get("ext_order_id"),
+                    "state": order.get("state"),
+                    "status": order.get("status"),
+                    "items": [
+                        {k: item.get(k) for k in ("item_id", "sku", "qty_ordered", "qty_shipped", "qty_refunded", "parent_item_id")}
+                        for item in order.get("items", [])
+                    ],
+                }
+                for order in state.orders.values()
+                if wanted is None or order.get("ext_order_id") == wanted
+            ]
+        return _json(rows)
 
     @app.get("/_sandbox/state", include_in_schema=False)
     async def summary() -> Response:

@@ -1,0 +1,5 @@
+"""python -m marketbridge"""
+
+from marketbridge.cli.main import main
+
+main()

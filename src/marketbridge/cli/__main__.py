@@ -1,0 +1,5 @@
+"""python -m marketbridge.cli"""
+
+from marketbridge.cli.main import main
+
+main()
