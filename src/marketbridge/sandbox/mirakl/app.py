@@ -435,7 +435,7 @@ def create_app(catalogue: list[SeedProduct] | None = None, *, products: int = 30
         return JSONResponse(locked(lambda: state.export_status(tracking_id, base)))
 
     @app.get("/api/offers/export/async/file/{tracking_id}")
-    async def of54(tracking_id: str, file: str = "0.csv") -> Response:
+    async def of54(tracking_id: str, file: str) -> Response:
         data, media = locked(lambda: state.export_chunk(tracking_id, file))
         return Response(data, media_type=media)
 
