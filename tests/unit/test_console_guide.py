@@ -78,3 +78,21 @@ def test_rendered_guide_links_each_type_and_hides_the_markers() -> None:
     assert 'href="/guide"' in html and 'href="index.md"' not in html  # links between guides stay in the console
     index = console_guide.render_guide("index")
     assert 'href="/guide/ops"' in index and ".md" not in re.sub(r"<code>.*?</code>", "", index)
+
+
+def test_every_declaration_in_the_source_is_loaded_by_the_catalog() -> None:
+    """A type declared in a module that ``domain.catalog`` does not import would be missing from the
+    registry, and so from this comparison: read the declarations straight from the source too."""
+    from pathlib import Path
+
+    import marketbridge
+
+    root = Path(marketbridge.__file__).parent
+    declared = {}
+    for path in root.rglob("*.py"):
+        for match in re.finditer(r'exception_type\(\s*"([a-z0-9_]+)"', path.read_text(encoding="utf-8")):
+            declared[match.group(1)] = path.relative_to(root)
+    registry = all_exception_types()
+    not_loaded = {code: str(path) for code, path in declared.items() if code not in registry}
+    assert not_loaded == {}, f"declared but not imported by marketbridge.domain.catalog: {not_loaded}"
+    assert len(declared) >= 2, "no declaration found: is the source tree readable?"

@@ -35,6 +35,7 @@ FLOWS: tuple[tuple[str, str], ...] = (
     ("shipments", "Shipments to John Lewis"),
     ("refunds", "Refunds to John Lewis"),
     ("catalogue", "Catalogue and audit"),
+    ("console", "Alerts to the teams"),
     ("maintenance", "Engine upkeep"),
 )
 
