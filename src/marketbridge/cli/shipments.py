@@ -61,7 +61,7 @@ def map_carrier(
     actor: Annotated[str, typer.Option(help="Who is mapping (written to the audit log).")] = "cli",
 ) -> None:
     """Map a Magento carrier to a marketplace carrier; shipments waiting for it are then sent."""
-    from marketbridge.workflows.shipments import release_and_start
+    import marketbridge.workflows.shipments  # noqa: F401 - registers the send starter
 
     if not (code or title):
         err_console.print("Give --code, --title, or both.")
@@ -76,10 +76,8 @@ def map_carrier(
         except IntegrationError as error:
             err_console.print(f"The marketplace carrier list could not be read: {error}")
             raise typer.Exit(1) from None
-        started = release_and_start(runtime, released)
     console.print(f"Mapped {mapping['magento_carrier_code'] or '*'} / {mapping['title'] or '*'} → "
-                  f"{mapping['marketplace_code']}. {len(released)} waiting shipment(s) released"
-                  f"{' and queued' if started else ''}.")
+                  f"{mapping['marketplace_code']}. {len(released)} waiting shipment(s) released and queued.")
 
 
 @carriers_app.command("unmap")
@@ -178,15 +176,14 @@ def retry(
     actor: Annotated[str, typer.Option(help="Who is acting (written to the audit log).")] = "cli",
 ) -> None:
     """Try a held or refused shipment again (after fixing the cause in Adobe Commerce)."""
-    from marketbridge.workflows.shipments import start_sends
+    import marketbridge.workflows.shipments  # noqa: F401 - registers the send starter
 
     with runtime_for_command() as runtime:
         try:
-            generation = service.retry_shipment(runtime, shipment_id, actor=actor, send_anyway=send_anyway)
+            service.retry_shipment(runtime, shipment_id, actor=actor, send_anyway=send_anyway)
         except (LookupError, ValueError) as error:
             err_console.print(str(error))
             raise typer.Exit(1) from None
-        start_sends(runtime, [(shipment_id, generation)])
     console.print(f"Shipment {shipment_id} queued to be sent again.")
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +51,28 @@ DEAD_STATES = frozenset({"CANCELED", "REFUSED"})
 
 class InvalidMapping(ValueError):
     """A mapping request that cannot be stored (unknown marketplace code, nothing to match on)."""
+
+
+#: Set by ``marketbridge.workflows.shipments`` at import: ``starter(runtime, [(shipment id,
+#: generation), ...])`` enqueues the sends. Services stay free of DBOS; when nothing is registered
+#: (or it fails) the poll schedule starts every due send anyway.
+SendStarter = Callable[[Runtime, list[tuple[int, int]]], list[str]]
+_send_starter: SendStarter | None = None
+
+
+def set_send_starter(starter: SendStarter | None) -> None:
+    global _send_starter
+    _send_starter = starter
+
+
+def _start(runtime: Runtime, due: list[tuple[int, int]]) -> list[str]:
+    if not due or _send_starter is None:
+        return []
+    try:
+        return _send_starter(runtime, due)
+    except Exception as error:  # noqa: BLE001 - the poll backstop starts them; say so in the log
+        log.warning("shipments.start_failed", count=len(due), error=str(error)[:300])
+        return []
 
 
 # ====================================================================== carriers (SH21)
@@ -109,10 +131,10 @@ def list_mappings(session: Session) -> list[dict[str, Any]]:
 
 def add_mapping(runtime: Runtime, *, marketplace_code: str, magento_carrier_code: str | None = None,
                 title: str | None = None, actor: str = "system") -> tuple[dict[str, Any], list[int]]:
-    """Store (or replace) a mapping and release the shipments it unblocks.
+    """Store (or replace) a mapping and release the shipments it unblocks: they become ``ready``
+    and their sends are started at once (and by the next poll if starting fails).
 
-    Returns the mapping and the ids of the shipments now ``ready`` (the caller starts their
-    sends; the poll schedule also picks them up if nobody does).
+    Returns the mapping and the ids of the released shipments.
     """
     code = (magento_carrier_code or "").strip().lower()
     shown_title = (title or "").strip()
@@ -139,7 +161,9 @@ def add_mapping(runtime: Runtime, *, marketplace_code: str, magento_carrier_code
         exception_service.audit(session, actor, "carrier.map", "carrier", rules.carrier_key(code, shown_title),
                                 marketplace_code=target.code)
         result = mapping_dict(row)
-    return result, release_waiting(runtime)
+    released = release_waiting(runtime)
+    _start(runtime, [(i, g) for i, g in due_for_send(runtime) if i in set(released)])
+    return result, released
 
 
 def delete_mapping(runtime: Runtime, mapping_id: int, *, actor: str = "system") -> bool:
@@ -847,8 +871,7 @@ def note_failure(runtime: Runtime, shipment_id: int, error: str) -> None:
 def retry_shipment(runtime: Runtime, shipment_id: int, *, actor: str, send_anyway: bool = False) -> int:
     """A person asks to try a held or refused shipment again (after fixing the cause). With
     ``send_anyway`` a reused tracking number is accepted (the person resolved it). Returns the
-    new generation; the caller starts the send (``workflows.shipments.start_sends``), else the
-    next poll does."""
+    new generation; the send is started at once (else by the next poll)."""
     with runtime.db.session() as session:
         row = session.get(ShipmentOut, shipment_id)
         if row is None:
@@ -862,7 +885,9 @@ def retry_shipment(runtime: Runtime, shipment_id: int, *, actor: str, send_anywa
         row.last_error = ""
         exception_service.audit(session, actor, "shipment.retry", "shipment", str(shipment_id),
                                 send_anyway=send_anyway)
-        return row.generation
+        generation = row.generation
+    _start(runtime, [(shipment_id, generation)])
+    return generation
 
 
 # ====================================================================== watch

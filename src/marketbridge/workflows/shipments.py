@@ -172,14 +172,9 @@ def on_shipment_event(session: Session, event_name: str, data: dict) -> None:
         pass  # a detect run for this shipment is already queued; it will read the latest state
 
 
+service.set_send_starter(start_sends)
 register_webhook_handler("observer.sales_order_shipment", on_shipment_event)
 register_webhook_handler("com.adobe.commerce.observer.sales_order_shipment", on_shipment_event)
-
-
-def release_and_start(runtime: Runtime, shipment_ids: Iterable[int]) -> list[str]:
-    """After a mapping was added: start the sends of the shipments it released."""
-    wanted = set(shipment_ids)
-    return start_sends(runtime, [(i, g) for i, g in service.due_for_send(runtime) if i in wanted])
 
 
 # ------------------------------------------------------------------ schedules

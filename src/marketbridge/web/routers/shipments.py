@@ -69,10 +69,7 @@ def add_mapping(body: MappingIn, runtime: RuntimeDep, user: ApiUser) -> dict[str
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
     except RemoteError as error:
         raise _remote_unavailable(error) from None
-    from marketbridge.workflows.shipments import release_and_start
-
-    started = release_and_start(runtime, released)
-    return {"mapping": mapping, "released_shipments": released, "started_workflows": started}
+    return {"mapping": mapping, "released_shipments": released}
 
 
 @router.delete("/api/carriers/mappings/{mapping_id}", status_code=status.HTTP_204_NO_CONTENT)
