@@ -62,9 +62,9 @@ def _noop(stage: str, done: int, total: int | None) -> None:
 # ----------------------------------------------------------------------------- fetching
 @dataclass
 class MagentoSide:
+    """Only the rows are kept (a few dozen bytes per SKU); suspects are re-read from Magento."""
+
     rows: list[MagentoRow]
-    products: dict[str, Any] = field(default_factory=dict)  # sku -> CatalogueProduct
-    salable: dict[str, float] = field(default_factory=dict)
 
 
 def fetch_magento(runtime: Runtime, progress: Progress = _noop) -> MagentoSide:
@@ -85,11 +85,9 @@ def fetch_magento(runtime: Runtime, progress: Progress = _noop) -> MagentoSide:
                                                 catalogue_service.PublishOverride.action)).tuples().all())
         stock_rule_rows = catalogue_service._stock_rules(session)  # noqa: SLF001
     rows: list[MagentoRow] = []
-    products: dict[str, Any] = {}
     done = 0
     for raw in client.iterate_products(page_size=500):
         product = catalogue_service.catalogue_product(raw)
-        products[product.sku] = product
         excluded = rules.exclusion_reason(product, overrides.get(product.sku)) is not None
         qty, price = catalogue_service.channel_values(product, salable.get(product.sku), stock_rule_rows)
         ean = product.attributes.get("ean")
@@ -98,7 +96,7 @@ def fetch_magento(runtime: Runtime, progress: Progress = _noop) -> MagentoSide:
         if done % 500 == 0:
             progress("Adobe Commerce products", done, None)
     progress("Adobe Commerce products", done, done)
-    return MagentoSide(rows, products, salable)
+    return MagentoSide(rows)
 
 
 def _offer_from_export(row: dict[str, Any]) -> OfferRow | None:
@@ -125,14 +123,40 @@ def _offer_from_of21(offer: mm.Offer) -> OfferRow:
     return OfferRow(offer.shop_sku, int(offer.quantity), offer.price, offer.active, tuple(offer.inactivity_reasons), ean)
 
 
+def export_offer_rows(runtime: Runtime, progress: Progress = _noop) -> list[OfferRow]:
+    """OF52 + OF53 + OF54, turning each downloaded chunk into rows at once (a full export of 100,000
+    offers as dicts would hold hundreds of MB; rows hold a few dozen bytes each)."""
+    import json
+
+    client = runtime.mirakl
+    tracking_id = client.start_offer_export(mm.OfferExportRequest(include_inactive_offers=True))
+    deadline = time.monotonic() + runtime.settings.audit_export_timeout_seconds
+    while True:
+        status = client.offer_export_status(tracking_id)  # OF53's own call frequency paces this loop
+        if status.status == "COMPLETED":
+            break
+        if status.status in ("FAILED", "CANCELED"):
+            detail = status.error.detail if status.error else status.status
+            raise RemoteError(f"offer export {tracking_id} {status.status}: {detail}", api="OF53")
+        if time.monotonic() > deadline:
+            raise RemoteError(f"offer export {tracking_id} not complete in time", api="OF53")
+    offers: list[OfferRow] = []
+    for url in status.urls:
+        for row in json.loads(client.download_export_chunk(url)):
+            offer = _offer_from_export(row)
+            if offer is not None:
+                offers.append(offer)
+        progress("Marketplace export (OF52)", len(offers), None)
+    return offers
+
+
 def fetch_offers(runtime: Runtime, progress: Progress = _noop, *, source: str = "OF52") -> tuple[list[OfferRow], str]:
-    """Every offer of the shop: OF52 export, or OF21 paging when the export is unavailable."""
+    """Every offer of the shop: OF52 export, or OF21 paging when the export is unavailable (the full
+    export may be called once a day; an on-demand audit after the nightly one pages through OF21)."""
     if source == "OF52":
         try:
             progress("Marketplace export (OF52)", 0, None)
-            exported = runtime.mirakl.export_offers(mm.OfferExportRequest(include_inactive_offers=True),
-                                                    timeout=runtime.settings.audit_export_timeout_seconds)
-            offers = [o for o in (_offer_from_export(r) for r in exported) if o is not None]
+            offers = export_offer_rows(runtime, progress)
             progress("Marketplace export (OF52)", len(offers), len(offers))
             return offers, "OF52"
         except (RemoteError, IntegrationError) as error:
@@ -146,7 +170,7 @@ def fetch_offers(runtime: Runtime, progress: Progress = _noop, *, source: str = 
     return offers, "OF21"
 
 
-def confirm_quantities(runtime: Runtime, side: MagentoSide, drifts: list[Drift]) -> list[Drift]:
+def confirm_quantities(runtime: Runtime, drifts: list[Drift]) -> list[Drift]:
     """Re-check each quantity mismatch with Magento's salable-quantity API and the product's stock
     settings; drop the ones that agree after all (reservations, stock not managed, minimum qty)."""
     client = runtime.magento
@@ -155,7 +179,7 @@ def confirm_quantities(runtime: Runtime, side: MagentoSide, drifts: list[Drift])
     kept: list[Drift] = []
     budget = runtime.settings.audit_confirm_limit
     for drift in drifts:
-        if drift.kind is not DriftKind.QUANTITY_MISMATCH or drift.magento_sku not in side.products:
+        if drift.kind is not DriftKind.QUANTITY_MISMATCH or drift.magento_sku is None:
             kept.append(drift)
             continue
         if budget <= 0:
@@ -163,9 +187,9 @@ def confirm_quantities(runtime: Runtime, side: MagentoSide, drifts: list[Drift])
                               "not re-checked with the salable-quantity API (confirmation limit reached)"))
             continue
         budget -= 1
-        product = side.products[drift.magento_sku]
         try:
             detail = client.get_product(drift.magento_sku)
+            product = catalogue_service.catalogue_product(detail)
             stock_item = detail.extension_attributes.stock_item
             manage = bool(stock_item.manage_stock) if stock_item is not None and stock_item.manage_stock is not None else True
             salable = client.salable_quantity(drift.magento_sku, runtime.settings.magento_stock_id) if manage else None
@@ -211,7 +235,7 @@ def run_audit(runtime: Runtime, *, fix: bool = False, trigger: str = "manual", p
             links = sku_service.all_links(session)
         progress("Comparing", 0, len(side.rows))
         drifts = rules.compare(side.rows, offers, AuditRules(links=links, price_tolerance=PRICE_TOLERANCE))
-        drifts = confirm_quantities(runtime, side, drifts)
+        drifts = confirm_quantities(runtime, drifts)
         progress("Comparing", len(side.rows), len(side.rows))
         counts = rules.count_by_kind(drifts)
         fix_results: dict[int, tuple[str, str]] = {}
