@@ -75,7 +75,7 @@ def _ean(rng: random.Random) -> str:
 
 def seed_catalogue(n: int = 300, seed: int = 42) -> list[SeedProduct]:
     """Return about ``n`` products (at least the special cases), deterministic for ``seed``."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # nosec B311 # seeded, reproducible fake catalogue; not security-relevant
     products: list[SeedProduct] = []
 
     def simple(sku: str, **kw: object) -> SeedProduct:

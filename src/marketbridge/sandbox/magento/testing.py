@@ -12,7 +12,7 @@ from marketbridge.sandbox.server import RunningServer, serve_in_thread
 
 from .app import create_app
 
-TOKEN = "sandbox-magento-token"
+TOKEN = "sandbox-magento-token"  # nosec B105 # the simulator's public default token, not a secret
 
 ADDRESS: dict[str, Any] = {
     "firstname": "Ada",
