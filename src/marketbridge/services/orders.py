@@ -34,6 +34,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, selectinload
 
 from marketbridge.adapters.db.base import utcnow
@@ -153,28 +154,41 @@ def pull(runtime: Runtime, *, now: dt.datetime | None = None) -> PullResult:
     oldest_failed: dt.datetime | None = None
     page: list[dict[str, Any]] = []
 
+    def store_one(raw: dict[str, Any]) -> str:
+        """One order per short transaction. Retried when SQLite refuses a read-then-write
+        transaction at once ("database is locked") or when a concurrent poll inserted the same new
+        order first; if it still fails the order counts as failed (the cursor stays before it)."""
+        for attempt in range(3):
+            try:
+                with runtime.db.session() as session:
+                    return store_order(session, settings, raw)
+            except IntegrityError:
+                if attempt == 2:  # another poll stored the same new order at the same moment: read it now
+                    raise
+            except OperationalError as error:
+                if "locked" not in str(error) or attempt == 2:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
+
     def flush() -> None:
         nonlocal newest_ok, oldest_failed
-        if not page:
-            return
-        with runtime.db.session() as session:
-            for raw in page:
-                updated = _parse_time(raw.get("last_updated_date"))
-                try:
-                    with session.begin_nested():
-                        outcome = store_order(session, settings, raw)
-                except Exception as error:  # one bad order must not stop the others, nor move the cursor past it
-                    log.error("order.store_failed", order_id=raw.get("order_id"), error=str(error)[:300])
-                    result.failed.append(str(raw.get("order_id")))
-                    if updated is not None:
-                        oldest_failed = updated if oldest_failed is None else min(oldest_failed, updated)
-                    continue
-                if outcome == "duplicate":
-                    result.duplicates += 1
-                else:
-                    result.stored += 1
+        for raw in page:
+            updated = _parse_time(raw.get("last_updated_date"))
+            try:
+                outcome = store_one(raw)
+            except Exception as error:  # one bad order must not stop the others, nor move the cursor past it
+                log.error("order.store_failed", order_id=raw.get("order_id"), error=str(error)[:300])
+                result.failed.append(str(raw.get("order_id")))
                 if updated is not None:
-                    newest_ok = updated if newest_ok is None else max(newest_ok, updated)
+                    oldest_failed = updated if oldest_failed is None else min(oldest_failed, updated)
+                continue
+            if outcome == "duplicate":
+                result.duplicates += 1
+            else:
+                result.stored += 1
+            if updated is not None:
+                newest_ok = updated if newest_ok is None else max(newest_ok, updated)
         page.clear()
 
     params = {"start_update_date": since.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")}
@@ -332,33 +346,54 @@ def pending_actions(session: Session, settings: Settings, limit: int = 5000) -> 
 
 # =================================================================== SKU resolution and facts
 class Catalog:
-    """Reads Adobe Commerce products once per run (cached), for the SKU checks and the cart."""
+    """Reads Adobe Commerce products for the SKU checks and the cart, through a small cache shared
+    by the whole process (``ttl`` seconds; salable quantities are never cached)."""
 
-    def __init__(self, magento: Any) -> None:
+    PRODUCT_TTL = 30.0
+    PARENTS_TTL = 600.0
+
+    def __init__(self, magento: Any, shared: dict[str, Any] | None = None) -> None:
         self.magento = magento
-        self._products: dict[str, mm.Product | None] = {}
-        self._parents: dict[int, str] | None = None
+        shared = shared if shared is not None else {}
+        self._products: dict[str, tuple[float, mm.Product | None]] = shared.setdefault("orders.products", {})
+        self._parents: dict[str, Any] = shared.setdefault("orders.parents", {})
+
+    @classmethod
+    def of(cls, runtime: Runtime) -> Catalog:
+        return cls(runtime.magento, runtime.extras)
 
     def product(self, sku: str) -> mm.Product | None:
-        if sku not in self._products:
-            try:
-                self._products[sku] = self.magento.get_product(sku)
-            except NotFound:
-                self._products[sku] = None
-        return self._products[sku]
+        cached = self._products.get(sku)
+        if cached is not None and time.monotonic() - cached[0] < self.PRODUCT_TTL:
+            return cached[1]
+        try:
+            product: mm.Product | None = self.magento.get_product(sku)
+        except NotFound:
+            product = None
+        self._products[sku] = (time.monotonic(), product)
+        return product
+
+    def _scan_parents(self) -> dict[int, str]:
+        links: dict[int, str] = {}
+        criteria = SearchCriteria().where("type_id", "configurable")
+        for parent in self.magento.iterate_products(criteria=criteria):
+            self._products[parent.sku] = (time.monotonic(), parent)
+            for child_id in parent.extension_attributes.configurable_product_links:
+                links[int(child_id)] = parent.sku
+        self._parents.update({"at": time.monotonic(), "links": links})
+        return links
 
     def parent_of(self, product: mm.Product) -> mm.Product | None:
-        """The configurable parent of a child product (one paged scan of configurables, then cached)."""
-        if product.id is None:
+        """The configurable parent of a child product. Only products not visible on their own
+        (visibility 1, as Magento creates configurable children) are looked up; the child → parent
+        map comes from one paged scan of configurable products, cached and rescanned on a miss."""
+        if product.id is None or product.visibility not in (None, 1):
             return None
-        if self._parents is None:
-            self._parents = {}
-            criteria = SearchCriteria().where("type_id", "configurable")
-            for parent in self.magento.iterate_products(criteria=criteria):
-                self._products.setdefault(parent.sku, parent)
-                for child_id in parent.extension_attributes.configurable_product_links:
-                    self._parents[int(child_id)] = parent.sku
-        sku = self._parents.get(product.id)
+        links = self._parents.get("links")
+        age = time.monotonic() - self._parents.get("at", 0.0)
+        if links is None or age > self.PARENTS_TTL or (product.id not in links and age > 60):
+            links = self._scan_parents()
+        sku = links.get(product.id)
         return self.product(sku) if sku else None
 
 
@@ -474,7 +509,7 @@ def decide(runtime: Runtime, order_id: str) -> dict[str, Any]:
         currency = order.currency
         links = confirmed_links(session, [offer_sku for _, offer_sku, _, _ in lines])
         rule_rows = price_rules(session)
-    catalog = Catalog(runtime.magento)
+    catalog = Catalog.of(runtime)
     resolved = {}
     for line_id, offer_sku, qty, unit in lines:
         resolved[line_id] = resolve_sku(catalog, offer_sku, links.get(offer_sku))
@@ -738,7 +773,7 @@ def _place(runtime: Runtime, order: MarketplaceOrder) -> int:
     address = _magento_address(order.shipping_address, email)
     billing_raw = ((order.raw or {}).get("customer") or {}).get("billing_address")
     billing = _magento_address(billing_raw, email) if isinstance(billing_raw, dict) and billing_raw.get("street_1") else address
-    catalog = Catalog(runtime.magento)
+    catalog = Catalog.of(runtime)
     with runtime.db.session() as session:
         links = confirmed_links(session, [line.offer_sku for line in order.lines if not line.magento_sku])
     wanted = []

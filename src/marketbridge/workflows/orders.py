@@ -13,16 +13,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from dbos import DBOS, SetWorkflowID
+from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
 
 from marketbridge.runtime import get_runtime
 from marketbridge.services import orders as service
 from marketbridge.settings import Settings
 
 QUEUE = "orders"
+POLL_QUEUE = "orders_poll"  # one poll at a time, process- and cluster-wide
 
 
-QUEUES: list[dict[str, Any]] = [{"name": QUEUE, "worker_concurrency": 4, "polling_interval_sec": 0.2}]
+QUEUES: list[dict[str, Any]] = [
+    {"name": QUEUE, "worker_concurrency": 4, "polling_interval_sec": 0.2},
+    {"name": POLL_QUEUE, "worker_concurrency": 1, "global_concurrency": 1, "polling_interval_sec": 0.2},
+]
 
 
 # ------------------------------------------------------------------ steps
@@ -101,6 +105,14 @@ def poll_workflow(scheduled_time: Any = None, context: Any = None) -> dict[str, 
     return {**pulled, "enqueued": len(actions)}
 
 
+@DBOS.workflow(name="orders.poll_tick")
+def poll_tick(scheduled_time: Any = None, context: Any = None) -> str:
+    """The schedule's entry: enqueue one poll unless one is already waiting or running, so that a
+    slow poll never overlaps the next (they would store the same orders twice)."""
+    with SetEnqueueOptions(deduplication_id="orders-poll", duplication_policy="return-existing"):
+        return DBOS.enqueue_workflow(POLL_QUEUE, poll_workflow).workflow_id
+
+
 @DBOS.workflow(name="orders.housekeeping")
 def housekeeping_workflow(scheduled_time: Any = None, context: Any = None) -> dict[str, int]:
     return housekeeping_step()
@@ -108,7 +120,7 @@ def housekeeping_workflow(scheduled_time: Any = None, context: Any = None) -> di
 
 def schedules(settings: Settings) -> list[dict[str, Any]]:
     return [
-        {"schedule_name": "orders.poll", "workflow_fn": poll_workflow, "schedule": settings.order_poll_cron},
+        {"schedule_name": "orders.poll", "workflow_fn": poll_tick, "schedule": settings.order_poll_cron},
         {"schedule_name": "orders.housekeeping", "workflow_fn": housekeeping_workflow,
          "schedule": settings.order_housekeeping_cron},
     ]

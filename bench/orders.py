@@ -1,0 +1,183 @@
+"""Orders end to end through both sandboxes: placed on the marketplace, accepted by rule, paid,
+created in Adobe Commerce -- with the engine running its schedules and nobody calling a service.
+
+    .venv/bin/python bench/orders.py [--orders 2000] [--rate 20] [--poll-seconds 5] [--db sqlite|URL]
+
+Customers place ``--orders`` orders at ``--rate`` per second through the Mirakl sandbox's control
+API. The sandbox debits an accepted order at once (``auto_debit``), so "payment confirmed" is the
+order's ``customer_debited_date``, and "created" is our ``created`` transition. Prints:
+
+* orders per minute (first order placed → last order created);
+* p50 / p99 of payment confirmed → Magento order created (target: p99 <= poll interval + 10 s);
+* marketplace API calls per order, excluding the shared OR11 polls (target: <= 2), with OR11
+  counted separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import faulthandler
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx2
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "src"))
+
+from sqlalchemy import func, select  # noqa: E402
+
+from marketbridge.adapters.db.migrate import upgrade  # noqa: E402
+from marketbridge.logging import configure_logging  # noqa: E402
+from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderTransition  # noqa: E402
+from marketbridge.runtime import build_runtime  # noqa: E402
+from marketbridge.settings import load_settings  # noqa: E402
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def prepare_stock(magento_url: str, mirakl_url: str, skus: list[str], qty: int) -> None:
+    with httpx2.Client(timeout=30) as http:
+        for sku in skus:
+            http.post(f"{magento_url}/_sandbox/stock", json={"sku": sku, "qty": qty}).raise_for_status()
+            http.put(f"{mirakl_url}/_sandbox/offers/{sku}", json={"quantity": qty}).raise_for_status()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--orders", type=int, default=2000)
+    parser.add_argument("--rate", type=float, default=20.0, help="orders placed per second")
+    parser.add_argument("--poll-seconds", type=int, default=5, help="order poll interval (cron seconds)")
+    parser.add_argument("--overlap-seconds", type=int, default=10, help="OR11 poll overlap")
+    parser.add_argument("--db", default="sqlite", help="'sqlite' (temporary file) or a PostgreSQL URL")
+    parser.add_argument("--timeout", type=float, default=1800.0)
+    args = parser.parse_args()
+    faulthandler.register(signal.SIGUSR1)  # kill -USR1 <pid> prints every thread's stack
+
+    from marketbridge.sandbox.catalogue import seed_catalogue
+    from marketbridge.sandbox.magento.app import create_app as create_magento
+    from marketbridge.sandbox.mirakl.app import create_app as create_mirakl
+    from marketbridge.sandbox.server import serve_in_thread
+    from marketbridge.workflows import engine
+
+    catalogue = seed_catalogue(120, 7)
+    mirakl_app = create_mirakl(catalogue, rate_scale=0.01)
+    magento = serve_in_thread(create_magento(catalogue))
+    mirakl = serve_in_thread(mirakl_app)
+    tmp = tempfile.TemporaryDirectory()
+    db_url = f"sqlite:///{tmp.name}/bench.sqlite" if args.db == "sqlite" else args.db
+    upgrade(db_url)
+    settings = load_settings(
+        database_url=db_url, magento_base_url=magento.url, mirakl_base_url=mirakl.url,
+        mirakl_rate_limit_scale=min(1.0, args.poll_seconds / 60 / 2),
+        order_poll_cron=f"*/{args.poll_seconds} * * * * *", order_poll_overlap_seconds=args.overlap_seconds,
+        stock_sync_enabled=False, price_sync_enabled=False,
+    )
+    configure_logging(settings, level="WARNING")
+    runtime = build_runtime(settings)
+    skus = [p.sku for p in catalogue if p.type_id == "simple" and p.status == 1 and p.marketplace_sku == p.sku
+            and p.manage_stock and p.special_price is None][:40]
+    per_sku = args.orders * 3 // len(skus) + 10
+    prepare_stock(magento.url, mirakl.url, skus, per_sku)
+    httpx2.post(f"{mirakl.url}/_sandbox/settings", json={"auto_debit": True}).raise_for_status()
+    httpx2.delete(f"{mirakl.url}/_sandbox/calls")
+
+    engine.launch(runtime, schedules=True)
+    placed: list[str] = []
+    started = time.monotonic()
+    try:
+        with httpx2.Client(timeout=30) as http:
+            for n in range(args.orders):
+                due = started + n / args.rate
+                delay = due - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                lines = [{"offer_sku": skus[n % len(skus)], "quantity": 1}]
+                if n % 4 == 0:
+                    lines.append({"offer_sku": skus[(n * 7 + 3) % len(skus)], "quantity": 2})
+                response = http.post(f"{mirakl.url}/_sandbox/orders", json={"lines": lines})
+                response.raise_for_status()
+                placed.append(response.json()["order_id"])
+        print(f"placed {len(placed)} orders in {time.monotonic() - started:.1f} s", flush=True)
+        deadline = time.monotonic() + args.timeout
+        created_count = 0
+        while time.monotonic() < deadline:
+            with runtime.db.session() as session:
+                created_count = session.scalar(select(func.count()).select_from(MarketplaceOrder).where(
+                    MarketplaceOrder.magento_entity_id.is_not(None))) or 0
+            if created_count >= len(placed):
+                break
+            time.sleep(1.0)
+        finished = time.monotonic()
+        from dbos import DBOS
+
+        settle = time.monotonic() + 120  # let invoices and comments of the last orders finish
+        while time.monotonic() < settle and DBOS.list_workflows(status=["PENDING", "ENQUEUED"], name="orders.create"):
+            time.sleep(0.5)
+    finally:
+        engine.shutdown()
+
+    with runtime.db.session() as session:
+        rows = session.execute(
+            select(MarketplaceOrder.order_id, MarketplaceOrder.customer_debited_at, OrderTransition.at)
+            .join(OrderTransition, OrderTransition.order_pk == MarketplaceOrder.id)
+            .where(OrderTransition.to_state == "created")).all()
+        states: dict[str, int] = {}
+        for (state,) in session.execute(select(MarketplaceOrder.state)).all():
+            states[state] = states.get(state, 0) + 1
+        steps = session.execute(
+            select(MarketplaceOrder.order_id, MarketplaceOrder.customer_debited_at, OrderTransition.to_state,
+                   OrderTransition.at).join(OrderTransition, OrderTransition.order_pk == MarketplaceOrder.id)).all()
+    latencies = [(created - debited).total_seconds() for _, debited, created in rows if debited is not None]
+    seen: dict[str, dict[str, object]] = {}
+    for order_id, debited, state, at in steps:
+        seen.setdefault(order_id, {"debited": debited})[state] = at
+    gaps: dict[str, list[float]] = {"received->accepted": [], "debited->seen paid": [], "seen paid->created": []}
+    for marks in seen.values():
+        if "accepted" in marks:
+            gaps["received->accepted"].append((marks["accepted"] - marks["received"]).total_seconds())
+        if "awaiting_payment" in marks and marks["debited"]:
+            gaps["debited->seen paid"].append((marks["awaiting_payment"] - marks["debited"]).total_seconds())
+        if "created" in marks and "awaiting_payment" in marks:
+            gaps["seen paid->created"].append((marks["created"] - marks["awaiting_payment"]).total_seconds())
+    calls = httpx2.get(f"{mirakl.url}/_sandbox/calls").json()
+    by_api: dict[str, int] = {}
+    for call in calls:
+        by_api[call.get("api") or "?"] = by_api.get(call.get("api") or "?", 0) + 1
+    magento_calls = len(httpx2.get(f"{magento.url}/_sandbox/calls").json())
+    runtime.close()
+    magento.stop()
+    mirakl.stop()
+    tmp.cleanup()
+
+    created = len(rows)
+    minutes = (finished - started) / 60
+    per_order = sum(v for k, v in by_api.items() if k != "OR11") / max(created, 1)
+    print(f"orders placed: {len(placed)}   created in Adobe Commerce: {created}   final states: {states}")
+    print(f"throughput: {created / minutes:.1f} orders per minute ({finished - started:.1f} s wall)")
+    print(f"payment confirmed -> Magento order created: p50 {percentile(latencies, 50):.2f} s, "
+          f"p99 {percentile(latencies, 99):.2f} s, max {max(latencies, default=float('nan')):.2f} s "
+          f"(target p99 <= {args.poll_seconds + 10} s)")
+    print("where the time goes (p50 / p99 s): " + ", ".join(
+        f"{k} {percentile(v, 50):.2f} / {percentile(v, 99):.2f}" for k, v in gaps.items()))
+    print(f"marketplace calls per order beyond OR11 polls: {per_order:.2f} (target <= 2); by API: {by_api}")
+    print(f"OR11 calls in total (shared polls, pages included): {by_api.get('OR11', 0)}; "
+          f"Adobe Commerce calls per order: {magento_calls / max(created, 1):.1f}")
+    ok = created == len(placed) and percentile(latencies, 99) <= args.poll_seconds + 10 and per_order <= 2
+    print("RESULT:", "targets met" if ok else "targets NOT met")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
