@@ -255,3 +255,21 @@ def test_retry_with_send_anyway_sends_a_reused_tracking_number(rt):
     assert row(rt, reused).state == "confirmed"
     assert mirakl_order(url, second["order_id"])["order_state"] == "SHIPPED"
     assert active(rt, "tracking_number_reused") == []
+
+
+def test_a_track_added_after_shipping_corrects_the_marketplace_tracking_via_the_webhook(rt):
+    url = rt.extras["boxes"].mirakl_url
+    sku = simple_skus(1)[0]
+    mo = marketplace_order(url, rt, [(sku, 1)])
+    order = magento_order(rt, mo["order_id"], [(sku, 1)])
+    shipment_id = ship(rt, order, tracks=[("WRONG1", "DPD", "custom")])
+    run_all(rt)
+    assert mirakl_order(url, mo["order_id"])["shipping_tracking"] == "WRONG1"
+    rt.magento.add_track(shipment_id, order.entity_id, "RIGHT2", "DPD", "custom")
+    # a confirmed shipment is not re-read by the poll (cost); the track-save webhook re-reads it
+    assert run_all(rt) == []
+    assert service.detect_shipment(rt, shipment_id) == shipment_id
+    run_all(rt)
+    remote = mirakl_order(url, mo["order_id"])
+    assert remote["order_state"] == "SHIPPED" and remote["shipping_tracking"] == "RIGHT2"
+    assert row(rt, shipment_id).state == "confirmed" and row(rt, shipment_id).tracking_number == "RIGHT2"

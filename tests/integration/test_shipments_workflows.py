@@ -1,0 +1,47 @@
+"""The send workflow under DBOS: duplicate triggers for one shipment collapse onto one run."""
+
+from __future__ import annotations
+
+import httpx2
+from dbos import DBOS
+
+from marketbridge.runtime import build_runtime
+from marketbridge.services import shipments as service
+from marketbridge.workflows import engine
+from marketbridge.workflows import shipments as flows
+from tests.conftest import make_settings
+from tests.integration.shipments_helpers import (
+    magento_order,
+    marketplace_order,
+    mirakl_order,
+    ship,
+    simple_skus,
+)
+
+
+def test_duplicate_starts_run_one_send_and_a_new_generation_runs_again(migrated_db_url, fresh_sandboxes):
+    runtime = build_runtime(make_settings(migrated_db_url, fresh_sandboxes))
+    engine.launch(runtime, schedules=False)
+    try:
+        url = fresh_sandboxes.mirakl_url
+        sku = simple_skus(1)[0]
+        mo = marketplace_order(url, runtime, [(sku, 1)])
+        shipment_id = ship(runtime, magento_order(runtime, mo["order_id"], [(sku, 1)]),
+                           tracks=[("W1", "Parcelforce", "custom")])
+        service.poll_new_shipments(runtime)
+        due = service.due_for_send(runtime)
+        assert due == [(shipment_id, 1)]
+        with httpx2.Client(base_url=url) as http:
+            http.delete("/_sandbox/calls")
+            first = flows.start_sends(runtime, due)
+            again = flows.start_sends(runtime, due)  # a webhook and the poll at the same time
+            assert first == again == [f"shipment:{shipment_id}"]
+            result = DBOS.retrieve_workflow(first[0]).get_result()
+            assert result["state"] == "confirmed"
+            calls = [c["api"] for c in http.get("/_sandbox/calls").json()]
+        assert calls.count("OR24") == 1 and calls.count("OR23") == 1
+        assert mirakl_order(url, mo["order_id"])["shipping_carrier_code"] == "PARCELFORCE"
+        assert service.due_for_send(runtime) == []
+    finally:
+        engine.shutdown()
+        runtime.close()
