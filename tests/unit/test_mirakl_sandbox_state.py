@@ -4,6 +4,7 @@ app for bad input (never a 500)."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -326,7 +327,7 @@ H = {"Authorization": KEY}
     ("POST", "/api/offers", {"json": {"offers": [{"shop_sku": "A", "logistic_class": {"code": "M"}}]}}, 400),
     ("GET", "/api/offers/imports/999999", {}, 404),
     ("GET", "/api/unknown", {}, 404),
-    ("DELETE", "/api/orders", {}, 404),
+    ("DELETE", "/api/orders", {}, 405),
 ])
 def test_bad_requests_get_clear_4xx(app_client: TestClient, method: str, path: str, kwargs: dict, status: int) -> None:
     headers = {**H, **kwargs.pop("headers", {})}
@@ -384,3 +385,29 @@ def test_or11_offset_paging_link_header_and_legacy_paginate_false() -> None:
     assert len(everything.json()["orders"]) == 5
     newest_first = client.get("/api/orders", headers=H, params={"order": "desc", "max": 1}).json()["orders"]
     assert newest_first[0]["order_id"] == "JL-000005-A"
+
+
+def test_st11_seek_pages_carry_their_filters() -> None:
+    app = create_app(products=20, api_key=KEY, rate_scale=0.00001)
+    client = TestClient(app)
+    state = app.state.sandbox
+    state.settings.multi_shipment = True
+    order = state.create_order({"lines": [{"offer_sku": _sku(state, 3), "quantity": 3}]})
+    state.accept_order(order.order_id, {"order_lines": [{"id": order.lines[0].order_line_id, "accepted": True}]})
+    state.debit_order(order.order_id)
+    for _ in range(3):
+        state.advance(60)
+        state.create_shipments({"shipments": [{"order_id": order.order_id, "shipment_lines": [
+            {"order_line_id": order.lines[0].order_line_id, "quantity": 1}]}]})
+    stamps = sorted(s.updated for s in state.shipments.values())
+    since = (stamps[1] - timedelta(seconds=1)).isoformat()
+    first = client.get("/api/shipments", headers=H, params={"limit": 1, "last_updated_from": since,
+                                                            "order_id": order.order_id}).json()
+    assert len(first["data"]) == 1 and "previous_page_token" not in first
+    second = client.get("/api/shipments", headers=H, params={"page_token": first["next_page_token"],
+                                                             "order_id": "ignored-with-a-token"}).json()
+    assert len(second["data"]) == 1 and "next_page_token" not in second
+    assert {first["data"][0]["id"], second["data"][0]["id"]} == {s.id for s in state.shipments.values()
+                                                                 if s.updated >= stamps[1]}
+    bad = client.get("/api/shipments", headers=H, params={"page_token": "!!!"})
+    assert bad.status_code == 400

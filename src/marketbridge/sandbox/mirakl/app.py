@@ -203,7 +203,9 @@ def create_app(catalogue: list[SeedProduct] | None = None, *, products: int = 30
             response = (_error(400, "Parameter 'shop_id' must be an integer") if not shop.isdigit()
                         else _error(403, f"Access denied to shop {shop}"))
         elif endpoint is None:
-            response = _error(404, "Not Found")
+            allowed = sorted({m for m in ("GET", "POST", "PUT", "DELETE") if resolve(m, path)})
+            response = (_error(405, "Method Not Allowed", headers={"Allow": ", ".join(allowed)}) if allowed
+                        else _error(404, "Not Found"))
         else:
             decision = state.decide_fault(api, path)
             if decision.delay_before:
@@ -333,8 +335,15 @@ def create_app(catalogue: list[SeedProduct] | None = None, *, products: int = 30
     @app.get("/api/shipments")
     async def st11(request: Request) -> Response:
         def run() -> Response:
-            offset, limit, filters = _seek_page(request, ("order_id", "shipment_state_code"))
+            offset, limit, filters = _seek_page(request, ("order_id", "shipment_state_code", "last_updated_from",
+                                                          "last_updated_to"))
             items = sorted(state.shipments.values(), key=lambda s: (s.created, s.id))
+            if "last_updated_from" in filters:
+                since = parse_datetime(filters["last_updated_from"][0], "last_updated_from")
+                items = [s for s in items if s.updated >= since]
+            if "last_updated_to" in filters:
+                until = parse_datetime(filters["last_updated_to"][0], "last_updated_to")
+                items = [s for s in items if s.updated <= until]
             if "order_id" in filters:
                 items = [s for s in items if s.order_id in filters["order_id"]]
             if "shipment_state_code" in filters:
