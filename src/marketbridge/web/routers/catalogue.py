@@ -25,7 +25,13 @@ class Strict(BaseModel):
 
 class PublishRequest(Strict):
     skus: list[Sku] = Field(min_length=1, max_length=500)
-    wait: bool = False
+
+
+class CsvResponse(PlainTextResponse):
+    media_type = "text/csv"
+
+
+REMOTE_FAILED = {502: {"description": "Adobe Commerce or the marketplace failed; nothing was lost, try again."}}
 
 
 class AttributeMappingIn(Strict):
@@ -68,11 +74,12 @@ def listing(sku: str, runtime: RuntimeDep, user: ApiUser) -> dict[str, Any]:
     return found[sku]
 
 
-@router.post("/api/catalogue/publish")
+@router.post("/api/catalogue/publish", responses=REMOTE_FAILED)
 def publish(body: PublishRequest, runtime: RuntimeDep, user: ApiUser) -> dict[str, Any]:
-    """Validate and queue ``skus``; one publishing pass runs at once (the schedule does the rest)."""
+    """Validate and queue ``skus`` and run one publishing pass now; the schedule follows the imports
+    to a final status (read it with ``GET /api/catalogue/listings/{sku}``)."""
     try:
-        return catalogue_service.publish(runtime, body.skus, wait=body.wait, timeout=120.0)
+        return catalogue_service.publish(runtime, body.skus, wait=False)
     except IntegrationError as error:
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"A remote system failed: {error}") from None
 
@@ -88,7 +95,7 @@ def put_attribute(attribute: str, body: AttributeMappingIn, session: SessionDep,
     try:
         row = catalogue_service.set_attribute_mapping(session, attribute, body.source, body.value_map, actor=user.name)
     except ValueError as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(error)) from None
+        raise HTTPException(422, str(error)) from None
     return {"attribute": row.attribute, "source": row.source, "value_map": row.value_map}
 
 
@@ -104,7 +111,7 @@ def put_category(magento_category: str, body: CategoryMappingIn, session: Sessio
         row = catalogue_service.set_category_mapping(session, magento_category, body.marketplace_category,
                                                      actor=user.name)
     except ValueError as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(error)) from None
+        raise HTTPException(422, str(error)) from None
     return {"magento_category": row.magento_category, "marketplace_category": row.marketplace_category}
 
 
@@ -136,7 +143,7 @@ def create_link(body: LinkIn, session: SessionDep, user: ApiUser) -> dict[str, A
     try:
         row = sku_service.link(session, body.offer_sku, body.magento_sku, confirmed_by=user.name, note=body.note)
     except sku_service.SkuLinkError as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(error)) from None
+        raise HTTPException(422, str(error)) from None
     return sku_service.to_dict(row)
 
 
@@ -155,13 +162,12 @@ def audit_runs(session: SessionDep, user: ApiUser,
     return audit_service.list_runs(session, limit)
 
 
-@router.get("/api/audit/runs/{run_id}.csv", response_class=PlainTextResponse)
-def audit_run_csv(run_id: int, session: SessionDep, user: ApiUser) -> PlainTextResponse:
+@router.get("/api/audit/runs/{run_id}.csv", response_class=CsvResponse)
+def audit_run_csv(run_id: int, session: SessionDep, user: ApiUser) -> CsvResponse:
     text = audit_service.run_csv(session, run_id)
     if text is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such audit run.")
-    return PlainTextResponse(text, media_type="text/csv; charset=utf-8",
-                             headers={"Content-Disposition": f'attachment; filename="audit-{run_id}.csv"'})
+    return CsvResponse(text, headers={"Content-Disposition": f'attachment; filename="audit-{run_id}.csv"'})
 
 
 @router.get("/api/audit/runs/{run_id}")
@@ -174,7 +180,7 @@ def audit_run(run_id: int, session: SessionDep, user: ApiUser,
     return found
 
 
-@router.post("/api/audit/runs", status_code=202)
+@router.post("/api/audit/runs", status_code=202, responses=REMOTE_FAILED)
 def start_audit(body: AuditRequest, runtime: RuntimeDep, user: ApiUser) -> dict[str, Any]:
     """Start an audit in the background (a durable workflow when the engine runs, else inline)."""
     from marketbridge.workflows import engine
