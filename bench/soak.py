@@ -149,7 +149,16 @@ class Cluster:
         )
 
     def wait_ready(self, index: int, timeout: float = 120) -> None:
-        wait_http(f"http://127.0.0.1:{self.web_ports[index]}/healthz", timeout)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            proc = self.procs[index]
+            if proc.poll() is not None:
+                tail = (self.workdir / f"worker-{index}.log").read_text(errors="replace")[-1500:]
+                raise RuntimeError(f"worker {index} exited with {proc.returncode} at start-up:\n{tail}")
+            with contextlib.suppress(TimeoutError):
+                wait_http(f"http://127.0.0.1:{self.web_ports[index]}/healthz", 2)
+                return
+        raise TimeoutError(f"worker {index} not ready after {timeout:.0f} s")
 
     def kill(self, index: int) -> None:
         proc = self.procs.get(index)
