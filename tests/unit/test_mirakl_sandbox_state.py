@@ -411,3 +411,18 @@ def test_st11_seek_pages_carry_their_filters() -> None:
                                                                  if s.updated >= stamps[1]}
     bad = client.get("/api/shipments", headers=H, params={"page_token": "!!!"})
     assert bad.status_code == 400
+
+
+def test_a_line_is_refunded_only_when_amount_and_shipping_are(state: SandboxState) -> None:
+    order = _shipped(state, qty=1, shipping_price=4.5)
+    line = order.lines[0]
+    state.refund({"refunds": [{"order_line_id": line.order_line_id, "amount": line.price, "shipping_amount": 0,
+                               "reason_code": "15"}]})
+    state.advance(state.settings.refund_delay_seconds + 0.01)
+    assert line.state == "SHIPPED" and state.order_json(order)["order_lines"][0]["can_refund"]
+    state.refund({"refunds": [{"order_line_id": line.order_line_id, "amount": 0, "shipping_amount": 4.5,
+                               "reason_code": "15"}]})
+    state.advance(state.settings.refund_delay_seconds + 0.01)
+    data = state.order_json(order)
+    assert line.state == "REFUNDED" and data["fully_refunded"] and not data["order_lines"][0]["can_refund"]
+    assert data["order_state"] == "SHIPPED"  # the order keeps the state it reached

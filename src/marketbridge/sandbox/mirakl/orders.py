@@ -575,9 +575,8 @@ class OrdersMixin:
                     if refund.state == "WAITING_REFUND" and now >= refund.created + timedelta(seconds=s.refund_delay_seconds):
                         refund.state, refund.completed = "REFUNDED", now
                         changed = True
-                if changed:
-                    amount_left, _ = line.remaining()
-                    if amount_left <= 0 and all(r.state == "REFUNDED" for r in line.refunds):
+                if changed:  # refunded in full (amount and shipping): the line becomes REFUNDED
+                    if line.remaining() == (0.0, 0.0) and all(r.state == "REFUNDED" for r in line.refunds):
                         line.state = "REFUNDED"
                     self._touch(order, line)
 
