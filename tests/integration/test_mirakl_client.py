@@ -41,10 +41,9 @@ class Sandbox:
     def url(self) -> str:
         return self.server.url
 
-    def client(self, **kw: object) -> MiraklClient:
-        options: dict[str, object] = {"rate_scale": SCALE, "retry_wait_initial": 0.01, "retry_wait_max": 0.05}
-        options.update(kw)
-        return MiraklClient(self.url, kw.pop("api_key", KEY), **{k: v for k, v in options.items() if k != "api_key"})  # type: ignore[arg-type]
+    def client(self, api_key: str = KEY, **kw: object) -> MiraklClient:
+        options: dict[str, object] = {"rate_scale": SCALE, "retry_wait_initial": 0.01, "retry_wait_max": 0.05, **kw}
+        return MiraklClient(self.url, api_key, **options)  # type: ignore[arg-type]
 
     def post(self, path: str, body: object = None) -> httpx2.Response:
         response = self.control.post(path, json=body)
