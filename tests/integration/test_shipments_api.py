@@ -70,3 +70,20 @@ def test_shipments_list_needs_a_token_and_validates_state(api):
     api.headers.pop("Authorization")
     assert api.get("/api/shipments").status_code == 401
     assert api.post("/api/carriers/mappings", json={"title": "X", "marketplace_code": "DPD"}).status_code == 401
+
+
+def test_a_long_stale_carrier_list_is_refreshed_on_use(migrated_db_url, fresh_sandboxes):
+    import datetime as dt
+
+    from marketbridge.adapters.db.models.shipments import MarketplaceCarrier
+    from marketbridge.services import shipments as service
+
+    runtime = build_runtime(make_settings(migrated_db_url, fresh_sandboxes))
+    try:
+        with runtime.db.session() as session:
+            session.add(MarketplaceCarrier(code="OLDCO", label="Old Carrier", refreshed_at=dt.datetime(2020, 1, 1,
+                                                                                                     tzinfo=dt.UTC)))
+        codes = {c.code for c in service.ensure_carriers(runtime)}
+        assert "OLDCO" not in codes and "DPD" in codes
+    finally:
+        runtime.close()

@@ -94,13 +94,31 @@ def cached_carriers(session: Session) -> list[rules.Carrier]:
     return [rules.Carrier(r.code, r.label, r.standard_code, r.tracking_url) for r in rows]
 
 
+#: A cached list older than this is refreshed on use (the daily schedule was missed, e.g. the
+#: service was down at that hour); if the refresh fails the stale list is used meanwhile.
+CARRIERS_MAX_AGE = dt.timedelta(hours=36)
+
+
 def ensure_carriers(runtime: Runtime) -> list[rules.Carrier]:
-    """The cached list, loaded from SH21 first if it was never loaded."""
+    """The cached list, loaded from SH21 first if it was never loaded (or is long out of date)."""
     with runtime.db.session() as session:
         carriers = cached_carriers(session)
-    if carriers:
+        refreshed = session.scalars(select(MarketplaceCarrier.refreshed_at).limit(1)).first()
+    if carriers and refreshed is not None and utcnow() - refreshed < CARRIERS_MAX_AGE:
         return carriers
-    refresh_carriers(runtime)
+    if carriers:
+        # SH21 may be called once a day: never queue behind the client's limiter for a stale list
+        last_try = runtime.extras.get("shipments.carriers_refresh_tried")
+        if last_try is not None and time.monotonic() - last_try < 24 * 3600:
+            return carriers
+        runtime.extras["shipments.carriers_refresh_tried"] = time.monotonic()
+    try:
+        refresh_carriers(runtime)
+    except RemoteError as error:
+        if not carriers:
+            raise
+        log.warning("carriers.refresh_failed_using_stale_list", error=str(error)[:200])
+        return carriers
     with runtime.db.session() as session:
         return cached_carriers(session)
 
