@@ -440,3 +440,26 @@ def test_latency_fault_and_calls_log(sandbox: Sandbox, client: MiraklClient) -> 
         ("SH21", "GET", "/api/shipping/carriers", 200), ("RE01", "GET", "/api/reasons", 200)]
     sandbox.control.delete("/_sandbox/calls")
     assert sandbox.calls() == []
+
+
+def test_concurrent_orders_never_oversell_or_share_ids(sandbox: Sandbox) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    sku = sandbox.active_sku()
+    sandbox.control.put(f"/_sandbox/offers/{sku}", json={"quantity": 25})
+
+    def buyer(_: int) -> list[str]:
+        ids = []
+        with httpx2.Client(base_url=sandbox.url, timeout=10) as http:
+            for _ in range(10):
+                response = http.post("/_sandbox/orders", json={"lines": [{"offer_sku": sku, "quantity": 1}]})
+                if response.status_code == 201:
+                    ids.append(response.json()["order_id"])
+                else:
+                    assert response.status_code == 400, response.text
+        return ids
+
+    with ThreadPoolExecutor(4) as pool:
+        ids = [i for batch in pool.map(buyer, range(4)) for i in batch]
+    assert len(ids) == 25 and len(set(ids)) == 25
+    assert sandbox.control.get(f"/_sandbox/offers/{sku}").json()["quantity"] == 0
