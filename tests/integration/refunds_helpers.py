@@ -8,13 +8,38 @@ and the marketplace's prices and shipping, then invoiced (so it can be refunded)
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from typing import Any
 
 import httpx2
+import pytest
 
 from marketbridge.adapters.magento import models as mg
 from marketbridge.adapters.mirakl import models as mk
+
+
+@pytest.fixture(scope="session")
+def refunds_template_db(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One migrated SQLite file per session; each test gets a copy (migrating takes ~2 s)."""
+    from marketbridge.adapters.db.migrate import upgrade
+
+    path = tmp_path_factory.mktemp("refunds-template") / "template.sqlite"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def refunds_db_url(request: pytest.FixtureRequest, tmp_path: Any, refunds_template_db: Any) -> str:
+    """A fresh migrated database: a copy of the template on SQLite, a new database on PostgreSQL."""
+    from tests.conftest import ON_POSTGRES
+
+    if ON_POSTGRES:
+        return request.getfixturevalue("migrated_db_url")
+    target = tmp_path / "marketbridge.sqlite"
+    shutil.copyfile(refunds_template_db, target)
+    return f"sqlite:///{target}"
+
 
 ADDRESS = {"firstname": "Ada", "lastname": "Lovelace", "street": ["1 Sloane Square"], "city": "London",
            "postcode": "SW1W 8EL", "country_id": "GB", "telephone": "02070000000"}

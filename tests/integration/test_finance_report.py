@@ -12,6 +12,7 @@ from marketbridge.runtime import build_runtime
 from marketbridge.services import finance
 from marketbridge.services import refunds as refund_service
 from tests.conftest import make_settings
+from tests.integration import refunds_helpers as fixtures
 from tests.integration.refunds_helpers import (
     credit_memo,
     magento_order,
@@ -20,10 +21,13 @@ from tests.integration.refunds_helpers import (
     shipped_order,
 )
 
+refunds_template_db = fixtures.refunds_template_db  # a migrated SQLite file copied per test
+refunds_db_url = fixtures.refunds_db_url
+
 
 @pytest.fixture
-def rt(migrated_db_url, fresh_sandboxes):
-    runtime = build_runtime(make_settings(migrated_db_url, fresh_sandboxes))
+def rt(refunds_db_url, fresh_sandboxes):
+    runtime = build_runtime(make_settings(refunds_db_url, fresh_sandboxes))
     yield runtime
     runtime.close()
 

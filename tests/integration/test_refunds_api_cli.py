@@ -17,12 +17,16 @@ from marketbridge.services import auth
 from marketbridge.services import refunds as service
 from marketbridge.web.app import create_app
 from tests.conftest import make_settings
+from tests.integration import refunds_helpers as fixtures
 from tests.integration.refunds_helpers import credit_memo, shipped_order
+
+refunds_template_db = fixtures.refunds_template_db  # a migrated SQLite file copied per test
+refunds_db_url = fixtures.refunds_db_url
 
 
 @pytest.fixture
-def rt(migrated_db_url, fresh_sandboxes):
-    runtime = build_runtime(make_settings(migrated_db_url, fresh_sandboxes))
+def rt(refunds_db_url, fresh_sandboxes):
+    runtime = build_runtime(make_settings(refunds_db_url, fresh_sandboxes))
     yield runtime
     runtime.close()
 
@@ -75,7 +79,7 @@ def test_api_lists_shows_retries_and_mirrors(rt, api, fresh_sandboxes):
     assert TestClient(create_app(rt, start_engine=False)).get("/api/refunds").status_code == 401
 
 
-def test_finance_report_api_and_cli(rt, api, fresh_sandboxes, monkeypatch, migrated_db_url, tmp_path):
+def test_finance_report_api_and_cli(rt, api, fresh_sandboxes, monkeypatch, refunds_db_url, tmp_path):
     sc = shipped_order(rt.mirakl, rt.magento, fresh_sandboxes.mirakl_url, [("MB-000006", 1)], shipping=0)
     from marketbridge.adapters.db.base import utcnow
 
@@ -88,7 +92,7 @@ def test_finance_report_api_and_cli(rt, api, fresh_sandboxes, monkeypatch, migra
     assert api.get("/api/finance/report", params={"month": "2026-13"}).status_code == 422
     assert api.get("/api/finance/report").status_code == 422
 
-    monkeypatch.setenv("MARKETBRIDGE_DATABASE_URL", migrated_db_url)
+    monkeypatch.setenv("MARKETBRIDGE_DATABASE_URL", refunds_db_url)
     monkeypatch.setenv("MARKETBRIDGE_MAGENTO_BASE_URL", fresh_sandboxes.magento_url)
     monkeypatch.setenv("MARKETBRIDGE_MIRAKL_BASE_URL", fresh_sandboxes.mirakl_url)
     monkeypatch.setenv("MARKETBRIDGE_MIRAKL_RATE_LIMIT_SCALE", "0.01")

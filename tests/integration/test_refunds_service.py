@@ -14,12 +14,16 @@ from marketbridge.adapters.db.models.refunds import MarketplaceRefund, RefundOut
 from marketbridge.runtime import build_runtime
 from marketbridge.services import refunds as service
 from tests.conftest import make_settings
+from tests.integration import refunds_helpers as fixtures
 from tests.integration.refunds_helpers import PRICES, credit_memo, marketplace_refunds, shipped_order
+
+refunds_template_db = fixtures.refunds_template_db  # a migrated SQLite file copied per test
+refunds_db_url = fixtures.refunds_db_url
 
 
 @pytest.fixture
-def rt(migrated_db_url, sandboxes):
-    runtime = build_runtime(make_settings(migrated_db_url, sandboxes))
+def rt(refunds_db_url, sandboxes):
+    runtime = build_runtime(make_settings(refunds_db_url, sandboxes))
     yield runtime
     httpx2.delete(f"{sandboxes.mirakl_url}/_sandbox/faults")
     runtime.close()
@@ -100,8 +104,8 @@ def test_refund_with_an_adjustment_spreads_it_over_the_lines(rt, sandboxes):
     assert refunds == {110.28: "17", 84.49: "17"}
 
 
-def test_closed_order_is_held_for_finance(migrated_db_url, fresh_sandboxes):
-    rt = build_runtime(make_settings(migrated_db_url, fresh_sandboxes))
+def test_closed_order_is_held_for_finance(refunds_db_url, fresh_sandboxes):
+    rt = build_runtime(make_settings(refunds_db_url, fresh_sandboxes))
     try:
         sc = shipped_order(rt.mirakl, rt.magento, fresh_sandboxes.mirakl_url, [("MB-000015", 1)], shipping=0)
         httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{sc.order_id}/receive").raise_for_status()
@@ -148,9 +152,9 @@ def test_500_on_or28_is_retried_and_never_doubled(rt, sandboxes):
     assert len(marketplace_refunds(rt.mirakl, sc.order_id)) == 1
 
 
-def test_a_lost_answer_is_adopted_not_sent_again(migrated_db_url, sandboxes):
+def test_a_lost_answer_is_adopted_not_sent_again(refunds_db_url, sandboxes):
     """OR28 takes effect but the answer never arrives (client time-out): the retry finds it."""
-    rt = build_runtime(make_settings(migrated_db_url, sandboxes, mirakl_timeout_seconds=0.5))
+    rt = build_runtime(make_settings(refunds_db_url, sandboxes, mirakl_timeout_seconds=0.5))
     try:
         sc = shipped_order(rt.mirakl, rt.magento, sandboxes.mirakl_url, [("MB-000016", 1)], shipping=0)
         memo_id = credit_memo(rt.magento, sc, {"MB-000016": 1})
@@ -256,6 +260,9 @@ def test_two_workers_sending_the_same_memo_create_one_refund(rt, sandboxes):
     sc = shipped_order(rt.mirakl, rt.magento, sandboxes.mirakl_url, [("MB-000006", 1)], shipping=0)
     memo_id = credit_memo(rt.magento, sc, {"MB-000006": 1})
     assert service.prepare(rt, memo_id)["status"] == "planned"
+    # a slow OR28 keeps the first worker's call in flight while the second one looks
+    httpx2.post(f"{sandboxes.mirakl_url}/_sandbox/faults",
+                json={"rules": [{"endpoint": "OR28", "latency_ms": 700}]}).raise_for_status()
     other = build_runtime(rt.settings)
     results: list[dict] = []
     try:
@@ -266,6 +273,6 @@ def test_two_workers_sending_the_same_memo_create_one_refund(rt, sandboxes):
             worker.join(30)
     finally:
         other.close()
-    assert sorted(r["status"] for r in results) in (["retry", "sent"], ["sent", "sent"])
+    assert sorted(r["status"] for r in results) == ["retry", "sent"]
     assert len(marketplace_refunds(rt.mirakl, sc.order_id)) == 1
     assert row(rt, memo_id).attempts == 1

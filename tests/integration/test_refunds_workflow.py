@@ -11,11 +11,15 @@ from marketbridge.runtime import build_runtime
 from marketbridge.workflows import engine
 from marketbridge.workflows import refunds as workflows
 from tests.conftest import make_settings
+from tests.integration import refunds_helpers as fixtures
 from tests.integration.refunds_helpers import credit_memo, marketplace_refunds, shipped_order
 
+refunds_template_db = fixtures.refunds_template_db  # a migrated SQLite file copied per test
+refunds_db_url = fixtures.refunds_db_url
 
-def test_workflow_retries_a_500_and_sends_exactly_once(migrated_db_url, fresh_sandboxes):
-    rt = build_runtime(make_settings(migrated_db_url, fresh_sandboxes, refund_retry_seconds=0.5,
+
+def test_workflow_retries_a_500_and_sends_exactly_once(refunds_db_url, fresh_sandboxes):
+    rt = build_runtime(make_settings(refunds_db_url, fresh_sandboxes, refund_retry_seconds=0.5,
                                      executor_id="refunds-wf"))
     engine.launch(rt, schedules=False)
     try:

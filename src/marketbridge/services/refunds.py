@@ -374,7 +374,7 @@ def send(runtime: Runtime, creditmemo_id: int) -> dict[str, Any]:
     """
     with runtime.db.session() as session:
         row = _row(session, creditmemo_id)
-        status = row.status
+        status, seen_attempts = row.status, row.attempts  # the claim below is against what we saw here
         if status in (*DONE_STATUSES, HELD, NEW):
             return {"status": status, "refund_ids": list(row.refund_ids)}
         in_flight_until = (row.send_started_at or utcnow()) + dt.timedelta(
@@ -394,16 +394,16 @@ def send(runtime: Runtime, creditmemo_id: int) -> dict[str, Any]:
                 _clear_all(session, row)
                 return {"status": row.status, "refund_ids": list(row.refund_ids)}
     with runtime.db.session() as session:
-        row = _row(session, creditmemo_id)
         claimed = session.execute(
             update(RefundOut)
-            .where(RefundOut.creditmemo_id == creditmemo_id, RefundOut.attempts == row.attempts,
+            .where(RefundOut.creditmemo_id == creditmemo_id, RefundOut.attempts == seen_attempts,
                    RefundOut.status.in_((PLANNED, SENDING)))
-            .values(status=SENDING, send_started_at=utcnow(), attempts=row.attempts + 1, in_flight=True,
+            .values(status=SENDING, send_started_at=utcnow(), attempts=seen_attempts + 1, in_flight=True,
                     updated_at=utcnow())
         ).rowcount
-        if claimed != 1:  # another worker moved it first
+        if claimed != 1:  # another worker claimed it after we looked: its attempt decides
             return {"status": "retry", "error": "another worker is sending this credit memo"}
+        row = _row(session, creditmemo_id)
         currency = row.currency if row.currency and row.currency != runtime.settings.currency else None
         order_id = row.order_id
     from marketbridge.adapters.mirakl import models as mk
