@@ -206,6 +206,10 @@ class Settings(BaseSettings):
         "read for SKUs on open orders (reservations); exact: one salable-quantity call per SKU.",
     )
     stock_read_concurrency: int = Field(default=8, ge=1, le=64)
+    stock_exact_read_max: int = Field(
+        default=2000, ge=0, description="Up to this many changed SKUs are re-read one by one (exact salable "
+        "qty); more than that and one scan of all source items is cheaper."
+    )
     stock_import_timeout_seconds: float = Field(default=1800.0, gt=0)
     stock_batch_stale_seconds: float = Field(default=3600.0, gt=0)
 
@@ -256,6 +260,9 @@ class Settings(BaseSettings):
     )
     audit_export_timeout_seconds: float = Field(default=1800.0, gt=0)
     audit_fix_timeout_seconds: float = Field(default=1800.0, gt=0)
+    audit_fix_via_stock_outbox: bool = Field(
+        default=True, description="In the running service, send quantity/price fixes through the stock flow's outbox."
+    )
     audit_confirm_limit: int = Field(
         default=500, ge=0,
         description="Quantity mismatches re-checked per run with Magento's per-SKU salable quantity (2 calls each).",

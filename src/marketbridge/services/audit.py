@@ -85,11 +85,13 @@ def fetch_magento(runtime: Runtime, progress: Progress = _noop) -> MagentoSide:
                                                 catalogue_service.PublishOverride.action)).tuples().all())
         stock_rule_rows = catalogue_service._stock_rules(session)  # noqa: SLF001
     rows: list[MagentoRow] = []
+    unmanaged = catalogue_service.unmanaged_default(runtime)
     done = 0
     for raw in client.iterate_products(page_size=500):
         product = catalogue_service.catalogue_product(raw)
         excluded = rules.exclusion_reason(product, overrides.get(product.sku)) is not None
-        qty, price = catalogue_service.channel_values(product, salable.get(product.sku), stock_rule_rows)
+        qty, price = catalogue_service.channel_values(product, salable.get(product.sku), stock_rule_rows,
+                                                      unmanaged_quantity=unmanaged)
         ean = product.attributes.get("ean")
         rows.append(MagentoRow(product.sku, product.enabled, qty, price, not excluded, str(ean) if ean else None))
         done += 1
@@ -197,7 +199,8 @@ def confirm_quantities(runtime: Runtime, drifts: list[Drift]) -> list[Drift]:
             log.warning("audit.confirm_failed", sku=drift.magento_sku, error=str(error))
             kept.append(drift)
             continue
-        qty, _ = catalogue_service.channel_values(product, salable, stock_rule_rows, manage_stock=manage)
+        qty, _ = catalogue_service.channel_values(product, salable, stock_rule_rows, manage_stock=manage,
+                                                  unmanaged_quantity=catalogue_service.unmanaged_default(runtime))
         if str(qty) != drift.actual:
             kept.append(Drift(drift.kind, drift.magento_sku, drift.offer_sku, str(qty), drift.actual, drift.detail))
     return kept
@@ -366,6 +369,14 @@ def apply_fixes(runtime: Runtime, drifts: Sequence[Drift]) -> tuple[dict[int, tu
             results[index] = ("exception", "the marketplace's reason needs a person: raised as an exception")
     summary: dict[str, Any] = {"offers_repushed": 0, "products_republished": 0, "exceptions": 0}
     summary["exceptions"] = sum(1 for action, _ in results.values() if action == "exception")
+    if per_offer and _stock_outbox_available(runtime):
+        by_magento = {drifts[i].magento_sku: per_offer[sku] for sku, idx in offer_drifts.items() for i in idx[:1]}
+        queued = _enqueue_in_stock_outbox(runtime, by_magento)
+        for sku, indexes in offer_drifts.items():
+            for index in indexes:
+                results[index] = ("stock_outbox", "queued for the stock flow's next import")
+        summary["offers_queued"] = queued
+        per_offer = {}
     if per_offer:
         outcome = _repush_offers(runtime, list(per_offer.values()))
         for sku, indexes in offer_drifts.items():
@@ -386,6 +397,38 @@ def apply_fixes(runtime: Runtime, drifts: Sequence[Drift]) -> tuple[dict[int, tu
                 results[index] = ("publish", "not found in Adobe Commerce")
         summary["products_republished"] = len(prepared.ready)
     return results, summary
+
+
+def _stock_outbox_available(runtime: Runtime) -> bool:
+    """Inside the running service, quantity and price fixes go through the stock flow's outbox, so a
+    single writer sends stock and prices (no race between an audit fix and a newer stock push). From
+    the CLI, with no service to send the outbox, the audit sends its own OF01 and waits for it."""
+    from marketbridge.workflows import engine
+
+    if not (runtime.settings.audit_fix_via_stock_outbox and engine.is_launched()):
+        return False
+    try:
+        from marketbridge.services.stock import outbox  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _enqueue_in_stock_outbox(runtime: Runtime, values: dict[str | None, dict[str, str]]) -> int:
+    from marketbridge.domain.stock import Kind
+    from marketbridge.services.stock import outbox
+
+    now = utcnow()
+    changes = []
+    for magento_sku, row in values.items():
+        if not magento_sku:
+            continue
+        if row.get("quantity"):
+            changes.append(outbox.Change(Kind.STOCK, magento_sku, row["quantity"], now))
+        if row.get("price"):
+            changes.append(outbox.Change(Kind.PRICE, magento_sku, row["price"], now))
+    with runtime.db.session() as session:
+        return outbox.enqueue(session, changes, read_at=now)
 
 
 def _repush_offers(runtime: Runtime, rows: list[dict[str, str]]) -> dict[str, str]:

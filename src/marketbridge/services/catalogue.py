@@ -203,16 +203,16 @@ def catalogue_product(product: Any, parent_sku: str | None = None) -> CatalogueP
 
 
 def _stock_rules(session: Session) -> list[Any]:
-    """The stock flow's rules table, when it exists (one definition of the rules everywhere)."""
+    """The stock flow's rules table (one definition of the rules everywhere)."""
     try:
-        from marketbridge.services import stock as stock_service  # type: ignore[attr-defined]
+        from marketbridge.services.stock.rules import load_rules
+    except ImportError:  # the stock flow is not installed in this build
+        return []
+    return list(load_rules(session))
 
-        loader = getattr(stock_service, "load_rules", None)
-        if loader is not None:
-            return list(loader(session))
-    except ImportError:
-        pass
-    return []
+
+def unmanaged_default(runtime: Runtime) -> int:
+    return int(getattr(runtime.settings, "stock_unmanaged_default_quantity", 100))
 
 
 def product_facts(product: CatalogueProduct, manage_stock: bool = True) -> stock_rules.ProductFacts:
@@ -246,10 +246,11 @@ def price_facts(product: CatalogueProduct) -> stock_rules.PriceFacts:
 
 
 def channel_values(product: CatalogueProduct, salable: float | None, stock_rule_rows: Sequence[Any], *,
-                   manage_stock: bool = True, today: dt.date | None = None) -> tuple[int, float | None]:
+                   manage_stock: bool = True, today: dt.date | None = None,
+                   unmanaged_quantity: int = 100) -> tuple[int, float | None]:
     """Quantity and price the marketplace should show, through the stock flow's rules."""
     facts = product_facts(product, manage_stock)
-    qty, _ = stock_rules.publishable_quantity(salable, facts, stock_rule_rows)
+    qty, _ = stock_rules.publishable_quantity(salable, facts, stock_rule_rows, unmanaged_default=unmanaged_quantity)
     price, _ = stock_rules.channel_price(price_facts(product), facts, stock_rule_rows, today or dt.date.today())
     return qty, (float(price) if price is not None else None)
 
@@ -322,7 +323,8 @@ def prepare(runtime: Runtime, skus: Sequence[str]) -> PrepareResult:
             if stock_item is not None and getattr(stock_item, "manage_stock", None) is not None:
                 manage_stock = bool(stock_item.manage_stock)
             salable = _salable(runtime, product.sku) if product.enabled and manage_stock else None
-            qty, price = channel_values(product, salable, stock_rule_rows, manage_stock=manage_stock)
+            qty, price = channel_values(product, salable, stock_rule_rows, manage_stock=manage_stock,
+                                        unmanaged_quantity=unmanaged_default(runtime))
             problems = rules.validate(row, reference, sku=product.sku,
                                       raw_category=str(product.attributes.get(CATEGORY_SOURCE) or ""), price=price)
             if not product.enabled:
