@@ -426,3 +426,12 @@ def test_a_line_is_refunded_only_when_amount_and_shipping_are(state: SandboxStat
     data = state.order_json(order)
     assert line.state == "REFUNDED" and data["fully_refunded"] and not data["order_lines"][0]["can_refund"]
     assert data["order_state"] == "SHIPPED"  # the order keeps the state it reached
+
+
+def test_order_price_overrides(state: SandboxState) -> None:
+    a, b = [o.shop_sku for o in state.live_offers() if o.active and o.quantity >= 1][:2]
+    order = state.create_order({"lines": [{"offer_sku": a, "quantity": 1, "price": 3.0}, {"offer_sku": b, "quantity": 2}],
+                                "price": 7.25, "currency_iso_code": "eur"})
+    assert [line.price_unit for line in order.lines] == [3.0, 7.25] and order.currency == "EUR"
+    data = state.order_json(order)
+    assert data["price"] == 17.5 and data["shipping_price"] == 4.5 and data["total_price"] == 22.0

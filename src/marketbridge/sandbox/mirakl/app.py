@@ -9,7 +9,8 @@ multiplied by ``rate_scale``). Bad input is a 400, an unknown route a 404, never
 A control API under ``/_sandbox/`` (no auth) drives what the marketplace and its customers would
 do::
 
-    POST   /_sandbox/orders                     {"lines": [{"offer_sku", "quantity", "price"?}], "customer"?,
+    POST   /_sandbox/orders                     {"lines": [{"offer_sku", "quantity", "price"?}], "price"? (unit
+                                                 price for lines without one; default: the offer's), "customer"?,
                                                  "shipping_address"?, "billing_address"?, "currency_iso_code"?,
                                                  "shipping_price"?, "shipping_type_code"? (STD|NXD|LRG),
                                                  "leadtime_to_ship"?} -> 201 {"order_id", "order_line_ids"}

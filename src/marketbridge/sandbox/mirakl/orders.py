@@ -212,7 +212,7 @@ class OrdersMixin:
                 raise SandboxError(400, f"Offer '{sku}' is not active ({', '.join(offer.inactivity_reasons())})")
             if offer.quantity < qty:
                 raise SandboxError(400, f"Offer '{sku}' has only {offer.quantity} in stock")
-            unit = item.get("price", offer.discount_price or offer.price)
+            unit = item.get("price", body.get("price", offer.discount_price or offer.price))
             if isinstance(unit, bool) or not isinstance(unit, int | float) or unit < 0:
                 raise SandboxError(400, "price must be a number >= 0")
             reservations.append((offer, qty))
