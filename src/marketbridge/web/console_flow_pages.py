@@ -28,7 +28,7 @@ from marketbridge.adapters.db.models.core import ExceptionRecord
 from marketbridge.services import dashboard
 from marketbridge.services import exceptions as exception_service
 from marketbridge.web.console_auth import PageUser, role_of
-from marketbridge.web.console_templates import render
+from marketbridge.web.console_templates import as_datetime, render
 from marketbridge.web.deps import RuntimeDep, SessionDep
 
 log = structlog.get_logger(__name__)
@@ -109,8 +109,16 @@ def orders_data(session: Session, runtime: Any, *, state: str | None, q: str | N
             if hasattr(orders, "get_order_record") else None
         if exact is not None:
             detail = orders.to_dict(exact, detail=True)
-    exceptions = _open_exceptions_for(session, [o.order_id for o in [*held, *recent]])
+    to_ship = []
+    for o in session.scalars(select(MarketplaceOrder).where(
+            MarketplaceOrder.state.in_(["accepted", "awaiting_payment", "created"])).limit(500)):
+        deadline = as_datetime((o.raw or {}).get("shipping_deadline"))
+        if deadline is not None:
+            to_ship.append((o, (deadline - now).total_seconds()))
+    to_ship.sort(key=lambda pair: pair[1])
+    exceptions = _open_exceptions_for(session, [o.order_id for o in [*held, *recent, *(p[0] for p in to_ship[:50])]])
     return {
+        "to_ship": to_ship[:50],
         "stages": [(s, ORDER_STAGE_WORDS.get(s, s), int(counts.get(s, 0))) for s in ORDER_STAGES],
         "held": [(o, (o.acceptance_deadline - now).total_seconds() if o.acceptance_deadline else None) for o in held],
         "stuck": stuck,
