@@ -5,7 +5,6 @@ the dashboard behind a log-in, and acting on the exception through the API."""
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +60,9 @@ def test_console_and_alerts_with_the_service_running(migrated_db_url: str, sandb
         assert received[0]["title"] == "marketbridge: urgent problem for Ops"
         assert "Creating order JL-000123-A stopped" in received[0]["message"]
         assert f"{base}/exceptions/{record_id}" in received[0]["message"]
-        time.sleep(2.5)  # more schedule runs: the same problem is not alerted again
-        assert len(received) == 1
+        runs_then = _urgent_runs(migrated_db_url)
+        wait_until(lambda: _urgent_runs(migrated_db_url) >= runs_then + 2, 60, "two more alert runs", log)
+        assert len(received) == 1  # the same problem is not alerted again
 
         with httpx2.Client(base_url=base, timeout=10) as anonymous:
             assert anonymous.get("/exceptions").status_code == 303
@@ -84,6 +84,19 @@ def test_console_and_alerts_with_the_service_running(migrated_db_url: str, sandb
         stop(service)
         receiver.stop()
         db.dispose()
+
+
+def _urgent_runs(db_url: str) -> int:
+    """Completed runs of the urgent-alert schedule, from the engine's own records."""
+    from dbos import DBOSClient
+    from dbos._serialization import DBOSPortableJSONSerializer
+
+    client = DBOSClient(system_database_url=db_url, serializer=DBOSPortableJSONSerializer())
+    try:
+        return len(client.list_workflows(name="console.alerts_urgent", status="SUCCESS", load_input=False,
+                                         load_output=False))
+    finally:
+        client.destroy()
 
 
 def _get(url: str) -> int:
