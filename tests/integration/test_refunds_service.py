@@ -254,6 +254,19 @@ def test_the_creditmemo_webhook_stores_the_memo_for_the_workflow(rt, sandboxes):
     assert [p["workflow_id"] for p in service.pending_creditmemos(rt) if p["creditmemo_id"] == memo_id] == [
         f"creditmemo:{memo_id}"]
     assert service.process(rt, memo_id)["status"] == "sent"
+    # the same memo as an I/O Events delivery (CloudEvents envelope) is recognised, not stored twice
+    io_body = json.dumps({"event": {"type": "com.adobe.commerce.observer.sales_order_creditmemo_save_after",
+                                    "id": "evt-1", "data": {"value": {"entity_id": memo_id}}}}).encode()
+    with rt.db.session() as s:
+        assert webhooks.dispatch_event(s, webhooks.store_event(s, io_body, dedup_window_seconds=60).id)
+    assert row(rt, memo_id).status == "sent"
+    later = credit_memo(rt.magento, shipped_order(rt.mirakl, rt.magento, sandboxes.mirakl_url, [("MB-000001", 1)], 0),
+                        {"MB-000001": 1})
+    io_body = json.dumps({"event": {"type": "com.adobe.commerce.observer.sales_order_creditmemo_save_after",
+                                    "id": "evt-2", "data": {"value": {"creditmemo": {"entity_id": later}}}}}).encode()
+    with rt.db.session() as s:
+        assert webhooks.dispatch_event(s, webhooks.store_event(s, io_body, dedup_window_seconds=60).id)
+    assert row(rt, later).source == "webhook"
 
 
 def test_two_workers_sending_the_same_memo_create_one_refund(rt, sandboxes):
