@@ -86,10 +86,31 @@ def test_duplicates_are_harmless_and_limits_are_enforced(client):
 
 def test_other_flows_register_handlers_by_prefix(client):
     seen = []
-    register_webhook_handler("observer.sales_order_shipment", lambda session, name, data: seen.append((name, data)))
-    body = body_of("observer.sales_order_shipment_track_save_after", {"track": {"order_id": 7}})
+    register_webhook_handler("observer.mb_test_shipment", lambda session, name, data: seen.append((name, data)))
+    body = body_of("observer.mb_test_shipment_track_save_after", {"track": {"order_id": 7}})
     assert post(client, body).status_code == 200
-    assert seen == [("observer.sales_order_shipment_track_save_after", {"track": {"order_id": 7}})]
+    assert seen == [("observer.mb_test_shipment_track_save_after", {"track": {"order_id": 7}})]
+
+
+def test_a_failing_handler_keeps_the_event_for_a_retry(client):
+    calls = []
+
+    def flaky(session, name, data):
+        calls.append(name)
+        if len(calls) == 1:
+            raise RuntimeError("temporary")
+
+    register_webhook_handler("observer.mb_test_flaky", flaky)
+    assert post(client, body_of("observer.mb_test_flaky_event", {"x": 1})).status_code == 200
+    with client.runtime.db.session() as s:
+        event = s.scalars(select(WebhookEvent)).one()
+        assert event.handled_at is None and "temporary" in event.error
+    from marketbridge.services.webhooks import redispatch_unhandled
+
+    assert redispatch_unhandled(client.runtime.db.session, older_than_seconds=0) == 1
+    with client.runtime.db.session() as s:
+        assert s.scalars(select(WebhookEvent)).one().handled_at is not None
+    assert calls == ["observer.mb_test_flaky_event"] * 2
 
 
 def test_io_events_envelope_is_accepted(client):

@@ -1,7 +1,8 @@
 """DBOS workflows of the stock and price flow: thin durable shells around services.stock.sync.
 
-* ``stock.tick`` (schedule ``stock_push_cron``, every 2 s by default, and started at once by the
-  webhook receiver): re-read hinted SKUs from Adobe Commerce into the outbox, then for each import
+* ``stock.refresh`` (schedule ``stock_push_cron``, and started at once by the webhook receiver):
+  re-read hinted SKUs from Adobe Commerce into the outbox (one at a time per process), then claim.
+* ``stock.tick`` (schedule ``stock_push_cron``, every 2 s by default): for each import
   API claim the batch in flight or a new one (when the last upload is a minute old) and start its
   ``stock.push_batch`` workflow under the deterministic id ``stock-push-<batch id>``. Starting an
   existing id is a no-op, so a tick that dies between claiming and starting is repaired by the
@@ -57,12 +58,12 @@ def _claim() -> list[int]:
 
 @DBOS.step(name="stock.upload")
 def _upload(batch_id: int) -> dict[str, Any]:
-    return stock_sync.upload(get_runtime(), batch_id)
+    return stock_sync.upload(get_runtime(), batch_id, outbox.batch_workflow_id(batch_id))
 
 
 @DBOS.step(name="stock.follow")
 def _follow(batch_id: int) -> dict[str, Any]:
-    return stock_sync.follow(get_runtime(), batch_id)
+    return stock_sync.follow(get_runtime(), batch_id, outbox.batch_workflow_id(batch_id))
 
 
 @DBOS.step(name="stock.release")
@@ -91,6 +92,15 @@ def _start_batches(batch_ids: list[int]) -> None:
 
 @DBOS.workflow(name="stock.tick")
 def push_tick(scheduled_time: Any = None, context: Any = None) -> dict[str, Any]:
+    """Claim and start batches only: never waits behind a long Magento read."""
+    batch_ids = _claim()
+    _start_batches(batch_ids)
+    return {"batches": batch_ids}
+
+
+@DBOS.workflow(name="stock.refresh")
+def refresh_tick(scheduled_time: Any = None, context: Any = None) -> dict[str, Any]:
+    """Re-read hinted SKUs from Adobe Commerce into the outbox, then claim at once."""
     refreshed = _refresh()
     batch_ids = _claim()
     _start_batches(batch_ids)
@@ -129,7 +139,7 @@ def trigger_push(min_gap_seconds: float = 0.5) -> bool:
             return False
         _last_trigger = now
     try:
-        DBOS.start_workflow(push_tick)
+        DBOS.start_workflow(refresh_tick)
     except Exception as error:  # noqa: BLE001 - the schedule will pick the work up anyway
         log.warning("stock.trigger_failed", error=str(error)[:200])
         return False
@@ -141,5 +151,6 @@ def schedules(settings: Settings) -> list[dict[str, Any]]:
         return []
     return [
         {"schedule_name": "stock.tick", "workflow_fn": push_tick, "schedule": settings.stock_push_cron},
+        {"schedule_name": "stock.refresh", "workflow_fn": refresh_tick, "schedule": settings.stock_push_cron},
         {"schedule_name": "stock.poll", "workflow_fn": poll_workflow, "schedule": settings.stock_poll_cron},
     ]

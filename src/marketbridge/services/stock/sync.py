@@ -8,13 +8,13 @@ state always publishes the same value whichever way the change was noticed.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
@@ -106,38 +106,70 @@ def _date(value: str | None) -> dt.date | None:
         return None
 
 
-def facts_of(state: SkuState) -> ProductFacts:
+def facts_of(state: Mapping[str, Any]) -> ProductFacts:
     return ProductFacts(
-        sku=state.sku, enabled=state.enabled, type_id=state.type_id, manage_stock=state.manage_stock,
-        attributes=dict(state.attributes or {}), category_ids=list(state.category_ids or []),
+        sku=state["sku"], enabled=bool(state["enabled"]), type_id=state["type_id"],
+        manage_stock=bool(state["manage_stock"]), attributes=dict(state["attributes"] or {}),
+        category_ids=list(state["category_ids"] or []),
     )
 
 
-def price_facts_of(state: SkuState) -> PriceFacts:
-    return PriceFacts(price=_decimal(state.price), special_price=_decimal(state.special_price),
-                      special_from=_date(state.special_from), special_to=_date(state.special_to))
+def price_facts_of(state: Mapping[str, Any]) -> PriceFacts:
+    return PriceFacts(price=_decimal(state["price"]), special_price=_decimal(state["special_price"]),
+                      special_from=_date(state["special_from"]), special_to=_date(state["special_to"]))
 
 
-def compute(state: SkuState, rules: Sequence[Rule], settings: Settings, today: dt.date) -> tuple[
+def compute(state: Mapping[str, Any], rules: Sequence[Rule], settings: Settings, today: dt.date) -> tuple[
         tuple[int, str] | None, tuple[Decimal | None, str]]:
     """(quantity, rule) — None for composite products, which carry no stock — and (price, rule)."""
     facts = facts_of(state)
     qty = None
-    if state.type_id not in COMPOSITE_TYPES:
-        qty = rules_domain.publishable_quantity(state.magento_qty, facts, rules,
-                                                unmanaged_default=settings.stock_unmanaged_default_quantity)
     price: tuple[Decimal | None, str] = (None, "composite")
-    if state.type_id not in COMPOSITE_TYPES:  # parents and bundles have no offer of their own
+    if state["type_id"] not in COMPOSITE_TYPES:  # parents and bundles have no offer of their own
+        qty = rules_domain.publishable_quantity(state["magento_qty"], facts, rules,
+                                                unmanaged_default=settings.stock_unmanaged_default_quantity)
         price = rules_domain.channel_price(price_facts_of(state), facts, rules, today)
     return qty, price
 
 
-def _load_states(session: Session, skus: Sequence[str]) -> dict[str, SkuState]:
-    out: dict[str, SkuState] = {}
+STATE_TABLE = SkuState.__table__
+STATE_COLUMNS = [c.name for c in STATE_TABLE.columns]
+
+
+def _new_state(sku: str) -> dict[str, Any]:
+    row: dict[str, Any] = {name: None for name in STATE_COLUMNS}
+    row.update(sku=sku, enabled=True, type_id="simple", manage_stock=True, min_qty=0.0, attributes={},
+               category_ids=[], reservations_suspected=False, stock_rule="", stock_result="", stock_message="",
+               price_rule="", price_result="", price_message="")
+    return row
+
+
+def _load_states(session: Session, skus: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per-SKU state rows as plain dicts (Core, not ORM: the full resync handles 50,000 at once)."""
+    out: dict[str, dict[str, Any]] = {}
     for start in range(0, len(skus), outbox.CHUNK):
-        for state in session.scalars(select(SkuState).where(SkuState.sku.in_(skus[start : start + outbox.CHUNK]))):
-            out[state.sku] = state
+        part = skus[start : start + outbox.CHUNK]
+        for row in session.execute(select(STATE_TABLE).where(STATE_TABLE.c.sku.in_(part))).mappings():
+            out[row["sku"]] = dict(row)
     return out
+
+
+def _existing_skus(session: Session, skus: Sequence[str]) -> set[str]:
+    out: set[str] = set()
+    for start in range(0, len(skus), outbox.CHUNK):
+        out.update(session.scalars(select(SkuState.sku).where(SkuState.sku.in_(skus[start : start + outbox.CHUNK]))))
+    return out
+
+
+def _save_states(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    stmt = outbox._insert(session, SkuState)
+    ex = stmt.excluded  # type: ignore[attr-defined]
+    stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
+        index_elements=["sku"], set_={name: ex[name] for name in STATE_COLUMNS if name != "sku"})
+    for start in range(0, len(rows), 1000):
+        session.execute(stmt, list(rows[start : start + 1000]))
 
 
 def _active_exception_ids(session: Session, types: Iterable[ExceptionType], skus: Iterable[str]) -> dict[str, set[str]]:
@@ -197,60 +229,58 @@ def apply_readings(
     changes: list[outbox.Change] = []
     unreadable: list[tuple[str, str]] = []
     readable: list[str] = []
+    dirty: list[dict[str, Any]] = []
     for item in readings:
         state = states.get(item.sku)
         if state is None:
             if item.product is None:
                 unreadable.append((item.sku, "Adobe Commerce has no product with this SKU"))
                 continue
-            state = SkuState(sku=item.sku, attributes={}, category_ids=[], stock_rule="", stock_result="",
-                             stock_message="", price_rule="", price_result="", price_message="",
-                             enabled=True, type_id="simple", manage_stock=True, min_qty=0.0,
-                             reservations_suspected=False)
-            session.add(state)
+            state = _new_state(item.sku)
             states[item.sku] = state
         if item.missing:
-            state.enabled = False  # deleted in Magento: nothing left to sell
+            state["enabled"] = False  # deleted in Magento: nothing left to sell
         if item.product is not None:
             p = item.product
-            state.enabled, state.type_id = p.enabled, p.type_id
-            state.attributes, state.category_ids = p.attributes, p.category_ids
-            state.price, state.special_price = p.price, p.special_price
-            state.special_from, state.special_to = p.special_from, p.special_to
+            state.update(enabled=p.enabled, type_id=p.type_id, attributes=p.attributes, category_ids=p.category_ids,
+                         price=p.price, special_price=p.special_price, special_from=p.special_from,
+                         special_to=p.special_to, facts_at=now)
             if p.manage_stock is not None:
-                state.manage_stock = p.manage_stock
+                state["manage_stock"] = p.manage_stock
             if p.min_qty is not None:
-                state.min_qty = p.min_qty
-            state.facts_at = now
+                state["min_qty"] = p.min_qty
         if item.stock_read:
-            state.magento_qty = item.salable
+            state["magento_qty"] = item.salable
         if item.fingerprint is not None:
-            state.source_fingerprint = item.fingerprint
+            state["source_fingerprint"] = item.fingerprint
         if item.reservations_suspected is not None:
-            state.reservations_suspected = item.reservations_suspected
-        state.noticed_at = noticed.get(item.sku, now)
+            state["reservations_suspected"] = item.reservations_suspected
+        first = noticed.get(item.sku, now)
+        state["noticed_at"] = first
+        state["updated_at"] = now
         readable.append(item.sku)
         qty, (price, price_rule) = compute(state, rules, settings, today)
-        first = noticed.get(item.sku, now)
         if qty is not None:
-            state.target_qty, state.stock_rule = qty
-            last = stock_last.get(item.sku, None if state.published_qty is None else str(state.published_qty))
+            state["target_qty"], state["stock_rule"] = qty
+            published = state["published_qty"]
+            last = stock_last.get(item.sku, None if published is None else str(published))
             if Kind.STOCK in kinds and (str(qty[0]) != last or item.sku in force):
                 changes.append(outbox.Change(Kind.STOCK, item.sku, str(qty[0]), first))
-                state.stock_result = "pending"
+                state["stock_result"] = "pending"
                 result.stock_enqueued += 1
-        state.magento_price = None if rules_domain.magento_price(price_facts_of(state), today) is None else str(
-            rules_domain.magento_price(price_facts_of(state), today))
-        state.price_rule = price_rule
+        base = rules_domain.magento_price(price_facts_of(state), today)
+        state["magento_price"] = None if base is None else str(base)
+        state["price_rule"] = price_rule
         if price is not None:
             text = rules_domain.format_price(price)
-            state.target_price = text
-            last_price = price_last.get(item.sku, state.published_price)
+            state["target_price"] = text
+            last_price = price_last.get(item.sku, state["published_price"])
             if Kind.PRICE in kinds and (text != last_price or item.sku in force):
                 changes.append(outbox.Change(Kind.PRICE, item.sku, text, first))
-                state.price_result = "pending"
+                state["price_result"] = "pending"
                 result.price_enqueued += 1
-    session.flush()
+        dirty.append(state)
+    _save_states(session, dirty)
     outbox.enqueue(session, changes, read_at=read_at)
     for sku, why in unreadable:
         exception_service.record(session, ExceptionReport(
@@ -279,15 +309,20 @@ def read_for(runtime: Runtime, skus: Sequence[str], *, details: set[str], exact:
     detail_skus = sorted(details)[:DETAIL_READ_LIMIT]
     if detail_skus:
         products.update(reading.read_product_details(magento, detail_skus, settings.stock_read_concurrency))
-    topology = topology or reading.read_topology(magento, settings.magento_stock_id)
-    physical = reading.read_physical(magento, list(skus), topology)
     with runtime.db.session() as session:
         states = _load_states(session, list(skus))
-    exact_skus = set(exact) | {s for s, st in states.items() if st.reservations_suspected}
-    if settings.stock_salable_read == "exact":
-        exact_skus = set(skus)
-    type_of = {s: (products[s].type_id if s in products else (states[s].type_id if s in states else "simple")) for s in skus}
-    exact_skus = {s for s in exact_skus if type_of[s] not in COMPOSITE_TYPES}
+    type_of = {s: (products[s].type_id if s in products else (states[s]["type_id"] if s in states else "simple")) for s in skus}
+    stock_skus = [s for s in skus if type_of[s] not in COMPOSITE_TYPES]
+    physical: dict[str, reading.Physical] = {}
+    if settings.stock_salable_read == "exact" or len(stock_skus) <= settings.stock_exact_read_max:
+        # A few SKUs: one exact salable-quantity read each (includes reservations).
+        exact_skus = set(stock_skus)
+    else:
+        # Many SKUs (a burst): one scan of every source item costs less than thousands of reads.
+        topology = topology or reading.read_topology(magento, settings.magento_stock_id)
+        physical = reading.read_physical(magento, None, topology)
+        exact_skus = set(exact) | {s for s, st in states.items() if st["reservations_suspected"]}
+        exact_skus = {s for s in exact_skus if type_of[s] not in COMPOSITE_TYPES}
     exact_values = reading.read_salable_exact(magento, sorted(exact_skus), settings.magento_stock_id,
                                               settings.stock_read_concurrency)
     readings = []
@@ -296,10 +331,11 @@ def read_for(runtime: Runtime, skus: Sequence[str], *, details: set[str], exact:
         state = states.get(sku)
         missing = product is None and sku in need_products and state is not None
         min_qty = product.min_qty if product is not None and product.min_qty is not None else (
-            state.min_qty if state is not None else 0.0)
+            state["min_qty"] if state is not None else 0.0)
         phys = physical.get(sku)
         computed = reading.computed_salable(phys, min_qty)
-        item = Reading(sku=sku, product=product, fingerprint=phys.fingerprint if phys else "none", missing=missing)
+        fingerprint = (phys.fingerprint if phys else "none") if physical else None
+        item = Reading(sku=sku, product=product, fingerprint=fingerprint, missing=missing)
         if type_of[sku] in COMPOSITE_TYPES:
             item.stock_read = False
         elif sku in exact_values:
@@ -307,7 +343,8 @@ def read_for(runtime: Runtime, skus: Sequence[str], *, details: set[str], exact:
             item.stock_read = True
             item.exact = True
             # reservations (or an unknown min qty) explain any gap between exact and computed
-            item.reservations_suspected = item.salable is not None and abs(item.salable - computed) > 1e-9
+            if physical:
+                item.reservations_suspected = item.salable is not None and abs(item.salable - computed) > 1e-9
         else:
             item.salable = computed
             item.stock_read = True
@@ -315,7 +352,7 @@ def read_for(runtime: Runtime, skus: Sequence[str], *, details: set[str], exact:
     return readings
 
 
-def refresh(runtime: Runtime, *, limit: int = 20000) -> RefreshResult:
+def refresh(runtime: Runtime, *, limit: int = 100_000) -> RefreshResult:
     """Re-read Magento for every hinted SKU (oldest first, up to ``limit``) and enqueue changes."""
     out = RefreshResult()
     started = utcnow()
@@ -395,6 +432,11 @@ def poll(runtime: Runtime, *, overlap_seconds: float = 120.0) -> PollResult:
     products, newest_product = reading.skus_of_products_since(magento, products_since)
     with runtime.db.session() as session:
         outbox.note_hints(session, changed, reason="poll:source-items", noticed_at=started)
+        # remember what was seen, so an exact re-read (which has no fingerprint) is not re-hinted
+        seen = [{"sku_": sku, "fp": physical[sku].fingerprint if sku in physical else "none"} for sku in changed]
+        if seen:
+            session.execute(update(STATE_TABLE).where(STATE_TABLE.c.sku == bindparam("sku_"))
+                            .values(source_fingerprint=bindparam("fp")), seen)
         outbox.note_hints(session, order_skus, exact=True, reason="poll:orders", noticed_at=started)
         outbox.note_hints(session, products, price=True, details=True, reason="poll:products", noticed_at=started)
         # Magento's updated_at has one-second resolution: re-read the last second next time.
@@ -472,14 +514,15 @@ def full_resync(runtime: Runtime, *, progress: Progress | None = None) -> Resync
     out.products_read = len(products)
     noticed = {r.sku: noticed_at for r in readings}
     report("apply", 0, len(readings))
+    # One transaction for the whole catalogue: the push loop sees every SKU at once, so a full
+    # resync leaves in one import per API instead of being split across one-minute windows.
     with runtime.db.session() as session:
         rules = load_rules(session)
-    for start in range(0, len(readings), APPLY_CHUNK):
-        part = readings[start : start + APPLY_CHUNK]
-        with runtime.db.session() as session:
+        for start in range(0, len(readings), APPLY_CHUNK):
+            part = readings[start : start + APPLY_CHUNK]
             out.applied.add(apply_readings(session, settings, part, noticed, force={r.sku for r in part}, rules=rules,
                                            read_at=noticed_at))
-        report("apply", len(part), len(readings))
+            report("apply", len(part), len(readings))
     out.seconds = time.monotonic() - began
     return out
 
@@ -501,9 +544,18 @@ def reapply_rules(runtime: Runtime) -> ApplyResult:
 
 # =============================================================================== pushing
 def claim_all(runtime: Runtime) -> list[int]:
-    """For every lane: the batch in flight or a new one when the window allows. Batch ids."""
+    """For every lane: the batch in flight or a new one when the window allows. Batch ids.
+
+    A batch in flight for longer than ``stock_batch_stale_seconds`` (its owner died for good:
+    a CLI killed mid-push, a workflow cancelled by hand) is released first, so a lane never
+    stays blocked; its values go back to pending."""
     ids = []
+    stale = utcnow() - dt.timedelta(seconds=runtime.settings.stock_batch_stale_seconds)
     for lane in lanes(runtime.settings):
+        with runtime.db.session() as session:
+            for batch in outbox.active_batches(session):
+                if batch.api == lane.api and batch.created_at < stale:
+                    outbox.release(session, batch.id, "no progress for too long; values queued again")
         with runtime.db.session() as session:
             batch_id = outbox.claim(session, lane.api, lane.kinds, interval_seconds=import_interval(runtime.settings))
         if batch_id is not None:
@@ -525,18 +577,26 @@ def _submit(runtime: Runtime, api: str, values: dict[str, dict[str, str]]) -> st
     return mirakl.submit_offers(rows, columns, mode="NORMAL")
 
 
-def upload(runtime: Runtime, batch_id: int) -> dict[str, Any]:
-    """Send the batch's file once. Idempotent: a batch that already has an import id is not resent.
+def upload(runtime: Runtime, batch_id: int, owner: str | None = None) -> dict[str, Any]:
+    """Send the batch's file once. ``owner`` (the batch's workflow id, or the CLI's id) takes the
+    batch from ``claimed`` to ``uploading`` with a conditional UPDATE, so two processes never send
+    the same batch; a recovered workflow (same owner) continues. A batch that already has an
+    import id is not resent.
 
     On failure (after the client's own 429 handling) the batch is released — its values go back to
     pending — and an Ops exception is recorded; the next window retries.
     """
+    owner = owner or outbox.batch_workflow_id(batch_id)
     with runtime.db.session() as session:
+        won = session.execute(
+            update(SyncBatch).where(SyncBatch.id == batch_id, SyncBatch.state == "claimed")
+            .values(state="uploading", workflow_id=owner)
+        ).rowcount
         batch = session.get(SyncBatch, batch_id)
         if batch is None:
             return {"state": "missing"}
-        if batch.state != "claimed":
-            return {"state": batch.state, "api": batch.api, "import_id": batch.import_id}
+        if not won and not (batch.state == "uploading" and batch.workflow_id == owner):
+            return {"state": batch.state, "api": batch.api, "import_id": batch.import_id, "owner": batch.workflow_id}
         api = batch.api
         values = outbox.batch_values(session, batch_id)
         if not values:
@@ -569,11 +629,13 @@ def upload(runtime: Runtime, batch_id: int) -> dict[str, Any]:
     return {"state": "sent", "api": api, "import_id": import_id}
 
 
-def follow(runtime: Runtime, batch_id: int) -> dict[str, Any]:
-    """Wait for the import to finish, read its error report, write per-SKU results. Idempotent."""
+def follow(runtime: Runtime, batch_id: int, owner: str | None = None) -> dict[str, Any]:
+    """Wait for the import to finish, read its error report, write per-SKU results. Idempotent;
+    only the batch's owner follows it."""
+    owner = owner or outbox.batch_workflow_id(batch_id)
     with runtime.db.session() as session:
         batch = session.get(SyncBatch, batch_id)
-        if batch is None or batch.state != "sent" or not batch.import_id:
+        if batch is None or batch.state != "sent" or not batch.import_id or batch.workflow_id != owner:
             return {"state": None if batch is None else batch.state}
         api, import_id = batch.api, batch.import_id
         skus = sorted(outbox.batch_values(session, batch_id))
@@ -619,7 +681,7 @@ def record_results(runtime: Runtime, batch_id: int, api: str, import_id: str, st
                 error_updates[row.kind].append({"sku": row.sku, "message": failed[row.sku][:2000]})
             else:
                 ok_updates[row.kind].append({"sku": row.sku, "value": row.value, "latency": latency})
-        existing = set(_load_states(session, [r.sku for r in rows]))
+        existing = _existing_skus(session, [r.sku for r in rows])
         mappings = []
         for kind in (Kind.STOCK, Kind.PRICE):
             prefix = "stock" if kind is Kind.STOCK else "price"
@@ -680,16 +742,21 @@ def release_stale(runtime: Runtime, batch_id: int, reason: str) -> int:
 def push_now(runtime: Runtime, *, max_windows: int = 1000, wait_window: bool = True) -> list[dict[str, Any]]:
     """Refresh hints and push every pending value in-process, window after window, until the
     outbox is empty (the CLI's ``--wait``; tests). Respects the once-a-minute window."""
+    import os
     import time
+    import uuid
 
+    owner = f"cli-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     outcomes = []
     for _ in range(max_windows):
         refresh(runtime)
         ids = claim_all(runtime)
         for batch_id in ids:
-            outcome = upload(runtime, batch_id)
+            outcome = upload(runtime, batch_id, owner)
             if outcome.get("state") == "sent":
-                outcome = {**outcome, **follow(runtime, batch_id)}
+                outcome = {**outcome, **follow(runtime, batch_id, owner)}
+            if outcome.get("owner") not in (None, owner):
+                continue  # the running service is pushing this batch
             outcomes.append({"batch_id": batch_id, **outcome})
         with runtime.db.session() as session:
             left = outbox.pending_count(session) + outbox.inflight_count(session) + outbox.hint_count(session)
