@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import traceback
 from typing import Any
 
 import structlog
@@ -57,17 +58,52 @@ def redact_processor(_logger: Any, _name: str, event_dict: dict[str, Any]) -> di
     return _redact(event_dict)  # type: ignore[no-any-return]
 
 
+def redact_record(record: logging.LogRecord) -> logging.LogRecord:
+    """Redact a stdlib record in place: its message, its traceback and its stack.
+
+    The traceback matters: an exception message may quote a URL or header with a credential, and
+    a ``Formatter`` would otherwise render ``exc_info`` *after* every filter has run. The rendered,
+    redacted text goes to ``exc_text`` (which formatters print as is) and ``exc_info`` is dropped.
+    """
+    try:
+        message = record.getMessage()
+    except Exception:  # noqa: BLE001 - a broken %-format is the library's bug; keep the raw msg
+        message = str(record.msg)
+    record.msg = redact_text(message)
+    record.args = None
+    if record.exc_info and record.exc_info[0] is not None:
+        record.exc_text = redact_text("".join(traceback.format_exception(*record.exc_info)).rstrip("\n"))
+        record.exc_info = None
+    elif record.exc_text:
+        record.exc_text = redact_text(record.exc_text)
+    if record.stack_info:
+        record.stack_info = redact_text(record.stack_info)
+    return record
+
+
 class _RedactingFilter(logging.Filter):
     """Applies the same redaction to stdlib log records (uvicorn, DBOS, httpx2)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:
-            return True
-        record.msg = redact_text(message)
-        record.args = None
+        redact_record(record)
         return True
+
+
+def _install_record_factory() -> None:
+    """Redact every stdlib record when it is created, whatever logger or handler it goes to.
+
+    Handler filters are not enough: uvicorn (``uvicorn.run``'s logging config) and DBOS attach
+    their own handlers to non-propagating loggers, so their lines never reach the root handler.
+    """
+    current = logging.getLogRecordFactory()
+    if getattr(current, "_marketbridge_redacting", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        return redact_record(current(*args, **kwargs))
+
+    factory._marketbridge_redacting = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
 
 
 class _CurrentStderr:
@@ -87,6 +123,7 @@ def configure_logging(settings: Settings | None = None, *, json_logs: bool | Non
     global _configured
     if settings is not None:
         register_secrets(settings.secret_values())
+    _install_record_factory()
     if _configured:
         return
     _configured = True
