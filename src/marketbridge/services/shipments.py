@@ -292,10 +292,16 @@ class _OrderCache:
         self.runtime = runtime
         self.orders: dict[int, Any] = {}
 
-    def get(self, order_id: int) -> Any:
+    def ext_order_id(self, order_id: int) -> str | None:
+        """The marketplace order id of a Magento order; None when it has none or is gone."""
         if order_id not in self.orders:
-            self.orders[order_id] = self.runtime.magento.get_order(order_id)
-        return self.orders[order_id]
+            try:
+                self.orders[order_id] = self.runtime.magento.get_order(order_id)
+            except NotFound:
+                log.warning("shipment.order_not_found", magento_order_id=order_id)
+                self.orders[order_id] = None
+        order = self.orders[order_id]
+        return order.ext_order_id if order is not None else None
 
 
 def detect_shipment(runtime: Runtime, shipment_id: int) -> int | None:
@@ -333,7 +339,7 @@ def poll_new_shipments(runtime: Runtime, *, page_size: int = 100) -> list[int]:
             return
         with runtime.db.session() as session:
             for shipment in batch:
-                ext = orders.get(shipment.order_id).ext_order_id
+                ext = orders.ext_order_id(shipment.order_id)
                 if ext:
                     row, changed = record_shipment(session, shipment, ext)
                     if changed:
@@ -446,8 +452,16 @@ def _items_for_allocation(shipment: Any, order: Any) -> list[rules.ShippedItem]:
 def prepare(runtime: Runtime, shipment_id: int) -> dict[str, Any]:
     """Re-read the shipment in Magento and decide whether it can be sent now."""
     settings = runtime.settings
-    shipment = runtime.magento.get_shipment(shipment_id)
-    order = runtime.magento.get_order(shipment.order_id)
+    try:
+        shipment = runtime.magento.get_shipment(shipment_id)
+        order = runtime.magento.get_order(shipment.order_id)
+    except NotFound as error:
+        with runtime.db.session() as session:
+            row = session.get(ShipmentOut, shipment_id)
+            if row is not None and row.state != ShipmentState.CONFIRMED.value:
+                row.state = ShipmentState.ERROR.value
+                row.last_error = f"the shipment or its order no longer exists in Adobe Commerce: {error.message}"[:2000]
+        return Decision("stop", ShipmentState.ERROR.value, "not found in Adobe Commerce").as_json()
     carriers = ensure_carriers(runtime)
     with runtime.db.session() as session:
         row = session.get(ShipmentOut, shipment_id)
