@@ -289,3 +289,9 @@ def test_two_workers_sending_the_same_memo_create_one_refund(rt, sandboxes):
     assert sorted(r["status"] for r in results) == ["retry", "sent"]
     assert len(marketplace_refunds(rt.mirakl, sc.order_id)) == 1
     assert row(rt, memo_id).attempts == 1
+
+
+def test_a_memo_that_does_not_exist_is_ignored(rt):
+    assert service.record_creditmemo(rt, 987654, source="poll")
+    assert service.process(rt, 987654)["status"] == "ignored"
+    assert "no longer exists" in row(rt, 987654).problem

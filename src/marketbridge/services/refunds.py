@@ -228,7 +228,14 @@ def prepare(runtime: Runtime, creditmemo_id: int, *, replan: bool = False) -> di
         row = _row(session, creditmemo_id)
         if row.status in (SENDING, *DONE_STATUSES) or (row.status == HELD and not replan):
             return {"status": row.status, "order_id": row.order_id}
-    memo = runtime.magento.get_creditmemo(creditmemo_id)
+    try:
+        memo = runtime.magento.get_creditmemo(creditmemo_id)
+    except NotFound:
+        with runtime.db.session() as session:
+            row = _row(session, creditmemo_id, lock=True)
+            if row.status not in (SENDING, *DONE_STATUSES):
+                row.status, row.problem = IGNORED, "the credit memo no longer exists in Adobe Commerce"
+            return {"status": row.status}
     order = runtime.magento.get_order(memo.order_id)
     domain_memo = memo_from_magento(memo, order)
     with runtime.db.session() as session:
@@ -275,6 +282,7 @@ def prepare(runtime: Runtime, creditmemo_id: int, *, replan: bool = False) -> di
                     "shop may use; fix MARKETBRIDGE_REFUND_REASON_MAP or the default.",
                 ))
         row.lines = [line.as_json() for line in plan.lines]
+        row.tax_mode = plan.tax_mode.value
         row.total = rules.from_pence(plan.total)
         if not plan.ok:
             _hold(session, row, rules.problem_exception_type(plan.problems),
@@ -405,11 +413,11 @@ def send(runtime: Runtime, creditmemo_id: int) -> dict[str, Any]:
             return {"status": "retry", "error": "another worker is sending this credit memo"}
         row = _row(session, creditmemo_id)
         currency = row.currency if row.currency and row.currency != runtime.settings.currency else None
-        order_id = row.order_id
+        order_id, tax_mode = row.order_id, row.tax_mode or runtime.settings.order_tax_mode.value
     from marketbridge.adapters.mirakl import models as mk
 
     request = mk.RefundRequest.model_validate({
-        "order_tax_mode": runtime.settings.order_tax_mode.value,
+        "order_tax_mode": tax_mode,
         "refunds": [line.wire(currency) for line in to_send],
     })
     try:
@@ -815,7 +823,8 @@ def refund_out_dict(row: RefundOut) -> dict[str, Any]:
     return {
         "creditmemo_id": row.creditmemo_id, "creditmemo_increment_id": row.creditmemo_increment_id,
         "magento_order_id": row.magento_order_id, "order_id": row.order_id, "status": row.status,
-        "source": row.source, "currency": row.currency, "total": str(row.total), "memo_total": str(row.memo_total),
+        "source": row.source, "currency": row.currency, "tax_mode": row.tax_mode, "total": str(row.total),
+        "memo_total": str(row.memo_total),
         "lines": [{**line, "amount": str(rules.from_pence(int(line["item_amount"]) + int(line["adjustment"]))),
                    "shipping": str(rules.from_pence(int(line["shipping_amount"])))} for line in row.lines or []],
         "refund_ids": list(row.refund_ids or []), "problem": row.problem, "attempts": row.attempts,

@@ -45,6 +45,7 @@ class RefundOut(Base):
     status: Mapped[str] = mapped_column(String(16), default="new")
     source: Mapped[str] = mapped_column(String(16), default="poll")  # webhook | poll | manual
     currency: Mapped[str] = mapped_column(String(3), default="")
+    tax_mode: Mapped[str] = mapped_column(String(16), default="")  # the order's; OR28 amounts are in it
     total: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=Decimal(0))  # what we refund on the marketplace
     memo_total: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=Decimal(0))  # the memo's grand total
     lines: Mapped[list] = mapped_column(JSON, default=list)  # domain PlannedLine.as_json()

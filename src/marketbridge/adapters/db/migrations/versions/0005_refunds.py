@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("source", sa.String(length=16), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("tax_mode", sa.String(length=16), nullable=False),
         sa.Column("total", sa.Numeric(precision=12, scale=2), nullable=False),
         sa.Column("memo_total", sa.Numeric(precision=12, scale=2), nullable=False),
         sa.Column("lines", sa.JSON(), nullable=False),
