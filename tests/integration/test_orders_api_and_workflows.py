@@ -76,3 +76,41 @@ def test_poll_workflow_runs_the_per_order_workflows_once(migrated_db_url, fresh_
     finally:
         engine.shutdown()
         runtime.close()
+
+
+def test_an_unreachable_magento_is_waited_for_then_reported(migrated_db_url, fresh_sandboxes, monkeypatch):
+    from marketbridge.domain import orders as rules
+    from marketbridge.services import exceptions as exc
+
+    monkeypatch.setattr(order_workflows, "RETRY_WAITS", (1.0, 1.0, 2.0))
+    runtime = build_runtime(make_settings(migrated_db_url, fresh_sandboxes))
+    from marketbridge.adapters.magento.client import MagentoClient
+
+    runtime.__dict__["magento"] = MagentoClient(fresh_sandboxes.magento_url, "sandbox-magento-token",
+                                                retry_attempts=1)  # no client-side retries: fast test
+    engine.launch(runtime, schedules=False)
+    faults = f"{fresh_sandboxes.magento_url}/_sandbox/faults"
+    try:
+        first_sku, second_sku = in_stock_skus(runtime, 2)
+        patient = place(fresh_sandboxes, [(first_sku, 1)])
+        hopeless = place(fresh_sandboxes, [(second_sku, 1)])
+        service.pull(runtime)
+        httpx2.post(faults, json={"rules": [{"endpoint": "/V1/inventory", "error_rate": 1.0}]})
+        handle = order_workflows.enqueue({"phase": "accept", "order_id": patient,
+                                          "workflow_id": f"order-accept:{patient}"})
+        time.sleep(1.5)
+        httpx2.delete(faults)  # Magento comes back while the workflow waits
+        assert DBOS.retrieve_workflow(handle).get_result()["state"] == "accepted"
+
+        httpx2.post(faults, json={"rules": [{"endpoint": "/V1/inventory", "error_rate": 1.0}]})
+        gave_up = order_workflows.enqueue({"phase": "accept", "order_id": hopeless,
+                                           "workflow_id": f"order-accept:{hopeless}"})
+        result = DBOS.retrieve_workflow(gave_up).get_result()
+        assert "transient_error" in result
+        with runtime.db.session() as s:
+            assert exc.is_active(s, rules.ORDER_DECISION_FAILED, hopeless)
+            assert service.get_order_record(s, hopeless).state == "received"
+    finally:
+        httpx2.delete(faults)
+        engine.shutdown()
+        runtime.close()

@@ -947,6 +947,18 @@ def cancel_in_magento(runtime: Runtime, order_id: str) -> dict[str, Any]:
     return {"order_id": order_id, "cancelled": how}
 
 
+def report_unreachable(runtime: Runtime, order_id: str, phase: str, error: str) -> None:
+    """A per-order workflow gave up after retrying a remote system that kept failing."""
+    type_ = {"accept": rules.ORDER_DECISION_FAILED, "cancel": rules.ORDER_CANCEL_FAILED}.get(
+        phase, rules.ORDER_CREATION_FAILED)
+    what = {"accept": "decide on", "cancel": "cancel", "create": "create", "finish": "invoice"}.get(phase, phase)
+    with runtime.db.session() as session:
+        exc.record(session, ExceptionReport(
+            type_, order_id,
+            f"marketbridge could not {what} order {order_id}: a remote system kept failing, so it stopped retrying.",
+            detail=error))
+
+
 # =================================================================== housekeeping
 def housekeeping(runtime: Runtime, *, now: dt.datetime | None = None) -> dict[str, int]:
     """Held-order reminders, stuck detection and the personal-data purge."""

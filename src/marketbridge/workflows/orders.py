@@ -11,10 +11,12 @@ Every step is idempotent against the remote systems (see the service module).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
 
+from marketbridge.adapters.errors import TransientError
 from marketbridge.runtime import get_runtime
 from marketbridge.services import orders as service
 from marketbridge.settings import Settings
@@ -27,6 +29,20 @@ QUEUES: list[dict[str, Any]] = [
     {"name": QUEUE, "worker_concurrency": 4, "polling_interval_sec": 0.2},
     {"name": POLL_QUEUE, "worker_concurrency": 1, "global_concurrency": 1, "polling_interval_sec": 0.2},
 ]
+
+
+# Waits between attempts when a remote system is unreachable (seconds, durable sleeps). After the
+# last one the order gets an exception record and the workflow ends; a person retries it.
+RETRY_WAITS = (10, 30, 60, 120, 300, 600, 900)
+
+
+def _guarded(fn: Callable[[Any, str], dict[str, Any]], order_id: str) -> dict[str, Any]:
+    """Run a service call; a transient remote failure becomes a JSON result the workflow can act
+    on (a Python exception would not survive the portable serializer as its own type)."""
+    try:
+        return fn(get_runtime(), order_id)
+    except TransientError as error:
+        return {"order_id": order_id, "transient_error": str(error)[:500]}
 
 
 # ------------------------------------------------------------------ steps
@@ -42,24 +58,29 @@ def pending_step() -> list[dict[str, str]]:
         return service.pending_actions(session, runtime.settings)
 
 
-@DBOS.step(name="orders.decide", retries_allowed=True, max_attempts=3, interval_seconds=2.0)
+@DBOS.step(name="orders.decide")
 def decide_step(order_id: str) -> dict[str, Any]:
-    return service.decide(get_runtime(), order_id)
+    return _guarded(service.decide, order_id)
 
 
-@DBOS.step(name="orders.create", retries_allowed=True, max_attempts=3, interval_seconds=2.0)
+@DBOS.step(name="orders.create")
 def create_step(order_id: str) -> dict[str, Any]:
-    return service.create_in_magento(get_runtime(), order_id)
+    return _guarded(service.create_in_magento, order_id)
 
 
-@DBOS.step(name="orders.finish", retries_allowed=True, max_attempts=3, interval_seconds=2.0)
+@DBOS.step(name="orders.finish")
 def finish_step(order_id: str) -> dict[str, Any]:
-    return service.finish_creation(get_runtime(), order_id)
+    return _guarded(service.finish_creation, order_id)
 
 
-@DBOS.step(name="orders.cancel", retries_allowed=True, max_attempts=3, interval_seconds=2.0)
+@DBOS.step(name="orders.cancel")
 def cancel_step(order_id: str) -> dict[str, Any]:
-    return service.cancel_in_magento(get_runtime(), order_id)
+    return _guarded(service.cancel_in_magento, order_id)
+
+
+@DBOS.step(name="orders.report_unreachable")
+def report_unreachable_step(order_id: str, phase: str, error: str) -> None:
+    service.report_unreachable(get_runtime(), order_id, phase, error)
 
 
 @DBOS.step(name="orders.housekeeping")
@@ -67,23 +88,35 @@ def housekeeping_step() -> dict[str, int]:
     return service.housekeeping(get_runtime())
 
 
+def _patiently(step: Callable[[str], dict[str, Any]], order_id: str, phase: str) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for wait in (*RETRY_WAITS, None):
+        result = step(order_id)
+        if "transient_error" not in result:
+            return result
+        if wait is not None:
+            DBOS.sleep(wait)
+    report_unreachable_step(order_id, phase, result["transient_error"])
+    return result
+
+
 # ------------------------------------------------------------------ workflows
 @DBOS.workflow(name="orders.accept")
 def accept_workflow(order_id: str) -> dict[str, Any]:
-    return decide_step(order_id)
+    return _patiently(decide_step, order_id, "accept")
 
 
 @DBOS.workflow(name="orders.create")
 def create_workflow(order_id: str) -> dict[str, Any]:
-    created = create_step(order_id)
+    created = _patiently(create_step, order_id, "create")
     if created.get("magento_entity_id") is not None:
-        created["finish"] = finish_step(order_id)
+        created["finish"] = _patiently(finish_step, order_id, "finish")
     return created
 
 
 @DBOS.workflow(name="orders.cancel")
 def cancel_workflow(order_id: str) -> dict[str, Any]:
-    return cancel_step(order_id)
+    return _patiently(cancel_step, order_id, "cancel")
 
 
 PHASES = {"accept": accept_workflow, "create": create_workflow, "cancel": cancel_workflow}
