@@ -17,6 +17,9 @@ with an ``HX-Redirect`` header so that the whole page, not a fragment, goes to t
 from __future__ import annotations
 
 import secrets
+import threading
+import time
+from collections import deque
 from typing import Annotated
 from urllib.parse import quote
 
@@ -124,3 +127,47 @@ def role_of(user: User) -> Role:
 def may_act(user: User, owner: str) -> bool:
     """Every role sees everything; a role acts on its own team's exceptions; admin on all."""
     return can_act_on(role_of(user), owner)
+
+
+class LoginThrottle:
+    """At most ``limit`` failed log-ins per account name in ``window`` seconds (per process).
+
+    Argon2 already makes each guess slow; this stops a patient script from trying a dictionary
+    against one account. The count is per name, so one person's typos do not lock anyone else out.
+    """
+
+    def __init__(self, limit: int = 5, window: float = 900.0) -> None:
+        self.limit = limit
+        self.window = window
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, name: str, now: float) -> deque[float]:
+        failures = self._failures.setdefault(name.casefold(), deque())
+        while failures and failures[0] < now - self.window:
+            failures.popleft()
+        return failures
+
+    def blocked_for(self, name: str) -> float:
+        """Seconds until ``name`` may try again (0 when allowed)."""
+        now = time.monotonic()
+        with self._lock:
+            failures = self._recent(name, now)
+            if len(failures) < self.limit:
+                return 0.0
+            return max(0.0, failures[0] + self.window - now)
+
+    def failed(self, name: str) -> None:
+        with self._lock:
+            self._recent(name, time.monotonic()).append(time.monotonic())
+
+    def reset(self) -> None:
+        with self._lock:
+            self._failures.clear()
+
+    def succeeded(self, name: str) -> None:
+        with self._lock:
+            self._failures.pop(name.casefold(), None)
+
+
+login_throttle = LoginThrottle()

@@ -24,6 +24,7 @@ from marketbridge.web.console_auth import (
     PageUser,
     check_csrf,
     end_session,
+    login_throttle,
     may_act,
     safe_next,
     session_user,
@@ -55,11 +56,17 @@ def login(
     password: Annotated[str, Form(max_length=1024)],
     next: Annotated[str, Form(max_length=2048)] = "/",
 ) -> Response:
+    wait = login_throttle.blocked_for(name.strip())
+    if wait > 0:
+        return render(request, "console/login.html", status_code=429, next=safe_next(next), name=name,
+                      error=f"Too many failed attempts for this name. Try again in {int(wait // 60) + 1} minutes.")
     user = auth_service.authenticate(session, name.strip(), password)
     if user is None:
+        login_throttle.failed(name.strip())
         exception_service.audit(session, name.strip()[:64] or "(blank)", "login.failed", "user", name.strip()[:255])
         return render(request, "console/login.html", status_code=401, next=safe_next(next),
                       error="That name and password do not match an active account.", name=name)
+    login_throttle.succeeded(user.name)
     start_session(request, user)
     exception_service.audit(session, user.name, "login", "user", user.name)
     return RedirectResponse(safe_next(next), status_code=303)
