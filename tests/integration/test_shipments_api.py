@@ -66,6 +66,8 @@ def test_shipments_list_needs_a_token_and_validates_state(api):
     assert api.get("/api/shipments").json() == []
     assert api.get("/api/shipments", params={"state": "nonsense"}).status_code == 422
     assert api.get("/api/shipments/123").status_code == 404
+    summary = api.get("/api/shipments/summary").json()
+    assert summary["confirmed"] == 0 and summary["waiting_carrier"] == 0
     assert api.get("/api/carriers").json()[0]["code"]
     api.headers.pop("Authorization")
     assert api.get("/api/shipments").status_code == 401

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -1008,6 +1008,14 @@ def list_shipments(session: Session, *, state: str | None = None, order_id: str 
         query = query.where(ShipmentOut.marketplace_order_id == order_id)
     query = query.order_by(ShipmentOut.detected_at.desc(), ShipmentOut.magento_shipment_id.desc())
     return [shipment_dict(r) for r in session.scalars(query.limit(limit).offset(offset)).all()]
+
+
+def counts_by_state(session: Session) -> dict[str, int]:
+    """Shipments per state (every state present, zero when none), for the dashboard."""
+    rows = session.execute(select(ShipmentOut.state, func.count()).group_by(ShipmentOut.state)).all()
+    counts = {state.value: 0 for state in ShipmentState}
+    counts.update({state: int(n) for state, n in rows})
+    return counts
 
 
 def shipments_for(session: Session, ids: Iterable[int]) -> list[ShipmentOut]:

@@ -6,6 +6,7 @@
     DELETE /api/carriers/mappings/{id}
     GET    /api/carriers/suggest?title=&code= what a title matches now, and ranked suggestions
     GET    /api/shipments?state=&order_id=    outbound shipments and their state, for the console
+    GET    /api/shipments/summary             how many shipments are in each state
     GET    /api/shipments/{magento shipment id}
 """
 
@@ -96,6 +97,12 @@ def list_shipments(session: SessionDep, user: ApiUser,
                    offset: Annotated[int, Query(ge=0)] = 0) -> list[dict[str, Any]]:
     return service.list_shipments(session, state=state.value if state else None, order_id=order_id, limit=limit,
                                   offset=offset)
+
+
+@router.get("/api/shipments/summary")
+def shipments_summary(session: SessionDep, user: ApiUser) -> dict[str, int]:
+    """How many shipments are in each state."""
+    return service.counts_by_state(session)
 
 
 @router.get("/api/shipments/{shipment_id}")
