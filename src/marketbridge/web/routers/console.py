@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from marketbridge.adapters.db.models.core import ExceptionRecord
-from marketbridge.domain.exceptions import ExceptionState, Team
+from marketbridge.domain.exceptions import Team
 from marketbridge.services import auth as auth_service
 from marketbridge.services import console_actions, dashboard
 from marketbridge.services import exceptions as exception_service
@@ -285,4 +285,4 @@ _register_flow_pages()
 router.include_router(pages)
 router.include_router(api)
 
-__all__ = ["router", "ExceptionState"]
+__all__ = ["router"]
