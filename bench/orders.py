@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import faulthandler
 import signal
+import socket
+import subprocess
 import statistics
 import sys
 import tempfile
@@ -47,6 +49,24 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx2.get(url, timeout=2).status_code < 500:
+                return
+        except httpx2.TransportError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"sandbox did not start: {url}")
+
+
 def prepare_stock(magento_url: str, mirakl_url: str, skus: list[str], qty: int) -> None:
     with httpx2.Client(timeout=30) as http:
         for sku in skus:
@@ -61,6 +81,8 @@ def main() -> int:
     parser.add_argument("--poll-seconds", type=int, default=5, help="order poll interval (cron seconds)")
     parser.add_argument("--overlap-seconds", type=int, default=10, help="OR11 poll overlap")
     parser.add_argument("--db", default="sqlite", help="'sqlite' (temporary file) or a PostgreSQL URL")
+    parser.add_argument("--sandbox-in-process", action="store_true",
+                        help="serve the simulators in this process (default: a separate process)")
     parser.add_argument("--timeout", type=float, default=1800.0)
     args = parser.parse_args()
     faulthandler.register(signal.SIGUSR1)  # kill -USR1 <pid> prints every thread's stack
@@ -72,14 +94,26 @@ def main() -> int:
     from marketbridge.workflows import engine
 
     catalogue = seed_catalogue(120, 7)
-    mirakl_app = create_mirakl(catalogue, rate_scale=0.01)
-    magento = serve_in_thread(create_magento(catalogue))
-    mirakl = serve_in_thread(mirakl_app)
+    sandbox_process = None
+    if args.sandbox_in_process:
+        magento = serve_in_thread(create_magento(catalogue))
+        mirakl = serve_in_thread(create_mirakl(catalogue, rate_scale=0.01))
+        magento_url, mirakl_url = magento.url, mirakl.url
+    else:  # its own process, so the simulators do not share the engine's interpreter lock
+        magento_port, mirakl_port = free_port(), free_port()
+        sandbox_process = subprocess.Popen(
+            [sys.executable, "-c", "from marketbridge.cli import main; main()", "sandbox", "--magento-port",
+             str(magento_port), "--mirakl-port", str(mirakl_port), "--products", "120", "--seed", "7",
+             "--rate-scale", "0.01", "--webhook-key", str(Path(tempfile.gettempdir()) / "bench-orders-key.pem")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(ROOT))
+        magento_url, mirakl_url = f"http://127.0.0.1:{magento_port}", f"http://127.0.0.1:{mirakl_port}"
+        wait_for_http(f"{mirakl_url}/_sandbox/state")
+        wait_for_http(f"{magento_url}/_sandbox/state")
     tmp = tempfile.TemporaryDirectory()
     db_url = f"sqlite:///{tmp.name}/bench.sqlite" if args.db == "sqlite" else args.db
     upgrade(db_url)
     settings = load_settings(
-        database_url=db_url, magento_base_url=magento.url, mirakl_base_url=mirakl.url,
+        database_url=db_url, magento_base_url=magento_url, mirakl_base_url=mirakl_url,
         mirakl_rate_limit_scale=min(1.0, args.poll_seconds / 60 / 2),
         order_poll_cron=f"*/{args.poll_seconds} * * * * *", order_poll_overlap_seconds=args.overlap_seconds,
         stock_sync_enabled=False, price_sync_enabled=False,
@@ -89,9 +123,9 @@ def main() -> int:
     skus = [p.sku for p in catalogue if p.type_id == "simple" and p.status == 1 and p.marketplace_sku == p.sku
             and p.manage_stock and p.special_price is None][:40]
     per_sku = args.orders * 3 // len(skus) + 10
-    prepare_stock(magento.url, mirakl.url, skus, per_sku)
-    httpx2.post(f"{mirakl.url}/_sandbox/settings", json={"auto_debit": True}).raise_for_status()
-    httpx2.delete(f"{mirakl.url}/_sandbox/calls")
+    prepare_stock(magento_url, mirakl_url, skus, per_sku)
+    httpx2.post(f"{mirakl_url}/_sandbox/settings", json={"auto_debit": True}).raise_for_status()
+    httpx2.delete(f"{mirakl_url}/_sandbox/calls")
 
     engine.launch(runtime, schedules=True)
     placed: list[str] = []
@@ -106,7 +140,7 @@ def main() -> int:
                 lines = [{"offer_sku": skus[n % len(skus)], "quantity": 1}]
                 if n % 4 == 0:
                     lines.append({"offer_sku": skus[(n * 7 + 3) % len(skus)], "quantity": 2})
-                response = http.post(f"{mirakl.url}/_sandbox/orders", json={"lines": lines})
+                response = http.post(f"{mirakl_url}/_sandbox/orders", json={"lines": lines})
                 response.raise_for_status()
                 placed.append(response.json()["order_id"])
         print(f"placed {len(placed)} orders in {time.monotonic() - started:.1f} s", flush=True)
@@ -151,14 +185,18 @@ def main() -> int:
             gaps["debited->seen paid"].append((marks["awaiting_payment"] - marks["debited"]).total_seconds())
         if "created" in marks and "awaiting_payment" in marks:
             gaps["seen paid->created"].append((marks["created"] - marks["awaiting_payment"]).total_seconds())
-    calls = httpx2.get(f"{mirakl.url}/_sandbox/calls").json()
+    calls = httpx2.get(f"{mirakl_url}/_sandbox/calls").json()
     by_api: dict[str, int] = {}
     for call in calls:
         by_api[call.get("api") or "?"] = by_api.get(call.get("api") or "?", 0) + 1
-    magento_calls = len(httpx2.get(f"{magento.url}/_sandbox/calls").json())
+    magento_calls = len(httpx2.get(f"{magento_url}/_sandbox/calls").json())
     runtime.close()
-    magento.stop()
-    mirakl.stop()
+    if sandbox_process is not None:
+        sandbox_process.terminate()
+        sandbox_process.wait(timeout=30)
+    else:
+        magento.stop()
+        mirakl.stop()
     tmp.cleanup()
 
     created = len(rows)

@@ -717,13 +717,17 @@ def cart_lines(runtime: Runtime, catalog: Catalog, lines: Iterable[tuple[str, fl
 
 
 def _find_existing(runtime: Runtime, order: MarketplaceOrder) -> mm.Order | None:
-    found = runtime.magento.find_order_by_ext_id(order.order_id)
-    if found is not None:
-        return found
+    """The Magento order for this marketplace order, if one exists: ``ext_order_id`` = our id, or
+    (placed but not yet tagged) the order's unique e-mail without an ``ext_order_id``, which is then
+    tagged. One search: the two filters are OR-ed in one filter group."""
     email = order_email(order)
-    result = runtime.magento.search_orders(SearchCriteria().where("customer_email", email).page(5))
-    for candidate in result.items:
-        if candidate.customer_email == email and candidate.ext_order_id in (None, "", order.order_id):
+    criteria = SearchCriteria().any_of(("ext_order_id", order.order_id), ("customer_email", email)).page(10)
+    candidates = runtime.magento.search_orders(criteria).items
+    for candidate in candidates:
+        if candidate.ext_order_id == order.order_id:
+            return candidate
+    for candidate in candidates:
+        if candidate.customer_email == email and not candidate.ext_order_id:
             runtime.magento.set_ext_order_id(candidate.entity_id, order.order_id)
             return candidate
     return None
@@ -856,6 +860,11 @@ def finish_creation(runtime: Runtime, order_id: str) -> dict[str, Any]:
         ours = {"subtotal": order.subtotal, "shipping": order.shipping_price, "grand_total": order.total_price}
         currency = order.currency
     magento_order = runtime.magento.get_order(entity_id)
+    if not any((h.comment or "").startswith(MARKER) for h in magento_order.status_histories):
+        comment = (f"{MARKER} {order_id} ({settings.order_connection}). Marketplace totals: subtotal "
+                   f"{ours['subtotal']:.2f} {currency}, shipping {ours['shipping']:.2f}, total {ours['grand_total']:.2f}. "
+                   "Payment captured by the marketplace.")
+        runtime.magento.add_order_comment(entity_id, comment, status=magento_order.status)  # the current status
     invoiced = False
     if magento_order.state not in ("canceled", "closed") and any(
             i.qty_invoiced + i.qty_canceled < i.qty_ordered for i in magento_order.top_level_items()):
@@ -864,12 +873,6 @@ def finish_creation(runtime: Runtime, order_id: str) -> dict[str, Any]:
             invoiced = True
         except Rejected as error:
             log.warning("order.invoice_rejected", order_id=order_id, error=str(error))
-    if not any((h.comment or "").startswith(MARKER) for h in magento_order.status_histories):
-        comment = (f"{MARKER} {order_id} ({settings.order_connection}). Marketplace totals: subtotal "
-                   f"{ours['subtotal']:.2f} {currency}, shipping {ours['shipping']:.2f}, total {ours['grand_total']:.2f}. "
-                   "Payment captured by the marketplace.")
-        status = runtime.magento.get_order(entity_id).status if invoiced else magento_order.status
-        runtime.magento.add_order_comment(entity_id, comment, status=status)
     theirs = {"subtotal": magento_order.subtotal, "shipping": magento_order.shipping_amount,
               "grand_total": magento_order.grand_total}
     differences = rules.compare_totals(ours, theirs, settings.totals_tolerance)
