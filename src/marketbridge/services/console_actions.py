@@ -35,7 +35,15 @@ GENERIC_ACTIONS = ("acknowledge", "assign", "resolve", "ignore", "reopen")
 
 
 class ActionRefused(Exception):
-    """The action is not allowed for this person or this record; the text says why, in plain words."""
+    """The action is not allowed for this person or this record; the text says why, in plain words.
+
+    ``forbidden`` is True when the person's role may not act on the record at all (HTTP 403), False
+    when the action does not fit the record or its input (HTTP 409/400).
+    """
+
+    def __init__(self, message: str, *, forbidden: bool = False) -> None:
+        super().__init__(message)
+        self.forbidden = forbidden
 
 
 class ActionFailed(Exception):
@@ -116,11 +124,12 @@ def perform(
     try:
         role = Role(user.role)
     except ValueError:
-        raise ActionRefused(f"{user.name} has an unknown role and may not act.") from None
+        raise ActionRefused(f"{user.name} has an unknown role and may not act.", forbidden=True) from None
     if not can_act_on(role, record.owner):
         raise ActionRefused(
             f"This exception belongs to the {record.owner.replace('_', ' ')} team; "
-            f"your role ({role.value.replace('_', ' ')}) can look at it but not act on it."
+            f"your role ({role.value.replace('_', ' ')}) can look at it but not act on it.",
+            forbidden=True,
         )
     if action not in available_actions(record):
         raise ActionRefused(f"'{action}' is not possible on this exception while it is {record.state}.")

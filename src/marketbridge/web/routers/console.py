@@ -170,7 +170,7 @@ async def exception_action(
     except LookupError as problem:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(problem)) from None
     except console_actions.ActionRefused as problem:
-        error, status_code = str(problem), 403 if "role" in str(problem) else 400
+        error, status_code = str(problem), 403 if problem.forbidden else 400
     except console_actions.ActionFailed as problem:
         session.rollback()
         error, status_code = str(problem), 502
@@ -255,17 +255,12 @@ def act_on_exception(
     except LookupError as problem:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(problem)) from None
     except console_actions.ActionRefused as problem:
-        code = status.HTTP_403_FORBIDDEN if not may_act(user, _owner(session, record_id)) else status.HTTP_409_CONFLICT
+        code = status.HTTP_403_FORBIDDEN if problem.forbidden else status.HTTP_409_CONFLICT
         raise HTTPException(code, str(problem)) from None
     except console_actions.ActionFailed as problem:
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, str(problem)) from None
     session.flush()
     return {"message": result.message, "exception": exception_service.to_dict(result.record)}
-
-
-def _owner(session: SessionDep, record_id: int) -> str:
-    record = session.get(ExceptionRecord, record_id)
-    return record.owner if record is not None else ""
 
 
 @api.get("/metrics", tags=["metrics"], response_class=Response)
