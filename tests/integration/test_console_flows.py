@@ -164,6 +164,7 @@ def test_map_an_unknown_carrier_from_its_exception(live_runtime: Any) -> None:
         actions = s.scalars(select(AuditLogEntry.action).where(AuditLogEntry.actor == "olive")
                             .order_by(AuditLogEntry.id)).all()
         assert "carrier.map" in actions and "exception.map_carrier" in actions
+        assert "exception.map_carrier.failed" in actions  # the refused attempt with a wrong code
 
 
 def test_accept_a_held_order_from_its_exception(live_runtime: Any, sandboxes: Any) -> None:

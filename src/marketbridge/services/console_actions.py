@@ -159,13 +159,21 @@ def perform(
     # and e.g. the bearer token's last-used time is already pending here).
     session.commit()
     try:
-        message = flow_action.handler(context)
-    except (ActionRefused, ActionFailed):
+        try:
+            message = flow_action.handler(context)
+        except (ActionRefused, ActionFailed):
+            raise
+        except LookupError as error:
+            raise ActionFailed(str(error)) from error
+        except ValueError as error:
+            raise ActionRefused(str(error)) from error
+    except (ActionRefused, ActionFailed) as outcome:
+        # the attempt is a human action too: keep it in the audit log even though it did nothing
+        session.rollback()
+        exception_service.audit(session, user.name, f"exception.{action}.failed", "exception", str(record_id),
+                                type=record.type, reason=str(outcome)[:500])
+        session.commit()
         raise
-    except LookupError as error:
-        raise ActionFailed(str(error)) from error
-    except ValueError as error:
-        raise ActionRefused(str(error)) from error
     session.refresh(record)  # the flow's own transaction may have resolved it already
     exception_service.audit(
         session, user.name, f"exception.{action}", "exception", str(record_id),
