@@ -295,3 +295,39 @@ def test_a_memo_that_does_not_exist_is_ignored(rt):
     assert service.record_creditmemo(rt, 987654, source="poll")
     assert service.process(rt, 987654)["status"] == "ignored"
     assert "no longer exists" in row(rt, 987654).problem
+
+
+@pytest.mark.parametrize("call_took_effect", [True, False])
+def test_a_crash_during_the_send_resumes_without_doubling(rt, sandboxes, call_took_effect):
+    """kill -9 after 'sending' was written: the call may or may not have reached the marketplace."""
+    import datetime as dt
+
+    from marketbridge.adapters.mirakl import models as mk
+    from marketbridge.domain.refunds import PlannedLine
+
+    sc = shipped_order(rt.mirakl, rt.magento, sandboxes.mirakl_url, [("MB-000015", 1)], shipping=0)
+    memo_id = credit_memo(rt.magento, sc, {"MB-000015": 1})
+    assert service.prepare(rt, memo_id)["status"] == "planned"
+    with rt.db.session() as s:
+        r = s.scalar(select(RefundOut).where(RefundOut.creditmemo_id == memo_id))
+        planned = [PlannedLine.from_json(line) for line in r.lines]
+        r.status, r.attempts, r.in_flight = "sending", 1, True
+        r.send_started_at = service.utcnow() - dt.timedelta(seconds=rt.settings.mirakl_timeout_seconds + 10)
+    if call_took_effect:  # what the dead process sent before it died
+        rt.mirakl.refund(mk.RefundRequest.model_validate({"refunds": [p.wire() for p in planned]}))
+    result = service.send(rt, memo_id)
+    assert result["status"] == "sent"
+    refunds = marketplace_refunds(rt.mirakl, sc.order_id)
+    assert len(refunds) == 1 and result["refund_ids"] == [refunds[0].id]
+    assert row(rt, memo_id).attempts == (1 if call_took_effect else 2)
+
+
+def test_a_send_still_in_flight_is_not_raced(rt, sandboxes):
+    sc = shipped_order(rt.mirakl, rt.magento, sandboxes.mirakl_url, [("MB-000015", 1)], shipping=0)
+    memo_id = credit_memo(rt.magento, sc, {"MB-000015": 1})
+    service.prepare(rt, memo_id)
+    with rt.db.session() as s:
+        r = s.scalar(select(RefundOut).where(RefundOut.creditmemo_id == memo_id))
+        r.status, r.attempts, r.in_flight, r.send_started_at = "sending", 1, True, service.utcnow()
+    assert service.send(rt, memo_id)["status"] == "retry"
+    assert marketplace_refunds(rt.mirakl, sc.order_id) == []
