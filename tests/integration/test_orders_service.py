@@ -419,3 +419,16 @@ def test_housekeeping_reminds_flags_stuck_orders_and_purges_personal_data(rt, fr
         assert record.customer_name is None and record.shipping_address is None
         assert record.raw["customer"]["shipping_address"] is None and record.raw["customer"]["lastname"] is None
         assert record.magento_increment_id  # what fulfilment needs stays
+
+
+def test_unknown_offer_sku_is_refused(rt, fresh_sandboxes):
+    runtime = rt(acceptance_policy="refuse")
+    (sku,) = in_stock_skus(runtime, 1)
+    order_id = place(fresh_sandboxes, [(sku, 1)])
+    service.pull(runtime)
+    with runtime.db.session() as s:  # as if the marketplace sold an offer whose SKU Magento does not know
+        service.get_order_record(s, order_id).lines[0].offer_sku = "NOT-IN-MAGENTO-1"
+    assert service.decide(runtime, order_id)["state"] == "refused"
+    with runtime.db.session() as s:
+        line = service.get_order_record(s, order_id).lines[0]
+        assert (line.sku_match, line.magento_sku, line.reasons) == ("none", None, ["unknown_sku"])

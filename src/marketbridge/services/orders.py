@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, selectinload
 
@@ -325,22 +325,30 @@ def workflow_id(phase: str, order: MarketplaceOrder) -> str:
 
 
 def pending_actions(session: Session, settings: Settings, limit: int = 5000) -> list[dict[str, str]]:
-    """Orders that need a per-order workflow now: ``[{"phase", "order_id", "workflow_id"}]``."""
-    rows = session.scalars(select(MarketplaceOrder).where(
-        MarketplaceOrder.connection == settings.order_connection,
-        MarketplaceOrder.state.in_([S.RECEIVED.value, S.AWAITING_PAYMENT.value, S.CREATED.value]),
-    ).order_by(MarketplaceOrder.id).limit(limit)).all()
+    """Orders that need a per-order workflow now: ``[{"phase", "order_id", "workflow_id"}]``.
+
+    Filtered in SQL (state and marketplace state), so the many created orders waiting for shipment
+    cost nothing on each poll."""
+    wanted = {
+        (S.RECEIVED.value, "WAITING_ACCEPTANCE"): "accept",
+        (S.AWAITING_PAYMENT.value, "SHIPPING"): "create",
+        (S.CREATED.value, "CANCELED"): "cancel",
+    }
+    rows = session.execute(
+        select(MarketplaceOrder.order_id, MarketplaceOrder.state, MarketplaceOrder.marketplace_state,
+               MarketplaceOrder.create_attempt, MarketplaceOrder.shipping_address)
+        .where(MarketplaceOrder.connection == settings.order_connection,
+               or_(*[and_(MarketplaceOrder.state == state, MarketplaceOrder.marketplace_state == mp)
+                     for state, mp in wanted]))
+        .order_by(MarketplaceOrder.id).limit(limit)).all()
     out: list[dict[str, str]] = []
-    for order in rows:
-        phase = None
-        if order.state == S.RECEIVED.value and order.marketplace_state == "WAITING_ACCEPTANCE":
-            phase = "accept"
-        elif order.state == S.AWAITING_PAYMENT.value and order.marketplace_state == "SHIPPING" and order.shipping_address:
-            phase = "create"
-        elif order.state == S.CREATED.value and order.marketplace_state == "CANCELED":
-            phase = "cancel"
-        if phase:
-            out.append({"phase": phase, "order_id": order.order_id, "workflow_id": workflow_id(phase, order)})
+    for order_id, state, mp, attempt, address in rows:
+        phase = wanted[(state, mp)]
+        if phase == "create" and not address:
+            continue  # order_address_missing is open; it is created when the address appears
+        base = f"order-{phase}:{order_id}"
+        workflow = f"{base}:retry-{attempt}" if phase == "create" and attempt else base
+        out.append({"phase": phase, "order_id": order_id, "workflow_id": workflow})
     return out
 
 
