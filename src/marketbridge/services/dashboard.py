@@ -50,11 +50,18 @@ class Unavailable:
         return False
 
 
-def has_table(session: Session, name: str) -> bool:
+def has_table(session: Session, name: str, schema: str | None = None) -> bool:
     try:
-        return bool(sa_inspect(session.get_bind()).has_table(name))
+        return bool(sa_inspect(session.get_bind()).has_table(name, schema=schema))
     except Exception:  # an unreachable database shows as "not available", never a crash
         return False
+
+
+def engine_tables_exist(session: Session) -> bool:
+    """Has DBOS created its system tables here? (schema ``dbos`` on PostgreSQL, none on SQLite)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return has_table(session, "workflow_status", schema="dbos")
+    return has_table(session, "workflow_status")
 
 
 # --- exceptions ----------------------------------------------------------------------------------
@@ -194,7 +201,7 @@ def flow_health(runtime: Any, session: Session, now: dt.datetime | None = None) 
         if area in flows:
             flows[area].open_exceptions += n
     _add_lags(session, flows, now)
-    if not has_table(session, "workflow_status"):
+    if not engine_tables_exist(session):
         first = next(iter(flows.values()))
         first.notes.append("The workflow engine has not run on this database yet, so no flow has run.")
         return list(flows.values())
