@@ -21,12 +21,14 @@ from marketbridge.runtime import get_runtime
 from marketbridge.services import orders as service
 from marketbridge.settings import Settings
 
-QUEUE = "orders"
+QUEUE = "orders"  # creations and cancellations: what the payment -> order latency depends on
+ACCEPT_QUEUE = "orders_accept"  # decisions have hours before the deadline; they never delay a creation
 POLL_QUEUE = "orders_poll"  # one poll at a time, process- and cluster-wide
 
 
 QUEUES: list[dict[str, Any]] = [
     {"name": QUEUE, "worker_concurrency": 4, "polling_interval_sec": 0.2},
+    {"name": ACCEPT_QUEUE, "worker_concurrency": 2, "polling_interval_sec": 0.2},
     {"name": POLL_QUEUE, "worker_concurrency": 1, "global_concurrency": 1, "polling_interval_sec": 0.2},
 ]
 
@@ -125,7 +127,8 @@ PHASES = {"accept": accept_workflow, "create": create_workflow, "cancel": cancel
 def enqueue(action: dict[str, str]) -> str:
     """Enqueue one per-order workflow under its deterministic id (an existing one is returned)."""
     with SetWorkflowID(action["workflow_id"]):
-        handle = DBOS.enqueue_workflow(QUEUE, PHASES[action["phase"]], action["order_id"])
+        queue = ACCEPT_QUEUE if action["phase"] == "accept" else QUEUE
+        handle = DBOS.enqueue_workflow(queue, PHASES[action["phase"]], action["order_id"])
     return handle.workflow_id
 
 
