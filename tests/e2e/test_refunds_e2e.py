@@ -22,7 +22,7 @@ import pytest
 from marketbridge.adapters.magento import models as mg
 from marketbridge.adapters.magento.client import MagentoClient
 from tests.e2e.test_orders_e2e import magento_orders_with, sandbox_order, start_service, stop, wait_until
-from tests.e2e.test_shipments_e2e import cli, open_exceptions, warehouse_ship
+from tests.e2e.test_shipments_e2e import cli, open_exceptions, order_record_state, warehouse_ship
 
 SKU = "MB-000016"
 
@@ -97,6 +97,8 @@ def test_credit_memos_become_refunds_with_nobody_running_a_command(migrated_db_u
                             and [x for x in json.loads(r.stdout) if x["status"] == "refunded"], 60,
                             "our records to follow the refunds to REFUNDED", log)
         assert {x["order_id"] for x in listed} == {a, b}
+        wait_until(lambda: order_record_state(migrated_db_url, b) == "refunded", 30,
+                   "the fully refunded order's record to move to refunded", log)
         recorded = [e for e in open_exceptions(migrated_db_url, boxes) if e["type"] == "marketplace_refund_recorded"]
         assert [e["severity"] for e in recorded] == ["info"]
 

@@ -637,6 +637,8 @@ def observe_orders(runtime: Runtime, orders: Iterable[mk.Order]) -> dict[str, in
                                         cancel.quantity or 0, cancel.reason_code or "", "REFUNDED", cancel.created_date,
                                         origin="cancelation")
                         counts["foreign"] += 1
+            if order.fully_refunded:
+                _mark_order_refunded(session, runtime, order.order_id)
         session.flush()
         # our memos whose refunds are all REFUNDED; alert on slow ones
         for row in session.scalars(select(RefundOut).where(RefundOut.status == SENT)).all():
@@ -654,6 +656,18 @@ def observe_orders(runtime: Runtime, orders: Iterable[mk.Order]) -> dict[str, in
                     context={"refund_ids": list(row.refund_ids)},
                 ))
     return counts
+
+
+def _mark_order_refunded(session: Session, runtime: Runtime, order_id: str) -> None:
+    """Move our order record (orders flow) to ``refunded`` once the marketplace says the order is
+    fully refunded; a transition the order state machine does not allow is skipped by it."""
+    from marketbridge.services import orders as order_service
+
+    try:
+        order_service.record_transition(session, order_id, "refunded", actor="refunds",
+                                        connection=runtime.settings.order_connection, source="marketplace fully_refunded")
+    except LookupError:
+        pass  # an order the orders flow does not hold (imported before marketbridge, or by hand)
 
 
 def _record_foreign(session: Session, order: mk.Order, line: mk.OrderLine, refund_id: str, amount: Decimal,
