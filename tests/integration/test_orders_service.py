@@ -432,3 +432,24 @@ def test_unknown_offer_sku_is_refused(rt, fresh_sandboxes):
     with runtime.db.session() as s:
         line = service.get_order_record(s, order_id).lines[0]
         assert (line.sku_match, line.magento_sku, line.reasons) == ("none", None, ["unknown_sku"])
+
+
+def test_held_orders_follow_the_marketplace_auto_refusal_and_back_office_acceptance(rt, fresh_sandboxes):
+    runtime = rt(acceptance_policy="hold")
+    (sku,) = in_stock_skus(runtime, 1)
+    lapsed = place(fresh_sandboxes, [(sku, 1)], currency_iso_code="EUR")
+    elsewhere = place(fresh_sandboxes, [(sku, 1)], currency_iso_code="EUR")
+    service.pull(runtime)
+    assert service.decide(runtime, lapsed)["state"] == "held"
+    assert service.decide(runtime, elsewhere)["state"] == "held"
+    runtime.mirakl.accept_order(elsewhere, {f"{elsewhere}-1": True})  # decided in the back office
+    httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/clock/advance", json={"seconds": 86400 + 60})
+    service.pull(runtime)
+    with runtime.db.session() as s:
+        refused = service.get_order_record(s, lapsed)
+        assert refused.state == "refused" and "automatically" in refused.reason
+        assert refused.transitions[-1].facts["automatic"] is True
+        assert not exc.is_active(s, rules.ORDER_HELD, lapsed)
+        assert exc.is_active(s, rules.ORDER_REFUSED, lapsed)
+        followed = service.get_order_record(s, elsewhere)
+        assert [t.to_state for t in followed.transitions] == ["received", "held", "accepted", "awaiting_payment"]

@@ -285,11 +285,17 @@ def store_order(session: Session, settings: Settings, raw: dict[str, Any]) -> st
 def _follow_marketplace(session: Session, order: MarketplaceOrder) -> None:
     """Transitions the marketplace's own state implies (no remote call)."""
     mp, state = order.marketplace_state, OrderState(order.state)
-    if mp == "REFUSED" and state in (S.RECEIVED, S.HELD, S.ACCEPTED):
+    if state == S.HELD and mp in ("WAITING_DEBIT", "WAITING_DEBIT_PAYMENT", "SHIPPING"):
+        # someone accepted it in the marketplace back office: follow, so that it is still created
+        _transition(session, order, S.ACCEPTED, actor="marketplace", note="accepted outside marketbridge")
+        exc.clear(session, rules.ORDER_HELD, order.order_id)
+        exc.clear(session, rules.ORDER_ACCEPTANCE_DEADLINE_NEAR, order.order_id)
+        state = S.ACCEPTED
+    if mp == "REFUSED" and state in (S.RECEIVED, S.HELD):
         reason = order.raw.get("order_state_reason_code") or ""
-        automatic = reason == "AUTO_REFUSED" or state in (S.RECEIVED, S.HELD)
+        automatic = reason == "AUTO_REFUSED"
         text = ("refused automatically by the marketplace: the acceptance deadline passed" if automatic
-                else order.reason or "refused")
+                else "refused on the marketplace (outside marketbridge)")
         order.reason = text
         _transition(session, order, S.REFUSED, actor="marketplace", reason=text, automatic=automatic)
         exc.clear(session, rules.ORDER_HELD, order.order_id)
