@@ -278,7 +278,11 @@ def store_order(session: Session, settings: Settings, raw: dict[str, Any]) -> st
         row.shipping_price = line.shipping_price
         row.marketplace_state = line.order_line_state
     session.flush()
-    _follow_marketplace(session, order)
+    try:
+        _follow_marketplace(session, order)
+    except rules.TransitionNotAllowed as error:  # our record is behind: keep the payload, never block the poll
+        log.warning("order.unfollowed_state", order_id=order.order_id, marketplace_state=order.marketplace_state,
+                    state=order.state, error=str(error))
     return outcome
 
 
