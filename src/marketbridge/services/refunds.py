@@ -197,6 +197,10 @@ def _object_id(row: RefundOut) -> str:
 def _hold(session: Session, row: RefundOut, type_: Any, message: str, detail: str = "") -> None:
     row.status = HELD
     row.problem = message
+    for other in (rules.REFUND_NOT_SENT, rules.REFUND_REFUSED, rules.REFUND_ORDER_UNKNOWN,
+                  rules.REFUND_ADJUSTMENT_UNALLOCATED, rules.REFUND_DELAYED):
+        if other is not type_:  # one open problem per memo: the latest reason
+            exception_service.clear(session, other, _object_id(row))
     exception_service.record(session, ExceptionReport(
         type=type_, object_id=_object_id(row), message=message, detail=detail,
         context={"creditmemo_id": row.creditmemo_id, "order_id": row.order_id},
