@@ -192,15 +192,36 @@ def _spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.P
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
-        process.send_signal(signal.SIGINT)
+        for sig, wait in ((signal.SIGINT, 10), (signal.SIGTERM, 5)):
+            process.send_signal(sig)
+            try:
+                process.wait(timeout=wait)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+        process.kill()
+        process.wait()
+
+
+def _port_in_use(port: int) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
 
 
 def run_demo(config: DemoConfig, say: Any = print) -> dict[str, int]:
+    busy = [p for p in (config.web_port, config.magento_port, config.mirakl_port) if _port_in_use(p)]
+    if busy:
+        raise RuntimeError(
+            f"port(s) {', '.join(map(str, busy))} on 127.0.0.1 are already in use (an earlier demo still "
+            "running?); stop it or choose other ports"
+        )
     config.var_dir.mkdir(parents=True, exist_ok=True)
     env = service_env(config)
     exe = [sys.executable, "-m", "marketbridge"]
