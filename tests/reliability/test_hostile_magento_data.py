@@ -221,3 +221,66 @@ def test_refunds_survive_a_credit_memo_without_items(hostile, boxes):
     outcome = refunds.prepare(runtime, int(memo_id))
     assert outcome["status"] == "held" and outcome["problems"]  # a decision in words, not a crash
     assert any(kind.startswith("refund_") for kind, _ in exceptions_of(runtime))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Garbage where JSON entities are expected: a typed, clear error from the client
+
+
+GARBAGE = {
+    "array": b"[]", "string": b'"x"', "no-identity": b'{"price": 1}', "html": b"<html><body>Error</body></html>",
+    "deep": b"[" * 5000 + b"]" * 5000, "null": b"null", "number": b"42",
+    "wrong-types": b'{"sku": ["a"], "price": "free", "status": "on"}',
+}
+
+
+def garbage_client(body: bytes) -> MagentoClient:
+    def answer(_request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, content=body, headers={"content-type": "application/json"})
+
+    settings = make_settings("sqlite://", magento_base_url="http://magento.invalid")
+    client = MagentoClient.from_settings(settings, transport=httpx2.MockTransport(answer))
+    client.retry_attempts = 1
+    return client
+
+
+@pytest.mark.parametrize("name", list(GARBAGE))
+def test_garbage_entities_are_a_typed_remote_error(name):
+    from marketbridge.adapters.errors import RemoteError
+    from marketbridge.adapters.magento.criteria import SearchCriteria
+
+    client = garbage_client(GARBAGE[name])
+    calls = {
+        "get_product": lambda: client.get_product("MB-1"),
+        "get_order": lambda: client.get_order(1),
+        "get_shipment": lambda: client.get_shipment(1),
+        "get_creditmemo": lambda: client.get_creditmemo(1),
+        "search_orders": lambda: client.search_orders(SearchCriteria()),
+        "ship_order": lambda: client.ship_order(1),
+        "configurable_children": lambda: client.configurable_children("MB-1"),
+    }
+    valid = {("ship_order", "number"), ("configurable_children", "null"), ("configurable_children", "array"),
+             ("search_orders", "no-identity"), ("search_orders", "wrong-types")}  # no "items": an empty page
+    try:
+        for call_name, call in calls.items():
+            if (call_name, name) in valid:  # e.g. 42 is a fine id; null/[] are a fine empty list
+                call()
+                continue
+            with pytest.raises(RemoteError) as caught:
+                call()
+            assert str(caught.value), call_name
+            assert "MB-1" not in str(caught.value) or call_name == "get_product"
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("body", [b'"lots"', b"null", b"[1]", b'"NaN"', b"1e999", b"true"])
+def test_a_salable_quantity_that_is_not_a_number_is_a_remote_error(body):
+    from marketbridge.adapters.errors import RemoteError
+
+    client = garbage_client(body)
+    try:
+        with pytest.raises(RemoteError):
+            client.salable_quantity("MB-1", 1)
+    finally:
+        client.close()

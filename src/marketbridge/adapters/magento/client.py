@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator
 from datetime import datetime
@@ -25,7 +26,7 @@ from urllib.parse import quote, urlencode
 
 import httpx2
 import stamina
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from marketbridge.adapters.errors import (
     AuthFailed,
@@ -107,7 +108,32 @@ def _retry_hook(error: Exception) -> bool | float:
 
 def _as_id(value: Any) -> int:
     """Ship/invoice/refund/place return the id as a JSON int or a numeric string (§1)."""
-    return int(str(value).strip().strip('"'))
+    text = str(value).strip().strip('"')
+    if isinstance(value, bool) or not text.isdigit():
+        raise ServerError(f"expected a numeric id, got a {type(value).__name__}", status=200)
+    return int(text)
+
+
+def _parse(model: Any, data: Any) -> Any:
+    """Validate an answer into ``model``; an answer of the wrong shape is the remote's fault, so it
+    becomes a :class:`ServerError` naming the fields (never their values: they may be personal)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in e.get('loc', ())) or 'body'}: {e.get('msg', '')}"
+            for e in error.errors()[:3]
+        )
+        name = getattr(model, "__name__", "entity")
+        raise ServerError(f"unexpected {name} in the answer ({problems})", status=200) from None
+
+
+def _list(data: Any) -> list[Any]:
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise ServerError(f"expected a JSON array, got a {type(data).__name__}", status=200)
+    return data
 
 
 class MagentoClient:
@@ -202,7 +228,7 @@ class MagentoClient:
             return None
         try:
             return response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: a hostile body nested thousands deep
             raise ServerError(
                 "response is not JSON", api=api, status=response.status_code, body=response.text[:500]
             ) from None
@@ -245,7 +271,7 @@ class MagentoClient:
 
     def _search(self, template: str, criteria: SearchCriteria, model: type[M]) -> m.SearchResult[M]:
         data = self._call("GET", template, params=criteria.to_params())
-        return m.SearchResult[model].model_validate(data)  # type: ignore[valid-type]
+        return _parse(m.SearchResult[model], data)  # type: ignore[valid-type]
 
     def _keyset(
         self,
@@ -286,7 +312,7 @@ class MagentoClient:
 
     # ------------------------------------------------------------------ catalogue
     def get_product(self, sku: str) -> m.Product:
-        return m.Product.model_validate(self._call("GET", "/V1/products/{sku}", path_params={"sku": sku}))
+        return _parse(m.Product, self._call("GET", "/V1/products/{sku}", path_params={"sku": sku}))
 
     def search_products(self, criteria: SearchCriteria) -> m.SearchResult[m.Product]:
         return self._search("/V1/products", criteria, m.Product)
@@ -317,15 +343,15 @@ class MagentoClient:
 
     def configurable_children(self, sku: str) -> list[m.Product]:
         data = self._call("GET", "/V1/configurable-products/{sku}/children", path_params={"sku": sku})
-        return [m.Product.model_validate(p) for p in data or []]
+        return [_parse(m.Product, p) for p in _list(data)]
 
     def bundle_options(self, sku: str) -> list[m.BundleOption]:
         data = self._call("GET", "/V1/bundle-products/{sku}/options/all", path_params={"sku": sku})
-        return [m.BundleOption.model_validate(o) for o in data or []]
+        return [_parse(m.BundleOption, o) for o in _list(data)]
 
     def custom_options(self, sku: str) -> list[m.CustomOption]:
         data = self._call("GET", "/V1/products/{sku}/options", path_params={"sku": sku})
-        return [m.CustomOption.model_validate(o) for o in data or []]
+        return [_parse(m.CustomOption, o) for o in _list(data)]
 
     # ------------------------------------------------------------------ inventory
     def source_items(
@@ -376,7 +402,13 @@ class MagentoClient:
             "/V1/inventory/get-product-salable-quantity/{sku}/{stockId}",
             path_params={"sku": sku, "stockId": stock_id},
         )
-        return float(data)
+        try:
+            value = float(data) if isinstance(data, int | float | str) and not isinstance(data, bool) else None
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value):
+            raise ServerError(f"salable quantity of {sku!r} is not a number", status=200)
+        return value
 
     def is_salable(self, sku: str, stock_id: int) -> bool:
         data = self._call(
@@ -387,7 +419,7 @@ class MagentoClient:
         return bool(data)
 
     def stock_item(self, sku: str) -> m.StockItem:
-        return m.StockItem.model_validate(self._call("GET", "/V1/stockItems/{sku}", path_params={"sku": sku}))
+        return _parse(m.StockItem, self._call("GET", "/V1/stockItems/{sku}", path_params={"sku": sku}))
 
     # ------------------------------------------------------------------ orders
     def search_orders(self, criteria: SearchCriteria) -> m.SearchResult[m.Order]:
@@ -406,7 +438,7 @@ class MagentoClient:
         return self._keyset("/V1/orders", base, m.Order, page_size, after_entity_id)
 
     def get_order(self, order_id: int) -> m.Order:
-        return m.Order.model_validate(self._call("GET", "/V1/orders/{id}", path_params={"id": order_id}))
+        return _parse(m.Order, self._call("GET", "/V1/orders/{id}", path_params={"id": order_id}))
 
     def find_order_by_ext_id(self, ext_order_id: str) -> m.Order | None:
         result = self.search_orders(SearchCriteria().where("ext_order_id", ext_order_id).page(2))
@@ -507,11 +539,11 @@ class MagentoClient:
             "increment_id": order.increment_id,
             "ext_order_id": ext_order_id,
         }
-        return m.Order.model_validate(self._call("POST", "/V1/orders", body={"entity": entity}))
+        return _parse(m.Order, self._call("POST", "/V1/orders", body={"entity": entity}))
 
     def create_order_direct(self, entity: m.OrderEntity) -> m.Order:
         """``POST /V1/orders``: stores the order as given (marketplace totals kept), **no** MSI reservation."""
-        return m.Order.model_validate(self._call("POST", "/V1/orders", body={"entity": entity.payload()}))
+        return _parse(m.Order, self._call("POST", "/V1/orders", body={"entity": entity.payload()}))
 
     def cancel_order(self, order_id: int) -> bool:
         return bool(self._call("POST", "/V1/orders/{id}/cancel", path_params={"id": order_id}))
@@ -613,7 +645,7 @@ class MagentoClient:
         return self._keyset("/V1/shipments", base, m.Shipment, page_size, after_entity_id)
 
     def get_shipment(self, shipment_id: int) -> m.Shipment:
-        return m.Shipment.model_validate(
+        return _parse(m.Shipment,
             self._call("GET", "/V1/shipment/{id}", path_params={"id": shipment_id})
         )
 
@@ -627,7 +659,7 @@ class MagentoClient:
             title=title,
             carrier_code=carrier_code,
         )
-        return m.ShipmentTrack.model_validate(
+        return _parse(m.ShipmentTrack,
             self._call("POST", "/V1/shipment/track", body={"entity": entity.payload()})
         )
 
@@ -651,7 +683,7 @@ class MagentoClient:
         return self._keyset("/V1/creditmemos", base, m.Creditmemo, page_size, after_entity_id)
 
     def get_creditmemo(self, creditmemo_id: int) -> m.Creditmemo:
-        return m.Creditmemo.model_validate(
+        return _parse(m.Creditmemo,
             self._call("GET", "/V1/creditmemo/{id}", path_params={"id": creditmemo_id})
         )
 
