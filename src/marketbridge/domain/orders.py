@@ -18,7 +18,7 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from marketbridge.domain.exceptions import ObjectType, Severity, Team, exception_type
+from marketbridge.domain.exceptions import ExceptionType, ObjectType, Severity, Team, exception_type
 
 
 class OrderState(enum.StrEnum):
@@ -395,14 +395,12 @@ ORDER_DECISION_FAILED = exception_type(
 
 
 # Which exception (and so which team) an order stuck in a state raises; states not listed are not watched.
-STUCK_TYPES = {
+STUCK_TYPES: dict[OrderState, ExceptionType] = {
     S.RECEIVED: ORDER_STUCK_IN_INTEGRATION,
     S.ACCEPTED: ORDER_STUCK_IN_INTEGRATION,
     S.AWAITING_PAYMENT: ORDER_STUCK_IN_INTEGRATION,
     S.CREATED: ORDER_STUCK_UNSHIPPED,
 }
-STUCK_OWNER = STUCK_TYPES
 
-
-def get_type_for_stuck(state: OrderState | str):  # noqa: ANN201 - ExceptionType
+def get_type_for_stuck(state: OrderState | str) -> ExceptionType:
     return STUCK_TYPES[OrderState(state)]

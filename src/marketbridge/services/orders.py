@@ -999,7 +999,7 @@ def housekeeping(runtime: Runtime, *, now: dt.datetime | None = None) -> dict[st
                     context={"acceptance_deadline": deadline.isoformat()}))
                 order.reminded_at = now
                 reminders += 1
-        watched = [s for s in rules.STUCK_OWNER]
+        watched = list(rules.STUCK_TYPES)
         for order in session.scalars(select(MarketplaceOrder).where(
                 MarketplaceOrder.state.in_([s.value for s in watched]))).all():
             type_ = rules.get_type_for_stuck(order.state)
