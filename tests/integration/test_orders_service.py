@@ -453,3 +453,20 @@ def test_held_orders_follow_the_marketplace_auto_refusal_and_back_office_accepta
         assert exc.is_active(s, rules.ORDER_REFUSED, lapsed)
         followed = service.get_order_record(s, elsewhere)
         assert [t.to_state for t in followed.transitions] == ["received", "held", "accepted", "awaiting_payment"]
+
+
+def test_cancellation_after_the_warehouse_shipped_goes_to_customer_service(rt, fresh_sandboxes):
+    runtime = rt()
+    (sku,) = in_stock_skus(runtime, 1)
+    order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
+    created = service.create_in_magento(runtime, order_id)
+    service.finish_creation(runtime, order_id)
+    shipped = httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/ship", json={"order_id": created["magento_entity_id"]})
+    assert shipped.status_code < 300, shipped.text
+    httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{order_id}/cancel")  # before OR24 reached Mirakl
+    service.pull(runtime)
+    assert service.cancel_in_magento(runtime, order_id) == {"order_id": order_id, "shipped": True}
+    assert state_of(runtime, order_id) == "created"
+    with runtime.db.session() as s:
+        record = exc.list_records(s, exc.ExceptionFilter(type="order_cancelled_after_shipment"))[0]
+        assert record.owner == "customer_service" and record.object_id == order_id
