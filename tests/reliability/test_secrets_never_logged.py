@@ -133,7 +133,8 @@ def run_stock_orders_and_shipments(runtime: Any, mirakl_url: str) -> dict[str, A
     return seen
 
 
-def test_real_flows_and_failing_auth_never_log_a_secret(migrated_db_url, boxes, capfd, verbose_logging):
+def test_real_flows_and_failing_auth_never_log_a_secret(migrated_db_url, boxes, capfd, verbose_logging,
+                                                        monkeypatch):
     magento_url, mirakl_url = boxes
     runtime = build_runtime(settings_for(migrated_db_url, magento_url, mirakl_url))
     try:
@@ -169,6 +170,21 @@ def test_real_flows_and_failing_auth_never_log_a_secret(migrated_db_url, boxes, 
         records += exception_texts(bad)
     finally:
         bad.close()
+
+    # The CLI, configured the way an operator does it (environment variables), with wrong credentials.
+    from typer.testing import CliRunner
+
+    from marketbridge.cli import app as cli
+
+    env = {f"MARKETBRIDGE_{name.upper()}": value for name, value in SECRETS.items()}
+    env.update(MARKETBRIDGE_DATABASE_URL=migrated_db_url, MARKETBRIDGE_MAGENTO_BASE_URL=magento_url,
+               MARKETBRIDGE_MIRAKL_BASE_URL=mirakl_url, MARKETBRIDGE_MIRAKL_API_KEY=WRONG_KEY,
+               MARKETBRIDGE_MAGENTO_TOKEN=WRONG_TOKEN, COLUMNS="200")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    checked = CliRunner().invoke(cli, ["check"], terminal_width=200)
+    assert checked.exit_code != 0 and "MARKETBRIDGE_MIRAKL_API_KEY" in checked.output
+    errors.append(checked.output)
 
     out, err = capfd.readouterr()
     secrets = [*SECRETS.values(), WRONG_KEY, WRONG_TOKEN]
