@@ -112,3 +112,62 @@ def test_the_schedule_pass_baselines_then_finds_new_products(rt, fresh_sandboxes
     create_magento_product(fresh_sandboxes, "NEW-LAMP-2")
     second = service.run_scheduled_pass(rt)
     assert second["discovered"] == 1 and second["ready"] == 1 and second["products_import"]
+
+
+def test_a_marketplace_rejection_is_shown_with_its_reason(rt, fresh_sandboxes):
+    """PM11 was cached before the operator made the EAN check stricter: our pre-validation passes, the
+    marketplace's P44 report rejects, and the reason reaches the listing and ecommerce."""
+    import dataclasses
+
+    reference = service.market_reference(rt)
+    lenient = dataclasses.replace(reference, attributes=tuple(
+        dataclasses.replace(a, validations="") if a.code == "ean" else a for a in reference.attributes))
+    rt.extras["catalogue.reference"] = (time.monotonic(), lenient)
+    create_magento_product(fresh_sandboxes, "REJ-1", attributes={"ean": "12345"})
+    states = service.publish(rt, ["REJ-1"], timeout=60, poll_seconds=0.2)
+    assert states["REJ-1"]["status"] == "rejected", states
+    assert states["REJ-1"]["problems"] == ["The 'ean' attribute must be 13 digits."]
+    with rt.db.session() as s:
+        record = s.query(ExceptionRecord).filter_by(type="catalogue_product_rejected", object_id="REJ-1").one()
+        assert "must be 13 digits" in record.message and record.owner == "ecommerce"
+
+
+def test_cli_publish_status_and_mappings(rt, fresh_sandboxes, monkeypatch, migrated_db_url):
+    import json
+
+    from typer.testing import CliRunner
+
+    from marketbridge.cli.main import app
+
+    monkeypatch.setenv("MARKETBRIDGE_DATABASE_URL", migrated_db_url)
+    monkeypatch.setenv("MARKETBRIDGE_MAGENTO_BASE_URL", fresh_sandboxes.magento_url)
+    monkeypatch.setenv("MARKETBRIDGE_MIRAKL_BASE_URL", fresh_sandboxes.mirakl_url)
+    monkeypatch.setenv("MARKETBRIDGE_MIRAKL_RATE_LIMIT_SCALE", "0.01")
+    create_magento_product(fresh_sandboxes, "CLI-LAMP-1", attributes={"mb_category_code": "Lamps"})
+    runner = CliRunner()
+    result = runner.invoke(app, ["catalogue", "publish", "--sku", "CLI-LAMP-1", "--json", "--timeout", "30"])
+    assert result.exit_code == 1  # invalid: the category is not mapped
+    assert json.loads(result.stdout)["CLI-LAMP-1"]["status"] == "invalid"
+    assert runner.invoke(app, ["catalogue", "mapping", "category", "Lamps", "home/lighting"]).exit_code == 0
+    result = runner.invoke(app, ["catalogue", "publish", "--sku", "CLI-LAMP-1", "--json", "--timeout", "60"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["CLI-LAMP-1"]["status"] == "live"
+    result = runner.invoke(app, ["catalogue", "status", "CLI-LAMP-1", "--json"])
+    assert json.loads(result.stdout)["CLI-LAMP-1"]["status"] == "live"
+    assert runner.invoke(app, ["catalogue", "status", "NEVER-SEEN"]).exit_code == 1
+
+    # an operator changes the quantity; `audit --fix` puts Adobe Commerce's value back
+    assert httpx2.put(f"{fresh_sandboxes.mirakl_url}/_sandbox/offers/CLI-LAMP-1", json={"quantity": 3}).status_code == 200
+    result = runner.invoke(app, ["audit", "--json"])
+    drifts = json.loads(result.stdout)["drifts"]
+    assert {"kind": "quantity_mismatch", "offer_sku": "CLI-LAMP-1", "expected": "7", "actual": "3"}.items() <= next(
+        d for d in drifts if d["offer_sku"] == "CLI-LAMP-1").items()
+    result = runner.invoke(app, ["audit", "--fix", "--json"])
+    assert result.exit_code == 0, result.output
+    assert httpx2.get(f"{fresh_sandboxes.mirakl_url}/_sandbox/offers/CLI-LAMP-1").json()["quantity"] == 7
+    result = runner.invoke(app, ["skus", "near-misses", "--json"])
+    assert any(r["offer_sku"] == "MB-TRAILING-0001 " for r in json.loads(result.stdout))
+    assert runner.invoke(app, ["skus", "link", "MB-TRAILING-0001 ", "MB-TRAILING-0001"]).exit_code == 0
+    assert json.loads(runner.invoke(app, ["skus", "near-misses", "--json"]).stdout) == []
+    assert runner.invoke(app, ["skus", "unlink", "MB-TRAILING-0001 "]).exit_code == 0
+    assert runner.invoke(app, ["skus", "unlink", "MB-TRAILING-0001 "]).exit_code == 2

@@ -152,9 +152,26 @@ def export_offer_rows(runtime: Runtime, progress: Progress = _noop) -> list[Offe
     return offers
 
 
+def _full_export_allowed(runtime: Runtime) -> bool:
+    """A full OF52 export may be requested once a day per shop. Our runs are recorded, so any process
+    (CLI, worker) can tell; asking again would earn a 429 whose Retry-After (hours) the client honours."""
+    from datetime import timedelta
+
+    from marketbridge.adapters.mirakl.endpoints import OF52_FULL_INTERVAL
+
+    window = timedelta(seconds=OF52_FULL_INTERVAL * runtime.settings.mirakl_rate_limit_scale)
+    with runtime.db.session() as session:
+        last = session.scalar(select(AuditRun.started_at).where(AuditRun.offer_source == "OF52")
+                              .order_by(AuditRun.started_at.desc()).limit(1))
+    return last is None or utcnow() - last >= window
+
+
 def fetch_offers(runtime: Runtime, progress: Progress = _noop, *, source: str = "OF52") -> tuple[list[OfferRow], str]:
     """Every offer of the shop: OF52 export, or OF21 paging when the export is unavailable (the full
     export may be called once a day; an on-demand audit after the nightly one pages through OF21)."""
+    if source == "OF52" and not _full_export_allowed(runtime):
+        log.info("audit.full_export_used_today", fallback="OF21")
+        source = "OF21"
     if source == "OF52":
         try:
             progress("Marketplace export (OF52)", 0, None)
