@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -488,10 +489,17 @@ def full_resync(runtime: Runtime, *, progress: Progress | None = None) -> Resync
     noticed_at = utcnow()
     report = progress or (lambda phase, advance, total: None)
     report("products", 0, None)
-    products = reading.read_products(magento, None, progress=lambda n: report("products", n, None))
     report("stock", 0, None)
     topology = reading.read_topology(magento, settings.magento_stock_id)
-    physical = reading.read_physical(magento, None, topology, progress=lambda n: report("stock", n, None))
+    # Products and source items are independent reads: overlap them (our parsing runs while
+    # Adobe Commerce prepares the other page).
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        products_future = pool.submit(reading.read_products, magento, None,
+                                      progress=lambda n: report("products", n, None))
+        physical_future = pool.submit(reading.read_physical, magento, None, topology,
+                                      progress=lambda n: report("stock", n, None))
+        products = products_future.result()
+        physical = physical_future.result()
     with runtime.db.session() as session:
         states = dict(session.execute(select(SkuState.sku, SkuState.reservations_suspected)).all())
         min_qty = dict(session.execute(select(SkuState.sku, SkuState.min_qty)).all())
