@@ -415,6 +415,8 @@ def _links_body(ctx: Ctx) -> list[dict[str, Any]]:
     links = ctx.body["links"]
     if not isinstance(links, list) or not links:
         raise bad_request("Input data is empty")
+    if not all(isinstance(link, dict) for link in links):
+        raise bad_request("Each link must be an object with stock_id and source_code")
     return links
 
 
