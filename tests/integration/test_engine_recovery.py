@@ -23,9 +23,18 @@ WORKER = Path(__file__).with_name("crash_worker.py")
 
 
 def spawn(db_url: str, executor: str, log: Path, mode: str) -> subprocess.Popen:
+    """Start a worker. Its stderr goes to a file next to the step log, never to a pipe nobody
+    reads: a worker serving schedules logs every failed poll of the (absent) remote systems, and
+    once a pipe's 64 KiB buffer is full the worker blocks on its next log line and never exits."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    errors = open(log.with_name(f"{executor}-{mode}.stderr"), "ab")  # noqa: SIM115 - the child owns it
     return subprocess.Popen([sys.executable, str(WORKER), db_url, executor, str(log), mode], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=errors)
+
+
+def stderr_tail(log: Path, executor: str, mode: str) -> str:
+    path = log.with_name(f"{executor}-{mode}.stderr")
+    return path.read_text(errors="replace")[-2000:] if path.exists() else ""
 
 
 def wait_for(log: Path, text: str, timeout: float = 60) -> None:
@@ -50,7 +59,7 @@ def test_restart_after_kill_resumes_without_redoing_steps(migrated_db_url, tmp_p
     first.wait()
     second = spawn(migrated_db_url, "worker-a", log, "serve")
     wait_for(log, "step3-done")
-    assert second.wait(timeout=60) == 0, second.stderr.read().decode()[-2000:]
+    assert second.wait(timeout=60) == 0, stderr_tail(log, "worker-a", "serve")
     counts = step_starts(log)
     assert counts["step1-start"] == 1 and counts["step1-done"] == 1
     assert counts["step2-start"] == 2 and counts["step2-done"] == 1
@@ -67,7 +76,7 @@ def test_another_worker_takes_over_a_dead_workers_work(migrated_db_url, tmp_path
     doomed.send_signal(signal.SIGKILL)
     doomed.wait()
     wait_for(log, "step3-done", timeout=90)
-    assert survivor.wait(timeout=60) == 0, survivor.stderr.read().decode()[-2000:]
+    assert survivor.wait(timeout=60) == 0, stderr_tail(log, "worker-1", "serve")
     lines = log.read_text().splitlines()
     assert any(line.startswith("step2-done worker-1") for line in lines)
     counts = step_starts(log)
