@@ -247,3 +247,30 @@ def test_lone_surrogates_and_nul_bytes_do_not_crash_the_receiver(client):
     if response.status_code == 200:
         assert len(stored(client)) == 1
     assert_valid_event_still_works(client)
+
+
+def test_an_event_whose_handler_fails_is_kept_and_handled_later(client):
+    """A handler that blows up on a hostile payload must not lose the event: it stays stored with its
+    error, the sender still gets 200 (a non-2xx would abort the merchant's action in Commerce), and
+    the redispatch handles it once the handler copes."""
+    from marketbridge.services import webhooks as webhook_service
+
+    calls: list[dict] = []
+    broken = {"on": True}
+
+    def fragile(session, name, data):
+        calls.append(data)
+        if broken["on"]:
+            raise ValueError("cannot digest " + str(data)[:50])
+
+    webhook_service.register_webhook_handler("observer.reliability_fragile", fragile)
+    response = post(client, envelope("observer.reliability_fragile_save_after", {"weird": [None, {"x": "y"}]}))
+    assert response.status_code == 200
+    [row] = stored(client)
+    assert row.handled_at is None and "cannot digest" in row.error and row.attempts >= 1
+    broken["on"] = False
+    done = webhook_service.redispatch_unhandled(client.runtime.db.session, older_than_seconds=-1)  # type: ignore[attr-defined]
+    assert done >= 1
+    [row] = stored(client)
+    assert row.handled_at is not None and row.error == ""
+    assert len(calls) == 2
