@@ -304,7 +304,7 @@ def _control_routes(app: FastAPI, state: SandboxState, faults: Faults) -> None:
         except (ValueError, TypeError) as error:
             return _json({"message": f"bad fault rules: {error}"}, 400)
         faults.rules = rules
-        faults.rng = random.Random(payload.get("seed"))
+        faults.rng = random.Random(payload.get("seed"))  # nosec B311 # seeded fault injection in the simulator
         return _json({"rules": len(rules)})
 
     @app.delete("/_sandbox/faults", include_in_schema=False)
