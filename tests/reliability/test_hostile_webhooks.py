@@ -274,3 +274,23 @@ def test_an_event_whose_handler_fails_is_kept_and_handled_later(client):
     [row] = stored(client)
     assert row.handled_at is not None and row.error == ""
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize("key_pem", [
+    b"not a pem at all",
+    b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+    "ec",
+    b"",
+])
+def test_a_misconfigured_public_key_refuses_everything_without_raising(key_pem):
+    """A wrong key setting (garbage, truncated, an EC key, empty) must mean "refuse", never a 500."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from marketbridge.adapters.magento.webhooks import verify_signature
+
+    if key_pem == "ec":
+        key_pem = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    body = envelope(STOCK_EVENT, {"item": {"sku": "MB-1"}})
+    assert verify_signature(body, sign(body), key_pem) is False
+    assert verify_signature(body, sign(body), public_pem(KEY).encode()) is True
