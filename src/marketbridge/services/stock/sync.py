@@ -718,8 +718,11 @@ def record_results(runtime: Runtime, batch_id: int, api: str, import_id: str, st
         by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for mapping in mappings:
             by_keys.setdefault(tuple(sorted(mapping)), []).append(mapping)
-        for group in by_keys.values():
-            session.execute(update(SkuState), group)
+        for keys, group in by_keys.items():  # Core executemany: tens of thousands of rows per import
+            columns = [k for k in keys if k != "sku"]
+            statement = (update(STATE_TABLE).where(STATE_TABLE.c.sku == bindparam("b_sku"))
+                         .values({c: bindparam(f"b_{c}") for c in columns}))
+            session.execute(statement, [{f"b_{k}": v for k, v in m.items()} for m in group])
         history = [
             {"batch_id": batch_id, "kind": r.kind.value, "sku": r.sku, "value": r.value,
              "result": "error" if r.sku in failed else "ok", "message": failed.get(r.sku, "")[:500],
@@ -727,7 +730,7 @@ def record_results(runtime: Runtime, batch_id: int, api: str, import_id: str, st
             for r in rows
         ]
         if history:
-            session.execute(insert(SkuPushLog), history)
+            session.execute(insert(SkuPushLog.__table__), history)
         failed_skus = {s for s in failed}
         ok_skus = {r.sku for r in rows} - failed_skus
         active = _active_exception_ids(session, [SKU_UNKNOWN_ON_MARKETPLACE, STOCK_LINE_REJECTED], ok_skus)
