@@ -681,6 +681,44 @@ def follow(runtime: Runtime, batch_id: int, owner: str | None = None) -> dict[st
     return record_results(runtime, batch_id, api, import_id, result.status, result.failed_skus())
 
 
+RESULT_SLICE = 5000
+
+
+def _write_results(session: Session, rows: Sequence[outbox.InflightRow], failed: dict[str, str], batch_id: int,
+                   import_id: str, now: dt.datetime) -> None:
+    """Per-SKU state (published value, result, latency) and history for one slice of a batch."""
+    existing = _existing_skus(session, [r.sku for r in rows])
+    by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        if row.sku not in existing:
+            continue
+        prefix = "stock" if row.kind is Kind.STOCK else "price"
+        if row.sku in failed:
+            mapping = {"sku": row.sku, f"{prefix}_result": "error", f"{prefix}_message": failed[row.sku][:2000],
+                       f"{prefix}_completed_at": now, f"{prefix}_import_id": import_id}
+        else:
+            latency = (now - row.first_noticed_at).total_seconds() if row.first_noticed_at else None
+            mapping = {"sku": row.sku, f"{prefix}_result": "ok", f"{prefix}_message": "",
+                       f"{prefix}_completed_at": now, f"{prefix}_latency_seconds": latency,
+                       f"{prefix}_import_id": import_id,
+                       "published_qty" if row.kind is Kind.STOCK else "published_price":
+                           int(row.value) if row.kind is Kind.STOCK else row.value}
+        by_keys.setdefault(tuple(sorted(mapping)), []).append({f"b_{k}": v for k, v in mapping.items()})
+    for keys, group in by_keys.items():  # Core executemany
+        columns = [k for k in keys if k != "sku"]
+        statement = (update(STATE_TABLE).where(STATE_TABLE.c.sku == bindparam("b_sku"))
+                     .values({c: bindparam(f"b_{c}") for c in columns}))
+        session.execute(statement, group)
+    history = [
+        {"batch_id": batch_id, "kind": r.kind.value, "sku": r.sku, "value": r.value,
+         "result": "error" if r.sku in failed else "ok", "message": failed.get(r.sku, "")[:500],
+         "first_noticed_at": r.first_noticed_at, "read_at": r.read_at, "completed_at": now}
+        for r in rows
+    ]
+    if history:
+        session.execute(insert(SkuPushLog.__table__), history)
+
+
 def record_results(runtime: Runtime, batch_id: int, api: str, import_id: str, status: str,
                    failed: dict[str, str]) -> dict[str, Any]:
     now = utcnow()
@@ -689,48 +727,9 @@ def record_results(runtime: Runtime, batch_id: int, api: str, import_id: str, st
         if batch is None or batch.state != "sent":
             return {"state": None if batch is None else batch.state}
         rows = outbox.inflight_rows(session, batch_id)
-        ok_updates: dict[Kind, list[dict[str, Any]]] = {Kind.STOCK: [], Kind.PRICE: []}
-        error_updates: dict[Kind, list[dict[str, Any]]] = {Kind.STOCK: [], Kind.PRICE: []}
-        for row in rows:
-            latency = (now - row.first_noticed_at).total_seconds() if row.first_noticed_at else None
-            if row.sku in failed:
-                error_updates[row.kind].append({"sku": row.sku, "message": failed[row.sku][:2000]})
-            else:
-                ok_updates[row.kind].append({"sku": row.sku, "value": row.value, "latency": latency})
-        existing = _existing_skus(session, [r.sku for r in rows])
-        mappings = []
-        for kind in (Kind.STOCK, Kind.PRICE):
-            prefix = "stock" if kind is Kind.STOCK else "price"
-            for item in ok_updates[kind]:
-                if item["sku"] not in existing:
-                    continue
-                mapping = {"sku": item["sku"], f"{prefix}_result": "ok", f"{prefix}_message": "",
-                           f"{prefix}_completed_at": now, f"{prefix}_latency_seconds": item["latency"],
-                           f"{prefix}_import_id": import_id}
-                mapping["published_qty" if kind is Kind.STOCK else "published_price"] = (
-                    int(item["value"]) if kind is Kind.STOCK else item["value"])
-                mappings.append(mapping)
-            for item in error_updates[kind]:
-                if item["sku"] in existing:
-                    mappings.append({"sku": item["sku"], f"{prefix}_result": "error",
-                                     f"{prefix}_message": item["message"], f"{prefix}_completed_at": now,
-                                     f"{prefix}_import_id": import_id})
-        by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for mapping in mappings:
-            by_keys.setdefault(tuple(sorted(mapping)), []).append(mapping)
-        for keys, group in by_keys.items():  # Core executemany: tens of thousands of rows per import
-            columns = [k for k in keys if k != "sku"]
-            statement = (update(STATE_TABLE).where(STATE_TABLE.c.sku == bindparam("b_sku"))
-                         .values({c: bindparam(f"b_{c}") for c in columns}))
-            session.execute(statement, [{f"b_{k}": v for k, v in m.items()} for m in group])
-        history = [
-            {"batch_id": batch_id, "kind": r.kind.value, "sku": r.sku, "value": r.value,
-             "result": "error" if r.sku in failed else "ok", "message": failed.get(r.sku, "")[:500],
-             "first_noticed_at": r.first_noticed_at, "read_at": r.read_at, "completed_at": now}
-            for r in rows
-        ]
-        if history:
-            session.execute(insert(SkuPushLog.__table__), history)
+        # Slices bound the memory of a 50,000-SKU import (dicts for state, history, parameters).
+        for start in range(0, len(rows), RESULT_SLICE):
+            _write_results(session, rows[start : start + RESULT_SLICE], failed, batch_id, import_id, now)
         failed_skus = {s for s in failed}
         ok_skus = {r.sku for r in rows} - failed_skus
         active = _active_exception_ids(session, [SKU_UNKNOWN_ON_MARKETPLACE, STOCK_LINE_REJECTED], ok_skus)
