@@ -223,9 +223,9 @@ class _PagedMagento:
         cat, ids = self.cat, self.product_ids
         for j in range(0, len(ids), page_size):
             self.calls += 1
-            page = cat.render(lambda: {"items": [{"sku": cat.sku(i), "source_code": "default", "quantity": cat.qty[i],
-                                                  "status": 1 if cat.qty[i] > 0 else 0} for i in ids[j:j + page_size]],
-                                       "total_count": len(ids)})
+            page = cat.render(lambda j=j: {"items": [{"sku": cat.sku(i), "source_code": "default",
+                                                      "quantity": cat.qty[i], "status": 1 if cat.qty[i] > 0 else 0}
+                                                     for i in ids[j:j + page_size]], "total_count": len(ids)})
             yield from m.SearchResult[m.SourceItem].model_validate(json.loads(page)).items
 
     def iterate_products(self, updated_since=None, *, page_size: int = 200, criteria=None):
@@ -236,7 +236,8 @@ class _PagedMagento:
         cat, ids = self.cat, self.product_ids
         for j in range(0, len(ids), page_size):
             self.calls += 1
-            page = cat.render(lambda: {"items": [cat.product(i) for i in ids[j:j + page_size]], "total_count": len(ids)})
+            page = cat.render(lambda j=j: {"items": [cat.product(i) for i in ids[j:j + page_size]],
+                                           "total_count": len(ids)})
             yield from m.SearchResult[m.Product].model_validate(json.loads(page)).items
 
     def get_product(self, sku: str):

@@ -51,9 +51,9 @@ REFERENCE = c.reference_from_api(
 
 
 def product(**overrides):
-    base = dict(sku="MB-1", name="Lamp", type_id="simple", enabled=True, price=10.0,
-                attributes={"ean": "5012345678900", "image": "https://img.example/a.jpg",
-                            "mb_category_code": "home/lighting", "weight": 1.5})
+    base = {"sku": "MB-1", "name": "Lamp", "type_id": "simple", "enabled": True, "price": 10.0,
+            "attributes": {"ean": "5012345678900", "image": "https://img.example/a.jpg",
+                           "mb_category_code": "home/lighting", "weight": 1.5}}
     base.update(overrides)
     return CatalogueProduct(**base)
 

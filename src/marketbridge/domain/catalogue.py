@@ -548,7 +548,7 @@ def compare(magento_rows: Iterable[MagentoRow], offer_rows: Iterable[OfferRow], 
                      miss.offer_sku, miss.reason))
     for sku in orphans:
         append(Drift(DriftKind.OFFER_WITHOUT_PRODUCT, None, sku, "", sku))
-    for sku, row in unmatched_products.items():
+    for sku in unmatched_products:
         if sku not in paired_products:
             append(Drift(DriftKind.MISSING_ON_MARKETPLACE, sku, None, "offer", "none"))
     return drifts

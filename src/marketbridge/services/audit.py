@@ -389,7 +389,7 @@ def apply_fixes(runtime: Runtime, drifts: Sequence[Drift]) -> tuple[dict[int, tu
     if per_offer and _stock_outbox_available(runtime):
         by_magento = {drifts[i].magento_sku: per_offer[sku] for sku, idx in offer_drifts.items() for i in idx[:1]}
         queued = _enqueue_in_stock_outbox(runtime, by_magento)
-        for sku, indexes in offer_drifts.items():
+        for indexes in offer_drifts.values():
             for index in indexes:
                 results[index] = ("stock_outbox", "queued for the stock flow's next import")
         summary["offers_queued"] = queued
