@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,18 +47,31 @@ def wait_for(log: Path, text: str, timeout: float = 60) -> None:
     raise AssertionError(f"{text!r} not logged in {timeout}s; log: {log.read_text() if log.exists() else ''}")
 
 
+@pytest.fixture
+def workers() -> Iterator[list[subprocess.Popen]]:
+    """Every worker a test spawns is killed at the end, so a failed test leaves none behind."""
+    spawned: list[subprocess.Popen] = []
+    yield spawned
+    for process in spawned:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def step_starts(log: Path) -> Counter:
     return Counter(line.split()[0] for line in log.read_text().splitlines())
 
 
 @pytest.mark.slow
-def test_restart_after_kill_resumes_without_redoing_steps(migrated_db_url, tmp_path):
+def test_restart_after_kill_resumes_without_redoing_steps(migrated_db_url, tmp_path, workers):
     log = tmp_path / "steps.log"
     first = spawn(migrated_db_url, "worker-a", log, "start")
+    workers.append(first)
     wait_for(log, "step2-start")
     first.send_signal(signal.SIGKILL)
     first.wait()
     second = spawn(migrated_db_url, "worker-a", log, "serve")
+    workers.append(second)
     wait_for(log, "step3-done")
     assert second.wait(timeout=60) == 0, stderr_tail(log, "worker-a", "serve")
     counts = step_starts(log)
@@ -68,10 +82,11 @@ def test_restart_after_kill_resumes_without_redoing_steps(migrated_db_url, tmp_p
 
 @pytest.mark.slow
 @pytest.mark.skipif(not ON_POSTGRES, reason="several workers on one database is the PostgreSQL tier")
-def test_another_worker_takes_over_a_dead_workers_work(migrated_db_url, tmp_path):
+def test_another_worker_takes_over_a_dead_workers_work(migrated_db_url, tmp_path, workers):
     log = tmp_path / "steps.log"
     survivor = spawn(migrated_db_url, "worker-1", log, "serve")
     doomed = spawn(migrated_db_url, "worker-2", log, "start")
+    workers.extend([survivor, doomed])
     wait_for(log, "step2-start worker-2")
     doomed.send_signal(signal.SIGKILL)
     doomed.wait()
