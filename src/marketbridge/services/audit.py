@@ -86,12 +86,15 @@ def fetch_magento(runtime: Runtime, progress: Progress = _noop) -> MagentoSide:
         stock_rule_rows = catalogue_service._stock_rules(session)  # noqa: SLF001
     rows: list[MagentoRow] = []
     unmanaged = catalogue_service.unmanaged_default(runtime)
+    import datetime as dt
+
+    today = dt.date.today()
     done = 0
     for raw in client.iterate_products(page_size=500):
         product = catalogue_service.catalogue_product(raw)
         excluded = rules.exclusion_reason(product, overrides.get(product.sku)) is not None
         qty, price = catalogue_service.channel_values(product, salable.get(product.sku), stock_rule_rows,
-                                                      unmanaged_quantity=unmanaged)
+                                                      unmanaged_quantity=unmanaged, today=today)
         ean = product.attributes.get("ean")
         rows.append(MagentoRow(product.sku, product.enabled, qty, price, not excluded, str(ean) if ean else None))
         done += 1
