@@ -13,10 +13,7 @@ service creates the Adobe Commerce orders). The warehouse then ships them in the
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import httpx2
 import pytest
@@ -31,15 +28,21 @@ from tests.e2e.test_orders_e2e import (
     wait_until,
 )
 
-ROOT = Path(__file__).parents[2]
-
 
 def cli(db_url: str, boxes, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MARKETBRIDGE_DATABASE_URL": db_url,
-           "MARKETBRIDGE_MAGENTO_BASE_URL": boxes.magento_url, "MARKETBRIDGE_MIRAKL_BASE_URL": boxes.mirakl_url,
-           "MARKETBRIDGE_MIRAKL_RATE_LIMIT_SCALE": "0.01", "MARKETBRIDGE_LOG_LEVEL": "WARNING"}
-    return subprocess.run([sys.executable, "-c", "from marketbridge.cli import main; main()", *args], env=env,
-                          capture_output=True, text=True, timeout=120, cwd=str(ROOT))
+    """An operator's ``marketbridge ...`` command against the running service's database.
+
+    Run in this process (the service is the separate process under test): a fresh interpreter
+    per command spent most of this test's time importing the package."""
+    from typer.testing import CliRunner
+
+    from marketbridge.cli.main import app
+
+    env = {"MARKETBRIDGE_DATABASE_URL": db_url, "MARKETBRIDGE_MAGENTO_BASE_URL": boxes.magento_url,
+           "MARKETBRIDGE_MIRAKL_BASE_URL": boxes.mirakl_url, "MARKETBRIDGE_MIRAKL_RATE_LIMIT_SCALE": "0.01",
+           "MARKETBRIDGE_LOG_LEVEL": "WARNING"}
+    result = CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
+    return subprocess.CompletedProcess(["marketbridge", *args], result.exit_code, result.stdout, result.stderr)
 
 
 def warehouse_ship(boxes, magento_order_id: int, track_number: str, title: str) -> dict:
