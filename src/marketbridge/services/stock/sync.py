@@ -656,6 +656,9 @@ def follow(runtime: Runtime, batch_id: int, owner: str | None = None) -> dict[st
         api, import_id = batch.api, batch.import_id
         skus = sorted(outbox.batch_values(session, batch_id))
     mirakl = runtime.mirakl
+    # Status APIs are rate limited too (PRI02 once a minute, STO02 every 15 s): asking at once
+    # almost always answers WAITING and costs a whole interval. Give the import a moment first.
+    time.sleep(min(FIRST_STATUS_DELAY_SECONDS, import_interval(runtime.settings) / 4))
     try:
         status = mirakl.wait_for_import(api, import_id, timeout=runtime.settings.stock_import_timeout_seconds)
         result = mirakl.import_result(api, import_id, skus, status)
@@ -682,6 +685,7 @@ def follow(runtime: Runtime, batch_id: int, owner: str | None = None) -> dict[st
 
 
 RESULT_SLICE = 5000
+FIRST_STATUS_DELAY_SECONDS = 3.0
 
 
 def _write_results(session: Session, rows: Sequence[outbox.InflightRow], failed: dict[str, str], batch_id: int,
