@@ -434,4 +434,4 @@ def test_order_price_overrides(state: SandboxState) -> None:
                                 "price": 7.25, "currency_iso_code": "eur"})
     assert [line.price_unit for line in order.lines] == [3.0, 7.25] and order.currency == "EUR"
     data = state.order_json(order)
-    assert data["price"] == 17.5 and data["shipping_price"] == 4.5 and data["total_price"] == 22.0
+    assert data["price"] == 17.5 and data["shipping_price"] == 15.0 and data["total_price"] == 32.5  # 5.00 per unit under GBP 50

@@ -223,8 +223,12 @@ class OrdersMixin:
                 price_unit=money(unit), shipping_price=0.0, created=now, updated=now,
             ))
         shipping = body.get("shipping_price")
-        if shipping is None:  # John Lewis: free delivery over GBP 50, else 4.50
-            shipping = 0.0 if sum(line.price for line in lines) >= 50 else 4.50
+        if shipping is None:
+            # Sandbox delivery charge: free from GBP 50 of goods, else 5.00 per unit. This mirrors the
+            # sandbox shop's Magento flat rate (5.00 per item) so that an order created through the
+            # cart flow has the marketplace's totals; John Lewis's real charges are not public.
+            goods = sum(line.price for line in lines)
+            shipping = 0.0 if goods >= 50 else 5.0 * sum(line.quantity for line in lines)
         if isinstance(shipping, bool) or not isinstance(shipping, int | float) or shipping < 0:
             raise SandboxError(400, "shipping_price must be a number >= 0")
         lines[0].shipping_price = money(shipping)
