@@ -77,6 +77,9 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="A worker silent this long is presumed dead; its work is resumed."
     )
     sweeper_cron: str = "*/15 * * * * *"
+    schedule_run_retention_hours: float = Field(
+        default=24.0, gt=0, description="Finished runs of scheduled workflows are deleted after this long."
+    )
     application_version: str = Field(
         default="marketbridge-1",
         description="Pinned DBOS application version. Bump only when a workflow's steps change incompatibly.",

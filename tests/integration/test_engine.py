@@ -27,3 +27,25 @@ def test_engine_launches_on_our_database_and_runs_workflows(runtime):
     finally:
         engine.shutdown()
     assert not engine.is_launched()
+
+
+def test_finished_schedule_runs_are_pruned_but_business_workflows_kept(runtime):
+    import datetime as dt
+
+    from dbos import SetWorkflowID
+
+    from marketbridge.workflows.maintenance import prune_finished_schedule_runs
+
+    engine.launch(runtime, schedules=False)
+    try:
+        for workflow_id in ("sched-sample-2026-11-27T00:00:00", "order-create:JL-1"):
+            with SetWorkflowID(workflow_id):
+                assert DBOS.start_workflow(_sample_workflow, 1).get_result() == {"value": 2}
+        assert prune_finished_schedule_runs(runtime) == 0  # younger than the retention
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=runtime.settings.schedule_run_retention_hours + 1)
+        assert prune_finished_schedule_runs(runtime, now=later) == 1
+        remaining = {w.workflow_id for w in DBOS.list_workflows()}
+        assert "order-create:JL-1" in remaining
+        assert "sched-sample-2026-11-27T00:00:00" not in remaining
+    finally:
+        engine.shutdown()

@@ -575,7 +575,7 @@ def on_creditmemo_event(session: Session, event_name: str, data: dict) -> None:
     dispatcher's transaction. The refunds poll schedule starts its workflow."""
     memo_id = creditmemo_id_from_event({"data": data})
     if memo_id is None:
-        log.warning("refunds.webhook_without_id", event=event_name)
+        log.warning("refunds.webhook_without_id", event_name=event_name)
         return
     if session.scalar(select(RefundOut.id).where(RefundOut.creditmemo_id == memo_id)) is None:
         session.add(RefundOut(creditmemo_id=memo_id, status=NEW, source="webhook"))

@@ -154,7 +154,7 @@ def on_shipment_event(session: Session, event_name: str, data: dict) -> None:
     Without a running engine in this process nothing is enqueued: the poll finds the shipment."""
     shipment_id = _shipment_id_of(event_name, data)
     if shipment_id is None:
-        log.warning("shipments.webhook_without_id", event=event_name)
+        log.warning("shipments.webhook_without_id", event_name=event_name)
         return
     try:
         runtime = get_runtime()
