@@ -110,13 +110,21 @@ def _product_getter(product: Product, name: str) -> Any:
 def list_products(ctx: Ctx) -> Any:
     st = ctx.state
     # dict order is insertion order = ascending entity ids (ids are monotonic)
-    return _search(
-        ctx,
-        list(st.products.values()),
-        lambda p: st.render_product(p, detail=False),
-        _product_getter,
-        "entity_id",
-    )
+    criteria = parse_search_criteria(ctx.query, limits=st.input_limits)
+    rows, ids = st.product_rows()
+    page, total = apply(rows, criteria, _product_getter, sorted_by="entity_id", sorted_keys=ids,
+                        lookup=lambda name, keys: _products_by_sku(st, name, keys))
+    return result([st.render_product(p, detail=False) for p in page], criteria, total)
+
+
+def _products_by_sku(st: SandboxState, name: str, keys: list[str]) -> list[Product] | None:
+    """``sku eq/in`` from the SKU index, in entity order (the order of ``st.products``)."""
+    if name != "sku":
+        return None
+    by_sku = st.products_by_lower_sku()
+    found = [p for key in set(keys) for p in by_sku.get(key, ())]
+    found.sort(key=lambda p: p.id)
+    return found
 
 
 @route("GET", "/V1/products/{sku}", "Magento_Catalog::products")
@@ -207,9 +215,7 @@ def update_product(ctx: Ctx) -> Any:
 def delete_product(ctx: Ctx) -> Any:
     st = ctx.state
     product = st.product(ctx.params["sku"])
-    del st.products[product.sku]
-    st.products_by_id.pop(product.id, None)
-    st.source_items.pop(product.sku, None)
+    st.remove_product(product.sku)
     return True
 
 
@@ -458,7 +464,11 @@ def sources_for_stock(ctx: Ctx) -> Any:
 
 @route("GET", "/V1/inventory/source-items", "Magento_InventoryApi::source")
 def list_source_items(ctx: Ctx) -> Any:
-    return _search(ctx, ctx.state.all_source_items(), lambda i: i.to_api(), lambda i, n: getattr(i, n, None))
+    index = ctx.state.source_item_index()
+    criteria = parse_search_criteria(ctx.query, limits=ctx.state.input_limits)
+    page, total = apply(index.rows, criteria, lambda i, n: getattr(i, n, None),
+                        lookup=index.lookup, presorted=index.presorted)
+    return result([i.to_api() for i in page], criteria, total)
 
 
 def _source_items_body(ctx: Ctx, *, delete: bool) -> list[SourceItem]:
@@ -520,7 +530,7 @@ def delete_source_items(ctx: Ctx) -> Any:
     st = ctx.state
     removed = []
     for item in _source_items_body(ctx, delete=True):
-        found = st.source_items.get(item.sku, {}).pop(item.source_code, None)
+        found = st.remove_source_item(item.sku, item.source_code)
         if found is not None:
             removed.append(SourceItem(item.sku, item.source_code, 0.0, 0))
     if removed:
@@ -587,13 +597,61 @@ def are_salable(ctx: Ctx) -> Any:
     ]
 
 
-@route("GET", "/V1/inventory/stock-resolver/{type}/{code}", "Magento_InventorySalesApi::stock")
-def stock_resolver(ctx: Ctx) -> Any:
-    for stock in ctx.state.stocks.values():
+def _stock_for_channel(st: SandboxState, channel_type: str, channel_code: str) -> dict[str, Any]:
+    for stock in st.stocks.values():
         for channel in (stock.get("extension_attributes") or {}).get("sales_channels") or []:
-            if channel.get("type") == ctx.params["type"] and channel.get("code") == ctx.params["code"]:
+            if channel.get("type") == channel_type and channel.get("code") == channel_code:
                 return stock
     raise ApiError(404, "No linked stock found", None)
+
+
+@route("GET", "/V1/inventory/stock-resolver/{type}/{code}", "Magento_InventorySalesApi::stock")
+def stock_resolver(ctx: Ctx) -> Any:
+    return _stock_for_channel(ctx.state, ctx.params["type"], ctx.params["code"])
+
+
+def _export_row(st: SandboxState, product: Product, stock_id: int) -> dict[str, Any]:
+    """One row as Magento's ``PreciseExportStockProcessor`` builds it (InventoryExportStock):
+
+    * ``manage_stock = 0``: ``qty`` is the DI-configured quantity for unmanaged stock, ``null`` by
+      default, cast to float: 0; ``is_salable`` from ``IsProductSalable``;
+    * no source item in a source linked to the stock (composites have none): 0, not salable;
+    * otherwise ``GetProductSalableQty`` (reservations and ``min_qty`` included) and
+      ``IsProductSalable``.
+    """
+    if not product.manage_stock:
+        return {"sku": product.sku, "qty": 0, "is_salable": st.is_salable(product.sku, stock_id)}
+    linked = st.stock_sources.get(stock_id, set())
+    assigned = any(code in linked for code in st.source_items.get(product.sku, {}))
+    if not assigned:
+        return {"sku": product.sku, "qty": 0, "is_salable": False}
+    if product.type_id in COMPOSITE_TYPES:  # no source-item management: qty null, cast to 0
+        return {"sku": product.sku, "qty": 0, "is_salable": st.is_salable(product.sku, stock_id)}
+    return {
+        "sku": product.sku,
+        "qty": _num(st.salable_quantity(product.sku, stock_id)),
+        "is_salable": st.is_salable(product.sku, stock_id),
+    }
+
+
+@route(
+    "GET",
+    "/V1/inventory/export-stock-salable-qty/{salesChannelType}/{salesChannelCode}",
+    "Magento_InventoryApi::stock",
+)
+def export_stock_salable_qty(ctx: Ctx) -> Any:
+    """Salable quantity of a page of *products* (the searchCriteria is the product repository's:
+    fields, sort and paging are those of ``GET /V1/products``). As in Magento, ``total_count`` is
+    the number of rows on this page, not the number of matching products."""
+    st = ctx.state
+    stock = _stock_for_channel(st, ctx.params["salesChannelType"], ctx.params["salesChannelCode"])
+    stock_id = int(stock["stock_id"])
+    criteria = parse_search_criteria(ctx.query, limits=st.input_limits)
+    rows, ids = st.product_rows()
+    page, _total = apply(rows, criteria, _product_getter, sorted_by="entity_id", sorted_keys=ids,
+                         lookup=lambda name, keys: _products_by_sku(st, name, keys))
+    items = [_export_row(st, product, stock_id) for product in page]
+    return result(items, criteria, len(items))
 
 
 # =================================================================== carts

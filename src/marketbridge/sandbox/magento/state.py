@@ -33,7 +33,7 @@ from .catalog import (
     Product,
 )
 from .errors import ApiError, not_found_product
-from .search import InputLimits
+from .search import InputLimits, sort_key
 
 DEFAULT_SOURCE = "default"
 SECOND_SOURCE = "warehouse-2"
@@ -113,6 +113,12 @@ class SandboxState:
         self.calls: deque[dict[str, Any]] = deque(maxlen=20000)
         self.emit: Callable[[str, dict[str, Any]], None] = lambda name, data: None
         self.input_limits: InputLimits | None = None  # None = Magento's default (limits off)
+        # Indexes for searches (rebuilt lazily when the set of rows changes; see SourceItemIndex)
+        self.source_items_version = 0
+        self.products_version = 0
+        self._source_index: SourceItemIndex | None = None
+        self._product_index: tuple[int, dict[str, list[Product]]] | None = None
+        self._product_rows: tuple[int, list[Product], list[float]] | None = None
         with gc_paused():
             self._seed(catalogue)
 
@@ -187,9 +193,61 @@ class SandboxState:
     def _add_product(self, product: Product) -> None:
         self.products[product.sku] = product
         self.products_by_id[product.id] = product.sku
+        self.products_version += 1
+
+    def remove_product(self, sku: str) -> None:
+        product = self.products.pop(sku)
+        self.products_by_id.pop(product.id, None)
+        self.source_items.pop(sku, None)
+        self.products_version += 1
+        self.source_items_version += 1
 
     def _put_item(self, item: SourceItem) -> None:
-        self.source_items.setdefault(item.sku, {})[item.source_code] = item
+        """Save a source item. An existing row is updated in place (the row stays where it is, as
+        a database row does), so a stock change does not invalidate the search indexes; only a
+        new (sku, source) pair does."""
+        per_sku = self.source_items.setdefault(item.sku, {})
+        current = per_sku.get(item.source_code)
+        if current is not None:
+            current.quantity = item.quantity
+            current.status = item.status
+            return
+        per_sku[item.source_code] = item
+        self.source_items_version += 1
+
+    def remove_source_item(self, sku: str, source_code: str) -> SourceItem | None:
+        found = self.source_items.get(sku, {}).pop(source_code, None)
+        if found is not None:
+            self.source_items_version += 1
+        return found
+
+    def source_item_index(self) -> SourceItemIndex:
+        index = self._source_index
+        if index is None or index.version != self.source_items_version:
+            index = SourceItemIndex(self.source_items_version, self.all_source_items())
+            self._source_index = index
+        return index
+
+    def product_rows(self) -> tuple[list[Product], list[float]]:
+        """Every product in entity order and its entity ids (cached per change of the set): the
+        keyset page ``entity_id gt N`` bisects these instead of rebuilding 100,000 keys a call."""
+        cached = self._product_rows
+        if cached is None or cached[0] != self.products_version:
+            rows = list(self.products.values())
+            cached = (self.products_version, rows, [float(p.id) for p in rows])
+            self._product_rows = cached
+        return cached[1], cached[2]
+
+    def products_by_lower_sku(self) -> dict[str, list[Product]]:
+        """SKU (lower-cased, as MySQL's collation compares) -> products, in entity order."""
+        cached = self._product_index
+        if cached is None or cached[0] != self.products_version:
+            by_sku: dict[str, list[Product]] = {}
+            for product in self.products.values():
+                by_sku.setdefault(product.sku.lower(), []).append(product)
+            cached = (self.products_version, by_sku)
+            self._product_index = cached
+        return cached[1]
 
     def set_link(self, stock_id: int, source_code: str, priority: int) -> None:
         self.links[(stock_id, source_code)] = priority
@@ -420,6 +478,43 @@ class SandboxState:
         return [item for per_sku in self.source_items.values() for item in per_sku.values()]
 
 
+class SourceItemIndex:
+    """Every source item in table order, by SKU, and (lazily) sorted the way the client pages them.
+
+    Built once per change of the *set* of rows (quantities change in place and need no rebuild).
+    Answers exactly what :func:`search.apply` computes by scanning: candidates keep table order and
+    the sorted copy is a stable sort of table order on the same keys.
+    """
+
+    def __init__(self, version: int, rows: list[SourceItem]) -> None:
+        self.version = version
+        self.rows = rows
+        self.position = {id(row): n for n, row in enumerate(rows)}
+        self.by_sku: dict[str, list[SourceItem]] = {}
+        for row in rows:
+            self.by_sku.setdefault(row.sku.lower(), []).append(row)
+        self._sorted: dict[tuple[tuple[str, str], ...], list[SourceItem]] = {}
+
+    def lookup(self, name: str, keys: list[str]) -> list[SourceItem] | None:
+        if name != "sku":
+            return None
+        found = [row for key in set(keys) for row in self.by_sku.get(key, ())]
+        found.sort(key=lambda row: self.position[id(row)])
+        return found
+
+    def presorted(self, orders: list[tuple[str, str]]) -> list[SourceItem] | None:
+        """Rows sorted ascending on text/number fields that are never empty (sku, source_code)."""
+        if not orders or any(d != "ASC" or f not in ("sku", "source_code") for f, d in orders):
+            return None
+        key = tuple(orders)
+        cached = self._sorted.get(key)
+        if cached is None:
+            names = [f for f, _ in orders]
+            cached = sorted(self.rows, key=lambda row: tuple(sort_key(getattr(row, n)) for n in names))
+            self._sorted[key] = cached
+        return cached
+
+
 def _source(code: str, name: str, country: str, postcode: str) -> dict[str, Any]:
     return {
         "source_code": code,
@@ -444,5 +539,6 @@ __all__ = [
     "STORES",
     "SandboxState",
     "SourceItem",
+    "SourceItemIndex",
     "utc_now",
 ]
