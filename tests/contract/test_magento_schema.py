@@ -224,6 +224,10 @@ def recorded():
             )
             raw.get("/V1/inventory/is-product-salable-for-requested-qty/MB-000001/1/3")
             client.salable_quantity("MB-000001", 1)
+            list(client.iterate_export_stock_salable_qty("website", "base", page_size=30))
+            client.export_stock_salable_qty(
+                "website", "base", SearchCriteria().where("sku", ["MB-000001", "MB-CFG-0001"], "in").page(5)
+            )
             client.is_salable("MB-000001", 1)
 
             address = m.Address(**ADDRESS)

@@ -381,6 +381,43 @@ class MagentoClient:
         base.sort_orders = [("sku", "ASC"), ("source_code", "ASC")]
         return self._pages("/V1/inventory/source-items", base, m.SourceItem, page_size)
 
+    def export_stock_salable_qty(
+        self, sales_channel_type: str, sales_channel_code: str, criteria: SearchCriteria
+    ) -> m.SearchResult[m.StockSalableQty]:
+        """``GET /V1/inventory/export-stock-salable-qty/{salesChannelType}/{salesChannelCode}``:
+        salable quantities of one page of *products* (the criteria filter, sort and page the
+        product repository). Magento's ``total_count`` is the size of this page, not of the result."""
+        data = self._call(
+            "GET",
+            "/V1/inventory/export-stock-salable-qty/{salesChannelType}/{salesChannelCode}",
+            path_params={"salesChannelType": sales_channel_type, "salesChannelCode": sales_channel_code},
+            params=criteria.to_params(camel=True),
+        )
+        return _parse(m.SearchResult[m.StockSalableQty], data)
+
+    def iterate_export_stock_salable_qty(
+        self,
+        sales_channel_type: str = "website",
+        sales_channel_code: str = "base",
+        *,
+        criteria: SearchCriteria | None = None,
+        page_size: int = 300,
+    ) -> Iterator[m.StockSalableQty]:
+        """Every row, offset-paged in product ``entity_id`` order (the rows carry no id to keyset
+        on), stopping on a short page: ``total_count`` cannot tell the end, it is the page's size."""
+        base = criteria.copy() if criteria else SearchCriteria()
+        base.sort_orders = [("entity_id", "ASC")]
+        size = self._page_size(page_size)
+        page = 1
+        while True:
+            result = self.export_stock_salable_qty(
+                sales_channel_type, sales_channel_code, base.copy().page(size, page)
+            )
+            yield from result.items
+            if len(result.items) < size:
+                return
+            page += 1
+
     def save_source_items(self, items: list[m.SourceItemInput]) -> None:
         self._call("POST", "/V1/inventory/source-items", body={"sourceItems": [i.payload() for i in items]})
 

@@ -88,14 +88,17 @@ class SearchCriteria:
             [list(g) for g in self.groups], list(self.sort_orders), self.page_size, self.current_page
         )
 
-    def to_params(self) -> list[tuple[str, str]]:
+    def to_params(self, *, camel: bool = False) -> list[tuple[str, str]]:
+        """``camel=True`` spells the keys as the 2.4.8 schema declares them for some endpoints
+        (``filterGroups``, ``conditionType``); Magento accepts both spellings."""
+        groups_key, condition_key = ("filterGroups", "conditionType") if camel else ("filter_groups", "condition_type")
         params: list[tuple[str, str]] = []
         for g, group in enumerate(self.groups):
             for f, flt in enumerate(group):
-                prefix = f"searchCriteria[filter_groups][{g}][filters][{f}]"
+                prefix = f"searchCriteria[{groups_key}][{g}][filters][{f}]"
                 params.append((f"{prefix}[field]", flt.field))
                 params.append((f"{prefix}[value]", format_value(flt.value if flt.value is not None else "")))
-                params.append((f"{prefix}[condition_type]", flt.condition))
+                params.append((f"{prefix}[{condition_key}]", flt.condition))
         for s, (name, direction) in enumerate(self.sort_orders):
             params.append((f"searchCriteria[sortOrders][{s}][field]", name))
             params.append((f"searchCriteria[sortOrders][{s}][direction]", direction))

@@ -177,6 +177,16 @@ class SourceItem(ReadModel):
     status: int = 0
 
 
+class StockSalableQty(ReadModel):
+    """A row of ``export-stock-salable-qty``: salable quantity as ``get-product-salable-quantity``
+    computes it (reservations and ``min_qty`` included); 0 for unmanaged stock and for products
+    with no source item on the stock's sources."""
+
+    sku: str
+    qty: float = 0.0
+    is_salable: bool = False
+
+
 class Source(ReadModel):
     source_code: str
     name: str | None = None
