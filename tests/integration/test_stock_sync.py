@@ -146,3 +146,33 @@ def test_json_api_and_cli_show_the_same_per_sku_state(rt, fresh_sandboxes):
     assert _json.loads(shown.output)["stock"]["published_qty"] == 5
     listed = runner.invoke(cli, ["rules", "list"], env=env)
     assert listed.exit_code == 0 and "max_quantity=5" in listed.output
+
+
+def test_full_resync_reads_salable_quantities_from_magentos_export_with_reservations(rt, fresh_sandboxes):
+    """export mode (default): one bulk read counts reservations; no per-SKU read for open orders,
+    and the values equal what bulk mode (scan + exact reads of open-order SKUs) publishes."""
+    from marketbridge.sandbox.magento.testing import place_cart_order
+
+    boxes = fresh_sandboxes
+    sku = simple_on_marketplace(boxes)[1]
+    set_stock(boxes, sku, 9)
+    with httpx2.Client(base_url=f"{boxes.magento_url}/rest/all",
+                       headers={"Authorization": "Bearer sandbox-magento-token"}, timeout=10) as http:
+        place_cart_order(http, [{"sku": sku, "qty": 3}])
+    salable = rt.magento.salable_quantity(sku, 1)
+    assert rt.settings.stock_salable_read == "export"
+    result = sync.full_resync(rt)
+    assert result.exported >= result.products_read > 100
+    assert result.exact_reads == 0
+    with rt.db.session() as session:
+        by_export = dict(session.execute(select(SkuState.sku, SkuState.magento_qty)).all())
+    assert by_export[sku] == salable  # the 3 reserved units are not offered
+    bulk = build_runtime(make_settings(rt.settings.database_url, boxes, stock_salable_read="bulk"))
+    try:
+        again = sync.full_resync(bulk)
+        assert again.exported == 0 and again.exact_reads >= 1  # the open order's SKU, read exactly
+        with bulk.db.session() as session:
+            by_bulk = dict(session.execute(select(SkuState.sku, SkuState.magento_qty)).all())
+    finally:
+        bulk.close()
+    assert by_bulk == by_export

@@ -316,6 +316,7 @@ def read_for(runtime: Runtime, skus: Sequence[str], *, details: set[str], exact:
     type_of = {s: (products[s].type_id if s in products else (states[s]["type_id"] if s in states else "simple")) for s in skus}
     stock_skus = [s for s in skus if type_of[s] not in COMPOSITE_TYPES]
     physical: dict[str, reading.Physical] = {}
+    exported: dict[str, reading.Exported] | None = None
     with runtime.db.session() as session:
         catalogue_size = int(session.scalar(select(func.count()).select_from(SkuState)) or 0)
     # One scan reads every source item (~1/300 of a call per SKU); exact reads cost a call each.
@@ -327,7 +328,12 @@ def read_for(runtime: Runtime, skus: Sequence[str], *, details: set[str], exact:
         # Many SKUs (a burst): one scan of every source item costs less than thousands of reads.
         topology = topology or reading.read_topology(magento, settings.magento_stock_id)
         physical = reading.read_physical(magento, None, topology)
-        exact_skus = set(exact) | {s for s, st in states.items() if st["reservations_suspected"]}
+        if settings.stock_salable_read == "export":
+            exported = reading.read_salable_export(magento, settings.magento_stock_id)
+        if exported is not None:
+            exact_skus = set()  # the export counts reservations; unlisted SKUs are computed
+        else:
+            exact_skus = set(exact) | {s for s, st in states.items() if st["reservations_suspected"]}
         exact_skus = {s for s in exact_skus if type_of[s] not in COMPOSITE_TYPES}
     exact_values = reading.read_salable_exact(magento, sorted(exact_skus), settings.magento_stock_id,
                                               settings.stock_read_concurrency)
@@ -344,6 +350,11 @@ def read_for(runtime: Runtime, skus: Sequence[str], *, details: set[str], exact:
         item = Reading(sku=sku, product=product, fingerprint=fingerprint, missing=missing)
         if type_of[sku] in COMPOSITE_TYPES:
             item.stock_read = False
+        elif exported is not None and sku in exported and sku not in exact_values:
+            from_export = exported[sku].salable
+            item.salable = computed if from_export is None else from_export
+            item.stock_read = True
+            item.reservations_suspected = from_export is not None and abs(from_export - computed) > 1e-9
         elif sku in exact_values:
             item.salable = exact_values[sku]
             item.stock_read = True
@@ -472,6 +483,7 @@ class ResyncResult:
     skus: int = 0
     products_read: int = 0
     exact_reads: int = 0
+    exported: int = 0  # rows read from export-stock-salable-qty
     applied: ApplyResult = field(default_factory=ApplyResult)
     seconds: float = 0.0
 
@@ -493,17 +505,26 @@ def full_resync(runtime: Runtime, *, progress: Progress | None = None) -> Resync
     topology = reading.read_topology(magento, settings.magento_stock_id)
     # Products and source items are independent reads: overlap them (our parsing runs while
     # Adobe Commerce prepares the other page).
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=3) as pool:
         products_future = pool.submit(reading.read_products, magento, None,
                                       progress=lambda n: report("products", n, None))
         physical_future = pool.submit(reading.read_physical, magento, None, topology,
                                       progress=lambda n: report("stock", n, None))
+        export_future = (pool.submit(reading.read_salable_export, magento, settings.magento_stock_id)
+                         if settings.stock_salable_read == "export" else None)
         products = products_future.result()
         physical = physical_future.result()
+        exported = export_future.result() if export_future is not None else None
     with runtime.db.session() as session:
         states = dict(session.execute(select(SkuState.sku, SkuState.reservations_suspected)).all())
         min_qty = dict(session.execute(select(SkuState.sku, SkuState.min_qty)).all())
-    exact = reading.skus_on_open_orders(magento) | {s for s, flag in states.items() if flag}
+    if exported is not None:
+        # Magento's export already counts reservations: read exactly only what it cannot say
+        # (unmanaged stock) or did not list (a product created between the two reads).
+        out.exported = len(exported)
+        exact = {s for s in products if s not in exported}
+    else:
+        exact = reading.skus_on_open_orders(magento) | {s for s, flag in states.items() if flag}
     if settings.stock_salable_read == "exact":
         exact = set(products)
     exact = {s for s in exact if s in products and products[s].type_id not in COMPOSITE_TYPES}
@@ -518,7 +539,12 @@ def full_resync(runtime: Runtime, *, progress: Progress | None = None) -> Resync
         item = Reading(sku=sku, product=product, fingerprint=phys.fingerprint if phys else "none")
         if product.type_id not in COMPOSITE_TYPES:
             item.stock_read = True
-            if sku in exact_values:
+            export_row = exported.get(sku) if exported is not None else None
+            if export_row is not None and sku not in exact_values:
+                from_export = export_row.salable
+                item.salable = computed if from_export is None else from_export
+                item.reservations_suspected = from_export is not None and abs(from_export - computed) > 1e-9
+            elif sku in exact_values:
                 item.salable = exact_values[sku]
                 item.reservations_suspected = item.salable is not None and abs(item.salable - computed) > 1e-9
             else:
