@@ -470,3 +470,34 @@ def test_cancellation_after_the_warehouse_shipped_goes_to_customer_service(rt, f
     with runtime.db.session() as s:
         record = exc.list_records(s, exc.ExceptionFilter(type="order_cancelled_after_shipment"))[0]
         assert record.owner == "customer_service" and record.object_id == order_id
+
+
+def test_a_poll_and_a_decision_cannot_overwrite_each_others_transition(rt, fresh_sandboxes):
+    from sqlalchemy.orm.exc import StaleDataError
+
+    runtime = rt()
+    (sku,) = in_stock_skus(runtime, 1)
+    order_id = place(fresh_sandboxes, [(sku, 1)])
+    service.pull(runtime)
+    with pytest.raises(StaleDataError):
+        with runtime.db.session() as decision:
+            stale = service.get_order_record(decision, order_id)  # read while "received"
+            with runtime.db.session() as poll:
+                service.record_transition(poll, order_id, "awaiting_payment", actor="marketplace")
+            service._transition(decision, stale, "accepted")
+    assert state_of(runtime, order_id) == "awaiting_payment"
+
+
+def test_a_record_left_behind_catches_up_on_the_next_duplicate_poll(rt, fresh_sandboxes):
+    runtime = rt()
+    (sku,) = in_stock_skus(runtime, 1)
+    order_id = place(fresh_sandboxes, [(sku, 1)])
+    service.pull(runtime)
+    runtime.mirakl.accept_order(order_id, {f"{order_id}-1": True})
+    debit(fresh_sandboxes, order_id)
+    service.pull(runtime)  # stores SHIPPING; our record follows to awaiting_payment
+    with runtime.db.session() as s:  # as after the lost update the benchmark found: state behind the payload
+        record = service.get_order_record(s, order_id)
+        record.state = "accepted"
+    assert service.pull(runtime).stored == 1  # same update date, but the record catches up
+    assert state_of(runtime, order_id) == "awaiting_payment"

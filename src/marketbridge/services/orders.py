@@ -28,13 +28,14 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.orm import Session, selectinload
 
 from marketbridge.adapters.db.base import utcnow
@@ -162,8 +163,8 @@ def pull(runtime: Runtime, *, now: dt.datetime | None = None) -> PullResult:
             try:
                 with runtime.db.session() as session:
                     return store_order(session, settings, raw)
-            except IntegrityError:
-                if attempt == 2:  # another poll stored the same new order at the same moment: read it now
+            except (IntegrityError, StaleDataError):
+                if attempt == 2:  # a concurrent poll or decision changed the same order: read it again
                     raise
             except OperationalError as error:
                 if "locked" not in str(error) or attempt == 2:
@@ -246,7 +247,9 @@ def store_order(session: Session, settings: Settings, raw: dict[str, Any]) -> st
                                     at=order.received_at, facts={"marketplace_state": parsed.order_state}))
         outcome = "new"
     elif parsed.last_updated_date <= order.marketplace_updated_at and parsed.order_state == order.marketplace_state:
-        return "duplicate"
+        before = order.state
+        _follow_safely(session, order)  # a record left behind by a concurrent change catches up
+        return "duplicate" if order.state == before else "updated"
     order.commercial_id = parsed.commercial_id
     order.marketplace_state = parsed.order_state
     order.marketplace_updated_at = parsed.last_updated_date
@@ -278,12 +281,16 @@ def store_order(session: Session, settings: Settings, raw: dict[str, Any]) -> st
         row.shipping_price = line.shipping_price
         row.marketplace_state = line.order_line_state
     session.flush()
+    _follow_safely(session, order)
+    return outcome
+
+
+def _follow_safely(session: Session, order: MarketplaceOrder) -> None:
     try:
         _follow_marketplace(session, order)
     except rules.TransitionNotAllowed as error:  # our record is behind: keep the payload, never block the poll
         log.warning("order.unfollowed_state", order_id=order.order_id, marketplace_state=order.marketplace_state,
                     state=order.state, error=str(error))
-    return outcome
 
 
 def _follow_marketplace(session: Session, order: MarketplaceOrder) -> None:
@@ -608,23 +615,40 @@ def send_decision(runtime: Runtime, order_id: str, or21: dict[str, bool], *, act
                     f"The marketplace rejected the {outcome} decision for order {order_id}.", detail=str(error)))
             return {"order_id": order_id, "state": order.state, "outcome": outcome, "rejected": str(error)}
     accepted_any = any(or21.values())
-    with runtime.db.session() as session:
+
+    def record(session: Session) -> dict[str, Any]:
         order = get_order_record(session, order_id, settings.order_connection)
         assert order is not None
         for line in order.lines:
             if line.order_line_id in or21:
                 line.accepted = or21[line.order_line_id]
-        if accepted_any:
-            _transition(session, order, S.ACCEPTED, actor=actor, or21=or21, outcome=outcome)
-        else:
-            order.reason = reason
-            _transition(session, order, S.REFUSED, actor=actor, or21=or21, reason=reason)
-            exc.record(session, ExceptionReport(rules.ORDER_REFUSED, order_id,
-                                                f"Order {order_id} was refused: {reason}."))
+        if order.state in (S.RECEIVED.value, S.HELD.value):  # a concurrent poll may have moved it on already
+            if accepted_any:
+                _transition(session, order, S.ACCEPTED, actor=actor, or21=or21, outcome=outcome)
+            else:
+                order.reason = reason
+                _transition(session, order, S.REFUSED, actor=actor, or21=or21, reason=reason)
+                exc.record(session, ExceptionReport(rules.ORDER_REFUSED, order_id,
+                                                    f"Order {order_id} was refused: {reason}."))
         exc.clear(session, rules.ORDER_HELD, order_id)
         exc.clear(session, rules.ORDER_ACCEPTANCE_DEADLINE_NEAR, order_id)
         exc.clear(session, rules.ORDER_DECISION_FAILED, order_id)
         return {"order_id": order_id, "state": order.state, "outcome": outcome}
+
+    return _write_with_retry(runtime, record)
+
+
+def _write_with_retry(runtime: Runtime, fn: Callable[[Session], dict[str, Any]]) -> dict[str, Any]:
+    """Run ``fn`` in a transaction; if a concurrent change to the same order wins (StaleDataError),
+    run it again on a fresh read (``fn`` decides from the state it then finds)."""
+    for attempt in range(3):
+        try:
+            with runtime.db.session() as session:
+                return fn(session)
+        except StaleDataError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 class DecisionNotAllowed(Exception):
@@ -853,15 +877,19 @@ def _place_direct(runtime: Runtime, order: MarketplaceOrder, catalog: Catalog, w
 
 
 def _record_created(runtime: Runtime, order_id: str, entity_id: int, increment_id: str, *, found: bool) -> dict[str, Any]:
-    with runtime.db.session() as session:
+    def record(session: Session) -> dict[str, Any]:
         order = get_order_record(session, order_id, runtime.settings.order_connection)
         assert order is not None
         order.magento_entity_id = entity_id
         order.magento_increment_id = increment_id
-        _transition(session, order, S.CREATED, magento_entity_id=entity_id, magento_increment_id=increment_id,
-                    found_existing=found)
+        if order.state == S.AWAITING_PAYMENT.value:
+            _transition(session, order, S.CREATED, magento_entity_id=entity_id, magento_increment_id=increment_id,
+                        found_existing=found)
         for type_ in (rules.ORDER_CREATION_FAILED, rules.ORDER_CUSTOM_OPTION_MISSING, rules.ORDER_ADDRESS_MISSING):
             exc.clear(session, type_, order_id)
+        return {}
+
+    _write_with_retry(runtime, record)
     return {"order_id": order_id, "magento_entity_id": entity_id, "magento_increment_id": increment_id,
             "found_existing": found}
 

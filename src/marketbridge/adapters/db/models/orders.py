@@ -56,6 +56,11 @@ class MarketplaceOrder(Base):
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
+    # ``state`` doubles as the optimistic version: an UPDATE carries ``WHERE state = <as read>``, so
+    # a poll and a decision that both move the same order cannot overwrite each other's transition
+    # (the loser gets StaleDataError, re-reads and re-decides).
+    __mapper_args__ = {"version_id_col": state, "version_id_generator": False}
+
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="OrderLine.position")
     transitions: Mapped[list[OrderTransition]] = relationship(
