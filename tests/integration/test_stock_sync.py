@@ -176,3 +176,32 @@ def test_full_resync_reads_salable_quantities_from_magentos_export_with_reservat
     finally:
         bulk.close()
     assert by_bulk == by_export
+
+
+def test_a_burst_refresh_reads_only_the_hinted_skus_in_bulk_and_the_window_countdown(migrated_db_url, fresh_sandboxes):
+    """Past the exact-read limit, a refresh of a few SKUs reads them 100 a call (source items and
+    the salable export), not the whole catalogue; and the tick knows when the window reopens."""
+    boxes = fresh_sandboxes
+    runtime = build_runtime(make_settings(migrated_db_url, boxes, stock_exact_read_max=0))
+    try:
+        sync.full_resync(runtime)
+        sync.push_now(runtime)
+        wait = sync.seconds_to_window(runtime)
+        assert wait is None or 0 < wait <= sync.import_interval(runtime.settings)
+        skus = simple_on_marketplace(boxes)[:5]
+        for n, sku in enumerate(skus):
+            set_stock(boxes, sku, 20 + n)
+        before = len(httpx2.get(f"{boxes.magento_url}/_sandbox/calls").json())
+        with runtime.db.session() as session:
+            outbox.note_hints(session, skus, reason="test")
+        sync.refresh(runtime)
+        calls = httpx2.get(f"{boxes.magento_url}/_sandbox/calls").json()[before:]
+        paths = [c.get("path", "") for c in calls]
+        assert sum("export-stock-salable-qty" in p for p in paths) == 1  # 5 SKUs: one "sku in" page
+        assert sum(p.endswith("/V1/inventory/source-items") for p in paths) == 1
+        assert not any("get-product-salable-quantity" in p for p in paths)
+        with runtime.db.session() as session:
+            qty = dict(session.execute(select(SkuState.sku, SkuState.magento_qty).where(SkuState.sku.in_(skus))).all())
+        assert qty == {sku: runtime.magento.salable_quantity(sku, 1) for sku in skus}
+    finally:
+        runtime.close()

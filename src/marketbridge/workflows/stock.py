@@ -90,10 +90,25 @@ def _start_batches(batch_ids: list[int]) -> None:
             DBOS.start_workflow(push_batch, batch_id)
 
 
+WINDOW_WAIT_MAX_SECONDS = 3.0  # about one tick period (stock_push_cron: every 2 s)
+
+
+@DBOS.step(name="stock.window_wait")
+def _window_wait() -> float | None:
+    return stock_sync.seconds_to_window(get_runtime())
+
+
 @DBOS.workflow(name="stock.tick")
 def push_tick(scheduled_time: Any = None, context: Any = None) -> dict[str, Any]:
-    """Claim and start batches only: never waits behind a long Magento read."""
+    """Claim and start batches only: never waits behind a long Magento read. When a lane's
+    window opens before the next tick, wait for it: a batch then leaves on the dot, and a change
+    waits at most one import interval (not one interval plus one tick)."""
     batch_ids = _claim()
+    if not batch_ids:
+        wait = _window_wait()
+        if wait is not None and wait <= WINDOW_WAIT_MAX_SECONDS:
+            DBOS.sleep(wait + 0.05)
+            batch_ids = _claim()
     _start_batches(batch_ids)
     return {"batches": batch_ids}
 

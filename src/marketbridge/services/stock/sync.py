@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.core import ExceptionRecord, StreamCursor
-from marketbridge.adapters.db.models.stock import SkuPushLog, SkuState, SyncBatch
+from marketbridge.adapters.db.models.stock import SkuPushLog, SkuState, SyncBatch, SyncLane
 from marketbridge.adapters.errors import RemoteError
 from marketbridge.domain import stock as rules_domain
 from marketbridge.domain.exceptions import ExceptionReport, ExceptionType
@@ -325,11 +325,16 @@ def read_for(runtime: Runtime, skus: Sequence[str], *, details: set[str], exact:
         # A few SKUs: one exact salable-quantity read each (includes reservations).
         exact_skus = set(stock_skus)
     else:
-        # Many SKUs (a burst): one scan of every source item costs less than thousands of reads.
+        # Many SKUs (a burst): 100 SKUs a call (``sku in``), or one scan of the whole table when
+        # they are a large part of the catalogue; source items and the salable export overlap.
         topology = topology or reading.read_topology(magento, settings.magento_stock_id)
-        physical = reading.read_physical(magento, None, topology)
-        if settings.stock_salable_read == "export":
-            exported = reading.read_salable_export(magento, settings.magento_stock_id)
+        wanted: list[str] | None = stock_skus if len(stock_skus) * 4 < catalogue_size else None
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            physical_future = pool.submit(reading.read_physical, magento, wanted, topology)
+            export_future = (pool.submit(reading.read_salable_export, magento, settings.magento_stock_id, wanted)
+                             if settings.stock_salable_read == "export" else None)
+            physical = physical_future.result()
+            exported = export_future.result() if export_future is not None else None
         if exported is not None:
             exact_skus = set()  # the export counts reservations; unlisted SKUs are computed
         else:
@@ -585,6 +590,22 @@ def reapply_rules(runtime: Runtime) -> ApplyResult:
 
 
 # =============================================================================== pushing
+def seconds_to_window(runtime: Runtime) -> float | None:
+    """Seconds until the next lane without a batch in flight may upload again (None: none is
+    waiting). The tick sleeps that long when it is shorter than its own period, so a batch leaves
+    as the window opens rather than up to one tick later."""
+    interval = import_interval(runtime.settings)
+    now = utcnow()
+    waits = []
+    with runtime.db.session() as session:
+        for lane in lanes(runtime.settings):
+            row = session.get(SyncLane, lane.api)
+            if row is not None and row.active_batch_id is None and row.last_sent_at is not None:
+                waits.append(interval - (now - row.last_sent_at).total_seconds())
+    waits = [w for w in waits if w > 0]
+    return min(waits) if waits else None
+
+
 def claim_all(runtime: Runtime) -> list[int]:
     """For every lane: the batch in flight or a new one when the window allows. Batch ids.
 
