@@ -135,6 +135,10 @@ class Settings(BaseSettings):
     totals_tolerance: float = Field(default=0.01, ge=0)
     magento_payment_method: str = "checkmo"
     magento_shipping_method: str = "flatrate_flatrate"
+    magento_free_shipping_method: str | None = Field(
+        default="freeshipping_freeshipping",
+        description="Used instead of magento_shipping_method when the marketplace charged no delivery.",
+    )
     personal_data_retention_days: int = Field(default=90, ge=1)
     audit_cron: str = "0 0 2 * * *"
     timezone: str = "Europe/London"

@@ -278,8 +278,8 @@ def test_missing_address_blocks_creation_with_an_exception(rt, fresh_sandboxes):
         assert service.pending_actions(s, runtime.settings) == []
 
 
-def paid_order(runtime, boxes, lines):
-    order_id = place(boxes, lines)
+def paid_order(runtime, boxes, lines, **extra):
+    order_id = place(boxes, lines, **extra)
     service.pull(runtime)
     assert service.decide(runtime, order_id)["state"] == "accepted"
     debit(boxes, order_id)
@@ -378,9 +378,9 @@ def test_direct_creation_keeps_marketplace_totals(rt, fresh_sandboxes):
 
 
 def test_cart_totals_that_differ_raise_a_finance_exception(rt, fresh_sandboxes):
-    runtime = rt()  # flat rate 5.00 per item in the sandbox vs the marketplace's own shipping price
+    runtime = rt()  # Magento's flat rate is 5.00 per item; this marketplace order charged 2.50 delivery
     (sku,) = in_stock_skus(runtime, 1)
-    order_id = paid_order(runtime, fresh_sandboxes, [(sku, 3)])
+    order_id = paid_order(runtime, fresh_sandboxes, [(sku, 3)], shipping_price=2.5)
     service.create_in_magento(runtime, order_id)
     finished = service.finish_creation(runtime, order_id)
     assert "shipping" in finished["differences"]

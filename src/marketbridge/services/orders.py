@@ -835,11 +835,23 @@ def _place(runtime: Runtime, order: MarketplaceOrder) -> int:
     if settings.order_creation_mode is OrderCreationMode.DIRECT:
         return _place_direct(runtime, order, catalog, wanted, address, billing, email)
     lines = cart_lines(runtime, catalog, [(sku, qty) for sku, qty, _ in wanted])
-    carrier, _, method = settings.magento_shipping_method.partition("_")
+    carrier, _, method = shipping_method_for(settings, order.shipping_price).partition("_")
     return runtime.magento.create_order_via_cart(
         lines, shipping_address=address, billing_address=billing, email=email,
         carrier_code=settings.order_shipping_carrier_code or carrier, method_code=method or carrier,
         payment_method=settings.magento_payment_method, ext_order_id=order.order_id)
+
+
+def shipping_method_for(settings: Settings, marketplace_shipping: float) -> str:
+    """The Magento shipping method for an order: the free one when John Lewis charged no delivery.
+
+    The cart flow cannot set a shipping price, so Magento charges what its method charges; an
+    order on which the marketplace charged nothing must not be charged Magento's flat rate, or
+    every free-delivery order would differ from the marketplace's totals.
+    """
+    if marketplace_shipping <= 0 and settings.magento_free_shipping_method:
+        return settings.magento_free_shipping_method
+    return settings.magento_shipping_method
 
 
 def _place_direct(runtime: Runtime, order: MarketplaceOrder, catalog: Catalog, wanted: list[tuple[str, float, OrderLine]],
