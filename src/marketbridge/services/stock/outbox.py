@@ -31,6 +31,9 @@ from marketbridge.adapters.db.models.stock import StockHint, SyncBatch, SyncLane
 from marketbridge.domain.stock import Kind
 
 CHUNK = 500
+# Longest SKU a hint can hold (the column's length). Adobe Commerce caps SKUs at 64 characters, so
+# a longer one in a webhook names no product; PostgreSQL would refuse the whole insert for it.
+HINT_SKU_MAX = StockHint.__table__.c.sku.type.length
 
 
 def _insert(session: Session, model: type) -> object:
@@ -58,7 +61,7 @@ def note_hints(
     rows = [
         {"sku": sku, "stock": stock, "price": price, "details": details, "exact": exact, "force": force,
          "first_noticed_at": now, "touched_at": now, "reason": reason[:64]}
-        for sku in dict.fromkeys(s for s in skus if s)
+        for sku in dict.fromkeys(s for s in skus if s and len(s) <= HINT_SKU_MAX)
     ]
     if not rows:
         return 0
