@@ -310,11 +310,14 @@ class MiraklClient:
         offset = 0
         while True:
             query = {**(params or {}), "max": page_size, "offset": offset}
-            body = self.call(code, params=query, limit=offset == 0).json()
-            items = body.get(endpoint.items_key) or []
+            body = _json_object(self.call(code, params=query, limit=offset == 0), code)
+            items = _items_of(body, endpoint.items_key, code)
             yield from items
             offset += len(items)
-            if not items or offset >= int(body.get("total_count", 0)):
+            total = body.get("total_count", 0)
+            if isinstance(total, bool) or not isinstance(total, int | str) or not str(total).isdigit():
+                raise ServerError(f"total_count is not a number: {str(total)[:40]!r}", api=code, status=200)
+            if not items or offset >= int(total):
                 return
 
     def iter_seek(self, code: str, params: Mapping[str, Any] | Sequence[tuple[str, Any]] | None = None, *,
@@ -327,8 +330,8 @@ class MiraklClient:
         query: list[tuple[str, Any]] = [*base, ("limit", limit)]
         first = True
         while True:
-            body = self.call(code, params=query, limit=first).json()
-            yield from body.get(endpoint.items_key) or []
+            body = _json_object(self.call(code, params=query, limit=first), code)
+            yield from _items_of(body, endpoint.items_key, code)
             token = body.get("next_page_token")
             if not token:
                 return
@@ -637,6 +640,28 @@ def _iso(moment: datetime | None) -> str | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _json_object(response: httpx2.Response, code: str) -> dict[str, Any]:
+    """The answer's JSON object; anything else (not JSON, nested thousands deep, an array, null) is
+    the remote's fault and becomes a :class:`ServerError`, never a decoder exception."""
+    try:
+        body = response.json()
+    except (ValueError, RecursionError):
+        raise ServerError("the answer is not JSON", api=code, status=response.status_code) from None
+    if not isinstance(body, dict):
+        raise ServerError(f"the answer is a JSON {type(body).__name__}, not an object", api=code,
+                          status=response.status_code)
+    return body
+
+
+def _items_of(body: dict[str, Any], key: str, code: str) -> list[Any]:
+    items = body.get(key)
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise ServerError(f"{key!r} is a {type(items).__name__}, not a list", api=code, status=200)
+    return items
 
 
 def _line_errors(rows: list[dict[str, str]], sku_column: str) -> list[ImportLineError]:

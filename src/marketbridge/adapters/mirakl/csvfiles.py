@@ -7,6 +7,7 @@ that a SKU with a trailing space (``"MB-TRAILING-0001 "``) survives the round tr
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from collections.abc import Iterable, Mapping, Sequence
@@ -33,9 +34,27 @@ def _text(value: object) -> str:
     return str(value)
 
 
+def decode_text(data: bytes) -> str:
+    """Mirakl writes UTF-8, but a report re-saved by a person comes back with a BOM, as UTF-16
+    (Excel's "Unicode text") or as Windows-1252/Latin-1. Read all of them rather than fail."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise CsvFormatError("the file starts with a UTF-16 mark but is not UTF-16 text") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")  # every byte is a Latin-1 character: never fails
+
+
 def read_csv(data: bytes | str) -> tuple[list[str], list[dict[str, str]]]:
     """Header and rows (as dicts). A missing header or a ragged row raises :class:`CsvFormatError`."""
-    text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
+    text = decode_text(data) if isinstance(data, bytes) else data
     if not text.strip():
         raise CsvFormatError("the file is empty")
     reader = csv.reader(io.StringIO(text), delimiter=";", quotechar='"')
