@@ -175,7 +175,14 @@ def pull(runtime: Runtime, *, now: dt.datetime | None = None) -> PullResult:
     def flush() -> None:
         nonlocal newest_ok, oldest_failed
         for raw in page:
-            updated = _parse_time(raw.get("last_updated_date"))
+            if not isinstance(raw, dict):  # an OR11 entry that is not an order: nothing to store
+                log.error("order.store_failed", order_id=None, error=f"OR11 entry is a {type(raw).__name__}")
+                result.failed.append(f"<{type(raw).__name__}>")
+                continue
+            try:
+                updated = _parse_time(raw.get("last_updated_date"))
+            except (TypeError, ValueError, AttributeError):
+                updated = None  # the order fails validation below and is counted as failed
             try:
                 outcome = store_one(raw)
             except Exception as error:  # one bad order must not stop the others, nor move the cursor past it
