@@ -11,10 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import structlog
 from sqlalchemy.orm import Session
 
 from marketbridge.services.stock import outbox
 from marketbridge.services.webhooks import register_webhook_handler
+
+log = structlog.get_logger(__name__)
 
 # Event name → (what to re-read). Stock events carry source items or a stock item; product saves
 # may change price, status or attributes; orders change reservations (salable quantity).
@@ -29,6 +32,12 @@ ORDER_EVENTS = ("observer.sales_order_place_after", "observer.sales_order_save",
                 "plugin.sales.api.order_management.place", "observer.checkout_submit_all_after")
 
 
+# Adobe Commerce caps a SKU at 64 characters; ``stock_hints.sku`` holds 128. A longer "SKU" in an
+# event cannot be a product: skip it (with a log line) rather than fail the whole event, which would
+# also keep the real SKUs of the same event from being hinted.
+MAX_SKU_LENGTH = 128
+
+
 def _skus_in(value: Any, out: set[str], depth: int = 0) -> None:
     """Every ``sku`` found in a (filtered, possibly nested) event payload."""
     if depth > 6:
@@ -36,7 +45,10 @@ def _skus_in(value: Any, out: set[str], depth: int = 0) -> None:
     if isinstance(value, dict):
         sku = value.get("sku")
         if isinstance(sku, str) and sku.strip():
-            out.add(sku)
+            if len(sku) <= MAX_SKU_LENGTH:
+                out.add(sku)
+            else:
+                log.warning("stock.webhook_sku_too_long", length=len(sku), start=sku[:40])
         for key, child in value.items():
             if key != "sku":
                 _skus_in(child, out, depth + 1)
