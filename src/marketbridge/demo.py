@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
+import subprocess  # nosec B404 # runs our own CLI with fixed argument lists, never a shell
 import sys
 import time
 from dataclasses import dataclass, field
@@ -92,7 +92,7 @@ class WorkingDay:
     """Acts like the customers and the warehouse, through the sandboxes' control APIs."""
 
     config: DemoConfig
-    rng: random.Random = field(default_factory=lambda: random.Random(7))
+    rng: random.Random = field(default_factory=lambda: random.Random(7))  # nosec B311 # made-up demo traffic
     placed: list[str] = field(default_factory=list)
     paid: set[str] = field(default_factory=set)
     shipped: set[str] = field(default_factory=set)
@@ -187,7 +187,7 @@ class WorkingDay:
 
 def _spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
     log = open(log_path, "ab")  # noqa: SIM115 (closed with the process)
-    return subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # nosec B603
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -226,8 +226,8 @@ def run_demo(config: DemoConfig, say: Any = print) -> dict[str, int]:
     env = service_env(config)
     exe = [sys.executable, "-m", "marketbridge"]
     say(f"Preparing the database {config.database_url} and a demo admin user …")
-    subprocess.run([*exe, "db", "upgrade"], env=env, check=True, capture_output=True)
-    created = subprocess.run(
+    subprocess.run([*exe, "db", "upgrade"], env=env, check=True, capture_output=True)  # nosec B603
+    created = subprocess.run(  # nosec B603 # argv list, no shell
         [*exe, "users", "add", config.admin_user, "--role", "admin", "--password", config.admin_password],
         env=env, capture_output=True, text=True,
     )

@@ -104,7 +104,7 @@ class SandboxState(OffersMixin, OrdersMixin):
         )
         self.calls: list[CallRecord] = []
         self.fault_rules: list[FaultRule] = []
-        self._fault_rng = random.Random(0)
+        self._fault_rng = random.Random(0)  # nosec B311 # seeded fault injection in the simulator
         self._last_call: dict[str, float] = {}
         self._init_offers(catalogue if catalogue is not None else seed_catalogue(products, seed))
         self._init_orders()
@@ -153,7 +153,7 @@ class SandboxState(OffersMixin, OrdersMixin):
             raise SandboxError(400, "seed must be an integer")
         with self.lock:
             self.fault_rules = rules
-            self._fault_rng = random.Random(seed)
+            self._fault_rng = random.Random(seed)  # nosec B311 # seeded fault injection in the simulator
 
     def clear_faults(self) -> None:
         with self.lock:
