@@ -93,6 +93,24 @@ def place_stocked_order(boxes) -> str:
     return response.json()["order_id"]
 
 
+def completed_polls(db_url: str) -> int:
+    """Completed runs of the orders poll, from the engine's own records: "a few more polls" is
+    waited for by counting them, not by sleeping (a loaded machine may run none in a fixed sleep)."""
+    from dbos import DBOSClient
+    from dbos._serialization import DBOSPortableJSONSerializer
+
+    client = DBOSClient(system_database_url=db_url, serializer=DBOSPortableJSONSerializer())
+    try:
+        return len(client.list_workflows(name="orders.poll", status="SUCCESS", load_input=False, load_output=False))
+    finally:
+        client.destroy()
+
+
+def wait_for_more_polls(db_url: str, count: int, log: Path) -> None:
+    seen = completed_polls(db_url)
+    wait_until(lambda: completed_polls(db_url) >= seen + count, 60, f"{count} more order polls", log)
+
+
 def stop(process: subprocess.Popen) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
@@ -114,7 +132,7 @@ def test_order_flows_to_magento_with_nobody_running_a_command(migrated_db_url, f
         assert httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{order_id}/debit").status_code == 200
         orders = wait_until(lambda: magento_orders_with(fresh_sandboxes, order_id), 60,
                             "the Magento order", log)
-        time.sleep(5)  # a few more polls: still exactly one
+        wait_for_more_polls(migrated_db_url, 2, log)  # a few more polls: still exactly one
         orders = magento_orders_with(fresh_sandboxes, order_id)
         assert len(orders) == 1
         assert orders[0].ext_order_id == order_id
@@ -159,7 +177,7 @@ def test_kill_9_between_magento_create_and_our_record_leaves_exactly_one_order(
 
         row = wait_until(recorded, 60, "the restarted service to record the order", log)
         assert row.state == "created"
-        time.sleep(4)
+        wait_for_more_polls(migrated_db_url, 2, log)
         orders = magento_orders_with(fresh_sandboxes, order_id)
         assert len(orders) == 1
         assert orders[0].entity_id == row.magento_entity_id
