@@ -58,7 +58,9 @@ def test_kill_9_between_upload_and_result_loses_nothing_and_sends_once(migrated_
     cmd = [sys.executable, "-c", "from marketbridge.cli.main import main; main()", "run", "--port", str(port)]
 
     def start() -> subprocess.Popen:
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
+        # stderr to a file: an unread pipe blocks the service once 64 KiB of log lines fill it
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "service.err", "ab"),  # noqa: SIM115
+                                cwd=tmp_path)
         wait_until(lambda: _up(port), timeout=60)
         return proc
 
