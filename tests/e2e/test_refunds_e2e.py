@@ -94,8 +94,9 @@ def test_credit_memos_become_refunds_with_nobody_running_a_command(migrated_db_u
         wait_until(lambda: all(r["refund_state"] == "REFUNDED" for o in (a, b) for r in refunds_on(boxes, o)), 30,
                    "the refunds to be paid out", log)
         listed = wait_until(lambda: (r := cli(migrated_db_url, boxes, "refunds", "list", "--json")).returncode == 0
-                            and [x for x in json.loads(r.stdout) if x["status"] == "refunded"], 60,
-                            "our records to follow the refunds to REFUNDED", log)
+                            and (done := [x for x in json.loads(r.stdout) if x["status"] == "refunded"])
+                            and {x["order_id"] for x in done} >= {a, b} and done, 60,
+                            "our records of both orders to follow the refunds to REFUNDED", log)
         assert {x["order_id"] for x in listed} == {a, b}
         wait_until(lambda: order_record_state(migrated_db_url, b) == "refunded", 30,
                    "the fully refunded order's record to move to refunded", log)
