@@ -149,6 +149,10 @@ def test_cli_publish_status_and_mappings(rt, fresh_sandboxes, monkeypatch, migra
     assert result.exit_code == 1  # invalid: the category is not mapped
     assert json.loads(result.stdout)["CLI-LAMP-1"]["status"] == "invalid"
     assert runner.invoke(app, ["catalogue", "mapping", "category", "Lamps", "home/lighting"]).exit_code == 0
+    # Each CLI command re-reads PM11/H11/VL11 (the reference cache lives in one process) and PM11 is
+    # hourly: without this the second publish sat 34 s in the sandbox's scaled Retry-After. Follow-up
+    # for the catalogue flow: a command should not wait out the PM11 window (persist the reference).
+    httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/rate-limits/reset").raise_for_status()
     result = runner.invoke(app, ["catalogue", "publish", "--sku", "CLI-LAMP-1", "--json", "--timeout", "60"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["CLI-LAMP-1"]["status"] == "live"
