@@ -50,3 +50,47 @@ def test_indexed_search_equals_the_scan(raw, criteria):
     indexed, indexed_total = apply(rows, criteria, getter, lookup=index.lookup, presorted=index.presorted)
     assert [id(r) for r in indexed] == [id(r) for r in scanned]
     assert indexed_total == scanned_total
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(-5, 5, allow_nan=False),
+              st.sampled_from(["3", "03", "3.0", "abc", "ABD", "2026-11-27 10:00:00", " 4 ", ""])),
+    st.sampled_from(["eq", "neq", "gt", "gteq", "moreq", "from", "lt", "lteq", "to"]),
+    st.sampled_from(["3", "03", "-1", "abc", "abd", "2026-11-27 09:00:00", " 4 ", "2.5", ""]),
+)
+def test_comparison_with_the_parsed_value_equals_the_plain_comparison(actual, condition, value):
+    from marketbridge.sandbox.magento.search import _compare, matches
+
+    expected = _compare(int(actual) if isinstance(actual, bool) else actual, value)
+    plain = None if expected is None else {
+        "eq": expected == 0, "neq": expected != 0, "gt": expected > 0, "gteq": expected >= 0,
+        "moreq": expected >= 0, "from": expected >= 0, "lt": expected < 0, "lteq": expected <= 0,
+        "to": expected <= 0}[condition]
+    assert matches(Filter("f", value, condition), actual) is (plain if plain is not None else False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.sampled_from(["2026-11-27 10:00:00", "2026-11-27 10:00:01", "2026-11-28 09:00:00", "2025-01-01 00:00:00"]),
+             min_size=1, max_size=25),
+    st.sampled_from(["gt", "gteq", "from", "moreq"]),
+    st.sampled_from(["2026-11-27 10:00:00", "2026-11-27", "2027-01-01 00:00:00", "2000-01-01 00:00:00"]),
+    st.integers(0, 10),
+)
+def test_products_updated_since_from_the_sorted_index_equal_the_scan(stamps, condition, since, after_id):
+    from marketbridge.sandbox.catalogue import seed_catalogue
+    from marketbridge.sandbox.magento.routes import _product_getter
+    from marketbridge.sandbox.magento.state import SandboxState
+
+    state = SandboxState(seed_catalogue(len(stamps), 3))
+    for product, stamp in zip(state.products.values(), stamps, strict=False):
+        product.updated_at = stamp
+    state.products_version += 1
+    criteria = SearchCriteria([[Filter("updated_at", since, condition)], [Filter("entity_id", str(after_id), "gt")]],
+                              [("entity_id", "ASC")], 5, 1)
+    rows, ids = state.product_rows()
+    scanned = apply(rows, criteria, _product_getter, sorted_by="entity_id", sorted_keys=ids)
+    indexed = apply(rows, criteria, _product_getter, sorted_by="entity_id", sorted_keys=ids,
+                    lookup_range=state.products_from)
+    assert [p.id for p in indexed[0]] == [p.id for p in scanned[0]] and indexed[1] == scanned[1]

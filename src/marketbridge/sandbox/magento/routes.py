@@ -113,15 +113,16 @@ def list_products(ctx: Ctx) -> Any:
     criteria = parse_search_criteria(ctx.query, limits=st.input_limits)
     rows, ids = st.product_rows()
     page, total = apply(rows, criteria, _product_getter, sorted_by="entity_id", sorted_keys=ids,
-                        lookup=lambda name, keys: _products_by_sku(st, name, keys))
+                        lookup=lambda name, keys: _products_by_sku(st, name, keys),
+                        lookup_range=st.products_from)
     return result([st.render_product(p, detail=False) for p in page], criteria, total)
 
 
 def _products_by_sku(st: SandboxState, name: str, keys: list[str]) -> list[Product] | None:
-    """``sku eq/in`` from the SKU index, in entity order (the order of ``st.products``)."""
-    if name != "sku":
+    """``sku`` or ``type_id`` ``eq/in`` from an index, in entity order (that of ``st.products``)."""
+    if name not in ("sku", "type_id"):
         return None
-    by_sku = st.products_by_lower_sku()
+    by_sku = st.products_by_lower_sku() if name == "sku" else st.products_by_type()
     found = [p for key in set(keys) for p in by_sku.get(key, ())]
     found.sort(key=lambda p: p.id)
     return found
@@ -196,6 +197,7 @@ def _save_product(ctx: Ctx, sku_from_path: str | None) -> Any:
             status = int(bool(stock.get("is_in_stock", qty > 0)))
             st.save_source_items([SourceItem(sku, DEFAULT_SOURCE, qty, status)])
     product.updated_at = now
+    st.products_version += 1  # fields may have changed (type_id...): rebuild the search indexes
     rendered = st.render_product(product, detail=True)
     st.emit("observer.catalog_product_save_after", {"product": rendered})
     return rendered

@@ -83,6 +83,15 @@ class Filter:
         return self.condition_type or "eq"
 
     @cached_property
+    def numeric_value(self) -> float | None:
+        """The value as a number when it looks like one (compared numerically then); parsed once."""
+        return float(self.value) if _looks_numeric(self.value) else None
+
+    @cached_property
+    def lower_value(self) -> str:
+        return self.value.lower()
+
+    @cached_property
     def wanted(self) -> frozenset[str]:
         """The lower-cased members of an ``in``/``nin`` value, split once per request (not once per
         record: a 100-SKU ``in`` over 100,000 source items spent seconds re-splitting it)."""
@@ -223,8 +232,11 @@ def _compare(actual: Any, expected: str) -> int | None:
     return (left > right) - (left < right)
 
 
+_NUMERIC = re.compile(r"-?\d+(\.\d+)?")
+
+
 def _looks_numeric(text: str) -> bool:
-    return bool(re.fullmatch(r"-?\d+(\.\d+)?", text.strip()))
+    return _NUMERIC.fullmatch(text.strip()) is not None
 
 
 def _like(pattern: str) -> re.Pattern[str]:
@@ -264,20 +276,39 @@ def matches(flt: Filter, actual: Any) -> bool:
         return found if cond == "like" else not found
     if isinstance(actual, bool):
         actual = int(actual)
-    result = _compare(actual, flt.value)
+    result = _compare_to(actual, flt)
     if result is None:
         return False
-    return {
-        "eq": result == 0,
-        "neq": result != 0,
-        "gt": result > 0,
-        "gteq": result >= 0,
-        "moreq": result >= 0,
-        "from": result >= 0,
-        "lt": result < 0,
-        "lteq": result <= 0,
-        "to": result <= 0,
-    }[cond]
+    if cond == "eq":
+        return result == 0
+    if cond == "neq":
+        return result != 0
+    if cond == "gt":
+        return result > 0
+    if cond in ("gteq", "moreq", "from"):
+        return result >= 0
+    if cond == "lt":
+        return result < 0
+    if cond in ("lteq", "to"):
+        return result <= 0
+    raise KeyError(cond)
+
+
+def _compare_to(actual: Any, flt: Filter) -> int | None:
+    """:func:`_compare` with the filter's value parsed once per request, not once per record
+    (a keyset page of 50,000 products tested every record against the same value)."""
+    if actual is None:
+        return None
+    expected = flt.numeric_value
+    if expected is not None:
+        if isinstance(actual, int | float):
+            a = float(actual)
+            return (a > expected) - (a < expected)
+        if isinstance(actual, str) and _looks_numeric(actual):
+            a = float(actual)
+            return (a > expected) - (a < expected)
+    left, right = _as_text(actual).lower(), flt.lower_value
+    return (left > right) - (left < right)
 
 
 Getter = Callable[[Any, str], Any]
@@ -327,6 +358,26 @@ def _lookup_keys(group: list[Filter]) -> tuple[str, list[str]] | None:
     return name, keys
 
 
+RangeLookup = Callable[[str, str, str], "list[Any] | None"]
+_LOWER_BOUNDS = ("gt", "gteq", "moreq", "from")
+
+
+def _range_candidates(criteria: SearchCriteria, lookup_range: RangeLookup | None) -> list[Any] | None:
+    """``updated_at gt '2026-...'``-style groups (one lower bound, a value that is not a number,
+    so the comparison is on text) answered from a sorted index; None when there is none."""
+    if lookup_range is None:
+        return None
+    for group in criteria.filter_groups:
+        if len(group) != 1:
+            continue
+        flt = group[0]
+        if flt.condition in _LOWER_BOUNDS and flt.numeric_value is None:
+            found = lookup_range(flt.field, flt.condition, flt.lower_value)
+            if found is not None:
+                return found
+    return None
+
+
 def _candidates(criteria: SearchCriteria, lookup: Lookup | None) -> list[Any] | None:
     """Records that may match, from an index, in the records' own order; None = scan them all.
     The candidates are a superset of the matches of one group, so the full filter still runs on
@@ -352,6 +403,7 @@ def apply(
     lookup: Lookup | None = None,
     presorted: Presorted | None = None,
     sorted_keys: list[float] | None = None,
+    lookup_range: RangeLookup | None = None,
 ) -> tuple[list[Any], int]:
     """Filter, sort and page ``records``; returns (page, total_count).
 
@@ -368,6 +420,8 @@ def apply(
     ``sorted_by`` values of ``records`` when the caller keeps them cached.
     """
     candidates = _candidates(criteria, lookup)
+    if candidates is None:
+        candidates = _range_candidates(criteria, lookup_range)
     if candidates is not None:
         records = candidates
     elif presorted is not None and criteria.sort_orders:

@@ -12,6 +12,7 @@ per SKU whatever the catalogue size.
 
 from __future__ import annotations
 
+import bisect
 import gc
 import json
 import threading
@@ -119,6 +120,8 @@ class SandboxState:
         self._source_index: SourceItemIndex | None = None
         self._product_index: tuple[int, dict[str, list[Product]]] | None = None
         self._product_rows: tuple[int, list[Product], list[float]] | None = None
+        self._type_index: tuple[int, dict[str, list[Product]]] | None = None
+        self._time_index: dict[str, tuple[int, list[str], list[Product]]] = {}
         with gc_paused():
             self._seed(catalogue)
 
@@ -237,6 +240,38 @@ class SandboxState:
             cached = (self.products_version, rows, [float(p.id) for p in rows])
             self._product_rows = cached
         return cached[1], cached[2]
+
+    def products_from(self, name: str, condition: str, lower_value: str) -> list[Product] | None:
+        """Products whose ``updated_at``/``created_at`` text is above ``lower_value`` (``gt``) or
+        not below it, in entity order: a sorted copy per field, bisected. The poll's
+        ``updated_at gt T`` keyset pages no longer test every product."""
+        if name not in ("updated_at", "created_at"):
+            return None
+        cached = self._time_index.get(name)
+        if cached is None or cached[0] != self.products_version:
+            pairs = sorted(
+                ((str(getattr(p, name)).lower(), p) for p in self.products.values() if getattr(p, name) is not None),
+                key=lambda pair: pair[0],
+            )
+            cached = (self.products_version, [k for k, _ in pairs], [p for _, p in pairs])
+            self._time_index[name] = cached
+        _, keys, rows = cached
+        start = (bisect.bisect_right if condition == "gt" else bisect.bisect_left)(keys, lower_value)
+        found = rows[start:]
+        found.sort(key=lambda p: p.id)
+        return found
+
+    def products_by_type(self) -> dict[str, list[Product]]:
+        """type_id (lower-cased) -> products, in entity order: ``type_id eq configurable`` (the
+        order flow's scan of parents) no longer tests 100,000 products a page."""
+        cached = self._type_index
+        if cached is None or cached[0] != self.products_version:
+            by_type: dict[str, list[Product]] = {}
+            for product in self.products.values():
+                by_type.setdefault(str(product.type_id).lower(), []).append(product)
+            cached = (self.products_version, by_type)
+            self._type_index = cached
+        return cached[1]
 
     def products_by_lower_sku(self) -> dict[str, list[Product]]:
         """SKU (lower-cased, as MySQL's collation compares) -> products, in entity order."""

@@ -159,7 +159,7 @@ def fingerprint(items: Iterable[tuple[str, float, int]]) -> str:
 
 def physical_from_items(items: Iterable[Any], topology: StockTopology) -> dict[str, Physical]:
     per_sku: dict[str, list[tuple[str, float, int]]] = {}
-    for item in items:
+    for item in items:  # may be a generator (pages are read as they are consumed)
         per_sku.setdefault(item.sku, []).append((item.source_code, float(item.quantity), int(item.status)))
     out = {}
     for sku, rows in per_sku.items():
@@ -177,12 +177,14 @@ def read_physical(magento: MagentoClient, skus: Sequence[str] | None, topology: 
                   *, progress: Any = None) -> dict[str, Physical]:
     """Source items of the given SKUs (or all), reduced to the stock's physical quantity."""
     if skus is None:
-        items = []
-        for item in magento.iterate_source_items(page_size=500):
-            items.append(item)
-            if progress is not None:
-                progress(1)
-        return physical_from_items(items, topology)
+
+        def counted() -> Iterable[Any]:  # streamed: 100,000 item models are never held at once
+            for item in magento.iterate_source_items(page_size=500):
+                if progress is not None:
+                    progress(1)
+                yield item
+
+        return physical_from_items(counted(), topology)
     return physical_from_items(magento.source_items(list(skus), chunk_size=100), topology)
 
 
