@@ -217,6 +217,11 @@ def test_cancellation_before_shipment_cancels_the_magento_order(rt, fresh_sandbo
     assert result.get("cancelled")
     assert state_of(runtime, order_id) == "cancelled"
     assert runtime.magento.salable_quantity(sku, 1) == before
+    from marketbridge.adapters.db.models.stock import StockHint
+
+    with runtime.db.session() as s:  # the marketplace put the unit back on the offer: publish again
+        hint = s.get(StockHint, sku)
+        assert hint is not None and hint.stock and hint.exact
 
 
 def test_magento_rejecting_the_order_raises_an_exception_and_creates_nothing(rt, fresh_sandboxes):

@@ -114,6 +114,23 @@ def register_all(register: Callable[..., None], optional: Optional) -> None:
         register(["carrier_unmapped"], FlowAction(
             "map_carrier", "Map carrier", map_carrier, fields={"marketplace_code": "John Lewis carrier code"}))
 
+    retry_shipment = optional("marketbridge.services.shipments", "retry_shipment")
+    if retry_shipment is not None:
+
+        def shipment_retry(send_anyway: bool) -> Callable[[Any], str]:
+            @refused_on("InvalidMapping")
+            def handler(ctx: Any) -> str:
+                shipment_id = int(ctx.record.object_id.removeprefix("shipment:"))
+                retry_shipment(ctx.runtime, shipment_id, actor=ctx.actor, send_anyway=send_anyway)
+                return f"Shipment {shipment_id} will be sent to John Lewis again."
+
+            return handler
+
+        register(["shipment_rejected", "shipment_lines_unknown", "shipment_tracking_missing"],
+                 FlowAction("retry", "Send the shipment again", shipment_retry(False)))
+        register(["tracking_number_reused"],
+                 FlowAction("retry", "Send it anyway", shipment_retry(True)))
+
     # --- SKUs: confirm a near-miss link -----------------------------------------------------------
     link = optional("marketbridge.services.skus", "link")
     if link is not None:

@@ -77,7 +77,19 @@ def _transition(session: Session, order: MarketplaceOrder, new_state: OrderState
     order.state = OrderState(new_state).value
     order.state_changed_at = now
     log.info("order.transition", order_id=order.order_id, state=order.state, actor=actor)
+    if order.state in (OrderState.REFUSED.value, OrderState.CANCELLED.value):
+        _republish_stock_of(session, order)
     return True
+
+
+def _republish_stock_of(session: Session, order: MarketplaceOrder) -> None:
+    """Mirakl puts the units of a refused or cancelled order back on the offer; publish the
+    quantity Adobe Commerce says again, or the offer keeps units Magento may not have."""
+    from marketbridge.services import stock
+
+    skus = {line.magento_sku or line.offer_sku.strip() for line in order.lines if line.offer_sku}
+    if skus:
+        stock.hint(session, sorted(skus), stock=True, exact=True, reason=f"order {order.state}"[:64])
 
 
 def record_transition(session: Session, order_id: str, new_state: OrderState | str, *, actor: str = "system",
