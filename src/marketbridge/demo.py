@@ -215,6 +215,23 @@ def _port_in_use(port: int) -> bool:
     return False
 
 
+def _ensure_admin(config: DemoConfig) -> None:
+    from marketbridge.domain.auth import Role
+    from marketbridge.runtime import build_runtime
+    from marketbridge.services import auth
+    from marketbridge.settings import load_settings
+
+    runtime = build_runtime(load_settings(database_url=config.database_url))
+    try:
+        with runtime.db.session() as session:
+            try:
+                auth.get_user(session, config.admin_user)
+            except auth.AuthError:
+                auth.create_user(session, config.admin_user, Role.ADMIN, config.admin_password)
+    finally:
+        runtime.close()
+
+
 def run_demo(config: DemoConfig, say: Any = print) -> dict[str, int]:
     busy = [p for p in (config.web_port, config.magento_port, config.mirakl_port) if _port_in_use(p)]
     if busy:
@@ -227,12 +244,7 @@ def run_demo(config: DemoConfig, say: Any = print) -> dict[str, int]:
     exe = [sys.executable, "-m", "marketbridge"]
     say(f"Preparing the database {config.database_url} and a demo admin user …")
     subprocess.run([*exe, "db", "upgrade"], env=env, check=True, capture_output=True)  # nosec B603
-    created = subprocess.run(  # nosec B603 # argv list, no shell
-        [*exe, "users", "add", config.admin_user, "--role", "admin", "--password", config.admin_password],
-        env=env, capture_output=True, text=True,
-    )
-    if created.returncode != 0 and "already exists" not in created.stderr + created.stdout:
-        raise RuntimeError(f"could not create the demo admin: {created.stderr or created.stdout}")
+    _ensure_admin(config)  # in-process: a password on a command line shows in the process list
 
     say(f"Starting the sandboxes (Adobe Commerce :{config.magento_port}, Mirakl :{config.mirakl_port}) …")
     sandbox = _spawn(
