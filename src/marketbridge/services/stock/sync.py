@@ -50,6 +50,7 @@ log = structlog.get_logger(__name__)
 APPLY_CHUNK = 2000
 HISTORY_DAYS = 14  # per-SKU push history kept this long (sku_push_log)
 DETAIL_READ_LIMIT = 200  # per refresh pass; more than that waits for the next pass
+EXPORT_EXACT_READ_MAX = 10  # export mode: more hinted SKUs than this are read 100 a call
 
 
 def lanes(settings: Settings) -> list[Lane]:
@@ -321,6 +322,10 @@ def read_for(runtime: Runtime, skus: Sequence[str], *, details: set[str], exact:
         catalogue_size = int(session.scalar(select(func.count()).select_from(SkuState)) or 0)
     # One scan reads every source item (~1/300 of a call per SKU); exact reads cost a call each.
     exact_limit = min(settings.stock_exact_read_max, max(100, catalogue_size // 25))
+    if settings.stock_salable_read == "export":
+        # The export is as exact as the per-SKU call (reservations included) at 100 SKUs a call:
+        # per-SKU reads only for a handful (one webhook's worth).
+        exact_limit = min(exact_limit, EXPORT_EXACT_READ_MAX)
     if settings.stock_salable_read == "exact" or len(stock_skus) <= exact_limit:
         # A few SKUs: one exact salable-quantity read each (includes reservations).
         exact_skus = set(stock_skus)
