@@ -13,7 +13,6 @@ import copy
 import json
 import re
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -27,10 +26,12 @@ from marketbridge.adapters.magento.client import render_message
 from marketbridge.adapters.magento.webhooks import WebhookPayloadError, parse_envelope
 from marketbridge.sandbox.magento.routes import ROUTES
 from marketbridge.sandbox.magento.testing import ADDRESS, TOKEN, running_sandbox
+from tests.reference import REFERENCE_ROOT, requires_reference
 
-REFERENCE = Path("/work/shared/reference/magento")
+REFERENCE = REFERENCE_ROOT / "magento"
 SCHEMA_FILE = REFERENCE / "admin-schema-2.4.8.yaml"
 SAMPLES = REFERENCE / "samples"
+pytestmark = requires_reference
 
 # (definition, property): Magento sends null although the schema types the field (see api-notes).
 NULLABLE = {

@@ -28,8 +28,9 @@ from marketbridge.adapters.mirakl.csvfiles import read_csv
 from marketbridge.adapters.mirakl.endpoints import ENDPOINTS, resolve
 from marketbridge.sandbox.mirakl.app import create_app
 from marketbridge.sandbox.server import serve_in_thread
+from tests.reference import REFERENCE_ROOT
 
-REFERENCE = Path("/work/shared/reference/mirakl")
+REFERENCE = REFERENCE_ROOT / "mirakl"
 if not REFERENCE.exists():  # CI lays shared/ beside the clone
     REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "mirakl"
 SPEC_PATH = REFERENCE / "mirakl-mmp-seller-openapi.json"

@@ -8,6 +8,8 @@ expects a refusal from everything except health checks and signed webhooks.
 
 from __future__ import annotations
 
+import tempfile
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -20,8 +22,6 @@ from marketbridge.services import auth
 from marketbridge.web.app import create_app
 from marketbridge.web.routes import flat_routes
 from tests.conftest import make_settings
-
-import tempfile
 
 _placeholder = build_runtime(make_settings(f"sqlite:///{tempfile.mkdtemp()}/schema-only.sqlite"))
 app = create_app(_placeholder, start_engine=False)  # the fixture attaches a runtime with sandboxes

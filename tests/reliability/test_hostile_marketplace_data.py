@@ -13,7 +13,6 @@ import csv
 import io
 import json
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -27,8 +26,9 @@ from marketbridge.adapters.mirakl import models as mk
 from marketbridge.adapters.mirakl.client import MiraklClient
 from marketbridge.runtime import build_runtime
 from tests.conftest import make_settings
+from tests.reference import REFERENCE_ROOT
 
-REFERENCE = Path("/work/shared/reference/mirakl/OR11.response.200.json")
+REFERENCE = REFERENCE_ROOT / "mirakl" / "OR11.response.200.json"
 FORMULAS = ['=HYPERLINK("http://evil.example/x","click")', "+cmd|' /C calc'!A0", "-1+1", "@SUM(A1:A9)",
             "=1+2", "\t=1"]
 
