@@ -20,7 +20,6 @@ import faulthandler
 import signal
 import socket
 import subprocess
-import statistics
 import sys
 import tempfile
 import time
@@ -35,8 +34,8 @@ sys.path.insert(0, str(ROOT / "src"))
 from sqlalchemy import func, select  # noqa: E402
 
 from marketbridge.adapters.db.migrate import upgrade  # noqa: E402
-from marketbridge.logging import configure_logging  # noqa: E402
 from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderTransition  # noqa: E402
+from marketbridge.logging import configure_logging  # noqa: E402
 from marketbridge.runtime import build_runtime  # noqa: E402
 from marketbridge.settings import load_settings  # noqa: E402
 

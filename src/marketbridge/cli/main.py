@@ -10,9 +10,9 @@ from marketbridge.cli import (
     core,
     exceptions,
     orders,
+    refunds,
     sandbox,
     shipments,
-    refunds,
     stock,
 )
 

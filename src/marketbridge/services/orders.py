@@ -35,8 +35,8 @@ from typing import Any
 import structlog
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.exc import StaleDataError
 
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.core import StreamCursor

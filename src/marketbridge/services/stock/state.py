@@ -6,10 +6,10 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.models.stock import SkuState, StockHint, SyncBatch, SyncLane, SyncOutbox
 from marketbridge.domain.stock import Kind
-from sqlalchemy.orm import Session
 
 
 def _iso(value: dt.datetime | None) -> str | None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -140,7 +140,7 @@ STATE_COLUMNS = [c.name for c in STATE_TABLE.columns]
 
 
 def _new_state(sku: str) -> dict[str, Any]:
-    row: dict[str, Any] = {name: None for name in STATE_COLUMNS}
+    row: dict[str, Any] = dict.fromkeys(STATE_COLUMNS)
     row.update(sku=sku, enabled=True, type_id="simple", manage_stock=True, min_qty=0.0, attributes={},
                category_ids=[], reservations_suspected=False, stock_rule="", stock_result="", stock_message="",
                price_rule="", price_result="", price_message="")
@@ -590,7 +590,7 @@ def reapply_rules(runtime: Runtime) -> ApplyResult:
         part = skus[start : start + APPLY_CHUNK]
         with runtime.db.session() as session:
             out.add(apply_readings(session, runtime.settings, [Reading(sku=s) for s in part],
-                                   {s: now for s in part}, rules=rules))
+                                   dict.fromkeys(part, now), rules=rules))
     return out
 
 
