@@ -77,6 +77,52 @@ def test_rules_apply_and_unknown_offer_becomes_an_ecommerce_exception(rt, fresh_
         assert exc[0].owner == "ecommerce"
 
 
+def test_products_the_catalogue_excludes_get_no_push_and_no_exception(rt, fresh_sandboxes):
+    from marketbridge.sandbox.catalogue import CUSTOM_OPTION_SKU, VIRTUAL_SKU
+    from marketbridge.services.catalogue import set_override
+
+    with rt.db.session() as session:
+        outbox.note_hints(session, [CUSTOM_OPTION_SKU, VIRTUAL_SKU], price=True, reason="test")
+    sync.push_now(rt)
+    with rt.db.session() as session:
+        for sku in (CUSTOM_OPTION_SKU, VIRTUAL_SKU):
+            row = session.get(SkuState, sku)
+            assert row.stock_rule.startswith("not on the marketplace:"), row.stock_rule
+            assert row.target_qty is None and row.published_qty is None and row.stock_pushed_at is None
+        assert outbox.pending_count(session, [Kind.STOCK, Kind.PRICE]) == 0
+        assert session.scalars(select(ExceptionRecord)).all() == []
+        # An explicit publish_as_simple rule makes the engraved product an offer: now it is pushed
+        # (and, having no offer in this sandbox yet, comes back as unknown).
+        set_override(session, CUSTOM_OPTION_SKU, "publish_as_simple", actor="test")  # queues the SKU itself
+    sync.push_now(rt)
+    with rt.db.session() as session:
+        assert session.get(SkuState, CUSTOM_OPTION_SKU).stock_pushed_at is not None
+        types = session.scalars(select(ExceptionRecord.type).where(ExceptionRecord.object_id == CUSTOM_OPTION_SKU))
+        assert list(types) == ["stock_sku_unknown_on_marketplace"]
+
+
+def test_a_confirmed_sku_link_carries_stock_to_the_marketplace_offer_sku(rt, fresh_sandboxes):
+    from marketbridge.sandbox.catalogue import TRAILING_SPACE_SKU
+    from marketbridge.services import skus
+
+    boxes = fresh_sandboxes
+    set_stock(boxes, TRAILING_SPACE_SKU, 7)
+    with rt.db.session() as session:
+        outbox.note_hints(session, [TRAILING_SPACE_SKU], reason="test")
+    sync.push_now(rt)
+    with rt.db.session() as session:
+        exc = session.scalars(select(ExceptionRecord).where(ExceptionRecord.object_id == TRAILING_SPACE_SKU)).one()
+        assert exc.type == "stock_sku_unknown_on_marketplace" and exc.state == "open"
+        skus.link(session, TRAILING_SPACE_SKU + " ", TRAILING_SPACE_SKU, confirmed_by="ecommerce@test")
+    sync.push_now(rt)  # the link itself queued the SKU again
+    assert offer(boxes, TRAILING_SPACE_SKU + " ")["quantity"] == 7
+    with rt.db.session() as session:
+        row = session.get(SkuState, TRAILING_SPACE_SKU)
+        assert row.published_qty == 7 and row.stock_result == "ok"
+        exc = session.scalars(select(ExceptionRecord).where(ExceptionRecord.object_id == TRAILING_SPACE_SKU)).one()
+        assert exc.state == "resolved"
+
+
 def test_a_failed_upload_is_requeued_not_lost(rt, fresh_sandboxes):
     boxes = fresh_sandboxes
     sku = simple_on_marketplace(boxes)[2]

@@ -20,6 +20,7 @@ from marketbridge.domain.stock import (
     channel_price,
     classify_line_error,
     import_rows,
+    offer_exclusion,
     plan_lanes,
     publishable_quantity,
     round_price,
@@ -152,3 +153,19 @@ def test_rounded_prices_are_positive_and_close(value, rounding):
     assert abs(result - value) <= Decimal("1.00")
     if rounding is Rounding.END_99:
         assert str(result).endswith(".99")
+
+
+@pytest.mark.parametrize(("type_id", "attributes", "as_simple", "has_offer"), [
+    ("simple", {}, False, True),
+    ("simple", {"required_options": "0"}, False, True),
+    ("simple", {"required_options": "1"}, False, False),  # engraving text nobody can type in
+    ("simple", {"required_options": "1"}, True, True),  # publish_as_simple rule
+    ("virtual", {}, False, False),
+    ("virtual", {}, True, False),  # a rule cannot make a gift card shippable
+    ("downloadable", {}, False, False),
+])
+def test_stock_pushes_only_what_the_catalogue_publishes(type_id, attributes, as_simple, has_offer):
+    reason = offer_exclusion(type_id, attributes, publish_as_simple=as_simple)
+    assert (reason is None) is has_offer
+    if reason is not None:
+        assert len(reason) > 20  # a sentence for the per-SKU view, not a code

@@ -28,7 +28,9 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
+from marketbridge.domain.catalogue import CatalogueProduct, OverrideAction, exclusion_reason
 from marketbridge.domain.exceptions import ObjectType, Severity, Team, exception_type
 
 # --------------------------------------------------------------------------- exception types
@@ -82,6 +84,22 @@ PRODUCT_UNREADABLE = exception_type(
 )
 
 COMPOSITE_TYPES = frozenset({"configurable", "bundle", "grouped"})
+
+
+def offer_exclusion(type_id: str, attributes: Mapping[str, Any], *, publish_as_simple: bool = False) -> str | None:
+    """Why a non-composite product has no marketplace offer to keep up to date, or ``None``.
+
+    The catalogue's own rule (:func:`marketbridge.domain.catalogue.exclusion_reason`), so stock and
+    price never push a SKU the catalogue would not publish: a virtual product, or one with a
+    required custom option without a ``publish_as_simple`` rule, is not on the marketplace and a
+    push would only come back as "unknown SKU". ``attributes`` are Magento's custom attributes;
+    Magento sets ``required_options`` to "1" on products with a required custom option.
+    """
+    product = CatalogueProduct(
+        sku="", name="", type_id=type_id, enabled=True, price=None,
+        has_required_options=str(attributes.get("required_options") or "0") == "1",
+    )
+    return exclusion_reason(product, OverrideAction.PUBLISH_AS_SIMPLE if publish_as_simple else None)
 
 
 class Kind(enum.StrEnum):
@@ -414,6 +432,7 @@ def format_price(value: Decimal) -> str:
 
 __all__ = [
     "COMPOSITE_TYPES",
+    "offer_exclusion",
     "Kind",
     "Lane",
     "PriceFacts",

@@ -52,6 +52,7 @@ from marketbridge.domain.exceptions import ExceptionReport
 from marketbridge.runtime import Runtime
 from marketbridge.services import exceptions as exception_service
 from marketbridge.services import skus as sku_service
+from marketbridge.services.stock import outbox as stock_outbox
 
 log = structlog.get_logger(__name__)
 
@@ -154,6 +155,8 @@ def set_override(session: Session, magento_sku: str, action: str | None, *, acto
         else:
             row.action, row.note, row.created_by = action, note, actor
     exception_service.audit(session, actor, "catalogue.override", "product", magento_sku, rule=action)
+    # Whether the SKU has an offer to keep up to date just changed: let the stock flow re-decide.
+    stock_outbox.note_hints(session, [magento_sku], price=True, force=True, reason="catalogue rule changed")
     session.flush()
 
 

@@ -18,6 +18,7 @@ from marketbridge.adapters.db.models.catalogue import SkuLink
 from marketbridge.domain.catalogue import SKU_NEAR_MISS, NearMiss, find_near_misses
 from marketbridge.domain.exceptions import ExceptionReport
 from marketbridge.services import exceptions as exception_service
+from marketbridge.services.stock import outbox as stock_outbox
 
 
 class SkuLinkError(ValueError):
@@ -63,6 +64,8 @@ def link(session: Session, offer_sku: str, magento_sku: str, *, confirmed_by: st
         row.magento_sku, row.confirmed_by, row.confirmed_at, row.note = magento_sku.strip(), confirmed_by, utcnow(), note
     exception_service.clear(session, SKU_NEAR_MISS, offer_sku, by=confirmed_by)
     exception_service.audit(session, confirmed_by, "sku.link", "sku", offer_sku, magento_sku=magento_sku)
+    # The offer now has a Magento source: send its stock and price through the link at once.
+    stock_outbox.note_hints(session, [row.magento_sku], price=True, force=True, reason="sku link confirmed")
     session.flush()
     return row
 

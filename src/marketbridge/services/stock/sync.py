@@ -20,10 +20,12 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
+from marketbridge.adapters.db.models.catalogue import PublishOverride
 from marketbridge.adapters.db.models.core import ExceptionRecord, StreamCursor
 from marketbridge.adapters.db.models.stock import SkuPushLog, SkuState, SyncBatch, SyncLane
 from marketbridge.adapters.errors import RemoteError
 from marketbridge.domain import stock as rules_domain
+from marketbridge.domain.catalogue import OverrideAction
 from marketbridge.domain.exceptions import ExceptionReport, ExceptionType
 from marketbridge.domain.stock import (
     COMPOSITE_TYPES,
@@ -39,6 +41,7 @@ from marketbridge.domain.stock import (
 )
 from marketbridge.runtime import Runtime
 from marketbridge.services import exceptions as exception_service
+from marketbridge.services import skus as skus_service
 from marketbridge.services import webhooks as webhook_service
 from marketbridge.services.exceptions import ACTIVE_STATES
 from marketbridge.services.stock import outbox, reading
@@ -122,17 +125,30 @@ def price_facts_of(state: Mapping[str, Any]) -> PriceFacts:
                       special_from=_date(state["special_from"]), special_to=_date(state["special_to"]))
 
 
-def compute(state: Mapping[str, Any], rules: Sequence[Rule], settings: Settings, today: dt.date) -> tuple[
+def compute(state: Mapping[str, Any], rules: Sequence[Rule], settings: Settings, today: dt.date,
+            published_as_simple: frozenset[str] = frozenset()) -> tuple[
         tuple[int, str] | None, tuple[Decimal | None, str]]:
-    """(quantity, rule) — None for composite products, which carry no stock — and (price, rule)."""
+    """(quantity, rule) and (price, rule); quantity None for products with no offer of their own:
+    composites (parents and bundles) and what the catalogue excludes (virtual, required options)."""
+    if state["type_id"] in COMPOSITE_TYPES:
+        return None, (None, "composite")
+    excluded = rules_domain.offer_exclusion(state["type_id"], state["attributes"] or {},
+                                            publish_as_simple=state["sku"] in published_as_simple)
+    if excluded is not None:
+        rule = f"not on the marketplace: {excluded}"[:255]
+        if state["published_qty"]:  # it had an offer (rule or product changed since): drain it to 0
+            return (0, rule), (None, rule)
+        return None, (None, rule)
     facts = facts_of(state)
-    qty = None
-    price: tuple[Decimal | None, str] = (None, "composite")
-    if state["type_id"] not in COMPOSITE_TYPES:  # parents and bundles have no offer of their own
-        qty = rules_domain.publishable_quantity(state["magento_qty"], facts, rules,
-                                                unmanaged_default=settings.stock_unmanaged_default_quantity)
-        price = rules_domain.channel_price(price_facts_of(state), facts, rules, today)
-    return qty, price
+    qty = rules_domain.publishable_quantity(state["magento_qty"], facts, rules,
+                                            unmanaged_default=settings.stock_unmanaged_default_quantity)
+    return qty, rules_domain.channel_price(price_facts_of(state), facts, rules, today)
+
+
+def published_as_simple(session: Session) -> frozenset[str]:
+    """SKUs the catalogue publishes despite a default exclusion (its ``publish_as_simple`` rules)."""
+    return frozenset(session.scalars(select(PublishOverride.magento_sku).where(
+        PublishOverride.action == OverrideAction.PUBLISH_AS_SIMPLE.value)))
 
 
 STATE_TABLE = SkuState.__table__
@@ -222,6 +238,7 @@ def apply_readings(
         return result
     force = force or set()
     rules = load_rules(session) if rules is None else rules
+    as_simple = published_as_simple(session)
     today = today or dt.datetime.now(dt.UTC).date()
     kinds = enabled_kinds(settings)
     now = utcnow()
@@ -262,8 +279,10 @@ def apply_readings(
         state["noticed_at"] = first
         state["updated_at"] = now
         readable.append(item.sku)
-        qty, (price, price_rule) = compute(state, rules, settings, today)
-        if qty is not None:
+        qty, (price, price_rule) = compute(state, rules, settings, today, as_simple)
+        if qty is None:
+            state["target_qty"], state["stock_rule"] = None, price_rule
+        else:
             state["target_qty"], state["stock_rule"] = qty
             published = state["published_qty"]
             last = stock_last.get(item.sku, None if published is None else str(published))
@@ -635,8 +654,14 @@ def _connection_id(api: str) -> str:
     return f"mirakl:{api}"
 
 
-def _submit(runtime: Runtime, api: str, values: dict[str, dict[str, str]]) -> str:
-    columns, rows = rules_domain.import_rows(api, values)
+def _offer_skus(session: Session) -> dict[str, str]:
+    """Magento SKU -> marketplace offer SKU for every confirmed link (e.g. a trailing space on the
+    marketplace). Unlinked SKUs are sent as they are."""
+    return {magento: offer for offer, magento in skus_service.all_links(session).items()}
+
+
+def _submit(runtime: Runtime, api: str, values: dict[str, dict[str, str]], offer_of: Mapping[str, str]) -> str:
+    columns, rows = rules_domain.import_rows(api, {offer_of.get(sku, sku): v for sku, v in values.items()})
     mirakl = runtime.mirakl
     if api == "STO01":
         return mirakl.submit_stock(rows)
@@ -670,8 +695,9 @@ def upload(runtime: Runtime, batch_id: int, owner: str | None = None) -> dict[st
         if not values:
             outbox.complete(session, batch_id, import_status="EMPTY", ok=0, errors=0)
             return {"state": "complete", "api": api, "import_id": None}
+        offer_of = _offer_skus(session)
     try:
-        import_id = _submit(runtime, api, values)
+        import_id = _submit(runtime, api, values, offer_of)
     except RemoteError as error:
         with runtime.db.session() as session:
             outbox.mark_attempted(session, api)
@@ -707,13 +733,15 @@ def follow(runtime: Runtime, batch_id: int, owner: str | None = None) -> dict[st
             return {"state": None if batch is None else batch.state}
         api, import_id = batch.api, batch.import_id
         skus = sorted(outbox.batch_values(session, batch_id))
+        offer_of = _offer_skus(session)
+    magento_of = {offer_of[sku]: sku for sku in skus if sku in offer_of}
     mirakl = runtime.mirakl
     # Status APIs are rate limited too (PRI02 once a minute, STO02 every 15 s): asking at once
     # almost always answers WAITING and costs a whole interval. Give the import a moment first.
     time.sleep(min(FIRST_STATUS_DELAY_SECONDS, import_interval(runtime.settings) / 4))
     try:
         status = mirakl.wait_for_import(api, import_id, timeout=runtime.settings.stock_import_timeout_seconds)
-        result = mirakl.import_result(api, import_id, skus, status)
+        result = mirakl.import_result(api, import_id, [offer_of.get(sku, sku) for sku in skus], status)
     except RemoteError as error:
         # Reading the status failed (after the client's retries): put the values back; resending the
         # same values is harmless, losing them is not.
@@ -733,7 +761,8 @@ def follow(runtime: Runtime, batch_id: int, owner: str | None = None) -> dict[st
                 "queued again for the next window.",
                 detail=result.reason or "", context={"batch_id": batch_id}))
         return {"state": "failed", "status": result.status}
-    return record_results(runtime, batch_id, api, import_id, result.status, result.failed_skus())
+    failed = {magento_of.get(sku, sku): message for sku, message in result.failed_skus().items()}
+    return record_results(runtime, batch_id, api, import_id, result.status, failed)
 
 
 RESULT_SLICE = 5000
