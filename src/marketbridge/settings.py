@@ -131,6 +131,9 @@ class Settings(BaseSettings):
     order_poll_overlap_seconds: int = Field(default=300, ge=0)
     acceptance_policy: AcceptancePolicy = AcceptancePolicy.HOLD
     order_creation_mode: OrderCreationMode = OrderCreationMode.CART
+    order_stock_retry_seconds: float = Field(
+        default=300, ge=1,
+        description="How often a paid order that Adobe Commerce refused for want of stock is tried again.")
     price_tolerance_percent: float = Field(default=1.0, ge=0)
     totals_tolerance: float = Field(default=0.01, ge=0)
     magento_payment_method: str = "checkmo"

@@ -221,7 +221,43 @@ def test_cancellation_before_shipment_cancels_the_magento_order(rt, fresh_sandbo
 
     with runtime.db.session() as s:  # the marketplace put the unit back on the offer: publish again
         hint = s.get(StockHint, sku)
-        assert hint is not None and hint.stock and hint.exact
+        assert hint is not None and hint.stock and hint.exact and hint.force
+    # forced, because the value to publish is usually the one last sent: the offer moved, not Magento
+    from marketbridge.services.stock import sync
+
+    sync.push_now(runtime)
+    offer = httpx2.get(f"{fresh_sandboxes.mirakl_url}/_sandbox/offers/{sku}").json()
+    assert offer["quantity"] == int(runtime.magento.salable_quantity(sku, 1))
+
+
+def test_an_order_without_stock_waits_and_is_created_when_the_stock_is_back(rt, fresh_sandboxes):
+    runtime = rt(order_stock_retry_seconds=1)
+    (sku,) = in_stock_skus(runtime, 1)
+    order_id = place(fresh_sandboxes, [(sku, 1)])
+    service.pull(runtime)
+    service.decide(runtime, order_id)
+    debit(fresh_sandboxes, order_id)
+    service.pull(runtime)
+    stock = {"sku": sku, "qty": 0}
+    httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/stock", json=stock).raise_for_status()  # counted out
+    assert service.create_in_magento(runtime, order_id) == {"order_id": order_id, "waiting_for_stock": [sku]}
+    assert magento_orders_with(runtime, order_id) == []
+    with runtime.db.session() as s:
+        assert exc.is_active(s, rules.ORDER_WAITING_FOR_STOCK, order_id)
+        assert not exc.is_active(s, rules.ORDER_CREATION_FAILED, order_id)
+        # not yet due: no new attempt
+        assert service.retry_stock_waits(s, runtime.settings) == []
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)
+    with runtime.db.session() as s:
+        assert service.retry_stock_waits(s, runtime.settings, now=later) == [order_id]
+        [action] = [a for a in service.pending_actions(s, runtime.settings) if a["order_id"] == order_id]
+        assert action["workflow_id"].endswith(":retry-1")  # a new workflow, as a person's retry
+    stock["qty"] = 4
+    httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/stock", json=stock).raise_for_status()  # booked in
+    assert service.create_in_magento(runtime, order_id).get("magento_entity_id")
+    assert len(magento_orders_with(runtime, order_id)) == 1
+    with runtime.db.session() as s:
+        assert not exc.is_active(s, rules.ORDER_WAITING_FOR_STOCK, order_id)
 
 
 def test_magento_rejecting_the_order_raises_an_exception_and_creates_nothing(rt, fresh_sandboxes):

@@ -24,7 +24,7 @@ def facts(line="L1", qty=1, salable=10.0, reserved=0.0, price=10.0, channel=10.0
 # ------------------------------------------------------------------ state machine
 def test_the_happy_path_is_allowed_in_order():
     path = ["received", "accepted", "awaiting_payment", "created", "shipped", "refunded", "closed"]
-    for current, new in zip(path, path[1:]):
+    for current, new in zip(path, path[1:], strict=False):
         assert o.check_transition(current, new) is True
 
 
@@ -159,3 +159,15 @@ def test_reminder_window_and_stuck_ages():
 
 def test_normalise_sku():
     assert o.normalise_sku(" MB-Trailing-0001 ") == "mb-trailing-0001"
+
+
+@pytest.mark.parametrize(("message", "shortage"), [
+    ("The requested qty is not available", True),
+    ("Not all of your products are available in the requested quantity.", True),
+    ("There are no source items with the in stock status", True),
+    ("Product that you are trying to add is not available.", True),
+    ("The requested Payment Method is not available.", False),
+    ("Carrier with such method not found: flatrate, flatrate", False),
+])
+def test_stock_shortage_is_told_apart_from_other_refusals(message, shortage):
+    assert o.is_stock_shortage(message) is shortage

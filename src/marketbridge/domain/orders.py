@@ -310,6 +310,36 @@ ORDER_CREATION_FAILED = exception_type(
     action="Read the technical detail, fix the cause in Adobe Commerce or in the settings, then run "
     "`marketbridge orders retry ORDER_ID`.",
 )
+ORDER_WAITING_FOR_STOCK = exception_type(
+    "order_waiting_for_stock",
+    owner=Team.OPS,
+    severity=Severity.CRITICAL,
+    object_type=ObjectType.ORDER,
+    title="A paid marketplace order is waiting for stock in Adobe Commerce",
+    meaning="The order was accepted while the stock was there, but by the time the customer paid Adobe Commerce "
+    "no longer had enough (a stock count, another channel's sale). Adobe Commerce will not take an order it "
+    "cannot reserve, so the order is not in Adobe Commerce yet and the warehouse cannot see it. marketbridge "
+    "tries again by itself every few minutes and creates it as soon as the stock is back.",
+    action="Book the stock into Adobe Commerce if it is there (the order then goes through by itself), or, if it "
+    "will not come, cancel the order on the marketplace and tell the customer.",
+)
+# Adobe Commerce's own messages when a cart line cannot be reserved (Magento_InventorySales,
+# Magento_CatalogInventory); any of them means "no stock now", not "this order is wrong".
+STOCK_SHORTAGE_MESSAGES = (
+    "the requested qty is not available",
+    "not all of your products are available in the requested quantity",
+    "product that you are trying to add is not available",
+    "there are no source items with the in stock status",
+    "this product is out of stock",
+)
+
+
+def is_stock_shortage(message: str) -> bool:
+    """True when Adobe Commerce refused an order line for want of salable stock."""
+    text = " ".join(str(message).lower().split())
+    return any(m in text for m in STOCK_SHORTAGE_MESSAGES)
+
+
 ORDER_ADDRESS_MISSING = exception_type(
     "order_address_missing",
     owner=Team.OPS,

@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.core import StreamCursor
+from marketbridge.adapters.db.models.core import ExceptionRecord, StreamCursor
 from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderLine, OrderTransition
 from marketbridge.adapters.errors import NotFound, Rejected, RemoteError
 from marketbridge.adapters.magento import models as mm
@@ -84,12 +84,13 @@ def _transition(session: Session, order: MarketplaceOrder, new_state: OrderState
 
 def _republish_stock_of(session: Session, order: MarketplaceOrder) -> None:
     """Mirakl puts the units of a refused or cancelled order back on the offer; publish the
-    quantity Adobe Commerce says again, or the offer keeps units Magento may not have."""
+    quantity Adobe Commerce says again, or the offer keeps units Magento may not have. Forced:
+    the value is usually the one last sent (the offer changed on Mirakl's side, not ours)."""
     from marketbridge.services import stock
 
     skus = {line.magento_sku or line.offer_sku.strip() for line in order.lines if line.offer_sku}
     if skus:
-        stock.hint(session, sorted(skus), stock=True, exact=True, reason=f"order {order.state}"[:64])
+        stock.hint(session, sorted(skus), stock=True, exact=True, force=True, reason=f"order {order.state}"[:64])
 
 
 def record_transition(session: Session, order_id: str, new_state: OrderState | str, *, actor: str = "system",
@@ -360,6 +361,25 @@ def workflow_id(phase: str, order: MarketplaceOrder) -> str:
     return base
 
 
+def retry_stock_waits(session: Session, settings: Settings, now: dt.datetime | None = None) -> list[str]:
+    """Orders waiting for stock whose last attempt is ``order_stock_retry_seconds`` old get a new
+    creation attempt (a new workflow id, as a person's retry would); the next
+    :func:`pending_actions` starts it. Returns the order ids."""
+    now = now or utcnow()
+    cutoff = now - dt.timedelta(seconds=settings.order_stock_retry_seconds)
+    retried: list[str] = []
+    for record in session.scalars(select(ExceptionRecord).where(
+            ExceptionRecord.type == rules.ORDER_WAITING_FOR_STOCK.code, ExceptionRecord.state.in_(exc.ACTIVE_STATES),
+            ExceptionRecord.last_seen <= cutoff)).all():
+        order = get_order_record(session, record.object_id, settings.order_connection)
+        if order is None or order.state != S.AWAITING_PAYMENT.value or order.magento_entity_id is not None:
+            continue
+        order.create_attempt += 1
+        record.last_seen = now  # the attempt itself re-records it when the stock is still missing
+        retried.append(order.order_id)
+    return retried
+
+
 def pending_actions(session: Session, settings: Settings, limit: int = 5000) -> list[dict[str, str]]:
     """Orders that need a per-order workflow now: ``[{"phase", "order_id", "workflow_id"}]``.
 
@@ -555,7 +575,7 @@ def decide(runtime: Runtime, order_id: str) -> dict[str, Any]:
         rule_rows = price_rules(session)
     catalog = Catalog.of(runtime)
     resolved = {}
-    for line_id, offer_sku, qty, unit in lines:
+    for line_id, offer_sku, _qty, _unit in lines:
         resolved[line_id] = resolve_sku(catalog, offer_sku, links.get(offer_sku))
     with runtime.db.session() as session:  # other open orders' quantities, counted once per decision
         for line in get_order_record(session, order_id, settings.order_connection).lines:  # type: ignore[union-attr]
@@ -817,6 +837,15 @@ def create_in_magento(runtime: Runtime, order_id: str) -> dict[str, Any]:
                                                 f"Order {order_id} was not created in Adobe Commerce: {blocked.message}."))
         return {"order_id": order_id, "blocked": blocked.message}
     except Rejected as error:
+        if rules.is_stock_shortage(error.message):
+            skus = sorted({line.magento_sku or line.offer_sku for line in order.lines if line.accepted is not False})
+            with runtime.db.session() as session:
+                exc.record(session, ExceptionReport(
+                    rules.ORDER_WAITING_FOR_STOCK, order_id,
+                    f"Order {order_id} is paid but Adobe Commerce has no stock left for it ({', '.join(skus)}); "
+                    "marketbridge creates it as soon as the stock is back.",
+                    detail=str(error), context={"skus": skus}))
+            return {"order_id": order_id, "waiting_for_stock": skus}
         with runtime.db.session() as session:
             exc.record(session, ExceptionReport(rules.ORDER_CREATION_FAILED, order_id,
                                                 f"Adobe Commerce rejected order {order_id}: {error.message}",
@@ -916,7 +945,8 @@ def _record_created(runtime: Runtime, order_id: str, entity_id: int, increment_i
         if order.state == S.AWAITING_PAYMENT.value:
             _transition(session, order, S.CREATED, magento_entity_id=entity_id, magento_increment_id=increment_id,
                         found_existing=found)
-        for type_ in (rules.ORDER_CREATION_FAILED, rules.ORDER_CUSTOM_OPTION_MISSING, rules.ORDER_ADDRESS_MISSING):
+        for type_ in (rules.ORDER_CREATION_FAILED, rules.ORDER_CUSTOM_OPTION_MISSING, rules.ORDER_ADDRESS_MISSING,
+                      rules.ORDER_WAITING_FOR_STOCK):
             exc.clear(session, type_, order_id)
         return {}
 

@@ -57,6 +57,7 @@ def pull_step() -> dict[str, Any]:
 def pending_step() -> list[dict[str, str]]:
     runtime = get_runtime()
     with runtime.db.session() as session:
+        service.retry_stock_waits(session, runtime.settings)
         return service.pending_actions(session, runtime.settings)
 
 

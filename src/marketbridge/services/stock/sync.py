@@ -815,7 +815,7 @@ def record_results(runtime: Runtime, batch_id: int, api: str, import_id: str, st
         # Slices bound the memory of a 50,000-SKU import (dicts for state, history, parameters).
         for start in range(0, len(rows), RESULT_SLICE):
             _write_results(session, rows[start : start + RESULT_SLICE], failed, batch_id, import_id, now)
-        failed_skus = {s for s in failed}
+        failed_skus = set(failed)
         ok_skus = {r.sku for r in rows} - failed_skus
         active = _active_exception_ids(session, [SKU_UNKNOWN_ON_MARKETPLACE, STOCK_LINE_REJECTED], ok_skus)
         for sku, codes in active.items():
