@@ -24,6 +24,7 @@ from marketbridge.domain.refunds import (
     RefundRules,
     TaxMode,
     allocate,
+    at_marketplace_price,
     matching_refunds,
     plan_refund,
     problem_exception_type,
@@ -75,7 +76,7 @@ def test_shipping_only_refund_goes_to_the_line_that_carries_shipping():
 
 
 def test_positive_adjustment_is_spread_in_proportion_to_item_amounts():
-    lines = (line("L-1", "SKU-A", 2, "40.00"), line("L-2", "SKU-B", 1, "20.00", "0"))
+    lines = (line("L-1", "SKU-A", 2, "40.00"), line("L-2", "SKU-B", 2, "20.00", "0"))
     plan = plan_refund(memo(item("SKU-A", 1, "20.00"), item("SKU-B", 1, "10.00"), adj_pos="3.00"), order(*lines), RULES)
     assert plan.ok, plan.problems
     assert [(p.line_id, p.item_amount, p.adjustment, p.amount) for p in plan.lines] == [
@@ -164,7 +165,7 @@ def test_tax_excluded_mode_uses_amounts_without_tax():
 
 def test_taxes_are_sent_only_when_the_rule_is_none():
     vat = LineTax("VAT", D("6.67"), D("20"))
-    o = order(line(taxes=[vat]))
+    o = order(line(price="48.00", taxes=[vat]))  # 24.00 a unit including tax
     assert plan_refund(memo(item(total="24.00")), o, RULES).lines[0].taxes == []
     rules = RefundRules(tax_rule="none")
     planned = plan_refund(memo(item(total="24.00")), o, rules).lines[0]
@@ -245,3 +246,19 @@ def test_adjustment_beyond_what_remains_is_reported_as_an_over_refund():
 def test_shipping_only_refund_on_a_closed_order_names_the_closure():
     plan = plan_refund(memo(shipping="4.50"), order(line(state="CLOSED"), state="RECEIVED"), RULES)
     assert [p.code for p in plan.problems] == [ProblemCode.ORDER_CLOSED]
+
+
+def test_a_unit_repriced_in_magento_is_refunded_at_the_price_the_customer_paid():
+    # Sold on the marketplace at 20.00 a unit; Adobe Commerce's cart took the new price, 35.00.
+    plan = plan_refund(memo(item(qty=1, total="35.00")), order(line(qty=2, price="40.00")), RULES)
+    assert plan.ok, plan.problems
+    assert [(p.quantity, p.amount) for p in plan.lines] == [(1, 2000)]
+    # a discounted part of the unit: the same part of what was paid (35.00 - 7.00 = 4/5 of it)
+    plan = plan_refund(memo(item(qty=1, total="35.00", discount="7.00")), order(line(qty=2, price="40.00")), RULES)
+    assert [(p.quantity, p.amount) for p in plan.lines] == [(1, 1600)]
+
+
+def test_a_penny_of_rounding_between_unit_prices_is_not_a_reprice():
+    plan = plan_refund(memo(item(qty=3, total="10.00")), order(line(qty=3, price="9.99")), RULES)
+    assert [(p.quantity, p.amount) for p in plan.lines] == [(3, 1000)] or not plan.ok
+    assert at_marketplace_price(1000, item(qty=3, total="10.00"), line(qty=3, price="9.99"), TaxMode.TAX_INCLUDED) == 1000

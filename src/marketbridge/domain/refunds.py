@@ -14,6 +14,11 @@ The rules, in the order :func:`plan_refund` applies them
    last part taking the rounding remainder.
 2. **Item amount in the order's tax mode.** ``TAX_INCLUDED``: the memo row total including tax,
    less its discount. ``TAX_EXCLUDED``: the row total excluding tax, less its discount.
+   **At the price the customer paid.** When the Adobe Commerce unit price differs from the
+   marketplace line's unit price by more than a penny (the product was repriced between the sale
+   and the order's creation: REST carts take Magento's price), the amount is converted at the
+   ratio of the two unit prices: a whole unit refunded in Magento refunds the whole unit paid on
+   the marketplace, a part of a unit the same part of it.
 3. **Shipping.** The memo's shipping refund (including tax in ``TAX_INCLUDED``), zero when the
    memo refunds no shipping. It is placed greedily on the lines being refunded, in line order, up
    to the shipping each still has; what is left goes to the order's other refundable lines. More
@@ -545,10 +550,23 @@ def _spread_items(memo: CreditMemo, order: MarketOrder, plan: RefundPlan) -> dic
         for index, (line, qty) in enumerate(parts):
             share = total - given if index == len(parts) - 1 else total * qty // item.qty
             given += share
+            share = at_marketplace_price(share, item, line, order.tax_mode)
             entry = planned.setdefault(line.line_id, PlannedLine(line.line_id, line.sku))
             entry.quantity += qty
             entry.item_amount += share
     return planned
+
+
+def at_marketplace_price(amount: int, item: MemoItem, line: MarketLine, mode: TaxMode) -> int:
+    """``amount`` pence of ``item`` (at Magento's unit price) in the marketplace line's unit price."""
+    gross = item.row_total_incl_tax if mode is TaxMode.TAX_INCLUDED else item.row_total
+    if item.qty <= 0 or line.quantity <= 0 or gross <= 0:
+        return amount
+    magento_unit = Decimal(to_pence(gross)) / item.qty
+    market_unit = Decimal(to_pence(line.price)) / line.quantity
+    if abs(magento_unit - market_unit) <= 1:
+        return amount
+    return int((Decimal(amount) * market_unit / magento_unit).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def _place_shipping(memo: CreditMemo, order: MarketOrder, planned: dict[str, PlannedLine], plan: RefundPlan) -> None:
