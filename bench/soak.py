@@ -49,6 +49,7 @@ MAPPED_CARRIERS = [("royalmail", "Royal Mail"), ("dpd", "DPD UK"), ("dhl", "DHL 
 # explained only when one of the order's SKUs had its price changed by the soak.
 EXPLAINED_EXCEPTION_TYPES = {
     "order_refused",
+    "order_waiting_for_stock",  # stock set to 0 between acceptance and payment; see World.act_as_ops
     "order_cancelled_after_shipment",
     "marketplace_refund_recorded",
 }
@@ -112,6 +113,7 @@ class Cluster:
                 "MARKETBRIDGE_MIRAKL_TIMEOUT_SECONDS": "5",
                 "MARKETBRIDGE_ORDER_POLL_CRON": "*/3 * * * * *",
                 "MARKETBRIDGE_ORDER_POLL_OVERLAP_SECONDS": "60",
+                "MARKETBRIDGE_ORDER_STOCK_RETRY_SECONDS": "10",
                 "MARKETBRIDGE_STOCK_POLL_CRON": "*/20 * * * * *",
                 "MARKETBRIDGE_STOCK_PUSH_CRON": "*/2 * * * * *",
                 "MARKETBRIDGE_SHIPMENT_POLL_CRON": "*/5 * * * * *",
@@ -203,6 +205,7 @@ class World:
         self.price_changes = 0
         self.repriced: set[str] = set()
         self.order_skus: dict[str, list[str]] = {}
+        self.restocked: set[str] = set()
         from marketbridge.sandbox.catalogue import seed_catalogue
 
         # The sandbox is seeded with the same catalogue (same size and seed), so both sides agree.
@@ -280,6 +283,29 @@ class World:
             if self.magento.post("/_sandbox/creditmemo", json=body).status_code < 300:
                 self.refunded.add(order_id)
 
+    def act_as_ops(self, database_url: str) -> int:
+        """What the Ops guide asks of a person for ``order_waiting_for_stock``: book the stock in
+        (the order then goes through by itself). Done once the activity is over."""
+        from sqlalchemy import select
+
+        from marketbridge.adapters.db.models.core import ExceptionRecord
+        from marketbridge.adapters.db.session import Database
+
+        db = Database(database_url)
+        try:
+            with db.session() as session:
+                waiting = session.scalars(select(ExceptionRecord).where(
+                    ExceptionRecord.type == "order_waiting_for_stock",
+                    ExceptionRecord.state.in_(("open", "acknowledged")))).all()
+                skus = sorted({sku for record in waiting for sku in (record.context or {}).get("skus", [])})
+        finally:
+            db.dispose()
+        for sku in skus:
+            if sku not in self.restocked:
+                self.magento.post("/_sandbox/stock", json={"sku": sku, "qty": 10})
+                self.restocked.add(sku)
+        return len(skus)
+
     def stock_change(self, skus: list[str]) -> None:
         sku = self.rng.choice(skus)
         qty = self.rng.choice([0, 1, 3, 5, 10, 25, 60, 100])
@@ -338,6 +364,7 @@ def check(cluster: Cluster, world: World) -> Verdict:
     from marketbridge.adapters.magento.client import MagentoClient
     from marketbridge.adapters.mirakl.client import MiraklClient
     from marketbridge.domain.stock import ProductFacts, publishable_quantity
+    from marketbridge.services.skus import all_links
     from marketbridge.services.stock.reading import product_read
     from marketbridge.services.stock.rules import load_rules
     from marketbridge.settings import load_settings
@@ -378,13 +405,27 @@ def check(cluster: Cluster, world: World) -> Verdict:
     say(f"invariant shipments: {len(world.shipped)} shipped in Magento, "
         f"unconfirmed={len(verdict.unconfirmed_shipments)}")
 
-    # 3. every credit memo is a marketplace refund of the same amount, once
+    # 3. every credit memo is a marketplace refund of the same amount, once. Where the soak
+    # repriced a SKU between the sale and the order's creation, Magento's line carries the new
+    # price: a refunded unit is then the unit the customer paid on the marketplace.
     memo_totals: dict[str, Decimal] = {}
+    by_entity = {o.entity_id: o for o in magento_orders.values()}
     for memo in magento.iterate_creditmemos():
-        order = next((o for o in magento_orders.values() if o.entity_id == memo.order_id), None)
+        order = by_entity.get(memo.order_id)
         if order is None:
             continue
-        memo_totals[order.ext_order_id] = memo_totals.get(order.ext_order_id, Decimal(0)) + Decimal(str(memo.grand_total or 0))
+        sold = marketplace.get(order.ext_order_id) or next(iter(mirakl.list_orders(order_ids=[order.ext_order_id])), None)
+        marketplace[order.ext_order_id] = sold
+        unit_paid = {line.offer_sku: Decimal(str(line.price)) / line.quantity
+                     for line in (sold.order_lines if sold is not None else []) if line.quantity}
+        expected = Decimal(str(memo.grand_total or 0))
+        for item in memo.items:
+            if not item.qty or item.sku not in unit_paid:
+                continue
+            row = Decimal(str(item.row_total or 0)) + Decimal(str(item.tax_amount or 0))
+            if abs(row / Decimal(str(item.qty)) - unit_paid[item.sku]) > Decimal("0.01"):
+                expected += (unit_paid[item.sku] * Decimal(str(item.qty)) - row).quantize(Decimal("0.01"))
+        memo_totals[order.ext_order_id] = memo_totals.get(order.ext_order_id, Decimal(0)) + expected
     for order_id, memo_total in memo_totals.items():
         order = marketplace.get(order_id) or next(iter(mirakl.list_orders(order_ids=[order_id])), None)
         refunded = Decimal(0)
@@ -400,8 +441,11 @@ def check(cluster: Cluster, world: World) -> Verdict:
     with db.session() as session:
         rules = load_rules(session)
     unmanaged_default = load_settings(**{"database_url": cluster.database_url}).stock_unmanaged_default_quantity
+    with db.session() as session:
+        linked = all_links(session)  # offer SKU -> Magento SKU, confirmed by a person
     offers = {o.shop_sku: o for o in mirakl.list_offers()}
-    for sku, offer in sorted(offers.items()):
+    for offer_sku, offer in sorted(offers.items()):
+        sku = linked.get(offer_sku, offer_sku)
         try:
             read = product_read(magento.get_product(sku))
         except Exception:  # an offer with no Magento product is the audit's business, not this invariant's
@@ -412,7 +456,7 @@ def check(cluster: Cluster, world: World) -> Verdict:
         salable = magento.salable_quantity(sku, 1) if facts.manage_stock else None
         expected, _ = publishable_quantity(salable, facts, rules, unmanaged_default=unmanaged_default)
         if int(offer.quantity or 0) != expected:
-            verdict.stock_mismatches.append(f"{sku} (marketplace {offer.quantity}, expected {expected})")
+            verdict.stock_mismatches.append(f"{offer_sku!r} (marketplace {offer.quantity}, expected {expected})")
     say(f"invariant stock: {len(offers)} offers compared, mismatched={len(verdict.stock_mismatches)}")
 
     # 5. every open exception is explained by an injected condition
@@ -433,6 +477,8 @@ def check(cluster: Cluster, world: World) -> Verdict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from marketbridge.sandbox.catalogue import TRAILING_SPACE_SKU
+
     size = QUICK if args.quick else FULL
     rng = random.Random(args.seed)
     workdir = Path(tempfile.mkdtemp(prefix="marketbridge-soak-"))
@@ -444,6 +490,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         subprocess.run([sys.executable, "-m", "marketbridge", "db", "upgrade"],
                        env=cluster.env(0), check=True, capture_output=True)
+        # Set-up an Ecommerce person does once: the seeded offer whose SKU has a trailing space
+        # on the marketplace is confirmed as its Magento product (every flow then uses the link).
+        subprocess.run([sys.executable, "-m", "marketbridge", "skus", "link", TRAILING_SPACE_SKU + " ",
+                        TRAILING_SPACE_SKU, "--actor", "soak"], env=cluster.env(0), check=True, capture_output=True)
         cluster.start_sandbox()
         for index in range(args.workers):
             cluster.start_worker(index)
@@ -496,6 +546,7 @@ def run(args: argparse.Namespace) -> int:
 
         drain_deadline = time.monotonic() + args.drain_seconds
         while time.monotonic() < drain_deadline:
+            world.act_as_ops(cluster.database_url)
             world.pay_accepted()
             world.ship_created()
             world.refund_some(0.10 if len(world.refunded) < 0.1 * len(world.paid) else 0.0)
