@@ -227,14 +227,18 @@ def batch_values(session: Session, batch_id: int) -> dict[str, dict[str, str]]:
     return out
 
 
-def mark_sent(session: Session, batch_id: int, import_id: str, now: dt.datetime | None = None) -> None:
+def mark_sent(session: Session, batch_id: int, import_id: str, now: dt.datetime | None = None, *,
+              window_from: dt.datetime | None = None) -> None:
+    """The upload was accepted. The lane's next window counts from ``window_from`` (when the call
+    started: Mirakl's frequency limit is per call), so a slow upload of a large file does not push
+    the next import back by its own duration."""
     now = now or utcnow()
     batch = session.get(SyncBatch, batch_id)
     assert batch is not None
     batch.import_id = import_id
     batch.state = "sent"
     batch.sent_at = now
-    session.execute(update(SyncLane).where(SyncLane.api == batch.api).values(last_sent_at=now))
+    session.execute(update(SyncLane).where(SyncLane.api == batch.api).values(last_sent_at=window_from or now))
 
 
 def mark_attempted(session: Session, api: str, now: dt.datetime | None = None) -> None:

@@ -696,6 +696,7 @@ def upload(runtime: Runtime, batch_id: int, owner: str | None = None) -> dict[st
             outbox.complete(session, batch_id, import_status="EMPTY", ok=0, errors=0)
             return {"state": "complete", "api": api, "import_id": None}
         offer_of = _offer_skus(session)
+    started = utcnow()  # Mirakl counts call frequency from the call, not from its answer
     try:
         import_id = _submit(runtime, api, values, offer_of)
     except RemoteError as error:
@@ -711,7 +712,7 @@ def upload(runtime: Runtime, batch_id: int, owner: str | None = None) -> dict[st
         return {"state": "failed", "api": api, "import_id": None}
     now = utcnow()
     with runtime.db.session() as session:
-        outbox.mark_sent(session, batch_id, import_id, now)
+        outbox.mark_sent(session, batch_id, import_id, now, window_from=started)
         for kind, pushed, imp in ((Kind.STOCK, SkuState.stock_pushed_at, SkuState.stock_import_id),
                                   (Kind.PRICE, SkuState.price_pushed_at, SkuState.price_import_id)):
             column = "quantity" if kind is Kind.STOCK else "price"
