@@ -423,6 +423,8 @@ def check(cluster: Cluster, world: World) -> Verdict:
             if not item.qty or item.sku not in unit_paid:
                 continue
             row = Decimal(str(item.row_total or 0)) + Decimal(str(item.tax_amount or 0))
+            if not row:  # a configurable's child row: the parent row carries the price
+                continue
             if abs(row / Decimal(str(item.qty)) - unit_paid[item.sku]) > Decimal("0.01"):
                 expected += (unit_paid[item.sku] * Decimal(str(item.qty)) - row).quantize(Decimal("0.01"))
         memo_totals[order.ext_order_id] = memo_totals.get(order.ext_order_id, Decimal(0)) + expected

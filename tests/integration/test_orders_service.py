@@ -542,3 +542,33 @@ def test_a_record_left_behind_catches_up_on_the_next_duplicate_poll(rt, fresh_sa
         record.state = "accepted"
     assert service.pull(runtime).stored == 1  # same update date, but the record catches up
     assert state_of(runtime, order_id) == "awaiting_payment"
+
+
+def test_an_order_cancelled_while_it_was_being_created_is_cancelled_in_magento(rt, fresh_sandboxes, monkeypatch):
+    """Two workers: one places the Magento order while the other records the marketplace's
+    cancellation (found by the scale-out soak). The Magento order must not stay live."""
+    runtime = rt()
+    (sku,) = in_stock_skus(runtime, 1)
+    before = runtime.magento.salable_quantity(sku, 1)
+    order_id = place(fresh_sandboxes, [(sku, 1)])
+    service.pull(runtime)
+    service.decide(runtime, order_id)
+    debit(fresh_sandboxes, order_id)
+    service.pull(runtime)
+    real_place = service._place
+
+    def place_while_cancelled(runtime_, order):
+        entity_id = real_place(runtime_, order)
+        with runtime.db.session() as s:  # the other worker's pull, meanwhile
+            service.record_transition(s, order_id, rules.OrderState.CANCELLED, actor="marketplace",
+                                      connection=runtime.settings.order_connection)
+        return entity_id
+
+    monkeypatch.setattr(service, "_place", place_while_cancelled)
+    result = service.create_in_magento(runtime, order_id)
+    assert result["cancelled_meanwhile"] == "cancelled"
+    [magento_order] = magento_orders_with(runtime, order_id)
+    assert magento_order.state == "canceled"
+    assert runtime.magento.salable_quantity(sku, 1) == before  # reservation released
+    assert service.finish_creation(runtime, order_id)["skipped"]  # never invoiced
+    assert state_of(runtime, order_id) == "cancelled"

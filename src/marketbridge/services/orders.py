@@ -948,11 +948,38 @@ def _record_created(runtime: Runtime, order_id: str, entity_id: int, increment_i
         for type_ in (rules.ORDER_CREATION_FAILED, rules.ORDER_CUSTOM_OPTION_MISSING, rules.ORDER_ADDRESS_MISSING,
                       rules.ORDER_WAITING_FOR_STOCK):
             exc.clear(session, type_, order_id)
-        return {}
+        return {"cancelled_meanwhile": order.state == S.CANCELLED.value}
 
-    _write_with_retry(runtime, record)
-    return {"order_id": order_id, "magento_entity_id": entity_id, "magento_increment_id": increment_id,
-            "found_existing": found}
+    outcome = _write_with_retry(runtime, record) or {}
+    result = {"order_id": order_id, "magento_entity_id": entity_id, "magento_increment_id": increment_id,
+              "found_existing": found}
+    if outcome.get("cancelled_meanwhile"):
+        result["cancelled_meanwhile"] = _cancel_created_after_cancellation(runtime, order_id, entity_id, increment_id)
+    return result
+
+
+def _cancel_created_after_cancellation(runtime: Runtime, order_id: str, entity_id: int, increment_id: str) -> str:
+    """The marketplace cancelled the order while it was being created (another worker recorded the
+    cancellation between our checks and Magento's answer): cancel the Magento order we just made,
+    so the warehouse never ships it and its reservation is released."""
+    try:
+        how = "cancelled" if runtime.magento.cancel_order(entity_id) else "not cancellable"
+    except Rejected as error:
+        how = f"failed: {error.message}"
+    with runtime.db.session() as session:
+        order = get_order_record(session, order_id, runtime.settings.order_connection)
+        assert order is not None
+        session.add(OrderTransition(order_pk=order.id, from_state=order.state, to_state=order.state, at=utcnow(),
+                                    actor="system", facts={"magento_entity_id": entity_id, "magento": how,
+                                                           "note": "created while being cancelled; Magento order "
+                                                                   "cancelled"}))
+        if how != "cancelled":
+            exc.record(session, ExceptionReport(
+                rules.ORDER_CANCEL_FAILED, order_id,
+                f"Order {order_id} was cancelled on the marketplace while it was being created; Adobe Commerce "
+                f"order {increment_id} could not be cancelled ({how}).", detail=how))
+    log.warning("order.created_after_cancellation", order_id=order_id, magento=how)
+    return how
 
 
 def finish_creation(runtime: Runtime, order_id: str) -> dict[str, Any]:
@@ -961,7 +988,7 @@ def finish_creation(runtime: Runtime, order_id: str) -> dict[str, Any]:
     settings = runtime.settings
     with runtime.db.session() as session:
         order = get_order_record(session, order_id, settings.order_connection)
-        if order is None or order.magento_entity_id is None:
+        if order is None or order.magento_entity_id is None or order.state == S.CANCELLED.value:
             return {"order_id": order_id, "skipped": True}
         entity_id = order.magento_entity_id
         ours = {"subtotal": order.subtotal, "shipping": order.shipping_price, "grand_total": order.total_price}
