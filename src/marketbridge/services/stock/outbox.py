@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -328,8 +329,11 @@ def delete_hints(session: Session, skus: Sequence[str], touched_before: dt.datet
                                                 StockHint.touched_at <= touched_before))
 
 
-def take_hints(session: Session, limit: int) -> list[StockHint]:
-    return list(session.scalars(select(StockHint).order_by(StockHint.first_noticed_at).limit(limit)))
+def take_hints(session: Session, limit: int) -> list[Any]:
+    """The oldest hints as light rows (attribute access like the model; a burst takes ~50,000)."""
+    columns = [StockHint.__table__.c[name] for name in
+               ("sku", "stock", "price", "details", "exact", "force", "first_noticed_at", "reason")]
+    return list(session.execute(select(*columns).order_by(StockHint.first_noticed_at).limit(limit)))
 
 
 def hint_count(session: Session) -> int:

@@ -163,12 +163,18 @@ def _new_state(sku: str) -> dict[str, Any]:
     return row
 
 
-def _load_states(session: Session, skus: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Per-SKU state rows as plain dicts (Core, not ORM: the full resync handles 50,000 at once)."""
+READ_STATE_COLUMNS = ("sku", "type_id", "min_qty", "reservations_suspected")  # what a read needs
+
+
+def _load_states(session: Session, skus: Sequence[str], *, columns: Sequence[str] | None = None,
+                 ) -> dict[str, dict[str, Any]]:
+    """Per-SKU state rows as plain dicts (Core, not ORM: the full resync handles 50,000 at once);
+    ``columns`` limits them to what the caller reads (a burst touches most of the catalogue)."""
+    selected = [STATE_TABLE.c[name] for name in columns] if columns else [STATE_TABLE]
     out: dict[str, dict[str, Any]] = {}
     for start in range(0, len(skus), outbox.CHUNK):
         part = skus[start : start + outbox.CHUNK]
-        for row in session.execute(select(STATE_TABLE).where(STATE_TABLE.c.sku.in_(part))).mappings():
+        for row in session.execute(select(*selected).where(STATE_TABLE.c.sku.in_(part))).mappings():
             out[row["sku"]] = dict(row)
     return out
 
@@ -332,7 +338,7 @@ def read_for(runtime: Runtime, skus: Sequence[str], *, details: set[str], exact:
     if detail_skus:
         products.update(reading.read_product_details(magento, detail_skus, settings.stock_read_concurrency))
     with runtime.db.session() as session:
-        states = _load_states(session, list(skus))
+        states = _load_states(session, list(skus), columns=READ_STATE_COLUMNS)
     type_of = {s: (products[s].type_id if s in products else (states[s]["type_id"] if s in states else "simple")) for s in skus}
     stock_skus = [s for s in skus if type_of[s] not in COMPOSITE_TYPES]
     physical: dict[str, reading.Physical] = {}
@@ -404,7 +410,7 @@ def refresh(runtime: Runtime, *, limit: int = 100_000) -> RefreshResult:
     started = utcnow()
     with runtime.db.session() as session:
         hints = outbox.take_hints(session, limit)
-        known = set(_load_states(session, [h.sku for h in hints]))
+        known = _existing_skus(session, [h.sku for h in hints])
         if not hints:
             return out
         skus = [h.sku for h in hints]
