@@ -114,6 +114,30 @@ def test_the_schedule_pass_baselines_then_finds_new_products(rt, fresh_sandboxes
     assert second["discovered"] == 1 and second["ready"] == 1 and second["products_import"]
 
 
+def test_quiet_passes_do_not_read_the_catalogue_again(rt, fresh_sandboxes, monkeypatch):
+    """The cursor follows Magento's clock (its Date header), not the newest product: a catalogue
+    saved in one second (a seeded store, an import) was re-read on every pass."""
+    read: list[str] = []
+    real = rt.magento.iterate_products
+
+    def counting(*args, **kwargs):
+        for product in real(*args, **kwargs):
+            read.append(product.sku)
+            yield product
+
+    monkeypatch.setattr(rt.magento, "iterate_products", counting)
+    service.run_scheduled_pass(rt)  # baseline: one small answer, not the whole catalogue
+    assert read == []
+    for _ in range(2):
+        time.sleep(2.5)  # beyond the pass's look-back of two seconds
+        read.clear()
+        service.run_scheduled_pass(rt)
+    assert read == []
+    create_magento_product(fresh_sandboxes, "NEW-LAMP-3")
+    assert service.run_scheduled_pass(rt)["discovered"] == 1
+    assert read == ["NEW-LAMP-3"]
+
+
 def test_a_marketplace_rejection_is_shown_with_its_reason(rt, fresh_sandboxes):
     """PM11 was cached before the operator made the EAN check stricter: our pre-validation passes, the
     marketplace's P44 report rejects, and the reason reaches the listing and ecommerce."""

@@ -251,3 +251,25 @@ def test_a_burst_refresh_reads_only_the_hinted_skus_in_bulk_and_the_window_count
         assert qty == {sku: runtime.magento.salable_quantity(sku, 1) for sku in skus}
     finally:
         runtime.close()
+
+
+def test_the_poll_finds_missed_changes_and_does_not_reread_a_quiet_catalogue(rt, fresh_sandboxes):
+    import time
+
+    boxes = fresh_sandboxes
+    sync.full_resync(rt)
+    sync.push_now(rt)
+    first = sync.poll(rt)  # sets the cursors
+    sku = simple_on_marketplace(boxes)[3]
+    set_stock(boxes, sku, 29)  # no webhook reaches the service: only the poll can notice
+    time.sleep(2.5)
+    second = sync.poll(rt)
+    assert second.source_changes == 1
+    assert second.product_skus <= first.product_skus
+    sync.push_now(rt)
+    assert offer(boxes, sku)["quantity"] == 29
+    time.sleep(2.5)
+    third = sync.poll(rt)
+    # Nothing saved since: neither source items nor products are hinted again (the product cursor
+    # follows Magento's clock, not the newest product, which is the seed's for the whole catalogue).
+    assert (third.source_changes, third.product_skus) == (0, 0)

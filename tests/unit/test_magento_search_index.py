@@ -77,8 +77,9 @@ def test_comparison_with_the_parsed_value_equals_the_plain_comparison(actual, co
     st.sampled_from(["gt", "gteq", "from", "moreq"]),
     st.sampled_from(["2026-11-27 10:00:00", "2026-11-27", "2027-01-01 00:00:00", "2000-01-01 00:00:00"]),
     st.integers(0, 10),
+    st.integers(1, 3),
 )
-def test_products_updated_since_from_the_sorted_index_equal_the_scan(stamps, condition, since, after_id):
+def test_products_updated_since_from_the_sorted_index_equal_the_scan(stamps, condition, since, after_id, page):
     from marketbridge.sandbox.catalogue import seed_catalogue
     from marketbridge.sandbox.magento.routes import _product_getter
     from marketbridge.sandbox.magento.state import SandboxState
@@ -88,7 +89,7 @@ def test_products_updated_since_from_the_sorted_index_equal_the_scan(stamps, con
         product.updated_at = stamp
     state.products_version += 1
     criteria = SearchCriteria([[Filter("updated_at", since, condition)], [Filter("entity_id", str(after_id), "gt")]],
-                              [("entity_id", "ASC")], 5, 1)
+                              [("entity_id", "ASC")], 5, page)
     rows, ids = state.product_rows()
     scanned = apply(rows, criteria, _product_getter, sorted_by="entity_id", sorted_keys=ids)
     indexed = apply(rows, criteria, _product_getter, sorted_by="entity_id", sorted_keys=ids,

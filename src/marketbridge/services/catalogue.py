@@ -36,6 +36,7 @@ from marketbridge.adapters.db.models.catalogue import (
     PublishOverride,
 )
 from marketbridge.adapters.errors import NotFound, RateLimited, RemoteError
+from marketbridge.adapters.magento.criteria import SearchCriteria
 from marketbridge.adapters.mirakl.endpoints import ENDPOINTS
 from marketbridge.domain import catalogue as rules
 from marketbridge.domain import stock as stock_rules
@@ -561,7 +562,19 @@ def discover_new_products(runtime: Runtime) -> list[str]:
         known = dict(session.execute(select(Listing.magento_sku, Listing.status)).tuples().all())
     found: list[str] = []
     newest = since
-    for product in runtime.magento.iterate_products(updated_since=_overlap(since) if since else None):
+    magento = runtime.magento
+    asked_at: dt.datetime | None = None
+    if since is None and baseline is None:
+        # The first look only sets the baseline: Magento's clock, from one small answer (not a read
+        # of the whole catalogue to find its newest timestamp).
+        magento.search_products(SearchCriteria().page(1, 1))
+        asked_at = magento.last_answer_time()
+        products: Iterable[Any] = () if asked_at is not None else magento.iterate_products()
+    else:
+        products = magento.iterate_products(updated_since=_overlap(since) if since else None)
+    for product in products:
+        if asked_at is None:
+            asked_at = magento.last_answer_time()  # the first page: Magento's clock when it answered
         if product.updated_at and (newest is None or product.updated_at > newest):
             newest = product.updated_at
         if baseline is None:
@@ -569,6 +582,16 @@ def discover_new_products(runtime: Runtime) -> list[str]:
         status = known.get(product.sku)
         if status == ListingStatus.INVALID.value or (status is None and (product.created_at or "") > baseline):
             found.append(product.sku)
+    if asked_at is None:
+        asked_at = magento.last_answer_time()
+    if asked_at is not None:
+        # Everything updated before Magento answered the first page has been seen; a product saved
+        # later carries that second or a later one (the next pass looks back a little more). Without
+        # this the cursor stays at the newest product, and a catalogue saved in one second (an
+        # import, a seeded store) is re-read on every pass: 50,000 products a minute.
+        seen_until = asked_at.strftime("%Y-%m-%d %H:%M:%S")
+        if newest is None or seen_until > newest:
+            newest = seen_until
     value = newest or utcnow().strftime("%Y-%m-%d %H:%M:%S")
     with runtime.db.session() as session:
         cursor = session.get(StreamCursor, CURSOR_NAME)

@@ -19,8 +19,10 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
@@ -159,6 +161,7 @@ class MagentoClient:
         self.retry_attempts = retry_attempts
         self.retry_timeout = retry_timeout
         self.max_page_size = max_page_size
+        self._answered = threading.local()  # per thread: the Date of the last answer
         self._http = httpx2.Client(
             transport=transport, timeout=timeout, headers={"Accept": "application/json"}
         )
@@ -222,6 +225,7 @@ class MagentoClient:
             record_call(api, "network")
             raise NetworkError(f"{type(error).__name__}: {error}", api=api) from None
         record_call(api, response.status_code)
+        self._answered.date = response.headers.get("date")
         if response.status_code >= 400:
             raise error_from_response(response, api)
         if not response.content:
@@ -232,6 +236,17 @@ class MagentoClient:
             raise ServerError(
                 "response is not JSON", api=api, status=response.status_code, body=response.text[:500]
             ) from None
+
+    def last_answer_time(self) -> datetime | None:
+        """Magento's own clock (the HTTP ``Date`` header, UTC) at this thread's last answer, or
+        None. Cursors on Magento timestamps use it instead of our clock."""
+        text = getattr(self._answered, "date", None)
+        if not text:
+            return None
+        try:
+            return parsedate_to_datetime(text).astimezone(UTC)
+        except (TypeError, ValueError):
+            return None
 
     def _call(
         self,

@@ -362,20 +362,58 @@ RangeLookup = Callable[[str, str, str], "list[Any] | None"]
 _LOWER_BOUNDS = ("gt", "gteq", "moreq", "from")
 
 
-def _range_candidates(criteria: SearchCriteria, lookup_range: RangeLookup | None) -> list[Any] | None:
+def _range_candidates(criteria: SearchCriteria, lookup_range: RangeLookup | None,
+                      ) -> tuple[list[Any], int] | None:
     """``updated_at gt '2026-...'``-style groups (one lower bound, a value that is not a number,
-    so the comparison is on text) answered from a sorted index; None when there is none."""
+    so the comparison is on text) answered from a sorted index: (records, the group's position),
+    or None when there is none. The index answers its group exactly (a test compares it with the
+    scan), in entity order."""
     if lookup_range is None:
         return None
-    for group in criteria.filter_groups:
+    for position, group in enumerate(criteria.filter_groups):
         if len(group) != 1:
             continue
         flt = group[0]
         if flt.condition in _LOWER_BOUNDS and flt.numeric_value is None:
             found = lookup_range(flt.field, flt.condition, flt.lower_value)
             if found is not None:
-                return found
+                return found, position
     return None
+
+
+def _keyset_over_range(found: list[Any], position: int, criteria: SearchCriteria, getter: Getter,
+                       key: str) -> tuple[list[Any], int] | None:
+    """``updated_at gt T`` + ``entity_id gt N`` sorted by id (a poll's keyset page) over the range
+    index's answer, by bisection: no scan of the rows updated since T for every page (a seeded
+    catalogue shares one timestamp, so that was the whole catalogue, page after page). None when
+    the other groups are not id bounds."""
+    rest = SearchCriteria([g for i, g in enumerate(criteria.filter_groups) if i != position],
+                          criteria.sort_orders, criteria.page_size, criteria.current_page)
+    bounds = _id_range(rest, key)
+    if bounds is None:
+        return None
+    def id_of(record: Any) -> float:
+        return float(getter(record, key))
+
+    lo, hi = 0, len(found)
+    for condition, value in bounds:
+        if condition == "gt":
+            lo = max(lo, bisect.bisect_right(found, value, key=id_of))
+        elif condition in ("gteq", "moreq", "from"):
+            lo = max(lo, bisect.bisect_left(found, value, key=id_of))
+        elif condition == "lt":
+            hi = min(hi, bisect.bisect_left(found, value, key=id_of))
+        elif condition in ("lteq", "to"):
+            hi = min(hi, bisect.bisect_right(found, value, key=id_of))
+        else:  # eq
+            lo = max(lo, bisect.bisect_left(found, value, key=id_of))
+            hi = min(hi, bisect.bisect_right(found, value, key=id_of))
+    selected = found[lo:hi] if lo < hi else []
+    total = len(selected)
+    if criteria.page_size is not None and criteria.page_size > 0:
+        start = (max(1, criteria.current_page or 1) - 1) * criteria.page_size
+        selected = selected[start : start + criteria.page_size]
+    return selected, total
 
 
 def _candidates(criteria: SearchCriteria, lookup: Lookup | None) -> list[Any] | None:
@@ -421,7 +459,13 @@ def apply(
     """
     candidates = _candidates(criteria, lookup)
     if candidates is None:
-        candidates = _range_candidates(criteria, lookup_range)
+        ranged = _range_candidates(criteria, lookup_range)
+        if ranged is not None:
+            if sorted_by is not None:
+                keyset = _keyset_over_range(ranged[0], ranged[1], criteria, getter, sorted_by)
+                if keyset is not None:
+                    return keyset
+            candidates = ranged[0]
     if candidates is not None:
         records = candidates
     elif presorted is not None and criteria.sort_orders:

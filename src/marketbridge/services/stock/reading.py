@@ -298,10 +298,22 @@ def skus_of_orders_since(magento: MagentoClient, since: datetime | str) -> tuple
 
 
 def skus_of_products_since(magento: MagentoClient, since: datetime | str) -> tuple[dict[str, ProductRead], str | None]:
+    """Products saved since ``since``, and the cursor for next time: the newest ``updated_at`` seen
+    or, when later, Magento's clock when it answered the first page (everything saved before that
+    has been seen). Without the clock, products saved in one second (an import) would be re-read
+    by every poll until a newer one appears."""
     out: dict[str, ProductRead] = {}
     newest: str | None = None
+    asked_at: datetime | None = None
     for product in magento.iterate_products(updated_since=since):
+        if asked_at is None:
+            asked_at = magento.last_answer_time()
         out[product.sku] = product_read(product)
         if product.updated_at and (newest is None or product.updated_at > newest):
             newest = product.updated_at
+    asked_at = asked_at or magento.last_answer_time()
+    if asked_at is not None:
+        seen_until = asked_at.strftime("%Y-%m-%d %H:%M:%S")
+        if newest is None or seen_until > newest:
+            newest = seen_until
     return out, newest
