@@ -33,10 +33,12 @@ def run(
     import uvicorn
 
     from marketbridge.adapters.db.migrate import upgrade
+    from marketbridge.memory import limit_malloc_arenas
     from marketbridge.runtime import build_runtime
     from marketbridge.web.app import create_app
     from marketbridge.workflows.maintenance import Heartbeat
 
+    limit_malloc_arenas()  # before any worker thread exists
     settings = settings_or_exit()
     upgrade(settings.database_url)
     runtime = build_runtime(settings)

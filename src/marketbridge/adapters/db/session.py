@@ -1,8 +1,8 @@
 """Engine and unit of work.
 
 One ``Database`` per process. ``with db.session() as s:`` commits on success and rolls back on
-error. SQLite gets a busy timeout (DBOS writes to the same file from other threads) and foreign
-keys; PostgreSQL gets pre-ping so a restarted server does not surface as a failed step.
+error. SQLite gets a busy timeout (DBOS writes to the same file from other threads), foreign
+keys and write-ahead logging; PostgreSQL gets pre-ping so a restarted server does not surface as a failed step.
 """
 
 from __future__ import annotations
@@ -28,6 +28,12 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA foreign_keys=ON")
+            # WAL: readers never block the writer (webhooks, DBOS checkpoints and a stock refresh
+            # share one file) and a commit is one append. NORMAL sync: a killed process loses
+            # nothing; a power cut may lose the last commits (use PostgreSQL where that matters).
+            if not url.endswith(":memory:") and url not in ("sqlite://", "sqlite:///"):
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
         return engine

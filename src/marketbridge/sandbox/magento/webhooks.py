@@ -60,9 +60,13 @@ def sign(raw_body: bytes, key: rsa.RSAPrivateKey) -> str:
 
 
 class WebhookDispatcher:
-    """Queue + one daemon thread posting signed envelopes to ``url`` (3 attempts, short backoff)."""
+    """Queue + ``workers`` daemon threads posting signed envelopes to ``url`` (3 attempts, short
+    backoff). Several at once, as Adobe Commerce sends them from its many PHP workers: one
+    serial sender made a burst of saves reach the receiver minutes late. Order across events is
+    not guaranteed (it is not in Adobe Commerce either)."""
 
-    def __init__(self, url: str, key: rsa.RSAPrivateKey, *, attempts: int = 3, backoff: float = 0.2) -> None:
+    def __init__(self, url: str, key: rsa.RSAPrivateKey, *, attempts: int = 3, backoff: float = 0.2,
+                 workers: int = 4) -> None:
         self.url = url
         self.key = key
         self.attempts = attempts
@@ -70,8 +74,10 @@ class WebhookDispatcher:
         self.deliveries: deque[dict[str, Any]] = deque(maxlen=1000)
         self._queue: queue.Queue[bytes | None] = queue.Queue()
         self._closed = False
-        self._thread = threading.Thread(target=self._run, name="magento-sandbox-webhooks", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._run, name=f"magento-sandbox-webhooks-{n}", daemon=True)
+                         for n in range(max(1, workers))]
+        for thread in self._threads:
+            thread.start()
 
     def emit(self, event_name: str, data: dict[str, Any]) -> None:
         if self._closed:
@@ -118,4 +124,5 @@ class WebhookDispatcher:
         """Idempotent: stop the delivery thread once the queued notifications are sent."""
         if not self._closed:
             self._closed = True
-            self._queue.put(None)
+            for _ in self._threads:
+                self._queue.put(None)

@@ -39,6 +39,7 @@ from marketbridge.domain.stock import (
     ProductFacts,
     Rule,
 )
+from marketbridge.memory import release_free_memory
 from marketbridge.runtime import Runtime
 from marketbridge.services import exceptions as exception_service
 from marketbridge.services import skus as skus_service
@@ -51,6 +52,7 @@ from marketbridge.settings import Settings
 log = structlog.get_logger(__name__)
 
 APPLY_CHUNK = 2000
+LARGE_PASS = 5000  # SKUs: after a pass this large, free heap pages go back to the system
 HISTORY_DAYS = 14  # per-SKU push history kept this long (sku_push_log)
 DETAIL_READ_LIMIT = 200  # per refresh pass; more than that waits for the next pass
 EXPORT_EXACT_READ_MAX = 10  # export mode: more hinted SKUs than this are read 100 a call
@@ -429,6 +431,8 @@ def refresh(runtime: Runtime, *, limit: int = 100_000) -> RefreshResult:
                                            force=force, rules=rules, read_at=started))
         outbox.delete_hints(session, skus, started)
     out.hints = len(hints)
+    if len(hints) >= LARGE_PASS:
+        release_free_memory()
     log.info("stock.refreshed", skus=len(hints), read_s=round(read_s, 2), total_s=round(time.monotonic() - began, 2),
              stock=out.applied.stock_enqueued, price=out.applied.price_enqueued)
     return out
@@ -840,6 +844,8 @@ def record_results(runtime: Runtime, batch_id: int, api: str, import_id: str, st
                 context={"import_id": import_id, "api": api}))
         outbox.complete(session, batch_id, import_status=status, ok=len(ok_skus), errors=len(failed_skus), now=now)
         exception_service.clear(session, STOCK_IMPORT_FAILED, _connection_id(api))
+    if len(rows) >= LARGE_PASS:
+        release_free_memory()
     log.info("stock.import_done", api=api, import_id=import_id, ok=len(ok_skus), errors=len(failed_skus))
     return {"state": "complete", "ok": len(ok_skus), "errors": len(failed_skus)}
 

@@ -73,35 +73,33 @@ async def adobe_commerce_webhook(request: Request) -> JSONResponse:
         log.warning("webhook.refused", reason="signature", has_signature=bool(signature), key_configured=key is not None)
         return _refuse(401, "missing or invalid signature")
     try:
-        stored = await anyio.to_thread.run_sync(_store, runtime, raw)
+        stored, handled = await anyio.to_thread.run_sync(_store_and_dispatch, runtime, raw)
     except WebhookPayloadError as error:
         return _refuse(400, str(error))
-    if not stored.duplicate:
-        handled = await anyio.to_thread.run_sync(_dispatch, runtime, stored.id)
-        if handled:
-            from marketbridge.workflows.stock import trigger_push
+    if handled:
+        from marketbridge.workflows.stock import trigger_push
 
-            await anyio.to_thread.run_sync(trigger_push)
+        await anyio.to_thread.run_sync(trigger_push)
     return JSONResponse({"op": "success"})
 
 
-def _store(runtime: Runtime, raw: bytes) -> webhook_service.StoredEvent:
-    with runtime.db.session() as session:
-        return webhook_service.store_event(session, raw, dedup_window_seconds=runtime.settings.webhook_dedup_seconds)
-
-
-def _dispatch(runtime: Runtime, event_id: int) -> bool:
+def _store_and_dispatch(runtime: Runtime, raw: bytes) -> tuple[webhook_service.StoredEvent, bool]:
+    """Store the event and run its handlers in one transaction (one commit per delivery: a burst
+    sends dozens a second). The handlers run in a savepoint: if one fails, the event is still
+    stored, with its error, for the poll to dispatch again."""
     webhook_service.load_handlers()
-    try:
-        with runtime.db.session() as session:
-            return webhook_service.dispatch_event(session, event_id)
-    except Exception as error:  # noqa: BLE001 - stored; the poll re-dispatches it
-        log.warning("webhook.dispatch_failed", event_id=event_id, error=str(error)[:300])
-        from marketbridge.adapters.db.models.stock import WebhookEvent
+    with runtime.db.session() as session:
+        stored = webhook_service.store_event(session, raw, dedup_window_seconds=runtime.settings.webhook_dedup_seconds)
+        if stored.duplicate:
+            return stored, False
+        try:
+            return stored, webhook_service.dispatch_event(session, stored.id)
+        except Exception as error:  # noqa: BLE001 - stored; the poll re-dispatches it
+            log.warning("webhook.dispatch_failed", event_id=stored.id, error=str(error)[:300])
+            from marketbridge.adapters.db.models.stock import WebhookEvent
 
-        with runtime.db.session() as session:
-            row = session.get(WebhookEvent, event_id)
+            row = session.get(WebhookEvent, stored.id)
             if row is not None:
                 row.attempts += 1
                 row.error = str(error)[:2000]
-        return False
+            return stored, False
