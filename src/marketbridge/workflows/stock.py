@@ -35,19 +35,11 @@ log = structlog.get_logger(__name__)
 QUEUES: list[dict[str, Any]] = []
 
 
-_refresh_lock = threading.Lock()
-
-
 @DBOS.step(name="stock.refresh")
 def _refresh() -> dict[str, Any]:
-    """Ticks overlap (schedule + webhook triggers); one refresh at a time per process is enough,
-    the others go straight to claiming. Across processes a double read is harmless (idempotent)."""
-    if not _refresh_lock.acquire(blocking=False):
-        return {"hints": 0, "skipped": True}
-    try:
-        result = stock_sync.refresh(get_runtime())
-    finally:
-        _refresh_lock.release()
+    """Ticks overlap (schedule + webhook triggers); the service runs one refresh at a time per
+    process, the others go straight to claiming (see :func:`stock_sync.refresh`)."""
+    result = stock_sync.refresh(get_runtime())
     return {"hints": result.hints, "stock": result.applied.stock_enqueued, "price": result.applied.price_enqueued}
 
 

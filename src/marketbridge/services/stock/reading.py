@@ -297,6 +297,13 @@ def skus_of_orders_since(magento: MagentoClient, since: datetime | str) -> tuple
     return skus, newest
 
 
+def magento_clock(magento: MagentoClient) -> str | None:
+    """Magento's time now, as its ``updated_at`` texts are written, from one small answer."""
+    magento.search_products(SearchCriteria().page(1, 1))
+    answered = magento.last_answer_time()
+    return answered.strftime("%Y-%m-%d %H:%M:%S") if answered else None
+
+
 def skus_of_products_since(magento: MagentoClient, since: datetime | str) -> tuple[dict[str, ProductRead], str | None]:
     """Products saved since ``since``, and the cursor for next time: the newest ``updated_at`` seen
     or, when later, Magento's clock when it answered the first page (everything saved before that

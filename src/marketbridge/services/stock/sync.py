@@ -8,6 +8,7 @@ state always publishes the same value whichever way the change was noticed.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -406,8 +407,26 @@ def read_for(runtime: Runtime, skus: Sequence[str], *, details: set[str], exact:
     return readings
 
 
+_refreshing = threading.Lock()
+
+
 def refresh(runtime: Runtime, *, limit: int = 100_000) -> RefreshResult:
-    """Re-read Magento for every hinted SKU (oldest first, up to ``limit``) and enqueue changes."""
+    """Re-read Magento for every hinted SKU (oldest first, up to ``limit``) and enqueue changes.
+
+    One pass at a time per process: the webhook trigger, the schedule and the poll all ask for
+    one, and two concurrent passes would read the same hints twice (seen in the 50,000-SKU
+    benchmark: two 40-second passes over the same SKUs). A caller that finds a pass running gets
+    an empty result; the running pass or the next one takes its hints. Across processes a double
+    read is harmless (idempotent), only wasteful."""
+    if not _refreshing.acquire(blocking=False):
+        return RefreshResult()
+    try:
+        return _refresh(runtime, limit)
+    finally:
+        _refreshing.release()
+
+
+def _refresh(runtime: Runtime, limit: int) -> RefreshResult:
     out = RefreshResult()
     started = utcnow()
     with runtime.db.session() as session:
@@ -485,11 +504,18 @@ def poll(runtime: Runtime, *, overlap_seconds: float = 120.0) -> PollResult:
         stored = dict(session.execute(select(SkuState.sku, SkuState.source_fingerprint)).all())
         default_since = _magento_time(started - dt.timedelta(seconds=overlap_seconds))
         orders_since = _cursor(session, CURSOR_ORDERS, default_since)
+        first_poll = session.get(StreamCursor, CURSOR_PRODUCTS) is None
         products_since = _cursor(session, CURSOR_PRODUCTS, default_since)
     changed = [sku for sku, p in physical.items() if stored.get(sku) != p.fingerprint]
     changed += [sku for sku, fp in stored.items() if fp not in (None, "none") and sku not in physical]
     order_skus, newest_order = reading.skus_of_orders_since(magento, orders_since)
-    products, newest_product = reading.skus_of_products_since(magento, products_since)
+    if first_poll:
+        # The first poll only starts the product cursor (Magento's clock): products saved before
+        # are the full resync's business, and a store imported minutes ago would otherwise be
+        # re-read in full (every product "changed in the last two minutes").
+        products, newest_product = {}, reading.magento_clock(magento)
+    else:
+        products, newest_product = reading.skus_of_products_since(magento, products_since)
     with runtime.db.session() as session:
         outbox.note_hints(session, changed, reason="poll:source-items", noticed_at=started)
         # remember what was seen, so an exact re-read (which has no fingerprint) is not re-hinted
