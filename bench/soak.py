@@ -218,13 +218,17 @@ class World:
         return self.offer_skus
 
     def place_order(self) -> None:
-        skus = self.rng.sample(self.offers(), self.rng.choice([1, 1, 2]))
-        lines = [{"offer_sku": sku, "quantity": 1} for sku in skus]
-        response = self.mirakl.post("/_sandbox/orders", json={"lines": lines})
-        if response.status_code < 300:
-            order_id = response.json()["order_id"]
-            self.placed.append(order_id)
-            self.order_skus[order_id] = skus
+        """A customer buys one or two offers; an offer at 0 cannot be bought, so a customer whose
+        pick is out of stock picks again (the run must place its full count of orders)."""
+        for _ in range(20):
+            skus = self.rng.sample(self.offers(), self.rng.choice([1, 1, 2]))
+            lines = [{"offer_sku": sku, "quantity": 1} for sku in skus]
+            response = self.mirakl.post("/_sandbox/orders", json={"lines": lines})
+            if response.status_code < 300:
+                order_id = response.json()["order_id"]
+                self.placed.append(order_id)
+                self.order_skus[order_id] = skus
+                return
 
     def marketplace_order(self, order_id: str) -> dict[str, Any]:
         response = self.mirakl.get(f"/_sandbox/orders/{order_id}")

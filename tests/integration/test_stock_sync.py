@@ -273,3 +273,31 @@ def test_the_poll_finds_missed_changes_and_does_not_reread_a_quiet_catalogue(rt,
     # Nothing saved since: neither source items nor products are hinted again (the product cursor
     # follows Magento's clock, not the newest product, which is the seed's for the whole catalogue).
     assert (third.source_changes, third.product_skus) == (0, 0)
+
+
+def unmanaged_on_marketplace() -> list[str]:
+    from marketbridge.sandbox.catalogue import seed_catalogue
+
+    return [p.sku for p in seed_catalogue(120, 7) if p.type_id == "simple" and p.on_marketplace
+            and p.marketplace_sku == p.sku and p.status == 1 and not p.manage_stock]
+
+
+@pytest.mark.parametrize("how", ["full resync", "bulk refresh"])
+def test_products_that_do_not_manage_stock_publish_the_configured_default(rt, fresh_sandboxes, how):
+    """Magento's export answers qty 0 / salable for them and the list API has no stock item: found
+    by the full soak, where they were published with their source quantity."""
+    skus = unmanaged_on_marketplace()
+    assert skus, "the seed has products that do not manage stock"
+    if how == "full resync":
+        sync.full_resync(rt)
+    else:  # many hints at once take the bulk path (export + source items), as a burst or the poll does
+        from marketbridge.sandbox.catalogue import seed_catalogue
+
+        with rt.db.session() as session:
+            outbox.note_hints(session, [p.sku for p in seed_catalogue(120, 7)], reason="test")
+    sync.push_now(rt)
+    default = rt.settings.stock_unmanaged_default_quantity
+    for sku in skus:
+        assert offer(fresh_sandboxes, sku)["quantity"] == default, sku
+        with rt.db.session() as session:
+            assert session.get(SkuState, sku).manage_stock is False

@@ -166,7 +166,7 @@ def _new_state(sku: str) -> dict[str, Any]:
     return row
 
 
-READ_STATE_COLUMNS = ("sku", "type_id", "min_qty", "reservations_suspected")  # what a read needs
+READ_STATE_COLUMNS = ("sku", "type_id", "min_qty", "manage_stock", "reservations_suspected")  # what a read needs
 
 
 def _load_states(session: Session, skus: Sequence[str], *, columns: Sequence[str] | None = None,
@@ -331,6 +331,17 @@ class RefreshResult:
     applied: ApplyResult = field(default_factory=ApplyResult)
 
 
+def export_blind_spots(exported: Mapping[str, reading.Exported], type_of: Mapping[str, str],
+                       known_unmanaged: set[str]) -> set[str]:
+    """SKUs whose export row cannot say their salable quantity (``qty 0`` with ``is_salable``
+    true: Magento's answer for a product that does not manage stock) and that we still take for
+    managed. Only their product detail tells (the list API has no stock item): without it an
+    unmanaged product was published with its source quantity instead of the configured default."""
+    return {sku for sku, row in exported.items()
+            if row.salable is None and sku in type_of and type_of[sku] not in COMPOSITE_TYPES
+            and sku not in known_unmanaged}
+
+
 def read_for(runtime: Runtime, skus: Sequence[str], *, details: set[str], exact: set[str],
              need_products: set[str], topology: reading.StockTopology | None = None) -> list[Reading]:
     """Read Magento for these SKUs: product facts where needed, salable quantity for all."""
@@ -370,6 +381,12 @@ def read_for(runtime: Runtime, skus: Sequence[str], *, details: set[str], exact:
             exported = export_future.result() if export_future is not None else None
         if exported is not None:
             exact_skus = set()  # the export counts reservations; unlisted SKUs are computed
+            unmanaged = {s for s, st in states.items() if st.get("manage_stock") is False}
+            blind = export_blind_spots(exported, type_of, unmanaged) - {
+                sku for sku, product in products.items() if product.manage_stock is not None}
+            if blind:
+                products.update(reading.read_product_details(
+                    magento, sorted(blind)[:DETAIL_READ_LIMIT], settings.stock_read_concurrency))
         else:
             exact_skus = set(exact) | {s for s, st in states.items() if st["reservations_suspected"]}
         exact_skus = {s for s in exact_skus if type_of[s] not in COMPOSITE_TYPES}
@@ -583,7 +600,11 @@ def full_resync(runtime: Runtime, *, progress: Progress | None = None) -> Resync
     with runtime.db.session() as session:
         states = dict(session.execute(select(SkuState.sku, SkuState.reservations_suspected)).all())
         min_qty = dict(session.execute(select(SkuState.sku, SkuState.min_qty)).all())
+        unmanaged = set(session.scalars(select(SkuState.sku).where(SkuState.manage_stock.is_(False))))
     if exported is not None:
+        blind = export_blind_spots(exported, {s: p.type_id for s, p in products.items()}, unmanaged)
+        if blind:  # learn manage_stock (and min_qty) where the export cannot tell: a few SKUs
+            products.update(reading.read_product_details(magento, sorted(blind), settings.stock_read_concurrency))
         # Magento's export already counts reservations: read exactly only what it cannot say
         # (unmanaged stock) or did not list (a product created between the two reads).
         out.exported = len(exported)
