@@ -217,6 +217,17 @@ def test_cancellation_before_shipment_cancels_the_magento_order(rt, fresh_sandbo
     assert result.get("cancelled")
     assert state_of(runtime, order_id) == "cancelled"
     assert runtime.magento.salable_quantity(sku, 1) == before
+    # An invoiced order is cancelled with a credit memo; that memo is ours, not a refund to send
+    # (John Lewis refunds its cancellations itself; found by the full soak).
+    from marketbridge.services import refunds
+
+    entity_id = magento_orders_with(runtime, order_id)[0].entity_id
+    memos = [m for m in runtime.magento.iterate_creditmemos() if m.order_id == entity_id]
+    assert result["cancelled"] == "credit_memo" and len(memos) == 1
+    outcome = refunds.process(runtime, memos[0].entity_id)
+    assert outcome["status"] == "ignored"
+    with runtime.db.session() as s:
+        assert exc.list_records(s, exc.ExceptionFilter(active_only=True, object_id=f"creditmemo:{memos[0].increment_id}")) == []
     from marketbridge.adapters.db.models.stock import StockHint
 
     with runtime.db.session() as s:  # the marketplace put the unit back on the offer: publish again
@@ -572,3 +583,20 @@ def test_an_order_cancelled_while_it_was_being_created_is_cancelled_in_magento(r
     assert runtime.magento.salable_quantity(sku, 1) == before  # reservation released
     assert service.finish_creation(runtime, order_id)["skipped"]  # never invoiced
     assert state_of(runtime, order_id) == "cancelled"
+
+
+def test_a_cancellation_closes_the_wait_for_stock(rt, fresh_sandboxes):
+    runtime = rt()
+    (sku,) = in_stock_skus(runtime, 1)
+    order_id = place(fresh_sandboxes, [(sku, 1)])
+    service.pull(runtime)
+    service.decide(runtime, order_id)
+    debit(fresh_sandboxes, order_id)
+    service.pull(runtime)
+    httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/stock", json={"sku": sku, "qty": 0}).raise_for_status()
+    assert "waiting_for_stock" in service.create_in_magento(runtime, order_id)
+    httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{order_id}/cancel").raise_for_status()
+    service.pull(runtime)
+    assert state_of(runtime, order_id) == "cancelled"
+    with runtime.db.session() as s:  # nothing left for Ops to do (found by the full soak)
+        assert not exc.is_active(s, rules.ORDER_WAITING_FOR_STOCK, order_id)

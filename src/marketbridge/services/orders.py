@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +57,15 @@ log = structlog.get_logger(__name__)
 
 S = OrderState
 MARKER = "[marketbridge] Marketplace order"
+CANCELLATION_NOTE = "cancelled on the marketplace"  # ends the comment of the memo a cancellation makes
+
+
+_CANCELLATION_MEMO = re.compile(re.escape(MARKER) + r" \S+ " + re.escape(CANCELLATION_NOTE))
+
+
+def is_cancellation_memo(comment: str) -> bool:
+    """The credit memo marketbridge made to cancel an invoiced order (not a refund to send)."""
+    return bool(_CANCELLATION_MEMO.search(comment or ""))
 TEST_PAUSE_ENV = "MARKETBRIDGE_TEST_PAUSE_AFTER_MAGENTO_CREATE"  # test-only: seconds to sleep at the kill point
 
 
@@ -336,8 +346,10 @@ def _follow_marketplace(session: Session, order: MarketplaceOrder) -> None:
     elif mp == "CANCELED" and state in rules.PRE_CREATION_STATES:
         order.reason = "cancelled on the marketplace before it was created in Adobe Commerce"
         _transition(session, order, S.CANCELLED, actor="marketplace", reason=order.reason)
-        exc.clear(session, rules.ORDER_HELD, order.order_id)
-        exc.clear(session, rules.ORDER_ADDRESS_MISSING, order.order_id)
+        # nothing is left to do for what was blocking the creation (found by the full soak)
+        for type_ in (rules.ORDER_HELD, rules.ORDER_ADDRESS_MISSING, rules.ORDER_WAITING_FOR_STOCK,
+                      rules.ORDER_CREATION_FAILED, rules.ORDER_CUSTOM_OPTION_MISSING):
+            exc.clear(session, type_, order.order_id)
     elif mp in ("WAITING_DEBIT", "WAITING_DEBIT_PAYMENT", "SHIPPING") and state in (S.RECEIVED, S.ACCEPTED):
         _transition(session, order, S.AWAITING_PAYMENT, actor="marketplace", marketplace_state=mp)
     elif mp in ("SHIPPED", "TO_COLLECT", "RECEIVED") and state == S.CREATED:
@@ -1066,7 +1078,7 @@ def cancel_in_magento(runtime: Runtime, order_id: str) -> dict[str, Any]:
             if runtime.magento.cancel_order(entity_id):
                 how = "cancelled"
             else:  # invoiced: Magento needs a credit memo, which also releases the unshipped reservation
-                runtime.magento.refund_order(entity_id, comment=f"{MARKER} {order_id} cancelled on the marketplace")
+                runtime.magento.refund_order(entity_id, comment=f"{MARKER} {order_id} {CANCELLATION_NOTE}")
                 how = "credit_memo"
     except Rejected as error:
         with runtime.db.session() as session:

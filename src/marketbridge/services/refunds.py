@@ -49,6 +49,7 @@ from marketbridge.adapters.errors import (
 from marketbridge.domain import refunds as rules
 from marketbridge.domain.exceptions import ExceptionReport
 from marketbridge.services import exceptions as exception_service
+from marketbridge.services import orders as orders_service
 from marketbridge.services import skus
 
 if TYPE_CHECKING:
@@ -260,6 +261,12 @@ def prepare(runtime: Runtime, creditmemo_id: int, *, replan: bool = False) -> di
             return {"status": row.status}
         if not order.ext_order_id:
             row.status, row.problem = IGNORED, "not a marketplace order (no ext_order_id)"
+            return {"status": row.status}
+        if orders_service.is_cancellation_memo(domain_memo.comment):
+            # marketbridge made this memo itself to cancel an invoiced order that John Lewis
+            # cancelled; John Lewis refunds its cancellations itself (found by the full soak).
+            row.order_id = order.ext_order_id
+            row.status, row.problem = IGNORED, "made by marketbridge to cancel the order: the marketplace refunds cancellations itself"
             return {"status": row.status}
         row.order_id = order.ext_order_id
     market = _read_order(runtime, order.ext_order_id)
