@@ -263,6 +263,9 @@ def test_an_order_without_stock_waits_and_is_created_when_the_stock_is_back(rt, 
         assert service.retry_stock_waits(s, runtime.settings, now=later) == [order_id]
         [action] = [a for a in service.pending_actions(s, runtime.settings) if a["order_id"] == order_id]
         assert action["workflow_id"].endswith(":retry-1")  # a new workflow, as a person's retry
+    with runtime.db.session() as s:  # until that attempt answers, no other is asked for (full soak)
+        even_later = later + dt.timedelta(seconds=5)
+        assert service.retry_stock_waits(s, runtime.settings, now=even_later) == []
     stock["qty"] = 4
     httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/stock", json=stock).raise_for_status()  # booked in
     assert service.create_in_magento(runtime, order_id).get("magento_entity_id")
@@ -600,3 +603,22 @@ def test_a_cancellation_closes_the_wait_for_stock(rt, fresh_sandboxes):
     assert state_of(runtime, order_id) == "cancelled"
     with runtime.db.session() as s:  # nothing left for Ops to do (found by the full soak)
         assert not exc.is_active(s, rules.ORDER_WAITING_FOR_STOCK, order_id)
+
+
+def test_an_order_cancelled_before_its_invoice_is_not_invoiced_nor_checked(rt, fresh_sandboxes):
+    """Cancelled on the marketplace between creation and invoicing (the full soak): no invoice, no
+    totals check against cancelled lines, and the cancellation is a plain Magento cancel."""
+    runtime = rt()
+    (sku,) = in_stock_skus(runtime, 1)
+    order_id = place(fresh_sandboxes, [(sku, 1)])
+    service.pull(runtime)
+    service.decide(runtime, order_id)
+    debit(fresh_sandboxes, order_id)
+    service.pull(runtime)
+    assert service.create_in_magento(runtime, order_id).get("magento_entity_id")
+    httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{order_id}/cancel").raise_for_status()
+    service.pull(runtime)
+    assert service.finish_creation(runtime, order_id)["skipped"]
+    with runtime.db.session() as s:
+        assert not exc.is_active(s, rules.ORDER_TOTALS_MISMATCH, order_id)
+    assert service.cancel_in_magento(runtime, order_id)["cancelled"] == "cancelled"

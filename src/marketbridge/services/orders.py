@@ -386,6 +386,8 @@ def retry_stock_waits(session: Session, settings: Settings, now: dt.datetime | N
         order = get_order_record(session, record.object_id, settings.order_connection)
         if order is None or order.state != S.AWAITING_PAYMENT.value or order.magento_entity_id is not None:
             continue
+        if int((record.context or {}).get("attempt", 0)) < order.create_attempt:
+            continue  # the attempt asked for last time has not answered yet (it may be retrying a fault)
         order.create_attempt += 1
         record.last_seen = now  # the attempt itself re-records it when the stock is still missing
         retried.append(order.order_id)
@@ -856,7 +858,7 @@ def create_in_magento(runtime: Runtime, order_id: str) -> dict[str, Any]:
                     rules.ORDER_WAITING_FOR_STOCK, order_id,
                     f"Order {order_id} is paid but Adobe Commerce has no stock left for it ({', '.join(skus)}); "
                     "marketbridge creates it as soon as the stock is back.",
-                    detail=str(error), context={"skus": skus}))
+                    detail=str(error), context={"skus": skus, "attempt": order.create_attempt}))
             return {"order_id": order_id, "waiting_for_stock": skus}
         with runtime.db.session() as session:
             exc.record(session, ExceptionReport(rules.ORDER_CREATION_FAILED, order_id,
@@ -1000,7 +1002,10 @@ def finish_creation(runtime: Runtime, order_id: str) -> dict[str, Any]:
     settings = runtime.settings
     with runtime.db.session() as session:
         order = get_order_record(session, order_id, settings.order_connection)
-        if order is None or order.magento_entity_id is None or order.state == S.CANCELLED.value:
+        if (order is None or order.magento_entity_id is None or order.state == S.CANCELLED.value
+                or order.marketplace_state == "CANCELED"):
+            # cancelled on the marketplace: not invoiced (the cancellation then needs no credit
+            # memo) and no totals check against an order whose lines are all cancelled
             return {"order_id": order_id, "skipped": True}
         entity_id = order.magento_entity_id
         ours = {"subtotal": order.subtotal, "shipping": order.shipping_price, "grand_total": order.total_price}
