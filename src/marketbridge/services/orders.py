@@ -58,14 +58,14 @@ log = structlog.get_logger(__name__)
 S = OrderState
 MARKER = "[marketbridge] Marketplace order"
 CANCELLATION_NOTE = "cancelled on the marketplace"  # ends the comment of the memo a cancellation makes
-
-
 _CANCELLATION_MEMO = re.compile(re.escape(MARKER) + r" \S+ " + re.escape(CANCELLATION_NOTE))
 
 
 def is_cancellation_memo(comment: str) -> bool:
     """The credit memo marketbridge made to cancel an invoiced order (not a refund to send)."""
     return bool(_CANCELLATION_MEMO.search(comment or ""))
+
+
 TEST_PAUSE_ENV = "MARKETBRIDGE_TEST_PAUSE_AFTER_MAGENTO_CREATE"  # test-only: seconds to sleep at the kill point
 
 
