@@ -395,20 +395,25 @@ def _keyset_over_range(found: list[Any], position: int, criteria: SearchCriteria
     def id_of(record: Any) -> float:
         return float(getter(record, key))
 
-    lo, hi = 0, len(found)
+    return _bounded_page(found, found, bounds, criteria, key=id_of)
+
+
+def _bounded_page(rows: list[Any], keys: list[Any], bounds: list[tuple[str, float]], criteria: SearchCriteria,
+                  key: Callable[[Any], float] | None = None) -> tuple[list[Any], int]:
+    """The rows between the id ``bounds`` (``keys`` sorted, bisected through ``key``), paged."""
+    lo, hi = 0, len(rows)
     for condition, value in bounds:
         if condition == "gt":
-            lo = max(lo, bisect.bisect_right(found, value, key=id_of))
+            lo = max(lo, bisect.bisect_right(keys, value, key=key))
         elif condition in ("gteq", "moreq", "from"):
-            lo = max(lo, bisect.bisect_left(found, value, key=id_of))
+            lo = max(lo, bisect.bisect_left(keys, value, key=key))
         elif condition == "lt":
-            hi = min(hi, bisect.bisect_left(found, value, key=id_of))
+            hi = min(hi, bisect.bisect_left(keys, value, key=key))
         elif condition in ("lteq", "to"):
-            hi = min(hi, bisect.bisect_right(found, value, key=id_of))
+            hi = min(hi, bisect.bisect_right(keys, value, key=key))
         else:  # eq
-            lo = max(lo, bisect.bisect_left(found, value, key=id_of))
-            hi = min(hi, bisect.bisect_right(found, value, key=id_of))
-    selected = found[lo:hi] if lo < hi else []
+            lo, hi = max(lo, bisect.bisect_left(keys, value, key=key)), min(hi, bisect.bisect_right(keys, value, key=key))
+    selected = rows[lo:hi] if lo < hi else []
     total = len(selected)
     if criteria.page_size is not None and criteria.page_size > 0:
         start = (max(1, criteria.current_page or 1) - 1) * criteria.page_size
@@ -483,24 +488,7 @@ def apply(
     if bounds is not None and sorted_by is not None:
         rows = records if isinstance(records, list) else list(records)
         keys = sorted_keys if sorted_keys is not None else [float(getter(r, sorted_by)) for r in rows]
-        lo, hi = 0, len(rows)
-        for condition, value in bounds:
-            if condition == "gt":
-                lo = max(lo, bisect.bisect_right(keys, value))
-            elif condition in ("gteq", "moreq", "from"):
-                lo = max(lo, bisect.bisect_left(keys, value))
-            elif condition == "lt":
-                hi = min(hi, bisect.bisect_left(keys, value))
-            elif condition in ("lteq", "to"):
-                hi = min(hi, bisect.bisect_right(keys, value))
-            else:  # eq
-                lo, hi = max(lo, bisect.bisect_left(keys, value)), min(hi, bisect.bisect_right(keys, value))
-        selected = rows[lo:hi] if lo < hi else []
-        total = len(selected)
-        if criteria.page_size is not None and criteria.page_size > 0:
-            start = (max(1, criteria.current_page or 1) - 1) * criteria.page_size
-            selected = selected[start : start + criteria.page_size]
-        return selected, total
+        return _bounded_page(rows, keys, bounds, criteria)
     selected = [
         r
         for r in records
