@@ -105,11 +105,7 @@ def test_accepted_paid_order_is_created_once_with_ext_order_id(rt, fresh_sandbox
 def test_crash_between_place_and_record_finds_the_order_instead_of_duplicating(rt, fresh_sandboxes):
     runtime = rt()
     (sku,) = in_stock_skus(runtime, 1)
-    order_id = place(fresh_sandboxes, [(sku, 1)])
-    service.pull(runtime)
-    service.decide(runtime, order_id)
-    debit(fresh_sandboxes, order_id)
-    service.pull(runtime)
+    order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
     with runtime.db.session() as s:
         order = service.get_order_record(s, order_id)
         s.expunge(order)
@@ -201,11 +197,7 @@ def test_cancellation_before_shipment_cancels_the_magento_order(rt, fresh_sandbo
     runtime = rt()
     (sku,) = in_stock_skus(runtime, 1)
     before = runtime.magento.salable_quantity(sku, 1)
-    order_id = place(fresh_sandboxes, [(sku, 1)])
-    service.pull(runtime)
-    service.decide(runtime, order_id)
-    debit(fresh_sandboxes, order_id)
-    service.pull(runtime)
+    order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
     service.create_in_magento(runtime, order_id)
     service.finish_creation(runtime, order_id)
     assert runtime.magento.salable_quantity(sku, 1) == before - 1
@@ -244,11 +236,7 @@ def test_cancellation_before_shipment_cancels_the_magento_order(rt, fresh_sandbo
 def test_an_order_without_stock_waits_and_is_created_when_the_stock_is_back(rt, fresh_sandboxes):
     runtime = rt(order_stock_retry_seconds=1)
     (sku,) = in_stock_skus(runtime, 1)
-    order_id = place(fresh_sandboxes, [(sku, 1)])
-    service.pull(runtime)
-    service.decide(runtime, order_id)
-    debit(fresh_sandboxes, order_id)
-    service.pull(runtime)
+    order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
     stock = {"sku": sku, "qty": 0}
     httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/stock", json=stock).raise_for_status()  # counted out
     assert service.create_in_magento(runtime, order_id) == {"order_id": order_id, "waiting_for_stock": [sku]}
@@ -277,11 +265,7 @@ def test_an_order_without_stock_waits_and_is_created_when_the_stock_is_back(rt, 
 def test_magento_rejecting_the_order_raises_an_exception_and_creates_nothing(rt, fresh_sandboxes):
     runtime = rt(magento_payment_method="no_such_method")
     (sku,) = in_stock_skus(runtime, 1)
-    order_id = place(fresh_sandboxes, [(sku, 1)])
-    service.pull(runtime)
-    service.decide(runtime, order_id)
-    debit(fresh_sandboxes, order_id)
-    service.pull(runtime)
+    order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
     result = service.create_in_magento(runtime, order_id)
     assert "rejected" in result
     assert state_of(runtime, order_id) == "awaiting_payment"
@@ -564,11 +548,7 @@ def test_an_order_cancelled_while_it_was_being_created_is_cancelled_in_magento(r
     runtime = rt()
     (sku,) = in_stock_skus(runtime, 1)
     before = runtime.magento.salable_quantity(sku, 1)
-    order_id = place(fresh_sandboxes, [(sku, 1)])
-    service.pull(runtime)
-    service.decide(runtime, order_id)
-    debit(fresh_sandboxes, order_id)
-    service.pull(runtime)
+    order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
     real_place = service._place
 
     def place_while_cancelled(runtime_, order):
@@ -591,11 +571,7 @@ def test_an_order_cancelled_while_it_was_being_created_is_cancelled_in_magento(r
 def test_a_cancellation_closes_the_wait_for_stock(rt, fresh_sandboxes):
     runtime = rt()
     (sku,) = in_stock_skus(runtime, 1)
-    order_id = place(fresh_sandboxes, [(sku, 1)])
-    service.pull(runtime)
-    service.decide(runtime, order_id)
-    debit(fresh_sandboxes, order_id)
-    service.pull(runtime)
+    order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
     httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/stock", json={"sku": sku, "qty": 0}).raise_for_status()
     assert "waiting_for_stock" in service.create_in_magento(runtime, order_id)
     httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{order_id}/cancel").raise_for_status()
@@ -610,11 +586,7 @@ def test_an_order_cancelled_before_its_invoice_is_not_invoiced_nor_checked(rt, f
     totals check against cancelled lines, and the cancellation is a plain Magento cancel."""
     runtime = rt()
     (sku,) = in_stock_skus(runtime, 1)
-    order_id = place(fresh_sandboxes, [(sku, 1)])
-    service.pull(runtime)
-    service.decide(runtime, order_id)
-    debit(fresh_sandboxes, order_id)
-    service.pull(runtime)
+    order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
     assert service.create_in_magento(runtime, order_id).get("magento_entity_id")
     httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{order_id}/cancel").raise_for_status()
     service.pull(runtime)
