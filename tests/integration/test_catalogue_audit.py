@@ -148,3 +148,40 @@ def test_cli_audit_json_and_api_runs_with_a_safe_csv(rt, fresh_sandboxes, monkey
         assert mapped.status_code == 200
         assert {"magento_category": "Garden", "marketplace_category": "home/lighting"} in \
             client.get("/api/catalogue/mappings", headers=headers).json()["categories"]
+
+
+def test_in_service_fix_re_reads_magento_instead_of_sending_the_audits_older_value(rt, fresh_sandboxes, monkeypatch):
+    """The audit reads the whole catalogue before it fixes; a value it read then is stale by the
+    time it fixes. It must never replace what the stock flow queued since: it asks the stock flow
+    to re-read the SKU and send what Adobe Commerce says at that moment, even if unchanged."""
+    from sqlalchemy import select
+
+    from marketbridge.adapters.db.base import utcnow
+    from marketbridge.adapters.db.models.stock import StockHint, SyncOutbox
+    from marketbridge.domain.stock import Kind
+    from marketbridge.services.stock import outbox, sync
+    from marketbridge.workflows import engine
+
+    monkeypatch.setattr(engine, "is_launched", lambda: True)  # the fix path of the running service
+    offer = httpx2.get(f"{fresh_sandboxes.mirakl_url}/_sandbox/offers/MB-000010").json()
+    operator_sets(fresh_sandboxes, "MB-000010", quantity=offer["quantity"] + 40)
+    found = service.run_audit(rt)
+    assert any(d.offer_sku == "MB-000010" and d.kind.value == "quantity_mismatch" for d in found.drifts)
+    # meanwhile the warehouse books stock in and the stock flow queues the new value
+    salable_now = offer["quantity"] + 3
+    httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/stock", json={"sku": "MB-000010", "qty": salable_now})
+    with rt.db.session() as s:
+        outbox.enqueue(s, [outbox.Change(Kind.STOCK, "MB-000010", str(salable_now), utcnow())])
+
+    fixed = service.run_audit(rt, fix=True)
+    assert fixed.fixed["offers_queued"] >= 1
+    with rt.db.session() as s:
+        row = s.scalars(select(SyncOutbox).where(SyncOutbox.kind == "stock", SyncOutbox.sku == "MB-000010")).one()
+        assert row.pending_value == str(salable_now)  # the newer value survived the fix
+        hint = s.get(StockHint, "MB-000010")
+        assert hint is not None and hint.force and hint.exact and hint.reason == "audit fix"
+        s.execute(SyncOutbox.__table__.delete())  # as if the value had gone out: the forced re-read re-queues it
+    sync.refresh(rt)
+    with rt.db.session() as s:
+        row = s.scalars(select(SyncOutbox).where(SyncOutbox.kind == "stock", SyncOutbox.sku == "MB-000010")).one()
+        assert row.pending_value == str(int(rt.magento.salable_quantity("MB-000010", 1)))

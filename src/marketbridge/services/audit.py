@@ -394,7 +394,7 @@ def apply_fixes(runtime: Runtime, drifts: Sequence[Drift]) -> tuple[dict[int, tu
         queued = _enqueue_in_stock_outbox(runtime, by_magento)
         for indexes in offer_drifts.values():
             for index in indexes:
-                results[index] = ("stock_outbox", "queued for the stock flow's next import")
+                results[index] = ("stock_outbox", "re-read from Adobe Commerce and re-sent by the stock flow")
         summary["offers_queued"] = queued
         per_offer = {}
     if per_offer:
@@ -420,9 +420,9 @@ def apply_fixes(runtime: Runtime, drifts: Sequence[Drift]) -> tuple[dict[int, tu
 
 
 def _stock_outbox_available(runtime: Runtime) -> bool:
-    """Inside the running service, quantity and price fixes go through the stock flow's outbox, so a
-    single writer sends stock and prices (no race between an audit fix and a newer stock push). From
-    the CLI, with no service to send the outbox, the audit sends its own OF01 and waits for it."""
+    """Inside the running service, quantity and price fixes go through the stock flow, so a single
+    writer sends stock and prices (no race between an audit fix and a newer stock push). From the
+    CLI, with no service to send the outbox, the audit sends its own OF01 and waits for it."""
     from marketbridge.workflows import engine
 
     if not (runtime.settings.audit_fix_via_stock_outbox and engine.is_launched()):
@@ -435,20 +435,20 @@ def _stock_outbox_available(runtime: Runtime) -> bool:
 
 
 def _enqueue_in_stock_outbox(runtime: Runtime, values: dict[str | None, dict[str, str]]) -> int:
-    from marketbridge.domain.stock import Kind
+    """Ask the stock flow to re-read these SKUs in Adobe Commerce and send what it says *then*, even
+    when that equals what it last sent (the marketplace changed, not Magento).
+
+    Not the audit's own value: it was read minutes earlier (the audit reads the whole catalogue), and
+    written into the outbox it replaced any newer value the stock flow had queued since (newest write
+    wins there), so a correction could publish a stale quantity with nothing left to correct it."""
     from marketbridge.services.stock import outbox
 
-    now = utcnow()
-    changes = []
-    for magento_sku, row in values.items():
-        if not magento_sku:
-            continue
-        if row.get("quantity"):
-            changes.append(outbox.Change(Kind.STOCK, magento_sku, row["quantity"], now))
-        if row.get("price"):
-            changes.append(outbox.Change(Kind.PRICE, magento_sku, row["price"], now))
-    with runtime.db.session() as session:
-        return outbox.enqueue(session, changes, read_at=now)
+    stock = [sku for sku, row in values.items() if sku and row.get("quantity")]
+    price = [sku for sku, row in values.items() if sku and row.get("price")]
+    with runtime.db.session() as session:  # flags of two hints on one SKU accumulate
+        outbox.note_hints(session, stock, stock=True, exact=True, force=True, reason="audit fix")
+        outbox.note_hints(session, price, stock=False, price=True, force=True, reason="audit fix")
+    return len(set(stock) | set(price))
 
 
 def _repush_offers(runtime: Runtime, rows: list[dict[str, str]]) -> dict[str, str]:
