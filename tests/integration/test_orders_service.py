@@ -594,3 +594,34 @@ def test_an_order_cancelled_before_its_invoice_is_not_invoiced_nor_checked(rt, f
     with runtime.db.session() as s:
         assert not exc.is_active(s, rules.ORDER_TOTALS_MISMATCH, order_id)
     assert service.cancel_in_magento(runtime, order_id)["cancelled"] == "cancelled"
+
+
+def test_units_sold_on_the_marketplace_stay_off_the_offer_until_magento_holds_them(rt, fresh_sandboxes):
+    """Between the sale on Mirakl and the order's creation in Adobe Commerce, Magento still counts
+    the units as salable. A stock push in that window must not put them back on the offer."""
+    from marketbridge.services import audit, stock
+    from marketbridge.services.stock import outbox, sync
+
+    runtime = rt()
+
+    def queued_quantity(sku):
+        with runtime.db.session() as session:
+            stock.hint(session, [sku], stock=True, exact=True, force=True, reason="test")
+        sync.refresh(runtime)
+        with runtime.db.session() as session:
+            return int(outbox.last_sent_values(session, outbox.Kind.STOCK, [sku])[sku])
+
+    sku = in_stock_skus(runtime, n=1)[0]
+    salable = int(runtime.magento.salable_quantity(sku, 1))
+    order_id = paid_order(runtime, fresh_sandboxes, [(sku, 2)])
+    assert runtime.magento.salable_quantity(sku, 1) == salable  # Magento does not know the sale yet
+    outcome = audit.run_audit(runtime)  # the offer is 2 lower than Magento says: rightly, not drift
+    assert sku not in {d.offer_sku for d in outcome.drifts if d.kind.value == "quantity_mismatch"}
+    assert queued_quantity(sku) == salable - 2
+    with runtime.db.session() as session:
+        state = session.get(sync.SkuState, sku)
+        assert "2 sold on the marketplace, not yet in Adobe Commerce" in state.stock_rule
+
+    assert service.create_in_magento(runtime, order_id)["magento_entity_id"]
+    assert runtime.magento.salable_quantity(sku, 1) == salable - 2  # Magento's reservation took over
+    assert queued_quantity(sku) == salable - 2  # counted once, not twice

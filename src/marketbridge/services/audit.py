@@ -194,10 +194,15 @@ def fetch_offers(runtime: Runtime, progress: Progress = _noop, *, source: str = 
 
 def confirm_quantities(runtime: Runtime, drifts: list[Drift]) -> list[Drift]:
     """Re-check each quantity mismatch with Magento's salable-quantity API and the product's stock
-    settings; drop the ones that agree after all (reservations, stock not managed, minimum qty)."""
+    settings; drop the ones that agree after all (reservations, stock not managed, minimum qty,
+    units sold on the marketplace that Adobe Commerce does not hold yet)."""
+    from marketbridge.services.stock.sync import units_sold_not_in_magento
+
     client = runtime.magento
     with runtime.db.session() as session:
         stock_rule_rows = catalogue_service._stock_rules(session)  # noqa: SLF001
+        # sold on the marketplace, not yet in Magento: already off the offer, rightly (not drift)
+        sold = units_sold_not_in_magento(session, [d.magento_sku for d in drifts if d.magento_sku])
     kept: list[Drift] = []
     budget = runtime.settings.audit_confirm_limit
     for drift in drifts:
@@ -215,6 +220,8 @@ def confirm_quantities(runtime: Runtime, drifts: list[Drift]) -> list[Drift]:
             stock_item = detail.extension_attributes.stock_item
             manage = bool(stock_item.manage_stock) if stock_item is not None and stock_item.manage_stock is not None else True
             salable = client.salable_quantity(drift.magento_sku, runtime.settings.magento_stock_id) if manage else None
+            if salable is not None:
+                salable -= sold.get(drift.magento_sku, 0.0)
         except RemoteError as error:
             log.warning("audit.confirm_failed", sku=drift.magento_sku, error=str(error))
             kept.append(drift)

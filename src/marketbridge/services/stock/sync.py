@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import structlog
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
@@ -129,10 +129,13 @@ def price_facts_of(state: Mapping[str, Any]) -> PriceFacts:
 
 
 def compute(state: Mapping[str, Any], rules: Sequence[Rule], settings: Settings, today: dt.date,
-            published_as_simple: frozenset[str] = frozenset()) -> tuple[
+            published_as_simple: frozenset[str] = frozenset(), *, sold_not_created: float = 0.0) -> tuple[
         tuple[int, str] | None, tuple[Decimal | None, str]]:
     """(quantity, rule) and (price, rule); quantity None for products with no offer of their own:
-    composites (parents and bundles) and what the catalogue excludes (virtual, required options)."""
+    composites (parents and bundles) and what the catalogue excludes (virtual, required options).
+
+    ``sold_not_created``: units of marketplace orders not yet created in Adobe Commerce (see
+    :func:`units_sold_not_in_magento`); they are off Magento's salable quantity for publication."""
     if state["type_id"] in COMPOSITE_TYPES:
         return None, (None, "composite")
     excluded = rules_domain.offer_exclusion(state["type_id"], state["attributes"] or {},
@@ -143,9 +146,41 @@ def compute(state: Mapping[str, Any], rules: Sequence[Rule], settings: Settings,
             return (0, rule), (None, rule)
         return None, (None, rule)
     facts = facts_of(state)
-    qty = rules_domain.publishable_quantity(state["magento_qty"], facts, rules,
+    salable = state["magento_qty"]
+    if salable is not None and sold_not_created:
+        salable -= sold_not_created
+    qty = rules_domain.publishable_quantity(salable, facts, rules,
                                             unmanaged_default=settings.stock_unmanaged_default_quantity)
+    if sold_not_created and facts.manage_stock:
+        qty = (qty[0], f"{qty[1]}; {sold_not_created:g} sold on the marketplace, not yet in Adobe Commerce"[:255])
     return qty, rules_domain.channel_price(price_facts_of(state), facts, rules, today)
+
+
+def units_sold_not_in_magento(session: Session, skus: Sequence[str]) -> dict[str, float]:
+    """Per Magento SKU, the units of marketplace orders that Mirakl has already taken off the offer
+    and Adobe Commerce does not hold yet (received, held, accepted, awaiting payment or stock).
+
+    Publishing Magento's salable quantity alone in that window would put sold units back on sale
+    (an import sets the offer's quantity outright), and a second customer could buy a unit that
+    exists once. Once the order is created, Magento's reservation takes over; a refused or
+    cancelled order leaves this sum and its SKUs are re-published (services/orders.py)."""
+    from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderLine
+    from marketbridge.domain.orders import PRE_CREATION_STATES
+
+    out: dict[str, float] = {}
+    wanted = set(skus)
+    rows = session.execute(
+        select(OrderLine.magento_sku, func.sum(OrderLine.quantity))
+        .join(MarketplaceOrder, OrderLine.order_pk == MarketplaceOrder.id)
+        .where(MarketplaceOrder.state.in_([s.value for s in PRE_CREATION_STATES]),
+               OrderLine.magento_sku.is_not(None),
+               or_(OrderLine.accepted.is_(None), OrderLine.accepted.is_(True)),
+               OrderLine.marketplace_state.not_in(("REFUSED", "CANCELED")))
+        .group_by(OrderLine.magento_sku))
+    for sku, units in rows:
+        if sku in wanted and units:
+            out[sku] = float(units)
+    return out
 
 
 def published_as_simple(session: Session) -> frozenset[str]:
@@ -254,6 +289,7 @@ def apply_readings(
     skus = [r.sku for r in readings]
     states = _load_states(session, skus)
     stock_last = outbox.last_sent_values(session, Kind.STOCK, skus)
+    sold = units_sold_not_in_magento(session, skus)
     price_last = outbox.last_sent_values(session, Kind.PRICE, skus)
     changes: list[outbox.Change] = []
     unreadable: list[tuple[str, str]] = []
@@ -288,7 +324,8 @@ def apply_readings(
         state["noticed_at"] = first
         state["updated_at"] = now
         readable.append(item.sku)
-        qty, (price, price_rule) = compute(state, rules, settings, today, as_simple)
+        qty, (price, price_rule) = compute(state, rules, settings, today, as_simple,
+                                           sold_not_created=sold.get(item.sku, 0.0))
         if qty is None:
             state["target_qty"], state["stock_rule"] = None, price_rule
         else:
