@@ -625,3 +625,21 @@ def test_units_sold_on_the_marketplace_stay_off_the_offer_until_magento_holds_th
     assert service.create_in_magento(runtime, order_id)["magento_entity_id"]
     assert runtime.magento.salable_quantity(sku, 1) == salable - 2  # Magento's reservation took over
     assert queued_quantity(sku) == salable - 2  # counted once, not twice
+
+
+def test_a_line_refused_under_partial_acceptance_republishes_its_offer(rt, fresh_sandboxes):
+    """Mirakl puts a refused line's units back on its offer; the offer must then show Magento's
+    figure again (here 0), not the units of a sale that never happened."""
+    from marketbridge.adapters.db.models.stock import StockHint
+
+    runtime = rt(partial_acceptance=True)
+    httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/settings", json={"partial_acceptance": True})
+    kept, gone = in_stock_skus(runtime, n=2)
+    httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/stock", json={"sku": gone, "qty": 0})
+    order_id = place(fresh_sandboxes, [(kept, 1), (gone, 1)])
+    service.pull(runtime)
+    assert service.decide(runtime, order_id)["state"] == "accepted"
+    with runtime.db.session() as session:
+        hint = session.get(StockHint, gone)
+        assert hint is not None and hint.force and hint.exact
+        assert session.get(StockHint, kept) is None  # the accepted line's units stay sold

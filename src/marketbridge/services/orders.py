@@ -92,13 +92,14 @@ def _transition(session: Session, order: MarketplaceOrder, new_state: OrderState
     return True
 
 
-def _republish_stock_of(session: Session, order: MarketplaceOrder) -> None:
-    """Mirakl puts the units of a refused or cancelled order back on the offer; publish the
-    quantity Adobe Commerce says again, or the offer keeps units Magento may not have. Forced:
+def _republish_stock_of(session: Session, order: MarketplaceOrder, lines: Iterable[OrderLine] | None = None) -> None:
+    """Mirakl puts the units of a refused or cancelled order (or line) back on the offer; publish
+    the quantity Adobe Commerce says again, or the offer keeps units Magento may not have. Forced:
     the value is usually the one last sent (the offer changed on Mirakl's side, not ours)."""
     from marketbridge.services import stock
 
-    skus = {line.magento_sku or line.offer_sku.strip() for line in order.lines if line.offer_sku}
+    skus = {line.magento_sku or line.offer_sku.strip() for line in (order.lines if lines is None else lines)
+            if line.offer_sku}
     if skus:
         stock.hint(session, sorted(skus), stock=True, exact=True, force=True, reason=f"order {order.state}"[:64])
 
@@ -677,6 +678,9 @@ def send_decision(runtime: Runtime, order_id: str, or21: dict[str, bool], *, act
                 line.accepted = or21[line.order_line_id]
         if order.state in (S.RECEIVED.value, S.HELD.value):  # a concurrent poll may have moved it on already
             if accepted_any:
+                refused_lines = [line for line in order.lines if line.accepted is False]
+                if refused_lines:  # Mirakl put these units back on their offers: publish Magento's figure
+                    _republish_stock_of(session, order, refused_lines)
                 _transition(session, order, S.ACCEPTED, actor=actor, or21=or21, outcome=outcome)
             else:
                 order.reason = reason
