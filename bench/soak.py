@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import random
 import signal
@@ -33,6 +34,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -206,6 +208,8 @@ class World:
         self.repriced: set[str] = set()
         self.order_skus: dict[str, list[str]] = {}
         self.restocked: set[str] = set()
+        # what the soak did to each SKU, with wall-clock times: the dossier of a stock mismatch
+        self.timeline: dict[str, list[str]] = {}
         from marketbridge.sandbox.catalogue import seed_catalogue
 
         # The sandbox is seeded with the same catalogue (same size and seed), so both sides agree.
@@ -216,6 +220,11 @@ class World:
 
     def offers(self) -> list[str]:
         return self.offer_skus
+
+    def note(self, skus: Iterable[str], event: str) -> None:
+        stamp = time.strftime("%H:%M:%S") + f".{int(time.time() * 1000) % 1000:03d}"
+        for sku in skus:
+            self.timeline.setdefault(sku, []).append(f"{stamp} {event}")
 
     def place_order(self) -> None:
         """A customer buys one or two offers; an offer at 0 cannot be bought, so a customer whose
@@ -228,11 +237,19 @@ class World:
                 order_id = response.json()["order_id"]
                 self.placed.append(order_id)
                 self.order_skus[order_id] = skus
+                self.note(skus, f"order {order_id} placed")
                 return
 
     def marketplace_order(self, order_id: str) -> dict[str, Any]:
         response = self.mirakl.get(f"/_sandbox/orders/{order_id}")
         return response.json() if response.status_code == 200 else {}
+
+    def undecided(self) -> dict[str, int]:
+        """Marketplace orders not yet through acceptance and payment: their units are off the offer
+        and not yet in Adobe Commerce, so the three sides cannot agree until they settle."""
+        by_state = self.mirakl.get("/_sandbox/state").json().get("orders_by_state", {})
+        return {state: n for state, n in by_state.items()
+                if state in ("STAGING", "WAITING_ACCEPTANCE", "WAITING_DEBIT", "WAITING_DEBIT_PAYMENT") and n}
 
     def pay_accepted(self) -> None:
         for order_id in self.placed:
@@ -241,6 +258,7 @@ class World:
             if self.marketplace_order(order_id).get("order_state") == "WAITING_DEBIT":
                 if self.mirakl.post(f"/_sandbox/orders/{order_id}/debit").status_code < 300:
                     self.paid.add(order_id)
+                    self.note(self.order_skus.get(order_id, ()), f"order {order_id} paid")
 
     def magento_order(self, order_id: str) -> dict[str, Any] | None:
         """The warehouse's view (the sandbox control API, never faulted)."""
@@ -255,6 +273,7 @@ class World:
             if self.rng.random() < share:
                 if self.mirakl.post(f"/_sandbox/orders/{order_id}/cancel").status_code < 300:
                     self.cancelled.add(order_id)
+                    self.note(self.order_skus.get(order_id, ()), f"order {order_id} cancelled by the customer")
 
     def ship_created(self) -> None:
         for order_id in list(self.paid):
@@ -268,6 +287,7 @@ class World:
             payload = {"order_id": order["entity_id"], "carrier_code": code, "title": title, "track_number": tracking}
             if self.magento.post("/_sandbox/ship", json=payload).status_code < 300:
                 self.shipped[order_id] = tracking
+                self.note(self.order_skus.get(order_id, ()), f"order {order_id} shipped")
 
     def refund_some(self, share: float) -> None:
         for order_id in list(self.shipped):
@@ -286,6 +306,7 @@ class World:
                     "arguments": {"shipping_amount": 0}}
             if self.magento.post("/_sandbox/creditmemo", json=body).status_code < 300:
                 self.refunded.add(order_id)
+                self.note([item.get("sku", "?")], f"order {order_id} refunded 1 unit")
 
     def act_as_ops(self, database_url: str) -> int:
         """What the Ops guide asks of a person for ``order_waiting_for_stock``: book the stock in
@@ -308,6 +329,7 @@ class World:
             if sku not in self.restocked:
                 self.magento.post("/_sandbox/stock", json={"sku": sku, "qty": 10})
                 self.restocked.add(sku)
+                self.note([sku], "restocked to 10 by Ops")
         return len(skus)
 
     def stock_change(self, skus: list[str]) -> None:
@@ -315,6 +337,7 @@ class World:
         qty = self.rng.choice([0, 1, 3, 5, 10, 25, 60, 100])
         if self.magento.post("/_sandbox/stock", json={"sku": sku, "qty": qty}).status_code < 300:
             self.stock_changes += 1
+            self.note([sku], f"source quantity set to {qty}")
 
     def price_change(self, skus: list[str]) -> None:
         sku = self.rng.choice(skus)
@@ -327,6 +350,7 @@ class World:
         if response.status_code < 300:
             self.price_changes += 1
             self.repriced.add(sku)
+            self.note([sku], f"price set to {price}")
 
 
 def inject_faults(cluster: Cluster, on: bool) -> None:
@@ -459,6 +483,7 @@ def check(cluster: Cluster, world: World) -> Verdict:
     with db.session() as session:
         linked = all_links(session)  # offer SKU -> Magento SKU, confirmed by a person
     offers = {o.shop_sku: o for o in mirakl.list_offers()}
+    dossiers: dict[str, Any] = {}
     for offer_sku, offer in sorted(offers.items()):
         sku = linked.get(offer_sku, offer_sku)
         try:
@@ -472,7 +497,15 @@ def check(cluster: Cluster, world: World) -> Verdict:
         expected, _ = publishable_quantity(salable, facts, rules, unmanaged_default=unmanaged_default)
         if int(offer.quantity or 0) != expected:
             verdict.stock_mismatches.append(f"{offer_sku!r} (marketplace {offer.quantity}, expected {expected})")
+            try:
+                dossiers[offer_sku] = stock_dossier(db, magento, world, sku, salable, offer.quantity)
+            except Exception as error:  # noqa: BLE001 - the verdict matters more than its dossier
+                dossiers[offer_sku] = {"dossier_failed": repr(error)}
     say(f"invariant stock: {len(offers)} offers compared, mismatched={len(verdict.stock_mismatches)}")
+    if dossiers:
+        path = cluster.workdir / "stock-mismatches.json"
+        path.write_text(json.dumps(dossiers, indent=2, default=str))
+        say(f"  what each mismatched SKU went through: {path}")
 
     # 5. every open exception is explained by an injected condition
     with db.session() as session:
@@ -489,6 +522,45 @@ def check(cluster: Cluster, world: World) -> Verdict:
     mirakl.close()
     db.dispose()
     return verdict
+
+
+def stock_dossier(db: Any, magento: Any, world: World, sku: str, salable: Any, marketplace_qty: Any) -> dict[str, Any]:
+    """Everything the three sides know about one mismatched SKU, to find which step left it wrong."""
+    from sqlalchemy import select
+
+    from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderLine, OrderTransition
+    from marketbridge.adapters.db.models.stock import SkuPushLog, SkuState, StockHint, SyncOutbox
+    from marketbridge.adapters.magento.criteria import SearchCriteria
+
+    def plain(row: Any) -> dict[str, Any]:
+        return {c.name: getattr(row, c.name) for c in row.__table__.columns if c.name not in ("attributes",)}
+
+    out: dict[str, Any] = {"sku": sku, "marketplace": marketplace_qty, "magento_salable": salable,
+                           "soak_timeline": world.timeline.get(sku, [])}
+    with contextlib.suppress(Exception):
+        out["magento_source_items"] = [i.model_dump() for i in magento.iterate_source_items(criteria=SearchCriteria().where("sku", sku))]
+    with db.session() as session:
+        state = session.get(SkuState, sku)
+        out["sku_state"] = plain(state) if state else None
+        hint = session.get(StockHint, sku)
+        out["hint_left"] = plain(hint) if hint else None
+        out["outbox"] = [plain(r) for r in session.scalars(select(SyncOutbox).where(SyncOutbox.sku == sku))]
+        out["pushes"] = [plain(r) for r in session.scalars(
+            select(SkuPushLog).where(SkuPushLog.sku == sku).order_by(SkuPushLog.id))]
+        orders = session.scalars(select(MarketplaceOrder).join(OrderLine, OrderLine.order_pk == MarketplaceOrder.id)
+                                 .where(OrderLine.magento_sku == sku)).unique().all()
+        out["orders"] = []
+        for order in orders:
+            transitions = session.scalars(select(OrderTransition).where(OrderTransition.order_pk == order.id)
+                                          .order_by(OrderTransition.id)).all()
+            out["orders"].append({
+                "order_id": order.order_id, "state": order.state, "marketplace_state": order.marketplace_state,
+                "magento_entity_id": order.magento_entity_id,
+                "marketplace_now": world.marketplace_order(order.order_id).get("order_state"),
+                "magento_now": (world.magento_order(order.order_id) or {}).get("state"),
+                "transitions": [f"{t.at:%H:%M:%S.%f} {t.from_state}->{t.to_state} ({t.actor})" for t in transitions],
+            })
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -560,6 +632,8 @@ def run(args: argparse.Namespace) -> int:
             f"{world.price_changes} price changes, {cluster.kills} kills; faults off, draining")
 
         drain_deadline = time.monotonic() + args.drain_seconds
+        pending: list[str] = []
+        undecided: dict[str, int] = {}
         while time.monotonic() < drain_deadline:
             world.act_as_ops(cluster.database_url)
             world.pay_accepted()
@@ -567,8 +641,12 @@ def run(args: argparse.Namespace) -> int:
             world.refund_some(0.10 if len(world.refunded) < 0.1 * len(world.paid) else 0.0)
             time.sleep(5)
             pending = [o for o in world.paid if o not in world.cancelled and o not in world.shipped]
-            if not pending and time.monotonic() > drain_deadline - args.drain_seconds / 2:
+            undecided = world.undecided()
+            if not pending and not undecided and time.monotonic() > drain_deadline - args.drain_seconds / 2:
                 break
+        else:
+            say(f"drain deadline reached with {len(pending)} paid orders not shipped and orders still "
+                f"undecided or unpaid on the marketplace: {undecided or 'none'}")
         time.sleep(args.settle_seconds)
         verdict = check(cluster, world)
         counts = verdict.counts()
