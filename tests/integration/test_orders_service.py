@@ -643,3 +643,26 @@ def test_a_line_refused_under_partial_acceptance_republishes_its_offer(rt, fresh
         hint = session.get(StockHint, gone)
         assert hint is not None and hint.force and hint.exact
         assert session.get(StockHint, kept) is None  # the accepted line's units stay sold
+
+
+def test_finishing_survives_the_warehouse_moving_the_order_on_between_read_and_comment(rt, fresh_sandboxes,
+                                                                                     monkeypatch):
+    """The soak found orders never invoiced: the totals comment carried the status read a moment
+    before, the warehouse had shipped the order since, Magento refused the comment and the step
+    failed. The comment is re-sent under the status the order has now, and the invoice follows."""
+    runtime = rt()
+    sku = in_stock_skus(runtime, n=1)[0]
+    order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
+    entity_id = service.create_in_magento(runtime, order_id)["magento_entity_id"]
+    stale = runtime.magento.get_order(entity_id)
+    assert stale.status == "pending"
+    shipped = httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/ship", json={"order_id": entity_id})
+    assert shipped.status_code < 300
+    real_get = runtime.magento.get_order
+    reads = iter([stale])
+    monkeypatch.setattr(runtime.magento, "get_order", lambda i: next(reads, None) or real_get(i))
+
+    finished = service.finish_creation(runtime, order_id)
+    assert finished["invoiced"] is True
+    order = real_get(entity_id)
+    assert order.status != "pending" and any(service.MARKER in (h.comment or "") for h in order.status_histories)

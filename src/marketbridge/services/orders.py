@@ -1000,6 +1000,22 @@ def _cancel_created_after_cancellation(runtime: Runtime, order_id: str, entity_i
     return how
 
 
+def _add_comment(runtime: Runtime, order_id: str, entity_id: int, comment: str, status: str | None) -> None:
+    """Add an order comment under the order's current status (without one, Magento sets the order's
+    status to none). Magento refuses a status the order no longer has, and the warehouse may have
+    moved it on since it was read (seen in the soak: shipped in between): read the status again
+    and send once more. A comment still refused is logged; it must not stop the invoice."""
+    try:
+        runtime.magento.add_order_comment(entity_id, comment, status=status)
+        return
+    except Rejected:
+        status = runtime.magento.get_order(entity_id).status
+    try:
+        runtime.magento.add_order_comment(entity_id, comment, status=status)
+    except Rejected as error:
+        log.warning("order.comment_rejected", order_id=order_id, error=str(error))
+
+
 def finish_creation(runtime: Runtime, order_id: str) -> dict[str, Any]:
     """After creation: invoice (the marketplace already captured payment), the marketplace totals as
     an order comment, and the totals check. Each part looks at the order first, so a repeat is harmless."""
@@ -1019,7 +1035,7 @@ def finish_creation(runtime: Runtime, order_id: str) -> dict[str, Any]:
         comment = (f"{MARKER} {order_id} ({settings.order_connection}). Marketplace totals: subtotal "
                    f"{ours['subtotal']:.2f} {currency}, shipping {ours['shipping']:.2f}, total {ours['grand_total']:.2f}. "
                    "Payment captured by the marketplace.")
-        runtime.magento.add_order_comment(entity_id, comment, status=magento_order.status)  # the current status
+        _add_comment(runtime, order_id, entity_id, comment, magento_order.status)
     invoiced = False
     if magento_order.state not in ("canceled", "closed") and any(
             i.qty_invoiced + i.qty_canceled < i.qty_ordered for i in magento_order.top_level_items()):
