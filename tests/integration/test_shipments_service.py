@@ -273,3 +273,44 @@ def test_a_track_added_after_shipping_corrects_the_marketplace_tracking_via_the_
     remote = mirakl_order(url, mo["order_id"])
     assert remote["order_state"] == "SHIPPED" and remote["shipping_tracking"] == "RIGHT2"
     assert row(rt, shipment_id).state == "confirmed" and row(rt, shipment_id).tracking_number == "RIGHT2"
+
+
+def test_the_poll_survives_a_webhook_storing_the_same_shipment_first(rt, monkeypatch):
+    """The soak saw whole polls fail on the unique shipment id: a webhook's detect committed the
+    shipment after the poll had looked for it. The poll now stores its page again and goes on."""
+    url = rt.extras["boxes"].mirakl_url
+    sku = simple_skus(1)[0]
+    mo = marketplace_order(url, rt, [(sku, 1)])
+    order = magento_order(rt, mo["order_id"], [(sku, 1)])
+    shipment_id = ship(rt, order, tracks=[("DPD555000111", "DPD UK", "custom")])
+    real_record = service.record_shipment
+    raced = []
+
+    class ReadBeforeTheWebhookCommitted:
+        """The poll's session, whose first look for the shipment happened before the webhook's commit."""
+
+        def __init__(self, session):
+            self._session = session
+
+        def get(self, model, key):
+            return None if model is ShipmentOut else self._session.get(model, key)
+
+        def __getattr__(self, name):
+            return getattr(self._session, name)
+
+    webhook = []
+
+    def racing(session, shipment, ext):
+        if webhook:  # the webhook's own detect, then the poll's second pass
+            return real_record(session, shipment, ext)
+        webhook.append(shipment.entity_id)
+        assert service.detect_shipment(rt, shipment.entity_id) == shipment_id  # the webhook, first
+        raced.append(shipment.entity_id)
+        return real_record(ReadBeforeTheWebhookCommitted(session), shipment, ext)  # inserts a second time
+
+    monkeypatch.setattr(service, "record_shipment", racing)
+    service.poll_new_shipments(rt)
+    assert raced == [shipment_id]
+    assert row(rt, shipment_id).state == "new"
+    monkeypatch.setattr(service, "record_shipment", real_record)
+    assert run_all(rt)[-1]["state"] == "confirmed"
