@@ -666,3 +666,29 @@ def test_finishing_survives_the_warehouse_moving_the_order_on_between_read_and_c
     assert finished["invoiced"] is True
     order = real_get(entity_id)
     assert order.status != "pending" and any(service.MARKER in (h.comment or "") for h in order.status_histories)
+
+
+def test_a_decision_overtaken_by_one_sent_before_a_kill_follows_the_marketplace(rt, fresh_sandboxes):
+    """Found by the full soak: an acceptance reached Mirakl, the process was killed before recording
+    it, and after the restart the rules (stock gone meanwhile) said refuse. Mirakl rejected the
+    refusal, but our lines stayed 'refused', and the paid order was never created ("no accepted
+    line"). The marketplace's line states now decide what was accepted."""
+    runtime = rt(acceptance_policy="refuse")
+    sku = in_stock_skus(runtime, n=1)[0]
+    order_id = place(fresh_sandboxes, [(sku, 1)])
+    service.pull(runtime)
+    with runtime.db.session() as session:
+        line_ids = [line.order_line_id for line in service.get_order_record(session, order_id).lines]
+    runtime.mirakl.accept_order(order_id, dict.fromkeys(line_ids, True))  # sent; then the kill
+    httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/stock", json={"sku": sku, "qty": 0})
+
+    second = service.decide(runtime, order_id)  # after the restart, on the record left behind
+    assert "rejected" in second
+    with runtime.db.session() as session:
+        assert [line.accepted for line in service.get_order_record(session, order_id).lines] == [True]
+    httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/stock", json={"sku": sku, "qty": 5})
+    debit(fresh_sandboxes, order_id)
+    service.pull(runtime)
+    assert state_of(runtime, order_id) == "awaiting_payment"
+    assert service.create_in_magento(runtime, order_id)["magento_entity_id"]
+    assert len(magento_orders_with(runtime, order_id)) == 1

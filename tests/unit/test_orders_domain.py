@@ -171,3 +171,11 @@ def test_normalise_sku():
 ])
 def test_stock_shortage_is_told_apart_from_other_refusals(message, shortage):
     assert o.is_stock_shortage(message) is shortage
+
+
+def test_the_marketplace_line_state_says_whether_a_line_was_accepted():
+    assert o.accepted_on_marketplace("SHIPPING") is True
+    assert o.accepted_on_marketplace("WAITING_DEBIT") is True
+    assert o.accepted_on_marketplace("REFUSED") is False
+    assert o.accepted_on_marketplace("WAITING_ACCEPTANCE") is None
+    assert o.accepted_on_marketplace("CANCELED") is None  # may have been accepted before it was cancelled

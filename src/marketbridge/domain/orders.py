@@ -51,6 +51,23 @@ TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
 }
 # States in which the order still holds marketplace stock that Magento has not reserved yet.
 PRE_CREATION_STATES = frozenset({S.RECEIVED, S.HELD, S.ACCEPTED, S.AWAITING_PAYMENT})
+
+# Mirakl order line states (OR11 ``order_line_state``) that only an accepted line reaches.
+ACCEPTED_LINE_STATES = frozenset({"WAITING_DEBIT", "WAITING_DEBIT_PAYMENT", "SHIPPING", "SHIPPED", "TO_COLLECT",
+                                  "RECEIVED", "CLOSED", "INCIDENT_OPEN", "REFUNDED"})
+
+
+def accepted_on_marketplace(line_state: str) -> bool | None:
+    """What the marketplace says of a line's acceptance: True past acceptance, False when refused,
+    None while undecided or cancelled (a cancelled line may have been accepted first).
+
+    The marketplace is the authority: our own record of a decision can be overtaken (a decision sent,
+    the process killed before recording it, and a second decision refused by Mirakl)."""
+    if line_state in ACCEPTED_LINE_STATES:
+        return True
+    if line_state == "REFUSED":
+        return False
+    return None
 TERMINAL_STATES = frozenset({S.CLOSED})
 
 

@@ -311,6 +311,12 @@ def store_order(session: Session, settings: Settings, raw: dict[str, Any]) -> st
         row.price = line.price
         row.shipping_price = line.shipping_price
         row.marketplace_state = line.order_line_state
+        marketplace_says = rules.accepted_on_marketplace(line.order_line_state)
+        if marketplace_says is not None and row.accepted is not marketplace_says:
+            if row.accepted is not None:  # found by the full soak: a second decision after a kill
+                log.warning("order.line_decision_overtaken", order_id=order.order_id, line=line.order_line_id,
+                            ours=row.accepted, marketplace_state=line.order_line_state)
+            row.accepted = marketplace_says
     session.flush()
     _follow_safely(session, order)
     return outcome
