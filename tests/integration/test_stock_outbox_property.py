@@ -108,3 +108,33 @@ def test_once_drained_the_marketplace_shows_the_rules_applied_to_the_last_salabl
         expected, _ = publishable_quantity(salable, ProductFacts(sku=sku), rules)
         assert marketplace.get(sku, None) == expected or (sku not in marketplace and expected is None), (
             sku, salable, marketplace, magento)
+
+
+def test_a_result_landing_while_a_read_is_in_progress_is_not_undone(monkeypatch):
+    """Found by the full soak: a read writes its rows back from the snapshot it loaded first; when an
+    import's result landed in between, the write-back restored the old published value, a later
+    reading equal to that old value was taken for "already sent", and the offer kept the newer one
+    (0 on the marketplace, 9 in Magento) with nothing left to correct it."""
+    reset()
+    marketplace: dict[str, int] = {}
+    notice("A", 20)  # global rule: buffer 2 -> 18
+    succeed(claim(), marketplace)
+    notice("A", 10)  # -> 8
+    batch_id = claim()
+    with RUNTIME.db.session() as session:
+        snapshot = sync._load_states(session, ["A"])  # a read starts: published 18
+    succeed(batch_id, marketplace)  # the result of 8 lands meanwhile
+    assert marketplace["A"] == 8
+    monkeypatch.setattr(sync, "_load_states", lambda session, skus, columns=None: {
+        sku: dict(row) for sku, row in snapshot.items() if sku in skus})
+    notice("A", 10)  # the read ends and writes its rows
+    monkeypatch.undo()
+    with RUNTIME.db.session() as session:
+        state = session.get(stock_models.SkuState, "A")
+        assert state.published_qty == 8  # the confirmed value stays (the stale read may queue 8 once more)
+
+    notice("A", 20)  # back to 18: differs from what the marketplace shows, so it must be sent
+    batch_id = claim()
+    assert batch_id is not None
+    succeed(batch_id, marketplace)
+    assert marketplace["A"] == 18

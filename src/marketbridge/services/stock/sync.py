@@ -224,15 +224,33 @@ def _existing_skus(session: Session, skus: Sequence[str]) -> set[str]:
     return out
 
 
-def _save_states(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+# What the push side (upload, results) writes while a read may be in progress. A read writes its
+# rows back from the snapshot it loaded first, so it must never write these: found by the full soak,
+# a result landing during a read was undone (published 9 again after 0 was confirmed), the next
+# reading of 9 then matched it, and the offer stayed at 0 with nothing left to correct it.
+PUSH_COLUMNS = frozenset({
+    f"{kind}_{name}" for kind in ("stock", "price")
+    for name in ("import_id", "pushed_at", "completed_at", "latency_seconds", "result", "message")
+} | {"published_qty", "published_price"})
+
+
+def _save_states(session: Session, rows: Sequence[dict[str, Any]], *, pending: Mapping[Kind, Sequence[str]]) -> None:
+    """Upsert what a read learnt; new rows in full, existing rows without the push side's columns.
+    ``pending``: SKUs whose value was just queued, shown as pending until their result comes."""
     if not rows:
         return
     stmt = outbox._insert(session, SkuState)
     ex = stmt.excluded  # type: ignore[attr-defined]
     stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
-        index_elements=["sku"], set_={name: ex[name] for name in STATE_COLUMNS if name != "sku"})
+        index_elements=["sku"],
+        set_={name: ex[name] for name in STATE_COLUMNS if name != "sku" and name not in PUSH_COLUMNS})
     for start in range(0, len(rows), 1000):
         session.execute(stmt, list(rows[start : start + 1000]))
+    for kind, skus in pending.items():
+        column = STATE_TABLE.c.stock_result if kind is Kind.STOCK else STATE_TABLE.c.price_result
+        for start in range(0, len(skus), outbox.CHUNK):
+            session.execute(update(STATE_TABLE).where(STATE_TABLE.c.sku.in_(skus[start : start + outbox.CHUNK]))
+                            .values({column: "pending"}))
 
 
 def _active_exception_ids(session: Session, types: Iterable[ExceptionType], skus: Iterable[str]) -> dict[str, set[str]]:
@@ -287,10 +305,12 @@ def apply_readings(
     kinds = enabled_kinds(settings)
     now = utcnow()
     skus = [r.sku for r in readings]
-    states = _load_states(session, skus)
+    # The outbox before the states: a result that lands in between has then cleared the in-flight
+    # value *and* set the published one, so either read shows the value last sent, never an older one.
     stock_last = outbox.last_sent_values(session, Kind.STOCK, skus)
-    sold = units_sold_not_in_magento(session, skus)
     price_last = outbox.last_sent_values(session, Kind.PRICE, skus)
+    states = _load_states(session, skus)
+    sold = units_sold_not_in_magento(session, skus)
     changes: list[outbox.Change] = []
     unreadable: list[tuple[str, str]] = []
     readable: list[str] = []
@@ -348,7 +368,7 @@ def apply_readings(
                 state["price_result"] = "pending"
                 result.price_enqueued += 1
         dirty.append(state)
-    _save_states(session, dirty)
+    _save_states(session, dirty, pending={kind: [c.sku for c in changes if c.kind is kind] for kind in Kind})
     outbox.enqueue(session, changes, read_at=read_at)
     for sku, why in unreadable:
         exception_service.record(session, ExceptionReport(
