@@ -692,3 +692,31 @@ def test_a_decision_overtaken_by_one_sent_before_a_kill_follows_the_marketplace(
     assert state_of(runtime, order_id) == "awaiting_payment"
     assert service.create_in_magento(runtime, order_id)["magento_entity_id"]
     assert len(magento_orders_with(runtime, order_id)) == 1
+
+
+def test_direct_creation_holds_sold_units_back_until_the_order_ships(rt, fresh_sandboxes):
+    """``direct`` creation makes no reservation: Magento's salable quantity drops only at the
+    shipment, so the stock flow keeps the sold units off the offer until the order is shipped."""
+    from marketbridge.adapters.db.models.stock import StockHint
+    from marketbridge.services import stock
+    from marketbridge.services.stock import outbox, sync
+
+    runtime = rt(order_creation_mode="direct")
+
+    def queued_quantity(sku):
+        with runtime.db.session() as session:
+            stock.hint(session, [sku], stock=True, exact=True, force=True, reason="test")
+        sync.refresh(runtime)
+        with runtime.db.session() as session:
+            return int(outbox.last_sent_values(session, outbox.Kind.STOCK, [sku])[sku])
+
+    sku = in_stock_skus(runtime, n=1)[0]
+    salable = int(runtime.magento.salable_quantity(sku, 1))
+    order_id = paid_order(runtime, fresh_sandboxes, [(sku, 2)])
+    assert service.create_in_magento(runtime, order_id)["magento_entity_id"]
+    assert runtime.magento.salable_quantity(sku, 1) == salable  # no reservation in direct mode
+    assert queued_quantity(sku) == salable - 2
+
+    with runtime.db.session() as session:
+        service.record_transition(session, order_id, "shipped", actor="shipments")
+        assert session.get(StockHint, sku) is not None  # shipped: the SKU is read again

@@ -202,7 +202,8 @@ def confirm_quantities(runtime: Runtime, drifts: list[Drift]) -> list[Drift]:
     with runtime.db.session() as session:
         stock_rule_rows = catalogue_service._stock_rules(session)  # noqa: SLF001
         # sold on the marketplace, not yet in Magento: already off the offer, rightly (not drift)
-        sold = units_sold_not_in_magento(session, [d.magento_sku for d in drifts if d.magento_sku])
+        sold = units_sold_not_in_magento(session, [d.magento_sku for d in drifts if d.magento_sku],
+                                         until_shipped=runtime.settings.order_creation_mode == "direct")
     kept: list[Drift] = []
     budget = runtime.settings.audit_confirm_limit
     for drift in drifts:

@@ -89,6 +89,13 @@ def _transition(session: Session, order: MarketplaceOrder, new_state: OrderState
     log.info("order.transition", order_id=order.order_id, state=order.state, actor=actor)
     if order.state in (OrderState.REFUSED.value, OrderState.CANCELLED.value):
         _republish_stock_of(session, order)
+    elif order.state == OrderState.SHIPPED.value:
+        # the stock flow stops holding back an order created without a reservation (``direct``)
+        # once it is shipped: re-read its SKUs (not forced: unchanged values are not re-sent)
+        from marketbridge.services import stock
+
+        stock.hint(session, sorted({line.magento_sku for line in order.lines if line.magento_sku}),
+                   stock=True, exact=True, reason="order shipped")
     return True
 
 

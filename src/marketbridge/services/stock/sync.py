@@ -48,7 +48,7 @@ from marketbridge.services import webhooks as webhook_service
 from marketbridge.services.exceptions import ACTIVE_STATES
 from marketbridge.services.stock import outbox, reading
 from marketbridge.services.stock.rules import load_rules
-from marketbridge.settings import Settings
+from marketbridge.settings import OrderCreationMode, Settings
 
 log = structlog.get_logger(__name__)
 
@@ -156,23 +156,27 @@ def compute(state: Mapping[str, Any], rules: Sequence[Rule], settings: Settings,
     return qty, rules_domain.channel_price(price_facts_of(state), facts, rules, today)
 
 
-def units_sold_not_in_magento(session: Session, skus: Sequence[str]) -> dict[str, float]:
+def units_sold_not_in_magento(session: Session, skus: Sequence[str], *, until_shipped: bool = False,
+                              ) -> dict[str, float]:
     """Per Magento SKU, the units of marketplace orders that Mirakl has already taken off the offer
     and Adobe Commerce does not hold yet (received, held, accepted, awaiting payment or stock).
 
     Publishing Magento's salable quantity alone in that window would put sold units back on sale
     (an import sets the offer's quantity outright), and a second customer could buy a unit that
     exists once. Once the order is created, Magento's reservation takes over; a refused or
-    cancelled order leaves this sum and its SKUs are re-published (services/orders.py)."""
+    cancelled order leaves this sum and its SKUs are re-published (services/orders.py).
+    ``until_shipped``: orders created without a reservation (``direct`` creation) count until they
+    ship, when Magento deducts the units from the source."""
     from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderLine
-    from marketbridge.domain.orders import PRE_CREATION_STATES
+    from marketbridge.domain.orders import PRE_CREATION_STATES, OrderState
 
+    states = {s.value for s in PRE_CREATION_STATES} | ({OrderState.CREATED.value} if until_shipped else set())
     out: dict[str, float] = {}
     wanted = set(skus)
     rows = session.execute(
         select(OrderLine.magento_sku, func.sum(OrderLine.quantity))
         .join(MarketplaceOrder, OrderLine.order_pk == MarketplaceOrder.id)
-        .where(MarketplaceOrder.state.in_([s.value for s in PRE_CREATION_STATES]),
+        .where(MarketplaceOrder.state.in_(sorted(states)),
                OrderLine.magento_sku.is_not(None),
                or_(OrderLine.accepted.is_(None), OrderLine.accepted.is_(True)),
                OrderLine.marketplace_state.not_in(("REFUSED", "CANCELED")))
@@ -310,7 +314,8 @@ def apply_readings(
     stock_last = outbox.last_sent_values(session, Kind.STOCK, skus)
     price_last = outbox.last_sent_values(session, Kind.PRICE, skus)
     states = _load_states(session, skus)
-    sold = units_sold_not_in_magento(session, skus)
+    sold = units_sold_not_in_magento(
+        session, skus, until_shipped=settings.order_creation_mode is OrderCreationMode.DIRECT)
     changes: list[outbox.Change] = []
     unreadable: list[tuple[str, str]] = []
     readable: list[str] = []
