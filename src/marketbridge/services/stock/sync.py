@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import structlog
-from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
@@ -238,23 +238,29 @@ PUSH_COLUMNS = frozenset({
 } | {"published_qty", "published_price"})
 
 
-def _save_states(session: Session, rows: Sequence[dict[str, Any]], *, pending: Mapping[Kind, Sequence[str]]) -> None:
-    """Upsert what a read learnt; new rows in full, existing rows without the push side's columns.
-    ``pending``: SKUs whose value was just queued, shown as pending until their result comes."""
+KEEP = "(keep)"  # in a read's row: leave this result column as the push side last wrote it
+
+
+def _save_states(session: Session, rows: Sequence[dict[str, Any]], *, pending: Mapping[Kind, set[str]],
+                 created: set[str]) -> None:
+    """Upsert what a read learnt: new rows in full, existing rows without the push side's columns.
+    A result column changes only to ``pending``, for SKUs whose value was just queued."""
     if not rows:
         return
+    results = {Kind.STOCK: "stock_result", Kind.PRICE: "price_result"}
+    for row in rows:
+        if row["sku"] not in created:
+            for kind, column in results.items():
+                if row["sku"] not in pending[kind]:
+                    row[column] = KEEP
     stmt = outbox._insert(session, SkuState)
     ex = stmt.excluded  # type: ignore[attr-defined]
-    stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
-        index_elements=["sku"],
-        set_={name: ex[name] for name in STATE_COLUMNS if name != "sku" and name not in PUSH_COLUMNS})
+    set_ = {name: ex[name] for name in STATE_COLUMNS if name != "sku" and name not in PUSH_COLUMNS}
+    for column in results.values():
+        set_[column] = case((ex[column] == KEEP, STATE_TABLE.c[column]), else_=ex[column])
+    stmt = stmt.on_conflict_do_update(index_elements=["sku"], set_=set_)  # type: ignore[attr-defined]
     for start in range(0, len(rows), 1000):
         session.execute(stmt, list(rows[start : start + 1000]))
-    for kind, skus in pending.items():
-        column = STATE_TABLE.c.stock_result if kind is Kind.STOCK else STATE_TABLE.c.price_result
-        for start in range(0, len(skus), outbox.CHUNK):
-            session.execute(update(STATE_TABLE).where(STATE_TABLE.c.sku.in_(skus[start : start + outbox.CHUNK]))
-                            .values({column: "pending"}))
 
 
 def _active_exception_ids(session: Session, types: Iterable[ExceptionType], skus: Iterable[str]) -> dict[str, set[str]]:
@@ -320,6 +326,7 @@ def apply_readings(
     unreadable: list[tuple[str, str]] = []
     readable: list[str] = []
     dirty: list[dict[str, Any]] = []
+    created: set[str] = set()
     for item in readings:
         state = states.get(item.sku)
         if state is None:
@@ -328,6 +335,7 @@ def apply_readings(
                 continue
             state = _new_state(item.sku)
             states[item.sku] = state
+            created.add(item.sku)
         if item.missing:
             state["enabled"] = False  # deleted in Magento: nothing left to sell
         if item.product is not None:
@@ -373,7 +381,8 @@ def apply_readings(
                 state["price_result"] = "pending"
                 result.price_enqueued += 1
         dirty.append(state)
-    _save_states(session, dirty, pending={kind: [c.sku for c in changes if c.kind is kind] for kind in Kind})
+    _save_states(session, dirty, pending={kind: {c.sku for c in changes if c.kind is kind} for kind in Kind},
+                 created=created)
     outbox.enqueue(session, changes, read_at=read_at)
     for sku, why in unreadable:
         exception_service.record(session, ExceptionReport(
