@@ -25,10 +25,10 @@ from typing import Any
 
 import structlog
 from sqlalchemy import delete, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
+from marketbridge.adapters.db.insert import dialect_insert
 from marketbridge.adapters.db.models.core import Delivery, ExceptionRecord, StreamCursor
 from marketbridge.adapters.db.models.shipments import CarrierMapping, MarketplaceCarrier, ShipmentOut
 from marketbridge.adapters.errors import NotFound, Rejected, RemoteError
@@ -259,17 +259,20 @@ def record_shipment(session: Session, shipment: Any, ext_order_id: str) -> tuple
     row = session.get(ShipmentOut, shipment.entity_id)
     tracks = _tracks_wire(shipment)
     if row is None:
-        row = ShipmentOut(
+        # Insert-if-absent: the poll and a webhook's detect can find the same new shipment at the
+        # same moment (the soak saw polls fail on the unique id); the second one updates instead.
+        inserted = session.execute(dialect_insert(session, ShipmentOut).values(
             magento_shipment_id=shipment.entity_id, magento_increment_id=shipment.increment_id or "",
             magento_order_id=shipment.order_id, marketplace_order_id=ext_order_id, state=ShipmentState.NEW.value,
             tracks=tracks, items=[{"order_item_id": i.order_item_id, "sku": i.sku or "", "qty": i.qty} for i in shipment.items],
             lines={}, results={}, last_error="", generation=1, attempts=0,
             magento_created_at=_parse_time(shipment.created_at), detected_at=utcnow(),
-        )
-        session.add(row)
-        session.flush()
-        log.info("shipment.detected", shipment=shipment.entity_id, order=ext_order_id)
-        return row, True
+        ).on_conflict_do_nothing(index_elements=["magento_shipment_id"])).rowcount
+        row = session.get(ShipmentOut, shipment.entity_id)
+        assert row is not None
+        if inserted:
+            log.info("shipment.detected", shipment=shipment.entity_id, order=ext_order_id)
+            return row, True
     if tracks != row.tracks:
         row.tracks = tracks
         reopen = row.state in (ShipmentState.WAITING_TRACKING.value, ShipmentState.WAITING_CARRIER.value,
@@ -311,14 +314,9 @@ def detect_shipment(runtime: Runtime, shipment_id: int) -> int | None:
     order = runtime.magento.get_order(shipment.order_id)
     if not order.ext_order_id:
         return None
-    try:
-        with runtime.db.session() as session:
-            row, changed = record_shipment(session, shipment, order.ext_order_id)
-            return row.magento_shipment_id if changed else None
-    except IntegrityError:  # a concurrent detect (poll or another event) stored it first
-        with runtime.db.session() as session:
-            row, changed = record_shipment(session, shipment, order.ext_order_id)
-            return row.magento_shipment_id if changed else None
+    with runtime.db.session() as session:
+        row, changed = record_shipment(session, shipment, order.ext_order_id)
+        return row.magento_shipment_id if changed else None
 
 
 def poll_new_shipments(runtime: Runtime, *, page_size: int = 100) -> list[int]:
@@ -353,14 +351,8 @@ def poll_new_shipments(runtime: Runtime, *, page_size: int = 100) -> list[int]:
         nonlocal batch
         if not batch:
             return
-        try:
-            with runtime.db.session() as session:
-                found = store(session)
-        except IntegrityError:
-            # a webhook's detect stored one of these shipments between our read and our insert (seen
-            # in the soak: the whole poll failed); the second pass finds the row and updates it
-            with runtime.db.session() as session:
-                found = store(session)
+        with runtime.db.session() as session:
+            found = store(session)
         due.extend(found)
         batch = []
 

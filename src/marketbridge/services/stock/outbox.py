@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
+from marketbridge.adapters.db.insert import dialect_insert
 from marketbridge.adapters.db.models.stock import StockHint, SyncBatch, SyncLane, SyncOutbox
 from marketbridge.domain.stock import Kind
 
@@ -40,9 +40,7 @@ HINT_SKU_MAX = StockHint.__table__.c.sku.type.length
 def _insert(session: Session, model: type) -> object:
     """A dialect INSERT (for ON CONFLICT) on the model's *table*: Core executemany, not the ORM's
     per-row bulk path, which is several times slower for tens of thousands of rows."""
-    dialect = session.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(model.__table__)  # type: ignore[attr-defined]
+    return dialect_insert(session, model)
 
 
 def note_hints(
