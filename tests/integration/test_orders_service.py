@@ -642,7 +642,6 @@ def test_a_line_refused_under_partial_acceptance_republishes_its_offer(rt, fresh
     with runtime.db.session() as session:
         hint = session.get(StockHint, gone)
         assert hint is not None and hint.force and hint.exact
-        assert session.get(StockHint, kept) is None  # the accepted line's units stay sold
 
 
 def test_finishing_survives_the_warehouse_moving_the_order_on_between_read_and_comment(rt, fresh_sandboxes,
@@ -720,3 +719,27 @@ def test_direct_creation_holds_sold_units_back_until_the_order_ships(rt, fresh_s
     with runtime.db.session() as session:
         service.record_transition(session, order_id, "shipped", actor="shipments")
         assert session.get(StockHint, sku) is not None  # shipped: the SKU is read again
+
+
+def test_a_sale_makes_the_offer_published_again_even_when_the_value_is_unchanged(rt, fresh_sandboxes):
+    """Found by the quick soak (MB-000074: marketplace 0, Magento 1). A sale takes a unit off the
+    offer on Mirakl; stock booked in meanwhile made our value equal to the one sent before the
+    sale, so nothing was sent and the offer kept one unit less. A decided order now re-publishes
+    its SKUs, forced."""
+    from marketbridge.adapters.db.models.stock import StockHint
+    from marketbridge.services.stock import outbox, sync
+
+    runtime = rt()
+    sku = in_stock_skus(runtime, n=1)[0]
+    salable = int(runtime.magento.salable_quantity(sku, 1))
+    order_id = place(fresh_sandboxes, [(sku, 1)])
+    service.pull(runtime)
+    assert service.decide(runtime, order_id)["state"] == "accepted"
+    with runtime.db.session() as session:
+        hint = session.get(StockHint, sku)
+        assert hint is not None and hint.force
+    # the warehouse books one unit in: Magento minus the sale equals what was published before it
+    httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/stock", json={"sku": sku, "qty": salable + 1})
+    sync.refresh(runtime)
+    with runtime.db.session() as session:
+        assert outbox.last_sent_values(session, outbox.Kind.STOCK, [sku])[sku] == str(salable)

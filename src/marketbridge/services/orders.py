@@ -87,7 +87,12 @@ def _transition(session: Session, order: MarketplaceOrder, new_state: OrderState
     order.state = OrderState(new_state).value
     order.state_changed_at = now
     log.info("order.transition", order_id=order.order_id, state=order.state, actor=actor)
-    if order.state in (OrderState.REFUSED.value, OrderState.CANCELLED.value):
+    if order.state in (OrderState.REFUSED.value, OrderState.CANCELLED.value, OrderState.ACCEPTED.value,
+                       OrderState.HELD.value, OrderState.AWAITING_PAYMENT.value):  # (the last: a poll may skip ACCEPTED)
+        # The offer changed on Mirakl's side: a sale took units off it, a refusal or cancellation
+        # put them back. Re-publish even when our value equals the one last sent (found by the
+        # soak: a sale, then stock booked in, and the value equalled the one sent before the sale
+        # while the offer showed one less, for good).
         _republish_stock_of(session, order)
     elif order.state == OrderState.SHIPPED.value:
         # the stock flow stops holding back an order created without a reservation (``direct``)
@@ -99,14 +104,14 @@ def _transition(session: Session, order: MarketplaceOrder, new_state: OrderState
     return True
 
 
-def _republish_stock_of(session: Session, order: MarketplaceOrder, lines: Iterable[OrderLine] | None = None) -> None:
-    """Mirakl puts the units of a refused or cancelled order (or line) back on the offer; publish
-    the quantity Adobe Commerce says again, or the offer keeps units Magento may not have. Forced:
-    the value is usually the one last sent (the offer changed on Mirakl's side, not ours)."""
+def _republish_stock_of(session: Session, order: MarketplaceOrder) -> None:
+    """Mirakl takes the units of a sale off the offer and puts those of a refused or cancelled order
+    (or line) back; publish the quantity Adobe Commerce says (less the units sold and not yet in
+    Magento) again. Forced: the value is often the one last sent (the offer changed on Mirakl's
+    side, not ours)."""
     from marketbridge.services import stock
 
-    skus = {line.magento_sku or line.offer_sku.strip() for line in (order.lines if lines is None else lines)
-            if line.offer_sku}
+    skus = {line.magento_sku or line.offer_sku.strip() for line in order.lines if line.offer_sku}
     if skus:
         stock.hint(session, sorted(skus), stock=True, exact=True, force=True, reason=f"order {order.state}"[:64])
 
@@ -690,10 +695,7 @@ def send_decision(runtime: Runtime, order_id: str, or21: dict[str, bool], *, act
             if line.order_line_id in or21:
                 line.accepted = or21[line.order_line_id]
         if order.state in (S.RECEIVED.value, S.HELD.value):  # a concurrent poll may have moved it on already
-            if accepted_any:
-                refused_lines = [line for line in order.lines if line.accepted is False]
-                if refused_lines:  # Mirakl put these units back on their offers: publish Magento's figure
-                    _republish_stock_of(session, order, refused_lines)
+            if accepted_any:  # (lines refused with it are re-published by the transition, as every line)
                 _transition(session, order, S.ACCEPTED, actor=actor, or21=or21, outcome=outcome)
             else:
                 order.reason = reason
