@@ -68,6 +68,8 @@ def accepted_on_marketplace(line_state: str) -> bool | None:
     if line_state == "REFUSED":
         return False
     return None
+
+
 TERMINAL_STATES = frozenset({S.CLOSED})
 
 

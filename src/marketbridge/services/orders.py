@@ -77,6 +77,9 @@ def get_order_record(session: Session, order_id: str, connection: str | None = N
     return session.scalars(query.options(selectinload(MarketplaceOrder.lines)).limit(1)).first()
 
 
+OFFER_CHANGING_STATES = frozenset(s.value for s in (S.ACCEPTED, S.HELD, S.AWAITING_PAYMENT, S.REFUSED, S.CANCELLED))
+
+
 def _transition(session: Session, order: MarketplaceOrder, new_state: OrderState | str, *, actor: str = "system",
                 **facts: Any) -> bool:
     if not rules.check_transition(order.state, new_state):
@@ -87,12 +90,11 @@ def _transition(session: Session, order: MarketplaceOrder, new_state: OrderState
     order.state = OrderState(new_state).value
     order.state_changed_at = now
     log.info("order.transition", order_id=order.order_id, state=order.state, actor=actor)
-    if order.state in (OrderState.REFUSED.value, OrderState.CANCELLED.value, OrderState.ACCEPTED.value,
-                       OrderState.HELD.value, OrderState.AWAITING_PAYMENT.value):  # (the last: a poll may skip ACCEPTED)
+    if order.state in OFFER_CHANGING_STATES:
         # The offer changed on Mirakl's side: a sale took units off it, a refusal or cancellation
         # put them back. Re-publish even when our value equals the one last sent (found by the
         # soak: a sale, then stock booked in, and the value equalled the one sent before the sale
-        # while the offer showed one less, for good).
+        # while the offer showed one less, for good). Awaiting payment too: a poll may skip ACCEPTED.
         _republish_stock_of(session, order)
     elif order.state == OrderState.SHIPPED.value:
         # the stock flow stops holding back an order created without a reservation (``direct``)

@@ -331,29 +331,23 @@ def poll_new_shipments(runtime: Runtime, *, page_size: int = 100) -> list[int]:
         after = int(cursor.value) if cursor else 0
     batch: list[Any] = []
 
-    def store(session: Session) -> list[int]:
-        found = []
-        for shipment in batch:
-            ext = orders.ext_order_id(shipment.order_id)
-            if ext:
-                row, changed = record_shipment(session, shipment, ext)
-                if changed:
-                    found.append(row.magento_shipment_id)
-        cursor = session.get(StreamCursor, CURSOR_NAME)
-        last = str(batch[-1].entity_id)
-        if cursor is None:
-            session.add(StreamCursor(name=CURSOR_NAME, value=last))
-        else:
-            cursor.value = last
-        return found
-
     def flush() -> None:
         nonlocal batch
         if not batch:
             return
         with runtime.db.session() as session:
-            found = store(session)
-        due.extend(found)
+            for shipment in batch:
+                ext = orders.ext_order_id(shipment.order_id)
+                if ext:
+                    row, changed = record_shipment(session, shipment, ext)
+                    if changed:
+                        due.append(row.magento_shipment_id)
+            cursor = session.get(StreamCursor, CURSOR_NAME)
+            last = str(batch[-1].entity_id)
+            if cursor is None:
+                session.add(StreamCursor(name=CURSOR_NAME, value=last))
+            else:
+                cursor.value = last
         batch = []
 
     for shipment in runtime.magento.iterate_shipments(after_entity_id=after or None, page_size=page_size):
