@@ -317,6 +317,18 @@ def test_missing_address_blocks_creation_with_an_exception(rt, fresh_sandboxes):
         assert service.pending_actions(s, runtime.settings) == []
 
 
+def queued_quantity(runtime, sku):
+    """The stock value the stock flow queues for the SKU after a forced, exact re-read."""
+    from marketbridge.services import stock
+    from marketbridge.services.stock import outbox, sync
+
+    with runtime.db.session() as session:
+        stock.hint(session, [sku], stock=True, exact=True, force=True, reason="test")
+    sync.refresh(runtime)
+    with runtime.db.session() as session:
+        return int(outbox.last_sent_values(session, outbox.Kind.STOCK, [sku])[sku])
+
+
 def paid_order(runtime, boxes, lines, **extra):
     order_id = place(boxes, lines, **extra)
     service.pull(runtime)
@@ -599,17 +611,10 @@ def test_an_order_cancelled_before_its_invoice_is_not_invoiced_nor_checked(rt, f
 def test_units_sold_on_the_marketplace_stay_off_the_offer_until_magento_holds_them(rt, fresh_sandboxes):
     """Between the sale on Mirakl and the order's creation in Adobe Commerce, Magento still counts
     the units as salable. A stock push in that window must not put them back on the offer."""
-    from marketbridge.services import audit, stock
-    from marketbridge.services.stock import outbox, sync
+    from marketbridge.services import audit
+    from marketbridge.services.stock import sync
 
     runtime = rt()
-
-    def queued_quantity(sku):
-        with runtime.db.session() as session:
-            stock.hint(session, [sku], stock=True, exact=True, force=True, reason="test")
-        sync.refresh(runtime)
-        with runtime.db.session() as session:
-            return int(outbox.last_sent_values(session, outbox.Kind.STOCK, [sku])[sku])
 
     sku = in_stock_skus(runtime, n=1)[0]
     salable = int(runtime.magento.salable_quantity(sku, 1))
@@ -617,14 +622,14 @@ def test_units_sold_on_the_marketplace_stay_off_the_offer_until_magento_holds_th
     assert runtime.magento.salable_quantity(sku, 1) == salable  # Magento does not know the sale yet
     outcome = audit.run_audit(runtime)  # the offer is 2 lower than Magento says: rightly, not drift
     assert sku not in {d.offer_sku for d in outcome.drifts if d.kind.value == "quantity_mismatch"}
-    assert queued_quantity(sku) == salable - 2
+    assert queued_quantity(runtime, sku) == salable - 2
     with runtime.db.session() as session:
         state = session.get(sync.SkuState, sku)
         assert "2 sold on the marketplace, not yet in Adobe Commerce" in state.stock_rule
 
     assert service.create_in_magento(runtime, order_id)["magento_entity_id"]
     assert runtime.magento.salable_quantity(sku, 1) == salable - 2  # Magento's reservation took over
-    assert queued_quantity(sku) == salable - 2  # counted once, not twice
+    assert queued_quantity(runtime, sku) == salable - 2  # counted once, not twice
 
 
 def test_a_line_refused_under_partial_acceptance_republishes_its_offer(rt, fresh_sandboxes):
@@ -697,24 +702,15 @@ def test_direct_creation_holds_sold_units_back_until_the_order_ships(rt, fresh_s
     """``direct`` creation makes no reservation: Magento's salable quantity drops only at the
     shipment, so the stock flow keeps the sold units off the offer until the order is shipped."""
     from marketbridge.adapters.db.models.stock import StockHint
-    from marketbridge.services import stock
-    from marketbridge.services.stock import outbox, sync
 
     runtime = rt(order_creation_mode="direct")
-
-    def queued_quantity(sku):
-        with runtime.db.session() as session:
-            stock.hint(session, [sku], stock=True, exact=True, force=True, reason="test")
-        sync.refresh(runtime)
-        with runtime.db.session() as session:
-            return int(outbox.last_sent_values(session, outbox.Kind.STOCK, [sku])[sku])
 
     sku = in_stock_skus(runtime, n=1)[0]
     salable = int(runtime.magento.salable_quantity(sku, 1))
     order_id = paid_order(runtime, fresh_sandboxes, [(sku, 2)])
     assert service.create_in_magento(runtime, order_id)["magento_entity_id"]
     assert runtime.magento.salable_quantity(sku, 1) == salable  # no reservation in direct mode
-    assert queued_quantity(sku) == salable - 2
+    assert queued_quantity(runtime, sku) == salable - 2
 
     with runtime.db.session() as session:
         service.record_transition(session, order_id, "shipped", actor="shipments")
