@@ -58,10 +58,17 @@ def create_app(runtime: Runtime, *, start_engine: bool = True, schedules: bool =
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
-        """422 with the field errors, never echoing input values (they may hold secrets)."""
+        """422 with the field errors, never echoing input values (they may hold secrets).
+
+        A path that does not parse or is out of range (``/api/rules/99999999999999999999``, see
+        ``web.params.DbId``) names no resource: 404, as for an id that parses but has no row.
+        """
+        errors = error.errors()
+        if errors and all(tuple(e.get("loc", ()))[:1] == ("path",) for e in errors):
+            return JSONResponse({"detail": "Not found."}, status_code=404)
         details = [
             {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "value_error")}
-            for e in error.errors()
+            for e in errors
         ]
         return JSONResponse({"detail": details}, status_code=422)
 

@@ -17,22 +17,27 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Form, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.core import ExceptionRecord
+from marketbridge.adapters.db.models.core import ExceptionRecord, User
+from marketbridge.domain.auth import Action, may
 from marketbridge.services import dashboard
 from marketbridge.services import exceptions as exception_service
-from marketbridge.web.console_auth import PageUser, role_of
+from marketbridge.web.console_auth import role_of
 from marketbridge.web.console_templates import as_datetime, render
 from marketbridge.web.deps import RuntimeDep, SessionDep
+from marketbridge.web.params import INT4_MAX, DbId
+from marketbridge.web.policy import PageReader, requires
 
 log = structlog.get_logger(__name__)
 router = APIRouter()
+MappingEditor = Annotated[User, Depends(requires(Action.EDIT_CARRIER_MAPPINGS, "session"))]
+RuleEditor = Annotated[User, Depends(requires(Action.EDIT_STOCK_RULES, "session"))]
 
 
 @dataclass(frozen=True)
@@ -129,7 +134,7 @@ def orders_data(session: Session, runtime: Any, *, state: str | None, q: str | N
 
 
 @router.get("/orders", response_class=HTMLResponse)
-def orders_page(request: Request, session: SessionDep, runtime: RuntimeDep, user: PageUser,
+def orders_page(request: Request, session: SessionDep, runtime: RuntimeDep, user: PageReader,
                 state: Annotated[str | None, Query(max_length=32)] = None,
                 q: Annotated[str | None, Query(max_length=64)] = None) -> Response:
     return render(request, "console/orders.html", data=orders_data(session, runtime, state=state, q=q),
@@ -161,7 +166,7 @@ def stock_data(session: Session, sku: str | None) -> dict[str, Any] | dashboard.
 
 
 @router.get("/stock", response_class=HTMLResponse)
-def stock_page(request: Request, session: SessionDep, user: PageUser,
+def stock_page(request: Request, session: SessionDep, user: PageReader,
                sku: Annotated[str | None, Query(max_length=128)] = None) -> Response:
     return render(request, "console/stock.html", data=stock_data(session, sku), sku=sku or "")
 
@@ -193,7 +198,7 @@ def shipments_data(session: Session, state: str | None) -> dict[str, Any] | dash
 
 
 @router.get("/shipments", response_class=HTMLResponse)
-def shipments_page(request: Request, session: SessionDep, user: PageUser,
+def shipments_page(request: Request, session: SessionDep, user: PageReader,
                    state: Annotated[str | None, Query(max_length=32)] = None) -> Response:
     return render(request, "console/shipments.html", data=shipments_data(session, state), state=state or "",
                   words=SHIPMENT_WORDS)
@@ -215,7 +220,7 @@ def refunds_data(session: Session, status_: str | None) -> dict[str, Any] | dash
 
 
 @router.get("/refunds", response_class=HTMLResponse)
-def refunds_page(request: Request, session: SessionDep, user: PageUser,
+def refunds_page(request: Request, session: SessionDep, user: PageReader,
                  status_: Annotated[str | None, Query(alias="status", max_length=32)] = None) -> Response:
     return render(request, "console/refunds.html", data=refunds_data(session, status_), status=status_ or "")
 
@@ -242,7 +247,7 @@ def catalogue_data(session: Session, status_: str | None, q: str | None) -> dict
 
 
 @router.get("/catalogue", response_class=HTMLResponse)
-def catalogue_page(request: Request, session: SessionDep, user: PageUser,
+def catalogue_page(request: Request, session: SessionDep, user: PageReader,
                    status_: Annotated[str | None, Query(alias="status", max_length=16)] = None,
                    q: Annotated[str | None, Query(max_length=255)] = None) -> Response:
     return render(request, "console/catalogue.html", data=catalogue_data(session, status_, q), status=status_ or "",
@@ -260,7 +265,8 @@ def audit_data(session: Session, run_id: int | None, kind: str | None) -> dict[s
 
 
 @router.get("/audit", response_class=HTMLResponse)
-def audit_page(request: Request, session: SessionDep, user: PageUser, run: int | None = None,
+def audit_page(request: Request, session: SessionDep, user: PageReader,
+               run: Annotated[int | None, Query(ge=1, le=INT4_MAX)] = None,
                kind: Annotated[str | None, Query(max_length=32)] = None) -> Response:
     return render(request, "console/audit.html", data=audit_data(session, run, kind), kind=kind or "")
 
@@ -279,28 +285,21 @@ def carriers_data(session: Session) -> dict[str, Any] | dashboard.Unavailable:
 
 
 @router.get("/carriers", response_class=HTMLResponse)
-def carriers_page(request: Request, session: SessionDep, user: PageUser) -> Response:
+def carriers_page(request: Request, session: SessionDep, user: PageReader) -> Response:
     return render(request, "console/carriers.html", data=carriers_data(session), message=None, error=None,
-                  can_edit=_can_edit(user, "ops"))
+                  can_edit=_can_edit(user, Action.EDIT_CARRIER_MAPPINGS))
 
 
-def _can_edit(user: Any, team: str) -> bool:
-    from marketbridge.domain.auth import can_act_on
-
-    return can_act_on(role_of(user), team)
-
-
-def _refuse_unless(user: Any, team: str) -> None:
-    if not _can_edit(user, team):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"Only {team} (or an admin) can change this.")
+def _can_edit(user: Any, action: Action) -> bool:
+    """Whether to show the editor (the POST routes enforce the same policy with ``requires``)."""
+    return may(role_of(user), action)
 
 
 @router.post("/carriers", response_class=HTMLResponse)
-def carriers_save(request: Request, session: SessionDep, runtime: RuntimeDep, user: PageUser,
+def carriers_save(request: Request, session: SessionDep, runtime: RuntimeDep, user: MappingEditor,
                   marketplace_code: Annotated[str, Form(max_length=64)],
                   magento_carrier_code: Annotated[str, Form(max_length=64)] = "",
                   title: Annotated[str, Form(max_length=255)] = "") -> Response:
-    _refuse_unless(user, "ops")
     shipments = _service("shipments")
     if shipments is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "The shipments flow is not installed.")
@@ -319,8 +318,7 @@ def carriers_save(request: Request, session: SessionDep, runtime: RuntimeDep, us
 
 
 @router.post("/carriers/{mapping_id}/delete")
-def carriers_delete(session: SessionDep, runtime: RuntimeDep, user: PageUser, mapping_id: int) -> Response:
-    _refuse_unless(user, "ops")
+def carriers_delete(session: SessionDep, runtime: RuntimeDep, user: MappingEditor, mapping_id: DbId) -> Response:
     shipments = _service("shipments")
     if shipments is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "The shipments flow is not installed.")
@@ -351,14 +349,13 @@ def rules_data(session: Session) -> dict[str, Any] | dashboard.Unavailable:
 
 
 @router.get("/rules", response_class=HTMLResponse)
-def rules_page(request: Request, session: SessionDep, user: PageUser) -> Response:
+def rules_page(request: Request, session: SessionDep, user: PageReader) -> Response:
     return render(request, "console/rules.html", data=rules_data(session), message=None, error=None,
-                  can_edit=_can_edit(user, "ecommerce"))
+                  can_edit=_can_edit(user, Action.EDIT_STOCK_RULES))
 
 
 @router.post("/rules", response_class=HTMLResponse)
-async def rules_save(request: Request, session: SessionDep, user: PageUser) -> Response:
-    _refuse_unless(user, "ecommerce")
+async def rules_save(request: Request, session: SessionDep, user: RuleEditor) -> Response:
     form = await request.form()
     rules = importlib.import_module("marketbridge.services.stock.rules")
     domain = importlib.import_module("marketbridge.domain.stock")
@@ -392,8 +389,7 @@ async def rules_save(request: Request, session: SessionDep, user: PageUser) -> R
 
 
 @router.post("/rules/{rule_id}/delete")
-def rules_delete(session: SessionDep, user: PageUser, rule_id: int) -> Response:
-    _refuse_unless(user, "ecommerce")
+def rules_delete(session: SessionDep, user: RuleEditor, rule_id: DbId) -> Response:
     rules = importlib.import_module("marketbridge.services.stock.rules")
     try:
         rules.remove_rule(session, rule_id, actor=user.name)

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from marketbridge.adapters.db.models.core import User
 from marketbridge.adapters.errors import IntegrationError
+from marketbridge.domain.auth import Action
 from marketbridge.services import audit as audit_service
 from marketbridge.services import catalogue as catalogue_service
 from marketbridge.services import skus as sku_service
-from marketbridge.web.deps import ApiUser, RuntimeDep, SessionDep
+from marketbridge.web.deps import RuntimeDep, SessionDep
+from marketbridge.web.params import DbId
+from marketbridge.web.policy import Reader, requires
 
 router = APIRouter(tags=["catalogue"])
+Editor = Annotated[User, Depends(requires(Action.EDIT_CATALOGUE))]
+Publisher = Annotated[User, Depends(requires(Action.PUBLISH_CATALOGUE))]
+Auditor = Annotated[User, Depends(requires(Action.RUN_AUDIT))]
 
 Sku = Annotated[str, Field(min_length=1, max_length=255)]
 
@@ -60,14 +67,14 @@ class AuditRequest(Strict):
 
 # ----------------------------------------------------------------------------- listings / publish
 @router.get("/api/catalogue/listings")
-def listings(runtime: RuntimeDep, user: ApiUser,
+def listings(runtime: RuntimeDep, user: Reader,
              status_: Annotated[str | None, Query(alias="status", max_length=16)] = None,
              limit: Annotated[int, Query(ge=1, le=5000)] = 1000) -> list[dict[str, Any]]:
     return list(catalogue_service.statuses(runtime, None, status=status_, limit=limit).values())
 
 
 @router.get("/api/catalogue/listings/{sku:path}")
-def listing(sku: str, runtime: RuntimeDep, user: ApiUser) -> dict[str, Any]:
+def listing(sku: str, runtime: RuntimeDep, user: Reader) -> dict[str, Any]:
     found = catalogue_service.statuses(runtime, [sku])
     if sku not in found:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "This SKU has never been published.")
@@ -75,7 +82,7 @@ def listing(sku: str, runtime: RuntimeDep, user: ApiUser) -> dict[str, Any]:
 
 
 @router.post("/api/catalogue/publish", responses=REMOTE_FAILED)
-def publish(body: PublishRequest, runtime: RuntimeDep, user: ApiUser) -> dict[str, Any]:
+def publish(body: PublishRequest, runtime: RuntimeDep, user: Publisher) -> dict[str, Any]:
     """Validate and queue ``skus`` and run one publishing pass now; the schedule follows the imports
     to a final status (read it with ``GET /api/catalogue/listings/{sku}``)."""
     try:
@@ -86,12 +93,12 @@ def publish(body: PublishRequest, runtime: RuntimeDep, user: ApiUser) -> dict[st
 
 # ----------------------------------------------------------------------------- mappings
 @router.get("/api/catalogue/mappings")
-def mappings(session: SessionDep, user: ApiUser) -> dict[str, Any]:
+def mappings(session: SessionDep, user: Reader) -> dict[str, Any]:
     return catalogue_service.mappings_to_dict(session)
 
 
 @router.put("/api/catalogue/mappings/attributes/{attribute}")
-def put_attribute(attribute: str, body: AttributeMappingIn, session: SessionDep, user: ApiUser) -> dict[str, Any]:
+def put_attribute(attribute: str, body: AttributeMappingIn, session: SessionDep, user: Editor) -> dict[str, Any]:
     try:
         row = catalogue_service.set_attribute_mapping(session, attribute, body.source, body.value_map, actor=user.name)
     except ValueError as error:
@@ -100,13 +107,13 @@ def put_attribute(attribute: str, body: AttributeMappingIn, session: SessionDep,
 
 
 @router.delete("/api/catalogue/mappings/attributes/{attribute}", status_code=204)
-def delete_attribute(attribute: str, session: SessionDep, user: ApiUser) -> None:
+def delete_attribute(attribute: str, session: SessionDep, user: Editor) -> None:
     if not catalogue_service.delete_mapping(session, "attribute", attribute, actor=user.name):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No edited mapping for this attribute.")
 
 
 @router.put("/api/catalogue/mappings/categories/{magento_category:path}")
-def put_category(magento_category: str, body: CategoryMappingIn, session: SessionDep, user: ApiUser) -> dict[str, Any]:
+def put_category(magento_category: str, body: CategoryMappingIn, session: SessionDep, user: Editor) -> dict[str, Any]:
     try:
         row = catalogue_service.set_category_mapping(session, magento_category, body.marketplace_category,
                                                      actor=user.name)
@@ -116,30 +123,30 @@ def put_category(magento_category: str, body: CategoryMappingIn, session: Sessio
 
 
 @router.delete("/api/catalogue/mappings/categories/{magento_category:path}", status_code=204)
-def delete_category(magento_category: str, session: SessionDep, user: ApiUser) -> None:
+def delete_category(magento_category: str, session: SessionDep, user: Editor) -> None:
     if not catalogue_service.delete_mapping(session, "category", magento_category, actor=user.name):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No mapping for this category.")
 
 
 @router.put("/api/catalogue/rules/{sku:path}")
-def put_rule(sku: str, body: RuleIn, session: SessionDep, user: ApiUser) -> dict[str, Any]:
+def put_rule(sku: str, body: RuleIn, session: SessionDep, user: Editor) -> dict[str, Any]:
     catalogue_service.set_override(session, sku, body.action, actor=user.name, note=body.note)
     return {"magento_sku": sku, "action": body.action}
 
 
 # ----------------------------------------------------------------------------- SKU links
 @router.get("/api/skus/links")
-def sku_links(session: SessionDep, user: ApiUser) -> list[dict[str, Any]]:
+def sku_links(session: SessionDep, user: Reader) -> list[dict[str, Any]]:
     return sku_service.list_links(session)
 
 
 @router.get("/api/skus/near-misses")
-def sku_near_misses(session: SessionDep, user: ApiUser) -> list[dict[str, str]]:
+def sku_near_misses(session: SessionDep, user: Reader) -> list[dict[str, str]]:
     return sku_service.open_near_misses(session)
 
 
 @router.post("/api/skus/links", status_code=201)
-def create_link(body: LinkIn, session: SessionDep, user: ApiUser) -> dict[str, Any]:
+def create_link(body: LinkIn, session: SessionDep, user: Editor) -> dict[str, Any]:
     try:
         row = sku_service.link(session, body.offer_sku, body.magento_sku, confirmed_by=user.name, note=body.note)
     except sku_service.SkuLinkError as error:
@@ -148,7 +155,7 @@ def create_link(body: LinkIn, session: SessionDep, user: ApiUser) -> dict[str, A
 
 
 @router.delete("/api/skus/links/{offer_sku:path}", status_code=204)
-def delete_link(offer_sku: str, session: SessionDep, user: ApiUser) -> None:
+def delete_link(offer_sku: str, session: SessionDep, user: Editor) -> None:
     try:
         sku_service.unlink(session, offer_sku, by=user.name)
     except sku_service.SkuLinkError as error:
@@ -157,13 +164,13 @@ def delete_link(offer_sku: str, session: SessionDep, user: ApiUser) -> None:
 
 # ----------------------------------------------------------------------------- audit
 @router.get("/api/audit/runs")
-def audit_runs(session: SessionDep, user: ApiUser,
+def audit_runs(session: SessionDep, user: Reader,
                limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
     return audit_service.list_runs(session, limit)
 
 
 @router.get("/api/audit/runs/{run_id}.csv", response_class=CsvResponse)
-def audit_run_csv(run_id: int, session: SessionDep, user: ApiUser) -> CsvResponse:
+def audit_run_csv(run_id: DbId, session: SessionDep, user: Reader) -> CsvResponse:
     text = audit_service.run_csv(session, run_id)
     if text is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such audit run.")
@@ -171,7 +178,7 @@ def audit_run_csv(run_id: int, session: SessionDep, user: ApiUser) -> CsvRespons
 
 
 @router.get("/api/audit/runs/{run_id}")
-def audit_run(run_id: int, session: SessionDep, user: ApiUser,
+def audit_run(run_id: DbId, session: SessionDep, user: Reader,
               kind: Annotated[str | None, Query(max_length=32)] = None,
               limit: Annotated[int, Query(ge=1, le=100000)] = 10000) -> dict[str, Any]:
     found = audit_service.get_run(session, run_id, kind=kind, limit=limit)
@@ -181,7 +188,7 @@ def audit_run(run_id: int, session: SessionDep, user: ApiUser,
 
 
 @router.post("/api/audit/runs", status_code=202, responses=REMOTE_FAILED)
-def start_audit(body: AuditRequest, runtime: RuntimeDep, user: ApiUser) -> dict[str, Any]:
+def start_audit(body: AuditRequest, runtime: RuntimeDep, user: Auditor) -> dict[str, Any]:
     """Start an audit in the background (a durable workflow when the engine runs, else inline)."""
     from marketbridge.workflows import engine
 

@@ -3,7 +3,8 @@
 
 Pages need a logged-in browser session (anonymous → ``303`` to ``/login``); every unsafe request
 of the pages needs the session's CSRF token (:func:`~marketbridge.web.console_auth.check_csrf` on
-the whole page router). The JSON action route and ``/metrics`` need a bearer token (``ApiUser``).
+the whole page router). The JSON action route and ``/metrics`` need a bearer token. Every route but
+the log-in form names its action in the role policy (``requires``, ``domain.auth.POLICY``).
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, sta
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from marketbridge.adapters.db.models.core import ExceptionRecord
+from marketbridge.adapters.db.models.core import ExceptionRecord, User
+from marketbridge.domain.auth import Action
 from marketbridge.domain.exceptions import Team
 from marketbridge.services import auth as auth_service
 from marketbridge.services import console_actions, dashboard
 from marketbridge.services import exceptions as exception_service
 from marketbridge.web import console_guide, console_metrics
 from marketbridge.web.console_auth import (
-    PageUser,
     check_csrf,
     end_session,
     login_throttle,
@@ -31,11 +32,17 @@ from marketbridge.web.console_auth import (
     start_session,
 )
 from marketbridge.web.console_templates import render
-from marketbridge.web.deps import ApiUser, RuntimeDep, SessionDep
+from marketbridge.web.deps import RuntimeDep, SessionDep
+from marketbridge.web.params import DbId
+from marketbridge.web.policy import PageReader, Reader, requires
 
 router = APIRouter()
 pages = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 api = APIRouter(tags=["exceptions"])
+
+SigningOut = Annotated[User, Depends(requires(Action.SIGN_OUT, "session"))]
+PageActor = Annotated[User, Depends(requires(Action.ACT_ON_EXCEPTION, "session"))]
+ApiActor = Annotated[User, Depends(requires(Action.ACT_ON_EXCEPTION))]
 
 
 # --- log-in -----------------------------------------------------------------------------------------
@@ -73,7 +80,7 @@ def login(
 
 
 @pages.post("/logout")
-def logout(request: Request, session: SessionDep, user: PageUser) -> Response:
+def logout(request: Request, session: SessionDep, user: SigningOut) -> Response:
     exception_service.audit(session, user.name, "logout", "user", user.name)
     end_session(request)
     return RedirectResponse("/login", status_code=303)
@@ -83,7 +90,7 @@ def logout(request: Request, session: SessionDep, user: PageUser) -> Response:
 
 
 @pages.get("/", response_class=HTMLResponse)
-def overview(request: Request, session: SessionDep, runtime: RuntimeDep, user: PageUser) -> Response:
+def overview(request: Request, session: SessionDep, runtime: RuntimeDep, user: PageReader) -> Response:
     from marketbridge.web import console_flow_pages
 
     return render(
@@ -106,7 +113,7 @@ StateFilter = Literal["active", "open", "acknowledged", "resolved", "ignored", "
 def exceptions_page(
     request: Request,
     session: SessionDep,
-    user: PageUser,
+    user: PageReader,
     team: Team | None = None,
     state: StateFilter = "active",
     type: str | None = None,
@@ -140,7 +147,7 @@ def _record_or_404(session: SessionDep, record_id: int) -> ExceptionRecord:
 
 
 @pages.get("/exceptions/{record_id}", response_class=HTMLResponse)
-def exception_detail(request: Request, session: SessionDep, user: PageUser, record_id: int) -> Response:
+def exception_detail(request: Request, session: SessionDep, user: PageReader, record_id: DbId) -> Response:
     record = _record_or_404(session, record_id)
     return render(
         request,
@@ -158,7 +165,7 @@ def exception_detail(request: Request, session: SessionDep, user: PageUser, reco
 
 @pages.post("/exceptions/{record_id}/actions/{action}", response_class=HTMLResponse)
 async def exception_action(
-    request: Request, session: SessionDep, runtime: RuntimeDep, user: PageUser, record_id: int, action: str
+    request: Request, session: SessionDep, runtime: RuntimeDep, user: PageActor, record_id: DbId, action: str
 ) -> Response:
     form = await request.form()
     params = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
@@ -204,19 +211,19 @@ async def exception_action(
 
 
 @pages.get("/activity", response_class=HTMLResponse)
-def activity_page(request: Request, session: SessionDep, user: PageUser, actor: str | None = None) -> Response:
+def activity_page(request: Request, session: SessionDep, user: PageReader, actor: str | None = None) -> Response:
     return render(request, "console/activity.html", entries=dashboard.activity(session, actor=actor or None),
                   actor=actor or "")
 
 
 @pages.get("/guide", response_class=HTMLResponse)
-def guide_index(request: Request, user: PageUser) -> Response:
+def guide_index(request: Request, user: PageReader) -> Response:
     return render(request, "console/guide.html", title="Operating guide",
                   html=console_guide.render_guide("index"), guides=console_guide.GUIDES, current="index")
 
 
 @pages.get("/guide/{team}", response_class=HTMLResponse)
-def guide_page(request: Request, user: PageUser, team: str) -> Response:
+def guide_page(request: Request, user: PageReader, team: str) -> Response:
     if team not in console_guide.GUIDES:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "There is no guide by that name.")
     return render(request, "console/guide.html", title=console_guide.GUIDES[team],
@@ -244,7 +251,7 @@ class ActionRequest(BaseModel):
                502: {"description": "The flow could not carry the action out."}},
 )
 def act_on_exception(
-    record_id: int, body: ActionRequest, session: SessionDep, runtime: RuntimeDep, user: ApiUser
+    record_id: DbId, body: ActionRequest, session: SessionDep, runtime: RuntimeDep, user: ApiActor
 ) -> dict[str, Any]:
     """Act on an exception as the token's user (same rules and audit log as the dashboard)."""
     params = dict(body.params)
@@ -264,7 +271,7 @@ def act_on_exception(
 
 
 @api.get("/metrics", tags=["metrics"], response_class=Response)
-def metrics(session: SessionDep, runtime: RuntimeDep, user: ApiUser) -> Response:
+def metrics(session: SessionDep, runtime: RuntimeDep, user: Reader) -> Response:
     """Prometheus text exposition (needs a bearer token like the JSON API)."""
     body, content_type = console_metrics.exposition(runtime, session)
     return Response(body, media_type=content_type)

@@ -8,7 +8,9 @@ from fastapi import APIRouter, Query
 
 from marketbridge.domain.exceptions import ExceptionState, Team
 from marketbridge.services import exceptions as exception_service
-from marketbridge.web.deps import ApiUser, SessionDep
+from marketbridge.web.deps import SessionDep
+from marketbridge.web.params import Offset
+from marketbridge.web.policy import Reader
 
 router = APIRouter(prefix="/api/exceptions", tags=["exceptions"])
 
@@ -16,11 +18,11 @@ router = APIRouter(prefix="/api/exceptions", tags=["exceptions"])
 @router.get("")
 def list_exceptions(
     session: SessionDep,
-    user: ApiUser,
+    user: Reader,
     owner: Annotated[Team | None, Query()] = None,
     state: Annotated[ExceptionState | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[dict[str, Any]]:
     """Exception records, newest first. Without ``state``, only open and acknowledged ones."""
     filters = exception_service.ExceptionFilter(

@@ -14,13 +14,14 @@ from fastapi.responses import Response
 from marketbridge.adapters.errors import IntegrationError
 from marketbridge.domain.finance import MonthError
 from marketbridge.services import finance as service
-from marketbridge.web.deps import ApiUser, RuntimeDep
+from marketbridge.web.deps import RuntimeDep
+from marketbridge.web.policy import Reader
 
 router = APIRouter(tags=["finance"])
 
 
 @router.get("/api/finance/report", response_model=None)
-def finance_report(runtime: RuntimeDep, user: ApiUser,
+def finance_report(runtime: RuntimeDep, user: Reader,
                    month: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM, Europe/London")],
                    format_: Annotated[Literal["json", "csv"], Query(alias="format")] = "json") -> Any:
     try:

@@ -12,27 +12,31 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 
+from marketbridge.adapters.db.models.core import User
 from marketbridge.adapters.errors import IntegrationError
+from marketbridge.domain.auth import Action
 from marketbridge.services import refunds as service
-from marketbridge.web.deps import ApiUser, RuntimeDep, SessionDep
+from marketbridge.web.deps import RuntimeDep, SessionDep
+from marketbridge.web.policy import Reader, requires
 
 router = APIRouter(tags=["refunds"])
+RefundActor = Annotated[User, Depends(requires(Action.ACT_ON_REFUNDS))]
 
 Key = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Status = Literal["new", "planned", "sending", "sent", "refunded", "held", "ignored"]
 
 
 @router.get("/api/refunds")
-def list_refunds(session: SessionDep, user: ApiUser, status_: Annotated[Status | None, Query(alias="status")] = None,
+def list_refunds(session: SessionDep, user: Reader, status_: Annotated[Status | None, Query(alias="status")] = None,
                  order_id: Annotated[str | None, Query(max_length=64)] = None,
                  limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[dict[str, Any]]:
     return service.list_refunds(session, status=status_, order_id=order_id, limit=limit)
 
 
 @router.get("/api/refunds/marketplace")
-def list_marketplace_refunds(session: SessionDep, user: ApiUser,
+def list_marketplace_refunds(session: SessionDep, user: Reader,
                              origin: Annotated[Literal["creditmemo", "marketplace", "cancelation"] | None, Query()] = None,
                              order_id: Annotated[str | None, Query(max_length=64)] = None,
                              limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[dict[str, Any]]:
@@ -40,12 +44,12 @@ def list_marketplace_refunds(session: SessionDep, user: ApiUser,
 
 
 @router.get("/api/refunds/reasons")
-def reasons(runtime: RuntimeDep, user: ApiUser) -> dict[str, Any]:
+def reasons(runtime: RuntimeDep, user: Reader) -> dict[str, Any]:
     return service.reason_table(runtime)
 
 
 @router.get("/api/refunds/{key}")
-def show_refund(key: Key, session: SessionDep, user: ApiUser) -> dict[str, Any]:
+def show_refund(key: Key, session: SessionDep, user: Reader) -> dict[str, Any]:
     found = service.show(session, key)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such credit memo or refund.")
@@ -53,7 +57,7 @@ def show_refund(key: Key, session: SessionDep, user: ApiUser) -> dict[str, Any]:
 
 
 @router.post("/api/refunds/{key}/retry")
-def retry_refund(key: Key, runtime: RuntimeDep, user: ApiUser) -> dict[str, Any]:
+def retry_refund(key: Key, runtime: RuntimeDep, user: RefundActor) -> dict[str, Any]:
     try:
         result = service.request_retry(runtime, key, actor=user.name)
     except LookupError:
@@ -69,7 +73,7 @@ def retry_refund(key: Key, runtime: RuntimeDep, user: ApiUser) -> dict[str, Any]
 
 
 @router.post("/api/refunds/marketplace/{refund_id}/mirror")
-def mirror_refund(refund_id: Key, runtime: RuntimeDep, user: ApiUser) -> dict[str, Any]:
+def mirror_refund(refund_id: Key, runtime: RuntimeDep, user: RefundActor) -> dict[str, Any]:
     try:
         return service.mirror_marketplace_refund(runtime, refund_id, actor=user.name)
     except service.RefundActionError as error:

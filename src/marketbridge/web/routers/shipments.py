@@ -14,16 +14,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from marketbridge.adapters.db.models.core import User
 from marketbridge.adapters.db.models.shipments import ShipmentOut
 from marketbridge.adapters.errors import RemoteError
+from marketbridge.domain.auth import Action
 from marketbridge.domain.shipments import ShipmentState
 from marketbridge.services import shipments as service
-from marketbridge.web.deps import ApiUser, RuntimeDep, SessionDep
+from marketbridge.web.deps import RuntimeDep, SessionDep
+from marketbridge.web.params import DbId, Offset
+from marketbridge.web.policy import Reader, requires
 
 router = APIRouter(tags=["shipments"])
+MappingEditor = Annotated[User, Depends(requires(Action.EDIT_CARRIER_MAPPINGS))]
 
 
 class MappingIn(BaseModel):
@@ -47,7 +52,7 @@ def _remote_unavailable(error: RemoteError) -> HTTPException:
 
 
 @router.get("/api/carriers")
-def list_carriers(runtime: RuntimeDep, user: ApiUser) -> list[dict[str, Any]]:
+def list_carriers(runtime: RuntimeDep, user: Reader) -> list[dict[str, Any]]:
     try:
         carriers = service.ensure_carriers(runtime)
     except RemoteError as error:
@@ -56,12 +61,12 @@ def list_carriers(runtime: RuntimeDep, user: ApiUser) -> list[dict[str, Any]]:
 
 
 @router.get("/api/carriers/mappings")
-def list_mappings(session: SessionDep, user: ApiUser) -> list[dict[str, Any]]:
+def list_mappings(session: SessionDep, user: Reader) -> list[dict[str, Any]]:
     return service.list_mappings(session)
 
 
 @router.post("/api/carriers/mappings", status_code=status.HTTP_201_CREATED)
-def add_mapping(body: MappingIn, runtime: RuntimeDep, user: ApiUser) -> dict[str, Any]:
+def add_mapping(body: MappingIn, runtime: RuntimeDep, user: MappingEditor) -> dict[str, Any]:
     try:
         mapping, released = service.add_mapping(runtime, marketplace_code=body.marketplace_code,
                                                 magento_carrier_code=body.magento_carrier_code, title=body.title,
@@ -74,13 +79,13 @@ def add_mapping(body: MappingIn, runtime: RuntimeDep, user: ApiUser) -> dict[str
 
 
 @router.delete("/api/carriers/mappings/{mapping_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_mapping(mapping_id: int, runtime: RuntimeDep, user: ApiUser) -> None:
+def delete_mapping(mapping_id: DbId, runtime: RuntimeDep, user: MappingEditor) -> None:
     if not service.delete_mapping(runtime, mapping_id, actor=user.name):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no carrier mapping {mapping_id}")
 
 
 @router.get("/api/carriers/suggest")
-def suggest(runtime: RuntimeDep, user: ApiUser,
+def suggest(runtime: RuntimeDep, user: Reader,
             title: Annotated[str, Query(min_length=1, max_length=255)],
             code: Annotated[str | None, Query(max_length=64)] = None) -> dict[str, Any]:
     try:
@@ -90,23 +95,23 @@ def suggest(runtime: RuntimeDep, user: ApiUser,
 
 
 @router.get("/api/shipments")
-def list_shipments(session: SessionDep, user: ApiUser,
+def list_shipments(session: SessionDep, user: Reader,
                    state: Annotated[ShipmentState | None, Query()] = None,
                    order_id: Annotated[str | None, Query(max_length=64)] = None,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-                   offset: Annotated[int, Query(ge=0)] = 0) -> list[dict[str, Any]]:
+                   offset: Offset = 0) -> list[dict[str, Any]]:
     return service.list_shipments(session, state=state.value if state else None, order_id=order_id, limit=limit,
                                   offset=offset)
 
 
 @router.get("/api/shipments/summary")
-def shipments_summary(session: SessionDep, user: ApiUser) -> dict[str, int]:
+def shipments_summary(session: SessionDep, user: Reader) -> dict[str, int]:
     """How many shipments are in each state."""
     return service.counts_by_state(session)
 
 
 @router.get("/api/shipments/{shipment_id}")
-def get_shipment(shipment_id: int, session: SessionDep, user: ApiUser) -> dict[str, Any]:
+def get_shipment(shipment_id: DbId, session: SessionDep, user: Reader) -> dict[str, Any]:
     row = session.get(ShipmentOut, shipment_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no shipment {shipment_id}")

@@ -12,45 +12,50 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from marketbridge.adapters.db.models.core import User
+from marketbridge.domain.auth import Action
 from marketbridge.domain.stock import Kind, RuleError, Scope
 from marketbridge.services.stock import state as stock_state
 from marketbridge.services.stock import sync as stock_sync
 from marketbridge.services.stock.rules import list_rules, put_rule, remove_rule
-from marketbridge.web.deps import ApiUser, RuntimeDep, SessionDep
+from marketbridge.web.deps import RuntimeDep, SessionDep
+from marketbridge.web.params import DbId, Offset
+from marketbridge.web.policy import Reader, requires
 
 router = APIRouter(tags=["stock"])
+RuleEditor = Annotated[User, Depends(requires(Action.EDIT_STOCK_RULES))]
 
 
 @router.get("/api/stock/summary")
-def stock_summary(session: SessionDep, user: ApiUser) -> dict[str, Any]:
+def stock_summary(session: SessionDep, user: Reader) -> dict[str, Any]:
     return stock_state.summary(session)
 
 
 @router.get("/api/stock/batches")
-def stock_batches(session: SessionDep, user: ApiUser,
+def stock_batches(session: SessionDep, user: Reader,
                   limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
     return stock_state.list_batches(session, limit=limit)
 
 
 @router.get("/api/stock")
-def stock_list(session: SessionDep, user: ApiUser,
+def stock_list(session: SessionDep, user: Reader,
                result: Annotated[Literal["ok", "error", "pending"] | None, Query()] = None,
                limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-               offset: Annotated[int, Query(ge=0)] = 0) -> list[dict[str, Any]]:
+               offset: Offset = 0) -> list[dict[str, Any]]:
     return stock_state.list_states(session, result=result, limit=limit, offset=offset)
 
 
 @router.get("/api/stock/history/{sku:path}")
-def stock_history(sku: str, session: SessionDep, user: ApiUser,
+def stock_history(sku: str, session: SessionDep, user: Reader,
                   limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
     return stock_state.sku_history(session, sku, limit=limit)
 
 
 @router.get("/api/stock/{sku:path}")
-def stock_show(sku: str, session: SessionDep, user: ApiUser) -> dict[str, Any]:
+def stock_show(sku: str, session: SessionDep, user: Reader) -> dict[str, Any]:
     view = stock_state.sku_view(session, sku)
     if view is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No stock state for SKU {sku!r} yet.")
@@ -68,12 +73,12 @@ class RuleIn(BaseModel):
 
 
 @router.get("/api/rules")
-def rules_list(session: SessionDep, user: ApiUser, kind: Kind | None = None) -> list[dict[str, Any]]:
+def rules_list(session: SessionDep, user: Reader, kind: Kind | None = None) -> list[dict[str, Any]]:
     return list_rules(session, kind)
 
 
 @router.post("/api/rules", status_code=status.HTTP_201_CREATED)
-def rules_put(body: RuleIn, runtime: RuntimeDep, user: ApiUser) -> dict[str, Any]:
+def rules_put(body: RuleIn, runtime: RuntimeDep, user: RuleEditor) -> dict[str, Any]:
     try:
         with runtime.db.session() as session:
             rule = put_rule(session, body.kind, body.scope, body.scope_key, body.params, actor=user.name, note=body.note)
@@ -84,7 +89,7 @@ def rules_put(body: RuleIn, runtime: RuntimeDep, user: ApiUser) -> dict[str, Any
 
 
 @router.delete("/api/rules/{rule_id}")
-def rules_delete(rule_id: int, runtime: RuntimeDep, user: ApiUser) -> dict[str, Any]:
+def rules_delete(rule_id: DbId, runtime: RuntimeDep, user: RuleEditor) -> dict[str, Any]:
     try:
         with runtime.db.session() as session:
             remove_rule(session, rule_id, actor=user.name)
