@@ -284,7 +284,11 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8100, ge=1, le=65535)
     session_secret: SecretStr = Field(default=SecretStr("change-me-session-secret"))
-    secure_cookies: bool = False
+    secure_cookies: bool | None = Field(
+        default=None,
+        description="Secure flag on the session cookie, and HSTS. Unset: on, unless web_host is a loopback "
+        "address (127.0.0.1, ::1, localhost), where the console is only reachable over plain http.",
+    )
     alert_urls_ecommerce: SecretStr | None = None
     alert_urls_ops: SecretStr | None = None
     alert_urls_finance: SecretStr | None = None
@@ -310,6 +314,18 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def cookies_secure(self) -> bool:
+        """``secure_cookies`` when set; otherwise on unless the service listens only on loopback.
+
+        Off by default only where plain http is the sole way in (``make demo``, a laptop). A public
+        or wildcard bind (``0.0.0.0``, a host name) sits behind TLS in production: the cookie must
+        not travel in clear, so that is the default there; an operator can still force either way.
+        """
+        if self.secure_cookies is not None:
+            return self.secure_cookies
+        return not is_loopback_host(self.web_host)
+
+    @property
     def is_postgres(self) -> bool:
         return self.database_url.startswith("postgresql")
 
@@ -323,6 +339,19 @@ class Settings(BaseSettings):
                 if len(raw) >= 6:
                     values.append(raw)
         return values
+
+
+def is_loopback_host(host: str) -> bool:
+    """``127.0.0.1`` (any 127/8), ``::1``, ``localhost``: only this machine can connect."""
+    import ipaddress
+
+    name = host.strip().strip("[]").lower()
+    if name in ("localhost", "localhost.", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 class SettingsError(SystemExit):

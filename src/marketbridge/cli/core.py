@@ -40,12 +40,14 @@ def run(
 
     limit_malloc_arenas()  # before any worker thread exists
     settings = settings_or_exit()
+    if host:  # the bind address decides whether cookies are Secure by default (settings.cookies_secure)
+        settings = settings.model_copy(update={"web_host": host})
     upgrade(settings.database_url)
     runtime = build_runtime(settings)
     heartbeat = Heartbeat(runtime)
     heartbeat.start()
     app = create_app(runtime, start_engine=True, schedules=not no_schedules)
-    bind_host = host or settings.web_host
+    bind_host = settings.web_host
     bind_port = port or settings.web_port
     err_console.print(f"marketbridge serving on http://{bind_host}:{bind_port} (executor {settings.executor_id})")
     try:

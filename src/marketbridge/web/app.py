@@ -86,7 +86,8 @@ def create_app(runtime: Runtime, *, start_engine: bool = True, schedules: bool =
 
     for module in ROUTERS:
         app.include_router(module.router)
-    from marketbridge.web import console_setup
+    from marketbridge.web import console_setup, security_headers
 
     console_setup.install(app, runtime.settings)
+    security_headers.install(app, runtime.settings)
     return app

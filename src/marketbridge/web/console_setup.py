@@ -29,7 +29,7 @@ def install(app: FastAPI, settings: Settings) -> None:
         session_cookie=SESSION_COOKIE,
         max_age=SESSION_MAX_AGE_SECONDS,
         same_site="lax",
-        https_only=settings.secure_cookies,
+        https_only=settings.cookies_secure,
     )
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
