@@ -112,7 +112,7 @@ def list_exceptions(
     if type_code:
         query = query.where(ExceptionRecord.type == type_code)
     if search:
-        query = query.where(ExceptionRecord.object_id.contains(search.strip()))
+        query = query.where(ExceptionRecord.object_id.contains(search.strip(), autoescape=True))
     query = query.order_by(ExceptionRecord.last_seen.desc(), ExceptionRecord.id.desc()).limit(limit)
     return session.scalars(query).all()
 

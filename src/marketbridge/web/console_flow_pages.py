@@ -105,7 +105,8 @@ def orders_data(session: Session, runtime: Any, *, state: str | None, q: str | N
     if state:
         query = query.where(MarketplaceOrder.state == state)
     if q:
-        query = query.where(MarketplaceOrder.order_id.contains(q.strip()) | MarketplaceOrder.magento_increment_id.contains(q.strip()))
+        query = query.where(MarketplaceOrder.order_id.contains(q.strip(), autoescape=True)
+                             | MarketplaceOrder.magento_increment_id.contains(q.strip(), autoescape=True))
     recent = session.scalars(query.order_by(MarketplaceOrder.marketplace_created_at.desc(), MarketplaceOrder.id.desc())
                              .limit(100)).all()
     detail = None
@@ -239,7 +240,8 @@ def catalogue_data(session: Session, status_: str | None, q: str | None) -> dict
     if status_:
         query = query.where(Listing.status == status_)
     if q:
-        query = query.where(Listing.magento_sku.contains(q.strip()) | Listing.offer_sku.contains(q.strip()))
+        query = query.where(Listing.magento_sku.contains(q.strip(), autoescape=True)
+                             | Listing.offer_sku.contains(q.strip(), autoescape=True))
     rows = [catalogue.listing_dict(r) for r in session.scalars(query.limit(200))]
     order = ["live", "pending", "new", "inactive", "rejected", "invalid", "excluded"]
     return {"counts": [(s, int(counts.get(s, 0))) for s in order] +
