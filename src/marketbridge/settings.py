@@ -201,7 +201,9 @@ class Settings(BaseSettings):
     )
     webhook_max_body_bytes: int = Field(default=1_000_000, ge=1024)
     webhook_dedup_seconds: float = Field(
-        default=600.0, ge=0, description="An identical signed body within this window is a redelivery."
+        default=7 * 86400.0, ge=0,
+        description="A delivery whose key (I/O Events id, else the SHA-256 of the signed body) was seen within "
+        "this window is a redelivery or a replay: answered 200, not stored or acted on again.",
     )
     stock_push_cron: str = Field(
         default="*/2 * * * * *", description="How often the push loop looks for pending SKUs (6-field cron)."

@@ -5,8 +5,15 @@ How a delivery is handled (``POST /webhooks/adobe-commerce``, web/routers/webhoo
 1. the signature (``x-adobe-commerce-webhook-signature``) is checked against the raw body; an
    unsigned or badly signed body is refused with 401 and nothing is stored;
 2. :func:`store_event` writes the raw body, the event name and a dedup key to ``webhook_events``
-   and commits, *before* anything acts on it; a redelivery of the same body within
-   ``webhook_dedup_seconds`` is recognised and not stored again (duplicates are harmless);
+   and commits, *before* anything acts on it; a delivery with a key seen within
+   ``webhook_dedup_seconds`` (7 days by default) is recognised and not stored or acted on again.
+   Days, not minutes: a captured signed delivery replayed an hour later must not be taken as new.
+   The price: Adobe Commerce webhook bodies carry no id or time, so a genuinely identical body
+   within the window (a stock level back to the very same figure) is taken as a repeat too; the
+   stock poll (every 5 minutes) reads the truth for exactly those missed changes. The lookup is
+   on ``(dedup_key, received_at)`` (index ``ix_webhook_events_dedup``) and never reads ``body``:
+   a personal-data purge may blank bodies at any age, but must keep ``dedup_key`` and
+   ``received_at`` of rows younger than the window (see :func:`dedup_horizon`);
 3. :func:`dispatch_event` runs every handler registered for the event name, in one transaction,
    and marks the event handled. A handler that fails leaves the event unhandled with its error;
    :func:`redispatch_unhandled` (called by the stock poll) tries again later, so nothing is lost.
@@ -108,11 +115,17 @@ def parse(raw_body: bytes) -> tuple[str, dict, dict]:
     return name, data, payload
 
 
+def dedup_horizon(dedup_window_seconds: float, now: dt.datetime | None = None) -> dt.datetime:
+    """Rows received at or after this instant are still needed to recognise a redelivery: a purge
+    must not delete them (blanking their ``body`` is fine, the lookup does not read it)."""
+    return (now or utcnow()) - dt.timedelta(seconds=dedup_window_seconds)
+
+
 def store_event(session: Session, raw_body: bytes, *, dedup_window_seconds: float) -> StoredEvent:
     """Persist an accepted delivery (the caller commits). Redeliveries return the earlier row."""
     name, _data, payload = parse(raw_body)
     key = dedup_key(raw_body, payload)
-    since = utcnow() - dt.timedelta(seconds=dedup_window_seconds)
+    since = dedup_horizon(dedup_window_seconds)
     earlier = session.scalars(
         select(WebhookEvent)
         .where(WebhookEvent.dedup_key == key, WebhookEvent.received_at >= since)
@@ -175,6 +188,7 @@ def redispatch_unhandled(session_factory: Callable[[], object], *, older_than_se
 
 __all__ = [
     "StoredEvent",
+    "dedup_horizon",
     "dispatch_event",
     "handlers_for",
     "load_handlers",
