@@ -1,6 +1,6 @@
 """Settings: every knob comes from the environment (prefix ``MARKETBRIDGE_``) or an optional ``.env``.
 
-Secrets (the Magento token, the Mirakl key, webhook secrets) are ``SecretStr`` so that they never
+Secrets (the Magento token, the Mirakl key, the session secret) are ``SecretStr`` so that they never
 print in a repr, a log line or a validation error. A bad or missing value stops start-up with one
 line naming the variable (see :func:`load_settings`).
 
@@ -95,7 +95,6 @@ class Settings(BaseSettings):
     magento_oauth_access_token_secret: SecretStr | None = None
     magento_stock_id: int = Field(default=1, ge=1, description="MSI stock whose salable quantity we publish.")
     magento_source_code: str = Field(default="default", description="MSI source used for shipments.")
-    magento_webhook_secret: SecretStr = Field(default=SecretStr("sandbox-webhook-secret"))
     magento_timeout_seconds: PositiveSeconds = 30.0
 
     # --- Mirakl ----------------------------------------------------------------------------

@@ -38,7 +38,7 @@ SECRETS = {
     "mirakl_api_key": f"mk-SECRET-{RUN}-mirakl-Q7Z9",
     "magento_token": f"mg-SECRET-{RUN}-magento-X3V8",
     "session_secret": f"ss-SECRET-{RUN}-session-P5K2-long-enough-for-signing",
-    "magento_webhook_secret": f"wh-SECRET-{RUN}-webhook-L1M4",
+    "magento_oauth_consumer_secret": f"oc-SECRET-{RUN}-oauth-L1M4",
     "alert_urls_ops": f"json://127.0.0.1:9/alert-SECRET-{RUN}-R8T6",
 }
 WRONG_KEY = f"mk-WRONG-{RUN}-not-the-key"
@@ -275,7 +275,7 @@ def test_web_error_pages_never_show_or_log_a_secret(migrated_db_url, boxes, capf
                 "404": http.get(f"/api/orders/{token}", headers=auth_header),
                 "login": http.post("/login", data={"name": "ops-" + RUN, "password": SECRETS["session_secret"]}),
                 "webhook": http.post("/webhooks/adobe-commerce", content=b'{"eventName": "' + token.encode() + b'"}',
-                                     headers={"x-adobe-commerce-webhook-signature": SECRETS["magento_webhook_secret"]}),
+                                     headers={"x-adobe-commerce-webhook-signature": SECRETS["magento_oauth_consumer_secret"]}),
             }
             bodies = {name: f"{r.status_code} {dict(r.headers)} {r.text}" for name, r in answers.items()}
             assert answers["500"].status_code == 500
