@@ -180,3 +180,34 @@ def test_a_customer_service_token_cannot_delete_a_stock_rule_or_decide_an_order(
         assert client.delete(f"/api/rules/{rule['id']}", headers=ecommerce).status_code == 200
         with runtime.db.session() as s:
             assert list_rules(s) == []
+
+
+# The console's buttons on an exception do the same things as these API routes; the team owning
+# the exception type (who gets the button) must be the team the policy gives the route to.
+FLOW_ACTION_POLICY = {
+    "accept": Action.DECIDE_ORDERS,
+    "refuse": Action.DECIDE_ORDERS,
+    "map_carrier": Action.EDIT_CARRIER_MAPPINGS,
+    "link_sku": Action.EDIT_CATALOGUE,
+    "mirror": Action.ACT_ON_REFUNDS,
+}
+RETRY_POLICY = {"order_": Action.RETRY_ORDERS, "refund_": Action.ACT_ON_REFUNDS}
+
+
+def test_console_exception_buttons_and_api_routes_give_a_change_to_the_same_team():
+    from marketbridge.services import console_actions, dashboard
+
+    types = dashboard.exception_types()
+    console_actions.flow_actions_for("order_held")  # registers the flow actions
+    compared = 0
+    for code, actions in console_actions.FLOW_ACTIONS.items():
+        for flow_action in actions:
+            if flow_action.name == "retry":
+                action = next((a for prefix, a in RETRY_POLICY.items() if code.startswith(prefix)), None)
+            else:
+                action = FLOW_ACTION_POLICY.get(flow_action.name)
+            if action is None:
+                continue  # no API route does it (workflow and shipment retries)
+            assert POLICY[action] == types[code].owner, (code, flow_action.name, action)
+            compared += 1
+    assert compared >= 8
