@@ -29,7 +29,8 @@ from marketbridge.settings import Settings
 CONSOLE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
 SCHEMA_PAGE_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-                   "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+                   "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+                   "font-src 'self' https://fonts.gstatic.com; "
                    "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
                    "connect-src 'self'; worker-src 'self' blob:; form-action 'self'; frame-ancestors 'none'; "
                    "base-uri 'none'; object-src 'none'")
