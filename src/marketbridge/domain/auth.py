@@ -48,12 +48,14 @@ class Action(enum.StrEnum):
     DECIDE_ORDERS = "decide_orders"  # accept or refuse a held order on the marketplace
     RETRY_ORDERS = "retry_orders"  # create a failed order in Adobe Commerce again
     ACT_ON_REFUNDS = "act_on_refunds"  # retry a held credit memo, mirror a marketplace refund
+    MANAGE_ACCOUNTS = "manage_accounts"  # people and API tokens (admin only)
 
 
-#: The owning team of each action; ``None`` = every role. Mirrors the owners of the exception
-#: types these actions resolve (order_held → Ops, order_creation_failed and sku_near_miss →
-#: Ecommerce, carrier_unmapped → Ops, refund_* → Finance).
-POLICY: Mapping[Action, Team | None] = MappingProxyType({
+#: The owner of each action: a team (that team and admin), ``Role.ADMIN`` (admin only) or ``None``
+#: (every role). Mirrors the owners of the exception types these actions resolve (order_held →
+#: Ops, order_creation_failed and sku_near_miss → Ecommerce, carrier_unmapped → Ops, refund_* →
+#: Finance).
+POLICY: Mapping[Action, Team | Role | None] = MappingProxyType({
     Action.READ: None,
     Action.SIGN_OUT: None,
     Action.ACT_ON_EXCEPTION: None,
@@ -65,6 +67,7 @@ POLICY: Mapping[Action, Team | None] = MappingProxyType({
     Action.DECIDE_ORDERS: Team.OPS,
     Action.RETRY_ORDERS: Team.ECOMMERCE,
     Action.ACT_ON_REFUNDS: Team.FINANCE,
+    Action.MANAGE_ACCOUNTS: Role.ADMIN,
 })
 
 #: Plain words for refusals ("Your role (finance) may not change stock rules.").
@@ -80,6 +83,7 @@ DESCRIPTIONS: Mapping[Action, str] = MappingProxyType({
     Action.DECIDE_ORDERS: "accept or refuse orders",
     Action.RETRY_ORDERS: "retry orders",
     Action.ACT_ON_REFUNDS: "retry or mirror refunds",
+    Action.MANAGE_ACCOUNTS: "manage accounts and API tokens",
 })
 
 #: Routes that need no log-in, by path, with why that is safe. Everything else needs a policy.
@@ -98,6 +102,8 @@ PUBLIC_ROUTES: Mapping[str, str] = MappingProxyType({
 
 def allowed_roles(action: Action) -> frozenset[Role]:
     owner = POLICY[action]
+    if owner is Role.ADMIN:
+        return frozenset({Role.ADMIN})
     return frozenset(role for role in Role if owner is None or can_act_on(role, owner))
 
 
