@@ -1,9 +1,10 @@
 """FastAPI dependencies. Route signatures read like prose:
 
-    def list_orders(session: SessionDep, user: ApiUser) -> ...
+    def list_orders(session: SessionDep, user: Reader) -> ...
 
-``ApiUser`` requires ``Authorization: Bearer <token>`` (tokens from ``marketbridge tokens create``);
-everything under ``/api`` and ``/metrics`` depends on it.
+:func:`require_api_user` requires ``Authorization: Bearer <token>`` (tokens from ``marketbridge
+tokens create``); routes do not use it (or ``ApiUser``) directly but through the role policy,
+``web.policy.requires(action)`` / ``Reader``, which authenticates with it and then checks the role.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from marketbridge.web.deps import require_api_user
 
 Via = Literal["token", "session"]
 
+
 def _check(user: User, action: Action) -> User:
     try:
         role = Role(user.role)
