@@ -2,21 +2,47 @@
 #   make demo   the service + both sandboxes on the embedded default (SQLite), seeded and busy
 #   make test   the test suite (SQLite tier; PostgreSQL tier too when MARKETBRIDGE_DATABASE_URL
 #               points at PostgreSQL, as .ci/run does)
-# Both create .venv and install what they need.
+# Both create .venv and install what they need, from requirements.lock (every package pinned, with
+# its SHA-256: pip refuses anything else). `make lock` regenerates the lock after a change to
+# pyproject.toml; `make security` runs bandit and pip-audit against the lock.
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install lint security bench-quick clean
+.PHONY: demo test install lint lock security bench-quick clean
 
-$(STAMP): pyproject.toml
+LOCK := requirements.lock
+# The advisory database pip-audit asks (its default "pypi" service reads each release's JSON).
+AUDIT_PROBE := https://pypi.org/pypi/pip/json
+
+# The venv's own pip (bundled with Python) installs the lock: upgrading pip first would fetch an
+# unpinned, unhashed pip. hatchling (the build backend) is in the lock too, so the editable install
+# of marketbridge itself builds without fetching anything (--no-build-isolation) and adds nothing
+# (--no-deps).
+$(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "marketbridge needs Python 3.11 or newer")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install --quiet --upgrade pip
-	@$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	@$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
+
+# Regenerate the lock: every dependency of pyproject.toml (with the dev extra) and the build
+# backend, resolved for every platform and Python >= 3.11 (--universal), with the hashes of every
+# file of each pinned release. uv is the resolver; it is a tool for this target only, not in the
+# lock. The index (and extra indexes / find-links) are pip's own configuration, so a machine whose
+# pip points at a mirror resolves from the same place it installs from.
+lock:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet 'uv>=0.9'
+	@echo hatchling | $(BIN)/python -m uv pip compile pyproject.toml - --extra dev --universal \
+		--python-version 3.11 --generate-hashes --index-strategy unsafe-best-match --quiet \
+		$$(for u in $${PIP_INDEX_URL:-$$($(BIN)/python -m pip config get global.index-url 2>/dev/null)}; do echo --index-url $$u; done) \
+		$$(for u in $${PIP_EXTRA_INDEX_URL:-$$($(BIN)/python -m pip config get global.extra-index-url 2>/dev/null)}; do echo --extra-index-url $$u; done) \
+		$$(for u in $${PIP_FIND_LINKS:-$$($(BIN)/python -m pip config get global.find-links 2>/dev/null)}; do echo --find-links $$u; done) \
+		-o $(LOCK)
+	@echo "$(LOCK) regenerated: review the diff, then make install"
 
 install: $(STAMP)
 
@@ -30,9 +56,19 @@ test: $(STAMP)
 lint: $(STAMP)
 	@$(BIN)/ruff check src tests bench
 
+# pip-audit checks the locked set (what make install installs), without installing it again
+# (--disable-pip: the lock is fully pinned and hashed). Where the advisory database cannot be
+# reached, it says so on one line and exits 0 with the lock NOT audited; AUDIT_REQUIRED=1 makes
+# that a failure instead (for a CI that must audit).
 security: $(STAMP)
 	@$(BIN)/bandit -q -r src -c pyproject.toml
-	@$(BIN)/pip-audit --skip-editable --progress-spinner off
+	@if $(BIN)/python -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=15).close()' \
+			$(AUDIT_PROBE) 2>/dev/null; then \
+		$(BIN)/pip-audit -r $(LOCK) --require-hashes --disable-pip --progress-spinner off; \
+	else \
+		echo "make security: pip-audit SKIPPED: the advisory database ($(AUDIT_PROBE)) is not reachable from this machine, so $(LOCK) was not audited"; \
+		test -z "$(AUDIT_REQUIRED)"; \
+	fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache var marketbridge.sqlite
