@@ -18,9 +18,9 @@ LOCK := requirements.lock
 AUDIT_PROBE := https://pypi.org/pypi/pip/json
 
 # The venv's own pip (bundled with Python) installs the lock: upgrading pip first would fetch an
-# unpinned, unhashed pip. hatchling (the build backend) is in the lock too, so the editable install
-# of marketbridge itself builds without fetching anything (--no-build-isolation) and adds nothing
-# (--no-deps).
+# unpinned, unhashed pip. The build backend (hatchling, and editables which its editable builds
+# need) is in the lock too, so the editable install of marketbridge itself builds without fetching
+# anything (--no-build-isolation) and adds nothing (--no-deps).
 $(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "marketbridge needs Python 3.11 or newer")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,7 +36,7 @@ $(STAMP): pyproject.toml $(LOCK)
 lock:
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet 'uv>=0.9'
-	@echo hatchling | $(BIN)/python -m uv pip compile pyproject.toml - --extra dev --universal \
+	@printf "hatchling\neditables\n" | $(BIN)/python -m uv pip compile pyproject.toml - --extra dev --universal \
 		--python-version 3.11 --generate-hashes --index-strategy unsafe-best-match --quiet \
 		$$(for u in $${PIP_INDEX_URL:-$$($(BIN)/python -m pip config get global.index-url 2>/dev/null)}; do echo --index-url $$u; done) \
 		$$(for u in $${PIP_EXTRA_INDEX_URL:-$$($(BIN)/python -m pip config get global.extra-index-url 2>/dev/null)}; do echo --extra-index-url $$u; done) \
