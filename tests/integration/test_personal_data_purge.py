@@ -182,3 +182,32 @@ def test_purge_leaves_no_personal_data_in_any_table(migrated_db_url, fresh_sandb
         engine.shutdown()
         runtime.close()
 
+
+def test_names_typed_into_the_log_in_form_are_shown_to_admins_only(runtime):
+    from marketbridge.domain.auth import Role
+    from marketbridge.services import auth
+
+    password = "correct horse battery"
+    with runtime.db.session() as s:
+        auth.create_user(s, "olive", Role.OPS, password)
+        auth.create_user(s, "ada", Role.ADMIN, password)
+    typed = f"{FIRST} {LAST}"
+
+    def log_in(client: TestClient, name: str) -> None:
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+        assert client.post("/login", data={"name": name, "password": password, "csrf_token": csrf},
+                           follow_redirects=False).status_code == 303
+
+    with TestClient(create_app(runtime, start_engine=False)) as client:
+        assert _login_failed(client, typed) == 401
+    with TestClient(create_app(runtime, start_engine=False)) as client:
+        log_in(client, "olive")
+        page = client.get("/activity").text
+        assert "login.failed" in page and "(hidden: failed log-in)" in page
+        assert FIRST not in page and LAST not in page
+        searched = client.get("/activity", params={"actor": typed}).text
+        assert "login.failed" not in searched  # a search cannot confirm the name was typed
+    with TestClient(create_app(runtime, start_engine=False)) as client:
+        log_in(client, "ada")
+        assert typed in client.get("/activity").text
+        assert "login.failed" in client.get("/activity", params={"actor": typed}).text
