@@ -14,8 +14,6 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test install lint lock security bench-quick clean
 
 LOCK := requirements.lock
-# The advisory database pip-audit asks (its default "pypi" service reads each release's JSON).
-AUDIT_PROBE := https://pypi.org/pypi/pip/json
 
 # The venv's own pip (bundled with Python) installs the lock: upgrading pip first would fetch an
 # unpinned, unhashed pip. The build backend (hatchling, and editables which its editable builds
@@ -56,19 +54,14 @@ test: $(STAMP)
 lint: $(STAMP)
 	@$(BIN)/ruff check src tests bench
 
-# pip-audit checks the locked set (what make install installs), without installing it again
-# (--disable-pip: the lock is fully pinned and hashed). Where the advisory database cannot be
-# reached, it says so on one line and exits 0 with the lock NOT audited; AUDIT_REQUIRED=1 makes
-# that a failure instead (for a CI that must audit).
+# pip-audit checks the locked set (what make install installs) without installing it again
+# (--disable-pip: the lock is fully pinned and hashed). tools/audit_lock.py says what was really
+# audited: where the advisory database cannot be reached it prints one "pip-audit SKIPPED" line and
+# exits 0 with the lock NOT audited; AUDIT_REQUIRED=1 makes that (or a partial audit) a failure,
+# for a CI that must audit. A known vulnerability always fails.
 security: $(STAMP)
 	@$(BIN)/bandit -q -r src -c pyproject.toml
-	@if $(BIN)/python -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=15).close()' \
-			$(AUDIT_PROBE) 2>/dev/null; then \
-		$(BIN)/pip-audit -r $(LOCK) --require-hashes --disable-pip --progress-spinner off; \
-	else \
-		echo "make security: pip-audit SKIPPED: the advisory database ($(AUDIT_PROBE)) is not reachable from this machine, so $(LOCK) was not audited"; \
-		test -z "$(AUDIT_REQUIRED)"; \
-	fi
+	@$(BIN)/python tools/audit_lock.py $(LOCK)
 
 clean:
 	rm -rf $(VENV) .pytest_cache var marketbridge.sqlite
