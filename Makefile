@@ -64,4 +64,4 @@ security: $(STAMP)
 	@$(BIN)/python tools/audit_lock.py $(LOCK)
 
 clean:
-	rm -rf $(VENV) .pytest_cache var marketbridge.sqlite
+	rm -rf $(VENV) .pytest_cache var marketbridge.sqlite marketbridge.sqlite.run.lock
