@@ -264,8 +264,8 @@ def _address_of(raw: dict[str, Any]) -> dict[str, Any] | None:
 
 def _strip_personal(raw: dict[str, Any]) -> dict[str, Any]:
     """The OR11 payload without its customer: only the marketplace's customer id and locale stay
-    (any other key the marketplace adds to ``customer``, an e-mail say, goes too), and the
-    per-order relay e-mail address."""
+    (any other key the marketplace adds to ``customer``, an e-mail say, goes too, and so does the
+    per-order relay address ``customer_notification_email``)."""
     clean = dict(raw)
     customer = clean.get("customer") if isinstance(clean.get("customer"), dict) else {}
     clean["customer"] = {"customer_id": customer.get("customer_id"), "locale": customer.get("locale"),
