@@ -141,7 +141,15 @@ class Settings(BaseSettings):
         default="freeshipping_freeshipping",
         description="Used instead of magento_shipping_method when the marketplace charged no delivery.",
     )
-    personal_data_retention_days: int = Field(default=90, ge=1)
+    personal_data_retention_days: int = Field(
+        default=90, ge=1, description="Orders' customer names, addresses, phones and e-mails (in every state, "
+        "created in Adobe Commerce or not), and what quotes them, are removed after this many days.")
+    webhook_body_retention_hours: float = Field(
+        default=48.0, gt=0, description="Stored Adobe Commerce webhook bodies are cut down to the event name, ids "
+        "and SKUs after this long (the dedup key and receipt time stay).")
+    failed_login_name_retention_days: int = Field(
+        default=30, ge=1, description="Names typed into the log-in form that failed are removed from the "
+        "activity log after this many days (a typed name may be a customer's, or a password).")
     audit_cron: str = "0 0 2 * * *"
     timezone: str = "Europe/London"
 

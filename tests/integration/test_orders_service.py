@@ -464,12 +464,15 @@ def test_housekeeping_reminds_flags_stuck_orders_and_purges_personal_data(rt, fr
         record = service.get_order_record(s, stuck_id)
         assert record.customer_name and record.shipping_address
     far = dt.datetime.now(dt.UTC) + dt.timedelta(days=runtime.settings.personal_data_retention_days + 1)
-    assert service.housekeeping(runtime, now=far)["purged"] == 1  # the created one; the held one is kept
+    # the created one and the held one alike: an order that never reached Adobe Commerce is purged too
+    assert service.housekeeping(runtime, now=far)["purged"] == 2
     with runtime.db.session() as s:
         record = service.get_order_record(s, stuck_id)
         assert record.customer_name is None and record.shipping_address is None
         assert record.raw["customer"]["shipping_address"] is None and record.raw["customer"]["lastname"] is None
         assert record.magento_increment_id  # what fulfilment needs stays
+        held = service.get_order_record(s, order_id)
+        assert held.state == "held" and held.customer_name is None and held.personal_data_purged_at is not None
 
 
 def test_unknown_offer_sku_is_refused(rt, fresh_sandboxes):

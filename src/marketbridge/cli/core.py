@@ -33,6 +33,7 @@ def run(
     import uvicorn
 
     from marketbridge.adapters.db.migrate import upgrade
+    from marketbridge.adapters.db.runlock import RunLockHeld, acquire_run_lock
     from marketbridge.memory import limit_malloc_arenas
     from marketbridge.runtime import build_runtime
     from marketbridge.web.app import create_app
@@ -42,6 +43,11 @@ def run(
     settings = settings_or_exit()
     if host:  # the bind address decides whether cookies are Secure by default (settings.cookies_secure)
         settings = settings.model_copy(update={"web_host": host})
+    try:  # SQLite is one process: a second run on the same file is refused before it touches it
+        run_lock = acquire_run_lock(settings.database_url)
+    except RunLockHeld as error:
+        err_console.print(str(error), markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(3) from None
     upgrade(settings.database_url)
     runtime = build_runtime(settings)
     heartbeat = Heartbeat(runtime)
@@ -55,6 +61,8 @@ def run(
     finally:
         heartbeat.stop()
         runtime.close()
+        if run_lock is not None:
+            run_lock.release()
 
 
 @users_app.command("add")

@@ -26,6 +26,7 @@ from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.core import AuditLogEntry, ExceptionRecord, StreamCursor
 from marketbridge.domain.exceptions import ExceptionState, ExceptionType, Team
 from marketbridge.services import exceptions as exception_service
+from marketbridge.services.personal_data import FAILED_LOGIN
 
 log = structlog.get_logger(__name__)
 
@@ -126,12 +127,42 @@ def exception_history(session: Session, record_id: int, limit: int = 50) -> Sequ
     ).all()
 
 
-def activity(session: Session, *, actor: str | None = None, limit: int = 200) -> Sequence[AuditLogEntry]:
-    """The audit log of human actions, newest first."""
+HIDDEN_NAME = "(hidden: failed log-in)"
+
+
+@dataclass(frozen=True)
+class ActivityEntry:
+    """One audit log line as shown (a copy: hiding a name must never write to the row)."""
+
+    at: dt.datetime
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    detail: dict[str, Any]
+
+
+def activity(session: Session, *, actor: str | None = None, limit: int = 200,
+             show_login_names: bool = False) -> list[ActivityEntry]:
+    """The audit log of human actions, newest first.
+
+    A failed log-in records the name as typed, which may be a customer's name or a password typed
+    in the wrong box: only a viewer allowed to see it (``show_login_names``: admins) gets it; for
+    the others the line shows without the name, and a search by person skips failed log-ins, so
+    that searching a name cannot confirm it was typed.
+    """
     query = select(AuditLogEntry)
     if actor:
         query = query.where(AuditLogEntry.actor == actor)
-    return session.scalars(query.order_by(AuditLogEntry.at.desc(), AuditLogEntry.id.desc()).limit(limit)).all()
+        if not show_login_names:
+            query = query.where(AuditLogEntry.action != FAILED_LOGIN)
+    rows = session.scalars(query.order_by(AuditLogEntry.at.desc(), AuditLogEntry.id.desc()).limit(limit)).all()
+    out = []
+    for row in rows:
+        hide = row.action == FAILED_LOGIN and not show_login_names
+        out.append(ActivityEntry(row.at, HIDDEN_NAME if hide else row.actor, row.action, row.object_type,
+                                 "" if hide else row.object_id, {} if hide else dict(row.detail or {})))
+    return out
 
 
 # --- flow health from the workflow engine ---------------------------------------------------------

@@ -51,6 +51,7 @@ from marketbridge.domain.exceptions import ExceptionReport
 from marketbridge.domain.orders import OrderState, SkuMatch
 from marketbridge.runtime import Runtime
 from marketbridge.services import exceptions as exc
+from marketbridge.services import personal_data
 from marketbridge.settings import OrderCreationMode, Settings
 
 log = structlog.get_logger(__name__)
@@ -262,12 +263,16 @@ def _address_of(raw: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _strip_personal(raw: dict[str, Any]) -> dict[str, Any]:
+    """The OR11 payload without its customer: only the marketplace's customer id and locale stay
+    (any other key the marketplace adds to ``customer``, an e-mail say, goes too, and so does the
+    per-order relay address ``customer_notification_email``)."""
     clean = dict(raw)
-    customer = dict(clean.get("customer") or {})
-    for key in ("firstname", "lastname", "civility", "billing_address", "shipping_address"):
-        if key in customer:
-            customer[key] = None
-    clean["customer"] = customer
+    customer = clean.get("customer") if isinstance(clean.get("customer"), dict) else {}
+    clean["customer"] = {"customer_id": customer.get("customer_id"), "locale": customer.get("locale"),
+                         "firstname": None, "lastname": None, "civility": None,
+                         "billing_address": None, "shipping_address": None}
+    if "customer_notification_email" in clean:
+        clean["customer_notification_email"] = None
     return clean
 
 
@@ -1152,10 +1157,10 @@ def report_unreachable(runtime: Runtime, order_id: str, phase: str, error: str) 
 
 # =================================================================== housekeeping
 def housekeeping(runtime: Runtime, *, now: dt.datetime | None = None) -> dict[str, int]:
-    """Held-order reminders, stuck detection and the personal-data purge."""
+    """Held-order reminders, stuck detection and the personal-data purge (services/personal_data.py)."""
     settings = runtime.settings
     now = now or utcnow()
-    reminders = stuck_count = purged = 0
+    reminders = stuck_count = 0
     with runtime.db.session() as session:
         held = session.scalars(select(MarketplaceOrder).where(MarketplaceOrder.state == S.HELD.value)).all()
         for order in held:
@@ -1186,13 +1191,8 @@ def housekeeping(runtime: Runtime, *, now: dt.datetime | None = None) -> dict[st
                     current = get_order_record(session, record_.object_id, settings.order_connection)
                     if current is None or current.state != record_.context.get("state"):
                         exc.clear(session, type_, record_.object_id)
-        cutoff = now - dt.timedelta(days=settings.personal_data_retention_days)
-        for order in session.scalars(select(MarketplaceOrder).where(
-                MarketplaceOrder.personal_data_purged_at.is_(None), MarketplaceOrder.received_at < cutoff,
-                MarketplaceOrder.state.not_in([s.value for s in rules.PRE_CREATION_STATES]))).all():
-            purge_personal_data(order, now)
-            purged += 1
-    return {"reminders": reminders, "stuck": stuck_count, "purged": purged}
+        purged = personal_data.purge(session, settings, now)  # every retention rule, every state
+    return {"reminders": reminders, "stuck": stuck_count, **purged}
 
 
 def purge_personal_data(order: MarketplaceOrder, now: dt.datetime) -> None:

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from marketbridge.adapters.db.models.core import ExceptionRecord, User
-from marketbridge.domain.auth import Action
+from marketbridge.domain.auth import Action, Role
 from marketbridge.domain.exceptions import Team
 from marketbridge.services import auth as auth_service
 from marketbridge.services import console_actions, dashboard
@@ -212,8 +212,8 @@ async def exception_action(
 
 @pages.get("/activity", response_class=HTMLResponse)
 def activity_page(request: Request, session: SessionDep, user: PageReader, actor: str | None = None) -> Response:
-    return render(request, "console/activity.html", entries=dashboard.activity(session, actor=actor or None),
-                  actor=actor or "")
+    entries = dashboard.activity(session, actor=actor or None, show_login_names=user.role == Role.ADMIN)
+    return render(request, "console/activity.html", entries=entries, actor=actor or "")
 
 
 @pages.get("/guide", response_class=HTMLResponse)

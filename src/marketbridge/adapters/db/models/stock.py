@@ -26,10 +26,17 @@ from marketbridge.adapters.db.base import Base, utcnow
 
 
 class WebhookEvent(Base):
-    """One accepted (signature-checked) webhook delivery, stored raw before it is dispatched."""
+    """One accepted (signature-checked) webhook delivery, stored raw before it is dispatched.
+
+    Personal data: an order event's body carries names, addresses and phones. After
+    ``webhook_body_retention_hours`` the purge (services/personal_data.py) replaces ``body`` by its
+    minimised form (event name, ids, SKUs, quantities: what the handlers read) and stamps
+    ``body_minimised_at``; the row, its ``dedup_key`` and ``received_at`` stay for de-duplication.
+    """
 
     __tablename__ = "webhook_events"
-    __table_args__ = (Index("ix_webhook_events_dedup", "dedup_key", "received_at"),)
+    __table_args__ = (Index("ix_webhook_events_dedup", "dedup_key", "received_at"),
+                      Index("ix_webhook_events_minimise", "body_minimised_at", "received_at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -39,6 +46,7 @@ class WebhookEvent(Base):
     handled_at: Mapped[dt.datetime | None] = mapped_column(nullable=True, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str] = mapped_column(Text, default="")
+    body_minimised_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
 
 
 class StockHint(Base):
