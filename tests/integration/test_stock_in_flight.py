@@ -186,3 +186,29 @@ def test_a_result_does_not_mark_a_sku_done_for_a_change_it_did_not_carry(rt, fre
     with rt.db.session() as session:
         row = session.get(SkuState, sku)
         assert (row.published_qty, row.stock_result) == (salable(boxes, sku), "ok")
+
+
+def test_catch_up_reads_what_changed_while_nobody_listened(rt, fresh_sandboxes):
+    """The catch-up at start: a stored webhook never dispatched is dispatched, a source item
+    changed while the service was down is found by its fingerprint; nothing else is re-read."""
+    from marketbridge.adapters.db.models.stock import WebhookEvent
+
+    boxes = fresh_sandboxes
+    skus = simple_on_marketplace(boxes)
+    changed, via_event = skus[7], skus[8]
+    sync.full_resync(rt)
+    sync.push_now(rt)
+    sync.poll(rt)  # baseline of the cursors and fingerprints, as a running service has
+    set_stock(boxes, changed, 11)  # while down: the webhook found nobody
+    set_stock(boxes, via_event, 12)
+    body = json.dumps({"eventName": SOURCE_ITEMS_SAVE, "data": {"sourceItems": [
+        {"sku": via_event, "source_code": "default", "quantity": 12, "status": 1}]}})
+    with rt.db.session() as session:  # stored, then the worker died before dispatching it
+        session.add(WebhookEvent(event_name=SOURCE_ITEMS_SAVE, dedup_key="sha256:x", body=body))
+    result = sync.catch_up(rt)
+    assert result.redispatched == 1
+    assert result.refresh.hints >= 2
+    assert result.source_changes == 2  # just what changed: the rest of the catalogue is not re-read
+    sync.push_now(rt)
+    assert offer(boxes, changed)["quantity"] == 11
+    assert offer(boxes, via_event)["quantity"] == 12
