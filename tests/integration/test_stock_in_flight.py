@@ -212,3 +212,21 @@ def test_catch_up_reads_what_changed_while_nobody_listened(rt, fresh_sandboxes):
     sync.push_now(rt)
     assert offer(boxes, changed)["quantity"] == 11
     assert offer(boxes, via_event)["quantity"] == 12
+
+
+def test_a_worker_newly_found_dead_is_taken_over_once(rt):
+    """The sweeper runs the catch-up when it takes over a dead worker: once per death (the dead
+    worker's heartbeat row stays, and each sweep finds it again), and again after it comes back
+    and dies once more."""
+    from marketbridge.adapters.db.models.core import WorkerHeartbeat
+    from marketbridge.workflows.maintenance import newly_dead
+
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    with rt.db.session() as session:
+        session.add(WorkerHeartbeat(executor_id="worker-b", seen_at=long_ago, pid=1))
+        session.add(WorkerHeartbeat(executor_id="worker-c", seen_at=dt.datetime.now(dt.UTC), pid=2))
+    assert newly_dead(rt) == ["worker-b"]
+    assert newly_dead(rt) == []
+    with rt.db.session() as session:
+        session.get(WorkerHeartbeat, "worker-b").seen_at = long_ago + dt.timedelta(minutes=5)
+    assert newly_dead(rt) == ["worker-b"]
