@@ -569,7 +569,10 @@ def _refresh(runtime: Runtime, limit: int) -> RefreshResult:
         force = {h.sku for h in hints if h.force}
         need_products = {h.sku for h in hints if h.price or h.details or h.sku not in known}
     began = time.monotonic()
-    readings = read_for(runtime, skus, details=details, exact=exact, need_products=need_products)
+    # In SKU order: each chunk locks its rows (PostgreSQL), and two workers locking in one order
+    # cannot deadlock on each other.
+    readings = sorted(read_for(runtime, skus, details=details, exact=exact, need_products=need_products),
+                      key=lambda r: r.sku)
     read_s = time.monotonic() - began
     with runtime.db.session() as session:
         rules = load_rules(session)
@@ -771,6 +774,7 @@ def full_resync(runtime: Runtime, *, progress: Progress | None = None) -> Resync
         readings.append(item)
     for sku in set(states) - set(products):  # deleted in Magento since we last saw it
         readings.append(Reading(sku=sku, missing=True, stock_read=True, salable=0.0, fingerprint="none"))
+    readings.sort(key=lambda r: r.sku)  # lock order, as in a refresh
     out.skus = len(readings)
     out.products_read = len(products)
     noticed = {r.sku: noticed_at for r in readings}
