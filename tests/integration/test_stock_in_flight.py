@@ -230,3 +230,21 @@ def test_a_worker_newly_found_dead_is_taken_over_once(rt):
     with rt.db.session() as session:
         session.get(WorkerHeartbeat, "worker-b").seen_at = long_ago + dt.timedelta(minutes=5)
     assert newly_dead(rt) == ["worker-b"]
+
+
+def test_a_webhook_is_acknowledged_only_once_stored_and_its_hint_committed(rt, fresh_sandboxes):
+    """The 200 leaves after the commit: a separate connection (another process, after a kill -9)
+    sees the event and its hint as soon as the answer arrives."""
+    from sqlalchemy import create_engine, text
+
+    sku = simple_on_marketplace(fresh_sandboxes)[9]
+    other = create_engine(rt.settings.database_url)
+    try:
+        with TestClient(create_app(rt, start_engine=False)) as client:
+            source_item_webhook(client, sku, 5)
+            with other.connect() as conn:
+                events = conn.execute(text("select count(*) from webhook_events where handled_at is not null")).scalar()
+                hinted = conn.execute(text("select count(*) from stock_hints where sku = :sku"), {"sku": sku}).scalar()
+        assert (events, hinted) == (1, 1)
+    finally:
+        other.dispose()
