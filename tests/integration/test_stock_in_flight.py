@@ -248,3 +248,23 @@ def test_a_webhook_is_acknowledged_only_once_stored_and_its_hint_committed(rt, f
         assert (events, hinted) == (1, 1)
     finally:
         other.dispose()
+
+
+def test_the_sweeper_starts_the_stock_catch_up_when_it_takes_over_a_dead_worker(rt):
+    from dbos import DBOS
+
+    from marketbridge.adapters.db.models.core import WorkerHeartbeat
+    from marketbridge.workflows import engine
+    from marketbridge.workflows.maintenance import sweep_stale_executors
+
+    engine.launch(rt, schedules=False)  # no start hook: only the takeover starts a catch-up here
+    try:
+        with rt.db.session() as session:
+            session.add(WorkerHeartbeat(executor_id="worker-b", pid=1,
+                                        seen_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)))
+        DBOS.start_workflow(sweep_stale_executors, None, None).get_result()
+        DBOS.start_workflow(sweep_stale_executors, None, None).get_result()  # same death: not again
+        started = [w.workflow_id for w in DBOS.list_workflows(workflow_id_prefix="stock-catchup-")]
+        assert len(started) == 1
+    finally:
+        engine.shutdown()
