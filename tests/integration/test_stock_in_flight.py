@@ -159,6 +159,37 @@ def test_an_older_read_never_writes_over_a_newer_one(rt, fresh_sandboxes, monkey
     assert published(rt, sku) == (1, 1)
 
 
+def test_a_pass_that_took_the_newest_hint_is_not_taken_for_the_older_read(rt, fresh_sandboxes, monkeypatch):
+    """The read's time must come after its hints were taken. Here the first pass begins, another
+    worker's pass reads (10) and writes, the quantity changes (4) and is hinted, and only then does
+    the first pass take its hints (the new one) and read 4. Timed from before its take, it looked
+    older than the other pass, lost the comparison and deleted the hint: 4 was never published."""
+    boxes = fresh_sandboxes
+    sku = simple_on_marketplace(boxes)[10]
+    set_stock(boxes, sku, 10)
+    with rt.db.session() as session:
+        outbox.note_hints(session, [sku], reason="test")
+    original = outbox.take_hints
+    calls: list[int] = []
+
+    def take_late(session, limit):
+        calls.append(limit)
+        if len(calls) == 1:  # the first pass has begun; before it takes its hints:
+            sync._refresh(rt, 100_000)  # another worker reads 10 and writes it
+            set_stock(boxes, sku, 4)
+            with rt.db.session() as other:
+                outbox.note_hints(other, [sku], reason="webhook")
+        return original(session, limit)
+
+    monkeypatch.setattr(outbox, "take_hints", take_late)
+    sync.refresh(rt)
+    monkeypatch.setattr(outbox, "take_hints", original)
+    sync.push_now(rt)
+    expected = salable(boxes, sku)  # 4 on the default source, plus what other sources hold
+    assert offer(boxes, sku)["quantity"] == expected
+    assert published(rt, sku) == (expected, expected)
+
+
 def test_a_result_does_not_mark_a_sku_done_for_a_change_it_did_not_carry(rt, fresh_sandboxes):
     """An import carrying 3 completes while 1 (read during the push) waits for the next window:
     the SKU is not "ok" until the value that matches Magento is confirmed."""

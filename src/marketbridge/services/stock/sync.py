@@ -266,6 +266,17 @@ def _save_states(session: Session, rows: Sequence[dict[str, Any]], *, pending: M
         session.execute(stmt, list(rows[start : start + 1000]))
 
 
+def database_now(session: Session) -> dt.datetime:
+    """The database's clock (PostgreSQL: ``clock_timestamp()``, the moment of the call, not the
+    transaction's start), so workers on several hosts compare read times on one clock. SQLite is
+    one host's file: that host's clock."""
+    if session.get_bind().dialect.name == "postgresql":
+        moment = session.scalar(select(func.clock_timestamp()))
+        if isinstance(moment, dt.datetime):
+            return moment.astimezone(dt.UTC)
+    return utcnow()
+
+
 def _has_facts(item: Reading) -> bool:
     """The reading carries something read from Adobe Commerce (not a bare recompute)."""
     return (item.product is not None or item.stock_read or item.missing or item.fingerprint is not None
@@ -556,12 +567,16 @@ def refresh(runtime: Runtime, *, limit: int = 100_000) -> RefreshResult:
 
 def _refresh(runtime: Runtime, limit: int) -> RefreshResult:
     out = RefreshResult()
-    started = utcnow()
     with runtime.db.session() as session:
         hints = outbox.take_hints(session, limit)
-        known = _existing_skus(session, [h.sku for h in hints])
         if not hints:
             return out
+        # The read's time is taken *after* the hints were taken and before Magento is read, on the
+        # database's clock: every change whose hint this pass took happened before it, and a pass
+        # that started later (any worker) read Magento later, so "newer facts win" compares reads
+        # by when they really looked (a time taken before the take let an older read win).
+        started = database_now(session)
+        known = _existing_skus(session, [h.sku for h in hints])
         skus = [h.sku for h in hints]
         noticed = {h.sku: h.first_noticed_at for h in hints}
         details = {h.sku for h in hints if h.details}
@@ -716,7 +731,8 @@ def full_resync(runtime: Runtime, *, progress: Progress | None = None) -> Resync
     out = ResyncResult()
     settings = runtime.settings
     magento = runtime.magento
-    noticed_at = utcnow()
+    with runtime.db.session() as session:
+        noticed_at = database_now(session)
     report = progress or (lambda phase, advance, total: None)
     report("products", 0, None)
     report("stock", 0, None)
