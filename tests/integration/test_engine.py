@@ -24,6 +24,9 @@ def test_engine_launches_on_our_database_and_runs_workflows(runtime):
         status = DBOS.get_workflow_status(handle.workflow_id)
         assert status.app_version == runtime.settings.application_version
         assert status.executor_id == runtime.settings.executor_id
+        # a serving worker first catches up on what changed while nobody listened (issue 21)
+        started = [w.workflow_id for w in DBOS.list_workflows(workflow_id_prefix="stock-catchup-")]
+        assert [w.startswith(f"stock-catchup-{runtime.settings.executor_id}-") for w in started] == [True]
     finally:
         engine.shutdown()
     assert not engine.is_launched()

@@ -140,10 +140,16 @@ def store_event(session: Session, raw_body: bytes, *, dedup_window_seconds: floa
     return StoredEvent(event.id, name, False)
 
 
-def dispatch_event(session: Session, event_id: int) -> bool:
-    """Run the handlers of one stored event (the caller commits). True when it is handled."""
+def dispatch_event(session: Session, event_id: int, *, again: bool = False) -> bool:
+    """Run the handlers of one stored event (the caller commits). True when it is handled.
+
+    ``again``: run them even if the event was handled, for an identical body received again.
+    Bodies without an event id carry no time (e.g. ``{"sku": "A", "quantity": 1}``), so the same
+    body can be a *new* change back to an earlier value, not a redelivery: found by the soak, a
+    stock change back to 1 fifteen seconds after the first change to 1 was taken for a redelivery
+    and never read. Handlers are hints (idempotent), so running them again costs one re-read."""
     event = session.get(WebhookEvent, event_id)
-    if event is None or event.handled_at is not None:
+    if event is None or (event.handled_at is not None and not again):
         return True
     event.attempts += 1
     try:

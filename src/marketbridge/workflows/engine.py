@@ -10,6 +10,8 @@
 
 Each flow declares its workflows in ``marketbridge.workflows.<area>`` and lists its queues and
 schedules in module constants ``QUEUES`` and ``SCHEDULES``; :func:`launch` registers them all.
+A module may also define ``at_start(settings)``: called once the engine runs with schedules (a
+serving worker), to catch up on what happened while nobody listened (the stock flow does).
 """
 
 from __future__ import annotations
@@ -83,8 +85,28 @@ def launch(runtime: Runtime, *, schedules: bool = True) -> None:
             if entries:
                 DBOS.apply_schedules(entries)
         _launched = True
+        if schedules:
+            run_start_hooks(runtime, modules)
         log.info("engine.launched", executor_id=runtime.settings.executor_id,
                  version=runtime.settings.application_version, schedules=schedules)
+
+
+def run_start_hooks(runtime: Runtime, modules: list[ModuleType] | None = None) -> list[str]:
+    """Call every area's ``at_start(settings)``; one that fails is logged, not fatal (the
+    schedules still do the work, later). Returns what the hooks returned (workflow ids)."""
+    started: list[str] = []
+    for module in modules if modules is not None else load_workflow_modules():
+        hook = getattr(module, "at_start", None)
+        if hook is None:
+            continue
+        try:
+            result = hook(runtime.settings)
+        except Exception as error:  # noqa: BLE001 - a start hook must never stop the worker
+            log.error("engine.start_hook_failed", module=module.__name__, error=str(error)[:300])
+            continue
+        if result:
+            started.append(str(result))
+    return started
 
 
 def shutdown() -> None:

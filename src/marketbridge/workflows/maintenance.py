@@ -6,6 +6,8 @@
   several workers a dead worker's unfinished work is finished by another. Every step in our
   workflows is idempotent against the remote systems, so a false "dead" verdict costs a repeated
   read, never a duplicate order, shipment or refund.
+* When it takes over a worker newly found dead, it runs the start hooks of the flows here too
+  (the stock flow's catch-up: the dead worker may have stored webhooks it never handled).
 * It also turns workflows that DBOS gave up on (``MAX_RECOVERY_ATTEMPTS_EXCEEDED``) into
   ``workflow_failed`` exception records, so nothing stops silently.
 """
@@ -153,6 +155,27 @@ def _resume_stale() -> list[str]:
     return resume_work_of(runtime, stale_executors(runtime))
 
 
+def newly_dead(runtime: Runtime, now: dt.datetime | None = None) -> list[str]:
+    """Stale executors not yet taken over by this process (a dead worker's heartbeat row stays,
+    so each sweep finds it again; its last beat tells one death from the next)."""
+    now = now or utcnow()
+    cutoff = now - dt.timedelta(seconds=runtime.settings.stale_executor_seconds)
+    seen = runtime.extras.setdefault("taken_over", {})
+    with runtime.db.session() as session:
+        rows = session.execute(
+            select(WorkerHeartbeat.executor_id, WorkerHeartbeat.seen_at).where(
+                WorkerHeartbeat.seen_at < cutoff, WorkerHeartbeat.executor_id != runtime.settings.executor_id)
+        ).all()
+    fresh = [executor for executor, seen_at in rows if seen.get(executor) != seen_at]
+    seen.update(dict(rows))
+    return sorted(fresh)
+
+
+@DBOS.step(name="maintenance.newly_dead")
+def _newly_dead() -> list[str]:
+    return newly_dead(get_runtime())
+
+
 @DBOS.step(name="maintenance.report_abandoned")
 def _report_abandoned() -> int:
     return report_abandoned_workflows(get_runtime())
@@ -161,6 +184,12 @@ def _report_abandoned() -> int:
 @DBOS.workflow(name="maintenance.sweep")
 def sweep_stale_executors(scheduled_time: Any, context: Any) -> None:
     _resume_stale()
+    dead = _newly_dead()
+    if dead:
+        from marketbridge.workflows import engine
+
+        log.warning("sweeper.took_over", executors=dead)
+        engine.run_start_hooks(get_runtime())
     _report_abandoned()
     _prune()
 

@@ -14,12 +14,17 @@
   during that time wait in the outbox for the next window.
 * ``stock.poll`` (schedule ``stock_poll_cron``, every 5 minutes): the fallback that diffs source
   items and reads recent orders and products, for the changes webhooks missed.
+* ``stock.catch_up`` (started by :func:`at_start` when the engine launches, and by the sweeper
+  when this worker takes over a dead one's work): dispatch stored events, diff source items and
+  read the cursors at once, then claim, so a change made while nobody listened leaves within the
+  next windows instead of waiting for the poll (see :func:`stock_sync.catch_up`).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import uuid
 from typing import Any
 
 import structlog
@@ -127,6 +132,37 @@ def poll_workflow(scheduled_time: Any = None, context: Any = None) -> dict[str, 
     return _poll()
 
 
+@DBOS.step(name="stock.catch_up")
+def _catch_up() -> dict[str, Any]:
+    result = stock_sync.catch_up(get_runtime())
+    return {"source_changes": result.source_changes, "order_skus": result.order_skus,
+            "product_skus": result.product_skus, "redispatched": result.redispatched,
+            "hints": result.refresh.hints}
+
+
+@DBOS.workflow(name="stock.catch_up")
+def catch_up_workflow() -> dict[str, Any]:
+    caught = _catch_up()
+    batch_ids = _claim()
+    _start_batches(batch_ids)
+    return {"caught": caught, "batches": batch_ids}
+
+
+def enabled(settings: Settings) -> bool:
+    return settings.stock_sync_enabled or settings.price_sync_enabled
+
+
+def at_start(settings: Settings) -> str | None:
+    """Called by the engine once it has launched with schedules: start the catch-up now (its
+    own workflow, so a kill during it is recovered like any other). Returns its workflow id."""
+    if not enabled(settings):
+        return None
+    workflow_id = f"stock-catchup-{settings.executor_id}-{uuid.uuid4().hex[:12]}"
+    with SetWorkflowID(workflow_id):
+        DBOS.start_workflow(catch_up_workflow)
+    return workflow_id
+
+
 _trigger_lock = threading.Lock()
 _last_trigger = 0.0
 
@@ -154,7 +190,7 @@ def trigger_push(min_gap_seconds: float = 0.5) -> bool:
 
 
 def schedules(settings: Settings) -> list[dict[str, Any]]:
-    if not (settings.stock_sync_enabled or settings.price_sync_enabled):
+    if not enabled(settings):
         return []
     return [
         {"schedule_name": "stock.tick", "workflow_fn": push_tick, "schedule": settings.stock_push_cron},

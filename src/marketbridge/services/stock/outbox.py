@@ -4,6 +4,10 @@ Three small state machines, all in our database so that a kill -9 loses nothing:
 
 * **hints** (``stock_hints``): "re-read this SKU in Adobe Commerce". Written by the webhook
   handler, the poll and the full resync, merged per SKU (flags OR-ed, earliest notice kept).
+  Every notice gives the hint a fresh random ``token``; a refresh deletes only the hints whose
+  token is still the one it took (:func:`delete_hints`), so a notice that lands while the SKU is
+  being read, queued or pushed is read again by the next pass. Tokens, not times: a worker's
+  clock (or a transaction that commits late) cannot make a newer notice look older.
 * **outbox** (``sync_outbox``): per (kind, SKU) the newest value to publish (``pending``) and the
   value carried by the batch in flight (``inflight``). Newest wins; a change made while a value is
   in flight waits in ``pending`` for the next window.
@@ -19,11 +23,12 @@ Claiming is safe between threads and processes: the lane is taken with a conditi
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
@@ -57,9 +62,10 @@ def note_hints(
 ) -> int:
     """Record that these SKUs may have changed. Idempotent; flags accumulate until refreshed."""
     now = noticed_at or utcnow()
+    token = uuid.uuid4().hex
     rows = [
         {"sku": sku, "stock": stock, "price": price, "details": details, "exact": exact, "force": force,
-         "first_noticed_at": now, "touched_at": now, "reason": reason[:64]}
+         "first_noticed_at": now, "touched_at": now, "reason": reason[:64], "token": token}
         for sku in dict.fromkeys(s for s in skus if s and len(s) <= HINT_SKU_MAX)
     ]
     if not rows:
@@ -76,6 +82,7 @@ def note_hints(
             "force": StockHint.force | ex.force,
             "touched_at": ex.touched_at,
             "reason": ex.reason,
+            "token": ex.token,
         },
     )
     for start in range(0, len(rows), CHUNK * 4):
@@ -135,6 +142,15 @@ def last_sent_values(session: Session, kind: Kind, skus: Sequence[str]) -> dict[
                 out[sku] = pending
             elif inflight is not None:
                 out[sku] = inflight
+    return out
+
+
+def pending_keys(session: Session, skus: Sequence[str]) -> set[tuple[str, str]]:
+    """``{(kind, sku)}`` of these SKUs with a value waiting for the next window."""
+    out: set[tuple[str, str]] = set()
+    for start in range(0, len(skus), CHUNK):
+        out.update(session.execute(select(SyncOutbox.kind, SyncOutbox.sku).where(
+            SyncOutbox.sku.in_(skus[start : start + CHUNK]), SyncOutbox.pending_value.is_not(None))).tuples())
     return out
 
 
@@ -320,17 +336,25 @@ def active_batches(session: Session) -> list[SyncBatch]:
     return list(session.scalars(select(SyncBatch).where(SyncBatch.id.in_(ids))))
 
 
-def delete_hints(session: Session, skus: Sequence[str], touched_before: dt.datetime) -> None:
-    """Forget hints that were refreshed, keeping any touched again since the read started."""
-    for start in range(0, len(skus), CHUNK):
-        session.execute(delete(StockHint).where(StockHint.sku.in_(skus[start : start + CHUNK]),
-                                                StockHint.touched_at <= touched_before))
+def delete_hints(session: Session, taken: Iterable[Any]) -> int:
+    """Forget the hints a refresh has read (rows of :func:`take_hints`), each only if its token is
+    still the one taken: a hint noticed again since (during the read, the queueing or the push)
+    keeps its new token and is read by the next pass. Returns the number deleted."""
+    rows = [{"sku_": h.sku, "token_": h.token} for h in taken]
+    if not rows:
+        return 0
+    table = StockHint.__table__
+    statement = delete(table).where(table.c.sku == bindparam("sku_"), table.c.token == bindparam("token_"))
+    deleted = 0
+    for start in range(0, len(rows), CHUNK * 4):
+        deleted += session.execute(statement, rows[start : start + CHUNK * 4]).rowcount or 0
+    return deleted
 
 
 def take_hints(session: Session, limit: int) -> list[Any]:
     """The oldest hints as light rows (attribute access like the model; a burst takes ~50,000)."""
     columns = [StockHint.__table__.c[name] for name in
-               ("sku", "stock", "price", "details", "exact", "force", "first_noticed_at", "reason")]
+               ("sku", "stock", "price", "details", "exact", "force", "first_noticed_at", "reason", "token")]
     return list(session.execute(select(*columns).order_by(StockHint.first_noticed_at).limit(limit)))
 
 

@@ -258,9 +258,46 @@ def _save_states(session: Session, rows: Sequence[dict[str, Any]], *, pending: M
     set_ = {name: ex[name] for name in STATE_COLUMNS if name != "sku" and name not in PUSH_COLUMNS}
     for column in results.values():
         set_[column] = case((ex[column] == KEEP, STATE_TABLE.c[column]), else_=ex[column])
-    stmt = stmt.on_conflict_do_update(index_elements=["sku"], set_=set_)  # type: ignore[attr-defined]
+    # Second line of defence for rows created by two passes at once (nothing to lock before they
+    # exist): an older read never writes over a newer one.
+    newer_or_same = or_(STATE_TABLE.c.read_at.is_(None), ex.read_at.is_(None), STATE_TABLE.c.read_at <= ex.read_at)
+    stmt = stmt.on_conflict_do_update(index_elements=["sku"], set_=set_, where=newer_or_same)  # type: ignore[attr-defined]
     for start in range(0, len(rows), 1000):
         session.execute(stmt, list(rows[start : start + 1000]))
+
+
+def database_now(session: Session) -> dt.datetime:
+    """The database's clock (PostgreSQL: ``clock_timestamp()``, the moment of the call, not the
+    transaction's start), so workers on several hosts compare read times on one clock. SQLite is
+    one host's file: that host's clock."""
+    if session.get_bind().dialect.name == "postgresql":
+        moment = session.scalar(select(func.clock_timestamp()))
+        if isinstance(moment, dt.datetime):
+            return moment.astimezone(dt.UTC)
+    return utcnow()
+
+
+def _has_facts(item: Reading) -> bool:
+    """The reading carries something read from Adobe Commerce (not a bare recompute)."""
+    return (item.product is not None or item.stock_read or item.missing or item.fingerprint is not None
+            or item.reservations_suspected is not None)
+
+
+def _lock_states(session: Session, skus: Sequence[str]) -> None:
+    """Make load-compare-write of these SKUs' rows atomic for the rest of the transaction, so the
+    "newer facts win" comparison cannot be overtaken by another worker's write in between.
+
+    PostgreSQL: lock the existing rows (sorted, so two passes never deadlock on each other).
+    SQLite: take the database's write lock now (a write that changes nothing); without it the
+    reads before the first write run outside the transaction and another process may commit
+    between them."""
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(update(SyncLane).where(SyncLane.api.is_(None)).values(api=SyncLane.api))
+        return
+    ordered = sorted(set(skus))
+    for start in range(0, len(ordered), outbox.CHUNK):
+        session.execute(select(STATE_TABLE.c.sku).where(STATE_TABLE.c.sku.in_(ordered[start : start + outbox.CHUNK]))
+                        .order_by(STATE_TABLE.c.sku).with_for_update())
 
 
 def _active_exception_ids(session: Session, types: Iterable[ExceptionType], skus: Iterable[str]) -> dict[str, set[str]]:
@@ -315,6 +352,7 @@ def apply_readings(
     kinds = enabled_kinds(settings)
     now = utcnow()
     skus = [r.sku for r in readings]
+    _lock_states(session, skus)
     # The outbox before the states: a result that lands in between has then cleared the in-flight
     # value *and* set the published one, so either read shows the value last sent, never an older one.
     stock_last = outbox.last_sent_values(session, Kind.STOCK, skus)
@@ -327,6 +365,7 @@ def apply_readings(
     readable: list[str] = []
     dirty: list[dict[str, Any]] = []
     created: set[str] = set()
+    reread: list[str] = []
     for item in readings:
         state = states.get(item.sku)
         if state is None:
@@ -336,13 +375,23 @@ def apply_readings(
             state = _new_state(item.sku)
             states[item.sku] = state
             created.add(item.sku)
+        if read_at is not None and _has_facts(item):
+            if state["read_at"] is not None and state["read_at"] > read_at:
+                # Newer facts win: a read that started after this one has written the row (another
+                # worker, a refresh beside a full resync). Compute from the stored, newer facts;
+                # if that read did not carry product facts and this one did, read them again.
+                if item.product is not None and (state["facts_at"] is None or state["facts_at"] < read_at):
+                    reread.append(item.sku)
+                item = Reading(sku=item.sku)
+            else:
+                state["read_at"] = read_at
         if item.missing:
             state["enabled"] = False  # deleted in Magento: nothing left to sell
         if item.product is not None:
             p = item.product
             state.update(enabled=p.enabled, type_id=p.type_id, attributes=p.attributes, category_ids=p.category_ids,
                          price=p.price, special_price=p.special_price, special_from=p.special_from,
-                         special_to=p.special_to, facts_at=now)
+                         special_to=p.special_to, facts_at=read_at or now)
             if p.manage_stock is not None:
                 state["manage_stock"] = p.manage_stock
             if p.min_qty is not None:
@@ -384,6 +433,8 @@ def apply_readings(
     _save_states(session, dirty, pending={kind: {c.sku for c in changes if c.kind is kind} for kind in Kind},
                  created=created)
     outbox.enqueue(session, changes, read_at=read_at)
+    if reread:
+        outbox.note_hints(session, reread, price=True, details=True, reason="reread:newer-stock-facts")
     for sku, why in unreadable:
         exception_service.record(session, ExceptionReport(
             type=PRODUCT_UNREADABLE, object_id=sku,
@@ -516,12 +567,16 @@ def refresh(runtime: Runtime, *, limit: int = 100_000) -> RefreshResult:
 
 def _refresh(runtime: Runtime, limit: int) -> RefreshResult:
     out = RefreshResult()
-    started = utcnow()
     with runtime.db.session() as session:
         hints = outbox.take_hints(session, limit)
-        known = _existing_skus(session, [h.sku for h in hints])
         if not hints:
             return out
+        # The read's time is taken *after* the hints were taken and before Magento is read, on the
+        # database's clock: every change whose hint this pass took happened before it, and a pass
+        # that started later (any worker) read Magento later, so "newer facts win" compares reads
+        # by when they really looked (a time taken before the take let an older read win).
+        started = database_now(session)
+        known = _existing_skus(session, [h.sku for h in hints])
         skus = [h.sku for h in hints]
         noticed = {h.sku: h.first_noticed_at for h in hints}
         details = {h.sku for h in hints if h.details}
@@ -529,14 +584,17 @@ def _refresh(runtime: Runtime, limit: int) -> RefreshResult:
         force = {h.sku for h in hints if h.force}
         need_products = {h.sku for h in hints if h.price or h.details or h.sku not in known}
     began = time.monotonic()
-    readings = read_for(runtime, skus, details=details, exact=exact, need_products=need_products)
+    # In SKU order: each chunk locks its rows (PostgreSQL), and two workers locking in one order
+    # cannot deadlock on each other.
+    readings = sorted(read_for(runtime, skus, details=details, exact=exact, need_products=need_products),
+                      key=lambda r: r.sku)
     read_s = time.monotonic() - began
     with runtime.db.session() as session:
         rules = load_rules(session)
         for start in range(0, len(readings), APPLY_CHUNK):
             out.applied.add(apply_readings(session, runtime.settings, readings[start : start + APPLY_CHUNK], noticed,
                                            force=force, rules=rules, read_at=started))
-        outbox.delete_hints(session, skus, started)
+        outbox.delete_hints(session, hints)  # compare-and-delete: a hint noticed again meanwhile stays
     out.hints = len(hints)
     if len(hints) >= LARGE_PASS:
         release_free_memory()
@@ -576,11 +634,16 @@ class PollResult:
     refresh: RefreshResult = field(default_factory=RefreshResult)
 
 
-def poll(runtime: Runtime, *, overlap_seconds: float = 120.0) -> PollResult:
+def poll(runtime: Runtime, *, overlap_seconds: float = 120.0, known_only: bool = False,
+         redispatch_older_than: float = 30.0) -> PollResult:
     """The fallback when webhooks are missed: diff all source items against what we stored, and
-    add the SKUs of orders placed or cancelled and of products saved since the last poll."""
+    add the SKUs of orders placed or cancelled and of products saved since the last poll.
+
+    ``known_only``: diff only the SKUs we hold a row for (the catch-up at start: on a database
+    that has never synced, the first full sync is the full resync's business, not a start's)."""
     out = PollResult()
-    out.redispatched = webhook_service.redispatch_unhandled(runtime.db.session)
+    out.redispatched = webhook_service.redispatch_unhandled(runtime.db.session,
+                                                            older_than_seconds=redispatch_older_than)
     with runtime.db.session() as session:
         session.execute(delete(SkuPushLog).where(
             SkuPushLog.completed_at < utcnow() - dt.timedelta(days=HISTORY_DAYS)))
@@ -594,7 +657,8 @@ def poll(runtime: Runtime, *, overlap_seconds: float = 120.0) -> PollResult:
         orders_since = _cursor(session, CURSOR_ORDERS, default_since)
         first_poll = session.get(StreamCursor, CURSOR_PRODUCTS) is None
         products_since = _cursor(session, CURSOR_PRODUCTS, default_since)
-    changed = [sku for sku, p in physical.items() if stored.get(sku) != p.fingerprint]
+    changed = [sku for sku, p in physical.items() if stored.get(sku) != p.fingerprint
+               and (not known_only or sku in stored)]
     changed += [sku for sku, fp in stored.items() if fp not in (None, "none") and sku not in physical]
     order_skus, newest_order = reading.skus_of_orders_since(magento, orders_since)
     if first_poll:
@@ -621,6 +685,22 @@ def poll(runtime: Runtime, *, overlap_seconds: float = 120.0) -> PollResult:
     out.source_changes, out.order_skus, out.product_skus = len(changed), len(order_skus), len(products)
     out.refresh = refresh(runtime)
     return out
+
+
+def catch_up(runtime: Runtime) -> PollResult:
+    """What a worker does first when it starts, or when it takes over a dead worker's work: learn
+    what changed in Adobe Commerce while nobody listened, before the next stock window.
+
+    * webhook events stored but not dispatched (the worker died between storing and handling,
+      or a handler failed) are dispatched now, whatever their age;
+    * every source item is compared with the fingerprint we stored for it (a change made while
+      the service was down, whose webhook found nobody, shows there), and orders and products
+      saved since the cursors of the last poll are hinted;
+    * the hinted SKUs are read at once (the caller then claims, so they leave in the next window).
+
+    Without it such a change waited for the next scheduled poll (every 5 minutes: seen 287 s
+    after a restart). A catch-up is the poll's own diff, so it costs one scan of the source items."""
+    return poll(runtime, known_only=True, redispatch_older_than=0.0)
 
 
 def _shift(magento_time: str, seconds: int) -> str:
@@ -651,7 +731,8 @@ def full_resync(runtime: Runtime, *, progress: Progress | None = None) -> Resync
     out = ResyncResult()
     settings = runtime.settings
     magento = runtime.magento
-    noticed_at = utcnow()
+    with runtime.db.session() as session:
+        noticed_at = database_now(session)
     report = progress or (lambda phase, advance, total: None)
     report("products", 0, None)
     report("stock", 0, None)
@@ -709,6 +790,7 @@ def full_resync(runtime: Runtime, *, progress: Progress | None = None) -> Resync
         readings.append(item)
     for sku in set(states) - set(products):  # deleted in Magento since we last saw it
         readings.append(Reading(sku=sku, missing=True, stock_read=True, salable=0.0, fingerprint="none"))
+    readings.sort(key=lambda r: r.sku)  # lock order, as in a refresh
     out.skus = len(readings)
     out.products_read = len(products)
     noticed = {r.sku: noticed_at for r in readings}
@@ -900,8 +982,12 @@ FIRST_STATUS_DELAY_SECONDS = 3.0
 
 def _write_results(session: Session, rows: Sequence[outbox.InflightRow], failed: dict[str, str], batch_id: int,
                    import_id: str, now: dt.datetime) -> None:
-    """Per-SKU state (published value, result, latency) and history for one slice of a batch."""
+    """Per-SKU state (published value, result, latency) and history for one slice of a batch.
+
+    A SKU with a newer value already queued keeps its result ``pending``: this import carried an
+    older change, so it does not make the SKU done (the published value is still recorded)."""
     existing = _existing_skus(session, [r.sku for r in rows])
+    newer = outbox.pending_keys(session, [r.sku for r in rows])
     by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
         if row.sku not in existing:
@@ -917,6 +1003,8 @@ def _write_results(session: Session, rows: Sequence[outbox.InflightRow], failed:
                        f"{prefix}_import_id": import_id,
                        "published_qty" if row.kind is Kind.STOCK else "published_price":
                            int(row.value) if row.kind is Kind.STOCK else row.value}
+        if (row.kind.value, row.sku) in newer:
+            del mapping[f"{prefix}_result"]
         by_keys.setdefault(tuple(sorted(mapping)), []).append({f"b_{k}": v for k, v in mapping.items()})
     for keys, group in by_keys.items():  # Core executemany
         columns = [k for k in keys if k != "sku"]

@@ -8,7 +8,10 @@ Answers (Adobe Commerce webhook response contract, MAGENTO.md §11.1):
   stored; also 401 when no public key is configured at all (we never accept unsigned events);
 * 413 — body larger than ``webhook_max_body_bytes``; 400 — not a webhook envelope (bad JSON).
 
-The event is committed to ``webhook_events`` before any handler runs; a handler failure still
+The event is committed to ``webhook_events`` (in the same transaction as its handlers' hints)
+before the 200 is sent, so a delivery is acknowledged only once it is durable (SQLite WAL: the
+commit is in the log before we answer, which a killed process cannot lose; PostgreSQL: the
+commit returned). A handler failure still
 answers 200 (the event is ours now and is re-dispatched by the poll), because a non-2xx answer to
 a *required* synchronous webhook would abort the merchant's action in Adobe Commerce.
 """
@@ -90,10 +93,10 @@ def _store_and_dispatch(runtime: Runtime, raw: bytes) -> tuple[webhook_service.S
     webhook_service.load_handlers()
     with runtime.db.session() as session:
         stored = webhook_service.store_event(session, raw, dedup_window_seconds=runtime.settings.webhook_dedup_seconds)
-        if stored.duplicate:
-            return stored, False
         try:
-            return stored, webhook_service.dispatch_event(session, stored.id)
+            # A duplicate is not stored again, but its handlers run again: without an event id
+            # the same body may be a new change (see dispatch_event).
+            return stored, webhook_service.dispatch_event(session, stored.id, again=stored.duplicate)
         except Exception as error:  # noqa: BLE001 - stored; the poll re-dispatches it
             log.warning("webhook.dispatch_failed", event_id=stored.id, error=str(error)[:300])
             from marketbridge.adapters.db.models.stock import WebhookEvent

@@ -63,6 +63,9 @@ class StockHint(Base):
     first_noticed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     touched_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     reason: Mapped[str] = mapped_column(String(64), default="")
+    # A fresh random value per notice: a refresh deletes the hint only if the token is still the
+    # one it read, so a notice that landed during the read survives (compare-and-delete).
+    token: Mapped[str] = mapped_column(String(32), default="", server_default="")
 
 
 class SkuState(Base):
@@ -82,7 +85,9 @@ class SkuState(Base):
     special_price: Mapped[str | None] = mapped_column(String(32), nullable=True)
     special_from: Mapped[str | None] = mapped_column(String(32), nullable=True)
     special_to: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    facts_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    facts_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)  # start of the read of the product facts
+    # Start of the newest read whose facts this row holds: an older read never writes over it.
+    read_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     source_fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
     reservations_suspected: Mapped[bool] = mapped_column(Boolean, default=False)
     # stock

@@ -1,0 +1,301 @@
+"""Issue 21: no stock change left behind when it lands while the same SKU is being read, queued or
+pushed. Each test replays a soak dossier's interleaving exactly, with the Magento read hooked so
+the second change lands *during* the first read (both sandboxes over HTTP, a real database)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import httpx2
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from marketbridge.adapters.db.models.stock import SkuState, StockHint, SyncOutbox
+from marketbridge.domain.stock import Kind
+from marketbridge.runtime import build_runtime
+from marketbridge.sandbox.magento.webhooks import public_pem, sign
+from marketbridge.services.stock import outbox, sync
+from marketbridge.web.app import create_app
+from tests.conftest import make_settings
+from tests.integration.test_stock_sync import offer, set_stock, simple_on_marketplace
+
+KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+SOURCE_ITEMS_SAVE = "plugin.inventory_api.api.source_items_save.execute"
+
+
+@pytest.fixture
+def rt(migrated_db_url, fresh_sandboxes, tmp_path):
+    pem = tmp_path / "webhook.pub"
+    pem.write_bytes(public_pem(KEY))
+    runtime = build_runtime(make_settings(migrated_db_url, fresh_sandboxes, magento_webhook_public_key_file=str(pem),
+                                          price_sync_enabled=False))
+    yield runtime
+    runtime.close()
+
+
+def hook_first_read(monkeypatch, during) -> list[int]:
+    """Run ``during()`` right after the first Magento read of a refresh returns, before that
+    refresh writes what it read. Returns the list of reads done (its length counts them)."""
+    original = sync.read_for
+    calls: list[int] = []
+
+    def hooked(*args, **kwargs):
+        readings = original(*args, **kwargs)
+        calls.append(len(readings))
+        if len(calls) == 1:
+            during()
+        return readings
+
+    monkeypatch.setattr(sync, "read_for", hooked)
+    return calls
+
+
+def source_item_webhook(client: TestClient, sku: str, qty: int) -> None:
+    """What Adobe Commerce sends on a source item save (the sandbox's exact body: no time in it)."""
+    body = json.dumps({"eventName": SOURCE_ITEMS_SAVE, "data": {"sourceItems": [
+        {"sku": sku, "source_code": "default", "quantity": qty, "status": 1}]}}, separators=(",", ":")).encode()
+    response = client.post("/webhooks/adobe-commerce", content=body,
+                           headers={"Content-Type": "application/json", "x-adobe-commerce-webhook-signature": sign(body, KEY)})
+    assert response.status_code == 200, response.text
+
+
+def salable(boxes, sku: str) -> int:
+    response = httpx2.get(f"{boxes.magento_url}/rest/all/V1/inventory/get-product-salable-quantity/{sku}/1",
+                          headers={"Authorization": "Bearer sandbox-magento-token"})
+    response.raise_for_status()
+    return int(response.json())
+
+
+def published(rt, sku: str) -> tuple[int | None, float | None]:
+    with rt.db.session() as session:
+        row = session.get(SkuState, sku)
+        return row.published_qty, row.magento_qty
+
+
+def test_a_change_back_to_an_earlier_value_during_the_read_and_push_is_read_again(rt, fresh_sandboxes, monkeypatch):
+    """Dossier MB-CFG-0008-OAK-M (full soak, SQLite): to 1, to 3, read, then — while that read and
+    its push are in flight — back to 1. Its webhook body is byte for byte the first one's (no time
+    in it), was taken for a redelivery, and the offer stayed at 3 against 1 in Magento."""
+    boxes = fresh_sandboxes
+    sku = simple_on_marketplace(boxes)[3]
+    with TestClient(create_app(rt, start_engine=False)) as client:
+        set_stock(boxes, sku, 1)
+        source_item_webhook(client, sku, 1)
+        set_stock(boxes, sku, 3)
+        source_item_webhook(client, sku, 3)
+
+        def back_to_one() -> None:
+            set_stock(boxes, sku, 1)
+            source_item_webhook(client, sku, 1)
+
+        reads = hook_first_read(monkeypatch, back_to_one)
+        sync.refresh(rt)  # reads 3; the change back to 1 lands during the read
+        assert published(rt, sku)[1] == 3
+        sync.push_now(rt)
+    assert len(reads) >= 2, "the change that landed during the read was never read"
+    assert offer(boxes, sku)["quantity"] == 1
+    assert published(rt, sku) == (1, 1)
+
+
+def test_a_hint_from_a_worker_whose_clock_is_behind_survives_the_read_it_landed_in(rt, fresh_sandboxes, monkeypatch):
+    """A notice that lands during a read must survive that read's clean-up, whatever time it
+    carries: a second worker's clock 10 s behind (or a webhook transaction that took its time
+    and committed late) stamped it "before" the read started, and the clean-up by time dropped it."""
+    boxes = fresh_sandboxes
+    sku = simple_on_marketplace(boxes)[4]
+    set_stock(boxes, sku, 8)
+    with rt.db.session() as session:
+        outbox.note_hints(session, [sku], reason="test")
+
+    def change_noticed_by_a_late_clock() -> None:
+        set_stock(boxes, sku, 2)
+        with rt.db.session() as session:
+            outbox.note_hints(session, [sku], reason="test:late-clock",
+                              noticed_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=10))
+
+    reads = hook_first_read(monkeypatch, change_noticed_by_a_late_clock)
+    sync.refresh(rt)
+    with rt.db.session() as session:
+        assert session.get(StockHint, sku) is not None, "the notice that landed during the read was dropped"
+    sync.push_now(rt)
+    assert len(reads) >= 2
+    assert offer(boxes, sku)["quantity"] == 2
+
+
+def test_an_older_read_never_writes_over_a_newer_one(rt, fresh_sandboxes, monkeypatch):
+    """Dossier MB-CFG-0002-OAK-S (scale-out soak, PostgreSQL): 60 published; a worker's read
+    starts (60); the quantity goes to 1 and another worker reads and queues 1; then the first read
+    writes its row. It wrote 60 over 1 and queued 60 again; the offer stayed 60 against 1."""
+    boxes = fresh_sandboxes
+    sku = simple_on_marketplace(boxes)[5]
+    set_stock(boxes, sku, 60)
+    with rt.db.session() as session:
+        outbox.note_hints(session, [sku], reason="test")
+    sync.push_now(rt)
+    assert offer(boxes, sku)["quantity"] == 60
+    with rt.db.session() as session:
+        outbox.note_hints(session, [sku], reason="test")
+
+    def another_worker_reads_the_change() -> None:
+        set_stock(boxes, sku, 1)
+        with rt.db.session() as session:
+            outbox.note_hints(session, [sku], reason="webhook")
+        other = sync._refresh(rt, 100_000)  # a second worker: its own pass, not this process's lock
+        assert other.applied.stock_enqueued == 1
+
+    hook_first_read(monkeypatch, another_worker_reads_the_change)
+    sync.refresh(rt)  # the first worker now writes what it read before the change (60)
+    with rt.db.session() as session:
+        row = session.get(SkuState, sku)
+        assert (row.magento_qty, row.target_qty) == (1, 1), "an older read wrote over a newer one"
+        queued = session.scalars(select(SyncOutbox.pending_value).where(
+            SyncOutbox.kind == Kind.STOCK.value, SyncOutbox.sku == sku)).one()
+        assert queued == "1"
+    sync.push_now(rt)
+    assert offer(boxes, sku)["quantity"] == 1
+    assert published(rt, sku) == (1, 1)
+
+
+def test_a_pass_that_took_the_newest_hint_is_not_taken_for_the_older_read(rt, fresh_sandboxes, monkeypatch):
+    """The read's time must come after its hints were taken. Here the first pass begins, another
+    worker's pass reads (10) and writes, the quantity changes (4) and is hinted, and only then does
+    the first pass take its hints (the new one) and read 4. Timed from before its take, it looked
+    older than the other pass, lost the comparison and deleted the hint: 4 was never published."""
+    boxes = fresh_sandboxes
+    sku = simple_on_marketplace(boxes)[10]
+    set_stock(boxes, sku, 10)
+    with rt.db.session() as session:
+        outbox.note_hints(session, [sku], reason="test")
+    original = outbox.take_hints
+    calls: list[int] = []
+
+    def take_late(session, limit):
+        calls.append(limit)
+        if len(calls) == 1:  # the first pass has begun; before it takes its hints:
+            sync._refresh(rt, 100_000)  # another worker reads 10 and writes it
+            set_stock(boxes, sku, 4)
+            with rt.db.session() as other:
+                outbox.note_hints(other, [sku], reason="webhook")
+        return original(session, limit)
+
+    monkeypatch.setattr(outbox, "take_hints", take_late)
+    sync.refresh(rt)
+    monkeypatch.setattr(outbox, "take_hints", original)
+    sync.push_now(rt)
+    expected = salable(boxes, sku)  # 4 on the default source, plus what other sources hold
+    assert offer(boxes, sku)["quantity"] == expected
+    assert published(rt, sku) == (expected, expected)
+
+
+def test_a_result_does_not_mark_a_sku_done_for_a_change_it_did_not_carry(rt, fresh_sandboxes):
+    """An import carrying 3 completes while 1 (read during the push) waits for the next window:
+    the SKU is not "ok" until the value that matches Magento is confirmed."""
+    boxes = fresh_sandboxes
+    sku = simple_on_marketplace(boxes)[6]
+    set_stock(boxes, sku, 3)
+    carried = salable(boxes, sku)
+    with rt.db.session() as session:
+        outbox.note_hints(session, [sku], reason="test")
+    sync.refresh(rt)
+    [batch_id] = sync.claim_all(rt)
+    assert sync.upload(rt, batch_id)["state"] == "sent"
+    set_stock(boxes, sku, 1)  # changes while the import of 3 is processed
+    with rt.db.session() as session:
+        outbox.note_hints(session, [sku], reason="webhook")
+    sync.refresh(rt)
+    assert sync.follow(rt, batch_id)["state"] == "complete"
+    with rt.db.session() as session:
+        row = session.get(SkuState, sku)
+        assert row.published_qty == carried  # what the marketplace holds now
+        assert row.stock_result == "pending", "marked done for a change the import did not carry"
+    assert salable(boxes, sku) != carried
+    sync.push_now(rt)
+    assert offer(boxes, sku)["quantity"] == salable(boxes, sku)
+    with rt.db.session() as session:
+        row = session.get(SkuState, sku)
+        assert (row.published_qty, row.stock_result) == (salable(boxes, sku), "ok")
+
+
+def test_catch_up_reads_what_changed_while_nobody_listened(rt, fresh_sandboxes):
+    """The catch-up at start: a stored webhook never dispatched is dispatched, a source item
+    changed while the service was down is found by its fingerprint; nothing else is re-read."""
+    from marketbridge.adapters.db.models.stock import WebhookEvent
+
+    boxes = fresh_sandboxes
+    skus = simple_on_marketplace(boxes)
+    changed, via_event = skus[7], skus[8]
+    sync.full_resync(rt)
+    sync.push_now(rt)
+    sync.poll(rt)  # baseline of the cursors and fingerprints, as a running service has
+    set_stock(boxes, changed, 11)  # while down: the webhook found nobody
+    set_stock(boxes, via_event, 12)
+    body = json.dumps({"eventName": SOURCE_ITEMS_SAVE, "data": {"sourceItems": [
+        {"sku": via_event, "source_code": "default", "quantity": 12, "status": 1}]}})
+    with rt.db.session() as session:  # stored, then the worker died before dispatching it
+        session.add(WebhookEvent(event_name=SOURCE_ITEMS_SAVE, dedup_key="sha256:x", body=body))
+    result = sync.catch_up(rt)
+    assert result.redispatched == 1
+    assert result.refresh.hints >= 2
+    assert result.source_changes == 2  # just what changed: the rest of the catalogue is not re-read
+    sync.push_now(rt)
+    assert offer(boxes, changed)["quantity"] == 11
+    assert offer(boxes, via_event)["quantity"] == 12
+
+
+def test_a_worker_newly_found_dead_is_taken_over_once(rt):
+    """The sweeper runs the catch-up when it takes over a dead worker: once per death (the dead
+    worker's heartbeat row stays, and each sweep finds it again), and again after it comes back
+    and dies once more."""
+    from marketbridge.adapters.db.models.core import WorkerHeartbeat
+    from marketbridge.workflows.maintenance import newly_dead
+
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    with rt.db.session() as session:
+        session.add(WorkerHeartbeat(executor_id="worker-b", seen_at=long_ago, pid=1))
+        session.add(WorkerHeartbeat(executor_id="worker-c", seen_at=dt.datetime.now(dt.UTC), pid=2))
+    assert newly_dead(rt) == ["worker-b"]
+    assert newly_dead(rt) == []
+    with rt.db.session() as session:
+        session.get(WorkerHeartbeat, "worker-b").seen_at = long_ago + dt.timedelta(minutes=5)
+    assert newly_dead(rt) == ["worker-b"]
+
+
+def test_a_webhook_is_acknowledged_only_once_stored_and_its_hint_committed(rt, fresh_sandboxes):
+    """The 200 leaves after the commit: a separate connection (another process, after a kill -9)
+    sees the event and its hint as soon as the answer arrives."""
+    from sqlalchemy import create_engine, text
+
+    sku = simple_on_marketplace(fresh_sandboxes)[9]
+    other = create_engine(rt.settings.database_url)
+    try:
+        with TestClient(create_app(rt, start_engine=False)) as client:
+            source_item_webhook(client, sku, 5)
+            with other.connect() as conn:
+                events = conn.execute(text("select count(*) from webhook_events where handled_at is not null")).scalar()
+                hinted = conn.execute(text("select count(*) from stock_hints where sku = :sku"), {"sku": sku}).scalar()
+        assert (events, hinted) == (1, 1)
+    finally:
+        other.dispose()
+
+
+def test_the_sweeper_starts_the_stock_catch_up_when_it_takes_over_a_dead_worker(rt):
+    from dbos import DBOS
+
+    from marketbridge.adapters.db.models.core import WorkerHeartbeat
+    from marketbridge.workflows import engine
+    from marketbridge.workflows.maintenance import sweep_stale_executors
+
+    engine.launch(rt, schedules=False)  # no start hook: only the takeover starts a catch-up here
+    try:
+        with rt.db.session() as session:
+            session.add(WorkerHeartbeat(executor_id="worker-b", pid=1,
+                                        seen_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)))
+        DBOS.start_workflow(sweep_stale_executors, None, None).get_result()
+        DBOS.start_workflow(sweep_stale_executors, None, None).get_result()  # same death: not again
+        started = [w.workflow_id for w in DBOS.list_workflows(workflow_id_prefix="stock-catchup-")]
+        assert len(started) == 1
+    finally:
+        engine.shutdown()
