@@ -478,20 +478,29 @@ SQLI = (
 NO_MATCH = "zz-no-such-value"
 
 
+SEEDED_MARKERS = ("JL-XSS-", "MB-XSS-", "OFFER-SEEDED", "Default/Shoes", "JL-0001-A", "xss0")
+"""Strings only seeded rows put on a page: an injection that widens a query makes them appear."""
+
+
 def same_as_unmatched(route: Route, name: str, auth: str) -> Any:
-    """A 200 JSON list answer must be what an ordinary unmatched value gets (the payload is a literal)."""
+    """The payload must be answered like an ordinary unmatched value of the same parameter: a JSON
+    list of the same length, a page showing no seeded row the unmatched value does not show."""
     def check(world: World, response: Any) -> list[str]:
-        if response.status_code != 200 or not response.headers.get("content-type", "").startswith("application/json"):
-            return []
-        answer = response.json()
-        if not isinstance(answer, list):
+        if response.status_code != 200:
             return []
         baseline = world.client.request(route.method, concrete_url(world, route), params={name: NO_MATCH},
                                         headers=bearer(world) if auth == "token" else admin_cookie(world),
                                         follow_redirects=False)
-        if baseline.status_code == 200 and isinstance(baseline.json(), list) and len(baseline.json()) != len(answer):
-            return [f"injection returned {len(answer)} rows, an unmatched value {len(baseline.json())}"]
-        return []
+        world.client.cookies.clear()
+        if baseline.status_code != 200:
+            return []
+        if response.headers.get("content-type", "").startswith("application/json"):
+            answer, expected = response.json(), baseline.json()
+            if isinstance(answer, list) and isinstance(expected, list) and len(answer) != len(expected):
+                return [f"injection returned {len(answer)} rows, an unmatched value {len(expected)}"]
+            return []
+        extra = [m for m in SEEDED_MARKERS if m in response.text and m not in baseline.text]
+        return [f"injection showed rows an unmatched value does not: {extra}"] if extra else []
     return check
 
 
