@@ -202,7 +202,10 @@ def login(client: TestClient, name: str, password: str = PASSWORD) -> tuple[str,
     assert answer.status_code == 303, (name, answer.status_code, answer.text[:300])
     cookie = client.cookies.get(SESSION_COOKIE)
     assert cookie
-    csrf = _csrf_of(client.get("/").text)
+    client.cookies.clear()
+    home = client.get("/", headers={"Cookie": f"{SESSION_COOKIE}={cookie}"}, follow_redirects=False)
+    assert home.status_code == 200, f"the fresh session of {name} does not open the console"
+    csrf = _csrf_of(home.text)
     client.cookies.clear()
     return cookie, csrf
 
@@ -293,7 +296,8 @@ def world(module_db_url: str) -> Iterator[World]:  # noqa: F811 - the fixture im
     _seed(runtime, ids)
     login_throttle.reset()
     try:
-        with TestClient(app, raise_server_exceptions=False) as client:
+        # https, so that the session cookie travels whether or not it is marked Secure
+        with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as client:
             cookies: dict[str, str] = {}
             csrf: dict[str, str] = {}
             for name in USERS:

@@ -64,7 +64,7 @@ def test_a_cookie_signed_with_the_old_default_secret_cannot_open_an_unconfigured
     try:
         forged = session_cookie({"uid": world.ids["users"]["ada"], "csrf": "forged"}, OLD_DEFAULT_SECRET)
         before = world.snapshot()
-        with TestClient(app, raise_server_exceptions=False) as client:
+        with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as client:
             page = client.get("/", headers={"Cookie": f"{COOKIE}={forged}"}, follow_redirects=False)
             delete = client.post(f"/rules/{world.ids['rule']}/delete", follow_redirects=False,
                                  headers={"Cookie": f"{COOKIE}={forged}", "X-CSRF-Token": "forged"})
