@@ -172,9 +172,12 @@ class World:
 
     def snapshot(self, tables: tuple[str, ...] | None = None) -> dict[str, str]:
         """A digest of every row of each table (order-independent), ignoring bookkeeping columns."""
-        digests: dict[str, str] = {}
+        tables = tables or self.tables
         with self.runtime.db.engine.connect() as conn:
-            for table in tables or self.tables:
+            if conn.dialect.name == "postgresql":
+                return self._pg_snapshot(conn, tables)
+            digests: dict[str, str] = {}
+            for table in tables:
                 result = conn.execute(text(f"SELECT * FROM {table}"))  # noqa: S608 - fixed table names
                 keys = list(result.keys())
                 rows = sorted(
@@ -183,6 +186,19 @@ class World:
                 )
                 digests[table] = f"{len(rows)}:" + hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16]
         return digests
+
+    @staticmethod
+    def _pg_snapshot(conn: Any, tables: tuple[str, ...]) -> dict[str, str]:
+        """The same digest in one round trip: each row as JSON without the ignored columns, md5 of
+        the sorted rows (a snapshot per case and table was most of the PostgreSQL tier's time)."""
+        ignored = " - ".join(f"'{c}'" for c in sorted(IGNORED_COLUMNS))
+        parts = []
+        for table in tables:
+            row = f"(to_jsonb(x) - {ignored})::text"
+            parts.append(f"(SELECT count(*) || ':' || md5(coalesce(string_agg({row}, '|' ORDER BY {row}), '')) "
+                         f"FROM {table} x) AS {table}")
+        found = conn.execute(text("SELECT " + ", ".join(parts))).mappings().one()  # noqa: S608 - fixed names
+        return {table: str(found[table]) for table in tables}
 
 
 def _csrf_of(html: str) -> str:
