@@ -5,7 +5,7 @@ served through a TestClient that does not re-raise server errors (a crash is the
 would see). It holds a user of every role (logged in through the real ``POST /login``), their API
 tokens, a revoked token, the token of a deleted user, an anonymous session with its CSRF token,
 real rows that a successful attack would change (a stock rule, a carrier mapping, catalogue
-mappings, a SKU link, exceptions) and script payloads stored in fields the console renders.
+mappings, a SKU link, an order, exceptions), the cookie and token of a deactivated admin, and script payloads stored in fields the console renders.
 
 ``run_case`` sends one case and checks it: the answer is one of the case's refusal statuses, the
 case's own checks pass, and no watched table changed (a digest of every row, before and after).
@@ -169,6 +169,8 @@ class World:
     ids: dict[str, Any]
     tables: tuple[str, ...]
     replay_body: bytes = b""
+    deactivated_token: str = ""
+    deactivated_cookie: str = ""
 
     def snapshot(self, tables: tuple[str, ...] | None = None) -> dict[str, str]:
         """A digest of every row of each table (order-independent), ignoring bookkeeping columns."""
@@ -256,7 +258,8 @@ def _seed(runtime: Any, world_ids: dict[str, Any]) -> None:
             put_rule(s, Kind.STOCK, Scope.SKU, f"MB-XSS-{i}", {"buffer": 2}, actor="ada", note=payload)
             record = exception_service.record(s, ExceptionReport(WORKFLOW_FAILED, f"order:JL-XSS-{i}", payload))
             world_ids.setdefault("xss_exceptions", []).append(record.id)
-            exception_service.audit(s, payload, "login.failed", "user", payload)
+            # an action by a person whose name is the payload (a name set by the CLI, or typed at log-in)
+            exception_service.audit(s, payload, "exception.acknowledge", "exception", str(record.id), note=payload)
         catalogue_service.set_attribute_mapping(s, "colour", "color", None, actor="ada")
         catalogue_service.set_category_mapping(s, "Default/Shoes", "shoes", actor="ada")
         sku_service.link(s, "OFFER-SEEDED", "MB-000001", confirmed_by="ada", note="seeded")
@@ -302,6 +305,8 @@ def world(module_db_url: str) -> Iterator[World]:  # noqa: F811 - the fixture im
         revoked_token = auth.create_token(s, revoked_owner, label="revoked")
         s.flush()
         s.scalars(select(ApiToken).where(ApiToken.label == "revoked")).one().revoked = True
+        quitter = auth.create_user(s, "quitter", Role.ADMIN, PASSWORD)
+        deactivated_token = auth.create_token(s, quitter, label="deactivated-user")
         gone = auth.create_user(s, "gone", Role.ADMIN, PASSWORD)
         deleted_token = auth.create_token(s, gone, label="deleted-user")
         s.flush()
@@ -318,6 +323,9 @@ def world(module_db_url: str) -> Iterator[World]:  # noqa: F811 - the fixture im
             csrf: dict[str, str] = {}
             for name in USERS:
                 cookies[name], csrf[name] = login(client, name)
+            deactivated_cookie, _ = login(client, "quitter")
+            with runtime.db.session() as s:  # deactivated after logging in: cookie and token are stale
+                s.scalars(select(User).where(User.name == "quitter")).one().active = False
             client.cookies.clear()
             anon_csrf = _csrf_of(client.get("/login").text)
             anon_cookie = client.cookies.get(SESSION_COOKIE)
@@ -327,7 +335,8 @@ def world(module_db_url: str) -> Iterator[World]:  # noqa: F811 - the fixture im
             missing = [t for t in WATCHED_TABLES if t not in present]
             assert not missing, f"watched tables missing from the schema: {missing}"
             w = World(client, runtime, app, tokens, cookies, csrf, anon_cookie, anon_csrf, revoked_token,
-                      deleted_token, ids, WATCHED_TABLES)
+                      deleted_token, ids, WATCHED_TABLES, deactivated_token=deactivated_token,
+                      deactivated_cookie=deactivated_cookie)
             # A genuine delivery, so that its replay is a case of the corpus.
             import json
 

@@ -14,7 +14,10 @@ not depend on how the other branches implement it.
 * a huge integer path id is a 404, not a 500;
 * pages carry CSP with frame-ancestors, nosniff, Referrer-Policy, and ``Cache-Control: no-store``;
 * ``%`` and ``_`` typed into a search match literally;
-* the cookie and token of a deleted user are not accepted for a user created afterwards.
+* the cookie and token of a deleted user are not accepted for a user created afterwards;
+* a cookie replayed after log-out is refused (the session ends on the server);
+* names typed into the log-in form are not shown to customer service on the activity page;
+* a genuine webhook replayed a day later is not stored again (de-duplication kept for days).
 """
 
 from __future__ import annotations
@@ -226,3 +229,65 @@ def test_a_deleted_users_cookie_and_token_do_not_open_a_later_users_account(worl
         except AssertionError as error:
             problems.append(str(error))
     assert not problems, problems
+
+
+# --- log-out ends the session on the server ------------------------------------------------------------------
+
+
+@pending
+def test_a_cookie_replayed_after_log_out_is_refused(world: World) -> None:
+    """A copy of the cookie (a shared computer, a proxy log) must die with the log-out (issue 19 item 3)."""
+    cookie, csrf = login(world.client, "eddie")
+    out = world.client.post("/logout", headers={"Cookie": f"{COOKIE}={cookie}", "X-CSRF-Token": csrf},
+                            follow_redirects=False)
+    world.client.cookies.clear()
+    assert out.status_code == 303
+    run_case(world, Case("stale-session:after-log-out:GET /", "stale-session", lambda w: {
+        "method": "GET", "url": "/", "headers": {"Cookie": f"{COOKIE}={cookie}"}}, frozenset({303}),
+        checks=(redirects_to_login,)))
+
+
+# --- names typed into the log-in form -------------------------------------------------------------------------
+
+
+@pending
+def test_names_typed_into_the_log_in_form_are_not_shown_to_customer_service(world: World) -> None:
+    """People type their e-mail address, or their password, into the name field; the activity page
+    must not show those to every role (issue 19 item 6)."""
+    typed = "jane.customer@example.com 07700900123"
+    failed = world.client.post("/login", data={"name": typed, "password": "wrong password here",
+                                               "csrf_token": world.anon_csrf},
+                               headers={"Cookie": f"{COOKIE}={world.anon_cookie}"}, follow_redirects=False)
+    world.client.cookies.clear()
+    assert failed.status_code in (401, 429)
+
+    def hidden(_world: World, answer: Any) -> list[str]:
+        return ["a name typed into the log-in form is shown to customer service"] if typed in answer.text else []
+
+    run_case(world, Case("pii:activity-as-customer-service", "pii-exposure", lambda w: {
+        "method": "GET", "url": "/activity", "headers": {"Cookie": f"{COOKIE}={w.cookies['cass']}"}},
+        frozenset({200, 403}), checks=(hidden,)))
+
+
+# --- webhook replay after the old 10-minute window --------------------------------------------------------------
+
+
+@pending
+def test_a_webhook_replayed_a_day_later_is_not_stored_again(world: World) -> None:
+    """De-duplication keys are kept for days, not 10 minutes (issue 19 item 7)."""
+    import datetime as dt
+    import json
+
+    import time_machine
+
+    from tests.security.conftest import sign
+
+    body = json.dumps({"eventName": "observer.cataloginventory_stock_item_save_commit_after",
+                       "data": {"item": {"sku": "MB-000077"}}}).encode()
+    headers = {"Content-Type": "application/json", "x-adobe-commerce-webhook-signature": sign(body)}
+    assert world.client.post("/webhooks/adobe-commerce", content=body, headers=headers).status_code == 200
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=24)
+    with time_machine.travel(later, tick=True):
+        run_case(world, Case("webhook:replay-a-day-later", "webhook", lambda w: {
+            "method": "POST", "url": "/webhooks/adobe-commerce", "content": body, "headers": headers},
+            frozenset({200}), watch=("webhook_events", "stock_hints")))
