@@ -355,6 +355,20 @@ def csrf_cases() -> list[Case]:
 
             expect = frozenset({303, 401, 403}) if variant == "no-cookie-valid-token" else frozenset({403})
             cases.append(Case(f"csrf:{variant}:{route.method} {route.path}", "csrf", build, expect))
+    # log-in CSRF: a page of another site logs the victim in as the attacker (right password, wrong token)
+    for variant in ("missing", "wrong", "another-sessions-token", "in-query-string"):
+        def build_login(world: World, variant: str = variant) -> dict[str, Any]:
+            form = {"name": "eddie", "password": PASSWORD}
+            url = "/login"
+            if variant == "wrong":
+                form["csrf_token"] = "x" * len(world.anon_csrf)
+            elif variant == "another-sessions-token":
+                form["csrf_token"] = world.csrf["olive"]
+            elif variant == "in-query-string":
+                url += f"?csrf_token={world.anon_csrf}"
+            return {"method": "POST", "url": url, "data": form, "headers": {"Cookie": f"{COOKIE}={world.anon_cookie}"}}
+
+        cases.append(Case(f"csrf:login:{variant}", "csrf", build_login, frozenset({403})))
     return cases
 
 
