@@ -5,8 +5,8 @@ has replaced the raw body by its minimised form (event name, ids, SKUs, quantiti
 with its ``dedup_key`` and ``received_at``, stays for de-duplication. The index serves the purge's
 "not yet minimised and older than the cut-off" query.
 
-Revision ID: 0011_personal_data
-Revises: 0007_console
+Revision ID: 0010_personal_data
+Revises: 0009_stock_catchup
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011_personal_data"
-down_revision = "0007_console"
+revision = "0010_personal_data"
+down_revision = "0009_stock_catchup"
 branch_labels = None
 depends_on = None
 
