@@ -6,11 +6,12 @@ How a delivery is handled (``POST /webhooks/adobe-commerce``, web/routers/webhoo
    unsigned or badly signed body is refused with 401 and nothing is stored;
 2. :func:`store_event` writes the raw body, the event name and a dedup key to ``webhook_events``
    and commits, *before* anything acts on it; a delivery with a key seen within
-   ``webhook_dedup_seconds`` (7 days by default) is recognised and not stored or acted on again.
+   ``webhook_dedup_seconds`` (7 days by default) is recognised and not stored again.
    Days, not minutes: a captured signed delivery replayed an hour later must not be taken as new.
-   The price: Adobe Commerce webhook bodies carry no id or time, so a genuinely identical body
-   within the window (a stock level back to the very same figure) is taken as a repeat too; the
-   stock poll (every 5 minutes) reads the truth for exactly those missed changes. The lookup is
+   Adobe Commerce webhook bodies carry no id or time, so a genuinely identical body within the
+   window (a stock level back to the very same figure) looks like a repeat: its handlers run
+   again (``dispatch_event(..., again=True)``). Every handler only hints "re-read this", so a
+   replay costs one read of Adobe Commerce and can never publish an old value. The lookup is
    on ``(dedup_key, received_at)`` (index ``ix_webhook_events_dedup``) and never reads ``body``:
    a personal-data purge may blank bodies at any age, but must keep ``dedup_key`` and
    ``received_at`` of rows younger than the window (see :func:`dedup_horizon`);
