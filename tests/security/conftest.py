@@ -374,6 +374,10 @@ class Case:
     expect: frozenset[int]
     watch: tuple[str, ...] | None = None
     checks: tuple[Check, ...] = ()
+    counted: tuple[str, ...] = ()
+    """Tables of ``watch`` that the input may touch but must not add a row to or remove one from:
+    a replayed genuine webhook is not stored again, yet re-runs its hints (it may be a real change
+    back to an earlier value, since plain webhook bodies carry no time)."""
 
 
 def run_case(world: World, case: Case) -> None:
@@ -383,7 +387,11 @@ def run_case(world: World, case: Case) -> None:
     response = world.client.request(follow_redirects=False, **request)
     after = world.snapshot(case.watch)
     world.client.cookies.clear()
-    changed = sorted(t for t in before if before[t] != after[t])
+    def rows(digest: str) -> str:
+        return digest.split(":", 1)[0]
+
+    changed = sorted(t for t in before if before[t] != after[t]
+                     and (t not in case.counted or rows(before[t]) != rows(after[t])))
     problems: list[str] = []
     if response.status_code not in case.expect:
         problems.append(f"status {response.status_code} not in {sorted(case.expect)}: {response.text[:200]!r}")

@@ -108,7 +108,6 @@ def _role_case(who: str, method: str, path: str) -> Case:
     return Case(f"role:{who}:{method} {path}", "role", build, frozenset({403}))
 
 
-@pending
 @pytest.mark.parametrize(("who", "route"), ROLE_CASES, ids=[f"{w}:{m} {p}" for w, (m, p) in ROLE_CASES])
 def test_a_lower_role_token_cannot_change_what_the_console_refuses_it(world: World, who: str,
                                                                      route: tuple[str, str]) -> None:
@@ -135,7 +134,6 @@ def _huge_case(route: Route) -> Case:
     return Case(f"huge-id:{route.method} {route.path}", "huge-id", build, frozenset({404}))
 
 
-@pending
 @pytest.mark.parametrize("route", INT_ROUTES, ids=[f"{r.method} {r.path}" for r in INT_ROUTES])
 def test_a_huge_integer_id_is_a_404_not_a_500(world: World, route: Route) -> None:
     run_case(world, _huge_case(route))
@@ -150,7 +148,6 @@ def test_every_integer_path_parameter_is_covered() -> None:
 PAGES = sorted({r.path for r in GUARDED if r.kind == "page" and r.method == "GET" and "{" not in r.path})
 
 
-@pending
 @pytest.mark.parametrize("page", ["/login", *PAGES])
 def test_pages_carry_the_security_headers(world: World, page: str) -> None:
     headers = {} if page == "/login" else {"Cookie": f"{COOKIE}={world.cookies['ada']}"}
@@ -190,7 +187,6 @@ def _wildcard_case(term: str) -> Case:
     return Case(f"like-wildcard:/exceptions?q={term}", "like-wildcard", build, frozenset({200}), checks=(literal,))
 
 
-@pending
 @pytest.mark.parametrize("term", WILDCARDS)
 def test_like_wildcards_in_search_match_literally(world: World, term: str) -> None:
     run_case(world, _wildcard_case(term))
@@ -250,7 +246,6 @@ def test_a_cookie_replayed_after_log_out_is_refused(world: World) -> None:
 # --- names typed into the log-in form -------------------------------------------------------------------------
 
 
-@pending
 def test_names_typed_into_the_log_in_form_are_not_shown_to_customer_service(world: World) -> None:
     """People type their e-mail address, or their password, into the name field; the activity page
     must not show those to every role (issue 19 item 6)."""
@@ -272,7 +267,6 @@ def test_names_typed_into_the_log_in_form_are_not_shown_to_customer_service(worl
 # --- webhook replay after the old 10-minute window --------------------------------------------------------------
 
 
-@pending
 def test_a_webhook_replayed_a_day_later_is_not_stored_again(world: World) -> None:
     """De-duplication keys are kept for days, not 10 minutes (issue 19 item 7)."""
     import datetime as dt
@@ -290,4 +284,4 @@ def test_a_webhook_replayed_a_day_later_is_not_stored_again(world: World) -> Non
     with time_machine.travel(later, tick=True):
         run_case(world, Case("webhook:replay-a-day-later", "webhook", lambda w: {
             "method": "POST", "url": "/webhooks/adobe-commerce", "content": body, "headers": headers},
-            frozenset({200}), watch=("webhook_events", "stock_hints")))
+            frozenset({200}), watch=("webhook_events", "stock_hints"), counted=("webhook_events", "stock_hints")))
