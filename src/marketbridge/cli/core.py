@@ -8,6 +8,7 @@ import typer
 
 from marketbridge.cli.common import console, err_console, runtime_for_command, settings_or_exit
 from marketbridge.domain.auth import Role
+from marketbridge.settings import Settings
 
 db_app = typer.Typer(help="The database (SQLite file or PostgreSQL).", no_args_is_help=True)
 users_app = typer.Typer(help="People who log in to the console.", no_args_is_help=True)
@@ -40,6 +41,7 @@ def run(
 
     limit_malloc_arenas()  # before any worker thread exists
     settings = settings_or_exit()
+    _session_secret_or_exit(settings)
     upgrade(settings.database_url)
     runtime = build_runtime(settings)
     heartbeat = Heartbeat(runtime)
@@ -53,6 +55,18 @@ def run(
     finally:
         heartbeat.stop()
         runtime.close()
+
+
+def _session_secret_or_exit(settings: Settings) -> None:
+    """No web console without a strong cookie-signing secret: one line naming the variable, exit 2."""
+    from marketbridge import session_secret
+    from marketbridge.settings import SettingsError
+
+    try:
+        session_secret.require(settings.session_secret)
+    except SettingsError as error:
+        err_console.print(str(error), markup=False, highlight=False, soft_wrap=True)  # one line, unwrapped
+        raise SystemExit(2) from None
 
 
 @users_app.command("add")
