@@ -277,9 +277,10 @@ def metrics(session: SessionDep, runtime: RuntimeDep, user: ApiUser) -> Response
 
 
 def _register_flow_pages() -> None:
-    from marketbridge.web import console_flow_pages
+    from marketbridge.web import console_flow_pages, console_users
 
     pages.include_router(console_flow_pages.router)
+    pages.include_router(console_users.router)
 
 
 _register_flow_pages()

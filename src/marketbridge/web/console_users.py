@@ -1,0 +1,67 @@
+"""The admin's users page: ``GET /users`` lists every account and token (with when each token was
+last used); buttons disable or enable an account and revoke a token.
+
+Admin role only: any other role gets ``403`` for the page and for every button. The buttons are
+plain forms with the session's CSRF token, like every other console form (the page router checks
+it). Each change goes to the audit log as the admin who made it. An admin cannot disable their own
+account here (the CLI can), so the last admin cannot lock themself out by a mis-click.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from marketbridge.adapters.db.models.core import User
+from marketbridge.domain.auth import Role
+from marketbridge.services import auth
+from marketbridge.services import exceptions as exception_service
+from marketbridge.web.console_auth import PageUser, role_of
+from marketbridge.web.console_templates import render
+from marketbridge.web.deps import SessionDep
+
+router = APIRouter()
+
+
+def _admin_only(user: User) -> None:
+    if role_of(user) is not Role.ADMIN:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "Only an admin can manage users and tokens.")
+
+
+@router.get("/users", response_class=HTMLResponse)
+def users_page(request: Request, session: SessionDep, user: PageUser) -> Response:
+    _admin_only(user)
+    return render(request, "console/users.html", users=auth.list_users(session), tokens=auth.list_tokens(session))
+
+
+def _set_active(session: SessionDep, user: User, user_id: int, active: bool) -> Response:
+    _admin_only(user)
+    target = session.get(User, user_id)
+    if target is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "There is no such user.")
+    if target.id == user.id and not active:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "You cannot disable your own account.")
+    auth.set_active(session, target.name, active)
+    exception_service.audit(session, user.name, "user.enable" if active else "user.disable", "user", target.name)
+    return RedirectResponse("/users", status_code=303)
+
+
+@router.post("/users/{user_id}/disable")
+def user_disable(session: SessionDep, user: PageUser, user_id: int) -> Response:
+    return _set_active(session, user, user_id, False)
+
+
+@router.post("/users/{user_id}/enable")
+def user_enable(session: SessionDep, user: PageUser, user_id: int) -> Response:
+    return _set_active(session, user, user_id, True)
+
+
+@router.post("/tokens/{token_id}/revoke")
+def token_revoke(session: SessionDep, user: PageUser, token_id: int) -> Response:
+    _admin_only(user)
+    try:
+        info = auth.revoke_token(session, token_id)
+    except auth.AuthError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "There is no such token.") from None
+    exception_service.audit(session, user.name, "token.revoke", "user", info.user, token_id=token_id, label=info.label)
+    return RedirectResponse("/users", status_code=303)
