@@ -167,7 +167,7 @@ def tokens_list(
 
 
 @tokens_app.command("revoke")
-def tokens_revoke(token_id: Annotated[int, typer.Argument(help="The id shown by `tokens list`.", min=1)]) -> None:
+def tokens_revoke(token_id: Annotated[int, typer.Argument(help="The id shown by `tokens list`.", min=1, max=2**31 - 1)]) -> None:
     """Revoke a token: it is refused from now on."""
     from marketbridge.services import auth
     from marketbridge.services.exceptions import audit

@@ -9,7 +9,9 @@ account here (the CLI can), so the last admin cannot lock themself out by a mis-
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request, status
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from marketbridge.adapters.db.models.core import User
@@ -21,6 +23,7 @@ from marketbridge.web.console_templates import render
 from marketbridge.web.deps import SessionDep
 
 router = APIRouter()
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]  # a huge id is refused (422), never an overflow (500)
 
 
 def _admin_only(user: User) -> None:
@@ -47,17 +50,17 @@ def _set_active(session: SessionDep, user: User, user_id: int, active: bool) -> 
 
 
 @router.post("/users/{user_id}/disable")
-def user_disable(session: SessionDep, user: PageUser, user_id: int) -> Response:
+def user_disable(session: SessionDep, user: PageUser, user_id: RowId) -> Response:
     return _set_active(session, user, user_id, False)
 
 
 @router.post("/users/{user_id}/enable")
-def user_enable(session: SessionDep, user: PageUser, user_id: int) -> Response:
+def user_enable(session: SessionDep, user: PageUser, user_id: RowId) -> Response:
     return _set_active(session, user, user_id, True)
 
 
 @router.post("/tokens/{token_id}/revoke")
-def token_revoke(session: SessionDep, user: PageUser, token_id: int) -> Response:
+def token_revoke(session: SessionDep, user: PageUser, token_id: RowId) -> Response:
     _admin_only(user)
     try:
         info = auth.revoke_token(session, token_id)
