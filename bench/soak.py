@@ -28,6 +28,7 @@ import contextlib
 import json
 import os
 import random
+import secrets
 import signal
 import subprocess
 import sys
@@ -100,6 +101,7 @@ class Cluster:
     procs: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
     kills: int = 0
     restarts: int = 0
+    session_secret: str = field(default_factory=lambda: secrets.token_urlsafe(48))  # `run` needs one
 
     def env(self, index: int) -> dict[str, str]:
         env = dict(os.environ)
@@ -128,6 +130,7 @@ class Cluster:
                 "MARKETBRIDGE_SWEEPER_CRON": "*/5 * * * * *",
                 "MARKETBRIDGE_ACCEPTANCE_POLICY": "refuse",
                 "MARKETBRIDGE_WEB_PORT": str(self.web_ports[index]),
+                "MARKETBRIDGE_SESSION_SECRET": self.session_secret,
             }
         )
         return env

@@ -29,6 +29,7 @@ import math
 import os
 import random
 import resource
+import secrets
 import signal
 import socket
 import sqlite3
@@ -186,6 +187,7 @@ def run(args: argparse.Namespace) -> None:
         "MARKETBRIDGE_MIRAKL_RATE_LIMIT_SCALE": str(args.rate_scale),
         "MARKETBRIDGE_MAGENTO_WEBHOOK_PUBLIC_KEY_FILE": str(key) + ".pub",
         "MARKETBRIDGE_LOG_LEVEL": "WARNING",
+        "MARKETBRIDGE_SESSION_SECRET": secrets.token_urlsafe(48),  # `run` refuses to start without one
     }
     procs: list[subprocess.Popen] = []
     logs = {name: open(work / f"{name}.log", "wb") for name in ("magento", "mirakl", "service")}

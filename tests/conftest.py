@@ -13,6 +13,7 @@ Sandboxes: the Magento and Mirakl simulators served over real HTTP on loopback p
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -27,6 +28,8 @@ from sqlalchemy.engine import make_url
 
 PG_URL = os.environ.get("MARKETBRIDGE_DATABASE_URL", "")
 ON_POSTGRES = PG_URL.startswith("postgres")
+TEST_SESSION_SECRET = secrets.token_urlsafe(48)
+"""Signs console cookies in tests (the service refuses to start without a strong one)."""
 TEST_SECRETS = {
     "magento_token": "sandbox-magento-token",
     "mirakl_api_key": "sandbox-mirakl-key",
@@ -156,7 +159,8 @@ def fresh_sandboxes() -> Iterator[Sandboxes]:
 def make_settings(db_url: str, boxes: Sandboxes | None = None, **overrides: Any) -> Any:
     from marketbridge.settings import load_settings
 
-    values: dict[str, Any] = {"database_url": db_url, "mirakl_rate_limit_scale": 0.01}
+    values: dict[str, Any] = {"database_url": db_url, "mirakl_rate_limit_scale": 0.01,
+                              "session_secret": TEST_SESSION_SECRET}
     if boxes is not None:
         values["magento_base_url"] = boxes.magento_url
         values["mirakl_base_url"] = boxes.mirakl_url

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import random
+import secrets
 import signal
 import subprocess  # nosec B404 # runs our own CLI with fixed argument lists, never a shell
 import sys
@@ -57,9 +58,35 @@ class DemoConfig:
     def key_path(self) -> Path:
         return self.var_dir / "sandbox-webhook-key.pem"
 
+    @property
+    def session_secret_path(self) -> Path:
+        return self.var_dir / "session-secret"
+
+
+def ensure_session_secret(path: Path) -> Path:
+    """The demo's cookie-signing secret: made once (48 random bytes, file mode 0600), then reused so
+    that a restarted demo keeps its visitors logged in. A file that is missing, empty or weak is
+    replaced; the secret never goes on a command line or into the environment."""
+    from marketbridge import session_secret
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        current = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        current = ""
+    if current and session_secret.problem(current) is None:
+        os.chmod(path, 0o600)
+        return path
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(secrets.token_urlsafe(48) + "\n")
+    return path
+
 
 def service_env(config: DemoConfig) -> dict[str, str]:
     env = dict(os.environ)
+    env.pop("MARKETBRIDGE_SESSION_SECRET", None)  # the demo signs with its own file, below
     env.update(
         {
             "MARKETBRIDGE_DATABASE_URL": config.database_url,
@@ -70,6 +97,7 @@ def service_env(config: DemoConfig) -> dict[str, str]:
             "MARKETBRIDGE_ORDER_POLL_CRON": "*/10 * * * * *",
             "MARKETBRIDGE_STOCK_POLL_CRON": "*/30 * * * * *",
             "MARKETBRIDGE_WEB_PORT": str(config.web_port),
+            "MARKETBRIDGE_SESSION_SECRET_FILE": str(config.session_secret_path.resolve()),
         }
     )
     return env
@@ -240,6 +268,7 @@ def run_demo(config: DemoConfig, say: Any = print) -> dict[str, int]:
             "running?); stop it or choose other ports"
         )
     config.var_dir.mkdir(parents=True, exist_ok=True)
+    ensure_session_secret(config.session_secret_path)
     env = service_env(config)
     exe = [sys.executable, "-m", "marketbridge"]
     say(f"Preparing the database {config.database_url} and a demo admin user …")

@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -292,7 +292,15 @@ class Settings(BaseSettings):
     # --- web ------------------------------------------------------------------------------------
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8100, ge=1, le=65535)
-    session_secret: SecretStr = Field(default=SecretStr("change-me-session-secret"))
+    session_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs console session cookies: at least 32 random bytes (see marketbridge.session_secret). "
+        "No default: `marketbridge run` refuses to start without one.",
+    )
+    session_secret_file: Path | None = Field(
+        default=None, description="A file holding the session secret (e.g. a mounted secret), used when "
+        "MARKETBRIDGE_SESSION_SECRET is not set.",
+    )
     secure_cookies: bool | None = Field(
         default=None,
         description="Secure flag on the session cookie, and HSTS. Unset: on, unless web_host is a loopback "
@@ -321,6 +329,17 @@ class Settings(BaseSettings):
         if not (value.startswith("sqlite") or value.startswith("postgresql+psycopg://")):
             raise ValueError("must be a sqlite:/// or postgresql:// URL")
         return value
+
+    @model_validator(mode="after")
+    def _session_secret_from_file(self) -> Settings:
+        """``MARKETBRIDGE_SESSION_SECRET_FILE``: read the secret from a file when it is not set inline."""
+        if self.session_secret is None and self.session_secret_file is not None:
+            try:
+                text = self.session_secret_file.read_text(encoding="utf-8").strip()
+            except OSError as error:
+                raise ValueError(f"MARKETBRIDGE_SESSION_SECRET_FILE cannot be read ({error.strerror})") from None
+            self.session_secret = SecretStr(text) if text else None
+        return self
 
     @property
     def cookies_secure(self) -> bool:
@@ -371,6 +390,9 @@ def describe_validation_error(error: ValidationError) -> str:
     """One plain line per bad variable, never echoing the value (it may be a secret)."""
     parts = []
     for item in error.errors():
+        if not item["loc"]:  # a whole-model check names its variable in its message
+            parts.append(str(item["msg"]).removeprefix("Value error, "))
+            continue
         name = "MARKETBRIDGE_" + "_".join(str(p) for p in item["loc"]).upper()
         parts.append(f"{name}: {item['msg']}")
     return "configuration error: " + "; ".join(parts)

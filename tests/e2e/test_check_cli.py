@@ -3,6 +3,7 @@
 from typer.testing import CliRunner
 
 from marketbridge.cli import app
+from tests.conftest import TEST_SESSION_SECRET
 
 
 def run_check(monkeypatch, db_url, sandboxes, **env):
@@ -10,6 +11,7 @@ def run_check(monkeypatch, db_url, sandboxes, **env):
         "MARKETBRIDGE_DATABASE_URL": db_url,
         "MARKETBRIDGE_MAGENTO_BASE_URL": sandboxes.magento_url,
         "MARKETBRIDGE_MIRAKL_BASE_URL": sandboxes.mirakl_url,
+        "MARKETBRIDGE_SESSION_SECRET": TEST_SESSION_SECRET,
         "COLUMNS": "250",
         **env,
     }
@@ -36,3 +38,10 @@ def test_check_names_what_to_fix_without_echoing_secrets(monkeypatch, db_url, sa
     assert "MARKETBRIDGE_MAGENTO_STORE_CODE" in result.output
     assert "wrong-distinctive-key-42" not in result.output
     assert "2 check(s) need attention" in result.output
+
+
+def test_check_fails_on_the_old_default_session_secret(monkeypatch, db_url, fresh_sandboxes):
+    result = run_check(monkeypatch, db_url, fresh_sandboxes, MARKETBRIDGE_SESSION_SECRET="change-me-session-secret")
+    assert result.exit_code == 1, result.output
+    assert "MARKETBRIDGE_SESSION_SECRET" in result.output
+    assert "1 check(s) need attention" in result.output

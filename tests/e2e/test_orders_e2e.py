@@ -23,7 +23,7 @@ import pytest
 from marketbridge.adapters.magento.client import MagentoClient
 from marketbridge.adapters.magento.criteria import SearchCriteria
 from marketbridge.services.orders import TEST_PAUSE_ENV
-from tests.conftest import ON_POSTGRES
+from tests.conftest import ON_POSTGRES, TEST_SESSION_SECRET
 
 ROOT = Path(__file__).parents[2]
 
@@ -46,6 +46,7 @@ def start_service(db_url: str, boxes, log: Path, **env_extra: str) -> subprocess
         "MARKETBRIDGE_ORDER_POLL_OVERLAP_SECONDS": "30",
         "MARKETBRIDGE_WEB_PORT": str(free_port()),
         "MARKETBRIDGE_EXECUTOR_ID": "e2e-orders",
+        "MARKETBRIDGE_SESSION_SECRET": TEST_SESSION_SECRET,
         **env_extra,
     }
     if TEST_PAUSE_ENV not in env_extra:

@@ -16,7 +16,7 @@ import httpx2
 import pytest
 
 from marketbridge.sandbox.server import free_port
-from tests.conftest import ON_POSTGRES
+from tests.conftest import ON_POSTGRES, TEST_SESSION_SECRET
 from tests.e2e.test_orders_e2e import ROOT, start_service, stop, wait_until
 
 
@@ -36,7 +36,8 @@ def _start(db_url: str, boxes: Any, log: Path, name: str) -> tuple[subprocess.Po
 def _second_run(db_url: str, boxes: Any, tmp_path: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MARKETBRIDGE_DATABASE_URL": db_url,
            "MARKETBRIDGE_MAGENTO_BASE_URL": boxes.magento_url, "MARKETBRIDGE_MIRAKL_BASE_URL": boxes.mirakl_url,
-           "MARKETBRIDGE_WEB_PORT": str(free_port()), "MARKETBRIDGE_EXECUTOR_ID": "second"}
+           "MARKETBRIDGE_WEB_PORT": str(free_port()), "MARKETBRIDGE_EXECUTOR_ID": "second",
+           "MARKETBRIDGE_SESSION_SECRET": TEST_SESSION_SECRET}
     return subprocess.run([sys.executable, "-c", "from marketbridge.cli import main; main()", "run"], env=env,
                           capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
 

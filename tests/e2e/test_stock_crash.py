@@ -17,7 +17,7 @@ import pytest
 
 from marketbridge.sandbox.catalogue import seed_catalogue
 from marketbridge.sandbox.server import free_port
-from tests.conftest import ON_POSTGRES, start_sandboxes
+from tests.conftest import ON_POSTGRES, TEST_SESSION_SECRET, start_sandboxes
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,7 +54,8 @@ def test_kill_9_between_upload_and_result_loses_nothing_and_sends_once(migrated_
            "MARKETBRIDGE_MAGENTO_BASE_URL": boxes.magento_url, "MARKETBRIDGE_MIRAKL_BASE_URL": boxes.mirakl_url,
            "MARKETBRIDGE_MIRAKL_RATE_LIMIT_SCALE": "0.05", "MARKETBRIDGE_STOCK_PUSH_CRON": "* * * * * *",
            "MARKETBRIDGE_STOCK_POLL_CRON": "0 0 * * * *", "MARKETBRIDGE_PRICE_SYNC_ENABLED": "false",
-           "MARKETBRIDGE_MAGENTO_WEBHOOK_PUBLIC_KEY_FILE": str(key) + ".pub", "MARKETBRIDGE_EXECUTOR_ID": "local"}
+           "MARKETBRIDGE_MAGENTO_WEBHOOK_PUBLIC_KEY_FILE": str(key) + ".pub", "MARKETBRIDGE_EXECUTOR_ID": "local",
+           "MARKETBRIDGE_SESSION_SECRET": TEST_SESSION_SECRET}
     cmd = [sys.executable, "-c", "from marketbridge.cli.main import main; main()", "run", "--port", str(port)]
 
     def start() -> subprocess.Popen:

@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, text
 
 from marketbridge.sandbox.catalogue import seed_catalogue
 from marketbridge.sandbox.server import free_port
-from tests.conftest import start_sandboxes
+from tests.conftest import TEST_SESSION_SECRET, start_sandboxes
 from tests.e2e.test_stock_crash import _up, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,7 +55,8 @@ def test_a_change_made_while_the_service_was_down_is_on_the_offer_within_two_win
            "MARKETBRIDGE_MIRAKL_RATE_LIMIT_SCALE": str(SCALE), "MARKETBRIDGE_STOCK_PUSH_CRON": "* * * * * *",
            # the fallback poll once an hour: only the catch-up can find the change in time
            "MARKETBRIDGE_STOCK_POLL_CRON": "0 0 * * * *", "MARKETBRIDGE_PRICE_SYNC_ENABLED": "false",
-           "MARKETBRIDGE_MAGENTO_WEBHOOK_PUBLIC_KEY_FILE": str(key) + ".pub", "MARKETBRIDGE_EXECUTOR_ID": "local"}
+           "MARKETBRIDGE_MAGENTO_WEBHOOK_PUBLIC_KEY_FILE": str(key) + ".pub", "MARKETBRIDGE_EXECUTOR_ID": "local",
+           "MARKETBRIDGE_SESSION_SECRET": TEST_SESSION_SECRET}
     cmd = [sys.executable, "-c", "from marketbridge.cli.main import main; main()", "run", "--port", str(port)]
     db = create_engine(migrated_db_url)
 

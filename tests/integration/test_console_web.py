@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from fastapi.routing import APIRoute
 from sqlalchemy import select
 from starlette.routing import Mount
@@ -22,13 +21,6 @@ from marketbridge.web.app import create_app
 PASSWORD = "correct horse battery"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_login_throttle():
-    from marketbridge.web.console_auth import login_throttle
-
-    login_throttle.reset()
-    yield
-    login_throttle.reset()
 PUBLIC_PATHS = {"/healthz", "/readyz", "/login"}
 
 
@@ -261,12 +253,12 @@ def test_every_page_renders_for_a_logged_in_user(runtime):
 def test_repeated_failed_logins_are_throttled_per_name(runtime, monkeypatch):
     from marketbridge.web import console_auth
 
-    monkeypatch.setattr(console_auth.login_throttle, "limit", 3)
+    monkeypatch.setattr(console_auth.login_throttle, "free_failures", 3)
     _seed(runtime)
     with _client(runtime) as client:
         assert [_login(client, "olive", "guess").status_code for _ in range(3)] == [401, 401, 401]
         assert _login(client, "olive", PASSWORD).status_code == 429  # even the right password waits
         assert _login(client, "ada", "guess").status_code == 401  # other names are not affected
-    console_auth.login_throttle.reset()
+    monkeypatch.setattr(console_auth.login_throttle, "base_delay", 0.0)  # the back-off has run out
     with _client(runtime) as client:
         assert _login(client, "olive", PASSWORD).status_code == 303

@@ -97,31 +97,7 @@ class Ledger:
 
 
 LEDGER = Ledger()
-PENDING = Ledger()
-"""The issue-19 cases marked ``security_pending`` (fixed on other branches), counted apart until the merge."""
 _ACTIVE: dict[str, Ledger] = {"ledger": LEDGER}
-
-
-@pytest.fixture(autouse=True)
-def _ledger_for_this_test(request: pytest.FixtureRequest) -> Iterator[None]:
-    pending = request.node.get_closest_marker("security_pending") is not None
-    _ACTIVE["ledger"] = PENDING if pending else LEDGER
-    yield
-    _ACTIVE["ledger"] = LEDGER
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """``security_pending`` cases are expected to fail until the fixes of issue 19 are merged; strict,
-    so that once they pass the marker must be removed (an XPASS fails the run)."""
-    from tests.conftest import ON_POSTGRES
-
-    for item in items:
-        marker = item.get_closest_marker("security_pending")
-        if marker is None:
-            continue
-        if ON_POSTGRES and marker.kwargs.get("passes_on_postgres"):
-            continue
-        item.add_marker(pytest.mark.xfail(strict=True, reason="issue 19: fixed on another branch, pending merge"))
 
 
 def record(category: str, refused: bool, stored: bool, what: str) -> None:
@@ -145,10 +121,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     reporter.write_line("  by category: " + ", ".join(f"{k} {v}" for k, v in sorted(LEDGER.by_category.items())))
     for failure in LEDGER.failures[:20]:
         reporter.write_line(f"  NOT refused: {failure}")
-    if PENDING.tried:
-        reporter.write_line(f"issue 19 cases pending merge (security_pending): {PENDING.tried} tried, "
-                            f"{PENDING.refused} refused, {PENDING.stored} stored")
-        reporter.write_line("  by category: " + ", ".join(f"{k} {v}" for k, v in sorted(PENDING.by_category.items())))
 
 
 # --- the world ----------------------------------------------------------------------------------------

@@ -1,11 +1,8 @@
-"""The hostile inputs issue 19 adds, whose fixes are being made on other branches.
+"""The hostile inputs issue 19 added (each failed on the code before its fix).
 
-Marked ``security_pending`` (``@pending``): until the merge they are strict xfails here (see
-``tests/security/conftest.py``), counted apart in the summary; once the fixes are merged they pass,
-the strict xfail turns that into a failure, and the lead removes the markers so they join the
-corpus. The two control tests (``test_every_integer...``, ``test_the_search_control...``) are not
-pending: they prove the pending checks can see what they look for. Only HTTP-observable behaviour is checked, so the tests do
-not depend on how the other branches implement it.
+The two control tests (``test_every_integer...``, ``test_the_search_control...``) prove the checks
+can see what they look for. Only HTTP-observable behaviour is checked, so the tests do not depend
+on how the fixes are implemented.
 
 * a session cookie signed with the old default secret cannot open a console that was started
   without ``MARKETBRIDGE_SESSION_SECRET`` (it must refuse to start, naming the variable);
@@ -37,14 +34,12 @@ from tests.security.corpus import (
     redirects_to_login,
 )
 
-pending = pytest.mark.security_pending
 OLD_DEFAULT_SECRET = "change-me-session-secret"
 
 
 # --- the old default session secret ---------------------------------------------------------------------
 
 
-@pending
 def test_a_cookie_signed_with_the_old_default_secret_cannot_open_an_unconfigured_console(
         world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """Settings without ``MARKETBRIDGE_SESSION_SECRET``: either the service refuses to start with a
@@ -195,7 +190,7 @@ def test_like_wildcards_in_search_match_literally(world: World, term: str) -> No
 # --- a deleted user's cookie and token ---------------------------------------------------------------------
 
 
-@pytest.mark.security_pending(passes_on_postgres=True)  # PostgreSQL sequences never hand an id out twice
+
 def test_a_deleted_users_cookie_and_token_do_not_open_a_later_users_account(world: World) -> None:
     from sqlalchemy import delete
 
@@ -230,7 +225,6 @@ def test_a_deleted_users_cookie_and_token_do_not_open_a_later_users_account(worl
 # --- log-out ends the session on the server ------------------------------------------------------------------
 
 
-@pending
 def test_a_cookie_replayed_after_log_out_is_refused(world: World) -> None:
     """A copy of the cookie (a shared computer, a proxy log) must die with the log-out (issue 19 item 3)."""
     cookie, csrf = login(world.client, "eddie")

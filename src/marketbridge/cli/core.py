@@ -1,4 +1,4 @@
-"""Core commands: ``db upgrade``, ``run``, ``users add``, ``tokens create``, ``version``."""
+"""Core commands: ``db upgrade``, ``run``, ``check``, ``version`` (``users`` and ``tokens``: cli.accounts)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ from typing import Annotated
 import typer
 
 from marketbridge.cli.common import console, err_console, runtime_for_command, settings_or_exit
-from marketbridge.domain.auth import Role
+from marketbridge.settings import Settings
 
 db_app = typer.Typer(help="The database (SQLite file or PostgreSQL).", no_args_is_help=True)
-users_app = typer.Typer(help="People who log in to the console.", no_args_is_help=True)
-tokens_app = typer.Typer(help="Bearer tokens for the JSON API and /metrics.", no_args_is_help=True)
 
 
 @db_app.command("upgrade")
@@ -41,6 +39,7 @@ def run(
 
     limit_malloc_arenas()  # before any worker thread exists
     settings = settings_or_exit()
+    _session_secret_or_exit(settings)
     if host:  # the bind address decides whether cookies are Secure by default (settings.cookies_secure)
         settings = settings.model_copy(update={"web_host": host})
     try:  # SQLite is one process: a second run on the same file is refused before it touches it
@@ -65,47 +64,16 @@ def run(
             run_lock.release()
 
 
-@users_app.command("add")
-def users_add(
-    name: str,
-    role: Annotated[Role, typer.Option(help="admin, ecommerce, ops, finance or customer_service.")],
-    password: Annotated[str | None, typer.Option(help="For scripts; prompted when omitted.")] = None,
-) -> None:
-    """Create a console user (password hashed with argon2)."""
-    from marketbridge.services import auth
-    from marketbridge.services.exceptions import audit
+def _session_secret_or_exit(settings: Settings) -> None:
+    """No web console without a strong cookie-signing secret: one line naming the variable, exit 2."""
+    from marketbridge import session_secret
+    from marketbridge.settings import SettingsError
 
-    if password is None:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    with runtime_for_command() as runtime, runtime.db.session() as session:
-        try:
-            user = auth.create_user(session, name, role, password)
-        except auth.AuthError as error:
-            err_console.print(str(error))
-            raise typer.Exit(1) from None
-        audit(session, "cli", "user.add", "user", name, role=role.value)
-        console.print(f"User {user.name} created with role {user.role}.")
-
-
-@tokens_app.command("create")
-def tokens_create(
-    user: Annotated[str, typer.Option("--user", help="The user the token acts as.")],
-    label: Annotated[str, typer.Option(help="A note to recognise the token.")] = "",
-) -> None:
-    """Create an API token; the token alone is printed on the last line."""
-    from marketbridge.services import auth
-    from marketbridge.services.exceptions import audit
-
-    with runtime_for_command() as runtime, runtime.db.session() as session:
-        try:
-            account = auth.get_user(session, user)
-        except auth.AuthError as error:
-            err_console.print(str(error))
-            raise typer.Exit(1) from None
-        token = auth.create_token(session, account, label)
-        audit(session, "cli", "token.create", "user", user, label=label)
-    err_console.print(f"Token for {user} (shown once, keep it secret):")
-    typer.echo(token)
+    try:
+        session_secret.require(settings.session_secret)
+    except SettingsError as error:
+        err_console.print(str(error), markup=False, highlight=False, soft_wrap=True)  # one line, unwrapped
+        raise SystemExit(2) from None
 
 
 def version() -> None:
@@ -116,9 +84,10 @@ def version() -> None:
 
 
 def register(app: typer.Typer) -> None:
+    from marketbridge.cli import accounts
+
     app.add_typer(db_app, name="db")
-    app.add_typer(users_app, name="users")
-    app.add_typer(tokens_app, name="tokens")
+    accounts.register(app)
     app.command("run")(run)
     app.command("version")(version)
     app.command("check")(check)

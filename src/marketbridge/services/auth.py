@@ -1,9 +1,17 @@
-"""Users and API tokens: argon2 password hashes, tokens stored as SHA-256 only."""
+"""Users and API tokens: argon2 password hashes, tokens stored as SHA-256 only.
+
+Account lifecycle (CLI ``users``/``tokens`` and the admin console's users page): create, list,
+disable, enable, change password; tokens are created with an optional expiry, listed with the time
+each was last used, and revoked. Disabling a user or changing its password bumps its
+``session_version``, which ends every console session it has (see web.console_auth).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import secrets
+from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -13,18 +21,25 @@ from sqlalchemy.orm import Session
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.core import ApiToken, User
 from marketbridge.domain.auth import Role
+from marketbridge.services import passwords
 
 _hasher = PasswordHasher()
-MIN_PASSWORD_LENGTH = 8
+MIN_PASSWORD_LENGTH = passwords.MIN_LENGTH
+MAX_TOKEN_DAYS = 3650
 
 
 class AuthError(Exception):
     pass
 
 
+def _check_password(password: str, name: str) -> None:
+    reason = passwords.problem(password, name)
+    if reason is not None:
+        raise AuthError(reason)
+
+
 def create_user(session: Session, name: str, role: Role, password: str) -> User:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AuthError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+    _check_password(password, name)
     if session.scalars(select(User).where(User.name == name)).first() is not None:
         raise AuthError(f"user {name!r} already exists")
     user = User(name=name, role=role.value, password_hash=_hasher.hash(password))
@@ -34,11 +49,30 @@ def create_user(session: Session, name: str, role: Role, password: str) -> User:
 
 
 def set_password(session: Session, name: str, password: str) -> User:
+    """A new password; every session of the user ends (its session version moves on)."""
     user = get_user(session, name)
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AuthError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+    _check_password(password, name)
     user.password_hash = _hasher.hash(password)
+    end_sessions(user)
     return user
+
+
+def end_sessions(user: User) -> None:
+    """Every session cookie issued to ``user`` so far stops working (log-out everywhere)."""
+    user.session_version = (user.session_version or 0) + 1
+
+
+def set_active(session: Session, name: str, active: bool) -> User:
+    """Disable (sessions end, tokens stop working while disabled) or enable an account."""
+    user = get_user(session, name)
+    if user.active != active and not active:
+        end_sessions(user)
+    user.active = active
+    return user
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.name)))
 
 
 def get_user(session: Session, name: str) -> User:
@@ -68,21 +102,71 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(session: Session, user: User, label: str = "") -> str:
+def create_token(session: Session, user: User, label: str = "", expires_in_days: int | None = None) -> str:
+    """A new bearer token for ``user``; only its SHA-256 is stored. Optional expiry in days."""
+    expires_at = None
+    if expires_in_days is not None:
+        if not 1 <= expires_in_days <= MAX_TOKEN_DAYS:
+            raise AuthError(f"the expiry must be between 1 and {MAX_TOKEN_DAYS} days")
+        expires_at = utcnow() + dt.timedelta(days=expires_in_days)
     token = "mb_" + secrets.token_urlsafe(32)
-    session.add(ApiToken(user_id=user.id, token_hash=_digest(token), label=label))
+    session.add(ApiToken(user_id=user.id, token_hash=_digest(token), label=label, expires_at=expires_at))
     session.flush()
     return token
 
 
-def user_for_token(session: Session, token: str) -> User | None:
+def user_for_token(session: Session, token: str, now: dt.datetime | None = None) -> User | None:
+    """The active user of a valid token (not revoked, not expired), recording when it was used."""
     row = session.scalars(
         select(ApiToken).where(ApiToken.token_hash == _digest(token), ApiToken.revoked.is_(False))
     ).first()
     if row is None:
         return None
+    now = now or utcnow()
+    if row.expires_at is not None and row.expires_at <= now:
+        return None
     user = session.get(User, row.user_id)
     if user is None or not user.active:
         return None
-    row.last_used_at = utcnow()
+    row.last_used_at = now
     return user
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """A token as listed to an admin: never the token itself, which is not stored."""
+
+    id: int
+    user: str
+    label: str
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+    expires_at: dt.datetime | None
+    revoked: bool
+
+    def state(self, now: dt.datetime | None = None) -> str:
+        if self.revoked:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= (now or utcnow()):
+            return "expired"
+        return "active"
+
+
+def list_tokens(session: Session, user: str | None = None) -> list[TokenInfo]:
+    query = select(ApiToken, User.name).join(User, User.id == ApiToken.user_id).order_by(ApiToken.id)
+    if user is not None:
+        query = query.where(User.name == user)
+    return [
+        TokenInfo(t.id, name, t.label, t.created_at, t.last_used_at, t.expires_at, t.revoked)
+        for t, name in session.execute(query)
+    ]
+
+
+def revoke_token(session: Session, token_id: int) -> TokenInfo:
+    row = session.get(ApiToken, token_id)
+    if row is None:
+        raise AuthError(f"no token {token_id}")
+    row.revoked = True
+    owner = session.get(User, row.user_id)
+    return TokenInfo(row.id, owner.name if owner else "?", row.label, row.created_at, row.last_used_at,
+                     row.expires_at, row.revoked)

@@ -143,5 +143,16 @@ def mirakl_checks(runtime: Runtime) -> list[CheckResult]:
     return results
 
 
+def service_checks(runtime: Runtime) -> list[CheckResult]:
+    """Settings of the service itself: the console's cookie-signing secret."""
+    from marketbridge import session_secret
+
+    reason = session_secret.problem(
+        runtime.settings.session_secret.get_secret_value() if runtime.settings.session_secret else None)
+    if reason is not None:
+        return [CheckResult("marketbridge", "session secret", False, reason)]
+    return [CheckResult("marketbridge", "session secret", True, "Console cookies are signed with a strong secret.")]
+
+
 def run_checks(runtime: Runtime) -> list[CheckResult]:
-    return magento_checks(runtime) + mirakl_checks(runtime)
+    return service_checks(runtime) + magento_checks(runtime) + mirakl_checks(runtime)

@@ -1,11 +1,15 @@
 """Who is looking at the console: signed-cookie sessions, CSRF tokens and role checks.
 
 The session is Starlette's ``SessionMiddleware`` cookie (signed with ``settings.session_secret`` by
-itsdangerous, ``HttpOnly``, ``SameSite=Lax``, ``Secure`` when ``settings.secure_cookies``). It holds
-only two values:
+itsdangerous, ``HttpOnly``, ``SameSite=Lax``, ``Secure`` when ``settings.cookies_secure``). It holds
+only three values:
 
 * ``uid``  - the logged-in user's id; the user is re-read from the database on every request, so a
   deactivated account loses access at once even though the cookie is still validly signed;
+* ``sv``   - the user's ``session_version`` when the session started. Log-out, a password change
+  and deactivation bump the version in the database, so every cookie issued before is refused:
+  log-out ends the session on the server, not only in this browser, and a copied cookie is dead
+  too. User ids are never reused, so a cookie can never name a later user either;
 * ``csrf`` - a random token made when the session starts. Every unsafe request of the console must
   send it back, either as the ``csrf_token`` form field (plain forms) or as the ``X-CSRF-Token``
   header (htmx sends it for every request through ``hx-headers`` on ``<body>``).
@@ -17,9 +21,6 @@ with an ``HX-Redirect`` header so that the whole page, not a fragment, goes to t
 from __future__ import annotations
 
 import secrets
-import threading
-import time
-from collections import deque
 from typing import Annotated
 from urllib.parse import quote
 
@@ -28,9 +29,12 @@ from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.models.core import User
 from marketbridge.domain.auth import Role, can_act_on
+from marketbridge.services import auth as auth_service
+from marketbridge.services.login_throttle import LoginThrottle
 from marketbridge.web.deps import SessionDep
 
 SESSION_USER = "uid"
+SESSION_VERSION = "sv"
 SESSION_CSRF = "csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
@@ -58,20 +62,25 @@ def start_session(request: Request, user: User) -> None:
     """Log ``user`` in: a fresh session (new CSRF token) so a pre-login cookie cannot be reused."""
     request.session.clear()
     request.session[SESSION_USER] = user.id
+    request.session[SESSION_VERSION] = user.session_version
     request.session[SESSION_CSRF] = secrets.token_urlsafe(32)
 
 
-def end_session(request: Request) -> None:
+def end_session(request: Request, user: User | None = None) -> None:
+    """Log out: this cookie is cleared and, with ``user``, every session of that user ends."""
+    if user is not None:
+        auth_service.end_sessions(user)
     request.session.clear()
 
 
 def session_user(request: Request, session: Session) -> User | None:
-    """The active user of this browser session, or None."""
+    """The active user of this browser session, or None (also for a cookie of an older version)."""
     user_id = request.session.get(SESSION_USER)
-    if not isinstance(user_id, int):
+    version = request.session.get(SESSION_VERSION)
+    if not isinstance(user_id, int) or not isinstance(version, int):
         return None
     user = session.get(User, user_id)
-    if user is None or not user.active:
+    if user is None or not user.active or user.session_version != version:
         return None
     return user
 
@@ -129,45 +138,5 @@ def may_act(user: User, owner: str) -> bool:
     return can_act_on(role_of(user), owner)
 
 
-class LoginThrottle:
-    """At most ``limit`` failed log-ins per account name in ``window`` seconds (per process).
-
-    Argon2 already makes each guess slow; this stops a patient script from trying a dictionary
-    against one account. The count is per name, so one person's typos do not lock anyone else out.
-    """
-
-    def __init__(self, limit: int = 5, window: float = 900.0) -> None:
-        self.limit = limit
-        self.window = window
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, name: str, now: float) -> deque[float]:
-        failures = self._failures.setdefault(name.casefold(), deque())
-        while failures and failures[0] < now - self.window:
-            failures.popleft()
-        return failures
-
-    def blocked_for(self, name: str) -> float:
-        """Seconds until ``name`` may try again (0 when allowed)."""
-        now = time.monotonic()
-        with self._lock:
-            failures = self._recent(name, now)
-            if len(failures) < self.limit:
-                return 0.0
-            return max(0.0, failures[0] + self.window - now)
-
-    def failed(self, name: str) -> None:
-        with self._lock:
-            self._recent(name, time.monotonic()).append(time.monotonic())
-
-    def reset(self) -> None:
-        with self._lock:
-            self._failures.clear()
-
-    def succeeded(self, name: str) -> None:
-        with self._lock:
-            self._failures.pop(name.casefold(), None)
-
-
 login_throttle = LoginThrottle()
+"""The log-in form's throttle (state in the database; see services.login_throttle)."""

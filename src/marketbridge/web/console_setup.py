@@ -14,6 +14,7 @@ from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
+from marketbridge import session_secret
 from marketbridge.settings import Settings
 from marketbridge.web.console_auth import LoginRequired, login_url
 
@@ -23,9 +24,10 @@ SESSION_MAX_AGE_SECONDS = 12 * 3600
 
 
 def install(app: FastAPI, settings: Settings) -> None:
+    """Raises ``SettingsError`` (one line naming MARKETBRIDGE_SESSION_SECRET) for a missing or weak secret."""
     app.add_middleware(
         SessionMiddleware,
-        secret_key=settings.session_secret.get_secret_value(),
+        secret_key=session_secret.require(settings.session_secret),
         session_cookie=SESSION_COOKIE,
         max_age=SESSION_MAX_AGE_SECONDS,
         same_site="lax",

@@ -63,26 +63,32 @@ def login(
     password: Annotated[str, Form(max_length=1024)],
     next: Annotated[str, Form(max_length=2048)] = "/",
 ) -> Response:
-    wait = login_throttle.blocked_for(name.strip())
+    client = request.client.host if request.client else ""
+    wait = login_throttle.wait_for(session, name, client)
     if wait > 0:
         return render(request, "console/login.html", status_code=429, next=safe_next(next), name=name,
-                      error=f"Too many failed attempts for this name. Try again in {int(wait // 60) + 1} minutes.")
+                      error=f"Too many failed attempts. Try again in {_minutes(wait)}.")
     user = auth_service.authenticate(session, name.strip(), password)
     if user is None:
-        login_throttle.failed(name.strip())
+        login_throttle.failed(session, name, client)
         exception_service.audit(session, name.strip()[:64] or "(blank)", "login.failed", "user", name.strip()[:255])
         return render(request, "console/login.html", status_code=401, next=safe_next(next),
                       error="That name and password do not match an active account.", name=name)
-    login_throttle.succeeded(user.name)
+    login_throttle.succeeded(session, name, client)
     start_session(request, user)
     exception_service.audit(session, user.name, "login", "user", user.name)
     return RedirectResponse(safe_next(next), status_code=303)
 
 
+def _minutes(seconds: float) -> str:
+    minutes = int(seconds // 60) + 1
+    return "a minute" if minutes == 1 else f"{minutes} minutes"
+
+
 @pages.post("/logout")
 def logout(request: Request, session: SessionDep, user: SigningOut) -> Response:
     exception_service.audit(session, user.name, "logout", "user", user.name)
-    end_session(request)
+    end_session(request, user)
     return RedirectResponse("/login", status_code=303)
 
 
@@ -278,9 +284,10 @@ def metrics(session: SessionDep, runtime: RuntimeDep, user: Reader) -> Response:
 
 
 def _register_flow_pages() -> None:
-    from marketbridge.web import console_flow_pages
+    from marketbridge.web import console_flow_pages, console_users
 
     pages.include_router(console_flow_pages.router)
+    pages.include_router(console_users.router)
 
 
 _register_flow_pages()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from marketbridge.adapters.db.base import Base, utcnow
@@ -101,9 +101,16 @@ class WorkerHeartbeat(Base):
 
 
 class User(Base):
-    """A person who logs in to the console. ``role`` is one of domain.auth.Role."""
+    """A person who logs in to the console. ``role`` is one of domain.auth.Role.
+
+    Ids are never reused (SQLite ``AUTOINCREMENT``; PostgreSQL's sequence never goes back), so a
+    cookie or token of a deleted user can never name the next user created. ``session_version`` is
+    carried in the session cookie and bumped on log-out, password change and deactivation: every
+    cookie issued before the bump is refused from then on.
+    """
 
     __tablename__ = "users"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
@@ -111,17 +118,50 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ApiToken(Base):
-    """A bearer token for the JSON API and /metrics. Only its SHA-256 is stored."""
+    """A bearer token for the JSON API and /metrics. Only its SHA-256 is stored.
+
+    Deleting the user deletes its tokens (foreign key, ``ON DELETE CASCADE``). A token past its
+    ``expires_at`` (optional) or ``revoked`` is refused.
+    """
 
     __tablename__ = "api_tokens"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[int] = mapped_column(Integer, index=True)
+    user_id: Mapped[int] = mapped_column(Integer, ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     label: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     revoked: Mapped[bool] = mapped_column(default=False)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+
+
+class LoginFailure(Base):
+    """Failed log-ins of one (name, client address) pair, for the back-off of the log-in form.
+
+    ``key`` is the SHA-256 of the case-folded name and the address, so neither a typed name (it may
+    be a password typed in the wrong box) nor an address is kept in clear. ``last_success_at`` marks
+    a pair that has logged in before: the global cap does not stop it (the real user's own
+    machine), see services.login_throttle.
+    """
+
+    __tablename__ = "login_failures"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failed_at: Mapped[dt.datetime | None] = mapped_column(nullable=True, index=True)
+    last_success_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+
+
+class LoginFailureMinute(Base):
+    """Failed log-ins across all names, counted per minute (``minute`` = Unix time // 60)."""
+
+    __tablename__ = "login_failure_minutes"
+
+    minute: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    failures: Mapped[int] = mapped_column(Integer, default=0)

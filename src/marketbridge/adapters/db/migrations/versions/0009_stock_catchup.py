@@ -7,7 +7,7 @@
   earlier than that never writes over the row (newer facts win).
 
 Revision ID: 0009_stock_catchup
-Revises: 0007_console
+Revises: 0008_accounts
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_stock_catchup"
-down_revision = "0007_console"
+down_revision = "0008_accounts"
 branch_labels = None
 depends_on = None
 

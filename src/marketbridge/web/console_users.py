@@ -1,0 +1,64 @@
+"""The admin's users page: ``GET /users`` lists every account and token (with when each token was
+last used); buttons disable or enable an account and revoke a token.
+
+Admin role only: any other role gets ``403`` for the page and for every button. The buttons are
+plain forms with the session's CSRF token, like every other console form (the page router checks
+it). Each change goes to the audit log as the admin who made it. An admin cannot disable their own
+account here (the CLI can), so the last admin cannot lock themself out by a mis-click.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from marketbridge.adapters.db.models.core import User
+from marketbridge.domain.auth import Action
+from marketbridge.services import auth
+from marketbridge.services import exceptions as exception_service
+from marketbridge.web.console_templates import render
+from marketbridge.web.deps import SessionDep
+from marketbridge.web.params import DbId
+from marketbridge.web.policy import requires
+
+router = APIRouter()
+# The shared role policy (admin only), so the route-table test sees it and the API cannot drift.
+AccountManager = Annotated[User, Depends(requires(Action.MANAGE_ACCOUNTS, "session"))]
+
+
+@router.get("/users", response_class=HTMLResponse)
+def users_page(request: Request, session: SessionDep, user: AccountManager) -> Response:
+    return render(request, "console/users.html", users=auth.list_users(session), tokens=auth.list_tokens(session))
+
+
+def _set_active(session: SessionDep, user: User, user_id: int, active: bool) -> Response:
+    target = session.get(User, user_id)
+    if target is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "There is no such user.")
+    if target.id == user.id and not active:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "You cannot disable your own account.")
+    auth.set_active(session, target.name, active)
+    exception_service.audit(session, user.name, "user.enable" if active else "user.disable", "user", target.name)
+    return RedirectResponse("/users", status_code=303)
+
+
+@router.post("/users/{user_id}/disable")
+def user_disable(session: SessionDep, user: AccountManager, user_id: DbId) -> Response:
+    return _set_active(session, user, user_id, False)
+
+
+@router.post("/users/{user_id}/enable")
+def user_enable(session: SessionDep, user: AccountManager, user_id: DbId) -> Response:
+    return _set_active(session, user, user_id, True)
+
+
+@router.post("/tokens/{token_id}/revoke")
+def token_revoke(session: SessionDep, user: AccountManager, token_id: DbId) -> Response:
+    try:
+        info = auth.revoke_token(session, token_id)
+    except auth.AuthError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "There is no such token.") from None
+    exception_service.audit(session, user.name, "token.revoke", "user", info.user, token_id=token_id, label=info.label)
+    return RedirectResponse("/users", status_code=303)
