@@ -748,6 +748,8 @@ def run(args: argparse.Namespace) -> int:
     from marketbridge.sandbox.catalogue import TRAILING_SPACE_SKU
 
     size = QUICK if args.quick else FULL
+    if args.drain_seconds is None:
+        args.drain_seconds = 240.0 if args.quick else 600.0
     rng = random.Random(args.seed)
     workdir = Path(tempfile.mkdtemp(prefix="marketbridge-soak-"))
     database_url = args.database_url or f"sqlite:///{workdir / 'soak.sqlite'}"
@@ -857,11 +859,19 @@ def run(args: argparse.Namespace) -> int:
             f"{sweeps[-1]:.2f} s max; {sampler.errors} failed), {len(watch.closed)} episodes; excused: "
             f"{disturbances.summary()}")
         lengths = sorted(e.measured for e in watch.closed) or [0.0]
+        ended = [e.measured for e in watch.closed if e.ended is not None]
         say(f"oversell episodes outside faults and outages: median {lengths[len(lengths) // 2]:.1f} s, "
             f"90th percentile {lengths[int(len(lengths) * 0.9)]:.1f} s, {sum(1 for x in lengths if x > target)} "
-            f"over the target")
+            f"over the target; {len(watch.closed) - len(ended)} still above at the check (lost changes), the "
+            f"longest of the {len(ended)} that ended {max(ended, default=0.0):.1f} s")
         for episode in watch.worst(5):
             say(f"  oversell: {episode.describe()}")
+        deliveries = httpx2.get(f"http://127.0.0.1:{cluster.magento_port}/_sandbox/state", timeout=30).json().get(
+            "webhook_deliveries", [])
+        failed = [d for d in deliveries if not d.get("status") or d["status"] >= 300]
+        say(f"webhooks: {len(failed)} of the last {len(deliveries)} deliveries failed after "
+            f"{max((d.get('attempts') or 0 for d in deliveries), default=0)} attempts (no worker up, or none answered "
+            "in time): their changes reach the marketplace only if the service catches up by itself")
         within = watch.max_seconds <= target
         say(f"max_oversell_seconds {watch.max_seconds:.1f} against a target of {target:.1f} s: "
             f"{'within' if within else 'OVER'}")
@@ -882,8 +892,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, choices=(1, 2))
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--rate-scale", type=float, default=0.02, help="Mirakl call intervals multiplied by this")
-    parser.add_argument("--drain-seconds", type=float, default=240,
-                        help="bound on the wait for shipments, refunds and stock to settle")
+    parser.add_argument("--drain-seconds", type=float, default=None,
+                        help="bound on the wait for shipments, refunds and stock to settle (default 240 s "
+                        "quick, 600 s full: the full end-of-day wave is a few hundred shipments)")
     parser.add_argument("--settle-seconds", type=float, default=0, help="extra wait once settled")
     parser.add_argument("--sample-seconds", type=float, default=2.0, help="how often the three sides are sampled")
     parser.add_argument("--processing-seconds", type=float, default=PROCESSING_SECONDS,
