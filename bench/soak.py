@@ -230,6 +230,11 @@ class WebhookRouter:
     def __init__(self, targets: list[str]) -> None:
         router = self
         self.targets, self.turn = targets, 0
+        # A new event whose body equals one delivered (2xx) within the service's dedup window
+        # (MARKETBRIDGE_WEBHOOK_DEDUP_SECONDS, 600 s): the service takes it for a redelivery. A
+        # stock count back to a value it had minutes ago sends such a body (no time in it).
+        self.delivered: dict[int, float] = {}
+        self.repeats = 0
         self.client = httpx2.Client(timeout=10)
 
         class Handler(BaseHTTPRequestHandler):
@@ -258,6 +263,11 @@ class WebhookRouter:
             target = self.targets[(self.turn + k) % len(self.targets)]
             with contextlib.suppress(httpx2.TransportError):
                 response = self.client.post(target + path, content=body, headers=headers)
+                if response.status_code < 300:
+                    key, now = hash(body), time.monotonic()
+                    if now - self.delivered.get(key, float("-inf")) < 600:
+                        self.repeats += 1
+                    self.delivered[key] = now
                 return response.status_code, response.content
         return 502, b'{"message": "no worker is up"}'
 
@@ -872,6 +882,9 @@ def run(args: argparse.Namespace) -> int:
         say(f"webhooks: {len(failed)} of the last {len(deliveries)} deliveries failed after "
             f"{max((d.get('attempts') or 0 for d in deliveries), default=0)} attempts (no worker up, or none answered "
             "in time): their changes reach the marketplace only if the service catches up by itself")
+        if cluster.router is not None:
+            say(f"webhooks: {cluster.router.repeats} delivered with the very body of one delivered less than 600 s "
+                "before (a value set again): the service takes those for redeliveries (webhook_dedup_seconds)")
         within = watch.max_seconds <= target
         say(f"max_oversell_seconds {watch.max_seconds:.1f} against a target of {target:.1f} s: "
             f"{'within' if within else 'OVER'}")
