@@ -893,9 +893,11 @@ def run(args: argparse.Namespace) -> int:
               flush=True)
         return 0 if verdict.clean and within else 1
     finally:
-        if sampler is not None and sampler.is_alive():
-            sampler.stop()
-        cluster.stop()
+        try:
+            if sampler is not None and sampler.is_alive():
+                sampler.stop()
+        finally:
+            cluster.stop()  # never leave the sandbox and workers running
 
 
 def main() -> None:
