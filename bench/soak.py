@@ -6,19 +6,34 @@
                                     # scale-out: two workers, one killed for good half way
 
 Separate processes, real HTTP on loopback only:
-  * ``marketbridge sandbox`` (both simulators) with faults injected on their APIs: 5 % HTTP 500,
-    5 % 429 with Retry-After, 2 % time-outs, latency spikes;
+  * ``marketbridge sandbox`` (both simulators) with faults injected on their APIs in windows (on for
+    a tenth of the run, then off for as long, in turn): 5 % HTTP 500, 5 % 429 with Retry-After,
+    2 % time-outs, latency spikes;
   * one or two ``marketbridge run`` workers, killed with SIGKILL at random moments (at least five
-    times) and restarted;
+    times) and restarted; Adobe Commerce's webhooks reach them through a small router, as through
+    a load balancer (whichever worker is up);
   * this process, acting as customers, the marketplace operator and the warehouse through the
     sandboxes' control APIs: orders placed and paid, 5 % cancelled before shipment, shipped in
     Magento with tracking, 10 % partially refunded by credit memo; stock and price changes.
 
-When the activity is over, faults are removed, the service is given time to drain, and a
-checker compares the three sides (sandbox Magento, sandbox marketplace, our database). It prints
-one line per invariant and the last line
-``lost=N duplicated=N unconfirmed_shipments=N unsynced_refunds=N stock_mismatches=N unexplained_exceptions=N``.
-The exit code is 0 only when every count is zero.
+The stock flow's fallback poll is set to once a year: a change the flow loses stays lost, for the
+checker to see (the poll, every 5 minutes in production, would otherwise repair it first).
+
+While the activity runs, a sampler reads the three sides every ``--sample-seconds`` (offer
+quantities, Magento's salable quantities, the units our database holds back) and times every
+episode in which an offer stood above what Adobe Commerce and the channel rules allow, outside
+the fault windows and worker outages (see ``bench/soak_watch.py``). The target is two stock
+windows (60 s x rate scale each) plus ``--processing-seconds``.
+
+When the activity is over, faults are removed and the warehouse ships the day's remaining orders
+(the end-of-day dispatch wave); the drain then waits, up to ``--drain-seconds``, until shipments,
+credit memos and stock have settled, and the checker compares the three sides at once. It prints
+one line per invariant, what is still in flight with its age, the longest oversell episodes, and
+the last line
+``lost=N duplicated=N unconfirmed_shipments=N unsynced_refunds=N stock_mismatches=N unexplained_exceptions=N
+unsettled=N max_oversell_seconds=X``.
+The exit code is 0 only when every failure count is zero (``unsettled`` is reported, not a failure:
+what it leaves wrong is counted in the others) and max_oversell_seconds is within the target.
 """
 
 from __future__ import annotations
@@ -33,15 +48,19 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx2
+import soak_watch
+from soak_watch import Disturbances, OversellWatch
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 11
@@ -57,6 +76,18 @@ EXPLAINED_EXCEPTION_TYPES = {
     "marketplace_refund_recorded",
 }
 PRICE_EXPLAINED_TYPES = {"order_totals_mismatch"}
+SESSION_SECRET = secrets.token_urlsafe(36)  # 48 characters, new for every run
+STOCK_POLL_NEVER = "0 0 0 1 1 *"
+# A worker killed for good: its peer takes its workflows over once it is stale (the soak's
+# MARKETBRIDGE_STALE_EXECUTOR_SECONDS) and the sweeper (every 5 s) has run.
+TAKEOVER_SECONDS = 10 + 5
+# Faults come in windows: on for FAULT_TICKS ticks, then off for as many (a tick is 1/60 of the run).
+FAULT_TICKS = 6
+# The oversell target is two stock windows plus this: the webhook, the re-read of the SKU, the
+# upload, the simulator's import processing, the status poll, and one sampling interval of
+# measuring error (an episode is timed from the sample that first sees it to the first that no
+# longer does).
+PROCESSING_SECONDS = 10.0
 
 
 @dataclass
@@ -101,7 +132,10 @@ class Cluster:
     procs: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
     kills: int = 0
     restarts: int = 0
-    session_secret: str = field(default_factory=lambda: secrets.token_urlsafe(48))  # `run` needs one
+    router: WebhookRouter | None = None
+
+    def start_router(self) -> None:
+        self.router = WebhookRouter([f"http://127.0.0.1:{port}" for port in self.web_ports])
 
     def env(self, index: int) -> dict[str, str]:
         env = dict(os.environ)
@@ -118,7 +152,9 @@ class Cluster:
                 "MARKETBRIDGE_ORDER_POLL_CRON": "*/3 * * * * *",
                 "MARKETBRIDGE_ORDER_POLL_OVERLAP_SECONDS": "60",
                 "MARKETBRIDGE_ORDER_STOCK_RETRY_SECONDS": "10",
-                "MARKETBRIDGE_STOCK_POLL_CRON": "*/20 * * * * *",
+                # The fallback poll would repair a lost change before the checker sees it: once a year
+                # (1 January, midnight) instead, so every change must reach the marketplace by itself.
+                "MARKETBRIDGE_STOCK_POLL_CRON": STOCK_POLL_NEVER,
                 "MARKETBRIDGE_STOCK_PUSH_CRON": "*/2 * * * * *",
                 "MARKETBRIDGE_SHIPMENT_POLL_CRON": "*/5 * * * * *",
                 "MARKETBRIDGE_SHIPMENT_WATCH_CRON": "*/30 * * * * *",
@@ -130,7 +166,7 @@ class Cluster:
                 "MARKETBRIDGE_SWEEPER_CRON": "*/5 * * * * *",
                 "MARKETBRIDGE_ACCEPTANCE_POLICY": "refuse",
                 "MARKETBRIDGE_WEB_PORT": str(self.web_ports[index]),
-                "MARKETBRIDGE_SESSION_SECRET": self.session_secret,
+                "MARKETBRIDGE_SESSION_SECRET": SESSION_SECRET,
             }
         )
         return env
@@ -141,7 +177,7 @@ class Cluster:
             [sys.executable, "-m", "marketbridge", "sandbox",
              "--magento-port", str(self.magento_port), "--mirakl-port", str(self.mirakl_port),
              "--products", str(self.size.products), "--seed", str(SEED), "--rate-scale", str(self.rate_scale),
-             "--webhook-url", f"http://127.0.0.1:{self.web_ports[0]}/webhooks/adobe-commerce",
+             "--webhook-url", f"http://127.0.0.1:{self.router.port}/webhooks/adobe-commerce",
              "--webhook-key", str(self.workdir / "webhook-key.pem")],
             stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir,
         )
@@ -175,6 +211,8 @@ class Cluster:
             self.kills += 1
 
     def stop(self) -> None:
+        if self.router is not None:
+            self.router.stop()
         for proc in [*self.procs.values(), self.sandbox]:
             if proc is not None and proc.poll() is None:
                 proc.send_signal(signal.SIGINT)
@@ -182,6 +220,60 @@ class Cluster:
                     proc.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+
+
+class WebhookRouter:
+    """What a load balancer does in front of the workers: Adobe Commerce's webhooks go to one
+    address and reach a worker that is up (the first that answers, from a rotating start). With no
+    worker up the delivery fails, as it would in production (Adobe Commerce retries, then gives up)."""
+
+    def __init__(self, targets: list[str]) -> None:
+        router = self
+        self.targets, self.turn = targets, 0
+        # A new event whose body equals one delivered (2xx) within the service's dedup window
+        # (MARKETBRIDGE_WEBHOOK_DEDUP_SECONDS, 600 s): the service takes it for a redelivery. A
+        # stock count back to a value it had minutes ago sends such a body (no time in it).
+        self.delivered: dict[int, float] = {}
+        self.repeats = 0
+        self.client = httpx2.Client(timeout=10)
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server API
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status, answer = router.forward(self.path, body, {k: v for k, v in self.headers.items()
+                                                                  if k.lower() not in ("host", "content-length")})
+                with contextlib.suppress(OSError):  # the sender gave up waiting (its time-out is 5 s)
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(answer)))
+                    self.end_headers()
+                    self.wfile.write(answer)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = int(self.server.server_address[1])
+        threading.Thread(target=self.server.serve_forever, name="soak-webhook-router", daemon=True).start()
+
+    def forward(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        self.turn += 1
+        for k in range(len(self.targets)):
+            target = self.targets[(self.turn + k) % len(self.targets)]
+            with contextlib.suppress(httpx2.TransportError):
+                response = self.client.post(target + path, content=body, headers=headers)
+                if response.status_code < 300:
+                    key, now = hash(body), time.monotonic()
+                    if now - self.delivered.get(key, float("-inf")) < 600:
+                        self.repeats += 1
+                    self.delivered[key] = now
+                return response.status_code, response.content
+        return 502, b'{"message": "no worker is up"}'
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.client.close()
 
 
 def wait_http(url: str, timeout: float = 120) -> None:
@@ -205,7 +297,10 @@ class World:
         self.paid: set[str] = set()
         self.cancelled: set[str] = set()
         self.shipped: dict[str, str] = {}  # marketplace order id -> tracking number
+        self.shipped_at: dict[str, float] = {}  # marketplace order id -> when shipped in Magento
+        self.confirmed: set[str] = set()  # shipped orders the marketplace shows shipped with their tracking
         self.refunded: set[str] = set()
+        self.memos: dict[int, tuple[str, float]] = {}  # credit memo id -> (order id, when made)
         self.stock_changes = 0
         self.price_changes = 0
         self.repriced: set[str] = set()
@@ -294,6 +389,7 @@ class World:
             response = self.magento.post("/_sandbox/ship", json=payload)
             if response.status_code < 300:
                 self.shipped[order_id] = tracking
+                self.shipped_at[order_id] = time.time()
                 self.note(self.order_skus.get(order_id, ()), f"order {order_id} shipped")
             elif book_in_missing and "available in the requested quantity" in response.text:
                 for sku in sorted({item["sku"] for item in order.get("items", []) if item.get("sku")}):
@@ -315,9 +411,19 @@ class World:
             item = items[0]
             body = {"order_id": order["entity_id"], "items": [{"order_item_id": item["item_id"], "qty": 1}],
                     "arguments": {"shipping_amount": 0}}
-            if self.magento.post("/_sandbox/creditmemo", json=body).status_code < 300:
+            response = self.magento.post("/_sandbox/creditmemo", json=body)
+            if response.status_code < 300:
                 self.refunded.add(order_id)
+                self.memos[int(response.json()["entity_id"])] = (order_id, time.time())
                 self.note([item.get("sku", "?")], f"order {order_id} refunded 1 unit")
+
+    def shipment_confirmed(self, order_id: str) -> bool:
+        """The marketplace shows the order shipped, with the tracking number given in Magento."""
+        if order_id not in self.confirmed:
+            raw = self.marketplace_order(order_id)
+            if raw.get("order_state") in ("SHIPPED", "RECEIVED", "CLOSED") and self.shipped[order_id] in json.dumps(raw):
+                self.confirmed.add(order_id)
+        return order_id in self.confirmed
 
     def act_as_ops(self, database_url: str) -> int:
         """What the Ops guide asks of a person for ``order_waiting_for_stock``: book the stock in
@@ -386,13 +492,16 @@ class Verdict:
     unsynced_refunds: list[str] = field(default_factory=list)
     stock_mismatches: list[str] = field(default_factory=list)
     unexplained_exceptions: list[str] = field(default_factory=list)
+    # still in flight when the drain's bound ran out: reported apart, not a failure by itself (what
+    # it leaves wrong is counted above, e.g. a shipment not confirmed is an unconfirmed shipment)
+    unsettled: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         return {name: len(getattr(self, name)) for name in self.__dataclass_fields__}
 
     @property
     def clean(self) -> bool:
-        return not any(self.counts().values())
+        return not any(n for name, n in self.counts().items() if name != "unsettled")
 
 
 def check(cluster: Cluster, world: World) -> Verdict:
@@ -402,9 +511,8 @@ def check(cluster: Cluster, world: World) -> Verdict:
     from marketbridge.adapters.db.session import Database
     from marketbridge.adapters.magento.client import MagentoClient
     from marketbridge.adapters.mirakl.client import MiraklClient
-    from marketbridge.domain.stock import ProductFacts, publishable_quantity
+    from marketbridge.domain.stock import publishable_quantity
     from marketbridge.services.skus import all_links
-    from marketbridge.services.stock.reading import product_read
     from marketbridge.services.stock.rules import load_rules
     from marketbridge.settings import load_settings
 
@@ -497,13 +605,9 @@ def check(cluster: Cluster, world: World) -> Verdict:
     dossiers: dict[str, Any] = {}
     for offer_sku, offer in sorted(offers.items()):
         sku = linked.get(offer_sku, offer_sku)
-        try:
-            read = product_read(magento.get_product(sku))
-        except Exception:  # an offer with no Magento product is the audit's business, not this invariant's
+        facts = product_facts(magento, sku)
+        if facts is None:  # an offer with no Magento product is the audit's business, not this invariant's
             continue
-        facts = ProductFacts(sku=sku, enabled=read.enabled, type_id=read.type_id,
-                             manage_stock=read.manage_stock is not False,
-                             attributes=read.attributes, category_ids=read.category_ids)
         salable = magento.salable_quantity(sku, 1) if facts.manage_stock else None
         expected, _ = publishable_quantity(salable, facts, rules, unmanaged_default=unmanaged_default)
         if int(offer.quantity or 0) != expected:
@@ -574,17 +678,100 @@ def stock_dossier(db: Any, magento: Any, world: World, sku: str, salable: Any, m
     return out
 
 
+def product_facts(magento: Any, sku: str) -> Any:
+    """The product facts the channel rules read (as the flow reads them), or None without a product."""
+    from marketbridge.domain.stock import ProductFacts
+    from marketbridge.services.stock.reading import product_read
+
+    try:
+        read = product_read(magento.get_product(sku))
+    except Exception:  # noqa: BLE001 - an offer with no Magento product is the audit's business
+        return None
+    return ProductFacts(sku=sku, enabled=read.enabled, type_id=read.type_id, manage_stock=read.manage_stock is not False,
+                        attributes=read.attributes, category_ids=read.category_ids)
+
+
+def allowance(cluster: Cluster) -> soak_watch.Allowance:
+    """Facts of every offer's product, the channel rules and the SKU links, read once before the
+    activity (the soak changes stock and prices, never product facts or rules)."""
+    from marketbridge.adapters.db.session import Database
+    from marketbridge.adapters.magento.client import MagentoClient
+    from marketbridge.services.skus import all_links
+    from marketbridge.services.stock.rules import load_rules
+    from marketbridge.settings import OrderCreationMode, load_settings
+
+    settings = load_settings(database_url=cluster.database_url)
+    db = Database(cluster.database_url)
+    with db.session() as session:
+        rules, links = load_rules(session), all_links(session)
+    db.dispose()
+    offers = httpx2.get(f"http://127.0.0.1:{cluster.mirakl_port}/_sandbox/offer-quantities", timeout=30).json()
+    magento = MagentoClient(f"http://127.0.0.1:{cluster.magento_port}", "sandbox-magento-token")
+    facts = {}
+    for offer_sku in offers:
+        sku = links.get(offer_sku, offer_sku)
+        found = product_facts(magento, sku)
+        if found is not None:
+            facts[sku] = found
+    magento.close()
+    return soak_watch.Allowance(links=links, facts=facts, rules=rules,
+                                unmanaged_default=settings.stock_unmanaged_default_quantity,
+                                until_shipped=settings.order_creation_mode is OrderCreationMode.DIRECT)
+
+
+def drain(cluster: Cluster, world: World, args: argparse.Namespace) -> list[soak_watch.InFlight]:
+    """Faults are off: the warehouse and Ops finish the day (the end-of-day dispatch wave: every
+    paid order Magento holds is shipped, stock booked in where a shipment needs it) and the service
+    is given up to ``--drain-seconds`` to settle: every Magento shipment confirmed on the
+    marketplace, every credit memo refunded, no stock hint, outbox value, batch or webhook pending,
+    two looks in a row. Returns what is still in flight when it stops."""
+    deadline = time.monotonic() + args.drain_seconds
+    started, said = time.monotonic(), 0.0
+    settled_looks = 0
+    pending: list[str] = []
+    undecided: dict[str, int] = {}
+    flight: list[soak_watch.InFlight] = []
+    while time.monotonic() < deadline:
+        world.act_as_ops(cluster.database_url)
+        world.pay_accepted()
+        world.ship_created(book_in_missing=True)
+        world.refund_some(0.10 if len(world.refunded) < 0.1 * len(world.paid) else 0.0)
+        time.sleep(5)
+        pending = [o for o in world.paid if o not in world.cancelled and o not in world.shipped]
+        undecided = world.undecided()
+        flight = soak_watch.in_flight(cluster.database_url, shipped=world.shipped_at,
+                                      confirmed=world.shipment_confirmed, memos=world.memos)
+        settled_looks = settled_looks + 1 if not (pending or undecided or flight) else 0
+        if settled_looks >= 2:
+            say(f"settled after {time.monotonic() - started:.0f} s of drain")
+            return []
+        if time.monotonic() - said >= 30:
+            said = time.monotonic()
+            say(f"draining: {len(pending)} paid orders not shipped, undecided {undecided or 'none'}; in flight: "
+                f"{soak_watch.summarise(flight)}")
+    say(f"drain bound ({args.drain_seconds:.0f} s) reached with {len(pending)} paid orders not shipped, orders "
+        f"undecided or unpaid on the marketplace: {undecided or 'none'}; in flight: {soak_watch.summarise(flight)}")
+    return flight
+
+
 def run(args: argparse.Namespace) -> int:
     from marketbridge.sandbox.catalogue import TRAILING_SPACE_SKU
 
     size = QUICK if args.quick else FULL
+    if args.drain_seconds is None:
+        args.drain_seconds = 240.0 if args.quick else 600.0
     rng = random.Random(args.seed)
     workdir = Path(tempfile.mkdtemp(prefix="marketbridge-soak-"))
     database_url = args.database_url or f"sqlite:///{workdir / 'soak.sqlite'}"
     cluster = Cluster(database_url, workdir, size, args.workers, args.rate_scale)
     cluster.web_ports = [free_port() for _ in range(args.workers)]
+    window = 60 * args.rate_scale
+    target = 2 * window + args.processing_seconds
     say(f"workdir {workdir}; database {database_url.split('@')[-1]}; {args.workers} worker(s); size {size}")
+    say(f"oversell target: {target:.1f} s = two stock windows of {window:.1f} s (60 s x rate scale {args.rate_scale:g}) "
+        f"+ {args.processing_seconds:g} s processing; sampled every {args.sample_seconds:g} s")
     started = time.monotonic()
+    sampler: soak_watch.Sampler | None = None
     try:
         subprocess.run([sys.executable, "-m", "marketbridge", "db", "upgrade"],
                        env=cluster.env(0), check=True, capture_output=True)
@@ -592,15 +779,25 @@ def run(args: argparse.Namespace) -> int:
         # on the marketplace is confirmed as its Magento product (every flow then uses the link).
         subprocess.run([sys.executable, "-m", "marketbridge", "skus", "link", TRAILING_SPACE_SKU + " ",
                         TRAILING_SPACE_SKU, "--actor", "soak"], env=cluster.env(0), check=True, capture_output=True)
+        cluster.start_router()
         cluster.start_sandbox()
+        # Go-live, as the operations guide does it: one full stock sync, so that the offers start
+        # equal to Adobe Commerce (the seed has some that differ) and the run judges only its changes.
+        subprocess.run([sys.executable, "-m", "marketbridge", "sync", "stock", "--full", "--wait"],
+                       env=cluster.env(0), check=True, capture_output=True, timeout=600)
         for index in range(args.workers):
             cluster.start_worker(index)
         for index in range(args.workers):
             cluster.wait_ready(index)
         world = World(cluster, rng)
         skus = world.offers()
-        inject_faults(cluster, True)
-        say("faults on; activity starts")
+        disturbances = Disturbances()
+        watch = OversellWatch(disturbances)
+        sampler = soak_watch.Sampler(magento_url=f"http://127.0.0.1:{cluster.magento_port}",
+                                     mirakl_url=f"http://127.0.0.1:{cluster.mirakl_port}",
+                                     database_url=database_url, allowance=allowance(cluster), watch=watch,
+                                     interval=args.sample_seconds)
+        sampler.start()
 
         period = size.seconds
         kill_times = sorted(rng.uniform(0.05, 0.95) * period for _ in range(size.kills))
@@ -609,7 +806,16 @@ def run(args: argparse.Namespace) -> int:
         orders_per_tick = -(-size.orders // 60)
         stock_per_tick = -(-size.stock_changes // 60)
         tick = period / 60
+        faults: int | None = None
+        say(f"activity starts; faults on {FAULT_TICKS * tick:.0f} s, off {FAULT_TICKS * tick:.0f} s, in turn")
         for n in range(60):
+            if (n // FAULT_TICKS) % 2 == 0 and faults is None:
+                inject_faults(cluster, True)
+                faults = disturbances.open("faults")
+            elif (n // FAULT_TICKS) % 2 == 1 and faults is not None:
+                inject_faults(cluster, False)
+                disturbances.close(faults)
+                faults = None
             for _ in range(orders_per_tick):
                 if len(world.placed) < size.orders:
                     world.place_order()
@@ -627,48 +833,71 @@ def run(args: argparse.Namespace) -> int:
             while kill_times and kill_times[0] <= elapsed:
                 kill_times.pop(0)
                 victim = rng.choice([i for i in range(args.workers) if i not in retired])
+                outage = disturbances.open(f"outage worker {victim}")
                 if args.workers > 1 and not retired and elapsed > period / 2:
                     cluster.kill(victim)
                     retired.add(victim)
+                    disturbances.close(outage, time.time() + TAKEOVER_SECONDS)
                     say(f"worker {victim} killed for good (scale-out run)")
                 else:
                     cluster.kill(victim)
                     time.sleep(rng.uniform(0.2, 2.0))
                     cluster.start_worker(victim)
                     cluster.restarts += 1
+                    sampler.await_ready(f"http://127.0.0.1:{cluster.web_ports[victim]}/healthz", outage)
                     say(f"worker {victim} killed with SIGKILL and restarted ({cluster.kills} kills)")
             time.sleep(max(0.0, t0 + (n + 1) * tick - time.monotonic()))
-        inject_faults(cluster, False)
+        if faults is not None:
+            inject_faults(cluster, False)
+            disturbances.close(faults)
         say(f"activity over: {len(world.placed)} orders placed, {world.stock_changes} stock changes, "
             f"{world.price_changes} price changes, {cluster.kills} kills; faults off, draining")
 
-        drain_deadline = time.monotonic() + args.drain_seconds
-        pending: list[str] = []
-        undecided: dict[str, int] = {}
-        while time.monotonic() < drain_deadline:
-            world.act_as_ops(cluster.database_url)
-            world.pay_accepted()
-            world.ship_created(book_in_missing=True)
-            world.refund_some(0.10 if len(world.refunded) < 0.1 * len(world.paid) else 0.0)
-            time.sleep(5)
-            pending = [o for o in world.paid if o not in world.cancelled and o not in world.shipped]
-            undecided = world.undecided()
-            if not pending and not undecided and time.monotonic() > drain_deadline - args.drain_seconds / 2:
-                break
-        else:
-            say(f"drain deadline reached with {len(pending)} paid orders not shipped and orders still "
-                f"undecided or unpaid on the marketplace: {undecided or 'none'}")
+        flight = drain(cluster, world, args)
         time.sleep(args.settle_seconds)
+        checked_at = time.time()
+        sampler.stop()
+        watch.finish(checked_at)
         verdict = check(cluster, world)
+        verdict.unsettled = [item.describe() for item in flight]
         counts = verdict.counts()
         for name in counts:
             for item in getattr(verdict, name)[:10]:
                 say(f"  {name}: {item}")
+        sweeps = sorted(sampler.sweep_seconds) or [0.0]
+        say(f"oversell: {watch.samples} samples (a sweep took {sweeps[len(sweeps) // 2]:.2f} s median, "
+            f"{sweeps[-1]:.2f} s max; {sampler.errors} failed), {len(watch.closed)} episodes; excused: "
+            f"{disturbances.summary()}")
+        lengths = sorted(e.measured for e in watch.closed) or [0.0]
+        ended = [e.measured for e in watch.closed if e.ended is not None]
+        say(f"oversell episodes outside faults and outages: median {lengths[len(lengths) // 2]:.1f} s, "
+            f"90th percentile {lengths[int(len(lengths) * 0.9)]:.1f} s, {sum(1 for x in lengths if x > target)} "
+            f"over the target; {len(watch.closed) - len(ended)} still above at the check (lost changes), the "
+            f"longest of the {len(ended)} that ended {max(ended, default=0.0):.1f} s")
+        for episode in watch.worst(5):
+            say(f"  oversell: {episode.describe()}")
+        deliveries = httpx2.get(f"http://127.0.0.1:{cluster.magento_port}/_sandbox/state", timeout=30).json().get(
+            "webhook_deliveries", [])
+        failed = [d for d in deliveries if not d.get("status") or d["status"] >= 300]
+        say(f"webhooks: {len(failed)} of the last {len(deliveries)} deliveries failed after "
+            f"{max((d.get('attempts') or 0 for d in deliveries), default=0)} attempts (no worker up, or none answered "
+            "in time): their changes reach the marketplace only if the service catches up by itself")
+        if cluster.router is not None:
+            say(f"webhooks: {cluster.router.repeats} delivered with the very body of one delivered less than 600 s "
+                "before (a value set again): the service takes those for redeliveries (webhook_dedup_seconds)")
+        within = watch.max_seconds <= target
+        say(f"max_oversell_seconds {watch.max_seconds:.1f} against a target of {target:.1f} s: "
+            f"{'within' if within else 'OVER'}")
         say(f"elapsed {time.monotonic() - started:.0f} s")
-        print(" ".join(f"{k}={v}" for k, v in counts.items()), flush=True)
-        return 0 if verdict.clean else 1
+        print(" ".join(f"{k}={v}" for k, v in counts.items()) + f" max_oversell_seconds={watch.max_seconds:.1f}",
+              flush=True)
+        return 0 if verdict.clean and within else 1
     finally:
-        cluster.stop()
+        try:
+            if sampler is not None and sampler.is_alive():
+                sampler.stop()
+        finally:
+            cluster.stop()  # never leave the sandbox and workers running
 
 
 def main() -> None:
@@ -678,8 +907,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, choices=(1, 2))
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--rate-scale", type=float, default=0.02, help="Mirakl call intervals multiplied by this")
-    parser.add_argument("--drain-seconds", type=float, default=240)
-    parser.add_argument("--settle-seconds", type=float, default=20)
+    parser.add_argument("--drain-seconds", type=float, default=None,
+                        help="bound on the wait for shipments, refunds and stock to settle (default 240 s "
+                        "quick, 600 s full: the full end-of-day wave is a few hundred shipments)")
+    parser.add_argument("--settle-seconds", type=float, default=0, help="extra wait once settled")
+    parser.add_argument("--sample-seconds", type=float, default=2.0, help="how often the three sides are sampled")
+    parser.add_argument("--processing-seconds", type=float, default=PROCESSING_SECONDS,
+                        help="processing allowed on top of two stock windows (the oversell target)")
     args = parser.parse_args()
     sys.exit(run(args))
 

@@ -241,6 +241,53 @@ def test_a_burst_of_shipments_reads_the_marketplace_orders_in_one_or11_call(rt):
     assert all(mirakl_order(url, mo["order_id"])["order_state"] == "SHIPPED" for mo in orders)
 
 
+def test_sends_running_side_by_side_share_one_or11_read(rt):
+    """The send queue runs four sends at once, and OR11 makes each caller wait for its turn: a
+    send that misses the snapshot while another's read is out waits for that read (which carries
+    every due order) instead of queueing an OR11 call of its own (the full soak's end-of-day wave
+    sat in OR11's queue one shipment per call)."""
+    import threading
+    import time
+
+    import httpx2
+
+    url = rt.extras["boxes"].mirakl_url
+    skus = simple_skus(4)
+    orders = [marketplace_order(url, rt, [(sku, 1)]) for sku in skus]
+    for i, (mo, sku) in enumerate(zip(orders, skus, strict=True)):
+        ship(rt, magento_order(rt, mo["order_id"], [(sku, 1)]), tracks=[(f"W{i}", "DPD", "custom")])
+    service.poll_new_shipments(rt)
+    due = [shipment_id for shipment_id, _ in service.due_for_send(rt)]
+    assert len(due) == 4
+    for shipment_id in due:
+        assert service.prepare(rt, shipment_id)["action"] == "send"
+    real_list_orders = rt.mirakl.list_orders
+
+    def list_orders_after_its_turn(**kw):
+        time.sleep(0.3)  # the limiter's wait for OR11's next slot
+        return real_list_orders(**kw)
+
+    rt.mirakl.list_orders = list_orders_after_its_turn
+    start = threading.Barrier(len(due))
+    results: dict[int, dict] = {}
+
+    def send(shipment_id: int) -> None:
+        start.wait()
+        results[shipment_id] = service.send(rt, shipment_id)
+
+    with httpx2.Client(base_url=url) as http:
+        http.delete("/_sandbox/calls")
+        threads = [threading.Thread(target=send, args=(shipment_id,)) for shipment_id in due]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        calls = [c["api"] for c in http.get("/_sandbox/calls").json()]
+    assert [results[i]["state"] for i in due] == ["confirmed"] * 4
+    assert calls.count("OR11") == 1, calls
+    assert calls.count("OR23") == 4 and calls.count("OR24") == 4
+
+
 def test_retry_with_send_anyway_sends_a_reused_tracking_number(rt):
     url = rt.extras["boxes"].mirakl_url
     a, b = simple_skus(2)

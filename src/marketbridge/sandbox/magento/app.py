@@ -36,7 +36,7 @@ from fastapi.responses import Response
 from marketbridge.sandbox.catalogue import SeedProduct, seed_catalogue
 
 from . import routes, sales
-from .catalog import Product
+from .catalog import COMPOSITE_TYPES, Product
 from .errors import NO_ROUTE, NOT_AUTHORIZED, ApiError, bad_request, invalid_value, required
 from .oauth import OAuthConfig, OAuthVerifier
 from .search import InputLimits, filter_fields, parse_fields
@@ -450,6 +450,25 @@ def _control_routes(app: FastAPI, state: SandboxState, faults: Faults) -> None:
                 if wanted is None or order.get("ext_order_id") == wanted
             ]
         return _json(rows)
+
+    @app.get("/_sandbox/salable-quantities", include_in_schema=False)
+    async def salable_quantities(request: Request) -> Response:
+        """Every stock-managed simple product's salable quantity on one stock (default 1), read in
+        one locked pass: ``{sku: qty}``. A soak samples the whole
+        catalogue every few seconds without a REST call per SKU (and without injected faults)."""
+        try:
+            stock_id = int(request.query_params.get("stock_id", "1"))
+        except ValueError:
+            return _json({"message": "stock_id must be an integer"}, 400)
+        with state.lock:
+            if stock_id not in state.stocks:
+                return _json({"message": f"no stock {stock_id}"}, 404)
+            quantities = {
+                sku: state.salable_quantity(sku, stock_id)
+                for sku, product in state.products.items()
+                if product.manage_stock and product.type_id not in COMPOSITE_TYPES
+            }
+            return _json(quantities)
 
     @app.get("/_sandbox/state", include_in_schema=False)
     async def summary() -> Response:

@@ -631,6 +631,12 @@ def create_app(catalogue: list[SeedProduct] | None = None, *, products: int = 30
         state.clear_calls()
         return Response(status_code=204)
 
+    @app.get("/_sandbox/offer-quantities")
+    async def control_offer_quantities() -> Response:
+        """``{shop_sku: quantity}`` of every live offer, read in one locked pass (imports due by now
+        applied first): a soak samples the marketplace side every few seconds with one call."""
+        return JSONResponse(locked(lambda: {o.shop_sku: o.quantity for o in state.live_offers()}))
+
     @app.get("/_sandbox/offers/{sku:path}")
     async def control_get_offer(sku: str) -> Response:
         return JSONResponse(locked(lambda: state.offer_json(state.get_offer(sku))))
