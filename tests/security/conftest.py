@@ -260,7 +260,6 @@ def world(module_db_url: str) -> Iterator[World]:  # noqa: F811 - the fixture im
     from marketbridge.runtime import build_runtime
     from marketbridge.services import auth
     from marketbridge.web.app import create_app
-    from marketbridge.web.console_auth import login_throttle
     from marketbridge.web.console_setup import SESSION_COOKIE
     from tests.conftest import make_settings
 
@@ -286,8 +285,7 @@ def world(module_db_url: str) -> Iterator[World]:  # noqa: F811 - the fixture im
     ids: dict[str, Any] = {}
     with runtime.db.session() as s:
         ids["users"] = {u.name: u.id for u in s.scalars(select(User))}
-    _seed(runtime, ids)
-    login_throttle.reset()
+    _seed(runtime, ids)  # the log-in throttle lives in this module's fresh database: nothing to reset
     try:
         # https, so that the session cookie travels whether or not it is marked Secure
         with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as client:
@@ -320,7 +318,6 @@ def world(module_db_url: str) -> Iterator[World]:  # noqa: F811 - the fixture im
             assert first.status_code == 200, first.text
             yield w
     finally:
-        login_throttle.reset()
         runtime.close()
 
 
