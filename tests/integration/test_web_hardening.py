@@ -24,15 +24,6 @@ HUGE = "99999999999999999999"  # past a 64-bit integer
 PAST_INT4 = str(2**31)  # past PostgreSQL's integer (int4) column
 
 
-@pytest.fixture(autouse=True)
-def _fresh_login_throttle():
-    from marketbridge.web.console_auth import login_throttle
-
-    login_throttle.reset()
-    yield
-    login_throttle.reset()
-
-
 def _token(runtime, role: Role = Role.ADMIN, name: str = "ada") -> dict[str, str]:
     with runtime.db.session() as s:
         return {"Authorization": f"Bearer {auth.create_token(s, auth.create_user(s, name, role, PASSWORD))}"}

@@ -49,6 +49,7 @@ class Action(enum.StrEnum):
     RETRY_ORDERS = "retry_orders"  # create a failed order in Adobe Commerce again
     ACT_ON_REFUNDS = "act_on_refunds"  # retry a held credit memo, mirror a marketplace refund
     MANAGE_ACCOUNTS = "manage_accounts"  # people and API tokens (admin only)
+    READ_ACCOUNTS = "read_accounts"  # the list of people and tokens (admin only: names, last use)
 
 
 #: The owner of each action: a team (that team and admin), ``Role.ADMIN`` (admin only) or ``None``
@@ -68,6 +69,7 @@ POLICY: Mapping[Action, Team | Role | None] = MappingProxyType({
     Action.RETRY_ORDERS: Team.ECOMMERCE,
     Action.ACT_ON_REFUNDS: Team.FINANCE,
     Action.MANAGE_ACCOUNTS: Role.ADMIN,
+    Action.READ_ACCOUNTS: Role.ADMIN,
 })
 
 #: Plain words for refusals ("Your role (finance) may not change stock rules.").
@@ -84,7 +86,11 @@ DESCRIPTIONS: Mapping[Action, str] = MappingProxyType({
     Action.RETRY_ORDERS: "retry orders",
     Action.ACT_ON_REFUNDS: "retry or mirror refunds",
     Action.MANAGE_ACCOUNTS: "manage accounts and API tokens",
+    Action.READ_ACCOUNTS: "see the accounts and API tokens",
 })
+
+#: Actions that only look (a GET route takes one of these; every other route a write action).
+READ_ACTIONS: frozenset[Action] = frozenset({Action.READ, Action.READ_ACCOUNTS})
 
 #: Routes that need no log-in, by path, with why that is safe. Everything else needs a policy.
 PUBLIC_ROUTES: Mapping[str, str] = MappingProxyType({

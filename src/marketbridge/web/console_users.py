@@ -26,10 +26,11 @@ from marketbridge.web.policy import requires
 router = APIRouter()
 # The shared role policy (admin only), so the route-table test sees it and the API cannot drift.
 AccountManager = Annotated[User, Depends(requires(Action.MANAGE_ACCOUNTS, "session"))]
+AccountReader = Annotated[User, Depends(requires(Action.READ_ACCOUNTS, "session"))]
 
 
 @router.get("/users", response_class=HTMLResponse)
-def users_page(request: Request, session: SessionDep, user: AccountManager) -> Response:
+def users_page(request: Request, session: SessionDep, user: AccountReader) -> Response:
     return render(request, "console/users.html", users=auth.list_users(session), tokens=auth.list_tokens(session))
 
 
