@@ -100,6 +100,7 @@ class Size:
     seconds: float
 
 
+DEDUP_WINDOW_SECONDS = 7 * 24 * 3600  # the service's default webhook_dedup_seconds
 FULL = Size(orders=1000, stock_changes=20000, price_changes=200, products=600, kills=6, seconds=900)
 QUICK = Size(orders=100, stock_changes=2000, price_changes=20, products=200, kills=5, seconds=150)
 
@@ -231,8 +232,9 @@ class WebhookRouter:
         router = self
         self.targets, self.turn = targets, 0
         # A new event whose body equals one delivered (2xx) within the service's dedup window
-        # (MARKETBRIDGE_WEBHOOK_DEDUP_SECONDS, 600 s): the service takes it for a redelivery. A
-        # stock count back to a value it had minutes ago sends such a body (no time in it).
+        # (MARKETBRIDGE_WEBHOOK_DEDUP_SECONDS, 7 days): a stock count back to a value it had before
+        # sends such a body (no time in it). The service does not store it again but re-runs its
+        # hints (a possible change, never dropped); the soak counts them to show how common they are.
         self.delivered: dict[int, float] = {}
         self.repeats = 0
         self.client = httpx2.Client(timeout=10)
@@ -265,7 +267,7 @@ class WebhookRouter:
                 response = self.client.post(target + path, content=body, headers=headers)
                 if response.status_code < 300:
                     key, now = hash(body), time.monotonic()
-                    if now - self.delivered.get(key, float("-inf")) < 600:
+                    if now - self.delivered.get(key, float("-inf")) < DEDUP_WINDOW_SECONDS:
                         self.repeats += 1
                     self.delivered[key] = now
                 return response.status_code, response.content
@@ -883,8 +885,8 @@ def run(args: argparse.Namespace) -> int:
             f"{max((d.get('attempts') or 0 for d in deliveries), default=0)} attempts (no worker up, or none answered "
             "in time): their changes reach the marketplace only if the service catches up by itself")
         if cluster.router is not None:
-            say(f"webhooks: {cluster.router.repeats} delivered with the very body of one delivered less than 600 s "
-                "before (a value set again): the service takes those for redeliveries (webhook_dedup_seconds)")
+            say(f"webhooks: {cluster.router.repeats} delivered with the very body of an earlier one (a value set "
+                "again): not stored twice, their hints re-run (webhook_dedup_seconds)")
         within = watch.max_seconds <= target
         say(f"max_oversell_seconds {watch.max_seconds:.1f} against a target of {target:.1f} s: "
             f"{'within' if within else 'OVER'}")
