@@ -21,6 +21,7 @@ from sqlalchemy import create_engine, text
 from marketbridge.sandbox.catalogue import seed_catalogue
 from marketbridge.sandbox.server import free_port
 from tests.conftest import TEST_SESSION_SECRET, start_sandboxes
+from tests.e2e.test_orders_e2e import stop
 from tests.e2e.test_stock_crash import _up, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,12 +95,7 @@ def test_a_change_made_while_the_service_was_down_is_on_the_offer_within_two_win
         print(f"offer right {took:.1f} s after the restarted service answered ({listening - spawned:.1f} s "
               f"start-up; two windows: {2 * WINDOW:.0f} s)")
     finally:
-        if service.poll() is None:
-            service.send_signal(signal.SIGTERM)
-            try:
-                service.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                service.kill()
+        stop(service)
         db.dispose()
         boxes.stop()
 

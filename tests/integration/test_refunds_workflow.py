@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import httpx2
 from dbos import DBOS, SetWorkflowID
@@ -18,6 +19,16 @@ refunds_template_db = fixtures.refunds_template_db  # a migrated SQLite file cop
 refunds_db_url = fixtures.refunds_db_url
 
 
+def _clear_faults_after_first_failure(mirakl_url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        calls = httpx2.get(f"{mirakl_url}/_sandbox/calls").json()
+        if any(c["api"] == "OR28" and c["status"] >= 500 for c in calls):
+            break
+        time.sleep(0.02)
+    httpx2.delete(f"{mirakl_url}/_sandbox/faults")
+
+
 def test_workflow_retries_a_500_and_sends_exactly_once(refunds_db_url, fresh_sandboxes):
     rt = build_runtime(make_settings(refunds_db_url, fresh_sandboxes, refund_retry_seconds=0.5,
                                      executor_id="refunds-wf"))
@@ -27,7 +38,10 @@ def test_workflow_retries_a_500_and_sends_exactly_once(refunds_db_url, fresh_san
         memo_id = credit_memo(rt.magento, sc, {"MB-000001": 1}, shipping=4.5)
         httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/faults",
                     json={"rules": [{"endpoint": "OR28", "error_rate": 1.0}]}).raise_for_status()
-        threading.Timer(1.2, lambda: httpx2.delete(f"{fresh_sandboxes.mirakl_url}/_sandbox/faults")).start()
+        # Faults off once the first OR28 has failed (not after a fixed time: on a loaded machine the
+        # first send could come after a timer, and then nothing would be retried).
+        threading.Thread(target=_clear_faults_after_first_failure, args=(fresh_sandboxes.mirakl_url,),
+                         daemon=True).start()
         with SetWorkflowID(f"creditmemo:{memo_id}"):
             handle = DBOS.start_workflow(workflows.process_workflow, memo_id)
         result = handle.get_result()

@@ -119,12 +119,16 @@ def refresh_tick(scheduled_time: Any = None, context: Any = None) -> dict[str, A
     return {"refreshed": refreshed, "batches": batch_ids}
 
 
-@DBOS.step(name="stock.poll")
-def _poll() -> dict[str, Any]:
-    result = stock_sync.poll(get_runtime())
+def _poll_summary(result: Any) -> dict[str, Any]:
+    """What a poll or a catch-up found, as the step's (JSON) result."""
     return {"source_changes": result.source_changes, "order_skus": result.order_skus,
             "product_skus": result.product_skus, "redispatched": result.redispatched,
             "hints": result.refresh.hints}
+
+
+@DBOS.step(name="stock.poll")
+def _poll() -> dict[str, Any]:
+    return _poll_summary(stock_sync.poll(get_runtime()))
 
 
 @DBOS.workflow(name="stock.poll")
@@ -134,10 +138,7 @@ def poll_workflow(scheduled_time: Any = None, context: Any = None) -> dict[str, 
 
 @DBOS.step(name="stock.catch_up")
 def _catch_up() -> dict[str, Any]:
-    result = stock_sync.catch_up(get_runtime())
-    return {"source_changes": result.source_changes, "order_skus": result.order_skus,
-            "product_skus": result.product_skus, "redispatched": result.redispatched,
-            "hints": result.refresh.hints}
+    return _poll_summary(stock_sync.catch_up(get_runtime()))
 
 
 @DBOS.workflow(name="stock.catch_up")
