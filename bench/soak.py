@@ -830,7 +830,10 @@ def run(args: argparse.Namespace) -> int:
             world.pay_accepted()
             world.cancel_some(0.05 / 4)
             world.ship_created()
-            world.refund_some(0.10)
+            # About 10 % of paid orders get a credit memo, as the docstring says: 10 % of the
+            # shipped, unrefunded orders at every tick had become two thirds of all orders (654
+            # memos in a full run) once shipments were confirmed quickly.
+            world.refund_some(0.10 if len(world.refunded) < 0.1 * len(world.paid) else 0.0)
             elapsed = time.monotonic() - t0
             while kill_times and kill_times[0] <= elapsed:
                 kill_times.pop(0)
