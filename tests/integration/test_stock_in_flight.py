@@ -20,7 +20,7 @@ from marketbridge.sandbox.magento.webhooks import public_pem, sign
 from marketbridge.services.stock import outbox, sync
 from marketbridge.web.app import create_app
 from tests.conftest import make_settings
-from tests.integration.test_stock_sync import offer, set_stock, simple_on_marketplace
+from tests.integration.test_stock_sync import hint, offer, set_stock, simple_on_marketplace
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 SOURCE_ITEMS_SAVE = "plugin.inventory_api.api.source_items_save.execute"
@@ -107,8 +107,7 @@ def test_a_hint_from_a_worker_whose_clock_is_behind_survives_the_read_it_landed_
     boxes = fresh_sandboxes
     sku = simple_on_marketplace(boxes)[4]
     set_stock(boxes, sku, 8)
-    with rt.db.session() as session:
-        outbox.note_hints(session, [sku], reason="test")
+    hint(rt, sku)
 
     def change_noticed_by_a_late_clock() -> None:
         set_stock(boxes, sku, 2)
@@ -132,12 +131,10 @@ def test_an_older_read_never_writes_over_a_newer_one(rt, fresh_sandboxes, monkey
     boxes = fresh_sandboxes
     sku = simple_on_marketplace(boxes)[5]
     set_stock(boxes, sku, 60)
-    with rt.db.session() as session:
-        outbox.note_hints(session, [sku], reason="test")
+    hint(rt, sku)
     sync.push_now(rt)
     assert offer(boxes, sku)["quantity"] == 60
-    with rt.db.session() as session:
-        outbox.note_hints(session, [sku], reason="test")
+    hint(rt, sku)
 
     def another_worker_reads_the_change() -> None:
         set_stock(boxes, sku, 1)
@@ -167,8 +164,7 @@ def test_a_pass_that_took_the_newest_hint_is_not_taken_for_the_older_read(rt, fr
     boxes = fresh_sandboxes
     sku = simple_on_marketplace(boxes)[10]
     set_stock(boxes, sku, 10)
-    with rt.db.session() as session:
-        outbox.note_hints(session, [sku], reason="test")
+    hint(rt, sku)
     original = outbox.take_hints
     calls: list[int] = []
 
@@ -197,8 +193,7 @@ def test_a_result_does_not_mark_a_sku_done_for_a_change_it_did_not_carry(rt, fre
     sku = simple_on_marketplace(boxes)[6]
     set_stock(boxes, sku, 3)
     carried = salable(boxes, sku)
-    with rt.db.session() as session:
-        outbox.note_hints(session, [sku], reason="test")
+    hint(rt, sku)
     sync.refresh(rt)
     [batch_id] = sync.claim_all(rt)
     assert sync.upload(rt, batch_id)["state"] == "sent"

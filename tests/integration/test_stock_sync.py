@@ -31,6 +31,12 @@ def set_stock(boxes, sku: str, qty: float, source: str = "default") -> None:
     assert r.status_code == 200, r.text
 
 
+def hint(rt, sku: str) -> None:
+    """Notice a change of ``sku`` (what a webhook or the poll would do)."""
+    with rt.db.session() as session:
+        outbox.note_hints(session, [sku], reason="test")
+
+
 def simple_on_marketplace(boxes) -> list[str]:
     from marketbridge.sandbox.catalogue import seed_catalogue
 
@@ -47,8 +53,7 @@ def test_full_resync_then_a_change_reaches_the_offer(rt, fresh_sandboxes):
     assert "STO01" in apis and "PRI01" in apis
     sku = simple_on_marketplace(boxes)[0]
     set_stock(boxes, sku, 37)
-    with rt.db.session() as session:
-        outbox.note_hints(session, [sku], reason="test")
+    hint(rt, sku)
     sync.push_now(rt)
     assert offer(boxes, sku)["quantity"] == 37
     with rt.db.session() as session:
@@ -129,8 +134,7 @@ def test_a_failed_upload_is_requeued_not_lost(rt, fresh_sandboxes):
     set_stock(boxes, sku, 21)
     httpx2.post(f"{boxes.mirakl_url}/_sandbox/faults",
                 json={"rules": [{"endpoint": "STO01", "error_rate": 1.0}]}).raise_for_status()
-    with rt.db.session() as session:
-        outbox.note_hints(session, [sku], reason="test")
+    hint(rt, sku)
     sync.refresh(rt)
     batch_ids = sync.claim_all(rt)
     outcomes = [sync.upload(rt, b) for b in batch_ids]
