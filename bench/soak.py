@@ -60,7 +60,7 @@ from typing import Any
 
 import httpx2
 import soak_watch
-from soak_watch import Disturbances, OversellWatch
+from soak_watch import Disturbances, OversellWatch, clock
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 11
@@ -881,12 +881,19 @@ def run(args: argparse.Namespace) -> int:
             f"longest of the {len(ended)} that ended {max(ended, default=0.0):.1f} s")
         for episode in watch.worst(5):
             say(f"  oversell: {episode.describe()}")
-        deliveries = httpx2.get(f"http://127.0.0.1:{cluster.magento_port}/_sandbox/state", timeout=30).json().get(
-            "webhook_deliveries", [])
+        magento_state = httpx2.get(f"http://127.0.0.1:{cluster.magento_port}/_sandbox/state", timeout=30).json()
+        deliveries = magento_state.get("webhook_deliveries", [])
         failed = [d for d in deliveries if not d.get("status") or d["status"] >= 300]
         say(f"webhooks: {len(failed)} of the last {len(deliveries)} deliveries failed after "
             f"{max((d.get('attempts') or 0 for d in deliveries), default=0)} attempts (no worker up, or none answered "
             "in time): their changes reach the marketplace only if the service catches up by itself")
+        lag = magento_state.get("webhook_lag") or {}
+        if lag:
+            say(f"webhooks: {lag['delivered']} delivered; {lag['waited_over_1s']} waited over 1 s and "
+                f"{lag['waited_over_5s']} over 5 s behind other deliveries (longest {lag['max_waited_s']:.1f} s)")
+            for late in (lag.get("latest") or [])[-5:]:
+                say(f"  late webhook: {late['event']} saved at {clock(late['emitted_at'])}, waited {late['waited_s']:.1f} s, "
+                    f"answered after {late['done_s']:.1f} s (status {late['status']})")
         if cluster.router is not None:
             say(f"webhooks: {cluster.router.repeats} delivered with the very body of an earlier one (a value set "
                 "again): not stored twice, their hints re-run (webhook_dedup_seconds)")

@@ -486,6 +486,7 @@ def _control_routes(app: FastAPI, state: SandboxState, faults: Faults) -> None:
                     "carts": len(state.carts),
                     "faults": len(faults.rules),
                     "webhook_deliveries": list(dispatcher.deliveries) if dispatcher else [],
+                    "webhook_lag": dict(dispatcher.lag) if dispatcher else {},
                 }
             )
 

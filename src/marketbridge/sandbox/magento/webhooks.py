@@ -20,10 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+import structlog
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 SIGNATURE_HEADER = "x-adobe-commerce-webhook-signature"
+
+log = structlog.get_logger(__name__)
 
 
 def load_or_create_private_key(path: str | Path) -> rsa.RSAPrivateKey:
@@ -72,7 +75,12 @@ class WebhookDispatcher:
         self.attempts = attempts
         self.backoff = backoff
         self.deliveries: deque[dict[str, Any]] = deque(maxlen=1000)
-        self._queue: queue.Queue[bytes | None] = queue.Queue()
+        # How late deliveries were, over the whole run (``deliveries`` keeps only the last 1000):
+        # a receiver that was down or slow shows here as deliveries that waited behind others.
+        self.lag: dict[str, Any] = {"delivered": 0, "waited_over_1s": 0, "waited_over_5s": 0,
+                                    "max_waited_s": 0.0, "latest": []}
+        self._lag_lock = threading.Lock()
+        self._queue: queue.Queue[tuple[bytes, float] | None] = queue.Queue()
         self._closed = False
         self._threads = [threading.Thread(target=self._run, name=f"magento-sandbox-webhooks-{n}", daemon=True)
                          for n in range(max(1, workers))]
@@ -83,19 +91,22 @@ class WebhookDispatcher:
         if self._closed:
             return
         body = json.dumps({"eventName": event_name, "data": data}, separators=(",", ":")).encode()
-        self._queue.put(body)
+        self._queue.put((body, time.time()))
 
     def _run(self) -> None:
         with httpx2.Client(timeout=5.0) as client:
             while True:
-                body = self._queue.get()
-                if body is None:
+                item = self._queue.get()
+                if item is None:
                     self._queue.task_done()
                     return
+                body, emitted_at = item
                 record: dict[str, Any] = {
                     "event": json.loads(body)["eventName"],
                     "attempts": 0,
                     "status": None,
+                    "emitted_at": round(emitted_at, 3),
+                    "waited_s": round(time.time() - emitted_at, 3),  # behind other deliveries
                 }
                 headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, self.key)}
                 for attempt in range(1, self.attempts + 1):
@@ -109,8 +120,23 @@ class WebhookDispatcher:
                         record["status"] = None
                         record["error"] = type(error).__name__
                     time.sleep(self.backoff * attempt)
+                record["done_s"] = round(time.time() - emitted_at, 3)  # from the save to the last answer
                 self.deliveries.append(record)
+                self._count_lag(record)
                 self._queue.task_done()
+
+    def _count_lag(self, record: dict[str, Any]) -> None:
+        with self._lag_lock:
+            lag = self.lag
+            lag["delivered"] += 1
+            lag["waited_over_1s"] += record["waited_s"] > 1.0
+            lag["waited_over_5s"] += record["waited_s"] > 5.0
+            lag["max_waited_s"] = max(lag["max_waited_s"], record["waited_s"])
+            if record["waited_s"] > 1.0:
+                log.info("sandbox.webhook_late", **record)
+            if record["waited_s"] > 1.0:  # the latest 50 late ones, to set against the soak's episodes
+                lag["latest"] = [*lag["latest"][-49:], {k: record[k] for k in ("event", "emitted_at", "waited_s",
+                                                                                "done_s", "status")}]
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
         deadline = time.monotonic() + timeout

@@ -55,6 +55,7 @@ log = structlog.get_logger(__name__)
 APPLY_CHUNK = 2000
 LARGE_PASS = 5000  # SKUs: after a pass this large, free heap pages go back to the system
 HISTORY_DAYS = 14  # per-SKU push history kept this long (sku_push_log)
+PHASE_LOG_MIN_SKUS = 20  # a pass this large logs where its read time went
 DETAIL_READ_LIMIT = 200  # per refresh pass; more than that waits for the next pass
 EXPORT_EXACT_READ_MAX = 10  # export mode: more hinted SKUs than this are read 100 a call
 
@@ -469,10 +470,17 @@ def read_for(runtime: Runtime, skus: Sequence[str], *, details: set[str], exact:
     """Read Magento for these SKUs: product facts where needed, salable quantity for all."""
     settings = runtime.settings
     magento = runtime.magento
+    # Where a slow pass spends its time (logged once per pass): a pass holds back every change
+    # noticed after it began, so its phases are what the restart figures are made of.
+    phases: dict[str, float] = {}
+    mark = time.monotonic()
     products = reading.read_products(magento, sorted(need_products)) if need_products else {}
+    phases["products_s"] = time.monotonic() - mark
     detail_skus = sorted(details)[:DETAIL_READ_LIMIT]
     if detail_skus:
+        mark = time.monotonic()
         products.update(reading.read_product_details(magento, detail_skus, settings.stock_read_concurrency))
+        phases["details_s"] = time.monotonic() - mark
     with runtime.db.session() as session:
         states = _load_states(session, list(skus), columns=READ_STATE_COLUMNS)
     type_of = {s: (products[s].type_id if s in products else (states[s]["type_id"] if s in states else "simple")) for s in skus}
@@ -499,8 +507,10 @@ def read_for(runtime: Runtime, skus: Sequence[str], *, details: set[str], exact:
             physical_future = pool.submit(reading.read_physical, magento, wanted, topology)
             export_future = (pool.submit(reading.read_salable_export, magento, settings.magento_stock_id, wanted)
                              if settings.stock_salable_read == "export" else None)
+            mark = time.monotonic()
             physical = physical_future.result()
             exported = export_future.result() if export_future is not None else None
+            phases["bulk_s"] = time.monotonic() - mark
         if exported is not None:
             exact_skus = set()  # the export counts reservations; unlisted SKUs are computed
             unmanaged = {s for s, st in states.items() if st.get("manage_stock") is False}
@@ -512,8 +522,13 @@ def read_for(runtime: Runtime, skus: Sequence[str], *, details: set[str], exact:
         else:
             exact_skus = set(exact) | {s for s, st in states.items() if st["reservations_suspected"]}
         exact_skus = {s for s in exact_skus if type_of[s] not in COMPOSITE_TYPES}
+    mark = time.monotonic()
     exact_values = reading.read_salable_exact(magento, sorted(exact_skus), settings.magento_stock_id,
                                               settings.stock_read_concurrency)
+    phases["exact_s"] = time.monotonic() - mark
+    if len(skus) >= PHASE_LOG_MIN_SKUS:
+        log.info("stock.read_phases", skus=len(skus), products=len(need_products), details=len(detail_skus),
+                 exact=len(exact_skus), **{k: round(v, 2) for k, v in phases.items()})
     readings = []
     for sku in skus:
         product = products.get(sku)
@@ -642,6 +657,7 @@ def poll(runtime: Runtime, *, overlap_seconds: float = 120.0, known_only: bool =
     ``known_only``: diff only the SKUs we hold a row for (the catch-up at start: on a database
     that has never synced, the first full sync is the full resync's business, not a start's)."""
     out = PollResult()
+    began = time.monotonic()
     out.redispatched = webhook_service.redispatch_unhandled(runtime.db.session,
                                                             older_than_seconds=redispatch_older_than)
     with runtime.db.session() as session:
@@ -683,7 +699,11 @@ def poll(runtime: Runtime, *, overlap_seconds: float = 120.0, known_only: bool =
         if newest_product:
             _set_cursor(session, CURSOR_PRODUCTS, _shift(newest_product, -1))
     out.source_changes, out.order_skus, out.product_skus = len(changed), len(order_skus), len(products)
+    diff_s = time.monotonic() - began
     out.refresh = refresh(runtime)
+    log.info("stock.polled", known_only=known_only, redispatched=out.redispatched, source_changes=len(changed),
+             order_skus=len(order_skus), orders_since=orders_since, product_skus=len(products),
+             products_since=products_since, diff_s=round(diff_s, 2), total_s=round(time.monotonic() - began, 2))
     return out
 
 
