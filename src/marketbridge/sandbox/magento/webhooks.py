@@ -4,8 +4,8 @@ Body: ``{"eventName": "observer.sales_order_shipment_save_after", "data": {...}}
 Header ``x-adobe-commerce-webhook-signature``: base64 of an RSA PKCS#1 v1.5 / SHA-256 signature
 computed over the **base64 encoding of the raw body** (not the body itself).
 
-Delivery runs on a background thread with a few retries, so an API call never waits for the
-receiver; what happened is kept in ``deliveries`` for ``GET /_sandbox/state``.
+Delivery runs on background threads, one attempt each (see :class:`WebhookDispatcher`), so an API
+call never waits for the receiver; what happened is kept in ``deliveries`` for ``GET /_sandbox/state``.
 """
 
 from __future__ import annotations
@@ -63,13 +63,21 @@ def sign(raw_body: bytes, key: rsa.RSAPrivateKey) -> str:
 
 
 class WebhookDispatcher:
-    """Queue + ``workers`` daemon threads posting signed envelopes to ``url`` (3 attempts, short
-    backoff). Several at once, as Adobe Commerce sends them from its many PHP workers: one
-    serial sender made a burst of saves reach the receiver minutes late. Order across events is
-    not guaranteed (it is not in Adobe Commerce either)."""
+    """Posts signed envelopes to ``url`` from ``workers`` daemon threads, once each.
 
-    def __init__(self, url: str, key: rsa.RSAPrivateKey, *, attempts: int = 3, backoff: float = 0.2,
-                 workers: int = 4) -> None:
+    Adobe Commerce webhooks are synchronous (MAGENTO.md §11.1): the PHP request that saves the
+    entity calls the hook itself, within the hook's ``timeout``, and many requests run at once.
+    Nothing queues deliveries behind one another, and no source documents a retry of a failed
+    webhook (retries, up to 7, are an Adobe I/O Events feature, §11.2); the sources being silent,
+    the simulator takes the stricter reading: one attempt, and a delivery that fails is gone.
+    Enough threads (16) that a burst of saves does not wait behind a slow answer: the earlier four
+    threads with three attempts each made deliveries queue for tens of seconds behind a receiver
+    that was down, which no real store does. What each delivery did, and how long it waited for a
+    thread (``waited_s``), is kept for ``GET /_sandbox/state``. Order across events is not
+    guaranteed (it is not in Adobe Commerce either)."""
+
+    def __init__(self, url: str, key: rsa.RSAPrivateKey, *, attempts: int = 1, backoff: float = 0.2,
+                 workers: int = 16) -> None:
         self.url = url
         self.key = key
         self.attempts = attempts
@@ -119,11 +127,14 @@ class WebhookDispatcher:
                     except httpx2.HTTPError as error:
                         record["status"] = None
                         record["error"] = type(error).__name__
-                    time.sleep(self.backoff * attempt)
+                    if attempt < self.attempts:
+                        time.sleep(self.backoff * attempt)
                 record["done_s"] = round(time.time() - emitted_at, 3)  # from the save to the last answer
                 self.deliveries.append(record)
-                self._count_lag(record)
-                self._queue.task_done()
+                try:
+                    self._count_lag(record)
+                finally:  # a sender thread must outlive any bookkeeping error
+                    self._queue.task_done()
 
     def _count_lag(self, record: dict[str, Any]) -> None:
         with self._lag_lock:
@@ -133,7 +144,8 @@ class WebhookDispatcher:
             lag["waited_over_5s"] += record["waited_s"] > 5.0
             lag["max_waited_s"] = max(lag["max_waited_s"], record["waited_s"])
             if record["waited_s"] > 1.0:
-                log.info("sandbox.webhook_late", **record)
+                log.info("sandbox.webhook_late", hook=record["event"],
+                         **{k: v for k, v in record.items() if k != "event"})
             if record["waited_s"] > 1.0:  # the latest 50 late ones, to set against the soak's episodes
                 lag["latest"] = [*lag["latest"][-49:], {k: record[k] for k in ("event", "emitted_at", "waited_s",
                                                                                 "done_s", "status")}]
