@@ -93,7 +93,7 @@ def test_money_migration_turns_float_amounts_into_exact_decimals(db_url):
     from decimal import Decimal
 
     from alembic import command
-    from sqlalchemy import text
+    from sqlalchemy import Float, Numeric, inspect, text
 
     from marketbridge.adapters.db.migrate import alembic_config
     from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderLine
@@ -121,6 +121,22 @@ def test_money_migration_turns_float_amounts_into_exact_decimals(db_url):
 
     upgrade(db_url)
     assert current(db_url) == "0011_money_decimal"
+    engine = create_engine(db_url)
+    with engine.connect() as conn:  # the columns themselves, not only what the ORM makes of them
+        columns = {(t, c["name"]): c["type"] for t in ("marketplace_orders", "order_lines")
+                   for c in inspect(conn).get_columns(t)}
+        for (table, name), (precision, scale) in {("marketplace_orders", "subtotal"): (12, 2),
+                                                  ("marketplace_orders", "total_price"): (12, 2),
+                                                  ("order_lines", "unit_price"): (14, 4),
+                                                  ("order_lines", "shipping_price"): (12, 2)}.items():
+            kind = columns[(table, name)]
+            assert isinstance(kind, Numeric) and not isinstance(kind, Float), (table, name, kind)
+            assert (kind.precision, kind.scale) == (precision, scale), (table, name, kind)
+        if conn.dialect.name == "postgresql":  # stored as exact decimals, as the driver reads them
+            raw = conn.execute(text("SELECT subtotal, shipping_price, total_price FROM marketplace_orders "
+                                    "ORDER BY id")).all()
+            assert [[str(v) for v in row] for row in raw] == [list(e) for _, e in _ORDER_FLOATS]
+    engine.dispose()
     db = Database(db_url)
     try:
         with db.session() as session:
@@ -160,6 +176,8 @@ def test_money_migration_turns_float_amounts_into_exact_decimals(db_url):
     assert current(db_url) == "0010_personal_data"
     engine = create_engine(db_url)
     with engine.connect() as conn:
+        assert all(isinstance(c["type"], Float) for c in inspect(conn).get_columns("order_lines")
+                   if c["name"] in ("unit_price", "price", "shipping_price"))
         row = conn.execute(text("SELECT subtotal, shipping_price, total_price FROM marketplace_orders WHERE id = 2"
                                 )).one()
         assert [type(v) for v in row] == [float, float, float] and tuple(row) == (0.0, 0.0, 0.0)
