@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import httpx2
 import pytest
 
 from marketbridge.adapters.magento.criteria import SearchCriteria
 from marketbridge.domain import orders as rules
+from marketbridge.domain.money import to_money
 from marketbridge.runtime import build_runtime
 from marketbridge.services import exceptions as exc
 from marketbridge.services import orders as service
@@ -423,7 +425,8 @@ def test_direct_creation_keeps_marketplace_totals(rt, fresh_sandboxes):
     magento_order = runtime.magento.get_order(created["magento_entity_id"])
     with runtime.db.session() as s:
         record = service.get_order_record(s, order_id)
-        assert magento_order.grand_total == pytest.approx(record.total_price)
+        assert isinstance(record.total_price, Decimal)
+        assert to_money(magento_order.grand_total) == record.total_price  # exact: the same decimal both sides
     assert magento_order.ext_order_id == order_id
     assert finished["differences"] == []
 

@@ -245,3 +245,26 @@ def test_csv_safe_defuses_formulas():
     assert csv_safe("=HYPERLINK(\"x\")") == "'=HYPERLINK(\"x\")"
     assert csv_safe("+1") == "'+1" and csv_safe("-2") == "'-2" and csv_safe("@SUM") == "'@SUM"
     assert csv_safe("MB-1") == "MB-1" and csv_safe(None) == ""
+
+
+# ----------------------------------------------------------------------------- money
+def test_a_mapped_price_keeps_every_digit():
+    """A price mapped to an attribute is the decimal Magento sent, not a float's ``:g`` (which
+    printed 12999.99 as 13000)."""
+    from decimal import Decimal
+
+    mappings = (c.AttributeMapping("price_attr", "price"),)
+    for price, text in ((Decimal("12999.99"), "12999.99"), (Decimal("20.0"), "20"), (Decimal("19.99"), "19.99")):
+        assert c.map_product(product(price=price), mappings, None)["price_attr"] == text
+
+
+def test_price_drift_is_decided_on_decimals():
+    from decimal import Decimal
+
+    magento = [MagentoRow("A", True, 1, Decimal("19.99")), MagentoRow("B", True, 1, Decimal("0.30"))]
+    offers = [OfferRow("A", 1, Decimal("19.99")), OfferRow("B", 1, Decimal("0.31"))]
+    drifts = compare(magento, offers, AuditRules())
+    assert [(d.kind, d.magento_sku, d.expected, d.actual) for d in drifts] == [
+        (DriftKind.PRICE_MISMATCH, "B", "0.30", "0.31")]
+    # exactly half a penny apart is within the tolerance (0.005), a float could not say so reliably
+    assert compare([MagentoRow("A", True, 1, Decimal("1.005"))], [OfferRow("A", 1, Decimal("1.00"))], AuditRules()) == []

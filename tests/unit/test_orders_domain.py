@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from hypothesis import given
@@ -108,12 +109,20 @@ def test_disabled_product_refuses():
     assert o.decide_line(facts(enabled=False), RULES, "GBP").reasons == (Reason.PRODUCT_DISABLED,)
 
 
-@given(st.floats(1, 1000), st.floats(0, 10))
+@given(st.decimals(1, 1000, places=2), st.decimals(0, 10, places=2))
 def test_price_tolerance_is_symmetric_and_inclusive(reference, percent):
+    """Exact decimals: a price exactly on the bound is inside, a penny beyond is outside."""
     edge = reference * percent / 100
     assert o.price_within(reference + edge, reference, percent)
     assert o.price_within(reference - edge, reference, percent)
-    assert not o.price_within(reference + edge + 0.01, reference, percent)
+    assert not o.price_within(reference + edge + Decimal("0.01"), reference, percent)
+
+
+def test_price_tolerance_reads_float_inputs_by_their_digits():
+    """19.99 within 1% of 19.79 is a decision on decimals (19.79 * 1.01 = 19.9879 < 19.99)."""
+    assert not o.price_within(Decimal("19.99"), Decimal("19.79"), 1.0)
+    assert o.price_within(Decimal("10.10"), Decimal("10.00"), 1.0)  # exactly on the bound
+    assert o.price_within(Decimal("10.11"), Decimal("10.00"), 1.1)  # the setting 1.1 is 1.1, not 1.10000000000000009
 
 
 @given(st.lists(st.tuples(st.integers(1, 50), st.floats(0, 20), st.integers(0, 20)), min_size=1, max_size=6),
@@ -140,7 +149,10 @@ def test_reserved_by_other_orders_excludes_the_order_itself():
 def test_totals_outside_the_tolerance_are_reported():
     diffs = o.compare_totals({"subtotal": 10, "shipping": 4.5, "grand_total": 14.5},
                              {"subtotal": 10, "shipping": 5.0, "grand_total": 15.0}, 0.01)
-    assert [(d.field, d.delta) for d in diffs] == [("shipping", 0.5), ("grand_total", 0.5)]
+    assert [(d.field, d.delta) for d in diffs] == [("shipping", Decimal("0.50")), ("grand_total", Decimal("0.50"))]
+    assert all(isinstance(d.marketplace, Decimal) and isinstance(d.magento, Decimal) for d in diffs)
+    # exactly the tolerance apart is not a difference (0.1 + 0.2 as a float is 0.30000000000000004)
+    assert o.compare_totals({"grand_total": Decimal("0.30")}, {"grand_total": 0.1 + 0.2 + 0.01}, 0.01) == []
     assert o.compare_totals({"grand_total": 10}, {"grand_total": 10.005}, 0.01) == []
 
 

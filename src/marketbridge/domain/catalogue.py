@@ -12,9 +12,11 @@ import enum
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from marketbridge.domain.exceptions import ObjectType, Severity, Team, exception_type
+from marketbridge.domain.money import canonical, to_money
 
 # ----------------------------------------------------------------------------- exception types
 PRODUCT_INVALID = exception_type(
@@ -105,7 +107,7 @@ class CatalogueProduct:
     name: str
     type_id: str
     enabled: bool
-    price: float | None
+    price: Decimal | None  # read through str from Magento's JSON number: never a float
     attributes: Mapping[str, Any] = field(default_factory=dict)  # custom attributes + weight, image
     has_required_options: bool = False
     parent_sku: str | None = None  # configurable parent, when this is a child
@@ -263,6 +265,8 @@ def _source_value(product: CatalogueProduct, source: str) -> Any:
 def _text(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, Decimal):  # a price: every digit (``:g`` below would print 12999.99 as 13000)
+        return canonical(value)
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, list):
@@ -306,7 +310,7 @@ _URL = re.compile(r"^https?://[^\s/$.?#].[^\s]*$", re.IGNORECASE)
 
 
 def validate(row: Mapping[str, str], reference: MarketReference, *, sku: str, raw_category: str = "",
-             price: float | None = None) -> list[str]:
+             price: Decimal | None = None) -> list[str]:
     """Every problem with a mapped product row, one plain-English sentence each (empty = publishable)."""
     problems: list[str] = []
     category = row.get("category", "")
@@ -463,7 +467,7 @@ class MagentoRow:
     sku: str
     enabled: bool
     quantity: int
-    price: float | None
+    price: Decimal | None
     publishable: bool = True
     ean: str | None = None
 
@@ -474,7 +478,7 @@ class OfferRow:
 
     sku: str
     quantity: int
-    price: float | None
+    price: Decimal | None
     active: bool = True
     inactivity_reasons: tuple[str, ...] = ()
     ean: str | None = None
@@ -483,7 +487,7 @@ class OfferRow:
 @dataclass(frozen=True)
 class AuditRules:
     links: Mapping[str, str] = field(default_factory=dict)  # confirmed offer SKU -> Magento SKU
-    price_tolerance: float = 0.005  # money is compared to the penny
+    price_tolerance: Decimal = Decimal("0.005")  # money is compared to the penny
 
 
 @dataclass(frozen=True, slots=True)
@@ -496,7 +500,7 @@ class Drift:
     detail: str = ""
 
 
-def _money(value: float | None) -> str:
+def _money(value: Decimal | None) -> str:
     return "" if value is None else f"{value:.2f}"
 
 
@@ -526,7 +530,7 @@ def compare(magento_rows: Iterable[MagentoRow], offer_rows: Iterable[OfferRow], 
         matched.add(product.sku)
         if product.quantity != offer.quantity:
             append(Drift(DriftKind.QUANTITY_MISMATCH, product.sku, sku, str(product.quantity), str(offer.quantity)))
-        if product.price is not None and (offer.price is None or abs(product.price - offer.price) > tolerance):
+        if product.price is not None and (offer.price is None or abs(to_money(product.price) - to_money(offer.price)) > tolerance):
             append(Drift(DriftKind.PRICE_MISMATCH, product.sku, sku, _money(product.price), _money(offer.price)))
         if not offer.active and product.enabled:
             unexplained = [r for r in offer.inactivity_reasons if r not in EXPECTED_INACTIVITY]

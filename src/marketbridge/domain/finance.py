@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from marketbridge.domain.money import wire_number
+
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 NOT_EXPECTED_IN_MAGENTO = frozenset({"REFUSED", "CANCELED", "STAGING", "WAITING_ACCEPTANCE"})
 
@@ -100,8 +102,8 @@ class ReportRow:
     def as_dict(self) -> dict[str, object]:
         mp, mg = self.marketplace, self.magento
 
-        def num(value: Decimal | None) -> float | None:
-            return None if value is None else float(value)
+        def num(value: Decimal | None) -> float | None:  # the report's JSON has always carried numbers
+            return wire_number(value)
 
         return {
             "order_id": self.order_id,
@@ -158,8 +160,8 @@ class Report:
     rows: list[ReportRow]
 
     def totals(self) -> dict[str, object]:
-        def total(values: Iterable[Decimal]) -> float:
-            return float(sum(values, Decimal(0)))
+        def total(values: Iterable[Decimal]) -> float:  # summed exactly, a JSON number at the end
+            return wire_number(sum(values, Decimal(0))) or 0.0
 
         mps = [r.marketplace for r in self.rows if r.marketplace]
         mgs = [r.magento for r in self.rows if r.magento]

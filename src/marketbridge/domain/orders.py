@@ -17,8 +17,11 @@ import datetime as dt
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from marketbridge.domain.exceptions import ExceptionType, ObjectType, Severity, Team, exception_type
+from marketbridge.domain.money import UNIT_PRICE_SCALE as FOUR_PLACES
+from marketbridge.domain.money import quantize, to_money
 
 
 class OrderState(enum.StrEnum):
@@ -128,13 +131,13 @@ class LineFacts:
     order_line_id: str
     offer_sku: str
     quantity: int
-    unit_price: float
+    unit_price: Decimal
     match: SkuMatch
     magento_sku: str | None = None
     enabled: bool = True
     salable_qty: float | None = None  # Magento's salable quantity (MSI) for the stock
     reserved_elsewhere: float = 0.0  # quantities of other open marketplace orders not yet in Magento
-    channel_price: float | None = None
+    channel_price: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -176,10 +179,16 @@ class AcceptanceDecision:
         return " | ".join(parts) or "all lines pass"
 
 
-def price_within(unit_price: float, reference: float, tolerance_percent: float) -> bool:
-    if reference <= 0:
-        return unit_price <= 0
-    return abs(unit_price - reference) <= reference * tolerance_percent / 100.0 + 1e-9
+def price_within(unit_price: Decimal, reference: Decimal, tolerance_percent: float | Decimal) -> bool:
+    """Is the marketplace's unit price within ``tolerance_percent`` of ours (bounds included)?
+
+    Exact decimal arithmetic: the float version needed a 1e-9 slack to keep a price exactly on the
+    bound inside; Decimals need none. The percentage is a setting (a float) and is read by its
+    ``str``, so ``1.1`` means 1.1 exactly."""
+    unit, ref = to_money(unit_price), to_money(reference)
+    if ref <= 0:
+        return unit <= 0
+    return abs(unit - ref) <= ref * to_money(tolerance_percent) / 100
 
 
 def decide_line(facts: LineFacts, rules: AcceptanceRules, currency: str) -> LineDecision:
@@ -235,21 +244,27 @@ def reserved_by_other_orders(open_lines: Iterable[tuple[str, str, float]], order
 @dataclass(frozen=True)
 class TotalsDifference:
     field: str
-    marketplace: float
-    magento: float
+    marketplace: Decimal
+    magento: Decimal
 
     @property
-    def delta(self) -> float:
-        return round(self.magento - self.marketplace, 4)
+    def delta(self) -> Decimal:
+        return self.magento - self.marketplace
 
 
-def compare_totals(marketplace: Mapping[str, float], magento: Mapping[str, float], tolerance: float) -> list[TotalsDifference]:
-    """Fields present on both sides whose values differ by more than ``tolerance`` (currency units)."""
+def compare_totals(marketplace: Mapping[str, Decimal], magento: Mapping[str, Decimal],
+                   tolerance: float | Decimal) -> list[TotalsDifference]:
+    """Fields present on both sides whose values differ by more than ``tolerance`` (currency units).
+
+    Amounts are compared as exact decimals at Adobe Commerce's own scale of four places (a float
+    total goes through ``str`` and loses any binary noise in the rounding), so a difference of
+    exactly the tolerance is not reported, without the float version's 1e-9 slack."""
     out = []
+    limit = to_money(tolerance)
     for key in ("subtotal", "shipping", "grand_total"):
         if key in marketplace and key in magento:
-            a, b = float(marketplace[key]), float(magento[key])
-            if abs(a - b) > tolerance + 1e-9:
+            a, b = quantize(to_money(marketplace[key]), FOUR_PLACES), quantize(to_money(magento[key]), FOUR_PLACES)
+            if abs(a - b) > limit:
                 out.append(TotalsDifference(key, a, b))
     return out
 

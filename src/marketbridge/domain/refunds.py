@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from marketbridge.domain.exceptions import ExceptionType, ObjectType, Severity, Team, exception_type
+from marketbridge.domain.money import wire_number
 
 PENNY = Decimal("0.01")
 REFUNDABLE_LINE_STATES = frozenset({"SHIPPED", "TO_COLLECT", "RECEIVED"})
@@ -346,20 +347,20 @@ class PlannedLine:
         return self.item_amount + self.adjustment
 
     def wire(self, currency: str | None = None) -> dict[str, object]:
-        """The OR28 ``refunds[]`` element (JSON numbers with two decimals)."""
+        """The OR28 ``refunds[]`` element (JSON numbers with two decimals, from exact pence)."""
         body: dict[str, object] = {
             "order_line_id": self.line_id,
-            "amount": float(from_pence(self.amount)),
-            "shipping_amount": float(from_pence(self.shipping_amount)),
+            "amount": wire_number(from_pence(self.amount)),
+            "shipping_amount": wire_number(from_pence(self.shipping_amount)),
             "reason_code": self.reason_code,
             "quantity": self.quantity,
         }
         if currency:
             body["currency_iso_code"] = currency
         if self.taxes:
-            body["taxes"] = [{"code": c, "amount": float(from_pence(a))} for c, a in self.taxes]
+            body["taxes"] = [{"code": c, "amount": wire_number(from_pence(a))} for c, a in self.taxes]
         if self.shipping_taxes:
-            body["shipping_taxes"] = [{"code": c, "amount": float(from_pence(a))} for c, a in self.shipping_taxes]
+            body["shipping_taxes"] = [{"code": c, "amount": wire_number(from_pence(a))} for c, a in self.shipping_taxes]
         return body
 
     def as_json(self) -> dict[str, object]:

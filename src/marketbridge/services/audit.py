@@ -20,6 +20,7 @@ import io
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -44,6 +45,7 @@ from marketbridge.domain.catalogue import (
     OfferRow,
 )
 from marketbridge.domain.exceptions import ExceptionReport, ExceptionState
+from marketbridge.domain.money import to_money_or_none
 from marketbridge.runtime import Runtime
 from marketbridge.services import catalogue as catalogue_service
 from marketbridge.services import exceptions as exception_service
@@ -52,7 +54,7 @@ from marketbridge.services import skus as sku_service
 log = structlog.get_logger(__name__)
 
 Progress = Callable[[str, int, int | None], None]  # (stage, done, total or None)
-PRICE_TOLERANCE = 0.005
+PRICE_TOLERANCE = Decimal("0.005")
 
 
 def _noop(stage: str, done: int, total: int | None) -> None:
@@ -117,7 +119,7 @@ def _offer_from_export(row: dict[str, Any]) -> OfferRow | None:
     active = row.get("active")
     return OfferRow(
         sku=str(sku), quantity=int(float(row.get("quantity") or 0)),
-        price=float(price) if price not in (None, "") else None,
+        price=to_money_or_none(price),  # OF52 CSV text, read as the exact decimal
         active=active if isinstance(active, bool) else str(active).lower() == "true",
         inactivity_reasons=tuple(reasons),
     )
@@ -125,7 +127,8 @@ def _offer_from_export(row: dict[str, Any]) -> OfferRow | None:
 
 def _offer_from_of21(offer: mm.Offer) -> OfferRow:
     ean = next((r.reference for r in offer.product_references if (r.reference_type or "").upper() == "EAN"), None)
-    return OfferRow(offer.shop_sku, int(offer.quantity), offer.price, offer.active, tuple(offer.inactivity_reasons), ean)
+    return OfferRow(offer.shop_sku, int(offer.quantity), to_money_or_none(offer.price), offer.active,
+                    tuple(offer.inactivity_reasons), ean)
 
 
 def export_offer_rows(runtime: Runtime, progress: Progress = _noop) -> list[OfferRow]:

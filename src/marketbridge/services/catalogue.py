@@ -50,6 +50,7 @@ from marketbridge.domain.catalogue import (
     MarketReference,
 )
 from marketbridge.domain.exceptions import ExceptionReport
+from marketbridge.domain.money import to_money_or_none
 from marketbridge.runtime import Runtime
 from marketbridge.services import exceptions as exception_service
 from marketbridge.services import skus as sku_service
@@ -200,7 +201,7 @@ def catalogue_product(product: Any, parent_sku: str | None = None) -> CatalogueP
     children: tuple[str, ...] = ()
     return CatalogueProduct(
         sku=product.sku, name=product.name or "", type_id=product.type_id or "simple", enabled=product.enabled,
-        price=product.price, attributes=attributes, has_required_options=product.has_required_options
+        price=to_money_or_none(product.price), attributes=attributes, has_required_options=product.has_required_options
         or str(attributes.get("required_options") or "0") == "1",
         parent_sku=parent_sku, children=children,
     )
@@ -243,7 +244,7 @@ def price_facts(product: CatalogueProduct) -> stock_rules.PriceFacts:
     except ArithmeticError:
         special_dec = None
     return stock_rules.PriceFacts(
-        price=Decimal(str(product.price)) if product.price is not None else None, special_price=special_dec,
+        price=to_money_or_none(product.price), special_price=special_dec,
         special_from=_date(product.attributes.get("special_from_date")),
         special_to=_date(product.attributes.get("special_to_date")),
     )
@@ -251,12 +252,12 @@ def price_facts(product: CatalogueProduct) -> stock_rules.PriceFacts:
 
 def channel_values(product: CatalogueProduct, salable: float | None, stock_rule_rows: Sequence[Any], *,
                    manage_stock: bool = True, today: dt.date | None = None,
-                   unmanaged_quantity: int = 100) -> tuple[int, float | None]:
+                   unmanaged_quantity: int = 100) -> tuple[int, Decimal | None]:
     """Quantity and price the marketplace should show, through the stock flow's rules."""
     facts = product_facts(product, manage_stock)
     qty, _ = stock_rules.publishable_quantity(salable, facts, stock_rule_rows, unmanaged_default=unmanaged_quantity)
     price, _ = stock_rules.channel_price(price_facts(product), facts, stock_rule_rows, today or dt.date.today())
-    return qty, (float(price) if price is not None else None)
+    return qty, price
 
 
 # ----------------------------------------------------------------------------- prepare

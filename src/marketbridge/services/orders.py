@@ -31,6 +31,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -48,6 +49,7 @@ from marketbridge.adapters.magento.criteria import SearchCriteria
 from marketbridge.adapters.mirakl import models as mk
 from marketbridge.domain import orders as rules
 from marketbridge.domain.exceptions import ExceptionReport
+from marketbridge.domain.money import UNIT_PRICE_SCALE, quantize, to_money, to_money_or_none, wire_number
 from marketbridge.domain.orders import OrderState, SkuMatch
 from marketbridge.runtime import Runtime
 from marketbridge.services import exceptions as exc
@@ -305,9 +307,9 @@ def store_order(session: Session, settings: Settings, raw: dict[str, Any]) -> st
     order.marketplace_updated_at = parsed.last_updated_date
     order.customer_debited_at = parsed.customer_debited_date
     order.currency = parsed.currency_iso_code
-    order.subtotal = parsed.price
-    order.shipping_price = parsed.shipping_price
-    order.total_price = parsed.total_price
+    order.subtotal = to_money(parsed.price)  # OR11's JSON numbers, as the exact decimals they were sent as
+    order.shipping_price = to_money(parsed.shipping_price)
+    order.total_price = to_money(parsed.total_price)
     order.acceptance_deadline = order.acceptance_deadline or rules.acceptance_deadline(
         parsed.created_date, settings.order_acceptance_window_seconds)
     if order.personal_data_purged_at is None:
@@ -326,9 +328,11 @@ def store_order(session: Session, settings: Settings, raw: dict[str, Any]) -> st
                             quantity=line.quantity, marketplace_state=line.order_line_state, reasons=[])
             order.lines.append(row)
         row.quantity = line.quantity
-        row.unit_price = line.price_unit if line.price_unit is not None else (line.price / max(line.quantity, 1))
-        row.price = line.price
-        row.shipping_price = line.shipping_price
+        price = to_money(line.price)
+        unit = to_money(line.price_unit) if line.price_unit is not None else price / max(line.quantity, 1)
+        row.unit_price = quantize(unit, UNIT_PRICE_SCALE)
+        row.price = price
+        row.shipping_price = to_money(line.shipping_price)
         row.marketplace_state = line.order_line_state
         marketplace_says = rules.accepted_on_marketplace(line.order_line_state)
         if marketplace_says is not None and row.accepted is not marketplace_says:
@@ -559,24 +563,22 @@ def _salable(runtime: Runtime, catalog: Catalog, product: mm.Product) -> float:
         return 0.0
 
 
-def _channel_price(product: mm.Product, price_rule_rows: Sequence[Any]) -> tuple[float | None, str]:
+def _channel_price(product: mm.Product, price_rule_rows: Sequence[Any]) -> tuple[Decimal | None, str]:
     """The stock flow's channel price for the product (price rules applied), else Magento's own final
     price (the special price when lower) if that rule is not available."""
     try:
-        from decimal import Decimal
-
         from marketbridge.domain import stock as stock_rules
 
-        facts = stock_rules.PriceFacts(price=Decimal(str(product.price)) if product.price is not None else None,
-                                       special_price=Decimal(str(product.special_price)) if product.special_price else None)
+        facts = stock_rules.PriceFacts(price=to_money_or_none(product.price),
+                                       special_price=to_money_or_none(product.special_price) if product.special_price else None)
         attributes = {a.attribute_code: str(a.value) for a in product.custom_attributes if not isinstance(a.value, list)}
         categories = next((a.value for a in product.custom_attributes if a.attribute_code == "category_ids"), []) or []
         pf = stock_rules.ProductFacts(sku=product.sku, enabled=product.enabled, type_id=product.type_id,
                                       attributes=attributes, category_ids=[str(c) for c in categories])
         value, how = stock_rules.channel_price(facts, pf, price_rule_rows, dt.date.today())
-        return (float(value) if value is not None else None), f"channel_price:{how}"
+        return value, f"channel_price:{how}"
     except (ImportError, AttributeError, TypeError):
-        prices = [p for p in (product.price, product.special_price) if p]
+        prices = [to_money(p) for p in (product.price, product.special_price) if p]
         return (min(prices) if prices else None), "magento_price"
 
 
@@ -930,7 +932,7 @@ def _place(runtime: Runtime, order: MarketplaceOrder) -> int:
         payment_method=settings.magento_payment_method, ext_order_id=order.order_id)
 
 
-def shipping_method_for(settings: Settings, marketplace_shipping: float) -> str:
+def shipping_method_for(settings: Settings, marketplace_shipping: Decimal) -> str:
     """The Magento shipping method for an order: the free one when John Lewis charged no delivery.
 
     The cart flow cannot set a shipping price, so Magento charges what its method charges; an
@@ -950,8 +952,9 @@ def _place_direct(runtime: Runtime, order: MarketplaceOrder, catalog: Catalog, w
         product = catalog.product(sku)
         if product is None:
             raise CreationBlocked(rules.ORDER_CREATION_FAILED, f"SKU {sku} does not exist in Adobe Commerce")
-        items.append(mm.OrderItemInput(sku=sku, name=product.name or sku, qty_ordered=qty, price=line.unit_price,
-                                       base_price=line.unit_price, row_total=line.price, base_row_total=line.price,
+        items.append(mm.OrderItemInput(sku=sku, name=product.name or sku, qty_ordered=qty,
+                                       price=wire_number(line.unit_price), base_price=wire_number(line.unit_price),
+                                       row_total=wire_number(line.price), base_row_total=wire_number(line.price),
                                        product_id=product.id, product_type=product.type_id,
                                        ext_order_item_id=line.order_line_id))
 
@@ -960,14 +963,16 @@ def _place_direct(runtime: Runtime, order: MarketplaceOrder, catalog: Catalog, w
                                     city=a.city, postcode=a.postcode, country_id=a.country_id, telephone=a.telephone,
                                     email=email, company=a.company, region=a.region)
 
+    total, subtotal, shipping = (wire_number(order.total_price), wire_number(order.subtotal),
+                                 wire_number(order.shipping_price))  # Adobe Commerce reads JSON numbers
     entity = mm.OrderEntity(
         customer_email=email, base_currency_code=order.currency, order_currency_code=order.currency,
         global_currency_code=order.currency, store_currency_code=order.currency,
-        base_grand_total=order.total_price, grand_total=order.total_price, subtotal=order.subtotal,
-        base_subtotal=order.subtotal, shipping_amount=order.shipping_price, base_shipping_amount=order.shipping_price,
-        total_due=order.total_price, base_total_due=order.total_price, ext_order_id=order.order_id,
+        base_grand_total=total, grand_total=total, subtotal=subtotal,
+        base_subtotal=subtotal, shipping_amount=shipping, base_shipping_amount=shipping,
+        total_due=total, base_total_due=total, ext_order_id=order.order_id,
         billing_address=addr("billing", billing), items=items,
-        payment=mm.OrderPaymentInput(method=runtime.settings.magento_payment_method, amount_ordered=order.total_price),
+        payment=mm.OrderPaymentInput(method=runtime.settings.magento_payment_method, amount_ordered=total),
         shipping_description="Marketplace shipping",
         extension_attributes=mm.OrderExtensionInput(shipping_assignments=[mm.OrderShippingAssignmentInput(
             shipping=mm.OrderShippingInput(address=addr("shipping", address),
@@ -1067,8 +1072,8 @@ def finish_creation(runtime: Runtime, order_id: str) -> dict[str, Any]:
         except Rejected as error:
             log.warning("order.invoice_rejected", order_id=order_id, error=str(error))
     theirs = {"subtotal": magento_order.subtotal, "shipping": magento_order.shipping_amount,
-              "grand_total": magento_order.grand_total}
-    differences = rules.compare_totals(ours, theirs, settings.totals_tolerance)
+              "grand_total": magento_order.grand_total}  # as Adobe Commerce sent them: JSON numbers
+    differences = rules.compare_totals(ours, {k: to_money(v) for k, v in theirs.items()}, settings.totals_tolerance)
     with runtime.db.session() as session:
         order = get_order_record(session, order_id, settings.order_connection)
         assert order is not None
@@ -1079,7 +1084,7 @@ def finish_creation(runtime: Runtime, order_id: str) -> dict[str, Any]:
             exc.record(session, ExceptionReport(
                 rules.ORDER_TOTALS_MISMATCH, order_id,
                 f"Order {order_id} (Adobe Commerce {order.magento_increment_id}) totals differ: {text}.",
-                context={"marketplace": ours, "magento": theirs}))
+                context={"marketplace": {k: wire_number(v) for k, v in ours.items()}, "magento": theirs}))
         else:
             exc.clear(session, rules.ORDER_TOTALS_MISMATCH, order_id)
     return {"order_id": order_id, "invoiced": invoiced, "differences": [d.field for d in differences]}
@@ -1213,6 +1218,8 @@ def list_orders(session: Session, settings: Settings, *, state: str | None = Non
 
 
 def to_dict(order: MarketplaceOrder, *, detail: bool = False) -> dict[str, Any]:
+    """An order as our JSON API and CLI show it. Amounts are JSON numbers (``19.99``), as they have
+    always been, converted from the stored ``Decimal`` at this last step by ``wire_number``."""
     def iso(value: dt.datetime | None) -> str | None:
         return value.isoformat() if value else None
 
@@ -1224,8 +1231,8 @@ def to_dict(order: MarketplaceOrder, *, detail: bool = False) -> dict[str, Any]:
         "state_changed_at": iso(order.state_changed_at),
         "marketplace_state": order.marketplace_state,
         "currency": order.currency,
-        "marketplace_totals": {"subtotal": order.subtotal, "shipping": order.shipping_price,
-                               "grand_total": order.total_price},
+        "marketplace_totals": {"subtotal": wire_number(order.subtotal), "shipping": wire_number(order.shipping_price),
+                               "grand_total": wire_number(order.total_price)},
         "magento_entity_id": order.magento_entity_id,
         "magento_increment_id": order.magento_increment_id,
         "acceptance_deadline": iso(order.acceptance_deadline),
@@ -1240,8 +1247,9 @@ def to_dict(order: MarketplaceOrder, *, detail: bool = False) -> dict[str, Any]:
         data["personal_data_purged_at"] = iso(order.personal_data_purged_at)
         data["lines"] = [{
             "order_line_id": line.order_line_id, "offer_sku": line.offer_sku, "magento_sku": line.magento_sku,
-            "sku_match": line.sku_match, "quantity": line.quantity, "unit_price": line.unit_price,
-            "price": line.price, "shipping_price": line.shipping_price, "marketplace_state": line.marketplace_state,
+            "sku_match": line.sku_match, "quantity": line.quantity, "unit_price": wire_number(line.unit_price),
+            "price": wire_number(line.price), "shipping_price": wire_number(line.shipping_price),
+            "marketplace_state": line.marketplace_state,
             "accepted": line.accepted, "reasons": line.reasons,
         } for line in order.lines]
         data["transitions"] = [{"from": t.from_state, "to": t.to_state, "at": iso(t.at), "actor": t.actor,

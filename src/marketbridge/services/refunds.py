@@ -48,6 +48,7 @@ from marketbridge.adapters.errors import (
 )
 from marketbridge.domain import refunds as rules
 from marketbridge.domain.exceptions import ExceptionReport
+from marketbridge.domain.money import wire_number
 from marketbridge.services import exceptions as exception_service
 from marketbridge.services import orders as orders_service
 from marketbridge.services import skus
@@ -776,9 +777,9 @@ def mirror_marketplace_refund(runtime: Runtime, refund_id: str, *, actor: str = 
     difference = amount - goods
     try:
         memo_id = runtime.magento.refund_order(
-            order.entity_id, items, shipping_amount=float(shipping),
-            adjustment_positive=float(max(difference, Decimal(0))),
-            adjustment_negative=float(max(-difference, Decimal(0))),
+            order.entity_id, items, shipping_amount=wire_number(shipping),  # Adobe Commerce reads JSON numbers
+            adjustment_positive=wire_number(max(difference, Decimal(0))),
+            adjustment_negative=wire_number(max(-difference, Decimal(0))),
             comment=marker,
         )
     except Rejected as error:

@@ -11,6 +11,7 @@ Two kinds, on purpose:
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
@@ -157,12 +158,17 @@ class Product(ReadModel):
         return self.status == 1
 
     @property
-    def special_price(self) -> float | None:
+    def special_price(self) -> Decimal | None:
+        """The ``special_price`` custom attribute (Magento sends it as text, ``"15.0000"``) as the
+        exact decimal, never a float; ``None`` when absent or not a number."""
         value = self.attribute("special_price")
-        try:
-            return float(value) if value not in (None, "") else None
-        except (TypeError, ValueError):
+        if value in (None, "") or isinstance(value, bool | list | dict):
             return None
+        try:
+            amount = Decimal(str(value).strip())
+        except InvalidOperation:
+            return None
+        return amount if amount.is_finite() else None
 
     @property
     def has_required_options(self) -> bool:

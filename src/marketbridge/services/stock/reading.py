@@ -34,6 +34,7 @@ import structlog
 from marketbridge.adapters.errors import NotFound, Rejected, RemoteError
 from marketbridge.adapters.magento.client import MagentoClient
 from marketbridge.adapters.magento.criteria import SearchCriteria, chunks
+from marketbridge.domain.money import canonical, to_money_or_none
 
 log = structlog.get_logger(__name__)
 
@@ -60,12 +61,11 @@ class ProductRead:
 
 
 def _money(value: Any) -> str | None:
-    if value in (None, ""):
-        return None
-    try:
-        return f"{float(value):.4f}".rstrip("0").rstrip(".")
-    except (TypeError, ValueError):
-        return None
+    """A Magento price as the stock tables store it: the canonical decimal string (``"19.99"``,
+    ``"20"``; four places at most), read through ``Decimal`` and never through a float. Readers
+    turn it back into ``Decimal`` (``services.stock.sync._decimal``)."""
+    amount = to_money_or_none(value)
+    return None if amount is None else canonical(amount)
 
 
 def product_read(product: Any) -> ProductRead:

@@ -8,16 +8,26 @@ history of the state machine in ``marketbridge.domain.orders``.
 Personal data: the customer's name and shipping address live in ``customer_name`` /
 ``shipping_address`` and inside ``raw``; the purge blanks all three after the retention period
 and stamps ``personal_data_purged_at``.
+
+Money is ``Decimal`` in ``NUMERIC`` columns (migration ``0011_money_decimal``; these were floats
+before): see ``marketbridge.domain.money`` for why and for the wire forms.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketbridge.adapters.db.base import Base, utcnow
+
+MONEY = Numeric(12, 2, asdecimal=True)
+"""Amounts in the order's currency, to the penny (as ``refunds_out`` / ``marketplace_refunds``)."""
+UNIT_PRICE = Numeric(14, 4, asdecimal=True)
+"""A line's unit price: Mirakl's ``price_unit``, or ``price / quantity`` when absent, which needs
+more than two places (``10.00 / 3``); four, as Adobe Commerce's own price columns."""
 
 
 class MarketplaceOrder(Base):
@@ -39,9 +49,9 @@ class MarketplaceOrder(Base):
     customer_debited_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     acceptance_deadline: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     currency: Mapped[str] = mapped_column(String(3))
-    subtotal: Mapped[float] = mapped_column(Float, default=0.0)
-    shipping_price: Mapped[float] = mapped_column(Float, default=0.0)
-    total_price: Mapped[float] = mapped_column(Float, default=0.0)
+    subtotal: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
+    shipping_price: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
+    total_price: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
     raw: Mapped[dict] = mapped_column(JSON, default=dict)
     decision: Mapped[dict] = mapped_column(JSON, default=dict)
     reason: Mapped[str] = mapped_column(Text, default="")
@@ -79,9 +89,9 @@ class OrderLine(Base):
     magento_sku: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
     sku_match: Mapped[str | None] = mapped_column(String(16), nullable=True)
     quantity: Mapped[int] = mapped_column(Integer)
-    unit_price: Mapped[float] = mapped_column(Float, default=0.0)
-    price: Mapped[float] = mapped_column(Float, default=0.0)
-    shipping_price: Mapped[float] = mapped_column(Float, default=0.0)
+    unit_price: Mapped[Decimal] = mapped_column(UNIT_PRICE, default=Decimal(0))  # may be price / quantity
+    price: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
+    shipping_price: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
     marketplace_state: Mapped[str] = mapped_column(String(32))
     accepted: Mapped[bool | None] = mapped_column(nullable=True)
     reasons: Mapped[list] = mapped_column(JSON, default=list)

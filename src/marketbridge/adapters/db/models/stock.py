@@ -13,6 +13,14 @@ The path of one change, table by table::
 
 Values in the outbox are strings (a quantity ``"12"`` or a price ``"19.99"``) so one table serves
 both kinds without float rounding.
+
+Prices in ``sku_states`` are strings too, on purpose: canonical decimal strings, never a float's
+repr. ``price`` / ``special_price`` as read from Adobe Commerce (up to four places, trailing zeros
+dropped: ``"19.99"``, ``"20"``; ``services.stock.reading._money``), ``magento_price`` /
+``target_price`` / ``published_price`` as the stock rules computed them (``target_price`` and the
+outbox value to the penny: ``"19.90"``, ``domain.stock.format_price``). Code that computes with
+them reads them as ``Decimal`` at the boundary (``services.stock.sync._decimal``); see
+``marketbridge.domain.money``.
 """
 
 from __future__ import annotations
