@@ -13,6 +13,7 @@ and stamps ``personal_data_purged_at``.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -42,15 +43,15 @@ class MarketplaceOrder(Base):
     subtotal: Mapped[float] = mapped_column(Float, default=0.0)
     shipping_price: Mapped[float] = mapped_column(Float, default=0.0)
     total_price: Mapped[float] = mapped_column(Float, default=0.0)
-    raw: Mapped[dict] = mapped_column(JSON, default=dict)
-    decision: Mapped[dict] = mapped_column(JSON, default=dict)
+    raw: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    decision: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     reason: Mapped[str] = mapped_column(Text, default="")
     customer_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    shipping_address: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    shipping_address: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     personal_data_purged_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     magento_entity_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     magento_increment_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    magento_totals: Mapped[dict] = mapped_column(JSON, default=dict)
+    magento_totals: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     create_attempt: Mapped[int] = mapped_column(Integer, default=0)
     reminded_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -84,7 +85,7 @@ class OrderLine(Base):
     shipping_price: Mapped[float] = mapped_column(Float, default=0.0)
     marketplace_state: Mapped[str] = mapped_column(String(32))
     accepted: Mapped[bool | None] = mapped_column(nullable=True)
-    reasons: Mapped[list] = mapped_column(JSON, default=list)
+    reasons: Mapped[list[Any]] = mapped_column(JSON, default=list)
 
     order: Mapped[MarketplaceOrder] = relationship(back_populates="lines")
 
@@ -98,6 +99,6 @@ class OrderTransition(Base):
     to_state: Mapped[str] = mapped_column(String(32))
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     actor: Mapped[str] = mapped_column(String(64), default="system")
-    facts: Mapped[dict] = mapped_column(JSON, default=dict)
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     order: Mapped[MarketplaceOrder] = relationship(back_populates="transitions")
