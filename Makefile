@@ -4,7 +4,8 @@
 #               points at PostgreSQL, as .ci/run does)
 # Both create .venv and install what they need, from requirements.lock (every package pinned, with
 # its SHA-256: pip refuses anything else). `make lock` regenerates the lock after a change to
-# pyproject.toml; `make security` runs bandit and pip-audit against the lock.
+# pyproject.toml; `make security` runs bandit and pip-audit against the lock; `make lint` runs ruff
+# and mypy.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -51,8 +52,12 @@ test: $(STAMP)
 	@$(BIN)/python -m tests.tier
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Both checks, both must pass; mypy's scope and strictness are in pyproject.toml ([tool.mypy]), so
+# .ci/run (which calls this target) and .pre-commit-config.yaml (which calls these same commands)
+# check exactly what this does.
 lint: $(STAMP)
 	@$(BIN)/ruff check src tests bench
+	@$(BIN)/mypy
 
 # pip-audit checks the locked set (what make install installs) without installing it again
 # (--disable-pip: the lock is fully pinned and hashed). tools/audit_lock.py says what was really

@@ -11,6 +11,7 @@ import logging
 import re
 import sys
 import traceback
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -54,7 +55,7 @@ def _redact(value: Any, depth: int = 0) -> Any:
     return value
 
 
-def redact_processor(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def redact_processor(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> dict[str, Any]:
     return _redact(event_dict)  # type: ignore[no-any-return]
 
 

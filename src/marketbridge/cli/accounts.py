@@ -10,7 +10,7 @@ label, dates and state are shown (only its SHA-256 is stored).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -62,7 +62,7 @@ def users_list(as_json: JsonOption = False) -> None:
 
     with runtime_for_command() as runtime, runtime.db.session() as session:
         tokens = auth.list_tokens(session)
-        rows = [
+        rows: list[dict[str, Any]] = [
             {"name": u.name, "role": u.role, "active": u.active, "created_at": u.created_at,
              "active_tokens": sum(1 for t in tokens if t.user == u.name and t.state() == "active")}
             for u in auth.list_users(session)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -132,7 +132,7 @@ def retry(order_id: str, actor: Annotated[str, typer.Option(help="Who asks (audi
             from dbos import DBOS
 
             order_workflows.enqueue({"phase": "create", "order_id": order_id, "workflow_id": workflow_id})
-            result = DBOS.retrieve_workflow(workflow_id).get_result()
+            result: Any = DBOS.retrieve_workflow(workflow_id).get_result()
     print_json(result)
 
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, cast
 
 import typer
 from rich.table import Table
@@ -203,7 +203,8 @@ def finance_report(
         return
     table = Table("order", "status", "marketplace total", "commission", "mkt refunded", "Magento", "Magento total",
                   "Magento refunded", "notes")
-    for row in report.as_dict()["rows"]:  # type: ignore[union-attr]
+    # Report.as_dict's "rows" are ReportRow.as_dict()s.
+    for row in cast("list[dict[str, Any]]", report.as_dict()["rows"]):
         def money(value: object) -> str:
             return "-" if value is None else f"{value:.2f}"
 

@@ -14,7 +14,7 @@ import time
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from marketbridge.cli.common import console, err_console, print_json, runtime_for_command
@@ -217,7 +217,7 @@ def sync_stock(
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=err_console) as progress:
             if full:
-                tasks: dict[str, int] = {}
+                tasks: dict[str, TaskID] = {}
 
                 def report(phase: str, advance: int, total: int | None) -> None:
                     labels = {"products": "Reading products", "stock": "Reading source items",

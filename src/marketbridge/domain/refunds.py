@@ -51,6 +51,7 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from typing import cast
 
 from marketbridge.domain.exceptions import ExceptionType, ObjectType, Severity, Team, exception_type
 from marketbridge.domain.money import wire_number
@@ -376,8 +377,9 @@ class PlannedLine:
             line_id=str(data["line_id"]), sku=str(data["sku"]), quantity=int(data["quantity"]),  # type: ignore[call-overload]
             item_amount=int(data["item_amount"]), adjustment=int(data["adjustment"]),  # type: ignore[call-overload]
             shipping_amount=int(data["shipping_amount"]), reason_code=str(data["reason_code"]),  # type: ignore[call-overload]
-            taxes=[(str(c), int(a)) for c, a in data.get("taxes") or []],  # type: ignore[union-attr]
-            shipping_taxes=[(str(c), int(a)) for c, a in data.get("shipping_taxes") or []],  # type: ignore[union-attr]
+            # as_json wrote both as lists of [code, pence] pairs.
+            taxes=[(str(c), int(a)) for c, a in cast("list[tuple[str, int]]", data.get("taxes") or [])],
+            shipping_taxes=[(str(c), int(a)) for c, a in cast("list[tuple[str, int]]", data.get("shipping_taxes") or [])],
         )
 
 

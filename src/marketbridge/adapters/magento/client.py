@@ -116,7 +116,7 @@ def _as_id(value: Any) -> int:
     return int(text)
 
 
-def _parse(model: Any, data: Any) -> Any:
+def _parse(model: type[M], data: Any) -> M:
     """Validate an answer into ``model``; an answer of the wrong shape is the remote's fault, so it
     becomes a :class:`ServerError` naming the fields (never their values: they may be personal)."""
     try:

@@ -26,9 +26,10 @@ CONDITIONS = frozenset(
 
 def format_value(value: Any) -> str:
     if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC).replace(tzinfo=None)
-        return value.strftime("%Y-%m-%d %H:%M:%S")
+        moment: datetime = value  # typed: reassigning the Any parameter would make it Any again
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(UTC).replace(tzinfo=None)
+        return moment.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, date):
         return value.strftime("%Y-%m-%d 00:00:00")
     if isinstance(value, bool):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 import secrets
-from typing import Any
+from typing import Any, cast
 
 from .catalog import COMPOSITE_TYPES, Product
 from .errors import ApiError, bad_request, not_found_entity, not_found_product, required, type_error
@@ -781,7 +781,8 @@ def save_order(state: SandboxState, body: Any) -> dict[str, Any]:
             shipping_address = _address(shipping["address"], "shipping")
         shipping_method = shipping.get("method")
     shipping_amount = _float("shipping_amount", entity.get("shipping_amount") or 0)
-    payment = entity.get("payment") if isinstance(entity.get("payment"), dict) else {}
+    # cast: the isinstance test has just checked it is a dict (mypy does not narrow a call's result).
+    payment = cast("dict[str, Any]", entity.get("payment")) if isinstance(entity.get("payment"), dict) else {}
     order = _new_order(
         state,
         order_id,

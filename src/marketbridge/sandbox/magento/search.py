@@ -497,7 +497,11 @@ def apply(
     for name, direction in reversed(criteria.sort_orders or []):
         present = [r for r in selected if getter(r, name) is not None]
         missing = [r for r in selected if getter(r, name) is None]
-        present.sort(key=lambda r, n=name: _cmp_key(getter(r, n)), reverse=direction == "DESC")
+        # A def, not a lambda: mypy cannot infer a lambda with a default argument.
+        def sort_key(r: Any, n: str = name) -> tuple[int, Any]:
+            return _cmp_key(getter(r, n))
+
+        present.sort(key=sort_key, reverse=direction == "DESC")
         selected = missing + present if direction == "ASC" else present + missing
     return _page(selected, criteria)
 

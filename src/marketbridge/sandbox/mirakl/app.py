@@ -262,6 +262,7 @@ def create_app(catalogue: list[SeedProduct] | None = None, *, products: int = 30
                 want = q["customer_debited"] == "true"
                 orders = [o for o in orders if (o.debited is not None) == want]
             orders.sort(key=lambda o: (o.created, o.order_id), reverse=q.get("order") == "desc")
+            headers: dict[str, str]
             if q.get("paginate") == "false":  # legacy, still used in the wild (MIRAKL.md §2.6)
                 page, headers = orders, {}
             else:
@@ -292,7 +293,7 @@ def create_app(catalogue: list[SeedProduct] | None = None, *, products: int = 30
 
         def run() -> Response:
             done = state.cancel_lines(body)
-            out = [{"cancelation_id": c.id, "order_line_id": line.order_line_id, "amount": c.amount,
+            out: list[dict[str, Any]] = [{"cancelation_id": c.id, "order_line_id": line.order_line_id, "amount": c.amount,
                     "shipping_amount": c.shipping_amount, "quantity": c.quantity, "reason_code": c.reason_code,
                     "taxes": [], "shipping_taxes": [], "fees": []} for line, c in done]
             return JSONResponse({"order_tax_mode": body.get("order_tax_mode") or "TAX_INCLUDED", "cancelations": out})

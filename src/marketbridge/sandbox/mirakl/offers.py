@@ -14,7 +14,7 @@ import itertools
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from marketbridge.adapters.mirakl.csvfiles import CsvFormatError, read_csv, write_csv
 from marketbridge.sandbox.mirakl import reference
@@ -27,6 +27,9 @@ from marketbridge.sandbox.mirakl.core import (
     parse_decimal,
     parse_int,
 )
+
+if TYPE_CHECKING:
+    from marketbridge.sandbox.mirakl.core import SandboxClock, SandboxSettings
 
 MANUAL_REASONS = {
     "PRODUCT_DISABLED", "PRODUCT_STATUS_INVALID", "PRODUCT_STATUS_REJECTED", "SHOP_NOT_OPEN",
@@ -123,6 +126,11 @@ class ExportJob:
 
 class OffersMixin:
     """Offer/product state; mixed into :class:`SandboxState` (which owns ``_lock``, ``clock``...)."""
+
+    # SandboxState's, declared (not assigned) so the type checker knows them here.
+    clock: SandboxClock
+    settings: SandboxSettings
+    shop_id: int
 
     def _init_offers(self, catalogue: list[Any]) -> None:
         self.products: dict[str, Product] = {}

@@ -19,13 +19,18 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from marketbridge.sandbox.mirakl import reference
 from marketbridge.sandbox.mirakl.core import SandboxError, end_of_day, iso, money
+
+if TYPE_CHECKING:
+    from marketbridge.sandbox.mirakl.core import SandboxClock, SandboxSettings
+    from marketbridge.sandbox.mirakl.offers import Offer
 
 VAT_RATE = 20.0
 COMMISSION_RATE = Decimal("0.12")
@@ -155,6 +160,12 @@ class Shipment:
 
 
 class OrdersMixin:
+    # SandboxState's and OffersMixin's, declared (not assigned) so the type checker knows them here.
+    clock: SandboxClock
+    settings: SandboxSettings
+    offers: dict[str, Offer]
+    get_offer: Callable[[str], Offer]
+
     def _init_orders(self) -> None:
         self.orders: dict[str, Order] = {}
         self.shipments: dict[str, Shipment] = {}
@@ -744,8 +755,9 @@ class OrdersMixin:
         lines_in = item.get("shipment_lines")
         if not isinstance(lines_in, list) or not lines_in:
             raise SandboxError(400, "shipment_lines is required")
-        by_id = {line.order_line_id: line for line in order.lines}
-        by_sku = {line.offer_sku: line for line in order.lines}
+        # object keys: looked up with whatever the request's JSON holds there, not always a str
+        by_id: dict[object, OrderLine] = {line.order_line_id: line for line in order.lines}
+        by_sku: dict[object, OrderLine] = {line.offer_sku: line for line in order.lines}
         lines = []
         for sl in lines_in:
             if not isinstance(sl, dict):

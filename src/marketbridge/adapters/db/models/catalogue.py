@@ -5,6 +5,7 @@ drift rows."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -19,7 +20,7 @@ class AttributeMappingRow(Base):
 
     attribute: Mapped[str] = mapped_column(String(128), primary_key=True)
     source: Mapped[str] = mapped_column(String(255))
-    value_map: Mapped[dict] = mapped_column(JSON, default=dict)
+    value_map: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     updated_by: Mapped[str] = mapped_column(String(64), default="system")
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -60,8 +61,8 @@ class Listing(Base):
     status: Mapped[str] = mapped_column(String(16), default="new")
     # where a sent product is in the pipeline: "" | product_sent | product_ok | offer_sent
     stage: Mapped[str] = mapped_column(String(16), default="")
-    problems: Mapped[list] = mapped_column(JSON, default=list)
-    payload: Mapped[dict] = mapped_column(JSON, default=dict)  # {"product": P41 row, "offer": OF01 row}
+    problems: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"product": P41 row, "offer": OF01 row}
     product_import_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     offer_import_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     requested_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
@@ -78,7 +79,7 @@ class CatalogueImport(Base):
     api: Mapped[str] = mapped_column(String(8))
     import_id: Mapped[str] = mapped_column(String(64))
     purpose: Mapped[str] = mapped_column(String(16), default="publish")  # publish | audit_fix
-    skus: Mapped[list] = mapped_column(JSON, default=list)
+    skus: Mapped[list[Any]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(16), default="submitted")  # submitted | done | failed
     remote_status: Mapped[str] = mapped_column(String(32), default="")
     detail: Mapped[str] = mapped_column(Text, default="")
@@ -111,8 +112,8 @@ class AuditRun(Base):
     magento_count: Mapped[int] = mapped_column(Integer, default=0)
     offer_count: Mapped[int] = mapped_column(Integer, default=0)
     drift_count: Mapped[int] = mapped_column(Integer, default=0)
-    counts: Mapped[dict] = mapped_column(JSON, default=dict)
-    fixed: Mapped[dict] = mapped_column(JSON, default=dict)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    fixed: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error: Mapped[str] = mapped_column(Text, default="")
     started_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -52,15 +53,15 @@ class MarketplaceOrder(Base):
     subtotal: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
     shipping_price: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
     total_price: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
-    raw: Mapped[dict] = mapped_column(JSON, default=dict)
-    decision: Mapped[dict] = mapped_column(JSON, default=dict)
+    raw: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    decision: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     reason: Mapped[str] = mapped_column(Text, default="")
     customer_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    shipping_address: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    shipping_address: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     personal_data_purged_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     magento_entity_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     magento_increment_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    magento_totals: Mapped[dict] = mapped_column(JSON, default=dict)
+    magento_totals: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     create_attempt: Mapped[int] = mapped_column(Integer, default=0)
     reminded_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -94,7 +95,7 @@ class OrderLine(Base):
     shipping_price: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
     marketplace_state: Mapped[str] = mapped_column(String(32))
     accepted: Mapped[bool | None] = mapped_column(nullable=True)
-    reasons: Mapped[list] = mapped_column(JSON, default=list)
+    reasons: Mapped[list[Any]] = mapped_column(JSON, default=list)
 
     order: Mapped[MarketplaceOrder] = relationship(back_populates="lines")
 
@@ -108,6 +109,6 @@ class OrderTransition(Base):
     to_state: Mapped[str] = mapped_column(String(32))
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     actor: Mapped[str] = mapped_column(String(64), default="system")
-    facts: Mapped[dict] = mapped_column(JSON, default=dict)
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     order: Mapped[MarketplaceOrder] = relationship(back_populates="transitions")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import JSON, Index, Integer, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -48,8 +49,8 @@ class RefundOut(Base):
     tax_mode: Mapped[str] = mapped_column(String(16), default="")  # the order's; OR28 amounts are in it
     total: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=Decimal(0))  # what we refund on the marketplace
     memo_total: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=Decimal(0))  # the memo's grand total
-    lines: Mapped[list] = mapped_column(JSON, default=list)  # domain PlannedLine.as_json()
-    refund_ids: Mapped[list] = mapped_column(JSON, default=list)
+    lines: Mapped[list[Any]] = mapped_column(JSON, default=list)  # domain PlannedLine.as_json()
+    refund_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
     problem: Mapped[str] = mapped_column(Text, default="")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     workflow_round: Mapped[int] = mapped_column(Integer, default=0)  # bumped to restart a stalled memo

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import JSON, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -31,18 +32,18 @@ class ShipmentOut(Base):
     marketplace_order_id: Mapped[str] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(24), default="new")
     #: [{"track_number", "title", "carrier_code", "created_at"}] as last read from Magento
-    tracks: Mapped[list] = mapped_column(JSON, default=list)
+    tracks: Mapped[list[Any]] = mapped_column(JSON, default=list)
     #: [{"order_item_id", "sku", "qty", "ext_order_item_id"}]
-    items: Mapped[list] = mapped_column(JSON, default=list)
+    items: Mapped[list[Any]] = mapped_column(JSON, default=list)
     #: {order_line_id: quantity} this shipment covers on the marketplace order
-    lines: Mapped[dict] = mapped_column(JSON, default=dict)
+    lines: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     tracking_number: Mapped[str | None] = mapped_column(String(128), nullable=True)
     carrier_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
     carrier_match: Mapped[str | None] = mapped_column(String(128), nullable=True)
     carrier_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
     marketplace_shipment_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     #: API code -> {"at", "status", "detail"}: what each marketplace call answered
-    results: Mapped[dict] = mapped_column(JSON, default=dict)
+    results: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     last_error: Mapped[str] = mapped_column(Text, default="")
     generation: Mapped[int] = mapped_column(Integer, default=1)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

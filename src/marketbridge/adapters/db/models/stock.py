@@ -26,6 +26,7 @@ them reads them as ``Decimal`` at the boundary (``services.stock.sync._decimal``
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -87,8 +88,8 @@ class SkuState(Base):
     type_id: Mapped[str] = mapped_column(String(32), default="simple")
     manage_stock: Mapped[bool] = mapped_column(Boolean, default=True)
     min_qty: Mapped[float] = mapped_column(Float, default=0.0)
-    attributes: Mapped[dict] = mapped_column(JSON, default=dict)
-    category_ids: Mapped[list] = mapped_column(JSON, default=list)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    category_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
     price: Mapped[str | None] = mapped_column(String(32), nullable=True)
     special_price: Mapped[str | None] = mapped_column(String(32), nullable=True)
     special_from: Mapped[str | None] = mapped_column(String(32), nullable=True)
@@ -187,7 +188,7 @@ class StockRule(Base):
     kind: Mapped[str] = mapped_column(String(8))
     scope: Mapped[str] = mapped_column(String(16))
     scope_key: Mapped[str] = mapped_column(String(255), default="")
-    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     note: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
