@@ -523,11 +523,9 @@ def resolve_sku(catalog: Catalog, offer_sku: str, linked: str | None = None) -> 
 
 
 def confirmed_links(session: Session, offer_skus: Iterable[str]) -> dict[str, str]:
-    """Person-confirmed offer SKU → Magento SKU links (catalogue flow), when that table exists."""
-    try:
-        from marketbridge.services import skus as sku_links
-    except ImportError:
-        return {}
+    """Person-confirmed offer SKU → Magento SKU links (catalogue flow)."""
+    from marketbridge.services import skus as sku_links
+
     out = {}
     for sku in set(offer_skus):
         target = sku_links.resolve(session, sku)
@@ -537,11 +535,10 @@ def confirmed_links(session: Session, offer_skus: Iterable[str]) -> dict[str, st
 
 
 def price_rules(session: Session) -> list[Any]:
-    """The stock flow's price rules (one definition of the channel price everywhere), when present."""
-    try:
-        from marketbridge.services.stock.rules import load_rules
-    except ImportError:
-        return []
+    """The stock flow's price rules (one definition of the channel price everywhere). No fallback:
+    an import that fails must fail loudly, never price an order without its rules."""
+    from marketbridge.services.stock.rules import load_rules
+
     return list(load_rules(session))
 
 
@@ -561,12 +558,12 @@ def _salable(runtime: Runtime, catalog: Catalog, product: mm.Product) -> float:
 
 def _channel_price(product: mm.Product, price_rule_rows: Sequence[Any]) -> tuple[float | None, str]:
     """The stock flow's channel price for the product (price rules applied), else Magento's own final
-    price (the special price when lower) if that rule is not available."""
+    price (the special price when lower) if the product's data does not fit that rule."""
+    from decimal import Decimal
+
+    from marketbridge.domain import stock as stock_rules
+
     try:
-        from decimal import Decimal
-
-        from marketbridge.domain import stock as stock_rules
-
         facts = stock_rules.PriceFacts(price=Decimal(str(product.price)) if product.price is not None else None,
                                        special_price=Decimal(str(product.special_price)) if product.special_price else None)
         attributes = {a.attribute_code: str(a.value) for a in product.custom_attributes if not isinstance(a.value, list)}
@@ -575,7 +572,7 @@ def _channel_price(product: mm.Product, price_rule_rows: Sequence[Any]) -> tuple
                                       attributes=attributes, category_ids=[str(c) for c in categories])
         value, how = stock_rules.channel_price(facts, pf, price_rule_rows, dt.date.today())
         return (float(value) if value is not None else None), f"channel_price:{how}"
-    except (ImportError, AttributeError, TypeError):
+    except (AttributeError, TypeError):
         prices = [p for p in (product.price, product.special_price) if p]
         return (min(prices) if prices else None), "magento_price"
 
