@@ -26,7 +26,6 @@ Idempotency against the remote systems (every step may run twice after a crash):
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -65,9 +64,6 @@ _CANCELLATION_MEMO = re.compile(re.escape(MARKER) + r" \S+ " + re.escape(CANCELL
 def is_cancellation_memo(comment: str) -> bool:
     """The credit memo marketbridge made to cancel an invoiced order (not a refund to send)."""
     return bool(_CANCELLATION_MEMO.search(comment or ""))
-
-
-TEST_PAUSE_ENV = "MARKETBRIDGE_TEST_PAUSE_AFTER_MAGENTO_CREATE"  # test-only: seconds to sleep at the kill point
 
 
 # =================================================================== record and transitions
@@ -888,10 +884,6 @@ def create_in_magento(runtime: Runtime, order_id: str) -> dict[str, Any]:
                                                 f"Adobe Commerce rejected order {order_id}: {error.message}",
                                                 detail=str(error)))
         return {"order_id": order_id, "rejected": str(error)}
-    pause = os.environ.get(TEST_PAUSE_ENV)
-    if pause:  # test-only kill point between the Magento create and our record
-        print(f"paused-after-magento-create {order_id}", flush=True)
-        time.sleep(float(pause))
     placed = runtime.magento.get_order(entity_id)
     return _record_created(runtime, order_id, placed.entity_id, placed.increment_id, found=False)
 
