@@ -74,6 +74,15 @@ class RefundRetryRequested(Command):
 
 
 @dataclass(frozen=True)
+class AuditRequested(Command):
+    """Run a catalogue audit in the background. Result: the workflow id when the engine runs in
+    this process, None when it does not (the caller then runs the audit inline)."""
+
+    fix: bool
+    trigger: str
+
+
+@dataclass(frozen=True)
 class WebhookEventsHandled(Event):
     """A webhook delivery's handlers ran (stock hints may be waiting): push now, not at the next
     tick. Losing it costs at most one tick of the stock schedule."""
@@ -131,6 +140,7 @@ class MessageBus:
 
 
 __all__ = [
+    "AuditRequested",
     "Command",
     "Event",
     "Message",

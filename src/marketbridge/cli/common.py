@@ -10,8 +10,9 @@ from typing import Any
 
 from rich.console import Console
 
+from marketbridge.bootstrap import build_runtime
 from marketbridge.logging import configure_logging
-from marketbridge.runtime import Runtime, build_runtime
+from marketbridge.runtime import Runtime
 from marketbridge.settings import Settings, SettingsError, load_settings
 
 console = Console()
@@ -38,16 +39,12 @@ def runtime_for_command(*, migrate: bool = True, engine: bool = False) -> Iterat
         upgrade(settings.database_url)
     runtime = build_runtime(settings)
     if engine:
-        from marketbridge.workflows import engine as engine_module
-
-        engine_module.launch(runtime, schedules=False)
+        runtime.engine.launch(schedules=False)
     try:
         yield runtime
     finally:
         if engine:
-            from marketbridge.workflows import engine as engine_module
-
-            engine_module.shutdown()
+            runtime.engine.shutdown()
         runtime.close()
 
 
