@@ -43,7 +43,7 @@ from marketbridge.services import orders as _orders
 _original_place = _orders._place
 def _place_then_pause(runtime, order):
     entity_id = _original_place(runtime, order)
-    print(f"paused-after-magento-create {order.order_id}", flush=True)
+    print(f"paused-after-magento-create {{order.order_id}}", flush=True)
     time.sleep({seconds})
     return entity_id
 _orders._place = _place_then_pause
