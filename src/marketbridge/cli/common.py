@@ -10,7 +10,6 @@ from typing import Any
 
 from rich.console import Console
 
-from marketbridge.bootstrap import build_runtime
 from marketbridge.logging import configure_logging
 from marketbridge.runtime import Runtime
 from marketbridge.settings import Settings, SettingsError, load_settings
@@ -33,6 +32,10 @@ def settings_or_exit() -> Settings:
 def runtime_for_command(*, migrate: bool = True, engine: bool = False) -> Iterator[Runtime]:
     """A runtime for one CLI command; with ``engine`` DBOS is launched (no schedules)."""
     from marketbridge.adapters.db.migrate import upgrade
+
+    # imported here, not at the top: bootstrap imports every flow and the engine (~0.3 s), which
+    # `--help` and commands that need no runtime should not pay for
+    from marketbridge.bootstrap import build_runtime
 
     settings = settings_or_exit()
     if migrate:
