@@ -3,7 +3,7 @@
 Every function here only reads. A page whose flow has not been installed yet (its table missing
 from the database) gets :class:`Unavailable` instead of an error, so the console keeps working
 while the service grows. What it needs from the workflow engine (its client, the names of each
-flow's workflows) comes through ``runtime.engine``: services never import ``workflows``.
+flow's workflows) comes through ``runtime.engine``: services never reach into ``workflows``.
 
 Flow health comes from the workflow engine's own records (DBOS ``workflow_status``): the last
 successful run of each flow's workflows, the last failure, and how many runs wait in its queues.
