@@ -106,7 +106,7 @@ def test_a_failing_handler_keeps_the_event_for_a_retry(client):
         assert event.handled_at is None and "temporary" in event.error
     from marketbridge.services.webhooks import redispatch_unhandled
 
-    assert redispatch_unhandled(client.runtime.db.session, client.runtime.webhook_handlers, older_than_seconds=0) == 1
+    assert redispatch_unhandled(client.runtime.db.session, handlers=client.runtime.webhook_handlers, older_than_seconds=0) == 1
     with client.runtime.db.session() as s:
         assert s.scalars(select(WebhookEvent)).one().handled_at is not None
     assert calls == ["observer.mb_test_flaky_event"] * 2

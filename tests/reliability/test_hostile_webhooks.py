@@ -270,7 +270,7 @@ def test_an_event_whose_handler_fails_is_kept_and_handled_later(client):
     assert row.handled_at is None and "cannot digest" in row.error and row.attempts >= 1
     broken["on"] = False
     done = webhook_service.redispatch_unhandled(client.runtime.db.session,  # type: ignore[attr-defined]
-                                                client.runtime.webhook_handlers,  # type: ignore[attr-defined]
+                                                handlers=client.runtime.webhook_handlers,  # type: ignore[attr-defined]
                                                 older_than_seconds=-1)
     assert done >= 1
     [row] = stored(client)

@@ -153,7 +153,7 @@ def dispatch_event(session: Session, event_id: int, handlers: WebhookHandlers, *
     return True
 
 
-def redispatch_unhandled(session_factory: Callable[[], object], handlers: WebhookHandlers, *,
+def redispatch_unhandled(session_factory: Callable[[], object], *, handlers: WebhookHandlers,
                          older_than_seconds: float = 30.0, limit: int = 500) -> int:
     """Retry events whose handlers failed earlier. ``session_factory`` is ``runtime.db.session``,
     ``handlers`` is ``runtime.webhook_handlers``."""

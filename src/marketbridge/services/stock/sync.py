@@ -642,8 +642,8 @@ def poll(runtime: Runtime, *, overlap_seconds: float = 120.0, known_only: bool =
     ``known_only``: diff only the SKUs we hold a row for (the catch-up at start: on a database
     that has never synced, the first full sync is the full resync's business, not a start's)."""
     out = PollResult()
-    out.redispatched = webhook_service.redispatch_unhandled(runtime.db.session, runtime.webhook_handlers,
-                                                            older_than_seconds=redispatch_older_than)
+    out.redispatched = webhook_service.redispatch_unhandled(runtime.db.session,
+                                                            older_than_seconds=redispatch_older_than, handlers=runtime.webhook_handlers)
     with runtime.db.session() as session:
         session.execute(delete(SkuPushLog).where(
             SkuPushLog.completed_at < utcnow() - dt.timedelta(days=HISTORY_DAYS)))
