@@ -643,7 +643,8 @@ def poll(runtime: Runtime, *, overlap_seconds: float = 120.0, known_only: bool =
     that has never synced, the first full sync is the full resync's business, not a start's)."""
     out = PollResult()
     out.redispatched = webhook_service.redispatch_unhandled(runtime.db.session,
-                                                            older_than_seconds=redispatch_older_than, handlers=runtime.webhook_handlers)
+                                                            older_than_seconds=redispatch_older_than,
+                                                            handlers=runtime.webhook_handlers)
     with runtime.db.session() as session:
         session.execute(delete(SkuPushLog).where(
             SkuPushLog.completed_at < utcnow() - dt.timedelta(days=HISTORY_DAYS)))
