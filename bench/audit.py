@@ -314,7 +314,7 @@ class _RssSampler:
 
 def service_mode(n: int, rate: float, seed: int, use_tracemalloc: bool = False) -> dict:
     from marketbridge.adapters.db.migrate import upgrade
-    from marketbridge.runtime import build_runtime
+    from marketbridge.bootstrap import build_runtime
     from marketbridge.services.audit import run_audit
     from marketbridge.settings import load_settings
 
@@ -402,7 +402,7 @@ def seed_drift(catalogue, mirakl_state, rate: float, seed: int) -> set:
 
 def http_mode(n: int, rate: float, seed: int) -> dict:
     from marketbridge.adapters.db.migrate import upgrade
-    from marketbridge.runtime import build_runtime
+    from marketbridge.bootstrap import build_runtime
     from marketbridge.sandbox.magento.app import create_app as create_magento
     from marketbridge.sandbox.mirakl.app import create_app as create_mirakl
     from marketbridge.sandbox.server import serve_in_thread

@@ -35,8 +35,8 @@ from sqlalchemy import func, select  # noqa: E402
 
 from marketbridge.adapters.db.migrate import upgrade  # noqa: E402
 from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderTransition  # noqa: E402
+from marketbridge.bootstrap import build_runtime  # noqa: E402
 from marketbridge.logging import configure_logging  # noqa: E402
-from marketbridge.runtime import build_runtime  # noqa: E402
 from marketbridge.settings import load_settings  # noqa: E402
 
 

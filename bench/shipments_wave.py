@@ -40,7 +40,7 @@ def main() -> None:
 
     from marketbridge.adapters.db.migrate import upgrade
     from marketbridge.adapters.magento import models as mg
-    from marketbridge.runtime import build_runtime
+    from marketbridge.bootstrap import build_runtime
     from marketbridge.sandbox.catalogue import seed_catalogue
     from marketbridge.sandbox.magento.app import create_app as create_magento
     from marketbridge.sandbox.mirakl.app import create_app as create_mirakl

@@ -175,7 +175,7 @@ def settings(migrated_db_url: str) -> Any:
 
 @pytest.fixture
 def runtime(settings: Any) -> Iterator[Any]:
-    from marketbridge.runtime import build_runtime
+    from marketbridge.bootstrap import build_runtime
 
     rt = build_runtime(settings)
     yield rt

@@ -244,8 +244,8 @@ def _port_in_use(port: int) -> bool:
 
 
 def _ensure_admin(config: DemoConfig) -> None:
+    from marketbridge.bootstrap import build_runtime
     from marketbridge.domain.auth import Role
-    from marketbridge.runtime import build_runtime
     from marketbridge.services import auth
     from marketbridge.settings import load_settings
 

@@ -1,13 +1,18 @@
-"""The composition root: one ``Runtime`` per process holds the settings, the database and the two
-API clients, built once and handed to services. DBOS workflows and steps are module-level
-functions, so they reach the runtime through :func:`get_runtime`.
+"""What one process runs with: the settings, the database, the two API clients, the message bus,
+the workflow engine seen through a small port, and the tables of handlers (webhooks, console
+actions). It is built, with everything registered, by :func:`marketbridge.bootstrap.build_runtime`
+only, so that the wiring lives in one place and nothing is registered by import side effect.
+
+Services receive the runtime and use ``runtime.bus`` and ``runtime.engine``; they never import
+``marketbridge.workflows``. DBOS workflows and steps are module-level functions, so they reach the
+runtime through :func:`get_runtime`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from marketbridge.adapters.db.session import Database
 from marketbridge.settings import Settings
@@ -15,12 +20,41 @@ from marketbridge.settings import Settings
 if TYPE_CHECKING:
     from marketbridge.adapters.magento.client import MagentoClient
     from marketbridge.adapters.mirakl.client import MiraklClient
+    from marketbridge.bus import MessageBus
+    from marketbridge.services.console_actions import FlowActions
+    from marketbridge.services.webhooks import WebhookHandlers
+
+
+class EnginePort(Protocol):
+    """The durable workflow engine (DBOS), as services and the web layer need it. Implemented in
+    :mod:`marketbridge.bootstrap` over ``marketbridge.workflows``, so that only the composition
+    root knows the workflow modules."""
+
+    def is_running(self) -> bool:
+        """True when the engine was launched in this process (queues are served here)."""
+        ...
+
+    def launch(self, *, schedules: bool = True) -> None: ...
+
+    def shutdown(self) -> None: ...
+
+    def client(self) -> Any:
+        """A DBOS client on the system database (list, resume, enqueue from outside a workflow)."""
+        ...
+
+    def workflow_names(self, area: str) -> set[str]:
+        """Names under which an area's workflows are recorded (for the dashboard)."""
+        ...
 
 
 @dataclass
 class Runtime:
     settings: Settings
     db: Database
+    bus: MessageBus
+    engine: EnginePort
+    webhook_handlers: WebhookHandlers
+    flow_actions: FlowActions
     extras: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
@@ -49,10 +83,6 @@ class Runtime:
 _current: Runtime | None = None
 
 
-def build_runtime(settings: Settings) -> Runtime:
-    return Runtime(settings=settings, db=Database(settings.database_url))
-
-
 def set_runtime(runtime: Runtime | None) -> None:
     global _current
     _current = runtime
@@ -60,5 +90,5 @@ def set_runtime(runtime: Runtime | None) -> None:
 
 def get_runtime() -> Runtime:
     if _current is None:
-        raise RuntimeError("marketbridge runtime not started: call marketbridge.workflows.engine.launch() first")
+        raise RuntimeError("marketbridge runtime not started: call runtime.engine.launch() first")
     return _current

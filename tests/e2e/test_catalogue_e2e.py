@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from marketbridge.adapters.db.models.catalogue import AuditRun, Listing
 from marketbridge.adapters.db.models.core import StreamCursor
+from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.auth import Role
-from marketbridge.runtime import build_runtime
 from marketbridge.sandbox.server import free_port, serve_in_thread
 from marketbridge.services import auth
 from marketbridge.web.app import create_app

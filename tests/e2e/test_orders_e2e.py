@@ -22,7 +22,6 @@ import pytest
 
 from marketbridge.adapters.magento.client import MagentoClient
 from marketbridge.adapters.magento.criteria import SearchCriteria
-from marketbridge.services.orders import TEST_PAUSE_ENV
 from tests.conftest import ON_POSTGRES, TEST_SESSION_SECRET
 
 ROOT = Path(__file__).parents[2]
@@ -34,7 +33,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_service(db_url: str, boxes, log: Path, **env_extra: str) -> subprocess.Popen:
+#: Run before ``marketbridge run`` in the service process when a test needs it to stop at the kill
+#: point: right after the order is created in Adobe Commerce, before we record it. The pause is
+#: injected here, by wrapping ``services.orders._place`` in the child, so production code carries
+#: no test hook.
+PAUSE_AFTER_MAGENTO_CREATE = """
+import time
+from marketbridge.services import orders as _orders
+_original_place = _orders._place
+def _place_then_pause(runtime, order):
+    entity_id = _original_place(runtime, order)
+    print(f"paused-after-magento-create {{order.order_id}}", flush=True)
+    time.sleep({seconds})
+    return entity_id
+_orders._place = _place_then_pause
+"""
+
+
+def start_service(db_url: str, boxes, log: Path, *, pause_after_magento_create: float | None = None,
+                  **env_extra: str) -> subprocess.Popen:
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -49,11 +66,11 @@ def start_service(db_url: str, boxes, log: Path, **env_extra: str) -> subprocess
         "MARKETBRIDGE_SESSION_SECRET": TEST_SESSION_SECRET,
         **env_extra,
     }
-    if TEST_PAUSE_ENV not in env_extra:
-        env.pop(TEST_PAUSE_ENV, None)
+    prelude = "" if pause_after_magento_create is None else \
+        PAUSE_AFTER_MAGENTO_CREATE.format(seconds=float(pause_after_magento_create))
     out = open(log, "ab")  # noqa: SIM115 - the child writes to it for its whole life
-    return subprocess.Popen([sys.executable, "-c", "from marketbridge.cli import main; main()", "run"], env=env, stdout=out,
-                            stderr=subprocess.STDOUT, cwd=str(ROOT))
+    return subprocess.Popen([sys.executable, "-c", prelude + "from marketbridge.cli import main; main()", "run"], env=env,
+                            stdout=out, stderr=subprocess.STDOUT, cwd=str(ROOT))
 
 
 def wait_until(predicate, timeout: float, what: str, log: Path | None = None):
@@ -148,7 +165,7 @@ def test_kill_9_between_magento_create_and_our_record_leaves_exactly_one_order(
     from sqlalchemy import create_engine, text
 
     log = tmp_path / "service.log"
-    first = start_service(migrated_db_url, fresh_sandboxes, log, **{TEST_PAUSE_ENV: "120"})
+    first = start_service(migrated_db_url, fresh_sandboxes, log, pause_after_magento_create=120)
     try:
         order_id = place_stocked_order(fresh_sandboxes)
         wait_until(lambda: sandbox_order(fresh_sandboxes, order_id)["order_state"] == "WAITING_DEBIT", 60,

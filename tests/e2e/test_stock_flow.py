@@ -8,7 +8,7 @@ import time
 import httpx2
 import pytest
 
-from marketbridge.runtime import build_runtime
+from marketbridge.bootstrap import build_runtime
 from marketbridge.sandbox.catalogue import seed_catalogue
 from marketbridge.sandbox.server import free_port, serve_in_thread
 from marketbridge.services.stock.state import sku_view

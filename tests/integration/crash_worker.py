@@ -15,7 +15,7 @@ import time
 
 from dbos import DBOS, SetWorkflowID
 
-from marketbridge.runtime import build_runtime
+from marketbridge.bootstrap import build_runtime
 from marketbridge.settings import load_settings
 from marketbridge.workflows import engine
 from marketbridge.workflows.maintenance import Heartbeat

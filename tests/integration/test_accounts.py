@@ -18,8 +18,8 @@ from marketbridge.adapters.db.models.core import (
     LoginFailureMinute,
     User,
 )
+from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.auth import Role
-from marketbridge.runtime import build_runtime
 from marketbridge.services import auth
 from marketbridge.services.login_throttle import LoginThrottle
 from marketbridge.web.app import create_app

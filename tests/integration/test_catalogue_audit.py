@@ -12,8 +12,8 @@ from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 from marketbridge.adapters.db.models.core import ExceptionRecord
+from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.auth import Role
-from marketbridge.runtime import build_runtime
 from marketbridge.services import audit as service
 from marketbridge.services import auth
 from marketbridge.services import skus as sku_service

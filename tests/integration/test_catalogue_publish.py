@@ -8,7 +8,7 @@ import httpx2
 import pytest
 
 from marketbridge.adapters.db.models.core import ExceptionRecord
-from marketbridge.runtime import build_runtime
+from marketbridge.bootstrap import build_runtime
 from marketbridge.services import catalogue as service
 from tests.conftest import make_settings
 

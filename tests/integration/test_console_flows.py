@@ -15,9 +15,9 @@ from starlette.testclient import TestClient
 
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.core import AuditLogEntry, ExceptionRecord, User
+from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.auth import Role
 from marketbridge.domain.exceptions import ExceptionReport, get_type
-from marketbridge.runtime import build_runtime
 from marketbridge.services import auth
 from marketbridge.services import exceptions as exception_service
 from marketbridge.web.app import create_app

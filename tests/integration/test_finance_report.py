@@ -7,8 +7,8 @@ import io
 
 import pytest
 
+from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.finance import MonthError
-from marketbridge.runtime import build_runtime
 from marketbridge.services import finance
 from marketbridge.services import refunds as refund_service
 from tests.conftest import make_settings

@@ -9,8 +9,8 @@ import httpx2
 from dbos import DBOS
 from starlette.testclient import TestClient
 
+from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.auth import Role
-from marketbridge.runtime import build_runtime
 from marketbridge.services import auth
 from marketbridge.services import orders as service
 from marketbridge.web.app import create_app

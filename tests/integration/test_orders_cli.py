@@ -6,8 +6,8 @@ import json
 
 from typer.testing import CliRunner
 
+from marketbridge.bootstrap import build_runtime
 from marketbridge.cli.main import app
-from marketbridge.runtime import build_runtime
 from marketbridge.services import orders as service
 from tests.conftest import make_settings
 from tests.integration.test_orders_service import in_stock_skus, place

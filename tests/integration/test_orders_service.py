@@ -9,9 +9,9 @@ import httpx2
 import pytest
 
 from marketbridge.adapters.magento.criteria import SearchCriteria
+from marketbridge.bootstrap import build_runtime
 from marketbridge.domain import orders as rules
 from marketbridge.domain.money import to_money
-from marketbridge.runtime import build_runtime
 from marketbridge.services import exceptions as exc
 from marketbridge.services import orders as service
 from tests.conftest import make_settings

@@ -27,7 +27,7 @@ from sqlalchemy import MetaData, Table, create_engine, inspect, select
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.stock import WebhookEvent
 from marketbridge.adapters.magento import models as mg
-from marketbridge.runtime import build_runtime
+from marketbridge.bootstrap import build_runtime
 from marketbridge.sandbox.magento.webhooks import public_pem, sign
 from marketbridge.services import orders as order_service
 from marketbridge.services import refunds as refund_service

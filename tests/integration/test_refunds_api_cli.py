@@ -11,8 +11,8 @@ import pytest
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
+from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.auth import Role
-from marketbridge.runtime import build_runtime
 from marketbridge.services import auth
 from marketbridge.services import refunds as service
 from marketbridge.web.app import create_app

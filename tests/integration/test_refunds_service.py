@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from marketbridge.adapters.db.models.core import ExceptionRecord
 from marketbridge.adapters.db.models.refunds import MarketplaceRefund, RefundOut
-from marketbridge.runtime import build_runtime
+from marketbridge.bootstrap import build_runtime
 from marketbridge.services import refunds as service
 from tests.conftest import make_settings
 from tests.integration import refunds_helpers as fixtures
@@ -249,7 +249,7 @@ def test_the_creditmemo_webhook_stores_the_memo_for_the_workflow(rt, sandboxes):
                        "data": {"creditmemo": {"entity_id": memo_id, "order_id": sc.magento_order_id}}}).encode()
     with rt.db.session() as s:
         stored = webhooks.store_event(s, body, dedup_window_seconds=60)
-        assert webhooks.dispatch_event(s, stored.id)
+        assert webhooks.dispatch_event(s, stored.id, rt.webhook_handlers)
     assert row(rt, memo_id).source == "webhook" and row(rt, memo_id).status == "new"
     assert [p["workflow_id"] for p in service.pending_creditmemos(rt) if p["creditmemo_id"] == memo_id] == [
         f"creditmemo:{memo_id}"]
@@ -258,14 +258,16 @@ def test_the_creditmemo_webhook_stores_the_memo_for_the_workflow(rt, sandboxes):
     io_body = json.dumps({"event": {"type": "com.adobe.commerce.observer.sales_order_creditmemo_save_after",
                                     "id": "evt-1", "data": {"value": {"entity_id": memo_id}}}}).encode()
     with rt.db.session() as s:
-        assert webhooks.dispatch_event(s, webhooks.store_event(s, io_body, dedup_window_seconds=60).id)
+        assert webhooks.dispatch_event(s, webhooks.store_event(s, io_body, dedup_window_seconds=60).id,
+                                       rt.webhook_handlers)
     assert row(rt, memo_id).status == "sent"
     later = credit_memo(rt.magento, shipped_order(rt.mirakl, rt.magento, sandboxes.mirakl_url, [("MB-000001", 1)], 0),
                         {"MB-000001": 1})
     io_body = json.dumps({"event": {"type": "com.adobe.commerce.observer.sales_order_creditmemo_save_after",
                                     "id": "evt-2", "data": {"value": {"creditmemo": {"entity_id": later}}}}}).encode()
     with rt.db.session() as s:
-        assert webhooks.dispatch_event(s, webhooks.store_event(s, io_body, dedup_window_seconds=60).id)
+        assert webhooks.dispatch_event(s, webhooks.store_event(s, io_body, dedup_window_seconds=60).id,
+                                       rt.webhook_handlers)
     assert row(rt, later).source == "webhook"
 
 

@@ -8,7 +8,7 @@ import time
 import httpx2
 from dbos import DBOS, SetWorkflowID
 
-from marketbridge.runtime import build_runtime
+from marketbridge.bootstrap import build_runtime
 from marketbridge.workflows import engine
 from marketbridge.workflows import refunds as workflows
 from tests.conftest import make_settings

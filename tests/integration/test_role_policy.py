@@ -32,7 +32,7 @@ PROBE_BODY = {"__policy_probe__": True}  # every request model forbids extra fie
 @pytest.fixture
 def runtime(migrated_db_url, sandboxes):
     """Remote reads (carriers, refund reasons) answer from the sandboxes, quickly."""
-    from marketbridge.runtime import build_runtime
+    from marketbridge.bootstrap import build_runtime
 
     rt = build_runtime(make_settings(migrated_db_url, sandboxes))
     yield rt
@@ -191,12 +191,14 @@ RETRY_POLICY = {"order_": Action.RETRY_ORDERS, "refund_": Action.ACT_ON_REFUNDS}
 
 
 def test_console_exception_buttons_and_api_routes_give_a_change_to_the_same_team():
-    from marketbridge.services import console_actions, dashboard
+    from marketbridge.bootstrap import build_runtime
+    from marketbridge.services import dashboard
+    from tests.conftest import make_settings
 
     types = dashboard.exception_types()
-    console_actions.flow_actions_for("order_held")  # registers the flow actions
+    runtime = build_runtime(make_settings("sqlite://"))  # bootstrap registers the flow actions
     compared = 0
-    for code, actions in console_actions.FLOW_ACTIONS.items():
+    for code, actions in runtime.flow_actions.items():
         for flow_action in actions:
             if flow_action.name == "retry":
                 action = next((a for prefix, a in RETRY_POLICY.items() if code.startswith(prefix)), None)
@@ -206,4 +208,5 @@ def test_console_exception_buttons_and_api_routes_give_a_change_to_the_same_team
                 continue  # no API route does it (workflow and shipment retries)
             assert POLICY[action] == types[code].owner, (code, flow_action.name, action)
             compared += 1
+    runtime.close()
     assert compared >= 8

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from marketbridge.adapters.db.models.core import User
+from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.auth import Role
-from marketbridge.runtime import build_runtime
 from marketbridge.services import auth
 from marketbridge.settings import SettingsError
 from marketbridge.web.app import create_app

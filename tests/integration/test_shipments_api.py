@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
+from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.auth import Role
-from marketbridge.runtime import build_runtime
 from marketbridge.services import auth
 from marketbridge.web.app import create_app
 from tests.conftest import make_settings

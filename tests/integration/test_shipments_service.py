@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from marketbridge.adapters.db.models.shipments import ShipmentOut
+from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.shipments import ShipmentState
-from marketbridge.runtime import build_runtime
 from marketbridge.services import exceptions as exception_service
 from marketbridge.services import shipments as service
 from tests.conftest import make_settings

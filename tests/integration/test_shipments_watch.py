@@ -7,7 +7,7 @@ import httpx2
 import pytest
 
 from marketbridge.adapters.errors import TransientError
-from marketbridge.runtime import build_runtime
+from marketbridge.bootstrap import build_runtime
 from marketbridge.services import exceptions as exception_service
 from marketbridge.services import shipments as service
 from tests.conftest import make_settings

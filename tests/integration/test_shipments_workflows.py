@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx2
 from dbos import DBOS
 
-from marketbridge.runtime import build_runtime
+from marketbridge.bootstrap import build_runtime
 from marketbridge.services import shipments as service
 from marketbridge.workflows import engine
 from marketbridge.workflows import shipments as flows

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from marketbridge.adapters.db.models.stock import SkuState, StockHint, SyncOutbox
+from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.stock import Kind
-from marketbridge.runtime import build_runtime
 from marketbridge.sandbox.magento.webhooks import public_pem, sign
 from marketbridge.services.stock import outbox, sync
 from marketbridge.web.app import create_app

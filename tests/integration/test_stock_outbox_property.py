@@ -18,8 +18,8 @@ from sqlalchemy import delete
 from marketbridge.adapters.db.migrate import upgrade
 from marketbridge.adapters.db.models import stock as stock_models
 from marketbridge.adapters.db.models.core import ExceptionRecord
+from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.stock import Kind, ProductFacts, Scope, publishable_quantity
-from marketbridge.runtime import build_runtime
 from marketbridge.services.stock import outbox, sync
 from marketbridge.services.stock.rules import load_rules, put_rule
 from tests.conftest import make_settings

@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from marketbridge.adapters.db.models.core import ExceptionRecord
 from marketbridge.adapters.db.models.stock import SkuState, SyncBatch
+from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.stock import Kind, Scope
-from marketbridge.runtime import build_runtime
 from marketbridge.services.stock import outbox, state, sync
 from marketbridge.services.stock.rules import put_rule
 from tests.conftest import make_settings

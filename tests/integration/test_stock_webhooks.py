@@ -10,9 +10,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from marketbridge.adapters.db.models.stock import StockHint, WebhookEvent
-from marketbridge.runtime import build_runtime
+from marketbridge.bootstrap import build_runtime
 from marketbridge.sandbox.magento.webhooks import public_pem, sign
-from marketbridge.services.webhooks import register_webhook_handler
 from marketbridge.web.app import create_app
 from tests.conftest import make_settings
 
@@ -86,7 +85,7 @@ def test_duplicates_are_harmless_and_limits_are_enforced(client):
 
 def test_other_flows_register_handlers_by_prefix(client):
     seen = []
-    register_webhook_handler("observer.mb_test_shipment", lambda session, name, data: seen.append((name, data)))
+    client.runtime.webhook_handlers.add("observer.mb_test_shipment", lambda session, name, data: seen.append((name, data)))
     body = body_of("observer.mb_test_shipment_track_save_after", {"track": {"order_id": 7}})
     assert post(client, body).status_code == 200
     assert seen == [("observer.mb_test_shipment_track_save_after", {"track": {"order_id": 7}})]
@@ -100,14 +99,14 @@ def test_a_failing_handler_keeps_the_event_for_a_retry(client):
         if len(calls) == 1:
             raise RuntimeError("temporary")
 
-    register_webhook_handler("observer.mb_test_flaky", flaky)
+    client.runtime.webhook_handlers.add("observer.mb_test_flaky", flaky)
     assert post(client, body_of("observer.mb_test_flaky_event", {"x": 1})).status_code == 200
     with client.runtime.db.session() as s:
         event = s.scalars(select(WebhookEvent)).one()
         assert event.handled_at is None and "temporary" in event.error
     from marketbridge.services.webhooks import redispatch_unhandled
 
-    assert redispatch_unhandled(client.runtime.db.session, older_than_seconds=0) == 1
+    assert redispatch_unhandled(client.runtime.db.session, handlers=client.runtime.webhook_handlers, older_than_seconds=0) == 1
     with client.runtime.db.session() as s:
         assert s.scalars(select(WebhookEvent)).one().handled_at is not None
     assert calls == ["observer.mb_test_flaky_event"] * 2

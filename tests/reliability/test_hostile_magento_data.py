@@ -26,7 +26,7 @@ from sqlalchemy import select
 from marketbridge.adapters.db.models.core import ExceptionRecord
 from marketbridge.adapters.magento import models as mg
 from marketbridge.adapters.magento.client import MagentoClient
-from marketbridge.runtime import build_runtime
+from marketbridge.bootstrap import build_runtime
 from tests.conftest import Sandboxes, make_settings, start_sandboxes
 
 Stripper = Callable[[str, Any], Any]

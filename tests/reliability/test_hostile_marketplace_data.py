@@ -24,7 +24,7 @@ from marketbridge.adapters.db.models.orders import MarketplaceOrder
 from marketbridge.adapters.errors import IntegrationError
 from marketbridge.adapters.mirakl import models as mk
 from marketbridge.adapters.mirakl.client import MiraklClient
-from marketbridge.runtime import build_runtime
+from marketbridge.bootstrap import build_runtime
 from tests.conftest import make_settings
 from tests.reference import REFERENCE_ROOT
 

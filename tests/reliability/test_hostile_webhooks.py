@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import delete, select
 
 from marketbridge.adapters.db.models.stock import StockHint, WebhookEvent
-from marketbridge.runtime import build_runtime
+from marketbridge.bootstrap import build_runtime
 from marketbridge.web.app import create_app
 from tests.conftest import make_settings
 
@@ -263,13 +263,15 @@ def test_an_event_whose_handler_fails_is_kept_and_handled_later(client):
         if broken["on"]:
             raise ValueError("cannot digest " + str(data)[:50])
 
-    webhook_service.register_webhook_handler("observer.reliability_fragile", fragile)
+    client.runtime.webhook_handlers.add("observer.reliability_fragile", fragile)  # type: ignore[attr-defined]
     response = post(client, envelope("observer.reliability_fragile_save_after", {"weird": [None, {"x": "y"}]}))
     assert response.status_code == 200
     [row] = stored(client)
     assert row.handled_at is None and "cannot digest" in row.error and row.attempts >= 1
     broken["on"] = False
-    done = webhook_service.redispatch_unhandled(client.runtime.db.session, older_than_seconds=-1)  # type: ignore[attr-defined]
+    done = webhook_service.redispatch_unhandled(client.runtime.db.session,  # type: ignore[attr-defined]
+                                                handlers=client.runtime.webhook_handlers,  # type: ignore[attr-defined]
+                                                older_than_seconds=-1)
     assert done >= 1
     [row] = stored(client)
     assert row.handled_at is not None and row.error == ""

@@ -25,8 +25,8 @@ from sqlalchemy import select
 
 from marketbridge.adapters.db.models.core import ExceptionRecord
 from marketbridge.adapters.errors import AuthFailed, IntegrationError
+from marketbridge.bootstrap import build_runtime
 from marketbridge.logging import configure_logging
-from marketbridge.runtime import build_runtime
 from marketbridge.sandbox.catalogue import seed_catalogue
 from marketbridge.sandbox.magento.app import create_app as create_magento
 from marketbridge.sandbox.mirakl.app import create_app as create_mirakl

@@ -256,8 +256,8 @@ def _seed(runtime: Any, world_ids: dict[str, Any]) -> None:
 @pytest.fixture(scope="module")
 def world(module_db_url: str) -> Iterator[World]:  # noqa: F811 - the fixture imported above
     from marketbridge.adapters.db.models.core import ApiToken, User
+    from marketbridge.bootstrap import build_runtime
     from marketbridge.domain.auth import Role
-    from marketbridge.runtime import build_runtime
     from marketbridge.services import auth
     from marketbridge.web.app import create_app
     from marketbridge.web.console_setup import SESSION_COOKIE

@@ -46,7 +46,7 @@ def test_a_cookie_signed_with_the_old_default_secret_cannot_open_an_unconfigured
     message naming the variable, or (today) it starts and a cookie anyone can sign must be refused."""
     from starlette.testclient import TestClient
 
-    from marketbridge.runtime import build_runtime
+    from marketbridge.bootstrap import build_runtime
     from marketbridge.settings import load_settings
     from marketbridge.web.app import create_app
 

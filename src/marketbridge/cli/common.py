@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 
 from marketbridge.logging import configure_logging
-from marketbridge.runtime import Runtime, build_runtime
+from marketbridge.runtime import Runtime
 from marketbridge.settings import Settings, SettingsError, load_settings
 
 console = Console()
@@ -33,21 +33,21 @@ def runtime_for_command(*, migrate: bool = True, engine: bool = False) -> Iterat
     """A runtime for one CLI command; with ``engine`` DBOS is launched (no schedules)."""
     from marketbridge.adapters.db.migrate import upgrade
 
+    # imported here, not at the top: bootstrap imports every flow and the engine (~0.3 s), which
+    # `--help` and commands that need no runtime should not pay for
+    from marketbridge.bootstrap import build_runtime
+
     settings = settings_or_exit()
     if migrate:
         upgrade(settings.database_url)
     runtime = build_runtime(settings)
     if engine:
-        from marketbridge.workflows import engine as engine_module
-
-        engine_module.launch(runtime, schedules=False)
+        runtime.engine.launch(schedules=False)
     try:
         yield runtime
     finally:
         if engine:
-            from marketbridge.workflows import engine as engine_module
-
-            engine_module.shutdown()
+            runtime.engine.shutdown()
         runtime.close()
 
 

@@ -32,8 +32,8 @@ def run(
 
     from marketbridge.adapters.db.migrate import upgrade
     from marketbridge.adapters.db.runlock import RunLockHeld, acquire_run_lock
+    from marketbridge.bootstrap import build_runtime
     from marketbridge.memory import limit_malloc_arenas
-    from marketbridge.runtime import build_runtime
     from marketbridge.web.app import create_app
     from marketbridge.workflows.maintenance import Heartbeat
 

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from marketbridge.adapters.errors import IntegrationError
+from marketbridge.bus import OrderRetryRequested
 from marketbridge.cli.common import console, err_console, print_json, runtime_for_command
 from marketbridge.domain.orders import OrderState
 from marketbridge.services import orders as order_service
@@ -120,8 +121,6 @@ def refuse(order_id: str, actor: Annotated[str, typer.Option(help="Who decides (
 @orders_app.command("retry")
 def retry(order_id: str, actor: Annotated[str, typer.Option(help="Who asks (audit log).")] = "cli") -> None:
     """Try the Adobe Commerce creation of a paid order again, after fixing what blocked it."""
-    from marketbridge.workflows import orders as order_workflows
-
     with runtime_for_command(engine=True) as runtime:
         try:
             workflow_id = order_service.request_retry(runtime, order_id, actor=actor)
@@ -131,7 +130,7 @@ def retry(order_id: str, actor: Annotated[str, typer.Option(help="Who asks (audi
         with console.status("Creating the order in Adobe Commerce..."):
             from dbos import DBOS
 
-            order_workflows.enqueue({"phase": "create", "order_id": order_id, "workflow_id": workflow_id})
+            runtime.bus.handle(OrderRetryRequested(order_id, workflow_id))  # the engine runs: enqueued
             result: Any = DBOS.retrieve_workflow(workflow_id).get_result()
     print_json(result)
 

@@ -61,8 +61,6 @@ def map_carrier(
     actor: Annotated[str, typer.Option(help="Who is mapping (written to the audit log).")] = "cli",
 ) -> None:
     """Map a Magento carrier to a marketplace carrier; shipments waiting for it are then sent."""
-    import marketbridge.workflows.shipments  # noqa: F401 - registers the send starter
-
     if not (code or title):
         err_console.print("Give --code, --title, or both.")
         raise typer.Exit(2)
@@ -176,8 +174,6 @@ def retry(
     actor: Annotated[str, typer.Option(help="Who is acting (written to the audit log).")] = "cli",
 ) -> None:
     """Try a held or refused shipment again (after fixing the cause in Adobe Commerce)."""
-    import marketbridge.workflows.shipments  # noqa: F401 - registers the send starter
-
     with runtime_for_command() as runtime:
         try:
             service.retry_shipment(runtime, shipment_id, actor=actor, send_anyway=send_anyway)

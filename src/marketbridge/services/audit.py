@@ -434,15 +434,7 @@ def _stock_outbox_available(runtime: Runtime) -> bool:
     """Inside the running service, quantity and price fixes go through the stock flow, so a single
     writer sends stock and prices (no race between an audit fix and a newer stock push). From the
     CLI, with no service to send the outbox, the audit sends its own OF01 and waits for it."""
-    from marketbridge.workflows import engine
-
-    if not (runtime.settings.audit_fix_via_stock_outbox and engine.is_launched()):
-        return False
-    try:
-        from marketbridge.services.stock import outbox  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return bool(runtime.settings.audit_fix_via_stock_outbox and runtime.engine.is_running())
 
 
 def _enqueue_in_stock_outbox(runtime: Runtime, values: dict[str | None, dict[str, str]]) -> int:

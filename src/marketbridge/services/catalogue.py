@@ -209,10 +209,8 @@ def catalogue_product(product: Any, parent_sku: str | None = None) -> CatalogueP
 
 def _stock_rules(session: Session) -> list[Any]:
     """The stock flow's rules table (one definition of the rules everywhere)."""
-    try:
-        from marketbridge.services.stock.rules import load_rules
-    except ImportError:  # the stock flow is not installed in this build
-        return []
+    from marketbridge.services.stock.rules import load_rules
+
     return list(load_rules(session))
 
 

@@ -6,17 +6,18 @@ Every action goes through :func:`perform`, which
    each role acts on its own team's exceptions, admin on all; everyone may *look*);
 2. runs the action: the generic ones (acknowledge, resolve, ignore, reopen, assign) change the
    record through ``services.exceptions.act``; the flow-specific ones (retry, map a carrier,
-   accept or refuse a held order) call the flow's own service, registered in :data:`FLOW_ACTIONS`;
+   accept or refuse a held order) call the flow's own service, registered in ``runtime.flow_actions``;
 3. writes one audit-log row naming who did what to which record, and when.
 
-A flow action is registered per exception type code with :func:`register_flow_action`. The
-console registers the ones whose services exist (see :func:`_register_known_flow_actions`), so
-the dashboard offers only buttons that actually do something.
+A flow action is registered per exception type code in a :class:`FlowActions` table.
+:mod:`marketbridge.bootstrap` fills it, explicitly, through ``console_flow_hooks.register_all``
+(the one module that knows the other flows' function names) and keeps it on the runtime, so the
+dashboard offers only buttons that actually do something. This module imports no flow: the table
+is handed in.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,26 +75,31 @@ class FlowAction:
     types: frozenset[str] = frozenset()
 
 
-FLOW_ACTIONS: dict[str, list[FlowAction]] = {}
+class FlowActions:
+    """Exception type code → the flow actions offered on it (built by bootstrap)."""
+
+    def __init__(self) -> None:
+        self._by_type: dict[str, list[FlowAction]] = {}
+
+    def register(self, types: list[str] | tuple[str, ...], action: FlowAction) -> None:
+        """Offer ``action`` on every type in ``types`` (an action of the same name is replaced)."""
+        for code in types:
+            existing = [a for a in self._by_type.setdefault(code, []) if a.name != action.name]
+            self._by_type[code] = [*existing, action]
+
+    def for_type(self, code: str) -> list[FlowAction]:
+        return list(self._by_type.get(code, []))
+
+    def items(self) -> list[tuple[str, list[FlowAction]]]:
+        return [(code, list(actions)) for code, actions in self._by_type.items()]
 
 
-def register_flow_action(types: list[str] | tuple[str, ...], action: FlowAction) -> None:
-    for code in types:
-        existing = [a for a in FLOW_ACTIONS.setdefault(code, []) if a.name != action.name]
-        FLOW_ACTIONS[code] = [*existing, action]
-
-
-def flow_actions_for(code: str) -> list[FlowAction]:
-    _register_known_flow_actions()
-    return list(FLOW_ACTIONS.get(code, []))
-
-
-def available_actions(record: ExceptionRecord) -> list[str]:
+def available_actions(record: ExceptionRecord, flow_actions: FlowActions) -> list[str]:
     """Names of the actions that make sense for the record in its current state."""
     state = ExceptionState(record.state)
     names: list[str] = []
     if state.is_active:
-        names += [a.name for a in flow_actions_for(record.type)]
+        names += [a.name for a in flow_actions.for_type(record.type)]
         if state is ExceptionState.OPEN:
             names.append("acknowledge")
         names += ["assign", "resolve", "ignore"]
@@ -131,7 +137,7 @@ def perform(
             f"your role ({role.value.replace('_', ' ')}) can look at it but not act on it.",
             forbidden=True,
         )
-    if action not in available_actions(record):
+    if action not in available_actions(record, runtime.flow_actions):
         raise ActionRefused(f"'{action}' is not possible on this exception while it is {record.state}.")
 
     if action in GENERIC_ACTIONS:
@@ -150,7 +156,7 @@ def perform(
         }[action]
         return ActionResult(record, message)
 
-    flow_action = next(a for a in flow_actions_for(record.type) if a.name == action)
+    flow_action = next(a for a in runtime.flow_actions.for_type(record.type) if a.name == action)
     missing = [label for name, label in flow_action.fields.items() if not params.get(name)]
     if missing:
         raise ActionRefused("Please fill in: " + ", ".join(missing) + ".")
@@ -186,42 +192,14 @@ def perform(
     return ActionResult(record, message)
 
 
-# --- flow actions the console knows how to wire ------------------------------------------------
+# --- a flow action of no particular flow ---------------------------------------------------------
 
 
-def _retry_workflow(ctx: ActionContext) -> str:
+def retry_workflow(ctx: ActionContext) -> str:
     """``workflow_failed``: resume the stopped DBOS workflow from its last completed step."""
-    from marketbridge.workflows.maintenance import _client
-
     workflow_id = ctx.record.object_id
     try:
-        _client(ctx.runtime).resume_workflow(workflow_id)
+        ctx.runtime.engine.client().resume_workflow(workflow_id)
     except Exception as error:  # the DBOS client raises its own error classes
         raise ActionFailed(f"The background job {workflow_id} could not be restarted: {type(error).__name__}.") from error
     return f"The background job {workflow_id} was restarted from where it stopped."
-
-
-register_flow_action(["workflow_failed"], FlowAction("retry", "Retry", _retry_workflow))
-
-_wired = False
-
-
-def _optional(module: str, name: str) -> Callable[..., Any] | None:
-    """A function of another flow's service module, or None while that flow does not have it."""
-    try:
-        mod = importlib.import_module(module)
-    except ImportError:
-        return None
-    fn = getattr(mod, name, None)
-    return fn if callable(fn) else None
-
-
-def _register_known_flow_actions() -> None:
-    """Register the flow actions whose services exist in this build (idempotent, lazy)."""
-    global _wired
-    if _wired:
-        return
-    _wired = True
-    from marketbridge.services import console_flow_hooks
-
-    console_flow_hooks.register_all(register_flow_action, _optional)

@@ -1,8 +1,9 @@
 """Read models of the operations console: plain queries, shaped for the pages.
 
 Every function here only reads. A page whose flow has not been installed yet (its table missing
-from the database, or its service module missing from this build) gets :class:`Unavailable`
-instead of an error, so the console keeps working while the service grows.
+from the database) gets :class:`Unavailable` instead of an error, so the console keeps working
+while the service grows. What it needs from the workflow engine (its client, the names of each
+flow's workflows) comes through ``runtime.engine``: services never reach into ``workflows``.
 
 Flow health comes from the workflow engine's own records (DBOS ``workflow_status``): the last
 successful run of each flow's workflows, the last failure, and how many runs wait in its queues.
@@ -11,8 +12,6 @@ successful run of each flow's workflows, the last failure, and how many runs wai
 from __future__ import annotations
 
 import datetime as dt
-import importlib
-import inspect as pyinspect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,8 +21,14 @@ from sqlalchemy import func, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
+from marketbridge.adapters import metrics
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.core import AuditLogEntry, ExceptionRecord, StreamCursor
+from marketbridge.domain import catalogue as catalogue_domain
+from marketbridge.domain import orders as orders_domain
+from marketbridge.domain import refunds as refunds_domain
+from marketbridge.domain import shipments as shipments_domain
+from marketbridge.domain import stock as stock_domain
 from marketbridge.domain.exceptions import ExceptionState, ExceptionType, Team
 from marketbridge.services import exceptions as exception_service
 from marketbridge.services.personal_data import FAILED_LOGIN
@@ -200,19 +205,6 @@ def _ms(value: int | None) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
 
 
-def _workflow_names(area: str) -> set[str]:
-    """Names under which an area's workflows are recorded: ``area.*`` or its functions' qualnames."""
-    try:
-        module = importlib.import_module(f"marketbridge.workflows.{area}")
-    except ImportError:
-        return set()
-    names: set[str] = set()
-    for value in vars(module).values():
-        if pyinspect.isfunction(value) and getattr(value, "__module__", "") == module.__name__:
-            names.add(value.__qualname__)
-    return names
-
-
 def _area_of(name: str, names_by_area: dict[str, set[str]]) -> str | None:
     prefix = name.split(".", 1)[0] if "." in name else ""
     for area, names in names_by_area.items():
@@ -237,10 +229,9 @@ def flow_health(runtime: Any, session: Session, now: dt.datetime | None = None) 
         first.notes.append("The workflow engine has not run on this database yet, so no flow has run.")
         return list(flows.values())
     try:
-        from marketbridge.workflows.maintenance import _client
-
-        client = _client(runtime)
-        names_by_area = {area: _workflow_names(area) for area in flows}
+        client = runtime.engine.client()
+        # runs are recorded as ``area.*`` or under the qualnames of the area's workflow functions
+        names_by_area = {area: runtime.engine.workflow_names(area) for area in flows}
         since = (now - dt.timedelta(days=1)).isoformat()
         recent = client.list_workflows(start_time=since, load_input=False, load_output=False, limit=2000,
                                        sort_desc=True)
@@ -288,12 +279,13 @@ def _area_for_type(code: str, types: dict[str, ExceptionType]) -> str:
 _TYPE_AREAS: dict[str, str] = {"workflow_failed": "maintenance", "connection_failed": "maintenance"}
 
 
+#: The domain module of each flow that has one: where its exception types are declared.
+_DOMAIN_MODULES = {"stock": stock_domain, "orders": orders_domain, "shipments": shipments_domain,
+                   "refunds": refunds_domain, "catalogue": catalogue_domain}
+
+
 def _guess_area(code: str) -> str:
-    for area, _ in FLOWS:
-        try:
-            module = importlib.import_module(f"marketbridge.domain.{area}")
-        except ImportError:
-            continue
+    for area, module in _DOMAIN_MODULES.items():
         for value in vars(module).values():
             if isinstance(value, ExceptionType) and value.code == code:
                 _TYPE_AREAS[code] = area
@@ -355,10 +347,6 @@ class ApiUsage:
 
 def api_usage() -> list[ApiUsage]:
     """Calls and 429 answers per remote API since this process started (prometheus counters)."""
-    try:
-        from marketbridge.adapters import metrics
-    except ImportError:
-        return []
     calls: dict[str, int] = {}
     limited: dict[str, int] = {}
     for metric in metrics.API_CALLS.collect():

@@ -26,7 +26,6 @@ Idempotency against the remote systems (every step may run twice after a crash):
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -67,9 +66,6 @@ _CANCELLATION_MEMO = re.compile(re.escape(MARKER) + r" \S+ " + re.escape(CANCELL
 def is_cancellation_memo(comment: str) -> bool:
     """The credit memo marketbridge made to cancel an invoiced order (not a refund to send)."""
     return bool(_CANCELLATION_MEMO.search(comment or ""))
-
-
-TEST_PAUSE_ENV = "MARKETBRIDGE_TEST_PAUSE_AFTER_MAGENTO_CREATE"  # test-only: seconds to sleep at the kill point
 
 
 # =================================================================== record and transitions
@@ -527,11 +523,9 @@ def resolve_sku(catalog: Catalog, offer_sku: str, linked: str | None = None) -> 
 
 
 def confirmed_links(session: Session, offer_skus: Iterable[str]) -> dict[str, str]:
-    """Person-confirmed offer SKU → Magento SKU links (catalogue flow), when that table exists."""
-    try:
-        from marketbridge.services import skus as sku_links
-    except ImportError:
-        return {}
+    """Person-confirmed offer SKU → Magento SKU links (catalogue flow)."""
+    from marketbridge.services import skus as sku_links
+
     out = {}
     for sku in set(offer_skus):
         target = sku_links.resolve(session, sku)
@@ -541,11 +535,10 @@ def confirmed_links(session: Session, offer_skus: Iterable[str]) -> dict[str, st
 
 
 def price_rules(session: Session) -> list[Any]:
-    """The stock flow's price rules (one definition of the channel price everywhere), when present."""
-    try:
-        from marketbridge.services.stock.rules import load_rules
-    except ImportError:
-        return []
+    """The stock flow's price rules (one definition of the channel price everywhere). No fallback:
+    an import that fails must fail loudly, never price an order without its rules."""
+    from marketbridge.services.stock.rules import load_rules
+
     return list(load_rules(session))
 
 
@@ -565,10 +558,10 @@ def _salable(runtime: Runtime, catalog: Catalog, product: mm.Product) -> float:
 
 def _channel_price(product: mm.Product, price_rule_rows: Sequence[Any]) -> tuple[Decimal | None, str]:
     """The stock flow's channel price for the product (price rules applied), else Magento's own final
-    price (the special price when lower) if that rule is not available."""
-    try:
-        from marketbridge.domain import stock as stock_rules
+    price (the special price when lower) if the product's data does not fit that rule."""
+    from marketbridge.domain import stock as stock_rules
 
+    try:
         facts = stock_rules.PriceFacts(price=to_money_or_none(product.price),
                                        special_price=to_money_or_none(product.special_price) if product.special_price else None)
         attributes = {a.attribute_code: str(a.value) for a in product.custom_attributes if not isinstance(a.value, list)}
@@ -577,7 +570,7 @@ def _channel_price(product: mm.Product, price_rule_rows: Sequence[Any]) -> tuple
                                       attributes=attributes, category_ids=[str(c) for c in categories])
         value, how = stock_rules.channel_price(facts, pf, price_rule_rows, dt.date.today())
         return value, f"channel_price:{how}"
-    except (ImportError, AttributeError, TypeError):
+    except (AttributeError, TypeError):
         prices = [to_money(p) for p in (product.price, product.special_price) if p]
         return (min(prices) if prices else None), "magento_price"
 
@@ -893,10 +886,6 @@ def create_in_magento(runtime: Runtime, order_id: str) -> dict[str, Any]:
                                                 f"Adobe Commerce rejected order {order_id}: {error.message}",
                                                 detail=str(error)))
         return {"order_id": order_id, "rejected": str(error)}
-    pause = os.environ.get(TEST_PAUSE_ENV)
-    if pause:  # test-only kill point between the Magento create and our record
-        print(f"paused-after-magento-create {order_id}", flush=True)
-        time.sleep(float(pause))
     placed = runtime.magento.get_order(entity_id)
     return _record_created(runtime, order_id, placed.entity_id, placed.increment_id, found=False)
 

@@ -579,8 +579,8 @@ def creditmemo_id_from_event(payload: Any) -> int | None:
 
 
 def on_creditmemo_event(session: Session, event_name: str, data: dict) -> None:
-    """Webhook handler (``observer.sales_order_creditmemo_save_after``): store the memo id, in the
-    dispatcher's transaction. The refunds poll schedule starts its workflow."""
+    """Webhook handler (``observer.sales_order_creditmemo_save_after``, added by bootstrap): store
+    the memo id, in the dispatcher's transaction. The refunds poll schedule starts its workflow."""
     memo_id = creditmemo_id_from_event({"data": data})
     if memo_id is None:
         log.warning("refunds.webhook_without_id", event_name=event_name)
@@ -588,17 +588,6 @@ def on_creditmemo_event(session: Session, event_name: str, data: dict) -> None:
     if session.scalar(select(RefundOut.id).where(RefundOut.creditmemo_id == memo_id)) is None:
         session.add(RefundOut(creditmemo_id=memo_id, status=NEW, source="webhook"))
         session.flush()
-
-
-def _register_webhook_handler() -> None:
-    try:
-        from marketbridge.services.webhooks import register_webhook_handler
-    except ImportError:  # pragma: no cover - the stock area provides it
-        return
-    register_webhook_handler("observer.sales_order_creditmemo_save_after", on_creditmemo_event)
-
-
-_register_webhook_handler()
 
 
 # ============================================================================ follow the marketplace

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,7 @@ from marketbridge.adapters.db.insert import dialect_insert
 from marketbridge.adapters.db.models.core import Delivery, ExceptionRecord, StreamCursor
 from marketbridge.adapters.db.models.shipments import CarrierMapping, MarketplaceCarrier, ShipmentOut
 from marketbridge.adapters.errors import NotFound, Rejected, RemoteError
+from marketbridge.bus import ShipmentsDue
 from marketbridge.domain import shipments as rules
 from marketbridge.domain.exceptions import ExceptionReport, ExceptionState, ExceptionType
 from marketbridge.domain.shipments import ShipmentState
@@ -53,26 +54,11 @@ class InvalidMapping(ValueError):
     """A mapping request that cannot be stored (unknown marketplace code, nothing to match on)."""
 
 
-#: Set by ``marketbridge.workflows.shipments`` at import: ``starter(runtime, [(shipment id,
-#: generation), ...])`` enqueues the sends. Services stay free of DBOS; when nothing is registered
-#: (or it fails) the poll schedule starts every due send anyway.
-SendStarter = Callable[[Runtime, list[tuple[int, int]]], list[str]]
-_send_starter: SendStarter | None = None
-
-
-def set_send_starter(starter: SendStarter | None) -> None:
-    global _send_starter
-    _send_starter = starter
-
-
-def _start(runtime: Runtime, due: list[tuple[int, int]]) -> list[str]:
-    if not due or _send_starter is None:
-        return []
-    try:
-        return _send_starter(runtime, due)
-    except Exception as error:  # noqa: BLE001 - the poll backstop starts them; say so in the log
-        log.warning("shipments.start_failed", count=len(due), error=str(error)[:300])
-        return []
+def _start(runtime: Runtime, due: list[tuple[int, int]]) -> None:
+    """Say that these sends are due; bootstrap wires the event to the engine, which enqueues them.
+    Services stay free of DBOS; a send the bus could not start is started by the poll's backstop."""
+    if due:
+        runtime.bus.handle(ShipmentsDue(tuple(due)))
 
 
 # ====================================================================== carriers (SH21)

@@ -15,38 +15,32 @@ How a delivery is handled (``POST /webhooks/adobe-commerce``, web/routers/webhoo
    on ``(dedup_key, received_at)`` (index ``ix_webhook_events_dedup``) and never reads ``body``:
    a personal-data purge may blank bodies at any age, but must keep ``dedup_key`` and
    ``received_at`` of rows younger than the window (see :func:`dedup_horizon`);
-3. :func:`dispatch_event` runs every handler registered for the event name, in one transaction,
+3. :func:`dispatch_event` runs every handler in the table for the event name, in one transaction,
    and marks the event handled. A handler that fails leaves the event unhandled with its error;
    :func:`redispatch_unhandled` (called by the stock poll) tries again later, so nothing is lost.
 
 Handlers treat an event as a *hint* and re-read Adobe Commerce for the truth: payloads are filtered
 per subscription, may arrive twice, late or out of order.
 
-Registering a handler (other flows do this from their own modules, at import time)::
-
-    from marketbridge.services.webhooks import register_webhook_handler
+Which handlers run is an explicit table, :class:`WebhookHandlers`, built by
+:mod:`marketbridge.bootstrap` (``webhook_handlers()``) and kept on the runtime
+(``runtime.webhook_handlers``); nothing registers itself by being imported. A handler is::
 
     def on_shipment(session: Session, event_name: str, data: dict) -> None:
         ...  # e.g. store the shipment id as "to read", in this same transaction
 
-    register_webhook_handler("observer.sales_order_shipment_save_after", on_shipment)
-    register_webhook_handler("observer.sales_order_shipment_track_save_after", on_shipment)
-    register_webhook_handler("observer.sales_order_creditmemo_save_after", on_creditmemo)
+and bootstrap adds it with ``table.add("observer.sales_order_shipment", on_shipment)``.
 
 ``event_name_prefix`` matches the start of the event name (``"observer.sales_order_shipment"``
 covers both shipment events). ``data`` is the envelope's ``data`` object (I/O Events deliveries
 are unwrapped to the same shape). The session is committed by the dispatcher; a handler must not
 commit, and must not call remote APIs (keep it quick: write what to do, let a workflow do it).
-The module that registers must be imported when the web app starts: the workflow modules are
-(``marketbridge.workflows.engine.load_workflow_modules``), and :func:`load_handlers` imports
-``marketbridge.services.<area>`` for every area, so registering from either place works.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import importlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -62,36 +56,27 @@ from marketbridge.adapters.magento.webhooks import WebhookPayloadError, parse_en
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[Session, str, dict], None]
-_HANDLERS: list[tuple[str, Handler]] = []
-HANDLER_MODULES = ("stock", "orders", "shipments", "refunds", "catalogue")
 
 
-def register_webhook_handler(event_name_prefix: str, handler: Handler) -> None:
-    """Call ``handler(session, event_name, data)`` for every event whose name starts with the prefix.
+class WebhookHandlers:
+    """Event-name prefix → handlers, in the order they were added (that is the order they run)."""
 
-    Registering the same (prefix, handler) twice is a no-op, so module reloads are harmless.
-    """
-    if not event_name_prefix:
-        raise ValueError("event_name_prefix must not be empty")
-    if (event_name_prefix, handler) not in _HANDLERS:
-        _HANDLERS.append((event_name_prefix, handler))
+    def __init__(self) -> None:
+        self._entries: list[tuple[str, Handler]] = []
 
+    def add(self, event_name_prefix: str, handler: Handler) -> None:
+        """Call ``handler(session, event_name, data)`` for every event whose name starts with the
+        prefix. Adding the same (prefix, handler) twice is a no-op."""
+        if not event_name_prefix:
+            raise ValueError("event_name_prefix must not be empty")
+        if (event_name_prefix, handler) not in self._entries:
+            self._entries.append((event_name_prefix, handler))
 
-def handlers_for(event_name: str) -> list[Handler]:
-    return [handler for prefix, handler in _HANDLERS if event_name.startswith(prefix)]
+    def for_event(self, event_name: str) -> list[Handler]:
+        return [handler for prefix, handler in self._entries if event_name.startswith(prefix)]
 
-
-def load_handlers() -> None:
-    """Import every area's service module so that their handlers are registered."""
-    for name in HANDLER_MODULES:
-        module = f"marketbridge.services.{name}"
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as error:
-            if error.name != module:
-                log.error("webhook.handler_module_broken", module=module, error=str(error)[:200])
-        except Exception as error:  # noqa: BLE001 - one broken area must not stop the others
-            log.error("webhook.handler_module_broken", module=module, error=str(error)[:200])
+    def prefixes(self) -> list[str]:
+        return [prefix for prefix, _ in self._entries]
 
 
 @dataclass(frozen=True)
@@ -141,8 +126,9 @@ def store_event(session: Session, raw_body: bytes, *, dedup_window_seconds: floa
     return StoredEvent(event.id, name, False)
 
 
-def dispatch_event(session: Session, event_id: int, *, again: bool = False) -> bool:
-    """Run the handlers of one stored event (the caller commits). True when it is handled.
+def dispatch_event(session: Session, event_id: int, handlers: WebhookHandlers, *, again: bool = False) -> bool:
+    """Run the handlers (``runtime.webhook_handlers``) of one stored event (the caller commits).
+    True when it is handled.
 
     ``again``: run them even if the event was handled, for an identical body received again.
     Bodies without an event id carry no time (e.g. ``{"sku": "A", "quantity": 1}``), so the same
@@ -160,15 +146,17 @@ def dispatch_event(session: Session, event_id: int, *, again: bool = False) -> b
         event.handled_at = utcnow()
         return True
     with session.begin_nested():
-        for handler in handlers_for(name):
+        for handler in handlers.for_event(name):
             handler(session, name, data)
     event.handled_at = utcnow()
     event.error = ""
     return True
 
 
-def redispatch_unhandled(session_factory: Callable[[], object], *, older_than_seconds: float = 30.0, limit: int = 500) -> int:
-    """Retry events whose handlers failed earlier. ``session_factory`` is ``runtime.db.session``."""
+def redispatch_unhandled(session_factory: Callable[[], object], *, handlers: WebhookHandlers,
+                         older_than_seconds: float = 30.0, limit: int = 500) -> int:
+    """Retry events whose handlers failed earlier. ``session_factory`` is ``runtime.db.session``,
+    ``handlers`` is ``runtime.webhook_handlers``."""
     cutoff = utcnow() - dt.timedelta(seconds=older_than_seconds)
     with session_factory() as session:  # type: ignore[attr-defined]
         ids = session.scalars(
@@ -181,7 +169,7 @@ def redispatch_unhandled(session_factory: Callable[[], object], *, older_than_se
     for event_id in ids:
         try:
             with session_factory() as session:  # type: ignore[attr-defined]
-                dispatch_event(session, event_id)
+                dispatch_event(session, event_id, handlers)
             done += 1
         except Exception as error:  # noqa: BLE001 - keep the error on the row, try the next one
             log.warning("webhook.redispatch_failed", event_id=event_id, error=str(error)[:200])
@@ -195,11 +183,9 @@ def redispatch_unhandled(session_factory: Callable[[], object], *, older_than_se
 
 __all__ = [
     "StoredEvent",
+    "WebhookHandlers",
     "dedup_horizon",
     "dispatch_event",
-    "handlers_for",
-    "load_handlers",
     "redispatch_unhandled",
-    "register_webhook_handler",
     "store_event",
 ]

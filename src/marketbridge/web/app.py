@@ -1,7 +1,8 @@
 """The web application: webhooks, the JSON API, /metrics and the dashboard, in one FastAPI app.
 
 ``create_app(runtime, start_engine=True)`` is what ``marketbridge run`` serves; tests build it with
-``start_engine=False`` when they only need HTTP.
+``start_engine=False`` when they only need HTTP. The runtime comes from ``bootstrap.build_runtime``:
+routes reach the engine, the bus and the handler tables through it (``app.state.runtime``).
 """
 
 from __future__ import annotations
@@ -38,15 +39,13 @@ def create_app(runtime: Runtime, *, start_engine: bool = True, schedules: bool =
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         import anyio
 
-        from marketbridge.workflows import engine
-
         if start_engine:
-            await anyio.to_thread.run_sync(lambda: engine.launch(runtime, schedules=schedules))
+            await anyio.to_thread.run_sync(lambda: runtime.engine.launch(schedules=schedules))
         try:
             yield
         finally:
             if start_engine:
-                await anyio.to_thread.run_sync(engine.shutdown)
+                await anyio.to_thread.run_sync(runtime.engine.shutdown)
 
     app = FastAPI(
         title="marketbridge",

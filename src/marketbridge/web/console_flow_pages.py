@@ -2,8 +2,8 @@
 audit drift, and the carrier-mapping and stock-rule editors.
 
 Every page reads through the flow's own service functions (the same ones its CLI and JSON API
-use) and renders "not available yet" when the flow is missing from this build or its tables from
-this database, so the console never crashes on a partial installation. The two editors write
+use), imported plainly, and renders "not available yet" when the flow's tables are missing from
+this database, so the console never crashes on a partially migrated installation. The two editors write
 through the flow services too (``shipments.add_mapping`` / ``delete_mapping``,
 ``stock.rules.put_rule`` / ``remove_rule``), which write the audit log.
 """
@@ -11,7 +11,6 @@ through the flow services too (``shipments.add_mapping`` / ``delete_mapping``,
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -25,9 +24,17 @@ from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.core import ExceptionRecord, User
+from marketbridge.domain import stock as stock_domain
 from marketbridge.domain.auth import Action, may
+from marketbridge.services import audit as audit_service
+from marketbridge.services import catalogue as catalogue_service
 from marketbridge.services import dashboard
 from marketbridge.services import exceptions as exception_service
+from marketbridge.services import orders as order_service
+from marketbridge.services import refunds as refund_service
+from marketbridge.services import shipments as shipment_service
+from marketbridge.services.stock import rules as stock_rules
+from marketbridge.services.stock import state as stock_state
 from marketbridge.web.console_auth import role_of
 from marketbridge.web.console_templates import as_datetime, render
 from marketbridge.web.deps import RuntimeDep, SessionDep
@@ -45,13 +52,6 @@ class Highlight:
     text: str
     href: str
     kind: str = "warn"
-
-
-def _service(name: str) -> Any | None:
-    try:
-        return importlib.import_module(f"marketbridge.services.{name}")
-    except ImportError:
-        return None
 
 
 def _ready(session: Session, *tables: str) -> bool:
@@ -84,8 +84,8 @@ ORDER_STAGE_WORDS = {
 
 
 def orders_data(session: Session, runtime: Any, *, state: str | None, q: str | None) -> dict[str, Any] | dashboard.Unavailable:
-    orders = _service("orders")
-    if orders is None or not _ready(session, "marketplace_orders"):
+    orders = order_service
+    if not _ready(session, "marketplace_orders"):
         return dashboard.Unavailable("the orders flow is not installed on this server yet.")
     from marketbridge.adapters.db.models.orders import MarketplaceOrder
 
@@ -146,10 +146,7 @@ def orders_page(request: Request, session: SessionDep, runtime: RuntimeDep, user
 
 
 def stock_data(session: Session, sku: str | None) -> dict[str, Any] | dashboard.Unavailable:
-    try:
-        state = importlib.import_module("marketbridge.services.stock.state")
-    except ImportError:
-        return dashboard.Unavailable("the stock flow is not installed on this server yet.")
+    state = stock_state
     if not _ready(session, "sku_states", "sync_batches", "sync_outbox"):
         return dashboard.Unavailable("the stock tables are not in this database yet.")
     from marketbridge.adapters.db.models.stock import SyncOutbox
@@ -183,8 +180,8 @@ SHIPMENT_WORDS = {
 
 
 def shipments_data(session: Session, state: str | None) -> dict[str, Any] | dashboard.Unavailable:
-    shipments = _service("shipments")
-    if shipments is None or not _ready(session, "shipments_out"):
+    shipments = shipment_service
+    if not _ready(session, "shipments_out"):
         return dashboard.Unavailable("the shipments flow is not installed on this server yet.")
     from marketbridge.adapters.db.models.shipments import ShipmentOut
 
@@ -209,8 +206,8 @@ def shipments_page(request: Request, session: SessionDep, user: PageReader,
 
 
 def refunds_data(session: Session, status_: str | None) -> dict[str, Any] | dashboard.Unavailable:
-    refunds = _service("refunds")
-    if refunds is None or not _ready(session, "refunds_out", "marketplace_refunds"):
+    refunds = refund_service
+    if not _ready(session, "refunds_out", "marketplace_refunds"):
         return dashboard.Unavailable("the refunds flow is not installed on this server yet.")
     from marketbridge.adapters.db.models.refunds import RefundOut
 
@@ -230,8 +227,8 @@ def refunds_page(request: Request, session: SessionDep, user: PageReader,
 
 
 def catalogue_data(session: Session, status_: str | None, q: str | None) -> dict[str, Any] | dashboard.Unavailable:
-    catalogue = _service("catalogue")
-    if catalogue is None or not _ready(session, "catalogue_listings"):
+    catalogue = catalogue_service
+    if not _ready(session, "catalogue_listings"):
         return dashboard.Unavailable("the catalogue flow is not installed on this server yet.")
     from marketbridge.adapters.db.models.catalogue import Listing
 
@@ -257,8 +254,8 @@ def catalogue_page(request: Request, session: SessionDep, user: PageReader,
 
 
 def audit_data(session: Session, run_id: int | None, kind: str | None) -> dict[str, Any] | dashboard.Unavailable:
-    audit = _service("audit")
-    if audit is None or not _ready(session, "audit_runs", "audit_drifts"):
+    audit = audit_service
+    if not _ready(session, "audit_runs", "audit_drifts"):
         return dashboard.Unavailable("the audit is not installed on this server yet.")
     runs = audit.list_runs(session, limit=20)
     chosen = run_id or next((r["id"] for r in runs if r["status"] == "complete"), None) or (runs[0]["id"] if runs else None)
@@ -277,8 +274,8 @@ def audit_page(request: Request, session: SessionDep, user: PageReader,
 
 
 def carriers_data(session: Session) -> dict[str, Any] | dashboard.Unavailable:
-    shipments = _service("shipments")
-    if shipments is None or not _ready(session, "carrier_mappings", "marketplace_carriers"):
+    shipments = shipment_service
+    if not _ready(session, "carrier_mappings", "marketplace_carriers"):
         return dashboard.Unavailable("the shipments flow is not installed on this server yet.")
     unmapped = session.scalars(select(ExceptionRecord).where(
         ExceptionRecord.type == "carrier_unmapped", ExceptionRecord.state.in_(exception_service.ACTIVE_STATES))).all()
@@ -302,9 +299,7 @@ def carriers_save(request: Request, session: SessionDep, runtime: RuntimeDep, us
                   marketplace_code: Annotated[str, Form(max_length=64)],
                   magento_carrier_code: Annotated[str, Form(max_length=64)] = "",
                   title: Annotated[str, Form(max_length=255)] = "") -> Response:
-    shipments = _service("shipments")
-    if shipments is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "The shipments flow is not installed.")
+    shipments = shipment_service
     message = error = None
     session.commit()  # the service writes in its own transaction (SQLite allows one writer)
     try:
@@ -321,9 +316,7 @@ def carriers_save(request: Request, session: SessionDep, runtime: RuntimeDep, us
 
 @router.post("/carriers/{mapping_id}/delete")
 def carriers_delete(session: SessionDep, runtime: RuntimeDep, user: MappingEditor, mapping_id: DbId) -> Response:
-    shipments = _service("shipments")
-    if shipments is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "The shipments flow is not installed.")
+    shipments = shipment_service
     session.commit()
     if not shipments.delete_mapping(runtime, mapping_id, actor=user.name):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "There is no such mapping.")
@@ -338,11 +331,7 @@ RULE_FIELDS = {
 
 
 def rules_data(session: Session) -> dict[str, Any] | dashboard.Unavailable:
-    try:
-        rules = importlib.import_module("marketbridge.services.stock.rules")
-        domain = importlib.import_module("marketbridge.domain.stock")
-    except ImportError:
-        return dashboard.Unavailable("the stock flow is not installed on this server yet.")
+    rules, domain = stock_rules, stock_domain
     if not _ready(session, "stock_rules"):
         return dashboard.Unavailable("the stock tables are not in this database yet.")
     rounding = [r.value for r in getattr(domain, "Rounding", [])]
@@ -359,8 +348,7 @@ def rules_page(request: Request, session: SessionDep, user: PageReader) -> Respo
 @router.post("/rules", response_class=HTMLResponse)
 async def rules_save(request: Request, session: SessionDep, user: RuleEditor) -> Response:
     form = await request.form()
-    rules = importlib.import_module("marketbridge.services.stock.rules")
-    domain = importlib.import_module("marketbridge.domain.stock")
+    rules, domain = stock_rules, stock_domain
     kind_value = str(form.get("kind", ""))
     params: dict[str, object] = {}
     error = message = None
@@ -392,7 +380,7 @@ async def rules_save(request: Request, session: SessionDep, user: RuleEditor) ->
 
 @router.post("/rules/{rule_id}/delete")
 def rules_delete(session: SessionDep, user: RuleEditor, rule_id: DbId) -> Response:
-    rules = importlib.import_module("marketbridge.services.stock.rules")
+    rules = stock_rules
     try:
         rules.remove_rule(session, rule_id, actor=user.name)
     except Exception as problem:

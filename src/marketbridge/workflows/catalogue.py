@@ -44,6 +44,11 @@ def audit_workflow(fix: bool = False, trigger: str = "api") -> dict[str, Any]:
     return _audit_step(fix, trigger)
 
 
+def start_audit(fix: bool, trigger: str) -> str:
+    """Start :func:`audit_workflow` in the background (the engine runs in this process)."""
+    return DBOS.start_workflow(audit_workflow, fix, trigger).workflow_id
+
+
 @DBOS.workflow(name="catalogue.scheduled_audit")
 def scheduled_audit(scheduled_time: Any, context: Any) -> dict[str, Any]:
     return _audit_step(get_runtime().settings.audit_fix_on_schedule, "schedule")

@@ -10,13 +10,14 @@
 
 Each flow declares its workflows in ``marketbridge.workflows.<area>`` and lists its queues and
 schedules in module constants ``QUEUES`` and ``SCHEDULES``; :func:`launch` registers them all.
+The area modules are imported explicitly below (:func:`workflow_modules`), not looked up by name.
+Outside ``workflows``, the engine is reached through ``runtime.engine`` (see ``bootstrap``).
 A module may also define ``at_start(settings)``: called once the engine runs with schedules (a
 serving worker), to catch up on what happened while nobody listened (the stock flow does).
 """
 
 from __future__ import annotations
 
-import importlib
 import threading
 from types import ModuleType
 from typing import Any
@@ -26,26 +27,35 @@ from dbos import DBOS, DBOSConfig
 from dbos._serialization import DBOSPortableJSONSerializer
 
 from marketbridge.runtime import Runtime, set_runtime
+from marketbridge.workflows import catalogue, console, maintenance, orders, refunds, shipments, stock
 
 log = structlog.get_logger(__name__)
 
-AREA_MODULES = (
-    "maintenance",
-    "stock",
-    "orders",
-    "shipments",
-    "refunds",
-    "catalogue",
-    "console",
-)
+#: Every area's workflow module, in the order their queues, schedules and start hooks are set up.
+AREAS: dict[str, ModuleType] = {
+    "maintenance": maintenance,
+    "stock": stock,
+    "orders": orders,
+    "shipments": shipments,
+    "refunds": refunds,
+    "catalogue": catalogue,
+    "console": console,
+}
+AREA_MODULES = tuple(AREAS)
 
 _launched = False
 _lock = threading.Lock()
 
 
+def workflow_modules() -> dict[str, ModuleType]:
+    """Area name → its workflow module (imported with this module, so its workflows are
+    registered with DBOS before :func:`launch`)."""
+    return dict(AREAS)
+
+
 def load_workflow_modules() -> list[ModuleType]:
-    """Import every area's workflow module, registering its workflows with DBOS."""
-    return [importlib.import_module(f"marketbridge.workflows.{name}") for name in AREA_MODULES]
+    """Every area's workflow module, in :data:`AREAS` order."""
+    return list(AREAS.values())
 
 
 def dbos_config(runtime: Runtime) -> DBOSConfig:

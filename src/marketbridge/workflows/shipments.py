@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session
 from marketbridge.adapters.errors import NotFound, TransientError
 from marketbridge.runtime import Runtime, get_runtime
 from marketbridge.services import shipments as service
-from marketbridge.services.webhooks import register_webhook_handler
 from marketbridge.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -172,9 +171,8 @@ def on_shipment_event(session: Session, event_name: str, data: dict) -> None:
         pass  # a detect run for this shipment is already queued; it will read the latest state
 
 
-service.set_send_starter(start_sends)
-register_webhook_handler("observer.sales_order_shipment", on_shipment_event)
-register_webhook_handler("com.adobe.commerce.observer.sales_order_shipment", on_shipment_event)
+#: Event-name prefixes of :func:`on_shipment_event` (bootstrap adds it to the webhook table).
+SHIPMENT_EVENTS = ("observer.sales_order_shipment", "com.adobe.commerce.observer.sales_order_shipment")
 
 
 # ------------------------------------------------------------------ schedules

@@ -15,15 +15,16 @@ refusal can name it. The descriptor is not inherited by child processes (``os.op
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-try:  # every platform marketbridge runs on has it; the fallback keeps the refusal elsewhere
+if sys.platform != "win32":  # every platform marketbridge runs on has it; Windows keeps the refusal
     import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
+else:  # pragma: no cover - Windows
+    fcntl = None
 
 
 class RunLockHeld(RuntimeError):

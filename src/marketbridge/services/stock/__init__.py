@@ -2,8 +2,10 @@
 
 Modules: :mod:`.rules` (stored channel rules), :mod:`.outbox` (hints, outbox, lanes and batches),
 :mod:`.reading` (bulk reads from Adobe Commerce), :mod:`.sync` (refresh, poll, resync, push),
-:mod:`.state` (per-SKU views for the CLI and API). Importing this package registers the webhook
-handlers of the flow (source items, stock items, products, orders).
+:mod:`.state` (per-SKU views for the CLI and API). The webhook handlers of the flow (source items,
+stock items, products, orders) are :func:`on_stock_event`, :func:`on_product_event` and
+:func:`on_order_event`, for the event names in :data:`STOCK_EVENTS`, :data:`PRODUCT_EVENTS` and
+:data:`ORDER_EVENTS`; :mod:`marketbridge.bootstrap` adds them to the webhook table.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import structlog
 from sqlalchemy.orm import Session
 
 from marketbridge.services.stock import outbox
-from marketbridge.services.webhooks import register_webhook_handler
 
 log = structlog.get_logger(__name__)
 
@@ -63,28 +64,16 @@ def skus_of(data: dict) -> list[str]:
     return sorted(found)
 
 
-def _on_stock_event(session: Session, event_name: str, data: dict) -> None:
+def on_stock_event(session: Session, event_name: str, data: dict) -> None:
     outbox.note_hints(session, skus_of(data), stock=True, reason=event_name[:64])
 
 
-def _on_product_event(session: Session, event_name: str, data: dict) -> None:
+def on_product_event(session: Session, event_name: str, data: dict) -> None:
     outbox.note_hints(session, skus_of(data), stock=True, price=True, details=True, reason=event_name[:64])
 
 
-def _on_order_event(session: Session, event_name: str, data: dict) -> None:
+def on_order_event(session: Session, event_name: str, data: dict) -> None:
     outbox.note_hints(session, skus_of(data), stock=True, exact=True, reason=event_name[:64])
-
-
-def register_handlers() -> None:
-    for name in STOCK_EVENTS:
-        register_webhook_handler(name, _on_stock_event)
-    for name in PRODUCT_EVENTS:
-        register_webhook_handler(name, _on_product_event)
-    for name in ORDER_EVENTS:
-        register_webhook_handler(name, _on_order_event)
-
-
-register_handlers()
 
 
 def hint(session: Session, skus: Iterable[str], **flags: Any) -> int:
@@ -92,4 +81,5 @@ def hint(session: Session, skus: Iterable[str], **flags: Any) -> int:
     return outbox.note_hints(session, skus, **flags)
 
 
-__all__ = ["hint", "skus_of"]
+__all__ = ["ORDER_EVENTS", "PRODUCT_EVENTS", "STOCK_EVENTS", "hint", "on_order_event", "on_product_event",
+           "on_stock_event", "skus_of"]

@@ -659,7 +659,8 @@ def poll(runtime: Runtime, *, overlap_seconds: float = 120.0, known_only: bool =
     out = PollResult()
     began = time.monotonic()
     out.redispatched = webhook_service.redispatch_unhandled(runtime.db.session,
-                                                            older_than_seconds=redispatch_older_than)
+                                                            older_than_seconds=redispatch_older_than,
+                                                            handlers=runtime.webhook_handlers)
     with runtime.db.session() as session:
         session.execute(delete(SkuPushLog).where(
             SkuPushLog.completed_at < utcnow() - dt.timedelta(days=HISTORY_DAYS)))

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from marketbridge.adapters.db.models.core import User
 from marketbridge.adapters.errors import IntegrationError
+from marketbridge.bus import AuditRequested
 from marketbridge.domain.auth import Action
 from marketbridge.services import audit as audit_service
 from marketbridge.services import catalogue as catalogue_service
@@ -190,15 +191,9 @@ def audit_run(run_id: DbId, session: SessionDep, user: Reader,
 @router.post("/api/audit/runs", status_code=202, responses=REMOTE_FAILED)
 def start_audit(body: AuditRequest, runtime: RuntimeDep, user: Auditor) -> dict[str, Any]:
     """Start an audit in the background (a durable workflow when the engine runs, else inline)."""
-    from marketbridge.workflows import engine
-
-    if engine.is_launched():
-        from dbos import DBOS
-
-        from marketbridge.workflows.catalogue import audit_workflow
-
-        handle = DBOS.start_workflow(audit_workflow, body.fix, "api")
-        return {"workflow_id": handle.workflow_id, "status": "started"}
+    workflow_id = runtime.bus.handle(AuditRequested(body.fix, "api"))
+    if workflow_id is not None:
+        return {"workflow_id": workflow_id, "status": "started"}
     try:
         return audit_service.run_audit(runtime, fix=body.fix, trigger="api").summary()
     except IntegrationError as error:

@@ -21,7 +21,7 @@ from marketbridge.domain.exceptions import Team
 from marketbridge.services import auth as auth_service
 from marketbridge.services import console_actions, dashboard
 from marketbridge.services import exceptions as exception_service
-from marketbridge.web import console_guide, console_metrics
+from marketbridge.web import console_flow_pages, console_guide, console_metrics, console_users
 from marketbridge.web.console_auth import (
     check_csrf,
     end_session,
@@ -119,6 +119,7 @@ StateFilter = Literal["active", "open", "acknowledged", "resolved", "ignored", "
 def exceptions_page(
     request: Request,
     session: SessionDep,
+    runtime: RuntimeDep,
     user: PageReader,
     team: Team | None = None,
     state: StateFilter = "active",
@@ -139,8 +140,8 @@ def exceptions_page(
         type_code=type or "",
         q=q or "",
         types=dashboard.exception_types(),
-        actions_for=console_actions.available_actions,
-        flow_actions_for=console_actions.flow_actions_for,
+        actions_for=lambda record: console_actions.available_actions(record, runtime.flow_actions),
+        flow_actions_for=runtime.flow_actions.for_type,
         may_act=lambda record: may_act(user, record.owner),
     )
 
@@ -153,7 +154,8 @@ def _record_or_404(session: SessionDep, record_id: int) -> ExceptionRecord:
 
 
 @pages.get("/exceptions/{record_id}", response_class=HTMLResponse)
-def exception_detail(request: Request, session: SessionDep, user: PageReader, record_id: DbId) -> Response:
+def exception_detail(request: Request, session: SessionDep, runtime: RuntimeDep, user: PageReader,
+                     record_id: DbId) -> Response:
     record = _record_or_404(session, record_id)
     return render(
         request,
@@ -161,8 +163,8 @@ def exception_detail(request: Request, session: SessionDep, user: PageReader, re
         record=record,
         type=dashboard.exception_types().get(record.type),
         history=dashboard.exception_history(session, record_id),
-        actions=console_actions.available_actions(record),
-        flow_actions=console_actions.flow_actions_for(record.type),
+        actions=console_actions.available_actions(record, runtime.flow_actions),
+        flow_actions=runtime.flow_actions.for_type(record.type),
         can_act=may_act(user, record.owner),
         message=None,
         error=None,
@@ -193,8 +195,8 @@ async def exception_action(
         "record": record,
         "message": message,
         "error": error,
-        "actions": console_actions.available_actions(record),
-        "flow_actions": console_actions.flow_actions_for(record.type),
+        "actions": console_actions.available_actions(record, runtime.flow_actions),
+        "flow_actions": runtime.flow_actions.for_type(record.type),
         "can_act": may_act(user, record.owner),
     }
     if request.headers.get("HX-Request"):
@@ -283,14 +285,9 @@ def metrics(session: SessionDep, runtime: RuntimeDep, user: Reader) -> Response:
     return Response(body, media_type=content_type)
 
 
-def _register_flow_pages() -> None:
-    from marketbridge.web import console_flow_pages, console_users
-
-    pages.include_router(console_flow_pages.router)
-    pages.include_router(console_users.router)
-
-
-_register_flow_pages()
+# the flow pages and user management come after this module's own pages (route order)
+pages.include_router(console_flow_pages.router)
+pages.include_router(console_users.router)
 router.include_router(pages)
 router.include_router(api)
 

@@ -20,8 +20,6 @@ def healthz() -> dict[str, str]:
 @router.get("/readyz", responses={503: {"description": "Not ready: the database or engine is not usable."}})
 def readyz(runtime: RuntimeDep) -> JSONResponse:
     """The database answers and the workflow engine is running."""
-    from marketbridge.workflows import engine
-
     checks: dict[str, str] = {}
     try:
         with runtime.db.engine.connect() as conn:
@@ -29,6 +27,6 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
         checks["database"] = "ok"
     except Exception as error:  # readiness reports, it never raises
         checks["database"] = f"error: {type(error).__name__}"
-    checks["engine"] = "ok" if engine.is_launched() else "not running"
+    checks["engine"] = "ok" if runtime.engine.is_running() else "not running"
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503)

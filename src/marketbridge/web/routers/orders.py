@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 
 from marketbridge.adapters.db.models.core import User
 from marketbridge.adapters.errors import IntegrationError
+from marketbridge.bus import OrderRetryRequested
 from marketbridge.domain.auth import Action
 from marketbridge.domain.orders import OrderState
 from marketbridge.services import orders as order_service
@@ -75,9 +76,5 @@ def retry_order(order_id: str, runtime: RuntimeDep, user: Retrier) -> dict[str, 
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such marketplace order.") from None
     except order_service.DecisionNotAllowed as error:
         raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
-    from marketbridge.workflows import engine
-    from marketbridge.workflows import orders as order_workflows
-
-    if engine.is_launched():
-        order_workflows.enqueue({"phase": "create", "order_id": order_id, "workflow_id": workflow_id})
-    return {"order_id": order_id, "workflow_id": workflow_id, "enqueued": engine.is_launched()}
+    enqueued = runtime.bus.handle(OrderRetryRequested(order_id, workflow_id))
+    return {"order_id": order_id, "workflow_id": workflow_id, "enqueued": enqueued}

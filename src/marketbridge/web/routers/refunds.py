@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 
 from marketbridge.adapters.db.models.core import User
 from marketbridge.adapters.errors import IntegrationError
+from marketbridge.bus import RefundRetryRequested
 from marketbridge.domain.auth import Action
 from marketbridge.services import refunds as service
 from marketbridge.web.deps import RuntimeDep, SessionDep
@@ -64,12 +65,8 @@ def retry_refund(key: Key, runtime: RuntimeDep, user: RefundActor) -> dict[str, 
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such credit memo.") from None
     except service.RefundActionError as error:
         raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
-    from marketbridge.workflows import engine
-    from marketbridge.workflows import refunds as workflows
-
-    if engine.is_launched():
-        workflows.enqueue(result["creditmemo_id"], result["workflow_id"])
-    return {**result, "enqueued": engine.is_launched()}
+    enqueued = runtime.bus.handle(RefundRetryRequested(result["creditmemo_id"], result["workflow_id"]))
+    return {**result, "enqueued": enqueued}
 
 
 @router.post("/api/refunds/marketplace/{refund_id}/mirror")

@@ -26,6 +26,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from marketbridge.adapters.magento.webhooks import SIGNATURE_HEADER, WebhookPayloadError, verify_signature
+from marketbridge.bus import WebhookEventsHandled
 from marketbridge.runtime import Runtime
 from marketbridge.services import webhooks as webhook_service
 
@@ -80,9 +81,7 @@ async def adobe_commerce_webhook(request: Request) -> JSONResponse:
     except WebhookPayloadError as error:
         return _refuse(400, str(error))
     if handled:
-        from marketbridge.workflows.stock import trigger_push
-
-        await anyio.to_thread.run_sync(trigger_push)
+        await anyio.to_thread.run_sync(runtime.bus.handle, WebhookEventsHandled())
     return JSONResponse({"op": "success"})
 
 
@@ -90,13 +89,13 @@ def _store_and_dispatch(runtime: Runtime, raw: bytes) -> tuple[webhook_service.S
     """Store the event and run its handlers in one transaction (one commit per delivery: a burst
     sends dozens a second). The handlers run in a savepoint: if one fails, the event is still
     stored, with its error, for the poll to dispatch again."""
-    webhook_service.load_handlers()
     with runtime.db.session() as session:
         stored = webhook_service.store_event(session, raw, dedup_window_seconds=runtime.settings.webhook_dedup_seconds)
         try:
             # A duplicate is not stored again, but its handlers run again: without an event id
             # the same body may be a new change (see dispatch_event).
-            return stored, webhook_service.dispatch_event(session, stored.id, again=stored.duplicate)
+            return stored, webhook_service.dispatch_event(session, stored.id, runtime.webhook_handlers,
+                                                         again=stored.duplicate)
         except Exception as error:  # noqa: BLE001 - stored; the poll re-dispatches it
             log.warning("webhook.dispatch_failed", event_id=stored.id, error=str(error)[:300])
             from marketbridge.adapters.db.models.stock import WebhookEvent

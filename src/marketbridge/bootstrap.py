@@ -1,0 +1,141 @@
+"""The composition root: :func:`build_runtime` builds everything a process runs with, and wires
+every handler of every flow, explicitly, here and nowhere else.
+
+Why one place: the flows used to find each other in four different ways (a module-level setter,
+lazy imports from services up into workflows, registries filled as a side effect of importing a
+module, and module look-ups by name), with ImportError fallbacks that could quietly turn a broken
+import into "no price rules". Reading this module now tells the whole wiring:
+
+* the webhook table (:func:`webhook_handlers`): which event names each flow listens to;
+* the bus (:func:`message_bus`): cross-flow signals and the handler that acts on each; the ones that
+  must survive a crash are enqueued on the flows' DBOS queues, as before;
+* the console's flow actions (``console_flow_hooks.register_all``);
+* the engine port (:class:`DbosEngine`): launching DBOS, its client, and what the dashboard needs
+  to know about the workflows — so services and the web layer never import ``workflows``.
+
+The worker (``marketbridge run``), the web app (``create_app`` takes the runtime built here), the
+CLI and the tests all start from :func:`build_runtime`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from types import ModuleType
+from typing import Any
+
+from marketbridge import bus as messages
+from marketbridge.adapters.db.session import Database
+from marketbridge.runtime import Runtime
+from marketbridge.services import console_flow_hooks
+from marketbridge.services import refunds as refund_service
+from marketbridge.services import stock as stock_service
+from marketbridge.services.console_actions import FlowActions
+from marketbridge.services.webhooks import WebhookHandlers
+from marketbridge.settings import Settings
+from marketbridge.workflows import catalogue as catalogue_workflows
+from marketbridge.workflows import engine as engine_module
+from marketbridge.workflows import maintenance as maintenance_workflows
+from marketbridge.workflows import orders as order_workflows
+from marketbridge.workflows import refunds as refund_workflows
+from marketbridge.workflows import shipments as shipment_workflows
+from marketbridge.workflows import stock as stock_workflows
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """The runtime of one process: settings, database, clients (built on first use), the bus, the
+    engine port and every handler table, all wired."""
+    engine = DbosEngine()
+    bus = messages.MessageBus()
+    flow_actions = FlowActions()
+    runtime = Runtime(settings=settings, db=Database(settings.database_url), bus=bus, engine=engine,
+                      webhook_handlers=webhook_handlers(), flow_actions=flow_actions)
+    engine.runtime = runtime
+    wire_bus(bus, runtime)
+    console_flow_hooks.register_all(flow_actions)
+    return runtime
+
+
+def webhook_handlers() -> WebhookHandlers:
+    """Every flow's Adobe Commerce webhook handlers, by event-name prefix, in the order they run."""
+    table = WebhookHandlers()
+    for name in stock_service.STOCK_EVENTS:
+        table.add(name, stock_service.on_stock_event)
+    for name in stock_service.PRODUCT_EVENTS:
+        table.add(name, stock_service.on_product_event)
+    for name in stock_service.ORDER_EVENTS:
+        table.add(name, stock_service.on_order_event)
+    for name in shipment_workflows.SHIPMENT_EVENTS:
+        table.add(name, shipment_workflows.on_shipment_event)
+    table.add("observer.sales_order_creditmemo_save_after", refund_service.on_creditmemo_event)
+    return table
+
+
+def wire_bus(bus: messages.MessageBus, runtime: Runtime) -> None:
+    """The handler of every cross-flow message. Each starts work on the engine; the durable ones
+    enqueue on the flows' DBOS queues (so a crash after the enqueue loses nothing), and each has a
+    poll schedule behind it that starts what a lost signal did not."""
+
+    def start_sends(message: messages.ShipmentsDue) -> list[str]:
+        return shipment_workflows.start_sends(runtime, message.due)
+
+    def retry_order(message: messages.OrderRetryRequested) -> bool:
+        if not runtime.engine.is_running():
+            return False  # the order poll starts the recorded workflow
+        order_workflows.enqueue({"phase": "create", "order_id": message.order_id, "workflow_id": message.workflow_id})
+        return True
+
+    def retry_refund(message: messages.RefundRetryRequested) -> bool:
+        if not runtime.engine.is_running():
+            return False  # the refunds poll starts it
+        refund_workflows.enqueue(message.creditmemo_id, message.workflow_id)
+        return True
+
+    def start_audit(message: messages.AuditRequested) -> str | None:
+        return catalogue_workflows.start_audit(message.fix, message.trigger) if runtime.engine.is_running() else None
+
+    def push_stock(_message: messages.WebhookEventsHandled) -> None:
+        stock_workflows.trigger_push()
+
+    bus.register(messages.ShipmentsDue, start_sends)
+    bus.register(messages.OrderRetryRequested, retry_order)
+    bus.register(messages.RefundRetryRequested, retry_refund)
+    bus.register(messages.AuditRequested, start_audit)
+    bus.register(messages.WebhookEventsHandled, push_stock)
+
+
+class DbosEngine:
+    """The engine port of the runtime (``runtime.engine``), over ``marketbridge.workflows``."""
+
+    def __init__(self) -> None:
+        self.runtime: Runtime | None = None
+
+    def _runtime(self) -> Runtime:
+        if self.runtime is None:
+            raise RuntimeError("DbosEngine used before build_runtime() attached its runtime")
+        return self.runtime
+
+    def is_running(self) -> bool:
+        return engine_module.is_launched()
+
+    def launch(self, *, schedules: bool = True) -> None:
+        engine_module.launch(self._runtime(), schedules=schedules)
+
+    def shutdown(self) -> None:
+        engine_module.shutdown()
+
+    def client(self) -> Any:
+        return maintenance_workflows._client(self._runtime())
+
+    def workflow_names(self, area: str) -> set[str]:
+        """The qualnames of an area's workflow functions (runs are recorded under ``area.*`` or
+        these)."""
+        module = engine_module.workflow_modules().get(area)
+        return _function_names(module) if module is not None else set()
+
+
+def _function_names(module: ModuleType) -> set[str]:
+    return {value.__qualname__ for value in vars(module).values()
+            if inspect.isfunction(value) and getattr(value, "__module__", "") == module.__name__}
+
+
+__all__ = ["DbosEngine", "build_runtime", "webhook_handlers", "wire_bus"]

@@ -1,0 +1,120 @@
+"""Guards on the wiring (issue 18): dependencies are inverted in one way only, through
+``marketbridge.bootstrap`` and the bus. These fail when an old way creeps back in:
+
+* an ``except ImportError`` around a module (ours are always there; a fallback only hides a break,
+  as it once turned the price rules into ``[]``);
+* a service importing a workflow module (services publish a message or get a port instead);
+* ``importlib`` (modules are imported by name in code, not looked up), except for the data file
+  read through ``importlib.resources``;
+* a module-level registry filled by import side effects (``register_*`` called at import time);
+* the web layer importing the workflows (it reaches the engine through ``app.state.runtime``).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "marketbridge"
+#: importlib.resources reads a data file shipped in the package: the one allowed use.
+IMPORTLIB_ALLOWED = {"services/passwords.py"}
+
+
+def _modules() -> list[tuple[str, ast.Module]]:
+    return [(path.relative_to(SRC).as_posix(), ast.parse(path.read_text(encoding="utf-8"), str(path)))
+            for path in sorted(SRC.rglob("*.py"))]
+
+
+def _imported_names(tree: ast.AST) -> list[str]:
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
+            names += [f"{node.module}.{alias.name}" for alias in node.names]
+    return names
+
+
+def test_no_import_error_fallbacks() -> None:
+    found = []
+    for name, tree in _modules():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ExceptHandler) and node.type is not None:
+                caught = [node.type] if not isinstance(node.type, ast.Tuple) else list(node.type.elts)
+                if any(isinstance(c, ast.Name) and c.id in ("ImportError", "ModuleNotFoundError") for c in caught):
+                    found.append(f"{name}:{node.lineno}")
+    assert found == []
+
+
+def test_services_do_not_import_workflows() -> None:
+    found = [f"{name}: {imported}" for name, tree in _modules() if name.startswith("services/")
+             for imported in _imported_names(tree) if imported.startswith("marketbridge.workflows")]
+    assert found == []
+
+
+def test_the_web_layer_does_not_import_workflows() -> None:
+    found = [f"{name}: {imported}" for name, tree in _modules() if name.startswith("web/")
+             for imported in _imported_names(tree) if imported.startswith("marketbridge.workflows")]
+    assert found == []
+
+
+def test_importlib_only_for_package_data() -> None:
+    found = []
+    for name, tree in _modules():
+        if name in IMPORTLIB_ALLOWED:
+            continue
+        if any(imported == "importlib" or imported.startswith("importlib.") for imported in _imported_names(tree)):
+            found.append(name)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "__import__":
+                found.append(f"{name}:{node.lineno}")
+    assert found == []
+
+
+def test_nothing_registers_itself_at_import_time() -> None:
+    """A module-level call to a ``register*`` or ``set_*`` function is wiring by import side effect;
+    bootstrap does the wiring. ``cli/main.py`` is the CLI's own explicit table of command groups
+    (``orders.register(app)`` adds commands to the app defined right there), not a side effect."""
+    found = []
+    for name, tree in _modules():
+        if name == "cli/main.py":
+            continue
+        for node in tree.body:
+            call = node.value if isinstance(node, ast.Expr) else None
+            if isinstance(call, ast.Call):
+                func = call.func
+                called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+                if called.startswith(("register", "_register", "set_")) and called != "set_runtime":
+                    found.append(f"{name}:{node.lineno} {called}()")
+    assert found == []
+
+
+def test_bootstrap_wires_every_flow() -> None:
+    """The webhook table, the bus and the console actions are filled by build_runtime, not by
+    whatever happened to be imported before."""
+    from marketbridge.bootstrap import build_runtime
+    from marketbridge.bus import (
+        AuditRequested,
+        OrderRetryRequested,
+        RefundRetryRequested,
+        ShipmentsDue,
+        WebhookEventsHandled,
+    )
+    from marketbridge.settings import load_settings
+
+    runtime = build_runtime(load_settings(database_url="sqlite://", session_secret="x" * 48))
+    try:
+        for message in (ShipmentsDue, OrderRetryRequested, RefundRetryRequested, AuditRequested, WebhookEventsHandled):
+            assert runtime.bus.handlers_of(message), message.__name__
+        handlers = runtime.webhook_handlers
+        for event in ("observer.cataloginventory_stock_item_save", "observer.catalog_product_save",
+                      "observer.sales_order_place_after", "observer.sales_order_shipment_save_after",
+                      "observer.sales_order_creditmemo_save_after"):
+            assert handlers.for_event(event), event
+        for code in ("workflow_failed", "order_held", "order_creation_failed", "carrier_unmapped",
+                     "shipment_rejected", "sku_near_miss", "refund_not_sent", "marketplace_refund_recorded"):
+            assert runtime.flow_actions.for_type(code), code
+        assert runtime.engine.is_running() is False
+    finally:
+        runtime.close()
