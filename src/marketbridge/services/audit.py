@@ -258,10 +258,10 @@ class AuditOutcome:
 def run_audit(runtime: Runtime, *, fix: bool = False, trigger: str = "manual", progress: Progress = _noop) -> AuditOutcome:
     started = time.monotonic()
     with runtime.db.session() as session:
-        run = AuditRun(trigger=trigger, status="running", fix=fix, counts={}, fixed={})
-        session.add(run)
+        new_run = AuditRun(trigger=trigger, status="running", fix=fix, counts={}, fixed={})
+        session.add(new_run)
         session.flush()
-        run_id = run.id
+        run_id = new_run.id
     try:
         side = fetch_magento(runtime, progress)
         offers, source = fetch_offers(runtime, progress, source=runtime.settings.audit_offer_source)
