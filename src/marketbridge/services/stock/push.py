@@ -1,0 +1,325 @@
+"""Pushing: claim a lane's batch, upload its file to Mirakl once, follow the import, record results.
+
+One lane per import API (:func:`marketbridge.domain.stock.plan_lanes`: STO01 or OF01 for stock,
+PRI01 or OF01 for prices). Mirakl accepts one upload per API a minute (:func:`import_interval`,
+scaled in tests), so values wait in the outbox and leave together when the window opens. A batch
+(``sync_batches``) goes ``claimed`` → ``uploading`` (conditional UPDATE by its owner: the workflow
+``stock-push-<batch id>`` or the CLI) → ``sent`` (import id stored) → ``complete``, or is released
+and its values queued again. Files carry the marketplace's offer SKU (:func:`_offer_skus`) and the
+columns of :func:`marketbridge.domain.stock.import_rows`; the import's error report gives per-SKU
+results, written to ``sku_states`` and ``sku_push_log``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import structlog
+from sqlalchemy import bindparam, insert, update
+from sqlalchemy.orm import Session
+
+from marketbridge.adapters.db.base import utcnow
+from marketbridge.adapters.db.models.stock import SkuPushLog, SkuState, SyncBatch, SyncLane
+from marketbridge.adapters.errors import RemoteError
+from marketbridge.domain import stock as rules_domain
+from marketbridge.domain.exceptions import ExceptionReport
+from marketbridge.domain.stock import (
+    SKU_UNKNOWN_ON_MARKETPLACE,
+    STOCK_IMPORT_FAILED,
+    STOCK_LINE_REJECTED,
+    Kind,
+    Lane,
+)
+from marketbridge.memory import release_free_memory
+from marketbridge.runtime import Runtime
+from marketbridge.services import exceptions as exception_service
+from marketbridge.services import skus as skus_service
+from marketbridge.services.stock import outbox
+from marketbridge.services.stock.apply import LARGE_PASS, STATE_TABLE, _active_exception_ids, _existing_skus
+from marketbridge.services.stock.refresh import refresh
+from marketbridge.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+def lanes(settings: Settings) -> list[Lane]:
+    return rules_domain.plan_lanes(
+        stock_enabled=settings.stock_sync_enabled,
+        price_enabled=settings.price_sync_enabled,
+        stock_api=settings.stock_import_api.value,
+        price_api=settings.price_import_api.value,
+    )
+
+
+def import_interval(settings: Settings) -> float:
+    """Seconds between two uploads of one import API (Mirakl: once a minute), scaled in tests."""
+    return 60.0 * settings.mirakl_rate_limit_scale
+
+
+def seconds_to_window(runtime: Runtime) -> float | None:
+    """Seconds until the next lane without a batch in flight may upload again (None: none is
+    waiting). The tick sleeps that long when it is shorter than its own period, so a batch leaves
+    as the window opens rather than up to one tick later."""
+    interval = import_interval(runtime.settings)
+    now = utcnow()
+    waits = []
+    with runtime.db.session() as session:
+        for lane in lanes(runtime.settings):
+            row = session.get(SyncLane, lane.api)
+            if row is not None and row.active_batch_id is None and row.last_sent_at is not None:
+                waits.append(interval - (now - row.last_sent_at).total_seconds())
+    waits = [w for w in waits if w > 0]
+    return min(waits) if waits else None
+
+
+def claim_all(runtime: Runtime) -> list[int]:
+    """For every lane: the batch in flight or a new one when the window allows. Batch ids.
+
+    A batch in flight for longer than ``stock_batch_stale_seconds`` (its owner died for good:
+    a CLI killed mid-push, a workflow cancelled by hand) is released first, so a lane never
+    stays blocked; its values go back to pending."""
+    ids = []
+    stale = utcnow() - dt.timedelta(seconds=runtime.settings.stock_batch_stale_seconds)
+    for lane in lanes(runtime.settings):
+        with runtime.db.session() as session:
+            for batch in outbox.active_batches(session):
+                if batch.api == lane.api and batch.created_at < stale:
+                    outbox.release(session, batch.id, "no progress for too long; values queued again")
+        with runtime.db.session() as session:
+            batch_id = outbox.claim(session, lane.api, lane.kinds, interval_seconds=import_interval(runtime.settings))
+        if batch_id is not None:
+            ids.append(batch_id)
+    return ids
+
+
+def _connection_id(api: str) -> str:
+    return f"mirakl:{api}"
+
+
+def _offer_skus(session: Session) -> dict[str, str]:
+    """Magento SKU -> marketplace offer SKU for every confirmed link (e.g. a trailing space on the
+    marketplace). Unlinked SKUs are sent as they are."""
+    return {magento: offer for offer, magento in skus_service.all_links(session).items()}
+
+
+def _submit(runtime: Runtime, api: str, values: dict[str, dict[str, str]], offer_of: Mapping[str, str]) -> str:
+    columns, rows = rules_domain.import_rows(api, {offer_of.get(sku, sku): v for sku, v in values.items()})
+    mirakl = runtime.mirakl
+    if api == "STO01":
+        return mirakl.submit_stock(rows)
+    if api == "PRI01":
+        return mirakl.submit_prices(rows)
+    return mirakl.submit_offers(rows, columns, mode="NORMAL")
+
+
+def upload(runtime: Runtime, batch_id: int, owner: str | None = None) -> dict[str, Any]:
+    """Send the batch's file once. ``owner`` (the batch's workflow id, or the CLI's id) takes the
+    batch from ``claimed`` to ``uploading`` with a conditional UPDATE, so two processes never send
+    the same batch; a recovered workflow (same owner) continues. A batch that already has an
+    import id is not resent.
+
+    On failure (after the client's own 429 handling) the batch is released — its values go back to
+    pending — and an Ops exception is recorded; the next window retries.
+    """
+    owner = owner or outbox.batch_workflow_id(batch_id)
+    with runtime.db.session() as session:
+        won = session.execute(
+            update(SyncBatch).where(SyncBatch.id == batch_id, SyncBatch.state == "claimed")
+            .values(state="uploading", workflow_id=owner)
+        ).rowcount
+        batch = session.get(SyncBatch, batch_id)
+        if batch is None:
+            return {"state": "missing"}
+        if not won and not (batch.state == "uploading" and batch.workflow_id == owner):
+            return {"state": batch.state, "api": batch.api, "import_id": batch.import_id, "owner": batch.workflow_id}
+        api = batch.api
+        values = outbox.batch_values(session, batch_id)
+        if not values:
+            outbox.complete(session, batch_id, import_status="EMPTY", ok=0, errors=0)
+            return {"state": "complete", "api": api, "import_id": None}
+        offer_of = _offer_skus(session)
+    started = utcnow()  # Mirakl counts call frequency from the call, not from its answer
+    try:
+        import_id = _submit(runtime, api, values, offer_of)
+    except RemoteError as error:
+        with runtime.db.session() as session:
+            outbox.mark_attempted(session, api)
+            requeued = outbox.release(session, batch_id, str(error))
+            exception_service.record(session, ExceptionReport(
+                type=STOCK_IMPORT_FAILED, object_id=_connection_id(api),
+                message=f"The {api} upload of {len(values)} SKUs to the marketplace failed; the values are queued "
+                "again for the next window.",
+                detail=str(error)[:2000], context={"batch_id": batch_id, "requeued": requeued}))
+        log.warning("stock.upload_failed", api=api, batch_id=batch_id, error=str(error)[:200])
+        return {"state": "failed", "api": api, "import_id": None}
+    now = utcnow()
+    with runtime.db.session() as session:
+        outbox.mark_sent(session, batch_id, import_id, now, window_from=started)
+        for kind, pushed, imp in ((Kind.STOCK, SkuState.stock_pushed_at, SkuState.stock_import_id),
+                                  (Kind.PRICE, SkuState.price_pushed_at, SkuState.price_import_id)):
+            column = "quantity" if kind is Kind.STOCK else "price"
+            skus = [s for s, v in values.items() if column in v]
+            for start in range(0, len(skus), outbox.CHUNK):
+                session.execute(update(SkuState).where(SkuState.sku.in_(skus[start : start + outbox.CHUNK]))
+                                .values({pushed: now, imp: import_id}))
+    log.info("stock.uploaded", api=api, batch_id=batch_id, import_id=import_id, skus=len(values))
+    return {"state": "sent", "api": api, "import_id": import_id}
+
+
+def follow(runtime: Runtime, batch_id: int, owner: str | None = None) -> dict[str, Any]:
+    """Wait for the import to finish, read its error report, write per-SKU results. Idempotent;
+    only the batch's owner follows it."""
+    owner = owner or outbox.batch_workflow_id(batch_id)
+    with runtime.db.session() as session:
+        batch = session.get(SyncBatch, batch_id)
+        if batch is None or batch.state != "sent" or not batch.import_id or batch.workflow_id != owner:
+            return {"state": None if batch is None else batch.state}
+        api, import_id = batch.api, batch.import_id
+        skus = sorted(outbox.batch_values(session, batch_id))
+        offer_of = _offer_skus(session)
+    magento_of = {offer_of[sku]: sku for sku in skus if sku in offer_of}
+    mirakl = runtime.mirakl
+    # Status APIs are rate limited too (PRI02 once a minute, STO02 every 15 s): asking at once
+    # almost always answers WAITING and costs a whole interval. Give the import a moment first.
+    time.sleep(min(FIRST_STATUS_DELAY_SECONDS, import_interval(runtime.settings) / 4))
+    try:
+        status = mirakl.wait_for_import(api, import_id, timeout=runtime.settings.stock_import_timeout_seconds)
+        result = mirakl.import_result(api, import_id, [offer_of.get(sku, sku) for sku in skus], status)
+    except RemoteError as error:
+        # Reading the status failed (after the client's retries): put the values back; resending the
+        # same values is harmless, losing them is not.
+        with runtime.db.session() as session:
+            outbox.release(session, batch_id, f"could not follow import {import_id}: {error}")
+            exception_service.record(session, ExceptionReport(
+                type=STOCK_IMPORT_FAILED, object_id=_connection_id(api),
+                message=f"marketbridge could not read the result of {api} import {import_id}; the values are "
+                "queued again.", detail=str(error)[:2000], context={"batch_id": batch_id}))
+        return {"state": "failed"}
+    if result.status not in ("COMPLETE", "SENT"):
+        with runtime.db.session() as session:
+            outbox.release(session, batch_id, f"import {import_id} {result.status}: {result.reason or ''}")
+            exception_service.record(session, ExceptionReport(
+                type=STOCK_IMPORT_FAILED, object_id=_connection_id(api),
+                message=f"The marketplace reports {api} import {import_id} as {result.status}; the values are "
+                "queued again for the next window.",
+                detail=result.reason or "", context={"batch_id": batch_id}))
+        return {"state": "failed", "status": result.status}
+    failed = {magento_of.get(sku, sku): message for sku, message in result.failed_skus().items()}
+    return record_results(runtime, batch_id, api, import_id, result.status, failed)
+
+
+RESULT_SLICE = 5000
+FIRST_STATUS_DELAY_SECONDS = 3.0
+
+
+def _write_results(session: Session, rows: Sequence[outbox.InflightRow], failed: dict[str, str], batch_id: int,
+                   import_id: str, now: dt.datetime) -> None:
+    """Per-SKU state (published value, result, latency) and history for one slice of a batch.
+
+    A SKU with a newer value already queued keeps its result ``pending``: this import carried an
+    older change, so it does not make the SKU done (the published value is still recorded)."""
+    existing = _existing_skus(session, [r.sku for r in rows])
+    newer = outbox.pending_keys(session, [r.sku for r in rows])
+    by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        if row.sku not in existing:
+            continue
+        prefix = "stock" if row.kind is Kind.STOCK else "price"
+        if row.sku in failed:
+            mapping = {"sku": row.sku, f"{prefix}_result": "error", f"{prefix}_message": failed[row.sku][:2000],
+                       f"{prefix}_completed_at": now, f"{prefix}_import_id": import_id}
+        else:
+            latency = (now - row.first_noticed_at).total_seconds() if row.first_noticed_at else None
+            mapping = {"sku": row.sku, f"{prefix}_result": "ok", f"{prefix}_message": "",
+                       f"{prefix}_completed_at": now, f"{prefix}_latency_seconds": latency,
+                       f"{prefix}_import_id": import_id,
+                       "published_qty" if row.kind is Kind.STOCK else "published_price":
+                           int(row.value) if row.kind is Kind.STOCK else row.value}
+        if (row.kind.value, row.sku) in newer:
+            del mapping[f"{prefix}_result"]
+        by_keys.setdefault(tuple(sorted(mapping)), []).append({f"b_{k}": v for k, v in mapping.items()})
+    for keys, group in by_keys.items():  # Core executemany
+        columns = [k for k in keys if k != "sku"]
+        statement = (update(STATE_TABLE).where(STATE_TABLE.c.sku == bindparam("b_sku"))
+                     .values({c: bindparam(f"b_{c}") for c in columns}))
+        session.execute(statement, group)
+    history = [
+        {"batch_id": batch_id, "kind": r.kind.value, "sku": r.sku, "value": r.value,
+         "result": "error" if r.sku in failed else "ok", "message": failed.get(r.sku, "")[:500],
+         "first_noticed_at": r.first_noticed_at, "read_at": r.read_at, "completed_at": now}
+        for r in rows
+    ]
+    if history:
+        session.execute(insert(SkuPushLog.__table__), history)
+
+
+def record_results(runtime: Runtime, batch_id: int, api: str, import_id: str, status: str,
+                   failed: dict[str, str]) -> dict[str, Any]:
+    now = utcnow()
+    with runtime.db.session() as session:
+        batch = session.get(SyncBatch, batch_id)
+        if batch is None or batch.state != "sent":
+            return {"state": None if batch is None else batch.state}
+        rows = outbox.inflight_rows(session, batch_id)
+        # Slices bound the memory of a 50,000-SKU import (dicts for state, history, parameters).
+        for start in range(0, len(rows), RESULT_SLICE):
+            _write_results(session, rows[start : start + RESULT_SLICE], failed, batch_id, import_id, now)
+        failed_skus = set(failed)
+        ok_skus = {r.sku for r in rows} - failed_skus
+        active = _active_exception_ids(session, [SKU_UNKNOWN_ON_MARKETPLACE, STOCK_LINE_REJECTED], ok_skus)
+        for sku, codes in active.items():
+            for type_ in (SKU_UNKNOWN_ON_MARKETPLACE, STOCK_LINE_REJECTED):
+                if type_.code in codes:
+                    exception_service.clear(session, type_, sku)
+        for sku in sorted(failed_skus & {r.sku for r in rows}):
+            message = failed[sku]
+            unknown = rules_domain.classify_line_error(message) == "unknown_offer"
+            type_ = SKU_UNKNOWN_ON_MARKETPLACE if unknown else STOCK_LINE_REJECTED
+            text = (f"The marketplace has no offer with SKU {sku}, so its stock/price could not be updated."
+                    if unknown else f"The marketplace refused the stock/price line for SKU {sku}: {message}")
+            exception_service.record(session, ExceptionReport(
+                type=type_, object_id=sku, message=text, detail=f"{api} import {import_id}: {message}",
+                context={"import_id": import_id, "api": api}))
+        outbox.complete(session, batch_id, import_status=status, ok=len(ok_skus), errors=len(failed_skus), now=now)
+        exception_service.clear(session, STOCK_IMPORT_FAILED, _connection_id(api))
+    if len(rows) >= LARGE_PASS:
+        release_free_memory()
+    log.info("stock.import_done", api=api, import_id=import_id, ok=len(ok_skus), errors=len(failed_skus))
+    return {"state": "complete", "ok": len(ok_skus), "errors": len(failed_skus)}
+
+
+def release_stale(runtime: Runtime, batch_id: int, reason: str) -> int:
+    with runtime.db.session() as session:
+        return outbox.release(session, batch_id, reason)
+
+
+def push_now(runtime: Runtime, *, max_windows: int = 1000, wait_window: bool = True) -> list[dict[str, Any]]:
+    """Refresh hints and push every pending value in-process, window after window, until the
+    outbox is empty (the CLI's ``--wait``; tests). Respects the once-a-minute window."""
+    import os
+    import uuid
+
+    owner = f"cli-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    outcomes = []
+    for _ in range(max_windows):
+        refresh(runtime)
+        ids = claim_all(runtime)
+        for batch_id in ids:
+            outcome = upload(runtime, batch_id, owner)
+            if outcome.get("state") == "sent":
+                outcome = {**outcome, **follow(runtime, batch_id, owner)}
+            if outcome.get("owner") not in (None, owner):
+                continue  # the running service is pushing this batch
+            outcomes.append({"batch_id": batch_id, **outcome})
+        with runtime.db.session() as session:
+            left = outbox.pending_count(session) + outbox.inflight_count(session) + outbox.hint_count(session)
+        if not left:
+            return outcomes
+        if not ids:
+            if not wait_window:
+                return outcomes
+            time.sleep(min(1.0, import_interval(runtime.settings) / 4 or 0.05))
+    return outcomes
