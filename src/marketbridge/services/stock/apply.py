@@ -1,8 +1,10 @@
 """Apply what a read learnt: store it per SKU, compute the values to publish, queue the changes.
 
 Every path of the flow (webhook hint, poll, full resync, rule change) ends in :func:`apply_readings`,
-which runs the pure rules of :mod:`marketbridge.domain.stock` and writes the outbox, so the same SKU
-in the same state always publishes the same value whichever way the change was noticed.
+which computes the values to publish with the pure :func:`marketbridge.domain.sku_stock.compute`
+(on a :class:`~marketbridge.domain.sku_stock.SkuStock` built from the stored row) and writes the
+outbox, so the same SKU in the same state always publishes the same value whichever way the change
+was noticed.
 
 The per-SKU state lives in ``sku_states``, read and written through SQLAlchemy Core as plain dicts
 (the full resync handles 50,000 rows at once). Two sides write it: a read (this module) writes the
@@ -18,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import case, func, or_, select, update
@@ -31,12 +32,10 @@ from marketbridge.adapters.db.models.stock import SkuState, SyncLane
 from marketbridge.domain import stock as rules_domain
 from marketbridge.domain.catalogue import OverrideAction
 from marketbridge.domain.exceptions import ExceptionReport, ExceptionType
+from marketbridge.domain.sku_stock import SkuStock, compute
 from marketbridge.domain.stock import (
-    COMPOSITE_TYPES,
     PRODUCT_UNREADABLE,
     Kind,
-    PriceFacts,
-    ProductFacts,
     Rule,
 )
 from marketbridge.services import exceptions as exception_service
@@ -70,65 +69,6 @@ class Reading:
     exact: bool = False
     reservations_suspected: bool | None = None
     missing: bool = False  # the product no longer exists in Magento
-
-
-def _decimal(value: str | None) -> Decimal | None:
-    if value in (None, ""):
-        return None
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        return None
-
-
-def _date(value: str | None) -> dt.date | None:
-    if not value:
-        return None
-    try:
-        return dt.date.fromisoformat(str(value)[:10])
-    except ValueError:
-        return None
-
-
-def facts_of(state: Mapping[str, Any]) -> ProductFacts:
-    return ProductFacts(
-        sku=state["sku"], enabled=bool(state["enabled"]), type_id=state["type_id"],
-        manage_stock=bool(state["manage_stock"]), attributes=dict(state["attributes"] or {}),
-        category_ids=list(state["category_ids"] or []),
-    )
-
-
-def price_facts_of(state: Mapping[str, Any]) -> PriceFacts:
-    return PriceFacts(price=_decimal(state["price"]), special_price=_decimal(state["special_price"]),
-                      special_from=_date(state["special_from"]), special_to=_date(state["special_to"]))
-
-
-def compute(state: Mapping[str, Any], rules: Sequence[Rule], settings: Settings, today: dt.date,
-            published_as_simple: frozenset[str] = frozenset(), *, sold_not_created: float = 0.0) -> tuple[
-        tuple[int, str] | None, tuple[Decimal | None, str]]:
-    """(quantity, rule) and (price, rule); quantity None for products with no offer of their own:
-    composites (parents and bundles) and what the catalogue excludes (virtual, required options).
-
-    ``sold_not_created``: units of marketplace orders not yet created in Adobe Commerce (see
-    :func:`units_sold_not_in_magento`); they are off Magento's salable quantity for publication."""
-    if state["type_id"] in COMPOSITE_TYPES:
-        return None, (None, "composite")
-    excluded = rules_domain.offer_exclusion(state["type_id"], state["attributes"] or {},
-                                            publish_as_simple=state["sku"] in published_as_simple)
-    if excluded is not None:
-        rule = f"not on the marketplace: {excluded}"[:255]
-        if state["published_qty"]:  # it had an offer (rule or product changed since): drain it to 0
-            return (0, rule), (None, rule)
-        return None, (None, rule)
-    facts = facts_of(state)
-    salable = state["magento_qty"]
-    if salable is not None and sold_not_created:
-        salable -= sold_not_created
-    qty = rules_domain.publishable_quantity(salable, facts, rules,
-                                            unmanaged_default=settings.stock_unmanaged_default_quantity)
-    if sold_not_created and facts.manage_stock:
-        qty = (qty[0], f"{qty[1]}; {sold_not_created:g} sold on the marketplace, not yet in Adobe Commerce"[:255])
-    return qty, rules_domain.channel_price(price_facts_of(state), facts, rules, today)
 
 
 def units_sold_not_in_magento(session: Session, skus: Sequence[str], *, until_shipped: bool = False,
@@ -381,7 +321,9 @@ def apply_readings(
         state["noticed_at"] = first
         state["updated_at"] = now
         readable.append(item.sku)
-        qty, (price, price_rule) = compute(state, rules, settings, today, as_simple,
+        stock = SkuStock.of(state)
+        qty, (price, price_rule) = compute(stock, rules, today, as_simple,
+                                           unmanaged_default=settings.stock_unmanaged_default_quantity,
                                            sold_not_created=sold.get(item.sku, 0.0))
         if qty is None:
             state["target_qty"], state["stock_rule"] = None, price_rule
@@ -393,7 +335,7 @@ def apply_readings(
                 changes.append(outbox.Change(Kind.STOCK, item.sku, str(qty[0]), first))
                 state["stock_result"] = "pending"
                 result.stock_enqueued += 1
-        base = rules_domain.magento_price(price_facts_of(state), today)
+        base = rules_domain.magento_price(stock.price_facts(), today)
         state["magento_price"] = None if base is None else str(base)
         state["price_rule"] = price_rule
         if price is not None:
