@@ -199,12 +199,12 @@ def test_a_result_does_not_mark_a_sku_done_for_a_change_it_did_not_carry(rt, fre
     hint(rt, sku)
     stock_refresh.refresh(rt)
     [batch_id] = stock_push.claim_all(rt)
-    assert stock_push.upload(rt, batch_id)["state"] == "sent"
+    assert stock_push.upload(rt, batch_id).state == "sent"
     set_stock(boxes, sku, 1)  # changes while the import of 3 is processed
     with rt.db.session() as session:
         outbox.note_hints(session, [sku], reason="webhook")
     stock_refresh.refresh(rt)
-    assert stock_push.follow(rt, batch_id)["state"] == "complete"
+    assert stock_push.follow(rt, batch_id).state == "complete"
     with rt.db.session() as session:
         row = session.get(SkuState, sku)
         assert row.published_qty == carried  # what the marketplace holds now

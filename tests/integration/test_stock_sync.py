@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx2
 import pytest
 from sqlalchemy import select
@@ -52,7 +54,7 @@ def test_full_resync_then_a_change_reaches_the_offer(rt, fresh_sandboxes):
     result = stock_poll.full_resync(rt)
     assert result.skus > 100 and result.applied.stock_enqueued > 100
     outcomes = stock_push.push_now(rt)
-    apis = {o.get("api") for o in outcomes}
+    apis = {o.api for o in outcomes}
     assert "STO01" in apis and "PRI01" in apis
     sku = simple_on_marketplace(boxes)[0]
     set_stock(boxes, sku, 37)
@@ -141,7 +143,7 @@ def test_a_failed_upload_is_requeued_not_lost(rt, fresh_sandboxes):
     stock_refresh.refresh(rt)
     batch_ids = stock_push.claim_all(rt)
     outcomes = [stock_push.upload(rt, b) for b in batch_ids]
-    assert {"state": "failed", "api": "STO01", "import_id": None} in outcomes
+    assert stock_push.UploadResult(state="failed", api="STO01", import_id=None) in outcomes
     with rt.db.session() as session:
         assert outbox.pending_count(session, [Kind.STOCK]) == 1  # back in the outbox
         exc = session.scalars(select(ExceptionRecord).where(ExceptionRecord.type == "stock_import_failed")).one()
@@ -308,3 +310,23 @@ def test_products_that_do_not_manage_stock_publish_the_configured_default(rt, fr
         assert offer(fresh_sandboxes, sku)["quantity"] == default, sku
         with rt.db.session() as session:
             assert session.get(SkuState, sku).manage_stock is False
+
+
+def test_the_cli_pushes_from_its_own_process_and_reports_each_batch_when_asked_to_wait(rt, fresh_sandboxes):
+    """``marketbridge sync stock --wait``: poll, push every pending value from the CLI (no running
+    service), and print one line a batch with its API, state and per-line results."""
+    from typer.testing import CliRunner
+
+    from marketbridge.cli.main import app as cli
+
+    sku = simple_on_marketplace(fresh_sandboxes)[4]
+    set_stock(fresh_sandboxes, sku, 23)
+    hint(rt, sku)
+    env = {"MARKETBRIDGE_DATABASE_URL": rt.settings.database_url,
+           "MARKETBRIDGE_MAGENTO_BASE_URL": fresh_sandboxes.magento_url,
+           "MARKETBRIDGE_MIRAKL_BASE_URL": fresh_sandboxes.mirakl_url, "MARKETBRIDGE_MIRAKL_RATE_LIMIT_SCALE": "0.01"}
+    result = CliRunner().invoke(cli, ["sync", "stock", "--wait"], env=env)
+    assert result.exit_code == 0, result.output
+    assert re.search(r"batch \d+ STO01: complete ok=\d+ errors=\d+", result.output), result.output
+    assert "Done in" in result.output
+    assert offer(fresh_sandboxes, sku)["quantity"] == 23

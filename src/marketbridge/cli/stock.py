@@ -247,8 +247,9 @@ def sync_stock(
         console.print(f"{summary}; {queued[0]} stock and {queued[1]} price values queued.")
         if wait:
             for outcome in outcomes:
-                console.print(f"  batch {outcome['batch_id']} {outcome.get('api', '')}: {outcome.get('state')} "
-                              f"ok={outcome.get('ok', '-')} errors={outcome.get('errors', '-')}")
+                console.print(f"  batch {outcome.batch_id} {outcome.api or ''}: {outcome.state} "
+                              f"ok={'-' if outcome.ok is None else outcome.ok} "
+                              f"errors={'-' if outcome.errors is None else outcome.errors}")
             console.print(f"Done in {time.monotonic() - started:.1f} s.")
         else:
             console.print("The running service (marketbridge run) pushes them within a minute.")

@@ -58,12 +58,12 @@ def _claim() -> list[int]:
 
 @DBOS.step(name="stock.upload")
 def _upload(batch_id: int) -> dict[str, Any]:
-    return stock_push.upload(get_runtime(), batch_id, outbox.batch_workflow_id(batch_id))
+    return stock_push.upload(get_runtime(), batch_id, outbox.batch_workflow_id(batch_id)).as_dict()
 
 
 @DBOS.step(name="stock.follow")
 def _follow(batch_id: int) -> dict[str, Any]:
-    return stock_push.follow(get_runtime(), batch_id, outbox.batch_workflow_id(batch_id))
+    return stock_push.follow(get_runtime(), batch_id, outbox.batch_workflow_id(batch_id)).as_dict()
 
 
 @DBOS.step(name="stock.release")

@@ -8,6 +8,12 @@ scaled in tests), so values wait in the outbox and leave together when the windo
 and its values queued again. Files carry the marketplace's offer SKU (:func:`_offer_skus`) and the
 columns of :func:`marketbridge.domain.stock.import_rows`; the import's error report gives per-SKU
 results, written to ``sku_states`` and ``sku_push_log``.
+
+:func:`upload` and :func:`follow` return frozen :class:`UploadResult` and :class:`FollowResult`.
+The DBOS steps of ``stock.push_batch`` record them as the dicts they always recorded
+(:meth:`UploadResult.as_dict`: ``{"state", "api", "import_id"[, "owner"]}``, or ``{"state":
+"missing"}``; :meth:`FollowResult.as_dict`: ``{"state"[, "status"][, "ok", "errors"]}``), so a
+push recorded before an upgrade resumes after it, and no pickled class path is tied to this module.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -57,6 +64,74 @@ def lanes(settings: Settings) -> list[Lane]:
 def import_interval(settings: Settings) -> float:
     """Seconds between two uploads of one import API (Mirakl: once a minute), scaled in tests."""
     return 60.0 * settings.mirakl_rate_limit_scale
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """What :func:`upload` did with a batch. ``state``: ``sent`` (Mirakl has the file: ``import_id``),
+    ``complete`` (nothing left to send), ``failed`` (values queued again), ``missing`` (no such
+    batch), or the batch's own state when another owner holds it (``owner`` then says who)."""
+
+    state: str
+    api: str | None = None
+    import_id: str | None = None
+    owner: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``stock.upload`` workflow step's result, in the dict form DBOS has always recorded,
+        so a push recorded by an older version resumes under this one (and the other way round)."""
+        if self.state == "missing":
+            return {"state": self.state}
+        out: dict[str, Any] = {"state": self.state, "api": self.api, "import_id": self.import_id}
+        if self.owner is not None:
+            out["owner"] = self.owner
+        return out
+
+
+@dataclass(frozen=True)
+class FollowResult:
+    """What :func:`follow` (or :func:`record_results`) did. ``state``: ``complete`` (per-SKU results
+    written: ``ok`` and ``errors`` lines), ``failed`` (values queued again; ``status`` is the
+    import's status when Mirakl reported it failed), or the batch's own state when it was not this
+    owner's to follow (``None``: no such batch)."""
+
+    state: str | None
+    status: str | None = None
+    ok: int | None = None
+    errors: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``stock.follow`` workflow step's result, in the dict form DBOS has always recorded."""
+        out: dict[str, Any] = {"state": self.state}
+        for name in ("status", "ok", "errors"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        return out
+
+
+@dataclass(frozen=True)
+class PushOutcome:
+    """One batch pushed by :func:`push_now`: its upload, and its follow when the upload was sent."""
+
+    batch_id: int
+    upload: UploadResult
+    follow: FollowResult | None = None
+
+    @property
+    def state(self) -> str | None:
+        return self.follow.state if self.follow is not None else self.upload.state
+
+    @property
+    def api(self) -> str | None:
+        return self.upload.api
+
+    @property
+    def ok(self) -> int | None:
+        return None if self.follow is None else self.follow.ok
+
+    @property
+    def errors(self) -> int | None:
+        return None if self.follow is None else self.follow.errors
 
 
 def seconds_to_window(runtime: Runtime) -> float | None:
@@ -115,7 +190,7 @@ def _submit(runtime: Runtime, api: str, values: dict[str, dict[str, str]], offer
     return mirakl.submit_offers(rows, columns, mode="NORMAL")
 
 
-def upload(runtime: Runtime, batch_id: int, owner: str | None = None) -> dict[str, Any]:
+def upload(runtime: Runtime, batch_id: int, owner: str | None = None) -> UploadResult:
     """Send the batch's file once. ``owner`` (the batch's workflow id, or the CLI's id) takes the
     batch from ``claimed`` to ``uploading`` with a conditional UPDATE, so two processes never send
     the same batch; a recovered workflow (same owner) continues. A batch that already has an
@@ -132,14 +207,14 @@ def upload(runtime: Runtime, batch_id: int, owner: str | None = None) -> dict[st
         ).rowcount
         batch = session.get(SyncBatch, batch_id)
         if batch is None:
-            return {"state": "missing"}
+            return UploadResult(state="missing")
         if not won and not (batch.state == "uploading" and batch.workflow_id == owner):
-            return {"state": batch.state, "api": batch.api, "import_id": batch.import_id, "owner": batch.workflow_id}
+            return UploadResult(state=batch.state, api=batch.api, import_id=batch.import_id, owner=batch.workflow_id)
         api = batch.api
         values = outbox.batch_values(session, batch_id)
         if not values:
             outbox.complete(session, batch_id, import_status="EMPTY", ok=0, errors=0)
-            return {"state": "complete", "api": api, "import_id": None}
+            return UploadResult(state="complete", api=api)
         offer_of = _offer_skus(session)
     started = utcnow()  # Mirakl counts call frequency from the call, not from its answer
     try:
@@ -154,7 +229,7 @@ def upload(runtime: Runtime, batch_id: int, owner: str | None = None) -> dict[st
                 "again for the next window.",
                 detail=str(error)[:2000], context={"batch_id": batch_id, "requeued": requeued}))
         log.warning("stock.upload_failed", api=api, batch_id=batch_id, error=str(error)[:200])
-        return {"state": "failed", "api": api, "import_id": None}
+        return UploadResult(state="failed", api=api)
     now = utcnow()
     with runtime.db.session() as session:
         outbox.mark_sent(session, batch_id, import_id, now, window_from=started)
@@ -166,17 +241,17 @@ def upload(runtime: Runtime, batch_id: int, owner: str | None = None) -> dict[st
                 session.execute(update(SkuState).where(SkuState.sku.in_(skus[start : start + outbox.CHUNK]))
                                 .values({pushed: now, imp: import_id}))
     log.info("stock.uploaded", api=api, batch_id=batch_id, import_id=import_id, skus=len(values))
-    return {"state": "sent", "api": api, "import_id": import_id}
+    return UploadResult(state="sent", api=api, import_id=import_id)
 
 
-def follow(runtime: Runtime, batch_id: int, owner: str | None = None) -> dict[str, Any]:
+def follow(runtime: Runtime, batch_id: int, owner: str | None = None) -> FollowResult:
     """Wait for the import to finish, read its error report, write per-SKU results. Idempotent;
     only the batch's owner follows it."""
     owner = owner or outbox.batch_workflow_id(batch_id)
     with runtime.db.session() as session:
         batch = session.get(SyncBatch, batch_id)
         if batch is None or batch.state != "sent" or not batch.import_id or batch.workflow_id != owner:
-            return {"state": None if batch is None else batch.state}
+            return FollowResult(state=None if batch is None else batch.state)
         api, import_id = batch.api, batch.import_id
         skus = sorted(outbox.batch_values(session, batch_id))
         offer_of = _offer_skus(session)
@@ -197,7 +272,7 @@ def follow(runtime: Runtime, batch_id: int, owner: str | None = None) -> dict[st
                 type=STOCK_IMPORT_FAILED, object_id=_connection_id(api),
                 message=f"marketbridge could not read the result of {api} import {import_id}; the values are "
                 "queued again.", detail=str(error)[:2000], context={"batch_id": batch_id}))
-        return {"state": "failed"}
+        return FollowResult(state="failed")
     if result.status not in ("COMPLETE", "SENT"):
         with runtime.db.session() as session:
             outbox.release(session, batch_id, f"import {import_id} {result.status}: {result.reason or ''}")
@@ -206,7 +281,7 @@ def follow(runtime: Runtime, batch_id: int, owner: str | None = None) -> dict[st
                 message=f"The marketplace reports {api} import {import_id} as {result.status}; the values are "
                 "queued again for the next window.",
                 detail=result.reason or "", context={"batch_id": batch_id}))
-        return {"state": "failed", "status": result.status}
+        return FollowResult(state="failed", status=result.status)
     failed = {magento_of.get(sku, sku): message for sku, message in result.failed_skus().items()}
     return record_results(runtime, batch_id, api, import_id, result.status, failed)
 
@@ -257,12 +332,12 @@ def _write_results(session: Session, rows: Sequence[outbox.InflightRow], failed:
 
 
 def record_results(runtime: Runtime, batch_id: int, api: str, import_id: str, status: str,
-                   failed: dict[str, str]) -> dict[str, Any]:
+                   failed: dict[str, str]) -> FollowResult:
     now = utcnow()
     with runtime.db.session() as session:
         batch = session.get(SyncBatch, batch_id)
         if batch is None or batch.state != "sent":
-            return {"state": None if batch is None else batch.state}
+            return FollowResult(state=None if batch is None else batch.state)
         rows = outbox.inflight_rows(session, batch_id)
         # Slices bound the memory of a 50,000-SKU import (dicts for state, history, parameters).
         for start in range(0, len(rows), RESULT_SLICE):
@@ -288,7 +363,7 @@ def record_results(runtime: Runtime, batch_id: int, api: str, import_id: str, st
     if len(rows) >= LARGE_PASS:
         release_free_memory()
     log.info("stock.import_done", api=api, import_id=import_id, ok=len(ok_skus), errors=len(failed_skus))
-    return {"state": "complete", "ok": len(ok_skus), "errors": len(failed_skus)}
+    return FollowResult(state="complete", ok=len(ok_skus), errors=len(failed_skus))
 
 
 def release_stale(runtime: Runtime, batch_id: int, reason: str) -> int:
@@ -296,24 +371,23 @@ def release_stale(runtime: Runtime, batch_id: int, reason: str) -> int:
         return outbox.release(session, batch_id, reason)
 
 
-def push_now(runtime: Runtime, *, max_windows: int = 1000, wait_window: bool = True) -> list[dict[str, Any]]:
+def push_now(runtime: Runtime, *, max_windows: int = 1000, wait_window: bool = True) -> list[PushOutcome]:
     """Refresh hints and push every pending value in-process, window after window, until the
     outbox is empty (the CLI's ``--wait``; tests). Respects the once-a-minute window."""
     import os
     import uuid
 
     owner = f"cli-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    outcomes = []
+    outcomes: list[PushOutcome] = []
     for _ in range(max_windows):
         refresh(runtime)
         ids = claim_all(runtime)
         for batch_id in ids:
-            outcome = upload(runtime, batch_id, owner)
-            if outcome.get("state") == "sent":
-                outcome = {**outcome, **follow(runtime, batch_id, owner)}
-            if outcome.get("owner") not in (None, owner):
+            sent = upload(runtime, batch_id, owner)
+            followed = follow(runtime, batch_id, owner) if sent.state == "sent" else None
+            if sent.owner not in (None, owner):
                 continue  # the running service is pushing this batch
-            outcomes.append({"batch_id": batch_id, **outcome})
+            outcomes.append(PushOutcome(batch_id, sent, followed))
         with runtime.db.session() as session:
             left = outbox.pending_count(session) + outbox.inflight_count(session) + outbox.hint_count(session)
         if not left:
