@@ -22,7 +22,7 @@ from marketbridge.domain.stock import Kind, ProductFacts, Scope, publishable_qua
 from marketbridge.runtime import build_runtime
 from marketbridge.services.stock import apply as stock_apply
 from marketbridge.services.stock import outbox
-from marketbridge.services.stock import push as stock_push
+from marketbridge.services.stock import results as stock_results
 from marketbridge.services.stock.rules import load_rules, put_rule
 from tests.conftest import make_settings
 
@@ -67,7 +67,7 @@ def succeed(batch_id: int, marketplace: dict[str, int]) -> None:
             outbox.mark_sent(session, batch_id, f"imp-{batch_id}")
     for sku, value in values.items():
         marketplace[sku] = int(value["quantity"])
-    stock_push.record_results(RUNTIME, batch_id, "STO01", f"imp-{batch_id}", "COMPLETE", {})
+    stock_results.record_results(RUNTIME, batch_id, "STO01", f"imp-{batch_id}", "COMPLETE", {})
 
 
 def fail(batch_id: int) -> None:

@@ -7,7 +7,8 @@ import pickle
 
 import pytest
 
-from marketbridge.services.stock.push import FollowResult, PushOutcome, UploadResult
+from marketbridge.services.stock.push import PushOutcome, UploadResult
+from marketbridge.services.stock.results import FollowResult
 
 
 @pytest.mark.parametrize(("result", "recorded"), [

@@ -3,9 +3,9 @@
 Modules: :mod:`.rules` (stored channel rules), :mod:`.outbox` (hints, outbox, lanes and batches),
 :mod:`.reading` (bulk reads from Adobe Commerce), :mod:`.apply` (store a read, compute, enqueue),
 :mod:`.refresh` (re-read hinted SKUs), :mod:`.poll` (poll, catch-up, full resync, rule changes),
-:mod:`.push` (claim, upload, follow, record results), :mod:`.state` (per-SKU views for the CLI
-and API). Importing this package registers the webhook handlers of the flow (source items,
-stock items, products, orders).
+:mod:`.push` (claim, upload, follow), :mod:`.results` (record an import's per-SKU results),
+:mod:`.state` (per-SKU views for the CLI and API). Importing this package registers the webhook
+handlers of the flow (source items, stock items, products, orders).
 """
 
 from __future__ import annotations
