@@ -228,9 +228,9 @@ def test_cancellation_before_shipment_cancels_the_magento_order(rt, fresh_sandbo
         hint = s.get(StockHint, sku)
         assert hint is not None and hint.stock and hint.exact and hint.force
     # forced, because the value to publish is usually the one last sent: the offer moved, not Magento
-    from marketbridge.services.stock import sync
+    from marketbridge.services.stock import push as stock_push
 
-    sync.push_now(runtime)
+    stock_push.push_now(runtime)
     offer = httpx2.get(f"{fresh_sandboxes.mirakl_url}/_sandbox/offers/{sku}").json()
     assert offer["quantity"] == int(runtime.magento.salable_quantity(sku, 1))
 
@@ -322,11 +322,12 @@ def test_missing_address_blocks_creation_with_an_exception(rt, fresh_sandboxes):
 def queued_quantity(runtime, sku):
     """The stock value the stock flow queues for the SKU after a forced, exact re-read."""
     from marketbridge.services import stock
-    from marketbridge.services.stock import outbox, sync
+    from marketbridge.services.stock import outbox
+    from marketbridge.services.stock import refresh as stock_refresh
 
     with runtime.db.session() as session:
         stock.hint(session, [sku], stock=True, exact=True, force=True, reason="test")
-    sync.refresh(runtime)
+    stock_refresh.refresh(runtime)
     with runtime.db.session() as session:
         return int(outbox.last_sent_values(session, outbox.Kind.STOCK, [sku])[sku])
 
@@ -617,8 +618,8 @@ def test_an_order_cancelled_before_its_invoice_is_not_invoiced_nor_checked(rt, f
 def test_units_sold_on_the_marketplace_stay_off_the_offer_until_magento_holds_them(rt, fresh_sandboxes):
     """Between the sale on Mirakl and the order's creation in Adobe Commerce, Magento still counts
     the units as salable. A stock push in that window must not put them back on the offer."""
+    from marketbridge.adapters.db.models.stock import SkuState
     from marketbridge.services import audit
-    from marketbridge.services.stock import sync
 
     runtime = rt()
 
@@ -630,7 +631,7 @@ def test_units_sold_on_the_marketplace_stay_off_the_offer_until_magento_holds_th
     assert sku not in {d.offer_sku for d in outcome.drifts if d.kind.value == "quantity_mismatch"}
     assert queued_quantity(runtime, sku) == salable - 2
     with runtime.db.session() as session:
-        state = session.get(sync.SkuState, sku)
+        state = session.get(SkuState, sku)
         assert "2 sold on the marketplace, not yet in Adobe Commerce" in state.stock_rule
 
     assert service.create_in_magento(runtime, order_id)["magento_entity_id"]
@@ -729,7 +730,8 @@ def test_a_sale_makes_the_offer_published_again_even_when_the_value_is_unchanged
     sale, so nothing was sent and the offer kept one unit less. A decided order now re-publishes
     its SKUs, forced."""
     from marketbridge.adapters.db.models.stock import StockHint
-    from marketbridge.services.stock import outbox, sync
+    from marketbridge.services.stock import outbox
+    from marketbridge.services.stock import refresh as stock_refresh
 
     runtime = rt()
     sku = in_stock_skus(runtime, n=1)[0]
@@ -742,6 +744,6 @@ def test_a_sale_makes_the_offer_published_again_even_when_the_value_is_unchanged
         assert hint is not None and hint.force
     # the warehouse books one unit in: Magento minus the sale equals what was published before it
     httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/stock", json={"sku": sku, "qty": salable + 1})
-    sync.refresh(runtime)
+    stock_refresh.refresh(runtime)
     with runtime.db.session() as session:
         assert outbox.last_sent_values(session, outbox.Kind.STOCK, [sku])[sku] == str(salable)
