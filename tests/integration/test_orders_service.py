@@ -14,6 +14,8 @@ from marketbridge.domain import orders as rules
 from marketbridge.domain.money import to_money
 from marketbridge.services import exceptions as exc
 from marketbridge.services import orders as service
+from marketbridge.services.orders import creation, pulling
+from marketbridge.services.orders import record as order_record
 from tests.conftest import make_settings
 
 
@@ -96,7 +98,7 @@ def test_accepted_paid_order_is_created_once_with_ext_order_id(rt, fresh_sandbox
     assert len(orders) == 1
     magento_order = runtime.magento.get_order(orders[0].entity_id)
     assert magento_order.total_invoiced == pytest.approx(magento_order.grand_total)
-    assert any(service.MARKER in (h.comment or "") for h in magento_order.status_histories)
+    assert any(order_record.MARKER in (h.comment or "") for h in magento_order.status_histories)
     with runtime.db.session() as s:
         record = service.get_order_record(s, order_id)
         detail = service.to_dict(record, detail=True)
@@ -112,7 +114,7 @@ def test_crash_between_place_and_record_finds_the_order_instead_of_duplicating(r
         order = service.get_order_record(s, order_id)
         s.expunge(order)
     # the order was placed and tagged, but our record was never written (a crash)
-    service._place(runtime, order)
+    creation._place(runtime, order)
     assert state_of(runtime, order_id) == "awaiting_payment"
     result = service.create_in_magento(runtime, order_id)
     assert result["found_existing"] is True
@@ -281,23 +283,23 @@ def test_cursor_never_passes_an_order_that_failed_to_store(rt, fresh_sandboxes, 
     (sku,) = in_stock_skus(runtime, 1)
     first = place(fresh_sandboxes, [(sku, 1)])
     second = place(fresh_sandboxes, [(sku, 1)])
-    real = service.store_order
+    real = pulling.store_order
 
     def flaky(session, settings, raw):
         if raw["order_id"] == first:
             raise RuntimeError("disk full")
         return real(session, settings, raw)
 
-    monkeypatch.setattr(service, "store_order", flaky)
+    monkeypatch.setattr(pulling, "store_order", flaky)
     result = service.pull(runtime)
     assert result.failed == [first] and result.stored == 1
     with runtime.db.session() as s:
-        cursor = service.read_cursor(s, runtime.settings)
+        cursor = pulling.read_cursor(s, runtime.settings)
         failed_at = dt.datetime.fromisoformat(
             httpx2.get(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{first}").json()["last_updated_date"]
             .replace("Z", "+00:00"))
         assert cursor <= failed_at
-    monkeypatch.setattr(service, "store_order", real)
+    monkeypatch.setattr(pulling, "store_order", real)
     assert service.pull(runtime).stored == 1  # the failed one comes back on the next poll
     with runtime.db.session() as s:
         assert {o.order_id for o in service.list_orders(s, runtime.settings)} == {first, second}
@@ -314,7 +316,7 @@ def test_missing_address_blocks_creation_with_an_exception(rt, fresh_sandboxes):
     raw["customer"]["shipping_address"] = None
     raw["last_updated_date"] = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)).isoformat()
     with runtime.db.session() as s:
-        service.store_order(s, runtime.settings, raw)
+        pulling.store_order(s, runtime.settings, raw)
         assert exc.is_active(s, rules.ORDER_ADDRESS_MISSING, order_id)
         assert service.pending_actions(s, runtime.settings) == []
 
@@ -541,7 +543,7 @@ def test_a_poll_and_a_decision_cannot_overwrite_each_others_transition(rt, fresh
             stale = service.get_order_record(decision, order_id)  # read while "received"
             with runtime.db.session() as poll:
                 service.record_transition(poll, order_id, "awaiting_payment", actor="marketplace")
-            service._transition(decision, stale, "accepted")
+            order_record._transition(decision, stale, "accepted")
     assert state_of(runtime, order_id) == "awaiting_payment"
 
 
@@ -567,7 +569,7 @@ def test_an_order_cancelled_while_it_was_being_created_is_cancelled_in_magento(r
     (sku,) = in_stock_skus(runtime, 1)
     before = runtime.magento.salable_quantity(sku, 1)
     order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
-    real_place = service._place
+    real_place = creation._place
 
     def place_while_cancelled(runtime_, order):
         entity_id = real_place(runtime_, order)
@@ -576,7 +578,7 @@ def test_an_order_cancelled_while_it_was_being_created_is_cancelled_in_magento(r
                                       connection=runtime.settings.order_connection)
         return entity_id
 
-    monkeypatch.setattr(service, "_place", place_while_cancelled)
+    monkeypatch.setattr(creation, "_place", place_while_cancelled)
     result = service.create_in_magento(runtime, order_id)
     assert result["cancelled_meanwhile"] == "cancelled"
     [magento_order] = magento_orders_with(runtime, order_id)
@@ -675,7 +677,7 @@ def test_finishing_survives_the_warehouse_moving_the_order_on_between_read_and_c
     finished = service.finish_creation(runtime, order_id)
     assert finished["invoiced"] is True
     order = real_get(entity_id)
-    assert order.status != "pending" and any(service.MARKER in (h.comment or "") for h in order.status_histories)
+    assert order.status != "pending" and any(order_record.MARKER in (h.comment or "") for h in order.status_histories)
 
 
 def test_a_decision_overtaken_by_one_sent_before_a_kill_follows_the_marketplace(rt, fresh_sandboxes):
