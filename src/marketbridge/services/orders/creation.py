@@ -100,11 +100,12 @@ def cart_lines(runtime: Runtime, catalog: Catalog, lines: Iterable[tuple[str, fl
                 custom[str(option.option_id)] = value
         if product.type_id == "bundle":
             selections = []
-            for option in runtime.magento.bundle_options(sku):
-                defaults = [link for link in option.product_links if link.is_default] or option.product_links[:1]
+            for bundle_option in runtime.magento.bundle_options(sku):
+                defaults = [link for link in bundle_option.product_links if link.is_default] \
+                    or bundle_option.product_links[:1]
                 if not defaults:
                     continue
-                selections.append(mm.BundleSelection(option_id=option.option_id, option_qty=defaults[0].qty or 1,
+                selections.append(mm.BundleSelection(option_id=bundle_option.option_id, option_qty=defaults[0].qty or 1,
                                                      option_selections=[int(link.id) for link in defaults if link.id]))
             out.append(mm.CartLine(sku=sku, qty=qty, bundle_selections=selections, custom_options=custom))
             continue
@@ -112,13 +113,13 @@ def cart_lines(runtime: Runtime, catalog: Catalog, lines: Iterable[tuple[str, fl
         if parent is not None:
             options: dict[str, int] = {}
             values = {a.attribute_code: a.value for a in product.custom_attributes}
-            for option in parent.extension_attributes.configurable_product_options:
-                code = (option.label or "").strip().lower()
+            for axis in parent.extension_attributes.configurable_product_options:
+                code = (axis.label or "").strip().lower()
                 value = values.get(code) or values.get(code.replace("colour", "color"))
                 if value is None:
                     raise CreationBlocked(rules.ORDER_CREATION_FAILED,
-                                          f"child {sku} has no value for {parent.sku}'s option {option.label!r}")
-                options[str(option.attribute_id)] = int(str(value))
+                                          f"child {sku} has no value for {parent.sku}'s option {axis.label!r}")
+                options[str(axis.attribute_id)] = int(str(value))
             out.append(mm.CartLine(sku=parent.sku, qty=qty, configurable_options=options, custom_options=custom))
             continue
         out.append(mm.CartLine(sku=sku, qty=qty, custom_options=custom))

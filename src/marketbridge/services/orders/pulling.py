@@ -163,7 +163,7 @@ def _strip_personal(raw: dict[str, Any]) -> dict[str, Any]:
     (any other key the marketplace adds to ``customer``, an e-mail say, goes too, and so does the
     per-order relay address ``customer_notification_email``)."""
     clean = dict(raw)
-    customer = clean.get("customer") if isinstance(clean.get("customer"), dict) else {}
+    customer: dict[str, Any] = clean["customer"] if isinstance(clean.get("customer"), dict) else {}
     clean["customer"] = {"customer_id": customer.get("customer_id"), "locale": customer.get("locale"),
                          "firstname": None, "lastname": None, "civility": None,
                          "billing_address": None, "shipping_address": None}

@@ -143,7 +143,7 @@ def _channel_price(product: mm.Product, price_rule_rows: Sequence[Any]) -> tuple
         facts = stock_rules.PriceFacts(price=to_money_or_none(product.price),
                                        special_price=to_money_or_none(product.special_price) if product.special_price else None)
         attributes = {a.attribute_code: str(a.value) for a in product.custom_attributes if not isinstance(a.value, list)}
-        categories = next((a.value for a in product.custom_attributes if a.attribute_code == "category_ids"), []) or []
+        categories: list[Any] = next((a.value for a in product.custom_attributes if a.attribute_code == "category_ids"), []) or []
         pf = stock_rules.ProductFacts(sku=product.sku, enabled=product.enabled, type_id=product.type_id,
                                       attributes=attributes, category_ids=[str(c) for c in categories])
         value, how = stock_rules.channel_price(facts, pf, price_rule_rows, dt.date.today())
@@ -162,4 +162,5 @@ def _open_reservations(session: Session, settings: Settings, order_id: str) -> d
                OrderLine.magento_sku.is_not(None))
     ).all()
     return rules.reserved_by_other_orders(
-        ((oid, sku, float(qty)) for oid, sku, qty, accepted in rows if accepted is not False), order_id)
+        ((oid, sku, float(qty)) for oid, sku, qty, accepted in rows if accepted is not False and sku is not None),
+        order_id)
