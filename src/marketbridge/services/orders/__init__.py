@@ -24,13 +24,22 @@ from marketbridge.services.orders.creation import create_in_magento, finish_crea
 from marketbridge.services.orders.decisions import DecisionNotAllowed, decide, decide_by_person
 from marketbridge.services.orders.pulling import pull
 from marketbridge.services.orders.record import get_order_record, is_cancellation_memo, record_transition
+from marketbridge.services.orders.results import CancelResult, CreationResult, DecisionResult, FinishResult
 from marketbridge.services.orders.todo import pending_actions, retry_stock_waits
 from marketbridge.services.orders.upkeep import housekeeping, purge_personal_data
-from marketbridge.services.orders.views import list_orders, to_dict
+from marketbridge.services.orders.views import (
+    OrderDetail,
+    OrderSummary,
+    list_orders,
+    order_detail,
+    order_summary,
+    to_dict,
+)
 
 __all__ = [
-    "DecisionNotAllowed", "cancel_in_magento", "create_in_magento", "decide", "decide_by_person",
-    "finish_creation", "get_order_record", "housekeeping", "is_cancellation_memo", "list_orders",
+    "CancelResult", "CreationResult", "DecisionNotAllowed", "DecisionResult", "FinishResult", "OrderDetail",
+    "OrderSummary", "cancel_in_magento", "create_in_magento", "decide", "decide_by_person", "finish_creation",
+    "get_order_record", "housekeeping", "is_cancellation_memo", "list_orders", "order_detail", "order_summary",
     "pending_actions", "pull", "purge_personal_data", "record_transition", "report_unreachable",
     "request_retry", "retry_stock_waits", "to_dict",
 ]

@@ -36,6 +36,7 @@ from marketbridge.services.orders.record import (
     get_order_record,
     log,
 )
+from marketbridge.services.orders.results import CreationResult, FinishResult
 from marketbridge.services.orders.skus import Catalog, confirmed_links, resolve_sku
 from marketbridge.services.orders.todo import workflow_id
 from marketbridge.settings import OrderCreationMode, Settings
@@ -143,7 +144,7 @@ def _find_existing(runtime: Runtime, order: MarketplaceOrder) -> mm.Order | None
     return None
 
 
-def create_in_magento(runtime: Runtime, order_id: str) -> dict[str, Any]:
+def create_in_magento(runtime: Runtime, order_id: str) -> CreationResult:
     """Create the Adobe Commerce order for a paid marketplace order, exactly once."""
     settings = runtime.settings
     with runtime.db.session() as session:
@@ -151,9 +152,9 @@ def create_in_magento(runtime: Runtime, order_id: str) -> dict[str, Any]:
         if order is None:
             raise LookupError(f"no marketplace order {order_id}")
         if order.magento_entity_id is not None:
-            return {"order_id": order_id, "magento_entity_id": order.magento_entity_id, "already": True}
+            return CreationResult(order_id, magento_entity_id=order.magento_entity_id, already=True)
         if order.state != S.AWAITING_PAYMENT.value or order.marketplace_state != "SHIPPING":
-            return {"order_id": order_id, "state": order.state, "skipped": True}
+            return CreationResult(order_id, state=order.state, skipped=True)
         session.expunge(order)
     existing = _find_existing(runtime, order)
     if existing is not None:
@@ -164,7 +165,7 @@ def create_in_magento(runtime: Runtime, order_id: str) -> dict[str, Any]:
         with runtime.db.session() as session:
             exc.record(session, ExceptionReport(blocked.type, order_id,
                                                 f"Order {order_id} was not created in Adobe Commerce: {blocked.message}."))
-        return {"order_id": order_id, "blocked": blocked.message}
+        return CreationResult(order_id, blocked=blocked.message)
     except Rejected as error:
         if rules.is_stock_shortage(error.message):
             skus = sorted({line.magento_sku or line.offer_sku for line in order.lines if line.accepted is not False})
@@ -174,12 +175,12 @@ def create_in_magento(runtime: Runtime, order_id: str) -> dict[str, Any]:
                     f"Order {order_id} is paid but Adobe Commerce has no stock left for it ({', '.join(skus)}); "
                     "marketbridge creates it as soon as the stock is back.",
                     detail=str(error), context={"skus": skus, "attempt": order.create_attempt}))
-            return {"order_id": order_id, "waiting_for_stock": skus}
+            return CreationResult(order_id, waiting_for_stock=tuple(skus))
         with runtime.db.session() as session:
             exc.record(session, ExceptionReport(rules.ORDER_CREATION_FAILED, order_id,
                                                 f"Adobe Commerce rejected order {order_id}: {error.message}",
                                                 detail=str(error)))
-        return {"order_id": order_id, "rejected": str(error)}
+        return CreationResult(order_id, rejected=str(error))
     placed = runtime.magento.get_order(entity_id)
     return _record_created(runtime, order_id, placed.entity_id, placed.increment_id, found=False)
 
@@ -264,8 +265,10 @@ def _place_direct(runtime: Runtime, order: MarketplaceOrder, catalog: Catalog, w
     return runtime.magento.create_order_direct(entity).entity_id
 
 
-def _record_created(runtime: Runtime, order_id: str, entity_id: int, increment_id: str, *, found: bool) -> dict[str, Any]:
-    def record(session: Session) -> dict[str, Any]:
+def _record_created(runtime: Runtime, order_id: str, entity_id: int, increment_id: str, *,
+                    found: bool) -> CreationResult:
+    def record(session: Session) -> bool:
+        """Record the creation; True when the order was cancelled meanwhile."""
         order = get_order_record(session, order_id, runtime.settings.order_connection)
         assert order is not None
         order.magento_entity_id = entity_id
@@ -276,14 +279,13 @@ def _record_created(runtime: Runtime, order_id: str, entity_id: int, increment_i
         for type_ in (rules.ORDER_CREATION_FAILED, rules.ORDER_CUSTOM_OPTION_MISSING, rules.ORDER_ADDRESS_MISSING,
                       rules.ORDER_WAITING_FOR_STOCK):
             exc.clear(session, type_, order_id)
-        return {"cancelled_meanwhile": order.state == S.CANCELLED.value}
+        return order.state == S.CANCELLED.value
 
-    outcome = _write_with_retry(runtime, record) or {}
-    result = {"order_id": order_id, "magento_entity_id": entity_id, "magento_increment_id": increment_id,
-              "found_existing": found}
-    if outcome.get("cancelled_meanwhile"):
-        result["cancelled_meanwhile"] = _cancel_created_after_cancellation(runtime, order_id, entity_id, increment_id)
-    return result
+    cancelled_meanwhile = _write_with_retry(runtime, record)
+    how = _cancel_created_after_cancellation(runtime, order_id, entity_id, increment_id) if cancelled_meanwhile \
+        else None
+    return CreationResult(order_id, magento_entity_id=entity_id, magento_increment_id=increment_id,
+                          found_existing=found, cancelled_meanwhile=how)
 
 
 def _cancel_created_after_cancellation(runtime: Runtime, order_id: str, entity_id: int, increment_id: str) -> str:
@@ -326,7 +328,7 @@ def _add_comment(runtime: Runtime, order_id: str, entity_id: int, comment: str, 
         log.warning("order.comment_rejected", order_id=order_id, error=str(error))
 
 
-def finish_creation(runtime: Runtime, order_id: str) -> dict[str, Any]:
+def finish_creation(runtime: Runtime, order_id: str) -> FinishResult:
     """After creation: invoice (the marketplace already captured payment), the marketplace totals as
     an order comment, and the totals check. Each part looks at the order first, so a repeat is harmless."""
     settings = runtime.settings
@@ -336,7 +338,7 @@ def finish_creation(runtime: Runtime, order_id: str) -> dict[str, Any]:
                 or order.marketplace_state == "CANCELED"):
             # cancelled on the marketplace: not invoiced (the cancellation then needs no credit
             # memo) and no totals check against an order whose lines are all cancelled
-            return {"order_id": order_id, "skipped": True}
+            return FinishResult(order_id, skipped=True)
         entity_id = order.magento_entity_id
         ours = {"subtotal": order.subtotal, "shipping": order.shipping_price, "grand_total": order.total_price}
         currency = order.currency
@@ -370,7 +372,7 @@ def finish_creation(runtime: Runtime, order_id: str) -> dict[str, Any]:
                 context={"marketplace": {k: wire_number(v) for k, v in ours.items()}, "magento": theirs}))
         else:
             exc.clear(session, rules.ORDER_TOTALS_MISMATCH, order_id)
-    return {"order_id": order_id, "invoiced": invoiced, "differences": [d.field for d in differences]}
+    return FinishResult(order_id, invoiced=invoiced, differences=tuple(d.field for d in differences))
 
 
 def request_retry(runtime: Runtime, order_id: str, *, actor: str) -> str:

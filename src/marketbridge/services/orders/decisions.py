@@ -8,7 +8,6 @@ repeat after a crash fails with an invalid-state error, upon which the order is 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -20,6 +19,7 @@ from marketbridge.runtime import Runtime
 from marketbridge.services import exceptions as exc
 from marketbridge.services.orders.pulling import store_order
 from marketbridge.services.orders.record import S, _transition, _write_with_retry, get_order_record
+from marketbridge.services.orders.results import DecisionResult
 from marketbridge.services.orders.skus import (
     Catalog,
     _channel_price,
@@ -38,7 +38,7 @@ def acceptance_rules(settings: Settings) -> rules.AcceptanceRules:
                                  hold_on_failure=settings.acceptance_policy.value == "hold")
 
 
-def decide(runtime: Runtime, order_id: str) -> dict[str, Any]:
+def decide(runtime: Runtime, order_id: str) -> DecisionResult:
     """Apply the acceptance rules to a received order and send OR21 (or hold it for a person)."""
     settings = runtime.settings
     with runtime.db.session() as session:
@@ -46,7 +46,7 @@ def decide(runtime: Runtime, order_id: str) -> dict[str, Any]:
         if order is None:
             raise LookupError(f"no marketplace order {order_id}")
         if order.state != S.RECEIVED.value or order.marketplace_state != "WAITING_ACCEPTANCE":
-            return {"order_id": order_id, "state": order.state, "skipped": True}
+            return DecisionResult(order_id, order.state, skipped=True)
         lines = [(line.order_line_id, line.offer_sku, line.quantity, line.unit_price) for line in order.lines
                  if line.marketplace_state == "WAITING_ACCEPTANCE"]
         currency = order.currency
@@ -77,7 +77,7 @@ def decide(runtime: Runtime, order_id: str) -> dict[str, Any]:
 
 
 def _apply_decision(runtime: Runtime, order_id: str, decision: rules.AcceptanceDecision,
-                    facts: Sequence[rules.LineFacts], *, actor: str) -> dict[str, Any]:
+                    facts: Sequence[rules.LineFacts], *, actor: str) -> DecisionResult:
     settings = runtime.settings
     by_line = {d.order_line_id: d for d in decision.lines}
     with runtime.db.session() as session:
@@ -105,13 +105,13 @@ def _apply_decision(runtime: Runtime, order_id: str, decision: rules.AcceptanceD
                 rules.ORDER_HELD, order_id,
                 f"Order {order_id} is held for a decision: {order.reason}. The marketplace refuses it automatically "
                 f"at {when}.", context={"acceptance_deadline": deadline.isoformat() if deadline else None}))
-            return {"order_id": order_id, "state": order.state, "outcome": decision.outcome.value}
+            return DecisionResult(order_id, order.state, decision.outcome.value)
     return send_decision(runtime, order_id, decision.or21, actor=actor, outcome=decision.outcome.value,
                          reason=decision.reasons_text())
 
 
 def send_decision(runtime: Runtime, order_id: str, or21: dict[str, bool], *, actor: str, outcome: str,
-                  reason: str) -> dict[str, Any]:
+                  reason: str) -> DecisionResult:
     """OR21 with a decision for every line, then the transition. On rejection the order is re-read."""
     settings = runtime.settings
     try:
@@ -131,10 +131,10 @@ def send_decision(runtime: Runtime, order_id: str, or21: dict[str, bool], *, act
                 exc.record(session, ExceptionReport(
                     rules.ORDER_DECISION_FAILED, order_id,
                     f"The marketplace rejected the {outcome} decision for order {order_id}.", detail=str(error)))
-            return {"order_id": order_id, "state": order.state, "outcome": outcome, "rejected": str(error)}
+            return DecisionResult(order_id, order.state, outcome, rejected=str(error))
     accepted_any = any(or21.values())
 
-    def record(session: Session) -> dict[str, Any]:
+    def record(session: Session) -> DecisionResult:
         order = get_order_record(session, order_id, settings.order_connection)
         assert order is not None
         for line in order.lines:
@@ -151,7 +151,7 @@ def send_decision(runtime: Runtime, order_id: str, or21: dict[str, bool], *, act
         exc.clear(session, rules.ORDER_HELD, order_id)
         exc.clear(session, rules.ORDER_ACCEPTANCE_DEADLINE_NEAR, order_id)
         exc.clear(session, rules.ORDER_DECISION_FAILED, order_id)
-        return {"order_id": order_id, "state": order.state, "outcome": outcome}
+        return DecisionResult(order_id, order.state, outcome)
 
     return _write_with_retry(runtime, record)
 
@@ -161,7 +161,7 @@ class DecisionNotAllowed(Exception):
     pass
 
 
-def decide_by_person(runtime: Runtime, order_id: str, accept: bool, *, actor: str) -> dict[str, Any]:
+def decide_by_person(runtime: Runtime, order_id: str, accept: bool, *, actor: str) -> DecisionResult:
     """A person's decision on a held (or still undecided) order: every waiting line accepted or refused."""
     settings = runtime.settings
     with runtime.db.session() as session:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from sqlalchemy import select
@@ -34,6 +34,7 @@ from marketbridge.runtime import Runtime
 
 log = structlog.get_logger("marketbridge.services.orders")  # the flow's one logger name, as before the split
 S = OrderState
+T = TypeVar("T")
 MARKER = "[marketbridge] Marketplace order"
 CANCELLATION_NOTE = "cancelled on the marketplace"  # ends the comment of the memo a cancellation makes
 _CANCELLATION_MEMO = re.compile(re.escape(MARKER) + r" \S+ " + re.escape(CANCELLATION_NOTE))
@@ -116,7 +117,7 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _write_with_retry(runtime: Runtime, fn: Callable[[Session], dict[str, Any]]) -> dict[str, Any]:
+def _write_with_retry(runtime: Runtime, fn: Callable[[Session], T]) -> T:
     """Run ``fn`` in a transaction; if a concurrent change to the same order wins (StaleDataError),
     run it again on a fresh read (``fn`` decides from the state it then finds)."""
     for attempt in range(3):
