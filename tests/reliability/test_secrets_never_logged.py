@@ -114,10 +114,10 @@ def run_stock_orders_and_shipments(runtime: Any, mirakl_url: str) -> dict[str, A
     assert placed.status_code == 201, placed.text
     order_id = placed.json()["order_id"]
     orders.pull(runtime)
-    seen["decided"] = orders.decide(runtime, order_id)["outcome"]
+    seen["decided"] = orders.decide(runtime, order_id).outcome
     assert httpx2.post(f"{mirakl_url}/_sandbox/orders/{order_id}/debit").status_code == 200
     orders.pull(runtime)
-    seen["created"] = orders.create_in_magento(runtime, order_id).get("magento_increment_id")
+    seen["created"] = orders.create_in_magento(runtime, order_id).magento_increment_id
     orders.finish_creation(runtime, order_id)
 
     magento_order = next(o for o in runtime.magento.search_orders(
