@@ -10,6 +10,7 @@ from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.shipments import ShipmentState
 from marketbridge.services import exceptions as exception_service
 from marketbridge.services import shipments as service
+from marketbridge.services.shipments import detect
 from tests.conftest import make_settings
 from tests.integration.shipments_helpers import (
     magento_order,
@@ -330,7 +331,7 @@ def test_the_poll_survives_a_webhook_storing_the_same_shipment_first(rt, monkeyp
     mo = marketplace_order(url, rt, [(sku, 1)])
     order = magento_order(rt, mo["order_id"], [(sku, 1)])
     shipment_id = ship(rt, order, tracks=[("DPD555000111", "DPD UK", "custom")])
-    real_record = service.record_shipment
+    real_record = detect.record_shipment
     raced = []
 
     class ReadBeforeTheWebhookCommitted:
@@ -359,9 +360,9 @@ def test_the_poll_survives_a_webhook_storing_the_same_shipment_first(rt, monkeyp
         raced.append(shipment.entity_id)
         return real_record(ReadBeforeTheWebhookCommitted(session), shipment, ext)  # inserts a second time
 
-    monkeypatch.setattr(service, "record_shipment", racing)
+    monkeypatch.setattr(detect, "record_shipment", racing)  # looked up in detect by the poll
     service.poll_new_shipments(rt)
     assert raced == [shipment_id]
     assert row(rt, shipment_id).state == "new"
-    monkeypatch.setattr(service, "record_shipment", real_record)
+    monkeypatch.setattr(detect, "record_shipment", real_record)
     assert run_all(rt)[-1]["state"] == "confirmed"
