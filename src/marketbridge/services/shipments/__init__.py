@@ -8,7 +8,10 @@
     console    views for the console, the API and the CLI.
 
 Every function takes the runtime (settings, database, clients) or a session. This module is the
-flow's API for workflows, web and CLI; the steps live in the modules named above.
+flow's API for workflows, web and CLI; the steps live in the modules named above. Results are
+typed: pydantic views (``views``) where they are JSON output, frozen dataclasses beside the steps
+that make them (``Decision``, ``SendResult``, ``WatchCounts``; the workflow steps record their
+``as_json()``, since the engine's serializer takes JSON only).
 """
 
 from marketbridge.services.shipments.carriers import (
@@ -25,7 +28,7 @@ from marketbridge.services.shipments.carriers import (
 from marketbridge.services.shipments.console import (
     counts_by_state,
     list_shipments,
-    shipment_dict,
+    shipment_view,
     shipments_for,
 )
 from marketbridge.services.shipments.detect import (
@@ -34,13 +37,26 @@ from marketbridge.services.shipments.detect import (
     poll_new_shipments,
     recheck_tracks,
 )
-from marketbridge.services.shipments.prepare import prepare
+from marketbridge.services.shipments.outcomes import SendResult
+from marketbridge.services.shipments.prepare import Decision, prepare
 from marketbridge.services.shipments.send import note_failure, retry_shipment, send
-from marketbridge.services.shipments.watch import watch
+from marketbridge.services.shipments.views import (
+    CarrierMappingView,
+    CarrierMatchView,
+    CarrierSuggestions,
+    CarrierView,
+    MappingAdded,
+    ShipmentCounts,
+    ShipmentView,
+    SuggestionView,
+)
+from marketbridge.services.shipments.watch import WatchCounts, watch
 
 __all__ = [
+    "CarrierMappingView", "CarrierMatchView", "CarrierSuggestions", "CarrierView", "Decision", "MappingAdded",
+    "SendResult", "ShipmentCounts", "ShipmentView", "SuggestionView", "WatchCounts",
     "InvalidMapping", "add_mapping", "cached_carriers", "counts_by_state", "delete_mapping", "detect_shipment",
     "due_for_send", "ensure_carriers", "list_mappings", "list_shipments", "note_failure", "poll_new_shipments",
-    "prepare", "recheck_tracks", "refresh_carriers", "release_waiting", "retry_shipment", "send", "shipment_dict",
+    "prepare", "recheck_tracks", "refresh_carriers", "release_waiting", "retry_shipment", "send", "shipment_view",
     "shipments_for", "suggest", "watch",
 ]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Any
 
 import structlog
 from sqlalchemy import delete, select
@@ -25,6 +24,13 @@ from marketbridge.runtime import Runtime
 from marketbridge.services import exceptions as exception_service
 from marketbridge.services.shipments.common import _start, _sync_carrier_exceptions
 from marketbridge.services.shipments.detect import due_for_send
+from marketbridge.services.shipments.views import (
+    CarrierMappingView,
+    CarrierMatchView,
+    CarrierSuggestions,
+    MappingAdded,
+    SuggestionView,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -85,27 +91,27 @@ def _mappings(session: Session) -> list[rules.Mapping_]:
             for r in session.scalars(select(CarrierMapping)).all()]
 
 
-def mapping_dict(row: CarrierMapping) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "magento_carrier_code": row.magento_carrier_code or None,
-        "title": row.title or None,
-        "title_key": row.title_key or None,
-        "kind": "alias" if not row.magento_carrier_code else "mapping",
-        "marketplace_code": row.marketplace_code,
-        "created_by": row.created_by,
-        "created_at": row.created_at.isoformat(),
-    }
+def mapping_view(row: CarrierMapping) -> CarrierMappingView:
+    return CarrierMappingView(
+        id=row.id,
+        magento_carrier_code=row.magento_carrier_code or None,
+        title=row.title or None,
+        title_key=row.title_key or None,
+        kind="alias" if not row.magento_carrier_code else "mapping",
+        marketplace_code=row.marketplace_code,
+        created_by=row.created_by,
+        created_at=row.created_at.isoformat(),
+    )
 
 
-def list_mappings(session: Session) -> list[dict[str, Any]]:
+def list_mappings(session: Session) -> list[CarrierMappingView]:
     rows = session.scalars(select(CarrierMapping).order_by(CarrierMapping.magento_carrier_code,
                                                            CarrierMapping.title_key)).all()
-    return [mapping_dict(r) for r in rows]
+    return [mapping_view(r) for r in rows]
 
 
 def add_mapping(runtime: Runtime, *, marketplace_code: str, magento_carrier_code: str | None = None,
-                title: str | None = None, actor: str = "system") -> tuple[dict[str, Any], list[int]]:
+                title: str | None = None, actor: str = "system") -> MappingAdded:
     """Store (or replace) a mapping and release the shipments it unblocks: they become ``ready``
     and their sends are started at once (and by the next poll if starting fails).
 
@@ -135,10 +141,10 @@ def add_mapping(runtime: Runtime, *, marketplace_code: str, magento_carrier_code
         session.flush()
         exception_service.audit(session, actor, "carrier.map", "carrier", rules.carrier_key(code, shown_title),
                                 marketplace_code=target.code)
-        result = mapping_dict(row)
+        mapping = mapping_view(row)
     released = release_waiting(runtime)
     _start(runtime, [(i, g) for i, g in due_for_send(runtime) if i in set(released)])
-    return result, released
+    return MappingAdded(mapping=mapping, released_shipments=released)
 
 
 def delete_mapping(runtime: Runtime, mapping_id: int, *, actor: str = "system") -> bool:
@@ -153,7 +159,7 @@ def delete_mapping(runtime: Runtime, mapping_id: int, *, actor: str = "system") 
     return True
 
 
-def suggest(runtime: Runtime, title: str, magento_carrier_code: str | None = None) -> dict[str, Any]:
+def suggest(runtime: Runtime, title: str, magento_carrier_code: str | None = None) -> CarrierSuggestions:
     """What a title (and code) would match today, and the ranked SH21 suggestions."""
     carriers = ensure_carriers(runtime)
     with runtime.db.session() as session:
@@ -162,9 +168,11 @@ def suggest(runtime: Runtime, title: str, magento_carrier_code: str | None = Non
     suggestions = rules.suggest_carriers(title or magento_carrier_code, carriers)
     matched = None
     if isinstance(outcome, rules.CarrierMatch):
-        matched = {"code": outcome.carrier.code, "label": outcome.carrier.label, "method": outcome.method.value}
-    return {"title": title, "magento_carrier_code": magento_carrier_code, "match": matched,
-            "suggestions": [s.__dict__ for s in suggestions]}
+        matched = CarrierMatchView(code=outcome.carrier.code, label=outcome.carrier.label,
+                                   method=outcome.method.value)
+    return CarrierSuggestions(title=title, magento_carrier_code=magento_carrier_code, match=matched,
+                              suggestions=[SuggestionView(code=s.code, label=s.label, score=s.score)
+                                           for s in suggestions])
 
 
 def release_waiting(runtime: Runtime) -> list[int]:

@@ -4,51 +4,51 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.models.shipments import ShipmentOut
 from marketbridge.domain.shipments import ShipmentState
+from marketbridge.services.shipments.views import ShipmentView
 
 
-def shipment_dict(row: ShipmentOut) -> dict[str, Any]:
+def shipment_view(row: ShipmentOut) -> ShipmentView:
     def iso(value: dt.datetime | None) -> str | None:
         return value.isoformat() if value else None
 
-    return {
-        "magento_shipment_id": row.magento_shipment_id,
-        "magento_increment_id": row.magento_increment_id,
-        "magento_order_id": row.magento_order_id,
-        "marketplace_order_id": row.marketplace_order_id,
-        "state": row.state,
-        "tracks": row.tracks,
-        "lines": row.lines,
-        "tracking_number": row.tracking_number,
-        "carrier_code": row.carrier_code,
-        "carrier_match": row.carrier_match,
-        "carrier_key": row.carrier_key,
-        "marketplace_shipment_id": row.marketplace_shipment_id,
-        "results": row.results,
-        "last_error": row.last_error,
-        "attempts": row.attempts,
-        "detected_at": iso(row.detected_at),
-        "sent_at": iso(row.sent_at),
-        "confirmed_at": iso(row.confirmed_at),
-        "updated_at": iso(row.updated_at),
-    }
+    return ShipmentView(
+        magento_shipment_id=row.magento_shipment_id,
+        magento_increment_id=row.magento_increment_id,
+        magento_order_id=row.magento_order_id,
+        marketplace_order_id=row.marketplace_order_id,
+        state=row.state,
+        tracks=row.tracks,
+        lines=row.lines,
+        tracking_number=row.tracking_number,
+        carrier_code=row.carrier_code,
+        carrier_match=row.carrier_match,
+        carrier_key=row.carrier_key,
+        marketplace_shipment_id=row.marketplace_shipment_id,
+        results=row.results,
+        last_error=row.last_error,
+        attempts=row.attempts,
+        detected_at=iso(row.detected_at),
+        sent_at=iso(row.sent_at),
+        confirmed_at=iso(row.confirmed_at),
+        updated_at=iso(row.updated_at),
+    )
 
 
 def list_shipments(session: Session, *, state: str | None = None, order_id: str | None = None,
-                   limit: int = 200, offset: int = 0) -> list[dict[str, Any]]:
+                   limit: int = 200, offset: int = 0) -> list[ShipmentView]:
     query = select(ShipmentOut)
     if state:
         query = query.where(ShipmentOut.state == state)
     if order_id:
         query = query.where(ShipmentOut.marketplace_order_id == order_id)
     query = query.order_by(ShipmentOut.detected_at.desc(), ShipmentOut.magento_shipment_id.desc())
-    return [shipment_dict(r) for r in session.scalars(query.limit(limit).offset(offset)).all()]
+    return [shipment_view(r) for r in session.scalars(query.limit(limit).offset(offset)).all()]
 
 
 def counts_by_state(session: Session) -> dict[str, int]:

@@ -11,10 +11,10 @@ retries it with backoff.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
@@ -57,13 +57,14 @@ def record_shipment(session: Session, shipment: Any, ext_order_id: str) -> tuple
     if row is None:
         # Insert-if-absent: the poll and a webhook's detect can find the same new shipment at the
         # same moment (the soak saw polls fail on the unique id); the second one updates instead.
-        inserted = session.execute(dialect_insert(session, ShipmentOut).values(
+        # an INSERT's result is a CursorResult (rowcount: 0 when the row was already there)
+        inserted = cast(CursorResult[Any], session.execute(dialect_insert(session, ShipmentOut).values(
             magento_shipment_id=shipment.entity_id, magento_increment_id=shipment.increment_id or "",
             magento_order_id=shipment.order_id, marketplace_order_id=ext_order_id, state=ShipmentState.NEW.value,
             tracks=tracks, items=[{"order_item_id": i.order_item_id, "sku": i.sku or "", "qty": i.qty} for i in shipment.items],
             lines={}, results={}, last_error="", generation=1, attempts=0,
             magento_created_at=_parse_time(shipment.created_at), detected_at=utcnow(),
-        ).on_conflict_do_nothing(index_elements=["magento_shipment_id"])).rowcount
+        ).on_conflict_do_nothing(index_elements=["magento_shipment_id"]))).rowcount
         row = session.get(ShipmentOut, shipment.entity_id)
         assert row is not None
         if inserted:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import structlog
@@ -28,6 +29,26 @@ from marketbridge.services import exceptions as exception_service
 from marketbridge.services.shipments.common import _report
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """How a send ended, for the workflow, which returns ``as_json()``: ``state`` is the shipment's
+    state, and as they apply ``how`` it was confirmed, the ``api`` that refused it with the
+    ``error``, ``retry`` with the ``order_state`` that is not ready yet, or ``corrected`` (a later
+    tracking number sent as a correction)."""
+
+    state: str
+    how: str | None = None
+    api: str | None = None
+    error: str | None = None
+    corrected: bool | None = None
+    retry: bool | None = None
+    order_state: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The workflow result: only the fields that apply (the shape the CLI and API show)."""
+        return {key: value for key, value in asdict(self).items() if value is not None}
 
 
 def _note(row: ShipmentOut, api: str, status: str, detail: str = "") -> None:
@@ -59,7 +80,7 @@ def _classify(message: str) -> ExceptionType:
 
 
 def _stop(runtime: Runtime, shipment_id: int, api: str, error: RemoteError | str, type_: ExceptionType | None = None
-          ) -> dict[str, Any]:
+          ) -> SendResult:
     message = error.message if isinstance(error, RemoteError) else str(error)
     type_ = type_ or _classify(message)
     with runtime.db.session() as session:
@@ -71,12 +92,12 @@ def _stop(runtime: Runtime, shipment_id: int, api: str, error: RemoteError | str
         _report(session, type_, str(shipment_id),
                 f"John Lewis did not accept shipment {row.magento_increment_id or shipment_id} for order "
                 f"{row.marketplace_order_id}: {message}", detail=str(error), order_id=row.marketplace_order_id)
-    return {"state": ShipmentState.ERROR.value if type_ is not rules.TRACKING_MISSING
-            else ShipmentState.WAITING_TRACKING.value, "api": api, "error": message}
+    return SendResult(ShipmentState.ERROR.value if type_ is not rules.TRACKING_MISSING
+                      else ShipmentState.WAITING_TRACKING.value, api=api, error=message)
 
 
 def _confirm(runtime: Runtime, shipment_id: int, how: str, *, also_partial: bool = False,
-             order_shipped: bool | None = None) -> dict[str, Any]:
+             order_shipped: bool | None = None) -> SendResult:
     """Our shipment is shipped on the marketplace. ``also_partial``: the whole order is (single
     mode), so earlier partial shipments of it are confirmed too. ``order_shipped`` defaults to
     ``also_partial``: only then does the order record move to shipped."""
@@ -107,7 +128,7 @@ def _confirm(runtime: Runtime, shipment_id: int, how: str, *, also_partial: bool
             carriers = sorted({r.carrier_code for r in every if r.carrier_code})
             _mark_order_shipped(session, order_id, carriers=carriers, tracking_numbers=tracking, at=now)
     log.info("shipment.confirmed", shipment=shipment_id, order=order_id, how=how)
-    return {"state": ShipmentState.CONFIRMED.value, "how": how}
+    return SendResult(ShipmentState.CONFIRMED.value, how=how)
 
 
 def _mark_order_shipped(session: Session, order_id: str, *, carriers: list[str], tracking_numbers: list[str],
@@ -127,7 +148,7 @@ def _mark_order_shipped(session: Session, order_id: str, *, carriers: list[str],
 
 
 def _confirm_multi(runtime: Runtime, shipment_id: int, marketplace_shipment_id: str, how: str,
-                   completes: bool) -> dict[str, Any]:
+                   completes: bool) -> SendResult:
     with runtime.db.session() as session:
         row = session.get(ShipmentOut, shipment_id)
         assert row is not None

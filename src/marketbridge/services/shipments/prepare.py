@@ -25,9 +25,10 @@ from marketbridge.services.shipments.common import _report, _sync_carrier_except
 from marketbridge.services.shipments.detect import _tracking_changed, _tracks_wire
 
 
-@dataclass
+@dataclass(frozen=True)
 class Decision:
-    """What ``prepare`` decided, as JSON for the workflow: ``send`` (with what), ``wait``, ``stop``."""
+    """What ``prepare`` decided: ``action`` is ``send``, ``wait`` or ``stop``; ``state`` the shipment's
+    state after it; ``detail`` why. The workflow returns ``as_json()`` when it does not send."""
 
     action: str
     state: str
@@ -60,7 +61,7 @@ def _items_for_allocation(shipment: Any, order: Any) -> list[rules.ShippedItem]:
     return result
 
 
-def prepare(runtime: Runtime, shipment_id: int) -> dict[str, Any]:
+def prepare(runtime: Runtime, shipment_id: int) -> Decision:
     """Re-read the shipment in Magento and decide whether it can be sent now."""
     settings = runtime.settings
     try:
@@ -72,14 +73,14 @@ def prepare(runtime: Runtime, shipment_id: int) -> dict[str, Any]:
             if row is not None and row.state != ShipmentState.CONFIRMED.value:
                 row.state = ShipmentState.ERROR.value
                 row.last_error = f"the shipment or its order no longer exists in Adobe Commerce: {error.message}"[:2000]
-        return Decision("stop", ShipmentState.ERROR.value, "not found in Adobe Commerce").as_json()
+        return Decision("stop", ShipmentState.ERROR.value, "not found in Adobe Commerce")
     carriers = ensure_carriers(runtime)
     with runtime.db.session() as session:
         row = session.get(ShipmentOut, shipment_id)
         if row is None:
-            return Decision("stop", "missing", "no such shipment row").as_json()
+            return Decision("stop", "missing", "no such shipment row")
         if row.state == ShipmentState.CONFIRMED.value and not _tracking_changed(row):
-            return Decision("stop", row.state, "already confirmed").as_json()
+            return Decision("stop", row.state, "already confirmed")
         row.tracks = _tracks_wire(shipment)
         row.items = [{"order_item_id": i.order_item_id, "sku": i.sku, "qty": i.qty, "ext_order_item_id": i.ext_order_item_id}
                      for i in _items_for_allocation(shipment, order)]
@@ -93,7 +94,7 @@ def prepare(runtime: Runtime, shipment_id: int) -> dict[str, Any]:
                         f"{row.marketplace_order_id} has no tracking number; it will be sent as soon as one is added.",
                         order_id=row.marketplace_order_id)
                 _sync_carrier_exceptions(session)
-                return Decision("wait", row.state, "no tracking number").as_json()
+                return Decision("wait", row.state, "no tracking number")
             row.carrier_code = row.carrier_match = row.carrier_key = row.tracking_number = None
         else:
             exception_service.clear(session, rules.TRACKING_MISSING, object_id)
@@ -106,7 +107,7 @@ def prepare(runtime: Runtime, shipment_id: int) -> dict[str, Any]:
                 row.tracking_number = track.track_number
                 _record_unmapped(session, outcome)
                 _sync_carrier_exceptions(session)
-                return Decision("wait", row.state, outcome.reason).as_json()
+                return Decision("wait", row.state, outcome.reason)
             row.carrier_code = outcome.carrier.code
             row.carrier_match = f"{outcome.method.value}: {outcome.detail}"[:128]
             row.tracking_number = track.track_number
@@ -123,12 +124,12 @@ def prepare(runtime: Runtime, shipment_id: int) -> dict[str, Any]:
                         f"{reused.marketplace_order_id}. The shipment is held.",
                         order_id=row.marketplace_order_id, other_order_id=reused.marketplace_order_id)
                 _sync_carrier_exceptions(session)
-                return Decision("stop", row.state, row.last_error).as_json()
+                return Decision("stop", row.state, row.last_error)
             exception_service.clear(session, rules.TRACKING_REUSED, object_id)
         if row.state not in (ShipmentState.PARTIAL.value, ShipmentState.CONFIRMED.value, ShipmentState.SENT.value):
             row.state = ShipmentState.READY.value
         _sync_carrier_exceptions(session)
-        return Decision("send", row.state).as_json()
+        return Decision("send", row.state)
 
 
 def _record_unmapped(session: Session, outcome: rules.Unmapped) -> None:

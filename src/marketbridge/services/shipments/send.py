@@ -22,7 +22,14 @@ from marketbridge.domain.shipments import ShipmentState
 from marketbridge.runtime import Runtime
 from marketbridge.services import exceptions as exception_service
 from marketbridge.services.shipments.common import _start
-from marketbridge.services.shipments.outcomes import _confirm, _confirm_multi, _delivery, _note, _stop
+from marketbridge.services.shipments.outcomes import (
+    SendResult,
+    _confirm,
+    _confirm_multi,
+    _delivery,
+    _note,
+    _stop,
+)
 from marketbridge.services.shipments.snapshots import _snapshots
 
 #: Marketplace order states that mean the goods already left (nothing to send).
@@ -45,7 +52,7 @@ def _already_sent(session: Session, order_id: str, exclude: int) -> dict[str, in
     return used
 
 
-def send(runtime: Runtime, shipment_id: int) -> dict[str, Any]:
+def send(runtime: Runtime, shipment_id: int) -> SendResult:
     """Read the marketplace order, then send what is missing. Safe to repeat after a crash at any
     point: the read comes first and decides."""
     from marketbridge.adapters.mirakl import models as mm
@@ -54,7 +61,7 @@ def send(runtime: Runtime, shipment_id: int) -> dict[str, Any]:
     with runtime.db.session() as session:
         row = session.get(ShipmentOut, shipment_id)
         if row is None:
-            return {"state": "missing"}
+            return SendResult("missing")
         order_id = row.marketplace_order_id
         tracking_number, carrier_code = row.tracking_number, row.carrier_code
         items = [rules.ShippedItem(int(i["order_item_id"]), str(i.get("sku") or ""), float(i.get("qty") or 0),
@@ -84,7 +91,7 @@ def send(runtime: Runtime, shipment_id: int) -> dict[str, Any]:
             row.state = ShipmentState.READY.value
             row.generation += 1  # the next poll starts a fresh send
             row.last_error = f"marketplace order is {order.order_state}; will retry"
-        return {"state": ShipmentState.READY.value, "retry": True, "order_state": order.order_state}
+        return SendResult(ShipmentState.READY.value, retry=True, order_state=order.order_state)
 
     lines = [rules.MarketplaceLine(line.order_line_id, line.offer_sku, line.quantity, line.order_line_state)
              for line in order.order_lines]
@@ -113,11 +120,11 @@ def _tracking_request(carrier_code: str | None, tracking_number: str | None, mm:
 
 
 def _send_tracking_only(runtime: Runtime, shipment_id: int, order_id: str, carrier_code: str | None,
-                        tracking_number: str | None) -> dict[str, Any]:
+                        tracking_number: str | None) -> SendResult:
     from marketbridge.adapters.mirakl import models as mm
 
     if not tracking_number:
-        return {"state": ShipmentState.CONFIRMED.value}
+        return SendResult(ShipmentState.CONFIRMED.value)
     request = _tracking_request(carrier_code, tracking_number, mm)
     try:
         runtime.mirakl.update_tracking(order_id, request)
@@ -129,11 +136,11 @@ def _send_tracking_only(runtime: Runtime, shipment_id: int, order_id: str, carri
         row.state = ShipmentState.CONFIRMED.value
         _note(row, "OR23", "ok", f"correction {carrier_code} {tracking_number}")
         _delivery(session, f"OR23:{order_id}:{tracking_number}", "OR23", order_id, "sent", request.wire())
-    return {"state": ShipmentState.CONFIRMED.value, "corrected": True}
+    return SendResult(ShipmentState.CONFIRMED.value, corrected=True)
 
 
 def _send_single(runtime: Runtime, shipment_id: int, order_id: str, completes: bool,
-                 carrier_code: str | None, tracking_number: str | None, mm: Any) -> dict[str, Any]:
+                 carrier_code: str | None, tracking_number: str | None, mm: Any) -> SendResult:
     """OR23 (tracking) then OR24 (ship) once our shipments cover every live line of the order."""
     if tracking_number:
         request = _tracking_request(carrier_code, tracking_number, mm)
@@ -158,7 +165,7 @@ def _send_single(runtime: Runtime, shipment_id: int, order_id: str, completes: b
             row.state = ShipmentState.PARTIAL.value
             row.sent_at = row.sent_at or utcnow()
             _note(row, "OR24", "waiting", "the rest of the order is not shipped yet")
-        return {"state": ShipmentState.PARTIAL.value}
+        return SendResult(ShipmentState.PARTIAL.value)
     try:
         runtime.mirakl.ship_order(order_id)
     except (Rejected, NotFound) as error:
@@ -186,7 +193,7 @@ def package_reference(shipment_id: int) -> str:
 
 
 def _send_multi(runtime: Runtime, shipment_id: int, order_id: str, plan: rules.LinePlan, carrier_code: str | None,
-                tracking_number: str | None, completes: bool, mm: Any) -> dict[str, Any]:
+                tracking_number: str | None, completes: bool, mm: Any) -> SendResult:
     """ST01 with this shipment's lines and tracking, shipped at once; ST24 for a shipment a
     crashed attempt created but did not ship."""
     reference = package_reference(shipment_id)

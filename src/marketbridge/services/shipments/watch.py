@@ -4,6 +4,7 @@ while, become exceptions for Ops (and clear themselves when the cause is gone)."
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from sqlalchemy import select
 
@@ -15,7 +16,19 @@ from marketbridge.services import exceptions as exception_service
 from marketbridge.services.shipments.common import _report
 
 
-def watch(runtime: Runtime, *, now: dt.datetime | None = None) -> dict[str, int]:
+@dataclass(frozen=True)
+class WatchCounts:
+    """How many orders are near their shipping deadline without a shipment, and how many
+    shipments are unconfirmed for too long (each has an active exception)."""
+
+    deadline_near: int
+    unconfirmed: int
+
+    def as_json(self) -> dict[str, int]:
+        return {"deadline_near": self.deadline_near, "unconfirmed": self.unconfirmed}
+
+
+def watch(runtime: Runtime, *, now: dt.datetime | None = None) -> WatchCounts:
     """Raise and clear ``shipping_deadline_near`` and ``shipment_unconfirmed``."""
     now = now or utcnow()
     settings = runtime.settings
@@ -60,4 +73,4 @@ def watch(runtime: Runtime, *, now: dt.datetime | None = None) -> dict[str, int]
                 type=rules.SHIPMENT_UNCONFIRMED.code, active_only=True)):
             if record_.object_id not in open_ids:
                 exception_service.clear(session, rules.SHIPMENT_UNCONFIRMED, record_.object_id)
-    return {"deadline_near": near, "unconfirmed": unconfirmed}
+    return WatchCounts(deadline_near=near, unconfirmed=unconfirmed)
