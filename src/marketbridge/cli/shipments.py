@@ -8,7 +8,6 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from marketbridge.adapters.db.models.shipments import ShipmentOut
 from marketbridge.adapters.errors import IntegrationError
 from marketbridge.cli.common import console, err_console, print_json, runtime_for_command
 from marketbridge.domain.shipments import ShipmentState
@@ -156,11 +155,11 @@ def list_shipments(
 def show_shipment(shipment_id: int, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """One shipment (by Magento shipment entity id) with its tracks and marketplace results."""
     with runtime_for_command() as runtime, runtime.db.session() as session:
-        row = session.get(ShipmentOut, shipment_id)
-        if row is None:
+        shipment = service.get_shipment(session, shipment_id)
+        if shipment is None:
             err_console.print(f"No shipment {shipment_id}.")
             raise typer.Exit(1)
-        data = service.shipment_view(row).model_dump(mode="json")
+        data = shipment.model_dump(mode="json")
     if as_json:
         print_json(data)
         return

@@ -183,9 +183,7 @@ def shipments_data(session: Session, state: str | None) -> dict[str, Any] | dash
     shipments = shipment_service
     if not _ready(session, "shipments_out"):
         return dashboard.Unavailable("the shipments flow is not installed on this server yet.")
-    from marketbridge.adapters.db.models.shipments import ShipmentOut
-
-    counts = dict(session.execute(select(ShipmentOut.state, func.count()).group_by(ShipmentOut.state)).all())
+    counts = shipments.counts_by_state(session)
     if state:
         rows = shipments.list_shipments(session, state=state, limit=200)
     else:

@@ -27,6 +27,7 @@ from marketbridge.services.shipments.carriers import (
 )
 from marketbridge.services.shipments.console import (
     counts_by_state,
+    get_shipment,
     list_shipments,
     shipment_view,
     shipments_for,
@@ -56,7 +57,7 @@ __all__ = [
     "CarrierMappingView", "CarrierMatchView", "CarrierSuggestions", "CarrierView", "Decision", "MappingAdded",
     "SendResult", "ShipmentCounts", "ShipmentView", "SuggestionView", "WatchCounts",
     "InvalidMapping", "add_mapping", "cached_carriers", "counts_by_state", "delete_mapping", "detect_shipment",
-    "due_for_send", "ensure_carriers", "list_mappings", "list_shipments", "note_failure", "poll_new_shipments",
+    "due_for_send", "ensure_carriers", "get_shipment", "list_mappings", "list_shipments", "note_failure", "poll_new_shipments",
     "prepare", "recheck_tracks", "refresh_carriers", "release_waiting", "retry_shipment", "send", "shipment_view",
     "shipments_for", "suggest", "watch",
 ]

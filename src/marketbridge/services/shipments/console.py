@@ -40,6 +40,12 @@ def shipment_view(row: ShipmentOut) -> ShipmentView:
     )
 
 
+def get_shipment(session: Session, shipment_id: int) -> ShipmentView | None:
+    """One shipment by Magento shipment entity id, or None."""
+    row = session.get(ShipmentOut, shipment_id)
+    return shipment_view(row) if row is not None else None
+
+
 def list_shipments(session: Session, *, state: str | None = None, order_id: str | None = None,
                    limit: int = 200, offset: int = 0) -> list[ShipmentView]:
     query = select(ShipmentOut)

@@ -18,7 +18,6 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from marketbridge.adapters.db.models.core import User
-from marketbridge.adapters.db.models.shipments import ShipmentOut
 from marketbridge.adapters.errors import RemoteError
 from marketbridge.domain.auth import Action
 from marketbridge.domain.shipments import ShipmentState
@@ -111,7 +110,7 @@ def shipments_summary(session: SessionDep, user: Reader) -> service.ShipmentCoun
 
 @router.get("/api/shipments/{shipment_id}", response_model=service.ShipmentView)
 def get_shipment(shipment_id: DbId, session: SessionDep, user: Reader) -> service.ShipmentView:
-    row = session.get(ShipmentOut, shipment_id)
-    if row is None:
+    shipment = service.get_shipment(session, shipment_id)
+    if shipment is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no shipment {shipment_id}")
-    return service.shipment_view(row)
+    return shipment
