@@ -86,9 +86,9 @@ def main() -> None:
 
         def worker() -> None:
             while (shipment_id := due.get()) is not None:
-                if service.prepare(runtime, shipment_id)["action"] == "send":
+                if service.prepare(runtime, shipment_id).action == "send":
                     result = service.send(runtime, shipment_id)
-                    if result.get("state") == "confirmed":
+                    if result.state == "confirmed":
                         confirmed.append(time.monotonic())
 
         control.delete("/_sandbox/calls")

@@ -158,7 +158,7 @@ def test_map_an_unknown_carrier_from_its_exception(live_runtime: Any) -> None:
     from marketbridge.services.shipments import list_mappings
 
     with runtime.db.session() as s:
-        assert [(m["magento_carrier_code"], m["marketplace_code"], m["created_by"]) for m in list_mappings(s)] == [
+        assert [(m.magento_carrier_code, m.marketplace_code, m.created_by) for m in list_mappings(s)] == [
             ("speedy", "DPD", "olive")]
         assert s.get(ExceptionRecord, record_id).state == "resolved"
         actions = s.scalars(select(AuditLogEntry.action).where(AuditLogEntry.actor == "olive")

@@ -7,9 +7,11 @@ from starlette.testclient import TestClient
 
 from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.auth import Role
+from marketbridge.domain.shipments import ShipmentState
 from marketbridge.services import auth
 from marketbridge.web.app import create_app
 from tests.conftest import make_settings
+from tests.integration.shipments_helpers import magento_order, marketplace_order, ship, simple_skus
 
 
 @pytest.fixture
@@ -19,6 +21,8 @@ def api(migrated_db_url, fresh_sandboxes):
         token = auth.create_token(s, auth.create_user(s, "ops1", Role.OPS, "correct horse battery"))
     with TestClient(create_app(runtime, start_engine=False)) as client:
         client.headers["Authorization"] = f"Bearer {token}"
+        client.runtime = runtime  # for tests that make shipments first
+        client.boxes = fresh_sandboxes
         yield client
     runtime.close()
 
@@ -89,3 +93,52 @@ def test_a_long_stale_carrier_list_is_refreshed_on_use(migrated_db_url, fresh_sa
         assert "OLDCO" not in codes and "DPD" in codes
     finally:
         runtime.close()
+
+
+#: Each JSON route of the shipments area and the named schema /openapi.json gives its 2xx response.
+SHAPES = {
+    ("get", "/api/carriers"): ("array", "CarrierView"),
+    ("get", "/api/carriers/mappings"): ("array", "CarrierMappingView"),
+    ("post", "/api/carriers/mappings"): ("object", "MappingAdded"),
+    ("get", "/api/carriers/suggest"): ("object", "CarrierSuggestions"),
+    ("get", "/api/shipments"): ("array", "ShipmentView"),
+    ("get", "/api/shipments/summary"): ("object", "ShipmentCounts"),
+    ("get", "/api/shipments/{shipment_id}"): ("object", "ShipmentView"),
+}
+
+
+def test_openapi_describes_the_shipments_responses_by_name(api):
+    spec = api.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    for (method, path), (kind, name) in SHAPES.items():
+        responses = spec["paths"][path][method]["responses"]
+        ok = next(body for code, body in responses.items() if code.startswith("2"))
+        schema = ok["content"]["application/json"]["schema"]
+        ref = schema["items"]["$ref"] if kind == "array" else schema["$ref"]
+        assert schema.get("type", "object") == kind and ref == f"#/components/schemas/{name}", (path, schema)
+        assert schemas[name]["properties"], name
+    assert set(schemas["ShipmentView"]["required"]) >= {"magento_shipment_id", "state", "tracks", "results"}
+    suggestion = schemas["CarrierSuggestions"]["properties"]["suggestions"]["items"]["$ref"]
+    assert suggestion == "#/components/schemas/SuggestionView"
+    assert set(schemas["ShipmentCounts"]["properties"]) == {s.value for s in ShipmentState}
+
+
+def test_a_shipment_reads_the_same_in_the_list_the_detail_and_the_cli_view(api):
+    """The typed view keeps the fields and values the API has always returned."""
+    from marketbridge.services import shipments as service
+
+    runtime = api.runtime
+    sku = simple_skus(1)[0]
+    mo = marketplace_order(api.boxes.mirakl_url, runtime, [(sku, 1)])
+    shipment_id = ship(runtime, magento_order(runtime, mo["order_id"], [(sku, 1)]),
+                       tracks=[("DPD777", "DPD UK", "custom")])
+    assert shipment_id in service.poll_new_shipments(runtime)
+
+    listed = api.get("/api/shipments", params={"order_id": mo["order_id"]}).json()
+    detail = api.get(f"/api/shipments/{shipment_id}").json()
+    assert listed == [detail]
+    assert list(detail) == list(service.ShipmentView.model_fields)
+    assert detail["magento_shipment_id"] == shipment_id and detail["marketplace_order_id"] == mo["order_id"]
+    assert detail["state"] == "new" and detail["tracks"][0]["track_number"] == "DPD777"
+    assert detail["detected_at"] and detail["sent_at"] is None and detail["lines"] == {}
+    assert api.get("/api/shipments/summary").json()["new"] == 1

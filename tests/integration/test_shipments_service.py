@@ -10,6 +10,7 @@ from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.shipments import ShipmentState
 from marketbridge.services import exceptions as exception_service
 from marketbridge.services import shipments as service
+from marketbridge.services.shipments import detect
 from tests.conftest import make_settings
 from tests.integration.shipments_helpers import (
     magento_order,
@@ -37,7 +38,8 @@ def run_all(runtime) -> list[dict]:
     results = []
     for shipment_id, _ in service.due_for_send(runtime):
         decision = service.prepare(runtime, shipment_id)
-        results.append(service.send(runtime, shipment_id) if decision["action"] == "send" else decision)
+        result = service.send(runtime, shipment_id) if decision.action == "send" else decision
+        results.append(result.as_json())  # what the workflow returns
     return results
 
 
@@ -89,9 +91,9 @@ def test_unmapped_carrier_waits_with_an_exception_and_mapping_releases_it(rt):
     assert open_[0]["context"]["waiting_shipments"] == [shipment_id]
     assert open_[0]["context"]["suggestions"], "ranked SH21 suggestions expected"
 
-    mapping, released = service.add_mapping(rt, marketplace_code="YODEL", magento_carrier_code="custom",
-                                            title="Speedy Couriers Ltd", actor="test")
-    assert released == [shipment_id] and mapping["marketplace_code"] == "YODEL"
+    added = service.add_mapping(rt, marketplace_code="YODEL", magento_carrier_code="custom",
+                                title="Speedy Couriers Ltd", actor="test")
+    assert added.released_shipments == [shipment_id] and added.mapping.marketplace_code == "YODEL"
     assert active(rt, "carrier_unmapped") == []
     run_all(rt)
     remote = mirakl_order(url, mo["order_id"])
@@ -147,10 +149,10 @@ def test_repeat_after_crash_between_or23_and_or24_does_not_double_send(rt):
     order = magento_order(rt, mo["order_id"], [(sku, 1)])
     shipment_id = ship(rt, order, tracks=[("DHL42", "DHL", "dhl")])
     service.poll_new_shipments(rt)
-    assert service.prepare(rt, shipment_id)["action"] == "send"
+    assert service.prepare(rt, shipment_id).action == "send"
     first = service.send(rt, shipment_id)
     second = service.send(rt, shipment_id)  # the step re-run after a crash: reads first
-    assert first["state"] == "confirmed" and second["state"] == "confirmed"
+    assert first.state == "confirmed" and second.state == "confirmed"
     assert mirakl_order(url, mo["order_id"])["order_state"] == "SHIPPED"
 
 
@@ -260,7 +262,7 @@ def test_sends_running_side_by_side_share_one_or11_read(rt):
     due = [shipment_id for shipment_id, _ in service.due_for_send(rt)]
     assert len(due) == 4
     for shipment_id in due:
-        assert service.prepare(rt, shipment_id)["action"] == "send"
+        assert service.prepare(rt, shipment_id).action == "send"
     real_list_orders = rt.mirakl.list_orders
 
     def list_orders_after_its_turn(**kw):
@@ -283,7 +285,7 @@ def test_sends_running_side_by_side_share_one_or11_read(rt):
         for thread in threads:
             thread.join(30)
         calls = [c["api"] for c in http.get("/_sandbox/calls").json()]
-    assert [results[i]["state"] for i in due] == ["confirmed"] * 4
+    assert [results[i].state for i in due] == ["confirmed"] * 4
     assert calls.count("OR11") == 1, calls
     assert calls.count("OR23") == 4 and calls.count("OR24") == 4
 
@@ -330,7 +332,7 @@ def test_the_poll_survives_a_webhook_storing_the_same_shipment_first(rt, monkeyp
     mo = marketplace_order(url, rt, [(sku, 1)])
     order = magento_order(rt, mo["order_id"], [(sku, 1)])
     shipment_id = ship(rt, order, tracks=[("DPD555000111", "DPD UK", "custom")])
-    real_record = service.record_shipment
+    real_record = detect.record_shipment
     raced = []
 
     class ReadBeforeTheWebhookCommitted:
@@ -359,9 +361,9 @@ def test_the_poll_survives_a_webhook_storing_the_same_shipment_first(rt, monkeyp
         raced.append(shipment.entity_id)
         return real_record(ReadBeforeTheWebhookCommitted(session), shipment, ext)  # inserts a second time
 
-    monkeypatch.setattr(service, "record_shipment", racing)
+    monkeypatch.setattr(detect, "record_shipment", racing)  # looked up in detect by the poll
     service.poll_new_shipments(rt)
     assert raced == [shipment_id]
     assert row(rt, shipment_id).state == "new"
-    monkeypatch.setattr(service, "record_shipment", real_record)
+    monkeypatch.setattr(detect, "record_shipment", real_record)
     assert run_all(rt)[-1]["state"] == "confirmed"

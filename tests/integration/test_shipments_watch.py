@@ -45,7 +45,7 @@ def test_deadline_near_is_raised_for_unshipped_orders_and_cleared_once_shipped(r
     service.poll_new_shipments(rt)
 
     counts = service.watch(rt)
-    assert counts["deadline_near"] == 1
+    assert counts.deadline_near == 1
     assert active(rt, "shipping_deadline_near") == [late["order_id"]]
 
     ship(rt, magento_order(rt, late["order_id"], [(a, 1)]), tracks=[("DPD2", "DPD", "custom")])
@@ -59,7 +59,7 @@ def test_deadline_far_away_raises_nothing(migrated_db_url, fresh_sandboxes):
     runtime = build_runtime(make_settings(migrated_db_url, fresh_sandboxes, shipping_deadline_lead_hours=1))
     try:
         marketplace_order(fresh_sandboxes.mirakl_url, runtime, [(simple_skus(1)[0], 1)])
-        assert service.watch(runtime)["deadline_near"] == 0
+        assert service.watch(runtime).deadline_near == 0
     finally:
         runtime.close()
 
@@ -85,7 +85,7 @@ def test_a_transient_failure_on_ship_is_retried_and_nothing_is_sent_twice(rt):
     mo = marketplace_order(url, rt, [(sku, 1)])
     shipment_id = ship(rt, magento_order(rt, mo["order_id"], [(sku, 1)]), tracks=[("U1", "UPS", "ups")])
     service.poll_new_shipments(rt)
-    assert service.prepare(rt, shipment_id)["action"] == "send"
+    assert service.prepare(rt, shipment_id).action == "send"
     with httpx2.Client(base_url=url) as http:
         http.post("/_sandbox/faults", json={"rules": [{"endpoint": "OR24", "error_rate": 1.0}]}).raise_for_status()
         with pytest.raises(TransientError):
@@ -93,7 +93,7 @@ def test_a_transient_failure_on_ship_is_retried_and_nothing_is_sent_twice(rt):
         assert mirakl_order(url, mo["order_id"])["order_state"] == "SHIPPING"
         assert active(rt, "shipment_rejected") == []  # a 5xx is not a refusal
         http.delete("/_sandbox/faults")
-    assert service.send(rt, shipment_id)["state"] == "confirmed"
+    assert service.send(rt, shipment_id).state == "confirmed"
     assert mirakl_order(url, mo["order_id"])["order_state"] == "SHIPPED"
 
 

@@ -37,7 +37,7 @@ def test_duplicate_starts_run_one_send_and_a_new_generation_runs_again(migrated_
             again = flows.start_sends(runtime, due)  # a webhook and the poll at the same time
             assert first == again == [f"shipment:{shipment_id}"]
             result = DBOS.retrieve_workflow(first[0]).get_result()
-            assert result["state"] == "confirmed"
+            assert result["state"] == "confirmed", result
             calls = [c["api"] for c in http.get("/_sandbox/calls").json()]
         assert calls.count("OR24") == 1 and calls.count("OR23") == 1
         assert mirakl_order(url, mo["order_id"])["shipping_carrier_code"] == "PARCELFORCE"

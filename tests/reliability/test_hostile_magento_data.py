@@ -201,7 +201,7 @@ def test_orders_and_shipments_survive_orders_without_items_or_address_and_shipme
     outcomes = []
     for shipment_id in found:
         outcomes.append(shipments.prepare(runtime, shipment_id))
-    assert all(o["action"] == "wait" for o in outcomes), outcomes  # no tracks, no items: never sent blind
+    assert all(o.action == "wait" for o in outcomes), outcomes  # no tracks, no items: never sent blind
     assert any(kind.startswith("shipment_") for kind, _ in exceptions_of(runtime))  # and people are told
     with runtime.db.session() as session:
         assert orders.get_order_record(session, order_id) is not None  # what was stored stays stored

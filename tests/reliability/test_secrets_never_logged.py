@@ -127,7 +127,7 @@ def run_stock_orders_and_shipments(runtime: Any, mirakl_url: str) -> dict[str, A
     shipments.poll_new_shipments(runtime)
     sent = []
     for shipment_id, _ in shipments.due_for_send(runtime):
-        if shipments.prepare(runtime, shipment_id)["action"] == "send":
+        if shipments.prepare(runtime, shipment_id).action == "send":
             sent.append(shipments.send(runtime, shipment_id))
     seen["shipments"] = len(sent)
     structlog.get_logger("reliability").info("flows done", **{k: str(v) for k, v in seen.items()})

@@ -247,9 +247,9 @@ def _seed(runtime: Any, world_ids: dict[str, Any]) -> None:
     with runtime.db.session() as s:
         world_ids["rule"] = next(r["id"] for r in list_rules(s) if r.get("scope") == "global")
     for i, payload in enumerate(XSS_PAYLOADS):
-        mapping, _ = shipment_service.add_mapping(runtime, marketplace_code="DPD", magento_carrier_code=f"xss{i}",
-                                                  title=payload, actor="ada")
-        world_ids.setdefault("carrier_mappings", []).append(mapping["id"])
+        added = shipment_service.add_mapping(runtime, marketplace_code="DPD", magento_carrier_code=f"xss{i}",
+                                             title=payload, actor="ada")
+        world_ids.setdefault("carrier_mappings", []).append(added.mapping.id)
     world_ids["carrier_mapping"] = world_ids["carrier_mappings"][0]
 
 

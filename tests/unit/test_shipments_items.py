@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from marketbridge.adapters.magento import models as mg
-from marketbridge.services.shipments import _items_for_allocation
+from marketbridge.services.shipments.prepare import _items_for_allocation
 
 
 def test_configurable_parent_and_child_count_once_and_ext_ids_come_from_the_order():

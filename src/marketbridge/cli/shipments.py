@@ -8,7 +8,6 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from marketbridge.adapters.db.models.shipments import ShipmentOut
 from marketbridge.adapters.errors import IntegrationError
 from marketbridge.cli.common import console, err_console, print_json, runtime_for_command
 from marketbridge.domain.shipments import ShipmentState
@@ -34,7 +33,7 @@ def list_carriers(
                 raise typer.Exit(1) from None
         else:
             with runtime.db.session() as session:
-                rows = service.list_mappings(session)
+                rows = [m.model_dump() for m in service.list_mappings(session)]
     if as_json:
         print_json(rows)
         return
@@ -66,16 +65,17 @@ def map_carrier(
         raise typer.Exit(2)
     with runtime_for_command() as runtime:
         try:
-            mapping, released = service.add_mapping(runtime, marketplace_code=marketplace_code,
-                                                    magento_carrier_code=code, title=title, actor=actor)
+            added = service.add_mapping(runtime, marketplace_code=marketplace_code, magento_carrier_code=code,
+                                        title=title, actor=actor)
         except service.InvalidMapping as error:
             err_console.print(str(error))
             raise typer.Exit(1) from None
         except IntegrationError as error:
             err_console.print(f"The marketplace carrier list could not be read: {error}")
             raise typer.Exit(1) from None
-    console.print(f"Mapped {mapping['magento_carrier_code'] or '*'} / {mapping['title'] or '*'} → "
-                  f"{mapping['marketplace_code']}. {len(released)} waiting shipment(s) released and queued.")
+    mapping = added.mapping
+    console.print(f"Mapped {mapping.magento_carrier_code or '*'} / {mapping.title or '*'} → "
+                  f"{mapping.marketplace_code}. {len(added.released_shipments)} waiting shipment(s) released and queued.")
 
 
 @carriers_app.command("unmap")
@@ -102,16 +102,16 @@ def suggest_carrier(
             err_console.print(f"The marketplace carrier list could not be read: {error}")
             raise typer.Exit(1) from None
     if as_json:
-        print_json(result)
+        print_json(result.model_dump(mode="json"))
         return
-    if result["match"]:
-        m = result["match"]
-        console.print(f"'{title}' matches {m['label']} ({m['code']}) by {m['method'].replace('_', ' ')}.")
+    if result.match:
+        m = result.match
+        console.print(f"'{title}' matches {m.label} ({m.code}) by {m.method.replace('_', ' ')}.")
     else:
         console.print(f"'{title}' matches no marketplace carrier.")
     table = Table("code", "label", "score")
-    for s in result["suggestions"]:
-        table.add_row(s["code"], s["label"], f"{s['score']:.0f}")
+    for s in result.suggestions:
+        table.add_row(s.code, s.label, f"{s.score:.0f}")
     console.print(table)
 
 
@@ -138,16 +138,16 @@ def list_shipments(
     with runtime_for_command() as runtime, runtime.db.session() as session:
         rows = service.list_shipments(session, state=state.value if state else None, order_id=order, limit=limit)
     if as_json:
-        print_json(rows)
+        print_json([r.model_dump(mode="json") for r in rows])
         return
     if not rows:
         console.print("No shipments of marketplace orders seen yet.")
         return
     table = Table("shipment", "order", "state", "carrier", "tracking", "detected", "confirmed", "last error")
     for r in rows:
-        table.add_row(r["magento_increment_id"] or str(r["magento_shipment_id"]), r["marketplace_order_id"], r["state"],
-                      r["carrier_code"] or "-", r["tracking_number"] or "-", (r["detected_at"] or "")[:19],
-                      (r["confirmed_at"] or "-")[:19], (r["last_error"] or "")[:60])
+        table.add_row(r.magento_increment_id or str(r.magento_shipment_id), r.marketplace_order_id, r.state,
+                      r.carrier_code or "-", r.tracking_number or "-", (r.detected_at or "")[:19],
+                      (r.confirmed_at or "-")[:19], (r.last_error or "")[:60])
     console.print(table)
 
 
@@ -155,11 +155,11 @@ def list_shipments(
 def show_shipment(shipment_id: int, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """One shipment (by Magento shipment entity id) with its tracks and marketplace results."""
     with runtime_for_command() as runtime, runtime.db.session() as session:
-        row = session.get(ShipmentOut, shipment_id)
-        if row is None:
+        shipment = service.get_shipment(session, shipment_id)
+        if shipment is None:
             err_console.print(f"No shipment {shipment_id}.")
             raise typer.Exit(1)
-        data = service.shipment_dict(row)
+        data = shipment.model_dump(mode="json")
     if as_json:
         print_json(data)
         return

@@ -92,7 +92,7 @@ def register_all(actions: FlowActions) -> None:
     @refused_on("InvalidMapping")
     def map_carrier(ctx: Any) -> str:
         context = ctx.record.context or {}
-        mapping, released = shipment_service.add_mapping(
+        added = shipment_service.add_mapping(
             ctx.runtime,
             marketplace_code=ctx.params["marketplace_code"],
             magento_carrier_code=context.get("magento_carrier_code") or None,
@@ -100,8 +100,8 @@ def register_all(actions: FlowActions) -> None:
             actor=ctx.actor,
         )
         shown = context.get("title") or context.get("magento_carrier_code") or ctx.record.object_id
-        return (f"Carrier '{shown}' now maps to {mapping.get('marketplace_code')}; "
-                f"{len(released)} waiting shipment(s) will be sent.")
+        return (f"Carrier '{shown}' now maps to {added.mapping.marketplace_code}; "
+                f"{len(added.released_shipments)} waiting shipment(s) will be sent.")
 
     register(["carrier_unmapped"], FlowAction(
         "map_carrier", "Map carrier", map_carrier, fields={"marketplace_code": "John Lewis carrier code"}))

@@ -183,14 +183,12 @@ def shipments_data(session: Session, state: str | None) -> dict[str, Any] | dash
     shipments = shipment_service
     if not _ready(session, "shipments_out"):
         return dashboard.Unavailable("the shipments flow is not installed on this server yet.")
-    from marketbridge.adapters.db.models.shipments import ShipmentOut
-
-    counts = dict(session.execute(select(ShipmentOut.state, func.count()).group_by(ShipmentOut.state)).all())
+    counts = shipments.counts_by_state(session)
     if state:
         rows = shipments.list_shipments(session, state=state, limit=200)
     else:
         rows = [r for s in WAITING_SHIPMENT_STATES for r in shipments.list_shipments(session, state=s, limit=200)]
-        rows.sort(key=lambda r: r.get("detected_at") or "")
+        rows.sort(key=lambda r: r.detected_at or "")
     return {"counts": [(s, SHIPMENT_WORDS.get(s, s), int(counts.get(s, 0))) for s in [*WAITING_SHIPMENT_STATES, "confirmed"]],
             "rows": rows, "awaiting": sum(int(counts.get(s, 0)) for s in WAITING_SHIPMENT_STATES)}
 
@@ -303,11 +301,12 @@ def carriers_save(request: Request, session: SessionDep, runtime: RuntimeDep, us
     message = error = None
     session.commit()  # the service writes in its own transaction (SQLite allows one writer)
     try:
-        mapping, released = shipments.add_mapping(runtime, marketplace_code=marketplace_code.strip(),
-                                                  magento_carrier_code=magento_carrier_code.strip() or None,
-                                                  title=title.strip() or None, actor=user.name)
-        message = (f"Saved: {mapping.get('title') or mapping.get('magento_carrier_code')} → "
-                   f"{mapping.get('marketplace_code')}. {len(released)} waiting shipment(s) released.")
+        added = shipments.add_mapping(runtime, marketplace_code=marketplace_code.strip(),
+                                      magento_carrier_code=magento_carrier_code.strip() or None,
+                                      title=title.strip() or None, actor=user.name)
+        mapping = added.mapping
+        message = (f"Saved: {mapping.title or mapping.magento_carrier_code} → "
+                   f"{mapping.marketplace_code}. {len(added.released_shipments)} waiting shipment(s) released.")
     except ValueError as problem:
         error = str(problem)
     return render(request, "console/carriers.html", status_code=200 if error is None else 400,

@@ -8,6 +8,10 @@
   recent unconfirmed shipments, and a backstop that starts sends for every row that is due.
 * ``shipments.watch`` (schedule): shipping-deadline and unconfirmed-shipment exceptions.
 * ``shipments.refresh_carriers`` (schedule, daily): the SH21 list.
+
+The service returns typed results (``Decision``, ``SendResult``, ``WatchCounts``); the steps return
+their ``as_json()``, because the engine records step outputs with the portable JSON serializer
+(see ``workflows.engine``), and the same dicts are the workflows' results that the CLI prints.
 """
 
 from __future__ import annotations
@@ -57,13 +61,13 @@ def _transient(error: BaseException) -> bool:
 @DBOS.step(name="shipments.prepare", retries_allowed=True, max_attempts=4, interval_seconds=1.0, backoff_rate=2.0,
            should_retry=_transient)
 def _prepare(shipment_id: int) -> dict[str, Any]:
-    return service.prepare(get_runtime(), shipment_id)
+    return service.prepare(get_runtime(), shipment_id).as_json()
 
 
 @DBOS.step(name="shipments.send_step", retries_allowed=True, max_attempts=4, interval_seconds=1.0, backoff_rate=2.0,
            should_retry=_transient)
 def _send(shipment_id: int) -> dict[str, Any]:
-    return service.send(get_runtime(), shipment_id)
+    return service.send(get_runtime(), shipment_id).as_json()
 
 
 @DBOS.step(name="shipments.note_failure")
@@ -73,6 +77,8 @@ def _note_failure(shipment_id: int, error: str) -> None:
 
 @DBOS.workflow(name=SEND_WORKFLOW)
 def send_shipment(shipment_id: int) -> dict[str, Any]:
+    """Prepare, then send. The result is JSON (the CLI's ``shipments sync`` prints it): the
+    decision when it did not send, else how the send ended."""
     try:
         decision = _prepare(shipment_id)
         if decision["action"] != "send":
@@ -88,7 +94,7 @@ def start_sends(runtime: Runtime, due: Iterable[tuple[int, int]]) -> list[str]:
     workflow) and, through a DBOS client, from a process without the engine (the CLI)."""
     from marketbridge.workflows import engine
 
-    ids = []
+    ids: list[str] = []
     items = list(due)
     if not items:
         return ids
@@ -195,7 +201,7 @@ def poll_shipments(scheduled_time: Any, context: Any) -> int:
 
 @DBOS.step(name="shipments.watch_step")
 def _watch() -> dict[str, int]:
-    return service.watch(get_runtime())
+    return service.watch(get_runtime()).as_json()
 
 
 @DBOS.workflow(name="shipments.watch")

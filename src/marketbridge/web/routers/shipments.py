@@ -12,13 +12,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from marketbridge.adapters.db.models.core import User
-from marketbridge.adapters.db.models.shipments import ShipmentOut
 from marketbridge.adapters.errors import RemoteError
 from marketbridge.domain.auth import Action
 from marketbridge.domain.shipments import ShipmentState
@@ -51,31 +50,30 @@ def _remote_unavailable(error: RemoteError) -> HTTPException:
     return HTTPException(status.HTTP_502_BAD_GATEWAY, f"the marketplace carrier list could not be read: {error}")
 
 
-@router.get("/api/carriers")
-def list_carriers(runtime: RuntimeDep, user: Reader) -> list[dict[str, Any]]:
+@router.get("/api/carriers", response_model=list[service.CarrierView])
+def list_carriers(runtime: RuntimeDep, user: Reader) -> list[service.CarrierView]:
     try:
         carriers = service.ensure_carriers(runtime)
     except RemoteError as error:
         raise _remote_unavailable(error) from None
-    return [c.__dict__ for c in carriers]
+    return [service.CarrierView(code=c.code, label=c.label, standard_code=c.standard_code, tracking_url=c.tracking_url)
+            for c in carriers]
 
 
-@router.get("/api/carriers/mappings")
-def list_mappings(session: SessionDep, user: Reader) -> list[dict[str, Any]]:
+@router.get("/api/carriers/mappings", response_model=list[service.CarrierMappingView])
+def list_mappings(session: SessionDep, user: Reader) -> list[service.CarrierMappingView]:
     return service.list_mappings(session)
 
 
-@router.post("/api/carriers/mappings", status_code=status.HTTP_201_CREATED)
-def add_mapping(body: MappingIn, runtime: RuntimeDep, user: MappingEditor) -> dict[str, Any]:
+@router.post("/api/carriers/mappings", status_code=status.HTTP_201_CREATED, response_model=service.MappingAdded)
+def add_mapping(body: MappingIn, runtime: RuntimeDep, user: MappingEditor) -> service.MappingAdded:
     try:
-        mapping, released = service.add_mapping(runtime, marketplace_code=body.marketplace_code,
-                                                magento_carrier_code=body.magento_carrier_code, title=body.title,
-                                                actor=user.name)
+        return service.add_mapping(runtime, marketplace_code=body.marketplace_code,
+                                   magento_carrier_code=body.magento_carrier_code, title=body.title, actor=user.name)
     except service.InvalidMapping as error:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
     except RemoteError as error:
         raise _remote_unavailable(error) from None
-    return {"mapping": mapping, "released_shipments": released}
 
 
 @router.delete("/api/carriers/mappings/{mapping_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -84,35 +82,35 @@ def delete_mapping(mapping_id: DbId, runtime: RuntimeDep, user: MappingEditor) -
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no carrier mapping {mapping_id}")
 
 
-@router.get("/api/carriers/suggest")
+@router.get("/api/carriers/suggest", response_model=service.CarrierSuggestions)
 def suggest(runtime: RuntimeDep, user: Reader,
             title: Annotated[str, Query(min_length=1, max_length=255)],
-            code: Annotated[str | None, Query(max_length=64)] = None) -> dict[str, Any]:
+            code: Annotated[str | None, Query(max_length=64)] = None) -> service.CarrierSuggestions:
     try:
         return service.suggest(runtime, title, code)
     except RemoteError as error:
         raise _remote_unavailable(error) from None
 
 
-@router.get("/api/shipments")
+@router.get("/api/shipments", response_model=list[service.ShipmentView])
 def list_shipments(session: SessionDep, user: Reader,
                    state: Annotated[ShipmentState | None, Query()] = None,
                    order_id: Annotated[str | None, Query(max_length=64)] = None,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-                   offset: Offset = 0) -> list[dict[str, Any]]:
+                   offset: Offset = 0) -> list[service.ShipmentView]:
     return service.list_shipments(session, state=state.value if state else None, order_id=order_id, limit=limit,
                                   offset=offset)
 
 
-@router.get("/api/shipments/summary")
-def shipments_summary(session: SessionDep, user: Reader) -> dict[str, int]:
+@router.get("/api/shipments/summary", response_model=service.ShipmentCounts)
+def shipments_summary(session: SessionDep, user: Reader) -> service.ShipmentCounts:
     """How many shipments are in each state."""
-    return service.counts_by_state(session)
+    return service.ShipmentCounts.model_validate(service.counts_by_state(session))
 
 
-@router.get("/api/shipments/{shipment_id}")
-def get_shipment(shipment_id: DbId, session: SessionDep, user: Reader) -> dict[str, Any]:
-    row = session.get(ShipmentOut, shipment_id)
-    if row is None:
+@router.get("/api/shipments/{shipment_id}", response_model=service.ShipmentView)
+def get_shipment(shipment_id: DbId, session: SessionDep, user: Reader) -> service.ShipmentView:
+    shipment = service.get_shipment(session, shipment_id)
+    if shipment is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no shipment {shipment_id}")
-    return service.shipment_dict(row)
+    return shipment

@@ -1,0 +1,199 @@
+"""Carriers (SH21): the cached marketplace carrier list, and the mappings from Magento carriers
+(carrier code and/or track title) to marketplace carrier codes.
+
+A mapping added by a person releases the shipments waiting for it (``waiting_carrier`` becomes
+``ready`` with a new generation) and starts their sends at once; the poll's backstop starts any
+send the bus could not start.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import structlog
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from marketbridge.adapters.db.base import utcnow
+from marketbridge.adapters.db.models.shipments import CarrierMapping, MarketplaceCarrier, ShipmentOut
+from marketbridge.adapters.errors import RemoteError
+from marketbridge.domain import shipments as rules
+from marketbridge.domain.shipments import ShipmentState
+from marketbridge.runtime import Runtime
+from marketbridge.services import exceptions as exception_service
+from marketbridge.services.shipments.common import _start, _sync_carrier_exceptions
+from marketbridge.services.shipments.detect import due_for_send
+from marketbridge.services.shipments.views import (
+    CarrierMappingView,
+    CarrierMatchView,
+    CarrierSuggestions,
+    MappingAdded,
+    SuggestionView,
+)
+
+log = structlog.get_logger(__name__)
+
+
+class InvalidMapping(ValueError):
+    """A mapping request that cannot be stored (unknown marketplace code, nothing to match on)."""
+
+
+def refresh_carriers(runtime: Runtime) -> int:
+    """Replace the cached SH21 list with the marketplace's current one; returns the count."""
+    carriers = runtime.mirakl.carriers()
+    now = utcnow()
+    with runtime.db.session() as session:
+        session.execute(delete(MarketplaceCarrier))
+        for carrier in carriers:
+            session.add(MarketplaceCarrier(code=carrier.code, label=carrier.label, standard_code=carrier.standard_code,
+                                           tracking_url=carrier.tracking_url, refreshed_at=now))
+    log.info("carriers.refreshed", count=len(carriers))
+    return len(carriers)
+
+
+def cached_carriers(session: Session) -> list[rules.Carrier]:
+    rows = session.scalars(select(MarketplaceCarrier).order_by(MarketplaceCarrier.label)).all()
+    return [rules.Carrier(r.code, r.label, r.standard_code, r.tracking_url) for r in rows]
+
+
+#: A cached list older than this is refreshed on use (the daily schedule was missed, e.g. the
+#: service was down at that hour); if the refresh fails the stale list is used meanwhile.
+CARRIERS_MAX_AGE = dt.timedelta(hours=36)
+
+
+def ensure_carriers(runtime: Runtime) -> list[rules.Carrier]:
+    """The cached list, loaded from SH21 first if it was never loaded (or is long out of date)."""
+    with runtime.db.session() as session:
+        carriers = cached_carriers(session)
+        refreshed = session.scalars(select(MarketplaceCarrier.refreshed_at).limit(1)).first()
+    if carriers and refreshed is not None and utcnow() - refreshed < CARRIERS_MAX_AGE:
+        return carriers
+    if carriers:
+        # SH21 may be called once a day: never queue behind the client's limiter for a stale list
+        last_try = runtime.extras.get("shipments.carriers_refresh_tried")
+        if last_try is not None and time.monotonic() - last_try < 24 * 3600:
+            return carriers
+        runtime.extras["shipments.carriers_refresh_tried"] = time.monotonic()
+    try:
+        refresh_carriers(runtime)
+    except RemoteError as error:
+        if not carriers:
+            raise
+        log.warning("carriers.refresh_failed_using_stale_list", error=str(error)[:200])
+        return carriers
+    with runtime.db.session() as session:
+        return cached_carriers(session)
+
+
+def _mappings(session: Session) -> list[rules.Mapping_]:
+    return [rules.Mapping_(r.magento_carrier_code, r.title_key, r.marketplace_code)
+            for r in session.scalars(select(CarrierMapping)).all()]
+
+
+def mapping_view(row: CarrierMapping) -> CarrierMappingView:
+    return CarrierMappingView(
+        id=row.id,
+        magento_carrier_code=row.magento_carrier_code or None,
+        title=row.title or None,
+        title_key=row.title_key or None,
+        kind="alias" if not row.magento_carrier_code else "mapping",
+        marketplace_code=row.marketplace_code,
+        created_by=row.created_by,
+        created_at=row.created_at.isoformat(),
+    )
+
+
+def list_mappings(session: Session) -> list[CarrierMappingView]:
+    rows = session.scalars(select(CarrierMapping).order_by(CarrierMapping.magento_carrier_code,
+                                                           CarrierMapping.title_key)).all()
+    return [mapping_view(r) for r in rows]
+
+
+def add_mapping(runtime: Runtime, *, marketplace_code: str, magento_carrier_code: str | None = None,
+                title: str | None = None, actor: str = "system") -> MappingAdded:
+    """Store (or replace) a mapping and release the shipments it unblocks: they become ``ready``
+    and their sends are started at once (and by the next poll if starting fails).
+
+    Returns the mapping and the ids of the released shipments.
+    """
+    code = (magento_carrier_code or "").strip().lower()
+    shown_title = (title or "").strip()
+    key = rules.title_key(shown_title)
+    if not code and not key:
+        raise InvalidMapping("give a Magento carrier code, a track title, or both")
+    if len(code) > 64 or len(shown_title) > 255:
+        raise InvalidMapping("carrier code or title too long")
+    carriers = ensure_carriers(runtime)
+    target = next((c for c in carriers if c.code.upper() == marketplace_code.strip().upper()), None)
+    if target is None:
+        known = ", ".join(c.code for c in carriers) or "none loaded"
+        raise InvalidMapping(f"{marketplace_code!r} is not on the marketplace carrier list (SH21: {known})")
+    with runtime.db.session() as session:
+        row = session.scalars(select(CarrierMapping).where(CarrierMapping.magento_carrier_code == code,
+                                                           CarrierMapping.title_key == key)).first()
+        if row is None:
+            row = CarrierMapping(magento_carrier_code=code, title_key=key, title=shown_title,
+                                 marketplace_code=target.code, created_by=actor, created_at=utcnow())
+            session.add(row)
+        else:
+            row.marketplace_code, row.title, row.created_by = target.code, shown_title, actor
+        session.flush()
+        exception_service.audit(session, actor, "carrier.map", "carrier", rules.carrier_key(code, shown_title),
+                                marketplace_code=target.code)
+        mapping = mapping_view(row)
+    released = release_waiting(runtime)
+    _start(runtime, [(i, g) for i, g in due_for_send(runtime) if i in set(released)])
+    return MappingAdded(mapping=mapping, released_shipments=released)
+
+
+def delete_mapping(runtime: Runtime, mapping_id: int, *, actor: str = "system") -> bool:
+    with runtime.db.session() as session:
+        row = session.get(CarrierMapping, mapping_id)
+        if row is None:
+            return False
+        exception_service.audit(session, actor, "carrier.unmap", "carrier",
+                                rules.carrier_key(row.magento_carrier_code, row.title),
+                                marketplace_code=row.marketplace_code)
+        session.delete(row)
+    return True
+
+
+def suggest(runtime: Runtime, title: str, magento_carrier_code: str | None = None) -> CarrierSuggestions:
+    """What a title (and code) would match today, and the ranked SH21 suggestions."""
+    carriers = ensure_carriers(runtime)
+    with runtime.db.session() as session:
+        mappings = _mappings(session)
+    outcome = rules.match_carrier(magento_carrier_code, title, carriers, mappings, runtime.settings.carrier_aliases)
+    suggestions = rules.suggest_carriers(title or magento_carrier_code, carriers)
+    matched = None
+    if isinstance(outcome, rules.CarrierMatch):
+        matched = CarrierMatchView(code=outcome.carrier.code, label=outcome.carrier.label,
+                                   method=outcome.method.value)
+    return CarrierSuggestions(title=title, magento_carrier_code=magento_carrier_code, match=matched,
+                              suggestions=[SuggestionView(code=s.code, label=s.label, score=s.score)
+                                           for s in suggestions])
+
+
+def release_waiting(runtime: Runtime) -> list[int]:
+    """Re-evaluate shipments waiting for a carrier: those that now match become ``ready`` with a
+    new generation (so a fresh send workflow runs). Returns their ids."""
+    carriers = ensure_carriers(runtime)
+    released: list[int] = []
+    with runtime.db.session() as session:
+        mappings = _mappings(session)
+        rows = session.scalars(select(ShipmentOut).where(ShipmentOut.state == ShipmentState.WAITING_CARRIER.value)).all()
+        for row in rows:
+            track = rules.pick_tracking([rules.Track.from_wire(t) for t in row.tracks])
+            if track is None:
+                continue
+            outcome = rules.match_carrier(track.carrier_code, track.title, carriers, mappings,
+                                          runtime.settings.carrier_aliases)
+            if isinstance(outcome, rules.CarrierMatch):
+                row.state = ShipmentState.READY.value
+                row.generation += 1
+                released.append(row.magento_shipment_id)
+        _sync_carrier_exceptions(session)
+    if released:
+        log.info("shipments.released", count=len(released))
+    return released

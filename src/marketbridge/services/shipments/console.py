@@ -1,0 +1,69 @@
+"""Console and API views of outbound shipments."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from marketbridge.adapters.db.models.shipments import ShipmentOut
+from marketbridge.domain.shipments import ShipmentState
+from marketbridge.services.shipments.views import ShipmentView
+
+
+def shipment_view(row: ShipmentOut) -> ShipmentView:
+    def iso(value: dt.datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return ShipmentView(
+        magento_shipment_id=row.magento_shipment_id,
+        magento_increment_id=row.magento_increment_id,
+        magento_order_id=row.magento_order_id,
+        marketplace_order_id=row.marketplace_order_id,
+        state=row.state,
+        tracks=row.tracks,
+        lines=row.lines,
+        tracking_number=row.tracking_number,
+        carrier_code=row.carrier_code,
+        carrier_match=row.carrier_match,
+        carrier_key=row.carrier_key,
+        marketplace_shipment_id=row.marketplace_shipment_id,
+        results=row.results,
+        last_error=row.last_error,
+        attempts=row.attempts,
+        detected_at=iso(row.detected_at),
+        sent_at=iso(row.sent_at),
+        confirmed_at=iso(row.confirmed_at),
+        updated_at=iso(row.updated_at),
+    )
+
+
+def get_shipment(session: Session, shipment_id: int) -> ShipmentView | None:
+    """One shipment by Magento shipment entity id, or None."""
+    row = session.get(ShipmentOut, shipment_id)
+    return shipment_view(row) if row is not None else None
+
+
+def list_shipments(session: Session, *, state: str | None = None, order_id: str | None = None,
+                   limit: int = 200, offset: int = 0) -> list[ShipmentView]:
+    query = select(ShipmentOut)
+    if state:
+        query = query.where(ShipmentOut.state == state)
+    if order_id:
+        query = query.where(ShipmentOut.marketplace_order_id == order_id)
+    query = query.order_by(ShipmentOut.detected_at.desc(), ShipmentOut.magento_shipment_id.desc())
+    return [shipment_view(r) for r in session.scalars(query.limit(limit).offset(offset)).all()]
+
+
+def counts_by_state(session: Session) -> dict[str, int]:
+    """Shipments per state (every state present, zero when none), for the dashboard."""
+    rows = session.execute(select(ShipmentOut.state, func.count()).group_by(ShipmentOut.state)).all()
+    counts = {state.value: 0 for state in ShipmentState}
+    counts.update({state: int(n) for state, n in rows})
+    return counts
+
+
+def shipments_for(session: Session, ids: Iterable[int]) -> list[ShipmentOut]:
+    return list(session.scalars(select(ShipmentOut).where(ShipmentOut.magento_shipment_id.in_(list(ids)))).all())
