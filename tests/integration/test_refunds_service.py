@@ -9,6 +9,7 @@ import httpx2
 import pytest
 from sqlalchemy import select
 
+from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.core import ExceptionRecord
 from marketbridge.adapters.db.models.refunds import MarketplaceRefund, RefundOut
 from marketbridge.bootstrap import build_runtime
@@ -314,7 +315,7 @@ def test_a_crash_during_the_send_resumes_without_doubling(rt, sandboxes, call_to
         r = s.scalar(select(RefundOut).where(RefundOut.creditmemo_id == memo_id))
         planned = [PlannedLine.from_json(line) for line in r.lines]
         r.status, r.attempts, r.in_flight = "sending", 1, True
-        r.send_started_at = service.utcnow() - dt.timedelta(seconds=rt.settings.mirakl_timeout_seconds + 10)
+        r.send_started_at = utcnow() - dt.timedelta(seconds=rt.settings.mirakl_timeout_seconds + 10)
     if call_took_effect:  # what the dead process sent before it died
         rt.mirakl.refund(mk.RefundRequest.model_validate({"refunds": [p.wire() for p in planned]}))
     result = service.send(rt, memo_id)
@@ -330,6 +331,6 @@ def test_a_send_still_in_flight_is_not_raced(rt, sandboxes):
     service.prepare(rt, memo_id)
     with rt.db.session() as s:
         r = s.scalar(select(RefundOut).where(RefundOut.creditmemo_id == memo_id))
-        r.status, r.attempts, r.in_flight, r.send_started_at = "sending", 1, True, service.utcnow()
+        r.status, r.attempts, r.in_flight, r.send_started_at = "sending", 1, True, utcnow()
     assert service.send(rt, memo_id)["status"] == "retry"
     assert marketplace_refunds(rt.mirakl, sc.order_id) == []

@@ -18,6 +18,7 @@ from typing import Any
 
 from dbos import DBOS, SetWorkflowID
 
+from marketbridge.adapters.db.base import utcnow
 from marketbridge.runtime import get_runtime
 from marketbridge.services import refunds as service
 from marketbridge.settings import Settings
@@ -126,6 +127,6 @@ def schedules(settings: Settings) -> list[dict[str, Any]]:
 
 def start_processing(creditmemo_id: int) -> dict[str, Any]:
     """Run one memo now (CLI ``refunds process`` with the engine launched) and wait for it."""
-    with SetWorkflowID(f"creditmemo:{creditmemo_id}:manual:{service.utcnow().timestamp():.0f}"):
+    with SetWorkflowID(f"creditmemo:{creditmemo_id}:manual:{utcnow().timestamp():.0f}"):
         handle = DBOS.start_workflow(process_workflow, creditmemo_id)
     return handle.get_result()
