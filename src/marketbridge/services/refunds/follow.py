@@ -93,19 +93,19 @@ def observe_orders(runtime: Runtime, orders: Iterable[mk.Order]) -> dict[str, in
                 _mark_order_refunded(session, runtime, order.order_id)
         session.flush()
         # our memos whose refunds are all REFUNDED; alert on slow ones
-        for row in session.scalars(select(RefundOut).where(RefundOut.status == SENT)).all():
+        for memo_row in session.scalars(select(RefundOut).where(RefundOut.status == SENT)).all():
             states = session.scalars(select(MarketplaceRefund.state).where(
-                MarketplaceRefund.refund_id.in_(row.refund_ids or ["-"]))).all()
+                MarketplaceRefund.refund_id.in_(memo_row.refund_ids or ["-"]))).all()
             if states and all(s == "REFUNDED" for s in states):
-                row.status, row.refunded_at = REFUNDED, utcnow()
-                exception_service.clear(session, rules.REFUND_NOT_COMPLETED, _object_id(row))
+                memo_row.status, memo_row.refunded_at = REFUNDED, utcnow()
+                exception_service.clear(session, rules.REFUND_NOT_COMPLETED, _object_id(memo_row))
                 counts["completed"] += 1
-            elif row.sent_at and utcnow() - row.sent_at > alert_after:
+            elif memo_row.sent_at and utcnow() - memo_row.sent_at > alert_after:
                 exception_service.record(session, ExceptionReport(
-                    type=rules.REFUND_NOT_COMPLETED, object_id=_object_id(row),
-                    message=f"The refund for credit memo {row.creditmemo_increment_id} (order {row.order_id}) was sent to "
-                    f"John Lewis on {row.sent_at:%d %b %Y} and has still not been paid to the customer.",
-                    context={"refund_ids": list(row.refund_ids)},
+                    type=rules.REFUND_NOT_COMPLETED, object_id=_object_id(memo_row),
+                    message=f"The refund for credit memo {memo_row.creditmemo_increment_id} (order {memo_row.order_id}) was sent to "
+                    f"John Lewis on {memo_row.sent_at:%d %b %Y} and has still not been paid to the customer.",
+                    context={"refund_ids": list(memo_row.refund_ids)},
                 ))
     return counts
 

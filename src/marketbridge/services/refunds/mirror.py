@@ -79,8 +79,8 @@ def mirror_marketplace_refund(runtime: Runtime, refund_id: str, *, actor: str = 
     try:
         memo_id = runtime.magento.refund_order(
             order.entity_id, items, shipping_amount=wire_number(shipping),  # Adobe Commerce reads JSON numbers
-            adjustment_positive=wire_number(max(difference, Decimal(0))),
-            adjustment_negative=wire_number(max(-difference, Decimal(0))),
+            adjustment_positive=wire_number(max(difference, Decimal(0))) or 0.0,
+            adjustment_negative=wire_number(max(-difference, Decimal(0))) or 0.0,
             comment=marker,
         )
     except Rejected as error:

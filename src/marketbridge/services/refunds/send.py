@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 from sqlalchemy import select, update
@@ -50,6 +50,8 @@ from marketbridge.services.refunds.states import (
 )
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import CursorResult
+
     from marketbridge.runtime import Runtime
 
 log = structlog.get_logger(__name__)
@@ -161,13 +163,14 @@ def send(runtime: Runtime, creditmemo_id: int) -> dict[str, Any]:
                 _clear_all(session, row)
                 return {"status": row.status, "refund_ids": list(row.refund_ids)}
     with runtime.db.session() as session:
-        claimed = session.execute(
+        claim = cast("CursorResult[Any]", session.execute(  # an UPDATE's result has a rowcount
             update(RefundOut)
             .where(RefundOut.creditmemo_id == creditmemo_id, RefundOut.attempts == seen_attempts,
                    RefundOut.status.in_((PLANNED, SENDING)))
             .values(status=SENDING, send_started_at=utcnow(), attempts=seen_attempts + 1, in_flight=True,
                     updated_at=utcnow())
-        ).rowcount
+        ))
+        claimed = claim.rowcount
         if claimed != 1:  # another worker claimed it after we looked: its attempt decides
             return {"status": "retry", "error": "another worker is sending this credit memo"}
         row = _row(session, creditmemo_id)
