@@ -29,6 +29,7 @@ from marketbridge.services.refunds.conversions import (
 )
 from marketbridge.services.refunds.polling import _cursor
 from marketbridge.services.refunds.recording import _object_id
+from marketbridge.services.refunds.results import FollowCounts
 from marketbridge.services.refunds.states import (
     CURSOR_MARKETPLACE_REFUNDS,
     PLANNED,
@@ -55,7 +56,7 @@ def _money_line(amount: Decimal, shipping: Decimal, currency: str) -> str:
     return text
 
 
-def observe_orders(runtime: Runtime, orders: Iterable[mk.Order]) -> dict[str, int]:
+def observe_orders(runtime: Runtime, orders: Iterable[mk.Order]) -> FollowCounts:
     """Update our ledger from marketplace orders as read (OR11): follow states, record foreign refunds."""
     counts = {"updated": 0, "foreign": 0, "completed": 0}
     alert_after = dt.timedelta(hours=runtime.settings.refund_completion_alert_hours)
@@ -107,7 +108,7 @@ def observe_orders(runtime: Runtime, orders: Iterable[mk.Order]) -> dict[str, in
                     f"John Lewis on {memo_row.sent_at:%d %b %Y} and has still not been paid to the customer.",
                     context={"refund_ids": list(memo_row.refund_ids)},
                 ))
-    return counts
+    return FollowCounts(**counts)
 
 
 def _mark_order_refunded(session: Session, runtime: Runtime, order_id: str) -> None:
@@ -140,18 +141,17 @@ def _record_foreign(session: Session, order: mk.Order, line: mk.OrderLine, refun
     ))
 
 
-def follow(runtime: Runtime) -> dict[str, int]:
+def follow(runtime: Runtime) -> FollowCounts:
     """One pass: re-read orders with refunds not yet REFUNDED, then orders updated since the cursor."""
     with runtime.db.session() as session:
         pending = _pending_order_ids(session)
         cursor = _cursor(session, CURSOR_MARKETPLACE_REFUNDS)
         since = _parse_time(cursor.value) if cursor is not None else None
-    totals = {"updated": 0, "foreign": 0, "completed": 0, "orders": 0}
+    totals = FollowCounts()
 
-    def add(counts: dict[str, int], n: int) -> None:
-        for key, value in counts.items():
-            totals[key] += value
-        totals["orders"] += n
+    def add(counts: FollowCounts, n: int) -> None:
+        nonlocal totals
+        totals += counts + FollowCounts(orders=n)
 
     for start in range(0, len(pending), 100):
         batch = list(runtime.mirakl.list_orders(order_ids=pending[start:start + 100]))

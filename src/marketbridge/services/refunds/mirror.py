@@ -8,7 +8,7 @@ refund, and an existing memo with that marker is reused (pressing the button twi
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -23,6 +23,7 @@ from marketbridge.services.refunds.recording import (
     _row,
     record_creditmemo,
 )
+from marketbridge.services.refunds.results import MirrorResult
 from marketbridge.services.refunds.states import (
     IGNORED,
     MIRROR_MARKER,
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from marketbridge.runtime import Runtime
 
 
-def mirror_marketplace_refund(runtime: Runtime, refund_id: str, *, actor: str = "system") -> dict[str, Any]:
+def mirror_marketplace_refund(runtime: Runtime, refund_id: str, *, actor: str = "system") -> MirrorResult:
     """Create the Adobe Commerce credit memo matching a refund that started on the marketplace.
 
     The memo's comment carries :data:`MIRROR_MARKER` so it is never sent back as a refund; an
@@ -48,7 +49,7 @@ def mirror_marketplace_refund(runtime: Runtime, refund_id: str, *, actor: str = 
         if row.origin == "creditmemo":
             raise RefundActionError(f"Refund {refund_id} came from credit memo {row.creditmemo_id}; it already has one.")
         if row.creditmemo_id is not None:
-            return {"refund_id": refund_id, "creditmemo_id": row.creditmemo_id, "created": False}
+            return MirrorResult(refund_id, row.creditmemo_id, created=False)
         order_id, sku = row.order_id, skus.magento_sku_for(session, row.sku)
         amount, shipping, quantity = row.amount, row.shipping_amount, row.quantity
     order = runtime.magento.find_order_by_ext_id(order_id)
@@ -88,7 +89,7 @@ def mirror_marketplace_refund(runtime: Runtime, refund_id: str, *, actor: str = 
     return _link_mirror(runtime, refund_id, memo_id, actor, created=True)
 
 
-def _link_mirror(runtime: Runtime, refund_id: str, memo_id: int, actor: str, *, created: bool) -> dict[str, Any]:
+def _link_mirror(runtime: Runtime, refund_id: str, memo_id: int, actor: str, *, created: bool) -> MirrorResult:
     record_creditmemo(runtime, memo_id, source="mirror")
     with runtime.db.session() as session:
         row = session.scalar(select(MarketplaceRefund).where(MarketplaceRefund.refund_id == refund_id))
@@ -99,4 +100,4 @@ def _link_mirror(runtime: Runtime, refund_id: str, memo_id: int, actor: str, *, 
             out.status, out.problem, out.order_id = IGNORED, f"mirrors marketplace refund {refund_id}: nothing to send", row.order_id
         exception_service.clear(session, rules.MARKETPLACE_REFUND, f"refund:{refund_id}", by=actor)
         exception_service.audit(session, actor, "refunds.mirror", "refund", refund_id, creditmemo_id=memo_id)
-    return {"refund_id": refund_id, "creditmemo_id": memo_id, "created": created}
+    return MirrorResult(refund_id, memo_id, created=created)

@@ -4,7 +4,7 @@ workflow ids that run them."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,6 +20,7 @@ from marketbridge.services.refunds.recording import (
     _row,
     record_creditmemo,
 )
+from marketbridge.services.refunds.results import PendingMemo
 from marketbridge.services.refunds.states import (
     CURSOR_CREDITMEMOS,
     NEW,
@@ -71,7 +72,7 @@ def workflow_id(creditmemo_id: int, workflow_round: int) -> str:
     return f"creditmemo:{creditmemo_id}" if workflow_round == 0 else f"creditmemo:{creditmemo_id}:r{workflow_round}"
 
 
-def pending_creditmemos(runtime: Runtime) -> list[dict[str, Any]]:
+def pending_creditmemos(runtime: Runtime) -> list[PendingMemo]:
     """Memos not finished yet (new, planned, sending) with the workflow id that should run them.
 
     A memo untouched for ``refund_stall_minutes`` gets a new round (its earlier workflow ended
@@ -85,8 +86,7 @@ def pending_creditmemos(runtime: Runtime) -> list[dict[str, Any]]:
         for r in rows:
             if r.updated_at <= stall:
                 r.workflow_round += 1
-            out.append({"creditmemo_id": r.creditmemo_id, "status": r.status,
-                        "workflow_id": workflow_id(r.creditmemo_id, r.workflow_round)})
+            out.append(PendingMemo(r.creditmemo_id, r.status, workflow_id(r.creditmemo_id, r.workflow_round)))
     return out
 
 

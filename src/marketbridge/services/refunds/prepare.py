@@ -9,7 +9,7 @@ and memos marketbridge made to cancel an order are ignored.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -32,6 +32,7 @@ from marketbridge.services.refunds.recording import (
     _row,
     _valid_reasons,
 )
+from marketbridge.services.refunds.results import MemoOutcome
 from marketbridge.services.refunds.states import (
     _MIRROR_RE,
     DONE_STATUSES,
@@ -45,16 +46,16 @@ if TYPE_CHECKING:
     from marketbridge.runtime import Runtime
 
 
-def prepare(runtime: Runtime, creditmemo_id: int, *, replan: bool = False) -> dict[str, Any]:
+def prepare(runtime: Runtime, creditmemo_id: int, *, replan: bool = False) -> MemoOutcome:
     """Read the memo and both orders, compute the OR28 lines or hold the memo for finance.
 
-    Returns ``{"status": ...}``. A memo already sending/sent/refunded/ignored is left alone; a held
+    Returns a :class:`MemoOutcome`. A memo already sending/sent/refunded/ignored is left alone; a held
     memo is planned again only with ``replan`` (a person pressed Retry).
     """
     with runtime.db.session() as session:
         row = _row(session, creditmemo_id)
         if row.status in (SENDING, *DONE_STATUSES) or (row.status == HELD and not replan):
-            return {"status": row.status, "order_id": row.order_id}
+            return MemoOutcome(row.status, order_id=row.order_id)
     try:
         memo = runtime.magento.get_creditmemo(creditmemo_id)
     except NotFound:
@@ -62,13 +63,13 @@ def prepare(runtime: Runtime, creditmemo_id: int, *, replan: bool = False) -> di
             row = _row(session, creditmemo_id, lock=True)
             if row.status not in (SENDING, *DONE_STATUSES):
                 row.status, row.problem = IGNORED, "the credit memo no longer exists in Adobe Commerce"
-            return {"status": row.status}
+            return MemoOutcome(row.status)
     order = runtime.magento.get_order(memo.order_id)
     domain_memo = memo_from_magento(memo, order)
     with runtime.db.session() as session:
         row = _row(session, creditmemo_id, lock=True)
         if row.status in (SENDING, *DONE_STATUSES):
-            return {"status": row.status, "order_id": row.order_id}
+            return MemoOutcome(row.status, order_id=row.order_id)
         row.creditmemo_increment_id = memo.increment_id or str(memo.entity_id)
         row.magento_order_id = memo.order_id
         row.currency = domain_memo.currency
@@ -80,27 +81,27 @@ def prepare(runtime: Runtime, creditmemo_id: int, *, replan: bool = False) -> di
             linked = session.scalar(select(MarketplaceRefund).where(MarketplaceRefund.refund_id == mirrored.group(1)))
             if linked is not None and linked.creditmemo_id is None:
                 linked.creditmemo_id = creditmemo_id
-            return {"status": row.status}
+            return MemoOutcome(row.status)
         if not order.ext_order_id:
             row.status, row.problem = IGNORED, "not a marketplace order (no ext_order_id)"
-            return {"status": row.status}
+            return MemoOutcome(row.status)
         if orders_service.is_cancellation_memo(domain_memo.comment):
             # marketbridge made this memo itself to cancel an invoiced order that John Lewis
             # cancelled; John Lewis refunds its cancellations itself (found by the full soak).
             row.order_id = order.ext_order_id
             row.status, row.problem = IGNORED, "made by marketbridge to cancel the order: the marketplace refunds cancellations itself"
-            return {"status": row.status}
+            return MemoOutcome(row.status)
         row.order_id = order.ext_order_id
     market = _read_order(runtime, order.ext_order_id)
     with runtime.db.session() as session:
         row = _row(session, creditmemo_id, lock=True)
         if row.status in (SENDING, *DONE_STATUSES):  # another worker got further meanwhile
-            return {"status": row.status, "order_id": row.order_id}
+            return MemoOutcome(row.status, order_id=row.order_id)
         if market is None:
             _hold(session, row, rules.REFUND_ORDER_UNKNOWN,
                   f"Credit memo {row.creditmemo_increment_id} is for John Lewis order {row.order_id}, which does not "
                   "exist on the marketplace (it was never imported by marketbridge). Nothing was sent.")
-            return {"status": row.status, "order_id": row.order_id}
+            return MemoOutcome(row.status, order_id=row.order_id)
         links = skus.all_links(session)
         plan = rules.plan_refund(domain_memo, market_order_from(market, runtime.settings.order_tax_mode.value, links),
                                  refund_rules(runtime.settings))
@@ -122,7 +123,7 @@ def prepare(runtime: Runtime, creditmemo_id: int, *, replan: bool = False) -> di
                   f"Credit memo {row.creditmemo_increment_id} (order {row.order_id}) was not sent to John Lewis: "
                   + " ".join(p.message for p in plan.problems),
                   detail="; ".join(f"{p.code.value}:{p.line_id or '-'}" for p in plan.problems))
-            return {"status": row.status, "order_id": row.order_id, "problems": [p.message for p in plan.problems]}
+            return MemoOutcome(row.status, order_id=row.order_id, problems=tuple(p.message for p in plan.problems))
         row.status, row.problem = PLANNED, ""
         _clear_all(session, row)
-        return {"status": row.status, "order_id": row.order_id, "total": str(row.total)}
+        return MemoOutcome(row.status, order_id=row.order_id, total=str(row.total))

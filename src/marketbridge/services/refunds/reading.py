@@ -13,6 +13,13 @@ from marketbridge.domain import refunds as rules
 from marketbridge.services import exceptions as exception_service
 from marketbridge.services.refunds.polling import workflow_id
 from marketbridge.services.refunds.recording import _object_id
+from marketbridge.services.refunds.results import (
+    MarketplaceRefundDetail,
+    MarketplaceRefundView,
+    RefundDetail,
+    RefundView,
+    RetryRequested,
+)
 from marketbridge.services.refunds.states import (
     HELD,
     NEW,
@@ -27,7 +34,7 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def refund_out_dict(row: RefundOut) -> dict[str, Any]:
+def _refund_json(row: RefundOut) -> dict[str, Any]:
     return {
         "creditmemo_id": row.creditmemo_id, "creditmemo_increment_id": row.creditmemo_increment_id,
         "magento_order_id": row.magento_order_id, "order_id": row.order_id, "status": row.status,
@@ -40,7 +47,7 @@ def refund_out_dict(row: RefundOut) -> dict[str, Any]:
     }
 
 
-def marketplace_refund_dict(row: MarketplaceRefund) -> dict[str, Any]:
+def _marketplace_refund_json(row: MarketplaceRefund) -> dict[str, Any]:
     return {
         "refund_id": row.refund_id, "order_id": row.order_id, "order_line_id": row.order_line_id, "sku": row.sku,
         "origin": row.origin, "creditmemo_id": row.creditmemo_id, "amount": str(row.amount),
@@ -51,26 +58,26 @@ def marketplace_refund_dict(row: MarketplaceRefund) -> dict[str, Any]:
 
 
 def list_refunds(session: Session, *, status: str | None = None, order_id: str | None = None,
-                 limit: int = 200) -> list[dict[str, Any]]:
+                 limit: int = 200) -> list[RefundView]:
     query = select(RefundOut).order_by(RefundOut.id.desc()).limit(limit)
     if status:
         query = query.where(RefundOut.status == status)
     if order_id:
         query = query.where(RefundOut.order_id == order_id)
-    return [refund_out_dict(r) for r in session.scalars(query).all()]
+    return [RefundView.model_validate(_refund_json(r)) for r in session.scalars(query).all()]
 
 
 def list_marketplace_refunds(session: Session, *, origin: str | None = None, order_id: str | None = None,
-                             limit: int = 200) -> list[dict[str, Any]]:
+                             limit: int = 200) -> list[MarketplaceRefundView]:
     query = select(MarketplaceRefund).order_by(MarketplaceRefund.id.desc()).limit(limit)
     if origin:
         query = query.where(MarketplaceRefund.origin == origin)
     if order_id:
         query = query.where(MarketplaceRefund.order_id == order_id)
-    return [marketplace_refund_dict(r) for r in session.scalars(query).all()]
+    return [MarketplaceRefundView.model_validate(_marketplace_refund_json(r)) for r in session.scalars(query).all()]
 
 
-def show(session: Session, key: str) -> dict[str, Any] | None:
+def show(session: Session, key: str) -> RefundDetail | MarketplaceRefundDetail | None:
     """A credit memo (entity id or increment id) with its marketplace refunds, or a refund id."""
     row = None
     if key.isdigit():
@@ -79,12 +86,15 @@ def show(session: Session, key: str) -> dict[str, Any] | None:
         row = session.scalar(select(RefundOut).where(RefundOut.creditmemo_increment_id == key))
     if row is not None:
         refunds = session.scalars(select(MarketplaceRefund).where(MarketplaceRefund.creditmemo_id == row.creditmemo_id)).all()
-        return {**refund_out_dict(row), "marketplace_refunds": [marketplace_refund_dict(r) for r in refunds]}
+        return RefundDetail.model_validate(
+            {**_refund_json(row), "marketplace_refunds": [_marketplace_refund_json(r) for r in refunds]})
     refund = session.scalar(select(MarketplaceRefund).where(MarketplaceRefund.refund_id == key))
-    return None if refund is None else {"marketplace_refund": marketplace_refund_dict(refund)}
+    if refund is None:
+        return None
+    return MarketplaceRefundDetail.model_validate({"marketplace_refund": _marketplace_refund_json(refund)})
 
 
-def request_retry(runtime: Runtime, key: str, *, actor: str) -> dict[str, Any]:
+def request_retry(runtime: Runtime, key: str, *, actor: str) -> RetryRequested:
     """A person fixed the cause of a held memo: plan it again (as a new workflow round). Audited."""
     with runtime.db.session() as session:
         row = None
@@ -99,4 +109,4 @@ def request_retry(runtime: Runtime, key: str, *, actor: str) -> dict[str, Any]:
                                     "only a held credit memo can be retried.")
         row.status, row.workflow_round = NEW, row.workflow_round + 1
         exception_service.audit(session, actor, "refunds.retry", "refund", _object_id(row))
-        return {"creditmemo_id": row.creditmemo_id, "workflow_id": workflow_id(row.creditmemo_id, row.workflow_round)}
+        return RetryRequested(row.creditmemo_id, workflow_id(row.creditmemo_id, row.workflow_round))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.refunds import RefundReason
 from marketbridge.services.refunds.recording import _valid_reasons
+from marketbridge.services.refunds.results import ReasonTable
 
 if TYPE_CHECKING:
     from marketbridge.runtime import Runtime
@@ -27,7 +28,7 @@ def refresh_reasons(runtime: Runtime) -> int:
     return len(reasons)
 
 
-def reason_table(runtime: Runtime) -> dict[str, Any]:
+def reason_table(runtime: Runtime) -> ReasonTable:
     """The mapping in use, each code checked against the cached RE01 list."""
     with runtime.db.session() as session:
         known = _valid_reasons(session)
@@ -42,9 +43,9 @@ def reason_table(runtime: Runtime) -> dict[str, Any]:
         return "ok" if reason.is_shop_right else "operator only: the shop may not use it"
 
     settings = runtime.settings
-    return {
+    return ReasonTable.model_validate({
         "mapping": [{"keyword": k, "code": v, "label": known[v].label if v in known else "", "check": check(v)}
                     for k, v in settings.refund_reason_map.items()],
         "default": {"code": settings.refund_reason_default, "check": check(settings.refund_reason_default)},
         "marketplace_reasons": sorted(cached, key=lambda r: r["code"]),
-    }
+    })

@@ -40,6 +40,7 @@ from marketbridge.services.refunds.recording import (
     _known_refund_ids,
     _row,
 )
+from marketbridge.services.refunds.results import MemoOutcome
 from marketbridge.services.refunds.states import (
     DONE_STATUSES,
     HELD,
@@ -135,33 +136,34 @@ def _plain_refusal(error: RemoteError, row: RefundOut) -> str:
             f"{why}. The marketplace said: {text}")
 
 
-def send(runtime: Runtime, creditmemo_id: int) -> dict[str, Any]:
+def send(runtime: Runtime, creditmemo_id: int) -> MemoOutcome:
     """Send the planned OR28 once; safe to call again after any failure (see the module doc).
 
-    Returns ``{"status": "sent"|..., "refund_ids": [...]}`` or ``{"status": "retry", "error": ...}``
-    when the outcome is unknown or the marketplace is unavailable (call again later).
+    Returns a :class:`MemoOutcome` with the status (``sent``...) and ``refund_ids``, or status
+    ``retry`` with ``error`` when the outcome is unknown or the marketplace is unavailable (call
+    again later).
     """
     with runtime.db.session() as session:
         row = _row(session, creditmemo_id)
         status, seen_attempts = row.status, row.attempts  # the claim below is against what we saw here
         if status in (*DONE_STATUSES, HELD, NEW):
-            return {"status": status, "refund_ids": list(row.refund_ids)}
+            return MemoOutcome(status, refund_ids=tuple(row.refund_ids))
         in_flight_until = (row.send_started_at or utcnow()) + dt.timedelta(
             seconds=runtime.settings.mirakl_timeout_seconds + 5)
         if status == SENDING and row.in_flight and utcnow() < in_flight_until:
             # another attempt's call may still be out: wait for it rather than race it
-            return {"status": "retry", "error": "an earlier send attempt may still be waiting for its answer"}
+            return MemoOutcome("retry", error="an earlier send attempt may still be waiting for its answer")
     to_send = _planned(row)
     if status == SENDING:
         try:
             to_send = _adopt_sent(runtime, creditmemo_id)
         except RemoteError as error:
-            return {"status": "retry", "error": str(error)}
+            return MemoOutcome("retry", error=str(error))
         if not to_send:
             with runtime.db.session() as session:
                 row = _row(session, creditmemo_id)
                 _clear_all(session, row)
-                return {"status": row.status, "refund_ids": list(row.refund_ids)}
+                return MemoOutcome(row.status, refund_ids=tuple(row.refund_ids))
     with runtime.db.session() as session:
         claim = cast("CursorResult[Any]", session.execute(  # an UPDATE's result has a rowcount
             update(RefundOut)
@@ -172,7 +174,7 @@ def send(runtime: Runtime, creditmemo_id: int) -> dict[str, Any]:
         ))
         claimed = claim.rowcount
         if claimed != 1:  # another worker claimed it after we looked: its attempt decides
-            return {"status": "retry", "error": "another worker is sending this credit memo"}
+            return MemoOutcome("retry", error="another worker is sending this credit memo")
         row = _row(session, creditmemo_id)
         currency = row.currency if row.currency and row.currency != runtime.settings.currency else None
         order_id, tax_mode = row.order_id, row.tax_mode or runtime.settings.order_tax_mode.value
@@ -196,7 +198,7 @@ def send(runtime: Runtime, creditmemo_id: int) -> dict[str, Any]:
         row.status, row.sent_at, row.in_flight = SENT, utcnow(), False
         _clear_all(session, row)
         log.info("refunds.sent", creditmemo_id=creditmemo_id, order_id=order_id, refund_ids=row.refund_ids)
-        return {"status": row.status, "refund_ids": list(row.refund_ids)}
+        return MemoOutcome(row.status, refund_ids=tuple(row.refund_ids))
 
 
 def _answered(runtime: Runtime, creditmemo_id: int) -> None:
@@ -204,27 +206,27 @@ def _answered(runtime: Runtime, creditmemo_id: int) -> None:
         _row(session, creditmemo_id).in_flight = False
 
 
-def _after_failed_send(runtime: Runtime, creditmemo_id: int, order_id: str, error: Exception) -> dict[str, Any]:
+def _after_failed_send(runtime: Runtime, creditmemo_id: int, order_id: str, error: Exception) -> MemoOutcome:
     """The OR28 call failed: decide by the error's kind (the module doc explains why)."""
     if isinstance(error, RateLimited):  # not processed: back to planned, try later
         with runtime.db.session() as session:
             row = _row(session, creditmemo_id)
             row.status = PLANNED
-        return {"status": "retry", "error": str(error), "retry_after": error.retry_after}
+        return MemoOutcome("retry", error=str(error), retry_after=error.retry_after)
     if isinstance(error, ServerError | NetworkError):  # may or may not have happened: stay 'sending'
         log.warning("refunds.send_ambiguous", creditmemo_id=creditmemo_id, order_id=order_id, error=str(error))
-        return {"status": "retry", "error": str(error)}
+        return MemoOutcome("retry", error=str(error))
     if isinstance(error, Rejected | NotFound):
         with runtime.db.session() as session:
             row = _row(session, creditmemo_id)
             _hold(session, row, rules.REFUND_REFUSED, _plain_refusal(error, row), detail=str(error))
-            return {"status": row.status, "refund_ids": list(row.refund_ids)}
+            return MemoOutcome(row.status, refund_ids=tuple(row.refund_ids))
     raise error  # a bug or a configuration error: let the step fail loudly
 
 
-def process(runtime: Runtime, creditmemo_id: int, *, replan: bool = False) -> dict[str, Any]:
+def process(runtime: Runtime, creditmemo_id: int, *, replan: bool = False) -> MemoOutcome:
     """prepare + send in one go (CLI and tests; the workflow calls them as separate steps)."""
     prepared = prepare(runtime, creditmemo_id, replan=replan)
-    if prepared["status"] not in (PLANNED, SENDING):
+    if prepared.status not in (PLANNED, SENDING):
         return prepared
     return send(runtime, creditmemo_id)
