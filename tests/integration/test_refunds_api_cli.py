@@ -142,3 +142,14 @@ def test_openapi_names_the_shapes_of_the_refunds_routes(api):
     assert view["total"]["type"] == "string"  # money is a decimal string on the wire
     assert schemas["ReasonTable"]["properties"]["mapping"]["items"] == {"$ref": ref + "ReasonMapping"}
     assert set(schemas["RetryResponse"]["properties"]) == {"creditmemo_id", "workflow_id", "enqueued"}
+
+
+def test_openapi_names_the_shape_of_the_finance_report(api):
+    """The finance route answers JSON or CSV; its JSON shape is declared, named, in /openapi.json."""
+    spec = api.get("/openapi.json").json()
+    content = spec["paths"]["/api/finance/report"]["get"]["responses"]["200"]["content"]
+    assert content["application/json"]["schema"] == {"$ref": "#/components/schemas/FinanceReportView"}
+    assert "text/csv" in content
+    schemas = spec["components"]["schemas"]
+    assert schemas["FinanceReportView"]["properties"]["rows"]["items"] == {"$ref": "#/components/schemas/FinanceRow"}
+    assert schemas["FinanceReportView"]["properties"]["totals"] == {"$ref": "#/components/schemas/FinanceTotals"}

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -200,25 +200,26 @@ def finance_report(
             _fail(f"Could not read both systems: {error}")
     if csv_file is not None:
         csv_file.write_text(service.report_csv(report), encoding="utf-8", newline="")
+    view = service.report_view(report)
     if as_json:
-        print_json(report.as_dict())
+        print_json(view.model_dump(mode="json"))
         return
     table = Table("order", "status", "marketplace total", "commission", "mkt refunded", "Magento", "Magento total",
                   "Magento refunded", "notes")
-    # Report.as_dict's "rows" are ReportRow.as_dict()s.
-    for row in cast("list[dict[str, Any]]", report.as_dict()["rows"]):
-        def money(value: object) -> str:
-            return "-" if value is None else f"{value:.2f}"
 
-        table.add_row(row["order_id"], row["status"], money(row["marketplace_total"]), money(row["marketplace_commission"]),
-                      money(row["marketplace_refunded"]), row["magento_increment_id"] or "-", money(row["magento_total"]),
-                      money(row["magento_refunded"]), row["notes"])
+    def money(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    for row in view.rows:
+        table.add_row(row.order_id, row.status, money(row.marketplace_total), money(row.marketplace_commission),
+                      money(row.marketplace_refunded), row.magento_increment_id or "-", money(row.magento_total),
+                      money(row.magento_refunded), row.notes)
     console.print(table)
-    totals = report.totals()
-    counts = ", ".join(f"{k}: {v}" for k, v in totals["by_status"].items())  # type: ignore[attr-defined]
-    console.print(f"{totals['orders']} orders ({counts}). Marketplace {totals['marketplace_total']:.2f}, commission "
-                  f"{totals['marketplace_commission']:.2f}, refunded {totals['marketplace_refunded']:.2f}; Adobe Commerce "
-                  f"{totals['magento_total']:.2f}, refunded {totals['magento_refunded']:.2f}.")
+    totals = view.totals
+    counts = ", ".join(f"{k}: {v}" for k, v in totals.by_status.items())
+    console.print(f"{totals.orders} orders ({counts}). Marketplace {totals.marketplace_total:.2f}, commission "
+                  f"{totals.marketplace_commission:.2f}, refunded {totals.marketplace_refunded:.2f}; Adobe Commerce "
+                  f"{totals.magento_total:.2f}, refunded {totals.magento_refunded:.2f}.")
     if csv_file is not None:
         console.print(f"CSV written to {csv_file}.")
 
