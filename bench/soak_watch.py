@@ -156,7 +156,7 @@ class OversellWatch:
 @dataclass
 class Allowance:
     """What the channel rules allow per offer SKU, from Magento's salable quantity and the units our
-    database holds back, exactly as the flow computes its target (``services.stock.sync``)."""
+    database holds back, exactly as the flow computes its target (``services.stock.apply``)."""
 
     links: dict[str, str]  # offer SKU -> Magento SKU
     facts: dict[str, Any]  # Magento SKU -> domain ProductFacts (read once: the soak changes prices only)
@@ -207,7 +207,7 @@ class Sampler(threading.Thread):
 
     def run(self) -> None:
         from marketbridge.adapters.db.session import Database
-        from marketbridge.services.stock.sync import units_sold_not_in_magento
+        from marketbridge.services.stock.apply import units_sold_not_in_magento
 
         db = Database(self.database_url)
         with httpx2.Client(timeout=10) as http:

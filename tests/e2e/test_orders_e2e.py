@@ -35,11 +35,11 @@ def free_port() -> int:
 
 #: Run before ``marketbridge run`` in the service process when a test needs it to stop at the kill
 #: point: right after the order is created in Adobe Commerce, before we record it. The pause is
-#: injected here, by wrapping ``services.orders._place`` in the child, so production code carries
-#: no test hook.
+#: injected here, by wrapping ``services.orders.creation._place`` in the child (the module whose
+#: ``create_in_magento`` looks it up), so production code carries no test hook.
 PAUSE_AFTER_MAGENTO_CREATE = """
 import time
-from marketbridge.services import orders as _orders
+from marketbridge.services.orders import creation as _orders
 _original_place = _orders._place
 def _place_then_pause(runtime, order):
     entity_id = _original_place(runtime, order)

@@ -159,7 +159,8 @@ def test_in_service_fix_re_reads_magento_instead_of_sending_the_audits_older_val
     from marketbridge.adapters.db.base import utcnow
     from marketbridge.adapters.db.models.stock import StockHint, SyncOutbox
     from marketbridge.domain.stock import Kind
-    from marketbridge.services.stock import outbox, sync
+    from marketbridge.services.stock import outbox
+    from marketbridge.services.stock import refresh as stock_refresh
     from marketbridge.workflows import engine
 
     monkeypatch.setattr(engine, "is_launched", lambda: True)  # the fix path of the running service
@@ -181,7 +182,7 @@ def test_in_service_fix_re_reads_magento_instead_of_sending_the_audits_older_val
         hint = s.get(StockHint, "MB-000010")
         assert hint is not None and hint.force and hint.exact and hint.reason == "audit fix"
         s.execute(SyncOutbox.__table__.delete())  # as if the value had gone out: the forced re-read re-queues it
-    sync.refresh(rt)
+    stock_refresh.refresh(rt)
     with rt.db.session() as s:
         row = s.scalars(select(SyncOutbox).where(SyncOutbox.kind == "stock", SyncOutbox.sku == "MB-000010")).one()
         assert row.pending_value == str(int(rt.magento.salable_quantity("MB-000010", 1)))

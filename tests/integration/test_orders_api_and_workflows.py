@@ -38,9 +38,14 @@ def test_api_lists_shows_and_decides_held_orders(migrated_db_url, fresh_sandboxe
             shown = client.get(f"/api/orders/{held}", headers=headers).json()
             assert shown["lines"][0]["reasons"] == ["currency_mismatch"]
             assert [t["to"] for t in shown["transitions"]] == ["received", "held"]
+            assert set(shown["transitions"][0]) == {"from", "to", "at", "actor", "facts"}
+            with runtime.db.session() as s:  # the API's JSON is the views' JSON, key for key
+                assert shown == service.to_dict(service.get_order_record(s, held), detail=True)
+                assert listed == [service.to_dict(service.get_order_record(s, held))]
             assert client.get("/api/orders/NOPE-1", headers=headers).status_code == 404
             refused = client.post(f"/api/orders/{held}/refuse", headers=headers)
-            assert refused.status_code == 200 and refused.json()["state"] == "refused"
+            assert refused.status_code == 200
+            assert refused.json() == {"order_id": held, "state": "refused", "outcome": "refuse"}  # no null keys
             again = client.post(f"/api/orders/{held}/accept", headers=headers)
             assert again.status_code == 409
         remote = httpx2.get(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{held}").json()
@@ -49,6 +54,36 @@ def test_api_lists_shows_and_decides_held_orders(migrated_db_url, fresh_sandboxe
             assert service.get_order_record(s, held).transitions[-1].actor == "ops1"
     finally:
         runtime.close()
+
+
+def test_openapi_describes_what_the_orders_routes_return(migrated_db_url, fresh_sandboxes):
+    runtime = build_runtime(make_settings(migrated_db_url, fresh_sandboxes))
+    try:
+        with TestClient(create_app(runtime, start_engine=False)) as client:
+            spec = client.get("/openapi.json").json()
+    finally:
+        runtime.close()
+    schemas = spec["components"]["schemas"]
+
+    def returned(path: str, method: str) -> dict:
+        return spec["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"]
+
+    def fields(ref: str) -> set[str]:
+        return set(schemas[ref.removeprefix("#/components/schemas/")]["properties"])
+
+    listed = returned("/api/orders", "get")
+    assert listed["type"] == "array"
+    assert {"order_id", "state", "marketplace_state", "marketplace_totals", "magento_increment_id"} <= fields(
+        listed["items"]["$ref"])
+    assert {"lines", "transitions", "decision", "magento_totals"} <= fields(
+        returned("/api/orders/{order_id}", "get")["$ref"])
+    assert "from" in fields("#/components/schemas/TransitionView")  # the wire name, not from_
+    assert {"order_line_id", "offer_sku", "magento_sku", "quantity", "accepted"} <= fields(
+        "#/components/schemas/OrderLineView")
+    for action in ("accept", "refuse"):
+        assert fields(returned(f"/api/orders/{{order_id}}/{action}", "post")["$ref"]) == {
+            "order_id", "state", "outcome", "rejected"}
+    assert fields(returned("/api/orders/{order_id}/retry", "post")["$ref"]) == {"order_id", "workflow_id", "enqueued"}
 
 
 def test_poll_workflow_runs_the_per_order_workflows_once(migrated_db_url, fresh_sandboxes):

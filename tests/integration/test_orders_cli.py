@@ -23,7 +23,7 @@ def test_list_show_and_decide_from_the_cli(migrated_db_url, fresh_sandboxes, mon
         (sku,) = in_stock_skus(runtime, 1)
         order_id = place(fresh_sandboxes, [(sku, 1)], currency_iso_code="EUR")
         service.pull(runtime)
-        assert service.decide(runtime, order_id)["state"] == "held"
+        assert service.decide(runtime, order_id).state == "held"
     finally:
         runtime.close()
     runner = CliRunner()

@@ -14,6 +14,8 @@ from marketbridge.domain import orders as rules
 from marketbridge.domain.money import to_money
 from marketbridge.services import exceptions as exc
 from marketbridge.services import orders as service
+from marketbridge.services.orders import creation, pulling
+from marketbridge.services.orders import record as order_record
 from tests.conftest import make_settings
 
 
@@ -80,23 +82,23 @@ def test_accepted_paid_order_is_created_once_with_ext_order_id(rt, fresh_sandbox
         assert service.pending_actions(s, runtime.settings) == [
             {"phase": "accept", "order_id": order_id, "workflow_id": f"order-accept:{order_id}"}]
     decided = service.decide(runtime, order_id)
-    assert decided["outcome"] == "accept" and decided["state"] == "accepted"
+    assert decided.outcome == "accept" and decided.state == "accepted"
     debit(fresh_sandboxes, order_id)
     service.pull(runtime)
     assert state_of(runtime, order_id) == "awaiting_payment"
     with runtime.db.session() as s:
         assert [a["phase"] for a in service.pending_actions(s, runtime.settings)] == ["create"]
     created = service.create_in_magento(runtime, order_id)
-    assert created["magento_increment_id"]
+    assert created.magento_increment_id
     finished = service.finish_creation(runtime, order_id)
-    assert finished["invoiced"] is True
+    assert finished.invoiced is True
     again = service.create_in_magento(runtime, order_id)  # a repeat finds the record
-    assert again.get("already") is True
+    assert again.already is True
     orders = magento_orders_with(runtime, order_id)
     assert len(orders) == 1
     magento_order = runtime.magento.get_order(orders[0].entity_id)
     assert magento_order.total_invoiced == pytest.approx(magento_order.grand_total)
-    assert any(service.MARKER in (h.comment or "") for h in magento_order.status_histories)
+    assert any(order_record.MARKER in (h.comment or "") for h in magento_order.status_histories)
     with runtime.db.session() as s:
         record = service.get_order_record(s, order_id)
         detail = service.to_dict(record, detail=True)
@@ -112,10 +114,10 @@ def test_crash_between_place_and_record_finds_the_order_instead_of_duplicating(r
         order = service.get_order_record(s, order_id)
         s.expunge(order)
     # the order was placed and tagged, but our record was never written (a crash)
-    service._place(runtime, order)
+    creation._place(runtime, order)
     assert state_of(runtime, order_id) == "awaiting_payment"
     result = service.create_in_magento(runtime, order_id)
-    assert result["found_existing"] is True
+    assert result.found_existing is True
     assert len(magento_orders_with(runtime, order_id)) == 1
 
 
@@ -140,7 +142,7 @@ def test_unknown_sku_and_too_much_quantity_are_refused_with_reasons(rt, fresh_sa
     order_id = place(fresh_sandboxes, [(sku, int(salable) + 1)])
     service.pull(runtime)
     result = service.decide(runtime, order_id)
-    assert result["state"] == "refused"
+    assert result.state == "refused"
     with runtime.db.session() as s:
         record = service.get_order_record(s, order_id)
         assert record.lines[0].reasons == ["insufficient_stock"]
@@ -158,16 +160,16 @@ def test_other_open_orders_count_against_salable_quantity(rt, fresh_sandboxes):
     first = place(fresh_sandboxes, [(sku, salable - 1)])
     second = place(fresh_sandboxes, [(sku, 2)])
     service.pull(runtime)
-    assert service.decide(runtime, first)["outcome"] == "accept"
+    assert service.decide(runtime, first).outcome == "accept"
     held = service.decide(runtime, second)
-    assert held["outcome"] == "hold" and held["state"] == "held"
+    assert held.outcome == "hold" and held.state == "held"
     with runtime.db.session() as s:
         assert exc.is_active(s, rules.ORDER_HELD, second)
         record = exc.list_records(s, exc.ExceptionFilter(type="order_held"))[0]
         assert "refuses it automatically at" in record.message
     # a person accepts it from the CLI/API: OR21 is sent and recorded
     decided = service.decide_by_person(runtime, second, True, actor="alice")
-    assert decided["state"] == "accepted"
+    assert decided.state == "accepted"
     with runtime.db.session() as s:
         assert not exc.is_active(s, rules.ORDER_HELD, second)
         assert service.get_order_record(s, second).transitions[-1].actor == "alice"
@@ -178,7 +180,7 @@ def test_trailing_space_sku_is_accepted_with_a_warning(rt, fresh_sandboxes):
     order_id = place(fresh_sandboxes, [("MB-TRAILING-0001 ", 1)])
     service.pull(runtime)
     result = service.decide(runtime, order_id)
-    assert result["outcome"] == "accept"
+    assert result.outcome == "accept"
     with runtime.db.session() as s:
         line = service.get_order_record(s, order_id).lines[0]
         assert (line.magento_sku, line.sku_match) == ("MB-TRAILING-0001", "normalised")
@@ -190,7 +192,7 @@ def test_foreign_currency_is_held(rt, fresh_sandboxes):
     (sku,) = in_stock_skus(runtime, 1)
     order_id = place(fresh_sandboxes, [(sku, 1)], currency_iso_code="EUR")
     service.pull(runtime)
-    assert service.decide(runtime, order_id)["state"] == "held"
+    assert service.decide(runtime, order_id).state == "held"
     with runtime.db.session() as s:
         assert service.get_order_record(s, order_id).lines[0].reasons == ["currency_mismatch"]
 
@@ -208,7 +210,7 @@ def test_cancellation_before_shipment_cancels_the_magento_order(rt, fresh_sandbo
     with runtime.db.session() as s:
         assert [a["phase"] for a in service.pending_actions(s, runtime.settings)] == ["cancel"]
     result = service.cancel_in_magento(runtime, order_id)
-    assert result.get("cancelled")
+    assert result.cancelled
     assert state_of(runtime, order_id) == "cancelled"
     assert runtime.magento.salable_quantity(sku, 1) == before
     # An invoiced order is cancelled with a credit memo; that memo is ours, not a refund to send
@@ -217,7 +219,7 @@ def test_cancellation_before_shipment_cancels_the_magento_order(rt, fresh_sandbo
 
     entity_id = magento_orders_with(runtime, order_id)[0].entity_id
     memos = [m for m in runtime.magento.iterate_creditmemos() if m.order_id == entity_id]
-    assert result["cancelled"] == "credit_memo" and len(memos) == 1
+    assert result.cancelled == "credit_memo" and len(memos) == 1
     outcome = refunds.process(runtime, memos[0].entity_id)
     assert outcome.status == "ignored"
     with runtime.db.session() as s:
@@ -228,9 +230,9 @@ def test_cancellation_before_shipment_cancels_the_magento_order(rt, fresh_sandbo
         hint = s.get(StockHint, sku)
         assert hint is not None and hint.stock and hint.exact and hint.force
     # forced, because the value to publish is usually the one last sent: the offer moved, not Magento
-    from marketbridge.services.stock import sync
+    from marketbridge.services.stock import push as stock_push
 
-    sync.push_now(runtime)
+    stock_push.push_now(runtime)
     offer = httpx2.get(f"{fresh_sandboxes.mirakl_url}/_sandbox/offers/{sku}").json()
     assert offer["quantity"] == int(runtime.magento.salable_quantity(sku, 1))
 
@@ -241,7 +243,7 @@ def test_an_order_without_stock_waits_and_is_created_when_the_stock_is_back(rt, 
     order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
     stock = {"sku": sku, "qty": 0}
     httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/stock", json=stock).raise_for_status()  # counted out
-    assert service.create_in_magento(runtime, order_id) == {"order_id": order_id, "waiting_for_stock": [sku]}
+    assert service.create_in_magento(runtime, order_id).as_dict() == {"order_id": order_id, "waiting_for_stock": [sku]}
     assert magento_orders_with(runtime, order_id) == []
     with runtime.db.session() as s:
         assert exc.is_active(s, rules.ORDER_WAITING_FOR_STOCK, order_id)
@@ -258,7 +260,7 @@ def test_an_order_without_stock_waits_and_is_created_when_the_stock_is_back(rt, 
         assert service.retry_stock_waits(s, runtime.settings, now=even_later) == []
     stock["qty"] = 4
     httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/stock", json=stock).raise_for_status()  # booked in
-    assert service.create_in_magento(runtime, order_id).get("magento_entity_id")
+    assert service.create_in_magento(runtime, order_id).magento_entity_id
     assert len(magento_orders_with(runtime, order_id)) == 1
     with runtime.db.session() as s:
         assert not exc.is_active(s, rules.ORDER_WAITING_FOR_STOCK, order_id)
@@ -269,7 +271,7 @@ def test_magento_rejecting_the_order_raises_an_exception_and_creates_nothing(rt,
     (sku,) = in_stock_skus(runtime, 1)
     order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
     result = service.create_in_magento(runtime, order_id)
-    assert "rejected" in result
+    assert result.rejected
     assert state_of(runtime, order_id) == "awaiting_payment"
     assert magento_orders_with(runtime, order_id) == []
     with runtime.db.session() as s:
@@ -281,23 +283,23 @@ def test_cursor_never_passes_an_order_that_failed_to_store(rt, fresh_sandboxes, 
     (sku,) = in_stock_skus(runtime, 1)
     first = place(fresh_sandboxes, [(sku, 1)])
     second = place(fresh_sandboxes, [(sku, 1)])
-    real = service.store_order
+    real = pulling.store_order
 
     def flaky(session, settings, raw):
         if raw["order_id"] == first:
             raise RuntimeError("disk full")
         return real(session, settings, raw)
 
-    monkeypatch.setattr(service, "store_order", flaky)
+    monkeypatch.setattr(pulling, "store_order", flaky)
     result = service.pull(runtime)
     assert result.failed == [first] and result.stored == 1
     with runtime.db.session() as s:
-        cursor = service.read_cursor(s, runtime.settings)
+        cursor = pulling.read_cursor(s, runtime.settings)
         failed_at = dt.datetime.fromisoformat(
             httpx2.get(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{first}").json()["last_updated_date"]
             .replace("Z", "+00:00"))
         assert cursor <= failed_at
-    monkeypatch.setattr(service, "store_order", real)
+    monkeypatch.setattr(pulling, "store_order", real)
     assert service.pull(runtime).stored == 1  # the failed one comes back on the next poll
     with runtime.db.session() as s:
         assert {o.order_id for o in service.list_orders(s, runtime.settings)} == {first, second}
@@ -314,7 +316,7 @@ def test_missing_address_blocks_creation_with_an_exception(rt, fresh_sandboxes):
     raw["customer"]["shipping_address"] = None
     raw["last_updated_date"] = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)).isoformat()
     with runtime.db.session() as s:
-        service.store_order(s, runtime.settings, raw)
+        pulling.store_order(s, runtime.settings, raw)
         assert exc.is_active(s, rules.ORDER_ADDRESS_MISSING, order_id)
         assert service.pending_actions(s, runtime.settings) == []
 
@@ -322,11 +324,12 @@ def test_missing_address_blocks_creation_with_an_exception(rt, fresh_sandboxes):
 def queued_quantity(runtime, sku):
     """The stock value the stock flow queues for the SKU after a forced, exact re-read."""
     from marketbridge.services import stock
-    from marketbridge.services.stock import outbox, sync
+    from marketbridge.services.stock import outbox
+    from marketbridge.services.stock import refresh as stock_refresh
 
     with runtime.db.session() as session:
         stock.hint(session, [sku], stock=True, exact=True, force=True, reason="test")
-    sync.refresh(runtime)
+    stock_refresh.refresh(runtime)
     with runtime.db.session() as session:
         return int(outbox.last_sent_values(session, outbox.Kind.STOCK, [sku])[sku])
 
@@ -334,7 +337,7 @@ def queued_quantity(runtime, sku):
 def paid_order(runtime, boxes, lines, **extra):
     order_id = place(boxes, lines, **extra)
     service.pull(runtime)
-    assert service.decide(runtime, order_id)["state"] == "accepted"
+    assert service.decide(runtime, order_id).state == "accepted"
     debit(boxes, order_id)
     service.pull(runtime)
     assert state_of(runtime, order_id) == "awaiting_payment"
@@ -356,7 +359,7 @@ def test_configurable_child_is_added_through_its_parent_and_options(rt, fresh_sa
     parent_sku, child_sku = stocked_child(runtime, fresh_sandboxes)
     order_id = paid_order(runtime, fresh_sandboxes, [(child_sku, 1)])
     created = service.create_in_magento(runtime, order_id)
-    magento_order = runtime.magento.get_order(created["magento_entity_id"])
+    magento_order = runtime.magento.get_order(created.magento_entity_id)
     parent_item = magento_order.top_level_items()[0]
     assert parent_item.product_type == "configurable"
     assert parent_item.sku == child_sku
@@ -376,7 +379,7 @@ def test_bundle_is_added_with_its_default_selections(rt, fresh_sandboxes):
     order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
     _retarget(runtime, order_id, "MB-BUNDLE-0001")  # as if the offer were the bundle
     created = service.create_in_magento(runtime, order_id)
-    magento_order = runtime.magento.get_order(created["magento_entity_id"])
+    magento_order = runtime.magento.get_order(created.magento_entity_id)
     top = magento_order.top_level_items()[0]
     assert top.product_type == "bundle"
     defaults = sorted(link.sku for option in runtime.magento.bundle_options("MB-BUNDLE-0001")
@@ -390,13 +393,13 @@ def test_required_custom_option_without_a_value_blocks_then_uses_the_configured_
     order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
     _retarget(runtime, order_id, "MB-ENGRAVED-0001")
     blocked = service.create_in_magento(runtime, order_id)
-    assert "Engraving text" in blocked["blocked"]
+    assert "Engraving text" in blocked.blocked
     assert magento_orders_with(runtime, order_id) == []
     with runtime.db.session() as s:
         assert exc.is_active(s, rules.ORDER_CUSTOM_OPTION_MISSING, order_id)
     configured = rt(order_custom_option_values={"MB-ENGRAVED-0001": {"Engraving text": "No engraving"}})
     created = service.create_in_magento(configured, order_id)
-    item = configured.magento.get_order(created["magento_entity_id"]).top_level_items()[0]
+    item = configured.magento.get_order(created.magento_entity_id).top_level_items()[0]
     assert item.sku == "MB-ENGRAVED-0001"
     assert "No engraving" in str(item.product_option)
     with configured.db.session() as s:
@@ -410,7 +413,7 @@ def test_order_cancelled_by_the_customer_while_being_decided_is_recorded_not_acc
     service.pull(runtime)
     httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{order_id}/cancel")  # changes state meanwhile
     result = service.decide(runtime, order_id)
-    assert "rejected" in result
+    assert result.rejected
     assert state_of(runtime, order_id) == "cancelled"
     with runtime.db.session() as s:
         assert not exc.is_active(s, rules.ORDER_DECISION_FAILED, order_id)
@@ -422,13 +425,13 @@ def test_direct_creation_keeps_marketplace_totals(rt, fresh_sandboxes):
     order_id = paid_order(runtime, fresh_sandboxes, [(sku, 2)])
     created = service.create_in_magento(runtime, order_id)
     finished = service.finish_creation(runtime, order_id)
-    magento_order = runtime.magento.get_order(created["magento_entity_id"])
+    magento_order = runtime.magento.get_order(created.magento_entity_id)
     with runtime.db.session() as s:
         record = service.get_order_record(s, order_id)
         assert isinstance(record.total_price, Decimal)
         assert to_money(magento_order.grand_total) == record.total_price  # exact: the same decimal both sides
     assert magento_order.ext_order_id == order_id
-    assert finished["differences"] == []
+    assert finished.differences == ()
 
 
 def test_cart_totals_that_differ_raise_a_finance_exception(rt, fresh_sandboxes):
@@ -437,7 +440,7 @@ def test_cart_totals_that_differ_raise_a_finance_exception(rt, fresh_sandboxes):
     order_id = paid_order(runtime, fresh_sandboxes, [(sku, 3)], shipping_price=2.5)
     service.create_in_magento(runtime, order_id)
     finished = service.finish_creation(runtime, order_id)
-    assert "shipping" in finished["differences"]
+    assert "shipping" in finished.differences
     with runtime.db.session() as s:
         record = exc.list_records(s, exc.ExceptionFilter(type="order_totals_mismatch"))[0]
         assert record.owner == "finance" and order_id in record.message
@@ -448,7 +451,7 @@ def test_housekeeping_reminds_flags_stuck_orders_and_purges_personal_data(rt, fr
     (sku,) = in_stock_skus(runtime, 1)
     order_id = place(fresh_sandboxes, [(sku, 1)], currency_iso_code="EUR")
     service.pull(runtime)
-    assert service.decide(runtime, order_id)["state"] == "held"
+    assert service.decide(runtime, order_id).state == "held"
     with runtime.db.session() as s:
         deadline = service.get_order_record(s, order_id).acceptance_deadline
     soon = deadline - dt.timedelta(minutes=30)
@@ -485,7 +488,7 @@ def test_unknown_offer_sku_is_refused(rt, fresh_sandboxes):
     service.pull(runtime)
     with runtime.db.session() as s:  # as if the marketplace sold an offer whose SKU Magento does not know
         service.get_order_record(s, order_id).lines[0].offer_sku = "NOT-IN-MAGENTO-1"
-    assert service.decide(runtime, order_id)["state"] == "refused"
+    assert service.decide(runtime, order_id).state == "refused"
     with runtime.db.session() as s:
         line = service.get_order_record(s, order_id).lines[0]
         assert (line.sku_match, line.magento_sku, line.reasons) == ("none", None, ["unknown_sku"])
@@ -497,8 +500,8 @@ def test_held_orders_follow_the_marketplace_auto_refusal_and_back_office_accepta
     lapsed = place(fresh_sandboxes, [(sku, 1)], currency_iso_code="EUR")
     elsewhere = place(fresh_sandboxes, [(sku, 1)], currency_iso_code="EUR")
     service.pull(runtime)
-    assert service.decide(runtime, lapsed)["state"] == "held"
-    assert service.decide(runtime, elsewhere)["state"] == "held"
+    assert service.decide(runtime, lapsed).state == "held"
+    assert service.decide(runtime, elsewhere).state == "held"
     runtime.mirakl.accept_order(elsewhere, {f"{elsewhere}-1": True})  # decided in the back office
     httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/clock/advance", json={"seconds": 86400 + 60})
     service.pull(runtime)
@@ -518,11 +521,11 @@ def test_cancellation_after_the_warehouse_shipped_goes_to_customer_service(rt, f
     order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
     created = service.create_in_magento(runtime, order_id)
     service.finish_creation(runtime, order_id)
-    shipped = httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/ship", json={"order_id": created["magento_entity_id"]})
+    shipped = httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/ship", json={"order_id": created.magento_entity_id})
     assert shipped.status_code < 300, shipped.text
     httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{order_id}/cancel")  # before OR24 reached Mirakl
     service.pull(runtime)
-    assert service.cancel_in_magento(runtime, order_id) == {"order_id": order_id, "shipped": True}
+    assert service.cancel_in_magento(runtime, order_id).as_dict() == {"order_id": order_id, "shipped": True}
     assert state_of(runtime, order_id) == "created"
     with runtime.db.session() as s:
         record = exc.list_records(s, exc.ExceptionFilter(type="order_cancelled_after_shipment"))[0]
@@ -541,7 +544,7 @@ def test_a_poll_and_a_decision_cannot_overwrite_each_others_transition(rt, fresh
             stale = service.get_order_record(decision, order_id)  # read while "received"
             with runtime.db.session() as poll:
                 service.record_transition(poll, order_id, "awaiting_payment", actor="marketplace")
-            service._transition(decision, stale, "accepted")
+            order_record._transition(decision, stale, "accepted")
     assert state_of(runtime, order_id) == "awaiting_payment"
 
 
@@ -567,7 +570,7 @@ def test_an_order_cancelled_while_it_was_being_created_is_cancelled_in_magento(r
     (sku,) = in_stock_skus(runtime, 1)
     before = runtime.magento.salable_quantity(sku, 1)
     order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
-    real_place = service._place
+    real_place = creation._place
 
     def place_while_cancelled(runtime_, order):
         entity_id = real_place(runtime_, order)
@@ -576,13 +579,13 @@ def test_an_order_cancelled_while_it_was_being_created_is_cancelled_in_magento(r
                                       connection=runtime.settings.order_connection)
         return entity_id
 
-    monkeypatch.setattr(service, "_place", place_while_cancelled)
+    monkeypatch.setattr(creation, "_place", place_while_cancelled)
     result = service.create_in_magento(runtime, order_id)
-    assert result["cancelled_meanwhile"] == "cancelled"
+    assert result.cancelled_meanwhile == "cancelled"
     [magento_order] = magento_orders_with(runtime, order_id)
     assert magento_order.state == "canceled"
     assert runtime.magento.salable_quantity(sku, 1) == before  # reservation released
-    assert service.finish_creation(runtime, order_id)["skipped"]  # never invoiced
+    assert service.finish_creation(runtime, order_id).skipped  # never invoiced
     assert state_of(runtime, order_id) == "cancelled"
 
 
@@ -591,7 +594,7 @@ def test_a_cancellation_closes_the_wait_for_stock(rt, fresh_sandboxes):
     (sku,) = in_stock_skus(runtime, 1)
     order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
     httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/stock", json={"sku": sku, "qty": 0}).raise_for_status()
-    assert "waiting_for_stock" in service.create_in_magento(runtime, order_id)
+    assert service.create_in_magento(runtime, order_id).waiting_for_stock
     httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{order_id}/cancel").raise_for_status()
     service.pull(runtime)
     assert state_of(runtime, order_id) == "cancelled"
@@ -605,20 +608,20 @@ def test_an_order_cancelled_before_its_invoice_is_not_invoiced_nor_checked(rt, f
     runtime = rt()
     (sku,) = in_stock_skus(runtime, 1)
     order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
-    assert service.create_in_magento(runtime, order_id).get("magento_entity_id")
+    assert service.create_in_magento(runtime, order_id).magento_entity_id
     httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{order_id}/cancel").raise_for_status()
     service.pull(runtime)
-    assert service.finish_creation(runtime, order_id)["skipped"]
+    assert service.finish_creation(runtime, order_id).skipped
     with runtime.db.session() as s:
         assert not exc.is_active(s, rules.ORDER_TOTALS_MISMATCH, order_id)
-    assert service.cancel_in_magento(runtime, order_id)["cancelled"] == "cancelled"
+    assert service.cancel_in_magento(runtime, order_id).cancelled == "cancelled"
 
 
 def test_units_sold_on_the_marketplace_stay_off_the_offer_until_magento_holds_them(rt, fresh_sandboxes):
     """Between the sale on Mirakl and the order's creation in Adobe Commerce, Magento still counts
     the units as salable. A stock push in that window must not put them back on the offer."""
+    from marketbridge.adapters.db.models.stock import SkuState
     from marketbridge.services import audit
-    from marketbridge.services.stock import sync
 
     runtime = rt()
 
@@ -630,10 +633,10 @@ def test_units_sold_on_the_marketplace_stay_off_the_offer_until_magento_holds_th
     assert sku not in {d.offer_sku for d in outcome.drifts if d.kind.value == "quantity_mismatch"}
     assert queued_quantity(runtime, sku) == salable - 2
     with runtime.db.session() as session:
-        state = session.get(sync.SkuState, sku)
+        state = session.get(SkuState, sku)
         assert "2 sold on the marketplace, not yet in Adobe Commerce" in state.stock_rule
 
-    assert service.create_in_magento(runtime, order_id)["magento_entity_id"]
+    assert service.create_in_magento(runtime, order_id).magento_entity_id
     assert runtime.magento.salable_quantity(sku, 1) == salable - 2  # Magento's reservation took over
     assert queued_quantity(runtime, sku) == salable - 2  # counted once, not twice
 
@@ -649,7 +652,7 @@ def test_a_line_refused_under_partial_acceptance_republishes_its_offer(rt, fresh
     httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/stock", json={"sku": gone, "qty": 0})
     order_id = place(fresh_sandboxes, [(kept, 1), (gone, 1)])
     service.pull(runtime)
-    assert service.decide(runtime, order_id)["state"] == "accepted"
+    assert service.decide(runtime, order_id).state == "accepted"
     with runtime.db.session() as session:
         hint = session.get(StockHint, gone)
         assert hint is not None and hint.force and hint.exact
@@ -663,7 +666,7 @@ def test_finishing_survives_the_warehouse_moving_the_order_on_between_read_and_c
     runtime = rt()
     sku = in_stock_skus(runtime, n=1)[0]
     order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
-    entity_id = service.create_in_magento(runtime, order_id)["magento_entity_id"]
+    entity_id = service.create_in_magento(runtime, order_id).magento_entity_id
     stale = runtime.magento.get_order(entity_id)
     assert stale.status == "pending"
     shipped = httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/ship", json={"order_id": entity_id})
@@ -673,9 +676,9 @@ def test_finishing_survives_the_warehouse_moving_the_order_on_between_read_and_c
     monkeypatch.setattr(runtime.magento, "get_order", lambda i: next(reads, None) or real_get(i))
 
     finished = service.finish_creation(runtime, order_id)
-    assert finished["invoiced"] is True
+    assert finished.invoiced is True
     order = real_get(entity_id)
-    assert order.status != "pending" and any(service.MARKER in (h.comment or "") for h in order.status_histories)
+    assert order.status != "pending" and any(order_record.MARKER in (h.comment or "") for h in order.status_histories)
 
 
 def test_a_decision_overtaken_by_one_sent_before_a_kill_follows_the_marketplace(rt, fresh_sandboxes):
@@ -693,14 +696,14 @@ def test_a_decision_overtaken_by_one_sent_before_a_kill_follows_the_marketplace(
     httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/stock", json={"sku": sku, "qty": 0})
 
     second = service.decide(runtime, order_id)  # after the restart, on the record left behind
-    assert "rejected" in second
+    assert second.rejected
     with runtime.db.session() as session:
         assert [line.accepted for line in service.get_order_record(session, order_id).lines] == [True]
     httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/stock", json={"sku": sku, "qty": 5})
     debit(fresh_sandboxes, order_id)
     service.pull(runtime)
     assert state_of(runtime, order_id) == "awaiting_payment"
-    assert service.create_in_magento(runtime, order_id)["magento_entity_id"]
+    assert service.create_in_magento(runtime, order_id).magento_entity_id
     assert len(magento_orders_with(runtime, order_id)) == 1
 
 
@@ -714,7 +717,7 @@ def test_direct_creation_holds_sold_units_back_until_the_order_ships(rt, fresh_s
     sku = in_stock_skus(runtime, n=1)[0]
     salable = int(runtime.magento.salable_quantity(sku, 1))
     order_id = paid_order(runtime, fresh_sandboxes, [(sku, 2)])
-    assert service.create_in_magento(runtime, order_id)["magento_entity_id"]
+    assert service.create_in_magento(runtime, order_id).magento_entity_id
     assert runtime.magento.salable_quantity(sku, 1) == salable  # no reservation in direct mode
     assert queued_quantity(runtime, sku) == salable - 2
 
@@ -729,19 +732,20 @@ def test_a_sale_makes_the_offer_published_again_even_when_the_value_is_unchanged
     sale, so nothing was sent and the offer kept one unit less. A decided order now re-publishes
     its SKUs, forced."""
     from marketbridge.adapters.db.models.stock import StockHint
-    from marketbridge.services.stock import outbox, sync
+    from marketbridge.services.stock import outbox
+    from marketbridge.services.stock import refresh as stock_refresh
 
     runtime = rt()
     sku = in_stock_skus(runtime, n=1)[0]
     salable = int(runtime.magento.salable_quantity(sku, 1))
     order_id = place(fresh_sandboxes, [(sku, 1)])
     service.pull(runtime)
-    assert service.decide(runtime, order_id)["state"] == "accepted"
+    assert service.decide(runtime, order_id).state == "accepted"
     with runtime.db.session() as session:
         hint = session.get(StockHint, sku)
         assert hint is not None and hint.force
     # the warehouse books one unit in: Magento minus the sale equals what was published before it
     httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/stock", json={"sku": sku, "qty": salable + 1})
-    sync.refresh(runtime)
+    stock_refresh.refresh(runtime)
     with runtime.db.session() as session:
         assert outbox.last_sent_values(session, outbox.Kind.STOCK, [sku])[sku] == str(salable)

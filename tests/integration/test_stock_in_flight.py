@@ -17,7 +17,10 @@ from marketbridge.adapters.db.models.stock import SkuState, StockHint, SyncOutbo
 from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.stock import Kind
 from marketbridge.sandbox.magento.webhooks import public_pem, sign
-from marketbridge.services.stock import outbox, sync
+from marketbridge.services.stock import outbox
+from marketbridge.services.stock import poll as stock_poll
+from marketbridge.services.stock import push as stock_push
+from marketbridge.services.stock import refresh as stock_refresh
 from marketbridge.web.app import create_app
 from tests.conftest import make_settings
 from tests.integration.test_stock_sync import hint, offer, set_stock, simple_on_marketplace
@@ -39,7 +42,7 @@ def rt(migrated_db_url, fresh_sandboxes, tmp_path):
 def hook_first_read(monkeypatch, during) -> list[int]:
     """Run ``during()`` right after the first Magento read of a refresh returns, before that
     refresh writes what it read. Returns the list of reads done (its length counts them)."""
-    original = sync.read_for
+    original = stock_refresh.read_for
     calls: list[int] = []
 
     def hooked(*args, **kwargs):
@@ -49,7 +52,7 @@ def hook_first_read(monkeypatch, during) -> list[int]:
             during()
         return readings
 
-    monkeypatch.setattr(sync, "read_for", hooked)
+    monkeypatch.setattr(stock_refresh, "read_for", hooked)  # looked up by refresh._refresh
     return calls
 
 
@@ -92,9 +95,9 @@ def test_a_change_back_to_an_earlier_value_during_the_read_and_push_is_read_agai
             source_item_webhook(client, sku, 1)
 
         reads = hook_first_read(monkeypatch, back_to_one)
-        sync.refresh(rt)  # reads 3; the change back to 1 lands during the read
+        stock_refresh.refresh(rt)  # reads 3; the change back to 1 lands during the read
         assert published(rt, sku)[1] == 3
-        sync.push_now(rt)
+        stock_push.push_now(rt)
     assert len(reads) >= 2, "the change that landed during the read was never read"
     assert offer(boxes, sku)["quantity"] == 1
     assert published(rt, sku) == (1, 1)
@@ -116,10 +119,10 @@ def test_a_hint_from_a_worker_whose_clock_is_behind_survives_the_read_it_landed_
                               noticed_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=10))
 
     reads = hook_first_read(monkeypatch, change_noticed_by_a_late_clock)
-    sync.refresh(rt)
+    stock_refresh.refresh(rt)
     with rt.db.session() as session:
         assert session.get(StockHint, sku) is not None, "the notice that landed during the read was dropped"
-    sync.push_now(rt)
+    stock_push.push_now(rt)
     assert len(reads) >= 2
     assert offer(boxes, sku)["quantity"] == 2
 
@@ -132,7 +135,7 @@ def test_an_older_read_never_writes_over_a_newer_one(rt, fresh_sandboxes, monkey
     sku = simple_on_marketplace(boxes)[5]
     set_stock(boxes, sku, 60)
     hint(rt, sku)
-    sync.push_now(rt)
+    stock_push.push_now(rt)
     assert offer(boxes, sku)["quantity"] == 60
     hint(rt, sku)
 
@@ -140,18 +143,18 @@ def test_an_older_read_never_writes_over_a_newer_one(rt, fresh_sandboxes, monkey
         set_stock(boxes, sku, 1)
         with rt.db.session() as session:
             outbox.note_hints(session, [sku], reason="webhook")
-        other = sync._refresh(rt, 100_000)  # a second worker: its own pass, not this process's lock
+        other = stock_refresh._refresh(rt, 100_000)  # a second worker: its own pass, not this process's lock
         assert other.applied.stock_enqueued == 1
 
     hook_first_read(monkeypatch, another_worker_reads_the_change)
-    sync.refresh(rt)  # the first worker now writes what it read before the change (60)
+    stock_refresh.refresh(rt)  # the first worker now writes what it read before the change (60)
     with rt.db.session() as session:
         row = session.get(SkuState, sku)
         assert (row.magento_qty, row.target_qty) == (1, 1), "an older read wrote over a newer one"
         queued = session.scalars(select(SyncOutbox.pending_value).where(
             SyncOutbox.kind == Kind.STOCK.value, SyncOutbox.sku == sku)).one()
         assert queued == "1"
-    sync.push_now(rt)
+    stock_push.push_now(rt)
     assert offer(boxes, sku)["quantity"] == 1
     assert published(rt, sku) == (1, 1)
 
@@ -171,16 +174,16 @@ def test_a_pass_that_took_the_newest_hint_is_not_taken_for_the_older_read(rt, fr
     def take_late(session, limit):
         calls.append(limit)
         if len(calls) == 1:  # the first pass has begun; before it takes its hints:
-            sync._refresh(rt, 100_000)  # another worker reads 10 and writes it
+            stock_refresh._refresh(rt, 100_000)  # another worker reads 10 and writes it
             set_stock(boxes, sku, 4)
             with rt.db.session() as other:
                 outbox.note_hints(other, [sku], reason="webhook")
         return original(session, limit)
 
     monkeypatch.setattr(outbox, "take_hints", take_late)
-    sync.refresh(rt)
+    stock_refresh.refresh(rt)
     monkeypatch.setattr(outbox, "take_hints", original)
-    sync.push_now(rt)
+    stock_push.push_now(rt)
     expected = salable(boxes, sku)  # 4 on the default source, plus what other sources hold
     assert offer(boxes, sku)["quantity"] == expected
     assert published(rt, sku) == (expected, expected)
@@ -194,20 +197,20 @@ def test_a_result_does_not_mark_a_sku_done_for_a_change_it_did_not_carry(rt, fre
     set_stock(boxes, sku, 3)
     carried = salable(boxes, sku)
     hint(rt, sku)
-    sync.refresh(rt)
-    [batch_id] = sync.claim_all(rt)
-    assert sync.upload(rt, batch_id)["state"] == "sent"
+    stock_refresh.refresh(rt)
+    [batch_id] = stock_push.claim_all(rt)
+    assert stock_push.upload(rt, batch_id).state == "sent"
     set_stock(boxes, sku, 1)  # changes while the import of 3 is processed
     with rt.db.session() as session:
         outbox.note_hints(session, [sku], reason="webhook")
-    sync.refresh(rt)
-    assert sync.follow(rt, batch_id)["state"] == "complete"
+    stock_refresh.refresh(rt)
+    assert stock_push.follow(rt, batch_id).state == "complete"
     with rt.db.session() as session:
         row = session.get(SkuState, sku)
         assert row.published_qty == carried  # what the marketplace holds now
         assert row.stock_result == "pending", "marked done for a change the import did not carry"
     assert salable(boxes, sku) != carried
-    sync.push_now(rt)
+    stock_push.push_now(rt)
     assert offer(boxes, sku)["quantity"] == salable(boxes, sku)
     with rt.db.session() as session:
         row = session.get(SkuState, sku)
@@ -222,20 +225,20 @@ def test_catch_up_reads_what_changed_while_nobody_listened(rt, fresh_sandboxes):
     boxes = fresh_sandboxes
     skus = simple_on_marketplace(boxes)
     changed, via_event = skus[7], skus[8]
-    sync.full_resync(rt)
-    sync.push_now(rt)
-    sync.poll(rt)  # baseline of the cursors and fingerprints, as a running service has
+    stock_poll.full_resync(rt)
+    stock_push.push_now(rt)
+    stock_poll.poll(rt)  # baseline of the cursors and fingerprints, as a running service has
     set_stock(boxes, changed, 11)  # while down: the webhook found nobody
     set_stock(boxes, via_event, 12)
     body = json.dumps({"eventName": SOURCE_ITEMS_SAVE, "data": {"sourceItems": [
         {"sku": via_event, "source_code": "default", "quantity": 12, "status": 1}]}})
     with rt.db.session() as session:  # stored, then the worker died before dispatching it
         session.add(WebhookEvent(event_name=SOURCE_ITEMS_SAVE, dedup_key="sha256:x", body=body))
-    result = sync.catch_up(rt)
+    result = stock_poll.catch_up(rt)
     assert result.redispatched == 1
     assert result.refresh.hints >= 2
     assert result.source_changes == 2  # just what changed: the rest of the catalogue is not re-read
-    sync.push_now(rt)
+    stock_push.push_now(rt)
     assert offer(boxes, changed)["quantity"] == 11
     assert offer(boxes, via_event)["quantity"] == 12
 

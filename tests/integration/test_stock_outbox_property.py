@@ -20,7 +20,9 @@ from marketbridge.adapters.db.models import stock as stock_models
 from marketbridge.adapters.db.models.core import ExceptionRecord
 from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.stock import Kind, ProductFacts, Scope, publishable_quantity
-from marketbridge.services.stock import outbox, sync
+from marketbridge.services.stock import apply as stock_apply
+from marketbridge.services.stock import outbox
+from marketbridge.services.stock import results as stock_results
 from marketbridge.services.stock.rules import load_rules, put_rule
 from tests.conftest import make_settings
 
@@ -45,10 +47,10 @@ def reset() -> None:
 
 
 def notice(sku: str, salable: int) -> None:
-    reading = sync.Reading(sku=sku, salable=float(salable), stock_read=True, product=sync.reading.ProductRead(
+    reading = stock_apply.Reading(sku=sku, salable=float(salable), stock_read=True, product=stock_apply.reading.ProductRead(
         sku=sku, enabled=True, type_id="simple", price="10", special_price=None, special_from=None, special_to=None))
     with RUNTIME.db.session() as session:
-        sync.apply_readings(session, RUNTIME.settings, [reading], {})
+        stock_apply.apply_readings(session, RUNTIME.settings, [reading], {})
 
 
 def claim() -> int | None:
@@ -65,7 +67,7 @@ def succeed(batch_id: int, marketplace: dict[str, int]) -> None:
             outbox.mark_sent(session, batch_id, f"imp-{batch_id}")
     for sku, value in values.items():
         marketplace[sku] = int(value["quantity"])
-    sync.record_results(RUNTIME, batch_id, "STO01", f"imp-{batch_id}", "COMPLETE", {})
+    stock_results.record_results(RUNTIME, batch_id, "STO01", f"imp-{batch_id}", "COMPLETE", {})
 
 
 def fail(batch_id: int) -> None:
@@ -122,10 +124,10 @@ def test_a_result_landing_while_a_read_is_in_progress_is_not_undone(monkeypatch)
     notice("A", 10)  # -> 8
     batch_id = claim()
     with RUNTIME.db.session() as session:
-        snapshot = sync._load_states(session, ["A"])  # a read starts: published 18
+        snapshot = stock_apply._load_states(session, ["A"])  # a read starts: published 18
     succeed(batch_id, marketplace)  # the result of 8 lands meanwhile
     assert marketplace["A"] == 8
-    monkeypatch.setattr(sync, "_load_states", lambda session, skus, columns=None: {
+    monkeypatch.setattr(stock_apply, "_load_states", lambda session, skus, columns=None: {
         sku: dict(row) for sku, row in snapshot.items() if sku in skus})
     notice("A", 10)  # the read ends and writes its rows
     monkeypatch.undo()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx2
 import pytest
 from sqlalchemy import select
@@ -10,7 +12,10 @@ from marketbridge.adapters.db.models.core import ExceptionRecord
 from marketbridge.adapters.db.models.stock import SkuState, SyncBatch
 from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.stock import Kind, Scope
-from marketbridge.services.stock import outbox, state, sync
+from marketbridge.services.stock import outbox, state
+from marketbridge.services.stock import poll as stock_poll
+from marketbridge.services.stock import push as stock_push
+from marketbridge.services.stock import refresh as stock_refresh
 from marketbridge.services.stock.rules import put_rule
 from tests.conftest import make_settings
 
@@ -46,15 +51,15 @@ def simple_on_marketplace(boxes) -> list[str]:
 
 def test_full_resync_then_a_change_reaches_the_offer(rt, fresh_sandboxes):
     boxes = fresh_sandboxes
-    result = sync.full_resync(rt)
+    result = stock_poll.full_resync(rt)
     assert result.skus > 100 and result.applied.stock_enqueued > 100
-    outcomes = sync.push_now(rt)
-    apis = {o.get("api") for o in outcomes}
+    outcomes = stock_push.push_now(rt)
+    apis = {o.api for o in outcomes}
     assert "STO01" in apis and "PRI01" in apis
     sku = simple_on_marketplace(boxes)[0]
     set_stock(boxes, sku, 37)
     hint(rt, sku)
-    sync.push_now(rt)
+    stock_push.push_now(rt)
     assert offer(boxes, sku)["quantity"] == 37
     with rt.db.session() as session:
         view = state.sku_view(session, sku)
@@ -72,7 +77,7 @@ def test_rules_apply_and_unknown_offer_becomes_an_ecommerce_exception(rt, fresh_
         put_rule(session, Kind.STOCK, Scope.GLOBAL, "", {"buffer": 2}, actor="test")
         put_rule(session, Kind.STOCK, Scope.SKU, sku, {"max_quantity": 10}, actor="test")
         outbox.note_hints(session, [sku, "MB-TRAILING-0001"], reason="test")
-    sync.push_now(rt)
+    stock_push.push_now(rt)
     assert offer(boxes, sku)["quantity"] == 10
     with rt.db.session() as session:
         row = session.get(SkuState, sku)
@@ -88,7 +93,7 @@ def test_products_the_catalogue_excludes_get_no_push_and_no_exception(rt, fresh_
 
     with rt.db.session() as session:
         outbox.note_hints(session, [CUSTOM_OPTION_SKU, VIRTUAL_SKU], price=True, reason="test")
-    sync.push_now(rt)
+    stock_push.push_now(rt)
     with rt.db.session() as session:
         for sku in (CUSTOM_OPTION_SKU, VIRTUAL_SKU):
             row = session.get(SkuState, sku)
@@ -99,7 +104,7 @@ def test_products_the_catalogue_excludes_get_no_push_and_no_exception(rt, fresh_
         # An explicit publish_as_simple rule makes the engraved product an offer: now it is pushed
         # (and, having no offer in this sandbox yet, comes back as unknown).
         set_override(session, CUSTOM_OPTION_SKU, "publish_as_simple", actor="test")  # queues the SKU itself
-    sync.push_now(rt)
+    stock_push.push_now(rt)
     with rt.db.session() as session:
         assert session.get(SkuState, CUSTOM_OPTION_SKU).stock_pushed_at is not None
         types = session.scalars(select(ExceptionRecord.type).where(ExceptionRecord.object_id == CUSTOM_OPTION_SKU))
@@ -114,12 +119,12 @@ def test_a_confirmed_sku_link_carries_stock_to_the_marketplace_offer_sku(rt, fre
     set_stock(boxes, TRAILING_SPACE_SKU, 7)
     with rt.db.session() as session:
         outbox.note_hints(session, [TRAILING_SPACE_SKU], reason="test")
-    sync.push_now(rt)
+    stock_push.push_now(rt)
     with rt.db.session() as session:
         exc = session.scalars(select(ExceptionRecord).where(ExceptionRecord.object_id == TRAILING_SPACE_SKU)).one()
         assert exc.type == "stock_sku_unknown_on_marketplace" and exc.state == "open"
         skus.link(session, TRAILING_SPACE_SKU + " ", TRAILING_SPACE_SKU, confirmed_by="ecommerce@test")
-    sync.push_now(rt)  # the link itself queued the SKU again
+    stock_push.push_now(rt)  # the link itself queued the SKU again
     assert offer(boxes, TRAILING_SPACE_SKU + " ")["quantity"] == 7
     with rt.db.session() as session:
         row = session.get(SkuState, TRAILING_SPACE_SKU)
@@ -135,16 +140,16 @@ def test_a_failed_upload_is_requeued_not_lost(rt, fresh_sandboxes):
     httpx2.post(f"{boxes.mirakl_url}/_sandbox/faults",
                 json={"rules": [{"endpoint": "STO01", "error_rate": 1.0}]}).raise_for_status()
     hint(rt, sku)
-    sync.refresh(rt)
-    batch_ids = sync.claim_all(rt)
-    outcomes = [sync.upload(rt, b) for b in batch_ids]
-    assert {"state": "failed", "api": "STO01", "import_id": None} in outcomes
+    stock_refresh.refresh(rt)
+    batch_ids = stock_push.claim_all(rt)
+    outcomes = [stock_push.upload(rt, b) for b in batch_ids]
+    assert stock_push.UploadResult(state="failed", api="STO01", import_id=None) in outcomes
     with rt.db.session() as session:
         assert outbox.pending_count(session, [Kind.STOCK]) == 1  # back in the outbox
         exc = session.scalars(select(ExceptionRecord).where(ExceptionRecord.type == "stock_import_failed")).one()
         assert exc.state == "open" and exc.owner == "ops"
     httpx2.delete(f"{boxes.mirakl_url}/_sandbox/faults").raise_for_status()
-    sync.push_now(rt)
+    stock_push.push_now(rt)
     assert offer(boxes, sku)["quantity"] == 21
     with rt.db.session() as session:
         states = [b.state for b in session.scalars(select(SyncBatch).where(SyncBatch.api == "STO01"))]
@@ -169,7 +174,7 @@ def test_json_api_and_cli_show_the_same_per_sku_state(rt, fresh_sandboxes):
         outbox.note_hints(session, [sku], reason="test")
         user = auth.create_user(session, "ecom", Role.ADMIN, "a-long-password-1")
         token = auth.create_token(session, user)
-    sync.push_now(rt)
+    stock_push.push_now(rt)
     headers = {"Authorization": f"Bearer {token}"}
     with TestClient(create_app(rt, start_engine=False)) as client:
         assert client.get(f"/api/stock/{sku}").status_code == 401
@@ -185,7 +190,7 @@ def test_json_api_and_cli_show_the_same_per_sku_state(rt, fresh_sandboxes):
         bad = client.post("/api/rules", headers=headers, json={"kind": "stock", "scope": "global", "params": {"buffer": -1}})
         assert bad.status_code == 422 and "0 or more" in bad.text
         assert [r["scope_key"] for r in client.get("/api/rules", headers=headers).json()] == [sku]
-    sync.push_now(rt)
+    stock_push.push_now(rt)
     assert offer(fresh_sandboxes, sku)["quantity"] == 5
     runner = CliRunner()
     env = {"MARKETBRIDGE_DATABASE_URL": rt.settings.database_url}
@@ -211,7 +216,7 @@ def test_full_resync_reads_salable_quantities_from_magentos_export_with_reservat
         place_cart_order(http, [{"sku": sku, "qty": 3}])
     salable = rt.magento.salable_quantity(sku, 1)
     assert rt.settings.stock_salable_read == "export"
-    result = sync.full_resync(rt)
+    result = stock_poll.full_resync(rt)
     assert result.exported >= result.products_read > 100
     assert result.exact_reads == 0
     with rt.db.session() as session:
@@ -219,7 +224,7 @@ def test_full_resync_reads_salable_quantities_from_magentos_export_with_reservat
     assert by_export[sku] == salable  # the 3 reserved units are not offered
     bulk = build_runtime(make_settings(rt.settings.database_url, boxes, stock_salable_read="bulk"))
     try:
-        again = sync.full_resync(bulk)
+        again = stock_poll.full_resync(bulk)
         assert again.exported == 0 and again.exact_reads >= 1  # the open order's SKU, read exactly
         with bulk.db.session() as session:
             by_bulk = dict(session.execute(select(SkuState.sku, SkuState.magento_qty)).all())
@@ -234,17 +239,17 @@ def test_a_burst_refresh_reads_only_the_hinted_skus_in_bulk_and_the_window_count
     boxes = fresh_sandboxes
     runtime = build_runtime(make_settings(migrated_db_url, boxes, stock_exact_read_max=0))
     try:
-        sync.full_resync(runtime)
-        sync.push_now(runtime)
-        wait = sync.seconds_to_window(runtime)
-        assert wait is None or 0 < wait <= sync.import_interval(runtime.settings)
+        stock_poll.full_resync(runtime)
+        stock_push.push_now(runtime)
+        wait = stock_push.seconds_to_window(runtime)
+        assert wait is None or 0 < wait <= stock_push.import_interval(runtime.settings)
         skus = simple_on_marketplace(boxes)[:5]
         for n, sku in enumerate(skus):
             set_stock(boxes, sku, 20 + n)
         before = len(httpx2.get(f"{boxes.magento_url}/_sandbox/calls").json())
         with runtime.db.session() as session:
             outbox.note_hints(session, skus, reason="test")
-        sync.refresh(runtime)
+        stock_refresh.refresh(runtime)
         calls = httpx2.get(f"{boxes.magento_url}/_sandbox/calls").json()[before:]
         paths = [c.get("path", "") for c in calls]
         assert sum("export-stock-salable-qty" in p for p in paths) == 1  # 5 SKUs: one "sku in" page
@@ -261,19 +266,19 @@ def test_the_poll_finds_missed_changes_and_does_not_reread_a_quiet_catalogue(rt,
     import time
 
     boxes = fresh_sandboxes
-    sync.full_resync(rt)
-    sync.push_now(rt)
-    first = sync.poll(rt)  # sets the cursors: the first look reads no product (the resync did)
+    stock_poll.full_resync(rt)
+    stock_push.push_now(rt)
+    first = stock_poll.poll(rt)  # sets the cursors: the first look reads no product (the resync did)
     assert first.product_skus == 0
     sku = simple_on_marketplace(boxes)[3]
     set_stock(boxes, sku, 29)  # no webhook reaches the service: only the poll can notice
     time.sleep(2.5)
-    second = sync.poll(rt)
+    second = stock_poll.poll(rt)
     assert second.source_changes == 1
-    sync.push_now(rt)
+    stock_push.push_now(rt)
     assert offer(boxes, sku)["quantity"] == 29
     time.sleep(2.5)
-    third = sync.poll(rt)
+    third = stock_poll.poll(rt)
     # Nothing saved since: neither source items nor products are hinted again (the product cursor
     # follows Magento's clock, not the newest product, which is the seed's for the whole catalogue).
     assert (third.source_changes, third.product_skus) == (0, 0)
@@ -293,15 +298,35 @@ def test_products_that_do_not_manage_stock_publish_the_configured_default(rt, fr
     skus = unmanaged_on_marketplace()
     assert skus, "the seed has products that do not manage stock"
     if how == "full resync":
-        sync.full_resync(rt)
+        stock_poll.full_resync(rt)
     else:  # many hints at once take the bulk path (export + source items), as a burst or the poll does
         from marketbridge.sandbox.catalogue import seed_catalogue
 
         with rt.db.session() as session:
             outbox.note_hints(session, [p.sku for p in seed_catalogue(120, 7)], reason="test")
-    sync.push_now(rt)
+    stock_push.push_now(rt)
     default = rt.settings.stock_unmanaged_default_quantity
     for sku in skus:
         assert offer(fresh_sandboxes, sku)["quantity"] == default, sku
         with rt.db.session() as session:
             assert session.get(SkuState, sku).manage_stock is False
+
+
+def test_the_cli_pushes_from_its_own_process_and_reports_each_batch_when_asked_to_wait(rt, fresh_sandboxes):
+    """``marketbridge sync stock --wait``: poll, push every pending value from the CLI (no running
+    service), and print one line a batch with its API, state and per-line results."""
+    from typer.testing import CliRunner
+
+    from marketbridge.cli.main import app as cli
+
+    sku = simple_on_marketplace(fresh_sandboxes)[4]
+    set_stock(fresh_sandboxes, sku, 23)
+    hint(rt, sku)
+    env = {"MARKETBRIDGE_DATABASE_URL": rt.settings.database_url,
+           "MARKETBRIDGE_MAGENTO_BASE_URL": fresh_sandboxes.magento_url,
+           "MARKETBRIDGE_MIRAKL_BASE_URL": fresh_sandboxes.mirakl_url, "MARKETBRIDGE_MIRAKL_RATE_LIMIT_SCALE": "0.01"}
+    result = CliRunner().invoke(cli, ["sync", "stock", "--wait"], env=env)
+    assert result.exit_code == 0, result.output
+    assert re.search(r"batch \d+ STO01: complete ok=\d+ errors=\d+", result.output), result.output
+    assert "Done in" in result.output
+    assert offer(fresh_sandboxes, sku)["quantity"] == 23

@@ -142,7 +142,8 @@ def exceptions_of(runtime: Any) -> list[tuple[str, str]]:
 
 def test_stock_flow_survives_products_without_price_status_or_extension_attributes(hostile, boxes, caplog):
     from marketbridge.sandbox.catalogue import seed_catalogue
-    from marketbridge.services.stock import sync
+    from marketbridge.services.stock import poll as stock_poll
+    from marketbridge.services.stock import push as stock_push
 
     runtime, transport = hostile
     simple = [p.sku for p in seed_catalogue(60, 7) if p.type_id == "simple" and p.on_marketplace
@@ -152,9 +153,9 @@ def test_stock_flow_survives_products_without_price_status_or_extension_attribut
                                                         lambda item: item.get("sku") in broken))
     transport.strip(r"/V1/products", on_items_or_entity(without("custom_attributes", "type_id"),
                                                         lambda item: item.get("sku") == simple[6]))
-    result = sync.full_resync(runtime)
+    result = stock_poll.full_resync(runtime)
     assert result.skus > 20
-    sync.push_now(runtime)
+    stock_push.push_now(runtime)
     assert transport.hits > 0
     healthy = simple[7]
     offer = httpx2.get(f"{boxes.mirakl_url}/_sandbox/offers/{healthy}").json()

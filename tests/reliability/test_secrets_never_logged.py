@@ -100,11 +100,12 @@ def run_stock_orders_and_shipments(runtime: Any, mirakl_url: str) -> dict[str, A
     from marketbridge.adapters.magento import models as mg
     from marketbridge.adapters.magento.criteria import SearchCriteria
     from marketbridge.services import orders, shipments
-    from marketbridge.services.stock import sync
+    from marketbridge.services.stock import poll as stock_poll
+    from marketbridge.services.stock import push as stock_push
 
     seen: dict[str, Any] = {}
-    seen["resync"] = sync.full_resync(runtime).skus
-    seen["pushes"] = len(sync.push_now(runtime))
+    seen["resync"] = stock_poll.full_resync(runtime).skus
+    seen["pushes"] = len(stock_push.push_now(runtime))
 
     sku = next(p.sku for p in seed_catalogue(PRODUCTS, SEED)
                if p.type_id == "simple" and p.status == 1 and p.marketplace_sku == p.sku and p.qty >= 20
@@ -113,10 +114,10 @@ def run_stock_orders_and_shipments(runtime: Any, mirakl_url: str) -> dict[str, A
     assert placed.status_code == 201, placed.text
     order_id = placed.json()["order_id"]
     orders.pull(runtime)
-    seen["decided"] = orders.decide(runtime, order_id)["outcome"]
+    seen["decided"] = orders.decide(runtime, order_id).outcome
     assert httpx2.post(f"{mirakl_url}/_sandbox/orders/{order_id}/debit").status_code == 200
     orders.pull(runtime)
-    seen["created"] = orders.create_in_magento(runtime, order_id).get("magento_increment_id")
+    seen["created"] = orders.create_in_magento(runtime, order_id).magento_increment_id
     orders.finish_creation(runtime, order_id)
 
     magento_order = next(o for o in runtime.magento.search_orders(

@@ -81,13 +81,22 @@ def test_mypy_checks_the_package_strictly_in_domain_and_adapters():
     assert config.get("warn_redundant_casts") is True  # the global-only member of --strict
 
 
-def test_ignore_errors_covers_only_the_packages_being_restructured():
-    # Temporary (issue 18): services/, workflows/ and web/ get their types fixed after their
-    # restructuring lands. This section may shrink or go; it must not grow.
-    allowed = {"marketbridge.services.*", "marketbridge.workflows.*", "marketbridge.web.*"}
-    for override in _pyproject()["tool"]["mypy"]["overrides"]:
-        if override.get("ignore_errors"):
-            assert set(override["module"]) <= allowed, override["module"]
+# Temporary (issue 18): the modules being split into packages on other branches get their types
+# fixed there. Each may be named as the module or as the package (`name.*`, which mypy also applies
+# to `name` itself).
+_BEING_SPLIT = ("services.orders", "services.shipments", "services.refunds", "services.finance",
+                "services.stock", "workflows.shipments")
+IGNORE_ERRORS_ALLOWED = {f"marketbridge.{name}{suffix}" for name in _BEING_SPLIT for suffix in ("", ".*")}
+
+
+def test_ignore_errors_covers_only_the_modules_being_split():
+    # The rest of services/, workflows/ and web/ is checked. This section may shrink or go; it must
+    # not grow, neither by a new name nor by a wildcard over a whole package.
+    sections = [o for o in _pyproject()["tool"]["mypy"]["overrides"] if o.get("ignore_errors")]
+    for override in sections:
+        modules = override["module"]
+        modules = [modules] if isinstance(modules, str) else modules
+        assert set(modules) <= IGNORE_ERRORS_ALLOWED, sorted(set(modules) - IGNORE_ERRORS_ALLOWED)
 
 
 def test_pre_commit_runs_what_make_lint_runs():

@@ -1,4 +1,4 @@
-from marketbridge.services.orders import shipping_method_for
+from marketbridge.services.orders.creation import shipping_method_for
 from marketbridge.settings import load_settings
 
 

@@ -100,10 +100,10 @@ def _decide(order_id: str, accept: bool, actor: str) -> None:
         except IntegrationError as error:
             err_console.print(f"The marketplace failed: {error}")
             raise typer.Exit(1) from None
-    if result.get("rejected"):
-        err_console.print(f"The marketplace rejected the decision: {result['rejected']}. Order is now {result['state']}.")
+    if result.rejected:
+        err_console.print(f"The marketplace rejected the decision: {result.rejected}. Order is now {result.state}.")
         raise typer.Exit(1)
-    console.print(f"Order {order_id} is now {result['state']}.")
+    console.print(f"Order {order_id} is now {result.state}.")
 
 
 @orders_app.command("accept")

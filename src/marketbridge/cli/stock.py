@@ -169,8 +169,8 @@ def rules_add(
     actor: Annotated[str, typer.Option(help="Who is acting (audit log).")] = "cli",
 ) -> None:
     """Add a rule (or replace the one with the same kind, scope and key); SKUs are recomputed."""
+    from marketbridge.services.stock.poll import reapply_rules
     from marketbridge.services.stock.rules import put_rule
-    from marketbridge.services.stock.sync import reapply_rules
 
     with runtime_for_command() as runtime:
         try:
@@ -187,8 +187,8 @@ def rules_add(
 @rules_app.command("remove")
 def rules_remove(rule_id: int, actor: Annotated[str, typer.Option()] = "cli") -> None:
     """Remove a rule; SKUs are recomputed."""
+    from marketbridge.services.stock.poll import reapply_rules
     from marketbridge.services.stock.rules import remove_rule
-    from marketbridge.services.stock.sync import reapply_rules
 
     with runtime_for_command() as runtime:
         try:
@@ -210,7 +210,8 @@ def sync_stock(
                                        "marketplace (default: leave it to the running service).")] = False,
 ) -> None:
     """Find changed SKUs now (or every SKU with --full) and queue them for the marketplace."""
-    from marketbridge.services.stock import sync
+    from marketbridge.services.stock import poll as stock_poll
+    from marketbridge.services.stock import push as stock_push
 
     started = time.monotonic()
     with runtime_for_command() as runtime:
@@ -229,25 +230,26 @@ def sync_stock(
                     if advance:
                         progress.advance(tasks[phase], advance)
 
-                result = sync.full_resync(runtime, progress=report)
+                result = stock_poll.full_resync(runtime, progress=report)
                 queued = (result.applied.stock_enqueued, result.applied.price_enqueued)
                 summary = f"{result.skus} SKUs read in {result.seconds:.1f} s"
             else:
                 task = progress.add_task("Polling Adobe Commerce for changes", total=None)
-                polled = sync.poll(runtime)
+                polled = stock_poll.poll(runtime)
                 progress.update(task, total=1, completed=1)
                 queued = (polled.refresh.applied.stock_enqueued, polled.refresh.applied.price_enqueued)
                 summary = (f"{polled.source_changes} source-item changes, {polled.order_skus} SKUs on recent orders, "
                            f"{polled.product_skus} products saved")
             if wait:
                 task = progress.add_task("Pushing to the marketplace", total=None)
-                outcomes = sync.push_now(runtime)
+                outcomes = stock_push.push_now(runtime)
                 progress.update(task, total=1, completed=1)
         console.print(f"{summary}; {queued[0]} stock and {queued[1]} price values queued.")
         if wait:
             for outcome in outcomes:
-                console.print(f"  batch {outcome['batch_id']} {outcome.get('api', '')}: {outcome.get('state')} "
-                              f"ok={outcome.get('ok', '-')} errors={outcome.get('errors', '-')}")
+                console.print(f"  batch {outcome.batch_id} {outcome.api or ''}: {outcome.state} "
+                              f"ok={'-' if outcome.ok is None else outcome.ok} "
+                              f"errors={'-' if outcome.errors is None else outcome.errors}")
             console.print(f"Done in {time.monotonic() - started:.1f} s.")
         else:
             console.print("The running service (marketbridge run) pushes them within a minute.")

@@ -199,7 +199,7 @@ def confirm_quantities(runtime: Runtime, drifts: list[Drift]) -> list[Drift]:
     """Re-check each quantity mismatch with Magento's salable-quantity API and the product's stock
     settings; drop the ones that agree after all (reservations, stock not managed, minimum qty,
     units sold on the marketplace that Adobe Commerce does not hold yet)."""
-    from marketbridge.services.stock.sync import units_sold_not_in_magento
+    from marketbridge.services.stock.apply import units_sold_not_in_magento
 
     client = runtime.magento
     with runtime.db.session() as session:
@@ -258,10 +258,10 @@ class AuditOutcome:
 def run_audit(runtime: Runtime, *, fix: bool = False, trigger: str = "manual", progress: Progress = _noop) -> AuditOutcome:
     started = time.monotonic()
     with runtime.db.session() as session:
-        run = AuditRun(trigger=trigger, status="running", fix=fix, counts={}, fixed={})
-        session.add(run)
+        new_run = AuditRun(trigger=trigger, status="running", fix=fix, counts={}, fixed={})
+        session.add(new_run)
         session.flush()
-        run_id = run.id
+        run_id = new_run.id
     try:
         side = fetch_magento(runtime, progress)
         offers, source = fetch_offers(runtime, progress, source=runtime.settings.audit_offer_source)

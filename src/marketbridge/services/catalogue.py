@@ -38,6 +38,7 @@ from marketbridge.adapters.db.models.catalogue import (
 from marketbridge.adapters.errors import NotFound, RateLimited, RemoteError
 from marketbridge.adapters.magento.criteria import SearchCriteria
 from marketbridge.adapters.mirakl.endpoints import ENDPOINTS
+from marketbridge.adapters.mirakl.models import OfferImportStatus, ProductImportStatus
 from marketbridge.domain import catalogue as rules
 from marketbridge.domain import stock as stock_rules
 from marketbridge.domain.catalogue import (
@@ -436,12 +437,18 @@ def follow_imports(runtime: Runtime) -> int:
                                   .order_by(CatalogueImport.id)).all()
         pending = [(i.id, i.api, i.import_id) for i in imports]
     for row_id, api, import_id in pending:
+        # One branch per API so that each status model is read by its own field name (P42 says
+        # import_status, OF02 status); `status` keeps the model for the fields both share.
+        status: ProductImportStatus | OfferImportStatus
         try:
-            status = (runtime.mirakl.product_import_status(import_id) if api == "P41"
-                      else runtime.mirakl.offer_import_status(import_id))
+            if api == "P41":
+                status = product_status = runtime.mirakl.product_import_status(import_id)
+                remote = product_status.import_status
+            else:
+                status = offer_status = runtime.mirakl.offer_import_status(import_id)
+                remote = offer_status.status
         except RateLimited:
             continue
-        remote = status.import_status if api == "P41" else status.status
         if remote not in ("COMPLETE", "FAILED", "CANCELLED", "SENT", "TRANSFORMATION_FAILED"):
             with runtime.db.session() as session:
                 session.get(CatalogueImport, row_id).remote_status = remote  # type: ignore[union-attr]
@@ -454,8 +461,8 @@ def follow_imports(runtime: Runtime) -> int:
                 errors[line.sku] = line.message
         if api == "P41" and getattr(status, "has_transformation_error_report", False):
             try:
-                for line in runtime.mirakl._report("P47", import_id):  # noqa: SLF001
-                    errors[line.get("shop_sku", "")] = line.get("error-message") or line.get("errors") or "transformation error"
+                for row in runtime.mirakl._report("P47", import_id):  # noqa: SLF001
+                    errors[row.get("shop_sku", "")] = row.get("error-message") or row.get("errors") or "transformation error"
             except (RemoteError, KeyError):
                 pass
         failed = remote in ("FAILED", "CANCELLED", "TRANSFORMATION_FAILED")

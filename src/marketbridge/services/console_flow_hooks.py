@@ -68,7 +68,7 @@ def register_all(actions: FlowActions) -> None:
         def handler(ctx: Any) -> str:
             outcome = order_service.decide_by_person(ctx.runtime, ctx.record.object_id, accept, actor=ctx.actor)
             verb = "accepted" if accept else "refused"
-            state = outcome.get("state") if isinstance(outcome, dict) else None
+            state = outcome.state
             return f"Order {ctx.record.object_id} {verb} on John Lewis" + (f" (now {state})." if state else ".")
 
         return handler

@@ -220,9 +220,9 @@ def flow_health(runtime: Any, session: Session, now: dt.datetime | None = None) 
     by_owner_type = exception_service.open_counts_by_type(session)
     types = exception_types()
     for (code, _owner), n in by_owner_type.items():
-        area = _area_for_type(code, types)
-        if area in flows:
-            flows[area].open_exceptions += n
+        type_area = _area_for_type(code, types)
+        if type_area in flows:
+            flows[type_area].open_exceptions += n
     _add_lags(session, flows, now)
     if not engine_tables_exist(session):
         first = next(iter(flows.values()))
@@ -232,8 +232,8 @@ def flow_health(runtime: Any, session: Session, now: dt.datetime | None = None) 
         client = runtime.engine.client()
         # runs are recorded as ``area.*`` or under the qualnames of the area's workflow functions
         names_by_area = {area: runtime.engine.workflow_names(area) for area in flows}
-        since = (now - dt.timedelta(days=1)).isoformat()
-        recent = client.list_workflows(start_time=since, load_input=False, load_output=False, limit=2000,
+        day_ago = (now - dt.timedelta(days=1)).isoformat()
+        recent = client.list_workflows(start_time=day_ago, load_input=False, load_output=False, limit=2000,
                                        sort_desc=True)
         active = client.list_workflows(status=["PENDING", "ENQUEUED", "DELAYED"], load_input=False,
                                        load_output=False, limit=5000)

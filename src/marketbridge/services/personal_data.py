@@ -119,7 +119,8 @@ def personal_strings(order: MarketplaceOrder) -> set[str]:
     if order.customer_name:
         found.add(order.customer_name)
     raw = order.raw or {}
-    customer = raw.get("customer") if isinstance(raw.get("customer"), dict) else {}
+    raw_customer = raw.get("customer")
+    customer: dict[str, Any] = raw_customer if isinstance(raw_customer, dict) else {}
     addresses = [order.shipping_address or {}, customer.get("shipping_address") or {},
                  customer.get("billing_address") or {}]
     for address in addresses:

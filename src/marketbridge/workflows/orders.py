@@ -12,12 +12,12 @@ Every step is idempotent against the remote systems (see the service module).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
 
 from marketbridge.adapters.errors import TransientError
-from marketbridge.runtime import get_runtime
+from marketbridge.runtime import Runtime, get_runtime
 from marketbridge.services import orders as service
 from marketbridge.settings import Settings
 
@@ -50,11 +50,16 @@ QUEUES: list[dict[str, Any]] = [
 RETRY_WAITS = (5, 10, 20, 30, 60, 60, 120, 120, 300, 300, 600, 900)
 
 
-def _guarded(fn: Callable[[Any, str], dict[str, Any]], order_id: str) -> dict[str, Any]:
-    """Run a service call; a transient remote failure becomes a JSON result the workflow can act
-    on (a Python exception would not survive the portable serializer as its own type)."""
+class _Result(Protocol):
+    def as_dict(self) -> dict[str, Any]: ...
+
+
+def _guarded(fn: Callable[[Runtime, str], _Result], order_id: str) -> dict[str, Any]:
+    """Run a service call; its typed result is recorded as the JSON object ``as_dict`` gives (the
+    portable serializer stores JSON only), and a transient remote failure becomes a JSON result
+    the workflow can act on (a Python exception would not survive that serializer as its own type)."""
     try:
-        return fn(get_runtime(), order_id)
+        return fn(get_runtime(), order_id).as_dict()
     except TransientError as error:
         return {"order_id": order_id, "transient_error": str(error)[:500]}
 

@@ -1,4 +1,5 @@
-"""DBOS workflows of the stock and price flow: thin durable shells around services.stock.sync.
+"""DBOS workflows of the stock and price flow: thin durable shells around the stock services
+(``services.stock.refresh``, ``.poll`` and ``.push``).
 
 * ``stock.refresh`` (schedule ``stock_push_cron``, and started at once by the webhook receiver):
   re-read hinted SKUs from Adobe Commerce into the outbox (one at a time per process), then claim.
@@ -17,7 +18,7 @@
 * ``stock.catch_up`` (started by :func:`at_start` when the engine launches, and by the sweeper
   when this worker takes over a dead one's work): dispatch stored events, diff source items and
   read the cursors at once, then claim, so a change made while nobody listened leaves within the
-  next windows instead of waiting for the poll (see :func:`stock_sync.catch_up`).
+  next windows instead of waiting for the poll (see :func:`stock_poll.catch_up`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ from dbos import DBOS, SetWorkflowID
 
 from marketbridge.runtime import get_runtime
 from marketbridge.services.stock import outbox
-from marketbridge.services.stock import sync as stock_sync
+from marketbridge.services.stock import poll as stock_poll
+from marketbridge.services.stock import push as stock_push
+from marketbridge.services.stock import refresh as stock_refresh
 from marketbridge.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -43,29 +46,29 @@ QUEUES: list[dict[str, Any]] = []
 @DBOS.step(name="stock.refresh")
 def _refresh() -> dict[str, Any]:
     """Ticks overlap (schedule + webhook triggers); the service runs one refresh at a time per
-    process, the others go straight to claiming (see :func:`stock_sync.refresh`)."""
-    result = stock_sync.refresh(get_runtime())
+    process, the others go straight to claiming (see :func:`stock_refresh.refresh`)."""
+    result = stock_refresh.refresh(get_runtime())
     return {"hints": result.hints, "stock": result.applied.stock_enqueued, "price": result.applied.price_enqueued}
 
 
 @DBOS.step(name="stock.claim")
 def _claim() -> list[int]:
-    return stock_sync.claim_all(get_runtime())
+    return stock_push.claim_all(get_runtime())
 
 
 @DBOS.step(name="stock.upload")
 def _upload(batch_id: int) -> dict[str, Any]:
-    return stock_sync.upload(get_runtime(), batch_id, outbox.batch_workflow_id(batch_id))
+    return stock_push.upload(get_runtime(), batch_id, outbox.batch_workflow_id(batch_id)).as_dict()
 
 
 @DBOS.step(name="stock.follow")
 def _follow(batch_id: int) -> dict[str, Any]:
-    return stock_sync.follow(get_runtime(), batch_id, outbox.batch_workflow_id(batch_id))
+    return stock_push.follow(get_runtime(), batch_id, outbox.batch_workflow_id(batch_id)).as_dict()
 
 
 @DBOS.step(name="stock.release")
 def _release(batch_id: int, reason: str) -> int:
-    return stock_sync.release_stale(get_runtime(), batch_id, reason)
+    return stock_push.release_stale(get_runtime(), batch_id, reason)
 
 
 @DBOS.workflow(name="stock.push_batch")
@@ -92,7 +95,7 @@ WINDOW_WAIT_MAX_SECONDS = 3.0  # about one tick period (stock_push_cron: every 2
 
 @DBOS.step(name="stock.window_wait")
 def _window_wait() -> float | None:
-    return stock_sync.seconds_to_window(get_runtime())
+    return stock_push.seconds_to_window(get_runtime())
 
 
 @DBOS.workflow(name="stock.tick")
@@ -128,7 +131,7 @@ def _poll_summary(result: Any) -> dict[str, Any]:
 
 @DBOS.step(name="stock.poll")
 def _poll() -> dict[str, Any]:
-    return _poll_summary(stock_sync.poll(get_runtime()))
+    return _poll_summary(stock_poll.poll(get_runtime()))
 
 
 @DBOS.workflow(name="stock.poll")
@@ -138,7 +141,7 @@ def poll_workflow(scheduled_time: Any = None, context: Any = None) -> dict[str, 
 
 @DBOS.step(name="stock.catch_up")
 def _catch_up() -> dict[str, Any]:
-    return _poll_summary(stock_sync.catch_up(get_runtime()))
+    return _poll_summary(stock_poll.catch_up(get_runtime()))
 
 
 @DBOS.workflow(name="stock.catch_up")

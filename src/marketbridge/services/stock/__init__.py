@@ -1,7 +1,9 @@
 """The stock and price flow: Adobe Commerce salable quantity and price → John Lewis offers.
 
 Modules: :mod:`.rules` (stored channel rules), :mod:`.outbox` (hints, outbox, lanes and batches),
-:mod:`.reading` (bulk reads from Adobe Commerce), :mod:`.sync` (refresh, poll, resync, push),
+:mod:`.reading` (bulk reads from Adobe Commerce), :mod:`.apply` (store a read, compute, enqueue),
+:mod:`.refresh` (re-read hinted SKUs), :mod:`.poll` (poll, catch-up, full resync, rule changes),
+:mod:`.push` (claim, upload, follow), :mod:`.results` (record an import's per-SKU results),
 :mod:`.state` (per-SKU views for the CLI and API). The webhook handlers of the flow (source items,
 stock items, products, orders) are :func:`on_stock_event`, :func:`on_product_event` and
 :func:`on_order_event`, for the event names in :data:`STOCK_EVENTS`, :data:`PRODUCT_EVENTS` and

@@ -63,7 +63,7 @@ class ProductRead:
 def _money(value: Any) -> str | None:
     """A Magento price as the stock tables store it: the canonical decimal string (``"19.99"``,
     ``"20"``; four places at most), read through ``Decimal`` and never through a float. Readers
-    turn it back into ``Decimal`` (``services.stock.sync._decimal``)."""
+    turn it back into ``Decimal`` (``domain.sku_stock._decimal``)."""
     amount = to_money_or_none(value)
     return None if amount is None else canonical(amount)
 

@@ -39,7 +39,11 @@ class CsvResponse(PlainTextResponse):
     media_type = "text/csv"
 
 
-REMOTE_FAILED = {502: {"description": "Adobe Commerce or the marketplace failed; nothing was lost, try again."}}
+# Annotated as FastAPI's `responses=` parameter is (its keys are `int | str`); the inferred
+# dict[int, dict[str, str]] is not accepted there because dict is invariant.
+REMOTE_FAILED: dict[int | str, dict[str, Any]] = {
+    502: {"description": "Adobe Commerce or the marketplace failed; nothing was lost, try again."},
+}
 
 
 class AttributeMappingIn(Strict):

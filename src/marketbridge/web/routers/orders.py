@@ -3,19 +3,24 @@
 ``GET /api/orders`` (filter by ``state``), ``GET /api/orders/{order_id}`` (lines, decision and
 timestamped transitions), ``POST /api/orders/{order_id}/accept|refuse`` (held orders only; OR21 is
 sent and the decision recorded with the user's name), ``POST /api/orders/{order_id}/retry``.
+
+Every route declares its response model (the orders flow's views, or the small models below), so
+/openapi.json describes the shapes the routes return.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
+from pydantic import BaseModel
 
 from marketbridge.adapters.db.models.core import User
 from marketbridge.adapters.errors import IntegrationError
 from marketbridge.bus import OrderRetryRequested
 from marketbridge.domain.auth import Action
 from marketbridge.domain.orders import OrderState
+from marketbridge.runtime import Runtime
 from marketbridge.services import orders as order_service
 from marketbridge.web.deps import RuntimeDep, SessionDep
 from marketbridge.web.params import Offset
@@ -28,47 +33,66 @@ Retrier = Annotated[User, Depends(requires(Action.RETRY_ORDERS))]
 OrderId = Annotated[str, Query(min_length=1, max_length=64)]
 
 
-@router.get("/api/orders")
+class OrderDecision(BaseModel):
+    """A person's accept or refuse: the order's state after it, the outcome sent (``accept`` or
+    ``refuse``), and the marketplace's error when it refused OR21 (absent otherwise)."""
+
+    order_id: str
+    state: str
+    outcome: str
+    rejected: str | None = None
+
+
+class OrderRetry(BaseModel):
+    """A creation retry: its workflow id, and whether it was enqueued now (else the next poll starts it)."""
+
+    order_id: str
+    workflow_id: str
+    enqueued: bool
+
+
+@router.get("/api/orders", response_model=list[order_service.OrderSummary])
 def list_orders(session: SessionDep, runtime: RuntimeDep, user: Reader,
                 state: Annotated[OrderState | None, Query()] = None,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                offset: Offset = 0) -> list[dict[str, Any]]:
+                offset: Offset = 0) -> list[order_service.OrderSummary]:
     rows = order_service.list_orders(session, runtime.settings, state=state.value if state else None,
                                      limit=limit, offset=offset)
-    return [order_service.to_dict(row) for row in rows]
+    return [order_service.order_summary(row) for row in rows]
 
 
-@router.get("/api/orders/{order_id}")
-def show_order(order_id: str, session: SessionDep, runtime: RuntimeDep, user: Reader) -> dict[str, Any]:
+@router.get("/api/orders/{order_id}", response_model=order_service.OrderDetail)
+def show_order(order_id: str, session: SessionDep, runtime: RuntimeDep, user: Reader) -> order_service.OrderDetail:
     order = order_service.get_order_record(session, order_id, runtime.settings.order_connection)
     if order is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such marketplace order.")
-    return order_service.to_dict(order, detail=True)
+    return order_service.order_detail(order)
 
 
-def _decide(runtime: Any, order_id: str, accept: bool, actor: str) -> dict[str, Any]:
+def _decide(runtime: Runtime, order_id: str, accept: bool, actor: str) -> OrderDecision:
     try:
-        return order_service.decide_by_person(runtime, order_id, accept, actor=actor)
+        result = order_service.decide_by_person(runtime, order_id, accept, actor=actor)
     except LookupError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such marketplace order.") from None
     except order_service.DecisionNotAllowed as error:
         raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
     except IntegrationError as error:
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"The marketplace failed: {error}") from None
+    return OrderDecision.model_validate(result.as_dict())
 
 
-@router.post("/api/orders/{order_id}/accept")
-def accept_order(order_id: str, runtime: RuntimeDep, user: Decider) -> dict[str, Any]:
+@router.post("/api/orders/{order_id}/accept", response_model=OrderDecision, response_model_exclude_none=True)
+def accept_order(order_id: str, runtime: RuntimeDep, user: Decider) -> OrderDecision:
     return _decide(runtime, order_id, True, user.name)
 
 
-@router.post("/api/orders/{order_id}/refuse")
-def refuse_order(order_id: str, runtime: RuntimeDep, user: Decider) -> dict[str, Any]:
+@router.post("/api/orders/{order_id}/refuse", response_model=OrderDecision, response_model_exclude_none=True)
+def refuse_order(order_id: str, runtime: RuntimeDep, user: Decider) -> OrderDecision:
     return _decide(runtime, order_id, False, user.name)
 
 
-@router.post("/api/orders/{order_id}/retry")
-def retry_order(order_id: str, runtime: RuntimeDep, user: Retrier) -> dict[str, Any]:
+@router.post("/api/orders/{order_id}/retry", response_model=OrderRetry)
+def retry_order(order_id: str, runtime: RuntimeDep, user: Retrier) -> OrderRetry:
     """Try the Adobe Commerce creation again (after the cause was fixed), as a new workflow."""
     try:
         workflow_id = order_service.request_retry(runtime, order_id, actor=user.name)
@@ -77,4 +101,4 @@ def retry_order(order_id: str, runtime: RuntimeDep, user: Retrier) -> dict[str, 
     except order_service.DecisionNotAllowed as error:
         raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
     enqueued = runtime.bus.handle(OrderRetryRequested(order_id, workflow_id))
-    return {"order_id": order_id, "workflow_id": workflow_id, "enqueued": enqueued}
+    return OrderRetry(order_id=order_id, workflow_id=workflow_id, enqueued=enqueued)

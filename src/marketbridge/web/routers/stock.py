@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from marketbridge.adapters.db.models.core import User
 from marketbridge.domain.auth import Action
 from marketbridge.domain.stock import Kind, RuleError, Scope
+from marketbridge.services.stock import poll as stock_poll
 from marketbridge.services.stock import state as stock_state
-from marketbridge.services.stock import sync as stock_sync
 from marketbridge.services.stock.rules import list_rules, put_rule, remove_rule
 from marketbridge.web.deps import RuntimeDep, SessionDep
 from marketbridge.web.params import DbId, Offset
@@ -84,7 +84,7 @@ def rules_put(body: RuleIn, runtime: RuntimeDep, user: RuleEditor) -> dict[str, 
             rule = put_rule(session, body.kind, body.scope, body.scope_key, body.params, actor=user.name, note=body.note)
     except RuleError as error:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
-    applied = stock_sync.reapply_rules(runtime)
+    applied = stock_poll.reapply_rules(runtime)
     return {**rule, "requeued": {"stock": applied.stock_enqueued, "price": applied.price_enqueued}}
 
 
@@ -95,5 +95,5 @@ def rules_delete(rule_id: DbId, runtime: RuntimeDep, user: RuleEditor) -> dict[s
             remove_rule(session, rule_id, actor=user.name)
     except RuleError as error:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
-    applied = stock_sync.reapply_rules(runtime)
+    applied = stock_poll.reapply_rules(runtime)
     return {"deleted": rule_id, "requeued": {"stock": applied.stock_enqueued, "price": applied.price_enqueued}}

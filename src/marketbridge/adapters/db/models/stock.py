@@ -19,7 +19,7 @@ repr. ``price`` / ``special_price`` as read from Adobe Commerce (up to four plac
 dropped: ``"19.99"``, ``"20"``; ``services.stock.reading._money``), ``magento_price`` /
 ``target_price`` / ``published_price`` as the stock rules computed them (``target_price`` and the
 outbox value to the penny: ``"19.90"``, ``domain.stock.format_price``). Code that computes with
-them reads them as ``Decimal`` at the boundary (``services.stock.sync._decimal``); see
+them reads them as ``Decimal`` at the boundary (``domain.sku_stock._decimal``); see
 ``marketbridge.domain.money``.
 """
 

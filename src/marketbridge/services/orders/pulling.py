@@ -1,0 +1,289 @@
+"""Pull (OR11): read the marketplace's orders since the cursor and store each one.
+
+The cursor (``stream_cursors``, ``orders:<connection>:OR11``) is the newest ``last_updated_date``
+stored, never past an order that failed to be stored; each poll reads from it minus an overlap, so
+overlapping polls return orders already stored ("duplicate"). The raw OR11 payload is kept (its
+customer part until the personal-data purge), and the marketplace's own state moves our record
+where it implies a transition (accepted or refused in the back office, paid, cancelled, shipped,
+closed) without any remote call.
+
+Idempotency: OR21 is sent only from state ``received``/``held``; a repeat after a crash fails with
+an invalid-state error, upon which the order is re-read (OR11 ``order_ids``, :func:`store_order`)
+and its new state stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from marketbridge.adapters.db.base import utcnow
+from marketbridge.adapters.db.models.core import StreamCursor
+from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderLine, OrderTransition
+from marketbridge.adapters.mirakl import models as mk
+from marketbridge.domain import orders as rules
+from marketbridge.domain.exceptions import ExceptionReport
+from marketbridge.domain.money import UNIT_PRICE_SCALE, quantize, to_money
+from marketbridge.domain.orders import OrderState
+from marketbridge.runtime import Runtime
+from marketbridge.services import exceptions as exc
+from marketbridge.services.orders.record import S, _transition, log
+from marketbridge.settings import Settings
+
+
+def cursor_name(settings: Settings) -> str:
+    return f"orders:{settings.order_connection}:OR11"
+
+
+def _parse_time(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def read_cursor(session: Session, settings: Settings) -> dt.datetime | None:
+    row = session.get(StreamCursor, cursor_name(settings))
+    return _parse_time(row.value) if row else None
+
+
+def write_cursor(session: Session, settings: Settings, moment: dt.datetime) -> None:
+    row = session.get(StreamCursor, cursor_name(settings))
+    value = moment.astimezone(dt.UTC).isoformat()
+    if row is None:
+        session.add(StreamCursor(name=cursor_name(settings), value=value))
+    elif (_parse_time(row.value) or moment) <= moment:  # never backwards
+        row.value = value
+
+
+@dataclass
+class PullResult:
+    fetched: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    failed: list[str] = field(default_factory=list)
+    cursor: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"fetched": self.fetched, "stored": self.stored, "duplicates": self.duplicates,
+                "failed": list(self.failed), "cursor": self.cursor}
+
+
+def pull(runtime: Runtime, *, now: dt.datetime | None = None) -> PullResult:
+    """Read OR11 since the cursor minus the overlap, store every order (raw payload first), and move
+    the cursor to the newest update date stored, never past an order that failed to be stored."""
+    settings = runtime.settings
+    now = now or utcnow()
+    with runtime.db.session() as session:
+        cursor = read_cursor(session, settings)
+    since = (cursor - dt.timedelta(seconds=settings.order_poll_overlap_seconds)) if cursor else (
+        now - dt.timedelta(seconds=settings.order_initial_lookback_seconds))
+    result = PullResult()
+    newest_ok: dt.datetime | None = None
+    oldest_failed: dt.datetime | None = None
+    page: list[dict[str, Any]] = []
+
+    def store_one(raw: dict[str, Any]) -> str:
+        """One order per short transaction. Retried when SQLite refuses a read-then-write
+        transaction at once ("database is locked") or when a concurrent poll inserted the same new
+        order first; if it still fails the order counts as failed (the cursor stays before it)."""
+        for attempt in range(3):
+            try:
+                with runtime.db.session() as session:
+                    return store_order(session, settings, raw)
+            except (IntegrityError, StaleDataError):
+                if attempt == 2:  # a concurrent poll or decision changed the same order: read it again
+                    raise
+            except OperationalError as error:
+                if "locked" not in str(error) or attempt == 2:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def flush() -> None:
+        nonlocal newest_ok, oldest_failed
+        for raw in page:
+            if not isinstance(raw, dict):  # an OR11 entry that is not an order: nothing to store
+                log.error("order.store_failed", order_id=None, error=f"OR11 entry is a {type(raw).__name__}")
+                result.failed.append(f"<{type(raw).__name__}>")
+                continue
+            try:
+                updated = _parse_time(raw.get("last_updated_date"))
+            except (TypeError, ValueError, AttributeError):
+                updated = None  # the order fails validation below and is counted as failed
+            try:
+                outcome = store_one(raw)
+            except Exception as error:  # one bad order must not stop the others, nor move the cursor past it
+                log.error("order.store_failed", order_id=raw.get("order_id"), error=str(error)[:300])
+                result.failed.append(str(raw.get("order_id")))
+                if updated is not None:
+                    oldest_failed = updated if oldest_failed is None else min(oldest_failed, updated)
+                continue
+            if outcome == "duplicate":
+                result.duplicates += 1
+            else:
+                result.stored += 1
+            if updated is not None:
+                newest_ok = updated if newest_ok is None else max(newest_ok, updated)
+        page.clear()
+
+    params = {"start_update_date": since.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")}
+    for raw in runtime.mirakl.iter_offset("OR11", params, page_size=settings.order_poll_page_size):
+        result.fetched += 1
+        page.append(raw)
+        if len(page) >= settings.order_poll_page_size:
+            flush()
+    flush()
+    target = newest_ok
+    if oldest_failed is not None and (target is None or oldest_failed < target):
+        target = oldest_failed
+    with runtime.db.session() as session:
+        if target is not None:
+            write_cursor(session, settings, target)
+        stored_cursor = read_cursor(session, settings)
+    result.cursor = stored_cursor.isoformat() if stored_cursor else None
+    return result
+
+
+def _address_of(raw: dict[str, Any]) -> dict[str, Any] | None:
+    customer = raw.get("customer") or {}
+    address = customer.get("shipping_address")
+    return dict(address) if isinstance(address, dict) and address.get("street_1") else None
+
+
+def _strip_personal(raw: dict[str, Any]) -> dict[str, Any]:
+    """The OR11 payload without its customer: only the marketplace's customer id and locale stay
+    (any other key the marketplace adds to ``customer``, an e-mail say, goes too, and so does the
+    per-order relay address ``customer_notification_email``)."""
+    clean = dict(raw)
+    customer: dict[str, Any] = clean["customer"] if isinstance(clean.get("customer"), dict) else {}
+    clean["customer"] = {"customer_id": customer.get("customer_id"), "locale": customer.get("locale"),
+                         "firstname": None, "lastname": None, "civility": None,
+                         "billing_address": None, "shipping_address": None}
+    if "customer_notification_email" in clean:
+        clean["customer_notification_email"] = None
+    return clean
+
+
+def store_order(session: Session, settings: Settings, raw: dict[str, Any]) -> str:
+    """Upsert one OR11 order: ``"new"``, ``"updated"`` or ``"duplicate"`` (same or older update date,
+    as overlapping polls return). Also applies what the marketplace's state implies for our record."""
+    parsed = mk.Order.model_validate(raw)
+    order = session.scalars(select(MarketplaceOrder).where(
+        MarketplaceOrder.connection == settings.order_connection,
+        MarketplaceOrder.order_id == parsed.order_id)).first()
+    outcome = "updated"
+    if order is None:
+        order = MarketplaceOrder(
+            connection=settings.order_connection, order_id=parsed.order_id, state=S.RECEIVED.value,
+            marketplace_created_at=parsed.created_date, marketplace_updated_at=parsed.last_updated_date,
+            marketplace_state=parsed.order_state, currency=parsed.currency_iso_code, received_at=utcnow(),
+            state_changed_at=utcnow(),
+        )
+        session.add(order)
+        session.flush()
+        session.add(OrderTransition(order_pk=order.id, from_state=None, to_state=S.RECEIVED.value,
+                                    at=order.received_at, facts={"marketplace_state": parsed.order_state}))
+        outcome = "new"
+    elif parsed.last_updated_date <= order.marketplace_updated_at and parsed.order_state == order.marketplace_state:
+        before = order.state
+        _follow_safely(session, order)  # a record left behind by a concurrent change catches up
+        return "duplicate" if order.state == before else "updated"
+    order.commercial_id = parsed.commercial_id
+    order.marketplace_state = parsed.order_state
+    order.marketplace_updated_at = parsed.last_updated_date
+    order.customer_debited_at = parsed.customer_debited_date
+    order.currency = parsed.currency_iso_code
+    order.subtotal = to_money(parsed.price)  # OR11's JSON numbers, as the exact decimals they were sent as
+    order.shipping_price = to_money(parsed.shipping_price)
+    order.total_price = to_money(parsed.total_price)
+    order.acceptance_deadline = order.acceptance_deadline or rules.acceptance_deadline(
+        parsed.created_date, settings.order_acceptance_window_seconds)
+    if order.personal_data_purged_at is None:
+        order.raw = raw
+        customer = parsed.customer
+        name = " ".join(p for p in ((customer.firstname if customer else None), (customer.lastname if customer else None)) if p)
+        order.customer_name = name or order.customer_name
+        order.shipping_address = _address_of(raw) or order.shipping_address
+    else:
+        order.raw = _strip_personal(raw)
+    existing = {line.order_line_id: line for line in order.lines}
+    for position, line in enumerate(parsed.order_lines):
+        row = existing.get(line.order_line_id)
+        if row is None:
+            row = OrderLine(order_line_id=line.order_line_id, position=position, offer_sku=line.offer_sku,
+                            quantity=line.quantity, marketplace_state=line.order_line_state, reasons=[])
+            order.lines.append(row)
+        row.quantity = line.quantity
+        price = to_money(line.price)
+        unit = to_money(line.price_unit) if line.price_unit is not None else price / max(line.quantity, 1)
+        row.unit_price = quantize(unit, UNIT_PRICE_SCALE)
+        row.price = price
+        row.shipping_price = to_money(line.shipping_price)
+        row.marketplace_state = line.order_line_state
+        marketplace_says = rules.accepted_on_marketplace(line.order_line_state)
+        if marketplace_says is not None and row.accepted is not marketplace_says:
+            if row.accepted is not None:  # found by the full soak: a second decision after a kill
+                log.warning("order.line_decision_overtaken", order_id=order.order_id, line=line.order_line_id,
+                            ours=row.accepted, marketplace_state=line.order_line_state)
+            row.accepted = marketplace_says
+    session.flush()
+    _follow_safely(session, order)
+    return outcome
+
+
+def _follow_safely(session: Session, order: MarketplaceOrder) -> None:
+    try:
+        _follow_marketplace(session, order)
+    except rules.TransitionNotAllowed as error:  # our record is behind: keep the payload, never block the poll
+        log.warning("order.unfollowed_state", order_id=order.order_id, marketplace_state=order.marketplace_state,
+                    state=order.state, error=str(error))
+
+
+def _follow_marketplace(session: Session, order: MarketplaceOrder) -> None:
+    """Transitions the marketplace's own state implies (no remote call)."""
+    mp, state = order.marketplace_state, OrderState(order.state)
+    if state == S.HELD and mp in ("WAITING_DEBIT", "WAITING_DEBIT_PAYMENT", "SHIPPING"):
+        # someone accepted it in the marketplace back office: follow, so that it is still created
+        _transition(session, order, S.ACCEPTED, actor="marketplace", note="accepted outside marketbridge")
+        exc.clear(session, rules.ORDER_HELD, order.order_id)
+        exc.clear(session, rules.ORDER_ACCEPTANCE_DEADLINE_NEAR, order.order_id)
+        state = S.ACCEPTED
+    if mp == "REFUSED" and state in (S.RECEIVED, S.HELD):
+        reason = order.raw.get("order_state_reason_code") or ""
+        automatic = reason == "AUTO_REFUSED"
+        text = ("refused automatically by the marketplace: the acceptance deadline passed" if automatic
+                else "refused on the marketplace (outside marketbridge)")
+        order.reason = text
+        _transition(session, order, S.REFUSED, actor="marketplace", reason=text, automatic=automatic)
+        exc.clear(session, rules.ORDER_HELD, order.order_id)
+        exc.clear(session, rules.ORDER_ACCEPTANCE_DEADLINE_NEAR, order.order_id)
+        exc.record(session, ExceptionReport(rules.ORDER_REFUSED, order.order_id,
+                                            f"Order {order.order_id} was {text}."))
+    elif mp == "CANCELED" and state in rules.PRE_CREATION_STATES:
+        order.reason = "cancelled on the marketplace before it was created in Adobe Commerce"
+        _transition(session, order, S.CANCELLED, actor="marketplace", reason=order.reason)
+        # nothing is left to do for what was blocking the creation (found by the full soak)
+        for type_ in (rules.ORDER_HELD, rules.ORDER_ADDRESS_MISSING, rules.ORDER_WAITING_FOR_STOCK,
+                      rules.ORDER_CREATION_FAILED, rules.ORDER_CUSTOM_OPTION_MISSING):
+            exc.clear(session, type_, order.order_id)
+    elif mp in ("WAITING_DEBIT", "WAITING_DEBIT_PAYMENT", "SHIPPING") and state in (S.RECEIVED, S.ACCEPTED):
+        _transition(session, order, S.AWAITING_PAYMENT, actor="marketplace", marketplace_state=mp)
+    elif mp in ("SHIPPED", "TO_COLLECT", "RECEIVED") and state == S.CREATED:
+        _transition(session, order, S.SHIPPED, actor="marketplace", marketplace_state=mp)
+    elif mp == "CLOSED" and state in (S.SHIPPED, S.REFUNDED, S.REFUSED, S.CANCELLED, S.CREATED):
+        _transition(session, order, S.CLOSED, actor="marketplace")
+    if order.state == S.AWAITING_PAYMENT.value and mp == "SHIPPING":
+        if order.shipping_address is None and order.personal_data_purged_at is None:
+            exc.record(session, ExceptionReport(
+                rules.ORDER_ADDRESS_MISSING, order.order_id,
+                f"Order {order.order_id} is paid but has no shipping address, so it cannot be created yet."))
+        else:
+            exc.clear(session, rules.ORDER_ADDRESS_MISSING, order.order_id)

@@ -1,0 +1,130 @@
+"""The order record and its state machine; the one way to move an order.
+
+**For other flows** (shipments, refunds): move our order record with::
+
+    record_transition(session, order_id, OrderState.SHIPPED, actor="shipments", shipment_id=12)
+
+It checks the state machine in :mod:`marketbridge.domain.orders`, writes a timestamped row in
+``order_transitions`` with the keyword facts, is a no-op when the order is already in that state,
+raises ``LookupError`` for an unknown order and ``TransitionNotAllowed`` for an illegal move.
+:func:`get_order_record` returns the record (Magento entity id, increment id, lines).
+
+A transition into a state that changes the offer on Mirakl's side re-publishes the stock of the
+order's SKUs (stock flow). ``MARKER`` starts every comment and credit memo marketbridge writes in
+Adobe Commerce.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.exc import StaleDataError
+
+from marketbridge.adapters.db.base import utcnow
+from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderTransition
+from marketbridge.domain import orders as rules
+from marketbridge.domain.orders import OrderState
+from marketbridge.runtime import Runtime
+
+log = structlog.get_logger("marketbridge.services.orders")  # the flow's one logger name, as before the split
+S = OrderState
+T = TypeVar("T")
+MARKER = "[marketbridge] Marketplace order"
+CANCELLATION_NOTE = "cancelled on the marketplace"  # ends the comment of the memo a cancellation makes
+_CANCELLATION_MEMO = re.compile(re.escape(MARKER) + r" \S+ " + re.escape(CANCELLATION_NOTE))
+
+
+
+def is_cancellation_memo(comment: str) -> bool:
+    """The credit memo marketbridge made to cancel an invoiced order (not a refund to send)."""
+    return bool(_CANCELLATION_MEMO.search(comment or ""))
+
+
+
+def get_order_record(session: Session, order_id: str, connection: str | None = None) -> MarketplaceOrder | None:
+    query = select(MarketplaceOrder).where(MarketplaceOrder.order_id == order_id)
+    if connection is not None:
+        query = query.where(MarketplaceOrder.connection == connection)
+    return session.scalars(query.options(selectinload(MarketplaceOrder.lines)).limit(1)).first()
+
+
+OFFER_CHANGING_STATES = frozenset(s.value for s in (S.ACCEPTED, S.HELD, S.AWAITING_PAYMENT, S.REFUSED, S.CANCELLED))
+
+
+def _transition(session: Session, order: MarketplaceOrder, new_state: OrderState | str, *, actor: str = "system",
+                **facts: Any) -> bool:
+    if not rules.check_transition(order.state, new_state):
+        return False
+    now = utcnow()
+    session.add(OrderTransition(order_pk=order.id, from_state=order.state, to_state=OrderState(new_state).value,
+                                at=now, actor=actor, facts=_jsonable(facts)))
+    order.state = OrderState(new_state).value
+    order.state_changed_at = now
+    log.info("order.transition", order_id=order.order_id, state=order.state, actor=actor)
+    if order.state in OFFER_CHANGING_STATES:
+        # The offer changed on Mirakl's side: a sale took units off it, a refusal or cancellation
+        # put them back. Re-publish even when our value equals the one last sent (found by the
+        # soak: a sale, then stock booked in, and the value equalled the one sent before the sale
+        # while the offer showed one less, for good). Awaiting payment too: a poll may skip ACCEPTED.
+        _republish_stock_of(session, order)
+    elif order.state == OrderState.SHIPPED.value:
+        # the stock flow stops holding back an order created without a reservation (``direct``)
+        # once it is shipped: re-read its SKUs (not forced: unchanged values are not re-sent)
+        from marketbridge.services import stock
+
+        stock.hint(session, sorted({line.magento_sku for line in order.lines if line.magento_sku}),
+                   stock=True, exact=True, reason="order shipped")
+    return True
+
+
+def _republish_stock_of(session: Session, order: MarketplaceOrder) -> None:
+    """Mirakl takes the units of a sale off the offer and puts those of a refused or cancelled order
+    (or line) back; publish the quantity Adobe Commerce says (less the units sold and not yet in
+    Magento) again. Forced: the value is often the one last sent (the offer changed on Mirakl's
+    side, not ours)."""
+    from marketbridge.services import stock
+
+    skus = {line.magento_sku or line.offer_sku.strip() for line in order.lines if line.offer_sku}
+    if skus:
+        stock.hint(session, sorted(skus), stock=True, exact=True, force=True, reason=f"order {order.state}"[:64])
+
+
+def record_transition(session: Session, order_id: str, new_state: OrderState | str, *, actor: str = "system",
+                      connection: str | None = None, **facts: Any) -> MarketplaceOrder:
+    """Move an order to ``new_state`` (see the module docstring). Returns the record."""
+    order = get_order_record(session, order_id, connection)
+    if order is None:
+        raise LookupError(f"no marketplace order {order_id}")
+    _transition(session, order, new_state, actor=actor, **facts)
+    return order
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def _write_with_retry(runtime: Runtime, fn: Callable[[Session], T]) -> T:
+    """Run ``fn`` in a transaction; if a concurrent change to the same order wins (StaleDataError),
+    run it again on a fresh read (``fn`` decides from the state it then finds)."""
+    for attempt in range(3):
+        try:
+            with runtime.db.session() as session:
+                return fn(session)
+        except StaleDataError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")

@@ -1,0 +1,166 @@
+"""SKU resolution and the facts an acceptance decision needs (salable quantity, channel price,
+units other undecided orders already hold).
+
+:func:`resolve_sku` is the one place an offer SKU is mapped to an Adobe Commerce SKU: a
+person-confirmed link, else exact, else normalised (whitespace or case), else none.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderLine
+from marketbridge.adapters.errors import NotFound, Rejected
+from marketbridge.adapters.magento import models as mm
+from marketbridge.adapters.magento.criteria import SearchCriteria
+from marketbridge.domain import orders as rules
+from marketbridge.domain.money import to_money, to_money_or_none
+from marketbridge.domain.orders import SkuMatch
+from marketbridge.runtime import Runtime
+from marketbridge.settings import Settings
+
+
+class Catalog:
+    """Reads Adobe Commerce products for the SKU checks and the cart, through a small cache shared
+    by the whole process (``ttl`` seconds; salable quantities are never cached)."""
+
+    PRODUCT_TTL = 30.0
+    PARENTS_TTL = 600.0
+
+    def __init__(self, magento: Any, shared: dict[str, Any] | None = None) -> None:
+        self.magento = magento
+        shared = shared if shared is not None else {}
+        self._products: dict[str, tuple[float, mm.Product | None]] = shared.setdefault("orders.products", {})
+        self._parents: dict[str, Any] = shared.setdefault("orders.parents", {})
+
+    @classmethod
+    def of(cls, runtime: Runtime) -> Catalog:
+        return cls(runtime.magento, runtime.extras)
+
+    def product(self, sku: str) -> mm.Product | None:
+        cached = self._products.get(sku)
+        if cached is not None and time.monotonic() - cached[0] < self.PRODUCT_TTL:
+            return cached[1]
+        try:
+            product: mm.Product | None = self.magento.get_product(sku)
+        except NotFound:
+            product = None
+        self._products[sku] = (time.monotonic(), product)
+        return product
+
+    def _scan_parents(self) -> dict[int, str]:
+        links: dict[int, str] = {}
+        criteria = SearchCriteria().where("type_id", "configurable")
+        for parent in self.magento.iterate_products(criteria=criteria):
+            self._products[parent.sku] = (time.monotonic(), parent)
+            for child_id in parent.extension_attributes.configurable_product_links:
+                links[int(child_id)] = parent.sku
+        self._parents.update({"at": time.monotonic(), "links": links})
+        return links
+
+    def parent_of(self, product: mm.Product) -> mm.Product | None:
+        """The configurable parent of a child product. Only products not visible on their own
+        (visibility 1, as Magento creates configurable children) are looked up; the child → parent
+        map comes from one paged scan of configurable products, cached and rescanned on a miss."""
+        if product.id is None or product.visibility not in (None, 1):
+            return None
+        links = self._parents.get("links")
+        age = time.monotonic() - self._parents.get("at", 0.0)
+        if links is None or age > self.PARENTS_TTL or (product.id not in links and age > 60):
+            links = self._scan_parents()
+        sku = links.get(product.id)
+        return self.product(sku) if sku else None
+
+
+def resolve_sku(catalog: Catalog, offer_sku: str, linked: str | None = None) -> tuple[str | None, SkuMatch]:
+    """Map a marketplace offer SKU to a Magento SKU: a person-confirmed link (``linked``, from the
+    catalogue's SKU link table), else exact, else normalised (stray whitespace or letter case,
+    accepted with a warning exception), else none. The one place SKU resolution lives."""
+    if linked:
+        product = catalog.product(linked)
+        if product is not None:
+            return product.sku, SkuMatch.LINKED
+    product = catalog.product(offer_sku) if offer_sku and offer_sku == offer_sku.strip() else None
+    if product is not None and product.sku == offer_sku:
+        return product.sku, SkuMatch.EXACT
+    candidate = offer_sku.strip()
+    if candidate:
+        product = catalog.product(candidate)
+        if product is None and candidate.upper() != candidate:
+            product = catalog.product(candidate.upper())
+        if product is not None and rules.normalise_sku(product.sku) == rules.normalise_sku(offer_sku):
+            return product.sku, SkuMatch.NORMALISED
+    return None, SkuMatch.NONE
+
+
+def confirmed_links(session: Session, offer_skus: Iterable[str]) -> dict[str, str]:
+    """Person-confirmed offer SKU → Magento SKU links (catalogue flow)."""
+    from marketbridge.services import skus as sku_links
+
+    out = {}
+    for sku in set(offer_skus):
+        target = sku_links.resolve(session, sku)
+        if target:
+            out[sku] = target
+    return out
+
+
+def price_rules(session: Session) -> list[Any]:
+    """The stock flow's price rules (one definition of the channel price everywhere). No fallback:
+    an import that fails must fail loudly, never price an order without its rules."""
+    from marketbridge.services.stock.rules import load_rules
+
+    return list(load_rules(session))
+
+
+def _salable(runtime: Runtime, catalog: Catalog, product: mm.Product) -> float:
+    stock_id = runtime.settings.magento_stock_id
+    if product.type_id == "bundle":
+        parts = [(link.sku, link.qty or 1.0) for option in runtime.magento.bundle_options(product.sku)
+                 for link in option.product_links if link.is_default]
+        if not parts:
+            return 0.0
+        return min(runtime.magento.salable_quantity(sku, stock_id) / qty for sku, qty in parts)
+    try:
+        return runtime.magento.salable_quantity(product.sku, stock_id)
+    except (NotFound, Rejected):
+        return 0.0
+
+
+def _channel_price(product: mm.Product, price_rule_rows: Sequence[Any]) -> tuple[Decimal | None, str]:
+    """The stock flow's channel price for the product (price rules applied), else Magento's own final
+    price (the special price when lower) if the product's data does not fit that rule."""
+    from marketbridge.domain import stock as stock_rules
+
+    try:
+        facts = stock_rules.PriceFacts(price=to_money_or_none(product.price),
+                                       special_price=to_money_or_none(product.special_price) if product.special_price else None)
+        attributes = {a.attribute_code: str(a.value) for a in product.custom_attributes if not isinstance(a.value, list)}
+        categories: list[Any] = next((a.value for a in product.custom_attributes if a.attribute_code == "category_ids"), []) or []
+        pf = stock_rules.ProductFacts(sku=product.sku, enabled=product.enabled, type_id=product.type_id,
+                                      attributes=attributes, category_ids=[str(c) for c in categories])
+        value, how = stock_rules.channel_price(facts, pf, price_rule_rows, dt.date.today())
+        return value, f"channel_price:{how}"
+    except (AttributeError, TypeError):
+        prices = [to_money(p) for p in (product.price, product.special_price) if p]
+        return (min(prices) if prices else None), "magento_price"
+
+
+def _open_reservations(session: Session, settings: Settings, order_id: str) -> dict[str, float]:
+    rows = session.execute(
+        select(MarketplaceOrder.order_id, OrderLine.magento_sku, OrderLine.quantity, OrderLine.accepted)
+        .join(OrderLine, OrderLine.order_pk == MarketplaceOrder.id)
+        .where(MarketplaceOrder.connection == settings.order_connection,
+               MarketplaceOrder.state.in_([s.value for s in rules.PRE_CREATION_STATES]),
+               OrderLine.magento_sku.is_not(None))
+    ).all()
+    return rules.reserved_by_other_orders(
+        ((oid, sku, float(qty)) for oid, sku, qty, accepted in rows if accepted is not False and sku is not None),
+        order_id)

@@ -1,0 +1,269 @@
+"""Poll, catch-up, full resync and rule re-application: the ways of noticing changes other than
+webhooks.
+
+* :func:`poll` (every 5 minutes) is the fallback for missed webhooks: it diffs every source item
+  against the fingerprint stored per SKU (``sku_states.source_fingerprint``) and hints the SKUs of
+  orders and products saved since its cursors (``stream_cursors`` rows ``stock.orders_updated_at``
+  and ``stock.products_updated_at``, in Magento's ``YYYY-MM-DD HH:MM:SS`` UTC format, re-read from
+  one second back since Magento's ``updated_at`` has one-second resolution).
+* :func:`catch_up` is the poll a worker runs when it starts or takes over a dead worker's work.
+* :func:`full_resync` re-reads every product and its stock and pushes every SKU.
+* :func:`reapply_rules` recomputes every SKU from what is stored after a rule change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import structlog
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.orm import Session
+
+from marketbridge.adapters.db.base import utcnow
+from marketbridge.adapters.db.models.core import StreamCursor
+from marketbridge.adapters.db.models.stock import SkuPushLog, SkuState
+from marketbridge.domain.stock import COMPOSITE_TYPES
+from marketbridge.runtime import Runtime
+from marketbridge.services import webhooks as webhook_service
+from marketbridge.services.stock import outbox, reading
+from marketbridge.services.stock.apply import (
+    APPLY_CHUNK,
+    STATE_TABLE,
+    ApplyResult,
+    Reading,
+    apply_readings,
+    database_now,
+)
+from marketbridge.services.stock.refresh import RefreshResult, export_blind_spots, refresh
+from marketbridge.services.stock.rules import load_rules
+
+log = structlog.get_logger(__name__)
+
+HISTORY_DAYS = 14  # per-SKU push history kept this long (sku_push_log)
+CURSOR_ORDERS = "stock.orders_updated_at"
+CURSOR_PRODUCTS = "stock.products_updated_at"
+
+
+def _cursor(session: Session, name: str, default: str) -> str:
+    row = session.get(StreamCursor, name)
+    return row.value if row is not None else default
+
+
+def _set_cursor(session: Session, name: str, value: str) -> None:
+    row = session.get(StreamCursor, name)
+    if row is None:
+        session.add(StreamCursor(name=name, value=value))
+    elif value > row.value:
+        row.value = value
+
+
+def _magento_time(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@dataclass
+class PollResult:
+    source_changes: int = 0
+    order_skus: int = 0
+    product_skus: int = 0
+    redispatched: int = 0
+    refresh: RefreshResult = field(default_factory=RefreshResult)
+
+
+def poll(runtime: Runtime, *, overlap_seconds: float = 120.0, known_only: bool = False,
+         redispatch_older_than: float = 30.0) -> PollResult:
+    """The fallback when webhooks are missed: diff all source items against what we stored, and
+    add the SKUs of orders placed or cancelled and of products saved since the last poll.
+
+    ``known_only``: diff only the SKUs we hold a row for (the catch-up at start: on a database
+    that has never synced, the first full sync is the full resync's business, not a start's)."""
+    out = PollResult()
+    began = time.monotonic()
+    out.redispatched = webhook_service.redispatch_unhandled(runtime.db.session,
+                                                            older_than_seconds=redispatch_older_than,
+                                                            handlers=runtime.webhook_handlers)
+    with runtime.db.session() as session:
+        session.execute(delete(SkuPushLog).where(
+            SkuPushLog.completed_at < utcnow() - dt.timedelta(days=HISTORY_DAYS)))
+    magento = runtime.magento
+    started = utcnow()
+    topology = reading.read_topology(magento, runtime.settings.magento_stock_id)
+    physical = reading.read_physical(magento, None, topology)
+    with runtime.db.session() as session:
+        stored = dict(session.execute(select(SkuState.sku, SkuState.source_fingerprint)).all())
+        default_since = _magento_time(started - dt.timedelta(seconds=overlap_seconds))
+        orders_since = _cursor(session, CURSOR_ORDERS, default_since)
+        first_poll = session.get(StreamCursor, CURSOR_PRODUCTS) is None
+        products_since = _cursor(session, CURSOR_PRODUCTS, default_since)
+    changed = [sku for sku, p in physical.items() if stored.get(sku) != p.fingerprint
+               and (not known_only or sku in stored)]
+    changed += [sku for sku, fp in stored.items() if fp not in (None, "none") and sku not in physical]
+    order_skus, newest_order = reading.skus_of_orders_since(magento, orders_since)
+    if first_poll:
+        # The first poll only starts the product cursor (Magento's clock): products saved before
+        # are the full resync's business, and a store imported minutes ago would otherwise be
+        # re-read in full (every product "changed in the last two minutes").
+        products, newest_product = {}, reading.magento_clock(magento)
+    else:
+        products, newest_product = reading.skus_of_products_since(magento, products_since)
+    with runtime.db.session() as session:
+        outbox.note_hints(session, changed, reason="poll:source-items", noticed_at=started)
+        # remember what was seen, so an exact re-read (which has no fingerprint) is not re-hinted
+        seen = [{"sku_": sku, "fp": physical[sku].fingerprint if sku in physical else "none"} for sku in changed]
+        if seen:
+            session.execute(update(STATE_TABLE).where(STATE_TABLE.c.sku == bindparam("sku_"))
+                            .values(source_fingerprint=bindparam("fp")), seen)
+        outbox.note_hints(session, order_skus, exact=True, reason="poll:orders", noticed_at=started)
+        outbox.note_hints(session, products, price=True, details=True, reason="poll:products", noticed_at=started)
+        # Magento's updated_at has one-second resolution: re-read the last second next time.
+        if newest_order:
+            _set_cursor(session, CURSOR_ORDERS, _shift(newest_order, -1))
+        if newest_product:
+            _set_cursor(session, CURSOR_PRODUCTS, _shift(newest_product, -1))
+    out.source_changes, out.order_skus, out.product_skus = len(changed), len(order_skus), len(products)
+    diff_s = time.monotonic() - began
+    out.refresh = refresh(runtime)
+    log.info("stock.polled", known_only=known_only, redispatched=out.redispatched, source_changes=len(changed),
+             order_skus=len(order_skus), orders_since=orders_since, product_skus=len(products),
+             products_since=products_since, diff_s=round(diff_s, 2), total_s=round(time.monotonic() - began, 2))
+    return out
+
+
+def catch_up(runtime: Runtime) -> PollResult:
+    """What a worker does first when it starts, or when it takes over a dead worker's work: learn
+    what changed in Adobe Commerce while nobody listened, before the next stock window.
+
+    * webhook events stored but not dispatched (the worker died between storing and handling,
+      or a handler failed) are dispatched now, whatever their age;
+    * every source item is compared with the fingerprint we stored for it (a change made while
+      the service was down, whose webhook found nobody, shows there), and orders and products
+      saved since the cursors of the last poll are hinted;
+    * the hinted SKUs are read at once (the caller then claims, so they leave in the next window).
+
+    Without it such a change waited for the next scheduled poll (every 5 minutes: seen 287 s
+    after a restart). A catch-up is the poll's own diff, so it costs one scan of the source items."""
+    return poll(runtime, known_only=True, redispatch_older_than=0.0)
+
+
+def _shift(magento_time: str, seconds: int) -> str:
+    try:
+        moment = dt.datetime.strptime(magento_time[:19], "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return magento_time
+    return (moment + dt.timedelta(seconds=seconds)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@dataclass
+class ResyncResult:
+    skus: int = 0
+    products_read: int = 0
+    exact_reads: int = 0
+    exported: int = 0  # rows read from export-stock-salable-qty
+    applied: ApplyResult = field(default_factory=ApplyResult)
+    seconds: float = 0.0
+
+
+Progress = Callable[[str, int, int | None], None]  # (phase, advance, total)
+
+
+def full_resync(runtime: Runtime, *, progress: Progress | None = None) -> ResyncResult:
+    """Re-read every product and its stock and push every SKU, whether it looks changed or not."""
+
+    began = time.monotonic()
+    out = ResyncResult()
+    settings = runtime.settings
+    magento = runtime.magento
+    with runtime.db.session() as session:
+        noticed_at = database_now(session)
+    report = progress or (lambda phase, advance, total: None)
+    report("products", 0, None)
+    report("stock", 0, None)
+    topology = reading.read_topology(magento, settings.magento_stock_id)
+    # Products and source items are independent reads: overlap them (our parsing runs while
+    # Adobe Commerce prepares the other page).
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        products_future = pool.submit(reading.read_products, magento, None,
+                                      progress=lambda n: report("products", n, None))
+        physical_future = pool.submit(reading.read_physical, magento, None, topology,
+                                      progress=lambda n: report("stock", n, None))
+        export_future = (pool.submit(reading.read_salable_export, magento, settings.magento_stock_id)
+                         if settings.stock_salable_read == "export" else None)
+        products = products_future.result()
+        physical = physical_future.result()
+        exported = export_future.result() if export_future is not None else None
+    with runtime.db.session() as session:
+        states = dict(session.execute(select(SkuState.sku, SkuState.reservations_suspected)).all())
+        min_qty = dict(session.execute(select(SkuState.sku, SkuState.min_qty)).all())
+        unmanaged = set(session.scalars(select(SkuState.sku).where(SkuState.manage_stock.is_(False))))
+    if exported is not None:
+        blind = export_blind_spots(exported, {s: p.type_id for s, p in products.items()}, unmanaged)
+        if blind:  # learn manage_stock (and min_qty) where the export cannot tell: a few SKUs
+            products.update(reading.read_product_details(magento, sorted(blind), settings.stock_read_concurrency))
+        # Magento's export already counts reservations: read exactly only what it cannot say
+        # (unmanaged stock) or did not list (a product created between the two reads).
+        out.exported = len(exported)
+        exact = {s for s in products if s not in exported}
+    else:
+        exact = reading.skus_on_open_orders(magento) | {s for s, flag in states.items() if flag}
+    if settings.stock_salable_read == "exact":
+        exact = set(products)
+    exact = {s for s in exact if s in products and products[s].type_id not in COMPOSITE_TYPES}
+    report("exact", 0, len(exact))
+    exact_values = reading.read_salable_exact(magento, sorted(exact), settings.magento_stock_id,
+                                              settings.stock_read_concurrency)
+    out.exact_reads = len(exact_values)
+    readings: list[Reading] = []
+    for sku, product in products.items():
+        phys = physical.get(sku)
+        computed = reading.computed_salable(phys, min_qty.get(sku, 0.0) or 0.0)
+        item = Reading(sku=sku, product=product, fingerprint=phys.fingerprint if phys else "none")
+        if product.type_id not in COMPOSITE_TYPES:
+            item.stock_read = True
+            export_row = exported.get(sku) if exported is not None else None
+            if export_row is not None and sku not in exact_values:
+                from_export = export_row.salable
+                item.salable = computed if from_export is None else from_export
+                item.reservations_suspected = from_export is not None and abs(from_export - computed) > 1e-9
+            elif sku in exact_values:
+                item.salable = exact_values[sku]
+                item.reservations_suspected = item.salable is not None and abs(item.salable - computed) > 1e-9
+            else:
+                item.salable = computed
+        readings.append(item)
+    for sku in set(states) - set(products):  # deleted in Magento since we last saw it
+        readings.append(Reading(sku=sku, missing=True, stock_read=True, salable=0.0, fingerprint="none"))
+    readings.sort(key=lambda r: r.sku)  # lock order, as in a refresh
+    out.skus = len(readings)
+    out.products_read = len(products)
+    noticed = {r.sku: noticed_at for r in readings}
+    report("apply", 0, len(readings))
+    # One transaction for the whole catalogue: the push loop sees every SKU at once, so a full
+    # resync leaves in one import per API instead of being split across one-minute windows.
+    with runtime.db.session() as session:
+        rules = load_rules(session)
+        for start in range(0, len(readings), APPLY_CHUNK):
+            part = readings[start : start + APPLY_CHUNK]
+            out.applied.add(apply_readings(session, settings, part, noticed, force={r.sku for r in part}, rules=rules,
+                                           read_at=noticed_at))
+            report("apply", len(part), len(readings))
+    out.seconds = time.monotonic() - began
+    return out
+
+
+def reapply_rules(runtime: Runtime) -> ApplyResult:
+    """After a rule change: recompute every SKU from what we stored (no Magento reads)."""
+    out = ApplyResult()
+    with runtime.db.session() as session:
+        skus = list(session.scalars(select(SkuState.sku)))
+        rules = load_rules(session)
+    now = utcnow()
+    for start in range(0, len(skus), APPLY_CHUNK):
+        part = skus[start : start + APPLY_CHUNK]
+        with runtime.db.session() as session:
+            out.add(apply_readings(session, runtime.settings, [Reading(sku=s) for s in part],
+                                   dict.fromkeys(part, now), rules=rules))
+    return out

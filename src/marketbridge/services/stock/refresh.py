@@ -1,0 +1,214 @@
+"""Refresh hinted SKUs: re-read Adobe Commerce for the SKUs a webhook, a poll or another flow
+hinted, and apply what was read (:func:`.apply.apply_readings`).
+
+A hint (``stock_hints``: SKU, first noticed at, flags ``price``/``details``/``exact``/``force``)
+says what to read: product facts when the price or details may have changed or the SKU is new,
+the salable quantity always. A few SKUs are read exactly (one salable-quantity call each,
+reservations included); a burst is read in bulk (source items 100 SKUs a call or one scan, and
+Magento's salable-quantity export where configured). One pass at a time per process.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import structlog
+from sqlalchemy import func, select
+
+from marketbridge.adapters.db.models.stock import SkuState
+from marketbridge.domain.stock import COMPOSITE_TYPES
+from marketbridge.memory import release_free_memory
+from marketbridge.runtime import Runtime
+from marketbridge.services.stock import outbox, reading
+from marketbridge.services.stock.apply import (
+    APPLY_CHUNK,
+    LARGE_PASS,
+    READ_STATE_COLUMNS,
+    ApplyResult,
+    Reading,
+    _existing_skus,
+    _load_states,
+    apply_readings,
+    database_now,
+)
+from marketbridge.services.stock.rules import load_rules
+
+log = structlog.get_logger(__name__)
+
+PHASE_LOG_MIN_SKUS = 20  # a pass this large logs where its read time went
+DETAIL_READ_LIMIT = 200  # per refresh pass; more than that waits for the next pass
+EXPORT_EXACT_READ_MAX = 10  # export mode: more hinted SKUs than this are read 100 a call
+
+
+@dataclass
+class RefreshResult:
+    hints: int = 0
+    applied: ApplyResult = field(default_factory=ApplyResult)
+
+
+def export_blind_spots(exported: Mapping[str, reading.Exported], type_of: Mapping[str, str],
+                       known_unmanaged: set[str]) -> set[str]:
+    """SKUs whose export row cannot say their salable quantity (``qty 0`` with ``is_salable``
+    true: Magento's answer for a product that does not manage stock) and that we still take for
+    managed. Only their product detail tells (the list API has no stock item): without it an
+    unmanaged product was published with its source quantity instead of the configured default."""
+    return {sku for sku, row in exported.items()
+            if row.salable is None and sku in type_of and type_of[sku] not in COMPOSITE_TYPES
+            and sku not in known_unmanaged}
+
+
+def read_for(runtime: Runtime, skus: Sequence[str], *, details: set[str], exact: set[str],
+             need_products: set[str], topology: reading.StockTopology | None = None) -> list[Reading]:
+    """Read Magento for these SKUs: product facts where needed, salable quantity for all."""
+    settings = runtime.settings
+    magento = runtime.magento
+    # Where a slow pass spends its time (logged once per pass): a pass holds back every change
+    # noticed after it began, so its phases are what the restart figures are made of.
+    phases: dict[str, float] = {}
+    mark = time.monotonic()
+    products = reading.read_products(magento, sorted(need_products)) if need_products else {}
+    phases["products_s"] = time.monotonic() - mark
+    detail_skus = sorted(details)[:DETAIL_READ_LIMIT]
+    if detail_skus:
+        mark = time.monotonic()
+        products.update(reading.read_product_details(magento, detail_skus, settings.stock_read_concurrency))
+        phases["details_s"] = time.monotonic() - mark
+    with runtime.db.session() as session:
+        states = _load_states(session, list(skus), columns=READ_STATE_COLUMNS)
+    type_of = {s: (products[s].type_id if s in products else (states[s]["type_id"] if s in states else "simple")) for s in skus}
+    stock_skus = [s for s in skus if type_of[s] not in COMPOSITE_TYPES]
+    physical: dict[str, reading.Physical] = {}
+    exported: dict[str, reading.Exported] | None = None
+    with runtime.db.session() as session:
+        catalogue_size = int(session.scalar(select(func.count()).select_from(SkuState)) or 0)
+    # One scan reads every source item (~1/300 of a call per SKU); exact reads cost a call each.
+    exact_limit = min(settings.stock_exact_read_max, max(100, catalogue_size // 25))
+    if settings.stock_salable_read == "export":
+        # The export is as exact as the per-SKU call (reservations included) at 100 SKUs a call:
+        # per-SKU reads only for a handful (one webhook's worth).
+        exact_limit = min(exact_limit, EXPORT_EXACT_READ_MAX)
+    if settings.stock_salable_read == "exact" or len(stock_skus) <= exact_limit:
+        # A few SKUs: one exact salable-quantity read each (includes reservations).
+        exact_skus = set(stock_skus)
+    else:
+        # Many SKUs (a burst): 100 SKUs a call (``sku in``), or one scan of the whole table when
+        # they are a large part of the catalogue; source items and the salable export overlap.
+        topology = topology or reading.read_topology(magento, settings.magento_stock_id)
+        wanted: list[str] | None = stock_skus if len(stock_skus) * 4 < catalogue_size else None
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            physical_future = pool.submit(reading.read_physical, magento, wanted, topology)
+            export_future = (pool.submit(reading.read_salable_export, magento, settings.magento_stock_id, wanted)
+                             if settings.stock_salable_read == "export" else None)
+            mark = time.monotonic()
+            physical = physical_future.result()
+            exported = export_future.result() if export_future is not None else None
+            phases["bulk_s"] = time.monotonic() - mark
+        if exported is not None:
+            exact_skus = set()  # the export counts reservations; unlisted SKUs are computed
+            unmanaged = {s for s, st in states.items() if st.get("manage_stock") is False}
+            blind = export_blind_spots(exported, type_of, unmanaged) - {
+                sku for sku, product in products.items() if product.manage_stock is not None}
+            if blind:
+                products.update(reading.read_product_details(
+                    magento, sorted(blind)[:DETAIL_READ_LIMIT], settings.stock_read_concurrency))
+        else:
+            exact_skus = set(exact) | {s for s, st in states.items() if st["reservations_suspected"]}
+        exact_skus = {s for s in exact_skus if type_of[s] not in COMPOSITE_TYPES}
+    mark = time.monotonic()
+    exact_values = reading.read_salable_exact(magento, sorted(exact_skus), settings.magento_stock_id,
+                                              settings.stock_read_concurrency)
+    phases["exact_s"] = time.monotonic() - mark
+    if len(skus) >= PHASE_LOG_MIN_SKUS:
+        log.info("stock.read_phases", skus=len(skus), products=len(need_products), details=len(detail_skus),
+                 exact=len(exact_skus), **{k: round(v, 2) for k, v in phases.items()})
+    readings = []
+    for sku in skus:
+        product = products.get(sku)
+        state = states.get(sku)
+        missing = product is None and sku in need_products and state is not None
+        min_qty = product.min_qty if product is not None and product.min_qty is not None else (
+            state["min_qty"] if state is not None else 0.0)
+        phys = physical.get(sku)
+        computed = reading.computed_salable(phys, min_qty)
+        fingerprint = (phys.fingerprint if phys else "none") if physical else None
+        item = Reading(sku=sku, product=product, fingerprint=fingerprint, missing=missing)
+        if type_of[sku] in COMPOSITE_TYPES:
+            item.stock_read = False
+        elif exported is not None and sku in exported and sku not in exact_values:
+            from_export = exported[sku].salable
+            item.salable = computed if from_export is None else from_export
+            item.stock_read = True
+            item.reservations_suspected = from_export is not None and abs(from_export - computed) > 1e-9
+        elif sku in exact_values:
+            item.salable = exact_values[sku]
+            item.stock_read = True
+            item.exact = True
+            # reservations (or an unknown min qty) explain any gap between exact and computed
+            if physical:
+                item.reservations_suspected = item.salable is not None and abs(item.salable - computed) > 1e-9
+        else:
+            item.salable = computed
+            item.stock_read = True
+        readings.append(item)
+    return readings
+
+
+_refreshing = threading.Lock()
+
+
+def refresh(runtime: Runtime, *, limit: int = 100_000) -> RefreshResult:
+    """Re-read Magento for every hinted SKU (oldest first, up to ``limit``) and enqueue changes.
+
+    One pass at a time per process: the webhook trigger, the schedule and the poll all ask for
+    one, and two concurrent passes would read the same hints twice (seen in the 50,000-SKU
+    benchmark: two 40-second passes over the same SKUs). A caller that finds a pass running gets
+    an empty result; the running pass or the next one takes its hints. Across processes a double
+    read is harmless (idempotent), only wasteful."""
+    if not _refreshing.acquire(blocking=False):
+        return RefreshResult()
+    try:
+        return _refresh(runtime, limit)
+    finally:
+        _refreshing.release()
+
+
+def _refresh(runtime: Runtime, limit: int) -> RefreshResult:
+    out = RefreshResult()
+    with runtime.db.session() as session:
+        hints = outbox.take_hints(session, limit)
+        if not hints:
+            return out
+        # The read's time is taken *after* the hints were taken and before Magento is read, on the
+        # database's clock: every change whose hint this pass took happened before it, and a pass
+        # that started later (any worker) read Magento later, so "newer facts win" compares reads
+        # by when they really looked (a time taken before the take let an older read win).
+        started = database_now(session)
+        known = _existing_skus(session, [h.sku for h in hints])
+        skus = [h.sku for h in hints]
+        noticed = {h.sku: h.first_noticed_at for h in hints}
+        details = {h.sku for h in hints if h.details}
+        exact = {h.sku for h in hints if h.exact}
+        force = {h.sku for h in hints if h.force}
+        need_products = {h.sku for h in hints if h.price or h.details or h.sku not in known}
+    began = time.monotonic()
+    # In SKU order: each chunk locks its rows (PostgreSQL), and two workers locking in one order
+    # cannot deadlock on each other.
+    readings = sorted(read_for(runtime, skus, details=details, exact=exact, need_products=need_products),
+                      key=lambda r: r.sku)
+    read_s = time.monotonic() - began
+    with runtime.db.session() as session:
+        rules = load_rules(session)
+        for start in range(0, len(readings), APPLY_CHUNK):
+            out.applied.add(apply_readings(session, runtime.settings, readings[start : start + APPLY_CHUNK], noticed,
+                                           force=force, rules=rules, read_at=started))
+        outbox.delete_hints(session, hints)  # compare-and-delete: a hint noticed again meanwhile stays
+    out.hints = len(hints)
+    if len(hints) >= LARGE_PASS:
+        release_free_memory()
+    log.info("stock.refreshed", skus=len(hints), read_s=round(read_s, 2), total_s=round(time.monotonic() - began, 2),
+             stock=out.applied.stock_enqueued, price=out.applied.price_enqueued)
+    return out
