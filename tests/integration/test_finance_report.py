@@ -42,7 +42,7 @@ def test_report_pairs_orders_and_flags_each_kind_of_difference(rt, fresh_sandbox
     url = fresh_sandboxes.mirakl_url
     matched = shipped_order(rt.mirakl, rt.magento, url, [("MB-000001", 2)], shipping=4.5)
     memo_id = credit_memo(rt.magento, matched, {"MB-000001": 1})
-    assert refund_service.process(rt, memo_id)["status"] == "sent"
+    assert refund_service.process(rt, memo_id).status == "sent"
     # marketplace only
     lonely, lines = place_marketplace_order(url, [("MB-000006", 1)], 0)
     ship_on_marketplace(rt.mirakl, url, lonely, lines)

@@ -221,7 +221,7 @@ def test_cancellation_before_shipment_cancels_the_magento_order(rt, fresh_sandbo
     memos = [m for m in runtime.magento.iterate_creditmemos() if m.order_id == entity_id]
     assert result.cancelled == "credit_memo" and len(memos) == 1
     outcome = refunds.process(runtime, memos[0].entity_id)
-    assert outcome["status"] == "ignored"
+    assert outcome.status == "ignored"
     with runtime.db.session() as s:
         assert exc.list_records(s, exc.ExceptionFilter(active_only=True, object_id=f"creditmemo:{memos[0].increment_id}")) == []
     from marketbridge.adapters.db.models.stock import StockHint

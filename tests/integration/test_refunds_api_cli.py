@@ -43,12 +43,12 @@ def api(rt):
 def test_api_lists_shows_retries_and_mirrors(rt, api, fresh_sandboxes):
     sc = shipped_order(rt.mirakl, rt.magento, fresh_sandboxes.mirakl_url, [("MB-000001", 2)], shipping=4.5)
     sent = credit_memo(rt.magento, sc, {"MB-000001": 1})
-    assert service.process(rt, sent)["status"] == "sent"
+    assert service.process(rt, sent).status == "sent"
     from tests.integration.refunds_helpers import Scenario, magento_order
 
     entity_id, items = magento_order(rt.magento, "JL-888888-A", [("MB-000016", 1)], 0)
     held = credit_memo(rt.magento, Scenario("JL-888888-A", [], entity_id, items), {"MB-000016": 1})
-    assert service.process(rt, held)["status"] == "held"
+    assert service.process(rt, held).status == "held"
 
     assert api.get("/api/refunds").status_code == 200
     assert {r["status"] for r in api.get("/api/refunds").json()} == {"sent", "held"}
@@ -117,3 +117,39 @@ def test_finance_report_api_and_cli(rt, api, fresh_sandboxes, monkeypatch, refun
     reasons = CliRunner().invoke(app, ["refunds", "reasons", "--refresh", "--json"])
     assert reasons.exit_code == 0, reasons.output
     assert {m["check"] for m in json.loads(reasons.stdout.split("\n", 1)[1])["mapping"]} == {"ok"}
+
+
+def test_openapi_names_the_shapes_of_the_refunds_routes(api):
+    """Issue 18: every refunds JSON route declares its response model, so /openapi.json describes the
+    real shapes (named schemas), not an anonymous object."""
+    spec = api.get("/openapi.json").json()
+    paths, schemas = spec["paths"], spec["components"]["schemas"]
+
+    def response_schema(path: str, method: str) -> dict:
+        return paths[path][method]["responses"]["200"]["content"]["application/json"]["schema"]
+
+    ref = "#/components/schemas/"
+    assert response_schema("/api/refunds", "get") == {"type": "array", "items": {"$ref": ref + "RefundView"},
+                                                      "title": "Response List Refunds Api Refunds Get"}
+    assert response_schema("/api/refunds/marketplace", "get")["items"] == {"$ref": ref + "MarketplaceRefundView"}
+    assert response_schema("/api/refunds/reasons", "get") == {"$ref": ref + "ReasonTable"}
+    shown = response_schema("/api/refunds/{key}", "get")
+    assert {s["$ref"] for s in shown["anyOf"]} == {ref + "RefundDetail", ref + "MarketplaceRefundDetail"}
+    assert response_schema("/api/refunds/{key}/retry", "post") == {"$ref": ref + "RetryResponse"}
+    assert response_schema("/api/refunds/marketplace/{refund_id}/mirror", "post") == {"$ref": ref + "MirrorResult"}
+    view = schemas["RefundView"]["properties"]
+    assert view["lines"]["items"] == {"$ref": ref + "RefundLineView"}
+    assert view["total"]["type"] == "string"  # money is a decimal string on the wire
+    assert schemas["ReasonTable"]["properties"]["mapping"]["items"] == {"$ref": ref + "ReasonMapping"}
+    assert set(schemas["RetryResponse"]["properties"]) == {"creditmemo_id", "workflow_id", "enqueued"}
+
+
+def test_openapi_names_the_shape_of_the_finance_report(api):
+    """The finance route answers JSON or CSV; its JSON shape is declared, named, in /openapi.json."""
+    spec = api.get("/openapi.json").json()
+    content = spec["paths"]["/api/finance/report"]["get"]["responses"]["200"]["content"]
+    assert content["application/json"]["schema"] == {"$ref": "#/components/schemas/FinanceReportView"}
+    assert "text/csv" in content
+    schemas = spec["components"]["schemas"]
+    assert schemas["FinanceReportView"]["properties"]["rows"]["items"] == {"$ref": "#/components/schemas/FinanceRow"}
+    assert schemas["FinanceReportView"]["properties"]["totals"] == {"$ref": "#/components/schemas/FinanceTotals"}

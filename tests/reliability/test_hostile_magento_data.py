@@ -220,7 +220,7 @@ def test_refunds_survive_a_credit_memo_without_items(hostile, boxes):
     transport.strip(r"/V1/creditmemo", on_items_or_entity(without("items")))
     refunds.record_creditmemo(runtime, int(memo_id))
     outcome = refunds.prepare(runtime, int(memo_id))
-    assert outcome["status"] == "held" and outcome["problems"]  # a decision in words, not a crash
+    assert outcome.status == "held" and outcome.problems  # a decision in words, not a crash
     assert any(kind.startswith("refund_") for kind, _ in exceptions_of(runtime))
 
 

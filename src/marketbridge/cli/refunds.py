@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -39,8 +39,9 @@ def list_refunds(
     if status is not None and status not in STATUSES:
         _fail(f"--status must be one of: {', '.join(STATUSES)}")
     with runtime_for_command() as runtime, runtime.db.session() as session:
-        rows = (service.list_marketplace_refunds(session, order_id=order, limit=limit) if marketplace
-                else service.list_refunds(session, status=status, order_id=order, limit=limit))
+        views = (service.list_marketplace_refunds(session, order_id=order, limit=limit) if marketplace
+                 else service.list_refunds(session, status=status, order_id=order, limit=limit))
+    rows = [view.model_dump(mode="json") for view in views]
     if as_json:
         print_json(rows)
         return
@@ -67,7 +68,8 @@ def show_refund(key: Annotated[str, typer.Argument(help="Credit memo entity or i
     from marketbridge.services import refunds as service
 
     with runtime_for_command() as runtime, runtime.db.session() as session:
-        data = service.show(session, key)
+        found = service.show(session, key)
+    data = None if found is None else found.model_dump(mode="json")
     if data is None:
         _fail(f"No credit memo or refund {key}.")
     if as_json or "marketplace_refund" in data:  # type: ignore[operator]
@@ -100,7 +102,7 @@ def reasons(refresh: Annotated[bool, typer.Option("--refresh", help="Read RE01 f
                 console.print(f"Read {service.refresh_reasons(runtime)} reasons from the marketplace.")
             except IntegrationError as error:
                 _fail(f"Could not read RE01: {error}")
-        data = service.reason_table(runtime)
+        data = service.reason_table(runtime).model_dump(mode="json")
     if as_json:
         print_json(data)
         return
@@ -122,7 +124,7 @@ def process(creditmemo_id: Annotated[int, typer.Argument(min=1, help="Credit mem
             result = service.process(runtime, creditmemo_id)
         except IntegrationError as error:
             _fail(f"Could not process credit memo {creditmemo_id}: {error}")
-    print_json(result)
+    print_json(result.as_json())
 
 
 @refunds_app.command("retry")
@@ -133,12 +135,12 @@ def retry(key: str, actor: Annotated[str, typer.Option(help="Who is acting (audi
     with runtime_for_command() as runtime:
         try:
             queued = service.request_retry(runtime, key, actor=actor)
-            result = service.process(runtime, queued["creditmemo_id"])
+            result = service.process(runtime, queued.creditmemo_id)
         except LookupError:
             _fail(f"No credit memo {key}.")
         except (service.RefundActionError, IntegrationError) as error:
             _fail(str(error))
-    print_json(result)
+    print_json(result.as_json())
 
 
 @refunds_app.command("mirror")
@@ -151,8 +153,8 @@ def mirror(refund_id: str, actor: Annotated[str, typer.Option(help="Who is actin
             result = service.mirror_marketplace_refund(runtime, refund_id, actor=actor)
         except (service.RefundActionError, IntegrationError) as error:
             _fail(str(error))
-    state = "created" if result["created"] else "already existed"
-    console.print(f"Credit memo {result['creditmemo_id']} {state} for marketplace refund {refund_id}.")
+    state = "created" if result.created else "already existed"
+    console.print(f"Credit memo {result.creditmemo_id} {state} for marketplace refund {refund_id}.")
 
 
 @refunds_app.command("poll")
@@ -172,7 +174,7 @@ def follow() -> None:
 
     with runtime_for_command() as runtime:
         try:
-            print_json(service.follow(runtime))
+            print_json(service.follow(runtime).as_json())
         except IntegrationError as error:
             _fail(f"Could not read the marketplace: {error}")
 
@@ -198,25 +200,26 @@ def finance_report(
             _fail(f"Could not read both systems: {error}")
     if csv_file is not None:
         csv_file.write_text(service.report_csv(report), encoding="utf-8", newline="")
+    view = service.report_view(report)
     if as_json:
-        print_json(report.as_dict())
+        print_json(view.model_dump(mode="json"))
         return
     table = Table("order", "status", "marketplace total", "commission", "mkt refunded", "Magento", "Magento total",
                   "Magento refunded", "notes")
-    # Report.as_dict's "rows" are ReportRow.as_dict()s.
-    for row in cast("list[dict[str, Any]]", report.as_dict()["rows"]):
-        def money(value: object) -> str:
-            return "-" if value is None else f"{value:.2f}"
 
-        table.add_row(row["order_id"], row["status"], money(row["marketplace_total"]), money(row["marketplace_commission"]),
-                      money(row["marketplace_refunded"]), row["magento_increment_id"] or "-", money(row["magento_total"]),
-                      money(row["magento_refunded"]), row["notes"])
+    def money(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    for row in view.rows:
+        table.add_row(row.order_id, row.status, money(row.marketplace_total), money(row.marketplace_commission),
+                      money(row.marketplace_refunded), row.magento_increment_id or "-", money(row.magento_total),
+                      money(row.magento_refunded), row.notes)
     console.print(table)
-    totals = report.totals()
-    counts = ", ".join(f"{k}: {v}" for k, v in totals["by_status"].items())  # type: ignore[attr-defined]
-    console.print(f"{totals['orders']} orders ({counts}). Marketplace {totals['marketplace_total']:.2f}, commission "
-                  f"{totals['marketplace_commission']:.2f}, refunded {totals['marketplace_refunded']:.2f}; Adobe Commerce "
-                  f"{totals['magento_total']:.2f}, refunded {totals['magento_refunded']:.2f}.")
+    totals = view.totals
+    counts = ", ".join(f"{k}: {v}" for k, v in totals.by_status.items())
+    console.print(f"{totals.orders} orders ({counts}). Marketplace {totals.marketplace_total:.2f}, commission "
+                  f"{totals.marketplace_commission:.2f}, refunded {totals.marketplace_refunded:.2f}; Adobe Commerce "
+                  f"{totals.magento_total:.2f}, refunded {totals.magento_refunded:.2f}.")
     if csv_file is not None:
         console.print(f"CSV written to {csv_file}.")
 

@@ -10,14 +10,20 @@
 * ``refunds.follow`` (schedule ``refund_follow_cron``): follows our refunds to REFUNDED and records
   refunds that started on the marketplace.
 * ``refunds.reasons`` (schedule ``refund_reasons_cron``): refreshes the RE01 cache daily.
+
+The steps record the JSON of the services' typed results (``MemoOutcome.as_json()`` and so on),
+the same values they recorded before those types existed: a workflow recovered after an upgrade
+replays the outputs its earlier steps recorded, and the workflow results stay what the CLI prints.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from dbos import DBOS, SetWorkflowID
 
+from marketbridge.adapters.db.base import utcnow
 from marketbridge.runtime import get_runtime
 from marketbridge.services import refunds as service
 from marketbridge.settings import Settings
@@ -36,17 +42,17 @@ def poll_step() -> list[int]:
 
 @DBOS.step(name="refunds.pending")
 def pending_step() -> list[dict[str, Any]]:
-    return service.pending_creditmemos(get_runtime())
+    return [asdict(memo) for memo in service.pending_creditmemos(get_runtime())]
 
 
 @DBOS.step(name="refunds.prepare", retries_allowed=True, max_attempts=4, interval_seconds=2.0)
 def prepare_step(creditmemo_id: int) -> dict[str, Any]:
-    return service.prepare(get_runtime(), creditmemo_id)
+    return service.prepare(get_runtime(), creditmemo_id).as_json()
 
 
 @DBOS.step(name="refunds.send")
 def send_step(creditmemo_id: int) -> dict[str, Any]:
-    return service.send(get_runtime(), creditmemo_id)
+    return service.send(get_runtime(), creditmemo_id).as_json()
 
 
 @DBOS.step(name="refunds.report_delayed")
@@ -61,7 +67,7 @@ def retry_delay_step() -> float:
 
 @DBOS.step(name="refunds.follow", retries_allowed=True, max_attempts=3, interval_seconds=5.0)
 def follow_step() -> dict[str, int]:
-    return service.follow(get_runtime())
+    return service.follow(get_runtime()).as_json()
 
 
 @DBOS.step(name="refunds.refresh_reasons", retries_allowed=True, max_attempts=3, interval_seconds=10.0)
@@ -126,6 +132,6 @@ def schedules(settings: Settings) -> list[dict[str, Any]]:
 
 def start_processing(creditmemo_id: int) -> dict[str, Any]:
     """Run one memo now (CLI ``refunds process`` with the engine launched) and wait for it."""
-    with SetWorkflowID(f"creditmemo:{creditmemo_id}:manual:{service.utcnow().timestamp():.0f}"):
+    with SetWorkflowID(f"creditmemo:{creditmemo_id}:manual:{utcnow().timestamp():.0f}"):
         handle = DBOS.start_workflow(process_workflow, creditmemo_id)
     return handle.get_result()

@@ -20,7 +20,9 @@ from marketbridge.web.policy import Reader
 router = APIRouter(tags=["finance"])
 
 
-@router.get("/api/finance/report", response_model=None)
+# response_model=None because the route also answers CSV; the JSON shape is declared for /openapi.json.
+@router.get("/api/finance/report", response_model=None,
+            responses={200: {"model": service.FinanceReportView, "content": {"text/csv": {}}}})
 def finance_report(runtime: RuntimeDep, user: Reader,
                    month: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM, Europe/London")],
                    format_: Annotated[Literal["json", "csv"], Query(alias="format")] = "json") -> Any:
@@ -33,4 +35,4 @@ def finance_report(runtime: RuntimeDep, user: Reader,
     if format_ == "csv":
         return Response(service.report_csv(report), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="finance-{month}.csv"'})
-    return report.as_dict()
+    return service.report_view(report)

@@ -6,19 +6,31 @@
 mapping checked against RE01; ``GET /api/refunds/{key}`` one memo (entity or increment id) or one
 marketplace refund id; ``POST /api/refunds/{key}/retry`` plans a held memo again;
 ``POST /api/refunds/marketplace/{refund_id}/mirror`` creates the matching Adobe Commerce credit memo.
+
+Every route declares its response model (the service's typed results), so ``/openapi.json``
+describes the real shapes.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from pydantic import BaseModel
 
 from marketbridge.adapters.db.models.core import User
 from marketbridge.adapters.errors import IntegrationError
 from marketbridge.bus import RefundRetryRequested
 from marketbridge.domain.auth import Action
 from marketbridge.services import refunds as service
+from marketbridge.services.refunds.results import (
+    MarketplaceRefundDetail,
+    MarketplaceRefundView,
+    MirrorResult,
+    ReasonTable,
+    RefundDetail,
+    RefundView,
+)
 from marketbridge.web.deps import RuntimeDep, SessionDep
 from marketbridge.web.policy import Reader, requires
 
@@ -29,48 +41,57 @@ Key = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-
 Status = Literal["new", "planned", "sending", "sent", "refunded", "held", "ignored"]
 
 
-@router.get("/api/refunds")
+class RetryResponse(BaseModel):
+    """A held memo set to be planned again: its new workflow id, and whether the running service
+    started that workflow now (False: the refunds poll starts it)."""
+
+    creditmemo_id: int
+    workflow_id: str
+    enqueued: bool
+
+
+@router.get("/api/refunds", response_model=list[RefundView])
 def list_refunds(session: SessionDep, user: Reader, status_: Annotated[Status | None, Query(alias="status")] = None,
                  order_id: Annotated[str | None, Query(max_length=64)] = None,
-                 limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[dict[str, Any]]:
+                 limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[RefundView]:
     return service.list_refunds(session, status=status_, order_id=order_id, limit=limit)
 
 
-@router.get("/api/refunds/marketplace")
+@router.get("/api/refunds/marketplace", response_model=list[MarketplaceRefundView])
 def list_marketplace_refunds(session: SessionDep, user: Reader,
                              origin: Annotated[Literal["creditmemo", "marketplace", "cancelation"] | None, Query()] = None,
                              order_id: Annotated[str | None, Query(max_length=64)] = None,
-                             limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[dict[str, Any]]:
+                             limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[MarketplaceRefundView]:
     return service.list_marketplace_refunds(session, origin=origin, order_id=order_id, limit=limit)
 
 
-@router.get("/api/refunds/reasons")
-def reasons(runtime: RuntimeDep, user: Reader) -> dict[str, Any]:
+@router.get("/api/refunds/reasons", response_model=ReasonTable)
+def reasons(runtime: RuntimeDep, user: Reader) -> ReasonTable:
     return service.reason_table(runtime)
 
 
-@router.get("/api/refunds/{key}")
-def show_refund(key: Key, session: SessionDep, user: Reader) -> dict[str, Any]:
+@router.get("/api/refunds/{key}", response_model=RefundDetail | MarketplaceRefundDetail)
+def show_refund(key: Key, session: SessionDep, user: Reader) -> RefundDetail | MarketplaceRefundDetail:
     found = service.show(session, key)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such credit memo or refund.")
     return found
 
 
-@router.post("/api/refunds/{key}/retry")
-def retry_refund(key: Key, runtime: RuntimeDep, user: RefundActor) -> dict[str, Any]:
+@router.post("/api/refunds/{key}/retry", response_model=RetryResponse)
+def retry_refund(key: Key, runtime: RuntimeDep, user: RefundActor) -> RetryResponse:
     try:
         result = service.request_retry(runtime, key, actor=user.name)
     except LookupError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such credit memo.") from None
     except service.RefundActionError as error:
         raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
-    enqueued = runtime.bus.handle(RefundRetryRequested(result["creditmemo_id"], result["workflow_id"]))
-    return {**result, "enqueued": enqueued}
+    enqueued = runtime.bus.handle(RefundRetryRequested(result.creditmemo_id, result.workflow_id))
+    return RetryResponse(creditmemo_id=result.creditmemo_id, workflow_id=result.workflow_id, enqueued=bool(enqueued))
 
 
-@router.post("/api/refunds/marketplace/{refund_id}/mirror")
-def mirror_refund(refund_id: Key, runtime: RuntimeDep, user: RefundActor) -> dict[str, Any]:
+@router.post("/api/refunds/marketplace/{refund_id}/mirror", response_model=MirrorResult)
+def mirror_refund(refund_id: Key, runtime: RuntimeDep, user: RefundActor) -> MirrorResult:
     try:
         return service.mirror_marketplace_refund(runtime, refund_id, actor=user.name)
     except service.RefundActionError as error:

@@ -1,0 +1,173 @@
+"""Step 4 of the refunds flow: follow the marketplace.
+
+:func:`follow` re-reads marketplace orders (those with refunds not yet ``REFUNDED``, then those
+updated since the cursor ``mirakl.refunds.updated``): our refunds are followed to ``REFUNDED``;
+refunds we did not send (operator refunds, cancellations after debit) are recorded with
+``origin='marketplace'`` / ``'cancelation'`` and shown to finance, who may mirror them in Adobe
+Commerce (:mod:`marketbridge.services.refunds.mirror`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from marketbridge.adapters.db.base import utcnow
+from marketbridge.adapters.db.models.core import StreamCursor
+from marketbridge.adapters.db.models.refunds import MarketplaceRefund, RefundOut
+from marketbridge.domain import refunds as rules
+from marketbridge.domain.exceptions import ExceptionReport
+from marketbridge.services import exceptions as exception_service
+from marketbridge.services.refunds.conversions import (
+    _dec,
+    _parse_time,
+)
+from marketbridge.services.refunds.polling import _cursor
+from marketbridge.services.refunds.recording import _object_id
+from marketbridge.services.refunds.results import FollowCounts
+from marketbridge.services.refunds.states import (
+    CURSOR_MARKETPLACE_REFUNDS,
+    PLANNED,
+    REFUNDED,
+    SENDING,
+    SENT,
+)
+
+if TYPE_CHECKING:
+    from marketbridge.adapters.mirakl import models as mk
+    from marketbridge.runtime import Runtime
+
+
+def _pending_order_ids(session: Session) -> list[str]:
+    ours = session.scalars(select(RefundOut.order_id).where(RefundOut.status == SENT)).all()
+    waiting = session.scalars(select(MarketplaceRefund.order_id).where(MarketplaceRefund.state != "REFUNDED")).all()
+    return sorted({o for o in [*ours, *waiting] if o})
+
+
+def _money_line(amount: Decimal, shipping: Decimal, currency: str) -> str:
+    text = rules.fmt_money(amount, currency or "GBP")
+    if shipping:
+        text += f" and {rules.fmt_money(shipping, currency or 'GBP')} delivery"
+    return text
+
+
+def observe_orders(runtime: Runtime, orders: Iterable[mk.Order]) -> FollowCounts:
+    """Update our ledger from marketplace orders as read (OR11): follow states, record foreign refunds."""
+    counts = {"updated": 0, "foreign": 0, "completed": 0}
+    alert_after = dt.timedelta(hours=runtime.settings.refund_completion_alert_hours)
+    with runtime.db.session() as session:
+        for order in orders:
+            sending = session.scalar(select(RefundOut.id).where(RefundOut.order_id == order.order_id,
+                                                                RefundOut.status.in_((SENDING, PLANNED))))
+            for line in order.order_lines:
+                for refund in line.refunds:
+                    state = refund.refund_state or refund.state or "WAITING_REFUND"
+                    row = session.scalar(select(MarketplaceRefund).where(MarketplaceRefund.refund_id == refund.id))
+                    if row is not None:
+                        if row.state != state:
+                            row.state = state
+                            counts["updated"] += 1
+                        if row.marketplace_created_at is None:
+                            row.marketplace_created_at = refund.created_date
+                        continue
+                    if sending is not None:
+                        continue  # could be ours after an ambiguous send: the send step decides
+                    _record_foreign(session, order, line, refund.id, _dec(refund.amount), _dec(refund.shipping_amount),
+                                    refund.quantity or 0, refund.reason_code or "", state, refund.created_date,
+                                    origin="marketplace")
+                    counts["foreign"] += 1
+                if order.customer_debited_date is not None:
+                    for cancel in line.cancelations:
+                        key = f"C{cancel.id}"
+                        if session.scalar(select(MarketplaceRefund.id).where(MarketplaceRefund.refund_id == key)):
+                            continue
+                        _record_foreign(session, order, line, key, _dec(cancel.amount), _dec(cancel.shipping_amount),
+                                        cancel.quantity or 0, cancel.reason_code or "", "REFUNDED", cancel.created_date,
+                                        origin="cancelation")
+                        counts["foreign"] += 1
+            if order.fully_refunded:
+                _mark_order_refunded(session, runtime, order.order_id)
+        session.flush()
+        # our memos whose refunds are all REFUNDED; alert on slow ones
+        for memo_row in session.scalars(select(RefundOut).where(RefundOut.status == SENT)).all():
+            states = session.scalars(select(MarketplaceRefund.state).where(
+                MarketplaceRefund.refund_id.in_(memo_row.refund_ids or ["-"]))).all()
+            if states and all(s == "REFUNDED" for s in states):
+                memo_row.status, memo_row.refunded_at = REFUNDED, utcnow()
+                exception_service.clear(session, rules.REFUND_NOT_COMPLETED, _object_id(memo_row))
+                counts["completed"] += 1
+            elif memo_row.sent_at and utcnow() - memo_row.sent_at > alert_after:
+                exception_service.record(session, ExceptionReport(
+                    type=rules.REFUND_NOT_COMPLETED, object_id=_object_id(memo_row),
+                    message=f"The refund for credit memo {memo_row.creditmemo_increment_id} (order {memo_row.order_id}) was sent to "
+                    f"John Lewis on {memo_row.sent_at:%d %b %Y} and has still not been paid to the customer.",
+                    context={"refund_ids": list(memo_row.refund_ids)},
+                ))
+    return FollowCounts(**counts)
+
+
+def _mark_order_refunded(session: Session, runtime: Runtime, order_id: str) -> None:
+    """Move our order record (orders flow) to ``refunded`` once the marketplace says the order is
+    fully refunded; a transition the order state machine does not allow is skipped by it."""
+    from marketbridge.services import orders as order_service
+
+    try:
+        order_service.record_transition(session, order_id, "refunded", actor="refunds",
+                                        connection=runtime.settings.order_connection, source="marketplace fully_refunded")
+    except LookupError:
+        pass  # an order the orders flow does not hold (imported before marketbridge, or by hand)
+
+
+def _record_foreign(session: Session, order: mk.Order, line: mk.OrderLine, refund_id: str, amount: Decimal,
+                    shipping: Decimal, quantity: int, reason: str, state: str, created: dt.datetime | None,
+                    *, origin: str) -> None:
+    session.add(MarketplaceRefund(
+        refund_id=refund_id, order_id=order.order_id, order_line_id=line.order_line_id, sku=line.offer_sku,
+        origin=origin, amount=amount, shipping_amount=shipping, quantity=quantity, reason_code=reason,
+        currency=order.currency_iso_code, state=state, marketplace_created_at=created,
+    ))
+    what = "cancelled" if origin == "cancelation" else "refunded"
+    exception_service.record(session, ExceptionReport(
+        type=rules.MARKETPLACE_REFUND, object_id=f"refund:{refund_id}",
+        message=f"John Lewis {what} {_money_line(amount, shipping, order.currency_iso_code)} on line "
+        f"{line.order_line_id} ({line.offer_sku}) of order {order.order_id}"
+        + (f" (reason {reason})" if reason else "") + " without a credit memo from us.",
+        context={"refund_id": refund_id, "order_id": order.order_id, "order_line_id": line.order_line_id},
+    ))
+
+
+def follow(runtime: Runtime) -> FollowCounts:
+    """One pass: re-read orders with refunds not yet REFUNDED, then orders updated since the cursor."""
+    with runtime.db.session() as session:
+        pending = _pending_order_ids(session)
+        cursor = _cursor(session, CURSOR_MARKETPLACE_REFUNDS)
+        since = _parse_time(cursor.value) if cursor is not None else None
+    totals = FollowCounts()
+
+    def add(counts: FollowCounts, n: int) -> None:
+        nonlocal totals
+        totals += counts + FollowCounts(orders=n)
+
+    for start in range(0, len(pending), 100):
+        batch = list(runtime.mirakl.list_orders(order_ids=pending[start:start + 100]))
+        add(observe_orders(runtime, batch), len(batch))
+    started = utcnow()
+    if since is None:
+        since = started - dt.timedelta(hours=runtime.settings.refund_backfill_hours)
+    overlap = dt.timedelta(seconds=runtime.settings.order_poll_overlap_seconds)
+    updated = list(runtime.mirakl.list_orders(start_update_date=since - overlap))
+    add(observe_orders(runtime, updated), len(updated))
+    newest = max((o.last_updated_date for o in updated), default=None)
+    with runtime.db.session() as session:
+        value = (newest or since).astimezone(dt.UTC).isoformat()
+        cursor = _cursor(session, CURSOR_MARKETPLACE_REFUNDS)
+        if cursor is None:
+            session.add(StreamCursor(name=CURSOR_MARKETPLACE_REFUNDS, value=value))
+        elif newest is not None and (_parse_time(cursor.value) or newest) <= newest:
+            cursor.value = value
+    return totals

@@ -1,0 +1,102 @@
+"""Polling Adobe Commerce for credit memos (entity-id cursor ``magento.creditmemos``) and the
+workflow ids that run them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from marketbridge.adapters.db.base import utcnow
+from marketbridge.adapters.db.models.core import StreamCursor
+from marketbridge.adapters.db.models.refunds import RefundOut
+from marketbridge.domain import refunds as rules
+from marketbridge.domain.exceptions import ExceptionReport
+from marketbridge.services import exceptions as exception_service
+from marketbridge.services.refunds.recording import (
+    _object_id,
+    _row,
+    record_creditmemo,
+)
+from marketbridge.services.refunds.results import PendingMemo
+from marketbridge.services.refunds.states import (
+    CURSOR_CREDITMEMOS,
+    NEW,
+    PLANNED,
+    SENDING,
+)
+
+if TYPE_CHECKING:
+    from marketbridge.runtime import Runtime
+
+
+def _cursor(session: Session, name: str) -> StreamCursor | None:
+    return session.get(StreamCursor, name)
+
+
+def poll_creditmemos(runtime: Runtime, *, limit: int = 500) -> list[int]:
+    """Record credit memos created since the cursor (entity id); returns the new ids.
+
+    First run: memos created within ``refund_backfill_hours`` are taken, older ones are not
+    (they predate marketbridge and may have been refunded by hand).
+    """
+    with runtime.db.session() as session:
+        cursor = _cursor(session, CURSOR_CREDITMEMOS)
+        after = int(cursor.value) if cursor is not None else None
+    if after is None:
+        since = utcnow() - dt.timedelta(hours=runtime.settings.refund_backfill_hours)
+        memos = runtime.magento.iterate_creditmemos(created_since=since.strftime("%Y-%m-%d %H:%M:%S"))
+    else:
+        memos = runtime.magento.iterate_creditmemos(after_entity_id=after)
+    new_ids: list[int] = []
+    highest = after or 0
+    for count, memo in enumerate(memos):
+        if count >= limit:
+            break
+        if record_creditmemo(runtime, memo.entity_id, source="poll"):
+            new_ids.append(memo.entity_id)
+        highest = max(highest, memo.entity_id)
+    with runtime.db.session() as session:
+        cursor = _cursor(session, CURSOR_CREDITMEMOS)
+        if cursor is None:
+            session.add(StreamCursor(name=CURSOR_CREDITMEMOS, value=str(highest)))
+        elif highest > int(cursor.value):
+            cursor.value = str(highest)
+    return new_ids
+
+
+def workflow_id(creditmemo_id: int, workflow_round: int) -> str:
+    """``creditmemo:<id>`` (then ``creditmemo:<id>:r<n>`` for a restart after a stall)."""
+    return f"creditmemo:{creditmemo_id}" if workflow_round == 0 else f"creditmemo:{creditmemo_id}:r{workflow_round}"
+
+
+def pending_creditmemos(runtime: Runtime) -> list[PendingMemo]:
+    """Memos not finished yet (new, planned, sending) with the workflow id that should run them.
+
+    A memo untouched for ``refund_stall_minutes`` gets a new round (its earlier workflow ended
+    without finishing it, e.g. Magento was down); otherwise the current round's id is returned,
+    which collapses onto the workflow already running.
+    """
+    stall = utcnow() - dt.timedelta(minutes=runtime.settings.refund_stall_minutes)
+    out = []
+    with runtime.db.session() as session:
+        rows = session.scalars(select(RefundOut).where(RefundOut.status.in_((NEW, PLANNED, SENDING)))).all()
+        for r in rows:
+            if r.updated_at <= stall:
+                r.workflow_round += 1
+            out.append(PendingMemo(r.creditmemo_id, r.status, workflow_id(r.creditmemo_id, r.workflow_round)))
+    return out
+
+
+def report_delayed(runtime: Runtime, creditmemo_id: int, error: str) -> None:
+    """The send kept failing with an unknown outcome or an unavailable marketplace."""
+    with runtime.db.session() as session:
+        row = _row(session, creditmemo_id)
+        exception_service.record(session, ExceptionReport(
+            type=rules.REFUND_DELAYED, object_id=_object_id(row),
+            message=f"The refund for credit memo {row.creditmemo_increment_id} (order {row.order_id}) could not be "
+            f"sent to John Lewis after {row.attempts} attempts; marketbridge keeps trying.",
+            detail=error[:2000], context={"creditmemo_id": creditmemo_id},
+        ))
