@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
+from sqlalchemy.exc import OperationalError
 
 from marketbridge.adapters.errors import TransientError
 from marketbridge.runtime import Runtime, get_runtime
@@ -62,6 +63,12 @@ def _guarded(fn: Callable[[Runtime, str], _Result], order_id: str) -> dict[str, 
         return fn(get_runtime(), order_id).as_dict()
     except TransientError as error:
         return {"order_id": order_id, "transient_error": str(error)[:500]}
+    except OperationalError as error:
+        # Our own database refused for a moment ("database is locked" on SQLite under load, a
+        # dropped PostgreSQL connection): as transient as a remote 503. Raised, it ended the
+        # workflow in ERROR under its deterministic id, which later polls return as it is: the
+        # full soak left three orders undecided for good after one such error.
+        return {"order_id": order_id, "transient_error": f"database: {str(error.orig)[:480]}"}
 
 
 # ------------------------------------------------------------------ steps

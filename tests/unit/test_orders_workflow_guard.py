@@ -1,0 +1,50 @@
+"""A decision step that meets a refusal of our own database must be retried, never end the order's
+workflow: the workflow id is deterministic (``order-accept:<id>``), and a workflow ended in ERROR
+is returned as it is by every later poll, so the order stayed undecided for good (full soak: three
+orders, "database is locked" on SQLite while a restart's catch-up ran under faults)."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from marketbridge.adapters.errors import TransientError
+from marketbridge.workflows import orders as order_workflows
+
+
+class _Decided:
+    def as_dict(self) -> dict[str, Any]:
+        return {"order_id": "JL-1-A", "outcome": "accept"}
+
+
+@pytest.fixture(autouse=True)
+def _no_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(order_workflows, "get_runtime", lambda: object())
+
+
+def test_a_locked_database_is_a_transient_error_the_workflow_retries() -> None:
+    def locked(_runtime: Any, _order_id: str) -> Any:
+        raise OperationalError("UPDATE marketplace_orders ...", {}, sqlite3.OperationalError("database is locked"))
+
+    result = order_workflows._guarded(locked, "JL-1-A")
+    assert result == {"order_id": "JL-1-A", "transient_error": "database: database is locked"}
+
+
+def test_a_remote_transient_error_is_still_one() -> None:
+    def unreachable(_runtime: Any, _order_id: str) -> Any:
+        raise TransientError("Mirakl answered 503")
+
+    assert "transient_error" in order_workflows._guarded(unreachable, "JL-1-A")
+
+
+def test_a_result_passes_through_and_a_programming_error_is_not_swallowed() -> None:
+    assert order_workflows._guarded(lambda _r, _o: _Decided(), "JL-1-A") == {"order_id": "JL-1-A", "outcome": "accept"}
+
+    def broken(_runtime: Any, _order_id: str) -> Any:
+        raise KeyError("lines")
+
+    with pytest.raises(KeyError):
+        order_workflows._guarded(broken, "JL-1-A")
