@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -351,11 +351,17 @@ def delete_hints(session: Session, taken: Iterable[Any]) -> int:
     return deleted
 
 
-def take_hints(session: Session, limit: int) -> list[Any]:
-    """The oldest hints as light rows (attribute access like the model; a burst takes ~50,000)."""
+def take_hints(session: Session, limit: int, *, exclude: Set[str] = frozenset()) -> list[Any]:
+    """The oldest hints as light rows (attribute access like the model; a burst takes ~50,000),
+    leaving out the SKUs in ``exclude`` (those another pass of this process is reading)."""
     columns = [StockHint.__table__.c[name] for name in
                ("sku", "stock", "price", "details", "exact", "force", "first_noticed_at", "reason", "token")]
-    return list(session.execute(select(*columns).order_by(StockHint.first_noticed_at).limit(limit)))
+    query = select(*columns).order_by(StockHint.first_noticed_at)
+    if not exclude:
+        return list(session.execute(query.limit(limit)))
+    # Filtered here, not in SQL: the excluded set can be a 50,000-SKU pass (too many parameters).
+    rows = session.execute(query.limit(limit + len(exclude)))
+    return [row for row in rows if row.sku not in exclude][:limit]
 
 
 def hint_count(session: Session) -> int:
