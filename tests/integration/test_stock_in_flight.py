@@ -360,3 +360,40 @@ def test_a_third_pass_waits_and_no_sku_is_taken_by_two_passes(rt, fresh_sandboxe
         left = set(session.scalars(select(StockHint.sku)))
     assert a in left and c in left and b not in left
     assert stock_refresh._in_flight == set() and stock_refresh._passes == 0
+
+
+def test_the_poll_locks_states_then_hints_each_in_sku_order(rt, fresh_sandboxes, monkeypatch):
+    """Scale-out soak on PostgreSQL: the catch-up at start died as a deadlock victim, and the
+    changes made while its worker was down were never pushed. A refresh pass locks the states it
+    applies (in SKU order), then deletes its hints; the poll wrote hints first, in the order it
+    found them, then states. Now it writes states, then hints, each in SKU order."""
+    from sqlalchemy import event
+
+    boxes = fresh_sandboxes
+    skus = simple_on_marketplace(boxes)[11:15]
+    stock_poll.full_resync(rt)
+    stock_push.push_now(rt)
+    stock_poll.poll(rt)  # baseline fingerprints
+    for n, sku in enumerate(reversed(skus)):  # found in whatever order the scan returns them
+        set_stock(boxes, sku, 30 + n)
+    writes: list[tuple[str, list[str]]] = []
+
+    def record(_conn, _cursor, statement, parameters, _context, executemany):
+        text = " ".join(statement.split()).lower()
+        rows = parameters if executemany else [parameters]
+        if text.startswith("update sku_states set source_fingerprint"):
+            writes.append(("states", [r["sku_"] if isinstance(r, dict) else r[-1] for r in rows]))
+        elif text.startswith("insert into stock_hints") and "poll:source-items" in str(parameters):
+            writes.append(("hints", [r["sku"] if isinstance(r, dict) else r[0] for r in rows]))
+
+    monkeypatch.setattr(stock_refresh, "refresh", lambda runtime, **_: stock_refresh.RefreshResult())
+    event.listen(rt.db.engine, "before_cursor_execute", record)
+    try:
+        stock_poll.poll(rt)
+    finally:
+        event.remove(rt.db.engine, "before_cursor_execute", record)
+    kinds = [kind for kind, _ in writes]
+    assert kinds.index("states") < kinds.index("hints"), writes
+    for _, written in writes:
+        assert written == sorted(written), writes
+    assert set(skus) <= {sku for _, written in writes for sku in written}

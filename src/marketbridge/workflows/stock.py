@@ -129,7 +129,11 @@ def _poll_summary(result: Any) -> dict[str, Any]:
             "hints": result.refresh.hints}
 
 
-@DBOS.step(name="stock.poll")
+# The poll and the catch-up are idempotent (hints accumulate, cursors only move forward), so a
+# failed attempt is simply tried again: a deadlock victim on PostgreSQL, or "database is locked" on
+# SQLite, ended the catch-up at start for good, and the changes made while the worker was down
+# stayed off the marketplace (scale-out soak).
+@DBOS.step(name="stock.poll", retries_allowed=True, max_attempts=3, interval_seconds=1.0)
 def _poll() -> dict[str, Any]:
     return _poll_summary(stock_poll.poll(get_runtime()))
 
@@ -139,7 +143,7 @@ def poll_workflow(scheduled_time: Any = None, context: Any = None) -> dict[str, 
     return _poll()
 
 
-@DBOS.step(name="stock.catch_up")
+@DBOS.step(name="stock.catch_up", retries_allowed=True, max_attempts=3, interval_seconds=1.0)
 def _catch_up() -> dict[str, Any]:
     return _poll_summary(stock_poll.catch_up(get_runtime()))
 

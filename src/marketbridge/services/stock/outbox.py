@@ -60,13 +60,17 @@ def note_hints(
     reason: str = "",
     noticed_at: dt.datetime | None = None,
 ) -> int:
-    """Record that these SKUs may have changed. Idempotent; flags accumulate until refreshed."""
+    """Record that these SKUs may have changed. Idempotent; flags accumulate until refreshed.
+
+    Rows are written in SKU order, as every writer of hints does (and :func:`delete_hints`): two
+    transactions that lock the same hint rows in different orders deadlock on PostgreSQL, and the
+    catch-up at start was once the victim (its changes made while the worker was down were lost)."""
     now = noticed_at or utcnow()
     token = uuid.uuid4().hex
     rows = [
         {"sku": sku, "stock": stock, "price": price, "details": details, "exact": exact, "force": force,
          "first_noticed_at": now, "touched_at": now, "reason": reason[:64], "token": token}
-        for sku in dict.fromkeys(s for s in skus if s and len(s) <= HINT_SKU_MAX)
+        for sku in sorted({s for s in skus if s and len(s) <= HINT_SKU_MAX})
     ]
     if not rows:
         return 0
@@ -340,7 +344,7 @@ def delete_hints(session: Session, taken: Iterable[Any]) -> int:
     """Forget the hints a refresh has read (rows of :func:`take_hints`), each only if its token is
     still the one taken: a hint noticed again since (during the read, the queueing or the push)
     keeps its new token and is read by the next pass. Returns the number deleted."""
-    rows = [{"sku_": h.sku, "token_": h.token} for h in taken]
+    rows = sorted(({"sku_": h.sku, "token_": h.token} for h in taken), key=lambda row: row["sku_"])  # lock order
     if not rows:
         return 0
     table = StockHint.__table__

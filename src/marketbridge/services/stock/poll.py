@@ -111,12 +111,15 @@ def poll(runtime: Runtime, *, overlap_seconds: float = 120.0, known_only: bool =
     else:
         products, newest_product = reading.skus_of_products_since(magento, products_since)
     with runtime.db.session() as session:
-        outbox.note_hints(session, changed, reason="poll:source-items", noticed_at=started)
-        # remember what was seen, so an exact re-read (which has no fingerprint) is not re-hinted
-        seen = [{"sku_": sku, "fp": physical[sku].fingerprint if sku in physical else "none"} for sku in changed]
+        # States before hints, each in SKU order: the order a refresh pass locks them in (it locks
+        # the states it applies, then deletes its hints). Hints first here deadlocked with a pass
+        # on PostgreSQL and cost the catch-up at start.
+        # Remember what was seen, so an exact re-read (which has no fingerprint) is not re-hinted.
+        seen = [{"sku_": sku, "fp": physical[sku].fingerprint if sku in physical else "none"} for sku in sorted(changed)]
         if seen:
             session.execute(update(STATE_TABLE).where(STATE_TABLE.c.sku == bindparam("sku_"))
                             .values(source_fingerprint=bindparam("fp")), seen)
+        outbox.note_hints(session, changed, reason="poll:source-items", noticed_at=started)
         outbox.note_hints(session, order_skus, exact=True, reason="poll:orders", noticed_at=started)
         outbox.note_hints(session, products, price=True, details=True, reason="poll:products", noticed_at=started)
         # Magento's updated_at has one-second resolution: re-read the last second next time.
