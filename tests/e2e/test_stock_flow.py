@@ -62,8 +62,8 @@ def test_a_magento_stock_change_reaches_the_offer_by_itself(service):
     def published():
         with runtime.db.session() as session:
             view = sku_view(session, sku)
-        return view if view and view["stock"]["result"] == "ok" else None
+        return view if view and view.stock.result == "ok" else None
 
     view = wait_until(published)
-    assert view["stock"]["published_qty"] == expected
-    assert view["stock"]["import_id"] and view["stock"]["latency_seconds"] >= 0
+    assert view.stock.published_qty == expected
+    assert view.stock.import_id and view.stock.latency_seconds >= 0

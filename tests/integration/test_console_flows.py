@@ -128,7 +128,7 @@ def test_stock_rule_editor_saves_through_the_stock_service_and_checks_the_role(r
 
     with runtime.db.session() as s:
         rules = list_rules(s)
-        assert [(r["scope"], r["scope_key"], r["params"]) for r in rules] == [
+        assert [(r.scope, r.scope_key, r.params) for r in rules] == [
             ("sku", "MB-000001", {"buffer": 2, "max_quantity": 10})]
         assert s.scalars(select(AuditLogEntry.actor).where(AuditLogEntry.action == "rule.put")).all() == ["eddie"]
 

@@ -160,12 +160,12 @@ def test_a_customer_service_token_cannot_delete_a_stock_rule_or_decide_an_order(
     finance = {"Authorization": f"Bearer {_person(runtime, Role.FINANCE)}"}
     ecommerce = {"Authorization": f"Bearer {_person(runtime, Role.ECOMMERCE)}"}
     with TestClient(create_app(runtime, start_engine=False)) as client:
-        assert client.delete(f"/api/rules/{rule['id']}", headers=service).status_code == 403
-        assert client.delete(f"/api/rules/{rule['id']}", headers=finance).status_code == 403
+        assert client.delete(f"/api/rules/{rule.id}", headers=service).status_code == 403
+        assert client.delete(f"/api/rules/{rule.id}", headers=finance).status_code == 403
         assert client.post("/api/rules", headers=service, json={"kind": "stock", "scope": "global",
                                                                 "params": {"buffer": 9}}).status_code == 403
         with runtime.db.session() as s:
-            assert [r["id"] for r in list_rules(s)] == [rule["id"]]
+            assert [r.id for r in list_rules(s)] == [rule.id]
         assert client.post("/api/orders/JL-NOPE-1/accept", headers=service).status_code == 403
         assert client.post("/api/orders/JL-NOPE-1/refuse", headers=ecommerce).status_code == 403
         assert client.post("/api/carriers/mappings", headers=finance,
@@ -173,7 +173,7 @@ def test_a_customer_service_token_cannot_delete_a_stock_rule_or_decide_an_order(
         assert client.put("/api/catalogue/mappings/categories/shoes", headers=service,
                           json={"marketplace_category": "x"}).status_code == 403
         # the owning team may: the rule goes
-        assert client.delete(f"/api/rules/{rule['id']}", headers=ecommerce).status_code == 200
+        assert client.delete(f"/api/rules/{rule.id}", headers=ecommerce).status_code == 200
         with runtime.db.session() as s:
             assert list_rules(s) == []
 

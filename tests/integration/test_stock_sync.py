@@ -63,10 +63,10 @@ def test_full_resync_then_a_change_reaches_the_offer(rt, fresh_sandboxes):
     assert offer(boxes, sku)["quantity"] == 37
     with rt.db.session() as session:
         view = state.sku_view(session, sku)
-    assert view["stock"]["published_qty"] == 37
-    assert view["stock"]["result"] == "ok"
-    assert view["stock"]["import_id"]
-    assert view["stock"]["latency_seconds"] is not None
+    assert view.stock.published_qty == 37
+    assert view.stock.result == "ok"
+    assert view.stock.import_id
+    assert view.stock.latency_seconds is not None
 
 
 def test_rules_apply_and_unknown_offer_becomes_an_ecommerce_exception(rt, fresh_sandboxes):

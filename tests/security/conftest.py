@@ -245,7 +245,7 @@ def _seed(runtime: Any, world_ids: dict[str, Any]) -> None:
                                marketplace_state="SHIPPING", marketplace_updated_at=now, marketplace_created_at=now,
                                currency="GBP", customer_name=XSS_PAYLOADS[0]))
     with runtime.db.session() as s:
-        world_ids["rule"] = next(r["id"] for r in list_rules(s) if r.get("scope") == "global")
+        world_ids["rule"] = next(r.id for r in list_rules(s) if r.scope == "global")
     for i, payload in enumerate(XSS_PAYLOADS):
         added = shipment_service.add_mapping(runtime, marketplace_code="DPD", magento_carrier_code=f"xss{i}",
                                              title=payload, actor="ada")

@@ -35,41 +35,42 @@ def show(sku: str, as_json: Annotated[bool, typer.Option("--json", help="Machine
     with runtime_for_command() as runtime, runtime.db.session() as session:
         view = sku_view(session, sku)
         past = sku_history(session, sku, limit=history) if history else []
-        if view is not None and history:
-            view["history"] = past
     if view is None:
         err_console.print(f"No stock state for SKU {sku!r} yet (it has not been read from Adobe Commerce).")
         raise typer.Exit(1)
     if as_json:
-        print_json(view)
+        data = view.model_dump(mode="json")
+        if history:  # the view's JSON, then the history (the --json shape since before the typed views)
+            data["history"] = [h.model_dump(mode="json") for h in past]
+        print_json(data)
         return
     table = Table("", "stock", "price", title=f"SKU {sku}")
-    s, p = view["stock"], view["price"]
+    s, p = view.stock, view.price
     rows = [
-        ("in Adobe Commerce", s["magento_salable_qty"], p["magento_price"]),
-        ("to publish", s["target_qty"], p["target_price"]),
-        ("rule applied", s["rule_applied"], p["rule_applied"]),
-        ("published", s["published_qty"], p["published_price"]),
-        ("last pushed", s["last_pushed_at"], p["last_pushed_at"]),
-        ("import id", s["import_id"], p["import_id"]),
-        ("result", s["result"] + (f": {s['message']}" if s["message"] else ""),
-         p["result"] + (f": {p['message']}" if p["message"] else "")),
-        ("latency (s)", _seconds(s["latency_seconds"]), _seconds(p["latency_seconds"])),
-        ("waiting in outbox", json.dumps(s["outbox"]) if s["outbox"] else "-",
-         json.dumps(p["outbox"]) if p["outbox"] else "-"),
+        ("in Adobe Commerce", s.magento_salable_qty, p.magento_price),
+        ("to publish", s.target_qty, p.target_price),
+        ("rule applied", s.rule_applied, p.rule_applied),
+        ("published", s.published_qty, p.published_price),
+        ("last pushed", s.last_pushed_at, p.last_pushed_at),
+        ("import id", s.import_id, p.import_id),
+        ("result", s.result + (f": {s.message}" if s.message else ""),
+         p.result + (f": {p.message}" if p.message else "")),
+        ("latency (s)", _seconds(s.latency_seconds), _seconds(p.latency_seconds)),
+        ("waiting in outbox", json.dumps(s.outbox.model_dump(mode="json")) if s.outbox else "-",
+         json.dumps(p.outbox.model_dump(mode="json")) if p.outbox else "-"),
     ]
     for label, a, b in rows:
         table.add_row(label, "-" if a in (None, "") else str(a), "-" if b in (None, "") else str(b))
     console.print(table)
-    product = view["product"]
-    console.print(f"enabled={product['enabled']} type={product['type_id']} manage_stock={product['manage_stock']} "
-                  f"last noticed {view['last_noticed_at']}")
+    product = view.product
+    console.print(f"enabled={product.enabled} type={product.type_id} manage_stock={product.manage_stock} "
+                  f"last noticed {view.last_noticed_at}")
     if past:
         table = Table("completed", "kind", "value", "result", "latency s", "batch", title="History")
         for h in past:
-            table.add_row((h["completed_at"] or "")[:19], h["kind"], h["value"], h["result"] +
-                          (f": {h['message']}" if h["message"] else ""), _seconds(h["latency_seconds"]) or "-",
-                          str(h["batch_id"]))
+            table.add_row((h.completed_at or "")[:19], h.kind, h.value, h.result +
+                          (f": {h.message}" if h.message else ""), _seconds(h.latency_seconds) or "-",
+                          str(h.batch_id))
         console.print(table)
 
 
@@ -89,13 +90,13 @@ def list_skus(
     with runtime_for_command() as runtime, runtime.db.session() as session:
         rows = list_states(session, result=result, limit=limit)
     if as_json:
-        print_json(rows)
+        print_json([r.model_dump(mode="json") for r in rows])
         return
     table = Table("sku", "magento", "target", "published", "stock result", "price", "published price", "latency s")
     for r in rows:
-        table.add_row(r["sku"], str(r["magento_qty"]), str(r["target_qty"]), str(r["published_qty"]),
-                      r["stock_result"], str(r["target_price"]), str(r["published_price"]),
-                      _seconds(r["latency_seconds"]) or "-")
+        table.add_row(r.sku, str(r.magento_qty), str(r.target_qty), str(r.published_qty),
+                      r.stock_result, str(r.target_price), str(r.published_price),
+                      _seconds(r.latency_seconds) or "-")
     console.print(table)
 
 
@@ -108,12 +109,12 @@ def batches(limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
     with runtime_for_command() as runtime, runtime.db.session() as session:
         rows = list_batches(session, limit=limit)
     if as_json:
-        print_json(rows)
+        print_json([b.model_dump(mode="json") for b in rows])
         return
     table = Table("id", "api", "state", "import id", "skus", "ok", "errors", "sent", "completed")
     for b in rows:
-        table.add_row(str(b["id"]), b["api"], b["state"], str(b["import_id"] or "-"), str(b["skus"]), str(b["ok"]),
-                      str(b["errors"]), (b["sent_at"] or "-")[:19], (b["completed_at"] or "-")[:19])
+        table.add_row(str(b.id), b.api, b.state, str(b.import_id or "-"), str(b.skus), str(b.ok),
+                      str(b.errors), (b.sent_at or "-")[:19], (b.completed_at or "-")[:19])
     console.print(table)
 
 
@@ -123,7 +124,7 @@ def summary() -> None:
     from marketbridge.services.stock.state import summary as build
 
     with runtime_for_command() as runtime, runtime.db.session() as session:
-        print_json(build(session))
+        print_json(build(session).model_dump(mode="json"))
 
 
 # ------------------------------------------------------------------------------------------ rules
@@ -136,15 +137,15 @@ def rules_list(kind: Annotated[Kind | None, typer.Option(help="stock or price")]
     with runtime_for_command() as runtime, runtime.db.session() as session:
         rows = list_rules(session, kind)
     if as_json:
-        print_json(rows)
+        print_json([r.model_dump(mode="json") for r in rows])
         return
     if not rows:
         console.print("No rules: quantities are Magento's salable quantity, prices Magento's price.")
         return
     table = Table("id", "kind", "scope", "key", "settings", "note")
     for r in rows:
-        table.add_row(str(r["id"]), r["kind"], r["scope"], r["scope_key"] or "-",
-                      ", ".join(f"{k}={v}" for k, v in r["params"].items()), r["note"])
+        table.add_row(str(r.id), r.kind, r.scope, r.scope_key or "-",
+                      ", ".join(f"{k}={v}" for k, v in r.params.items()), r.note)
     console.print(table)
 
 
@@ -180,7 +181,7 @@ def rules_add(
             err_console.print(f"Rule not saved: {error}")
             raise typer.Exit(2) from None
         applied = reapply_rules(runtime)
-    console.print(f"Rule {rule['id']} saved. {applied.stock_enqueued} stock and {applied.price_enqueued} price "
+    console.print(f"Rule {rule.id} saved. {applied.stock_enqueued} stock and {applied.price_enqueued} price "
                   "values changed and are queued for the marketplace.")
 
 

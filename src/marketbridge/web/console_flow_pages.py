@@ -365,7 +365,7 @@ async def rules_save(request: Request, session: SessionDep, user: RuleEditor) ->
                 params[name] = int(number) if number.is_integer() and name not in ("markup_percent", "fixed_amount") else number
         saved = rules.put_rule(session, kind, scope, str(form.get("scope_key", "")).strip(), params, actor=user.name,
                                note=str(form.get("note", ""))[:500])
-        message = f"Saved the {saved.get('kind')} rule for {saved.get('scope')} {saved.get('scope_key') or ''}".strip() + "."
+        message = f"Saved the {saved.kind} rule for {saved.scope} {saved.scope_key or ''}".strip() + "."
     except (ValueError, KeyError) as problem:
         error = f"Not saved: {problem}"
     except Exception as problem:
@@ -420,8 +420,8 @@ def overview_highlights(session: Session, runtime: Any) -> list[Highlight]:
     if isinstance(stock, dict):
         if stock["lag_seconds"] > 15 * 60:
             items.append(Highlight(f"Stock updates are {int(stock['lag_seconds'] // 60)} minutes behind", "/stock", "bad"))
-        if stock["summary"].get("errors"):
-            items.append(Highlight(f"{stock['summary']['errors']} SKU(s) whose last stock or price update was rejected",
+        if stock["summary"].errors:
+            items.append(Highlight(f"{stock['summary'].errors} SKU(s) whose last stock or price update was rejected",
                                    "/stock", "warn"))
     refunds = _safe(lambda: refunds_data(session, "held"), None)
     if isinstance(refunds, dict) and refunds["memos"]:

@@ -20,9 +20,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import Table, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
@@ -108,7 +108,9 @@ def published_as_simple(session: Session) -> frozenset[str]:
         PublishOverride.action == OverrideAction.PUBLISH_AS_SIMPLE.value)))
 
 
-STATE_TABLE = SkuState.__table__
+# A declarative model with ``__tablename__`` is mapped to a Table; SQLAlchemy types ``__table__`` as
+# any FromClause (a model may be mapped to a join or a select), which update() does not accept.
+STATE_TABLE = cast(Table, SkuState.__table__)
 STATE_COLUMNS = [c.name for c in STATE_TABLE.columns]
 
 

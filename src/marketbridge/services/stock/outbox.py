@@ -26,9 +26,9 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, delete, func, select, update
+from sqlalchemy import CursorResult, String, Table, and_, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
@@ -39,7 +39,12 @@ from marketbridge.domain.stock import Kind
 CHUNK = 500
 # Longest SKU a hint can hold (the column's length). Adobe Commerce caps SKUs at 64 characters, so
 # a longer one in a webhook names no product; PostgreSQL would refuse the whole insert for it.
-HINT_SKU_MAX = StockHint.__table__.c.sku.type.length
+# SQLAlchemy types a column's ``type`` as any TypeEngine, and a String's length as optional; this
+# column is declared String(128), so both casts only say what the model declares.
+HINT_SKU_MAX = cast(int, cast(String, StockHint.__table__.c.sku.type).length)
+# A declarative model with ``__tablename__`` is mapped to a Table; SQLAlchemy types ``__table__`` as
+# any FromClause (a model may be mapped to a join or a select), which delete() does not accept.
+HINT_TABLE = cast(Table, StockHint.__table__)
 
 
 def _insert(session: Session, model: type) -> object:
@@ -211,13 +216,14 @@ def claim(session: Session, api: str, kinds: Sequence[Kind], *, interval_seconds
     session.add(batch)
     session.flush()
     batch.workflow_id = batch_workflow_id(batch.id)
-    won = session.execute(
+    # An UPDATE's result is a CursorResult (session.execute is typed as returning any Result).
+    won = cast(CursorResult[Any], session.execute(
         update(SyncLane).where(SyncLane.api == api, SyncLane.active_batch_id.is_(None)).values(active_batch_id=batch.id)
-    ).rowcount
+    )).rowcount
     if won != 1:
         session.rollback()
         return None
-    moved = session.execute(
+    moved = cast(CursorResult[Any], session.execute(  # an UPDATE: a CursorResult, as above
         update(SyncOutbox)
         .where(SyncOutbox.kind.in_(kind_values), SyncOutbox.pending_value.is_not(None),
                SyncOutbox.inflight_batch_id.is_(None))
@@ -230,7 +236,7 @@ def claim(session: Session, api: str, kinds: Sequence[Kind], *, interval_seconds
             pending_noticed_at=None,
             pending_first_noticed_at=None,
         )
-    ).rowcount
+    )).rowcount
     batch.sku_count = moved
     return batch.id
 
@@ -242,7 +248,9 @@ def batch_values(session: Session, batch_id: int) -> dict[str, dict[str, str]]:
     for kind, sku, value in session.execute(
         select(SyncOutbox.kind, SyncOutbox.sku, SyncOutbox.inflight_value).where(SyncOutbox.inflight_batch_id == batch_id)
     ):
-        out.setdefault(sku, {})[column[kind]] = value
+        # :func:`claim` sets inflight_batch_id and inflight_value together, from a pending_value that
+        # is not NULL, and :func:`_clear_inflight` clears both: a row of a batch carries a value.
+        out.setdefault(sku, {})[column[kind]] = cast(str, value)
     return out
 
 
@@ -276,7 +284,8 @@ class InflightRow:
 
 def inflight_rows(session: Session, batch_id: int) -> list[InflightRow]:
     return [
-        InflightRow(Kind(kind), sku, value, noticed, read_at)
+        # not NULL in a batch's rows: see batch_values
+        InflightRow(Kind(kind), sku, cast(str, value), noticed, read_at)
         for kind, sku, value, noticed, read_at in session.execute(
             select(SyncOutbox.kind, SyncOutbox.sku, SyncOutbox.inflight_value,
                    SyncOutbox.inflight_first_noticed_at, SyncOutbox.inflight_read_at)
@@ -319,12 +328,12 @@ def release(session: Session, batch_id: int, error: str, now: dt.datetime | None
     batch = session.get(SyncBatch, batch_id)
     if batch is None or batch.state in ("complete", "failed"):
         return 0
-    requeued = session.execute(
+    requeued = cast(CursorResult[Any], session.execute(  # an UPDATE: a CursorResult (see claim)
         update(SyncOutbox)
         .where(and_(SyncOutbox.inflight_batch_id == batch_id, SyncOutbox.pending_value.is_(None)))
         .values(pending_value=SyncOutbox.inflight_value, pending_noticed_at=SyncOutbox.inflight_read_at,
                 pending_first_noticed_at=SyncOutbox.inflight_first_noticed_at)
-    ).rowcount
+    )).rowcount
     _clear_inflight(session, batch_id)
     batch.state = "failed"
     batch.error = error[:4000]
@@ -347,11 +356,12 @@ def delete_hints(session: Session, taken: Iterable[Any]) -> int:
     rows = sorted(({"sku_": h.sku, "token_": h.token} for h in taken), key=lambda row: row["sku_"])  # lock order
     if not rows:
         return 0
-    table = StockHint.__table__
+    table = HINT_TABLE
     statement = delete(table).where(table.c.sku == bindparam("sku_"), table.c.token == bindparam("token_"))
     deleted = 0
     for start in range(0, len(rows), CHUNK * 4):
-        deleted += session.execute(statement, rows[start : start + CHUNK * 4]).rowcount or 0
+        # a DELETE's result is a CursorResult (see claim)
+        deleted += cast(CursorResult[Any], session.execute(statement, rows[start : start + CHUNK * 4])).rowcount or 0
     return deleted
 
 

@@ -107,7 +107,8 @@ def poll(runtime: Runtime, *, overlap_seconds: float = 120.0, known_only: bool =
         # The first poll only starts the product cursor (Magento's clock): products saved before
         # are the full resync's business, and a store imported minutes ago would otherwise be
         # re-read in full (every product "changed in the last two minutes").
-        products, newest_product = {}, reading.magento_clock(magento)
+        products: dict[str, reading.ProductRead] = {}
+        newest_product = reading.magento_clock(magento)
     else:
         products, newest_product = reading.skus_of_products_since(magento, products_since)
     with runtime.db.session() as session:

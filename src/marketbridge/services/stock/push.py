@@ -24,10 +24,10 @@ import datetime as dt
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import structlog
-from sqlalchemy import update
+from sqlalchemy import CursorResult, update
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
@@ -175,10 +175,11 @@ def upload(runtime: Runtime, batch_id: int, owner: str | None = None) -> UploadR
     """
     owner = owner or outbox.batch_workflow_id(batch_id)
     with runtime.db.session() as session:
-        won = session.execute(
+        # an UPDATE's result is a CursorResult (session.execute is typed as returning any Result)
+        won = cast(CursorResult[Any], session.execute(
             update(SyncBatch).where(SyncBatch.id == batch_id, SyncBatch.state == "claimed")
             .values(state="uploading", workflow_id=owner)
-        ).rowcount
+        )).rowcount
         batch = session.get(SyncBatch, batch_id)
         if batch is None:
             return UploadResult(state="missing")

@@ -13,10 +13,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import structlog
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
@@ -105,7 +105,8 @@ def _write_results(session: Session, rows: Sequence[outbox.InflightRow], failed:
         for r in rows
     ]
     if history:
-        session.execute(insert(SkuPushLog.__table__), history)
+        # mapped to a Table (typed as any FromClause: see apply.STATE_TABLE): Core executemany
+        session.execute(insert(cast(Table, SkuPushLog.__table__)), history)
 
 
 def record_results(runtime: Runtime, batch_id: int, api: str, import_id: str, status: str,

@@ -1,9 +1,12 @@
-"""Stored channel rules: list, add (or replace), remove, and load them for the pure domain."""
+"""Stored channel rules: list, add (or replace), remove, and load them for the pure domain.
+
+Rules are read as :class:`~marketbridge.services.stock.views.RuleView` (the JSON API's response
+model; its ``model_dump(mode="json")`` is the dict this module returned before issue 18).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -11,6 +14,7 @@ from sqlalchemy.orm import Session
 from marketbridge.adapters.db.models.stock import StockRule
 from marketbridge.domain.stock import Kind, Rule, RuleError, Scope, validate_rule
 from marketbridge.services.exceptions import audit
+from marketbridge.services.stock.views import RuleView
 
 
 def load_rules(session: Session) -> list[Rule]:
@@ -22,24 +26,24 @@ def load_rules(session: Session) -> list[Rule]:
     ]
 
 
-def rule_to_dict(row: StockRule) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "kind": row.kind,
-        "scope": row.scope,
-        "scope_key": row.scope_key,
-        "params": dict(row.params or {}),
-        "note": row.note,
-        "created_by": row.created_by,
-        "created_at": row.created_at.isoformat() if row.created_at else None,
-    }
+def rule_view(row: StockRule) -> RuleView:
+    return RuleView(
+        id=row.id,
+        kind=row.kind,
+        scope=row.scope,
+        scope_key=row.scope_key,
+        params=dict(row.params or {}),
+        note=row.note,
+        created_by=row.created_by,
+        created_at=row.created_at.isoformat() if row.created_at else None,
+    )
 
 
-def list_rules(session: Session, kind: Kind | None = None) -> list[dict[str, Any]]:
+def list_rules(session: Session, kind: Kind | None = None) -> list[RuleView]:
     query = select(StockRule).order_by(StockRule.kind, StockRule.scope, StockRule.scope_key)
     if kind is not None:
         query = query.where(StockRule.kind == kind.value)
-    return [rule_to_dict(r) for r in session.scalars(query)]
+    return [rule_view(r) for r in session.scalars(query)]
 
 
 def put_rule(
@@ -51,7 +55,7 @@ def put_rule(
     *,
     actor: str,
     note: str = "",
-) -> dict[str, Any]:
+) -> RuleView:
     """Add a rule, or replace the one with the same kind and scope. Audited. Raises RuleError."""
     rule = validate_rule(kind, scope, scope_key, params)
     row = session.scalars(
@@ -68,7 +72,7 @@ def put_rule(
     session.flush()
     audit(session, actor, "rule.put", "rule", str(row.id), kind=kind.value, scope=scope.value,
           scope_key=rule.scope_key, params=dict(rule.params))
-    return rule_to_dict(row)
+    return rule_view(row)
 
 
 def remove_rule(session: Session, rule_id: int, *, actor: str) -> None:

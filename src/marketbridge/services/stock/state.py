@@ -1,4 +1,8 @@
-"""Read-only views of the stock flow for the CLI, the JSON API and the console."""
+"""Read-only views of the stock flow for the CLI, the JSON API and the console.
+
+Each returns a typed view of :mod:`.views` (pydantic models: the routes' response models), whose
+``model_dump(mode="json")`` is the JSON these functions returned as dicts before issue 18.
+"""
 
 from __future__ import annotations
 
@@ -10,107 +14,121 @@ from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.models.stock import SkuState, StockHint, SyncBatch, SyncLane, SyncOutbox
 from marketbridge.domain.stock import Kind
+from marketbridge.services.stock.views import (
+    BatchView,
+    LaneView,
+    OutboxEntry,
+    PriceSide,
+    ProductFacts,
+    PushedValue,
+    SkuStateRow,
+    SkuStockView,
+    StockSide,
+    StockSummary,
+)
 
 
 def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def sku_view(session: Session, sku: str) -> dict[str, Any] | None:
+def sku_view(session: Session, sku: str) -> SkuStockView | None:
     """Everything about one SKU: Magento values, published values, rule, import, result, latency."""
     state = session.get(SkuState, sku)
     if state is None:
         return None
     pending = {
-        row.kind: {"pending": row.pending_value, "in_flight": row.inflight_value, "batch_id": row.inflight_batch_id,
-                   "noticed_at": _iso(row.pending_first_noticed_at or row.inflight_first_noticed_at)}
+        row.kind: OutboxEntry(pending=row.pending_value, in_flight=row.inflight_value, batch_id=row.inflight_batch_id,
+                              noticed_at=_iso(row.pending_first_noticed_at or row.inflight_first_noticed_at))
         for row in session.scalars(select(SyncOutbox).where(SyncOutbox.sku == sku))
     }
     hint = session.get(StockHint, sku)
-    return {
-        "sku": state.sku,
-        "product": {"enabled": state.enabled, "type_id": state.type_id, "manage_stock": state.manage_stock,
-                    "min_qty": state.min_qty, "category_ids": list(state.category_ids or []),
-                    "read_at": _iso(state.facts_at)},
-        "stock": {
-            "magento_salable_qty": state.magento_qty,
-            "target_qty": state.target_qty,
-            "rule_applied": state.stock_rule,
-            "published_qty": state.published_qty,
-            "last_pushed_at": _iso(state.stock_pushed_at),
-            "import_id": state.stock_import_id,
-            "result": state.stock_result,
-            "message": state.stock_message,
-            "completed_at": _iso(state.stock_completed_at),
-            "latency_seconds": state.stock_latency_seconds,
-            "outbox": pending.get(Kind.STOCK.value),
-        },
-        "price": {
-            "magento_price": state.magento_price,
-            "target_price": state.target_price,
-            "rule_applied": state.price_rule,
-            "published_price": state.published_price,
-            "last_pushed_at": _iso(state.price_pushed_at),
-            "import_id": state.price_import_id,
-            "result": state.price_result,
-            "message": state.price_message,
-            "completed_at": _iso(state.price_completed_at),
-            "latency_seconds": state.price_latency_seconds,
-            "outbox": pending.get(Kind.PRICE.value),
-        },
-        "last_noticed_at": _iso(state.noticed_at),
-        "waiting_for_magento_read": hint is not None,
-    }
+    return SkuStockView(
+        sku=state.sku,
+        product=ProductFacts(enabled=state.enabled, type_id=state.type_id, manage_stock=state.manage_stock,
+                             min_qty=state.min_qty, category_ids=list(state.category_ids or []),
+                             read_at=_iso(state.facts_at)),
+        stock=StockSide(
+            magento_salable_qty=state.magento_qty,
+            target_qty=state.target_qty,
+            rule_applied=state.stock_rule,
+            published_qty=state.published_qty,
+            last_pushed_at=_iso(state.stock_pushed_at),
+            import_id=state.stock_import_id,
+            result=state.stock_result,
+            message=state.stock_message,
+            completed_at=_iso(state.stock_completed_at),
+            latency_seconds=state.stock_latency_seconds,
+            outbox=pending.get(Kind.STOCK.value),
+        ),
+        price=PriceSide(
+            magento_price=state.magento_price,
+            target_price=state.target_price,
+            rule_applied=state.price_rule,
+            published_price=state.published_price,
+            last_pushed_at=_iso(state.price_pushed_at),
+            import_id=state.price_import_id,
+            result=state.price_result,
+            message=state.price_message,
+            completed_at=_iso(state.price_completed_at),
+            latency_seconds=state.price_latency_seconds,
+            outbox=pending.get(Kind.PRICE.value),
+        ),
+        last_noticed_at=_iso(state.noticed_at),
+        waiting_for_magento_read=hint is not None,
+    )
 
 
-def list_states(session: Session, *, result: str | None = None, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+def list_states(session: Session, *, result: str | None = None, limit: int = 100, offset: int = 0) -> list[SkuStateRow]:
     query = select(SkuState).order_by(SkuState.sku)
     if result:
         query = query.where((SkuState.stock_result == result) | (SkuState.price_result == result))
     return [
-        {"sku": s.sku, "magento_qty": s.magento_qty, "target_qty": s.target_qty, "published_qty": s.published_qty,
-         "stock_result": s.stock_result, "target_price": s.target_price, "published_price": s.published_price,
-         "price_result": s.price_result, "last_pushed_at": _iso(s.stock_pushed_at),
-         "latency_seconds": s.stock_latency_seconds}
+        SkuStateRow(sku=s.sku, magento_qty=s.magento_qty, target_qty=s.target_qty, published_qty=s.published_qty,
+                    stock_result=s.stock_result, target_price=s.target_price, published_price=s.published_price,
+                    price_result=s.price_result, last_pushed_at=_iso(s.stock_pushed_at),
+                    latency_seconds=s.stock_latency_seconds)
         for s in session.scalars(query.limit(limit).offset(offset))
     ]
 
 
-def batch_to_dict(batch: SyncBatch) -> dict[str, Any]:
-    return {"id": batch.id, "api": batch.api, "kinds": batch.kinds.split(","), "state": batch.state,
-            "import_id": batch.import_id, "skus": batch.sku_count, "ok": batch.ok_count, "errors": batch.error_count,
-            "import_status": batch.import_status, "error": batch.error, "created_at": _iso(batch.created_at),
-            "sent_at": _iso(batch.sent_at), "completed_at": _iso(batch.completed_at)}
+def batch_view(batch: SyncBatch) -> BatchView:
+    return BatchView(id=batch.id, api=batch.api, kinds=batch.kinds.split(","), state=batch.state,
+                     import_id=batch.import_id, skus=batch.sku_count, ok=batch.ok_count, errors=batch.error_count,
+                     import_status=batch.import_status, error=batch.error, created_at=_iso(batch.created_at),
+                     sent_at=_iso(batch.sent_at), completed_at=_iso(batch.completed_at))
 
 
-def list_batches(session: Session, *, limit: int = 50) -> list[dict[str, Any]]:
-    return [batch_to_dict(b) for b in session.scalars(select(SyncBatch).order_by(SyncBatch.id.desc()).limit(limit))]
+def list_batches(session: Session, *, limit: int = 50) -> list[BatchView]:
+    """The latest batches, newest first."""
+    return [batch_view(b) for b in session.scalars(select(SyncBatch).order_by(SyncBatch.id.desc()).limit(limit))]
 
 
-def summary(session: Session) -> dict[str, Any]:
+def summary(session: Session) -> StockSummary:
     def count(query: Any) -> int:
         return int(session.scalar(query) or 0)
 
-    return {
-        "skus": count(select(func.count()).select_from(SkuState)),
-        "waiting_for_magento_read": count(select(func.count()).select_from(StockHint)),
-        "pending": {k.value: count(select(func.count()).select_from(SyncOutbox).where(
+    return StockSummary(
+        skus=count(select(func.count()).select_from(SkuState)),
+        waiting_for_magento_read=count(select(func.count()).select_from(StockHint)),
+        pending={k.value: count(select(func.count()).select_from(SyncOutbox).where(
             SyncOutbox.kind == k.value, SyncOutbox.pending_value.is_not(None))) for k in Kind},
-        "in_flight": count(select(func.count()).select_from(SyncOutbox).where(SyncOutbox.inflight_batch_id.is_not(None))),
-        "errors": count(select(func.count()).select_from(SkuState).where(
+        in_flight=count(select(func.count()).select_from(SyncOutbox).where(SyncOutbox.inflight_batch_id.is_not(None))),
+        errors=count(select(func.count()).select_from(SkuState).where(
             (SkuState.stock_result == "error") | (SkuState.price_result == "error"))),
-        "lanes": [{"api": lane.api, "active_batch_id": lane.active_batch_id, "last_sent_at": _iso(lane.last_sent_at)}
-                  for lane in session.scalars(select(SyncLane).order_by(SyncLane.api))],
-    }
+        lanes=[LaneView(api=lane.api, active_batch_id=lane.active_batch_id, last_sent_at=_iso(lane.last_sent_at))
+               for lane in session.scalars(select(SyncLane).order_by(SyncLane.api))],
+    )
 
 
-def sku_history(session: Session, sku: str, *, limit: int = 50) -> list[dict[str, Any]]:
+def sku_history(session: Session, sku: str, *, limit: int = 50) -> list[PushedValue]:
     """The values completed imports carried for this SKU, newest first."""
     from marketbridge.adapters.db.models.stock import SkuPushLog
 
     rows = session.scalars(select(SkuPushLog).where(SkuPushLog.sku == sku).order_by(SkuPushLog.id.desc()).limit(limit))
-    return [{"kind": r.kind, "value": r.value, "result": r.result, "message": r.message, "batch_id": r.batch_id,
-             "first_noticed_at": _iso(r.first_noticed_at), "read_at": _iso(r.read_at),
-             "completed_at": _iso(r.completed_at),
-             "latency_seconds": (r.completed_at - r.first_noticed_at).total_seconds() if r.first_noticed_at else None}
+    return [PushedValue(kind=r.kind, value=r.value, result=r.result, message=r.message, batch_id=r.batch_id,
+                        first_noticed_at=_iso(r.first_noticed_at), read_at=_iso(r.read_at),
+                        completed_at=_iso(r.completed_at),
+                        latency_seconds=(r.completed_at - r.first_noticed_at).total_seconds()
+                        if r.first_noticed_at else None)
             for r in rows]
