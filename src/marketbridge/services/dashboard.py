@@ -364,3 +364,34 @@ def api_usage() -> list[ApiUsage]:
 
 def active_state_values() -> list[str]:
     return [s.value for s in ExceptionState]
+
+
+# --- exceptions shown beside each flow's objects on the console pages -------------------------------
+
+
+def open_exceptions_for(session: Session, object_ids: list[str]) -> dict[str, list[ExceptionRecord]]:
+    """The active exceptions of each of these business object ids (ids without any are left out)."""
+    if not object_ids:
+        return {}
+    rows = session.scalars(
+        select(ExceptionRecord).where(
+            ExceptionRecord.object_id.in_(object_ids), ExceptionRecord.state.in_(exception_service.ACTIVE_STATES)
+        )
+    ).all()
+    found: dict[str, list[ExceptionRecord]] = {}
+    for row in rows:
+        found.setdefault(row.object_id, []).append(row)
+    return found
+
+
+def active_exceptions_of(session: Session, types: Sequence[ExceptionType | str], *,
+                         limit: int | None = None) -> list[ExceptionRecord]:
+    """Active exceptions of these types, the oldest first."""
+    codes = [t if isinstance(t, str) else t.code for t in types]
+    if not codes:
+        return []
+    query = select(ExceptionRecord).where(ExceptionRecord.type.in_(codes),
+                                          ExceptionRecord.state.in_(exception_service.ACTIVE_STATES))
+    if limit is not None:
+        query = query.order_by(ExceptionRecord.first_seen).limit(limit)
+    return list(session.scalars(query).all())
