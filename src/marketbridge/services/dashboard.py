@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import structlog
 from sqlalchemy import func, select
@@ -367,6 +367,14 @@ def active_state_values() -> list[str]:
 
 
 # --- exceptions shown beside each flow's objects on the console pages -------------------------------
+
+
+#: An exception record as the console pages get it (the row itself; the pages only read it).
+ExceptionRecordRow: TypeAlias = ExceptionRecord
+
+
+def exception_record(session: Session, record_id: int) -> ExceptionRecord | None:
+    return session.get(ExceptionRecord, record_id)
 
 
 def open_exceptions_for(session: Session, object_ids: list[str]) -> dict[str, list[ExceptionRecord]]:

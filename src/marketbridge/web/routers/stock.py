@@ -15,18 +15,17 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from marketbridge.adapters.db.models.core import User
 from marketbridge.domain.auth import Action
 from marketbridge.domain.stock import Kind, RuleError, Scope
 from marketbridge.services.stock import poll as stock_poll
 from marketbridge.services.stock import state as stock_state
 from marketbridge.services.stock.rules import list_rules, put_rule, remove_rule
-from marketbridge.web.deps import RuntimeDep, SessionDep
+from marketbridge.web.deps import ConsoleUser, RuntimeDep, SessionDep
 from marketbridge.web.params import DbId, Offset
 from marketbridge.web.policy import Reader, requires
 
 router = APIRouter(tags=["stock"])
-RuleEditor = Annotated[User, Depends(requires(Action.EDIT_STOCK_RULES))]
+RuleEditor = Annotated[ConsoleUser, Depends(requires(Action.EDIT_STOCK_RULES))]
 
 
 @router.get("/api/stock/summary")
