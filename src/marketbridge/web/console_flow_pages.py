@@ -28,10 +28,11 @@ from marketbridge.domain.auth import Action, may
 from marketbridge.domain.orders import OrderState
 from marketbridge.domain.shipments import CARRIER_UNMAPPED, ShipmentState
 from marketbridge.services import audit as audit_service
-from marketbridge.services import catalogue_views, dashboard
+from marketbridge.services import catalogue_views
 from marketbridge.services import orders as order_service
 from marketbridge.services import refunds as refund_service
 from marketbridge.services import shipments as shipment_service
+from marketbridge.services.console import dashboard
 from marketbridge.services.orders import views as order_views
 from marketbridge.services.refunds import reading as refund_reading
 from marketbridge.services.refunds.states import HELD as REFUND_HELD

@@ -16,8 +16,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from marketbridge.services import dashboard
 from marketbridge.services import exceptions as exception_service
+from marketbridge.services.console import dashboard
 from marketbridge.web.deps import DbSession
 
 

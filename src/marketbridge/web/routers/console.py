@@ -18,8 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from marketbridge.domain.auth import Action, Role
 from marketbridge.domain.exceptions import Team
 from marketbridge.services import auth as auth_service
-from marketbridge.services import console_actions, dashboard
 from marketbridge.services import exceptions as exception_service
+from marketbridge.services.console import actions as console_actions
+from marketbridge.services.console import dashboard
 from marketbridge.web import console_flow_pages, console_guide, console_metrics, console_users
 from marketbridge.web.console_auth import (
     check_csrf,
