@@ -9,7 +9,7 @@ import into "no price rules". Reading this module now tells the whole wiring:
 * the webhook table (:func:`webhook_handlers`): which event names each flow listens to;
 * the bus (:func:`message_bus`): cross-flow signals and the handler that acts on each; the ones that
   must survive a crash are enqueued on the flows' DBOS queues, as before;
-* the console's flow actions (``console_flow_hooks.register_all``);
+* the console's flow actions (``services.console.flow_hooks.register_all``);
 * the engine port (:class:`DbosEngine`): launching DBOS, its client, and what the dashboard needs
   to know about the workflows — so services and the web layer never import ``workflows``.
 
@@ -26,10 +26,10 @@ from typing import Any
 from marketbridge import bus as messages
 from marketbridge.adapters.db.session import Database
 from marketbridge.runtime import Runtime
-from marketbridge.services import console_flow_hooks
 from marketbridge.services import refunds as refund_service
 from marketbridge.services import stock as stock_service
-from marketbridge.services.console_actions import FlowActions
+from marketbridge.services.console import flow_hooks as console_flow_hooks
+from marketbridge.services.console.actions import FlowActions
 from marketbridge.services.webhooks import WebhookHandlers
 from marketbridge.settings import Settings
 from marketbridge.workflows import catalogue as catalogue_workflows

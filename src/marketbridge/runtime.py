@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from marketbridge.adapters.magento.client import MagentoClient
     from marketbridge.adapters.mirakl.client import MiraklClient
     from marketbridge.bus import MessageBus
-    from marketbridge.services.console_actions import FlowActions
+    from marketbridge.services.console.actions import FlowActions
     from marketbridge.services.webhooks import WebhookHandlers
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from dbos import DBOS
 
-from marketbridge.services import dashboard
+from marketbridge.services.console import dashboard
 from marketbridge.workflows import engine
 
 

@@ -192,7 +192,7 @@ RETRY_POLICY = {"order_": Action.RETRY_ORDERS, "refund_": Action.ACT_ON_REFUNDS}
 
 def test_console_exception_buttons_and_api_routes_give_a_change_to_the_same_team():
     from marketbridge.bootstrap import build_runtime
-    from marketbridge.services import dashboard
+    from marketbridge.services.console import dashboard
     from tests.conftest import make_settings
 
     types = dashboard.exception_types()

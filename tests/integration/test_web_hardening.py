@@ -14,8 +14,9 @@ from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.stock import WebhookEvent
 from marketbridge.domain.auth import Role
 from marketbridge.domain.exceptions import WORKFLOW_FAILED, ExceptionReport
-from marketbridge.services import auth, dashboard, webhooks
+from marketbridge.services import auth, webhooks
 from marketbridge.services import exceptions as exception_service
+from marketbridge.services.console import dashboard
 from marketbridge.web.app import create_app
 from tests.conftest import ON_POSTGRES
 

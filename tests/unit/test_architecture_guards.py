@@ -7,7 +7,10 @@
 * ``importlib`` (modules are imported by name in code, not looked up), except for the data file
   read through ``importlib.resources``;
 * a module-level registry filled by import side effects (``register_*`` called at import time);
-* the web layer importing the workflows (it reaches the engine through ``app.state.runtime``).
+* the web layer importing the workflows (it reaches the engine through ``app.state.runtime``);
+* the web layer importing SQLAlchemy or the ORM models, or running a query on a session: it calls
+  the flows' commands and views only (``web.deps`` hands out the request's session, the one
+  exception, listed with its reason in ``WEB_ORM_ALLOWED``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,16 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[2] / "src" / "marketbridge"
 #: importlib.resources reads a data file shipped in the package: the one allowed use.
 IMPORTLIB_ALLOWED = {"services/passwords.py"}
+#: Web modules allowed to import SQLAlchemy or the ORM models, each with its reason. Keep it short.
+WEB_ORM_ALLOWED = {
+    # The dependency that opens the request's session (``SessionDep``) and turns a bearer token
+    # into the signed-in user; it names the two types (``DbSession``, ``ConsoleUser``) for the
+    # rest of the web layer, and queries nothing itself (``services.auth`` does).
+    "web/deps.py": "provides the request session and the signed-in user type",
+}
+#: Session methods that run a query or write: the web layer calls none of them on a session (it may
+#: still end its transaction with ``commit`` or ``flush`` before a service opens its own).
+QUERY_METHODS = {"execute", "scalar", "scalars", "query", "add", "add_all", "delete", "merge"}
 
 
 def _modules() -> list[tuple[str, ast.Module]]:
@@ -56,6 +69,35 @@ def test_services_do_not_import_workflows() -> None:
 def test_the_web_layer_does_not_import_workflows() -> None:
     found = [f"{name}: {imported}" for name, tree in _modules() if name.startswith("web/")
              for imported in _imported_names(tree) if imported.startswith("marketbridge.workflows")]
+    assert found == []
+
+
+def test_the_web_layer_does_not_import_sqlalchemy_or_the_models() -> None:
+    """Issue 18: the web layer calls the flows' commands and views; only they (and, in time, only
+    ``adapters/db``) write SQLAlchemy queries."""
+    found = [f"{name}: {imported}" for name, tree in _modules()
+             if name.startswith("web/") and name not in WEB_ORM_ALLOWED
+             for imported in _imported_names(tree)
+             if imported == "sqlalchemy" or imported.startswith(("sqlalchemy.", "marketbridge.adapters.db.models"))]
+    assert found == []
+
+
+def test_the_web_layer_runs_no_query() -> None:
+    """No ``session.execute`` / ``scalars`` / ``get(Model, id)`` / ``add`` ... in ``web``: a query
+    there is a rule in the wrong place (``request.session`` is the signed cookie, not the database)."""
+    found = []
+    for name, tree in _modules():
+        if not name.startswith("web/"):
+            continue
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            target = node.func.value
+            is_db_session = isinstance(target, ast.Name) and target.id in ("session", "s", "db_session")
+            if is_db_session and (node.func.attr in QUERY_METHODS
+                                  or (node.func.attr == "get" and node.args and isinstance(node.args[0], ast.Name)
+                                      and node.args[0].id[:1].isupper())):
+                found.append(f"{name}:{node.lineno} session.{node.func.attr}()")
     assert found == []
 
 

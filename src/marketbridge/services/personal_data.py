@@ -15,7 +15,7 @@ A customer's name, addresses, phones and e-mail reach the database through:
   closed exception records older than the retention is dropped as well (it is remote free text);
 * **the log-in form**: a failed log-in records the typed name as ``audit_log.actor`` /
   ``object_id`` (it may be a customer's name, or a password typed in the wrong box). Only admins see
-  it on the activity page (:func:`marketbridge.services.dashboard.activity`); it is removed after
+  it on the activity page (:func:`marketbridge.services.console.dashboard.activity`); it is removed after
   ``failed_login_name_retention_days``.
 
 Shipments, refunds, deliveries (OR23/OR24 bodies) and the engine's workflow inputs and outputs hold

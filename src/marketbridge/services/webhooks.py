@@ -153,6 +153,29 @@ def dispatch_event(session: Session, event_id: int, handlers: WebhookHandlers, *
     return True
 
 
+def store_and_dispatch(session_factory: Callable[[], object], raw_body: bytes, handlers: WebhookHandlers, *,
+                       dedup_window_seconds: float) -> tuple[StoredEvent, bool]:
+    """Store a verified delivery and run its handlers in one transaction (one commit per delivery:
+    a burst sends dozens a second); ``(stored event, handled)``. ``session_factory`` is
+    ``runtime.db.session``. The handlers run in a savepoint: if one fails, the event is still
+    stored and committed, with its error and one more attempt, for the poll to dispatch again
+    (:func:`redispatch_unhandled`), and ``handled`` is False. Raises WebhookPayloadError (nothing
+    stored) on a body that is not a webhook envelope."""
+    with session_factory() as session:  # type: ignore[attr-defined]
+        stored = store_event(session, raw_body, dedup_window_seconds=dedup_window_seconds)
+        try:
+            # A duplicate is not stored again, but its handlers run again: without an event id
+            # the same body may be a new change (see dispatch_event).
+            return stored, dispatch_event(session, stored.id, handlers, again=stored.duplicate)
+        except Exception as error:  # noqa: BLE001 - stored; the poll re-dispatches it
+            log.warning("webhook.dispatch_failed", event_id=stored.id, error=str(error)[:300])
+            row = session.get(WebhookEvent, stored.id)
+            if row is not None:
+                row.attempts += 1
+                row.error = str(error)[:2000]
+            return stored, False
+
+
 def redispatch_unhandled(session_factory: Callable[[], object], *, handlers: WebhookHandlers,
                          older_than_seconds: float = 30.0, limit: int = 500) -> int:
     """Retry events whose handlers failed earlier. ``session_factory`` is ``runtime.db.session``,
@@ -187,5 +210,6 @@ __all__ = [
     "dedup_horizon",
     "dispatch_event",
     "redispatch_unhandled",
+    "store_and_dispatch",
     "store_event",
 ]

@@ -25,13 +25,11 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Request, status
-from sqlalchemy.orm import Session
 
-from marketbridge.adapters.db.models.core import User
 from marketbridge.domain.auth import Role, can_act_on
 from marketbridge.services import auth as auth_service
 from marketbridge.services.login_throttle import LoginThrottle
-from marketbridge.web.deps import SessionDep
+from marketbridge.web.deps import ConsoleUser, DbSession, SessionDep
 
 SESSION_USER = "uid"
 SESSION_VERSION = "sv"
@@ -58,7 +56,7 @@ def csrf_token(request: Request) -> str:
     return str(token)
 
 
-def start_session(request: Request, user: User) -> None:
+def start_session(request: Request, user: ConsoleUser) -> None:
     """Log ``user`` in: a fresh session (new CSRF token) so a pre-login cookie cannot be reused."""
     request.session.clear()
     request.session[SESSION_USER] = user.id
@@ -66,20 +64,20 @@ def start_session(request: Request, user: User) -> None:
     request.session[SESSION_CSRF] = secrets.token_urlsafe(32)
 
 
-def end_session(request: Request, user: User | None = None) -> None:
+def end_session(request: Request, user: ConsoleUser | None = None) -> None:
     """Log out: this cookie is cleared and, with ``user``, every session of that user ends."""
     if user is not None:
         auth_service.end_sessions(user)
     request.session.clear()
 
 
-def session_user(request: Request, session: Session) -> User | None:
+def session_user(request: Request, session: DbSession) -> ConsoleUser | None:
     """The active user of this browser session, or None (also for a cookie of an older version)."""
     user_id = request.session.get(SESSION_USER)
     version = request.session.get(SESSION_VERSION)
     if not isinstance(user_id, int) or not isinstance(version, int):
         return None
-    user = session.get(User, user_id)
+    user = auth_service.user_by_id(session, user_id)
     if user is None or not user.active or user.session_version != version:
         return None
     return user
@@ -96,7 +94,7 @@ def login_url(next_path: str) -> str:
     return "/login?next=" + quote(safe_next(next_path), safe="/")
 
 
-def require_page_user(request: Request, session: SessionDep) -> User:
+def require_page_user(request: Request, session: SessionDep) -> ConsoleUser:
     user = session_user(request, session)
     if user is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -105,7 +103,7 @@ def require_page_user(request: Request, session: SessionDep) -> User:
     return user
 
 
-PageUser = Annotated[User, Depends(require_page_user)]
+PageUser = Annotated[ConsoleUser, Depends(require_page_user)]
 
 
 async def check_csrf(request: Request) -> None:
@@ -125,7 +123,7 @@ async def check_csrf(request: Request) -> None:
                             "Reload the page and try again.")
 
 
-def role_of(user: User) -> Role:
+def role_of(user: ConsoleUser) -> Role:
     """The user's role; an account with a role this version does not know may not act at all."""
     try:
         return Role(user.role)
@@ -133,7 +131,7 @@ def role_of(user: User) -> Role:
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"User {user.name} has an unknown role.") from None
 
 
-def may_act(user: User, owner: str) -> bool:
+def may_act(user: ConsoleUser, owner: str) -> bool:
     """Every role sees everything; a role acts on its own team's exceptions; admin on all."""
     return can_act_on(role_of(user), owner)
 

@@ -1,11 +1,13 @@
 """Console pages about each flow's business objects: orders, stock, shipments, refunds, catalogue,
 audit drift, and the carrier-mapping and stock-rule editors.
 
-Every page reads through the flow's own service functions (the same ones its CLI and JSON API
+Every page reads through the flow's own view functions (the same modules its CLI and JSON API
 use), imported plainly, and renders "not available yet" when the flow's tables are missing from
 this database, so the console never crashes on a partially migrated installation. The two editors write
 through the flow services too (``shipments.add_mapping`` / ``delete_mapping``,
-``stock.rules.put_rule`` / ``remove_rule``), which write the audit log.
+``stock.rules.put_rule`` / ``remove_rule``), which write the audit log. This module writes no
+query and holds no flow rule (which states count as waiting, what is ordered by deadline): those are
+the flows' (issue 18; ``tests/unit/test_architecture_guards.py`` keeps SQLAlchemy out of ``web``).
 """
 
 from __future__ import annotations
@@ -19,32 +21,34 @@ import structlog
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from prometheus_client.core import GaugeMetricFamily
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.core import ExceptionRecord, User
 from marketbridge.domain import stock as stock_domain
 from marketbridge.domain.auth import Action, may
+from marketbridge.domain.orders import OrderState
+from marketbridge.domain.shipments import CARRIER_UNMAPPED, ShipmentState
 from marketbridge.services import audit as audit_service
-from marketbridge.services import catalogue as catalogue_service
-from marketbridge.services import dashboard
-from marketbridge.services import exceptions as exception_service
+from marketbridge.services import catalogue_views
 from marketbridge.services import orders as order_service
 from marketbridge.services import refunds as refund_service
 from marketbridge.services import shipments as shipment_service
+from marketbridge.services.console import dashboard
+from marketbridge.services.orders import views as order_views
+from marketbridge.services.refunds import reading as refund_reading
+from marketbridge.services.refunds.states import HELD as REFUND_HELD
+from marketbridge.services.shipments import console as shipment_console
 from marketbridge.services.stock import rules as stock_rules
 from marketbridge.services.stock import state as stock_state
 from marketbridge.web.console_auth import role_of
-from marketbridge.web.console_templates import as_datetime, render
-from marketbridge.web.deps import RuntimeDep, SessionDep
+from marketbridge.web.console_templates import render
+from marketbridge.web.deps import ConsoleUser, DbSession, RuntimeDep, SessionDep
 from marketbridge.web.params import INT4_MAX, DbId
 from marketbridge.web.policy import PageReader, requires
 
 log = structlog.get_logger(__name__)
 router = APIRouter()
-MappingEditor = Annotated[User, Depends(requires(Action.EDIT_CARRIER_MAPPINGS, "session"))]
-RuleEditor = Annotated[User, Depends(requires(Action.EDIT_STOCK_RULES, "session"))]
+MappingEditor = Annotated[ConsoleUser, Depends(requires(Action.EDIT_CARRIER_MAPPINGS, "session"))]
+RuleEditor = Annotated[ConsoleUser, Depends(requires(Action.EDIT_STOCK_RULES, "session"))]
 
 
 @dataclass(frozen=True)
@@ -54,79 +58,45 @@ class Highlight:
     kind: str = "warn"
 
 
-def _ready(session: Session, *tables: str) -> bool:
+def _ready(session: DbSession, *tables: str) -> bool:
     return all(dashboard.has_table(session, t) for t in tables)
-
-
-def _open_exceptions_for(session: Session, object_ids: list[str]) -> dict[str, list[ExceptionRecord]]:
-    if not object_ids:
-        return {}
-    rows = session.scalars(
-        select(ExceptionRecord).where(
-            ExceptionRecord.object_id.in_(object_ids), ExceptionRecord.state.in_(exception_service.ACTIVE_STATES)
-        )
-    ).all()
-    found: dict[str, list[ExceptionRecord]] = {}
-    for row in rows:
-        found.setdefault(row.object_id, []).append(row)
-    return found
 
 
 # --- orders ---------------------------------------------------------------------------------------
 
-ORDER_STAGES = ["received", "held", "accepted", "awaiting_payment", "created", "shipped", "refunded",
-                "refused", "cancelled", "closed"]
 ORDER_STAGE_WORDS = {
-    "received": "Just arrived", "held": "Waiting for a decision", "accepted": "Accepted, waiting for payment",
-    "awaiting_payment": "Paid, being created in Adobe Commerce", "created": "In Adobe Commerce, to ship",
-    "shipped": "Shipped", "refunded": "Refunded", "refused": "Refused", "cancelled": "Cancelled", "closed": "Closed",
+    OrderState.RECEIVED.value: "Just arrived", OrderState.HELD.value: "Waiting for a decision",
+    OrderState.ACCEPTED.value: "Accepted, waiting for payment",
+    OrderState.AWAITING_PAYMENT.value: "Paid, being created in Adobe Commerce",
+    OrderState.CREATED.value: "In Adobe Commerce, to ship", OrderState.SHIPPED.value: "Shipped",
+    OrderState.REFUNDED.value: "Refunded", OrderState.REFUSED.value: "Refused", OrderState.CANCELLED.value: "Cancelled",
+    OrderState.CLOSED.value: "Closed",
 }
 
 
-def orders_data(session: Session, runtime: Any, *, state: str | None, q: str | None) -> dict[str, Any] | dashboard.Unavailable:
+def orders_data(session: DbSession, runtime: Any, *, state: str | None,
+                q: str | None) -> dict[str, Any] | dashboard.Unavailable:
     orders = order_service
     if not _ready(session, "marketplace_orders"):
         return dashboard.Unavailable("the orders flow is not installed on this server yet.")
-    from marketbridge.adapters.db.models.orders import MarketplaceOrder
-
-    counts = dict(session.execute(select(MarketplaceOrder.state, func.count()).group_by(MarketplaceOrder.state)).all())
+    counts = order_views.counts_by_state(session)
     now = utcnow()
-    held = session.scalars(
-        select(MarketplaceOrder).where(MarketplaceOrder.state.in_(["held", "received"]))
-        .order_by(MarketplaceOrder.acceptance_deadline.is_(None), MarketplaceOrder.acceptance_deadline).limit(100)
-    ).all()
-    stuck_types = [c for c in dashboard.exception_types() if c.startswith("order_stuck")]
-    stuck = session.scalars(
-        select(ExceptionRecord).where(ExceptionRecord.type.in_(stuck_types),
-                                      ExceptionRecord.state.in_(exception_service.ACTIVE_STATES))
-        .order_by(ExceptionRecord.first_seen).limit(100)
-    ).all() if stuck_types else []
-    query = select(MarketplaceOrder)
-    if state:
-        query = query.where(MarketplaceOrder.state == state)
-    if q:
-        query = query.where(MarketplaceOrder.order_id.contains(q.strip(), autoescape=True)
-                             | MarketplaceOrder.magento_increment_id.contains(q.strip(), autoescape=True))
-    recent = session.scalars(query.order_by(MarketplaceOrder.marketplace_created_at.desc(), MarketplaceOrder.id.desc())
-                             .limit(100)).all()
+    held = order_views.awaiting_decision(session, now, limit=100)
+    stuck = dashboard.active_exceptions_of(session, order_views.STUCK_EXCEPTIONS, limit=100)
+    recent = order_views.search_orders(session, state=state, q=q, limit=100)
     detail = None
     if q:
-        exact = orders.get_order_record(session, q.strip(), runtime.settings.order_connection) \
-            if hasattr(orders, "get_order_record") else None
+        exact = orders.get_order_record(session, q.strip(), runtime.settings.order_connection)
         if exact is not None:
             detail = orders.to_dict(exact, detail=True)
-    to_ship = []
-    for o in session.scalars(select(MarketplaceOrder).where(
-            MarketplaceOrder.state.in_(["accepted", "awaiting_payment", "created"])).limit(500)):
-        deadline = as_datetime((o.raw or {}).get("shipping_deadline"))
-        if deadline is not None:
-            to_ship.append((o, (deadline - now).total_seconds()))
-    to_ship.sort(key=lambda pair: pair[1])
-    exceptions = _open_exceptions_for(session, [o.order_id for o in [*held, *recent, *(p[0] for p in to_ship[:50])]])
+    to_ship = order_views.to_ship_by_deadline(session, now, limit=50)
+    exceptions = dashboard.open_exceptions_for(
+        session, [o.order_id for o in [*(h.order for h in held), *recent, *(t.order for t in to_ship)]])
     return {
-        "to_ship": to_ship[:50],
-        "stages": [(s, ORDER_STAGE_WORDS.get(s, s), int(counts.get(s, 0))) for s in ORDER_STAGES],
-        "held": [(o, (o.acceptance_deadline - now).total_seconds() if o.acceptance_deadline else None) for o in held],
+        "to_ship": [(t.order, t.seconds_left) for t in to_ship],
+        "stages": [(s.value, ORDER_STAGE_WORDS.get(s.value, s.value), counts.get(s.value, 0))
+                   for s in order_views.CONSOLE_STAGES],
+        "held": [(h.order, h.seconds_left) for h in held],
         "stuck": stuck,
         "recent": recent,
         "detail": detail,
@@ -145,14 +115,11 @@ def orders_page(request: Request, session: SessionDep, runtime: RuntimeDep, user
 # --- stock -----------------------------------------------------------------------------------------
 
 
-def stock_data(session: Session, sku: str | None) -> dict[str, Any] | dashboard.Unavailable:
+def stock_data(session: DbSession, sku: str | None) -> dict[str, Any] | dashboard.Unavailable:
     state = stock_state
     if not _ready(session, "sku_states", "sync_batches", "sync_outbox"):
         return dashboard.Unavailable("the stock tables are not in this database yet.")
-    from marketbridge.adapters.db.models.stock import SyncOutbox
-
-    oldest = session.scalar(select(func.min(SyncOutbox.pending_first_noticed_at))
-                            .where(SyncOutbox.pending_value.is_not(None)))
+    oldest = state.oldest_pending_change(session)
     lag = (utcnow() - oldest).total_seconds() if oldest is not None else 0.0
     view = history = None
     if sku:
@@ -171,15 +138,16 @@ def stock_page(request: Request, session: SessionDep, user: PageReader,
 
 # --- shipments --------------------------------------------------------------------------------------
 
-WAITING_SHIPMENT_STATES = ["new", "waiting_carrier", "waiting_tracking", "ready", "partial", "sent", "error"]
 SHIPMENT_WORDS = {
-    "new": "Just seen", "waiting_carrier": "Waiting for a carrier mapping", "waiting_tracking": "Waiting for a tracking number",
-    "ready": "Being sent", "partial": "Tracking sent, rest of order to ship", "sent": "Sent, waiting for John Lewis",
-    "confirmed": "Confirmed by John Lewis", "error": "Refused by John Lewis",
+    ShipmentState.NEW.value: "Just seen", ShipmentState.WAITING_CARRIER.value: "Waiting for a carrier mapping",
+    ShipmentState.WAITING_TRACKING.value: "Waiting for a tracking number", ShipmentState.READY.value: "Being sent",
+    ShipmentState.PARTIAL.value: "Tracking sent, rest of order to ship",
+    ShipmentState.SENT.value: "Sent, waiting for John Lewis", ShipmentState.CONFIRMED.value: "Confirmed by John Lewis",
+    ShipmentState.ERROR.value: "Refused by John Lewis",
 }
 
 
-def shipments_data(session: Session, state: str | None) -> dict[str, Any] | dashboard.Unavailable:
+def shipments_data(session: DbSession, state: str | None) -> dict[str, Any] | dashboard.Unavailable:
     shipments = shipment_service
     if not _ready(session, "shipments_out"):
         return dashboard.Unavailable("the shipments flow is not installed on this server yet.")
@@ -187,10 +155,11 @@ def shipments_data(session: Session, state: str | None) -> dict[str, Any] | dash
     if state:
         rows = shipments.list_shipments(session, state=state, limit=200)
     else:
-        rows = [r for s in WAITING_SHIPMENT_STATES for r in shipments.list_shipments(session, state=s, limit=200)]
-        rows.sort(key=lambda r: r.detected_at or "")
-    return {"counts": [(s, SHIPMENT_WORDS.get(s, s), int(counts.get(s, 0))) for s in [*WAITING_SHIPMENT_STATES, "confirmed"]],
-            "rows": rows, "awaiting": sum(int(counts.get(s, 0)) for s in WAITING_SHIPMENT_STATES)}
+        rows = shipment_console.awaiting_confirmation(session, limit_per_state=200)
+    awaiting = [s.value for s in shipment_console.AWAITING_CONFIRMATION]
+    return {"counts": [(s, SHIPMENT_WORDS.get(s, s), int(counts.get(s, 0)))
+                       for s in [*awaiting, ShipmentState.CONFIRMED.value]],
+            "rows": rows, "awaiting": sum(int(counts.get(s, 0)) for s in awaiting)}
 
 
 @router.get("/shipments", response_class=HTMLResponse)
@@ -203,14 +172,11 @@ def shipments_page(request: Request, session: SessionDep, user: PageReader,
 # --- refunds ---------------------------------------------------------------------------------------
 
 
-def refunds_data(session: Session, status_: str | None) -> dict[str, Any] | dashboard.Unavailable:
+def refunds_data(session: DbSession, status_: str | None) -> dict[str, Any] | dashboard.Unavailable:
     refunds = refund_service
     if not _ready(session, "refunds_out", "marketplace_refunds"):
         return dashboard.Unavailable("the refunds flow is not installed on this server yet.")
-    from marketbridge.adapters.db.models.refunds import RefundOut
-
-    counts = dict(session.execute(select(RefundOut.status, func.count()).group_by(RefundOut.status)).all())
-    return {"counts": sorted((str(k), int(v)) for k, v in counts.items()),
+    return {"counts": refund_reading.counts_by_status(session),
             "memos": refunds.list_refunds(session, status=status_ or None, limit=100),
             "marketplace": refunds.list_marketplace_refunds(session, limit=50)}
 
@@ -224,23 +190,11 @@ def refunds_page(request: Request, session: SessionDep, user: PageReader,
 # --- catalogue and audit ----------------------------------------------------------------------------
 
 
-def catalogue_data(session: Session, status_: str | None, q: str | None) -> dict[str, Any] | dashboard.Unavailable:
-    catalogue = catalogue_service
+def catalogue_data(session: DbSession, status_: str | None, q: str | None) -> dict[str, Any] | dashboard.Unavailable:
     if not _ready(session, "catalogue_listings"):
         return dashboard.Unavailable("the catalogue flow is not installed on this server yet.")
-    from marketbridge.adapters.db.models.catalogue import Listing
-
-    counts = dict(session.execute(select(Listing.status, func.count()).group_by(Listing.status)).all())
-    query = select(Listing).order_by(Listing.updated_at.desc())
-    if status_:
-        query = query.where(Listing.status == status_)
-    if q:
-        query = query.where(Listing.magento_sku.contains(q.strip(), autoescape=True)
-                             | Listing.offer_sku.contains(q.strip(), autoescape=True))
-    rows = [catalogue.listing_dict(r) for r in session.scalars(query.limit(200))]
-    order = ["live", "pending", "new", "inactive", "rejected", "invalid", "excluded"]
-    return {"counts": [(s, int(counts.get(s, 0))) for s in order] +
-            [(str(s), int(n)) for s, n in counts.items() if s not in order], "rows": rows}
+    return {"counts": catalogue_views.listing_counts(session),
+            "rows": catalogue_views.search_listings(session, status=status_, q=q, limit=200)}
 
 
 @router.get("/catalogue", response_class=HTMLResponse)
@@ -251,7 +205,7 @@ def catalogue_page(request: Request, session: SessionDep, user: PageReader,
                   q=q or "")
 
 
-def audit_data(session: Session, run_id: int | None, kind: str | None) -> dict[str, Any] | dashboard.Unavailable:
+def audit_data(session: DbSession, run_id: int | None, kind: str | None) -> dict[str, Any] | dashboard.Unavailable:
     audit = audit_service
     if not _ready(session, "audit_runs", "audit_drifts"):
         return dashboard.Unavailable("the audit is not installed on this server yet.")
@@ -271,12 +225,11 @@ def audit_page(request: Request, session: SessionDep, user: PageReader,
 # --- editors: carrier mapping and stock rules ----------------------------------------------------------
 
 
-def carriers_data(session: Session) -> dict[str, Any] | dashboard.Unavailable:
+def carriers_data(session: DbSession) -> dict[str, Any] | dashboard.Unavailable:
     shipments = shipment_service
     if not _ready(session, "carrier_mappings", "marketplace_carriers"):
         return dashboard.Unavailable("the shipments flow is not installed on this server yet.")
-    unmapped = session.scalars(select(ExceptionRecord).where(
-        ExceptionRecord.type == "carrier_unmapped", ExceptionRecord.state.in_(exception_service.ACTIVE_STATES))).all()
+    unmapped = dashboard.active_exceptions_of(session, [CARRIER_UNMAPPED])
     return {"mappings": shipments.list_mappings(session), "carriers": shipments.cached_carriers(session),
             "unmapped": unmapped}
 
@@ -329,7 +282,7 @@ RULE_FIELDS = {
 }
 
 
-def rules_data(session: Session) -> dict[str, Any] | dashboard.Unavailable:
+def rules_data(session: DbSession) -> dict[str, Any] | dashboard.Unavailable:
     rules, domain = stock_rules, stock_domain
     if not _ready(session, "stock_rules"):
         return dashboard.Unavailable("the stock tables are not in this database yet.")
@@ -400,13 +353,13 @@ def _safe(fn: Callable[[], Any], default: Any) -> Any:
         return default
 
 
-def overview_highlights(session: Session, runtime: Any) -> list[Highlight]:
+def overview_highlights(session: DbSession, runtime: Any) -> list[Highlight]:
     """Short plain-English lines for the overview: what to look at today, most urgent first."""
     items: list[Highlight] = []
     orders = _safe(lambda: orders_data(session, runtime, state=None, q=None), None)
     if isinstance(orders, dict):
         for order, left in orders["held"][:5]:
-            if order.state != "held":
+            if order.state != OrderState.HELD:
                 continue
             when = "" if left is None else (" — deadline passed" if left < 0 else f" — {int(left // 3600)} h {int(left % 3600 // 60)} min left")
             items.append(Highlight(f"Order {order.order_id} is waiting for a decision{when}",
@@ -423,7 +376,7 @@ def overview_highlights(session: Session, runtime: Any) -> list[Highlight]:
         if stock["summary"].errors:
             items.append(Highlight(f"{stock['summary'].errors} SKU(s) whose last stock or price update was rejected",
                                    "/stock", "warn"))
-    refunds = _safe(lambda: refunds_data(session, "held"), None)
+    refunds = _safe(lambda: refunds_data(session, REFUND_HELD), None)
     if isinstance(refunds, dict) and refunds["memos"]:
         items.append(Highlight(f"{len(refunds['memos'])} credit memo(s) held, not refunded on John Lewis", "/refunds?status=held", "warn"))
     audit = _safe(lambda: audit_data(session, None, None), None)
@@ -433,37 +386,25 @@ def overview_highlights(session: Session, runtime: Any) -> list[Highlight]:
     return items
 
 
-def metric_families(session: Session, runtime: Any) -> Iterator[GaugeMetricFamily]:
+def metric_families(session: DbSession, runtime: Any) -> Iterator[GaugeMetricFamily]:
     """Orders by state and imports by result, read from the flows' tables at scrape time."""
     if _ready(session, "marketplace_orders"):
-        from marketbridge.adapters.db.models.orders import MarketplaceOrder
-
         orders = GaugeMetricFamily("marketbridge_orders", "Marketplace orders by marketbridge state.", labels=["state"])
-        for state, n in session.execute(select(MarketplaceOrder.state, func.count()).group_by(MarketplaceOrder.state)):
+        for state, n in order_views.counts_by_state(session).items():
             orders.add_metric([state], n)
         yield orders
     imports = GaugeMetricFamily("marketbridge_imports", "Marketplace imports sent, by API and result (last 7 days).",
                                 labels=["api", "result"])
     since = utcnow() - dt.timedelta(days=7)
     if _ready(session, "sync_batches"):
-        from marketbridge.adapters.db.models.stock import SyncBatch
-
-        for api, state, n in session.execute(select(SyncBatch.api, SyncBatch.state, func.count())
-                                             .where(SyncBatch.created_at >= since).group_by(SyncBatch.api, SyncBatch.state)):
+        for api, state, n in stock_state.import_counts_since(session, since):
             imports.add_metric([api, state], n)
     if _ready(session, "catalogue_imports"):
-        from marketbridge.adapters.db.models.catalogue import CatalogueImport
-
-        for api, state, n in session.execute(select(CatalogueImport.api, CatalogueImport.status, func.count())
-                                             .where(CatalogueImport.submitted_at >= since)
-                                             .group_by(CatalogueImport.api, CatalogueImport.status)):
+        for api, state, n in catalogue_views.import_counts_since(session, since):
             imports.add_metric([api, state], n)
     yield imports
     if _ready(session, "sync_outbox"):
-        from marketbridge.adapters.db.models.stock import SyncOutbox
-
-        oldest = session.scalar(select(func.min(SyncOutbox.pending_first_noticed_at))
-                                .where(SyncOutbox.pending_value.is_not(None)))
+        oldest = stock_state.oldest_pending_change(session)
         lag = GaugeMetricFamily("marketbridge_stock_sync_lag_seconds",
                                 "Age of the oldest stock or price change not yet sent to the marketplace (0: none).")
         lag.add_metric([], (utcnow() - oldest).total_seconds() if oldest else 0.0)

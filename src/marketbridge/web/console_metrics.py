@@ -15,14 +15,14 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy.orm import Session
 
-from marketbridge.services import dashboard
 from marketbridge.services import exceptions as exception_service
+from marketbridge.services.console import dashboard
+from marketbridge.web.deps import DbSession
 
 
 class DatabaseCollector(Collector):
-    def __init__(self, runtime: Any, session: Session) -> None:
+    def __init__(self, runtime: Any, session: DbSession) -> None:
         self.runtime = runtime
         self.session = session
 
@@ -66,7 +66,7 @@ class DatabaseCollector(Collector):
         yield lag
 
 
-def exposition(runtime: Any, session: Session) -> tuple[bytes, str]:
+def exposition(runtime: Any, session: DbSession) -> tuple[bytes, str]:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DatabaseCollector(runtime, session))
     return generate_latest(REGISTRY) + generate_latest(registry), CONTENT_TYPE_LATEST

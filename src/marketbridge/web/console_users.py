@@ -14,19 +14,18 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from marketbridge.adapters.db.models.core import User
 from marketbridge.domain.auth import Action
 from marketbridge.services import auth
 from marketbridge.services import exceptions as exception_service
 from marketbridge.web.console_templates import render
-from marketbridge.web.deps import SessionDep
+from marketbridge.web.deps import ConsoleUser, SessionDep
 from marketbridge.web.params import DbId
 from marketbridge.web.policy import requires
 
 router = APIRouter()
 # The shared role policy (admin only), so the route-table test sees it and the API cannot drift.
-AccountManager = Annotated[User, Depends(requires(Action.MANAGE_ACCOUNTS, "session"))]
-AccountReader = Annotated[User, Depends(requires(Action.READ_ACCOUNTS, "session"))]
+AccountManager = Annotated[ConsoleUser, Depends(requires(Action.MANAGE_ACCOUNTS, "session"))]
+AccountReader = Annotated[ConsoleUser, Depends(requires(Action.READ_ACCOUNTS, "session"))]
 
 
 @router.get("/users", response_class=HTMLResponse)
@@ -34,8 +33,8 @@ def users_page(request: Request, session: SessionDep, user: AccountReader) -> Re
     return render(request, "console/users.html", users=auth.list_users(session), tokens=auth.list_tokens(session))
 
 
-def _set_active(session: SessionDep, user: User, user_id: int, active: bool) -> Response:
-    target = session.get(User, user_id)
+def _set_active(session: SessionDep, user: ConsoleUser, user_id: int, active: bool) -> Response:
+    target = auth.user_by_id(session, user_id)
     if target is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "There is no such user.")
     if target.id == user.id and not active:

@@ -10,7 +10,7 @@ tokens create``); routes do not use it (or ``ApiUser``) directly but through the
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, TypeAlias
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -19,6 +19,12 @@ from sqlalchemy.orm import Session
 from marketbridge.adapters.db.models.core import User
 from marketbridge.runtime import Runtime
 from marketbridge.services import auth
+
+#: The database session a request works in, for the signatures of the page helpers that take it
+#: (they pass it on to the flows' views; the web layer writes no query itself).
+DbSession: TypeAlias = Session
+#: The signed-in person (console or API token), for ``Annotated[ConsoleUser, Depends(...)]``.
+ConsoleUser: TypeAlias = User
 
 
 def get_runtime_dep(request: Request) -> Runtime:

@@ -8,7 +8,7 @@ One factory for the JSON API and the console, so the two cannot drift: the roles
 The returned dependency carries ``policy_action`` so that the route-table test can tell that a
 route has a policy (and which), and refuse a route without one::
 
-    RuleEditor = Annotated[User, Depends(requires(Action.EDIT_STOCK_RULES))]
+    RuleEditor = Annotated[ConsoleUser, Depends(requires(Action.EDIT_STOCK_RULES))]
 
     @router.delete("/api/rules/{rule_id}")
     def rules_delete(rule_id: DbId, user: RuleEditor) -> ...
@@ -22,15 +22,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, HTTPException, status
 
-from marketbridge.adapters.db.models.core import User
 from marketbridge.domain.auth import DESCRIPTIONS, Action, Role, may
 from marketbridge.web.console_auth import require_page_user
-from marketbridge.web.deps import require_api_user
+from marketbridge.web.deps import ConsoleUser, require_api_user
 
 Via = Literal["token", "session"]
 
 
-def _check(user: User, action: Action) -> User:
+def _check(user: ConsoleUser, action: Action) -> ConsoleUser:
     try:
         role = Role(user.role)
     except ValueError:
@@ -42,13 +41,13 @@ def _check(user: User, action: Action) -> User:
 
 
 @cache
-def requires(action: Action, via: Via = "token") -> Callable[..., User]:
+def requires(action: Action, via: Via = "token") -> Callable[..., ConsoleUser]:
     """The dependency for one action (cached: the same object each time, so FastAPI runs it once)."""
     if via == "token":
-        def dependency(user: Annotated[User, Depends(require_api_user)]) -> User:
+        def dependency(user: Annotated[ConsoleUser, Depends(require_api_user)]) -> ConsoleUser:
             return _check(user, action)
     else:
-        def dependency(user: Annotated[User, Depends(require_page_user)]) -> User:
+        def dependency(user: Annotated[ConsoleUser, Depends(require_page_user)]) -> ConsoleUser:
             return _check(user, action)
     dependency.__name__ = f"requires_{action.value}_{via}"
     dependency.policy_action = action  # type: ignore[attr-defined]
@@ -69,5 +68,5 @@ def policies_of(dependant: Any) -> set[tuple[Action, Via]]:
     return found
 
 
-Reader = Annotated[User, Depends(requires(Action.READ))]
-PageReader = Annotated[User, Depends(requires(Action.READ, "session"))]
+Reader = Annotated[ConsoleUser, Depends(requires(Action.READ))]
+PageReader = Annotated[ConsoleUser, Depends(requires(Action.READ, "session"))]

@@ -10,14 +10,16 @@ timestamps are ISO 8601 strings as ``datetime.isoformat`` writes them (``+00:00`
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from marketbridge.adapters.db.models.orders import MarketplaceOrder
 from marketbridge.domain.money import wire_number
+from marketbridge.domain.orders import ORDER_STUCK_IN_INTEGRATION, ORDER_STUCK_UNSHIPPED, OrderState
 from marketbridge.settings import Settings
 
 
@@ -144,3 +146,78 @@ def to_dict(order: MarketplaceOrder, *, detail: bool = False) -> dict[str, Any]:
     with ``detail``), as a JSON object."""
     view: OrderSummary = order_detail(order) if detail else order_summary(order)
     return view.model_dump(by_alias=True)
+
+
+# --- the console's orders page (issue 18: the web layer renders, the flow reads) ---------------------
+
+#: The states the console shows, in the order of an order's life.
+CONSOLE_STAGES: tuple[OrderState, ...] = (
+    OrderState.RECEIVED, OrderState.HELD, OrderState.ACCEPTED, OrderState.AWAITING_PAYMENT, OrderState.CREATED,
+    OrderState.SHIPPED, OrderState.REFUNDED, OrderState.REFUSED, OrderState.CANCELLED, OrderState.CLOSED,
+)
+#: Orders waiting for an accept/refuse decision.
+AWAITING_DECISION: tuple[OrderState, ...] = (OrderState.HELD, OrderState.RECEIVED)
+#: Orders accepted and not shipped yet: they have a shipping deadline to meet.
+TO_SHIP: tuple[OrderState, ...] = (OrderState.ACCEPTED, OrderState.AWAITING_PAYMENT, OrderState.CREATED)
+#: The exceptions that say an order is stuck in one stage.
+STUCK_EXCEPTIONS = (ORDER_STUCK_IN_INTEGRATION, ORDER_STUCK_UNSHIPPED)
+
+
+@dataclass(frozen=True)
+class DeadlineOrder:
+    """An order and the seconds left to its deadline (negative: passed; None: no deadline)."""
+
+    order: MarketplaceOrder
+    seconds_left: float | None
+
+
+def counts_by_state(session: Session) -> dict[str, int]:
+    """Orders per state (only the states present)."""
+    rows = session.execute(select(MarketplaceOrder.state, func.count()).group_by(MarketplaceOrder.state)).all()
+    return {str(state): int(n) for state, n in rows}
+
+
+def awaiting_decision(session: Session, now: dt.datetime, *, limit: int = 100) -> list[DeadlineOrder]:
+    """Held and received orders, the nearest acceptance deadline first (no deadline last)."""
+    rows = session.scalars(
+        select(MarketplaceOrder).where(MarketplaceOrder.state.in_(AWAITING_DECISION))
+        .order_by(MarketplaceOrder.acceptance_deadline.is_(None), MarketplaceOrder.acceptance_deadline).limit(limit)
+    ).all()
+    return [DeadlineOrder(o, (o.acceptance_deadline - now).total_seconds() if o.acceptance_deadline else None)
+            for o in rows]
+
+
+def search_orders(session: Session, *, state: str | None = None, q: str | None = None,
+                  limit: int = 100) -> list[MarketplaceOrder]:
+    """Newest first; ``q`` matches part of the marketplace order id or the Adobe Commerce increment id
+    (literally: ``%`` and ``_`` are not wildcards)."""
+    query = select(MarketplaceOrder)
+    if state:
+        query = query.where(MarketplaceOrder.state == state)
+    if q:
+        query = query.where(MarketplaceOrder.order_id.contains(q.strip(), autoescape=True)
+                            | MarketplaceOrder.magento_increment_id.contains(q.strip(), autoescape=True))
+    return list(session.scalars(query.order_by(MarketplaceOrder.marketplace_created_at.desc(),
+                                               MarketplaceOrder.id.desc()).limit(limit)).all())
+
+
+def _as_datetime(value: object) -> dt.datetime | None:
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    try:
+        parsed = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def to_ship_by_deadline(session: Session, now: dt.datetime, *, limit: int = 50,
+                        scan: int = 500) -> list[DeadlineOrder]:
+    """Orders still to ship that carry a shipping deadline, the nearest deadline first."""
+    found = []
+    for o in session.scalars(select(MarketplaceOrder).where(MarketplaceOrder.state.in_(TO_SHIP)).limit(scan)):
+        deadline = _as_datetime((o.raw or {}).get("shipping_deadline"))
+        if deadline is not None:
+            found.append(DeadlineOrder(o, (deadline - now).total_seconds()))
+    found.sort(key=lambda item: item.seconds_left or 0.0)
+    return found[:limit]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.models.refunds import MarketplaceRefund, RefundOut
@@ -110,3 +110,9 @@ def request_retry(runtime: Runtime, key: str, *, actor: str) -> RetryRequested:
         row.status, row.workflow_round = NEW, row.workflow_round + 1
         exception_service.audit(session, actor, "refunds.retry", "refund", _object_id(row))
         return RetryRequested(row.creditmemo_id, workflow_id(row.creditmemo_id, row.workflow_round))
+
+
+def counts_by_status(session: Session) -> list[tuple[str, int]]:
+    """Credit memos per status (only the statuses present), sorted by status."""
+    rows = session.execute(select(RefundOut.status, func.count()).group_by(RefundOut.status)).all()
+    return sorted((str(status), int(n)) for status, n in rows)

@@ -67,3 +67,17 @@ def counts_by_state(session: Session) -> dict[str, int]:
 
 def shipments_for(session: Session, ids: Iterable[int]) -> list[ShipmentOut]:
     return list(session.scalars(select(ShipmentOut).where(ShipmentOut.magento_shipment_id.in_(list(ids)))).all())
+
+
+#: Shipments not yet confirmed by the marketplace, in the order the console lists them.
+AWAITING_CONFIRMATION: tuple[ShipmentState, ...] = (
+    ShipmentState.NEW, ShipmentState.WAITING_CARRIER, ShipmentState.WAITING_TRACKING, ShipmentState.READY,
+    ShipmentState.PARTIAL, ShipmentState.SENT, ShipmentState.ERROR,
+)
+
+
+def awaiting_confirmation(session: Session, *, limit_per_state: int = 200) -> list[ShipmentView]:
+    """Every shipment not yet confirmed (at most ``limit_per_state`` of each state), oldest detected first."""
+    rows = [r for s in AWAITING_CONFIRMATION for r in list_shipments(session, state=s, limit=limit_per_state)]
+    rows.sort(key=lambda r: r.detected_at or "")
+    return rows

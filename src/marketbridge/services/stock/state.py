@@ -132,3 +132,16 @@ def sku_history(session: Session, sku: str, *, limit: int = 50) -> list[PushedVa
                         latency_seconds=(r.completed_at - r.first_noticed_at).total_seconds()
                         if r.first_noticed_at else None)
             for r in rows]
+
+
+def oldest_pending_change(session: Session) -> dt.datetime | None:
+    """When the oldest stock or price change not yet sent to the marketplace was noticed (None: none)."""
+    return session.scalar(select(func.min(SyncOutbox.pending_first_noticed_at))
+                          .where(SyncOutbox.pending_value.is_not(None)))
+
+
+def import_counts_since(session: Session, since: dt.datetime) -> list[tuple[str, str, int]]:
+    """``(api, state, count)`` of the stock and price imports created since then."""
+    rows = session.execute(select(SyncBatch.api, SyncBatch.state, func.count())
+                           .where(SyncBatch.created_at >= since).group_by(SyncBatch.api, SyncBatch.state))
+    return [(str(api), str(state), int(n)) for api, state, n in rows]

@@ -8,21 +8,20 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from marketbridge.adapters.db.models.core import User
 from marketbridge.adapters.errors import IntegrationError
 from marketbridge.bus import AuditRequested
 from marketbridge.domain.auth import Action
 from marketbridge.services import audit as audit_service
 from marketbridge.services import catalogue as catalogue_service
 from marketbridge.services import skus as sku_service
-from marketbridge.web.deps import RuntimeDep, SessionDep
+from marketbridge.web.deps import ConsoleUser, RuntimeDep, SessionDep
 from marketbridge.web.params import DbId
 from marketbridge.web.policy import Reader, requires
 
 router = APIRouter(tags=["catalogue"])
-Editor = Annotated[User, Depends(requires(Action.EDIT_CATALOGUE))]
-Publisher = Annotated[User, Depends(requires(Action.PUBLISH_CATALOGUE))]
-Auditor = Annotated[User, Depends(requires(Action.RUN_AUDIT))]
+Editor = Annotated[ConsoleUser, Depends(requires(Action.EDIT_CATALOGUE))]
+Publisher = Annotated[ConsoleUser, Depends(requires(Action.PUBLISH_CATALOGUE))]
+Auditor = Annotated[ConsoleUser, Depends(requires(Action.RUN_AUDIT))]
 
 Sku = Annotated[str, Field(min_length=1, max_length=255)]
 

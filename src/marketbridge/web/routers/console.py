@@ -15,12 +15,12 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, sta
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from marketbridge.adapters.db.models.core import ExceptionRecord, User
 from marketbridge.domain.auth import Action, Role
 from marketbridge.domain.exceptions import Team
 from marketbridge.services import auth as auth_service
-from marketbridge.services import console_actions, dashboard
 from marketbridge.services import exceptions as exception_service
+from marketbridge.services.console import actions as console_actions
+from marketbridge.services.console import dashboard
 from marketbridge.web import console_flow_pages, console_guide, console_metrics, console_users
 from marketbridge.web.console_auth import (
     check_csrf,
@@ -32,7 +32,7 @@ from marketbridge.web.console_auth import (
     start_session,
 )
 from marketbridge.web.console_templates import render
-from marketbridge.web.deps import RuntimeDep, SessionDep
+from marketbridge.web.deps import ConsoleUser, RuntimeDep, SessionDep
 from marketbridge.web.params import DbId
 from marketbridge.web.policy import PageReader, Reader, requires
 
@@ -40,9 +40,9 @@ router = APIRouter()
 pages = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 api = APIRouter(tags=["exceptions"])
 
-SigningOut = Annotated[User, Depends(requires(Action.SIGN_OUT, "session"))]
-PageActor = Annotated[User, Depends(requires(Action.ACT_ON_EXCEPTION, "session"))]
-ApiActor = Annotated[User, Depends(requires(Action.ACT_ON_EXCEPTION))]
+SigningOut = Annotated[ConsoleUser, Depends(requires(Action.SIGN_OUT, "session"))]
+PageActor = Annotated[ConsoleUser, Depends(requires(Action.ACT_ON_EXCEPTION, "session"))]
+ApiActor = Annotated[ConsoleUser, Depends(requires(Action.ACT_ON_EXCEPTION))]
 
 
 # --- log-in -----------------------------------------------------------------------------------------
@@ -146,8 +146,8 @@ def exceptions_page(
     )
 
 
-def _record_or_404(session: SessionDep, record_id: int) -> ExceptionRecord:
-    record = session.get(ExceptionRecord, record_id)
+def _record_or_404(session: SessionDep, record_id: int) -> dashboard.ExceptionRecordRow:
+    record = dashboard.exception_record(session, record_id)
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"There is no exception number {record_id}.")
     return record

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from marketbridge.web.deps import RuntimeDep
 
@@ -22,8 +21,7 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
     """The database answers and the workflow engine is running."""
     checks: dict[str, str] = {}
     try:
-        with runtime.db.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        runtime.db.ping()
         checks["database"] = "ok"
     except Exception as error:  # readiness reports, it never raises
         checks["database"] = f"error: {type(error).__name__}"

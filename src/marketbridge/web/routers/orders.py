@@ -15,20 +15,19 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel
 
-from marketbridge.adapters.db.models.core import User
 from marketbridge.adapters.errors import IntegrationError
 from marketbridge.bus import OrderRetryRequested
 from marketbridge.domain.auth import Action
 from marketbridge.domain.orders import OrderState
 from marketbridge.runtime import Runtime
 from marketbridge.services import orders as order_service
-from marketbridge.web.deps import RuntimeDep, SessionDep
+from marketbridge.web.deps import ConsoleUser, RuntimeDep, SessionDep
 from marketbridge.web.params import Offset
 from marketbridge.web.policy import Reader, requires
 
 router = APIRouter(tags=["orders"])
-Decider = Annotated[User, Depends(requires(Action.DECIDE_ORDERS))]
-Retrier = Annotated[User, Depends(requires(Action.RETRY_ORDERS))]
+Decider = Annotated[ConsoleUser, Depends(requires(Action.DECIDE_ORDERS))]
+Retrier = Annotated[ConsoleUser, Depends(requires(Action.RETRY_ORDERS))]
 
 OrderId = Annotated[str, Query(min_length=1, max_length=64)]
 

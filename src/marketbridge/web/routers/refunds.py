@@ -18,7 +18,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from pydantic import BaseModel
 
-from marketbridge.adapters.db.models.core import User
 from marketbridge.adapters.errors import IntegrationError
 from marketbridge.bus import RefundRetryRequested
 from marketbridge.domain.auth import Action
@@ -31,11 +30,11 @@ from marketbridge.services.refunds.results import (
     RefundDetail,
     RefundView,
 )
-from marketbridge.web.deps import RuntimeDep, SessionDep
+from marketbridge.web.deps import ConsoleUser, RuntimeDep, SessionDep
 from marketbridge.web.policy import Reader, requires
 
 router = APIRouter(tags=["refunds"])
-RefundActor = Annotated[User, Depends(requires(Action.ACT_ON_REFUNDS))]
+RefundActor = Annotated[ConsoleUser, Depends(requires(Action.ACT_ON_REFUNDS))]
 
 Key = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Status = Literal["new", "planned", "sending", "sent", "refunded", "held", "ignored"]

@@ -17,17 +17,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from marketbridge.adapters.db.models.core import User
 from marketbridge.adapters.errors import RemoteError
 from marketbridge.domain.auth import Action
 from marketbridge.domain.shipments import ShipmentState
 from marketbridge.services import shipments as service
-from marketbridge.web.deps import RuntimeDep, SessionDep
+from marketbridge.web.deps import ConsoleUser, RuntimeDep, SessionDep
 from marketbridge.web.params import DbId, Offset
 from marketbridge.web.policy import Reader, requires
 
 router = APIRouter(tags=["shipments"])
-MappingEditor = Annotated[User, Depends(requires(Action.EDIT_CARRIER_MAPPINGS))]
+MappingEditor = Annotated[ConsoleUser, Depends(requires(Action.EDIT_CARRIER_MAPPINGS))]
 
 
 class MappingIn(BaseModel):

@@ -18,7 +18,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from marketbridge.adapters.db.models.core import User
 from marketbridge.domain.auth import Action
 from marketbridge.domain.stock import Kind, RuleError, Scope
 from marketbridge.services.stock import poll as stock_poll
@@ -35,12 +34,12 @@ from marketbridge.services.stock.views import (
     SkuStockView,
     StockSummary,
 )
-from marketbridge.web.deps import RuntimeDep, SessionDep
+from marketbridge.web.deps import ConsoleUser, RuntimeDep, SessionDep
 from marketbridge.web.params import DbId, Offset
 from marketbridge.web.policy import Reader, requires
 
 router = APIRouter(tags=["stock"])
-RuleEditor = Annotated[User, Depends(requires(Action.EDIT_STOCK_RULES))]
+RuleEditor = Annotated[ConsoleUser, Depends(requires(Action.EDIT_STOCK_RULES))]
 
 
 @router.get("/api/stock/summary", response_model=StockSummary)

@@ -85,23 +85,7 @@ async def adobe_commerce_webhook(request: Request) -> JSONResponse:
     return JSONResponse({"op": "success"})
 
 
-def _store_and_dispatch(runtime: Runtime, raw: bytes) -> tuple[webhook_service.StoredEvent, bool]:
-    """Store the event and run its handlers in one transaction (one commit per delivery: a burst
-    sends dozens a second). The handlers run in a savepoint: if one fails, the event is still
-    stored, with its error, for the poll to dispatch again."""
-    with runtime.db.session() as session:
-        stored = webhook_service.store_event(session, raw, dedup_window_seconds=runtime.settings.webhook_dedup_seconds)
-        try:
-            # A duplicate is not stored again, but its handlers run again: without an event id
-            # the same body may be a new change (see dispatch_event).
-            return stored, webhook_service.dispatch_event(session, stored.id, runtime.webhook_handlers,
-                                                         again=stored.duplicate)
-        except Exception as error:  # noqa: BLE001 - stored; the poll re-dispatches it
-            log.warning("webhook.dispatch_failed", event_id=stored.id, error=str(error)[:300])
-            from marketbridge.adapters.db.models.stock import WebhookEvent
 
-            row = session.get(WebhookEvent, stored.id)
-            if row is not None:
-                row.attempts += 1
-                row.error = str(error)[:2000]
-            return stored, False
+def _store_and_dispatch(runtime: Runtime, raw: bytes) -> tuple[webhook_service.StoredEvent, bool]:
+    return webhook_service.store_and_dispatch(runtime.db.session, raw, runtime.webhook_handlers,
+                                              dedup_window_seconds=runtime.settings.webhook_dedup_seconds)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import structlog
 from sqlalchemy import func, select
@@ -364,3 +364,42 @@ def api_usage() -> list[ApiUsage]:
 
 def active_state_values() -> list[str]:
     return [s.value for s in ExceptionState]
+
+
+# --- exceptions shown beside each flow's objects on the console pages -------------------------------
+
+
+#: An exception record as the console pages get it (the row itself; the pages only read it).
+ExceptionRecordRow: TypeAlias = ExceptionRecord
+
+
+def exception_record(session: Session, record_id: int) -> ExceptionRecord | None:
+    return session.get(ExceptionRecord, record_id)
+
+
+def open_exceptions_for(session: Session, object_ids: list[str]) -> dict[str, list[ExceptionRecord]]:
+    """The active exceptions of each of these business object ids (ids without any are left out)."""
+    if not object_ids:
+        return {}
+    rows = session.scalars(
+        select(ExceptionRecord).where(
+            ExceptionRecord.object_id.in_(object_ids), ExceptionRecord.state.in_(exception_service.ACTIVE_STATES)
+        )
+    ).all()
+    found: dict[str, list[ExceptionRecord]] = {}
+    for row in rows:
+        found.setdefault(row.object_id, []).append(row)
+    return found
+
+
+def active_exceptions_of(session: Session, types: Sequence[ExceptionType | str], *,
+                         limit: int | None = None) -> list[ExceptionRecord]:
+    """Active exceptions of these types, the oldest first."""
+    codes = [t if isinstance(t, str) else t.code for t in types]
+    if not codes:
+        return []
+    query = select(ExceptionRecord).where(ExceptionRecord.type.in_(codes),
+                                          ExceptionRecord.state.in_(exception_service.ACTIVE_STATES))
+    if limit is not None:
+        query = query.order_by(ExceptionRecord.first_seen).limit(limit)
+    return list(session.scalars(query).all())

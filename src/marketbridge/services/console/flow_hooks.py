@@ -1,7 +1,7 @@
 """The flow-specific exception actions of the console, wired to each flow's own services.
 
-Kept apart from ``console_actions`` because it is the one place that knows other flows' function
-names: it imports ``console_actions`` (never the other way round) and the flows' services, and
+Kept apart from ``actions`` because it is the one place that knows other flows' function
+names: it imports ``actions`` (never the other way round) and the flows' services, and
 :func:`register_all` is called by :mod:`marketbridge.bootstrap` with the runtime's table. Every
 hook calls the same service function as the flow's CLI command (``orders accept|refuse|retry``,
 ``carriers map``, ``skus link``, ``refunds retry|mirror``). Starting work on the engine goes
@@ -26,7 +26,7 @@ from marketbridge.services import orders as order_service
 from marketbridge.services import refunds as refund_service
 from marketbridge.services import shipments as shipment_service
 from marketbridge.services import skus as sku_service
-from marketbridge.services.console_actions import (
+from marketbridge.services.console.actions import (
     ActionFailed,
     ActionRefused,
     FlowAction,

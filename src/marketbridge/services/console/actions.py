@@ -10,7 +10,7 @@ Every action goes through :func:`perform`, which
 3. writes one audit-log row naming who did what to which record, and when.
 
 A flow action is registered per exception type code in a :class:`FlowActions` table.
-:mod:`marketbridge.bootstrap` fills it, explicitly, through ``console_flow_hooks.register_all``
+:mod:`marketbridge.bootstrap` fills it, explicitly, through ``flow_hooks.register_all``
 (the one module that knows the other flows' function names) and keeps it on the runtime, so the
 dashboard offers only buttons that actually do something. This module imports no flow: the table
 is handed in.
