@@ -78,8 +78,8 @@ def test_quantity_changed_on_the_marketplace_is_found_and_fixed(rt, fresh_sandbo
     with rt.db.session() as s:
         assert s.query(ExceptionRecord).filter_by(type="audit_offer_inactive", object_id="MB-000012").one().state == "open"
         runs = service.list_runs(s)
-        assert [r["id"] for r in runs] == [after.run_id, fixed.run_id, found.run_id, 1]
-        assert runs[1]["fix"] is True and runs[2]["counts"]["quantity_mismatch"] >= 1
+        assert [r.id for r in runs] == [after.run_id, fixed.run_id, found.run_id, 1]
+        assert runs[1].fix is True and runs[2].counts["quantity_mismatch"] >= 1
 
 
 def test_a_confirmed_link_replaces_the_near_miss(rt, fresh_sandboxes):
@@ -103,6 +103,12 @@ def test_offers_from_of21_when_the_export_is_unavailable(rt, fresh_sandboxes):
     assert outcome.offer_count > 100
 
 
+# The JSON the API always sent (issue 18 typed it: same keys, same order).
+RUN_KEYS = ["id", "trigger", "status", "offer_source", "fix", "magento_count", "offer_count", "drift_count", "counts",
+            "fixed", "error", "started_at", "finished_at", "elapsed_seconds"]
+DRIFT_KEYS = ["kind", "label", "magento_sku", "offer_sku", "expected", "actual", "detail", "fix_action", "fix_result"]
+
+
 def test_cli_audit_json_and_api_runs_with_a_safe_csv(rt, fresh_sandboxes, monkeypatch, migrated_db_url):
     operator_sets(fresh_sandboxes, "MB-000010", quantity=999)
     monkeypatch.setenv("MARKETBRIDGE_DATABASE_URL", migrated_db_url)
@@ -115,6 +121,8 @@ def test_cli_audit_json_and_api_runs_with_a_safe_csv(rt, fresh_sandboxes, monkey
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["counts"]["quantity_mismatch"] >= 1
+    assert list(data) == ["run_id", "offer_source", "magento_count", "offer_count", "counts", "drift_count",
+                          "elapsed_seconds", "fixed", "drifts"]  # the summary's keys, as before issue 18
     assert {"kind": "quantity_mismatch", "offer_sku": "MB-000010", "actual": "999"}.items() <= next(
         d for d in data["drifts"] if d["offer_sku"] == "MB-000010").items()
 
@@ -131,7 +139,9 @@ def test_cli_audit_json_and_api_runs_with_a_safe_csv(rt, fresh_sandboxes, monkey
         assert client.get("/api/audit/runs").status_code == 401
         runs = client.get("/api/audit/runs", headers=headers).json()
         assert runs[0]["id"] == data["run_id"] and runs[0]["status"] == "complete"
+        assert list(runs[0]) == RUN_KEYS
         one = client.get(f"/api/audit/runs/{data['run_id']}?kind=quantity_mismatch", headers=headers).json()
+        assert list(one) == [*RUN_KEYS, "drifts"] and list(one["drifts"][0]) == DRIFT_KEYS
         assert any(d["offer_sku"] == "MB-000010" for d in one["drifts"])
         response = client.get(f"/api/audit/runs/{data['run_id']}.csv", headers=headers)
         assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
@@ -146,6 +156,7 @@ def test_cli_audit_json_and_api_runs_with_a_safe_csv(rt, fresh_sandboxes, monkey
         mapped = client.put("/api/catalogue/mappings/categories/Garden", headers=headers,
                             json={"marketplace_category": "home/lighting"})
         assert mapped.status_code == 200
+        assert mapped.json() == {"magento_category": "Garden", "marketplace_category": "home/lighting"}
         assert {"magento_category": "Garden", "marketplace_category": "home/lighting"} in \
             client.get("/api/catalogue/mappings", headers=headers).json()["categories"]
 
@@ -186,3 +197,37 @@ def test_in_service_fix_re_reads_magento_instead_of_sending_the_audits_older_val
     with rt.db.session() as s:
         row = s.scalars(select(SyncOutbox).where(SyncOutbox.kind == "stock", SyncOutbox.sku == "MB-000010")).one()
         assert row.pending_value == str(int(rt.magento.salable_quantity("MB-000010", 1)))
+
+
+def test_openapi_names_the_shapes_of_the_catalogue_and_audit_routes(rt):
+    """Issue 18: every catalogue and audit JSON route declares its response model, so /openapi.json
+    describes the real shapes (named schemas), not an anonymous object."""
+    with TestClient(create_app(rt, start_engine=False)) as client:
+        spec = client.get("/openapi.json").json()
+    paths, schemas = spec["paths"], spec["components"]["schemas"]
+    ref = "#/components/schemas/"
+
+    def response_schema(path: str, method: str, code: str = "200") -> dict:
+        return paths[path][method]["responses"][code]["content"]["application/json"]["schema"]
+
+    assert response_schema("/api/catalogue/listings", "get")["items"] == {"$ref": ref + "ListingView"}
+    assert response_schema("/api/catalogue/listings/{sku}", "get") == {"$ref": ref + "ListingView"}
+    published = response_schema("/api/catalogue/publish", "post")["additionalProperties"]
+    assert {s["$ref"] for s in published["anyOf"]} == {ref + "ListingView", ref + "UnknownSku"}
+    assert response_schema("/api/catalogue/mappings", "get") == {"$ref": ref + "MappingsView"}
+    assert response_schema("/api/catalogue/mappings/attributes/{attribute}", "put") == {
+        "$ref": ref + "AttributeMappingView"}
+    assert response_schema("/api/catalogue/mappings/categories/{magento_category}", "put") == {
+        "$ref": ref + "CategoryMappingView"}
+    assert response_schema("/api/catalogue/rules/{sku}", "put") == {"$ref": ref + "RuleView"}
+    assert response_schema("/api/audit/runs", "get")["items"] == {"$ref": ref + "AuditRunView"}
+    assert response_schema("/api/audit/runs/{run_id}", "get") == {"$ref": ref + "AuditRunDetail"}
+    started = response_schema("/api/audit/runs", "post", "202")
+    assert {s["$ref"] for s in started["anyOf"]} == {ref + "AuditStarted", ref + "AuditSummary"}
+    assert list(schemas["ListingView"]["properties"]) == ["magento_sku", "offer_sku", "type_id", "variant_group",
+                                                          "status", "stage", "problems", "product_import_id",
+                                                          "offer_import_id", "updated_at"]
+    assert schemas["MappingsView"]["properties"]["attributes"]["items"] == {"$ref": ref + "AttributeMappingView"}
+    assert schemas["AuditRunDetail"]["properties"]["drifts"]["items"] == {"$ref": ref + "AuditDriftView"}
+    assert list(schemas["AuditRunView"]["properties"]) == RUN_KEYS
+    assert list(schemas["AuditDriftView"]["properties"]) == DRIFT_KEYS

@@ -237,7 +237,7 @@ def catalogue_data(session: Session, status_: str | None, q: str | None) -> dict
     if q:
         query = query.where(Listing.magento_sku.contains(q.strip(), autoescape=True)
                              | Listing.offer_sku.contains(q.strip(), autoescape=True))
-    rows = [catalogue.listing_dict(r) for r in session.scalars(query.limit(200))]
+    rows = [catalogue.listing_view(r) for r in session.scalars(query.limit(200))]
     order = ["live", "pending", "new", "inactive", "rejected", "invalid", "excluded"]
     return {"counts": [(s, int(counts.get(s, 0))) for s in order] +
             [(str(s), int(n)) for s, n in counts.items() if s not in order], "rows": rows}
@@ -256,7 +256,7 @@ def audit_data(session: Session, run_id: int | None, kind: str | None) -> dict[s
     if not _ready(session, "audit_runs", "audit_drifts"):
         return dashboard.Unavailable("the audit is not installed on this server yet.")
     runs = audit.list_runs(session, limit=20)
-    chosen = run_id or next((r["id"] for r in runs if r["status"] == "complete"), None) or (runs[0]["id"] if runs else None)
+    chosen = run_id or next((r.id for r in runs if r.status == "complete"), None) or (runs[0].id if runs else None)
     run = audit.get_run(session, chosen, kind=kind or None, limit=500) if chosen else None
     return {"runs": runs, "run": run}
 
@@ -427,8 +427,8 @@ def overview_highlights(session: Session, runtime: Any) -> list[Highlight]:
     if isinstance(refunds, dict) and refunds["memos"]:
         items.append(Highlight(f"{len(refunds['memos'])} credit memo(s) held, not refunded on John Lewis", "/refunds?status=held", "warn"))
     audit = _safe(lambda: audit_data(session, None, None), None)
-    if isinstance(audit, dict) and audit["run"] and audit["run"].get("drift_count"):
-        items.append(Highlight(f"The last audit found {audit['run']['drift_count']} difference(s) between the two sides",
+    if isinstance(audit, dict) and audit["run"] and audit["run"].drift_count:
+        items.append(Highlight(f"The last audit found {audit['run'].drift_count} difference(s) between the two sides",
                                "/audit", "warn"))
     return items
 

@@ -12,7 +12,7 @@ managed), so the per-SKU calls are proportional to the drift, not to the catalog
 
 Each run (:func:`run_audit`, :mod:`.running`) is kept (``audit_runs``) with its counts per kind and
 its drift rows (``audit_drifts``); :mod:`.fixing` re-publishes what Adobe Commerce says on request,
-and :mod:`.reading` reads the runs back (JSON and CSV).
+and :mod:`.reading` reads the runs back (JSON and CSV) as the typed views of :mod:`.results`.
 
 This package exposes the flow's commands and views; the modules hold the rest.
 """
@@ -27,11 +27,19 @@ from marketbridge.services.audit.fetching import (
     fetch_offers,
 )
 from marketbridge.services.audit.fixing import apply_fixes
-from marketbridge.services.audit.reading import drift_dict, get_run, list_runs, run_csv, run_dict
+from marketbridge.services.audit.reading import drift_view, get_run, list_runs, run_csv, run_view
+from marketbridge.services.audit.results import (
+    AuditDriftView,
+    AuditRunDetail,
+    AuditRunView,
+    AuditStarted,
+    AuditSummary,
+)
 from marketbridge.services.audit.running import AuditOutcome, raise_exceptions, record_many, run_audit
 
 __all__ = [
-    "PRICE_TOLERANCE", "AuditOutcome", "MagentoSide", "Progress", "apply_fixes", "confirm_quantities",
-    "drift_dict", "export_offer_rows", "fetch_magento", "fetch_offers", "get_run", "list_runs",
-    "raise_exceptions", "record_many", "run_audit", "run_csv", "run_dict",
+    "PRICE_TOLERANCE", "AuditDriftView", "AuditOutcome", "AuditRunDetail", "AuditRunView", "AuditStarted",
+    "AuditSummary", "MagentoSide", "Progress", "apply_fixes", "confirm_quantities",
+    "drift_view", "export_offer_rows", "fetch_magento", "fetch_offers", "get_run", "list_runs",
+    "raise_exceptions", "record_many", "run_audit", "run_csv", "run_view",
 ]

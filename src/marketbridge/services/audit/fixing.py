@@ -5,7 +5,6 @@ running service, else our own OF01), publish what is missing, and leave to a per
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import select
 
@@ -24,7 +23,7 @@ from marketbridge.services import catalogue as catalogue_service
 FIX_COLUMNS = ["sku", "price", "quantity"]
 
 
-def apply_fixes(runtime: Runtime, drifts: Sequence[Drift]) -> tuple[dict[int, tuple[str, str]], dict[str, Any]]:
+def apply_fixes(runtime: Runtime, drifts: Sequence[Drift]) -> tuple[dict[int, tuple[str, str]], dict[str, int]]:
     """Re-publish what Adobe Commerce says. Returns per-drift (action, result) and a summary."""
     results: dict[int, tuple[str, str]] = {}
     per_offer: dict[str, dict[str, str]] = {}
@@ -41,7 +40,7 @@ def apply_fixes(runtime: Runtime, drifts: Sequence[Drift]) -> tuple[dict[int, tu
             offer_drifts.setdefault(drift.offer_sku, []).append(index)
         elif drift.kind is DriftKind.OFFER_INACTIVE:
             results[index] = ("exception", "the marketplace's reason needs a person: raised as an exception")
-    summary: dict[str, Any] = {"offers_repushed": 0, "products_republished": 0, "exceptions": 0}
+    summary: dict[str, int] = {"offers_repushed": 0, "products_republished": 0, "exceptions": 0}
     summary["exceptions"] = sum(1 for action, _ in results.values() if action == "exception")
     if per_offer and _stock_outbox_available(runtime):
         by_magento = {drifts[i].magento_sku: per_offer[sku] for sku, idx in offer_drifts.items() for i in idx[:1]}

@@ -39,6 +39,7 @@ from marketbridge.services.audit.fetching import (
     fetch_offers,
 )
 from marketbridge.services.audit.fixing import apply_fixes
+from marketbridge.services.audit.results import AuditSummary
 
 log = structlog.get_logger(__name__)
 
@@ -53,12 +54,12 @@ class AuditOutcome:
     magento_count: int
     offer_count: int
     elapsed_seconds: float
-    fixed: dict[str, Any] = field(default_factory=dict)
+    fixed: dict[str, int] = field(default_factory=dict)
 
-    def summary(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "offer_source": self.offer_source, "magento_count": self.magento_count,
-                "offer_count": self.offer_count, "counts": self.counts, "drift_count": len(self.drifts),
-                "elapsed_seconds": round(self.elapsed_seconds, 3), "fixed": self.fixed}
+    def summary(self) -> AuditSummary:
+        return AuditSummary(run_id=self.run_id, offer_source=self.offer_source, magento_count=self.magento_count,
+                            offer_count=self.offer_count, counts=self.counts, drift_count=len(self.drifts),
+                            elapsed_seconds=round(self.elapsed_seconds, 3), fixed=self.fixed)
 
 
 def run_audit(runtime: Runtime, *, fix: bool = False, trigger: str = "manual", progress: Progress = _noop) -> AuditOutcome:
@@ -79,7 +80,7 @@ def run_audit(runtime: Runtime, *, fix: bool = False, trigger: str = "manual", p
         progress("Comparing", len(side.rows), len(side.rows))
         counts = rules.count_by_kind(drifts)
         fix_results: dict[int, tuple[str, str]] = {}
-        fixed: dict[str, Any] = {}
+        fixed: dict[str, int] = {}
         with runtime.db.session() as session:
             raise_exceptions(session, drifts)
         if fix:

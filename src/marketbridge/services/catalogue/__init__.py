@@ -27,19 +27,13 @@ from marketbridge.services.catalogue.mappings import (
     attribute_mappings,
     category_mappings,
     delete_mapping,
-    mappings_to_dict,
+    mappings_view,
     set_attribute_mapping,
     set_category_mapping,
     set_override,
     set_value_mapping,
 )
-from marketbridge.services.catalogue.passes import (
-    TERMINAL,
-    PassResult,
-    publish,
-    publish_pass,
-    run_scheduled_pass,
-)
+from marketbridge.services.catalogue.passes import TERMINAL, publish, publish_pass, run_scheduled_pass
 from marketbridge.services.catalogue.preparing import PrepareResult, prepare
 from marketbridge.services.catalogue.products import (
     catalogue_product,
@@ -49,13 +43,25 @@ from marketbridge.services.catalogue.products import (
     unmanaged_default,
 )
 from marketbridge.services.catalogue.reference import market_reference
+from marketbridge.services.catalogue.results import (
+    AttributeMappingView,
+    CategoryMappingView,
+    ListingView,
+    MappingsView,
+    OverrideView,
+    PassResult,
+    RuleView,
+    ScheduledPass,
+    UnknownSku,
+)
 from marketbridge.services.catalogue.sending import send_offers, send_products
-from marketbridge.services.catalogue.views import listing_dict, statuses
+from marketbridge.services.catalogue.views import listing_view, statuses
 
 __all__ = [
-    "TERMINAL", "PassResult", "PrepareResult", "attribute_mappings", "catalogue_product", "category_mappings",
-    "channel_values", "delete_mapping", "discover_new_products", "follow_imports", "listing_dict",
-    "mappings_to_dict", "market_reference", "prepare", "price_facts", "product_facts", "publish",
+    "TERMINAL", "AttributeMappingView", "CategoryMappingView", "ListingView", "MappingsView", "OverrideView",
+    "PassResult", "PrepareResult", "RuleView", "ScheduledPass", "UnknownSku", "attribute_mappings", "catalogue_product", "category_mappings",
+    "channel_values", "delete_mapping", "discover_new_products", "follow_imports", "listing_view",
+    "mappings_view", "market_reference", "prepare", "price_facts", "product_facts", "publish",
     "publish_pass", "refresh_live", "run_scheduled_pass", "send_offers", "send_products",
     "set_attribute_mapping", "set_category_mapping", "set_override", "set_value_mapping", "statuses",
     "unmanaged_default",

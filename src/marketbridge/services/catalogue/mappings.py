@@ -6,8 +6,6 @@ attribute by attribute by the editable table; every change is audited.
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,6 +19,12 @@ from marketbridge.domain.catalogue import (
     AttributeMapping,
 )
 from marketbridge.services import exceptions as exception_service
+from marketbridge.services.catalogue.results import (
+    AttributeMappingView,
+    CategoryMappingView,
+    MappingsView,
+    OverrideView,
+)
 from marketbridge.services.stock import outbox as stock_outbox
 
 
@@ -121,11 +125,12 @@ def set_override(session: Session, magento_sku: str, action: str | None, *, acto
     session.flush()
 
 
-def mappings_to_dict(session: Session) -> dict[str, Any]:
-    return {
-        "attributes": [{"attribute": m.attribute, "source": m.source, "value_map": dict(m.value_map)}
-                       for m in attribute_mappings(session)],
-        "categories": [{"magento_category": k, "marketplace_category": v} for k, v in sorted(category_mappings(session).items())],
-        "overrides": [{"magento_sku": o.magento_sku, "action": o.action, "note": o.note}
-                      for o in session.scalars(select(PublishOverride).order_by(PublishOverride.magento_sku))],
-    }
+def mappings_view(session: Session) -> MappingsView:
+    return MappingsView(
+        attributes=[AttributeMappingView(attribute=m.attribute, source=m.source, value_map=dict(m.value_map))
+                    for m in attribute_mappings(session)],
+        categories=[CategoryMappingView(magento_category=k, marketplace_category=v)
+                    for k, v in sorted(category_mappings(session).items())],
+        overrides=[OverrideView(magento_sku=o.magento_sku, action=o.action, note=o.note)
+                   for o in session.scalars(select(PublishOverride).order_by(PublishOverride.magento_sku))],
+    )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from marketbridge.domain.catalogue import (
@@ -18,31 +17,20 @@ from marketbridge.runtime import Runtime
 from marketbridge.services.catalogue.discovery import discover_new_products
 from marketbridge.services.catalogue.following import follow_imports
 from marketbridge.services.catalogue.preparing import PrepareResult, prepare
+from marketbridge.services.catalogue.results import ListingView, PassResult, ScheduledPass, UnknownSku
 from marketbridge.services.catalogue.sending import send_offers, send_products
 from marketbridge.services.catalogue.views import statuses
 
 
 # ----------------------------------------------------------------------------- passes
-@dataclass
-class PassResult:
-    followed: int = 0
-    products_import: str | None = None
-    offers_import: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"followed": self.followed, "products_import": self.products_import, "offers_import": self.offers_import}
-
-
 def publish_pass(runtime: Runtime) -> PassResult:
     """Follow imports in flight, then send what waits (each within its call frequency)."""
-    result = PassResult()
-    result.followed = follow_imports(runtime)
-    result.products_import = send_products(runtime)
-    result.offers_import = send_offers(runtime)
-    if result.offers_import is None and result.followed:
-        result.offers_import = send_offers(runtime)
-    return result
-
+    followed = follow_imports(runtime)
+    products_import = send_products(runtime)
+    offers_import = send_offers(runtime)
+    if offers_import is None and followed:
+        offers_import = send_offers(runtime)
+    return PassResult(followed, products_import, offers_import)
 
 
 TERMINAL = {ListingStatus.LIVE.value, ListingStatus.REJECTED.value, ListingStatus.INVALID.value,
@@ -50,29 +38,29 @@ TERMINAL = {ListingStatus.LIVE.value, ListingStatus.REJECTED.value, ListingStatu
 
 
 def publish(runtime: Runtime, skus: Sequence[str], *, wait: bool = True, timeout: float = 1800.0,
-            poll_seconds: float = 1.0, on_progress: Any = None) -> dict[str, dict[str, Any]]:
+            poll_seconds: float = 1.0, on_progress: Any = None) -> dict[str, ListingView | UnknownSku]:
     """Publish ``skus`` now; with ``wait`` keep passing until each reaches a final status."""
     prepared = prepare(runtime, skus)
     watched = [*prepared.ready, *prepared.invalid, *prepared.excluded]
     deadline = time.monotonic() + timeout
     while True:
         publish_pass(runtime)
-        states = statuses(runtime, watched)
+        states: dict[str, ListingView | UnknownSku] = dict(statuses(runtime, watched))
         if on_progress:
             on_progress(states)
-        if not wait or all(s["status"] in TERMINAL for s in states.values()) or time.monotonic() > deadline:
+        if not wait or all(s.status in TERMINAL for s in states.values()) or time.monotonic() > deadline:
             break
         time.sleep(poll_seconds)
     for sku in prepared.not_found:
-        states[sku] = {"magento_sku": sku, "status": "not_found", "problems": ["No such SKU in Adobe Commerce."]}
+        states[sku] = UnknownSku(magento_sku=sku, problems=["No such SKU in Adobe Commerce."])
     return states
 
 
 
-def run_scheduled_pass(runtime: Runtime) -> dict[str, Any]:
+def run_scheduled_pass(runtime: Runtime) -> ScheduledPass:
     """What the schedule does: find new products, validate them, and move everything on one step."""
     new = discover_new_products(runtime)
     prepared = prepare(runtime, new) if new else PrepareResult()
     result = publish_pass(runtime)
-    return {"discovered": len(new), "ready": len(prepared.ready), "invalid": len(prepared.invalid),
-            "excluded": len(prepared.excluded), **result.as_dict()}
+    return ScheduledPass(discovered=len(new), ready=len(prepared.ready), invalid=len(prepared.invalid),
+                         excluded=len(prepared.excluded), publishing=result)
