@@ -62,7 +62,7 @@ def test_quantity_changed_on_the_marketplace_is_found_and_fixed(rt, fresh_sandbo
     assert ("sku_format_mismatch", "MB-TRAILING-0001 ") in drift
     with rt.db.session() as s:
         suggestion = sku_service.open_near_misses(s)[0]
-    assert (suggestion["offer_sku"], suggestion["magento_sku"]) == ("MB-TRAILING-0001 ", "MB-TRAILING-0001")
+    assert (suggestion.offer_sku, suggestion.magento_sku) == ("MB-TRAILING-0001 ", "MB-TRAILING-0001")
 
     fixed = service.run_audit(rt, fix=True)
     assert fixed.fixed["offers_repushed"] >= 2
@@ -149,9 +149,13 @@ def test_cli_audit_json_and_api_runs_with_a_safe_csv(rt, fresh_sandboxes, monkey
         assert any(r["offer_sku"] == "'=HYPERLINK(\"http://x\")" for r in rows)
         assert any(r["offer_sku"] == "MB-000010" and r["actual"] == "999" for r in rows)
         assert client.get("/api/audit/runs/999.csv", headers=headers).status_code == 404
+        assert list(client.get("/api/skus/near-misses", headers=headers).json()[0]) == [
+            "offer_sku", "magento_sku", "reason", "exception_id"]
         link = client.post("/api/skus/links", headers=headers,
                            json={"offer_sku": "MB-TRAILING-0001 ", "magento_sku": "MB-TRAILING-0001"})
         assert link.status_code == 201 and link.json()["confirmed_by"] == "anna"
+        assert list(link.json()) == ["offer_sku", "magento_sku", "confirmed_by", "confirmed_at", "note"]
+        assert client.get("/api/skus/links", headers=headers).json() == [link.json()]
         assert client.post("/api/skus/links", headers=headers, json={"offer_sku": 5}).status_code == 422
         mapped = client.put("/api/catalogue/mappings/categories/Garden", headers=headers,
                             json={"marketplace_category": "home/lighting"})
@@ -231,3 +235,6 @@ def test_openapi_names_the_shapes_of_the_catalogue_and_audit_routes(rt):
     assert schemas["AuditRunDetail"]["properties"]["drifts"]["items"] == {"$ref": ref + "AuditDriftView"}
     assert list(schemas["AuditRunView"]["properties"]) == RUN_KEYS
     assert list(schemas["AuditDriftView"]["properties"]) == DRIFT_KEYS
+    assert response_schema("/api/skus/links", "get")["items"] == {"$ref": ref + "SkuLinkView"}
+    assert response_schema("/api/skus/links", "post", "201") == {"$ref": ref + "SkuLinkView"}
+    assert response_schema("/api/skus/near-misses", "get")["items"] == {"$ref": ref + "NearMissView"}

@@ -187,15 +187,15 @@ def near_misses(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
     with runtime_for_command() as runtime, runtime.db.session() as session:
         rows = service.open_near_misses(session)
     if as_json:
-        print_json(rows)
+        print_json([r.model_dump(mode="json") for r in rows])
         return
     if not rows:
         console.print("No near misses open. (They are found by `marketbridge audit`.)")
         return
     table = Table("offer SKU", "suggested Adobe Commerce SKU", "why", "confirm with")
     for r in rows:
-        table.add_row(repr(r["offer_sku"]), r["magento_sku"], r["reason"],
-                      f"marketbridge skus link {r['offer_sku']!r} {r['magento_sku']!r}")
+        table.add_row(repr(r.offer_sku), r.magento_sku, r.reason,
+                      f"marketbridge skus link {r.offer_sku!r} {r.magento_sku!r}")
     console.print(table)
 
 
@@ -232,7 +232,7 @@ def links(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     from marketbridge.services import skus as service
 
     with runtime_for_command() as runtime, runtime.db.session() as session:
-        rows = service.list_links(session)
+        rows = [r.model_dump(mode="json") for r in service.list_links(session)]
     print_json(rows) if as_json else console.print(rows or "No links.")
 
 

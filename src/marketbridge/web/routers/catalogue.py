@@ -151,22 +151,22 @@ def put_rule(sku: str, body: RuleIn, session: SessionDep, user: Editor) -> RuleV
 
 # ----------------------------------------------------------------------------- SKU links
 @router.get("/api/skus/links")
-def sku_links(session: SessionDep, user: Reader) -> list[dict[str, Any]]:
+def sku_links(session: SessionDep, user: Reader) -> list[sku_service.SkuLinkView]:
     return sku_service.list_links(session)
 
 
 @router.get("/api/skus/near-misses")
-def sku_near_misses(session: SessionDep, user: Reader) -> list[dict[str, str]]:
+def sku_near_misses(session: SessionDep, user: Reader) -> list[sku_service.NearMissView]:
     return sku_service.open_near_misses(session)
 
 
 @router.post("/api/skus/links", status_code=201)
-def create_link(body: LinkIn, session: SessionDep, user: Editor) -> dict[str, Any]:
+def create_link(body: LinkIn, session: SessionDep, user: Editor) -> sku_service.SkuLinkView:
     try:
         row = sku_service.link(session, body.offer_sku, body.magento_sku, confirmed_by=user.name, note=body.note)
     except sku_service.SkuLinkError as error:
         raise HTTPException(422, str(error)) from None
-    return sku_service.to_dict(row)
+    return sku_service.link_view(row)
 
 
 @router.delete("/api/skus/links/{offer_sku:path}", status_code=204)
