@@ -62,7 +62,7 @@ def test_quantity_changed_on_the_marketplace_is_found_and_fixed(rt, fresh_sandbo
     assert ("sku_format_mismatch", "MB-TRAILING-0001 ") in drift
     with rt.db.session() as s:
         suggestion = sku_service.open_near_misses(s)[0]
-    assert (suggestion["offer_sku"], suggestion["magento_sku"]) == ("MB-TRAILING-0001 ", "MB-TRAILING-0001")
+    assert (suggestion.offer_sku, suggestion.magento_sku) == ("MB-TRAILING-0001 ", "MB-TRAILING-0001")
 
     fixed = service.run_audit(rt, fix=True)
     assert fixed.fixed["offers_repushed"] >= 2
@@ -78,8 +78,8 @@ def test_quantity_changed_on_the_marketplace_is_found_and_fixed(rt, fresh_sandbo
     with rt.db.session() as s:
         assert s.query(ExceptionRecord).filter_by(type="audit_offer_inactive", object_id="MB-000012").one().state == "open"
         runs = service.list_runs(s)
-        assert [r["id"] for r in runs] == [after.run_id, fixed.run_id, found.run_id, 1]
-        assert runs[1]["fix"] is True and runs[2]["counts"]["quantity_mismatch"] >= 1
+        assert [r.id for r in runs] == [after.run_id, fixed.run_id, found.run_id, 1]
+        assert runs[1].fix is True and runs[2].counts["quantity_mismatch"] >= 1
 
 
 def test_a_confirmed_link_replaces_the_near_miss(rt, fresh_sandboxes):
@@ -103,6 +103,12 @@ def test_offers_from_of21_when_the_export_is_unavailable(rt, fresh_sandboxes):
     assert outcome.offer_count > 100
 
 
+# The JSON the API always sent (issue 18 typed it: same keys, same order).
+RUN_KEYS = ["id", "trigger", "status", "offer_source", "fix", "magento_count", "offer_count", "drift_count", "counts",
+            "fixed", "error", "started_at", "finished_at", "elapsed_seconds"]
+DRIFT_KEYS = ["kind", "label", "magento_sku", "offer_sku", "expected", "actual", "detail", "fix_action", "fix_result"]
+
+
 def test_cli_audit_json_and_api_runs_with_a_safe_csv(rt, fresh_sandboxes, monkeypatch, migrated_db_url):
     operator_sets(fresh_sandboxes, "MB-000010", quantity=999)
     monkeypatch.setenv("MARKETBRIDGE_DATABASE_URL", migrated_db_url)
@@ -115,6 +121,8 @@ def test_cli_audit_json_and_api_runs_with_a_safe_csv(rt, fresh_sandboxes, monkey
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["counts"]["quantity_mismatch"] >= 1
+    assert list(data) == ["run_id", "offer_source", "magento_count", "offer_count", "counts", "drift_count",
+                          "elapsed_seconds", "fixed", "drifts"]  # the summary's keys, as before issue 18
     assert {"kind": "quantity_mismatch", "offer_sku": "MB-000010", "actual": "999"}.items() <= next(
         d for d in data["drifts"] if d["offer_sku"] == "MB-000010").items()
 
@@ -131,7 +139,9 @@ def test_cli_audit_json_and_api_runs_with_a_safe_csv(rt, fresh_sandboxes, monkey
         assert client.get("/api/audit/runs").status_code == 401
         runs = client.get("/api/audit/runs", headers=headers).json()
         assert runs[0]["id"] == data["run_id"] and runs[0]["status"] == "complete"
+        assert list(runs[0]) == RUN_KEYS
         one = client.get(f"/api/audit/runs/{data['run_id']}?kind=quantity_mismatch", headers=headers).json()
+        assert list(one) == [*RUN_KEYS, "drifts"] and list(one["drifts"][0]) == DRIFT_KEYS
         assert any(d["offer_sku"] == "MB-000010" for d in one["drifts"])
         response = client.get(f"/api/audit/runs/{data['run_id']}.csv", headers=headers)
         assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
@@ -139,13 +149,18 @@ def test_cli_audit_json_and_api_runs_with_a_safe_csv(rt, fresh_sandboxes, monkey
         assert any(r["offer_sku"] == "'=HYPERLINK(\"http://x\")" for r in rows)
         assert any(r["offer_sku"] == "MB-000010" and r["actual"] == "999" for r in rows)
         assert client.get("/api/audit/runs/999.csv", headers=headers).status_code == 404
+        assert list(client.get("/api/skus/near-misses", headers=headers).json()[0]) == [
+            "offer_sku", "magento_sku", "reason", "exception_id"]
         link = client.post("/api/skus/links", headers=headers,
                            json={"offer_sku": "MB-TRAILING-0001 ", "magento_sku": "MB-TRAILING-0001"})
         assert link.status_code == 201 and link.json()["confirmed_by"] == "anna"
+        assert list(link.json()) == ["offer_sku", "magento_sku", "confirmed_by", "confirmed_at", "note"]
+        assert client.get("/api/skus/links", headers=headers).json() == [link.json()]
         assert client.post("/api/skus/links", headers=headers, json={"offer_sku": 5}).status_code == 422
         mapped = client.put("/api/catalogue/mappings/categories/Garden", headers=headers,
                             json={"marketplace_category": "home/lighting"})
         assert mapped.status_code == 200
+        assert mapped.json() == {"magento_category": "Garden", "marketplace_category": "home/lighting"}
         assert {"magento_category": "Garden", "marketplace_category": "home/lighting"} in \
             client.get("/api/catalogue/mappings", headers=headers).json()["categories"]
 
@@ -186,3 +201,51 @@ def test_in_service_fix_re_reads_magento_instead_of_sending_the_audits_older_val
     with rt.db.session() as s:
         row = s.scalars(select(SyncOutbox).where(SyncOutbox.kind == "stock", SyncOutbox.sku == "MB-000010")).one()
         assert row.pending_value == str(int(rt.magento.salable_quantity("MB-000010", 1)))
+
+
+def test_openapi_names_the_shapes_of_the_catalogue_and_audit_routes(rt):
+    """Issue 18: every catalogue and audit JSON route declares its response model, so /openapi.json
+    describes the real shapes (named schemas), not an anonymous object."""
+    with TestClient(create_app(rt, start_engine=False)) as client:
+        spec = client.get("/openapi.json").json()
+    paths, schemas = spec["paths"], spec["components"]["schemas"]
+    ref = "#/components/schemas/"
+
+    def response_schema(path: str, method: str, code: str = "200") -> dict:
+        return paths[path][method]["responses"][code]["content"]["application/json"]["schema"]
+
+    assert response_schema("/api/catalogue/listings", "get")["items"] == {"$ref": ref + "ListingView"}
+    assert response_schema("/api/catalogue/listings/{sku}", "get") == {"$ref": ref + "ListingView"}
+    published = response_schema("/api/catalogue/publish", "post")["additionalProperties"]
+    assert {s["$ref"] for s in published["anyOf"]} == {ref + "ListingView", ref + "UnknownSku"}
+    assert response_schema("/api/catalogue/mappings", "get") == {"$ref": ref + "MappingsView"}
+    assert response_schema("/api/catalogue/mappings/attributes/{attribute}", "put") == {
+        "$ref": ref + "AttributeMappingView"}
+    assert response_schema("/api/catalogue/mappings/categories/{magento_category}", "put") == {
+        "$ref": ref + "CategoryMappingView"}
+    assert response_schema("/api/catalogue/rules/{sku}", "put") == {"$ref": ref + "PublishRuleView"}
+    assert response_schema("/api/audit/runs", "get")["items"] == {"$ref": ref + "AuditRunView"}
+    assert response_schema("/api/audit/runs/{run_id}", "get") == {"$ref": ref + "AuditRunDetail"}
+    started = response_schema("/api/audit/runs", "post", "202")
+    assert {s["$ref"] for s in started["anyOf"]} == {ref + "AuditStarted", ref + "AuditSummary"}
+    assert list(schemas["ListingView"]["properties"]) == ["magento_sku", "offer_sku", "type_id", "variant_group",
+                                                          "status", "stage", "problems", "product_import_id",
+                                                          "offer_import_id", "updated_at"]
+    assert schemas["MappingsView"]["properties"]["attributes"]["items"] == {"$ref": ref + "AttributeMappingView"}
+    assert schemas["AuditRunDetail"]["properties"]["drifts"]["items"] == {"$ref": ref + "AuditDriftView"}
+    assert list(schemas["AuditRunView"]["properties"]) == RUN_KEYS
+    assert list(schemas["AuditDriftView"]["properties"]) == DRIFT_KEYS
+    assert response_schema("/api/skus/links", "get")["items"] == {"$ref": ref + "SkuLinkView"}
+    assert response_schema("/api/skus/links", "post", "201") == {"$ref": ref + "SkuLinkView"}
+    assert response_schema("/api/skus/near-misses", "get")["items"] == {"$ref": ref + "NearMissView"}
+
+
+def test_openapi_schema_names_are_unique_and_every_json_route_names_its_shape(rt):
+    """Two response models of the same name in two flows (a stock ``RuleView`` and a catalogue
+    one) made FastAPI fall back to module-qualified names such as
+    ``marketbridge__services__catalogue__results__RuleView``: a client generator then sees names
+    that change whenever a module moves. Every schema keeps a plain name."""
+    with TestClient(create_app(rt, start_engine=False)) as client:
+        spec = client.get("/openapi.json").json()
+    qualified = [name for name in spec["components"]["schemas"] if "__" in name]
+    assert qualified == []

@@ -3,7 +3,8 @@ and ``audit [--fix] [--json]`` (JSON on stdout, progress bar on stderr)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import (
@@ -19,16 +20,20 @@ from rich.table import Table
 
 from marketbridge.cli.common import console, err_console, print_json, runtime_for_command
 
+if TYPE_CHECKING:
+    from marketbridge.services.catalogue import ListingView, UnknownSku
+
 catalogue_app = typer.Typer(help="Publish Adobe Commerce products to the marketplace and follow their status.",
                             no_args_is_help=True)
 mapping_app = typer.Typer(help="Attribute, value and category mappings (editable by ecommerce).", no_args_is_help=True)
 skus_app = typer.Typer(help="SKU integrity: near misses and confirmed links.", no_args_is_help=True)
 
 
-def _status_table(states: dict[str, dict]) -> Table:
+def _status_table(states: Mapping[str, ListingView | UnknownSku]) -> Table:
     table = Table("SKU", "status", "variant group", "problems / reasons")
     for sku, state in sorted(states.items()):
-        table.add_row(sku, state["status"], state.get("variant_group") or "", "\n".join(state.get("problems") or []))
+        group = getattr(state, "variant_group", None)  # an UnknownSku has none
+        table.add_row(sku, state.status, group or "", "\n".join(state.problems))
     return table
 
 
@@ -46,22 +51,22 @@ def publish(
 
     with runtime_for_command() as runtime:
         if not sku:
-            result = service.run_scheduled_pass(runtime)
+            result = service.run_scheduled_pass(runtime).as_dict()
             print_json(result) if as_json else console.print(result)
             return
         with err_console.status("Publishing… (P41 products, then OF01 offers)") as status:
-            def show(states: dict[str, dict]) -> None:
+            def show(states: dict[str, service.ListingView | service.UnknownSku]) -> None:
                 counts: dict[str, int] = {}
                 for s in states.values():
-                    counts[s["status"]] = counts.get(s["status"], 0) + 1
+                    counts[s.status] = counts.get(s.status, 0) + 1
                 status.update("Publishing… " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
 
             states = service.publish(runtime, sku, wait=wait, timeout=timeout, on_progress=show)
     if as_json:
-        print_json(states)
+        print_json({k: v.model_dump(mode="json") for k, v in states.items()})
     else:
         console.print(_status_table(states))
-    if any(s["status"] in ("not_found", "invalid", "rejected") for s in states.values()):
+    if any(s.status in ("not_found", "invalid", "rejected") for s in states.values()):
         raise typer.Exit(1)
 
 
@@ -82,7 +87,10 @@ def status(
     if sku and not states:
         err_console.print(f"{sku} has never been published (no listing).")
         raise typer.Exit(1)
-    print_json(states) if as_json else console.print(_status_table(states))
+    if as_json:
+        print_json({k: v.model_dump(mode="json") for k, v in states.items()})
+    else:
+        console.print(_status_table(states))
 
 
 @catalogue_app.command("rule")
@@ -110,7 +118,7 @@ def mapping_show(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
     from marketbridge.services import catalogue as service
 
     with runtime_for_command() as runtime, runtime.db.session() as session:
-        data = service.mappings_to_dict(session)
+        data = service.mappings_view(session).model_dump(mode="json")
     if as_json:
         print_json(data)
         return
@@ -179,15 +187,15 @@ def near_misses(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
     with runtime_for_command() as runtime, runtime.db.session() as session:
         rows = service.open_near_misses(session)
     if as_json:
-        print_json(rows)
+        print_json([r.model_dump(mode="json") for r in rows])
         return
     if not rows:
         console.print("No near misses open. (They are found by `marketbridge audit`.)")
         return
     table = Table("offer SKU", "suggested Adobe Commerce SKU", "why", "confirm with")
     for r in rows:
-        table.add_row(repr(r["offer_sku"]), r["magento_sku"], r["reason"],
-                      f"marketbridge skus link {r['offer_sku']!r} {r['magento_sku']!r}")
+        table.add_row(repr(r.offer_sku), r.magento_sku, r.reason,
+                      f"marketbridge skus link {r.offer_sku!r} {r.magento_sku!r}")
     console.print(table)
 
 
@@ -224,7 +232,7 @@ def links(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     from marketbridge.services import skus as service
 
     with runtime_for_command() as runtime, runtime.db.session() as session:
-        rows = service.list_links(session)
+        rows = [r.model_dump(mode="json") for r in service.list_links(session)]
     print_json(rows) if as_json else console.print(rows or "No links.")
 
 
@@ -250,7 +258,7 @@ def audit(
         with progress:
             outcome = service.run_audit(runtime, fix=fix, trigger="manual", progress=on_progress)
     if as_json:
-        data = outcome.summary()
+        data = outcome.summary().model_dump(mode="json")
         data["drifts"] = [{"kind": d.kind.value, "magento_sku": d.magento_sku, "offer_sku": d.offer_sku,
                            "expected": d.expected, "actual": d.actual, "detail": d.detail}
                           for d in outcome.drifts[:limit]]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -23,6 +24,29 @@ from marketbridge.services.stock import outbox as stock_outbox
 
 class SkuLinkError(ValueError):
     """A link request that cannot be honoured (empty SKU, identical SKUs, unknown link)."""
+
+
+class SkuLinkView(BaseModel):
+    """A confirmed link as the API and the CLI show it (issue 18: a typed view, same JSON as before)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    offer_sku: str
+    magento_sku: str
+    confirmed_by: str
+    confirmed_at: str | None  # ISO 8601
+    note: str
+
+
+class NearMissView(BaseModel):
+    """A near miss waiting for a person: the suggested link and the open exception that holds it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    offer_sku: str
+    magento_sku: str
+    reason: str
+    exception_id: str
 
 
 def resolve(session: Session, offer_sku: str) -> str | None:
@@ -106,21 +130,21 @@ def report_near_misses(session: Session, misses: Iterable[NearMiss]) -> int:
     return count
 
 
-def to_dict(row: SkuLink) -> dict[str, object]:
-    return {"offer_sku": row.offer_sku, "magento_sku": row.magento_sku, "confirmed_by": row.confirmed_by,
-            "confirmed_at": row.confirmed_at.isoformat() if row.confirmed_at else None, "note": row.note}
+def link_view(row: SkuLink) -> SkuLinkView:
+    return SkuLinkView(offer_sku=row.offer_sku, magento_sku=row.magento_sku, confirmed_by=row.confirmed_by,
+                       confirmed_at=row.confirmed_at.isoformat() if row.confirmed_at else None, note=row.note)
 
 
-def list_links(session: Session) -> list[dict[str, object]]:
-    return [to_dict(r) for r in session.scalars(select(SkuLink).order_by(SkuLink.offer_sku))]
+def list_links(session: Session) -> list[SkuLinkView]:
+    return [link_view(r) for r in session.scalars(select(SkuLink).order_by(SkuLink.offer_sku))]
 
 
-def open_near_misses(session: Session) -> list[dict[str, str]]:
+def open_near_misses(session: Session) -> list[NearMissView]:
     """The near misses waiting for a person (open ``sku_near_miss`` exceptions), with the suggestion."""
     from marketbridge.adapters.db.models.core import ExceptionRecord
 
     rows = session.scalars(select(ExceptionRecord).where(
         ExceptionRecord.type == SKU_NEAR_MISS.code,
         ExceptionRecord.state.in_(exception_service.ACTIVE_STATES)).order_by(ExceptionRecord.object_id)).all()
-    return [{"offer_sku": r.object_id, "magento_sku": str((r.context or {}).get("magento_sku", "")),
-             "reason": str((r.context or {}).get("reason", "")), "exception_id": str(r.id)} for r in rows]
+    return [NearMissView(offer_sku=r.object_id, magento_sku=str((r.context or {}).get("magento_sku", "")),
+                         reason=str((r.context or {}).get("reason", "")), exception_id=str(r.id)) for r in rows]

@@ -28,10 +28,10 @@ from marketbridge.domain.auth import Action, may
 from marketbridge.domain.orders import OrderState
 from marketbridge.domain.shipments import CARRIER_UNMAPPED, ShipmentState
 from marketbridge.services import audit as audit_service
-from marketbridge.services import catalogue_views
 from marketbridge.services import orders as order_service
 from marketbridge.services import refunds as refund_service
 from marketbridge.services import shipments as shipment_service
+from marketbridge.services.catalogue import views as catalogue_views
 from marketbridge.services.console import dashboard
 from marketbridge.services.orders import views as order_views
 from marketbridge.services.refunds import reading as refund_reading
@@ -210,7 +210,7 @@ def audit_data(session: DbSession, run_id: int | None, kind: str | None) -> dict
     if not _ready(session, "audit_runs", "audit_drifts"):
         return dashboard.Unavailable("the audit is not installed on this server yet.")
     runs = audit.list_runs(session, limit=20)
-    chosen = run_id or next((r["id"] for r in runs if r["status"] == "complete"), None) or (runs[0]["id"] if runs else None)
+    chosen = run_id or next((r.id for r in runs if r.status == "complete"), None) or (runs[0].id if runs else None)
     run = audit.get_run(session, chosen, kind=kind or None, limit=500) if chosen else None
     return {"runs": runs, "run": run}
 
@@ -380,8 +380,8 @@ def overview_highlights(session: DbSession, runtime: Any) -> list[Highlight]:
     if isinstance(refunds, dict) and refunds["memos"]:
         items.append(Highlight(f"{len(refunds['memos'])} credit memo(s) held, not refunded on John Lewis", "/refunds?status=held", "warn"))
     audit = _safe(lambda: audit_data(session, None, None), None)
-    if isinstance(audit, dict) and audit["run"] and audit["run"].get("drift_count"):
-        items.append(Highlight(f"The last audit found {audit['run']['drift_count']} difference(s) between the two sides",
+    if isinstance(audit, dict) and audit["run"] and audit["run"].drift_count:
+        items.append(Highlight(f"The last audit found {audit['run'].drift_count} difference(s) between the two sides",
                                "/audit", "warn"))
     return items
 

@@ -6,6 +6,9 @@
   sending the same import twice within its interval.
 * ``catalogue.audit`` (schedule ``audit_cron`` in ``timezone``, default 02:00 Europe/London): the
   full audit, the same service as ``marketbridge audit``; with ``audit_fix_on_schedule`` it fixes.
+
+The steps record JSON (the portable serializer): the typed results' ``as_dict()`` /
+``model_dump(mode="json")``, the same JSON as before the services returned typed results.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ QUEUES: list[dict[str, Any]] = []
 def _publish_pass_step() -> dict[str, Any]:
     from marketbridge.services import catalogue
 
-    return catalogue.run_scheduled_pass(get_runtime())
+    return catalogue.run_scheduled_pass(get_runtime()).as_dict()
 
 
 @DBOS.workflow(name="catalogue.publish_pass")
@@ -36,7 +39,7 @@ def scheduled_publish_pass(scheduled_time: Any, context: Any) -> dict[str, Any]:
 def _audit_step(fix: bool, trigger: str) -> dict[str, Any]:
     from marketbridge.services import audit
 
-    return audit.run_audit(get_runtime(), fix=fix, trigger=trigger).summary()
+    return audit.run_audit(get_runtime(), fix=fix, trigger=trigger).summary().model_dump(mode="json")
 
 
 @DBOS.workflow(name="catalogue.audit")

@@ -14,6 +14,15 @@ from marketbridge.domain.auth import Action
 from marketbridge.services import audit as audit_service
 from marketbridge.services import catalogue as catalogue_service
 from marketbridge.services import skus as sku_service
+from marketbridge.services.audit import AuditRunDetail, AuditRunView, AuditStarted, AuditSummary
+from marketbridge.services.catalogue import (
+    AttributeMappingView,
+    CategoryMappingView,
+    ListingView,
+    MappingsView,
+    PublishRuleView,
+    UnknownSku,
+)
 from marketbridge.web.deps import ConsoleUser, RuntimeDep, SessionDep
 from marketbridge.web.params import DbId
 from marketbridge.web.policy import Reader, requires
@@ -54,7 +63,7 @@ class CategoryMappingIn(Strict):
     marketplace_category: Annotated[str, Field(min_length=1, max_length=255)]
 
 
-class RuleIn(Strict):
+class PublishRuleIn(Strict):
     action: Annotated[str, Field(pattern=r"^publish_as_simple$")] | None
     note: Annotated[str, Field(max_length=1000)] = ""
 
@@ -73,12 +82,12 @@ class AuditRequest(Strict):
 @router.get("/api/catalogue/listings")
 def listings(runtime: RuntimeDep, user: Reader,
              status_: Annotated[str | None, Query(alias="status", max_length=16)] = None,
-             limit: Annotated[int, Query(ge=1, le=5000)] = 1000) -> list[dict[str, Any]]:
+             limit: Annotated[int, Query(ge=1, le=5000)] = 1000) -> list[ListingView]:
     return list(catalogue_service.statuses(runtime, None, status=status_, limit=limit).values())
 
 
 @router.get("/api/catalogue/listings/{sku:path}")
-def listing(sku: str, runtime: RuntimeDep, user: Reader) -> dict[str, Any]:
+def listing(sku: str, runtime: RuntimeDep, user: Reader) -> ListingView:
     found = catalogue_service.statuses(runtime, [sku])
     if sku not in found:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "This SKU has never been published.")
@@ -86,7 +95,7 @@ def listing(sku: str, runtime: RuntimeDep, user: Reader) -> dict[str, Any]:
 
 
 @router.post("/api/catalogue/publish", responses=REMOTE_FAILED)
-def publish(body: PublishRequest, runtime: RuntimeDep, user: Publisher) -> dict[str, Any]:
+def publish(body: PublishRequest, runtime: RuntimeDep, user: Publisher) -> dict[str, ListingView | UnknownSku]:
     """Validate and queue ``skus`` and run one publishing pass now; the schedule follows the imports
     to a final status (read it with ``GET /api/catalogue/listings/{sku}``)."""
     try:
@@ -97,17 +106,17 @@ def publish(body: PublishRequest, runtime: RuntimeDep, user: Publisher) -> dict[
 
 # ----------------------------------------------------------------------------- mappings
 @router.get("/api/catalogue/mappings")
-def mappings(session: SessionDep, user: Reader) -> dict[str, Any]:
-    return catalogue_service.mappings_to_dict(session)
+def mappings(session: SessionDep, user: Reader) -> MappingsView:
+    return catalogue_service.mappings_view(session)
 
 
 @router.put("/api/catalogue/mappings/attributes/{attribute}")
-def put_attribute(attribute: str, body: AttributeMappingIn, session: SessionDep, user: Editor) -> dict[str, Any]:
+def put_attribute(attribute: str, body: AttributeMappingIn, session: SessionDep, user: Editor) -> AttributeMappingView:
     try:
         row = catalogue_service.set_attribute_mapping(session, attribute, body.source, body.value_map, actor=user.name)
     except ValueError as error:
         raise HTTPException(422, str(error)) from None
-    return {"attribute": row.attribute, "source": row.source, "value_map": row.value_map}
+    return AttributeMappingView(attribute=row.attribute, source=row.source, value_map=row.value_map)
 
 
 @router.delete("/api/catalogue/mappings/attributes/{attribute}", status_code=204)
@@ -117,13 +126,14 @@ def delete_attribute(attribute: str, session: SessionDep, user: Editor) -> None:
 
 
 @router.put("/api/catalogue/mappings/categories/{magento_category:path}")
-def put_category(magento_category: str, body: CategoryMappingIn, session: SessionDep, user: Editor) -> dict[str, Any]:
+def put_category(magento_category: str, body: CategoryMappingIn, session: SessionDep,
+                 user: Editor) -> CategoryMappingView:
     try:
         row = catalogue_service.set_category_mapping(session, magento_category, body.marketplace_category,
                                                      actor=user.name)
     except ValueError as error:
         raise HTTPException(422, str(error)) from None
-    return {"magento_category": row.magento_category, "marketplace_category": row.marketplace_category}
+    return CategoryMappingView(magento_category=row.magento_category, marketplace_category=row.marketplace_category)
 
 
 @router.delete("/api/catalogue/mappings/categories/{magento_category:path}", status_code=204)
@@ -133,29 +143,29 @@ def delete_category(magento_category: str, session: SessionDep, user: Editor) ->
 
 
 @router.put("/api/catalogue/rules/{sku:path}")
-def put_rule(sku: str, body: RuleIn, session: SessionDep, user: Editor) -> dict[str, Any]:
+def put_rule(sku: str, body: PublishRuleIn, session: SessionDep, user: Editor) -> PublishRuleView:
     catalogue_service.set_override(session, sku, body.action, actor=user.name, note=body.note)
-    return {"magento_sku": sku, "action": body.action}
+    return PublishRuleView(magento_sku=sku, action=body.action)
 
 
 # ----------------------------------------------------------------------------- SKU links
 @router.get("/api/skus/links")
-def sku_links(session: SessionDep, user: Reader) -> list[dict[str, Any]]:
+def sku_links(session: SessionDep, user: Reader) -> list[sku_service.SkuLinkView]:
     return sku_service.list_links(session)
 
 
 @router.get("/api/skus/near-misses")
-def sku_near_misses(session: SessionDep, user: Reader) -> list[dict[str, str]]:
+def sku_near_misses(session: SessionDep, user: Reader) -> list[sku_service.NearMissView]:
     return sku_service.open_near_misses(session)
 
 
 @router.post("/api/skus/links", status_code=201)
-def create_link(body: LinkIn, session: SessionDep, user: Editor) -> dict[str, Any]:
+def create_link(body: LinkIn, session: SessionDep, user: Editor) -> sku_service.SkuLinkView:
     try:
         row = sku_service.link(session, body.offer_sku, body.magento_sku, confirmed_by=user.name, note=body.note)
     except sku_service.SkuLinkError as error:
         raise HTTPException(422, str(error)) from None
-    return sku_service.to_dict(row)
+    return sku_service.link_view(row)
 
 
 @router.delete("/api/skus/links/{offer_sku:path}", status_code=204)
@@ -169,7 +179,7 @@ def delete_link(offer_sku: str, session: SessionDep, user: Editor) -> None:
 # ----------------------------------------------------------------------------- audit
 @router.get("/api/audit/runs")
 def audit_runs(session: SessionDep, user: Reader,
-               limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
+               limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[AuditRunView]:
     return audit_service.list_runs(session, limit)
 
 
@@ -184,7 +194,7 @@ def audit_run_csv(run_id: DbId, session: SessionDep, user: Reader) -> CsvRespons
 @router.get("/api/audit/runs/{run_id}")
 def audit_run(run_id: DbId, session: SessionDep, user: Reader,
               kind: Annotated[str | None, Query(max_length=32)] = None,
-              limit: Annotated[int, Query(ge=1, le=100000)] = 10000) -> dict[str, Any]:
+              limit: Annotated[int, Query(ge=1, le=100000)] = 10000) -> AuditRunDetail:
     found = audit_service.get_run(session, run_id, kind=kind, limit=limit)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such audit run.")
@@ -192,11 +202,11 @@ def audit_run(run_id: DbId, session: SessionDep, user: Reader,
 
 
 @router.post("/api/audit/runs", status_code=202, responses=REMOTE_FAILED)
-def start_audit(body: AuditRequest, runtime: RuntimeDep, user: Auditor) -> dict[str, Any]:
+def start_audit(body: AuditRequest, runtime: RuntimeDep, user: Auditor) -> AuditStarted | AuditSummary:
     """Start an audit in the background (a durable workflow when the engine runs, else inline)."""
     workflow_id = runtime.bus.handle(AuditRequested(body.fix, "api"))
     if workflow_id is not None:
-        return {"workflow_id": workflow_id, "status": "started"}
+        return AuditStarted(workflow_id=workflow_id)
     try:
         return audit_service.run_audit(runtime, fix=body.fix, trigger="api").summary()
     except IntegrationError as error:

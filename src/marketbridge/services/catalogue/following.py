@@ -1,0 +1,126 @@
+"""Following the imports we sent: P42 then P44/P47 for products, OF02 then OF03 for offers, and
+moving each product's listing on (rejected with the marketplace's reasons, or on to its offer; an
+accepted offer becomes ``live`` when OF21 shows it active, else ``inactive`` with reasons).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from marketbridge.adapters.db.base import utcnow
+from marketbridge.adapters.db.models.catalogue import (
+    CatalogueImport,
+    Listing,
+)
+from marketbridge.adapters.errors import RateLimited, RemoteError
+from marketbridge.adapters.mirakl.models import OfferImportStatus, ProductImportStatus
+from marketbridge.domain.catalogue import (
+    PRODUCT_REJECTED,
+    ListingStatus,
+)
+from marketbridge.domain.exceptions import ExceptionReport
+from marketbridge.runtime import Runtime
+from marketbridge.services import exceptions as exception_service
+
+
+# ----------------------------------------------------------------------------- following reports
+def _reject(session: Session, listing: Listing, reasons: list[str], source: str) -> None:
+    listing.status, listing.stage, listing.problems = ListingStatus.REJECTED.value, "", reasons
+    exception_service.record(session, ExceptionReport(
+        type=PRODUCT_REJECTED, object_id=listing.magento_sku,
+        message=f"John Lewis rejected {listing.magento_sku} ({source}): " + " ".join(reasons),
+        context={"reasons": reasons, "source": source},
+    ))
+
+
+def follow_imports(runtime: Runtime) -> int:
+    """Look once at every import still in flight; returns how many finished."""
+    finished = 0
+    with runtime.db.session() as session:
+        imports = session.scalars(select(CatalogueImport).where(CatalogueImport.status == "submitted",
+                                                                CatalogueImport.purpose == "publish")
+                                  .order_by(CatalogueImport.id)).all()
+        pending = [(i.id, i.api, i.import_id) for i in imports]
+    for row_id, api, import_id in pending:
+        # One branch per API so that each status model is read by its own field name (P42 says
+        # import_status, OF02 status); `status` keeps the model for the fields both share.
+        status: ProductImportStatus | OfferImportStatus
+        try:
+            if api == "P41":
+                status = product_status = runtime.mirakl.product_import_status(import_id)
+                remote = product_status.import_status
+            else:
+                status = offer_status = runtime.mirakl.offer_import_status(import_id)
+                remote = offer_status.status
+        except RateLimited:
+            continue
+        if remote not in ("COMPLETE", "FAILED", "CANCELLED", "SENT", "TRANSFORMATION_FAILED"):
+            with runtime.db.session() as session:
+                session.get(CatalogueImport, row_id).remote_status = remote  # type: ignore[union-attr]
+            continue
+        errors: dict[str, str] = {}
+        if status.has_error_report:
+            report = (runtime.mirakl.product_error_report(import_id) if api == "P41"
+                      else runtime.mirakl.offer_error_report(import_id))
+            for line in report:
+                errors[line.sku] = line.message
+        if api == "P41" and getattr(status, "has_transformation_error_report", False):
+            try:
+                for row in runtime.mirakl._report("P47", import_id):  # noqa: SLF001
+                    errors[row.get("shop_sku", "")] = row.get("error-message") or row.get("errors") or "transformation error"
+            except (RemoteError, KeyError):
+                pass
+        failed = remote in ("FAILED", "CANCELLED", "TRANSFORMATION_FAILED")
+        live_check: list[tuple[str, str]] = []
+        with runtime.db.session() as session:
+            record = session.get(CatalogueImport, row_id)
+            assert record is not None
+            record.status, record.remote_status, record.finished_at = ("failed" if failed else "done"), remote, utcnow()
+            reason = getattr(status, "reason_status", None) or ""
+            record.detail = reason
+            for sku in record.skus:
+                listing = session.get(Listing, sku)
+                if listing is None:
+                    continue
+                key = listing.offer_sku if api == "OF01" else sku
+                if failed:
+                    _reject(session, listing, [f"The whole import failed: {reason or remote}."], api)
+                elif key in errors:
+                    _reject(session, listing, [errors[key]], "product import" if api == "P41" else "offer import")
+                elif api == "P41":
+                    listing.stage = "product_ok"
+                else:
+                    listing.stage = "offer_ok"
+                    exception_service.clear(session, PRODUCT_REJECTED, sku)
+                    live_check.append((sku, listing.offer_sku))
+        refresh_live(runtime, [s for s, _ in live_check])
+        finished += 1
+    return finished
+
+
+def refresh_live(runtime: Runtime, skus: Sequence[str]) -> dict[str, str]:
+    """Ask OF21 whether each product's offer is active: ``live``, or ``inactive`` with Mirakl's reasons."""
+    out: dict[str, str] = {}
+    for sku in skus:
+        with runtime.db.session() as session:
+            listing = session.get(Listing, sku)
+            offer_sku = listing.offer_sku if listing else sku
+        offers = [o for o in runtime.mirakl.list_offers(sku=offer_sku) if o.shop_sku == offer_sku]
+        with runtime.db.session() as session:
+            listing = session.get(Listing, sku)
+            if listing is None:
+                continue
+            if not offers:
+                listing.status, listing.stage = ListingStatus.PENDING.value, "offer_ok"
+                listing.problems = ["The offer is not visible on the marketplace yet."]
+            elif offers[0].active:
+                listing.status, listing.stage, listing.problems = ListingStatus.LIVE.value, "", []
+            else:
+                listing.status, listing.stage = ListingStatus.INACTIVE.value, ""
+                listing.problems = [f"Inactive on the marketplace: {r}" for r in offers[0].inactivity_reasons] or [
+                    "Inactive on the marketplace (no reason given)."]
+            out[sku] = listing.status
+    return out

@@ -1,0 +1,149 @@
+"""Step 0 of publishing: :func:`prepare` reads products from Adobe Commerce, applies the exclusion
+rules, maps attributes and categories, pre-validates against PM11/H11/VL11 and records every
+problem in plain English on the listing (and as a ``catalogue_product_invalid`` exception for
+ecommerce). Valid products get their P41 row and OF01 offer row in ``listing.payload``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from marketbridge.adapters.db.base import utcnow
+from marketbridge.adapters.db.models.catalogue import (
+    Listing,
+    PublishOverride,
+)
+from marketbridge.adapters.errors import NotFound, RemoteError
+from marketbridge.domain import catalogue as rules
+from marketbridge.domain.catalogue import (
+    CATEGORY_SOURCE,
+    PRODUCT_INVALID,
+    ListingStatus,
+)
+from marketbridge.domain.exceptions import ExceptionReport
+from marketbridge.runtime import Runtime
+from marketbridge.services import exceptions as exception_service
+from marketbridge.services import skus as sku_service
+from marketbridge.services.catalogue.mappings import attribute_mappings, category_mappings
+from marketbridge.services.catalogue.products import (
+    _stock_rules,
+    catalogue_product,
+    channel_values,
+    unmanaged_default,
+)
+from marketbridge.services.catalogue.reference import market_reference
+
+log = structlog.get_logger(__name__)
+
+OFFER_STATE_NEW = "11"
+
+
+# ----------------------------------------------------------------------------- prepare
+@dataclass
+class PrepareResult:
+    ready: list[str] = field(default_factory=list)
+    invalid: dict[str, list[str]] = field(default_factory=dict)
+    excluded: dict[str, str] = field(default_factory=dict)
+    not_found: list[str] = field(default_factory=list)
+
+
+def _listing(session: Session, sku: str) -> Listing:
+    row = session.get(Listing, sku)
+    if row is None:
+        row = Listing(magento_sku=sku, offer_sku=sku, status=ListingStatus.NEW.value, stage="", problems=[], payload={})
+        session.add(row)
+    return row
+
+
+def _expand(runtime: Runtime, skus: Iterable[str]) -> tuple[list[tuple[Any, str | None]], list[str]]:
+    """Fetch each SKU from Magento; a configurable parent brings its children (variant group = parent)."""
+    out: dict[str, tuple[Any, str | None]] = {}
+    missing: list[str] = []
+    for sku in dict.fromkeys(skus):
+        if sku in out:
+            continue
+        try:
+            product = runtime.magento.get_product(sku)
+        except NotFound:
+            missing.append(sku)
+            continue
+        out[sku] = (product, None)
+        if product.type_id == "configurable":
+            for child in runtime.magento.configurable_children(sku):
+                out[child.sku] = (runtime.magento.get_product(child.sku), product.sku)
+    return list(out.values()), missing
+
+
+def prepare(runtime: Runtime, skus: Sequence[str]) -> PrepareResult:
+    """Validate ``skus`` (and a configurable's children) and queue the valid ones for sending."""
+    result = PrepareResult()
+    fetched, result.not_found = _expand(runtime, skus)
+    reference = market_reference(runtime) if fetched else None
+    with runtime.db.session() as session:
+        mappings = attribute_mappings(session)
+        categories = category_mappings(session)
+        overrides = dict(session.execute(select(PublishOverride.magento_sku, PublishOverride.action)).tuples().all())
+        stock_rule_rows = _stock_rules(session)
+        for raw, parent in fetched:
+            product = catalogue_product(raw, parent)
+            listing = _listing(session, product.sku)
+            listing.type_id = product.type_id
+            listing.requested_at = utcnow()
+            if parent is None and listing.variant_group and product.type_id == "simple":
+                parent = listing.variant_group
+            listing.variant_group = parent
+            reason = rules.exclusion_reason(product, overrides.get(product.sku))
+            if reason is not None:
+                listing.status, listing.stage, listing.problems = ListingStatus.EXCLUDED.value, "", [reason]
+                result.excluded[product.sku] = reason
+                exception_service.clear(session, PRODUCT_INVALID, product.sku)
+                continue
+            assert reference is not None
+            category = rules.map_category(product, categories, reference)
+            row = rules.normalise_list_values(rules.map_product(product, mappings, category, parent), reference)
+            manage_stock = True
+            stock_item = raw.extension_attributes.stock_item
+            if stock_item is not None and getattr(stock_item, "manage_stock", None) is not None:
+                manage_stock = bool(stock_item.manage_stock)
+            salable = _salable(runtime, product.sku) if product.enabled and manage_stock else None
+            qty, price = channel_values(product, salable, stock_rule_rows, manage_stock=manage_stock,
+                                        unmanaged_quantity=unmanaged_default(runtime))
+            problems = rules.validate(row, reference, sku=product.sku,
+                                      raw_category=str(product.attributes.get(CATEGORY_SOURCE) or ""), price=price)
+            if not product.enabled:
+                problems.insert(0, "It is disabled in Adobe Commerce; enable it to sell it on the marketplace.")
+            if problems:
+                listing.status, listing.stage, listing.problems = ListingStatus.INVALID.value, "", problems
+                result.invalid[product.sku] = problems
+                exception_service.record(session, ExceptionReport(
+                    type=PRODUCT_INVALID, object_id=product.sku,
+                    message=f"{product.sku} cannot be published: " + " ".join(problems),
+                    context={"problems": problems},
+                ))
+                continue
+            exception_service.clear(session, PRODUCT_INVALID, product.sku)
+            offer_sku = sku_service.offer_sku_for(session, product.sku)
+            listing.offer_sku = offer_sku
+            listing.payload = {
+                "product": row,
+                "offer": {"sku": offer_sku, "product-id": product.sku, "product-id-type": "SHOP_SKU",
+                          "price": f"{price:.2f}" if price is not None else "", "quantity": str(qty),
+                          "state": OFFER_STATE_NEW},
+            }
+            listing.status, listing.stage, listing.problems = ListingStatus.NEW.value, "", []
+            result.ready.append(product.sku)
+    return result
+
+
+def _salable(runtime: Runtime, sku: str) -> float | None:
+    try:
+        return runtime.magento.salable_quantity(sku, runtime.settings.magento_stock_id)
+    except RemoteError as error:
+        log.warning("catalogue.salable_unreadable", sku=sku, error=str(error))
+        return None
