@@ -30,8 +30,8 @@ from sqlalchemy.orm import Session
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.catalogue import AuditDrift, AuditRun, CatalogueImport
 from marketbridge.adapters.errors import IntegrationError, RateLimited, RemoteError
-from marketbridge.adapters.mirakl import models as mm
-from marketbridge.domain import catalogue as rules
+from marketbridge.adapters.mirakl import models as mirakl_models
+from marketbridge.domain import catalogue as catalogue_domain
 from marketbridge.domain.catalogue import (
     DRIFT_LABELS,
     OFFER_INACTIVE,
@@ -94,7 +94,7 @@ def fetch_magento(runtime: Runtime, progress: Progress = _noop) -> MagentoSide:
     done = 0
     for raw in client.iterate_products(page_size=500):
         product = catalogue_service.catalogue_product(raw)
-        excluded = rules.exclusion_reason(product, overrides.get(product.sku)) is not None
+        excluded = catalogue_domain.exclusion_reason(product, overrides.get(product.sku)) is not None
         qty, price = catalogue_service.channel_values(product, salable.get(product.sku), stock_rule_rows,
                                                       unmanaged_quantity=unmanaged, today=today)
         ean = product.attributes.get("ean")
@@ -125,7 +125,7 @@ def _offer_from_export(row: dict[str, Any]) -> OfferRow | None:
     )
 
 
-def _offer_from_of21(offer: mm.Offer) -> OfferRow:
+def _offer_from_of21(offer: mirakl_models.Offer) -> OfferRow:
     ean = next((r.reference for r in offer.product_references if (r.reference_type or "").upper() == "EAN"), None)
     return OfferRow(offer.shop_sku, int(offer.quantity), to_money_or_none(offer.price), offer.active,
                     tuple(offer.inactivity_reasons), ean)
@@ -137,7 +137,7 @@ def export_offer_rows(runtime: Runtime, progress: Progress = _noop) -> list[Offe
     import json
 
     client = runtime.mirakl
-    tracking_id = client.start_offer_export(mm.OfferExportRequest(include_inactive_offers=True))
+    tracking_id = client.start_offer_export(mirakl_models.OfferExportRequest(include_inactive_offers=True))
     deadline = time.monotonic() + runtime.settings.audit_export_timeout_seconds
     while True:
         status = client.offer_export_status(tracking_id)  # OF53's own call frequency paces this loop
@@ -268,10 +268,10 @@ def run_audit(runtime: Runtime, *, fix: bool = False, trigger: str = "manual", p
         with runtime.db.session() as session:
             links = sku_service.all_links(session)
         progress("Comparing", 0, len(side.rows))
-        drifts = rules.compare(side.rows, offers, AuditRules(links=links, price_tolerance=PRICE_TOLERANCE))
+        drifts = catalogue_domain.compare(side.rows, offers, AuditRules(links=links, price_tolerance=PRICE_TOLERANCE))
         drifts = confirm_quantities(runtime, drifts)
         progress("Comparing", len(side.rows), len(side.rows))
-        counts = rules.count_by_kind(drifts)
+        counts = catalogue_domain.count_by_kind(drifts)
         fix_results: dict[int, tuple[str, str]] = {}
         fixed: dict[str, Any] = {}
         with runtime.db.session() as session:
@@ -388,7 +388,7 @@ def apply_fixes(runtime: Runtime, drifts: Sequence[Drift]) -> tuple[dict[int, tu
     offer_drifts: dict[str, list[int]] = {}
     missing: dict[str, int] = {}
     for index, drift in enumerate(drifts):
-        if drift.kind in rules.NEEDS_A_PERSON:
+        if drift.kind in catalogue_domain.NEEDS_A_PERSON:
             results[index] = ("exception", "needs a person: raised as an exception for ecommerce")
         elif drift.kind is DriftKind.MISSING_ON_MARKETPLACE and drift.magento_sku:
             missing[drift.magento_sku] = index
@@ -521,5 +521,5 @@ def run_csv(session: Session, run_id: int) -> str | None:
     writer.writerow(CSV_COLUMNS)
     for drift in session.scalars(select(AuditDrift).where(AuditDrift.run_id == run_id).order_by(AuditDrift.id)):
         data = drift_dict(drift)
-        writer.writerow([rules.csv_safe(data[c]) for c in CSV_COLUMNS])
+        writer.writerow([catalogue_domain.csv_safe(data[c]) for c in CSV_COLUMNS])
     return buffer.getvalue()

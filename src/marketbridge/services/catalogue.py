@@ -39,8 +39,8 @@ from marketbridge.adapters.errors import NotFound, RateLimited, RemoteError
 from marketbridge.adapters.magento.criteria import SearchCriteria
 from marketbridge.adapters.mirakl.endpoints import ENDPOINTS
 from marketbridge.adapters.mirakl.models import OfferImportStatus, ProductImportStatus
-from marketbridge.domain import catalogue as rules
-from marketbridge.domain import stock as stock_rules
+from marketbridge.domain import catalogue as catalogue_domain
+from marketbridge.domain import stock as stock_domain
 from marketbridge.domain.catalogue import (
     CATEGORY_SOURCE,
     PRODUCT_INVALID,
@@ -69,7 +69,7 @@ BASELINE_NAME = "catalogue.baseline"
 # ----------------------------------------------------------------------------- mappings
 def attribute_mappings(session: Session) -> list[AttributeMapping]:
     """The defaults, overridden attribute by attribute by the editable table (empty source = unmapped)."""
-    effective = {m.attribute: m for m in rules.DEFAULT_ATTRIBUTE_MAPPINGS}
+    effective = {m.attribute: m for m in catalogue_domain.DEFAULT_ATTRIBUTE_MAPPINGS}
     for row in session.scalars(select(AttributeMappingRow)):
         if row.source:
             effective[row.attribute] = AttributeMapping(row.attribute, row.source, dict(row.value_map or {}))
@@ -105,7 +105,7 @@ def set_value_mapping(session: Session, attribute: str, magento_value: str, mark
                       actor: str) -> AttributeMappingRow:
     row = session.get(AttributeMappingRow, attribute)
     if row is None:
-        default = next((m for m in rules.DEFAULT_ATTRIBUTE_MAPPINGS if m.attribute == attribute), None)
+        default = next((m for m in catalogue_domain.DEFAULT_ATTRIBUTE_MAPPINGS if m.attribute == attribute), None)
         if default is None:
             raise ValueError(f"no mapping for the attribute {attribute!r}; map it first")
         row = AttributeMappingRow(attribute=attribute, source=default.source, value_map={}, updated_by=actor)
@@ -152,7 +152,7 @@ def set_override(session: Session, magento_sku: str, action: str | None, *, acto
         if row is not None:
             session.delete(row)
     else:
-        rules.OverrideAction(action)  # validates
+        catalogue_domain.OverrideAction(action)  # validates
         if row is None:
             session.add(PublishOverride(magento_sku=magento_sku, action=action, note=note, created_by=actor))
         else:
@@ -180,7 +180,7 @@ def market_reference(runtime: Runtime, *, refresh: bool = False) -> MarketRefere
     if cached and not refresh and time.monotonic() - cached[0] < REFERENCE_TTL_SECONDS:
         return cached[1]  # type: ignore[no-any-return]
     client = runtime.mirakl
-    reference = rules.reference_from_api(
+    reference = catalogue_domain.reference_from_api(
         [a.model_dump() for a in client.attributes()],
         [h.model_dump() for h in client.hierarchies()],
         [v.model_dump() for v in client.value_lists()],
@@ -219,8 +219,8 @@ def unmanaged_default(runtime: Runtime) -> int:
     return int(getattr(runtime.settings, "stock_unmanaged_default_quantity", 100))
 
 
-def product_facts(product: CatalogueProduct, manage_stock: bool = True) -> stock_rules.ProductFacts:
-    return stock_rules.ProductFacts(
+def product_facts(product: CatalogueProduct, manage_stock: bool = True) -> stock_domain.ProductFacts:
+    return stock_domain.ProductFacts(
         sku=product.sku, enabled=product.enabled, type_id=product.type_id, manage_stock=manage_stock,
         attributes={k: str(v) for k, v in product.attributes.items() if isinstance(v, str | int | float)},
         category_ids=tuple(str(c) for c in product.attributes.get("category_ids") or []),
@@ -236,13 +236,13 @@ def _date(value: Any) -> dt.date | None:
         return None
 
 
-def price_facts(product: CatalogueProduct) -> stock_rules.PriceFacts:
+def price_facts(product: CatalogueProduct) -> stock_domain.PriceFacts:
     special = product.attributes.get("special_price")
     try:
         special_dec = Decimal(str(special)) if special not in (None, "") else None
     except ArithmeticError:
         special_dec = None
-    return stock_rules.PriceFacts(
+    return stock_domain.PriceFacts(
         price=to_money_or_none(product.price), special_price=special_dec,
         special_from=_date(product.attributes.get("special_from_date")),
         special_to=_date(product.attributes.get("special_to_date")),
@@ -252,10 +252,10 @@ def price_facts(product: CatalogueProduct) -> stock_rules.PriceFacts:
 def channel_values(product: CatalogueProduct, salable: float | None, stock_rule_rows: Sequence[Any], *,
                    manage_stock: bool = True, today: dt.date | None = None,
                    unmanaged_quantity: int = 100) -> tuple[int, Decimal | None]:
-    """Quantity and price the marketplace should show, through the stock flow's rules."""
+    """Quantity and price the marketplace should show, through the stock flow's catalogue_domain."""
     facts = product_facts(product, manage_stock)
-    qty, _ = stock_rules.publishable_quantity(salable, facts, stock_rule_rows, unmanaged_default=unmanaged_quantity)
-    price, _ = stock_rules.channel_price(price_facts(product), facts, stock_rule_rows, today or dt.date.today())
+    qty, _ = stock_domain.publishable_quantity(salable, facts, stock_rule_rows, unmanaged_default=unmanaged_quantity)
+    price, _ = stock_domain.channel_price(price_facts(product), facts, stock_rule_rows, today or dt.date.today())
     return qty, price
 
 
@@ -313,15 +313,15 @@ def prepare(runtime: Runtime, skus: Sequence[str]) -> PrepareResult:
             if parent is None and listing.variant_group and product.type_id == "simple":
                 parent = listing.variant_group
             listing.variant_group = parent
-            reason = rules.exclusion_reason(product, overrides.get(product.sku))
+            reason = catalogue_domain.exclusion_reason(product, overrides.get(product.sku))
             if reason is not None:
                 listing.status, listing.stage, listing.problems = ListingStatus.EXCLUDED.value, "", [reason]
                 result.excluded[product.sku] = reason
                 exception_service.clear(session, PRODUCT_INVALID, product.sku)
                 continue
             assert reference is not None
-            category = rules.map_category(product, categories, reference)
-            row = rules.normalise_list_values(rules.map_product(product, mappings, category, parent), reference)
+            category = catalogue_domain.map_category(product, categories, reference)
+            row = catalogue_domain.normalise_list_values(catalogue_domain.map_product(product, mappings, category, parent), reference)
             manage_stock = True
             stock_item = raw.extension_attributes.stock_item
             if stock_item is not None and getattr(stock_item, "manage_stock", None) is not None:
@@ -329,7 +329,7 @@ def prepare(runtime: Runtime, skus: Sequence[str]) -> PrepareResult:
             salable = _salable(runtime, product.sku) if product.enabled and manage_stock else None
             qty, price = channel_values(product, salable, stock_rule_rows, manage_stock=manage_stock,
                                         unmanaged_quantity=unmanaged_default(runtime))
-            problems = rules.validate(row, reference, sku=product.sku,
+            problems = catalogue_domain.validate(row, reference, sku=product.sku,
                                       raw_category=str(product.attributes.get(CATEGORY_SOURCE) or ""), price=price)
             if not product.enabled:
                 problems.insert(0, "It is disabled in Adobe Commerce; enable it to sell it on the marketplace.")
