@@ -210,15 +210,15 @@ class _PagedMagento:
         self.product_ids = [i for i in range(cat.n) if cat.has_product(i)]
 
     def stock_source_links(self, stock_id: int):
-        from marketbridge.adapters.magento import models as m
+        from marketbridge.adapters.magento import models as magento_models
 
         self.calls += 1
-        return [m.StockSourceLink(stock_id=stock_id, source_code="default", priority=1)]
+        return [magento_models.StockSourceLink(stock_id=stock_id, source_code="default", priority=1)]
 
     def iterate_source_items(self, *, criteria=None, page_size: int = 500):
         import json
 
-        from marketbridge.adapters.magento import models as m
+        from marketbridge.adapters.magento import models as magento_models
 
         cat, ids = self.cat, self.product_ids
         for j in range(0, len(ids), page_size):
@@ -226,27 +226,27 @@ class _PagedMagento:
             page = cat.render(lambda j=j: {"items": [{"sku": cat.sku(i), "source_code": "default",
                                                       "quantity": cat.qty[i], "status": 1 if cat.qty[i] > 0 else 0}
                                                      for i in ids[j:j + page_size]], "total_count": len(ids)})
-            yield from m.SearchResult[m.SourceItem].model_validate(json.loads(page)).items
+            yield from magento_models.SearchResult[magento_models.SourceItem].model_validate(json.loads(page)).items
 
     def iterate_products(self, updated_since=None, *, page_size: int = 200, criteria=None):
         import json
 
-        from marketbridge.adapters.magento import models as m
+        from marketbridge.adapters.magento import models as magento_models
 
         cat, ids = self.cat, self.product_ids
         for j in range(0, len(ids), page_size):
             self.calls += 1
             page = cat.render(lambda j=j: {"items": [cat.product(i) for i in ids[j:j + page_size]],
                                            "total_count": len(ids)})
-            yield from m.SearchResult[m.Product].model_validate(json.loads(page)).items
+            yield from magento_models.SearchResult[magento_models.Product].model_validate(json.loads(page)).items
 
     def get_product(self, sku: str):
         import json
 
-        from marketbridge.adapters.magento import models as m
+        from marketbridge.adapters.magento import models as magento_models
 
         self.calls += 1
-        return m.Product.model_validate(json.loads(self.cat.render(lambda: self.cat.product(int(sku[3:]), True))))
+        return magento_models.Product.model_validate(json.loads(self.cat.render(lambda: self.cat.product(int(sku[3:]), True))))
 
     def salable_quantity(self, sku: str, stock_id: int) -> float:
         self.calls += 1
@@ -268,10 +268,10 @@ class _ExportingMirakl:
         return "bench-export"
 
     def offer_export_status(self, tracking_id: str):
-        from marketbridge.adapters.mirakl import models as mm
+        from marketbridge.adapters.mirakl import models as mirakl_models
 
         chunks = (self.cat.n + self.CHUNK - 1) // self.CHUNK
-        return mm.ExportStatus(status="COMPLETED", urls=[f"bench://{k}" for k in range(chunks)])
+        return mirakl_models.ExportStatus(status="COMPLETED", urls=[f"bench://{k}" for k in range(chunks)])
 
     def download_export_chunk(self, url: str) -> bytes:
         k = int(url.rsplit("/", 1)[1])

@@ -39,13 +39,13 @@ def main() -> None:
     import httpx2
 
     from marketbridge.adapters.db.migrate import upgrade
-    from marketbridge.adapters.magento import models as mg
+    from marketbridge.adapters.magento import models as magento_models
     from marketbridge.bootstrap import build_runtime
     from marketbridge.sandbox.catalogue import seed_catalogue
     from marketbridge.sandbox.magento.app import create_app as create_magento
     from marketbridge.sandbox.mirakl.app import create_app as create_mirakl
     from marketbridge.sandbox.server import serve_in_thread
-    from marketbridge.services import shipments as service
+    from marketbridge.services import shipments as shipment_service
     from marketbridge.settings import load_settings
 
     catalogue = seed_catalogue(120, 7)
@@ -61,7 +61,7 @@ def main() -> None:
         upgrade(url)
         runtime = build_runtime(load_settings(database_url=url, magento_base_url=magento_url,
                                               mirakl_base_url=mirakl_url, mirakl_rate_limit_scale=args.rate_scale))
-        address = mg.Address(firstname="Ada", lastname="Lovelace", street=["1 Test Street"], city="London",
+        address = magento_models.Address(firstname="Ada", lastname="Lovelace", street=["1 Test Street"], city="London",
                              postcode="SW1A 1AA", country_id="GB", telephone="0200000000", email="ada@example.com")
         control = httpx2.Client(base_url=mirakl_url, timeout=30)
         print(f"setting up {args.shipments} paid orders ...", flush=True)
@@ -71,10 +71,10 @@ def main() -> None:
             created = control.post("/_sandbox/orders", json={"lines": [{"offer_sku": sku, "quantity": 1}]}).json()
             runtime.mirakl.accept_order(created["order_id"], dict.fromkeys(created["order_line_ids"], True))
             control.post(f"/_sandbox/orders/{created['order_id']}/debit").raise_for_status()
-            entity = runtime.magento.create_order_via_cart([mg.CartLine(sku=sku, qty=1.0)], shipping_address=address,
+            entity = runtime.magento.create_order_via_cart([magento_models.CartLine(sku=sku, qty=1.0)], shipping_address=address,
                                                            email="ada@example.com", ext_order_id=created["order_id"])
             magento_orders.append(entity)
-        service.ensure_carriers(runtime)
+        shipment_service.ensure_carriers(runtime)
 
         due: queue.Queue[int | None] = queue.Queue()
         confirmed: list[float] = []
@@ -86,8 +86,8 @@ def main() -> None:
 
         def worker() -> None:
             while (shipment_id := due.get()) is not None:
-                if service.prepare(runtime, shipment_id).action == "send":
-                    result = service.send(runtime, shipment_id)
+                if shipment_service.prepare(runtime, shipment_id).action == "send":
+                    result = shipment_service.send(runtime, shipment_id)
                     if result.state == "confirmed":
                         confirmed.append(time.monotonic())
 
@@ -98,9 +98,9 @@ def main() -> None:
             thread.start()
         started = time.monotonic()
         for n, entity in enumerate(magento_orders):
-            shipment_id = runtime.magento.ship_order(entity, tracks=[mg.TrackInput(
+            shipment_id = runtime.magento.ship_order(entity, tracks=[magento_models.TrackInput(
                 track_number=f"WAVE{n:06d}", title="DPD UK", carrier_code="dpd")])
-            found = service.detect_shipment(runtime, shipment_id)
+            found = shipment_service.detect_shipment(runtime, shipment_id)
             if found is not None:
                 due.put(found)
             time.sleep(args.gap)

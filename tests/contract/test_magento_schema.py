@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from marketbridge.adapters.magento import MagentoClient, SearchCriteria
-from marketbridge.adapters.magento import models as m
+from marketbridge.adapters.magento import models as magento_models
 from marketbridge.adapters.magento.client import render_message
 from marketbridge.adapters.magento.webhooks import WebhookPayloadError, parse_envelope
 from marketbridge.sandbox.magento.routes import ROUTES
@@ -204,12 +204,12 @@ def recorded():
             )
             client.source_items(["MB-000001", "MB-000002"])
             client.save_source_items(
-                [m.SourceItemInput(sku="MB-CONTRACT", source_code="warehouse-2", quantity=2, status=1)]
+                [magento_models.SourceItemInput(sku="MB-CONTRACT", source_code="warehouse-2", quantity=2, status=1)]
             )
             raw.post(
                 "/V1/inventory/source-items-delete",
                 json={
-                    "sourceItems": [m.SourceItemRef(sku="MB-CONTRACT", source_code="warehouse-2").payload()]
+                    "sourceItems": [magento_models.SourceItemRef(sku="MB-CONTRACT", source_code="warehouse-2").payload()]
                 },
             )
             client.sources()
@@ -231,28 +231,28 @@ def recorded():
             )
             client.is_salable("MB-000001", 1)
 
-            address = m.Address(**ADDRESS)
+            address = magento_models.Address(**ADDRESS)
             cart_order = client.create_order_via_cart(
-                [m.CartLine(sku="MB-000001", qty=2), m.CartLine(sku="MB-000002", qty=1)],
+                [magento_models.CartLine(sku="MB-000001", qty=2), magento_models.CartLine(sku="MB-000002", qty=1)],
                 shipping_address=address,
                 email="c@example.invalid",
                 ext_order_id="JL-C-1",
             )
             guest_order = client.create_order_via_cart(
-                [m.CartLine(sku="MB-000002", qty=1)],
+                [magento_models.CartLine(sku="MB-000002", qty=1)],
                 shipping_address=address,
                 email="g@example.invalid",
                 guest=True,
             )
             raw.get("/V1/carts/1")
             direct = client.create_order_direct(
-                m.OrderEntity(
+                magento_models.OrderEntity(
                     customer_email="d@example.invalid",
                     base_grand_total=10,
                     grand_total=10,
-                    billing_address=m.OrderAddressInput(address_type="billing", **ADDRESS),
-                    items=[m.OrderItemInput(sku="MB-000001", name="Direct", qty_ordered=1, price=10)],
-                    payment=m.OrderPaymentInput(method="checkmo"),
+                    billing_address=magento_models.OrderAddressInput(address_type="billing", **ADDRESS),
+                    items=[magento_models.OrderItemInput(sku="MB-000001", name="Direct", qty_ordered=1, price=10)],
+                    payment=magento_models.OrderPaymentInput(method="checkmo"),
                 )
             )
             client.find_order_by_ext_id("JL-C-1")
@@ -271,8 +271,8 @@ def recorded():
             first = order.items[0].item_id
             shipment_id = client.ship_order(
                 cart_order,
-                items=[m.DocumentItemInput(order_item_id=first, qty=2)],
-                tracks=[m.TrackInput(track_number="T-1", title="DPD", carrier_code="dpd")],
+                items=[magento_models.DocumentItemInput(order_item_id=first, qty=2)],
+                tracks=[magento_models.TrackInput(track_number="T-1", title="DPD", carrier_code="dpd")],
                 source_code="default",
                 comment="Packed",
             )
@@ -281,7 +281,7 @@ def recorded():
             client.get_shipment(shipment_id)
             memo = client.refund_order(
                 cart_order,
-                [m.DocumentItemInput(order_item_id=first, qty=1)],
+                [magento_models.DocumentItemInput(order_item_id=first, qty=1)],
                 shipping_amount=0,
                 adjustment_positive=1,
                 return_to_stock_items=[first],
@@ -381,30 +381,30 @@ def sample(name: str) -> Any:
 
 
 READ_SAMPLES = {
-    "bundle-options-all-response.json": lambda d: [m.BundleOption.model_validate(o) for o in d],
-    "cart-add-bundle-response.json": m.CartItem.model_validate,
-    "cart-add-configurable-response.json": m.CartItem.model_validate,
-    "cart-add-simple-response.json": m.CartItem.model_validate,
-    "cart-shipping-information-response.json": m.PaymentDetails.model_validate,
-    "invoice-get-response.json": m.Invoice.model_validate,
-    "order-get-response.json": m.Order.model_validate,
-    "source-items-search-response.json": m.SearchResult[m.SourceItem].model_validate,
-    "sources-assigned-to-stock-response.json": lambda d: [m.Source.model_validate(s) for s in d],
-    "stock-resolver-response.json": m.Stock.model_validate,
-    "stock-source-links-search-response.json": m.SearchResult[m.StockSourceLink].model_validate,
-    "stocks-search-response.json": m.SearchResult[m.Stock].model_validate,
+    "bundle-options-all-response.json": lambda d: [magento_models.BundleOption.model_validate(o) for o in d],
+    "cart-add-bundle-response.json": magento_models.CartItem.model_validate,
+    "cart-add-configurable-response.json": magento_models.CartItem.model_validate,
+    "cart-add-simple-response.json": magento_models.CartItem.model_validate,
+    "cart-shipping-information-response.json": magento_models.PaymentDetails.model_validate,
+    "invoice-get-response.json": magento_models.Invoice.model_validate,
+    "order-get-response.json": magento_models.Order.model_validate,
+    "source-items-search-response.json": magento_models.SearchResult[magento_models.SourceItem].model_validate,
+    "sources-assigned-to-stock-response.json": lambda d: [magento_models.Source.model_validate(s) for s in d],
+    "stock-resolver-response.json": magento_models.Stock.model_validate,
+    "stock-source-links-search-response.json": magento_models.SearchResult[magento_models.StockSourceLink].model_validate,
+    "stocks-search-response.json": magento_models.SearchResult[magento_models.Stock].model_validate,
 }
 # sample file -> (wrapper key of the body or None, request model)
-REQUEST_SAMPLES: dict[str, tuple[str | None, type[m.RequestModel]]] = {
-    "cart-add-bundle-request.json": ("cartItem", m.CartItemInput),
-    "cart-add-configurable-request.json": ("cartItem", m.CartItemInput),
-    "cart-add-simple-request.json": ("cartItem", m.CartItemInput),
-    "cart-shipping-information-request.json": ("addressInformation", m.AddressInformation),
-    "cart-payment-information-request.json": ("paymentMethod", m.PaymentMethod),
-    "order-invoice-request.json": (None, m.InvoiceRequest),
-    "order-refund-request.json": (None, m.RefundRequest),
-    "order-ship-request.json": (None, m.ShipRequest),
-    "order-ship-with-source-request.json": (None, m.ShipRequest),
+REQUEST_SAMPLES: dict[str, tuple[str | None, type[magento_models.RequestModel]]] = {
+    "cart-add-bundle-request.json": ("cartItem", magento_models.CartItemInput),
+    "cart-add-configurable-request.json": ("cartItem", magento_models.CartItemInput),
+    "cart-add-simple-request.json": ("cartItem", magento_models.CartItemInput),
+    "cart-shipping-information-request.json": ("addressInformation", magento_models.AddressInformation),
+    "cart-payment-information-request.json": ("paymentMethod", magento_models.PaymentMethod),
+    "order-invoice-request.json": (None, magento_models.InvoiceRequest),
+    "order-refund-request.json": (None, magento_models.RefundRequest),
+    "order-ship-request.json": (None, magento_models.ShipRequest),
+    "order-ship-with-source-request.json": (None, magento_models.ShipRequest),
 }
 
 
@@ -415,7 +415,7 @@ def test_official_response_samples_parse_with_the_read_models(name):
 
 
 def test_order_sample_keeps_shipping_address_and_items():
-    order = m.Order.model_validate(sample("order-get-response.json"))
+    order = magento_models.Order.model_validate(sample("order-get-response.json"))
     assert order.shipping_address is not None and order.shipping_address.address_type == "shipping"
     assert (
         order.items[0].sku == "WS12-M-Orange"
@@ -436,18 +436,18 @@ def test_source_item_and_address_samples_parse():
     assert (
         len(
             [
-                m.SourceItemInput.model_validate(i)
+                magento_models.SourceItemInput.model_validate(i)
                 for i in sample("source-items-save-request.json")["sourceItems"]
             ]
         )
         == 4
     )
     assert [
-        m.SourceItemRef.model_validate(i).sku
+        magento_models.SourceItemRef.model_validate(i).sku
         for i in sample("source-items-delete-request.json")["sourceItems"]
     ] == ["new_product1", "new_product2"]
     assert (
-        m.Address.model_validate(sample("cart-payment-information-request.json")["billing_address"]).city
+        magento_models.Address.model_validate(sample("cart-payment-information-request.json")["billing_address"]).city
         == "Purchase"
     )
 

@@ -19,7 +19,7 @@ import json
 import httpx2
 import pytest
 
-from marketbridge.adapters.magento import models as mg
+from marketbridge.adapters.magento import models as magento_models
 from marketbridge.adapters.magento.client import MagentoClient
 from tests.e2e.test_orders_e2e import magento_orders_with, sandbox_order, start_service, stop, wait_until
 from tests.e2e.test_shipments_e2e import cli, open_exceptions, order_record_state, warehouse_ship
@@ -69,7 +69,7 @@ def test_credit_memos_become_refunds_with_nobody_running_a_command(migrated_db_u
 
         with MagentoClient(boxes.magento_url, "sandbox-magento-token") as client:
             items = {o: client.get_order(m.entity_id).top_level_items()[0].item_id for o, m in magento.items()}
-            client.refund_order(magento[a].entity_id, [mg.DocumentItemInput(order_item_id=items[a], qty=1)],
+            client.refund_order(magento[a].entity_id, [magento_models.DocumentItemInput(order_item_id=items[a], qty=1)],
                                 shipping_amount=0)
             [partial] = wait_until(lambda: refunds_on(boxes, a), 60, "the partial refund on the marketplace", log)
             assert (partial["amount"], partial["shipping_amount"], partial["quantity"]) == (unit, 0.0, 1)
@@ -79,7 +79,7 @@ def test_credit_memos_become_refunds_with_nobody_running_a_command(migrated_db_u
                                    json={"amount": unit, "shipping_amount": 0})
             assert operator.status_code == 201, operator.text
             sent_so_far = or28_calls(boxes)
-            client.refund_order(magento[a].entity_id, [mg.DocumentItemInput(order_item_id=items[a], qty=1)],
+            client.refund_order(magento[a].entity_id, [magento_models.DocumentItemInput(order_item_id=items[a], qty=1)],
                                 shipping_amount=0)
             held = wait_until(lambda: [e for e in open_exceptions(migrated_db_url, boxes) if e["type"] == "refund_not_sent"],
                               60, "a finance exception for the over-refund", log)

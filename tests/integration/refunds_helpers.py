@@ -15,8 +15,8 @@ from typing import Any
 import httpx2
 import pytest
 
-from marketbridge.adapters.magento import models as mg
-from marketbridge.adapters.mirakl import models as mk
+from marketbridge.adapters.magento import models as magento_models
+from marketbridge.adapters.mirakl import models as mirakl_models
 
 
 @pytest.fixture(scope="session")
@@ -66,20 +66,20 @@ def place_marketplace_order(mirakl_url: str, lines: list[tuple[str, int]], shipp
 def ship_on_marketplace(mirakl: Any, mirakl_url: str, order_id: str, line_ids: list[str]) -> None:
     mirakl.accept_order(order_id, dict.fromkeys(line_ids, True))
     httpx2.post(f"{mirakl_url}/_sandbox/orders/{order_id}/debit", timeout=10).raise_for_status()
-    mirakl.update_tracking(order_id, mk.TrackingRequest(carrier_code="DPD", tracking_number="15501234567"))
+    mirakl.update_tracking(order_id, mirakl_models.TrackingRequest(carrier_code="DPD", tracking_number="15501234567"))
     mirakl.ship_order(order_id)
 
 
 def magento_order(magento: Any, order_id: str, lines: list[tuple[str, int]], shipping: float) -> tuple[int, dict[str, int]]:
     subtotal = round(sum(PRICES[sku] * qty for sku, qty in lines), 2)
     grand = round(subtotal + shipping, 2)
-    entity = mg.OrderEntity(
+    entity = magento_models.OrderEntity(
         customer_email="ada@example.invalid", base_grand_total=grand, grand_total=grand, subtotal=subtotal,
         base_subtotal=subtotal, shipping_amount=shipping, base_shipping_amount=shipping, ext_order_id=order_id,
-        billing_address=mg.OrderAddressInput(address_type="billing", **ADDRESS),
-        items=[mg.OrderItemInput(sku=sku, name=sku, qty_ordered=qty, price=PRICES[sku], row_total=PRICES[sku] * qty)
+        billing_address=magento_models.OrderAddressInput(address_type="billing", **ADDRESS),
+        items=[magento_models.OrderItemInput(sku=sku, name=sku, qty_ordered=qty, price=PRICES[sku], row_total=PRICES[sku] * qty)
                for sku, qty in lines],
-        payment=mg.OrderPaymentInput(method="checkmo"),
+        payment=magento_models.OrderPaymentInput(method="checkmo"),
         state="processing", status="processing",
     )
     order = magento.create_order_direct(entity)
@@ -100,12 +100,12 @@ def credit_memo(magento: Any, scenario: Scenario, items: dict[str, int], *, ship
                 adjustment_positive: float = 0.0, adjustment_negative: float = 0.0, comment: str | None = None) -> int:
     return magento.refund_order(
         scenario.magento_order_id,
-        [mg.DocumentItemInput(order_item_id=scenario.item_ids[sku], qty=qty) for sku, qty in items.items()] or None,
+        [magento_models.DocumentItemInput(order_item_id=scenario.item_ids[sku], qty=qty) for sku, qty in items.items()] or None,
         shipping_amount=shipping, adjustment_positive=adjustment_positive, adjustment_negative=adjustment_negative,
         comment=comment,
     )
 
 
-def marketplace_refunds(mirakl: Any, order_id: str) -> list[mk.LineRefund]:
+def marketplace_refunds(mirakl: Any, order_id: str) -> list[mirakl_models.LineRefund]:
     order = mirakl.get_order(order_id)
     return [refund for line in order.order_lines for refund in line.refunds]

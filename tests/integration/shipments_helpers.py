@@ -7,10 +7,10 @@ from typing import Any
 
 import httpx2
 
-from marketbridge.adapters.magento import models as mg
+from marketbridge.adapters.magento import models as magento_models
 from marketbridge.sandbox.catalogue import seed_catalogue
 
-ADDRESS = mg.Address(firstname="Ada", lastname="Lovelace", street=["1 Test Street"], city="London",
+ADDRESS = magento_models.Address(firstname="Ada", lastname="Lovelace", street=["1 Test Street"], city="London",
                      postcode="SW1A 1AA", country_id="GB", telephone="0200000000", email="ada@example.com")
 
 
@@ -39,7 +39,7 @@ def marketplace_order(mirakl_url: str, runtime: Any, lines: list[tuple[str, int]
 
 def magento_order(runtime: Any, ext_order_id: str, lines: list[tuple[str, int]]) -> Any:
     entity_id = runtime.magento.create_order_via_cart(
-        [mg.CartLine(sku=sku, qty=float(qty)) for sku, qty in lines], shipping_address=ADDRESS,
+        [magento_models.CartLine(sku=sku, qty=float(qty)) for sku, qty in lines], shipping_address=ADDRESS,
         email="ada@example.com", ext_order_id=ext_order_id)
     return runtime.magento.get_order(entity_id)
 
@@ -49,9 +49,9 @@ def ship(runtime: Any, order: Any, *, tracks: list[tuple[str, str, str]] = (), i
     item_inputs = None
     if items is not None:
         by_sku = {i.sku: i.item_id for i in order.items if i.parent_item_id is None}
-        item_inputs = [mg.DocumentItemInput(order_item_id=by_sku[sku], qty=float(qty)) for sku, qty in items.items()]
+        item_inputs = [magento_models.DocumentItemInput(order_item_id=by_sku[sku], qty=float(qty)) for sku, qty in items.items()]
     return runtime.magento.ship_order(order.entity_id, items=item_inputs,
-                                      tracks=[mg.TrackInput(track_number=n, title=t, carrier_code=c) for n, t, c in tracks]
+                                      tracks=[magento_models.TrackInput(track_number=n, title=t, carrier_code=c) for n, t, c in tracks]
                                       or None)
 
 

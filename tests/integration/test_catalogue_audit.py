@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from marketbridge.adapters.db.models.core import ExceptionRecord
 from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.auth import Role
-from marketbridge.services import audit as service
+from marketbridge.services import audit as audit_service
 from marketbridge.services import auth
 from marketbridge.services import skus as sku_service
 from marketbridge.web.app import create_app
@@ -43,7 +43,7 @@ def kinds(outcome) -> dict[str, set]:
 
 
 def test_quantity_changed_on_the_marketplace_is_found_and_fixed(rt, fresh_sandboxes):
-    first = service.run_audit(rt)
+    first = audit_service.run_audit(rt)
     assert first.offer_source == "OF52"
     baseline = kinds(first)
     offer = httpx2.get(f"{fresh_sandboxes.mirakl_url}/_sandbox/offers/MB-000010").json()
@@ -51,7 +51,7 @@ def test_quantity_changed_on_the_marketplace_is_found_and_fixed(rt, fresh_sandbo
     operator_sets(fresh_sandboxes, "MB-000011", price=1.23)
     operator_sets(fresh_sandboxes, "MB-000012", inactivity_reasons=["CATEGORY_UNAUTHORIZED_TO_SELL"])
 
-    found = service.run_audit(rt)
+    found = audit_service.run_audit(rt)
     drift = {(d.kind.value, d.offer_sku): d for d in found.drifts}
     qty = drift[("quantity_mismatch", "MB-000010")]
     assert (qty.expected, qty.actual) == (str(offer["quantity"]), str(offer["quantity"] + 40))
@@ -64,9 +64,9 @@ def test_quantity_changed_on_the_marketplace_is_found_and_fixed(rt, fresh_sandbo
         suggestion = sku_service.open_near_misses(s)[0]
     assert (suggestion.offer_sku, suggestion.magento_sku) == ("MB-TRAILING-0001 ", "MB-TRAILING-0001")
 
-    fixed = service.run_audit(rt, fix=True)
+    fixed = audit_service.run_audit(rt, fix=True)
     assert fixed.fixed["offers_repushed"] >= 2
-    after = service.run_audit(rt)
+    after = audit_service.run_audit(rt)
     after_kinds = kinds(after)
     assert "MB-000010" not in after_kinds.get("quantity_mismatch", set())
     assert "MB-000011" not in after_kinds.get("price_mismatch", set())
@@ -77,13 +77,13 @@ def test_quantity_changed_on_the_marketplace_is_found_and_fixed(rt, fresh_sandbo
         assert skus <= baseline.get(kind, set()) | {"MB-000012"}, kind
     with rt.db.session() as s:
         assert s.query(ExceptionRecord).filter_by(type="audit_offer_inactive", object_id="MB-000012").one().state == "open"
-        runs = service.list_runs(s)
+        runs = audit_service.list_runs(s)
         assert [r.id for r in runs] == [after.run_id, fixed.run_id, found.run_id, 1]
         assert runs[1].fix is True and runs[2].counts["quantity_mismatch"] >= 1
 
 
 def test_a_confirmed_link_replaces_the_near_miss(rt, fresh_sandboxes):
-    before = kinds(service.run_audit(rt))
+    before = kinds(audit_service.run_audit(rt))
     assert "MB-TRAILING-0001 " in before["sku_format_mismatch"]
     with rt.db.session() as s:
         sku_service.link(s, "MB-TRAILING-0001 ", "MB-TRAILING-0001", confirmed_by="ecommerce-anna")
@@ -91,14 +91,14 @@ def test_a_confirmed_link_replaces_the_near_miss(rt, fresh_sandboxes):
         assert sku_service.resolve(s, "MB-TRAILING-0001 ") == "MB-TRAILING-0001"
         assert sku_service.resolve(s, "MB-000001") is None
         assert s.query(ExceptionRecord).filter_by(type="sku_near_miss").one().state == "resolved"
-    after = kinds(service.run_audit(rt))
+    after = kinds(audit_service.run_audit(rt))
     assert "MB-TRAILING-0001 " not in after.get("sku_format_mismatch", set())
     assert "MB-TRAILING-0001" not in after.get("missing_on_marketplace", set())
 
 
 def test_offers_from_of21_when_the_export_is_unavailable(rt, fresh_sandboxes):
     rt.settings.__dict__["audit_offer_source"] = "OF21"
-    outcome = service.run_audit(rt)
+    outcome = audit_service.run_audit(rt)
     assert outcome.offer_source == "OF21"
     assert outcome.offer_count > 100
 
@@ -181,7 +181,7 @@ def test_in_service_fix_re_reads_magento_instead_of_sending_the_audits_older_val
     monkeypatch.setattr(engine, "is_launched", lambda: True)  # the fix path of the running service
     offer = httpx2.get(f"{fresh_sandboxes.mirakl_url}/_sandbox/offers/MB-000010").json()
     operator_sets(fresh_sandboxes, "MB-000010", quantity=offer["quantity"] + 40)
-    found = service.run_audit(rt)
+    found = audit_service.run_audit(rt)
     assert any(d.offer_sku == "MB-000010" and d.kind.value == "quantity_mismatch" for d in found.drifts)
     # meanwhile the warehouse books stock in and the stock flow queues the new value
     salable_now = offer["quantity"] + 3
@@ -189,7 +189,7 @@ def test_in_service_fix_re_reads_magento_instead_of_sending_the_audits_older_val
     with rt.db.session() as s:
         outbox.enqueue(s, [outbox.Change(Kind.STOCK, "MB-000010", str(salable_now), utcnow())])
 
-    fixed = service.run_audit(rt, fix=True)
+    fixed = audit_service.run_audit(rt, fix=True)
     assert fixed.fixed["offers_queued"] >= 1
     with rt.db.session() as s:
         row = s.scalars(select(SyncOutbox).where(SyncOutbox.kind == "stock", SyncOutbox.sku == "MB-000010")).one()

@@ -9,7 +9,7 @@ import pytest
 
 from marketbridge.adapters.db.models.core import ExceptionRecord
 from marketbridge.bootstrap import build_runtime
-from marketbridge.services import catalogue as service
+from marketbridge.services import catalogue as catalogue_service
 from tests.conftest import make_settings
 
 MAGENTO_HEADERS = {"Authorization": "Bearer sandbox-magento-token"}
@@ -40,7 +40,7 @@ def rt(migrated_db_url, fresh_sandboxes):
 
 def test_a_new_simple_product_becomes_a_live_offer(rt, fresh_sandboxes):
     create_magento_product(fresh_sandboxes, "NEW-LAMP-1", qty=7, price=49.5)
-    states = service.publish(rt, ["NEW-LAMP-1"], timeout=60, poll_seconds=0.2)
+    states = catalogue_service.publish(rt, ["NEW-LAMP-1"], timeout=60, poll_seconds=0.2)
     assert states["NEW-LAMP-1"].status == "live", states
     offer = httpx2.get(f"{fresh_sandboxes.mirakl_url}/_sandbox/offers/NEW-LAMP-1").json()
     assert offer["quantity"] == 7 and offer["price"] == 49.5 and offer["active"] is True
@@ -49,13 +49,13 @@ def test_a_new_simple_product_becomes_a_live_offer(rt, fresh_sandboxes):
     codes = [c.get("api") or c.get("code") or str(c) for c in (calls.get("calls", calls) if isinstance(calls, dict) else calls)]
     assert any("P41" in c or "/api/products/imports" in c for c in codes)
     assert any("OF01" in c or "/api/offers/imports" in c for c in codes)
-    assert service.statuses(rt, ["NEW-LAMP-1"])["NEW-LAMP-1"].product_import_id
+    assert catalogue_service.statuses(rt, ["NEW-LAMP-1"])["NEW-LAMP-1"].product_import_id
 
 
 def test_invalid_products_are_not_sent_and_every_problem_is_shown(rt, fresh_sandboxes):
     create_magento_product(fresh_sandboxes, "BAD-1", name="x" * 200,
                            attributes={"image": None, "ean": "123", "mb_category_code": "Garden"})
-    states = service.publish(rt, ["BAD-1"], timeout=30, poll_seconds=0.2)
+    states = catalogue_service.publish(rt, ["BAD-1"], timeout=30, poll_seconds=0.2)
     problems = states["BAD-1"].problems
     assert states["BAD-1"].status == "invalid"
     assert "'Title' is 200 characters long; the limit is 150." in problems
@@ -69,24 +69,24 @@ def test_invalid_products_are_not_sent_and_every_problem_is_shown(rt, fresh_sand
 
     # ecommerce maps the category, fixes the product; the exception resolves itself
     with rt.db.session() as s:
-        service.set_category_mapping(s, "Garden", "home/lighting", actor="tester")
+        catalogue_service.set_category_mapping(s, "Garden", "home/lighting", actor="tester")
     create_magento_product(fresh_sandboxes, "BAD-1", name="Garden Lamp", attributes={"mb_category_code": "Garden"})
-    states = service.publish(rt, ["BAD-1"], timeout=60, poll_seconds=0.2)
+    states = catalogue_service.publish(rt, ["BAD-1"], timeout=60, poll_seconds=0.2)
     assert states["BAD-1"].status == "live", states
     with rt.db.session() as s:
         assert s.query(ExceptionRecord).filter_by(type="catalogue_product_invalid", object_id="BAD-1").one().state == "resolved"
 
 
 def test_excluded_types_show_their_reason_and_a_rule_can_publish_them(rt, fresh_sandboxes):
-    states = service.publish(rt, ["MB-BUNDLE-0001", "MB-GIFTCARD-0001", "MB-ENGRAVED-0001", "NO-SUCH-SKU"],
+    states = catalogue_service.publish(rt, ["MB-BUNDLE-0001", "MB-GIFTCARD-0001", "MB-ENGRAVED-0001", "NO-SUCH-SKU"],
                              timeout=30, poll_seconds=0.2)
     assert states["MB-BUNDLE-0001"].status == "excluded" and "Bundles" in states["MB-BUNDLE-0001"].problems[0]
     assert states["MB-GIFTCARD-0001"].status == "excluded"
     assert "custom option" in states["MB-ENGRAVED-0001"].problems[0]
     assert states["NO-SUCH-SKU"].status == "not_found"
     with rt.db.session() as s:
-        service.set_override(s, "MB-ENGRAVED-0001", "publish_as_simple", actor="tester", note="sell without engraving")
-    states = service.publish(rt, ["MB-ENGRAVED-0001"], timeout=60, poll_seconds=0.2)
+        catalogue_service.set_override(s, "MB-ENGRAVED-0001", "publish_as_simple", actor="tester", note="sell without engraving")
+    states = catalogue_service.publish(rt, ["MB-ENGRAVED-0001"], timeout=60, poll_seconds=0.2)
     assert states["MB-ENGRAVED-0001"].status == "live", states
 
 
@@ -94,10 +94,10 @@ def test_configurable_children_publish_with_the_parent_as_variant_group(rt, fres
     with rt.db.session() as s:
         for option_id, code in ((50, "RED"), (51, "BLUE"), (52, "GREEN"), (53, "BLACK"), (54, "WHITE"), (55, "OAK"),
                                 (56, "GREY")):
-            service.set_value_mapping(s, "color", str(option_id), code, actor="tester")
+            catalogue_service.set_value_mapping(s, "color", str(option_id), code, actor="tester")
         for option_id, code in ((167, "S"), (168, "M"), (169, "L")):
-            service.set_value_mapping(s, "size", str(option_id), code, actor="tester")
-    states = service.publish(rt, ["MB-CFG-0001"], timeout=60, poll_seconds=0.2)
+            catalogue_service.set_value_mapping(s, "size", str(option_id), code, actor="tester")
+    states = catalogue_service.publish(rt, ["MB-CFG-0001"], timeout=60, poll_seconds=0.2)
     children = {k: v for k, v in states.items() if k != "MB-CFG-0001"}
     assert states["MB-CFG-0001"].status == "excluded"
     assert len(children) == 6
@@ -106,11 +106,11 @@ def test_configurable_children_publish_with_the_parent_as_variant_group(rt, fres
 
 
 def test_the_schedule_pass_baselines_then_finds_new_products(rt, fresh_sandboxes):
-    first = service.run_scheduled_pass(rt)
+    first = catalogue_service.run_scheduled_pass(rt)
     assert first.discovered == 0  # existing catalogue: the audit's business, not a bulk publication
     time.sleep(1.1)  # Magento timestamps have one-second resolution
     create_magento_product(fresh_sandboxes, "NEW-LAMP-2")
-    second = service.run_scheduled_pass(rt)
+    second = catalogue_service.run_scheduled_pass(rt)
     assert second.discovered == 1 and second.ready == 1 and second.products_import
 
 
@@ -126,15 +126,15 @@ def test_quiet_passes_do_not_read_the_catalogue_again(rt, fresh_sandboxes, monke
             yield product
 
     monkeypatch.setattr(rt.magento, "iterate_products", counting)
-    service.run_scheduled_pass(rt)  # baseline: one small answer, not the whole catalogue
+    catalogue_service.run_scheduled_pass(rt)  # baseline: one small answer, not the whole catalogue
     assert read == []
     for _ in range(2):
         time.sleep(2.5)  # beyond the pass's look-back of two seconds
         read.clear()
-        service.run_scheduled_pass(rt)
+        catalogue_service.run_scheduled_pass(rt)
     assert read == []
     create_magento_product(fresh_sandboxes, "NEW-LAMP-3")
-    assert service.run_scheduled_pass(rt).discovered == 1
+    assert catalogue_service.run_scheduled_pass(rt).discovered == 1
     assert read == ["NEW-LAMP-3"]
 
 
@@ -143,12 +143,12 @@ def test_a_marketplace_rejection_is_shown_with_its_reason(rt, fresh_sandboxes):
     marketplace's P44 report rejects, and the reason reaches the listing and ecommerce."""
     import dataclasses
 
-    reference = service.market_reference(rt)
+    reference = catalogue_service.market_reference(rt)
     lenient = dataclasses.replace(reference, attributes=tuple(
         dataclasses.replace(a, validations="") if a.code == "ean" else a for a in reference.attributes))
     rt.extras["catalogue.reference"] = (time.monotonic(), lenient)
     create_magento_product(fresh_sandboxes, "REJ-1", attributes={"ean": "12345"})
-    states = service.publish(rt, ["REJ-1"], timeout=60, poll_seconds=0.2)
+    states = catalogue_service.publish(rt, ["REJ-1"], timeout=60, poll_seconds=0.2)
     assert states["REJ-1"].status == "rejected", states
     assert states["REJ-1"].problems == ["The 'ean' attribute must be 13 digits."]
     with rt.db.session() as s:

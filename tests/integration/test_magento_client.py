@@ -18,13 +18,13 @@ from marketbridge.adapters.errors import (
     ServerError,
 )
 from marketbridge.adapters.magento import MagentoClient, OAuth1Credentials, SearchCriteria
-from marketbridge.adapters.magento import models as m
+from marketbridge.adapters.magento import models as magento_models
 from marketbridge.sandbox.magento.oauth import OAuthConfig
 from marketbridge.sandbox.magento.testing import ADDRESS, TOKEN, running_sandbox
 from marketbridge.settings import load_settings
 
 OAUTH = OAuthConfig()
-ADDR = m.Address(**ADDRESS)
+ADDR = magento_models.Address(**ADDRESS)
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,7 @@ def test_inventory_reads(sandbox, client):
     assert len(every) == len({(i.sku, i.source_code) for i in every})
     assert [s.stock_id for s in client.stocks()] == [1]
     assert {link.source_code for link in client.stock_source_links(1)} == {"default", "warehouse-2"}
-    client.save_source_items([m.SourceItemInput(sku=sku, source_code="default", quantity=1, status=1)])
+    client.save_source_items([magento_models.SourceItemInput(sku=sku, source_code="default", quantity=1, status=1)])
     assert client.salable_quantity(sku, 1) == 5
 
 
@@ -137,7 +137,7 @@ def test_gets_are_retried_on_500_and_429_but_writes_are_not(sandbox, client):
             clear_calls(server)
             with pytest.raises(ServerError):
                 client.create_order_via_cart(
-                    [m.CartLine(sku="MB-000002", qty=1)], shipping_address=ADDR, email="a@b.c"
+                    [magento_models.CartLine(sku="MB-000002", qty=1)], shipping_address=ADDR, email="a@b.c"
                 )
             assert len(calls(server)) == 1
 
@@ -177,7 +177,7 @@ def test_order_lifecycle_through_the_client(sandbox, client):
     httpx2.post(f"{server.url}/_sandbox/stock", json={"sku": child.sku, "qty": 5}).raise_for_status()
     options = {"93": int(child.attribute("color")), "144": int(child.attribute("size"))}
     order_id = client.create_order_via_cart(
-        [m.CartLine(sku=sku, qty=2), m.CartLine(sku="MB-CFG-0001", qty=1, configurable_options=options)],
+        [magento_models.CartLine(sku=sku, qty=2), magento_models.CartLine(sku="MB-CFG-0001", qty=1, configurable_options=options)],
         shipping_address=ADDR,
         email="buyer@example.invalid",
         ext_order_id="JL-ORDER-1",
@@ -197,8 +197,8 @@ def test_order_lifecycle_through_the_client(sandbox, client):
     line = next(i for i in order.top_level_items() if i.sku == sku)
     shipment_id = client.ship_order(
         order_id,
-        items=[m.DocumentItemInput(order_item_id=line.item_id, qty=2)],
-        tracks=[m.TrackInput(track_number="DPD1", title="DPD", carrier_code="dpd")],
+        items=[magento_models.DocumentItemInput(order_item_id=line.item_id, qty=2)],
+        tracks=[magento_models.TrackInput(track_number="DPD1", title="DPD", carrier_code="dpd")],
     )
     track = client.add_track(shipment_id, order_id, "DPD2", "DPD", "dpd")
     assert track.parent_id == shipment_id
@@ -210,7 +210,7 @@ def test_order_lifecycle_through_the_client(sandbox, client):
     assert client.get_order(order_id).state == "processing"
 
     memo_id = client.refund_order(
-        order_id, [m.DocumentItemInput(order_item_id=line.item_id, qty=1)], shipping_amount=0
+        order_id, [magento_models.DocumentItemInput(order_item_id=line.item_id, qty=1)], shipping_amount=0
     )
     memo = client.get_creditmemo(memo_id)
     assert (memo.subtotal, memo.shipping_amount, memo.grand_total) == (25, 0, 25)
@@ -222,20 +222,20 @@ def test_guest_cart_direct_order_and_cancel(sandbox, client):
     server, _ = sandbox
     sku = new_sku(server, "MB-C-GUEST", 5)
     order_id = client.create_order_via_cart(
-        [m.CartLine(sku=sku, qty=1)], shipping_address=ADDR, email="guest@example.invalid", guest=True
+        [magento_models.CartLine(sku=sku, qty=1)], shipping_address=ADDR, email="guest@example.invalid", guest=True
     )
     assert client.get_order(order_id).customer_email == "guest@example.invalid"
     assert client.cancel_order(order_id) is True
     assert client.salable_quantity(sku, 1) == 5
 
-    entity = m.OrderEntity(
+    entity = magento_models.OrderEntity(
         customer_email="direct@example.invalid",
         base_grand_total=19.99,
         grand_total=19.99,
         ext_order_id="JL-DIRECT-1",
-        billing_address=m.OrderAddressInput(address_type="billing", **ADDRESS),
-        items=[m.OrderItemInput(sku=sku, name="Direct", qty_ordered=1, price=19.99)],
-        payment=m.OrderPaymentInput(method="checkmo"),
+        billing_address=magento_models.OrderAddressInput(address_type="billing", **ADDRESS),
+        items=[magento_models.OrderItemInput(sku=sku, name="Direct", qty_ordered=1, price=19.99)],
+        payment=magento_models.OrderPaymentInput(method="checkmo"),
     )
     direct = client.create_order_direct(entity)
     assert direct.ext_order_id == "JL-DIRECT-1" and direct.grand_total == 19.99
@@ -285,7 +285,7 @@ def test_cart_placement_that_fails_after_taking_effect_is_recovered_not_repeated
     ).raise_for_status()
     try:
         order_id = client.create_order_via_cart(
-            [m.CartLine(sku=sku, qty=1)],
+            [magento_models.CartLine(sku=sku, qty=1)],
             shipping_address=ADDR,
             email="r@example.invalid",
             ext_order_id="JL-RECOVER",

@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.auth import Role
 from marketbridge.services import auth
-from marketbridge.services import orders as service
+from marketbridge.services import orders as order_service
 from marketbridge.web.app import create_app
 from marketbridge.workflows import engine
 from marketbridge.workflows import orders as order_workflows
@@ -27,8 +27,8 @@ def test_api_lists_shows_and_decides_held_orders(migrated_db_url, fresh_sandboxe
             token = auth.create_token(s, auth.create_user(s, "ops1", Role.OPS, "correct horse battery"))
         (sku,) = in_stock_skus(runtime, 1)
         held = place(fresh_sandboxes, [(sku, 1)], currency_iso_code="EUR")
-        service.pull(runtime)
-        service.decide(runtime, held)
+        order_service.pull(runtime)
+        order_service.decide(runtime, held)
         headers = {"Authorization": f"Bearer {token}"}
         with TestClient(create_app(runtime, start_engine=False)) as client:
             assert client.get("/api/orders").status_code == 401
@@ -40,8 +40,8 @@ def test_api_lists_shows_and_decides_held_orders(migrated_db_url, fresh_sandboxe
             assert [t["to"] for t in shown["transitions"]] == ["received", "held"]
             assert set(shown["transitions"][0]) == {"from", "to", "at", "actor", "facts"}
             with runtime.db.session() as s:  # the API's JSON is the views' JSON, key for key
-                assert shown == service.to_dict(service.get_order_record(s, held), detail=True)
-                assert listed == [service.to_dict(service.get_order_record(s, held))]
+                assert shown == order_service.to_dict(order_service.get_order_record(s, held), detail=True)
+                assert listed == [order_service.to_dict(order_service.get_order_record(s, held))]
             assert client.get("/api/orders/NOPE-1", headers=headers).status_code == 404
             refused = client.post(f"/api/orders/{held}/refuse", headers=headers)
             assert refused.status_code == 200
@@ -51,7 +51,7 @@ def test_api_lists_shows_and_decides_held_orders(migrated_db_url, fresh_sandboxe
         remote = httpx2.get(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{held}").json()
         assert remote["order_state"] == "REFUSED"
         with runtime.db.session() as s:
-            assert service.get_order_record(s, held).transitions[-1].actor == "ops1"
+            assert order_service.get_order_record(s, held).transitions[-1].actor == "ops1"
     finally:
         runtime.close()
 
@@ -114,8 +114,8 @@ def test_poll_workflow_runs_the_per_order_workflows_once(migrated_db_url, fresh_
 
 
 def test_an_unreachable_magento_is_waited_for_then_reported(migrated_db_url, fresh_sandboxes, monkeypatch):
-    from marketbridge.domain import orders as rules
-    from marketbridge.services import exceptions as exc
+    from marketbridge.domain import orders as orders_domain
+    from marketbridge.services import exceptions as exception_service
 
     monkeypatch.setattr(order_workflows, "RETRY_WAITS", (1.0, 1.0, 2.0))
     runtime = build_runtime(make_settings(migrated_db_url, fresh_sandboxes))
@@ -129,7 +129,7 @@ def test_an_unreachable_magento_is_waited_for_then_reported(migrated_db_url, fre
         first_sku, second_sku = in_stock_skus(runtime, 2)
         patient = place(fresh_sandboxes, [(first_sku, 1)])
         hopeless = place(fresh_sandboxes, [(second_sku, 1)])
-        service.pull(runtime)
+        order_service.pull(runtime)
         httpx2.post(faults, json={"rules": [{"endpoint": "/V1/inventory", "error_rate": 1.0}]})
         handle = order_workflows.enqueue({"phase": "accept", "order_id": patient,
                                           "workflow_id": f"order-accept:{patient}"})
@@ -143,8 +143,8 @@ def test_an_unreachable_magento_is_waited_for_then_reported(migrated_db_url, fre
         result = DBOS.retrieve_workflow(gave_up).get_result()
         assert "transient_error" in result
         with runtime.db.session() as s:
-            assert exc.is_active(s, rules.ORDER_DECISION_FAILED, hopeless)
-            assert service.get_order_record(s, hopeless).state == "received"
+            assert exception_service.is_active(s, orders_domain.ORDER_DECISION_FAILED, hopeless)
+            assert order_service.get_order_record(s, hopeless).state == "received"
     finally:
         httpx2.delete(faults)
         engine.shutdown()

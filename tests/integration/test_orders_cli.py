@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from marketbridge.bootstrap import build_runtime
 from marketbridge.cli.main import app
-from marketbridge.services import orders as service
+from marketbridge.services import orders as order_service
 from tests.conftest import make_settings
 from tests.integration.test_orders_service import in_stock_skus, place
 
@@ -22,8 +22,8 @@ def test_list_show_and_decide_from_the_cli(migrated_db_url, fresh_sandboxes, mon
     try:
         (sku,) = in_stock_skus(runtime, 1)
         order_id = place(fresh_sandboxes, [(sku, 1)], currency_iso_code="EUR")
-        service.pull(runtime)
-        assert service.decide(runtime, order_id).state == "held"
+        order_service.pull(runtime)
+        assert order_service.decide(runtime, order_id).state == "held"
     finally:
         runtime.close()
     runner = CliRunner()

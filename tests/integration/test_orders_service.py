@@ -10,10 +10,10 @@ import pytest
 
 from marketbridge.adapters.magento.criteria import SearchCriteria
 from marketbridge.bootstrap import build_runtime
-from marketbridge.domain import orders as rules
+from marketbridge.domain import orders as orders_domain
 from marketbridge.domain.money import to_money
-from marketbridge.services import exceptions as exc
-from marketbridge.services import orders as service
+from marketbridge.services import exceptions as exception_service
+from marketbridge.services import orders as order_service
 from marketbridge.services.orders import creation, pulling
 from marketbridge.services.orders import record as order_record
 from tests.conftest import make_settings
@@ -69,30 +69,30 @@ def magento_orders_with(runtime, ext_id):
 
 def state_of(runtime, order_id):
     with runtime.db.session() as s:
-        return service.get_order_record(s, order_id).state
+        return order_service.get_order_record(s, order_id).state
 
 
 def test_accepted_paid_order_is_created_once_with_ext_order_id(rt, fresh_sandboxes):
     runtime = rt()
     sku_a, sku_b = in_stock_skus(runtime)
     order_id = place(fresh_sandboxes, [(sku_a, 1), (sku_b, 2)])
-    first = service.pull(runtime)
+    first = order_service.pull(runtime)
     assert first.stored == 1 and not first.failed
     with runtime.db.session() as s:
-        assert service.pending_actions(s, runtime.settings) == [
+        assert order_service.pending_actions(s, runtime.settings) == [
             {"phase": "accept", "order_id": order_id, "workflow_id": f"order-accept:{order_id}"}]
-    decided = service.decide(runtime, order_id)
+    decided = order_service.decide(runtime, order_id)
     assert decided.outcome == "accept" and decided.state == "accepted"
     debit(fresh_sandboxes, order_id)
-    service.pull(runtime)
+    order_service.pull(runtime)
     assert state_of(runtime, order_id) == "awaiting_payment"
     with runtime.db.session() as s:
-        assert [a["phase"] for a in service.pending_actions(s, runtime.settings)] == ["create"]
-    created = service.create_in_magento(runtime, order_id)
+        assert [a["phase"] for a in order_service.pending_actions(s, runtime.settings)] == ["create"]
+    created = order_service.create_in_magento(runtime, order_id)
     assert created.magento_increment_id
-    finished = service.finish_creation(runtime, order_id)
+    finished = order_service.finish_creation(runtime, order_id)
     assert finished.invoiced is True
-    again = service.create_in_magento(runtime, order_id)  # a repeat finds the record
+    again = order_service.create_in_magento(runtime, order_id)  # a repeat finds the record
     assert again.already is True
     orders = magento_orders_with(runtime, order_id)
     assert len(orders) == 1
@@ -100,8 +100,8 @@ def test_accepted_paid_order_is_created_once_with_ext_order_id(rt, fresh_sandbox
     assert magento_order.total_invoiced == pytest.approx(magento_order.grand_total)
     assert any(order_record.MARKER in (h.comment or "") for h in magento_order.status_histories)
     with runtime.db.session() as s:
-        record = service.get_order_record(s, order_id)
-        detail = service.to_dict(record, detail=True)
+        record = order_service.get_order_record(s, order_id)
+        detail = order_service.to_dict(record, detail=True)
     assert [t["to"] for t in detail["transitions"]] == ["received", "accepted", "awaiting_payment", "created"]
     assert detail["magento_increment_id"] == magento_order.increment_id
 
@@ -111,12 +111,12 @@ def test_crash_between_place_and_record_finds_the_order_instead_of_duplicating(r
     (sku,) = in_stock_skus(runtime, 1)
     order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
     with runtime.db.session() as s:
-        order = service.get_order_record(s, order_id)
+        order = order_service.get_order_record(s, order_id)
         s.expunge(order)
     # the order was placed and tagged, but our record was never written (a crash)
     creation._place(runtime, order)
     assert state_of(runtime, order_id) == "awaiting_payment"
-    result = service.create_in_magento(runtime, order_id)
+    result = order_service.create_in_magento(runtime, order_id)
     assert result.found_existing is True
     assert len(magento_orders_with(runtime, order_id)) == 1
 
@@ -125,12 +125,12 @@ def test_overlapping_polls_store_each_order_once(rt, fresh_sandboxes):
     runtime = rt()
     (sku,) = in_stock_skus(runtime, 1)
     order_id = place(fresh_sandboxes, [(sku, 1)])
-    assert service.pull(runtime).stored == 1
-    second = service.pull(runtime)  # the overlap returns the same order again
+    assert order_service.pull(runtime).stored == 1
+    second = order_service.pull(runtime)  # the overlap returns the same order again
     assert second.fetched == 1 and second.duplicates == 1 and second.stored == 0
     with runtime.db.session() as s:
-        assert len(service.list_orders(s, runtime.settings)) == 1
-        assert len(service.get_order_record(s, order_id).transitions) == 1
+        assert len(order_service.list_orders(s, runtime.settings)) == 1
+        assert len(order_service.get_order_record(s, order_id).transitions) == 1
 
 
 def test_unknown_sku_and_too_much_quantity_are_refused_with_reasons(rt, fresh_sandboxes):
@@ -140,14 +140,14 @@ def test_unknown_sku_and_too_much_quantity_are_refused_with_reasons(rt, fresh_sa
     # the marketplace offer has more than Magento can sell: push the offer quantity up behind our back
     httpx2.put(f"{fresh_sandboxes.mirakl_url}/_sandbox/offers/{sku}", json={"quantity": int(salable) + 50})
     order_id = place(fresh_sandboxes, [(sku, int(salable) + 1)])
-    service.pull(runtime)
-    result = service.decide(runtime, order_id)
+    order_service.pull(runtime)
+    result = order_service.decide(runtime, order_id)
     assert result.state == "refused"
     with runtime.db.session() as s:
-        record = service.get_order_record(s, order_id)
+        record = order_service.get_order_record(s, order_id)
         assert record.lines[0].reasons == ["insufficient_stock"]
         assert "not enough salable stock" in record.reason
-        assert exc.is_active(s, rules.ORDER_REFUSED, order_id)
+        assert exception_service.is_active(s, orders_domain.ORDER_REFUSED, order_id)
     remote = httpx2.get(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{order_id}").json()
     assert remote["order_state"] == "REFUSED"
 
@@ -159,42 +159,42 @@ def test_other_open_orders_count_against_salable_quantity(rt, fresh_sandboxes):
     httpx2.put(f"{fresh_sandboxes.mirakl_url}/_sandbox/offers/{sku}", json={"quantity": salable * 3})
     first = place(fresh_sandboxes, [(sku, salable - 1)])
     second = place(fresh_sandboxes, [(sku, 2)])
-    service.pull(runtime)
-    assert service.decide(runtime, first).outcome == "accept"
-    held = service.decide(runtime, second)
+    order_service.pull(runtime)
+    assert order_service.decide(runtime, first).outcome == "accept"
+    held = order_service.decide(runtime, second)
     assert held.outcome == "hold" and held.state == "held"
     with runtime.db.session() as s:
-        assert exc.is_active(s, rules.ORDER_HELD, second)
-        record = exc.list_records(s, exc.ExceptionFilter(type="order_held"))[0]
+        assert exception_service.is_active(s, orders_domain.ORDER_HELD, second)
+        record = exception_service.list_records(s, exception_service.ExceptionFilter(type="order_held"))[0]
         assert "refuses it automatically at" in record.message
     # a person accepts it from the CLI/API: OR21 is sent and recorded
-    decided = service.decide_by_person(runtime, second, True, actor="alice")
+    decided = order_service.decide_by_person(runtime, second, True, actor="alice")
     assert decided.state == "accepted"
     with runtime.db.session() as s:
-        assert not exc.is_active(s, rules.ORDER_HELD, second)
-        assert service.get_order_record(s, second).transitions[-1].actor == "alice"
+        assert not exception_service.is_active(s, orders_domain.ORDER_HELD, second)
+        assert order_service.get_order_record(s, second).transitions[-1].actor == "alice"
 
 
 def test_trailing_space_sku_is_accepted_with_a_warning(rt, fresh_sandboxes):
     runtime = rt()
     order_id = place(fresh_sandboxes, [("MB-TRAILING-0001 ", 1)])
-    service.pull(runtime)
-    result = service.decide(runtime, order_id)
+    order_service.pull(runtime)
+    result = order_service.decide(runtime, order_id)
     assert result.outcome == "accept"
     with runtime.db.session() as s:
-        line = service.get_order_record(s, order_id).lines[0]
+        line = order_service.get_order_record(s, order_id).lines[0]
         assert (line.magento_sku, line.sku_match) == ("MB-TRAILING-0001", "normalised")
-        assert exc.is_active(s, rules.ORDER_SKU_NORMALISED, "MB-TRAILING-0001 ")
+        assert exception_service.is_active(s, orders_domain.ORDER_SKU_NORMALISED, "MB-TRAILING-0001 ")
 
 
 def test_foreign_currency_is_held(rt, fresh_sandboxes):
     runtime = rt()
     (sku,) = in_stock_skus(runtime, 1)
     order_id = place(fresh_sandboxes, [(sku, 1)], currency_iso_code="EUR")
-    service.pull(runtime)
-    assert service.decide(runtime, order_id).state == "held"
+    order_service.pull(runtime)
+    assert order_service.decide(runtime, order_id).state == "held"
     with runtime.db.session() as s:
-        assert service.get_order_record(s, order_id).lines[0].reasons == ["currency_mismatch"]
+        assert order_service.get_order_record(s, order_id).lines[0].reasons == ["currency_mismatch"]
 
 
 def test_cancellation_before_shipment_cancels_the_magento_order(rt, fresh_sandboxes):
@@ -202,14 +202,14 @@ def test_cancellation_before_shipment_cancels_the_magento_order(rt, fresh_sandbo
     (sku,) = in_stock_skus(runtime, 1)
     before = runtime.magento.salable_quantity(sku, 1)
     order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
-    service.create_in_magento(runtime, order_id)
-    service.finish_creation(runtime, order_id)
+    order_service.create_in_magento(runtime, order_id)
+    order_service.finish_creation(runtime, order_id)
     assert runtime.magento.salable_quantity(sku, 1) == before - 1
     httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{order_id}/cancel")
-    service.pull(runtime)
+    order_service.pull(runtime)
     with runtime.db.session() as s:
-        assert [a["phase"] for a in service.pending_actions(s, runtime.settings)] == ["cancel"]
-    result = service.cancel_in_magento(runtime, order_id)
+        assert [a["phase"] for a in order_service.pending_actions(s, runtime.settings)] == ["cancel"]
+    result = order_service.cancel_in_magento(runtime, order_id)
     assert result.cancelled
     assert state_of(runtime, order_id) == "cancelled"
     assert runtime.magento.salable_quantity(sku, 1) == before
@@ -223,7 +223,7 @@ def test_cancellation_before_shipment_cancels_the_magento_order(rt, fresh_sandbo
     outcome = refunds.process(runtime, memos[0].entity_id)
     assert outcome.status == "ignored"
     with runtime.db.session() as s:
-        assert exc.list_records(s, exc.ExceptionFilter(active_only=True, object_id=f"creditmemo:{memos[0].increment_id}")) == []
+        assert exception_service.list_records(s, exception_service.ExceptionFilter(active_only=True, object_id=f"creditmemo:{memos[0].increment_id}")) == []
     from marketbridge.adapters.db.models.stock import StockHint
 
     with runtime.db.session() as s:  # the marketplace put the unit back on the offer: publish again
@@ -243,39 +243,39 @@ def test_an_order_without_stock_waits_and_is_created_when_the_stock_is_back(rt, 
     order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
     stock = {"sku": sku, "qty": 0}
     httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/stock", json=stock).raise_for_status()  # counted out
-    assert service.create_in_magento(runtime, order_id).as_dict() == {"order_id": order_id, "waiting_for_stock": [sku]}
+    assert order_service.create_in_magento(runtime, order_id).as_dict() == {"order_id": order_id, "waiting_for_stock": [sku]}
     assert magento_orders_with(runtime, order_id) == []
     with runtime.db.session() as s:
-        assert exc.is_active(s, rules.ORDER_WAITING_FOR_STOCK, order_id)
-        assert not exc.is_active(s, rules.ORDER_CREATION_FAILED, order_id)
+        assert exception_service.is_active(s, orders_domain.ORDER_WAITING_FOR_STOCK, order_id)
+        assert not exception_service.is_active(s, orders_domain.ORDER_CREATION_FAILED, order_id)
         # not yet due: no new attempt
-        assert service.retry_stock_waits(s, runtime.settings) == []
+        assert order_service.retry_stock_waits(s, runtime.settings) == []
     later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)
     with runtime.db.session() as s:
-        assert service.retry_stock_waits(s, runtime.settings, now=later) == [order_id]
-        [action] = [a for a in service.pending_actions(s, runtime.settings) if a["order_id"] == order_id]
+        assert order_service.retry_stock_waits(s, runtime.settings, now=later) == [order_id]
+        [action] = [a for a in order_service.pending_actions(s, runtime.settings) if a["order_id"] == order_id]
         assert action["workflow_id"].endswith(":retry-1")  # a new workflow, as a person's retry
     with runtime.db.session() as s:  # until that attempt answers, no other is asked for (full soak)
         even_later = later + dt.timedelta(seconds=5)
-        assert service.retry_stock_waits(s, runtime.settings, now=even_later) == []
+        assert order_service.retry_stock_waits(s, runtime.settings, now=even_later) == []
     stock["qty"] = 4
     httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/stock", json=stock).raise_for_status()  # booked in
-    assert service.create_in_magento(runtime, order_id).magento_entity_id
+    assert order_service.create_in_magento(runtime, order_id).magento_entity_id
     assert len(magento_orders_with(runtime, order_id)) == 1
     with runtime.db.session() as s:
-        assert not exc.is_active(s, rules.ORDER_WAITING_FOR_STOCK, order_id)
+        assert not exception_service.is_active(s, orders_domain.ORDER_WAITING_FOR_STOCK, order_id)
 
 
 def test_magento_rejecting_the_order_raises_an_exception_and_creates_nothing(rt, fresh_sandboxes):
     runtime = rt(magento_payment_method="no_such_method")
     (sku,) = in_stock_skus(runtime, 1)
     order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
-    result = service.create_in_magento(runtime, order_id)
+    result = order_service.create_in_magento(runtime, order_id)
     assert result.rejected
     assert state_of(runtime, order_id) == "awaiting_payment"
     assert magento_orders_with(runtime, order_id) == []
     with runtime.db.session() as s:
-        assert exc.is_active(s, rules.ORDER_CREATION_FAILED, order_id)
+        assert exception_service.is_active(s, orders_domain.ORDER_CREATION_FAILED, order_id)
 
 
 def test_cursor_never_passes_an_order_that_failed_to_store(rt, fresh_sandboxes, monkeypatch):
@@ -291,7 +291,7 @@ def test_cursor_never_passes_an_order_that_failed_to_store(rt, fresh_sandboxes, 
         return real(session, settings, raw)
 
     monkeypatch.setattr(pulling, "store_order", flaky)
-    result = service.pull(runtime)
+    result = order_service.pull(runtime)
     assert result.failed == [first] and result.stored == 1
     with runtime.db.session() as s:
         cursor = pulling.read_cursor(s, runtime.settings)
@@ -300,25 +300,25 @@ def test_cursor_never_passes_an_order_that_failed_to_store(rt, fresh_sandboxes, 
             .replace("Z", "+00:00"))
         assert cursor <= failed_at
     monkeypatch.setattr(pulling, "store_order", real)
-    assert service.pull(runtime).stored == 1  # the failed one comes back on the next poll
+    assert order_service.pull(runtime).stored == 1  # the failed one comes back on the next poll
     with runtime.db.session() as s:
-        assert {o.order_id for o in service.list_orders(s, runtime.settings)} == {first, second}
+        assert {o.order_id for o in order_service.list_orders(s, runtime.settings)} == {first, second}
 
 
 def test_missing_address_blocks_creation_with_an_exception(rt, fresh_sandboxes):
     runtime = rt()
     (sku,) = in_stock_skus(runtime, 1)
     order_id = place(fresh_sandboxes, [(sku, 1)])
-    service.pull(runtime)
-    service.decide(runtime, order_id)
+    order_service.pull(runtime)
+    order_service.decide(runtime, order_id)
     debit(fresh_sandboxes, order_id)
     raw = httpx2.get(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{order_id}").json()
     raw["customer"]["shipping_address"] = None
     raw["last_updated_date"] = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)).isoformat()
     with runtime.db.session() as s:
         pulling.store_order(s, runtime.settings, raw)
-        assert exc.is_active(s, rules.ORDER_ADDRESS_MISSING, order_id)
-        assert service.pending_actions(s, runtime.settings) == []
+        assert exception_service.is_active(s, orders_domain.ORDER_ADDRESS_MISSING, order_id)
+        assert order_service.pending_actions(s, runtime.settings) == []
 
 
 def queued_quantity(runtime, sku):
@@ -336,10 +336,10 @@ def queued_quantity(runtime, sku):
 
 def paid_order(runtime, boxes, lines, **extra):
     order_id = place(boxes, lines, **extra)
-    service.pull(runtime)
-    assert service.decide(runtime, order_id).state == "accepted"
+    order_service.pull(runtime)
+    assert order_service.decide(runtime, order_id).state == "accepted"
     debit(boxes, order_id)
-    service.pull(runtime)
+    order_service.pull(runtime)
     assert state_of(runtime, order_id) == "awaiting_payment"
     return order_id
 
@@ -358,7 +358,7 @@ def test_configurable_child_is_added_through_its_parent_and_options(rt, fresh_sa
     runtime = rt()
     parent_sku, child_sku = stocked_child(runtime, fresh_sandboxes)
     order_id = paid_order(runtime, fresh_sandboxes, [(child_sku, 1)])
-    created = service.create_in_magento(runtime, order_id)
+    created = order_service.create_in_magento(runtime, order_id)
     magento_order = runtime.magento.get_order(created.magento_entity_id)
     parent_item = magento_order.top_level_items()[0]
     assert parent_item.product_type == "configurable"
@@ -370,7 +370,7 @@ def test_configurable_child_is_added_through_its_parent_and_options(rt, fresh_sa
 
 def _retarget(runtime, order_id, magento_sku):
     with runtime.db.session() as s:
-        service.get_order_record(s, order_id).lines[0].magento_sku = magento_sku
+        order_service.get_order_record(s, order_id).lines[0].magento_sku = magento_sku
 
 
 def test_bundle_is_added_with_its_default_selections(rt, fresh_sandboxes):
@@ -378,7 +378,7 @@ def test_bundle_is_added_with_its_default_selections(rt, fresh_sandboxes):
     (sku,) = in_stock_skus(runtime, 1)
     order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
     _retarget(runtime, order_id, "MB-BUNDLE-0001")  # as if the offer were the bundle
-    created = service.create_in_magento(runtime, order_id)
+    created = order_service.create_in_magento(runtime, order_id)
     magento_order = runtime.magento.get_order(created.magento_entity_id)
     top = magento_order.top_level_items()[0]
     assert top.product_type == "bundle"
@@ -392,42 +392,42 @@ def test_required_custom_option_without_a_value_blocks_then_uses_the_configured_
     (sku,) = in_stock_skus(runtime, 1)
     order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
     _retarget(runtime, order_id, "MB-ENGRAVED-0001")
-    blocked = service.create_in_magento(runtime, order_id)
+    blocked = order_service.create_in_magento(runtime, order_id)
     assert "Engraving text" in blocked.blocked
     assert magento_orders_with(runtime, order_id) == []
     with runtime.db.session() as s:
-        assert exc.is_active(s, rules.ORDER_CUSTOM_OPTION_MISSING, order_id)
+        assert exception_service.is_active(s, orders_domain.ORDER_CUSTOM_OPTION_MISSING, order_id)
     configured = rt(order_custom_option_values={"MB-ENGRAVED-0001": {"Engraving text": "No engraving"}})
-    created = service.create_in_magento(configured, order_id)
+    created = order_service.create_in_magento(configured, order_id)
     item = configured.magento.get_order(created.magento_entity_id).top_level_items()[0]
     assert item.sku == "MB-ENGRAVED-0001"
     assert "No engraving" in str(item.product_option)
     with configured.db.session() as s:
-        assert not exc.is_active(s, rules.ORDER_CUSTOM_OPTION_MISSING, order_id)
+        assert not exception_service.is_active(s, orders_domain.ORDER_CUSTOM_OPTION_MISSING, order_id)
 
 
 def test_order_cancelled_by_the_customer_while_being_decided_is_recorded_not_accepted(rt, fresh_sandboxes):
     runtime = rt()
     (sku,) = in_stock_skus(runtime, 1)
     order_id = place(fresh_sandboxes, [(sku, 1)])
-    service.pull(runtime)
+    order_service.pull(runtime)
     httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{order_id}/cancel")  # changes state meanwhile
-    result = service.decide(runtime, order_id)
+    result = order_service.decide(runtime, order_id)
     assert result.rejected
     assert state_of(runtime, order_id) == "cancelled"
     with runtime.db.session() as s:
-        assert not exc.is_active(s, rules.ORDER_DECISION_FAILED, order_id)
+        assert not exception_service.is_active(s, orders_domain.ORDER_DECISION_FAILED, order_id)
 
 
 def test_direct_creation_keeps_marketplace_totals(rt, fresh_sandboxes):
     runtime = rt(order_creation_mode="direct")
     (sku,) = in_stock_skus(runtime, 1)
     order_id = paid_order(runtime, fresh_sandboxes, [(sku, 2)])
-    created = service.create_in_magento(runtime, order_id)
-    finished = service.finish_creation(runtime, order_id)
+    created = order_service.create_in_magento(runtime, order_id)
+    finished = order_service.finish_creation(runtime, order_id)
     magento_order = runtime.magento.get_order(created.magento_entity_id)
     with runtime.db.session() as s:
-        record = service.get_order_record(s, order_id)
+        record = order_service.get_order_record(s, order_id)
         assert isinstance(record.total_price, Decimal)
         assert to_money(magento_order.grand_total) == record.total_price  # exact: the same decimal both sides
     assert magento_order.ext_order_id == order_id
@@ -438,11 +438,11 @@ def test_cart_totals_that_differ_raise_a_finance_exception(rt, fresh_sandboxes):
     runtime = rt()  # Magento's flat rate is 5.00 per item; this marketplace order charged 2.50 delivery
     (sku,) = in_stock_skus(runtime, 1)
     order_id = paid_order(runtime, fresh_sandboxes, [(sku, 3)], shipping_price=2.5)
-    service.create_in_magento(runtime, order_id)
-    finished = service.finish_creation(runtime, order_id)
+    order_service.create_in_magento(runtime, order_id)
+    finished = order_service.finish_creation(runtime, order_id)
     assert "shipping" in finished.differences
     with runtime.db.session() as s:
-        record = exc.list_records(s, exc.ExceptionFilter(type="order_totals_mismatch"))[0]
+        record = exception_service.list_records(s, exception_service.ExceptionFilter(type="order_totals_mismatch"))[0]
         assert record.owner == "finance" and order_id in record.message
 
 
@@ -450,34 +450,34 @@ def test_housekeeping_reminds_flags_stuck_orders_and_purges_personal_data(rt, fr
     runtime = rt(acceptance_policy="hold")
     (sku,) = in_stock_skus(runtime, 1)
     order_id = place(fresh_sandboxes, [(sku, 1)], currency_iso_code="EUR")
-    service.pull(runtime)
-    assert service.decide(runtime, order_id).state == "held"
+    order_service.pull(runtime)
+    assert order_service.decide(runtime, order_id).state == "held"
     with runtime.db.session() as s:
-        deadline = service.get_order_record(s, order_id).acceptance_deadline
+        deadline = order_service.get_order_record(s, order_id).acceptance_deadline
     soon = deadline - dt.timedelta(minutes=30)
-    assert service.housekeeping(runtime, now=soon)["reminders"] == 1
+    assert order_service.housekeeping(runtime, now=soon)["reminders"] == 1
     with runtime.db.session() as s:
-        assert exc.is_active(s, rules.ORDER_ACCEPTANCE_DEADLINE_NEAR, order_id)
+        assert exception_service.is_active(s, orders_domain.ORDER_ACCEPTANCE_DEADLINE_NEAR, order_id)
     stuck_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=4)
-    assert service.housekeeping(runtime, now=later)["stuck"] >= 1
+    assert order_service.housekeeping(runtime, now=later)["stuck"] >= 1
     with runtime.db.session() as s:
-        assert exc.is_active(s, rules.ORDER_STUCK_IN_INTEGRATION, stuck_id)
-    service.create_in_magento(runtime, stuck_id)
-    service.housekeeping(runtime, now=dt.datetime.now(dt.UTC))
+        assert exception_service.is_active(s, orders_domain.ORDER_STUCK_IN_INTEGRATION, stuck_id)
+    order_service.create_in_magento(runtime, stuck_id)
+    order_service.housekeeping(runtime, now=dt.datetime.now(dt.UTC))
     with runtime.db.session() as s:
-        assert not exc.is_active(s, rules.ORDER_STUCK_IN_INTEGRATION, stuck_id)  # moved on: cleared
-        record = service.get_order_record(s, stuck_id)
+        assert not exception_service.is_active(s, orders_domain.ORDER_STUCK_IN_INTEGRATION, stuck_id)  # moved on: cleared
+        record = order_service.get_order_record(s, stuck_id)
         assert record.customer_name and record.shipping_address
     far = dt.datetime.now(dt.UTC) + dt.timedelta(days=runtime.settings.personal_data_retention_days + 1)
     # the created one and the held one alike: an order that never reached Adobe Commerce is purged too
-    assert service.housekeeping(runtime, now=far)["purged"] == 2
+    assert order_service.housekeeping(runtime, now=far)["purged"] == 2
     with runtime.db.session() as s:
-        record = service.get_order_record(s, stuck_id)
+        record = order_service.get_order_record(s, stuck_id)
         assert record.customer_name is None and record.shipping_address is None
         assert record.raw["customer"]["shipping_address"] is None and record.raw["customer"]["lastname"] is None
         assert record.magento_increment_id  # what fulfilment needs stays
-        held = service.get_order_record(s, order_id)
+        held = order_service.get_order_record(s, order_id)
         assert held.state == "held" and held.customer_name is None and held.personal_data_purged_at is not None
 
 
@@ -485,12 +485,12 @@ def test_unknown_offer_sku_is_refused(rt, fresh_sandboxes):
     runtime = rt(acceptance_policy="refuse")
     (sku,) = in_stock_skus(runtime, 1)
     order_id = place(fresh_sandboxes, [(sku, 1)])
-    service.pull(runtime)
+    order_service.pull(runtime)
     with runtime.db.session() as s:  # as if the marketplace sold an offer whose SKU Magento does not know
-        service.get_order_record(s, order_id).lines[0].offer_sku = "NOT-IN-MAGENTO-1"
-    assert service.decide(runtime, order_id).state == "refused"
+        order_service.get_order_record(s, order_id).lines[0].offer_sku = "NOT-IN-MAGENTO-1"
+    assert order_service.decide(runtime, order_id).state == "refused"
     with runtime.db.session() as s:
-        line = service.get_order_record(s, order_id).lines[0]
+        line = order_service.get_order_record(s, order_id).lines[0]
         assert (line.sku_match, line.magento_sku, line.reasons) == ("none", None, ["unknown_sku"])
 
 
@@ -499,19 +499,19 @@ def test_held_orders_follow_the_marketplace_auto_refusal_and_back_office_accepta
     (sku,) = in_stock_skus(runtime, 1)
     lapsed = place(fresh_sandboxes, [(sku, 1)], currency_iso_code="EUR")
     elsewhere = place(fresh_sandboxes, [(sku, 1)], currency_iso_code="EUR")
-    service.pull(runtime)
-    assert service.decide(runtime, lapsed).state == "held"
-    assert service.decide(runtime, elsewhere).state == "held"
+    order_service.pull(runtime)
+    assert order_service.decide(runtime, lapsed).state == "held"
+    assert order_service.decide(runtime, elsewhere).state == "held"
     runtime.mirakl.accept_order(elsewhere, {f"{elsewhere}-1": True})  # decided in the back office
     httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/clock/advance", json={"seconds": 86400 + 60})
-    service.pull(runtime)
+    order_service.pull(runtime)
     with runtime.db.session() as s:
-        refused = service.get_order_record(s, lapsed)
+        refused = order_service.get_order_record(s, lapsed)
         assert refused.state == "refused" and "automatically" in refused.reason
         assert refused.transitions[-1].facts["automatic"] is True
-        assert not exc.is_active(s, rules.ORDER_HELD, lapsed)
-        assert exc.is_active(s, rules.ORDER_REFUSED, lapsed)
-        followed = service.get_order_record(s, elsewhere)
+        assert not exception_service.is_active(s, orders_domain.ORDER_HELD, lapsed)
+        assert exception_service.is_active(s, orders_domain.ORDER_REFUSED, lapsed)
+        followed = order_service.get_order_record(s, elsewhere)
         assert [t.to_state for t in followed.transitions] == ["received", "held", "accepted", "awaiting_payment"]
 
 
@@ -519,16 +519,16 @@ def test_cancellation_after_the_warehouse_shipped_goes_to_customer_service(rt, f
     runtime = rt()
     (sku,) = in_stock_skus(runtime, 1)
     order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
-    created = service.create_in_magento(runtime, order_id)
-    service.finish_creation(runtime, order_id)
+    created = order_service.create_in_magento(runtime, order_id)
+    order_service.finish_creation(runtime, order_id)
     shipped = httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/ship", json={"order_id": created.magento_entity_id})
     assert shipped.status_code < 300, shipped.text
     httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{order_id}/cancel")  # before OR24 reached Mirakl
-    service.pull(runtime)
-    assert service.cancel_in_magento(runtime, order_id).as_dict() == {"order_id": order_id, "shipped": True}
+    order_service.pull(runtime)
+    assert order_service.cancel_in_magento(runtime, order_id).as_dict() == {"order_id": order_id, "shipped": True}
     assert state_of(runtime, order_id) == "created"
     with runtime.db.session() as s:
-        record = exc.list_records(s, exc.ExceptionFilter(type="order_cancelled_after_shipment"))[0]
+        record = exception_service.list_records(s, exception_service.ExceptionFilter(type="order_cancelled_after_shipment"))[0]
         assert record.owner == "customer_service" and record.object_id == order_id
 
 
@@ -538,12 +538,12 @@ def test_a_poll_and_a_decision_cannot_overwrite_each_others_transition(rt, fresh
     runtime = rt()
     (sku,) = in_stock_skus(runtime, 1)
     order_id = place(fresh_sandboxes, [(sku, 1)])
-    service.pull(runtime)
+    order_service.pull(runtime)
     with pytest.raises(StaleDataError):
         with runtime.db.session() as decision:
-            stale = service.get_order_record(decision, order_id)  # read while "received"
+            stale = order_service.get_order_record(decision, order_id)  # read while "received"
             with runtime.db.session() as poll:
-                service.record_transition(poll, order_id, "awaiting_payment", actor="marketplace")
+                order_service.record_transition(poll, order_id, "awaiting_payment", actor="marketplace")
             order_record._transition(decision, stale, "accepted")
     assert state_of(runtime, order_id) == "awaiting_payment"
 
@@ -552,14 +552,14 @@ def test_a_record_left_behind_catches_up_on_the_next_duplicate_poll(rt, fresh_sa
     runtime = rt()
     (sku,) = in_stock_skus(runtime, 1)
     order_id = place(fresh_sandboxes, [(sku, 1)])
-    service.pull(runtime)
+    order_service.pull(runtime)
     runtime.mirakl.accept_order(order_id, {f"{order_id}-1": True})
     debit(fresh_sandboxes, order_id)
-    service.pull(runtime)  # stores SHIPPING; our record follows to awaiting_payment
+    order_service.pull(runtime)  # stores SHIPPING; our record follows to awaiting_payment
     with runtime.db.session() as s:  # as after the lost update the benchmark found: state behind the payload
-        record = service.get_order_record(s, order_id)
+        record = order_service.get_order_record(s, order_id)
         record.state = "accepted"
-    assert service.pull(runtime).stored == 1  # same update date, but the record catches up
+    assert order_service.pull(runtime).stored == 1  # same update date, but the record catches up
     assert state_of(runtime, order_id) == "awaiting_payment"
 
 
@@ -575,17 +575,17 @@ def test_an_order_cancelled_while_it_was_being_created_is_cancelled_in_magento(r
     def place_while_cancelled(runtime_, order):
         entity_id = real_place(runtime_, order)
         with runtime.db.session() as s:  # the other worker's pull, meanwhile
-            service.record_transition(s, order_id, rules.OrderState.CANCELLED, actor="marketplace",
+            order_service.record_transition(s, order_id, orders_domain.OrderState.CANCELLED, actor="marketplace",
                                       connection=runtime.settings.order_connection)
         return entity_id
 
     monkeypatch.setattr(creation, "_place", place_while_cancelled)
-    result = service.create_in_magento(runtime, order_id)
+    result = order_service.create_in_magento(runtime, order_id)
     assert result.cancelled_meanwhile == "cancelled"
     [magento_order] = magento_orders_with(runtime, order_id)
     assert magento_order.state == "canceled"
     assert runtime.magento.salable_quantity(sku, 1) == before  # reservation released
-    assert service.finish_creation(runtime, order_id).skipped  # never invoiced
+    assert order_service.finish_creation(runtime, order_id).skipped  # never invoiced
     assert state_of(runtime, order_id) == "cancelled"
 
 
@@ -594,12 +594,12 @@ def test_a_cancellation_closes_the_wait_for_stock(rt, fresh_sandboxes):
     (sku,) = in_stock_skus(runtime, 1)
     order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
     httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/stock", json={"sku": sku, "qty": 0}).raise_for_status()
-    assert service.create_in_magento(runtime, order_id).waiting_for_stock
+    assert order_service.create_in_magento(runtime, order_id).waiting_for_stock
     httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{order_id}/cancel").raise_for_status()
-    service.pull(runtime)
+    order_service.pull(runtime)
     assert state_of(runtime, order_id) == "cancelled"
     with runtime.db.session() as s:  # nothing left for Ops to do (found by the full soak)
-        assert not exc.is_active(s, rules.ORDER_WAITING_FOR_STOCK, order_id)
+        assert not exception_service.is_active(s, orders_domain.ORDER_WAITING_FOR_STOCK, order_id)
 
 
 def test_an_order_cancelled_before_its_invoice_is_not_invoiced_nor_checked(rt, fresh_sandboxes):
@@ -608,13 +608,13 @@ def test_an_order_cancelled_before_its_invoice_is_not_invoiced_nor_checked(rt, f
     runtime = rt()
     (sku,) = in_stock_skus(runtime, 1)
     order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
-    assert service.create_in_magento(runtime, order_id).magento_entity_id
+    assert order_service.create_in_magento(runtime, order_id).magento_entity_id
     httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{order_id}/cancel").raise_for_status()
-    service.pull(runtime)
-    assert service.finish_creation(runtime, order_id).skipped
+    order_service.pull(runtime)
+    assert order_service.finish_creation(runtime, order_id).skipped
     with runtime.db.session() as s:
-        assert not exc.is_active(s, rules.ORDER_TOTALS_MISMATCH, order_id)
-    assert service.cancel_in_magento(runtime, order_id).cancelled == "cancelled"
+        assert not exception_service.is_active(s, orders_domain.ORDER_TOTALS_MISMATCH, order_id)
+    assert order_service.cancel_in_magento(runtime, order_id).cancelled == "cancelled"
 
 
 def test_units_sold_on_the_marketplace_stay_off_the_offer_until_magento_holds_them(rt, fresh_sandboxes):
@@ -636,7 +636,7 @@ def test_units_sold_on_the_marketplace_stay_off_the_offer_until_magento_holds_th
         state = session.get(SkuState, sku)
         assert "2 sold on the marketplace, not yet in Adobe Commerce" in state.stock_rule
 
-    assert service.create_in_magento(runtime, order_id).magento_entity_id
+    assert order_service.create_in_magento(runtime, order_id).magento_entity_id
     assert runtime.magento.salable_quantity(sku, 1) == salable - 2  # Magento's reservation took over
     assert queued_quantity(runtime, sku) == salable - 2  # counted once, not twice
 
@@ -651,8 +651,8 @@ def test_a_line_refused_under_partial_acceptance_republishes_its_offer(rt, fresh
     kept, gone = in_stock_skus(runtime, n=2)
     httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/stock", json={"sku": gone, "qty": 0})
     order_id = place(fresh_sandboxes, [(kept, 1), (gone, 1)])
-    service.pull(runtime)
-    assert service.decide(runtime, order_id).state == "accepted"
+    order_service.pull(runtime)
+    assert order_service.decide(runtime, order_id).state == "accepted"
     with runtime.db.session() as session:
         hint = session.get(StockHint, gone)
         assert hint is not None and hint.force and hint.exact
@@ -666,7 +666,7 @@ def test_finishing_survives_the_warehouse_moving_the_order_on_between_read_and_c
     runtime = rt()
     sku = in_stock_skus(runtime, n=1)[0]
     order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
-    entity_id = service.create_in_magento(runtime, order_id).magento_entity_id
+    entity_id = order_service.create_in_magento(runtime, order_id).magento_entity_id
     stale = runtime.magento.get_order(entity_id)
     assert stale.status == "pending"
     shipped = httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/ship", json={"order_id": entity_id})
@@ -675,7 +675,7 @@ def test_finishing_survives_the_warehouse_moving_the_order_on_between_read_and_c
     reads = iter([stale])
     monkeypatch.setattr(runtime.magento, "get_order", lambda i: next(reads, None) or real_get(i))
 
-    finished = service.finish_creation(runtime, order_id)
+    finished = order_service.finish_creation(runtime, order_id)
     assert finished.invoiced is True
     order = real_get(entity_id)
     assert order.status != "pending" and any(order_record.MARKER in (h.comment or "") for h in order.status_histories)
@@ -689,21 +689,21 @@ def test_a_decision_overtaken_by_one_sent_before_a_kill_follows_the_marketplace(
     runtime = rt(acceptance_policy="refuse")
     sku = in_stock_skus(runtime, n=1)[0]
     order_id = place(fresh_sandboxes, [(sku, 1)])
-    service.pull(runtime)
+    order_service.pull(runtime)
     with runtime.db.session() as session:
-        line_ids = [line.order_line_id for line in service.get_order_record(session, order_id).lines]
+        line_ids = [line.order_line_id for line in order_service.get_order_record(session, order_id).lines]
     runtime.mirakl.accept_order(order_id, dict.fromkeys(line_ids, True))  # sent; then the kill
     httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/stock", json={"sku": sku, "qty": 0})
 
-    second = service.decide(runtime, order_id)  # after the restart, on the record left behind
+    second = order_service.decide(runtime, order_id)  # after the restart, on the record left behind
     assert second.rejected
     with runtime.db.session() as session:
-        assert [line.accepted for line in service.get_order_record(session, order_id).lines] == [True]
+        assert [line.accepted for line in order_service.get_order_record(session, order_id).lines] == [True]
     httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/stock", json={"sku": sku, "qty": 5})
     debit(fresh_sandboxes, order_id)
-    service.pull(runtime)
+    order_service.pull(runtime)
     assert state_of(runtime, order_id) == "awaiting_payment"
-    assert service.create_in_magento(runtime, order_id).magento_entity_id
+    assert order_service.create_in_magento(runtime, order_id).magento_entity_id
     assert len(magento_orders_with(runtime, order_id)) == 1
 
 
@@ -717,12 +717,12 @@ def test_direct_creation_holds_sold_units_back_until_the_order_ships(rt, fresh_s
     sku = in_stock_skus(runtime, n=1)[0]
     salable = int(runtime.magento.salable_quantity(sku, 1))
     order_id = paid_order(runtime, fresh_sandboxes, [(sku, 2)])
-    assert service.create_in_magento(runtime, order_id).magento_entity_id
+    assert order_service.create_in_magento(runtime, order_id).magento_entity_id
     assert runtime.magento.salable_quantity(sku, 1) == salable  # no reservation in direct mode
     assert queued_quantity(runtime, sku) == salable - 2
 
     with runtime.db.session() as session:
-        service.record_transition(session, order_id, "shipped", actor="shipments")
+        order_service.record_transition(session, order_id, "shipped", actor="shipments")
         assert session.get(StockHint, sku) is not None  # shipped: the SKU is read again
 
 
@@ -739,8 +739,8 @@ def test_a_sale_makes_the_offer_published_again_even_when_the_value_is_unchanged
     sku = in_stock_skus(runtime, n=1)[0]
     salable = int(runtime.magento.salable_quantity(sku, 1))
     order_id = place(fresh_sandboxes, [(sku, 1)])
-    service.pull(runtime)
-    assert service.decide(runtime, order_id).state == "accepted"
+    order_service.pull(runtime)
+    assert order_service.decide(runtime, order_id).state == "accepted"
     with runtime.db.session() as session:
         hint = session.get(StockHint, sku)
         assert hint is not None and hint.force

@@ -26,7 +26,7 @@ from sqlalchemy import MetaData, Table, create_engine, inspect, select
 
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.stock import WebhookEvent
-from marketbridge.adapters.magento import models as mg
+from marketbridge.adapters.magento import models as magento_models
 from marketbridge.bootstrap import build_runtime
 from marketbridge.sandbox.magento.webhooks import public_pem, sign
 from marketbridge.services import orders as order_service
@@ -137,7 +137,7 @@ def test_purge_leaves_no_personal_data_in_any_table(migrated_db_url, fresh_sandb
         # then refunds it by credit memo; marketbridge refunds the marketplace
         item = next(i for i in magento_order.items if i.parent_item_id is None)
         memo_id = runtime.magento.refund_order(magento_order.entity_id,
-                                               [mg.DocumentItemInput(order_item_id=item.item_id, qty=1.0)])
+                                               [magento_models.DocumentItemInput(order_item_id=item.item_id, qty=1.0)])
         refund_service.poll_creditmemos(runtime)
         with SetWorkflowID(f"creditmemo:{memo_id}"):
             handle = DBOS.start_workflow(refund_workflows.process_workflow, memo_id)

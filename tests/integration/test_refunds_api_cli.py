@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.auth import Role
 from marketbridge.services import auth
-from marketbridge.services import refunds as service
+from marketbridge.services import refunds as refund_service
 from marketbridge.web.app import create_app
 from tests.conftest import make_settings
 from tests.integration import refunds_helpers as fixtures
@@ -43,12 +43,12 @@ def api(rt):
 def test_api_lists_shows_retries_and_mirrors(rt, api, fresh_sandboxes):
     sc = shipped_order(rt.mirakl, rt.magento, fresh_sandboxes.mirakl_url, [("MB-000001", 2)], shipping=4.5)
     sent = credit_memo(rt.magento, sc, {"MB-000001": 1})
-    assert service.process(rt, sent).status == "sent"
+    assert refund_service.process(rt, sent).status == "sent"
     from tests.integration.refunds_helpers import Scenario, magento_order
 
     entity_id, items = magento_order(rt.magento, "JL-888888-A", [("MB-000016", 1)], 0)
     held = credit_memo(rt.magento, Scenario("JL-888888-A", [], entity_id, items), {"MB-000016": 1})
-    assert service.process(rt, held).status == "held"
+    assert refund_service.process(rt, held).status == "held"
 
     assert api.get("/api/refunds").status_code == 200
     assert {r["status"] for r in api.get("/api/refunds").json()} == {"sent", "held"}
@@ -65,7 +65,7 @@ def test_api_lists_shows_retries_and_mirrors(rt, api, fresh_sandboxes):
     # a refund made on the marketplace, mirrored in Magento through the API
     [refund_id] = httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{sc.order_id}/operator-refund",
                               json={"amount": 50.0, "shipping_amount": 0}).json()["refund_ids"]
-    service.follow(rt)
+    refund_service.follow(rt)
     foreign = api.get("/api/refunds/marketplace", params={"origin": "marketplace"}).json()
     assert [r["refund_id"] for r in foreign] == [refund_id]
     mirrored = api.post(f"/api/refunds/marketplace/{refund_id}/mirror").json()

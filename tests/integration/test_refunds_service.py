@@ -13,7 +13,7 @@ from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.core import ExceptionRecord
 from marketbridge.adapters.db.models.refunds import MarketplaceRefund, RefundOut
 from marketbridge.bootstrap import build_runtime
-from marketbridge.services import refunds as service
+from marketbridge.services import refunds as refund_service
 from tests.conftest import make_settings
 from tests.integration import refunds_helpers as fixtures
 from tests.integration.refunds_helpers import PRICES, credit_memo, marketplace_refunds, shipped_order
@@ -46,17 +46,17 @@ def row(rt, memo_id) -> RefundOut:
 def test_full_refund_is_sent_once_and_followed_to_refunded(rt, sandboxes):
     sc = shipped_order(rt.mirakl, rt.magento, sandboxes.mirakl_url, [("MB-000001", 2)], shipping=4.5)
     memo_id = credit_memo(rt.magento, sc, {"MB-000001": 2}, shipping=4.5)
-    assert service.record_creditmemo(rt, memo_id, source="webhook")
-    assert not service.record_creditmemo(rt, memo_id, source="poll")  # stored once
-    result = service.process(rt, memo_id)
+    assert refund_service.record_creditmemo(rt, memo_id, source="webhook")
+    assert not refund_service.record_creditmemo(rt, memo_id, source="poll")  # stored once
+    result = refund_service.process(rt, memo_id)
     assert result.status == "sent" and len(result.refund_ids or ()) == 1
     [refund] = marketplace_refunds(rt.mirakl, sc.order_id)
     assert (refund.amount, refund.shipping_amount, refund.quantity) == (214.9, 4.5, 2)
     # a second run sends nothing
-    assert service.process(rt, memo_id).status == "sent"
+    assert refund_service.process(rt, memo_id).status == "sent"
     assert len(marketplace_refunds(rt.mirakl, sc.order_id)) == 1
     time.sleep(0.1)  # sandbox pays refunds out after 0.02 s
-    service.follow(rt)
+    refund_service.follow(rt)
     assert row(rt, memo_id).status == "refunded"
     assert exceptions(rt, "marketplace_refund_recorded") == []
 
@@ -64,18 +64,18 @@ def test_full_refund_is_sent_once_and_followed_to_refunded(rt, sandboxes):
 def test_two_successive_partial_refunds_on_one_line(rt, sandboxes):
     sc = shipped_order(rt.mirakl, rt.magento, sandboxes.mirakl_url, [("MB-000006", 2)], shipping=4.5)
     first = credit_memo(rt.magento, sc, {"MB-000006": 1})
-    assert service.process(rt, first).status == "sent"
+    assert refund_service.process(rt, first).status == "sent"
     second = credit_memo(rt.magento, sc, {"MB-000006": 1})
-    assert service.process(rt, second).status == "sent"
+    assert refund_service.process(rt, second).status == "sent"
     amounts = sorted((r.amount, r.shipping_amount) for r in marketplace_refunds(rt.mirakl, sc.order_id))
     assert amounts == [(82.32, 0.0), (82.32, 0.0)]
 
 
 def test_over_refund_raises_a_finance_exception_and_sends_nothing(rt, sandboxes):
     sc = shipped_order(rt.mirakl, rt.magento, sandboxes.mirakl_url, [("MB-000001", 2)], shipping=4.5)
-    assert service.process(rt, credit_memo(rt.magento, sc, {"MB-000001": 1})).status == "sent"
+    assert refund_service.process(rt, credit_memo(rt.magento, sc, {"MB-000001": 1})).status == "sent"
     over = credit_memo(rt.magento, sc, {"MB-000001": 1}, adjustment_positive=4.0)
-    result = service.process(rt, over)
+    result = refund_service.process(rt, over)
     assert result.status == "held"
     assert len(marketplace_refunds(rt.mirakl, sc.order_id)) == 1
     [record] = exceptions(rt, "refund_not_sent")
@@ -90,7 +90,7 @@ def test_shipping_only_refund(rt, sandboxes):
         "arguments": {"shipping_amount": 4.5}})
     response.raise_for_status()
     memo_id = response.json()["entity_id"]
-    assert service.process(rt, memo_id).status == "sent"
+    assert refund_service.process(rt, memo_id).status == "sent"
     [refund] = marketplace_refunds(rt.mirakl, sc.order_id)
     assert (refund.amount, refund.shipping_amount) == (0.0, 4.5)
 
@@ -99,7 +99,7 @@ def test_refund_with_an_adjustment_spreads_it_over_the_lines(rt, sandboxes):
     sc = shipped_order(rt.mirakl, rt.magento, sandboxes.mirakl_url, [("MB-000001", 2), ("MB-000006", 2)], shipping=0)
     memo_id = credit_memo(rt.magento, sc, {"MB-000001": 1, "MB-000006": 1}, adjustment_positive=5.0,
                           comment="Parcel arrived damaged")
-    assert service.process(rt, memo_id).status == "sent"
+    assert refund_service.process(rt, memo_id).status == "sent"
     refunds = {r.amount: r.reason_code for r in marketplace_refunds(rt.mirakl, sc.order_id)}
     # 5.00 split in proportion to 107.45 : 82.32 -> 2.83 + 2.17
     assert refunds == {110.28: "17", 84.49: "17"}
@@ -113,7 +113,7 @@ def test_closed_order_is_held_for_finance(refunds_db_url, fresh_sandboxes):
         httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/clock/advance", json={"seconds": 31 * 86400}).raise_for_status()
         assert rt.mirakl.get_order(sc.order_id).order_state == "CLOSED"
         memo_id = credit_memo(rt.magento, sc, {"MB-000015": 1})
-        assert service.process(rt, memo_id).status == "held"
+        assert refund_service.process(rt, memo_id).status == "held"
         [record] = exceptions(rt, "refund_not_sent")
         assert "the refund must be made through John Lewis" in record.message
         assert marketplace_refunds(rt.mirakl, sc.order_id) == []
@@ -128,7 +128,7 @@ def test_order_never_imported(rt, sandboxes):
     from tests.integration.refunds_helpers import Scenario
 
     memo_id = credit_memo(rt.magento, Scenario("JL-999999-A", [], entity_id, items), {"MB-000016": 1})
-    assert service.process(rt, memo_id).status == "held"
+    assert refund_service.process(rt, memo_id).status == "held"
     [record] = exceptions(rt, "refund_order_unknown")
     assert "JL-999999-A" in record.message and record.owner == "finance"
 
@@ -138,7 +138,7 @@ def test_a_memo_on_a_non_marketplace_order_is_ignored(rt, sandboxes):
 
     entity_id, items = magento_order(rt.magento, "", [("MB-000016", 1)], 0)
     memo_id = rt.magento.refund_order(entity_id, None, shipping_amount=0)
-    assert service.process(rt, memo_id).status == "ignored"
+    assert refund_service.process(rt, memo_id).status == "ignored"
 
 
 def test_500_on_or28_is_retried_and_never_doubled(rt, sandboxes):
@@ -146,10 +146,10 @@ def test_500_on_or28_is_retried_and_never_doubled(rt, sandboxes):
     memo_id = credit_memo(rt.magento, sc, {"MB-000016": 1})
     httpx2.post(f"{sandboxes.mirakl_url}/_sandbox/faults",
                 json={"rules": [{"endpoint": "OR28", "error_rate": 1.0}]}).raise_for_status()
-    assert service.process(rt, memo_id).status == "retry"
+    assert refund_service.process(rt, memo_id).status == "retry"
     assert row(rt, memo_id).status == "sending"
     httpx2.delete(f"{sandboxes.mirakl_url}/_sandbox/faults")
-    assert service.send(rt, memo_id).status == "sent"
+    assert refund_service.send(rt, memo_id).status == "sent"
     assert len(marketplace_refunds(rt.mirakl, sc.order_id)) == 1
 
 
@@ -161,10 +161,10 @@ def test_a_lost_answer_is_adopted_not_sent_again(refunds_db_url, sandboxes):
         memo_id = credit_memo(rt.magento, sc, {"MB-000016": 1})
         httpx2.post(f"{sandboxes.mirakl_url}/_sandbox/faults",
                     json={"rules": [{"endpoint": "OR28", "timeout_rate": 1.0, "timeout_seconds": 1}]}).raise_for_status()
-        assert service.process(rt, memo_id).status == "retry"
+        assert refund_service.process(rt, memo_id).status == "retry"
         httpx2.delete(f"{sandboxes.mirakl_url}/_sandbox/faults")
         [created] = marketplace_refunds(rt.mirakl, sc.order_id)  # it did happen
-        result = service.send(rt, memo_id)
+        result = refund_service.send(rt, memo_id)
         assert result.as_json() == {"status": "sent", "refund_ids": [created.id]}
         assert len(marketplace_refunds(rt.mirakl, sc.order_id)) == 1
     finally:
@@ -181,7 +181,7 @@ def test_429_honours_retry_after_and_sends_once(rt, sandboxes):
     timer = threading.Timer(1.2, lambda: httpx2.delete(f"{sandboxes.mirakl_url}/_sandbox/faults"))
     timer.start()
     started = time.monotonic()
-    assert service.process(rt, memo_id).status == "sent"
+    assert refund_service.process(rt, memo_id).status == "sent"
     assert time.monotonic() - started >= 1.0
     statuses = [c["status"] for c in httpx2.get(f"{sandboxes.mirakl_url}/_sandbox/calls").json() if c["api"] == "OR28"]
     assert statuses[0] == 429 and statuses[-1] == 200 and statuses.count(200) == 1
@@ -194,18 +194,18 @@ def test_marketplace_started_refund_is_recorded_and_mirrored_once(rt, sandboxes)
                            json={"amount": 82.32, "shipping_amount": 0})
     response.raise_for_status()
     [refund_id] = response.json()["refund_ids"]
-    counts = service.follow(rt)
+    counts = refund_service.follow(rt)
     assert counts.foreign >= 1  # the module's sandboxes also hold other tests' refunds
     [record] = [r for r in exceptions(rt, "marketplace_refund_recorded") if r.object_id == f"refund:{refund_id}"]
     assert record.severity == "info" and record.owner == "finance" and "£82.32" in record.message
-    mirrored = service.mirror_marketplace_refund(rt, refund_id, actor="finance-test")
+    mirrored = refund_service.mirror_marketplace_refund(rt, refund_id, actor="finance-test")
     assert mirrored.created is True
-    again = service.mirror_marketplace_refund(rt, refund_id, actor="finance-test")
+    again = refund_service.mirror_marketplace_refund(rt, refund_id, actor="finance-test")
     assert again.creditmemo_id == mirrored.creditmemo_id and again.created is False
     memo = rt.magento.get_creditmemo(mirrored.creditmemo_id)
     assert memo.grand_total == 82.32
     # the mirror memo is never sent back to the marketplace
-    assert service.process(rt, mirrored.creditmemo_id).status == "ignored"
+    assert refund_service.process(rt, mirrored.creditmemo_id).status == "ignored"
     assert len(marketplace_refunds(rt.mirakl, sc.order_id)) == 1
     assert [r for r in exceptions(rt, "marketplace_refund_recorded") if r.object_id == f"refund:{refund_id}"] == []
     with rt.db.session() as s:
@@ -215,25 +215,25 @@ def test_marketplace_started_refund_is_recorded_and_mirrored_once(rt, sandboxes)
 def test_polling_records_new_credit_memos_by_cursor(rt, sandboxes):
     sc = shipped_order(rt.mirakl, rt.magento, sandboxes.mirakl_url, [("MB-000001", 1)], shipping=0)
     memo_id = credit_memo(rt.magento, sc, {"MB-000001": 1})
-    first = service.poll_creditmemos(rt)
+    first = refund_service.poll_creditmemos(rt)
     assert memo_id in first
-    assert service.poll_creditmemos(rt) == []
+    assert refund_service.poll_creditmemos(rt) == []
     later = credit_memo(rt.magento, shipped_order(rt.mirakl, rt.magento, sandboxes.mirakl_url, [("MB-000001", 1)], 0),
                         {"MB-000001": 1})
-    assert service.poll_creditmemos(rt) == [later]
+    assert refund_service.poll_creditmemos(rt) == [later]
 
 
 def test_webhook_payload_shapes():
-    assert service.creditmemo_id_from_event({"eventName": "observer.sales_order_creditmemo_save_after",
+    assert refund_service.creditmemo_id_from_event({"eventName": "observer.sales_order_creditmemo_save_after",
                                              "data": {"creditmemo": {"entity_id": 12}}}) == 12
-    assert service.creditmemo_id_from_event({"event": {"data": {"value": {"creditmemo": {"entity_id": "13"}}}}}) == 13
-    assert service.creditmemo_id_from_event({"data": {}}) is None
-    assert service.creditmemo_id_from_event("nonsense") is None
+    assert refund_service.creditmemo_id_from_event({"event": {"data": {"value": {"creditmemo": {"entity_id": "13"}}}}}) == 13
+    assert refund_service.creditmemo_id_from_event({"data": {}}) is None
+    assert refund_service.creditmemo_id_from_event("nonsense") is None
 
 
 def test_reasons_are_cached_and_checked(rt):
-    assert service.refresh_reasons(rt) >= 5
-    table = service.reason_table(rt)
+    assert refund_service.refresh_reasons(rt) >= 5
+    table = refund_service.reason_table(rt)
     checks = {m.code: m.check for m in table.mapping}
     assert checks["17"] == "ok" and table.default.check == "ok"
     assert PRICES  # helper module is shared with the e2e test
@@ -252,9 +252,9 @@ def test_the_creditmemo_webhook_stores_the_memo_for_the_workflow(rt, sandboxes):
         stored = webhooks.store_event(s, body, dedup_window_seconds=60)
         assert webhooks.dispatch_event(s, stored.id, rt.webhook_handlers)
     assert row(rt, memo_id).source == "webhook" and row(rt, memo_id).status == "new"
-    assert [p.workflow_id for p in service.pending_creditmemos(rt) if p.creditmemo_id == memo_id] == [
+    assert [p.workflow_id for p in refund_service.pending_creditmemos(rt) if p.creditmemo_id == memo_id] == [
         f"creditmemo:{memo_id}"]
-    assert service.process(rt, memo_id).status == "sent"
+    assert refund_service.process(rt, memo_id).status == "sent"
     # the same memo as an I/O Events delivery (CloudEvents envelope) is recognised, not stored twice
     io_body = json.dumps({"event": {"type": "com.adobe.commerce.observer.sales_order_creditmemo_save_after",
                                     "id": "evt-1", "data": {"value": {"entity_id": memo_id}}}}).encode()
@@ -275,14 +275,14 @@ def test_the_creditmemo_webhook_stores_the_memo_for_the_workflow(rt, sandboxes):
 def test_two_workers_sending_the_same_memo_create_one_refund(rt, sandboxes):
     sc = shipped_order(rt.mirakl, rt.magento, sandboxes.mirakl_url, [("MB-000006", 1)], shipping=0)
     memo_id = credit_memo(rt.magento, sc, {"MB-000006": 1})
-    assert service.prepare(rt, memo_id).status == "planned"
+    assert refund_service.prepare(rt, memo_id).status == "planned"
     # a slow OR28 keeps the first worker's call in flight while the second one looks
     httpx2.post(f"{sandboxes.mirakl_url}/_sandbox/faults",
                 json={"rules": [{"endpoint": "OR28", "latency_ms": 700}]}).raise_for_status()
     other = build_runtime(rt.settings)
     results: list = []
     try:
-        workers = [threading.Thread(target=lambda r=r: results.append(service.send(r, memo_id))) for r in (rt, other)]
+        workers = [threading.Thread(target=lambda r=r: results.append(refund_service.send(r, memo_id))) for r in (rt, other)]
         for worker in workers:
             worker.start()
         for worker in workers:
@@ -295,8 +295,8 @@ def test_two_workers_sending_the_same_memo_create_one_refund(rt, sandboxes):
 
 
 def test_a_memo_that_does_not_exist_is_ignored(rt):
-    assert service.record_creditmemo(rt, 987654, source="poll")
-    assert service.process(rt, 987654).status == "ignored"
+    assert refund_service.record_creditmemo(rt, 987654, source="poll")
+    assert refund_service.process(rt, 987654).status == "ignored"
     assert "no longer exists" in row(rt, 987654).problem
 
 
@@ -305,20 +305,20 @@ def test_a_crash_during_the_send_resumes_without_doubling(rt, sandboxes, call_to
     """kill -9 after 'sending' was written: the call may or may not have reached the marketplace."""
     import datetime as dt
 
-    from marketbridge.adapters.mirakl import models as mk
+    from marketbridge.adapters.mirakl import models as mirakl_models
     from marketbridge.domain.refunds import PlannedLine
 
     sc = shipped_order(rt.mirakl, rt.magento, sandboxes.mirakl_url, [("MB-000015", 1)], shipping=0)
     memo_id = credit_memo(rt.magento, sc, {"MB-000015": 1})
-    assert service.prepare(rt, memo_id).status == "planned"
+    assert refund_service.prepare(rt, memo_id).status == "planned"
     with rt.db.session() as s:
         r = s.scalar(select(RefundOut).where(RefundOut.creditmemo_id == memo_id))
         planned = [PlannedLine.from_json(line) for line in r.lines]
         r.status, r.attempts, r.in_flight = "sending", 1, True
         r.send_started_at = utcnow() - dt.timedelta(seconds=rt.settings.mirakl_timeout_seconds + 10)
     if call_took_effect:  # what the dead process sent before it died
-        rt.mirakl.refund(mk.RefundRequest.model_validate({"refunds": [p.wire() for p in planned]}))
-    result = service.send(rt, memo_id)
+        rt.mirakl.refund(mirakl_models.RefundRequest.model_validate({"refunds": [p.wire() for p in planned]}))
+    result = refund_service.send(rt, memo_id)
     assert result.status == "sent"
     refunds = marketplace_refunds(rt.mirakl, sc.order_id)
     assert len(refunds) == 1 and result.refund_ids == (refunds[0].id,)
@@ -328,9 +328,9 @@ def test_a_crash_during_the_send_resumes_without_doubling(rt, sandboxes, call_to
 def test_a_send_still_in_flight_is_not_raced(rt, sandboxes):
     sc = shipped_order(rt.mirakl, rt.magento, sandboxes.mirakl_url, [("MB-000015", 1)], shipping=0)
     memo_id = credit_memo(rt.magento, sc, {"MB-000015": 1})
-    service.prepare(rt, memo_id)
+    refund_service.prepare(rt, memo_id)
     with rt.db.session() as s:
         r = s.scalar(select(RefundOut).where(RefundOut.creditmemo_id == memo_id))
         r.status, r.attempts, r.in_flight, r.send_started_at = "sending", 1, True, utcnow()
-    assert service.send(rt, memo_id).status == "retry"
+    assert refund_service.send(rt, memo_id).status == "retry"
     assert marketplace_refunds(rt.mirakl, sc.order_id) == []

@@ -10,7 +10,7 @@ from dbos import DBOS, SetWorkflowID
 
 from marketbridge.bootstrap import build_runtime
 from marketbridge.workflows import engine
-from marketbridge.workflows import refunds as workflows
+from marketbridge.workflows import refunds as refund_workflows
 from tests.conftest import make_settings
 from tests.integration import refunds_helpers as fixtures
 from tests.integration.refunds_helpers import credit_memo, marketplace_refunds, shipped_order
@@ -43,7 +43,7 @@ def test_workflow_retries_a_500_and_sends_exactly_once(refunds_db_url, fresh_san
         threading.Thread(target=_clear_faults_after_first_failure, args=(fresh_sandboxes.mirakl_url,),
                          daemon=True).start()
         with SetWorkflowID(f"creditmemo:{memo_id}"):
-            handle = DBOS.start_workflow(workflows.process_workflow, memo_id)
+            handle = DBOS.start_workflow(refund_workflows.process_workflow, memo_id)
         result = handle.get_result()
         assert result["status"] == "sent"
         [refund] = marketplace_refunds(rt.mirakl, sc.order_id)
@@ -52,7 +52,7 @@ def test_workflow_retries_a_500_and_sends_exactly_once(refunds_db_url, fresh_san
         assert steps.count("refunds.send") >= 2
         # the same id again returns the stored result, sends nothing
         with SetWorkflowID(f"creditmemo:{memo_id}"):
-            assert DBOS.start_workflow(workflows.process_workflow, memo_id).get_result() == result
+            assert DBOS.start_workflow(refund_workflows.process_workflow, memo_id).get_result() == result
         assert len(marketplace_refunds(rt.mirakl, sc.order_id)) == 1
     finally:
         engine.shutdown()

@@ -82,14 +82,14 @@ def test_a_long_stale_carrier_list_is_refreshed_on_use(migrated_db_url, fresh_sa
     import datetime as dt
 
     from marketbridge.adapters.db.models.shipments import MarketplaceCarrier
-    from marketbridge.services import shipments as service
+    from marketbridge.services import shipments as shipment_service
 
     runtime = build_runtime(make_settings(migrated_db_url, fresh_sandboxes))
     try:
         with runtime.db.session() as session:
             session.add(MarketplaceCarrier(code="OLDCO", label="Old Carrier", refreshed_at=dt.datetime(2020, 1, 1,
                                                                                                      tzinfo=dt.UTC)))
-        codes = {c.code for c in service.ensure_carriers(runtime)}
+        codes = {c.code for c in shipment_service.ensure_carriers(runtime)}
         assert "OLDCO" not in codes and "DPD" in codes
     finally:
         runtime.close()
@@ -125,19 +125,19 @@ def test_openapi_describes_the_shipments_responses_by_name(api):
 
 def test_a_shipment_reads_the_same_in_the_list_the_detail_and_the_cli_view(api):
     """The typed view keeps the fields and values the API has always returned."""
-    from marketbridge.services import shipments as service
+    from marketbridge.services import shipments as shipment_service
 
     runtime = api.runtime
     sku = simple_skus(1)[0]
     mo = marketplace_order(api.boxes.mirakl_url, runtime, [(sku, 1)])
     shipment_id = ship(runtime, magento_order(runtime, mo["order_id"], [(sku, 1)]),
                        tracks=[("DPD777", "DPD UK", "custom")])
-    assert shipment_id in service.poll_new_shipments(runtime)
+    assert shipment_id in shipment_service.poll_new_shipments(runtime)
 
     listed = api.get("/api/shipments", params={"order_id": mo["order_id"]}).json()
     detail = api.get(f"/api/shipments/{shipment_id}").json()
     assert listed == [detail]
-    assert list(detail) == list(service.ShipmentView.model_fields)
+    assert list(detail) == list(shipment_service.ShipmentView.model_fields)
     assert detail["magento_shipment_id"] == shipment_id and detail["marketplace_order_id"] == mo["order_id"]
     assert detail["state"] == "new" and detail["tracks"][0]["track_number"] == "DPD777"
     assert detail["detected_at"] and detail["sent_at"] is None and detail["lines"] == {}

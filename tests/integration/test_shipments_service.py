@@ -9,7 +9,7 @@ from marketbridge.adapters.db.models.shipments import ShipmentOut
 from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.shipments import ShipmentState
 from marketbridge.services import exceptions as exception_service
-from marketbridge.services import shipments as service
+from marketbridge.services import shipments as shipment_service
 from marketbridge.services.shipments import detect
 from tests.conftest import make_settings
 from tests.integration.shipments_helpers import (
@@ -32,13 +32,13 @@ def rt(migrated_db_url, fresh_sandboxes):
 
 def run_all(runtime) -> list[dict]:
     """What the workflow does, synchronously: poll, then prepare+send every due shipment."""
-    service.poll_new_shipments(runtime)
-    service.recheck_tracks(runtime)
-    service.release_waiting(runtime)
+    shipment_service.poll_new_shipments(runtime)
+    shipment_service.recheck_tracks(runtime)
+    shipment_service.release_waiting(runtime)
     results = []
-    for shipment_id, _ in service.due_for_send(runtime):
-        decision = service.prepare(runtime, shipment_id)
-        result = service.send(runtime, shipment_id) if decision.action == "send" else decision
+    for shipment_id, _ in shipment_service.due_for_send(runtime):
+        decision = shipment_service.prepare(runtime, shipment_id)
+        result = shipment_service.send(runtime, shipment_id) if decision.action == "send" else decision
         results.append(result.as_json())  # what the workflow returns
     return results
 
@@ -91,7 +91,7 @@ def test_unmapped_carrier_waits_with_an_exception_and_mapping_releases_it(rt):
     assert open_[0]["context"]["waiting_shipments"] == [shipment_id]
     assert open_[0]["context"]["suggestions"], "ranked SH21 suggestions expected"
 
-    added = service.add_mapping(rt, marketplace_code="YODEL", magento_carrier_code="custom",
+    added = shipment_service.add_mapping(rt, marketplace_code="YODEL", magento_carrier_code="custom",
                                 title="Speedy Couriers Ltd", actor="test")
     assert added.released_shipments == [shipment_id] and added.mapping.marketplace_code == "YODEL"
     assert active(rt, "carrier_unmapped") == []
@@ -126,8 +126,8 @@ def test_order_already_shipped_is_recorded_done_not_sent_again(rt):
     order = magento_order(rt, mo["order_id"], [(sku, 1)])
     shipment_id = ship(rt, order, tracks=[("1Z999", "UPS", "ups")])
     # shipped in the marketplace back office before we got to it
-    from marketbridge.adapters.mirakl import models as mm
-    rt.mirakl.update_tracking(mo["order_id"], mm.TrackingRequest(carrier_code="UPS", tracking_number="1Z999"))
+    from marketbridge.adapters.mirakl import models as mirakl_models
+    rt.mirakl.update_tracking(mo["order_id"], mirakl_models.TrackingRequest(carrier_code="UPS", tracking_number="1Z999"))
     rt.mirakl.ship_order(mo["order_id"])
     import httpx2
     with httpx2.Client(base_url=url) as http:
@@ -148,10 +148,10 @@ def test_repeat_after_crash_between_or23_and_or24_does_not_double_send(rt):
     mo = marketplace_order(url, rt, [(sku, 1)])
     order = magento_order(rt, mo["order_id"], [(sku, 1)])
     shipment_id = ship(rt, order, tracks=[("DHL42", "DHL", "dhl")])
-    service.poll_new_shipments(rt)
-    assert service.prepare(rt, shipment_id).action == "send"
-    first = service.send(rt, shipment_id)
-    second = service.send(rt, shipment_id)  # the step re-run after a crash: reads first
+    shipment_service.poll_new_shipments(rt)
+    assert shipment_service.prepare(rt, shipment_id).action == "send"
+    first = shipment_service.send(rt, shipment_id)
+    second = shipment_service.send(rt, shipment_id)  # the step re-run after a crash: reads first
     assert first.state == "confirmed" and second.state == "confirmed"
     assert mirakl_order(url, mo["order_id"])["order_state"] == "SHIPPED"
 
@@ -220,7 +220,7 @@ def test_several_parcels_multi_shipment_mode_uses_st01_per_shipment(migrated_db_
         assert sorted(s.tracking.tracking_number for s in shipments) == ["P1", "P2", "P3"]
         assert {row(runtime, i).state for i in (second, third)} == {"confirmed"}
         # a repeat finds the marketplace shipment by its package reference instead of creating another
-        service.send(runtime, third)
+        shipment_service.send(runtime, third)
         assert len(list(runtime.mirakl.list_shipments(order_ids=[mo["order_id"]]))) == 3
     finally:
         runtime.close()
@@ -258,11 +258,11 @@ def test_sends_running_side_by_side_share_one_or11_read(rt):
     orders = [marketplace_order(url, rt, [(sku, 1)]) for sku in skus]
     for i, (mo, sku) in enumerate(zip(orders, skus, strict=True)):
         ship(rt, magento_order(rt, mo["order_id"], [(sku, 1)]), tracks=[(f"W{i}", "DPD", "custom")])
-    service.poll_new_shipments(rt)
-    due = [shipment_id for shipment_id, _ in service.due_for_send(rt)]
+    shipment_service.poll_new_shipments(rt)
+    due = [shipment_id for shipment_id, _ in shipment_service.due_for_send(rt)]
     assert len(due) == 4
     for shipment_id in due:
-        assert service.prepare(rt, shipment_id).action == "send"
+        assert shipment_service.prepare(rt, shipment_id).action == "send"
     real_list_orders = rt.mirakl.list_orders
 
     def list_orders_after_its_turn(**kw):
@@ -275,7 +275,7 @@ def test_sends_running_side_by_side_share_one_or11_read(rt):
 
     def send(shipment_id: int) -> None:
         start.wait()
-        results[shipment_id] = service.send(rt, shipment_id)
+        results[shipment_id] = shipment_service.send(rt, shipment_id)
 
     with httpx2.Client(base_url=url) as http:
         http.delete("/_sandbox/calls")
@@ -299,7 +299,7 @@ def test_retry_with_send_anyway_sends_a_reused_tracking_number(rt):
     reused = ship(rt, magento_order(rt, second["order_id"], [(b, 1)]), tracks=[("MULTI1", "DPD", "custom")])
     run_all(rt)
     assert row(rt, reused).state == "error"
-    service.retry_shipment(rt, reused, actor="ops1", send_anyway=True)
+    shipment_service.retry_shipment(rt, reused, actor="ops1", send_anyway=True)
     run_all(rt)
     assert row(rt, reused).state == "confirmed"
     assert mirakl_order(url, second["order_id"])["order_state"] == "SHIPPED"
@@ -317,7 +317,7 @@ def test_a_track_added_after_shipping_corrects_the_marketplace_tracking_via_the_
     rt.magento.add_track(shipment_id, order.entity_id, "RIGHT2", "DPD", "custom")
     # a confirmed shipment is not re-read by the poll (cost); the track-save webhook re-reads it
     assert run_all(rt) == []
-    assert service.detect_shipment(rt, shipment_id) == shipment_id
+    assert shipment_service.detect_shipment(rt, shipment_id) == shipment_id
     run_all(rt)
     remote = mirakl_order(url, mo["order_id"])
     assert remote["order_state"] == "SHIPPED" and remote["shipping_tracking"] == "RIGHT2"
@@ -357,12 +357,12 @@ def test_the_poll_survives_a_webhook_storing_the_same_shipment_first(rt, monkeyp
         if webhook:  # the webhook's own detect, then the poll's second pass
             return real_record(session, shipment, ext)
         webhook.append(shipment.entity_id)
-        assert service.detect_shipment(rt, shipment.entity_id) == shipment_id  # the webhook, first
+        assert shipment_service.detect_shipment(rt, shipment.entity_id) == shipment_id  # the webhook, first
         raced.append(shipment.entity_id)
         return real_record(ReadBeforeTheWebhookCommitted(session), shipment, ext)  # inserts a second time
 
     monkeypatch.setattr(detect, "record_shipment", racing)  # looked up in detect by the poll
-    service.poll_new_shipments(rt)
+    shipment_service.poll_new_shipments(rt)
     assert raced == [shipment_id]
     assert row(rt, shipment_id).state == "new"
     monkeypatch.setattr(detect, "record_shipment", real_record)

@@ -9,7 +9,7 @@ import pytest
 from marketbridge.adapters.errors import TransientError
 from marketbridge.bootstrap import build_runtime
 from marketbridge.services import exceptions as exception_service
-from marketbridge.services import shipments as service
+from marketbridge.services import shipments as shipment_service
 from tests.conftest import make_settings
 from tests.integration.shipments_helpers import (
     magento_order,
@@ -42,16 +42,16 @@ def test_deadline_near_is_raised_for_unshipped_orders_and_cleared_once_shipped(r
     late = marketplace_order(url, rt, [(a, 1)])
     handled = marketplace_order(url, rt, [(b, 1)])
     ship(rt, magento_order(rt, handled["order_id"], [(b, 1)]), tracks=[("DPD1", "DPD", "custom")])
-    service.poll_new_shipments(rt)
+    shipment_service.poll_new_shipments(rt)
 
-    counts = service.watch(rt)
+    counts = shipment_service.watch(rt)
     assert counts.deadline_near == 1
     assert active(rt, "shipping_deadline_near") == [late["order_id"]]
 
     ship(rt, magento_order(rt, late["order_id"], [(a, 1)]), tracks=[("DPD2", "DPD", "custom")])
     run_all(rt)
     assert mirakl_order(url, late["order_id"])["order_state"] == "SHIPPED"
-    service.watch(rt)
+    shipment_service.watch(rt)
     assert active(rt, "shipping_deadline_near") == []
 
 
@@ -59,7 +59,7 @@ def test_deadline_far_away_raises_nothing(migrated_db_url, fresh_sandboxes):
     runtime = build_runtime(make_settings(migrated_db_url, fresh_sandboxes, shipping_deadline_lead_hours=1))
     try:
         marketplace_order(fresh_sandboxes.mirakl_url, runtime, [(simple_skus(1)[0], 1)])
-        assert service.watch(runtime).deadline_near == 0
+        assert shipment_service.watch(runtime).deadline_near == 0
     finally:
         runtime.close()
 
@@ -70,11 +70,11 @@ def test_unconfirmed_shipment_is_raised_then_cleared_when_confirmed(rt):
     mo = marketplace_order(url, rt, [(sku, 1)])
     shipment_id = ship(rt, magento_order(rt, mo["order_id"], [(sku, 1)]), tracks=[("X1", "Nobody Express", "custom")])
     run_all(rt)
-    service.watch(rt)
+    shipment_service.watch(rt)
     assert active(rt, "shipment_unconfirmed") == [str(shipment_id)]
-    service.add_mapping(rt, marketplace_code="APC", title="Nobody Express")
+    shipment_service.add_mapping(rt, marketplace_code="APC", title="Nobody Express")
     run_all(rt)
-    service.watch(rt)
+    shipment_service.watch(rt)
     assert active(rt, "shipment_unconfirmed") == []
     assert mirakl_order(url, mo["order_id"])["shipping_carrier_code"] == "APC"
 
@@ -84,16 +84,16 @@ def test_a_transient_failure_on_ship_is_retried_and_nothing_is_sent_twice(rt):
     sku = simple_skus(1)[0]
     mo = marketplace_order(url, rt, [(sku, 1)])
     shipment_id = ship(rt, magento_order(rt, mo["order_id"], [(sku, 1)]), tracks=[("U1", "UPS", "ups")])
-    service.poll_new_shipments(rt)
-    assert service.prepare(rt, shipment_id).action == "send"
+    shipment_service.poll_new_shipments(rt)
+    assert shipment_service.prepare(rt, shipment_id).action == "send"
     with httpx2.Client(base_url=url) as http:
         http.post("/_sandbox/faults", json={"rules": [{"endpoint": "OR24", "error_rate": 1.0}]}).raise_for_status()
         with pytest.raises(TransientError):
-            service.send(rt, shipment_id)  # the durable step retries this with backoff
+            shipment_service.send(rt, shipment_id)  # the durable step retries this with backoff
         assert mirakl_order(url, mo["order_id"])["order_state"] == "SHIPPING"
         assert active(rt, "shipment_rejected") == []  # a 5xx is not a refusal
         http.delete("/_sandbox/faults")
-    assert service.send(rt, shipment_id).state == "confirmed"
+    assert shipment_service.send(rt, shipment_id).state == "confirmed"
     assert mirakl_order(url, mo["order_id"])["order_state"] == "SHIPPED"
 
 

@@ -6,9 +6,9 @@ import httpx2
 from dbos import DBOS
 
 from marketbridge.bootstrap import build_runtime
-from marketbridge.services import shipments as service
+from marketbridge.services import shipments as shipment_service
 from marketbridge.workflows import engine
-from marketbridge.workflows import shipments as flows
+from marketbridge.workflows import shipments as shipment_workflows
 from tests.conftest import make_settings
 from tests.integration.shipments_helpers import (
     magento_order,
@@ -28,20 +28,20 @@ def test_duplicate_starts_run_one_send_and_a_new_generation_runs_again(migrated_
         mo = marketplace_order(url, runtime, [(sku, 1)])
         shipment_id = ship(runtime, magento_order(runtime, mo["order_id"], [(sku, 1)]),
                            tracks=[("W1", "Parcelforce", "custom")])
-        service.poll_new_shipments(runtime)
-        due = service.due_for_send(runtime)
+        shipment_service.poll_new_shipments(runtime)
+        due = shipment_service.due_for_send(runtime)
         assert due == [(shipment_id, 1)]
         with httpx2.Client(base_url=url) as http:
             http.delete("/_sandbox/calls")
-            first = flows.start_sends(runtime, due)
-            again = flows.start_sends(runtime, due)  # a webhook and the poll at the same time
+            first = shipment_workflows.start_sends(runtime, due)
+            again = shipment_workflows.start_sends(runtime, due)  # a webhook and the poll at the same time
             assert first == again == [f"shipment:{shipment_id}"]
             result = DBOS.retrieve_workflow(first[0]).get_result()
             assert result["state"] == "confirmed", result
             calls = [c["api"] for c in http.get("/_sandbox/calls").json()]
         assert calls.count("OR24") == 1 and calls.count("OR23") == 1
         assert mirakl_order(url, mo["order_id"])["shipping_carrier_code"] == "PARCELFORCE"
-        assert service.due_for_send(runtime) == []
+        assert shipment_service.due_for_send(runtime) == []
     finally:
         engine.shutdown()
         runtime.close()

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from marketbridge.adapters.db.models.core import ExceptionRecord
-from marketbridge.adapters.magento import models as mg
+from marketbridge.adapters.magento import models as magento_models
 from marketbridge.adapters.magento.client import MagentoClient
 from marketbridge.bootstrap import build_runtime
 from tests.conftest import Sandboxes, make_settings, start_sandboxes
@@ -88,18 +88,18 @@ def on_items_or_entity(fn: Callable[[dict[str, Any]], dict[str, Any]],
     {"sku": "MB-1", "price": None, "status": 2, "type_id": "simple", "surprise": {"x": 1}},
 ])
 def test_products_with_missing_fields_parse_with_safe_defaults(raw):
-    product = mg.Product.model_validate(raw)
+    product = magento_models.Product.model_validate(raw)
     assert product.sku == "MB-1"
     assert product.special_price is None
     assert not product.has_required_options
 
 
 @pytest.mark.parametrize("model, raw", [
-    (mg.Product, {"price": 10}),                                   # no sku
-    (mg.Order, {"increment_id": "1"}),                             # no entity_id
-    (mg.Shipment, {"entity_id": 1}),                               # no order_id
-    (mg.Creditmemo, {"order_id": 1}),                              # no entity_id
-    (mg.OrderItem, {"sku": "MB-1"}),                               # no item_id
+    (magento_models.Product, {"price": 10}),                                   # no sku
+    (magento_models.Order, {"increment_id": "1"}),                             # no entity_id
+    (magento_models.Shipment, {"entity_id": 1}),                               # no order_id
+    (magento_models.Creditmemo, {"order_id": 1}),                              # no entity_id
+    (magento_models.OrderItem, {"sku": "MB-1"}),                               # no item_id
 ])
 def test_records_without_their_identity_are_a_validation_error(model, raw):
     with pytest.raises(ValidationError):
@@ -107,10 +107,10 @@ def test_records_without_their_identity_are_a_validation_error(model, raw):
 
 
 def test_documents_without_lines_parse_as_empty():
-    order = mg.Order.model_validate({"entity_id": 1, "increment_id": "000000001", "extension_attributes": []})
+    order = magento_models.Order.model_validate({"entity_id": 1, "increment_id": "000000001", "extension_attributes": []})
     assert order.items == [] and order.shipping_address is None and order.top_level_items() == []
-    assert mg.Shipment.model_validate({"entity_id": 2, "order_id": 1}).tracks == []
-    assert mg.Creditmemo.model_validate({"entity_id": 3, "order_id": 1}).items == []
+    assert magento_models.Shipment.model_validate({"entity_id": 2, "order_id": 1}).tracks == []
+    assert magento_models.Creditmemo.model_validate({"entity_id": 3, "order_id": 1}).items == []
 
 
 # ----------------------------------------------------------------------------------------------------

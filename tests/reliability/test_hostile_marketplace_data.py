@@ -22,7 +22,7 @@ from sqlalchemy import delete, select
 from marketbridge.adapters.db.models.core import StreamCursor, User
 from marketbridge.adapters.db.models.orders import MarketplaceOrder
 from marketbridge.adapters.errors import IntegrationError
-from marketbridge.adapters.mirakl import models as mk
+from marketbridge.adapters.mirakl import models as mirakl_models
 from marketbridge.adapters.mirakl.client import MiraklClient
 from marketbridge.bootstrap import build_runtime
 from tests.conftest import make_settings
@@ -133,7 +133,7 @@ def pull(runtime: Any) -> Any:
     {"commercial_id": None},
 ])
 def test_tolerable_oddities_parse_in_the_client_model(changes):
-    parsed = mk.Order.model_validate(order("JL-ODD-1", 1, **changes))
+    parsed = mirakl_models.Order.model_validate(order("JL-ODD-1", 1, **changes))
     assert parsed.order_id == "JL-ODD-1"
 
 
@@ -149,7 +149,7 @@ def test_missing_essentials_are_a_validation_error_not_a_crash_elsewhere(changes
     raw["order_lines"] and raw["order_lines"][0].update(
         {k.removeprefix("line__"): v for k, v in changes.items() if k.startswith("line__")})
     with pytest.raises(ValidationError):
-        mk.Order.model_validate(raw)
+        mirakl_models.Order.model_validate(raw)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -97,7 +97,7 @@ def exception_texts(runtime: Any) -> str:
 
 def run_stock_orders_and_shipments(runtime: Any, mirakl_url: str) -> dict[str, Any]:
     """The real services, in the order the schedules would run them."""
-    from marketbridge.adapters.magento import models as mg
+    from marketbridge.adapters.magento import models as magento_models
     from marketbridge.adapters.magento.criteria import SearchCriteria
     from marketbridge.services import orders, shipments
     from marketbridge.services.stock import poll as stock_poll
@@ -123,7 +123,7 @@ def run_stock_orders_and_shipments(runtime: Any, mirakl_url: str) -> dict[str, A
     magento_order = next(o for o in runtime.magento.search_orders(
         SearchCriteria().where("ext_order_id", order_id)).items if o.ext_order_id == order_id)
     runtime.magento.ship_order(magento_order.entity_id, tracks=[
-        mg.TrackInput(track_number="TRK" + RUN, title="Royal Mail", carrier_code="custom")])
+        magento_models.TrackInput(track_number="TRK" + RUN, title="Royal Mail", carrier_code="custom")])
     shipments.poll_new_shipments(runtime)
     sent = []
     for shipment_id, _ in shipments.due_for_send(runtime):

@@ -7,7 +7,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from marketbridge.domain import catalogue as c
+from marketbridge.domain import catalogue as catalogue_domain
 from marketbridge.domain.catalogue import (
     AuditRules,
     CatalogueProduct,
@@ -21,7 +21,7 @@ from marketbridge.domain.catalogue import (
     normalise_sku,
 )
 
-REFERENCE = c.reference_from_api(
+REFERENCE = catalogue_domain.reference_from_api(
     attributes=[
         {"code": "category", "label": "Category", "type": "TEXT", "requirement_level": "REQUIRED"},
         {"code": "shop_sku", "label": "Seller SKU", "type": "TEXT", "requirement_level": "REQUIRED",
@@ -58,10 +58,10 @@ def product(**overrides):
     return CatalogueProduct(**base)
 
 
-def problems_for(p: CatalogueProduct, categories=None, mappings=c.DEFAULT_ATTRIBUTE_MAPPINGS):
-    category = c.map_category(p, categories or {}, REFERENCE)
-    row = c.normalise_list_values(c.map_product(p, mappings, category), REFERENCE)
-    return row, c.validate(row, REFERENCE, sku=p.sku, raw_category=str(p.attributes.get("mb_category_code", "")),
+def problems_for(p: CatalogueProduct, categories=None, mappings=catalogue_domain.DEFAULT_ATTRIBUTE_MAPPINGS):
+    category = catalogue_domain.map_category(p, categories or {}, REFERENCE)
+    row = catalogue_domain.normalise_list_values(catalogue_domain.map_product(p, mappings, category), REFERENCE)
+    return row, catalogue_domain.validate(row, REFERENCE, sku=p.sku, raw_category=str(p.attributes.get("mb_category_code", "")),
                            price=p.price)
 
 
@@ -80,10 +80,10 @@ def test_product_types_are_excluded_with_a_reason_unless_a_rule_says_otherwise()
 
 def test_configurable_children_get_the_parent_as_variant_group():
     parent = product(sku="CFG-1", type_id="configurable", children=("CFG-1-RED", "CFG-1-BLUE"))
-    groups = c.variant_groups([parent, product(sku="CFG-1-RED"), product(sku="OTHER")])
+    groups = catalogue_domain.variant_groups([parent, product(sku="CFG-1-RED"), product(sku="OTHER")])
     assert groups == {"CFG-1-RED": "CFG-1", "CFG-1-BLUE": "CFG-1"}
-    row = c.map_product(product(sku="CFG-1-RED"), c.DEFAULT_ATTRIBUTE_MAPPINGS, "home/lighting", "CFG-1")
-    assert row[c.VARIANT_GROUP_COLUMN] == "CFG-1"
+    row = catalogue_domain.map_product(product(sku="CFG-1-RED"), catalogue_domain.DEFAULT_ATTRIBUTE_MAPPINGS, "home/lighting", "CFG-1")
+    assert row[catalogue_domain.VARIANT_GROUP_COLUMN] == "CFG-1"
 
 
 # ----------------------------------------------------------------------------- mapping + validation
@@ -121,8 +121,8 @@ def test_category_must_be_mapped_to_a_leaf_and_category_attributes_apply():
 
 
 def test_value_maps_and_labels_turn_magento_values_into_value_list_codes():
-    mappings = [m if m.attribute != "color" else c.AttributeMapping("color", "color", {"50": "RED"})
-                for m in c.DEFAULT_ATTRIBUTE_MAPPINGS]
+    mappings = [m if m.attribute != "color" else catalogue_domain.AttributeMapping("color", "color", {"50": "RED"})
+                for m in catalogue_domain.DEFAULT_ATTRIBUTE_MAPPINGS]
     row, problems = problems_for(product(attributes={**product().attributes, "color": "50"}), mappings=mappings)
     assert row["color"] == "RED" and problems == []
     row, problems = problems_for(product(attributes={**product().attributes, "color": "blue"}))
@@ -130,8 +130,8 @@ def test_value_maps_and_labels_turn_magento_values_into_value_list_codes():
 
 
 def test_constant_sources_and_unmapped_attributes():
-    mappings = [*c.DEFAULT_ATTRIBUTE_MAPPINGS, c.AttributeMapping("brand", "=Acme")]
-    row = c.map_product(product(), mappings, "home/lighting")
+    mappings = [*catalogue_domain.DEFAULT_ATTRIBUTE_MAPPINGS, catalogue_domain.AttributeMapping("brand", "=Acme")]
+    row = catalogue_domain.map_product(product(), mappings, "home/lighting")
     assert row["brand"] == "Acme"
 
 
@@ -193,7 +193,7 @@ def test_compare_reports_each_kind_once():
     assert inactive.detail == "PRODUCT_STATUS_REJECTED"
     qty = next(d for d in drifts if d.kind is DriftKind.QUANTITY_MISMATCH)
     assert (qty.expected, qty.actual) == ("5", "7")
-    assert c.count_by_kind(drifts)["sku_format_mismatch"] == 1
+    assert catalogue_domain.count_by_kind(drifts)["sku_format_mismatch"] == 1
 
 
 def seeded(n: int, per_kind: int, seed: int):
@@ -253,9 +253,9 @@ def test_a_mapped_price_keeps_every_digit():
     printed 12999.99 as 13000)."""
     from decimal import Decimal
 
-    mappings = (c.AttributeMapping("price_attr", "price"),)
+    mappings = (catalogue_domain.AttributeMapping("price_attr", "price"),)
     for price, text in ((Decimal("12999.99"), "12999.99"), (Decimal("20.0"), "20"), (Decimal("19.99"), "19.99")):
-        assert c.map_product(product(price=price), mappings, None)["price_attr"] == text
+        assert catalogue_domain.map_product(product(price=price), mappings, None)["price_attr"] == text
 
 
 def test_price_drift_is_decided_on_decimals():

@@ -47,21 +47,21 @@ def publish(
     """Publish products: P41 product import then OF01 offer import, followed to a listing status.
 
     Without --sku: one pass of what the schedule does (new products, imports in flight)."""
-    from marketbridge.services import catalogue as service
+    from marketbridge.services import catalogue as catalogue_service
 
     with runtime_for_command() as runtime:
         if not sku:
-            result = service.run_scheduled_pass(runtime).as_dict()
+            result = catalogue_service.run_scheduled_pass(runtime).as_dict()
             print_json(result) if as_json else console.print(result)
             return
         with err_console.status("Publishing… (P41 products, then OF01 offers)") as status:
-            def show(states: dict[str, service.ListingView | service.UnknownSku]) -> None:
+            def show(states: dict[str, catalogue_service.ListingView | catalogue_service.UnknownSku]) -> None:
                 counts: dict[str, int] = {}
                 for s in states.values():
                     counts[s.status] = counts.get(s.status, 0) + 1
                 status.update("Publishing… " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
 
-            states = service.publish(runtime, sku, wait=wait, timeout=timeout, on_progress=show)
+            states = catalogue_service.publish(runtime, sku, wait=wait, timeout=timeout, on_progress=show)
     if as_json:
         print_json({k: v.model_dump(mode="json") for k, v in states.items()})
     else:
@@ -78,12 +78,12 @@ def status(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Listing status per product: new, excluded, invalid, pending, rejected, inactive, live."""
-    from marketbridge.services import catalogue as service
+    from marketbridge.services import catalogue as catalogue_service
 
     with runtime_for_command() as runtime:
         if sku and refresh:
-            service.refresh_live(runtime, [sku])
-        states = service.statuses(runtime, [sku] if sku else None, status=only)
+            catalogue_service.refresh_live(runtime, [sku])
+        states = catalogue_service.statuses(runtime, [sku] if sku else None, status=only)
     if sku and not states:
         err_console.print(f"{sku} has never been published (no listing).")
         raise typer.Exit(1)
@@ -101,11 +101,11 @@ def rule(
     actor: Annotated[str, typer.Option(help="Who decides (audit log).")] = "cli",
 ) -> None:
     """An explicit rule for a product excluded by default (bundle, required custom option)."""
-    from marketbridge.services import catalogue as service
+    from marketbridge.services import catalogue as catalogue_service
 
     with runtime_for_command() as runtime, runtime.db.session() as session:
         try:
-            service.set_override(session, sku, None if action == "none" else action, actor=actor, note=note)
+            catalogue_service.set_override(session, sku, None if action == "none" else action, actor=actor, note=note)
         except ValueError:
             err_console.print("action must be publish_as_simple or none")
             raise typer.Exit(2) from None
@@ -115,10 +115,10 @@ def rule(
 @mapping_app.command("show")
 def mapping_show(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The effective attribute mappings (defaults + edits), category mappings and publish rules."""
-    from marketbridge.services import catalogue as service
+    from marketbridge.services import catalogue as catalogue_service
 
     with runtime_for_command() as runtime, runtime.db.session() as session:
-        data = service.mappings_view(session).model_dump(mode="json")
+        data = catalogue_service.mappings_view(session).model_dump(mode="json")
     if as_json:
         print_json(data)
         return
@@ -138,11 +138,11 @@ def mapping_attribute(
     source: Annotated[str, typer.Argument(help="Magento field/attribute code, '=constant', or '' to unmap.")],
     actor: Annotated[str, typer.Option()] = "cli",
 ) -> None:
-    from marketbridge.services import catalogue as service
+    from marketbridge.services import catalogue as catalogue_service
 
     with runtime_for_command() as runtime, runtime.db.session() as session:
         try:
-            service.set_attribute_mapping(session, attribute, source, None, actor=actor)
+            catalogue_service.set_attribute_mapping(session, attribute, source, None, actor=actor)
         except ValueError as error:
             err_console.print(str(error))
             raise typer.Exit(2) from None
@@ -153,11 +153,11 @@ def mapping_attribute(
 def mapping_value(attribute: str, magento_value: str, marketplace_value: str,
                   actor: Annotated[str, typer.Option()] = "cli") -> None:
     """Translate one Magento value (e.g. option id 50) into a marketplace value code (e.g. RED)."""
-    from marketbridge.services import catalogue as service
+    from marketbridge.services import catalogue as catalogue_service
 
     with runtime_for_command() as runtime, runtime.db.session() as session:
         try:
-            service.set_value_mapping(session, attribute, magento_value, marketplace_value, actor=actor)
+            catalogue_service.set_value_mapping(session, attribute, magento_value, marketplace_value, actor=actor)
         except ValueError as error:
             err_console.print(str(error))
             raise typer.Exit(2) from None
@@ -168,11 +168,11 @@ def mapping_value(attribute: str, magento_value: str, marketplace_value: str,
 def mapping_category(magento_category: str, marketplace_category: str,
                      actor: Annotated[str, typer.Option()] = "cli") -> None:
     """Map an Adobe Commerce category (code or id) to a marketplace category (H11 code)."""
-    from marketbridge.services import catalogue as service
+    from marketbridge.services import catalogue as catalogue_service
 
     with runtime_for_command() as runtime, runtime.db.session() as session:
         try:
-            service.set_category_mapping(session, magento_category, marketplace_category, actor=actor)
+            catalogue_service.set_category_mapping(session, magento_category, marketplace_category, actor=actor)
         except ValueError as error:
             err_console.print(str(error))
             raise typer.Exit(2) from None
@@ -182,10 +182,10 @@ def mapping_category(magento_category: str, marketplace_category: str,
 @skus_app.command("near-misses")
 def near_misses(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Offer SKUs that almost match an Adobe Commerce SKU, with the suggested link (from the last audit)."""
-    from marketbridge.services import skus as service
+    from marketbridge.services import skus as sku_service
 
     with runtime_for_command() as runtime, runtime.db.session() as session:
-        rows = service.open_near_misses(session)
+        rows = sku_service.open_near_misses(session)
     if as_json:
         print_json([r.model_dump(mode="json") for r in rows])
         return
@@ -203,12 +203,12 @@ def near_misses(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
 def link(offer_sku: str, magento_sku: str, actor: Annotated[str, typer.Option(help="Who confirms.")] = "cli",
          note: Annotated[str, typer.Option()] = "") -> None:
     """Confirm that a marketplace offer SKU is this Adobe Commerce SKU (every flow then uses it)."""
-    from marketbridge.services import skus as service
+    from marketbridge.services import skus as sku_service
 
     with runtime_for_command() as runtime, runtime.db.session() as session:
         try:
-            service.link(session, offer_sku, magento_sku, confirmed_by=actor, note=note)
-        except service.SkuLinkError as error:
+            sku_service.link(session, offer_sku, magento_sku, confirmed_by=actor, note=note)
+        except sku_service.SkuLinkError as error:
             err_console.print(str(error))
             raise typer.Exit(2) from None
     console.print(f"Linked {offer_sku!r} -> {magento_sku!r}.")
@@ -216,12 +216,12 @@ def link(offer_sku: str, magento_sku: str, actor: Annotated[str, typer.Option(he
 
 @skus_app.command("unlink")
 def unlink(offer_sku: str, actor: Annotated[str, typer.Option()] = "cli") -> None:
-    from marketbridge.services import skus as service
+    from marketbridge.services import skus as sku_service
 
     with runtime_for_command() as runtime, runtime.db.session() as session:
         try:
-            service.unlink(session, offer_sku, by=actor)
-        except service.SkuLinkError as error:
+            sku_service.unlink(session, offer_sku, by=actor)
+        except sku_service.SkuLinkError as error:
             err_console.print(str(error))
             raise typer.Exit(2) from None
     console.print(f"Removed the link of {offer_sku!r}.")
@@ -229,10 +229,10 @@ def unlink(offer_sku: str, actor: Annotated[str, typer.Option()] = "cli") -> Non
 
 @skus_app.command("links")
 def links(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    from marketbridge.services import skus as service
+    from marketbridge.services import skus as sku_service
 
     with runtime_for_command() as runtime, runtime.db.session() as session:
-        rows = [r.model_dump(mode="json") for r in service.list_links(session)]
+        rows = [r.model_dump(mode="json") for r in sku_service.list_links(session)]
     print_json(rows) if as_json else console.print(rows or "No links.")
 
 
@@ -243,7 +243,7 @@ def audit(
 ) -> None:
     """Compare every Adobe Commerce product with every marketplace offer and report drift by kind."""
     from marketbridge.domain.catalogue import DRIFT_LABELS, DriftKind
-    from marketbridge.services import audit as service
+    from marketbridge.services import audit as audit_service
 
     with runtime_for_command() as runtime:
         progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -256,7 +256,7 @@ def audit(
             progress.update(tasks[stage], completed=done, total=total)
 
         with progress:
-            outcome = service.run_audit(runtime, fix=fix, trigger="manual", progress=on_progress)
+            outcome = audit_service.run_audit(runtime, fix=fix, trigger="manual", progress=on_progress)
     if as_json:
         data = outcome.summary().model_dump(mode="json")
         data["drifts"] = [{"kind": d.kind.value, "magento_sku": d.magento_sku, "offer_sku": d.offer_sku,

@@ -34,13 +34,13 @@ def list_refunds(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Credit memos and what became of them (or, with --marketplace, every refund on the marketplace)."""
-    from marketbridge.services import refunds as service
+    from marketbridge.services import refunds as refund_service
 
     if status is not None and status not in STATUSES:
         _fail(f"--status must be one of: {', '.join(STATUSES)}")
     with runtime_for_command() as runtime, runtime.db.session() as session:
-        views = (service.list_marketplace_refunds(session, order_id=order, limit=limit) if marketplace
-                 else service.list_refunds(session, status=status, order_id=order, limit=limit))
+        views = (refund_service.list_marketplace_refunds(session, order_id=order, limit=limit) if marketplace
+                 else refund_service.list_refunds(session, status=status, order_id=order, limit=limit))
     rows = [view.model_dump(mode="json") for view in views]
     if as_json:
         print_json(rows)
@@ -65,10 +65,10 @@ def list_refunds(
 def show_refund(key: Annotated[str, typer.Argument(help="Credit memo entity or increment id, or a refund id.")],
                 as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """One credit memo with its computed lines and marketplace refunds (or one marketplace refund)."""
-    from marketbridge.services import refunds as service
+    from marketbridge.services import refunds as refund_service
 
     with runtime_for_command() as runtime, runtime.db.session() as session:
-        found = service.show(session, key)
+        found = refund_service.show(session, key)
     data = None if found is None else found.model_dump(mode="json")
     if data is None:
         _fail(f"No credit memo or refund {key}.")
@@ -94,15 +94,15 @@ def show_refund(key: Annotated[str, typer.Argument(help="Credit memo entity or i
 def reasons(refresh: Annotated[bool, typer.Option("--refresh", help="Read RE01 from the marketplace first.")] = False,
             as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The credit-memo comment -> refund reason mapping, checked against the marketplace's RE01 list."""
-    from marketbridge.services import refunds as service
+    from marketbridge.services import refunds as refund_service
 
     with runtime_for_command() as runtime:
         if refresh:
             try:
-                console.print(f"Read {service.refresh_reasons(runtime)} reasons from the marketplace.")
+                console.print(f"Read {refund_service.refresh_reasons(runtime)} reasons from the marketplace.")
             except IntegrationError as error:
                 _fail(f"Could not read RE01: {error}")
-        data = service.reason_table(runtime).model_dump(mode="json")
+        data = refund_service.reason_table(runtime).model_dump(mode="json")
     if as_json:
         print_json(data)
         return
@@ -116,12 +116,12 @@ def reasons(refresh: Annotated[bool, typer.Option("--refresh", help="Read RE01 f
 @refunds_app.command("process")
 def process(creditmemo_id: Annotated[int, typer.Argument(min=1, help="Credit memo entity id.")]) -> None:
     """Read one credit memo now and send it (records it first if it is new). Never sends twice."""
-    from marketbridge.services import refunds as service
+    from marketbridge.services import refunds as refund_service
 
     with runtime_for_command() as runtime:
-        service.record_creditmemo(runtime, creditmemo_id, source="manual")
+        refund_service.record_creditmemo(runtime, creditmemo_id, source="manual")
         try:
-            result = service.process(runtime, creditmemo_id)
+            result = refund_service.process(runtime, creditmemo_id)
         except IntegrationError as error:
             _fail(f"Could not process credit memo {creditmemo_id}: {error}")
     print_json(result.as_json())
@@ -130,15 +130,15 @@ def process(creditmemo_id: Annotated[int, typer.Argument(min=1, help="Credit mem
 @refunds_app.command("retry")
 def retry(key: str, actor: Annotated[str, typer.Option(help="Who is acting (audit log).")] = "cli") -> None:
     """Plan a held credit memo again after its cause was fixed, and send it."""
-    from marketbridge.services import refunds as service
+    from marketbridge.services import refunds as refund_service
 
     with runtime_for_command() as runtime:
         try:
-            queued = service.request_retry(runtime, key, actor=actor)
-            result = service.process(runtime, queued.creditmemo_id)
+            queued = refund_service.request_retry(runtime, key, actor=actor)
+            result = refund_service.process(runtime, queued.creditmemo_id)
         except LookupError:
             _fail(f"No credit memo {key}.")
-        except (service.RefundActionError, IntegrationError) as error:
+        except (refund_service.RefundActionError, IntegrationError) as error:
             _fail(str(error))
     print_json(result.as_json())
 
@@ -146,12 +146,12 @@ def retry(key: str, actor: Annotated[str, typer.Option(help="Who is acting (audi
 @refunds_app.command("mirror")
 def mirror(refund_id: str, actor: Annotated[str, typer.Option(help="Who is acting (audit log).")] = "cli") -> None:
     """Create the Adobe Commerce credit memo matching a refund made on the marketplace."""
-    from marketbridge.services import refunds as service
+    from marketbridge.services import refunds as refund_service
 
     with runtime_for_command() as runtime:
         try:
-            result = service.mirror_marketplace_refund(runtime, refund_id, actor=actor)
-        except (service.RefundActionError, IntegrationError) as error:
+            result = refund_service.mirror_marketplace_refund(runtime, refund_id, actor=actor)
+        except (refund_service.RefundActionError, IntegrationError) as error:
             _fail(str(error))
     state = "created" if result.created else "already existed"
     console.print(f"Credit memo {result.creditmemo_id} {state} for marketplace refund {refund_id}.")
@@ -160,21 +160,21 @@ def mirror(refund_id: str, actor: Annotated[str, typer.Option(help="Who is actin
 @refunds_app.command("poll")
 def poll() -> None:
     """Record credit memos created since the last poll (the service does this every minute)."""
-    from marketbridge.services import refunds as service
+    from marketbridge.services import refunds as refund_service
 
     with runtime_for_command() as runtime:
-        new_ids = service.poll_creditmemos(runtime)
+        new_ids = refund_service.poll_creditmemos(runtime)
     console.print(f"{len(new_ids)} new credit memo(s): {', '.join(map(str, new_ids)) or '-'}")
 
 
 @refunds_app.command("follow")
 def follow() -> None:
     """Re-read marketplace orders now: refund states, and refunds made on the marketplace."""
-    from marketbridge.services import refunds as service
+    from marketbridge.services import refunds as refund_service
 
     with runtime_for_command() as runtime:
         try:
-            print_json(service.follow(runtime).as_json())
+            print_json(refund_service.follow(runtime).as_json())
         except IntegrationError as error:
             _fail(f"Could not read the marketplace: {error}")
 
@@ -188,19 +188,19 @@ def finance_report(
 ) -> None:
     """Marketplace orders, refunds and commissions next to Adobe Commerce orders and credit memos."""
     from marketbridge.domain.finance import MonthError
-    from marketbridge.services import finance as service
+    from marketbridge.services import finance as finance_service
 
     with runtime_for_command() as runtime:
         try:
             with console.status(f"Reading both systems for {month}..."):
-                report = service.build_report(runtime, month)
+                report = finance_service.build_report(runtime, month)
         except MonthError as error:
             _fail(str(error))
         except IntegrationError as error:
             _fail(f"Could not read both systems: {error}")
     if csv_file is not None:
-        csv_file.write_text(service.report_csv(report), encoding="utf-8", newline="")
-    view = service.report_view(report)
+        csv_file.write_text(finance_service.report_csv(report), encoding="utf-8", newline="")
+    view = finance_service.report_view(report)
     if as_json:
         print_json(view.model_dump(mode="json"))
         return

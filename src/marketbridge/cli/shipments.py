@@ -11,7 +11,7 @@ from rich.table import Table
 from marketbridge.adapters.errors import IntegrationError
 from marketbridge.cli.common import console, err_console, print_json, runtime_for_command
 from marketbridge.domain.shipments import ShipmentState
-from marketbridge.services import shipments as service
+from marketbridge.services import shipments as shipment_service
 
 carriers_app = typer.Typer(help="Map Adobe Commerce carriers to the marketplace's carrier codes (SH21).",
                            no_args_is_help=True)
@@ -27,13 +27,13 @@ def list_carriers(
     with runtime_for_command() as runtime:
         if marketplace:
             try:
-                rows = [c.__dict__ for c in service.ensure_carriers(runtime)]
+                rows = [c.__dict__ for c in shipment_service.ensure_carriers(runtime)]
             except IntegrationError as error:
                 err_console.print(f"The marketplace carrier list could not be read: {error}")
                 raise typer.Exit(1) from None
         else:
             with runtime.db.session() as session:
-                rows = [m.model_dump() for m in service.list_mappings(session)]
+                rows = [m.model_dump() for m in shipment_service.list_mappings(session)]
     if as_json:
         print_json(rows)
         return
@@ -65,9 +65,9 @@ def map_carrier(
         raise typer.Exit(2)
     with runtime_for_command() as runtime:
         try:
-            added = service.add_mapping(runtime, marketplace_code=marketplace_code, magento_carrier_code=code,
+            added = shipment_service.add_mapping(runtime, marketplace_code=marketplace_code, magento_carrier_code=code,
                                         title=title, actor=actor)
-        except service.InvalidMapping as error:
+        except shipment_service.InvalidMapping as error:
             err_console.print(str(error))
             raise typer.Exit(1) from None
         except IntegrationError as error:
@@ -82,7 +82,7 @@ def map_carrier(
 def unmap_carrier(mapping_id: int, actor: Annotated[str, typer.Option()] = "cli") -> None:
     """Delete a carrier mapping by id."""
     with runtime_for_command() as runtime:
-        if not service.delete_mapping(runtime, mapping_id, actor=actor):
+        if not shipment_service.delete_mapping(runtime, mapping_id, actor=actor):
             err_console.print(f"No carrier mapping {mapping_id}.")
             raise typer.Exit(1)
     console.print(f"Mapping {mapping_id} deleted.")
@@ -97,7 +97,7 @@ def suggest_carrier(
     """What a track title matches today, and the closest marketplace carriers."""
     with runtime_for_command() as runtime:
         try:
-            result = service.suggest(runtime, title, code)
+            result = shipment_service.suggest(runtime, title, code)
         except IntegrationError as error:
             err_console.print(f"The marketplace carrier list could not be read: {error}")
             raise typer.Exit(1) from None
@@ -120,7 +120,7 @@ def refresh() -> None:
     """Reload the marketplace carrier list (SH21) now (the schedule does it daily)."""
     with runtime_for_command() as runtime:
         try:
-            count = service.refresh_carriers(runtime)
+            count = shipment_service.refresh_carriers(runtime)
         except IntegrationError as error:
             err_console.print(f"The marketplace carrier list could not be read: {error}")
             raise typer.Exit(1) from None
@@ -136,7 +136,7 @@ def list_shipments(
 ) -> None:
     """Outbound shipments, newest first."""
     with runtime_for_command() as runtime, runtime.db.session() as session:
-        rows = service.list_shipments(session, state=state.value if state else None, order_id=order, limit=limit)
+        rows = shipment_service.list_shipments(session, state=state.value if state else None, order_id=order, limit=limit)
     if as_json:
         print_json([r.model_dump(mode="json") for r in rows])
         return
@@ -155,7 +155,7 @@ def list_shipments(
 def show_shipment(shipment_id: int, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """One shipment (by Magento shipment entity id) with its tracks and marketplace results."""
     with runtime_for_command() as runtime, runtime.db.session() as session:
-        shipment = service.get_shipment(session, shipment_id)
+        shipment = shipment_service.get_shipment(session, shipment_id)
         if shipment is None:
             err_console.print(f"No shipment {shipment_id}.")
             raise typer.Exit(1)
@@ -176,7 +176,7 @@ def retry(
     """Try a held or refused shipment again (after fixing the cause in Adobe Commerce)."""
     with runtime_for_command() as runtime:
         try:
-            service.retry_shipment(runtime, shipment_id, actor=actor, send_anyway=send_anyway)
+            shipment_service.retry_shipment(runtime, shipment_id, actor=actor, send_anyway=send_anyway)
         except (LookupError, ValueError) as error:
             err_console.print(str(error))
             raise typer.Exit(1) from None
@@ -188,18 +188,18 @@ def sync(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Read new shipments now and send every one that is due (as the schedule does)."""
     from dbos import DBOS
 
-    from marketbridge.workflows import shipments as flows
+    from marketbridge.workflows import shipments as shipment_workflows
 
     with runtime_for_command(engine=True) as runtime:
         try:
             with console.status("Reading shipments from Adobe Commerce..."):
-                service.poll_new_shipments(runtime)
-                service.recheck_tracks(runtime)
-                service.release_waiting(runtime)
+                shipment_service.poll_new_shipments(runtime)
+                shipment_service.recheck_tracks(runtime)
+                shipment_service.release_waiting(runtime)
         except IntegrationError as error:
             err_console.print(f"Adobe Commerce could not be read: {error}")
             raise typer.Exit(1) from None
-        ids = flows.start_sends(runtime, service.due_for_send(runtime))
+        ids = shipment_workflows.start_sends(runtime, shipment_service.due_for_send(runtime))
         results = []
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("Sending shipments", total=len(ids))

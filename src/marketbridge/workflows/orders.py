@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 
 from marketbridge.adapters.errors import TransientError
 from marketbridge.runtime import Runtime, get_runtime
-from marketbridge.services import orders as service
+from marketbridge.services import orders as order_service
 from marketbridge.settings import Settings
 
 QUEUE = "orders"  # creations and cancellations: what the payment -> order latency depends on
@@ -74,45 +74,45 @@ def _guarded(fn: Callable[[Runtime, str], _Result], order_id: str) -> dict[str, 
 # ------------------------------------------------------------------ steps
 @DBOS.step(name="orders.pull", retries_allowed=True, max_attempts=3, interval_seconds=2.0)
 def pull_step() -> dict[str, Any]:
-    return service.pull(get_runtime()).as_dict()
+    return order_service.pull(get_runtime()).as_dict()
 
 
 @DBOS.step(name="orders.pending")
 def pending_step() -> list[dict[str, str]]:
     runtime = get_runtime()
     with runtime.db.session() as session:
-        service.retry_stock_waits(session, runtime.settings)
-        return service.pending_actions(session, runtime.settings)
+        order_service.retry_stock_waits(session, runtime.settings)
+        return order_service.pending_actions(session, runtime.settings)
 
 
 @DBOS.step(name="orders.decide")
 def decide_step(order_id: str) -> dict[str, Any]:
-    return _guarded(service.decide, order_id)
+    return _guarded(order_service.decide, order_id)
 
 
 @DBOS.step(name="orders.create")
 def create_step(order_id: str) -> dict[str, Any]:
-    return _guarded(service.create_in_magento, order_id)
+    return _guarded(order_service.create_in_magento, order_id)
 
 
 @DBOS.step(name="orders.finish")
 def finish_step(order_id: str) -> dict[str, Any]:
-    return _guarded(service.finish_creation, order_id)
+    return _guarded(order_service.finish_creation, order_id)
 
 
 @DBOS.step(name="orders.cancel")
 def cancel_step(order_id: str) -> dict[str, Any]:
-    return _guarded(service.cancel_in_magento, order_id)
+    return _guarded(order_service.cancel_in_magento, order_id)
 
 
 @DBOS.step(name="orders.report_unreachable")
 def report_unreachable_step(order_id: str, phase: str, error: str) -> None:
-    service.report_unreachable(get_runtime(), order_id, phase, error)
+    order_service.report_unreachable(get_runtime(), order_id, phase, error)
 
 
 @DBOS.step(name="orders.housekeeping")
 def housekeeping_step() -> dict[str, int]:
-    return service.housekeeping(get_runtime())
+    return order_service.housekeeping(get_runtime())
 
 
 def _patiently(step: Callable[[str], dict[str, Any]], order_id: str, phase: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from dbos import DBOS, SetWorkflowID
 
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.runtime import get_runtime
-from marketbridge.services import refunds as service
+from marketbridge.services import refunds as refund_service
 from marketbridge.settings import Settings
 
 QUEUE = "refunds"
@@ -37,27 +37,27 @@ QUEUES: list[dict[str, Any]] = [{"name": QUEUE, "worker_concurrency": 2, "pollin
 # ------------------------------------------------------------------ steps
 @DBOS.step(name="refunds.poll_creditmemos", retries_allowed=True, max_attempts=3, interval_seconds=2.0)
 def poll_step() -> list[int]:
-    return service.poll_creditmemos(get_runtime())
+    return refund_service.poll_creditmemos(get_runtime())
 
 
 @DBOS.step(name="refunds.pending")
 def pending_step() -> list[dict[str, Any]]:
-    return [asdict(memo) for memo in service.pending_creditmemos(get_runtime())]
+    return [asdict(memo) for memo in refund_service.pending_creditmemos(get_runtime())]
 
 
 @DBOS.step(name="refunds.prepare", retries_allowed=True, max_attempts=4, interval_seconds=2.0)
 def prepare_step(creditmemo_id: int) -> dict[str, Any]:
-    return service.prepare(get_runtime(), creditmemo_id).as_json()
+    return refund_service.prepare(get_runtime(), creditmemo_id).as_json()
 
 
 @DBOS.step(name="refunds.send")
 def send_step(creditmemo_id: int) -> dict[str, Any]:
-    return service.send(get_runtime(), creditmemo_id).as_json()
+    return refund_service.send(get_runtime(), creditmemo_id).as_json()
 
 
 @DBOS.step(name="refunds.report_delayed")
 def report_delayed_step(creditmemo_id: int, error: str) -> None:
-    service.report_delayed(get_runtime(), creditmemo_id, error)
+    refund_service.report_delayed(get_runtime(), creditmemo_id, error)
 
 
 @DBOS.step(name="refunds.retry_delay")
@@ -67,19 +67,19 @@ def retry_delay_step() -> float:
 
 @DBOS.step(name="refunds.follow", retries_allowed=True, max_attempts=3, interval_seconds=5.0)
 def follow_step() -> dict[str, int]:
-    return service.follow(get_runtime()).as_json()
+    return refund_service.follow(get_runtime()).as_json()
 
 
 @DBOS.step(name="refunds.refresh_reasons", retries_allowed=True, max_attempts=3, interval_seconds=10.0)
 def reasons_step() -> int:
-    return service.refresh_reasons(get_runtime())
+    return refund_service.refresh_reasons(get_runtime())
 
 
 # ------------------------------------------------------------------ workflows
 @DBOS.workflow(name="refunds.process_creditmemo")
 def process_workflow(creditmemo_id: int) -> dict[str, Any]:
     prepared = prepare_step(creditmemo_id)
-    if prepared["status"] not in (service.PLANNED, service.SENDING):
+    if prepared["status"] not in (refund_service.PLANNED, refund_service.SENDING):
         return prepared
     delay = retry_delay_step()
     result: dict[str, Any] = {}

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from marketbridge.adapters.errors import NotFound, TransientError
 from marketbridge.runtime import Runtime, get_runtime
-from marketbridge.services import shipments as service
+from marketbridge.services import shipments as shipment_service
 from marketbridge.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -61,18 +61,18 @@ def _transient(error: BaseException) -> bool:
 @DBOS.step(name="shipments.prepare", retries_allowed=True, max_attempts=4, interval_seconds=1.0, backoff_rate=2.0,
            should_retry=_transient)
 def _prepare(shipment_id: int) -> dict[str, Any]:
-    return service.prepare(get_runtime(), shipment_id).as_json()
+    return shipment_service.prepare(get_runtime(), shipment_id).as_json()
 
 
 @DBOS.step(name="shipments.send_step", retries_allowed=True, max_attempts=4, interval_seconds=1.0, backoff_rate=2.0,
            should_retry=_transient)
 def _send(shipment_id: int) -> dict[str, Any]:
-    return service.send(get_runtime(), shipment_id).as_json()
+    return shipment_service.send(get_runtime(), shipment_id).as_json()
 
 
 @DBOS.step(name="shipments.note_failure")
 def _note_failure(shipment_id: int, error: str) -> None:
-    service.note_failure(get_runtime(), shipment_id, error)
+    shipment_service.note_failure(get_runtime(), shipment_id, error)
 
 
 @DBOS.workflow(name=SEND_WORKFLOW)
@@ -121,12 +121,12 @@ DETECT_WORKFLOW = "shipments.detect"
 def _detect(shipment_id: int) -> list[list[int]]:
     runtime = get_runtime()
     try:
-        due = service.detect_shipment(runtime, shipment_id)
+        due = shipment_service.detect_shipment(runtime, shipment_id)
     except NotFound:
         return []  # deleted since, or not visible to our integration: nothing to send
     if due is None:
         return []
-    return [[i, g] for i, g in service.due_for_send(runtime) if i == due]
+    return [[i, g] for i, g in shipment_service.due_for_send(runtime) if i == due]
 
 
 @DBOS.workflow(name=DETECT_WORKFLOW)
@@ -185,10 +185,10 @@ SHIPMENT_EVENTS = ("observer.sales_order_shipment", "com.adobe.commerce.observer
 @DBOS.step(name="shipments.poll_step")
 def _poll() -> list[list[int]]:
     runtime = get_runtime()
-    service.poll_new_shipments(runtime)
-    service.recheck_tracks(runtime)
-    service.release_waiting(runtime)
-    return [[i, g] for i, g in service.due_for_send(runtime)]
+    shipment_service.poll_new_shipments(runtime)
+    shipment_service.recheck_tracks(runtime)
+    shipment_service.release_waiting(runtime)
+    return [[i, g] for i, g in shipment_service.due_for_send(runtime)]
 
 
 @DBOS.workflow(name="shipments.poll")
@@ -201,7 +201,7 @@ def poll_shipments(scheduled_time: Any, context: Any) -> int:
 
 @DBOS.step(name="shipments.watch_step")
 def _watch() -> dict[str, int]:
-    return service.watch(get_runtime()).as_json()
+    return shipment_service.watch(get_runtime()).as_json()
 
 
 @DBOS.workflow(name="shipments.watch")
@@ -212,7 +212,7 @@ def watch_shipments(scheduled_time: Any, context: Any) -> dict[str, int]:
 @DBOS.step(name="shipments.refresh_carriers_step", retries_allowed=True, max_attempts=3, interval_seconds=5.0,
            should_retry=_transient)
 def _refresh() -> int:
-    return service.refresh_carriers(get_runtime())
+    return shipment_service.refresh_carriers(get_runtime())
 
 
 @DBOS.workflow(name="shipments.refresh_carriers")

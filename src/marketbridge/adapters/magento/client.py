@@ -41,7 +41,7 @@ from marketbridge.adapters.errors import (
 )
 from marketbridge.adapters.metrics import record_call
 
-from . import models as m
+from . import models as magento_models
 from .criteria import SearchCriteria, chunks
 from .oauth import OAuth1Credentials, authorization_header
 
@@ -284,9 +284,9 @@ class MagentoClient:
         ``pageSize`` above 300 (``Maximum SearchCriteria pageSize is 300``)."""
         return max(1, min(wanted, self.max_page_size))
 
-    def _search(self, template: str, criteria: SearchCriteria, model: type[M]) -> m.SearchResult[M]:
+    def _search(self, template: str, criteria: SearchCriteria, model: type[M]) -> magento_models.SearchResult[M]:
         data = self._call("GET", template, params=criteria.to_params())
-        return _parse(m.SearchResult[model], data)  # type: ignore[valid-type]
+        return _parse(magento_models.SearchResult[model], data)  # type: ignore[valid-type]
 
     def _keyset(
         self,
@@ -326,11 +326,11 @@ class MagentoClient:
             page += 1
 
     # ------------------------------------------------------------------ catalogue
-    def get_product(self, sku: str) -> m.Product:
-        return _parse(m.Product, self._call("GET", "/V1/products/{sku}", path_params={"sku": sku}))
+    def get_product(self, sku: str) -> magento_models.Product:
+        return _parse(magento_models.Product, self._call("GET", "/V1/products/{sku}", path_params={"sku": sku}))
 
-    def search_products(self, criteria: SearchCriteria) -> m.SearchResult[m.Product]:
-        return self._search("/V1/products", criteria, m.Product)
+    def search_products(self, criteria: SearchCriteria) -> magento_models.SearchResult[magento_models.Product]:
+        return self._search("/V1/products", criteria, magento_models.Product)
 
     def iterate_products(
         self,
@@ -338,7 +338,7 @@ class MagentoClient:
         *,
         page_size: int = 200,
         criteria: SearchCriteria | None = None,
-    ) -> Iterator[m.Product]:
+    ) -> Iterator[magento_models.Product]:
         base = criteria.copy() if criteria else SearchCriteria()
         if updated_since is not None:
             base.where("updated_at", updated_since, "gt")
@@ -356,17 +356,17 @@ class MagentoClient:
                 return
             last = result.items[-1].id
 
-    def configurable_children(self, sku: str) -> list[m.Product]:
+    def configurable_children(self, sku: str) -> list[magento_models.Product]:
         data = self._call("GET", "/V1/configurable-products/{sku}/children", path_params={"sku": sku})
-        return [_parse(m.Product, p) for p in _list(data)]
+        return [_parse(magento_models.Product, p) for p in _list(data)]
 
-    def bundle_options(self, sku: str) -> list[m.BundleOption]:
+    def bundle_options(self, sku: str) -> list[magento_models.BundleOption]:
         data = self._call("GET", "/V1/bundle-products/{sku}/options/all", path_params={"sku": sku})
-        return [_parse(m.BundleOption, o) for o in _list(data)]
+        return [_parse(magento_models.BundleOption, o) for o in _list(data)]
 
-    def custom_options(self, sku: str) -> list[m.CustomOption]:
+    def custom_options(self, sku: str) -> list[magento_models.CustomOption]:
         data = self._call("GET", "/V1/products/{sku}/options", path_params={"sku": sku})
-        return [_parse(m.CustomOption, o) for o in _list(data)]
+        return [_parse(magento_models.CustomOption, o) for o in _list(data)]
 
     # ------------------------------------------------------------------ inventory
     def source_items(
@@ -376,14 +376,14 @@ class MagentoClient:
         source_code: str | None = None,
         chunk_size: int = 100,
         page_size: int = 300,
-    ) -> list[m.SourceItem]:
+    ) -> list[magento_models.SourceItem]:
         """Source items for ``skus`` (``sku in (...)`` in chunks) or for every SKU."""
         base = SearchCriteria()
         if source_code:
             base.where("source_code", source_code)
         if skus is None:
             return list(self.iterate_source_items(criteria=base, page_size=page_size))
-        out: list[m.SourceItem] = []
+        out: list[magento_models.SourceItem] = []
         for batch in chunks(skus, chunk_size):
             criteria = base.copy().where("sku", batch, "in")
             out.extend(self.iterate_source_items(criteria=criteria, page_size=page_size))
@@ -391,14 +391,14 @@ class MagentoClient:
 
     def iterate_source_items(
         self, *, criteria: SearchCriteria | None = None, page_size: int = 300
-    ) -> Iterator[m.SourceItem]:
+    ) -> Iterator[magento_models.SourceItem]:
         base = criteria.copy() if criteria else SearchCriteria()
         base.sort_orders = [("sku", "ASC"), ("source_code", "ASC")]
-        return self._pages("/V1/inventory/source-items", base, m.SourceItem, page_size)
+        return self._pages("/V1/inventory/source-items", base, magento_models.SourceItem, page_size)
 
     def export_stock_salable_qty(
         self, sales_channel_type: str, sales_channel_code: str, criteria: SearchCriteria
-    ) -> m.SearchResult[m.StockSalableQty]:
+    ) -> magento_models.SearchResult[magento_models.StockSalableQty]:
         """``GET /V1/inventory/export-stock-salable-qty/{salesChannelType}/{salesChannelCode}``:
         salable quantities of one page of *products* (the criteria filter, sort and page the
         product repository). Magento's ``total_count`` is the size of this page, not of the result."""
@@ -408,7 +408,7 @@ class MagentoClient:
             path_params={"salesChannelType": sales_channel_type, "salesChannelCode": sales_channel_code},
             params=criteria.to_params(camel=True),
         )
-        return _parse(m.SearchResult[m.StockSalableQty], data)
+        return _parse(magento_models.SearchResult[magento_models.StockSalableQty], data)
 
     def iterate_export_stock_salable_qty(
         self,
@@ -417,7 +417,7 @@ class MagentoClient:
         *,
         criteria: SearchCriteria | None = None,
         page_size: int = 300,
-    ) -> Iterator[m.StockSalableQty]:
+    ) -> Iterator[magento_models.StockSalableQty]:
         """Every row, offset-paged in product ``entity_id`` order (the rows carry no id to keyset
         on), stopping on a short page: ``total_count`` cannot tell the end, it is the page's size."""
         base = criteria.copy() if criteria else SearchCriteria()
@@ -433,20 +433,20 @@ class MagentoClient:
                 return
             page += 1
 
-    def save_source_items(self, items: list[m.SourceItemInput]) -> None:
+    def save_source_items(self, items: list[magento_models.SourceItemInput]) -> None:
         self._call("POST", "/V1/inventory/source-items", body={"sourceItems": [i.payload() for i in items]})
 
-    def sources(self) -> list[m.Source]:
-        return self._search("/V1/inventory/sources", SearchCriteria(), m.Source).items
+    def sources(self) -> list[magento_models.Source]:
+        return self._search("/V1/inventory/sources", SearchCriteria(), magento_models.Source).items
 
-    def stocks(self) -> list[m.Stock]:
-        return self._search("/V1/inventory/stocks", SearchCriteria(), m.Stock).items
+    def stocks(self) -> list[magento_models.Stock]:
+        return self._search("/V1/inventory/stocks", SearchCriteria(), magento_models.Stock).items
 
-    def stock_source_links(self, stock_id: int | None = None) -> list[m.StockSourceLink]:
+    def stock_source_links(self, stock_id: int | None = None) -> list[magento_models.StockSourceLink]:
         criteria = SearchCriteria()
         if stock_id is not None:
             criteria.where("stock_id", stock_id)
-        return self._search("/V1/inventory/stock-source-links", criteria, m.StockSourceLink).items
+        return self._search("/V1/inventory/stock-source-links", criteria, magento_models.StockSourceLink).items
 
     def salable_quantity(self, sku: str, stock_id: int) -> float:
         data = self._call(
@@ -470,12 +470,12 @@ class MagentoClient:
         )
         return bool(data)
 
-    def stock_item(self, sku: str) -> m.StockItem:
-        return _parse(m.StockItem, self._call("GET", "/V1/stockItems/{sku}", path_params={"sku": sku}))
+    def stock_item(self, sku: str) -> magento_models.StockItem:
+        return _parse(magento_models.StockItem, self._call("GET", "/V1/stockItems/{sku}", path_params={"sku": sku}))
 
     # ------------------------------------------------------------------ orders
-    def search_orders(self, criteria: SearchCriteria) -> m.SearchResult[m.Order]:
-        return self._search("/V1/orders", criteria, m.Order)
+    def search_orders(self, criteria: SearchCriteria) -> magento_models.SearchResult[magento_models.Order]:
+        return self._search("/V1/orders", criteria, magento_models.Order)
 
     def iterate_orders(
         self,
@@ -483,31 +483,31 @@ class MagentoClient:
         *,
         after_entity_id: int | None = None,
         page_size: int = 100,
-    ) -> Iterator[m.Order]:
+    ) -> Iterator[magento_models.Order]:
         base = SearchCriteria()
         if updated_since is not None:
             base.where("updated_at", updated_since, "gt")
-        return self._keyset("/V1/orders", base, m.Order, page_size, after_entity_id)
+        return self._keyset("/V1/orders", base, magento_models.Order, page_size, after_entity_id)
 
-    def get_order(self, order_id: int) -> m.Order:
-        return _parse(m.Order, self._call("GET", "/V1/orders/{id}", path_params={"id": order_id}))
+    def get_order(self, order_id: int) -> magento_models.Order:
+        return _parse(magento_models.Order, self._call("GET", "/V1/orders/{id}", path_params={"id": order_id}))
 
-    def find_order_by_ext_id(self, ext_order_id: str) -> m.Order | None:
+    def find_order_by_ext_id(self, ext_order_id: str) -> magento_models.Order | None:
         result = self.search_orders(SearchCriteria().where("ext_order_id", ext_order_id).page(2))
         exact = [o for o in result.items if o.ext_order_id == ext_order_id]
         return exact[0] if exact else None
 
-    def find_order_by_increment_id(self, increment_id: str) -> m.Order | None:
+    def find_order_by_increment_id(self, increment_id: str) -> magento_models.Order | None:
         result = self.search_orders(SearchCriteria().where("increment_id", increment_id).page(2))
         exact = [o for o in result.items if o.increment_id == increment_id]
         return exact[0] if exact else None
 
     def create_order_via_cart(
         self,
-        lines: list[m.CartLine],
+        lines: list[magento_models.CartLine],
         *,
-        shipping_address: m.Address,
-        billing_address: m.Address | None = None,
+        shipping_address: magento_models.Address,
+        billing_address: magento_models.Address | None = None,
         email: str,
         carrier_code: str = "flatrate",
         method_code: str = "flatrate",
@@ -539,12 +539,12 @@ class MagentoClient:
             prefix = "/V1/carts/{cartId}"
         ids = {"cartId": cart_ref}
         for line in lines:
-            item = m.CartItemInput(
+            item = magento_models.CartItemInput(
                 sku=line.sku, qty=line.qty, quote_id=cart_ref, product_option=line.product_option()
             )
             self._call("POST", prefix + "/items", path_params=ids, body={"cartItem": item.payload()})
         shipping = shipping_address.model_copy(update={"email": shipping_address.email or email})
-        info = m.AddressInformation(
+        info = magento_models.AddressInformation(
             shipping_address=shipping,
             billing_address=billing.model_copy(update={"email": billing.email or email}),
             shipping_carrier_code=carrier_code,
@@ -556,7 +556,7 @@ class MagentoClient:
             path_params=ids,
             body={"addressInformation": info.payload()},
         )
-        payment = m.PaymentMethod(method=payment_method).payload()
+        payment = magento_models.PaymentMethod(method=payment_method).payload()
         try:
             if guest:
                 order_ref = self._call(
@@ -584,18 +584,18 @@ class MagentoClient:
             self.set_ext_order_id(order_id, ext_order_id)
         return order_id
 
-    def set_ext_order_id(self, order_id: int, ext_order_id: str) -> m.Order:
+    def set_ext_order_id(self, order_id: int, ext_order_id: str) -> magento_models.Order:
         order = self.get_order(order_id)
         entity = {
             "entity_id": order.entity_id,
             "increment_id": order.increment_id,
             "ext_order_id": ext_order_id,
         }
-        return _parse(m.Order, self._call("POST", "/V1/orders", body={"entity": entity}))
+        return _parse(magento_models.Order, self._call("POST", "/V1/orders", body={"entity": entity}))
 
-    def create_order_direct(self, entity: m.OrderEntity) -> m.Order:
+    def create_order_direct(self, entity: magento_models.OrderEntity) -> magento_models.Order:
         """``POST /V1/orders``: stores the order as given (marketplace totals kept), **no** MSI reservation."""
-        return _parse(m.Order, self._call("POST", "/V1/orders", body={"entity": entity.payload()}))
+        return _parse(magento_models.Order, self._call("POST", "/V1/orders", body={"entity": entity.payload()}))
 
     def cancel_order(self, order_id: int) -> bool:
         return bool(self._call("POST", "/V1/orders/{id}/cancel", path_params={"id": order_id}))
@@ -615,7 +615,7 @@ class MagentoClient:
         notify: bool = False,
         visible_on_front: bool = False,
     ) -> bool:
-        history = m.StatusHistoryInput(
+        history = magento_models.StatusHistoryInput(
             comment=comment,
             is_customer_notified=int(notify),
             is_visible_on_front=int(visible_on_front),
@@ -636,10 +636,10 @@ class MagentoClient:
         order_id: int,
         capture: bool = True,
         *,
-        items: list[m.DocumentItemInput] | None = None,
+        items: list[magento_models.DocumentItemInput] | None = None,
         notify: bool = False,
     ) -> int:
-        request = m.InvoiceRequest(capture=capture, items=items, notify=notify)
+        request = magento_models.InvoiceRequest(capture=capture, items=items, notify=notify)
         return _as_id(
             self._call(
                 "POST",
@@ -649,26 +649,26 @@ class MagentoClient:
             )
         )
 
-    def search_invoices(self, criteria: SearchCriteria) -> m.SearchResult[m.Invoice]:
-        return self._search("/V1/invoices", criteria, m.Invoice)
+    def search_invoices(self, criteria: SearchCriteria) -> magento_models.SearchResult[magento_models.Invoice]:
+        return self._search("/V1/invoices", criteria, magento_models.Invoice)
 
     # ------------------------------------------------------------------ shipments
     def ship_order(
         self,
         order_id: int,
         *,
-        items: list[m.DocumentItemInput] | None = None,
-        tracks: list[m.TrackInput] | None = None,
+        items: list[magento_models.DocumentItemInput] | None = None,
+        tracks: list[magento_models.TrackInput] | None = None,
         source_code: str | None = None,
         notify: bool = False,
         comment: str | None = None,
     ) -> int:
-        request = m.ShipRequest(
+        request = magento_models.ShipRequest(
             items=items,
             tracks=tracks,
             notify=notify,
-            comment=m.CommentInput(comment=comment, is_visible_on_front=0) if comment else None,
-            arguments=m.ShipArguments(extension_attributes=m.ShipArgumentsExtension(source_code=source_code))
+            comment=magento_models.CommentInput(comment=comment, is_visible_on_front=0) if comment else None,
+            arguments=magento_models.ShipArguments(extension_attributes=magento_models.ShipArgumentsExtension(source_code=source_code))
             if source_code
             else None,
         )
@@ -678,8 +678,8 @@ class MagentoClient:
             )
         )
 
-    def search_shipments(self, criteria: SearchCriteria) -> m.SearchResult[m.Shipment]:
-        return self._search("/V1/shipments", criteria, m.Shipment)
+    def search_shipments(self, criteria: SearchCriteria) -> magento_models.SearchResult[magento_models.Shipment]:
+        return self._search("/V1/shipments", criteria, magento_models.Shipment)
 
     def iterate_shipments(
         self,
@@ -688,36 +688,36 @@ class MagentoClient:
         created_since: datetime | str | None = None,
         order_id: int | None = None,
         page_size: int = 100,
-    ) -> Iterator[m.Shipment]:
+    ) -> Iterator[magento_models.Shipment]:
         base = SearchCriteria()
         if created_since is not None:
             base.where("created_at", created_since, "gt")
         if order_id is not None:
             base.where("order_id", order_id)
-        return self._keyset("/V1/shipments", base, m.Shipment, page_size, after_entity_id)
+        return self._keyset("/V1/shipments", base, magento_models.Shipment, page_size, after_entity_id)
 
-    def get_shipment(self, shipment_id: int) -> m.Shipment:
-        return _parse(m.Shipment,
+    def get_shipment(self, shipment_id: int) -> magento_models.Shipment:
+        return _parse(magento_models.Shipment,
             self._call("GET", "/V1/shipment/{id}", path_params={"id": shipment_id})
         )
 
     def add_track(
         self, shipment_id: int, order_id: int, track_number: str, title: str, carrier_code: str
-    ) -> m.ShipmentTrack:
-        entity = m.TrackEntity(
+    ) -> magento_models.ShipmentTrack:
+        entity = magento_models.TrackEntity(
             order_id=order_id,
             parent_id=shipment_id,
             track_number=track_number,
             title=title,
             carrier_code=carrier_code,
         )
-        return _parse(m.ShipmentTrack,
+        return _parse(magento_models.ShipmentTrack,
             self._call("POST", "/V1/shipment/track", body={"entity": entity.payload()})
         )
 
     # ------------------------------------------------------------------ credit memos
-    def search_creditmemos(self, criteria: SearchCriteria) -> m.SearchResult[m.Creditmemo]:
-        return self._search("/V1/creditmemos", criteria, m.Creditmemo)
+    def search_creditmemos(self, criteria: SearchCriteria) -> magento_models.SearchResult[magento_models.Creditmemo]:
+        return self._search("/V1/creditmemos", criteria, magento_models.Creditmemo)
 
     def iterate_creditmemos(
         self,
@@ -726,23 +726,23 @@ class MagentoClient:
         created_since: datetime | str | None = None,
         order_id: int | None = None,
         page_size: int = 100,
-    ) -> Iterator[m.Creditmemo]:
+    ) -> Iterator[magento_models.Creditmemo]:
         base = SearchCriteria()
         if created_since is not None:
             base.where("created_at", created_since, "gt")
         if order_id is not None:
             base.where("order_id", order_id)
-        return self._keyset("/V1/creditmemos", base, m.Creditmemo, page_size, after_entity_id)
+        return self._keyset("/V1/creditmemos", base, magento_models.Creditmemo, page_size, after_entity_id)
 
-    def get_creditmemo(self, creditmemo_id: int) -> m.Creditmemo:
-        return _parse(m.Creditmemo,
+    def get_creditmemo(self, creditmemo_id: int) -> magento_models.Creditmemo:
+        return _parse(magento_models.Creditmemo,
             self._call("GET", "/V1/creditmemo/{id}", path_params={"id": creditmemo_id})
         )
 
     def refund_order(
         self,
         order_id: int,
-        items: list[m.DocumentItemInput] | None = None,
+        items: list[magento_models.DocumentItemInput] | None = None,
         shipping_amount: float | None = None,
         adjustment_positive: float = 0.0,
         adjustment_negative: float = 0.0,
@@ -754,15 +754,15 @@ class MagentoClient:
         """Offline credit memo. ``shipping_amount=None`` lets Magento refund the *remaining*
         shipping (its documented default, even for partial refunds): pass 0 to refund items only."""
         ext = (
-            m.RefundArgumentsExtension(return_to_stock_items=return_to_stock_items)
+            magento_models.RefundArgumentsExtension(return_to_stock_items=return_to_stock_items)
             if return_to_stock_items
             else None
         )
-        request = m.RefundRequest(
+        request = magento_models.RefundRequest(
             items=items,
             notify=notify,
-            comment=m.CommentInput(comment=comment, is_visible_on_front=0) if comment else None,
-            arguments=m.RefundArguments(
+            comment=magento_models.CommentInput(comment=comment, is_visible_on_front=0) if comment else None,
+            arguments=magento_models.RefundArguments(
                 shipping_amount=shipping_amount,
                 adjustment_positive=adjustment_positive,
                 adjustment_negative=adjustment_negative,

@@ -45,7 +45,7 @@ from marketbridge.adapters.errors import (
     ServerError,
 )
 from marketbridge.adapters.metrics import record_call
-from marketbridge.adapters.mirakl import models as m
+from marketbridge.adapters.mirakl import models as mirakl_models
 from marketbridge.adapters.mirakl.csvfiles import CsvFormatError, read_csv, write_csv
 from marketbridge.adapters.mirakl.endpoints import (
     ENDPOINTS,
@@ -275,7 +275,7 @@ class MiraklClient:
         except ValueError:
             body = response.text[:500]
         if isinstance(body, dict):
-            parsed = m.ErrorBody.model_validate(body)
+            parsed = mirakl_models.ErrorBody.model_validate(body)
             first = parsed.errors[0] if parsed.errors else {}
             message = parsed.message or str(first.get("message") or message)
             code = parsed.code or (str(first["code"]) if first.get("code") else None)
@@ -347,7 +347,7 @@ class MiraklClient:
         order_ids: Sequence[str] | None = None,
         order_state_codes: Sequence[str] | None = None,
         page_size: int = 100,
-    ) -> Iterator[m.Order]:
+    ) -> Iterator[mirakl_models.Order]:
         """OR11, every page. Poll by ``start_update_date`` (minus an overlap) and de-duplicate on
         ``(order_id, last_updated_date)``: Mirakl itself subtracts a safety delta."""
         if order_ids is not None and len(order_ids) > 100:
@@ -360,22 +360,22 @@ class MiraklClient:
             "order_state_codes": ",".join(order_state_codes) if order_state_codes else None,
         }
         for item in self.iter_offset("OR11", params, page_size=page_size):
-            yield m.Order.model_validate(item)
+            yield mirakl_models.Order.model_validate(item)
 
-    def get_order(self, order_id: str) -> m.Order:
+    def get_order(self, order_id: str) -> mirakl_models.Order:
         """One order through OR11 ``order_ids`` (OR12 is "no integration allowed")."""
         for order in self.list_orders(order_ids=[order_id]):
             if order.order_id == order_id:
                 return order
         raise NotFound(f"order {order_id} not found", api="OR11", status=200)
 
-    def accept_order(self, order_id: str, decisions: Mapping[str, bool] | m.AcceptOrderRequest) -> None:
+    def accept_order(self, order_id: str, decisions: Mapping[str, bool] | mirakl_models.AcceptOrderRequest) -> None:
         """OR21: ``{order_line_id: accepted}`` for every line. Not retried on failure."""
-        body = decisions if isinstance(decisions, m.AcceptOrderRequest) else m.AcceptOrderRequest(
-            order_lines=[m.AcceptLine(id=line_id, accepted=ok) for line_id, ok in decisions.items()])
+        body = decisions if isinstance(decisions, mirakl_models.AcceptOrderRequest) else mirakl_models.AcceptOrderRequest(
+            order_lines=[mirakl_models.AcceptLine(id=line_id, accepted=ok) for line_id, ok in decisions.items()])
         self.call("OR21", path_params={"order_id": order_id}, json=body.wire())
 
-    def update_tracking(self, order_id: str, tracking: m.TrackingRequest) -> None:
+    def update_tracking(self, order_id: str, tracking: mirakl_models.TrackingRequest) -> None:
         """OR23. Not retried on failure."""
         self.call("OR23", path_params={"order_id": order_id}, json=tracking.wire())
 
@@ -383,59 +383,59 @@ class MiraklClient:
         """OR24 (no body). Not retried on failure."""
         self.call("OR24", path_params={"order_id": order_id})
 
-    def refund(self, request: m.RefundRequest) -> m.RefundResponse:
+    def refund(self, request: mirakl_models.RefundRequest) -> mirakl_models.RefundResponse:
         """OR28. Not retried on failure: a repeat could refund twice; re-read the order first."""
-        return m.RefundResponse.model_validate(self.call("OR28", json=request.wire()).json())
+        return mirakl_models.RefundResponse.model_validate(self.call("OR28", json=request.wire()).json())
 
     def cancel_order(self, order_id: str) -> None:
         """OR29 (no body). Check ``order.can_cancel`` first."""
         self.call("OR29", path_params={"order_id": order_id})
 
-    def cancel_lines(self, request: m.CancelLinesRequest) -> m.CancelationResponse:
+    def cancel_lines(self, request: mirakl_models.CancelLinesRequest) -> mirakl_models.CancelationResponse:
         """OR30 (needs the operator's partial-cancelation feature)."""
-        return m.CancelationResponse.model_validate(self.call("OR30", json=request.wire()).json())
+        return mirakl_models.CancelationResponse.model_validate(self.call("OR30", json=request.wire()).json())
 
     # ------------------------------------------------------------------ multi-shipment
-    def create_shipments(self, request: m.CreateShipmentsRequest) -> m.CreateShipmentsResponse:
+    def create_shipments(self, request: mirakl_models.CreateShipmentsRequest) -> mirakl_models.CreateShipmentsResponse:
         """ST01; per-shipment failures come back in ``shipment_errors`` with a 201."""
-        return m.CreateShipmentsResponse.model_validate(self.call("ST01", json=request.wire()).json())
+        return mirakl_models.CreateShipmentsResponse.model_validate(self.call("ST01", json=request.wire()).json())
 
     def list_shipments(self, *, order_ids: Sequence[str] = (), states: Sequence[str] = (),
-                       limit: int = 100) -> Iterator[m.Shipment]:
+                       limit: int = 100) -> Iterator[mirakl_models.Shipment]:
         """ST11 (seek pagination; ``order_id`` and ``shipment_state_code`` are repeated parameters)."""
         params = [("order_id", o) for o in order_ids] + [("shipment_state_code", s) for s in states]
         for item in self.iter_seek("ST11", params, limit=limit):
-            yield m.Shipment.model_validate(item)
+            yield mirakl_models.Shipment.model_validate(item)
 
-    def update_shipment_tracking(self, request: m.UpdateShipmentTrackingRequest) -> m.ShipmentBatchResponse:
+    def update_shipment_tracking(self, request: mirakl_models.UpdateShipmentTrackingRequest) -> mirakl_models.ShipmentBatchResponse:
         """ST23; per-shipment failures come back in ``shipment_errors``."""
-        return m.ShipmentBatchResponse.model_validate(self.call("ST23", json=request.wire()).json())
+        return mirakl_models.ShipmentBatchResponse.model_validate(self.call("ST23", json=request.wire()).json())
 
-    def ship_shipments(self, shipment_ids: Sequence[str]) -> m.ShipmentBatchResponse:
+    def ship_shipments(self, shipment_ids: Sequence[str]) -> mirakl_models.ShipmentBatchResponse:
         """ST24; per-shipment failures come back in ``shipment_errors``."""
-        body = m.ShipShipmentsRequest(shipments=[m.ShipmentId(id=i) for i in shipment_ids])
-        return m.ShipmentBatchResponse.model_validate(self.call("ST24", json=body.wire()).json())
+        body = mirakl_models.ShipShipmentsRequest(shipments=[mirakl_models.ShipmentId(id=i) for i in shipment_ids])
+        return mirakl_models.ShipmentBatchResponse.model_validate(self.call("ST24", json=body.wire()).json())
 
     # ------------------------------------------------------------------ offers
-    def list_offers(self, *, sku: str | None = None, page_size: int = 100) -> Iterator[m.Offer]:
+    def list_offers(self, *, sku: str | None = None, page_size: int = 100) -> Iterator[mirakl_models.Offer]:
         """OF21 (meant for page views; use the OF52 export for a full sync)."""
         for item in self.iter_offset("OF21", {"sku": sku}, page_size=page_size):
-            yield m.Offer.model_validate(item)
+            yield mirakl_models.Offer.model_validate(item)
 
-    def upsert_offers_json(self, offers: Sequence[m.OfferUpsert]) -> str:
+    def upsert_offers_json(self, offers: Sequence[mirakl_models.OfferUpsert]) -> str:
         """OF24. **Resets every field you leave out** (quantity to 0, description, discount...).
         Prefer STO01/PRI01/OF01 for partial updates. Returns the import id (poll with OF02)."""
         body = {"offers": [o.model_dump(mode="json", exclude_none=True) for o in offers]}
-        return m.ImportCreated.model_validate(self.call("OF24", json=body).json()).id
+        return mirakl_models.ImportCreated.model_validate(self.call("OF24", json=body).json()).id
 
-    def start_offer_export(self, request: m.OfferExportRequest | None = None) -> str:
+    def start_offer_export(self, request: mirakl_models.OfferExportRequest | None = None) -> str:
         """OF52 -> tracking id. Differential (``last_request_date``) at most once a minute, full once a day."""
-        request = request or m.OfferExportRequest()
+        request = request or mirakl_models.OfferExportRequest()
         key = None if request.last_request_date else (OF52_FULL_KEY, OF52_FULL_INTERVAL)
-        return m.ExportStarted.model_validate(self.call("OF52", json=request.wire(), limit_key=key).json()).tracking_id
+        return mirakl_models.ExportStarted.model_validate(self.call("OF52", json=request.wire(), limit_key=key).json()).tracking_id
 
-    def offer_export_status(self, tracking_id: str) -> m.ExportStatus:
-        return self._get_model("OF53", m.ExportStatus, path_params={"tracking_id": tracking_id})
+    def offer_export_status(self, tracking_id: str) -> mirakl_models.ExportStatus:
+        return self._get_model("OF53", mirakl_models.ExportStatus, path_params={"tracking_id": tracking_id})
 
     def download_export_chunk(self, url: str) -> bytes:
         """OF54: GET one URL returned by OF53. Only URLs on the Mirakl instance itself are followed:
@@ -445,9 +445,9 @@ class MiraklClient:
                            api="OF54")
         return self.call("OF54", url=url[len(self.base_url):]).content
 
-    def export_offers(self, request: m.OfferExportRequest | None = None, *, timeout: float = 3600.0) -> list[dict[str, Any]]:
+    def export_offers(self, request: mirakl_models.OfferExportRequest | None = None, *, timeout: float = 3600.0) -> list[dict[str, Any]]:
         """OF52 + OF53 polling + OF54 downloads, as a list of offer dicts (JSON or CSV rows)."""
-        request = request or m.OfferExportRequest()
+        request = request or mirakl_models.OfferExportRequest()
         tracking_id = self.start_offer_export(request)
         deadline = time.monotonic() + timeout
         while True:
@@ -474,7 +474,7 @@ class MiraklClient:
     def _upload(self, code: str, content: bytes, filename: str, fields: Mapping[str, str] | None = None) -> str:
         files = {"file": (filename, content, "text/csv")}
         response = self.call(code, files=files, data=dict(fields or {}))
-        return m.ImportCreated.model_validate(response.json()).id
+        return mirakl_models.ImportCreated.model_validate(response.json()).id
 
     def submit_stock(self, rows: Iterable[Mapping[str, Any]]) -> str:
         """STO01: rows of ``offer-sku``, ``quantity`` (+ ``warehouse-code``, ``update-delete``)."""
@@ -500,21 +500,21 @@ class MiraklClient:
         return self._upload("P41", write_csv(columns, rows), "products.csv")
 
     # ------------------------------------------------------------------ imports: status
-    def stock_import_status(self, import_id: str) -> m.StockImportStatus:
-        return self._get_model("STO02", m.StockImportStatus, path_params={"import_id": import_id})
+    def stock_import_status(self, import_id: str) -> mirakl_models.StockImportStatus:
+        return self._get_model("STO02", mirakl_models.StockImportStatus, path_params={"import_id": import_id})
 
-    def offer_import_status(self, import_id: str) -> m.OfferImportStatus:
-        return self._get_model("OF02", m.OfferImportStatus, path_params={"import_id": import_id})
+    def offer_import_status(self, import_id: str) -> mirakl_models.OfferImportStatus:
+        return self._get_model("OF02", mirakl_models.OfferImportStatus, path_params={"import_id": import_id})
 
-    def price_import_status(self, import_id: str) -> m.PriceImportStatus:
-        page = self._get_model("PRI02", m.PriceImportPage, params=[("import_id", import_id)])
+    def price_import_status(self, import_id: str) -> mirakl_models.PriceImportStatus:
+        page = self._get_model("PRI02", mirakl_models.PriceImportPage, params=[("import_id", import_id)])
         for item in page.data:
             if item.import_id == import_id:
                 return item
         raise NotFound(f"price import {import_id} not found", api="PRI02", status=200)
 
-    def product_import_status(self, import_id: str) -> m.ProductImportStatus:
-        return self._get_model("P42", m.ProductImportStatus, path_params={"import_id": import_id})
+    def product_import_status(self, import_id: str) -> mirakl_models.ProductImportStatus:
+        return self._get_model("P42", mirakl_models.ProductImportStatus, path_params={"import_id": import_id})
 
     # ------------------------------------------------------------------ imports: reports
     def _report(self, code: str, import_id: str) -> list[dict[str, str]]:
@@ -610,27 +610,27 @@ class MiraklClient:
                                 timeout)
 
     # ------------------------------------------------------------------ reference data
-    def carriers(self) -> list[m.Carrier]:
-        return self._get_model("SH21", m.CarrierList).carriers
+    def carriers(self) -> list[mirakl_models.Carrier]:
+        return self._get_model("SH21", mirakl_models.CarrierList).carriers
 
-    def shipping_types(self) -> list[m.ShippingType]:
-        return self._get_model("SH12", m.ShippingTypeList).shipping_types
+    def shipping_types(self) -> list[mirakl_models.ShippingType]:
+        return self._get_model("SH12", mirakl_models.ShippingTypeList).shipping_types
 
-    def reasons(self, reason_type: str | None = None) -> list[m.Reason]:
-        reasons = self._get_model("RE01", m.ReasonList).reasons
+    def reasons(self, reason_type: str | None = None) -> list[mirakl_models.Reason]:
+        reasons = self._get_model("RE01", mirakl_models.ReasonList).reasons
         return [r for r in reasons if reason_type is None or r.type == reason_type]
 
-    def attributes(self, hierarchy: str | None = None) -> list[m.Attribute]:
-        return self._get_model("PM11", m.AttributeList, params={"hierarchy": hierarchy}).attributes
+    def attributes(self, hierarchy: str | None = None) -> list[mirakl_models.Attribute]:
+        return self._get_model("PM11", mirakl_models.AttributeList, params={"hierarchy": hierarchy}).attributes
 
-    def hierarchies(self, hierarchy: str | None = None, max_level: int | None = None) -> list[m.Hierarchy]:
-        return self._get_model("H11", m.HierarchyList, params={"hierarchy": hierarchy, "max_level": max_level}).hierarchies
+    def hierarchies(self, hierarchy: str | None = None, max_level: int | None = None) -> list[mirakl_models.Hierarchy]:
+        return self._get_model("H11", mirakl_models.HierarchyList, params={"hierarchy": hierarchy, "max_level": max_level}).hierarchies
 
-    def value_lists(self, code: str | None = None) -> list[m.ValueList]:
-        return self._get_model("VL11", m.ValueListList, params={"code": code}).values_lists
+    def value_lists(self, code: str | None = None) -> list[mirakl_models.ValueList]:
+        return self._get_model("VL11", mirakl_models.ValueListList, params={"code": code}).values_lists
 
-    def account(self) -> m.Account:
-        return self._get_model("A01", m.Account)
+    def account(self) -> mirakl_models.Account:
+        return self._get_model("A01", mirakl_models.Account)
 
 
 def _iso(moment: datetime | None) -> str | None:

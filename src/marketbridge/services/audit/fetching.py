@@ -25,8 +25,8 @@ from sqlalchemy import select
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.catalogue import AuditRun, PublishOverride
 from marketbridge.adapters.errors import IntegrationError, RemoteError
-from marketbridge.adapters.mirakl import models as mm
-from marketbridge.domain import catalogue as rules
+from marketbridge.adapters.mirakl import models as mirakl_models
+from marketbridge.domain import catalogue as catalogue_domain
 from marketbridge.domain.catalogue import (
     Drift,
     DriftKind,
@@ -83,7 +83,7 @@ def fetch_magento(runtime: Runtime, progress: Progress = _noop) -> MagentoSide:
     done = 0
     for raw in client.iterate_products(page_size=500):
         product = catalogue_service.catalogue_product(raw)
-        excluded = rules.exclusion_reason(product, overrides.get(product.sku)) is not None
+        excluded = catalogue_domain.exclusion_reason(product, overrides.get(product.sku)) is not None
         qty, price = catalogue_service.channel_values(product, salable.get(product.sku), stock_rule_rows,
                                                       unmanaged_quantity=unmanaged, today=today)
         ean = product.attributes.get("ean")
@@ -114,7 +114,7 @@ def _offer_from_export(row: dict[str, Any]) -> OfferRow | None:
     )
 
 
-def _offer_from_of21(offer: mm.Offer) -> OfferRow:
+def _offer_from_of21(offer: mirakl_models.Offer) -> OfferRow:
     ean = next((r.reference for r in offer.product_references if (r.reference_type or "").upper() == "EAN"), None)
     return OfferRow(offer.shop_sku, int(offer.quantity), to_money_or_none(offer.price), offer.active,
                     tuple(offer.inactivity_reasons), ean)
@@ -126,7 +126,7 @@ def export_offer_rows(runtime: Runtime, progress: Progress = _noop) -> list[Offe
     import json
 
     client = runtime.mirakl
-    tracking_id = client.start_offer_export(mm.OfferExportRequest(include_inactive_offers=True))
+    tracking_id = client.start_offer_export(mirakl_models.OfferExportRequest(include_inactive_offers=True))
     deadline = time.monotonic() + runtime.settings.audit_export_timeout_seconds
     while True:
         status = client.offer_export_status(tracking_id)  # OF53's own call frequency paces this loop

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.catalogue import CatalogueImport
 from marketbridge.adapters.errors import RateLimited, RemoteError
-from marketbridge.domain import catalogue as rules
+from marketbridge.domain import catalogue as catalogue_domain
 from marketbridge.domain.catalogue import (
     Drift,
     DriftKind,
@@ -30,7 +30,7 @@ def apply_fixes(runtime: Runtime, drifts: Sequence[Drift]) -> tuple[dict[int, tu
     offer_drifts: dict[str, list[int]] = {}
     missing: dict[str, int] = {}
     for index, drift in enumerate(drifts):
-        if drift.kind in rules.NEEDS_A_PERSON:
+        if drift.kind in catalogue_domain.NEEDS_A_PERSON:
             results[index] = ("exception", "needs a person: raised as an exception for ecommerce")
         elif drift.kind is DriftKind.MISSING_ON_MARKETPLACE and drift.magento_sku:
             missing[drift.magento_sku] = index

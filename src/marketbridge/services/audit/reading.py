@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.models.catalogue import AuditDrift, AuditRun
-from marketbridge.domain import catalogue as rules
+from marketbridge.domain import catalogue as catalogue_domain
 from marketbridge.domain.catalogue import (
     DRIFT_LABELS,
     DriftKind,
@@ -66,5 +66,5 @@ def run_csv(session: Session, run_id: int) -> str | None:
     writer.writerow(CSV_COLUMNS)
     for drift in session.scalars(select(AuditDrift).where(AuditDrift.run_id == run_id).order_by(AuditDrift.id)):
         data = drift_view(drift).model_dump()
-        writer.writerow([rules.csv_safe(data[c]) for c in CSV_COLUMNS])
+        writer.writerow([catalogue_domain.csv_safe(data[c]) for c in CSV_COLUMNS])
     return buffer.getvalue()

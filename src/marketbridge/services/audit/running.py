@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.catalogue import AuditDrift, AuditRun
-from marketbridge.domain import catalogue as rules
+from marketbridge.domain import catalogue as catalogue_domain
 from marketbridge.domain.catalogue import (
     OFFER_INACTIVE,
     OFFER_WITHOUT_PRODUCT,
@@ -75,10 +75,10 @@ def run_audit(runtime: Runtime, *, fix: bool = False, trigger: str = "manual", p
         with runtime.db.session() as session:
             links = sku_service.all_links(session)
         progress("Comparing", 0, len(side.rows))
-        drifts = rules.compare(side.rows, offers, AuditRules(links=links, price_tolerance=PRICE_TOLERANCE))
+        drifts = catalogue_domain.compare(side.rows, offers, AuditRules(links=links, price_tolerance=PRICE_TOLERANCE))
         drifts = confirm_quantities(runtime, drifts)
         progress("Comparing", len(side.rows), len(side.rows))
-        counts = rules.count_by_kind(drifts)
+        counts = catalogue_domain.count_by_kind(drifts)
         fix_results: dict[int, tuple[str, str]] = {}
         fixed: dict[str, int] = {}
         with runtime.db.session() as session:

@@ -14,7 +14,7 @@ from marketbridge.adapters.db.models.catalogue import (
     CategoryMappingRow,
     PublishOverride,
 )
-from marketbridge.domain import catalogue as rules
+from marketbridge.domain import catalogue as catalogue_domain
 from marketbridge.domain.catalogue import (
     AttributeMapping,
 )
@@ -31,7 +31,7 @@ from marketbridge.services.stock import outbox as stock_outbox
 # ----------------------------------------------------------------------------- mappings
 def attribute_mappings(session: Session) -> list[AttributeMapping]:
     """The defaults, overridden attribute by attribute by the editable table (empty source = unmapped)."""
-    effective = {m.attribute: m for m in rules.DEFAULT_ATTRIBUTE_MAPPINGS}
+    effective = {m.attribute: m for m in catalogue_domain.DEFAULT_ATTRIBUTE_MAPPINGS}
     for row in session.scalars(select(AttributeMappingRow)):
         if row.source:
             effective[row.attribute] = AttributeMapping(row.attribute, row.source, dict(row.value_map or {}))
@@ -67,7 +67,7 @@ def set_value_mapping(session: Session, attribute: str, magento_value: str, mark
                       actor: str) -> AttributeMappingRow:
     row = session.get(AttributeMappingRow, attribute)
     if row is None:
-        default = next((m for m in rules.DEFAULT_ATTRIBUTE_MAPPINGS if m.attribute == attribute), None)
+        default = next((m for m in catalogue_domain.DEFAULT_ATTRIBUTE_MAPPINGS if m.attribute == attribute), None)
         if default is None:
             raise ValueError(f"no mapping for the attribute {attribute!r}; map it first")
         row = AttributeMappingRow(attribute=attribute, source=default.source, value_map={}, updated_by=actor)
@@ -114,7 +114,7 @@ def set_override(session: Session, magento_sku: str, action: str | None, *, acto
         if row is not None:
             session.delete(row)
     else:
-        rules.OverrideAction(action)  # validates
+        catalogue_domain.OverrideAction(action)  # validates
         if row is None:
             session.add(PublishOverride(magento_sku=magento_sku, action=action, note=note, created_by=actor))
         else:

@@ -20,7 +20,7 @@ from marketbridge.adapters.db.models.catalogue import (
     PublishOverride,
 )
 from marketbridge.adapters.errors import NotFound, RemoteError
-from marketbridge.domain import catalogue as rules
+from marketbridge.domain import catalogue as catalogue_domain
 from marketbridge.domain.catalogue import (
     CATEGORY_SOURCE,
     PRODUCT_INVALID,
@@ -98,15 +98,15 @@ def prepare(runtime: Runtime, skus: Sequence[str]) -> PrepareResult:
             if parent is None and listing.variant_group and product.type_id == "simple":
                 parent = listing.variant_group
             listing.variant_group = parent
-            reason = rules.exclusion_reason(product, overrides.get(product.sku))
+            reason = catalogue_domain.exclusion_reason(product, overrides.get(product.sku))
             if reason is not None:
                 listing.status, listing.stage, listing.problems = ListingStatus.EXCLUDED.value, "", [reason]
                 result.excluded[product.sku] = reason
                 exception_service.clear(session, PRODUCT_INVALID, product.sku)
                 continue
             assert reference is not None
-            category = rules.map_category(product, categories, reference)
-            row = rules.normalise_list_values(rules.map_product(product, mappings, category, parent), reference)
+            category = catalogue_domain.map_category(product, categories, reference)
+            row = catalogue_domain.normalise_list_values(catalogue_domain.map_product(product, mappings, category, parent), reference)
             manage_stock = True
             stock_item = raw.extension_attributes.stock_item
             if stock_item is not None and getattr(stock_item, "manage_stock", None) is not None:
@@ -114,7 +114,7 @@ def prepare(runtime: Runtime, skus: Sequence[str]) -> PrepareResult:
             salable = _salable(runtime, product.sku) if product.enabled and manage_stock else None
             qty, price = channel_values(product, salable, stock_rule_rows, manage_stock=manage_stock,
                                         unmanaged_quantity=unmanaged_default(runtime))
-            problems = rules.validate(row, reference, sku=product.sku,
+            problems = catalogue_domain.validate(row, reference, sku=product.sku,
                                       raw_category=str(product.attributes.get(CATEGORY_SOURCE) or ""), price=price)
             if not product.enabled:
                 problems.insert(0, "It is disabled in Adobe Commerce; enable it to sell it on the marketplace.")

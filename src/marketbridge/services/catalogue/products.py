@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from marketbridge.domain import stock as stock_rules
+from marketbridge.domain import stock as stock_domain
 from marketbridge.domain.catalogue import (
     CatalogueProduct,
 )
@@ -49,8 +49,8 @@ def unmanaged_default(runtime: Runtime) -> int:
     return int(getattr(runtime.settings, "stock_unmanaged_default_quantity", 100))
 
 
-def product_facts(product: CatalogueProduct, manage_stock: bool = True) -> stock_rules.ProductFacts:
-    return stock_rules.ProductFacts(
+def product_facts(product: CatalogueProduct, manage_stock: bool = True) -> stock_domain.ProductFacts:
+    return stock_domain.ProductFacts(
         sku=product.sku, enabled=product.enabled, type_id=product.type_id, manage_stock=manage_stock,
         attributes={k: str(v) for k, v in product.attributes.items() if isinstance(v, str | int | float)},
         category_ids=tuple(str(c) for c in product.attributes.get("category_ids") or []),
@@ -66,13 +66,13 @@ def _date(value: Any) -> dt.date | None:
         return None
 
 
-def price_facts(product: CatalogueProduct) -> stock_rules.PriceFacts:
+def price_facts(product: CatalogueProduct) -> stock_domain.PriceFacts:
     special = product.attributes.get("special_price")
     try:
         special_dec = Decimal(str(special)) if special not in (None, "") else None
     except ArithmeticError:
         special_dec = None
-    return stock_rules.PriceFacts(
+    return stock_domain.PriceFacts(
         price=to_money_or_none(product.price), special_price=special_dec,
         special_from=_date(product.attributes.get("special_from_date")),
         special_to=_date(product.attributes.get("special_to_date")),
@@ -84,6 +84,6 @@ def channel_values(product: CatalogueProduct, salable: float | None, stock_rule_
                    unmanaged_quantity: int = 100) -> tuple[int, Decimal | None]:
     """Quantity and price the marketplace should show, through the stock flow's rules."""
     facts = product_facts(product, manage_stock)
-    qty, _ = stock_rules.publishable_quantity(salable, facts, stock_rule_rows, unmanaged_default=unmanaged_quantity)
-    price, _ = stock_rules.channel_price(price_facts(product), facts, stock_rule_rows, today or dt.date.today())
+    qty, _ = stock_domain.publishable_quantity(salable, facts, stock_rule_rows, unmanaged_default=unmanaged_quantity)
+    price, _ = stock_domain.channel_price(price_facts(product), facts, stock_rule_rows, today or dt.date.today())
     return qty, price

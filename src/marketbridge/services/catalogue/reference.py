@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from marketbridge.domain import catalogue as rules
+from marketbridge.domain import catalogue as catalogue_domain
 from marketbridge.domain.catalogue import (
     MarketReference,
 )
@@ -23,7 +23,7 @@ def market_reference(runtime: Runtime, *, refresh: bool = False) -> MarketRefere
     if cached and not refresh and time.monotonic() - cached[0] < REFERENCE_TTL_SECONDS:
         return cached[1]  # type: ignore[no-any-return]
     client = runtime.mirakl
-    reference = rules.reference_from_api(
+    reference = catalogue_domain.reference_from_api(
         [a.model_dump() for a in client.attributes()],
         [h.model_dump() for h in client.hierarchies()],
         [v.model_dump() for v in client.value_lists()],

@@ -22,10 +22,10 @@ from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from marketbridge.domain import finance as rules
+from marketbridge.domain import finance as finance_domain
 
 if TYPE_CHECKING:
-    from marketbridge.adapters.magento import models as mg
+    from marketbridge.adapters.magento import models as magento_models
     from marketbridge.runtime import Runtime
 
 
@@ -47,7 +47,7 @@ def _iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat(timespec="seconds")
 
 
-def marketplace_side(order: dict[str, Any]) -> rules.MarketplaceSide:
+def marketplace_side(order: dict[str, Any]) -> finance_domain.MarketplaceSide:
     """One OR11 order (raw JSON, so ``total_commission`` is kept) as the report needs it."""
     refunded = Decimal(0)
     count = 0
@@ -61,22 +61,22 @@ def marketplace_side(order: dict[str, Any]) -> rules.MarketplaceSide:
     commission = order.get("total_commission")
     if commission is None:
         commission = sum((_dec(line.get("total_commission")) for line in order.get("order_lines") or []), Decimal(0))
-    return rules.MarketplaceSide(
+    return finance_domain.MarketplaceSide(
         order_id=str(order["order_id"]), created=_time(order.get("created_date")), state=str(order.get("order_state") or ""),
         currency=str(order.get("currency_iso_code") or ""), total=_dec(order.get("total_price")),
         commission=_dec(commission), refunded=refunded, refunds=count, canceled=canceled,
     )
 
 
-def magento_side(order: mg.Order, creditmemos: int) -> rules.MagentoSide:
-    return rules.MagentoSide(
+def magento_side(order: magento_models.Order, creditmemos: int) -> finance_domain.MagentoSide:
+    return finance_domain.MagentoSide(
         ext_order_id=order.ext_order_id or "", increment_id=order.increment_id, created=_time(order.created_at),
         currency=order.order_currency_code or "", grand_total=_dec(order.grand_total),
         refunded=_dec(order.total_refunded), creditmemos=creditmemos,
     )
 
 
-def _magento_orders(runtime: Runtime, start: dt.datetime, end: dt.datetime) -> Iterator[mg.Order]:
+def _magento_orders(runtime: Runtime, start: dt.datetime, end: dt.datetime) -> Iterator[magento_models.Order]:
     """Magento orders created in ``[start, end)`` that carry an ``ext_order_id`` (keyset paging)."""
     from marketbridge.adapters.magento.criteria import SearchCriteria
 
@@ -92,10 +92,10 @@ def _magento_orders(runtime: Runtime, start: dt.datetime, end: dt.datetime) -> I
         last = page[-1].entity_id
 
 
-def _magento_by_ext_ids(runtime: Runtime, ext_ids: Sequence[str]) -> list[mg.Order]:
+def _magento_by_ext_ids(runtime: Runtime, ext_ids: Sequence[str]) -> list[magento_models.Order]:
     from marketbridge.adapters.magento.criteria import SearchCriteria
 
-    found: list[mg.Order] = []
+    found: list[magento_models.Order] = []
     for start in range(0, len(ext_ids), 100):
         batch = list(ext_ids[start:start + 100])
         result = runtime.magento.search_orders(SearchCriteria().where("ext_order_id", batch, "in").page(200))
@@ -121,9 +121,9 @@ def _creditmemo_counts(runtime: Runtime, order_ids: Sequence[int]) -> dict[int, 
     return counts
 
 
-def build_report(runtime: Runtime, month: str) -> rules.Report:
+def build_report(runtime: Runtime, month: str) -> finance_domain.Report:
     """Read both systems for ``month`` (``YYYY-MM``, business time zone) and compare them."""
-    start, end = rules.month_bounds(month, runtime.settings.timezone)
+    start, end = finance_domain.month_bounds(month, runtime.settings.timezone)
     params = {"start_date": _iso(start), "end_date": _iso(end - dt.timedelta(seconds=1))}
     marketplace = [marketplace_side(o) for o in runtime.mirakl.iter_offset("OR11", params)]
     marketplace = [m for m in marketplace if m.created is None or start <= m.created < end]
@@ -142,8 +142,8 @@ def build_report(runtime: Runtime, month: str) -> rules.Report:
     counts = _creditmemo_counts(runtime, [o.entity_id for o in magento_orders])
     magento = [magento_side(o, counts.get(o.entity_id, 0)) for o in magento_orders]
     tolerance = Decimal(str(runtime.settings.finance_tolerance))
-    return rules.build_report(month, start, end, marketplace, magento, tolerance)
+    return finance_domain.build_report(month, start, end, marketplace, magento, tolerance)
 
 
-def report_csv(report: rules.Report) -> str:
-    return rules.to_csv(report)
+def report_csv(report: finance_domain.Report) -> str:
+    return finance_domain.to_csv(report)

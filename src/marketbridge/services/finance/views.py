@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from marketbridge.domain import finance as rules
+from marketbridge.domain import finance as finance_domain
 
 
 class _View(BaseModel):
@@ -55,5 +55,5 @@ class FinanceReportView(_View):
     rows: list[FinanceRow]
 
 
-def report_view(report: rules.Report) -> FinanceReportView:
+def report_view(report: finance_domain.Report) -> FinanceReportView:
     return FinanceReportView.model_validate(report.as_dict())

@@ -8,10 +8,10 @@ CANCELLATION_NOTE``, so the refunds flow knows it is not a refund to send.
 from __future__ import annotations
 
 from marketbridge.adapters.errors import Rejected
-from marketbridge.domain import orders as rules
+from marketbridge.domain import orders as orders_domain
 from marketbridge.domain.exceptions import ExceptionReport
 from marketbridge.runtime import Runtime
-from marketbridge.services import exceptions as exc
+from marketbridge.services import exceptions as exception_service
 from marketbridge.services.orders.record import CANCELLATION_NOTE, MARKER, S, _transition, get_order_record
 from marketbridge.services.orders.results import CancelResult
 
@@ -31,8 +31,8 @@ def cancel_in_magento(runtime: Runtime, order_id: str) -> CancelResult:
     shipped = any(i.qty_shipped > 0 for i in magento_order.items)
     if shipped:
         with runtime.db.session() as session:
-            exc.record(session, ExceptionReport(
-                rules.ORDER_CANCELLED_AFTER_SHIPMENT, order_id,
+            exception_service.record(session, ExceptionReport(
+                orders_domain.ORDER_CANCELLED_AFTER_SHIPMENT, order_id,
                 f"The marketplace cancelled order {order_id}, but Adobe Commerce order {magento_order.increment_id} "
                 "has already shipped."))
         return CancelResult(order_id, shipped=True)
@@ -46,8 +46,8 @@ def cancel_in_magento(runtime: Runtime, order_id: str) -> CancelResult:
                 how = "credit_memo"
     except Rejected as error:
         with runtime.db.session() as session:
-            exc.record(session, ExceptionReport(
-                rules.ORDER_CANCEL_FAILED, order_id,
+            exception_service.record(session, ExceptionReport(
+                orders_domain.ORDER_CANCEL_FAILED, order_id,
                 f"Order {order_id} was cancelled on the marketplace but Adobe Commerce order "
                 f"{magento_order.increment_id} could not be cancelled.", detail=str(error)))
         return CancelResult(order_id, failed=str(error))
@@ -56,17 +56,17 @@ def cancel_in_magento(runtime: Runtime, order_id: str) -> CancelResult:
         assert order is not None
         order.reason = "cancelled on the marketplace before shipment"
         _transition(session, order, S.CANCELLED, actor="marketplace", magento=how)
-        exc.clear(session, rules.ORDER_CANCEL_FAILED, order_id)
+        exception_service.clear(session, orders_domain.ORDER_CANCEL_FAILED, order_id)
     return CancelResult(order_id, cancelled=how)
 
 
 def report_unreachable(runtime: Runtime, order_id: str, phase: str, error: str) -> None:
     """A per-order workflow gave up after retrying a remote system that kept failing."""
-    type_ = {"accept": rules.ORDER_DECISION_FAILED, "cancel": rules.ORDER_CANCEL_FAILED}.get(
-        phase, rules.ORDER_CREATION_FAILED)
+    type_ = {"accept": orders_domain.ORDER_DECISION_FAILED, "cancel": orders_domain.ORDER_CANCEL_FAILED}.get(
+        phase, orders_domain.ORDER_CREATION_FAILED)
     what = {"accept": "decide on", "cancel": "cancel", "create": "create", "finish": "invoice"}.get(phase, phase)
     with runtime.db.session() as session:
-        exc.record(session, ExceptionReport(
+        exception_service.record(session, ExceptionReport(
             type_, order_id,
             f"marketbridge could not {what} order {order_id}: a remote system kept failing, so it stopped retrying.",
             detail=error))

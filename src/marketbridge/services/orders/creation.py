@@ -20,13 +20,13 @@ from sqlalchemy.orm import Session
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderLine, OrderTransition
 from marketbridge.adapters.errors import Rejected
-from marketbridge.adapters.magento import models as mm
+from marketbridge.adapters.magento import models as magento_models
 from marketbridge.adapters.magento.criteria import SearchCriteria
-from marketbridge.domain import orders as rules
+from marketbridge.domain import orders as orders_domain
 from marketbridge.domain.exceptions import ExceptionReport
 from marketbridge.domain.money import to_money, wire_number
 from marketbridge.runtime import Runtime
-from marketbridge.services import exceptions as exc
+from marketbridge.services import exceptions as exception_service
 from marketbridge.services.orders.decisions import DecisionNotAllowed
 from marketbridge.services.orders.record import (
     MARKER,
@@ -58,13 +58,13 @@ class CreationBlocked(Exception):
         self.message = message
 
 
-def _magento_address(address: dict[str, Any], email: str) -> mm.Address:
+def _magento_address(address: dict[str, Any], email: str) -> magento_models.Address:
     country = str(address.get("country_iso_code") or "").upper()
     country_id = ISO3_TO_ISO2.get(country, country if len(country) == 2 else "")
     if not country_id:
-        raise CreationBlocked(rules.ORDER_ADDRESS_MISSING, f"the shipping country {country!r} is not known")
+        raise CreationBlocked(orders_domain.ORDER_ADDRESS_MISSING, f"the shipping country {country!r} is not known")
     street = [s for s in (address.get("street_1"), address.get("street_2")) if s]
-    return mm.Address(
+    return magento_models.Address(
         firstname=address.get("firstname") or "-", lastname=address.get("lastname") or "-", street=street or ["-"],
         city=address.get("city") or "-", postcode=address.get("zip_code") or "-", country_id=country_id,
         telephone=address.get("phone") or "0000000000", email=email, company=address.get("company") or None,
@@ -78,15 +78,15 @@ def order_email(order: MarketplaceOrder) -> str:
     return str(relay) if relay else f"marketplace+{order.order_id.lower()}@marketplace.invalid"
 
 
-def cart_lines(runtime: Runtime, catalog: Catalog, lines: Iterable[tuple[str, float]]) -> list[mm.CartLine]:
+def cart_lines(runtime: Runtime, catalog: Catalog, lines: Iterable[tuple[str, float]]) -> list[magento_models.CartLine]:
     """Cart lines for ``(magento_sku, qty)``: simple as is, configurable child via its parent and
     options, bundle with its default selections, required custom options from settings."""
-    out: list[mm.CartLine] = []
+    out: list[magento_models.CartLine] = []
     configured = runtime.settings.order_custom_option_values
     for sku, qty in lines:
         product = catalog.product(sku)
         if product is None:
-            raise CreationBlocked(rules.ORDER_CREATION_FAILED, f"SKU {sku} does not exist in Adobe Commerce")
+            raise CreationBlocked(orders_domain.ORDER_CREATION_FAILED, f"SKU {sku} does not exist in Adobe Commerce")
         custom: dict[str, str] | None = None
         required = [o for o in (product.options or runtime.magento.custom_options(sku)) if o.is_require] \
             if product.has_required_options or product.options else []
@@ -96,7 +96,7 @@ def cart_lines(runtime: Runtime, catalog: Catalog, lines: Iterable[tuple[str, fl
             for option in required:
                 value = values.get(option.title) or values.get(str(option.option_id))
                 if not value:
-                    raise CreationBlocked(rules.ORDER_CUSTOM_OPTION_MISSING,
+                    raise CreationBlocked(orders_domain.ORDER_CUSTOM_OPTION_MISSING,
                                           f"SKU {sku} needs a value for its required option {option.title!r}")
                 custom[str(option.option_id)] = value
         if product.type_id == "bundle":
@@ -106,9 +106,9 @@ def cart_lines(runtime: Runtime, catalog: Catalog, lines: Iterable[tuple[str, fl
                     or bundle_option.product_links[:1]
                 if not defaults:
                     continue
-                selections.append(mm.BundleSelection(option_id=bundle_option.option_id, option_qty=defaults[0].qty or 1,
+                selections.append(magento_models.BundleSelection(option_id=bundle_option.option_id, option_qty=defaults[0].qty or 1,
                                                      option_selections=[int(link.id) for link in defaults if link.id]))
-            out.append(mm.CartLine(sku=sku, qty=qty, bundle_selections=selections, custom_options=custom))
+            out.append(magento_models.CartLine(sku=sku, qty=qty, bundle_selections=selections, custom_options=custom))
             continue
         parent = catalog.parent_of(product) if product.type_id in ("simple", "virtual") else None
         if parent is not None:
@@ -118,16 +118,16 @@ def cart_lines(runtime: Runtime, catalog: Catalog, lines: Iterable[tuple[str, fl
                 code = (axis.label or "").strip().lower()
                 value = values.get(code) or values.get(code.replace("colour", "color"))
                 if value is None:
-                    raise CreationBlocked(rules.ORDER_CREATION_FAILED,
+                    raise CreationBlocked(orders_domain.ORDER_CREATION_FAILED,
                                           f"child {sku} has no value for {parent.sku}'s option {axis.label!r}")
                 options[str(axis.attribute_id)] = int(str(value))
-            out.append(mm.CartLine(sku=parent.sku, qty=qty, configurable_options=options, custom_options=custom))
+            out.append(magento_models.CartLine(sku=parent.sku, qty=qty, configurable_options=options, custom_options=custom))
             continue
-        out.append(mm.CartLine(sku=sku, qty=qty, custom_options=custom))
+        out.append(magento_models.CartLine(sku=sku, qty=qty, custom_options=custom))
     return out
 
 
-def _find_existing(runtime: Runtime, order: MarketplaceOrder) -> mm.Order | None:
+def _find_existing(runtime: Runtime, order: MarketplaceOrder) -> magento_models.Order | None:
     """The Magento order for this marketplace order, if one exists: ``ext_order_id`` = our id, or
     (placed but not yet tagged) the order's unique e-mail without an ``ext_order_id``, which is then
     tagged. One search: the two filters are OR-ed in one filter group."""
@@ -163,21 +163,21 @@ def create_in_magento(runtime: Runtime, order_id: str) -> CreationResult:
         entity_id = _place(runtime, order)
     except CreationBlocked as blocked:
         with runtime.db.session() as session:
-            exc.record(session, ExceptionReport(blocked.type, order_id,
+            exception_service.record(session, ExceptionReport(blocked.type, order_id,
                                                 f"Order {order_id} was not created in Adobe Commerce: {blocked.message}."))
         return CreationResult(order_id, blocked=blocked.message)
     except Rejected as error:
-        if rules.is_stock_shortage(error.message):
+        if orders_domain.is_stock_shortage(error.message):
             skus = sorted({line.magento_sku or line.offer_sku for line in order.lines if line.accepted is not False})
             with runtime.db.session() as session:
-                exc.record(session, ExceptionReport(
-                    rules.ORDER_WAITING_FOR_STOCK, order_id,
+                exception_service.record(session, ExceptionReport(
+                    orders_domain.ORDER_WAITING_FOR_STOCK, order_id,
                     f"Order {order_id} is paid but Adobe Commerce has no stock left for it ({', '.join(skus)}); "
                     "marketbridge creates it as soon as the stock is back.",
                     detail=str(error), context={"skus": skus, "attempt": order.create_attempt}))
             return CreationResult(order_id, waiting_for_stock=tuple(skus))
         with runtime.db.session() as session:
-            exc.record(session, ExceptionReport(rules.ORDER_CREATION_FAILED, order_id,
+            exception_service.record(session, ExceptionReport(orders_domain.ORDER_CREATION_FAILED, order_id,
                                                 f"Adobe Commerce rejected order {order_id}: {error.message}",
                                                 detail=str(error)))
         return CreationResult(order_id, rejected=str(error))
@@ -189,7 +189,7 @@ def _place(runtime: Runtime, order: MarketplaceOrder) -> int:
     settings = runtime.settings
     email = order_email(order)
     if not order.shipping_address:
-        raise CreationBlocked(rules.ORDER_ADDRESS_MISSING, "the order has no shipping address")
+        raise CreationBlocked(orders_domain.ORDER_ADDRESS_MISSING, "the order has no shipping address")
     address = _magento_address(order.shipping_address, email)
     billing_raw = ((order.raw or {}).get("customer") or {}).get("billing_address")
     billing = _magento_address(billing_raw, email) if isinstance(billing_raw, dict) and billing_raw.get("street_1") else address
@@ -202,10 +202,10 @@ def _place(runtime: Runtime, order: MarketplaceOrder) -> int:
             continue
         sku = line.magento_sku or resolve_sku(catalog, line.offer_sku, links.get(line.offer_sku))[0]
         if sku is None:
-            raise CreationBlocked(rules.ORDER_CREATION_FAILED, f"offer SKU {line.offer_sku!r} matches no product")
+            raise CreationBlocked(orders_domain.ORDER_CREATION_FAILED, f"offer SKU {line.offer_sku!r} matches no product")
         wanted.append((sku, float(line.quantity), line))
     if not wanted:
-        raise CreationBlocked(rules.ORDER_CREATION_FAILED, "no accepted line to create")
+        raise CreationBlocked(orders_domain.ORDER_CREATION_FAILED, "no accepted line to create")
     if settings.order_creation_mode is OrderCreationMode.DIRECT:
         return _place_direct(runtime, order, catalog, wanted, address, billing, email)
     lines = cart_lines(runtime, catalog, [(sku, qty) for sku, qty, _ in wanted])
@@ -229,37 +229,37 @@ def shipping_method_for(settings: Settings, marketplace_shipping: Decimal) -> st
 
 
 def _place_direct(runtime: Runtime, order: MarketplaceOrder, catalog: Catalog, wanted: list[tuple[str, float, OrderLine]],
-                  address: mm.Address, billing: mm.Address, email: str) -> int:
+                  address: magento_models.Address, billing: magento_models.Address, email: str) -> int:
     """``POST /V1/orders`` with the marketplace's prices. No MSI reservation (see README)."""
     items = []
     for sku, qty, line in wanted:
         product = catalog.product(sku)
         if product is None:
-            raise CreationBlocked(rules.ORDER_CREATION_FAILED, f"SKU {sku} does not exist in Adobe Commerce")
-        items.append(mm.OrderItemInput(sku=sku, name=product.name or sku, qty_ordered=qty,
+            raise CreationBlocked(orders_domain.ORDER_CREATION_FAILED, f"SKU {sku} does not exist in Adobe Commerce")
+        items.append(magento_models.OrderItemInput(sku=sku, name=product.name or sku, qty_ordered=qty,
                                        price=wire_number(line.unit_price), base_price=wire_number(line.unit_price),
                                        row_total=wire_number(line.price), base_row_total=wire_number(line.price),
                                        product_id=product.id, product_type=product.type_id,
                                        ext_order_item_id=line.order_line_id))
 
-    def addr(kind: str, a: mm.Address) -> mm.OrderAddressInput:
-        return mm.OrderAddressInput(address_type=kind, firstname=a.firstname, lastname=a.lastname, street=a.street,
+    def addr(kind: str, a: magento_models.Address) -> magento_models.OrderAddressInput:
+        return magento_models.OrderAddressInput(address_type=kind, firstname=a.firstname, lastname=a.lastname, street=a.street,
                                     city=a.city, postcode=a.postcode, country_id=a.country_id, telephone=a.telephone,
                                     email=email, company=a.company, region=a.region)
 
     total, subtotal, shipping = (wire_number(order.total_price), wire_number(order.subtotal),
                                  wire_number(order.shipping_price))  # Adobe Commerce reads JSON numbers
-    entity = mm.OrderEntity(
+    entity = magento_models.OrderEntity(
         customer_email=email, base_currency_code=order.currency, order_currency_code=order.currency,
         global_currency_code=order.currency, store_currency_code=order.currency,
         base_grand_total=total, grand_total=total, subtotal=subtotal,
         base_subtotal=subtotal, shipping_amount=shipping, base_shipping_amount=shipping,
         total_due=total, base_total_due=total, ext_order_id=order.order_id,
         billing_address=addr("billing", billing), items=items,
-        payment=mm.OrderPaymentInput(method=runtime.settings.magento_payment_method, amount_ordered=total),
+        payment=magento_models.OrderPaymentInput(method=runtime.settings.magento_payment_method, amount_ordered=total),
         shipping_description="Marketplace shipping",
-        extension_attributes=mm.OrderExtensionInput(shipping_assignments=[mm.OrderShippingAssignmentInput(
-            shipping=mm.OrderShippingInput(address=addr("shipping", address),
+        extension_attributes=magento_models.OrderExtensionInput(shipping_assignments=[magento_models.OrderShippingAssignmentInput(
+            shipping=magento_models.OrderShippingInput(address=addr("shipping", address),
                                            method=runtime.settings.magento_shipping_method))]),
     )
     return runtime.magento.create_order_direct(entity).entity_id
@@ -276,9 +276,9 @@ def _record_created(runtime: Runtime, order_id: str, entity_id: int, increment_i
         if order.state == S.AWAITING_PAYMENT.value:
             _transition(session, order, S.CREATED, magento_entity_id=entity_id, magento_increment_id=increment_id,
                         found_existing=found)
-        for type_ in (rules.ORDER_CREATION_FAILED, rules.ORDER_CUSTOM_OPTION_MISSING, rules.ORDER_ADDRESS_MISSING,
-                      rules.ORDER_WAITING_FOR_STOCK):
-            exc.clear(session, type_, order_id)
+        for type_ in (orders_domain.ORDER_CREATION_FAILED, orders_domain.ORDER_CUSTOM_OPTION_MISSING, orders_domain.ORDER_ADDRESS_MISSING,
+                      orders_domain.ORDER_WAITING_FOR_STOCK):
+            exception_service.clear(session, type_, order_id)
         return order.state == S.CANCELLED.value
 
     cancelled_meanwhile = _write_with_retry(runtime, record)
@@ -304,8 +304,8 @@ def _cancel_created_after_cancellation(runtime: Runtime, order_id: str, entity_i
                                                            "note": "created while being cancelled; Magento order "
                                                                    "cancelled"}))
         if how != "cancelled":
-            exc.record(session, ExceptionReport(
-                rules.ORDER_CANCEL_FAILED, order_id,
+            exception_service.record(session, ExceptionReport(
+                orders_domain.ORDER_CANCEL_FAILED, order_id,
                 f"Order {order_id} was cancelled on the marketplace while it was being created; Adobe Commerce "
                 f"order {increment_id} could not be cancelled ({how}).", detail=how))
     log.warning("order.created_after_cancellation", order_id=order_id, magento=how)
@@ -358,7 +358,7 @@ def finish_creation(runtime: Runtime, order_id: str) -> FinishResult:
             log.warning("order.invoice_rejected", order_id=order_id, error=str(error))
     theirs = {"subtotal": magento_order.subtotal, "shipping": magento_order.shipping_amount,
               "grand_total": magento_order.grand_total}  # as Adobe Commerce sent them: JSON numbers
-    differences = rules.compare_totals(ours, {k: to_money(v) for k, v in theirs.items()}, settings.totals_tolerance)
+    differences = orders_domain.compare_totals(ours, {k: to_money(v) for k, v in theirs.items()}, settings.totals_tolerance)
     with runtime.db.session() as session:
         order = get_order_record(session, order_id, settings.order_connection)
         assert order is not None
@@ -366,12 +366,12 @@ def finish_creation(runtime: Runtime, order_id: str) -> FinishResult:
         if differences:
             text = ", ".join(f"{d.field} marketplace {d.marketplace:.2f} vs Adobe Commerce {d.magento:.2f}"
                              for d in differences)
-            exc.record(session, ExceptionReport(
-                rules.ORDER_TOTALS_MISMATCH, order_id,
+            exception_service.record(session, ExceptionReport(
+                orders_domain.ORDER_TOTALS_MISMATCH, order_id,
                 f"Order {order_id} (Adobe Commerce {order.magento_increment_id}) totals differ: {text}.",
                 context={"marketplace": {k: wire_number(v) for k, v in ours.items()}, "magento": theirs}))
         else:
-            exc.clear(session, rules.ORDER_TOTALS_MISMATCH, order_id)
+            exception_service.clear(session, orders_domain.ORDER_TOTALS_MISMATCH, order_id)
     return FinishResult(order_id, invoiced=invoiced, differences=tuple(d.field for d in differences))
 
 
@@ -384,5 +384,5 @@ def request_retry(runtime: Runtime, order_id: str, *, actor: str) -> str:
         if order.state != S.AWAITING_PAYMENT.value:
             raise DecisionNotAllowed(f"order {order_id} is {order.state}; only orders awaiting creation can be retried")
         order.create_attempt += 1
-        exc.audit(session, actor, "order.retry", "order", order_id, attempt=order.create_attempt)
+        exception_service.audit(session, actor, "order.retry", "order", order_id, attempt=order.create_attempt)
         return workflow_id("create", order)

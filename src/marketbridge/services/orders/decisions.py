@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.errors import Rejected, RemoteError
-from marketbridge.domain import orders as rules
+from marketbridge.domain import orders as orders_domain
 from marketbridge.domain.exceptions import ExceptionReport
 from marketbridge.domain.orders import SkuMatch
 from marketbridge.runtime import Runtime
-from marketbridge.services import exceptions as exc
+from marketbridge.services import exceptions as exception_service
 from marketbridge.services.orders.pulling import store_order
 from marketbridge.services.orders.record import S, _transition, _write_with_retry, get_order_record
 from marketbridge.services.orders.results import DecisionResult
@@ -32,8 +32,8 @@ from marketbridge.services.orders.skus import (
 from marketbridge.settings import Settings
 
 
-def acceptance_rules(settings: Settings) -> rules.AcceptanceRules:
-    return rules.AcceptanceRules(currency=settings.currency, price_tolerance_percent=settings.price_tolerance_percent,
+def acceptance_rules(settings: Settings) -> orders_domain.AcceptanceRules:
+    return orders_domain.AcceptanceRules(currency=settings.currency, price_tolerance_percent=settings.price_tolerance_percent,
                                  partial_acceptance=settings.partial_acceptance,
                                  hold_on_failure=settings.acceptance_policy.value == "hold")
 
@@ -67,17 +67,17 @@ def decide(runtime: Runtime, order_id: str) -> DecisionResult:
         sku, how = resolved[line_id]
         product = catalog.product(sku) if sku else None
         channel = _channel_price(product, rule_rows)[0] if product else None
-        facts.append(rules.LineFacts(
+        facts.append(orders_domain.LineFacts(
             order_line_id=line_id, offer_sku=offer_sku, quantity=qty, unit_price=unit, match=how, magento_sku=sku,
             enabled=product.enabled if product else False,
             salable_qty=_salable(runtime, catalog, product) if product else None,
             reserved_elsewhere=reserved.get(sku or "", 0.0), channel_price=channel))
-    decision = rules.decide_acceptance(facts, acceptance_rules(settings), currency)
+    decision = orders_domain.decide_acceptance(facts, acceptance_rules(settings), currency)
     return _apply_decision(runtime, order_id, decision, facts, actor="rules")
 
 
-def _apply_decision(runtime: Runtime, order_id: str, decision: rules.AcceptanceDecision,
-                    facts: Sequence[rules.LineFacts], *, actor: str) -> DecisionResult:
+def _apply_decision(runtime: Runtime, order_id: str, decision: orders_domain.AcceptanceDecision,
+                    facts: Sequence[orders_domain.LineFacts], *, actor: str) -> DecisionResult:
     settings = runtime.settings
     by_line = {d.order_line_id: d for d in decision.lines}
     with runtime.db.session() as session:
@@ -86,23 +86,23 @@ def _apply_decision(runtime: Runtime, order_id: str, decision: rules.AcceptanceD
         for line in order.lines:
             d = by_line.get(line.order_line_id)
             if d is not None:
-                line.accepted = d.accepted if decision.outcome is not rules.Outcome.HOLD else None
+                line.accepted = d.accepted if decision.outcome is not orders_domain.Outcome.HOLD else None
                 line.reasons = [r.value for r in d.reasons]
         order.decision = {"outcome": decision.outcome.value, "actor": actor,
                           "lines": [d.as_dict() for d in decision.lines]}
         order.reason = decision.reasons_text()
         for f in facts:
             if f.match is SkuMatch.NORMALISED and f.magento_sku:
-                exc.record(session, ExceptionReport(
-                    rules.ORDER_SKU_NORMALISED, f.offer_sku,
+                exception_service.record(session, ExceptionReport(
+                    orders_domain.ORDER_SKU_NORMALISED, f.offer_sku,
                     f"Marketplace offer SKU {f.offer_sku!r} matched Adobe Commerce SKU {f.magento_sku!r} only after "
                     f"removing spaces or changing case (order {order_id}).", context={"order_id": order_id}))
-        if decision.outcome is rules.Outcome.HOLD:
+        if decision.outcome is orders_domain.Outcome.HOLD:
             _transition(session, order, S.HELD, actor=actor, reasons=order.reason)
             deadline = order.acceptance_deadline
             when = deadline.strftime("%Y-%m-%d %H:%M UTC") if deadline else "unknown"
-            exc.record(session, ExceptionReport(
-                rules.ORDER_HELD, order_id,
+            exception_service.record(session, ExceptionReport(
+                orders_domain.ORDER_HELD, order_id,
                 f"Order {order_id} is held for a decision: {order.reason}. The marketplace refuses it automatically "
                 f"at {when}.", context={"acceptance_deadline": deadline.isoformat() if deadline else None}))
             return DecisionResult(order_id, order.state, decision.outcome.value)
@@ -128,8 +128,8 @@ def send_decision(runtime: Runtime, order_id: str, or21: dict[str, bool], *, act
             order = get_order_record(session, order_id, settings.order_connection)
             assert order is not None
             if order.marketplace_state == "WAITING_ACCEPTANCE":
-                exc.record(session, ExceptionReport(
-                    rules.ORDER_DECISION_FAILED, order_id,
+                exception_service.record(session, ExceptionReport(
+                    orders_domain.ORDER_DECISION_FAILED, order_id,
                     f"The marketplace rejected the {outcome} decision for order {order_id}.", detail=str(error)))
             return DecisionResult(order_id, order.state, outcome, rejected=str(error))
     accepted_any = any(or21.values())
@@ -146,11 +146,11 @@ def send_decision(runtime: Runtime, order_id: str, or21: dict[str, bool], *, act
             else:
                 order.reason = reason
                 _transition(session, order, S.REFUSED, actor=actor, or21=or21, reason=reason)
-                exc.record(session, ExceptionReport(rules.ORDER_REFUSED, order_id,
+                exception_service.record(session, ExceptionReport(orders_domain.ORDER_REFUSED, order_id,
                                                     f"Order {order_id} was refused: {reason}."))
-        exc.clear(session, rules.ORDER_HELD, order_id)
-        exc.clear(session, rules.ORDER_ACCEPTANCE_DEADLINE_NEAR, order_id)
-        exc.clear(session, rules.ORDER_DECISION_FAILED, order_id)
+        exception_service.clear(session, orders_domain.ORDER_HELD, order_id)
+        exception_service.clear(session, orders_domain.ORDER_ACCEPTANCE_DEADLINE_NEAR, order_id)
+        exception_service.clear(session, orders_domain.ORDER_DECISION_FAILED, order_id)
         return DecisionResult(order_id, order.state, outcome)
 
     return _write_with_retry(runtime, record)
@@ -173,6 +173,6 @@ def decide_by_person(runtime: Runtime, order_id: str, accept: bool, *, actor: st
                 f"order {order_id} is {order.state} (marketplace: {order.marketplace_state}); only held orders "
                 "waiting for acceptance can be decided")
         or21 = {line.order_line_id: accept for line in order.lines if line.marketplace_state == "WAITING_ACCEPTANCE"}
-        exc.audit(session, actor, "order.accept" if accept else "order.refuse", "order", order_id)
+        exception_service.audit(session, actor, "order.accept" if accept else "order.refuse", "order", order_id)
     reason = "accepted by a person" if accept else f"refused by {actor}"
     return send_decision(runtime, order_id, or21, actor=actor, outcome="accept" if accept else "refuse", reason=reason)

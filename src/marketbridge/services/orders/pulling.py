@@ -27,13 +27,13 @@ from sqlalchemy.orm.exc import StaleDataError
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.core import StreamCursor
 from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderLine, OrderTransition
-from marketbridge.adapters.mirakl import models as mk
-from marketbridge.domain import orders as rules
+from marketbridge.adapters.mirakl import models as mirakl_models
+from marketbridge.domain import orders as orders_domain
 from marketbridge.domain.exceptions import ExceptionReport
 from marketbridge.domain.money import UNIT_PRICE_SCALE, quantize, to_money
 from marketbridge.domain.orders import OrderState
 from marketbridge.runtime import Runtime
-from marketbridge.services import exceptions as exc
+from marketbridge.services import exceptions as exception_service
 from marketbridge.services.orders.record import S, _transition, log
 from marketbridge.settings import Settings
 
@@ -175,7 +175,7 @@ def _strip_personal(raw: dict[str, Any]) -> dict[str, Any]:
 def store_order(session: Session, settings: Settings, raw: dict[str, Any]) -> str:
     """Upsert one OR11 order: ``"new"``, ``"updated"`` or ``"duplicate"`` (same or older update date,
     as overlapping polls return). Also applies what the marketplace's state implies for our record."""
-    parsed = mk.Order.model_validate(raw)
+    parsed = mirakl_models.Order.model_validate(raw)
     order = session.scalars(select(MarketplaceOrder).where(
         MarketplaceOrder.connection == settings.order_connection,
         MarketplaceOrder.order_id == parsed.order_id)).first()
@@ -204,7 +204,7 @@ def store_order(session: Session, settings: Settings, raw: dict[str, Any]) -> st
     order.subtotal = to_money(parsed.price)  # OR11's JSON numbers, as the exact decimals they were sent as
     order.shipping_price = to_money(parsed.shipping_price)
     order.total_price = to_money(parsed.total_price)
-    order.acceptance_deadline = order.acceptance_deadline or rules.acceptance_deadline(
+    order.acceptance_deadline = order.acceptance_deadline or orders_domain.acceptance_deadline(
         parsed.created_date, settings.order_acceptance_window_seconds)
     if order.personal_data_purged_at is None:
         order.raw = raw
@@ -228,7 +228,7 @@ def store_order(session: Session, settings: Settings, raw: dict[str, Any]) -> st
         row.price = price
         row.shipping_price = to_money(line.shipping_price)
         row.marketplace_state = line.order_line_state
-        marketplace_says = rules.accepted_on_marketplace(line.order_line_state)
+        marketplace_says = orders_domain.accepted_on_marketplace(line.order_line_state)
         if marketplace_says is not None and row.accepted is not marketplace_says:
             if row.accepted is not None:  # found by the full soak: a second decision after a kill
                 log.warning("order.line_decision_overtaken", order_id=order.order_id, line=line.order_line_id,
@@ -242,7 +242,7 @@ def store_order(session: Session, settings: Settings, raw: dict[str, Any]) -> st
 def _follow_safely(session: Session, order: MarketplaceOrder) -> None:
     try:
         _follow_marketplace(session, order)
-    except rules.TransitionNotAllowed as error:  # our record is behind: keep the payload, never block the poll
+    except orders_domain.TransitionNotAllowed as error:  # our record is behind: keep the payload, never block the poll
         log.warning("order.unfollowed_state", order_id=order.order_id, marketplace_state=order.marketplace_state,
                     state=order.state, error=str(error))
 
@@ -253,8 +253,8 @@ def _follow_marketplace(session: Session, order: MarketplaceOrder) -> None:
     if state == S.HELD and mp in ("WAITING_DEBIT", "WAITING_DEBIT_PAYMENT", "SHIPPING"):
         # someone accepted it in the marketplace back office: follow, so that it is still created
         _transition(session, order, S.ACCEPTED, actor="marketplace", note="accepted outside marketbridge")
-        exc.clear(session, rules.ORDER_HELD, order.order_id)
-        exc.clear(session, rules.ORDER_ACCEPTANCE_DEADLINE_NEAR, order.order_id)
+        exception_service.clear(session, orders_domain.ORDER_HELD, order.order_id)
+        exception_service.clear(session, orders_domain.ORDER_ACCEPTANCE_DEADLINE_NEAR, order.order_id)
         state = S.ACCEPTED
     if mp == "REFUSED" and state in (S.RECEIVED, S.HELD):
         reason = order.raw.get("order_state_reason_code") or ""
@@ -263,17 +263,17 @@ def _follow_marketplace(session: Session, order: MarketplaceOrder) -> None:
                 else "refused on the marketplace (outside marketbridge)")
         order.reason = text
         _transition(session, order, S.REFUSED, actor="marketplace", reason=text, automatic=automatic)
-        exc.clear(session, rules.ORDER_HELD, order.order_id)
-        exc.clear(session, rules.ORDER_ACCEPTANCE_DEADLINE_NEAR, order.order_id)
-        exc.record(session, ExceptionReport(rules.ORDER_REFUSED, order.order_id,
+        exception_service.clear(session, orders_domain.ORDER_HELD, order.order_id)
+        exception_service.clear(session, orders_domain.ORDER_ACCEPTANCE_DEADLINE_NEAR, order.order_id)
+        exception_service.record(session, ExceptionReport(orders_domain.ORDER_REFUSED, order.order_id,
                                             f"Order {order.order_id} was {text}."))
-    elif mp == "CANCELED" and state in rules.PRE_CREATION_STATES:
+    elif mp == "CANCELED" and state in orders_domain.PRE_CREATION_STATES:
         order.reason = "cancelled on the marketplace before it was created in Adobe Commerce"
         _transition(session, order, S.CANCELLED, actor="marketplace", reason=order.reason)
         # nothing is left to do for what was blocking the creation (found by the full soak)
-        for type_ in (rules.ORDER_HELD, rules.ORDER_ADDRESS_MISSING, rules.ORDER_WAITING_FOR_STOCK,
-                      rules.ORDER_CREATION_FAILED, rules.ORDER_CUSTOM_OPTION_MISSING):
-            exc.clear(session, type_, order.order_id)
+        for type_ in (orders_domain.ORDER_HELD, orders_domain.ORDER_ADDRESS_MISSING, orders_domain.ORDER_WAITING_FOR_STOCK,
+                      orders_domain.ORDER_CREATION_FAILED, orders_domain.ORDER_CUSTOM_OPTION_MISSING):
+            exception_service.clear(session, type_, order.order_id)
     elif mp in ("WAITING_DEBIT", "WAITING_DEBIT_PAYMENT", "SHIPPING") and state in (S.RECEIVED, S.ACCEPTED):
         _transition(session, order, S.AWAITING_PAYMENT, actor="marketplace", marketplace_state=mp)
     elif mp in ("SHIPPED", "TO_COLLECT", "RECEIVED") and state == S.CREATED:
@@ -282,8 +282,8 @@ def _follow_marketplace(session: Session, order: MarketplaceOrder) -> None:
         _transition(session, order, S.CLOSED, actor="marketplace")
     if order.state == S.AWAITING_PAYMENT.value and mp == "SHIPPING":
         if order.shipping_address is None and order.personal_data_purged_at is None:
-            exc.record(session, ExceptionReport(
-                rules.ORDER_ADDRESS_MISSING, order.order_id,
+            exception_service.record(session, ExceptionReport(
+                orders_domain.ORDER_ADDRESS_MISSING, order.order_id,
                 f"Order {order.order_id} is paid but has no shipping address, so it cannot be created yet."))
         else:
-            exc.clear(session, rules.ORDER_ADDRESS_MISSING, order.order_id)
+            exception_service.clear(session, orders_domain.ORDER_ADDRESS_MISSING, order.order_id)

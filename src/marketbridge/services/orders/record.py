@@ -28,7 +28,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderTransition
-from marketbridge.domain import orders as rules
+from marketbridge.domain import orders as orders_domain
 from marketbridge.domain.orders import OrderState
 from marketbridge.runtime import Runtime
 
@@ -59,7 +59,7 @@ OFFER_CHANGING_STATES = frozenset(s.value for s in (S.ACCEPTED, S.HELD, S.AWAITI
 
 def _transition(session: Session, order: MarketplaceOrder, new_state: OrderState | str, *, actor: str = "system",
                 **facts: Any) -> bool:
-    if not rules.check_transition(order.state, new_state):
+    if not orders_domain.check_transition(order.state, new_state):
         return False
     now = utcnow()
     session.add(OrderTransition(order_pk=order.id, from_state=order.state, to_state=OrderState(new_state).value,

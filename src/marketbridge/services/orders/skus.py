@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderLine
 from marketbridge.adapters.errors import NotFound, Rejected
-from marketbridge.adapters.magento import models as mm
+from marketbridge.adapters.magento import models as magento_models
 from marketbridge.adapters.magento.criteria import SearchCriteria
-from marketbridge.domain import orders as rules
+from marketbridge.domain import orders as orders_domain
 from marketbridge.domain.money import to_money, to_money_or_none
 from marketbridge.domain.orders import SkuMatch
 from marketbridge.runtime import Runtime
@@ -37,19 +37,19 @@ class Catalog:
     def __init__(self, magento: Any, shared: dict[str, Any] | None = None) -> None:
         self.magento = magento
         shared = shared if shared is not None else {}
-        self._products: dict[str, tuple[float, mm.Product | None]] = shared.setdefault("orders.products", {})
+        self._products: dict[str, tuple[float, magento_models.Product | None]] = shared.setdefault("orders.products", {})
         self._parents: dict[str, Any] = shared.setdefault("orders.parents", {})
 
     @classmethod
     def of(cls, runtime: Runtime) -> Catalog:
         return cls(runtime.magento, runtime.extras)
 
-    def product(self, sku: str) -> mm.Product | None:
+    def product(self, sku: str) -> magento_models.Product | None:
         cached = self._products.get(sku)
         if cached is not None and time.monotonic() - cached[0] < self.PRODUCT_TTL:
             return cached[1]
         try:
-            product: mm.Product | None = self.magento.get_product(sku)
+            product: magento_models.Product | None = self.magento.get_product(sku)
         except NotFound:
             product = None
         self._products[sku] = (time.monotonic(), product)
@@ -65,7 +65,7 @@ class Catalog:
         self._parents.update({"at": time.monotonic(), "links": links})
         return links
 
-    def parent_of(self, product: mm.Product) -> mm.Product | None:
+    def parent_of(self, product: magento_models.Product) -> magento_models.Product | None:
         """The configurable parent of a child product. Only products not visible on their own
         (visibility 1, as Magento creates configurable children) are looked up; the child → parent
         map comes from one paged scan of configurable products, cached and rescanned on a miss."""
@@ -95,18 +95,18 @@ def resolve_sku(catalog: Catalog, offer_sku: str, linked: str | None = None) -> 
         product = catalog.product(candidate)
         if product is None and candidate.upper() != candidate:
             product = catalog.product(candidate.upper())
-        if product is not None and rules.normalise_sku(product.sku) == rules.normalise_sku(offer_sku):
+        if product is not None and orders_domain.normalise_sku(product.sku) == orders_domain.normalise_sku(offer_sku):
             return product.sku, SkuMatch.NORMALISED
     return None, SkuMatch.NONE
 
 
 def confirmed_links(session: Session, offer_skus: Iterable[str]) -> dict[str, str]:
     """Person-confirmed offer SKU → Magento SKU links (catalogue flow)."""
-    from marketbridge.services import skus as sku_links
+    from marketbridge.services import skus as sku_service
 
     out = {}
     for sku in set(offer_skus):
-        target = sku_links.resolve(session, sku)
+        target = sku_service.resolve(session, sku)
         if target:
             out[sku] = target
     return out
@@ -114,13 +114,13 @@ def confirmed_links(session: Session, offer_skus: Iterable[str]) -> dict[str, st
 
 def price_rules(session: Session) -> list[Any]:
     """The stock flow's price rules (one definition of the channel price everywhere). No fallback:
-    an import that fails must fail loudly, never price an order without its rules."""
+    an import that fails must fail loudly, never price an order without its orders_domain."""
     from marketbridge.services.stock.rules import load_rules
 
     return list(load_rules(session))
 
 
-def _salable(runtime: Runtime, catalog: Catalog, product: mm.Product) -> float:
+def _salable(runtime: Runtime, catalog: Catalog, product: magento_models.Product) -> float:
     stock_id = runtime.settings.magento_stock_id
     if product.type_id == "bundle":
         parts = [(link.sku, link.qty or 1.0) for option in runtime.magento.bundle_options(product.sku)
@@ -134,19 +134,19 @@ def _salable(runtime: Runtime, catalog: Catalog, product: mm.Product) -> float:
         return 0.0
 
 
-def _channel_price(product: mm.Product, price_rule_rows: Sequence[Any]) -> tuple[Decimal | None, str]:
+def _channel_price(product: magento_models.Product, price_rule_rows: Sequence[Any]) -> tuple[Decimal | None, str]:
     """The stock flow's channel price for the product (price rules applied), else Magento's own final
     price (the special price when lower) if the product's data does not fit that rule."""
-    from marketbridge.domain import stock as stock_rules
+    from marketbridge.domain import stock as stock_domain
 
     try:
-        facts = stock_rules.PriceFacts(price=to_money_or_none(product.price),
+        facts = stock_domain.PriceFacts(price=to_money_or_none(product.price),
                                        special_price=to_money_or_none(product.special_price) if product.special_price else None)
         attributes = {a.attribute_code: str(a.value) for a in product.custom_attributes if not isinstance(a.value, list)}
         categories: list[Any] = next((a.value for a in product.custom_attributes if a.attribute_code == "category_ids"), []) or []
-        pf = stock_rules.ProductFacts(sku=product.sku, enabled=product.enabled, type_id=product.type_id,
+        pf = stock_domain.ProductFacts(sku=product.sku, enabled=product.enabled, type_id=product.type_id,
                                       attributes=attributes, category_ids=[str(c) for c in categories])
-        value, how = stock_rules.channel_price(facts, pf, price_rule_rows, dt.date.today())
+        value, how = stock_domain.channel_price(facts, pf, price_rule_rows, dt.date.today())
         return value, f"channel_price:{how}"
     except (AttributeError, TypeError):
         prices = [to_money(p) for p in (product.price, product.special_price) if p]
@@ -158,9 +158,9 @@ def _open_reservations(session: Session, settings: Settings, order_id: str) -> d
         select(MarketplaceOrder.order_id, OrderLine.magento_sku, OrderLine.quantity, OrderLine.accepted)
         .join(OrderLine, OrderLine.order_pk == MarketplaceOrder.id)
         .where(MarketplaceOrder.connection == settings.order_connection,
-               MarketplaceOrder.state.in_([s.value for s in rules.PRE_CREATION_STATES]),
+               MarketplaceOrder.state.in_([s.value for s in orders_domain.PRE_CREATION_STATES]),
                OrderLine.magento_sku.is_not(None))
     ).all()
-    return rules.reserved_by_other_orders(
+    return orders_domain.reserved_by_other_orders(
         ((oid, sku, float(qty)) for oid, sku, qty, accepted in rows if accepted is not False and sku is not None),
         order_id)

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.core import ExceptionRecord
 from marketbridge.adapters.db.models.orders import MarketplaceOrder
-from marketbridge.domain import orders as rules
-from marketbridge.services import exceptions as exc
+from marketbridge.domain import orders as orders_domain
+from marketbridge.services import exceptions as exception_service
 from marketbridge.services.orders.record import S, get_order_record
 from marketbridge.settings import Settings
 
@@ -36,7 +36,7 @@ def retry_stock_waits(session: Session, settings: Settings, now: dt.datetime | N
     cutoff = now - dt.timedelta(seconds=settings.order_stock_retry_seconds)
     retried: list[str] = []
     for record in session.scalars(select(ExceptionRecord).where(
-            ExceptionRecord.type == rules.ORDER_WAITING_FOR_STOCK.code, ExceptionRecord.state.in_(exc.ACTIVE_STATES),
+            ExceptionRecord.type == orders_domain.ORDER_WAITING_FOR_STOCK.code, ExceptionRecord.state.in_(exception_service.ACTIVE_STATES),
             ExceptionRecord.last_seen <= cutoff)).all():
         order = get_order_record(session, record.object_id, settings.order_connection)
         if order is None or order.state != S.AWAITING_PAYMENT.value or order.magento_entity_id is not None:

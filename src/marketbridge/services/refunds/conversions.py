@@ -9,19 +9,19 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from marketbridge.adapters.errors import NotFound
-from marketbridge.domain import refunds as rules
+from marketbridge.domain import refunds as refunds_domain
 
 if TYPE_CHECKING:
-    from marketbridge.adapters.magento import models as mg
-    from marketbridge.adapters.mirakl import models as mk
+    from marketbridge.adapters.magento import models as magento_models
+    from marketbridge.adapters.mirakl import models as mirakl_models
     from marketbridge.runtime import Runtime
     from marketbridge.settings import Settings
 
 
-def refund_rules(settings: Settings) -> rules.RefundRules:
-    return rules.RefundRules(
+def refund_rules(settings: Settings) -> refunds_domain.RefundRules:
+    return refunds_domain.RefundRules(
         tax_rule=str(settings.refund_tax_rule.value if hasattr(settings.refund_tax_rule, "value") else settings.refund_tax_rule),
-        adjustment_policy=rules.AdjustmentPolicy(settings.refund_adjustment_policy),
+        adjustment_policy=refunds_domain.AdjustmentPolicy(settings.refund_adjustment_policy),
         reason_map=dict(settings.refund_reason_map),
         default_reason=settings.refund_reason_default,
     )
@@ -52,7 +52,7 @@ def _parse_time(value: str | dt.datetime | None) -> dt.datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)  # Magento writes UTC without a zone
 
 
-def memo_from_magento(memo: mg.Creditmemo, order: mg.Order | None) -> rules.CreditMemo:
+def memo_from_magento(memo: magento_models.Creditmemo, order: magento_models.Order | None) -> refunds_domain.CreditMemo:
     """Top-level memo rows only (a configurable's child carries no price), amounts both ways."""
     children = {i.item_id for i in (order.items if order else []) if i.parent_item_id is not None}
     items = []
@@ -62,13 +62,13 @@ def memo_from_magento(memo: mg.Creditmemo, order: mg.Order | None) -> rules.Cred
         qty = int(round(float(row.qty or 0)))
         row_total = _num(row, "row_total")
         incl = _num(row, "row_total_incl_tax") or (row_total + _num(row, "tax_amount"))
-        items.append(rules.MemoItem(sku=row.sku or "", qty=qty, row_total=row_total, row_total_incl_tax=incl,
+        items.append(refunds_domain.MemoItem(sku=row.sku or "", qty=qty, row_total=row_total, row_total_incl_tax=incl,
                                     discount=abs(_num(row, "discount_amount"))))
     shipping = _num(memo, "shipping_amount")
     shipping_incl = _num(memo, "shipping_incl_tax") or (shipping + _num(memo, "shipping_tax_amount"))
     comment = " ".join(c.comment or "" for c in memo.comments)
     currency = getattr(memo, "order_currency_code", None) or (order.order_currency_code if order else "") or ""
-    return rules.CreditMemo(
+    return refunds_domain.CreditMemo(
         creditmemo_id=memo.entity_id, increment_id=memo.increment_id or str(memo.entity_id), currency=currency,
         items=tuple(items), shipping=shipping, shipping_incl_tax=shipping_incl,
         adjustment_positive=_dec(memo.adjustment_positive), adjustment_negative=_dec(memo.adjustment_negative),
@@ -76,32 +76,32 @@ def memo_from_magento(memo: mg.Creditmemo, order: mg.Order | None) -> rules.Cred
     )
 
 
-def _taxes(taxes: Sequence[mk.TaxAmount]) -> tuple[rules.LineTax, ...]:
-    return tuple(rules.LineTax(t.code, _dec(t.amount), None if t.rate is None else _dec(t.rate), t.tax_calculation_rule)
+def _taxes(taxes: Sequence[mirakl_models.TaxAmount]) -> tuple[refunds_domain.LineTax, ...]:
+    return tuple(refunds_domain.LineTax(t.code, _dec(t.amount), None if t.rate is None else _dec(t.rate), t.tax_calculation_rule)
                  for t in taxes)
 
 
-def market_order_from(order: mk.Order, default_mode: str, links: dict[str, str] | None = None) -> rules.MarketOrder:
-    """The marketplace order for the pure rules. ``links`` (offer SKU -> Adobe Commerce SKU, the
+def market_order_from(order: mirakl_models.Order, default_mode: str, links: dict[str, str] | None = None) -> refunds_domain.MarketOrder:
+    """The marketplace order for the pure refunds_domain. ``links`` (offer SKU -> Adobe Commerce SKU, the
     person-confirmed SKU links) lets a memo row match a line whose offer SKU differs."""
     links = links or {}
     lines = []
     for line in order.order_lines:
-        lines.append(rules.MarketLine(
+        lines.append(refunds_domain.MarketLine(
             line_id=line.order_line_id, sku=line.offer_sku, quantity=line.quantity, price=_dec(line.price),
             shipping_price=_dec(line.shipping_price), state=line.order_line_state, product_sku=links.get(line.offer_sku),
-            refunds=tuple(rules.LineRefund(r.id, _dec(r.amount), _dec(r.shipping_amount), r.quantity or 0,
+            refunds=tuple(refunds_domain.LineRefund(r.id, _dec(r.amount), _dec(r.shipping_amount), r.quantity or 0,
                                            r.refund_state or r.state or "", r.reason_code, r.created_date)
                           for r in line.refunds),
-            cancelations=tuple(rules.LineCancelation(_dec(c.amount), _dec(c.shipping_amount), c.quantity or 0)
+            cancelations=tuple(refunds_domain.LineCancelation(_dec(c.amount), _dec(c.shipping_amount), c.quantity or 0)
                                for c in line.cancelations),
             taxes=_taxes(line.taxes), shipping_taxes=_taxes(line.shipping_taxes),
         ))
-    mode = rules.TaxMode(order.order_tax_mode or default_mode)
-    return rules.MarketOrder(order.order_id, order.order_state, order.currency_iso_code, mode, tuple(lines))
+    mode = refunds_domain.TaxMode(order.order_tax_mode or default_mode)
+    return refunds_domain.MarketOrder(order.order_id, order.order_state, order.currency_iso_code, mode, tuple(lines))
 
 
-def _read_order(runtime: Runtime, order_id: str) -> mk.Order | None:
+def _read_order(runtime: Runtime, order_id: str) -> mirakl_models.Order | None:
     try:
         return runtime.mirakl.get_order(order_id)
     except NotFound:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.core import StreamCursor
 from marketbridge.adapters.db.models.refunds import MarketplaceRefund, RefundOut
-from marketbridge.domain import refunds as rules
+from marketbridge.domain import refunds as refunds_domain
 from marketbridge.domain.exceptions import ExceptionReport
 from marketbridge.services import exceptions as exception_service
 from marketbridge.services.refunds.conversions import (
@@ -39,7 +39,7 @@ from marketbridge.services.refunds.states import (
 )
 
 if TYPE_CHECKING:
-    from marketbridge.adapters.mirakl import models as mk
+    from marketbridge.adapters.mirakl import models as mirakl_models
     from marketbridge.runtime import Runtime
 
 
@@ -50,13 +50,13 @@ def _pending_order_ids(session: Session) -> list[str]:
 
 
 def _money_line(amount: Decimal, shipping: Decimal, currency: str) -> str:
-    text = rules.fmt_money(amount, currency or "GBP")
+    text = refunds_domain.fmt_money(amount, currency or "GBP")
     if shipping:
-        text += f" and {rules.fmt_money(shipping, currency or 'GBP')} delivery"
+        text += f" and {refunds_domain.fmt_money(shipping, currency or 'GBP')} delivery"
     return text
 
 
-def observe_orders(runtime: Runtime, orders: Iterable[mk.Order]) -> FollowCounts:
+def observe_orders(runtime: Runtime, orders: Iterable[mirakl_models.Order]) -> FollowCounts:
     """Update our ledger from marketplace orders as read (OR11): follow states, record foreign refunds."""
     counts = {"updated": 0, "foreign": 0, "completed": 0}
     alert_after = dt.timedelta(hours=runtime.settings.refund_completion_alert_hours)
@@ -99,11 +99,11 @@ def observe_orders(runtime: Runtime, orders: Iterable[mk.Order]) -> FollowCounts
                 MarketplaceRefund.refund_id.in_(memo_row.refund_ids or ["-"]))).all()
             if states and all(s == "REFUNDED" for s in states):
                 memo_row.status, memo_row.refunded_at = REFUNDED, utcnow()
-                exception_service.clear(session, rules.REFUND_NOT_COMPLETED, _object_id(memo_row))
+                exception_service.clear(session, refunds_domain.REFUND_NOT_COMPLETED, _object_id(memo_row))
                 counts["completed"] += 1
             elif memo_row.sent_at and utcnow() - memo_row.sent_at > alert_after:
                 exception_service.record(session, ExceptionReport(
-                    type=rules.REFUND_NOT_COMPLETED, object_id=_object_id(memo_row),
+                    type=refunds_domain.REFUND_NOT_COMPLETED, object_id=_object_id(memo_row),
                     message=f"The refund for credit memo {memo_row.creditmemo_increment_id} (order {memo_row.order_id}) was sent to "
                     f"John Lewis on {memo_row.sent_at:%d %b %Y} and has still not been paid to the customer.",
                     context={"refund_ids": list(memo_row.refund_ids)},
@@ -123,7 +123,7 @@ def _mark_order_refunded(session: Session, runtime: Runtime, order_id: str) -> N
         pass  # an order the orders flow does not hold (imported before marketbridge, or by hand)
 
 
-def _record_foreign(session: Session, order: mk.Order, line: mk.OrderLine, refund_id: str, amount: Decimal,
+def _record_foreign(session: Session, order: mirakl_models.Order, line: mirakl_models.OrderLine, refund_id: str, amount: Decimal,
                     shipping: Decimal, quantity: int, reason: str, state: str, created: dt.datetime | None,
                     *, origin: str) -> None:
     session.add(MarketplaceRefund(
@@ -133,7 +133,7 @@ def _record_foreign(session: Session, order: mk.Order, line: mk.OrderLine, refun
     ))
     what = "cancelled" if origin == "cancelation" else "refunded"
     exception_service.record(session, ExceptionReport(
-        type=rules.MARKETPLACE_REFUND, object_id=f"refund:{refund_id}",
+        type=refunds_domain.MARKETPLACE_REFUND, object_id=f"refund:{refund_id}",
         message=f"John Lewis {what} {_money_line(amount, shipping, order.currency_iso_code)} on line "
         f"{line.order_line_id} ({line.offer_sku}) of order {order.order_id}"
         + (f" (reason {reason})" if reason else "") + " without a credit memo from us.",

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from marketbridge.adapters.db.models.refunds import MarketplaceRefund
 from marketbridge.adapters.errors import Rejected
-from marketbridge.domain import refunds as rules
+from marketbridge.domain import refunds as refunds_domain
 from marketbridge.domain.money import wire_number
 from marketbridge.services import exceptions as exception_service
 from marketbridge.services import skus
@@ -32,7 +32,7 @@ from marketbridge.services.refunds.states import (
 )
 
 if TYPE_CHECKING:
-    from marketbridge.adapters.magento import models as mg
+    from marketbridge.adapters.magento import models as magento_models
     from marketbridge.runtime import Runtime
 
 
@@ -60,10 +60,10 @@ def mirror_marketplace_refund(runtime: Runtime, refund_id: str, *, actor: str = 
     for memo in runtime.magento.iterate_creditmemos(order_id=order.entity_id):
         if any(marker == (c.comment or "").strip() or marker + " " in (c.comment or "") + " " for c in memo.comments):
             return _link_mirror(runtime, refund_id, memo.entity_id, actor, created=False)
-    from marketbridge.adapters.magento import models as mg
+    from marketbridge.adapters.magento import models as magento_models
 
     item = next((i for i in order.top_level_items() if i.sku == sku), None)
-    items: list[mg.DocumentItemInput] = []
+    items: list[magento_models.DocumentItemInput] = []
     goods = Decimal(0)
     if item is not None and amount > 0:
         left = int(item.qty_invoiced - item.qty_refunded) if item.qty_invoiced else int(item.qty_ordered - item.qty_refunded)
@@ -71,7 +71,7 @@ def mirror_marketplace_refund(runtime: Runtime, refund_id: str, *, actor: str = 
         qty = quantity or (int((amount / unit).to_integral_value()) if unit else 0)
         qty = max(1, min(qty, left)) if left > 0 else 0
         if qty:
-            items.append(mg.DocumentItemInput(order_item_id=item.item_id, qty=qty))
+            items.append(magento_models.DocumentItemInput(order_item_id=item.item_id, qty=qty))
             goods = unit * qty
     if not items:
         raise RefundActionError(f"Adobe Commerce order {order.increment_id} has no refundable {sku} left, so the "
@@ -98,6 +98,6 @@ def _link_mirror(runtime: Runtime, refund_id: str, memo_id: int, actor: str, *, 
         out = _row(session, memo_id)
         if out.status == NEW:
             out.status, out.problem, out.order_id = IGNORED, f"mirrors marketplace refund {refund_id}: nothing to send", row.order_id
-        exception_service.clear(session, rules.MARKETPLACE_REFUND, f"refund:{refund_id}", by=actor)
+        exception_service.clear(session, refunds_domain.MARKETPLACE_REFUND, f"refund:{refund_id}", by=actor)
         exception_service.audit(session, actor, "refunds.mirror", "refund", refund_id, creditmemo_id=memo_id)
     return MirrorResult(refund_id, memo_id, created=created)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.core import StreamCursor
 from marketbridge.adapters.db.models.refunds import RefundOut
-from marketbridge.domain import refunds as rules
+from marketbridge.domain import refunds as refunds_domain
 from marketbridge.domain.exceptions import ExceptionReport
 from marketbridge.services import exceptions as exception_service
 from marketbridge.services.refunds.recording import (
@@ -95,7 +95,7 @@ def report_delayed(runtime: Runtime, creditmemo_id: int, error: str) -> None:
     with runtime.db.session() as session:
         row = _row(session, creditmemo_id)
         exception_service.record(session, ExceptionReport(
-            type=rules.REFUND_DELAYED, object_id=_object_id(row),
+            type=refunds_domain.REFUND_DELAYED, object_id=_object_id(row),
             message=f"The refund for credit memo {row.creditmemo_increment_id} (order {row.order_id}) could not be "
             f"sent to John Lewis after {row.attempts} attempts; marketbridge keeps trying.",
             detail=error[:2000], context={"creditmemo_id": creditmemo_id},

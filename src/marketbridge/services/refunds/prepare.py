@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from marketbridge.adapters.db.models.refunds import MarketplaceRefund
 from marketbridge.adapters.errors import NotFound
-from marketbridge.domain import refunds as rules
-from marketbridge.services import orders as orders_service
+from marketbridge.domain import refunds as refunds_domain
+from marketbridge.services import orders as order_service
 from marketbridge.services import skus
 from marketbridge.services.refunds.conversions import (
     _dec,
@@ -85,7 +85,7 @@ def prepare(runtime: Runtime, creditmemo_id: int, *, replan: bool = False) -> Me
         if not order.ext_order_id:
             row.status, row.problem = IGNORED, "not a marketplace order (no ext_order_id)"
             return MemoOutcome(row.status)
-        if orders_service.is_cancellation_memo(domain_memo.comment):
+        if order_service.is_cancellation_memo(domain_memo.comment):
             # marketbridge made this memo itself to cancel an invoiced order that John Lewis
             # cancelled; John Lewis refunds its cancellations itself (found by the full soak).
             row.order_id = order.ext_order_id
@@ -98,28 +98,28 @@ def prepare(runtime: Runtime, creditmemo_id: int, *, replan: bool = False) -> Me
         if row.status in (SENDING, *DONE_STATUSES):  # another worker got further meanwhile
             return MemoOutcome(row.status, order_id=row.order_id)
         if market is None:
-            _hold(session, row, rules.REFUND_ORDER_UNKNOWN,
+            _hold(session, row, refunds_domain.REFUND_ORDER_UNKNOWN,
                   f"Credit memo {row.creditmemo_increment_id} is for John Lewis order {row.order_id}, which does not "
                   "exist on the marketplace (it was never imported by marketbridge). Nothing was sent.")
             return MemoOutcome(row.status, order_id=row.order_id)
         links = skus.all_links(session)
-        plan = rules.plan_refund(domain_memo, market_order_from(market, runtime.settings.order_tax_mode.value, links),
+        plan = refunds_domain.plan_refund(domain_memo, market_order_from(market, runtime.settings.order_tax_mode.value, links),
                                  refund_rules(runtime.settings))
         reasons = _valid_reasons(session)
         if plan.lines and reasons:
             code = plan.lines[0].reason_code
             reason = reasons.get(code)
             if reason is None or not reason.is_shop_right:
-                plan.problems.append(rules.Problem(
-                    rules.ProblemCode.REASON_INVALID,
+                plan.problems.append(refunds_domain.Problem(
+                    refunds_domain.ProblemCode.REASON_INVALID,
                     f"The refund reason code {code} (from the reason mapping) is not a John Lewis refund reason the "
                     "shop may use; fix MARKETBRIDGE_REFUND_REASON_MAP or the default.",
                 ))
         row.lines = [line.as_json() for line in plan.lines]
         row.tax_mode = plan.tax_mode.value
-        row.total = rules.from_pence(plan.total)
+        row.total = refunds_domain.from_pence(plan.total)
         if not plan.ok:
-            _hold(session, row, rules.problem_exception_type(plan.problems),
+            _hold(session, row, refunds_domain.problem_exception_type(plan.problems),
                   f"Credit memo {row.creditmemo_increment_id} (order {row.order_id}) was not sent to John Lewis: "
                   + " ".join(p.message for p in plan.problems),
                   detail="; ".join(f"{p.code.value}:{p.line_id or '-'}" for p in plan.problems))

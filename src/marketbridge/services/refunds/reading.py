@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.models.refunds import MarketplaceRefund, RefundOut
-from marketbridge.domain import refunds as rules
+from marketbridge.domain import refunds as refunds_domain
 from marketbridge.services import exceptions as exception_service
 from marketbridge.services.refunds.polling import workflow_id
 from marketbridge.services.refunds.recording import _object_id
@@ -40,8 +40,8 @@ def _refund_json(row: RefundOut) -> dict[str, Any]:
         "magento_order_id": row.magento_order_id, "order_id": row.order_id, "status": row.status,
         "source": row.source, "currency": row.currency, "tax_mode": row.tax_mode, "total": str(row.total),
         "memo_total": str(row.memo_total),
-        "lines": [{**line, "amount": str(rules.from_pence(int(line["item_amount"]) + int(line["adjustment"]))),
-                   "shipping": str(rules.from_pence(int(line["shipping_amount"])))} for line in row.lines or []],
+        "lines": [{**line, "amount": str(refunds_domain.from_pence(int(line["item_amount"]) + int(line["adjustment"]))),
+                   "shipping": str(refunds_domain.from_pence(int(line["shipping_amount"])))} for line in row.lines or []],
         "refund_ids": list(row.refund_ids or []), "problem": row.problem, "attempts": row.attempts,
         "sent_at": _iso(row.sent_at), "refunded_at": _iso(row.refunded_at), "created_at": _iso(row.created_at),
     }

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.models.refunds import MarketplaceRefund, RefundOut, RefundReason
-from marketbridge.domain import refunds as rules
+from marketbridge.domain import refunds as refunds_domain
 from marketbridge.domain.exceptions import ExceptionReport
 from marketbridge.services import exceptions as exception_service
 from marketbridge.services.refunds.states import (
@@ -54,8 +54,8 @@ def _object_id(row: RefundOut) -> str:
 def _hold(session: Session, row: RefundOut, type_: Any, message: str, detail: str = "") -> None:
     row.status = HELD
     row.problem = message
-    for other in (rules.REFUND_NOT_SENT, rules.REFUND_REFUSED, rules.REFUND_ORDER_UNKNOWN,
-                  rules.REFUND_ADJUSTMENT_UNALLOCATED, rules.REFUND_DELAYED):
+    for other in (refunds_domain.REFUND_NOT_SENT, refunds_domain.REFUND_REFUSED, refunds_domain.REFUND_ORDER_UNKNOWN,
+                  refunds_domain.REFUND_ADJUSTMENT_UNALLOCATED, refunds_domain.REFUND_DELAYED):
         if other is not type_:  # one open problem per memo: the latest reason
             exception_service.clear(session, other, _object_id(row))
     exception_service.record(session, ExceptionReport(
@@ -65,8 +65,8 @@ def _hold(session: Session, row: RefundOut, type_: Any, message: str, detail: st
 
 
 def _clear_all(session: Session, row: RefundOut) -> None:
-    for type_ in (rules.REFUND_NOT_SENT, rules.REFUND_REFUSED, rules.REFUND_ORDER_UNKNOWN,
-                  rules.REFUND_ADJUSTMENT_UNALLOCATED, rules.REFUND_DELAYED):
+    for type_ in (refunds_domain.REFUND_NOT_SENT, refunds_domain.REFUND_REFUSED, refunds_domain.REFUND_ORDER_UNKNOWN,
+                  refunds_domain.REFUND_ADJUSTMENT_UNALLOCATED, refunds_domain.REFUND_DELAYED):
         exception_service.clear(session, type_, _object_id(row))
 
 

@@ -28,7 +28,7 @@ from marketbridge.adapters.errors import (
     RemoteError,
     ServerError,
 )
-from marketbridge.domain import refunds as rules
+from marketbridge.domain import refunds as refunds_domain
 from marketbridge.services.refunds.conversions import (
     _read_order,
     market_order_from,
@@ -58,19 +58,19 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
-def _planned(row: RefundOut) -> list[rules.PlannedLine]:
-    return [rules.PlannedLine.from_json(line) for line in row.lines or []]
+def _planned(row: RefundOut) -> list[refunds_domain.PlannedLine]:
+    return [refunds_domain.PlannedLine.from_json(line) for line in row.lines or []]
 
 
-def _ledger(session: Session, row: RefundOut, refunds: Iterable[tuple[str, rules.PlannedLine, Any]]) -> None:
+def _ledger(session: Session, row: RefundOut, refunds: Iterable[tuple[str, refunds_domain.PlannedLine, Any]]) -> None:
     """Write refunds we created (or adopted) for ``row`` into ``marketplace_refunds``."""
     for refund_id, planned, created in refunds:
         existing = session.scalar(select(MarketplaceRefund).where(MarketplaceRefund.refund_id == refund_id))
         if existing is None:
             session.add(MarketplaceRefund(
                 refund_id=refund_id, order_id=row.order_id, order_line_id=planned.line_id, sku=planned.sku,
-                origin="creditmemo", creditmemo_id=row.creditmemo_id, amount=rules.from_pence(planned.amount),
-                shipping_amount=rules.from_pence(planned.shipping_amount), quantity=planned.quantity,
+                origin="creditmemo", creditmemo_id=row.creditmemo_id, amount=refunds_domain.from_pence(planned.amount),
+                shipping_amount=refunds_domain.from_pence(planned.shipping_amount), quantity=planned.quantity,
                 reason_code=planned.reason_code, currency=row.currency, state="WAITING_REFUND",
                 marketplace_created_at=created,
             ))
@@ -81,7 +81,7 @@ def _ledger(session: Session, row: RefundOut, refunds: Iterable[tuple[str, rules
     session.flush()
 
 
-def _adopt_sent(runtime: Runtime, creditmemo_id: int) -> list[rules.PlannedLine]:
+def _adopt_sent(runtime: Runtime, creditmemo_id: int) -> list[refunds_domain.PlannedLine]:
     """After an ambiguous attempt: adopt matching refunds already on the marketplace.
 
     Returns the planned lines that still have to be sent (all of them when nothing matched).
@@ -103,7 +103,7 @@ def _adopt_sent(runtime: Runtime, creditmemo_id: int) -> list[rules.PlannedLine]
         adopted, remaining = [], []
         for line in planned:
             mline = order.line(line.line_id)
-            found = rules.matching_refunds(mline, line, known_ids=known, not_before=not_before) if mline else []
+            found = refunds_domain.matching_refunds(mline, line, known_ids=known, not_before=not_before) if mline else []
             if found:
                 refund = found[0]
                 known.add(refund.refund_id)
@@ -178,9 +178,9 @@ def send(runtime: Runtime, creditmemo_id: int) -> MemoOutcome:
         row = _row(session, creditmemo_id)
         currency = row.currency if row.currency and row.currency != runtime.settings.currency else None
         order_id, tax_mode = row.order_id, row.tax_mode or runtime.settings.order_tax_mode.value
-    from marketbridge.adapters.mirakl import models as mk
+    from marketbridge.adapters.mirakl import models as mirakl_models
 
-    request = mk.RefundRequest.model_validate({
+    request = mirakl_models.RefundRequest.model_validate({
         "order_tax_mode": tax_mode,
         "refunds": [line.wire(currency) for line in to_send],
     })
@@ -192,7 +192,7 @@ def send(runtime: Runtime, creditmemo_id: int) -> MemoOutcome:
     by_line = {line.line_id: line for line in to_send}
     with runtime.db.session() as session:
         row = _row(session, creditmemo_id)
-        created = [(r.refund_id, by_line.get(r.order_line_id) or rules.PlannedLine(r.order_line_id, ""), None)
+        created = [(r.refund_id, by_line.get(r.order_line_id) or refunds_domain.PlannedLine(r.order_line_id, ""), None)
                    for r in response.refunds]
         _ledger(session, row, created)
         row.status, row.sent_at, row.in_flight = SENT, utcnow(), False
@@ -219,7 +219,7 @@ def _after_failed_send(runtime: Runtime, creditmemo_id: int, order_id: str, erro
     if isinstance(error, Rejected | NotFound):
         with runtime.db.session() as session:
             row = _row(session, creditmemo_id)
-            _hold(session, row, rules.REFUND_REFUSED, _plain_refusal(error, row), detail=str(error))
+            _hold(session, row, refunds_domain.REFUND_REFUSED, _plain_refusal(error, row), detail=str(error))
             return MemoOutcome(row.status, refund_ids=tuple(row.refund_ids))
     raise error  # a bug or a configuration error: let the step fail loudly
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.shipments import CarrierMapping, MarketplaceCarrier, ShipmentOut
 from marketbridge.adapters.errors import RemoteError
-from marketbridge.domain import shipments as rules
+from marketbridge.domain import shipments as shipments_domain
 from marketbridge.domain.shipments import ShipmentState
 from marketbridge.runtime import Runtime
 from marketbridge.services import exceptions as exception_service
@@ -52,9 +52,9 @@ def refresh_carriers(runtime: Runtime) -> int:
     return len(carriers)
 
 
-def cached_carriers(session: Session) -> list[rules.Carrier]:
+def cached_carriers(session: Session) -> list[shipments_domain.Carrier]:
     rows = session.scalars(select(MarketplaceCarrier).order_by(MarketplaceCarrier.label)).all()
-    return [rules.Carrier(r.code, r.label, r.standard_code, r.tracking_url) for r in rows]
+    return [shipments_domain.Carrier(r.code, r.label, r.standard_code, r.tracking_url) for r in rows]
 
 
 #: A cached list older than this is refreshed on use (the daily schedule was missed, e.g. the
@@ -62,7 +62,7 @@ def cached_carriers(session: Session) -> list[rules.Carrier]:
 CARRIERS_MAX_AGE = dt.timedelta(hours=36)
 
 
-def ensure_carriers(runtime: Runtime) -> list[rules.Carrier]:
+def ensure_carriers(runtime: Runtime) -> list[shipments_domain.Carrier]:
     """The cached list, loaded from SH21 first if it was never loaded (or is long out of date)."""
     with runtime.db.session() as session:
         carriers = cached_carriers(session)
@@ -86,8 +86,8 @@ def ensure_carriers(runtime: Runtime) -> list[rules.Carrier]:
         return cached_carriers(session)
 
 
-def _mappings(session: Session) -> list[rules.Mapping_]:
-    return [rules.Mapping_(r.magento_carrier_code, r.title_key, r.marketplace_code)
+def _mappings(session: Session) -> list[shipments_domain.Mapping_]:
+    return [shipments_domain.Mapping_(r.magento_carrier_code, r.title_key, r.marketplace_code)
             for r in session.scalars(select(CarrierMapping)).all()]
 
 
@@ -119,7 +119,7 @@ def add_mapping(runtime: Runtime, *, marketplace_code: str, magento_carrier_code
     """
     code = (magento_carrier_code or "").strip().lower()
     shown_title = (title or "").strip()
-    key = rules.title_key(shown_title)
+    key = shipments_domain.title_key(shown_title)
     if not code and not key:
         raise InvalidMapping("give a Magento carrier code, a track title, or both")
     if len(code) > 64 or len(shown_title) > 255:
@@ -139,7 +139,7 @@ def add_mapping(runtime: Runtime, *, marketplace_code: str, magento_carrier_code
         else:
             row.marketplace_code, row.title, row.created_by = target.code, shown_title, actor
         session.flush()
-        exception_service.audit(session, actor, "carrier.map", "carrier", rules.carrier_key(code, shown_title),
+        exception_service.audit(session, actor, "carrier.map", "carrier", shipments_domain.carrier_key(code, shown_title),
                                 marketplace_code=target.code)
         mapping = mapping_view(row)
     released = release_waiting(runtime)
@@ -153,7 +153,7 @@ def delete_mapping(runtime: Runtime, mapping_id: int, *, actor: str = "system") 
         if row is None:
             return False
         exception_service.audit(session, actor, "carrier.unmap", "carrier",
-                                rules.carrier_key(row.magento_carrier_code, row.title),
+                                shipments_domain.carrier_key(row.magento_carrier_code, row.title),
                                 marketplace_code=row.marketplace_code)
         session.delete(row)
     return True
@@ -164,10 +164,10 @@ def suggest(runtime: Runtime, title: str, magento_carrier_code: str | None = Non
     carriers = ensure_carriers(runtime)
     with runtime.db.session() as session:
         mappings = _mappings(session)
-    outcome = rules.match_carrier(magento_carrier_code, title, carriers, mappings, runtime.settings.carrier_aliases)
-    suggestions = rules.suggest_carriers(title or magento_carrier_code, carriers)
+    outcome = shipments_domain.match_carrier(magento_carrier_code, title, carriers, mappings, runtime.settings.carrier_aliases)
+    suggestions = shipments_domain.suggest_carriers(title or magento_carrier_code, carriers)
     matched = None
-    if isinstance(outcome, rules.CarrierMatch):
+    if isinstance(outcome, shipments_domain.CarrierMatch):
         matched = CarrierMatchView(code=outcome.carrier.code, label=outcome.carrier.label,
                                    method=outcome.method.value)
     return CarrierSuggestions(title=title, magento_carrier_code=magento_carrier_code, match=matched,
@@ -184,12 +184,12 @@ def release_waiting(runtime: Runtime) -> list[int]:
         mappings = _mappings(session)
         rows = session.scalars(select(ShipmentOut).where(ShipmentOut.state == ShipmentState.WAITING_CARRIER.value)).all()
         for row in rows:
-            track = rules.pick_tracking([rules.Track.from_wire(t) for t in row.tracks])
+            track = shipments_domain.pick_tracking([shipments_domain.Track.from_wire(t) for t in row.tracks])
             if track is None:
                 continue
-            outcome = rules.match_carrier(track.carrier_code, track.title, carriers, mappings,
+            outcome = shipments_domain.match_carrier(track.carrier_code, track.title, carriers, mappings,
                                           runtime.settings.carrier_aliases)
-            if isinstance(outcome, rules.CarrierMatch):
+            if isinstance(outcome, shipments_domain.CarrierMatch):
                 row.state = ShipmentState.READY.value
                 row.generation += 1
                 released.append(row.magento_shipment_id)

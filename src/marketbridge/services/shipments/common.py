@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.models.shipments import ShipmentOut
 from marketbridge.bus import ShipmentsDue
-from marketbridge.domain import shipments as rules
+from marketbridge.domain import shipments as shipments_domain
 from marketbridge.domain.exceptions import ExceptionReport, ExceptionType
 from marketbridge.domain.shipments import ShipmentState
 from marketbridge.runtime import Runtime
@@ -38,7 +38,7 @@ def _sync_carrier_exceptions(session: Session) -> None:
         ShipmentOut.state == ShipmentState.WAITING_CARRIER.value)).all()
     keys = {row.carrier_key for row in waiting if row.carrier_key}
     active = exception_service.list_records(session, exception_service.ExceptionFilter(
-        type=rules.CARRIER_UNMAPPED.code, active_only=True))
+        type=shipments_domain.CARRIER_UNMAPPED.code, active_only=True))
     for record_ in active:
         if record_.object_id not in keys:
-            exception_service.clear(session, rules.CARRIER_UNMAPPED, record_.object_id)
+            exception_service.clear(session, shipments_domain.CARRIER_UNMAPPED, record_.object_id)

@@ -22,7 +22,7 @@ from marketbridge.adapters.db.insert import dialect_insert
 from marketbridge.adapters.db.models.core import StreamCursor
 from marketbridge.adapters.db.models.shipments import ShipmentOut
 from marketbridge.adapters.errors import NotFound
-from marketbridge.domain import shipments as rules
+from marketbridge.domain import shipments as shipments_domain
 from marketbridge.domain.shipments import ShipmentState
 from marketbridge.runtime import Runtime
 
@@ -83,7 +83,7 @@ def record_shipment(session: Session, shipment: Any, ext_order_id: str) -> tuple
 
 def _tracking_changed(row: ShipmentOut) -> bool:
     """A confirmed shipment whose newest tracking number is not the one we sent (a correction)."""
-    track = rules.pick_tracking([rules.Track.from_wire(t) for t in row.tracks])
+    track = shipments_domain.pick_tracking([shipments_domain.Track.from_wire(t) for t in row.tracks])
     return track is not None and row.tracking_number is not None and track.track_number != row.tracking_number
 
 

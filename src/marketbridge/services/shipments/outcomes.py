@@ -21,7 +21,7 @@ from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.core import Delivery
 from marketbridge.adapters.db.models.shipments import ShipmentOut
 from marketbridge.adapters.errors import RemoteError
-from marketbridge.domain import shipments as rules
+from marketbridge.domain import shipments as shipments_domain
 from marketbridge.domain.exceptions import ExceptionType
 from marketbridge.domain.shipments import ShipmentState
 from marketbridge.runtime import Runtime
@@ -73,10 +73,10 @@ def _delivery(session: Session, key: str, api: str, object_id: str, status: str,
 def _classify(message: str) -> ExceptionType:
     text = message.lower()
     if "tracking" in text and ("mandatory" in text or "required" in text):
-        return rules.TRACKING_MISSING
+        return shipments_domain.TRACKING_MISSING
     if "not in order" in text or "exceeds the quantity" in text or "order line" in text:
-        return rules.LINES_UNKNOWN
-    return rules.SHIPMENT_REJECTED
+        return shipments_domain.LINES_UNKNOWN
+    return shipments_domain.SHIPMENT_REJECTED
 
 
 def _stop(runtime: Runtime, shipment_id: int, api: str, error: RemoteError | str, type_: ExceptionType | None = None
@@ -86,13 +86,13 @@ def _stop(runtime: Runtime, shipment_id: int, api: str, error: RemoteError | str
     with runtime.db.session() as session:
         row = session.get(ShipmentOut, shipment_id)
         assert row is not None
-        row.state = (ShipmentState.WAITING_TRACKING if type_ is rules.TRACKING_MISSING else ShipmentState.ERROR).value
+        row.state = (ShipmentState.WAITING_TRACKING if type_ is shipments_domain.TRACKING_MISSING else ShipmentState.ERROR).value
         row.last_error = f"{api}: {message}"[:2000]
         _note(row, api, "rejected", message)
         _report(session, type_, str(shipment_id),
                 f"John Lewis did not accept shipment {row.magento_increment_id or shipment_id} for order "
                 f"{row.marketplace_order_id}: {message}", detail=str(error), order_id=row.marketplace_order_id)
-    return SendResult(ShipmentState.ERROR.value if type_ is not rules.TRACKING_MISSING
+    return SendResult(ShipmentState.ERROR.value if type_ is not shipments_domain.TRACKING_MISSING
                       else ShipmentState.WAITING_TRACKING.value, api=api, error=message)
 
 
@@ -111,7 +111,7 @@ def _confirm(runtime: Runtime, shipment_id: int, how: str, *, also_partial: bool
         row.last_error = ""
         _note(row, "confirm", "ok", how)
         order_id = row.marketplace_order_id
-        for type_ in (rules.SHIPMENT_UNCONFIRMED, rules.SHIPMENT_REJECTED, rules.LINES_UNKNOWN, rules.TRACKING_MISSING):
+        for type_ in (shipments_domain.SHIPMENT_UNCONFIRMED, shipments_domain.SHIPMENT_REJECTED, shipments_domain.LINES_UNKNOWN, shipments_domain.TRACKING_MISSING):
             exception_service.clear(session, type_, str(shipment_id))
         others: Sequence[ShipmentOut] = []
         if also_partial:
@@ -120,8 +120,8 @@ def _confirm(runtime: Runtime, shipment_id: int, how: str, *, also_partial: bool
                 ShipmentOut.state.in_([ShipmentState.PARTIAL.value, ShipmentState.SENT.value]))).all()
             for other in others:
                 other.state, other.confirmed_at = ShipmentState.CONFIRMED.value, now
-                exception_service.clear(session, rules.SHIPMENT_UNCONFIRMED, str(other.magento_shipment_id))
-        exception_service.clear(session, rules.SHIPPING_DEADLINE_NEAR, order_id)
+                exception_service.clear(session, shipments_domain.SHIPMENT_UNCONFIRMED, str(other.magento_shipment_id))
+        exception_service.clear(session, shipments_domain.SHIPPING_DEADLINE_NEAR, order_id)
         if order_shipped:
             every = session.scalars(select(ShipmentOut).where(ShipmentOut.marketplace_order_id == order_id)).all()
             tracking = sorted({r.tracking_number for r in every if r.tracking_number})

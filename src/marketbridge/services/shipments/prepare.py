@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from marketbridge.adapters.db.models.core import ExceptionRecord
 from marketbridge.adapters.db.models.shipments import ShipmentOut
 from marketbridge.adapters.errors import NotFound
-from marketbridge.domain import shipments as rules
+from marketbridge.domain import shipments as shipments_domain
 from marketbridge.domain.exceptions import ExceptionReport, ExceptionState, ExceptionType
 from marketbridge.domain.shipments import ShipmentState
 from marketbridge.runtime import Runtime
@@ -46,7 +46,7 @@ def _overridden(session: Session, type_: ExceptionType, object_id: str) -> bool:
         ExceptionRecord.resolved_by.is_not(None), ExceptionRecord.resolved_by != "system")).first() is not None
 
 
-def _items_for_allocation(shipment: Any, order: Any) -> list[rules.ShippedItem]:
+def _items_for_allocation(shipment: Any, order: Any) -> list[shipments_domain.ShippedItem]:
     """Shipment items as the marketplace sees them: a configurable parent and its child are one
     line (keep the parent, which carries the child's SKU), ext ids from the Magento order."""
     order_items = {item.item_id: item for item in order.items}
@@ -56,7 +56,7 @@ def _items_for_allocation(shipment: Any, order: Any) -> list[rules.ShippedItem]:
         source = order_items.get(item.order_item_id)
         if source is not None and source.parent_item_id in shipped_ids:
             continue
-        result.append(rules.ShippedItem(item.order_item_id, item.sku or (source.sku if source else ""), item.qty,
+        result.append(shipments_domain.ShippedItem(item.order_item_id, item.sku or (source.sku if source else ""), item.qty,
                                         source.ext_order_item_id if source else None))
     return result
 
@@ -85,11 +85,11 @@ def prepare(runtime: Runtime, shipment_id: int) -> Decision:
         row.items = [{"order_item_id": i.order_item_id, "sku": i.sku, "qty": i.qty, "ext_order_item_id": i.ext_order_item_id}
                      for i in _items_for_allocation(shipment, order)]
         object_id = str(shipment_id)
-        track = rules.pick_tracking([rules.Track.from_wire(t) for t in row.tracks])
+        track = shipments_domain.pick_tracking([shipments_domain.Track.from_wire(t) for t in row.tracks])
         if track is None:
             if settings.shipment_require_tracking:
                 row.state = ShipmentState.WAITING_TRACKING.value
-                _report(session, rules.TRACKING_MISSING, object_id,
+                _report(session, shipments_domain.TRACKING_MISSING, object_id,
                         f"Shipment {row.magento_increment_id or shipment_id} for John Lewis order "
                         f"{row.marketplace_order_id} has no tracking number; it will be sent as soon as one is added.",
                         order_id=row.marketplace_order_id)
@@ -97,11 +97,11 @@ def prepare(runtime: Runtime, shipment_id: int) -> Decision:
                 return Decision("wait", row.state, "no tracking number")
             row.carrier_code = row.carrier_match = row.carrier_key = row.tracking_number = None
         else:
-            exception_service.clear(session, rules.TRACKING_MISSING, object_id)
-            row.carrier_key = rules.carrier_key(track.carrier_code, track.title)
-            outcome = rules.match_carrier(track.carrier_code, track.title, carriers, _mappings(session),
+            exception_service.clear(session, shipments_domain.TRACKING_MISSING, object_id)
+            row.carrier_key = shipments_domain.carrier_key(track.carrier_code, track.title)
+            outcome = shipments_domain.match_carrier(track.carrier_code, track.title, carriers, _mappings(session),
                                           settings.carrier_aliases)
-            if isinstance(outcome, rules.Unmapped):
+            if isinstance(outcome, shipments_domain.Unmapped):
                 row.state = ShipmentState.WAITING_CARRIER.value
                 row.carrier_code = None
                 row.tracking_number = track.track_number
@@ -115,24 +115,24 @@ def prepare(runtime: Runtime, shipment_id: int) -> Decision:
                 ShipmentOut.tracking_number == track.track_number,
                 ShipmentOut.marketplace_order_id != row.marketplace_order_id,
                 ShipmentOut.magento_shipment_id != shipment_id)).first()
-            if reused is not None and not _overridden(session, rules.TRACKING_REUSED, object_id):
+            if reused is not None and not _overridden(session, shipments_domain.TRACKING_REUSED, object_id):
                 row.state = ShipmentState.ERROR.value
                 row.last_error = f"tracking number {track.track_number} already used for order {reused.marketplace_order_id}"
-                _report(session, rules.TRACKING_REUSED, object_id,
+                _report(session, shipments_domain.TRACKING_REUSED, object_id,
                         f"Tracking number {track.track_number} on shipment {row.magento_increment_id or shipment_id} "
                         f"(John Lewis order {row.marketplace_order_id}) was already used for order "
                         f"{reused.marketplace_order_id}. The shipment is held.",
                         order_id=row.marketplace_order_id, other_order_id=reused.marketplace_order_id)
                 _sync_carrier_exceptions(session)
                 return Decision("stop", row.state, row.last_error)
-            exception_service.clear(session, rules.TRACKING_REUSED, object_id)
+            exception_service.clear(session, shipments_domain.TRACKING_REUSED, object_id)
         if row.state not in (ShipmentState.PARTIAL.value, ShipmentState.CONFIRMED.value, ShipmentState.SENT.value):
             row.state = ShipmentState.READY.value
         _sync_carrier_exceptions(session)
         return Decision("send", row.state)
 
 
-def _record_unmapped(session: Session, outcome: rules.Unmapped) -> None:
+def _record_unmapped(session: Session, outcome: shipments_domain.Unmapped) -> None:
     waiting = session.scalars(select(ShipmentOut.magento_shipment_id).where(
         ShipmentOut.carrier_key == outcome.key, ShipmentOut.state == ShipmentState.WAITING_CARRIER.value)).all()
     shown = outcome.title or outcome.magento_carrier_code or "(blank)"
@@ -145,7 +145,7 @@ def _record_unmapped(session: Session, outcome: rules.Unmapped) -> None:
     code_opt = f" --code {outcome.magento_carrier_code}" if outcome.magento_carrier_code else ""
     title_opt = f' --title "{outcome.title}"' if outcome.title else ""
     exception_service.record(session, ExceptionReport(
-        type=rules.CARRIER_UNMAPPED, object_id=outcome.key, message=message, detail=outcome.reason,
+        type=shipments_domain.CARRIER_UNMAPPED, object_id=outcome.key, message=message, detail=outcome.reason,
         suggested_action=f"Map it: `marketbridge carriers map{code_opt}{title_opt} {best}` (or in the console); "
         "the waiting shipments are then sent by themselves.",
         context={"magento_carrier_code": outcome.magento_carrier_code, "title": outcome.title,

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.shipments import ShipmentOut
 from marketbridge.adapters.errors import NotFound, Rejected, RemoteError
-from marketbridge.domain import shipments as rules
+from marketbridge.adapters.mirakl import models as mirakl_models
+from marketbridge.domain import shipments as shipments_domain
 from marketbridge.domain.shipments import ShipmentState
 from marketbridge.runtime import Runtime
 from marketbridge.services import exceptions as exception_service
@@ -55,8 +56,6 @@ def _already_sent(session: Session, order_id: str, exclude: int) -> dict[str, in
 def send(runtime: Runtime, shipment_id: int) -> SendResult:
     """Read the marketplace order, then send what is missing. Safe to repeat after a crash at any
     point: the read comes first and decides."""
-    from marketbridge.adapters.mirakl import models as mm
-
     settings = runtime.settings
     with runtime.db.session() as session:
         row = session.get(ShipmentOut, shipment_id)
@@ -64,7 +63,7 @@ def send(runtime: Runtime, shipment_id: int) -> SendResult:
             return SendResult("missing")
         order_id = row.marketplace_order_id
         tracking_number, carrier_code = row.tracking_number, row.carrier_code
-        items = [rules.ShippedItem(int(i["order_item_id"]), str(i.get("sku") or ""), float(i.get("qty") or 0),
+        items = [shipments_domain.ShippedItem(int(i["order_item_id"]), str(i.get("sku") or ""), float(i.get("qty") or 0),
                                    i.get("ext_order_item_id")) for i in row.items]
         already = _already_sent(session, order_id, shipment_id)
         was_confirmed = row.confirmed_at is not None
@@ -74,7 +73,7 @@ def send(runtime: Runtime, shipment_id: int) -> SendResult:
         order = snapshots.get(runtime, order_id)
     except NotFound as error:
         return _stop(runtime, shipment_id, "OR11", f"the marketplace has no order {order_id}: {error.message}",
-                     rules.SHIPMENT_REJECTED)
+                     shipments_domain.SHIPMENT_REJECTED)
     snapshots.forget(order_id)  # we may write to it now: whoever reads it next reads it fresh
     if order.order_state in SHIPPED_STATES:
         if was_confirmed and not settings.multi_shipment:
@@ -83,7 +82,7 @@ def send(runtime: Runtime, shipment_id: int) -> SendResult:
         return _confirm(runtime, shipment_id, f"marketplace order already {order.order_state}", also_partial=True)
     if order.order_state in DEAD_STATES:
         return _stop(runtime, shipment_id, "OR11", f"the marketplace order is {order.order_state}",
-                     rules.SHIPMENT_REJECTED)
+                     shipments_domain.SHIPMENT_REJECTED)
     if order.order_state in NOT_YET_STATES:
         with runtime.db.session() as session:
             row = session.get(ShipmentOut, shipment_id)
@@ -93,17 +92,17 @@ def send(runtime: Runtime, shipment_id: int) -> SendResult:
             row.last_error = f"marketplace order is {order.order_state}; will retry"
         return SendResult(ShipmentState.READY.value, retry=True, order_state=order.order_state)
 
-    lines = [rules.MarketplaceLine(line.order_line_id, line.offer_sku, line.quantity, line.order_line_state)
+    lines = [shipments_domain.MarketplaceLine(line.order_line_id, line.offer_sku, line.quantity, line.order_line_state)
              for line in order.order_lines]
-    plan = rules.allocate_lines(items, lines, already)
+    plan = shipments_domain.allocate_lines(items, lines, already)
     if not plan.ok:
         problems = "; ".join(plan.unknown) or "the shipment has no items"
-        return _stop(runtime, shipment_id, "lines", problems, rules.LINES_UNKNOWN)
+        return _stop(runtime, shipment_id, "lines", problems, shipments_domain.LINES_UNKNOWN)
     with runtime.db.session() as session:
         row = session.get(ShipmentOut, shipment_id)
         assert row is not None
         row.lines = dict(plan.lines)
-        exception_service.clear(session, rules.LINES_UNKNOWN, str(shipment_id))
+        exception_service.clear(session, shipments_domain.LINES_UNKNOWN, str(shipment_id))
 
     covered = dict(already)
     for line_id, qty in plan.lines.items():
@@ -111,21 +110,19 @@ def send(runtime: Runtime, shipment_id: int) -> SendResult:
     completes = all(covered.get(line.order_line_id, 0) >= line.quantity
                     for line in order.order_lines if line.order_line_state == "SHIPPING")
     if settings.multi_shipment:
-        return _send_multi(runtime, shipment_id, order_id, plan, carrier_code, tracking_number, completes, mm)
-    return _send_single(runtime, shipment_id, order_id, completes, carrier_code, tracking_number, mm)
+        return _send_multi(runtime, shipment_id, order_id, plan, carrier_code, tracking_number, completes)
+    return _send_single(runtime, shipment_id, order_id, completes, carrier_code, tracking_number)
 
 
-def _tracking_request(carrier_code: str | None, tracking_number: str | None, mm: Any) -> Any:
-    return mm.TrackingRequest(carrier_code=carrier_code, tracking_number=tracking_number)
+def _tracking_request(carrier_code: str | None, tracking_number: str | None) -> Any:
+    return mirakl_models.TrackingRequest(carrier_code=carrier_code, tracking_number=tracking_number)
 
 
 def _send_tracking_only(runtime: Runtime, shipment_id: int, order_id: str, carrier_code: str | None,
                         tracking_number: str | None) -> SendResult:
-    from marketbridge.adapters.mirakl import models as mm
-
     if not tracking_number:
         return SendResult(ShipmentState.CONFIRMED.value)
-    request = _tracking_request(carrier_code, tracking_number, mm)
+    request = _tracking_request(carrier_code, tracking_number)
     try:
         runtime.mirakl.update_tracking(order_id, request)
     except (Rejected, NotFound) as error:
@@ -140,10 +137,10 @@ def _send_tracking_only(runtime: Runtime, shipment_id: int, order_id: str, carri
 
 
 def _send_single(runtime: Runtime, shipment_id: int, order_id: str, completes: bool,
-                 carrier_code: str | None, tracking_number: str | None, mm: Any) -> SendResult:
+                 carrier_code: str | None, tracking_number: str | None) -> SendResult:
     """OR23 (tracking) then OR24 (ship) once our shipments cover every live line of the order."""
     if tracking_number:
-        request = _tracking_request(carrier_code, tracking_number, mm)
+        request = _tracking_request(carrier_code, tracking_number)
         try:
             runtime.mirakl.update_tracking(order_id, request)
         except (Rejected, NotFound) as error:
@@ -192,8 +189,8 @@ def package_reference(shipment_id: int) -> str:
     return f"MB-{shipment_id}"
 
 
-def _send_multi(runtime: Runtime, shipment_id: int, order_id: str, plan: rules.LinePlan, carrier_code: str | None,
-                tracking_number: str | None, completes: bool, mm: Any) -> SendResult:
+def _send_multi(runtime: Runtime, shipment_id: int, order_id: str, plan: shipments_domain.LinePlan, carrier_code: str | None,
+                tracking_number: str | None, completes: bool) -> SendResult:
     """ST01 with this shipment's lines and tracking, shipped at once; ST24 for a shipment a
     crashed attempt created but did not ship."""
     reference = package_reference(shipment_id)
@@ -206,11 +203,11 @@ def _send_multi(runtime: Runtime, shipment_id: int, order_id: str, plan: rules.L
         if result.shipment_errors:
             return _stop(runtime, shipment_id, "ST24", result.shipment_errors[0].message or "refused")
         return _confirm_multi(runtime, shipment_id, existing.id, "ST24 accepted", completes)
-    tracking = (mm.ShipmentTrackingRequest(carrier_code=carrier_code, tracking_number=tracking_number)
+    tracking = (mirakl_models.ShipmentTrackingRequest(carrier_code=carrier_code, tracking_number=tracking_number)
                 if tracking_number else None)
-    request = mm.CreateShipmentsRequest(shipments=[mm.ShipmentRequest(
+    request = mirakl_models.CreateShipmentsRequest(shipments=[mirakl_models.ShipmentRequest(
         order_id=order_id,
-        shipment_lines=[mm.ShipmentLineRequest(order_line_id=line_id, quantity=qty, package_reference=reference)
+        shipment_lines=[mirakl_models.ShipmentLineRequest(order_line_id=line_id, quantity=qty, package_reference=reference)
                         for line_id, qty in plan.lines.items()],
         tracking=tracking, shipped=True)])
     try:
@@ -254,7 +251,7 @@ def retry_shipment(runtime: Runtime, shipment_id: int, *, actor: str, send_anywa
         if row.state == ShipmentState.CONFIRMED.value:
             raise ValueError(f"shipment {shipment_id} is already confirmed on the marketplace")
         if send_anyway:
-            exception_service.clear(session, rules.TRACKING_REUSED, str(shipment_id), by=actor)
+            exception_service.clear(session, shipments_domain.TRACKING_REUSED, str(shipment_id), by=actor)
         row.state = ShipmentState.READY.value
         row.generation += 1
         row.last_error = ""

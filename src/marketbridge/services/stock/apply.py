@@ -29,7 +29,7 @@ from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.catalogue import PublishOverride
 from marketbridge.adapters.db.models.core import ExceptionRecord
 from marketbridge.adapters.db.models.stock import SkuState, SyncLane
-from marketbridge.domain import stock as rules_domain
+from marketbridge.domain import stock as stock_domain
 from marketbridge.domain.catalogue import OverrideAction
 from marketbridge.domain.exceptions import ExceptionReport, ExceptionType
 from marketbridge.domain.sku_stock import SkuStock, compute
@@ -337,11 +337,11 @@ def apply_readings(
                 changes.append(outbox.Change(Kind.STOCK, item.sku, str(qty[0]), first))
                 state["stock_result"] = "pending"
                 result.stock_enqueued += 1
-        base = rules_domain.magento_price(stock.price_facts(), today)
+        base = stock_domain.magento_price(stock.price_facts(), today)
         state["magento_price"] = None if base is None else str(base)
         state["price_rule"] = price_rule
         if price is not None:
-            text = rules_domain.format_price(price)
+            text = stock_domain.format_price(price)
             state["target_price"] = text
             last_price = price_last.get(item.sku, state["published_price"])
             if Kind.PRICE in kinds and (text != last_price or item.sku in force):

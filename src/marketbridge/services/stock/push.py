@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.stock import SkuState, SyncBatch, SyncLane
 from marketbridge.adapters.errors import RemoteError
-from marketbridge.domain import stock as rules_domain
+from marketbridge.domain import stock as stock_domain
 from marketbridge.domain.exceptions import ExceptionReport
 from marketbridge.domain.stock import (
     STOCK_IMPORT_FAILED,
@@ -42,7 +42,7 @@ from marketbridge.domain.stock import (
 )
 from marketbridge.runtime import Runtime
 from marketbridge.services import exceptions as exception_service
-from marketbridge.services import skus as skus_service
+from marketbridge.services import skus as sku_service
 from marketbridge.services.stock import outbox
 from marketbridge.services.stock.refresh import refresh
 from marketbridge.services.stock.results import FollowResult, _connection_id, record_results
@@ -52,7 +52,7 @@ log = structlog.get_logger(__name__)
 
 
 def lanes(settings: Settings) -> list[Lane]:
-    return rules_domain.plan_lanes(
+    return stock_domain.plan_lanes(
         stock_enabled=settings.stock_sync_enabled,
         price_enabled=settings.price_sync_enabled,
         stock_api=settings.stock_import_api.value,
@@ -151,11 +151,11 @@ def claim_all(runtime: Runtime) -> list[int]:
 def _offer_skus(session: Session) -> dict[str, str]:
     """Magento SKU -> marketplace offer SKU for every confirmed link (e.g. a trailing space on the
     marketplace). Unlinked SKUs are sent as they are."""
-    return {magento: offer for offer, magento in skus_service.all_links(session).items()}
+    return {magento: offer for offer, magento in sku_service.all_links(session).items()}
 
 
 def _submit(runtime: Runtime, api: str, values: dict[str, dict[str, str]], offer_of: Mapping[str, str]) -> str:
-    columns, rows = rules_domain.import_rows(api, {offer_of.get(sku, sku): v for sku, v in values.items()})
+    columns, rows = stock_domain.import_rows(api, {offer_of.get(sku, sku): v for sku, v in values.items()})
     mirakl = runtime.mirakl
     if api == "STO01":
         return mirakl.submit_stock(rows)

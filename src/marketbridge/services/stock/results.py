@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.stock import SkuPushLog, SyncBatch
-from marketbridge.domain import stock as rules_domain
+from marketbridge.domain import stock as stock_domain
 from marketbridge.domain.exceptions import ExceptionReport
 from marketbridge.domain.stock import (
     SKU_UNKNOWN_ON_MARKETPLACE,
@@ -129,7 +129,7 @@ def record_results(runtime: Runtime, batch_id: int, api: str, import_id: str, st
                     exception_service.clear(session, type_, sku)
         for sku in sorted(failed_skus & {r.sku for r in rows}):
             message = failed[sku]
-            unknown = rules_domain.classify_line_error(message) == "unknown_offer"
+            unknown = stock_domain.classify_line_error(message) == "unknown_offer"
             type_ = SKU_UNKNOWN_ON_MARKETPLACE if unknown else STOCK_LINE_REJECTED
             text = (f"The marketplace has no offer with SKU {sku}, so its stock/price could not be updated."
                     if unknown else f"The marketplace refused the stock/price line for SKU {sku}: {message}")

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from marketbridge.adapters.errors import IntegrationError
 from marketbridge.domain.finance import MonthError
-from marketbridge.services import finance as service
+from marketbridge.services import finance as finance_service
 from marketbridge.web.deps import RuntimeDep
 from marketbridge.web.policy import Reader
 
@@ -22,17 +22,17 @@ router = APIRouter(tags=["finance"])
 
 # response_model=None because the route also answers CSV; the JSON shape is declared for /openapi.json.
 @router.get("/api/finance/report", response_model=None,
-            responses={200: {"model": service.FinanceReportView, "content": {"text/csv": {}}}})
+            responses={200: {"model": finance_service.FinanceReportView, "content": {"text/csv": {}}}})
 def finance_report(runtime: RuntimeDep, user: Reader,
                    month: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM, Europe/London")],
                    format_: Annotated[Literal["json", "csv"], Query(alias="format")] = "json") -> Any:
     try:
-        report = service.build_report(runtime, month)
+        report = finance_service.build_report(runtime, month)
     except MonthError as error:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
     except IntegrationError as error:
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"Could not read both systems: {error}") from None
     if format_ == "csv":
-        return Response(service.report_csv(report), media_type="text/csv; charset=utf-8",
+        return Response(finance_service.report_csv(report), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="finance-{month}.csv"'})
-    return service.report_view(report)
+    return finance_service.report_view(report)

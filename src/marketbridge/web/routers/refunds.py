@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from marketbridge.adapters.errors import IntegrationError
 from marketbridge.bus import RefundRetryRequested
 from marketbridge.domain.auth import Action
-from marketbridge.services import refunds as service
+from marketbridge.services import refunds as refund_service
 from marketbridge.services.refunds.results import (
     MarketplaceRefundDetail,
     MarketplaceRefundView,
@@ -53,7 +53,7 @@ class RetryResponse(BaseModel):
 def list_refunds(session: SessionDep, user: Reader, status_: Annotated[Status | None, Query(alias="status")] = None,
                  order_id: Annotated[str | None, Query(max_length=64)] = None,
                  limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[RefundView]:
-    return service.list_refunds(session, status=status_, order_id=order_id, limit=limit)
+    return refund_service.list_refunds(session, status=status_, order_id=order_id, limit=limit)
 
 
 @router.get("/api/refunds/marketplace", response_model=list[MarketplaceRefundView])
@@ -61,17 +61,17 @@ def list_marketplace_refunds(session: SessionDep, user: Reader,
                              origin: Annotated[Literal["creditmemo", "marketplace", "cancelation"] | None, Query()] = None,
                              order_id: Annotated[str | None, Query(max_length=64)] = None,
                              limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[MarketplaceRefundView]:
-    return service.list_marketplace_refunds(session, origin=origin, order_id=order_id, limit=limit)
+    return refund_service.list_marketplace_refunds(session, origin=origin, order_id=order_id, limit=limit)
 
 
 @router.get("/api/refunds/reasons", response_model=ReasonTable)
 def reasons(runtime: RuntimeDep, user: Reader) -> ReasonTable:
-    return service.reason_table(runtime)
+    return refund_service.reason_table(runtime)
 
 
 @router.get("/api/refunds/{key}", response_model=RefundDetail | MarketplaceRefundDetail)
 def show_refund(key: Key, session: SessionDep, user: Reader) -> RefundDetail | MarketplaceRefundDetail:
-    found = service.show(session, key)
+    found = refund_service.show(session, key)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such credit memo or refund.")
     return found
@@ -80,10 +80,10 @@ def show_refund(key: Key, session: SessionDep, user: Reader) -> RefundDetail | M
 @router.post("/api/refunds/{key}/retry", response_model=RetryResponse)
 def retry_refund(key: Key, runtime: RuntimeDep, user: RefundActor) -> RetryResponse:
     try:
-        result = service.request_retry(runtime, key, actor=user.name)
+        result = refund_service.request_retry(runtime, key, actor=user.name)
     except LookupError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such credit memo.") from None
-    except service.RefundActionError as error:
+    except refund_service.RefundActionError as error:
         raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
     enqueued = runtime.bus.handle(RefundRetryRequested(result.creditmemo_id, result.workflow_id))
     return RetryResponse(creditmemo_id=result.creditmemo_id, workflow_id=result.workflow_id, enqueued=bool(enqueued))
@@ -92,8 +92,8 @@ def retry_refund(key: Key, runtime: RuntimeDep, user: RefundActor) -> RetryRespo
 @router.post("/api/refunds/marketplace/{refund_id}/mirror", response_model=MirrorResult)
 def mirror_refund(refund_id: Key, runtime: RuntimeDep, user: RefundActor) -> MirrorResult:
     try:
-        return service.mirror_marketplace_refund(runtime, refund_id, actor=user.name)
-    except service.RefundActionError as error:
+        return refund_service.mirror_marketplace_refund(runtime, refund_id, actor=user.name)
+    except refund_service.RefundActionError as error:
         raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
     except IntegrationError as error:
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"Adobe Commerce failed: {error}") from None

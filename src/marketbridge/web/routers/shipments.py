@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from marketbridge.adapters.errors import RemoteError
 from marketbridge.domain.auth import Action
 from marketbridge.domain.shipments import ShipmentState
-from marketbridge.services import shipments as service
+from marketbridge.services import shipments as shipment_service
 from marketbridge.web.deps import ConsoleUser, RuntimeDep, SessionDep
 from marketbridge.web.params import DbId, Offset
 from marketbridge.web.policy import Reader, requires
@@ -49,27 +49,27 @@ def _remote_unavailable(error: RemoteError) -> HTTPException:
     return HTTPException(status.HTTP_502_BAD_GATEWAY, f"the marketplace carrier list could not be read: {error}")
 
 
-@router.get("/api/carriers", response_model=list[service.CarrierView])
-def list_carriers(runtime: RuntimeDep, user: Reader) -> list[service.CarrierView]:
+@router.get("/api/carriers", response_model=list[shipment_service.CarrierView])
+def list_carriers(runtime: RuntimeDep, user: Reader) -> list[shipment_service.CarrierView]:
     try:
-        carriers = service.ensure_carriers(runtime)
+        carriers = shipment_service.ensure_carriers(runtime)
     except RemoteError as error:
         raise _remote_unavailable(error) from None
-    return [service.CarrierView(code=c.code, label=c.label, standard_code=c.standard_code, tracking_url=c.tracking_url)
+    return [shipment_service.CarrierView(code=c.code, label=c.label, standard_code=c.standard_code, tracking_url=c.tracking_url)
             for c in carriers]
 
 
-@router.get("/api/carriers/mappings", response_model=list[service.CarrierMappingView])
-def list_mappings(session: SessionDep, user: Reader) -> list[service.CarrierMappingView]:
-    return service.list_mappings(session)
+@router.get("/api/carriers/mappings", response_model=list[shipment_service.CarrierMappingView])
+def list_mappings(session: SessionDep, user: Reader) -> list[shipment_service.CarrierMappingView]:
+    return shipment_service.list_mappings(session)
 
 
-@router.post("/api/carriers/mappings", status_code=status.HTTP_201_CREATED, response_model=service.MappingAdded)
-def add_mapping(body: MappingIn, runtime: RuntimeDep, user: MappingEditor) -> service.MappingAdded:
+@router.post("/api/carriers/mappings", status_code=status.HTTP_201_CREATED, response_model=shipment_service.MappingAdded)
+def add_mapping(body: MappingIn, runtime: RuntimeDep, user: MappingEditor) -> shipment_service.MappingAdded:
     try:
-        return service.add_mapping(runtime, marketplace_code=body.marketplace_code,
+        return shipment_service.add_mapping(runtime, marketplace_code=body.marketplace_code,
                                    magento_carrier_code=body.magento_carrier_code, title=body.title, actor=user.name)
-    except service.InvalidMapping as error:
+    except shipment_service.InvalidMapping as error:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
     except RemoteError as error:
         raise _remote_unavailable(error) from None
@@ -77,39 +77,39 @@ def add_mapping(body: MappingIn, runtime: RuntimeDep, user: MappingEditor) -> se
 
 @router.delete("/api/carriers/mappings/{mapping_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_mapping(mapping_id: DbId, runtime: RuntimeDep, user: MappingEditor) -> None:
-    if not service.delete_mapping(runtime, mapping_id, actor=user.name):
+    if not shipment_service.delete_mapping(runtime, mapping_id, actor=user.name):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no carrier mapping {mapping_id}")
 
 
-@router.get("/api/carriers/suggest", response_model=service.CarrierSuggestions)
+@router.get("/api/carriers/suggest", response_model=shipment_service.CarrierSuggestions)
 def suggest(runtime: RuntimeDep, user: Reader,
             title: Annotated[str, Query(min_length=1, max_length=255)],
-            code: Annotated[str | None, Query(max_length=64)] = None) -> service.CarrierSuggestions:
+            code: Annotated[str | None, Query(max_length=64)] = None) -> shipment_service.CarrierSuggestions:
     try:
-        return service.suggest(runtime, title, code)
+        return shipment_service.suggest(runtime, title, code)
     except RemoteError as error:
         raise _remote_unavailable(error) from None
 
 
-@router.get("/api/shipments", response_model=list[service.ShipmentView])
+@router.get("/api/shipments", response_model=list[shipment_service.ShipmentView])
 def list_shipments(session: SessionDep, user: Reader,
                    state: Annotated[ShipmentState | None, Query()] = None,
                    order_id: Annotated[str | None, Query(max_length=64)] = None,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-                   offset: Offset = 0) -> list[service.ShipmentView]:
-    return service.list_shipments(session, state=state.value if state else None, order_id=order_id, limit=limit,
+                   offset: Offset = 0) -> list[shipment_service.ShipmentView]:
+    return shipment_service.list_shipments(session, state=state.value if state else None, order_id=order_id, limit=limit,
                                   offset=offset)
 
 
-@router.get("/api/shipments/summary", response_model=service.ShipmentCounts)
-def shipments_summary(session: SessionDep, user: Reader) -> service.ShipmentCounts:
+@router.get("/api/shipments/summary", response_model=shipment_service.ShipmentCounts)
+def shipments_summary(session: SessionDep, user: Reader) -> shipment_service.ShipmentCounts:
     """How many shipments are in each state."""
-    return service.ShipmentCounts.model_validate(service.counts_by_state(session))
+    return shipment_service.ShipmentCounts.model_validate(shipment_service.counts_by_state(session))
 
 
-@router.get("/api/shipments/{shipment_id}", response_model=service.ShipmentView)
-def get_shipment(shipment_id: DbId, session: SessionDep, user: Reader) -> service.ShipmentView:
-    shipment = service.get_shipment(session, shipment_id)
+@router.get("/api/shipments/{shipment_id}", response_model=shipment_service.ShipmentView)
+def get_shipment(shipment_id: DbId, session: SessionDep, user: Reader) -> shipment_service.ShipmentView:
+    shipment = shipment_service.get_shipment(session, shipment_id)
     if shipment is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no shipment {shipment_id}")
     return shipment
