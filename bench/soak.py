@@ -39,6 +39,7 @@ what it leaves wrong is counted in the others) and max_oversell_seconds is withi
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import json
 import os
@@ -237,6 +238,7 @@ class WebhookRouter:
         # hints (a possible change, never dropped); the soak counts them to show how common they are.
         self.delivered: dict[int, float] = {}
         self.repeats = 0
+        self.errors: collections.Counter[str] = collections.Counter()  # "<port> <error>" -> count
         self.client = httpx2.Client(timeout=10)
 
         class Handler(BaseHTTPRequestHandler):
@@ -263,13 +265,18 @@ class WebhookRouter:
         self.turn += 1
         for k in range(len(self.targets)):
             target = self.targets[(self.turn + k) % len(self.targets)]
-            with contextlib.suppress(httpx2.TransportError):
+            try:
                 response = self.client.post(target + path, content=body, headers=headers)
+            except httpx2.TransportError as error:  # this worker is down: try the next one
+                self.errors[f"{target.rsplit(':', 1)[-1]} {type(error).__name__}"] += 1
+            else:
                 if response.status_code < 300:
                     key, now = hash(body), time.monotonic()
                     if now - self.delivered.get(key, float("-inf")) < DEDUP_WINDOW_SECONDS:
                         self.repeats += 1
                     self.delivered[key] = now
+                else:
+                    self.errors[f"{target.rsplit(':', 1)[-1]} HTTP {response.status_code}"] += 1
                 return response.status_code, response.content
         return 502, b'{"message": "no worker is up"}'
 
@@ -884,9 +891,11 @@ def run(args: argparse.Namespace) -> int:
         magento_state = httpx2.get(f"http://127.0.0.1:{cluster.magento_port}/_sandbox/state", timeout=30).json()
         deliveries = magento_state.get("webhook_deliveries", [])
         failed = [d for d in deliveries if not d.get("status") or d["status"] >= 300]
+        why = collections.Counter(str(d.get("error") or d.get("status")) for d in failed)
         say(f"webhooks: {len(failed)} of the last {len(deliveries)} deliveries failed after "
             f"{max((d.get('attempts') or 0 for d in deliveries), default=0)} attempts (no worker up, or none answered "
-            "in time): their changes reach the marketplace only if the service catches up by itself")
+            f"in time; {dict(why) or 'none'}): their changes reach the marketplace only if the service catches up "
+            "by itself")
         lag = magento_state.get("webhook_lag") or {}
         if lag:
             say(f"webhooks: {lag['delivered']} delivered; {lag['waited_over_1s']} waited over 1 s and "
@@ -894,6 +903,8 @@ def run(args: argparse.Namespace) -> int:
             for late in (lag.get("latest") or [])[-5:]:
                 say(f"  late webhook: {late['event']} saved at {clock(late['emitted_at'])}, waited {late['waited_s']:.1f} s, "
                     f"answered after {late['done_s']:.1f} s (status {late['status']})")
+        if cluster.router is not None and cluster.router.errors:
+            say(f"webhooks: the router's failed forwards by worker port: {dict(cluster.router.errors)}")
         if cluster.router is not None:
             say(f"webhooks: {cluster.router.repeats} delivered with the very body of an earlier one (a value set "
                 "again): not stored twice, their hints re-run (webhook_dedup_seconds)")
