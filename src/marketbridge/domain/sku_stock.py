@@ -37,6 +37,7 @@ from marketbridge.domain.stock import (
     offer_exclusion,
     publishable_quantity,
 )
+from marketbridge.domain.times import as_date
 
 
 def _decimal(value: str | None) -> Decimal | None:
@@ -45,15 +46,6 @@ def _decimal(value: str | None) -> Decimal | None:
     try:
         return Decimal(str(value))
     except InvalidOperation:
-        return None
-
-
-def _date(value: str | None) -> dt.date | None:
-    if not value:
-        return None
-    try:
-        return dt.date.fromisoformat(str(value)[:10])
-    except ValueError:
         return None
 
 
@@ -82,8 +74,8 @@ class SkuStock:
             manage_stock=bool(row["manage_stock"]), attributes=dict(row["attributes"] or {}),
             category_ids=tuple(row["category_ids"] or ()), magento_qty=row["magento_qty"],
             published_qty=row["published_qty"], price=_decimal(row["price"]),
-            special_price=_decimal(row["special_price"]), special_from=_date(row["special_from"]),
-            special_to=_date(row["special_to"]),
+            special_price=_decimal(row["special_price"]), special_from=as_date(row["special_from"]),
+            special_to=as_date(row["special_to"]),
         )
 
     def product_facts(self) -> ProductFacts:

@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
 from marketbridge.adapters.db.base import utcnow
+from marketbridge.domain.times import as_datetime
 from marketbridge.web.console_auth import csrf_token
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
@@ -65,17 +66,6 @@ def ago(value: dt.datetime | None, now: dt.datetime | None = None) -> str:
     if seconds < 45:
         return "just now"
     return duration(seconds) + " ago"
-
-
-def as_datetime(value: dt.datetime | str | None) -> dt.datetime | None:
-    """ISO strings (the flows' ``*_dict`` helpers) and datetimes alike; anything else → None."""
-    if value is None or isinstance(value, dt.datetime):
-        return value
-    try:
-        parsed = dt.datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def when(value: dt.datetime | None) -> str:

@@ -16,6 +16,7 @@ from marketbridge.domain.catalogue import (
     CatalogueProduct,
 )
 from marketbridge.domain.money import to_money_or_none
+from marketbridge.domain.times import as_date
 from marketbridge.runtime import Runtime
 
 
@@ -57,15 +58,6 @@ def product_facts(product: CatalogueProduct, manage_stock: bool = True) -> stock
     )
 
 
-def _date(value: Any) -> dt.date | None:
-    if not value:
-        return None
-    try:
-        return dt.date.fromisoformat(str(value)[:10])
-    except ValueError:
-        return None
-
-
 def price_facts(product: CatalogueProduct) -> stock_domain.PriceFacts:
     special = product.attributes.get("special_price")
     try:
@@ -74,8 +66,8 @@ def price_facts(product: CatalogueProduct) -> stock_domain.PriceFacts:
         special_dec = None
     return stock_domain.PriceFacts(
         price=to_money_or_none(product.price), special_price=special_dec,
-        special_from=_date(product.attributes.get("special_from_date")),
-        special_to=_date(product.attributes.get("special_to_date")),
+        special_from=as_date(product.attributes.get("special_from_date")),
+        special_to=as_date(product.attributes.get("special_to_date")),
     )
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 from marketbridge.adapters.db.models.orders import MarketplaceOrder
 from marketbridge.domain.money import wire_number
 from marketbridge.domain.orders import ORDER_STUCK_IN_INTEGRATION, ORDER_STUCK_UNSHIPPED, OrderState
+from marketbridge.domain.times import as_datetime
 from marketbridge.settings import Settings
 
 
@@ -201,22 +202,12 @@ def search_orders(session: Session, *, state: str | None = None, q: str | None =
                                                MarketplaceOrder.id.desc()).limit(limit)).all())
 
 
-def _as_datetime(value: object) -> dt.datetime | None:
-    if value is None or isinstance(value, dt.datetime):
-        return value
-    try:
-        parsed = dt.datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-
-
 def to_ship_by_deadline(session: Session, now: dt.datetime, *, limit: int = 50,
                         scan: int = 500) -> list[DeadlineOrder]:
     """Orders still to ship that carry a shipping deadline, the nearest deadline first."""
     found = []
     for o in session.scalars(select(MarketplaceOrder).where(MarketplaceOrder.state.in_(TO_SHIP)).limit(scan)):
-        deadline = _as_datetime((o.raw or {}).get("shipping_deadline"))
+        deadline = as_datetime((o.raw or {}).get("shipping_deadline"))
         if deadline is not None:
             found.append(DeadlineOrder(o, (deadline - now).total_seconds()))
     found.sort(key=lambda item: item.seconds_left or 0.0)
