@@ -40,7 +40,15 @@ def _payload(user: User) -> dict:
     return {"uid": user.id, "sv": user.session_version, "csrf": "forged-csrf-token"}
 
 
-@pytest.mark.parametrize("secret", [OLD_DEFAULT, secrets.token_urlsafe(48), TEST_SESSION_SECRET[:-1] + "x", ""])
+def near_miss(secret: str) -> str:
+    """``secret`` with its last character changed: always a different secret. (Appending a fixed
+    "x" in place of the last character was the real secret whenever the random test secret already
+    ended in "x", one run in 64, and the "forged" cookie then opened the console.)"""
+    return secret[:-1] + ("y" if secret.endswith("x") else "x")
+
+
+@pytest.mark.parametrize("secret", [OLD_DEFAULT, secrets.token_urlsafe(48), near_miss(TEST_SESSION_SECRET), ""],
+                         ids=["old-default", "random", "near-miss", "empty"])
 def test_a_cookie_signed_with_another_secret_is_refused(runtime, secret):
     admin = _admin(runtime)
     with TestClient(create_app(runtime, start_engine=False)) as client:
@@ -49,6 +57,11 @@ def test_a_cookie_signed_with_another_secret_is_refused(runtime, secret):
         assert page.status_code == 303 and page.headers["location"].startswith("/login")
         action = client.post("/logout", headers={"X-CSRF-Token": "forged-csrf-token"}, follow_redirects=False)
         assert action.status_code == 403
+
+
+def test_the_near_miss_differs_from_the_secret_it_starts_from():
+    for secret in ("abcx", "abcy", TEST_SESSION_SECRET):
+        assert near_miss(secret) != secret and near_miss(secret)[:-1] == secret[:-1]
 
 
 def test_the_configured_secret_is_what_opens_a_session(runtime):
