@@ -117,8 +117,11 @@ class DbosEngine:
     def is_running(self) -> bool:
         return engine_module.is_launched()
 
-    def launch(self, *, schedules: bool = True) -> None:
-        engine_module.launch(self._runtime(), schedules=schedules)
+    def launch(self, *, schedules: bool = True, start_hooks: bool = True) -> None:
+        engine_module.launch(self._runtime(), schedules=schedules, start_hooks=start_hooks)
+
+    def run_start_hooks(self) -> list[str]:
+        return engine_module.run_start_hooks(self._runtime())
 
     def shutdown(self) -> None:
         engine_module.shutdown()

@@ -28,11 +28,10 @@ def run(
     no_schedules: Annotated[bool, typer.Option("--no-schedules", help="Run workflows but no cron schedules.")] = False,
 ) -> None:
     """Run the service: web (webhooks, API, dashboard), the workflow worker and the schedules."""
-    import uvicorn
-
     from marketbridge.adapters.db.migrate import upgrade
     from marketbridge.adapters.db.runlock import RunLockHeld, acquire_run_lock
     from marketbridge.bootstrap import build_runtime
+    from marketbridge.cli.serve import serve
     from marketbridge.memory import limit_malloc_arenas
     from marketbridge.web.app import create_app
     from marketbridge.workflows.maintenance import Heartbeat
@@ -51,12 +50,14 @@ def run(
     runtime = build_runtime(settings)
     heartbeat = Heartbeat(runtime)
     heartbeat.start()
-    app = create_app(runtime, start_engine=True, schedules=not no_schedules)
+    # The start hooks (the stock catch-up) run once the socket accepts webhooks: see cli.serve.
+    app = create_app(runtime, start_engine=True, schedules=not no_schedules, start_hooks=False)
     bind_host = settings.web_host
     bind_port = port or settings.web_port
     err_console.print(f"marketbridge serving on http://{bind_host}:{bind_port} (executor {settings.executor_id})")
     try:
-        uvicorn.run(app, host=bind_host, port=bind_port, log_level="warning", access_log=False)
+        serve(app, host=bind_host, port=bind_port,
+              on_listening=runtime.engine.run_start_hooks if not no_schedules else lambda: None)
     finally:
         heartbeat.stop()
         runtime.close()

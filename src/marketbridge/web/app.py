@@ -34,13 +34,17 @@ from marketbridge.web.routers import (
 ROUTERS = (health, webhooks, exceptions, stock, orders, shipments, refunds, catalogue, finance, console)
 
 
-def create_app(runtime: Runtime, *, start_engine: bool = True, schedules: bool = True) -> FastAPI:
+def create_app(runtime: Runtime, *, start_engine: bool = True, schedules: bool = True,
+               start_hooks: bool = True) -> FastAPI:
+    """``start_hooks=False``: launch the engine without its start hooks; the server that serves
+    the app runs them once it listens (see ``cli.serve``)."""
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         import anyio
 
         if start_engine:
-            await anyio.to_thread.run_sync(lambda: runtime.engine.launch(schedules=schedules))
+            await anyio.to_thread.run_sync(lambda: runtime.engine.launch(schedules=schedules,
+                                                                               start_hooks=start_hooks))
         try:
             yield
         finally:

@@ -72,9 +72,13 @@ def dbos_config(runtime: Runtime) -> DBOSConfig:
     )
 
 
-def launch(runtime: Runtime, *, schedules: bool = True) -> None:
+def launch(runtime: Runtime, *, schedules: bool = True, start_hooks: bool = True) -> None:
     """Start DBOS in this process: recover this executor's unfinished work, then run queues and
-    (when ``schedules``) the cron schedules of every flow."""
+    (when ``schedules``) the cron schedules of every flow.
+
+    ``start_hooks=False`` leaves the areas' ``at_start`` hooks to the caller
+    (:func:`run_start_hooks`): ``marketbridge run`` calls them once its web server accepts
+    connections, so that the stock catch-up scans after the moment webhooks can arrive again."""
     global _launched
     with _lock:
         if _launched:
@@ -95,7 +99,7 @@ def launch(runtime: Runtime, *, schedules: bool = True) -> None:
             if entries:
                 DBOS.apply_schedules(entries)
         _launched = True
-        if schedules:
+        if schedules and start_hooks:
             run_start_hooks(runtime, modules)
         log.info("engine.launched", executor_id=runtime.settings.executor_id,
                  version=runtime.settings.application_version, schedules=schedules)
