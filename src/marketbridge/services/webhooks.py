@@ -169,11 +169,17 @@ def store_and_dispatch(session_factory: Callable[[], object], raw_body: bytes, h
             return stored, dispatch_event(session, stored.id, handlers, again=stored.duplicate)
         except Exception as error:  # noqa: BLE001 - stored; the poll re-dispatches it
             log.warning("webhook.dispatch_failed", event_id=stored.id, error=str(error)[:300])
-            row = session.get(WebhookEvent, stored.id)
-            if row is not None:
-                row.attempts += 1
-                row.error = str(error)[:2000]
+            note_dispatch_error(session, stored.id, error)
             return stored, False
+
+
+def note_dispatch_error(session: Session, event_id: int, error: BaseException) -> None:
+    """Keep a failed dispatch visible on its row (the caller commits): one more attempt and the
+    error, for :func:`redispatch_unhandled` and the console."""
+    row = session.get(WebhookEvent, event_id)
+    if row is not None:
+        row.attempts += 1
+        row.error = str(error)[:2000]
 
 
 def redispatch_unhandled(session_factory: Callable[[], object], *, handlers: WebhookHandlers,
@@ -209,6 +215,7 @@ __all__ = [
     "WebhookHandlers",
     "dedup_horizon",
     "dispatch_event",
+    "note_dispatch_error",
     "redispatch_unhandled",
     "store_and_dispatch",
     "store_event",

@@ -48,6 +48,9 @@ def create_app(runtime: Runtime, *, start_engine: bool = True, schedules: bool =
         try:
             yield
         finally:
+            intake = getattr(app.state, "webhook_intake", None)
+            if intake is not None:  # answer what was received before the engine stops
+                await anyio.to_thread.run_sync(intake.close)
             if start_engine:
                 await anyio.to_thread.run_sync(runtime.engine.shutdown)
 

@@ -8,8 +8,9 @@ Answers (Adobe Commerce webhook response contract, MAGENTO.md §11.1):
   stored; also 401 when no public key is configured at all (we never accept unsigned events);
 * 413 — body larger than ``webhook_max_body_bytes``; 400 — not a webhook envelope (bad JSON).
 
-The event is committed to ``webhook_events`` (in the same transaction as its handlers' hints)
-before the 200 is sent, so a delivery is acknowledged only once it is durable (SQLite WAL: the
+The event is committed to ``webhook_events`` (in the same transaction as its handlers' hints, and
+with the other deliveries of the moment: one writer per process commits them together, see
+:mod:`marketbridge.services.webhook_intake`) before the 200 is sent, so a delivery is acknowledged only once it is durable (SQLite WAL: the
 commit is in the log before we answer, which a killed process cannot lose; PostgreSQL: the
 commit returned). A handler failure still
 answers 200 (the event is ours now and is re-dispatched by the poll), because a non-2xx answer to
@@ -18,8 +19,11 @@ a *required* synchronous webhook would abort the merchant's action in Adobe Comm
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import structlog
 from fastapi import APIRouter, Request
@@ -28,7 +32,7 @@ from fastapi.responses import JSONResponse
 from marketbridge.adapters.magento.webhooks import SIGNATURE_HEADER, WebhookPayloadError, verify_signature
 from marketbridge.bus import WebhookEventsHandled
 from marketbridge.runtime import Runtime
-from marketbridge.services import webhooks as webhook_service
+from marketbridge.services.webhook_intake import WebhookIntake
 
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["webhooks"])
@@ -58,8 +62,6 @@ def _refuse(status: int, message: str) -> JSONResponse:
 
 @router.post("/webhooks/adobe-commerce")
 async def adobe_commerce_webhook(request: Request) -> JSONResponse:
-    import anyio
-
     runtime: Runtime = request.app.state.runtime
     limit = runtime.settings.webhook_max_body_bytes
     declared = request.headers.get("content-length")
@@ -77,15 +79,27 @@ async def adobe_commerce_webhook(request: Request) -> JSONResponse:
         log.warning("webhook.refused", reason="signature", has_signature=bool(signature), key_configured=key is not None)
         return _refuse(401, "missing or invalid signature")
     try:
-        stored, handled = await anyio.to_thread.run_sync(_store_and_dispatch, runtime, raw)
+        await asyncio.wrap_future(intake(request.app).submit(raw))
     except WebhookPayloadError as error:
         return _refuse(400, str(error))
-    if handled:
-        await anyio.to_thread.run_sync(runtime.bus.handle, WebhookEventsHandled())
     return JSONResponse({"op": "success"})
 
 
+def intake(app: Any) -> WebhookIntake:
+    """The app's webhook intake (one writer thread per process, see services.webhook_intake),
+    made on first use; the app's lifespan closes it."""
+    existing = getattr(app.state, "webhook_intake", None)
+    if existing is not None:
+        return existing  # type: ignore[no-any-return]
+    with _intake_lock:
+        existing = getattr(app.state, "webhook_intake", None)
+        if existing is None:
+            runtime: Runtime = app.state.runtime
+            existing = WebhookIntake(runtime.db.session, runtime.webhook_handlers,
+                                     dedup_window_seconds=runtime.settings.webhook_dedup_seconds,
+                                     on_handled=lambda: runtime.bus.handle(WebhookEventsHandled()))
+            app.state.webhook_intake = existing
+    return existing  # type: ignore[no-any-return]
 
-def _store_and_dispatch(runtime: Runtime, raw: bytes) -> tuple[webhook_service.StoredEvent, bool]:
-    return webhook_service.store_and_dispatch(runtime.db.session, raw, runtime.webhook_handlers,
-                                              dedup_window_seconds=runtime.settings.webhook_dedup_seconds)
+
+_intake_lock = threading.Lock()
