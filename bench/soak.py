@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import datetime as dt
 import json
 import os
 import random
@@ -240,6 +241,10 @@ class WebhookRouter:
         self.repeats = 0
         self.errors: collections.Counter[str] = collections.Counter()  # "<port> <error>" -> count
         self.client = httpx2.Client(timeout=10)
+        # SKU -> the last deliveries that named it ("HH:MM:SS.fff <event> -> <answer>"), for the
+        # dossier of a mismatched SKU: was its last change delivered, and how was it answered?
+        self.by_sku: dict[str, collections.deque[str]] = collections.defaultdict(lambda: collections.deque(maxlen=20))
+        self._by_sku_lock = threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - the http.server API
@@ -262,13 +267,33 @@ class WebhookRouter:
         threading.Thread(target=self.server.serve_forever, name="soak-webhook-router", daemon=True).start()
 
     def forward(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        arrived = time.time()
+        status, answer, how = self._forward(path, body, headers)
+        self._note(body, arrived, f"{status} {how}".strip())
+        return status, answer
+
+    def _note(self, body: bytes, arrived: float, answer: str) -> None:
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return
+        skus = sorted(set(skus_in(payload)))[:50]
+        event = str(payload.get("eventName", "?")) if isinstance(payload, dict) else "?"
+        stamp = dt.datetime.fromtimestamp(arrived).strftime("%H:%M:%S.%f")[:-3]
+        with self._by_sku_lock:
+            for sku in skus:
+                self.by_sku[sku].append(f"{stamp} {event} -> {answer} after {time.time() - arrived:.2f} s")
+
+    def _forward(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, str]:
         self.turn += 1
+        tried: list[str] = []
         for k in range(len(self.targets)):
             target = self.targets[(self.turn + k) % len(self.targets)]
             try:
                 response = self.client.post(target + path, content=body, headers=headers)
             except httpx2.TransportError as error:  # this worker is down: try the next one
                 self.errors[f"{target.rsplit(':', 1)[-1]} {type(error).__name__}"] += 1
+                tried.append(f"{target.rsplit(':', 1)[-1]} {type(error).__name__}")
             else:
                 if response.status_code < 300:
                     key, now = hash(body), time.monotonic()
@@ -277,12 +302,24 @@ class WebhookRouter:
                     self.delivered[key] = now
                 else:
                     self.errors[f"{target.rsplit(':', 1)[-1]} HTTP {response.status_code}"] += 1
-                return response.status_code, response.content
-        return 502, b'{"message": "no worker is up"}'
+                return response.status_code, response.content, f"from {target.rsplit(':', 1)[-1]}"
+        return 502, b'{"message": "no worker is up"}', "(" + ", ".join(tried) + ")"
 
     def stop(self) -> None:
         self.server.shutdown()
         self.client.close()
+
+
+def skus_in(value: Any, depth: int = 0) -> list[str]:
+    """Every ``"sku"`` value anywhere in a webhook body (source items, products, order items)."""
+    if depth > 8:
+        return []
+    if isinstance(value, dict):
+        found = [str(value["sku"])] if isinstance(value.get("sku"), str) else []
+        return found + [s for v in value.values() for s in skus_in(v, depth + 1)]
+    if isinstance(value, list):
+        return [s for v in value for s in skus_in(v, depth + 1)]
+    return []
 
 
 def wait_http(url: str, timeout: float = 120) -> None:
@@ -623,6 +660,8 @@ def check(cluster: Cluster, world: World) -> Verdict:
             verdict.stock_mismatches.append(f"{offer_sku!r} (marketplace {offer.quantity}, expected {expected})")
             try:
                 dossiers[offer_sku] = stock_dossier(db, magento, world, sku, salable, offer.quantity)
+                if cluster.router is not None:
+                    dossiers[offer_sku]["deliveries"] = list(cluster.router.by_sku.get(sku, ()))
             except Exception as error:  # noqa: BLE001 - the verdict matters more than its dossier
                 dossiers[offer_sku] = {"dossier_failed": repr(error)}
     say(f"invariant stock: {len(offers)} offers compared, mismatched={len(verdict.stock_mismatches)}")
