@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import structlog
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.stock import SkuPushLog, SyncBatch
+from marketbridge.adapters.db.models.stock import SkuPushLog, SkuState, SyncBatch
 from marketbridge.domain import stock as stock_domain
 from marketbridge.domain.exceptions import ExceptionReport
 from marketbridge.domain.stock import (
@@ -33,7 +33,7 @@ from marketbridge.memory import release_free_memory
 from marketbridge.runtime import Runtime
 from marketbridge.services import exceptions as exception_service
 from marketbridge.services.stock import outbox
-from marketbridge.services.stock.apply import LARGE_PASS, STATE_TABLE, _active_exception_ids, _existing_skus
+from marketbridge.services.stock.apply import LARGE_PASS, STATE_TABLE, _active_exception_ids
 
 log = structlog.get_logger(__name__)
 
@@ -67,13 +67,28 @@ class FollowResult:
         return out
 
 
+def _lock_states(session: Session, skus: Sequence[str]) -> set[str]:
+    """The SKUs among ``skus`` (sorted) that have a state row, each row locked in SKU order.
+
+    The grouped updates below touch rows in their groups' order, not in SKU order; a refresh pass
+    locks the same rows in SKU order, and the two deadlocked on PostgreSQL (scale-out soak: the
+    push workflow failed in ``stock.follow`` and its values went out again a window later).
+    Taking every lock first, in SKU order, removes the cycle. (SQLite locks the whole database
+    per write transaction and ignores FOR UPDATE.)"""
+    out: set[str] = set()
+    for start in range(0, len(skus), outbox.CHUNK):
+        out.update(session.scalars(select(SkuState.sku).where(SkuState.sku.in_(skus[start : start + outbox.CHUNK]))
+                                   .order_by(SkuState.sku).with_for_update()))
+    return out
+
+
 def _write_results(session: Session, rows: Sequence[outbox.InflightRow], failed: dict[str, str], batch_id: int,
                    import_id: str, now: dt.datetime) -> None:
     """Per-SKU state (published value, result, latency) and history for one slice of a batch.
 
     A SKU with a newer value already queued keeps its result ``pending``: this import carried an
     older change, so it does not make the SKU done (the published value is still recorded)."""
-    existing = _existing_skus(session, [r.sku for r in rows])
+    existing = _lock_states(session, sorted({r.sku for r in rows}))
     newer = outbox.pending_keys(session, [r.sku for r in rows])
     by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
@@ -116,7 +131,7 @@ def record_results(runtime: Runtime, batch_id: int, api: str, import_id: str, st
         batch = session.get(SyncBatch, batch_id)
         if batch is None or batch.state != "sent":
             return FollowResult(state=None if batch is None else batch.state)
-        rows = outbox.inflight_rows(session, batch_id)
+        rows = sorted(outbox.inflight_rows(session, batch_id), key=lambda r: (r.sku, r.kind.value))
         # Slices bound the memory of a 50,000-SKU import (dicts for state, history, parameters).
         for start in range(0, len(rows), RESULT_SLICE):
             _write_results(session, rows[start : start + RESULT_SLICE], failed, batch_id, import_id, now)
