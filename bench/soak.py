@@ -233,6 +233,7 @@ class WebhookRouter:
     def __init__(self, targets: list[str]) -> None:
         router = self
         self.targets, self.turn = targets, 0
+        self._turn_lock = threading.Lock()
         # A new event whose body equals one delivered (2xx) within the service's dedup window
         # (MARKETBRIDGE_WEBHOOK_DEDUP_SECONDS, 7 days): a stock count back to a value it had before
         # sends such a body (no time in it). The service does not store it again but re-runs its
@@ -285,10 +286,15 @@ class WebhookRouter:
                 self.by_sku[sku].append(f"{stamp} {event} -> {answer} after {time.time() - arrived:.2f} s")
 
     def _forward(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, str]:
-        self.turn += 1
+        # The start is taken once, under the lock: the handler threads run at once, and reading
+        # self.turn again for the second target (another thread having moved it on) tried the
+        # same worker twice and never the live one, a 502 no load balancer would give.
+        with self._turn_lock:
+            self.turn += 1
+            start = self.turn
         tried: list[str] = []
         for k in range(len(self.targets)):
-            target = self.targets[(self.turn + k) % len(self.targets)]
+            target = self.targets[(start + k) % len(self.targets)]
             try:
                 response = self.client.post(target + path, content=body, headers=headers)
             except httpx2.TransportError as error:  # this worker is down: try the next one
