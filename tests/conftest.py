@@ -180,3 +180,11 @@ def runtime(settings: Any) -> Iterator[Any]:
     rt = build_runtime(settings)
     yield rt
     rt.close()
+
+
+def settle_webhooks(app: Any, timeout: float = 10.0) -> None:
+    """Wait until the app's webhook intake has stored and dispatched every delivery it answered:
+    handlers (hints) run just after the answer (services/webhook_intake.py)."""
+    intake = getattr(app.state, "webhook_intake", None)
+    if intake is not None:
+        assert intake.wait_idle(timeout), "webhook intake still busy"

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from marketbridge.adapters.db.models.stock import SkuState, StockHint, SyncOutbox
+from marketbridge.adapters.db.models.stock import SkuState, StockHint, SyncOutbox, WebhookEvent
 from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.stock import Kind
 from marketbridge.sandbox.magento.webhooks import public_pem, sign
@@ -261,10 +261,14 @@ def test_a_worker_newly_found_dead_is_taken_over_once(rt):
     assert newly_dead(rt) == ["worker-b"]
 
 
-def test_a_webhook_is_acknowledged_only_once_stored_and_its_hint_committed(rt, fresh_sandboxes):
-    """The 200 leaves after the commit: a separate connection (another process, after a kill -9)
-    sees the event and its hint as soon as the answer arrives."""
+def test_a_webhook_is_acknowledged_only_once_stored_and_its_hint_follows(rt, fresh_sandboxes):
+    """The 200 leaves after the commit of the event: a separate connection (another process, after
+    a kill -9) sees the stored body as soon as the answer arrives. Its handlers run just after, in
+    the intake's dispatcher (services/webhook_intake.py); one stored and not yet dispatched when
+    the process dies is dispatched by the catch-up at start (see the test below)."""
     from sqlalchemy import create_engine, text
+
+    from marketbridge.web.routers.webhooks import intake
 
     sku = simple_on_marketplace(fresh_sandboxes)[9]
     other = create_engine(rt.settings.database_url)
@@ -272,11 +276,34 @@ def test_a_webhook_is_acknowledged_only_once_stored_and_its_hint_committed(rt, f
         with TestClient(create_app(rt, start_engine=False)) as client:
             source_item_webhook(client, sku, 5)
             with other.connect() as conn:
+                stored = conn.execute(text("select count(*) from webhook_events where body like :sku"),
+                                      {"sku": f"%{sku}%"}).scalar()
+            assert intake(client.app).wait_idle(10)
+            with other.connect() as conn:
                 events = conn.execute(text("select count(*) from webhook_events where handled_at is not null")).scalar()
                 hinted = conn.execute(text("select count(*) from stock_hints where sku = :sku"), {"sku": sku}).scalar()
-        assert (events, hinted) == (1, 1)
+        assert (stored, events, hinted) == (1, 1, 1)
     finally:
         other.dispose()
+
+
+def test_an_event_stored_but_never_dispatched_is_dispatched_by_the_catch_up(rt, fresh_sandboxes):
+    """A worker killed between storing a delivery (answered 200) and running its handlers: the
+    catch-up at start dispatches it, whatever its age."""
+    from marketbridge.services.webhooks import store_event
+
+    sku = simple_on_marketplace(fresh_sandboxes)[10]
+    body = json.dumps({"eventName": "plugin.inventory_api.api.source_items_save.execute",
+                       "data": {"sourceItems": [{"sku": sku, "source_code": "default", "quantity": 4,
+                                                 "status": 1}]}}).encode()
+    with rt.db.session() as session:
+        store_event(session, body, dedup_window_seconds=600)  # stored, answered, then the kill
+    with rt.db.session() as session:
+        assert session.get(StockHint, sku) is None
+    caught = stock_poll.catch_up(rt)
+    assert caught.redispatched == 1
+    with rt.db.session() as session:
+        assert session.scalars(select(WebhookEvent.handled_at)).one() is not None
 
 
 def test_the_sweeper_starts_the_stock_catch_up_when_it_takes_over_a_dead_worker(rt):

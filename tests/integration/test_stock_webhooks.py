@@ -13,7 +13,7 @@ from marketbridge.adapters.db.models.stock import StockHint, WebhookEvent
 from marketbridge.bootstrap import build_runtime
 from marketbridge.sandbox.magento.webhooks import public_pem, sign
 from marketbridge.web.app import create_app
-from tests.conftest import make_settings
+from tests.conftest import make_settings, settle_webhooks
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 OTHER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -40,10 +40,13 @@ def post(client, body: bytes, key=KEY, signature: str | None = None):
     sig = signature if signature is not None else sign(body, key)
     if sig:
         headers["x-adobe-commerce-webhook-signature"] = sig
-    return client.post("/webhooks/adobe-commerce", content=body, headers=headers)
+    response = client.post("/webhooks/adobe-commerce", content=body, headers=headers)
+    settle_webhooks(client.app)  # the handlers run just after the answer
+    return response
 
 
 def counts(client) -> tuple[int, int]:
+    settle_webhooks(client.app)
     with client.runtime.db.session() as s:
         return (s.scalar(select(func.count()).select_from(WebhookEvent)),
                 s.scalar(select(func.count()).select_from(StockHint)))

@@ -21,7 +21,7 @@ from sqlalchemy import delete, select
 from marketbridge.adapters.db.models.stock import StockHint, WebhookEvent
 from marketbridge.bootstrap import build_runtime
 from marketbridge.web.app import create_app
-from tests.conftest import make_settings
+from tests.conftest import make_settings, settle_webhooks
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 OTHER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -77,6 +77,7 @@ def envelope(event: str, data: object) -> bytes:
 
 
 def stored(client: TestClient) -> list[WebhookEvent]:
+    settle_webhooks(client.app)
     with client.runtime.db.session() as session:  # type: ignore[attr-defined]
         rows = list(session.scalars(select(WebhookEvent).order_by(WebhookEvent.id)))
         session.expunge_all()
@@ -84,6 +85,7 @@ def stored(client: TestClient) -> list[WebhookEvent]:
 
 
 def hinted(client: TestClient) -> set[str]:
+    settle_webhooks(client.app)
     with client.runtime.db.session() as session:  # type: ignore[attr-defined]
         return set(session.scalars(select(StockHint.sku)))
 

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from sqlalchemy import inspect, select, text
 from starlette.testclient import TestClient
 
+from tests.conftest import settle_webhooks
 from tests.reliability.conftest import module_db_url  # noqa: F401 - one migrated database per module
 
 SESSION_SECRET = "corpus-" + secrets.token_urlsafe(40)
@@ -354,6 +355,7 @@ def run_case(world: World, case: Case) -> None:
     world.client.cookies.clear()
     request = case.build(world)
     response = world.client.request(follow_redirects=False, **request)
+    settle_webhooks(world.client.app)
     after = world.snapshot(case.watch)
     world.client.cookies.clear()
     def rows(digest: str) -> str:

@@ -1,26 +1,33 @@
-"""Webhook intake with group commit: many deliveries, one transaction, every answer after it.
+"""Webhook intake: store in groups, answer, then dispatch.
 
 Why: Adobe Commerce calls a webhook synchronously, from the request that saves the entity
 (MAGENTO.md §11.1), so every millisecond the receiver takes is a millisecond of the merchant's
 own save, and a slow answer holds one of the store's sender threads. Before, each delivery
-opened its own transaction (dedup look-up, insert, hints, commit); under the soak's load sixteen
-of them at once queued for the database's write lock: median 0.11 s, 99th percentile 5 s, and the
-simulator's senders fell behind (10,037 of 24,633 deliveries waited more than a second to be
-sent), which showed as offers standing oversold past the stock window.
+opened its own transaction (dedup look-up, insert, handlers' hints, commit) and answered after
+it; under the soak's load sixteen of them at once queued for the database: median 0.11 s, 99th
+percentile 5 s, and the simulator's senders fell behind (10,037 of 24,633 deliveries waited more
+than a second to be sent).
 
-Now each verified body is handed to one writer thread per process. The writer takes everything
-waiting (up to :data:`MAX_BATCH`), stores and dispatches each delivery in its own savepoint
-(:func:`services.webhooks.store_event`, :func:`~services.webhooks.dispatch_event`, exactly as
-before), commits once, and only then answers every delivery of the batch. So the contract is
-unchanged: a delivery is acknowledged only once it is durable, with its hints.
+Now two threads per process:
 
-* A body that is not a webhook envelope fails alone (``WebhookPayloadError`` for its caller);
-  the rest of the batch goes on.
-* A handler that fails leaves its event stored and unhandled (the poll re-dispatches it), as
-  before; its delivery is still answered as received.
-* If the batch's commit fails (the database is locked or gone for a moment), each delivery is
-  tried again on its own (:func:`services.webhooks.store_and_dispatch`); one that fails again gets
-  the exception, and the receiver answers it with an error so Adobe Commerce may send it again.
+* the **writer** takes every verified body waiting (up to :data:`MAX_BATCH`), stores each
+  (:func:`services.webhooks.store_event`: dedup look-up and insert, in its own savepoint), commits
+  once, and only then answers the whole batch. A delivery is still acknowledged only once it is
+  durable; the insert touches no row that anything else locks, so it never waits behind a stock
+  pass;
+* the **dispatcher** then runs the handlers of what was stored (their hints), in groups, each
+  event in its own savepoint, and calls ``on_handled`` (a stock push). Handlers take row locks a
+  refresh pass also takes; they wait here, not in the merchant's save. (Group commit with the
+  handlers inside the writer was tried first: on PostgreSQL one lock wait then held every
+  answer of the batch, and deliveries waiting over 5 s went from 21 to 711 in the scale-out soak.)
+
+An event stored but not yet dispatched when the process dies is dispatched by the stock catch-up
+at start (``redispatch_unhandled(older_than_seconds=0)``), and by the poll after 30 s.
+
+* A body that is not a webhook envelope fails alone (``WebhookPayloadError`` for its caller).
+* A handler that fails leaves its event stored and unhandled, with its error, for the poll.
+* A group that cannot commit is tried one delivery (or one dispatch) at a time; a delivery that
+  fails on its own gets the exception, and the receiver answers it with an error.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
@@ -45,10 +53,9 @@ MAX_BATCH = 200
 
 @dataclass(frozen=True)
 class Intake:
-    """What became of one delivery: the stored event and whether its handlers ran."""
+    """What became of one delivery: the stored event (``duplicate``: a body received before)."""
 
     event: StoredEvent
-    handled: bool
 
 
 @dataclass
@@ -57,52 +64,43 @@ class _Item:
     future: Future[Intake]
 
 
-class WebhookIntake:
-    """One writer thread that stores deliveries in batches (see the module docstring).
+class _Worker:
+    """A daemon thread that takes whatever is queued, up to ``MAX_BATCH`` at a time."""
 
-    ``session_factory`` is ``runtime.db.session``; ``on_handled`` is called (in the writer, after
-    the batch was answered) when at least one delivery of it ran its handlers: the receiver
-    passes ``runtime.bus.handle(WebhookEventsHandled())`` there, which starts a stock push."""
-
-    def __init__(self, session_factory: Callable[[], object], handlers: WebhookHandlers, *,
-                 dedup_window_seconds: float, on_handled: Callable[[], object] | None = None) -> None:
-        self._session_factory = session_factory
-        self._handlers = handlers
-        self._dedup = dedup_window_seconds
-        self._on_handled = on_handled
-        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+    def __init__(self, name: str, work: Callable[[list[Any]], None]) -> None:
+        self._name = name
+        self._work = work
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._closed = False
-        self.batches = 0
-        self.deliveries = 0
-        self.largest_batch = 0
+        self._idle = threading.Condition()
+        self._pending = 0  # items put and not yet worked on
 
-    def submit(self, raw: bytes) -> Future[Intake]:
-        """Queue a verified body; the future resolves once it is committed (or has failed)."""
-        future: Future[Intake] = Future()
+    def put(self, item: Any) -> None:
         with self._lock:
-            if self._closed:
-                raise RuntimeError("the webhook intake is closed")
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="webhook-intake", daemon=True)
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._thread.start()
-        self._queue.put(_Item(raw, future))
-        return future
+        with self._idle:
+            self._pending += 1
+        self._queue.put(item)
 
-    def close(self, timeout: float = 5.0) -> None:
-        """Answer what is queued, then stop the writer."""
+    def wait_idle(self, timeout: float) -> bool:
+        """True once everything put so far has been worked on (False after ``timeout``)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+
+    def stop(self, timeout: float) -> None:
         with self._lock:
-            self._closed = True
             thread = self._thread
         if thread is not None and thread.is_alive():
-            self._queue.put(None)
+            self._queue.put(_STOP)
             thread.join(timeout)
 
     def _run(self) -> None:
         while True:
             first = self._queue.get()
-            if first is None:
+            if first is _STOP:
                 return
             batch = [first]
             stop = False
@@ -111,76 +109,111 @@ class WebhookIntake:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is None:
+                if item is _STOP:
                     stop = True
                     break
                 batch.append(item)
             try:
-                self._write(batch)
-            except BaseException as error:  # noqa: BLE001 - never leave a caller waiting
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(error)
+                self._work(batch)
+            except Exception as error:  # noqa: BLE001 - a worker thread must outlive any one batch
+                log.error("webhook.intake_failed", worker=self._name, size=len(batch), error=str(error)[:300])
+            finally:
+                with self._idle:
+                    self._pending -= len(batch)
+                    self._idle.notify_all()
             if stop:
                 return
 
-    def _write(self, batch: list[_Item]) -> None:
+
+_STOP = object()
+
+
+class WebhookIntake:
+    """The writer and the dispatcher of one process (see the module docstring).
+
+    ``session_factory`` is ``runtime.db.session``; ``on_handled`` is called by the dispatcher after
+    a group in which at least one event ran its handlers: the receiver passes
+    ``runtime.bus.handle(WebhookEventsHandled())``, which starts a stock push."""
+
+    def __init__(self, session_factory: Callable[[], object], handlers: WebhookHandlers, *,
+                 dedup_window_seconds: float, on_handled: Callable[[], object] | None = None) -> None:
+        self._session_factory = session_factory
+        self._handlers = handlers
+        self._dedup = dedup_window_seconds
+        self._on_handled = on_handled
+        self._writer = _Worker("webhook-writer", self._store)
+        self._dispatcher = _Worker("webhook-dispatcher", self._dispatch)
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self.batches = 0
+        self.deliveries = 0
+        self.largest_batch = 0
+        self.dispatched = 0
+
+    def submit(self, raw: bytes) -> Future[Intake]:
+        """Queue a verified body; the future resolves once it is committed (or has failed)."""
+        future: Future[Intake] = Future()
+        with self._close_lock:
+            if self._closed:
+                raise RuntimeError("the webhook intake is closed")
+            self._writer.put(_Item(raw, future))
+        return future
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """True once every delivery submitted so far is stored and dispatched (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        return (self._writer.wait_idle(timeout)
+                and self._dispatcher.wait_idle(max(0.0, deadline - time.monotonic())))
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Answer and dispatch what is queued, then stop both threads."""
+        with self._close_lock:
+            self._closed = True
+        self._writer.stop(timeout)
+        self._dispatcher.stop(timeout)
+
+    # --- the writer ---------------------------------------------------------------------------
+
+    def _store(self, batch: list[_Item]) -> None:
         began = time.monotonic()
-        results: dict[int, Intake] = {}
+        stored: dict[int, StoredEvent] = {}
         failures: dict[int, BaseException] = {}
         try:
             with self._session_factory() as session:  # type: ignore[attr-defined]
                 for index, item in enumerate(batch):
+                    # No savepoint: a bad body fails in parsing, before any SQL. (A SAVEPOINT opens
+                    # SQLite's transaction on a read snapshot; the insert after the dedup look-up
+                    # then cannot take the write lock once another commit landed, and fails at
+                    # once with "database is locked" instead of waiting.)
                     try:
-                        with session.begin_nested():
-                            stored = webhook_service.store_event(session, item.raw, dedup_window_seconds=self._dedup)
+                        stored[index] = webhook_service.store_event(session, item.raw,
+                                                                     dedup_window_seconds=self._dedup)
                     except WebhookPayloadError as error:
                         failures[index] = error
-                        continue
-                    try:
-                        with session.begin_nested():
-                            handled = webhook_service.dispatch_event(session, stored.id, self._handlers,
-                                                                     again=stored.duplicate)
-                    except Exception as error:  # noqa: BLE001 - stored; the poll re-dispatches it
-                        log.warning("webhook.dispatch_failed", event_id=stored.id, error=str(error)[:300])
-                        webhook_service.note_dispatch_error(session, stored.id, error)
-                        handled = False
-                    results[index] = Intake(stored, handled)
-        except Exception as error:  # noqa: BLE001 - the batch did not commit: one at a time
+        except Exception as error:  # noqa: BLE001 - the group did not commit: one at a time
             log.warning("webhook.batch_failed", size=len(batch), error=str(error)[:300])
-            self._one_by_one(batch, failures)
-            return
+            stored, failures = self._store_one_by_one(batch, failures)
         for index, item in enumerate(batch):
-            if index in failures:
-                item.future.set_exception(failures[index])
+            if index in stored:
+                item.future.set_result(Intake(stored[index]))
             else:
-                item.future.set_result(results[index])
+                item.future.set_exception(failures.get(index) or RuntimeError("not stored"))
         self._count(len(batch), began)
-        if self._on_handled is not None and any(r.handled for r in results.values()):
-            try:
-                self._on_handled()
-            except Exception as error:  # noqa: BLE001 - the schedule pushes anyway
-                log.warning("webhook.on_handled_failed", error=str(error)[:200])
+        if stored:
+            self._dispatcher.put([(event.id, event.duplicate) for event in stored.values()])
 
-    def _one_by_one(self, batch: list[_Item], failures: dict[int, BaseException]) -> None:
-        handled_any = False
+    def _store_one_by_one(self, batch: list[_Item], failures: dict[int, BaseException]
+                          ) -> tuple[dict[int, StoredEvent], dict[int, BaseException]]:
+        stored: dict[int, StoredEvent] = {}
         for index, item in enumerate(batch):
             if index in failures:
-                item.future.set_exception(failures[index])
                 continue
             try:
-                stored, handled = webhook_service.store_and_dispatch(
-                    self._session_factory, item.raw, self._handlers, dedup_window_seconds=self._dedup)
-            except BaseException as error:  # noqa: BLE001 - this caller answers with an error
-                item.future.set_exception(error)
-                continue
-            handled_any = handled_any or handled
-            item.future.set_result(Intake(stored, handled))
-        if handled_any and self._on_handled is not None:
-            try:
-                self._on_handled()
-            except Exception as error:  # noqa: BLE001
-                log.warning("webhook.on_handled_failed", error=str(error)[:200])
+                with self._session_factory() as session:  # type: ignore[attr-defined]
+                    stored[index] = webhook_service.store_event(session, item.raw, dedup_window_seconds=self._dedup)
+            except Exception as error:  # noqa: BLE001 - this caller answers with an error
+                failures[index] = error
+        return stored, failures
 
     def _count(self, size: int, began: float) -> None:
         self.batches += 1
@@ -188,6 +221,39 @@ class WebhookIntake:
         self.largest_batch = max(self.largest_batch, size)
         if size > 1:
             log.debug("webhook.batch", size=size, seconds=round(time.monotonic() - began, 3))
+
+    # --- the dispatcher -----------------------------------------------------------------------
+
+    def _dispatch(self, groups: list[list[tuple[int, bool]]]) -> None:
+        events = [event for group in groups for event in group]
+        try:
+            with self._session_factory() as session:  # type: ignore[attr-defined]
+                handled = [self._dispatch_in(session, event_id, again) for event_id, again in events]
+        except Exception as error:  # noqa: BLE001 - the group did not commit: one at a time
+            log.warning("webhook.dispatch_group_failed", size=len(events), error=str(error)[:300])
+            handled = []
+            for event_id, again in events:
+                try:
+                    with self._session_factory() as session:  # type: ignore[attr-defined]
+                        handled.append(self._dispatch_in(session, event_id, again))
+                except Exception as single:  # noqa: BLE001 - left unhandled: the poll dispatches it
+                    log.warning("webhook.dispatch_failed", event_id=event_id, error=str(single)[:300])
+        self.dispatched += len(events)
+        if any(handled) and self._on_handled is not None:
+            try:
+                self._on_handled()
+            except Exception as error:  # noqa: BLE001 - the schedule pushes anyway
+                log.warning("webhook.on_handled_failed", error=str(error)[:200])
+
+    def _dispatch_in(self, session: Any, event_id: int, again: bool) -> bool:
+        """``dispatch_event`` runs the handlers in a savepoint of its own, after counting the
+        attempt; a handler that fails leaves the event unhandled with its error."""
+        try:
+            return webhook_service.dispatch_event(session, event_id, self._handlers, again=again)
+        except Exception as error:  # noqa: BLE001 - stored; the poll re-dispatches it
+            log.warning("webhook.dispatch_failed", event_id=event_id, error=str(error)[:300])
+            webhook_service.note_dispatch_error(session, event_id, error, count=False)
+            return False
 
 
 __all__ = ["MAX_BATCH", "Intake", "WebhookIntake"]

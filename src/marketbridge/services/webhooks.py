@@ -173,12 +173,13 @@ def store_and_dispatch(session_factory: Callable[[], object], raw_body: bytes, h
             return stored, False
 
 
-def note_dispatch_error(session: Session, event_id: int, error: BaseException) -> None:
-    """Keep a failed dispatch visible on its row (the caller commits): one more attempt and the
-    error, for :func:`redispatch_unhandled` and the console."""
+def note_dispatch_error(session: Session, event_id: int, error: BaseException, *, count: bool = True) -> None:
+    """Keep a failed dispatch visible on its row (the caller commits): the error, and one more
+    attempt unless ``dispatch_event`` already counted it (``count=False``), for
+    :func:`redispatch_unhandled` and the console."""
     row = session.get(WebhookEvent, event_id)
     if row is not None:
-        row.attempts += 1
+        row.attempts += int(count)
         row.error = str(error)[:2000]
 
 
