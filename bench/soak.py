@@ -70,7 +70,7 @@ MAPPED_CARRIERS = [("royalmail", "Royal Mail"), ("dpd", "DPD UK"), ("dhl", "DHL 
 # set to 0 under a new order (refused), and the customer cancellations it makes (John Lewis
 # refunds the cancelled lines itself, which finance is told about). A totals mismatch is
 # explained only when one of the order's SKUs had its price changed by the soak.
-EXPLAINED_EXCEPTION_TYPES = {
+EXPLAINED_ISSUE_TYPES = {
     "order_refused",
     "order_waiting_for_stock",  # stock set to 0 between acceptance and payment; see World.act_as_ops
     "order_cancelled_after_shipment",
@@ -439,15 +439,15 @@ class World:
         (the order then goes through by itself). Done once the activity is over."""
         from sqlalchemy import select
 
-        from marketbridge.adapters.db.models.core import ExceptionRecord
+        from marketbridge.adapters.db.models.core import IssueRecord
         from marketbridge.adapters.db.session import Database
 
         db = Database(database_url)
         try:
             with db.session() as session:
-                waiting = session.scalars(select(ExceptionRecord).where(
-                    ExceptionRecord.type == "order_waiting_for_stock",
-                    ExceptionRecord.state.in_(("open", "acknowledged")))).all()
+                waiting = session.scalars(select(IssueRecord).where(
+                    IssueRecord.type == "order_waiting_for_stock",
+                    IssueRecord.state.in_(("open", "acknowledged")))).all()
                 skus = sorted({sku for record in waiting for sku in (record.context or {}).get("skus", [])})
         finally:
             db.dispose()
@@ -516,7 +516,7 @@ class Verdict:
 def check(cluster: Cluster, world: World) -> Verdict:
     from sqlalchemy import select
 
-    from marketbridge.adapters.db.models.core import ExceptionRecord
+    from marketbridge.adapters.db.models.core import IssueRecord
     from marketbridge.adapters.db.session import Database
     from marketbridge.adapters.magento.client import MagentoClient
     from marketbridge.adapters.mirakl.client import MiraklClient
@@ -634,12 +634,12 @@ def check(cluster: Cluster, world: World) -> Verdict:
     # 5. every open exception is explained by an injected condition
     with db.session() as session:
         open_records = session.scalars(
-            select(ExceptionRecord).where(ExceptionRecord.state.in_(("open", "acknowledged")))
+            select(IssueRecord).where(IssueRecord.state.in_(("open", "acknowledged")))
         ).all()
         for record in open_records:
             if record.type in PRICE_EXPLAINED_TYPES and set(world.order_skus.get(record.object_id, ())) & world.repriced:
                 continue
-            if record.type not in EXPLAINED_EXCEPTION_TYPES:
+            if record.type not in EXPLAINED_ISSUE_TYPES:
                 verdict.unexplained_exceptions.append(f"{record.type} {record.object_id}: {record.message[:120]}")
     say(f"invariant exceptions: {len(open_records)} open, unexplained={len(verdict.unexplained_exceptions)}")
     magento.close()

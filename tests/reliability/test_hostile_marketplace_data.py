@@ -276,15 +276,15 @@ def test_formula_and_markup_in_an_error_report_reach_the_dashboard_inert(module_
 
     from marketbridge.domain.auth import Role
     from marketbridge.services import auth
-    from marketbridge.services import exceptions as exception_service
+    from marketbridge.services import issues as issue_service
     from marketbridge.web.app import create_app
 
     hostile = '=HYPERLINK("http://evil.example/x","click")<script>alert(1)</script>'
     with module_runtime.db.session() as session:
-        from marketbridge.domain.exceptions import ExceptionReport, registered_types
+        from marketbridge.domain.issues import IssueReport, registered_types
 
         kind = next(t for code, t in sorted(registered_types().items()) if code.startswith("stock_"))
-        exception_service.record(session, ExceptionReport(
+        issue_service.record(session, IssueReport(
             type=kind, object_id="MB-HOSTILE", message=hostile, detail=hostile))
         if session.scalars(select(User).where(User.name == "rel-ops")).first() is None:
             auth.create_user(session, "rel-ops", Role.OPS, "correct horse battery staple")

@@ -18,7 +18,7 @@ import enum
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from marketbridge.domain.exceptions import Team
+from marketbridge.domain.issues import Team
 
 
 class Role(enum.StrEnum):
@@ -39,7 +39,7 @@ class Action(enum.StrEnum):
 
     READ = "read"  # look at any page or read any API answer
     SIGN_OUT = "sign_out"  # end one's own console session
-    ACT_ON_EXCEPTION = "act_on_exception"  # then per record: can_act_on(role, record.owner)
+    ACT_ON_ISSUE = "act_on_exception"  # then per record: can_act_on(role, record.owner)
     EDIT_STOCK_RULES = "edit_stock_rules"
     EDIT_CARRIER_MAPPINGS = "edit_carrier_mappings"
     EDIT_CATALOGUE = "edit_catalogue"  # attribute/category mappings, publish overrides, SKU links
@@ -59,7 +59,7 @@ class Action(enum.StrEnum):
 POLICY: Mapping[Action, Team | Role | None] = MappingProxyType({
     Action.READ: None,
     Action.SIGN_OUT: None,
-    Action.ACT_ON_EXCEPTION: None,
+    Action.ACT_ON_ISSUE: None,
     Action.EDIT_STOCK_RULES: Team.ECOMMERCE,
     Action.EDIT_CARRIER_MAPPINGS: Team.OPS,
     Action.EDIT_CATALOGUE: Team.ECOMMERCE,
@@ -76,7 +76,7 @@ POLICY: Mapping[Action, Team | Role | None] = MappingProxyType({
 DESCRIPTIONS: Mapping[Action, str] = MappingProxyType({
     Action.READ: "look at the console or the API",
     Action.SIGN_OUT: "log out",
-    Action.ACT_ON_EXCEPTION: "act on exceptions",
+    Action.ACT_ON_ISSUE: "act on exceptions",
     Action.EDIT_STOCK_RULES: "change stock and price rules",
     Action.EDIT_CARRIER_MAPPINGS: "change carrier mappings",
     Action.EDIT_CATALOGUE: "change catalogue mappings or SKU links",

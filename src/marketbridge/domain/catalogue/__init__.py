@@ -23,7 +23,7 @@ from marketbridge.domain.catalogue.drift import (
     count_by_kind,
     csv_safe,
 )
-from marketbridge.domain.catalogue.exception_types import (
+from marketbridge.domain.catalogue.issue_types import (
     OFFER_INACTIVE,
     OFFER_WITHOUT_PRODUCT,
     PRODUCT_INVALID,

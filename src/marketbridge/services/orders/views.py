@@ -161,7 +161,7 @@ AWAITING_DECISION: tuple[OrderState, ...] = (OrderState.HELD, OrderState.RECEIVE
 #: Orders accepted and not shipped yet: they have a shipping deadline to meet.
 TO_SHIP: tuple[OrderState, ...] = (OrderState.ACCEPTED, OrderState.AWAITING_PAYMENT, OrderState.CREATED)
 #: The exceptions that say an order is stuck in one stage.
-STUCK_EXCEPTIONS = (ORDER_STUCK_IN_INTEGRATION, ORDER_STUCK_UNSHIPPED)
+STUCK_ISSUES = (ORDER_STUCK_IN_INTEGRATION, ORDER_STUCK_UNSHIPPED)
 
 
 @dataclass(frozen=True)

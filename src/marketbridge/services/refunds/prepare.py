@@ -119,7 +119,7 @@ def prepare(runtime: Runtime, creditmemo_id: int, *, replan: bool = False) -> Me
         row.tax_mode = plan.tax_mode.value
         row.total = refunds_domain.from_pence(plan.total)
         if not plan.ok:
-            _hold(session, row, refunds_domain.problem_exception_type(plan.problems),
+            _hold(session, row, refunds_domain.problem_issue_type(plan.problems),
                   f"Credit memo {row.creditmemo_increment_id} (order {row.order_id}) was not sent to John Lewis: "
                   + " ".join(p.message for p in plan.problems),
                   detail="; ".join(f"{p.code.value}:{p.line_id or '-'}" for p in plan.problems))
