@@ -66,7 +66,7 @@ from soak_watch import Disturbances, OversellWatch, clock
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 11
 MAPPED_CARRIERS = [("royalmail", "Royal Mail"), ("dpd", "DPD UK"), ("dhl", "DHL UK"), ("ups", "UPS")]
-# Exception types a soak legitimately produces because of conditions it injects itself: stock
+# Issue types a soak legitimately produces because of conditions it injects itself: stock
 # set to 0 under a new order (refused), and the customer cancellations it makes (John Lewis
 # refunds the cancelled lines itself, which finance is told about). A totals mismatch is
 # explained only when one of the order's SKUs had its price changed by the soak.
@@ -631,7 +631,7 @@ def check(cluster: Cluster, world: World) -> Verdict:
         path.write_text(json.dumps(dossiers, indent=2, default=str))
         say(f"  what each mismatched SKU went through: {path}")
 
-    # 5. every open exception is explained by an injected condition
+    # 5. every open issue is explained by an injected condition
     with db.session() as session:
         open_records = session.scalars(
             select(IssueRecord).where(IssueRecord.state.in_(("open", "acknowledged")))

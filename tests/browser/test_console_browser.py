@@ -1,4 +1,4 @@
-"""A person logs in to the console in a real browser, finds an exception and acts on it."""
+"""A person logs in to the console in a real browser, finds an issue and acts on it."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def test_log_in_see_an_issue_and_act_on_it(page: Any, console: tuple[str, dict[s
     page.locator(f"#exception-{ids['ops']} .flash.ok").filter(has_text="Marked as resolved").wait_for()
     assert "resolved" in page.locator(f"#exception-{ids['ops']} header").inner_text()
 
-    # Ops cannot act on Ecommerce's exception: no buttons, an explanation instead
+    # Ops cannot act on Ecommerce's issue: no buttons, an explanation instead
     other = page.locator(f"#exception-{ids['ecommerce']}")
     assert other.get_by_role("button").count() == 0
     assert "you can see it but not act on it" in other.inner_text()

@@ -1,6 +1,6 @@
 """The console with ``marketbridge run`` up: users and tokens from the CLI, an urgent problem
 alerted to Ops by the schedule with nobody sending it, the JSON API and /metrics behind the token,
-the dashboard behind a log-in, and acting on the exception through the API."""
+the dashboard behind a log-in, and acting on the issue through the API."""
 
 from __future__ import annotations
 

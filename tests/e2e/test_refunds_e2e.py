@@ -6,7 +6,7 @@ Adobe Commerce sandbox only:
 
 * order A: a partial credit memo (1 of 2) -> a refund of exactly that amount on the marketplace line;
   John Lewis then refunds the other unit itself (an operator refund), and a second credit memo for
-  that unit would over-refund -> a finance exception ("already been fully refunded"), nothing sent;
+  that unit would over-refund -> a finance issue ("already been fully refunded"), nothing sent;
 * order B: a full credit memo -> refunded in full, followed to REFUNDED.
 
 The finance report then shows both orders matched (both sides refunded the same amounts).

@@ -6,7 +6,7 @@ service creates the Adobe Commerce orders). The warehouse then ships them in the
 * a track titled like a carrier on the SH21 list → the marketplace order becomes SHIPPED with
   that tracking number, and our order record moves to shipped;
 * a track with a carrier that maps to nothing → the marketplace order stays in SHIPPING and an
-  open ``carrier_unmapped`` exception for Ops shows in ``marketbridge exceptions list --json``;
+  open ``carrier_unmapped`` issue for Ops shows in ``marketbridge exceptions list --json``;
   mapping that carrier (``marketbridge carriers map``) then ships it, with nobody else acting.
 """
 

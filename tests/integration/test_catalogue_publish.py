@@ -67,7 +67,7 @@ def test_invalid_products_are_not_sent_and_every_problem_is_shown(rt, fresh_sand
         assert record.owner == "ecommerce" and "no image" in record.message
     assert httpx2.get(f"{fresh_sandboxes.mirakl_url}/_sandbox/offers/BAD-1").status_code == 404
 
-    # ecommerce maps the category, fixes the product; the exception resolves itself
+    # ecommerce maps the category, fixes the product; the issue resolves itself
     with rt.db.session() as s:
         catalogue_service.set_category_mapping(s, "Garden", "home/lighting", actor="tester")
     create_magento_product(fresh_sandboxes, "BAD-1", name="Garden Lamp", attributes={"mb_category_code": "Garden"})

@@ -1,4 +1,4 @@
-"""The console on top of the flows: pages show each flow's records, and exception actions call the
+"""The console on top of the flows: pages show each flow's records, and issue actions call the
 flows' own services against the sandboxes over real HTTP (map a carrier, accept a held order)."""
 
 from __future__ import annotations

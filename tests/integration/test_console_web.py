@@ -1,5 +1,5 @@
 """The console over HTTP (TestClient on a migrated database): log-in, sessions, CSRF, roles, actions
-on exceptions through pages and the JSON API, the audit log, /metrics, and that nothing answers an
+on issues through pages and the JSON API, the audit log, /metrics, and that nothing answers an
 anonymous request except health, log-in and signed webhooks."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ ROLES = {"olive": Role.OPS, "eddie": Role.ECOMMERCE, "ada": Role.ADMIN}
 
 
 def _seed(runtime, *users: str) -> dict[str, int]:
-    """Two open exceptions (one Ops, one Ecommerce) and the named users (argon2 is slow on purpose)."""
+    """Two open issues (one Ops, one Ecommerce) and the named users (argon2 is slow on purpose)."""
     with runtime.db.session() as s:
         for name in users or ("olive",):
             auth.create_user(s, name, ROLES[name], PASSWORD)

@@ -178,8 +178,8 @@ def test_a_customer_service_token_cannot_delete_a_stock_rule_or_decide_an_order(
             assert list_rules(s) == []
 
 
-# The console's buttons on an exception do the same things as these API routes; the team owning
-# the exception type (who gets the button) must be the team the policy gives the route to.
+# The console's buttons on an issue do the same things as these API routes; the team owning
+# the issue type (who gets the button) must be the team the policy gives the route to.
 FLOW_ACTION_POLICY = {
     "accept": Action.DECIDE_ORDERS,
     "refuse": Action.DECIDE_ORDERS,

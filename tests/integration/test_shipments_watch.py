@@ -1,5 +1,5 @@
 """Deadline watch and unconfirmed shipments: raised for Ops, cleared when the condition is gone;
-transient marketplace failures are retried, not turned into exceptions."""
+transient marketplace failures are retried, not turned into issues."""
 
 from __future__ import annotations
 

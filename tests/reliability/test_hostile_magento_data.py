@@ -8,7 +8,7 @@ Two layers:
   that forwards every call to the sandbox over real HTTP and deletes chosen fields from the JSON
   answers (product price/status/extension_attributes, order items/addresses, shipment tracks,
   credit-memo items). The flows must not crash: they skip with a log line, wait, or record an
-  exception, and what they stored before stays stored.
+  issue, and what they stored before stays stored.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Configured secrets never appear in a log line, an error page or an exception record.
+"""Configured secrets never appear in a log line, an error page or an issue record.
 
 Every secret setting gets a distinctive value; both sandboxes are created with the same Mirakl key
 and Magento token, so the real flows run end to end: a full stock resync and push, an order pulled,
@@ -7,7 +7,7 @@ authentication, and the web app's 401/404/422/500 answers served by uvicorn as `
 run`` serves them. Logging is set up as the CLI does (``configure_logging``), with the root logger
 lowered to DEBUG so that third-party libraries (httpx2, uvicorn, DBOS...) write everything they
 would; every byte written to stdout/stderr (file-descriptor level, so threads and handlers created
-by libraries are included) is scanned, as are the HTTP bodies and the stored exception records.
+by libraries are included) is scanned, as are the HTTP bodies and the stored issue records.
 """
 
 from __future__ import annotations

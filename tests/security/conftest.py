@@ -5,7 +5,7 @@ served through a TestClient that does not re-raise server errors (a crash is the
 would see). It holds a user of every role (logged in through the real ``POST /login``), their API
 tokens, a revoked token, the token of a deleted user, an anonymous session with its CSRF token,
 real rows that a successful attack would change (a stock rule, a carrier mapping, catalogue
-mappings, a SKU link, an order, exceptions), the cookie and token of a deactivated admin, and script payloads stored in fields the console renders.
+mappings, a SKU link, an order, issues), the cookie and token of a deactivated admin, and script payloads stored in fields the console renders.
 
 ``run_case`` sends one case and checks it: the answer is one of the case's refusal statuses, the
 case's own checks pass, and no watched table changed (a digest of every row, before and after).

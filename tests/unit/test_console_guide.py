@@ -1,6 +1,6 @@
-"""The operating guide covers every exception type the code can raise, in its owner's guide.
+"""The operating guide covers every issue type the code can raise, in its owner's guide.
 
-The list of types is read from the code at test time (``domain.catalog.all_exception_types``), so a
+The list of types is read from the code at test time (``domain.catalog.all_issue_types``), so a
 flow that declares a new type fails this test until ``marketbridge guide update`` has been run.
 """
 

@@ -1,4 +1,5 @@
-"""``marketbridge exceptions list``: what needs a person, by team and state."""
+"""``marketbridge exceptions list``: what needs a person, by team and state (issues in code; the
+command keeps the word the teams use)."""
 
 from __future__ import annotations
 

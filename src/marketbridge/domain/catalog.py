@@ -1,6 +1,6 @@
-"""Imports every flow's domain module so that all exception types are declared.
+"""Imports every flow's domain module so that all issue types are declared.
 
-The operating guide test and the dashboard use :func:`all_exception_types`.
+The operating guide test and the dashboard use :func:`all_issue_types`.
 """
 
 from __future__ import annotations

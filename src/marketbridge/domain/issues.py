@@ -1,12 +1,14 @@
-"""Exception records: the one shared model every flow raises into.
+"""Issue records: the one shared model every flow raises into.
 
-An *exception* here is a business problem that needs a person (not a Python exception): one
-record about one business object (an order, a SKU, a shipment, a refund, a product), owned by one
-team, written in plain English with a suggested action. A repeat of the same problem on the same
-object updates the same record (count and last seen), and the record resolves itself when the
-flow sees the condition clear.
+An *issue* is a business problem that needs a person: one record about one business object (an
+order, a SKU, a shipment, a refund, a product), owned by one team, written in plain English with a
+suggested action. A repeat of the same problem on the same object updates the same record (count
+and last seen), and the record resolves itself when the flow sees the condition clear.
 
-Every exception *type* is declared once with :func:`exception_type`, with its owner, severity
+The teams call these *exceptions*, and so do the console, the guides, the CLI, the public API and
+the database table; the code says *issue* so that nothing confuses them with Python's exceptions.
+
+Every issue *type* is declared once with :func:`issue_type`, with its owner, severity
 and the plain-English explanation that the operating guide and the dashboard show. A test checks
 that the guide in ``docs/operations/`` covers every declared type.
 """
@@ -80,7 +82,7 @@ def issue_type(
     meaning: str,
     action: str,
 ) -> IssueType:
-    """Declare an exception type once, at import time of the flow's domain module."""
+    """Declare an issue type once, at import time of the flow's domain module."""
     declared = IssueType(code, owner, severity, object_type, title, meaning, action)
     existing = _REGISTRY.get(code)
     if existing is not None and existing != declared:

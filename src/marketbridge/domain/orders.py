@@ -8,7 +8,7 @@
   order-level outcome under the partial-acceptance switch and the refuse/hold policy.
 * :func:`compare_totals`: the marketplace's totals against the ones Magento computed.
 * :func:`stuck_orders`, :func:`acceptance_deadline`, :func:`reminder_due`: time rules.
-* The exception types the flow raises (plain English; the operating guide is built from them).
+* The issue types the flow raises (plain English; the operating guide is built from them).
 """
 
 from __future__ import annotations
@@ -289,7 +289,7 @@ def normalise_sku(sku: str) -> str:
     return sku.strip().casefold()
 
 
-# ------------------------------------------------------------------ exception types
+# ------------------------------------------------------------------ issue types
 ORDER_HELD = issue_type(
     "order_held",
     owner=Team.OPS,
@@ -458,7 +458,7 @@ ORDER_DECISION_FAILED = issue_type(
 )
 
 
-# Which exception (and so which team) an order stuck in a state raises; states not listed are not watched.
+# Which issue (and so which team) an order stuck in a state raises; states not listed are not watched.
 STUCK_TYPES: dict[OrderState, IssueType] = {
     S.RECEIVED: ORDER_STUCK_IN_INTEGRATION,
     S.ACCEPTED: ORDER_STUCK_IN_INTEGRATION,

@@ -64,7 +64,7 @@ NOT_YET_SHIPPED_STATES = frozenset(
 )
 
 
-# ============================================================================ exception types
+# ============================================================================ issue types
 REFUND_NOT_SENT = issue_type(
     "refund_not_sent",
     owner=Team.FINANCE,
@@ -700,7 +700,7 @@ def plan_refund(memo: CreditMemo, order: MarketOrder, rules: RefundRules) -> Ref
 
 
 def problem_issue_type(problems: Sequence[Problem]) -> IssueType:
-    """Which exception type a failed plan raises."""
+    """Which issue type a failed plan raises."""
     if problems and all(p.code is ProblemCode.ADJUSTMENT_UNALLOCATED for p in problems):
         return REFUND_ADJUSTMENT_UNALLOCATED
     return REFUND_NOT_SENT

@@ -2,7 +2,7 @@
 
 What lives here:
 
-* the exception types the flow raises (plain-English text for the operating guide);
+* the issue types the flow raises (plain-English text for the operating guide);
 * carrier matching: a Magento track (``carrier_code`` + ``title``) to a marketplace carrier code
   from the SH21 list, by explicit mapping, configured alias, exact code or normalised label;
   ranked suggestions (rapidfuzz) when nothing matches;
@@ -29,7 +29,7 @@ from rapidfuzz import fuzz
 
 from marketbridge.domain.issues import ObjectType, Severity, Team, issue_type
 
-# ---------------------------------------------------------------------------------- exceptions
+# ---------------------------------------------------------------------------------- issues
 CARRIER_UNMAPPED = issue_type(
     "carrier_unmapped",
     owner=Team.OPS,
@@ -120,7 +120,7 @@ class ShipmentState(enum.StrEnum):
     PARTIAL = "partial"  # single-shipment mode: tracking sent, the rest of the order not shipped yet
     SENT = "sent"  # calls made, marketplace not yet seen SHIPPED
     CONFIRMED = "confirmed"  # marketplace shows the lines/order shipped
-    ERROR = "error"  # refused for a reason a repeat cannot fix (see its exception)
+    ERROR = "error"  # refused for a reason a repeat cannot fix (see its issue)
 
     @property
     def is_final(self) -> bool:
@@ -237,7 +237,7 @@ class Unmapped:
 
     @property
     def key(self) -> str:
-        """The business object id of the ``carrier_unmapped`` exception: one per Magento carrier."""
+        """The business object id of the ``carrier_unmapped`` issue: one per Magento carrier."""
         return carrier_key(self.magento_carrier_code, self.title)
 
 

@@ -33,7 +33,7 @@ from typing import Any
 from marketbridge.domain.catalogue import CatalogueProduct, OverrideAction, exclusion_reason
 from marketbridge.domain.issues import ObjectType, Severity, Team, issue_type
 
-# --------------------------------------------------------------------------- exception types
+# --------------------------------------------------------------------------- issue types
 SKU_UNKNOWN_ON_MARKETPLACE = issue_type(
     "stock_sku_unknown_on_marketplace",
     owner=Team.ECOMMERCE,

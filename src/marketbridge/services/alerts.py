@@ -1,6 +1,6 @@
 """Alerts to the teams: urgent problems at once, everything else in a daily digest.
 
-* :func:`send_urgent` (every minute by default): each *critical* open exception that has not been
+* :func:`send_urgent` (every minute by default): each *critical* open issue that has not been
   alerted yet goes to its owning team's URLs, one message per team per run listing them all.
   ``alerted_at`` is stamped on each record sent, so a problem that keeps happening (the flow
   calling ``record`` again and again) never alerts twice; the same problem on the same object
@@ -97,7 +97,7 @@ def urgent_message(team: str, records: list[IssueRecord], settings: Settings) ->
 
 
 def send_urgent(session: Session, notifier: Notifier, settings: Settings, now: dt.datetime | None = None) -> AlertRun:
-    """Alert each team about its critical open exceptions not alerted yet (see the module doc)."""
+    """Alert each team about its critical open issues not alerted yet (see the module doc)."""
     now = now or utcnow()
     window_start = now - dt.timedelta(hours=settings.alert_repeat_hours)
     candidates = session.scalars(

@@ -1,4 +1,4 @@
-"""Recording, clearing, listing and acting on exception records.
+"""Recording, clearing, listing and acting on issue records.
 
 Flows call :func:`record` when they meet a problem and :func:`clear` when they see that the same
 problem on the same object is gone; both are idempotent and cheap, so a flow can call them on

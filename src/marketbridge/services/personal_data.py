@@ -12,7 +12,7 @@ A customer's name, addresses, phones and e-mail reach the database through:
 * **text that quotes an order**: a remote system's error in ``exception_records`` (message, detail,
   suggested action, context), a person's note in ``audit_log.detail``, transition facts. When an
   order is purged, its customer's strings are redacted from the records about it; the detail of
-  closed exception records older than the retention is dropped as well (it is remote free text);
+  closed issue records older than the retention is dropped as well (it is remote free text);
 * **the log-in form**: a failed log-in records the typed name as ``audit_log.actor`` /
   ``object_id`` (it may be a customer's name, or a password typed in the wrong box). Only admins see
   it on the activity page (:func:`marketbridge.services.console.dashboard.activity`); it is removed after
@@ -189,7 +189,7 @@ def purge_orders(session: Session, cutoff: dt.datetime, now: dt.datetime, *, bat
 
 
 def drop_old_issue_details(session: Session, cutoff: dt.datetime) -> int:
-    """Closed exception records last seen before ``cutoff`` lose their detail (a remote system's
+    """Closed issue records last seen before ``cutoff`` lose their detail (a remote system's
     free text, which may quote anything); the message, type and history stay."""
     from marketbridge.services.issues import ACTIVE_STATES
 

@@ -46,7 +46,7 @@ class NearMissView(BaseModel):
     offer_sku: str
     magento_sku: str
     reason: str
-    exception_id: str
+    exception_id: str  # the API's field name for the issue record's id
 
 
 def resolve(session: Session, offer_sku: str) -> str | None:
@@ -122,7 +122,7 @@ def near_miss_report(miss: NearMiss) -> IssueReport:
 
 
 def report_near_misses(session: Session, misses: Iterable[NearMiss]) -> int:
-    """One ``sku_near_miss`` exception per suggestion, for ecommerce to confirm or reject."""
+    """One ``sku_near_miss`` issue per suggestion, for ecommerce to confirm or reject."""
     count = 0
     for miss in misses:
         issue_service.record(session, near_miss_report(miss))
@@ -140,7 +140,7 @@ def list_links(session: Session) -> list[SkuLinkView]:
 
 
 def open_near_misses(session: Session) -> list[NearMissView]:
-    """The near misses waiting for a person (open ``sku_near_miss`` exceptions), with the suggestion."""
+    """The near misses waiting for a person (open ``sku_near_miss`` issues), with the suggestion."""
     from marketbridge.adapters.db.models.core import IssueRecord
 
     rows = session.scalars(select(IssueRecord).where(

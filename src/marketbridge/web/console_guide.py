@@ -45,7 +45,7 @@ def _slug(text: str) -> str:
 
 
 def _heading_with_id(self, tokens, idx, options, env):  # type: ignore[no-untyped-def]
-    """Headings get ids so the dashboard can link to one exception type: a heading that starts
+    """Headings get ids so the dashboard can link to one issue type: a heading that starts
     with a code span (``### `unmapped_carrier` ...``) gets ``id="type-unmapped_carrier"``."""
     inline = tokens[idx + 1]
     children = inline.children or []
@@ -96,7 +96,7 @@ _URGENCY = {
 
 
 def issue_section(team: str) -> str:
-    """Markdown for every exception type owned by ``team``: urgent ones first, then by title."""
+    """Markdown for every issue type owned by ``team``: urgent ones first, then by title."""
     from marketbridge.domain.catalog import all_issue_types
 
     rank = {"critical": 0, "warning": 1, "info": 2}
@@ -145,7 +145,7 @@ def update_guides(directory: Path | None = None) -> list[str]:
 
 
 def guide_headings(text: str) -> set[str]:
-    """Exception codes that have a ``### `code` ...`` heading in a guide's text."""
+    """Issue codes that have a ``### `code` ...`` heading in a guide's text."""
     return set(re.findall(r"^###\s+`([a-z0-9_]+)`", text, flags=re.MULTILINE))
 
 

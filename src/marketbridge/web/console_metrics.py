@@ -2,7 +2,7 @@
 
 Counters that code increments (API calls and 429s per endpoint, in ``adapters.metrics``; the
 flows' own counters) live in prometheus-client's default registry. Figures that are *state*
-(open exceptions by type and team, orders by state, sync lag, imports by result) are read from the
+(open issues by type and team, orders by state, sync lag, imports by result) are read from the
 database on each scrape by :class:`DatabaseCollector`, so every worker process reports the same
 truth and nothing drifts after a restart.
 """

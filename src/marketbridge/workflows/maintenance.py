@@ -9,7 +9,7 @@
 * When it takes over a worker newly found dead, it runs the start hooks of the flows here too
   (the stock flow's catch-up: the dead worker may have stored webhooks it never handled).
 * It also turns workflows that DBOS gave up on (``MAX_RECOVERY_ATTEMPTS_EXCEEDED``) into
-  ``workflow_failed`` exception records, so nothing stops silently.
+  ``workflow_failed`` issue records, so nothing stops silently.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
-"""The catalogue flow's exception types: what ecommerce is told about products, offers and SKUs.
+"""The catalogue flow's issue types: what ecommerce is told about products, offers and SKUs.
 """
 
 from __future__ import annotations
 
 from marketbridge.domain.issues import ObjectType, Severity, Team, issue_type
 
-# ----------------------------------------------------------------------------- exception types
+# ----------------------------------------------------------------------------- issue types
 PRODUCT_INVALID = issue_type(
     "catalogue_product_invalid",
     owner=Team.ECOMMERCE,

@@ -1,4 +1,4 @@
-"""Running the audit: fetch, compare, confirm, raise exceptions for what needs a person, fix on
+"""Running the audit: fetch, compare, confirm, raise issues for what needs a person, fix on
 request, and keep the run (``audit_runs``) with its counts per kind and its drift rows
 (``audit_drifts``).
 """
@@ -112,7 +112,7 @@ def run_audit(runtime: Runtime, *, fix: bool = False, trigger: str = "manual", p
 
 
 def raise_issues(session: Session, drifts: Sequence[Drift]) -> None:
-    """Drift that needs a person becomes an exception for ecommerce; what is gone clears itself."""
+    """Drift that needs a person becomes an issue for ecommerce; what is gone clears itself."""
     reports: list[IssueReport] = []
     for drift in drifts:
         if drift.kind is DriftKind.OFFER_WITHOUT_PRODUCT and drift.offer_sku is not None:

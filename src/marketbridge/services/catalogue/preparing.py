@@ -1,6 +1,6 @@
 """Step 0 of publishing: :func:`prepare` reads products from Adobe Commerce, applies the exclusion
 rules, maps attributes and categories, pre-validates against PM11/H11/VL11 and records every
-problem in plain English on the listing (and as a ``catalogue_product_invalid`` exception for
+problem in plain English on the listing (and as a ``catalogue_product_invalid`` issue for
 ecommerce). Valid products get their P41 row and OF01 offer row in ``listing.payload``.
 """
 

@@ -1,15 +1,15 @@
-"""What a person can do about an exception record, from the dashboard or the JSON API.
+"""What a person can do about an issue record, from the dashboard or the JSON API.
 
 Every action goes through :func:`perform`, which
 
 1. checks the person's role may act on the record's owning team (``domain.auth.can_act_on``:
-   each role acts on its own team's exceptions, admin on all; everyone may *look*);
+   each role acts on its own team's issues, admin on all; everyone may *look*);
 2. runs the action: the generic ones (acknowledge, resolve, ignore, reopen, assign) change the
-   record through ``services.exceptions.act``; the flow-specific ones (retry, map a carrier,
+   record through ``services.issues.act``; the flow-specific ones (retry, map a carrier,
    accept or refuse a held order) call the flow's own service, registered in ``runtime.flow_actions``;
 3. writes one audit-log row naming who did what to which record, and when.
 
-A flow action is registered per exception type code in a :class:`FlowActions` table.
+A flow action is registered per issue type code in a :class:`FlowActions` table.
 :mod:`marketbridge.bootstrap` fills it, explicitly, through ``flow_hooks.register_all``
 (the one module that knows the other flows' function names) and keeps it on the runtime, so the
 dashboard offers only buttons that actually do something. This module imports no flow: the table
@@ -71,12 +71,12 @@ class FlowAction:
     fields: dict[str, str] = field(default_factory=dict)
     #: resolve the record after the handler succeeded
     resolves: bool = True
-    #: exception types this action applies to
+    #: issue types this action applies to
     types: frozenset[str] = frozenset()
 
 
 class FlowActions:
-    """Exception type code → the flow actions offered on it (built by bootstrap)."""
+    """Issue type code → the flow actions offered on it (built by bootstrap)."""
 
     def __init__(self) -> None:
         self._by_type: dict[str, list[FlowAction]] = {}
@@ -122,7 +122,7 @@ def perform(
     action: str,
     params: dict[str, str] | None = None,
 ) -> ActionResult:
-    """Carry out ``action`` on exception ``record_id`` as ``user``. Audited. See the module doc."""
+    """Carry out ``action`` on issue ``record_id`` as ``user``. Audited. See the module doc."""
     params = {k: v.strip() for k, v in (params or {}).items() if isinstance(v, str)}
     record = session.get(IssueRecord, record_id)
     if record is None:

@@ -70,7 +70,7 @@ def engine_tables_exist(session: Session) -> bool:
     return has_table(session, "workflow_status")
 
 
-# --- exceptions ----------------------------------------------------------------------------------
+# --- issues ----------------------------------------------------------------------------------
 
 
 def issue_types() -> dict[str, IssueType]:
@@ -214,7 +214,7 @@ def _area_of(name: str, names_by_area: dict[str, set[str]]) -> str | None:
 
 
 def flow_health(runtime: Any, session: Session, now: dt.datetime | None = None) -> list[FlowHealth] | Unavailable:
-    """One line per flow: last success, last failure, running and queued runs, open exceptions."""
+    """One line per flow: last success, last failure, running and queued runs, open issues."""
     now = now or utcnow()
     flows = {area: FlowHealth(area, label) for area, label in FLOWS}
     by_owner_type = issue_service.open_counts_by_type(session)
@@ -279,7 +279,7 @@ def _area_for_type(code: str, types: dict[str, IssueType]) -> str:
 _TYPE_AREAS: dict[str, str] = {"workflow_failed": "maintenance", "connection_failed": "maintenance"}
 
 
-#: The domain module of each flow that has one: where its exception types are declared.
+#: The domain module of each flow that has one: where its issue types are declared.
 _DOMAIN_MODULES = {"stock": stock_domain, "orders": orders_domain, "shipments": shipments_domain,
                    "refunds": refunds_domain, "catalogue": catalogue_domain}
 
@@ -366,10 +366,10 @@ def active_state_values() -> list[str]:
     return [s.value for s in IssueState]
 
 
-# --- exceptions shown beside each flow's objects on the console pages -------------------------------
+# --- issues shown beside each flow's objects on the console pages -------------------------------
 
 
-#: An exception record as the console pages get it (the row itself; the pages only read it).
+#: An issue record as the console pages get it (the row itself; the pages only read it).
 IssueRecordRow: TypeAlias = IssueRecord
 
 
@@ -378,7 +378,7 @@ def issue_record(session: Session, record_id: int) -> IssueRecord | None:
 
 
 def open_issues_for(session: Session, object_ids: list[str]) -> dict[str, list[IssueRecord]]:
-    """The active exceptions of each of these business object ids (ids without any are left out)."""
+    """The active issues of each of these business object ids (ids without any are left out)."""
     if not object_ids:
         return {}
     rows = session.scalars(
@@ -394,7 +394,7 @@ def open_issues_for(session: Session, object_ids: list[str]) -> dict[str, list[I
 
 def active_issues_of(session: Session, types: Sequence[IssueType | str], *,
                          limit: int | None = None) -> list[IssueRecord]:
-    """Active exceptions of these types, the oldest first."""
+    """Active issues of these types, the oldest first."""
     codes = [t if isinstance(t, str) else t.code for t in types]
     if not codes:
         return []

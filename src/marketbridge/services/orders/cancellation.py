@@ -1,5 +1,5 @@
 """Cancellation: the marketplace cancelled an order we created in Adobe Commerce; and the
-exception record for a per-order workflow that gave up on an unreachable remote system.
+issue record for a per-order workflow that gave up on an unreachable remote system.
 
 An invoiced order is cancelled with a credit memo whose comment is ``MARKER <order id>
 CANCELLATION_NOTE``, so the refunds flow knows it is not a refund to send.
@@ -18,7 +18,7 @@ from marketbridge.services.orders.results import CancelResult
 
 def cancel_in_magento(runtime: Runtime, order_id: str) -> CancelResult:
     """The marketplace cancelled an order we created: cancel it in Adobe Commerce (releasing its
-    reservation) if not shipped, else raise an exception for customer service."""
+    reservation) if not shipped, else raise an issue for customer service."""
     settings = runtime.settings
     with runtime.db.session() as session:
         order = get_order_record(session, order_id, settings.order_connection)

@@ -3,7 +3,7 @@
 :func:`prepare` reads the memo, its Adobe Commerce order (``ext_order_id`` = marketplace order id)
 and the marketplace order (OR11 by ``order_ids``), and computes the OR28 lines with the pure rules
 of :mod:`marketbridge.domain.refunds`. A problem holds the memo for finance with a plain-English
-exception; nothing is sent. Memos that mirror a marketplace refund, memos of non-marketplace orders
+issue; nothing is sent. Memos that mirror a marketplace refund, memos of non-marketplace orders
 and memos marketbridge made to cancel an order are ignored.
 """
 

@@ -1,5 +1,5 @@
 """Recording credit memos (step 1 of the flow) and the row helpers every step shares: one
-``refunds_out`` row per memo, one open exception per memo (the latest reason)."""
+``refunds_out`` row per memo, one open issue per memo (the latest reason)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Helpers shared by the steps of the shipments flow: starting due sends through the bus,
-recording exceptions for Ops, and keeping the ``carrier_unmapped`` records in step with the
+recording issues for Ops, and keeping the ``carrier_unmapped`` records in step with the
 shipments that wait for a carrier (used both by ``prepare`` and by carrier mapping)."""
 
 from __future__ import annotations

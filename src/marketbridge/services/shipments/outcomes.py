@@ -1,5 +1,5 @@
 """How a send ends, written to ``shipments_out`` and ``deliveries``: stopped (``Rejected`` or
-``NotFound`` from the marketplace become an exception record; no blind retry) or confirmed (the
+``NotFound`` from the marketplace become an issue record; no blind retry) or confirmed (the
 order record then moves to shipped through the orders flow).
 
 ``results`` on a shipment row holds, per API, ``{"at": <iso time>, "status": ..., "detail": ...}``;

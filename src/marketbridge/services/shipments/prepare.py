@@ -39,7 +39,7 @@ class Decision:
 
 
 def _overridden(session: Session, type_: IssueType, object_id: str) -> bool:
-    """A person resolved this exception by hand: they want the shipment sent as it is."""
+    """A person resolved this issue by hand: they want the shipment sent as it is."""
     return session.scalars(select(IssueRecord.id).where(
         IssueRecord.type == type_.code, IssueRecord.object_id == object_id,
         IssueRecord.state == IssueState.RESOLVED.value,

@@ -3,7 +3,7 @@ done; else OR23 (tracking) then OR24 (ship) once our shipments cover every live 
 (``shipped=true``, marked with ``package_reference``) when the connection has multi-shipment.
 Safe to repeat after a crash at any point: the read comes first and decides.
 
-``Rejected``/``NotFound`` become exception records and the shipment stops (no blind retry);
+``Rejected``/``NotFound`` become issue records and the shipment stops (no blind retry);
 ``TransientError`` propagates so the durable step retries it with backoff.
 """
 

@@ -1,5 +1,5 @@
 """Watch: orders near their shipping deadline with no shipment, and shipments not confirmed after a
-while, become exceptions for Ops (and clear themselves when the cause is gone)."""
+while, become issues for Ops (and clear themselves when the cause is gone)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from marketbridge.services.shipments.common import _report
 @dataclass(frozen=True)
 class WatchCounts:
     """How many orders are near their shipping deadline without a shipment, and how many
-    shipments are unconfirmed for too long (each has an active exception)."""
+    shipments are unconfirmed for too long (each has an active issue)."""
 
     deadline_near: int
     unconfirmed: int

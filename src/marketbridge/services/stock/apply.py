@@ -218,7 +218,7 @@ def _lock_states(session: Session, skus: Sequence[str]) -> None:
 
 
 def _active_issue_ids(session: Session, types: Iterable[IssueType], skus: Iterable[str]) -> dict[str, set[str]]:
-    """``{sku: {type codes}}`` of active SKU exceptions, to clear only what exists (cheap in bulk)."""
+    """``{sku: {type codes}}`` of active SKU issues, to clear only what exists (cheap in bulk)."""
     codes = [t.code for t in types]
     wanted = set(skus)
     out: dict[str, set[str]] = {}

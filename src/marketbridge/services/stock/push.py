@@ -171,7 +171,7 @@ def upload(runtime: Runtime, batch_id: int, owner: str | None = None) -> UploadR
     import id is not resent.
 
     On failure (after the client's own 429 handling) the batch is released — its values go back to
-    pending — and an Ops exception is recorded; the next window retries.
+    pending — and an Ops issue is recorded; the next window retries.
     """
     owner = owner or outbox.batch_workflow_id(batch_id)
     with runtime.db.session() as session:

@@ -3,7 +3,7 @@
 Mirakl's import report names the lines it refused (by offer SKU, mapped back to Magento SKUs by
 :func:`.push.follow`); every other line of the batch was accepted. Per SKU this writes the
 published value, the result (``ok`` or ``error`` with Mirakl's message), the import id and the
-latency from first notice (``sku_states``), and one history row (``sku_push_log``); SKU exceptions
+latency from first notice (``sku_states``), and one history row (``sku_push_log``); SKU issues
 are raised (unknown offer, refused line) or cleared, and the batch completes, freeing its lane.
 A 50,000-SKU import is written in slices of ``RESULT_SLICE`` rows to bound memory.
 """
@@ -41,7 +41,7 @@ RESULT_SLICE = 5000
 
 
 def _connection_id(api: str) -> str:
-    """The object of an import API's ``stock_import_failed`` exception (one per API)."""
+    """The object of an import API's ``stock_import_failed`` issue (one per API)."""
     return f"mirakl:{api}"
 
 

@@ -1,4 +1,4 @@
-"""The operations console: log-in, the dashboard pages, actions on exceptions, the operating guide,
+"""The operations console: log-in, the dashboard pages, actions on issues, the operating guide,
 ``POST /api/exceptions/{id}/actions`` and ``/metrics``.
 
 Pages need a logged-in browser session (anonymous → ``303`` to ``/login``); every unsafe request
@@ -110,7 +110,7 @@ def overview(request: Request, session: SessionDep, runtime: RuntimeDep, user: P
     )
 
 
-# --- exceptions ---------------------------------------------------------------------------------------
+# --- issues ---------------------------------------------------------------------------------------
 
 StateFilter = Literal["active", "open", "acknowledged", "resolved", "ignored", "all"]
 

@@ -1,4 +1,4 @@
-"""JSON API over exception records."""
+"""JSON API over issue records."""
 
 from __future__ import annotations
 
