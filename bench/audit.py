@@ -10,7 +10,7 @@ Modes:
   the exact wire shapes (Magento ``/V1/products`` and ``/V1/inventory/source-items`` search results,
   the Mirakl OF52 export chunks). The timed part is the whole run: decoding and validating every
   page with the same pydantic models the clients use, the channel rules, the comparison, the
-  confirmation of quantity suspects, the exception records, the run and its drift rows. Only the
+  confirmation of quantity suspects, the issue records, the run and its drift rows. Only the
   sockets are missing.
 * ``--mode http``: both sandboxes on loopback over real HTTP. Practical up to ~10,000 SKUs: the
   Magento simulator filters its whole catalogue on every page, so 100,000 SKUs spend minutes inside

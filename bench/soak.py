@@ -67,11 +67,11 @@ from soak_watch import Disturbances, OversellWatch, clock
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 11
 MAPPED_CARRIERS = [("royalmail", "Royal Mail"), ("dpd", "DPD UK"), ("dhl", "DHL UK"), ("ups", "UPS")]
-# Exception types a soak legitimately produces because of conditions it injects itself: stock
+# Issue types a soak legitimately produces because of conditions it injects itself: stock
 # set to 0 under a new order (refused), and the customer cancellations it makes (John Lewis
 # refunds the cancelled lines itself, which finance is told about). A totals mismatch is
 # explained only when one of the order's SKUs had its price changed by the soak.
-EXPLAINED_EXCEPTION_TYPES = {
+EXPLAINED_ISSUE_TYPES = {
     "order_refused",
     "order_waiting_for_stock",  # stock set to 0 between acceptance and payment; see World.act_as_ops
     "order_cancelled_after_shipment",
@@ -482,15 +482,15 @@ class World:
         (the order then goes through by itself). Done once the activity is over."""
         from sqlalchemy import select
 
-        from marketbridge.adapters.db.models.core import ExceptionRecord
+        from marketbridge.adapters.db.models.core import IssueRecord
         from marketbridge.adapters.db.session import Database
 
         db = Database(database_url)
         try:
             with db.session() as session:
-                waiting = session.scalars(select(ExceptionRecord).where(
-                    ExceptionRecord.type == "order_waiting_for_stock",
-                    ExceptionRecord.state.in_(("open", "acknowledged")))).all()
+                waiting = session.scalars(select(IssueRecord).where(
+                    IssueRecord.type == "order_waiting_for_stock",
+                    IssueRecord.state.in_(("open", "acknowledged")))).all()
                 skus = sorted({sku for record in waiting for sku in (record.context or {}).get("skus", [])})
         finally:
             db.dispose()
@@ -559,7 +559,7 @@ class Verdict:
 def check(cluster: Cluster, world: World) -> Verdict:
     from sqlalchemy import select
 
-    from marketbridge.adapters.db.models.core import ExceptionRecord
+    from marketbridge.adapters.db.models.core import IssueRecord
     from marketbridge.adapters.db.session import Database
     from marketbridge.adapters.magento.client import MagentoClient
     from marketbridge.adapters.mirakl.client import MiraklClient
@@ -676,15 +676,15 @@ def check(cluster: Cluster, world: World) -> Verdict:
         path.write_text(json.dumps(dossiers, indent=2, default=str))
         say(f"  what each mismatched SKU went through: {path}")
 
-    # 5. every open exception is explained by an injected condition
+    # 5. every open issue is explained by an injected condition
     with db.session() as session:
         open_records = session.scalars(
-            select(ExceptionRecord).where(ExceptionRecord.state.in_(("open", "acknowledged")))
+            select(IssueRecord).where(IssueRecord.state.in_(("open", "acknowledged")))
         ).all()
         for record in open_records:
             if record.type in PRICE_EXPLAINED_TYPES and set(world.order_skus.get(record.object_id, ())) & world.repriced:
                 continue
-            if record.type not in EXPLAINED_EXCEPTION_TYPES:
+            if record.type not in EXPLAINED_ISSUE_TYPES:
                 verdict.unexplained_exceptions.append(f"{record.type} {record.object_id}: {record.message[:120]}")
     say(f"invariant exceptions: {len(open_records)} open, unexplained={len(verdict.unexplained_exceptions)}")
     magento.close()

@@ -356,8 +356,8 @@ def run(args: argparse.Namespace) -> None:
         figures["sample_mismatches"] = len(mismatches)
         if mismatches:
             figures["sample_mismatch_examples"] = mismatches[:5]
-        exceptions = db_rows(db_path, "select type, count(*) from exception_records where state='open' group by type")
-        figures["open_exceptions"] = dict(exceptions)
+        issues = db_rows(db_path, "select type, count(*) from exception_records where state='open' group by type")
+        figures["open_exceptions"] = dict(issues)
     finally:
         for proc in reversed(procs):
             if proc.poll() is None:

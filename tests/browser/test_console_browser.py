@@ -1,4 +1,4 @@
-"""A person logs in to the console in a real browser, finds an exception and acts on it."""
+"""A person logs in to the console in a real browser, finds an issue and acts on it."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from marketbridge.adapters.db.models.core import AuditLogEntry, ExceptionRecord
+from marketbridge.adapters.db.models.core import AuditLogEntry, IssueRecord
 from marketbridge.domain.auth import Role
-from marketbridge.domain.exceptions import CONNECTION_FAILED, WORKFLOW_FAILED, ExceptionReport
+from marketbridge.domain.issues import CONNECTION_FAILED, WORKFLOW_FAILED, IssueReport
 from marketbridge.sandbox.server import serve_in_thread
 from marketbridge.services import auth
-from marketbridge.services import exceptions as exception_service
+from marketbridge.services import issues as issue_service
 from marketbridge.web.app import create_app
 
 PASSWORD = "a long enough passphrase"
@@ -23,11 +23,11 @@ PASSWORD = "a long enough passphrase"
 def console(runtime: Any) -> Iterator[tuple[str, dict[str, int]]]:
     with runtime.db.session() as s:
         auth.create_user(s, "olive", Role.OPS, PASSWORD)
-        ops = exception_service.record(
-            s, ExceptionReport(WORKFLOW_FAILED, "order:JL-000042-A", "Importing order JL-000042-A stopped")
+        ops = issue_service.record(
+            s, IssueReport(WORKFLOW_FAILED, "order:JL-000042-A", "Importing order JL-000042-A stopped")
         )
-        eco = exception_service.record(
-            s, ExceptionReport(CONNECTION_FAILED, "mirakl", "John Lewis refused our API key")
+        eco = issue_service.record(
+            s, IssueReport(CONNECTION_FAILED, "mirakl", "John Lewis refused our API key")
         )
         ids = {"ops": ops.id, "ecommerce": eco.id}
     server = serve_in_thread(create_app(runtime, start_engine=False))
@@ -46,7 +46,7 @@ def _login(page: Any, base: str) -> None:
     page.wait_for_url(base + "/exceptions")
 
 
-def test_log_in_see_an_exception_and_act_on_it(page: Any, console: tuple[str, dict[str, int]], runtime: Any) -> None:
+def test_log_in_see_an_issue_and_act_on_it(page: Any, console: tuple[str, dict[str, int]], runtime: Any) -> None:
     base, ids = console
     _login(page, base)
     card = page.locator(f"#exception-{ids['ops']}")
@@ -62,13 +62,13 @@ def test_log_in_see_an_exception_and_act_on_it(page: Any, console: tuple[str, di
     page.locator(f"#exception-{ids['ops']} .flash.ok").filter(has_text="Marked as resolved").wait_for()
     assert "resolved" in page.locator(f"#exception-{ids['ops']} header").inner_text()
 
-    # Ops cannot act on Ecommerce's exception: no buttons, an explanation instead
+    # Ops cannot act on Ecommerce's issue: no buttons, an explanation instead
     other = page.locator(f"#exception-{ids['ecommerce']}")
     assert other.get_by_role("button").count() == 0
     assert "you can see it but not act on it" in other.inner_text()
 
     with runtime.db.session() as s:
-        record = s.get(ExceptionRecord, ids["ops"])
+        record = s.get(IssueRecord, ids["ops"])
         assert record.state == "resolved" and record.resolved_by == "olive" and record.assignee == "Sam"
         rows = s.scalars(select(AuditLogEntry).where(AuditLogEntry.object_id == str(ids["ops"]))
                          .order_by(AuditLogEntry.id)).all()

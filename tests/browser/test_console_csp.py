@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from marketbridge.domain.auth import Role
-from marketbridge.domain.exceptions import WORKFLOW_FAILED, ExceptionReport
+from marketbridge.domain.issues import WORKFLOW_FAILED, IssueReport
 from marketbridge.sandbox.server import serve_in_thread
 from marketbridge.services import auth
-from marketbridge.services import exceptions as exception_service
+from marketbridge.services import issues as issue_service
 from marketbridge.web.app import create_app
 
 PASSWORD = "a long enough passphrase"
@@ -25,7 +25,7 @@ PAGES = ("/", "/exceptions", "/orders", "/stock", "/shipments", "/refunds", "/ca
 def console(runtime: Any) -> Iterator[tuple[str, int]]:
     with runtime.db.session() as s:
         auth.create_user(s, "ada", Role.ADMIN, PASSWORD)
-        record = exception_service.record(s, ExceptionReport(WORKFLOW_FAILED, "order:JL-7-A", "Importing JL-7-A stopped"))
+        record = issue_service.record(s, IssueReport(WORKFLOW_FAILED, "order:JL-7-A", "Importing JL-7-A stopped"))
         record_id = record.id
     server = serve_in_thread(create_app(runtime, start_engine=False))
     try:

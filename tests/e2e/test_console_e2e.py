@@ -1,6 +1,6 @@
 """The console with ``marketbridge run`` up: users and tokens from the CLI, an urgent problem
 alerted to Ops by the schedule with nobody sending it, the JSON API and /metrics behind the token,
-the dashboard behind a log-in, and acting on the exception through the API."""
+the dashboard behind a log-in, and acting on the issue through the API."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from marketbridge.adapters.db.session import Database
-from marketbridge.domain.exceptions import WORKFLOW_FAILED, ExceptionReport
+from marketbridge.domain.issues import WORKFLOW_FAILED, IssueReport
 from marketbridge.sandbox.server import free_port, serve_in_thread
-from marketbridge.services import exceptions as exception_service
+from marketbridge.services import issues as issue_service
 from tests.e2e.test_orders_e2e import start_service, stop, wait_until
 from tests.e2e.test_shipments_e2e import cli
 
@@ -54,7 +54,7 @@ def test_console_and_alerts_with_the_service_running(migrated_db_url: str, sandb
         wait_until(lambda: _get(base + "/healthz") == 200, 60, "the service to answer", log)
         # a flow records an urgent problem (here: as the sweeper does for a job that gave up)
         with db.session() as s:
-            record_id = exception_service.record(s, ExceptionReport(
+            record_id = issue_service.record(s, IssueReport(
                 WORKFLOW_FAILED, "orders.create:JL-000123-A", "Creating order JL-000123-A stopped after every retry")).id
         wait_until(lambda: received, 60, "the urgent alert to reach the Ops receiver", log)
         assert received[0]["title"] == "marketbridge: urgent problem for Ops"

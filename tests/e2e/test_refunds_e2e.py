@@ -6,7 +6,7 @@ Adobe Commerce sandbox only:
 
 * order A: a partial credit memo (1 of 2) -> a refund of exactly that amount on the marketplace line;
   John Lewis then refunds the other unit itself (an operator refund), and a second credit memo for
-  that unit would over-refund -> a finance exception ("already been fully refunded"), nothing sent;
+  that unit would over-refund -> a finance issue ("already been fully refunded"), nothing sent;
 * order B: a full credit memo -> refunded in full, followed to REFUNDED.
 
 The finance report then shows both orders matched (both sides refunded the same amounts).
@@ -22,7 +22,7 @@ import pytest
 from marketbridge.adapters.magento import models as magento_models
 from marketbridge.adapters.magento.client import MagentoClient
 from tests.e2e.test_orders_e2e import magento_orders_with, sandbox_order, start_service, stop, wait_until
-from tests.e2e.test_shipments_e2e import cli, open_exceptions, order_record_state, warehouse_ship
+from tests.e2e.test_shipments_e2e import cli, open_issues, order_record_state, warehouse_ship
 
 SKU = "MB-000016"
 
@@ -81,7 +81,7 @@ def test_credit_memos_become_refunds_with_nobody_running_a_command(migrated_db_u
             sent_so_far = or28_calls(boxes)
             client.refund_order(magento[a].entity_id, [magento_models.DocumentItemInput(order_item_id=items[a], qty=1)],
                                 shipping_amount=0)
-            held = wait_until(lambda: [e for e in open_exceptions(migrated_db_url, boxes) if e["type"] == "refund_not_sent"],
+            held = wait_until(lambda: [e for e in open_issues(migrated_db_url, boxes) if e["type"] == "refund_not_sent"],
                               60, "a finance exception for the over-refund", log)
             assert held[0]["owner"] == "finance"
             assert "has already been fully refunded" in held[0]["message"]
@@ -100,7 +100,7 @@ def test_credit_memos_become_refunds_with_nobody_running_a_command(migrated_db_u
         assert {x["order_id"] for x in listed} == {a, b}
         wait_until(lambda: order_record_state(migrated_db_url, b) == "refunded", 30,
                    "the fully refunded order's record to move to refunded", log)
-        recorded = [e for e in open_exceptions(migrated_db_url, boxes) if e["type"] == "marketplace_refund_recorded"]
+        recorded = [e for e in open_issues(migrated_db_url, boxes) if e["type"] == "marketplace_refund_recorded"]
         assert [e["severity"] for e in recorded] == ["info"]
 
         month = sandbox_order(boxes, a)["created_date"][:7]

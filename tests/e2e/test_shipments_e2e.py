@@ -6,7 +6,7 @@ service creates the Adobe Commerce orders). The warehouse then ships them in the
 * a track titled like a carrier on the SH21 list → the marketplace order becomes SHIPPED with
   that tracking number, and our order record moves to shipped;
 * a track with a carrier that maps to nothing → the marketplace order stays in SHIPPING and an
-  open ``carrier_unmapped`` exception for Ops shows in ``marketbridge exceptions list --json``;
+  open ``carrier_unmapped`` issue for Ops shows in ``marketbridge exceptions list --json``;
   mapping that carrier (``marketbridge carriers map``) then ships it, with nobody else acting.
 """
 
@@ -52,13 +52,13 @@ def warehouse_ship(boxes, magento_order_id: int, track_number: str, title: str) 
     return response.json()
 
 
-def open_exceptions(db_url: str, boxes) -> list[dict]:
+def open_issues(db_url: str, boxes) -> list[dict]:
     result = cli(db_url, boxes, "exceptions", "list", "--json")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
 
-def active_exception_types(db_url: str) -> list[str]:
+def active_issue_types(db_url: str) -> list[str]:
     """Read straight from the database while waiting (a CLI process per poll is slow); the CLI is
     asked once the condition holds."""
     engine = create_engine(db_url)
@@ -105,9 +105,9 @@ def test_shipments_flow_to_the_marketplace_with_nobody_running_a_command(migrate
         wait_until(lambda: order_record_state(migrated_db_url, known) == "shipped", 30,
                    "our order record to move to shipped", log)
 
-        wait_until(lambda: "carrier_unmapped" in active_exception_types(migrated_db_url), 60,
+        wait_until(lambda: "carrier_unmapped" in active_issue_types(migrated_db_url), 60,
                    "a carrier_unmapped exception", log)
-        unmapped = [e for e in open_exceptions(migrated_db_url, boxes) if e["type"] == "carrier_unmapped"]
+        unmapped = [e for e in open_issues(migrated_db_url, boxes) if e["type"] == "carrier_unmapped"]
         assert unmapped[0]["owner"] == "ops" and unmapped[0]["state"] == "open"
         assert "Speedy Couriers" in unmapped[0]["message"]
         assert sandbox_order(boxes, unknown)["order_state"] == "SHIPPING"
@@ -118,7 +118,7 @@ def test_shipments_flow_to_the_marketplace_with_nobody_running_a_command(migrate
         shipped = wait_until(lambda: (o := sandbox_order(boxes, unknown))["order_state"] == "SHIPPED" and o, 60,
                              "the released shipment to ship the order", log)
         assert shipped["shipping_carrier_code"] == "YODEL" and shipped["shipping_tracking"] == "SPD-000042"
-        wait_until(lambda: "carrier_unmapped" not in active_exception_types(migrated_db_url), 30,
+        wait_until(lambda: "carrier_unmapped" not in active_issue_types(migrated_db_url), 30,
                    "the carrier_unmapped exception to resolve itself", log)
     finally:
         stop(service)
@@ -146,7 +146,7 @@ def test_webhooks_send_shipments_and_tracks_added_later_without_waiting_for_the_
         magento = wait_until(lambda: magento_orders_with(boxes, order_id), 60, "the Magento order", log)[0]
 
         shipment = httpx2.post(f"{boxes.magento_url}/_sandbox/ship", json={"order_id": magento.entity_id}).json()
-        wait_until(lambda: "shipment_tracking_missing" in active_exception_types(migrated_db_url), 30,
+        wait_until(lambda: "shipment_tracking_missing" in active_issue_types(migrated_db_url), 30,
                    "a tracking-missing exception", log)
         assert sandbox_order(boxes, order_id)["order_state"] == "SHIPPING"
 
@@ -157,7 +157,7 @@ def test_webhooks_send_shipments_and_tracks_added_later_without_waiting_for_the_
         shipped = wait_until(lambda: (o := sandbox_order(boxes, order_id))["order_state"] == "SHIPPED" and o, 30,
                              "the track webhook to ship the order", log)
         assert shipped["shipping_tracking"] == "RM123456785GB" and shipped["shipping_carrier_code"] == "ROYAL_MAIL"
-        assert "shipment_tracking_missing" not in active_exception_types(migrated_db_url)
+        assert "shipment_tracking_missing" not in active_issue_types(migrated_db_url)
     finally:
         stop(service)
         boxes.stop()

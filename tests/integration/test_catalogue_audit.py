@@ -11,7 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
-from marketbridge.adapters.db.models.core import ExceptionRecord
+from marketbridge.adapters.db.models.core import IssueRecord
 from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.auth import Role
 from marketbridge.services import audit as audit_service
@@ -76,7 +76,7 @@ def test_quantity_changed_on_the_marketplace_is_found_and_fixed(rt, fresh_sandbo
     for kind, skus in after_kinds.items():
         assert skus <= baseline.get(kind, set()) | {"MB-000012"}, kind
     with rt.db.session() as s:
-        assert s.query(ExceptionRecord).filter_by(type="audit_offer_inactive", object_id="MB-000012").one().state == "open"
+        assert s.query(IssueRecord).filter_by(type="audit_offer_inactive", object_id="MB-000012").one().state == "open"
         runs = audit_service.list_runs(s)
         assert [r.id for r in runs] == [after.run_id, fixed.run_id, found.run_id, 1]
         assert runs[1].fix is True and runs[2].counts["quantity_mismatch"] >= 1
@@ -90,7 +90,7 @@ def test_a_confirmed_link_replaces_the_near_miss(rt, fresh_sandboxes):
     with rt.db.session() as s:
         assert sku_service.resolve(s, "MB-TRAILING-0001 ") == "MB-TRAILING-0001"
         assert sku_service.resolve(s, "MB-000001") is None
-        assert s.query(ExceptionRecord).filter_by(type="sku_near_miss").one().state == "resolved"
+        assert s.query(IssueRecord).filter_by(type="sku_near_miss").one().state == "resolved"
     after = kinds(audit_service.run_audit(rt))
     assert "MB-TRAILING-0001 " not in after.get("sku_format_mismatch", set())
     assert "MB-TRAILING-0001" not in after.get("missing_on_marketplace", set())

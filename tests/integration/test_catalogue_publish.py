@@ -7,7 +7,7 @@ import time
 import httpx2
 import pytest
 
-from marketbridge.adapters.db.models.core import ExceptionRecord
+from marketbridge.adapters.db.models.core import IssueRecord
 from marketbridge.bootstrap import build_runtime
 from marketbridge.services import catalogue as catalogue_service
 from tests.conftest import make_settings
@@ -63,18 +63,18 @@ def test_invalid_products_are_not_sent_and_every_problem_is_shown(rt, fresh_sand
     assert any("'EAN'" in p for p in problems)
     assert any("('Garden') is not mapped" in p for p in problems)
     with rt.db.session() as s:
-        record = s.query(ExceptionRecord).filter_by(type="catalogue_product_invalid", object_id="BAD-1").one()
+        record = s.query(IssueRecord).filter_by(type="catalogue_product_invalid", object_id="BAD-1").one()
         assert record.owner == "ecommerce" and "no image" in record.message
     assert httpx2.get(f"{fresh_sandboxes.mirakl_url}/_sandbox/offers/BAD-1").status_code == 404
 
-    # ecommerce maps the category, fixes the product; the exception resolves itself
+    # ecommerce maps the category, fixes the product; the issue resolves itself
     with rt.db.session() as s:
         catalogue_service.set_category_mapping(s, "Garden", "home/lighting", actor="tester")
     create_magento_product(fresh_sandboxes, "BAD-1", name="Garden Lamp", attributes={"mb_category_code": "Garden"})
     states = catalogue_service.publish(rt, ["BAD-1"], timeout=60, poll_seconds=0.2)
     assert states["BAD-1"].status == "live", states
     with rt.db.session() as s:
-        assert s.query(ExceptionRecord).filter_by(type="catalogue_product_invalid", object_id="BAD-1").one().state == "resolved"
+        assert s.query(IssueRecord).filter_by(type="catalogue_product_invalid", object_id="BAD-1").one().state == "resolved"
 
 
 def test_excluded_types_show_their_reason_and_a_rule_can_publish_them(rt, fresh_sandboxes):
@@ -152,7 +152,7 @@ def test_a_marketplace_rejection_is_shown_with_its_reason(rt, fresh_sandboxes):
     assert states["REJ-1"].status == "rejected", states
     assert states["REJ-1"].problems == ["The 'ean' attribute must be 13 digits."]
     with rt.db.session() as s:
-        record = s.query(ExceptionRecord).filter_by(type="catalogue_product_rejected", object_id="REJ-1").one()
+        record = s.query(IssueRecord).filter_by(type="catalogue_product_rejected", object_id="REJ-1").one()
         assert "must be 13 digits" in record.message and record.owner == "ecommerce"
 
 

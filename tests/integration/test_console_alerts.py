@@ -14,12 +14,12 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.core import ExceptionRecord
+from marketbridge.adapters.db.models.core import IssueRecord
 from marketbridge.adapters.notify.apprise_notifier import AppriseNotifier, split_urls
-from marketbridge.domain.exceptions import CONNECTION_FAILED, WORKFLOW_FAILED, ExceptionReport, Severity
+from marketbridge.domain.issues import CONNECTION_FAILED, WORKFLOW_FAILED, IssueReport, Severity
 from marketbridge.sandbox.server import free_port, serve_in_thread
 from marketbridge.services import alerts
-from marketbridge.services import exceptions as exception_service
+from marketbridge.services import issues as issue_service
 
 
 class Receiver:
@@ -60,10 +60,10 @@ def test_urgent_problems_alert_once_and_repeats_do_not_flood(runtime: Any, recei
     settings = _settings(runtime, alert_urls_ops=f"{base}/ops", alert_repeat_hours=12)
     notifier = AppriseNotifier()
     with runtime.db.session() as s:
-        exception_service.record(s, ExceptionReport(WORKFLOW_FAILED, "wf-1", "Importing JL-1-A stopped"))
-        exception_service.record(s, ExceptionReport(WORKFLOW_FAILED, "wf-2", "Pushing stock stopped"))
-        exception_service.record(s, ExceptionReport(WORKFLOW_FAILED, "wf-3", "Minor thing", severity=Severity.WARNING))
-        exception_service.record(s, ExceptionReport(CONNECTION_FAILED, "mirakl", "Key refused"))  # Ecommerce: no URL
+        issue_service.record(s, IssueReport(WORKFLOW_FAILED, "wf-1", "Importing JL-1-A stopped"))
+        issue_service.record(s, IssueReport(WORKFLOW_FAILED, "wf-2", "Pushing stock stopped"))
+        issue_service.record(s, IssueReport(WORKFLOW_FAILED, "wf-3", "Minor thing", severity=Severity.WARNING))
+        issue_service.record(s, IssueReport(CONNECTION_FAILED, "mirakl", "Key refused"))  # Ecommerce: no URL
     with runtime.db.session() as s:
         run = alerts.send_urgent(s, notifier, settings)
     assert run.sent == {"ops": 2} and run.skipped_no_url == {"ecommerce": 1} and run.failed == {}
@@ -77,12 +77,12 @@ def test_urgent_problems_alert_once_and_repeats_do_not_flood(runtime: Any, recei
 
     # the flow keeps seeing the same problem: same record, no new alert
     with runtime.db.session() as s:
-        exception_service.record(s, ExceptionReport(WORKFLOW_FAILED, "wf-1", "Importing JL-1-A stopped again"))
+        issue_service.record(s, IssueReport(WORKFLOW_FAILED, "wf-1", "Importing JL-1-A stopped again"))
         assert alerts.send_urgent(s, notifier, settings).sent == {}
     # it clears and comes back within the window (a new record): still no new alert
     with runtime.db.session() as s:
-        exception_service.clear(s, WORKFLOW_FAILED, "wf-1")
-        exception_service.record(s, ExceptionReport(WORKFLOW_FAILED, "wf-1", "Importing JL-1-A stopped once more"))
+        issue_service.clear(s, WORKFLOW_FAILED, "wf-1")
+        issue_service.record(s, IssueReport(WORKFLOW_FAILED, "wf-1", "Importing JL-1-A stopped once more"))
         assert alerts.send_urgent(s, notifier, settings).sent == {}
     assert len(rec.messages) == 1
     # still open after the window: one reminder for each still-open urgent problem
@@ -97,15 +97,15 @@ def test_a_failed_delivery_is_retried_next_time(runtime: Any, receiver: tuple[Re
     rec, base = receiver
     dead = f"json://127.0.0.1:{free_port()}/ops"
     with runtime.db.session() as s:
-        record = exception_service.record(s, ExceptionReport(WORKFLOW_FAILED, "wf-9", "Stopped"))
+        record = issue_service.record(s, IssueReport(WORKFLOW_FAILED, "wf-9", "Stopped"))
         record_id = record.id
     with runtime.db.session() as s:
         run = alerts.send_urgent(s, AppriseNotifier(), _settings(runtime, alert_urls_ops=dead))
         assert run.failed == {"ops": 1}
-        assert s.get(ExceptionRecord, record_id).alerted_at is None
+        assert s.get(IssueRecord, record_id).alerted_at is None
     with runtime.db.session() as s:
         assert alerts.send_urgent(s, AppriseNotifier(), _settings(runtime, alert_urls_ops=f"{base}/ops")).sent == {"ops": 1}
-        assert s.get(ExceptionRecord, record_id).alerted_at is not None
+        assert s.get(IssueRecord, record_id).alerted_at is not None
     assert len(rec.messages) == 1
 
 
@@ -115,9 +115,9 @@ def test_daily_digest_summarises_each_team(runtime: Any, receiver: tuple[Receive
                          alert_urls_finance=f"{base}/finance")
     with runtime.db.session() as s:
         for n in range(3):
-            exception_service.record(s, ExceptionReport(WORKFLOW_FAILED, f"wf-{n}", f"Job {n} stopped",
+            issue_service.record(s, IssueReport(WORKFLOW_FAILED, f"wf-{n}", f"Job {n} stopped",
                                                          severity=Severity.WARNING))
-        exception_service.record(s, ExceptionReport(CONNECTION_FAILED, "magento", "Token expired"))
+        issue_service.record(s, IssueReport(CONNECTION_FAILED, "magento", "Token expired"))
     with runtime.db.session() as s:
         run = alerts.send_digest(s, AppriseNotifier(), settings)
     assert run.sent == {"ops": 3, "ecommerce": 1}  # finance has nothing open: no message
@@ -140,7 +140,7 @@ def test_alerts_and_guide_commands(runtime: Any, receiver: tuple[Receiver, str],
 
     rec, base = receiver
     with runtime.db.session() as s:
-        exception_service.record(s, ExceptionReport(WORKFLOW_FAILED, "wf-cli", "Stopped job"))
+        issue_service.record(s, IssueReport(WORKFLOW_FAILED, "wf-cli", "Stopped job"))
     monkeypatch.setenv("MARKETBRIDGE_DATABASE_URL", runtime.settings.database_url)
     monkeypatch.setenv("MARKETBRIDGE_ALERT_URLS_OPS", f"{base}/ops")
     runner = CliRunner()

@@ -1,4 +1,4 @@
-"""The console on top of the flows: pages show each flow's records, and exception actions call the
+"""The console on top of the flows: pages show each flow's records, and issue actions call the
 flows' own services against the sandboxes over real HTTP (map a carrier, accept a held order)."""
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.core import AuditLogEntry, ExceptionRecord, User
+from marketbridge.adapters.db.models.core import AuditLogEntry, IssueRecord, User
 from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.auth import Role
-from marketbridge.domain.exceptions import ExceptionReport, get_type
+from marketbridge.domain.issues import IssueReport, get_type
 from marketbridge.services import auth
-from marketbridge.services import exceptions as exception_service
+from marketbridge.services import issues as issue_service
 from marketbridge.web.app import create_app
 from tests.conftest import make_settings
 
@@ -133,12 +133,12 @@ def test_stock_rule_editor_saves_through_the_stock_service_and_checks_the_role(r
         assert s.scalars(select(AuditLogEntry.actor).where(AuditLogEntry.action == "rule.put")).all() == ["eddie"]
 
 
-def test_map_an_unknown_carrier_from_its_exception(live_runtime: Any) -> None:
+def test_map_an_unknown_carrier_from_its_issue(live_runtime: Any) -> None:
     runtime = live_runtime
     _user(runtime, "olive", Role.OPS)
     unmapped = get_type("carrier_unmapped")
     with runtime.db.session() as s:
-        record = exception_service.record(s, ExceptionReport(
+        record = issue_service.record(s, IssueReport(
             unmapped, "code:speedy|title:speedy parcels", "Carrier 'Speedy Parcels' has no John Lewis carrier code",
             context={"magento_carrier_code": "speedy", "title": "Speedy Parcels",
                      "suggestions": [{"code": "DPD", "label": "DPD UK"}]}))
@@ -160,14 +160,14 @@ def test_map_an_unknown_carrier_from_its_exception(live_runtime: Any) -> None:
     with runtime.db.session() as s:
         assert [(m.magento_carrier_code, m.marketplace_code, m.created_by) for m in list_mappings(s)] == [
             ("speedy", "DPD", "olive")]
-        assert s.get(ExceptionRecord, record_id).state == "resolved"
+        assert s.get(IssueRecord, record_id).state == "resolved"
         actions = s.scalars(select(AuditLogEntry.action).where(AuditLogEntry.actor == "olive")
                             .order_by(AuditLogEntry.id)).all()
         assert "carrier.map" in actions and "exception.map_carrier" in actions
         assert "exception.map_carrier.failed" in actions  # the refused attempt with a wrong code
 
 
-def test_accept_a_held_order_from_its_exception(live_runtime: Any, sandboxes: Any) -> None:
+def test_accept_a_held_order_from_its_issue(live_runtime: Any, sandboxes: Any) -> None:
     from marketbridge.services import orders
 
     runtime = live_runtime
@@ -179,7 +179,7 @@ def test_accept_a_held_order_from_its_exception(live_runtime: Any, sandboxes: An
     orders.pull(runtime)
     with runtime.db.session() as s:
         assert orders.get_order_record(s, order_id, runtime.settings.order_connection).state == "received"
-        record_id = exception_service.record(s, ExceptionReport(
+        record_id = issue_service.record(s, IssueReport(
             get_type("order_held"), order_id, f"Order {order_id} is held: a person must decide")).id
         olive_id = s.scalars(select(User.id).where(User.name == "olive")).one()
         token = auth.create_token(s, s.get(User, olive_id))

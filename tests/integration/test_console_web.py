@@ -1,5 +1,5 @@
 """The console over HTTP (TestClient on a migrated database): log-in, sessions, CSRF, roles, actions
-on exceptions through pages and the JSON API, the audit log, /metrics, and that nothing answers an
+on issues through pages and the JSON API, the audit log, /metrics, and that nothing answers an
 anonymous request except health, log-in and signed webhooks."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from sqlalchemy import select
 from starlette.routing import Mount
 from starlette.testclient import TestClient
 
-from marketbridge.adapters.db.models.core import AuditLogEntry, ExceptionRecord, User
+from marketbridge.adapters.db.models.core import AuditLogEntry, IssueRecord, User
 from marketbridge.domain.auth import Role
-from marketbridge.domain.exceptions import CONNECTION_FAILED, WORKFLOW_FAILED, ExceptionReport
+from marketbridge.domain.issues import CONNECTION_FAILED, WORKFLOW_FAILED, IssueReport
 from marketbridge.services import auth
-from marketbridge.services import exceptions as exception_service
+from marketbridge.services import issues as issue_service
 from marketbridge.web.app import create_app
 
 PASSWORD = "correct horse battery"
@@ -32,12 +32,12 @@ ROLES = {"olive": Role.OPS, "eddie": Role.ECOMMERCE, "ada": Role.ADMIN}
 
 
 def _seed(runtime, *users: str) -> dict[str, int]:
-    """Two open exceptions (one Ops, one Ecommerce) and the named users (argon2 is slow on purpose)."""
+    """Two open issues (one Ops, one Ecommerce) and the named users (argon2 is slow on purpose)."""
     with runtime.db.session() as s:
         for name in users or ("olive",):
             auth.create_user(s, name, ROLES[name], PASSWORD)
-        ops = exception_service.record(s, ExceptionReport(WORKFLOW_FAILED, "order:JL-1-A", "Importing JL-1-A stopped"))
-        eco = exception_service.record(s, ExceptionReport(CONNECTION_FAILED, "mirakl", "The marketplace key is refused"))
+        ops = issue_service.record(s, IssueReport(WORKFLOW_FAILED, "order:JL-1-A", "Importing JL-1-A stopped"))
+        eco = issue_service.record(s, IssueReport(CONNECTION_FAILED, "mirakl", "The marketplace key is refused"))
         return {"ops": ops.id, "ecommerce": eco.id}
 
 
@@ -53,9 +53,9 @@ def _login(client: TestClient, name: str, password: str = PASSWORD, next_path: s
                        follow_redirects=False)
 
 
-def _state(runtime, record_id: int) -> ExceptionRecord:
+def _state(runtime, record_id: int) -> IssueRecord:
     with runtime.db.session() as s:
-        return s.get(ExceptionRecord, record_id)
+        return s.get(IssueRecord, record_id)
 
 
 def _concrete(path: str) -> str:
@@ -220,7 +220,7 @@ def test_a_deactivated_user_loses_the_session_at_once(runtime):
         assert client.get("/", follow_redirects=False).status_code == 303
 
 
-def test_metrics_need_a_token_and_report_open_exceptions_by_type_and_team(runtime):
+def test_metrics_need_a_token_and_report_open_issues_by_type_and_team(runtime):
     _seed(runtime, "ada")
     with runtime.db.session() as s:
         token = auth.create_token(s, s.scalars(select(User).where(User.name == "ada")).one())

@@ -115,7 +115,7 @@ def test_poll_workflow_runs_the_per_order_workflows_once(migrated_db_url, fresh_
 
 def test_an_unreachable_magento_is_waited_for_then_reported(migrated_db_url, fresh_sandboxes, monkeypatch):
     from marketbridge.domain import orders as orders_domain
-    from marketbridge.services import exceptions as exception_service
+    from marketbridge.services import issues as issue_service
 
     monkeypatch.setattr(order_workflows, "RETRY_WAITS", (1.0, 1.0, 2.0))
     runtime = build_runtime(make_settings(migrated_db_url, fresh_sandboxes))
@@ -143,7 +143,7 @@ def test_an_unreachable_magento_is_waited_for_then_reported(migrated_db_url, fre
         result = DBOS.retrieve_workflow(gave_up).get_result()
         assert "transient_error" in result
         with runtime.db.session() as s:
-            assert exception_service.is_active(s, orders_domain.ORDER_DECISION_FAILED, hopeless)
+            assert issue_service.is_active(s, orders_domain.ORDER_DECISION_FAILED, hopeless)
             assert order_service.get_order_record(s, hopeless).state == "received"
     finally:
         httpx2.delete(faults)

@@ -12,7 +12,7 @@ from marketbridge.adapters.magento.criteria import SearchCriteria
 from marketbridge.bootstrap import build_runtime
 from marketbridge.domain import orders as orders_domain
 from marketbridge.domain.money import to_money
-from marketbridge.services import exceptions as exception_service
+from marketbridge.services import issues as issue_service
 from marketbridge.services import orders as order_service
 from marketbridge.services.orders import creation, pulling
 from marketbridge.services.orders import record as order_record
@@ -147,7 +147,7 @@ def test_unknown_sku_and_too_much_quantity_are_refused_with_reasons(rt, fresh_sa
         record = order_service.get_order_record(s, order_id)
         assert record.lines[0].reasons == ["insufficient_stock"]
         assert "not enough salable stock" in record.reason
-        assert exception_service.is_active(s, orders_domain.ORDER_REFUSED, order_id)
+        assert issue_service.is_active(s, orders_domain.ORDER_REFUSED, order_id)
     remote = httpx2.get(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{order_id}").json()
     assert remote["order_state"] == "REFUSED"
 
@@ -164,14 +164,14 @@ def test_other_open_orders_count_against_salable_quantity(rt, fresh_sandboxes):
     held = order_service.decide(runtime, second)
     assert held.outcome == "hold" and held.state == "held"
     with runtime.db.session() as s:
-        assert exception_service.is_active(s, orders_domain.ORDER_HELD, second)
-        record = exception_service.list_records(s, exception_service.ExceptionFilter(type="order_held"))[0]
+        assert issue_service.is_active(s, orders_domain.ORDER_HELD, second)
+        record = issue_service.list_records(s, issue_service.IssueFilter(type="order_held"))[0]
         assert "refuses it automatically at" in record.message
     # a person accepts it from the CLI/API: OR21 is sent and recorded
     decided = order_service.decide_by_person(runtime, second, True, actor="alice")
     assert decided.state == "accepted"
     with runtime.db.session() as s:
-        assert not exception_service.is_active(s, orders_domain.ORDER_HELD, second)
+        assert not issue_service.is_active(s, orders_domain.ORDER_HELD, second)
         assert order_service.get_order_record(s, second).transitions[-1].actor == "alice"
 
 
@@ -184,7 +184,7 @@ def test_trailing_space_sku_is_accepted_with_a_warning(rt, fresh_sandboxes):
     with runtime.db.session() as s:
         line = order_service.get_order_record(s, order_id).lines[0]
         assert (line.magento_sku, line.sku_match) == ("MB-TRAILING-0001", "normalised")
-        assert exception_service.is_active(s, orders_domain.ORDER_SKU_NORMALISED, "MB-TRAILING-0001 ")
+        assert issue_service.is_active(s, orders_domain.ORDER_SKU_NORMALISED, "MB-TRAILING-0001 ")
 
 
 def test_foreign_currency_is_held(rt, fresh_sandboxes):
@@ -223,7 +223,7 @@ def test_cancellation_before_shipment_cancels_the_magento_order(rt, fresh_sandbo
     outcome = refunds.process(runtime, memos[0].entity_id)
     assert outcome.status == "ignored"
     with runtime.db.session() as s:
-        assert exception_service.list_records(s, exception_service.ExceptionFilter(active_only=True, object_id=f"creditmemo:{memos[0].increment_id}")) == []
+        assert issue_service.list_records(s, issue_service.IssueFilter(active_only=True, object_id=f"creditmemo:{memos[0].increment_id}")) == []
     from marketbridge.adapters.db.models.stock import StockHint
 
     with runtime.db.session() as s:  # the marketplace put the unit back on the offer: publish again
@@ -246,8 +246,8 @@ def test_an_order_without_stock_waits_and_is_created_when_the_stock_is_back(rt, 
     assert order_service.create_in_magento(runtime, order_id).as_dict() == {"order_id": order_id, "waiting_for_stock": [sku]}
     assert magento_orders_with(runtime, order_id) == []
     with runtime.db.session() as s:
-        assert exception_service.is_active(s, orders_domain.ORDER_WAITING_FOR_STOCK, order_id)
-        assert not exception_service.is_active(s, orders_domain.ORDER_CREATION_FAILED, order_id)
+        assert issue_service.is_active(s, orders_domain.ORDER_WAITING_FOR_STOCK, order_id)
+        assert not issue_service.is_active(s, orders_domain.ORDER_CREATION_FAILED, order_id)
         # not yet due: no new attempt
         assert order_service.retry_stock_waits(s, runtime.settings) == []
     later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)
@@ -263,10 +263,10 @@ def test_an_order_without_stock_waits_and_is_created_when_the_stock_is_back(rt, 
     assert order_service.create_in_magento(runtime, order_id).magento_entity_id
     assert len(magento_orders_with(runtime, order_id)) == 1
     with runtime.db.session() as s:
-        assert not exception_service.is_active(s, orders_domain.ORDER_WAITING_FOR_STOCK, order_id)
+        assert not issue_service.is_active(s, orders_domain.ORDER_WAITING_FOR_STOCK, order_id)
 
 
-def test_magento_rejecting_the_order_raises_an_exception_and_creates_nothing(rt, fresh_sandboxes):
+def test_magento_rejecting_the_order_raises_an_issue_and_creates_nothing(rt, fresh_sandboxes):
     runtime = rt(magento_payment_method="no_such_method")
     (sku,) = in_stock_skus(runtime, 1)
     order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
@@ -275,7 +275,7 @@ def test_magento_rejecting_the_order_raises_an_exception_and_creates_nothing(rt,
     assert state_of(runtime, order_id) == "awaiting_payment"
     assert magento_orders_with(runtime, order_id) == []
     with runtime.db.session() as s:
-        assert exception_service.is_active(s, orders_domain.ORDER_CREATION_FAILED, order_id)
+        assert issue_service.is_active(s, orders_domain.ORDER_CREATION_FAILED, order_id)
 
 
 def test_cursor_never_passes_an_order_that_failed_to_store(rt, fresh_sandboxes, monkeypatch):
@@ -305,7 +305,7 @@ def test_cursor_never_passes_an_order_that_failed_to_store(rt, fresh_sandboxes, 
         assert {o.order_id for o in order_service.list_orders(s, runtime.settings)} == {first, second}
 
 
-def test_missing_address_blocks_creation_with_an_exception(rt, fresh_sandboxes):
+def test_missing_address_blocks_creation_with_an_issue(rt, fresh_sandboxes):
     runtime = rt()
     (sku,) = in_stock_skus(runtime, 1)
     order_id = place(fresh_sandboxes, [(sku, 1)])
@@ -317,7 +317,7 @@ def test_missing_address_blocks_creation_with_an_exception(rt, fresh_sandboxes):
     raw["last_updated_date"] = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)).isoformat()
     with runtime.db.session() as s:
         pulling.store_order(s, runtime.settings, raw)
-        assert exception_service.is_active(s, orders_domain.ORDER_ADDRESS_MISSING, order_id)
+        assert issue_service.is_active(s, orders_domain.ORDER_ADDRESS_MISSING, order_id)
         assert order_service.pending_actions(s, runtime.settings) == []
 
 
@@ -396,14 +396,14 @@ def test_required_custom_option_without_a_value_blocks_then_uses_the_configured_
     assert "Engraving text" in blocked.blocked
     assert magento_orders_with(runtime, order_id) == []
     with runtime.db.session() as s:
-        assert exception_service.is_active(s, orders_domain.ORDER_CUSTOM_OPTION_MISSING, order_id)
+        assert issue_service.is_active(s, orders_domain.ORDER_CUSTOM_OPTION_MISSING, order_id)
     configured = rt(order_custom_option_values={"MB-ENGRAVED-0001": {"Engraving text": "No engraving"}})
     created = order_service.create_in_magento(configured, order_id)
     item = configured.magento.get_order(created.magento_entity_id).top_level_items()[0]
     assert item.sku == "MB-ENGRAVED-0001"
     assert "No engraving" in str(item.product_option)
     with configured.db.session() as s:
-        assert not exception_service.is_active(s, orders_domain.ORDER_CUSTOM_OPTION_MISSING, order_id)
+        assert not issue_service.is_active(s, orders_domain.ORDER_CUSTOM_OPTION_MISSING, order_id)
 
 
 def test_order_cancelled_by_the_customer_while_being_decided_is_recorded_not_accepted(rt, fresh_sandboxes):
@@ -416,7 +416,7 @@ def test_order_cancelled_by_the_customer_while_being_decided_is_recorded_not_acc
     assert result.rejected
     assert state_of(runtime, order_id) == "cancelled"
     with runtime.db.session() as s:
-        assert not exception_service.is_active(s, orders_domain.ORDER_DECISION_FAILED, order_id)
+        assert not issue_service.is_active(s, orders_domain.ORDER_DECISION_FAILED, order_id)
 
 
 def test_direct_creation_keeps_marketplace_totals(rt, fresh_sandboxes):
@@ -434,7 +434,7 @@ def test_direct_creation_keeps_marketplace_totals(rt, fresh_sandboxes):
     assert finished.differences == ()
 
 
-def test_cart_totals_that_differ_raise_a_finance_exception(rt, fresh_sandboxes):
+def test_cart_totals_that_differ_raise_a_finance_issue(rt, fresh_sandboxes):
     runtime = rt()  # Magento's flat rate is 5.00 per item; this marketplace order charged 2.50 delivery
     (sku,) = in_stock_skus(runtime, 1)
     order_id = paid_order(runtime, fresh_sandboxes, [(sku, 3)], shipping_price=2.5)
@@ -442,7 +442,7 @@ def test_cart_totals_that_differ_raise_a_finance_exception(rt, fresh_sandboxes):
     finished = order_service.finish_creation(runtime, order_id)
     assert "shipping" in finished.differences
     with runtime.db.session() as s:
-        record = exception_service.list_records(s, exception_service.ExceptionFilter(type="order_totals_mismatch"))[0]
+        record = issue_service.list_records(s, issue_service.IssueFilter(type="order_totals_mismatch"))[0]
         assert record.owner == "finance" and order_id in record.message
 
 
@@ -457,16 +457,16 @@ def test_housekeeping_reminds_flags_stuck_orders_and_purges_personal_data(rt, fr
     soon = deadline - dt.timedelta(minutes=30)
     assert order_service.housekeeping(runtime, now=soon)["reminders"] == 1
     with runtime.db.session() as s:
-        assert exception_service.is_active(s, orders_domain.ORDER_ACCEPTANCE_DEADLINE_NEAR, order_id)
+        assert issue_service.is_active(s, orders_domain.ORDER_ACCEPTANCE_DEADLINE_NEAR, order_id)
     stuck_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=4)
     assert order_service.housekeeping(runtime, now=later)["stuck"] >= 1
     with runtime.db.session() as s:
-        assert exception_service.is_active(s, orders_domain.ORDER_STUCK_IN_INTEGRATION, stuck_id)
+        assert issue_service.is_active(s, orders_domain.ORDER_STUCK_IN_INTEGRATION, stuck_id)
     order_service.create_in_magento(runtime, stuck_id)
     order_service.housekeeping(runtime, now=dt.datetime.now(dt.UTC))
     with runtime.db.session() as s:
-        assert not exception_service.is_active(s, orders_domain.ORDER_STUCK_IN_INTEGRATION, stuck_id)  # moved on: cleared
+        assert not issue_service.is_active(s, orders_domain.ORDER_STUCK_IN_INTEGRATION, stuck_id)  # moved on: cleared
         record = order_service.get_order_record(s, stuck_id)
         assert record.customer_name and record.shipping_address
     far = dt.datetime.now(dt.UTC) + dt.timedelta(days=runtime.settings.personal_data_retention_days + 1)
@@ -509,8 +509,8 @@ def test_held_orders_follow_the_marketplace_auto_refusal_and_back_office_accepta
         refused = order_service.get_order_record(s, lapsed)
         assert refused.state == "refused" and "automatically" in refused.reason
         assert refused.transitions[-1].facts["automatic"] is True
-        assert not exception_service.is_active(s, orders_domain.ORDER_HELD, lapsed)
-        assert exception_service.is_active(s, orders_domain.ORDER_REFUSED, lapsed)
+        assert not issue_service.is_active(s, orders_domain.ORDER_HELD, lapsed)
+        assert issue_service.is_active(s, orders_domain.ORDER_REFUSED, lapsed)
         followed = order_service.get_order_record(s, elsewhere)
         assert [t.to_state for t in followed.transitions] == ["received", "held", "accepted", "awaiting_payment"]
 
@@ -528,7 +528,7 @@ def test_cancellation_after_the_warehouse_shipped_goes_to_customer_service(rt, f
     assert order_service.cancel_in_magento(runtime, order_id).as_dict() == {"order_id": order_id, "shipped": True}
     assert state_of(runtime, order_id) == "created"
     with runtime.db.session() as s:
-        record = exception_service.list_records(s, exception_service.ExceptionFilter(type="order_cancelled_after_shipment"))[0]
+        record = issue_service.list_records(s, issue_service.IssueFilter(type="order_cancelled_after_shipment"))[0]
         assert record.owner == "customer_service" and record.object_id == order_id
 
 
@@ -599,7 +599,7 @@ def test_a_cancellation_closes_the_wait_for_stock(rt, fresh_sandboxes):
     order_service.pull(runtime)
     assert state_of(runtime, order_id) == "cancelled"
     with runtime.db.session() as s:  # nothing left for Ops to do (found by the full soak)
-        assert not exception_service.is_active(s, orders_domain.ORDER_WAITING_FOR_STOCK, order_id)
+        assert not issue_service.is_active(s, orders_domain.ORDER_WAITING_FOR_STOCK, order_id)
 
 
 def test_an_order_cancelled_before_its_invoice_is_not_invoiced_nor_checked(rt, fresh_sandboxes):
@@ -613,7 +613,7 @@ def test_an_order_cancelled_before_its_invoice_is_not_invoiced_nor_checked(rt, f
     order_service.pull(runtime)
     assert order_service.finish_creation(runtime, order_id).skipped
     with runtime.db.session() as s:
-        assert not exception_service.is_active(s, orders_domain.ORDER_TOTALS_MISMATCH, order_id)
+        assert not issue_service.is_active(s, orders_domain.ORDER_TOTALS_MISMATCH, order_id)
     assert order_service.cancel_in_magento(runtime, order_id).cancelled == "cancelled"
 
 

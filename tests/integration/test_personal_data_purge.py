@@ -4,7 +4,7 @@ A distinctive customer (name, street, phone, e-mail) is fed through every way pe
 the database, with the engine running as ``marketbridge run`` runs it: an Adobe Commerce order
 webhook; OR11 polls of an order that reaches Adobe Commerce (then shipped and refunded), one held,
 one refused by a person and one cancelled before payment; the log-in form (a person typing a
-customer's name as a user name); an exception quoting Adobe Commerce's error about the address, and
+customer's name as a user name); an issue quoting Adobe Commerce's error about the address, and
 the alert run over it. Then the scheduled housekeeping runs past every retention period, and every
 column of every row of every table of the database (the engine's own tables included) is searched
 for the distinctive strings.
@@ -156,7 +156,7 @@ def test_purge_leaves_no_personal_data_in_any_table(migrated_db_url, fresh_sandb
             # someone types a customer's name into the log-in form
             assert _login_failed(client, f"{FIRST} {LAST}") == 401
 
-        # Adobe Commerce's error quoting the address ends up in an exception, which is alerted
+        # Adobe Commerce's error quoting the address ends up in an issue, which is alerted
         order_service.report_unreachable(runtime, created, "create",
                                          f'400 Bad Request: "street" "{STREET}" for {FIRST} {LAST}, {PHONE}, {EMAIL}')
         DBOS.start_workflow(console_workflows.alerts_urgent, None, None).get_result()

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.core import ExceptionRecord
+from marketbridge.adapters.db.models.core import IssueRecord
 from marketbridge.adapters.db.models.refunds import MarketplaceRefund, RefundOut
 from marketbridge.bootstrap import build_runtime
 from marketbridge.services import refunds as refund_service
@@ -30,11 +30,11 @@ def rt(refunds_db_url, sandboxes):
     runtime.close()
 
 
-def exceptions(rt, type_=None):
+def issues(rt, type_=None):
     with rt.db.session() as s:
-        query = select(ExceptionRecord).where(ExceptionRecord.state == "open")
+        query = select(IssueRecord).where(IssueRecord.state == "open")
         if type_:
-            query = query.where(ExceptionRecord.type == type_)
+            query = query.where(IssueRecord.type == type_)
         return list(s.scalars(query).all())
 
 
@@ -58,7 +58,7 @@ def test_full_refund_is_sent_once_and_followed_to_refunded(rt, sandboxes):
     time.sleep(0.1)  # sandbox pays refunds out after 0.02 s
     refund_service.follow(rt)
     assert row(rt, memo_id).status == "refunded"
-    assert exceptions(rt, "marketplace_refund_recorded") == []
+    assert issues(rt, "marketplace_refund_recorded") == []
 
 
 def test_two_successive_partial_refunds_on_one_line(rt, sandboxes):
@@ -71,14 +71,14 @@ def test_two_successive_partial_refunds_on_one_line(rt, sandboxes):
     assert amounts == [(82.32, 0.0), (82.32, 0.0)]
 
 
-def test_over_refund_raises_a_finance_exception_and_sends_nothing(rt, sandboxes):
+def test_over_refund_raises_a_finance_issue_and_sends_nothing(rt, sandboxes):
     sc = shipped_order(rt.mirakl, rt.magento, sandboxes.mirakl_url, [("MB-000001", 2)], shipping=4.5)
     assert refund_service.process(rt, credit_memo(rt.magento, sc, {"MB-000001": 1})).status == "sent"
     over = credit_memo(rt.magento, sc, {"MB-000001": 1}, adjustment_positive=4.0)
     result = refund_service.process(rt, over)
     assert result.status == "held"
     assert len(marketplace_refunds(rt.mirakl, sc.order_id)) == 1
-    [record] = exceptions(rt, "refund_not_sent")
+    [record] = issues(rt, "refund_not_sent")
     assert record.owner == "finance"
     assert "£111.45" in record.message and "£107.45 that remains refundable" in record.message
 
@@ -114,7 +114,7 @@ def test_closed_order_is_held_for_finance(refunds_db_url, fresh_sandboxes):
         assert rt.mirakl.get_order(sc.order_id).order_state == "CLOSED"
         memo_id = credit_memo(rt.magento, sc, {"MB-000015": 1})
         assert refund_service.process(rt, memo_id).status == "held"
-        [record] = exceptions(rt, "refund_not_sent")
+        [record] = issues(rt, "refund_not_sent")
         assert "the refund must be made through John Lewis" in record.message
         assert marketplace_refunds(rt.mirakl, sc.order_id) == []
     finally:
@@ -129,7 +129,7 @@ def test_order_never_imported(rt, sandboxes):
 
     memo_id = credit_memo(rt.magento, Scenario("JL-999999-A", [], entity_id, items), {"MB-000016": 1})
     assert refund_service.process(rt, memo_id).status == "held"
-    [record] = exceptions(rt, "refund_order_unknown")
+    [record] = issues(rt, "refund_order_unknown")
     assert "JL-999999-A" in record.message and record.owner == "finance"
 
 
@@ -196,7 +196,7 @@ def test_marketplace_started_refund_is_recorded_and_mirrored_once(rt, sandboxes)
     [refund_id] = response.json()["refund_ids"]
     counts = refund_service.follow(rt)
     assert counts.foreign >= 1  # the module's sandboxes also hold other tests' refunds
-    [record] = [r for r in exceptions(rt, "marketplace_refund_recorded") if r.object_id == f"refund:{refund_id}"]
+    [record] = [r for r in issues(rt, "marketplace_refund_recorded") if r.object_id == f"refund:{refund_id}"]
     assert record.severity == "info" and record.owner == "finance" and "£82.32" in record.message
     mirrored = refund_service.mirror_marketplace_refund(rt, refund_id, actor="finance-test")
     assert mirrored.created is True
@@ -207,7 +207,7 @@ def test_marketplace_started_refund_is_recorded_and_mirrored_once(rt, sandboxes)
     # the mirror memo is never sent back to the marketplace
     assert refund_service.process(rt, mirrored.creditmemo_id).status == "ignored"
     assert len(marketplace_refunds(rt.mirakl, sc.order_id)) == 1
-    assert [r for r in exceptions(rt, "marketplace_refund_recorded") if r.object_id == f"refund:{refund_id}"] == []
+    assert [r for r in issues(rt, "marketplace_refund_recorded") if r.object_id == f"refund:{refund_id}"] == []
     with rt.db.session() as s:
         assert s.scalar(select(MarketplaceRefund.creditmemo_id).where(MarketplaceRefund.refund_id == refund_id)) == mirrored.creditmemo_id
 

@@ -178,8 +178,8 @@ def test_a_customer_service_token_cannot_delete_a_stock_rule_or_decide_an_order(
             assert list_rules(s) == []
 
 
-# The console's buttons on an exception do the same things as these API routes; the team owning
-# the exception type (who gets the button) must be the team the policy gives the route to.
+# The console's buttons on an issue do the same things as these API routes; the team owning
+# the issue type (who gets the button) must be the team the policy gives the route to.
 FLOW_ACTION_POLICY = {
     "accept": Action.DECIDE_ORDERS,
     "refuse": Action.DECIDE_ORDERS,
@@ -190,12 +190,12 @@ FLOW_ACTION_POLICY = {
 RETRY_POLICY = {"order_": Action.RETRY_ORDERS, "refund_": Action.ACT_ON_REFUNDS}
 
 
-def test_console_exception_buttons_and_api_routes_give_a_change_to_the_same_team():
+def test_console_issue_buttons_and_api_routes_give_a_change_to_the_same_team():
     from marketbridge.bootstrap import build_runtime
     from marketbridge.services.console import dashboard
     from tests.conftest import make_settings
 
-    types = dashboard.exception_types()
+    types = dashboard.issue_types()
     runtime = build_runtime(make_settings("sqlite://"))  # bootstrap registers the flow actions
     compared = 0
     for code, actions in runtime.flow_actions.items():

@@ -8,7 +8,7 @@ import pytest
 from marketbridge.adapters.db.models.shipments import ShipmentOut
 from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.shipments import ShipmentState
-from marketbridge.services import exceptions as exception_service
+from marketbridge.services import issues as issue_service
 from marketbridge.services import shipments as shipment_service
 from marketbridge.services.shipments import detect
 from tests.conftest import make_settings
@@ -50,8 +50,8 @@ def row(runtime, shipment_id) -> ShipmentOut:
 
 def active(runtime, code):
     with runtime.db.session() as session:
-        return [exception_service.to_dict(r) for r in exception_service.list_records(
-            session, exception_service.ExceptionFilter(type=code, active_only=True))]
+        return [issue_service.to_dict(r) for r in issue_service.list_records(
+            session, issue_service.IssueFilter(type=code, active_only=True))]
 
 
 def test_shipment_with_known_carrier_ships_the_marketplace_order(rt):
@@ -75,7 +75,7 @@ def test_shipment_with_known_carrier_ships_the_marketplace_order(rt):
     assert run_all(rt) == []
 
 
-def test_unmapped_carrier_waits_with_an_exception_and_mapping_releases_it(rt):
+def test_unmapped_carrier_waits_with_an_issue_and_mapping_releases_it(rt):
     url = rt.extras["boxes"].mirakl_url
     sku = simple_skus(1)[0]
     mo = marketplace_order(url, rt, [(sku, 1)])
@@ -156,7 +156,7 @@ def test_repeat_after_crash_between_or23_and_or24_does_not_double_send(rt):
     assert mirakl_order(url, mo["order_id"])["order_state"] == "SHIPPED"
 
 
-def test_reused_tracking_number_becomes_an_exception(rt):
+def test_reused_tracking_number_becomes_an_issue(rt):
     url = rt.extras["boxes"].mirakl_url
     a, b = simple_skus(2)
     first = marketplace_order(url, rt, [(a, 1)])
@@ -170,7 +170,7 @@ def test_reused_tracking_number_becomes_an_exception(rt):
     assert mirakl_order(url, second["order_id"])["order_state"] == "SHIPPING"
 
 
-def test_lines_unknown_to_the_marketplace_become_an_exception(rt):
+def test_lines_unknown_to_the_marketplace_become_an_issue(rt):
     url = rt.extras["boxes"].mirakl_url
     a, b = simple_skus(2)
     mo = marketplace_order(url, rt, [(a, 1)])

@@ -1,5 +1,5 @@
 """Deadline watch and unconfirmed shipments: raised for Ops, cleared when the condition is gone;
-transient marketplace failures are retried, not turned into exceptions."""
+transient marketplace failures are retried, not turned into issues."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from marketbridge.adapters.errors import TransientError
 from marketbridge.bootstrap import build_runtime
-from marketbridge.services import exceptions as exception_service
+from marketbridge.services import issues as issue_service
 from marketbridge.services import shipments as shipment_service
 from tests.conftest import make_settings
 from tests.integration.shipments_helpers import (
@@ -23,8 +23,8 @@ from tests.integration.test_shipments_service import run_all
 
 def active(runtime, code):
     with runtime.db.session() as session:
-        return sorted(r.object_id for r in exception_service.list_records(
-            session, exception_service.ExceptionFilter(type=code, active_only=True)))
+        return sorted(r.object_id for r in issue_service.list_records(
+            session, issue_service.IssueFilter(type=code, active_only=True)))
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from sqlalchemy import delete
 
 from marketbridge.adapters.db.migrate import upgrade
 from marketbridge.adapters.db.models import stock as stock_models
-from marketbridge.adapters.db.models.core import ExceptionRecord
+from marketbridge.adapters.db.models.core import IssueRecord
 from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.stock import Kind, ProductFacts, Scope, publishable_quantity
 from marketbridge.services.stock import apply as stock_apply
@@ -40,7 +40,7 @@ ops = st.lists(st.one_of(change, st.sampled_from([("claim",), ("succeed",), ("fa
 def reset() -> None:
     with RUNTIME.db.session() as session:
         for model in (stock_models.SyncOutbox, stock_models.SyncBatch, stock_models.SyncLane, stock_models.SkuState,
-                      stock_models.StockHint, stock_models.StockRule, ExceptionRecord):
+                      stock_models.StockHint, stock_models.StockRule, IssueRecord):
             session.execute(delete(model))
         put_rule(session, Kind.STOCK, Scope.GLOBAL, "", {"buffer": 2, "max_quantity": 30}, actor="test")
         put_rule(session, Kind.STOCK, Scope.SKU, "B", {"allocation_percent": 50}, actor="test")

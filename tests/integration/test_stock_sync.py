@@ -8,7 +8,7 @@ import httpx2
 import pytest
 from sqlalchemy import select
 
-from marketbridge.adapters.db.models.core import ExceptionRecord
+from marketbridge.adapters.db.models.core import IssueRecord
 from marketbridge.adapters.db.models.stock import SkuState, SyncBatch
 from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.stock import Kind, Scope
@@ -69,7 +69,7 @@ def test_full_resync_then_a_change_reaches_the_offer(rt, fresh_sandboxes):
     assert view.stock.latency_seconds is not None
 
 
-def test_rules_apply_and_unknown_offer_becomes_an_ecommerce_exception(rt, fresh_sandboxes):
+def test_rules_apply_and_unknown_offer_becomes_an_ecommerce_issue(rt, fresh_sandboxes):
     boxes = fresh_sandboxes
     sku = simple_on_marketplace(boxes)[1]
     set_stock(boxes, sku, 50)
@@ -82,12 +82,12 @@ def test_rules_apply_and_unknown_offer_becomes_an_ecommerce_exception(rt, fresh_
     with rt.db.session() as session:
         row = session.get(SkuState, sku)
         assert row.stock_rule == "global+sku:" + sku
-        exc = session.scalars(select(ExceptionRecord).where(ExceptionRecord.object_id == "MB-TRAILING-0001")).all()
+        exc = session.scalars(select(IssueRecord).where(IssueRecord.object_id == "MB-TRAILING-0001")).all()
         assert [e.type for e in exc] == ["stock_sku_unknown_on_marketplace"]
         assert exc[0].owner == "ecommerce"
 
 
-def test_products_the_catalogue_excludes_get_no_push_and_no_exception(rt, fresh_sandboxes):
+def test_products_the_catalogue_excludes_get_no_push_and_no_issue(rt, fresh_sandboxes):
     from marketbridge.sandbox.catalogue import CUSTOM_OPTION_SKU, VIRTUAL_SKU
     from marketbridge.services.catalogue import set_override
 
@@ -100,14 +100,14 @@ def test_products_the_catalogue_excludes_get_no_push_and_no_exception(rt, fresh_
             assert row.stock_rule.startswith("not on the marketplace:"), row.stock_rule
             assert row.target_qty is None and row.published_qty is None and row.stock_pushed_at is None
         assert outbox.pending_count(session, [Kind.STOCK, Kind.PRICE]) == 0
-        assert session.scalars(select(ExceptionRecord)).all() == []
+        assert session.scalars(select(IssueRecord)).all() == []
         # An explicit publish_as_simple rule makes the engraved product an offer: now it is pushed
         # (and, having no offer in this sandbox yet, comes back as unknown).
         set_override(session, CUSTOM_OPTION_SKU, "publish_as_simple", actor="test")  # queues the SKU itself
     stock_push.push_now(rt)
     with rt.db.session() as session:
         assert session.get(SkuState, CUSTOM_OPTION_SKU).stock_pushed_at is not None
-        types = session.scalars(select(ExceptionRecord.type).where(ExceptionRecord.object_id == CUSTOM_OPTION_SKU))
+        types = session.scalars(select(IssueRecord.type).where(IssueRecord.object_id == CUSTOM_OPTION_SKU))
         assert list(types) == ["stock_sku_unknown_on_marketplace"]
 
 
@@ -121,7 +121,7 @@ def test_a_confirmed_sku_link_carries_stock_to_the_marketplace_offer_sku(rt, fre
         outbox.note_hints(session, [TRAILING_SPACE_SKU], reason="test")
     stock_push.push_now(rt)
     with rt.db.session() as session:
-        exc = session.scalars(select(ExceptionRecord).where(ExceptionRecord.object_id == TRAILING_SPACE_SKU)).one()
+        exc = session.scalars(select(IssueRecord).where(IssueRecord.object_id == TRAILING_SPACE_SKU)).one()
         assert exc.type == "stock_sku_unknown_on_marketplace" and exc.state == "open"
         skus.link(session, TRAILING_SPACE_SKU + " ", TRAILING_SPACE_SKU, confirmed_by="ecommerce@test")
     stock_push.push_now(rt)  # the link itself queued the SKU again
@@ -129,7 +129,7 @@ def test_a_confirmed_sku_link_carries_stock_to_the_marketplace_offer_sku(rt, fre
     with rt.db.session() as session:
         row = session.get(SkuState, TRAILING_SPACE_SKU)
         assert row.published_qty == 7 and row.stock_result == "ok"
-        exc = session.scalars(select(ExceptionRecord).where(ExceptionRecord.object_id == TRAILING_SPACE_SKU)).one()
+        exc = session.scalars(select(IssueRecord).where(IssueRecord.object_id == TRAILING_SPACE_SKU)).one()
         assert exc.state == "resolved"
 
 
@@ -146,7 +146,7 @@ def test_a_failed_upload_is_requeued_not_lost(rt, fresh_sandboxes):
     assert stock_push.UploadResult(state="failed", api="STO01", import_id=None) in outcomes
     with rt.db.session() as session:
         assert outbox.pending_count(session, [Kind.STOCK]) == 1  # back in the outbox
-        exc = session.scalars(select(ExceptionRecord).where(ExceptionRecord.type == "stock_import_failed")).one()
+        exc = session.scalars(select(IssueRecord).where(IssueRecord.type == "stock_import_failed")).one()
         assert exc.state == "open" and exc.owner == "ops"
     httpx2.delete(f"{boxes.mirakl_url}/_sandbox/faults").raise_for_status()
     stock_push.push_now(rt)
@@ -155,7 +155,7 @@ def test_a_failed_upload_is_requeued_not_lost(rt, fresh_sandboxes):
         states = [b.state for b in session.scalars(select(SyncBatch).where(SyncBatch.api == "STO01"))]
     assert "failed" in states and states[-1] == "complete"
     with rt.db.session() as session:
-        exc = session.scalars(select(ExceptionRecord).where(ExceptionRecord.type == "stock_import_failed")).one()
+        exc = session.scalars(select(IssueRecord).where(IssueRecord.type == "stock_import_failed")).one()
         assert exc.state == "resolved"
 
 

@@ -13,9 +13,9 @@ from starlette.testclient import TestClient
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.stock import WebhookEvent
 from marketbridge.domain.auth import Role
-from marketbridge.domain.exceptions import WORKFLOW_FAILED, ExceptionReport
+from marketbridge.domain.issues import WORKFLOW_FAILED, IssueReport
 from marketbridge.services import auth, webhooks
-from marketbridge.services import exceptions as exception_service
+from marketbridge.services import issues as issue_service
 from marketbridge.services.console import dashboard
 from marketbridge.web.app import create_app
 from tests.conftest import ON_POSTGRES
@@ -118,7 +118,7 @@ def test_every_answer_carries_the_security_headers_and_data_is_never_cached(runt
 def test_console_pages_have_no_inline_script_or_style_the_csp_would_block(runtime):
     with runtime.db.session() as s:
         auth.create_user(s, "ada", Role.ADMIN, PASSWORD)
-        exception_service.record(s, ExceptionReport(WORKFLOW_FAILED, "order:JL-1-A", "Importing JL-1-A stopped"))
+        issue_service.record(s, IssueReport(WORKFLOW_FAILED, "order:JL-1-A", "Importing JL-1-A stopped"))
     with TestClient(create_app(runtime, start_engine=False)) as client:
         _logged_in(client, "ada")
         for page in ("/", "/exceptions", "/exceptions/1", "/orders", "/stock", "/shipments", "/refunds",
@@ -153,7 +153,7 @@ def test_search_wildcards_in_user_input_match_literally(runtime):
     now = utcnow()
     with runtime.db.session() as s:
         for object_id in ("order:JL_1-A", "order:JLX1-A", "order:100%-B", "order:1000-B"):
-            exception_service.record(s, ExceptionReport(WORKFLOW_FAILED, object_id, f"{object_id} stopped"))
+            issue_service.record(s, IssueReport(WORKFLOW_FAILED, object_id, f"{object_id} stopped"))
         for order_id in ("JL_2-A", "JLX2-A", "JL%3-A", "JLY3-A"):
             s.add(MarketplaceOrder(connection=runtime.settings.order_connection, order_id=order_id, state="created",
                                    marketplace_state="SHIPPING", marketplace_updated_at=now, marketplace_created_at=now,
@@ -161,13 +161,13 @@ def test_search_wildcards_in_user_input_match_literally(runtime):
         for sku in ("MB_9", "MBX9", "MB%8", "MBZ8"):
             s.add(Listing(magento_sku=sku, offer_sku=sku, status="live", problems=[]))
     with runtime.db.session() as s:
-        def exceptions(q):
-            return sorted(r.object_id for r in dashboard.list_exceptions(s, state="all", search=q))
+        def issues(q):
+            return sorted(r.object_id for r in dashboard.list_issues(s, state="all", search=q))
 
-        assert exceptions("JL_1") == ["order:JL_1-A"]
-        assert exceptions("100%") == ["order:100%-B"]
-        assert exceptions("%") == ["order:100%-B"]
-        assert exceptions("_") == ["order:JL_1-A"]
+        assert issues("JL_1") == ["order:JL_1-A"]
+        assert issues("100%") == ["order:100%-B"]
+        assert issues("%") == ["order:100%-B"]
+        assert issues("_") == ["order:JL_1-A"]
         orders = orders_data(s, runtime, state=None, q="JL_2")
         assert [o.order_id for o in orders["recent"]] == ["JL_2-A"]
         assert [o.order_id for o in orders_data(s, runtime, state=None, q="%")["recent"]] == ["JL%3-A"]

@@ -8,7 +8,7 @@ Two layers:
   that forwards every call to the sandbox over real HTTP and deletes chosen fields from the JSON
   answers (product price/status/extension_attributes, order items/addresses, shipment tracks,
   credit-memo items). The flows must not crash: they skip with a log line, wait, or record an
-  exception, and what they stored before stays stored.
+  issue, and what they stored before stays stored.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from marketbridge.adapters.db.models.core import ExceptionRecord
+from marketbridge.adapters.db.models.core import IssueRecord
 from marketbridge.adapters.magento import models as magento_models
 from marketbridge.adapters.magento.client import MagentoClient
 from marketbridge.bootstrap import build_runtime
@@ -135,9 +135,9 @@ def hostile(migrated_db_url: str, boxes: Sandboxes) -> Iterator[tuple[Any, Strip
         runtime.close()
 
 
-def exceptions_of(runtime: Any) -> list[tuple[str, str]]:
+def issues_of(runtime: Any) -> list[tuple[str, str]]:
     with runtime.db.session() as session:
-        return [(r.type, r.object_id) for r in session.scalars(select(ExceptionRecord))]
+        return [(r.type, r.object_id) for r in session.scalars(select(IssueRecord))]
 
 
 def test_stock_flow_survives_products_without_price_status_or_extension_attributes(hostile, boxes, caplog):
@@ -202,7 +202,7 @@ def test_orders_and_shipments_survive_orders_without_items_or_address_and_shipme
     for shipment_id in found:
         outcomes.append(shipments.prepare(runtime, shipment_id))
     assert all(o.action == "wait" for o in outcomes), outcomes  # no tracks, no items: never sent blind
-    assert any(kind.startswith("shipment_") for kind, _ in exceptions_of(runtime))  # and people are told
+    assert any(kind.startswith("shipment_") for kind, _ in issues_of(runtime))  # and people are told
     with runtime.db.session() as session:
         assert orders.get_order_record(session, order_id) is not None  # what was stored stays stored
 
@@ -221,7 +221,7 @@ def test_refunds_survive_a_credit_memo_without_items(hostile, boxes):
     refunds.record_creditmemo(runtime, int(memo_id))
     outcome = refunds.prepare(runtime, int(memo_id))
     assert outcome.status == "held" and outcome.problems  # a decision in words, not a crash
-    assert any(kind.startswith("refund_") for kind, _ in exceptions_of(runtime))
+    assert any(kind.startswith("refund_") for kind, _ in issues_of(runtime))
 
 
 # ----------------------------------------------------------------------------------------------------

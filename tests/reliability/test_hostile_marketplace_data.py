@@ -3,7 +3,7 @@
 The client talks to an ``httpx2.MockTransport`` that serves wire-shaped but hostile answers (an
 OR11 page built from the official example with unknown states, nulls, unicode and 300-character
 SKUs, unknown fields, non-objects; error reports in odd encodings with spreadsheet-formula cells).
-Each case must end in a clear error or an exception record; nothing crashes, and orders stored
+Each case must end in a clear error or an issue record; nothing crashes, and orders stored
 before stay stored.
 """
 
@@ -270,21 +270,21 @@ def test_formula_cells_from_a_report_are_neutralised_in_every_csv_export():
 
 
 def test_formula_and_markup_in_an_error_report_reach_the_dashboard_inert(module_runtime, fake):
-    """A hostile report message becomes the SKU's stock message and an exception record; the console
+    """A hostile report message becomes the SKU's stock message and an issue record; the console
     shows it as text (escaped), never as markup or a live formula link."""
     from fastapi.testclient import TestClient
 
     from marketbridge.domain.auth import Role
     from marketbridge.services import auth
-    from marketbridge.services import exceptions as exception_service
+    from marketbridge.services import issues as issue_service
     from marketbridge.web.app import create_app
 
     hostile = '=HYPERLINK("http://evil.example/x","click")<script>alert(1)</script>'
     with module_runtime.db.session() as session:
-        from marketbridge.domain.exceptions import ExceptionReport, registered_types
+        from marketbridge.domain.issues import IssueReport, registered_types
 
         kind = next(t for code, t in sorted(registered_types().items()) if code.startswith("stock_"))
-        exception_service.record(session, ExceptionReport(
+        issue_service.record(session, IssueReport(
             type=kind, object_id="MB-HOSTILE", message=hostile, detail=hostile))
         if session.scalars(select(User).where(User.name == "rel-ops")).first() is None:
             auth.create_user(session, "rel-ops", Role.OPS, "correct horse battery staple")

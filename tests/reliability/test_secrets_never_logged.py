@@ -1,4 +1,4 @@
-"""Configured secrets never appear in a log line, an error page or an exception record.
+"""Configured secrets never appear in a log line, an error page or an issue record.
 
 Every secret setting gets a distinctive value; both sandboxes are created with the same Mirakl key
 and Magento token, so the real flows run end to end: a full stock resync and push, an order pulled,
@@ -7,7 +7,7 @@ authentication, and the web app's 401/404/422/500 answers served by uvicorn as `
 run`` serves them. Logging is set up as the CLI does (``configure_logging``), with the root logger
 lowered to DEBUG so that third-party libraries (httpx2, uvicorn, DBOS...) write everything they
 would; every byte written to stdout/stderr (file-descriptor level, so threads and handlers created
-by libraries are included) is scanned, as are the HTTP bodies and the stored exception records.
+by libraries are included) is scanned, as are the HTTP bodies and the stored issue records.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import structlog
 import uvicorn
 from sqlalchemy import select
 
-from marketbridge.adapters.db.models.core import ExceptionRecord
+from marketbridge.adapters.db.models.core import IssueRecord
 from marketbridge.adapters.errors import AuthFailed, IntegrationError
 from marketbridge.bootstrap import build_runtime
 from marketbridge.logging import configure_logging
@@ -88,10 +88,10 @@ def settings_for(db_url: str, magento_url: str, mirakl_url: str, **overrides: An
     return settings
 
 
-def exception_texts(runtime: Any) -> str:
+def issue_texts(runtime: Any) -> str:
     with runtime.db.session() as session:
-        rows = session.scalars(select(ExceptionRecord)).all()
-        return "\n".join(" ".join(str(getattr(row, column.key)) for column in ExceptionRecord.__table__.columns)
+        rows = session.scalars(select(IssueRecord)).all()
+        return "\n".join(" ".join(str(getattr(row, column.key)) for column in IssueRecord.__table__.columns)
                          for row in rows)
 
 
@@ -142,7 +142,7 @@ def test_real_flows_and_failing_auth_never_log_a_secret(migrated_db_url, boxes, 
         seen = run_stock_orders_and_shipments(runtime, mirakl_url)
         assert seen["resync"] > 20 and seen["pushes"] >= 1
         assert seen["decided"] == "accept" and seen["created"]
-        records = exception_texts(runtime)
+        records = issue_texts(runtime)
     finally:
         runtime.close()
 
@@ -168,7 +168,7 @@ def test_real_flows_and_failing_auth_never_log_a_secret(migrated_db_url, boxes, 
             orders.pull(bad)
         except IntegrationError as error:
             errors.append(str(error))
-        records += exception_texts(bad)
+        records += issue_texts(bad)
     finally:
         bad.close()
 

@@ -5,7 +5,7 @@ served through a TestClient that does not re-raise server errors (a crash is the
 would see). It holds a user of every role (logged in through the real ``POST /login``), their API
 tokens, a revoked token, the token of a deleted user, an anonymous session with its CSRF token,
 real rows that a successful attack would change (a stock rule, a carrier mapping, catalogue
-mappings, a SKU link, an order, exceptions), the cookie and token of a deactivated admin, and script payloads stored in fields the console renders.
+mappings, a SKU link, an order, issues), the cookie and token of a deactivated admin, and script payloads stored in fields the console renders.
 
 ``run_case`` sends one case and checks it: the answer is one of the case's refusal statuses, the
 case's own checks pass, and no watched table changed (a digest of every row, before and after).
@@ -214,10 +214,10 @@ def _seed(runtime: Any, world_ids: dict[str, Any]) -> None:
     """Rows a successful attack would change, and stored script payloads the console renders."""
     from marketbridge.adapters.db.base import utcnow
     from marketbridge.adapters.db.models.shipments import MarketplaceCarrier
-    from marketbridge.domain.exceptions import WORKFLOW_FAILED, ExceptionReport
+    from marketbridge.domain.issues import WORKFLOW_FAILED, IssueReport
     from marketbridge.domain.stock import Kind, Scope
     from marketbridge.services import catalogue as catalogue_service
-    from marketbridge.services import exceptions as exception_service
+    from marketbridge.services import issues as issue_service
     from marketbridge.services import shipments as shipment_service
     from marketbridge.services import skus as sku_service
     from marketbridge.services.stock.rules import list_rules, put_rule
@@ -229,10 +229,10 @@ def _seed(runtime: Any, world_ids: dict[str, Any]) -> None:
         put_rule(s, Kind.STOCK, Scope.GLOBAL, "", {"buffer": 1}, actor="ada", note="seeded")
         for i, payload in enumerate(XSS_PAYLOADS):
             put_rule(s, Kind.STOCK, Scope.SKU, f"MB-XSS-{i}", {"buffer": 2}, actor="ada", note=payload)
-            record = exception_service.record(s, ExceptionReport(WORKFLOW_FAILED, f"order:JL-XSS-{i}", payload))
+            record = issue_service.record(s, IssueReport(WORKFLOW_FAILED, f"order:JL-XSS-{i}", payload))
             world_ids.setdefault("xss_exceptions", []).append(record.id)
             # an action by a person whose name is the payload (a name set by the CLI, or typed at log-in)
-            exception_service.audit(s, payload, "exception.acknowledge", "exception", str(record.id), note=payload)
+            issue_service.audit(s, payload, "exception.acknowledge", "exception", str(record.id), note=payload)
         catalogue_service.set_attribute_mapping(s, "colour", "color", None, actor="ada")
         catalogue_service.set_category_mapping(s, "Default/Shoes", "shoes", actor="ada")
         sku_service.link(s, "OFFER-SEEDED", "MB-000001", confirmed_by="ada", note="seeded")

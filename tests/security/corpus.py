@@ -21,7 +21,7 @@ Categories (each case says which statuses count as *refused* and which tables mu
 * ``sqli``        SQL injection in every query parameter and every path parameter (GET, DELETE, POST
   actions) as admin, and in the constrained form fields (log-in, carriers, rules); refused means
   4xx, or a 200 answered exactly like an unmatched literal, never a database error;
-* ``xss-stored``  script payloads stored in fields the console renders (exception messages, audit
+* ``xss-stored``  script payloads stored in fields the console renders (issue messages, audit
   actors, carrier titles, rule notes) come back escaped, for an admin and a customer-service user;
 * ``xss-reflected`` payloads in every page query parameter and in API path parameters are not
   reflected as markup;
@@ -611,7 +611,7 @@ def xss_cases() -> list[Case]:
 
                 cases.append(Case(f"xss-stored:{who}:{page}#{i}", "xss-stored", build, seen_by[who],
                                   checks=(escaped_in_page(payload, True),)))
-            # each stored exception's own page
+            # each stored issue's own page
         for i, payload in enumerate(XSS_PAYLOADS):
             def build(world: World, i: int = i, who: str = who) -> dict[str, Any]:
                 return {"method": "GET", "url": f"/exceptions/{world.ids['xss_exceptions'][i]}",

@@ -1,6 +1,6 @@
-"""The operating guide covers every exception type the code can raise, in its owner's guide.
+"""The operating guide covers every issue type the code can raise, in its owner's guide.
 
-The list of types is read from the code at test time (``domain.catalog.all_exception_types``), so a
+The list of types is read from the code at test time (``domain.catalog.all_issue_types``), so a
 flow that declares a new type fails this test until ``marketbridge guide update`` has been run.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from marketbridge.domain.catalog import all_exception_types
+from marketbridge.domain.catalog import all_issue_types
 from marketbridge.web import console_guide
 from marketbridge.web.console_guide import TEAM_GUIDES, guide_dir, guide_headings
 
@@ -32,8 +32,8 @@ def test_every_team_has_a_guide_and_there_is_an_index() -> None:
         assert (guide_dir() / f"{name}.md").is_file(), name
 
 
-def test_guides_list_exactly_the_exception_types_of_the_code_each_in_its_owners_guide() -> None:
-    types = all_exception_types()
+def test_guides_list_exactly_the_issue_types_of_the_code_each_in_its_owners_guide() -> None:
+    types = all_issue_types()
     assert len(types) >= 2
     guides = _guides()
     for team, text in guides.items():
@@ -46,7 +46,7 @@ def test_guides_list_exactly_the_exception_types_of_the_code_each_in_its_owners_
 
 def test_each_type_says_what_it_means_and_what_to_do() -> None:
     guides = _guides()
-    for code, t in all_exception_types().items():
+    for code, t in all_issue_types().items():
         section = _section(guides[t.owner.value], code)
         meaning = re.search(r"\*\*What it means\.\*\*\s*(\S.{20,})", section)
         action = re.search(r"\*\*What to do\.\*\*\s*(\S.{10,})", section)
@@ -90,9 +90,9 @@ def test_every_declaration_in_the_source_is_loaded_by_the_catalog() -> None:
     root = Path(marketbridge.__file__).parent
     declared = {}
     for path in root.rglob("*.py"):
-        for match in re.finditer(r'exception_type\(\s*"([a-z0-9_]+)"', path.read_text(encoding="utf-8")):
+        for match in re.finditer(r'\bissue_type\(\s*"([a-z0-9_]+)"', path.read_text(encoding="utf-8")):
             declared[match.group(1)] = path.relative_to(root)
-    registry = all_exception_types()
+    registry = all_issue_types()
     not_loaded = {code: str(path) for code, path in declared.items() if code not in registry}
     assert not_loaded == {}, f"declared but not imported by marketbridge.domain.catalog: {not_loaded}"
     assert len(declared) >= 2, "no declaration found: is the source tree readable?"

@@ -36,7 +36,7 @@ def test_same_state_is_a_no_op_and_illegal_moves_raise():
     with pytest.raises(orders_domain.TransitionNotAllowed):
         orders_domain.check_transition("received", "created")  # never created before payment
     with pytest.raises(orders_domain.TransitionNotAllowed):
-        orders_domain.check_transition("shipped", "cancelled")  # after shipment: an exception, not a cancellation
+        orders_domain.check_transition("shipped", "cancelled")  # after shipment: an issue, not a cancellation
 
 
 @given(st.sampled_from(list(OrderState)), st.sampled_from(list(OrderState)))

@@ -27,7 +27,7 @@ from marketbridge.domain.refunds import (
     at_marketplace_price,
     matching_refunds,
     plan_refund,
-    problem_exception_type,
+    problem_issue_type,
     reason_code_for,
 )
 
@@ -93,7 +93,7 @@ def test_adjustment_without_items_is_flagged_for_finance():
     plan = plan_refund(memo(adj_pos="5.00"), order(line()), RULES)
     assert not plan.ok
     assert [p.code for p in plan.problems] == [ProblemCode.ADJUSTMENT_UNALLOCATED]
-    assert problem_exception_type(plan.problems) is REFUND_ADJUSTMENT_UNALLOCATED
+    assert problem_issue_type(plan.problems) is REFUND_ADJUSTMENT_UNALLOCATED
 
 
 def test_adjustment_flag_policy_holds_every_adjustment():
@@ -111,7 +111,7 @@ def test_two_successive_partial_refunds_then_an_over_refund():
     assert not plan.ok
     assert plan.problems[0].code is ProblemCode.ALREADY_REFUNDED
     assert "has already been fully refunded" in plan.problems[0].message
-    assert problem_exception_type(plan.problems) is REFUND_NOT_SENT
+    assert problem_issue_type(plan.problems) is REFUND_NOT_SENT
 
 
 def test_refund_larger_than_what_remains_names_both_amounts():

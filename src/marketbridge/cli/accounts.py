@@ -42,7 +42,7 @@ def users_add(
 ) -> None:
     """Create a console user (password hashed with argon2)."""
     from marketbridge.services import auth
-    from marketbridge.services.exceptions import audit
+    from marketbridge.services.issues import audit
 
     if password is None:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
@@ -81,7 +81,7 @@ def users_list(as_json: JsonOption = False) -> None:
 
 def _set_active(name: str, active: bool) -> None:
     from marketbridge.services import auth
-    from marketbridge.services.exceptions import audit
+    from marketbridge.services.issues import audit
 
     with runtime_for_command() as runtime, runtime.db.session() as session:
         try:
@@ -108,7 +108,7 @@ def users_enable(name: str) -> None:
 def users_passwd(name: str, password: PasswordOption = None) -> None:
     """Set a new password; every console session of the user ends."""
     from marketbridge.services import auth
-    from marketbridge.services.exceptions import audit
+    from marketbridge.services.issues import audit
 
     if password is None:
         password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
@@ -130,7 +130,7 @@ def tokens_create(
 ) -> None:
     """Create an API token; the token alone is printed on the last line."""
     from marketbridge.services import auth
-    from marketbridge.services.exceptions import audit
+    from marketbridge.services.issues import audit
 
     with runtime_for_command() as runtime, runtime.db.session() as session:
         try:
@@ -170,7 +170,7 @@ def tokens_list(
 def tokens_revoke(token_id: Annotated[int, typer.Argument(help="The id shown by `tokens list`.", min=1, max=2**31 - 1)]) -> None:
     """Revoke a token: it is refused from now on."""
     from marketbridge.services import auth
-    from marketbridge.services.exceptions import audit
+    from marketbridge.services.issues import audit
 
     with runtime_for_command() as runtime, runtime.db.session() as session:
         try:

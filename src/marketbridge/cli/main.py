@@ -8,7 +8,7 @@ from marketbridge.cli import (
     catalogue,
     console_cmds,
     core,
-    exceptions,
+    issues,
     orders,
     refunds,
     sandbox,
@@ -26,7 +26,7 @@ app = typer.Typer(
 
 core.register(app)
 sandbox.register(app)
-exceptions.register(app)
+issues.register(app)
 stock.register(app)
 orders.register(app)
 shipments.register(app)

@@ -1,9 +1,9 @@
 """Roles, and the one role policy every route of the console and the JSON API is checked against.
 
-Every role sees everything; each acts on the exceptions its team owns; admin on all. The same rule
+Every role sees everything; each acts on the issues its team owns; admin on all. The same rule
 decides who may *change* things: a change belongs to the team that owns its consequences (stock
 rules and the catalogue to Ecommerce, carriers and held orders to Ops, refunds to Finance), which
-is also the team owning the exceptions a change resolves, so the console's per-exception buttons
+is also the team owning the issues a change resolves, so the console's per-issue buttons
 and the JSON API cannot disagree.
 
 :data:`POLICY` maps each :class:`Action` to the team that owns it (``None``: every role). Web
@@ -18,7 +18,7 @@ import enum
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from marketbridge.domain.exceptions import Team
+from marketbridge.domain.issues import Team
 
 
 class Role(enum.StrEnum):
@@ -30,7 +30,7 @@ class Role(enum.StrEnum):
 
 
 def can_act_on(role: Role, owner: Team | str) -> bool:
-    """Whether a person with ``role`` may act on an exception owned by ``owner``."""
+    """Whether a person with ``role`` may act on an issue owned by ``owner``."""
     return role is Role.ADMIN or role.value == str(owner)
 
 
@@ -39,7 +39,7 @@ class Action(enum.StrEnum):
 
     READ = "read"  # look at any page or read any API answer
     SIGN_OUT = "sign_out"  # end one's own console session
-    ACT_ON_EXCEPTION = "act_on_exception"  # then per record: can_act_on(role, record.owner)
+    ACT_ON_ISSUE = "act_on_exception"  # then per record: can_act_on(role, record.owner); value as before
     EDIT_STOCK_RULES = "edit_stock_rules"
     EDIT_CARRIER_MAPPINGS = "edit_carrier_mappings"
     EDIT_CATALOGUE = "edit_catalogue"  # attribute/category mappings, publish overrides, SKU links
@@ -53,13 +53,13 @@ class Action(enum.StrEnum):
 
 
 #: The owner of each action: a team (that team and admin), ``Role.ADMIN`` (admin only) or ``None``
-#: (every role). Mirrors the owners of the exception types these actions resolve (order_held →
+#: (every role). Mirrors the owners of the issue types these actions resolve (order_held →
 #: Ops, order_creation_failed and sku_near_miss → Ecommerce, carrier_unmapped → Ops, refund_* →
 #: Finance).
 POLICY: Mapping[Action, Team | Role | None] = MappingProxyType({
     Action.READ: None,
     Action.SIGN_OUT: None,
-    Action.ACT_ON_EXCEPTION: None,
+    Action.ACT_ON_ISSUE: None,
     Action.EDIT_STOCK_RULES: Team.ECOMMERCE,
     Action.EDIT_CARRIER_MAPPINGS: Team.OPS,
     Action.EDIT_CATALOGUE: Team.ECOMMERCE,
@@ -76,7 +76,7 @@ POLICY: Mapping[Action, Team | Role | None] = MappingProxyType({
 DESCRIPTIONS: Mapping[Action, str] = MappingProxyType({
     Action.READ: "look at the console or the API",
     Action.SIGN_OUT: "log out",
-    Action.ACT_ON_EXCEPTION: "act on exceptions",
+    Action.ACT_ON_ISSUE: "act on exceptions",
     Action.EDIT_STOCK_RULES: "change stock and price rules",
     Action.EDIT_CARRIER_MAPPINGS: "change carrier mappings",
     Action.EDIT_CATALOGUE: "change catalogue mappings or SKU links",

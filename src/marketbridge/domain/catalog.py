@@ -1,13 +1,13 @@
-"""Imports every flow's domain module so that all exception types are declared.
+"""Imports every flow's domain module so that all issue types are declared.
 
-The operating guide test and the dashboard use :func:`all_exception_types`.
+The operating guide test and the dashboard use :func:`all_issue_types`.
 """
 
 from __future__ import annotations
 
 from marketbridge.domain import catalogue, orders, refunds, shipments, stock  # noqa: F401
-from marketbridge.domain.exceptions import ExceptionType, registered_types
+from marketbridge.domain.issues import IssueType, registered_types
 
 
-def all_exception_types() -> dict[str, ExceptionType]:
+def all_issue_types() -> dict[str, IssueType]:
     return registered_types()

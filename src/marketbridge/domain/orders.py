@@ -8,7 +8,7 @@
   order-level outcome under the partial-acceptance switch and the refuse/hold policy.
 * :func:`compare_totals`: the marketplace's totals against the ones Magento computed.
 * :func:`stuck_orders`, :func:`acceptance_deadline`, :func:`reminder_due`: time rules.
-* The exception types the flow raises (plain English; the operating guide is built from them).
+* The issue types the flow raises (plain English; the operating guide is built from them).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from marketbridge.domain.exceptions import ExceptionType, ObjectType, Severity, Team, exception_type
+from marketbridge.domain.issues import IssueType, ObjectType, Severity, Team, issue_type
 from marketbridge.domain.money import UNIT_PRICE_SCALE as FOUR_PLACES
 from marketbridge.domain.money import quantize, to_money
 
@@ -289,8 +289,8 @@ def normalise_sku(sku: str) -> str:
     return sku.strip().casefold()
 
 
-# ------------------------------------------------------------------ exception types
-ORDER_HELD = exception_type(
+# ------------------------------------------------------------------ issue types
+ORDER_HELD = issue_type(
     "order_held",
     owner=Team.OPS,
     severity=Severity.CRITICAL,
@@ -302,7 +302,7 @@ ORDER_HELD = exception_type(
     action="Check the reasons on the order, then run `marketbridge orders accept ORDER_ID` or "
     "`marketbridge orders refuse ORDER_ID` (or use the console) before the deadline shown.",
 )
-ORDER_ACCEPTANCE_DEADLINE_NEAR = exception_type(
+ORDER_ACCEPTANCE_DEADLINE_NEAR = issue_type(
     "order_acceptance_deadline_near",
     owner=Team.OPS,
     severity=Severity.CRITICAL,
@@ -312,7 +312,7 @@ ORDER_ACCEPTANCE_DEADLINE_NEAR = exception_type(
     "marketplace refuses the order and the customer's sale is lost.",
     action="Accept or refuse the order now with `marketbridge orders accept|refuse ORDER_ID`.",
 )
-ORDER_SKU_NORMALISED = exception_type(
+ORDER_SKU_NORMALISED = issue_type(
     "order_sku_normalised",
     owner=Team.ECOMMERCE,
     severity=Severity.WARNING,
@@ -322,7 +322,7 @@ ORDER_SKU_NORMALISED = exception_type(
     "The order went through, but the offer should carry the exact SKU.",
     action="Correct the offer SKU on the marketplace (or link it in the SKU mapping) so it matches exactly.",
 )
-ORDER_REFUSED = exception_type(
+ORDER_REFUSED = issue_type(
     "order_refused",
     owner=Team.ECOMMERCE,
     severity=Severity.WARNING,
@@ -332,7 +332,7 @@ ORDER_REFUSED = exception_type(
     "The reason is recorded on the order; refusals count against the shop's acceptance rate.",
     action="Read the reason. Fix the cause (stock, price, SKU) so that similar orders are accepted.",
 )
-ORDER_CREATION_FAILED = exception_type(
+ORDER_CREATION_FAILED = issue_type(
     "order_creation_failed",
     owner=Team.ECOMMERCE,
     severity=Severity.CRITICAL,
@@ -344,7 +344,7 @@ ORDER_CREATION_FAILED = exception_type(
     action="Read the technical detail, fix the cause in Adobe Commerce or in the settings, then run "
     "`marketbridge orders retry ORDER_ID`.",
 )
-ORDER_WAITING_FOR_STOCK = exception_type(
+ORDER_WAITING_FOR_STOCK = issue_type(
     "order_waiting_for_stock",
     owner=Team.OPS,
     severity=Severity.CRITICAL,
@@ -374,7 +374,7 @@ def is_stock_shortage(message: str) -> bool:
     return any(m in text for m in STOCK_SHORTAGE_MESSAGES)
 
 
-ORDER_ADDRESS_MISSING = exception_type(
+ORDER_ADDRESS_MISSING = issue_type(
     "order_address_missing",
     owner=Team.OPS,
     severity=Severity.CRITICAL,
@@ -384,7 +384,7 @@ ORDER_ADDRESS_MISSING = exception_type(
     "created in Adobe Commerce. It is created as soon as the address appears.",
     action="Contact the marketplace operator about the order's address.",
 )
-ORDER_CUSTOM_OPTION_MISSING = exception_type(
+ORDER_CUSTOM_OPTION_MISSING = issue_type(
     "order_custom_option_missing",
     owner=Team.ECOMMERCE,
     severity=Severity.CRITICAL,
@@ -395,7 +395,7 @@ ORDER_CUSTOM_OPTION_MISSING = exception_type(
     action="Add a value in MARKETBRIDGE_ORDER_CUSTOM_OPTION_VALUES for that SKU and option, then run "
     "`marketbridge orders retry ORDER_ID`.",
 )
-ORDER_TOTALS_MISMATCH = exception_type(
+ORDER_TOTALS_MISMATCH = issue_type(
     "order_totals_mismatch",
     owner=Team.FINANCE,
     severity=Severity.WARNING,
@@ -407,7 +407,7 @@ ORDER_TOTALS_MISMATCH = exception_type(
     action="Check prices and shipping rates in Adobe Commerce for the SKUs involved; adjust the accounts for "
     "this order if needed.",
 )
-ORDER_CANCELLED_AFTER_SHIPMENT = exception_type(
+ORDER_CANCELLED_AFTER_SHIPMENT = issue_type(
     "order_cancelled_after_shipment",
     owner=Team.CUSTOMER_SERVICE,
     severity=Severity.CRITICAL,
@@ -417,7 +417,7 @@ ORDER_CANCELLED_AFTER_SHIPMENT = exception_type(
     "cannot simply be cancelled in Adobe Commerce.",
     action="Contact the customer about returning the parcel and decide on a refund.",
 )
-ORDER_CANCEL_FAILED = exception_type(
+ORDER_CANCEL_FAILED = issue_type(
     "order_cancel_failed",
     owner=Team.OPS,
     severity=Severity.CRITICAL,
@@ -427,7 +427,7 @@ ORDER_CANCEL_FAILED = exception_type(
     "sales order, so its stock stays reserved and it may still be picked.",
     action="Stop the order in the warehouse and cancel (or credit) it by hand in Adobe Commerce.",
 )
-ORDER_STUCK_IN_INTEGRATION = exception_type(
+ORDER_STUCK_IN_INTEGRATION = issue_type(
     "order_stuck_in_integration",
     owner=Team.ECOMMERCE,
     severity=Severity.WARNING,
@@ -437,7 +437,7 @@ ORDER_STUCK_IN_INTEGRATION = exception_type(
     "configured time for its state.",
     action="Look at the order's history and open exceptions; check that `marketbridge run` is up.",
 )
-ORDER_STUCK_UNSHIPPED = exception_type(
+ORDER_STUCK_UNSHIPPED = issue_type(
     "order_stuck_unshipped",
     owner=Team.OPS,
     severity=Severity.WARNING,
@@ -446,7 +446,7 @@ ORDER_STUCK_UNSHIPPED = exception_type(
     meaning="The order exists in Adobe Commerce but has not been shipped within the configured time.",
     action="Check the order in the warehouse; ship it or cancel it.",
 )
-ORDER_DECISION_FAILED = exception_type(
+ORDER_DECISION_FAILED = issue_type(
     "order_decision_failed",
     owner=Team.OPS,
     severity=Severity.CRITICAL,
@@ -458,13 +458,13 @@ ORDER_DECISION_FAILED = exception_type(
 )
 
 
-# Which exception (and so which team) an order stuck in a state raises; states not listed are not watched.
-STUCK_TYPES: dict[OrderState, ExceptionType] = {
+# Which issue (and so which team) an order stuck in a state raises; states not listed are not watched.
+STUCK_TYPES: dict[OrderState, IssueType] = {
     S.RECEIVED: ORDER_STUCK_IN_INTEGRATION,
     S.ACCEPTED: ORDER_STUCK_IN_INTEGRATION,
     S.AWAITING_PAYMENT: ORDER_STUCK_IN_INTEGRATION,
     S.CREATED: ORDER_STUCK_UNSHIPPED,
 }
 
-def get_type_for_stuck(state: OrderState | str) -> ExceptionType:
+def get_type_for_stuck(state: OrderState | str) -> IssueType:
     return STUCK_TYPES[OrderState(state)]

@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import cast
 
-from marketbridge.domain.exceptions import ExceptionType, ObjectType, Severity, Team, exception_type
+from marketbridge.domain.issues import IssueType, ObjectType, Severity, Team, issue_type
 from marketbridge.domain.money import wire_number
 
 PENNY = Decimal("0.01")
@@ -64,8 +64,8 @@ NOT_YET_SHIPPED_STATES = frozenset(
 )
 
 
-# ============================================================================ exception types
-REFUND_NOT_SENT = exception_type(
+# ============================================================================ issue types
+REFUND_NOT_SENT = issue_type(
     "refund_not_sent",
     owner=Team.FINANCE,
     severity=Severity.WARNING,
@@ -78,7 +78,7 @@ REFUND_NOT_SENT = exception_type(
     action="Read the message: it says which line and why. Refund the customer through John Lewis if the "
     "order is closed, or correct or cancel the credit memo in Adobe Commerce. Resolve the exception when done.",
 )
-REFUND_REFUSED = exception_type(
+REFUND_REFUSED = issue_type(
     "refund_refused_by_marketplace",
     owner=Team.FINANCE,
     severity=Severity.WARNING,
@@ -89,7 +89,7 @@ REFUND_REFUSED = exception_type(
     action="Read the marketplace's answer in the message, correct the cause (or refund through John Lewis), "
     "then resolve the exception.",
 )
-REFUND_ORDER_UNKNOWN = exception_type(
+REFUND_ORDER_UNKNOWN = issue_type(
     "refund_order_unknown",
     owner=Team.FINANCE,
     severity=Severity.WARNING,
@@ -101,7 +101,7 @@ REFUND_ORDER_UNKNOWN = exception_type(
     action="Check the order number on the Adobe Commerce order. If the customer bought on John Lewis, "
     "refund them through John Lewis directly.",
 )
-REFUND_ADJUSTMENT_UNALLOCATED = exception_type(
+REFUND_ADJUSTMENT_UNALLOCATED = issue_type(
     "refund_adjustment_unallocated",
     owner=Team.FINANCE,
     severity=Severity.WARNING,
@@ -113,7 +113,7 @@ REFUND_ADJUSTMENT_UNALLOCATED = exception_type(
     action="Decide how the adjustment should be refunded: refund it through John Lewis, or replace the "
     "credit memo with one whose adjustment fits the refunded lines.",
 )
-MARKETPLACE_REFUND = exception_type(
+MARKETPLACE_REFUND = issue_type(
     "marketplace_refund_recorded",
     owner=Team.FINANCE,
     severity=Severity.INFO,
@@ -124,7 +124,7 @@ MARKETPLACE_REFUND = exception_type(
     action="If Adobe Commerce should show this refund, create the matching credit memo with "
     "`marketbridge refunds mirror <refund id>` (or the button on the refund). Otherwise resolve it.",
 )
-REFUND_DELAYED = exception_type(
+REFUND_DELAYED = issue_type(
     "refund_delayed",
     owner=Team.FINANCE,
     severity=Severity.WARNING,
@@ -136,7 +136,7 @@ REFUND_DELAYED = exception_type(
     action="Usually nothing: it clears by itself when the marketplace answers. If it stays, run "
     "`marketbridge check` and look at the technical detail.",
 )
-REFUND_NOT_COMPLETED = exception_type(
+REFUND_NOT_COMPLETED = issue_type(
     "refund_not_completed",
     owner=Team.FINANCE,
     severity=Severity.WARNING,
@@ -699,8 +699,8 @@ def plan_refund(memo: CreditMemo, order: MarketOrder, rules: RefundRules) -> Ref
     return plan
 
 
-def problem_exception_type(problems: Sequence[Problem]) -> ExceptionType:
-    """Which exception type a failed plan raises."""
+def problem_issue_type(problems: Sequence[Problem]) -> IssueType:
+    """Which issue type a failed plan raises."""
     if problems and all(p.code is ProblemCode.ADJUSTMENT_UNALLOCATED for p in problems):
         return REFUND_ADJUSTMENT_UNALLOCATED
     return REFUND_NOT_SENT

@@ -2,7 +2,7 @@
 
 What lives here:
 
-* the exception types the flow raises (plain-English text for the operating guide);
+* the issue types the flow raises (plain-English text for the operating guide);
 * carrier matching: a Magento track (``carrier_code`` + ``title``) to a marketplace carrier code
   from the SH21 list, by explicit mapping, configured alias, exact code or normalised label;
   ranked suggestions (rapidfuzz) when nothing matches;
@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz
 
-from marketbridge.domain.exceptions import ObjectType, Severity, Team, exception_type
+from marketbridge.domain.issues import ObjectType, Severity, Team, issue_type
 
-# ---------------------------------------------------------------------------------- exceptions
-CARRIER_UNMAPPED = exception_type(
+# ---------------------------------------------------------------------------------- issues
+CARRIER_UNMAPPED = issue_type(
     "carrier_unmapped",
     owner=Team.OPS,
     severity=Severity.CRITICAL,
@@ -42,7 +42,7 @@ CARRIER_UNMAPPED = exception_type(
     action="Map the carrier to one of the suggested John Lewis carrier codes (dashboard, or "
     "`marketbridge carriers map`). The waiting shipments are then sent by themselves.",
 )
-TRACKING_MISSING = exception_type(
+TRACKING_MISSING = issue_type(
     "shipment_tracking_missing",
     owner=Team.OPS,
     severity=Severity.WARNING,
@@ -52,7 +52,7 @@ TRACKING_MISSING = exception_type(
     "John Lewis requires one before the order can be marked as dispatched. The shipment waits.",
     action="Add the tracking number to the shipment in Adobe Commerce. It is then sent by itself.",
 )
-TRACKING_REUSED = exception_type(
+TRACKING_REUSED = issue_type(
     "tracking_number_reused",
     owner=Team.OPS,
     severity=Severity.WARNING,
@@ -63,7 +63,7 @@ TRACKING_REUSED = exception_type(
     action="Correct the tracking number on the shipment in Adobe Commerce (delete the wrong track and add the "
     "right one). If the parcel really holds several orders, resolve this exception to send it anyway.",
 )
-LINES_UNKNOWN = exception_type(
+LINES_UNKNOWN = issue_type(
     "shipment_lines_unknown",
     owner=Team.OPS,
     severity=Severity.WARNING,
@@ -74,7 +74,7 @@ LINES_UNKNOWN = exception_type(
     action="Check the shipment against the John Lewis order. Correct the shipment in Adobe Commerce, or "
     "confirm the dispatch in the John Lewis back office and resolve this exception.",
 )
-SHIPMENT_REJECTED = exception_type(
+SHIPMENT_REJECTED = issue_type(
     "shipment_rejected",
     owner=Team.OPS,
     severity=Severity.WARNING,
@@ -85,7 +85,7 @@ SHIPMENT_REJECTED = exception_type(
     action="Read the reason in the technical detail. Fix the order or the shipment, then press Retry, or "
     "resolve the exception if nothing needs sending.",
 )
-SHIPPING_DEADLINE_NEAR = exception_type(
+SHIPPING_DEADLINE_NEAR = issue_type(
     "shipping_deadline_near",
     owner=Team.OPS,
     severity=Severity.CRITICAL,
@@ -96,7 +96,7 @@ SHIPPING_DEADLINE_NEAR = exception_type(
     action="Pick, pack and ship the order in Adobe Commerce before the deadline shown, or cancel it if it "
     "cannot be sent.",
 )
-SHIPMENT_UNCONFIRMED = exception_type(
+SHIPMENT_UNCONFIRMED = issue_type(
     "shipment_unconfirmed",
     owner=Team.OPS,
     severity=Severity.WARNING,
@@ -120,7 +120,7 @@ class ShipmentState(enum.StrEnum):
     PARTIAL = "partial"  # single-shipment mode: tracking sent, the rest of the order not shipped yet
     SENT = "sent"  # calls made, marketplace not yet seen SHIPPED
     CONFIRMED = "confirmed"  # marketplace shows the lines/order shipped
-    ERROR = "error"  # refused for a reason a repeat cannot fix (see its exception)
+    ERROR = "error"  # refused for a reason a repeat cannot fix (see its issue)
 
     @property
     def is_final(self) -> bool:
@@ -237,7 +237,7 @@ class Unmapped:
 
     @property
     def key(self) -> str:
-        """The business object id of the ``carrier_unmapped`` exception: one per Magento carrier."""
+        """The business object id of the ``carrier_unmapped`` issue: one per Magento carrier."""
         return carrier_key(self.magento_carrier_code, self.title)
 
 

@@ -31,10 +31,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from marketbridge.domain.catalogue import CatalogueProduct, OverrideAction, exclusion_reason
-from marketbridge.domain.exceptions import ObjectType, Severity, Team, exception_type
+from marketbridge.domain.issues import ObjectType, Severity, Team, issue_type
 
-# --------------------------------------------------------------------------- exception types
-SKU_UNKNOWN_ON_MARKETPLACE = exception_type(
+# --------------------------------------------------------------------------- issue types
+SKU_UNKNOWN_ON_MARKETPLACE = issue_type(
     "stock_sku_unknown_on_marketplace",
     owner=Team.ECOMMERCE,
     severity=Severity.WARNING,
@@ -47,7 +47,7 @@ SKU_UNKNOWN_ON_MARKETPLACE = exception_type(
     "as in Adobe Commerce (watch for spaces). Once the offer exists, the next stock change goes through and "
     "this exception resolves itself; ignore it if the product is not meant to be sold on John Lewis.",
 )
-STOCK_LINE_REJECTED = exception_type(
+STOCK_LINE_REJECTED = issue_type(
     "stock_line_rejected",
     owner=Team.ECOMMERCE,
     severity=Severity.WARNING,
@@ -59,7 +59,7 @@ STOCK_LINE_REJECTED = exception_type(
     "that produced the value. The next change of this SKU is sent again automatically; the exception "
     "resolves itself when a line for this SKU is accepted.",
 )
-STOCK_IMPORT_FAILED = exception_type(
+STOCK_IMPORT_FAILED = issue_type(
     "stock_import_failed",
     owner=Team.OPS,
     severity=Severity.CRITICAL,
@@ -71,7 +71,7 @@ STOCK_IMPORT_FAILED = exception_type(
     action="Read the technical detail. If the marketplace is down or refusing our key, check the connection "
     "with `marketbridge check`. The exception resolves itself after the next successful import.",
 )
-PRODUCT_UNREADABLE = exception_type(
+PRODUCT_UNREADABLE = issue_type(
     "stock_product_unreadable",
     owner=Team.ECOMMERCE,
     severity=Severity.WARNING,

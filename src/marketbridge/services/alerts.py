@@ -1,6 +1,6 @@
 """Alerts to the teams: urgent problems at once, everything else in a daily digest.
 
-* :func:`send_urgent` (every minute by default): each *critical* open exception that has not been
+* :func:`send_urgent` (every minute by default): each *critical* open issue that has not been
   alerted yet goes to its owning team's URLs, one message per team per run listing them all.
   ``alerted_at`` is stamped on each record sent, so a problem that keeps happening (the flow
   calling ``record`` again and again) never alerts twice; the same problem on the same object
@@ -25,10 +25,10 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.core import ExceptionRecord
+from marketbridge.adapters.db.models.core import IssueRecord
 from marketbridge.adapters.notify.apprise_notifier import Notifier, split_urls
-from marketbridge.domain.exceptions import Severity, Team
-from marketbridge.services import exceptions as exception_service
+from marketbridge.domain.issues import Severity, Team
+from marketbridge.services import issues as issue_service
 from marketbridge.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -63,21 +63,21 @@ def _link(settings: Settings, record_id: int | None = None) -> str:
     return f"{base}/exceptions/{record_id}" if record_id is not None else f"{base}/exceptions"
 
 
-def _recently_alerted(session: Session, record: ExceptionRecord, since: dt.datetime) -> bool:
+def _recently_alerted(session: Session, record: IssueRecord, since: dt.datetime) -> bool:
     """Was the same problem on the same object (any record, e.g. an earlier resolved one) alerted lately?"""
     return session.scalars(
-        select(ExceptionRecord.id).where(
-            ExceptionRecord.type == record.type,
-            ExceptionRecord.object_type == record.object_type,
-            ExceptionRecord.object_id == record.object_id,
-            ExceptionRecord.id != record.id,
-            ExceptionRecord.alerted_at.is_not(None),
-            ExceptionRecord.alerted_at >= since,
+        select(IssueRecord.id).where(
+            IssueRecord.type == record.type,
+            IssueRecord.object_type == record.object_type,
+            IssueRecord.object_id == record.object_id,
+            IssueRecord.id != record.id,
+            IssueRecord.alerted_at.is_not(None),
+            IssueRecord.alerted_at >= since,
         ).limit(1)
     ).first() is not None
 
 
-def urgent_message(team: str, records: list[ExceptionRecord], settings: Settings) -> tuple[str, str]:
+def urgent_message(team: str, records: list[IssueRecord], settings: Settings) -> tuple[str, str]:
     name = TEAM_NAMES.get(team, team)
     if len(records) == 1:
         title = f"marketbridge: urgent problem for {name}"
@@ -97,19 +97,19 @@ def urgent_message(team: str, records: list[ExceptionRecord], settings: Settings
 
 
 def send_urgent(session: Session, notifier: Notifier, settings: Settings, now: dt.datetime | None = None) -> AlertRun:
-    """Alert each team about its critical open exceptions not alerted yet (see the module doc)."""
+    """Alert each team about its critical open issues not alerted yet (see the module doc)."""
     now = now or utcnow()
     window_start = now - dt.timedelta(hours=settings.alert_repeat_hours)
     candidates = session.scalars(
-        select(ExceptionRecord)
+        select(IssueRecord)
         .where(
-            ExceptionRecord.state.in_(exception_service.ACTIVE_STATES),
-            ExceptionRecord.severity == Severity.CRITICAL.value,
-            (ExceptionRecord.alerted_at.is_(None)) | (ExceptionRecord.alerted_at < window_start),
+            IssueRecord.state.in_(issue_service.ACTIVE_STATES),
+            IssueRecord.severity == Severity.CRITICAL.value,
+            (IssueRecord.alerted_at.is_(None)) | (IssueRecord.alerted_at < window_start),
         )
-        .order_by(ExceptionRecord.first_seen, ExceptionRecord.id)
+        .order_by(IssueRecord.first_seen, IssueRecord.id)
     ).all()
-    by_team: dict[str, list[ExceptionRecord]] = defaultdict(list)
+    by_team: dict[str, list[IssueRecord]] = defaultdict(list)
     for record in candidates:
         if _recently_alerted(session, record, window_start):
             record.alerted_at = now  # the same problem was just alerted under an earlier record
@@ -137,21 +137,21 @@ def send_urgent(session: Session, notifier: Notifier, settings: Settings, now: d
     return run
 
 
-def _claim(session: Session, records: list[ExceptionRecord], now: dt.datetime,
-           window_start: dt.datetime) -> list[tuple[ExceptionRecord, dt.datetime | None]]:
+def _claim(session: Session, records: list[IssueRecord], now: dt.datetime,
+           window_start: dt.datetime) -> list[tuple[IssueRecord, dt.datetime | None]]:
     """Stamp ``alerted_at`` on the records no other run has stamped meanwhile, and commit at once.
 
     Runs of the schedule can overlap (a slow send, several workers): the conditional UPDATE lets
     exactly one run claim each record before anything is sent, so two runs never send the same
     alert. Returns the claimed records with their previous stamp (to give them back on failure).
     """
-    claimed: list[tuple[ExceptionRecord, dt.datetime | None]] = []
+    claimed: list[tuple[IssueRecord, dt.datetime | None]] = []
     for record in records:
         previous = record.alerted_at
         result = session.execute(
-            update(ExceptionRecord)
-            .where(ExceptionRecord.id == record.id,
-                   ExceptionRecord.alerted_at.is_(None) | (ExceptionRecord.alerted_at < window_start))
+            update(IssueRecord)
+            .where(IssueRecord.id == record.id,
+                   IssueRecord.alerted_at.is_(None) | (IssueRecord.alerted_at < window_start))
             .values(alerted_at=now)
             .execution_options(synchronize_session=False)
         )
@@ -169,7 +169,7 @@ class TeamDigest:
     open_by_type: dict[str, int]
     new_today: int
     urgent_open: int
-    oldest: ExceptionRecord | None
+    oldest: IssueRecord | None
 
     @property
     def total(self) -> int:
@@ -178,9 +178,9 @@ class TeamDigest:
 
 def team_digest(session: Session, team: str, now: dt.datetime) -> TeamDigest:
     records = session.scalars(
-        select(ExceptionRecord).where(
-            and_(ExceptionRecord.owner == team, ExceptionRecord.state.in_(exception_service.ACTIVE_STATES))
-        ).order_by(ExceptionRecord.first_seen, ExceptionRecord.id)
+        select(IssueRecord).where(
+            and_(IssueRecord.owner == team, IssueRecord.state.in_(issue_service.ACTIVE_STATES))
+        ).order_by(IssueRecord.first_seen, IssueRecord.id)
     ).all()
     counts = Counter(r.type for r in records)
     since = now - dt.timedelta(days=1)
@@ -194,9 +194,9 @@ def team_digest(session: Session, team: str, now: dt.datetime) -> TeamDigest:
 
 
 def digest_message(digest: TeamDigest, settings: Settings, now: dt.datetime) -> tuple[str, str]:
-    from marketbridge.domain.catalog import all_exception_types
+    from marketbridge.domain.catalog import all_issue_types
 
-    types = all_exception_types()
+    types = all_issue_types()
     name = TEAM_NAMES.get(digest.team, digest.team)
     title = f"marketbridge daily digest for {name}: {digest.total} open"
     if digest.total == 0:

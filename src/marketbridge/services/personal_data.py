@@ -12,7 +12,7 @@ A customer's name, addresses, phones and e-mail reach the database through:
 * **text that quotes an order**: a remote system's error in ``exception_records`` (message, detail,
   suggested action, context), a person's note in ``audit_log.detail``, transition facts. When an
   order is purged, its customer's strings are redacted from the records about it; the detail of
-  closed exception records older than the retention is dropped as well (it is remote free text);
+  closed issue records older than the retention is dropped as well (it is remote free text);
 * **the log-in form**: a failed log-in records the typed name as ``audit_log.actor`` /
   ``object_id`` (it may be a customer's name, or a password typed in the wrong box). Only admins see
   it on the activity page (:func:`marketbridge.services.console.dashboard.activity`); it is removed after
@@ -35,7 +35,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from marketbridge.adapters.db.models.core import AuditLogEntry, ExceptionRecord
+from marketbridge.adapters.db.models.core import AuditLogEntry, IssueRecord
 from marketbridge.adapters.db.models.orders import MarketplaceOrder
 from marketbridge.adapters.db.models.stock import WebhookEvent
 from marketbridge.adapters.magento.webhooks import WebhookPayloadError, parse_envelope
@@ -158,9 +158,9 @@ def redact(value: Any, pattern: re.Pattern[str]) -> Any:
 def _redact_records_about(session: Session, order: MarketplaceOrder, pattern: re.Pattern[str]) -> None:
     order_id = order.order_id
     like = f"%{order_id}%"
-    for record in session.scalars(select(ExceptionRecord).where(or_(
-            ExceptionRecord.object_id == order_id, ExceptionRecord.object_id.like(like),
-            ExceptionRecord.message.like(like), ExceptionRecord.detail.like(like)))).all():
+    for record in session.scalars(select(IssueRecord).where(or_(
+            IssueRecord.object_id == order_id, IssueRecord.object_id.like(like),
+            IssueRecord.message.like(like), IssueRecord.detail.like(like)))).all():
         record.message = redact(record.message, pattern)
         record.detail = redact(record.detail, pattern)
         record.suggested_action = redact(record.suggested_action, pattern)
@@ -188,14 +188,14 @@ def purge_orders(session: Session, cutoff: dt.datetime, now: dt.datetime, *, bat
     return len(orders)
 
 
-def drop_old_exception_details(session: Session, cutoff: dt.datetime) -> int:
-    """Closed exception records last seen before ``cutoff`` lose their detail (a remote system's
+def drop_old_issue_details(session: Session, cutoff: dt.datetime) -> int:
+    """Closed issue records last seen before ``cutoff`` lose their detail (a remote system's
     free text, which may quote anything); the message, type and history stay."""
-    from marketbridge.services.exceptions import ACTIVE_STATES
+    from marketbridge.services.issues import ACTIVE_STATES
 
-    result = session.execute(update(ExceptionRecord).where(
-        ExceptionRecord.state.not_in(list(ACTIVE_STATES)), ExceptionRecord.last_seen < cutoff,
-        ExceptionRecord.detail != "").values(detail=""))
+    result = session.execute(update(IssueRecord).where(
+        IssueRecord.state.not_in(list(ACTIVE_STATES)), IssueRecord.last_seen < cutoff,
+        IssueRecord.detail != "").values(detail=""))
     return int(getattr(result, "rowcount", 0) or 0)
 
 
@@ -218,7 +218,7 @@ def purge(session: Session, settings: Settings, now: dt.datetime) -> dict[str, i
             session, now - dt.timedelta(hours=settings.webhook_body_retention_hours), now),
         "failed_login_names_removed": forget_failed_login_names(
             session, now - dt.timedelta(days=settings.failed_login_name_retention_days)),
-        "exception_details_dropped": drop_old_exception_details(session, personal_cutoff),
+        "exception_details_dropped": drop_old_issue_details(session, personal_cutoff),
     }
 
 

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.catalogue import SkuLink
 from marketbridge.domain.catalogue import SKU_NEAR_MISS, NearMiss, find_near_misses
-from marketbridge.domain.exceptions import ExceptionReport
-from marketbridge.services import exceptions as exception_service
+from marketbridge.domain.issues import IssueReport
+from marketbridge.services import issues as issue_service
 from marketbridge.services.stock import outbox as stock_outbox
 
 
@@ -46,7 +46,7 @@ class NearMissView(BaseModel):
     offer_sku: str
     magento_sku: str
     reason: str
-    exception_id: str
+    exception_id: str  # the API's field name for the issue record's id
 
 
 def resolve(session: Session, offer_sku: str) -> str | None:
@@ -86,8 +86,8 @@ def link(session: Session, offer_sku: str, magento_sku: str, *, confirmed_by: st
         session.add(row)
     else:
         row.magento_sku, row.confirmed_by, row.confirmed_at, row.note = magento_sku.strip(), confirmed_by, utcnow(), note
-    exception_service.clear(session, SKU_NEAR_MISS, offer_sku, by=confirmed_by)
-    exception_service.audit(session, confirmed_by, "sku.link", "sku", offer_sku, magento_sku=magento_sku)
+    issue_service.clear(session, SKU_NEAR_MISS, offer_sku, by=confirmed_by)
+    issue_service.audit(session, confirmed_by, "sku.link", "sku", offer_sku, magento_sku=magento_sku)
     # The offer now has a Magento source: send its stock and price through the link at once.
     stock_outbox.note_hints(session, [row.magento_sku], price=True, force=True, reason="sku link confirmed")
     session.flush()
@@ -99,7 +99,7 @@ def unlink(session: Session, offer_sku: str, *, by: str) -> None:
     if row is None:
         raise SkuLinkError(f"no link for the offer SKU {offer_sku!r}")
     session.delete(row)
-    exception_service.audit(session, by, "sku.unlink", "sku", offer_sku, magento_sku=row.magento_sku)
+    issue_service.audit(session, by, "sku.unlink", "sku", offer_sku, magento_sku=row.magento_sku)
 
 
 def near_misses(session: Session, offers: Mapping[str, str | None], products: Mapping[str, str | None]) -> list[NearMiss]:
@@ -112,8 +112,8 @@ def near_misses(session: Session, offers: Mapping[str, str | None], products: Ma
     return find_near_misses(unmatched_offers, unmatched_products)
 
 
-def near_miss_report(miss: NearMiss) -> ExceptionReport:
-    return ExceptionReport(
+def near_miss_report(miss: NearMiss) -> IssueReport:
+    return IssueReport(
         type=SKU_NEAR_MISS, object_id=miss.offer_sku,
         message=f"The marketplace offer SKU {miss.offer_sku!r} {miss.reason} from the Adobe Commerce SKU "
                 f"{miss.magento_sku!r}. Suggested link: {miss.offer_sku!r} -> {miss.magento_sku!r}.",
@@ -122,10 +122,10 @@ def near_miss_report(miss: NearMiss) -> ExceptionReport:
 
 
 def report_near_misses(session: Session, misses: Iterable[NearMiss]) -> int:
-    """One ``sku_near_miss`` exception per suggestion, for ecommerce to confirm or reject."""
+    """One ``sku_near_miss`` issue per suggestion, for ecommerce to confirm or reject."""
     count = 0
     for miss in misses:
-        exception_service.record(session, near_miss_report(miss))
+        issue_service.record(session, near_miss_report(miss))
         count += 1
     return count
 
@@ -140,11 +140,11 @@ def list_links(session: Session) -> list[SkuLinkView]:
 
 
 def open_near_misses(session: Session) -> list[NearMissView]:
-    """The near misses waiting for a person (open ``sku_near_miss`` exceptions), with the suggestion."""
-    from marketbridge.adapters.db.models.core import ExceptionRecord
+    """The near misses waiting for a person (open ``sku_near_miss`` issues), with the suggestion."""
+    from marketbridge.adapters.db.models.core import IssueRecord
 
-    rows = session.scalars(select(ExceptionRecord).where(
-        ExceptionRecord.type == SKU_NEAR_MISS.code,
-        ExceptionRecord.state.in_(exception_service.ACTIVE_STATES)).order_by(ExceptionRecord.object_id)).all()
+    rows = session.scalars(select(IssueRecord).where(
+        IssueRecord.type == SKU_NEAR_MISS.code,
+        IssueRecord.state.in_(issue_service.ACTIVE_STATES)).order_by(IssueRecord.object_id)).all()
     return [NearMissView(offer_sku=r.object_id, magento_sku=str((r.context or {}).get("magento_sku", "")),
                          reason=str((r.context or {}).get("reason", "")), exception_id=str(r.id)) for r in rows]

@@ -21,9 +21,9 @@ from marketbridge.runtime import Runtime
 from marketbridge.web.routers import (
     catalogue,
     console,
-    exceptions,
     finance,
     health,
+    issues,
     orders,
     refunds,
     shipments,
@@ -31,7 +31,7 @@ from marketbridge.web.routers import (
     webhooks,
 )
 
-ROUTERS = (health, webhooks, exceptions, stock, orders, shipments, refunds, catalogue, finance, console)
+ROUTERS = (health, webhooks, issues, stock, orders, shipments, refunds, catalogue, finance, console)
 
 
 def create_app(runtime: Runtime, *, start_engine: bool = True, schedules: bool = True,

@@ -132,7 +132,7 @@ def role_of(user: ConsoleUser) -> Role:
 
 
 def may_act(user: ConsoleUser, owner: str) -> bool:
-    """Every role sees everything; a role acts on its own team's exceptions; admin on all."""
+    """Every role sees everything; a role acts on its own team's issues; admin on all."""
     return can_act_on(role_of(user), owner)
 
 

@@ -82,7 +82,7 @@ def orders_data(session: DbSession, runtime: Any, *, state: str | None,
     counts = order_views.counts_by_state(session)
     now = utcnow()
     held = order_views.awaiting_decision(session, now, limit=100)
-    stuck = dashboard.active_exceptions_of(session, order_views.STUCK_EXCEPTIONS, limit=100)
+    stuck = dashboard.active_issues_of(session, order_views.STUCK_ISSUES, limit=100)
     recent = order_views.search_orders(session, state=state, q=q, limit=100)
     detail = None
     if q:
@@ -90,7 +90,7 @@ def orders_data(session: DbSession, runtime: Any, *, state: str | None,
         if exact is not None:
             detail = orders.to_dict(exact, detail=True)
     to_ship = order_views.to_ship_by_deadline(session, now, limit=50)
-    exceptions = dashboard.open_exceptions_for(
+    issues = dashboard.open_issues_for(
         session, [o.order_id for o in [*(h.order for h in held), *recent, *(t.order for t in to_ship)]])
     return {
         "to_ship": [(t.order, t.seconds_left) for t in to_ship],
@@ -100,7 +100,7 @@ def orders_data(session: DbSession, runtime: Any, *, state: str | None,
         "stuck": stuck,
         "recent": recent,
         "detail": detail,
-        "exceptions": exceptions,
+        "exceptions": issues,
     }
 
 
@@ -229,7 +229,7 @@ def carriers_data(session: DbSession) -> dict[str, Any] | dashboard.Unavailable:
     shipments = shipment_service
     if not _ready(session, "carrier_mappings", "marketplace_carriers"):
         return dashboard.Unavailable("the shipments flow is not installed on this server yet.")
-    unmapped = dashboard.active_exceptions_of(session, [CARRIER_UNMAPPED])
+    unmapped = dashboard.active_issues_of(session, [CARRIER_UNMAPPED])
     return {"mappings": shipments.list_mappings(session), "carriers": shipments.cached_carriers(session),
             "unmapped": unmapped}
 

@@ -45,7 +45,7 @@ def _slug(text: str) -> str:
 
 
 def _heading_with_id(self, tokens, idx, options, env):  # type: ignore[no-untyped-def]
-    """Headings get ids so the dashboard can link to one exception type: a heading that starts
+    """Headings get ids so the dashboard can link to one issue type: a heading that starts
     with a code span (``### `unmapped_carrier` ...``) gets ``id="type-unmapped_carrier"``."""
     inline = tokens[idx + 1]
     children = inline.children or []
@@ -95,12 +95,12 @@ _URGENCY = {
 }
 
 
-def exception_section(team: str) -> str:
-    """Markdown for every exception type owned by ``team``: urgent ones first, then by title."""
-    from marketbridge.domain.catalog import all_exception_types
+def issue_section(team: str) -> str:
+    """Markdown for every issue type owned by ``team``: urgent ones first, then by title."""
+    from marketbridge.domain.catalog import all_issue_types
 
     rank = {"critical": 0, "warning": 1, "info": 2}
-    owned = sorted((t for t in all_exception_types().values() if t.owner.value == team),
+    owned = sorted((t for t in all_issue_types().values() if t.owner.value == team),
                    key=lambda t: (rank.get(t.severity.value, 3), t.title.casefold()))
     parts = [BEGIN_MARK, ""]
     if not owned:
@@ -122,7 +122,7 @@ def exception_section(team: str) -> str:
 
 def update_guide_text(text: str, team: str) -> str:
     """Replace the generated section of a guide (or append one when it has none)."""
-    section = exception_section(team)
+    section = issue_section(team)
     if BEGIN_MARK in text and END_MARK in text:
         head, rest = text.split(BEGIN_MARK, 1)
         _, tail = rest.split(END_MARK, 1)
@@ -145,17 +145,17 @@ def update_guides(directory: Path | None = None) -> list[str]:
 
 
 def guide_headings(text: str) -> set[str]:
-    """Exception codes that have a ``### `code` ...`` heading in a guide's text."""
+    """Issue codes that have a ``### `code` ...`` heading in a guide's text."""
     return set(re.findall(r"^###\s+`([a-z0-9_]+)`", text, flags=re.MULTILINE))
 
 
 def missing_from_guides(directory: Path | None = None) -> list[tuple[str, str]]:
     """(team, code) for every declared type absent from its owner's guide."""
-    from marketbridge.domain.catalog import all_exception_types
+    from marketbridge.domain.catalog import all_issue_types
 
     directory = directory or guide_dir()
     found = {}
     for team in TEAM_GUIDES:
         path = directory / f"{team}.md"
         found[team] = guide_headings(path.read_text(encoding="utf-8")) if path.exists() else set()
-    return sorted((t.owner.value, t.code) for t in all_exception_types().values() if t.code not in found[t.owner.value])
+    return sorted((t.owner.value, t.code) for t in all_issue_types().values() if t.code not in found[t.owner.value])

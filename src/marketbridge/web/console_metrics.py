@@ -2,7 +2,7 @@
 
 Counters that code increments (API calls and 429s per endpoint, in ``adapters.metrics``; the
 flows' own counters) live in prometheus-client's default registry. Figures that are *state*
-(open exceptions by type and team, orders by state, sync lag, imports by result) are read from the
+(open issues by type and team, orders by state, sync lag, imports by result) are read from the
 database on each scrape by :class:`DatabaseCollector`, so every worker process reports the same
 truth and nothing drifts after a restart.
 """
@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from marketbridge.services import exceptions as exception_service
+from marketbridge.services import issues as issue_service
 from marketbridge.services.console import dashboard
 from marketbridge.web.deps import DbSession
 
@@ -27,13 +27,13 @@ class DatabaseCollector(Collector):
         self.session = session
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        open_exceptions = GaugeMetricFamily(
+        open_issues = GaugeMetricFamily(
             "marketbridge_exceptions_open", "Open or acknowledged exception records, by type and owning team.",
             labels=["type", "team"],
         )
-        for (code, owner), n in sorted(exception_service.open_counts_by_type(self.session).items()):
-            open_exceptions.add_metric([code, owner], n)
-        yield open_exceptions
+        for (code, owner), n in sorted(issue_service.open_counts_by_type(self.session).items()):
+            open_issues.add_metric([code, owner], n)
+        yield open_issues
 
         from marketbridge.web import console_flow_pages
 

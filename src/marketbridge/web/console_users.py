@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from marketbridge.domain.auth import Action
 from marketbridge.services import auth
-from marketbridge.services import exceptions as exception_service
+from marketbridge.services import issues as issue_service
 from marketbridge.web.console_templates import render
 from marketbridge.web.deps import ConsoleUser, SessionDep
 from marketbridge.web.params import DbId
@@ -40,7 +40,7 @@ def _set_active(session: SessionDep, user: ConsoleUser, user_id: int, active: bo
     if target.id == user.id and not active:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "You cannot disable your own account.")
     auth.set_active(session, target.name, active)
-    exception_service.audit(session, user.name, "user.enable" if active else "user.disable", "user", target.name)
+    issue_service.audit(session, user.name, "user.enable" if active else "user.disable", "user", target.name)
     return RedirectResponse("/users", status_code=303)
 
 
@@ -60,5 +60,5 @@ def token_revoke(session: SessionDep, user: AccountManager, token_id: DbId) -> R
         info = auth.revoke_token(session, token_id)
     except auth.AuthError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "There is no such token.") from None
-    exception_service.audit(session, user.name, "token.revoke", "user", info.user, token_id=token_id, label=info.label)
+    issue_service.audit(session, user.name, "token.revoke", "user", info.user, token_id=token_id, label=info.label)
     return RedirectResponse("/users", status_code=303)

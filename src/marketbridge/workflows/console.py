@@ -1,6 +1,6 @@
 """DBOS workflows of the console: the alert schedules (thin shells around services.alerts).
 
-* ``console.alerts_urgent`` on ``alert_check_cron`` (every minute by default): critical exceptions
+* ``console.alerts_urgent`` on ``alert_check_cron`` (every minute by default): critical issues
   go out at once, each at most once per ``alert_repeat_hours``.
 * ``console.alerts_digest`` on ``alert_digest_cron`` (08:00 UTC by default): the daily digest.
 

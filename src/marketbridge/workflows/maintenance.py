@@ -9,7 +9,7 @@
 * When it takes over a worker newly found dead, it runs the start hooks of the flows here too
   (the stock flow's catch-up: the dead worker may have stored webhooks it never handled).
 * It also turns workflows that DBOS gave up on (``MAX_RECOVERY_ATTEMPTS_EXCEEDED``) into
-  ``workflow_failed`` exception records, so nothing stops silently.
+  ``workflow_failed`` issue records, so nothing stops silently.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from sqlalchemy import select
 
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.core import WorkerHeartbeat
-from marketbridge.domain.exceptions import WORKFLOW_FAILED, ExceptionReport
+from marketbridge.domain.issues import WORKFLOW_FAILED, IssueReport
 from marketbridge.runtime import Runtime, get_runtime
-from marketbridge.services import exceptions as exception_service
+from marketbridge.services import issues as issue_service
 from marketbridge.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -107,9 +107,9 @@ def report_abandoned_workflows(runtime: Runtime) -> int:
     failed = _client(runtime).list_workflows(status="MAX_RECOVERY_ATTEMPTS_EXCEEDED", limit=200)
     with runtime.db.session() as session:
         for workflow in failed:
-            exception_service.record(
+            issue_service.record(
                 session,
-                ExceptionReport(
+                IssueReport(
                     type=WORKFLOW_FAILED,
                     object_id=workflow.workflow_id,
                     message=f"The background job {workflow.name} ({workflow.workflow_id}) failed on every "

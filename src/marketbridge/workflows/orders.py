@@ -37,14 +37,14 @@ QUEUES: list[dict[str, Any]] = [
     # while 68 arrived, and orders waited up to 11 minutes. A decision counts the units of other
     # undecided orders already resolved to the same SKU; two decisions within the same few
     # milliseconds can still both take a last unit, and the second order then waits for stock
-    # with an exception for Ops (Magento refuses to oversell it), as it could with two.
+    # with an issue for Ops (Magento refuses to oversell it), as it could with two.
     {"name": ACCEPT_QUEUE, "worker_concurrency": 6, "polling_interval_sec": 1.0},
     {"name": POLL_QUEUE, "worker_concurrency": 1, "global_concurrency": 1, "polling_interval_sec": 1.0},
 ]
 
 
 # Waits between attempts when a remote system is unreachable (seconds, durable sleeps). After the
-# last one the order gets an exception record and the workflow ends; a person retries it.
+# last one the order gets an issue record and the workflow ends; a person retries it.
 # A creation is half a dozen cart calls, so one flaky call fails the attempt: short first waits,
 # more attempts (the full soak, with 12 % of calls faulted, saw an order wait 20 minutes after six
 # failed attempts under the older 10-30-60-120-300-600 s ladder).

@@ -6,7 +6,7 @@
   changed (a mapping was added, a track appeared), so duplicate triggers collapse onto one run.
 * ``shipments.poll`` (schedule): new Magento shipments by entity-id cursor, tracks added later to
   recent unconfirmed shipments, and a backstop that starts sends for every row that is due.
-* ``shipments.watch`` (schedule): shipping-deadline and unconfirmed-shipment exceptions.
+* ``shipments.watch`` (schedule): shipping-deadline and unconfirmed-shipment issues.
 * ``shipments.refresh_carriers`` (schedule, daily): the SH21 list.
 
 The service returns typed results (``Decision``, ``SendResult``, ``WatchCounts``); the steps return

@@ -5,7 +5,7 @@ how near-miss SKUs are spotted, and the drift comparison of the full audit.
 Everything here takes plain values (dataclasses, dicts) and returns plain values, so the same
 rules run in the publisher, the audit, the CLI and the benchmark.
 
-Modules, one per section: :mod:`.exception_types`, :mod:`.products` (exclusion rules),
+Modules, one per section: :mod:`.issue_types`, :mod:`.products` (exclusion rules),
 :mod:`.reference` (PM11/H11/VL11), :mod:`.mapping`, :mod:`.validation`, :mod:`.skus` (near misses)
 and :mod:`.drift` (the audit's comparison). This package exposes all of them.
 """
@@ -23,7 +23,7 @@ from marketbridge.domain.catalogue.drift import (
     count_by_kind,
     csv_safe,
 )
-from marketbridge.domain.catalogue.exception_types import (
+from marketbridge.domain.catalogue.issue_types import (
     OFFER_INACTIVE,
     OFFER_WITHOUT_PRODUCT,
     PRODUCT_INVALID,

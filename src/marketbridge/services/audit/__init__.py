@@ -35,11 +35,11 @@ from marketbridge.services.audit.results import (
     AuditStarted,
     AuditSummary,
 )
-from marketbridge.services.audit.running import AuditOutcome, raise_exceptions, record_many, run_audit
+from marketbridge.services.audit.running import AuditOutcome, raise_issues, record_many, run_audit
 
 __all__ = [
     "PRICE_TOLERANCE", "AuditDriftView", "AuditOutcome", "AuditRunDetail", "AuditRunView", "AuditStarted",
     "AuditSummary", "MagentoSide", "Progress", "apply_fixes", "confirm_quantities",
     "drift_view", "export_offer_rows", "fetch_magento", "fetch_offers", "get_run", "list_runs",
-    "raise_exceptions", "record_many", "run_audit", "run_csv", "run_view",
+    "raise_issues", "record_many", "run_audit", "run_csv", "run_view",
 ]

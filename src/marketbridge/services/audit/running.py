@@ -1,4 +1,4 @@
-"""Running the audit: fetch, compare, confirm, raise exceptions for what needs a person, fix on
+"""Running the audit: fetch, compare, confirm, raise issues for what needs a person, fix on
 request, and keep the run (``audit_runs``) with its counts per kind and its drift rows
 (``audit_drifts``).
 """
@@ -26,9 +26,9 @@ from marketbridge.domain.catalogue import (
     DriftKind,
     NearMiss,
 )
-from marketbridge.domain.exceptions import ExceptionReport, ExceptionState
+from marketbridge.domain.issues import IssueReport, IssueState
 from marketbridge.runtime import Runtime
-from marketbridge.services import exceptions as exception_service
+from marketbridge.services import issues as issue_service
 from marketbridge.services import skus as sku_service
 from marketbridge.services.audit.fetching import (
     PRICE_TOLERANCE,
@@ -82,7 +82,7 @@ def run_audit(runtime: Runtime, *, fix: bool = False, trigger: str = "manual", p
         fix_results: dict[int, tuple[str, str]] = {}
         fixed: dict[str, int] = {}
         with runtime.db.session() as session:
-            raise_exceptions(session, drifts)
+            raise_issues(session, drifts)
         if fix:
             progress("Fixing", 0, len(drifts))
             fix_results, fixed = apply_fixes(runtime, drifts)
@@ -111,19 +111,19 @@ def run_audit(runtime: Runtime, *, fix: bool = False, trigger: str = "manual", p
         raise
 
 
-def raise_exceptions(session: Session, drifts: Sequence[Drift]) -> None:
-    """Drift that needs a person becomes an exception for ecommerce; what is gone clears itself."""
-    reports: list[ExceptionReport] = []
+def raise_issues(session: Session, drifts: Sequence[Drift]) -> None:
+    """Drift that needs a person becomes an issue for ecommerce; what is gone clears itself."""
+    reports: list[IssueReport] = []
     for drift in drifts:
         if drift.kind is DriftKind.OFFER_WITHOUT_PRODUCT and drift.offer_sku is not None:
-            reports.append(ExceptionReport(
+            reports.append(IssueReport(
                 type=OFFER_WITHOUT_PRODUCT, object_id=drift.offer_sku,
                 message=f"The marketplace offer {drift.offer_sku!r} matches no Adobe Commerce product.",
             ))
         elif drift.kind is DriftKind.SKU_FORMAT_MISMATCH and drift.offer_sku and drift.magento_sku:
             reports.append(sku_service.near_miss_report(NearMiss(drift.offer_sku, drift.magento_sku, drift.detail)))
         elif drift.kind is DriftKind.OFFER_INACTIVE and drift.offer_sku is not None:
-            reports.append(ExceptionReport(
+            reports.append(IssueReport(
                 type=OFFER_INACTIVE, object_id=drift.offer_sku,
                 message=f"The offer {drift.offer_sku!r} is inactive on John Lewis ({drift.detail}) although "
                         f"{drift.magento_sku} is enabled in Adobe Commerce.",
@@ -132,24 +132,24 @@ def raise_exceptions(session: Session, drifts: Sequence[Drift]) -> None:
     record_many(session, reports, types=(OFFER_WITHOUT_PRODUCT, SKU_NEAR_MISS, OFFER_INACTIVE))
 
 
-def record_many(session: Session, reports: Sequence[ExceptionReport], *, types: Sequence[Any]) -> None:
-    """The bulk equivalent of :func:`marketbridge.services.exceptions.record` + ``clear`` for the
+def record_many(session: Session, reports: Sequence[IssueReport], *, types: Sequence[Any]) -> None:
+    """The bulk equivalent of :func:`marketbridge.services.issues.record` + ``clear`` for the
     audit's thousands of rows, with the same rules: an active record for the same type and object is
     updated (count, last seen, message); an ignored one stays ignored and only counts; otherwise a new
     open record. Active records of ``types`` whose object is not reported any more are resolved.
     Two queries per type instead of two per row."""
-    from marketbridge.adapters.db.models.core import ExceptionRecord
+    from marketbridge.adapters.db.models.core import IssueRecord
 
     now = utcnow()
     wanted = {t.code for t in types}
-    rows = session.scalars(select(ExceptionRecord).where(
-        ExceptionRecord.type.in_(wanted),
-        ExceptionRecord.state.in_([*exception_service.ACTIVE_STATES, ExceptionState.IGNORED.value]))).all()
+    rows = session.scalars(select(IssueRecord).where(
+        IssueRecord.type.in_(wanted),
+        IssueRecord.state.in_([*issue_service.ACTIVE_STATES, IssueState.IGNORED.value]))).all()
     active: dict[tuple[str, str], Any] = {}
     ignored: dict[tuple[str, str], Any] = {}
     for row in rows:
         key = (row.type, row.object_id)
-        if row.state == ExceptionState.IGNORED.value:
+        if row.state == IssueState.IGNORED.value:
             ignored.setdefault(key, row)
         elif key not in active or row.id > active[key].id:
             active[key] = row
@@ -169,16 +169,16 @@ def record_many(session: Session, reports: Sequence[ExceptionReport], *, types: 
             row = ignored[key]
             row.count, row.last_seen = row.count + 1, now
         else:
-            new_rows.append(ExceptionRecord(
+            new_rows.append(IssueRecord(
                 type=report.type.code, object_type=report.type.object_type.value, object_id=report.object_id,
                 owner=report.type.owner.value, severity=(report.severity or report.type.severity).value,
                 message=report.message, detail=report.detail,
-                suggested_action=report.suggested_action or report.type.action, state=ExceptionState.OPEN.value,
+                suggested_action=report.suggested_action or report.type.action, state=IssueState.OPEN.value,
                 context=dict(report.context), count=1, first_seen=now, last_seen=now,
             ))
     session.add_all(new_rows)
     for key, row in active.items():
         if key not in seen:
-            row.state, row.resolved_at, row.resolved_by = ExceptionState.RESOLVED.value, now, "system"
+            row.state, row.resolved_at, row.resolved_by = IssueState.RESOLVED.value, now, "system"
     if new_rows:
         log.info("audit.exceptions_opened", count=len(new_rows))

@@ -14,7 +14,7 @@ workflow, the CLI and the API all call the same thing:
 :func:`prepare` (:mod:`.preparing`) reads products from Adobe Commerce, applies the exclusion rules,
 maps attributes and categories (:mod:`.mappings`), pre-validates against PM11/H11/VL11
 (:mod:`.reference`) and records every problem in plain English on the listing (and as a
-``catalogue_product_invalid`` exception for ecommerce). :mod:`.discovery` finds new products for
+``catalogue_product_invalid`` issue for ecommerce). :mod:`.discovery` finds new products for
 the schedule; :mod:`.products` is the Magento side (quantity and price through the stock flow's
 rules); :mod:`.views` reads listings.
 

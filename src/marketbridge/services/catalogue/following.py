@@ -21,15 +21,15 @@ from marketbridge.domain.catalogue import (
     PRODUCT_REJECTED,
     ListingStatus,
 )
-from marketbridge.domain.exceptions import ExceptionReport
+from marketbridge.domain.issues import IssueReport
 from marketbridge.runtime import Runtime
-from marketbridge.services import exceptions as exception_service
+from marketbridge.services import issues as issue_service
 
 
 # ----------------------------------------------------------------------------- following reports
 def _reject(session: Session, listing: Listing, reasons: list[str], source: str) -> None:
     listing.status, listing.stage, listing.problems = ListingStatus.REJECTED.value, "", reasons
-    exception_service.record(session, ExceptionReport(
+    issue_service.record(session, IssueReport(
         type=PRODUCT_REJECTED, object_id=listing.magento_sku,
         message=f"John Lewis rejected {listing.magento_sku} ({source}): " + " ".join(reasons),
         context={"reasons": reasons, "source": source},
@@ -94,7 +94,7 @@ def follow_imports(runtime: Runtime) -> int:
                     listing.stage = "product_ok"
                 else:
                     listing.stage = "offer_ok"
-                    exception_service.clear(session, PRODUCT_REJECTED, sku)
+                    issue_service.clear(session, PRODUCT_REJECTED, sku)
                     live_check.append((sku, listing.offer_sku))
         refresh_live(runtime, [s for s, _ in live_check])
         finished += 1

@@ -18,7 +18,7 @@ from marketbridge.domain import catalogue as catalogue_domain
 from marketbridge.domain.catalogue import (
     AttributeMapping,
 )
-from marketbridge.services import exceptions as exception_service
+from marketbridge.services import issues as issue_service
 from marketbridge.services.catalogue.results import (
     AttributeMappingView,
     CategoryMappingView,
@@ -58,7 +58,7 @@ def set_attribute_mapping(session: Session, attribute: str, source: str, value_m
         if value_map is not None:
             row.value_map = dict(value_map)
         row.updated_by = actor
-    exception_service.audit(session, actor, "catalogue.attribute_mapping", "attribute", attribute, source=source)
+    issue_service.audit(session, actor, "catalogue.attribute_mapping", "attribute", attribute, source=source)
     session.flush()
     return row
 
@@ -74,7 +74,7 @@ def set_value_mapping(session: Session, attribute: str, magento_value: str, mark
         session.add(row)
     row.value_map = {**(row.value_map or {}), magento_value: marketplace_value}
     row.updated_by = actor
-    exception_service.audit(session, actor, "catalogue.value_mapping", "attribute", attribute,
+    issue_service.audit(session, actor, "catalogue.value_mapping", "attribute", attribute,
                             magento_value=magento_value, marketplace_value=marketplace_value)
     session.flush()
     return row
@@ -91,7 +91,7 @@ def set_category_mapping(session: Session, magento_category: str, marketplace_ca
         session.add(row)
     else:
         row.marketplace_category, row.updated_by = marketplace_category.strip(), actor
-    exception_service.audit(session, actor, "catalogue.category_mapping", "category", magento_category,
+    issue_service.audit(session, actor, "catalogue.category_mapping", "category", magento_category,
                             marketplace_category=marketplace_category)
     session.flush()
     return row
@@ -103,7 +103,7 @@ def delete_mapping(session: Session, kind: str, key: str, *, actor: str) -> bool
     if row is None:
         return False
     session.delete(row)
-    exception_service.audit(session, actor, f"catalogue.{kind}_mapping_deleted", kind, key)
+    issue_service.audit(session, actor, f"catalogue.{kind}_mapping_deleted", kind, key)
     return True
 
 
@@ -119,7 +119,7 @@ def set_override(session: Session, magento_sku: str, action: str | None, *, acto
             session.add(PublishOverride(magento_sku=magento_sku, action=action, note=note, created_by=actor))
         else:
             row.action, row.note, row.created_by = action, note, actor
-    exception_service.audit(session, actor, "catalogue.override", "product", magento_sku, rule=action)
+    issue_service.audit(session, actor, "catalogue.override", "product", magento_sku, rule=action)
     # Whether the SKU has an offer to keep up to date just changed: let the stock flow re-decide.
     stock_outbox.note_hints(session, [magento_sku], price=True, force=True, reason="catalogue rule changed")
     session.flush()

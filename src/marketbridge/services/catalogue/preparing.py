@@ -1,6 +1,6 @@
 """Step 0 of publishing: :func:`prepare` reads products from Adobe Commerce, applies the exclusion
 rules, maps attributes and categories, pre-validates against PM11/H11/VL11 and records every
-problem in plain English on the listing (and as a ``catalogue_product_invalid`` exception for
+problem in plain English on the listing (and as a ``catalogue_product_invalid`` issue for
 ecommerce). Valid products get their P41 row and OF01 offer row in ``listing.payload``.
 """
 
@@ -26,9 +26,9 @@ from marketbridge.domain.catalogue import (
     PRODUCT_INVALID,
     ListingStatus,
 )
-from marketbridge.domain.exceptions import ExceptionReport
+from marketbridge.domain.issues import IssueReport
 from marketbridge.runtime import Runtime
-from marketbridge.services import exceptions as exception_service
+from marketbridge.services import issues as issue_service
 from marketbridge.services import skus as sku_service
 from marketbridge.services.catalogue.mappings import attribute_mappings, category_mappings
 from marketbridge.services.catalogue.products import (
@@ -102,7 +102,7 @@ def prepare(runtime: Runtime, skus: Sequence[str]) -> PrepareResult:
             if reason is not None:
                 listing.status, listing.stage, listing.problems = ListingStatus.EXCLUDED.value, "", [reason]
                 result.excluded[product.sku] = reason
-                exception_service.clear(session, PRODUCT_INVALID, product.sku)
+                issue_service.clear(session, PRODUCT_INVALID, product.sku)
                 continue
             assert reference is not None
             category = catalogue_domain.map_category(product, categories, reference)
@@ -121,13 +121,13 @@ def prepare(runtime: Runtime, skus: Sequence[str]) -> PrepareResult:
             if problems:
                 listing.status, listing.stage, listing.problems = ListingStatus.INVALID.value, "", problems
                 result.invalid[product.sku] = problems
-                exception_service.record(session, ExceptionReport(
+                issue_service.record(session, IssueReport(
                     type=PRODUCT_INVALID, object_id=product.sku,
                     message=f"{product.sku} cannot be published: " + " ".join(problems),
                     context={"problems": problems},
                 ))
                 continue
-            exception_service.clear(session, PRODUCT_INVALID, product.sku)
+            issue_service.clear(session, PRODUCT_INVALID, product.sku)
             offer_sku = sku_service.offer_sku_for(session, product.sku)
             listing.offer_sku = offer_sku
             listing.payload = {

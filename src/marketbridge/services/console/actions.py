@@ -1,15 +1,15 @@
-"""What a person can do about an exception record, from the dashboard or the JSON API.
+"""What a person can do about an issue record, from the dashboard or the JSON API.
 
 Every action goes through :func:`perform`, which
 
 1. checks the person's role may act on the record's owning team (``domain.auth.can_act_on``:
-   each role acts on its own team's exceptions, admin on all; everyone may *look*);
+   each role acts on its own team's issues, admin on all; everyone may *look*);
 2. runs the action: the generic ones (acknowledge, resolve, ignore, reopen, assign) change the
-   record through ``services.exceptions.act``; the flow-specific ones (retry, map a carrier,
+   record through ``services.issues.act``; the flow-specific ones (retry, map a carrier,
    accept or refuse a held order) call the flow's own service, registered in ``runtime.flow_actions``;
 3. writes one audit-log row naming who did what to which record, and when.
 
-A flow action is registered per exception type code in a :class:`FlowActions` table.
+A flow action is registered per issue type code in a :class:`FlowActions` table.
 :mod:`marketbridge.bootstrap` fills it, explicitly, through ``flow_hooks.register_all``
 (the one module that knows the other flows' function names) and keeps it on the runtime, so the
 dashboard offers only buttons that actually do something. This module imports no flow: the table
@@ -25,10 +25,10 @@ from typing import Any
 import structlog
 from sqlalchemy.orm import Session
 
-from marketbridge.adapters.db.models.core import ExceptionRecord, User
+from marketbridge.adapters.db.models.core import IssueRecord, User
 from marketbridge.domain.auth import Role, can_act_on
-from marketbridge.domain.exceptions import ExceptionState
-from marketbridge.services import exceptions as exception_service
+from marketbridge.domain.issues import IssueState
+from marketbridge.services import issues as issue_service
 
 log = structlog.get_logger(__name__)
 
@@ -57,7 +57,7 @@ class ActionContext:
 
     session: Session
     runtime: Any
-    record: ExceptionRecord
+    record: IssueRecord
     actor: str
     params: dict[str, str]
 
@@ -71,12 +71,12 @@ class FlowAction:
     fields: dict[str, str] = field(default_factory=dict)
     #: resolve the record after the handler succeeded
     resolves: bool = True
-    #: exception types this action applies to
+    #: issue types this action applies to
     types: frozenset[str] = frozenset()
 
 
 class FlowActions:
-    """Exception type code → the flow actions offered on it (built by bootstrap)."""
+    """Issue type code → the flow actions offered on it (built by bootstrap)."""
 
     def __init__(self) -> None:
         self._by_type: dict[str, list[FlowAction]] = {}
@@ -94,13 +94,13 @@ class FlowActions:
         return [(code, list(actions)) for code, actions in self._by_type.items()]
 
 
-def available_actions(record: ExceptionRecord, flow_actions: FlowActions) -> list[str]:
+def available_actions(record: IssueRecord, flow_actions: FlowActions) -> list[str]:
     """Names of the actions that make sense for the record in its current state."""
-    state = ExceptionState(record.state)
+    state = IssueState(record.state)
     names: list[str] = []
     if state.is_active:
         names += [a.name for a in flow_actions.for_type(record.type)]
-        if state is ExceptionState.OPEN:
+        if state is IssueState.OPEN:
             names.append("acknowledge")
         names += ["assign", "resolve", "ignore"]
     else:
@@ -110,7 +110,7 @@ def available_actions(record: ExceptionRecord, flow_actions: FlowActions) -> lis
 
 @dataclass(frozen=True)
 class ActionResult:
-    record: ExceptionRecord
+    record: IssueRecord
     message: str
 
 
@@ -122,9 +122,9 @@ def perform(
     action: str,
     params: dict[str, str] | None = None,
 ) -> ActionResult:
-    """Carry out ``action`` on exception ``record_id`` as ``user``. Audited. See the module doc."""
+    """Carry out ``action`` on issue ``record_id`` as ``user``. Audited. See the module doc."""
     params = {k: v.strip() for k, v in (params or {}).items() if isinstance(v, str)}
-    record = session.get(ExceptionRecord, record_id)
+    record = session.get(IssueRecord, record_id)
     if record is None:
         raise LookupError(f"There is no exception number {record_id}.")
     try:
@@ -146,7 +146,7 @@ def perform(
             assignee = params.get("assignee") or None
             if assignee is not None and len(assignee) > 64:
                 raise ActionRefused("A name to assign to has at most 64 characters.")
-        exception_service.act(session, record_id, action, actor=user.name, assignee=assignee)
+        issue_service.act(session, record_id, action, actor=user.name, assignee=assignee)
         message = {
             "acknowledge": "Marked as being looked at.",
             "assign": f"Assigned to {assignee}." if assignee else "No longer assigned to anyone.",
@@ -176,18 +176,18 @@ def perform(
     except (ActionRefused, ActionFailed) as outcome:
         # the attempt is a human action too: keep it in the audit log even though it did nothing
         session.rollback()
-        exception_service.audit(session, user.name, f"exception.{action}.failed", "exception", str(record_id),
+        issue_service.audit(session, user.name, f"exception.{action}.failed", "exception", str(record_id),
                                 type=record.type, reason=str(outcome)[:500])
         session.commit()
         raise
     session.refresh(record)  # the flow's own transaction may have resolved it already
-    exception_service.audit(
+    issue_service.audit(
         session, user.name, f"exception.{action}", "exception", str(record_id),
         type=record.type, about=f"{record.object_type} {record.object_id}",
         **{f"param_{k}": v for k, v in params.items() if k not in ("csrf_token", "do")},
     )
-    if flow_action.resolves and ExceptionState(record.state).is_active:
-        exception_service.act(session, record_id, "resolve", actor=user.name)
+    if flow_action.resolves and IssueState(record.state).is_active:
+        issue_service.act(session, record_id, "resolve", actor=user.name)
     log.info("exception.flow_action", action=action, record=record_id, actor=user.name)
     return ActionResult(record, message)
 

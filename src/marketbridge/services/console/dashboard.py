@@ -23,14 +23,14 @@ from sqlalchemy.orm import Session
 
 from marketbridge.adapters import metrics
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.core import AuditLogEntry, ExceptionRecord, StreamCursor
+from marketbridge.adapters.db.models.core import AuditLogEntry, IssueRecord, StreamCursor
 from marketbridge.domain import catalogue as catalogue_domain
 from marketbridge.domain import orders as orders_domain
 from marketbridge.domain import refunds as refunds_domain
 from marketbridge.domain import shipments as shipments_domain
 from marketbridge.domain import stock as stock_domain
-from marketbridge.domain.exceptions import ExceptionState, ExceptionType, Team
-from marketbridge.services import exceptions as exception_service
+from marketbridge.domain.issues import IssueState, IssueType, Team
+from marketbridge.services import issues as issue_service
 from marketbridge.services.personal_data import FAILED_LOGIN
 
 log = structlog.get_logger(__name__)
@@ -70,13 +70,13 @@ def engine_tables_exist(session: Session) -> bool:
     return has_table(session, "workflow_status")
 
 
-# --- exceptions ----------------------------------------------------------------------------------
+# --- issues ----------------------------------------------------------------------------------
 
 
-def exception_types() -> dict[str, ExceptionType]:
-    from marketbridge.domain.catalog import all_exception_types
+def issue_types() -> dict[str, IssueType]:
+    from marketbridge.domain.catalog import all_issue_types
 
-    return all_exception_types()
+    return all_issue_types()
 
 
 @dataclass(frozen=True)
@@ -86,11 +86,11 @@ class TeamCount:
     critical: int
 
 
-def open_exceptions_by_team(session: Session) -> list[TeamCount]:
-    counts = exception_service.open_counts_by_owner(session)
+def open_issues_by_team(session: Session) -> list[TeamCount]:
+    counts = issue_service.open_counts_by_owner(session)
     critical_rows = session.execute(
-        select(ExceptionRecord.owner, ExceptionRecord.id)
-        .where(ExceptionRecord.state.in_(exception_service.ACTIVE_STATES), ExceptionRecord.severity == "critical")
+        select(IssueRecord.owner, IssueRecord.id)
+        .where(IssueRecord.state.in_(issue_service.ACTIVE_STATES), IssueRecord.severity == "critical")
     ).all()
     critical: dict[str, int] = {}
     for owner, _ in critical_rows:
@@ -98,7 +98,7 @@ def open_exceptions_by_team(session: Session) -> list[TeamCount]:
     return [TeamCount(team.value, counts.get(team.value, 0), critical.get(team.value, 0)) for team in Team]
 
 
-def list_exceptions(
+def list_issues(
     session: Session,
     *,
     team: str | None = None,
@@ -106,24 +106,24 @@ def list_exceptions(
     type_code: str | None = None,
     search: str | None = None,
     limit: int = 200,
-) -> Sequence[ExceptionRecord]:
+) -> Sequence[IssueRecord]:
     """Active records by default (``state`` = ``open``/``acknowledged``/``resolved``/``ignored``/``all``)."""
-    query = select(ExceptionRecord)
+    query = select(IssueRecord)
     if team:
-        query = query.where(ExceptionRecord.owner == team)
+        query = query.where(IssueRecord.owner == team)
     if state in (None, "", "active"):
-        query = query.where(ExceptionRecord.state.in_(exception_service.ACTIVE_STATES))
+        query = query.where(IssueRecord.state.in_(issue_service.ACTIVE_STATES))
     elif state != "all":
-        query = query.where(ExceptionRecord.state == state)
+        query = query.where(IssueRecord.state == state)
     if type_code:
-        query = query.where(ExceptionRecord.type == type_code)
+        query = query.where(IssueRecord.type == type_code)
     if search:
-        query = query.where(ExceptionRecord.object_id.contains(search.strip(), autoescape=True))
-    query = query.order_by(ExceptionRecord.last_seen.desc(), ExceptionRecord.id.desc()).limit(limit)
+        query = query.where(IssueRecord.object_id.contains(search.strip(), autoescape=True))
+    query = query.order_by(IssueRecord.last_seen.desc(), IssueRecord.id.desc()).limit(limit)
     return session.scalars(query).all()
 
 
-def exception_history(session: Session, record_id: int, limit: int = 50) -> Sequence[AuditLogEntry]:
+def issue_history(session: Session, record_id: int, limit: int = 50) -> Sequence[AuditLogEntry]:
     return session.scalars(
         select(AuditLogEntry)
         .where(AuditLogEntry.object_type == "exception", AuditLogEntry.object_id == str(record_id))
@@ -184,7 +184,7 @@ class FlowHealth:
     failed_recently: int = 0
     lag_seconds: float | None = None
     lag_note: str = ""
-    open_exceptions: int = 0
+    open_issues: int = 0
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -192,7 +192,7 @@ class FlowHealth:
         """``ok`` / ``warning`` / ``failing`` / ``idle`` in words a person can act on."""
         if self.last_failure and (self.last_success is None or self.last_failure > self.last_success):
             return "failing"
-        if self.failed_recently or self.open_exceptions:
+        if self.failed_recently or self.open_issues:
             return "warning"
         if self.last_success is None and not self.running and not self.queued:
             return "idle"
@@ -214,15 +214,15 @@ def _area_of(name: str, names_by_area: dict[str, set[str]]) -> str | None:
 
 
 def flow_health(runtime: Any, session: Session, now: dt.datetime | None = None) -> list[FlowHealth] | Unavailable:
-    """One line per flow: last success, last failure, running and queued runs, open exceptions."""
+    """One line per flow: last success, last failure, running and queued runs, open issues."""
     now = now or utcnow()
     flows = {area: FlowHealth(area, label) for area, label in FLOWS}
-    by_owner_type = exception_service.open_counts_by_type(session)
-    types = exception_types()
+    by_owner_type = issue_service.open_counts_by_type(session)
+    types = issue_types()
     for (code, _owner), n in by_owner_type.items():
         type_area = _area_for_type(code, types)
         if type_area in flows:
-            flows[type_area].open_exceptions += n
+            flows[type_area].open_issues += n
     _add_lags(session, flows, now)
     if not engine_tables_exist(session):
         first = next(iter(flows.values()))
@@ -268,7 +268,7 @@ def flow_health(runtime: Any, session: Session, now: dt.datetime | None = None) 
     return list(flows.values())
 
 
-def _area_for_type(code: str, types: dict[str, ExceptionType]) -> str:
+def _area_for_type(code: str, types: dict[str, IssueType]) -> str:
     """Which flow raises a type: the domain module that declared it (``domain/<area>.py``)."""
     found = types.get(code)
     if found is None:
@@ -279,7 +279,7 @@ def _area_for_type(code: str, types: dict[str, ExceptionType]) -> str:
 _TYPE_AREAS: dict[str, str] = {"workflow_failed": "maintenance", "connection_failed": "maintenance"}
 
 
-#: The domain module of each flow that has one: where its exception types are declared.
+#: The domain module of each flow that has one: where its issue types are declared.
 _DOMAIN_MODULES = {"stock": stock_domain, "orders": orders_domain, "shipments": shipments_domain,
                    "refunds": refunds_domain, "catalogue": catalogue_domain}
 
@@ -287,7 +287,7 @@ _DOMAIN_MODULES = {"stock": stock_domain, "orders": orders_domain, "shipments": 
 def _guess_area(code: str) -> str:
     for area, module in _DOMAIN_MODULES.items():
         for value in vars(module).values():
-            if isinstance(value, ExceptionType) and value.code == code:
+            if isinstance(value, IssueType) and value.code == code:
                 _TYPE_AREAS[code] = area
                 return area
     _TYPE_AREAS[code] = ""
@@ -363,43 +363,43 @@ def api_usage() -> list[ApiUsage]:
 
 
 def active_state_values() -> list[str]:
-    return [s.value for s in ExceptionState]
+    return [s.value for s in IssueState]
 
 
-# --- exceptions shown beside each flow's objects on the console pages -------------------------------
+# --- issues shown beside each flow's objects on the console pages -------------------------------
 
 
-#: An exception record as the console pages get it (the row itself; the pages only read it).
-ExceptionRecordRow: TypeAlias = ExceptionRecord
+#: An issue record as the console pages get it (the row itself; the pages only read it).
+IssueRecordRow: TypeAlias = IssueRecord
 
 
-def exception_record(session: Session, record_id: int) -> ExceptionRecord | None:
-    return session.get(ExceptionRecord, record_id)
+def issue_record(session: Session, record_id: int) -> IssueRecord | None:
+    return session.get(IssueRecord, record_id)
 
 
-def open_exceptions_for(session: Session, object_ids: list[str]) -> dict[str, list[ExceptionRecord]]:
-    """The active exceptions of each of these business object ids (ids without any are left out)."""
+def open_issues_for(session: Session, object_ids: list[str]) -> dict[str, list[IssueRecord]]:
+    """The active issues of each of these business object ids (ids without any are left out)."""
     if not object_ids:
         return {}
     rows = session.scalars(
-        select(ExceptionRecord).where(
-            ExceptionRecord.object_id.in_(object_ids), ExceptionRecord.state.in_(exception_service.ACTIVE_STATES)
+        select(IssueRecord).where(
+            IssueRecord.object_id.in_(object_ids), IssueRecord.state.in_(issue_service.ACTIVE_STATES)
         )
     ).all()
-    found: dict[str, list[ExceptionRecord]] = {}
+    found: dict[str, list[IssueRecord]] = {}
     for row in rows:
         found.setdefault(row.object_id, []).append(row)
     return found
 
 
-def active_exceptions_of(session: Session, types: Sequence[ExceptionType | str], *,
-                         limit: int | None = None) -> list[ExceptionRecord]:
-    """Active exceptions of these types, the oldest first."""
+def active_issues_of(session: Session, types: Sequence[IssueType | str], *,
+                         limit: int | None = None) -> list[IssueRecord]:
+    """Active issues of these types, the oldest first."""
     codes = [t if isinstance(t, str) else t.code for t in types]
     if not codes:
         return []
-    query = select(ExceptionRecord).where(ExceptionRecord.type.in_(codes),
-                                          ExceptionRecord.state.in_(exception_service.ACTIVE_STATES))
+    query = select(IssueRecord).where(IssueRecord.type.in_(codes),
+                                          IssueRecord.state.in_(issue_service.ACTIVE_STATES))
     if limit is not None:
-        query = query.order_by(ExceptionRecord.first_seen).limit(limit)
+        query = query.order_by(IssueRecord.first_seen).limit(limit)
     return list(session.scalars(query).all())

@@ -1,4 +1,4 @@
-"""The flow-specific exception actions of the console, wired to each flow's own services.
+"""The flow-specific issue actions of the console, wired to each flow's own services.
 
 Kept apart from ``actions`` because it is the one place that knows other flows' function
 names: it imports ``actions`` (never the other way round) and the flows' services, and
@@ -7,7 +7,7 @@ hook calls the same service function as the flow's CLI command (``orders accept|
 ``carriers map``, ``skus link``, ``refunds retry|mirror``). Starting work on the engine goes
 through the bus (``OrderRetryRequested``), as the JSON API does.
 
-Exception ``object_id`` conventions relied on (set by the flows): orders → the marketplace order
+Issue ``object_id`` conventions relied on (set by the flows): orders → the marketplace order
 id; carriers → the carrier key, with ``magento_carrier_code`` / ``title`` / ``suggestions`` in the
 record's context; credit memos → ``creditmemo:<increment id or id>``; marketplace refunds →
 ``refund:<refund id>``; SKU near misses → the offer SKU, with ``magento_sku`` in the context.

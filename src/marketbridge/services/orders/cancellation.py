@@ -1,5 +1,5 @@
 """Cancellation: the marketplace cancelled an order we created in Adobe Commerce; and the
-exception record for a per-order workflow that gave up on an unreachable remote system.
+issue record for a per-order workflow that gave up on an unreachable remote system.
 
 An invoiced order is cancelled with a credit memo whose comment is ``MARKER <order id>
 CANCELLATION_NOTE``, so the refunds flow knows it is not a refund to send.
@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from marketbridge.adapters.errors import Rejected
 from marketbridge.domain import orders as orders_domain
-from marketbridge.domain.exceptions import ExceptionReport
+from marketbridge.domain.issues import IssueReport
 from marketbridge.runtime import Runtime
-from marketbridge.services import exceptions as exception_service
+from marketbridge.services import issues as issue_service
 from marketbridge.services.orders.record import CANCELLATION_NOTE, MARKER, S, _transition, get_order_record
 from marketbridge.services.orders.results import CancelResult
 
 
 def cancel_in_magento(runtime: Runtime, order_id: str) -> CancelResult:
     """The marketplace cancelled an order we created: cancel it in Adobe Commerce (releasing its
-    reservation) if not shipped, else raise an exception for customer service."""
+    reservation) if not shipped, else raise an issue for customer service."""
     settings = runtime.settings
     with runtime.db.session() as session:
         order = get_order_record(session, order_id, settings.order_connection)
@@ -31,7 +31,7 @@ def cancel_in_magento(runtime: Runtime, order_id: str) -> CancelResult:
     shipped = any(i.qty_shipped > 0 for i in magento_order.items)
     if shipped:
         with runtime.db.session() as session:
-            exception_service.record(session, ExceptionReport(
+            issue_service.record(session, IssueReport(
                 orders_domain.ORDER_CANCELLED_AFTER_SHIPMENT, order_id,
                 f"The marketplace cancelled order {order_id}, but Adobe Commerce order {magento_order.increment_id} "
                 "has already shipped."))
@@ -46,7 +46,7 @@ def cancel_in_magento(runtime: Runtime, order_id: str) -> CancelResult:
                 how = "credit_memo"
     except Rejected as error:
         with runtime.db.session() as session:
-            exception_service.record(session, ExceptionReport(
+            issue_service.record(session, IssueReport(
                 orders_domain.ORDER_CANCEL_FAILED, order_id,
                 f"Order {order_id} was cancelled on the marketplace but Adobe Commerce order "
                 f"{magento_order.increment_id} could not be cancelled.", detail=str(error)))
@@ -56,7 +56,7 @@ def cancel_in_magento(runtime: Runtime, order_id: str) -> CancelResult:
         assert order is not None
         order.reason = "cancelled on the marketplace before shipment"
         _transition(session, order, S.CANCELLED, actor="marketplace", magento=how)
-        exception_service.clear(session, orders_domain.ORDER_CANCEL_FAILED, order_id)
+        issue_service.clear(session, orders_domain.ORDER_CANCEL_FAILED, order_id)
     return CancelResult(order_id, cancelled=how)
 
 
@@ -66,7 +66,7 @@ def report_unreachable(runtime: Runtime, order_id: str, phase: str, error: str) 
         phase, orders_domain.ORDER_CREATION_FAILED)
     what = {"accept": "decide on", "cancel": "cancel", "create": "create", "finish": "invoice"}.get(phase, phase)
     with runtime.db.session() as session:
-        exception_service.record(session, ExceptionReport(
+        issue_service.record(session, IssueReport(
             type_, order_id,
             f"marketbridge could not {what} order {order_id}: a remote system kept failing, so it stopped retrying.",
             detail=error))

@@ -23,10 +23,10 @@ from marketbridge.adapters.errors import Rejected
 from marketbridge.adapters.magento import models as magento_models
 from marketbridge.adapters.magento.criteria import SearchCriteria
 from marketbridge.domain import orders as orders_domain
-from marketbridge.domain.exceptions import ExceptionReport
+from marketbridge.domain.issues import IssueReport
 from marketbridge.domain.money import to_money, wire_number
 from marketbridge.runtime import Runtime
-from marketbridge.services import exceptions as exception_service
+from marketbridge.services import issues as issue_service
 from marketbridge.services.orders.decisions import DecisionNotAllowed
 from marketbridge.services.orders.record import (
     MARKER,
@@ -163,21 +163,21 @@ def create_in_magento(runtime: Runtime, order_id: str) -> CreationResult:
         entity_id = _place(runtime, order)
     except CreationBlocked as blocked:
         with runtime.db.session() as session:
-            exception_service.record(session, ExceptionReport(blocked.type, order_id,
+            issue_service.record(session, IssueReport(blocked.type, order_id,
                                                 f"Order {order_id} was not created in Adobe Commerce: {blocked.message}."))
         return CreationResult(order_id, blocked=blocked.message)
     except Rejected as error:
         if orders_domain.is_stock_shortage(error.message):
             skus = sorted({line.magento_sku or line.offer_sku for line in order.lines if line.accepted is not False})
             with runtime.db.session() as session:
-                exception_service.record(session, ExceptionReport(
+                issue_service.record(session, IssueReport(
                     orders_domain.ORDER_WAITING_FOR_STOCK, order_id,
                     f"Order {order_id} is paid but Adobe Commerce has no stock left for it ({', '.join(skus)}); "
                     "marketbridge creates it as soon as the stock is back.",
                     detail=str(error), context={"skus": skus, "attempt": order.create_attempt}))
             return CreationResult(order_id, waiting_for_stock=tuple(skus))
         with runtime.db.session() as session:
-            exception_service.record(session, ExceptionReport(orders_domain.ORDER_CREATION_FAILED, order_id,
+            issue_service.record(session, IssueReport(orders_domain.ORDER_CREATION_FAILED, order_id,
                                                 f"Adobe Commerce rejected order {order_id}: {error.message}",
                                                 detail=str(error)))
         return CreationResult(order_id, rejected=str(error))
@@ -278,7 +278,7 @@ def _record_created(runtime: Runtime, order_id: str, entity_id: int, increment_i
                         found_existing=found)
         for type_ in (orders_domain.ORDER_CREATION_FAILED, orders_domain.ORDER_CUSTOM_OPTION_MISSING, orders_domain.ORDER_ADDRESS_MISSING,
                       orders_domain.ORDER_WAITING_FOR_STOCK):
-            exception_service.clear(session, type_, order_id)
+            issue_service.clear(session, type_, order_id)
         return order.state == S.CANCELLED.value
 
     cancelled_meanwhile = _write_with_retry(runtime, record)
@@ -304,7 +304,7 @@ def _cancel_created_after_cancellation(runtime: Runtime, order_id: str, entity_i
                                                            "note": "created while being cancelled; Magento order "
                                                                    "cancelled"}))
         if how != "cancelled":
-            exception_service.record(session, ExceptionReport(
+            issue_service.record(session, IssueReport(
                 orders_domain.ORDER_CANCEL_FAILED, order_id,
                 f"Order {order_id} was cancelled on the marketplace while it was being created; Adobe Commerce "
                 f"order {increment_id} could not be cancelled ({how}).", detail=how))
@@ -366,12 +366,12 @@ def finish_creation(runtime: Runtime, order_id: str) -> FinishResult:
         if differences:
             text = ", ".join(f"{d.field} marketplace {d.marketplace:.2f} vs Adobe Commerce {d.magento:.2f}"
                              for d in differences)
-            exception_service.record(session, ExceptionReport(
+            issue_service.record(session, IssueReport(
                 orders_domain.ORDER_TOTALS_MISMATCH, order_id,
                 f"Order {order_id} (Adobe Commerce {order.magento_increment_id}) totals differ: {text}.",
                 context={"marketplace": {k: wire_number(v) for k, v in ours.items()}, "magento": theirs}))
         else:
-            exception_service.clear(session, orders_domain.ORDER_TOTALS_MISMATCH, order_id)
+            issue_service.clear(session, orders_domain.ORDER_TOTALS_MISMATCH, order_id)
     return FinishResult(order_id, invoiced=invoiced, differences=tuple(d.field for d in differences))
 
 
@@ -384,5 +384,5 @@ def request_retry(runtime: Runtime, order_id: str, *, actor: str) -> str:
         if order.state != S.AWAITING_PAYMENT.value:
             raise DecisionNotAllowed(f"order {order_id} is {order.state}; only orders awaiting creation can be retried")
         order.create_attempt += 1
-        exception_service.audit(session, actor, "order.retry", "order", order_id, attempt=order.create_attempt)
+        issue_service.audit(session, actor, "order.retry", "order", order_id, attempt=order.create_attempt)
         return workflow_id("create", order)

@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session
 
 from marketbridge.adapters.errors import Rejected, RemoteError
 from marketbridge.domain import orders as orders_domain
-from marketbridge.domain.exceptions import ExceptionReport
+from marketbridge.domain.issues import IssueReport
 from marketbridge.domain.orders import SkuMatch
 from marketbridge.runtime import Runtime
-from marketbridge.services import exceptions as exception_service
+from marketbridge.services import issues as issue_service
 from marketbridge.services.orders.pulling import store_order
 from marketbridge.services.orders.record import S, _transition, _write_with_retry, get_order_record
 from marketbridge.services.orders.results import DecisionResult
@@ -93,7 +93,7 @@ def _apply_decision(runtime: Runtime, order_id: str, decision: orders_domain.Acc
         order.reason = decision.reasons_text()
         for f in facts:
             if f.match is SkuMatch.NORMALISED and f.magento_sku:
-                exception_service.record(session, ExceptionReport(
+                issue_service.record(session, IssueReport(
                     orders_domain.ORDER_SKU_NORMALISED, f.offer_sku,
                     f"Marketplace offer SKU {f.offer_sku!r} matched Adobe Commerce SKU {f.magento_sku!r} only after "
                     f"removing spaces or changing case (order {order_id}).", context={"order_id": order_id}))
@@ -101,7 +101,7 @@ def _apply_decision(runtime: Runtime, order_id: str, decision: orders_domain.Acc
             _transition(session, order, S.HELD, actor=actor, reasons=order.reason)
             deadline = order.acceptance_deadline
             when = deadline.strftime("%Y-%m-%d %H:%M UTC") if deadline else "unknown"
-            exception_service.record(session, ExceptionReport(
+            issue_service.record(session, IssueReport(
                 orders_domain.ORDER_HELD, order_id,
                 f"Order {order_id} is held for a decision: {order.reason}. The marketplace refuses it automatically "
                 f"at {when}.", context={"acceptance_deadline": deadline.isoformat() if deadline else None}))
@@ -128,7 +128,7 @@ def send_decision(runtime: Runtime, order_id: str, or21: dict[str, bool], *, act
             order = get_order_record(session, order_id, settings.order_connection)
             assert order is not None
             if order.marketplace_state == "WAITING_ACCEPTANCE":
-                exception_service.record(session, ExceptionReport(
+                issue_service.record(session, IssueReport(
                     orders_domain.ORDER_DECISION_FAILED, order_id,
                     f"The marketplace rejected the {outcome} decision for order {order_id}.", detail=str(error)))
             return DecisionResult(order_id, order.state, outcome, rejected=str(error))
@@ -146,11 +146,11 @@ def send_decision(runtime: Runtime, order_id: str, or21: dict[str, bool], *, act
             else:
                 order.reason = reason
                 _transition(session, order, S.REFUSED, actor=actor, or21=or21, reason=reason)
-                exception_service.record(session, ExceptionReport(orders_domain.ORDER_REFUSED, order_id,
+                issue_service.record(session, IssueReport(orders_domain.ORDER_REFUSED, order_id,
                                                     f"Order {order_id} was refused: {reason}."))
-        exception_service.clear(session, orders_domain.ORDER_HELD, order_id)
-        exception_service.clear(session, orders_domain.ORDER_ACCEPTANCE_DEADLINE_NEAR, order_id)
-        exception_service.clear(session, orders_domain.ORDER_DECISION_FAILED, order_id)
+        issue_service.clear(session, orders_domain.ORDER_HELD, order_id)
+        issue_service.clear(session, orders_domain.ORDER_ACCEPTANCE_DEADLINE_NEAR, order_id)
+        issue_service.clear(session, orders_domain.ORDER_DECISION_FAILED, order_id)
         return DecisionResult(order_id, order.state, outcome)
 
     return _write_with_retry(runtime, record)
@@ -173,6 +173,6 @@ def decide_by_person(runtime: Runtime, order_id: str, accept: bool, *, actor: st
                 f"order {order_id} is {order.state} (marketplace: {order.marketplace_state}); only held orders "
                 "waiting for acceptance can be decided")
         or21 = {line.order_line_id: accept for line in order.lines if line.marketplace_state == "WAITING_ACCEPTANCE"}
-        exception_service.audit(session, actor, "order.accept" if accept else "order.refuse", "order", order_id)
+        issue_service.audit(session, actor, "order.accept" if accept else "order.refuse", "order", order_id)
     reason = "accepted by a person" if accept else f"refused by {actor}"
     return send_decision(runtime, order_id, or21, actor=actor, outcome="accept" if accept else "refuse", reason=reason)

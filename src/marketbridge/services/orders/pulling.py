@@ -29,11 +29,11 @@ from marketbridge.adapters.db.models.core import StreamCursor
 from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderLine, OrderTransition
 from marketbridge.adapters.mirakl import models as mirakl_models
 from marketbridge.domain import orders as orders_domain
-from marketbridge.domain.exceptions import ExceptionReport
+from marketbridge.domain.issues import IssueReport
 from marketbridge.domain.money import UNIT_PRICE_SCALE, quantize, to_money
 from marketbridge.domain.orders import OrderState
 from marketbridge.runtime import Runtime
-from marketbridge.services import exceptions as exception_service
+from marketbridge.services import issues as issue_service
 from marketbridge.services.orders.record import S, _transition, log
 from marketbridge.settings import Settings
 
@@ -253,8 +253,8 @@ def _follow_marketplace(session: Session, order: MarketplaceOrder) -> None:
     if state == S.HELD and mp in ("WAITING_DEBIT", "WAITING_DEBIT_PAYMENT", "SHIPPING"):
         # someone accepted it in the marketplace back office: follow, so that it is still created
         _transition(session, order, S.ACCEPTED, actor="marketplace", note="accepted outside marketbridge")
-        exception_service.clear(session, orders_domain.ORDER_HELD, order.order_id)
-        exception_service.clear(session, orders_domain.ORDER_ACCEPTANCE_DEADLINE_NEAR, order.order_id)
+        issue_service.clear(session, orders_domain.ORDER_HELD, order.order_id)
+        issue_service.clear(session, orders_domain.ORDER_ACCEPTANCE_DEADLINE_NEAR, order.order_id)
         state = S.ACCEPTED
     if mp == "REFUSED" and state in (S.RECEIVED, S.HELD):
         reason = order.raw.get("order_state_reason_code") or ""
@@ -263,9 +263,9 @@ def _follow_marketplace(session: Session, order: MarketplaceOrder) -> None:
                 else "refused on the marketplace (outside marketbridge)")
         order.reason = text
         _transition(session, order, S.REFUSED, actor="marketplace", reason=text, automatic=automatic)
-        exception_service.clear(session, orders_domain.ORDER_HELD, order.order_id)
-        exception_service.clear(session, orders_domain.ORDER_ACCEPTANCE_DEADLINE_NEAR, order.order_id)
-        exception_service.record(session, ExceptionReport(orders_domain.ORDER_REFUSED, order.order_id,
+        issue_service.clear(session, orders_domain.ORDER_HELD, order.order_id)
+        issue_service.clear(session, orders_domain.ORDER_ACCEPTANCE_DEADLINE_NEAR, order.order_id)
+        issue_service.record(session, IssueReport(orders_domain.ORDER_REFUSED, order.order_id,
                                             f"Order {order.order_id} was {text}."))
     elif mp == "CANCELED" and state in orders_domain.PRE_CREATION_STATES:
         order.reason = "cancelled on the marketplace before it was created in Adobe Commerce"
@@ -273,7 +273,7 @@ def _follow_marketplace(session: Session, order: MarketplaceOrder) -> None:
         # nothing is left to do for what was blocking the creation (found by the full soak)
         for type_ in (orders_domain.ORDER_HELD, orders_domain.ORDER_ADDRESS_MISSING, orders_domain.ORDER_WAITING_FOR_STOCK,
                       orders_domain.ORDER_CREATION_FAILED, orders_domain.ORDER_CUSTOM_OPTION_MISSING):
-            exception_service.clear(session, type_, order.order_id)
+            issue_service.clear(session, type_, order.order_id)
     elif mp in ("WAITING_DEBIT", "WAITING_DEBIT_PAYMENT", "SHIPPING") and state in (S.RECEIVED, S.ACCEPTED):
         _transition(session, order, S.AWAITING_PAYMENT, actor="marketplace", marketplace_state=mp)
     elif mp in ("SHIPPED", "TO_COLLECT", "RECEIVED") and state == S.CREATED:
@@ -282,8 +282,8 @@ def _follow_marketplace(session: Session, order: MarketplaceOrder) -> None:
         _transition(session, order, S.CLOSED, actor="marketplace")
     if order.state == S.AWAITING_PAYMENT.value and mp == "SHIPPING":
         if order.shipping_address is None and order.personal_data_purged_at is None:
-            exception_service.record(session, ExceptionReport(
+            issue_service.record(session, IssueReport(
                 orders_domain.ORDER_ADDRESS_MISSING, order.order_id,
                 f"Order {order.order_id} is paid but has no shipping address, so it cannot be created yet."))
         else:
-            exception_service.clear(session, orders_domain.ORDER_ADDRESS_MISSING, order.order_id)
+            issue_service.clear(session, orders_domain.ORDER_ADDRESS_MISSING, order.order_id)

@@ -81,7 +81,7 @@ class FinishResult:
 @dataclass(frozen=True)
 class CancelResult:
     """:func:`~.cancellation.cancel_in_magento`: ``cancelled`` (``cancelled``, ``credit_memo`` or
-    ``already``), ``shipped`` (too late: an exception for customer service), ``failed`` (Adobe
+    ``already``), ``shipped`` (too late: an issue for customer service), ``failed`` (Adobe
     Commerce's error), or ``skipped`` (not a created order; ``state`` says what it is)."""
 
     order_id: str

@@ -82,7 +82,7 @@ class Catalog:
 def resolve_sku(catalog: Catalog, offer_sku: str, linked: str | None = None) -> tuple[str | None, SkuMatch]:
     """Map a marketplace offer SKU to a Magento SKU: a person-confirmed link (``linked``, from the
     catalogue's SKU link table), else exact, else normalised (stray whitespace or letter case,
-    accepted with a warning exception), else none. The one place SKU resolution lives."""
+    accepted with a warning issue), else none. The one place SKU resolution lives."""
     if linked:
         product = catalog.product(linked)
         if product is not None:

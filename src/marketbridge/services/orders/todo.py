@@ -13,10 +13,10 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.core import ExceptionRecord
+from marketbridge.adapters.db.models.core import IssueRecord
 from marketbridge.adapters.db.models.orders import MarketplaceOrder
 from marketbridge.domain import orders as orders_domain
-from marketbridge.services import exceptions as exception_service
+from marketbridge.services import issues as issue_service
 from marketbridge.services.orders.record import S, get_order_record
 from marketbridge.settings import Settings
 
@@ -35,9 +35,9 @@ def retry_stock_waits(session: Session, settings: Settings, now: dt.datetime | N
     now = now or utcnow()
     cutoff = now - dt.timedelta(seconds=settings.order_stock_retry_seconds)
     retried: list[str] = []
-    for record in session.scalars(select(ExceptionRecord).where(
-            ExceptionRecord.type == orders_domain.ORDER_WAITING_FOR_STOCK.code, ExceptionRecord.state.in_(exception_service.ACTIVE_STATES),
-            ExceptionRecord.last_seen <= cutoff)).all():
+    for record in session.scalars(select(IssueRecord).where(
+            IssueRecord.type == orders_domain.ORDER_WAITING_FOR_STOCK.code, IssueRecord.state.in_(issue_service.ACTIVE_STATES),
+            IssueRecord.last_seen <= cutoff)).all():
         order = get_order_record(session, record.object_id, settings.order_connection)
         if order is None or order.state != S.AWAITING_PAYMENT.value or order.magento_entity_id is not None:
             continue

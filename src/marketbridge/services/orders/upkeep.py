@@ -11,9 +11,9 @@ from sqlalchemy import select
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.orders import MarketplaceOrder
 from marketbridge.domain import orders as orders_domain
-from marketbridge.domain.exceptions import ExceptionReport
+from marketbridge.domain.issues import IssueReport
 from marketbridge.runtime import Runtime
-from marketbridge.services import exceptions as exception_service
+from marketbridge.services import issues as issue_service
 from marketbridge.services import personal_data
 from marketbridge.services.orders.pulling import _strip_personal
 from marketbridge.services.orders.record import S, get_order_record
@@ -30,7 +30,7 @@ def housekeeping(runtime: Runtime, *, now: dt.datetime | None = None) -> dict[st
             deadline = order.acceptance_deadline
             if deadline and orders_domain.reminder_due(deadline, now, settings.order_acceptance_reminder_seconds):
                 minutes = int((deadline - now).total_seconds() // 60)
-                exception_service.record(session, ExceptionReport(
+                issue_service.record(session, IssueReport(
                     orders_domain.ORDER_ACCEPTANCE_DEADLINE_NEAR, order.order_id,
                     f"Held order {order.order_id} is refused automatically in about {minutes} minutes "
                     f"(at {deadline.strftime('%Y-%m-%d %H:%M UTC')}).",
@@ -43,17 +43,17 @@ def housekeeping(runtime: Runtime, *, now: dt.datetime | None = None) -> dict[st
             type_ = orders_domain.get_type_for_stuck(order.state)
             if orders_domain.stuck(order.state, order.state_changed_at, now, settings.order_stuck_max_age_seconds):
                 hours = (now - order.state_changed_at).total_seconds() / 3600
-                exception_service.record(session, ExceptionReport(
+                issue_service.record(session, IssueReport(
                     type_, order.order_id,
                     f"Order {order.order_id} has been {order.state.replace('_', ' ')} for {hours:.1f} hours.",
                     context={"state": order.state}))
                 stuck_count += 1
         for state in watched:  # the condition cleared for orders that moved on
             for type_ in {orders_domain.get_type_for_stuck(state)}:
-                for record_ in exception_service.list_records(session, exception_service.ExceptionFilter(type=type_.code, active_only=True)):
+                for record_ in issue_service.list_records(session, issue_service.IssueFilter(type=type_.code, active_only=True)):
                     current = get_order_record(session, record_.object_id, settings.order_connection)
                     if current is None or current.state != record_.context.get("state"):
-                        exception_service.clear(session, type_, record_.object_id)
+                        issue_service.clear(session, type_, record_.object_id)
         purged = personal_data.purge(session, settings, now)  # every retention rule, every state
     return {"reminders": reminders, "stuck": stuck_count, **purged}
 

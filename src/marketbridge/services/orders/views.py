@@ -160,8 +160,8 @@ CONSOLE_STAGES: tuple[OrderState, ...] = (
 AWAITING_DECISION: tuple[OrderState, ...] = (OrderState.HELD, OrderState.RECEIVED)
 #: Orders accepted and not shipped yet: they have a shipping deadline to meet.
 TO_SHIP: tuple[OrderState, ...] = (OrderState.ACCEPTED, OrderState.AWAITING_PAYMENT, OrderState.CREATED)
-#: The exceptions that say an order is stuck in one stage.
-STUCK_EXCEPTIONS = (ORDER_STUCK_IN_INTEGRATION, ORDER_STUCK_UNSHIPPED)
+#: The issues that say an order is stuck in one stage.
+STUCK_ISSUES = (ORDER_STUCK_IN_INTEGRATION, ORDER_STUCK_UNSHIPPED)
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.core import StreamCursor
 from marketbridge.adapters.db.models.refunds import MarketplaceRefund, RefundOut
 from marketbridge.domain import refunds as refunds_domain
-from marketbridge.domain.exceptions import ExceptionReport
-from marketbridge.services import exceptions as exception_service
+from marketbridge.domain.issues import IssueReport
+from marketbridge.services import issues as issue_service
 from marketbridge.services.refunds.conversions import (
     _dec,
     _parse_time,
@@ -99,10 +99,10 @@ def observe_orders(runtime: Runtime, orders: Iterable[mirakl_models.Order]) -> F
                 MarketplaceRefund.refund_id.in_(memo_row.refund_ids or ["-"]))).all()
             if states and all(s == "REFUNDED" for s in states):
                 memo_row.status, memo_row.refunded_at = REFUNDED, utcnow()
-                exception_service.clear(session, refunds_domain.REFUND_NOT_COMPLETED, _object_id(memo_row))
+                issue_service.clear(session, refunds_domain.REFUND_NOT_COMPLETED, _object_id(memo_row))
                 counts["completed"] += 1
             elif memo_row.sent_at and utcnow() - memo_row.sent_at > alert_after:
-                exception_service.record(session, ExceptionReport(
+                issue_service.record(session, IssueReport(
                     type=refunds_domain.REFUND_NOT_COMPLETED, object_id=_object_id(memo_row),
                     message=f"The refund for credit memo {memo_row.creditmemo_increment_id} (order {memo_row.order_id}) was sent to "
                     f"John Lewis on {memo_row.sent_at:%d %b %Y} and has still not been paid to the customer.",
@@ -132,7 +132,7 @@ def _record_foreign(session: Session, order: mirakl_models.Order, line: mirakl_m
         currency=order.currency_iso_code, state=state, marketplace_created_at=created,
     ))
     what = "cancelled" if origin == "cancelation" else "refunded"
-    exception_service.record(session, ExceptionReport(
+    issue_service.record(session, IssueReport(
         type=refunds_domain.MARKETPLACE_REFUND, object_id=f"refund:{refund_id}",
         message=f"John Lewis {what} {_money_line(amount, shipping, order.currency_iso_code)} on line "
         f"{line.order_line_id} ({line.offer_sku}) of order {order.order_id}"

@@ -16,7 +16,7 @@ from marketbridge.adapters.db.models.refunds import MarketplaceRefund
 from marketbridge.adapters.errors import Rejected
 from marketbridge.domain import refunds as refunds_domain
 from marketbridge.domain.money import wire_number
-from marketbridge.services import exceptions as exception_service
+from marketbridge.services import issues as issue_service
 from marketbridge.services import skus
 from marketbridge.services.refunds.conversions import _dec
 from marketbridge.services.refunds.recording import (
@@ -98,6 +98,6 @@ def _link_mirror(runtime: Runtime, refund_id: str, memo_id: int, actor: str, *, 
         out = _row(session, memo_id)
         if out.status == NEW:
             out.status, out.problem, out.order_id = IGNORED, f"mirrors marketplace refund {refund_id}: nothing to send", row.order_id
-        exception_service.clear(session, refunds_domain.MARKETPLACE_REFUND, f"refund:{refund_id}", by=actor)
-        exception_service.audit(session, actor, "refunds.mirror", "refund", refund_id, creditmemo_id=memo_id)
+        issue_service.clear(session, refunds_domain.MARKETPLACE_REFUND, f"refund:{refund_id}", by=actor)
+        issue_service.audit(session, actor, "refunds.mirror", "refund", refund_id, creditmemo_id=memo_id)
     return MirrorResult(refund_id, memo_id, created=created)

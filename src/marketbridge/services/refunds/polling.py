@@ -13,8 +13,8 @@ from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.core import StreamCursor
 from marketbridge.adapters.db.models.refunds import RefundOut
 from marketbridge.domain import refunds as refunds_domain
-from marketbridge.domain.exceptions import ExceptionReport
-from marketbridge.services import exceptions as exception_service
+from marketbridge.domain.issues import IssueReport
+from marketbridge.services import issues as issue_service
 from marketbridge.services.refunds.recording import (
     _object_id,
     _row,
@@ -94,7 +94,7 @@ def report_delayed(runtime: Runtime, creditmemo_id: int, error: str) -> None:
     """The send kept failing with an unknown outcome or an unavailable marketplace."""
     with runtime.db.session() as session:
         row = _row(session, creditmemo_id)
-        exception_service.record(session, ExceptionReport(
+        issue_service.record(session, IssueReport(
             type=refunds_domain.REFUND_DELAYED, object_id=_object_id(row),
             message=f"The refund for credit memo {row.creditmemo_increment_id} (order {row.order_id}) could not be "
             f"sent to John Lewis after {row.attempts} attempts; marketbridge keeps trying.",

@@ -3,7 +3,7 @@
 :func:`prepare` reads the memo, its Adobe Commerce order (``ext_order_id`` = marketplace order id)
 and the marketplace order (OR11 by ``order_ids``), and computes the OR28 lines with the pure rules
 of :mod:`marketbridge.domain.refunds`. A problem holds the memo for finance with a plain-English
-exception; nothing is sent. Memos that mirror a marketplace refund, memos of non-marketplace orders
+issue; nothing is sent. Memos that mirror a marketplace refund, memos of non-marketplace orders
 and memos marketbridge made to cancel an order are ignored.
 """
 
@@ -119,7 +119,7 @@ def prepare(runtime: Runtime, creditmemo_id: int, *, replan: bool = False) -> Me
         row.tax_mode = plan.tax_mode.value
         row.total = refunds_domain.from_pence(plan.total)
         if not plan.ok:
-            _hold(session, row, refunds_domain.problem_exception_type(plan.problems),
+            _hold(session, row, refunds_domain.problem_issue_type(plan.problems),
                   f"Credit memo {row.creditmemo_increment_id} (order {row.order_id}) was not sent to John Lewis: "
                   + " ".join(p.message for p in plan.problems),
                   detail="; ".join(f"{p.code.value}:{p.line_id or '-'}" for p in plan.problems))

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.models.refunds import MarketplaceRefund, RefundOut
 from marketbridge.domain import refunds as refunds_domain
-from marketbridge.services import exceptions as exception_service
+from marketbridge.services import issues as issue_service
 from marketbridge.services.refunds.polling import workflow_id
 from marketbridge.services.refunds.recording import _object_id
 from marketbridge.services.refunds.results import (
@@ -108,7 +108,7 @@ def request_retry(runtime: Runtime, key: str, *, actor: str) -> RetryRequested:
             raise RefundActionError(f"Credit memo {row.creditmemo_increment_id or row.creditmemo_id} is {row.status}; "
                                     "only a held credit memo can be retried.")
         row.status, row.workflow_round = NEW, row.workflow_round + 1
-        exception_service.audit(session, actor, "refunds.retry", "refund", _object_id(row))
+        issue_service.audit(session, actor, "refunds.retry", "refund", _object_id(row))
         return RetryRequested(row.creditmemo_id, workflow_id(row.creditmemo_id, row.workflow_round))
 
 

@@ -1,5 +1,5 @@
 """Recording credit memos (step 1 of the flow) and the row helpers every step shares: one
-``refunds_out`` row per memo, one open exception per memo (the latest reason)."""
+``refunds_out`` row per memo, one open issue per memo (the latest reason)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.models.refunds import MarketplaceRefund, RefundOut, RefundReason
 from marketbridge.domain import refunds as refunds_domain
-from marketbridge.domain.exceptions import ExceptionReport
-from marketbridge.services import exceptions as exception_service
+from marketbridge.domain.issues import IssueReport
+from marketbridge.services import issues as issue_service
 from marketbridge.services.refunds.states import (
     HELD,
     NEW,
@@ -57,8 +57,8 @@ def _hold(session: Session, row: RefundOut, type_: Any, message: str, detail: st
     for other in (refunds_domain.REFUND_NOT_SENT, refunds_domain.REFUND_REFUSED, refunds_domain.REFUND_ORDER_UNKNOWN,
                   refunds_domain.REFUND_ADJUSTMENT_UNALLOCATED, refunds_domain.REFUND_DELAYED):
         if other is not type_:  # one open problem per memo: the latest reason
-            exception_service.clear(session, other, _object_id(row))
-    exception_service.record(session, ExceptionReport(
+            issue_service.clear(session, other, _object_id(row))
+    issue_service.record(session, IssueReport(
         type=type_, object_id=_object_id(row), message=message, detail=detail,
         context={"creditmemo_id": row.creditmemo_id, "order_id": row.order_id},
     ))
@@ -67,7 +67,7 @@ def _hold(session: Session, row: RefundOut, type_: Any, message: str, detail: st
 def _clear_all(session: Session, row: RefundOut) -> None:
     for type_ in (refunds_domain.REFUND_NOT_SENT, refunds_domain.REFUND_REFUSED, refunds_domain.REFUND_ORDER_UNKNOWN,
                   refunds_domain.REFUND_ADJUSTMENT_UNALLOCATED, refunds_domain.REFUND_DELAYED):
-        exception_service.clear(session, type_, _object_id(row))
+        issue_service.clear(session, type_, _object_id(row))
 
 
 def _known_refund_ids(session: Session) -> set[str]:

@@ -3,7 +3,7 @@
     detect     a Magento shipment of a marketplace order is written to ``shipments_out`` first;
     prepare    re-read it and decide: wait (carrier mapping, tracking number), refuse, or send;
     send       read the marketplace order first (OR11), then OR23+OR24 or ST01;
-    watch      shipping deadlines and unconfirmed shipments become exceptions for Ops;
+    watch      shipping deadlines and unconfirmed shipments become issues for Ops;
     carriers   the SH21 list and the Magento → marketplace carrier mappings;
     console    views for the console, the API and the CLI.
 

@@ -21,8 +21,8 @@ from marketbridge.adapters.errors import RemoteError
 from marketbridge.domain import shipments as shipments_domain
 from marketbridge.domain.shipments import ShipmentState
 from marketbridge.runtime import Runtime
-from marketbridge.services import exceptions as exception_service
-from marketbridge.services.shipments.common import _start, _sync_carrier_exceptions
+from marketbridge.services import issues as issue_service
+from marketbridge.services.shipments.common import _start, _sync_carrier_issues
 from marketbridge.services.shipments.detect import due_for_send
 from marketbridge.services.shipments.views import (
     CarrierMappingView,
@@ -139,7 +139,7 @@ def add_mapping(runtime: Runtime, *, marketplace_code: str, magento_carrier_code
         else:
             row.marketplace_code, row.title, row.created_by = target.code, shown_title, actor
         session.flush()
-        exception_service.audit(session, actor, "carrier.map", "carrier", shipments_domain.carrier_key(code, shown_title),
+        issue_service.audit(session, actor, "carrier.map", "carrier", shipments_domain.carrier_key(code, shown_title),
                                 marketplace_code=target.code)
         mapping = mapping_view(row)
     released = release_waiting(runtime)
@@ -152,7 +152,7 @@ def delete_mapping(runtime: Runtime, mapping_id: int, *, actor: str = "system") 
         row = session.get(CarrierMapping, mapping_id)
         if row is None:
             return False
-        exception_service.audit(session, actor, "carrier.unmap", "carrier",
+        issue_service.audit(session, actor, "carrier.unmap", "carrier",
                                 shipments_domain.carrier_key(row.magento_carrier_code, row.title),
                                 marketplace_code=row.marketplace_code)
         session.delete(row)
@@ -193,7 +193,7 @@ def release_waiting(runtime: Runtime) -> list[int]:
                 row.state = ShipmentState.READY.value
                 row.generation += 1
                 released.append(row.magento_shipment_id)
-        _sync_carrier_exceptions(session)
+        _sync_carrier_issues(session)
     if released:
         log.info("shipments.released", count=len(released))
     return released

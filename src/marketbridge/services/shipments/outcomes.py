@@ -1,5 +1,5 @@
 """How a send ends, written to ``shipments_out`` and ``deliveries``: stopped (``Rejected`` or
-``NotFound`` from the marketplace become an exception record; no blind retry) or confirmed (the
+``NotFound`` from the marketplace become an issue record; no blind retry) or confirmed (the
 order record then moves to shipped through the orders flow).
 
 ``results`` on a shipment row holds, per API, ``{"at": <iso time>, "status": ..., "detail": ...}``;
@@ -22,10 +22,10 @@ from marketbridge.adapters.db.models.core import Delivery
 from marketbridge.adapters.db.models.shipments import ShipmentOut
 from marketbridge.adapters.errors import RemoteError
 from marketbridge.domain import shipments as shipments_domain
-from marketbridge.domain.exceptions import ExceptionType
+from marketbridge.domain.issues import IssueType
 from marketbridge.domain.shipments import ShipmentState
 from marketbridge.runtime import Runtime
-from marketbridge.services import exceptions as exception_service
+from marketbridge.services import issues as issue_service
 from marketbridge.services.shipments.common import _report
 
 log = structlog.get_logger(__name__)
@@ -70,7 +70,7 @@ def _delivery(session: Session, key: str, api: str, object_id: str, status: str,
     row.request = request
 
 
-def _classify(message: str) -> ExceptionType:
+def _classify(message: str) -> IssueType:
     text = message.lower()
     if "tracking" in text and ("mandatory" in text or "required" in text):
         return shipments_domain.TRACKING_MISSING
@@ -79,7 +79,7 @@ def _classify(message: str) -> ExceptionType:
     return shipments_domain.SHIPMENT_REJECTED
 
 
-def _stop(runtime: Runtime, shipment_id: int, api: str, error: RemoteError | str, type_: ExceptionType | None = None
+def _stop(runtime: Runtime, shipment_id: int, api: str, error: RemoteError | str, type_: IssueType | None = None
           ) -> SendResult:
     message = error.message if isinstance(error, RemoteError) else str(error)
     type_ = type_ or _classify(message)
@@ -112,7 +112,7 @@ def _confirm(runtime: Runtime, shipment_id: int, how: str, *, also_partial: bool
         _note(row, "confirm", "ok", how)
         order_id = row.marketplace_order_id
         for type_ in (shipments_domain.SHIPMENT_UNCONFIRMED, shipments_domain.SHIPMENT_REJECTED, shipments_domain.LINES_UNKNOWN, shipments_domain.TRACKING_MISSING):
-            exception_service.clear(session, type_, str(shipment_id))
+            issue_service.clear(session, type_, str(shipment_id))
         others: Sequence[ShipmentOut] = []
         if also_partial:
             others = session.scalars(select(ShipmentOut).where(
@@ -120,8 +120,8 @@ def _confirm(runtime: Runtime, shipment_id: int, how: str, *, also_partial: bool
                 ShipmentOut.state.in_([ShipmentState.PARTIAL.value, ShipmentState.SENT.value]))).all()
             for other in others:
                 other.state, other.confirmed_at = ShipmentState.CONFIRMED.value, now
-                exception_service.clear(session, shipments_domain.SHIPMENT_UNCONFIRMED, str(other.magento_shipment_id))
-        exception_service.clear(session, shipments_domain.SHIPPING_DEADLINE_NEAR, order_id)
+                issue_service.clear(session, shipments_domain.SHIPMENT_UNCONFIRMED, str(other.magento_shipment_id))
+        issue_service.clear(session, shipments_domain.SHIPPING_DEADLINE_NEAR, order_id)
         if order_shipped:
             every = session.scalars(select(ShipmentOut).where(ShipmentOut.marketplace_order_id == order_id)).all()
             tracking = sorted({r.tracking_number for r in every if r.tracking_number})

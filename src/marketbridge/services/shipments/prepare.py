@@ -12,16 +12,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from marketbridge.adapters.db.models.core import ExceptionRecord
+from marketbridge.adapters.db.models.core import IssueRecord
 from marketbridge.adapters.db.models.shipments import ShipmentOut
 from marketbridge.adapters.errors import NotFound
 from marketbridge.domain import shipments as shipments_domain
-from marketbridge.domain.exceptions import ExceptionReport, ExceptionState, ExceptionType
+from marketbridge.domain.issues import IssueReport, IssueState, IssueType
 from marketbridge.domain.shipments import ShipmentState
 from marketbridge.runtime import Runtime
-from marketbridge.services import exceptions as exception_service
+from marketbridge.services import issues as issue_service
 from marketbridge.services.shipments.carriers import _mappings, ensure_carriers
-from marketbridge.services.shipments.common import _report, _sync_carrier_exceptions
+from marketbridge.services.shipments.common import _report, _sync_carrier_issues
 from marketbridge.services.shipments.detect import _tracking_changed, _tracks_wire
 
 
@@ -38,12 +38,12 @@ class Decision:
         return {"action": self.action, "state": self.state, "detail": self.detail}
 
 
-def _overridden(session: Session, type_: ExceptionType, object_id: str) -> bool:
-    """A person resolved this exception by hand: they want the shipment sent as it is."""
-    return session.scalars(select(ExceptionRecord.id).where(
-        ExceptionRecord.type == type_.code, ExceptionRecord.object_id == object_id,
-        ExceptionRecord.state == ExceptionState.RESOLVED.value,
-        ExceptionRecord.resolved_by.is_not(None), ExceptionRecord.resolved_by != "system")).first() is not None
+def _overridden(session: Session, type_: IssueType, object_id: str) -> bool:
+    """A person resolved this issue by hand: they want the shipment sent as it is."""
+    return session.scalars(select(IssueRecord.id).where(
+        IssueRecord.type == type_.code, IssueRecord.object_id == object_id,
+        IssueRecord.state == IssueState.RESOLVED.value,
+        IssueRecord.resolved_by.is_not(None), IssueRecord.resolved_by != "system")).first() is not None
 
 
 def _items_for_allocation(shipment: Any, order: Any) -> list[shipments_domain.ShippedItem]:
@@ -93,11 +93,11 @@ def prepare(runtime: Runtime, shipment_id: int) -> Decision:
                         f"Shipment {row.magento_increment_id or shipment_id} for John Lewis order "
                         f"{row.marketplace_order_id} has no tracking number; it will be sent as soon as one is added.",
                         order_id=row.marketplace_order_id)
-                _sync_carrier_exceptions(session)
+                _sync_carrier_issues(session)
                 return Decision("wait", row.state, "no tracking number")
             row.carrier_code = row.carrier_match = row.carrier_key = row.tracking_number = None
         else:
-            exception_service.clear(session, shipments_domain.TRACKING_MISSING, object_id)
+            issue_service.clear(session, shipments_domain.TRACKING_MISSING, object_id)
             row.carrier_key = shipments_domain.carrier_key(track.carrier_code, track.title)
             outcome = shipments_domain.match_carrier(track.carrier_code, track.title, carriers, _mappings(session),
                                           settings.carrier_aliases)
@@ -106,7 +106,7 @@ def prepare(runtime: Runtime, shipment_id: int) -> Decision:
                 row.carrier_code = None
                 row.tracking_number = track.track_number
                 _record_unmapped(session, outcome)
-                _sync_carrier_exceptions(session)
+                _sync_carrier_issues(session)
                 return Decision("wait", row.state, outcome.reason)
             row.carrier_code = outcome.carrier.code
             row.carrier_match = f"{outcome.method.value}: {outcome.detail}"[:128]
@@ -123,12 +123,12 @@ def prepare(runtime: Runtime, shipment_id: int) -> Decision:
                         f"(John Lewis order {row.marketplace_order_id}) was already used for order "
                         f"{reused.marketplace_order_id}. The shipment is held.",
                         order_id=row.marketplace_order_id, other_order_id=reused.marketplace_order_id)
-                _sync_carrier_exceptions(session)
+                _sync_carrier_issues(session)
                 return Decision("stop", row.state, row.last_error)
-            exception_service.clear(session, shipments_domain.TRACKING_REUSED, object_id)
+            issue_service.clear(session, shipments_domain.TRACKING_REUSED, object_id)
         if row.state not in (ShipmentState.PARTIAL.value, ShipmentState.CONFIRMED.value, ShipmentState.SENT.value):
             row.state = ShipmentState.READY.value
-        _sync_carrier_exceptions(session)
+        _sync_carrier_issues(session)
         return Decision("send", row.state)
 
 
@@ -144,7 +144,7 @@ def _record_unmapped(session: Session, outcome: shipments_domain.Unmapped) -> No
     best = outcome.suggestions[0].code if outcome.suggestions else "<CODE>"
     code_opt = f" --code {outcome.magento_carrier_code}" if outcome.magento_carrier_code else ""
     title_opt = f' --title "{outcome.title}"' if outcome.title else ""
-    exception_service.record(session, ExceptionReport(
+    issue_service.record(session, IssueReport(
         type=shipments_domain.CARRIER_UNMAPPED, object_id=outcome.key, message=message, detail=outcome.reason,
         suggested_action=f"Map it: `marketbridge carriers map{code_opt}{title_opt} {best}` (or in the console); "
         "the waiting shipments are then sent by themselves.",

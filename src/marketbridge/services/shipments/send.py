@@ -3,7 +3,7 @@ done; else OR23 (tracking) then OR24 (ship) once our shipments cover every live 
 (``shipped=true``, marked with ``package_reference``) when the connection has multi-shipment.
 Safe to repeat after a crash at any point: the read comes first and decides.
 
-``Rejected``/``NotFound`` become exception records and the shipment stops (no blind retry);
+``Rejected``/``NotFound`` become issue records and the shipment stops (no blind retry);
 ``TransientError`` propagates so the durable step retries it with backoff.
 """
 
@@ -21,7 +21,7 @@ from marketbridge.adapters.mirakl import models as mirakl_models
 from marketbridge.domain import shipments as shipments_domain
 from marketbridge.domain.shipments import ShipmentState
 from marketbridge.runtime import Runtime
-from marketbridge.services import exceptions as exception_service
+from marketbridge.services import issues as issue_service
 from marketbridge.services.shipments.common import _start
 from marketbridge.services.shipments.outcomes import (
     SendResult,
@@ -102,7 +102,7 @@ def send(runtime: Runtime, shipment_id: int) -> SendResult:
         row = session.get(ShipmentOut, shipment_id)
         assert row is not None
         row.lines = dict(plan.lines)
-        exception_service.clear(session, shipments_domain.LINES_UNKNOWN, str(shipment_id))
+        issue_service.clear(session, shipments_domain.LINES_UNKNOWN, str(shipment_id))
 
     covered = dict(already)
     for line_id, qty in plan.lines.items():
@@ -251,11 +251,11 @@ def retry_shipment(runtime: Runtime, shipment_id: int, *, actor: str, send_anywa
         if row.state == ShipmentState.CONFIRMED.value:
             raise ValueError(f"shipment {shipment_id} is already confirmed on the marketplace")
         if send_anyway:
-            exception_service.clear(session, shipments_domain.TRACKING_REUSED, str(shipment_id), by=actor)
+            issue_service.clear(session, shipments_domain.TRACKING_REUSED, str(shipment_id), by=actor)
         row.state = ShipmentState.READY.value
         row.generation += 1
         row.last_error = ""
-        exception_service.audit(session, actor, "shipment.retry", "shipment", str(shipment_id),
+        issue_service.audit(session, actor, "shipment.retry", "shipment", str(shipment_id),
                                 send_anyway=send_anyway)
         generation = row.generation
     _start(runtime, [(shipment_id, generation)])

@@ -1,5 +1,5 @@
 """Watch: orders near their shipping deadline with no shipment, and shipments not confirmed after a
-while, become exceptions for Ops (and clear themselves when the cause is gone)."""
+while, become issues for Ops (and clear themselves when the cause is gone)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.shipments import ShipmentOut
 from marketbridge.domain import shipments as shipments_domain
 from marketbridge.runtime import Runtime
-from marketbridge.services import exceptions as exception_service
+from marketbridge.services import issues as issue_service
 from marketbridge.services.shipments.common import _report
 
 
 @dataclass(frozen=True)
 class WatchCounts:
     """How many orders are near their shipping deadline without a shipment, and how many
-    shipments are unconfirmed for too long (each has an active exception)."""
+    shipments are unconfirmed for too long (each has an active issue)."""
 
     deadline_near: int
     unconfirmed: int
@@ -42,7 +42,7 @@ def watch(runtime: Runtime, *, now: dt.datetime | None = None) -> WatchCounts:
         for order in shipping:
             seen.add(order.order_id)
             if order.order_id in with_shipment or not shipments_domain.deadline_near(order.shipping_deadline, now, lead):
-                exception_service.clear(session, shipments_domain.SHIPPING_DEADLINE_NEAR, order.order_id)
+                issue_service.clear(session, shipments_domain.SHIPPING_DEADLINE_NEAR, order.order_id)
                 continue
             near += 1
             deadline = order.shipping_deadline.astimezone(dt.UTC) if order.shipping_deadline else None
@@ -50,10 +50,10 @@ def watch(runtime: Runtime, *, now: dt.datetime | None = None) -> WatchCounts:
             _report(session, shipments_domain.SHIPPING_DEADLINE_NEAR, order.order_id,
                     f"John Lewis order {order.order_id} must be dispatched by {when} and has no shipment in "
                     "Adobe Commerce yet.", shipping_deadline=deadline.isoformat() if deadline else None)
-        for record_ in exception_service.list_records(session, exception_service.ExceptionFilter(
+        for record_ in issue_service.list_records(session, issue_service.IssueFilter(
                 type=shipments_domain.SHIPPING_DEADLINE_NEAR.code, active_only=True)):
             if record_.object_id not in seen:
-                exception_service.clear(session, shipments_domain.SHIPPING_DEADLINE_NEAR, record_.object_id)
+                issue_service.clear(session, shipments_domain.SHIPPING_DEADLINE_NEAR, record_.object_id)
 
         unconfirmed = 0
         rows = session.scalars(select(ShipmentOut).where(ShipmentOut.state.in_(shipments_domain.OPEN_STATES))).all()
@@ -69,8 +69,8 @@ def watch(runtime: Runtime, *, now: dt.datetime | None = None) -> WatchCounts:
                         f"{row.marketplace_order_id} was made {minutes} minutes ago and is still not confirmed "
                         f"(state: {row.state.replace('_', ' ')}).", detail=row.last_error,
                         order_id=row.marketplace_order_id, state=row.state)
-        for record_ in exception_service.list_records(session, exception_service.ExceptionFilter(
+        for record_ in issue_service.list_records(session, issue_service.IssueFilter(
                 type=shipments_domain.SHIPMENT_UNCONFIRMED.code, active_only=True)):
             if record_.object_id not in open_ids:
-                exception_service.clear(session, shipments_domain.SHIPMENT_UNCONFIRMED, record_.object_id)
+                issue_service.clear(session, shipments_domain.SHIPMENT_UNCONFIRMED, record_.object_id)
     return WatchCounts(deadline_near=near, unconfirmed=unconfirmed)

@@ -27,19 +27,19 @@ from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.catalogue import PublishOverride
-from marketbridge.adapters.db.models.core import ExceptionRecord
+from marketbridge.adapters.db.models.core import IssueRecord
 from marketbridge.adapters.db.models.stock import SkuState, SyncLane
 from marketbridge.domain import stock as stock_domain
 from marketbridge.domain.catalogue import OverrideAction
-from marketbridge.domain.exceptions import ExceptionReport, ExceptionType
+from marketbridge.domain.issues import IssueReport, IssueType
 from marketbridge.domain.sku_stock import SkuStock, compute
 from marketbridge.domain.stock import (
     PRODUCT_UNREADABLE,
     Kind,
     Rule,
 )
-from marketbridge.services import exceptions as exception_service
-from marketbridge.services.exceptions import ACTIVE_STATES
+from marketbridge.services import issues as issue_service
+from marketbridge.services.issues import ACTIVE_STATES
 from marketbridge.services.stock import outbox, reading
 from marketbridge.services.stock.rules import load_rules
 from marketbridge.settings import OrderCreationMode, Settings
@@ -217,14 +217,14 @@ def _lock_states(session: Session, skus: Sequence[str]) -> None:
                         .order_by(STATE_TABLE.c.sku).with_for_update())
 
 
-def _active_exception_ids(session: Session, types: Iterable[ExceptionType], skus: Iterable[str]) -> dict[str, set[str]]:
-    """``{sku: {type codes}}`` of active SKU exceptions, to clear only what exists (cheap in bulk)."""
+def _active_issue_ids(session: Session, types: Iterable[IssueType], skus: Iterable[str]) -> dict[str, set[str]]:
+    """``{sku: {type codes}}`` of active SKU issues, to clear only what exists (cheap in bulk)."""
     codes = [t.code for t in types]
     wanted = set(skus)
     out: dict[str, set[str]] = {}
     for code, object_id in session.execute(
-        select(ExceptionRecord.type, ExceptionRecord.object_id).where(
-            ExceptionRecord.type.in_(codes), ExceptionRecord.state.in_(ACTIVE_STATES)
+        select(IssueRecord.type, IssueRecord.object_id).where(
+            IssueRecord.type.in_(codes), IssueRecord.state.in_(ACTIVE_STATES)
         )
     ):
         if object_id in wanted:
@@ -355,11 +355,11 @@ def apply_readings(
     if reread:
         outbox.note_hints(session, reread, price=True, details=True, reason="reread:newer-stock-facts")
     for sku, why in unreadable:
-        exception_service.record(session, ExceptionReport(
+        issue_service.record(session, IssueReport(
             type=PRODUCT_UNREADABLE, object_id=sku,
             message=f"A stock or price change was noticed for {sku}, but {why.lower()}; nothing was sent for it.",
             detail=why))
     result.unreadable = len(unreadable)
-    for sku in _active_exception_ids(session, [PRODUCT_UNREADABLE], readable):
-        exception_service.clear(session, PRODUCT_UNREADABLE, sku)
+    for sku in _active_issue_ids(session, [PRODUCT_UNREADABLE], readable):
+        issue_service.clear(session, PRODUCT_UNREADABLE, sku)
     return result

@@ -34,14 +34,14 @@ from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.stock import SkuState, SyncBatch, SyncLane
 from marketbridge.adapters.errors import RemoteError
 from marketbridge.domain import stock as stock_domain
-from marketbridge.domain.exceptions import ExceptionReport
+from marketbridge.domain.issues import IssueReport
 from marketbridge.domain.stock import (
     STOCK_IMPORT_FAILED,
     Kind,
     Lane,
 )
 from marketbridge.runtime import Runtime
-from marketbridge.services import exceptions as exception_service
+from marketbridge.services import issues as issue_service
 from marketbridge.services import skus as sku_service
 from marketbridge.services.stock import outbox
 from marketbridge.services.stock.refresh import refresh
@@ -171,7 +171,7 @@ def upload(runtime: Runtime, batch_id: int, owner: str | None = None) -> UploadR
     import id is not resent.
 
     On failure (after the client's own 429 handling) the batch is released — its values go back to
-    pending — and an Ops exception is recorded; the next window retries.
+    pending — and an Ops issue is recorded; the next window retries.
     """
     owner = owner or outbox.batch_workflow_id(batch_id)
     with runtime.db.session() as session:
@@ -198,7 +198,7 @@ def upload(runtime: Runtime, batch_id: int, owner: str | None = None) -> UploadR
         with runtime.db.session() as session:
             outbox.mark_attempted(session, api)
             requeued = outbox.release(session, batch_id, str(error))
-            exception_service.record(session, ExceptionReport(
+            issue_service.record(session, IssueReport(
                 type=STOCK_IMPORT_FAILED, object_id=_connection_id(api),
                 message=f"The {api} upload of {len(values)} SKUs to the marketplace failed; the values are queued "
                 "again for the next window.",
@@ -243,7 +243,7 @@ def follow(runtime: Runtime, batch_id: int, owner: str | None = None) -> FollowR
         # same values is harmless, losing them is not.
         with runtime.db.session() as session:
             outbox.release(session, batch_id, f"could not follow import {import_id}: {error}")
-            exception_service.record(session, ExceptionReport(
+            issue_service.record(session, IssueReport(
                 type=STOCK_IMPORT_FAILED, object_id=_connection_id(api),
                 message=f"marketbridge could not read the result of {api} import {import_id}; the values are "
                 "queued again.", detail=str(error)[:2000], context={"batch_id": batch_id}))
@@ -251,7 +251,7 @@ def follow(runtime: Runtime, batch_id: int, owner: str | None = None) -> FollowR
     if result.status not in ("COMPLETE", "SENT"):
         with runtime.db.session() as session:
             outbox.release(session, batch_id, f"import {import_id} {result.status}: {result.reason or ''}")
-            exception_service.record(session, ExceptionReport(
+            issue_service.record(session, IssueReport(
                 type=STOCK_IMPORT_FAILED, object_id=_connection_id(api),
                 message=f"The marketplace reports {api} import {import_id} as {result.status}; the values are "
                 "queued again for the next window.",

@@ -3,7 +3,7 @@
 Mirakl's import report names the lines it refused (by offer SKU, mapped back to Magento SKUs by
 :func:`.push.follow`); every other line of the batch was accepted. Per SKU this writes the
 published value, the result (``ok`` or ``error`` with Mirakl's message), the import id and the
-latency from first notice (``sku_states``), and one history row (``sku_push_log``); SKU exceptions
+latency from first notice (``sku_states``), and one history row (``sku_push_log``); SKU issues
 are raised (unknown offer, refused line) or cleared, and the batch completes, freeing its lane.
 A 50,000-SKU import is written in slices of ``RESULT_SLICE`` rows to bound memory.
 """
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.stock import SkuPushLog, SkuState, SyncBatch
 from marketbridge.domain import stock as stock_domain
-from marketbridge.domain.exceptions import ExceptionReport
+from marketbridge.domain.issues import IssueReport
 from marketbridge.domain.stock import (
     SKU_UNKNOWN_ON_MARKETPLACE,
     STOCK_IMPORT_FAILED,
@@ -31,9 +31,9 @@ from marketbridge.domain.stock import (
 )
 from marketbridge.memory import release_free_memory
 from marketbridge.runtime import Runtime
-from marketbridge.services import exceptions as exception_service
+from marketbridge.services import issues as issue_service
 from marketbridge.services.stock import outbox
-from marketbridge.services.stock.apply import LARGE_PASS, STATE_TABLE, _active_exception_ids
+from marketbridge.services.stock.apply import LARGE_PASS, STATE_TABLE, _active_issue_ids
 
 log = structlog.get_logger(__name__)
 
@@ -41,7 +41,7 @@ RESULT_SLICE = 5000
 
 
 def _connection_id(api: str) -> str:
-    """The object of an import API's ``stock_import_failed`` exception (one per API)."""
+    """The object of an import API's ``stock_import_failed`` issue (one per API)."""
     return f"mirakl:{api}"
 
 
@@ -137,22 +137,22 @@ def record_results(runtime: Runtime, batch_id: int, api: str, import_id: str, st
             _write_results(session, rows[start : start + RESULT_SLICE], failed, batch_id, import_id, now)
         failed_skus = set(failed)
         ok_skus = {r.sku for r in rows} - failed_skus
-        active = _active_exception_ids(session, [SKU_UNKNOWN_ON_MARKETPLACE, STOCK_LINE_REJECTED], ok_skus)
+        active = _active_issue_ids(session, [SKU_UNKNOWN_ON_MARKETPLACE, STOCK_LINE_REJECTED], ok_skus)
         for sku, codes in active.items():
             for type_ in (SKU_UNKNOWN_ON_MARKETPLACE, STOCK_LINE_REJECTED):
                 if type_.code in codes:
-                    exception_service.clear(session, type_, sku)
+                    issue_service.clear(session, type_, sku)
         for sku in sorted(failed_skus & {r.sku for r in rows}):
             message = failed[sku]
             unknown = stock_domain.classify_line_error(message) == "unknown_offer"
             type_ = SKU_UNKNOWN_ON_MARKETPLACE if unknown else STOCK_LINE_REJECTED
             text = (f"The marketplace has no offer with SKU {sku}, so its stock/price could not be updated."
                     if unknown else f"The marketplace refused the stock/price line for SKU {sku}: {message}")
-            exception_service.record(session, ExceptionReport(
+            issue_service.record(session, IssueReport(
                 type=type_, object_id=sku, message=text, detail=f"{api} import {import_id}: {message}",
                 context={"import_id": import_id, "api": api}))
         outbox.complete(session, batch_id, import_status=status, ok=len(ok_skus), errors=len(failed_skus), now=now)
-        exception_service.clear(session, STOCK_IMPORT_FAILED, _connection_id(api))
+        issue_service.clear(session, STOCK_IMPORT_FAILED, _connection_id(api))
     if len(rows) >= LARGE_PASS:
         release_free_memory()
     log.info("stock.import_done", api=api, import_id=import_id, ok=len(ok_skus), errors=len(failed_skus))

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.models.stock import StockRule
 from marketbridge.domain.stock import Kind, Rule, RuleError, Scope, validate_rule
-from marketbridge.services.exceptions import audit
+from marketbridge.services.issues import audit
 from marketbridge.services.stock.views import RuleView
 
 

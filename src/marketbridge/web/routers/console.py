@@ -1,4 +1,4 @@
-"""The operations console: log-in, the dashboard pages, actions on exceptions, the operating guide,
+"""The operations console: log-in, the dashboard pages, actions on issues, the operating guide,
 ``POST /api/exceptions/{id}/actions`` and ``/metrics``.
 
 Pages need a logged-in browser session (anonymous → ``303`` to ``/login``); every unsafe request
@@ -16,9 +16,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from marketbridge.domain.auth import Action, Role
-from marketbridge.domain.exceptions import Team
+from marketbridge.domain.issues import Team
 from marketbridge.services import auth as auth_service
-from marketbridge.services import exceptions as exception_service
+from marketbridge.services import issues as issue_service
 from marketbridge.services.console import actions as console_actions
 from marketbridge.services.console import dashboard
 from marketbridge.web import console_flow_pages, console_guide, console_metrics, console_users
@@ -41,8 +41,8 @@ pages = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 api = APIRouter(tags=["exceptions"])
 
 SigningOut = Annotated[ConsoleUser, Depends(requires(Action.SIGN_OUT, "session"))]
-PageActor = Annotated[ConsoleUser, Depends(requires(Action.ACT_ON_EXCEPTION, "session"))]
-ApiActor = Annotated[ConsoleUser, Depends(requires(Action.ACT_ON_EXCEPTION))]
+PageActor = Annotated[ConsoleUser, Depends(requires(Action.ACT_ON_ISSUE, "session"))]
+ApiActor = Annotated[ConsoleUser, Depends(requires(Action.ACT_ON_ISSUE))]
 
 
 # --- log-in -----------------------------------------------------------------------------------------
@@ -71,12 +71,12 @@ def login(
     user = auth_service.authenticate(session, name.strip(), password)
     if user is None:
         login_throttle.failed(session, name, client)
-        exception_service.audit(session, name.strip()[:64] or "(blank)", "login.failed", "user", name.strip()[:255])
+        issue_service.audit(session, name.strip()[:64] or "(blank)", "login.failed", "user", name.strip()[:255])
         return render(request, "console/login.html", status_code=401, next=safe_next(next),
                       error="That name and password do not match an active account.", name=name)
     login_throttle.succeeded(session, name, client)
     start_session(request, user)
-    exception_service.audit(session, user.name, "login", "user", user.name)
+    issue_service.audit(session, user.name, "login", "user", user.name)
     return RedirectResponse(safe_next(next), status_code=303)
 
 
@@ -87,7 +87,7 @@ def _minutes(seconds: float) -> str:
 
 @pages.post("/logout")
 def logout(request: Request, session: SessionDep, user: SigningOut) -> Response:
-    exception_service.audit(session, user.name, "logout", "user", user.name)
+    issue_service.audit(session, user.name, "logout", "user", user.name)
     end_session(request, user)
     return RedirectResponse("/login", status_code=303)
 
@@ -103,20 +103,20 @@ def overview(request: Request, session: SessionDep, runtime: RuntimeDep, user: P
         request,
         "console/overview.html",
         flows=dashboard.flow_health(runtime, session),
-        teams=dashboard.open_exceptions_by_team(session),
+        teams=dashboard.open_issues_by_team(session),
         api_usage=dashboard.api_usage(),
         highlights=console_flow_pages.overview_highlights(session, runtime),
-        recent=dashboard.list_exceptions(session, limit=8),
+        recent=dashboard.list_issues(session, limit=8),
     )
 
 
-# --- exceptions ---------------------------------------------------------------------------------------
+# --- issues ---------------------------------------------------------------------------------------
 
 StateFilter = Literal["active", "open", "acknowledged", "resolved", "ignored", "all"]
 
 
 @pages.get("/exceptions", response_class=HTMLResponse)
-def exceptions_page(
+def issues_page(
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
@@ -126,7 +126,7 @@ def exceptions_page(
     type: str | None = None,
     q: Annotated[str | None, Query(max_length=255)] = None,
 ) -> Response:
-    records = dashboard.list_exceptions(
+    records = dashboard.list_issues(
         session, team=team.value if team else None, state=state, type_code=type or None, search=q or None
     )
     template = "console/_exception_rows.html" if request.headers.get("HX-Request") and \
@@ -139,30 +139,30 @@ def exceptions_page(
         state=state,
         type_code=type or "",
         q=q or "",
-        types=dashboard.exception_types(),
+        types=dashboard.issue_types(),
         actions_for=lambda record: console_actions.available_actions(record, runtime.flow_actions),
         flow_actions_for=runtime.flow_actions.for_type,
         may_act=lambda record: may_act(user, record.owner),
     )
 
 
-def _record_or_404(session: SessionDep, record_id: int) -> dashboard.ExceptionRecordRow:
-    record = dashboard.exception_record(session, record_id)
+def _record_or_404(session: SessionDep, record_id: int) -> dashboard.IssueRecordRow:
+    record = dashboard.issue_record(session, record_id)
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"There is no exception number {record_id}.")
     return record
 
 
 @pages.get("/exceptions/{record_id}", response_class=HTMLResponse)
-def exception_detail(request: Request, session: SessionDep, runtime: RuntimeDep, user: PageReader,
+def issue_detail(request: Request, session: SessionDep, runtime: RuntimeDep, user: PageReader,
                      record_id: DbId) -> Response:
     record = _record_or_404(session, record_id)
     return render(
         request,
         "console/exception_detail.html",
         record=record,
-        type=dashboard.exception_types().get(record.type),
-        history=dashboard.exception_history(session, record_id),
+        type=dashboard.issue_types().get(record.type),
+        history=dashboard.issue_history(session, record_id),
         actions=console_actions.available_actions(record, runtime.flow_actions),
         flow_actions=runtime.flow_actions.for_type(record.type),
         can_act=may_act(user, record.owner),
@@ -172,7 +172,7 @@ def exception_detail(request: Request, session: SessionDep, runtime: RuntimeDep,
 
 
 @pages.post("/exceptions/{record_id}/actions/{action}", response_class=HTMLResponse)
-async def exception_action(
+async def issue_action(
     request: Request, session: SessionDep, runtime: RuntimeDep, user: PageActor, record_id: DbId, action: str
 ) -> Response:
     form = await request.form()
@@ -209,8 +209,8 @@ async def exception_action(
         request,
         "console/exception_detail.html",
         status_code=status_code,
-        type=dashboard.exception_types().get(record.type),
-        history=dashboard.exception_history(session, record_id),
+        type=dashboard.issue_types().get(record.type),
+        history=dashboard.issue_history(session, record_id),
         **context,
     )
 
@@ -251,14 +251,16 @@ class ActionRequest(BaseModel):
     params: dict[str, Annotated[str, Field(max_length=255)]] = Field(default_factory=dict)
 
 
+# name= keeps the operation id and summary that /openapi.json has always given this route.
 @api.post(
     "/api/exceptions/{record_id}/actions",
+    name="act_on_exception",
     responses={403: {"description": "Your role may not act on this team's exceptions."},
                404: {"description": "No such exception."},
                409: {"description": "The action is not possible in the record's state."},
                502: {"description": "The flow could not carry the action out."}},
 )
-def act_on_exception(
+def act_on_issue(
     record_id: DbId, body: ActionRequest, session: SessionDep, runtime: RuntimeDep, user: ApiActor
 ) -> dict[str, Any]:
     """Act on an exception as the token's user (same rules and audit log as the dashboard)."""
@@ -275,7 +277,7 @@ def act_on_exception(
     except console_actions.ActionFailed as problem:
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, str(problem)) from None
     session.flush()
-    return {"message": result.message, "exception": exception_service.to_dict(result.record)}
+    return {"message": result.message, "exception": issue_service.to_dict(result.record)}
 
 
 @api.get("/metrics", tags=["metrics"], response_class=Response)

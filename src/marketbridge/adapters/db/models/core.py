@@ -1,4 +1,4 @@
-"""Tables the foundation owns: exception records, the audit log of human actions, stream
+"""Tables the foundation owns: issue records, the audit log of human actions, stream
 cursors for polling, recorded outbound deliveries, and worker heartbeats."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from marketbridge.adapters.db.base import Base, utcnow
 
 
-class ExceptionRecord(Base):
+class IssueRecord(Base):
     """One business problem about one object. Unique while active per (type, object)."""
 
-    __tablename__ = "exception_records"
+    __tablename__ = "exception_records"  # the table keeps its historic name (no migration)
     __table_args__ = (
         Index("ix_exception_records_key", "type", "object_type", "object_id"),
         Index("ix_exception_records_state_owner", "state", "owner"),

@@ -1,12 +1,12 @@
-"""The catalogue flow's exception types: what ecommerce is told about products, offers and SKUs.
+"""The catalogue flow's issue types: what ecommerce is told about products, offers and SKUs.
 """
 
 from __future__ import annotations
 
-from marketbridge.domain.exceptions import ObjectType, Severity, Team, exception_type
+from marketbridge.domain.issues import ObjectType, Severity, Team, issue_type
 
-# ----------------------------------------------------------------------------- exception types
-PRODUCT_INVALID = exception_type(
+# ----------------------------------------------------------------------------- issue types
+PRODUCT_INVALID = issue_type(
     "catalogue_product_invalid",
     owner=Team.ECOMMERCE,
     severity=Severity.WARNING,
@@ -19,7 +19,7 @@ PRODUCT_INVALID = exception_type(
     action="Fix each listed problem in Adobe Commerce (or add an attribute, value or category mapping with "
     "`marketbridge catalogue mapping ...`), then run `marketbridge catalogue publish --sku SKU`.",
 )
-PRODUCT_REJECTED = exception_type(
+PRODUCT_REJECTED = issue_type(
     "catalogue_product_rejected",
     owner=Team.ECOMMERCE,
     severity=Severity.WARNING,
@@ -30,7 +30,7 @@ PRODUCT_REJECTED = exception_type(
     action="Read the marketplace's reason in the message, correct the product in Adobe Commerce, then "
     "publish it again with `marketbridge catalogue publish --sku SKU`.",
 )
-SKU_NEAR_MISS = exception_type(
+SKU_NEAR_MISS = issue_type(
     "sku_near_miss",
     owner=Team.ECOMMERCE,
     severity=Severity.WARNING,
@@ -42,7 +42,7 @@ SKU_NEAR_MISS = exception_type(
     action="If they are the same item, confirm with `marketbridge skus link OFFER_SKU MAGENTO_SKU` (every flow "
     "then uses the link); otherwise correct the SKU on the marketplace.",
 )
-OFFER_WITHOUT_PRODUCT = exception_type(
+OFFER_WITHOUT_PRODUCT = issue_type(
     "audit_offer_without_product",
     owner=Team.ECOMMERCE,
     severity=Severity.WARNING,
@@ -53,7 +53,7 @@ OFFER_WITHOUT_PRODUCT = exception_type(
     action="Either delete the offer on the marketplace or create/rename the product in Adobe Commerce so the "
     "SKUs match exactly (or link them with `marketbridge skus link`).",
 )
-OFFER_INACTIVE = exception_type(
+OFFER_INACTIVE = issue_type(
     "audit_offer_inactive",
     owner=Team.ECOMMERCE,
     severity=Severity.WARNING,

@@ -1,4 +1,4 @@
-"""Recording, clearing, listing and acting on exception records.
+"""Recording, clearing, listing and acting on issue records.
 
 Flows call :func:`record` when they meet a problem and :func:`clear` when they see that the same
 problem on the same object is gone; both are idempotent and cheap, so a flow can call them on
@@ -17,35 +17,35 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.core import AuditLogEntry, ExceptionRecord
-from marketbridge.domain.exceptions import (
-    ExceptionReport,
-    ExceptionState,
-    ExceptionType,
+from marketbridge.adapters.db.models.core import AuditLogEntry, IssueRecord
+from marketbridge.domain.issues import (
+    IssueReport,
+    IssueState,
+    IssueType,
     ObjectType,
     Team,
 )
 
 log = structlog.get_logger(__name__)
 
-ACTIVE_STATES = (ExceptionState.OPEN.value, ExceptionState.ACKNOWLEDGED.value)
+ACTIVE_STATES = (IssueState.OPEN.value, IssueState.ACKNOWLEDGED.value)
 
 
-def _active(session: Session, code: str, object_type: str, object_id: str) -> ExceptionRecord | None:
+def _active(session: Session, code: str, object_type: str, object_id: str) -> IssueRecord | None:
     return session.scalars(
-        select(ExceptionRecord)
+        select(IssueRecord)
         .where(
-            ExceptionRecord.type == code,
-            ExceptionRecord.object_type == object_type,
-            ExceptionRecord.object_id == object_id,
-            ExceptionRecord.state.in_(ACTIVE_STATES),
+            IssueRecord.type == code,
+            IssueRecord.object_type == object_type,
+            IssueRecord.object_id == object_id,
+            IssueRecord.state.in_(ACTIVE_STATES),
         )
-        .order_by(ExceptionRecord.id.desc())
+        .order_by(IssueRecord.id.desc())
         .limit(1)
     ).first()
 
 
-def record(session: Session, report: ExceptionReport) -> ExceptionRecord:
+def record(session: Session, report: IssueReport) -> IssueRecord:
     """Open a record for ``report``, or update the active one for the same type and object.
 
     An *ignored* record for the same key stays ignored: a person decided it does not matter, so a
@@ -56,12 +56,12 @@ def record(session: Session, report: ExceptionReport) -> ExceptionRecord:
     existing = _active(session, code, object_type, object_id)
     if existing is None:
         ignored = session.scalars(
-            select(ExceptionRecord)
+            select(IssueRecord)
             .where(
-                ExceptionRecord.type == code,
-                ExceptionRecord.object_type == object_type,
-                ExceptionRecord.object_id == object_id,
-                ExceptionRecord.state == ExceptionState.IGNORED.value,
+                IssueRecord.type == code,
+                IssueRecord.object_type == object_type,
+                IssueRecord.object_id == object_id,
+                IssueRecord.state == IssueState.IGNORED.value,
             )
             .limit(1)
         ).first()
@@ -77,7 +77,7 @@ def record(session: Session, report: ExceptionReport) -> ExceptionRecord:
         if report.context:
             existing.context = {**(existing.context or {}), **report.context}
         return existing
-    record_ = ExceptionRecord(
+    record_ = IssueRecord(
         type=code,
         object_type=object_type,
         object_id=object_id,
@@ -86,7 +86,7 @@ def record(session: Session, report: ExceptionReport) -> ExceptionRecord:
         message=report.message,
         detail=report.detail,
         suggested_action=report.suggested_action or report.type.action,
-        state=ExceptionState.OPEN.value,
+        state=IssueState.OPEN.value,
         context=dict(report.context),
         count=1,
         first_seen=now,
@@ -98,26 +98,26 @@ def record(session: Session, report: ExceptionReport) -> ExceptionRecord:
     return record_
 
 
-def clear(session: Session, type_: ExceptionType, object_id: str, *, by: str = "system") -> int:
+def clear(session: Session, type_: IssueType, object_id: str, *, by: str = "system") -> int:
     """Resolve the active record of this type on this object, if any: the condition is gone."""
     existing = _active(session, type_.code, type_.object_type.value, object_id)
     if existing is None:
         return 0
-    existing.state = ExceptionState.RESOLVED.value
+    existing.state = IssueState.RESOLVED.value
     existing.resolved_at = utcnow()
     existing.resolved_by = by
     log.info("exception.auto_resolved", type=type_.code, object_id=object_id)
     return 1
 
 
-def is_active(session: Session, type_: ExceptionType, object_id: str) -> bool:
+def is_active(session: Session, type_: IssueType, object_id: str) -> bool:
     return _active(session, type_.code, type_.object_type.value, object_id) is not None
 
 
 @dataclass(frozen=True)
-class ExceptionFilter:
+class IssueFilter:
     owner: Team | None = None
-    state: ExceptionState | None = None
+    state: IssueState | None = None
     type: str | None = None
     object_type: ObjectType | None = None
     object_id: str | None = None
@@ -126,29 +126,29 @@ class ExceptionFilter:
     offset: int = 0
 
 
-def list_records(session: Session, filters: ExceptionFilter = ExceptionFilter()) -> Sequence[ExceptionRecord]:
-    query = select(ExceptionRecord)
+def list_records(session: Session, filters: IssueFilter = IssueFilter()) -> Sequence[IssueRecord]:
+    query = select(IssueRecord)
     if filters.owner is not None:
-        query = query.where(ExceptionRecord.owner == filters.owner.value)
+        query = query.where(IssueRecord.owner == filters.owner.value)
     if filters.state is not None:
-        query = query.where(ExceptionRecord.state == filters.state.value)
+        query = query.where(IssueRecord.state == filters.state.value)
     if filters.active_only:
-        query = query.where(ExceptionRecord.state.in_(ACTIVE_STATES))
+        query = query.where(IssueRecord.state.in_(ACTIVE_STATES))
     if filters.type is not None:
-        query = query.where(ExceptionRecord.type == filters.type)
+        query = query.where(IssueRecord.type == filters.type)
     if filters.object_type is not None:
-        query = query.where(ExceptionRecord.object_type == filters.object_type.value)
+        query = query.where(IssueRecord.object_type == filters.object_type.value)
     if filters.object_id is not None:
-        query = query.where(ExceptionRecord.object_id == filters.object_id)
-    query = query.order_by(ExceptionRecord.last_seen.desc(), ExceptionRecord.id.desc())
+        query = query.where(IssueRecord.object_id == filters.object_id)
+    query = query.order_by(IssueRecord.last_seen.desc(), IssueRecord.id.desc())
     return session.scalars(query.limit(filters.limit).offset(filters.offset)).all()
 
 
 def open_counts_by_owner(session: Session) -> dict[str, int]:
     rows = session.execute(
-        select(ExceptionRecord.owner, func.count())
-        .where(ExceptionRecord.state.in_(ACTIVE_STATES))
-        .group_by(ExceptionRecord.owner)
+        select(IssueRecord.owner, func.count())
+        .where(IssueRecord.state.in_(ACTIVE_STATES))
+        .group_by(IssueRecord.owner)
     ).all()
     counts = {team.value: 0 for team in Team}
     counts.update({owner: int(n) for owner, n in rows})
@@ -157,9 +157,9 @@ def open_counts_by_owner(session: Session) -> dict[str, int]:
 
 def open_counts_by_type(session: Session) -> dict[tuple[str, str], int]:
     rows = session.execute(
-        select(ExceptionRecord.type, ExceptionRecord.owner, func.count())
-        .where(ExceptionRecord.state.in_(ACTIVE_STATES))
-        .group_by(ExceptionRecord.type, ExceptionRecord.owner)
+        select(IssueRecord.type, IssueRecord.owner, func.count())
+        .where(IssueRecord.state.in_(ACTIVE_STATES))
+        .group_by(IssueRecord.type, IssueRecord.owner)
     ).all()
     return {(code, owner): int(n) for code, owner, n in rows}
 
@@ -169,10 +169,10 @@ class ActionNotAllowed(Exception):
 
 
 HUMAN_ACTIONS = {
-    "acknowledge": ExceptionState.ACKNOWLEDGED,
-    "resolve": ExceptionState.RESOLVED,
-    "ignore": ExceptionState.IGNORED,
-    "reopen": ExceptionState.OPEN,
+    "acknowledge": IssueState.ACKNOWLEDGED,
+    "resolve": IssueState.RESOLVED,
+    "ignore": IssueState.IGNORED,
+    "reopen": IssueState.OPEN,
 }
 
 
@@ -189,9 +189,9 @@ def act(
     *,
     actor: str,
     assignee: str | None = None,
-) -> ExceptionRecord:
+) -> IssueRecord:
     """A person acts on a record: acknowledge, resolve, ignore, reopen or assign. Audited."""
-    record_ = session.get(ExceptionRecord, record_id)
+    record_ = session.get(IssueRecord, record_id)
     if record_ is None:
         raise LookupError(f"no exception record {record_id}")
     if action == "assign":
@@ -199,7 +199,7 @@ def act(
     elif action in HUMAN_ACTIONS:
         new_state = HUMAN_ACTIONS[action]
         record_.state = new_state.value
-        if new_state in (ExceptionState.RESOLVED, ExceptionState.IGNORED):
+        if new_state in (IssueState.RESOLVED, IssueState.IGNORED):
             record_.resolved_at = utcnow()
             record_.resolved_by = actor
         else:
@@ -211,7 +211,7 @@ def act(
     return record_
 
 
-def to_dict(record_: ExceptionRecord) -> dict[str, Any]:
+def to_dict(record_: IssueRecord) -> dict[str, Any]:
     def iso(value: dt.datetime | None) -> str | None:
         return value.isoformat() if value else None
 

@@ -1,12 +1,14 @@
-"""Exception records: the one shared model every flow raises into.
+"""Issue records: the one shared model every flow raises into.
 
-An *exception* here is a business problem that needs a person (not a Python exception): one
-record about one business object (an order, a SKU, a shipment, a refund, a product), owned by one
-team, written in plain English with a suggested action. A repeat of the same problem on the same
-object updates the same record (count and last seen), and the record resolves itself when the
-flow sees the condition clear.
+An *issue* is a business problem that needs a person: one record about one business object (an
+order, a SKU, a shipment, a refund, a product), owned by one team, written in plain English with a
+suggested action. A repeat of the same problem on the same object updates the same record (count
+and last seen), and the record resolves itself when the flow sees the condition clear.
 
-Every exception *type* is declared once with :func:`exception_type`, with its owner, severity
+The teams call these *exceptions*, and so do the console, the guides, the CLI, the public API and
+the database table; the code says *issue* so that nothing confuses them with Python's exceptions.
+
+Every issue *type* is declared once with :func:`issue_type`, with its owner, severity
 and the plain-English explanation that the operating guide and the dashboard show. A test checks
 that the guide in ``docs/operations/`` covers every declared type.
 """
@@ -32,7 +34,7 @@ class Severity(enum.StrEnum):
     INFO = "info"
 
 
-class ExceptionState(enum.StrEnum):
+class IssueState(enum.StrEnum):
     OPEN = "open"
     ACKNOWLEDGED = "acknowledged"
     RESOLVED = "resolved"
@@ -41,7 +43,7 @@ class ExceptionState(enum.StrEnum):
     @property
     def is_active(self) -> bool:
         """Open and acknowledged records still need someone; resolved and ignored do not."""
-        return self in (ExceptionState.OPEN, ExceptionState.ACKNOWLEDGED)
+        return self in (IssueState.OPEN, IssueState.ACKNOWLEDGED)
 
 
 class ObjectType(enum.StrEnum):
@@ -55,7 +57,7 @@ class ObjectType(enum.StrEnum):
 
 
 @dataclass(frozen=True)
-class ExceptionType:
+class IssueType:
     """A kind of problem, as the operating guide explains it."""
 
     code: str
@@ -67,10 +69,10 @@ class ExceptionType:
     action: str
 
 
-_REGISTRY: dict[str, ExceptionType] = {}
+_REGISTRY: dict[str, IssueType] = {}
 
 
-def exception_type(
+def issue_type(
     code: str,
     *,
     owner: Team,
@@ -79,30 +81,30 @@ def exception_type(
     title: str,
     meaning: str,
     action: str,
-) -> ExceptionType:
-    """Declare an exception type once, at import time of the flow's domain module."""
-    declared = ExceptionType(code, owner, severity, object_type, title, meaning, action)
+) -> IssueType:
+    """Declare an issue type once, at import time of the flow's domain module."""
+    declared = IssueType(code, owner, severity, object_type, title, meaning, action)
     existing = _REGISTRY.get(code)
     if existing is not None and existing != declared:
-        raise ValueError(f"exception type {code!r} declared twice with different content")
+        raise ValueError(f"issue type {code!r} declared twice with different content")
     _REGISTRY[code] = declared
     return declared
 
 
-def registered_types() -> dict[str, ExceptionType]:
+def registered_types() -> dict[str, IssueType]:
     """Every declared type. Import ``marketbridge.domain.catalog`` first to load them all."""
     return dict(_REGISTRY)
 
 
-def get_type(code: str) -> ExceptionType:
+def get_type(code: str) -> IssueType:
     try:
         return _REGISTRY[code]
     except KeyError:
-        raise KeyError(f"unknown exception type {code!r}: declare it with exception_type()") from None
+        raise KeyError(f"unknown issue type {code!r}: declare it with issue_type()") from None
 
 
 @dataclass(frozen=True)
-class ExceptionReport:
+class IssueReport:
     """What a flow hands to the recorder: one problem about one object, right now.
 
     ``message`` is for people (plain English, names the object and what is wrong);
@@ -110,7 +112,7 @@ class ExceptionReport:
     defaults to the type's action.
     """
 
-    type: ExceptionType
+    type: IssueType
     object_id: str
     message: str
     detail: str = ""
@@ -124,7 +126,7 @@ class ExceptionReport:
 
 
 # Types raised by the foundation itself (connections, workflows).
-CONNECTION_FAILED = exception_type(
+CONNECTION_FAILED = issue_type(
     "connection_failed",
     owner=Team.ECOMMERCE,
     severity=Severity.CRITICAL,
@@ -135,7 +137,7 @@ CONNECTION_FAILED = exception_type(
     action="Check that the API key or integration token is still valid and that the system is up. "
     "Run `marketbridge check` to see exactly what fails.",
 )
-WORKFLOW_FAILED = exception_type(
+WORKFLOW_FAILED = issue_type(
     "workflow_failed",
     owner=Team.OPS,
     severity=Severity.CRITICAL,
