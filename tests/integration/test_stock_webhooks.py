@@ -95,11 +95,16 @@ def test_other_flows_register_handlers_by_prefix(client):
 
 
 def test_a_failing_handler_keeps_the_event_for_a_retry(client):
+    """The intake tries a failed dispatch again at once (services/webhook_intake.py); a handler
+    still failing after that leaves the event, with its error, for the poll's re-dispatch."""
+    from marketbridge.services.webhook_intake import DISPATCH_ATTEMPTS
+
     calls = []
+    broken = [True]
 
     def flaky(session, name, data):
         calls.append(name)
-        if len(calls) == 1:
+        if broken[0]:
             raise RuntimeError("temporary")
 
     client.runtime.webhook_handlers.add("observer.mb_test_flaky", flaky)
@@ -107,12 +112,32 @@ def test_a_failing_handler_keeps_the_event_for_a_retry(client):
     with client.runtime.db.session() as s:
         event = s.scalars(select(WebhookEvent)).one()
         assert event.handled_at is None and "temporary" in event.error
+    assert len(calls) == 1 + DISPATCH_ATTEMPTS
+    broken[0] = False
     from marketbridge.services.webhooks import redispatch_unhandled
 
     assert redispatch_unhandled(client.runtime.db.session, handlers=client.runtime.webhook_handlers, older_than_seconds=0) == 1
     with client.runtime.db.session() as s:
         assert s.scalars(select(WebhookEvent)).one().handled_at is not None
-    assert calls == ["observer.mb_test_flaky_event"] * 2
+    assert calls == ["observer.mb_test_flaky_event"] * (2 + DISPATCH_ATTEMPTS)
+
+
+def test_a_handler_that_fails_once_is_dispatched_again_at_once(client):
+    """Scale-out soak on PostgreSQL: a hint upsert was a deadlock victim, and the event waited for
+    the poll (off in the soak, every 5 minutes in production). Now the intake tries it again."""
+    calls = []
+
+    def deadlocked_once(session, name, data):
+        calls.append(name)
+        if len(calls) == 1:
+            raise RuntimeError("deadlock detected")
+
+    client.runtime.webhook_handlers.add("observer.mb_test_once", deadlocked_once)
+    assert post(client, body_of("observer.mb_test_once_event", {"x": 1})).status_code == 200
+    with client.runtime.db.session() as s:
+        event = s.scalars(select(WebhookEvent)).one()
+        assert event.handled_at is not None and event.attempts == 2
+    assert len(calls) == 2
 
 
 def test_io_events_envelope_is_accepted(client):

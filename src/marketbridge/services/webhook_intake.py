@@ -49,6 +49,8 @@ from marketbridge.services.webhooks import StoredEvent, WebhookHandlers
 log = structlog.get_logger(__name__)
 
 MAX_BATCH = 200
+DISPATCH_ATTEMPTS = 3  # a failed dispatch is tried again alone, this many times
+DISPATCH_BACKOFF_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -228,22 +230,36 @@ class WebhookIntake:
         events = [event for group in groups for event in group]
         try:
             with self._session_factory() as session:  # type: ignore[attr-defined]
-                handled = [self._dispatch_in(session, event_id, again) for event_id, again in events]
-        except Exception as error:  # noqa: BLE001 - the group did not commit: one at a time
+                outcome = {event_id: self._dispatch_in(session, event_id, again) for event_id, again in events}
+        except Exception as error:  # noqa: BLE001 - the group did not commit: one at a time below
             log.warning("webhook.dispatch_group_failed", size=len(events), error=str(error)[:300])
-            handled = []
-            for event_id, again in events:
-                try:
-                    with self._session_factory() as session:  # type: ignore[attr-defined]
-                        handled.append(self._dispatch_in(session, event_id, again))
-                except Exception as single:  # noqa: BLE001 - left unhandled: the poll dispatches it
-                    log.warning("webhook.dispatch_failed", event_id=event_id, error=str(single)[:300])
+            outcome = dict.fromkeys((event_id for event_id, _ in events), False)
+        for event_id, again in events:
+            if not outcome[event_id]:
+                outcome[event_id] = self._dispatch_alone(event_id, again)
         self.dispatched += len(events)
-        if any(handled) and self._on_handled is not None:
+        if any(outcome.values()) and self._on_handled is not None:
             try:
                 self._on_handled()
             except Exception as error:  # noqa: BLE001 - the schedule pushes anyway
                 log.warning("webhook.on_handled_failed", error=str(error)[:200])
+
+    def _dispatch_alone(self, event_id: int, again: bool) -> bool:
+        """Dispatch one event in its own transaction, up to :data:`DISPATCH_ATTEMPTS` times.
+
+        Why: a handler's hint upsert can be a deadlock victim on PostgreSQL (a stock pass locks the
+        same rows); the scale-out soak left such an event undispatched, and only the poll (every 5
+        minutes, off in the soak) or the next catch-up would have run it. Handlers are hints, so
+        running one again is harmless. What still fails stays for the poll, with its error."""
+        for attempt in range(1, DISPATCH_ATTEMPTS + 1):
+            try:
+                with self._session_factory() as session:  # type: ignore[attr-defined]
+                    if self._dispatch_in(session, event_id, again):
+                        return True
+            except Exception as error:  # noqa: BLE001 - left unhandled: the poll dispatches it
+                log.warning("webhook.dispatch_failed", event_id=event_id, attempt=attempt, error=str(error)[:300])
+            time.sleep(DISPATCH_BACKOFF_SECONDS * attempt)
+        return False
 
     def _dispatch_in(self, session: Any, event_id: int, again: bool) -> bool:
         """``dispatch_event`` runs the handlers in a savepoint of its own, after counting the
