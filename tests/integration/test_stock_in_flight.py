@@ -424,3 +424,35 @@ def test_the_poll_locks_states_then_hints_each_in_sku_order(rt, fresh_sandboxes,
     for _, written in writes:
         assert written == sorted(written), writes
     assert set(skus) <= {sku for _, written in writes for sku in written}
+
+
+def test_hint_groups_are_one_write_in_sku_order_with_their_flags_together(rt):
+    """The poll notes three groups (source items, orders, products) in one transaction. Written as
+    three sorted writes they still locked hint rows out of SKU order across the groups, and the
+    scale-out soak's catch-up deadlocked with a refresh pass on ``stock_hints``."""
+    from sqlalchemy import event
+
+    from marketbridge.services.stock import outbox
+
+    writes: list[list[str]] = []
+
+    def record(_conn, _cursor, statement, parameters, _context, executemany):
+        if " ".join(statement.split()).lower().startswith("insert into stock_hints"):
+            rows = parameters if executemany else [parameters]
+            writes.append([r["sku"] if isinstance(r, dict) else r[0] for r in rows])
+
+    event.listen(rt.db.engine, "before_cursor_execute", record)
+    try:
+        with rt.db.session() as session:
+            outbox.note_hint_groups(session, [
+                outbox.HintGroup(("MB-C", "MB-A"), reason="poll:source-items"),
+                outbox.HintGroup(("MB-B", "MB-A"), exact=True, reason="poll:orders"),
+                outbox.HintGroup(("MB-D",), price=True, details=True, reason="poll:products"),
+            ])
+    finally:
+        event.remove(rt.db.engine, "before_cursor_execute", record)
+    assert writes == [["MB-A", "MB-B", "MB-C", "MB-D"]]
+    with rt.db.session() as session:
+        hints = {h.sku: (h.stock, h.exact, h.price, h.reason) for h in session.scalars(select(StockHint))}
+    assert hints == {"MB-A": (True, True, False, "poll:source-items"), "MB-B": (True, True, False, "poll:orders"),
+                     "MB-C": (True, False, False, "poll:source-items"), "MB-D": (True, False, True, "poll:products")}

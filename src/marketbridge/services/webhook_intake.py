@@ -15,8 +15,9 @@ Now two threads per process:
   once, and only then answers the whole batch. A delivery is still acknowledged only once it is
   durable; the insert touches no row that anything else locks, so it never waits behind a stock
   pass;
-* the **dispatcher** then runs the handlers of what was stored (their hints), in groups, each
-  event in its own savepoint, and calls ``on_handled`` (a stock push). Handlers take row locks a
+* the **dispatcher** then runs the handlers of what was stored (their hints), one event per
+  transaction, retrying a failed one at once (a deadlock victim), and calls ``on_handled`` (a
+  stock push) once per group taken. Handlers take row locks a
   refresh pass also takes; they wait here, not in the merchant's save. (Group commit with the
   handlers inside the writer was tried first: on PostgreSQL one lock wait then held every
   answer of the batch, and deliveries waiting over 5 s went from 21 to 711 in the scale-out soak.)
@@ -26,8 +27,8 @@ at start (``redispatch_unhandled(older_than_seconds=0)``), and by the poll after
 
 * A body that is not a webhook envelope fails alone (``WebhookPayloadError`` for its caller).
 * A handler that fails leaves its event stored and unhandled, with its error, for the poll.
-* A group that cannot commit is tried one delivery (or one dispatch) at a time; a delivery that
-  fails on its own gets the exception, and the receiver answers it with an error.
+* A group that cannot be stored is tried one delivery at a time; a delivery that fails on its
+  own gets the exception, and the receiver answers it with an error.
 """
 
 from __future__ import annotations
@@ -227,16 +228,12 @@ class WebhookIntake:
     # --- the dispatcher -----------------------------------------------------------------------
 
     def _dispatch(self, groups: list[list[tuple[int, bool]]]) -> None:
+        """Each event in its own transaction. Why not one per group: each handler writes its
+        hints in SKU order, but a group of events would lock hint rows out of SKU order across
+        events, and a refresh pass (which locks them in SKU order) deadlocked with such groups on
+        PostgreSQL. One event per transaction keeps every writer in SKU order."""
         events = [event for group in groups for event in group]
-        try:
-            with self._session_factory() as session:  # type: ignore[attr-defined]
-                outcome = {event_id: self._dispatch_in(session, event_id, again) for event_id, again in events}
-        except Exception as error:  # noqa: BLE001 - the group did not commit: one at a time below
-            log.warning("webhook.dispatch_group_failed", size=len(events), error=str(error)[:300])
-            outcome = dict.fromkeys((event_id for event_id, _ in events), False)
-        for event_id, again in events:
-            if not outcome[event_id]:
-                outcome[event_id] = self._dispatch_alone(event_id, again)
+        outcome = {event_id: self._dispatch_alone(event_id, again) for event_id, again in events}
         self.dispatched += len(events)
         if any(outcome.values()) and self._on_handled is not None:
             try:

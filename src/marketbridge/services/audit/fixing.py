@@ -91,8 +91,10 @@ def _enqueue_in_stock_outbox(runtime: Runtime, values: dict[str | None, dict[str
     stock = [sku for sku, row in values.items() if sku and row.get("quantity")]
     price = [sku for sku, row in values.items() if sku and row.get("price")]
     with runtime.db.session() as session:  # flags of two hints on one SKU accumulate
-        outbox.note_hints(session, stock, stock=True, exact=True, force=True, reason="audit fix")
-        outbox.note_hints(session, price, stock=False, price=True, force=True, reason="audit fix")
+        outbox.note_hint_groups(session, [  # one sorted write (see note_hint_groups)
+            outbox.HintGroup(tuple(stock), stock=True, exact=True, force=True, reason="audit fix"),
+            outbox.HintGroup(tuple(price), stock=False, price=True, force=True, reason="audit fix"),
+        ])
     return len(set(stock) | set(price))
 
 

@@ -69,14 +69,52 @@ def note_hints(
 
     Rows are written in SKU order, as every writer of hints does (and :func:`delete_hints`): two
     transactions that lock the same hint rows in different orders deadlock on PostgreSQL, and the
-    catch-up at start was once the victim (its changes made while the worker was down were lost)."""
+    catch-up at start was once the victim (its changes made while the worker was down were lost).
+    A transaction that notes several groups must use :func:`note_hint_groups` (one sorted write)."""
+    group = HintGroup(tuple(skus), stock=stock, price=price, details=details, exact=exact, force=force,
+                      reason=reason)
+    return note_hint_groups(session, [group], noticed_at=noticed_at)
+
+
+@dataclass(frozen=True)
+class HintGroup:
+    """SKUs to hint with the same flags and reason (see :func:`note_hint_groups`)."""
+
+    skus: tuple[str, ...]
+    stock: bool = True
+    price: bool = False
+    details: bool = False
+    exact: bool = False
+    force: bool = False
+    reason: str = ""
+
+
+_FLAGS = ("stock", "price", "details", "exact", "force")
+
+
+def note_hint_groups(session: Session, groups: Sequence[HintGroup], *, noticed_at: dt.datetime | None = None) -> int:
+    """Several groups of hints in one write, every row in SKU order; a SKU in several groups gets
+    their flags together and the first group's reason.
+
+    Why one write: three writes of sorted groups (the poll's source items, orders and products)
+    still lock rows out of SKU order across the groups, and the scale-out soak's catch-up and a
+    refresh pass deadlocked on ``stock_hints`` that way (the pass, or the catch-up, was the victim)."""
     now = noticed_at or utcnow()
     token = uuid.uuid4().hex
-    rows = [
-        {"sku": sku, "stock": stock, "price": price, "details": details, "exact": exact, "force": force,
-         "first_noticed_at": now, "touched_at": now, "reason": reason[:64], "token": token}
-        for sku in sorted({s for s in skus if s and len(s) <= HINT_SKU_MAX})
-    ]
+    merged: dict[str, dict[str, Any]] = {}
+    for group in groups:
+        for sku in group.skus:
+            if not sku or len(sku) > HINT_SKU_MAX:
+                continue
+            row = merged.get(sku)
+            if row is None:
+                merged[sku] = {"sku": sku, **{flag: getattr(group, flag) for flag in _FLAGS},
+                               "first_noticed_at": now, "touched_at": now, "reason": group.reason[:64],
+                               "token": token}
+            else:
+                for flag in _FLAGS:
+                    row[flag] = row[flag] or getattr(group, flag)
+    rows = [merged[sku] for sku in sorted(merged)]
     if not rows:
         return 0
     stmt = _insert(session, StockHint)

@@ -120,9 +120,11 @@ def poll(runtime: Runtime, *, overlap_seconds: float = 120.0, known_only: bool =
         if seen:
             session.execute(update(STATE_TABLE).where(STATE_TABLE.c.sku == bindparam("sku_"))
                             .values(source_fingerprint=bindparam("fp")), seen)
-        outbox.note_hints(session, changed, reason="poll:source-items", noticed_at=started)
-        outbox.note_hints(session, order_skus, exact=True, reason="poll:orders", noticed_at=started)
-        outbox.note_hints(session, products, price=True, details=True, reason="poll:products", noticed_at=started)
+        outbox.note_hint_groups(session, [
+            outbox.HintGroup(tuple(changed), reason="poll:source-items"),
+            outbox.HintGroup(tuple(order_skus), exact=True, reason="poll:orders"),
+            outbox.HintGroup(tuple(products), price=True, details=True, reason="poll:products"),
+        ], noticed_at=started)
         # Magento's updated_at has one-second resolution: re-read the last second next time.
         if newest_order:
             _set_cursor(session, CURSOR_ORDERS, _shift(newest_order, -1))
