@@ -121,6 +121,44 @@ def test_crash_between_place_and_record_finds_the_order_instead_of_duplicating(r
     assert len(magento_orders_with(runtime, order_id)) == 1
 
 
+def test_a_record_lost_in_a_crash_is_found_after_the_marketplace_moved_past_shipping(rt, fresh_sandboxes):
+    """Scale-out soak on PostgreSQL: a worker placed the Magento order and was killed before it
+    recorded it; the warehouse shipped, OR24 was accepted and the marketplace moved to SHIPPED.
+    The creation workflow, run again by the other worker, saw SHIPPED instead of SHIPPING and
+    skipped for good: the order stayed "awaiting payment" and its units were held off the offer
+    (the offer one unit under Adobe Commerce at the check)."""
+    runtime = rt()
+    (sku,) = in_stock_skus(runtime, 1)
+    order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
+    with runtime.db.session() as s:
+        order = order_service.get_order_record(s, order_id)
+        s.expunge(order)
+    creation._place(runtime, order)  # placed and tagged; the record was never written (a kill)
+    with runtime.db.session() as s:
+        order_service.get_order_record(s, order_id).marketplace_state = "SHIPPED"  # as a later poll saw
+    from marketbridge.services.orders.todo import pending_actions
+
+    with runtime.db.session() as s:
+        assert {"phase": "create", "order_id": order_id, "workflow_id": f"order-create:{order_id}"} in \
+            pending_actions(s, runtime.settings)
+    result = order_service.create_in_magento(runtime, order_id)
+    assert result.found_existing is True and not result.skipped
+    assert state_of(runtime, order_id) == "created"
+    assert len(magento_orders_with(runtime, order_id)) == 1
+
+
+def test_an_order_past_shipping_on_the_marketplace_is_never_placed_again(rt, fresh_sandboxes):
+    """The other side of the test above: with no Magento order found, an order the marketplace
+    already shows as shipped is not placed (someone shipped it without us); it is skipped."""
+    runtime = rt()
+    (sku,) = in_stock_skus(runtime, 1)
+    order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
+    with runtime.db.session() as s:
+        order_service.get_order_record(s, order_id).marketplace_state = "SHIPPED"
+    result = order_service.create_in_magento(runtime, order_id)
+    assert result.skipped and magento_orders_with(runtime, order_id) == []
+
+
 def test_overlapping_polls_store_each_order_once(rt, fresh_sandboxes):
     runtime = rt()
     (sku,) = in_stock_skus(runtime, 1)

@@ -144,6 +144,13 @@ def _find_existing(runtime: Runtime, order: MarketplaceOrder) -> magento_models.
     return None
 
 
+PAID_STATES = frozenset({"SHIPPING", "SHIPPED", "TO_COLLECT", "RECEIVED", "CLOSED"})
+"""Marketplace order states after payment. An order we still hold as awaiting payment may already
+be past SHIPPING there: a worker placed it in Magento and was killed before recording it, and the
+warehouse shipped it meanwhile (scale-out soak). Its Magento order is then found and recorded;
+only a SHIPPING order is ever placed."""
+
+
 def create_in_magento(runtime: Runtime, order_id: str) -> CreationResult:
     """Create the Adobe Commerce order for a paid marketplace order, exactly once."""
     settings = runtime.settings
@@ -153,12 +160,15 @@ def create_in_magento(runtime: Runtime, order_id: str) -> CreationResult:
             raise LookupError(f"no marketplace order {order_id}")
         if order.magento_entity_id is not None:
             return CreationResult(order_id, magento_entity_id=order.magento_entity_id, already=True)
-        if order.state != S.AWAITING_PAYMENT.value or order.marketplace_state != "SHIPPING":
+        if order.state != S.AWAITING_PAYMENT.value or order.marketplace_state not in PAID_STATES:
             return CreationResult(order_id, state=order.state, skipped=True)
         session.expunge(order)
     existing = _find_existing(runtime, order)
     if existing is not None:
         return _record_created(runtime, order_id, existing.entity_id, existing.increment_id, found=True)
+    if order.marketplace_state != "SHIPPING":
+        # Past SHIPPING with no Magento order of ours: shipped without us; never place it now.
+        return CreationResult(order_id, state=order.state, skipped=True)
     try:
         entity_id = _place(runtime, order)
     except CreationBlocked as blocked:

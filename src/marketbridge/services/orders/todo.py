@@ -57,6 +57,9 @@ def pending_actions(session: Session, settings: Settings, limit: int = 5000) -> 
     wanted = {
         (S.RECEIVED.value, "WAITING_ACCEPTANCE"): "accept",
         (S.AWAITING_PAYMENT.value, "SHIPPING"): "create",
+        # Past SHIPPING while we still hold it as awaiting payment: placed, then the worker was
+        # killed before recording it, and the warehouse shipped it; creation finds and records it.
+        **{(S.AWAITING_PAYMENT.value, mp): "create" for mp in ("SHIPPED", "TO_COLLECT", "RECEIVED", "CLOSED")},
         (S.CREATED.value, "CANCELED"): "cancel",
     }
     rows = session.execute(
