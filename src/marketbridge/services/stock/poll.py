@@ -91,26 +91,37 @@ def poll(runtime: Runtime, *, overlap_seconds: float = 120.0, known_only: bool =
             SkuPushLog.completed_at < utcnow() - dt.timedelta(days=HISTORY_DAYS)))
     magento = runtime.magento
     started = utcnow()
-    topology = reading.read_topology(magento, runtime.settings.magento_stock_id)
-    physical = reading.read_physical(magento, None, topology)
     with runtime.db.session() as session:
         stored = dict(session.execute(select(SkuState.sku, SkuState.source_fingerprint)).all())
         default_since = _magento_time(started - dt.timedelta(seconds=overlap_seconds))
         orders_since = _cursor(session, CURSOR_ORDERS, default_since)
         first_poll = session.get(StreamCursor, CURSOR_PRODUCTS) is None
         products_since = _cursor(session, CURSOR_PRODUCTS, default_since)
+
+    def read_source_items() -> dict[str, reading.Physical]:
+        return reading.read_physical(magento, None, reading.read_topology(magento, runtime.settings.magento_stock_id))
+
+    def read_products() -> tuple[dict[str, reading.ProductRead], str | None]:
+        if first_poll:
+            # The first poll only starts the product cursor (Magento's clock): products saved
+            # before are the full resync's business, and a store imported minutes ago would
+            # otherwise be re-read in full (every product "changed in the last two minutes").
+            return {}, reading.magento_clock(magento)
+        return reading.skus_of_products_since(magento, products_since)
+
+    # The three reads are independent: overlap them. After a restart under faults the catch-up
+    # read them one after another (4.6 s seen), and every second of it keeps a change made while
+    # the service was down on the offer.
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        physical_future = pool.submit(read_source_items)
+        orders_future = pool.submit(reading.skus_of_orders_since, magento, orders_since)
+        products_future = pool.submit(read_products)
+        physical = physical_future.result()
+        order_skus, newest_order = orders_future.result()
+        products, newest_product = products_future.result()
     changed = [sku for sku, p in physical.items() if stored.get(sku) != p.fingerprint
                and (not known_only or sku in stored)]
     changed += [sku for sku, fp in stored.items() if fp not in (None, "none") and sku not in physical]
-    order_skus, newest_order = reading.skus_of_orders_since(magento, orders_since)
-    if first_poll:
-        # The first poll only starts the product cursor (Magento's clock): products saved before
-        # are the full resync's business, and a store imported minutes ago would otherwise be
-        # re-read in full (every product "changed in the last two minutes").
-        products: dict[str, reading.ProductRead] = {}
-        newest_product = reading.magento_clock(magento)
-    else:
-        products, newest_product = reading.skus_of_products_since(magento, products_since)
     with runtime.db.session() as session:
         # States before hints, each in SKU order: the order a refresh pass locks them in (it locks
         # the states it applies, then deletes its hints). Hints first here deadlocked with a pass
