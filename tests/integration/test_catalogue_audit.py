@@ -249,3 +249,42 @@ def test_openapi_schema_names_are_unique_and_every_json_route_names_its_shape(rt
         spec = client.get("/openapi.json").json()
     qualified = [name for name in spec["components"]["schemas"] if "__" in name]
     assert qualified == []
+
+
+def _names_a_shape(schema: dict) -> bool:
+    """A named model (``$ref``), a list or map of one, or a union of them; not ``{}``/``object``."""
+    if "$ref" in schema:
+        return True
+    if schema.get("type") == "array":
+        return _names_a_shape(schema.get("items") or {})
+    if isinstance(schema.get("additionalProperties"), dict):
+        return _names_a_shape(schema["additionalProperties"])
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            return all(_names_a_shape(s) or s.get("type") == "null" for s in schema[key])
+    return False
+
+
+# Routes whose success answer is not JSON (a file), or carries no body.
+NOT_JSON = {("GET", "/api/audit/runs/{run_id}.csv"), ("GET", "/api/finance/report"), ("GET", "/metrics")}
+
+
+def test_every_json_route_of_the_api_names_the_shape_it_answers(rt):
+    """``/openapi.json`` describes real shapes: every JSON answer of the API and of the health
+    routes is a named model (or a list/map of one), not an untyped object."""
+    with TestClient(create_app(rt, start_engine=False)) as client:
+        spec = client.get("/openapi.json").json()
+    untyped = []
+    for path, methods in spec["paths"].items():
+        if not (path.startswith("/api/") or path in ("/healthz", "/readyz")):
+            continue
+        for method, operation in methods.items():
+            if (method.upper(), path) in NOT_JSON:
+                continue
+            for code, response in operation.get("responses", {}).items():
+                if not code.startswith("2") or code == "204":
+                    continue
+                schema = (response.get("content") or {}).get("application/json", {}).get("schema")
+                if schema is None or not _names_a_shape(schema):
+                    untyped.append(f"{method.upper()} {path} {code}")
+    assert untyped == []

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -233,3 +234,37 @@ def to_dict(record_: IssueRecord) -> dict[str, Any]:
         "resolved_at": iso(record_.resolved_at),
         "context": record_.context or {},
     }
+
+
+class IssueView(BaseModel):
+    """One issue record as ``GET /api/exceptions`` shows it (the shape of :func:`to_dict`): times are
+    ISO 8601 strings, ``context`` the record's machine-readable facts (ids, SKUs, import ids)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    type: str
+    object_type: str
+    object_id: str
+    owner: str
+    severity: str
+    state: str
+    message: str
+    detail: str | None = None
+    suggested_action: str | None = None
+    assignee: str | None = None
+    count: int
+    first_seen: str | None = None
+    last_seen: str | None = None
+    resolved_at: str | None = None
+    context: dict[str, Any]
+
+
+class IssueActionResult(BaseModel):
+    """What ``POST /api/exceptions/{id}/actions`` answers: the outcome in words and the record after
+    it (the JSON key keeps the teams' word, ``exception``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message: str
+    exception: IssueView

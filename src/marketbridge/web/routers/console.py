@@ -255,6 +255,7 @@ class ActionRequest(BaseModel):
 @api.post(
     "/api/exceptions/{record_id}/actions",
     name="act_on_exception",
+    response_model=issue_service.IssueActionResult,
     responses={403: {"description": "Your role may not act on this team's exceptions."},
                404: {"description": "No such exception."},
                409: {"description": "The action is not possible in the record's state."},

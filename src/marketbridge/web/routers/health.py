@@ -4,19 +4,30 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from marketbridge.web.deps import RuntimeDep
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+class Health(BaseModel):
+    status: str  # "ok"
+
+
+class Readiness(BaseModel):
+    status: str  # "ready" or "not ready"
+    checks: dict[str, str]  # "database", "engine" -> "ok" or what is wrong
+
+
+@router.get("/healthz", response_model=Health)
 def healthz() -> dict[str, str]:
     """The process is up and serving HTTP."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "Not ready: the database or engine is not usable."}})
+@router.get("/readyz", response_model=Readiness,
+            responses={503: {"model": Readiness, "description": "Not ready: the database or engine is not usable."}})
 def readyz(runtime: RuntimeDep) -> JSONResponse:
     """The database answers and the workflow engine is running."""
     checks: dict[str, str] = {}

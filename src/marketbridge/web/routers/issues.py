@@ -16,7 +16,7 @@ router = APIRouter(prefix="/api/exceptions", tags=["exceptions"])
 
 
 # name= keeps the operation id and summary that /openapi.json has always given this route.
-@router.get("", name="list_exceptions")
+@router.get("", name="list_exceptions", response_model=list[issue_service.IssueView])
 def list_issues(
     session: SessionDep,
     user: Reader,
