@@ -275,6 +275,30 @@ def test_cancellation_before_shipment_cancels_the_magento_order(rt, fresh_sandbo
     assert offer["quantity"] == int(runtime.magento.salable_quantity(sku, 1))
 
 
+def test_a_cancellation_retried_after_its_credit_memo_landed_is_done_not_an_issue(rt, fresh_sandboxes):
+    """Full soak: the first attempt's credit memo reached Adobe Commerce but its answer did not (a
+    time-out under faults); the retry found the order *closed*, tried a second credit memo and
+    got "A creditmemo can not be created when an order has a status of closed": an
+    ``order_cancel_failed`` issue for ops about an order already cancelled as asked."""
+    runtime = rt()
+    (sku,) = in_stock_skus(runtime, 1)
+    before = runtime.magento.salable_quantity(sku, 1)
+    order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
+    order_service.create_in_magento(runtime, order_id)
+    order_service.finish_creation(runtime, order_id)
+    httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{order_id}/cancel")
+    order_service.pull(runtime)
+    entity_id = magento_orders_with(runtime, order_id)[0].entity_id
+    runtime.magento.refund_order(entity_id, comment="the first attempt's memo")  # its answer was lost
+    assert runtime.magento.get_order(entity_id).state == "closed"
+    result = order_service.cancel_in_magento(runtime, order_id)
+    assert result.cancelled == "already" and not result.failed
+    assert state_of(runtime, order_id) == "cancelled"
+    assert runtime.magento.salable_quantity(sku, 1) == before
+    with runtime.db.session() as s:
+        assert not issue_service.is_active(s, orders_domain.ORDER_CANCEL_FAILED, order_id)
+
+
 def test_an_order_without_stock_waits_and_is_created_when_the_stock_is_back(rt, fresh_sandboxes):
     runtime = rt(order_stock_retry_seconds=1)
     (sku,) = in_stock_skus(runtime, 1)
