@@ -160,30 +160,3 @@ def test_close_answers_and_dispatches_what_was_queued_and_refuses_more(runtime):
     assert all(f.result(1) for f in pending) and sorted(recorder.seen) == [f"Q{i}" for i in range(5)]
     with pytest.raises(RuntimeError):
         intake.submit(body("LATE"))
-
-
-def test_inline_the_group_is_stored_and_dispatched_in_one_commit_before_the_answers(runtime):
-    """SQLite mode: one writer at a time, so the writer runs the handlers in its own transaction;
-    a separate dispatcher committing event by event starved it of the lock under the full soak."""
-    recorder = Recorder(fail_for="BROKEN")
-    table = WebhookHandlers()
-    table.add("observer.test", recorder)
-    handled: list[int] = []
-    intake = WebhookIntake(runtime.db.session, table, dedup_window_seconds=600, dispatch_inline=True,
-                           on_handled=lambda: handled.append(1))
-    gate, entered = hold_writer(intake)
-    commits = [0]
-    first = intake.submit(body("IN-00"))
-    assert entered.wait(10)
-    rest = [intake.submit(body(f"IN-{i:02d}")) for i in range(1, 20)] + [intake.submit(body("BROKEN"))]
-    event.listen(runtime.db.engine, "commit", lambda _conn: commits.__setitem__(0, commits[0] + 1))
-    gate.set()
-    for future in [first, *rest]:
-        future.result(10)
-    assert sorted(recorder.seen) == [f"IN-{i:02d}" for i in range(20)]  # handled before the answers
-    assert commits[0] == 2 and handled
-    assert intake.wait_idle(10)  # the failed one went to the dispatcher, which tried it again
-    intake.close()
-    with runtime.db.session() as s:
-        broken = s.scalars(select(WebhookEvent).where(WebhookEvent.body.like("%BROKEN%"))).one()
-        assert broken.handled_at is None and broken.attempts == 1 + DISPATCH_ATTEMPTS

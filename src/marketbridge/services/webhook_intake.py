@@ -22,13 +22,6 @@ Now two threads per process:
   handlers inside the writer was tried first: on PostgreSQL one lock wait then held every
   answer of the batch, and deliveries waiting over 5 s went from 21 to 711 in the scale-out soak.)
 
-**On SQLite** (``dispatch_inline``) the writer also runs the handlers, in the same transaction as
-the inserts, before it answers: SQLite has one writer at a time, so a dispatcher committing each
-event apart competed with the writer for the lock, and under the full soak deliveries waited up to
-46 s for their answer (2,363 over 5 s, against 1,871 with one transaction per delivery). There are
-no row locks to wait on there, which is what made the separate dispatcher right for PostgreSQL. A
-handler that fails inline is tried again by the dispatcher.
-
 An event stored but not yet dispatched when the process dies is dispatched by the stock catch-up
 at start (``redispatch_unhandled(older_than_seconds=0)``), and by the poll after 30 s.
 
@@ -146,13 +139,11 @@ class WebhookIntake:
     ``runtime.bus.handle(WebhookEventsHandled())``, which starts a stock push."""
 
     def __init__(self, session_factory: Callable[[], object], handlers: WebhookHandlers, *,
-                 dedup_window_seconds: float, on_handled: Callable[[], object] | None = None,
-                 dispatch_inline: bool = False) -> None:
+                 dedup_window_seconds: float, on_handled: Callable[[], object] | None = None) -> None:
         self._session_factory = session_factory
         self._handlers = handlers
         self._dedup = dedup_window_seconds
         self._on_handled = on_handled
-        self._inline = dispatch_inline
         self._writer = _Worker("webhook-writer", self._store)
         self._dispatcher = _Worker("webhook-dispatcher", self._dispatch)
         self._closed = False
@@ -190,7 +181,6 @@ class WebhookIntake:
         began = time.monotonic()
         stored: dict[int, StoredEvent] = {}
         failures: dict[int, BaseException] = {}
-        handled: list[bool] = []
         try:
             with self._session_factory() as session:  # type: ignore[attr-defined]
                 for index, item in enumerate(batch):
@@ -203,29 +193,16 @@ class WebhookIntake:
                                                                      dedup_window_seconds=self._dedup)
                     except WebhookPayloadError as error:
                         failures[index] = error
-                        continue
-                    if self._inline:
-                        event = stored[index]
-                        handled.append(self._dispatch_in(session, event.id, event.duplicate))
         except Exception as error:  # noqa: BLE001 - the group did not commit: one at a time
             log.warning("webhook.batch_failed", size=len(batch), error=str(error)[:300])
             stored, failures = self._store_one_by_one(batch, failures)
-            handled = []
         for index, item in enumerate(batch):
             if index in stored:
                 item.future.set_result(Intake(stored[index]))
             else:
                 item.future.set_exception(failures.get(index) or RuntimeError("not stored"))
         self._count(len(batch), began)
-        if not stored:
-            return
-        if self._inline and len(handled) == len(stored):
-            retry = [(e.id, e.duplicate) for e, ok in zip(stored.values(), handled, strict=True) if not ok]
-            if retry:
-                self._dispatcher.put(retry)
-            elif self._on_handled is not None:
-                self._notify()
-        else:
+        if stored:
             self._dispatcher.put([(event.id, event.duplicate) for event in stored.values()])
 
     def _store_one_by_one(self, batch: list[_Item], failures: dict[int, BaseException]
@@ -258,16 +235,11 @@ class WebhookIntake:
         events = [event for group in groups for event in group]
         outcome = {event_id: self._dispatch_alone(event_id, again) for event_id, again in events}
         self.dispatched += len(events)
-        if any(outcome.values()):
-            self._notify()
-
-    def _notify(self) -> None:
-        if self._on_handled is None:
-            return
-        try:
-            self._on_handled()
-        except Exception as error:  # noqa: BLE001 - the schedule pushes anyway
-            log.warning("webhook.on_handled_failed", error=str(error)[:200])
+        if any(outcome.values()) and self._on_handled is not None:
+            try:
+                self._on_handled()
+            except Exception as error:  # noqa: BLE001 - the schedule pushes anyway
+                log.warning("webhook.on_handled_failed", error=str(error)[:200])
 
     def _dispatch_alone(self, event_id: int, again: bool) -> bool:
         """Dispatch one event in its own transaction, up to :data:`DISPATCH_ATTEMPTS` times.

@@ -97,9 +97,7 @@ def intake(app: Any) -> WebhookIntake:
             runtime: Runtime = app.state.runtime
             existing = WebhookIntake(runtime.db.session, runtime.webhook_handlers,
                                      dedup_window_seconds=runtime.settings.webhook_dedup_seconds,
-                                     on_handled=lambda: runtime.bus.handle(WebhookEventsHandled()),
-                                     # SQLite: one writer at a time, so store and dispatch together
-                                     dispatch_inline=runtime.db.engine.dialect.name == "sqlite")
+                                     on_handled=lambda: runtime.bus.handle(WebhookEventsHandled()))
             app.state.webhook_intake = existing
     return existing  # type: ignore[no-any-return]
 
