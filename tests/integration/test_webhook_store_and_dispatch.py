@@ -57,4 +57,5 @@ def test_a_failing_handler_keeps_the_event_with_its_error_and_rolls_back_its_wri
     with runtime.db.session() as s:
         event = s.get(WebhookEvent, stored.id)
         assert event is not None and event.handled_at is None
-        assert event.error == "temporary outage" and event.attempts == 2
+        # one attempt, counted once (dispatch_event counts it; the error path used to count it again)
+        assert event.error == "temporary outage" and event.attempts == 1

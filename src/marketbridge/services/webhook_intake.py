@@ -241,32 +241,39 @@ class WebhookIntake:
             except Exception as error:  # noqa: BLE001 - the schedule pushes anyway
                 log.warning("webhook.on_handled_failed", error=str(error)[:200])
 
-    def _dispatch_alone(self, event_id: int, again: bool) -> bool:
-        """Dispatch one event in its own transaction, up to :data:`DISPATCH_ATTEMPTS` times.
+    def _dispatch_alone(self, event_id: int, again: bool, attempts: int = DISPATCH_ATTEMPTS) -> bool:
+        return dispatch_alone(self._session_factory, self._handlers, event_id, again, attempts=attempts)
 
-        Why: a handler's hint upsert can be a deadlock victim on PostgreSQL (a stock pass locks the
-        same rows); the scale-out soak left such an event undispatched, and only the poll (every 5
-        minutes, off in the soak) or the next catch-up would have run it. Handlers are hints, so
-        running one again is harmless. What still fails stays for the poll, with its error."""
-        for attempt in range(1, DISPATCH_ATTEMPTS + 1):
-            try:
-                with self._session_factory() as session:  # type: ignore[attr-defined]
-                    if self._dispatch_in(session, event_id, again):
-                        return True
-            except Exception as error:  # noqa: BLE001 - left unhandled: the poll dispatches it
-                log.warning("webhook.dispatch_failed", event_id=event_id, attempt=attempt, error=str(error)[:300])
+
+def dispatch_alone(session_factory: Callable[[], object], handlers: WebhookHandlers, event_id: int, again: bool,
+                   *, attempts: int = DISPATCH_ATTEMPTS) -> bool:
+    """Dispatch one stored event in its own transaction, up to ``attempts`` times.
+
+    Why: a handler's hint upsert can be a deadlock victim on PostgreSQL (a stock pass locks the
+    same rows); the scale-out soak left such an event undispatched, and only the poll (every 5
+    minutes, off in the soak) or the next catch-up would have run it. Handlers are hints, so
+    running one again is harmless. What still fails stays for the poll, with its error."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with session_factory() as session:  # type: ignore[attr-defined]
+                if _dispatch_in(session, handlers, event_id, again):
+                    return True
+        except Exception as error:  # noqa: BLE001 - left unhandled: the poll dispatches it
+            log.warning("webhook.dispatch_failed", event_id=event_id, attempt=attempt, error=str(error)[:300])
+        if attempt < attempts:
             time.sleep(DISPATCH_BACKOFF_SECONDS * attempt)
+    return False
+
+
+def _dispatch_in(session: Any, handlers: WebhookHandlers, event_id: int, again: bool) -> bool:
+    """``dispatch_event`` runs the handlers in a savepoint of its own, after counting the
+    attempt; a handler that fails leaves the event unhandled with its error."""
+    try:
+        return webhook_service.dispatch_event(session, event_id, handlers, again=again)
+    except Exception as error:  # noqa: BLE001 - stored; the poll re-dispatches it
+        log.warning("webhook.dispatch_failed", event_id=event_id, error=str(error)[:300])
+        webhook_service.note_dispatch_error(session, event_id, error, count=False)
         return False
 
-    def _dispatch_in(self, session: Any, event_id: int, again: bool) -> bool:
-        """``dispatch_event`` runs the handlers in a savepoint of its own, after counting the
-        attempt; a handler that fails leaves the event unhandled with its error."""
-        try:
-            return webhook_service.dispatch_event(session, event_id, self._handlers, again=again)
-        except Exception as error:  # noqa: BLE001 - stored; the poll re-dispatches it
-            log.warning("webhook.dispatch_failed", event_id=event_id, error=str(error)[:300])
-            webhook_service.note_dispatch_error(session, event_id, error, count=False)
-            return False
 
-
-__all__ = ["MAX_BATCH", "Intake", "WebhookIntake"]
+__all__ = ["DISPATCH_ATTEMPTS", "MAX_BATCH", "Intake", "WebhookIntake", "dispatch_alone"]

@@ -169,7 +169,7 @@ def store_and_dispatch(session_factory: Callable[[], object], raw_body: bytes, h
             return stored, dispatch_event(session, stored.id, handlers, again=stored.duplicate)
         except Exception as error:  # noqa: BLE001 - stored; the poll re-dispatches it
             log.warning("webhook.dispatch_failed", event_id=stored.id, error=str(error)[:300])
-            note_dispatch_error(session, stored.id, error)
+            note_dispatch_error(session, stored.id, error, count=False)  # dispatch_event counted it
             return stored, False
 
 
