@@ -18,9 +18,8 @@ from marketbridge.adapters.db.session import Database
 from marketbridge.settings import Settings
 
 if TYPE_CHECKING:
-    from marketbridge.adapters.magento.client import MagentoClient
-    from marketbridge.adapters.mirakl.client import MiraklClient
     from marketbridge.bus import MessageBus
+    from marketbridge.ports import MagentoPort, MiraklPort
     from marketbridge.services.console.actions import FlowActions
     from marketbridge.services.webhooks import WebhookHandlers
 
@@ -64,13 +63,13 @@ class Runtime:
     extras: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
-    def magento(self) -> MagentoClient:
+    def magento(self) -> MagentoPort:
         from marketbridge.adapters.magento.client import MagentoClient
 
         return MagentoClient.from_settings(self.settings)
 
     @cached_property
-    def mirakl(self) -> MiraklClient:
+    def mirakl(self) -> MiraklPort:
         from marketbridge.adapters.mirakl.client import MiraklClient
 
         return MiraklClient.from_settings(self.settings)

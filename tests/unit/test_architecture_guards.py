@@ -160,3 +160,16 @@ def test_bootstrap_wires_every_flow() -> None:
         assert runtime.engine.is_running() is False
     finally:
         runtime.close()
+
+
+def test_flows_depend_on_the_ports_not_the_clients() -> None:
+    """Issue 18 item 2: services and workflows reach Adobe Commerce and Mirakl through
+    ``marketbridge.ports`` (``runtime.magento`` / ``runtime.mirakl`` are typed as the ports), never
+    by naming the HTTP client classes; only ``runtime`` builds those. The adapters' models, search
+    criteria and errors are the wire types, and stay importable."""
+    clients = ("marketbridge.adapters.magento.client", "marketbridge.adapters.mirakl.client")
+    named = ("MagentoClient", "MiraklClient")
+    found = [f"{name}: {imported}" for name, tree in _modules() if name.startswith(("services/", "workflows/"))
+             for imported in _imported_names(tree)
+             if imported in clients or imported.rsplit(".", 1)[-1] in named]
+    assert found == []
