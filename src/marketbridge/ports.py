@@ -1,4 +1,5 @@
-"""Ports: what the flows need from Adobe Commerce and from Mirakl, as ``typing.Protocol`` classes.
+"""Ports: what the flows need from Adobe Commerce, from Mirakl and from storage, as
+``typing.Protocol`` classes.
 
 Issue 18 (item 2). The services and workflows depend on these, not on the HTTP clients: each port
 lists exactly the methods the flows call (nothing else of the adapters' surface), with the
@@ -14,19 +15,30 @@ adapters' signatures copied as they are. So
 
 The models named in the signatures are the adapters' pydantic models (the wire types): a port is
 about who calls what, not a second set of types.
+
+Storage ports, one flow at a time (the shipments flow first): :class:`ShipmentsStore` opens a unit
+of work whose :class:`ShipmentsRepository` answers the flow's questions and takes its writes; the
+SQLAlchemy implementation is :mod:`marketbridge.adapters.db.shipments` (wired by
+:mod:`marketbridge.bootstrap`), and tests/unit/test_shipments_flow.py runs the flow's decisions on
+in-memory fakes. The repository hands out the flow's own ``ShipmentOut`` records: the flow changes
+them in place and the unit of work keeps the changes (SQLAlchemy's session, or the fake's dict).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from marketbridge.adapters.db.models.shipments import ShipmentOut
     from marketbridge.adapters.magento import models as magento_models
     from marketbridge.adapters.magento.criteria import SearchCriteria
     from marketbridge.adapters.mirakl import models as mirakl_models
     from marketbridge.adapters.mirakl.client import ImportLineError, ImportResult
+    from marketbridge.domain import shipments as shipments_domain
+    from marketbridge.domain.issues import IssueReport, IssueType
 
 
 class MagentoPort(Protocol):
@@ -324,3 +336,72 @@ class MiraklPort(Protocol):
     def value_lists(self, code: str | None = None) -> list[mirakl_models.ValueList]: ...
 
     def account(self) -> mirakl_models.Account: ...
+
+
+class IssueLog(Protocol):
+    """The issue records for Ops (``issue_records``), as a flow writes them inside its unit of work.
+    Implemented over a session by :class:`marketbridge.services.issues.SessionIssueLog`."""
+
+    def record(self, report: IssueReport) -> None:
+        """Open a record for ``report``, or update the active one for the same type and object."""
+        ...
+
+    def clear(self, type_: IssueType, object_id: str) -> None:
+        """Resolve the active record of this type on this object, if any (by the system)."""
+        ...
+
+    def active_ids(self, type_: IssueType) -> list[str]:
+        """The object ids of the active records of this type (one page, newest first)."""
+        ...
+
+    def resolved_by_a_person(self, type_: IssueType, object_id: str) -> bool:
+        """A person (not the system) resolved a record of this type on this object: they want the
+        object to go through as it is."""
+        ...
+
+
+class ShipmentsRepository(Protocol):
+    """What the shipments flow reads and writes in one unit of work: its shipment records, the
+    cached SH21 carrier list, people's carrier mappings, and the issue records it raises."""
+
+    @property
+    def issues(self) -> IssueLog: ...
+
+    def shipment(self, shipment_id: int) -> ShipmentOut | None:
+        """The record of one Magento shipment (changes to it are kept by the unit of work)."""
+        ...
+
+    def waiting_for_carrier(self) -> Sequence[ShipmentOut]:
+        """Every shipment waiting for a carrier mapping."""
+        ...
+
+    def ids_waiting_for_carrier_key(self, key: str) -> list[int]:
+        """The shipments waiting for a mapping of this carrier key."""
+        ...
+
+    def tracking_used_elsewhere(self, tracking_number: str, order_id: str, shipment_id: int) -> ShipmentOut | None:
+        """A shipment of another marketplace order that carries this tracking number, if any."""
+        ...
+
+    def cached_carriers(self) -> list[shipments_domain.Carrier]:
+        """The cached SH21 carrier list, by label."""
+        ...
+
+    def carriers_refreshed_at(self) -> datetime | None:
+        """When the cached list was loaded; None when it never was."""
+        ...
+
+    def replace_carriers(self, carriers: Sequence[shipments_domain.Carrier], at: datetime) -> None:
+        """Replace the cached SH21 list."""
+        ...
+
+    def carrier_mappings(self) -> list[shipments_domain.Mapping_]:
+        """People's Magento carrier → marketplace carrier mappings."""
+        ...
+
+
+class ShipmentsStore(Protocol):
+    """The shipments flow's storage: each :meth:`unit_of_work` is one transaction, committed when
+    the block ends normally and rolled back when it raises."""
+
+    def unit_of_work(self) -> AbstractContextManager[ShipmentsRepository]: ...

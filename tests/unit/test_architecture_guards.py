@@ -228,3 +228,24 @@ def test_cross_flow_exceptions_are_still_needed() -> None:
                 if imported.startswith("marketbridge.adapters.db.models."):
                     used.add((parts[1], imported.split(".")[4]))
     assert set(CROSS_FLOW_MODELS_ALLOWED) <= used
+
+
+#: Modules of a flow that reach storage only through the flow's port (``marketbridge.ports``): no
+#: SQLAlchemy, no models, no ``runtime.db``. Grows as each flow moves onto its store.
+ON_STORAGE_PORT = {"services/shipments/prepare.py"}
+
+
+def test_flows_on_their_storage_port_write_no_query() -> None:
+    """Issue 18 item 2: once a flow's module is on its storage port (a unit of work and a
+    repository, implemented in ``adapters/db``), its queries stay there."""
+    found = []
+    for name, tree in _modules():
+        if name not in ON_STORAGE_PORT:
+            continue
+        found += [f"{name}: {imported}" for imported in _imported_names(tree)
+                  if imported == "sqlalchemy" or imported.startswith(("sqlalchemy.", "marketbridge.adapters.db"))]
+        found += [f"{name}:{node.lineno} runtime.db" for node in ast.walk(tree)
+                  if isinstance(node, ast.Attribute) and node.attr == "db"
+                  and isinstance(node.value, ast.Name) and node.value.id == "runtime"]
+    assert found == []
+    assert all((SRC / name).is_file() for name in ON_STORAGE_PORT)

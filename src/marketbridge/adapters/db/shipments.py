@@ -1,0 +1,86 @@
+"""The shipments flow's storage over SQLAlchemy: :class:`SqlShipmentsStore` implements
+:class:`marketbridge.ports.ShipmentsStore` (issue 18 item 2), so the queries on ``shipments_out``,
+``marketplace_carriers`` and ``carrier_mappings`` that the flow's decisions need are written here
+and nowhere in the flow. One unit of work is one :meth:`Database.session` (committed at the end of
+the block, rolled back on an error), exactly the transaction the flow opened itself before.
+
+The issue records the flow raises go through the :class:`marketbridge.ports.IssueLog` the
+composition root hands in (``services.issues.SessionIssueLog``): the issue rules live in the
+services, and this adapter does not import them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from marketbridge.adapters.db.models.shipments import CarrierMapping, MarketplaceCarrier, ShipmentOut
+from marketbridge.adapters.db.session import Database
+from marketbridge.domain import shipments as shipments_domain
+from marketbridge.domain.shipments import ShipmentState
+from marketbridge.ports import IssueLog
+
+
+class SqlShipmentsRepository:
+    """:class:`marketbridge.ports.ShipmentsRepository` on one session."""
+
+    def __init__(self, session: Session, issues: IssueLog) -> None:
+        self.session = session
+        self._issues = issues
+
+    @property
+    def issues(self) -> IssueLog:
+        return self._issues
+
+    def shipment(self, shipment_id: int) -> ShipmentOut | None:
+        return self.session.get(ShipmentOut, shipment_id)
+
+    def waiting_for_carrier(self) -> Sequence[ShipmentOut]:
+        return self.session.scalars(select(ShipmentOut).where(
+            ShipmentOut.state == ShipmentState.WAITING_CARRIER.value)).all()
+
+    def ids_waiting_for_carrier_key(self, key: str) -> list[int]:
+        return list(self.session.scalars(select(ShipmentOut.magento_shipment_id).where(
+            ShipmentOut.carrier_key == key, ShipmentOut.state == ShipmentState.WAITING_CARRIER.value)).all())
+
+    def tracking_used_elsewhere(self, tracking_number: str, order_id: str, shipment_id: int) -> ShipmentOut | None:
+        return self.session.scalars(select(ShipmentOut).where(
+            ShipmentOut.tracking_number == tracking_number,
+            ShipmentOut.marketplace_order_id != order_id,
+            ShipmentOut.magento_shipment_id != shipment_id)).first()
+
+    def cached_carriers(self) -> list[shipments_domain.Carrier]:
+        rows = self.session.scalars(select(MarketplaceCarrier).order_by(MarketplaceCarrier.label)).all()
+        return [shipments_domain.Carrier(r.code, r.label, r.standard_code, r.tracking_url) for r in rows]
+
+    def carriers_refreshed_at(self) -> dt.datetime | None:
+        return self.session.scalars(select(MarketplaceCarrier.refreshed_at).limit(1)).first()
+
+    def replace_carriers(self, carriers: Sequence[shipments_domain.Carrier], at: dt.datetime) -> None:
+        self.session.execute(delete(MarketplaceCarrier))
+        for carrier in carriers:
+            self.session.add(MarketplaceCarrier(code=carrier.code, label=carrier.label,
+                                                standard_code=carrier.standard_code,
+                                                tracking_url=carrier.tracking_url, refreshed_at=at))
+
+    def carrier_mappings(self) -> list[shipments_domain.Mapping_]:
+        return [shipments_domain.Mapping_(r.magento_carrier_code, r.title_key, r.marketplace_code)
+                for r in self.session.scalars(select(CarrierMapping)).all()]
+
+
+class SqlShipmentsStore:
+    """:class:`marketbridge.ports.ShipmentsStore` on a :class:`Database`; ``issues`` makes the
+    issue log of a session (``services.issues.SessionIssueLog``)."""
+
+    def __init__(self, db: Database, issues: Callable[[Session], IssueLog]) -> None:
+        self.db = db
+        self._issues = issues
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[SqlShipmentsRepository]:
+        with self.db.session() as session:
+            yield SqlShipmentsRepository(session, self._issues(session))

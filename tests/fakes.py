@@ -1,0 +1,183 @@
+"""In-memory fakes of the ports (``marketbridge.ports``) for unit tests of the flows: no database,
+no HTTP. Each fake implements the part of its port the flows under test call, and records what
+the flow did to it, so a test asserts on decisions, not on SQL or wire traffic.
+
+* :class:`FakeMagento` (``MagentoPort``): shipments and orders by id; a missing one is ``NotFound``;
+* :class:`FakeMirakl` (``MiraklPort``): the SH21 carrier list, counting the calls, or an error;
+* :class:`FakeShipmentsStore` (``ShipmentsStore``): shipment records, the cached carrier list,
+  carrier mappings and an :class:`FakeIssueLog`, kept in dicts. A unit of work hands out the
+  stored records themselves, so the flow's changes are kept as a committed transaction would
+  keep them; the fake does not roll back (no test here relies on a rollback).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from marketbridge.adapters.db.models.shipments import ShipmentOut
+from marketbridge.adapters.errors import NotFound, RemoteError
+from marketbridge.adapters.magento import models as magento_models
+from marketbridge.adapters.mirakl import models as mirakl_models
+from marketbridge.domain import shipments as shipments_domain
+from marketbridge.domain.issues import IssueReport, IssueType
+from marketbridge.domain.shipments import ShipmentState
+
+
+class NoDatabase:
+    """Stands for ``runtime.db`` in a unit test: any use of it fails the test."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"the flow used the database (runtime.db.{name}) instead of its port")
+
+
+# --------------------------------------------------------------------------- Adobe Commerce
+class FakeMagento:
+    def __init__(self) -> None:
+        self.shipments: dict[int, magento_models.Shipment] = {}
+        self.orders: dict[int, magento_models.Order] = {}
+
+    def add_order(self, order_id: int, ext_order_id: str | None, items: Sequence[dict[str, Any]] = ()) -> None:
+        self.orders[order_id] = magento_models.Order.model_validate(
+            {"entity_id": order_id, "increment_id": f"10000{order_id}", "ext_order_id": ext_order_id,
+             "items": list(items)})
+
+    def add_shipment(self, shipment_id: int, order_id: int, *, tracks: Sequence[dict[str, Any]] = (),
+                     items: Sequence[dict[str, Any]] = ()) -> None:
+        self.shipments[shipment_id] = magento_models.Shipment.model_validate(
+            {"entity_id": shipment_id, "increment_id": f"S{shipment_id}", "order_id": order_id,
+             "tracks": list(tracks), "items": list(items)})
+
+    def get_shipment(self, shipment_id: int) -> magento_models.Shipment:
+        if shipment_id not in self.shipments:
+            raise NotFound(f"shipment {shipment_id} not found", api="GET /V1/shipment/{id}", status=404)
+        return self.shipments[shipment_id]
+
+    def get_order(self, order_id: int) -> magento_models.Order:
+        if order_id not in self.orders:
+            raise NotFound(f"order {order_id} not found", api="GET /V1/orders/{id}", status=404)
+        return self.orders[order_id]
+
+
+# --------------------------------------------------------------------------- Mirakl
+class FakeMirakl:
+    def __init__(self, carriers: Sequence[shipments_domain.Carrier] = ()) -> None:
+        self.sh21 = [mirakl_models.Carrier(code=c.code, label=c.label, standard_code=c.standard_code,
+                                           tracking_url=c.tracking_url) for c in carriers]
+        self.carrier_calls = 0
+        self.error: RemoteError | None = None
+
+    def carriers(self) -> list[mirakl_models.Carrier]:
+        self.carrier_calls += 1
+        if self.error is not None:
+            raise self.error
+        return list(self.sh21)
+
+
+# --------------------------------------------------------------------------- storage
+@dataclass
+class IssueEntry:
+    report: IssueReport
+    state: str = "open"  # open | resolved
+    resolved_by: str | None = None
+    count: int = 1
+
+
+class FakeIssueLog:
+    """``IssueLog``: one entry per (type, object id), the latest one kept; resolving marks it."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, str], IssueEntry] = {}
+
+    def record(self, report: IssueReport) -> None:
+        key = (report.type.code, report.object_id)
+        entry = self.entries.get(key)
+        if entry is not None and entry.state == "open":
+            entry.report, entry.count = report, entry.count + 1
+        else:
+            self.entries[key] = IssueEntry(report)
+
+    def clear(self, type_: IssueType, object_id: str) -> None:
+        self.resolve(type_, object_id, by="system")
+
+    def resolve(self, type_: IssueType, object_id: str, *, by: str) -> None:
+        entry = self.entries.get((type_.code, object_id))
+        if entry is not None and entry.state == "open":
+            entry.state, entry.resolved_by = "resolved", by
+
+    def active_ids(self, type_: IssueType) -> list[str]:
+        return [oid for (code, oid), e in self.entries.items() if code == type_.code and e.state == "open"]
+
+    def resolved_by_a_person(self, type_: IssueType, object_id: str) -> bool:
+        entry = self.entries.get((type_.code, object_id))
+        return entry is not None and entry.state == "resolved" and entry.resolved_by not in (None, "system")
+
+    def active(self, type_: IssueType, object_id: str) -> IssueReport | None:
+        entry = self.entries.get((type_.code, object_id))
+        return entry.report if entry is not None and entry.state == "open" else None
+
+
+@dataclass
+class FakeShipmentsStore:
+    rows: dict[int, ShipmentOut] = field(default_factory=dict)
+    carriers: list[shipments_domain.Carrier] = field(default_factory=list)
+    refreshed_at: dt.datetime | None = None
+    mappings: list[shipments_domain.Mapping_] = field(default_factory=list)
+    issues: FakeIssueLog = field(default_factory=FakeIssueLog)
+    units: int = 0
+
+    def add_row(self, shipment_id: int, order_id: str, *, state: str = ShipmentState.NEW.value,
+                tracks: Sequence[dict[str, Any]] = (), tracking_number: str | None = None,
+                carrier_key: str | None = None, confirmed: bool = False) -> ShipmentOut:
+        """A record as ``detect`` writes it (every column set: no database fills the defaults)."""
+        now = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
+        row = ShipmentOut(
+            magento_shipment_id=shipment_id, magento_increment_id=f"S{shipment_id}", magento_order_id=shipment_id * 10,
+            marketplace_order_id=order_id, state=state, tracks=list(tracks), items=[], lines={}, results={},
+            last_error="", generation=1, attempts=0, tracking_number=tracking_number, carrier_code=None,
+            carrier_match=None, carrier_key=carrier_key, marketplace_shipment_id=None, magento_created_at=now,
+            detected_at=now, sent_at=None, confirmed_at=now if confirmed else None, updated_at=now)
+        self.rows[shipment_id] = row
+        return row
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[FakeShipmentsRepository]:
+        self.units += 1
+        yield FakeShipmentsRepository(self)
+
+
+class FakeShipmentsRepository:
+    def __init__(self, store: FakeShipmentsStore) -> None:
+        self.store = store
+
+    @property
+    def issues(self) -> FakeIssueLog:
+        return self.store.issues
+
+    def shipment(self, shipment_id: int) -> ShipmentOut | None:
+        return self.store.rows.get(shipment_id)
+
+    def waiting_for_carrier(self) -> list[ShipmentOut]:
+        return [r for r in self.store.rows.values() if r.state == ShipmentState.WAITING_CARRIER.value]
+
+    def ids_waiting_for_carrier_key(self, key: str) -> list[int]:
+        return [r.magento_shipment_id for r in self.waiting_for_carrier() if r.carrier_key == key]
+
+    def tracking_used_elsewhere(self, tracking_number: str, order_id: str, shipment_id: int) -> ShipmentOut | None:
+        return next((r for r in self.store.rows.values() if r.tracking_number == tracking_number
+                     and r.marketplace_order_id != order_id and r.magento_shipment_id != shipment_id), None)
+
+    def cached_carriers(self) -> list[shipments_domain.Carrier]:
+        return sorted(self.store.carriers, key=lambda c: c.label)
+
+    def carriers_refreshed_at(self) -> dt.datetime | None:
+        return self.store.refreshed_at if self.store.carriers else None
+
+    def replace_carriers(self, carriers: Sequence[shipments_domain.Carrier], at: dt.datetime) -> None:
+        self.store.carriers, self.store.refreshed_at = list(carriers), at
+
+    def carrier_mappings(self) -> list[shipments_domain.Mapping_]:
+        return list(self.store.mappings)

@@ -1,0 +1,241 @@
+"""The shipments flow's decisions on in-memory fakes of its ports (issue 18 item 2): storage
+(``ShipmentsStore``), Adobe Commerce (``MagentoPort``) and Mirakl (``MiraklPort``). No database
+(``runtime.db`` fails the test if touched), no HTTP, no sandbox: what ``prepare`` decides for a
+shipment, which issues it raises and clears, how the SH21 list is loaded, and how a new carrier
+mapping releases the shipments that waited for it. The same paths against SQLite/PostgreSQL and
+the sandboxes stay in tests/integration/test_shipments_*.py and tests/e2e/test_shipments_e2e.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from marketbridge.adapters.db.base import utcnow
+from marketbridge.adapters.errors import NetworkError
+from marketbridge.bus import MessageBus
+from marketbridge.domain import shipments as shipments_domain
+from marketbridge.domain.shipments import Carrier, ShipmentState
+from marketbridge.runtime import Runtime
+from marketbridge.services import shipments
+from marketbridge.services.console.actions import FlowActions
+from marketbridge.services.webhooks import WebhookHandlers
+from marketbridge.settings import load_settings
+from tests.fakes import FakeMagento, FakeMirakl, FakeShipmentsStore, NoDatabase
+
+SH21 = [Carrier("DPD", "DPD UK", "DPD", "https://dpd/{trackingId}"),
+        Carrier("ROYAL_MAIL", "Royal Mail", "ROYAL_MAIL", "https://rm/{trackingId}")]
+ORDER = "JL-1001-A"
+
+
+class Flow:
+    """One runtime whose ports are fakes; ``magento`` and ``mirakl`` replace the clients."""
+
+    def __init__(self, *, carriers_cached: bool = True, **settings: object) -> None:
+        self.store = FakeShipmentsStore()
+        if carriers_cached:
+            self.store.carriers, self.store.refreshed_at = list(SH21), utcnow()
+        self.magento = FakeMagento()
+        self.mirakl = FakeMirakl(SH21)
+        self.runtime = Runtime(
+            settings=load_settings(database_url="sqlite://", session_secret="x" * 48, **settings),
+            db=NoDatabase(), bus=MessageBus(), engine=NoDatabase(), webhook_handlers=WebhookHandlers(),
+            flow_actions=FlowActions(), shipments_store=self.store)
+        self.runtime.magento = self.magento
+        self.runtime.mirakl = self.mirakl
+
+    def shipment(self, shipment_id: int, *, tracks: list[dict[str, str]], order: str = ORDER,
+                 **row: object) -> None:
+        """A Magento shipment of a marketplace order, already detected (its record exists)."""
+        magento_order = shipment_id * 10
+        self.magento.add_order(magento_order, order, items=[
+            {"item_id": 1, "sku": "LAMP-1", "ext_order_item_id": f"{order}-1", "qty_ordered": 1}])
+        self.magento.add_shipment(shipment_id, magento_order, tracks=tracks,
+                                  items=[{"order_item_id": 1, "sku": "LAMP-1", "qty": 1}])
+        self.store.add_row(shipment_id, order, **row)
+
+    def prepare(self, shipment_id: int) -> shipments.Decision:
+        return shipments.prepare(self.runtime, shipment_id)
+
+
+def track(number: str, title: str = "DPD UK", code: str = "custom") -> dict[str, str]:
+    return {"track_number": number, "title": title, "carrier_code": code}
+
+
+def test_a_tracked_shipment_with_a_known_carrier_is_ready_to_send() -> None:
+    flow = Flow()
+    flow.shipment(1, tracks=[track("TRK-1")])
+    decision = flow.prepare(1)
+    assert decision == shipments.Decision("send", ShipmentState.READY.value)
+    row = flow.store.rows[1]
+    assert (row.state, row.carrier_code, row.tracking_number) == ("ready", "DPD", "TRK-1")
+    assert row.carrier_match is not None and row.carrier_match.startswith("label")
+    assert row.items == [{"order_item_id": 1, "sku": "LAMP-1", "qty": 1.0, "ext_order_item_id": f"{ORDER}-1"}]
+    assert flow.store.issues.entries == {}
+    assert flow.mirakl.carrier_calls == 0  # the cached SH21 list is fresh
+
+
+def test_the_newest_tracking_number_is_the_one_sent() -> None:
+    flow = Flow()
+    flow.shipment(1, tracks=[track("OLD-1"), track("NEW-2", "Royal Mail")])
+    assert flow.prepare(1).action == "send"
+    assert (flow.store.rows[1].tracking_number, flow.store.rows[1].carrier_code) == ("NEW-2", "ROYAL_MAIL")
+
+
+def test_no_tracking_number_waits_and_tells_ops_then_clears_when_one_comes() -> None:
+    flow = Flow(shipment_require_tracking=True)
+    flow.shipment(1, tracks=[])
+    assert flow.prepare(1) == shipments.Decision("wait", ShipmentState.WAITING_TRACKING.value, "no tracking number")
+    issue = flow.store.issues.active(shipments_domain.TRACKING_MISSING, "1")
+    assert issue is not None and ORDER in issue.message and issue.context == {"order_id": ORDER}
+
+    flow.magento.add_shipment(1, 10, tracks=[track("TRK-1")], items=[{"order_item_id": 1, "sku": "LAMP-1", "qty": 1}])
+    assert flow.prepare(1).action == "send"
+    assert flow.store.issues.active(shipments_domain.TRACKING_MISSING, "1") is None
+
+
+def test_without_required_tracking_an_untracked_shipment_is_sent_bare() -> None:
+    flow = Flow(shipment_require_tracking=False)
+    flow.shipment(1, tracks=[], tracking_number="STALE", carrier_key="dpd/-")
+    assert flow.prepare(1).action == "send"
+    row = flow.store.rows[1]
+    assert (row.tracking_number, row.carrier_code, row.carrier_key, row.carrier_match) == (None, None, None, None)
+    assert flow.store.issues.entries == {}
+
+
+def test_an_unknown_carrier_waits_for_a_mapping_and_a_mapping_releases_it() -> None:
+    flow = Flow()
+    flow.shipment(1, tracks=[track("TRK-1", "Speedy Vans", "speedy")])
+    flow.shipment(2, tracks=[track("TRK-2", "Speedy Vans", "speedy")], order="JL-1002-A")
+    first = flow.prepare(1)
+    assert (first.action, first.state) == ("wait", ShipmentState.WAITING_CARRIER.value)
+    flow.prepare(2)
+    key = shipments_domain.carrier_key("speedy", "Speedy Vans")
+    issue = flow.store.issues.active(shipments_domain.CARRIER_UNMAPPED, key)
+    assert issue is not None and "2 shipment(s) wait" in issue.message
+    assert issue.context["waiting_shipments"] == [1, 2]
+    assert flow.store.rows[1].tracking_number == "TRK-1" and flow.store.rows[1].carrier_code is None
+
+    flow.store.mappings.append(shipments_domain.Mapping_("speedy", "", "ROYAL_MAIL"))  # a person maps it
+    assert shipments.release_waiting(flow.runtime) == [1, 2]
+    assert [(r.state, r.generation) for r in flow.store.rows.values()] == [("ready", 2), ("ready", 2)]
+    assert flow.store.issues.active(shipments_domain.CARRIER_UNMAPPED, key) is None
+    assert flow.prepare(1).action == "send" and flow.store.rows[1].carrier_code == "ROYAL_MAIL"
+
+
+def test_a_tracking_number_used_on_another_order_holds_the_shipment() -> None:
+    flow = Flow()
+    flow.shipment(1, tracks=[track("TRK-1")], order="JL-OTHER", tracking_number="TRK-1",
+                  state=ShipmentState.CONFIRMED.value, confirmed=True)
+    flow.shipment(2, tracks=[track("TRK-1")])
+    decision = flow.prepare(2)
+    assert (decision.action, decision.state) == ("stop", ShipmentState.ERROR.value)
+    assert flow.store.rows[2].last_error == "tracking number TRK-1 already used for order JL-OTHER"
+    issue = flow.store.issues.active(shipments_domain.TRACKING_REUSED, "2")
+    assert issue is not None and issue.context == {"order_id": ORDER, "other_order_id": "JL-OTHER"}
+
+
+def test_a_person_who_resolved_the_reuse_lets_the_shipment_go() -> None:
+    flow = Flow()
+    flow.shipment(1, tracks=[track("TRK-1")], order="JL-OTHER", tracking_number="TRK-1")
+    flow.shipment(2, tracks=[track("TRK-1")])
+    assert flow.prepare(2).action == "stop"
+    flow.store.issues.resolve(shipments_domain.TRACKING_REUSED, "2", by="ops@example.com")
+    assert flow.prepare(2) == shipments.Decision("send", ShipmentState.READY.value)
+
+
+def test_the_same_tracking_number_on_the_same_order_is_fine() -> None:
+    flow = Flow()
+    flow.shipment(1, tracks=[track("TRK-1")], tracking_number="TRK-1", state=ShipmentState.PARTIAL.value)
+    flow.shipment(2, tracks=[track("TRK-1")])
+    assert flow.prepare(2).action == "send"
+    assert flow.store.rows[1].state == ShipmentState.PARTIAL.value  # a sent part keeps its state
+
+
+def test_a_partial_shipment_keeps_its_state_when_prepared_again() -> None:
+    flow = Flow()
+    flow.shipment(1, tracks=[track("TRK-1")], state=ShipmentState.PARTIAL.value)
+    assert flow.prepare(1) == shipments.Decision("send", ShipmentState.PARTIAL.value)
+
+
+def test_a_shipment_gone_from_magento_stops_with_an_error() -> None:
+    flow = Flow()
+    flow.store.add_row(1, ORDER)
+    decision = flow.prepare(1)
+    assert decision == shipments.Decision("stop", ShipmentState.ERROR.value, "not found in Adobe Commerce")
+    assert flow.store.rows[1].state == ShipmentState.ERROR.value
+    assert flow.store.rows[1].last_error.startswith("the shipment or its order no longer exists in Adobe Commerce")
+
+
+def test_a_confirmed_shipment_gone_from_magento_stays_confirmed() -> None:
+    flow = Flow()
+    flow.store.add_row(1, ORDER, state=ShipmentState.CONFIRMED.value, confirmed=True)
+    assert flow.prepare(1).action == "stop"
+    assert flow.store.rows[1].state == ShipmentState.CONFIRMED.value and flow.store.rows[1].last_error == ""
+
+
+def test_a_confirmed_shipment_with_the_same_tracking_is_left_alone() -> None:
+    flow = Flow()
+    flow.shipment(1, tracks=[track("TRK-1")], tracking_number="TRK-1", state=ShipmentState.CONFIRMED.value,
+                  confirmed=True)
+    assert flow.prepare(1) == shipments.Decision("stop", ShipmentState.CONFIRMED.value, "already confirmed")
+
+
+def test_a_confirmed_shipment_with_a_corrected_tracking_number_is_sent_again() -> None:
+    flow = Flow()
+    flow.shipment(1, tracks=[track("TRK-1"), track("TRK-2")], tracking_number="TRK-1",
+                  state=ShipmentState.CONFIRMED.value, confirmed=True)
+    flow.store.rows[1].tracks = [track("TRK-1"), track("TRK-2")]  # as detect recorded the correction
+    decision = flow.prepare(1)
+    assert decision == shipments.Decision("send", ShipmentState.CONFIRMED.value)
+    assert flow.store.rows[1].tracking_number == "TRK-2"
+
+
+def test_a_missing_row_is_a_stop() -> None:
+    flow = Flow()
+    flow.magento.add_order(10, ORDER)
+    flow.magento.add_shipment(1, 10, tracks=[track("TRK-1")])
+    assert flow.prepare(1) == shipments.Decision("stop", "missing", "no such shipment row")
+
+
+def test_an_empty_carrier_cache_is_loaded_from_sh21_once() -> None:
+    flow = Flow(carriers_cached=False)
+    flow.shipment(1, tracks=[track("TRK-1")])
+    flow.shipment(2, tracks=[track("TRK-2")], order="JL-1002-A")
+    assert flow.prepare(1).action == "send" and flow.prepare(2).action == "send"
+    assert flow.mirakl.carrier_calls == 1
+    assert [c.code for c in flow.store.carriers] == ["DPD", "ROYAL_MAIL"]
+
+
+def test_a_stale_carrier_list_is_used_when_sh21_fails_and_not_asked_again_that_day() -> None:
+    flow = Flow()
+    flow.store.refreshed_at = utcnow() - dt.timedelta(days=3)
+    flow.mirakl.error = NetworkError("connection refused", api="SH21")
+    flow.shipment(1, tracks=[track("TRK-1")])
+    assert flow.prepare(1).action == "send"
+    assert flow.prepare(1).action == "send"
+    assert flow.mirakl.carrier_calls == 1  # SH21 may be called once a day: no second try
+
+
+def test_no_carrier_list_at_all_and_sh21_failing_raises_for_the_step_to_retry() -> None:
+    flow = Flow(carriers_cached=False)
+    flow.mirakl.error = NetworkError("connection refused", api="SH21")
+    flow.shipment(1, tracks=[track("TRK-1")])
+    with pytest.raises(NetworkError):
+        flow.prepare(1)
+    assert flow.store.rows[1].state == ShipmentState.NEW.value
+
+
+def test_a_configurable_parent_and_its_child_are_one_marketplace_line() -> None:
+    flow = Flow()
+    flow.magento.add_order(10, ORDER, items=[
+        {"item_id": 1, "sku": "SOFA-GREY", "product_type": "configurable", "ext_order_item_id": f"{ORDER}-1"},
+        {"item_id": 2, "sku": "SOFA-GREY", "parent_item_id": 1},
+    ])
+    flow.magento.add_shipment(1, 10, tracks=[track("TRK-1")], items=[
+        {"order_item_id": 1, "sku": "SOFA-GREY", "qty": 1}, {"order_item_id": 2, "sku": "SOFA-GREY", "qty": 1}])
+    flow.store.add_row(1, ORDER)
+    assert flow.prepare(1).action == "send"
+    assert flow.store.rows[1].items == [
+        {"order_item_id": 1, "sku": "SOFA-GREY", "qty": 1.0, "ext_order_item_id": f"{ORDER}-1"}]
