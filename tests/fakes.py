@@ -3,7 +3,8 @@ no HTTP. Each fake implements the part of its port the flows under test call, an
 the flow did to it, so a test asserts on decisions, not on SQL or wire traffic.
 
 * :class:`FakeMagento` (``MagentoPort``): shipments and orders by id; a missing one is ``NotFound``;
-* :class:`FakeMirakl` (``MiraklPort``): the SH21 carrier list, counting the calls, or an error;
+* :class:`FakeMirakl` (``MiraklPort``): the SH21 carrier list (counting the calls, or an error)
+  and marketplace orders (OR11 by id or state);
 * :class:`FakeShipmentsStore` (``ShipmentsStore``): shipment records, the cached carrier list,
   carrier mappings and an :class:`FakeIssueLog`, kept in dicts. A unit of work hands out the
   stored records themselves, so the flow's changes are kept as a committed transaction would
@@ -70,11 +71,32 @@ class FakeMirakl:
         self.carrier_calls = 0
         self.error: RemoteError | None = None
 
+        self.orders: dict[str, mirakl_models.Order] = {}
+
+    def add_order(self, order_id: str, state: str = "SHIPPING", *, shipping_deadline: dt.datetime | None = None,
+                  lines: Sequence[tuple[str, str, int]] = (("1", "LAMP-1", 1),)) -> mirakl_models.Order:
+        """A marketplace order; ``lines`` are (order line id, offer SKU, quantity), all ``state``."""
+        created = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC)
+        order = mirakl_models.Order.model_validate({
+            "order_id": order_id, "order_state": state, "created_date": created, "last_updated_date": created,
+            "shipping_deadline": shipping_deadline, "currency_iso_code": "GBP", "price": 10.0, "total_price": 10.0,
+            "order_lines": [{"order_line_id": line_id, "order_line_state": state, "offer_sku": sku, "quantity": qty,
+                             "price": 10.0, "total_price": 10.0} for line_id, sku, qty in lines]})
+        self.orders[order_id] = order
+        return order
+
     def carriers(self) -> list[mirakl_models.Carrier]:
         self.carrier_calls += 1
         if self.error is not None:
             raise self.error
         return list(self.sh21)
+
+    def list_orders(self, *, order_ids: Sequence[str] | None = None, order_state_codes: Sequence[str] | None = None,
+                    **_: Any) -> Iterator[mirakl_models.Order]:
+        for order in self.orders.values():
+            if (order_ids is None or order.order_id in order_ids) and \
+                    (order_state_codes is None or order.order_state in order_state_codes):
+                yield order
 
 
 # --------------------------------------------------------------------------- storage
@@ -169,6 +191,12 @@ class FakeShipmentsRepository:
     def tracking_used_elsewhere(self, tracking_number: str, order_id: str, shipment_id: int) -> ShipmentOut | None:
         return next((r for r in self.store.rows.values() if r.tracking_number == tracking_number
                      and r.marketplace_order_id != order_id and r.magento_shipment_id != shipment_id), None)
+
+    def open_shipments(self) -> list[ShipmentOut]:
+        return [r for r in self.store.rows.values() if r.state in shipments_domain.OPEN_STATES]
+
+    def orders_with_a_shipment(self) -> set[str]:
+        return {r.marketplace_order_id for r in self.store.rows.values()}
 
     def cached_carriers(self) -> list[shipments_domain.Carrier]:
         return sorted(self.store.carriers, key=lambda c: c.label)

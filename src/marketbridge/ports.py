@@ -383,6 +383,14 @@ class ShipmentsRepository(Protocol):
         """A shipment of another marketplace order that carries this tracking number, if any."""
         ...
 
+    def open_shipments(self) -> Sequence[ShipmentOut]:
+        """Every shipment not confirmed yet (``shipments_domain.OPEN_STATES``)."""
+        ...
+
+    def orders_with_a_shipment(self) -> set[str]:
+        """The marketplace orders that have at least one shipment, in any state."""
+        ...
+
     def cached_carriers(self) -> list[shipments_domain.Carrier]:
         """The cached SH21 carrier list, by label."""
         ...

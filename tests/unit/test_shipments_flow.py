@@ -239,3 +239,48 @@ def test_a_configurable_parent_and_its_child_are_one_marketplace_line() -> None:
     assert flow.prepare(1).action == "send"
     assert flow.store.rows[1].items == [
         {"order_item_id": 1, "sku": "SOFA-GREY", "qty": 1.0, "ext_order_item_id": f"{ORDER}-1"}]
+
+
+# --------------------------------------------------------------------------- watch
+NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
+
+
+def test_an_order_near_its_deadline_without_a_shipment_is_raised_and_cleared_once_shipped() -> None:
+    flow = Flow(shipping_deadline_lead_hours=12)
+    flow.mirakl.add_order("JL-NEAR", shipping_deadline=NOW + dt.timedelta(hours=3))
+    flow.mirakl.add_order("JL-FAR", shipping_deadline=NOW + dt.timedelta(days=3))
+    counts = shipments.watch(flow.runtime, now=NOW)
+    assert counts == shipments.WatchCounts(deadline_near=1, unconfirmed=0)
+    issue = flow.store.issues.active(shipments_domain.SHIPPING_DEADLINE_NEAR, "JL-NEAR")
+    assert issue is not None and "02 Dec 2026 15:00 UTC" in issue.message
+    assert flow.store.issues.active_ids(shipments_domain.SHIPPING_DEADLINE_NEAR) == ["JL-NEAR"]
+
+    flow.store.add_row(1, "JL-NEAR")  # Magento shipped it
+    assert shipments.watch(flow.runtime, now=NOW).deadline_near == 0
+    assert flow.store.issues.active_ids(shipments_domain.SHIPPING_DEADLINE_NEAR) == []
+
+
+def test_a_deadline_issue_clears_when_the_order_leaves_shipping() -> None:
+    flow = Flow()
+    order = flow.mirakl.add_order("JL-NEAR", shipping_deadline=NOW - dt.timedelta(hours=1))  # already late
+    assert shipments.watch(flow.runtime, now=NOW).deadline_near == 1
+    flow.mirakl.orders["JL-NEAR"] = order.model_copy(update={"order_state": "CANCELED"})
+    assert shipments.watch(flow.runtime, now=NOW).deadline_near == 0
+    assert flow.store.issues.active(shipments_domain.SHIPPING_DEADLINE_NEAR, "JL-NEAR") is None
+
+
+def test_a_shipment_unconfirmed_too_long_is_raised_until_it_is_confirmed() -> None:
+    flow = Flow(shipment_unconfirmed_minutes=120)
+    row = flow.store.add_row(1, ORDER, state=ShipmentState.WAITING_CARRIER.value)  # detected 09:00
+    row.last_error = "no carrier"
+    recent = flow.store.add_row(2, "JL-1002-A", state=ShipmentState.READY.value)
+    recent.magento_created_at = recent.detected_at = NOW - dt.timedelta(minutes=30)
+    counts = shipments.watch(flow.runtime, now=NOW)
+    assert counts == shipments.WatchCounts(deadline_near=0, unconfirmed=1)
+    issue = flow.store.issues.active(shipments_domain.SHIPMENT_UNCONFIRMED, "1")
+    assert issue is not None and "made 1620 minutes ago" in issue.message and "waiting carrier" in issue.message
+    assert issue.detail == "no carrier" and issue.context == {"order_id": ORDER, "state": "waiting_carrier"}
+
+    row.state = ShipmentState.CONFIRMED.value
+    assert shipments.watch(flow.runtime, now=NOW).unconfirmed == 0
+    assert flow.store.issues.active_ids(shipments_domain.SHIPMENT_UNCONFIRMED) == []

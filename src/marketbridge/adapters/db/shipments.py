@@ -53,6 +53,13 @@ class SqlShipmentsRepository:
             ShipmentOut.marketplace_order_id != order_id,
             ShipmentOut.magento_shipment_id != shipment_id)).first()
 
+    def open_shipments(self) -> Sequence[ShipmentOut]:
+        return self.session.scalars(select(ShipmentOut).where(
+            ShipmentOut.state.in_(shipments_domain.OPEN_STATES))).all()
+
+    def orders_with_a_shipment(self) -> set[str]:
+        return set(self.session.scalars(select(ShipmentOut.marketplace_order_id).distinct()).all())
+
     def cached_carriers(self) -> list[shipments_domain.Carrier]:
         rows = self.session.scalars(select(MarketplaceCarrier).order_by(MarketplaceCarrier.label)).all()
         return [shipments_domain.Carrier(r.code, r.label, r.standard_code, r.tracking_url) for r in rows]
