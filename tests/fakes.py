@@ -3,10 +3,12 @@ no HTTP. Each fake implements the part of its port the flows under test call, an
 the flow did to it, so a test asserts on decisions, not on SQL or wire traffic.
 
 * :class:`FakeMagento` (``MagentoPort``): shipments and orders by id; a missing one is ``NotFound``;
-* :class:`FakeMirakl` (``MiraklPort``): the SH21 carrier list (counting the calls, or an error)
-  and marketplace orders (OR11 by id or state);
+* :class:`FakeMirakl` (``MiraklPort``): the SH21 carrier list (counting the calls, or an error),
+  marketplace orders (OR11 by id or state), OR23/OR24 and ST01/ST11, each call logged in ``calls``
+  and refused with ``refuse[api]``;
 * :class:`FakeShipmentsStore` (``ShipmentsStore``): shipment records, the cached carrier list,
-  carrier mappings and an :class:`FakeIssueLog`, kept in dicts. A unit of work hands out the
+  carrier mappings, the delivery log, a :class:`FakeIssueLog` and :class:`FakeOrderRecords`, kept
+  in dicts. A unit of work hands out the
   stored records themselves, so the flow's changes are kept as a committed transaction would
   keep them; the fake does not roll back (no test here relies on a rollback).
 """
@@ -72,6 +74,9 @@ class FakeMirakl:
         self.error: RemoteError | None = None
 
         self.orders: dict[str, mirakl_models.Order] = {}
+        self.shipments: list[mirakl_models.Shipment] = []
+        self.calls: list[tuple[str, Any]] = []  # (api, arguments), in call order
+        self.refuse: dict[str, RemoteError] = {}  # api -> the error it answers with
 
     def add_order(self, order_id: str, state: str = "SHIPPING", *, shipping_deadline: dt.datetime | None = None,
                   lines: Sequence[tuple[str, str, int]] = (("1", "LAMP-1", 1),)) -> mirakl_models.Order:
@@ -93,10 +98,53 @@ class FakeMirakl:
 
     def list_orders(self, *, order_ids: Sequence[str] | None = None, order_state_codes: Sequence[str] | None = None,
                     **_: Any) -> Iterator[mirakl_models.Order]:
-        for order in self.orders.values():
+        self.calls.append(("OR11", tuple(order_ids or ())))
+        for order in list(self.orders.values()):
             if (order_ids is None or order.order_id in order_ids) and \
                     (order_state_codes is None or order.order_state in order_state_codes):
                 yield order
+
+    def get_order(self, order_id: str) -> mirakl_models.Order:
+        if order_id not in self.orders:
+            raise NotFound(f"order {order_id} not found", api="OR11", status=200)
+        return self.orders[order_id]
+
+    def set_state(self, order_id: str, state: str) -> None:
+        self.orders[order_id] = self.orders[order_id].model_copy(update={"order_state": state})
+
+    def _answer(self, api: str, *args: Any) -> None:
+        self.calls.append((api, args))
+        if api in self.refuse:
+            raise self.refuse[api]
+
+    def update_tracking(self, order_id: str, tracking: mirakl_models.TrackingRequest) -> None:
+        self._answer("OR23", order_id, tracking.carrier_code, tracking.tracking_number)
+
+    def ship_order(self, order_id: str) -> None:
+        self._answer("OR24", order_id)
+        self.set_state(order_id, "SHIPPED")
+
+    def list_shipments(self, *, order_ids: Sequence[str] = (), states: Sequence[str] = (),
+                       limit: int = 100) -> Iterator[mirakl_models.Shipment]:
+        self.calls.append(("ST11", tuple(order_ids)))
+        yield from (s for s in self.shipments if not order_ids or s.order_id in order_ids)
+
+    def create_shipments(self, request: mirakl_models.CreateShipmentsRequest) -> mirakl_models.CreateShipmentsResponse:
+        self._answer("ST01", [(r.order_id, [(line.order_line_id, line.quantity) for line in r.shipment_lines])
+                              for r in request.shipments])
+        created = []
+        for r in request.shipments:
+            shipment = mirakl_models.Shipment(
+                id=f"MS-{len(self.shipments) + 1}", order_id=r.order_id, status="SHIPPED" if r.shipped else "SHIPPING",
+                shipment_lines=[mirakl_models.ShipmentLine(order_line_id=line.order_line_id, quantity=line.quantity,
+                                                           package_reference=line.package_reference)
+                                for line in r.shipment_lines])
+            self.shipments.append(shipment)
+            created.append(shipment)
+        return mirakl_models.CreateShipmentsResponse(shipment_success=created)
+
+    def api_calls(self, *apis: str) -> list[tuple[str, Any]]:
+        return [call for call in self.calls if call[0] in apis]
 
 
 # --------------------------------------------------------------------------- storage
@@ -142,6 +190,21 @@ class FakeIssueLog:
         return entry.report if entry is not None and entry.state == "open" else None
 
 
+class FakeOrderRecords:
+    """``OrderRecords``: the orders the orders flow knows (``known``), and which it moved to shipped."""
+
+    def __init__(self) -> None:
+        self.known: set[str] = set()
+        self.shipped: dict[str, dict[str, Any]] = {}
+
+    def mark_shipped(self, order_id: str, *, carriers: list[str], tracking_numbers: list[str],
+                     at: dt.datetime) -> str | None:
+        if order_id not in self.known:
+            return f"no marketplace order {order_id}"
+        self.shipped[order_id] = {"carriers": carriers, "tracking_numbers": tracking_numbers, "at": at}
+        return None
+
+
 @dataclass
 class FakeShipmentsStore:
     rows: dict[int, ShipmentOut] = field(default_factory=dict)
@@ -149,6 +212,8 @@ class FakeShipmentsStore:
     refreshed_at: dt.datetime | None = None
     mappings: list[shipments_domain.Mapping_] = field(default_factory=list)
     issues: FakeIssueLog = field(default_factory=FakeIssueLog)
+    orders: FakeOrderRecords = field(default_factory=FakeOrderRecords)
+    deliveries: dict[str, dict[str, Any]] = field(default_factory=dict)
     units: int = 0
 
     def add_row(self, shipment_id: int, order_id: str, *, state: str = ShipmentState.NEW.value,
@@ -179,8 +244,28 @@ class FakeShipmentsRepository:
     def issues(self) -> FakeIssueLog:
         return self.store.issues
 
+    @property
+    def orders(self) -> FakeOrderRecords:
+        return self.store.orders
+
     def shipment(self, shipment_id: int) -> ShipmentOut | None:
         return self.store.rows.get(shipment_id)
+
+    def shipments_of_order(self, order_id: str, *, states: Sequence[str] | None = None,
+                           exclude: int | None = None) -> list[ShipmentOut]:
+        return [r for r in self.store.rows.values() if r.marketplace_order_id == order_id
+                and (states is None or r.state in states) and r.magento_shipment_id != exclude]
+
+    def orders_due_besides(self, order_id: str, limit: int) -> list[str]:
+        due = {r.marketplace_order_id for r in self.store.rows.values()
+               if r.state in (ShipmentState.NEW.value, ShipmentState.READY.value) and r.marketplace_order_id != order_id}
+        return sorted(due)[:limit]
+
+    def record_delivery(self, key: str, api: str, object_id: str, status: str, request: dict[str, Any],
+                        error: str = "") -> None:
+        entry = self.store.deliveries.setdefault(key, {"api": api, "object_id": object_id, "attempts": 0})
+        entry.update(status=status, request=request, last_error=error[:2000])
+        entry["attempts"] += 1
 
     def waiting_for_carrier(self) -> list[ShipmentOut]:
         return [r for r in self.store.rows.values() if r.state == ShipmentState.WAITING_CARRIER.value]

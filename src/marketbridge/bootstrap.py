@@ -33,6 +33,7 @@ from marketbridge.services import refunds as refund_service
 from marketbridge.services import stock as stock_service
 from marketbridge.services.console import flow_hooks as console_flow_hooks
 from marketbridge.services.console.actions import FlowActions
+from marketbridge.services.orders.record import SessionOrderRecords
 from marketbridge.services.webhooks import WebhookHandlers
 from marketbridge.settings import Settings
 from marketbridge.workflows import catalogue as catalogue_workflows
@@ -53,7 +54,8 @@ def build_runtime(settings: Settings) -> Runtime:
     db = Database(settings.database_url)
     runtime = Runtime(settings=settings, db=db, bus=bus, engine=engine,
                       webhook_handlers=webhook_handlers(), flow_actions=flow_actions,
-                      shipments_store=SqlShipmentsStore(db, issues=issue_service.SessionIssueLog))
+                      shipments_store=SqlShipmentsStore(db, issues=issue_service.SessionIssueLog,
+                                                        orders=SessionOrderRecords))
     engine.runtime = runtime
     wire_bus(bus, runtime)
     console_flow_hooks.register_all(flow_actions)

@@ -360,12 +360,28 @@ class IssueLog(Protocol):
         ...
 
 
+class OrderRecords(Protocol):
+    """What the shipments flow asks of the orders flow inside its unit of work. Implemented over a
+    session by :class:`marketbridge.services.orders.record.SessionOrderRecords`."""
+
+    def mark_shipped(self, order_id: str, *, carriers: list[str], tracking_numbers: list[str],
+                     at: datetime) -> str | None:
+        """Move the order record to shipped, with these facts. An order the orders flow does not
+        know (made by hand in Magento) or cannot move (already refunded, closed) is left as it is:
+        the reason is returned (None when it moved)."""
+        ...
+
+
 class ShipmentsRepository(Protocol):
     """What the shipments flow reads and writes in one unit of work: its shipment records, the
-    cached SH21 carrier list, people's carrier mappings, and the issue records it raises."""
+    cached SH21 carrier list, people's carrier mappings, its delivery log, and through the other
+    ports the issue records it raises and the order records it moves to shipped."""
 
     @property
     def issues(self) -> IssueLog: ...
+
+    @property
+    def orders(self) -> OrderRecords: ...
 
     def shipment(self, shipment_id: int) -> ShipmentOut | None:
         """The record of one Magento shipment (changes to it are kept by the unit of work)."""
@@ -381,6 +397,21 @@ class ShipmentsRepository(Protocol):
 
     def tracking_used_elsewhere(self, tracking_number: str, order_id: str, shipment_id: int) -> ShipmentOut | None:
         """A shipment of another marketplace order that carries this tracking number, if any."""
+        ...
+
+    def shipments_of_order(self, order_id: str, *, states: Sequence[str] | None = None,
+                           exclude: int | None = None) -> Sequence[ShipmentOut]:
+        """The shipments of one marketplace order (in ``states`` when given, but ``exclude``)."""
+        ...
+
+    def orders_due_besides(self, order_id: str, limit: int) -> list[str]:
+        """Up to ``limit`` other marketplace orders with a shipment due (new or ready)."""
+        ...
+
+    def record_delivery(self, key: str, api: str, object_id: str, status: str, request: dict[str, Any],
+                        error: str = "") -> None:
+        """Write one call to the marketplace to the delivery log (``deliveries``), by ``key``:
+        ``OR23:<order>:<tracking>``, ``OR24:<order>`` or ``ST01:<shipment>``."""
         ...
 
     def open_shipments(self) -> Sequence[ShipmentOut]:

@@ -13,7 +13,7 @@ import datetime as dt
 import pytest
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.errors import NetworkError
+from marketbridge.adapters.errors import NetworkError, Rejected
 from marketbridge.bus import MessageBus
 from marketbridge.domain import shipments as shipments_domain
 from marketbridge.domain.shipments import Carrier, ShipmentState
@@ -284,3 +284,170 @@ def test_a_shipment_unconfirmed_too_long_is_raised_until_it_is_confirmed() -> No
     row.state = ShipmentState.CONFIRMED.value
     assert shipments.watch(flow.runtime, now=NOW).unconfirmed == 0
     assert flow.store.issues.active_ids(shipments_domain.SHIPMENT_UNCONFIRMED) == []
+
+
+# --------------------------------------------------------------------------- send (single shipment mode)
+def sending(flow: Flow, shipment_id: int, *, tracks: list[dict[str, str]] | None = None, order: str = ORDER,
+            state: str = "SHIPPING", lines: tuple[tuple[str, str, int], ...] = ((f"{ORDER}-1", "LAMP-1", 1),)
+            ) -> None:
+    """A marketplace order awaiting dispatch, known to the orders flow, and a prepared shipment of it."""
+    if order not in flow.mirakl.orders:
+        flow.mirakl.add_order(order, state, lines=lines)
+    flow.store.orders.known.add(order)
+    flow.shipment(shipment_id, tracks=[track(f"TRK-{shipment_id}")] if tracks is None else tracks, order=order)
+    assert flow.prepare(shipment_id).action == "send"
+
+
+def test_a_whole_order_gets_its_tracking_then_is_shipped() -> None:
+    flow = Flow()
+    sending(flow, 1)
+    result = shipments.send(flow.runtime, 1)
+    assert result == shipments.SendResult("confirmed", how="OR24 accepted")
+    assert flow.mirakl.api_calls("OR23", "OR24") == [("OR23", (ORDER, "DPD", "TRK-1")), ("OR24", (ORDER,))]
+    row = flow.store.rows[1]
+    assert (row.state, row.lines, row.attempts) == ("confirmed", {f"{ORDER}-1": 1}, 1)
+    assert row.sent_at is not None and row.confirmed_at is not None
+    assert {api: note["status"] for api, note in row.results.items()} == {"OR23": "ok", "OR24": "ok", "confirm": "ok"}
+    assert {k: (d["status"], d["attempts"]) for k, d in flow.store.deliveries.items()} == {
+        f"OR23:{ORDER}:TRK-1": ("sent", 1), f"OR24:{ORDER}": ("sent", 1)}
+    assert flow.store.orders.shipped[ORDER]["carriers"] == ["DPD"]
+    assert flow.store.orders.shipped[ORDER]["tracking_numbers"] == ["TRK-1"]
+
+
+def test_a_part_of_the_order_waits_for_the_rest_then_both_are_confirmed() -> None:
+    flow = Flow()
+    lines = ((f"{ORDER}-1", "LAMP-1", 1), (f"{ORDER}-2", "SHADE-1", 1))
+    sending(flow, 1, lines=lines)
+    assert shipments.send(flow.runtime, 1) == shipments.SendResult("partial")
+    assert flow.mirakl.api_calls("OR24") == []
+    assert flow.store.rows[1].results["OR24"]["status"] == "waiting"
+
+    flow.magento.add_order(20, ORDER, items=[{"item_id": 2, "sku": "SHADE-1", "ext_order_item_id": f"{ORDER}-2"}])
+    flow.magento.add_shipment(2, 20, tracks=[track("TRK-2")], items=[{"order_item_id": 2, "sku": "SHADE-1", "qty": 1}])
+    flow.store.add_row(2, ORDER)
+    assert flow.prepare(2).action == "send"
+    assert shipments.send(flow.runtime, 2).state == "confirmed"
+    assert [r.state for r in flow.store.rows.values()] == ["confirmed", "confirmed"]
+    assert flow.store.rows[2].lines == {f"{ORDER}-2": 1}
+    assert flow.store.orders.shipped[ORDER]["tracking_numbers"] == ["TRK-1", "TRK-2"]
+
+
+def test_an_order_already_shipped_on_the_marketplace_is_only_confirmed() -> None:
+    flow = Flow()
+    sending(flow, 1, state="SHIPPED")
+    assert shipments.send(flow.runtime, 1) == shipments.SendResult("confirmed", how="marketplace order already SHIPPED")
+    assert flow.mirakl.api_calls("OR23", "OR24") == []
+    assert flow.store.deliveries == {}
+
+
+def test_a_cancelled_marketplace_order_stops_the_shipment_for_ops() -> None:
+    flow = Flow()
+    sending(flow, 1, state="CANCELED")
+    result = shipments.send(flow.runtime, 1)
+    assert (result.state, result.api, result.error) == ("error", "OR11", "the marketplace order is CANCELED")
+    assert flow.store.rows[1].last_error == "OR11: the marketplace order is CANCELED"
+    issue = flow.store.issues.active(shipments_domain.SHIPMENT_REJECTED, "1")
+    assert issue is not None and issue.context == {"order_id": ORDER}
+    assert flow.mirakl.api_calls("OR23", "OR24") == []
+
+
+def test_an_order_not_yet_paid_is_tried_again_with_a_new_generation() -> None:
+    flow = Flow()
+    sending(flow, 1, state="WAITING_DEBIT_PAYMENT")
+    result = shipments.send(flow.runtime, 1)
+    assert result == shipments.SendResult("ready", retry=True, order_state="WAITING_DEBIT_PAYMENT")
+    row = flow.store.rows[1]
+    assert (row.state, row.generation, row.last_error) == (
+        "ready", 2, "marketplace order is WAITING_DEBIT_PAYMENT; will retry")
+
+
+def test_a_refused_tracking_stops_the_shipment_and_logs_the_failed_delivery() -> None:
+    flow = Flow()
+    sending(flow, 1)
+    flow.mirakl.refuse["OR23"] = Rejected("The tracking number is mandatory for this carrier", api="OR23", status=400)
+    result = shipments.send(flow.runtime, 1)
+    assert (result.state, result.api) == ("waiting_tracking", "OR23")  # classified: a tracking problem
+    assert flow.store.deliveries[f"OR23:{ORDER}:TRK-1"]["status"] == "failed"
+    assert flow.store.issues.active(shipments_domain.TRACKING_MISSING, "1") is not None
+    assert flow.mirakl.api_calls("OR24") == []
+
+
+def test_a_refused_ship_call_on_an_order_shipped_meanwhile_is_a_confirmation() -> None:
+    flow = Flow()
+    sending(flow, 1)
+    flow.mirakl.refuse["OR24"] = Rejected("order is not in SHIPPING state", api="OR24", status=400)
+    original = flow.mirakl.ship_order
+
+    def shipped_by_someone_else(order_id: str) -> None:
+        flow.mirakl.set_state(order_id, "SHIPPED")
+        original(order_id)
+
+    flow.mirakl.ship_order = shipped_by_someone_else
+    assert shipments.send(flow.runtime, 1) == shipments.SendResult("confirmed", how="marketplace order already SHIPPED")
+    assert flow.store.issues.active_ids(shipments_domain.SHIPMENT_REJECTED) == []
+
+
+def test_an_item_not_on_the_marketplace_order_stops_with_lines_unknown() -> None:
+    flow = Flow()
+    sending(flow, 1, lines=((f"{ORDER}-9", "OTHER-SKU", 1),))
+    result = shipments.send(flow.runtime, 1)
+    assert (result.state, result.api, result.error) == ("error", "lines", "LAMP-1 is not on the marketplace order")
+    assert flow.store.issues.active(shipments_domain.LINES_UNKNOWN, "1") is not None
+    assert flow.mirakl.api_calls("OR23", "OR24") == []
+
+
+def test_an_order_the_marketplace_does_not_have_stops_the_shipment() -> None:
+    flow = Flow()
+    flow.shipment(1, tracks=[track("TRK-1")])
+    assert flow.prepare(1).action == "send"
+    result = shipments.send(flow.runtime, 1)
+    assert (result.state, result.api) == ("error", "OR11")
+    assert result.error is not None and result.error.startswith(f"the marketplace has no order {ORDER}")
+
+
+def test_an_order_the_orders_flow_does_not_know_is_still_confirmed() -> None:
+    flow = Flow()
+    sending(flow, 1)
+    flow.store.orders.known.clear()  # made by hand in Magento
+    assert shipments.send(flow.runtime, 1).state == "confirmed"
+    assert flow.store.orders.shipped == {}
+
+
+def test_a_burst_of_sends_shares_one_marketplace_read() -> None:
+    flow = Flow()
+    sending(flow, 1)
+    sending(flow, 2, order="JL-1002-A", lines=(("JL-1002-A-1", "LAMP-1", 1),))
+    shipments.send(flow.runtime, 1)
+    shipments.send(flow.runtime, 2)
+    reads = flow.mirakl.api_calls("OR11")
+    assert reads[0] == ("OR11", (ORDER, "JL-1002-A"))  # the first read carried the other due order
+    assert len([r for r in reads if "JL-1002-A" in r[1]]) == 1
+
+
+def test_a_transient_failure_leaves_the_shipment_ready_for_the_next_poll() -> None:
+    flow = Flow()
+    sending(flow, 1)
+    shipments.note_failure(flow.runtime, 1, "OR23: connection reset")
+    row = flow.store.rows[1]
+    assert (row.state, row.generation, row.last_error) == ("ready", 2, "OR23: connection reset")
+
+
+# --------------------------------------------------------------------------- send (multi-shipment mode)
+def test_with_multi_shipment_one_st01_ships_this_parcel() -> None:
+    flow = Flow(multi_shipment=True)
+    sending(flow, 1)
+    result = shipments.send(flow.runtime, 1)
+    assert result == shipments.SendResult("confirmed", how="ST01 created SHIPPED")
+    assert flow.mirakl.api_calls("ST01") == [("ST01", ([(ORDER, [(f"{ORDER}-1", 1)])],))]
+    assert flow.store.rows[1].marketplace_shipment_id == "MS-1"
+    assert flow.store.deliveries["ST01:1"]["status"] == "sent"
+    assert ORDER in flow.store.orders.shipped  # it completed the order
+
+
+def test_with_multi_shipment_a_repeat_finds_the_parcel_st01_made() -> None:
+    flow = Flow(multi_shipment=True)
+    sending(flow, 1)
+    shipments.send(flow.runtime, 1)
+    flow.store.rows[1].state = ShipmentState.READY.value  # as if the confirmation was lost in a crash
+    assert shipments.send(flow.runtime, 1).how == "marketplace shipment already shipped"
+    assert len(flow.mirakl.api_calls("ST01")) == 1

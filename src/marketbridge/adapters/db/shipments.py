@@ -4,9 +4,10 @@
 and nowhere in the flow. One unit of work is one :meth:`Database.session` (committed at the end of
 the block, rolled back on an error), exactly the transaction the flow opened itself before.
 
-The issue records the flow raises go through the :class:`marketbridge.ports.IssueLog` the
-composition root hands in (``services.issues.SessionIssueLog``): the issue rules live in the
-services, and this adapter does not import them.
+The issue records the flow raises and the order records it moves to shipped go through the
+:class:`marketbridge.ports.IssueLog` and :class:`marketbridge.ports.OrderRecords` the composition
+root hands in (``services.issues.SessionIssueLog``, ``services.orders.record.SessionOrderRecords``),
+on the same session: their rules live in the services, and this adapter does not import them.
 """
 
 from __future__ import annotations
@@ -14,27 +15,60 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from marketbridge.adapters.db.models.core import Delivery
 from marketbridge.adapters.db.models.shipments import CarrierMapping, MarketplaceCarrier, ShipmentOut
 from marketbridge.adapters.db.session import Database
 from marketbridge.domain import shipments as shipments_domain
 from marketbridge.domain.shipments import ShipmentState
-from marketbridge.ports import IssueLog
+from marketbridge.ports import IssueLog, OrderRecords
 
 
 class SqlShipmentsRepository:
     """:class:`marketbridge.ports.ShipmentsRepository` on one session."""
 
-    def __init__(self, session: Session, issues: IssueLog) -> None:
+    def __init__(self, session: Session, issues: IssueLog, orders: OrderRecords) -> None:
         self.session = session
         self._issues = issues
+        self._orders = orders
 
     @property
     def issues(self) -> IssueLog:
         return self._issues
+
+    @property
+    def orders(self) -> OrderRecords:
+        return self._orders
+
+    def shipments_of_order(self, order_id: str, *, states: Sequence[str] | None = None,
+                           exclude: int | None = None) -> Sequence[ShipmentOut]:
+        query = select(ShipmentOut).where(ShipmentOut.marketplace_order_id == order_id)
+        if exclude is not None:
+            query = query.where(ShipmentOut.magento_shipment_id != exclude)
+        if states is not None:
+            query = query.where(ShipmentOut.state.in_(list(states)))
+        return self.session.scalars(query).all()
+
+    def orders_due_besides(self, order_id: str, limit: int) -> list[str]:
+        return list(self.session.scalars(select(ShipmentOut.marketplace_order_id).where(
+            ShipmentOut.state.in_([ShipmentState.NEW.value, ShipmentState.READY.value]),
+            ShipmentOut.marketplace_order_id != order_id).distinct().limit(limit)).all())
+
+    def record_delivery(self, key: str, api: str, object_id: str, status: str, request: dict[str, Any],
+                        error: str = "") -> None:
+        row = self.session.scalars(select(Delivery).where(Delivery.key == key)).first()
+        if row is None:
+            row = Delivery(key=key, api=api, object_id=object_id, status=status, attempts=0, request=request,
+                           response={}, last_error="")
+            self.session.add(row)
+        row.status = status
+        row.attempts = (row.attempts or 0) + 1
+        row.last_error = error[:2000]
+        row.request = request
 
     def shipment(self, shipment_id: int) -> ShipmentOut | None:
         return self.session.get(ShipmentOut, shipment_id)
@@ -80,14 +114,16 @@ class SqlShipmentsRepository:
 
 
 class SqlShipmentsStore:
-    """:class:`marketbridge.ports.ShipmentsStore` on a :class:`Database`; ``issues`` makes the
-    issue log of a session (``services.issues.SessionIssueLog``)."""
+    """:class:`marketbridge.ports.ShipmentsStore` on a :class:`Database`; ``issues`` and ``orders``
+    make the issue log and the order records of a session."""
 
-    def __init__(self, db: Database, issues: Callable[[Session], IssueLog]) -> None:
+    def __init__(self, db: Database, issues: Callable[[Session], IssueLog],
+                 orders: Callable[[Session], OrderRecords]) -> None:
         self.db = db
         self._issues = issues
+        self._orders = orders
 
     @contextmanager
     def unit_of_work(self) -> Iterator[SqlShipmentsRepository]:
         with self.db.session() as session:
-            yield SqlShipmentsRepository(session, self._issues(session))
+            yield SqlShipmentsRepository(session, self._issues(session), self._orders(session))

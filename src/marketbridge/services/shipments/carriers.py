@@ -16,14 +16,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.shipments import CarrierMapping
-from marketbridge.adapters.db.shipments import SqlShipmentsRepository
+from marketbridge.adapters.db.models.shipments import CarrierMapping, MarketplaceCarrier
 from marketbridge.adapters.errors import RemoteError
 from marketbridge.domain import shipments as shipments_domain
 from marketbridge.domain.shipments import ShipmentState
 from marketbridge.runtime import Runtime
 from marketbridge.services import issues as issue_service
-from marketbridge.services.issues import SessionIssueLog
 from marketbridge.services.shipments.common import _start, _sync_carrier_issues
 from marketbridge.services.shipments.detect import due_for_send
 from marketbridge.services.shipments.views import (
@@ -53,8 +51,10 @@ def refresh_carriers(runtime: Runtime) -> int:
 
 
 def cached_carriers(session: Session) -> list[shipments_domain.Carrier]:
-    """The cached SH21 list, for a page that already holds a session (the console's carriers page)."""
-    return SqlShipmentsRepository(session, SessionIssueLog(session)).cached_carriers()
+    """The cached SH21 list, for a page that already holds a session (the console's carriers page;
+    the flow itself reads it through ``runtime.shipments_store``)."""
+    rows = session.scalars(select(MarketplaceCarrier).order_by(MarketplaceCarrier.label)).all()
+    return [shipments_domain.Carrier(r.code, r.label, r.standard_code, r.tracking_url) for r in rows]
 
 
 #: A cached list older than this is refreshed on use (the daily schedule was missed, e.g. the
