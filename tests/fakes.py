@@ -157,10 +157,12 @@ class IssueEntry:
 
 
 class FakeIssueLog:
-    """``IssueLog``: one entry per (type, object id), the latest one kept; resolving marks it."""
+    """``IssueLog``: one entry per (type, object id), the latest one kept; resolving marks it; the
+    activity log as a list."""
 
     def __init__(self) -> None:
         self.entries: dict[tuple[str, str], IssueEntry] = {}
+        self.activity: list[dict[str, Any]] = []  # the activity log (audit_log)
 
     def record(self, report: IssueReport) -> None:
         key = (report.type.code, report.object_id)
@@ -170,8 +172,12 @@ class FakeIssueLog:
         else:
             self.entries[key] = IssueEntry(report)
 
-    def clear(self, type_: IssueType, object_id: str) -> None:
-        self.resolve(type_, object_id, by="system")
+    def clear(self, type_: IssueType, object_id: str, *, by: str = "system") -> None:
+        self.resolve(type_, object_id, by=by)
+
+    def audit(self, actor: str, action: str, object_type: str = "", object_id: str = "", **detail: Any) -> None:
+        self.activity.append({"actor": actor, "action": action, "object_type": object_type,
+                              "object_id": object_id, "detail": detail})
 
     def resolve(self, type_: IssueType, object_id: str, *, by: str) -> None:
         entry = self.entries.get((type_.code, object_id))

@@ -339,15 +339,21 @@ class MiraklPort(Protocol):
 
 
 class IssueLog(Protocol):
-    """The issue records for Ops (``issue_records``), as a flow writes them inside its unit of work.
-    Implemented over a session by :class:`marketbridge.services.issues.SessionIssueLog`."""
+    """What Ops sees of a flow, as the flow writes it inside its unit of work: the issue records
+    (``issue_records``) and the activity log (``audit_log``). Implemented over a session by
+    :class:`marketbridge.services.issues.SessionIssueLog`."""
 
     def record(self, report: IssueReport) -> None:
         """Open a record for ``report``, or update the active one for the same type and object."""
         ...
 
-    def clear(self, type_: IssueType, object_id: str) -> None:
-        """Resolve the active record of this type on this object, if any (by the system)."""
+    def clear(self, type_: IssueType, object_id: str, *, by: str = "system") -> None:
+        """Resolve the active record of this type on this object, if any: the condition is gone
+        (``by`` the system, or a person who resolved it)."""
+        ...
+
+    def audit(self, actor: str, action: str, object_type: str = "", object_id: str = "", **detail: Any) -> None:
+        """Write a person's action to the activity log."""
         ...
 
     def active_ids(self, type_: IssueType) -> list[str]:

@@ -14,7 +14,7 @@ import pytest
 
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.errors import NetworkError, Rejected
-from marketbridge.bus import MessageBus
+from marketbridge.bus import MessageBus, ShipmentsDue
 from marketbridge.domain import shipments as shipments_domain
 from marketbridge.domain.shipments import Carrier, ShipmentState
 from marketbridge.runtime import Runtime
@@ -451,3 +451,33 @@ def test_with_multi_shipment_a_repeat_finds_the_parcel_st01_made() -> None:
     flow.store.rows[1].state = ShipmentState.READY.value  # as if the confirmation was lost in a crash
     assert shipments.send(flow.runtime, 1).how == "marketplace shipment already shipped"
     assert len(flow.mirakl.api_calls("ST01")) == 1
+
+
+# --------------------------------------------------------------------------- a person's retry
+def test_a_person_sends_a_held_shipment_anyway() -> None:
+    flow = Flow()
+    started: list[tuple[tuple[int, int], ...]] = []
+    flow.runtime.bus.register(ShipmentsDue, lambda message: started.append(message.due))
+    flow.shipment(1, tracks=[track("TRK-1")], order="JL-OTHER", tracking_number="TRK-1")
+    flow.shipment(2, tracks=[track("TRK-1")])
+    assert flow.prepare(2).action == "stop"
+
+    assert shipments.retry_shipment(flow.runtime, 2, actor="ops@example.com", send_anyway=True) == 2
+    row = flow.store.rows[2]
+    assert (row.state, row.generation, row.last_error) == ("ready", 2, "")
+    assert flow.store.issues.entries[(shipments_domain.TRACKING_REUSED.code, "2")].resolved_by == "ops@example.com"
+    assert flow.store.issues.activity == [{"actor": "ops@example.com", "action": "shipment.retry",
+                                           "object_type": "shipment", "object_id": "2",
+                                           "detail": {"send_anyway": True}}]
+    assert started == [((2, 2),)]  # the send is started at once
+    assert flow.prepare(2).action == "send"  # the person's decision holds
+
+
+def test_a_retry_of_a_confirmed_or_unknown_shipment_is_refused() -> None:
+    flow = Flow()
+    flow.store.add_row(1, ORDER, state=ShipmentState.CONFIRMED.value, confirmed=True)
+    with pytest.raises(ValueError, match="already confirmed"):
+        shipments.retry_shipment(flow.runtime, 1, actor="ops@example.com")
+    with pytest.raises(LookupError):
+        shipments.retry_shipment(flow.runtime, 9, actor="ops@example.com")
+    assert flow.store.issues.activity == []

@@ -246,8 +246,11 @@ class SessionIssueLog:
     def record(self, report: IssueReport) -> None:
         record(self.session, report)
 
-    def clear(self, type_: IssueType, object_id: str) -> None:
-        clear(self.session, type_, object_id)
+    def clear(self, type_: IssueType, object_id: str, *, by: str = "system") -> None:
+        clear(self.session, type_, object_id, by=by)
+
+    def audit(self, actor: str, action: str, object_type: str = "", object_id: str = "", **detail: Any) -> None:
+        audit(self.session, actor, action, object_type, object_id, **detail)
 
     def active_ids(self, type_: IssueType) -> list[str]:
         return [r.object_id for r in list_records(self.session, IssueFilter(type=type_.code, active_only=True))]

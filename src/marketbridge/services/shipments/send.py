@@ -12,14 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.shipments import ShipmentOut
 from marketbridge.adapters.errors import NotFound, Rejected, RemoteError
 from marketbridge.adapters.mirakl import models as mirakl_models
 from marketbridge.domain import shipments as shipments_domain
 from marketbridge.domain.shipments import ShipmentState
 from marketbridge.ports import ShipmentsRepository
 from marketbridge.runtime import Runtime
-from marketbridge.services import issues as issue_service
 from marketbridge.services.shipments.common import _start
 from marketbridge.services.shipments.outcomes import (
     SendResult,
@@ -239,19 +237,18 @@ def retry_shipment(runtime: Runtime, shipment_id: int, *, actor: str, send_anywa
     """A person asks to try a held or refused shipment again (after fixing the cause). With
     ``send_anyway`` a reused tracking number is accepted (the person resolved it). Returns the
     new generation; the send is started at once (else by the next poll)."""
-    with runtime.db.session() as session:
-        row = session.get(ShipmentOut, shipment_id)
+    with runtime.shipments_store.unit_of_work() as repo:
+        row = repo.shipment(shipment_id)
         if row is None:
             raise LookupError(f"no shipment {shipment_id}")
         if row.state == ShipmentState.CONFIRMED.value:
             raise ValueError(f"shipment {shipment_id} is already confirmed on the marketplace")
         if send_anyway:
-            issue_service.clear(session, shipments_domain.TRACKING_REUSED, str(shipment_id), by=actor)
+            repo.issues.clear(shipments_domain.TRACKING_REUSED, str(shipment_id), by=actor)
         row.state = ShipmentState.READY.value
         row.generation += 1
         row.last_error = ""
-        issue_service.audit(session, actor, "shipment.retry", "shipment", str(shipment_id),
-                                send_anyway=send_anyway)
+        repo.issues.audit(actor, "shipment.retry", "shipment", str(shipment_id), send_anyway=send_anyway)
         generation = row.generation
     _start(runtime, [(shipment_id, generation)])
     return generation
