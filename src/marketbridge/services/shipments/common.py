@@ -6,14 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from marketbridge.bus import ShipmentsDue
 from marketbridge.domain import shipments as shipments_domain
 from marketbridge.domain.issues import IssueReport, IssueType
 from marketbridge.ports import IssueLog, ShipmentsRepository
 from marketbridge.runtime import Runtime
-from marketbridge.services import issues as issue_service
 
 
 def _start(runtime: Runtime, due: list[tuple[int, int]]) -> None:
@@ -23,15 +20,9 @@ def _start(runtime: Runtime, due: list[tuple[int, int]]) -> None:
         runtime.bus.handle(ShipmentsDue(tuple(due)))
 
 
-def _report(session: Session, type_: IssueType, object_id: str, message: str, detail: str = "",
-            **context: Any) -> None:
-    issue_service.record(session, IssueReport(type=type_, object_id=object_id, message=message,
-                                                      detail=detail[:2000], context=context))
-
-
 def _record(issues: IssueLog, type_: IssueType, object_id: str, message: str, detail: str = "",
             **context: Any) -> None:
-    """:func:`_report` through the flow's unit of work (its :class:`~marketbridge.ports.IssueLog`)."""
+    """Raise an issue for Ops through the flow's unit of work (its :class:`~marketbridge.ports.IssueLog`)."""
     issues.record(IssueReport(type=type_, object_id=object_id, message=message, detail=detail[:2000],
                               context=context))
 
