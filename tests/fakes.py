@@ -2,13 +2,14 @@
 no HTTP. Each fake implements the part of its port the flows under test call, and records what
 the flow did to it, so a test asserts on decisions, not on SQL or wire traffic.
 
-* :class:`FakeMagento` (``MagentoPort``): shipments and orders by id; a missing one is ``NotFound``;
+* :class:`FakeMagento` (``MagentoPort``): shipments (by id, and paged by entity id) and orders by
+  id; a missing one is ``NotFound``;
 * :class:`FakeMirakl` (``MiraklPort``): the SH21 carrier list (counting the calls, or an error),
   marketplace orders (OR11 by id or state), OR23/OR24 and ST01/ST11, each call logged in ``calls``
   and refused with ``refuse[api]``;
 * :class:`FakeShipmentsStore` (``ShipmentsStore``): shipment records, the cached carrier list,
-  carrier mappings, the delivery log, a :class:`FakeIssueLog` and :class:`FakeOrderRecords`, kept
-  in dicts. A unit of work hands out the
+  carrier mappings, the delivery log, poll cursors, a :class:`FakeIssueLog` and
+  :class:`FakeOrderRecords`, kept in dicts. A unit of work hands out the
   stored records themselves, so the flow's changes are kept as a committed transaction would
   keep them; the fake does not roll back (no test here relies on a rollback).
 """
@@ -16,7 +17,7 @@ the flow did to it, so a test asserts on decisions, not on SQL or wire traffic.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +43,7 @@ class FakeMagento:
     def __init__(self) -> None:
         self.shipments: dict[int, magento_models.Shipment] = {}
         self.orders: dict[int, magento_models.Order] = {}
+        self.order_reads = 0
 
     def add_order(self, order_id: int, ext_order_id: str | None, items: Sequence[dict[str, Any]] = ()) -> None:
         self.orders[order_id] = magento_models.Order.model_validate(
@@ -60,9 +62,16 @@ class FakeMagento:
         return self.shipments[shipment_id]
 
     def get_order(self, order_id: int) -> magento_models.Order:
+        self.order_reads += 1
         if order_id not in self.orders:
             raise NotFound(f"order {order_id} not found", api="GET /V1/orders/{id}", status=404)
         return self.orders[order_id]
+
+    def iterate_shipments(self, *, after_entity_id: int | None = None, created_since: dt.datetime | str | None = None,
+                          order_id: int | None = None, page_size: int = 100) -> Iterator[magento_models.Shipment]:
+        for shipment_id in sorted(self.shipments):
+            if after_entity_id is None or shipment_id > after_entity_id:
+                yield self.shipments[shipment_id]
 
 
 # --------------------------------------------------------------------------- Mirakl
@@ -220,6 +229,7 @@ class FakeShipmentsStore:
     issues: FakeIssueLog = field(default_factory=FakeIssueLog)
     orders: FakeOrderRecords = field(default_factory=FakeOrderRecords)
     deliveries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cursors: dict[str, str] = field(default_factory=dict)
     units: int = 0
 
     def add_row(self, shipment_id: int, order_id: str, *, state: str = ShipmentState.NEW.value,
@@ -256,6 +266,29 @@ class FakeShipmentsRepository:
 
     def shipment(self, shipment_id: int) -> ShipmentOut | None:
         return self.store.rows.get(shipment_id)
+
+    def add_shipment_if_absent(self, values: Mapping[str, Any]) -> bool:
+        if values["magento_shipment_id"] in self.store.rows:
+            return False
+        columns = {c.name: None for c in ShipmentOut.__table__.columns}  # what the database leaves NULL
+        row = ShipmentOut(**{**columns, "updated_at": values["detected_at"], **values})
+        self.store.rows[row.magento_shipment_id] = row
+        return True
+
+    def cursor(self, name: str) -> str | None:
+        return self.store.cursors.get(name)
+
+    def move_cursor(self, name: str, value: str) -> None:
+        self.store.cursors[name] = value
+
+    def ids_to_recheck(self, since: dt.datetime) -> list[int]:
+        states = (ShipmentState.WAITING_TRACKING.value, ShipmentState.WAITING_CARRIER.value,
+                  ShipmentState.PARTIAL.value, ShipmentState.ERROR.value)
+        return [r.magento_shipment_id for r in self.store.rows.values() if r.state in states and r.detected_at >= since]
+
+    def due_for_send(self) -> list[tuple[int, int]]:
+        return [(r.magento_shipment_id, r.generation) for r in self.store.rows.values()
+                if r.state in (ShipmentState.NEW.value, ShipmentState.READY.value)]
 
     def shipments_of_order(self, order_id: str, *, states: Sequence[str] | None = None,
                            exclude: int | None = None) -> list[ShipmentOut]:

@@ -405,6 +405,27 @@ class ShipmentsRepository(Protocol):
         """A shipment of another marketplace order that carries this tracking number, if any."""
         ...
 
+    def add_shipment_if_absent(self, values: Mapping[str, Any]) -> bool:
+        """Insert the record of a newly seen shipment (``values`` by column) unless one with its id
+        is already there (the poll and a webhook may find it at the same moment); True when this
+        call inserted it."""
+        ...
+
+    def cursor(self, name: str) -> str | None:
+        """Where a poll of the flow stopped last (a stream cursor); None before its first run."""
+        ...
+
+    def move_cursor(self, name: str, value: str) -> None: ...
+
+    def ids_to_recheck(self, since: datetime) -> list[int]:
+        """Shipments detected since ``since`` that wait for tracking or a carrier, or are partial or
+        in error: Magento may have added a track since (it does not change their ``updated_at``)."""
+        ...
+
+    def due_for_send(self) -> list[tuple[int, int]]:
+        """(shipment id, generation) of every shipment a send should run for: new or ready."""
+        ...
+
     def shipments_of_order(self, order_id: str, *, states: Sequence[str] | None = None,
                            exclude: int | None = None) -> Sequence[ShipmentOut]:
         """The shipments of one marketplace order (in ``states`` when given, but ``exclude``)."""

@@ -232,8 +232,9 @@ def test_cross_flow_exceptions_are_still_needed() -> None:
 
 #: Modules of a flow that reach storage only through the flow's port (``marketbridge.ports``): no
 #: SQLAlchemy, no models, no ``runtime.db``. Grows as each flow moves onto its store.
-ON_STORAGE_PORT = {"services/shipments/common.py", "services/shipments/prepare.py", "services/shipments/send.py",
-                   "services/shipments/watch.py", "services/shipments/outcomes.py", "services/shipments/snapshots.py"}
+ON_STORAGE_PORT = {"services/shipments/common.py", "services/shipments/detect.py", "services/shipments/prepare.py",
+                   "services/shipments/send.py", "services/shipments/watch.py", "services/shipments/outcomes.py",
+                   "services/shipments/snapshots.py"}
 #: What those may still import from ``adapters/db``: the database clock helper, which runs no query,
 #: and the flow's record type, which its repository hands out.
 STORAGE_PORT_ALLOWED = {"marketbridge.adapters.db.base", "marketbridge.adapters.db.base.utcnow",

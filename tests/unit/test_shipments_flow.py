@@ -481,3 +481,73 @@ def test_a_retry_of_a_confirmed_or_unknown_shipment_is_refused() -> None:
     with pytest.raises(LookupError):
         shipments.retry_shipment(flow.runtime, 9, actor="ops@example.com")
     assert flow.store.issues.activity == []
+
+
+# --------------------------------------------------------------------------- detect
+def magento_shipment(flow: Flow, shipment_id: int, ext_order_id: str | None, *,
+                     tracks: list[dict[str, str]] | None = None) -> None:
+    flow.magento.add_order(shipment_id * 10, ext_order_id, items=[{"item_id": 1, "sku": "LAMP-1"}])
+    flow.magento.add_shipment(shipment_id, shipment_id * 10, tracks=tracks or [],
+                              items=[{"order_item_id": 1, "sku": "LAMP-1", "qty": 1}])
+
+
+def test_the_poll_records_marketplace_shipments_only_and_moves_its_cursor() -> None:
+    flow = Flow()
+    magento_shipment(flow, 5, ORDER, tracks=[track("TRK-5")])
+    magento_shipment(flow, 6, None)  # a web-shop order: not ours
+    magento_shipment(flow, 7, "JL-1002-A")
+    assert shipments.poll_new_shipments(flow.runtime, page_size=2) == [5, 7]
+    assert sorted(flow.store.rows) == [5, 7]
+    row = flow.store.rows[5]
+    assert (row.state, row.generation, row.marketplace_order_id, row.magento_order_id) == ("new", 1, ORDER, 50)
+    assert row.tracks == [{"track_number": "TRK-5", "title": "DPD UK", "carrier_code": "custom", "created_at": ""}]
+    assert row.items == [{"order_item_id": 1, "sku": "LAMP-1", "qty": 1.0}]
+    assert flow.store.cursors == {"magento.shipments.entity_id": "7"}
+    assert shipments.due_for_send(flow.runtime) == [(5, 1), (7, 1)]
+
+    assert shipments.poll_new_shipments(flow.runtime) == []  # nothing after the cursor
+    magento_shipment(flow, 8, ORDER)
+    assert shipments.poll_new_shipments(flow.runtime) == [8]
+
+
+def test_a_webhook_hint_records_the_shipment_once() -> None:
+    flow = Flow()
+    magento_shipment(flow, 5, ORDER)
+    assert shipments.detect_shipment(flow.runtime, 5) == 5
+    assert shipments.detect_shipment(flow.runtime, 5) is None  # seen already, nothing changed
+    magento_shipment(flow, 6, None)
+    assert shipments.detect_shipment(flow.runtime, 6) is None and 6 not in flow.store.rows
+
+
+def test_a_track_added_later_reopens_a_shipment_that_waited_for_it() -> None:
+    flow = Flow(shipment_require_tracking=True)
+    magento_shipment(flow, 5, ORDER)
+    shipments.detect_shipment(flow.runtime, 5)
+    assert flow.prepare(5).action == "wait"
+    magento_shipment(flow, 5, ORDER, tracks=[track("TRK-5")])  # the warehouse adds the track
+    assert shipments.recheck_tracks(flow.runtime) == [5]
+    row = flow.store.rows[5]
+    assert (row.state, row.generation) == ("ready", 2)
+    assert shipments.recheck_tracks(flow.runtime) == []  # the same tracks: nothing to do
+
+
+def test_a_corrected_tracking_number_reopens_a_confirmed_shipment() -> None:
+    flow = Flow()
+    sending(flow, 1)
+    assert shipments.send(flow.runtime, 1).state == "confirmed"
+    flow.magento.add_shipment(1, 10, tracks=[track("TRK-1"), track("TRK-1B")],
+                              items=[{"order_item_id": 1, "sku": "LAMP-1", "qty": 1}])
+    assert shipments.detect_shipment(flow.runtime, 1) == 1
+    assert (flow.store.rows[1].state, flow.store.rows[1].generation) == ("ready", 2)
+    assert flow.prepare(1) == shipments.Decision("send", "ready")  # the send workflow prepares first
+    assert shipments.send(flow.runtime, 1) == shipments.SendResult("confirmed", corrected=True)  # OR23 only
+    assert flow.mirakl.api_calls("OR23")[-1] == ("OR23", (ORDER, "DPD", "TRK-1B"))
+    assert len(flow.mirakl.api_calls("OR24")) == 1
+
+
+def test_an_unchanged_confirmed_shipment_is_not_reopened() -> None:
+    flow = Flow()
+    sending(flow, 1)
+    shipments.send(flow.runtime, 1)
+    assert shipments.detect_shipment(flow.runtime, 1) is None
+    assert flow.store.rows[1].state == "confirmed"

@@ -13,14 +13,15 @@ on the same session: their rules live in the services, and this adapter does not
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.orm import Session
 
-from marketbridge.adapters.db.models.core import Delivery
+from marketbridge.adapters.db.insert import dialect_insert
+from marketbridge.adapters.db.models.core import Delivery, StreamCursor
 from marketbridge.adapters.db.models.shipments import CarrierMapping, MarketplaceCarrier, ShipmentOut
 from marketbridge.adapters.db.session import Database
 from marketbridge.domain import shipments as shipments_domain
@@ -43,6 +44,35 @@ class SqlShipmentsRepository:
     @property
     def orders(self) -> OrderRecords:
         return self._orders
+
+    def add_shipment_if_absent(self, values: Mapping[str, Any]) -> bool:
+        # an INSERT's result is a CursorResult (rowcount: 0 when the row was already there)
+        inserted = cast(CursorResult[Any], self.session.execute(
+            dialect_insert(self.session, ShipmentOut).values(**values)
+            .on_conflict_do_nothing(index_elements=["magento_shipment_id"]))).rowcount
+        return bool(inserted)
+
+    def cursor(self, name: str) -> str | None:
+        cursor = self.session.get(StreamCursor, name)
+        return cursor.value if cursor is not None else None
+
+    def move_cursor(self, name: str, value: str) -> None:
+        cursor = self.session.get(StreamCursor, name)
+        if cursor is None:
+            self.session.add(StreamCursor(name=name, value=value))
+        else:
+            cursor.value = value
+
+    def ids_to_recheck(self, since: dt.datetime) -> list[int]:
+        return list(self.session.scalars(select(ShipmentOut.magento_shipment_id).where(
+            ShipmentOut.state.in_([ShipmentState.WAITING_TRACKING.value, ShipmentState.WAITING_CARRIER.value,
+                                   ShipmentState.PARTIAL.value, ShipmentState.ERROR.value]),
+            ShipmentOut.detected_at >= since)).all())
+
+    def due_for_send(self) -> list[tuple[int, int]]:
+        rows = self.session.execute(select(ShipmentOut.magento_shipment_id, ShipmentOut.generation).where(
+            ShipmentOut.state.in_([ShipmentState.NEW.value, ShipmentState.READY.value]))).all()
+        return [(int(i), int(g)) for i, g in rows]
 
     def shipments_of_order(self, order_id: str, *, states: Sequence[str] | None = None,
                            exclude: int | None = None) -> Sequence[ShipmentOut]:
