@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from marketbridge.adapters.db.models.shipments import ShipmentOut
+from marketbridge.adapters.db.models.shipments import CarrierMapping, ShipmentOut
 from marketbridge.adapters.errors import NotFound, RemoteError
 from marketbridge.adapters.magento import models as magento_models
 from marketbridge.adapters.mirakl import models as mirakl_models
@@ -225,7 +225,8 @@ class FakeShipmentsStore:
     rows: dict[int, ShipmentOut] = field(default_factory=dict)
     carriers: list[shipments_domain.Carrier] = field(default_factory=list)
     refreshed_at: dt.datetime | None = None
-    mappings: list[shipments_domain.Mapping_] = field(default_factory=list)
+    mappings: list[shipments_domain.Mapping_] = field(default_factory=list)  # as if stored before
+    mapping_rows: dict[int, CarrierMapping] = field(default_factory=dict)  # stored by the flow, by id
     issues: FakeIssueLog = field(default_factory=FakeIssueLog)
     orders: FakeOrderRecords = field(default_factory=FakeOrderRecords)
     deliveries: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -332,4 +333,20 @@ class FakeShipmentsRepository:
         self.store.carriers, self.store.refreshed_at = list(carriers), at
 
     def carrier_mappings(self) -> list[shipments_domain.Mapping_]:
-        return list(self.store.mappings)
+        return list(self.store.mappings) + [
+            shipments_domain.Mapping_(r.magento_carrier_code, r.title_key, r.marketplace_code)
+            for r in self.store.mapping_rows.values()]
+
+    def carrier_mapping(self, magento_carrier_code: str, title_key: str) -> CarrierMapping | None:
+        return next((r for r in self.store.mapping_rows.values()
+                     if (r.magento_carrier_code, r.title_key) == (magento_carrier_code, title_key)), None)
+
+    def carrier_mapping_by_id(self, mapping_id: int) -> CarrierMapping | None:
+        return self.store.mapping_rows.get(mapping_id)
+
+    def add_carrier_mapping(self, row: CarrierMapping) -> None:
+        row.id = max(self.store.mapping_rows, default=0) + 1
+        self.store.mapping_rows[row.id] = row
+
+    def delete_carrier_mapping(self, row: CarrierMapping) -> None:
+        del self.store.mapping_rows[row.id]

@@ -32,7 +32,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from marketbridge.adapters.db.models.shipments import ShipmentOut
+    from marketbridge.adapters.db.models.shipments import CarrierMapping, ShipmentOut
     from marketbridge.adapters.magento import models as magento_models
     from marketbridge.adapters.magento.criteria import SearchCriteria
     from marketbridge.adapters.mirakl import models as mirakl_models
@@ -464,6 +464,18 @@ class ShipmentsRepository(Protocol):
     def carrier_mappings(self) -> list[shipments_domain.Mapping_]:
         """People's Magento carrier → marketplace carrier mappings."""
         ...
+
+    def carrier_mapping(self, magento_carrier_code: str, title_key: str) -> CarrierMapping | None:
+        """The stored mapping of this Magento carrier code and title key, if any (to edit in place)."""
+        ...
+
+    def carrier_mapping_by_id(self, mapping_id: int) -> CarrierMapping | None: ...
+
+    def add_carrier_mapping(self, row: CarrierMapping) -> None:
+        """Store a new mapping at once (its id is then set)."""
+        ...
+
+    def delete_carrier_mapping(self, row: CarrierMapping) -> None: ...
 
 
 class ShipmentsStore(Protocol):

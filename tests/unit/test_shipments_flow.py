@@ -551,3 +551,42 @@ def test_an_unchanged_confirmed_shipment_is_not_reopened() -> None:
     shipments.send(flow.runtime, 1)
     assert shipments.detect_shipment(flow.runtime, 1) is None
     assert flow.store.rows[1].state == "confirmed"
+
+
+# --------------------------------------------------------------------------- carrier mappings
+def test_a_new_mapping_releases_the_waiting_shipments_and_starts_their_sends() -> None:
+    flow = Flow()
+    started: list[tuple[tuple[int, int], ...]] = []
+    flow.runtime.bus.register(ShipmentsDue, lambda message: started.append(message.due))
+    flow.shipment(1, tracks=[track("TRK-1", "Speedy Vans", "speedy")])
+    assert flow.prepare(1).action == "wait"
+
+    added = shipments.add_mapping(flow.runtime, marketplace_code="royal_mail", magento_carrier_code=" Speedy ",
+                                  actor="ops@example.com")
+    assert (added.mapping.id, added.mapping.magento_carrier_code, added.mapping.marketplace_code) == (1, "speedy",
+                                                                                                    "ROYAL_MAIL")
+    assert added.released_shipments == [1]
+    assert started == [((1, 2),)]
+    assert flow.store.issues.activity[-1]["action"] == "carrier.map"
+    assert flow.store.issues.active_ids(shipments_domain.CARRIER_UNMAPPED) == []
+
+
+def test_a_mapping_is_replaced_in_place_and_can_be_deleted() -> None:
+    flow = Flow()
+    first = shipments.add_mapping(flow.runtime, marketplace_code="DPD", title="Speedy Vans")
+    again = shipments.add_mapping(flow.runtime, marketplace_code="ROYAL_MAIL", title="speedy vans ")
+    assert first.mapping.id == again.mapping.id == 1 and again.mapping.kind == "alias"
+    assert [m.marketplace_code for m in flow.store.mapping_rows.values()] == ["ROYAL_MAIL"]
+    assert shipments.delete_mapping(flow.runtime, 1, actor="ops@example.com") is True
+    assert shipments.delete_mapping(flow.runtime, 1) is False
+    assert flow.store.mapping_rows == {}
+    assert [a["action"] for a in flow.store.issues.activity] == ["carrier.map", "carrier.map", "carrier.unmap"]
+
+
+def test_a_mapping_to_a_carrier_sh21_does_not_list_is_refused() -> None:
+    flow = Flow()
+    with pytest.raises(shipments.InvalidMapping, match="not on the marketplace carrier list"):
+        shipments.add_mapping(flow.runtime, marketplace_code="PIGEON", magento_carrier_code="speedy")
+    with pytest.raises(shipments.InvalidMapping, match="give a Magento carrier code"):
+        shipments.add_mapping(flow.runtime, marketplace_code="DPD")
+    assert flow.store.mapping_rows == {} and flow.store.issues.activity == []

@@ -138,6 +138,20 @@ class SqlShipmentsRepository:
                                                 standard_code=carrier.standard_code,
                                                 tracking_url=carrier.tracking_url, refreshed_at=at))
 
+    def carrier_mapping(self, magento_carrier_code: str, title_key: str) -> CarrierMapping | None:
+        return self.session.scalars(select(CarrierMapping).where(
+            CarrierMapping.magento_carrier_code == magento_carrier_code, CarrierMapping.title_key == title_key)).first()
+
+    def carrier_mapping_by_id(self, mapping_id: int) -> CarrierMapping | None:
+        return self.session.get(CarrierMapping, mapping_id)
+
+    def add_carrier_mapping(self, row: CarrierMapping) -> None:
+        self.session.add(row)
+        self.session.flush()
+
+    def delete_carrier_mapping(self, row: CarrierMapping) -> None:
+        self.session.delete(row)
+
     def carrier_mappings(self) -> list[shipments_domain.Mapping_]:
         return [shipments_domain.Mapping_(r.magento_carrier_code, r.title_key, r.marketplace_code)
                 for r in self.session.scalars(select(CarrierMapping)).all()]

@@ -21,7 +21,6 @@ from marketbridge.adapters.errors import RemoteError
 from marketbridge.domain import shipments as shipments_domain
 from marketbridge.domain.shipments import ShipmentState
 from marketbridge.runtime import Runtime
-from marketbridge.services import issues as issue_service
 from marketbridge.services.shipments.common import _start, _sync_carrier_issues
 from marketbridge.services.shipments.detect import due_for_send
 from marketbridge.services.shipments.views import (
@@ -124,18 +123,16 @@ def add_mapping(runtime: Runtime, *, marketplace_code: str, magento_carrier_code
     if target is None:
         known = ", ".join(c.code for c in carriers) or "none loaded"
         raise InvalidMapping(f"{marketplace_code!r} is not on the marketplace carrier list (SH21: {known})")
-    with runtime.db.session() as session:
-        row = session.scalars(select(CarrierMapping).where(CarrierMapping.magento_carrier_code == code,
-                                                           CarrierMapping.title_key == key)).first()
+    with runtime.shipments_store.unit_of_work() as repo:
+        row = repo.carrier_mapping(code, key)
         if row is None:
             row = CarrierMapping(magento_carrier_code=code, title_key=key, title=shown_title,
                                  marketplace_code=target.code, created_by=actor, created_at=utcnow())
-            session.add(row)
+            repo.add_carrier_mapping(row)
         else:
             row.marketplace_code, row.title, row.created_by = target.code, shown_title, actor
-        session.flush()
-        issue_service.audit(session, actor, "carrier.map", "carrier", shipments_domain.carrier_key(code, shown_title),
-                                marketplace_code=target.code)
+        repo.issues.audit(actor, "carrier.map", "carrier", shipments_domain.carrier_key(code, shown_title),
+                          marketplace_code=target.code)
         mapping = mapping_view(row)
     released = release_waiting(runtime)
     _start(runtime, [(i, g) for i, g in due_for_send(runtime) if i in set(released)])
@@ -143,14 +140,14 @@ def add_mapping(runtime: Runtime, *, marketplace_code: str, magento_carrier_code
 
 
 def delete_mapping(runtime: Runtime, mapping_id: int, *, actor: str = "system") -> bool:
-    with runtime.db.session() as session:
-        row = session.get(CarrierMapping, mapping_id)
+    with runtime.shipments_store.unit_of_work() as repo:
+        row = repo.carrier_mapping_by_id(mapping_id)
         if row is None:
             return False
-        issue_service.audit(session, actor, "carrier.unmap", "carrier",
-                                shipments_domain.carrier_key(row.magento_carrier_code, row.title),
-                                marketplace_code=row.marketplace_code)
-        session.delete(row)
+        repo.issues.audit(actor, "carrier.unmap", "carrier",
+                          shipments_domain.carrier_key(row.magento_carrier_code, row.title),
+                          marketplace_code=row.marketplace_code)
+        repo.delete_carrier_mapping(row)
     return True
 
 
