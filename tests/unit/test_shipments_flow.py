@@ -12,6 +12,7 @@ import datetime as dt
 
 import pytest
 
+from marketbridge import ports
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.errors import NetworkError, Rejected
 from marketbridge.bus import MessageBus, ShipmentsDue
@@ -22,7 +23,15 @@ from marketbridge.services import shipments
 from marketbridge.services.console.actions import FlowActions
 from marketbridge.services.webhooks import WebhookHandlers
 from marketbridge.settings import load_settings
-from tests.fakes import FakeMagento, FakeMirakl, FakeShipmentsStore, NoDatabase
+from tests.fakes import (
+    FakeIssueLog,
+    FakeMagento,
+    FakeMirakl,
+    FakeOrderRecords,
+    FakeShipmentsRepository,
+    FakeShipmentsStore,
+    NoDatabase,
+)
 
 SH21 = [Carrier("DPD", "DPD UK", "DPD", "https://dpd/{trackingId}"),
         Carrier("ROYAL_MAIL", "Royal Mail", "ROYAL_MAIL", "https://rm/{trackingId}")]
@@ -590,3 +599,14 @@ def test_a_mapping_to_a_carrier_sh21_does_not_list_is_refused() -> None:
     with pytest.raises(shipments.InvalidMapping, match="give a Magento carrier code"):
         shipments.add_mapping(flow.runtime, marketplace_code="DPD")
     assert flow.store.mapping_rows == {} and flow.store.issues.activity == []
+
+
+# --------------------------------------------------------------------------- the fakes keep up
+@pytest.mark.parametrize(("port", "fake"), [
+    (ports.ShipmentsStore, FakeShipmentsStore), (ports.ShipmentsRepository, FakeShipmentsRepository),
+    (ports.IssueLog, FakeIssueLog), (ports.OrderRecords, FakeOrderRecords)])
+def test_each_storage_fake_has_every_member_of_its_port(port: type, fake: type) -> None:
+    """mypy proves the SQLAlchemy store fits the ports; this keeps the fakes whole as the ports grow
+    (the client fakes implement only what the shipments flow calls, on purpose)."""
+    members = {name for name in vars(port) if not name.startswith("_")}
+    assert members and {name for name in members if not hasattr(fake, name)} == set()
