@@ -1,9 +1,11 @@
 """The shipments flow's decisions on in-memory fakes of its ports (issue 18 item 2): storage
 (``ShipmentsStore``), Adobe Commerce (``MagentoPort``) and Mirakl (``MiraklPort``). No database
-(``runtime.db`` fails the test if touched), no HTTP, no sandbox: what ``prepare`` decides for a
-shipment, which issues it raises and clears, how the SH21 list is loaded, and how a new carrier
-mapping releases the shipments that waited for it. The same paths against SQLite/PostgreSQL and
-the sandboxes stay in tests/integration/test_shipments_*.py and tests/e2e/test_shipments_e2e.py.
+(``runtime.db`` fails the test if touched), no HTTP, no sandbox: what ``detect`` records and
+reopens, what ``prepare`` decides for a shipment, how ``send`` answers each marketplace order
+state (OR23/OR24, partial, ST01), which issues the flow raises and clears (``watch`` too), how the
+SH21 list is loaded, and how a person's mapping or retry releases shipments. The same paths against
+SQLite/PostgreSQL and the sandboxes stay in tests/integration/test_shipments_*.py and
+tests/e2e/test_shipments_e2e.py.
 """
 
 from __future__ import annotations
