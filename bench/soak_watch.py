@@ -207,7 +207,7 @@ class Sampler(threading.Thread):
 
     def run(self) -> None:
         from marketbridge.adapters.db.session import Database
-        from marketbridge.services.stock.apply import units_sold_not_in_magento
+        from marketbridge.services.orders.queries import units_sold_not_in_magento
 
         db = Database(self.database_url)
         with httpx2.Client(timeout=10) as http:

@@ -11,7 +11,8 @@ import into "no price rules". Reading this module now tells the whole wiring:
   must survive a crash are enqueued on the flows' DBOS queues, as before;
 * the console's flow actions (``services.console.flow_hooks.register_all``);
 * the engine port (:class:`DbosEngine`): launching DBOS, its client, and what the dashboard needs
-  to know about the workflows — so services and the web layer never import ``workflows``.
+  to know about the workflows — so services and the web layer never import ``workflows``;
+* the storage ports (``marketbridge.ports``): the shipments flow's store over the database.
 
 The worker (``marketbridge run``), the web app (``create_app`` takes the runtime built here), the
 CLI and the tests all start from :func:`build_runtime`.
@@ -25,11 +26,14 @@ from typing import Any
 
 from marketbridge import bus as messages
 from marketbridge.adapters.db.session import Database
+from marketbridge.adapters.db.shipments import SqlShipmentsStore
 from marketbridge.runtime import Runtime
+from marketbridge.services import issues as issue_service
 from marketbridge.services import refunds as refund_service
 from marketbridge.services import stock as stock_service
 from marketbridge.services.console import flow_hooks as console_flow_hooks
 from marketbridge.services.console.actions import FlowActions
+from marketbridge.services.orders.record import SessionOrderRecords
 from marketbridge.services.webhooks import WebhookHandlers
 from marketbridge.settings import Settings
 from marketbridge.workflows import catalogue as catalogue_workflows
@@ -47,8 +51,11 @@ def build_runtime(settings: Settings) -> Runtime:
     engine = DbosEngine()
     bus = messages.MessageBus()
     flow_actions = FlowActions()
-    runtime = Runtime(settings=settings, db=Database(settings.database_url), bus=bus, engine=engine,
-                      webhook_handlers=webhook_handlers(), flow_actions=flow_actions)
+    db = Database(settings.database_url)
+    runtime = Runtime(settings=settings, db=db, bus=bus, engine=engine,
+                      webhook_handlers=webhook_handlers(), flow_actions=flow_actions,
+                      shipments_store=SqlShipmentsStore(db, issues=issue_service.SessionIssueLog,
+                                                        orders=SessionOrderRecords))
     engine.runtime = runtime
     wire_bus(bus, runtime)
     console_flow_hooks.register_all(flow_actions)

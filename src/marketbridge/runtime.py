@@ -18,9 +18,8 @@ from marketbridge.adapters.db.session import Database
 from marketbridge.settings import Settings
 
 if TYPE_CHECKING:
-    from marketbridge.adapters.magento.client import MagentoClient
-    from marketbridge.adapters.mirakl.client import MiraklClient
     from marketbridge.bus import MessageBus
+    from marketbridge.ports import MagentoPort, MiraklPort, ShipmentsStore
     from marketbridge.services.console.actions import FlowActions
     from marketbridge.services.webhooks import WebhookHandlers
 
@@ -61,16 +60,21 @@ class Runtime:
     engine: EnginePort
     webhook_handlers: WebhookHandlers
     flow_actions: FlowActions
+    #: the shipments flow's storage (``adapters.db.shipments`` over ``db``; a fake in unit tests)
+    shipments_store: ShipmentsStore
     extras: dict[str, Any] = field(default_factory=dict)
 
+    # The flows see the clients through the ports (marketbridge.ports): what they call, no more.
+    # Built on first use; a unit test sets ``runtime.magento = fake`` before (a cached_property is
+    # an ordinary instance attribute once set).
     @cached_property
-    def magento(self) -> MagentoClient:
+    def magento(self) -> MagentoPort:
         from marketbridge.adapters.magento.client import MagentoClient
 
         return MagentoClient.from_settings(self.settings)
 
     @cached_property
-    def mirakl(self) -> MiraklClient:
+    def mirakl(self) -> MiraklPort:
         from marketbridge.adapters.mirakl.client import MiraklClient
 
         return MiraklClient.from_settings(self.settings)

@@ -336,30 +336,30 @@ def test_the_poll_survives_a_webhook_storing_the_same_shipment_first(rt, monkeyp
     raced = []
 
     class ReadBeforeTheWebhookCommitted:
-        """The poll's session, whose first look for the shipment happened before the webhook's commit."""
+        """The poll's unit of work, whose first look for the shipment happened before the webhook's commit."""
 
-        def __init__(self, session):
-            self._session = session
+        def __init__(self, repo):
+            self._repo = repo
             self._looked = False
 
-        def get(self, model, key):
-            if model is ShipmentOut and not self._looked:
+        def shipment(self, key):
+            if not self._looked:
                 self._looked = True
                 return None
-            return self._session.get(model, key)
+            return self._repo.shipment(key)
 
         def __getattr__(self, name):
-            return getattr(self._session, name)
+            return getattr(self._repo, name)
 
     webhook = []
 
-    def racing(session, shipment, ext):
+    def racing(repo, shipment, ext):
         if webhook:  # the webhook's own detect, then the poll's second pass
-            return real_record(session, shipment, ext)
+            return real_record(repo, shipment, ext)
         webhook.append(shipment.entity_id)
         assert shipment_service.detect_shipment(rt, shipment.entity_id) == shipment_id  # the webhook, first
         raced.append(shipment.entity_id)
-        return real_record(ReadBeforeTheWebhookCommitted(session), shipment, ext)  # inserts a second time
+        return real_record(ReadBeforeTheWebhookCommitted(repo), shipment, ext)  # inserts a second time
 
     monkeypatch.setattr(detect, "record_shipment", racing)  # looked up in detect by the poll
     shipment_service.poll_new_shipments(rt)

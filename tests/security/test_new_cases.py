@@ -268,12 +268,14 @@ def test_a_webhook_replayed_a_day_later_is_not_stored_again(world: World) -> Non
 
     import time_machine
 
+    from tests.conftest import settle_webhooks
     from tests.security.conftest import sign
 
     body = json.dumps({"eventName": "observer.cataloginventory_stock_item_save_commit_after",
                        "data": {"item": {"sku": "MB-000077"}}}).encode()
     headers = {"Content-Type": "application/json", "x-adobe-commerce-webhook-signature": sign(body)}
     assert world.client.post("/webhooks/adobe-commerce", content=body, headers=headers).status_code == 200
+    settle_webhooks(world.client.app)  # the first delivery's hint is stored before the replay's snapshot
     later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=24)
     with time_machine.travel(later, tick=True):
         run_case(world, Case("webhook:replay-a-day-later", "webhook", lambda w: {

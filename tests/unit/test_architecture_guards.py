@@ -10,7 +10,10 @@
 * the web layer importing the workflows (it reaches the engine through ``app.state.runtime``);
 * the web layer importing SQLAlchemy or the ORM models, or running a query on a session: it calls
   the flows' commands and views only (``web.deps`` hands out the request's session, the one
-  exception, listed with its reason in ``WEB_ORM_ALLOWED``).
+  exception, listed with its reason in ``WEB_ORM_ALLOWED``);
+* a flow importing another flow's ORM models: it calls that flow's ``queries`` module (exceptions
+  listed with their reason in ``CROSS_FLOW_MODELS_ALLOWED``);
+* a flow naming the HTTP clients instead of the ports (``marketbridge.ports``).
 """
 
 from __future__ import annotations
@@ -27,6 +30,16 @@ WEB_ORM_ALLOWED = {
     # into the signed-in user; it names the two types (``DbSession``, ``ConsoleUser``) for the
     # rest of the web layer, and queries nothing itself (``services.auth`` does).
     "web/deps.py": "provides the request session and the signed-in user type",
+}
+#: The model modules of ``adapters/db/models`` shared by every flow (issues, audit log, cursors).
+SHARED_MODELS = {"core"}
+#: A flow package under ``services/`` that may import another flow's ORM models, each with its
+#: reason. Everything else reads another flow's data through that flow's ``queries`` module.
+CROSS_FLOW_MODELS_ALLOWED = {
+    # The catalogue audit's own tables (AuditRun, AuditDrift) live in models/catalogue.py, next to
+    # the listings, publish overrides and imports it checks and fixes: the audit is the catalogue's
+    # check, packaged apart. Moving its tables out is a migration-free but separate change.
+    ("audit", "catalogue"): "the audit's own tables live in models/catalogue.py",
 }
 #: Session methods that run a query or write: the web layer calls none of them on a session (it may
 #: still end its transaction with ``commit`` or ``flush`` before a service opens its own).
@@ -160,3 +173,86 @@ def test_bootstrap_wires_every_flow() -> None:
         assert runtime.engine.is_running() is False
     finally:
         runtime.close()
+
+
+def test_flows_depend_on_the_ports_not_the_clients() -> None:
+    """Issue 18 item 2: services and workflows reach Adobe Commerce and Mirakl through
+    ``marketbridge.ports`` (``runtime.magento`` / ``runtime.mirakl`` are typed as the ports), never
+    by naming the HTTP client classes; only ``runtime`` builds those. The adapters' models, search
+    criteria and errors are the wire types, and stay importable."""
+    clients = ("marketbridge.adapters.magento.client", "marketbridge.adapters.mirakl.client")
+    named = ("MagentoClient", "MiraklClient")
+    found = [f"{name}: {imported}" for name, tree in _modules() if name.startswith(("services/", "workflows/"))
+             for imported in _imported_names(tree)
+             if imported in clients or imported.rsplit(".", 1)[-1] in named]
+    assert found == []
+
+
+def _flow_packages() -> set[str]:
+    return {path.parent.name for path in (SRC / "services").glob("*/__init__.py")}
+
+
+def test_flows_read_other_flows_through_their_queries() -> None:
+    """Issue 18 item 2: a flow package under ``services/`` imports its own ORM models (and the
+    shared ``core`` ones), never another flow's (``adapters/db/models/<other flow>``): it reads
+    that data through the other flow's query functions (``services/<flow>/queries.py``), so a flow
+    can change its tables without breaking its neighbours."""
+    flows = _flow_packages()
+    models = {path.stem for path in (SRC / "adapters" / "db" / "models").glob("*.py")} - {"__init__"}
+    assert {"orders", "stock", "shipments"} <= flows and {"orders", "stock", "core"} <= models
+    prefix = "marketbridge.adapters.db.models."
+    found = set()
+    for name, tree in _modules():
+        parts = name.split("/")
+        if parts[0] != "services" or len(parts) < 3 or parts[1] not in flows:
+            continue
+        flow = parts[1]
+        for imported in _imported_names(tree):
+            if not imported.startswith(prefix):
+                continue
+            owner = imported[len(prefix):].split(".", 1)[0]
+            if owner in models and owner != flow and owner not in SHARED_MODELS \
+                    and (flow, owner) not in CROSS_FLOW_MODELS_ALLOWED:
+                found.add(f"{name}: {imported}")
+    assert sorted(found) == []
+
+
+def test_cross_flow_exceptions_are_still_needed() -> None:
+    """An exception that no module needs any more is removed from the list (it would let the
+    import come back unnoticed)."""
+    used = set()
+    for name, tree in _modules():
+        parts = name.split("/")
+        if parts[0] == "services" and len(parts) >= 3:
+            for imported in _imported_names(tree):
+                if imported.startswith("marketbridge.adapters.db.models."):
+                    used.add((parts[1], imported.split(".")[4]))
+    assert set(CROSS_FLOW_MODELS_ALLOWED) <= used
+
+
+#: Modules of a flow that reach storage only through the flow's port (``marketbridge.ports``): no
+#: SQLAlchemy, no models, no ``runtime.db``. Grows as each flow moves onto its store.
+ON_STORAGE_PORT = {"services/shipments/common.py", "services/shipments/detect.py", "services/shipments/prepare.py",
+                   "services/shipments/send.py", "services/shipments/watch.py", "services/shipments/outcomes.py",
+                   "services/shipments/snapshots.py"}
+#: What those may still import from ``adapters/db``: the database clock helper, which runs no query,
+#: and the flow's record type, which its repository hands out.
+STORAGE_PORT_ALLOWED = {"marketbridge.adapters.db.base", "marketbridge.adapters.db.base.utcnow",
+                        "marketbridge.adapters.db.models.shipments", "marketbridge.adapters.db.models.shipments.ShipmentOut"}
+
+
+def test_flows_on_their_storage_port_write_no_query() -> None:
+    """Issue 18 item 2: once a flow's module is on its storage port (a unit of work and a
+    repository, implemented in ``adapters/db``), its queries stay there."""
+    found = []
+    for name, tree in _modules():
+        if name not in ON_STORAGE_PORT:
+            continue
+        found += [f"{name}: {imported}" for imported in _imported_names(tree)
+                  if imported not in STORAGE_PORT_ALLOWED and (
+                      imported == "sqlalchemy" or imported.startswith(("sqlalchemy.", "marketbridge.adapters.db")))]
+        found += [f"{name}:{node.lineno} runtime.db" for node in ast.walk(tree)
+                  if isinstance(node, ast.Attribute) and node.attr == "db"
+                  and isinstance(node.value, ast.Name) and node.value.id == "runtime"]
+    assert found == []
+    assert all((SRC / name).is_file() for name in ON_STORAGE_PORT)

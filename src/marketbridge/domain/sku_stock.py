@@ -97,7 +97,7 @@ def compute(stock: SkuStock, rules: Sequence[Rule], today: dt.date,
     ``unmanaged_default``: the quantity published for a product that does not manage stock
     (setting ``stock_unmanaged_default_quantity``).
     ``sold_not_created``: units of marketplace orders not yet created in Adobe Commerce (see
-    :func:`marketbridge.services.stock.apply.units_sold_not_in_magento`); they are off Magento's
+    :func:`marketbridge.services.orders.queries.units_sold_not_in_magento`); they are off Magento's
     salable quantity for publication."""
     if stock.type_id in COMPOSITE_TYPES:
         return None, (None, "composite")

@@ -268,3 +268,30 @@ class IssueActionResult(BaseModel):
 
     message: str
     exception: IssueView
+
+
+class SessionIssueLog:
+    """The :class:`marketbridge.ports.IssueLog` port over one session: what a flow's unit of work
+    (e.g. :class:`marketbridge.adapters.db.shipments.SqlShipmentsStore`) hands out for its issue
+    records, so the flow raises and clears them without naming the session or the table."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def record(self, report: IssueReport) -> None:
+        record(self.session, report)
+
+    def clear(self, type_: IssueType, object_id: str, *, by: str = "system") -> None:
+        clear(self.session, type_, object_id, by=by)
+
+    def audit(self, actor: str, action: str, object_type: str = "", object_id: str = "", **detail: Any) -> None:
+        audit(self.session, actor, action, object_type, object_id, **detail)
+
+    def active_ids(self, type_: IssueType) -> list[str]:
+        return [r.object_id for r in list_records(self.session, IssueFilter(type=type_.code, active_only=True))]
+
+    def resolved_by_a_person(self, type_: IssueType, object_id: str) -> bool:
+        return self.session.scalars(select(IssueRecord.id).where(
+            IssueRecord.type == type_.code, IssueRecord.object_id == object_id,
+            IssueRecord.state == IssueState.RESOLVED.value,
+            IssueRecord.resolved_by.is_not(None), IssueRecord.resolved_by != "system")).first() is not None

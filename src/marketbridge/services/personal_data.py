@@ -30,16 +30,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.models.core import AuditLogEntry, IssueRecord
-from marketbridge.adapters.db.models.orders import MarketplaceOrder
 from marketbridge.adapters.db.models.stock import WebhookEvent
 from marketbridge.adapters.magento.webhooks import WebhookPayloadError, parse_envelope
 from marketbridge.settings import Settings
+
+if TYPE_CHECKING:  # the orders flow hands its orders out (services.orders.queries); only named here
+    from marketbridge.adapters.db.models.orders import MarketplaceOrder
 
 REMOVED = "[removed]"
 FAILED_LOGIN = "login.failed"
@@ -175,10 +177,9 @@ def purge_orders(session: Session, cutoff: dt.datetime, now: dt.datetime, *, bat
     """Purge every order received before ``cutoff``, in any state (an order held, refused or
     cancelled before it reached Adobe Commerce carries the same customer as one that did)."""
     from marketbridge.services.orders import purge_personal_data
+    from marketbridge.services.orders.queries import orders_due_for_purge
 
-    orders = session.scalars(select(MarketplaceOrder).where(
-        MarketplaceOrder.personal_data_purged_at.is_(None), MarketplaceOrder.received_at < cutoff,
-    ).order_by(MarketplaceOrder.id).limit(batch)).all()
+    orders = orders_due_for_purge(session, cutoff, batch=batch)
     for order in orders:
         pattern = _pattern(personal_strings(order))
         purge_personal_data(order, now)

@@ -539,6 +539,10 @@ class MiraklClient:
     def new_product_report(self, import_id: str) -> list[dict[str, str]]:
         return self._report("P45", import_id)
 
+    def transformation_error_report(self, import_id: str) -> list[dict[str, str]]:
+        """P47: the rows of a product import that failed the operator's transformation, as read."""
+        return self._report("P47", import_id)
+
     # ------------------------------------------------------------------ imports: whole round trips
     _IMPORT_KINDS: dict[str, tuple[str, str, str]] = {
         # api: (status method, report method, SKU column)

@@ -188,7 +188,7 @@ def confirm_quantities(runtime: Runtime, drifts: list[Drift]) -> list[Drift]:
     """Re-check each quantity mismatch with Magento's salable-quantity API and the product's stock
     settings; drop the ones that agree after all (reservations, stock not managed, minimum qty,
     units sold on the marketplace that Adobe Commerce does not hold yet)."""
-    from marketbridge.services.stock.apply import units_sold_not_in_magento
+    from marketbridge.services.orders.queries import units_sold_not_in_magento
 
     client = runtime.magento
     with runtime.db.session() as session:

@@ -69,7 +69,7 @@ def follow_imports(runtime: Runtime) -> int:
                 errors[line.sku] = line.message
         if api == "P41" and getattr(status, "has_transformation_error_report", False):
             try:
-                for row in runtime.mirakl._report("P47", import_id):  # noqa: SLF001
+                for row in runtime.mirakl.transformation_error_report(import_id):
                     errors[row.get("shop_sku", "")] = row.get("error-message") or row.get("errors") or "transformation error"
             except (RemoteError, KeyError):
                 pass

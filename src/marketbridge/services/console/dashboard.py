@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 import structlog
-from sqlalchemy import func, select
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters import metrics
@@ -300,10 +300,9 @@ def _add_lags(session: Session, flows: dict[str, FlowHealth], now: dt.datetime) 
     successful run when the engine's records show one)."""
     if "stock" in flows and has_table(session, "sync_outbox"):
         try:
-            from marketbridge.adapters.db.models.stock import SyncOutbox
+            from marketbridge.services.stock.queries import oldest_unsent_change
 
-            oldest = session.scalar(select(func.min(SyncOutbox.pending_first_noticed_at))
-                                    .where(SyncOutbox.pending_value.is_not(None)))
+            oldest = oldest_unsent_change(session)
             flows["stock"].lag_seconds = (now - oldest).total_seconds() if oldest is not None else 0.0
             flows["stock"].lag_note = "age of the oldest stock or price change not yet sent"
         except Exception as error:  # the stock flow's tables in flux must not break the overview

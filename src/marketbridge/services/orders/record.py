@@ -128,3 +128,22 @@ def _write_with_retry(runtime: Runtime, fn: Callable[[Session], T]) -> T:
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
+
+
+class SessionOrderRecords:
+    """The :class:`marketbridge.ports.OrderRecords` port over one session: how the shipments flow's
+    unit of work (:class:`marketbridge.adapters.db.shipments.SqlShipmentsStore`) moves an order
+    record to shipped through this flow's :func:`record_transition`, in its own transaction."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def mark_shipped(self, order_id: str, *, carriers: list[str], tracking_numbers: list[str],
+                     at: dt.datetime) -> str | None:
+        try:
+            with self.session.begin_nested():
+                record_transition(self.session, order_id, OrderState.SHIPPED, actor="shipments",
+                                  carriers=carriers, tracking_numbers=tracking_numbers, shipped_at=at)
+        except (LookupError, orders_domain.TransitionNotAllowed) as error:
+            return str(error)
+        return None

@@ -23,6 +23,7 @@ from marketbridge.adapters.magento.criteria import SearchCriteria
 from marketbridge.domain import orders as orders_domain
 from marketbridge.domain.money import to_money, to_money_or_none
 from marketbridge.domain.orders import SkuMatch
+from marketbridge.ports import MagentoPort
 from marketbridge.runtime import Runtime
 from marketbridge.settings import Settings
 
@@ -34,7 +35,7 @@ class Catalog:
     PRODUCT_TTL = 30.0
     PARENTS_TTL = 600.0
 
-    def __init__(self, magento: Any, shared: dict[str, Any] | None = None) -> None:
+    def __init__(self, magento: MagentoPort, shared: dict[str, Any] | None = None) -> None:
         self.magento = magento
         shared = shared if shared is not None else {}
         self._products: dict[str, tuple[float, magento_models.Product | None]] = shared.setdefault("orders.products", {})

@@ -12,16 +12,15 @@ import datetime as dt
 import time
 
 import structlog
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.shipments import CarrierMapping, MarketplaceCarrier, ShipmentOut
+from marketbridge.adapters.db.models.shipments import CarrierMapping, MarketplaceCarrier
 from marketbridge.adapters.errors import RemoteError
 from marketbridge.domain import shipments as shipments_domain
 from marketbridge.domain.shipments import ShipmentState
 from marketbridge.runtime import Runtime
-from marketbridge.services import issues as issue_service
 from marketbridge.services.shipments.common import _start, _sync_carrier_issues
 from marketbridge.services.shipments.detect import due_for_send
 from marketbridge.services.shipments.views import (
@@ -43,16 +42,16 @@ def refresh_carriers(runtime: Runtime) -> int:
     """Replace the cached SH21 list with the marketplace's current one; returns the count."""
     carriers = runtime.mirakl.carriers()
     now = utcnow()
-    with runtime.db.session() as session:
-        session.execute(delete(MarketplaceCarrier))
-        for carrier in carriers:
-            session.add(MarketplaceCarrier(code=carrier.code, label=carrier.label, standard_code=carrier.standard_code,
-                                           tracking_url=carrier.tracking_url, refreshed_at=now))
+    with runtime.shipments_store.unit_of_work() as repo:
+        repo.replace_carriers([shipments_domain.Carrier(c.code, c.label, c.standard_code, c.tracking_url)
+                               for c in carriers], now)
     log.info("carriers.refreshed", count=len(carriers))
     return len(carriers)
 
 
 def cached_carriers(session: Session) -> list[shipments_domain.Carrier]:
+    """The cached SH21 list, for a page that already holds a session (the console's carriers page;
+    the flow itself reads it through ``runtime.shipments_store``)."""
     rows = session.scalars(select(MarketplaceCarrier).order_by(MarketplaceCarrier.label)).all()
     return [shipments_domain.Carrier(r.code, r.label, r.standard_code, r.tracking_url) for r in rows]
 
@@ -64,9 +63,9 @@ CARRIERS_MAX_AGE = dt.timedelta(hours=36)
 
 def ensure_carriers(runtime: Runtime) -> list[shipments_domain.Carrier]:
     """The cached list, loaded from SH21 first if it was never loaded (or is long out of date)."""
-    with runtime.db.session() as session:
-        carriers = cached_carriers(session)
-        refreshed = session.scalars(select(MarketplaceCarrier.refreshed_at).limit(1)).first()
+    with runtime.shipments_store.unit_of_work() as repo:
+        carriers = repo.cached_carriers()
+        refreshed = repo.carriers_refreshed_at()
     if carriers and refreshed is not None and utcnow() - refreshed < CARRIERS_MAX_AGE:
         return carriers
     if carriers:
@@ -82,13 +81,8 @@ def ensure_carriers(runtime: Runtime) -> list[shipments_domain.Carrier]:
             raise
         log.warning("carriers.refresh_failed_using_stale_list", error=str(error)[:200])
         return carriers
-    with runtime.db.session() as session:
-        return cached_carriers(session)
-
-
-def _mappings(session: Session) -> list[shipments_domain.Mapping_]:
-    return [shipments_domain.Mapping_(r.magento_carrier_code, r.title_key, r.marketplace_code)
-            for r in session.scalars(select(CarrierMapping)).all()]
+    with runtime.shipments_store.unit_of_work() as repo:
+        return repo.cached_carriers()
 
 
 def mapping_view(row: CarrierMapping) -> CarrierMappingView:
@@ -129,18 +123,16 @@ def add_mapping(runtime: Runtime, *, marketplace_code: str, magento_carrier_code
     if target is None:
         known = ", ".join(c.code for c in carriers) or "none loaded"
         raise InvalidMapping(f"{marketplace_code!r} is not on the marketplace carrier list (SH21: {known})")
-    with runtime.db.session() as session:
-        row = session.scalars(select(CarrierMapping).where(CarrierMapping.magento_carrier_code == code,
-                                                           CarrierMapping.title_key == key)).first()
+    with runtime.shipments_store.unit_of_work() as repo:
+        row = repo.carrier_mapping(code, key)
         if row is None:
             row = CarrierMapping(magento_carrier_code=code, title_key=key, title=shown_title,
                                  marketplace_code=target.code, created_by=actor, created_at=utcnow())
-            session.add(row)
+            repo.add_carrier_mapping(row)
         else:
             row.marketplace_code, row.title, row.created_by = target.code, shown_title, actor
-        session.flush()
-        issue_service.audit(session, actor, "carrier.map", "carrier", shipments_domain.carrier_key(code, shown_title),
-                                marketplace_code=target.code)
+        repo.issues.audit(actor, "carrier.map", "carrier", shipments_domain.carrier_key(code, shown_title),
+                          marketplace_code=target.code)
         mapping = mapping_view(row)
     released = release_waiting(runtime)
     _start(runtime, [(i, g) for i, g in due_for_send(runtime) if i in set(released)])
@@ -148,22 +140,22 @@ def add_mapping(runtime: Runtime, *, marketplace_code: str, magento_carrier_code
 
 
 def delete_mapping(runtime: Runtime, mapping_id: int, *, actor: str = "system") -> bool:
-    with runtime.db.session() as session:
-        row = session.get(CarrierMapping, mapping_id)
+    with runtime.shipments_store.unit_of_work() as repo:
+        row = repo.carrier_mapping_by_id(mapping_id)
         if row is None:
             return False
-        issue_service.audit(session, actor, "carrier.unmap", "carrier",
-                                shipments_domain.carrier_key(row.magento_carrier_code, row.title),
-                                marketplace_code=row.marketplace_code)
-        session.delete(row)
+        repo.issues.audit(actor, "carrier.unmap", "carrier",
+                          shipments_domain.carrier_key(row.magento_carrier_code, row.title),
+                          marketplace_code=row.marketplace_code)
+        repo.delete_carrier_mapping(row)
     return True
 
 
 def suggest(runtime: Runtime, title: str, magento_carrier_code: str | None = None) -> CarrierSuggestions:
     """What a title (and code) would match today, and the ranked SH21 suggestions."""
     carriers = ensure_carriers(runtime)
-    with runtime.db.session() as session:
-        mappings = _mappings(session)
+    with runtime.shipments_store.unit_of_work() as repo:
+        mappings = repo.carrier_mappings()
     outcome = shipments_domain.match_carrier(magento_carrier_code, title, carriers, mappings, runtime.settings.carrier_aliases)
     suggestions = shipments_domain.suggest_carriers(title or magento_carrier_code, carriers)
     matched = None
@@ -180,10 +172,9 @@ def release_waiting(runtime: Runtime) -> list[int]:
     new generation (so a fresh send workflow runs). Returns their ids."""
     carriers = ensure_carriers(runtime)
     released: list[int] = []
-    with runtime.db.session() as session:
-        mappings = _mappings(session)
-        rows = session.scalars(select(ShipmentOut).where(ShipmentOut.state == ShipmentState.WAITING_CARRIER.value)).all()
-        for row in rows:
+    with runtime.shipments_store.unit_of_work() as repo:
+        mappings = repo.carrier_mappings()
+        for row in repo.waiting_for_carrier():
             track = shipments_domain.pick_tracking([shipments_domain.Track.from_wire(t) for t in row.tracks])
             if track is None:
                 continue
@@ -193,7 +184,7 @@ def release_waiting(runtime: Runtime) -> list[int]:
                 row.state = ShipmentState.READY.value
                 row.generation += 1
                 released.append(row.magento_shipment_id)
-        _sync_carrier_issues(session)
+        _sync_carrier_issues(repo)
     if released:
         log.info("shipments.released", count=len(released))
     return released

@@ -1,7 +1,7 @@
 """Detect: a Magento shipment of a marketplace order (``ext_order_id``) is written to
-``shipments_out`` before anything acts on it, found by polling (entity-id cursor
-``magento.shipments.entity_id``, moved page by page after the rows it passes are committed) or by a
-webhook hint. Tracks added later do not change a shipment's ``updated_at`` in Magento, so recent
+``shipments_out`` (through the flow's storage port) before anything acts on it, found by polling
+(entity-id cursor ``magento.shipments.entity_id``, moved page by page after the rows it passes are
+committed) or by a webhook hint. Tracks added later do not change a shipment's ``updated_at`` in Magento, so recent
 unconfirmed shipments are re-read (``recheck_tracks``).
 
 Remote failures follow ``adapters.errors``: ``TransientError`` propagates so the durable step
@@ -11,19 +11,16 @@ retries it with backoff.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, cast
+from typing import Any
 
 import structlog
-from sqlalchemy import CursorResult, select
-from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.insert import dialect_insert
-from marketbridge.adapters.db.models.core import StreamCursor
 from marketbridge.adapters.db.models.shipments import ShipmentOut
 from marketbridge.adapters.errors import NotFound
 from marketbridge.domain import shipments as shipments_domain
 from marketbridge.domain.shipments import ShipmentState
+from marketbridge.ports import ShipmentsRepository
 from marketbridge.runtime import Runtime
 
 log = structlog.get_logger(__name__)
@@ -46,26 +43,26 @@ def _tracks_wire(shipment: Any) -> list[dict[str, Any]]:
              "created_at": t.created_at or ""} for t in shipment.tracks]
 
 
-def record_shipment(session: Session, shipment: Any, ext_order_id: str) -> tuple[ShipmentOut, bool]:
+def record_shipment(repo: ShipmentsRepository, shipment: Any, ext_order_id: str) -> tuple[ShipmentOut, bool]:
     """Write (or refresh the tracks of) one Magento shipment of a marketplace order.
 
     Returns the row and whether something changed that needs a (new) send: the row is new, or
     its tracks changed while it was not yet confirmed.
     """
-    row = session.get(ShipmentOut, shipment.entity_id)
+    row = repo.shipment(shipment.entity_id)
     tracks = _tracks_wire(shipment)
     if row is None:
         # Insert-if-absent: the poll and a webhook's detect can find the same new shipment at the
         # same moment (the soak saw polls fail on the unique id); the second one updates instead.
-        # an INSERT's result is a CursorResult (rowcount: 0 when the row was already there)
-        inserted = cast(CursorResult[Any], session.execute(dialect_insert(session, ShipmentOut).values(
-            magento_shipment_id=shipment.entity_id, magento_increment_id=shipment.increment_id or "",
-            magento_order_id=shipment.order_id, marketplace_order_id=ext_order_id, state=ShipmentState.NEW.value,
-            tracks=tracks, items=[{"order_item_id": i.order_item_id, "sku": i.sku or "", "qty": i.qty} for i in shipment.items],
-            lines={}, results={}, last_error="", generation=1, attempts=0,
-            magento_created_at=_parse_time(shipment.created_at), detected_at=utcnow(),
-        ).on_conflict_do_nothing(index_elements=["magento_shipment_id"]))).rowcount
-        row = session.get(ShipmentOut, shipment.entity_id)
+        inserted = repo.add_shipment_if_absent({
+            "magento_shipment_id": shipment.entity_id, "magento_increment_id": shipment.increment_id or "",
+            "magento_order_id": shipment.order_id, "marketplace_order_id": ext_order_id,
+            "state": ShipmentState.NEW.value, "tracks": tracks,
+            "items": [{"order_item_id": i.order_item_id, "sku": i.sku or "", "qty": i.qty} for i in shipment.items],
+            "lines": {}, "results": {}, "last_error": "", "generation": 1, "attempts": 0,
+            "magento_created_at": _parse_time(shipment.created_at), "detected_at": utcnow(),
+        })
+        row = repo.shipment(shipment.entity_id)
         assert row is not None
         if inserted:
             log.info("shipment.detected", shipment=shipment.entity_id, order=ext_order_id)
@@ -111,8 +108,8 @@ def detect_shipment(runtime: Runtime, shipment_id: int) -> int | None:
     order = runtime.magento.get_order(shipment.order_id)
     if not order.ext_order_id:
         return None
-    with runtime.db.session() as session:
-        row, changed = record_shipment(session, shipment, order.ext_order_id)
+    with runtime.shipments_store.unit_of_work() as repo:
+        row, changed = record_shipment(repo, shipment, order.ext_order_id)
         return row.magento_shipment_id if changed else None
 
 
@@ -123,28 +120,23 @@ def poll_new_shipments(runtime: Runtime, *, page_size: int = 100) -> list[int]:
     """
     due: list[int] = []
     orders = _OrderCache(runtime)
-    with runtime.db.session() as session:
-        cursor = session.get(StreamCursor, CURSOR_NAME)
-        after = int(cursor.value) if cursor else 0
+    with runtime.shipments_store.unit_of_work() as repo:
+        cursor = repo.cursor(CURSOR_NAME)
+        after = int(cursor) if cursor is not None else 0
     batch: list[Any] = []
 
     def flush() -> None:
         nonlocal batch
         if not batch:
             return
-        with runtime.db.session() as session:
+        with runtime.shipments_store.unit_of_work() as repo:
             for shipment in batch:
                 ext = orders.ext_order_id(shipment.order_id)
                 if ext:
-                    row, changed = record_shipment(session, shipment, ext)
+                    row, changed = record_shipment(repo, shipment, ext)
                     if changed:
                         due.append(row.magento_shipment_id)
-            cursor = session.get(StreamCursor, CURSOR_NAME)
-            last = str(batch[-1].entity_id)
-            if cursor is None:
-                session.add(StreamCursor(name=CURSOR_NAME, value=last))
-            else:
-                cursor.value = last
+            repo.move_cursor(CURSOR_NAME, str(batch[-1].entity_id))
         batch = []
 
     for shipment in runtime.magento.iterate_shipments(after_entity_id=after or None, page_size=page_size):
@@ -160,22 +152,19 @@ def recheck_tracks(runtime: Runtime, *, now: dt.datetime | None = None) -> list[
     ``updated_at`` in Magento, so only a re-read finds them)."""
     now = now or utcnow()
     since = now - dt.timedelta(hours=runtime.settings.shipment_recheck_hours)
-    with runtime.db.session() as session:
-        ids = session.scalars(select(ShipmentOut.magento_shipment_id).where(
-            ShipmentOut.state.in_([ShipmentState.WAITING_TRACKING.value, ShipmentState.WAITING_CARRIER.value,
-                                   ShipmentState.PARTIAL.value, ShipmentState.ERROR.value]),
-            ShipmentOut.detected_at >= since)).all()
+    with runtime.shipments_store.unit_of_work() as repo:
+        ids = repo.ids_to_recheck(since)
     due = []
     for shipment_id in ids:
         try:
             shipment = runtime.magento.get_shipment(shipment_id)
         except NotFound:
             continue
-        with runtime.db.session() as session:
-            row = session.get(ShipmentOut, shipment_id)
+        with runtime.shipments_store.unit_of_work() as repo:
+            row = repo.shipment(shipment_id)
             if row is None:
                 continue
-            _, changed = record_shipment(session, shipment, row.marketplace_order_id)
+            _, changed = record_shipment(repo, shipment, row.marketplace_order_id)
             if changed:
                 due.append(shipment_id)
     return due
@@ -183,7 +172,5 @@ def recheck_tracks(runtime: Runtime, *, now: dt.datetime | None = None) -> list[
 
 def due_for_send(runtime: Runtime) -> list[tuple[int, int]]:
     """(shipment id, generation) of every row a send workflow should run for: new or ready."""
-    with runtime.db.session() as session:
-        rows = session.execute(select(ShipmentOut.magento_shipment_id, ShipmentOut.generation).where(
-            ShipmentOut.state.in_([ShipmentState.NEW.value, ShipmentState.READY.value]))).all()
-    return [(int(i), int(g)) for i, g in rows]
+    with runtime.shipments_store.unit_of_work() as repo:
+        return repo.due_for_send()

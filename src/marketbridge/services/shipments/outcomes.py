@@ -1,6 +1,7 @@
-"""How a send ends, written to ``shipments_out`` and ``deliveries``: stopped (``Rejected`` or
-``NotFound`` from the marketplace become an issue record; no blind retry) or confirmed (the
-order record then moves to shipped through the orders flow).
+"""How a send ends, written through the flow's storage port (``runtime.shipments_store``) to
+``shipments_out`` and ``deliveries``: stopped (``Rejected`` or ``NotFound`` from the marketplace
+become an issue record; no blind retry) or confirmed (the order record then moves to shipped
+through the orders flow).
 
 ``results`` on a shipment row holds, per API, ``{"at": <iso time>, "status": ..., "detail": ...}``;
 a delivery row is keyed ``OR23:<order>:<tracking>``, ``OR24:<order>`` or ``ST01:<shipment>``.
@@ -8,25 +9,19 @@ a delivery row is keyed ``OR23:<order>:<tracking>``, ``OR24:<order>`` or ``ST01:
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.core import Delivery
 from marketbridge.adapters.db.models.shipments import ShipmentOut
 from marketbridge.adapters.errors import RemoteError
 from marketbridge.domain import shipments as shipments_domain
 from marketbridge.domain.issues import IssueType
 from marketbridge.domain.shipments import ShipmentState
 from marketbridge.runtime import Runtime
-from marketbridge.services import issues as issue_service
-from marketbridge.services.shipments.common import _report
+from marketbridge.services.shipments.common import _record
 
 log = structlog.get_logger(__name__)
 
@@ -57,19 +52,6 @@ def _note(row: ShipmentOut, api: str, status: str, detail: str = "") -> None:
     row.results = results
 
 
-def _delivery(session: Session, key: str, api: str, object_id: str, status: str, request: dict[str, Any],
-              error: str = "") -> None:
-    row = session.scalars(select(Delivery).where(Delivery.key == key)).first()
-    if row is None:
-        row = Delivery(key=key, api=api, object_id=object_id, status=status, attempts=0, request=request, response={},
-                       last_error="")
-        session.add(row)
-    row.status = status
-    row.attempts = (row.attempts or 0) + 1
-    row.last_error = error[:2000]
-    row.request = request
-
-
 def _classify(message: str) -> IssueType:
     text = message.lower()
     if "tracking" in text and ("mandatory" in text or "required" in text):
@@ -83,13 +65,13 @@ def _stop(runtime: Runtime, shipment_id: int, api: str, error: RemoteError | str
           ) -> SendResult:
     message = error.message if isinstance(error, RemoteError) else str(error)
     type_ = type_ or _classify(message)
-    with runtime.db.session() as session:
-        row = session.get(ShipmentOut, shipment_id)
+    with runtime.shipments_store.unit_of_work() as repo:
+        row = repo.shipment(shipment_id)
         assert row is not None
         row.state = (ShipmentState.WAITING_TRACKING if type_ is shipments_domain.TRACKING_MISSING else ShipmentState.ERROR).value
         row.last_error = f"{api}: {message}"[:2000]
         _note(row, api, "rejected", message)
-        _report(session, type_, str(shipment_id),
+        _record(repo.issues, type_, str(shipment_id),
                 f"John Lewis did not accept shipment {row.magento_increment_id or shipment_id} for order "
                 f"{row.marketplace_order_id}: {message}", detail=str(error), order_id=row.marketplace_order_id)
     return SendResult(ShipmentState.ERROR.value if type_ is not shipments_domain.TRACKING_MISSING
@@ -103,8 +85,9 @@ def _confirm(runtime: Runtime, shipment_id: int, how: str, *, also_partial: bool
     ``also_partial``: only then does the order record move to shipped."""
     order_shipped = also_partial if order_shipped is None else order_shipped
     now = utcnow()
-    with runtime.db.session() as session:
-        row = session.get(ShipmentOut, shipment_id)
+    with runtime.shipments_store.unit_of_work() as repo:
+        issues = repo.issues
+        row = repo.shipment(shipment_id)
         assert row is not None
         row.state = ShipmentState.CONFIRMED.value
         row.confirmed_at = now
@@ -112,45 +95,29 @@ def _confirm(runtime: Runtime, shipment_id: int, how: str, *, also_partial: bool
         _note(row, "confirm", "ok", how)
         order_id = row.marketplace_order_id
         for type_ in (shipments_domain.SHIPMENT_UNCONFIRMED, shipments_domain.SHIPMENT_REJECTED, shipments_domain.LINES_UNKNOWN, shipments_domain.TRACKING_MISSING):
-            issue_service.clear(session, type_, str(shipment_id))
-        others: Sequence[ShipmentOut] = []
+            issues.clear(type_, str(shipment_id))
         if also_partial:
-            others = session.scalars(select(ShipmentOut).where(
-                ShipmentOut.marketplace_order_id == order_id,
-                ShipmentOut.state.in_([ShipmentState.PARTIAL.value, ShipmentState.SENT.value]))).all()
-            for other in others:
+            for other in repo.shipments_of_order(order_id, states=[ShipmentState.PARTIAL.value, ShipmentState.SENT.value]):
                 other.state, other.confirmed_at = ShipmentState.CONFIRMED.value, now
-                issue_service.clear(session, shipments_domain.SHIPMENT_UNCONFIRMED, str(other.magento_shipment_id))
-        issue_service.clear(session, shipments_domain.SHIPPING_DEADLINE_NEAR, order_id)
+                issues.clear(shipments_domain.SHIPMENT_UNCONFIRMED, str(other.magento_shipment_id))
+        issues.clear(shipments_domain.SHIPPING_DEADLINE_NEAR, order_id)
         if order_shipped:
-            every = session.scalars(select(ShipmentOut).where(ShipmentOut.marketplace_order_id == order_id)).all()
+            every = repo.shipments_of_order(order_id)
             tracking = sorted({r.tracking_number for r in every if r.tracking_number})
             carriers = sorted({r.carrier_code for r in every if r.carrier_code})
-            _mark_order_shipped(session, order_id, carriers=carriers, tracking_numbers=tracking, at=now)
+            # the order record moves to shipped through the orders flow (its record_transition), with
+            # the carrier, tracking numbers and time as the transition's facts
+            not_moved = repo.orders.mark_shipped(order_id, carriers=carriers, tracking_numbers=tracking, at=now)
+            if not_moved is not None:
+                log.info("shipment.order_record_not_moved", order=order_id, reason=not_moved[:200])
     log.info("shipment.confirmed", shipment=shipment_id, order=order_id, how=how)
     return SendResult(ShipmentState.CONFIRMED.value, how=how)
 
 
-def _mark_order_shipped(session: Session, order_id: str, *, carriers: list[str], tracking_numbers: list[str],
-                        at: dt.datetime) -> None:
-    """Move the order record to shipped through the orders flow (``record_transition``), with the
-    carrier, tracking numbers and time as the transition's facts. An order the orders flow does not
-    know (made by hand in Magento) or cannot move (already refunded, closed) is left as it is."""
-    from marketbridge.domain.orders import OrderState, TransitionNotAllowed
-    from marketbridge.services import orders as order_service
-
-    try:
-        with session.begin_nested():
-            order_service.record_transition(session, order_id, OrderState.SHIPPED, actor="shipments",
-                                            carriers=carriers, tracking_numbers=tracking_numbers, shipped_at=at)
-    except (LookupError, TransitionNotAllowed) as error:
-        log.info("shipment.order_record_not_moved", order=order_id, reason=str(error)[:200])
-
-
 def _confirm_multi(runtime: Runtime, shipment_id: int, marketplace_shipment_id: str, how: str,
                    completes: bool) -> SendResult:
-    with runtime.db.session() as session:
-        row = session.get(ShipmentOut, shipment_id)
+    with runtime.shipments_store.unit_of_work() as repo:
+        row = repo.shipment(shipment_id)
         assert row is not None
         row.marketplace_shipment_id = marketplace_shipment_id
         row.sent_at = row.sent_at or utcnow()

@@ -9,19 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from marketbridge.adapters.db.models.core import IssueRecord
-from marketbridge.adapters.db.models.shipments import ShipmentOut
 from marketbridge.adapters.errors import NotFound
 from marketbridge.domain import shipments as shipments_domain
-from marketbridge.domain.issues import IssueReport, IssueState, IssueType
+from marketbridge.domain.issues import IssueReport
 from marketbridge.domain.shipments import ShipmentState
+from marketbridge.ports import ShipmentsRepository
 from marketbridge.runtime import Runtime
-from marketbridge.services import issues as issue_service
-from marketbridge.services.shipments.carriers import _mappings, ensure_carriers
-from marketbridge.services.shipments.common import _report, _sync_carrier_issues
+from marketbridge.services.shipments.carriers import ensure_carriers
+from marketbridge.services.shipments.common import _record, _sync_carrier_issues
 from marketbridge.services.shipments.detect import _tracking_changed, _tracks_wire
 
 
@@ -36,14 +31,6 @@ class Decision:
 
     def as_json(self) -> dict[str, Any]:
         return {"action": self.action, "state": self.state, "detail": self.detail}
-
-
-def _overridden(session: Session, type_: IssueType, object_id: str) -> bool:
-    """A person resolved this issue by hand: they want the shipment sent as it is."""
-    return session.scalars(select(IssueRecord.id).where(
-        IssueRecord.type == type_.code, IssueRecord.object_id == object_id,
-        IssueRecord.state == IssueState.RESOLVED.value,
-        IssueRecord.resolved_by.is_not(None), IssueRecord.resolved_by != "system")).first() is not None
 
 
 def _items_for_allocation(shipment: Any, order: Any) -> list[shipments_domain.ShippedItem]:
@@ -62,21 +49,24 @@ def _items_for_allocation(shipment: Any, order: Any) -> list[shipments_domain.Sh
 
 
 def prepare(runtime: Runtime, shipment_id: int) -> Decision:
-    """Re-read the shipment in Magento and decide whether it can be sent now."""
+    """Re-read the shipment in Magento and decide whether it can be sent now. Storage is the
+    flow's port (``runtime.shipments_store``), Magento and Mirakl are ``runtime``'s ports: unit
+    tests run this on fakes of all three (tests/unit/test_shipments_flow.py)."""
     settings = runtime.settings
+    store = runtime.shipments_store
     try:
         shipment = runtime.magento.get_shipment(shipment_id)
         order = runtime.magento.get_order(shipment.order_id)
     except NotFound as error:
-        with runtime.db.session() as session:
-            row = session.get(ShipmentOut, shipment_id)
+        with store.unit_of_work() as repo:
+            row = repo.shipment(shipment_id)
             if row is not None and row.state != ShipmentState.CONFIRMED.value:
                 row.state = ShipmentState.ERROR.value
                 row.last_error = f"the shipment or its order no longer exists in Adobe Commerce: {error.message}"[:2000]
         return Decision("stop", ShipmentState.ERROR.value, "not found in Adobe Commerce")
     carriers = ensure_carriers(runtime)
-    with runtime.db.session() as session:
-        row = session.get(ShipmentOut, shipment_id)
+    with store.unit_of_work() as repo:
+        row = repo.shipment(shipment_id)
         if row is None:
             return Decision("stop", "missing", "no such shipment row")
         if row.state == ShipmentState.CONFIRMED.value and not _tracking_changed(row):
@@ -89,52 +79,48 @@ def prepare(runtime: Runtime, shipment_id: int) -> Decision:
         if track is None:
             if settings.shipment_require_tracking:
                 row.state = ShipmentState.WAITING_TRACKING.value
-                _report(session, shipments_domain.TRACKING_MISSING, object_id,
+                _record(repo.issues, shipments_domain.TRACKING_MISSING, object_id,
                         f"Shipment {row.magento_increment_id or shipment_id} for John Lewis order "
                         f"{row.marketplace_order_id} has no tracking number; it will be sent as soon as one is added.",
                         order_id=row.marketplace_order_id)
-                _sync_carrier_issues(session)
+                _sync_carrier_issues(repo)
                 return Decision("wait", row.state, "no tracking number")
             row.carrier_code = row.carrier_match = row.carrier_key = row.tracking_number = None
         else:
-            issue_service.clear(session, shipments_domain.TRACKING_MISSING, object_id)
+            repo.issues.clear(shipments_domain.TRACKING_MISSING, object_id)
             row.carrier_key = shipments_domain.carrier_key(track.carrier_code, track.title)
-            outcome = shipments_domain.match_carrier(track.carrier_code, track.title, carriers, _mappings(session),
+            outcome = shipments_domain.match_carrier(track.carrier_code, track.title, carriers, repo.carrier_mappings(),
                                           settings.carrier_aliases)
             if isinstance(outcome, shipments_domain.Unmapped):
                 row.state = ShipmentState.WAITING_CARRIER.value
                 row.carrier_code = None
                 row.tracking_number = track.track_number
-                _record_unmapped(session, outcome)
-                _sync_carrier_issues(session)
+                _record_unmapped(repo, outcome)
+                _sync_carrier_issues(repo)
                 return Decision("wait", row.state, outcome.reason)
             row.carrier_code = outcome.carrier.code
             row.carrier_match = f"{outcome.method.value}: {outcome.detail}"[:128]
             row.tracking_number = track.track_number
-            reused = session.scalars(select(ShipmentOut).where(
-                ShipmentOut.tracking_number == track.track_number,
-                ShipmentOut.marketplace_order_id != row.marketplace_order_id,
-                ShipmentOut.magento_shipment_id != shipment_id)).first()
-            if reused is not None and not _overridden(session, shipments_domain.TRACKING_REUSED, object_id):
+            reused = repo.tracking_used_elsewhere(track.track_number, row.marketplace_order_id, shipment_id)
+            if reused is not None and not repo.issues.resolved_by_a_person(shipments_domain.TRACKING_REUSED, object_id):
                 row.state = ShipmentState.ERROR.value
                 row.last_error = f"tracking number {track.track_number} already used for order {reused.marketplace_order_id}"
-                _report(session, shipments_domain.TRACKING_REUSED, object_id,
+                _record(repo.issues, shipments_domain.TRACKING_REUSED, object_id,
                         f"Tracking number {track.track_number} on shipment {row.magento_increment_id or shipment_id} "
                         f"(John Lewis order {row.marketplace_order_id}) was already used for order "
                         f"{reused.marketplace_order_id}. The shipment is held.",
                         order_id=row.marketplace_order_id, other_order_id=reused.marketplace_order_id)
-                _sync_carrier_issues(session)
+                _sync_carrier_issues(repo)
                 return Decision("stop", row.state, row.last_error)
-            issue_service.clear(session, shipments_domain.TRACKING_REUSED, object_id)
+            repo.issues.clear(shipments_domain.TRACKING_REUSED, object_id)
         if row.state not in (ShipmentState.PARTIAL.value, ShipmentState.CONFIRMED.value, ShipmentState.SENT.value):
             row.state = ShipmentState.READY.value
-        _sync_carrier_issues(session)
+        _sync_carrier_issues(repo)
         return Decision("send", row.state)
 
 
-def _record_unmapped(session: Session, outcome: shipments_domain.Unmapped) -> None:
-    waiting = session.scalars(select(ShipmentOut.magento_shipment_id).where(
-        ShipmentOut.carrier_key == outcome.key, ShipmentOut.state == ShipmentState.WAITING_CARRIER.value)).all()
+def _record_unmapped(repo: ShipmentsRepository, outcome: shipments_domain.Unmapped) -> None:
+    waiting = repo.ids_waiting_for_carrier_key(outcome.key)
     shown = outcome.title or outcome.magento_carrier_code or "(blank)"
     hints = ", ".join(f"{s.label} ({s.code})" for s in outcome.suggestions[:3])
     message = (f"Carrier '{shown}' (Adobe Commerce carrier code '{outcome.magento_carrier_code or '-'}') has no John "
@@ -144,7 +130,7 @@ def _record_unmapped(session: Session, outcome: shipments_domain.Unmapped) -> No
     best = outcome.suggestions[0].code if outcome.suggestions else "<CODE>"
     code_opt = f" --code {outcome.magento_carrier_code}" if outcome.magento_carrier_code else ""
     title_opt = f' --title "{outcome.title}"' if outcome.title else ""
-    issue_service.record(session, IssueReport(
+    repo.issues.record(IssueReport(
         type=shipments_domain.CARRIER_UNMAPPED, object_id=outcome.key, message=message, detail=outcome.reason,
         suggested_action=f"Map it: `marketbridge carriers map{code_opt}{title_opt} {best}` (or in the console); "
         "the waiting shipments are then sent by themselves.",

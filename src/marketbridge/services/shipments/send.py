@@ -11,23 +11,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.shipments import ShipmentOut
 from marketbridge.adapters.errors import NotFound, Rejected, RemoteError
 from marketbridge.adapters.mirakl import models as mirakl_models
 from marketbridge.domain import shipments as shipments_domain
 from marketbridge.domain.shipments import ShipmentState
+from marketbridge.ports import ShipmentsRepository
 from marketbridge.runtime import Runtime
-from marketbridge.services import issues as issue_service
 from marketbridge.services.shipments.common import _start
 from marketbridge.services.shipments.outcomes import (
     SendResult,
     _confirm,
     _confirm_multi,
-    _delivery,
     _note,
     _stop,
 )
@@ -41,11 +36,9 @@ NOT_YET_STATES = frozenset({"STAGING", "WAITING_ACCEPTANCE", "WAITING_DEBIT", "W
 DEAD_STATES = frozenset({"CANCELED", "REFUSED"})
 
 
-def _already_sent(session: Session, order_id: str, exclude: int) -> dict[str, int]:
-    rows = session.scalars(select(ShipmentOut).where(
-        ShipmentOut.marketplace_order_id == order_id, ShipmentOut.magento_shipment_id != exclude,
-        ShipmentOut.state.in_([ShipmentState.PARTIAL.value, ShipmentState.SENT.value,
-                               ShipmentState.CONFIRMED.value]))).all()
+def _already_sent(repo: ShipmentsRepository, order_id: str, exclude: int) -> dict[str, int]:
+    rows = repo.shipments_of_order(order_id, exclude=exclude, states=[
+        ShipmentState.PARTIAL.value, ShipmentState.SENT.value, ShipmentState.CONFIRMED.value])
     used: dict[str, int] = {}
     for other in rows:
         for line_id, qty in (other.lines or {}).items():
@@ -57,15 +50,15 @@ def send(runtime: Runtime, shipment_id: int) -> SendResult:
     """Read the marketplace order, then send what is missing. Safe to repeat after a crash at any
     point: the read comes first and decides."""
     settings = runtime.settings
-    with runtime.db.session() as session:
-        row = session.get(ShipmentOut, shipment_id)
+    with runtime.shipments_store.unit_of_work() as repo:
+        row = repo.shipment(shipment_id)
         if row is None:
             return SendResult("missing")
         order_id = row.marketplace_order_id
         tracking_number, carrier_code = row.tracking_number, row.carrier_code
         items = [shipments_domain.ShippedItem(int(i["order_item_id"]), str(i.get("sku") or ""), float(i.get("qty") or 0),
                                    i.get("ext_order_item_id")) for i in row.items]
-        already = _already_sent(session, order_id, shipment_id)
+        already = _already_sent(repo, order_id, shipment_id)
         was_confirmed = row.confirmed_at is not None
         row.attempts += 1
     snapshots = _snapshots(runtime)
@@ -84,8 +77,8 @@ def send(runtime: Runtime, shipment_id: int) -> SendResult:
         return _stop(runtime, shipment_id, "OR11", f"the marketplace order is {order.order_state}",
                      shipments_domain.SHIPMENT_REJECTED)
     if order.order_state in NOT_YET_STATES:
-        with runtime.db.session() as session:
-            row = session.get(ShipmentOut, shipment_id)
+        with runtime.shipments_store.unit_of_work() as repo:
+            row = repo.shipment(shipment_id)
             assert row is not None
             row.state = ShipmentState.READY.value
             row.generation += 1  # the next poll starts a fresh send
@@ -98,11 +91,11 @@ def send(runtime: Runtime, shipment_id: int) -> SendResult:
     if not plan.ok:
         problems = "; ".join(plan.unknown) or "the shipment has no items"
         return _stop(runtime, shipment_id, "lines", problems, shipments_domain.LINES_UNKNOWN)
-    with runtime.db.session() as session:
-        row = session.get(ShipmentOut, shipment_id)
+    with runtime.shipments_store.unit_of_work() as repo:
+        row = repo.shipment(shipment_id)
         assert row is not None
         row.lines = dict(plan.lines)
-        issue_service.clear(session, shipments_domain.LINES_UNKNOWN, str(shipment_id))
+        repo.issues.clear(shipments_domain.LINES_UNKNOWN, str(shipment_id))
 
     covered = dict(already)
     for line_id, qty in plan.lines.items():
@@ -127,12 +120,12 @@ def _send_tracking_only(runtime: Runtime, shipment_id: int, order_id: str, carri
         runtime.mirakl.update_tracking(order_id, request)
     except (Rejected, NotFound) as error:
         return _stop(runtime, shipment_id, "OR23", error)
-    with runtime.db.session() as session:
-        row = session.get(ShipmentOut, shipment_id)
+    with runtime.shipments_store.unit_of_work() as repo:
+        row = repo.shipment(shipment_id)
         assert row is not None
         row.state = ShipmentState.CONFIRMED.value
         _note(row, "OR23", "ok", f"correction {carrier_code} {tracking_number}")
-        _delivery(session, f"OR23:{order_id}:{tracking_number}", "OR23", order_id, "sent", request.wire())
+        repo.record_delivery(f"OR23:{order_id}:{tracking_number}", "OR23", order_id, "sent", request.wire())
     return SendResult(ShipmentState.CONFIRMED.value, corrected=True)
 
 
@@ -144,20 +137,20 @@ def _send_single(runtime: Runtime, shipment_id: int, order_id: str, completes: b
         try:
             runtime.mirakl.update_tracking(order_id, request)
         except (Rejected, NotFound) as error:
-            with runtime.db.session() as session:
-                _delivery(session, f"OR23:{order_id}:{tracking_number}", "OR23", order_id, "failed", request.wire(),
-                          str(error))
+            with runtime.shipments_store.unit_of_work() as repo:
+                repo.record_delivery(f"OR23:{order_id}:{tracking_number}", "OR23", order_id, "failed", request.wire(),
+                                     str(error))
             return _stop(runtime, shipment_id, "OR23", error)
-        with runtime.db.session() as session:
-            row = session.get(ShipmentOut, shipment_id)
+        with runtime.shipments_store.unit_of_work() as repo:
+            row = repo.shipment(shipment_id)
             assert row is not None
             row.state = ShipmentState.SENT.value
             row.sent_at = row.sent_at or utcnow()
             _note(row, "OR23", "ok", f"{carrier_code} {tracking_number}")
-            _delivery(session, f"OR23:{order_id}:{tracking_number}", "OR23", order_id, "sent", request.wire())
+            repo.record_delivery(f"OR23:{order_id}:{tracking_number}", "OR23", order_id, "sent", request.wire())
     if not completes:
-        with runtime.db.session() as session:
-            row = session.get(ShipmentOut, shipment_id)
+        with runtime.shipments_store.unit_of_work() as repo:
+            row = repo.shipment(shipment_id)
             assert row is not None
             row.state = ShipmentState.PARTIAL.value
             row.sent_at = row.sent_at or utcnow()
@@ -172,15 +165,15 @@ def _send_single(runtime: Runtime, shipment_id: int, order_id: str, completes: b
                 return _confirm(runtime, shipment_id, f"marketplace order already {again.order_state}", also_partial=True)
         except RemoteError:
             pass
-        with runtime.db.session() as session:
-            _delivery(session, f"OR24:{order_id}", "OR24", order_id, "failed", {}, str(error))
+        with runtime.shipments_store.unit_of_work() as repo:
+            repo.record_delivery(f"OR24:{order_id}", "OR24", order_id, "failed", {}, str(error))
         return _stop(runtime, shipment_id, "OR24", error)
-    with runtime.db.session() as session:
-        row = session.get(ShipmentOut, shipment_id)
+    with runtime.shipments_store.unit_of_work() as repo:
+        row = repo.shipment(shipment_id)
         assert row is not None
         row.sent_at = row.sent_at or utcnow()
         _note(row, "OR24", "ok")
-        _delivery(session, f"OR24:{order_id}", "OR24", order_id, "sent", {})
+        repo.record_delivery(f"OR24:{order_id}", "OR24", order_id, "sent", {})
     return _confirm(runtime, shipment_id, "OR24 accepted", also_partial=True)
 
 
@@ -213,25 +206,25 @@ def _send_multi(runtime: Runtime, shipment_id: int, order_id: str, plan: shipmen
     try:
         response = runtime.mirakl.create_shipments(request)
     except (Rejected, NotFound) as error:
-        with runtime.db.session() as session:
-            _delivery(session, f"ST01:{shipment_id}", "ST01", order_id, "failed", request.wire(), str(error))
+        with runtime.shipments_store.unit_of_work() as repo:
+            repo.record_delivery(f"ST01:{shipment_id}", "ST01", order_id, "failed", request.wire(), str(error))
         return _stop(runtime, shipment_id, "ST01", error)
     if response.shipment_errors or not response.shipment_success:
         message = (response.shipment_errors[0].message if response.shipment_errors else None) or "no shipment created"
-        with runtime.db.session() as session:
-            _delivery(session, f"ST01:{shipment_id}", "ST01", order_id, "failed", request.wire(), message)
+        with runtime.shipments_store.unit_of_work() as repo:
+            repo.record_delivery(f"ST01:{shipment_id}", "ST01", order_id, "failed", request.wire(), message)
         return _stop(runtime, shipment_id, "ST01", message)
     created = response.shipment_success[0]
-    with runtime.db.session() as session:
-        _delivery(session, f"ST01:{shipment_id}", "ST01", order_id, "sent", request.wire())
+    with runtime.shipments_store.unit_of_work() as repo:
+        repo.record_delivery(f"ST01:{shipment_id}", "ST01", order_id, "sent", request.wire())
     return _confirm_multi(runtime, shipment_id, created.id, f"ST01 created {created.status}", completes)
 
 
 def note_failure(runtime: Runtime, shipment_id: int, error: str) -> None:
     """A send that kept failing for a transient reason: keep it ready for the next poll (new
     generation), with the error visible. ``shipment_unconfirmed`` tells people if it lasts."""
-    with runtime.db.session() as session:
-        row = session.get(ShipmentOut, shipment_id)
+    with runtime.shipments_store.unit_of_work() as repo:
+        row = repo.shipment(shipment_id)
         if row is None:
             return
         if row.state in (ShipmentState.NEW.value, ShipmentState.READY.value, ShipmentState.SENT.value):
@@ -244,19 +237,18 @@ def retry_shipment(runtime: Runtime, shipment_id: int, *, actor: str, send_anywa
     """A person asks to try a held or refused shipment again (after fixing the cause). With
     ``send_anyway`` a reused tracking number is accepted (the person resolved it). Returns the
     new generation; the send is started at once (else by the next poll)."""
-    with runtime.db.session() as session:
-        row = session.get(ShipmentOut, shipment_id)
+    with runtime.shipments_store.unit_of_work() as repo:
+        row = repo.shipment(shipment_id)
         if row is None:
             raise LookupError(f"no shipment {shipment_id}")
         if row.state == ShipmentState.CONFIRMED.value:
             raise ValueError(f"shipment {shipment_id} is already confirmed on the marketplace")
         if send_anyway:
-            issue_service.clear(session, shipments_domain.TRACKING_REUSED, str(shipment_id), by=actor)
+            repo.issues.clear(shipments_domain.TRACKING_REUSED, str(shipment_id), by=actor)
         row.state = ShipmentState.READY.value
         row.generation += 1
         row.last_error = ""
-        issue_service.audit(session, actor, "shipment.retry", "shipment", str(shipment_id),
-                                send_anyway=send_anyway)
+        repo.issues.audit(actor, "shipment.retry", "shipment", str(shipment_id), send_anyway=send_anyway)
         generation = row.generation
     _start(runtime, [(shipment_id, generation)])
     return generation

@@ -6,11 +6,7 @@ import threading
 import time
 from typing import Any
 
-from sqlalchemy import select
-
-from marketbridge.adapters.db.models.shipments import ShipmentOut
 from marketbridge.adapters.errors import NotFound
-from marketbridge.domain.shipments import ShipmentState
 from marketbridge.runtime import Runtime
 
 
@@ -65,10 +61,8 @@ class OrderSnapshots:
                 done.set()
 
     def _read(self, runtime: Runtime, order_id: str) -> Any:
-        with runtime.db.session() as session:
-            others = session.scalars(select(ShipmentOut.marketplace_order_id).where(
-                ShipmentOut.state.in_([ShipmentState.NEW.value, ShipmentState.READY.value]),
-                ShipmentOut.marketplace_order_id != order_id).distinct().limit(99)).all()
+        with runtime.shipments_store.unit_of_work() as repo:
+            others = repo.orders_due_besides(order_id, 99)
         wanted = [order_id, *others]
         started = time.monotonic()
         found = {o.order_id: o for o in runtime.mirakl.list_orders(order_ids=wanted)}

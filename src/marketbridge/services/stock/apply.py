@@ -26,11 +26,9 @@ from sqlalchemy import Table, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.catalogue import PublishOverride
 from marketbridge.adapters.db.models.core import IssueRecord
 from marketbridge.adapters.db.models.stock import SkuState, SyncLane
 from marketbridge.domain import stock as stock_domain
-from marketbridge.domain.catalogue import OverrideAction
 from marketbridge.domain.issues import IssueReport, IssueType
 from marketbridge.domain.sku_stock import SkuStock, compute
 from marketbridge.domain.stock import (
@@ -69,43 +67,6 @@ class Reading:
     exact: bool = False
     reservations_suspected: bool | None = None
     missing: bool = False  # the product no longer exists in Magento
-
-
-def units_sold_not_in_magento(session: Session, skus: Sequence[str], *, until_shipped: bool = False,
-                              ) -> dict[str, float]:
-    """Per Magento SKU, the units of marketplace orders that Mirakl has already taken off the offer
-    and Adobe Commerce does not hold yet (received, held, accepted, awaiting payment or stock).
-
-    Publishing Magento's salable quantity alone in that window would put sold units back on sale
-    (an import sets the offer's quantity outright), and a second customer could buy a unit that
-    exists once. Once the order is created, Magento's reservation takes over; a refused or
-    cancelled order leaves this sum and its SKUs are re-published (services/orders.py).
-    ``until_shipped``: orders created without a reservation (``direct`` creation) count until they
-    ship, when Magento deducts the units from the source."""
-    from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderLine
-    from marketbridge.domain.orders import PRE_CREATION_STATES, OrderState
-
-    states = {s.value for s in PRE_CREATION_STATES} | ({OrderState.CREATED.value} if until_shipped else set())
-    out: dict[str, float] = {}
-    wanted = set(skus)
-    rows = session.execute(
-        select(OrderLine.magento_sku, func.sum(OrderLine.quantity))
-        .join(MarketplaceOrder, OrderLine.order_pk == MarketplaceOrder.id)
-        .where(MarketplaceOrder.state.in_(sorted(states)),
-               OrderLine.magento_sku.is_not(None),
-               or_(OrderLine.accepted.is_(None), OrderLine.accepted.is_(True)),
-               OrderLine.marketplace_state.not_in(("REFUSED", "CANCELED")))
-        .group_by(OrderLine.magento_sku))
-    for sku, units in rows:
-        if sku in wanted and units:
-            out[sku] = float(units)
-    return out
-
-
-def published_as_simple(session: Session) -> frozenset[str]:
-    """SKUs the catalogue publishes despite a default exclusion (its ``publish_as_simple`` rules)."""
-    return frozenset(session.scalars(select(PublishOverride.magento_sku).where(
-        PublishOverride.action == OverrideAction.PUBLISH_AS_SIMPLE.value)))
 
 
 # A declarative model with ``__tablename__`` is mapped to a Table; SQLAlchemy types ``__table__`` as
@@ -264,6 +225,10 @@ def apply_readings(
         return result
     force = force or set()
     rules = load_rules(session) if rules is None else rules
+    # Other flows' data through their query functions, never their tables (issue 18 item 2).
+    from marketbridge.services.catalogue.queries import published_as_simple
+    from marketbridge.services.orders.queries import units_sold_not_in_magento
+
     as_simple = published_as_simple(session)
     today = today or dt.datetime.now(dt.UTC).date()
     kinds = enabled_kinds(settings)

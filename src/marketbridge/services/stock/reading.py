@@ -32,9 +32,9 @@ from typing import Any
 import structlog
 
 from marketbridge.adapters.errors import NotFound, Rejected, RemoteError
-from marketbridge.adapters.magento.client import MagentoClient
 from marketbridge.adapters.magento.criteria import SearchCriteria, chunks
 from marketbridge.domain.money import canonical, to_money_or_none
+from marketbridge.ports import MagentoPort
 
 log = structlog.get_logger(__name__)
 
@@ -103,7 +103,7 @@ def product_read(product: Any) -> ProductRead:
     )
 
 
-def read_products(magento: MagentoClient, skus: Sequence[str] | None, *, page_size: int = 300,
+def read_products(magento: MagentoPort, skus: Sequence[str] | None, *, page_size: int = 300,
                   progress: Any = None) -> dict[str, ProductRead]:
     """Product facts from the list API (no stock item there; see :func:`read_product_details`)."""
     out: dict[str, ProductRead] = {}
@@ -120,7 +120,7 @@ def read_products(magento: MagentoClient, skus: Sequence[str] | None, *, page_si
     return out
 
 
-def read_product_details(magento: MagentoClient, skus: Sequence[str], concurrency: int) -> dict[str, ProductRead]:
+def read_product_details(magento: MagentoPort, skus: Sequence[str], concurrency: int) -> dict[str, ProductRead]:
     """GET /V1/products/{sku} per SKU: includes the stock item (manage_stock, min_qty)."""
 
     def one(sku: str) -> ProductRead | None:
@@ -139,7 +139,7 @@ class StockTopology:
     sources: frozenset[str]  # enabled sources linked to the stock
 
 
-def read_topology(magento: MagentoClient, stock_id: int) -> StockTopology:
+def read_topology(magento: MagentoPort, stock_id: int) -> StockTopology:
     linked = {link.source_code for link in magento.stock_source_links(stock_id)}
     enabled = {s.source_code for s in magento.sources() if s.enabled}
     return StockTopology(stock_id, frozenset(linked & enabled))
@@ -173,7 +173,7 @@ def physical_from_items(items: Iterable[Any], topology: StockTopology) -> dict[s
     return out
 
 
-def read_physical(magento: MagentoClient, skus: Sequence[str] | None, topology: StockTopology,
+def read_physical(magento: MagentoPort, skus: Sequence[str] | None, topology: StockTopology,
                   *, progress: Any = None) -> dict[str, Physical]:
     """Source items of the given SKUs (or all), reduced to the stock's physical quantity."""
     if skus is None:
@@ -204,7 +204,7 @@ class Exported:
         return self.qty
 
 
-def sales_channel(magento: MagentoClient, stock_id: int) -> tuple[str, str] | None:
+def sales_channel(magento: MagentoPort, stock_id: int) -> tuple[str, str] | None:
     """The first sales channel (``website``, code) assigned to the stock; None if it has none."""
     for stock in magento.stocks():
         if stock.stock_id == stock_id:
@@ -213,7 +213,7 @@ def sales_channel(magento: MagentoClient, stock_id: int) -> tuple[str, str] | No
     return None
 
 
-def read_salable_export(magento: MagentoClient, stock_id: int, skus: Sequence[str] | None = None,
+def read_salable_export(magento: MagentoPort, stock_id: int, skus: Sequence[str] | None = None,
                         *, progress: Any = None) -> dict[str, Exported] | None:
     """Salable quantities of every product (or of ``skus``) from ``export-stock-salable-qty``.
 
@@ -246,7 +246,7 @@ def computed_salable(physical: Physical | None, min_qty: float) -> float:
     return max(0.0, physical.quantity - min_qty)
 
 
-def read_salable_exact(magento: MagentoClient, skus: Sequence[str], stock_id: int,
+def read_salable_exact(magento: MagentoPort, skus: Sequence[str], stock_id: int,
                        concurrency: int) -> dict[str, float | None]:
     """One ``get-product-salable-quantity`` call per SKU; ``None`` when Magento cannot say."""
 
@@ -262,7 +262,7 @@ def read_salable_exact(magento: MagentoClient, skus: Sequence[str], stock_id: in
         return dict(pool.map(one, skus))
 
 
-def skus_on_open_orders(magento: MagentoClient) -> set[str]:
+def skus_on_open_orders(magento: MagentoPort) -> set[str]:
     """SKUs of orders that may still hold reservations (not complete, closed or cancelled)."""
     criteria = SearchCriteria().where("state", OPEN_ORDER_STATES, "in")
     skus: set[str] = set()
@@ -285,7 +285,7 @@ def skus_on_open_orders(magento: MagentoClient) -> set[str]:
     return skus
 
 
-def skus_of_orders_since(magento: MagentoClient, since: datetime | str) -> tuple[set[str], str | None]:
+def skus_of_orders_since(magento: MagentoPort, since: datetime | str) -> tuple[set[str], str | None]:
     """SKUs of orders placed or changed (cancelled...) since ``since``; and the newest updated_at."""
     skus: set[str] = set()
     newest: str | None = None
@@ -297,14 +297,14 @@ def skus_of_orders_since(magento: MagentoClient, since: datetime | str) -> tuple
     return skus, newest
 
 
-def magento_clock(magento: MagentoClient) -> str | None:
+def magento_clock(magento: MagentoPort) -> str | None:
     """Magento's time now, as its ``updated_at`` texts are written, from one small answer."""
     magento.search_products(SearchCriteria().page(1, 1))
     answered = magento.last_answer_time()
     return answered.strftime("%Y-%m-%d %H:%M:%S") if answered else None
 
 
-def skus_of_products_since(magento: MagentoClient, since: datetime | str) -> tuple[dict[str, ProductRead], str | None]:
+def skus_of_products_since(magento: MagentoPort, since: datetime | str) -> tuple[dict[str, ProductRead], str | None]:
     """Products saved since ``since``, and the cursor for next time: the newest ``updated_at`` seen
     or, when later, Magento's clock when it answered the first page (everything saved before that
     has been seen). Without the clock, products saved in one second (an import) would be re-read
