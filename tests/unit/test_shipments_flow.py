@@ -16,7 +16,7 @@ import pytest
 
 from marketbridge import ports
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.errors import NetworkError, Rejected
+from marketbridge.adapters.errors import NetworkError, RateLimited, Rejected
 from marketbridge.bus import MessageBus, ShipmentsDue
 from marketbridge.domain import shipments as shipments_domain
 from marketbridge.domain.shipments import Carrier, ShipmentState
@@ -396,6 +396,25 @@ def test_a_refused_ship_call_on_an_order_shipped_meanwhile_is_a_confirmation() -
     flow.mirakl.ship_order = shipped_by_someone_else
     assert shipments.send(flow.runtime, 1) == shipments.SendResult("confirmed", how="marketplace order already SHIPPED")
     assert flow.store.issues.active_ids(shipments_domain.SHIPMENT_REJECTED) == []
+
+
+def test_a_refused_ship_call_we_cannot_check_is_retried_not_a_rejection() -> None:
+    """Full soak: OR24 answered "in state SHIPPED, not SHIPPING" (our own earlier OR24 had gone
+    through, its answer lost), and the check that followed met OR11's rate limit. The shipment was
+    stopped as ``shipment_rejected`` for ops; not knowing is a transient failure, retried."""
+    flow = Flow()
+    sending(flow, 1)
+    flow.mirakl.set_state(ORDER, "SHIPPING")
+    flow.mirakl.refuse["OR24"] = Rejected(f"Order '{ORDER}' is in state SHIPPED, not SHIPPING", api="OR24", status=400)
+
+    def rate_limited(order_id: str) -> object:
+        raise RateLimited("OR11 is limited by its call frequency", retry_after=60.0, api="OR11", status=429)
+
+    flow.mirakl.get_order = rate_limited  # type: ignore[method-assign]
+    with pytest.raises(RateLimited):
+        shipments.send(flow.runtime, 1)
+    assert flow.store.issues.active_ids(shipments_domain.SHIPMENT_REJECTED) == []
+    assert flow.store.rows[1].state != "error"
 
 
 def test_an_item_not_on_the_marketplace_order_stops_with_lines_unknown() -> None:

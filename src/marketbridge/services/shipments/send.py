@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.errors import NotFound, Rejected, RemoteError
+from marketbridge.adapters.errors import NotFound, Rejected, RemoteError, TransientError
 from marketbridge.adapters.mirakl import models as mirakl_models
 from marketbridge.domain import shipments as shipments_domain
 from marketbridge.domain.shipments import ShipmentState
@@ -163,6 +163,11 @@ def _send_single(runtime: Runtime, shipment_id: int, order_id: str, completes: b
             again = runtime.mirakl.get_order(order_id)
             if again.order_state in SHIPPED_STATES:
                 return _confirm(runtime, shipment_id, f"marketplace order already {again.order_state}", also_partial=True)
+        except TransientError:
+            # We cannot tell whether it is shipped (OR11 rate-limited or down): a transient failure,
+            # retried, not a rejection for ops. Found by the full soak: our own earlier OR24 had gone
+            # through with its answer lost, and the check met OR11's rate limit.
+            raise
         except RemoteError:
             pass
         with runtime.shipments_store.unit_of_work() as repo:
