@@ -8,11 +8,12 @@ it; under the soak's load sixteen of them at once queued for the database: media
 percentile 5 s, and the simulator's senders fell behind (10,037 of 24,633 deliveries waited more
 than a second to be sent).
 
-Now two threads per process:
+Now, on PostgreSQL, two threads per process (on SQLite the receiver keeps one transaction per
+delivery in the request's thread: see ``web/routers/webhooks.py`` for why and the figures):
 
 * the **writer** takes every verified body waiting (up to :data:`MAX_BATCH`), stores each
-  (:func:`services.webhooks.store_event`: dedup look-up and insert, in its own savepoint), commits
-  once, and only then answers the whole batch. A delivery is still acknowledged only once it is
+  (:func:`services.webhooks.store_event`: dedup look-up and insert; no savepoint, a bad body fails
+  in parsing before any SQL), commits once, and only then answers the whole batch. A delivery is still acknowledged only once it is
   durable; the insert touches no row that anything else locks, so it never waits behind a stock
   pass;
 * the **dispatcher** then runs the handlers of what was stored (their hints), one event per
@@ -26,7 +27,8 @@ An event stored but not yet dispatched when the process dies is dispatched by th
 at start (``redispatch_unhandled(older_than_seconds=0)``), and by the poll after 30 s.
 
 * A body that is not a webhook envelope fails alone (``WebhookPayloadError`` for its caller).
-* A handler that fails leaves its event stored and unhandled, with its error, for the poll.
+* A handler that still fails after :data:`DISPATCH_ATTEMPTS` leaves its event stored and
+  unhandled, with its error, for the poll.
 * A group that cannot be stored is tried one delivery at a time; a delivery that fails on its
   own gets the exception, and the receiver answers it with an error.
 """
