@@ -33,8 +33,12 @@ class _Ok(BaseHTTPRequestHandler):
         pass
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the default backlog (5) refused a connection of 16 at once now and then
+
+
 def test_with_one_worker_dead_every_concurrent_delivery_reaches_the_live_one() -> None:
-    live = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
+    live = _Server(("127.0.0.1", 0), _Ok)
     live.daemon_threads = True
     threading.Thread(target=live.serve_forever, daemon=True).start()
     router = WebhookRouter([f"http://127.0.0.1:{_dead_port()}", f"http://127.0.0.1:{live.server_address[1]}"])
