@@ -72,6 +72,11 @@ class Settings(BaseSettings):
         default_factory=lambda: f"sqlite:///{Path.cwd() / 'marketbridge.sqlite'}",
         description="SQLAlchemy URL. SQLite file by default; postgresql+psycopg://... to scale out.",
     )
+    engine_database_url: str | None = Field(
+        default=None,
+        description="Where the workflow engine keeps its records. Default: the same PostgreSQL database, "
+        "or a SQLite file beside the main one (<name>.engine.sqlite), so the two do not share one write lock.",
+    )
     executor_id: str = Field(default="local", description="Stable id of this worker process (DBOS).")
     stale_executor_seconds: float = Field(
         default=60.0, gt=0, description="A worker silent this long is presumed dead; its work is resumed."
@@ -319,10 +324,12 @@ class Settings(BaseSettings):
     )
     console_url: str = Field(default="", description="Public address of the console, for links in alerts.")
 
-    @field_validator("database_url")
+    @field_validator("database_url", "engine_database_url")
     @classmethod
-    def _normalise_database_url(cls, value: str) -> str:
+    def _normalise_database_url(cls, value: str | None) -> str | None:
         """Accept ``postgres://`` and ``postgresql://`` and use psycopg 3 for both."""
+        if value is None:
+            return None
         for prefix in ("postgres://", "postgresql://"):
             if value.startswith(prefix):
                 return "postgresql+psycopg://" + value[len(prefix) :]
@@ -356,6 +363,13 @@ class Settings(BaseSettings):
     @property
     def is_postgres(self) -> bool:
         return self.database_url.startswith("postgresql")
+
+    @property
+    def workflow_database_url(self) -> str:
+        """DBOS's system database (see ``adapters.db.engine_store`` for the rule and why)."""
+        from marketbridge.adapters.db.engine_store import engine_database_url
+
+        return engine_database_url(self.database_url, self.engine_database_url)
 
     def secret_values(self) -> list[str]:
         """Every configured secret in clear, for the log redactor. Never print this list."""

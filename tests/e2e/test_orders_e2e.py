@@ -117,7 +117,9 @@ def completed_polls(db_url: str) -> int:
     from dbos import DBOSClient
     from dbos._serialization import DBOSPortableJSONSerializer
 
-    client = DBOSClient(system_database_url=db_url, serializer=DBOSPortableJSONSerializer())
+    from marketbridge.adapters.db.engine_store import engine_database_url
+
+    client = DBOSClient(system_database_url=engine_database_url(db_url), serializer=DBOSPortableJSONSerializer())
     try:
         return len(client.list_workflows(name="orders.poll", status="SUCCESS", load_input=False, load_output=False))
     finally:

@@ -52,3 +52,29 @@ def test_finished_schedule_runs_are_pruned_but_business_workflows_kept(runtime):
         assert "sched-sample-2026-11-27T00:00:00" not in remaining
     finally:
         engine.shutdown()
+
+
+def test_on_sqlite_the_engine_writes_to_its_own_file_not_ours(runtime):
+    """One write lock per file: DBOS's step records no longer queue with webhooks and flow writes
+    (issue 21: under the full soak webhook requests waited seconds for SQLite's one write lock)."""
+    import sqlite3
+    from pathlib import Path
+
+    from marketbridge.adapters.db.engine_store import sqlite_file
+
+    main = sqlite_file(runtime.settings.database_url)
+    if main is None:
+        return  # PostgreSQL: one database, DBOS in its own schema (asserted by the test above)
+    engine.launch(runtime, schedules=False)
+    try:
+        assert DBOS.start_workflow(_sample_workflow, 2).get_result() == {"value": 4}
+    finally:
+        engine.shutdown()
+    engine_file = sqlite_file(runtime.settings.workflow_database_url)
+    assert engine_file is not None and Path(engine_file) != Path(main)
+    with sqlite3.connect(main) as conn:
+        ours = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    with sqlite3.connect(engine_file) as conn:
+        theirs = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "workflow_status" in theirs and "workflow_status" not in ours
+    assert "catalogue_listings" in ours and "catalogue_listings" not in theirs

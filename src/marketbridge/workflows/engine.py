@@ -62,7 +62,7 @@ def dbos_config(runtime: Runtime) -> DBOSConfig:
     settings = runtime.settings
     return DBOSConfig(
         name="marketbridge",
-        system_database_url=settings.database_url,
+        system_database_url=settings.workflow_database_url,
         application_version=settings.application_version,
         executor_id=settings.executor_id,
         serializer=DBOSPortableJSONSerializer(),

@@ -86,7 +86,7 @@ def _client(runtime: Runtime) -> DBOSClient:
     (the DBOS class methods would record their non-JSON results as steps of our workflow)."""
     client = runtime.extras.get("dbos_client")
     if client is None:
-        client = DBOSClient(system_database_url=runtime.settings.database_url, serializer=DBOSPortableJSONSerializer())
+        client = DBOSClient(system_database_url=runtime.settings.workflow_database_url, serializer=DBOSPortableJSONSerializer())
         runtime.extras["dbos_client"] = client
     return client
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeAlias
 
 import structlog
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from marketbridge.adapters import metrics
 from marketbridge.adapters.db.base import utcnow
+from marketbridge.adapters.db.engine_store import holds_engine_tables, sqlite_file
 from marketbridge.adapters.db.models.core import AuditLogEntry, IssueRecord, StreamCursor
 from marketbridge.domain import catalogue as catalogue_domain
 from marketbridge.domain import orders as orders_domain
@@ -63,11 +65,21 @@ def has_table(session: Session, name: str, schema: str | None = None) -> bool:
         return False
 
 
-def engine_tables_exist(session: Session) -> bool:
-    """Has DBOS created its system tables here? (schema ``dbos`` on PostgreSQL, none on SQLite)."""
+def engine_tables_exist(session: Session, workflow_database_url: str | None = None) -> bool:
+    """Has DBOS created its system tables? (schema ``dbos`` on PostgreSQL; on SQLite, in the
+    engine's own file when it has one, see ``adapters.db.engine_store``)."""
     if session.get_bind().dialect.name == "postgresql":
         return has_table(session, "workflow_status", schema="dbos")
+    engine_file = sqlite_file(workflow_database_url) if workflow_database_url else None
+    if engine_file is not None and engine_file.resolve() != _session_file(session):
+        return holds_engine_tables(engine_file)
     return has_table(session, "workflow_status")
+
+
+def _session_file(session: Session) -> Path | None:
+    url = session.get_bind().engine.url  # type: ignore[union-attr]
+    path = sqlite_file(url.render_as_string(hide_password=False))
+    return path.resolve() if path is not None else None
 
 
 # --- issues ----------------------------------------------------------------------------------
@@ -224,7 +236,7 @@ def flow_health(runtime: Any, session: Session, now: dt.datetime | None = None) 
         if type_area in flows:
             flows[type_area].open_issues += n
     _add_lags(session, flows, now)
-    if not engine_tables_exist(session):
+    if not engine_tables_exist(session, runtime.settings.workflow_database_url):
         first = next(iter(flows.values()))
         first.notes.append("The workflow engine has not run on this database yet, so no flow has run.")
         return list(flows.values())
