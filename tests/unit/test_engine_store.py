@@ -3,7 +3,12 @@
 import sqlite3
 from pathlib import Path
 
-from marketbridge.adapters.db.engine_store import engine_database_url, engine_file_for, holds_engine_tables, sqlite_file
+from marketbridge.adapters.db.engine_store import (
+    engine_database_url,
+    engine_file_for,
+    holds_engine_tables,
+    sqlite_file,
+)
 from marketbridge.settings import load_settings
 
 
