@@ -69,4 +69,4 @@ security: $(STAMP)
 	@$(BIN)/python tools/audit_lock.py $(LOCK)
 
 clean:
-	rm -rf $(VENV) .pytest_cache var marketbridge.sqlite marketbridge.sqlite.run.lock
+	rm -rf $(VENV) .pytest_cache var marketbridge.sqlite marketbridge.engine.sqlite marketbridge.sqlite.run.lock
