@@ -155,7 +155,8 @@ def _shipment_id_of(event_name: str, data: dict) -> int | None:
 
 def on_shipment_event(session: Session, event_name: str, data: dict) -> None:
     """Webhook handler: enqueue a detect run in the same transaction that marks the event handled
-    (outbox), so a crash can neither lose the hint nor act on an event that was rolled back.
+    (outbox) where the engine shares our database, so a crash can neither lose the hint nor act on
+    an event that was rolled back; on SQLite the engine has its own file (see below).
     Without a running engine in this process nothing is enqueued: the poll finds the shipment."""
     shipment_id = _shipment_id_of(event_name, data)
     if shipment_id is None:
@@ -167,12 +168,19 @@ def on_shipment_event(session: Session, event_name: str, data: dict) -> None:
         return
     from marketbridge.workflows.maintenance import _client
 
+    options: Any = {"workflow_name": DETECT_WORKFLOW, "queue_name": QUEUE_NAME,
+                    "app_version": runtime.settings.application_version,
+                    "deduplication_id": f"shipment-hint:{shipment_id}"}
     try:
-        with session.begin_nested():
-            _client(runtime).enqueue_in_transaction(session, {
-                "workflow_name": DETECT_WORKFLOW, "queue_name": QUEUE_NAME,
-                "app_version": runtime.settings.application_version, "deduplication_id": f"shipment-hint:{shipment_id}",
-            }, shipment_id)
+        if runtime.settings.workflow_database_url == runtime.settings.database_url:
+            with session.begin_nested():
+                _client(runtime).enqueue_in_transaction(session, options, shipment_id)
+        else:
+            # The engine keeps its records in a file of its own (SQLite, adapters.db.engine_store):
+            # the enqueue is its own transaction there, before ours commits. If ours then rolls
+            # back, a detect run reads a shipment that Adobe Commerce has anyway (it sent the
+            # event); if we die in between, the poll finds the shipment. Nothing is lost either way.
+            _client(runtime).enqueue(options, shipment_id)
     except DBOSQueueDeduplicatedError:
         pass  # a detect run for this shipment is already queued; it will read the latest state
 
