@@ -19,9 +19,10 @@
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[2] / "src" / "marketbridge"
+from tests import source_tree
+
+SRC = source_tree.SRC
 #: importlib.resources reads a data file shipped in the package: the one allowed use.
 IMPORTLIB_ALLOWED = {"services/passwords.py"}
 #: Web modules allowed to import SQLAlchemy or the ORM models, each with its reason. Keep it short.
@@ -46,20 +47,11 @@ CROSS_FLOW_MODELS_ALLOWED = {
 QUERY_METHODS = {"execute", "scalar", "scalars", "query", "add", "add_all", "delete", "merge"}
 
 
-def _modules() -> list[tuple[str, ast.Module]]:
-    return [(path.relative_to(SRC).as_posix(), ast.parse(path.read_text(encoding="utf-8"), str(path)))
-            for path in sorted(SRC.rglob("*.py"))]
+def _modules() -> tuple[tuple[str, ast.Module], ...]:
+    return source_tree.modules()
 
 
-def _imported_names(tree: ast.AST) -> list[str]:
-    names: list[str] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.append(node.module)
-            names += [f"{node.module}.{alias.name}" for alias in node.names]
-    return names
+_imported_names = source_tree.imported_names
 
 
 def test_no_import_error_fallbacks() -> None:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import ast
 import re
-from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[2] / "src" / "marketbridge"
+from tests import source_tree
+
+SRC = source_tree.SRC
 OLD_CLASS_NAMES = ["Exception" + suffix for suffix in ("Record", "RecordRow", "Report", "State", "Type", "Filter")]
 OLD_ALIAS = "exception" + "_service"
 OLD_NAMES = re.compile(r"\b(" + "|".join([*OLD_CLASS_NAMES, OLD_ALIAS]) + r")\b")
@@ -26,15 +27,7 @@ def _sources() -> list[tuple[str, str]]:
     return [(path.relative_to(SRC).as_posix(), path.read_text(encoding="utf-8")) for path in sorted(SRC.rglob("*.py"))]
 
 
-def _imported_modules(tree: ast.AST) -> list[str]:
-    names: list[str] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.append(node.module)
-            names += [f"{node.module}.{alias.name}" for alias in node.names]
-    return names
+_imported_modules = source_tree.imported_names
 
 
 def test_the_old_names_of_issues_do_not_come_back() -> None:
