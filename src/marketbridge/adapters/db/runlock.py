@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
+from marketbridge.adapters.db.engine_store import sqlite_file
 
 if sys.platform != "win32":  # every platform marketbridge runs on has it; Windows keeps the refusal
     import fcntl
@@ -48,14 +48,10 @@ class RunLock:
 
 def lock_path_for(database_url: str) -> Path | None:
     """``<database file>.run.lock`` for a SQLite file URL; None for PostgreSQL or in-memory SQLite."""
-    url = make_url(database_url)
-    if url.get_backend_name() != "sqlite":
+    database = sqlite_file(database_url)
+    if database is None:
         return None
-    database = url.database or ""
-    if database in ("", ":memory:") or database.startswith("file::memory:"):
-        return None
-    database = database.removeprefix("file:").split("?", 1)[0]
-    return Path(database).resolve().with_name(Path(database).name + ".run.lock")
+    return database.resolve().with_name(database.name + ".run.lock")
 
 
 def _holder(path: Path) -> str:
