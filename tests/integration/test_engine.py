@@ -80,3 +80,21 @@ def test_on_sqlite_the_engine_writes_to_its_own_file_not_ours(runtime):
         theirs = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert "workflow_status" in theirs and "workflow_status" not in ours
     assert "catalogue_listings" in ours and "catalogue_listings" not in theirs
+
+
+def test_the_engine_file_is_in_write_ahead_log_mode(runtime):
+    """DBOS does not switch its SQLite file to WAL itself; in rollback-journal mode its readers
+    (queue polling, listing) would block its writers (every step record)."""
+    import sqlite3
+
+    import pytest
+
+    from marketbridge.adapters.db.engine_store import sqlite_file
+
+    engine_file = sqlite_file(runtime.settings.workflow_database_url)
+    if engine_file is None or engine_file == sqlite_file(runtime.settings.database_url):
+        pytest.skip("no engine file of its own (PostgreSQL)")
+    engine.launch(runtime, schedules=False)
+    engine.shutdown()
+    with sqlite3.connect(engine_file) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -26,6 +26,7 @@ import structlog
 from dbos import DBOS, DBOSConfig
 from dbos._serialization import DBOSPortableJSONSerializer
 
+from marketbridge.adapters.db.engine_store import prepare_engine_file
 from marketbridge.runtime import Runtime, set_runtime
 from marketbridge.workflows import catalogue, console, maintenance, orders, refunds, shipments, stock
 
@@ -85,6 +86,7 @@ def launch(runtime: Runtime, *, schedules: bool = True, start_hooks: bool = True
             raise RuntimeError("DBOS already launched in this process")
         set_runtime(runtime)
         modules = load_workflow_modules()
+        prepare_engine_file(runtime.settings.workflow_database_url)
         DBOS(config=dbos_config(runtime))
         DBOS.launch()
         for module in modules:

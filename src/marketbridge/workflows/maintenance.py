@@ -25,6 +25,7 @@ from dbos._serialization import DBOSPortableJSONSerializer
 from sqlalchemy import select
 
 from marketbridge.adapters.db.base import utcnow
+from marketbridge.adapters.db.engine_store import prepare_engine_file
 from marketbridge.adapters.db.models.core import WorkerHeartbeat
 from marketbridge.domain.issues import WORKFLOW_FAILED, IssueReport
 from marketbridge.runtime import Runtime, get_runtime
@@ -86,6 +87,7 @@ def _client(runtime: Runtime) -> DBOSClient:
     (the DBOS class methods would record their non-JSON results as steps of our workflow)."""
     client = runtime.extras.get("dbos_client")
     if client is None:
+        prepare_engine_file(runtime.settings.workflow_database_url)
         client = DBOSClient(system_database_url=runtime.settings.workflow_database_url, serializer=DBOSPortableJSONSerializer())
         runtime.extras["dbos_client"] = client
     return client

@@ -79,4 +79,23 @@ def engine_database_url(database_url: str, configured: str | None = None) -> str
     return f"sqlite:///{engine_file}"
 
 
-__all__ = ["engine_database_url", "engine_file_for", "holds_engine_tables", "sqlite_file"]
+def prepare_engine_file(url: str) -> None:
+    """Put a SQLite engine file in write-ahead-log mode before DBOS opens it.
+
+    Our own connections switch our file to WAL (``session.make_engine``); DBOS's do not, and in a
+    file of its own the engine would run in rollback-journal mode, where a reader blocks the
+    writer: its queue polling and listing would hold up every step record. The mode is stored in
+    the file, so once is enough; this is a no-op for PostgreSQL, in-memory SQLite, or a file
+    already in WAL mode."""
+    path = sqlite_file(url)
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=30)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+    finally:
+        conn.close()
+
+
+__all__ = ["engine_database_url", "engine_file_for", "holds_engine_tables", "prepare_engine_file", "sqlite_file"]
