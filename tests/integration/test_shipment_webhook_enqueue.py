@@ -32,3 +32,23 @@ def test_a_shipment_delivery_is_dispatched_and_queues_a_detect_run(runtime):
         assert 1 <= len(_detect_runs(runtime)) <= 2
     finally:
         engine.shutdown()
+
+
+def test_a_rolled_back_delivery_queues_nothing(runtime):
+    """Where the engine has a file of its own the run is queued once our transaction commits, so
+    a rollback leaves nothing behind, as the transactional enqueue does on PostgreSQL."""
+    engine.launch(runtime, schedules=False)
+    try:
+        class Abort(Exception):
+            pass
+
+        try:
+            with runtime.db.session() as session:
+                shipment_workflows.on_shipment_event(session, "observer.sales_order_shipment_save_after",
+                                                     {"shipment": {"entity_id": 5151}})
+                raise Abort
+        except Abort:
+            pass
+        assert _detect_runs(runtime) == []
+    finally:
+        engine.shutdown()

@@ -33,6 +33,18 @@ def test_a_locked_database_is_a_transient_error_the_workflow_retries() -> None:
     assert result == {"order_id": "JL-1-A", "transient_error": "database: database is locked"}
 
 
+def test_a_pool_with_no_free_connection_is_a_transient_error_too() -> None:
+    """Full soak: ``QueuePool limit of size 5 overflow 10 reached, connection timed out`` ended
+    ``order-accept:JL-000726-A`` in ERROR, and the order stayed undecided."""
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    def starved(_runtime: Any, _order_id: str) -> Any:
+        raise PoolTimeout("QueuePool limit of size 5 overflow 10 reached, connection timed out, timeout 30.00")
+
+    result = order_workflows._guarded(starved, "JL-1-A")
+    assert result["transient_error"].startswith("database: QueuePool limit")
+
+
 def test_a_remote_transient_error_is_still_one() -> None:
     def unreachable(_runtime: Any, _order_id: str) -> Any:
         raise TransientError("Mirakl answered 503")

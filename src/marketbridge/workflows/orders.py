@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from marketbridge.adapters.errors import TransientError
 from marketbridge.runtime import Runtime, get_runtime
@@ -69,6 +70,10 @@ def _guarded(fn: Callable[[Runtime, str], _Result], order_id: str) -> dict[str, 
         # workflow in ERROR under its deterministic id, which later polls return as it is: the
         # full soak left three orders undecided for good after one such error.
         return {"order_id": order_id, "transient_error": f"database: {str(error.orig)[:480]}"}
+    except PoolTimeout as error:
+        # No connection of our pool came free within its time-out: the same kind of moment (a full
+        # soak left an order undecided for good after one, "QueuePool limit ... reached").
+        return {"order_id": order_id, "transient_error": f"database: {str(error)[:480]}"}
 
 
 # ------------------------------------------------------------------ steps

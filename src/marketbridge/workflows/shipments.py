@@ -22,6 +22,7 @@ from typing import Any
 import structlog
 from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
 from dbos._error import DBOSQueueDeduplicatedError
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.errors import NotFound, TransientError
@@ -171,18 +172,31 @@ def on_shipment_event(session: Session, event_name: str, data: dict) -> None:
     options: Any = {"workflow_name": DETECT_WORKFLOW, "queue_name": QUEUE_NAME,
                     "app_version": runtime.settings.application_version,
                     "deduplication_id": f"shipment-hint:{shipment_id}"}
+    if runtime.settings.workflow_database_url != runtime.settings.database_url:
+        # The engine keeps its records in a file of its own (SQLite, adapters.db.engine_store).
+        # Enqueued there once ours has committed: never while we hold our file's write lock, which
+        # would make every other writer wait for the engine's file too (the full soak ran out of
+        # pool connections for 30 s). A rollback enqueues nothing; if we die between the commit
+        # and the enqueue, the shipments poll finds the shipment.
+        event.listen(session, "after_commit", lambda _session: _enqueue_detect(runtime, options, shipment_id),
+                     once=True)
+        return
     try:
-        if runtime.settings.workflow_database_url == runtime.settings.database_url:
-            with session.begin_nested():
-                _client(runtime).enqueue_in_transaction(session, options, shipment_id)
-        else:
-            # The engine keeps its records in a file of its own (SQLite, adapters.db.engine_store):
-            # the enqueue is its own transaction there, before ours commits. If ours then rolls
-            # back, a detect run reads a shipment that Adobe Commerce has anyway (it sent the
-            # event); if we die in between, the poll finds the shipment. Nothing is lost either way.
-            _client(runtime).enqueue(options, shipment_id)
+        with session.begin_nested():
+            _client(runtime).enqueue_in_transaction(session, options, shipment_id)
     except DBOSQueueDeduplicatedError:
         pass  # a detect run for this shipment is already queued; it will read the latest state
+
+
+def _enqueue_detect(runtime: Runtime, options: Any, shipment_id: int) -> None:
+    from marketbridge.workflows.maintenance import _client
+
+    try:
+        _client(runtime).enqueue(options, shipment_id)
+    except DBOSQueueDeduplicatedError:
+        pass  # a detect run for this shipment is already queued; it will read the latest state
+    except Exception as error:  # noqa: BLE001 - after our commit: the poll finds the shipment
+        log.warning("shipments.hint_not_enqueued", shipment_id=shipment_id, error=str(error)[:300])
 
 
 #: Event-name prefixes of :func:`on_shipment_event` (bootstrap adds it to the webhook table).
