@@ -64,6 +64,13 @@ class Runtime:
     shipments_store: ShipmentsStore
     extras: dict[str, Any] = field(default_factory=dict)
 
+    @cached_property
+    def workflow_database_url(self) -> str:
+        """Where the engine keeps its records (``adapters.db.engine_store``), decided once per
+        process: the rule looks at the file system (a ``stat`` per look), and a shipment webhook
+        and every dashboard render would otherwise ask again."""
+        return self.settings.workflow_database_url
+
     # The flows see the clients through the ports (marketbridge.ports): what they call, no more.
     # Built on first use; a unit test sets ``runtime.magento = fake`` before (a cached_property is
     # an ordinary instance attribute once set).

@@ -63,7 +63,7 @@ def dbos_config(runtime: Runtime) -> DBOSConfig:
     settings = runtime.settings
     return DBOSConfig(
         name="marketbridge",
-        system_database_url=settings.workflow_database_url,
+        system_database_url=runtime.workflow_database_url,
         application_version=settings.application_version,
         executor_id=settings.executor_id,
         serializer=DBOSPortableJSONSerializer(),
@@ -86,7 +86,7 @@ def launch(runtime: Runtime, *, schedules: bool = True, start_hooks: bool = True
             raise RuntimeError("DBOS already launched in this process")
         set_runtime(runtime)
         modules = load_workflow_modules()
-        prepare_engine_file(runtime.settings.workflow_database_url)
+        prepare_engine_file(runtime.workflow_database_url)
         DBOS(config=dbos_config(runtime))
         DBOS.launch()
         for module in modules:

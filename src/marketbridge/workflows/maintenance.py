@@ -87,8 +87,8 @@ def _client(runtime: Runtime) -> DBOSClient:
     (the DBOS class methods would record their non-JSON results as steps of our workflow)."""
     client = runtime.extras.get("dbos_client")
     if client is None:
-        prepare_engine_file(runtime.settings.workflow_database_url)
-        client = DBOSClient(system_database_url=runtime.settings.workflow_database_url, serializer=DBOSPortableJSONSerializer())
+        prepare_engine_file(runtime.workflow_database_url)
+        client = DBOSClient(system_database_url=runtime.workflow_database_url, serializer=DBOSPortableJSONSerializer())
         runtime.extras["dbos_client"] = client
     return client
 

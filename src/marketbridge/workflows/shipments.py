@@ -101,9 +101,7 @@ def start_sends(runtime: Runtime, due: Iterable[tuple[int, int]]) -> list[str]:
         return ids
     if engine.is_launched():
         return [_enqueue_send(shipment_id, generation) for shipment_id, generation in items]
-    from marketbridge.workflows.maintenance import _client
-
-    client = _client(runtime)
+    client = runtime.engine.client()
     for shipment_id, generation in items:
         wid = workflow_id(shipment_id, generation)
         client.enqueue({"workflow_name": SEND_WORKFLOW, "queue_name": SEND_QUEUE, "workflow_id": wid,
@@ -167,12 +165,10 @@ def on_shipment_event(session: Session, event_name: str, data: dict) -> None:
         runtime = get_runtime()
     except RuntimeError:
         return
-    from marketbridge.workflows.maintenance import _client
-
     options: Any = {"workflow_name": DETECT_WORKFLOW, "queue_name": QUEUE_NAME,
                     "app_version": runtime.settings.application_version,
                     "deduplication_id": f"shipment-hint:{shipment_id}"}
-    if runtime.settings.workflow_database_url != runtime.settings.database_url:
+    if runtime.workflow_database_url != runtime.settings.database_url:
         # The engine keeps its records in a file of its own (SQLite, adapters.db.engine_store).
         # Enqueued there once ours has committed: never while we hold our file's write lock, which
         # would make every other writer wait for the engine's file too (the full soak ran out of
@@ -183,16 +179,14 @@ def on_shipment_event(session: Session, event_name: str, data: dict) -> None:
         return
     try:
         with session.begin_nested():
-            _client(runtime).enqueue_in_transaction(session, options, shipment_id)
+            runtime.engine.client().enqueue_in_transaction(session, options, shipment_id)
     except DBOSQueueDeduplicatedError:
         pass  # a detect run for this shipment is already queued; it will read the latest state
 
 
 def _enqueue_detect(runtime: Runtime, options: Any, shipment_id: int) -> None:
-    from marketbridge.workflows.maintenance import _client
-
     try:
-        _client(runtime).enqueue(options, shipment_id)
+        runtime.engine.client().enqueue(options, shipment_id)
     except DBOSQueueDeduplicatedError:
         pass  # a detect run for this shipment is already queued; it will read the latest state
     except Exception as error:  # noqa: BLE001 - after our commit: the poll finds the shipment

@@ -236,7 +236,7 @@ def flow_health(runtime: Any, session: Session, now: dt.datetime | None = None) 
         if type_area in flows:
             flows[type_area].open_issues += n
     _add_lags(session, flows, now)
-    if not engine_tables_exist(session, runtime.settings.workflow_database_url):
+    if not engine_tables_exist(session, runtime.workflow_database_url):
         first = next(iter(flows.values()))
         first.notes.append("The workflow engine has not run on this database yet, so no flow has run.")
         return list(flows.values())
