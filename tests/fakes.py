@@ -206,17 +206,25 @@ class FakeIssueLog:
 
 
 class FakeOrderRecords:
-    """``OrderRecords``: the orders the orders flow knows (``known``), and which it moved to shipped."""
+    """``OrderRecords``: the orders the orders flow knows (``known``), and which it moved to shipped
+    or refunded."""
 
     def __init__(self) -> None:
         self.known: set[str] = set()
         self.shipped: dict[str, dict[str, Any]] = {}
+        self.refunded: dict[str, dict[str, Any]] = {}
 
     def mark_shipped(self, order_id: str, *, carriers: list[str], tracking_numbers: list[str],
                      at: dt.datetime) -> str | None:
         if order_id not in self.known:
             return f"no marketplace order {order_id}"
         self.shipped[order_id] = {"carriers": carriers, "tracking_numbers": tracking_numbers, "at": at}
+        return None
+
+    def mark_refunded(self, order_id: str, *, connection: str, source: str) -> str | None:
+        if order_id not in self.known:
+            return f"no marketplace order {order_id}"
+        self.refunded[order_id] = {"connection": connection, "source": source}
         return None
 
 

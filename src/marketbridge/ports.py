@@ -22,6 +22,9 @@ SQLAlchemy implementation is :mod:`marketbridge.adapters.db.shipments` (wired by
 :mod:`marketbridge.bootstrap`), and tests/unit/test_shipments_flow.py runs the flow's decisions on
 in-memory fakes. The repository hands out the flow's own ``ShipmentOut`` records: the flow changes
 them in place and the unit of work keeps the changes (SQLAlchemy's session, or the fake's dict).
+The refunds flow follows the same pattern: :class:`RefundsStore` / :class:`RefundsRepository`,
+implemented in :mod:`marketbridge.adapters.db.refunds`, with ``RefundOut`` / ``MarketplaceRefund``
+records (tests/unit/test_refunds_flow.py on fakes).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from marketbridge.adapters.db.models.refunds import MarketplaceRefund, RefundOut, RefundReason
     from marketbridge.adapters.db.models.shipments import CarrierMapping, ShipmentOut
     from marketbridge.adapters.magento import models as magento_models
     from marketbridge.adapters.magento.criteria import SearchCriteria
@@ -367,14 +371,34 @@ class IssueLog(Protocol):
 
 
 class OrderRecords(Protocol):
-    """What the shipments flow asks of the orders flow inside its unit of work. Implemented over a
-    session by :class:`marketbridge.services.orders.record.SessionOrderRecords`."""
+    """What the shipments and refunds flows ask of the orders flow inside their unit of work.
+    Implemented over a session by :class:`marketbridge.services.orders.record.SessionOrderRecords`."""
 
     def mark_shipped(self, order_id: str, *, carriers: list[str], tracking_numbers: list[str],
                      at: datetime) -> str | None:
         """Move the order record to shipped, with these facts. An order the orders flow does not
         know (made by hand in Magento) or cannot move (already refunded, closed) is left as it is:
         the reason is returned (None when it moved)."""
+        ...
+
+    def mark_refunded(self, order_id: str, *, connection: str, source: str) -> str | None:
+        """Move the order record to refunded (the marketplace says the order is fully refunded); a
+        transition the order state machine does not allow is skipped by it. An order the orders
+        flow does not hold (imported before marketbridge, or by hand) is left alone: the reason is
+        returned (None otherwise)."""
+        ...
+
+
+class SkuLinks(Protocol):
+    """The person-confirmed SKU links (offer SKU -> Adobe Commerce SKU) as a flow reads them in its
+    unit of work. Implemented over a session by :class:`marketbridge.services.skus.SessionSkuLinks`."""
+
+    def magento_sku_for(self, offer_sku: str) -> str:
+        """The SKU to use in Adobe Commerce for ``offer_sku``: the linked one, else the same SKU."""
+        ...
+
+    def all_links(self) -> dict[str, str]:
+        """Offer SKU -> Magento SKU for every confirmed link."""
         ...
 
 
@@ -483,3 +507,106 @@ class ShipmentsStore(Protocol):
     the block ends normally and rolled back when it raises."""
 
     def unit_of_work(self) -> AbstractContextManager[ShipmentsRepository]: ...
+
+
+class RefundsRepository(Protocol):
+    """What the refunds flow reads and writes in one unit of work: its credit memo records
+    (``refunds_out``), its ledger of marketplace refunds (``marketplace_refunds``), the cached RE01
+    reasons, its poll cursors, and through the other ports the issue records it raises, the order
+    records it moves to refunded and the SKU links it reads. Records handed out are changed in
+    place; the unit of work keeps the changes."""
+
+    @property
+    def issues(self) -> IssueLog: ...
+
+    @property
+    def orders(self) -> OrderRecords: ...
+
+    @property
+    def skus(self) -> SkuLinks: ...
+
+    def memo(self, creditmemo_id: int, *, lock: bool = False) -> RefundOut:
+        """The memo's record (created, ``source='manual'``, if missing); ``lock`` takes a row lock
+        on PostgreSQL for a check-then-write (SQLite serialises writers anyway)."""
+        ...
+
+    def has_memo(self, creditmemo_id: int) -> bool: ...
+
+    def add_memo(self, creditmemo_id: int, *, status: str, source: str) -> None:
+        """Store a new memo record at once (an existing one is a constraint error)."""
+        ...
+
+    def add_memo_if_absent(self, creditmemo_id: int, *, status: str, source: str) -> bool:
+        """Store a new memo record unless another worker stored it first; True when this call did."""
+        ...
+
+    def memo_by_key(self, key: str) -> RefundOut | None:
+        """A memo by entity id (digits) or increment id."""
+        ...
+
+    def memos_in(self, statuses: Sequence[str]) -> Sequence[RefundOut]: ...
+
+    def memo_on_order_in(self, order_id: str, statuses: Sequence[str]) -> bool:
+        """Some memo of this marketplace order is in one of ``statuses``."""
+        ...
+
+    def list_memos(self, *, status: str | None, order_id: str | None, limit: int) -> Sequence[RefundOut]:
+        """Newest first."""
+        ...
+
+    def counts_by_status(self) -> list[tuple[str, int]]:
+        """Memos per status (only the statuses present), in no particular order."""
+        ...
+
+    def claim_send(self, creditmemo_id: int, seen_attempts: int, statuses: Sequence[str], *,
+                   status: str) -> bool:
+        """Conditionally move the memo to ``status`` (with the attempt time, one more attempt and
+        ``in_flight``) only if it still has ``seen_attempts`` and is in ``statuses``: True when this
+        call claimed it (another worker may have claimed it after we looked)."""
+        ...
+
+    def marketplace_refund(self, refund_id: str) -> MarketplaceRefund | None: ...
+
+    def add_marketplace_refund(self, **values: Any) -> None:
+        """Add a refund to the ledger (``values`` by column)."""
+        ...
+
+    def known_refund_ids(self) -> set[str]:
+        """Every refund id in the ledger."""
+        ...
+
+    def refunds_of_memo(self, creditmemo_id: int) -> Sequence[MarketplaceRefund]: ...
+
+    def refund_states(self, refund_ids: Sequence[str]) -> list[str]:
+        """The ledger states of these refunds (those found)."""
+        ...
+
+    def list_marketplace_refunds(self, *, origin: str | None, order_id: str | None,
+                                 limit: int) -> Sequence[MarketplaceRefund]:
+        """Newest first."""
+        ...
+
+    def order_ids_to_follow(self, sent_status: str) -> list[str]:
+        """Marketplace orders of memos in ``sent_status`` and of ledger refunds not yet ``REFUNDED``."""
+        ...
+
+    def cursor(self, name: str) -> str | None:
+        """Where a poll of the flow stopped last (a stream cursor); None before its first run."""
+        ...
+
+    def move_cursor(self, name: str, value: str) -> None: ...
+
+    def valid_reasons(self) -> dict[str, RefundReason]:
+        """The cached RE01 reasons of type ``REFUND``, by code."""
+        ...
+
+    def store_reason(self, code: str, *, label: str, type_: str, is_shop_right: bool, at: datetime) -> None:
+        """Insert or update one cached RE01 reason."""
+        ...
+
+
+class RefundsStore(Protocol):
+    """The refunds flow's storage: each :meth:`unit_of_work` is one transaction, committed when the
+    block ends normally and rolled back when it raises."""
+
+    def unit_of_work(self) -> AbstractContextManager[RefundsRepository]: ...

@@ -148,3 +148,17 @@ def open_near_misses(session: Session) -> list[NearMissView]:
         IssueRecord.state.in_(issue_service.ACTIVE_STATES)).order_by(IssueRecord.object_id)).all()
     return [NearMissView(offer_sku=r.object_id, magento_sku=str((r.context or {}).get("magento_sku", "")),
                          reason=str((r.context or {}).get("reason", "")), exception_id=str(r.id)) for r in rows]
+
+
+class SessionSkuLinks:
+    """The :class:`marketbridge.ports.SkuLinks` port over one session: what a flow's unit of work
+    (e.g. :class:`marketbridge.adapters.db.refunds.SqlRefundsStore`) hands out for the SKU links."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def magento_sku_for(self, offer_sku: str) -> str:
+        return magento_sku_for(self.session, offer_sku)
+
+    def all_links(self) -> dict[str, str]:
+        return all_links(self.session)

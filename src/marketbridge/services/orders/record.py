@@ -133,7 +133,8 @@ def _write_with_retry(runtime: Runtime, fn: Callable[[Session], T]) -> T:
 class SessionOrderRecords:
     """The :class:`marketbridge.ports.OrderRecords` port over one session: how the shipments flow's
     unit of work (:class:`marketbridge.adapters.db.shipments.SqlShipmentsStore`) moves an order
-    record to shipped through this flow's :func:`record_transition`, in its own transaction."""
+    record to shipped, and the refunds flow's (:class:`marketbridge.adapters.db.refunds.SqlRefundsStore`)
+    to refunded, through this flow's :func:`record_transition`, in their own transaction."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -145,5 +146,15 @@ class SessionOrderRecords:
                 record_transition(self.session, order_id, OrderState.SHIPPED, actor="shipments",
                                   carriers=carriers, tracking_numbers=tracking_numbers, shipped_at=at)
         except (LookupError, orders_domain.TransitionNotAllowed) as error:
+            return str(error)
+        return None
+
+    def mark_refunded(self, order_id: str, *, connection: str, source: str) -> str | None:
+        """As the refunds flow always did: no savepoint, and only an unknown order is skipped (the
+        state machine itself skips a transition it does not allow)."""
+        try:
+            record_transition(self.session, order_id, "refunded", actor="refunds", connection=connection,
+                              source=source)
+        except LookupError as error:
             return str(error)
         return None
