@@ -12,7 +12,8 @@ import into "no price rules". Reading this module now tells the whole wiring:
 * the console's flow actions (``services.console.flow_hooks.register_all``);
 * the engine port (:class:`DbosEngine`): launching DBOS, its client, and what the dashboard needs
   to know about the workflows — so services and the web layer never import ``workflows``;
-* the storage ports (``marketbridge.ports``): the shipments flow's store over the database.
+* the storage ports (``marketbridge.ports``): the shipments and refunds flows' stores over the
+  database.
 
 The worker (``marketbridge run``), the web app (``create_app`` takes the runtime built here), the
 CLI and the tests all start from :func:`build_runtime`.
@@ -22,9 +23,10 @@ from __future__ import annotations
 
 import inspect
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from marketbridge import bus as messages
+from marketbridge.adapters.db.refunds import SqlRefundsStore
 from marketbridge.adapters.db.session import Database
 from marketbridge.adapters.db.shipments import SqlShipmentsStore
 from marketbridge.runtime import Runtime
@@ -34,7 +36,8 @@ from marketbridge.services import stock as stock_service
 from marketbridge.services.console import flow_hooks as console_flow_hooks
 from marketbridge.services.console.actions import FlowActions
 from marketbridge.services.orders.record import SessionOrderRecords
-from marketbridge.services.webhooks import WebhookHandlers
+from marketbridge.services.skus import SessionSkuLinks
+from marketbridge.services.webhooks import Handler, WebhookHandlers
 from marketbridge.settings import Settings
 from marketbridge.workflows import catalogue as catalogue_workflows
 from marketbridge.workflows import engine as engine_module
@@ -44,6 +47,9 @@ from marketbridge.workflows import refunds as refund_workflows
 from marketbridge.workflows import shipments as shipment_workflows
 from marketbridge.workflows import stock as stock_workflows
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
 
 def build_runtime(settings: Settings) -> Runtime:
     """The runtime of one process: settings, database, clients (built on first use), the bus, the
@@ -52,18 +58,22 @@ def build_runtime(settings: Settings) -> Runtime:
     bus = messages.MessageBus()
     flow_actions = FlowActions()
     db = Database(settings.database_url)
+    refunds_store = SqlRefundsStore(db, issues=issue_service.SessionIssueLog, orders=SessionOrderRecords,
+                                    skus=SessionSkuLinks)
     runtime = Runtime(settings=settings, db=db, bus=bus, engine=engine,
-                      webhook_handlers=webhook_handlers(), flow_actions=flow_actions,
+                      webhook_handlers=webhook_handlers(refunds_store), flow_actions=flow_actions,
                       shipments_store=SqlShipmentsStore(db, issues=issue_service.SessionIssueLog,
-                                                        orders=SessionOrderRecords))
+                                                        orders=SessionOrderRecords),
+                      refunds_store=refunds_store)
     engine.runtime = runtime
     wire_bus(bus, runtime)
     console_flow_hooks.register_all(flow_actions)
     return runtime
 
 
-def webhook_handlers() -> WebhookHandlers:
-    """Every flow's Adobe Commerce webhook handlers, by event-name prefix, in the order they run."""
+def webhook_handlers(refunds_store: SqlRefundsStore) -> WebhookHandlers:
+    """Every flow's Adobe Commerce webhook handlers, by event-name prefix, in the order they run.
+    ``refunds_store`` gives the refunds handler its repository on the dispatcher's session."""
     table = WebhookHandlers()
     for name in stock_service.STOCK_EVENTS:
         table.add(name, stock_service.on_stock_event)
@@ -73,8 +83,18 @@ def webhook_handlers() -> WebhookHandlers:
         table.add(name, stock_service.on_order_event)
     for name in shipment_workflows.SHIPMENT_EVENTS:
         table.add(name, shipment_workflows.on_shipment_event)
-    table.add("observer.sales_order_creditmemo_save_after", refund_service.on_creditmemo_event)
+    table.add("observer.sales_order_creditmemo_save_after", on_creditmemo_event(refunds_store))
     return table
+
+
+def on_creditmemo_event(refunds_store: SqlRefundsStore) -> Handler:
+    """``services.refunds.on_creditmemo_event`` on a repository over the dispatcher's session, so the
+    memo id is stored in the dispatcher's transaction (it commits with the event marked handled)."""
+
+    def handler(session: Session, event_name: str, data: dict) -> None:
+        refund_service.on_creditmemo_event(refunds_store.on_session(session), event_name, data)
+
+    return handler
 
 
 def wire_bus(bus: messages.MessageBus, runtime: Runtime) -> None:

@@ -19,7 +19,7 @@ from marketbridge.settings import Settings
 
 if TYPE_CHECKING:
     from marketbridge.bus import MessageBus
-    from marketbridge.ports import MagentoPort, MiraklPort, ShipmentsStore
+    from marketbridge.ports import MagentoPort, MiraklPort, RefundsStore, ShipmentsStore
     from marketbridge.services.console.actions import FlowActions
     from marketbridge.services.webhooks import WebhookHandlers
 
@@ -62,6 +62,8 @@ class Runtime:
     flow_actions: FlowActions
     #: the shipments flow's storage (``adapters.db.shipments`` over ``db``; a fake in unit tests)
     shipments_store: ShipmentsStore
+    #: the refunds flow's storage (``adapters.db.refunds`` over ``db``; a fake in unit tests)
+    refunds_store: RefundsStore
     extras: dict[str, Any] = field(default_factory=dict)
 
     @cached_property

@@ -226,11 +226,16 @@ def test_cross_flow_exceptions_are_still_needed() -> None:
 #: SQLAlchemy, no models, no ``runtime.db``. Grows as each flow moves onto its store.
 ON_STORAGE_PORT = {"services/shipments/common.py", "services/shipments/detect.py", "services/shipments/prepare.py",
                    "services/shipments/send.py", "services/shipments/watch.py", "services/shipments/outcomes.py",
-                   "services/shipments/snapshots.py"}
+                   "services/shipments/snapshots.py",
+                   *(f"services/refunds/{name}.py" for name in (
+                       "__init__", "conversions", "follow", "mirror", "polling", "prepare", "reading", "reasons",
+                       "recording", "results", "send", "states", "webhooks"))}
 #: What those may still import from ``adapters/db``: the database clock helper, which runs no query,
-#: and the flow's record type, which its repository hands out.
+#: and the flow's record types, which its repository hands out.
 STORAGE_PORT_ALLOWED = {"marketbridge.adapters.db.base", "marketbridge.adapters.db.base.utcnow",
-                        "marketbridge.adapters.db.models.shipments", "marketbridge.adapters.db.models.shipments.ShipmentOut"}
+                        "marketbridge.adapters.db.models.shipments", "marketbridge.adapters.db.models.shipments.ShipmentOut",
+                        "marketbridge.adapters.db.models.refunds", "marketbridge.adapters.db.models.refunds.RefundOut",
+                        "marketbridge.adapters.db.models.refunds.MarketplaceRefund"}
 
 
 def test_flows_on_their_storage_port_write_no_query() -> None:

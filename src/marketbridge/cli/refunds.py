@@ -38,9 +38,9 @@ def list_refunds(
 
     if status is not None and status not in STATUSES:
         _fail(f"--status must be one of: {', '.join(STATUSES)}")
-    with runtime_for_command() as runtime, runtime.db.session() as session:
-        views = (refund_service.list_marketplace_refunds(session, order_id=order, limit=limit) if marketplace
-                 else refund_service.list_refunds(session, status=status, order_id=order, limit=limit))
+    with runtime_for_command() as runtime, runtime.refunds_store.unit_of_work() as repo:
+        views = (refund_service.list_marketplace_refunds(repo, order_id=order, limit=limit) if marketplace
+                 else refund_service.list_refunds(repo, status=status, order_id=order, limit=limit))
     rows = [view.model_dump(mode="json") for view in views]
     if as_json:
         print_json(rows)
@@ -67,8 +67,8 @@ def show_refund(key: Annotated[str, typer.Argument(help="Credit memo entity or i
     """One credit memo with its computed lines and marketplace refunds (or one marketplace refund)."""
     from marketbridge.services import refunds as refund_service
 
-    with runtime_for_command() as runtime, runtime.db.session() as session:
-        found = refund_service.show(session, key)
+    with runtime_for_command() as runtime, runtime.refunds_store.unit_of_work() as repo:
+        found = refund_service.show(repo, key)
     data = None if found is None else found.model_dump(mode="json")
     if data is None:
         _fail(f"No credit memo or refund {key}.")

@@ -27,6 +27,7 @@ from marketbridge.domain import stock as stock_domain
 from marketbridge.domain.auth import Action, may
 from marketbridge.domain.orders import OrderState
 from marketbridge.domain.shipments import CARRIER_UNMAPPED, ShipmentState
+from marketbridge.ports import RefundsStore
 from marketbridge.services import audit as audit_service
 from marketbridge.services import orders as order_service
 from marketbridge.services import refunds as refund_service
@@ -172,19 +173,21 @@ def shipments_page(request: Request, session: SessionDep, user: PageReader,
 # --- refunds ---------------------------------------------------------------------------------------
 
 
-def refunds_data(session: DbSession, status_: str | None) -> dict[str, Any] | dashboard.Unavailable:
+def refunds_data(session: DbSession, store: RefundsStore, status_: str | None) -> dict[str, Any] | dashboard.Unavailable:
     refunds = refund_service
     if not _ready(session, "refunds_out", "marketplace_refunds"):
         return dashboard.Unavailable("the refunds flow is not installed on this server yet.")
-    return {"counts": refund_reading.counts_by_status(session),
-            "memos": refunds.list_refunds(session, status=status_ or None, limit=100),
-            "marketplace": refunds.list_marketplace_refunds(session, limit=50)}
+    with store.unit_of_work() as repo:
+        return {"counts": refund_reading.counts_by_status(repo),
+                "memos": refunds.list_refunds(repo, status=status_ or None, limit=100),
+                "marketplace": refunds.list_marketplace_refunds(repo, limit=50)}
 
 
 @router.get("/refunds", response_class=HTMLResponse)
-def refunds_page(request: Request, session: SessionDep, user: PageReader,
+def refunds_page(request: Request, session: SessionDep, runtime: RuntimeDep, user: PageReader,
                  status_: Annotated[str | None, Query(alias="status", max_length=32)] = None) -> Response:
-    return render(request, "console/refunds.html", data=refunds_data(session, status_), status=status_ or "")
+    return render(request, "console/refunds.html", data=refunds_data(session, runtime.refunds_store, status_),
+                  status=status_ or "")
 
 
 # --- catalogue and audit ----------------------------------------------------------------------------
@@ -376,7 +379,7 @@ def overview_highlights(session: DbSession, runtime: Any) -> list[Highlight]:
         if stock["summary"].errors:
             items.append(Highlight(f"{stock['summary'].errors} SKU(s) whose last stock or price update was rejected",
                                    "/stock", "warn"))
-    refunds = _safe(lambda: refunds_data(session, REFUND_HELD), None)
+    refunds = _safe(lambda: refunds_data(session, runtime.refunds_store, REFUND_HELD), None)
     if isinstance(refunds, dict) and refunds["memos"]:
         items.append(Highlight(f"{len(refunds['memos'])} credit memo(s) held, not refunded on John Lewis", "/refunds?status=held", "warn"))
     audit = _safe(lambda: audit_data(session, None, None), None)

@@ -14,20 +14,13 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.core import StreamCursor
-from marketbridge.adapters.db.models.refunds import MarketplaceRefund, RefundOut
 from marketbridge.domain import refunds as refunds_domain
 from marketbridge.domain.issues import IssueReport
-from marketbridge.services import issues as issue_service
 from marketbridge.services.refunds.conversions import (
     _dec,
     _parse_time,
 )
-from marketbridge.services.refunds.polling import _cursor
 from marketbridge.services.refunds.recording import _object_id
 from marketbridge.services.refunds.results import FollowCounts
 from marketbridge.services.refunds.states import (
@@ -40,13 +33,8 @@ from marketbridge.services.refunds.states import (
 
 if TYPE_CHECKING:
     from marketbridge.adapters.mirakl import models as mirakl_models
+    from marketbridge.ports import RefundsRepository
     from marketbridge.runtime import Runtime
-
-
-def _pending_order_ids(session: Session) -> list[str]:
-    ours = session.scalars(select(RefundOut.order_id).where(RefundOut.status == SENT)).all()
-    waiting = session.scalars(select(MarketplaceRefund.order_id).where(MarketplaceRefund.state != "REFUNDED")).all()
-    return sorted({o for o in [*ours, *waiting] if o})
 
 
 def _money_line(amount: Decimal, shipping: Decimal, currency: str) -> str:
@@ -60,14 +48,13 @@ def observe_orders(runtime: Runtime, orders: Iterable[mirakl_models.Order]) -> F
     """Update our ledger from marketplace orders as read (OR11): follow states, record foreign refunds."""
     counts = {"updated": 0, "foreign": 0, "completed": 0}
     alert_after = dt.timedelta(hours=runtime.settings.refund_completion_alert_hours)
-    with runtime.db.session() as session:
+    with runtime.refunds_store.unit_of_work() as repo:
         for order in orders:
-            sending = session.scalar(select(RefundOut.id).where(RefundOut.order_id == order.order_id,
-                                                                RefundOut.status.in_((SENDING, PLANNED))))
+            sending = repo.memo_on_order_in(order.order_id, (SENDING, PLANNED))
             for line in order.order_lines:
                 for refund in line.refunds:
                     state = refund.refund_state or refund.state or "WAITING_REFUND"
-                    row = session.scalar(select(MarketplaceRefund).where(MarketplaceRefund.refund_id == refund.id))
+                    row = repo.marketplace_refund(refund.id)
                     if row is not None:
                         if row.state != state:
                             row.state = state
@@ -75,34 +62,32 @@ def observe_orders(runtime: Runtime, orders: Iterable[mirakl_models.Order]) -> F
                         if row.marketplace_created_at is None:
                             row.marketplace_created_at = refund.created_date
                         continue
-                    if sending is not None:
+                    if sending:
                         continue  # could be ours after an ambiguous send: the send step decides
-                    _record_foreign(session, order, line, refund.id, _dec(refund.amount), _dec(refund.shipping_amount),
+                    _record_foreign(repo, order, line, refund.id, _dec(refund.amount), _dec(refund.shipping_amount),
                                     refund.quantity or 0, refund.reason_code or "", state, refund.created_date,
                                     origin="marketplace")
                     counts["foreign"] += 1
                 if order.customer_debited_date is not None:
                     for cancel in line.cancelations:
                         key = f"C{cancel.id}"
-                        if session.scalar(select(MarketplaceRefund.id).where(MarketplaceRefund.refund_id == key)):
+                        if repo.marketplace_refund(key) is not None:
                             continue
-                        _record_foreign(session, order, line, key, _dec(cancel.amount), _dec(cancel.shipping_amount),
+                        _record_foreign(repo, order, line, key, _dec(cancel.amount), _dec(cancel.shipping_amount),
                                         cancel.quantity or 0, cancel.reason_code or "", "REFUNDED", cancel.created_date,
                                         origin="cancelation")
                         counts["foreign"] += 1
             if order.fully_refunded:
-                _mark_order_refunded(session, runtime, order.order_id)
-        session.flush()
+                _mark_order_refunded(repo, runtime, order.order_id)
         # our memos whose refunds are all REFUNDED; alert on slow ones
-        for memo_row in session.scalars(select(RefundOut).where(RefundOut.status == SENT)).all():
-            states = session.scalars(select(MarketplaceRefund.state).where(
-                MarketplaceRefund.refund_id.in_(memo_row.refund_ids or ["-"]))).all()
+        for memo_row in repo.memos_in((SENT,)):
+            states = repo.refund_states(memo_row.refund_ids or ["-"])
             if states and all(s == "REFUNDED" for s in states):
                 memo_row.status, memo_row.refunded_at = REFUNDED, utcnow()
-                issue_service.clear(session, refunds_domain.REFUND_NOT_COMPLETED, _object_id(memo_row))
+                repo.issues.clear(refunds_domain.REFUND_NOT_COMPLETED, _object_id(memo_row))
                 counts["completed"] += 1
             elif memo_row.sent_at and utcnow() - memo_row.sent_at > alert_after:
-                issue_service.record(session, IssueReport(
+                repo.issues.record(IssueReport(
                     type=refunds_domain.REFUND_NOT_COMPLETED, object_id=_object_id(memo_row),
                     message=f"The refund for credit memo {memo_row.creditmemo_increment_id} (order {memo_row.order_id}) was sent to "
                     f"John Lewis on {memo_row.sent_at:%d %b %Y} and has still not been paid to the customer.",
@@ -111,28 +96,24 @@ def observe_orders(runtime: Runtime, orders: Iterable[mirakl_models.Order]) -> F
     return FollowCounts(**counts)
 
 
-def _mark_order_refunded(session: Session, runtime: Runtime, order_id: str) -> None:
+def _mark_order_refunded(repo: RefundsRepository, runtime: Runtime, order_id: str) -> None:
     """Move our order record (orders flow) to ``refunded`` once the marketplace says the order is
-    fully refunded; a transition the order state machine does not allow is skipped by it."""
-    from marketbridge.services import orders as order_service
-
-    try:
-        order_service.record_transition(session, order_id, "refunded", actor="refunds",
-                                        connection=runtime.settings.order_connection, source="marketplace fully_refunded")
-    except LookupError:
-        pass  # an order the orders flow does not hold (imported before marketbridge, or by hand)
+    fully refunded; a transition the order state machine does not allow is skipped by it. An order
+    the orders flow does not hold (imported before marketbridge, or by hand) is left alone."""
+    repo.orders.mark_refunded(order_id, connection=runtime.settings.order_connection,
+                              source="marketplace fully_refunded")
 
 
-def _record_foreign(session: Session, order: mirakl_models.Order, line: mirakl_models.OrderLine, refund_id: str, amount: Decimal,
+def _record_foreign(repo: RefundsRepository, order: mirakl_models.Order, line: mirakl_models.OrderLine, refund_id: str, amount: Decimal,
                     shipping: Decimal, quantity: int, reason: str, state: str, created: dt.datetime | None,
                     *, origin: str) -> None:
-    session.add(MarketplaceRefund(
+    repo.add_marketplace_refund(
         refund_id=refund_id, order_id=order.order_id, order_line_id=line.order_line_id, sku=line.offer_sku,
         origin=origin, amount=amount, shipping_amount=shipping, quantity=quantity, reason_code=reason,
         currency=order.currency_iso_code, state=state, marketplace_created_at=created,
-    ))
+    )
     what = "cancelled" if origin == "cancelation" else "refunded"
-    issue_service.record(session, IssueReport(
+    repo.issues.record(IssueReport(
         type=refunds_domain.MARKETPLACE_REFUND, object_id=f"refund:{refund_id}",
         message=f"John Lewis {what} {_money_line(amount, shipping, order.currency_iso_code)} on line "
         f"{line.order_line_id} ({line.offer_sku}) of order {order.order_id}"
@@ -143,10 +124,11 @@ def _record_foreign(session: Session, order: mirakl_models.Order, line: mirakl_m
 
 def follow(runtime: Runtime) -> FollowCounts:
     """One pass: re-read orders with refunds not yet REFUNDED, then orders updated since the cursor."""
-    with runtime.db.session() as session:
-        pending = _pending_order_ids(session)
-        cursor = _cursor(session, CURSOR_MARKETPLACE_REFUNDS)
-        since = _parse_time(cursor.value) if cursor is not None else None
+    store = runtime.refunds_store
+    with store.unit_of_work() as repo:
+        pending = repo.order_ids_to_follow(SENT)
+        cursor = repo.cursor(CURSOR_MARKETPLACE_REFUNDS)
+        since = _parse_time(cursor) if cursor is not None else None
     totals = FollowCounts()
 
     def add(counts: FollowCounts, n: int) -> None:
@@ -163,11 +145,9 @@ def follow(runtime: Runtime) -> FollowCounts:
     updated = list(runtime.mirakl.list_orders(start_update_date=since - overlap))
     add(observe_orders(runtime, updated), len(updated))
     newest = max((o.last_updated_date for o in updated), default=None)
-    with runtime.db.session() as session:
+    with store.unit_of_work() as repo:
         value = (newest or since).astimezone(dt.UTC).isoformat()
-        cursor = _cursor(session, CURSOR_MARKETPLACE_REFUNDS)
-        if cursor is None:
-            session.add(StreamCursor(name=CURSOR_MARKETPLACE_REFUNDS, value=value))
-        elif newest is not None and (_parse_time(cursor.value) or newest) <= newest:
-            cursor.value = value
+        cursor = repo.cursor(CURSOR_MARKETPLACE_REFUNDS)
+        if cursor is None or (newest is not None and (_parse_time(cursor) or newest) <= newest):
+            repo.move_cursor(CURSOR_MARKETPLACE_REFUNDS, value)
     return totals

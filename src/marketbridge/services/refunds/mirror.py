@@ -10,19 +10,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
-from marketbridge.adapters.db.models.refunds import MarketplaceRefund
 from marketbridge.adapters.errors import Rejected
 from marketbridge.domain import refunds as refunds_domain
 from marketbridge.domain.money import wire_number
-from marketbridge.services import issues as issue_service
-from marketbridge.services import skus
 from marketbridge.services.refunds.conversions import _dec
-from marketbridge.services.refunds.recording import (
-    _row,
-    record_creditmemo,
-)
+from marketbridge.services.refunds.recording import record_creditmemo
 from marketbridge.services.refunds.results import MirrorResult
 from marketbridge.services.refunds.states import (
     IGNORED,
@@ -42,15 +34,15 @@ def mirror_marketplace_refund(runtime: Runtime, refund_id: str, *, actor: str = 
     The memo's comment carries :data:`MIRROR_MARKER` so it is never sent back as a refund; an
     existing memo with that marker is reused, so pressing the button twice creates one memo.
     """
-    with runtime.db.session() as session:
-        row = session.scalar(select(MarketplaceRefund).where(MarketplaceRefund.refund_id == refund_id))
+    with runtime.refunds_store.unit_of_work() as repo:
+        row = repo.marketplace_refund(refund_id)
         if row is None:
             raise RefundActionError(f"There is no marketplace refund {refund_id}.")
         if row.origin == "creditmemo":
             raise RefundActionError(f"Refund {refund_id} came from credit memo {row.creditmemo_id}; it already has one.")
         if row.creditmemo_id is not None:
             return MirrorResult(refund_id, row.creditmemo_id, created=False)
-        order_id, sku = row.order_id, skus.magento_sku_for(session, row.sku)
+        order_id, sku = row.order_id, repo.skus.magento_sku_for(row.sku)
         amount, shipping, quantity = row.amount, row.shipping_amount, row.quantity
     order = runtime.magento.find_order_by_ext_id(order_id)
     if order is None:
@@ -91,13 +83,13 @@ def mirror_marketplace_refund(runtime: Runtime, refund_id: str, *, actor: str = 
 
 def _link_mirror(runtime: Runtime, refund_id: str, memo_id: int, actor: str, *, created: bool) -> MirrorResult:
     record_creditmemo(runtime, memo_id, source="mirror")
-    with runtime.db.session() as session:
-        row = session.scalar(select(MarketplaceRefund).where(MarketplaceRefund.refund_id == refund_id))
+    with runtime.refunds_store.unit_of_work() as repo:
+        row = repo.marketplace_refund(refund_id)
         assert row is not None
         row.creditmemo_id = memo_id
-        out = _row(session, memo_id)
+        out = repo.memo(memo_id)
         if out.status == NEW:
             out.status, out.problem, out.order_id = IGNORED, f"mirrors marketplace refund {refund_id}: nothing to send", row.order_id
-        issue_service.clear(session, refunds_domain.MARKETPLACE_REFUND, f"refund:{refund_id}", by=actor)
-        issue_service.audit(session, actor, "refunds.mirror", "refund", refund_id, creditmemo_id=memo_id)
+        repo.issues.clear(refunds_domain.MARKETPLACE_REFUND, f"refund:{refund_id}", by=actor)
+        repo.issues.audit(actor, "refunds.mirror", "refund", refund_id, creditmemo_id=memo_id)
     return MirrorResult(refund_id, memo_id, created=created)

@@ -6,18 +6,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.core import StreamCursor
-from marketbridge.adapters.db.models.refunds import RefundOut
 from marketbridge.domain import refunds as refunds_domain
 from marketbridge.domain.issues import IssueReport
-from marketbridge.services import issues as issue_service
 from marketbridge.services.refunds.recording import (
     _object_id,
-    _row,
     record_creditmemo,
 )
 from marketbridge.services.refunds.results import PendingMemo
@@ -32,19 +25,16 @@ if TYPE_CHECKING:
     from marketbridge.runtime import Runtime
 
 
-def _cursor(session: Session, name: str) -> StreamCursor | None:
-    return session.get(StreamCursor, name)
-
-
 def poll_creditmemos(runtime: Runtime, *, limit: int = 500) -> list[int]:
     """Record credit memos created since the cursor (entity id); returns the new ids.
 
     First run: memos created within ``refund_backfill_hours`` are taken, older ones are not
     (they predate marketbridge and may have been refunded by hand).
     """
-    with runtime.db.session() as session:
-        cursor = _cursor(session, CURSOR_CREDITMEMOS)
-        after = int(cursor.value) if cursor is not None else None
+    store = runtime.refunds_store
+    with store.unit_of_work() as repo:
+        cursor = repo.cursor(CURSOR_CREDITMEMOS)
+        after = int(cursor) if cursor is not None else None
     if after is None:
         since = utcnow() - dt.timedelta(hours=runtime.settings.refund_backfill_hours)
         memos = runtime.magento.iterate_creditmemos(created_since=since.strftime("%Y-%m-%d %H:%M:%S"))
@@ -58,12 +48,10 @@ def poll_creditmemos(runtime: Runtime, *, limit: int = 500) -> list[int]:
         if record_creditmemo(runtime, memo.entity_id, source="poll"):
             new_ids.append(memo.entity_id)
         highest = max(highest, memo.entity_id)
-    with runtime.db.session() as session:
-        cursor = _cursor(session, CURSOR_CREDITMEMOS)
-        if cursor is None:
-            session.add(StreamCursor(name=CURSOR_CREDITMEMOS, value=str(highest)))
-        elif highest > int(cursor.value):
-            cursor.value = str(highest)
+    with store.unit_of_work() as repo:
+        cursor = repo.cursor(CURSOR_CREDITMEMOS)
+        if cursor is None or highest > int(cursor):
+            repo.move_cursor(CURSOR_CREDITMEMOS, str(highest))
     return new_ids
 
 
@@ -81,9 +69,8 @@ def pending_creditmemos(runtime: Runtime) -> list[PendingMemo]:
     """
     stall = utcnow() - dt.timedelta(minutes=runtime.settings.refund_stall_minutes)
     out = []
-    with runtime.db.session() as session:
-        rows = session.scalars(select(RefundOut).where(RefundOut.status.in_((NEW, PLANNED, SENDING)))).all()
-        for r in rows:
+    with runtime.refunds_store.unit_of_work() as repo:
+        for r in repo.memos_in((NEW, PLANNED, SENDING)):
             if r.updated_at <= stall:
                 r.workflow_round += 1
             out.append(PendingMemo(r.creditmemo_id, r.status, workflow_id(r.creditmemo_id, r.workflow_round)))
@@ -92,9 +79,9 @@ def pending_creditmemos(runtime: Runtime) -> list[PendingMemo]:
 
 def report_delayed(runtime: Runtime, creditmemo_id: int, error: str) -> None:
     """The send kept failing with an unknown outcome or an unavailable marketplace."""
-    with runtime.db.session() as session:
-        row = _row(session, creditmemo_id)
-        issue_service.record(session, IssueReport(
+    with runtime.refunds_store.unit_of_work() as repo:
+        row = repo.memo(creditmemo_id)
+        repo.issues.record(IssueReport(
             type=refunds_domain.REFUND_DELAYED, object_id=_object_id(row),
             message=f"The refund for credit memo {row.creditmemo_increment_id} (order {row.order_id}) could not be "
             f"sent to John Lewis after {row.attempts} attempts; marketbridge keeps trying.",

@@ -11,13 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
-from marketbridge.adapters.db.models.refunds import MarketplaceRefund
 from marketbridge.adapters.errors import NotFound
 from marketbridge.domain import refunds as refunds_domain
 from marketbridge.services import orders as order_service
-from marketbridge.services import skus
 from marketbridge.services.refunds.conversions import (
     _dec,
     _parse_time,
@@ -29,8 +25,6 @@ from marketbridge.services.refunds.conversions import (
 from marketbridge.services.refunds.recording import (
     _clear_all,
     _hold,
-    _row,
-    _valid_reasons,
 )
 from marketbridge.services.refunds.results import MemoOutcome
 from marketbridge.services.refunds.states import (
@@ -50,24 +44,26 @@ def prepare(runtime: Runtime, creditmemo_id: int, *, replan: bool = False) -> Me
     """Read the memo and both orders, compute the OR28 lines or hold the memo for finance.
 
     Returns a :class:`MemoOutcome`. A memo already sending/sent/refunded/ignored is left alone; a held
-    memo is planned again only with ``replan`` (a person pressed Retry).
+    memo is planned again only with ``replan`` (a person pressed Retry). Storage is the flow's port
+    (``runtime.refunds_store``): tests/unit/test_refunds_flow.py runs this on fakes.
     """
-    with runtime.db.session() as session:
-        row = _row(session, creditmemo_id)
+    store = runtime.refunds_store
+    with store.unit_of_work() as repo:
+        row = repo.memo(creditmemo_id)
         if row.status in (SENDING, *DONE_STATUSES) or (row.status == HELD and not replan):
             return MemoOutcome(row.status, order_id=row.order_id)
     try:
         memo = runtime.magento.get_creditmemo(creditmemo_id)
     except NotFound:
-        with runtime.db.session() as session:
-            row = _row(session, creditmemo_id, lock=True)
+        with store.unit_of_work() as repo:
+            row = repo.memo(creditmemo_id, lock=True)
             if row.status not in (SENDING, *DONE_STATUSES):
                 row.status, row.problem = IGNORED, "the credit memo no longer exists in Adobe Commerce"
             return MemoOutcome(row.status)
     order = runtime.magento.get_order(memo.order_id)
     domain_memo = memo_from_magento(memo, order)
-    with runtime.db.session() as session:
-        row = _row(session, creditmemo_id, lock=True)
+    with store.unit_of_work() as repo:
+        row = repo.memo(creditmemo_id, lock=True)
         if row.status in (SENDING, *DONE_STATUSES):
             return MemoOutcome(row.status, order_id=row.order_id)
         row.creditmemo_increment_id = memo.increment_id or str(memo.entity_id)
@@ -78,7 +74,7 @@ def prepare(runtime: Runtime, creditmemo_id: int, *, replan: bool = False) -> Me
         mirrored = _MIRROR_RE.search(domain_memo.comment)
         if mirrored:
             row.status, row.problem = IGNORED, f"mirrors marketplace refund {mirrored.group(1)}: nothing to send"
-            linked = session.scalar(select(MarketplaceRefund).where(MarketplaceRefund.refund_id == mirrored.group(1)))
+            linked = repo.marketplace_refund(mirrored.group(1))
             if linked is not None and linked.creditmemo_id is None:
                 linked.creditmemo_id = creditmemo_id
             return MemoOutcome(row.status)
@@ -93,19 +89,19 @@ def prepare(runtime: Runtime, creditmemo_id: int, *, replan: bool = False) -> Me
             return MemoOutcome(row.status)
         row.order_id = order.ext_order_id
     market = _read_order(runtime, order.ext_order_id)
-    with runtime.db.session() as session:
-        row = _row(session, creditmemo_id, lock=True)
+    with store.unit_of_work() as repo:
+        row = repo.memo(creditmemo_id, lock=True)
         if row.status in (SENDING, *DONE_STATUSES):  # another worker got further meanwhile
             return MemoOutcome(row.status, order_id=row.order_id)
         if market is None:
-            _hold(session, row, refunds_domain.REFUND_ORDER_UNKNOWN,
+            _hold(repo, row, refunds_domain.REFUND_ORDER_UNKNOWN,
                   f"Credit memo {row.creditmemo_increment_id} is for John Lewis order {row.order_id}, which does not "
                   "exist on the marketplace (it was never imported by marketbridge). Nothing was sent.")
             return MemoOutcome(row.status, order_id=row.order_id)
-        links = skus.all_links(session)
+        links = repo.skus.all_links()
         plan = refunds_domain.plan_refund(domain_memo, market_order_from(market, runtime.settings.order_tax_mode.value, links),
                                  refund_rules(runtime.settings))
-        reasons = _valid_reasons(session)
+        reasons = repo.valid_reasons()
         if plan.lines and reasons:
             code = plan.lines[0].reason_code
             reason = reasons.get(code)
@@ -119,11 +115,11 @@ def prepare(runtime: Runtime, creditmemo_id: int, *, replan: bool = False) -> Me
         row.tax_mode = plan.tax_mode.value
         row.total = refunds_domain.from_pence(plan.total)
         if not plan.ok:
-            _hold(session, row, refunds_domain.problem_issue_type(plan.problems),
+            _hold(repo, row, refunds_domain.problem_issue_type(plan.problems),
                   f"Credit memo {row.creditmemo_increment_id} (order {row.order_id}) was not sent to John Lewis: "
                   + " ".join(p.message for p in plan.problems),
                   detail="; ".join(f"{p.code.value}:{p.line_id or '-'}" for p in plan.problems))
             return MemoOutcome(row.status, order_id=row.order_id, problems=tuple(p.message for p in plan.problems))
         row.status, row.problem = PLANNED, ""
-        _clear_all(session, row)
+        _clear_all(repo, row)
         return MemoOutcome(row.status, order_id=row.order_id, total=str(row.total))

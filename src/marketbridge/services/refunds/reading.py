@@ -5,12 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
-from marketbridge.adapters.db.models.refunds import MarketplaceRefund, RefundOut
 from marketbridge.domain import refunds as refunds_domain
-from marketbridge.services import issues as issue_service
 from marketbridge.services.refunds.polling import workflow_id
 from marketbridge.services.refunds.recording import _object_id
 from marketbridge.services.refunds.results import (
@@ -27,6 +22,8 @@ from marketbridge.services.refunds.states import (
 )
 
 if TYPE_CHECKING:
+    from marketbridge.adapters.db.models.refunds import MarketplaceRefund, RefundOut
+    from marketbridge.ports import RefundsRepository
     from marketbridge.runtime import Runtime
 
 
@@ -57,38 +54,28 @@ def _marketplace_refund_json(row: MarketplaceRefund) -> dict[str, Any]:
     }
 
 
-def list_refunds(session: Session, *, status: str | None = None, order_id: str | None = None,
+def list_refunds(repo: RefundsRepository, *, status: str | None = None, order_id: str | None = None,
                  limit: int = 200) -> list[RefundView]:
-    query = select(RefundOut).order_by(RefundOut.id.desc()).limit(limit)
-    if status:
-        query = query.where(RefundOut.status == status)
-    if order_id:
-        query = query.where(RefundOut.order_id == order_id)
-    return [RefundView.model_validate(_refund_json(r)) for r in session.scalars(query).all()]
+    """Credit memos, newest first (``status`` / ``order_id`` filter when given)."""
+    return [RefundView.model_validate(_refund_json(r))
+            for r in repo.list_memos(status=status, order_id=order_id, limit=limit)]
 
 
-def list_marketplace_refunds(session: Session, *, origin: str | None = None, order_id: str | None = None,
+def list_marketplace_refunds(repo: RefundsRepository, *, origin: str | None = None, order_id: str | None = None,
                              limit: int = 200) -> list[MarketplaceRefundView]:
-    query = select(MarketplaceRefund).order_by(MarketplaceRefund.id.desc()).limit(limit)
-    if origin:
-        query = query.where(MarketplaceRefund.origin == origin)
-    if order_id:
-        query = query.where(MarketplaceRefund.order_id == order_id)
-    return [MarketplaceRefundView.model_validate(_marketplace_refund_json(r)) for r in session.scalars(query).all()]
+    """Refunds on marketplace lines, newest first (``origin`` / ``order_id`` filter when given)."""
+    return [MarketplaceRefundView.model_validate(_marketplace_refund_json(r))
+            for r in repo.list_marketplace_refunds(origin=origin, order_id=order_id, limit=limit)]
 
 
-def show(session: Session, key: str) -> RefundDetail | MarketplaceRefundDetail | None:
+def show(repo: RefundsRepository, key: str) -> RefundDetail | MarketplaceRefundDetail | None:
     """A credit memo (entity id or increment id) with its marketplace refunds, or a refund id."""
-    row = None
-    if key.isdigit():
-        row = session.scalar(select(RefundOut).where(RefundOut.creditmemo_id == int(key)))
-    if row is None:
-        row = session.scalar(select(RefundOut).where(RefundOut.creditmemo_increment_id == key))
+    row = repo.memo_by_key(key)
     if row is not None:
-        refunds = session.scalars(select(MarketplaceRefund).where(MarketplaceRefund.creditmemo_id == row.creditmemo_id)).all()
+        refunds = repo.refunds_of_memo(row.creditmemo_id)
         return RefundDetail.model_validate(
             {**_refund_json(row), "marketplace_refunds": [_marketplace_refund_json(r) for r in refunds]})
-    refund = session.scalar(select(MarketplaceRefund).where(MarketplaceRefund.refund_id == key))
+    refund = repo.marketplace_refund(key)
     if refund is None:
         return None
     return MarketplaceRefundDetail.model_validate({"marketplace_refund": _marketplace_refund_json(refund)})
@@ -96,23 +83,18 @@ def show(session: Session, key: str) -> RefundDetail | MarketplaceRefundDetail |
 
 def request_retry(runtime: Runtime, key: str, *, actor: str) -> RetryRequested:
     """A person fixed the cause of a held memo: plan it again (as a new workflow round). Audited."""
-    with runtime.db.session() as session:
-        row = None
-        if key.isdigit():
-            row = session.scalar(select(RefundOut).where(RefundOut.creditmemo_id == int(key)))
-        if row is None:
-            row = session.scalar(select(RefundOut).where(RefundOut.creditmemo_increment_id == key))
+    with runtime.refunds_store.unit_of_work() as repo:
+        row = repo.memo_by_key(key)
         if row is None:
             raise LookupError(f"no credit memo {key}")
         if row.status != HELD:
             raise RefundActionError(f"Credit memo {row.creditmemo_increment_id or row.creditmemo_id} is {row.status}; "
                                     "only a held credit memo can be retried.")
         row.status, row.workflow_round = NEW, row.workflow_round + 1
-        issue_service.audit(session, actor, "refunds.retry", "refund", _object_id(row))
+        repo.issues.audit(actor, "refunds.retry", "refund", _object_id(row))
         return RetryRequested(row.creditmemo_id, workflow_id(row.creditmemo_id, row.workflow_round))
 
 
-def counts_by_status(session: Session) -> list[tuple[str, int]]:
+def counts_by_status(repo: RefundsRepository) -> list[tuple[str, int]]:
     """Credit memos per status (only the statuses present), sorted by status."""
-    rows = session.execute(select(RefundOut.status, func.count()).group_by(RefundOut.status)).all()
-    return sorted((str(status), int(n)) for status, n in rows)
+    return sorted(repo.counts_by_status())

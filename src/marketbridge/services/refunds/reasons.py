@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.refunds import RefundReason
-from marketbridge.services.refunds.recording import _valid_reasons
 from marketbridge.services.refunds.results import ReasonTable
 
 if TYPE_CHECKING:
@@ -17,21 +15,17 @@ def refresh_reasons(runtime: Runtime) -> int:
     """Cache the RE01 list (Mirakl allows it once a day)."""
     reasons = runtime.mirakl.reasons()
     now = utcnow()
-    with runtime.db.session() as session:
+    with runtime.refunds_store.unit_of_work() as repo:
         for reason in reasons:
-            row = session.get(RefundReason, reason.code)
-            if row is None:
-                session.add(RefundReason(code=reason.code, label=reason.label, type=reason.type,
-                                         is_shop_right=reason.is_shop_right, fetched_at=now))
-            else:
-                row.label, row.type, row.is_shop_right, row.fetched_at = reason.label, reason.type, reason.is_shop_right, now
+            repo.store_reason(reason.code, label=reason.label, type_=reason.type, is_shop_right=reason.is_shop_right,
+                              at=now)
     return len(reasons)
 
 
 def reason_table(runtime: Runtime) -> ReasonTable:
     """The mapping in use, each code checked against the cached RE01 list."""
-    with runtime.db.session() as session:
-        known = _valid_reasons(session)
+    with runtime.refunds_store.unit_of_work() as repo:
+        known = repo.valid_reasons()
         cached = [{"code": r.code, "label": r.label, "is_shop_right": r.is_shop_right} for r in known.values()]
 
     def check(code: str) -> str:

@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.refunds import MarketplaceRefund, RefundOut
 from marketbridge.adapters.errors import (
     NetworkError,
     NotFound,
@@ -37,8 +34,6 @@ from marketbridge.services.refunds.prepare import prepare
 from marketbridge.services.refunds.recording import (
     _clear_all,
     _hold,
-    _known_refund_ids,
-    _row,
 )
 from marketbridge.services.refunds.results import MemoOutcome
 from marketbridge.services.refunds.states import (
@@ -51,8 +46,8 @@ from marketbridge.services.refunds.states import (
 )
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import CursorResult
-
+    from marketbridge.adapters.db.models.refunds import RefundOut
+    from marketbridge.ports import RefundsRepository
     from marketbridge.runtime import Runtime
 
 log = structlog.get_logger(__name__)
@@ -62,23 +57,23 @@ def _planned(row: RefundOut) -> list[refunds_domain.PlannedLine]:
     return [refunds_domain.PlannedLine.from_json(line) for line in row.lines or []]
 
 
-def _ledger(session: Session, row: RefundOut, refunds: Iterable[tuple[str, refunds_domain.PlannedLine, Any]]) -> None:
+def _ledger(repo: RefundsRepository, row: RefundOut,
+            refunds: Iterable[tuple[str, refunds_domain.PlannedLine, Any]]) -> None:
     """Write refunds we created (or adopted) for ``row`` into ``marketplace_refunds``."""
     for refund_id, planned, created in refunds:
-        existing = session.scalar(select(MarketplaceRefund).where(MarketplaceRefund.refund_id == refund_id))
+        existing = repo.marketplace_refund(refund_id)
         if existing is None:
-            session.add(MarketplaceRefund(
+            repo.add_marketplace_refund(
                 refund_id=refund_id, order_id=row.order_id, order_line_id=planned.line_id, sku=planned.sku,
                 origin="creditmemo", creditmemo_id=row.creditmemo_id, amount=refunds_domain.from_pence(planned.amount),
                 shipping_amount=refunds_domain.from_pence(planned.shipping_amount), quantity=planned.quantity,
                 reason_code=planned.reason_code, currency=row.currency, state="WAITING_REFUND",
                 marketplace_created_at=created,
-            ))
+            )
         else:
             existing.origin, existing.creditmemo_id = "creditmemo", row.creditmemo_id
         if refund_id not in row.refund_ids:
             row.refund_ids = [*row.refund_ids, refund_id]
-    session.flush()
 
 
 def _adopt_sent(runtime: Runtime, creditmemo_id: int) -> list[refunds_domain.PlannedLine]:
@@ -86,8 +81,9 @@ def _adopt_sent(runtime: Runtime, creditmemo_id: int) -> list[refunds_domain.Pla
 
     Returns the planned lines that still have to be sent (all of them when nothing matched).
     """
-    with runtime.db.session() as session:
-        row = _row(session, creditmemo_id)
+    store = runtime.refunds_store
+    with store.unit_of_work() as repo:
+        row = repo.memo(creditmemo_id)
         planned = _planned(row)
         started = row.send_started_at
         order_id = row.order_id
@@ -97,9 +93,9 @@ def _adopt_sent(runtime: Runtime, creditmemo_id: int) -> list[refunds_domain.Pla
     order = market_order_from(market, runtime.settings.order_tax_mode.value)
     skew = dt.timedelta(seconds=runtime.settings.refund_match_skew_seconds)
     not_before = started - skew if started else None
-    with runtime.db.session() as session:
-        row = _row(session, creditmemo_id)
-        known = _known_refund_ids(session)
+    with store.unit_of_work() as repo:
+        row = repo.memo(creditmemo_id)
+        known = repo.known_refund_ids()
         adopted, remaining = [], []
         for line in planned:
             mline = order.line(line.line_id)
@@ -111,7 +107,7 @@ def _adopt_sent(runtime: Runtime, creditmemo_id: int) -> list[refunds_domain.Pla
             else:
                 remaining.append(line)
         if adopted:
-            _ledger(session, row, adopted)
+            _ledger(repo, row, adopted)
             log.warning("refunds.adopted_after_ambiguous_send", creditmemo_id=creditmemo_id,
                         refund_ids=[a[0] for a in adopted])
         if not remaining:
@@ -143,8 +139,9 @@ def send(runtime: Runtime, creditmemo_id: int) -> MemoOutcome:
     ``retry`` with ``error`` when the outcome is unknown or the marketplace is unavailable (call
     again later).
     """
-    with runtime.db.session() as session:
-        row = _row(session, creditmemo_id)
+    store = runtime.refunds_store
+    with store.unit_of_work() as repo:
+        row = repo.memo(creditmemo_id)
         status, seen_attempts = row.status, row.attempts  # the claim below is against what we saw here
         if status in (*DONE_STATUSES, HELD, NEW):
             return MemoOutcome(status, refund_ids=tuple(row.refund_ids))
@@ -160,22 +157,15 @@ def send(runtime: Runtime, creditmemo_id: int) -> MemoOutcome:
         except RemoteError as error:
             return MemoOutcome("retry", error=str(error))
         if not to_send:
-            with runtime.db.session() as session:
-                row = _row(session, creditmemo_id)
-                _clear_all(session, row)
+            with store.unit_of_work() as repo:
+                row = repo.memo(creditmemo_id)
+                _clear_all(repo, row)
                 return MemoOutcome(row.status, refund_ids=tuple(row.refund_ids))
-    with runtime.db.session() as session:
-        claim = cast("CursorResult[Any]", session.execute(  # an UPDATE's result has a rowcount
-            update(RefundOut)
-            .where(RefundOut.creditmemo_id == creditmemo_id, RefundOut.attempts == seen_attempts,
-                   RefundOut.status.in_((PLANNED, SENDING)))
-            .values(status=SENDING, send_started_at=utcnow(), attempts=seen_attempts + 1, in_flight=True,
-                    updated_at=utcnow())
-        ))
-        claimed = claim.rowcount
-        if claimed != 1:  # another worker claimed it after we looked: its attempt decides
+    with store.unit_of_work() as repo:
+        if not repo.claim_send(creditmemo_id, seen_attempts, (PLANNED, SENDING), status=SENDING):
+            # another worker claimed it after we looked: its attempt decides
             return MemoOutcome("retry", error="another worker is sending this credit memo")
-        row = _row(session, creditmemo_id)
+        row = repo.memo(creditmemo_id)
         currency = row.currency if row.currency and row.currency != runtime.settings.currency else None
         order_id, tax_mode = row.order_id, row.tax_mode or runtime.settings.order_tax_mode.value
     from marketbridge.adapters.mirakl import models as mirakl_models
@@ -190,36 +180,36 @@ def send(runtime: Runtime, creditmemo_id: int) -> MemoOutcome:
         _answered(runtime, creditmemo_id)
         return _after_failed_send(runtime, creditmemo_id, order_id, error)
     by_line = {line.line_id: line for line in to_send}
-    with runtime.db.session() as session:
-        row = _row(session, creditmemo_id)
+    with store.unit_of_work() as repo:
+        row = repo.memo(creditmemo_id)
         created = [(r.refund_id, by_line.get(r.order_line_id) or refunds_domain.PlannedLine(r.order_line_id, ""), None)
                    for r in response.refunds]
-        _ledger(session, row, created)
+        _ledger(repo, row, created)
         row.status, row.sent_at, row.in_flight = SENT, utcnow(), False
-        _clear_all(session, row)
+        _clear_all(repo, row)
         log.info("refunds.sent", creditmemo_id=creditmemo_id, order_id=order_id, refund_ids=row.refund_ids)
         return MemoOutcome(row.status, refund_ids=tuple(row.refund_ids))
 
 
 def _answered(runtime: Runtime, creditmemo_id: int) -> None:
-    with runtime.db.session() as session:
-        _row(session, creditmemo_id).in_flight = False
+    with runtime.refunds_store.unit_of_work() as repo:
+        repo.memo(creditmemo_id).in_flight = False
 
 
 def _after_failed_send(runtime: Runtime, creditmemo_id: int, order_id: str, error: Exception) -> MemoOutcome:
     """The OR28 call failed: decide by the error's kind (the module doc explains why)."""
     if isinstance(error, RateLimited):  # not processed: back to planned, try later
-        with runtime.db.session() as session:
-            row = _row(session, creditmemo_id)
+        with runtime.refunds_store.unit_of_work() as repo:
+            row = repo.memo(creditmemo_id)
             row.status = PLANNED
         return MemoOutcome("retry", error=str(error), retry_after=error.retry_after)
     if isinstance(error, ServerError | NetworkError):  # may or may not have happened: stay 'sending'
         log.warning("refunds.send_ambiguous", creditmemo_id=creditmemo_id, order_id=order_id, error=str(error))
         return MemoOutcome("retry", error=str(error))
     if isinstance(error, Rejected | NotFound):
-        with runtime.db.session() as session:
-            row = _row(session, creditmemo_id)
-            _hold(session, row, refunds_domain.REFUND_REFUSED, _plain_refusal(error, row), detail=str(error))
+        with runtime.refunds_store.unit_of_work() as repo:
+            row = repo.memo(creditmemo_id)
+            _hold(repo, row, refunds_domain.REFUND_REFUSED, _plain_refusal(error, row), detail=str(error))
             return MemoOutcome(row.status, refund_ids=tuple(row.refund_ids))
     raise error  # a bug or a configuration error: let the step fail loudly
 

@@ -3,14 +3,14 @@ dispatcher's transaction."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from marketbridge.adapters.db.models.refunds import RefundOut
 from marketbridge.services.refunds.states import NEW
+
+if TYPE_CHECKING:
+    from marketbridge.ports import RefundsRepository
 
 log = structlog.get_logger(__name__)
 
@@ -40,13 +40,13 @@ def creditmemo_id_from_event(payload: Any) -> int | None:
     return None
 
 
-def on_creditmemo_event(session: Session, event_name: str, data: dict) -> None:
-    """Webhook handler (``observer.sales_order_creditmemo_save_after``, added by bootstrap): store
-    the memo id, in the dispatcher's transaction. The refunds poll schedule starts its workflow."""
+def on_creditmemo_event(repo: RefundsRepository, event_name: str, data: dict) -> None:
+    """Webhook handler (``observer.sales_order_creditmemo_save_after``, added by bootstrap on a
+    repository over the dispatcher's session): store the memo id, in the dispatcher's transaction.
+    The refunds poll schedule starts its workflow."""
     memo_id = creditmemo_id_from_event({"data": data})
     if memo_id is None:
         log.warning("refunds.webhook_without_id", event_name=event_name)
         return
-    if session.scalar(select(RefundOut.id).where(RefundOut.creditmemo_id == memo_id)) is None:
-        session.add(RefundOut(creditmemo_id=memo_id, status=NEW, source="webhook"))
-        session.flush()
+    if not repo.has_memo(memo_id):
+        repo.add_memo(memo_id, status=NEW, source="webhook")

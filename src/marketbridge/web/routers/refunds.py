@@ -30,7 +30,7 @@ from marketbridge.services.refunds.results import (
     RefundDetail,
     RefundView,
 )
-from marketbridge.web.deps import ConsoleUser, RuntimeDep, SessionDep
+from marketbridge.web.deps import ConsoleUser, RuntimeDep
 from marketbridge.web.policy import Reader, requires
 
 router = APIRouter(tags=["refunds"])
@@ -50,18 +50,20 @@ class RetryResponse(BaseModel):
 
 
 @router.get("/api/refunds", response_model=list[RefundView])
-def list_refunds(session: SessionDep, user: Reader, status_: Annotated[Status | None, Query(alias="status")] = None,
+def list_refunds(runtime: RuntimeDep, user: Reader, status_: Annotated[Status | None, Query(alias="status")] = None,
                  order_id: Annotated[str | None, Query(max_length=64)] = None,
                  limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[RefundView]:
-    return refund_service.list_refunds(session, status=status_, order_id=order_id, limit=limit)
+    with runtime.refunds_store.unit_of_work() as repo:
+        return refund_service.list_refunds(repo, status=status_, order_id=order_id, limit=limit)
 
 
 @router.get("/api/refunds/marketplace", response_model=list[MarketplaceRefundView])
-def list_marketplace_refunds(session: SessionDep, user: Reader,
+def list_marketplace_refunds(runtime: RuntimeDep, user: Reader,
                              origin: Annotated[Literal["creditmemo", "marketplace", "cancelation"] | None, Query()] = None,
                              order_id: Annotated[str | None, Query(max_length=64)] = None,
                              limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[MarketplaceRefundView]:
-    return refund_service.list_marketplace_refunds(session, origin=origin, order_id=order_id, limit=limit)
+    with runtime.refunds_store.unit_of_work() as repo:
+        return refund_service.list_marketplace_refunds(repo, origin=origin, order_id=order_id, limit=limit)
 
 
 @router.get("/api/refunds/reasons", response_model=ReasonTable)
@@ -70,8 +72,9 @@ def reasons(runtime: RuntimeDep, user: Reader) -> ReasonTable:
 
 
 @router.get("/api/refunds/{key}", response_model=RefundDetail | MarketplaceRefundDetail)
-def show_refund(key: Key, session: SessionDep, user: Reader) -> RefundDetail | MarketplaceRefundDetail:
-    found = refund_service.show(session, key)
+def show_refund(key: Key, runtime: RuntimeDep, user: Reader) -> RefundDetail | MarketplaceRefundDetail:
+    with runtime.refunds_store.unit_of_work() as repo:
+        found = refund_service.show(repo, key)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such credit memo or refund.")
     return found
