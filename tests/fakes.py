@@ -12,6 +12,8 @@ the flow did to it, so a test asserts on decisions, not on SQL or wire traffic.
   :class:`FakeOrderRecords`, kept in dicts. A unit of work hands out the
   stored records themselves, so the flow's changes are kept as a committed transaction would
   keep them; the fake does not roll back (no test here relies on a rollback).
+
+The refunds flow's storage fake is in tests/fakes_refunds.py.
 """
 
 from __future__ import annotations
