@@ -1,0 +1,44 @@
+"""Ports: what the flows need from Adobe Commerce, from Mirakl and from storage, as
+``typing.Protocol`` classes.
+
+Issue 18 (item 2). The services and workflows depend on these, not on the HTTP clients: each port
+lists exactly the methods the flows call (nothing else of the adapters' surface), with the
+adapters' signatures copied as they are. So
+
+* a flow's dependency on a remote system is written down in one place, and grows only when a flow
+  starts calling something new (add it here, and mypy checks the adapter still fits);
+* :class:`marketbridge.runtime.Runtime` types ``magento`` / ``mirakl`` as these ports, so mypy
+  proves :class:`~marketbridge.adapters.magento.client.MagentoClient` and
+  :class:`~marketbridge.adapters.mirakl.client.MiraklClient` satisfy them (structurally: the
+  adapters do not inherit from the ports);
+* a unit test hands a flow an in-memory fake with only these methods, no HTTP and no sandbox.
+
+The models named in the signatures are the adapters' pydantic models (the wire types): a port is
+about who calls what, not a second set of types.
+
+Storage ports, one flow at a time (the shipments flow first): :class:`ShipmentsStore` opens a unit
+of work whose :class:`ShipmentsRepository` answers the flow's questions and takes its writes; the
+SQLAlchemy implementation is :mod:`marketbridge.adapters.db.shipments` (wired by
+:mod:`marketbridge.bootstrap`), and tests/unit/test_shipments_flow.py runs the flow's decisions on
+in-memory fakes. The repository hands out the flow's own ``ShipmentOut`` records: the flow changes
+them in place and the unit of work keeps the changes (SQLAlchemy's session, or the fake's dict).
+The refunds flow follows the same pattern: :class:`RefundsStore` / :class:`RefundsRepository`,
+implemented in :mod:`marketbridge.adapters.db.refunds`, with ``RefundOut`` / ``MarketplaceRefund``
+records (tests/unit/test_refunds_flow.py on fakes).
+
+One module per concern, re-exported here (``from marketbridge.ports import MagentoPort``):
+``remote`` (Adobe Commerce, Mirakl), ``shared`` (the issue log, another flow's order records, SKU
+links), and one module per flow's storage (``shipments``, ``refunds``; the next flow adds its own).
+"""
+
+from __future__ import annotations
+
+from marketbridge.ports.refunds import RefundsRepository, RefundsStore
+from marketbridge.ports.remote import MagentoPort, MiraklPort
+from marketbridge.ports.shared import IssueLog, OrderRecords, SkuLinks
+from marketbridge.ports.shipments import ShipmentsRepository, ShipmentsStore
+
+__all__ = [
+    "IssueLog", "MagentoPort", "MiraklPort", "OrderRecords", "RefundsRepository", "RefundsStore",
+    "ShipmentsRepository", "ShipmentsStore", "SkuLinks",
+]

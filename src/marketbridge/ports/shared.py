@@ -1,0 +1,69 @@
+"""Storage ports that more than one flow uses: the issue log, another flow's order records, SKU links."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from marketbridge.domain.issues import IssueReport, IssueType
+
+
+class IssueLog(Protocol):
+    """What Ops sees of a flow, as the flow writes it inside its unit of work: the issue records
+    (``issue_records``) and the activity log (``audit_log``). Implemented over a session by
+    :class:`marketbridge.services.issues.SessionIssueLog`."""
+
+    def record(self, report: IssueReport) -> None:
+        """Open a record for ``report``, or update the active one for the same type and object."""
+        ...
+
+    def clear(self, type_: IssueType, object_id: str, *, by: str = "system") -> None:
+        """Resolve the active record of this type on this object, if any: the condition is gone
+        (``by`` the system, or a person who resolved it)."""
+        ...
+
+    def audit(self, actor: str, action: str, object_type: str = "", object_id: str = "", **detail: Any) -> None:
+        """Write a person's action to the activity log."""
+        ...
+
+    def active_ids(self, type_: IssueType) -> list[str]:
+        """The object ids of the active records of this type (one page, newest first)."""
+        ...
+
+    def resolved_by_a_person(self, type_: IssueType, object_id: str) -> bool:
+        """A person (not the system) resolved a record of this type on this object: they want the
+        object to go through as it is."""
+        ...
+
+
+class OrderRecords(Protocol):
+    """What the shipments and refunds flows ask of the orders flow inside their unit of work.
+    Implemented over a session by :class:`marketbridge.services.orders.record.SessionOrderRecords`."""
+
+    def mark_shipped(self, order_id: str, *, carriers: list[str], tracking_numbers: list[str],
+                     at: datetime) -> str | None:
+        """Move the order record to shipped, with these facts. An order the orders flow does not
+        know (made by hand in Magento) or cannot move (already refunded, closed) is left as it is:
+        the reason is returned (None when it moved)."""
+        ...
+
+    def mark_refunded(self, order_id: str, *, connection: str, source: str) -> str | None:
+        """Move the order record to refunded (the marketplace says the order is fully refunded); a
+        transition the order state machine does not allow is skipped by it. An order the orders
+        flow does not hold (imported before marketbridge, or by hand) is left alone: the reason is
+        returned (None otherwise)."""
+        ...
+
+
+class SkuLinks(Protocol):
+    """The person-confirmed SKU links (offer SKU -> Adobe Commerce SKU) as a flow reads them in its
+    unit of work. Implemented over a session by :class:`marketbridge.services.skus.SessionSkuLinks`."""
+
+    def magento_sku_for(self, offer_sku: str) -> str:
+        """The SKU to use in Adobe Commerce for ``offer_sku``: the linked one, else the same SKU."""
+        ...
+
+    def all_links(self) -> dict[str, str]:
+        """Offer SKU -> Magento SKU for every confirmed link."""
+        ...
