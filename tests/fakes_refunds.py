@@ -50,6 +50,9 @@ class FakeSkuLinks:
     def all_links(self) -> dict[str, str]:
         return dict(self.links)
 
+    def offer_sku_for(self, magento_sku: str) -> str:
+        return next((offer for offer, magento in self.links.items() if magento == magento_sku), magento_sku)
+
 
 @dataclass
 class FakeRefundsStore:

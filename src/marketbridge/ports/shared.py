@@ -1,12 +1,15 @@
-"""Storage ports that more than one flow uses: the issue log, another flow's order records, SKU links."""
+"""Storage ports that more than one flow uses: the issue log, another flow's order records, SKU
+links, and what the catalogue asks of the stock flow (its rules, its hints)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from marketbridge.domain.issues import IssueReport, IssueType
+    from marketbridge.domain.stock import Rule
 
 
 class IssueLog(Protocol):
@@ -66,4 +69,25 @@ class SkuLinks(Protocol):
 
     def all_links(self) -> dict[str, str]:
         """Offer SKU -> Magento SKU for every confirmed link."""
+        ...
+
+    def offer_sku_for(self, magento_sku: str) -> str:
+        """The marketplace offer SKU for a Magento SKU: a confirmed link's offer SKU, else the same SKU."""
+        ...
+
+
+class StockRecords(Protocol):
+    """What the catalogue flow asks of the stock flow inside its unit of work: the stock and price
+    rules (one definition of the rules everywhere: the quantity and price an offer is published
+    with go through them), and a hint that a SKU's stock and price must be decided again (the stock
+    flow's outbox, written in the caller's transaction, so it commits with the change that caused
+    it). Implemented over a session by :class:`marketbridge.services.stock.records.SessionStockRecords`."""
+
+    def rules(self) -> list[Rule]:
+        """Every stored stock and price rule, as domain objects."""
+        ...
+
+    def note_hints(self, skus: Iterable[str], *, stock: bool = True, price: bool = False, force: bool = False,
+                   reason: str = "") -> int:
+        """Record that these SKUs may have changed (idempotent; the stock flow re-reads them)."""
         ...

@@ -162,3 +162,6 @@ class SessionSkuLinks:
 
     def all_links(self) -> dict[str, str]:
         return all_links(self.session)
+
+    def offer_sku_for(self, magento_sku: str) -> str:
+        return offer_sku_for(self.session, magento_sku)
