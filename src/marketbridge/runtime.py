@@ -19,7 +19,7 @@ from marketbridge.settings import Settings
 
 if TYPE_CHECKING:
     from marketbridge.bus import MessageBus
-    from marketbridge.ports import MagentoPort, MiraklPort, RefundsStore, ShipmentsStore
+    from marketbridge.ports import CatalogueStore, MagentoPort, MiraklPort, RefundsStore, ShipmentsStore
     from marketbridge.services.console.actions import FlowActions
     from marketbridge.services.webhooks import WebhookHandlers
 
@@ -64,6 +64,8 @@ class Runtime:
     shipments_store: ShipmentsStore
     #: the refunds flow's storage (``adapters.db.refunds`` over ``db``; a fake in unit tests)
     refunds_store: RefundsStore
+    #: the catalogue flow's storage (``adapters.db.catalogue`` over ``db``; a fake in unit tests)
+    catalogue_store: CatalogueStore
     extras: dict[str, Any] = field(default_factory=dict)
 
     @cached_property

@@ -68,8 +68,8 @@ def test_invalid_products_are_not_sent_and_every_problem_is_shown(rt, fresh_sand
     assert httpx2.get(f"{fresh_sandboxes.mirakl_url}/_sandbox/offers/BAD-1").status_code == 404
 
     # ecommerce maps the category, fixes the product; the issue resolves itself
-    with rt.db.session() as s:
-        catalogue_service.set_category_mapping(s, "Garden", "home/lighting", actor="tester")
+    with rt.catalogue_store.unit_of_work() as repo:
+        catalogue_service.set_category_mapping(repo, "Garden", "home/lighting", actor="tester")
     create_magento_product(fresh_sandboxes, "BAD-1", name="Garden Lamp", attributes={"mb_category_code": "Garden"})
     states = catalogue_service.publish(rt, ["BAD-1"], timeout=60, poll_seconds=0.2)
     assert states["BAD-1"].status == "live", states
@@ -84,19 +84,19 @@ def test_excluded_types_show_their_reason_and_a_rule_can_publish_them(rt, fresh_
     assert states["MB-GIFTCARD-0001"].status == "excluded"
     assert "custom option" in states["MB-ENGRAVED-0001"].problems[0]
     assert states["NO-SUCH-SKU"].status == "not_found"
-    with rt.db.session() as s:
-        catalogue_service.set_override(s, "MB-ENGRAVED-0001", "publish_as_simple", actor="tester", note="sell without engraving")
+    with rt.catalogue_store.unit_of_work() as repo:
+        catalogue_service.set_override(repo, "MB-ENGRAVED-0001", "publish_as_simple", actor="tester", note="sell without engraving")
     states = catalogue_service.publish(rt, ["MB-ENGRAVED-0001"], timeout=60, poll_seconds=0.2)
     assert states["MB-ENGRAVED-0001"].status == "live", states
 
 
 def test_configurable_children_publish_with_the_parent_as_variant_group(rt, fresh_sandboxes):
-    with rt.db.session() as s:
+    with rt.catalogue_store.unit_of_work() as repo:
         for option_id, code in ((50, "RED"), (51, "BLUE"), (52, "GREEN"), (53, "BLACK"), (54, "WHITE"), (55, "OAK"),
                                 (56, "GREY")):
-            catalogue_service.set_value_mapping(s, "color", str(option_id), code, actor="tester")
+            catalogue_service.set_value_mapping(repo, "color", str(option_id), code, actor="tester")
         for option_id, code in ((167, "S"), (168, "M"), (169, "L")):
-            catalogue_service.set_value_mapping(s, "size", str(option_id), code, actor="tester")
+            catalogue_service.set_value_mapping(repo, "size", str(option_id), code, actor="tester")
     states = catalogue_service.publish(rt, ["MB-CFG-0001"], timeout=60, poll_seconds=0.2)
     children = {k: v for k, v in states.items() if k != "MB-CFG-0001"}
     assert states["MB-CFG-0001"].status == "excluded"

@@ -103,7 +103,8 @@ def test_products_the_catalogue_excludes_get_no_push_and_no_issue(rt, fresh_sand
         assert session.scalars(select(IssueRecord)).all() == []
         # An explicit publish_as_simple rule makes the engraved product an offer: now it is pushed
         # (and, having no offer in this sandbox yet, comes back as unknown).
-        set_override(session, CUSTOM_OPTION_SKU, "publish_as_simple", actor="test")  # queues the SKU itself
+        set_override(rt.catalogue_store.on_session(session), CUSTOM_OPTION_SKU, "publish_as_simple",
+                     actor="test")  # queues the SKU itself
     stock_push.push_now(rt)
     with rt.db.session() as session:
         assert session.get(SkuState, CUSTOM_OPTION_SKU).stock_pushed_at is not None

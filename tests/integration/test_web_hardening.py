@@ -171,5 +171,5 @@ def test_search_wildcards_in_user_input_match_literally(runtime):
         orders = orders_data(s, runtime, state=None, q="JL_2")
         assert [o.order_id for o in orders["recent"]] == ["JL_2-A"]
         assert [o.order_id for o in orders_data(s, runtime, state=None, q="%")["recent"]] == ["JL%3-A"]
-        listings = catalogue_data(s, None, "MB_")
+        listings = catalogue_data(s, runtime.catalogue_store, None, "MB_")
         assert sorted(r["magento_sku"] if isinstance(r, dict) else r.magento_sku for r in listings["rows"]) == ["MB_9"]

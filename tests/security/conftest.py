@@ -233,8 +233,9 @@ def _seed(runtime: Any, world_ids: dict[str, Any]) -> None:
             world_ids.setdefault("xss_exceptions", []).append(record.id)
             # an action by a person whose name is the payload (a name set by the CLI, or typed at log-in)
             issue_service.audit(s, payload, "exception.acknowledge", "exception", str(record.id), note=payload)
-        catalogue_service.set_attribute_mapping(s, "colour", "color", None, actor="ada")
-        catalogue_service.set_category_mapping(s, "Default/Shoes", "shoes", actor="ada")
+        catalogue = runtime.catalogue_store.on_session(s)  # the catalogue's repository, in this transaction
+        catalogue_service.set_attribute_mapping(catalogue, "colour", "color", None, actor="ada")
+        catalogue_service.set_category_mapping(catalogue, "Default/Shoes", "shoes", actor="ada")
         sku_service.link(s, "OFFER-SEEDED", "MB-000001", confirmed_by="ada", note="seeded")
         world_ids["exception"] = world_ids["xss_exceptions"][0]
     from marketbridge.adapters.db.models.orders import MarketplaceOrder

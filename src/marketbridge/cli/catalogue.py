@@ -103,9 +103,9 @@ def rule(
     """An explicit rule for a product excluded by default (bundle, required custom option)."""
     from marketbridge.services import catalogue as catalogue_service
 
-    with runtime_for_command() as runtime, runtime.db.session() as session:
+    with runtime_for_command() as runtime, runtime.catalogue_store.unit_of_work() as repo:
         try:
-            catalogue_service.set_override(session, sku, None if action == "none" else action, actor=actor, note=note)
+            catalogue_service.set_override(repo, sku, None if action == "none" else action, actor=actor, note=note)
         except ValueError:
             err_console.print("action must be publish_as_simple or none")
             raise typer.Exit(2) from None
@@ -117,8 +117,8 @@ def mapping_show(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
     """The effective attribute mappings (defaults + edits), category mappings and publish rules."""
     from marketbridge.services import catalogue as catalogue_service
 
-    with runtime_for_command() as runtime, runtime.db.session() as session:
-        data = catalogue_service.mappings_view(session).model_dump(mode="json")
+    with runtime_for_command() as runtime, runtime.catalogue_store.unit_of_work() as repo:
+        data = catalogue_service.mappings_view(repo).model_dump(mode="json")
     if as_json:
         print_json(data)
         return
@@ -140,9 +140,9 @@ def mapping_attribute(
 ) -> None:
     from marketbridge.services import catalogue as catalogue_service
 
-    with runtime_for_command() as runtime, runtime.db.session() as session:
+    with runtime_for_command() as runtime, runtime.catalogue_store.unit_of_work() as repo:
         try:
-            catalogue_service.set_attribute_mapping(session, attribute, source, None, actor=actor)
+            catalogue_service.set_attribute_mapping(repo, attribute, source, None, actor=actor)
         except ValueError as error:
             err_console.print(str(error))
             raise typer.Exit(2) from None
@@ -155,9 +155,9 @@ def mapping_value(attribute: str, magento_value: str, marketplace_value: str,
     """Translate one Magento value (e.g. option id 50) into a marketplace value code (e.g. RED)."""
     from marketbridge.services import catalogue as catalogue_service
 
-    with runtime_for_command() as runtime, runtime.db.session() as session:
+    with runtime_for_command() as runtime, runtime.catalogue_store.unit_of_work() as repo:
         try:
-            catalogue_service.set_value_mapping(session, attribute, magento_value, marketplace_value, actor=actor)
+            catalogue_service.set_value_mapping(repo, attribute, magento_value, marketplace_value, actor=actor)
         except ValueError as error:
             err_console.print(str(error))
             raise typer.Exit(2) from None
@@ -170,9 +170,9 @@ def mapping_category(magento_category: str, marketplace_category: str,
     """Map an Adobe Commerce category (code or id) to a marketplace category (H11 code)."""
     from marketbridge.services import catalogue as catalogue_service
 
-    with runtime_for_command() as runtime, runtime.db.session() as session:
+    with runtime_for_command() as runtime, runtime.catalogue_store.unit_of_work() as repo:
         try:
-            catalogue_service.set_category_mapping(session, magento_category, marketplace_category, actor=actor)
+            catalogue_service.set_category_mapping(repo, magento_category, marketplace_category, actor=actor)
         except ValueError as error:
             err_console.print(str(error))
             raise typer.Exit(2) from None

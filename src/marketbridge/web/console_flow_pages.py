@@ -27,7 +27,7 @@ from marketbridge.domain import stock as stock_domain
 from marketbridge.domain.auth import Action, may
 from marketbridge.domain.orders import OrderState
 from marketbridge.domain.shipments import CARRIER_UNMAPPED, ShipmentState
-from marketbridge.ports import RefundsStore
+from marketbridge.ports import CatalogueStore, RefundsStore
 from marketbridge.services import audit as audit_service
 from marketbridge.services import orders as order_service
 from marketbridge.services import refunds as refund_service
@@ -193,19 +193,21 @@ def refunds_page(request: Request, session: SessionDep, runtime: RuntimeDep, use
 # --- catalogue and audit ----------------------------------------------------------------------------
 
 
-def catalogue_data(session: DbSession, status_: str | None, q: str | None) -> dict[str, Any] | dashboard.Unavailable:
+def catalogue_data(session: DbSession, store: CatalogueStore, status_: str | None,
+                   q: str | None) -> dict[str, Any] | dashboard.Unavailable:
     if not _ready(session, "catalogue_listings"):
         return dashboard.Unavailable("the catalogue flow is not installed on this server yet.")
-    return {"counts": catalogue_views.listing_counts(session),
-            "rows": catalogue_views.search_listings(session, status=status_, q=q, limit=200)}
+    with store.unit_of_work() as repo:
+        return {"counts": catalogue_views.listing_counts(repo),
+                "rows": catalogue_views.search_listings(repo, status=status_, q=q, limit=200)}
 
 
 @router.get("/catalogue", response_class=HTMLResponse)
-def catalogue_page(request: Request, session: SessionDep, user: PageReader,
+def catalogue_page(request: Request, session: SessionDep, runtime: RuntimeDep, user: PageReader,
                    status_: Annotated[str | None, Query(alias="status", max_length=16)] = None,
                    q: Annotated[str | None, Query(max_length=255)] = None) -> Response:
-    return render(request, "console/catalogue.html", data=catalogue_data(session, status_, q), status=status_ or "",
-                  q=q or "")
+    return render(request, "console/catalogue.html", data=catalogue_data(session, runtime.catalogue_store, status_, q),
+                  status=status_ or "", q=q or "")
 
 
 def audit_data(session: DbSession, run_id: int | None, kind: str | None) -> dict[str, Any] | dashboard.Unavailable:
@@ -403,8 +405,9 @@ def metric_families(session: DbSession, runtime: Any) -> Iterator[GaugeMetricFam
         for api, state, n in stock_state.import_counts_since(session, since):
             imports.add_metric([api, state], n)
     if _ready(session, "catalogue_imports"):
-        for api, state, n in catalogue_views.import_counts_since(session, since):
-            imports.add_metric([api, state], n)
+        with runtime.catalogue_store.unit_of_work() as repo:
+            for api, state, n in catalogue_views.import_counts_since(repo, since):
+                imports.add_metric([api, state], n)
     yield imports
     if _ready(session, "sync_outbox"):
         oldest = stock_state.oldest_pending_change(session)

@@ -36,7 +36,7 @@ from marketbridge.domain.catalogue import (
 from marketbridge.domain.money import to_money_or_none
 from marketbridge.runtime import Runtime
 from marketbridge.services import catalogue as catalogue_service
-from marketbridge.services.catalogue import products as catalogue_products
+from marketbridge.services.stock.rules import load_rules
 
 log = structlog.get_logger(__name__)
 
@@ -74,7 +74,7 @@ def fetch_magento(runtime: Runtime, progress: Progress = _noop) -> MagentoSide:
     with runtime.db.session() as session:
         overrides = dict(session.execute(select(PublishOverride.magento_sku,
                                                 PublishOverride.action)).tuples().all())
-        stock_rule_rows = catalogue_products._stock_rules(session)  # noqa: SLF001
+        stock_rule_rows = list(load_rules(session))  # the stock flow's rules: one definition everywhere
     rows: list[MagentoRow] = []
     unmanaged = catalogue_service.unmanaged_default(runtime)
     import datetime as dt
@@ -192,7 +192,7 @@ def confirm_quantities(runtime: Runtime, drifts: list[Drift]) -> list[Drift]:
 
     client = runtime.magento
     with runtime.db.session() as session:
-        stock_rule_rows = catalogue_products._stock_rules(session)  # noqa: SLF001
+        stock_rule_rows = list(load_rules(session))  # the stock flow's rules: one definition everywhere
         # sold on the marketplace, not yet in Magento: already off the offer, rightly (not drift)
         sold = units_sold_not_in_magento(session, [d.magento_sku for d in drifts if d.magento_sku],
                                          until_shipped=runtime.settings.order_creation_mode == "direct")

@@ -8,12 +8,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
-
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.catalogue import (
-    Listing,
-)
 from marketbridge.adapters.magento.criteria import SearchCriteria
 from marketbridge.domain.catalogue import (
     ListingStatus,
@@ -41,15 +36,13 @@ def discover_new_products(runtime: Runtime) -> list[str]:
     existed before are the audit's business ("missing on the marketplace", fixed with ``--fix``), not
     a surprise bulk publication. Scans look back a couple of seconds (Magento's timestamps have
     one-second resolution and the search is ``gt``); the listing table makes re-seeing harmless.
+    Storage is the flow's port (``runtime.catalogue_store``).
     """
-    from marketbridge.adapters.db.models.core import StreamCursor
-
-    with runtime.db.session() as session:
-        cursor = session.get(StreamCursor, CURSOR_NAME)
-        baseline_row = session.get(StreamCursor, BASELINE_NAME)
-        since = cursor.value if cursor else None
-        baseline = baseline_row.value if baseline_row else None
-        known = dict(session.execute(select(Listing.magento_sku, Listing.status)).tuples().all())
+    store = runtime.catalogue_store
+    with store.unit_of_work() as repo:
+        since = repo.cursor(CURSOR_NAME)
+        baseline = repo.cursor(BASELINE_NAME)
+        known = repo.listing_statuses()
     found: list[str] = []
     newest = since
     magento = runtime.magento
@@ -83,12 +76,10 @@ def discover_new_products(runtime: Runtime) -> list[str]:
         if newest is None or seen_until > newest:
             newest = seen_until
     value = newest or utcnow().strftime("%Y-%m-%d %H:%M:%S")
-    with runtime.db.session() as session:
-        cursor = session.get(StreamCursor, CURSOR_NAME)
-        if cursor is None:
-            session.add(StreamCursor(name=CURSOR_NAME, value=value))
-        elif value > cursor.value:
-            cursor.value = value
+    with store.unit_of_work() as repo:
+        current = repo.cursor(CURSOR_NAME)
+        if current is None or value > current:  # the cursor only moves forward
+            repo.move_cursor(CURSOR_NAME, value)
         if baseline is None:
-            session.add(StreamCursor(name=BASELINE_NAME, value=value))
+            repo.add_cursor(BASELINE_NAME, value)
     return found

@@ -6,15 +6,9 @@ accepted offer becomes ``live`` when OF21 shows it active, else ``inactive`` wit
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.catalogue import (
-    CatalogueImport,
-    Listing,
-)
 from marketbridge.adapters.errors import RateLimited, RemoteError
 from marketbridge.adapters.mirakl.models import OfferImportStatus, ProductImportStatus
 from marketbridge.domain.catalogue import (
@@ -23,13 +17,16 @@ from marketbridge.domain.catalogue import (
 )
 from marketbridge.domain.issues import IssueReport
 from marketbridge.runtime import Runtime
-from marketbridge.services import issues as issue_service
+
+if TYPE_CHECKING:
+    from marketbridge.adapters.db.models.catalogue import Listing
+    from marketbridge.ports import CatalogueRepository
 
 
 # ----------------------------------------------------------------------------- following reports
-def _reject(session: Session, listing: Listing, reasons: list[str], source: str) -> None:
+def _reject(repo: CatalogueRepository, listing: Listing, reasons: list[str], source: str) -> None:
     listing.status, listing.stage, listing.problems = ListingStatus.REJECTED.value, "", reasons
-    issue_service.record(session, IssueReport(
+    repo.issues.record(IssueReport(
         type=PRODUCT_REJECTED, object_id=listing.magento_sku,
         message=f"John Lewis rejected {listing.magento_sku} ({source}): " + " ".join(reasons),
         context={"reasons": reasons, "source": source},
@@ -39,11 +36,9 @@ def _reject(session: Session, listing: Listing, reasons: list[str], source: str)
 def follow_imports(runtime: Runtime) -> int:
     """Look once at every import still in flight; returns how many finished."""
     finished = 0
-    with runtime.db.session() as session:
-        imports = session.scalars(select(CatalogueImport).where(CatalogueImport.status == "submitted",
-                                                                CatalogueImport.purpose == "publish")
-                                  .order_by(CatalogueImport.id)).all()
-        pending = [(i.id, i.api, i.import_id) for i in imports]
+    store = runtime.catalogue_store
+    with store.unit_of_work() as repo:
+        pending = [(i.id, i.api, i.import_id) for i in repo.submitted_imports("publish")]
     for row_id, api, import_id in pending:
         # One branch per API so that each status model is read by its own field name (P42 says
         # import_status, OF02 status); `status` keeps the model for the fields both share.
@@ -58,8 +53,8 @@ def follow_imports(runtime: Runtime) -> int:
         except RateLimited:
             continue
         if remote not in ("COMPLETE", "FAILED", "CANCELLED", "SENT", "TRANSFORMATION_FAILED"):
-            with runtime.db.session() as session:
-                session.get(CatalogueImport, row_id).remote_status = remote  # type: ignore[union-attr]
+            with store.unit_of_work() as repo:
+                repo.catalogue_import(row_id).remote_status = remote  # type: ignore[union-attr]
             continue
         errors: dict[str, str] = {}
         if status.has_error_report:
@@ -75,26 +70,26 @@ def follow_imports(runtime: Runtime) -> int:
                 pass
         failed = remote in ("FAILED", "CANCELLED", "TRANSFORMATION_FAILED")
         live_check: list[tuple[str, str]] = []
-        with runtime.db.session() as session:
-            record = session.get(CatalogueImport, row_id)
+        with store.unit_of_work() as repo:
+            record = repo.catalogue_import(row_id)
             assert record is not None
             record.status, record.remote_status, record.finished_at = ("failed" if failed else "done"), remote, utcnow()
             reason = getattr(status, "reason_status", None) or ""
             record.detail = reason
             for sku in record.skus:
-                listing = session.get(Listing, sku)
+                listing = repo.listing(sku)
                 if listing is None:
                     continue
                 key = listing.offer_sku if api == "OF01" else sku
                 if failed:
-                    _reject(session, listing, [f"The whole import failed: {reason or remote}."], api)
+                    _reject(repo, listing, [f"The whole import failed: {reason or remote}."], api)
                 elif key in errors:
-                    _reject(session, listing, [errors[key]], "product import" if api == "P41" else "offer import")
+                    _reject(repo, listing, [errors[key]], "product import" if api == "P41" else "offer import")
                 elif api == "P41":
                     listing.stage = "product_ok"
                 else:
                     listing.stage = "offer_ok"
-                    issue_service.clear(session, PRODUCT_REJECTED, sku)
+                    repo.issues.clear(PRODUCT_REJECTED, sku)
                     live_check.append((sku, listing.offer_sku))
         refresh_live(runtime, [s for s, _ in live_check])
         finished += 1
@@ -104,13 +99,14 @@ def follow_imports(runtime: Runtime) -> int:
 def refresh_live(runtime: Runtime, skus: Sequence[str]) -> dict[str, str]:
     """Ask OF21 whether each product's offer is active: ``live``, or ``inactive`` with Mirakl's reasons."""
     out: dict[str, str] = {}
+    store = runtime.catalogue_store
     for sku in skus:
-        with runtime.db.session() as session:
-            listing = session.get(Listing, sku)
+        with store.unit_of_work() as repo:
+            listing = repo.listing(sku)
             offer_sku = listing.offer_sku if listing else sku
         offers = [o for o in runtime.mirakl.list_offers(sku=offer_sku) if o.shop_sku == offer_sku]
-        with runtime.db.session() as session:
-            listing = session.get(Listing, sku)
+        with store.unit_of_work() as repo:
+            listing = repo.listing(sku)
             if listing is None:
                 continue
             if not offers:

@@ -8,17 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.catalogue import (
-    Listing,
-    PublishOverride,
-)
 from marketbridge.adapters.errors import NotFound, RemoteError
 from marketbridge.domain import catalogue as catalogue_domain
 from marketbridge.domain.catalogue import (
@@ -28,16 +22,17 @@ from marketbridge.domain.catalogue import (
 )
 from marketbridge.domain.issues import IssueReport
 from marketbridge.runtime import Runtime
-from marketbridge.services import issues as issue_service
-from marketbridge.services import skus as sku_service
 from marketbridge.services.catalogue.mappings import attribute_mappings, category_mappings
 from marketbridge.services.catalogue.products import (
-    _stock_rules,
     catalogue_product,
     channel_values,
     unmanaged_default,
 )
 from marketbridge.services.catalogue.reference import market_reference
+
+if TYPE_CHECKING:
+    from marketbridge.adapters.db.models.catalogue import Listing
+    from marketbridge.ports import CatalogueRepository
 
 log = structlog.get_logger(__name__)
 
@@ -53,11 +48,10 @@ class PrepareResult:
     not_found: list[str] = field(default_factory=list)
 
 
-def _listing(session: Session, sku: str) -> Listing:
-    row = session.get(Listing, sku)
+def _listing(repo: CatalogueRepository, sku: str) -> Listing:
+    row = repo.listing(sku)
     if row is None:
-        row = Listing(magento_sku=sku, offer_sku=sku, status=ListingStatus.NEW.value, stage="", problems=[], payload={})
-        session.add(row)
+        row = repo.add_listing(sku, status=ListingStatus.NEW.value)
     return row
 
 
@@ -81,18 +75,21 @@ def _expand(runtime: Runtime, skus: Iterable[str]) -> tuple[list[tuple[Any, str 
 
 
 def prepare(runtime: Runtime, skus: Sequence[str]) -> PrepareResult:
-    """Validate ``skus`` (and a configurable's children) and queue the valid ones for sending."""
+    """Validate ``skus`` (and a configurable's children) and queue the valid ones for sending.
+
+    Every product's listing, issue and payload is written in one unit of work (the stock flow's
+    rules and the SKU links are read in it too)."""
     result = PrepareResult()
     fetched, result.not_found = _expand(runtime, skus)
     reference = market_reference(runtime) if fetched else None
-    with runtime.db.session() as session:
-        mappings = attribute_mappings(session)
-        categories = category_mappings(session)
-        overrides = dict(session.execute(select(PublishOverride.magento_sku, PublishOverride.action)).tuples().all())
-        stock_rule_rows = _stock_rules(session)
+    with runtime.catalogue_store.unit_of_work() as repo:
+        mappings = attribute_mappings(repo)
+        categories = category_mappings(repo)
+        overrides = repo.override_actions()
+        stock_rule_rows = repo.stock.rules()
         for raw, parent in fetched:
             product = catalogue_product(raw, parent)
-            listing = _listing(session, product.sku)
+            listing = _listing(repo, product.sku)
             listing.type_id = product.type_id
             listing.requested_at = utcnow()
             if parent is None and listing.variant_group and product.type_id == "simple":
@@ -102,7 +99,7 @@ def prepare(runtime: Runtime, skus: Sequence[str]) -> PrepareResult:
             if reason is not None:
                 listing.status, listing.stage, listing.problems = ListingStatus.EXCLUDED.value, "", [reason]
                 result.excluded[product.sku] = reason
-                issue_service.clear(session, PRODUCT_INVALID, product.sku)
+                repo.issues.clear(PRODUCT_INVALID, product.sku)
                 continue
             assert reference is not None
             category = catalogue_domain.map_category(product, categories, reference)
@@ -121,14 +118,14 @@ def prepare(runtime: Runtime, skus: Sequence[str]) -> PrepareResult:
             if problems:
                 listing.status, listing.stage, listing.problems = ListingStatus.INVALID.value, "", problems
                 result.invalid[product.sku] = problems
-                issue_service.record(session, IssueReport(
+                repo.issues.record(IssueReport(
                     type=PRODUCT_INVALID, object_id=product.sku,
                     message=f"{product.sku} cannot be published: " + " ".join(problems),
                     context={"problems": problems},
                 ))
                 continue
-            issue_service.clear(session, PRODUCT_INVALID, product.sku)
-            offer_sku = sku_service.offer_sku_for(session, product.sku)
+            repo.issues.clear(PRODUCT_INVALID, product.sku)
+            offer_sku = repo.skus.offer_sku_for(product.sku)
             listing.offer_sku = offer_sku
             listing.payload = {
                 "product": row,

@@ -9,8 +9,6 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from marketbridge.domain import stock as stock_domain
 from marketbridge.domain.catalogue import (
     CatalogueProduct,
@@ -37,13 +35,6 @@ def catalogue_product(product: Any, parent_sku: str | None = None) -> CatalogueP
         or str(attributes.get("required_options") or "0") == "1",
         parent_sku=parent_sku, children=children,
     )
-
-
-def _stock_rules(session: Session) -> list[Any]:
-    """The stock flow's rules table (one definition of the rules everywhere)."""
-    from marketbridge.services.stock.rules import load_rules
-
-    return list(load_rules(session))
 
 
 def unmanaged_default(runtime: Runtime) -> int:

@@ -1,19 +1,21 @@
 """Reading listings (their status, stage and problems), and the console's views of the flow:
-listings by status, searched, and the imports sent.
+listings by status, searched, and the imports sent. The console's views take the flow's repository
+(the page opens a unit of work of ``runtime.catalogue_store``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
-from marketbridge.adapters.db.models.catalogue import CatalogueImport, Listing
 from marketbridge.domain.catalogue import ListingStatus
 from marketbridge.runtime import Runtime
 from marketbridge.services.catalogue.results import ListingView
+
+if TYPE_CHECKING:
+    from marketbridge.adapters.db.models.catalogue import Listing
+    from marketbridge.ports import CatalogueRepository
 
 #: The order in which the console lists the statuses (any other status found follows).
 CONSOLE_STATUSES: tuple[ListingStatus, ...] = (
@@ -32,38 +34,24 @@ def listing_view(row: Listing) -> ListingView:
 
 def statuses(runtime: Runtime, skus: Sequence[str] | None = None, *, status: str | None = None,
              limit: int = 1000) -> dict[str, ListingView]:
-    with runtime.db.session() as session:
-        query = select(Listing).order_by(Listing.magento_sku)
-        if skus is not None:
-            query = query.where(Listing.magento_sku.in_(list(skus)))
-        if status is not None:
-            query = query.where(Listing.status == status)
-        return {row.magento_sku: listing_view(row) for row in session.scalars(query.limit(limit))}
+    with runtime.catalogue_store.unit_of_work() as repo:
+        return {row.magento_sku: listing_view(row) for row in repo.listings(skus=skus, status=status, limit=limit)}
 
 
-def listing_counts(session: Session) -> list[tuple[str, int]]:
+def listing_counts(repo: CatalogueRepository) -> list[tuple[str, int]]:
     """Listings per status: every console status (zero when none), then any other status present."""
-    counts = {str(s): int(n) for s, n in session.execute(select(Listing.status, func.count()).group_by(Listing.status))}
+    counts = repo.listing_counts()
     known = [s.value for s in CONSOLE_STATUSES]
     return [(s, counts.get(s, 0)) for s in known] + [(s, n) for s, n in counts.items() if s not in known]
 
 
-def search_listings(session: Session, *, status: str | None = None, q: str | None = None,
+def search_listings(repo: CatalogueRepository, *, status: str | None = None, q: str | None = None,
                     limit: int = 200) -> list[ListingView]:
     """Most recently updated first; ``q`` matches part of the Adobe Commerce SKU or the offer SKU
     (literally: ``%`` and ``_`` are not wildcards)."""
-    query = select(Listing).order_by(Listing.updated_at.desc())
-    if status:
-        query = query.where(Listing.status == status)
-    if q:
-        query = query.where(Listing.magento_sku.contains(q.strip(), autoescape=True)
-                            | Listing.offer_sku.contains(q.strip(), autoescape=True))
-    return [listing_view(r) for r in session.scalars(query.limit(limit))]
+    return [listing_view(r) for r in repo.search_listings(status=status, q=q, limit=limit)]
 
 
-def import_counts_since(session: Session, since: dt.datetime) -> list[tuple[str, str, int]]:
+def import_counts_since(repo: CatalogueRepository, since: dt.datetime) -> list[tuple[str, str, int]]:
     """``(api, status, count)`` of the catalogue imports submitted since then."""
-    rows = session.execute(select(CatalogueImport.api, CatalogueImport.status, func.count())
-                           .where(CatalogueImport.submitted_at >= since)
-                           .group_by(CatalogueImport.api, CatalogueImport.status))
-    return [(str(api), str(status), int(n)) for api, status, n in rows]
+    return repo.import_counts_since(since)

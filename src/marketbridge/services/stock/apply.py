@@ -225,8 +225,9 @@ def apply_readings(
         return result
     force = force or set()
     rules = load_rules(session) if rules is None else rules
-    # Other flows' data through their query functions, never their tables (issue 18 item 2).
-    from marketbridge.services.catalogue.queries import published_as_simple
+    # Other flows' data through their query functions, never their tables (issue 18 item 2); the
+    # catalogue's are in its storage adapter, as the catalogue flow writes no query itself.
+    from marketbridge.adapters.db.catalogue import published_as_simple
     from marketbridge.services.orders.queries import units_sold_not_in_magento
 
     as_simple = published_as_simple(session)

@@ -105,46 +105,58 @@ def publish(body: PublishRequest, runtime: RuntimeDep, user: Publisher) -> dict[
 
 
 # ----------------------------------------------------------------------------- mappings
+# Each edit is one unit of work of the flow's store: the change, its activity-log entry (and for a
+# publish rule the stock flow's hint) commit together, or not at all.
 @router.get("/api/catalogue/mappings")
-def mappings(session: SessionDep, user: Reader) -> MappingsView:
-    return catalogue_service.mappings_view(session)
+def mappings(runtime: RuntimeDep, user: Reader) -> MappingsView:
+    with runtime.catalogue_store.unit_of_work() as repo:
+        return catalogue_service.mappings_view(repo)
 
 
 @router.put("/api/catalogue/mappings/attributes/{attribute}")
-def put_attribute(attribute: str, body: AttributeMappingIn, session: SessionDep, user: Editor) -> AttributeMappingView:
+def put_attribute(attribute: str, body: AttributeMappingIn, runtime: RuntimeDep, user: Editor) -> AttributeMappingView:
     try:
-        row = catalogue_service.set_attribute_mapping(session, attribute, body.source, body.value_map, actor=user.name)
+        with runtime.catalogue_store.unit_of_work() as repo:
+            row = catalogue_service.set_attribute_mapping(repo, attribute, body.source, body.value_map,
+                                                          actor=user.name)
+            return AttributeMappingView(attribute=row.attribute, source=row.source, value_map=row.value_map)
     except ValueError as error:
         raise HTTPException(422, str(error)) from None
-    return AttributeMappingView(attribute=row.attribute, source=row.source, value_map=row.value_map)
 
 
 @router.delete("/api/catalogue/mappings/attributes/{attribute}", status_code=204)
-def delete_attribute(attribute: str, session: SessionDep, user: Editor) -> None:
-    if not catalogue_service.delete_mapping(session, "attribute", attribute, actor=user.name):
+def delete_attribute(attribute: str, runtime: RuntimeDep, user: Editor) -> None:
+    with runtime.catalogue_store.unit_of_work() as repo:
+        deleted = catalogue_service.delete_mapping(repo, "attribute", attribute, actor=user.name)
+    if not deleted:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No edited mapping for this attribute.")
 
 
 @router.put("/api/catalogue/mappings/categories/{magento_category:path}")
-def put_category(magento_category: str, body: CategoryMappingIn, session: SessionDep,
+def put_category(magento_category: str, body: CategoryMappingIn, runtime: RuntimeDep,
                  user: Editor) -> CategoryMappingView:
     try:
-        row = catalogue_service.set_category_mapping(session, magento_category, body.marketplace_category,
-                                                     actor=user.name)
+        with runtime.catalogue_store.unit_of_work() as repo:
+            row = catalogue_service.set_category_mapping(repo, magento_category, body.marketplace_category,
+                                                         actor=user.name)
+            return CategoryMappingView(magento_category=row.magento_category,
+                                       marketplace_category=row.marketplace_category)
     except ValueError as error:
         raise HTTPException(422, str(error)) from None
-    return CategoryMappingView(magento_category=row.magento_category, marketplace_category=row.marketplace_category)
 
 
 @router.delete("/api/catalogue/mappings/categories/{magento_category:path}", status_code=204)
-def delete_category(magento_category: str, session: SessionDep, user: Editor) -> None:
-    if not catalogue_service.delete_mapping(session, "category", magento_category, actor=user.name):
+def delete_category(magento_category: str, runtime: RuntimeDep, user: Editor) -> None:
+    with runtime.catalogue_store.unit_of_work() as repo:
+        deleted = catalogue_service.delete_mapping(repo, "category", magento_category, actor=user.name)
+    if not deleted:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No mapping for this category.")
 
 
 @router.put("/api/catalogue/rules/{sku:path}")
-def put_rule(sku: str, body: PublishRuleIn, session: SessionDep, user: Editor) -> PublishRuleView:
-    catalogue_service.set_override(session, sku, body.action, actor=user.name, note=body.note)
+def put_rule(sku: str, body: PublishRuleIn, runtime: RuntimeDep, user: Editor) -> PublishRuleView:
+    with runtime.catalogue_store.unit_of_work() as repo:
+        catalogue_service.set_override(repo, sku, body.action, actor=user.name, note=body.note)
     return PublishRuleView(magento_sku=sku, action=body.action)
 
 
