@@ -19,7 +19,7 @@ The refunds flow's storage fake is in tests/fakes_refunds.py.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -360,3 +360,22 @@ class FakeShipmentsRepository:
 
     def delete_carrier_mapping(self, row: CarrierMapping) -> None:
         del self.store.mapping_rows[row.id]
+
+    def carrier_mapping_rows(self) -> list[CarrierMapping]:
+        return sorted(self.store.mapping_rows.values(), key=lambda r: (r.magento_carrier_code, r.title_key))
+
+    def list_shipments(self, *, state: str | None = None, order_id: str | None = None,
+                       limit: int = 200, offset: int = 0) -> list[ShipmentOut]:
+        rows = [r for r in self.store.rows.values()
+                if (not state or r.state == state) and (not order_id or r.marketplace_order_id == order_id)]
+        rows.sort(key=lambda r: (r.detected_at, r.magento_shipment_id), reverse=True)
+        return rows[offset:offset + limit]
+
+    def count_by_state(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for row in self.store.rows.values():
+            counts[row.state] = counts.get(row.state, 0) + 1
+        return counts
+
+    def shipments_by_ids(self, ids: Iterable[int]) -> list[ShipmentOut]:
+        return [self.store.rows[i] for i in ids if i in self.store.rows]
