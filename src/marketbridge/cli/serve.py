@@ -12,7 +12,6 @@ other.
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -23,14 +22,6 @@ import uvicorn
 log = structlog.get_logger(__name__)
 
 POLL_SECONDS = 0.02
-#: How long a thread may keep the interpreter lock before a waiting thread gets it (Python's default
-#: is 5 ms). The worker is many threads that mostly wait (webhook requests, the flows' steps, the
-#: engine's pollers) and take turns writing the SQLite file (adapters.db.sqlite_writes); a thread
-#: woken for its turn, or back from a SQLite call, waits for the interpreter behind the threads
-#: that compute, while holding the file's turn. bench/sqlite_writers.py, 20 writers taking turns
-#: beside 3 computing threads: 137 transactions in 10 s at 5 ms (p99 of a short one 1,911 ms), 404
-#: at 1 ms (p99 585 ms).
-SWITCH_INTERVAL_SECONDS = 0.001
 
 
 def serve(app: Any, *, host: str, port: int, on_listening: Callable[[], object]) -> None:
@@ -51,7 +42,6 @@ def serve(app: Any, *, host: str, port: int, on_listening: Callable[[], object])
             finished.wait(POLL_SECONDS)
 
     threading.Thread(target=watch, name="on-listening", daemon=True).start()
-    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     try:
         server.run()
     finally:
