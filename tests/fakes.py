@@ -208,13 +208,15 @@ class FakeIssueLog:
 
 
 class FakeOrderRecords:
-    """``OrderRecords``: the orders the orders flow knows (``known``), and which it moved to shipped
-    or refunded."""
+    """``OrderRecords``: the orders the orders flow knows (``known``), which it moved to shipped or
+    refunded, and the units sold not yet in Adobe Commerce (``sold``)."""
 
     def __init__(self) -> None:
         self.known: set[str] = set()
         self.shipped: dict[str, dict[str, Any]] = {}
         self.refunded: dict[str, dict[str, Any]] = {}
+        self.sold: dict[str, float] = {}  # units sold on the marketplace, not yet in Adobe Commerce
+        self.sold_until_shipped: dict[str, float] = {}  # the same, counting direct-created orders
 
     def mark_shipped(self, order_id: str, *, carriers: list[str], tracking_numbers: list[str],
                      at: dt.datetime) -> str | None:
@@ -228,6 +230,11 @@ class FakeOrderRecords:
             return f"no marketplace order {order_id}"
         self.refunded[order_id] = {"connection": connection, "source": source}
         return None
+
+    def units_sold_not_in_magento(self, skus: Sequence[str], *, until_shipped: bool = False) -> dict[str, float]:
+        """``sold`` (Magento SKU -> units), or ``sold_until_shipped`` when asked ``until_shipped``."""
+        sold = self.sold_until_shipped if until_shipped else self.sold
+        return {sku: units for sku, units in sold.items() if sku in set(skus)}
 
 
 @dataclass

@@ -24,21 +24,26 @@ in-memory fakes. The repository hands out the flow's own ``ShipmentOut`` records
 them in place and the unit of work keeps the changes (SQLAlchemy's session, or the fake's dict).
 The refunds flow follows the same pattern: :class:`RefundsStore` / :class:`RefundsRepository`,
 implemented in :mod:`marketbridge.adapters.db.refunds`, with ``RefundOut`` / ``MarketplaceRefund``
-records (tests/unit/test_refunds_flow.py on fakes).
+records (tests/unit/test_refunds_flow.py on fakes). The audit too: :class:`AuditStore` /
+:class:`AuditRepository`, implemented in :mod:`marketbridge.adapters.db.audit`, with ``AuditRun`` /
+``AuditDrift`` records; it reads the stock flow's rules and writes its hints through
+:class:`StockRecords` (tests/unit/test_audit_flow.py on fakes).
 
 One module per concern, re-exported here (``from marketbridge.ports import MagentoPort``):
 ``remote`` (Adobe Commerce, Mirakl), ``shared`` (the issue log, another flow's order records, SKU
-links), and one module per flow's storage (``shipments``, ``refunds``; the next flow adds its own).
+links, the stock flow's records), and one module per flow's storage (``shipments``, ``refunds``,
+``audit``; the next flow adds its own).
 """
 
 from __future__ import annotations
 
+from marketbridge.ports.audit import AuditRepository, AuditStore
 from marketbridge.ports.refunds import RefundsRepository, RefundsStore
 from marketbridge.ports.remote import MagentoPort, MiraklPort
-from marketbridge.ports.shared import IssueLog, OrderRecords, SkuLinks
+from marketbridge.ports.shared import IssueLog, OrderRecords, SkuLinks, StockRecords
 from marketbridge.ports.shipments import ShipmentsRepository, ShipmentsStore
 
 __all__ = [
-    "IssueLog", "MagentoPort", "MiraklPort", "OrderRecords", "RefundsRepository", "RefundsStore",
-    "ShipmentsRepository", "ShipmentsStore", "SkuLinks",
+    "AuditRepository", "AuditStore", "IssueLog", "MagentoPort", "MiraklPort", "OrderRecords", "RefundsRepository",
+    "RefundsStore", "ShipmentsRepository", "ShipmentsStore", "SkuLinks", "StockRecords",
 ]

@@ -1,12 +1,15 @@
-"""Storage ports that more than one flow uses: the issue log, another flow's order records, SKU links."""
+"""Storage ports that more than one flow uses: the issue log, another flow's order records, SKU
+links, and what other flows ask of the stock flow."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from marketbridge.domain.issues import IssueReport, IssueType
+    from marketbridge.domain.stock import Rule
 
 
 class IssueLog(Protocol):
@@ -38,7 +41,7 @@ class IssueLog(Protocol):
 
 
 class OrderRecords(Protocol):
-    """What the shipments and refunds flows ask of the orders flow inside their unit of work.
+    """What the shipments, refunds and audit flows ask of the orders flow inside their unit of work.
     Implemented over a session by :class:`marketbridge.services.orders.record.SessionOrderRecords`."""
 
     def mark_shipped(self, order_id: str, *, carriers: list[str], tracking_numbers: list[str],
@@ -55,6 +58,12 @@ class OrderRecords(Protocol):
         returned (None otherwise)."""
         ...
 
+    def units_sold_not_in_magento(self, skus: Sequence[str], *, until_shipped: bool = False) -> dict[str, float]:
+        """Per Magento SKU (of ``skus``), the units of marketplace orders that Mirakl has already
+        taken off the offer and Adobe Commerce does not hold yet (the orders flow's rule, in one
+        query); ``until_shipped`` counts orders created without a reservation until they ship."""
+        ...
+
 
 class SkuLinks(Protocol):
     """The person-confirmed SKU links (offer SKU -> Adobe Commerce SKU) as a flow reads them in its
@@ -66,4 +75,20 @@ class SkuLinks(Protocol):
 
     def all_links(self) -> dict[str, str]:
         """Offer SKU -> Magento SKU for every confirmed link."""
+        ...
+
+
+class StockRecords(Protocol):
+    """What other flows (the audit) ask of the stock flow inside their unit of work. Implemented
+    over a session by :class:`marketbridge.services.stock.queries.SessionStockRecords`."""
+
+    def rules(self) -> list[Rule]:
+        """Every stored channel rule, as the domain's ``publishable_quantity`` / ``channel_price``
+        take them (one definition of the rules everywhere)."""
+        ...
+
+    def force_resend(self, stock_skus: Sequence[str], price_skus: Sequence[str], *, reason: str) -> None:
+        """Ask the stock flow to re-read these SKUs in Adobe Commerce (quantity exactly for
+        ``stock_skus``, price for ``price_skus``) and send what it says then, even when that equals
+        what it last sent; one sorted write of hints."""
         ...
