@@ -19,7 +19,7 @@ from marketbridge.settings import Settings
 
 if TYPE_CHECKING:
     from marketbridge.bus import MessageBus
-    from marketbridge.ports import MagentoPort, MiraklPort, RefundsStore, ShipmentsStore
+    from marketbridge.ports import AuditStore, MagentoPort, MiraklPort, RefundsStore, ShipmentsStore
     from marketbridge.services.console.actions import FlowActions
     from marketbridge.services.webhooks import WebhookHandlers
 
@@ -64,6 +64,8 @@ class Runtime:
     shipments_store: ShipmentsStore
     #: the refunds flow's storage (``adapters.db.refunds`` over ``db``; a fake in unit tests)
     refunds_store: RefundsStore
+    #: the audit's storage (``adapters.db.audit`` over ``db``; a fake in unit tests)
+    audit_store: AuditStore
     extras: dict[str, Any] = field(default_factory=dict)
 
     @cached_property

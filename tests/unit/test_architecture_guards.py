@@ -229,14 +229,18 @@ ON_STORAGE_PORT = {*(f"services/shipments/{name}.py" for name in (
                        "snapshots", "views", "watch")),
                    *(f"services/refunds/{name}.py" for name in (
                        "__init__", "conversions", "follow", "mirror", "polling", "prepare", "reading", "reasons",
-                       "recording", "results", "send", "states", "webhooks"))}
+                       "recording", "results", "send", "states", "webhooks")),
+                   *(f"services/audit/{name}.py" for name in (
+                       "__init__", "fetching", "fixing", "reading", "results", "running"))}
 #: What those may still import from ``adapters/db``: the database clock helper, which runs no query,
 #: and the flow's record types, which its repository hands out.
 STORAGE_PORT_ALLOWED = {"marketbridge.adapters.db.base", "marketbridge.adapters.db.base.utcnow",
                         "marketbridge.adapters.db.models.shipments", "marketbridge.adapters.db.models.shipments.ShipmentOut",
                         "marketbridge.adapters.db.models.shipments.CarrierMapping",
                         "marketbridge.adapters.db.models.refunds", "marketbridge.adapters.db.models.refunds.RefundOut",
-                        "marketbridge.adapters.db.models.refunds.MarketplaceRefund"}
+                        "marketbridge.adapters.db.models.refunds.MarketplaceRefund",
+                        "marketbridge.adapters.db.models.catalogue", "marketbridge.adapters.db.models.catalogue.AuditRun",
+                        "marketbridge.adapters.db.models.catalogue.AuditDrift"}
 
 
 def test_flows_on_their_storage_port_write_no_query() -> None:

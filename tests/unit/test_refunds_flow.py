@@ -47,7 +47,8 @@ class Flow:
         self.runtime = Runtime(
             settings=load_settings(database_url="sqlite://", session_secret="x" * 48, **settings),
             db=NoDatabase(), bus=MessageBus(), engine=NoDatabase(), webhook_handlers=WebhookHandlers(),
-            flow_actions=FlowActions(), shipments_store=NoDatabase(), refunds_store=self.store)
+            flow_actions=FlowActions(), shipments_store=NoDatabase(), refunds_store=self.store,
+            audit_store=NoDatabase())
         self.runtime.magento = self.magento  # type: ignore[assignment]
         self.runtime.mirakl = self.mirakl  # type: ignore[assignment]
 

@@ -53,7 +53,8 @@ class Flow:
         self.runtime = Runtime(
             settings=load_settings(database_url="sqlite://", session_secret="x" * 48, **settings),
             db=NoDatabase(), bus=MessageBus(), engine=NoDatabase(), webhook_handlers=WebhookHandlers(),
-            flow_actions=FlowActions(), shipments_store=self.store, refunds_store=NoDatabase())
+            flow_actions=FlowActions(), shipments_store=self.store, refunds_store=NoDatabase(),
+            audit_store=NoDatabase())
         self.runtime.magento = self.magento
         self.runtime.mirakl = self.mirakl
 

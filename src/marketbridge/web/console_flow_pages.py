@@ -27,7 +27,7 @@ from marketbridge.domain import stock as stock_domain
 from marketbridge.domain.auth import Action, may
 from marketbridge.domain.orders import OrderState
 from marketbridge.domain.shipments import CARRIER_UNMAPPED, ShipmentState
-from marketbridge.ports import RefundsStore, ShipmentsStore
+from marketbridge.ports import AuditStore, RefundsStore, ShipmentsStore
 from marketbridge.services import audit as audit_service
 from marketbridge.services import orders as order_service
 from marketbridge.services import refunds as refund_service
@@ -209,21 +209,24 @@ def catalogue_page(request: Request, session: SessionDep, user: PageReader,
                   q=q or "")
 
 
-def audit_data(session: DbSession, run_id: int | None, kind: str | None) -> dict[str, Any] | dashboard.Unavailable:
+def audit_data(session: DbSession, store: AuditStore, run_id: int | None,
+               kind: str | None) -> dict[str, Any] | dashboard.Unavailable:
     audit = audit_service
     if not _ready(session, "audit_runs", "audit_drifts"):
         return dashboard.Unavailable("the audit is not installed on this server yet.")
-    runs = audit.list_runs(session, limit=20)
-    chosen = run_id or next((r.id for r in runs if r.status == "complete"), None) or (runs[0].id if runs else None)
-    run = audit.get_run(session, chosen, kind=kind or None, limit=500) if chosen else None
+    with store.unit_of_work() as repo:
+        runs = audit.list_runs(repo, limit=20)
+        chosen = run_id or next((r.id for r in runs if r.status == "complete"), None) or (runs[0].id if runs else None)
+        run = audit.get_run(repo, chosen, kind=kind or None, limit=500) if chosen else None
     return {"runs": runs, "run": run}
 
 
 @router.get("/audit", response_class=HTMLResponse)
-def audit_page(request: Request, session: SessionDep, user: PageReader,
+def audit_page(request: Request, session: SessionDep, runtime: RuntimeDep, user: PageReader,
                run: Annotated[int | None, Query(ge=1, le=INT4_MAX)] = None,
                kind: Annotated[str | None, Query(max_length=32)] = None) -> Response:
-    return render(request, "console/audit.html", data=audit_data(session, run, kind), kind=kind or "")
+    return render(request, "console/audit.html", data=audit_data(session, runtime.audit_store, run, kind),
+                  kind=kind or "")
 
 
 # --- editors: carrier mapping and stock rules ----------------------------------------------------------
@@ -384,7 +387,7 @@ def overview_highlights(session: DbSession, runtime: Any) -> list[Highlight]:
     refunds = _safe(lambda: refunds_data(session, runtime.refunds_store, REFUND_HELD), None)
     if isinstance(refunds, dict) and refunds["memos"]:
         items.append(Highlight(f"{len(refunds['memos'])} credit memo(s) held, not refunded on John Lewis", "/refunds?status=held", "warn"))
-    audit = _safe(lambda: audit_data(session, None, None), None)
+    audit = _safe(lambda: audit_data(session, runtime.audit_store, None, None), None)
     if isinstance(audit, dict) and audit["run"] and audit["run"].drift_count:
         items.append(Highlight(f"The last audit found {audit['run'].drift_count} difference(s) between the two sides",
                                "/audit", "warn"))
