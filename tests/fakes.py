@@ -13,7 +13,7 @@ the flow did to it, so a test asserts on decisions, not on SQL or wire traffic.
   stored records themselves, so the flow's changes are kept as a committed transaction would
   keep them; the fake does not roll back (no test here relies on a rollback).
 
-The refunds flow's storage fake is in tests/fakes_refunds.py.
+The refunds flow's storage fake is in tests/fakes_refunds.py, the audit's in tests/fakes_audit.py.
 """
 
 from __future__ import annotations
