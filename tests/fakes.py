@@ -13,13 +13,13 @@ the flow did to it, so a test asserts on decisions, not on SQL or wire traffic.
   stored records themselves, so the flow's changes are kept as a committed transaction would
   keep them; the fake does not roll back (no test here relies on a rollback).
 
-The refunds flow's storage fake is in tests/fakes_refunds.py.
+The refunds flow's storage fake is in tests/fakes_refunds.py, the audit's in tests/fakes_audit.py.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -208,13 +208,15 @@ class FakeIssueLog:
 
 
 class FakeOrderRecords:
-    """``OrderRecords``: the orders the orders flow knows (``known``), and which it moved to shipped
-    or refunded."""
+    """``OrderRecords``: the orders the orders flow knows (``known``), which it moved to shipped or
+    refunded, and the units sold not yet in Adobe Commerce (``sold``)."""
 
     def __init__(self) -> None:
         self.known: set[str] = set()
         self.shipped: dict[str, dict[str, Any]] = {}
         self.refunded: dict[str, dict[str, Any]] = {}
+        self.sold: dict[str, float] = {}  # units sold on the marketplace, not yet in Adobe Commerce
+        self.sold_until_shipped: dict[str, float] = {}  # the same, counting direct-created orders
 
     def mark_shipped(self, order_id: str, *, carriers: list[str], tracking_numbers: list[str],
                      at: dt.datetime) -> str | None:
@@ -228,6 +230,11 @@ class FakeOrderRecords:
             return f"no marketplace order {order_id}"
         self.refunded[order_id] = {"connection": connection, "source": source}
         return None
+
+    def units_sold_not_in_magento(self, skus: Sequence[str], *, until_shipped: bool = False) -> dict[str, float]:
+        """``sold`` (Magento SKU -> units), or ``sold_until_shipped`` when asked ``until_shipped``."""
+        sold = self.sold_until_shipped if until_shipped else self.sold
+        return {sku: units for sku, units in sold.items() if sku in set(skus)}
 
 
 @dataclass
@@ -360,3 +367,22 @@ class FakeShipmentsRepository:
 
     def delete_carrier_mapping(self, row: CarrierMapping) -> None:
         del self.store.mapping_rows[row.id]
+
+    def carrier_mapping_rows(self) -> list[CarrierMapping]:
+        return sorted(self.store.mapping_rows.values(), key=lambda r: (r.magento_carrier_code, r.title_key))
+
+    def list_shipments(self, *, state: str | None = None, order_id: str | None = None,
+                       limit: int = 200, offset: int = 0) -> list[ShipmentOut]:
+        rows = [r for r in self.store.rows.values()
+                if (not state or r.state == state) and (not order_id or r.marketplace_order_id == order_id)]
+        rows.sort(key=lambda r: (r.detected_at, r.magento_shipment_id), reverse=True)
+        return rows[offset:offset + limit]
+
+    def count_by_state(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for row in self.store.rows.values():
+            counts[row.state] = counts.get(row.state, 0) + 1
+        return counts
+
+    def shipments_by_ids(self, ids: Iterable[int]) -> list[ShipmentOut]:
+        return [self.store.rows[i] for i in ids if i in self.store.rows]

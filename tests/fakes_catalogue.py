@@ -61,6 +61,9 @@ class FakeStockRecords:
         self.hints.append({"skus": noted, "stock": stock, "price": price, "force": force, "reason": reason})
         return len(noted)
 
+    def force_resend(self, stock_skus: Sequence[str], price_skus: Sequence[str], *, reason: str) -> None:
+        raise AssertionError("the catalogue notes hints (note_hints); forced re-reads are the audit's")
+
 
 @dataclass
 class FakeCatalogueStore:

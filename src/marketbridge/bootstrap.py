@@ -12,8 +12,8 @@ import into "no price rules". Reading this module now tells the whole wiring:
 * the console's flow actions (``services.console.flow_hooks.register_all``);
 * the engine port (:class:`DbosEngine`): launching DBOS, its client, and what the dashboard needs
   to know about the workflows — so services and the web layer never import ``workflows``;
-* the storage ports (``marketbridge.ports``): the shipments, refunds and catalogue flows' stores
-  over the database.
+* the storage ports (``marketbridge.ports``): the shipments, refunds, catalogue and audit flows'
+  stores over the database.
 
 The worker (``marketbridge run``), the web app (``create_app`` takes the runtime built here), the
 CLI and the tests all start from :func:`build_runtime`.
@@ -26,6 +26,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from marketbridge import bus as messages
+from marketbridge.adapters.db.audit import SqlAuditStore
 from marketbridge.adapters.db.catalogue import SqlCatalogueStore
 from marketbridge.adapters.db.refunds import SqlRefundsStore
 from marketbridge.adapters.db.session import Database
@@ -38,7 +39,7 @@ from marketbridge.services.console import flow_hooks as console_flow_hooks
 from marketbridge.services.console.actions import FlowActions
 from marketbridge.services.orders.record import SessionOrderRecords
 from marketbridge.services.skus import SessionSkuLinks
-from marketbridge.services.stock.records import SessionStockRecords
+from marketbridge.services.stock.queries import SessionStockRecords
 from marketbridge.services.webhooks import Handler, WebhookHandlers
 from marketbridge.settings import Settings
 from marketbridge.workflows import catalogue as catalogue_workflows
@@ -68,7 +69,9 @@ def build_runtime(settings: Settings) -> Runtime:
                                                         orders=SessionOrderRecords),
                       refunds_store=refunds_store,
                       catalogue_store=SqlCatalogueStore(db, issues=issue_service.SessionIssueLog, skus=SessionSkuLinks,
-                                                        stock=SessionStockRecords))
+                                                        stock=SessionStockRecords),
+                      audit_store=SqlAuditStore(db, skus=SessionSkuLinks, orders=SessionOrderRecords,
+                                                stock=SessionStockRecords))
     engine.runtime = runtime
     wire_bus(bus, runtime)
     console_flow_hooks.register_all(flow_actions)

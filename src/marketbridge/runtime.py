@@ -19,7 +19,14 @@ from marketbridge.settings import Settings
 
 if TYPE_CHECKING:
     from marketbridge.bus import MessageBus
-    from marketbridge.ports import CatalogueStore, MagentoPort, MiraklPort, RefundsStore, ShipmentsStore
+    from marketbridge.ports import (
+        AuditStore,
+        CatalogueStore,
+        MagentoPort,
+        MiraklPort,
+        RefundsStore,
+        ShipmentsStore,
+    )
     from marketbridge.services.console.actions import FlowActions
     from marketbridge.services.webhooks import WebhookHandlers
 
@@ -66,6 +73,8 @@ class Runtime:
     refunds_store: RefundsStore
     #: the catalogue flow's storage (``adapters.db.catalogue`` over ``db``; a fake in unit tests)
     catalogue_store: CatalogueStore
+    #: the audit's storage (``adapters.db.audit`` over ``db``; a fake in unit tests)
+    audit_store: AuditStore
     extras: dict[str, Any] = field(default_factory=dict)
 
     @cached_property

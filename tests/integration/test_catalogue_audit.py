@@ -77,7 +77,8 @@ def test_quantity_changed_on_the_marketplace_is_found_and_fixed(rt, fresh_sandbo
         assert skus <= baseline.get(kind, set()) | {"MB-000012"}, kind
     with rt.db.session() as s:
         assert s.query(IssueRecord).filter_by(type="audit_offer_inactive", object_id="MB-000012").one().state == "open"
-        runs = audit_service.list_runs(s)
+    with rt.audit_store.unit_of_work() as repo:
+        runs = audit_service.list_runs(repo)
         assert [r.id for r in runs] == [after.run_id, fixed.run_id, found.run_id, 1]
         assert runs[1].fix is True and runs[2].counts["quantity_mismatch"] >= 1
 

@@ -157,9 +157,10 @@ def test_map_an_unknown_carrier_from_its_issue(live_runtime: Any) -> None:
         assert "DPD" in client.get("/carriers").text
     from marketbridge.services.shipments import list_mappings
 
-    with runtime.db.session() as s:
-        assert [(m.magento_carrier_code, m.marketplace_code, m.created_by) for m in list_mappings(s)] == [
+    with runtime.shipments_store.unit_of_work() as repo:
+        assert [(m.magento_carrier_code, m.marketplace_code, m.created_by) for m in list_mappings(repo)] == [
             ("speedy", "DPD", "olive")]
+    with runtime.db.session() as s:
         assert s.get(IssueRecord, record_id).state == "resolved"
         actions = s.scalars(select(AuditLogEntry.action).where(AuditLogEntry.actor == "olive")
                             .order_by(AuditLogEntry.id)).all()

@@ -224,24 +224,29 @@ def test_cross_flow_exceptions_are_still_needed() -> None:
 
 #: Modules of a flow that reach storage only through the flow's port (``marketbridge.ports``): no
 #: SQLAlchemy, no models, no ``runtime.db``. Grows as each flow moves onto its store.
-ON_STORAGE_PORT = {"services/shipments/common.py", "services/shipments/detect.py", "services/shipments/prepare.py",
-                   "services/shipments/send.py", "services/shipments/watch.py", "services/shipments/outcomes.py",
-                   "services/shipments/snapshots.py",
+ON_STORAGE_PORT = {*(f"services/shipments/{name}.py" for name in (
+                       "__init__", "carriers", "common", "console", "detect", "outcomes", "prepare", "send",
+                       "snapshots", "views", "watch")),
                    *(f"services/refunds/{name}.py" for name in (
                        "__init__", "conversions", "follow", "mirror", "polling", "prepare", "reading", "reasons",
                        "recording", "results", "send", "states", "webhooks")),
                    *(f"services/catalogue/{name}.py" for name in (
                        "__init__", "discovery", "following", "mappings", "passes", "preparing", "products", "reference",
-                       "results", "sending", "views"))}
+                       "results", "sending", "views")),
+                   *(f"services/audit/{name}.py" for name in (
+                       "__init__", "fetching", "fixing", "reading", "results", "running"))}
 #: What those may still import from ``adapters/db``: the database clock helper, which runs no query,
 #: and the flow's record types, which its repository hands out.
 STORAGE_PORT_ALLOWED = {"marketbridge.adapters.db.base", "marketbridge.adapters.db.base.utcnow",
                         "marketbridge.adapters.db.models.shipments", "marketbridge.adapters.db.models.shipments.ShipmentOut",
+                        "marketbridge.adapters.db.models.shipments.CarrierMapping",
                         "marketbridge.adapters.db.models.refunds", "marketbridge.adapters.db.models.refunds.RefundOut",
                         "marketbridge.adapters.db.models.refunds.MarketplaceRefund",
                         "marketbridge.adapters.db.models.catalogue", "marketbridge.adapters.db.models.catalogue.Listing",
                         "marketbridge.adapters.db.models.catalogue.AttributeMappingRow",
-                        "marketbridge.adapters.db.models.catalogue.CategoryMappingRow"}
+                        "marketbridge.adapters.db.models.catalogue.CategoryMappingRow",
+                        "marketbridge.adapters.db.models.catalogue.AuditRun",
+                        "marketbridge.adapters.db.models.catalogue.AuditDrift"}
 
 
 def test_flows_on_their_storage_port_write_no_query() -> None:
@@ -262,7 +267,7 @@ def test_flows_on_their_storage_port_write_no_query() -> None:
 
 
 #: Flow packages that are on their storage port as a whole: a module added to one is guarded too.
-WHOLLY_ON_STORAGE_PORT = ("refunds", "catalogue")
+WHOLLY_ON_STORAGE_PORT = ("shipments", "refunds", "catalogue", "audit")
 
 
 def test_every_module_of_a_ported_flow_is_guarded() -> None:

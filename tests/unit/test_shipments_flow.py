@@ -23,6 +23,7 @@ from marketbridge.domain.shipments import Carrier, ShipmentState
 from marketbridge.runtime import Runtime
 from marketbridge.services import shipments
 from marketbridge.services.console.actions import FlowActions
+from marketbridge.services.shipments import console as shipment_console
 from marketbridge.services.webhooks import WebhookHandlers
 from marketbridge.settings import load_settings
 from tests.fakes import (
@@ -53,7 +54,7 @@ class Flow:
             settings=load_settings(database_url="sqlite://", session_secret="x" * 48, **settings),
             db=NoDatabase(), bus=MessageBus(), engine=NoDatabase(), webhook_handlers=WebhookHandlers(),
             flow_actions=FlowActions(), shipments_store=self.store, refunds_store=NoDatabase(),
-            catalogue_store=NoDatabase())
+            catalogue_store=NoDatabase(), audit_store=NoDatabase())
         self.runtime.magento = self.magento
         self.runtime.mirakl = self.mirakl
 
@@ -621,6 +622,38 @@ def test_a_mapping_to_a_carrier_sh21_does_not_list_is_refused() -> None:
     with pytest.raises(shipments.InvalidMapping, match="give a Magento carrier code"):
         shipments.add_mapping(flow.runtime, marketplace_code="DPD")
     assert flow.store.mapping_rows == {} and flow.store.issues.activity == []
+
+
+# --------------------------------------------------------------------------- views through the port
+def test_the_views_read_through_the_repository_and_fill_every_state() -> None:
+    flow = Flow()
+    flow.store.add_row(1, ORDER, state=ShipmentState.SENT.value)
+    flow.store.add_row(2, ORDER, state=ShipmentState.WAITING_CARRIER.value)
+    flow.store.add_row(3, "JL-2002-B", state=ShipmentState.CONFIRMED.value, confirmed=True)
+    with flow.store.unit_of_work() as repo:
+        counts = shipments.counts_by_state(repo)
+        assert counts["sent"] == 1 and counts["waiting_carrier"] == 1 and counts["confirmed"] == 1
+        assert counts["error"] == 0 and set(counts) == {state.value for state in ShipmentState}
+        assert [v.magento_shipment_id for v in shipments.list_shipments(repo, order_id=ORDER)] == [2, 1]
+        assert [v.magento_shipment_id for v in shipments.list_shipments(repo, state="confirmed")] == [3]
+        assert [v.magento_shipment_id for v in shipments.list_shipments(repo, limit=1, offset=1)] == [2]
+        awaiting = [v.magento_shipment_id for v in shipment_console.awaiting_confirmation(repo)]
+        assert sorted(awaiting) == [1, 2]  # the confirmed one is not awaiting anything
+        shown = shipments.get_shipment(repo, 3)
+        assert shown is not None and shown.state == "confirmed" and shown.confirmed_at is not None
+        assert shipments.get_shipment(repo, 99) is None
+        assert [r.magento_shipment_id for r in shipments.shipments_for(repo, [3, 99, 1])] == [3, 1]
+
+
+def test_mappings_are_listed_by_code_then_title_through_the_repository() -> None:
+    flow = Flow()
+    shipments.add_mapping(flow.runtime, marketplace_code="DPD", magento_carrier_code="speedy", actor="olive")
+    shipments.add_mapping(flow.runtime, marketplace_code="ROYAL_MAIL", title="Royal Mail 24", actor="olive")
+    with flow.store.unit_of_work() as repo:
+        views = shipments.list_mappings(repo)
+        assert [(v.kind, v.marketplace_code, v.created_by) for v in views] == [
+            ("alias", "ROYAL_MAIL", "olive"), ("mapping", "DPD", "olive")]
+        assert [c.code for c in shipments.cached_carriers(repo)] == ["DPD", "ROYAL_MAIL"]
 
 
 # --------------------------------------------------------------------------- the fakes keep up

@@ -32,8 +32,8 @@ def list_carriers(
                 err_console.print(f"The marketplace carrier list could not be read: {error}")
                 raise typer.Exit(1) from None
         else:
-            with runtime.db.session() as session:
-                rows = [m.model_dump() for m in shipment_service.list_mappings(session)]
+            with runtime.shipments_store.unit_of_work() as repo:
+                rows = [m.model_dump() for m in shipment_service.list_mappings(repo)]
     if as_json:
         print_json(rows)
         return
@@ -135,8 +135,8 @@ def list_shipments(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Outbound shipments, newest first."""
-    with runtime_for_command() as runtime, runtime.db.session() as session:
-        rows = shipment_service.list_shipments(session, state=state.value if state else None, order_id=order, limit=limit)
+    with runtime_for_command() as runtime, runtime.shipments_store.unit_of_work() as repo:
+        rows = shipment_service.list_shipments(repo, state=state.value if state else None, order_id=order, limit=limit)
     if as_json:
         print_json([r.model_dump(mode="json") for r in rows])
         return
@@ -154,8 +154,8 @@ def list_shipments(
 @shipments_app.command("show")
 def show_shipment(shipment_id: int, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """One shipment (by Magento shipment entity id) with its tracks and marketplace results."""
-    with runtime_for_command() as runtime, runtime.db.session() as session:
-        shipment = shipment_service.get_shipment(session, shipment_id)
+    with runtime_for_command() as runtime, runtime.shipments_store.unit_of_work() as repo:
+        shipment = shipment_service.get_shipment(repo, shipment_id)
         if shipment is None:
             err_console.print(f"No shipment {shipment_id}.")
             raise typer.Exit(1)

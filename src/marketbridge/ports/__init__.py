@@ -27,17 +27,20 @@ implemented in :mod:`marketbridge.adapters.db.refunds`, with ``RefundOut`` / ``M
 records (tests/unit/test_refunds_flow.py on fakes). So does the catalogue flow:
 :class:`CatalogueStore` / :class:`CatalogueRepository`, implemented in
 :mod:`marketbridge.adapters.db.catalogue`, with ``Listing`` / ``CatalogueImport`` records and the
-mapping and publish-rule rows, and :class:`StockRecords` for the stock flow's rules and hints
-(tests/unit/test_catalogue_flow.py on fakes).
+mapping and publish-rule rows (tests/unit/test_catalogue_flow.py on fakes). The audit too:
+:class:`AuditStore` / :class:`AuditRepository`, implemented in :mod:`marketbridge.adapters.db.audit`,
+with ``AuditRun`` / ``AuditDrift`` records (tests/unit/test_audit_flow.py on fakes). Both read the
+stock flow's rules and write its hints through :class:`StockRecords`.
 
 One module per concern, re-exported here (``from marketbridge.ports import MagentoPort``):
 ``remote`` (Adobe Commerce, Mirakl), ``shared`` (the issue log, another flow's order records, SKU
 links, the stock flow's rules and hints), and one module per flow's storage (``shipments``,
-``refunds``, ``catalogue``; the next flow adds its own).
+``refunds``, ``catalogue``, ``audit``; the next flow adds its own).
 """
 
 from __future__ import annotations
 
+from marketbridge.ports.audit import AuditRepository, AuditStore
 from marketbridge.ports.catalogue import CatalogueRepository, CatalogueStore
 from marketbridge.ports.refunds import RefundsRepository, RefundsStore
 from marketbridge.ports.remote import MagentoPort, MiraklPort
@@ -45,6 +48,7 @@ from marketbridge.ports.shared import IssueLog, OrderRecords, SkuLinks, StockRec
 from marketbridge.ports.shipments import ShipmentsRepository, ShipmentsStore
 
 __all__ = [
-    "CatalogueRepository", "CatalogueStore", "IssueLog", "MagentoPort", "MiraklPort", "OrderRecords",
-    "RefundsRepository", "RefundsStore", "ShipmentsRepository", "ShipmentsStore", "SkuLinks", "StockRecords",
+    "AuditRepository", "AuditStore", "CatalogueRepository", "CatalogueStore", "IssueLog", "MagentoPort",
+    "MiraklPort", "OrderRecords", "RefundsRepository", "RefundsStore", "ShipmentsRepository", "ShipmentsStore",
+    "SkuLinks", "StockRecords",
 ]

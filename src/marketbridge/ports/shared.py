@@ -1,9 +1,9 @@
 """Storage ports that more than one flow uses: the issue log, another flow's order records, SKU
-links, and what the catalogue asks of the stock flow (its rules, its hints)."""
+links, and what other flows (the catalogue, the audit) ask of the stock flow."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -41,7 +41,7 @@ class IssueLog(Protocol):
 
 
 class OrderRecords(Protocol):
-    """What the shipments and refunds flows ask of the orders flow inside their unit of work.
+    """What the shipments, refunds and audit flows ask of the orders flow inside their unit of work.
     Implemented over a session by :class:`marketbridge.services.orders.record.SessionOrderRecords`."""
 
     def mark_shipped(self, order_id: str, *, carriers: list[str], tracking_numbers: list[str],
@@ -56,6 +56,12 @@ class OrderRecords(Protocol):
         transition the order state machine does not allow is skipped by it. An order the orders
         flow does not hold (imported before marketbridge, or by hand) is left alone: the reason is
         returned (None otherwise)."""
+        ...
+
+    def units_sold_not_in_magento(self, skus: Sequence[str], *, until_shipped: bool = False) -> dict[str, float]:
+        """Per Magento SKU (of ``skus``), the units of marketplace orders that Mirakl has already
+        taken off the offer and Adobe Commerce does not hold yet (the orders flow's rule, in one
+        query); ``until_shipped`` counts orders created without a reservation until they ship."""
         ...
 
 
@@ -77,17 +83,24 @@ class SkuLinks(Protocol):
 
 
 class StockRecords(Protocol):
-    """What the catalogue flow asks of the stock flow inside its unit of work: the stock and price
-    rules (one definition of the rules everywhere: the quantity and price an offer is published
-    with go through them), and a hint that a SKU's stock and price must be decided again (the stock
-    flow's outbox, written in the caller's transaction, so it commits with the change that caused
-    it). Implemented over a session by :class:`marketbridge.services.stock.records.SessionStockRecords`."""
+    """What other flows ask of the stock flow inside their unit of work: the stock and price rules
+    (one definition of the rules everywhere: the quantity and price an offer is published with go
+    through them), and hints that SKUs must be decided again (the stock flow's outbox, written in
+    the caller's transaction, so they commit with the change that caused them). Implemented over a
+    session by :class:`marketbridge.services.stock.queries.SessionStockRecords`."""
 
     def rules(self) -> list[Rule]:
-        """Every stored stock and price rule, as domain objects."""
+        """Every stored channel rule, as the domain's ``publishable_quantity`` / ``channel_price``
+        take them."""
         ...
 
     def note_hints(self, skus: Iterable[str], *, stock: bool = True, price: bool = False, force: bool = False,
                    reason: str = "") -> int:
         """Record that these SKUs may have changed (idempotent; the stock flow re-reads them)."""
+        ...
+
+    def force_resend(self, stock_skus: Sequence[str], price_skus: Sequence[str], *, reason: str) -> None:
+        """Ask the stock flow to re-read these SKUs in Adobe Commerce (quantity exactly for
+        ``stock_skus``, price for ``price_skus``) and send what it says then, even when that equals
+        what it last sent; one sorted write of hints."""
         ...

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -100,6 +100,23 @@ class ShipmentsRepository(Protocol):
 
     def carrier_mappings(self) -> list[shipments_domain.Mapping_]:
         """People's Magento carrier → marketplace carrier mappings."""
+        ...
+
+    def carrier_mapping_rows(self) -> Sequence[CarrierMapping]:
+        """The stored mappings as records, by Magento carrier code then title key (the views)."""
+        ...
+
+    def list_shipments(self, *, state: str | None = None, order_id: str | None = None,
+                       limit: int = 200, offset: int = 0) -> Sequence[ShipmentOut]:
+        """Shipments, newest detected first, optionally of one state and/or marketplace order."""
+        ...
+
+    def count_by_state(self) -> dict[str, int]:
+        """How many shipments each state holds (states with none are absent)."""
+        ...
+
+    def shipments_by_ids(self, ids: Iterable[int]) -> Sequence[ShipmentOut]:
+        """The records of these Magento shipment ids (unknown ids are left out)."""
         ...
 
     def carrier_mapping(self, magento_carrier_code: str, title_key: str) -> CarrierMapping | None:

@@ -27,7 +27,7 @@ from marketbridge.domain import stock as stock_domain
 from marketbridge.domain.auth import Action, may
 from marketbridge.domain.orders import OrderState
 from marketbridge.domain.shipments import CARRIER_UNMAPPED, ShipmentState
-from marketbridge.ports import CatalogueStore, RefundsStore
+from marketbridge.ports import AuditStore, CatalogueStore, RefundsStore, ShipmentsStore
 from marketbridge.services import audit as audit_service
 from marketbridge.services import orders as order_service
 from marketbridge.services import refunds as refund_service
@@ -148,15 +148,16 @@ SHIPMENT_WORDS = {
 }
 
 
-def shipments_data(session: DbSession, state: str | None) -> dict[str, Any] | dashboard.Unavailable:
+def shipments_data(session: DbSession, store: ShipmentsStore, state: str | None) -> dict[str, Any] | dashboard.Unavailable:
     shipments = shipment_service
     if not _ready(session, "shipments_out"):
         return dashboard.Unavailable("the shipments flow is not installed on this server yet.")
-    counts = shipments.counts_by_state(session)
-    if state:
-        rows = shipments.list_shipments(session, state=state, limit=200)
-    else:
-        rows = shipment_console.awaiting_confirmation(session, limit_per_state=200)
+    with store.unit_of_work() as repo:
+        counts = shipments.counts_by_state(repo)
+        if state:
+            rows = shipments.list_shipments(repo, state=state, limit=200)
+        else:
+            rows = shipment_console.awaiting_confirmation(repo, limit_per_state=200)
     awaiting = [s.value for s in shipment_console.AWAITING_CONFIRMATION]
     return {"counts": [(s, SHIPMENT_WORDS.get(s, s), int(counts.get(s, 0)))
                        for s in [*awaiting, ShipmentState.CONFIRMED.value]],
@@ -164,9 +165,9 @@ def shipments_data(session: DbSession, state: str | None) -> dict[str, Any] | da
 
 
 @router.get("/shipments", response_class=HTMLResponse)
-def shipments_page(request: Request, session: SessionDep, user: PageReader,
+def shipments_page(request: Request, session: SessionDep, runtime: RuntimeDep, user: PageReader,
                    state: Annotated[str | None, Query(max_length=32)] = None) -> Response:
-    return render(request, "console/shipments.html", data=shipments_data(session, state), state=state or "",
+    return render(request, "console/shipments.html", data=shipments_data(session, runtime.shipments_store, state), state=state or "",
                   words=SHIPMENT_WORDS)
 
 
@@ -210,38 +211,42 @@ def catalogue_page(request: Request, session: SessionDep, runtime: RuntimeDep, u
                   status=status_ or "", q=q or "")
 
 
-def audit_data(session: DbSession, run_id: int | None, kind: str | None) -> dict[str, Any] | dashboard.Unavailable:
+def audit_data(session: DbSession, store: AuditStore, run_id: int | None,
+               kind: str | None) -> dict[str, Any] | dashboard.Unavailable:
     audit = audit_service
     if not _ready(session, "audit_runs", "audit_drifts"):
         return dashboard.Unavailable("the audit is not installed on this server yet.")
-    runs = audit.list_runs(session, limit=20)
-    chosen = run_id or next((r.id for r in runs if r.status == "complete"), None) or (runs[0].id if runs else None)
-    run = audit.get_run(session, chosen, kind=kind or None, limit=500) if chosen else None
+    with store.unit_of_work() as repo:
+        runs = audit.list_runs(repo, limit=20)
+        chosen = run_id or next((r.id for r in runs if r.status == "complete"), None) or (runs[0].id if runs else None)
+        run = audit.get_run(repo, chosen, kind=kind or None, limit=500) if chosen else None
     return {"runs": runs, "run": run}
 
 
 @router.get("/audit", response_class=HTMLResponse)
-def audit_page(request: Request, session: SessionDep, user: PageReader,
+def audit_page(request: Request, session: SessionDep, runtime: RuntimeDep, user: PageReader,
                run: Annotated[int | None, Query(ge=1, le=INT4_MAX)] = None,
                kind: Annotated[str | None, Query(max_length=32)] = None) -> Response:
-    return render(request, "console/audit.html", data=audit_data(session, run, kind), kind=kind or "")
+    return render(request, "console/audit.html", data=audit_data(session, runtime.audit_store, run, kind),
+                  kind=kind or "")
 
 
 # --- editors: carrier mapping and stock rules ----------------------------------------------------------
 
 
-def carriers_data(session: DbSession) -> dict[str, Any] | dashboard.Unavailable:
+def carriers_data(session: DbSession, store: ShipmentsStore) -> dict[str, Any] | dashboard.Unavailable:
     shipments = shipment_service
     if not _ready(session, "carrier_mappings", "marketplace_carriers"):
         return dashboard.Unavailable("the shipments flow is not installed on this server yet.")
     unmapped = dashboard.active_issues_of(session, [CARRIER_UNMAPPED])
-    return {"mappings": shipments.list_mappings(session), "carriers": shipments.cached_carriers(session),
-            "unmapped": unmapped}
+    with store.unit_of_work() as repo:
+        return {"mappings": shipments.list_mappings(repo), "carriers": shipments.cached_carriers(repo),
+                "unmapped": unmapped}
 
 
 @router.get("/carriers", response_class=HTMLResponse)
-def carriers_page(request: Request, session: SessionDep, user: PageReader) -> Response:
-    return render(request, "console/carriers.html", data=carriers_data(session), message=None, error=None,
+def carriers_page(request: Request, session: SessionDep, runtime: RuntimeDep, user: PageReader) -> Response:
+    return render(request, "console/carriers.html", data=carriers_data(session, runtime.shipments_store), message=None, error=None,
                   can_edit=_can_edit(user, Action.EDIT_CARRIER_MAPPINGS))
 
 
@@ -268,7 +273,7 @@ def carriers_save(request: Request, session: SessionDep, runtime: RuntimeDep, us
     except ValueError as problem:
         error = str(problem)
     return render(request, "console/carriers.html", status_code=200 if error is None else 400,
-                  data=carriers_data(session), message=message, error=error, can_edit=True)
+                  data=carriers_data(session, runtime.shipments_store), message=message, error=error, can_edit=True)
 
 
 @router.post("/carriers/{mapping_id}/delete")
@@ -371,7 +376,7 @@ def overview_highlights(session: DbSession, runtime: Any) -> list[Highlight]:
                                    f"/orders?q={order.order_id}", "bad" if left is not None and left < 6 * 3600 else "warn"))
         if orders["stuck"]:
             items.append(Highlight(f"{len(orders['stuck'])} order(s) stuck in one stage", "/orders", "warn"))
-    shipments = _safe(lambda: shipments_data(session, None), None)
+    shipments = _safe(lambda: shipments_data(session, runtime.shipments_store, None), None)
     if isinstance(shipments, dict) and shipments["awaiting"]:
         items.append(Highlight(f"{shipments['awaiting']} shipment(s) awaiting confirmation on John Lewis", "/shipments", "warn"))
     stock = _safe(lambda: stock_data(session, None), None)
@@ -384,7 +389,7 @@ def overview_highlights(session: DbSession, runtime: Any) -> list[Highlight]:
     refunds = _safe(lambda: refunds_data(session, runtime.refunds_store, REFUND_HELD), None)
     if isinstance(refunds, dict) and refunds["memos"]:
         items.append(Highlight(f"{len(refunds['memos'])} credit memo(s) held, not refunded on John Lewis", "/refunds?status=held", "warn"))
-    audit = _safe(lambda: audit_data(session, None, None), None)
+    audit = _safe(lambda: audit_data(session, runtime.audit_store, None, None), None)
     if isinstance(audit, dict) and audit["run"] and audit["run"].drift_count:
         items.append(Highlight(f"The last audit found {audit['run'].drift_count} difference(s) between the two sides",
                                "/audit", "warn"))

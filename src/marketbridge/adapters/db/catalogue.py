@@ -8,7 +8,7 @@ exactly the transaction the flow opened itself before.
 The issue records and activity log the flow writes, the SKU links it reads and the stock flow's
 rules and hints go through the :class:`marketbridge.ports.IssueLog`,
 :class:`marketbridge.ports.SkuLinks` and :class:`marketbridge.ports.StockRecords` the composition
-root hands in (``services.issues``, ``services.skus``, ``services.stock.records``), on the same
+root hands in (``services.issues``, ``services.skus``, ``services.stock.queries``), on the same
 session: their rules live in the services, and this adapter does not import them.
 
 :func:`published_as_simple` is what other flows may read of the catalogue's data: the stock flow

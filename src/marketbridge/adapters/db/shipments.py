@@ -13,11 +13,11 @@ on the same session: their rules live in the services, and this adapter does not
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, select
+from sqlalchemy import CursorResult, delete, func, select
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.insert import dialect_insert
@@ -151,6 +151,27 @@ class SqlShipmentsRepository:
 
     def delete_carrier_mapping(self, row: CarrierMapping) -> None:
         self.session.delete(row)
+
+    def list_shipments(self, *, state: str | None = None, order_id: str | None = None,
+                       limit: int = 200, offset: int = 0) -> Sequence[ShipmentOut]:
+        query = select(ShipmentOut)
+        if state:
+            query = query.where(ShipmentOut.state == state)
+        if order_id:
+            query = query.where(ShipmentOut.marketplace_order_id == order_id)
+        query = query.order_by(ShipmentOut.detected_at.desc(), ShipmentOut.magento_shipment_id.desc())
+        return self.session.scalars(query.limit(limit).offset(offset)).all()
+
+    def count_by_state(self) -> dict[str, int]:
+        return {state: int(n) for state, n in self.session.execute(
+            select(ShipmentOut.state, func.count()).group_by(ShipmentOut.state)).all()}
+
+    def shipments_by_ids(self, ids: Iterable[int]) -> Sequence[ShipmentOut]:
+        return self.session.scalars(select(ShipmentOut).where(ShipmentOut.magento_shipment_id.in_(list(ids)))).all()
+
+    def carrier_mapping_rows(self) -> Sequence[CarrierMapping]:
+        return self.session.scalars(select(CarrierMapping).order_by(CarrierMapping.magento_carrier_code,
+                                                                    CarrierMapping.title_key)).all()
 
     def carrier_mappings(self) -> list[shipments_domain.Mapping_]:
         return [shipments_domain.Mapping_(r.magento_carrier_code, r.title_key, r.marketplace_code)

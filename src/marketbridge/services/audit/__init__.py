@@ -14,6 +14,9 @@ Each run (:func:`run_audit`, :mod:`.running`) is kept (``audit_runs``) with its 
 its drift rows (``audit_drifts``); :mod:`.fixing` re-publishes what Adobe Commerce says on request,
 and :mod:`.reading` reads the runs back (JSON and CSV) as the typed views of :mod:`.results`.
 
+Storage goes through the audit's port only (``runtime.audit_store``, :class:`marketbridge.ports.AuditStore`;
+its SQL is :mod:`marketbridge.adapters.db.audit`): the read views take its repository.
+
 This package exposes the flow's commands and views; the modules hold the rest.
 """
 

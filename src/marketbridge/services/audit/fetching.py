@@ -20,10 +20,8 @@ from decimal import Decimal
 from typing import Any
 
 import structlog
-from sqlalchemy import select
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.catalogue import AuditRun, PublishOverride
 from marketbridge.adapters.errors import IntegrationError, RemoteError
 from marketbridge.adapters.mirakl import models as mirakl_models
 from marketbridge.domain import catalogue as catalogue_domain
@@ -36,7 +34,6 @@ from marketbridge.domain.catalogue import (
 from marketbridge.domain.money import to_money_or_none
 from marketbridge.runtime import Runtime
 from marketbridge.services import catalogue as catalogue_service
-from marketbridge.services.stock.rules import load_rules
 
 log = structlog.get_logger(__name__)
 
@@ -71,10 +68,9 @@ def fetch_magento(runtime: Runtime, progress: Progress = _noop) -> MagentoSide:
         done += 1
         if done % 1000 == 0:
             progress("Adobe Commerce stock", done, None)
-    with runtime.db.session() as session:
-        overrides = dict(session.execute(select(PublishOverride.magento_sku,
-                                                PublishOverride.action)).tuples().all())
-        stock_rule_rows = list(load_rules(session))  # the stock flow's rules: one definition everywhere
+    with runtime.audit_store.unit_of_work() as repo:
+        overrides = repo.publish_overrides()
+        stock_rule_rows = repo.stock.rules()  # the stock flow's rules (one definition everywhere)
     rows: list[MagentoRow] = []
     unmanaged = catalogue_service.unmanaged_default(runtime)
     import datetime as dt
@@ -155,9 +151,8 @@ def _full_export_allowed(runtime: Runtime) -> bool:
     from marketbridge.adapters.mirakl.endpoints import OF52_FULL_INTERVAL
 
     window = timedelta(seconds=OF52_FULL_INTERVAL * runtime.settings.mirakl_rate_limit_scale)
-    with runtime.db.session() as session:
-        last = session.scalar(select(AuditRun.started_at).where(AuditRun.offer_source == "OF52")
-                              .order_by(AuditRun.started_at.desc()).limit(1))
+    with runtime.audit_store.unit_of_work() as repo:
+        last = repo.last_run_started("OF52")
     return last is None or utcnow() - last >= window
 
 
@@ -188,14 +183,12 @@ def confirm_quantities(runtime: Runtime, drifts: list[Drift]) -> list[Drift]:
     """Re-check each quantity mismatch with Magento's salable-quantity API and the product's stock
     settings; drop the ones that agree after all (reservations, stock not managed, minimum qty,
     units sold on the marketplace that Adobe Commerce does not hold yet)."""
-    from marketbridge.services.orders.queries import units_sold_not_in_magento
-
     client = runtime.magento
-    with runtime.db.session() as session:
-        stock_rule_rows = list(load_rules(session))  # the stock flow's rules: one definition everywhere
+    with runtime.audit_store.unit_of_work() as repo:
+        stock_rule_rows = repo.stock.rules()
         # sold on the marketplace, not yet in Magento: already off the offer, rightly (not drift)
-        sold = units_sold_not_in_magento(session, [d.magento_sku for d in drifts if d.magento_sku],
-                                         until_shipped=runtime.settings.order_creation_mode == "direct")
+        sold = repo.orders.units_sold_not_in_magento([d.magento_sku for d in drifts if d.magento_sku],
+                                                     until_shipped=runtime.settings.order_creation_mode == "direct")
     kept: list[Drift] = []
     budget = runtime.settings.audit_confirm_limit
     for drift in drifts:

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
-
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.catalogue import CatalogueImport
 from marketbridge.adapters.errors import RateLimited, RemoteError
 from marketbridge.domain import catalogue as catalogue_domain
 from marketbridge.domain.catalogue import (
@@ -86,15 +83,10 @@ def _enqueue_in_stock_outbox(runtime: Runtime, values: dict[str | None, dict[str
     Not the audit's own value: it was read minutes earlier (the audit reads the whole catalogue), and
     written into the outbox it replaced any newer value the stock flow had queued since (newest write
     wins there), so a correction could publish a stale quantity with nothing left to correct it."""
-    from marketbridge.services.stock import outbox
-
     stock = [sku for sku, row in values.items() if sku and row.get("quantity")]
     price = [sku for sku, row in values.items() if sku and row.get("price")]
-    with runtime.db.session() as session:  # flags of two hints on one SKU accumulate
-        outbox.note_hint_groups(session, [  # one sorted write (see note_hint_groups)
-            outbox.HintGroup(tuple(stock), stock=True, exact=True, force=True, reason="audit fix"),
-            outbox.HintGroup(tuple(price), stock=False, price=True, force=True, reason="audit fix"),
-        ])
+    with runtime.audit_store.unit_of_work() as repo:  # flags of two hints on one SKU accumulate
+        repo.stock.force_resend(stock, price, reason="audit fix")  # one sorted write (see note_hint_groups)
     return len(set(stock) | set(price))
 
 
@@ -108,15 +100,11 @@ def _repush_offers(runtime: Runtime, rows: list[dict[str, str]]) -> dict[str, st
         return {r["sku"]: f"deferred: the offer import may be called again in {error.retry_after:.0f} s" for r in rows}
     except RemoteError as error:
         return {r["sku"]: f"not sent: {error}" for r in rows}
-    with runtime.db.session() as session:
-        session.add(CatalogueImport(api="OF01", import_id=str(import_id), skus=[r["sku"] for r in rows],
-                                    purpose="audit_fix"))
+    with runtime.audit_store.unit_of_work() as repo:
+        repo.add_import(api="OF01", import_id=str(import_id), skus=[r["sku"] for r in rows], purpose="audit_fix")
     status = client.wait_for_import("OF01", import_id, timeout=runtime.settings.audit_fix_timeout_seconds)
     result = client.import_result("OF01", import_id, [r["sku"] for r in rows], status)
-    with runtime.db.session() as session:
-        record = session.scalar(select(CatalogueImport).where(CatalogueImport.api == "OF01",
-                                                              CatalogueImport.import_id == str(import_id)))
-        if record is not None:
-            record.status = "done" if result.ok else "failed"
-            record.remote_status, record.finished_at = result.status, utcnow()
+    with runtime.audit_store.unit_of_work() as repo:
+        repo.finish_import("OF01", str(import_id), status="done" if result.ok else "failed",
+                           remote_status=result.status, finished_at=utcnow())
     return dict(result.results)

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from marketbridge.adapters.db.models.catalogue import AuditDrift, AuditRun
 from marketbridge.domain import catalogue as catalogue_domain
 from marketbridge.domain.catalogue import (
     DRIFT_LABELS,
     DriftKind,
 )
 from marketbridge.services.audit.results import AuditDriftView, AuditRunDetail, AuditRunView
+
+if TYPE_CHECKING:
+    from marketbridge.adapters.db.models.catalogue import AuditDrift, AuditRun
+    from marketbridge.ports import AuditRepository
 
 
 # ----------------------------------------------------------------------------- reading runs
@@ -40,31 +40,30 @@ def drift_view(drift: AuditDrift) -> AuditDriftView:
                           fix_result=drift.fix_result)
 
 
-def list_runs(session: Session, limit: int = 50) -> list[AuditRunView]:
-    return [run_view(r) for r in session.scalars(select(AuditRun).order_by(AuditRun.id.desc()).limit(limit))]
+def list_runs(repo: AuditRepository, limit: int = 50) -> list[AuditRunView]:
+    """The newest runs first."""
+    return [run_view(r) for r in repo.list_runs(limit)]
 
 
-def get_run(session: Session, run_id: int, *, kind: str | None = None, limit: int = 10000) -> AuditRunDetail | None:
-    run = session.get(AuditRun, run_id)
+def get_run(repo: AuditRepository, run_id: int, *, kind: str | None = None, limit: int = 10000) -> AuditRunDetail | None:
+    """A run with (up to ``limit`` of) its drift rows, of one ``kind`` when given; None if no such run."""
+    run = repo.run(run_id)
     if run is None:
         return None
-    query = select(AuditDrift).where(AuditDrift.run_id == run_id).order_by(AuditDrift.id)
-    if kind:
-        query = query.where(AuditDrift.kind == kind)
-    return AuditRunDetail(**_run_fields(run), drifts=[drift_view(d) for d in session.scalars(query.limit(limit))])
+    return AuditRunDetail(**_run_fields(run), drifts=[drift_view(d) for d in repo.drifts(run_id, kind=kind, limit=limit)])
 
 
 CSV_COLUMNS = ["kind", "label", "magento_sku", "offer_sku", "expected", "actual", "detail", "fix_action", "fix_result"]
 
 
-def run_csv(session: Session, run_id: int) -> str | None:
+def run_csv(repo: AuditRepository, run_id: int) -> str | None:
     """The run's drift rows as CSV; cells that a spreadsheet would run as formulas are quoted."""
-    if session.get(AuditRun, run_id) is None:
+    if repo.run(run_id) is None:
         return None
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
-    for drift in session.scalars(select(AuditDrift).where(AuditDrift.run_id == run_id).order_by(AuditDrift.id)):
+    for drift in repo.drifts(run_id):
         data = drift_view(drift).model_dump()
         writer.writerow([catalogue_domain.csv_safe(data[c]) for c in CSV_COLUMNS])
     return buffer.getvalue()

@@ -8,14 +8,11 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import insert, select
-from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.catalogue import AuditDrift, AuditRun
 from marketbridge.domain import catalogue as catalogue_domain
 from marketbridge.domain.catalogue import (
     OFFER_INACTIVE,
@@ -41,6 +38,9 @@ from marketbridge.services.audit.fetching import (
 from marketbridge.services.audit.fixing import apply_fixes
 from marketbridge.services.audit.results import AuditSummary
 
+if TYPE_CHECKING:
+    from marketbridge.ports import AuditRepository
+
 log = structlog.get_logger(__name__)
 
 
@@ -64,16 +64,14 @@ class AuditOutcome:
 
 def run_audit(runtime: Runtime, *, fix: bool = False, trigger: str = "manual", progress: Progress = _noop) -> AuditOutcome:
     started = time.monotonic()
-    with runtime.db.session() as session:
-        new_run = AuditRun(trigger=trigger, status="running", fix=fix, counts={}, fixed={})
-        session.add(new_run)
-        session.flush()
-        run_id = new_run.id
+    store = runtime.audit_store
+    with store.unit_of_work() as repo:
+        run_id = repo.add_run(trigger=trigger, fix=fix)
     try:
         side = fetch_magento(runtime, progress)
         offers, source = fetch_offers(runtime, progress, source=runtime.settings.audit_offer_source)
-        with runtime.db.session() as session:
-            links = sku_service.all_links(session)
+        with store.unit_of_work() as repo:
+            links = repo.skus.all_links()
         progress("Comparing", 0, len(side.rows))
         drifts = catalogue_domain.compare(side.rows, offers, AuditRules(links=links, price_tolerance=PRICE_TOLERANCE))
         drifts = confirm_quantities(runtime, drifts)
@@ -81,21 +79,21 @@ def run_audit(runtime: Runtime, *, fix: bool = False, trigger: str = "manual", p
         counts = catalogue_domain.count_by_kind(drifts)
         fix_results: dict[int, tuple[str, str]] = {}
         fixed: dict[str, int] = {}
-        with runtime.db.session() as session:
-            raise_issues(session, drifts)
+        with store.unit_of_work() as repo:
+            raise_issues(repo, drifts)
         if fix:
             progress("Fixing", 0, len(drifts))
             fix_results, fixed = apply_fixes(runtime, drifts)
             progress("Fixing", len(drifts), len(drifts))
         elapsed = time.monotonic() - started
-        with runtime.db.session() as session:
-            run = session.get(AuditRun, run_id)
+        with store.unit_of_work() as repo:
+            run = repo.run(run_id)
             assert run is not None
             run.status, run.offer_source = "complete", source
             run.magento_count, run.offer_count, run.drift_count = len(side.rows), len(offers), len(drifts)
             run.counts, run.fixed, run.finished_at, run.elapsed_seconds = counts, fixed, utcnow(), elapsed
-            if drifts:
-                session.execute(insert(AuditDrift), [
+            if drifts:  # one bulk INSERT of every row
+                repo.add_drifts([
                     {"run_id": run_id, "kind": d.kind.value, "magento_sku": d.magento_sku, "offer_sku": d.offer_sku,
                      "expected": d.expected[:255], "actual": d.actual[:255], "detail": d.detail,
                      "fix_action": fix_results.get(i, ("", ""))[0], "fix_result": fix_results.get(i, ("", ""))[1]}
@@ -103,15 +101,15 @@ def run_audit(runtime: Runtime, *, fix: bool = False, trigger: str = "manual", p
                 ])
         return AuditOutcome(run_id, counts, drifts, source, len(side.rows), len(offers), elapsed, fixed)
     except BaseException as error:
-        with runtime.db.session() as session:
-            run = session.get(AuditRun, run_id)
+        with store.unit_of_work() as repo:
+            run = repo.run(run_id)
             if run is not None:
                 run.status, run.error, run.finished_at = "failed", str(error)[:2000], utcnow()
                 run.elapsed_seconds = time.monotonic() - started
         raise
 
 
-def raise_issues(session: Session, drifts: Sequence[Drift]) -> None:
+def raise_issues(repo: AuditRepository, drifts: Sequence[Drift]) -> None:
     """Drift that needs a person becomes an issue for ecommerce; what is gone clears itself."""
     reports: list[IssueReport] = []
     for drift in drifts:
@@ -129,22 +127,18 @@ def raise_issues(session: Session, drifts: Sequence[Drift]) -> None:
                         f"{drift.magento_sku} is enabled in Adobe Commerce.",
                 context={"inactivity_reasons": drift.detail},
             ))
-    record_many(session, reports, types=(OFFER_WITHOUT_PRODUCT, SKU_NEAR_MISS, OFFER_INACTIVE))
+    record_many(repo, reports, types=(OFFER_WITHOUT_PRODUCT, SKU_NEAR_MISS, OFFER_INACTIVE))
 
 
-def record_many(session: Session, reports: Sequence[IssueReport], *, types: Sequence[Any]) -> None:
+def record_many(repo: AuditRepository, reports: Sequence[IssueReport], *, types: Sequence[Any]) -> None:
     """The bulk equivalent of :func:`marketbridge.services.issues.record` + ``clear`` for the
     audit's thousands of rows, with the same rules: an active record for the same type and object is
     updated (count, last seen, message); an ignored one stays ignored and only counts; otherwise a new
     open record. Active records of ``types`` whose object is not reported any more are resolved.
     Two queries per type instead of two per row."""
-    from marketbridge.adapters.db.models.core import IssueRecord
-
     now = utcnow()
     wanted = {t.code for t in types}
-    rows = session.scalars(select(IssueRecord).where(
-        IssueRecord.type.in_(wanted),
-        IssueRecord.state.in_([*issue_service.ACTIVE_STATES, IssueState.IGNORED.value]))).all()
+    rows = repo.issue_records(wanted, [*issue_service.ACTIVE_STATES, IssueState.IGNORED.value])
     active: dict[tuple[str, str], Any] = {}
     ignored: dict[tuple[str, str], Any] = {}
     for row in rows:
@@ -154,7 +148,7 @@ def record_many(session: Session, reports: Sequence[IssueReport], *, types: Sequ
         elif key not in active or row.id > active[key].id:
             active[key] = row
     seen: set[tuple[str, str]] = set()
-    new_rows = []
+    new_rows: list[dict[str, Any]] = []
     for report in reports:
         key = (report.type.code, report.object_id)
         if key in seen:
@@ -169,14 +163,14 @@ def record_many(session: Session, reports: Sequence[IssueReport], *, types: Sequ
             row = ignored[key]
             row.count, row.last_seen = row.count + 1, now
         else:
-            new_rows.append(IssueRecord(
-                type=report.type.code, object_type=report.type.object_type.value, object_id=report.object_id,
-                owner=report.type.owner.value, severity=(report.severity or report.type.severity).value,
-                message=report.message, detail=report.detail,
-                suggested_action=report.suggested_action or report.type.action, state=IssueState.OPEN.value,
-                context=dict(report.context), count=1, first_seen=now, last_seen=now,
-            ))
-    session.add_all(new_rows)
+            new_rows.append({
+                "type": report.type.code, "object_type": report.type.object_type.value, "object_id": report.object_id,
+                "owner": report.type.owner.value, "severity": (report.severity or report.type.severity).value,
+                "message": report.message, "detail": report.detail,
+                "suggested_action": report.suggested_action or report.type.action, "state": IssueState.OPEN.value,
+                "context": dict(report.context), "count": 1, "first_seen": now, "last_seen": now,
+            })
+    repo.add_issue_records(new_rows)
     for key, row in active.items():
         if key not in seen:
             row.state, row.resolved_at, row.resolved_by = IssueState.RESOLVED.value, now, "system"

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import structlog
@@ -31,6 +31,7 @@ from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderTransi
 from marketbridge.domain import orders as orders_domain
 from marketbridge.domain.orders import OrderState
 from marketbridge.runtime import Runtime
+from marketbridge.services.orders import queries
 
 log = structlog.get_logger("marketbridge.services.orders")  # the flow's one logger name, as before the split
 S = OrderState
@@ -134,7 +135,9 @@ class SessionOrderRecords:
     """The :class:`marketbridge.ports.OrderRecords` port over one session: how the shipments flow's
     unit of work (:class:`marketbridge.adapters.db.shipments.SqlShipmentsStore`) moves an order
     record to shipped, and the refunds flow's (:class:`marketbridge.adapters.db.refunds.SqlRefundsStore`)
-    to refunded, through this flow's :func:`record_transition`, in their own transaction."""
+    to refunded, through this flow's :func:`record_transition`, in their own transaction; the audit's
+    (:class:`marketbridge.adapters.db.audit.SqlAuditStore`) reads the units sold not yet in Adobe
+    Commerce (:func:`marketbridge.services.orders.queries.units_sold_not_in_magento`)."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -158,3 +161,6 @@ class SessionOrderRecords:
         except LookupError as error:
             return str(error)
         return None
+
+    def units_sold_not_in_magento(self, skus: Sequence[str], *, until_shipped: bool = False) -> dict[str, float]:
+        return queries.units_sold_not_in_magento(self.session, skus, until_shipped=until_shipped)

@@ -12,14 +12,13 @@ import datetime as dt
 import time
 
 import structlog
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.shipments import CarrierMapping, MarketplaceCarrier
+from marketbridge.adapters.db.models.shipments import CarrierMapping
 from marketbridge.adapters.errors import RemoteError
 from marketbridge.domain import shipments as shipments_domain
 from marketbridge.domain.shipments import ShipmentState
+from marketbridge.ports import ShipmentsRepository
 from marketbridge.runtime import Runtime
 from marketbridge.services.shipments.common import _start, _sync_carrier_issues
 from marketbridge.services.shipments.detect import due_for_send
@@ -49,11 +48,9 @@ def refresh_carriers(runtime: Runtime) -> int:
     return len(carriers)
 
 
-def cached_carriers(session: Session) -> list[shipments_domain.Carrier]:
-    """The cached SH21 list, for a page that already holds a session (the console's carriers page;
-    the flow itself reads it through ``runtime.shipments_store``)."""
-    rows = session.scalars(select(MarketplaceCarrier).order_by(MarketplaceCarrier.label)).all()
-    return [shipments_domain.Carrier(r.code, r.label, r.standard_code, r.tracking_url) for r in rows]
+def cached_carriers(repo: ShipmentsRepository) -> list[shipments_domain.Carrier]:
+    """The cached SH21 list as it is (never refreshed here: the console's carriers page)."""
+    return repo.cached_carriers()
 
 
 #: A cached list older than this is refreshed on use (the daily schedule was missed, e.g. the
@@ -98,10 +95,9 @@ def mapping_view(row: CarrierMapping) -> CarrierMappingView:
     )
 
 
-def list_mappings(session: Session) -> list[CarrierMappingView]:
-    rows = session.scalars(select(CarrierMapping).order_by(CarrierMapping.magento_carrier_code,
-                                                           CarrierMapping.title_key)).all()
-    return [mapping_view(r) for r in rows]
+def list_mappings(repo: ShipmentsRepository) -> list[CarrierMappingView]:
+    """By Magento carrier code, then title key."""
+    return [mapping_view(r) for r in repo.carrier_mapping_rows()]
 
 
 def add_mapping(runtime: Runtime, *, marketplace_code: str, magento_carrier_code: str | None = None,

@@ -1,16 +1,18 @@
-"""Console and API views of outbound shipments."""
+"""Console and API views of outbound shipments. They read through the flow's storage port: the
+caller opens ``runtime.shipments_store.unit_of_work()`` and passes the repository."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
-from marketbridge.adapters.db.models.shipments import ShipmentOut
 from marketbridge.domain.shipments import ShipmentState
 from marketbridge.services.shipments.views import ShipmentView
+
+if TYPE_CHECKING:
+    from marketbridge.adapters.db.models.shipments import ShipmentOut
+    from marketbridge.ports import ShipmentsRepository
 
 
 def shipment_view(row: ShipmentOut) -> ShipmentView:
@@ -40,33 +42,27 @@ def shipment_view(row: ShipmentOut) -> ShipmentView:
     )
 
 
-def get_shipment(session: Session, shipment_id: int) -> ShipmentView | None:
+def get_shipment(repo: ShipmentsRepository, shipment_id: int) -> ShipmentView | None:
     """One shipment by Magento shipment entity id, or None."""
-    row = session.get(ShipmentOut, shipment_id)
+    row = repo.shipment(shipment_id)
     return shipment_view(row) if row is not None else None
 
 
-def list_shipments(session: Session, *, state: str | None = None, order_id: str | None = None,
+def list_shipments(repo: ShipmentsRepository, *, state: str | None = None, order_id: str | None = None,
                    limit: int = 200, offset: int = 0) -> list[ShipmentView]:
-    query = select(ShipmentOut)
-    if state:
-        query = query.where(ShipmentOut.state == state)
-    if order_id:
-        query = query.where(ShipmentOut.marketplace_order_id == order_id)
-    query = query.order_by(ShipmentOut.detected_at.desc(), ShipmentOut.magento_shipment_id.desc())
-    return [shipment_view(r) for r in session.scalars(query.limit(limit).offset(offset)).all()]
+    """Newest detected first."""
+    return [shipment_view(r) for r in repo.list_shipments(state=state, order_id=order_id, limit=limit, offset=offset)]
 
 
-def counts_by_state(session: Session) -> dict[str, int]:
+def counts_by_state(repo: ShipmentsRepository) -> dict[str, int]:
     """Shipments per state (every state present, zero when none), for the dashboard."""
-    rows = session.execute(select(ShipmentOut.state, func.count()).group_by(ShipmentOut.state)).all()
     counts = {state.value: 0 for state in ShipmentState}
-    counts.update({state: int(n) for state, n in rows})
+    counts.update(repo.count_by_state())
     return counts
 
 
-def shipments_for(session: Session, ids: Iterable[int]) -> list[ShipmentOut]:
-    return list(session.scalars(select(ShipmentOut).where(ShipmentOut.magento_shipment_id.in_(list(ids)))).all())
+def shipments_for(repo: ShipmentsRepository, ids: Iterable[int]) -> list[ShipmentOut]:
+    return list(repo.shipments_by_ids(ids))
 
 
 #: Shipments not yet confirmed by the marketplace, in the order the console lists them.
@@ -76,8 +72,8 @@ AWAITING_CONFIRMATION: tuple[ShipmentState, ...] = (
 )
 
 
-def awaiting_confirmation(session: Session, *, limit_per_state: int = 200) -> list[ShipmentView]:
+def awaiting_confirmation(repo: ShipmentsRepository, *, limit_per_state: int = 200) -> list[ShipmentView]:
     """Every shipment not yet confirmed (at most ``limit_per_state`` of each state), oldest detected first."""
-    rows = [r for s in AWAITING_CONFIRMATION for r in list_shipments(session, state=s, limit=limit_per_state)]
+    rows = [r for s in AWAITING_CONFIRMATION for r in list_shipments(repo, state=s, limit=limit_per_state)]
     rows.sort(key=lambda r: r.detected_at or "")
     return rows

@@ -190,24 +190,27 @@ def delete_link(offer_sku: str, session: SessionDep, user: Editor) -> None:
 
 # ----------------------------------------------------------------------------- audit
 @router.get("/api/audit/runs")
-def audit_runs(session: SessionDep, user: Reader,
+def audit_runs(runtime: RuntimeDep, user: Reader,
                limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[AuditRunView]:
-    return audit_service.list_runs(session, limit)
+    with runtime.audit_store.unit_of_work() as repo:
+        return audit_service.list_runs(repo, limit)
 
 
 @router.get("/api/audit/runs/{run_id}.csv", response_class=CsvResponse)
-def audit_run_csv(run_id: DbId, session: SessionDep, user: Reader) -> CsvResponse:
-    text = audit_service.run_csv(session, run_id)
+def audit_run_csv(run_id: DbId, runtime: RuntimeDep, user: Reader) -> CsvResponse:
+    with runtime.audit_store.unit_of_work() as repo:
+        text = audit_service.run_csv(repo, run_id)
     if text is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such audit run.")
     return CsvResponse(text, headers={"Content-Disposition": f'attachment; filename="audit-{run_id}.csv"'})
 
 
 @router.get("/api/audit/runs/{run_id}")
-def audit_run(run_id: DbId, session: SessionDep, user: Reader,
+def audit_run(run_id: DbId, runtime: RuntimeDep, user: Reader,
               kind: Annotated[str | None, Query(max_length=32)] = None,
               limit: Annotated[int, Query(ge=1, le=100000)] = 10000) -> AuditRunDetail:
-    found = audit_service.get_run(session, run_id, kind=kind, limit=limit)
+    with runtime.audit_store.unit_of_work() as repo:
+        found = audit_service.get_run(repo, run_id, kind=kind, limit=limit)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such audit run.")
     return found

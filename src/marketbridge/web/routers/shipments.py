@@ -21,7 +21,7 @@ from marketbridge.adapters.errors import RemoteError
 from marketbridge.domain.auth import Action
 from marketbridge.domain.shipments import ShipmentState
 from marketbridge.services import shipments as shipment_service
-from marketbridge.web.deps import ConsoleUser, RuntimeDep, SessionDep
+from marketbridge.web.deps import ConsoleUser, RuntimeDep
 from marketbridge.web.params import DbId, Offset
 from marketbridge.web.policy import Reader, requires
 
@@ -60,8 +60,9 @@ def list_carriers(runtime: RuntimeDep, user: Reader) -> list[shipment_service.Ca
 
 
 @router.get("/api/carriers/mappings", response_model=list[shipment_service.CarrierMappingView])
-def list_mappings(session: SessionDep, user: Reader) -> list[shipment_service.CarrierMappingView]:
-    return shipment_service.list_mappings(session)
+def list_mappings(runtime: RuntimeDep, user: Reader) -> list[shipment_service.CarrierMappingView]:
+    with runtime.shipments_store.unit_of_work() as repo:
+        return shipment_service.list_mappings(repo)
 
 
 @router.post("/api/carriers/mappings", status_code=status.HTTP_201_CREATED, response_model=shipment_service.MappingAdded)
@@ -92,24 +93,27 @@ def suggest(runtime: RuntimeDep, user: Reader,
 
 
 @router.get("/api/shipments", response_model=list[shipment_service.ShipmentView])
-def list_shipments(session: SessionDep, user: Reader,
+def list_shipments(runtime: RuntimeDep, user: Reader,
                    state: Annotated[ShipmentState | None, Query()] = None,
                    order_id: Annotated[str | None, Query(max_length=64)] = None,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
                    offset: Offset = 0) -> list[shipment_service.ShipmentView]:
-    return shipment_service.list_shipments(session, state=state.value if state else None, order_id=order_id, limit=limit,
-                                  offset=offset)
+    with runtime.shipments_store.unit_of_work() as repo:
+        return shipment_service.list_shipments(repo, state=state.value if state else None, order_id=order_id,
+                                               limit=limit, offset=offset)
 
 
 @router.get("/api/shipments/summary", response_model=shipment_service.ShipmentCounts)
-def shipments_summary(session: SessionDep, user: Reader) -> shipment_service.ShipmentCounts:
+def shipments_summary(runtime: RuntimeDep, user: Reader) -> shipment_service.ShipmentCounts:
     """How many shipments are in each state."""
-    return shipment_service.ShipmentCounts.model_validate(shipment_service.counts_by_state(session))
+    with runtime.shipments_store.unit_of_work() as repo:
+        return shipment_service.ShipmentCounts.model_validate(shipment_service.counts_by_state(repo))
 
 
 @router.get("/api/shipments/{shipment_id}", response_model=shipment_service.ShipmentView)
-def get_shipment(shipment_id: DbId, session: SessionDep, user: Reader) -> shipment_service.ShipmentView:
-    shipment = shipment_service.get_shipment(session, shipment_id)
+def get_shipment(shipment_id: DbId, runtime: RuntimeDep, user: Reader) -> shipment_service.ShipmentView:
+    with runtime.shipments_store.unit_of_work() as repo:
+        shipment = shipment_service.get_shipment(repo, shipment_id)
     if shipment is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no shipment {shipment_id}")
     return shipment
