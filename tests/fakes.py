@@ -249,6 +249,7 @@ class FakeShipmentsStore:
     deliveries: dict[str, dict[str, Any]] = field(default_factory=dict)
     cursors: dict[str, str] = field(default_factory=dict)
     units: int = 0
+    open_units: int = 0  # units of work open now (a remote call must not come while one is)
 
     def add_row(self, shipment_id: int, order_id: str, *, state: str = ShipmentState.NEW.value,
                 tracks: Sequence[dict[str, Any]] = (), tracking_number: str | None = None,
@@ -267,7 +268,11 @@ class FakeShipmentsStore:
     @contextmanager
     def unit_of_work(self) -> Iterator[FakeShipmentsRepository]:
         self.units += 1
-        yield FakeShipmentsRepository(self)
+        self.open_units += 1
+        try:
+            yield FakeShipmentsRepository(self)
+        finally:
+            self.open_units -= 1
 
 
 class FakeShipmentsRepository:

@@ -11,6 +11,7 @@ tests/e2e/test_shipments_e2e.py.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 
@@ -540,6 +541,26 @@ def test_the_poll_records_marketplace_shipments_only_and_moves_its_cursor() -> N
     assert shipments.poll_new_shipments(flow.runtime) == []  # nothing after the cursor
     magento_shipment(flow, 8, ORDER)
     assert shipments.poll_new_shipments(flow.runtime) == [8]
+
+
+def test_the_poll_reads_magento_orders_before_its_transaction_not_inside_it() -> None:
+    """A Magento call inside the poll's unit of work held our write lock for as long as Adobe
+    Commerce took to answer (seconds, with retries, under the soak's faults). On SQLite every other
+    writer waited: the full soak ran out of pool connections for 30 s and eleven sends ended for
+    good. The marketplace order ids of a batch are read first, then written in one transaction."""
+    flow = Flow()
+    for shipment_id in (5, 6, 7):
+        magento_shipment(flow, shipment_id, f"JL-100{shipment_id}-A")
+    open_at_call: list[int] = []
+    get_order = flow.magento.get_order
+
+    def watched(order_id: int) -> Any:
+        open_at_call.append(flow.store.open_units)
+        return get_order(order_id)
+
+    flow.magento.get_order = watched  # type: ignore[method-assign]
+    assert shipments.poll_new_shipments(flow.runtime) == [5, 6, 7]
+    assert open_at_call == [0, 0, 0]
 
 
 def test_a_webhook_hint_records_the_shipment_once() -> None:

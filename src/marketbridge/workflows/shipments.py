@@ -23,6 +23,8 @@ import structlog
 from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
 from dbos._error import DBOSQueueDeduplicatedError
 from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.errors import NotFound, TransientError
@@ -56,7 +58,12 @@ def _enqueue_send(shipment_id: int, generation: int) -> str:
 
 
 def _transient(error: BaseException) -> bool:
-    return isinstance(error, TransientError)
+    """A remote failure worth another try, or our own database refusing for a moment ("database is
+    locked" on SQLite, a dropped PostgreSQL connection, no pool connection free in time). The
+    database cases were not retried: a send then ended in ERROR under its deterministic workflow id,
+    which the poll's later enqueues return as it is, and the full soak left eleven shipments unsent
+    for good after one 30-second stall."""
+    return isinstance(error, TransientError | OperationalError | PoolTimeout)
 
 
 @DBOS.step(name="shipments.prepare", retries_allowed=True, max_attempts=4, interval_seconds=1.0, backoff_rate=2.0,
@@ -71,8 +78,11 @@ def _send(shipment_id: int) -> dict[str, Any]:
     return shipment_service.send(get_runtime(), shipment_id).as_json()
 
 
-@DBOS.step(name="shipments.note_failure")
+@DBOS.step(name="shipments.note_failure", retries_allowed=True, max_attempts=6, interval_seconds=2.0, backoff_rate=2.0,
+           should_retry=_transient)
 def _note_failure(shipment_id: int, error: str) -> None:
+    # Tried for about a minute: this step moves the shipment to a new generation, so the next poll
+    # starts a send under a new workflow id; if it failed too the shipment would wait for good.
     shipment_service.note_failure(get_runtime(), shipment_id, error)
 
 

@@ -129,9 +129,12 @@ def poll_new_shipments(runtime: Runtime, *, page_size: int = 100) -> list[int]:
         nonlocal batch
         if not batch:
             return
+        # Adobe Commerce first, then one transaction: a remote call inside it would hold our write
+        # lock for as long as Magento takes to answer (seconds under faults, with retries), and on
+        # SQLite every other writer would wait (the full soak ran out of pool connections).
+        resolved = [(shipment, orders.ext_order_id(shipment.order_id)) for shipment in batch]
         with runtime.shipments_store.unit_of_work() as repo:
-            for shipment in batch:
-                ext = orders.ext_order_id(shipment.order_id)
+            for shipment, ext in resolved:
                 if ext:
                     row, changed = record_shipment(repo, shipment, ext)
                     if changed:
