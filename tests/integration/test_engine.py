@@ -99,25 +99,3 @@ def test_the_engine_file_is_in_write_ahead_log_mode(runtime):
     with sqlite3.connect(engine_file) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
-
-def test_the_engines_sqlite_writers_take_turns_in_the_process(runtime):
-    """DBOS's connections to its SQLite file are turn-taking too (adapters.db.sqlite_writes): its
-    step records and queue updates wait on a lock in the process, not in SQLite's busy handler."""
-    from marketbridge.adapters.db.engine_store import sqlite_file
-    from marketbridge.adapters.db.sqlite_writes import TurnTakingConnection
-
-    config = engine.dbos_config(runtime)
-    if sqlite_file(runtime.workflow_database_url) is None:
-        assert "db_engine_kwargs" not in config  # PostgreSQL: the server queues its writers
-        return
-    assert config["db_engine_kwargs"] == {"connect_args": {"factory": TurnTakingConnection}}
-    engine.launch(runtime, schedules=False)
-    try:
-        assert DBOS.start_workflow(_sample_workflow, 3).get_result() == {"value": 6}
-        from dbos._dbos import _get_dbos_instance
-
-        sys_db = _get_dbos_instance()._sys_db
-        with sys_db.engine.connect() as conn:
-            assert isinstance(conn.connection.driver_connection, TurnTakingConnection)
-    finally:
-        engine.shutdown()

@@ -26,8 +26,7 @@ import structlog
 from dbos import DBOS, DBOSConfig
 from dbos._serialization import DBOSPortableJSONSerializer
 
-from marketbridge.adapters.db.engine_store import prepare_engine_file, sqlite_file
-from marketbridge.adapters.db.sqlite_writes import TurnTakingConnection
+from marketbridge.adapters.db.engine_store import prepare_engine_file
 from marketbridge.runtime import Runtime, set_runtime
 from marketbridge.workflows import catalogue, console, maintenance, orders, refunds, shipments, stock
 
@@ -62,7 +61,7 @@ def load_workflow_modules() -> list[ModuleType]:
 
 def dbos_config(runtime: Runtime) -> DBOSConfig:
     settings = runtime.settings
-    config = DBOSConfig(
+    return DBOSConfig(
         name="marketbridge",
         system_database_url=runtime.workflow_database_url,
         application_version=settings.application_version,
@@ -72,11 +71,6 @@ def dbos_config(runtime: Runtime) -> DBOSConfig:
         scheduler_polling_interval_sec=5.0,
         notification_listener_polling_interval_sec=0.2,
     )
-    if sqlite_file(runtime.workflow_database_url) is not None:
-        # The engine's writers take turns in this process too (adapters.db.sqlite_writes). DBOS
-        # keeps its own connect hook (IMMEDIATE transactions, busy timeout) on these connections.
-        config["db_engine_kwargs"] = {"connect_args": {"factory": TurnTakingConnection}}
-    return config
 
 
 def launch(runtime: Runtime, *, schedules: bool = True, start_hooks: bool = True) -> None:
