@@ -60,7 +60,7 @@ def build_runtime(settings: Settings) -> Runtime:
     engine = DbosEngine()
     bus = messages.MessageBus()
     flow_actions = FlowActions()
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, slow_write_seconds=settings.slow_write_seconds)
     refunds_store = SqlRefundsStore(db, issues=issue_service.SessionIssueLog, orders=SessionOrderRecords,
                                     skus=SessionSkuLinks)
     runtime = Runtime(settings=settings, db=db, bus=bus, engine=engine,

@@ -77,6 +77,11 @@ class Settings(BaseSettings):
         description="Where the workflow engine keeps its records. Default: the same PostgreSQL database, "
         "or a SQLite file beside the main one (<name>.engine.sqlite), so the two do not share one write lock.",
     )
+    slow_write_seconds: float = Field(
+        default=5.0, ge=0,
+        description="Log a database transaction that holds its write longer than this, with where it began and "
+        "what it is doing (adapters/db/slow_writes.py). 0 turns the watch off.",
+    )
     executor_id: str = Field(default="local", description="Stable id of this worker process (DBOS).")
     stale_executor_seconds: float = Field(
         default=60.0, gt=0, description="A worker silent this long is presumed dead; its work is resumed."

@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from marketbridge.adapters.db import slow_writes
+
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     if url.startswith("sqlite"):
@@ -41,9 +43,10 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, slow_write_seconds: float = 0.0) -> None:
         self.url = url
         self.engine = make_engine(url)
+        self.slow_writes = slow_writes.watch(self.engine, slow_write_seconds)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
@@ -64,4 +67,6 @@ class Database:
             conn.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
+        if self.slow_writes is not None:
+            self.slow_writes.stop()
         self.engine.dispose()

@@ -1,0 +1,78 @@
+"""The slow-write watch on a real SQLite file: a unit of work that writes and then waits is named,
+with where it began and what it is doing, while it still holds the write and when it lets go."""
+
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import text
+from structlog.testing import capture_logs
+
+from marketbridge.adapters.db.session import Database
+from marketbridge.adapters.db.slow_writes import is_write
+
+
+def _hold_write(db: Database, entered: threading.Event, release: threading.Event) -> None:
+    with db.session() as session:
+        session.execute(text("INSERT INTO t (v) VALUES (1)"))
+        entered.set()
+        release.wait(5)
+
+
+def test_a_write_held_past_the_threshold_is_logged_with_its_place_and_what_it_waits_on(tmp_path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'w.sqlite'}", slow_write_seconds=0.2)
+    assert db.slow_writes is not None
+    db.slow_writes.stop()  # the test looks itself, at moments it chooses
+    with db.session() as session:
+        session.execute(text("CREATE TABLE t (v INTEGER)"))
+    entered, release = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_hold_write, args=(db, entered, release))
+    with capture_logs() as logs:
+        holder.start()
+        assert entered.wait(5)
+        assert db.slow_writes.look() == []  # not yet past the threshold
+        threading.Event().wait(0.3)
+        held = db.slow_writes.look()
+        assert len(held) == 1
+        assert db.slow_writes.look() == []  # reported once only
+        release.set()
+        holder.join(5)
+    db.dispose()
+    by_event = {entry["event"]: entry for entry in logs}
+    now = by_event["database write held"]
+    assert now["seconds"] >= 0.2
+    assert now["began_at"][0].startswith("integration/test_slow_writes.py:")
+    assert now["began_at"][0].endswith(" _hold_write")
+    released = by_event["database write released"]
+    assert released["ended_by"] == "commit"
+    assert released["seconds"] >= 0.3
+    # what the holding thread does now (waiting in _hold_write), not what the looking thread does
+    assert now["doing_now"][0].endswith(" _hold_write")
+    assert all("look" not in frame for frame in now["doing_now"])
+
+
+def test_reads_and_quick_writes_are_not_logged(tmp_path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'r.sqlite'}", slow_write_seconds=0.5)
+    with capture_logs() as logs:
+        with db.session() as session:
+            session.execute(text("CREATE TABLE t (v INTEGER)"))
+            session.execute(text("INSERT INTO t (v) VALUES (1)"))
+        with db.session() as session:
+            session.execute(text("SELECT v FROM t")).all()
+    assert db.slow_writes is not None and db.slow_writes.held == {}
+    db.dispose()
+    assert [e for e in logs if e["event"].startswith("database write")] == []
+
+
+def test_off_when_the_threshold_is_zero(tmp_path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'o.sqlite'}", slow_write_seconds=0)
+    assert db.slow_writes is None
+    db.dispose()
+
+
+def test_which_statements_write() -> None:
+    assert is_write("  insert into t values (1)")
+    assert is_write("UPDATE t SET v = 2")
+    assert is_write("DELETE FROM t")
+    assert not is_write("SELECT 1")
+    assert not is_write("WITH x AS (SELECT 1) SELECT * FROM x")
