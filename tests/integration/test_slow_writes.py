@@ -76,3 +76,28 @@ def test_which_statements_write() -> None:
     assert is_write("DELETE FROM t")
     assert not is_write("SELECT 1")
     assert not is_write("WITH x AS (SELECT 1) SELECT * FROM x")
+
+
+def test_a_write_that_waits_for_the_lock_is_logged_as_a_wait_not_as_a_hold(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'l.sqlite'}"
+    db = Database(url, slow_write_seconds=0.2)
+    assert db.slow_writes is not None
+    db.slow_writes.stop()
+    with db.session() as session:
+        session.execute(text("CREATE TABLE t (v INTEGER)"))
+    entered, release = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_hold_write, args=(db, entered, release))
+    with capture_logs() as logs:
+        holder.start()
+        assert entered.wait(5)
+        threading.Timer(0.4, release.set).start()
+        with db.session() as session:  # waits about 0.4 s for the holder's lock, then writes at once
+            session.execute(text("INSERT INTO t (v) VALUES (2)"))
+        holder.join(5)
+    db.dispose()
+    waited = [e for e in logs if e["event"] == "database write waited"]
+    released = [e for e in logs if e["event"] == "database write released"]
+    assert len(waited) == 1 and waited[0]["seconds"] >= 0.3
+    assert waited[0]["began_at"][0].endswith(" test_a_write_that_waits_for_the_lock_is_logged_as_a_wait_not_as_a_hold")
+    # only the holder held past the threshold; the waiter held its write for an instant
+    assert len(released) == 1 and released[0]["began_at"][0].endswith(" _hold_write")

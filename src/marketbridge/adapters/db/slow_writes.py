@@ -7,8 +7,10 @@ webhooks queue behind it, and an offer stays above what Adobe Commerce holds. On
 same transaction holds row locks and a pooled connection. The cause is always one place in our
 code, and this says which.
 
-How: on a connection's first writing statement in a transaction (``INSERT``, ``UPDATE``,
-``DELETE``, ``REPLACE``) it notes the time, the thread and our frames of the stack. A thread
+How: once a connection's first writing statement in a transaction (``INSERT``, ``UPDATE``,
+``DELETE``, ``REPLACE``) has run, the transaction holds the write (SQLite takes its lock then); it
+notes the time, the thread and our frames of the stack. If that first statement itself waited
+longer than ``threshold`` for the lock, that is logged as ``database write waited``. A thread
 looks every second; a transaction that has held its write for longer than ``threshold`` is logged
 once while it is still open (``database write held``), with the stack of the holding thread *now*,
 which shows what it waits on. At commit or rollback a write held longer than the threshold is
@@ -79,21 +81,36 @@ class SlowWriteWatch:
     threshold: float
     clock: Callable[[], float] = time.monotonic
     held: dict[int, HeldWrite] = field(default_factory=dict)
+    waiting: dict[int, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ engine events
     def on_statement(self, conn_key: int, statement: str) -> None:
-        if conn_key in self.held or not is_write(statement):
+        """Before a statement: a transaction's first write may have to wait for the lock first."""
+        if conn_key in self.held or conn_key in self.waiting or not is_write(statement):
             return
+        with self._lock:
+            self.waiting[conn_key] = self.clock()
+
+    def on_statement_done(self, conn_key: int) -> None:
+        """After a statement: once the first write has run, the transaction holds the write."""
+        with self._lock:
+            asked = self.waiting.pop(conn_key, None)
+        if asked is None:
+            return
+        now = self.clock()
         began_at = our_frames(traceback.extract_stack())
         with self._lock:
-            self.held.setdefault(conn_key, HeldWrite(threading.get_ident(), self.clock(), began_at))
+            self.held[conn_key] = HeldWrite(threading.get_ident(), now, began_at)
+        if now - asked >= self.threshold:
+            log.warning("database write waited", seconds=round(now - asked, 2), began_at=began_at)
 
     def on_end(self, conn_key: int, how: str) -> float | None:
         """The transaction on ``conn_key`` ended; returns how long it held its write, if it wrote."""
         with self._lock:
+            self.waiting.pop(conn_key, None)
             write = self.held.pop(conn_key, None)
         if write is None:
             return None
@@ -146,6 +163,10 @@ def watch(engine: Engine, threshold: float) -> SlowWriteWatch | None:
     @event.listens_for(engine, "before_cursor_execute")
     def _before(conn, _cursor, statement, _params, _context, _many):  # type: ignore[no-untyped-def]
         slow.on_statement(id(conn.connection.dbapi_connection), statement)
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _after(conn, _cursor, _statement, _params, _context, _many):  # type: ignore[no-untyped-def]
+        slow.on_statement_done(id(conn.connection.dbapi_connection))
 
     @event.listens_for(engine, "commit")
     def _commit(conn):  # type: ignore[no-untyped-def]
