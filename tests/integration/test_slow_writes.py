@@ -9,7 +9,7 @@ from sqlalchemy import text
 from structlog.testing import capture_logs
 
 from marketbridge.adapters.db.session import Database
-from marketbridge.adapters.db.slow_writes import is_write
+from marketbridge.adapters.db.slow_writes import SlowWriteWatch, is_write
 
 
 def _hold_write(db: Database, entered: threading.Event, release: threading.Event) -> None:
@@ -101,3 +101,25 @@ def test_a_write_that_waits_for_the_lock_is_logged_as_a_wait_not_as_a_hold(tmp_p
     assert waited[0]["began_at"][0].endswith(" test_a_write_that_waits_for_the_lock_is_logged_as_a_wait_not_as_a_hold")
     # only the holder held past the threshold; the waiter held its write for an instant
     assert len(released) == 1 and released[0]["began_at"][0].endswith(" _hold_write")
+
+
+def test_a_period_with_queued_writers_is_summed_up_in_one_line_and_a_quiet_one_says_nothing(tmp_path) -> None:
+    clock = [100.0]
+    watch = SlowWriteWatch(threshold=1.0, clock=lambda: clock[0])
+    watch.on_statement(1, "INSERT INTO t VALUES (1)")
+    clock[0] += 2.5  # waited 2.5 s for the lock
+    watch.on_statement_done(1)
+    clock[0] += 0.5
+    watch.on_end(1, "commit")
+    watch.on_statement(2, "UPDATE t SET v = 2")
+    watch.on_statement_done(2)
+    clock[0] += 0.25
+    watch.on_end(2, "commit")
+    with capture_logs() as logs:
+        tally = watch.summarize(5.0)
+        assert watch.summarize(5.0) is None  # nothing queued since
+    assert tally is not None and tally.holds == 2 and tally.waits_over == 1
+    assert tally.summary(5.0) == {"writes": 2, "lock_busy_share": 0.15, "longest_hold_s": 0.5, "waited_s": 2.5,
+                                   "waits_over_threshold": 1, "longest_wait_s": 2.5}
+    assert [entry["event"] for entry in logs] == ["database writes queued"]
+    assert logs[0]["lock_busy_share"] == 0.15

@@ -7,7 +7,7 @@ The counters live in the default registry so that ``/metrics`` exposes them with
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 API_CALLS = Counter(
     "marketbridge_api_calls",
@@ -20,6 +20,17 @@ API_429 = Counter(
     ["api"],
 )
 
+#: Our database's write lock (``adapters/db/slow_writes.py``): how long a transaction's first write
+#: waited for it, and how long the transaction then held it. On SQLite, where one writer at a time
+#: holds the whole file, a rising wait is the first sign that the process has outgrown it.
+_LOCK_BUCKETS = (0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+DB_WRITE_WAIT = Histogram("marketbridge_db_write_wait_seconds",
+                          "Time a transaction's first write waited for the database's write lock.",
+                          buckets=_LOCK_BUCKETS)
+DB_WRITE_HOLD = Histogram("marketbridge_db_write_hold_seconds",
+                          "Time a transaction held its write, from its first write to commit or rollback.",
+                          buckets=_LOCK_BUCKETS)
+
 
 def record_call(api: str, status: int | str) -> None:
     API_CALLS.labels(api=api, status=str(status)).inc()
@@ -27,4 +38,4 @@ def record_call(api: str, status: int | str) -> None:
         API_429.labels(api=api).inc()
 
 
-__all__ = ["API_429", "API_CALLS", "record_call"]
+__all__ = ["API_429", "API_CALLS", "DB_WRITE_HOLD", "DB_WRITE_WAIT", "record_call"]

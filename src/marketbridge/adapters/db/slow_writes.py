@@ -17,28 +17,37 @@ which shows what it waits on. At commit or rollback a write held longer than the
 logged again with its full length (``database write released``). The log names code locations
 only, never parameters or rows (they may hold personal data or secrets).
 
-Cost: one clock read per statement and one short stack walk per writing transaction.
+Every minute in which a writer waited past the threshold also gets one summary line (``database
+writes queued``: writes, the share of the minute the lock was held, the longest wait), and every
+wait and hold goes to two histograms on ``/metrics`` (``marketbridge_db_write_wait_seconds``,
+``marketbridge_db_write_hold_seconds``).
+
+Cost: one clock read per statement and one short frame walk per writing transaction.
 ``MARKETBRIDGE_SLOW_WRITE_SECONDS=0`` turns it off.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 import sysconfig
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 
 import structlog
 from sqlalchemy import Engine, event
+
+from marketbridge.adapters import metrics
 
 log = structlog.get_logger(__name__)
 
 WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 STACK_DEPTH = 8
+SUMMARY_SECONDS = 60.0
 #: Frames from the standard library and installed packages (SQLAlchemy, DBOS, uvicorn) say nothing
 #: about the cause; ours (and a test's) do.
 _LIBRARY_DIRS = tuple(sorted({str(Path(p).resolve()) for key in ("stdlib", "platstdlib", "purelib", "platlib")
@@ -55,15 +64,29 @@ def _ours(filename: str) -> bool:
     return bool(path) and path != _THIS_FILE and not path.startswith(_LIBRARY_DIRS)
 
 
-def _where(frame: traceback.FrameSummary) -> str:
-    path = frame.filename.replace("\\", "/")
-    short = path.split("/marketbridge/", 1)[1] if "/marketbridge/" in path else "/".join(path.split("/")[-2:])
-    return f"{short}:{frame.lineno} {frame.name}"
+@functools.lru_cache(maxsize=4096)
+def _short(filename: str) -> str | None:
+    """``services/x.py`` for one of our files, ``tests/test_x.py`` for a test's; None for a library's."""
+    if not _ours(filename):
+        return None
+    path = filename.replace("\\", "/")
+    return path.split("/marketbridge/", 1)[1] if "/marketbridge/" in path else "/".join(path.split("/")[-2:])
 
 
-def our_frames(frames: traceback.StackSummary | list[traceback.FrameSummary], depth: int = STACK_DEPTH) -> list[str]:
-    """``module.py:line function`` for our innermost ``depth`` frames, innermost first."""
-    return [_where(f) for f in [f for f in frames if _ours(f.filename)][-depth:][::-1]]
+def our_frames(frame: FrameType | None, depth: int = STACK_DEPTH) -> list[str]:
+    """``module.py:line function`` for our innermost ``depth`` frames from ``frame`` outwards.
+
+    A plain walk of ``f_back`` with the file test cached: it runs once per writing transaction, so
+    it must cost microseconds (``traceback.extract_stack`` reads source lines: it took a tenth of
+    the worker's interpreter time under the soak)."""
+    found: list[str] = []
+    while frame is not None and len(found) < depth:
+        code = frame.f_code
+        short = _short(code.co_filename)
+        if short is not None:
+            found.append(f"{short}:{frame.f_lineno} {code.co_name}")
+        frame = frame.f_back
+    return found
 
 
 @dataclass
@@ -75,6 +98,23 @@ class HeldWrite:
 
 
 @dataclass
+class WriteTally:
+    """The writes of one summary period: how busy the write lock was, and how long writers waited."""
+
+    holds: int = 0
+    held_seconds: float = 0.0
+    longest_hold: float = 0.0
+    waited_seconds: float = 0.0
+    waits_over: int = 0
+    longest_wait: float = 0.0
+
+    def summary(self, period: float) -> dict[str, float | int]:
+        return {"writes": self.holds, "lock_busy_share": round(self.held_seconds / period, 2) if period > 0 else 0.0,
+                "longest_hold_s": round(self.longest_hold, 2), "waited_s": round(self.waited_seconds, 1),
+                "waits_over_threshold": self.waits_over, "longest_wait_s": round(self.longest_wait, 2)}
+
+
+@dataclass
 class SlowWriteWatch:
     """The open writing transactions of one engine, by DBAPI connection id."""
 
@@ -82,6 +122,7 @@ class SlowWriteWatch:
     clock: Callable[[], float] = time.monotonic
     held: dict[int, HeldWrite] = field(default_factory=dict)
     waiting: dict[int, float] = field(default_factory=dict)
+    tally: WriteTally = field(default_factory=WriteTally)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -101,10 +142,15 @@ class SlowWriteWatch:
         if asked is None:
             return
         now = self.clock()
-        began_at = our_frames(traceback.extract_stack())
+        began_at = our_frames(sys._getframe(1))
+        waited = now - asked
+        metrics.DB_WRITE_WAIT.observe(waited)
         with self._lock:
             self.held[conn_key] = HeldWrite(threading.get_ident(), now, began_at)
-        if now - asked >= self.threshold:
+            self.tally.waited_seconds += waited
+            self.tally.longest_wait = max(self.tally.longest_wait, waited)
+            self.tally.waits_over += waited >= self.threshold
+        if waited >= self.threshold:
             log.warning("database write waited", seconds=round(now - asked, 2), began_at=began_at)
 
     def on_end(self, conn_key: int, how: str) -> float | None:
@@ -115,6 +161,11 @@ class SlowWriteWatch:
         if write is None:
             return None
         seconds = self.clock() - write.started
+        metrics.DB_WRITE_HOLD.observe(seconds)
+        with self._lock:
+            self.tally.holds += 1
+            self.tally.held_seconds += seconds
+            self.tally.longest_hold = max(self.tally.longest_hold, seconds)
         if seconds >= self.threshold:
             log.warning("database write released", seconds=round(seconds, 2), ended_by=how,
                         began_at=write.began_at)
@@ -131,19 +182,33 @@ class SlowWriteWatch:
         frames = sys._current_frames() if due else {}
         for write in due:
             frame = frames.get(write.thread_id)
-            doing = our_frames(traceback.extract_stack(frame)) if frame is not None else []
+            doing = our_frames(frame)
             log.warning("database write held", seconds=round(now - write.started, 2), began_at=write.began_at,
                         doing_now=doing)
         return due
 
-    def start(self, every: float = 1.0) -> None:
+    def summarize(self, period: float) -> WriteTally | None:
+        """One line for the period just ended, only when a writer waited past the threshold in it
+        (a healthy process logs nothing): how busy the lock was and how long writers queued."""
+        with self._lock:
+            tally, self.tally = self.tally, WriteTally()
+        if tally.waits_over == 0:
+            return None
+        log.warning("database writes queued", period_s=round(period), **tally.summary(period))
+        return tally
+
+    def start(self, every: float = 1.0, summary_every: float = SUMMARY_SECONDS) -> None:
         if self._thread is not None:
             return
 
         def loop() -> None:
+            last = self.clock()
             while not self._stop.wait(every):
                 try:
                     self.look()
+                    if self.clock() - last >= summary_every:
+                        self.summarize(self.clock() - last)
+                        last = self.clock()
                 except Exception:  # the watchdog never takes the process down
                     log.exception("slow write watch failed")
 
@@ -186,4 +251,4 @@ def watch(engine: Engine, threshold: float) -> SlowWriteWatch | None:
     return slow
 
 
-__all__ = ["HeldWrite", "SlowWriteWatch", "is_write", "our_frames", "watch"]
+__all__ = ["HeldWrite", "SlowWriteWatch", "WriteTally", "is_write", "our_frames", "watch"]
