@@ -14,14 +14,16 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from marketbridge.adapters.db import slow_writes
+from marketbridge.adapters.db.sqlite_writes import TurnTakingConnection
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     if url.startswith("sqlite"):
+        # Writers in this process take turns on a lock, not in SQLite's busy handler (sqlite_writes).
         engine = create_engine(
             url,
             echo=echo,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={"check_same_thread": False, "timeout": 30, "factory": TurnTakingConnection},
             pool_pre_ping=False,
         )
 
