@@ -23,9 +23,9 @@ def list_orders(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """List marketplace orders, newest first."""
-    with runtime_for_command() as runtime, runtime.db.session() as session:
+    with runtime_for_command() as runtime, runtime.orders_store.unit_of_work() as orders:
         rows = [order_service.to_dict(o) for o in order_service.list_orders(
-            session, runtime.settings, state=state.value if state else None, limit=limit)]
+            orders, runtime.settings, state=state.value if state else None, limit=limit)]
     if as_json:
         print_json(rows)
         return

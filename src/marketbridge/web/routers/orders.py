@@ -51,13 +51,14 @@ class OrderRetry(BaseModel):
 
 
 @router.get("/api/orders", response_model=list[order_service.OrderSummary])
-def list_orders(session: SessionDep, runtime: RuntimeDep, user: Reader,
+def list_orders(runtime: RuntimeDep, user: Reader,
                 state: Annotated[OrderState | None, Query()] = None,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                 offset: Offset = 0) -> list[order_service.OrderSummary]:
-    rows = order_service.list_orders(session, runtime.settings, state=state.value if state else None,
-                                     limit=limit, offset=offset)
-    return [order_service.order_summary(row) for row in rows]
+    with runtime.orders_store.unit_of_work() as orders:
+        rows = order_service.list_orders(orders, runtime.settings, state=state.value if state else None,
+                                         limit=limit, offset=offset)
+        return [order_service.order_summary(row) for row in rows]
 
 
 @router.get("/api/orders/{order_id}", response_model=order_service.OrderDetail)
