@@ -1,6 +1,8 @@
 """In-memory fake for the orders flow's storage port (``marketbridge.ports.OrdersStore``), on the
 same lines as tests/fakes_refunds.py: :class:`FakeOrdersStore` keeps order records
-(``MarketplaceOrder`` with their ``OrderLine``) and the stock-wait issues in dicts. A unit of work
+(``MarketplaceOrder`` with their ``OrderLine``) and the stock-wait issues in dicts, with a
+:class:`~tests.fakes.FakeIssueLog` for the issues the flow raises and clears; the retention pass
+(``run_retention``) is only counted. A unit of work
 hands out the stored records themselves (the flow's changes are kept as a committed transaction
 would keep them) and counts itself in ``units``; it does not roll back.
 
@@ -18,7 +20,9 @@ from decimal import Decimal
 from typing import Any
 
 from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderLine
-from marketbridge.ports.orders import StockWait, WorkflowCandidate
+from marketbridge.ports.orders import IssueOnOrder, OpenLine, StockWait, WorkflowCandidate
+from marketbridge.settings import Settings
+from tests.fakes import FakeIssueLog
 
 NOW = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 
@@ -60,7 +64,9 @@ class FakeIssue:
 @dataclass
 class FakeOrdersStore:
     orders: dict[str, MarketplaceOrder] = field(default_factory=dict)
-    issues: dict[int, FakeIssue] = field(default_factory=dict)
+    waits: dict[int, FakeIssue] = field(default_factory=dict)  # the stock waits, by issue id
+    issue_log: FakeIssueLog = field(default_factory=FakeIssueLog)  # what the flow raises and clears
+    retention_passes: list[dt.datetime] = field(default_factory=list)
     units: int = 0
 
     def add(self, order_id: str, **values: Any) -> MarketplaceOrder:
@@ -70,8 +76,8 @@ class FakeOrdersStore:
         return order
 
     def add_issue(self, type_: str, order_id: str, **values: Any) -> int:
-        issue_id = len(self.issues) + 1
-        self.issues[issue_id] = FakeIssue(type_, order_id, **values)
+        issue_id = len(self.waits) + 1
+        self.waits[issue_id] = FakeIssue(type_, order_id, **values)
         return issue_id
 
     @contextmanager
@@ -87,6 +93,20 @@ def _newest_first(rows: list[MarketplaceOrder]) -> list[MarketplaceOrder]:
 class FakeOrdersRepository:
     def __init__(self, store: FakeOrdersStore) -> None:
         self.store = store
+
+    @property
+    def issues(self) -> FakeIssueLog:
+        return self.store.issue_log
+
+    def run_retention(self, settings: Settings, now: dt.datetime) -> dict[str, int]:
+        self.store.retention_passes.append(now)
+        return {"purged": 0}
+
+    def active_issues_on_orders(self, type_code: str, active_states: Sequence[str], *,
+                                limit: int = 500) -> list[IssueOnOrder]:
+        return [IssueOnOrder(oid, str(entry.report.context["state"]) if "state" in entry.report.context else None)
+                for (code, oid), entry in self.store.issue_log.entries.items()
+                if code == type_code and entry.state == "open"][:limit]
 
     def _all(self) -> list[MarketplaceOrder]:
         return list(self.store.orders.values())
@@ -115,7 +135,7 @@ class FakeOrdersRepository:
                 and (not q or q in o.order_id or q in (o.magento_increment_id or ""))]
         return _newest_first(rows)[:limit]
 
-    def in_states(self, states: Sequence[str], *, limit: int) -> list[MarketplaceOrder]:
+    def in_states(self, states: Sequence[str], *, limit: int | None) -> list[MarketplaceOrder]:
         return [o for o in self._all() if o.state in states][:limit]
 
     def workflow_candidates(self, connection: str, pairs: Sequence[tuple[str, str]], *,
@@ -126,11 +146,16 @@ class FakeOrdersRepository:
                 for o in rows[:limit]]
 
     def stock_waits_due(self, type_code: str, active_states: Sequence[str], cutoff: dt.datetime) -> list[StockWait]:
-        return [StockWait(issue_id, issue.order_id, issue.attempt) for issue_id, issue in self.store.issues.items()
+        return [StockWait(issue_id, issue.order_id, issue.attempt) for issue_id, issue in self.store.waits.items()
                 if issue.type == type_code and issue.state in active_states and issue.last_seen <= cutoff]
 
     def touch_issue(self, issue_id: int, at: dt.datetime) -> None:
-        self.store.issues[issue_id].last_seen = at
+        self.store.waits[issue_id].last_seen = at
+
+    def lines_in_states(self, connection: str, states: Sequence[str]) -> list[OpenLine]:
+        return [OpenLine(o.order_id, line.magento_sku, float(line.quantity), line.accepted)
+                for o in self._all() if o.connection == connection and o.state in states
+                for line in o.lines if line.magento_sku is not None]
 
     def units_in_states(self, skus: Sequence[str], states: Sequence[str]) -> dict[str, float]:
         out: dict[str, float] = {}

@@ -34,6 +34,7 @@ from marketbridge.adapters.db.session import Database
 from marketbridge.adapters.db.shipments import SqlShipmentsStore
 from marketbridge.runtime import Runtime
 from marketbridge.services import issues as issue_service
+from marketbridge.services import personal_data
 from marketbridge.services import refunds as refund_service
 from marketbridge.services import stock as stock_service
 from marketbridge.services.console import flow_hooks as console_flow_hooks
@@ -73,7 +74,8 @@ def build_runtime(settings: Settings) -> Runtime:
                                                         stock=SessionStockRecords),
                       audit_store=SqlAuditStore(db, skus=SessionSkuLinks, orders=SessionOrderRecords,
                                                 stock=SessionStockRecords),
-                      orders_store=SqlOrdersStore(db))
+                      orders_store=SqlOrdersStore(db, issues=issue_service.SessionIssueLog,
+                                                  retention=personal_data.purge))
     engine.runtime = runtime
     wire_bus(bus, runtime)
     console_flow_hooks.register_all(flow_actions)

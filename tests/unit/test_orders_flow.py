@@ -1,6 +1,7 @@
 """The orders flow's reading rules on in-memory fakes (tests/fakes_orders.py): what needs a
-workflow, when a stock wait is retried, what counts as sold and not yet in Adobe Commerce, and what
-the console and the JSON API show. No database: the SQL of these reads is in adapters/db/orders.py,
+workflow, when a stock wait is retried, what counts as sold and not yet in Adobe Commerce, what
+other open orders reserve, what the console and the JSON API show, and housekeeping's reminders
+and stuck orders. No database: the SQL of these reads is in adapters/db/orders.py,
 covered by the integration tests (tests/integration/test_orders_service.py and
 test_order_console_views.py)."""
 
@@ -8,11 +9,23 @@ from __future__ import annotations
 
 import datetime as dt
 
-from marketbridge.domain.orders import ORDER_WAITING_FOR_STOCK
+from marketbridge.bus import MessageBus
+from marketbridge.domain.orders import (
+    ORDER_ACCEPTANCE_DEADLINE_NEAR,
+    ORDER_STUCK_UNSHIPPED,
+    ORDER_WAITING_FOR_STOCK,
+)
+from marketbridge.domain.stock import Kind, Rule, Scope
+from marketbridge.runtime import Runtime
 from marketbridge.services import orders as order_service
-from marketbridge.services.orders import queries, todo, views
+from marketbridge.services.console.actions import FlowActions
+from marketbridge.services.orders import queries, skus, todo, upkeep, views
+from marketbridge.services.webhooks import WebhookHandlers
 from marketbridge.settings import load_settings
+from tests.fakes import NoDatabase
+from tests.fakes_audit import FakeStockRecords
 from tests.fakes_orders import NOW, FakeOrdersStore
+from tests.fakes_refunds import FakeSkuLinks
 
 SETTINGS = load_settings(database_url="sqlite://", session_secret="x" * 48)
 HOUR = dt.timedelta(hours=1)
@@ -53,7 +66,7 @@ def test_a_stock_wait_is_retried_once_its_attempt_answered_and_the_wait_is_old_e
         assert order_service.retry_stock_waits(orders, SETTINGS, now=later) == ["A-1"]
         [action] = order_service.pending_actions(orders, SETTINGS)
     assert order.create_attempt == 1 and action.workflow_id == "order-create:A-1:retry-1"
-    assert store.issues[issue].last_seen == later
+    assert store.waits[issue].last_seen == later
     much_later = later + dt.timedelta(seconds=SETTINGS.order_stock_retry_seconds + 1)
     with store.unit_of_work() as orders:  # attempt 1 has not recorded its answer on the issue yet
         assert order_service.retry_stock_waits(orders, SETTINGS, now=much_later) == []
@@ -109,3 +122,63 @@ def test_the_api_lists_this_connections_orders_with_amounts_as_numbers() -> None
         [summary] = [views.order_summary(o) for o in views.list_orders(orders, SETTINGS)]
     assert summary.order_id == "A-1" and summary.marketplace_totals.grand_total == 10.0
     assert store.units == 1
+
+
+def test_an_acceptance_counts_the_units_other_undecided_orders_may_still_take() -> None:
+    store = FakeOrdersStore()
+    store.add("A-1", state="received", lines=[{"magento_sku": "LAMP", "quantity": 1}])  # the order being decided
+    store.add("B-2", state="held", lines=[{"magento_sku": "LAMP", "quantity": 2},
+                                          {"magento_sku": "SHADE", "quantity": 1, "accepted": False}])
+    store.add("C-3", state="accepted", lines=[{"magento_sku": "LAMP", "quantity": 1}, {"offer_sku": "UNMATCHED"}])
+    store.add("D-4", state="created", lines=[{"magento_sku": "LAMP", "quantity": 9}])  # Magento reserves these
+    store.add("E-5", state="held", connection="other", lines=[{"magento_sku": "LAMP", "quantity": 9}])
+    with store.unit_of_work() as orders:
+        assert skus.open_reservations(orders, SETTINGS, "A-1") == {"LAMP": 3.0}
+
+
+def test_only_person_confirmed_links_are_handed_to_sku_resolution() -> None:
+    links = FakeSkuLinks()
+    links.links = {"lamp-1 ": "LAMP-1", "SHADE": "SHADE-RED"}
+    assert skus.confirmed_links(links, ["lamp-1 ", "LAMP-1", "OTHER", "lamp-1 "]) == {"lamp-1 ": "LAMP-1"}
+
+
+def test_the_price_rules_are_the_stock_flows() -> None:
+    stock = FakeStockRecords()
+    rule = Rule(kind=Kind.PRICE, scope=Scope.GLOBAL, scope_key="", params={"markup_percent": 10})
+    stock.stored_rules = [rule]
+    assert skus.price_rules(stock) == [rule]
+
+
+def _runtime(store: FakeOrdersStore) -> Runtime:
+    """A runtime whose only storage is the orders fake (the database and other stores fail if used)."""
+    return Runtime(settings=SETTINGS, db=NoDatabase(), bus=MessageBus(), engine=NoDatabase(),
+                   webhook_handlers=WebhookHandlers(), flow_actions=FlowActions(), shipments_store=NoDatabase(),
+                   refunds_store=NoDatabase(), catalogue_store=NoDatabase(), audit_store=NoDatabase(),
+                   orders_store=store)
+
+
+def test_housekeeping_reminds_a_held_order_near_its_deadline_once_per_run() -> None:
+    store = FakeOrdersStore()
+    near = store.add("A-1", state="held", acceptance_deadline=NOW + dt.timedelta(minutes=30))
+    far = store.add("B-2", state="held", acceptance_deadline=NOW + 100 * HOUR)
+    now = NOW + dt.timedelta(minutes=30) - dt.timedelta(seconds=SETTINGS.order_acceptance_reminder_seconds / 2)
+    result = order_service.housekeeping(_runtime(store), now=now)
+    assert result["reminders"] == 1 and store.retention_passes == [now] and store.units == 1
+    assert near.reminded_at == now and far.reminded_at is None
+    assert store.issue_log.active(ORDER_ACCEPTANCE_DEADLINE_NEAR, "A-1") is not None
+    assert store.issue_log.active(ORDER_ACCEPTANCE_DEADLINE_NEAR, "B-2") is None
+
+
+def test_housekeeping_flags_a_stuck_order_and_clears_it_once_the_order_moves_on() -> None:
+    store = FakeOrdersStore()
+    order = store.add("A-1", state="created", marketplace_state="SHIPPING", state_changed_at=NOW)
+    store.add("B-2", state="shipped", marketplace_state="SHIPPED", state_changed_at=NOW)  # not watched
+    later = NOW + 1000 * HOUR
+    with store.unit_of_work() as orders:
+        assert upkeep.flag_stuck(orders, SETTINGS, later) == 1
+    assert store.issue_log.active(ORDER_STUCK_UNSHIPPED, "A-1") is not None
+    assert store.issue_log.active(ORDER_STUCK_UNSHIPPED, "B-2") is None
+    order.state = "shipped"
+    with store.unit_of_work() as orders:
+        assert upkeep.flag_stuck(orders, SETTINGS, later) == 0
+    assert store.issue_log.active(ORDER_STUCK_UNSHIPPED, "A-1") is None

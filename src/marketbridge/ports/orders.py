@@ -1,9 +1,10 @@
 """The orders flow's storage port (implemented in :mod:`marketbridge.adapters.db.orders`).
 
 Issue 18 item 2, first part for the orders flow: what the flow's reading modules (``views``,
-``todo``, ``queries``) ask of ``marketplace_orders`` / ``order_lines`` and of the issue records they
-watch. The modules that write the order record (``record``, ``pulling``, ``decisions``,
-``creation``, ``cancellation``, ``upkeep``, ``skus``) still use their session; they come next.
+``todo``, ``queries``, ``skus``) ask of ``marketplace_orders`` / ``order_lines`` and of the issue
+records they watch, and housekeeping (``upkeep``). The modules that move the order record
+(``record``, ``pulling``, ``decisions``, ``creation``, ``cancellation``) still use their session;
+they come next.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from marketbridge.ports.shared import IssueLog
+
 if TYPE_CHECKING:
     from marketbridge.adapters.db.models.orders import MarketplaceOrder
+    from marketbridge.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -41,9 +45,44 @@ class StockWait:
     attempt: int
 
 
+@dataclass(frozen=True)
+class IssueOnOrder:
+    """An active issue about an order, with the order state it was raised in (``state`` in the
+    issue's context; None when absent): housekeeping clears it once the order has moved on."""
+
+    order_id: str
+    state: str | None
+
+
+@dataclass(frozen=True)
+class OpenLine:
+    """A line of an order not yet in Adobe Commerce that names a Magento SKU: what it may still take
+    from that SKU's stock (``accepted`` False: refused by us, takes nothing)."""
+
+    order_id: str
+    magento_sku: str
+    quantity: float
+    accepted: bool | None
+
+
 class OrdersRepository(Protocol):
     """What the orders flow's reading modules ask in one unit of work. Records handed out are the
     flow's own ``MarketplaceOrder`` rows, changed in place; the unit of work keeps the changes."""
+
+    @property
+    def issues(self) -> IssueLog:
+        """The issue records the flow raises and clears, in this unit of work."""
+        ...
+
+    def run_retention(self, settings: Settings, now: dt.datetime) -> dict[str, int]:
+        """One pass of every personal-data retention rule (``services/personal_data.py``) in this
+        unit of work; how many records each rule changed, by rule."""
+        ...
+
+    def active_issues_on_orders(self, type_code: str, active_states: Sequence[str], *,
+                                limit: int = 500) -> list[IssueOnOrder]:
+        """Active issues of ``type_code`` (one page, last seen first), with the state they were raised in."""
+        ...
 
     def order(self, order_id: str, connection: str | None = None) -> MarketplaceOrder | None:
         """The record (with its lines loaded), of ``connection`` when given."""
@@ -65,8 +104,8 @@ class OrdersRepository(Protocol):
         """Newest first; ``q`` is a literal part of the order id or the Adobe Commerce increment id."""
         ...
 
-    def in_states(self, states: Sequence[str], *, limit: int) -> Sequence[MarketplaceOrder]:
-        """Up to ``limit`` orders in ``states``, in no particular order."""
+    def in_states(self, states: Sequence[str], *, limit: int | None) -> Sequence[MarketplaceOrder]:
+        """Up to ``limit`` (None: all) orders in ``states``, in no particular order."""
         ...
 
     def workflow_candidates(self, connection: str, pairs: Sequence[tuple[str, str]], *,
@@ -80,6 +119,10 @@ class OrdersRepository(Protocol):
 
     def touch_issue(self, issue_id: int, at: dt.datetime) -> None:
         """Move an issue's ``last_seen`` (it is being acted on; not due again before the next cutoff)."""
+        ...
+
+    def lines_in_states(self, connection: str, states: Sequence[str]) -> list[OpenLine]:
+        """The lines with a Magento SKU of ``connection``'s orders in ``states``."""
         ...
 
     def units_in_states(self, skus: Sequence[str], states: Sequence[str]) -> dict[str, float]:

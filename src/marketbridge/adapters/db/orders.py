@@ -1,6 +1,6 @@
 """The orders flow's storage over SQLAlchemy: :class:`SqlOrdersStore` implements
 :class:`marketbridge.ports.OrdersStore` (issue 18 item 2), so the queries of the flow's reading
-modules (``views``, ``todo``, ``queries``) on ``marketplace_orders``, ``order_lines`` and the stock
+modules (``views``, ``todo``, ``queries``, ``skus``, ``upkeep``) on ``marketplace_orders``, ``order_lines`` and the stock
 waits in ``issue_records`` are written here and nowhere in those modules. One unit of work is one
 :meth:`Database.session` (committed at the end of the block, rolled back on an error), exactly the
 transaction the callers opened themselves before.
@@ -15,8 +15,9 @@ them in: this adapter does not import them.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, false, func, or_, select
 from sqlalchemy.orm import Session, selectinload
@@ -24,17 +25,49 @@ from sqlalchemy.orm import Session, selectinload
 from marketbridge.adapters.db.models.core import IssueRecord
 from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderLine
 from marketbridge.adapters.db.session import Database
-from marketbridge.ports.orders import StockWait, WorkflowCandidate
+from marketbridge.ports import IssueLog
+from marketbridge.ports.orders import IssueOnOrder, OpenLine, StockWait, WorkflowCandidate
+
+if TYPE_CHECKING:
+    from marketbridge.settings import Settings
+
+#: One pass of the personal-data retention rules on a session (``services.personal_data.purge``).
+RetentionPass = Callable[[Session, "Settings", dt.datetime], dict[str, int]]
 
 #: Line states that gave the units back to the offer: they are not sold any more.
 _RELEASED_LINE_STATES = ("REFUSED", "CANCELED")
 
 
 class SqlOrdersRepository:
-    """:class:`marketbridge.ports.OrdersRepository` on one session."""
+    """:class:`marketbridge.ports.OrdersRepository` on one session.
 
-    def __init__(self, session: Session) -> None:
+    ``issues`` and ``retention`` come from the composition root (:class:`SqlOrdersStore`). Another
+    flow reading the orders flow's answers on its own session builds ``SqlOrdersRepository(session)``
+    without them: it never raises the orders flow's issues nor runs its housekeeping, and asking for
+    them then is a wiring error, reported as such."""
+
+    def __init__(self, session: Session, issues: IssueLog | None = None, retention: RetentionPass | None = None) -> None:
         self.session = session
+        self._issues = issues
+        self._retention = retention
+
+    @property
+    def issues(self) -> IssueLog:
+        if self._issues is None:
+            raise RuntimeError("this orders repository was built for reads only (no issue log)")
+        return self._issues
+
+    def run_retention(self, settings: Settings, now: dt.datetime) -> dict[str, int]:
+        if self._retention is None:
+            raise RuntimeError("this orders repository was built for reads only (no retention pass)")
+        return self._retention(self.session, settings, now)
+
+    def active_issues_on_orders(self, type_code: str, active_states: Sequence[str], *,
+                                limit: int = 500) -> list[IssueOnOrder]:
+        records = self.session.scalars(select(IssueRecord).where(
+            IssueRecord.type == type_code, IssueRecord.state.in_(list(active_states)))
+            .order_by(IssueRecord.last_seen.desc(), IssueRecord.id.desc()).limit(limit)).all()
+        return [IssueOnOrder(order_id=r.object_id, state=(r.context or {}).get("state")) for r in records]
 
     def order(self, order_id: str, connection: str | None = None) -> MarketplaceOrder | None:
         query = select(MarketplaceOrder).where(MarketplaceOrder.order_id == order_id)
@@ -69,7 +102,7 @@ class SqlOrdersRepository:
         return self.session.scalars(query.order_by(MarketplaceOrder.marketplace_created_at.desc(),
                                                    MarketplaceOrder.id.desc()).limit(limit)).all()
 
-    def in_states(self, states: Sequence[str], *, limit: int) -> Sequence[MarketplaceOrder]:
+    def in_states(self, states: Sequence[str], *, limit: int | None) -> Sequence[MarketplaceOrder]:
         return self.session.scalars(select(MarketplaceOrder).where(MarketplaceOrder.state.in_(list(states)))
                                     .limit(limit)).all()
 
@@ -100,6 +133,16 @@ class SqlOrdersRepository:
         if record is not None:
             record.last_seen = at
 
+    def lines_in_states(self, connection: str, states: Sequence[str]) -> list[OpenLine]:
+        rows = self.session.execute(
+            select(MarketplaceOrder.order_id, OrderLine.magento_sku, OrderLine.quantity, OrderLine.accepted)
+            .join(OrderLine, OrderLine.order_pk == MarketplaceOrder.id)
+            .where(MarketplaceOrder.connection == connection, MarketplaceOrder.state.in_(list(states)),
+                   OrderLine.magento_sku.is_not(None))
+        ).all()
+        return [OpenLine(order_id=order_id, magento_sku=sku, quantity=float(quantity), accepted=accepted)
+                for order_id, sku, quantity, accepted in rows if sku is not None]
+
     def units_in_states(self, skus: Sequence[str], states: Sequence[str]) -> dict[str, float]:
         wanted = set(skus)
         rows = self.session.execute(
@@ -119,16 +162,21 @@ class SqlOrdersRepository:
 
 
 class SqlOrdersStore:
-    """:class:`marketbridge.ports.OrdersStore` on a :class:`Database`."""
+    """:class:`marketbridge.ports.OrdersStore` on a :class:`Database`; ``issues`` makes the issue
+    log of a session (``services.issues.SessionIssueLog``) and ``retention`` is the personal-data
+    pass (``services.personal_data.purge``): their rules live in the services, which this adapter
+    does not import."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, issues: Callable[[Session], IssueLog], retention: RetentionPass) -> None:
         self.db = db
+        self._issues = issues
+        self._retention = retention
 
     def on_session(self, session: Session) -> SqlOrdersRepository:
         """A repository on a transaction the caller owns: nothing is committed here."""
-        return SqlOrdersRepository(session)
+        return SqlOrdersRepository(session, self._issues(session), self._retention)
 
     @contextmanager
     def unit_of_work(self) -> Iterator[SqlOrdersRepository]:
         with self.db.session() as session:
-            yield SqlOrdersRepository(session)
+            yield self.on_session(session)

@@ -11,9 +11,14 @@ stuck orders, personal-data purge) and :mod:`.views` (what our JSON API and CLI 
 
     record_transition(session, order_id, OrderState.SHIPPED, actor="shipments", shipment_id=12)
 
-(see :mod:`.record`). Every function takes the :class:`~marketbridge.runtime.Runtime` (settings,
-database, both clients) and keeps database sessions short: remote calls happen outside a
-transaction, so a slow API never holds a SQLite write lock.
+(see :mod:`.record`). Every command takes the :class:`~marketbridge.runtime.Runtime` (settings,
+storage, both clients) and keeps transactions short: remote calls happen outside a transaction, so
+a slow API never holds a SQLite write lock.
+
+Storage (issue 18): :mod:`.queries`, :mod:`.views`, :mod:`.todo`, :mod:`.skus` and :mod:`.upkeep`
+reach the tables only through the orders storage port (``runtime.orders_store``,
+:class:`marketbridge.ports.OrdersRepository`); the modules that move the order record still open
+their own sessions.
 
 A test that replaces a function must patch it in the module that looks it up (``creation._place``,
 ``pulling.store_order``), not here.
