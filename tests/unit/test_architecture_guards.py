@@ -238,7 +238,8 @@ ON_STORAGE_PORT = {*(f"services/shipments/{name}.py" for name in (
                    # The orders flow's reading modules so far (issue 18): the rest of the package
                    # (record, pulling, decisions, creation, cancellation) still runs its own
                    # queries, so "orders" is not in WHOLLY_ON_STORAGE_PORT yet.
-                   *(f"services/orders/{name}.py" for name in ("queries", "skus", "todo", "upkeep", "views"))}
+                   *(f"services/orders/{name}.py" for name in (
+                       "queries", "results", "skus", "todo", "upkeep", "views"))}
 #: What those may still import from ``adapters/db``: the database clock helper, which runs no query,
 #: and the flow's record types, which its repository hands out.
 STORAGE_PORT_ALLOWED = {"marketbridge.adapters.db.base", "marketbridge.adapters.db.base.utcnow",

@@ -182,3 +182,14 @@ def test_housekeeping_flags_a_stuck_order_and_clears_it_once_the_order_moves_on(
     with store.unit_of_work() as orders:
         assert upkeep.flag_stuck(orders, SETTINGS, later) == 0
     assert store.issue_log.active(ORDER_STUCK_UNSHIPPED, "A-1") is None
+
+
+def test_one_orders_detail_is_found_in_this_connection_only() -> None:
+    store = FakeOrdersStore()
+    store.add("A-1", lines=[{"magento_sku": "LAMP", "offer_sku": "lamp"}])
+    store.add("B-2", connection="other")
+    with store.unit_of_work() as orders:
+        detail = views.find_order_detail(orders, SETTINGS, "A-1")
+        assert views.find_order_detail(orders, SETTINGS, "B-2") is None
+    assert detail is not None and [line.magento_sku for line in detail.lines] == ["LAMP"]
+    assert detail.model_dump(by_alias=True)["marketplace_totals"]["grand_total"] == 10.0

@@ -35,6 +35,7 @@ from marketbridge.services.orders.upkeep import housekeeping, purge_personal_dat
 from marketbridge.services.orders.views import (
     OrderDetail,
     OrderSummary,
+    find_order_detail,
     list_orders,
     order_detail,
     order_summary,
@@ -43,7 +44,7 @@ from marketbridge.services.orders.views import (
 
 __all__ = [
     "CancelResult", "CreationResult", "DecisionNotAllowed", "DecisionResult", "FinishResult", "OrderDetail",
-    "OrderSummary", "cancel_in_magento", "create_in_magento", "decide", "decide_by_person", "finish_creation",
+    "OrderSummary", "cancel_in_magento", "create_in_magento", "decide", "decide_by_person", "find_order_detail", "finish_creation",
     "get_order_record", "housekeeping", "is_cancellation_memo", "list_orders", "order_detail", "order_summary",
     "pending_actions", "pull", "purge_personal_data", "record_transition", "report_unreachable",
     "request_retry", "retry_stock_waits", "to_dict",

@@ -142,6 +142,13 @@ def order_detail(order: MarketplaceOrder) -> OrderDetail:
     )
 
 
+def find_order_detail(orders: OrdersRepository, settings: Settings, order_id: str) -> OrderDetail | None:
+    """One order of this connection as ``GET /api/orders/{order_id}`` and ``orders show`` show it;
+    None when there is none. Built inside the caller's unit of work (the history is read here)."""
+    order = orders.order(order_id, settings.order_connection)
+    return order_detail(order) if order is not None else None
+
+
 def to_dict(order: MarketplaceOrder, *, detail: bool = False) -> dict[str, Any]:
     """An order as our JSON API and CLI show it (:class:`OrderSummary`, or :class:`OrderDetail`
     with ``detail``), as a JSON object."""
