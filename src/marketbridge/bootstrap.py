@@ -28,11 +28,13 @@ from typing import TYPE_CHECKING, Any
 from marketbridge import bus as messages
 from marketbridge.adapters.db.audit import SqlAuditStore
 from marketbridge.adapters.db.catalogue import SqlCatalogueStore
+from marketbridge.adapters.db.orders import SqlOrdersStore
 from marketbridge.adapters.db.refunds import SqlRefundsStore
 from marketbridge.adapters.db.session import Database
 from marketbridge.adapters.db.shipments import SqlShipmentsStore
 from marketbridge.runtime import Runtime
 from marketbridge.services import issues as issue_service
+from marketbridge.services import personal_data
 from marketbridge.services import refunds as refund_service
 from marketbridge.services import stock as stock_service
 from marketbridge.services.console import flow_hooks as console_flow_hooks
@@ -71,7 +73,9 @@ def build_runtime(settings: Settings) -> Runtime:
                       catalogue_store=SqlCatalogueStore(db, issues=issue_service.SessionIssueLog, skus=SessionSkuLinks,
                                                         stock=SessionStockRecords),
                       audit_store=SqlAuditStore(db, skus=SessionSkuLinks, orders=SessionOrderRecords,
-                                                stock=SessionStockRecords))
+                                                stock=SessionStockRecords),
+                      orders_store=SqlOrdersStore(db, issues=issue_service.SessionIssueLog,
+                                                  retention=personal_data.purge))
     engine.runtime = runtime
     wire_bus(bus, runtime)
     console_flow_hooks.register_all(flow_actions)

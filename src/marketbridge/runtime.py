@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         CatalogueStore,
         MagentoPort,
         MiraklPort,
+        OrdersStore,
         RefundsStore,
         ShipmentsStore,
     )
@@ -75,6 +76,8 @@ class Runtime:
     catalogue_store: CatalogueStore
     #: the audit's storage (``adapters.db.audit`` over ``db``; a fake in unit tests)
     audit_store: AuditStore
+    #: the orders flow's storage (``adapters.db.orders`` over ``db``; a fake in unit tests)
+    orders_store: OrdersStore
     extras: dict[str, Any] = field(default_factory=dict)
 
     @cached_property

@@ -7,6 +7,7 @@ import datetime as dt
 
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.orders import MarketplaceOrder
+from marketbridge.adapters.db.orders import SqlOrdersRepository
 from marketbridge.domain.orders import OrderState
 from marketbridge.services.orders import views
 
@@ -26,7 +27,7 @@ def test_awaiting_decision_nearest_acceptance_deadline_first_and_none_last(runti
         s.add(_order(runtime, "SOON", OrderState.HELD, acceptance_deadline=now + dt.timedelta(hours=1)))
         s.add(_order(runtime, "DECIDED", OrderState.ACCEPTED, acceptance_deadline=now))
     with runtime.db.session() as s:
-        found = views.awaiting_decision(s, now)
+        found = views.awaiting_decision(SqlOrdersRepository(s), now)
         assert [d.order.order_id for d in found] == ["SOON", "LATER", "NO-DEADLINE"]
         assert found[0].seconds_left == 3600 and found[2].seconds_left is None
 
@@ -39,7 +40,7 @@ def test_to_ship_by_shipping_deadline_only_open_orders_with_a_deadline(runtime):
         s.add(_order(runtime, "NONE", OrderState.CREATED, raw={}))
         s.add(_order(runtime, "SHIPPED", OrderState.SHIPPED, raw={"shipping_deadline": now.isoformat()}))
     with runtime.db.session() as s:
-        found = views.to_ship_by_deadline(s, now)
+        found = views.to_ship_by_deadline(SqlOrdersRepository(s), now)
         assert [d.order.order_id for d in found] == ["LATE", "NEXT"]
         assert found[0].seconds_left == -3600
-        assert views.counts_by_state(s) == {"created": 2, "accepted": 1, "shipped": 1}
+        assert views.counts_by_state(SqlOrdersRepository(s)) == {"created": 2, "accepted": 1, "shipped": 1}

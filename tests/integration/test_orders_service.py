@@ -8,6 +8,7 @@ from decimal import Decimal
 import httpx2
 import pytest
 
+from marketbridge.adapters.db.orders import SqlOrdersRepository
 from marketbridge.adapters.magento.criteria import SearchCriteria
 from marketbridge.bootstrap import build_runtime
 from marketbridge.domain import orders as orders_domain
@@ -79,7 +80,7 @@ def test_accepted_paid_order_is_created_once_with_ext_order_id(rt, fresh_sandbox
     first = order_service.pull(runtime)
     assert first.stored == 1 and not first.failed
     with runtime.db.session() as s:
-        assert order_service.pending_actions(s, runtime.settings) == [
+        assert [a.as_dict() for a in order_service.pending_actions(SqlOrdersRepository(s), runtime.settings)] == [
             {"phase": "accept", "order_id": order_id, "workflow_id": f"order-accept:{order_id}"}]
     decided = order_service.decide(runtime, order_id)
     assert decided.outcome == "accept" and decided.state == "accepted"
@@ -87,7 +88,7 @@ def test_accepted_paid_order_is_created_once_with_ext_order_id(rt, fresh_sandbox
     order_service.pull(runtime)
     assert state_of(runtime, order_id) == "awaiting_payment"
     with runtime.db.session() as s:
-        assert [a["phase"] for a in order_service.pending_actions(s, runtime.settings)] == ["create"]
+        assert [a.phase for a in order_service.pending_actions(SqlOrdersRepository(s), runtime.settings)] == ["create"]
     created = order_service.create_in_magento(runtime, order_id)
     assert created.magento_increment_id
     finished = order_service.finish_creation(runtime, order_id)
@@ -140,7 +141,7 @@ def test_a_record_lost_in_a_crash_is_found_after_the_marketplace_moved_past_ship
 
     with runtime.db.session() as s:
         assert {"phase": "create", "order_id": order_id, "workflow_id": f"order-create:{order_id}"} in \
-            pending_actions(s, runtime.settings)
+            [a.as_dict() for a in pending_actions(SqlOrdersRepository(s), runtime.settings)]
     result = order_service.create_in_magento(runtime, order_id)
     assert result.found_existing is True and not result.skipped
     assert state_of(runtime, order_id) == "created"
@@ -167,7 +168,7 @@ def test_overlapping_polls_store_each_order_once(rt, fresh_sandboxes):
     second = order_service.pull(runtime)  # the overlap returns the same order again
     assert second.fetched == 1 and second.duplicates == 1 and second.stored == 0
     with runtime.db.session() as s:
-        assert len(order_service.list_orders(s, runtime.settings)) == 1
+        assert len(order_service.list_orders(SqlOrdersRepository(s), runtime.settings)) == 1
         assert len(order_service.get_order_record(s, order_id).transitions) == 1
 
 
@@ -246,7 +247,7 @@ def test_cancellation_before_shipment_cancels_the_magento_order(rt, fresh_sandbo
     httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{order_id}/cancel")
     order_service.pull(runtime)
     with runtime.db.session() as s:
-        assert [a["phase"] for a in order_service.pending_actions(s, runtime.settings)] == ["cancel"]
+        assert [a.phase for a in order_service.pending_actions(SqlOrdersRepository(s), runtime.settings)] == ["cancel"]
     result = order_service.cancel_in_magento(runtime, order_id)
     assert result.cancelled
     assert state_of(runtime, order_id) == "cancelled"
@@ -311,15 +312,15 @@ def test_an_order_without_stock_waits_and_is_created_when_the_stock_is_back(rt, 
         assert issue_service.is_active(s, orders_domain.ORDER_WAITING_FOR_STOCK, order_id)
         assert not issue_service.is_active(s, orders_domain.ORDER_CREATION_FAILED, order_id)
         # not yet due: no new attempt
-        assert order_service.retry_stock_waits(s, runtime.settings) == []
+        assert order_service.retry_stock_waits(SqlOrdersRepository(s), runtime.settings) == []
     later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)
     with runtime.db.session() as s:
-        assert order_service.retry_stock_waits(s, runtime.settings, now=later) == [order_id]
-        [action] = [a for a in order_service.pending_actions(s, runtime.settings) if a["order_id"] == order_id]
-        assert action["workflow_id"].endswith(":retry-1")  # a new workflow, as a person's retry
+        assert order_service.retry_stock_waits(SqlOrdersRepository(s), runtime.settings, now=later) == [order_id]
+        [action] = [a for a in order_service.pending_actions(SqlOrdersRepository(s), runtime.settings) if a.order_id == order_id]
+        assert action.workflow_id.endswith(":retry-1")  # a new workflow, as a person's retry
     with runtime.db.session() as s:  # until that attempt answers, no other is asked for (full soak)
         even_later = later + dt.timedelta(seconds=5)
-        assert order_service.retry_stock_waits(s, runtime.settings, now=even_later) == []
+        assert order_service.retry_stock_waits(SqlOrdersRepository(s), runtime.settings, now=even_later) == []
     stock["qty"] = 4
     httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/stock", json=stock).raise_for_status()  # booked in
     assert order_service.create_in_magento(runtime, order_id).magento_entity_id
@@ -364,7 +365,7 @@ def test_cursor_never_passes_an_order_that_failed_to_store(rt, fresh_sandboxes, 
     monkeypatch.setattr(pulling, "store_order", real)
     assert order_service.pull(runtime).stored == 1  # the failed one comes back on the next poll
     with runtime.db.session() as s:
-        assert {o.order_id for o in order_service.list_orders(s, runtime.settings)} == {first, second}
+        assert {o.order_id for o in order_service.list_orders(SqlOrdersRepository(s), runtime.settings)} == {first, second}
 
 
 def test_missing_address_blocks_creation_with_an_issue(rt, fresh_sandboxes):
@@ -380,7 +381,7 @@ def test_missing_address_blocks_creation_with_an_issue(rt, fresh_sandboxes):
     with runtime.db.session() as s:
         pulling.store_order(s, runtime.settings, raw)
         assert issue_service.is_active(s, orders_domain.ORDER_ADDRESS_MISSING, order_id)
-        assert order_service.pending_actions(s, runtime.settings) == []
+        assert order_service.pending_actions(SqlOrdersRepository(s), runtime.settings) == []
 
 
 def queued_quantity(runtime, sku):

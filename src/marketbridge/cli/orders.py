@@ -23,9 +23,9 @@ def list_orders(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """List marketplace orders, newest first."""
-    with runtime_for_command() as runtime, runtime.db.session() as session:
+    with runtime_for_command() as runtime, runtime.orders_store.unit_of_work() as orders:
         rows = [order_service.to_dict(o) for o in order_service.list_orders(
-            session, runtime.settings, state=state.value if state else None, limit=limit)]
+            orders, runtime.settings, state=state.value if state else None, limit=limit)]
     if as_json:
         print_json(rows)
         return
@@ -44,12 +44,12 @@ def list_orders(
 @orders_app.command("show")
 def show_order(order_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """One order with its lines, decision and history."""
-    with runtime_for_command() as runtime, runtime.db.session() as session:
-        order = order_service.get_order_record(session, order_id, runtime.settings.order_connection)
-        if order is None:
-            err_console.print(f"No marketplace order {order_id}.")
-            raise typer.Exit(1)
-        data = order_service.to_dict(order, detail=True)
+    with runtime_for_command() as runtime, runtime.orders_store.unit_of_work() as orders:
+        detail = order_service.find_order_detail(orders, runtime.settings, order_id)
+    if detail is None:
+        err_console.print(f"No marketplace order {order_id}.")
+        raise typer.Exit(1)
+    data = detail.model_dump(by_alias=True)
     if as_json:
         print_json(data)
         return

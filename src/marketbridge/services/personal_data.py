@@ -176,10 +176,11 @@ def _redact_records_about(session: Session, order: MarketplaceOrder, pattern: re
 def purge_orders(session: Session, cutoff: dt.datetime, now: dt.datetime, *, batch: int = 500) -> int:
     """Purge every order received before ``cutoff``, in any state (an order held, refused or
     cancelled before it reached Adobe Commerce carries the same customer as one that did)."""
+    from marketbridge.adapters.db.orders import SqlOrdersRepository
     from marketbridge.services.orders import purge_personal_data
     from marketbridge.services.orders.queries import orders_due_for_purge
 
-    orders = orders_due_for_purge(session, cutoff, batch=batch)
+    orders = orders_due_for_purge(SqlOrdersRepository(session), cutoff, batch=batch)
     for order in orders:
         pattern = _pattern(personal_strings(order))
         purge_personal_data(order, now)

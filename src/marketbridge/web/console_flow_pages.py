@@ -80,17 +80,18 @@ def orders_data(session: DbSession, runtime: Any, *, state: str | None,
     orders = order_service
     if not _ready(session, "marketplace_orders"):
         return dashboard.Unavailable("the orders flow is not installed on this server yet.")
-    counts = order_views.counts_by_state(session)
     now = utcnow()
-    held = order_views.awaiting_decision(session, now, limit=100)
-    stuck = dashboard.active_issues_of(session, order_views.STUCK_ISSUES, limit=100)
-    recent = order_views.search_orders(session, state=state, q=q, limit=100)
     detail = None
-    if q:
-        exact = orders.get_order_record(session, q.strip(), runtime.settings.order_connection)
-        if exact is not None:
-            detail = orders.to_dict(exact, detail=True)
-    to_ship = order_views.to_ship_by_deadline(session, now, limit=50)
+    with runtime.orders_store.unit_of_work() as repo:  # the page shows only loaded columns afterwards
+        counts = order_views.counts_by_state(repo)
+        held = order_views.awaiting_decision(repo, now, limit=100)
+        recent = order_views.search_orders(repo, state=state, q=q, limit=100)
+        if q:
+            exact = repo.order(q.strip(), runtime.settings.order_connection)
+            if exact is not None:
+                detail = orders.to_dict(exact, detail=True)
+        to_ship = order_views.to_ship_by_deadline(repo, now, limit=50)
+    stuck = dashboard.active_issues_of(session, order_views.STUCK_ISSUES, limit=100)
     issues = dashboard.open_issues_for(
         session, [o.order_id for o in [*(h.order for h in held), *recent, *(t.order for t in to_ship)]])
     return {
@@ -400,7 +401,9 @@ def metric_families(session: DbSession, runtime: Any) -> Iterator[GaugeMetricFam
     """Orders by state and imports by result, read from the flows' tables at scrape time."""
     if _ready(session, "marketplace_orders"):
         orders = GaugeMetricFamily("marketbridge_orders", "Marketplace orders by marketbridge state.", labels=["state"])
-        for state, n in order_views.counts_by_state(session).items():
+        with runtime.orders_store.unit_of_work() as repo:
+            counts = order_views.counts_by_state(repo)
+        for state, n in counts.items():
             orders.add_metric([state], n)
         yield orders
     imports = GaugeMetricFamily("marketbridge_imports", "Marketplace imports sent, by API and result (last 7 days).",

@@ -85,9 +85,9 @@ def pull_step() -> dict[str, Any]:
 @DBOS.step(name="orders.pending")
 def pending_step() -> list[dict[str, str]]:
     runtime = get_runtime()
-    with runtime.db.session() as session:
-        order_service.retry_stock_waits(session, runtime.settings)
-        return order_service.pending_actions(session, runtime.settings)
+    with runtime.orders_store.unit_of_work() as orders:
+        order_service.retry_stock_waits(orders, runtime.settings)
+        return [action.as_dict() for action in order_service.pending_actions(orders, runtime.settings)]
 
 
 @DBOS.step(name="orders.decide")

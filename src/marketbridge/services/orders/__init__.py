@@ -11,9 +11,14 @@ stuck orders, personal-data purge) and :mod:`.views` (what our JSON API and CLI 
 
     record_transition(session, order_id, OrderState.SHIPPED, actor="shipments", shipment_id=12)
 
-(see :mod:`.record`). Every function takes the :class:`~marketbridge.runtime.Runtime` (settings,
-database, both clients) and keeps database sessions short: remote calls happen outside a
-transaction, so a slow API never holds a SQLite write lock.
+(see :mod:`.record`). Every command takes the :class:`~marketbridge.runtime.Runtime` (settings,
+storage, both clients) and keeps transactions short: remote calls happen outside a transaction, so
+a slow API never holds a SQLite write lock.
+
+Storage (issue 18): :mod:`.queries`, :mod:`.views`, :mod:`.todo`, :mod:`.skus` and :mod:`.upkeep`
+reach the tables only through the orders storage port (``runtime.orders_store``,
+:class:`marketbridge.ports.OrdersRepository`); the modules that move the order record still open
+their own sessions.
 
 A test that replaces a function must patch it in the module that looks it up (``creation._place``,
 ``pulling.store_order``), not here.
@@ -30,6 +35,7 @@ from marketbridge.services.orders.upkeep import housekeeping, purge_personal_dat
 from marketbridge.services.orders.views import (
     OrderDetail,
     OrderSummary,
+    find_order_detail,
     list_orders,
     order_detail,
     order_summary,
@@ -38,7 +44,7 @@ from marketbridge.services.orders.views import (
 
 __all__ = [
     "CancelResult", "CreationResult", "DecisionNotAllowed", "DecisionResult", "FinishResult", "OrderDetail",
-    "OrderSummary", "cancel_in_magento", "create_in_magento", "decide", "decide_by_person", "finish_creation",
+    "OrderSummary", "cancel_in_magento", "create_in_magento", "decide", "decide_by_person", "find_order_detail", "finish_creation",
     "get_order_record", "housekeeping", "is_cancellation_memo", "list_orders", "order_detail", "order_summary",
     "pending_actions", "pull", "purge_personal_data", "record_transition", "report_unreachable",
     "request_retry", "retry_stock_waits", "to_dict",

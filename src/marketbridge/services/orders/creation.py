@@ -39,6 +39,7 @@ from marketbridge.services.orders.record import (
 from marketbridge.services.orders.results import CreationResult, FinishResult
 from marketbridge.services.orders.skus import Catalog, confirmed_links, resolve_sku
 from marketbridge.services.orders.todo import workflow_id
+from marketbridge.services.skus import SessionSkuLinks
 from marketbridge.settings import OrderCreationMode, Settings
 
 ISO3_TO_ISO2 = {
@@ -205,7 +206,7 @@ def _place(runtime: Runtime, order: MarketplaceOrder) -> int:
     billing = _magento_address(billing_raw, email) if isinstance(billing_raw, dict) and billing_raw.get("street_1") else address
     catalog = Catalog.of(runtime)
     with runtime.db.session() as session:
-        links = confirmed_links(session, [line.offer_sku for line in order.lines if not line.magento_sku])
+        links = confirmed_links(SessionSkuLinks(session), [line.offer_sku for line in order.lines if not line.magento_sku])
     wanted = []
     for line in order.lines:
         if line.accepted is False or line.marketplace_state in ("REFUSED", "CANCELED"):

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
+from marketbridge.adapters.db.orders import SqlOrdersRepository
 from marketbridge.adapters.errors import Rejected, RemoteError
 from marketbridge.domain import orders as orders_domain
 from marketbridge.domain.issues import IssueReport
@@ -23,12 +24,14 @@ from marketbridge.services.orders.results import DecisionResult
 from marketbridge.services.orders.skus import (
     Catalog,
     _channel_price,
-    _open_reservations,
     _salable,
     confirmed_links,
+    open_reservations,
     price_rules,
     resolve_sku,
 )
+from marketbridge.services.skus import SessionSkuLinks
+from marketbridge.services.stock.queries import SessionStockRecords
 from marketbridge.settings import Settings
 
 
@@ -50,8 +53,8 @@ def decide(runtime: Runtime, order_id: str) -> DecisionResult:
         lines = [(line.order_line_id, line.offer_sku, line.quantity, line.unit_price) for line in order.lines
                  if line.marketplace_state == "WAITING_ACCEPTANCE"]
         currency = order.currency
-        links = confirmed_links(session, [offer_sku for _, offer_sku, _, _ in lines])
-        rule_rows = price_rules(session)
+        links = confirmed_links(SessionSkuLinks(session), [offer_sku for _, offer_sku, _, _ in lines])
+        rule_rows = price_rules(SessionStockRecords(session))
     catalog = Catalog.of(runtime)
     resolved = {}
     for line_id, offer_sku, _qty, _unit in lines:
@@ -61,7 +64,7 @@ def decide(runtime: Runtime, order_id: str) -> DecisionResult:
             if line.order_line_id in resolved:
                 line.magento_sku, line.sku_match = resolved[line.order_line_id][0], resolved[line.order_line_id][1].value
         session.flush()
-        reserved = _open_reservations(session, settings, order_id)
+        reserved = open_reservations(SqlOrdersRepository(session), settings, order_id)
     facts = []
     for line_id, offer_sku, qty, unit in lines:
         sku, how = resolved[line_id]

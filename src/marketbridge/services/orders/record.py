@@ -28,6 +28,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderTransition
+from marketbridge.adapters.db.orders import SqlOrdersRepository
 from marketbridge.domain import orders as orders_domain
 from marketbridge.domain.orders import OrderState
 from marketbridge.runtime import Runtime
@@ -163,4 +164,4 @@ class SessionOrderRecords:
         return None
 
     def units_sold_not_in_magento(self, skus: Sequence[str], *, until_shipped: bool = False) -> dict[str, float]:
-        return queries.units_sold_not_in_magento(self.session, skus, until_shipped=until_shipped)
+        return queries.units_sold_not_in_magento(SqlOrdersRepository(self.session), skus, until_shipped=until_shipped)

@@ -3,6 +3,10 @@ units other undecided orders already hold).
 
 :func:`resolve_sku` is the one place an offer SKU is mapped to an Adobe Commerce SKU: a
 person-confirmed link, else exact, else normalised (whitespace or case), else none.
+
+Storage comes in through ports, not a session: the SKU links (:class:`marketbridge.ports.SkuLinks`),
+the stock flow's rules (:class:`marketbridge.ports.StockRecords`) and the other open orders
+(:class:`marketbridge.ports.OrdersRepository`), so these facts are computed on fakes in unit tests.
 """
 
 from __future__ import annotations
@@ -11,21 +15,21 @@ import datetime as dt
 import time
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderLine
 from marketbridge.adapters.errors import NotFound, Rejected
 from marketbridge.adapters.magento import models as magento_models
 from marketbridge.adapters.magento.criteria import SearchCriteria
 from marketbridge.domain import orders as orders_domain
 from marketbridge.domain.money import to_money, to_money_or_none
 from marketbridge.domain.orders import SkuMatch
-from marketbridge.ports import MagentoPort
+from marketbridge.ports import MagentoPort, SkuLinks, StockRecords
+from marketbridge.ports.orders import OrdersRepository
 from marketbridge.runtime import Runtime
 from marketbridge.settings import Settings
+
+if TYPE_CHECKING:
+    from marketbridge.domain.stock import Rule
 
 
 class Catalog:
@@ -101,24 +105,21 @@ def resolve_sku(catalog: Catalog, offer_sku: str, linked: str | None = None) -> 
     return None, SkuMatch.NONE
 
 
-def confirmed_links(session: Session, offer_skus: Iterable[str]) -> dict[str, str]:
-    """Person-confirmed offer SKU → Magento SKU links (catalogue flow)."""
-    from marketbridge.services import skus as sku_service
-
+def confirmed_links(links: SkuLinks, offer_skus: Iterable[str]) -> dict[str, str]:
+    """Person-confirmed offer SKU → Magento SKU links (catalogue flow). A link never names the same
+    SKU on both sides (the catalogue refuses it), so a SKU that maps to itself has no link."""
     out = {}
     for sku in set(offer_skus):
-        target = sku_service.resolve(session, sku)
-        if target:
+        target = links.magento_sku_for(sku)
+        if target and target != sku:
             out[sku] = target
     return out
 
 
-def price_rules(session: Session) -> list[Any]:
+def price_rules(stock: StockRecords) -> list[Rule]:
     """The stock flow's price rules (one definition of the channel price everywhere). No fallback:
-    an import that fails must fail loudly, never price an order without its orders_domain."""
-    from marketbridge.services.stock.rules import load_rules
-
-    return list(load_rules(session))
+    a read that fails must fail loudly, never price an order without its rules."""
+    return list(stock.rules())
 
 
 def _salable(runtime: Runtime, catalog: Catalog, product: magento_models.Product) -> float:
@@ -154,14 +155,11 @@ def _channel_price(product: magento_models.Product, price_rule_rows: Sequence[An
         return (min(prices) if prices else None), "magento_price"
 
 
-def _open_reservations(session: Session, settings: Settings, order_id: str) -> dict[str, float]:
-    rows = session.execute(
-        select(MarketplaceOrder.order_id, OrderLine.magento_sku, OrderLine.quantity, OrderLine.accepted)
-        .join(OrderLine, OrderLine.order_pk == MarketplaceOrder.id)
-        .where(MarketplaceOrder.connection == settings.order_connection,
-               MarketplaceOrder.state.in_([s.value for s in orders_domain.PRE_CREATION_STATES]),
-               OrderLine.magento_sku.is_not(None))
-    ).all()
+def open_reservations(orders: OrdersRepository, settings: Settings, order_id: str) -> dict[str, float]:
+    """Per Magento SKU, the units other orders not yet in Adobe Commerce may still take (lines we
+    refused take nothing): Magento's salable quantity does not know them yet, so an acceptance
+    decision subtracts them before it trusts that quantity."""
+    states = [s.value for s in orders_domain.PRE_CREATION_STATES]
+    lines = orders.lines_in_states(settings.order_connection, states)
     return orders_domain.reserved_by_other_orders(
-        ((oid, sku, float(qty)) for oid, sku, qty, accepted in rows if accepted is not False and sku is not None),
-        order_id)
+        ((line.order_id, line.magento_sku, line.quantity) for line in lines if line.accepted is not False), order_id)

@@ -5,6 +5,10 @@
 of the JSON routes, so /openapi.json describes them. Amounts are JSON numbers (``19.99``), as they
 have always been, converted from the stored ``Decimal`` at this last step by ``wire_number``;
 timestamps are ISO 8601 strings as ``datetime.isoformat`` writes them (``+00:00``).
+
+The reads go through the orders storage port (:class:`marketbridge.ports.OrdersRepository`): the
+web layer and the CLI open ``runtime.orders_store.unit_of_work()`` and hand the repository in, so
+these views run on an in-memory fake in unit tests.
 """
 
 from __future__ import annotations
@@ -14,23 +18,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
 
 from marketbridge.adapters.db.models.orders import MarketplaceOrder
 from marketbridge.domain.money import wire_number
 from marketbridge.domain.orders import ORDER_STUCK_IN_INTEGRATION, ORDER_STUCK_UNSHIPPED, OrderState
 from marketbridge.domain.times import as_datetime
+from marketbridge.ports.orders import OrdersRepository
 from marketbridge.settings import Settings
 
 
-def list_orders(session: Session, settings: Settings, *, state: str | None = None, limit: int = 100,
+def list_orders(orders: OrdersRepository, settings: Settings, *, state: str | None = None, limit: int = 100,
                 offset: int = 0) -> list[MarketplaceOrder]:
-    query = select(MarketplaceOrder).where(MarketplaceOrder.connection == settings.order_connection)
-    if state:
-        query = query.where(MarketplaceOrder.state == state)
-    query = query.order_by(MarketplaceOrder.marketplace_created_at.desc(), MarketplaceOrder.id.desc())
-    return list(session.scalars(query.limit(limit).offset(offset).options(selectinload(MarketplaceOrder.lines))).all())
+    """This connection's orders, newest first, with their lines."""
+    return list(orders.list_orders(settings.order_connection, state=state, limit=limit, offset=offset))
 
 
 class OrderTotals(BaseModel):
@@ -142,6 +142,13 @@ def order_detail(order: MarketplaceOrder) -> OrderDetail:
     )
 
 
+def find_order_detail(orders: OrdersRepository, settings: Settings, order_id: str) -> OrderDetail | None:
+    """One order of this connection as ``GET /api/orders/{order_id}`` and ``orders show`` show it;
+    None when there is none. Built inside the caller's unit of work (the history is read here)."""
+    order = orders.order(order_id, settings.order_connection)
+    return order_detail(order) if order is not None else None
+
+
 def to_dict(order: MarketplaceOrder, *, detail: bool = False) -> dict[str, Any]:
     """An order as our JSON API and CLI show it (:class:`OrderSummary`, or :class:`OrderDetail`
     with ``detail``), as a JSON object."""
@@ -172,41 +179,31 @@ class DeadlineOrder:
     seconds_left: float | None
 
 
-def counts_by_state(session: Session) -> dict[str, int]:
+def counts_by_state(orders: OrdersRepository) -> dict[str, int]:
     """Orders per state (only the states present)."""
-    rows = session.execute(select(MarketplaceOrder.state, func.count()).group_by(MarketplaceOrder.state)).all()
-    return {str(state): int(n) for state, n in rows}
+    return dict(orders.counts_by_state())
 
 
-def awaiting_decision(session: Session, now: dt.datetime, *, limit: int = 100) -> list[DeadlineOrder]:
+def awaiting_decision(orders: OrdersRepository, now: dt.datetime, *, limit: int = 100) -> list[DeadlineOrder]:
     """Held and received orders, the nearest acceptance deadline first (no deadline last)."""
-    rows = session.scalars(
-        select(MarketplaceOrder).where(MarketplaceOrder.state.in_(AWAITING_DECISION))
-        .order_by(MarketplaceOrder.acceptance_deadline.is_(None), MarketplaceOrder.acceptance_deadline).limit(limit)
-    ).all()
+    rows = orders.by_acceptance_deadline([s.value for s in AWAITING_DECISION], limit=limit)
     return [DeadlineOrder(o, (o.acceptance_deadline - now).total_seconds() if o.acceptance_deadline else None)
             for o in rows]
 
 
-def search_orders(session: Session, *, state: str | None = None, q: str | None = None,
+def search_orders(orders: OrdersRepository, *, state: str | None = None, q: str | None = None,
                   limit: int = 100) -> list[MarketplaceOrder]:
     """Newest first; ``q`` matches part of the marketplace order id or the Adobe Commerce increment id
     (literally: ``%`` and ``_`` are not wildcards)."""
-    query = select(MarketplaceOrder)
-    if state:
-        query = query.where(MarketplaceOrder.state == state)
-    if q:
-        query = query.where(MarketplaceOrder.order_id.contains(q.strip(), autoescape=True)
-                            | MarketplaceOrder.magento_increment_id.contains(q.strip(), autoescape=True))
-    return list(session.scalars(query.order_by(MarketplaceOrder.marketplace_created_at.desc(),
-                                               MarketplaceOrder.id.desc()).limit(limit)).all())
+    return list(orders.search(state=state or None, q=(q or "").strip() or None, limit=limit))
 
 
-def to_ship_by_deadline(session: Session, now: dt.datetime, *, limit: int = 50,
+def to_ship_by_deadline(orders: OrdersRepository, now: dt.datetime, *, limit: int = 50,
                         scan: int = 500) -> list[DeadlineOrder]:
-    """Orders still to ship that carry a shipping deadline, the nearest deadline first."""
+    """Orders still to ship that carry a shipping deadline, the nearest deadline first. The deadline
+    is in the OR11 payload, not a column, so up to ``scan`` orders are read and sorted here."""
     found = []
-    for o in session.scalars(select(MarketplaceOrder).where(MarketplaceOrder.state.in_(TO_SHIP)).limit(scan)):
+    for o in orders.in_states([s.value for s in TO_SHIP], limit=scan):
         deadline = as_datetime((o.raw or {}).get("shipping_deadline"))
         if deadline is not None:
             found.append(DeadlineOrder(o, (deadline - now).total_seconds()))

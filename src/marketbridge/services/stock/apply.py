@@ -228,6 +228,7 @@ def apply_readings(
     # Other flows' data through their query functions, never their tables (issue 18 item 2); the
     # catalogue's are in its storage adapter, as the catalogue flow writes no query itself.
     from marketbridge.adapters.db.catalogue import published_as_simple
+    from marketbridge.adapters.db.orders import SqlOrdersRepository
     from marketbridge.services.orders.queries import units_sold_not_in_magento
 
     as_simple = published_as_simple(session)
@@ -242,7 +243,7 @@ def apply_readings(
     price_last = outbox.last_sent_values(session, Kind.PRICE, skus)
     states = _load_states(session, skus)
     sold = units_sold_not_in_magento(
-        session, skus, until_shipped=settings.order_creation_mode is OrderCreationMode.DIRECT)
+        SqlOrdersRepository(session), skus, until_shipped=settings.order_creation_mode is OrderCreationMode.DIRECT)
     changes: list[outbox.Change] = []
     unreadable: list[tuple[str, str]] = []
     readable: list[str] = []

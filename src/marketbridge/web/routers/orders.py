@@ -21,7 +21,7 @@ from marketbridge.domain.auth import Action
 from marketbridge.domain.orders import OrderState
 from marketbridge.runtime import Runtime
 from marketbridge.services import orders as order_service
-from marketbridge.web.deps import ConsoleUser, RuntimeDep, SessionDep
+from marketbridge.web.deps import ConsoleUser, RuntimeDep
 from marketbridge.web.params import Offset
 from marketbridge.web.policy import Reader, requires
 
@@ -51,21 +51,23 @@ class OrderRetry(BaseModel):
 
 
 @router.get("/api/orders", response_model=list[order_service.OrderSummary])
-def list_orders(session: SessionDep, runtime: RuntimeDep, user: Reader,
+def list_orders(runtime: RuntimeDep, user: Reader,
                 state: Annotated[OrderState | None, Query()] = None,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                 offset: Offset = 0) -> list[order_service.OrderSummary]:
-    rows = order_service.list_orders(session, runtime.settings, state=state.value if state else None,
-                                     limit=limit, offset=offset)
-    return [order_service.order_summary(row) for row in rows]
+    with runtime.orders_store.unit_of_work() as orders:
+        rows = order_service.list_orders(orders, runtime.settings, state=state.value if state else None,
+                                         limit=limit, offset=offset)
+        return [order_service.order_summary(row) for row in rows]
 
 
 @router.get("/api/orders/{order_id}", response_model=order_service.OrderDetail)
-def show_order(order_id: str, session: SessionDep, runtime: RuntimeDep, user: Reader) -> order_service.OrderDetail:
-    order = order_service.get_order_record(session, order_id, runtime.settings.order_connection)
-    if order is None:
+def show_order(order_id: str, runtime: RuntimeDep, user: Reader) -> order_service.OrderDetail:
+    with runtime.orders_store.unit_of_work() as orders:
+        detail = order_service.find_order_detail(orders, runtime.settings, order_id)
+    if detail is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such marketplace order.")
-    return order_service.order_detail(order)
+    return detail
 
 
 def _decide(runtime: Runtime, order_id: str, accept: bool, actor: str) -> OrderDecision:
