@@ -732,6 +732,66 @@ def stock_dossier(db: Any, magento: Any, world: World, sku: str, salable: Any, m
     return out
 
 
+def _stamp(at: float) -> str:
+    return dt.datetime.fromtimestamp(at).strftime("%H:%M:%S.%f")[:-3]
+
+
+def oversell_dossier(db: Any, world: World, router: Any, episode: Any) -> dict[str, Any]:
+    """What happened to one SKU from a minute before an over-target episode to its end: the soak's
+    own changes, the webhook deliveries that named it, the service's pushes (noticed, read,
+    completed) and its orders' transitions. Enough to tell a change that came late (the webhook
+    waited), one that was never read (a read before it, the next push much later) and one that
+    was overwritten (a push computed before a marketplace sale)."""
+    from sqlalchemy import select
+
+    from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderLine, OrderTransition
+    from marketbridge.adapters.db.models.stock import SkuPushLog
+
+    start, end = episode.first_seen - 60, (episode.ended or episode.last_over) + 5
+    low, high = _stamp(start), _stamp(end)
+    first, last = dt.datetime.fromtimestamp(start), dt.datetime.fromtimestamp(end)
+    utc = dt.UTC
+    first_utc, last_utc = (first.astimezone(utc).replace(tzinfo=None), last.astimezone(utc).replace(tzinfo=None))
+    sku = episode.sku
+    out: dict[str, Any] = {"episode": episode.describe(),
+                           "soak_changes": [t for t in world.timeline.get(sku, []) if low <= t[:12] <= high],
+                           "deliveries": [d for d in (router.by_sku.get(sku, ()) if router else ()) if low <= d[:12] <= high]}
+    with db.session() as session:
+        out["pushes"] = [
+            f"{r.kind} {r.value} {r.result}: noticed {r.first_noticed_at:%H:%M:%S.%f} read "
+            f"{r.read_at:%H:%M:%S.%f} completed {r.completed_at:%H:%M:%S.%f} (UTC)"
+            for r in session.scalars(select(SkuPushLog).where(SkuPushLog.sku == sku, SkuPushLog.completed_at >= first_utc,
+                                                             SkuPushLog.completed_at <= last_utc).order_by(SkuPushLog.id))
+            if r.read_at is not None and r.first_noticed_at is not None]
+        out["order_transitions"] = [
+            f"{order_id} {t.at:%H:%M:%S.%f} {t.from_state}->{t.to_state} (UTC)"
+            for order_id, t in session.execute(
+                select(MarketplaceOrder.order_id, OrderTransition)
+                .join(OrderLine, OrderLine.order_pk == MarketplaceOrder.id)
+                .join(OrderTransition, OrderTransition.order_pk == MarketplaceOrder.id)
+                .where(OrderLine.magento_sku == sku, OrderTransition.at >= first_utc, OrderTransition.at <= last_utc)
+                .order_by(OrderTransition.at)).all()]
+    return out
+
+
+def write_oversell_dossiers(cluster: Cluster, world: World, episodes: list[Any]) -> None:
+    from marketbridge.adapters.db.session import Database
+
+    db = Database(cluster.database_url)
+    dossiers = []
+    try:
+        for episode in episodes:
+            try:
+                dossiers.append(oversell_dossier(db, world, cluster.router, episode))
+            except Exception as error:  # noqa: BLE001 - the figures matter more than a dossier
+                dossiers.append({"episode": episode.describe(), "dossier_failed": repr(error)})
+    finally:
+        db.dispose()
+    path = cluster.workdir / "oversell-over-target.json"
+    path.write_text(json.dumps(dossiers, indent=2, default=str))
+    say(f"  what each SKU over the target went through: {path}")
+
+
 def product_facts(magento: Any, sku: str) -> Any:
     """The product facts the channel rules read (as the flow reads them), or None without a product."""
     from marketbridge.domain.stock import ProductFacts
@@ -933,6 +993,9 @@ def run(args: argparse.Namespace) -> int:
             f"longest of the {len(ended)} that ended {max(ended, default=0.0):.1f} s")
         for episode in watch.worst(5):
             say(f"  oversell: {episode.describe()}")
+        over = [e for e in watch.worst(20) if e.measured > target]
+        if over:
+            write_oversell_dossiers(cluster, world, over)
         magento_state = httpx2.get(f"http://127.0.0.1:{cluster.magento_port}/_sandbox/state", timeout=30).json()
         deliveries = magento_state.get("webhook_deliveries", [])
         failed = [d for d in deliveries if not d.get("status") or d["status"] >= 300]
