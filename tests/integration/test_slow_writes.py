@@ -19,14 +19,21 @@ def _hold_write(db: Database, entered: threading.Event, release: threading.Event
         release.wait(5)
 
 
-def test_a_write_held_past_the_threshold_is_logged_with_its_place_and_what_it_waits_on(tmp_path) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'w.sqlite'}", slow_write_seconds=0.2)
+def _watched_file(tmp_path, name: str) -> tuple[Database, threading.Thread, threading.Event, threading.Event]:
+    """A file with a table and a watch at 0.2 s whose looking thread is stopped (the test looks
+    itself, at moments it chooses), and a holder thread, not yet started, that writes and waits."""
+    db = Database(f"sqlite:///{tmp_path / name}", slow_write_seconds=0.2)
     assert db.slow_writes is not None
-    db.slow_writes.stop()  # the test looks itself, at moments it chooses
+    db.slow_writes.stop()
     with db.session() as session:
         session.execute(text("CREATE TABLE t (v INTEGER)"))
     entered, release = threading.Event(), threading.Event()
-    holder = threading.Thread(target=_hold_write, args=(db, entered, release))
+    return db, threading.Thread(target=_hold_write, args=(db, entered, release)), entered, release
+
+
+def test_a_write_held_past_the_threshold_is_logged_with_its_place_and_what_it_waits_on(tmp_path) -> None:
+    db, holder, entered, release = _watched_file(tmp_path, "w.sqlite")
+    assert db.slow_writes is not None
     with capture_logs() as logs:
         holder.start()
         assert entered.wait(5)
@@ -79,14 +86,7 @@ def test_which_statements_write() -> None:
 
 
 def test_a_write_that_waits_for_the_lock_is_logged_as_a_wait_not_as_a_hold(tmp_path) -> None:
-    url = f"sqlite:///{tmp_path / 'l.sqlite'}"
-    db = Database(url, slow_write_seconds=0.2)
-    assert db.slow_writes is not None
-    db.slow_writes.stop()
-    with db.session() as session:
-        session.execute(text("CREATE TABLE t (v INTEGER)"))
-    entered, release = threading.Event(), threading.Event()
-    holder = threading.Thread(target=_hold_write, args=(db, entered, release))
+    db, holder, entered, release = _watched_file(tmp_path, "l.sqlite")
     with capture_logs() as logs:
         holder.start()
         assert entered.wait(5)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,19 +83,17 @@ def _is_write(sql: str) -> bool:
 
 class TurnTakingCursor(sqlite3.Cursor):
     def execute(self, sql: str, parameters: Any = (), /) -> TurnTakingCursor:
-        connection: TurnTakingConnection = self.connection  # type: ignore[assignment]
-        connection._before(sql)
-        try:
-            super().execute(sql, parameters)
-        finally:
-            connection._after()
-        return self
+        return self._in_turn(sql, super().execute, parameters)
 
     def executemany(self, sql: str, seq_of_parameters: Any, /) -> TurnTakingCursor:
+        return self._in_turn(sql, super().executemany, seq_of_parameters)
+
+    def _in_turn(self, sql: str, run: Callable[[str, Any], object], parameters: Any) -> TurnTakingCursor:
+        """Run one statement, taking the file's turn first if it is a transaction's first write."""
         connection: TurnTakingConnection = self.connection  # type: ignore[assignment]
         connection._before(sql)
         try:
-            super().executemany(sql, seq_of_parameters)
+            run(sql, parameters)
         finally:
             connection._after()
         return self
