@@ -153,6 +153,21 @@ class OversellWatch:
 
 
 # ------------------------------------------------------------------ the three sides
+def held_units(db: Any, skus: list[str], *, until_shipped: bool) -> dict[str, float]:
+    """The units our database holds back per Magento SKU, read as the stock flow reads them."""
+    from marketbridge.adapters.db.orders import SqlOrdersRepository
+    from marketbridge.services.orders.queries import units_sold_not_in_magento
+
+    with db.session() as session:
+        return units_sold_not_in_magento(SqlOrdersRepository(session), skus, until_shipped=until_shipped)
+
+
+def watched(samples: int, missed: int, max_missed_share: float) -> bool:
+    """Whether the sampler saw enough of the run for its longest episode to be a verdict."""
+    tried = samples + missed
+    return tried > 0 and missed <= max_missed_share * tried
+
+
 @dataclass
 class Allowance:
     """What the channel rules allow per offer SKU, from Magento's salable quantity and the units our
@@ -192,6 +207,7 @@ class Sampler(threading.Thread):
         self.magento_url, self.mirakl_url, self.database_url = magento_url, mirakl_url, database_url
         self.allowance, self.watch, self.interval = allowance, watch, interval
         self.errors = 0
+        self.first_error: str | None = None
         self.sweep_seconds: list[float] = []
         self._halt = threading.Event()
         self._restarting: list[tuple[str, int]] = []  # (health URL, disturbance token)
@@ -207,7 +223,6 @@ class Sampler(threading.Thread):
 
     def run(self) -> None:
         from marketbridge.adapters.db.session import Database
-        from marketbridge.services.orders.queries import units_sold_not_in_magento
 
         db = Database(self.database_url)
         with httpx2.Client(timeout=10) as http:
@@ -220,12 +235,13 @@ class Sampler(threading.Thread):
                               http.get(f"{self.mirakl_url}/_sandbox/offer-quantities").json().items()}
                     salable = {sku: float(qty) for sku, qty in
                                http.get(f"{self.magento_url}/_sandbox/salable-quantities").json().items()}
-                    with db.session() as session:
-                        skus = sorted({self.allowance.links.get(sku, sku) for sku in offers})
-                        held = units_sold_not_in_magento(session, skus, until_shipped=self.allowance.until_shipped)
+                    skus = sorted({self.allowance.links.get(sku, sku) for sku in offers})
+                    held = held_units(db, skus, until_shipped=self.allowance.until_shipped)
                     self.watch.observe(at, offers, self.allowance.allowed(offers, salable, held))
-                except Exception:  # noqa: BLE001 - a missed sample is a gap, not a verdict
+                except Exception as error:  # noqa: BLE001 - a missed sample is a gap; too many void the verdict
                     self.errors += 1
+                    if self.first_error is None:
+                        self.first_error = repr(error)[:300]
                 self.sweep_seconds.append(time.monotonic() - started)
                 self._halt.wait(max(0.0, self.interval - (time.monotonic() - started)))
         db.dispose()

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from soak_watch import Allowance, Disturbances, OversellWatch  # noqa: E402
+from soak_watch import Allowance, Disturbances, OversellWatch, watched  # noqa: E402
 
 from marketbridge.domain.stock import Kind, ProductFacts, Rule, Scope  # noqa: E402
 
@@ -77,3 +77,13 @@ def test_allowed_is_salable_less_units_held_through_the_channel_rules() -> None:
     allowed = allowance.allowed(["a ", "B", "C", "D", "E"], salable={"A": 10.0, "C": 9.0}, held={"A": 2.0})
 
     assert allowed == {"a ": 7, "B": 100, "C": 0}  # D: no salable read, E: no product → not judged
+
+
+def test_a_run_whose_sampler_missed_its_sweeps_is_not_judged_within() -> None:
+    # A full soak once failed all 459 sweeps (the held-units query had changed signature) and
+    # printed max_oversell_seconds=0.0, "within": no sample is no verdict.
+    assert not watched(0, 459, 0.1)
+    assert not watched(0, 0, 0.1)
+    assert not watched(400, 59, 0.1)
+    assert watched(459, 0, 0.1)
+    assert watched(420, 39, 0.1)
