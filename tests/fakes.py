@@ -275,13 +275,20 @@ class FakeShipmentsStore:
             self.open_units -= 1
 
 
-class FakeShipmentsRepository:
-    def __init__(self, store: FakeShipmentsStore) -> None:
+class FakeRepository:
+    """What every fake flow repository has: the fake store it reads and writes (``store``), and
+    that store's issue log as the port's ``issues``. The flows' fakes add their own methods."""
+
+    def __init__(self, store: Any) -> None:
         self.store = store
 
     @property
     def issues(self) -> FakeIssueLog:
         return self.store.issues
+
+
+class FakeShipmentsRepository(FakeRepository):
+    store: FakeShipmentsStore
 
     @property
     def orders(self) -> FakeOrderRecords:

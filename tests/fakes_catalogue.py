@@ -29,7 +29,7 @@ from marketbridge.adapters.magento import models as magento_models
 from marketbridge.adapters.mirakl import models as mirakl_models
 from marketbridge.adapters.mirakl.client import ImportLineError
 from marketbridge.domain.stock import Rule
-from tests.fakes import FakeIssueLog
+from tests.fakes import FakeIssueLog, FakeRepository
 from tests.fakes_refunds import FakeSkuLinks
 
 NOW = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
@@ -99,15 +99,10 @@ class FakeCatalogueStore:
         yield FakeCatalogueRepository(self)
 
 
-class FakeCatalogueRepository:
+class FakeCatalogueRepository(FakeRepository):
     """``CatalogueRepository`` over a :class:`FakeCatalogueStore`."""
 
-    def __init__(self, store: FakeCatalogueStore) -> None:
-        self.store = store
-
-    @property
-    def issues(self) -> FakeIssueLog:
-        return self.store.issues
+    store: FakeCatalogueStore
 
     @property
     def skus(self) -> FakeSkuLinks:

@@ -22,7 +22,7 @@ from typing import Any
 from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderLine
 from marketbridge.ports.orders import IssueOnOrder, OpenLine, StockWait, WorkflowCandidate
 from marketbridge.settings import Settings
-from tests.fakes import FakeIssueLog
+from tests.fakes import FakeIssueLog, FakeRepository
 
 NOW = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 
@@ -65,7 +65,7 @@ class FakeIssue:
 class FakeOrdersStore:
     orders: dict[str, MarketplaceOrder] = field(default_factory=dict)
     waits: dict[int, FakeIssue] = field(default_factory=dict)  # the stock waits, by issue id
-    issue_log: FakeIssueLog = field(default_factory=FakeIssueLog)  # what the flow raises and clears
+    issues: FakeIssueLog = field(default_factory=FakeIssueLog)  # what the flow raises and clears
     retention_passes: list[dt.datetime] = field(default_factory=list)
     units: int = 0
 
@@ -90,13 +90,8 @@ def _newest_first(rows: list[MarketplaceOrder]) -> list[MarketplaceOrder]:
     return sorted(rows, key=lambda o: (o.marketplace_created_at, o.id), reverse=True)
 
 
-class FakeOrdersRepository:
-    def __init__(self, store: FakeOrdersStore) -> None:
-        self.store = store
-
-    @property
-    def issues(self) -> FakeIssueLog:
-        return self.store.issue_log
+class FakeOrdersRepository(FakeRepository):
+    store: FakeOrdersStore
 
     def run_retention(self, settings: Settings, now: dt.datetime) -> dict[str, int]:
         self.store.retention_passes.append(now)
@@ -105,7 +100,7 @@ class FakeOrdersRepository:
     def active_issues_on_orders(self, type_code: str, active_states: Sequence[str], *,
                                 limit: int = 500) -> list[IssueOnOrder]:
         return [IssueOnOrder(oid, str(entry.report.context["state"]) if "state" in entry.report.context else None)
-                for (code, oid), entry in self.store.issue_log.entries.items()
+                for (code, oid), entry in self.store.issues.entries.items()
                 if code == type_code and entry.state == "open"][:limit]
 
     def _all(self) -> list[MarketplaceOrder]:

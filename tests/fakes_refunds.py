@@ -21,7 +21,7 @@ from marketbridge.adapters.db.models.refunds import MarketplaceRefund, RefundOut
 from marketbridge.adapters.errors import NotFound
 from marketbridge.adapters.magento import models as magento_models
 from marketbridge.adapters.mirakl import models as mirakl_models
-from tests.fakes import FakeIssueLog, FakeOrderRecords
+from tests.fakes import FakeIssueLog, FakeOrderRecords, FakeRepository
 
 NOW = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 
@@ -81,13 +81,8 @@ class FakeRefundsStore:
         yield FakeRefundsRepository(self)
 
 
-class FakeRefundsRepository:
-    def __init__(self, store: FakeRefundsStore) -> None:
-        self.store = store
-
-    @property
-    def issues(self) -> FakeIssueLog:
-        return self.store.issues
+class FakeRefundsRepository(FakeRepository):
+    store: FakeRefundsStore
 
     @property
     def orders(self) -> FakeOrderRecords:

@@ -165,8 +165,8 @@ def test_housekeeping_reminds_a_held_order_near_its_deadline_once_per_run() -> N
     result = order_service.housekeeping(_runtime(store), now=now)
     assert result["reminders"] == 1 and store.retention_passes == [now] and store.units == 1
     assert near.reminded_at == now and far.reminded_at is None
-    assert store.issue_log.active(ORDER_ACCEPTANCE_DEADLINE_NEAR, "A-1") is not None
-    assert store.issue_log.active(ORDER_ACCEPTANCE_DEADLINE_NEAR, "B-2") is None
+    assert store.issues.active(ORDER_ACCEPTANCE_DEADLINE_NEAR, "A-1") is not None
+    assert store.issues.active(ORDER_ACCEPTANCE_DEADLINE_NEAR, "B-2") is None
 
 
 def test_housekeeping_flags_a_stuck_order_and_clears_it_once_the_order_moves_on() -> None:
@@ -176,12 +176,12 @@ def test_housekeeping_flags_a_stuck_order_and_clears_it_once_the_order_moves_on(
     later = NOW + 1000 * HOUR
     with store.unit_of_work() as orders:
         assert upkeep.flag_stuck(orders, SETTINGS, later) == 1
-    assert store.issue_log.active(ORDER_STUCK_UNSHIPPED, "A-1") is not None
-    assert store.issue_log.active(ORDER_STUCK_UNSHIPPED, "B-2") is None
+    assert store.issues.active(ORDER_STUCK_UNSHIPPED, "A-1") is not None
+    assert store.issues.active(ORDER_STUCK_UNSHIPPED, "B-2") is None
     order.state = "shipped"
     with store.unit_of_work() as orders:
         assert upkeep.flag_stuck(orders, SETTINGS, later) == 0
-    assert store.issue_log.active(ORDER_STUCK_UNSHIPPED, "A-1") is None
+    assert store.issues.active(ORDER_STUCK_UNSHIPPED, "A-1") is None
 
 
 def test_one_orders_detail_is_found_in_this_connection_only() -> None:
