@@ -704,6 +704,45 @@ def test_units_sold_on_the_marketplace_stay_off_the_offer_until_magento_holds_th
     assert queued_quantity(runtime, sku) == salable - 2  # counted once, not twice
 
 
+def test_an_order_created_in_magento_during_a_stock_read_is_read_again(rt, fresh_sandboxes, monkeypatch):
+    """Soak dossiers MB-000194 (42.7 s) and MB-000079 (36 s): an offer one unit above what Magento
+    allowed. A stock read took Magento's salable quantity; before it wrote, the order was created in
+    Magento (its reservation took the unit) and moved to created, so the read found no unit held
+    back either and published one unit too many. Nothing read the SKU again until the next poll:
+    the move to created must hint the order's SKUs, like every other move that changes the sum."""
+    from marketbridge.services.stock import push as stock_push
+    from marketbridge.services.stock import refresh as stock_refresh
+
+    runtime = rt()
+    sku = in_stock_skus(runtime, n=1)[0]
+    salable = int(runtime.magento.salable_quantity(sku, 1))
+    order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
+    assert queued_quantity(runtime, sku) == salable - 1
+    stock_push.push_now(runtime)
+
+    original = stock_refresh.read_for
+    reads: list[int] = []
+
+    def created_during_the_first_read(*args, **kwargs):
+        readings = original(*args, **kwargs)
+        reads.append(len(readings))
+        if len(reads) == 1:
+            assert order_service.create_in_magento(runtime, order_id).magento_entity_id
+        return readings
+
+    monkeypatch.setattr(stock_refresh, "read_for", created_during_the_first_read)
+    from marketbridge.services import stock
+
+    with runtime.db.session() as session:
+        stock.hint(session, [sku], stock=True, exact=True, reason="test: a change to read")
+    stock_refresh.refresh(runtime)
+    stock_push.push_now(runtime)
+    assert runtime.magento.salable_quantity(sku, 1) == salable - 1
+    offer = httpx2.get(f"{fresh_sandboxes.mirakl_url}/_sandbox/offers/{sku}").json()
+    assert len(reads) >= 2, "the order's creation in Magento during the read was never read"
+    assert offer["quantity"] == salable - 1
+
+
 def test_a_line_refused_under_partial_acceptance_republishes_its_offer(rt, fresh_sandboxes):
     """Mirakl puts a refused line's units back on its offer; the offer must then show Magento's
     figure again (here 0), not the units of a sale that never happened."""

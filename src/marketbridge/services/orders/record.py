@@ -75,13 +75,17 @@ def _transition(session: Session, order: MarketplaceOrder, new_state: OrderState
         # soak: a sale, then stock booked in, and the value equalled the one sent before the sale
         # while the offer showed one less, for good). Awaiting payment too: a poll may skip ACCEPTED.
         _republish_stock_of(session, order)
-    elif order.state == OrderState.SHIPPED.value:
-        # the stock flow stops holding back an order created without a reservation (``direct``)
-        # once it is shipped: re-read its SKUs (not forced: unchanged values are not re-sent)
+    elif order.state in (OrderState.CREATED.value, OrderState.SHIPPED.value):
+        # The units leave the sum the stock flow holds back: on creation, as Magento's reservation
+        # takes over; on shipping, for an order created without one (``direct``). Re-read the SKUs
+        # (not forced: unchanged values are not re-sent). On creation this also closes a race the
+        # soak found (dossiers MB-000194, MB-000079): a read that took Magento's salable quantity
+        # just before the reservation and the units held back just after it published one unit
+        # too many, and nothing read the SKU again until the poll.
         from marketbridge.services import stock
 
         stock.hint(session, sorted({line.magento_sku for line in order.lines if line.magento_sku}),
-                   stock=True, exact=True, reason="order shipped")
+                   stock=True, exact=True, reason=f"order {order.state}")
     return True
 
 
