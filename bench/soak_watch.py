@@ -8,7 +8,9 @@
   offer above to the first sample that no longer does (so a measure is good to one sampling
   interval either way); its length is what lies outside the disturbances. An offer above Magento
   between a Magento decrease and the next push is expected: the target says how long that may
-  last (two stock windows plus processing), and the longest episode is judged against it.
+  last (two stock windows plus processing), and the longest episode is judged against it. A SKU
+  can have its own excused windows (:meth:`OversellWatch.excuse`): a customer cancellation not yet
+  known to the service (:func:`cancellations_not_yet_known`).
 * :class:`Sampler`: the thread that reads the three sides every few seconds: the offer quantities
   (Mirakl simulator control API), Magento's salable quantities (Magento simulator control API) and
   the units our database holds back (sold on the marketplace, not yet in Adobe Commerce), in that
@@ -66,10 +68,11 @@ class Disturbances:
         at = time.time() if at is None else at
         return not any(s <= at and (e is None or at < e) for s, e, _ in self.windows())
 
-    def outside(self, start: float, end: float) -> float:
-        """Seconds of ``[start, end]`` outside every window (an open window counts up to ``end``)."""
+    def outside(self, start: float, end: float, extra: Iterable[tuple[float, float | None, str]] = ()) -> float:
+        """Seconds of ``[start, end]`` outside every window (an open window counts up to ``end``),
+        and outside the ``extra`` windows too (one SKU's own, see :meth:`OversellWatch.excuse`)."""
         spans = sorted((max(s, start), min(e if e is not None else end, end))
-                       for s, e, _ in self.windows())
+                       for s, e, _ in [*self.windows(), *extra])
         covered, cursor = 0.0, start
         for s, e in spans:
             s = max(s, cursor)
@@ -99,12 +102,15 @@ class Episode:
     worst: int  # largest offer - allowed seen
     ended: float | None = None  # the first sample no longer above (None: still above)
     measured: float = 0.0  # seconds outside the disturbances
+    until: float = 0.0  # the end it was measured to (``ended``, or the final check's time)
+    excused: list[str] = field(default_factory=list)  # this SKU's own excused windows that overlap it
 
     def describe(self) -> str:
         end = clock(self.ended) if self.ended is not None else "still above"
+        excused = f"; excused: {'; '.join(self.excused)}" if self.excused else ""
         return (f"{self.sku!r} above from {clock(self.first_seen)} to {end}: {self.measured:.1f} s outside "
                 f"faults and outages ({(self.ended or self.last_over) - self.first_seen:.1f} s in all), "
-                f"offer {self.offer} against {self.allowed} allowed (worst +{self.worst})")
+                f"offer {self.offer} against {self.allowed} allowed (worst +{self.worst}){excused}")
 
 
 @dataclass
@@ -133,16 +139,26 @@ class OversellWatch:
 
     def _close(self, episode: Episode, at: float | None) -> None:
         episode.ended = at
-        end = at if at is not None else episode.last_over
-        episode.measured = self.disturbances.outside(episode.first_seen, end)
+        episode.until = at if at is not None else episode.last_over
+        episode.measured = self.disturbances.outside(episode.first_seen, episode.until)
         self.closed.append(episode)
 
     def finish(self, at: float | None = None) -> None:
         """Close what is still above, measured up to ``at`` (the final check's time)."""
         for sku in list(self.open):
             episode = self.open.pop(sku)
-            episode.measured = self.disturbances.outside(episode.first_seen, at or episode.last_over)
+            episode.until = at or episode.last_over
+            episode.measured = self.disturbances.outside(episode.first_seen, episode.until)
             self.closed.append(episode)
+
+    def excuse(self, by_sku: dict[str, list[tuple[float, float, str]]]) -> None:
+        """Measure the closed episodes again, each also outside its own SKU's windows ``(start, end,
+        label)``: the time before the service could know of a change made on the marketplace side
+        (see :func:`cancellations_not_yet_known`). Call after :meth:`finish`."""
+        for episode in self.closed:
+            own = [w for w in by_sku.get(episode.sku, []) if w[0] < episode.until and w[1] > episode.first_seen]
+            episode.measured = self.disturbances.outside(episode.first_seen, episode.until, own)
+            episode.excused = [label for _, _, label in own]
 
     def worst(self, n: int = 5) -> list[Episode]:
         return sorted(self.closed, key=lambda e: e.measured, reverse=True)[:n]
@@ -255,6 +271,59 @@ class Sampler(threading.Thread):
                     self.watch.disturbances.close(token)
                     with self._lock:
                         self._restarting.remove((url, token))
+
+
+# ------------------------------------------------------------------ marketplace-side changes
+@dataclass
+class Cancellation:
+    order_id: str
+    skus: list[str]
+    at: float  # when the customer cancelled on the marketplace
+    known: float | None  # when our database recorded it (None: not by the check)
+
+    def window(self, until: float) -> tuple[float, float, str]:
+        end = self.known if self.known is not None else until
+        return (self.at, end, f"order {self.order_id} cancelled on the marketplace {end - self.at:.1f} s "
+                              f"before the service knew ({'not by the check' if self.known is None else 'order feed'})")
+
+
+def cancellations_not_yet_known(database_url: str, cancelled_at: dict[str, float],
+                                order_skus: dict[str, list[str]]) -> list[Cancellation]:
+    """The customer cancellations, each with when our service recorded it.
+
+    Mirakl puts a cancelled order's units back on the offer at once, while Adobe Commerce keeps the
+    order's reservation (and our database the units it holds back) until the order feed brings the
+    cancellation in. The offer then stands one unit above Magento's figure, though the unit exists:
+    the order will not ship. That stretch is the order feed's latency (OR11, issue 20), not the
+    stock flow's: the watch excuses it per SKU and the soak reports it apart. From the moment the
+    service knows, the stock flow is judged again."""
+    from sqlalchemy import select
+
+    from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderTransition
+    from marketbridge.adapters.db.session import Database
+
+    known: dict[str, float] = {}
+    db = Database(database_url)
+    try:
+        with db.session() as session:
+            for order_id, at in session.execute(
+                    select(MarketplaceOrder.order_id, OrderTransition.at)
+                    .join(OrderTransition, OrderTransition.order_pk == MarketplaceOrder.id)
+                    .where(MarketplaceOrder.order_id.in_(list(cancelled_at)), OrderTransition.to_state == "cancelled")):
+                stamp = (at if at.tzinfo else at.replace(tzinfo=dt.UTC)).timestamp()
+                known[order_id] = min(stamp, known.get(order_id, stamp))
+    finally:
+        db.dispose()
+    return [Cancellation(order_id, list(order_skus.get(order_id, ())), at, known.get(order_id))
+            for order_id, at in sorted(cancelled_at.items(), key=lambda item: item[1])]
+
+
+def excused_windows(cancellations: Iterable[Cancellation], until: float) -> dict[str, list[tuple[float, float, str]]]:
+    out: dict[str, list[tuple[float, float, str]]] = {}
+    for cancellation in cancellations:
+        for sku in cancellation.skus:
+            out.setdefault(sku, []).append(cancellation.window(until))
+    return out
 
 
 # ------------------------------------------------------------------ what is still in flight
