@@ -123,3 +123,25 @@ def test_a_period_with_queued_writers_is_summed_up_in_one_line_and_a_quiet_one_s
                                    "waits_over_threshold": 1, "longest_wait_s": 2.5}
     assert [entry["event"] for entry in logs] == ["database writes queued"]
     assert logs[0]["lock_busy_share"] == 0.15
+
+
+def test_a_first_write_that_fails_while_waiting_is_logged_as_a_wait_that_gave_up(tmp_path) -> None:
+    """SQLite gives up a first write with "database is locked" after its busy timeout (30 s): the
+    longest wait of all, which left no trace because no statement-done event follows a failure.
+    The failure here is a missing table, with a clock that says one second went by."""
+    db, _holder, _entered, _release = _watched_file(tmp_path, "f.sqlite")
+    watch = db.slow_writes
+    ticks = iter([100.0, 101.0])
+    watch.clock = lambda: next(ticks, 101.0)
+    with capture_logs() as logs:
+        try:
+            with db.session() as session:
+                session.execute(text("INSERT INTO missing (v) VALUES (1)"))
+        except Exception as error:  # noqa: BLE001 - the failure is the point
+            failed = error
+    db.dispose()
+    assert "missing" in str(failed)
+    gave_up = [e for e in logs if e["event"] == "database write gave up waiting"]
+    assert len(gave_up) == 1 and gave_up[0]["seconds"] == 1.0 and gave_up[0]["error"] == "OperationalError"
+    assert not watch.waiting and not watch.held
+    assert watch.tally.waits_over == 1 and watch.tally.longest_wait == 1.0

@@ -153,6 +153,26 @@ class SlowWriteWatch:
         if waited >= self.threshold:
             log.warning("database write waited", seconds=round(now - asked, 2), began_at=began_at)
 
+    def on_statement_failed(self, conn_key: int, error: BaseException) -> float | None:
+        """A statement failed. If it was a first write still waiting for the lock (SQLite gives
+        up with "database is locked" after its busy timeout), that wait is counted and, past the
+        threshold, logged: it is the longest kind, and without this it left no trace. Returns the
+        wait in seconds, or None when the statement was not waiting."""
+        with self._lock:
+            asked = self.waiting.pop(conn_key, None)
+        if asked is None:
+            return None
+        waited = self.clock() - asked
+        metrics.DB_WRITE_WAIT.observe(waited)
+        with self._lock:
+            self.tally.waited_seconds += waited
+            self.tally.longest_wait = max(self.tally.longest_wait, waited)
+            self.tally.waits_over += waited >= self.threshold
+        if waited >= self.threshold:
+            log.warning("database write gave up waiting", seconds=round(waited, 2), error=type(error).__name__,
+                        began_at=our_frames(sys._getframe(1)))
+        return waited
+
     def on_end(self, conn_key: int, how: str) -> float | None:
         """The transaction on ``conn_key`` ended; returns how long it held its write, if it wrote."""
         with self._lock:
@@ -232,6 +252,12 @@ def watch(engine: Engine, threshold: float) -> SlowWriteWatch | None:
     @event.listens_for(engine, "after_cursor_execute")
     def _after(conn, _cursor, _statement, _params, _context, _many):  # type: ignore[no-untyped-def]
         slow.on_statement_done(id(conn.connection.dbapi_connection))
+
+    @event.listens_for(engine, "handle_error")
+    def _failed(context):  # type: ignore[no-untyped-def]
+        conn = context.connection
+        if conn is not None and not conn.invalidated and conn.connection.dbapi_connection is not None:
+            slow.on_statement_failed(id(conn.connection.dbapi_connection), context.original_exception)
 
     @event.listens_for(engine, "commit")
     def _commit(conn):  # type: ignore[no-untyped-def]
