@@ -8,10 +8,9 @@
   offer above to the first sample that no longer does (so a measure is good to one sampling
   interval either way); its length is what lies outside the disturbances. An offer above Magento
   between a Magento decrease and the next push is expected: the target says how long that may
-  last (two stock windows plus processing), and the longest episode is judged against it. A SKU
-  can have its own excused windows (:meth:`OversellWatch.excuse`): a customer cancellation not yet
-  known to the service (:func:`cancellations_not_yet_known`).
-* :class:`Sampler`: the thread that reads the three sides every few seconds: the offer quantities
+  last (two stock windows plus processing), and the longest episode is judged against it.
+* :class:`Sampler`: the thread that reads the three sides every few seconds (after the customer
+  cancellations not yet known, see :func:`restored_units`): the offer quantities
   (Mirakl simulator control API), Magento's salable quantities (Magento simulator control API) and
   the units our database holds back (sold on the marketplace, not yet in Adobe Commerce), in that
   order, so that a sample cannot invent an episode: a push that raises the offer follows a Magento
@@ -68,11 +67,10 @@ class Disturbances:
         at = time.time() if at is None else at
         return not any(s <= at and (e is None or at < e) for s, e, _ in self.windows())
 
-    def outside(self, start: float, end: float, extra: Iterable[tuple[float, float | None, str]] = ()) -> float:
-        """Seconds of ``[start, end]`` outside every window (an open window counts up to ``end``),
-        and outside the ``extra`` windows too (one SKU's own, see :meth:`OversellWatch.excuse`)."""
+    def outside(self, start: float, end: float) -> float:
+        """Seconds of ``[start, end]`` outside every window (an open window counts up to ``end``)."""
         spans = sorted((max(s, start), min(e if e is not None else end, end))
-                       for s, e, _ in [*self.windows(), *extra])
+                       for s, e, _ in self.windows())
         covered, cursor = 0.0, start
         for s, e in spans:
             s = max(s, cursor)
@@ -102,15 +100,12 @@ class Episode:
     worst: int  # largest offer - allowed seen
     ended: float | None = None  # the first sample no longer above (None: still above)
     measured: float = 0.0  # seconds outside the disturbances
-    until: float = 0.0  # the end it was measured to (``ended``, or the final check's time)
-    excused: list[str] = field(default_factory=list)  # this SKU's own excused windows that overlap it
 
     def describe(self) -> str:
         end = clock(self.ended) if self.ended is not None else "still above"
-        excused = f"; excused: {'; '.join(self.excused)}" if self.excused else ""
         return (f"{self.sku!r} above from {clock(self.first_seen)} to {end}: {self.measured:.1f} s outside "
                 f"faults and outages ({(self.ended or self.last_over) - self.first_seen:.1f} s in all), "
-                f"offer {self.offer} against {self.allowed} allowed (worst +{self.worst}){excused}")
+                f"offer {self.offer} against {self.allowed} allowed (worst +{self.worst})")
 
 
 @dataclass
@@ -139,26 +134,16 @@ class OversellWatch:
 
     def _close(self, episode: Episode, at: float | None) -> None:
         episode.ended = at
-        episode.until = at if at is not None else episode.last_over
-        episode.measured = self.disturbances.outside(episode.first_seen, episode.until)
+        end = at if at is not None else episode.last_over
+        episode.measured = self.disturbances.outside(episode.first_seen, end)
         self.closed.append(episode)
 
     def finish(self, at: float | None = None) -> None:
         """Close what is still above, measured up to ``at`` (the final check's time)."""
         for sku in list(self.open):
             episode = self.open.pop(sku)
-            episode.until = at or episode.last_over
-            episode.measured = self.disturbances.outside(episode.first_seen, episode.until)
+            episode.measured = self.disturbances.outside(episode.first_seen, at or episode.last_over)
             self.closed.append(episode)
-
-    def excuse(self, by_sku: dict[str, list[tuple[float, float, str]]]) -> None:
-        """Measure the closed episodes again, each also outside its own SKU's windows ``(start, end,
-        label)``: the time before the service could know of a change made on the marketplace side
-        (see :func:`cancellations_not_yet_known`). Call after :meth:`finish`."""
-        for episode in self.closed:
-            own = [w for w in by_sku.get(episode.sku, []) if w[0] < episode.until and w[1] > episode.first_seen]
-            episode.measured = self.disturbances.outside(episode.first_seen, episode.until, own)
-            episode.excused = [label for _, _, label in own]
 
     def worst(self, n: int = 5) -> list[Episode]:
         return sorted(self.closed, key=lambda e: e.measured, reverse=True)[:n]
@@ -195,8 +180,13 @@ class Allowance:
     unmanaged_default: int
     until_shipped: bool
 
-    def allowed(self, offer_skus: Iterable[str], salable: dict[str, float], held: dict[str, float]) -> dict[str, int]:
+    def allowed(self, offer_skus: Iterable[str], salable: dict[str, float], held: dict[str, float],
+                restored: dict[str, int] | None = None) -> dict[str, int]:
+        """``restored``: units Mirakl put back for cancellations not yet known (:func:`restored_units`),
+        by Magento SKU, allowed on top."""
         from marketbridge.domain.stock import publishable_quantity
+
+        restored = restored or {}
 
         out: dict[str, int] = {}
         for offer_sku in offer_skus:
@@ -210,6 +200,7 @@ class Allowance:
                     continue
                 quantity = salable[sku] - held.get(sku, 0.0)
             out[offer_sku], _ = publishable_quantity(quantity, facts, self.rules, unmanaged_default=self.unmanaged_default)
+            out[offer_sku] += restored.get(sku, 0)
         return out
 
 
@@ -218,9 +209,11 @@ class Sampler(threading.Thread):
     restarted worker once it answers ``/healthz`` again."""
 
     def __init__(self, *, magento_url: str, mirakl_url: str, database_url: str, allowance: Allowance,
-                 watch: OversellWatch, interval: float) -> None:
+                 watch: OversellWatch, interval: float,
+                 cancelled: Callable[[], dict[str, list[str]]] = dict) -> None:
         super().__init__(name="soak-sampler", daemon=True)
         self.magento_url, self.mirakl_url, self.database_url = magento_url, mirakl_url, database_url
+        self.cancelled = cancelled  # the customer cancellations so far: order id -> SKUs
         self.allowance, self.watch, self.interval = allowance, watch, interval
         self.errors = 0
         self.first_error: str | None = None
@@ -246,6 +239,7 @@ class Sampler(threading.Thread):
                 started = time.monotonic()
                 self._check_restarts(http)
                 try:
+                    restored = restored_units(db, self.cancelled())
                     at = time.time()
                     offers = {sku: int(qty or 0) for sku, qty in
                               http.get(f"{self.mirakl_url}/_sandbox/offer-quantities").json().items()}
@@ -253,7 +247,7 @@ class Sampler(threading.Thread):
                                http.get(f"{self.magento_url}/_sandbox/salable-quantities").json().items()}
                     skus = sorted({self.allowance.links.get(sku, sku) for sku in offers})
                     held = held_units(db, skus, until_shipped=self.allowance.until_shipped)
-                    self.watch.observe(at, offers, self.allowance.allowed(offers, salable, held))
+                    self.watch.observe(at, offers, self.allowance.allowed(offers, salable, held, restored))
                 except Exception as error:  # noqa: BLE001 - a missed sample is a gap; too many void the verdict
                     self.errors += 1
                     if self.first_error is None:
@@ -274,29 +268,42 @@ class Sampler(threading.Thread):
 
 
 # ------------------------------------------------------------------ marketplace-side changes
+def restored_units(db: Any, cancelled: dict[str, list[str]]) -> dict[str, int]:
+    """Per SKU, the units of customer cancellations that Mirakl has put back on the offer and our
+    database has not recorded yet (``cancelled``: order id -> its SKUs, one unit each).
+
+    Mirakl restores a cancelled order's units at once, while Adobe Commerce keeps the reservation
+    (and our database the units it holds back) until the order feed brings the cancellation in.
+    The offer then stands above Magento's figure by exactly those units, which exist: the order
+    will not ship. That is the order feed's latency (OR11, issue 20), reported apart
+    (:func:`cancellation_lags`); the stock flow is still judged on everything else. Read before
+    the three sides: a cancellation recorded by then has its reservation released before too."""
+    from sqlalchemy import select
+
+    from marketbridge.adapters.db.models.orders import MarketplaceOrder
+
+    if not cancelled:
+        return {}
+    with db.session() as session:
+        known = set(session.scalars(select(MarketplaceOrder.order_id).where(
+            MarketplaceOrder.order_id.in_(list(cancelled)), MarketplaceOrder.state.in_(("cancelled", "closed")))))
+    out: dict[str, int] = {}
+    for order_id, skus in cancelled.items():
+        if order_id not in known:
+            for sku in skus:
+                out[sku] = out.get(sku, 0) + 1
+    return out
+
+
 @dataclass
 class Cancellation:
     order_id: str
-    skus: list[str]
     at: float  # when the customer cancelled on the marketplace
     known: float | None  # when our database recorded it (None: not by the check)
 
-    def window(self, until: float) -> tuple[float, float, str]:
-        end = self.known if self.known is not None else until
-        return (self.at, end, f"order {self.order_id} cancelled on the marketplace {end - self.at:.1f} s "
-                              f"before the service knew ({'not by the check' if self.known is None else 'order feed'})")
 
-
-def cancellations_not_yet_known(database_url: str, cancelled_at: dict[str, float],
-                                order_skus: dict[str, list[str]]) -> list[Cancellation]:
-    """The customer cancellations, each with when our service recorded it.
-
-    Mirakl puts a cancelled order's units back on the offer at once, while Adobe Commerce keeps the
-    order's reservation (and our database the units it holds back) until the order feed brings the
-    cancellation in. The offer then stands one unit above Magento's figure, though the unit exists:
-    the order will not ship. That stretch is the order feed's latency (OR11, issue 20), not the
-    stock flow's: the watch excuses it per SKU and the soak reports it apart. From the moment the
-    service knows, the stock flow is judged again."""
+def cancellation_lags(database_url: str, cancelled_at: dict[str, float]) -> list[Cancellation]:
+    """Each customer cancellation with when our database first recorded it cancelled."""
     from sqlalchemy import select
 
     from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderTransition
@@ -314,16 +321,8 @@ def cancellations_not_yet_known(database_url: str, cancelled_at: dict[str, float
                 known[order_id] = min(stamp, known.get(order_id, stamp))
     finally:
         db.dispose()
-    return [Cancellation(order_id, list(order_skus.get(order_id, ())), at, known.get(order_id))
+    return [Cancellation(order_id, at, known.get(order_id))
             for order_id, at in sorted(cancelled_at.items(), key=lambda item: item[1])]
-
-
-def excused_windows(cancellations: Iterable[Cancellation], until: float) -> dict[str, list[tuple[float, float, str]]]:
-    out: dict[str, list[tuple[float, float, str]]] = {}
-    for cancellation in cancellations:
-        for sku in cancellation.skus:
-            out.setdefault(sku, []).append(cancellation.window(until))
-    return out
 
 
 # ------------------------------------------------------------------ what is still in flight

@@ -10,6 +10,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 from soak_watch import held_units  # noqa: E402
+from sqlalchemy import select  # noqa: E402
 
 from marketbridge.adapters.db.base import utcnow  # noqa: E402
 from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderLine  # noqa: E402
@@ -34,12 +35,13 @@ def test_held_units_counts_an_order_not_yet_in_magento(migrated_db_url) -> None:
         db.dispose()
 
 
-def test_a_cancellation_is_known_from_its_first_move_to_cancelled(migrated_db_url) -> None:
-    """The soak excuses an offer above Magento for a cancelled SKU until our database recorded the
-    cancellation; the time is read from the order's transitions, in UTC."""
+
+def test_cancelled_units_are_allowed_until_our_database_records_the_cancellation(migrated_db_url) -> None:
+    """The judge allows the units Mirakl put back for a customer cancellation until our database
+    records it cancelled, and the soak reports when that was, from the order's transitions (UTC)."""
     import datetime as dt
 
-    from soak_watch import cancellations_not_yet_known
+    from soak_watch import cancellation_lags, restored_units
 
     from marketbridge.adapters.db.models.orders import OrderTransition
 
@@ -47,17 +49,21 @@ def test_a_cancellation_is_known_from_its_first_move_to_cancelled(migrated_db_ur
     try:
         with db.session() as session:
             now = utcnow()
-            order = MarketplaceOrder(connection="default", order_id="JL-2-A", state="cancelled",
-                                     marketplace_state="CANCELED", marketplace_updated_at=now,
-                                     marketplace_created_at=now, currency="GBP", total_price=1.0)
-            session.add(order)
-            session.flush()
-            known_at = dt.datetime(2026, 12, 7, 6, 30, 15, tzinfo=dt.UTC)
+            for order_id, state in (("JL-2-A", "created"), ("JL-3-A", "awaiting_payment")):
+                session.add(MarketplaceOrder(connection="default", order_id=order_id, state=state,
+                                             marketplace_state="CANCELED", marketplace_updated_at=now,
+                                             marketplace_created_at=now, currency="GBP", total_price=1.0))
+        cancelled = {"JL-2-A": ["SKU-A", "SKU-B"], "JL-3-A": ["SKU-A"], "JL-4-A": ["SKU-C"]}
+        assert restored_units(db, cancelled) == {"SKU-A": 2, "SKU-B": 1, "SKU-C": 1}
+
+        known_at = dt.datetime(2026, 12, 7, 6, 30, 15, tzinfo=dt.UTC)
+        with db.session() as session:
+            order = session.scalars(select(MarketplaceOrder).where(MarketplaceOrder.order_id == "JL-2-A")).one()
+            order.state = "cancelled"
             session.add(OrderTransition(order_pk=order.id, from_state="created", to_state="cancelled",
                                         at=known_at, actor="marketplace", facts={}))
-        cancelled_at = {"JL-2-A": known_at.timestamp() - 12, "JL-3-A": known_at.timestamp() - 5}
-        found = cancellations_not_yet_known(migrated_db_url, cancelled_at, {"JL-2-A": ["SKU-A"], "JL-3-A": ["SKU-B"]})
-        assert [(c.order_id, c.skus, c.known) for c in found] == [
-            ("JL-2-A", ["SKU-A"], known_at.timestamp()), ("JL-3-A", ["SKU-B"], None)]
+        assert restored_units(db, cancelled) == {"SKU-A": 1, "SKU-C": 1}
+        lags = cancellation_lags(migrated_db_url, {"JL-2-A": known_at.timestamp() - 12, "JL-3-A": known_at.timestamp()})
+        assert [(c.order_id, c.known) for c in lags] == [("JL-2-A", known_at.timestamp()), ("JL-3-A", None)]
     finally:
         db.dispose()

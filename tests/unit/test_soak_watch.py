@@ -89,35 +89,12 @@ def test_a_run_whose_sampler_missed_its_sweeps_is_not_judged_within() -> None:
     assert watched(420, 39, 0.1)
 
 
-def test_a_skus_own_excused_window_is_left_out_of_its_episodes_only() -> None:
-    """A customer cancellation puts the unit back on the offer before the order feed brings it in:
-    the time until the service knew is excused for that SKU, and for no other."""
-    from soak_watch import Cancellation, excused_windows
 
-    d = Disturbances()
-    d.add("faults", 100, 105)
-    watch = OversellWatch(d)
-    allowed = {"A": 1, "B": 1}
-    watch.observe(100, {"A": 2, "B": 2}, allowed)
-    watch.observe(130, {"A": 1, "B": 1}, allowed)  # both 30 s above, 25 s outside the faults
-    known = Cancellation("JL-1-A", ["A"], at=98, known=115)
-    unknown = Cancellation("JL-2-A", ["C"], at=90, known=None)
-    watch.excuse(excused_windows([known, unknown], until=200))
-
-    by_sku = {e.sku: e for e in watch.closed}
-    assert by_sku["A"].measured == pytest.approx(15)  # 115-130: after the service knew
-    assert by_sku["B"].measured == pytest.approx(25)  # not cancelled: judged as before
-    assert by_sku["A"].excused and "before the service knew" in by_sku["A"].describe()
-    assert not by_sku["B"].excused
-    assert watch.max_seconds == pytest.approx(25)
-    assert unknown.window(until=200)[:2] == (90, 200)  # not by the check: excused to its end
-
-
-def test_an_excused_window_that_does_not_overlap_an_episode_changes_nothing() -> None:
-    from soak_watch import Cancellation, excused_windows
-
-    watch = OversellWatch(Disturbances())
-    watch.observe(100, {"A": 3}, {"A": 1})
-    watch.finish(140)
-    watch.excuse(excused_windows([Cancellation("JL-3-A", ["A"], at=20, known=60)], until=140))
-    assert watch.closed[0].measured == pytest.approx(40) and not watch.closed[0].excused
+def test_units_mirakl_put_back_for_a_cancellation_not_yet_known_are_allowed_on_top() -> None:
+    """A customer cancellation puts the unit back on the offer before the order feed brings it in
+    and Magento releases its reservation: the unit exists, so the judge allows it, on that SKU only."""
+    allowance = Allowance(links={}, facts={"A": _facts("A"), "B": _facts("B")}, rules=[], unmanaged_default=0,
+                          until_shipped=False)
+    salable, held = {"A": 4.0, "B": 4.0}, {"A": 1.0}
+    assert allowance.allowed(["A", "B"], salable, held) == {"A": 3, "B": 4}
+    assert allowance.allowed(["A", "B"], salable, held, {"A": 2}) == {"A": 5, "B": 4}
