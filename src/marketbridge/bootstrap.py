@@ -12,8 +12,8 @@ import into "no price rules". Reading this module now tells the whole wiring:
 * the console's flow actions (``services.console.flow_hooks.register_all``);
 * the engine port (:class:`DbosEngine`): launching DBOS, its client, and what the dashboard needs
   to know about the workflows — so services and the web layer never import ``workflows``;
-* the storage ports (``marketbridge.ports``): the shipments, refunds, catalogue and audit flows'
-  stores over the database.
+* the storage ports (``marketbridge.ports``): the shipments, refunds, catalogue, audit and orders
+  flows' stores, and the people store (users, tokens, log-in throttle), over the database.
 
 The worker (``marketbridge run``), the web app (``create_app`` takes the runtime built here), the
 CLI and the tests all start from :func:`build_runtime`.
@@ -29,6 +29,7 @@ from marketbridge import bus as messages
 from marketbridge.adapters.db.audit import SqlAuditStore
 from marketbridge.adapters.db.catalogue import SqlCatalogueStore
 from marketbridge.adapters.db.orders import SqlOrdersStore
+from marketbridge.adapters.db.people import SqlPeopleStore
 from marketbridge.adapters.db.refunds import SqlRefundsStore
 from marketbridge.adapters.db.session import Database
 from marketbridge.adapters.db.shipments import SqlShipmentsStore
@@ -75,7 +76,8 @@ def build_runtime(settings: Settings) -> Runtime:
                       audit_store=SqlAuditStore(db, skus=SessionSkuLinks, orders=SessionOrderRecords,
                                                 stock=SessionStockRecords),
                       orders_store=SqlOrdersStore(db, issues=issue_service.SessionIssueLog,
-                                                  retention=personal_data.purge))
+                                                  retention=personal_data.purge),
+                      people_store=SqlPeopleStore(db))
     engine.runtime = runtime
     wire_bus(bus, runtime)
     console_flow_hooks.register_all(flow_actions)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         MagentoPort,
         MiraklPort,
         OrdersStore,
+        PeopleStore,
         RefundsStore,
         ShipmentsStore,
     )
@@ -78,6 +79,8 @@ class Runtime:
     audit_store: AuditStore
     #: the orders flow's storage (``adapters.db.orders`` over ``db``; a fake in unit tests)
     orders_store: OrdersStore
+    #: console users, API tokens and the log-in throttle (``adapters.db.people`` over ``db``)
+    people_store: PeopleStore
     extras: dict[str, Any] = field(default_factory=dict)
 
     @cached_property

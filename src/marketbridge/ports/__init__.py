@@ -37,7 +37,12 @@ serve its reading modules (views, todo, queries) so far (tests/unit/test_orders_
 One module per concern, re-exported here (``from marketbridge.ports import MagentoPort``):
 ``remote`` (Adobe Commerce, Mirakl), ``shared`` (the issue log, another flow's order records, SKU
 links, the stock flow's rules and hints), and one module per flow's storage (``shipments``,
-``refunds``, ``catalogue``, ``audit``, ``orders``; the next flow adds its own).
+``refunds``, ``catalogue``, ``audit``, ``orders``, ``people``; the next flow adds its own).
+
+The people side (console users, API tokens, the log-in throttle) is on :class:`PeopleStore` /
+:class:`PeopleRepository`, implemented in :mod:`marketbridge.adapters.db.people`: ``services.auth``
+and ``services.login_throttle`` keep the rules and write no query (tests/unit/test_people.py on a
+fake, tests/fakes_people.py).
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from __future__ import annotations
 from marketbridge.ports.audit import AuditRepository, AuditStore
 from marketbridge.ports.catalogue import CatalogueRepository, CatalogueStore
 from marketbridge.ports.orders import OrdersRepository, OrdersStore
+from marketbridge.ports.people import PeopleRepository, PeopleStore
 from marketbridge.ports.refunds import RefundsRepository, RefundsStore
 from marketbridge.ports.remote import MagentoPort, MiraklPort
 from marketbridge.ports.shared import IssueLog, OrderRecords, SkuLinks, StockRecords
@@ -52,6 +58,6 @@ from marketbridge.ports.shipments import ShipmentsRepository, ShipmentsStore
 
 __all__ = [
     "AuditRepository", "AuditStore", "CatalogueRepository", "CatalogueStore", "IssueLog", "MagentoPort",
-    "MiraklPort", "OrderRecords", "OrdersRepository", "OrdersStore", "RefundsRepository", "RefundsStore",
-    "ShipmentsRepository", "ShipmentsStore", "SkuLinks", "StockRecords",
+    "MiraklPort", "OrderRecords", "OrdersRepository", "OrdersStore", "PeopleRepository", "PeopleStore",
+    "RefundsRepository", "RefundsStore", "ShipmentsRepository", "ShipmentsStore", "SkuLinks", "StockRecords",
 ]

@@ -32,7 +32,7 @@ from marketbridge.web.console_auth import (
     start_session,
 )
 from marketbridge.web.console_templates import render
-from marketbridge.web.deps import ConsoleUser, RuntimeDep, SessionDep
+from marketbridge.web.deps import ConsoleUser, PeopleDep, RuntimeDep, SessionDep
 from marketbridge.web.params import DbId
 from marketbridge.web.policy import PageReader, Reader, requires
 
@@ -59,22 +59,23 @@ def login_form(request: Request, session: SessionDep, next: str = "/") -> Respon
 def login(
     request: Request,
     session: SessionDep,
+    people: PeopleDep,
     name: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=1024)],
     next: Annotated[str, Form(max_length=2048)] = "/",
 ) -> Response:
     client = request.client.host if request.client else ""
-    wait = login_throttle.wait_for(session, name, client)
+    wait = login_throttle.wait_for(people, name, client)
     if wait > 0:
         return render(request, "console/login.html", status_code=429, next=safe_next(next), name=name,
                       error=f"Too many failed attempts. Try again in {_minutes(wait)}.")
-    user = auth_service.authenticate(session, name.strip(), password)
+    user = auth_service.authenticate(people, name.strip(), password)
     if user is None:
-        login_throttle.failed(session, name, client)
+        login_throttle.failed(people, name, client)
         issue_service.audit(session, name.strip()[:64] or "(blank)", "login.failed", "user", name.strip()[:255])
         return render(request, "console/login.html", status_code=401, next=safe_next(next),
                       error="That name and password do not match an active account.", name=name)
-    login_throttle.succeeded(session, name, client)
+    login_throttle.succeeded(people, name, client)
     start_session(request, user)
     issue_service.audit(session, user.name, "login", "user", user.name)
     return RedirectResponse(safe_next(next), status_code=303)
