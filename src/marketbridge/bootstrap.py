@@ -13,7 +13,8 @@ import into "no price rules". Reading this module now tells the whole wiring:
 * the engine port (:class:`DbosEngine`): launching DBOS, its client, and what the dashboard needs
   to know about the workflows — so services and the web layer never import ``workflows``;
 * the storage ports (``marketbridge.ports``): the shipments, refunds, catalogue, audit and orders
-  flows' stores, and the people store (users, tokens, log-in throttle), over the database.
+  flows' stores, the people store (users, tokens, log-in throttle) and the alerts' store, over the
+  database.
 
 The worker (``marketbridge run``), the web app (``create_app`` takes the runtime built here), the
 CLI and the tests all start from :func:`build_runtime`.
@@ -26,6 +27,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from marketbridge import bus as messages
+from marketbridge.adapters.db.alerts import SqlAlertsStore
 from marketbridge.adapters.db.audit import SqlAuditStore
 from marketbridge.adapters.db.catalogue import SqlCatalogueStore
 from marketbridge.adapters.db.orders import SqlOrdersStore
@@ -77,7 +79,7 @@ def build_runtime(settings: Settings) -> Runtime:
                                                 stock=SessionStockRecords),
                       orders_store=SqlOrdersStore(db, issues=issue_service.SessionIssueLog,
                                                   retention=personal_data.purge),
-                      people_store=SqlPeopleStore(db))
+                      people_store=SqlPeopleStore(db), alerts_store=SqlAlertsStore(db))
     engine.runtime = runtime
     wire_bus(bus, runtime)
     console_flow_hooks.register_all(flow_actions)

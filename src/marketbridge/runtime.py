@@ -20,6 +20,7 @@ from marketbridge.settings import Settings
 if TYPE_CHECKING:
     from marketbridge.bus import MessageBus
     from marketbridge.ports import (
+        AlertsStore,
         AuditStore,
         CatalogueStore,
         MagentoPort,
@@ -81,6 +82,8 @@ class Runtime:
     orders_store: OrdersStore
     #: console users, API tokens and the log-in throttle (``adapters.db.people`` over ``db``)
     people_store: PeopleStore
+    #: the team alerts' issue records (``adapters.db.alerts`` over ``db``)
+    alerts_store: AlertsStore
     extras: dict[str, Any] = field(default_factory=dict)
 
     @cached_property

@@ -42,11 +42,14 @@ links, the stock flow's rules and hints), and one module per flow's storage (``s
 The people side (console users, API tokens, the log-in throttle) is on :class:`PeopleStore` /
 :class:`PeopleRepository`, implemented in :mod:`marketbridge.adapters.db.people`: ``services.auth``
 and ``services.login_throttle`` keep the rules and write no query (tests/unit/test_people.py on a
-fake, tests/fakes_people.py).
+fake, tests/fakes_people.py). The team alerts likewise: :class:`AlertsStore` /
+:class:`AlertsRepository` (:mod:`marketbridge.adapters.db.alerts`) read and stamp the issue records
+``services.alerts`` sends (tests/unit/test_alerts.py on a fake).
 """
 
 from __future__ import annotations
 
+from marketbridge.ports.alerts import AlertsRepository, AlertsStore
 from marketbridge.ports.audit import AuditRepository, AuditStore
 from marketbridge.ports.catalogue import CatalogueRepository, CatalogueStore
 from marketbridge.ports.orders import OrdersRepository, OrdersStore
@@ -57,7 +60,8 @@ from marketbridge.ports.shared import IssueLog, OrderRecords, SkuLinks, StockRec
 from marketbridge.ports.shipments import ShipmentsRepository, ShipmentsStore
 
 __all__ = [
-    "AuditRepository", "AuditStore", "CatalogueRepository", "CatalogueStore", "IssueLog", "MagentoPort",
-    "MiraklPort", "OrderRecords", "OrdersRepository", "OrdersStore", "PeopleRepository", "PeopleStore",
-    "RefundsRepository", "RefundsStore", "ShipmentsRepository", "ShipmentsStore", "SkuLinks", "StockRecords",
+    "AlertsRepository", "AlertsStore", "AuditRepository", "AuditStore", "CatalogueRepository",
+    "CatalogueStore", "IssueLog", "MagentoPort", "MiraklPort", "OrderRecords", "OrdersRepository",
+    "OrdersStore", "PeopleRepository", "PeopleStore", "RefundsRepository", "RefundsStore",
+    "ShipmentsRepository", "ShipmentsStore", "SkuLinks", "StockRecords",
 ]
