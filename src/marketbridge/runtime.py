@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         AlertsStore,
         AuditStore,
         CatalogueStore,
+        ConsoleStore,
         MagentoPort,
         MiraklPort,
         OrdersStore,
@@ -84,6 +85,8 @@ class Runtime:
     people_store: PeopleStore
     #: the team alerts' issue records (``adapters.db.alerts`` over ``db``)
     alerts_store: AlertsStore
+    #: the console's read-only queries (``adapters.db.console``, on the caller's session)
+    console_store: ConsoleStore
     extras: dict[str, Any] = field(default_factory=dict)
 
     @cached_property

@@ -165,7 +165,8 @@ def test_search_wildcards_in_user_input_match_literally(runtime):
             s.add(Listing(magento_sku=sku, offer_sku=sku, status="live", problems=[]))
     with runtime.db.session() as s:
         def issues(q):
-            return sorted(r.object_id for r in dashboard.list_issues(s, state="all", search=q))
+            queries = runtime.console_store.on_session(s)
+            return sorted(r.object_id for r in dashboard.list_issues(queries, state="all", search=q))
 
         assert issues("JL_1") == ["order:JL_1-A"]
         assert issues("100%") == ["order:100%-B"]

@@ -56,7 +56,8 @@ class Flow:
             db=NoDatabase(), bus=MessageBus(), engine=NoDatabase(), webhook_handlers=WebhookHandlers(),
             flow_actions=FlowActions(), shipments_store=self.store, refunds_store=NoDatabase(),
             catalogue_store=NoDatabase(), audit_store=NoDatabase(), orders_store=NoDatabase(),
-            people_store=NoDatabase(), alerts_store=NoDatabase())
+            people_store=NoDatabase(), alerts_store=NoDatabase(),
+            console_store=NoDatabase())
         self.runtime.magento = self.magento
         self.runtime.mirakl = self.mirakl
 

@@ -44,7 +44,9 @@ The people side (console users, API tokens, the log-in throttle) is on :class:`P
 and ``services.login_throttle`` keep the rules and write no query (tests/unit/test_people.py on a
 fake, tests/fakes_people.py). The team alerts likewise: :class:`AlertsStore` /
 :class:`AlertsRepository` (:mod:`marketbridge.adapters.db.alerts`) read and stamp the issue records
-``services.alerts`` sends (tests/unit/test_alerts.py on a fake).
+``services.alerts`` sends (tests/unit/test_alerts.py on a fake). The console's pages read through
+:class:`ConsoleStore` / :class:`ConsoleQueries` (:mod:`marketbridge.adapters.db.console`), a
+read-only query object on the request's session (tests/unit/test_console_dashboard.py on a fake).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from __future__ import annotations
 from marketbridge.ports.alerts import AlertsRepository, AlertsStore
 from marketbridge.ports.audit import AuditRepository, AuditStore
 from marketbridge.ports.catalogue import CatalogueRepository, CatalogueStore
+from marketbridge.ports.console import ConsoleQueries, ConsoleStore
 from marketbridge.ports.orders import OrdersRepository, OrdersStore
 from marketbridge.ports.people import PeopleRepository, PeopleStore
 from marketbridge.ports.refunds import RefundsRepository, RefundsStore
@@ -61,7 +64,7 @@ from marketbridge.ports.shipments import ShipmentsRepository, ShipmentsStore
 
 __all__ = [
     "AlertsRepository", "AlertsStore", "AuditRepository", "AuditStore", "CatalogueRepository",
-    "CatalogueStore", "IssueLog", "MagentoPort", "MiraklPort", "OrderRecords", "OrdersRepository",
-    "OrdersStore", "PeopleRepository", "PeopleStore", "RefundsRepository", "RefundsStore",
-    "ShipmentsRepository", "ShipmentsStore", "SkuLinks", "StockRecords",
+    "CatalogueStore", "ConsoleQueries", "ConsoleStore", "IssueLog", "MagentoPort", "MiraklPort",
+    "OrderRecords", "OrdersRepository", "OrdersStore", "PeopleRepository", "PeopleStore", "RefundsRepository",
+    "RefundsStore", "ShipmentsRepository", "ShipmentsStore", "SkuLinks", "StockRecords",
 ]

@@ -17,6 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.models.core import User
+from marketbridge.ports.console import ConsoleQueries
 from marketbridge.ports.people import PeopleRepository
 from marketbridge.runtime import Runtime
 from marketbridge.services import auth
@@ -56,6 +57,19 @@ def get_people(request: Request, session: SessionDep) -> PeopleRepository:
 #: ``services.auth`` / ``services.login_throttle``'s repository on the request's session (FastAPI
 #: hands the same session to ``SessionDep`` and this within a request).
 PeopleDep = Annotated[PeopleRepository, Depends(get_people)]
+
+
+def console_queries(runtime: Runtime, session: Session) -> ConsoleQueries:
+    """The console's read-only queries (``runtime.console_store``) on the request's session."""
+    return runtime.console_store.on_session(session)
+
+
+def get_console_queries(runtime: RuntimeDep, session: SessionDep) -> ConsoleQueries:
+    return console_queries(runtime, session)
+
+
+#: ``services.console.dashboard``'s queries on the request's session.
+ConsoleDep = Annotated[ConsoleQueries, Depends(get_console_queries)]
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from `marketbridge tokens create`.")
 
