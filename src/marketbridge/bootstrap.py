@@ -12,8 +12,10 @@ import into "no price rules". Reading this module now tells the whole wiring:
 * the console's flow actions (``services.console.flow_hooks.register_all``);
 * the engine port (:class:`DbosEngine`): launching DBOS, its client, and what the dashboard needs
   to know about the workflows — so services and the web layer never import ``workflows``;
-* the storage ports (``marketbridge.ports``): the shipments, refunds, catalogue and audit flows'
-  stores over the database.
+* the storage ports (``marketbridge.ports``): the shipments, refunds, catalogue, audit and orders
+  flows' stores, the people store (users, tokens, log-in throttle), the alerts' store and the
+  console's read-only queries (which read other flows' data through their query functions), over the
+  database.
 
 The worker (``marketbridge run``), the web app (``create_app`` takes the runtime built here), the
 CLI and the tests all start from :func:`build_runtime`.
@@ -26,9 +28,12 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from marketbridge import bus as messages
+from marketbridge.adapters.db.alerts import SqlAlertsStore
 from marketbridge.adapters.db.audit import SqlAuditStore
 from marketbridge.adapters.db.catalogue import SqlCatalogueStore
+from marketbridge.adapters.db.console import SqlConsoleStore
 from marketbridge.adapters.db.orders import SqlOrdersStore
+from marketbridge.adapters.db.people import SqlPeopleStore
 from marketbridge.adapters.db.refunds import SqlRefundsStore
 from marketbridge.adapters.db.session import Database
 from marketbridge.adapters.db.shipments import SqlShipmentsStore
@@ -41,7 +46,7 @@ from marketbridge.services.console import flow_hooks as console_flow_hooks
 from marketbridge.services.console.actions import FlowActions
 from marketbridge.services.orders.record import SessionOrderRecords
 from marketbridge.services.skus import SessionSkuLinks
-from marketbridge.services.stock.queries import SessionStockRecords
+from marketbridge.services.stock.queries import SessionStockRecords, oldest_unsent_change
 from marketbridge.services.webhooks import Handler, WebhookHandlers
 from marketbridge.settings import Settings
 from marketbridge.workflows import catalogue as catalogue_workflows
@@ -75,7 +80,11 @@ def build_runtime(settings: Settings) -> Runtime:
                       audit_store=SqlAuditStore(db, skus=SessionSkuLinks, orders=SessionOrderRecords,
                                                 stock=SessionStockRecords),
                       orders_store=SqlOrdersStore(db, issues=issue_service.SessionIssueLog,
-                                                  retention=personal_data.purge))
+                                                  retention=personal_data.purge),
+                      people_store=SqlPeopleStore(db), alerts_store=SqlAlertsStore(db),
+                      console_store=SqlConsoleStore(open_counts_by_owner=issue_service.open_counts_by_owner,
+                                                    open_counts_by_type=issue_service.open_counts_by_type,
+                                                    oldest_unsent_change=oldest_unsent_change))
     engine.runtime = runtime
     wire_bus(bus, runtime)
     console_flow_hooks.register_all(flow_actions)

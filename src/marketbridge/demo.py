@@ -251,11 +251,11 @@ def _ensure_admin(config: DemoConfig) -> None:
 
     runtime = build_runtime(load_settings(database_url=config.database_url))
     try:
-        with runtime.db.session() as session:
+        with runtime.people_store.unit_of_work() as people:
             try:
-                auth.get_user(session, config.admin_user)
+                auth.get_user(people, config.admin_user)
             except auth.AuthError:
-                auth.create_user(session, config.admin_user, Role.ADMIN, config.admin_password)
+                auth.create_user(people, config.admin_user, Role.ADMIN, config.admin_password)
     finally:
         runtime.close()
 

@@ -20,11 +20,14 @@ from marketbridge.settings import Settings
 if TYPE_CHECKING:
     from marketbridge.bus import MessageBus
     from marketbridge.ports import (
+        AlertsStore,
         AuditStore,
         CatalogueStore,
+        ConsoleStore,
         MagentoPort,
         MiraklPort,
         OrdersStore,
+        PeopleStore,
         RefundsStore,
         ShipmentsStore,
     )
@@ -78,6 +81,12 @@ class Runtime:
     audit_store: AuditStore
     #: the orders flow's storage (``adapters.db.orders`` over ``db``; a fake in unit tests)
     orders_store: OrdersStore
+    #: console users, API tokens and the log-in throttle (``adapters.db.people`` over ``db``)
+    people_store: PeopleStore
+    #: the team alerts' issue records (``adapters.db.alerts`` over ``db``)
+    alerts_store: AlertsStore
+    #: the console's read-only queries (``adapters.db.console``, on the caller's session)
+    console_store: ConsoleStore
     extras: dict[str, Any] = field(default_factory=dict)
 
     @cached_property

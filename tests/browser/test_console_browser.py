@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from marketbridge.adapters.db.models.core import AuditLogEntry, IssueRecord
+from marketbridge.adapters.db.people import SqlPeopleRepository
 from marketbridge.domain.auth import Role
 from marketbridge.domain.issues import CONNECTION_FAILED, WORKFLOW_FAILED, IssueReport
 from marketbridge.sandbox.server import serve_in_thread
@@ -22,7 +23,7 @@ PASSWORD = "a long enough passphrase"
 @pytest.fixture
 def console(runtime: Any) -> Iterator[tuple[str, dict[str, int]]]:
     with runtime.db.session() as s:
-        auth.create_user(s, "olive", Role.OPS, PASSWORD)
+        auth.create_user(SqlPeopleRepository(s), "olive", Role.OPS, PASSWORD)
         ops = issue_service.record(
             s, IssueReport(WORKFLOW_FAILED, "order:JL-000042-A", "Importing order JL-000042-A stopped")
         )

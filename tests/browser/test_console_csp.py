@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from marketbridge.adapters.db.people import SqlPeopleRepository
 from marketbridge.domain.auth import Role
 from marketbridge.domain.issues import WORKFLOW_FAILED, IssueReport
 from marketbridge.sandbox.server import serve_in_thread
@@ -24,7 +25,7 @@ PAGES = ("/", "/exceptions", "/orders", "/stock", "/shipments", "/refunds", "/ca
 @pytest.fixture
 def console(runtime: Any) -> Iterator[tuple[str, int]]:
     with runtime.db.session() as s:
-        auth.create_user(s, "ada", Role.ADMIN, PASSWORD)
+        auth.create_user(SqlPeopleRepository(s), "ada", Role.ADMIN, PASSWORD)
         record = issue_service.record(s, IssueReport(WORKFLOW_FAILED, "order:JL-7-A", "Importing JL-7-A stopped"))
         record_id = record.id
     server = serve_in_thread(create_app(runtime, start_engine=False))

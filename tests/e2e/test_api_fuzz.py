@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import response_schema_conformance
 from starlette.testclient import TestClient
 
+from marketbridge.adapters.db.people import SqlPeopleRepository
 from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.auth import Role
 from marketbridge.services import auth
@@ -37,8 +38,8 @@ def api_token(sandboxes, tmp_path_factory):
     upgrade(url)
     runtime = build_runtime(make_settings(url, sandboxes))
     with runtime.db.session() as session:
-        user = auth.create_user(session, "fuzzer", Role.ADMIN, "fuzzing-password")
-        token = auth.create_token(session, user)
+        user = auth.create_user(SqlPeopleRepository(session), "fuzzer", Role.ADMIN, "fuzzing-password")
+        token = auth.create_token(SqlPeopleRepository(session), user)
     app.state.runtime = runtime
     yield token
     runtime.close()

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from marketbridge.adapters.db.models.catalogue import AuditRun, Listing
 from marketbridge.adapters.db.models.core import StreamCursor
+from marketbridge.adapters.db.people import SqlPeopleRepository
 from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.auth import Role
 from marketbridge.sandbox.server import free_port, serve_in_thread
@@ -91,8 +92,8 @@ def test_a_new_product_goes_live_and_the_nightly_audit_finds_and_fixes_drift(ser
 
     runs = wait_until(scheduled_run_with_the_drift, timeout=60)
     with runtime.db.session() as session:
-        user = auth.create_user(session, "ecom", Role.ECOMMERCE, "a long passphrase")
-        token = auth.create_token(session, user)
+        user = auth.create_user(SqlPeopleRepository(session), "ecom", Role.ECOMMERCE, "a long passphrase")
+        token = auth.create_token(SqlPeopleRepository(session), user)
     headers = {"Authorization": f"Bearer {token}"}
     detail = httpx2.get(f"{base_url}/api/audit/runs/{runs[0].id}?kind=quantity_mismatch", headers=headers).json()
     assert {"offer_sku": "E2E-LAMP-1", "expected": "9", "actual": "50"}.items() <= next(

@@ -18,6 +18,7 @@ from marketbridge.adapters.db.models.core import (
     LoginFailureMinute,
     User,
 )
+from marketbridge.adapters.db.people import SqlPeopleRepository
 from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.auth import Role
 from marketbridge.services import auth
@@ -47,7 +48,7 @@ def _login(client: TestClient, name: str, password: str = PASSWORD):
 
 def _user(runtime, name: str, role: Role = Role.OPS) -> int:
     with runtime.db.session() as s:
-        return auth.create_user(s, name, role, PASSWORD).id
+        return auth.create_user(SqlPeopleRepository(s), name, role, PASSWORD).id
 
 
 def _replay(runtime, cookie: str) -> int:
@@ -79,10 +80,11 @@ def test_password_change_and_deactivation_end_every_session(runtime, change):
         copied = client.cookies[SESSION_COOKIE]
     with runtime.db.session() as s:
         if change == "password":
-            auth.set_password(s, "olive", NEW_PASSWORD)
+            auth.set_password(SqlPeopleRepository(s), "olive", NEW_PASSWORD)
         else:
-            auth.set_active(s, "olive", False)
-            auth.set_active(s, "olive", True)  # enabled again: the old sessions stay ended
+            people = SqlPeopleRepository(s)
+            auth.set_active(people, "olive", False)
+            auth.set_active(people, "olive", True)  # enabled again: the old sessions stay ended
     assert _replay(runtime, copied) == 303
     with _client(runtime) as client:
         assert _login(client, "olive", NEW_PASSWORD if change == "password" else PASSWORD).status_code == 303
@@ -92,7 +94,7 @@ def test_password_change_and_deactivation_end_every_session(runtime, change):
 def test_a_deleted_users_token_and_session_do_not_pass_to_the_next_user(runtime):
     first = _user(runtime, "ada", Role.ADMIN)
     with runtime.db.session() as s:
-        token = auth.create_token(s, s.get(User, first))
+        token = auth.create_token(SqlPeopleRepository(s), s.get(User, first))
     with _client(runtime) as client:
         _login(client, "ada")
         cookie = client.cookies[SESSION_COOKIE]
@@ -114,15 +116,15 @@ def test_an_expired_token_is_refused_and_last_use_is_recorded(runtime):
     uid = _user(runtime, "olive")
     with runtime.db.session() as s:
         user = s.get(User, uid)
-        lasting = auth.create_token(s, user, "ci", expires_in_days=30)
-        short = auth.create_token(s, user, "one-day", expires_in_days=1)
+        lasting = auth.create_token(SqlPeopleRepository(s), user, "ci", expires_in_days=30)
+        short = auth.create_token(SqlPeopleRepository(s), user, "one-day", expires_in_days=1)
         with pytest.raises(auth.AuthError):
-            auth.create_token(s, user, "bad", expires_in_days=0)
+            auth.create_token(SqlPeopleRepository(s), user, "bad", expires_in_days=0)
     later = utcnow() + dt.timedelta(days=2)
     with runtime.db.session() as s:
-        assert auth.user_for_token(s, lasting, now=later) is not None
-        assert auth.user_for_token(s, short, now=later) is None
-        states = {t.label: (t.state(later), t.last_used_at) for t in auth.list_tokens(s)}
+        assert auth.user_for_token(SqlPeopleRepository(s), lasting, now=later) is not None
+        assert auth.user_for_token(SqlPeopleRepository(s), short, now=later) is None
+        states = {t.label: (t.state(later), t.last_used_at) for t in auth.list_tokens(SqlPeopleRepository(s))}
     assert states["ci"] == ("active", later)
     assert states["one-day"] == ("expired", None)
     with runtime.db.session() as s:
@@ -139,10 +141,10 @@ def test_an_expired_token_is_refused_and_last_use_is_recorded(runtime):
                                       "aaaaaaaaaaaaaaaa", "olive-the-operator"])
 def test_short_common_or_name_passwords_are_refused(runtime, password):
     with runtime.db.session() as s, pytest.raises(auth.AuthError):
-        auth.create_user(s, "olive", Role.OPS, password)
+        auth.create_user(SqlPeopleRepository(s), "olive", Role.OPS, password)
     _user(runtime, "olive")
     with runtime.db.session() as s, pytest.raises(auth.AuthError):
-        auth.set_password(s, "olive", password)
+        auth.set_password(SqlPeopleRepository(s), "olive", password)
 
 
 def test_the_demo_password_is_long_enough_and_not_common():
@@ -204,9 +206,9 @@ def test_throttle_tables_are_pruned(runtime):
     policy = LoginThrottle()
     now = utcnow()
     with runtime.db.session() as s:
-        policy.failed(s, "old-name", "192.0.2.1", now=now - dt.timedelta(days=2))
-        policy.succeeded(s, "kept", "192.0.2.2", now=now - dt.timedelta(days=2))
-        policy.failed(s, "new-name", "192.0.2.3", now=now)
+        policy.failed(SqlPeopleRepository(s), "old-name", "192.0.2.1", now=now - dt.timedelta(days=2))
+        policy.succeeded(SqlPeopleRepository(s), "kept", "192.0.2.2", now=now - dt.timedelta(days=2))
+        policy.failed(SqlPeopleRepository(s), "new-name", "192.0.2.3", now=now)
     with runtime.db.session() as s:
         assert s.scalar(select(func.count()).select_from(LoginFailure)) == 2  # old failure pruned on write
         assert s.scalars(select(LoginFailureMinute.minute)).all() == [int(now.timestamp()) // 60]

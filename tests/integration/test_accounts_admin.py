@@ -9,6 +9,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from marketbridge.adapters.db.models.core import ApiToken, AuditLogEntry, User
+from marketbridge.adapters.db.people import SqlPeopleRepository
 from marketbridge.domain.auth import Role
 from marketbridge.services import auth
 from tests.integration.test_accounts import NEW_PASSWORD, PASSWORD, _client, _csrf, _login, _user
@@ -71,7 +72,7 @@ def test_users_page_is_for_admins_and_its_buttons_need_csrf(runtime):
     admin = _user(runtime, "ada", Role.ADMIN)
     olive = _user(runtime, "olive")
     with runtime.db.session() as s:
-        auth.create_token(s, s.get(User, olive), "olive-ci")
+        auth.create_token(SqlPeopleRepository(s), s.get(User, olive), "olive-ci")
         token_id = s.scalars(select(ApiToken.id)).one()
     with _client(runtime) as client:
         _login(client, "olive")

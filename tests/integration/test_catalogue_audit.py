@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 from marketbridge.adapters.db.models.core import IssueRecord
+from marketbridge.adapters.db.people import SqlPeopleRepository
 from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.auth import Role
 from marketbridge.services import audit as audit_service
@@ -133,8 +134,8 @@ def test_cli_audit_json_and_api_runs_with_a_safe_csv(rt, fresh_sandboxes, monkey
 
         s.add(AuditDrift(run_id=data["run_id"], kind="offer_without_product", offer_sku='=HYPERLINK("http://x")',
                          expected="", actual="", detail="", fix_action="", fix_result=""))
-        user = auth.create_user(s, "anna", Role.ECOMMERCE, "a long passphrase")
-        token = auth.create_token(s, user)
+        user = auth.create_user(SqlPeopleRepository(s), "anna", Role.ECOMMERCE, "a long passphrase")
+        token = auth.create_token(SqlPeopleRepository(s), user)
     headers = {"Authorization": f"Bearer {token}"}
     with TestClient(create_app(rt, start_engine=False)) as client:
         assert client.get("/api/audit/runs").status_code == 401

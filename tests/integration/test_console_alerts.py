@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from marketbridge.adapters.db.alerts import SqlAlertsRepository
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.core import IssueRecord
 from marketbridge.adapters.notify.apprise_notifier import AppriseNotifier, split_urls
@@ -65,7 +66,7 @@ def test_urgent_problems_alert_once_and_repeats_do_not_flood(runtime: Any, recei
         issue_service.record(s, IssueReport(WORKFLOW_FAILED, "wf-3", "Minor thing", severity=Severity.WARNING))
         issue_service.record(s, IssueReport(CONNECTION_FAILED, "mirakl", "Key refused"))  # Ecommerce: no URL
     with runtime.db.session() as s:
-        run = alerts.send_urgent(s, notifier, settings)
+        run = alerts.send_urgent(SqlAlertsRepository(s), notifier, settings)
     assert run.sent == {"ops": 2} and run.skipped_no_url == {"ecommerce": 1} and run.failed == {}
     assert len(rec.messages) == 1
     message = rec.messages[0]
@@ -78,17 +79,17 @@ def test_urgent_problems_alert_once_and_repeats_do_not_flood(runtime: Any, recei
     # the flow keeps seeing the same problem: same record, no new alert
     with runtime.db.session() as s:
         issue_service.record(s, IssueReport(WORKFLOW_FAILED, "wf-1", "Importing JL-1-A stopped again"))
-        assert alerts.send_urgent(s, notifier, settings).sent == {}
+        assert alerts.send_urgent(SqlAlertsRepository(s), notifier, settings).sent == {}
     # it clears and comes back within the window (a new record): still no new alert
     with runtime.db.session() as s:
         issue_service.clear(s, WORKFLOW_FAILED, "wf-1")
         issue_service.record(s, IssueReport(WORKFLOW_FAILED, "wf-1", "Importing JL-1-A stopped once more"))
-        assert alerts.send_urgent(s, notifier, settings).sent == {}
+        assert alerts.send_urgent(SqlAlertsRepository(s), notifier, settings).sent == {}
     assert len(rec.messages) == 1
     # still open after the window: one reminder for each still-open urgent problem
     with runtime.db.session() as s:
         later = utcnow() + dt.timedelta(hours=13)
-        run = alerts.send_urgent(s, notifier, settings, now=later)
+        run = alerts.send_urgent(SqlAlertsRepository(s), notifier, settings, now=later)
     assert run.sent == {"ops": 2}
     assert len(rec.messages) == 2
 
@@ -100,11 +101,13 @@ def test_a_failed_delivery_is_retried_next_time(runtime: Any, receiver: tuple[Re
         record = issue_service.record(s, IssueReport(WORKFLOW_FAILED, "wf-9", "Stopped"))
         record_id = record.id
     with runtime.db.session() as s:
-        run = alerts.send_urgent(s, AppriseNotifier(), _settings(runtime, alert_urls_ops=dead))
+        run = alerts.send_urgent(SqlAlertsRepository(s), AppriseNotifier(),
+                                 _settings(runtime, alert_urls_ops=dead))
         assert run.failed == {"ops": 1}
         assert s.get(IssueRecord, record_id).alerted_at is None
     with runtime.db.session() as s:
-        assert alerts.send_urgent(s, AppriseNotifier(), _settings(runtime, alert_urls_ops=f"{base}/ops")).sent == {"ops": 1}
+        assert alerts.send_urgent(SqlAlertsRepository(s), AppriseNotifier(),
+                                  _settings(runtime, alert_urls_ops=f"{base}/ops")).sent == {"ops": 1}
         assert s.get(IssueRecord, record_id).alerted_at is not None
     assert len(rec.messages) == 1
 
@@ -119,7 +122,7 @@ def test_daily_digest_summarises_each_team(runtime: Any, receiver: tuple[Receive
                                                          severity=Severity.WARNING))
         issue_service.record(s, IssueReport(CONNECTION_FAILED, "magento", "Token expired"))
     with runtime.db.session() as s:
-        run = alerts.send_digest(s, AppriseNotifier(), settings)
+        run = alerts.send_digest(SqlAlertsRepository(s), AppriseNotifier(), settings)
     assert run.sent == {"ops": 3, "ecommerce": 1}  # finance has nothing open: no message
     by_team = {m["_path"]: m for m in rec.messages}
     assert set(by_team) == {"/ops", "/ecommerce"}

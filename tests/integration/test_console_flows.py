@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.core import AuditLogEntry, IssueRecord, User
+from marketbridge.adapters.db.people import SqlPeopleRepository
 from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.auth import Role
 from marketbridge.domain.issues import IssueReport, get_type
@@ -43,7 +44,7 @@ def _login(client: TestClient, name: str) -> str:
 
 def _user(runtime: Any, name: str, role: Role) -> None:
     with runtime.db.session() as s:
-        auth.create_user(s, name, role, PASSWORD)
+        auth.create_user(SqlPeopleRepository(s), name, role, PASSWORD)
 
 
 def test_pages_show_orders_shipments_refunds_catalogue_and_audit(runtime: Any) -> None:
@@ -100,7 +101,8 @@ def test_pages_show_orders_shipments_refunds_catalogue_and_audit(runtime: Any) -
         assert "Only Ops (or an admin)" in client.get("/carriers").text
         assert "Only Ecommerce (or an admin)" in client.get("/rules").text
     with runtime.db.session() as s:
-        token = auth.create_token(s, s.scalars(select(User).where(User.name == "cara")).one())
+        people = SqlPeopleRepository(s)
+        token = auth.create_token(people, s.scalars(select(User).where(User.name == "cara")).one())
     with TestClient(create_app(runtime, start_engine=False)) as client:
         metrics = client.get("/metrics", headers={"Authorization": f"Bearer {token}"}).text
     assert 'marketbridge_orders{state="held"} 1.0' in metrics
@@ -183,7 +185,7 @@ def test_accept_a_held_order_from_its_issue(live_runtime: Any, sandboxes: Any) -
         record_id = issue_service.record(s, IssueReport(
             get_type("order_held"), order_id, f"Order {order_id} is held: a person must decide")).id
         olive_id = s.scalars(select(User.id).where(User.name == "olive")).one()
-        token = auth.create_token(s, s.get(User, olive_id))
+        token = auth.create_token(SqlPeopleRepository(s), s.get(User, olive_id))
     with TestClient(create_app(runtime, start_engine=False)) as client:
         accepted = client.post(f"/api/exceptions/{record_id}/actions", json={"action": "accept"},
                                headers={"Authorization": f"Bearer {token}"})

@@ -22,7 +22,7 @@ def _refunds_probe(value: int) -> int:
 
 def test_flow_health_reads_last_success_and_failures_from_the_engine(runtime: Any) -> None:
     with runtime.db.session() as s:
-        before = {f.area: f for f in dashboard.flow_health(runtime, s)}
+        before = {f.area: f for f in dashboard.flow_health(runtime, runtime.console_store.on_session(s))}
     assert before["orders"].last_success is None and before["orders"].status == "idle"
     engine.launch(runtime, schedules=False)
     try:
@@ -33,7 +33,7 @@ def test_flow_health_reads_last_success_and_failures_from_the_engine(runtime: An
         except RuntimeError:
             pass
         with runtime.db.session() as s:
-            health = {f.area: f for f in dashboard.flow_health(runtime, s)}
+            health = {f.area: f for f in dashboard.flow_health(runtime, runtime.console_store.on_session(s))}
     finally:
         engine.shutdown()
     assert health["orders"].last_success is not None and health["orders"].status == "ok"

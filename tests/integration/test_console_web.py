@@ -12,6 +12,7 @@ from starlette.routing import Mount
 from starlette.testclient import TestClient
 
 from marketbridge.adapters.db.models.core import AuditLogEntry, IssueRecord, User
+from marketbridge.adapters.db.people import SqlPeopleRepository
 from marketbridge.domain.auth import Role
 from marketbridge.domain.issues import CONNECTION_FAILED, WORKFLOW_FAILED, IssueReport
 from marketbridge.services import auth
@@ -35,7 +36,7 @@ def _seed(runtime, *users: str) -> dict[str, int]:
     """Two open issues (one Ops, one Ecommerce) and the named users (argon2 is slow on purpose)."""
     with runtime.db.session() as s:
         for name in users or ("olive",):
-            auth.create_user(s, name, ROLES[name], PASSWORD)
+            auth.create_user(SqlPeopleRepository(s), name, ROLES[name], PASSWORD)
         ops = issue_service.record(s, IssueReport(WORKFLOW_FAILED, "order:JL-1-A", "Importing JL-1-A stopped"))
         eco = issue_service.record(s, IssueReport(CONNECTION_FAILED, "mirakl", "The marketplace key is refused"))
         return {"ops": ops.id, "ecommerce": eco.id}
@@ -191,7 +192,7 @@ def test_json_api_action_uses_the_same_rules(runtime):
     ids = _seed(runtime)
     with runtime.db.session() as s:
         olive = s.scalars(select(User).where(User.name == "olive")).one()
-        token = auth.create_token(s, olive)
+        token = auth.create_token(SqlPeopleRepository(s), olive)
     bearer = {"Authorization": f"Bearer {token}"}
     with _client(runtime) as client:
         url = f"/api/exceptions/{ids['ops']}/actions"
@@ -223,7 +224,8 @@ def test_a_deactivated_user_loses_the_session_at_once(runtime):
 def test_metrics_need_a_token_and_report_open_issues_by_type_and_team(runtime):
     _seed(runtime, "ada")
     with runtime.db.session() as s:
-        token = auth.create_token(s, s.scalars(select(User).where(User.name == "ada")).one())
+        people = SqlPeopleRepository(s)
+        token = auth.create_token(people, s.scalars(select(User).where(User.name == "ada")).one())
     with _client(runtime) as client:
         assert client.get("/metrics").status_code == 401
         body = client.get("/metrics", headers={"Authorization": f"Bearer {token}"}).text

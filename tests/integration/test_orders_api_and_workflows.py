@@ -9,6 +9,7 @@ import httpx2
 from dbos import DBOS
 from starlette.testclient import TestClient
 
+from marketbridge.adapters.db.people import SqlPeopleRepository
 from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.auth import Role
 from marketbridge.services import auth
@@ -24,7 +25,9 @@ def test_api_lists_shows_and_decides_held_orders(migrated_db_url, fresh_sandboxe
     runtime = build_runtime(make_settings(migrated_db_url, fresh_sandboxes, acceptance_policy="hold"))
     try:
         with runtime.db.session() as s:
-            token = auth.create_token(s, auth.create_user(s, "ops1", Role.OPS, "correct horse battery"))
+            people = SqlPeopleRepository(s)
+            user = auth.create_user(people, "ops1", Role.OPS, "correct horse battery")
+            token = auth.create_token(people, user)
         (sku,) = in_stock_skus(runtime, 1)
         held = place(fresh_sandboxes, [(sku, 1)], currency_iso_code="EUR")
         order_service.pull(runtime)

@@ -26,6 +26,7 @@ from sqlalchemy import MetaData, Table, create_engine, inspect, select
 
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.stock import WebhookEvent
+from marketbridge.adapters.db.people import SqlPeopleRepository
 from marketbridge.adapters.magento import models as magento_models
 from marketbridge.bootstrap import build_runtime
 from marketbridge.sandbox.magento.webhooks import public_pem, sign
@@ -189,8 +190,8 @@ def test_names_typed_into_the_log_in_form_are_shown_to_admins_only(runtime):
 
     password = "correct horse battery"
     with runtime.db.session() as s:
-        auth.create_user(s, "olive", Role.OPS, password)
-        auth.create_user(s, "ada", Role.ADMIN, password)
+        auth.create_user(SqlPeopleRepository(s), "olive", Role.OPS, password)
+        auth.create_user(SqlPeopleRepository(s), "ada", Role.ADMIN, password)
     typed = f"{FIRST} {LAST}"
 
     def log_in(client: TestClient, name: str) -> None:

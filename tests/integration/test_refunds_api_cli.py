@@ -11,6 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
+from marketbridge.adapters.db.people import SqlPeopleRepository
 from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.auth import Role
 from marketbridge.services import auth
@@ -34,7 +35,9 @@ def rt(refunds_db_url, fresh_sandboxes):
 @pytest.fixture
 def api(rt):
     with rt.db.session() as s:
-        token = auth.create_token(s, auth.create_user(s, "fiona", Role.FINANCE, "a long passphrase"))
+        people = SqlPeopleRepository(s)
+        user = auth.create_user(people, "fiona", Role.FINANCE, "a long passphrase")
+        token = auth.create_token(people, user)
     with TestClient(create_app(rt, start_engine=False)) as client:
         client.headers["Authorization"] = f"Bearer {token}"
         yield client

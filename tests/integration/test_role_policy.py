@@ -18,6 +18,7 @@ from fastapi.routing import iter_route_contexts
 from starlette.routing import Mount
 from starlette.testclient import TestClient
 
+from marketbridge.adapters.db.people import SqlPeopleRepository
 from marketbridge.domain.auth import POLICY, PUBLIC_ROUTES, READ_ACTIONS, Action, Role, allowed_roles
 from marketbridge.services import auth
 from marketbridge.web.app import create_app
@@ -52,8 +53,8 @@ class Person:
         self.role = role
         self.name = f"user-{role.value}"
         with runtime.db.session() as s:
-            user = auth.create_user(s, self.name, role, PASSWORD)
-            self.token = auth.create_token(s, user)
+            user = auth.create_user(SqlPeopleRepository(s), self.name, role, PASSWORD)
+            self.token = auth.create_token(SqlPeopleRepository(s), user)
         self.api = TestClient(app)
         self.browser = TestClient(app)
         self.log_in()
@@ -146,8 +147,8 @@ def test_the_policy_names_every_action_and_every_team_owned_action_refuses_someo
 
 def _person(runtime, role: Role) -> str:
     with runtime.db.session() as s:
-        user = auth.create_user(s, f"p-{role.value}", role, PASSWORD)
-        return auth.create_token(s, user)
+        user = auth.create_user(SqlPeopleRepository(s), f"p-{role.value}", role, PASSWORD)
+        return auth.create_token(SqlPeopleRepository(s), user)
 
 
 def test_a_customer_service_token_cannot_delete_a_stock_rule_or_decide_an_order(runtime):

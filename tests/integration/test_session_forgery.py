@@ -13,6 +13,7 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from marketbridge.adapters.db.models.core import User
+from marketbridge.adapters.db.people import SqlPeopleRepository
 from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.auth import Role
 from marketbridge.services import auth
@@ -32,7 +33,7 @@ def forged_cookie(secret: str, payload: dict) -> str:
 
 def _admin(runtime) -> User:
     with runtime.db.session() as s:
-        auth.create_user(s, "root-admin", Role.ADMIN, "a long admin passphrase 42")
+        auth.create_user(SqlPeopleRepository(s), "root-admin", Role.ADMIN, "a long admin passphrase 42")
         return s.scalars(select(User).where(User.name == "root-admin")).one()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
+from marketbridge.adapters.db.people import SqlPeopleRepository
 from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.auth import Role
 from marketbridge.domain.shipments import ShipmentState
@@ -18,7 +19,8 @@ from tests.integration.shipments_helpers import magento_order, marketplace_order
 def api(migrated_db_url, fresh_sandboxes):
     runtime = build_runtime(make_settings(migrated_db_url, fresh_sandboxes))
     with runtime.db.session() as s:
-        token = auth.create_token(s, auth.create_user(s, "ops1", Role.OPS, "correct horse battery"))
+        people = SqlPeopleRepository(s)
+        token = auth.create_token(people, auth.create_user(people, "ops1", Role.OPS, "correct horse battery"))
     with TestClient(create_app(runtime, start_engine=False)) as client:
         client.headers["Authorization"] = f"Bearer {token}"
         client.runtime = runtime  # for tests that make shipments first

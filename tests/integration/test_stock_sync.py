@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from marketbridge.adapters.db.models.core import IssueRecord
 from marketbridge.adapters.db.models.stock import SkuState, SyncBatch
+from marketbridge.adapters.db.people import SqlPeopleRepository
 from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.stock import Kind, Scope
 from marketbridge.services.stock import outbox, state
@@ -173,8 +174,8 @@ def test_json_api_and_cli_show_the_same_per_sku_state(rt, fresh_sandboxes):
     set_stock(fresh_sandboxes, sku, 12)
     with rt.db.session() as session:
         outbox.note_hints(session, [sku], reason="test")
-        user = auth.create_user(session, "ecom", Role.ADMIN, "a-long-password-1")
-        token = auth.create_token(session, user)
+        user = auth.create_user(SqlPeopleRepository(session), "ecom", Role.ADMIN, "a-long-password-1")
+        token = auth.create_token(SqlPeopleRepository(session), user)
     stock_push.push_now(rt)
     headers = {"Authorization": f"Bearer {token}"}
     with TestClient(create_app(rt, start_engine=False)) as client:

@@ -27,6 +27,7 @@ from marketbridge.adapters.db.models.stock import (
     SyncLane,
     SyncOutbox,
 )
+from marketbridge.adapters.db.people import SqlPeopleRepository
 from marketbridge.domain.auth import Role
 from marketbridge.domain.stock import Kind, Scope
 from marketbridge.services import auth
@@ -224,7 +225,9 @@ def test_the_views_dump_to_the_dicts_of_before(seeded):
 @pytest.fixture
 def api(seeded):
     with seeded.db.session() as s:
-        token = auth.create_token(s, auth.create_user(s, "eve", Role.ECOMMERCE, "correct horse battery"))
+        people = SqlPeopleRepository(s)
+        user = auth.create_user(people, "eve", Role.ECOMMERCE, "correct horse battery")
+        token = auth.create_token(people, user)
     with TestClient(create_app(seeded, start_engine=False)) as client:
         client.headers["Authorization"] = f"Bearer {token}"
         client.runtime = seeded

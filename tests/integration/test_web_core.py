@@ -1,5 +1,6 @@
 from starlette.testclient import TestClient
 
+from marketbridge.adapters.db.people import SqlPeopleRepository
 from marketbridge.domain.auth import Role
 from marketbridge.services import auth
 from marketbridge.web.app import create_app
@@ -19,8 +20,8 @@ def test_health_needs_no_authentication(runtime):
 
 def test_json_api_requires_a_valid_bearer_token(runtime):
     with runtime.db.session() as s:
-        user = auth.create_user(s, "ops1", Role.OPS, "correct horse battery")
-        token = auth.create_token(s, user)
+        user = auth.create_user(SqlPeopleRepository(s), "ops1", Role.OPS, "correct horse battery")
+        token = auth.create_token(SqlPeopleRepository(s), user)
     with client_for(runtime) as client:
         assert client.get("/api/exceptions").status_code == 401
         assert client.get("/api/exceptions", headers={"Authorization": "Bearer nope"}).status_code == 401
@@ -31,10 +32,10 @@ def test_json_api_requires_a_valid_bearer_token(runtime):
 
 def test_passwords_are_hashed_and_checked(runtime):
     with runtime.db.session() as s:
-        user = auth.create_user(s, "fin1", Role.FINANCE, "a long passphrase")
+        user = auth.create_user(SqlPeopleRepository(s), "fin1", Role.FINANCE, "a long passphrase")
         assert "a long passphrase" not in user.password_hash
         assert user.password_hash.startswith("$argon2")
     with runtime.db.session() as s:
-        assert auth.authenticate(s, "fin1", "a long passphrase").name == "fin1"
-        assert auth.authenticate(s, "fin1", "wrong") is None
-        assert auth.authenticate(s, "nobody", "a long passphrase") is None
+        assert auth.authenticate(SqlPeopleRepository(s), "fin1", "a long passphrase").name == "fin1"
+        assert auth.authenticate(SqlPeopleRepository(s), "fin1", "wrong") is None
+        assert auth.authenticate(SqlPeopleRepository(s), "nobody", "a long passphrase") is None

@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.stock import WebhookEvent
+from marketbridge.adapters.db.people import SqlPeopleRepository
 from marketbridge.domain.auth import Role
 from marketbridge.domain.issues import WORKFLOW_FAILED, IssueReport
 from marketbridge.services import auth, webhooks
@@ -27,7 +28,9 @@ PAST_INT4 = str(2**31)  # past PostgreSQL's integer (int4) column
 
 def _token(runtime, role: Role = Role.ADMIN, name: str = "ada") -> dict[str, str]:
     with runtime.db.session() as s:
-        return {"Authorization": f"Bearer {auth.create_token(s, auth.create_user(s, name, role, PASSWORD))}"}
+        people = SqlPeopleRepository(s)
+        token = auth.create_token(people, auth.create_user(people, name, role, PASSWORD))
+        return {"Authorization": f"Bearer {token}"}
 
 
 def _logged_in(client: TestClient, name: str) -> str:
@@ -76,7 +79,7 @@ def test_the_dedup_lookup_uses_its_index(runtime):
 def test_an_out_of_range_id_in_a_path_is_a_404_not_a_500(runtime, value):
     headers = _token(runtime)
     with runtime.db.session() as s:
-        auth.create_user(s, "olive", Role.OPS, PASSWORD)
+        auth.create_user(SqlPeopleRepository(s), "olive", Role.OPS, PASSWORD)
     with TestClient(create_app(runtime, start_engine=False)) as client:
         for method, path in [("GET", f"/api/shipments/{value}"), ("GET", f"/api/audit/runs/{value}"),
                              ("GET", f"/api/audit/runs/{value}.csv"), ("DELETE", f"/api/rules/{value}"),
@@ -117,7 +120,7 @@ def test_every_answer_carries_the_security_headers_and_data_is_never_cached(runt
 
 def test_console_pages_have_no_inline_script_or_style_the_csp_would_block(runtime):
     with runtime.db.session() as s:
-        auth.create_user(s, "ada", Role.ADMIN, PASSWORD)
+        auth.create_user(SqlPeopleRepository(s), "ada", Role.ADMIN, PASSWORD)
         issue_service.record(s, IssueReport(WORKFLOW_FAILED, "order:JL-1-A", "Importing JL-1-A stopped"))
     with TestClient(create_app(runtime, start_engine=False)) as client:
         _logged_in(client, "ada")
@@ -131,7 +134,7 @@ def test_console_pages_have_no_inline_script_or_style_the_csp_would_block(runtim
 
 def test_cookies_are_secure_and_hsts_is_sent_off_loopback(runtime):
     with runtime.db.session() as s:
-        auth.create_user(s, "ada", Role.ADMIN, PASSWORD)
+        auth.create_user(SqlPeopleRepository(s), "ada", Role.ADMIN, PASSWORD)
     runtime.settings = runtime.settings.model_copy(update={"web_host": "0.0.0.0"})  # nosec B104 - a test value
     with TestClient(create_app(runtime, start_engine=False), base_url="https://testserver") as client:
         page = client.get("/login")
@@ -162,7 +165,8 @@ def test_search_wildcards_in_user_input_match_literally(runtime):
             s.add(Listing(magento_sku=sku, offer_sku=sku, status="live", problems=[]))
     with runtime.db.session() as s:
         def issues(q):
-            return sorted(r.object_id for r in dashboard.list_issues(s, state="all", search=q))
+            queries = runtime.console_store.on_session(s)
+            return sorted(r.object_id for r in dashboard.list_issues(queries, state="all", search=q))
 
         assert issues("JL_1") == ["order:JL_1-A"]
         assert issues("100%") == ["order:100%-B"]

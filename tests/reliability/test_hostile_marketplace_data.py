@@ -21,6 +21,7 @@ from sqlalchemy import delete, select
 
 from marketbridge.adapters.db.models.core import StreamCursor, User
 from marketbridge.adapters.db.models.orders import MarketplaceOrder
+from marketbridge.adapters.db.people import SqlPeopleRepository
 from marketbridge.adapters.errors import IntegrationError
 from marketbridge.adapters.mirakl import models as mirakl_models
 from marketbridge.adapters.mirakl.client import MiraklClient
@@ -287,7 +288,8 @@ def test_formula_and_markup_in_an_error_report_reach_the_dashboard_inert(module_
         issue_service.record(session, IssueReport(
             type=kind, object_id="MB-HOSTILE", message=hostile, detail=hostile))
         if session.scalars(select(User).where(User.name == "rel-ops")).first() is None:
-            auth.create_user(session, "rel-ops", Role.OPS, "correct horse battery staple")
+            people = SqlPeopleRepository(session)
+            auth.create_user(people, "rel-ops", Role.OPS, "correct horse battery staple")
     app = create_app(module_runtime, start_engine=False)
     with TestClient(app, raise_server_exceptions=False) as client:
         import re

@@ -24,6 +24,7 @@ import uvicorn
 from sqlalchemy import select
 
 from marketbridge.adapters.db.models.core import IssueRecord
+from marketbridge.adapters.db.people import SqlPeopleRepository
 from marketbridge.adapters.errors import AuthFailed, IntegrationError
 from marketbridge.bootstrap import build_runtime
 from marketbridge.logging import configure_logging
@@ -249,8 +250,9 @@ def test_web_error_pages_never_show_or_log_a_secret(migrated_db_url, boxes, capf
     runtime = build_runtime(settings_for(migrated_db_url, magento_url, mirakl_url))
     with runtime.db.session() as session:
         # admin: the role policy would refuse other roles' rule changes (403) before validation (422)
-        user = auth.create_user(session, "ops-" + RUN, Role.ADMIN, "correct horse battery staple")
-        api_token = auth.create_token(session, user)
+        people = SqlPeopleRepository(session)
+        user = auth.create_user(people, "ops-" + RUN, Role.ADMIN, "correct horse battery staple")
+        api_token = auth.create_token(people, user)
     app = create_app(runtime, start_engine=False)
     token = SECRETS["magento_token"]
 

@@ -258,6 +258,7 @@ def _seed(runtime: Any, world_ids: dict[str, Any]) -> None:
 @pytest.fixture(scope="module")
 def world(module_db_url: str) -> Iterator[World]:  # noqa: F811 - the fixture imported above
     from marketbridge.adapters.db.models.core import ApiToken, User
+    from marketbridge.adapters.db.people import SqlPeopleRepository
     from marketbridge.bootstrap import build_runtime
     from marketbridge.domain.auth import Role
     from marketbridge.services import auth
@@ -273,15 +274,17 @@ def world(module_db_url: str) -> Iterator[World]:  # noqa: F811 - the fixture im
     tokens: dict[str, str] = {}
     with runtime.db.session() as s:
         for name, role in USERS.items():
-            tokens[name] = auth.create_token(s, auth.create_user(s, name, Role(role), PASSWORD), label="corpus")
+            people = SqlPeopleRepository(s)
+            tokens[name] = auth.create_token(people, auth.create_user(people, name, Role(role), PASSWORD),
+                                             label="corpus")
         revoked_owner = s.scalars(select(User).where(User.name == "ada")).one()
-        revoked_token = auth.create_token(s, revoked_owner, label="revoked")
+        revoked_token = auth.create_token(SqlPeopleRepository(s), revoked_owner, label="revoked")
         s.flush()
         s.scalars(select(ApiToken).where(ApiToken.label == "revoked")).one().revoked = True
-        quitter = auth.create_user(s, "quitter", Role.ADMIN, PASSWORD)
-        deactivated_token = auth.create_token(s, quitter, label="deactivated-user")
-        gone = auth.create_user(s, "gone", Role.ADMIN, PASSWORD)
-        deleted_token = auth.create_token(s, gone, label="deleted-user")
+        quitter = auth.create_user(SqlPeopleRepository(s), "quitter", Role.ADMIN, PASSWORD)
+        deactivated_token = auth.create_token(SqlPeopleRepository(s), quitter, label="deactivated-user")
+        gone = auth.create_user(SqlPeopleRepository(s), "gone", Role.ADMIN, PASSWORD)
+        deleted_token = auth.create_token(SqlPeopleRepository(s), gone, label="deleted-user")
         s.flush()
         s.delete(gone)
     ids: dict[str, Any] = {}

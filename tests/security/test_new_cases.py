@@ -195,17 +195,18 @@ def test_a_deleted_users_cookie_and_token_do_not_open_a_later_users_account(worl
     from sqlalchemy import delete
 
     from marketbridge.adapters.db.models.core import User
+    from marketbridge.adapters.db.people import SqlPeopleRepository
     from marketbridge.domain.auth import Role
     from marketbridge.services import auth
 
     with world.runtime.db.session() as s:
-        temp = auth.create_user(s, "temp-leaver", Role.CUSTOMER_SERVICE, PASSWORD)
-        old_token = auth.create_token(s, temp, label="leaver")
+        temp = auth.create_user(SqlPeopleRepository(s), "temp-leaver", Role.CUSTOMER_SERVICE, PASSWORD)
+        old_token = auth.create_token(SqlPeopleRepository(s), temp, label="leaver")
     old_cookie, _csrf = login(world.client, "temp-leaver")
     with world.runtime.db.session() as s:
         s.execute(delete(User).where(User.name == "temp-leaver"))
     with world.runtime.db.session() as s:
-        auth.create_user(s, "newcomer-admin", Role.ADMIN, PASSWORD)
+        auth.create_user(SqlPeopleRepository(s), "newcomer-admin", Role.ADMIN, PASSWORD)
 
     page = Case("deleted-user:cookie:GET /", "deleted-user", lambda w: {
         "method": "GET", "url": "/", "headers": {"Cookie": f"{COOKIE}={old_cookie}"}}, frozenset({303}),

@@ -239,7 +239,14 @@ ON_STORAGE_PORT = {*(f"services/shipments/{name}.py" for name in (
                    # (record, pulling, decisions, creation, cancellation) still runs its own
                    # queries, so "orders" is not in WHOLLY_ON_STORAGE_PORT yet.
                    *(f"services/orders/{name}.py" for name in (
-                       "queries", "results", "skus", "todo", "upkeep", "views"))}
+                       "queries", "results", "skus", "todo", "upkeep", "views")),
+                   # The people side (users, tokens, the log-in throttle), on ``PeopleStore``.
+                   "services/auth.py", "services/login_throttle.py",
+                   # The team alerts, on ``AlertsStore``.
+                   "services/alerts.py",
+                   # The console's read models, on ``ConsoleQueries`` (``console/actions.py`` still names
+                   # the request's session as a type: it hands it to the flows' action handlers).
+                   "services/console/dashboard.py"}
 #: What those may still import from ``adapters/db``: the database clock helper, which runs no query,
 #: and the flow's record types, which its repository hands out.
 STORAGE_PORT_ALLOWED = {"marketbridge.adapters.db.base", "marketbridge.adapters.db.base.utcnow",
@@ -252,7 +259,11 @@ STORAGE_PORT_ALLOWED = {"marketbridge.adapters.db.base", "marketbridge.adapters.
                         "marketbridge.adapters.db.models.catalogue.CategoryMappingRow",
                         "marketbridge.adapters.db.models.catalogue.AuditRun",
                         "marketbridge.adapters.db.models.catalogue.AuditDrift",
-                        "marketbridge.adapters.db.models.orders", "marketbridge.adapters.db.models.orders.MarketplaceOrder"}
+                        "marketbridge.adapters.db.models.orders", "marketbridge.adapters.db.models.orders.MarketplaceOrder",
+                        "marketbridge.adapters.db.models.core", "marketbridge.adapters.db.models.core.User",
+                        "marketbridge.adapters.db.models.core.LoginFailure",
+                        "marketbridge.adapters.db.models.core.IssueRecord",
+                        "marketbridge.adapters.db.models.core.AuditLogEntry"}
 
 
 def test_flows_on_their_storage_port_write_no_query() -> None:

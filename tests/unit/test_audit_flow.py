@@ -50,7 +50,9 @@ class Flow:
             settings=load_settings(database_url="sqlite://", session_secret="x" * 48, **settings),
             db=NoDatabase(), bus=MessageBus(), engine=self.engine, webhook_handlers=WebhookHandlers(),
             flow_actions=FlowActions(), shipments_store=NoDatabase(), refunds_store=NoDatabase(),
-            audit_store=self.store, orders_store=NoDatabase(), catalogue_store=NoDatabase())
+            audit_store=self.store, orders_store=NoDatabase(), catalogue_store=NoDatabase(),
+            people_store=NoDatabase(), alerts_store=NoDatabase(),
+            console_store=NoDatabase())
         self.runtime.magento = self.magento  # type: ignore[assignment]
         self.runtime.mirakl = self.mirakl  # type: ignore[assignment]
 

@@ -55,7 +55,9 @@ class Flow:
             settings=load_settings(database_url="sqlite://", session_secret="x" * 48, **settings),
             db=NoDatabase(), bus=MessageBus(), engine=NoDatabase(), webhook_handlers=WebhookHandlers(),
             flow_actions=FlowActions(), shipments_store=self.store, refunds_store=NoDatabase(),
-            catalogue_store=NoDatabase(), audit_store=NoDatabase(), orders_store=NoDatabase())
+            catalogue_store=NoDatabase(), audit_store=NoDatabase(), orders_store=NoDatabase(),
+            people_store=NoDatabase(), alerts_store=NoDatabase(),
+            console_store=NoDatabase())
         self.runtime.magento = self.magento
         self.runtime.mirakl = self.mirakl
 

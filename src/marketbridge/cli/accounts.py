@@ -47,8 +47,9 @@ def users_add(
     if password is None:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     with runtime_for_command() as runtime, runtime.db.session() as session:
+        people = runtime.people_store.on_session(session)
         try:
-            user = auth.create_user(session, name, role, password)
+            user = auth.create_user(people, name, role, password)
         except auth.AuthError as error:
             _fail(error)
         audit(session, "cli", "user.add", "user", name, role=role.value)
@@ -61,11 +62,12 @@ def users_list(as_json: JsonOption = False) -> None:
     from marketbridge.services import auth
 
     with runtime_for_command() as runtime, runtime.db.session() as session:
-        tokens = auth.list_tokens(session)
+        people = runtime.people_store.on_session(session)
+        tokens = auth.list_tokens(people)
         rows: list[dict[str, Any]] = [
             {"name": u.name, "role": u.role, "active": u.active, "created_at": u.created_at,
              "active_tokens": sum(1 for t in tokens if t.user == u.name and t.state() == "active")}
-            for u in auth.list_users(session)
+            for u in auth.list_users(people)
         ]
     if as_json:
         print_json(rows)
@@ -84,8 +86,9 @@ def _set_active(name: str, active: bool) -> None:
     from marketbridge.services.issues import audit
 
     with runtime_for_command() as runtime, runtime.db.session() as session:
+        people = runtime.people_store.on_session(session)
         try:
-            auth.set_active(session, name, active)
+            auth.set_active(people, name, active)
         except auth.AuthError as error:
             _fail(error)
         audit(session, "cli", "user.enable" if active else "user.disable", "user", name)
@@ -113,8 +116,9 @@ def users_passwd(name: str, password: PasswordOption = None) -> None:
     if password is None:
         password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
     with runtime_for_command() as runtime, runtime.db.session() as session:
+        people = runtime.people_store.on_session(session)
         try:
-            auth.set_password(session, name, password)
+            auth.set_password(people, name, password)
         except auth.AuthError as error:
             _fail(error)
         audit(session, "cli", "user.passwd", "user", name)
@@ -133,9 +137,10 @@ def tokens_create(
     from marketbridge.services.issues import audit
 
     with runtime_for_command() as runtime, runtime.db.session() as session:
+        people = runtime.people_store.on_session(session)
         try:
-            account = auth.get_user(session, user)
-            token = auth.create_token(session, account, label, expires_in_days=expires_in_days)
+            account = auth.get_user(people, user)
+            token = auth.create_token(people, account, label, expires_in_days=expires_in_days)
         except auth.AuthError as error:
             _fail(error)
         audit(session, "cli", "token.create", "user", user, label=label, expires_in_days=expires_in_days)
@@ -152,7 +157,8 @@ def tokens_list(
     from marketbridge.services import auth
 
     with runtime_for_command() as runtime, runtime.db.session() as session:
-        tokens = auth.list_tokens(session, user)
+        people = runtime.people_store.on_session(session)
+        tokens = auth.list_tokens(people, user)
     if as_json:
         print_json([{"id": t.id, "user": t.user, "label": t.label, "created_at": t.created_at,
                      "last_used_at": t.last_used_at, "expires_at": t.expires_at, "state": t.state()} for t in tokens])
@@ -173,8 +179,9 @@ def tokens_revoke(token_id: Annotated[int, typer.Argument(help="The id shown by 
     from marketbridge.services.issues import audit
 
     with runtime_for_command() as runtime, runtime.db.session() as session:
+        people = runtime.people_store.on_session(session)
         try:
-            info = auth.revoke_token(session, token_id)
+            info = auth.revoke_token(people, token_id)
         except auth.AuthError as error:
             _fail(error)
         audit(session, "cli", "token.revoke", "user", info.user, token_id=token_id, label=info.label)

@@ -43,9 +43,9 @@ def _send(kind: str, as_json: bool) -> None:
     from marketbridge.adapters.notify.apprise_notifier import AppriseNotifier
     from marketbridge.services import alerts
 
-    with runtime_for_command() as runtime, runtime.db.session() as session:
+    with runtime_for_command() as runtime, runtime.alerts_store.unit_of_work() as repo:
         sender = alerts.send_urgent if kind == "urgent" else alerts.send_digest
-        run = sender(session, AppriseNotifier(), runtime.settings)
+        run = sender(repo, AppriseNotifier(), runtime.settings)
     summary = {"sent": run.sent, "skipped_no_url": run.skipped_no_url, "failed": run.failed}
     if as_json:
         print_json(summary)

@@ -37,21 +37,34 @@ serve its reading modules (views, todo, queries) so far (tests/unit/test_orders_
 One module per concern, re-exported here (``from marketbridge.ports import MagentoPort``):
 ``remote`` (Adobe Commerce, Mirakl), ``shared`` (the issue log, another flow's order records, SKU
 links, the stock flow's rules and hints), and one module per flow's storage (``shipments``,
-``refunds``, ``catalogue``, ``audit``, ``orders``; the next flow adds its own).
+``refunds``, ``catalogue``, ``audit``, ``orders``, ``people``; the next flow adds its own).
+
+The people side (console users, API tokens, the log-in throttle) is on :class:`PeopleStore` /
+:class:`PeopleRepository`, implemented in :mod:`marketbridge.adapters.db.people`: ``services.auth``
+and ``services.login_throttle`` keep the rules and write no query (tests/unit/test_people.py on a
+fake, tests/fakes_people.py). The team alerts likewise: :class:`AlertsStore` /
+:class:`AlertsRepository` (:mod:`marketbridge.adapters.db.alerts`) read and stamp the issue records
+``services.alerts`` sends (tests/unit/test_alerts.py on a fake). The console's pages read through
+:class:`ConsoleStore` / :class:`ConsoleQueries` (:mod:`marketbridge.adapters.db.console`), a
+read-only query object on the request's session (tests/unit/test_console_dashboard.py on a fake).
 """
 
 from __future__ import annotations
 
+from marketbridge.ports.alerts import AlertsRepository, AlertsStore
 from marketbridge.ports.audit import AuditRepository, AuditStore
 from marketbridge.ports.catalogue import CatalogueRepository, CatalogueStore
+from marketbridge.ports.console import ConsoleQueries, ConsoleStore
 from marketbridge.ports.orders import OrdersRepository, OrdersStore
+from marketbridge.ports.people import PeopleRepository, PeopleStore
 from marketbridge.ports.refunds import RefundsRepository, RefundsStore
 from marketbridge.ports.remote import MagentoPort, MiraklPort
 from marketbridge.ports.shared import IssueLog, OrderRecords, SkuLinks, StockRecords
 from marketbridge.ports.shipments import ShipmentsRepository, ShipmentsStore
 
 __all__ = [
-    "AuditRepository", "AuditStore", "CatalogueRepository", "CatalogueStore", "IssueLog", "MagentoPort",
-    "MiraklPort", "OrderRecords", "OrdersRepository", "OrdersStore", "RefundsRepository", "RefundsStore",
-    "ShipmentsRepository", "ShipmentsStore", "SkuLinks", "StockRecords",
+    "AlertsRepository", "AlertsStore", "AuditRepository", "AuditStore", "CatalogueRepository",
+    "CatalogueStore", "ConsoleQueries", "ConsoleStore", "IssueLog", "MagentoPort", "MiraklPort",
+    "OrderRecords", "OrdersRepository", "OrdersStore", "PeopleRepository", "PeopleStore", "RefundsRepository",
+    "RefundsStore", "ShipmentsRepository", "ShipmentsStore", "SkuLinks", "StockRecords",
 ]

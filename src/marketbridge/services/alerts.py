@@ -12,6 +12,10 @@
   tries again. (A crash between claim and send loses that one alert; the daily digest still lists it.)
 * :func:`send_digest` (daily): per team, what is still open by type (warnings and info, and the
   urgent ones still open), what is new since yesterday, and the oldest open problem.
+
+The issue records are read and stamped through :class:`marketbridge.ports.AlertsRepository`
+(``runtime.alerts_store``; the SQL is in :mod:`marketbridge.adapters.db.alerts`); the rules above
+stay here.
 """
 
 from __future__ import annotations
@@ -19,17 +23,19 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import structlog
-from sqlalchemy import and_, select, update
-from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.core import IssueRecord
 from marketbridge.adapters.notify.apprise_notifier import Notifier, split_urls
 from marketbridge.domain.issues import Severity, Team
+from marketbridge.ports.alerts import AlertsRepository
 from marketbridge.services import issues as issue_service
 from marketbridge.settings import Settings
+
+if TYPE_CHECKING:
+    from marketbridge.adapters.db.models.core import IssueRecord
 
 log = structlog.get_logger(__name__)
 
@@ -63,20 +69,6 @@ def _link(settings: Settings, record_id: int | None = None) -> str:
     return f"{base}/exceptions/{record_id}" if record_id is not None else f"{base}/exceptions"
 
 
-def _recently_alerted(session: Session, record: IssueRecord, since: dt.datetime) -> bool:
-    """Was the same problem on the same object (any record, e.g. an earlier resolved one) alerted lately?"""
-    return session.scalars(
-        select(IssueRecord.id).where(
-            IssueRecord.type == record.type,
-            IssueRecord.object_type == record.object_type,
-            IssueRecord.object_id == record.object_id,
-            IssueRecord.id != record.id,
-            IssueRecord.alerted_at.is_not(None),
-            IssueRecord.alerted_at >= since,
-        ).limit(1)
-    ).first() is not None
-
-
 def urgent_message(team: str, records: list[IssueRecord], settings: Settings) -> tuple[str, str]:
     name = TEAM_NAMES.get(team, team)
     if len(records) == 1:
@@ -96,22 +88,17 @@ def urgent_message(team: str, records: list[IssueRecord], settings: Settings) ->
     return title, "\n".join(lines)
 
 
-def send_urgent(session: Session, notifier: Notifier, settings: Settings, now: dt.datetime | None = None) -> AlertRun:
+def send_urgent(alerts: AlertsRepository, notifier: Notifier, settings: Settings,
+                now: dt.datetime | None = None) -> AlertRun:
     """Alert each team about its critical open issues not alerted yet (see the module doc)."""
     now = now or utcnow()
     window_start = now - dt.timedelta(hours=settings.alert_repeat_hours)
-    candidates = session.scalars(
-        select(IssueRecord)
-        .where(
-            IssueRecord.state.in_(issue_service.ACTIVE_STATES),
-            IssueRecord.severity == Severity.CRITICAL.value,
-            (IssueRecord.alerted_at.is_(None)) | (IssueRecord.alerted_at < window_start),
-        )
-        .order_by(IssueRecord.first_seen, IssueRecord.id)
-    ).all()
+    candidates = alerts.urgent_candidates(states=issue_service.ACTIVE_STATES,
+                                          severity=Severity.CRITICAL.value, alerted_before=window_start)
     by_team: dict[str, list[IssueRecord]] = defaultdict(list)
     for record in candidates:
-        if _recently_alerted(session, record, window_start):
+        # Was the same problem on the same object (any record, e.g. an earlier resolved one) alerted lately?
+        if alerts.alerted_elsewhere_since(record, window_start):
             record.alerted_at = now  # the same problem was just alerted under an earlier record
             continue
         by_team[record.owner].append(record)
@@ -121,7 +108,7 @@ def send_urgent(session: Session, notifier: Notifier, settings: Settings, now: d
         if not urls:
             run.skipped_no_url[team] = len(records)
             continue
-        claimed = _claim(session, records, now, window_start)
+        claimed = _claim(alerts, records, now, window_start)
         if not claimed:
             continue
         title, body = urgent_message(team, [r for r, _ in claimed], settings)
@@ -133,11 +120,11 @@ def send_urgent(session: Session, notifier: Notifier, settings: Settings, now: d
                 record.alerted_at = previous
             run.failed[team] = len(claimed)
             log.warning("alert.urgent_failed", team=team, records=len(claimed))
-    session.flush()
+    alerts.flush()
     return run
 
 
-def _claim(session: Session, records: list[IssueRecord], now: dt.datetime,
+def _claim(alerts: AlertsRepository, records: list[IssueRecord], now: dt.datetime,
            window_start: dt.datetime) -> list[tuple[IssueRecord, dt.datetime | None]]:
     """Stamp ``alerted_at`` on the records no other run has stamped meanwhile, and commit at once.
 
@@ -145,22 +132,9 @@ def _claim(session: Session, records: list[IssueRecord], now: dt.datetime,
     exactly one run claim each record before anything is sent, so two runs never send the same
     alert. Returns the claimed records with their previous stamp (to give them back on failure).
     """
-    claimed: list[tuple[IssueRecord, dt.datetime | None]] = []
-    for record in records:
-        previous = record.alerted_at
-        result = session.execute(
-            update(IssueRecord)
-            .where(IssueRecord.id == record.id,
-                   IssueRecord.alerted_at.is_(None) | (IssueRecord.alerted_at < window_start))
-            .values(alerted_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            claimed.append((record, previous))
-    session.commit()
-    for record, _ in claimed:
-        session.refresh(record)
-    return claimed
+    previous = {id(record): record.alerted_at for record in records}
+    claimed = alerts.claim(records, now, alerted_before=window_start)
+    return [(record, previous[id(record)]) for record in claimed]
 
 
 @dataclass(frozen=True)
@@ -176,12 +150,8 @@ class TeamDigest:
         return sum(self.open_by_type.values())
 
 
-def team_digest(session: Session, team: str, now: dt.datetime) -> TeamDigest:
-    records = session.scalars(
-        select(IssueRecord).where(
-            and_(IssueRecord.owner == team, IssueRecord.state.in_(issue_service.ACTIVE_STATES))
-        ).order_by(IssueRecord.first_seen, IssueRecord.id)
-    ).all()
+def team_digest(alerts: AlertsRepository, team: str, now: dt.datetime) -> TeamDigest:
+    records = alerts.open_records_of(team, issue_service.ACTIVE_STATES)
     counts = Counter(r.type for r in records)
     since = now - dt.timedelta(days=1)
     return TeamDigest(
@@ -217,13 +187,13 @@ def digest_message(digest: TeamDigest, settings: Settings, now: dt.datetime) -> 
     return title, "\n".join(lines)
 
 
-def send_digest(session: Session, notifier: Notifier, settings: Settings, now: dt.datetime | None = None,
-                *, include_empty: bool = False) -> AlertRun:
+def send_digest(alerts: AlertsRepository, notifier: Notifier, settings: Settings,
+                now: dt.datetime | None = None, *, include_empty: bool = False) -> AlertRun:
     """One digest message per team that has URLs (and, unless ``include_empty``, open problems)."""
     now = now or utcnow()
     run = AlertRun()
     for team in Team:
-        digest = team_digest(session, team.value, now)
+        digest = team_digest(alerts, team.value, now)
         if digest.total == 0 and not include_empty:
             continue
         urls = team_urls(settings, team.value)

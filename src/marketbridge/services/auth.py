@@ -4,6 +4,10 @@ Account lifecycle (CLI ``users``/``tokens`` and the admin console's users page):
 disable, enable, change password; tokens are created with an optional expiry, listed with the time
 each was last used, and revoked. Disabling a user or changing its password bumps its
 ``session_version``, which ends every console session it has (see web.console_auth).
+
+Storage goes through :class:`marketbridge.ports.PeopleRepository` (issue 18 item 2): every function
+takes the repository (``runtime.people_store``'s, or ``SqlPeopleRepository(session)`` on a session
+the caller holds); the rules stay here, the queries are in :mod:`marketbridge.adapters.db.people`.
 """
 
 from __future__ import annotations
@@ -12,16 +16,18 @@ import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.core import ApiToken, User
 from marketbridge.domain.auth import Role
+from marketbridge.ports.people import PeopleRepository
 from marketbridge.services import passwords
+
+if TYPE_CHECKING:
+    from marketbridge.adapters.db.models.core import User
 
 _hasher = PasswordHasher()
 MIN_PASSWORD_LENGTH = passwords.MIN_LENGTH
@@ -38,19 +44,16 @@ def _check_password(password: str, name: str) -> None:
         raise AuthError(reason)
 
 
-def create_user(session: Session, name: str, role: Role, password: str) -> User:
+def create_user(people: PeopleRepository, name: str, role: Role, password: str) -> User:
     _check_password(password, name)
-    if session.scalars(select(User).where(User.name == name)).first() is not None:
+    if people.user_named(name) is not None:
         raise AuthError(f"user {name!r} already exists")
-    user = User(name=name, role=role.value, password_hash=_hasher.hash(password))
-    session.add(user)
-    session.flush()
-    return user
+    return people.add_user(name=name, role=role.value, password_hash=_hasher.hash(password))
 
 
-def set_password(session: Session, name: str, password: str) -> User:
+def set_password(people: PeopleRepository, name: str, password: str) -> User:
     """A new password; every session of the user ends (its session version moves on)."""
-    user = get_user(session, name)
+    user = get_user(people, name)
     _check_password(password, name)
     user.password_hash = _hasher.hash(password)
     end_sessions(user)
@@ -62,33 +65,34 @@ def end_sessions(user: User) -> None:
     user.session_version = (user.session_version or 0) + 1
 
 
-def set_active(session: Session, name: str, active: bool) -> User:
+def set_active(people: PeopleRepository, name: str, active: bool) -> User:
     """Disable (sessions end, tokens stop working while disabled) or enable an account."""
-    user = get_user(session, name)
+    user = get_user(people, name)
     if user.active != active and not active:
         end_sessions(user)
     user.active = active
     return user
 
 
-def list_users(session: Session) -> list[User]:
-    return list(session.scalars(select(User).order_by(User.name)))
+def list_users(people: PeopleRepository) -> list[User]:
+    """Every user, by name."""
+    return list(people.users())
 
 
-def user_by_id(session: Session, user_id: int) -> User | None:
-    return session.get(User, user_id)
+def user_by_id(people: PeopleRepository, user_id: int) -> User | None:
+    return people.user(user_id)
 
 
-def get_user(session: Session, name: str) -> User:
-    user = session.scalars(select(User).where(User.name == name)).first()
+def get_user(people: PeopleRepository, name: str) -> User:
+    user = people.user_named(name)
     if user is None:
         raise AuthError(f"no user {name!r}")
     return user
 
 
-def authenticate(session: Session, name: str, password: str) -> User | None:
+def authenticate(people: PeopleRepository, name: str, password: str) -> User | None:
     """The user if name and password match an active account, else None (same time either way)."""
-    user = session.scalars(select(User).where(User.name == name)).first()
+    user = people.user_named(name)
     candidate_hash = user.password_hash if user is not None else _DUMMY_HASH
     try:
         _hasher.verify(candidate_hash, password)
@@ -106,7 +110,8 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(session: Session, user: User, label: str = "", expires_in_days: int | None = None) -> str:
+def create_token(people: PeopleRepository, user: User, label: str = "",
+                 expires_in_days: int | None = None) -> str:
     """A new bearer token for ``user``; only its SHA-256 is stored. Optional expiry in days."""
     expires_at = None
     if expires_in_days is not None:
@@ -114,22 +119,19 @@ def create_token(session: Session, user: User, label: str = "", expires_in_days:
             raise AuthError(f"the expiry must be between 1 and {MAX_TOKEN_DAYS} days")
         expires_at = utcnow() + dt.timedelta(days=expires_in_days)
     token = "mb_" + secrets.token_urlsafe(32)
-    session.add(ApiToken(user_id=user.id, token_hash=_digest(token), label=label, expires_at=expires_at))
-    session.flush()
+    people.add_token(user_id=user.id, token_hash=_digest(token), label=label, expires_at=expires_at)
     return token
 
 
-def user_for_token(session: Session, token: str, now: dt.datetime | None = None) -> User | None:
+def user_for_token(people: PeopleRepository, token: str, now: dt.datetime | None = None) -> User | None:
     """The active user of a valid token (not revoked, not expired), recording when it was used."""
-    row = session.scalars(
-        select(ApiToken).where(ApiToken.token_hash == _digest(token), ApiToken.revoked.is_(False))
-    ).first()
+    row = people.unrevoked_token(_digest(token))
     if row is None:
         return None
     now = now or utcnow()
     if row.expires_at is not None and row.expires_at <= now:
         return None
-    user = session.get(User, row.user_id)
+    user = people.user(row.user_id)
     if user is None or not user.active:
         return None
     row.last_used_at = now
@@ -156,21 +158,19 @@ class TokenInfo:
         return "active"
 
 
-def list_tokens(session: Session, user: str | None = None) -> list[TokenInfo]:
-    query = select(ApiToken, User.name).join(User, User.id == ApiToken.user_id).order_by(ApiToken.id)
-    if user is not None:
-        query = query.where(User.name == user)
+def list_tokens(people: PeopleRepository, user: str | None = None) -> list[TokenInfo]:
+    """Every token (``user``: one owner's), by id."""
     return [
         TokenInfo(t.id, name, t.label, t.created_at, t.last_used_at, t.expires_at, t.revoked)
-        for t, name in session.execute(query)
+        for t, name in people.tokens(user)
     ]
 
 
-def revoke_token(session: Session, token_id: int) -> TokenInfo:
-    row = session.get(ApiToken, token_id)
+def revoke_token(people: PeopleRepository, token_id: int) -> TokenInfo:
+    row = people.token(token_id)
     if row is None:
         raise AuthError(f"no token {token_id}")
     row.revoked = True
-    owner = session.get(User, row.user_id)
+    owner = people.user(row.user_id)
     return TokenInfo(row.id, owner.name if owner else "?", row.label, row.created_at, row.last_used_at,
                      row.expires_at, row.revoked)

@@ -20,6 +20,10 @@ hour), so the tables stay small whatever is typed into the form.
 
 The client address is the TCP peer (``request.client.host``): behind a reverse proxy all clients
 share the proxy's address, so the per-pair back-off becomes per-name there.
+
+The rules are here; the rows are read and written through
+:class:`marketbridge.ports.PeopleRepository` (``adapters.db.people``: SQL increments and upserts, so
+two workers failing at once both count).
 """
 
 from __future__ import annotations
@@ -27,13 +31,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
-
-from sqlalchemy import and_, delete, or_
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.insert import dialect_insert
-from marketbridge.adapters.db.models.core import LoginFailure, LoginFailureMinute
+from marketbridge.ports.people import PeopleRepository
+
+if TYPE_CHECKING:
+    from marketbridge.adapters.db.models.core import LoginFailure
 
 
 def pair_key(name: str, client: str) -> str:
@@ -53,64 +57,50 @@ class LoginThrottle:
     global_per_minute: int = 100
     remember_success: float = 90 * 86400.0
 
-    def wait_for(self, session: Session, name: str, client: str, now: dt.datetime | None = None) -> float:
+    def wait_for(self, people: PeopleRepository, name: str, client: str,
+                 now: dt.datetime | None = None) -> float:
         """Seconds before this pair may try again (0: it may try now)."""
         now = now or utcnow()
-        row = session.get(LoginFailure, pair_key(name, client))
+        row = people.login_failure(pair_key(name, client))
         wait = 0.0
         if row is not None and row.last_failed_at is not None:
             since = (now - row.last_failed_at).total_seconds()
             if since < self.forget_after and row.failures >= self.free_failures:
                 delay = min(self.max_delay, self.base_delay * 2 ** (row.failures - self.free_failures))
                 wait = max(0.0, delay - since)
-        if wait == 0.0 and self._over_global_cap(session, now) and not self._known_good(row, now):
+        if wait == 0.0 and self._over_global_cap(people, now) and not self._known_good(row, now):
             wait = 60.0 - now.timestamp() % 60
         return wait
 
-    def _over_global_cap(self, session: Session, now: dt.datetime) -> bool:
-        bucket = session.get(LoginFailureMinute, _minute(now))
-        return bucket is not None and bucket.failures >= self.global_per_minute
+    def _over_global_cap(self, people: PeopleRepository, now: dt.datetime) -> bool:
+        failures = people.failures_in_minute(_minute(now))
+        return failures is not None and failures >= self.global_per_minute
 
     def _known_good(self, row: LoginFailure | None, now: dt.datetime) -> bool:
         return (row is not None and row.last_success_at is not None
                 and (now - row.last_success_at).total_seconds() < self.remember_success)
 
-    def failed(self, session: Session, name: str, client: str, now: dt.datetime | None = None) -> None:
+    def failed(self, people: PeopleRepository, name: str, client: str,
+               now: dt.datetime | None = None) -> None:
+        """Count a failure of the pair (from 1 again when its last one is ``forget_after`` old) and
+        of this minute, then prune."""
         now = now or utcnow()
         key = pair_key(name, client)
-        row = session.get(LoginFailure, key)
-        if row is None:
-            session.execute(dialect_insert(session, LoginFailure).values(
-                key=key, failures=1, last_failed_at=now).on_conflict_do_update(
-                index_elements=["key"], set_={"failures": LoginFailure.failures + 1, "last_failed_at": now}))
-        else:
-            stale = row.last_failed_at is None or (now - row.last_failed_at).total_seconds() >= self.forget_after
-            row.failures = 1 if stale else LoginFailure.failures + 1  # SQL increment: concurrent failures add up
-            row.last_failed_at = now
-        table = LoginFailureMinute.__table__
-        session.execute(dialect_insert(session, LoginFailureMinute).values(
-            minute=_minute(now), failures=1).on_conflict_do_update(
-            index_elements=["minute"], set_={"failures": table.c.failures + 1}))
-        session.flush()
-        self.prune(session, now)
+        row = people.login_failure(key)
+        stale = row is not None and (
+            row.last_failed_at is None or (now - row.last_failed_at).total_seconds() >= self.forget_after)
+        people.count_failure(key, _minute(now), now, restart=stale)
+        self.prune(people, now)
 
-    def succeeded(self, session: Session, name: str, client: str, now: dt.datetime | None = None) -> None:
+    def succeeded(self, people: PeopleRepository, name: str, client: str,
+                  now: dt.datetime | None = None) -> None:
         now = now or utcnow()
-        session.execute(dialect_insert(session, LoginFailure).values(
-            key=pair_key(name, client), failures=0, last_failed_at=None, last_success_at=now).on_conflict_do_update(
-            index_elements=["key"], set_={"failures": 0, "last_failed_at": None, "last_success_at": now}))
-        session.expire_all()
-        self.prune(session, now)
+        people.count_success(pair_key(name, client), now)
+        self.prune(people, now)
 
-    def prune(self, session: Session, now: dt.datetime | None = None) -> int:
+    def prune(self, people: PeopleRepository, now: dt.datetime | None = None) -> int:
         """Delete pairs nobody needs remembered and minute counts older than an hour."""
         now = now or utcnow()
-        failed_before = now - dt.timedelta(seconds=self.forget_after)
-        succeeded_before = now - dt.timedelta(seconds=self.remember_success)
-        pairs = session.execute(delete(LoginFailure).where(
-            or_(LoginFailure.last_failed_at.is_(None), LoginFailure.last_failed_at < failed_before),
-            or_(LoginFailure.last_success_at.is_(None), LoginFailure.last_success_at < succeeded_before),
-        ).execution_options(synchronize_session=False))
-        minutes = session.execute(delete(LoginFailureMinute).where(
-            and_(LoginFailureMinute.minute < _minute(now) - 60)).execution_options(synchronize_session=False))
-        return int(pairs.rowcount or 0) + int(minutes.rowcount or 0)  # type: ignore[attr-defined]
+        return people.prune_login_failures(failed_before=now - dt.timedelta(seconds=self.forget_after),
+                                           succeeded_before=now - dt.timedelta(seconds=self.remember_success),
+                                           minutes_before=_minute(now) - 60)

@@ -29,7 +29,7 @@ from fastapi import Depends, HTTPException, Request, status
 from marketbridge.domain.auth import Role, can_act_on
 from marketbridge.services import auth as auth_service
 from marketbridge.services.login_throttle import LoginThrottle
-from marketbridge.web.deps import ConsoleUser, DbSession, SessionDep
+from marketbridge.web.deps import ConsoleUser, DbSession, SessionDep, people_on
 
 SESSION_USER = "uid"
 SESSION_VERSION = "sv"
@@ -77,7 +77,7 @@ def session_user(request: Request, session: DbSession) -> ConsoleUser | None:
     version = request.session.get(SESSION_VERSION)
     if not isinstance(user_id, int) or not isinstance(version, int):
         return None
-    user = auth_service.user_by_id(session, user_id)
+    user = auth_service.user_by_id(people_on(request, session), user_id)
     if user is None or not user.active or user.session_version != version:
         return None
     return user

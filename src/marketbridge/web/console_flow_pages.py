@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from prometheus_client.core import GaugeMetricFamily
 
 from marketbridge.adapters.db.base import utcnow
+from marketbridge.adapters.db.console import has_table
 from marketbridge.domain import stock as stock_domain
 from marketbridge.domain.auth import Action, may
 from marketbridge.domain.orders import OrderState
@@ -42,7 +43,7 @@ from marketbridge.services.stock import rules as stock_rules
 from marketbridge.services.stock import state as stock_state
 from marketbridge.web.console_auth import role_of
 from marketbridge.web.console_templates import render
-from marketbridge.web.deps import ConsoleUser, DbSession, RuntimeDep, SessionDep
+from marketbridge.web.deps import ConsoleUser, DbSession, RuntimeDep, SessionDep, console_queries
 from marketbridge.web.params import INT4_MAX, DbId
 from marketbridge.web.policy import PageReader, requires
 
@@ -60,7 +61,8 @@ class Highlight:
 
 
 def _ready(session: DbSession, *tables: str) -> bool:
-    return all(dashboard.has_table(session, t) for t in tables)
+    """Whether the flow's tables are installed (a schema look-up, ``adapters.db.console``)."""
+    return all(has_table(session, t) for t in tables)
 
 
 # --- orders ---------------------------------------------------------------------------------------
@@ -91,9 +93,10 @@ def orders_data(session: DbSession, runtime: Any, *, state: str | None,
             if exact is not None:
                 detail = orders.to_dict(exact, detail=True)
         to_ship = order_views.to_ship_by_deadline(repo, now, limit=50)
-    stuck = dashboard.active_issues_of(session, order_views.STUCK_ISSUES, limit=100)
+    queries = console_queries(runtime, session)
+    stuck = dashboard.active_issues_of(queries, order_views.STUCK_ISSUES, limit=100)
     issues = dashboard.open_issues_for(
-        session, [o.order_id for o in [*(h.order for h in held), *recent, *(t.order for t in to_ship)]])
+        queries, [o.order_id for o in [*(h.order for h in held), *recent, *(t.order for t in to_ship)]])
     return {
         "to_ship": [(t.order, t.seconds_left) for t in to_ship],
         "stages": [(s.value, ORDER_STAGE_WORDS.get(s.value, s.value), counts.get(s.value, 0))
@@ -235,19 +238,19 @@ def audit_page(request: Request, session: SessionDep, runtime: RuntimeDep, user:
 # --- editors: carrier mapping and stock rules ----------------------------------------------------------
 
 
-def carriers_data(session: DbSession, store: ShipmentsStore) -> dict[str, Any] | dashboard.Unavailable:
+def carriers_data(session: DbSession, runtime: Any) -> dict[str, Any] | dashboard.Unavailable:
     shipments = shipment_service
     if not _ready(session, "carrier_mappings", "marketplace_carriers"):
         return dashboard.Unavailable("the shipments flow is not installed on this server yet.")
-    unmapped = dashboard.active_issues_of(session, [CARRIER_UNMAPPED])
-    with store.unit_of_work() as repo:
+    unmapped = dashboard.active_issues_of(console_queries(runtime, session), [CARRIER_UNMAPPED])
+    with runtime.shipments_store.unit_of_work() as repo:
         return {"mappings": shipments.list_mappings(repo), "carriers": shipments.cached_carriers(repo),
                 "unmapped": unmapped}
 
 
 @router.get("/carriers", response_class=HTMLResponse)
 def carriers_page(request: Request, session: SessionDep, runtime: RuntimeDep, user: PageReader) -> Response:
-    return render(request, "console/carriers.html", data=carriers_data(session, runtime.shipments_store), message=None, error=None,
+    return render(request, "console/carriers.html", data=carriers_data(session, runtime), message=None, error=None,
                   can_edit=_can_edit(user, Action.EDIT_CARRIER_MAPPINGS))
 
 
@@ -274,7 +277,7 @@ def carriers_save(request: Request, session: SessionDep, runtime: RuntimeDep, us
     except ValueError as problem:
         error = str(problem)
     return render(request, "console/carriers.html", status_code=200 if error is None else 400,
-                  data=carriers_data(session, runtime.shipments_store), message=message, error=error, can_edit=True)
+                  data=carriers_data(session, runtime), message=message, error=error, can_edit=True)
 
 
 @router.post("/carriers/{mapping_id}/delete")

@@ -18,7 +18,7 @@ from prometheus_client.registry import Collector
 
 from marketbridge.services import issues as issue_service
 from marketbridge.services.console import dashboard
-from marketbridge.web.deps import DbSession
+from marketbridge.web.deps import DbSession, console_queries
 
 
 class DatabaseCollector(Collector):
@@ -44,7 +44,7 @@ class DatabaseCollector(Collector):
             "Seconds since each flow's polling cursor last moved (how far behind the flow may be).",
             labels=["flow"],
         )
-        health = dashboard.flow_health(self.runtime, self.session)
+        health = dashboard.flow_health(self.runtime, console_queries(self.runtime, self.session))
         if isinstance(health, list):
             for flow in health:
                 if flow.lag_seconds is not None:

@@ -31,15 +31,15 @@ def _summary(run: alerts.AlertRun) -> dict[str, Any]:
 @DBOS.step(name="console.send_urgent")
 def send_urgent_step() -> dict[str, Any]:
     runtime = get_runtime()
-    with runtime.db.session() as session:
-        return _summary(alerts.send_urgent(session, AppriseNotifier(), runtime.settings))
+    with runtime.alerts_store.unit_of_work() as repo:
+        return _summary(alerts.send_urgent(repo, AppriseNotifier(), runtime.settings))
 
 
 @DBOS.step(name="console.send_digest")
 def send_digest_step() -> dict[str, Any]:
     runtime = get_runtime()
-    with runtime.db.session() as session:
-        return _summary(alerts.send_digest(session, AppriseNotifier(), runtime.settings))
+    with runtime.alerts_store.unit_of_work() as repo:
+        return _summary(alerts.send_digest(repo, AppriseNotifier(), runtime.settings))
 
 
 @DBOS.workflow(name="console.alerts_urgent")

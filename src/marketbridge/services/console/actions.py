@@ -14,21 +14,30 @@ A flow action is registered per issue type code in a :class:`FlowActions` table.
 (the one module that knows the other flows' function names) and keeps it on the runtime, so the
 dashboard offers only buttons that actually do something. This module imports no flow: the table
 is handed in.
+
+The record is read (and re-read after a flow action) through ``runtime.console_store``'s
+:class:`marketbridge.ports.ConsoleQueries` on the request's session; this module writes no query.
+The session itself is still the request's transaction, which :func:`perform` commits before a flow
+action and which the flow handlers receive in :class:`ActionContext` (their services take a session
+until their flows move onto ports), so it is only named as a type here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy.orm import Session
 
-from marketbridge.adapters.db.models.core import IssueRecord, User
 from marketbridge.domain.auth import Role, can_act_on
 from marketbridge.domain.issues import IssueState
 from marketbridge.services import issues as issue_service
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from marketbridge.adapters.db.models.core import IssueRecord, User
 
 log = structlog.get_logger(__name__)
 
@@ -124,7 +133,8 @@ def perform(
 ) -> ActionResult:
     """Carry out ``action`` on issue ``record_id`` as ``user``. Audited. See the module doc."""
     params = {k: v.strip() for k, v in (params or {}).items() if isinstance(v, str)}
-    record = session.get(IssueRecord, record_id)
+    queries = runtime.console_store.on_session(session)
+    record = queries.issue_record(record_id)
     if record is None:
         raise LookupError(f"There is no exception number {record_id}.")
     try:
@@ -180,7 +190,7 @@ def perform(
                                 type=record.type, reason=str(outcome)[:500])
         session.commit()
         raise
-    session.refresh(record)  # the flow's own transaction may have resolved it already
+    queries.reread(record)  # the flow's own transaction may have resolved it already
     issue_service.audit(
         session, user.name, f"exception.{action}", "exception", str(record_id),
         type=record.type, about=f"{record.object_type} {record.object_id}",

@@ -1,9 +1,13 @@
-"""Read models of the operations console: plain queries, shaped for the pages.
+"""Read models of the operations console: what the pages and ``/metrics`` show, from plain reads.
 
-Every function here only reads. A page whose flow has not been installed yet (its table missing
-from the database) gets :class:`Unavailable` instead of an error, so the console keeps working
-while the service grows. What it needs from the workflow engine (its client, the names of each
-flow's workflows) comes through ``runtime.engine``: services never reach into ``workflows``.
+Every function here only reads, through :class:`marketbridge.ports.ConsoleQueries` (the request's
+``runtime.console_store.on_session(session)``; the SQL is in :mod:`marketbridge.adapters.db.console`,
+issue 18 item 2). The rules stay here: which states count as active, which flow an issue type and a
+cursor belong to, the lag of each flow, and who may see the name typed in a failed log-in. A page
+whose flow has not been installed yet (its table missing from the database) gets
+:class:`Unavailable` instead of an error, so the console keeps working while the service grows.
+What it needs from the workflow engine (its client, the names of each flow's workflows) comes
+through ``runtime.engine``: services never reach into ``workflows``.
 
 Flow health comes from the workflow engine's own records (DBOS ``workflow_status``): the last
 successful run of each flow's workflows, the last failure, and how many runs wait in its queues.
@@ -14,26 +18,24 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import structlog
-from sqlalchemy import inspect as sa_inspect
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from marketbridge.adapters import metrics
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.engine_store import holds_engine_tables, sqlite_file
-from marketbridge.adapters.db.models.core import AuditLogEntry, IssueRecord, StreamCursor
 from marketbridge.domain import catalogue as catalogue_domain
 from marketbridge.domain import orders as orders_domain
 from marketbridge.domain import refunds as refunds_domain
 from marketbridge.domain import shipments as shipments_domain
 from marketbridge.domain import stock as stock_domain
 from marketbridge.domain.issues import IssueState, IssueType, Team
+from marketbridge.ports.console import ConsoleQueries
 from marketbridge.services import issues as issue_service
 from marketbridge.services.personal_data import FAILED_LOGIN
+
+if TYPE_CHECKING:
+    from marketbridge.adapters.db.models.core import AuditLogEntry, IssueRecord
 
 log = structlog.get_logger(__name__)
 
@@ -58,30 +60,6 @@ class Unavailable:
         return False
 
 
-def has_table(session: Session, name: str, schema: str | None = None) -> bool:
-    try:
-        return bool(sa_inspect(session.get_bind()).has_table(name, schema=schema))
-    except Exception:  # an unreachable database shows as "not available", never a crash
-        return False
-
-
-def engine_tables_exist(session: Session, workflow_database_url: str | None = None) -> bool:
-    """Has DBOS created its system tables? (schema ``dbos`` on PostgreSQL; on SQLite, in the
-    engine's own file when it has one, see ``adapters.db.engine_store``)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return has_table(session, "workflow_status", schema="dbos")
-    engine_file = sqlite_file(workflow_database_url) if workflow_database_url else None
-    if engine_file is not None and engine_file.resolve() != _session_file(session):
-        return holds_engine_tables(engine_file)
-    return has_table(session, "workflow_status")
-
-
-def _session_file(session: Session) -> Path | None:
-    url = session.get_bind().engine.url  # type: ignore[union-attr]
-    path = sqlite_file(url.render_as_string(hide_password=False))
-    return path.resolve() if path is not None else None
-
-
 # --- issues ----------------------------------------------------------------------------------
 
 
@@ -98,20 +76,14 @@ class TeamCount:
     critical: int
 
 
-def open_issues_by_team(session: Session) -> list[TeamCount]:
-    counts = issue_service.open_counts_by_owner(session)
-    critical_rows = session.execute(
-        select(IssueRecord.owner, IssueRecord.id)
-        .where(IssueRecord.state.in_(issue_service.ACTIVE_STATES), IssueRecord.severity == "critical")
-    ).all()
-    critical: dict[str, int] = {}
-    for owner, _ in critical_rows:
-        critical[owner] = critical.get(owner, 0) + 1
+def open_issues_by_team(queries: ConsoleQueries) -> list[TeamCount]:
+    counts = queries.open_counts_by_owner()
+    critical = queries.critical_counts_by_owner(issue_service.ACTIVE_STATES)
     return [TeamCount(team.value, counts.get(team.value, 0), critical.get(team.value, 0)) for team in Team]
 
 
 def list_issues(
-    session: Session,
+    queries: ConsoleQueries,
     *,
     team: str | None = None,
     state: str | None = None,
@@ -120,28 +92,19 @@ def list_issues(
     limit: int = 200,
 ) -> Sequence[IssueRecord]:
     """Active records by default (``state`` = ``open``/``acknowledged``/``resolved``/``ignored``/``all``)."""
-    query = select(IssueRecord)
-    if team:
-        query = query.where(IssueRecord.owner == team)
+    states: tuple[str, ...] | None
     if state in (None, "", "active"):
-        query = query.where(IssueRecord.state.in_(issue_service.ACTIVE_STATES))
+        states = issue_service.ACTIVE_STATES
     elif state != "all":
-        query = query.where(IssueRecord.state == state)
-    if type_code:
-        query = query.where(IssueRecord.type == type_code)
-    if search:
-        query = query.where(IssueRecord.object_id.contains(search.strip(), autoescape=True))
-    query = query.order_by(IssueRecord.last_seen.desc(), IssueRecord.id.desc()).limit(limit)
-    return session.scalars(query).all()
+        states = (state,)
+    else:
+        states = None
+    return queries.issues(states=states, team=team or None, type_code=type_code or None,
+                          search=search.strip() if search else None, limit=limit)
 
 
-def issue_history(session: Session, record_id: int, limit: int = 50) -> Sequence[AuditLogEntry]:
-    return session.scalars(
-        select(AuditLogEntry)
-        .where(AuditLogEntry.object_type == "exception", AuditLogEntry.object_id == str(record_id))
-        .order_by(AuditLogEntry.at.desc(), AuditLogEntry.id.desc())
-        .limit(limit)
-    ).all()
+def issue_history(queries: ConsoleQueries, record_id: int, limit: int = 50) -> Sequence[AuditLogEntry]:
+    return queries.issue_history(record_id, limit)
 
 
 HIDDEN_NAME = "(hidden: failed log-in)"
@@ -159,7 +122,7 @@ class ActivityEntry:
     detail: dict[str, Any]
 
 
-def activity(session: Session, *, actor: str | None = None, limit: int = 200,
+def activity(queries: ConsoleQueries, *, actor: str | None = None, limit: int = 200,
              show_login_names: bool = False) -> list[ActivityEntry]:
     """The audit log of human actions, newest first.
 
@@ -168,12 +131,8 @@ def activity(session: Session, *, actor: str | None = None, limit: int = 200,
     the others the line shows without the name, and a search by person skips failed log-ins, so
     that searching a name cannot confirm it was typed.
     """
-    query = select(AuditLogEntry)
-    if actor:
-        query = query.where(AuditLogEntry.actor == actor)
-        if not show_login_names:
-            query = query.where(AuditLogEntry.action != FAILED_LOGIN)
-    rows = session.scalars(query.order_by(AuditLogEntry.at.desc(), AuditLogEntry.id.desc()).limit(limit)).all()
+    without = FAILED_LOGIN if actor and not show_login_names else None
+    rows = queries.activity(actor=actor or None, without_action=without, limit=limit)
     out = []
     for row in rows:
         hide = row.action == FAILED_LOGIN and not show_login_names
@@ -225,18 +184,19 @@ def _area_of(name: str, names_by_area: dict[str, set[str]]) -> str | None:
     return None
 
 
-def flow_health(runtime: Any, session: Session, now: dt.datetime | None = None) -> list[FlowHealth] | Unavailable:
+def flow_health(runtime: Any, queries: ConsoleQueries,
+                now: dt.datetime | None = None) -> list[FlowHealth] | Unavailable:
     """One line per flow: last success, last failure, running and queued runs, open issues."""
     now = now or utcnow()
     flows = {area: FlowHealth(area, label) for area, label in FLOWS}
-    by_owner_type = issue_service.open_counts_by_type(session)
+    by_owner_type = queries.open_counts_by_type()
     types = issue_types()
     for (code, _owner), n in by_owner_type.items():
         type_area = _area_for_type(code, types)
         if type_area in flows:
             flows[type_area].open_issues += n
-    _add_lags(session, flows, now)
-    if not engine_tables_exist(session, runtime.workflow_database_url):
+    _add_lags(queries, flows, now)
+    if not queries.engine_tables_exist(runtime.workflow_database_url):
         first = next(iter(flows.values()))
         first.notes.append("The workflow engine has not run on this database yet, so no flow has run.")
         return list(flows.values())
@@ -306,32 +266,28 @@ def _guess_area(code: str) -> str:
     return ""
 
 
-def _add_lags(session: Session, flows: dict[str, FlowHealth], now: dt.datetime) -> None:
+def _add_lags(queries: ConsoleQueries, flows: dict[str, FlowHealth], now: dt.datetime) -> None:
     """Lag per flow: for stock, the age of the oldest change not yet sent to the marketplace; for
     the others, how long ago their polling cursor moved (replaced by the time since their last
     successful run when the engine's records show one)."""
-    if "stock" in flows and has_table(session, "sync_outbox"):
+    if "stock" in flows and queries.has_table("sync_outbox"):
         try:
-            from marketbridge.services.stock.queries import oldest_unsent_change
-
-            oldest = oldest_unsent_change(session)
+            oldest = queries.oldest_unsent_stock_change()
             flows["stock"].lag_seconds = (now - oldest).total_seconds() if oldest is not None else 0.0
             flows["stock"].lag_note = "age of the oldest stock or price change not yet sent"
         except Exception as error:  # the stock flow's tables in flux must not break the overview
             log.warning("dashboard.stock_lag_unavailable", error=type(error).__name__)
-    cursors = session.scalars(select(StreamCursor)).all()
-    for cursor in cursors:
-        area = cursor.name.split(":", 1)[0].split(".", 1)[0]
+    for name, moved in queries.cursor_moves():
+        area = name.split(":", 1)[0].split(".", 1)[0]
         if area not in flows or area == "stock":
             continue
-        moved = cursor.updated_at
         if moved is None:
             continue
         lag = (now - moved).total_seconds()
         flow = flows[area]
         if flow.lag_seconds is None or lag > flow.lag_seconds:
             flow.lag_seconds = lag
-            flow.lag_note = f"cursor {cursor.name} last moved"
+            flow.lag_note = f"cursor {name} last moved"
 
 
 # --- API usage (this process) --------------------------------------------------------------------
@@ -381,36 +337,28 @@ def active_state_values() -> list[str]:
 
 
 #: An issue record as the console pages get it (the row itself; the pages only read it).
-IssueRecordRow: TypeAlias = IssueRecord
+IssueRecordRow: TypeAlias = "IssueRecord"
 
 
-def issue_record(session: Session, record_id: int) -> IssueRecord | None:
-    return session.get(IssueRecord, record_id)
+def issue_record(queries: ConsoleQueries, record_id: int) -> IssueRecord | None:
+    return queries.issue_record(record_id)
 
 
-def open_issues_for(session: Session, object_ids: list[str]) -> dict[str, list[IssueRecord]]:
+def open_issues_for(queries: ConsoleQueries, object_ids: list[str]) -> dict[str, list[IssueRecord]]:
     """The active issues of each of these business object ids (ids without any are left out)."""
     if not object_ids:
         return {}
-    rows = session.scalars(
-        select(IssueRecord).where(
-            IssueRecord.object_id.in_(object_ids), IssueRecord.state.in_(issue_service.ACTIVE_STATES)
-        )
-    ).all()
+    rows = queries.issues_of_objects(object_ids, issue_service.ACTIVE_STATES)
     found: dict[str, list[IssueRecord]] = {}
     for row in rows:
         found.setdefault(row.object_id, []).append(row)
     return found
 
 
-def active_issues_of(session: Session, types: Sequence[IssueType | str], *,
-                         limit: int | None = None) -> list[IssueRecord]:
-    """Active issues of these types, the oldest first."""
+def active_issues_of(queries: ConsoleQueries, types: Sequence[IssueType | str], *,
+                     limit: int | None = None) -> list[IssueRecord]:
+    """Active issues of these types (with ``limit``, the oldest first)."""
     codes = [t if isinstance(t, str) else t.code for t in types]
     if not codes:
         return []
-    query = select(IssueRecord).where(IssueRecord.type.in_(codes),
-                                          IssueRecord.state.in_(issue_service.ACTIVE_STATES))
-    if limit is not None:
-        query = query.order_by(IssueRecord.first_seen).limit(limit)
-    return list(session.scalars(query).all())
+    return list(queries.issues_of_types(codes, issue_service.ACTIVE_STATES, limit=limit))

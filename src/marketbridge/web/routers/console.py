@@ -32,7 +32,7 @@ from marketbridge.web.console_auth import (
     start_session,
 )
 from marketbridge.web.console_templates import render
-from marketbridge.web.deps import ConsoleUser, RuntimeDep, SessionDep
+from marketbridge.web.deps import ConsoleDep, ConsoleUser, PeopleDep, RuntimeDep, SessionDep
 from marketbridge.web.params import DbId
 from marketbridge.web.policy import PageReader, Reader, requires
 
@@ -59,22 +59,23 @@ def login_form(request: Request, session: SessionDep, next: str = "/") -> Respon
 def login(
     request: Request,
     session: SessionDep,
+    people: PeopleDep,
     name: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=1024)],
     next: Annotated[str, Form(max_length=2048)] = "/",
 ) -> Response:
     client = request.client.host if request.client else ""
-    wait = login_throttle.wait_for(session, name, client)
+    wait = login_throttle.wait_for(people, name, client)
     if wait > 0:
         return render(request, "console/login.html", status_code=429, next=safe_next(next), name=name,
                       error=f"Too many failed attempts. Try again in {_minutes(wait)}.")
-    user = auth_service.authenticate(session, name.strip(), password)
+    user = auth_service.authenticate(people, name.strip(), password)
     if user is None:
-        login_throttle.failed(session, name, client)
+        login_throttle.failed(people, name, client)
         issue_service.audit(session, name.strip()[:64] or "(blank)", "login.failed", "user", name.strip()[:255])
         return render(request, "console/login.html", status_code=401, next=safe_next(next),
                       error="That name and password do not match an active account.", name=name)
-    login_throttle.succeeded(session, name, client)
+    login_throttle.succeeded(people, name, client)
     start_session(request, user)
     issue_service.audit(session, user.name, "login", "user", user.name)
     return RedirectResponse(safe_next(next), status_code=303)
@@ -96,17 +97,18 @@ def logout(request: Request, session: SessionDep, user: SigningOut) -> Response:
 
 
 @pages.get("/", response_class=HTMLResponse)
-def overview(request: Request, session: SessionDep, runtime: RuntimeDep, user: PageReader) -> Response:
+def overview(request: Request, session: SessionDep, queries: ConsoleDep, runtime: RuntimeDep,
+             user: PageReader) -> Response:
     from marketbridge.web import console_flow_pages
 
     return render(
         request,
         "console/overview.html",
-        flows=dashboard.flow_health(runtime, session),
-        teams=dashboard.open_issues_by_team(session),
+        flows=dashboard.flow_health(runtime, queries),
+        teams=dashboard.open_issues_by_team(queries),
         api_usage=dashboard.api_usage(),
         highlights=console_flow_pages.overview_highlights(session, runtime),
-        recent=dashboard.list_issues(session, limit=8),
+        recent=dashboard.list_issues(queries, limit=8),
     )
 
 
@@ -118,7 +120,7 @@ StateFilter = Literal["active", "open", "acknowledged", "resolved", "ignored", "
 @pages.get("/exceptions", response_class=HTMLResponse)
 def issues_page(
     request: Request,
-    session: SessionDep,
+    queries: ConsoleDep,
     runtime: RuntimeDep,
     user: PageReader,
     team: Team | None = None,
@@ -127,7 +129,7 @@ def issues_page(
     q: Annotated[str | None, Query(max_length=255)] = None,
 ) -> Response:
     records = dashboard.list_issues(
-        session, team=team.value if team else None, state=state, type_code=type or None, search=q or None
+        queries, team=team.value if team else None, state=state, type_code=type or None, search=q or None
     )
     template = "console/_exception_rows.html" if request.headers.get("HX-Request") and \
         request.headers.get("HX-Target") == "exception-rows" else "console/exceptions.html"
@@ -146,23 +148,23 @@ def issues_page(
     )
 
 
-def _record_or_404(session: SessionDep, record_id: int) -> dashboard.IssueRecordRow:
-    record = dashboard.issue_record(session, record_id)
+def _record_or_404(queries: ConsoleDep, record_id: int) -> dashboard.IssueRecordRow:
+    record = dashboard.issue_record(queries, record_id)
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"There is no exception number {record_id}.")
     return record
 
 
 @pages.get("/exceptions/{record_id}", response_class=HTMLResponse)
-def issue_detail(request: Request, session: SessionDep, runtime: RuntimeDep, user: PageReader,
-                     record_id: DbId) -> Response:
-    record = _record_or_404(session, record_id)
+def issue_detail(request: Request, queries: ConsoleDep, runtime: RuntimeDep, user: PageReader,
+                 record_id: DbId) -> Response:
+    record = _record_or_404(queries, record_id)
     return render(
         request,
         "console/exception_detail.html",
         record=record,
         type=dashboard.issue_types().get(record.type),
-        history=dashboard.issue_history(session, record_id),
+        history=dashboard.issue_history(queries, record_id),
         actions=console_actions.available_actions(record, runtime.flow_actions),
         flow_actions=runtime.flow_actions.for_type(record.type),
         can_act=may_act(user, record.owner),
@@ -173,7 +175,8 @@ def issue_detail(request: Request, session: SessionDep, runtime: RuntimeDep, use
 
 @pages.post("/exceptions/{record_id}/actions/{action}", response_class=HTMLResponse)
 async def issue_action(
-    request: Request, session: SessionDep, runtime: RuntimeDep, user: PageActor, record_id: DbId, action: str
+    request: Request, session: SessionDep, queries: ConsoleDep, runtime: RuntimeDep, user: PageActor,
+    record_id: DbId, action: str,
 ) -> Response:
     form = await request.form()
     params = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
@@ -190,7 +193,7 @@ async def issue_action(
         session.rollback()
         error, status_code = str(problem), 502
     session.flush()
-    record = _record_or_404(session, record_id)
+    record = _record_or_404(queries, record_id)
     context: dict[str, Any] = {
         "record": record,
         "message": message,
@@ -210,7 +213,7 @@ async def issue_action(
         "console/exception_detail.html",
         status_code=status_code,
         type=dashboard.issue_types().get(record.type),
-        history=dashboard.issue_history(session, record_id),
+        history=dashboard.issue_history(queries, record_id),
         **context,
     )
 
@@ -219,8 +222,9 @@ async def issue_action(
 
 
 @pages.get("/activity", response_class=HTMLResponse)
-def activity_page(request: Request, session: SessionDep, user: PageReader, actor: str | None = None) -> Response:
-    entries = dashboard.activity(session, actor=actor or None, show_login_names=user.role == Role.ADMIN)
+def activity_page(request: Request, queries: ConsoleDep, user: PageReader,
+                  actor: str | None = None) -> Response:
+    entries = dashboard.activity(queries, actor=actor or None, show_login_names=user.role == Role.ADMIN)
     return render(request, "console/activity.html", entries=entries, actor=actor or "")
 
 
