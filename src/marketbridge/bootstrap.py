@@ -75,7 +75,8 @@ def build_runtime(settings: Settings) -> Runtime:
                       audit_store=SqlAuditStore(db, skus=SessionSkuLinks, orders=SessionOrderRecords,
                                                 stock=SessionStockRecords),
                       orders_store=SqlOrdersStore(db, issues=issue_service.SessionIssueLog,
-                                                  retention=personal_data.purge))
+                                                  retention=personal_data.purge, skus=SessionSkuLinks,
+                                                  stock=SessionStockRecords))
     engine.runtime = runtime
     wire_bus(bus, runtime)
     console_flow_hooks.register_all(flow_actions)

@@ -30,9 +30,10 @@ records (tests/unit/test_refunds_flow.py on fakes). So does the catalogue flow:
 mapping and publish-rule rows (tests/unit/test_catalogue_flow.py on fakes). The audit too:
 :class:`AuditStore` / :class:`AuditRepository`, implemented in :mod:`marketbridge.adapters.db.audit`,
 with ``AuditRun`` / ``AuditDrift`` records (tests/unit/test_audit_flow.py on fakes). Both read the
-stock flow's rules and write its hints through :class:`StockRecords`. The orders flow is moving:
+stock flow's rules and write its hints through :class:`StockRecords`. So does the orders flow:
 :class:`OrdersStore` / :class:`OrdersRepository`, implemented in :mod:`marketbridge.adapters.db.orders`,
-serve its reading modules (views, todo, queries) so far (tests/unit/test_orders_flow.py on fakes).
+serve its reading modules, and take the writes of the modules that move the order record, whose
+storage errors are the port's own exceptions (tests/unit/test_orders_flow.py on fakes).
 
 One module per concern, re-exported here (``from marketbridge.ports import MagentoPort``):
 ``remote`` (Adobe Commerce, Mirakl), ``shared`` (the issue log, another flow's order records, SKU
@@ -44,7 +45,13 @@ from __future__ import annotations
 
 from marketbridge.ports.audit import AuditRepository, AuditStore
 from marketbridge.ports.catalogue import CatalogueRepository, CatalogueStore
-from marketbridge.ports.orders import OrdersRepository, OrdersStore
+from marketbridge.ports.orders import (
+    OrderAlreadyRecorded,
+    OrderChangedUnderUs,
+    OrdersRepository,
+    OrdersStore,
+    StorageBusy,
+)
 from marketbridge.ports.refunds import RefundsRepository, RefundsStore
 from marketbridge.ports.remote import MagentoPort, MiraklPort
 from marketbridge.ports.shared import IssueLog, OrderRecords, SkuLinks, StockRecords
@@ -52,6 +59,7 @@ from marketbridge.ports.shipments import ShipmentsRepository, ShipmentsStore
 
 __all__ = [
     "AuditRepository", "AuditStore", "CatalogueRepository", "CatalogueStore", "IssueLog", "MagentoPort",
-    "MiraklPort", "OrderRecords", "OrdersRepository", "OrdersStore", "RefundsRepository", "RefundsStore",
-    "ShipmentsRepository", "ShipmentsStore", "SkuLinks", "StockRecords",
+    "MiraklPort", "OrderAlreadyRecorded", "OrderChangedUnderUs", "OrderRecords", "OrdersRepository", "OrdersStore",
+    "RefundsRepository", "RefundsStore", "ShipmentsRepository", "ShipmentsStore", "SkuLinks", "StockRecords",
+    "StorageBusy",
 ]

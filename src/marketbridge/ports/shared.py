@@ -95,8 +95,9 @@ class StockRecords(Protocol):
         ...
 
     def note_hints(self, skus: Iterable[str], *, stock: bool = True, price: bool = False, force: bool = False,
-                   reason: str = "") -> int:
-        """Record that these SKUs may have changed (idempotent; the stock flow re-reads them)."""
+                   exact: bool = False, reason: str = "") -> int:
+        """Record that these SKUs may have changed (idempotent; the stock flow re-reads them);
+        ``exact`` asks for the exact quantity (an order's sale or refusal moved it by a few units)."""
         ...
 
     def force_resend(self, stock_skus: Sequence[str], price_skus: Sequence[str], *, reason: str) -> None:
