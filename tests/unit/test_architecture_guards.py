@@ -235,11 +235,9 @@ ON_STORAGE_PORT = {*(f"services/shipments/{name}.py" for name in (
                        "results", "sending", "views")),
                    *(f"services/audit/{name}.py" for name in (
                        "__init__", "fetching", "fixing", "reading", "results", "running")),
-                   # The orders flow's reading modules so far (issue 18): the rest of the package
-                   # (record, pulling, decisions, creation, cancellation) still runs its own
-                   # queries, so "orders" is not in WHOLLY_ON_STORAGE_PORT yet.
                    *(f"services/orders/{name}.py" for name in (
-                       "queries", "results", "skus", "todo", "upkeep", "views"))}
+                       "__init__", "cancellation", "creation", "decisions", "pulling", "queries", "record",
+                       "results", "skus", "todo", "upkeep", "views"))}
 #: What those may still import from ``adapters/db``: the database clock helper, which runs no query,
 #: and the flow's record types, which its repository hands out.
 STORAGE_PORT_ALLOWED = {"marketbridge.adapters.db.base", "marketbridge.adapters.db.base.utcnow",
@@ -252,7 +250,8 @@ STORAGE_PORT_ALLOWED = {"marketbridge.adapters.db.base", "marketbridge.adapters.
                         "marketbridge.adapters.db.models.catalogue.CategoryMappingRow",
                         "marketbridge.adapters.db.models.catalogue.AuditRun",
                         "marketbridge.adapters.db.models.catalogue.AuditDrift",
-                        "marketbridge.adapters.db.models.orders", "marketbridge.adapters.db.models.orders.MarketplaceOrder"}
+                        "marketbridge.adapters.db.models.orders", "marketbridge.adapters.db.models.orders.MarketplaceOrder",
+                        "marketbridge.adapters.db.models.orders.OrderLine"}
 
 
 def test_flows_on_their_storage_port_write_no_query() -> None:
@@ -273,7 +272,7 @@ def test_flows_on_their_storage_port_write_no_query() -> None:
 
 
 #: Flow packages that are on their storage port as a whole: a module added to one is guarded too.
-WHOLLY_ON_STORAGE_PORT = ("shipments", "refunds", "catalogue", "audit")
+WHOLLY_ON_STORAGE_PORT = ("shipments", "refunds", "catalogue", "audit", "orders")
 
 
 def test_every_module_of_a_ported_flow_is_guarded() -> None:

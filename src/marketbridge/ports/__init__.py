@@ -32,8 +32,9 @@ mapping and publish-rule rows (tests/unit/test_catalogue_flow.py on fakes). The 
 with ``AuditRun`` / ``AuditDrift`` records (tests/unit/test_audit_flow.py on fakes). Both read the
 stock flow's rules and write its hints through :class:`StockRecords`. So does the orders flow:
 :class:`OrdersStore` / :class:`OrdersRepository`, implemented in :mod:`marketbridge.adapters.db.orders`,
-serve its reading modules, and take the writes of the modules that move the order record, whose
-storage errors are the port's own exceptions (tests/unit/test_orders_flow.py on fakes).
+serve the whole flow: its reading modules and the ones that move the order record (pull, decisions,
+creation, cancellation), whose storage errors are the port's own exceptions
+(tests/unit/test_orders_flow.py on fakes).
 
 One module per concern, re-exported here (``from marketbridge.ports import MagentoPort``):
 ``remote`` (Adobe Commerce, Mirakl), ``shared`` (the issue log, another flow's order records, SKU

@@ -42,7 +42,8 @@ class IssueLog(Protocol):
 
 class OrderRecords(Protocol):
     """What the shipments, refunds and audit flows ask of the orders flow inside their unit of work.
-    Implemented over a session by :class:`marketbridge.services.orders.record.SessionOrderRecords`."""
+    Implemented over the orders flow's repository on that unit of work's session by
+    :class:`marketbridge.services.orders.record.RepositoryOrderRecords`."""
 
     def mark_shipped(self, order_id: str, *, carriers: list[str], tracking_numbers: list[str],
                      at: datetime) -> str | None:
