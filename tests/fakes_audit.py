@@ -44,7 +44,7 @@ class FakeStockRecords:
         self.resends.append((list(stock_skus), list(price_skus), reason))
 
     def note_hints(self, skus: Iterable[str], *, stock: bool = True, price: bool = False, force: bool = False,
-                   reason: str = "") -> int:
+                   exact: bool = False, reason: str = "") -> int:
         raise AssertionError("the audit asks for forced re-reads only (force_resend)")
 
 

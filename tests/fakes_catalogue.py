@@ -46,7 +46,8 @@ def new_listing(sku: str, *, status: str = "new", stage: str = "", **values: Any
 
 
 class FakeStockRecords:
-    """``StockRecords``: the stock flow's rules (``rules_``) and the hints noted (``hints``)."""
+    """``StockRecords``: the stock flow's rules (``rules_``) and the hints noted (``hints``; the
+    catalogue's and the orders flow's)."""
 
     def __init__(self) -> None:
         self.rules_: list[Rule] = []
@@ -56,9 +57,10 @@ class FakeStockRecords:
         return list(self.rules_)
 
     def note_hints(self, skus: Iterable[str], *, stock: bool = True, price: bool = False, force: bool = False,
-                   reason: str = "") -> int:
+                   exact: bool = False, reason: str = "") -> int:
         noted = list(skus)
-        self.hints.append({"skus": noted, "stock": stock, "price": price, "force": force, "reason": reason})
+        self.hints.append({"skus": noted, "stock": stock, "price": price, "force": force, "reason": reason,
+                           **({"exact": True} if exact else {})})  # the orders flow asks for exact re-reads
         return len(noted)
 
     def force_resend(self, stock_skus: Sequence[str], price_skus: Sequence[str], *, reason: str) -> None:

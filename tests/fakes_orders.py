@@ -2,9 +2,16 @@
 same lines as tests/fakes_refunds.py: :class:`FakeOrdersStore` keeps order records
 (``MarketplaceOrder`` with their ``OrderLine``) and the stock-wait issues in dicts, with a
 :class:`~tests.fakes.FakeIssueLog` for the issues the flow raises and clears; the retention pass
-(``run_retention``) is only counted. A unit of work
-hands out the stored records themselves (the flow's changes are kept as a committed transaction
-would keep them) and counts itself in ``units``; it does not roll back.
+(``run_retention``) is only counted. The writes of the modules that move the order record are
+kept too: new orders (given an id at once, as the database's flush does), the transition history
+(``transitions``), the OR11 cursor (``cursors``), the stock hints a transition notes (``stock``, a
+:class:`~tests.fakes_catalogue.FakeStockRecords`), and which records were detached and how many
+savepoints were opened. A unit of work hands out the stored records themselves (the flow's changes
+are kept as a committed transaction would keep them) and counts itself in ``units``; it does not roll
+back. ``failures`` are raised, one per unit of work, as it opens (None: that one opens normally; a
+storage error ends a unit of work before any of its changes count): how a test makes the port report a concurrent change
+(``OrderChangedUnderUs``), a concurrent insert (``OrderAlreadyRecorded``) or a busy database
+(``StorageBusy``).
 
 The fake answers the port's questions with plain Python over the records, written independently of
 the SQL in ``adapters/db/orders.py``, so a test on it checks the flow's rules, not the query.
@@ -23,6 +30,8 @@ from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderLine
 from marketbridge.ports.orders import IssueOnOrder, OpenLine, StockWait, WorkflowCandidate
 from marketbridge.settings import Settings
 from tests.fakes import FakeIssueLog, FakeRepository
+from tests.fakes_catalogue import FakeStockRecords
+from tests.fakes_refunds import FakeSkuLinks
 
 NOW = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 
@@ -68,6 +77,14 @@ class FakeOrdersStore:
     issues: FakeIssueLog = field(default_factory=FakeIssueLog)  # what the flow raises and clears
     retention_passes: list[dt.datetime] = field(default_factory=list)
     units: int = 0
+    skus: FakeSkuLinks = field(default_factory=FakeSkuLinks)
+    stock: FakeStockRecords = field(default_factory=FakeStockRecords)
+    transitions: list[dict[str, Any]] = field(default_factory=list)  # order_transitions, in order
+    cursors: dict[str, str] = field(default_factory=dict)
+    detached: list[str] = field(default_factory=list)  # order ids
+    savepoints: int = 0
+    flushes: int = 0
+    failures: list[Exception | None] = field(default_factory=list)  # one per unit of work, as it opens
 
     def add(self, order_id: str, **values: Any) -> MarketplaceOrder:
         order = new_order(order_id, **values)
@@ -80,9 +97,17 @@ class FakeOrdersStore:
         self.waits[issue_id] = FakeIssue(type_, order_id, **values)
         return issue_id
 
+    def transitions_of(self, order_id: str) -> list[tuple[str | None, str, str]]:
+        """(from, to, actor) of an order's transition history."""
+        pk = self.orders[order_id].id
+        return [(t["from_state"], t["to_state"], t["actor"]) for t in self.transitions if t["order_pk"] == pk]
+
     @contextmanager
     def unit_of_work(self) -> Iterator[FakeOrdersRepository]:
         self.units += 1
+        failure = self.failures.pop(0) if self.failures else None
+        if failure is not None:
+            raise failure
         yield FakeOrdersRepository(self)
 
 
@@ -92,6 +117,41 @@ def _newest_first(rows: list[MarketplaceOrder]) -> list[MarketplaceOrder]:
 
 class FakeOrdersRepository(FakeRepository):
     store: FakeOrdersStore
+
+    @property
+    def skus(self) -> FakeSkuLinks:
+        return self.store.skus
+
+    @property
+    def stock(self) -> FakeStockRecords:
+        return self.store.stock
+
+    def add_order(self, order: MarketplaceOrder) -> None:
+        assert order.order_id not in self.store.orders, "the unique order id refuses a second insert"
+        order.id = len(self.store.orders) + 1
+        self.store.orders[order.order_id] = order
+
+    def add_transition(self, order: MarketplaceOrder, *, from_state: str | None, to_state: str, at: dt.datetime,
+                       actor: str, facts: dict[str, Any]) -> None:
+        self.store.transitions.append({"order_pk": order.id, "from_state": from_state, "to_state": to_state,
+                                       "at": at, "actor": actor, "facts": facts})
+
+    def flush(self) -> None:
+        self.store.flushes += 1
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        self.store.savepoints += 1
+        yield
+
+    def detach(self, order: MarketplaceOrder) -> None:
+        self.store.detached.append(order.order_id)
+
+    def cursor(self, name: str) -> str | None:
+        return self.store.cursors.get(name)
+
+    def move_cursor(self, name: str, value: str) -> None:
+        self.store.cursors[name] = value
 
     def run_retention(self, settings: Settings, now: dt.datetime) -> dict[str, int]:
         self.store.retention_passes.append(now)

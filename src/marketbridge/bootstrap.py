@@ -44,7 +44,7 @@ from marketbridge.services import refunds as refund_service
 from marketbridge.services import stock as stock_service
 from marketbridge.services.console import flow_hooks as console_flow_hooks
 from marketbridge.services.console.actions import FlowActions
-from marketbridge.services.orders.record import SessionOrderRecords
+from marketbridge.services.orders.record import RepositoryOrderRecords
 from marketbridge.services.skus import SessionSkuLinks
 from marketbridge.services.stock.queries import SessionStockRecords, oldest_unsent_change
 from marketbridge.services.webhooks import Handler, WebhookHandlers
@@ -68,19 +68,25 @@ def build_runtime(settings: Settings) -> Runtime:
     bus = messages.MessageBus()
     flow_actions = FlowActions()
     db = Database(settings.database_url, slow_write_seconds=settings.slow_write_seconds)
-    refunds_store = SqlRefundsStore(db, issues=issue_service.SessionIssueLog, orders=SessionOrderRecords,
+    orders_store = SqlOrdersStore(db, issues=issue_service.SessionIssueLog, retention=personal_data.purge,
+                                  skus=SessionSkuLinks, stock=SessionStockRecords)
+
+    def order_records(session: Session) -> RepositoryOrderRecords:
+        """The orders flow's records as another flow's unit of work moves them: on its session."""
+        return RepositoryOrderRecords(orders_store.on_session(session))
+
+    refunds_store = SqlRefundsStore(db, issues=issue_service.SessionIssueLog, orders=order_records,
                                     skus=SessionSkuLinks)
     runtime = Runtime(settings=settings, db=db, bus=bus, engine=engine,
                       webhook_handlers=webhook_handlers(refunds_store), flow_actions=flow_actions,
                       shipments_store=SqlShipmentsStore(db, issues=issue_service.SessionIssueLog,
-                                                        orders=SessionOrderRecords),
+                                                        orders=order_records),
                       refunds_store=refunds_store,
                       catalogue_store=SqlCatalogueStore(db, issues=issue_service.SessionIssueLog, skus=SessionSkuLinks,
                                                         stock=SessionStockRecords),
-                      audit_store=SqlAuditStore(db, skus=SessionSkuLinks, orders=SessionOrderRecords,
+                      audit_store=SqlAuditStore(db, skus=SessionSkuLinks, orders=order_records,
                                                 stock=SessionStockRecords),
-                      orders_store=SqlOrdersStore(db, issues=issue_service.SessionIssueLog,
-                                                  retention=personal_data.purge),
+                      orders_store=orders_store,
                       people_store=SqlPeopleStore(db), alerts_store=SqlAlertsStore(db),
                       console_store=SqlConsoleStore(open_counts_by_owner=issue_service.open_counts_by_owner,
                                                     open_counts_by_type=issue_service.open_counts_by_type,

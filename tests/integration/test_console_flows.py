@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.core import AuditLogEntry, IssueRecord, User
+from marketbridge.adapters.db.orders import SqlOrdersRepository
 from marketbridge.adapters.db.people import SqlPeopleRepository
 from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.auth import Role
@@ -181,7 +182,7 @@ def test_accept_a_held_order_from_its_issue(live_runtime: Any, sandboxes: Any) -
     order_id = placed.json()["order_id"]
     orders.pull(runtime)
     with runtime.db.session() as s:
-        assert orders.get_order_record(s, order_id, runtime.settings.order_connection).state == "received"
+        assert orders.get_order_record(SqlOrdersRepository(s), order_id, runtime.settings.order_connection).state == "received"
         record_id = issue_service.record(s, IssueReport(
             get_type("order_held"), order_id, f"Order {order_id} is held: a person must decide")).id
         olive_id = s.scalars(select(User.id).where(User.name == "olive")).one()
@@ -194,6 +195,6 @@ def test_accept_a_held_order_from_its_issue(live_runtime: Any, sandboxes: Any) -
     marketplace = httpx2.get(f"{sandboxes.mirakl_url}/_sandbox/orders/{order_id}").json()
     assert marketplace["order_state"] != "WAITING_ACCEPTANCE"
     with runtime.db.session() as s:
-        assert orders.get_order_record(s, order_id, runtime.settings.order_connection).state != "received"
+        assert orders.get_order_record(SqlOrdersRepository(s), order_id, runtime.settings.order_connection).state != "received"
         actions = s.scalars(select(AuditLogEntry.action).where(AuditLogEntry.actor == "olive")).all()
         assert "order.accept" in actions and "exception.accept" in actions

@@ -9,6 +9,7 @@ import httpx2
 from dbos import DBOS
 from starlette.testclient import TestClient
 
+from marketbridge.adapters.db.orders import SqlOrdersRepository
 from marketbridge.adapters.db.people import SqlPeopleRepository
 from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.auth import Role
@@ -43,8 +44,8 @@ def test_api_lists_shows_and_decides_held_orders(migrated_db_url, fresh_sandboxe
             assert [t["to"] for t in shown["transitions"]] == ["received", "held"]
             assert set(shown["transitions"][0]) == {"from", "to", "at", "actor", "facts"}
             with runtime.db.session() as s:  # the API's JSON is the views' JSON, key for key
-                assert shown == order_service.to_dict(order_service.get_order_record(s, held), detail=True)
-                assert listed == [order_service.to_dict(order_service.get_order_record(s, held))]
+                assert shown == order_service.to_dict(order_service.get_order_record(SqlOrdersRepository(s), held), detail=True)
+                assert listed == [order_service.to_dict(order_service.get_order_record(SqlOrdersRepository(s), held))]
             assert client.get("/api/orders/NOPE-1", headers=headers).status_code == 404
             refused = client.post(f"/api/orders/{held}/refuse", headers=headers)
             assert refused.status_code == 200
@@ -54,7 +55,7 @@ def test_api_lists_shows_and_decides_held_orders(migrated_db_url, fresh_sandboxe
         remote = httpx2.get(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{held}").json()
         assert remote["order_state"] == "REFUSED"
         with runtime.db.session() as s:
-            assert order_service.get_order_record(s, held).transitions[-1].actor == "ops1"
+            assert order_service.get_order_record(SqlOrdersRepository(s), held).transitions[-1].actor == "ops1"
     finally:
         runtime.close()
 
@@ -147,7 +148,7 @@ def test_an_unreachable_magento_is_waited_for_then_reported(migrated_db_url, fre
         assert "transient_error" in result
         with runtime.db.session() as s:
             assert issue_service.is_active(s, orders_domain.ORDER_DECISION_FAILED, hopeless)
-            assert order_service.get_order_record(s, hopeless).state == "received"
+            assert order_service.get_order_record(SqlOrdersRepository(s), hopeless).state == "received"
     finally:
         httpx2.delete(faults)
         engine.shutdown()

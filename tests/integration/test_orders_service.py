@@ -70,7 +70,7 @@ def magento_orders_with(runtime, ext_id):
 
 def state_of(runtime, order_id):
     with runtime.db.session() as s:
-        return order_service.get_order_record(s, order_id).state
+        return order_service.get_order_record(SqlOrdersRepository(s), order_id).state
 
 
 def test_accepted_paid_order_is_created_once_with_ext_order_id(rt, fresh_sandboxes):
@@ -101,7 +101,7 @@ def test_accepted_paid_order_is_created_once_with_ext_order_id(rt, fresh_sandbox
     assert magento_order.total_invoiced == pytest.approx(magento_order.grand_total)
     assert any(order_record.MARKER in (h.comment or "") for h in magento_order.status_histories)
     with runtime.db.session() as s:
-        record = order_service.get_order_record(s, order_id)
+        record = order_service.get_order_record(SqlOrdersRepository(s), order_id)
         detail = order_service.to_dict(record, detail=True)
     assert [t["to"] for t in detail["transitions"]] == ["received", "accepted", "awaiting_payment", "created"]
     assert detail["magento_increment_id"] == magento_order.increment_id
@@ -112,7 +112,7 @@ def test_crash_between_place_and_record_finds_the_order_instead_of_duplicating(r
     (sku,) = in_stock_skus(runtime, 1)
     order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
     with runtime.db.session() as s:
-        order = order_service.get_order_record(s, order_id)
+        order = order_service.get_order_record(SqlOrdersRepository(s), order_id)
         s.expunge(order)
     # the order was placed and tagged, but our record was never written (a crash)
     creation._place(runtime, order)
@@ -132,11 +132,11 @@ def test_a_record_lost_in_a_crash_is_found_after_the_marketplace_moved_past_ship
     (sku,) = in_stock_skus(runtime, 1)
     order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
     with runtime.db.session() as s:
-        order = order_service.get_order_record(s, order_id)
+        order = order_service.get_order_record(SqlOrdersRepository(s), order_id)
         s.expunge(order)
     creation._place(runtime, order)  # placed and tagged; the record was never written (a kill)
     with runtime.db.session() as s:
-        order_service.get_order_record(s, order_id).marketplace_state = "SHIPPED"  # as a later poll saw
+        order_service.get_order_record(SqlOrdersRepository(s), order_id).marketplace_state = "SHIPPED"  # as a later poll saw
     from marketbridge.services.orders.todo import pending_actions
 
     with runtime.db.session() as s:
@@ -155,7 +155,7 @@ def test_an_order_past_shipping_on_the_marketplace_is_never_placed_again(rt, fre
     (sku,) = in_stock_skus(runtime, 1)
     order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
     with runtime.db.session() as s:
-        order_service.get_order_record(s, order_id).marketplace_state = "SHIPPED"
+        order_service.get_order_record(SqlOrdersRepository(s), order_id).marketplace_state = "SHIPPED"
     result = order_service.create_in_magento(runtime, order_id)
     assert result.skipped and magento_orders_with(runtime, order_id) == []
 
@@ -169,7 +169,7 @@ def test_overlapping_polls_store_each_order_once(rt, fresh_sandboxes):
     assert second.fetched == 1 and second.duplicates == 1 and second.stored == 0
     with runtime.db.session() as s:
         assert len(order_service.list_orders(SqlOrdersRepository(s), runtime.settings)) == 1
-        assert len(order_service.get_order_record(s, order_id).transitions) == 1
+        assert len(order_service.get_order_record(SqlOrdersRepository(s), order_id).transitions) == 1
 
 
 def test_unknown_sku_and_too_much_quantity_are_refused_with_reasons(rt, fresh_sandboxes):
@@ -183,7 +183,7 @@ def test_unknown_sku_and_too_much_quantity_are_refused_with_reasons(rt, fresh_sa
     result = order_service.decide(runtime, order_id)
     assert result.state == "refused"
     with runtime.db.session() as s:
-        record = order_service.get_order_record(s, order_id)
+        record = order_service.get_order_record(SqlOrdersRepository(s), order_id)
         assert record.lines[0].reasons == ["insufficient_stock"]
         assert "not enough salable stock" in record.reason
         assert issue_service.is_active(s, orders_domain.ORDER_REFUSED, order_id)
@@ -211,7 +211,7 @@ def test_other_open_orders_count_against_salable_quantity(rt, fresh_sandboxes):
     assert decided.state == "accepted"
     with runtime.db.session() as s:
         assert not issue_service.is_active(s, orders_domain.ORDER_HELD, second)
-        assert order_service.get_order_record(s, second).transitions[-1].actor == "alice"
+        assert order_service.get_order_record(SqlOrdersRepository(s), second).transitions[-1].actor == "alice"
 
 
 def test_trailing_space_sku_is_accepted_with_a_warning(rt, fresh_sandboxes):
@@ -221,7 +221,7 @@ def test_trailing_space_sku_is_accepted_with_a_warning(rt, fresh_sandboxes):
     result = order_service.decide(runtime, order_id)
     assert result.outcome == "accept"
     with runtime.db.session() as s:
-        line = order_service.get_order_record(s, order_id).lines[0]
+        line = order_service.get_order_record(SqlOrdersRepository(s), order_id).lines[0]
         assert (line.magento_sku, line.sku_match) == ("MB-TRAILING-0001", "normalised")
         assert issue_service.is_active(s, orders_domain.ORDER_SKU_NORMALISED, "MB-TRAILING-0001 ")
 
@@ -233,7 +233,7 @@ def test_foreign_currency_is_held(rt, fresh_sandboxes):
     order_service.pull(runtime)
     assert order_service.decide(runtime, order_id).state == "held"
     with runtime.db.session() as s:
-        assert order_service.get_order_record(s, order_id).lines[0].reasons == ["currency_mismatch"]
+        assert order_service.get_order_record(SqlOrdersRepository(s), order_id).lines[0].reasons == ["currency_mismatch"]
 
 
 def test_cancellation_before_shipment_cancels_the_magento_order(rt, fresh_sandboxes):
@@ -348,16 +348,16 @@ def test_cursor_never_passes_an_order_that_failed_to_store(rt, fresh_sandboxes, 
     second = place(fresh_sandboxes, [(sku, 1)])
     real = pulling.store_order
 
-    def flaky(session, settings, raw):
+    def flaky(orders, settings, raw):
         if raw["order_id"] == first:
             raise RuntimeError("disk full")
-        return real(session, settings, raw)
+        return real(orders, settings, raw)
 
     monkeypatch.setattr(pulling, "store_order", flaky)
     result = order_service.pull(runtime)
     assert result.failed == [first] and result.stored == 1
     with runtime.db.session() as s:
-        cursor = pulling.read_cursor(s, runtime.settings)
+        cursor = pulling.read_cursor(SqlOrdersRepository(s), runtime.settings)
         failed_at = dt.datetime.fromisoformat(
             httpx2.get(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{first}").json()["last_updated_date"]
             .replace("Z", "+00:00"))
@@ -379,7 +379,7 @@ def test_missing_address_blocks_creation_with_an_issue(rt, fresh_sandboxes):
     raw["customer"]["shipping_address"] = None
     raw["last_updated_date"] = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)).isoformat()
     with runtime.db.session() as s:
-        pulling.store_order(s, runtime.settings, raw)
+        pulling.store_order(runtime.orders_store.on_session(s), runtime.settings, raw)
         assert issue_service.is_active(s, orders_domain.ORDER_ADDRESS_MISSING, order_id)
         assert order_service.pending_actions(SqlOrdersRepository(s), runtime.settings) == []
 
@@ -433,7 +433,7 @@ def test_configurable_child_is_added_through_its_parent_and_options(rt, fresh_sa
 
 def _retarget(runtime, order_id, magento_sku):
     with runtime.db.session() as s:
-        order_service.get_order_record(s, order_id).lines[0].magento_sku = magento_sku
+        order_service.get_order_record(SqlOrdersRepository(s), order_id).lines[0].magento_sku = magento_sku
 
 
 def test_bundle_is_added_with_its_default_selections(rt, fresh_sandboxes):
@@ -490,7 +490,7 @@ def test_direct_creation_keeps_marketplace_totals(rt, fresh_sandboxes):
     finished = order_service.finish_creation(runtime, order_id)
     magento_order = runtime.magento.get_order(created.magento_entity_id)
     with runtime.db.session() as s:
-        record = order_service.get_order_record(s, order_id)
+        record = order_service.get_order_record(SqlOrdersRepository(s), order_id)
         assert isinstance(record.total_price, Decimal)
         assert to_money(magento_order.grand_total) == record.total_price  # exact: the same decimal both sides
     assert magento_order.ext_order_id == order_id
@@ -516,7 +516,7 @@ def test_housekeeping_reminds_flags_stuck_orders_and_purges_personal_data(rt, fr
     order_service.pull(runtime)
     assert order_service.decide(runtime, order_id).state == "held"
     with runtime.db.session() as s:
-        deadline = order_service.get_order_record(s, order_id).acceptance_deadline
+        deadline = order_service.get_order_record(SqlOrdersRepository(s), order_id).acceptance_deadline
     soon = deadline - dt.timedelta(minutes=30)
     assert order_service.housekeeping(runtime, now=soon)["reminders"] == 1
     with runtime.db.session() as s:
@@ -530,17 +530,17 @@ def test_housekeeping_reminds_flags_stuck_orders_and_purges_personal_data(rt, fr
     order_service.housekeeping(runtime, now=dt.datetime.now(dt.UTC))
     with runtime.db.session() as s:
         assert not issue_service.is_active(s, orders_domain.ORDER_STUCK_IN_INTEGRATION, stuck_id)  # moved on: cleared
-        record = order_service.get_order_record(s, stuck_id)
+        record = order_service.get_order_record(SqlOrdersRepository(s), stuck_id)
         assert record.customer_name and record.shipping_address
     far = dt.datetime.now(dt.UTC) + dt.timedelta(days=runtime.settings.personal_data_retention_days + 1)
     # the created one and the held one alike: an order that never reached Adobe Commerce is purged too
     assert order_service.housekeeping(runtime, now=far)["purged"] == 2
     with runtime.db.session() as s:
-        record = order_service.get_order_record(s, stuck_id)
+        record = order_service.get_order_record(SqlOrdersRepository(s), stuck_id)
         assert record.customer_name is None and record.shipping_address is None
         assert record.raw["customer"]["shipping_address"] is None and record.raw["customer"]["lastname"] is None
         assert record.magento_increment_id  # what fulfilment needs stays
-        held = order_service.get_order_record(s, order_id)
+        held = order_service.get_order_record(SqlOrdersRepository(s), order_id)
         assert held.state == "held" and held.customer_name is None and held.personal_data_purged_at is not None
 
 
@@ -550,10 +550,10 @@ def test_unknown_offer_sku_is_refused(rt, fresh_sandboxes):
     order_id = place(fresh_sandboxes, [(sku, 1)])
     order_service.pull(runtime)
     with runtime.db.session() as s:  # as if the marketplace sold an offer whose SKU Magento does not know
-        order_service.get_order_record(s, order_id).lines[0].offer_sku = "NOT-IN-MAGENTO-1"
+        order_service.get_order_record(SqlOrdersRepository(s), order_id).lines[0].offer_sku = "NOT-IN-MAGENTO-1"
     assert order_service.decide(runtime, order_id).state == "refused"
     with runtime.db.session() as s:
-        line = order_service.get_order_record(s, order_id).lines[0]
+        line = order_service.get_order_record(SqlOrdersRepository(s), order_id).lines[0]
         assert (line.sku_match, line.magento_sku, line.reasons) == ("none", None, ["unknown_sku"])
 
 
@@ -569,12 +569,12 @@ def test_held_orders_follow_the_marketplace_auto_refusal_and_back_office_accepta
     httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/clock/advance", json={"seconds": 86400 + 60})
     order_service.pull(runtime)
     with runtime.db.session() as s:
-        refused = order_service.get_order_record(s, lapsed)
+        refused = order_service.get_order_record(SqlOrdersRepository(s), lapsed)
         assert refused.state == "refused" and "automatically" in refused.reason
         assert refused.transitions[-1].facts["automatic"] is True
         assert not issue_service.is_active(s, orders_domain.ORDER_HELD, lapsed)
         assert issue_service.is_active(s, orders_domain.ORDER_REFUSED, lapsed)
-        followed = order_service.get_order_record(s, elsewhere)
+        followed = order_service.get_order_record(SqlOrdersRepository(s), elsewhere)
         assert [t.to_state for t in followed.transitions] == ["received", "held", "accepted", "awaiting_payment"]
 
 
@@ -596,16 +596,16 @@ def test_cancellation_after_the_warehouse_shipped_goes_to_customer_service(rt, f
 
 
 def test_a_poll_and_a_decision_cannot_overwrite_each_others_transition(rt, fresh_sandboxes):
-    from sqlalchemy.orm.exc import StaleDataError
+    from marketbridge.ports import OrderChangedUnderUs
 
     runtime = rt()
     (sku,) = in_stock_skus(runtime, 1)
     order_id = place(fresh_sandboxes, [(sku, 1)])
     order_service.pull(runtime)
-    with pytest.raises(StaleDataError):
-        with runtime.db.session() as decision:
+    with pytest.raises(OrderChangedUnderUs):  # the port's name for SQLAlchemy's StaleDataError
+        with runtime.orders_store.unit_of_work() as decision:
             stale = order_service.get_order_record(decision, order_id)  # read while "received"
-            with runtime.db.session() as poll:
+            with runtime.orders_store.unit_of_work() as poll:
                 order_service.record_transition(poll, order_id, "awaiting_payment", actor="marketplace")
             order_record._transition(decision, stale, "accepted")
     assert state_of(runtime, order_id) == "awaiting_payment"
@@ -620,7 +620,7 @@ def test_a_record_left_behind_catches_up_on_the_next_duplicate_poll(rt, fresh_sa
     debit(fresh_sandboxes, order_id)
     order_service.pull(runtime)  # stores SHIPPING; our record follows to awaiting_payment
     with runtime.db.session() as s:  # as after the lost update the benchmark found: state behind the payload
-        record = order_service.get_order_record(s, order_id)
+        record = order_service.get_order_record(SqlOrdersRepository(s), order_id)
         record.state = "accepted"
     assert order_service.pull(runtime).stored == 1  # same update date, but the record catches up
     assert state_of(runtime, order_id) == "awaiting_payment"
@@ -637,7 +637,7 @@ def test_an_order_cancelled_while_it_was_being_created_is_cancelled_in_magento(r
 
     def place_while_cancelled(runtime_, order):
         entity_id = real_place(runtime_, order)
-        with runtime.db.session() as s:  # the other worker's pull, meanwhile
+        with runtime.orders_store.unit_of_work() as s:  # the other worker's pull, meanwhile
             order_service.record_transition(s, order_id, orders_domain.OrderState.CANCELLED, actor="marketplace",
                                       connection=runtime.settings.order_connection)
         return entity_id
@@ -793,14 +793,14 @@ def test_a_decision_overtaken_by_one_sent_before_a_kill_follows_the_marketplace(
     order_id = place(fresh_sandboxes, [(sku, 1)])
     order_service.pull(runtime)
     with runtime.db.session() as session:
-        line_ids = [line.order_line_id for line in order_service.get_order_record(session, order_id).lines]
+        line_ids = [line.order_line_id for line in order_service.get_order_record(SqlOrdersRepository(session), order_id).lines]
     runtime.mirakl.accept_order(order_id, dict.fromkeys(line_ids, True))  # sent; then the kill
     httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/stock", json={"sku": sku, "qty": 0})
 
     second = order_service.decide(runtime, order_id)  # after the restart, on the record left behind
     assert second.rejected
     with runtime.db.session() as session:
-        assert [line.accepted for line in order_service.get_order_record(session, order_id).lines] == [True]
+        assert [line.accepted for line in order_service.get_order_record(SqlOrdersRepository(session), order_id).lines] == [True]
     httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/stock", json={"sku": sku, "qty": 5})
     debit(fresh_sandboxes, order_id)
     order_service.pull(runtime)
@@ -824,7 +824,8 @@ def test_direct_creation_holds_sold_units_back_until_the_order_ships(rt, fresh_s
     assert queued_quantity(runtime, sku) == salable - 2
 
     with runtime.db.session() as session:
-        order_service.record_transition(session, order_id, "shipped", actor="shipments")
+        order_service.record_transition(runtime.orders_store.on_session(session), order_id, "shipped",
+                                        actor="shipments")
         assert session.get(StockHint, sku) is not None  # shipped: the SKU is read again
 
 

@@ -26,6 +26,7 @@ from sqlalchemy import MetaData, Table, create_engine, inspect, select
 
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.stock import WebhookEvent
+from marketbridge.adapters.db.orders import SqlOrdersRepository
 from marketbridge.adapters.db.people import SqlPeopleRepository
 from marketbridge.adapters.magento import models as magento_models
 from marketbridge.bootstrap import build_runtime
@@ -126,7 +127,7 @@ def test_purge_leaves_no_personal_data_in_any_table(migrated_db_url, fresh_sandb
         made = _result(f"order-create:{created}")
         assert made["magento_increment_id"], made
         with runtime.db.session() as s:
-            states = {o: order_service.get_order_record(s, o).state for o in (created, held, refused, cancelled)}
+            states = {o: order_service.get_order_record(SqlOrdersRepository(s), o).state for o in (created, held, refused, cancelled)}
         assert states == {created: "created", held: "held", refused: "refused", cancelled: "cancelled"}
 
         # the warehouse ships it in Adobe Commerce; marketbridge confirms it on the marketplace

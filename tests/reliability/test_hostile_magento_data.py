@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from marketbridge.adapters.db.models.core import IssueRecord
+from marketbridge.adapters.db.orders import SqlOrdersRepository
 from marketbridge.adapters.magento import models as magento_models
 from marketbridge.adapters.magento.client import MagentoClient
 from marketbridge.bootstrap import build_runtime
@@ -204,7 +205,7 @@ def test_orders_and_shipments_survive_orders_without_items_or_address_and_shipme
     assert all(o.action == "wait" for o in outcomes), outcomes  # no tracks, no items: never sent blind
     assert any(kind.startswith("shipment_") for kind, _ in issues_of(runtime))  # and people are told
     with runtime.db.session() as session:
-        assert orders.get_order_record(session, order_id) is not None  # what was stored stays stored
+        assert orders.get_order_record(SqlOrdersRepository(session), order_id) is not None  # what was stored stays stored
 
 
 def test_refunds_survive_a_credit_memo_without_items(hostile, boxes):

@@ -60,3 +60,34 @@ def test_a_result_passes_through_and_a_programming_error_is_not_swallowed() -> N
 
     with pytest.raises(KeyError):
         order_workflows._guarded(broken, "JL-1-A")
+
+
+def test_a_locked_database_seen_through_the_orders_port_is_the_same_transient_error() -> None:
+    """The orders flow's services meet storage errors as the port's exceptions (issue 18): the
+    adapter's translation keeps the database's own message, so the workflow records the same text."""
+    from marketbridge.adapters.db.orders import _port_errors
+
+    def locked(_runtime: Any, _order_id: str) -> Any:
+        with _port_errors():
+            raise OperationalError("UPDATE marketplace_orders ...", {}, sqlite3.OperationalError("database is locked"))
+
+    result = order_workflows._guarded(locked, "JL-1-A")
+    assert result == {"order_id": "JL-1-A", "transient_error": "database: database is locked"}
+
+
+def test_the_orders_port_names_each_storage_error_the_exactly_once_path_acts_on() -> None:
+    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from marketbridge.adapters.db.orders import _port_errors
+    from marketbridge.ports import OrderAlreadyRecorded, OrderChangedUnderUs, StorageBusy
+
+    with pytest.raises(OrderChangedUnderUs), _port_errors():
+        raise StaleDataError("UPDATE statement on table 'marketplace_orders' expected to update 1 row(s); 0 were matched")
+    with pytest.raises(OrderAlreadyRecorded), _port_errors():
+        raise IntegrityError("INSERT INTO marketplace_orders ...", {}, sqlite3.IntegrityError("UNIQUE constraint failed"))
+    with pytest.raises(StorageBusy) as busy, _port_errors():
+        raise OperationalError("SELECT 1", {}, sqlite3.OperationalError("server closed the connection"))
+    assert busy.value.locked is False and busy.value.detail == "server closed the connection"
+    with pytest.raises(KeyError), _port_errors():  # anything else passes as it is
+        raise KeyError("lines")

@@ -30,9 +30,11 @@ records (tests/unit/test_refunds_flow.py on fakes). So does the catalogue flow:
 mapping and publish-rule rows (tests/unit/test_catalogue_flow.py on fakes). The audit too:
 :class:`AuditStore` / :class:`AuditRepository`, implemented in :mod:`marketbridge.adapters.db.audit`,
 with ``AuditRun`` / ``AuditDrift`` records (tests/unit/test_audit_flow.py on fakes). Both read the
-stock flow's rules and write its hints through :class:`StockRecords`. The orders flow is moving:
+stock flow's rules and write its hints through :class:`StockRecords`. So does the orders flow:
 :class:`OrdersStore` / :class:`OrdersRepository`, implemented in :mod:`marketbridge.adapters.db.orders`,
-serve its reading modules (views, todo, queries) so far (tests/unit/test_orders_flow.py on fakes).
+serve the whole flow: its reading modules and the ones that move the order record (pull, decisions,
+creation, cancellation), whose storage errors are the port's own exceptions
+(tests/unit/test_orders_flow.py on fakes).
 
 One module per concern, re-exported here (``from marketbridge.ports import MagentoPort``):
 ``remote`` (Adobe Commerce, Mirakl), ``shared`` (the issue log, another flow's order records, SKU
@@ -55,7 +57,13 @@ from marketbridge.ports.alerts import AlertsRepository, AlertsStore
 from marketbridge.ports.audit import AuditRepository, AuditStore
 from marketbridge.ports.catalogue import CatalogueRepository, CatalogueStore
 from marketbridge.ports.console import ConsoleQueries, ConsoleStore
-from marketbridge.ports.orders import OrdersRepository, OrdersStore
+from marketbridge.ports.orders import (
+    OrderAlreadyRecorded,
+    OrderChangedUnderUs,
+    OrdersRepository,
+    OrdersStore,
+    StorageBusy,
+)
 from marketbridge.ports.people import PeopleRepository, PeopleStore
 from marketbridge.ports.refunds import RefundsRepository, RefundsStore
 from marketbridge.ports.remote import MagentoPort, MiraklPort
@@ -65,6 +73,7 @@ from marketbridge.ports.shipments import ShipmentsRepository, ShipmentsStore
 __all__ = [
     "AlertsRepository", "AlertsStore", "AuditRepository", "AuditStore", "CatalogueRepository",
     "CatalogueStore", "ConsoleQueries", "ConsoleStore", "IssueLog", "MagentoPort", "MiraklPort",
-    "OrderRecords", "OrdersRepository", "OrdersStore", "PeopleRepository", "PeopleStore", "RefundsRepository",
-    "RefundsStore", "ShipmentsRepository", "ShipmentsStore", "SkuLinks", "StockRecords",
+    "OrderAlreadyRecorded", "OrderChangedUnderUs", "OrderRecords", "OrdersRepository", "OrdersStore",
+    "PeopleRepository", "PeopleStore", "RefundsRepository", "RefundsStore", "ShipmentsRepository",
+    "ShipmentsStore", "SkuLinks", "StockRecords", "StorageBusy",
 ]

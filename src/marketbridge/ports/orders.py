@@ -1,10 +1,14 @@
 """The orders flow's storage port (implemented in :mod:`marketbridge.adapters.db.orders`).
 
-Issue 18 item 2, first part for the orders flow: what the flow's reading modules (``views``,
-``todo``, ``queries``, ``skus``) ask of ``marketplace_orders`` / ``order_lines`` and of the issue
-records they watch, and housekeeping (``upkeep``). The modules that move the order record
-(``record``, ``pulling``, ``decisions``, ``creation``, ``cancellation``) still use their session;
-they come next.
+Issue 18 item 2 for the orders flow: what the flow's reading modules (``views``, ``todo``,
+``queries``, ``skus``) ask of ``marketplace_orders`` / ``order_lines`` and of the issue records they
+watch, housekeeping (``upkeep``), and the writes of the modules that move the order record
+(``record``, ``pulling``, ``decisions``, ``creation``, ``cancellation``): new orders, transitions,
+the OR11 cursor, savepoints.
+
+The storage errors those modules act on are the port's own exceptions (:class:`OrderChangedUnderUs`,
+:class:`OrderAlreadyRecorded`, :class:`StorageBusy`), raised by the adapter's unit of work, so the
+exactly-once path decides on them without importing SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -13,13 +17,35 @@ import datetime as dt
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from marketbridge.ports.shared import IssueLog
+from marketbridge.ports.shared import IssueLog, SkuLinks, StockRecords
 
 if TYPE_CHECKING:
     from marketbridge.adapters.db.models.orders import MarketplaceOrder
     from marketbridge.settings import Settings
+
+
+class OrderChangedUnderUs(Exception):
+    """A concurrent unit of work changed the same order record first (its version moved on): the
+    change made here is rolled back. Read the record again and decide from what it says now; never
+    write over the other change (that lost the poll's transitions once)."""
+
+
+class OrderAlreadyRecorded(Exception):
+    """A concurrent unit of work stored the same new order first (the unique order id refused the
+    second insert): rolled back. Storing it again finds it and updates it instead."""
+
+
+class StorageBusy(Exception):
+    """The database refused for a moment (SQLite's "database is locked", a dropped PostgreSQL
+    connection): as transient as a remote 503. ``locked`` says it was a lock (worth a short wait and
+    another try at once); ``detail`` is the database's own message."""
+
+    def __init__(self, detail: str, *, locked: bool) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.locked = locked
 
 
 @dataclass(frozen=True)
@@ -72,6 +98,49 @@ class OrdersRepository(Protocol):
     @property
     def issues(self) -> IssueLog:
         """The issue records the flow raises and clears, in this unit of work."""
+        ...
+
+    @property
+    def skus(self) -> SkuLinks:
+        """The person-confirmed SKU links, read in this unit of work."""
+        ...
+
+    @property
+    def stock(self) -> StockRecords:
+        """The stock flow's rules and hints, in this unit of work (a transition's re-publish hint
+        commits with the transition)."""
+        ...
+
+    def add_order(self, order: MarketplaceOrder) -> None:
+        """Store a new order record now (it gets its id; a concurrent insert of the same order
+        surfaces as :class:`OrderAlreadyRecorded` when the unit of work ends)."""
+        ...
+
+    def add_transition(self, order: MarketplaceOrder, *, from_state: str | None, to_state: str, at: dt.datetime,
+                       actor: str, facts: dict[str, Any]) -> None:
+        """A row of the order's transition history (``order_transitions``)."""
+        ...
+
+    def flush(self) -> None:
+        """Write the changes made so far now, inside the unit of work (new lines get their ids,
+        and the stock hints written next see them); nothing is committed."""
+        ...
+
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A nested unit of work: an error raised in the block undoes only the block's changes."""
+        ...
+
+    def detach(self, order: MarketplaceOrder) -> None:
+        """Keep ``order`` (and its loaded lines) readable after the unit of work ends, with no tie
+        to it: nothing done to it later is written."""
+        ...
+
+    def cursor(self, name: str) -> str | None:
+        """The stored value of a stream cursor (``stream_cursors``), None when never moved."""
+        ...
+
+    def move_cursor(self, name: str, value: str) -> None:
+        """Store ``value`` as the cursor (the caller keeps it from going backwards)."""
         ...
 
     def run_retention(self, settings: Settings, now: dt.datetime) -> dict[str, int]:
@@ -137,6 +206,8 @@ class OrdersRepository(Protocol):
 
 class OrdersStore(Protocol):
     """The orders flow's storage: each :meth:`unit_of_work` is one transaction, committed when the
-    block ends normally and rolled back when it raises."""
+    block ends normally and rolled back when it raises. A storage error (in the block or at the
+    commit) comes out as :class:`OrderChangedUnderUs`, :class:`OrderAlreadyRecorded` or
+    :class:`StorageBusy`."""
 
     def unit_of_work(self) -> AbstractContextManager[OrdersRepository]: ...

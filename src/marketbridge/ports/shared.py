@@ -42,7 +42,8 @@ class IssueLog(Protocol):
 
 class OrderRecords(Protocol):
     """What the shipments, refunds and audit flows ask of the orders flow inside their unit of work.
-    Implemented over a session by :class:`marketbridge.services.orders.record.SessionOrderRecords`."""
+    Implemented over the orders flow's repository on that unit of work's session by
+    :class:`marketbridge.services.orders.record.RepositoryOrderRecords`."""
 
     def mark_shipped(self, order_id: str, *, carriers: list[str], tracking_numbers: list[str],
                      at: datetime) -> str | None:
@@ -95,8 +96,9 @@ class StockRecords(Protocol):
         ...
 
     def note_hints(self, skus: Iterable[str], *, stock: bool = True, price: bool = False, force: bool = False,
-                   reason: str = "") -> int:
-        """Record that these SKUs may have changed (idempotent; the stock flow re-reads them)."""
+                   exact: bool = False, reason: str = "") -> int:
+        """Record that these SKUs may have changed (idempotent; the stock flow re-reads them);
+        ``exact`` asks for the exact quantity (an order's sale or refusal moved it by a few units)."""
         ...
 
     def force_resend(self, stock_skus: Sequence[str], price_skus: Sequence[str], *, reason: str) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from marketbridge.adapters.errors import TransientError
+from marketbridge.ports.orders import StorageBusy
 from marketbridge.runtime import Runtime, get_runtime
 from marketbridge.services import orders as order_service
 from marketbridge.settings import Settings
@@ -70,6 +71,8 @@ def _guarded(fn: Callable[[Runtime, str], _Result], order_id: str) -> dict[str, 
         # workflow in ERROR under its deterministic id, which later polls return as it is: the
         # full soak left three orders undecided for good after one such error.
         return {"order_id": order_id, "transient_error": f"database: {str(error.orig)[:480]}"}
+    except StorageBusy as error:  # the same, as the orders flow's storage port reports it
+        return {"order_id": order_id, "transient_error": f"database: {error.detail[:480]}"}
     except PoolTimeout as error:
         # No connection of our pool came free within its time-out: the same kind of moment (a full
         # soak left an order undecided for good after one, "QueuePool limit ... reached").

@@ -1,9 +1,10 @@
 """The orders flow's storage over SQLAlchemy: :class:`SqlOrdersStore` implements
-:class:`marketbridge.ports.OrdersStore` (issue 18 item 2), so the queries of the flow's reading
-modules (``views``, ``todo``, ``queries``, ``skus``, ``upkeep``) on ``marketplace_orders``, ``order_lines`` and the stock
-waits in ``issue_records`` are written here and nowhere in those modules. One unit of work is one
+:class:`marketbridge.ports.OrdersStore` (issue 18 item 2), so the flow's queries and writes on
+``marketplace_orders``, ``order_lines``, ``order_transitions``, its OR11 cursor and the stock waits in
+``issue_records`` are written here and nowhere in the services. One unit of work is one
 :meth:`Database.session` (committed at the end of the block, rolled back on an error), exactly the
-transaction the callers opened themselves before.
+transaction the callers opened themselves before; the SQLAlchemy errors the exactly-once path acts
+on come out of it as the port's exceptions (:func:`_port_errors`), the original chained.
 
 Other flows that already hold a session (the stock flow's apply, the personal-data purge, the
 :class:`~marketbridge.ports.OrderRecords` of the other flows' units of work) read through
@@ -17,16 +18,26 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, false, func, or_, select
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.exc import StaleDataError
 
-from marketbridge.adapters.db.models.core import IssueRecord
-from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderLine
+from marketbridge.adapters.db.models.core import IssueRecord, StreamCursor
+from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderLine, OrderTransition
 from marketbridge.adapters.db.session import Database
-from marketbridge.ports import IssueLog
-from marketbridge.ports.orders import IssueOnOrder, OpenLine, StockWait, WorkflowCandidate
+from marketbridge.ports import IssueLog, SkuLinks, StockRecords
+from marketbridge.ports.orders import (
+    IssueOnOrder,
+    OpenLine,
+    OrderAlreadyRecorded,
+    OrderChangedUnderUs,
+    StockWait,
+    StorageBusy,
+    WorkflowCandidate,
+)
 
 if TYPE_CHECKING:
     from marketbridge.settings import Settings
@@ -41,21 +52,67 @@ _RELEASED_LINE_STATES = ("REFUSED", "CANCELED")
 class SqlOrdersRepository:
     """:class:`marketbridge.ports.OrdersRepository` on one session.
 
-    ``issues`` and ``retention`` come from the composition root (:class:`SqlOrdersStore`). Another
-    flow reading the orders flow's answers on its own session builds ``SqlOrdersRepository(session)``
-    without them: it never raises the orders flow's issues nor runs its housekeeping, and asking for
-    them then is a wiring error, reported as such."""
+    ``issues``, ``skus``, ``stock`` and ``retention`` come from the composition root
+    (:class:`SqlOrdersStore`). Another flow reading the orders flow's answers on its own session
+    builds ``SqlOrdersRepository(session)`` without them: it never raises the orders flow's issues
+    nor runs its housekeeping, and asking for them then is a wiring error, reported as such."""
 
-    def __init__(self, session: Session, issues: IssueLog | None = None, retention: RetentionPass | None = None) -> None:
+    def __init__(self, session: Session, issues: IssueLog | None = None, retention: RetentionPass | None = None,
+                 skus: SkuLinks | None = None, stock: StockRecords | None = None) -> None:
         self.session = session
         self._issues = issues
         self._retention = retention
+        self._skus = skus
+        self._stock = stock
 
     @property
     def issues(self) -> IssueLog:
         if self._issues is None:
             raise RuntimeError("this orders repository was built for reads only (no issue log)")
         return self._issues
+
+    @property
+    def skus(self) -> SkuLinks:
+        if self._skus is None:
+            raise RuntimeError("this orders repository was built for reads only (no SKU links)")
+        return self._skus
+
+    @property
+    def stock(self) -> StockRecords:
+        if self._stock is None:
+            raise RuntimeError("this orders repository was built for reads only (no stock records)")
+        return self._stock
+
+    def add_order(self, order: MarketplaceOrder) -> None:
+        self.session.add(order)
+        self.session.flush()
+
+    def add_transition(self, order: MarketplaceOrder, *, from_state: str | None, to_state: str, at: dt.datetime,
+                       actor: str, facts: dict[str, Any]) -> None:
+        self.session.add(OrderTransition(order_pk=order.id, from_state=from_state, to_state=to_state, at=at,
+                                         actor=actor, facts=facts))
+
+    def flush(self) -> None:
+        self.session.flush()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        with self.session.begin_nested():
+            yield
+
+    def detach(self, order: MarketplaceOrder) -> None:
+        self.session.expunge(order)
+
+    def cursor(self, name: str) -> str | None:
+        row = self.session.get(StreamCursor, name)
+        return row.value if row else None
+
+    def move_cursor(self, name: str, value: str) -> None:
+        row = self.session.get(StreamCursor, name)
+        if row is None:
+            self.session.add(StreamCursor(name=name, value=value))
+        else:
+            row.value = value
 
     def run_retention(self, settings: Settings, now: dt.datetime) -> dict[str, int]:
         if self._retention is None:
@@ -161,22 +218,45 @@ class SqlOrdersRepository:
         ).order_by(MarketplaceOrder.id).limit(batch)).all()
 
 
-class SqlOrdersStore:
-    """:class:`marketbridge.ports.OrdersStore` on a :class:`Database`; ``issues`` makes the issue
-    log of a session (``services.issues.SessionIssueLog``) and ``retention`` is the personal-data
-    pass (``services.personal_data.purge``): their rules live in the services, which this adapter
-    does not import."""
+@contextmanager
+def _port_errors() -> Iterator[None]:
+    """SQLAlchemy's errors as the port's: a stale version (the ORM's optimistic check on
+    ``marketplace_orders``) is :class:`OrderChangedUnderUs`, a unique key refusing an insert is
+    :class:`OrderAlreadyRecorded`, an operational error (a lock, a dropped connection) is
+    :class:`StorageBusy` (``locked`` when its text says so, as the poll's retry always tested)."""
+    try:
+        yield
+    except StaleDataError as error:
+        raise OrderChangedUnderUs(str(error)) from error
+    except IntegrityError as error:
+        raise OrderAlreadyRecorded(str(error)) from error
+    except OperationalError as error:
+        raise StorageBusy(str(error.orig), locked="locked" in str(error)) from error
 
-    def __init__(self, db: Database, *, issues: Callable[[Session], IssueLog], retention: RetentionPass) -> None:
+
+class SqlOrdersStore:
+    """:class:`marketbridge.ports.OrdersStore` on a :class:`Database`; ``issues``, ``skus`` and
+    ``stock`` make the issue log, the SKU links and the stock flow's records of a session
+    (``services.issues.SessionIssueLog``, ``services.skus.SessionSkuLinks``,
+    ``services.stock.queries.SessionStockRecords``) and ``retention`` is the personal-data pass
+    (``services.personal_data.purge``): their rules live in the services, which this adapter does
+    not import."""
+
+    def __init__(self, db: Database, *, issues: Callable[[Session], IssueLog], retention: RetentionPass,
+                 skus: Callable[[Session], SkuLinks], stock: Callable[[Session], StockRecords]) -> None:
         self.db = db
         self._issues = issues
         self._retention = retention
+        self._skus = skus
+        self._stock = stock
 
     def on_session(self, session: Session) -> SqlOrdersRepository:
-        """A repository on a transaction the caller owns: nothing is committed here."""
-        return SqlOrdersRepository(session, self._issues(session), self._retention)
+        """A repository on a transaction the caller owns: nothing is committed here, and its errors
+        stay SQLAlchemy's (the caller's transaction handles them)."""
+        return SqlOrdersRepository(session, self._issues(session), self._retention, self._skus(session),
+                                   self._stock(session))
 
     @contextmanager
     def unit_of_work(self) -> Iterator[SqlOrdersRepository]:
-        with self.db.session() as session:
+        with _port_errors(), self.db.session() as session:
             yield self.on_session(session)

@@ -9,16 +9,16 @@ stuck orders, personal-data purge) and :mod:`.views` (what our JSON API and CLI 
 
 **For other flows** (shipments, refunds): move our order record with::
 
-    record_transition(session, order_id, OrderState.SHIPPED, actor="shipments", shipment_id=12)
+    record_transition(orders, order_id, OrderState.SHIPPED, actor="shipments", shipment_id=12)
 
 (see :mod:`.record`). Every command takes the :class:`~marketbridge.runtime.Runtime` (settings,
 storage, both clients) and keeps transactions short: remote calls happen outside a transaction, so
 a slow API never holds a SQLite write lock.
 
-Storage (issue 18): :mod:`.queries`, :mod:`.views`, :mod:`.todo`, :mod:`.skus` and :mod:`.upkeep`
-reach the tables only through the orders storage port (``runtime.orders_store``,
-:class:`marketbridge.ports.OrdersRepository`); the modules that move the order record still open
-their own sessions.
+Storage (issue 18): every module reaches the tables only through the orders storage port
+(``runtime.orders_store``, :class:`marketbridge.ports.OrdersRepository`), the ones that move the
+order record too; the storage errors the exactly-once path acts on (a concurrent change, a
+concurrent insert, a locked database) are the port's exceptions, so no module imports SQLAlchemy.
 
 A test that replaces a function must patch it in the module that looks it up (``creation._place``,
 ``pulling.store_order``), not here.

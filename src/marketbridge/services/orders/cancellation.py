@@ -11,7 +11,6 @@ from marketbridge.adapters.errors import Rejected
 from marketbridge.domain import orders as orders_domain
 from marketbridge.domain.issues import IssueReport
 from marketbridge.runtime import Runtime
-from marketbridge.services import issues as issue_service
 from marketbridge.services.orders.record import CANCELLATION_NOTE, MARKER, S, _transition, get_order_record
 from marketbridge.services.orders.results import CancelResult
 
@@ -20,8 +19,8 @@ def cancel_in_magento(runtime: Runtime, order_id: str) -> CancelResult:
     """The marketplace cancelled an order we created: cancel it in Adobe Commerce (releasing its
     reservation) if not shipped, else raise an issue for customer service."""
     settings = runtime.settings
-    with runtime.db.session() as session:
-        order = get_order_record(session, order_id, settings.order_connection)
+    with runtime.orders_store.unit_of_work() as orders:
+        order = get_order_record(orders, order_id, settings.order_connection)
         if order is None:
             raise LookupError(f"no marketplace order {order_id}")
         if order.state != S.CREATED.value or order.magento_entity_id is None:
@@ -30,8 +29,8 @@ def cancel_in_magento(runtime: Runtime, order_id: str) -> CancelResult:
     magento_order = runtime.magento.get_order(entity_id)
     shipped = any(i.qty_shipped > 0 for i in magento_order.items)
     if shipped:
-        with runtime.db.session() as session:
-            issue_service.record(session, IssueReport(
+        with runtime.orders_store.unit_of_work() as orders:
+            orders.issues.record(IssueReport(
                 orders_domain.ORDER_CANCELLED_AFTER_SHIPMENT, order_id,
                 f"The marketplace cancelled order {order_id}, but Adobe Commerce order {magento_order.increment_id} "
                 "has already shipped."))
@@ -47,18 +46,18 @@ def cancel_in_magento(runtime: Runtime, order_id: str) -> CancelResult:
                 runtime.magento.refund_order(entity_id, comment=f"{MARKER} {order_id} {CANCELLATION_NOTE}")
                 how = "credit_memo"
     except Rejected as error:
-        with runtime.db.session() as session:
-            issue_service.record(session, IssueReport(
+        with runtime.orders_store.unit_of_work() as orders:
+            orders.issues.record(IssueReport(
                 orders_domain.ORDER_CANCEL_FAILED, order_id,
                 f"Order {order_id} was cancelled on the marketplace but Adobe Commerce order "
                 f"{magento_order.increment_id} could not be cancelled.", detail=str(error)))
         return CancelResult(order_id, failed=str(error))
-    with runtime.db.session() as session:
-        order = get_order_record(session, order_id, settings.order_connection)
+    with runtime.orders_store.unit_of_work() as orders:
+        order = get_order_record(orders, order_id, settings.order_connection)
         assert order is not None
         order.reason = "cancelled on the marketplace before shipment"
-        _transition(session, order, S.CANCELLED, actor="marketplace", magento=how)
-        issue_service.clear(session, orders_domain.ORDER_CANCEL_FAILED, order_id)
+        _transition(orders, order, S.CANCELLED, actor="marketplace", magento=how)
+        orders.issues.clear(orders_domain.ORDER_CANCEL_FAILED, order_id)
     return CancelResult(order_id, cancelled=how)
 
 
@@ -67,8 +66,8 @@ def report_unreachable(runtime: Runtime, order_id: str, phase: str, error: str) 
     type_ = {"accept": orders_domain.ORDER_DECISION_FAILED, "cancel": orders_domain.ORDER_CANCEL_FAILED}.get(
         phase, orders_domain.ORDER_CREATION_FAILED)
     what = {"accept": "decide on", "cancel": "cancel", "create": "create", "finish": "invoice"}.get(phase, phase)
-    with runtime.db.session() as session:
-        issue_service.record(session, IssueReport(
+    with runtime.orders_store.unit_of_work() as orders:
+        orders.issues.record(IssueReport(
             type_, order_id,
             f"marketbridge could not {what} order {order_id}: a remote system kept failing, so it stopped retrying.",
             detail=error))

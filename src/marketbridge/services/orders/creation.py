@@ -15,18 +15,16 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderLine, OrderTransition
+from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderLine
 from marketbridge.adapters.errors import Rejected
 from marketbridge.adapters.magento import models as magento_models
 from marketbridge.adapters.magento.criteria import SearchCriteria
 from marketbridge.domain import orders as orders_domain
 from marketbridge.domain.issues import IssueReport
 from marketbridge.domain.money import to_money, wire_number
+from marketbridge.ports.orders import OrdersRepository
 from marketbridge.runtime import Runtime
-from marketbridge.services import issues as issue_service
 from marketbridge.services.orders.decisions import DecisionNotAllowed
 from marketbridge.services.orders.record import (
     MARKER,
@@ -39,7 +37,6 @@ from marketbridge.services.orders.record import (
 from marketbridge.services.orders.results import CreationResult, FinishResult
 from marketbridge.services.orders.skus import Catalog, confirmed_links, resolve_sku
 from marketbridge.services.orders.todo import workflow_id
-from marketbridge.services.skus import SessionSkuLinks
 from marketbridge.settings import OrderCreationMode, Settings
 
 ISO3_TO_ISO2 = {
@@ -155,15 +152,15 @@ only a SHIPPING order is ever placed."""
 def create_in_magento(runtime: Runtime, order_id: str) -> CreationResult:
     """Create the Adobe Commerce order for a paid marketplace order, exactly once."""
     settings = runtime.settings
-    with runtime.db.session() as session:
-        order = get_order_record(session, order_id, settings.order_connection)
+    with runtime.orders_store.unit_of_work() as orders:
+        order = get_order_record(orders, order_id, settings.order_connection)
         if order is None:
             raise LookupError(f"no marketplace order {order_id}")
         if order.magento_entity_id is not None:
             return CreationResult(order_id, magento_entity_id=order.magento_entity_id, already=True)
         if order.state != S.AWAITING_PAYMENT.value or order.marketplace_state not in PAID_STATES:
             return CreationResult(order_id, state=order.state, skipped=True)
-        session.expunge(order)
+        orders.detach(order)
     existing = _find_existing(runtime, order)
     if existing is not None:
         return _record_created(runtime, order_id, existing.entity_id, existing.increment_id, found=True)
@@ -173,24 +170,24 @@ def create_in_magento(runtime: Runtime, order_id: str) -> CreationResult:
     try:
         entity_id = _place(runtime, order)
     except CreationBlocked as blocked:
-        with runtime.db.session() as session:
-            issue_service.record(session, IssueReport(blocked.type, order_id,
-                                                f"Order {order_id} was not created in Adobe Commerce: {blocked.message}."))
+        with runtime.orders_store.unit_of_work() as orders:
+            orders.issues.record(IssueReport(blocked.type, order_id,
+                                             f"Order {order_id} was not created in Adobe Commerce: {blocked.message}."))
         return CreationResult(order_id, blocked=blocked.message)
     except Rejected as error:
         if orders_domain.is_stock_shortage(error.message):
             skus = sorted({line.magento_sku or line.offer_sku for line in order.lines if line.accepted is not False})
-            with runtime.db.session() as session:
-                issue_service.record(session, IssueReport(
+            with runtime.orders_store.unit_of_work() as orders:
+                orders.issues.record(IssueReport(
                     orders_domain.ORDER_WAITING_FOR_STOCK, order_id,
                     f"Order {order_id} is paid but Adobe Commerce has no stock left for it ({', '.join(skus)}); "
                     "marketbridge creates it as soon as the stock is back.",
                     detail=str(error), context={"skus": skus, "attempt": order.create_attempt}))
             return CreationResult(order_id, waiting_for_stock=tuple(skus))
-        with runtime.db.session() as session:
-            issue_service.record(session, IssueReport(orders_domain.ORDER_CREATION_FAILED, order_id,
-                                                f"Adobe Commerce rejected order {order_id}: {error.message}",
-                                                detail=str(error)))
+        with runtime.orders_store.unit_of_work() as orders:
+            orders.issues.record(IssueReport(orders_domain.ORDER_CREATION_FAILED, order_id,
+                                             f"Adobe Commerce rejected order {order_id}: {error.message}",
+                                             detail=str(error)))
         return CreationResult(order_id, rejected=str(error))
     placed = runtime.magento.get_order(entity_id)
     return _record_created(runtime, order_id, placed.entity_id, placed.increment_id, found=False)
@@ -205,8 +202,8 @@ def _place(runtime: Runtime, order: MarketplaceOrder) -> int:
     billing_raw = ((order.raw or {}).get("customer") or {}).get("billing_address")
     billing = _magento_address(billing_raw, email) if isinstance(billing_raw, dict) and billing_raw.get("street_1") else address
     catalog = Catalog.of(runtime)
-    with runtime.db.session() as session:
-        links = confirmed_links(SessionSkuLinks(session), [line.offer_sku for line in order.lines if not line.magento_sku])
+    with runtime.orders_store.unit_of_work() as orders:
+        links = confirmed_links(orders.skus, [line.offer_sku for line in order.lines if not line.magento_sku])
     wanted = []
     for line in order.lines:
         if line.accepted is False or line.marketplace_state in ("REFUSED", "CANCELED"):
@@ -278,18 +275,18 @@ def _place_direct(runtime: Runtime, order: MarketplaceOrder, catalog: Catalog, w
 
 def _record_created(runtime: Runtime, order_id: str, entity_id: int, increment_id: str, *,
                     found: bool) -> CreationResult:
-    def record(session: Session) -> bool:
+    def record(orders: OrdersRepository) -> bool:
         """Record the creation; True when the order was cancelled meanwhile."""
-        order = get_order_record(session, order_id, runtime.settings.order_connection)
+        order = get_order_record(orders, order_id, runtime.settings.order_connection)
         assert order is not None
         order.magento_entity_id = entity_id
         order.magento_increment_id = increment_id
         if order.state == S.AWAITING_PAYMENT.value:
-            _transition(session, order, S.CREATED, magento_entity_id=entity_id, magento_increment_id=increment_id,
+            _transition(orders, order, S.CREATED, magento_entity_id=entity_id, magento_increment_id=increment_id,
                         found_existing=found)
         for type_ in (orders_domain.ORDER_CREATION_FAILED, orders_domain.ORDER_CUSTOM_OPTION_MISSING, orders_domain.ORDER_ADDRESS_MISSING,
                       orders_domain.ORDER_WAITING_FOR_STOCK):
-            issue_service.clear(session, type_, order_id)
+            orders.issues.clear(type_, order_id)
         return order.state == S.CANCELLED.value
 
     cancelled_meanwhile = _write_with_retry(runtime, record)
@@ -307,15 +304,14 @@ def _cancel_created_after_cancellation(runtime: Runtime, order_id: str, entity_i
         how = "cancelled" if runtime.magento.cancel_order(entity_id) else "not cancellable"
     except Rejected as error:
         how = f"failed: {error.message}"
-    with runtime.db.session() as session:
-        order = get_order_record(session, order_id, runtime.settings.order_connection)
+    with runtime.orders_store.unit_of_work() as orders:
+        order = get_order_record(orders, order_id, runtime.settings.order_connection)
         assert order is not None
-        session.add(OrderTransition(order_pk=order.id, from_state=order.state, to_state=order.state, at=utcnow(),
-                                    actor="system", facts={"magento_entity_id": entity_id, "magento": how,
-                                                           "note": "created while being cancelled; Magento order "
-                                                                   "cancelled"}))
+        orders.add_transition(order, from_state=order.state, to_state=order.state, at=utcnow(), actor="system",
+                              facts={"magento_entity_id": entity_id, "magento": how,
+                                     "note": "created while being cancelled; Magento order cancelled"})
         if how != "cancelled":
-            issue_service.record(session, IssueReport(
+            orders.issues.record(IssueReport(
                 orders_domain.ORDER_CANCEL_FAILED, order_id,
                 f"Order {order_id} was cancelled on the marketplace while it was being created; Adobe Commerce "
                 f"order {increment_id} could not be cancelled ({how}).", detail=how))
@@ -343,8 +339,8 @@ def finish_creation(runtime: Runtime, order_id: str) -> FinishResult:
     """After creation: invoice (the marketplace already captured payment), the marketplace totals as
     an order comment, and the totals check. Each part looks at the order first, so a repeat is harmless."""
     settings = runtime.settings
-    with runtime.db.session() as session:
-        order = get_order_record(session, order_id, settings.order_connection)
+    with runtime.orders_store.unit_of_work() as orders:
+        order = get_order_record(orders, order_id, settings.order_connection)
         if (order is None or order.magento_entity_id is None or order.state == S.CANCELLED.value
                 or order.marketplace_state == "CANCELED"):
             # cancelled on the marketplace: not invoiced (the cancellation then needs no credit
@@ -370,30 +366,30 @@ def finish_creation(runtime: Runtime, order_id: str) -> FinishResult:
     theirs = {"subtotal": magento_order.subtotal, "shipping": magento_order.shipping_amount,
               "grand_total": magento_order.grand_total}  # as Adobe Commerce sent them: JSON numbers
     differences = orders_domain.compare_totals(ours, {k: to_money(v) for k, v in theirs.items()}, settings.totals_tolerance)
-    with runtime.db.session() as session:
-        order = get_order_record(session, order_id, settings.order_connection)
+    with runtime.orders_store.unit_of_work() as orders:
+        order = get_order_record(orders, order_id, settings.order_connection)
         assert order is not None
         order.magento_totals = theirs
         if differences:
             text = ", ".join(f"{d.field} marketplace {d.marketplace:.2f} vs Adobe Commerce {d.magento:.2f}"
                              for d in differences)
-            issue_service.record(session, IssueReport(
+            orders.issues.record(IssueReport(
                 orders_domain.ORDER_TOTALS_MISMATCH, order_id,
                 f"Order {order_id} (Adobe Commerce {order.magento_increment_id}) totals differ: {text}.",
                 context={"marketplace": {k: wire_number(v) for k, v in ours.items()}, "magento": theirs}))
         else:
-            issue_service.clear(session, orders_domain.ORDER_TOTALS_MISMATCH, order_id)
+            orders.issues.clear(orders_domain.ORDER_TOTALS_MISMATCH, order_id)
     return FinishResult(order_id, invoiced=invoiced, differences=tuple(d.field for d in differences))
 
 
 def request_retry(runtime: Runtime, order_id: str, *, actor: str) -> str:
     """A person asks to try the creation again (after fixing the cause): a new workflow id."""
-    with runtime.db.session() as session:
-        order = get_order_record(session, order_id, runtime.settings.order_connection)
+    with runtime.orders_store.unit_of_work() as orders:
+        order = get_order_record(orders, order_id, runtime.settings.order_connection)
         if order is None:
             raise LookupError(f"no marketplace order {order_id}")
         if order.state != S.AWAITING_PAYMENT.value:
             raise DecisionNotAllowed(f"order {order_id} is {order.state}; only orders awaiting creation can be retried")
         order.create_attempt += 1
-        issue_service.audit(session, actor, "order.retry", "order", order_id, attempt=order.create_attempt)
+        orders.issues.audit(actor, "order.retry", "order", order_id, attempt=order.create_attempt)
         return workflow_id("create", order)

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy.orm import Session
-
-from marketbridge.adapters.db.orders import SqlOrdersRepository
 from marketbridge.adapters.errors import Rejected, RemoteError
 from marketbridge.domain import orders as orders_domain
 from marketbridge.domain.issues import IssueReport
 from marketbridge.domain.orders import SkuMatch
+from marketbridge.ports.orders import OrdersRepository
 from marketbridge.runtime import Runtime
-from marketbridge.services import issues as issue_service
 from marketbridge.services.orders.pulling import store_order
 from marketbridge.services.orders.record import S, _transition, _write_with_retry, get_order_record
 from marketbridge.services.orders.results import DecisionResult
@@ -30,8 +27,6 @@ from marketbridge.services.orders.skus import (
     price_rules,
     resolve_sku,
 )
-from marketbridge.services.skus import SessionSkuLinks
-from marketbridge.services.stock.queries import SessionStockRecords
 from marketbridge.settings import Settings
 
 
@@ -44,8 +39,8 @@ def acceptance_rules(settings: Settings) -> orders_domain.AcceptanceRules:
 def decide(runtime: Runtime, order_id: str) -> DecisionResult:
     """Apply the acceptance rules to a received order and send OR21 (or hold it for a person)."""
     settings = runtime.settings
-    with runtime.db.session() as session:
-        order = get_order_record(session, order_id, settings.order_connection)
+    with runtime.orders_store.unit_of_work() as orders:
+        order = get_order_record(orders, order_id, settings.order_connection)
         if order is None:
             raise LookupError(f"no marketplace order {order_id}")
         if order.state != S.RECEIVED.value or order.marketplace_state != "WAITING_ACCEPTANCE":
@@ -53,18 +48,18 @@ def decide(runtime: Runtime, order_id: str) -> DecisionResult:
         lines = [(line.order_line_id, line.offer_sku, line.quantity, line.unit_price) for line in order.lines
                  if line.marketplace_state == "WAITING_ACCEPTANCE"]
         currency = order.currency
-        links = confirmed_links(SessionSkuLinks(session), [offer_sku for _, offer_sku, _, _ in lines])
-        rule_rows = price_rules(SessionStockRecords(session))
+        links = confirmed_links(orders.skus, [offer_sku for _, offer_sku, _, _ in lines])
+        rule_rows = price_rules(orders.stock)
     catalog = Catalog.of(runtime)
     resolved = {}
     for line_id, offer_sku, _qty, _unit in lines:
         resolved[line_id] = resolve_sku(catalog, offer_sku, links.get(offer_sku))
-    with runtime.db.session() as session:  # other open orders' quantities, counted once per decision
-        for line in get_order_record(session, order_id, settings.order_connection).lines:  # type: ignore[union-attr]
+    with runtime.orders_store.unit_of_work() as orders:  # other open orders' quantities, counted once per decision
+        for line in get_order_record(orders, order_id, settings.order_connection).lines:  # type: ignore[union-attr]
             if line.order_line_id in resolved:
                 line.magento_sku, line.sku_match = resolved[line.order_line_id][0], resolved[line.order_line_id][1].value
-        session.flush()
-        reserved = open_reservations(SqlOrdersRepository(session), settings, order_id)
+        orders.flush()
+        reserved = open_reservations(orders, settings, order_id)
     facts = []
     for line_id, offer_sku, qty, unit in lines:
         sku, how = resolved[line_id]
@@ -83,8 +78,8 @@ def _apply_decision(runtime: Runtime, order_id: str, decision: orders_domain.Acc
                     facts: Sequence[orders_domain.LineFacts], *, actor: str) -> DecisionResult:
     settings = runtime.settings
     by_line = {d.order_line_id: d for d in decision.lines}
-    with runtime.db.session() as session:
-        order = get_order_record(session, order_id, settings.order_connection)
+    with runtime.orders_store.unit_of_work() as orders:
+        order = get_order_record(orders, order_id, settings.order_connection)
         assert order is not None
         for line in order.lines:
             d = by_line.get(line.order_line_id)
@@ -96,15 +91,15 @@ def _apply_decision(runtime: Runtime, order_id: str, decision: orders_domain.Acc
         order.reason = decision.reasons_text()
         for f in facts:
             if f.match is SkuMatch.NORMALISED and f.magento_sku:
-                issue_service.record(session, IssueReport(
+                orders.issues.record(IssueReport(
                     orders_domain.ORDER_SKU_NORMALISED, f.offer_sku,
                     f"Marketplace offer SKU {f.offer_sku!r} matched Adobe Commerce SKU {f.magento_sku!r} only after "
                     f"removing spaces or changing case (order {order_id}).", context={"order_id": order_id}))
         if decision.outcome is orders_domain.Outcome.HOLD:
-            _transition(session, order, S.HELD, actor=actor, reasons=order.reason)
+            _transition(orders, order, S.HELD, actor=actor, reasons=order.reason)
             deadline = order.acceptance_deadline
             when = deadline.strftime("%Y-%m-%d %H:%M UTC") if deadline else "unknown"
-            issue_service.record(session, IssueReport(
+            orders.issues.record(IssueReport(
                 orders_domain.ORDER_HELD, order_id,
                 f"Order {order_id} is held for a decision: {order.reason}. The marketplace refuses it automatically "
                 f"at {when}.", context={"acceptance_deadline": deadline.isoformat() if deadline else None}))
@@ -125,35 +120,35 @@ def send_decision(runtime: Runtime, order_id: str, or21: dict[str, bool], *, act
             fresh = next(iter(runtime.mirakl.iter_offset("OR11", {"order_ids": order_id})), None)
         except RemoteError:
             pass
-        with runtime.db.session() as session:
+        with runtime.orders_store.unit_of_work() as orders:
             if fresh is not None:
-                store_order(session, settings, fresh)
-            order = get_order_record(session, order_id, settings.order_connection)
+                store_order(orders, settings, fresh)
+            order = get_order_record(orders, order_id, settings.order_connection)
             assert order is not None
             if order.marketplace_state == "WAITING_ACCEPTANCE":
-                issue_service.record(session, IssueReport(
+                orders.issues.record(IssueReport(
                     orders_domain.ORDER_DECISION_FAILED, order_id,
                     f"The marketplace rejected the {outcome} decision for order {order_id}.", detail=str(error)))
             return DecisionResult(order_id, order.state, outcome, rejected=str(error))
     accepted_any = any(or21.values())
 
-    def record(session: Session) -> DecisionResult:
-        order = get_order_record(session, order_id, settings.order_connection)
+    def record(orders: OrdersRepository) -> DecisionResult:
+        order = get_order_record(orders, order_id, settings.order_connection)
         assert order is not None
         for line in order.lines:
             if line.order_line_id in or21:
                 line.accepted = or21[line.order_line_id]
         if order.state in (S.RECEIVED.value, S.HELD.value):  # a concurrent poll may have moved it on already
             if accepted_any:  # (lines refused with it are re-published by the transition, as every line)
-                _transition(session, order, S.ACCEPTED, actor=actor, or21=or21, outcome=outcome)
+                _transition(orders, order, S.ACCEPTED, actor=actor, or21=or21, outcome=outcome)
             else:
                 order.reason = reason
-                _transition(session, order, S.REFUSED, actor=actor, or21=or21, reason=reason)
-                issue_service.record(session, IssueReport(orders_domain.ORDER_REFUSED, order_id,
-                                                    f"Order {order_id} was refused: {reason}."))
-        issue_service.clear(session, orders_domain.ORDER_HELD, order_id)
-        issue_service.clear(session, orders_domain.ORDER_ACCEPTANCE_DEADLINE_NEAR, order_id)
-        issue_service.clear(session, orders_domain.ORDER_DECISION_FAILED, order_id)
+                _transition(orders, order, S.REFUSED, actor=actor, or21=or21, reason=reason)
+                orders.issues.record(IssueReport(orders_domain.ORDER_REFUSED, order_id,
+                                                 f"Order {order_id} was refused: {reason}."))
+        orders.issues.clear(orders_domain.ORDER_HELD, order_id)
+        orders.issues.clear(orders_domain.ORDER_ACCEPTANCE_DEADLINE_NEAR, order_id)
+        orders.issues.clear(orders_domain.ORDER_DECISION_FAILED, order_id)
         return DecisionResult(order_id, order.state, outcome)
 
     return _write_with_retry(runtime, record)
@@ -167,8 +162,8 @@ class DecisionNotAllowed(Exception):
 def decide_by_person(runtime: Runtime, order_id: str, accept: bool, *, actor: str) -> DecisionResult:
     """A person's decision on a held (or still undecided) order: every waiting line accepted or refused."""
     settings = runtime.settings
-    with runtime.db.session() as session:
-        order = get_order_record(session, order_id, settings.order_connection)
+    with runtime.orders_store.unit_of_work() as orders:
+        order = get_order_record(orders, order_id, settings.order_connection)
         if order is None:
             raise LookupError(f"no marketplace order {order_id}")
         if order.state not in (S.HELD.value, S.RECEIVED.value) or order.marketplace_state != "WAITING_ACCEPTANCE":
@@ -176,6 +171,6 @@ def decide_by_person(runtime: Runtime, order_id: str, accept: bool, *, actor: st
                 f"order {order_id} is {order.state} (marketplace: {order.marketplace_state}); only held orders "
                 "waiting for acceptance can be decided")
         or21 = {line.order_line_id: accept for line in order.lines if line.marketplace_state == "WAITING_ACCEPTANCE"}
-        issue_service.audit(session, actor, "order.accept" if accept else "order.refuse", "order", order_id)
+        orders.issues.audit(actor, "order.accept" if accept else "order.refuse", "order", order_id)
     reason = "accepted by a person" if accept else f"refused by {actor}"
     return send_decision(runtime, order_id, or21, actor=actor, outcome="accept" if accept else "refuse", reason=reason)

@@ -19,21 +19,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
-
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.core import StreamCursor
-from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderLine, OrderTransition
+from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderLine
 from marketbridge.adapters.mirakl import models as mirakl_models
 from marketbridge.domain import orders as orders_domain
 from marketbridge.domain.issues import IssueReport
 from marketbridge.domain.money import UNIT_PRICE_SCALE, quantize, to_money
 from marketbridge.domain.orders import OrderState
+from marketbridge.ports.orders import OrderAlreadyRecorded, OrderChangedUnderUs, OrdersRepository, StorageBusy
 from marketbridge.runtime import Runtime
-from marketbridge.services import issues as issue_service
 from marketbridge.services.orders.record import S, _transition, log
 from marketbridge.settings import Settings
 
@@ -49,18 +43,14 @@ def _parse_time(value: str | None) -> dt.datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
-def read_cursor(session: Session, settings: Settings) -> dt.datetime | None:
-    row = session.get(StreamCursor, cursor_name(settings))
-    return _parse_time(row.value) if row else None
+def read_cursor(orders: OrdersRepository, settings: Settings) -> dt.datetime | None:
+    return _parse_time(orders.cursor(cursor_name(settings)))
 
 
-def write_cursor(session: Session, settings: Settings, moment: dt.datetime) -> None:
-    row = session.get(StreamCursor, cursor_name(settings))
-    value = moment.astimezone(dt.UTC).isoformat()
-    if row is None:
-        session.add(StreamCursor(name=cursor_name(settings), value=value))
-    elif (_parse_time(row.value) or moment) <= moment:  # never backwards
-        row.value = value
+def write_cursor(orders: OrdersRepository, settings: Settings, moment: dt.datetime) -> None:
+    current = orders.cursor(cursor_name(settings))
+    if current is None or (_parse_time(current) or moment) <= moment:  # never backwards
+        orders.move_cursor(cursor_name(settings), moment.astimezone(dt.UTC).isoformat())
 
 
 @dataclass
@@ -81,8 +71,8 @@ def pull(runtime: Runtime, *, now: dt.datetime | None = None) -> PullResult:
     the cursor to the newest update date stored, never past an order that failed to be stored."""
     settings = runtime.settings
     now = now or utcnow()
-    with runtime.db.session() as session:
-        cursor = read_cursor(session, settings)
+    with runtime.orders_store.unit_of_work() as orders:
+        cursor = read_cursor(orders, settings)
     since = (cursor - dt.timedelta(seconds=settings.order_poll_overlap_seconds)) if cursor else (
         now - dt.timedelta(seconds=settings.order_initial_lookback_seconds))
     result = PullResult()
@@ -96,13 +86,13 @@ def pull(runtime: Runtime, *, now: dt.datetime | None = None) -> PullResult:
         order first; if it still fails the order counts as failed (the cursor stays before it)."""
         for attempt in range(3):
             try:
-                with runtime.db.session() as session:
-                    return store_order(session, settings, raw)
-            except (IntegrityError, StaleDataError):
+                with runtime.orders_store.unit_of_work() as orders:
+                    return store_order(orders, settings, raw)
+            except (OrderAlreadyRecorded, OrderChangedUnderUs):
                 if attempt == 2:  # a concurrent poll or decision changed the same order: read it again
                     raise
-            except OperationalError as error:
-                if "locked" not in str(error) or attempt == 2:
+            except StorageBusy as error:
+                if not error.locked or attempt == 2:
                     raise
                 time.sleep(0.2 * (attempt + 1))
         raise AssertionError("unreachable")
@@ -144,10 +134,10 @@ def pull(runtime: Runtime, *, now: dt.datetime | None = None) -> PullResult:
     target = newest_ok
     if oldest_failed is not None and (target is None or oldest_failed < target):
         target = oldest_failed
-    with runtime.db.session() as session:
+    with runtime.orders_store.unit_of_work() as orders:
         if target is not None:
-            write_cursor(session, settings, target)
-        stored_cursor = read_cursor(session, settings)
+            write_cursor(orders, settings, target)
+        stored_cursor = read_cursor(orders, settings)
     result.cursor = stored_cursor.isoformat() if stored_cursor else None
     return result
 
@@ -172,13 +162,11 @@ def _strip_personal(raw: dict[str, Any]) -> dict[str, Any]:
     return clean
 
 
-def store_order(session: Session, settings: Settings, raw: dict[str, Any]) -> str:
+def store_order(orders: OrdersRepository, settings: Settings, raw: dict[str, Any]) -> str:
     """Upsert one OR11 order: ``"new"``, ``"updated"`` or ``"duplicate"`` (same or older update date,
     as overlapping polls return). Also applies what the marketplace's state implies for our record."""
     parsed = mirakl_models.Order.model_validate(raw)
-    order = session.scalars(select(MarketplaceOrder).where(
-        MarketplaceOrder.connection == settings.order_connection,
-        MarketplaceOrder.order_id == parsed.order_id)).first()
+    order = orders.order(parsed.order_id, settings.order_connection)
     outcome = "updated"
     if order is None:
         order = MarketplaceOrder(
@@ -187,14 +175,13 @@ def store_order(session: Session, settings: Settings, raw: dict[str, Any]) -> st
             marketplace_state=parsed.order_state, currency=parsed.currency_iso_code, received_at=utcnow(),
             state_changed_at=utcnow(),
         )
-        session.add(order)
-        session.flush()
-        session.add(OrderTransition(order_pk=order.id, from_state=None, to_state=S.RECEIVED.value,
-                                    at=order.received_at, facts={"marketplace_state": parsed.order_state}))
+        orders.add_order(order)
+        orders.add_transition(order, from_state=None, to_state=S.RECEIVED.value, at=order.received_at,
+                              actor="system", facts={"marketplace_state": parsed.order_state})
         outcome = "new"
     elif parsed.last_updated_date <= order.marketplace_updated_at and parsed.order_state == order.marketplace_state:
         before = order.state
-        _follow_safely(session, order)  # a record left behind by a concurrent change catches up
+        _follow_safely(orders, order)  # a record left behind by a concurrent change catches up
         return "duplicate" if order.state == before else "updated"
     order.commercial_id = parsed.commercial_id
     order.marketplace_state = parsed.order_state
@@ -234,27 +221,27 @@ def store_order(session: Session, settings: Settings, raw: dict[str, Any]) -> st
                 log.warning("order.line_decision_overtaken", order_id=order.order_id, line=line.order_line_id,
                             ours=row.accepted, marketplace_state=line.order_line_state)
             row.accepted = marketplace_says
-    session.flush()
-    _follow_safely(session, order)
+    orders.flush()
+    _follow_safely(orders, order)
     return outcome
 
 
-def _follow_safely(session: Session, order: MarketplaceOrder) -> None:
+def _follow_safely(orders: OrdersRepository, order: MarketplaceOrder) -> None:
     try:
-        _follow_marketplace(session, order)
+        _follow_marketplace(orders, order)
     except orders_domain.TransitionNotAllowed as error:  # our record is behind: keep the payload, never block the poll
         log.warning("order.unfollowed_state", order_id=order.order_id, marketplace_state=order.marketplace_state,
                     state=order.state, error=str(error))
 
 
-def _follow_marketplace(session: Session, order: MarketplaceOrder) -> None:
+def _follow_marketplace(orders: OrdersRepository, order: MarketplaceOrder) -> None:
     """Transitions the marketplace's own state implies (no remote call)."""
     mp, state = order.marketplace_state, OrderState(order.state)
     if state == S.HELD and mp in ("WAITING_DEBIT", "WAITING_DEBIT_PAYMENT", "SHIPPING"):
         # someone accepted it in the marketplace back office: follow, so that it is still created
-        _transition(session, order, S.ACCEPTED, actor="marketplace", note="accepted outside marketbridge")
-        issue_service.clear(session, orders_domain.ORDER_HELD, order.order_id)
-        issue_service.clear(session, orders_domain.ORDER_ACCEPTANCE_DEADLINE_NEAR, order.order_id)
+        _transition(orders, order, S.ACCEPTED, actor="marketplace", note="accepted outside marketbridge")
+        orders.issues.clear(orders_domain.ORDER_HELD, order.order_id)
+        orders.issues.clear(orders_domain.ORDER_ACCEPTANCE_DEADLINE_NEAR, order.order_id)
         state = S.ACCEPTED
     if mp == "REFUSED" and state in (S.RECEIVED, S.HELD):
         reason = order.raw.get("order_state_reason_code") or ""
@@ -262,28 +249,28 @@ def _follow_marketplace(session: Session, order: MarketplaceOrder) -> None:
         text = ("refused automatically by the marketplace: the acceptance deadline passed" if automatic
                 else "refused on the marketplace (outside marketbridge)")
         order.reason = text
-        _transition(session, order, S.REFUSED, actor="marketplace", reason=text, automatic=automatic)
-        issue_service.clear(session, orders_domain.ORDER_HELD, order.order_id)
-        issue_service.clear(session, orders_domain.ORDER_ACCEPTANCE_DEADLINE_NEAR, order.order_id)
-        issue_service.record(session, IssueReport(orders_domain.ORDER_REFUSED, order.order_id,
-                                            f"Order {order.order_id} was {text}."))
+        _transition(orders, order, S.REFUSED, actor="marketplace", reason=text, automatic=automatic)
+        orders.issues.clear(orders_domain.ORDER_HELD, order.order_id)
+        orders.issues.clear(orders_domain.ORDER_ACCEPTANCE_DEADLINE_NEAR, order.order_id)
+        orders.issues.record(IssueReport(orders_domain.ORDER_REFUSED, order.order_id,
+                                         f"Order {order.order_id} was {text}."))
     elif mp == "CANCELED" and state in orders_domain.PRE_CREATION_STATES:
         order.reason = "cancelled on the marketplace before it was created in Adobe Commerce"
-        _transition(session, order, S.CANCELLED, actor="marketplace", reason=order.reason)
+        _transition(orders, order, S.CANCELLED, actor="marketplace", reason=order.reason)
         # nothing is left to do for what was blocking the creation (found by the full soak)
         for type_ in (orders_domain.ORDER_HELD, orders_domain.ORDER_ADDRESS_MISSING, orders_domain.ORDER_WAITING_FOR_STOCK,
                       orders_domain.ORDER_CREATION_FAILED, orders_domain.ORDER_CUSTOM_OPTION_MISSING):
-            issue_service.clear(session, type_, order.order_id)
+            orders.issues.clear(type_, order.order_id)
     elif mp in ("WAITING_DEBIT", "WAITING_DEBIT_PAYMENT", "SHIPPING") and state in (S.RECEIVED, S.ACCEPTED):
-        _transition(session, order, S.AWAITING_PAYMENT, actor="marketplace", marketplace_state=mp)
+        _transition(orders, order, S.AWAITING_PAYMENT, actor="marketplace", marketplace_state=mp)
     elif mp in ("SHIPPED", "TO_COLLECT", "RECEIVED") and state == S.CREATED:
-        _transition(session, order, S.SHIPPED, actor="marketplace", marketplace_state=mp)
+        _transition(orders, order, S.SHIPPED, actor="marketplace", marketplace_state=mp)
     elif mp == "CLOSED" and state in (S.SHIPPED, S.REFUNDED, S.REFUSED, S.CANCELLED, S.CREATED):
-        _transition(session, order, S.CLOSED, actor="marketplace")
+        _transition(orders, order, S.CLOSED, actor="marketplace")
     if order.state == S.AWAITING_PAYMENT.value and mp == "SHIPPING":
         if order.shipping_address is None and order.personal_data_purged_at is None:
-            issue_service.record(session, IssueReport(
+            orders.issues.record(IssueReport(
                 orders_domain.ORDER_ADDRESS_MISSING, order.order_id,
                 f"Order {order.order_id} is paid but has no shipping address, so it cannot be created yet."))
         else:
-            issue_service.clear(session, orders_domain.ORDER_ADDRESS_MISSING, order.order_id)
+            orders.issues.clear(orders_domain.ORDER_ADDRESS_MISSING, order.order_id)

@@ -2,8 +2,10 @@
 
 **For other flows** (shipments, refunds): move our order record with::
 
-    record_transition(session, order_id, OrderState.SHIPPED, actor="shipments", shipment_id=12)
+    record_transition(orders, order_id, OrderState.SHIPPED, actor="shipments", shipment_id=12)
 
+on an orders repository (:class:`marketbridge.ports.OrdersRepository`; the other flows' units of
+work reach it through :class:`RepositoryOrderRecords`).
 It checks the state machine in :mod:`marketbridge.domain.orders`, writes a timestamped row in
 ``order_transitions`` with the keyword facts, is a no-op when the order is already in that state,
 raises ``LookupError`` for an unknown order and ``TransitionNotAllowed`` for an illegal move.
@@ -22,15 +24,12 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import structlog
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
-from sqlalchemy.orm.exc import StaleDataError
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderTransition
-from marketbridge.adapters.db.orders import SqlOrdersRepository
+from marketbridge.adapters.db.models.orders import MarketplaceOrder
 from marketbridge.domain import orders as orders_domain
 from marketbridge.domain.orders import OrderState
+from marketbridge.ports.orders import OrderChangedUnderUs, OrdersRepository
 from marketbridge.runtime import Runtime
 from marketbridge.services.orders import queries
 
@@ -49,23 +48,21 @@ def is_cancellation_memo(comment: str) -> bool:
 
 
 
-def get_order_record(session: Session, order_id: str, connection: str | None = None) -> MarketplaceOrder | None:
-    query = select(MarketplaceOrder).where(MarketplaceOrder.order_id == order_id)
-    if connection is not None:
-        query = query.where(MarketplaceOrder.connection == connection)
-    return session.scalars(query.options(selectinload(MarketplaceOrder.lines)).limit(1)).first()
+def get_order_record(orders: OrdersRepository, order_id: str, connection: str | None = None) -> MarketplaceOrder | None:
+    """The record with its lines (of ``connection`` when given), None for an unknown order."""
+    return orders.order(order_id, connection)
 
 
 OFFER_CHANGING_STATES = frozenset(s.value for s in (S.ACCEPTED, S.HELD, S.AWAITING_PAYMENT, S.REFUSED, S.CANCELLED))
 
 
-def _transition(session: Session, order: MarketplaceOrder, new_state: OrderState | str, *, actor: str = "system",
-                **facts: Any) -> bool:
+def _transition(orders: OrdersRepository, order: MarketplaceOrder, new_state: OrderState | str, *,
+                actor: str = "system", **facts: Any) -> bool:
     if not orders_domain.check_transition(order.state, new_state):
         return False
     now = utcnow()
-    session.add(OrderTransition(order_pk=order.id, from_state=order.state, to_state=OrderState(new_state).value,
-                                at=now, actor=actor, facts=_jsonable(facts)))
+    orders.add_transition(order, from_state=order.state, to_state=OrderState(new_state).value, at=now, actor=actor,
+                          facts=_jsonable(facts))
     order.state = OrderState(new_state).value
     order.state_changed_at = now
     log.info("order.transition", order_id=order.order_id, state=order.state, actor=actor)
@@ -74,7 +71,7 @@ def _transition(session: Session, order: MarketplaceOrder, new_state: OrderState
         # put them back. Re-publish even when our value equals the one last sent (found by the
         # soak: a sale, then stock booked in, and the value equalled the one sent before the sale
         # while the offer showed one less, for good). Awaiting payment too: a poll may skip ACCEPTED.
-        _republish_stock_of(session, order)
+        _republish_stock_of(orders, order)
     elif order.state in (OrderState.CREATED.value, OrderState.SHIPPED.value):
         # The units leave the sum the stock flow holds back: on creation, as Magento's reservation
         # takes over; on shipping, for an order created without one (``direct``). Re-read the SKUs
@@ -82,32 +79,28 @@ def _transition(session: Session, order: MarketplaceOrder, new_state: OrderState
         # soak found (dossiers MB-000194, MB-000079): a read that took Magento's salable quantity
         # just before the reservation and the units held back just after it published one unit
         # too many, and nothing read the SKU again until the poll.
-        from marketbridge.services import stock
-
-        stock.hint(session, sorted({line.magento_sku for line in order.lines if line.magento_sku}),
-                   stock=True, exact=True, reason=f"order {order.state}")
+        orders.stock.note_hints(sorted({line.magento_sku for line in order.lines if line.magento_sku}),
+                                stock=True, exact=True, reason=f"order {order.state}")
     return True
 
 
-def _republish_stock_of(session: Session, order: MarketplaceOrder) -> None:
+def _republish_stock_of(orders: OrdersRepository, order: MarketplaceOrder) -> None:
     """Mirakl takes the units of a sale off the offer and puts those of a refused or cancelled order
     (or line) back; publish the quantity Adobe Commerce says (less the units sold and not yet in
     Magento) again. Forced: the value is often the one last sent (the offer changed on Mirakl's
     side, not ours)."""
-    from marketbridge.services import stock
-
     skus = {line.magento_sku or line.offer_sku.strip() for line in order.lines if line.offer_sku}
     if skus:
-        stock.hint(session, sorted(skus), stock=True, exact=True, force=True, reason=f"order {order.state}"[:64])
+        orders.stock.note_hints(sorted(skus), stock=True, exact=True, force=True, reason=f"order {order.state}"[:64])
 
 
-def record_transition(session: Session, order_id: str, new_state: OrderState | str, *, actor: str = "system",
-                      connection: str | None = None, **facts: Any) -> MarketplaceOrder:
+def record_transition(orders: OrdersRepository, order_id: str, new_state: OrderState | str, *,
+                      actor: str = "system", connection: str | None = None, **facts: Any) -> MarketplaceOrder:
     """Move an order to ``new_state`` (see the module docstring). Returns the record."""
-    order = get_order_record(session, order_id, connection)
+    order = get_order_record(orders, order_id, connection)
     if order is None:
         raise LookupError(f"no marketplace order {order_id}")
-    _transition(session, order, new_state, actor=actor, **facts)
+    _transition(orders, order, new_state, actor=actor, **facts)
     return order
 
 
@@ -123,35 +116,37 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _write_with_retry(runtime: Runtime, fn: Callable[[Session], T]) -> T:
-    """Run ``fn`` in a transaction; if a concurrent change to the same order wins (StaleDataError),
-    run it again on a fresh read (``fn`` decides from the state it then finds)."""
+def _write_with_retry(runtime: Runtime, fn: Callable[[OrdersRepository], T]) -> T:
+    """Run ``fn`` in a unit of work; if a concurrent change to the same order wins
+    (:class:`OrderChangedUnderUs`), run it again on a fresh read (``fn`` decides from the state it
+    then finds)."""
     for attempt in range(3):
         try:
-            with runtime.db.session() as session:
-                return fn(session)
-        except StaleDataError:
+            with runtime.orders_store.unit_of_work() as orders:
+                return fn(orders)
+        except OrderChangedUnderUs:
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
 
 
-class SessionOrderRecords:
-    """The :class:`marketbridge.ports.OrderRecords` port over one session: how the shipments flow's
+class RepositoryOrderRecords:
+    """The :class:`marketbridge.ports.OrderRecords` port over an orders repository on another flow's
+    transaction (the composition root builds it on that flow's session): how the shipments flow's
     unit of work (:class:`marketbridge.adapters.db.shipments.SqlShipmentsStore`) moves an order
     record to shipped, and the refunds flow's (:class:`marketbridge.adapters.db.refunds.SqlRefundsStore`)
     to refunded, through this flow's :func:`record_transition`, in their own transaction; the audit's
     (:class:`marketbridge.adapters.db.audit.SqlAuditStore`) reads the units sold not yet in Adobe
     Commerce (:func:`marketbridge.services.orders.queries.units_sold_not_in_magento`)."""
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    def __init__(self, orders: OrdersRepository) -> None:
+        self.orders = orders
 
     def mark_shipped(self, order_id: str, *, carriers: list[str], tracking_numbers: list[str],
                      at: dt.datetime) -> str | None:
         try:
-            with self.session.begin_nested():
-                record_transition(self.session, order_id, OrderState.SHIPPED, actor="shipments",
+            with self.orders.savepoint():
+                record_transition(self.orders, order_id, OrderState.SHIPPED, actor="shipments",
                                   carriers=carriers, tracking_numbers=tracking_numbers, shipped_at=at)
         except (LookupError, orders_domain.TransitionNotAllowed) as error:
             return str(error)
@@ -161,11 +156,11 @@ class SessionOrderRecords:
         """As the refunds flow always did: no savepoint, and only an unknown order is skipped (the
         state machine itself skips a transition it does not allow)."""
         try:
-            record_transition(self.session, order_id, "refunded", actor="refunds", connection=connection,
+            record_transition(self.orders, order_id, "refunded", actor="refunds", connection=connection,
                               source=source)
         except LookupError as error:
             return str(error)
         return None
 
     def units_sold_not_in_magento(self, skus: Sequence[str], *, until_shipped: bool = False) -> dict[str, float]:
-        return queries.units_sold_not_in_magento(SqlOrdersRepository(self.session), skus, until_shipped=until_shipped)
+        return queries.units_sold_not_in_magento(self.orders, skus, until_shipped=until_shipped)

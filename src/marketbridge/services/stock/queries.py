@@ -34,8 +34,9 @@ class SessionStockRecords:
         return stock_rules.load_rules(self.session)
 
     def note_hints(self, skus: Iterable[str], *, stock: bool = True, price: bool = False, force: bool = False,
-                   reason: str = "") -> int:
-        return outbox.note_hints(self.session, skus, stock=stock, price=price, force=force, reason=reason)
+                   exact: bool = False, reason: str = "") -> int:
+        return outbox.note_hints(self.session, skus, stock=stock, price=price, force=force, exact=exact,
+                                 reason=reason)
 
     def force_resend(self, stock_skus: Sequence[str], price_skus: Sequence[str], *, reason: str) -> None:
         # flags of two hints on one SKU accumulate; one sorted write (see note_hint_groups)
