@@ -173,6 +173,18 @@ def test_a_transition_is_checked_written_with_its_facts_and_a_repeat_is_a_no_op(
                                   "reason": "order shipped", "exact": True}]
 
 
+def test_the_move_to_created_reads_the_skus_again_as_magentos_reservation_takes_over() -> None:
+    """The units leave the sum the stock flow holds back when Magento reserves them: a read that
+    took the salable quantity just before must be followed by another (soak dossier MB-000194)."""
+    store = FakeOrdersStore()
+    store.add("A-1", state="awaiting_payment", lines=[{"magento_sku": "LAMP", "offer_sku": "lamp"},
+                                                      {"magento_sku": "DESK", "offer_sku": "desk"}])
+    with store.unit_of_work() as orders:
+        order_service.record_transition(orders, "A-1", "created")
+    assert store.stock.hints == [{"skus": ["DESK", "LAMP"], "stock": True, "price": False, "force": False,
+                                  "reason": "order created", "exact": True}]
+
+
 def test_other_flows_move_the_record_through_the_port_in_a_savepoint() -> None:
     store = FakeOrdersStore()
     store.add("A-1", state="created")
