@@ -22,11 +22,10 @@ from typing import Any
 import structlog
 from dbos import DBOS, DBOSClient
 from dbos._serialization import DBOSPortableJSONSerializer
-from sqlalchemy import select
 
+from marketbridge.adapters.db import heartbeats
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.engine_store import prepare_engine_file
-from marketbridge.adapters.db.models.core import WorkerHeartbeat
 from marketbridge.domain.issues import WORKFLOW_FAILED, IssueReport
 from marketbridge.runtime import Runtime, get_runtime
 from marketbridge.services import issues as issue_service
@@ -38,13 +37,7 @@ HEARTBEAT_SECONDS = 2.0
 
 
 def beat(runtime: Runtime) -> None:
-    with runtime.db.session() as session:
-        row = session.get(WorkerHeartbeat, runtime.settings.executor_id)
-        if row is None:
-            session.add(WorkerHeartbeat(executor_id=runtime.settings.executor_id, seen_at=utcnow(), pid=os.getpid()))
-        else:
-            row.seen_at = utcnow()
-            row.pid = os.getpid()
+    heartbeats.record_beat(runtime.db, runtime.settings.executor_id, os.getpid())
 
 
 class Heartbeat:
@@ -72,14 +65,7 @@ class Heartbeat:
 def stale_executors(runtime: Runtime, now: dt.datetime | None = None) -> list[str]:
     now = now or utcnow()
     cutoff = now - dt.timedelta(seconds=runtime.settings.stale_executor_seconds)
-    with runtime.db.session() as session:
-        rows = session.scalars(
-            select(WorkerHeartbeat.executor_id).where(
-                WorkerHeartbeat.seen_at < cutoff,
-                WorkerHeartbeat.executor_id != runtime.settings.executor_id,
-            )
-        ).all()
-    return list(rows)
+    return [executor for executor, _ in heartbeats.silent_since(runtime.db, cutoff, besides=runtime.settings.executor_id)]
 
 
 def _client(runtime: Runtime) -> DBOSClient:
@@ -163,11 +149,7 @@ def newly_dead(runtime: Runtime, now: dt.datetime | None = None) -> list[str]:
     now = now or utcnow()
     cutoff = now - dt.timedelta(seconds=runtime.settings.stale_executor_seconds)
     seen = runtime.extras.setdefault("taken_over", {})
-    with runtime.db.session() as session:
-        rows = session.execute(
-            select(WorkerHeartbeat.executor_id, WorkerHeartbeat.seen_at).where(
-                WorkerHeartbeat.seen_at < cutoff, WorkerHeartbeat.executor_id != runtime.settings.executor_id)
-        ).all()
+    rows = heartbeats.silent_since(runtime.db, cutoff, besides=runtime.settings.executor_id)
     fresh = [executor for executor, seen_at in rows if seen.get(executor) != seen_at]
     seen.update(dict(rows))
     return sorted(fresh)
