@@ -704,6 +704,40 @@ def test_units_sold_on_the_marketplace_stay_off_the_offer_until_magento_holds_th
     assert queued_quantity(runtime, sku) == salable - 2  # counted once, not twice
 
 
+@pytest.mark.parametrize("policy", ["refuse", "hold"])
+def test_a_second_decision_never_overwrites_an_acceptance_the_marketplace_already_has(rt, fresh_sandboxes,
+                                                                                         monkeypatch, policy):
+    """Full soak, order JL-000796-A, lost: a first decision's OR21 accept took effect but its answer
+    was lost (an injected time-out), and the step decided again. While the second decision read
+    Adobe Commerce, the poll stored the order paid and its line accepted; the second decision then
+    found no stock, wrote "refused" over the line, had its OR21 rejected, and creation later found
+    "no accepted line to create" (with the hold policy, the decision failed on the transition).
+    A decision applies only to an order still waiting for one."""
+    from marketbridge.services.orders import decisions
+
+    runtime = rt(acceptance_policy=policy)
+    sku = in_stock_skus(runtime, n=1)[0]
+    order_id = place(fresh_sandboxes, [(sku, 1)])
+    order_service.pull(runtime)
+    real_salable = decisions._salable
+
+    def accepted_and_paid_meanwhile(*args, **kwargs):
+        line_id = runtime.mirakl.get_order(order_id).order_lines[0].order_line_id
+        runtime.mirakl.accept_order(order_id, {line_id: True})  # the first decision, its answer lost
+        debit(fresh_sandboxes, order_id)
+        order_service.pull(runtime)
+        real_salable(*args, **kwargs)
+        return 0.0  # the stock went meanwhile: this decision would refuse
+
+    monkeypatch.setattr(decisions, "_salable", accepted_and_paid_meanwhile)
+    result = order_service.decide(runtime, order_id)
+    assert result.state == "awaiting_payment"
+    with runtime.db.session() as session:
+        order = order_service.get_order_record(SqlOrdersRepository(session), order_id)
+        assert [line.accepted for line in order.lines] == [True], "the marketplace's acceptance was overwritten"
+    assert order_service.create_in_magento(runtime, order_id).magento_entity_id
+
+
 def test_an_order_created_in_magento_during_a_stock_read_is_read_again(rt, fresh_sandboxes, monkeypatch):
     """Soak dossiers MB-000194 (42.7 s) and MB-000079 (36 s): an offer one unit above what Magento
     allowed. A stock read took Magento's salable quantity; before it wrote, the order was created in

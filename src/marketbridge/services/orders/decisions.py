@@ -81,6 +81,12 @@ def _apply_decision(runtime: Runtime, order_id: str, decision: orders_domain.Acc
     with runtime.orders_store.unit_of_work() as orders:
         order = get_order_record(orders, order_id, settings.order_connection)
         assert order is not None
+        if order.state not in (S.RECEIVED.value, S.HELD.value) or order.marketplace_state != "WAITING_ACCEPTANCE":
+            # Moved on while we read Adobe Commerce: an earlier attempt's OR21 took effect (its
+            # answer lost to a time-out) and the poll stored the result, or someone decided in the
+            # back office. The marketplace's decision stands; writing ours over the lines lost an
+            # order in the full soak (JL-000796-A: "no accepted line to create").
+            return DecisionResult(order_id, order.state, skipped=True)
         for line in order.lines:
             d = by_line.get(line.order_line_id)
             if d is not None:
