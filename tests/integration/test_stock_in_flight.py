@@ -243,6 +243,32 @@ def test_catch_up_reads_what_changed_while_nobody_listened(rt, fresh_sandboxes):
     assert offer(boxes, via_event)["quantity"] == 12
 
 
+def test_a_change_back_to_the_value_of_the_last_poll_is_found_by_the_catch_up(rt, fresh_sandboxes):
+    """Full soak, MB-000319 (33.8 s above): the poll stored the fingerprint of quantity 1; a webhook
+    then took the SKU to 25, read exactly, which left that fingerprint as it was; the change back
+    to 1 came just before a kill and its webhook found nobody. The catch-up compared the source
+    item with the stored fingerprint, found them equal, and the offer stayed at 25 until the SKU's
+    next change. Every read now stores the fingerprint of what it read."""
+    boxes = fresh_sandboxes
+    sku = simple_on_marketplace(boxes)[9]
+    stock_poll.full_resync(rt)
+    stock_push.push_now(rt)
+    set_stock(boxes, sku, 1)
+    stock_poll.poll(rt)  # the fingerprint of quantity 1, as a running service has
+    stock_push.push_now(rt)
+    assert offer(boxes, sku)["quantity"] == 1
+    set_stock(boxes, sku, 25)
+    hint(rt, sku)  # its webhook: a few SKUs, read exactly
+    stock_refresh.refresh(rt)
+    stock_push.push_now(rt)
+    assert offer(boxes, sku)["quantity"] == 25
+    set_stock(boxes, sku, 1)  # just before the kill: the webhook found nobody
+    result = stock_poll.catch_up(rt)
+    stock_push.push_now(rt)
+    assert result.source_changes == 1
+    assert offer(boxes, sku)["quantity"] == 1
+
+
 def test_a_worker_newly_found_dead_is_taken_over_once(rt):
     """The sweeper runs the catch-up when it takes over a dead worker: once per death (the dead
     worker's heartbeat row stays, and each sweep finds it again), and again after it comes back
