@@ -754,17 +754,12 @@ def test_an_order_created_in_magento_during_a_stock_read_is_read_again(rt, fresh
     assert queued_quantity(runtime, sku) == salable - 1
     stock_push.push_now(runtime)
 
-    original = stock_refresh.read_for
-    reads: list[int] = []
+    from tests.integration.test_stock_in_flight import hook_first_read
 
-    def created_during_the_first_read(*args, **kwargs):
-        readings = original(*args, **kwargs)
-        reads.append(len(readings))
-        if len(reads) == 1:
-            assert order_service.create_in_magento(runtime, order_id).magento_entity_id
-        return readings
+    def created_during_the_first_read() -> None:
+        assert order_service.create_in_magento(runtime, order_id).magento_entity_id
 
-    monkeypatch.setattr(stock_refresh, "read_for", created_during_the_first_read)
+    reads = hook_first_read(monkeypatch, created_during_the_first_read)
     from marketbridge.services import stock
 
     with runtime.db.session() as session:
