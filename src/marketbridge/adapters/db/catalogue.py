@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from marketbridge.adapters.db.cursors import StreamCursors
 from marketbridge.adapters.db.models.catalogue import (
     AttributeMappingRow,
     CatalogueImport,
@@ -48,7 +49,7 @@ def published_as_simple(session: Session) -> frozenset[str]:
         PublishOverride.action == PUBLISH_AS_SIMPLE)))
 
 
-class SqlCatalogueRepository:
+class SqlCatalogueRepository(StreamCursors):
     """:class:`marketbridge.ports.CatalogueRepository` on one session."""
 
     def __init__(self, session: Session, issues: IssueLog, skus: SkuLinks, stock: StockRecords) -> None:
@@ -183,17 +184,6 @@ class SqlCatalogueRepository:
         return True
 
     # ------------------------------------------------------------------ cursors
-    def cursor(self, name: str) -> str | None:
-        cursor = self.session.get(StreamCursor, name)
-        return cursor.value if cursor is not None else None
-
-    def move_cursor(self, name: str, value: str) -> None:
-        cursor = self.session.get(StreamCursor, name)
-        if cursor is None:
-            self.session.add(StreamCursor(name=name, value=value))
-        else:
-            cursor.value = value
-
     def add_cursor(self, name: str, value: str) -> None:
         self.session.add(StreamCursor(name=name, value=value))
 

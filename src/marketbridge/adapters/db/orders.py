@@ -25,7 +25,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
-from marketbridge.adapters.db.models.core import IssueRecord, StreamCursor
+from marketbridge.adapters.db.cursors import StreamCursors
+from marketbridge.adapters.db.models.core import IssueRecord
 from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderLine, OrderTransition
 from marketbridge.adapters.db.session import Database
 from marketbridge.ports import IssueLog, SkuLinks, StockRecords
@@ -49,7 +50,7 @@ RetentionPass = Callable[[Session, "Settings", dt.datetime], dict[str, int]]
 _RELEASED_LINE_STATES = ("REFUSED", "CANCELED")
 
 
-class SqlOrdersRepository:
+class SqlOrdersRepository(StreamCursors):
     """:class:`marketbridge.ports.OrdersRepository` on one session.
 
     ``issues``, ``skus``, ``stock`` and ``retention`` come from the composition root
@@ -102,17 +103,6 @@ class SqlOrdersRepository:
 
     def detach(self, order: MarketplaceOrder) -> None:
         self.session.expunge(order)
-
-    def cursor(self, name: str) -> str | None:
-        row = self.session.get(StreamCursor, name)
-        return row.value if row else None
-
-    def move_cursor(self, name: str, value: str) -> None:
-        row = self.session.get(StreamCursor, name)
-        if row is None:
-            self.session.add(StreamCursor(name=name, value=value))
-        else:
-            row.value = value
 
     def run_retention(self, settings: Settings, now: dt.datetime) -> dict[str, int]:
         if self._retention is None:

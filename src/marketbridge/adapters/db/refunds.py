@@ -22,14 +22,14 @@ from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
+from marketbridge.adapters.db.cursors import StreamCursors
 from marketbridge.adapters.db.insert import dialect_insert
-from marketbridge.adapters.db.models.core import StreamCursor
 from marketbridge.adapters.db.models.refunds import MarketplaceRefund, RefundOut, RefundReason
 from marketbridge.adapters.db.session import Database
 from marketbridge.ports import IssueLog, OrderRecords, SkuLinks
 
 
-class SqlRefundsRepository:
+class SqlRefundsRepository(StreamCursors):
     """:class:`marketbridge.ports.RefundsRepository` on one session."""
 
     def __init__(self, session: Session, issues: IssueLog, orders: OrderRecords, skus: SkuLinks) -> None:
@@ -144,17 +144,6 @@ class SqlRefundsRepository:
         return sorted({o for o in [*ours, *waiting] if o})
 
     # ------------------------------------------------------------------ cursors and reasons
-    def cursor(self, name: str) -> str | None:
-        cursor = self.session.get(StreamCursor, name)
-        return cursor.value if cursor is not None else None
-
-    def move_cursor(self, name: str, value: str) -> None:
-        cursor = self.session.get(StreamCursor, name)
-        if cursor is None:
-            self.session.add(StreamCursor(name=name, value=value))
-        else:
-            cursor.value = value
-
     def valid_reasons(self) -> dict[str, RefundReason]:
         return {r.code: r for r in self.session.scalars(select(RefundReason).where(RefundReason.type == "REFUND")).all()}
 

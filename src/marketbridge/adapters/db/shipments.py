@@ -20,8 +20,9 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, delete, func, select
 from sqlalchemy.orm import Session
 
+from marketbridge.adapters.db.cursors import StreamCursors
 from marketbridge.adapters.db.insert import dialect_insert
-from marketbridge.adapters.db.models.core import Delivery, StreamCursor
+from marketbridge.adapters.db.models.core import Delivery
 from marketbridge.adapters.db.models.shipments import CarrierMapping, MarketplaceCarrier, ShipmentOut
 from marketbridge.adapters.db.session import Database
 from marketbridge.domain import shipments as shipments_domain
@@ -29,7 +30,7 @@ from marketbridge.domain.shipments import ShipmentState
 from marketbridge.ports import IssueLog, OrderRecords
 
 
-class SqlShipmentsRepository:
+class SqlShipmentsRepository(StreamCursors):
     """:class:`marketbridge.ports.ShipmentsRepository` on one session."""
 
     def __init__(self, session: Session, issues: IssueLog, orders: OrderRecords) -> None:
@@ -51,17 +52,6 @@ class SqlShipmentsRepository:
             dialect_insert(self.session, ShipmentOut).values(**values)
             .on_conflict_do_nothing(index_elements=["magento_shipment_id"]))).rowcount
         return bool(inserted)
-
-    def cursor(self, name: str) -> str | None:
-        cursor = self.session.get(StreamCursor, name)
-        return cursor.value if cursor is not None else None
-
-    def move_cursor(self, name: str, value: str) -> None:
-        cursor = self.session.get(StreamCursor, name)
-        if cursor is None:
-            self.session.add(StreamCursor(name=name, value=value))
-        else:
-            cursor.value = value
 
     def ids_to_recheck(self, since: dt.datetime) -> list[int]:
         return list(self.session.scalars(select(ShipmentOut.magento_shipment_id).where(
