@@ -293,3 +293,47 @@ def test_every_module_of_a_ported_flow_is_guarded() -> None:
                for path in sorted((SRC / "services" / flow).glob("*.py"))
                if path.relative_to(SRC).as_posix() not in ON_STORAGE_PORT]
     assert missing == []
+
+
+#: What a module of ``services/stock`` may still import from SQLAlchemy, and only under
+#: ``if TYPE_CHECKING:``: the ``Session`` type, for the signatures that are still handed the caller's
+#: session (the issue log, the SKU links and the webhook dispatcher pass it through the flow), which
+#: ``services.stock.outbox.store`` wraps in the stock port. Every statement is in
+#: ``adapters/db/stock.py`` / ``adapters/db/stock_outbox.py`` (``ports.StockRepository``).
+STOCK_TYPE_ONLY_SQLALCHEMY = {"sqlalchemy.orm", "sqlalchemy.orm.Session"}
+#: Session methods that run a statement or change what the unit of work writes.
+SESSION_STATEMENT_METHODS = QUERY_METHODS | {"get", "flush", "rollback", "commit", "begin_nested", "expunge",
+                                             "get_bind"}
+
+
+def _type_checking_imports(tree: ast.Module) -> set[int]:
+    """The ids of the import nodes inside an ``if TYPE_CHECKING:`` block."""
+    inside: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            inside.update(id(child) for statement in node.body for child in ast.walk(statement)
+                          if isinstance(child, ast.Import | ast.ImportFrom))
+    return inside
+
+
+def test_the_stock_flow_writes_no_sqlalchemy() -> None:
+    """Issue 18 item 2: ``services/stock`` decides, ``adapters/db`` runs the statements. No module
+    of the flow imports SQLAlchemy at run time (the ``Session`` type under ``TYPE_CHECKING`` is the
+    one allowance) nor calls a statement method on a session."""
+    stock_modules = [(name, tree) for name, tree in _modules() if name.startswith("services/stock/")]
+    assert len(stock_modules) >= 10
+    found = []
+    for name, tree in stock_modules:
+        typing_only = _type_checking_imports(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                imported = _imported_names(node)
+                if not any(i == "sqlalchemy" or i.startswith("sqlalchemy.") for i in imported):
+                    continue
+                if id(node) not in typing_only or not set(imported) <= STOCK_TYPE_ONLY_SQLALCHEMY:
+                    found.append(f"{name}:{node.lineno} {', '.join(imported)}")
+            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                  and isinstance(node.func.value, ast.Name) and node.func.value.id in ("session", "s", "db_session")
+                  and node.func.attr in SESSION_STATEMENT_METHODS):
+                found.append(f"{name}:{node.lineno} session.{node.func.attr}()")
+    assert found == []

@@ -34,12 +34,15 @@ stock flow's rules and write its hints through :class:`StockRecords`. So does th
 :class:`OrdersStore` / :class:`OrdersRepository`, implemented in :mod:`marketbridge.adapters.db.orders`,
 serve the whole flow: its reading modules and the ones that move the order record (pull, decisions,
 creation, cancellation), whose storage errors are the port's own exceptions
-(tests/unit/test_orders_flow.py on fakes).
+(tests/unit/test_orders_flow.py on fakes). The stock flow's own storage is :class:`StockRepository`
+(its outbox half :class:`StockOutboxRepository`), implemented by
+:class:`marketbridge.adapters.db.stock.SqlStockRepository` on the caller's session, so a claim, a
+release or a result is still one transaction; ``services.stock.outbox.store`` wraps that session.
 
 One module per concern, re-exported here (``from marketbridge.ports import MagentoPort``):
 ``remote`` (Adobe Commerce, Mirakl), ``shared`` (the issue log, another flow's order records, SKU
 links, the stock flow's rules and hints), and one module per flow's storage (``shipments``,
-``refunds``, ``catalogue``, ``audit``, ``orders``, ``people``; the next flow adds its own).
+``refunds``, ``catalogue``, ``audit``, ``orders``, ``people``, ``stock``; the next flow adds its own).
 
 The people side (console users, API tokens, the log-in throttle) is on :class:`PeopleStore` /
 :class:`PeopleRepository`, implemented in :mod:`marketbridge.adapters.db.people`: ``services.auth``
@@ -69,11 +72,12 @@ from marketbridge.ports.refunds import RefundsRepository, RefundsStore
 from marketbridge.ports.remote import MagentoPort, MiraklPort
 from marketbridge.ports.shared import IssueLog, OrderRecords, SkuLinks, StockRecords
 from marketbridge.ports.shipments import ShipmentsRepository, ShipmentsStore
+from marketbridge.ports.stock import StockOutboxRepository, StockRepository
 
 __all__ = [
     "AlertsRepository", "AlertsStore", "AuditRepository", "AuditStore", "CatalogueRepository",
     "CatalogueStore", "ConsoleQueries", "ConsoleStore", "IssueLog", "MagentoPort", "MiraklPort",
     "OrderAlreadyRecorded", "OrderChangedUnderUs", "OrderRecords", "OrdersRepository", "OrdersStore",
     "PeopleRepository", "PeopleStore", "RefundsRepository", "RefundsStore", "ShipmentsRepository",
-    "ShipmentsStore", "SkuLinks", "StockRecords", "StorageBusy",
+    "ShipmentsStore", "SkuLinks", "StockOutboxRepository", "StockRecords", "StockRepository", "StorageBusy",
 ]

@@ -13,12 +13,14 @@ stock items, products, orders) are :func:`on_stock_event`, :func:`on_product_eve
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy.orm import Session
 
 from marketbridge.services.stock import outbox
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session  # the dispatcher's transaction, wrapped in outbox.store
 
 log = structlog.get_logger(__name__)
 

@@ -20,14 +20,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
-
-from sqlalchemy import Table, case, func, or_, select, update
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.core import IssueRecord
-from marketbridge.adapters.db.models.stock import SkuState, SyncLane
 from marketbridge.domain import stock as stock_domain
 from marketbridge.domain.issues import IssueReport, IssueType
 from marketbridge.domain.sku_stock import SkuStock, compute
@@ -41,6 +36,9 @@ from marketbridge.services.issues import ACTIVE_STATES
 from marketbridge.services.stock import outbox, reading
 from marketbridge.services.stock.rules import load_rules
 from marketbridge.settings import OrderCreationMode, Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session  # the caller's transaction, wrapped in the port (outbox.store)
 
 APPLY_CHUNK = 2000
 LARGE_PASS = 5000  # SKUs: after a pass this large, free heap pages go back to the system
@@ -69,14 +67,8 @@ class Reading:
     missing: bool = False  # the product no longer exists in Magento
 
 
-# A declarative model with ``__tablename__`` is mapped to a Table; SQLAlchemy types ``__table__`` as
-# any FromClause (a model may be mapped to a join or a select), which update() does not accept.
-STATE_TABLE = cast(Table, SkuState.__table__)
-STATE_COLUMNS = [c.name for c in STATE_TABLE.columns]
-
-
-def _new_state(sku: str) -> dict[str, Any]:
-    row: dict[str, Any] = dict.fromkeys(STATE_COLUMNS)
+def _new_state(sku: str, columns: Sequence[str]) -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys(columns)
     row.update(sku=sku, enabled=True, type_id="simple", manage_stock=True, min_qty=0.0, attributes={},
                category_ids=[], reservations_suspected=False, stock_rule="", stock_result="", stock_message="",
                price_rule="", price_result="", price_message="")
@@ -90,20 +82,11 @@ def _load_states(session: Session, skus: Sequence[str], *, columns: Sequence[str
                  ) -> dict[str, dict[str, Any]]:
     """Per-SKU state rows as plain dicts (Core, not ORM: the full resync handles 50,000 at once);
     ``columns`` limits them to what the caller reads (a burst touches most of the catalogue)."""
-    selected = [STATE_TABLE.c[name] for name in columns] if columns else [STATE_TABLE]
-    out: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(skus), outbox.CHUNK):
-        part = skus[start : start + outbox.CHUNK]
-        for row in session.execute(select(*selected).where(STATE_TABLE.c.sku.in_(part))).mappings():
-            out[row["sku"]] = dict(row)
-    return out
+    return outbox.store(session).load_states(skus, columns=columns)
 
 
 def _existing_skus(session: Session, skus: Sequence[str]) -> set[str]:
-    out: set[str] = set()
-    for start in range(0, len(skus), outbox.CHUNK):
-        out.update(session.scalars(select(SkuState.sku).where(SkuState.sku.in_(skus[start : start + outbox.CHUNK]))))
-    return out
+    return outbox.store(session).existing_skus(skus)
 
 
 # What the push side (upload, results) writes while a read may be in progress. A read writes its
@@ -131,28 +114,15 @@ def _save_states(session: Session, rows: Sequence[dict[str, Any]], *, pending: M
             for kind, column in results.items():
                 if row["sku"] not in pending[kind]:
                     row[column] = KEEP
-    stmt = outbox._insert(session, SkuState)
-    ex = stmt.excluded  # type: ignore[attr-defined]
-    set_ = {name: ex[name] for name in STATE_COLUMNS if name != "sku" and name not in PUSH_COLUMNS}
-    for column in results.values():
-        set_[column] = case((ex[column] == KEEP, STATE_TABLE.c[column]), else_=ex[column])
-    # Second line of defence for rows created by two passes at once (nothing to lock before they
-    # exist): an older read never writes over a newer one.
-    newer_or_same = or_(STATE_TABLE.c.read_at.is_(None), ex.read_at.is_(None), STATE_TABLE.c.read_at <= ex.read_at)
-    stmt = stmt.on_conflict_do_update(index_elements=["sku"], set_=set_, where=newer_or_same)  # type: ignore[attr-defined]
-    for start in range(0, len(rows), 1000):
-        session.execute(stmt, list(rows[start : start + 1000]))
+    outbox.store(session).save_states(rows, skip_columns=PUSH_COLUMNS, keep_marker=KEEP,
+                                      result_columns=list(results.values()))
 
 
 def database_now(session: Session) -> dt.datetime:
     """The database's clock (PostgreSQL: ``clock_timestamp()``, the moment of the call, not the
     transaction's start), so workers on several hosts compare read times on one clock. SQLite is
     one host's file: that host's clock."""
-    if session.get_bind().dialect.name == "postgresql":
-        moment = session.scalar(select(func.clock_timestamp()))
-        if isinstance(moment, dt.datetime):
-            return moment.astimezone(dt.UTC)
-    return utcnow()
+    return outbox.store(session).database_now()
 
 
 def _has_facts(item: Reading) -> bool:
@@ -169,28 +139,12 @@ def _lock_states(session: Session, skus: Sequence[str]) -> None:
     SQLite: take the database's write lock now (a write that changes nothing); without it the
     reads before the first write run outside the transaction and another process may commit
     between them."""
-    if session.get_bind().dialect.name != "postgresql":
-        session.execute(update(SyncLane).where(SyncLane.api.is_(None)).values(api=SyncLane.api))
-        return
-    ordered = sorted(set(skus))
-    for start in range(0, len(ordered), outbox.CHUNK):
-        session.execute(select(STATE_TABLE.c.sku).where(STATE_TABLE.c.sku.in_(ordered[start : start + outbox.CHUNK]))
-                        .order_by(STATE_TABLE.c.sku).with_for_update())
+    outbox.store(session).lock_states_for_apply(skus)
 
 
 def _active_issue_ids(session: Session, types: Iterable[IssueType], skus: Iterable[str]) -> dict[str, set[str]]:
     """``{sku: {type codes}}`` of active SKU issues, to clear only what exists (cheap in bulk)."""
-    codes = [t.code for t in types]
-    wanted = set(skus)
-    out: dict[str, set[str]] = {}
-    for code, object_id in session.execute(
-        select(IssueRecord.type, IssueRecord.object_id).where(
-            IssueRecord.type.in_(codes), IssueRecord.state.in_(ACTIVE_STATES)
-        )
-    ):
-        if object_id in wanted:
-            out.setdefault(object_id, set()).add(code)
-    return out
+    return outbox.store(session).active_issue_ids([t.code for t in types], ACTIVE_STATES, skus)
 
 
 @dataclass
@@ -235,6 +189,7 @@ def apply_readings(
     today = today or dt.datetime.now(dt.UTC).date()
     kinds = enabled_kinds(settings)
     now = utcnow()
+    state_columns = outbox.store(session).state_columns()
     skus = [r.sku for r in readings]
     _lock_states(session, skus)
     # The outbox before the states: a result that lands in between has then cleared the in-flight
@@ -256,7 +211,7 @@ def apply_readings(
             if item.product is None:
                 unreadable.append((item.sku, "Adobe Commerce has no product with this SKU"))
                 continue
-            state = _new_state(item.sku)
+            state = _new_state(item.sku, state_columns)
             states[item.sku] = state
             created.add(item.sku)
         if read_at is not None and _has_facts(item):

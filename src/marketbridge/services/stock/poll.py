@@ -18,21 +18,17 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import structlog
-from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.core import StreamCursor
-from marketbridge.adapters.db.models.stock import SkuPushLog, SkuState
 from marketbridge.domain.stock import COMPOSITE_TYPES
 from marketbridge.runtime import Runtime
 from marketbridge.services import webhooks as webhook_service
 from marketbridge.services.stock import outbox, reading
 from marketbridge.services.stock.apply import (
     APPLY_CHUNK,
-    STATE_TABLE,
     ApplyResult,
     Reading,
     apply_readings,
@@ -40,6 +36,9 @@ from marketbridge.services.stock.apply import (
 )
 from marketbridge.services.stock.refresh import RefreshResult, export_blind_spots, refresh
 from marketbridge.services.stock.rules import load_rules
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session  # the caller's transaction, wrapped in the port (outbox.store)
 
 log = structlog.get_logger(__name__)
 
@@ -49,16 +48,12 @@ CURSOR_PRODUCTS = "stock.products_updated_at"
 
 
 def _cursor(session: Session, name: str, default: str) -> str:
-    row = session.get(StreamCursor, name)
-    return row.value if row is not None else default
+    value = outbox.store(session).cursor(name)
+    return value if value is not None else default
 
 
 def _set_cursor(session: Session, name: str, value: str) -> None:
-    row = session.get(StreamCursor, name)
-    if row is None:
-        session.add(StreamCursor(name=name, value=value))
-    elif value > row.value:
-        row.value = value
+    outbox.store(session).advance_cursor(name, value)
 
 
 def _magento_time(moment: dt.datetime) -> str:
@@ -87,15 +82,14 @@ def poll(runtime: Runtime, *, overlap_seconds: float = 120.0, known_only: bool =
                                                             older_than_seconds=redispatch_older_than,
                                                             handlers=runtime.webhook_handlers)
     with runtime.db.session() as session:
-        session.execute(delete(SkuPushLog).where(
-            SkuPushLog.completed_at < utcnow() - dt.timedelta(days=HISTORY_DAYS)))
+        outbox.store(session).delete_push_log_before(utcnow() - dt.timedelta(days=HISTORY_DAYS))
     magento = runtime.magento
     started = utcnow()
     with runtime.db.session() as session:
-        stored = dict(session.execute(select(SkuState.sku, SkuState.source_fingerprint)).all())
+        stored = outbox.store(session).fingerprints()
         default_since = _magento_time(started - dt.timedelta(seconds=overlap_seconds))
         orders_since = _cursor(session, CURSOR_ORDERS, default_since)
-        first_poll = session.get(StreamCursor, CURSOR_PRODUCTS) is None
+        first_poll = outbox.store(session).cursor(CURSOR_PRODUCTS) is None
         products_since = _cursor(session, CURSOR_PRODUCTS, default_since)
 
     def read_source_items() -> dict[str, reading.Physical]:
@@ -129,8 +123,7 @@ def poll(runtime: Runtime, *, overlap_seconds: float = 120.0, known_only: bool =
         # Remember what was seen, so an exact re-read (which has no fingerprint) is not re-hinted.
         seen = [{"sku_": sku, "fp": physical[sku].fingerprint if sku in physical else "none"} for sku in sorted(changed)]
         if seen:
-            session.execute(update(STATE_TABLE).where(STATE_TABLE.c.sku == bindparam("sku_"))
-                            .values(source_fingerprint=bindparam("fp")), seen)
+            outbox.store(session).set_fingerprints(seen)
         outbox.note_hint_groups(session, [
             outbox.HintGroup(tuple(changed), reason="poll:source-items"),
             outbox.HintGroup(tuple(order_skus), exact=True, reason="poll:orders"),
@@ -213,9 +206,10 @@ def full_resync(runtime: Runtime, *, progress: Progress | None = None) -> Resync
         physical = physical_future.result()
         exported = export_future.result() if export_future is not None else None
     with runtime.db.session() as session:
-        states = dict(session.execute(select(SkuState.sku, SkuState.reservations_suspected)).all())
-        min_qty = dict(session.execute(select(SkuState.sku, SkuState.min_qty)).all())
-        unmanaged = set(session.scalars(select(SkuState.sku).where(SkuState.manage_stock.is_(False))))
+        repo = outbox.store(session)
+        states = repo.reservation_flags()
+        min_qty = repo.min_quantities()
+        unmanaged = repo.unmanaged_skus()
     if exported is not None:
         blind = export_blind_spots(exported, {s: p.type_id for s, p in products.items()}, unmanaged)
         if blind:  # learn manage_stock (and min_qty) where the export cannot tell: a few SKUs
@@ -275,7 +269,7 @@ def reapply_rules(runtime: Runtime) -> ApplyResult:
     """After a rule change: recompute every SKU from what we stored (no Magento reads)."""
     out = ApplyResult()
     with runtime.db.session() as session:
-        skus = list(session.scalars(select(SkuState.sku)))
+        skus = outbox.store(session).all_skus()
         rules = load_rules(session)
     now = utcnow()
     for start in range(0, len(skus), APPLY_CHUNK):

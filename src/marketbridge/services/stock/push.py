@@ -24,14 +24,11 @@ import datetime as dt
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import CursorResult, update
-from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.stock import SkuState, SyncBatch, SyncLane
 from marketbridge.adapters.errors import RemoteError
 from marketbridge.domain import stock as stock_domain
 from marketbridge.domain.issues import IssueReport
@@ -47,6 +44,9 @@ from marketbridge.services.stock import outbox
 from marketbridge.services.stock.refresh import refresh
 from marketbridge.services.stock.results import FollowResult, _connection_id, record_results
 from marketbridge.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session  # the caller's transaction, wrapped in the port (outbox.store)
 
 log = structlog.get_logger(__name__)
 
@@ -121,7 +121,7 @@ def seconds_to_window(runtime: Runtime) -> float | None:
     waits = []
     with runtime.db.session() as session:
         for lane in lanes(runtime.settings):
-            row = session.get(SyncLane, lane.api)
+            row = outbox.store(session).lane_row(lane.api)
             if row is not None and row.active_batch_id is None and row.last_sent_at is not None:
                 waits.append(interval - (now - row.last_sent_at).total_seconds())
     waits = [w for w in waits if w > 0]
@@ -175,12 +175,9 @@ def upload(runtime: Runtime, batch_id: int, owner: str | None = None) -> UploadR
     """
     owner = owner or outbox.batch_workflow_id(batch_id)
     with runtime.db.session() as session:
-        # an UPDATE's result is a CursorResult (session.execute is typed as returning any Result)
-        won = cast(CursorResult[Any], session.execute(
-            update(SyncBatch).where(SyncBatch.id == batch_id, SyncBatch.state == "claimed")
-            .values(state="uploading", workflow_id=owner)
-        )).rowcount
-        batch = session.get(SyncBatch, batch_id)
+        repo = outbox.store(session)
+        won = repo.start_upload(batch_id, owner)
+        batch = repo.batch(batch_id)
         if batch is None:
             return UploadResult(state="missing")
         if not won and not (batch.state == "uploading" and batch.workflow_id == owner):
@@ -208,13 +205,12 @@ def upload(runtime: Runtime, batch_id: int, owner: str | None = None) -> UploadR
     now = utcnow()
     with runtime.db.session() as session:
         outbox.mark_sent(session, batch_id, import_id, now, window_from=started)
-        for kind, pushed, imp in ((Kind.STOCK, SkuState.stock_pushed_at, SkuState.stock_import_id),
-                                  (Kind.PRICE, SkuState.price_pushed_at, SkuState.price_import_id)):
+        for kind, pushed, imp in ((Kind.STOCK, "stock_pushed_at", "stock_import_id"),
+                                  (Kind.PRICE, "price_pushed_at", "price_import_id")):
             column = "quantity" if kind is Kind.STOCK else "price"
             skus = [s for s, v in values.items() if column in v]
-            for start in range(0, len(skus), outbox.CHUNK):
-                session.execute(update(SkuState).where(SkuState.sku.in_(skus[start : start + outbox.CHUNK]))
-                                .values({pushed: now, imp: import_id}))
+            outbox.store(session).mark_pushed(skus, pushed_column=pushed, import_column=imp, at=now,
+                                              import_id=import_id)
     log.info("stock.uploaded", api=api, batch_id=batch_id, import_id=import_id, skus=len(values))
     return UploadResult(state="sent", api=api, import_id=import_id)
 
@@ -224,7 +220,7 @@ def follow(runtime: Runtime, batch_id: int, owner: str | None = None) -> FollowR
     only the batch's owner follows it."""
     owner = owner or outbox.batch_workflow_id(batch_id)
     with runtime.db.session() as session:
-        batch = session.get(SyncBatch, batch_id)
+        batch = outbox.store(session).batch(batch_id)
         if batch is None or batch.state != "sent" or not batch.import_id or batch.workflow_id != owner:
             return FollowResult(state=None if batch is None else batch.state)
         api, import_id = batch.api, batch.import_id

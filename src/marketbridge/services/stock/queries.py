@@ -6,21 +6,20 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
-from marketbridge.adapters.db.models.stock import SyncOutbox
 from marketbridge.domain.stock import Rule
 from marketbridge.services.stock import outbox
 from marketbridge.services.stock import rules as stock_rules
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session  # the caller's transaction, wrapped in the port (outbox.store)
 
 
 def oldest_unsent_change(session: Session) -> dt.datetime | None:
     """When the oldest stock or price change not yet sent to the marketplace was first noticed, or
     None when every change has been sent."""
-    return session.scalar(select(func.min(SyncOutbox.pending_first_noticed_at))
-                          .where(SyncOutbox.pending_value.is_not(None)))
+    return outbox.store(session).oldest_pending_change()
 
 
 class SessionStockRecords:

@@ -18,9 +18,7 @@ from dataclasses import dataclass, field
 from typing import cast
 
 import structlog
-from sqlalchemy import func, select
 
-from marketbridge.adapters.db.models.stock import SkuState
 from marketbridge.domain.stock import COMPOSITE_TYPES
 from marketbridge.memory import release_free_memory
 from marketbridge.runtime import Runtime
@@ -100,7 +98,7 @@ def read_for(runtime: Runtime, skus: Sequence[str], *, details: set[str], exact:
     physical: dict[str, reading.Physical] = {}
     exported: dict[str, reading.Exported] | None = None
     with runtime.db.session() as session:
-        catalogue_size = int(session.scalar(select(func.count()).select_from(SkuState)) or 0)
+        catalogue_size = outbox.store(session).state_count()
     # One scan reads every source item (~1/300 of a call per SKU); exact reads cost a call each.
     exact_limit = min(settings.stock_exact_read_max, max(100, catalogue_size // 25))
     if settings.stock_salable_read == "export":

@@ -13,14 +13,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import Table, bindparam, insert, select, update
-from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.stock import SkuPushLog, SkuState, SyncBatch
 from marketbridge.domain import stock as stock_domain
 from marketbridge.domain.issues import IssueReport
 from marketbridge.domain.stock import (
@@ -33,7 +30,10 @@ from marketbridge.memory import release_free_memory
 from marketbridge.runtime import Runtime
 from marketbridge.services import issues as issue_service
 from marketbridge.services.stock import outbox
-from marketbridge.services.stock.apply import LARGE_PASS, STATE_TABLE, _active_issue_ids
+from marketbridge.services.stock.apply import LARGE_PASS, _active_issue_ids
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session  # the caller's transaction, wrapped in the port (outbox.store)
 
 log = structlog.get_logger(__name__)
 
@@ -75,11 +75,7 @@ def _lock_states(session: Session, skus: Sequence[str]) -> set[str]:
     push workflow failed in ``stock.follow`` and its values went out again a window later).
     Taking every lock first, in SKU order, removes the cycle. (SQLite locks the whole database
     per write transaction and ignores FOR UPDATE.)"""
-    out: set[str] = set()
-    for start in range(0, len(skus), outbox.CHUNK):
-        out.update(session.scalars(select(SkuState.sku).where(SkuState.sku.in_(skus[start : start + outbox.CHUNK]))
-                                   .order_by(SkuState.sku).with_for_update()))
-    return out
+    return outbox.store(session).lock_state_rows(skus)
 
 
 def _write_results(session: Session, rows: Sequence[outbox.InflightRow], failed: dict[str, str], batch_id: int,
@@ -88,6 +84,7 @@ def _write_results(session: Session, rows: Sequence[outbox.InflightRow], failed:
 
     A SKU with a newer value already queued keeps its result ``pending``: this import carried an
     older change, so it does not make the SKU done (the published value is still recorded)."""
+    repo = outbox.store(session)
     existing = _lock_states(session, sorted({r.sku for r in rows}))
     newer = outbox.pending_keys(session, [r.sku for r in rows])
     by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
@@ -109,10 +106,7 @@ def _write_results(session: Session, rows: Sequence[outbox.InflightRow], failed:
             del mapping[f"{prefix}_result"]
         by_keys.setdefault(tuple(sorted(mapping)), []).append({f"b_{k}": v for k, v in mapping.items()})
     for keys, group in by_keys.items():  # Core executemany
-        columns = [k for k in keys if k != "sku"]
-        statement = (update(STATE_TABLE).where(STATE_TABLE.c.sku == bindparam("b_sku"))
-                     .values({c: bindparam(f"b_{c}") for c in columns}))
-        session.execute(statement, group)
+        repo.update_states([k for k in keys if k != "sku"], group)
     history = [
         {"batch_id": batch_id, "kind": r.kind.value, "sku": r.sku, "value": r.value,
          "result": "error" if r.sku in failed else "ok", "message": failed.get(r.sku, "")[:500],
@@ -120,15 +114,14 @@ def _write_results(session: Session, rows: Sequence[outbox.InflightRow], failed:
         for r in rows
     ]
     if history:
-        # mapped to a Table (typed as any FromClause: see apply.STATE_TABLE): Core executemany
-        session.execute(insert(cast(Table, SkuPushLog.__table__)), history)
+        repo.add_push_log(history)  # Core executemany
 
 
 def record_results(runtime: Runtime, batch_id: int, api: str, import_id: str, status: str,
                    failed: dict[str, str]) -> FollowResult:
     now = utcnow()
     with runtime.db.session() as session:
-        batch = session.get(SyncBatch, batch_id)
+        batch = outbox.store(session).batch(batch_id)
         if batch is None or batch.state != "sent":
             return FollowResult(state=None if batch is None else batch.state)
         rows = sorted(outbox.inflight_rows(session, batch_id), key=lambda r: (r.sku, r.kind.value))

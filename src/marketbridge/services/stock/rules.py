@@ -7,19 +7,22 @@ model; its ``model_dump(mode="json")`` is the dict this module returned before i
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from marketbridge.adapters.db.models.stock import StockRule
 from marketbridge.domain.stock import Kind, Rule, RuleError, Scope, validate_rule
 from marketbridge.services.issues import audit
+from marketbridge.services.stock import outbox
 from marketbridge.services.stock.views import RuleView
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session  # the caller's transaction, wrapped in the port (outbox.store)
+
+    from marketbridge.adapters.db.models.stock import StockRule
 
 
 def load_rules(session: Session) -> list[Rule]:
     """Every stored rule as domain objects (what publishable_quantity/channel_price take)."""
-    rows = session.scalars(select(StockRule).order_by(StockRule.id)).all()
+    rows = outbox.store(session).rule_rows()
     return [
         Rule(kind=Kind(r.kind), scope=Scope(r.scope), scope_key=r.scope_key, params=dict(r.params or {}), id=r.id)
         for r in rows
@@ -40,10 +43,7 @@ def rule_view(row: StockRule) -> RuleView:
 
 
 def list_rules(session: Session, kind: Kind | None = None) -> list[RuleView]:
-    query = select(StockRule).order_by(StockRule.kind, StockRule.scope, StockRule.scope_key)
-    if kind is not None:
-        query = query.where(StockRule.kind == kind.value)
-    return [rule_view(r) for r in session.scalars(query)]
+    return [rule_view(r) for r in outbox.store(session).list_rule_rows(None if kind is None else kind.value)]
 
 
 def put_rule(
@@ -58,27 +58,24 @@ def put_rule(
 ) -> RuleView:
     """Add a rule, or replace the one with the same kind and scope. Audited. Raises RuleError."""
     rule = validate_rule(kind, scope, scope_key, params)
-    row = session.scalars(
-        select(StockRule).where(
-            StockRule.kind == kind.value, StockRule.scope == scope.value, StockRule.scope_key == rule.scope_key
-        )
-    ).first()
+    repo = outbox.store(session)
+    row = repo.find_rule(kind.value, scope.value, rule.scope_key)
     if row is None:
-        row = StockRule(kind=kind.value, scope=scope.value, scope_key=rule.scope_key)
-        session.add(row)
+        row = repo.new_rule(kind.value, scope.value, rule.scope_key)
     row.params = dict(rule.params)
     row.note = note
     row.created_by = actor
-    session.flush()
+    repo.flush()
     audit(session, actor, "rule.put", "rule", str(row.id), kind=kind.value, scope=scope.value,
           scope_key=rule.scope_key, params=dict(rule.params))
     return rule_view(row)
 
 
 def remove_rule(session: Session, rule_id: int, *, actor: str) -> None:
-    row = session.get(StockRule, rule_id)
+    repo = outbox.store(session)
+    row = repo.rule(rule_id)
     if row is None:
         raise RuleError(f"no rule {rule_id}")
     audit(session, actor, "rule.remove", "rule", str(rule_id), kind=row.kind, scope=row.scope,
           scope_key=row.scope_key, params=dict(row.params or {}))
-    session.delete(row)
+    repo.delete_rule(row)

@@ -7,13 +7,10 @@ Each returns a typed view of :mod:`.views` (pydantic models: the routes' respons
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
-from marketbridge.adapters.db.models.stock import SkuState, StockHint, SyncBatch, SyncLane, SyncOutbox
 from marketbridge.domain.stock import Kind
+from marketbridge.services.stock import outbox
 from marketbridge.services.stock.views import (
     BatchView,
     LaneView,
@@ -27,6 +24,11 @@ from marketbridge.services.stock.views import (
     StockSummary,
 )
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session  # the caller's transaction, wrapped in the port (outbox.store)
+
+    from marketbridge.adapters.db.models.stock import SyncBatch
+
 
 def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
@@ -34,15 +36,16 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 def sku_view(session: Session, sku: str) -> SkuStockView | None:
     """Everything about one SKU: Magento values, published values, rule, import, result, latency."""
-    state = session.get(SkuState, sku)
+    repo = outbox.store(session)
+    state = repo.state(sku)
     if state is None:
         return None
     pending = {
         row.kind: OutboxEntry(pending=row.pending_value, in_flight=row.inflight_value, batch_id=row.inflight_batch_id,
                               noticed_at=_iso(row.pending_first_noticed_at or row.inflight_first_noticed_at))
-        for row in session.scalars(select(SyncOutbox).where(SyncOutbox.sku == sku))
+        for row in repo.outbox_of(sku)
     }
-    hint = session.get(StockHint, sku)
+    hint = repo.hint(sku)
     return SkuStockView(
         sku=state.sku,
         product=ProductFacts(enabled=state.enabled, type_id=state.type_id, manage_stock=state.manage_stock,
@@ -80,15 +83,12 @@ def sku_view(session: Session, sku: str) -> SkuStockView | None:
 
 
 def list_states(session: Session, *, result: str | None = None, limit: int = 100, offset: int = 0) -> list[SkuStateRow]:
-    query = select(SkuState).order_by(SkuState.sku)
-    if result:
-        query = query.where((SkuState.stock_result == result) | (SkuState.price_result == result))
     return [
         SkuStateRow(sku=s.sku, magento_qty=s.magento_qty, target_qty=s.target_qty, published_qty=s.published_qty,
                     stock_result=s.stock_result, target_price=s.target_price, published_price=s.published_price,
                     price_result=s.price_result, last_pushed_at=_iso(s.stock_pushed_at),
                     latency_seconds=s.stock_latency_seconds)
-        for s in session.scalars(query.limit(limit).offset(offset))
+        for s in outbox.store(session).state_rows(result=result, limit=limit, offset=offset)
     ]
 
 
@@ -101,31 +101,25 @@ def batch_view(batch: SyncBatch) -> BatchView:
 
 def list_batches(session: Session, *, limit: int = 50) -> list[BatchView]:
     """The latest batches, newest first."""
-    return [batch_view(b) for b in session.scalars(select(SyncBatch).order_by(SyncBatch.id.desc()).limit(limit))]
+    return [batch_view(b) for b in outbox.store(session).batch_list(limit)]
 
 
 def summary(session: Session) -> StockSummary:
-    def count(query: Any) -> int:
-        return int(session.scalar(query) or 0)
-
+    repo = outbox.store(session)
     return StockSummary(
-        skus=count(select(func.count()).select_from(SkuState)),
-        waiting_for_magento_read=count(select(func.count()).select_from(StockHint)),
-        pending={k.value: count(select(func.count()).select_from(SyncOutbox).where(
-            SyncOutbox.kind == k.value, SyncOutbox.pending_value.is_not(None))) for k in Kind},
-        in_flight=count(select(func.count()).select_from(SyncOutbox).where(SyncOutbox.inflight_batch_id.is_not(None))),
-        errors=count(select(func.count()).select_from(SkuState).where(
-            (SkuState.stock_result == "error") | (SkuState.price_result == "error"))),
+        skus=repo.state_count(),
+        waiting_for_magento_read=repo.hint_count(),
+        pending={k.value: repo.pending_of_kind(k.value) for k in Kind},
+        in_flight=repo.inflight_count(),
+        errors=repo.error_count(),
         lanes=[LaneView(api=lane.api, active_batch_id=lane.active_batch_id, last_sent_at=_iso(lane.last_sent_at))
-               for lane in session.scalars(select(SyncLane).order_by(SyncLane.api))],
+               for lane in repo.lanes()],
     )
 
 
 def sku_history(session: Session, sku: str, *, limit: int = 50) -> list[PushedValue]:
     """The values completed imports carried for this SKU, newest first."""
-    from marketbridge.adapters.db.models.stock import SkuPushLog
-
-    rows = session.scalars(select(SkuPushLog).where(SkuPushLog.sku == sku).order_by(SkuPushLog.id.desc()).limit(limit))
+    rows = outbox.store(session).push_log(sku, limit)
     return [PushedValue(kind=r.kind, value=r.value, result=r.result, message=r.message, batch_id=r.batch_id,
                         first_noticed_at=_iso(r.first_noticed_at), read_at=_iso(r.read_at),
                         completed_at=_iso(r.completed_at),
@@ -136,12 +130,9 @@ def sku_history(session: Session, sku: str, *, limit: int = 50) -> list[PushedVa
 
 def oldest_pending_change(session: Session) -> dt.datetime | None:
     """When the oldest stock or price change not yet sent to the marketplace was noticed (None: none)."""
-    return session.scalar(select(func.min(SyncOutbox.pending_first_noticed_at))
-                          .where(SyncOutbox.pending_value.is_not(None)))
+    return outbox.store(session).oldest_pending_change()
 
 
 def import_counts_since(session: Session, since: dt.datetime) -> list[tuple[str, str, int]]:
     """``(api, state, count)`` of the stock and price imports created since then."""
-    rows = session.execute(select(SyncBatch.api, SyncBatch.state, func.count())
-                           .where(SyncBatch.created_at >= since).group_by(SyncBatch.api, SyncBatch.state))
-    return [(str(api), str(state), int(n)) for api, state, n in rows]
+    return outbox.store(session).import_counts_since(since)
