@@ -32,6 +32,7 @@ from marketbridge.adapters.db.alerts import SqlAlertsStore
 from marketbridge.adapters.db.audit import SqlAuditStore
 from marketbridge.adapters.db.catalogue import SqlCatalogueStore
 from marketbridge.adapters.db.console import SqlConsoleStore
+from marketbridge.adapters.db.issues import SqlIssuesStore
 from marketbridge.adapters.db.orders import SqlOrdersStore
 from marketbridge.adapters.db.people import SqlPeopleStore
 from marketbridge.adapters.db.refunds import SqlRefundsStore
@@ -68,21 +69,27 @@ def build_runtime(settings: Settings) -> Runtime:
     bus = messages.MessageBus()
     flow_actions = FlowActions()
     db = Database(settings.database_url, slow_write_seconds=settings.slow_write_seconds)
-    orders_store = SqlOrdersStore(db, issues=issue_service.SessionIssueLog, retention=personal_data.purge,
+    issues_store = SqlIssuesStore(db)
+
+    def issue_log(session: Session) -> issue_service.RepositoryIssueLog:
+        """The issue records as a flow's unit of work raises and clears them: on its session."""
+        return issue_service.RepositoryIssueLog(issues_store.on_session(session))
+
+    orders_store = SqlOrdersStore(db, issues=issue_log, retention=personal_data.purge,
                                   skus=SessionSkuLinks, stock=SessionStockRecords)
 
     def order_records(session: Session) -> RepositoryOrderRecords:
         """The orders flow's records as another flow's unit of work moves them: on its session."""
         return RepositoryOrderRecords(orders_store.on_session(session))
 
-    refunds_store = SqlRefundsStore(db, issues=issue_service.SessionIssueLog, orders=order_records,
+    refunds_store = SqlRefundsStore(db, issues=issue_log, orders=order_records,
                                     skus=SessionSkuLinks)
     runtime = Runtime(settings=settings, db=db, bus=bus, engine=engine,
                       webhook_handlers=webhook_handlers(refunds_store), flow_actions=flow_actions,
-                      shipments_store=SqlShipmentsStore(db, issues=issue_service.SessionIssueLog,
+                      shipments_store=SqlShipmentsStore(db, issues=issue_log,
                                                         orders=order_records),
                       refunds_store=refunds_store,
-                      catalogue_store=SqlCatalogueStore(db, issues=issue_service.SessionIssueLog, skus=SessionSkuLinks,
+                      catalogue_store=SqlCatalogueStore(db, issues=issue_log, skus=SessionSkuLinks,
                                                         stock=SessionStockRecords),
                       audit_store=SqlAuditStore(db, skus=SessionSkuLinks, orders=order_records,
                                                 stock=SessionStockRecords),

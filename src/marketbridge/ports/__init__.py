@@ -57,6 +57,7 @@ from marketbridge.ports.alerts import AlertsRepository, AlertsStore
 from marketbridge.ports.audit import AuditRepository, AuditStore
 from marketbridge.ports.catalogue import CatalogueRepository, CatalogueStore
 from marketbridge.ports.console import ConsoleQueries, ConsoleStore
+from marketbridge.ports.issues import IssuesRepository, IssuesStore
 from marketbridge.ports.orders import (
     OrderAlreadyRecorded,
     OrderChangedUnderUs,
@@ -72,7 +73,7 @@ from marketbridge.ports.shipments import ShipmentsRepository, ShipmentsStore
 
 __all__ = [
     "AlertsRepository", "AlertsStore", "AuditRepository", "AuditStore", "CatalogueRepository",
-    "CatalogueStore", "ConsoleQueries", "ConsoleStore", "IssueLog", "MagentoPort", "MiraklPort",
+    "CatalogueStore", "ConsoleQueries", "ConsoleStore", "IssueLog", "IssuesRepository", "IssuesStore", "MagentoPort", "MiraklPort",
     "OrderAlreadyRecorded", "OrderChangedUnderUs", "OrderRecords", "OrdersRepository", "OrdersStore",
     "PeopleRepository", "PeopleStore", "RefundsRepository", "RefundsStore", "ShipmentsRepository",
     "ShipmentsStore", "SkuLinks", "StockRecords", "StorageBusy",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Generic, TypeVar
+from typing import Generic, TypeAlias, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -39,3 +39,14 @@ class SqlStore(Generic[RepositoryT]):
     def unit_of_work(self) -> Iterator[RepositoryT]:
         with self.db.session() as session:
             yield self.repository(session)
+
+
+#: A repository, or a bare session still handed in by a caller not yet on the port (the services
+#: of a module freed of SQLAlchemy accept both while their callers move; see :func:`bare_session`).
+OrSession: TypeAlias = RepositoryT | Session
+
+
+def bare_session(target: object) -> Session | None:
+    """``target`` when it is a bare SQLAlchemy session (the service then builds the adapter's
+    repository on it), None when it is already a repository (the SQL one or a test's fake)."""
+    return target if isinstance(target, Session) else None
