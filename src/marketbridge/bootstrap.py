@@ -38,6 +38,7 @@ from marketbridge.adapters.db.people import SqlPeopleStore
 from marketbridge.adapters.db.refunds import SqlRefundsStore
 from marketbridge.adapters.db.session import Database
 from marketbridge.adapters.db.shipments import SqlShipmentsStore
+from marketbridge.adapters.db.skus import SqlSkuLinks, SqlSkuLinksStore
 from marketbridge.runtime import Runtime
 from marketbridge.services import issues as issue_service
 from marketbridge.services import personal_data
@@ -46,7 +47,6 @@ from marketbridge.services import stock as stock_service
 from marketbridge.services.console import flow_hooks as console_flow_hooks
 from marketbridge.services.console.actions import FlowActions
 from marketbridge.services.orders.record import RepositoryOrderRecords
-from marketbridge.services.skus import SessionSkuLinks
 from marketbridge.services.stock.queries import SessionStockRecords, oldest_unsent_change
 from marketbridge.services.webhooks import Handler, WebhookHandlers
 from marketbridge.settings import Settings
@@ -75,23 +75,29 @@ def build_runtime(settings: Settings) -> Runtime:
         """The issue records as a flow's unit of work raises and clears them: on its session."""
         return issue_service.RepositoryIssueLog(issues_store.on_session(session))
 
+    skus_store = SqlSkuLinksStore(db, issues=issue_log, stock=SessionStockRecords)
+
+    def sku_links(session: Session) -> SqlSkuLinks:
+        """The SKU links a flow's unit of work reads (and a person's edits write): on its session."""
+        return skus_store.on_session(session)
+
     orders_store = SqlOrdersStore(db, issues=issue_log, retention=personal_data.purge,
-                                  skus=SessionSkuLinks, stock=SessionStockRecords)
+                                  skus=sku_links, stock=SessionStockRecords)
 
     def order_records(session: Session) -> RepositoryOrderRecords:
         """The orders flow's records as another flow's unit of work moves them: on its session."""
         return RepositoryOrderRecords(orders_store.on_session(session))
 
     refunds_store = SqlRefundsStore(db, issues=issue_log, orders=order_records,
-                                    skus=SessionSkuLinks)
+                                    skus=sku_links)
     runtime = Runtime(settings=settings, db=db, bus=bus, engine=engine,
                       webhook_handlers=webhook_handlers(refunds_store), flow_actions=flow_actions,
                       shipments_store=SqlShipmentsStore(db, issues=issue_log,
                                                         orders=order_records),
                       refunds_store=refunds_store,
-                      catalogue_store=SqlCatalogueStore(db, issues=issue_log, skus=SessionSkuLinks,
+                      catalogue_store=SqlCatalogueStore(db, issues=issue_log, skus=sku_links,
                                                         stock=SessionStockRecords),
-                      audit_store=SqlAuditStore(db, skus=SessionSkuLinks, orders=order_records,
+                      audit_store=SqlAuditStore(db, skus=sku_links, orders=order_records,
                                                 stock=SessionStockRecords),
                       orders_store=orders_store,
                       people_store=SqlPeopleStore(db), alerts_store=SqlAlertsStore(db),

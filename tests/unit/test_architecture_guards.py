@@ -304,6 +304,10 @@ SQLALCHEMY_FREE: dict[str, set[str]] = {
     # recording, clearing, listing and acting on issue records: the stock flow, the maintenance
     # workflow, the CLI and the web still hand in the session they hold
     "services/issues.py": {"marketbridge.adapters.db.issues", "marketbridge.adapters.db.issues.SqlIssuesRepository"},
+    # the SKU links: the stock flow's push, the web, the CLI and the console's flow action still hand
+    # in their session
+    "services/skus.py": {"marketbridge.adapters.db.skus", "marketbridge.adapters.db.skus.SqlSkuLinks",
+                         "marketbridge.adapters.db.models.catalogue.SkuLink"},
 }
 _BARE_SESSION_BRIDGE = {"marketbridge.adapters.db.store", "marketbridge.adapters.db.store.OrSession",
                         "marketbridge.adapters.db.store.bare_session"}
