@@ -23,6 +23,7 @@ CLI and the tests all start from :func:`build_runtime`.
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ from marketbridge.adapters.db.console import SqlConsoleStore
 from marketbridge.adapters.db.issues import SqlIssuesStore
 from marketbridge.adapters.db.orders import SqlOrdersStore
 from marketbridge.adapters.db.people import SqlPeopleStore
+from marketbridge.adapters.db.personal_data import SqlPersonalDataStore
 from marketbridge.adapters.db.refunds import SqlRefundsStore
 from marketbridge.adapters.db.session import Database
 from marketbridge.adapters.db.shipments import SqlShipmentsStore
@@ -81,7 +83,13 @@ def build_runtime(settings: Settings) -> Runtime:
         """The SKU links a flow's unit of work reads (and a person's edits write): on its session."""
         return skus_store.on_session(session)
 
-    orders_store = SqlOrdersStore(db, issues=issue_log, retention=personal_data.purge,
+    personal_data_store = SqlPersonalDataStore(db)
+
+    def retention(session: Session, current: Settings, now: dt.datetime) -> dict[str, int]:
+        """The personal-data purge in the orders flow's housekeeping transaction."""
+        return personal_data.purge(personal_data_store.on_session(session), current, now)
+
+    orders_store = SqlOrdersStore(db, issues=issue_log, retention=retention,
                                   skus=sku_links, stock=SessionStockRecords)
 
     def order_records(session: Session) -> RepositoryOrderRecords:

@@ -242,6 +242,8 @@ ON_STORAGE_PORT = {*(f"services/shipments/{name}.py" for name in (
                    "services/auth.py", "services/login_throttle.py",
                    # The team alerts, on ``AlertsStore``.
                    "services/alerts.py",
+                   # The personal-data purge, on ``PersonalDataStore`` (in the orders housekeeping's transaction).
+                   "services/personal_data.py",
                    # The console's read models, on ``ConsoleQueries`` (``console/actions.py`` still names
                    # the request's session as a type: it hands it to the flows' action handlers).
                    "services/console/dashboard.py"}

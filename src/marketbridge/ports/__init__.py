@@ -34,7 +34,11 @@ stock flow's rules and write its hints through :class:`StockRecords`. So does th
 :class:`OrdersStore` / :class:`OrdersRepository`, implemented in :mod:`marketbridge.adapters.db.orders`,
 serve the whole flow: its reading modules and the ones that move the order record (pull, decisions,
 creation, cancellation), whose storage errors are the port's own exceptions
-(tests/unit/test_orders_flow.py on fakes).
+(tests/unit/test_orders_flow.py on fakes). The issue records themselves (:class:`IssuesStore` /
+:class:`IssuesRepository`, :mod:`marketbridge.adapters.db.issues`), the SKU links' edits
+(:class:`SkuLinksStore` / :class:`SkuLinksRepository`, :mod:`marketbridge.adapters.db.skus`) and the
+personal-data purge (:class:`PersonalDataStore` / :class:`PersonalDataRepository`,
+:mod:`marketbridge.adapters.db.personal_data`) follow the same pattern: their services keep the rules.
 
 One module per concern, re-exported here (``from marketbridge.ports import MagentoPort``):
 ``remote`` (Adobe Commerce, Mirakl), ``shared`` (the issue log, another flow's order records, SKU
@@ -66,15 +70,24 @@ from marketbridge.ports.orders import (
     StorageBusy,
 )
 from marketbridge.ports.people import PeopleRepository, PeopleStore
+from marketbridge.ports.personal_data import PersonalDataRepository, PersonalDataStore
 from marketbridge.ports.refunds import RefundsRepository, RefundsStore
 from marketbridge.ports.remote import MagentoPort, MiraklPort
-from marketbridge.ports.shared import IssueLog, OrderRecords, SkuLinks, StockRecords
+from marketbridge.ports.shared import (
+    IssueLog,
+    OrderRecords,
+    SkuLinks,
+    SkuLinksRepository,
+    SkuLinksStore,
+    StockRecords,
+)
 from marketbridge.ports.shipments import ShipmentsRepository, ShipmentsStore
 
 __all__ = [
     "AlertsRepository", "AlertsStore", "AuditRepository", "AuditStore", "CatalogueRepository",
     "CatalogueStore", "ConsoleQueries", "ConsoleStore", "IssueLog", "IssuesRepository", "IssuesStore", "MagentoPort", "MiraklPort",
     "OrderAlreadyRecorded", "OrderChangedUnderUs", "OrderRecords", "OrdersRepository", "OrdersStore",
-    "PeopleRepository", "PeopleStore", "RefundsRepository", "RefundsStore", "ShipmentsRepository",
-    "ShipmentsStore", "SkuLinks", "StockRecords", "StorageBusy",
+    "PeopleRepository", "PeopleStore", "PersonalDataRepository", "PersonalDataStore", "RefundsRepository",
+    "RefundsStore", "ShipmentsRepository", "ShipmentsStore", "SkuLinks", "SkuLinksRepository", "SkuLinksStore",
+    "StockRecords", "StorageBusy",
 ]
