@@ -111,7 +111,8 @@ def build_runtime(settings: Settings) -> Runtime:
                       people_store=SqlPeopleStore(db), alerts_store=SqlAlertsStore(db),
                       console_store=SqlConsoleStore(open_counts_by_owner=issue_service.open_counts_by_owner,
                                                     open_counts_by_type=issue_service.open_counts_by_type,
-                                                    oldest_unsent_change=oldest_unsent_change))
+                                                    oldest_unsent_change=oldest_unsent_change,
+                                                    issues=issues_store.on_session, links=sku_links))
     engine.runtime = runtime
     wire_bus(bus, runtime)
     console_flow_hooks.register_all(flow_actions)

@@ -244,9 +244,9 @@ ON_STORAGE_PORT = {*(f"services/shipments/{name}.py" for name in (
                    "services/alerts.py",
                    # The personal-data purge, on ``PersonalDataStore`` (in the orders housekeeping's transaction).
                    "services/personal_data.py",
-                   # The console's read models, on ``ConsoleQueries`` (``console/actions.py`` still names
-                   # the request's session as a type: it hands it to the flows' action handlers).
-                   "services/console/dashboard.py"}
+                   # The console: its read models on ``ConsoleQueries``, a person's actions in an
+                   # ``IssueActionsUnit`` (the request's transaction, handed to the flow handlers).
+                   *(f"services/console/{name}.py" for name in ("__init__", "actions", "dashboard", "flow_hooks"))}
 #: What those may still import from ``adapters/db``: the database clock helper, which runs no query,
 #: and the flow's record types, which its repository hands out.
 STORAGE_PORT_ALLOWED = {"marketbridge.adapters.db.base", "marketbridge.adapters.db.base.utcnow",
@@ -285,7 +285,7 @@ def test_flows_on_their_storage_port_write_no_query() -> None:
 
 
 #: Flow packages that are on their storage port as a whole: a module added to one is guarded too.
-WHOLLY_ON_STORAGE_PORT = ("shipments", "refunds", "catalogue", "audit", "orders")
+WHOLLY_ON_STORAGE_PORT = ("shipments", "refunds", "catalogue", "audit", "orders", "console")
 
 
 def test_every_module_of_a_ported_flow_is_guarded() -> None:
