@@ -331,3 +331,17 @@ def test_modules_freed_of_sqlalchemy_stay_free() -> None:
     assert found == []
     assert all((SRC / name).is_file() for name in SQLALCHEMY_FREE)
     assert not set(SQLALCHEMY_FREE) & ON_STORAGE_PORT
+
+
+#: Web modules that work on the flows' repositories (``PeopleDep``, ``ConsoleDep``...), never on the
+#: request's session itself: they may not name ``DbSession`` / ``SessionDep``.
+WEB_WITHOUT_SESSION = {"web/console_auth.py"}
+
+
+def test_web_modules_on_repositories_name_no_session() -> None:
+    names = {"marketbridge.web.deps.DbSession", "marketbridge.web.deps.SessionDep",
+             "marketbridge.web.deps.get_session", "marketbridge.web.deps.people_on"}
+    found = [f"{name}: {imported}" for name, tree in _modules() if name in WEB_WITHOUT_SESSION
+             for imported in _imported_names(tree) if imported in names]
+    assert found == []
+    assert all((SRC / name).is_file() for name in WEB_WITHOUT_SESSION)

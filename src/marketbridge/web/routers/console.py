@@ -56,8 +56,8 @@ ApiActor = Annotated[ConsoleUser, Depends(requires(Action.ACT_ON_ISSUE))]
 
 
 @pages.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, session: SessionDep, next: str = "/") -> Response:
-    if session_user(request, session) is not None:
+def login_form(request: Request, people: PeopleDep, next: str = "/") -> Response:
+    if session_user(request, people) is not None:
         return RedirectResponse(safe_next(next), status_code=303)
     return render(request, "console/login.html", next=safe_next(next), error=None, name="")
 
