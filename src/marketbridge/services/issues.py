@@ -3,6 +3,12 @@
 Flows call :func:`record` when they meet a problem and :func:`clear` when they see that the same
 problem on the same object is gone; both are idempotent and cheap, so a flow can call them on
 every pass. People act through :func:`act` (dashboard and CLI), which writes the audit log.
+
+The rules live here; the rows are found, added and counted through
+:class:`marketbridge.ports.IssuesRepository` (:mod:`marketbridge.adapters.db.issues`), and flows see
+them through the :class:`marketbridge.ports.IssueLog` of their unit of work
+(:class:`RepositoryIssueLog`). Callers not yet on a port hand in their session instead
+(:data:`Issues`).
 """
 
 from __future__ import annotations

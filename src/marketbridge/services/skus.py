@@ -4,6 +4,10 @@ Every flow that meets a marketplace offer SKU calls :func:`resolve` to find the 
 SKU: the link table first (a person confirmed ``"MB-1 "`` is ``MB-1``), else the SKU itself.
 Near misses (spaces, case, punctuation, a shared EAN) are *suggested* by :func:`near_misses`,
 never applied silently.
+
+The rules live here; the rows are read and written through
+:class:`marketbridge.ports.SkuLinksRepository` (:mod:`marketbridge.adapters.db.skus`). Callers not
+yet on a port hand in their session instead (:data:`Links`).
 """
 
 from __future__ import annotations
