@@ -14,8 +14,10 @@ import into "no price rules". Reading this module now tells the whole wiring:
   to know about the workflows — so services and the web layer never import ``workflows``;
 * the storage ports (``marketbridge.ports``): the shipments, refunds, catalogue, audit and orders
   flows' stores, the people store (users, tokens, log-in throttle), the alerts' store and the
-  console's read-only queries (which read other flows' data through their query functions), over the
-  database.
+  console's read-only queries (which read other flows' data through their query functions) and its
+  actions' unit of work, over the database; and the shared ones every flow's unit of work gets on
+  its own session: the issue records (``issue_log``), the SKU links (``sku_links``) and, for the
+  orders flow's housekeeping, the personal-data purge (``retention``).
 
 The worker (``marketbridge run``), the web app (``create_app`` takes the runtime built here), the
 CLI and the tests all start from :func:`build_runtime`.
