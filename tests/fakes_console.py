@@ -1,7 +1,8 @@
 """In-memory fake of :class:`marketbridge.ports.ConsoleQueries` (and its store) for unit tests of
 ``services.console.dashboard``: issue records, activity log lines and poll cursors in lists, the
 installed tables in a set, and the other flows' answers (open counts, the stock lag) computed from
-the records or set by the test. Nothing here writes: the console only reads.
+the records or set by the test. Nothing here writes: the console only reads (an action's unit of
+work, :class:`FakeIssueActionsUnit`, only counts its commits).
 """
 
 from __future__ import annotations
@@ -109,8 +110,30 @@ class FakeConsoleQueries:
 
 
 @dataclass
+class FakeIssueActionsUnit:
+    """:class:`marketbridge.ports.IssueActionsUnit` on the fake queries: the tests of
+    ``services.console.actions`` that stop before a write need no issues or links (None), and the
+    unit counts its commits and rollbacks."""
+
+    queries: FakeConsoleQueries
+    issues: Any = None
+    links: Any = None
+    commits: int = 0
+    rollbacks: int = 0
+
+    def commit(self) -> None:
+        self.commits += 1
+
+    def rollback(self) -> None:
+        self.rollbacks += 1
+
+
+@dataclass
 class FakeConsoleStore:
     queries: FakeConsoleQueries = field(default_factory=FakeConsoleQueries)
 
     def on_session(self, session: Any) -> FakeConsoleQueries:
         return self.queries
+
+    def actions_on(self, session: Any) -> FakeIssueActionsUnit:
+        return FakeIssueActionsUnit(self.queries)

@@ -14,8 +14,10 @@ import into "no price rules". Reading this module now tells the whole wiring:
   to know about the workflows — so services and the web layer never import ``workflows``;
 * the storage ports (``marketbridge.ports``): the shipments, refunds, catalogue, audit and orders
   flows' stores, the people store (users, tokens, log-in throttle), the alerts' store and the
-  console's read-only queries (which read other flows' data through their query functions), over the
-  database.
+  console's read-only queries (which read other flows' data through their query functions) and its
+  actions' unit of work, over the database; and the shared ones every flow's unit of work gets on
+  its own session: the issue records (``issue_log``), the SKU links (``sku_links``) and, for the
+  orders flow's housekeeping, the personal-data purge (``retention``).
 
 The worker (``marketbridge run``), the web app (``create_app`` takes the runtime built here), the
 CLI and the tests all start from :func:`build_runtime`.
@@ -23,6 +25,7 @@ CLI and the tests all start from :func:`build_runtime`.
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -32,11 +35,14 @@ from marketbridge.adapters.db.alerts import SqlAlertsStore
 from marketbridge.adapters.db.audit import SqlAuditStore
 from marketbridge.adapters.db.catalogue import SqlCatalogueStore
 from marketbridge.adapters.db.console import SqlConsoleStore
+from marketbridge.adapters.db.issues import SqlIssuesStore
 from marketbridge.adapters.db.orders import SqlOrdersStore
 from marketbridge.adapters.db.people import SqlPeopleStore
+from marketbridge.adapters.db.personal_data import SqlPersonalDataStore
 from marketbridge.adapters.db.refunds import SqlRefundsStore
 from marketbridge.adapters.db.session import Database
 from marketbridge.adapters.db.shipments import SqlShipmentsStore
+from marketbridge.adapters.db.skus import SqlSkuLinks, SqlSkuLinksStore
 from marketbridge.runtime import Runtime
 from marketbridge.services import issues as issue_service
 from marketbridge.services import personal_data
@@ -45,7 +51,6 @@ from marketbridge.services import stock as stock_service
 from marketbridge.services.console import flow_hooks as console_flow_hooks
 from marketbridge.services.console.actions import FlowActions
 from marketbridge.services.orders.record import RepositoryOrderRecords
-from marketbridge.services.skus import SessionSkuLinks
 from marketbridge.services.stock.queries import SessionStockRecords, oldest_unsent_change
 from marketbridge.services.webhooks import Handler, WebhookHandlers
 from marketbridge.settings import Settings
@@ -68,29 +73,48 @@ def build_runtime(settings: Settings) -> Runtime:
     bus = messages.MessageBus()
     flow_actions = FlowActions()
     db = Database(settings.database_url, slow_write_seconds=settings.slow_write_seconds)
-    orders_store = SqlOrdersStore(db, issues=issue_service.SessionIssueLog, retention=personal_data.purge,
-                                  skus=SessionSkuLinks, stock=SessionStockRecords)
+    issues_store = SqlIssuesStore(db)
+
+    def issue_log(session: Session) -> issue_service.RepositoryIssueLog:
+        """The issue records as a flow's unit of work raises and clears them: on its session."""
+        return issue_service.RepositoryIssueLog(issues_store.on_session(session))
+
+    skus_store = SqlSkuLinksStore(db, issues=issue_log, stock=SessionStockRecords)
+
+    def sku_links(session: Session) -> SqlSkuLinks:
+        """The SKU links a flow's unit of work reads (and a person's edits write): on its session."""
+        return skus_store.on_session(session)
+
+    personal_data_store = SqlPersonalDataStore(db)
+
+    def retention(session: Session, current: Settings, now: dt.datetime) -> dict[str, int]:
+        """The personal-data purge in the orders flow's housekeeping transaction."""
+        return personal_data.purge(personal_data_store.on_session(session), current, now)
+
+    orders_store = SqlOrdersStore(db, issues=issue_log, retention=retention,
+                                  skus=sku_links, stock=SessionStockRecords)
 
     def order_records(session: Session) -> RepositoryOrderRecords:
         """The orders flow's records as another flow's unit of work moves them: on its session."""
         return RepositoryOrderRecords(orders_store.on_session(session))
 
-    refunds_store = SqlRefundsStore(db, issues=issue_service.SessionIssueLog, orders=order_records,
-                                    skus=SessionSkuLinks)
+    refunds_store = SqlRefundsStore(db, issues=issue_log, orders=order_records,
+                                    skus=sku_links)
     runtime = Runtime(settings=settings, db=db, bus=bus, engine=engine,
                       webhook_handlers=webhook_handlers(refunds_store), flow_actions=flow_actions,
-                      shipments_store=SqlShipmentsStore(db, issues=issue_service.SessionIssueLog,
+                      shipments_store=SqlShipmentsStore(db, issues=issue_log,
                                                         orders=order_records),
                       refunds_store=refunds_store,
-                      catalogue_store=SqlCatalogueStore(db, issues=issue_service.SessionIssueLog, skus=SessionSkuLinks,
+                      catalogue_store=SqlCatalogueStore(db, issues=issue_log, skus=sku_links,
                                                         stock=SessionStockRecords),
-                      audit_store=SqlAuditStore(db, skus=SessionSkuLinks, orders=order_records,
+                      audit_store=SqlAuditStore(db, skus=sku_links, orders=order_records,
                                                 stock=SessionStockRecords),
                       orders_store=orders_store,
                       people_store=SqlPeopleStore(db), alerts_store=SqlAlertsStore(db),
                       console_store=SqlConsoleStore(open_counts_by_owner=issue_service.open_counts_by_owner,
                                                     open_counts_by_type=issue_service.open_counts_by_type,
-                                                    oldest_unsent_change=oldest_unsent_change))
+                                                    oldest_unsent_change=oldest_unsent_change,
+                                                    issues=issues_store.on_session, links=sku_links))
     engine.runtime = runtime
     wire_bus(bus, runtime)
     console_flow_hooks.register_all(flow_actions)

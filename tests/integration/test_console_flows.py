@@ -198,3 +198,32 @@ def test_accept_a_held_order_from_its_issue(live_runtime: Any, sandboxes: Any) -
         assert orders.get_order_record(SqlOrdersRepository(s), order_id, runtime.settings.order_connection).state != "received"
         actions = s.scalars(select(AuditLogEntry.action).where(AuditLogEntry.actor == "olive")).all()
         assert "order.accept" in actions and "exception.accept" in actions
+
+
+def test_link_a_near_miss_sku_from_its_issue(runtime: Any) -> None:
+    """The one flow action that writes in the request's own transaction (the action's unit of work):
+    the link, its activity-log entry, the stock hint and the resolved issue commit together."""
+    from marketbridge.adapters.db.models.catalogue import SkuLink
+    from marketbridge.adapters.db.models.stock import StockHint
+    from marketbridge.domain.catalogue import SKU_NEAR_MISS
+
+    _user(runtime, "eddie", Role.ECOMMERCE)
+    with runtime.db.session() as s:
+        record_id = issue_service.record(s, IssueReport(
+            SKU_NEAR_MISS, "MB-000001 ", "The offer SKU 'MB-000001 ' has a trailing space",
+            context={"offer_sku": "MB-000001 ", "magento_sku": "MB-000001", "reason": "has a trailing space"})).id
+    with TestClient(create_app(runtime, start_engine=False)) as client:
+        csrf = _login(client, "eddie")
+        done = client.post(f"/exceptions/{record_id}/actions/link_sku",
+                           headers={"X-CSRF-Token": csrf, "HX-Request": "true"}, data={"magento_sku": "MB-000001"})
+        assert done.status_code == 200 and "is now linked to Adobe Commerce SKU MB-000001" in done.text
+    with runtime.db.session() as s:
+        link = s.get(SkuLink, "MB-000001 ")
+        assert link is not None and (link.magento_sku, link.confirmed_by) == ("MB-000001", "eddie")
+        record = s.get(IssueRecord, record_id)
+        assert (record.state, record.resolved_by) == ("resolved", "eddie")
+        hint = s.get(StockHint, "MB-000001")
+        assert hint is not None and hint.price and hint.force
+        actions = s.scalars(select(AuditLogEntry.action).where(AuditLogEntry.actor == "eddie")
+                            .order_by(AuditLogEntry.id)).all()
+        assert [a for a in actions if a != "login"] == ["sku.link", "exception.link_sku"]

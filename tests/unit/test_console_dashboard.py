@@ -127,10 +127,10 @@ def test_an_action_reads_its_record_through_the_console_port() -> None:
     runtime = SimpleNamespace(console_store=store, flow_actions=FlowActions())
     user = SimpleNamespace(name="ada", role="ops")
     with pytest.raises(LookupError, match="no exception number 7"):
-        actions.perform(None, runtime, user, 7, "resolve")  # type: ignore[arg-type]
+        actions.perform(store.actions_on(None), runtime, user, 7, "resolve")
     store.queries.add_record("refund_not_sent", "CM-1", owner="finance")
     with pytest.raises(actions.ActionRefused, match="finance team") as refused:
-        actions.perform(None, runtime, user, 1, "resolve")  # type: ignore[arg-type]
+        actions.perform(store.actions_on(None), runtime, user, 1, "resolve")
     assert refused.value.forbidden
     with pytest.raises(actions.ActionRefused, match="not possible"):
-        actions.perform(None, runtime, SimpleNamespace(name="root", role="admin"), 1, "reopen")  # type: ignore[arg-type]
+        actions.perform(store.actions_on(None), runtime, SimpleNamespace(name="root", role="admin"), 1, "reopen")

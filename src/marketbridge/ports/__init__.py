@@ -38,6 +38,11 @@ creation, cancellation), whose storage errors are the port's own exceptions
 (its outbox half :class:`StockOutboxRepository`), implemented by
 :class:`marketbridge.adapters.db.stock.SqlStockRepository` on the caller's session, so a claim, a
 release or a result is still one transaction; ``services.stock.outbox.store`` wraps that session.
+The issue records themselves (:class:`IssuesStore` /
+:class:`IssuesRepository`, :mod:`marketbridge.adapters.db.issues`), the SKU links' edits
+(:class:`SkuLinksStore` / :class:`SkuLinksRepository`, :mod:`marketbridge.adapters.db.skus`) and the
+personal-data purge (:class:`PersonalDataStore` / :class:`PersonalDataRepository`,
+:mod:`marketbridge.adapters.db.personal_data`) follow the same pattern: their services keep the rules.
 
 One module per concern, re-exported here (``from marketbridge.ports import MagentoPort``):
 ``remote`` (Adobe Commerce, Mirakl), ``shared`` (the issue log, another flow's order records, SKU
@@ -60,6 +65,7 @@ from marketbridge.ports.alerts import AlertsRepository, AlertsStore
 from marketbridge.ports.audit import AuditRepository, AuditStore
 from marketbridge.ports.catalogue import CatalogueRepository, CatalogueStore
 from marketbridge.ports.console import ConsoleQueries, ConsoleStore
+from marketbridge.ports.issues import IssuesRepository, IssuesStore
 from marketbridge.ports.orders import (
     OrderAlreadyRecorded,
     OrderChangedUnderUs,
@@ -68,16 +74,25 @@ from marketbridge.ports.orders import (
     StorageBusy,
 )
 from marketbridge.ports.people import PeopleRepository, PeopleStore
+from marketbridge.ports.personal_data import PersonalDataRepository, PersonalDataStore
 from marketbridge.ports.refunds import RefundsRepository, RefundsStore
 from marketbridge.ports.remote import MagentoPort, MiraklPort
-from marketbridge.ports.shared import IssueLog, OrderRecords, SkuLinks, StockRecords
+from marketbridge.ports.shared import (
+    IssueLog,
+    OrderRecords,
+    SkuLinks,
+    SkuLinksRepository,
+    SkuLinksStore,
+    StockRecords,
+)
 from marketbridge.ports.shipments import ShipmentsRepository, ShipmentsStore
 from marketbridge.ports.stock import StockOutboxRepository, StockRepository
 
 __all__ = [
     "AlertsRepository", "AlertsStore", "AuditRepository", "AuditStore", "CatalogueRepository",
-    "CatalogueStore", "ConsoleQueries", "ConsoleStore", "IssueLog", "MagentoPort", "MiraklPort",
+    "CatalogueStore", "ConsoleQueries", "ConsoleStore", "IssueLog", "IssuesRepository", "IssuesStore", "MagentoPort", "MiraklPort",
     "OrderAlreadyRecorded", "OrderChangedUnderUs", "OrderRecords", "OrdersRepository", "OrdersStore",
-    "PeopleRepository", "PeopleStore", "RefundsRepository", "RefundsStore", "ShipmentsRepository",
-    "ShipmentsStore", "SkuLinks", "StockOutboxRepository", "StockRecords", "StockRepository", "StorageBusy",
+    "PeopleRepository", "PeopleStore", "PersonalDataRepository", "PersonalDataStore", "RefundsRepository",
+    "RefundsStore", "ShipmentsRepository", "ShipmentsStore", "SkuLinks", "SkuLinksRepository", "SkuLinksStore",
+    "StockOutboxRepository", "StockRecords", "StockRepository", "StorageBusy",
 ]

@@ -2,7 +2,7 @@
 
 ``services.console.dashboard`` shapes what the console pages and ``/metrics`` show (flow health,
 issue lists, the activity log with failed log-in names hidden); ``services.console.actions`` finds
-the issue record a person acts on. Both read through :class:`ConsoleQueries`, a read-only query
+the issue record a person acts on, and acts in an :class:`IssueActionsUnit`. Both read through :class:`ConsoleQueries`, a read-only query
 object on a session the caller holds (the web request's), so they write no SQL and the pages keep
 reading in the request's one transaction.
 
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from marketbridge.adapters.db.models.core import AuditLogEntry, IssueRecord
+    from marketbridge.ports.issues import IssuesRepository
+    from marketbridge.ports.shared import SkuLinksRepository
 
 
 class ConsoleQueries(Protocol):
@@ -95,9 +97,34 @@ class ConsoleQueries(Protocol):
         ...
 
 
+class IssueActionsUnit(Protocol):
+    """What a person's action on an issue record works in (``services.console.actions.perform``):
+    the request's transaction, as the console's reads, the issue records and the SKU links (the
+    one flow action that writes in it, a confirmed link) on it, and the transaction's two moves:
+    ``perform`` commits it before a flow action (the flow writes in its own transactions) and rolls
+    it back when the action fails, to audit the attempt alone."""
+
+    @property
+    def queries(self) -> ConsoleQueries: ...
+
+    @property
+    def issues(self) -> IssuesRepository: ...
+
+    @property
+    def links(self) -> SkuLinksRepository: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+
 class ConsoleStore(Protocol):
     """Where the console's query objects come from (``runtime.console_store``)."""
 
     def on_session(self, session: Session) -> ConsoleQueries:
         """Queries on a session the caller holds (the request's): nothing is committed here."""
+        ...
+
+    def actions_on(self, session: Session) -> IssueActionsUnit:
+        """An issue action's unit of work on the request's session (see :class:`IssueActionsUnit`)."""
         ...

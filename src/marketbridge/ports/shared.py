@@ -1,21 +1,27 @@
 """Storage ports that more than one flow uses: the issue log, another flow's order records, SKU
-links, and what other flows (the catalogue, the audit) ask of the stock flow."""
+links (and their edits, :class:`SkuLinksRepository`), and what other flows (the catalogue, the
+audit) ask of the stock flow."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from marketbridge.adapters.db.models.catalogue import SkuLink
     from marketbridge.domain.issues import IssueReport, IssueType
     from marketbridge.domain.stock import Rule
 
 
 class IssueLog(Protocol):
     """What Ops sees of a flow, as the flow writes it inside its unit of work: the issue records
-    (``issue_records``) and the activity log (``audit_log``). Implemented over a session by
-    :class:`marketbridge.services.issues.SessionIssueLog`."""
+    (``issue_records``) and the activity log (``audit_log``). Implemented over
+    :class:`marketbridge.ports.IssuesRepository` by
+    :class:`marketbridge.services.issues.RepositoryIssueLog`."""
 
     def record(self, report: IssueReport) -> None:
         """Open a record for ``report``, or update the active one for the same type and object."""
@@ -68,7 +74,8 @@ class OrderRecords(Protocol):
 
 class SkuLinks(Protocol):
     """The person-confirmed SKU links (offer SKU -> Adobe Commerce SKU) as a flow reads them in its
-    unit of work. Implemented over a session by :class:`marketbridge.services.skus.SessionSkuLinks`."""
+    unit of work. Implemented over a session by :class:`marketbridge.adapters.db.skus.SqlSkuLinks`
+    (:class:`SkuLinksRepository`, handed out by the composition root's ``sku_links``)."""
 
     def magento_sku_for(self, offer_sku: str) -> str:
         """The SKU to use in Adobe Commerce for ``offer_sku``: the linked one, else the same SKU."""
@@ -81,6 +88,46 @@ class SkuLinks(Protocol):
     def offer_sku_for(self, magento_sku: str) -> str:
         """The marketplace offer SKU for a Magento SKU: a confirmed link's offer SKU, else the same SKU."""
         ...
+
+
+class SkuLinksRepository(SkuLinks, Protocol):
+    """The SKU links as ``services.skus`` reads and edits them (a person confirms or removes a link)
+    in one unit of work, with the issue log and the stock flow's hints on the same transaction (a
+    confirmed link clears its near-miss issue, is audited, and re-publishes the SKU). Rows handed
+    out (``SkuLink``) are changed in place; the unit of work keeps the changes."""
+
+    @property
+    def issues(self) -> IssueLog: ...
+
+    @property
+    def stock(self) -> StockRecords: ...
+
+    def linked(self, offer_sku: str) -> str | None:
+        """The Adobe Commerce SKU confirmed for ``offer_sku``, or None."""
+        ...
+
+    def link_row(self, offer_sku: str) -> SkuLink | None: ...
+
+    def link_rows(self) -> Sequence[SkuLink]:
+        """Every link, by offer SKU."""
+        ...
+
+    def add_link(self, row: SkuLink) -> None:
+        """Store a new link (written with the unit of work)."""
+        ...
+
+    def remove_link(self, row: SkuLink) -> None: ...
+
+    def flush(self) -> None: ...
+
+
+class SkuLinksStore(Protocol):
+    """The SKU links' storage: :meth:`unit_of_work` is one transaction; :meth:`on_session` works in a
+    transaction the caller owns."""
+
+    def unit_of_work(self) -> AbstractContextManager[SkuLinksRepository]: ...
+
+    def on_session(self, session: Session) -> SkuLinksRepository: ...
 
 
 class StockRecords(Protocol):

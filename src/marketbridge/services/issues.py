@@ -3,6 +3,12 @@
 Flows call :func:`record` when they meet a problem and :func:`clear` when they see that the same
 problem on the same object is gone; both are idempotent and cheap, so a flow can call them on
 every pass. People act through :func:`act` (dashboard and CLI), which writes the audit log.
+
+The rules live here; the rows are found, added and counted through
+:class:`marketbridge.ports.IssuesRepository` (:mod:`marketbridge.adapters.db.issues`), and flows see
+them through the :class:`marketbridge.ports.IssueLog` of their unit of work
+(:class:`RepositoryIssueLog`). Callers not yet on a port hand in their session instead
+(:data:`Issues`).
 """
 
 from __future__ import annotations
@@ -10,15 +16,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.core import AuditLogEntry, IssueRecord
+from marketbridge.adapters.db.issues import SqlIssuesRepository
+from marketbridge.adapters.db.models.core import IssueRecord
+from marketbridge.adapters.db.store import OrSession, bare_session
 from marketbridge.domain.issues import (
     IssueReport,
     IssueState,
@@ -26,46 +32,40 @@ from marketbridge.domain.issues import (
     ObjectType,
     Team,
 )
+from marketbridge.ports.issues import IssuesRepository
 
 log = structlog.get_logger(__name__)
 
 ACTIVE_STATES = (IssueState.OPEN.value, IssueState.ACKNOWLEDGED.value)
 
-
-def _active(session: Session, code: str, object_type: str, object_id: str) -> IssueRecord | None:
-    return session.scalars(
-        select(IssueRecord)
-        .where(
-            IssueRecord.type == code,
-            IssueRecord.object_type == object_type,
-            IssueRecord.object_id == object_id,
-            IssueRecord.state.in_(ACTIVE_STATES),
-        )
-        .order_by(IssueRecord.id.desc())
-        .limit(1)
-    ).first()
+#: What the functions below act on: the issues' repository (``runtime.issues_store``), or a bare
+#: session still handed in by a caller not yet on a port (the stock flow, the maintenance workflow,
+#: the CLI, tests), on which they build the SQL repository.
+Issues = OrSession[IssuesRepository]
 
 
-def record(session: Session, report: IssueReport) -> IssueRecord:
+def issues_on(target: Issues) -> IssuesRepository:
+    """The repository to act on (see :data:`Issues`)."""
+    session = bare_session(target)
+    return SqlIssuesRepository(session) if session is not None else cast(IssuesRepository, target)
+
+
+def _active(issues: IssuesRepository, code: str, object_type: str, object_id: str) -> IssueRecord | None:
+    return issues.newest_in_states(code, object_type, object_id, ACTIVE_STATES)
+
+
+def record(target: Issues, report: IssueReport) -> IssueRecord:
     """Open a record for ``report``, or update the active one for the same type and object.
 
     An *ignored* record for the same key stays ignored: a person decided it does not matter, so a
     repeat only bumps its count and last-seen time instead of opening a new record.
     """
+    issues = issues_on(target)
     code, object_type, object_id = report.key
     now = utcnow()
-    existing = _active(session, code, object_type, object_id)
+    existing = _active(issues, code, object_type, object_id)
     if existing is None:
-        ignored = session.scalars(
-            select(IssueRecord)
-            .where(
-                IssueRecord.type == code,
-                IssueRecord.object_type == object_type,
-                IssueRecord.object_id == object_id,
-                IssueRecord.state == IssueState.IGNORED.value,
-            )
-            .limit(1)
-        ).first()
+        ignored = issues.any_in_state(code, object_type, object_id, IssueState.IGNORED.value)
         if ignored is not None:
             ignored.count += 1
             ignored.last_seen = now
@@ -93,15 +93,14 @@ def record(session: Session, report: IssueReport) -> IssueRecord:
         first_seen=now,
         last_seen=now,
     )
-    session.add(record_)
-    session.flush()
+    issues.add(record_)
     log.info("exception.opened", type=code, object_type=object_type, object_id=object_id, owner=record_.owner)
     return record_
 
 
-def clear(session: Session, type_: IssueType, object_id: str, *, by: str = "system") -> int:
+def clear(target: Issues, type_: IssueType, object_id: str, *, by: str = "system") -> int:
     """Resolve the active record of this type on this object, if any: the condition is gone."""
-    existing = _active(session, type_.code, type_.object_type.value, object_id)
+    existing = _active(issues_on(target), type_.code, type_.object_type.value, object_id)
     if existing is None:
         return 0
     existing.state = IssueState.RESOLVED.value
@@ -111,8 +110,8 @@ def clear(session: Session, type_: IssueType, object_id: str, *, by: str = "syst
     return 1
 
 
-def is_active(session: Session, type_: IssueType, object_id: str) -> bool:
-    return _active(session, type_.code, type_.object_type.value, object_id) is not None
+def is_active(target: Issues, type_: IssueType, object_id: str) -> bool:
+    return _active(issues_on(target), type_.code, type_.object_type.value, object_id) is not None
 
 
 @dataclass(frozen=True)
@@ -127,42 +126,24 @@ class IssueFilter:
     offset: int = 0
 
 
-def list_records(session: Session, filters: IssueFilter = IssueFilter()) -> Sequence[IssueRecord]:
-    query = select(IssueRecord)
-    if filters.owner is not None:
-        query = query.where(IssueRecord.owner == filters.owner.value)
-    if filters.state is not None:
-        query = query.where(IssueRecord.state == filters.state.value)
-    if filters.active_only:
-        query = query.where(IssueRecord.state.in_(ACTIVE_STATES))
-    if filters.type is not None:
-        query = query.where(IssueRecord.type == filters.type)
-    if filters.object_type is not None:
-        query = query.where(IssueRecord.object_type == filters.object_type.value)
-    if filters.object_id is not None:
-        query = query.where(IssueRecord.object_id == filters.object_id)
-    query = query.order_by(IssueRecord.last_seen.desc(), IssueRecord.id.desc())
-    return session.scalars(query.limit(filters.limit).offset(filters.offset)).all()
+def list_records(target: Issues, filters: IssueFilter = IssueFilter()) -> Sequence[IssueRecord]:
+    return issues_on(target).find(
+        owner=filters.owner.value if filters.owner is not None else None,
+        state=filters.state.value if filters.state is not None else None,
+        states=ACTIVE_STATES if filters.active_only else None,
+        type=filters.type,
+        object_type=filters.object_type.value if filters.object_type is not None else None,
+        object_id=filters.object_id, limit=filters.limit, offset=filters.offset)
 
 
-def open_counts_by_owner(session: Session) -> dict[str, int]:
-    rows = session.execute(
-        select(IssueRecord.owner, func.count())
-        .where(IssueRecord.state.in_(ACTIVE_STATES))
-        .group_by(IssueRecord.owner)
-    ).all()
+def open_counts_by_owner(target: Issues) -> dict[str, int]:
     counts = {team.value: 0 for team in Team}
-    counts.update({owner: int(n) for owner, n in rows})
+    counts.update(issues_on(target).counts_by_owner(ACTIVE_STATES))
     return counts
 
 
-def open_counts_by_type(session: Session) -> dict[tuple[str, str], int]:
-    rows = session.execute(
-        select(IssueRecord.type, IssueRecord.owner, func.count())
-        .where(IssueRecord.state.in_(ACTIVE_STATES))
-        .group_by(IssueRecord.type, IssueRecord.owner)
-    ).all()
-    return {(code, owner): int(n) for code, owner, n in rows}
+def open_counts_by_type(target: Issues) -> dict[tuple[str, str], int]:
+    return issues_on(target).counts_by_type(ACTIVE_STATES)
 
 
 class ActionNotAllowed(Exception):
@@ -177,14 +158,13 @@ HUMAN_ACTIONS = {
 }
 
 
-def audit(session: Session, actor: str, action: str, object_type: str = "", object_id: str = "", **detail: Any) -> None:
-    session.add(
-        AuditLogEntry(actor=actor, action=action, object_type=object_type, object_id=object_id, detail=detail)
-    )
+def audit(target: Issues, actor: str, action: str, object_type: str = "", object_id: str = "", **detail: Any) -> None:
+    """Write a person's action to the activity log (with the caller's transaction)."""
+    issues_on(target).add_audit(actor, action, object_type, object_id, detail)
 
 
 def act(
-    session: Session,
+    target: Issues,
     record_id: int,
     action: str,
     *,
@@ -192,7 +172,8 @@ def act(
     assignee: str | None = None,
 ) -> IssueRecord:
     """A person acts on a record: acknowledge, resolve, ignore, reopen or assign. Audited."""
-    record_ = session.get(IssueRecord, record_id)
+    issues = issues_on(target)
+    record_ = issues.get(record_id)
     if record_ is None:
         raise LookupError(f"no exception record {record_id}")
     if action == "assign":
@@ -208,7 +189,7 @@ def act(
             record_.resolved_by = None
     else:
         raise ActionNotAllowed(f"unknown action {action!r}")
-    audit(session, actor, f"exception.{action}", "exception", str(record_id), assignee=assignee)
+    audit(issues, actor, f"exception.{action}", "exception", str(record_id), assignee=assignee)
     return record_
 
 
@@ -270,28 +251,30 @@ class IssueActionResult(BaseModel):
     exception: IssueView
 
 
-class SessionIssueLog:
-    """The :class:`marketbridge.ports.IssueLog` port over one session: what a flow's unit of work
-    (e.g. :class:`marketbridge.adapters.db.shipments.SqlShipmentsStore`) hands out for its issue
-    records, so the flow raises and clears them without naming the session or the table."""
+class RepositoryIssueLog:
+    """The :class:`marketbridge.ports.IssueLog` port over the issues' repository (or a bare
+    session): what a flow's unit of work (e.g.
+    :class:`marketbridge.adapters.db.shipments.SqlShipmentsStore`) hands out for its issue records,
+    so the flow raises and clears them without naming the session or the table."""
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    def __init__(self, target: Issues) -> None:
+        self.issues = issues_on(target)
 
     def record(self, report: IssueReport) -> None:
-        record(self.session, report)
+        record(self.issues, report)
 
     def clear(self, type_: IssueType, object_id: str, *, by: str = "system") -> None:
-        clear(self.session, type_, object_id, by=by)
+        clear(self.issues, type_, object_id, by=by)
 
     def audit(self, actor: str, action: str, object_type: str = "", object_id: str = "", **detail: Any) -> None:
-        audit(self.session, actor, action, object_type, object_id, **detail)
+        audit(self.issues, actor, action, object_type, object_id, **detail)
 
     def active_ids(self, type_: IssueType) -> list[str]:
-        return [r.object_id for r in list_records(self.session, IssueFilter(type=type_.code, active_only=True))]
+        return [r.object_id for r in list_records(self.issues, IssueFilter(type=type_.code, active_only=True))]
 
     def resolved_by_a_person(self, type_: IssueType, object_id: str) -> bool:
-        return self.session.scalars(select(IssueRecord.id).where(
-            IssueRecord.type == type_.code, IssueRecord.object_id == object_id,
-            IssueRecord.state == IssueState.RESOLVED.value,
-            IssueRecord.resolved_by.is_not(None), IssueRecord.resolved_by != "system")).first() is not None
+        return self.issues.resolved_by_someone(type_.code, object_id, IssueState.RESOLVED.value, not_by="system")
+
+
+#: The name the composition root and the other flows' wiring knew it by (it took a session).
+SessionIssueLog = RepositoryIssueLog

@@ -32,12 +32,8 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session
-
-from marketbridge.adapters.db.models.core import AuditLogEntry, IssueRecord
-from marketbridge.adapters.db.models.stock import WebhookEvent
 from marketbridge.adapters.magento.webhooks import WebhookPayloadError, parse_envelope
+from marketbridge.ports.personal_data import PersonalDataRepository
 from marketbridge.settings import Settings
 
 if TYPE_CHECKING:  # the orders flow hands its orders out (services.orders.queries); only named here
@@ -91,18 +87,16 @@ def minimise_body(body: str, event_name: str) -> str:
     return json.dumps({"eventName": name, "data": _minimal(data), "minimised": True}, separators=(",", ":"))
 
 
-def minimise_webhook_bodies(session: Session, cutoff: dt.datetime, now: dt.datetime, *, batch: int = 500,
-                            max_batches: int = 20) -> int:
+def minimise_webhook_bodies(data: PersonalDataRepository, cutoff: dt.datetime, now: dt.datetime, *,
+                            batch: int = 500, max_batches: int = 20) -> int:
     """Cut down the bodies received before ``cutoff`` (oldest first, a bounded amount per run)."""
     done = 0
     for _ in range(max_batches):
-        rows = session.scalars(select(WebhookEvent).where(
-            WebhookEvent.body_minimised_at.is_(None), WebhookEvent.received_at < cutoff,
-        ).order_by(WebhookEvent.id).limit(batch)).all()
+        rows = data.webhook_bodies_before(cutoff, batch=batch)
         for row in rows:
             row.body = minimise_body(row.body, row.event_name)
             row.body_minimised_at = now
-        session.flush()
+        data.flush()
         done += len(rows)
         if len(rows) < batch:
             break
@@ -157,70 +151,62 @@ def redact(value: Any, pattern: re.Pattern[str]) -> Any:
     return value
 
 
-def _redact_records_about(session: Session, order: MarketplaceOrder, pattern: re.Pattern[str]) -> None:
+def _redact_records_about(data: PersonalDataRepository, order: MarketplaceOrder, pattern: re.Pattern[str]) -> None:
     order_id = order.order_id
-    like = f"%{order_id}%"
-    for record in session.scalars(select(IssueRecord).where(or_(
-            IssueRecord.object_id == order_id, IssueRecord.object_id.like(like),
-            IssueRecord.message.like(like), IssueRecord.detail.like(like)))).all():
+    for record in data.issue_records_about(order_id):
         record.message = redact(record.message, pattern)
         record.detail = redact(record.detail, pattern)
         record.suggested_action = redact(record.suggested_action, pattern)
         record.context = redact(dict(record.context or {}), pattern)
-    for entry in session.scalars(select(AuditLogEntry).where(AuditLogEntry.object_id == order_id)).all():
+    for entry in data.audit_entries_about(order_id):
         entry.detail = redact(dict(entry.detail or {}), pattern)
     for transition in order.transitions:
         transition.facts = redact(dict(transition.facts or {}), pattern)
 
 
-def purge_orders(session: Session, cutoff: dt.datetime, now: dt.datetime, *, batch: int = 500) -> int:
+def purge_orders(data: PersonalDataRepository, cutoff: dt.datetime, now: dt.datetime, *, batch: int = 500) -> int:
     """Purge every order received before ``cutoff``, in any state (an order held, refused or
     cancelled before it reached Adobe Commerce carries the same customer as one that did)."""
-    from marketbridge.adapters.db.orders import SqlOrdersRepository
     from marketbridge.services.orders import purge_personal_data
     from marketbridge.services.orders.queries import orders_due_for_purge
 
-    orders = orders_due_for_purge(SqlOrdersRepository(session), cutoff, batch=batch)
+    orders = orders_due_for_purge(data.orders, cutoff, batch=batch)
     for order in orders:
         pattern = _pattern(personal_strings(order))
         purge_personal_data(order, now)
         if pattern is not None:
-            _redact_records_about(session, order, pattern)
-    session.flush()
+            _redact_records_about(data, order, pattern)
+    data.flush()
     return len(orders)
 
 
-def drop_old_issue_details(session: Session, cutoff: dt.datetime) -> int:
+def drop_old_issue_details(data: PersonalDataRepository, cutoff: dt.datetime) -> int:
     """Closed issue records last seen before ``cutoff`` lose their detail (a remote system's
     free text, which may quote anything); the message, type and history stay."""
     from marketbridge.services.issues import ACTIVE_STATES
 
-    result = session.execute(update(IssueRecord).where(
-        IssueRecord.state.not_in(list(ACTIVE_STATES)), IssueRecord.last_seen < cutoff,
-        IssueRecord.detail != "").values(detail=""))
-    return int(getattr(result, "rowcount", 0) or 0)
+    return data.clear_issue_details(states_not_in=ACTIVE_STATES, last_seen_before=cutoff)
 
 
 # --------------------------------------------------------------------------- the log-in form
-def forget_failed_login_names(session: Session, cutoff: dt.datetime) -> int:
+def forget_failed_login_names(data: PersonalDataRepository, cutoff: dt.datetime) -> int:
     """Failed log-ins recorded before ``cutoff`` keep their time and action, not the typed name."""
-    result = session.execute(update(AuditLogEntry).where(
-        AuditLogEntry.action == FAILED_LOGIN, AuditLogEntry.at < cutoff,
-        AuditLogEntry.actor != NAME_REMOVED).values(actor=NAME_REMOVED, object_id=""))
-    return int(getattr(result, "rowcount", 0) or 0)
+    return data.forget_actors(action=FAILED_LOGIN, before=cutoff, replacement=NAME_REMOVED)
 
 
 # --------------------------------------------------------------------------- all of it
-def purge(session: Session, settings: Settings, now: dt.datetime) -> dict[str, int]:
-    """One pass of every retention rule above (the caller commits)."""
+def purge(data: PersonalDataRepository, settings: Settings, now: dt.datetime) -> dict[str, int]:
+    """One pass of every retention rule above, in the caller's transaction (the caller commits):
+    the composition root runs it on ``PersonalDataStore.on_session`` of the orders flow's
+    housekeeping session."""
     personal_cutoff = now - dt.timedelta(days=settings.personal_data_retention_days)
     return {
-        "purged": purge_orders(session, personal_cutoff, now),
+        "purged": purge_orders(data, personal_cutoff, now),
         "webhook_bodies_minimised": minimise_webhook_bodies(
-            session, now - dt.timedelta(hours=settings.webhook_body_retention_hours), now),
+            data, now - dt.timedelta(hours=settings.webhook_body_retention_hours), now),
         "failed_login_names_removed": forget_failed_login_names(
-            session, now - dt.timedelta(days=settings.failed_login_name_retention_days)),
-        "exception_details_dropped": drop_old_issue_details(session, personal_cutoff),
+            data, now - dt.timedelta(days=settings.failed_login_name_retention_days)),
+        "exception_details_dropped": drop_old_issue_details(data, personal_cutoff),
     }
 
 

@@ -4,22 +4,46 @@ Every flow that meets a marketplace offer SKU calls :func:`resolve` to find the 
 SKU: the link table first (a person confirmed ``"MB-1 "`` is ``MB-1``), else the SKU itself.
 Near misses (spaces, case, punctuation, a shared EAN) are *suggested* by :func:`near_misses`,
 never applied silently.
+
+The rules live here; the rows are read and written through
+:class:`marketbridge.ports.SkuLinksRepository` (:mod:`marketbridge.adapters.db.skus`). Callers not
+yet on a port hand in their session instead (:data:`Links`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import cast
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.catalogue import SkuLink
+from marketbridge.adapters.db.skus import SqlSkuLinks
+from marketbridge.adapters.db.store import OrSession, bare_session
 from marketbridge.domain.catalogue import SKU_NEAR_MISS, NearMiss, find_near_misses
 from marketbridge.domain.issues import IssueReport
+from marketbridge.ports.shared import SkuLinksRepository
 from marketbridge.services import issues as issue_service
-from marketbridge.services.stock import outbox as stock_outbox
+from marketbridge.services.stock.queries import SessionStockRecords
+
+#: What the functions below act on: the SKU links' repository (the composition root's
+#: ``sku_links``), or a bare session still handed in by a caller not yet on a port (the stock flow's
+#: push, the web, the CLI, the console's flow action, tests), on which they build the SQL one.
+Links = OrSession[SkuLinksRepository]
+
+
+def links_on(target: Links) -> SkuLinksRepository:
+    """The repository to act on (see :data:`Links`): on a bare session, the SQL links with the
+    issue log and the stock flow's records on that same session."""
+    session = bare_session(target)
+    if session is None:
+        return cast(SkuLinksRepository, target)
+    return SqlSkuLinks(session, issue_service.RepositoryIssueLog(session), SessionStockRecords(session))
+
+
+#: The name the composition root and the other flows' wiring knew the session's links by.
+SessionSkuLinks = links_on
 
 
 class SkuLinkError(ValueError):
@@ -49,63 +73,64 @@ class NearMissView(BaseModel):
     exception_id: str  # the API's field name for the issue record's id
 
 
-def resolve(session: Session, offer_sku: str) -> str | None:
+def resolve(target: Links, offer_sku: str) -> str | None:
     """The Adobe Commerce SKU confirmed for ``offer_sku``, or ``None`` when no link exists.
 
     ``None`` means "use exact matching": callers compare ``offer_sku`` to Magento SKUs as is.
     """
-    return session.scalar(select(SkuLink.magento_sku).where(SkuLink.offer_sku == offer_sku))
+    return links_on(target).linked(offer_sku)
 
 
-def magento_sku_for(session: Session, offer_sku: str) -> str:
+def magento_sku_for(target: Links, offer_sku: str) -> str:
     """The SKU to use in Adobe Commerce for ``offer_sku``: the linked one, else the same SKU."""
-    return resolve(session, offer_sku) or offer_sku
+    return links_on(target).magento_sku_for(offer_sku)
 
 
-def offer_sku_for(session: Session, magento_sku: str) -> str:
+def offer_sku_for(target: Links, magento_sku: str) -> str:
     """The marketplace offer SKU for a Magento SKU: a confirmed link's offer SKU, else the same SKU."""
-    linked = session.scalar(select(SkuLink.offer_sku).where(SkuLink.magento_sku == magento_sku).limit(1))
-    return linked or magento_sku
+    return links_on(target).offer_sku_for(magento_sku)
 
 
-def all_links(session: Session) -> dict[str, str]:
+def all_links(target: Links) -> dict[str, str]:
     """Offer SKU -> Magento SKU for every confirmed link (the audit joins on it)."""
-    return dict(session.execute(select(SkuLink.offer_sku, SkuLink.magento_sku)).tuples().all())
+    return links_on(target).all_links()
 
 
-def link(session: Session, offer_sku: str, magento_sku: str, *, confirmed_by: str, note: str = "") -> SkuLink:
+def link(target: Links, offer_sku: str, magento_sku: str, *, confirmed_by: str, note: str = "") -> SkuLink:
     """A person confirms that ``offer_sku`` on the marketplace is ``magento_sku``. Audited."""
     if not offer_sku or not magento_sku.strip():
         raise SkuLinkError("both the offer SKU and the Adobe Commerce SKU are needed")
     if offer_sku == magento_sku:
         raise SkuLinkError("the SKUs are identical; exact matching already links them")
-    row = session.get(SkuLink, offer_sku)
+    links = links_on(target)
+    row = links.link_row(offer_sku)
     if row is None:
         row = SkuLink(offer_sku=offer_sku, magento_sku=magento_sku.strip(), confirmed_by=confirmed_by,
                       confirmed_at=utcnow(), note=note)
-        session.add(row)
+        links.add_link(row)
     else:
         row.magento_sku, row.confirmed_by, row.confirmed_at, row.note = magento_sku.strip(), confirmed_by, utcnow(), note
-    issue_service.clear(session, SKU_NEAR_MISS, offer_sku, by=confirmed_by)
-    issue_service.audit(session, confirmed_by, "sku.link", "sku", offer_sku, magento_sku=magento_sku)
+    links.issues.clear(SKU_NEAR_MISS, offer_sku, by=confirmed_by)
+    links.issues.audit(confirmed_by, "sku.link", "sku", offer_sku, magento_sku=magento_sku)
     # The offer now has a Magento source: send its stock and price through the link at once.
-    stock_outbox.note_hints(session, [row.magento_sku], price=True, force=True, reason="sku link confirmed")
-    session.flush()
+    links.stock.note_hints([row.magento_sku], price=True, force=True, reason="sku link confirmed")
+    links.flush()
     return row
 
 
-def unlink(session: Session, offer_sku: str, *, by: str) -> None:
-    row = session.get(SkuLink, offer_sku)
+def unlink(target: Links, offer_sku: str, *, by: str) -> None:
+    links = links_on(target)
+    row = links.link_row(offer_sku)
     if row is None:
         raise SkuLinkError(f"no link for the offer SKU {offer_sku!r}")
-    session.delete(row)
-    issue_service.audit(session, by, "sku.unlink", "sku", offer_sku, magento_sku=row.magento_sku)
+    links.remove_link(row)
+    links.issues.audit(by, "sku.unlink", "sku", offer_sku, magento_sku=row.magento_sku)
 
 
-def near_misses(session: Session, offers: Mapping[str, str | None], products: Mapping[str, str | None]) -> list[NearMiss]:
+def near_misses(target: Links, offers: Mapping[str, str | None], products: Mapping[str, str | None]) -> list[NearMiss]:
     """Suggested links between offer SKUs and product SKUs (each mapping SKU -> EAN) that do not match
     exactly and are not linked yet."""
-    links = all_links(session)
+    links = all_links(target)
     unmatched_offers = {s: e for s, e in offers.items() if s not in products and s not in links}
     linked_products = set(links.values())
     unmatched_products = {s: e for s, e in products.items() if s not in offers and s not in linked_products}
@@ -121,11 +146,11 @@ def near_miss_report(miss: NearMiss) -> IssueReport:
     )
 
 
-def report_near_misses(session: Session, misses: Iterable[NearMiss]) -> int:
+def report_near_misses(issues: issue_service.Issues, misses: Iterable[NearMiss]) -> int:
     """One ``sku_near_miss`` issue per suggestion, for ecommerce to confirm or reject."""
     count = 0
     for miss in misses:
-        issue_service.record(session, near_miss_report(miss))
+        issue_service.record(issues, near_miss_report(miss))
         count += 1
     return count
 
@@ -135,33 +160,12 @@ def link_view(row: SkuLink) -> SkuLinkView:
                        confirmed_at=row.confirmed_at.isoformat() if row.confirmed_at else None, note=row.note)
 
 
-def list_links(session: Session) -> list[SkuLinkView]:
-    return [link_view(r) for r in session.scalars(select(SkuLink).order_by(SkuLink.offer_sku))]
+def list_links(target: Links) -> list[SkuLinkView]:
+    return [link_view(r) for r in links_on(target).link_rows()]
 
 
-def open_near_misses(session: Session) -> list[NearMissView]:
+def open_near_misses(issues: issue_service.Issues) -> list[NearMissView]:
     """The near misses waiting for a person (open ``sku_near_miss`` issues), with the suggestion."""
-    from marketbridge.adapters.db.models.core import IssueRecord
-
-    rows = session.scalars(select(IssueRecord).where(
-        IssueRecord.type == SKU_NEAR_MISS.code,
-        IssueRecord.state.in_(issue_service.ACTIVE_STATES)).order_by(IssueRecord.object_id)).all()
+    rows = issue_service.issues_on(issues).of_type_by_object(SKU_NEAR_MISS.code, issue_service.ACTIVE_STATES)
     return [NearMissView(offer_sku=r.object_id, magento_sku=str((r.context or {}).get("magento_sku", "")),
                          reason=str((r.context or {}).get("reason", "")), exception_id=str(r.id)) for r in rows]
-
-
-class SessionSkuLinks:
-    """The :class:`marketbridge.ports.SkuLinks` port over one session: what a flow's unit of work
-    (e.g. :class:`marketbridge.adapters.db.refunds.SqlRefundsStore`) hands out for the SKU links."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def magento_sku_for(self, offer_sku: str) -> str:
-        return magento_sku_for(self.session, offer_sku)
-
-    def all_links(self) -> dict[str, str]:
-        return all_links(self.session)
-
-    def offer_sku_for(self, magento_sku: str) -> str:
-        return offer_sku_for(self.session, magento_sku)

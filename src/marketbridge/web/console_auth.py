@@ -27,9 +27,10 @@ from urllib.parse import quote
 from fastapi import Depends, HTTPException, Request, status
 
 from marketbridge.domain.auth import Role, can_act_on
+from marketbridge.ports.people import PeopleRepository
 from marketbridge.services import auth as auth_service
 from marketbridge.services.login_throttle import LoginThrottle
-from marketbridge.web.deps import ConsoleUser, DbSession, SessionDep, people_on
+from marketbridge.web.deps import ConsoleUser, PeopleDep
 
 SESSION_USER = "uid"
 SESSION_VERSION = "sv"
@@ -71,13 +72,14 @@ def end_session(request: Request, user: ConsoleUser | None = None) -> None:
     request.session.clear()
 
 
-def session_user(request: Request, session: DbSession) -> ConsoleUser | None:
-    """The active user of this browser session, or None (also for a cookie of an older version)."""
+def session_user(request: Request, people: PeopleRepository) -> ConsoleUser | None:
+    """The active user of this browser session, or None (also for a cookie of an older version);
+    ``people`` is the users' repository on the request's session (``PeopleDep``)."""
     user_id = request.session.get(SESSION_USER)
     version = request.session.get(SESSION_VERSION)
     if not isinstance(user_id, int) or not isinstance(version, int):
         return None
-    user = auth_service.user_by_id(people_on(request, session), user_id)
+    user = auth_service.user_by_id(people, user_id)
     if user is None or not user.active or user.session_version != version:
         return None
     return user
@@ -94,8 +96,8 @@ def login_url(next_path: str) -> str:
     return "/login?next=" + quote(safe_next(next_path), safe="/")
 
 
-def require_page_user(request: Request, session: SessionDep) -> ConsoleUser:
-    user = session_user(request, session)
+def require_page_user(request: Request, people: PeopleDep) -> ConsoleUser:
+    user = session_user(request, people)
     if user is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(target if request.method == "GET" else "/")

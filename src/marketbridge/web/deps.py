@@ -17,7 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.models.core import User
-from marketbridge.ports.console import ConsoleQueries
+from marketbridge.ports.console import ConsoleQueries, IssueActionsUnit
 from marketbridge.ports.people import PeopleRepository
 from marketbridge.runtime import Runtime
 from marketbridge.services import auth
@@ -66,6 +66,12 @@ def console_queries(runtime: Runtime, session: Session) -> ConsoleQueries:
 
 def get_console_queries(runtime: RuntimeDep, session: SessionDep) -> ConsoleQueries:
     return console_queries(runtime, session)
+
+
+def console_actions_on(runtime: Runtime, session: Session) -> IssueActionsUnit:
+    """An issue action's unit of work (``runtime.console_store``) on the request's session, for
+    ``services.console.actions.perform``."""
+    return runtime.console_store.actions_on(session)
 
 
 #: ``services.console.dashboard``'s queries on the request's session.

@@ -13,14 +13,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Sequence
 
 from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.models.core import IssueRecord
-from marketbridge.adapters.db.session import Database
+from marketbridge.adapters.db.store import SqlStore
 
 
 class SqlAlertsRepository:
@@ -82,17 +81,9 @@ class SqlAlertsRepository:
         self.session.flush()
 
 
-class SqlAlertsStore:
-    """:class:`marketbridge.ports.AlertsStore` on a :class:`Database`."""
+class SqlAlertsStore(SqlStore[SqlAlertsRepository]):
+    """:class:`marketbridge.ports.AlertsStore` on a :class:`Database` (``on_session``: a repository
+    on a session the caller owns; ``claim`` still commits it)."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    def on_session(self, session: Session) -> SqlAlertsRepository:
-        """A repository on a session the caller owns (``claim`` still commits it)."""
+    def repository(self, session: Session) -> SqlAlertsRepository:
         return SqlAlertsRepository(session)
-
-    @contextmanager
-    def unit_of_work(self) -> Iterator[SqlAlertsRepository]:
-        with self.db.session() as session:
-            yield SqlAlertsRepository(session)

@@ -24,6 +24,8 @@ from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.engine_store import holds_engine_tables, sqlite_file
 from marketbridge.adapters.db.models.core import AuditLogEntry, IssueRecord, StreamCursor
+from marketbridge.ports.issues import IssuesRepository
+from marketbridge.ports.shared import SkuLinksRepository
 
 
 def has_table(session: Session, name: str, schema: str | None = None) -> bool:
@@ -140,16 +142,41 @@ class SqlConsoleQueries:
         return [(cursor.name, cursor.updated_at) for cursor in self.session.scalars(select(StreamCursor)).all()]
 
 
+class SqlIssueActionsUnit:
+    """:class:`marketbridge.ports.IssueActionsUnit` on the request's session."""
+
+    def __init__(self, session: Session, queries: SqlConsoleQueries, issues: IssuesRepository,
+                 links: SkuLinksRepository) -> None:
+        self.session = session
+        self.queries = queries
+        self.issues = issues
+        self.links = links
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def rollback(self) -> None:
+        self.session.rollback()
+
+
 class SqlConsoleStore:
     """:class:`marketbridge.ports.ConsoleStore`: the console's query objects, with the other flows'
-    query functions they delegate to."""
+    query functions they delegate to, and the issue records' and SKU links' repositories an
+    action's unit of work holds (from the composition root)."""
 
     def __init__(self, *, open_counts_by_owner: Callable[[Session], dict[str, int]],
                  open_counts_by_type: Callable[[Session], dict[tuple[str, str], int]],
-                 oldest_unsent_change: Callable[[Session], dt.datetime | None]) -> None:
+                 oldest_unsent_change: Callable[[Session], dt.datetime | None],
+                 issues: Callable[[Session], IssuesRepository],
+                 links: Callable[[Session], SkuLinksRepository]) -> None:
         self._open_counts_by_owner = open_counts_by_owner
         self._open_counts_by_type = open_counts_by_type
         self._oldest_unsent_change = oldest_unsent_change
+        self._issues = issues
+        self._links = links
+
+    def actions_on(self, session: Session) -> SqlIssueActionsUnit:
+        return SqlIssueActionsUnit(session, self.on_session(session), self._issues(session), self._links(session))
 
     def on_session(self, session: Session) -> SqlConsoleQueries:
         return SqlConsoleQueries(session, open_counts_by_owner=self._open_counts_by_owner,

@@ -227,7 +227,7 @@ def _port_errors() -> Iterator[None]:
 class SqlOrdersStore:
     """:class:`marketbridge.ports.OrdersStore` on a :class:`Database`; ``issues``, ``skus`` and
     ``stock`` make the issue log, the SKU links and the stock flow's records of a session
-    (``services.issues.SessionIssueLog``, ``services.skus.SessionSkuLinks``,
+    (``services.issues.RepositoryIssueLog``, ``adapters.db.skus.SqlSkuLinks``,
     ``services.stock.queries.SessionStockRecords``) and ``retention`` is the personal-data pass
     (``services.personal_data.purge``): their rules live in the services, which this adapter does
     not import."""

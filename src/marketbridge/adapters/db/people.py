@@ -20,15 +20,14 @@ pages and the CLI do so that their activity-log entry commits with the change.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.insert import dialect_insert
 from marketbridge.adapters.db.models.core import ApiToken, LoginFailure, LoginFailureMinute, User
-from marketbridge.adapters.db.session import Database
+from marketbridge.adapters.db.store import SqlStore
 
 
 class SqlPeopleRepository:
@@ -113,17 +112,8 @@ class SqlPeopleRepository:
         return int(pairs.rowcount or 0) + int(minutes.rowcount or 0)  # type: ignore[attr-defined]
 
 
-class SqlPeopleStore:
+class SqlPeopleStore(SqlStore[SqlPeopleRepository]):
     """:class:`marketbridge.ports.PeopleStore` on a :class:`Database`."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    def on_session(self, session: Session) -> SqlPeopleRepository:
-        """A repository on a transaction the caller owns: nothing is committed here."""
+    def repository(self, session: Session) -> SqlPeopleRepository:
         return SqlPeopleRepository(session)
-
-    @contextmanager
-    def unit_of_work(self) -> Iterator[SqlPeopleRepository]:
-        with self.db.session() as session:
-            yield SqlPeopleRepository(session)

@@ -6,7 +6,7 @@ the block, rolled back on an error), exactly the transaction the flow opened its
 
 The issue records the flow raises and the order records it moves to shipped go through the
 :class:`marketbridge.ports.IssueLog` and :class:`marketbridge.ports.OrderRecords` the composition
-root hands in (``services.issues.SessionIssueLog``, ``services.orders.record.RepositoryOrderRecords``),
+root hands in (``services.issues.RepositoryIssueLog``, ``services.orders.record.RepositoryOrderRecords``),
 on the same session: their rules live in the services, and this adapter does not import them.
 """
 

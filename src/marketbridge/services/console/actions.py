@@ -15,11 +15,12 @@ A flow action is registered per issue type code in a :class:`FlowActions` table.
 dashboard offers only buttons that actually do something. This module imports no flow: the table
 is handed in.
 
-The record is read (and re-read after a flow action) through ``runtime.console_store``'s
-:class:`marketbridge.ports.ConsoleQueries` on the request's session; this module writes no query.
-The session itself is still the request's transaction, which :func:`perform` commits before a flow
-action and which the flow handlers receive in :class:`ActionContext` (their services take a session
-until their flows move onto ports), so it is only named as a type here.
+Everything happens in an :class:`marketbridge.ports.IssueActionsUnit`, the request's transaction as
+the composition root's adapters see it (``runtime.console_store.actions_on(session)``, built by the
+web layer): the record is read (and re-read after a flow action) through its ``queries``, changed
+and audited through its ``issues``; :func:`perform` commits it before a flow action and the flow
+handlers receive it in :class:`ActionContext` (the SKU link writes through its ``links``). This
+module names no session and writes no query.
 """
 
 from __future__ import annotations
@@ -35,9 +36,8 @@ from marketbridge.domain.issues import IssueState
 from marketbridge.services import issues as issue_service
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
     from marketbridge.adapters.db.models.core import IssueRecord, User
+    from marketbridge.ports.console import IssueActionsUnit
 
 log = structlog.get_logger(__name__)
 
@@ -62,9 +62,10 @@ class ActionFailed(Exception):
 
 @dataclass(frozen=True)
 class ActionContext:
-    """What a flow action handler receives."""
+    """What a flow action handler receives: ``unit`` is the request's transaction (committed
+    before the handler runs; what the handler writes in it commits with the action's audit entry)."""
 
-    session: Session
+    unit: IssueActionsUnit
     runtime: Any
     record: IssueRecord
     actor: str
@@ -124,7 +125,7 @@ class ActionResult:
 
 
 def perform(
-    session: Session,
+    unit: IssueActionsUnit,
     runtime: Any,
     user: User,
     record_id: int,
@@ -133,7 +134,7 @@ def perform(
 ) -> ActionResult:
     """Carry out ``action`` on issue ``record_id`` as ``user``. Audited. See the module doc."""
     params = {k: v.strip() for k, v in (params or {}).items() if isinstance(v, str)}
-    queries = runtime.console_store.on_session(session)
+    queries = unit.queries
     record = queries.issue_record(record_id)
     if record is None:
         raise LookupError(f"There is no exception number {record_id}.")
@@ -156,7 +157,7 @@ def perform(
             assignee = params.get("assignee") or None
             if assignee is not None and len(assignee) > 64:
                 raise ActionRefused("A name to assign to has at most 64 characters.")
-        issue_service.act(session, record_id, action, actor=user.name, assignee=assignee)
+        issue_service.act(unit.issues, record_id, action, actor=user.name, assignee=assignee)
         message = {
             "acknowledge": "Marked as being looked at.",
             "assign": f"Assigned to {assignee}." if assignee else "No longer assigned to anyone.",
@@ -170,10 +171,10 @@ def perform(
     missing = [label for name, label in flow_action.fields.items() if not params.get(name)]
     if missing:
         raise ActionRefused("Please fill in: " + ", ".join(missing) + ".")
-    context = ActionContext(session=session, runtime=runtime, record=record, actor=user.name, params=params)
+    context = ActionContext(unit=unit, runtime=runtime, record=record, actor=user.name, params=params)
     # Flow services write in their own transactions; release ours first (SQLite has one writer,
     # and e.g. the bearer token's last-used time is already pending here).
-    session.commit()
+    unit.commit()
     try:
         try:
             message = flow_action.handler(context)
@@ -185,19 +186,19 @@ def perform(
             raise ActionRefused(str(error)) from error
     except (ActionRefused, ActionFailed) as outcome:
         # the attempt is a human action too: keep it in the audit log even though it did nothing
-        session.rollback()
-        issue_service.audit(session, user.name, f"exception.{action}.failed", "exception", str(record_id),
+        unit.rollback()
+        issue_service.audit(unit.issues, user.name, f"exception.{action}.failed", "exception", str(record_id),
                                 type=record.type, reason=str(outcome)[:500])
-        session.commit()
+        unit.commit()
         raise
     queries.reread(record)  # the flow's own transaction may have resolved it already
     issue_service.audit(
-        session, user.name, f"exception.{action}", "exception", str(record_id),
+        unit.issues, user.name, f"exception.{action}", "exception", str(record_id),
         type=record.type, about=f"{record.object_type} {record.object_id}",
         **{f"param_{k}": v for k, v in params.items() if k not in ("csrf_token", "do")},
     )
     if flow_action.resolves and IssueState(record.state).is_active:
-        issue_service.act(session, record_id, "resolve", actor=user.name)
+        issue_service.act(unit.issues, record_id, "resolve", actor=user.name)
     log.info("exception.flow_action", action=action, record=record_id, actor=user.name)
     return ActionResult(record, message)
 

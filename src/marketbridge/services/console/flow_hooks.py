@@ -124,7 +124,7 @@ def register_all(actions: FlowActions) -> None:
     @refused_on("SkuLinkError")
     def link_sku(ctx: Any) -> str:
         magento_sku = ctx.params.get("magento_sku") or (ctx.record.context or {}).get("magento_sku", "")
-        sku_service.link(ctx.session, ctx.record.object_id, magento_sku, confirmed_by=ctx.actor)
+        sku_service.link(ctx.unit.links, ctx.record.object_id, magento_sku, confirmed_by=ctx.actor)
         return f"Offer SKU {ctx.record.object_id} is now linked to Adobe Commerce SKU {magento_sku}."
 
     register(["sku_near_miss"], FlowAction("link_sku", "Link the SKUs", link_sku,

@@ -32,7 +32,14 @@ from marketbridge.web.console_auth import (
     start_session,
 )
 from marketbridge.web.console_templates import render
-from marketbridge.web.deps import ConsoleDep, ConsoleUser, PeopleDep, RuntimeDep, SessionDep
+from marketbridge.web.deps import (
+    ConsoleDep,
+    ConsoleUser,
+    PeopleDep,
+    RuntimeDep,
+    SessionDep,
+    console_actions_on,
+)
 from marketbridge.web.params import DbId
 from marketbridge.web.policy import PageReader, Reader, requires
 
@@ -49,8 +56,8 @@ ApiActor = Annotated[ConsoleUser, Depends(requires(Action.ACT_ON_ISSUE))]
 
 
 @pages.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, session: SessionDep, next: str = "/") -> Response:
-    if session_user(request, session) is not None:
+def login_form(request: Request, people: PeopleDep, next: str = "/") -> Response:
+    if session_user(request, people) is not None:
         return RedirectResponse(safe_next(next), status_code=303)
     return render(request, "console/login.html", next=safe_next(next), error=None, name="")
 
@@ -183,7 +190,7 @@ async def issue_action(
     error = message = None
     status_code = 200
     try:
-        result = console_actions.perform(session, runtime, user, record_id, action, params)
+        result = console_actions.perform(console_actions_on(runtime, session), runtime, user, record_id, action, params)
         message = result.message
     except LookupError as problem:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(problem)) from None
@@ -273,7 +280,7 @@ def act_on_issue(
     if body.assignee is not None:
         params["assignee"] = body.assignee
     try:
-        result = console_actions.perform(session, runtime, user, record_id, body.action, params)
+        result = console_actions.perform(console_actions_on(runtime, session), runtime, user, record_id, body.action, params)
     except LookupError as problem:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(problem)) from None
     except console_actions.ActionRefused as problem:
