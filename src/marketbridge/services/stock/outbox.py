@@ -29,29 +29,33 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from marketbridge.adapters.db.base import utcnow
+from marketbridge.adapters.db.store import OrSession, bare_session
 from marketbridge.domain.stock import Kind
 from marketbridge.ports.stock import StockRepository
 
 if TYPE_CHECKING:
-    # The caller's session (its transaction) is still what the flow's functions are handed (the
-    # issue log, the SKU links and the webhook dispatcher take it too); :func:`store` wraps it in
-    # the stock port. A type only: no statement is written with it here.
-    from sqlalchemy.orm import Session
-
     from marketbridge.adapters.db.models.stock import SyncBatch
 
+#: What the functions below act on: the stock port (the SQL repository, or a test's in-memory fake),
+#: or the caller's bare session (its transaction), still what most of the flow hands in (the issue
+#: log, the SKU links and the webhook dispatcher take it too), which :func:`store` wraps in the port.
+Stock = OrSession[StockRepository]
 
-def store(session: Session) -> StockRepository:
-    """The stock port on the caller's session (same transaction): the one place the services build
-    the SQL repository (issue 18 item 2), the way ``apply`` already reads the orders flow through
-    ``SqlOrdersRepository(session)``."""
+
+def store(target: Stock) -> StockRepository:
+    """The stock port to act on: ``target`` itself when it already is one, else the SQL repository
+    on the caller's session (same transaction): the one place the services build it (issue 18
+    item 2), the way ``apply`` already reads the orders flow through ``SqlOrdersRepository(session)``."""
+    session = bare_session(target)
+    if session is None:
+        return cast(StockRepository, target)
     from marketbridge.adapters.db.stock import SqlStockRepository
 
     return SqlStockRepository(session)
 
 
 def note_hints(
-    session: Session,
+    session: Stock,
     skus: Iterable[str],
     *,
     stock: bool = True,
@@ -89,7 +93,7 @@ class HintGroup:
 _FLAGS = ("stock", "price", "details", "exact", "force")
 
 
-def note_hint_groups(session: Session, groups: Sequence[HintGroup], *, noticed_at: dt.datetime | None = None) -> int:
+def note_hint_groups(session: Stock, groups: Sequence[HintGroup], *, noticed_at: dt.datetime | None = None) -> int:
     """Several groups of hints in one write, every row in SKU order; a SKU in several groups gets
     their flags together and the first group's reason.
 
@@ -127,7 +131,7 @@ class Change:
     first_noticed_at: dt.datetime
 
 
-def enqueue(session: Session, changes: Sequence[Change], *, read_at: dt.datetime | None = None) -> int:
+def enqueue(session: Stock, changes: Sequence[Change], *, read_at: dt.datetime | None = None) -> int:
     """Write values to publish; newest wins, the earliest unsent notice time is kept.
 
     ``pending_noticed_at`` records ``read_at``: when Adobe Commerce was read for these values
@@ -144,22 +148,22 @@ def enqueue(session: Session, changes: Sequence[Change], *, read_at: dt.datetime
     return len(rows)
 
 
-def last_sent_values(session: Session, kind: Kind, skus: Sequence[str]) -> dict[str, str | None]:
+def last_sent_values(session: Stock, kind: Kind, skus: Sequence[str]) -> dict[str, str | None]:
     """Per SKU, the value most recently handed to the marketplace or waiting to be: pending, else
     in flight. SKUs without an outbox row are absent (compare with the published value then)."""
     return store(session).last_sent_values(kind.value, skus)
 
 
-def pending_keys(session: Session, skus: Sequence[str]) -> set[tuple[str, str]]:
+def pending_keys(session: Stock, skus: Sequence[str]) -> set[tuple[str, str]]:
     """``{(kind, sku)}`` of these SKUs with a value waiting for the next window."""
     return store(session).pending_keys(skus)
 
 
-def pending_count(session: Session, kinds: Iterable[Kind] | None = None) -> int:
+def pending_count(session: Stock, kinds: Iterable[Kind] | None = None) -> int:
     return store(session).pending_count(None if kinds is None else [k.value for k in kinds])
 
 
-def inflight_count(session: Session) -> int:
+def inflight_count(session: Stock) -> int:
     return store(session).inflight_count()
 
 
@@ -167,7 +171,7 @@ def batch_workflow_id(batch_id: int) -> str:
     return f"stock-push-{batch_id}"
 
 
-def claim(session: Session, api: str, kinds: Sequence[Kind], *, interval_seconds: float,
+def claim(session: Stock, api: str, kinds: Sequence[Kind], *, interval_seconds: float,
           now: dt.datetime | None = None) -> int | None:
     """The batch this lane should be working on: the one in flight, or a new one holding every
     pending row of ``kinds`` when the last upload is at least ``interval_seconds`` old.
@@ -197,7 +201,7 @@ def claim(session: Session, api: str, kinds: Sequence[Kind], *, interval_seconds
     return batch.id
 
 
-def batch_values(session: Session, batch_id: int) -> dict[str, dict[str, str]]:
+def batch_values(session: Stock, batch_id: int) -> dict[str, dict[str, str]]:
     """``{sku: {"quantity": "12", "price": "19.99"}}`` for the rows carried by a batch."""
     out: dict[str, dict[str, str]] = {}
     column = {Kind.STOCK.value: "quantity", Kind.PRICE.value: "price"}
@@ -208,7 +212,7 @@ def batch_values(session: Session, batch_id: int) -> dict[str, dict[str, str]]:
     return out
 
 
-def mark_sent(session: Session, batch_id: int, import_id: str, now: dt.datetime | None = None, *,
+def mark_sent(session: Stock, batch_id: int, import_id: str, now: dt.datetime | None = None, *,
               window_from: dt.datetime | None = None) -> None:
     """The upload was accepted. The lane's next window counts from ``window_from`` (when the call
     started: Mirakl's frequency limit is per call), so a slow upload of a large file does not push
@@ -223,7 +227,7 @@ def mark_sent(session: Session, batch_id: int, import_id: str, now: dt.datetime 
     repo.lane_sent_at(batch.api, window_from or now)
 
 
-def mark_attempted(session: Session, api: str, now: dt.datetime | None = None) -> None:
+def mark_attempted(session: Stock, api: str, now: dt.datetime | None = None) -> None:
     """An upload that failed still counts against the once-a-minute budget."""
     store(session).lane_sent_at(api, now or utcnow())
 
@@ -237,7 +241,7 @@ class InflightRow:
     read_at: dt.datetime | None = None
 
 
-def inflight_rows(session: Session, batch_id: int) -> list[InflightRow]:
+def inflight_rows(session: Stock, batch_id: int) -> list[InflightRow]:
     return [
         # not NULL in a batch's rows: see batch_values
         InflightRow(Kind(kind), sku, cast(str, value), noticed, read_at)
@@ -245,7 +249,7 @@ def inflight_rows(session: Session, batch_id: int) -> list[InflightRow]:
     ]
 
 
-def complete(session: Session, batch_id: int, *, import_status: str, ok: int, errors: int,
+def complete(session: Stock, batch_id: int, *, import_status: str, ok: int, errors: int,
              now: dt.datetime | None = None) -> None:
     """Close a processed batch (per-SKU results already written by the caller)."""
     repo = store(session)
@@ -260,7 +264,7 @@ def complete(session: Session, batch_id: int, *, import_status: str, ok: int, er
     repo.free_lane(batch)
 
 
-def release(session: Session, batch_id: int, error: str, now: dt.datetime | None = None) -> int:
+def release(session: Stock, batch_id: int, error: str, now: dt.datetime | None = None) -> int:
     """A batch failed as a whole: give its values back to ``pending`` (unless a newer value is
     already pending: newest wins) and free the lane. Returns the number of values requeued."""
     repo = store(session)
@@ -276,11 +280,11 @@ def release(session: Session, batch_id: int, error: str, now: dt.datetime | None
     return requeued
 
 
-def active_batches(session: Session) -> list[SyncBatch]:
+def active_batches(session: Stock) -> list[SyncBatch]:
     return store(session).active_batches()
 
 
-def delete_hints(session: Session, taken: Iterable[Any]) -> int:
+def delete_hints(session: Stock, taken: Iterable[Any]) -> int:
     """Forget the hints a refresh has read (rows of :func:`take_hints`), each only if its token is
     still the one taken: a hint noticed again since (during the read, the queueing or the push)
     keeps its new token and is read by the next pass. Returns the number deleted."""
@@ -290,13 +294,13 @@ def delete_hints(session: Session, taken: Iterable[Any]) -> int:
     return store(session).delete_hints(rows)
 
 
-def take_hints(session: Session, limit: int, *, exclude: Set[str] = frozenset()) -> list[Any]:
+def take_hints(session: Stock, limit: int, *, exclude: Set[str] = frozenset()) -> list[Any]:
     """The oldest hints as light rows (attribute access like the model; a burst takes ~50,000),
     leaving out the SKUs in ``exclude`` (those another pass of this process is reading)."""
     return store(session).take_hints(limit, exclude=exclude)
 
 
-def hint_count(session: Session) -> int:
+def hint_count(session: Stock) -> int:
     return store(session).hint_count()
 
 
