@@ -354,6 +354,14 @@ SQLALCHEMY_FREE: dict[str, set[str]] = {
     # in their session
     "services/skus.py": {"marketbridge.adapters.db.skus", "marketbridge.adapters.db.skus.SqlSkuLinks",
                          "marketbridge.adapters.db.models.catalogue.SkuLink"},
+    # the webhook store, dedup and dispatch: the receiver, the intake, the stock poll's re-dispatch
+    # open their transaction with ``runtime.db.session`` and hand in the session (its statements
+    # are ``adapters.db.webhooks.SqlWebhookEvents``, on that session: store and hints stay one
+    # transaction)
+    "services/webhooks.py": {"marketbridge.adapters.db.webhooks", "marketbridge.adapters.db.webhooks.SqlWebhookEvents"},
+    # the intake's writer and dispatcher threads: they hand ``services.webhooks`` the sessions they
+    # open, and name no adapter at all
+    "services/webhook_intake.py": set(),
 }
 _BARE_SESSION_BRIDGE = {"marketbridge.adapters.db.store", "marketbridge.adapters.db.store.OrSession",
                         "marketbridge.adapters.db.store.bare_session"}
