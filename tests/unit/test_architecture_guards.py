@@ -345,7 +345,8 @@ def test_the_stock_flow_writes_no_sqlalchemy() -> None:
 #: SQLAlchemy and run no query; their queries are in ``adapters/db``. Each still names the adapter
 #: its functions build on a *bare session* that such a caller hands in (``adapters.db.store``'s
 #: ``OrSession`` / ``bare_session``), listed here with it; once every caller hands in the port, move
-#: the module to ``ON_STORAGE_PORT`` and drop its entry.
+#: the module to ``ON_STORAGE_PORT`` and drop its entry. Workflow modules list the adapter-level
+#: helpers they call instead of SQLAlchemy (``adapters.db.errors``' predicates).
 SQLALCHEMY_FREE: dict[str, set[str]] = {
     # recording, clearing, listing and acting on issue records: the stock flow, the maintenance
     # workflow, the CLI and the web still hand in the session they hold
@@ -362,6 +363,9 @@ SQLALCHEMY_FREE: dict[str, set[str]] = {
     # the intake's writer and dispatcher threads: they hand ``services.webhooks`` the sessions they
     # open, and name no adapter at all
     "services/webhook_intake.py": set(),
+    # a decision step's "our database refused for a moment": the orders port's ``StorageBusy``, and
+    # what still arrives untranslated (a pool time-out) through ``adapters.db.errors``
+    "workflows/orders.py": {"marketbridge.adapters.db.errors", "marketbridge.adapters.db.errors.transient_detail"},
 }
 _BARE_SESSION_BRIDGE = {"marketbridge.adapters.db.store", "marketbridge.adapters.db.store.OrSession",
                         "marketbridge.adapters.db.store.bare_session"}
