@@ -346,7 +346,7 @@ def test_the_stock_flow_writes_no_sqlalchemy() -> None:
 #: its functions build on a *bare session* that such a caller hands in (``adapters.db.store``'s
 #: ``OrSession`` / ``bare_session``), listed here with it; once every caller hands in the port, move
 #: the module to ``ON_STORAGE_PORT`` and drop its entry. Workflow modules list the adapter-level
-#: helpers they call instead of SQLAlchemy (``adapters.db.errors``' predicates).
+#: helpers they call instead of SQLAlchemy (``adapters.db.errors``' predicates, an after-commit hook).
 SQLALCHEMY_FREE: dict[str, set[str]] = {
     # recording, clearing, listing and acting on issue records: the stock flow, the maintenance
     # workflow, the CLI and the web still hand in the session they hold
@@ -366,6 +366,10 @@ SQLALCHEMY_FREE: dict[str, set[str]] = {
     # a decision step's "our database refused for a moment": the orders port's ``StorageBusy``, and
     # what still arrives untranslated (a pool time-out) through ``adapters.db.errors``
     "workflows/orders.py": {"marketbridge.adapters.db.errors", "marketbridge.adapters.db.errors.transient_detail"},
+    # the send steps' retry predicate (the shipments store translates no storage error), and the
+    # shipment hint enqueued after the dispatcher's commit when the engine has its own file
+    "workflows/shipments.py": {"marketbridge.adapters.db.errors", "marketbridge.adapters.db.errors.is_transient",
+                               "marketbridge.adapters.db.session", "marketbridge.adapters.db.session.after_commit"},
 }
 _BARE_SESSION_BRIDGE = {"marketbridge.adapters.db.store", "marketbridge.adapters.db.store.OrSession",
                         "marketbridge.adapters.db.store.bare_session"}
