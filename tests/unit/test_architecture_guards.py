@@ -345,7 +345,8 @@ def test_the_stock_flow_writes_no_sqlalchemy() -> None:
 #: SQLAlchemy and run no query; their queries are in ``adapters/db``. Each still names the adapter
 #: its functions build on a *bare session* that such a caller hands in (``adapters.db.store``'s
 #: ``OrSession`` / ``bare_session``), listed here with it; once every caller hands in the port, move
-#: the module to ``ON_STORAGE_PORT`` and drop its entry.
+#: the module to ``ON_STORAGE_PORT`` and drop its entry. Workflow modules list the adapter-level
+#: helpers they call instead of SQLAlchemy (``adapters.db.errors``' predicates, an after-commit hook).
 SQLALCHEMY_FREE: dict[str, set[str]] = {
     # recording, clearing, listing and acting on issue records: the stock flow, the maintenance
     # workflow, the CLI and the web still hand in the session they hold
@@ -354,6 +355,21 @@ SQLALCHEMY_FREE: dict[str, set[str]] = {
     # in their session
     "services/skus.py": {"marketbridge.adapters.db.skus", "marketbridge.adapters.db.skus.SqlSkuLinks",
                          "marketbridge.adapters.db.models.catalogue.SkuLink"},
+    # the webhook store, dedup and dispatch: the receiver, the intake, the stock poll's re-dispatch
+    # open their transaction with ``runtime.db.session`` and hand in the session (its statements
+    # are ``adapters.db.webhooks.SqlWebhookEvents``, on that session: store and hints stay one
+    # transaction)
+    "services/webhooks.py": {"marketbridge.adapters.db.webhooks", "marketbridge.adapters.db.webhooks.SqlWebhookEvents"},
+    # the intake's writer and dispatcher threads: they hand ``services.webhooks`` the sessions they
+    # open, and name no adapter at all
+    "services/webhook_intake.py": set(),
+    # a decision step's "our database refused for a moment": the orders port's ``StorageBusy``, and
+    # what still arrives untranslated (a pool time-out) through ``adapters.db.errors``
+    "workflows/orders.py": {"marketbridge.adapters.db.errors", "marketbridge.adapters.db.errors.transient_detail"},
+    # the send steps' retry predicate (the shipments store translates no storage error), and the
+    # shipment hint enqueued after the dispatcher's commit when the engine has its own file
+    "workflows/shipments.py": {"marketbridge.adapters.db.errors", "marketbridge.adapters.db.errors.is_transient",
+                               "marketbridge.adapters.db.session", "marketbridge.adapters.db.session.after_commit"},
 }
 _BARE_SESSION_BRIDGE = {"marketbridge.adapters.db.store", "marketbridge.adapters.db.store.OrSession",
                         "marketbridge.adapters.db.store.bare_session"}

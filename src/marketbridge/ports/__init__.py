@@ -43,6 +43,9 @@ The issue records themselves (:class:`IssuesStore` /
 (:class:`SkuLinksStore` / :class:`SkuLinksRepository`, :mod:`marketbridge.adapters.db.skus`) and the
 personal-data purge (:class:`PersonalDataStore` / :class:`PersonalDataRepository`,
 :mod:`marketbridge.adapters.db.personal_data`) follow the same pattern: their services keep the rules.
+The webhook store (:class:`WebhookEventsRepository`, :mod:`marketbridge.adapters.db.webhooks`) is
+bound to the caller's session like the stock flow's: a delivery's store and its handlers' hints
+stay one transaction, and the handlers are still handed that session.
 
 One module per concern, re-exported here (``from marketbridge.ports import MagentoPort``):
 ``remote`` (Adobe Commerce, Mirakl), ``shared`` (the issue log, another flow's order records, SKU
@@ -87,6 +90,7 @@ from marketbridge.ports.shared import (
 )
 from marketbridge.ports.shipments import ShipmentsRepository, ShipmentsStore
 from marketbridge.ports.stock import StockOutboxRepository, StockRepository
+from marketbridge.ports.webhooks import WebhookEventsRepository
 
 __all__ = [
     "AlertsRepository", "AlertsStore", "AuditRepository", "AuditStore", "CatalogueRepository",
@@ -94,5 +98,5 @@ __all__ = [
     "OrderAlreadyRecorded", "OrderChangedUnderUs", "OrderRecords", "OrdersRepository", "OrdersStore",
     "PeopleRepository", "PeopleStore", "PersonalDataRepository", "PersonalDataStore", "RefundsRepository",
     "RefundsStore", "ShipmentsRepository", "ShipmentsStore", "SkuLinks", "SkuLinksRepository", "SkuLinksStore",
-    "StockOutboxRepository", "StockRecords", "StockRepository", "StorageBusy",
+    "StockOutboxRepository", "StockRecords", "StockRepository", "StorageBusy", "WebhookEventsRepository",
 ]

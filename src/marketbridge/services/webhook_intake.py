@@ -185,13 +185,14 @@ class WebhookIntake:
         failures: dict[int, BaseException] = {}
         try:
             with self._session_factory() as session:  # type: ignore[attr-defined]
+                events = webhook_service.events_on(session)
                 for index, item in enumerate(batch):
                     # No savepoint: a bad body fails in parsing, before any SQL. (A SAVEPOINT opens
                     # SQLite's transaction on a read snapshot; the insert after the dedup look-up
                     # then cannot take the write lock once another commit landed, and fails at
                     # once with "database is locked" instead of waiting.)
                     try:
-                        stored[index] = webhook_service.store_event(session, item.raw,
+                        stored[index] = webhook_service.store_event(events, item.raw,
                                                                      dedup_window_seconds=self._dedup)
                     except WebhookPayloadError as error:
                         failures[index] = error
@@ -270,11 +271,12 @@ def dispatch_alone(session_factory: Callable[[], object], handlers: WebhookHandl
 def _dispatch_in(session: Any, handlers: WebhookHandlers, event_id: int, again: bool) -> bool:
     """``dispatch_event`` runs the handlers in a savepoint of its own, after counting the
     attempt; a handler that fails leaves the event unhandled with its error."""
+    events = webhook_service.events_on(session)
     try:
-        return webhook_service.dispatch_event(session, event_id, handlers, again=again)
+        return webhook_service.dispatch_event(events, event_id, handlers, again=again)
     except Exception as error:  # noqa: BLE001 - stored; the poll re-dispatches it
         log.warning("webhook.dispatch_failed", event_id=event_id, error=str(error)[:300])
-        webhook_service.note_dispatch_error(session, event_id, error, count=False)
+        webhook_service.note_dispatch_error(events, event_id, error, count=False)
         return False
 
 

@@ -19,6 +19,11 @@ How a delivery is handled (``POST /webhooks/adobe-commerce``, web/routers/webhoo
    and marks the event handled. A handler that fails leaves the event unhandled with its error;
    :func:`redispatch_unhandled` (called by the stock poll) tries again later, so nothing is lost.
 
+The statements on ``webhook_events`` are in :mod:`marketbridge.adapters.db.webhooks`
+(:class:`~marketbridge.ports.WebhookEventsRepository`, issue 18), on the caller's session: the
+functions here take that repository or a bare session (wrapped at once), so a store and its
+handlers' hints are still one transaction.
+
 Handlers treat an event as a *hint* and re-read Adobe Commerce for the truth: payloads are filtered
 per subscription, may arrive twice, late or out of order.
 
@@ -44,18 +49,26 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import structlog
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.models.stock import WebhookEvent
+from marketbridge.adapters.db.store import OrSession, bare_session
+from marketbridge.adapters.db.webhooks import SqlWebhookEvents
 from marketbridge.adapters.magento.webhooks import WebhookPayloadError, parse_envelope
+from marketbridge.ports.webhooks import Handler, WebhookEventsRepository
 
 log = structlog.get_logger(__name__)
 
-Handler = Callable[[Session, str, dict], None]
+#: The webhook store, or a bare session still handed in by a caller (wrapped by :func:`events_on`).
+Events = OrSession[WebhookEventsRepository]
+
+
+def events_on(target: Events) -> WebhookEventsRepository:
+    """The repository on ``target``: the SQL one over a bare session, else ``target`` itself."""
+    session = bare_session(target)
+    return SqlWebhookEvents(session) if session is not None else cast(WebhookEventsRepository, target)
 
 
 class WebhookHandlers:
@@ -107,26 +120,20 @@ def dedup_horizon(dedup_window_seconds: float, now: dt.datetime | None = None) -
     return (now or utcnow()) - dt.timedelta(seconds=dedup_window_seconds)
 
 
-def store_event(session: Session, raw_body: bytes, *, dedup_window_seconds: float) -> StoredEvent:
+def store_event(target: Events, raw_body: bytes, *, dedup_window_seconds: float) -> StoredEvent:
     """Persist an accepted delivery (the caller commits). Redeliveries return the earlier row."""
     name, _data, payload = parse(raw_body)
     key = dedup_key(raw_body, payload)
     since = dedup_horizon(dedup_window_seconds)
-    earlier = session.scalars(
-        select(WebhookEvent)
-        .where(WebhookEvent.dedup_key == key, WebhookEvent.received_at >= since)
-        .order_by(WebhookEvent.id.desc())
-        .limit(1)
-    ).first()
+    events = events_on(target)
+    earlier = events.earlier_event(key, since)
     if earlier is not None:
         return StoredEvent(earlier.id, earlier.event_name, True)
-    event = WebhookEvent(event_name=name[:255], dedup_key=key, body=raw_body.decode("utf-8"), received_at=utcnow())
-    session.add(event)
-    session.flush()
+    event = events.add_event(event_name=name[:255], dedup_key=key, body=raw_body.decode("utf-8"), received_at=utcnow())
     return StoredEvent(event.id, name, False)
 
 
-def dispatch_event(session: Session, event_id: int, handlers: WebhookHandlers, *, again: bool = False) -> bool:
+def dispatch_event(target: Events, event_id: int, handlers: WebhookHandlers, *, again: bool = False) -> bool:
     """Run the handlers (``runtime.webhook_handlers``) of one stored event (the caller commits).
     True when it is handled.
 
@@ -135,7 +142,8 @@ def dispatch_event(session: Session, event_id: int, handlers: WebhookHandlers, *
     body can be a *new* change back to an earlier value, not a redelivery: found by the soak, a
     stock change back to 1 fifteen seconds after the first change to 1 was taken for a redelivery
     and never read. Handlers are hints (idempotent), so running them again costs one re-read."""
-    event = session.get(WebhookEvent, event_id)
+    events = events_on(target)
+    event = events.event(event_id)
     if event is None or (event.handled_at is not None and not again):
         return True
     event.attempts += 1
@@ -145,9 +153,7 @@ def dispatch_event(session: Session, event_id: int, handlers: WebhookHandlers, *
         event.error = str(error)[:2000]
         event.handled_at = utcnow()
         return True
-    with session.begin_nested():
-        for handler in handlers.for_event(name):
-            handler(session, name, data)
+    events.run_handlers(handlers.for_event(name), name, data)  # in a savepoint, handed the session
     event.handled_at = utcnow()
     event.error = ""
     return True
@@ -162,22 +168,23 @@ def store_and_dispatch(session_factory: Callable[[], object], raw_body: bytes, h
     (:func:`redispatch_unhandled`), and ``handled`` is False. Raises WebhookPayloadError (nothing
     stored) on a body that is not a webhook envelope."""
     with session_factory() as session:  # type: ignore[attr-defined]
-        stored = store_event(session, raw_body, dedup_window_seconds=dedup_window_seconds)
+        events = SqlWebhookEvents(session)
+        stored = store_event(events, raw_body, dedup_window_seconds=dedup_window_seconds)
         try:
             # A duplicate is not stored again, but its handlers run again: without an event id
             # the same body may be a new change (see dispatch_event).
-            return stored, dispatch_event(session, stored.id, handlers, again=stored.duplicate)
+            return stored, dispatch_event(events, stored.id, handlers, again=stored.duplicate)
         except Exception as error:  # noqa: BLE001 - stored; the poll re-dispatches it
             log.warning("webhook.dispatch_failed", event_id=stored.id, error=str(error)[:300])
-            note_dispatch_error(session, stored.id, error, count=False)  # dispatch_event counted it
+            note_dispatch_error(events, stored.id, error, count=False)  # dispatch_event counted it
             return stored, False
 
 
-def note_dispatch_error(session: Session, event_id: int, error: BaseException, *, count: bool = True) -> None:
+def note_dispatch_error(target: Events, event_id: int, error: BaseException, *, count: bool = True) -> None:
     """Keep a failed dispatch visible on its row (the caller commits): the error, and one more
     attempt unless ``dispatch_event`` already counted it (``count=False``), for
     :func:`redispatch_unhandled` and the console."""
-    row = session.get(WebhookEvent, event_id)
+    row = events_on(target).event(event_id)
     if row is not None:
         row.attempts += int(count)
         row.error = str(error)[:2000]
@@ -189,12 +196,7 @@ def redispatch_unhandled(session_factory: Callable[[], object], *, handlers: Web
     ``handlers`` is ``runtime.webhook_handlers``."""
     cutoff = utcnow() - dt.timedelta(seconds=older_than_seconds)
     with session_factory() as session:  # type: ignore[attr-defined]
-        ids = session.scalars(
-            select(WebhookEvent.id)
-            .where(WebhookEvent.handled_at.is_(None), WebhookEvent.received_at < cutoff)
-            .order_by(WebhookEvent.id)
-            .limit(limit)
-        ).all()
+        ids = SqlWebhookEvents(session).unhandled_ids(cutoff, limit)
     done = 0
     for event_id in ids:
         try:
@@ -204,7 +206,7 @@ def redispatch_unhandled(session_factory: Callable[[], object], *, handlers: Web
         except Exception as error:  # noqa: BLE001 - keep the error on the row, try the next one
             log.warning("webhook.redispatch_failed", event_id=event_id, error=str(error)[:200])
             with session_factory() as session:  # type: ignore[attr-defined]
-                row = session.get(WebhookEvent, event_id)
+                row = SqlWebhookEvents(session).event(event_id)
                 if row is not None:
                     row.attempts += 1
                     row.error = str(error)[:2000]
@@ -212,10 +214,12 @@ def redispatch_unhandled(session_factory: Callable[[], object], *, handlers: Web
 
 
 __all__ = [
+    "Handler",
     "StoredEvent",
     "WebhookHandlers",
     "dedup_horizon",
     "dispatch_event",
+    "events_on",
     "note_dispatch_error",
     "redispatch_unhandled",
     "store_and_dispatch",

@@ -15,9 +15,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from marketbridge.adapters.db.errors import transient_detail
 from marketbridge.adapters.errors import TransientError
 from marketbridge.ports.orders import StorageBusy
 from marketbridge.runtime import Runtime, get_runtime
@@ -65,18 +64,22 @@ def _guarded(fn: Callable[[Runtime, str], _Result], order_id: str) -> dict[str, 
         return fn(get_runtime(), order_id).as_dict()
     except TransientError as error:
         return {"order_id": order_id, "transient_error": str(error)[:500]}
-    except OperationalError as error:
+    except StorageBusy as error:
         # Our own database refused for a moment ("database is locked" on SQLite under load, a
-        # dropped PostgreSQL connection): as transient as a remote 503. Raised, it ended the
-        # workflow in ERROR under its deterministic id, which later polls return as it is: the
-        # full soak left three orders undecided for good after one such error.
-        return {"order_id": order_id, "transient_error": f"database: {str(error.orig)[:480]}"}
-    except StorageBusy as error:  # the same, as the orders flow's storage port reports it
+        # dropped PostgreSQL connection), as the orders flow's storage port reports it: as
+        # transient as a remote 503. Raised, it ended the workflow in ERROR under its deterministic
+        # id, which later polls return as it is: the full soak left three orders undecided for good
+        # after one such error.
         return {"order_id": order_id, "transient_error": f"database: {error.detail[:480]}"}
-    except PoolTimeout as error:
-        # No connection of our pool came free within its time-out: the same kind of moment (a full
-        # soak left an order undecided for good after one, "QueuePool limit ... reached").
-        return {"order_id": order_id, "transient_error": f"database: {str(error)[:480]}"}
+    except Exception as error:
+        # The same moments when they arrive untranslated (adapters.db.errors): no connection of our
+        # pool came free within its time-out (a full soak left an order undecided for good after
+        # one, "QueuePool limit ... reached"; the port does not translate it), or an operational
+        # error raised outside the orders store's unit of work. Anything else is raised as it is.
+        detail = transient_detail(error)
+        if detail is None:
+            raise
+        return {"order_id": order_id, "transient_error": f"database: {detail[:480]}"}
 
 
 # ------------------------------------------------------------------ steps

@@ -22,12 +22,11 @@ from typing import Any
 import structlog
 from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
 from dbos._error import DBOSQueueDeduplicatedError
-from sqlalchemy import event
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.orm import Session
 
+from marketbridge.adapters.db.errors import is_transient
+from marketbridge.adapters.db.session import after_commit
 from marketbridge.adapters.errors import NotFound, TransientError
+from marketbridge.ports.webhooks import DispatchSession
 from marketbridge.runtime import Runtime, get_runtime
 from marketbridge.services import shipments as shipment_service
 from marketbridge.settings import Settings
@@ -62,8 +61,9 @@ def _transient(error: BaseException) -> bool:
     locked" on SQLite, a dropped PostgreSQL connection, no pool connection free in time). The
     database cases were not retried: a send then ended in ERROR under its deterministic workflow id,
     which the poll's later enqueues return as it is, and the full soak left eleven shipments unsent
-    for good after one 30-second stall."""
-    return isinstance(error, TransientError | OperationalError | PoolTimeout)
+    for good after one 30-second stall. The shipments flow's store does not translate storage errors,
+    so ours arrive as SQLAlchemy's: ``adapters.db.errors.is_transient`` knows them."""
+    return isinstance(error, TransientError) or is_transient(error)
 
 
 @DBOS.step(name="shipments.prepare", retries_allowed=True, max_attempts=4, interval_seconds=1.0, backoff_rate=2.0,
@@ -162,7 +162,7 @@ def _shipment_id_of(event_name: str, data: dict) -> int | None:
         return None
 
 
-def on_shipment_event(session: Session, event_name: str, data: dict) -> None:
+def on_shipment_event(session: DispatchSession, event_name: str, data: dict) -> None:
     """Webhook handler: enqueue a detect run in the same transaction that marks the event handled
     (outbox) where the engine shares our database, so a crash can neither lose the hint nor act on
     an event that was rolled back; on SQLite the engine has its own file (see below).
@@ -184,8 +184,7 @@ def on_shipment_event(session: Session, event_name: str, data: dict) -> None:
         # would make every other writer wait for the engine's file too (the full soak ran out of
         # pool connections for 30 s). A rollback enqueues nothing; if we die between the commit
         # and the enqueue, the shipments poll finds the shipment.
-        event.listen(session, "after_commit", lambda _session: _enqueue_detect(runtime, options, shipment_id),
-                     once=True)
+        after_commit(session, lambda: _enqueue_detect(runtime, options, shipment_id))
         return
     try:
         with session.begin_nested():

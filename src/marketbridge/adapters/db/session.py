@@ -7,7 +7,7 @@ keys and write-ahead logging; PostgreSQL gets pre-ping so a restarted server doe
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine, create_engine, event, text
@@ -72,3 +72,11 @@ class Database:
         if self.slow_writes is not None:
             self.slow_writes.stop()
         self.engine.dispose()
+
+
+def after_commit(session: Session, callback: Callable[[], object]) -> None:
+    """Call ``callback()`` once, after ``session``'s transaction has committed (SQLAlchemy's
+    ``after_commit`` event, ``once=True``); never when it rolls back. For a webhook handler that must
+    act outside our transaction only once it is durable (``workflows.shipments.on_shipment_event``),
+    without naming SQLAlchemy itself."""
+    event.listen(session, "after_commit", lambda _session: callback(), once=True)
