@@ -40,16 +40,7 @@ class SqlIssuesRepository:
         ).first()
 
     def any_in_state(self, code: str, object_type: str, object_id: str, state: str) -> IssueRecord | None:
-        return self.session.scalars(
-            select(IssueRecord)
-            .where(
-                IssueRecord.type == code,
-                IssueRecord.object_type == object_type,
-                IssueRecord.object_id == object_id,
-                IssueRecord.state == state,
-            )
-            .limit(1)
-        ).first()
+        return self.newest_in_states(code, object_type, object_id, (state,))
 
     def add(self, record: IssueRecord) -> None:
         self.session.add(record)

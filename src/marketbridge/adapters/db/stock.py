@@ -20,6 +20,7 @@ from sqlalchemy import Table, bindparam, case, delete, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.base import utcnow
+from marketbridge.adapters.db.cursors import StreamCursors
 from marketbridge.adapters.db.models.core import IssueRecord, StreamCursor
 from marketbridge.adapters.db.models.stock import SkuPushLog, SkuState, StockRule, SyncLane
 from marketbridge.adapters.db.stock_outbox import CHUNK, SqlStockOutbox, _insert
@@ -30,7 +31,7 @@ STATE_TABLE = cast(Table, SkuState.__table__)
 STATE_COLUMNS = [c.name for c in STATE_TABLE.columns]
 
 
-class SqlStockRepository(SqlStockOutbox):
+class SqlStockRepository(SqlStockOutbox, StreamCursors):
     """:class:`marketbridge.ports.StockRepository` on one session (nothing committed here)."""
 
     def __init__(self, session: Session) -> None:
@@ -181,10 +182,7 @@ class SqlStockRepository(SqlStockOutbox):
 
     # the poll's cursors (only move forward) -------------------------------------------------------
 
-    def cursor(self, name: str) -> str | None:
-        row = self.session.get(StreamCursor, name)
-        return row.value if row is not None else None
-
+    # ``cursor`` comes from :class:`StreamCursors`; the stock poll's own move only goes forward.
     def advance_cursor(self, name: str, value: str) -> None:
         row = self.session.get(StreamCursor, name)
         if row is None:
