@@ -344,7 +344,7 @@ def test_the_stock_flow_writes_no_sqlalchemy() -> None:
 #: Modules freed of SQLAlchemy whose callers are not all on a port yet (issue 18): they import no
 #: SQLAlchemy and run no query; their queries are in ``adapters/db``. Each still names the adapter
 #: its functions build on a *bare session* that such a caller hands in (``adapters.db.store``'s
-#: ``OrSession`` / ``bare_session``), listed here with it; once every caller hands in the port, move
+#: ``OrSession`` / ``on_repository``), listed here with it; once every caller hands in the port, move
 #: the module to ``ON_STORAGE_PORT`` and drop its entry. Workflow modules list the adapter-level
 #: helpers they call instead of SQLAlchemy (``adapters.db.errors``' predicates, an after-commit hook).
 SQLALCHEMY_FREE: dict[str, set[str]] = {
@@ -372,7 +372,7 @@ SQLALCHEMY_FREE: dict[str, set[str]] = {
                                "marketbridge.adapters.db.session", "marketbridge.adapters.db.session.after_commit"},
 }
 _BARE_SESSION_BRIDGE = {"marketbridge.adapters.db.store", "marketbridge.adapters.db.store.OrSession",
-                        "marketbridge.adapters.db.store.bare_session"}
+                        "marketbridge.adapters.db.store.on_repository"}
 
 
 def test_modules_freed_of_sqlalchemy_stay_free() -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import structlog
 from pydantic import BaseModel, ConfigDict
@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.issues import SqlIssuesRepository
 from marketbridge.adapters.db.models.core import IssueRecord
-from marketbridge.adapters.db.store import OrSession, bare_session
+from marketbridge.adapters.db.store import OrSession, on_repository
 from marketbridge.domain.issues import (
     IssueReport,
     IssueState,
@@ -46,8 +46,7 @@ Issues = OrSession[IssuesRepository]
 
 def issues_on(target: Issues) -> IssuesRepository:
     """The repository to act on (see :data:`Issues`)."""
-    session = bare_session(target)
-    return SqlIssuesRepository(session) if session is not None else cast(IssuesRepository, target)
+    return on_repository(target, SqlIssuesRepository)
 
 
 def _active(issues: IssuesRepository, code: str, object_type: str, object_id: str) -> IssueRecord | None:

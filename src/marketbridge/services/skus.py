@@ -13,14 +13,13 @@ yet on a port hand in their session instead (:data:`Links`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import cast
 
 from pydantic import BaseModel, ConfigDict
 
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.catalogue import SkuLink
 from marketbridge.adapters.db.skus import SqlSkuLinks
-from marketbridge.adapters.db.store import OrSession, bare_session
+from marketbridge.adapters.db.store import OrSession, on_repository
 from marketbridge.domain.catalogue import SKU_NEAR_MISS, NearMiss, find_near_misses
 from marketbridge.domain.issues import IssueReport
 from marketbridge.ports.shared import SkuLinksRepository
@@ -36,10 +35,8 @@ Links = OrSession[SkuLinksRepository]
 def links_on(target: Links) -> SkuLinksRepository:
     """The repository to act on (see :data:`Links`): on a bare session, the SQL links with the
     issue log and the stock flow's records on that same session."""
-    session = bare_session(target)
-    if session is None:
-        return cast(SkuLinksRepository, target)
-    return SqlSkuLinks(session, issue_service.RepositoryIssueLog(session), SessionStockRecords(session))
+    return on_repository(target, lambda session: SqlSkuLinks(
+        session, issue_service.RepositoryIssueLog(session), SessionStockRecords(session)))
 
 
 #: The name the composition root and the other flows' wiring knew the session's links by.

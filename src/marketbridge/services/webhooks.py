@@ -49,12 +49,11 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
 
 import structlog
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.store import OrSession, bare_session
+from marketbridge.adapters.db.store import OrSession, on_repository
 from marketbridge.adapters.db.webhooks import SqlWebhookEvents
 from marketbridge.adapters.magento.webhooks import WebhookPayloadError, parse_envelope
 from marketbridge.ports.webhooks import Handler, WebhookEventsRepository
@@ -67,8 +66,7 @@ Events = OrSession[WebhookEventsRepository]
 
 def events_on(target: Events) -> WebhookEventsRepository:
     """The repository on ``target``: the SQL one over a bare session, else ``target`` itself."""
-    session = bare_session(target)
-    return SqlWebhookEvents(session) if session is not None else cast(WebhookEventsRepository, target)
+    return on_repository(target, SqlWebhookEvents)
 
 
 class WebhookHandlers:

@@ -10,7 +10,7 @@ repositories need more than the session (an issue log, SKU links...) take those 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Generic, TypeAlias, TypeVar
 
@@ -42,11 +42,11 @@ class SqlStore(Generic[RepositoryT]):
 
 
 #: A repository, or a bare session still handed in by a caller not yet on the port (the services
-#: of a module freed of SQLAlchemy accept both while their callers move; see :func:`bare_session`).
+#: of a module freed of SQLAlchemy accept both while their callers move; see :func:`on_repository`).
 OrSession: TypeAlias = RepositoryT | Session
 
 
-def bare_session(target: object) -> Session | None:
-    """``target`` when it is a bare SQLAlchemy session (the service then builds the adapter's
-    repository on it), None when it is already a repository (the SQL one or a test's fake)."""
-    return target if isinstance(target, Session) else None
+def on_repository(target: OrSession[RepositoryT], build: Callable[[Session], RepositoryT]) -> RepositoryT:
+    """``target`` when it already is a repository (the SQL one or a test's fake), else ``build``
+    on the bare session a caller not yet on the port handed in (same transaction)."""
+    return build(target) if isinstance(target, Session) else target

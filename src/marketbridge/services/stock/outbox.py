@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.db.store import OrSession, bare_session
+from marketbridge.adapters.db.store import OrSession, on_repository
 from marketbridge.domain.stock import Kind
 from marketbridge.ports.stock import StockRepository
 
@@ -46,12 +46,9 @@ def store(target: Stock) -> StockRepository:
     """The stock port to act on: ``target`` itself when it already is one, else the SQL repository
     on the caller's session (same transaction): the one place the services build it (issue 18
     item 2), the way ``apply`` already reads the orders flow through ``SqlOrdersRepository(session)``."""
-    session = bare_session(target)
-    if session is None:
-        return cast(StockRepository, target)
     from marketbridge.adapters.db.stock import SqlStockRepository
 
-    return SqlStockRepository(session)
+    return on_repository(target, SqlStockRepository)
 
 
 def note_hints(
