@@ -167,6 +167,29 @@ def test_bootstrap_wires_every_flow() -> None:
         runtime.close()
 
 
+def test_a_runtime_without_the_engine_does_not_import_it() -> None:
+    """A CLI command that starts no workflow (a full stock resync, a report) builds the runtime but
+    never launches DBOS. Importing the workflow modules there imported DBOS, its PostgreSQL driver,
+    YAML and click: about 20 MB more resident memory for the resync (bench/stock_sync.py). The
+    bootstrap imports them where a handler first needs them; a fresh interpreter shows it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from marketbridge.bootstrap import build_runtime\n"
+        "from marketbridge.settings import load_settings\n"
+        "runtime = build_runtime(load_settings(database_url='sqlite://', session_secret='x' * 48))\n"
+        "assert runtime.engine.is_running() is False\n"
+        "runtime.close()\n"
+        "print(sorted(m for m in sys.modules if m == 'dbos' or m.startswith('marketbridge.workflows')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=str(SRC.parent.parent))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
+
+
 def test_flows_depend_on_the_ports_not_the_clients() -> None:
     """Issue 18 item 2: services and workflows reach Adobe Commerce and Mirakl through
     ``marketbridge.ports`` (``runtime.magento`` / ``runtime.mirakl`` are typed as the ports), never

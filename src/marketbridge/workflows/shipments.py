@@ -203,7 +203,6 @@ def _enqueue_detect(runtime: Runtime, options: Any, shipment_id: int) -> None:
 
 
 #: Event-name prefixes of :func:`on_shipment_event` (bootstrap adds it to the webhook table).
-SHIPMENT_EVENTS = ("observer.sales_order_shipment", "com.adobe.commerce.observer.sales_order_shipment")
 
 
 # ------------------------------------------------------------------ schedules

@@ -33,6 +33,7 @@ from marketbridge.services.shipments.console import (
     shipments_for,
 )
 from marketbridge.services.shipments.detect import (
+    SHIPMENT_EVENTS,
     detect_shipment,
     due_for_send,
     poll_new_shipments,
@@ -54,6 +55,7 @@ from marketbridge.services.shipments.views import (
 from marketbridge.services.shipments.watch import WatchCounts, watch
 
 __all__ = [
+    "SHIPMENT_EVENTS",
     "CarrierMappingView", "CarrierMatchView", "CarrierSuggestions", "CarrierView", "Decision", "MappingAdded",
     "SendResult", "ShipmentCounts", "ShipmentView", "SuggestionView", "WatchCounts",
     "InvalidMapping", "add_mapping", "cached_carriers", "counts_by_state", "delete_mapping", "detect_shipment",

@@ -26,6 +26,9 @@ from marketbridge.runtime import Runtime
 log = structlog.get_logger(__name__)
 
 CURSOR_NAME = "magento.shipments.entity_id"
+# The Adobe Commerce events that say a shipment (or its tracking) was saved, by prefix: the
+# webhook module's ``observer.*`` names and Adobe I/O Events' ``com.adobe.commerce.observer.*``.
+SHIPMENT_EVENTS = ("observer.sales_order_shipment", "com.adobe.commerce.observer.sales_order_shipment")
 
 
 def _parse_time(value: str | None) -> dt.datetime | None:
