@@ -122,6 +122,16 @@ class Settings(BaseSettings):
         default=None,
         description="SQLite file shared by every worker to pace Mirakl calls per API; unset = in-process limiter.",
     )
+    mirakl_external_partner: bool = Field(
+        default=False,
+        description="The shop key is registered as an External Partner integration: Mirakl allows OR11 only every "
+        "15 minutes (seller OpenAPI, OR11 Call Frequency). Set order_poll_cron to 15 minutes or more with it.",
+    )
+    mirakl_min_intervals: dict[str, float] = Field(
+        default_factory=dict,
+        description='Slower paces than documented, seconds per API code before the scale, e.g. {"OR11": 300} '
+        "(an operator's own limits). A pace faster than Mirakl documents is refused.",
+    )
 
     # --- marketplace capabilities (John Lewis defaults) -----------------------------------
     stock_import_api: StockImportApi = StockImportApi.STO01
@@ -328,6 +338,14 @@ class Settings(BaseSettings):
         default=12.0, gt=0, description="An urgent problem on one object alerts at most once in this many hours."
     )
     console_url: str = Field(default="", description="Public address of the console, for links in alerts.")
+
+    @field_validator("mirakl_min_intervals")
+    @classmethod
+    def _known_mirakl_paces(cls, value: dict[str, float]) -> dict[str, float]:
+        from marketbridge.adapters.mirakl.endpoints import pacing
+
+        pacing(value)  # raises ValueError on an unknown code or a pace faster than documented
+        return value
 
     @field_validator("database_url", "engine_database_url")
     @classmethod
