@@ -339,13 +339,14 @@ class Settings(BaseSettings):
     )
     console_url: str = Field(default="", description="Public address of the console, for links in alerts.")
 
-    @field_validator("mirakl_min_intervals")
-    @classmethod
-    def _known_mirakl_paces(cls, value: dict[str, float]) -> dict[str, float]:
+    @model_validator(mode="after")
+    def _known_mirakl_paces(self) -> Settings:
         from marketbridge.adapters.mirakl.endpoints import pacing
 
-        pacing(value)  # raises ValueError on an unknown code or a pace faster than documented
-        return value
+        # raises ValueError on an unknown code or a pace faster than documented (or than the
+        # External Partner OR11 pace when that is on)
+        pacing(self.mirakl_min_intervals, external_partner=self.mirakl_external_partner)
+        return self
 
     @field_validator("database_url", "engine_database_url")
     @classmethod

@@ -48,6 +48,8 @@ def test_per_api_paces_come_from_settings_and_may_only_be_slower() -> None:
         Settings(mirakl_min_intervals={"OR11": 10})
     with pytest.raises(ValidationError, match="unknown Mirakl API"):
         Settings(mirakl_min_intervals={"XX99": 100})
+    with pytest.raises(ValidationError, match="900 s"):  # External Partner: OR11 no faster than 15 minutes
+        Settings(mirakl_external_partner=True, mirakl_min_intervals={"OR11": 300})
 
 
 def test_hourly_quota_is_the_documented_pace_counted_per_hour() -> None:
