@@ -116,3 +116,20 @@ def test_the_retry_after_a_429_waits_its_retry_after() -> None:
     with _client(handler) as client:
         list(client.list_orders())
     assert len(stamps) == 2 and stamps[1] - stamps[0] >= 0.39
+
+
+def test_a_429_holds_back_a_per_event_api_too() -> None:
+    stamps: list[float] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        stamps.append(time.monotonic())
+        if len(stamps) == 1:
+            return httpx2.Response(429, headers={"Retry-After": "0.5"}, json={"status": 429, "message": "slow"})
+        return httpx2.Response(204)
+
+    limiter = InProcessCallLimiter()
+    with _client(handler, retry_attempts=1, limiter=limiter) as first, _client(handler, limiter=limiter) as second:
+        with pytest.raises(RateLimited):
+            first.ship_order("JL-1-A")  # OR24 has no pace of its own
+        second.ship_order("JL-2-A")
+    assert len(stamps) == 2 and stamps[1] - stamps[0] >= 0.45

@@ -258,7 +258,11 @@ class MiraklClient:
 
     def _wait_for_slot(self, endpoint: Endpoint, limit_key: tuple[str, float] | None) -> None:
         key, interval = limit_key or (endpoint.code, self.intervals.get(endpoint.code, 0.0))
-        if not interval:
+        if not interval:  # a per-event API: no pace, but a 429's Retry-After still holds it back
+            if not self.limiter.acquire(key, 0.0, self.max_limiter_wait):
+                raise RateLimited(f"{endpoint.code} is closed by Mirakl's Retry-After for longer than "
+                                  f"{self.max_limiter_wait:g} s", api=endpoint.code, status=None,
+                                  retry_after=self.max_limiter_wait)
             return
         interval *= self.rate_scale
         # a small margin (2 %, 50 ms to 1 s) so network jitter never turns an on-time call into a 429

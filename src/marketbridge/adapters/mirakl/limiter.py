@@ -77,6 +77,7 @@ class SqliteCallLimiter:
         self._path = str(path)
         self._limiters: dict[tuple[str, int], object] = {}
         self._lock = threading.Lock()
+        self._deferrals_ready = False
 
     def _limiter(self, key: str, interval_ms: int) -> object:
         from pyrate_limiter import Limiter, Rate, SQLiteBucket
@@ -92,7 +93,10 @@ class SqliteCallLimiter:
 
     def _deferrals(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self._path, timeout=30)
-        connection.execute("CREATE TABLE IF NOT EXISTS mirakl_deferrals (key TEXT PRIMARY KEY, until REAL NOT NULL)")
+        if not self._deferrals_ready:
+            with connection:
+                connection.execute("CREATE TABLE IF NOT EXISTS mirakl_deferrals (key TEXT PRIMARY KEY, until REAL NOT NULL)")
+            self._deferrals_ready = True
         return connection
 
     def _deferred_until(self, key: str) -> float:
@@ -114,6 +118,8 @@ class SqliteCallLimiter:
         if closed_for > 0:
             time.sleep(closed_for)
             max_wait -= closed_for
+        if interval <= 0:  # a per-event API: only a deferral holds it back
+            return True
         interval_ms = max(1, int(round(interval * 1000)))
         limiter = self._limiter(key, interval_ms)
         return bool(limiter.try_acquire(key, blocking=True, timeout=max(max_wait, 0.001)))  # type: ignore[attr-defined]
