@@ -125,7 +125,7 @@ class Settings(BaseSettings):
     mirakl_external_partner: bool = Field(
         default=False,
         description="The shop key is registered as an External Partner integration: Mirakl allows OR11 only every "
-        "15 minutes (seller OpenAPI, OR11 Call Frequency). Set order_poll_cron to 15 minutes or more with it.",
+        "15 minutes (seller OpenAPI, OR11 Call Frequency); poll runs in between read nothing.",
     )
     mirakl_min_intervals: dict[str, float] = Field(
         default_factory=dict,
