@@ -122,6 +122,16 @@ class Settings(BaseSettings):
         default=None,
         description="SQLite file shared by every worker to pace Mirakl calls per API; unset = in-process limiter.",
     )
+    mirakl_external_partner: bool = Field(
+        default=False,
+        description="The shop key is registered as an External Partner integration: Mirakl allows OR11 only every "
+        "15 minutes (seller OpenAPI, OR11 Call Frequency); poll runs in between read nothing.",
+    )
+    mirakl_min_intervals: dict[str, float] = Field(
+        default_factory=dict,
+        description='Slower paces than documented, seconds per API code before the scale, e.g. {"OR11": 300} '
+        "(an operator's own limits). A pace faster than Mirakl documents is refused.",
+    )
 
     # --- marketplace capabilities (John Lewis defaults) -----------------------------------
     stock_import_api: StockImportApi = StockImportApi.STO01
@@ -328,6 +338,15 @@ class Settings(BaseSettings):
         default=12.0, gt=0, description="An urgent problem on one object alerts at most once in this many hours."
     )
     console_url: str = Field(default="", description="Public address of the console, for links in alerts.")
+
+    @model_validator(mode="after")
+    def _known_mirakl_paces(self) -> Settings:
+        from marketbridge.adapters.mirakl.endpoints import pacing
+
+        # raises ValueError on an unknown code or a pace faster than documented (or than the
+        # External Partner OR11 pace when that is on)
+        pacing(self.mirakl_min_intervals, external_partner=self.mirakl_external_partner)
+        return self
 
     @field_validator("database_url", "engine_database_url")
     @classmethod

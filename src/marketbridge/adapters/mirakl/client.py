@@ -6,11 +6,17 @@ body-less PUTs (OR24, OR29), ``;``-separated CSV files for imports.
 
 Each call goes through three guards, in this order:
 
-1. the **call-frequency limiter** (:mod:`.limiter`) waits until the API's documented maximum
-   frequency allows the call (interval x ``rate_scale``), shared across processes when configured;
+1. the **call-frequency limiter** (:mod:`.limiter`) waits until the API's pace allows the call
+   (interval x ``rate_scale``), shared across processes when configured. Paces are the documented
+   maximum frequencies, made slower by settings (:func:`.endpoints.pacing`: the External Partner
+   OR11 pace, per-API overrides);
 2. the **error mapping** turns every failure into :mod:`marketbridge.adapters.errors`;
-3. the **retry policy** (stamina): a 429 is always retried after exactly its ``Retry-After``
-   (uncapped: Mirakl said so, and the request was not processed). 5xx answers and network
+3. the **retry policy** (stamina): a 429 is retried after its ``Retry-After`` (the request was
+   not processed), provided that wait is within ``max_limiter_wait``, the same bound the limiter
+   keeps; a longer one (an hourly quota spent) raises :class:`RateLimited` with Mirakl's
+   ``retry_after`` so the caller defers its work. Either way the limiter is told
+   (:meth:`CallLimiter.defer`): no call of that API leaves before ``Retry-After`` has passed, and
+   the retry itself queues for a slot again. 5xx answers and network
    failures are retried only for calls marked ``retry_safe`` in :mod:`.endpoints` (reads, import
    status and reports). Writes (OR21, OR23, OR24, OR28, OR29, imports...) raise at once: a
    time-out may have taken effect, so the caller re-reads the order (``list_orders(order_ids=...)``)
@@ -53,6 +59,7 @@ from marketbridge.adapters.mirakl.endpoints import (
     OF52_FULL_KEY,
     Endpoint,
     Paginator,
+    pacing,
 )
 from marketbridge.adapters.mirakl.limiter import CallLimiter, InProcessCallLimiter
 
@@ -130,6 +137,7 @@ class MiraklClient:
         retry_attempts: int = 6,
         retry_wait_initial: float = 0.5,
         retry_wait_max: float = 30.0,
+        intervals: Mapping[str, float] | None = None,
     ) -> None:
         if not api_key:
             from marketbridge.adapters.errors import ConfigError
@@ -140,6 +148,8 @@ class MiraklClient:
         self.base_url = base_url.rstrip("/")
         self.shop_id = shop_id
         self.rate_scale = rate_scale
+        #: unscaled minimum interval per paced API code (see :func:`.endpoints.pacing`)
+        self.intervals: dict[str, float] = dict(intervals) if intervals is not None else pacing()
         self.limiter: CallLimiter = limiter or InProcessCallLimiter()
         self.max_limiter_wait = max_limiter_wait
         self.retry_attempts = retry_attempts
@@ -170,6 +180,7 @@ class MiraklClient:
             timeout=settings.mirakl_timeout_seconds,
             rate_scale=settings.mirakl_rate_limit_scale,
             limiter=limiter,
+            intervals=pacing(settings.mirakl_min_intervals, external_partner=settings.mirakl_external_partner),
         )
 
     def close(self) -> None:
@@ -217,24 +228,41 @@ class MiraklClient:
         if endpoint.method in ("PUT", "POST") and json is None and files is None and data is None:
             headers["Content-Length"] = "0"
 
+        slot_key = limit_key[0] if limit_key else endpoint.code
+        refused = False
+
         def retry_hook(error: Exception) -> bool | float:
+            nonlocal refused
             if isinstance(error, RateLimited):
-                # a 429 from Mirakl: wait exactly Retry-After. Our own limiter refusing to wait
-                # (status None) is final: the caller asked for an API it must cache.
-                return float(error.retry_after) if error.status == 429 else False
+                # Our own limiter refusing to wait (status None) is final: the caller asked for an
+                # API it must cache. A 429 from Mirakl closes the API for Retry-After seconds for
+                # every caller; this call waits that long unless it is beyond our bound.
+                if error.status != 429:
+                    return False
+                wait = float(error.retry_after or 0.0)
+                self.limiter.defer(slot_key, wait)
+                refused = True
+                return wait if wait <= self.max_limiter_wait else False
             return endpoint.retry_safe and isinstance(error, ServerError | NetworkError)
 
         for attempt in stamina.retry_context(on=retry_hook, attempts=self.retry_attempts, timeout=None,
                                              wait_initial=self.retry_wait_initial, wait_max=self.retry_wait_max):
             with attempt:
-                if limit and attempt.num == 1:  # retries of one logical call reuse its slot
+                # a retry after a 5xx reuses the call's slot; one after a 429 queues again, so it
+                # never goes out together with another caller released by the same Retry-After
+                if limit and (attempt.num == 1 or refused):
+                    refused = False
                     self._wait_for_slot(endpoint, limit_key)
                 return self._send_once(endpoint, target, query, json=json, files=files, data=data, headers=headers)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _wait_for_slot(self, endpoint: Endpoint, limit_key: tuple[str, float] | None) -> None:
-        key, interval = limit_key or (endpoint.code, endpoint.min_interval or 0.0)
-        if not interval:
+        key, interval = limit_key or (endpoint.code, self.intervals.get(endpoint.code, 0.0))
+        if not interval:  # a per-event API: no pace, but a 429's Retry-After still holds it back
+            if not self.limiter.acquire(key, 0.0, self.max_limiter_wait):
+                raise RateLimited(f"{endpoint.code} is closed by Mirakl's Retry-After for longer than "
+                                  f"{self.max_limiter_wait:g} s", api=endpoint.code, status=None,
+                                  retry_after=self.max_limiter_wait)
             return
         interval *= self.rate_scale
         # a small margin (2 %, 50 ms to 1 s) so network jitter never turns an on-time call into a 429
@@ -283,7 +311,7 @@ class MiraklClient:
             message = body.strip()[:200]
         kw: dict[str, Any] = {"api": endpoint.code, "status": status, "body": body, "code": code}
         if status == 429:
-            default = (endpoint.min_interval or 1.0) * self.rate_scale
+            default = (self.intervals.get(endpoint.code) or 1.0) * self.rate_scale
             retry_after = _parse_retry_after(response.headers.get("Retry-After"), default)
             log.warning("mirakl.rate_limited", api=endpoint.code, retry_after=retry_after)
             return RateLimited(message, retry_after=retry_after, **kw)

@@ -9,6 +9,15 @@ whether the very same call may be repeated blindly after a failure.
 "per business event" (OR21, OR23, OR28 ...): not limited by count, one call per event.
 The client multiplies every interval by ``rate_scale`` (1.0 in production); so does the sandbox.
 
+Mirakl enforces its limits as a count of calls **per hour** (General Notes: a 429 "Too many
+requests" means "too many requests in the last hour", with a ``Retry-After`` in seconds); the
+"Call Frequency" block of each API gives that count as a pace ("once per minute" is 60 an hour).
+:func:`hourly_quota` turns an interval into that count. :func:`pacing` gives the intervals one shop
+must keep, from the documented table plus the shop's settings: a key registered as an **External
+Partner** integration may call OR11 only every 15 minutes (the OR11 "Call Frequency" block has a
+separate "External Partner" persona: "Asynchronous: every 15 minutes"), and an operator may set
+slower paces for any API, never faster ones.
+
 ``retry_safe`` is True for reads and for status/report downloads. It is False for every write:
 OR21/OR23/OR24/OR28/OR29 change order state and a second attempt after a time-out can fail with
 an invalid-state error or, worse, create a second refund; the caller must re-read state (OR11 by
@@ -19,6 +28,7 @@ duplicate upload is another import (OF01/OF24 de-duplicate, the others do not).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -126,6 +136,43 @@ OF52_FULL_KEY = "OF52:full"
 OF52_FULL_INTERVAL = DAY
 
 
+#: OR11 for a key registered as an External Partner integration (seller OpenAPI, OR11 description).
+OR11_EXTERNAL_PARTNER_INTERVAL = 15 * MINUTE
+
+
+def hourly_quota(interval: float | None) -> int | None:
+    """Calls allowed in one rolling hour for an API paced at ``interval`` seconds (unscaled).
+
+    ``None`` for per-event APIs and for APIs slower than hourly (their interval is the tighter
+    rule). Mirakl publishes paces, and counts calls per hour: 60 s -> 60, 15 min -> 4, 15 s -> 240.
+    """
+    if interval is None or interval <= 0 or interval > HOUR:
+        return None
+    return max(1, int(HOUR // interval))
+
+
+def pacing(overrides: Mapping[str, float] | None = None, *, external_partner: bool = False) -> dict[str, float]:
+    """Minimum interval (seconds, unscaled) of every paced API for one shop.
+
+    ``overrides`` are the operator's or the merchant's slower paces per API code; asking for a pace
+    faster than the documented maximum is refused (``ValueError``) rather than risking 429s.
+    """
+    intervals = {code: e.min_interval for code, e in ENDPOINTS.items() if e.min_interval is not None}
+    if external_partner:
+        intervals["OR11"] = max(intervals["OR11"], OR11_EXTERNAL_PARTNER_INTERVAL)
+    for code, seconds in (overrides or {}).items():
+        endpoint = ENDPOINTS.get(code)
+        if endpoint is None:
+            raise ValueError(f"unknown Mirakl API code {code!r}")
+        if seconds <= 0:
+            raise ValueError(f"the interval of {code} must be > 0 seconds")
+        floor = intervals.get(code, 0.0)
+        if seconds < floor:
+            raise ValueError(f"{code} may be called at most once every {floor:g} s; {seconds:g} s is faster")
+        intervals[code] = float(seconds)
+    return intervals
+
+
 def resolve(method: str, path: str) -> Endpoint | None:
     """The endpoint serving ``method path`` (path without query string), or ``None``."""
     for endpoint in ENDPOINTS.values():
@@ -134,4 +181,5 @@ def resolve(method: str, path: str) -> Endpoint | None:
     return None
 
 
-__all__ = ["DAY", "ENDPOINTS", "HOUR", "MINUTE", "OF52_FULL_INTERVAL", "OF52_FULL_KEY", "Endpoint", "Paginator", "resolve"]
+__all__ = ["DAY", "ENDPOINTS", "HOUR", "MINUTE", "OF52_FULL_INTERVAL", "OF52_FULL_KEY", "OR11_EXTERNAL_PARTNER_INTERVAL",
+           "Endpoint", "Paginator", "hourly_quota", "pacing", "resolve"]

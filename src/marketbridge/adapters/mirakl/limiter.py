@@ -8,13 +8,19 @@ Both implement :class:`CallLimiter`, the only thing the client depends on.
 
 ``acquire`` blocks until the call may go out, but never longer than ``max_wait``: an API limited
 to once a day (A01, SH21) must be cached by the caller, not waited for.
+
+``defer`` is how a 429 reaches every caller: Mirakl's ``Retry-After`` says how long the API is
+closed for this shop, so the next call of that API, from any thread or worker, waits at least that
+long (or is refused when that is longer than its ``max_wait``) instead of hammering.
 """
 
 from __future__ import annotations
 
 import re
+import sqlite3
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Protocol
 
@@ -25,6 +31,10 @@ class CallLimiter(Protocol):
 
         Returns False, without claiming, if that would take longer than ``max_wait`` seconds.
         """
+        ...
+
+    def defer(self, key: str, seconds: float) -> None:
+        """Allow no call of ``key`` for the next ``seconds`` (Mirakl answered 429 with Retry-After)."""
         ...
 
 
@@ -47,19 +57,27 @@ class InProcessCallLimiter:
             time.sleep(wait)
         return True
 
+    def defer(self, key: str, seconds: float) -> None:
+        with self._lock:
+            until = time.monotonic() + max(0.0, seconds)
+            self._next_allowed[key] = max(until, self._next_allowed.get(key, until))
+
 
 class SqliteCallLimiter:
     """Shared across processes through one SQLite file (pyrate-limiter ``SQLiteBucket``).
 
     One bucket (table) per API code and interval, each allowing a single call per interval in a
     sliding window. pyrate-limiter's non-blocking mode fails with its file lock, so we always block
-    with ``timeout=max_wait``.
+    with ``timeout=max_wait``. Deferrals after a 429 live in a table of their own
+    (``mirakl_deferrals``: key, wall-clock time until which the API is closed), since monotonic clocks
+    are not comparable between processes.
     """
 
     def __init__(self, path: str | Path) -> None:
         self._path = str(path)
         self._limiters: dict[tuple[str, int], object] = {}
         self._lock = threading.Lock()
+        self._deferrals_ready = False
 
     def _limiter(self, key: str, interval_ms: int) -> object:
         from pyrate_limiter import Limiter, Rate, SQLiteBucket
@@ -73,7 +91,35 @@ class SqliteCallLimiter:
                 self._limiters[ident] = Limiter(bucket, buffer_ms=5)
             return self._limiters[ident]
 
+    def _deferrals(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self._path, timeout=30)
+        if not self._deferrals_ready:
+            with connection:
+                connection.execute("CREATE TABLE IF NOT EXISTS mirakl_deferrals (key TEXT PRIMARY KEY, until REAL NOT NULL)")
+            self._deferrals_ready = True
+        return connection
+
+    def _deferred_until(self, key: str) -> float:
+        with closing(self._deferrals()) as connection:
+            row = connection.execute("SELECT until FROM mirakl_deferrals WHERE key = ?", (key,)).fetchone()
+        return float(row[0]) if row else 0.0
+
+    def defer(self, key: str, seconds: float) -> None:
+        until = time.time() + max(0.0, seconds)
+        with closing(self._deferrals()) as connection, connection:
+            connection.execute(
+                "INSERT INTO mirakl_deferrals (key, until) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET until = MAX(until, excluded.until)", (key, until))
+
     def acquire(self, key: str, interval: float, max_wait: float) -> bool:
+        closed_for = self._deferred_until(key) - time.time()
+        if closed_for > max_wait:
+            return False
+        if closed_for > 0:
+            time.sleep(closed_for)
+            max_wait -= closed_for
+        if interval <= 0:  # a per-event API: only a deferral holds it back
+            return True
         interval_ms = max(1, int(round(interval * 1000)))
         limiter = self._limiter(key, interval_ms)
         return bool(limiter.try_acquire(key, blocking=True, timeout=max(max_wait, 0.001)))  # type: ignore[attr-defined]

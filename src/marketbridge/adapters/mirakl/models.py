@@ -14,22 +14,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-
-class MiraklModel(BaseModel):
-    """Base for everything read from Mirakl."""
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True, coerce_numbers_to_str=True)
-
-
-class RequestModel(BaseModel):
-    """Base for everything we send: strict types, no unknown keys."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, coerce_numbers_to_str=True)
-
-    def wire(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude_none=True)
+from marketbridge.adapters.mirakl.base import MiraklModel, RequestModel
+from marketbridge.adapters.mirakl.order_fields import DeliveryDate, InvoiceDetails, ShippingFrom
 
 
 # ============================================================================ orders (OR11)
@@ -111,7 +99,9 @@ class OrderLine(MiraklModel):
     total_price: float
     taxes: list[TaxAmount] = Field(default_factory=list)
     shipping_taxes: list[TaxAmount] = Field(default_factory=list)
-    can_refund: bool = False
+    # "whether the order line full amount can be refunded": the marketplace decides (None: not sent)
+    can_refund: bool | None = None
+    shipping_from: ShippingFrom | None = None
     refunds: list[LineRefund] = Field(default_factory=list)
     cancelations: list[LineCancelation] = Field(default_factory=list)
     created_date: datetime | None = None
@@ -143,10 +133,15 @@ class Order(MiraklModel):
     shipping_company: str | None = None
     shipping_tracking: str | None = None
     shipping_tracking_url: str | None = None
-    can_cancel: bool = False
+    can_cancel: bool | None = None  # "if the order can be cancelled" (OR29), as the marketplace decides
     can_shop_ship: bool = False
     has_incident: bool = False
+    has_invoice: bool | None = None
     fully_refunded: bool = False
+    delivery_date: DeliveryDate | None = None
+    shipping_pudo_id: str | None = None  # click and collect: the PickUp DropOff point
+    customer_directly_pays_seller: bool | None = None
+    invoice_details: InvoiceDetails | None = None
     order_lines: list[OrderLine]
 
 

@@ -42,7 +42,10 @@ The rules, in the order :func:`plan_refund` applies them
 6. **Reason code** from the memo's comments: the first keyword of the mapping found in them
    (case-insensitive) gives the RE01 code, else the default.
 7. **Validation** per line before anything is sent: the line is refundable in its state (never
-   CLOSED; SHIPPED, TO_COLLECT or RECEIVED), the amount and shipping do not exceed what remains
+   CLOSED; SHIPPED, TO_COLLECT or RECEIVED, or any state the marketplace's ``can_refund`` allows,
+   such as SHIPPING on operators that refund before shipping) and the marketplace has not said
+   otherwise (``can_refund`` false holds it for finance; an unshipped line's message says whether
+   the order's ``can_cancel`` allows cancelling it instead), the amount and shipping do not exceed what remains
    after earlier refunds and cancellations, and the memo's currency is the order's currency.
    Every failure is a :class:`Problem` with a plain-English message for finance.
 """

@@ -128,6 +128,14 @@ class MarketLine:
     cancelations: tuple[LineCancelation, ...] = ()
     taxes: tuple[LineTax, ...] = ()
     shipping_taxes: tuple[LineTax, ...] = ()
+    #: The marketplace's own word (OR11 line ``can_refund``); ``None`` when not known.
+    can_refund: bool | None = None
+
+    @property
+    def in_refundable_state(self) -> bool:
+        """Shipped, to collect or received; or any state the marketplace says it refunds (operators
+        may allow refunds while SHIPPING, and then send ``can_refund`` true)."""
+        return self.state in REFUNDABLE_LINE_STATES or (self.can_refund is True and self.state != "CLOSED")
 
     @property
     def refunded(self) -> int:
@@ -165,6 +173,8 @@ class MarketOrder:
     currency: str
     tax_mode: TaxMode
     lines: tuple[MarketLine, ...]
+    #: The marketplace's own word (OR11 ``can_cancel``); ``None`` when not known.
+    can_cancel: bool | None = None
 
     def line(self, line_id: str) -> MarketLine | None:
         return next((line for line in self.lines if line.line_id == line_id), None)

@@ -11,7 +11,6 @@ from marketbridge.domain.issues import IssueType
 from marketbridge.domain.refunds.issue_types import REFUND_ADJUSTMENT_UNALLOCATED, REFUND_NOT_SENT
 from marketbridge.domain.refunds.model import (
     NOT_YET_SHIPPED_STATES,
-    REFUNDABLE_LINE_STATES,
     AdjustmentPolicy,
     CreditMemo,
     LineRefund,
@@ -106,19 +105,31 @@ def check_line(order: MarketOrder, line: MarketLine, amount: int, shipping: int)
     cur = order.currency
     if order.state == "CLOSED" or line.state == "CLOSED":
         return [_closed(order, line.line_id)]
-    if line.state not in REFUNDABLE_LINE_STATES:
+    if not line.in_refundable_state:
         if line.state == "REFUNDED" or (line.amount_left == 0 and line.refunded > 0 and amount > 0):
             return [Problem(ProblemCode.ALREADY_REFUNDED,
                             f"{_line_label(line).capitalize()} of order {order.order_id} has already been fully refunded.",
                             line.line_id)]
-        if line.state in NOT_YET_SHIPPED_STATES:
+        if line.state in NOT_YET_SHIPPED_STATES and order.can_cancel is False:
+            hint = ("it has not been shipped yet, and John Lewis allows neither a refund nor a cancellation of this "
+                    "order at the moment; ask John Lewis")
+        elif line.state in NOT_YET_SHIPPED_STATES:
             hint = "it has not been shipped yet, so it must be cancelled rather than refunded"
+            if order.can_cancel:
+                hint += " (John Lewis allows cancelling this order)"
         elif line.state in ("CANCELED", "REFUSED"):
             hint = f"it was {line.state.lower()} and nothing was paid for it"
         else:
             hint = f"the marketplace has it in state {line.state}"
         return [Problem(ProblemCode.LINE_NOT_REFUNDABLE,
                         f"{_line_label(line).capitalize()} of order {order.order_id} cannot be refunded: {hint}.",
+                        line.line_id)]
+    if line.can_refund is False and line.amount_left > 0:
+        # the state allows it, the marketplace does not (a dispute, a return in progress, an
+        # operator rule): sending OR28 would only fail, so finance hears it in plain words
+        return [Problem(ProblemCode.LINE_NOT_REFUNDABLE,
+                        f"{_line_label(line).capitalize()} of order {order.order_id} cannot be refunded: John Lewis "
+                        "reports it as not refundable at the moment; ask John Lewis, or refund it through them.",
                         line.line_id)]
     problems: list[Problem] = []
     if amount > 0 and line.amount_left == 0:
@@ -204,17 +215,17 @@ def _place_shipping(memo: CreditMemo, order: MarketOrder, planned: dict[str, Pla
     if shipping <= 0:
         return
     refunded_first = [line for line in order.lines if line.line_id in planned]
-    others = [line for line in order.lines if line.line_id not in planned and line.state in REFUNDABLE_LINE_STATES]
+    others = [line for line in order.lines if line.line_id not in planned and line.in_refundable_state]
     left = shipping
     for line in refunded_first + others:
-        take = min(left, line.shipping_left) if line.state in REFUNDABLE_LINE_STATES else 0
+        take = min(left, line.shipping_left) if line.in_refundable_state else 0
         if take > 0:
             planned.setdefault(line.line_id, PlannedLine(line.line_id, line.sku)).shipping_amount += take
             left -= take
         if left == 0:
             return
-    available = sum(line.shipping_left for line in order.lines if line.state in REFUNDABLE_LINE_STATES)
-    if not any(line.state in REFUNDABLE_LINE_STATES for line in order.lines) and any(
+    available = sum(line.shipping_left for line in order.lines if line.in_refundable_state)
+    if not any(line.in_refundable_state for line in order.lines) and any(
             line.state == "CLOSED" for line in order.lines):
         plan.problems.append(_closed(order))
         return

@@ -3,8 +3,8 @@
 Wire behaviour (MIRAKL.md §2): paths under ``/api/...``; ``Authorization: <raw key>`` (no
 ``Bearer``) else 401; ``shop_id`` accepted on every call (another shop's id is 403); errors as
 ``{"status": N, "message": "..."}`` (plus ``code`` for OR21-style codes); 429 with an integer
-``Retry-After`` when a call comes sooner than the documented maximum frequency allows (intervals
-multiplied by ``rate_scale``). Bad input is a 400, an unknown route a 404, never a 500.
+``Retry-After`` when a call comes sooner than the documented maximum frequency allows or beyond
+the API's count for the last hour (windows multiplied by ``rate_scale``; :mod:`.ratelimits`). Bad input is a 400, an unknown route a 404, never a 500.
 
 A control API under ``/_sandbox/`` (no auth) drives what the marketplace and its customers would
 do::
@@ -13,7 +13,8 @@ do::
                                                  price for lines without one; default: the offer's), "customer"?,
                                                  "shipping_address"?, "billing_address"?, "currency_iso_code"?,
                                                  "shipping_price"?, "shipping_type_code"? (STD|NXD|LRG),
-                                                 "leadtime_to_ship"?} -> 201 {"order_id", "order_line_ids"}
+                                                 "leadtime_to_ship"?, "shipping_pudo_id"?} -> 201 {"order_id",
+                                                 "order_line_ids"} (STAGING first with ``staging_seconds``)
     GET    /_sandbox/orders/{id}                the OR11 view of one order (no rate limit)
     POST   /_sandbox/orders/{id}/debit          WAITING_DEBIT -> SHIPPING (payment captured, address shown)
     POST   /_sandbox/orders/{id}/cancel         customer/operator cancellation (reason 34)
@@ -30,6 +31,8 @@ do::
     GET    /_sandbox/state                      summary (offers, orders by state, imports, settings, faults)
     POST   /_sandbox/settings                   switches and timers (see ``SandboxSettings``)
     POST   /_sandbox/rate-limits/reset          forget call-frequency history
+    GET    /_sandbox/rate-limits                the operator's paces and hourly counts (``ratelimits``)
+    POST   /_sandbox/rate-limits                {"intervals"?: {API: seconds}, "hourly_quotas"?: {API: count}}
 """
 
 from __future__ import annotations
@@ -666,6 +669,15 @@ def create_app(catalogue: list[SeedProduct] | None = None, *, products: int = 30
     async def control_reset_limits() -> Response:
         state.reset_rate_limits()
         return Response(status_code=204)
+
+    @app.get("/_sandbox/rate-limits")
+    async def control_get_limits() -> Response:
+        return JSONResponse(locked(state.frequency.as_dict))
+
+    @app.post("/_sandbox/rate-limits")
+    async def control_set_limits(request: Request) -> Response:
+        body = await _json_body(request)
+        return JSONResponse(locked(lambda: state.frequency.configure(body)))
 
     return app
 

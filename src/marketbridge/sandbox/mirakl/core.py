@@ -65,6 +65,14 @@ class SandboxSettings:
     close_after_receive_seconds: float = 30 * 86400.0
     update_overlap_seconds: float = 0.0  # OR11 start_update_date safety delta (Mirakl's size unknown)
     restock_on_refusal: bool = True
+    # The shop key is an External Partner integration: OR11 every 15 minutes (seller OpenAPI, OR11).
+    external_partner: bool = False
+    # Operator fraud check: new orders sit in STAGING this long (sandbox time) before
+    # WAITING_ACCEPTANCE. 0: the operator runs no fraud check (whether John Lewis does is unknown).
+    staging_seconds: float = 0.0
+    # Operator setting: lines may be refunded (OR28) while still SHIPPING, "cancelled by the client
+    # prior to shipping"; their can_refund is then true. Off by default: the stricter rule.
+    refund_while_shipping: bool = False
 
     def update(self, values: dict[str, Any]) -> None:
         known = {f.name: f for f in fields(self)}

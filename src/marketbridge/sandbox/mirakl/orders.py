@@ -8,8 +8,11 @@ State machine (PAY_ON_ACCEPTANCE, MIRAKL.md §3.2)::
           \\--customer cancel--> CANCELED                        v                          v
                                                               CANCELED                  RECEIVED --timer--> CLOSED
 
+With an operator fraud check (``staging_seconds``) new orders start in STAGING instead, and move
+to WAITING_ACCEPTANCE when it clears (:mod:`.order_extras`).
+
 Order lines carry their own state; the order state follows them. Refunds (OR28) are allowed on
-lines SHIPPED/TO_COLLECT/RECEIVED, never once CLOSED, and start WAITING_REFUND; they become
+lines SHIPPED/TO_COLLECT/RECEIVED (and SHIPPING with ``refund_while_shipping``), never once CLOSED, and start WAITING_REFUND; they become
 REFUNDED after ``refund_delay_seconds`` of sandbox time. A line refunded in full becomes REFUNDED.
 Addresses (billing and shipping) are null until the order is paid (SHIPPING onwards), as Mirakl
 does on platforms that hide them before debit.
@@ -25,7 +28,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from marketbridge.sandbox.mirakl import reference
+from marketbridge.sandbox.mirakl import order_extras, reference
 from marketbridge.sandbox.mirakl.core import SandboxError, end_of_day, iso, money
 
 if TYPE_CHECKING:
@@ -36,7 +39,7 @@ VAT_RATE = 20.0
 COMMISSION_RATE = Decimal("0.12")
 ACTIVE_LINE_STATES = {"WAITING_ACCEPTANCE", "WAITING_DEBIT", "WAITING_DEBIT_PAYMENT", "SHIPPING", "SHIPPED",
                       "TO_COLLECT", "RECEIVED", "CLOSED", "REFUNDED"}
-REFUNDABLE_LINE_STATES = {"SHIPPED", "TO_COLLECT", "RECEIVED"}
+REFUNDABLE_LINE_STATES = order_extras.REFUNDABLE_LINE_STATES
 ADDRESS_VISIBLE_STATES = {"SHIPPING", "SHIPPED", "TO_COLLECT", "RECEIVED", "CLOSED"}
 
 DEFAULT_CUSTOMER = {"customer_id": "CUST-0001", "firstname": "Alex", "lastname": "Morgan", "civility": "Mx",
@@ -144,6 +147,8 @@ class Order:
     tracking_url: str | None = None
     shipped: datetime | None = None
     received: datetime | None = None
+    pudo_id: str | None = None  # PickUp DropOff point, for click-and-collect shipping
+    staging_until: datetime | None = None  # end of the operator's fraud check (STAGING)
 
 
 @dataclass
@@ -193,7 +198,7 @@ class OrdersMixin:
         if not live:
             order.state = "CANCELED" if "CANCELED" in states else "REFUSED"
             return
-        for candidate in ("WAITING_ACCEPTANCE", "WAITING_DEBIT", "WAITING_DEBIT_PAYMENT", "SHIPPING", "SHIPPED",
+        for candidate in ("STAGING", "WAITING_ACCEPTANCE", "WAITING_DEBIT", "WAITING_DEBIT_PAYMENT", "SHIPPING", "SHIPPED",
                           "TO_COLLECT", "RECEIVED", "CLOSED"):
             if candidate in live:
                 order.state = candidate
@@ -257,6 +262,9 @@ class OrdersMixin:
         customer = {**DEFAULT_CUSTOMER, **(body.get("customer") or {})}
         address = {**DEFAULT_ADDRESS, **(body.get("shipping_address") or {})}
         billing = {**address, **(body.get("billing_address") or {})}
+        pudo_id = body.get("shipping_pudo_id")
+        if pudo_id is not None and not (isinstance(pudo_id, str) and pudo_id.strip()):
+            raise SandboxError(400, "shipping_pudo_id must be a non-empty string")
         currency = body.get("currency_iso_code", "GBP")
         if not (isinstance(currency, str) and len(currency) == 3 and currency.isalpha()):
             raise SandboxError(400, "currency_iso_code must be a 3-letter code")
@@ -268,6 +276,8 @@ class OrdersMixin:
                       shipping_type_code=shipping_type, leadtime_to_ship=leadtime,
                       acceptance_deadline=now + timedelta(seconds=self.settings.acceptance_deadline_seconds))
         order.shipping_deadline = end_of_day(now + timedelta(days=order.leadtime_to_ship))
+        order.pudo_id = pudo_id
+        order_extras.start_in_staging(order, now, self.settings)
         self.orders[order_id] = order
         return order
 
@@ -340,13 +350,13 @@ class OrdersMixin:
 
     def cancel_order(self, order_id: str, *, by_shop: bool, reason_code: str | None = None) -> Order:
         order = self.get_order(order_id)
-        allowed = self.can_cancel(order) or (not by_shop and order.state == "WAITING_ACCEPTANCE")
+        allowed = self.can_cancel(order) or (not by_shop and order.state in ("STAGING", "WAITING_ACCEPTANCE"))
         if not allowed:
             raise SandboxError(400, f"Order '{order_id}' cannot be canceled in state {order.state}",
                                "ORDER_INVALID_STATE")
         now = self.clock.now()
         for line in order.lines:
-            if line.state in ("WAITING_ACCEPTANCE", "WAITING_DEBIT", "WAITING_DEBIT_PAYMENT", "SHIPPING"):
+            if line.state in ("STAGING", "WAITING_ACCEPTANCE", "WAITING_DEBIT", "WAITING_DEBIT_PAYMENT", "SHIPPING"):
                 amount, shipping = line.remaining()
                 line.cancelations.append(Cancelation(id=str(next(self._cancel_ids)), amount=amount,
                                                      shipping_amount=shipping, quantity=line.quantity,
@@ -484,7 +494,7 @@ class OrdersMixin:
             if line.state == "CLOSED" or order.state == "CLOSED":
                 raise SandboxError(400, f"Order line '{line.order_line_id}' is closed and cannot be refunded",
                                    "ORDER_INVALID_STATE")
-            if line.state not in REFUNDABLE_LINE_STATES:
+            if line.state not in order_extras.refundable_states(self.settings):
                 raise SandboxError(400, f"Order line '{line.order_line_id}' is in state {line.state} and cannot be refunded",
                                    "ORDER_INVALID_STATE")
             amount_left, shipping_left = pending.get(line.order_line_id, line.remaining())
@@ -566,6 +576,7 @@ class OrdersMixin:
     # --- timers ----------------------------------------------------------------------------------
     def _run_order_timers(self, now: datetime) -> None:
         s = self.settings
+        order_extras.release_staged(self.orders.values(), now, s)
         for order in self.orders.values():
             if order.state == "WAITING_ACCEPTANCE" and order.acceptance_deadline and now >= order.acceptance_deadline:
                 for line in order.lines:  # automatic refusal: acceptance_decision_date stays null
@@ -659,11 +670,12 @@ class OrdersMixin:
             "quote_id": None,
             "order_lines": lines,
         }
+        data.update(order_extras.order_fields(order))
         return data
 
     def _line_json(self, order: Order, line: OrderLine) -> dict[str, Any]:
         commission = money(Decimal(str(line.price)) * COMMISSION_RATE)
-        can_refund = line.state in REFUNDABLE_LINE_STATES and line.remaining() != (0.0, 0.0)
+        can_refund = line.state in order_extras.refundable_states(self.settings) and line.remaining() != (0.0, 0.0)
         return {
             "order_line_id": line.order_line_id,
             "order_line_index": line.index,
@@ -701,6 +713,7 @@ class OrdersMixin:
             "shipped_date": iso(line.shipped),
             "received_date": iso(line.received),
             "can_refund": can_refund,
+            "shipping_from": order_extras.shipping_from(line),
             "order_line_additional_fields": [],
             "fees": [],
             "promotions": [],

@@ -14,11 +14,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from marketbridge.adapters.mirakl.endpoints import ENDPOINTS, OF52_FULL_INTERVAL, OF52_FULL_KEY
+from marketbridge.adapters.mirakl.endpoints import ENDPOINTS
 from marketbridge.sandbox.catalogue import SeedProduct, seed_catalogue
-from marketbridge.sandbox.mirakl.core import SandboxClock, SandboxError, SandboxSettings, ceil_seconds, iso
+from marketbridge.sandbox.mirakl.core import SandboxClock, SandboxError, SandboxSettings, iso
 from marketbridge.sandbox.mirakl.offers import OffersMixin
 from marketbridge.sandbox.mirakl.orders import OrdersMixin
+from marketbridge.sandbox.mirakl.ratelimits import CallFrequency
 
 #: Grace given to a client whose limiter and ours see the same interval a few ms apart.
 RATE_LIMIT_GRACE_SECONDS = 0.02
@@ -105,7 +106,7 @@ class SandboxState(OffersMixin, OrdersMixin):
         self.calls: list[CallRecord] = []
         self.fault_rules: list[FaultRule] = []
         self._fault_rng = random.Random(0)  # nosec B311 # seeded fault injection in the simulator
-        self._last_call: dict[str, float] = {}
+        self.frequency = CallFrequency(rate_scale, RATE_LIMIT_GRACE_SECONDS)
         self._init_offers(catalogue if catalogue is not None else seed_catalogue(products, seed))
         self._init_orders()
 
@@ -123,25 +124,17 @@ class SandboxState(OffersMixin, OrdersMixin):
 
     # --- call frequency ---------------------------------------------------------------------------
     def check_rate(self, api: str | None, *, full_export: bool = False) -> int | None:
-        """Record a call of ``api``; return a Retry-After (whole seconds) if it came too early."""
-        if api is None:
+        """Record a call of ``api``; return a Retry-After (whole seconds) if it came too early or
+        the API's hourly count is spent (:mod:`.ratelimits`)."""
+        if api is None or ENDPOINTS.get(api) is None:
             return None
-        endpoint = ENDPOINTS.get(api)
-        if endpoint is None or endpoint.min_interval is None:
-            return None
-        key, interval = (OF52_FULL_KEY, OF52_FULL_INTERVAL) if full_export else (api, endpoint.min_interval)
-        interval *= self.rate_scale
-        now = time.monotonic()
         with self.lock:
-            last = self._last_call.get(key)
-            if last is not None and now - last < interval - RATE_LIMIT_GRACE_SECONDS:
-                return ceil_seconds(interval - (now - last))
-            self._last_call[key] = now
-            return None
+            return self.frequency.check(api, time.monotonic(), full_export=full_export,
+                                        external_partner=self.settings.external_partner)
 
     def reset_rate_limits(self) -> None:
         with self.lock:
-            self._last_call.clear()
+            self.frequency.reset()
 
     # --- faults ------------------------------------------------------------------------------------
     def set_faults(self, body: Any) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderLine
+from marketbridge.adapters.errors import RateLimited
 from marketbridge.adapters.mirakl import models as mirakl_models
 from marketbridge.domain import orders as orders_domain
 from marketbridge.domain.issues import IssueReport
@@ -60,10 +61,13 @@ class PullResult:
     duplicates: int = 0
     failed: list[str] = field(default_factory=list)
     cursor: str | None = None
+    #: OR11 was not due: seconds until it is (our pace, e.g. External Partner's 15 minutes, or a
+    #: Mirakl Retry-After beyond the client's wait). Nothing was read; the next run reads.
+    not_due_seconds: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"fetched": self.fetched, "stored": self.stored, "duplicates": self.duplicates,
-                "failed": list(self.failed), "cursor": self.cursor}
+                "failed": list(self.failed), "cursor": self.cursor, "not_due_seconds": self.not_due_seconds}
 
 
 def pull(runtime: Runtime, *, now: dt.datetime | None = None) -> PullResult:
@@ -125,11 +129,19 @@ def pull(runtime: Runtime, *, now: dt.datetime | None = None) -> PullResult:
         page.clear()
 
     params = {"start_update_date": since.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")}
-    for raw in runtime.mirakl.iter_offset("OR11", params, page_size=settings.order_poll_page_size):
-        result.fetched += 1
-        page.append(raw)
-        if len(page) >= settings.order_poll_page_size:
-            flush()
+    try:
+        for raw in runtime.mirakl.iter_offset("OR11", params, page_size=settings.order_poll_page_size):
+            result.fetched += 1
+            page.append(raw)
+            if len(page) >= settings.order_poll_page_size:
+                flush()
+    except RateLimited as error:
+        if result.fetched:  # part of a listing read: fail the run, the cursor stays where it was
+            raise
+        # OR11 is not due yet (the schedule runs more often than the pace allows): not an error,
+        # the rest of the run (decisions, creations) goes on and the next run reads
+        log.info("orders.poll_not_due", retry_after=error.retry_after)
+        result.not_due_seconds = error.retry_after
     flush()
     target = newest_ok
     if oldest_failed is not None and (target is None or oldest_failed < target):

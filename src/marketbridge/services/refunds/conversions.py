@@ -95,10 +95,11 @@ def market_order_from(order: mirakl_models.Order, default_mode: str, links: dict
                           for r in line.refunds),
             cancelations=tuple(refunds_domain.LineCancelation(_dec(c.amount), _dec(c.shipping_amount), c.quantity or 0)
                                for c in line.cancelations),
-            taxes=_taxes(line.taxes), shipping_taxes=_taxes(line.shipping_taxes),
+            taxes=_taxes(line.taxes), shipping_taxes=_taxes(line.shipping_taxes), can_refund=line.can_refund,
         ))
     mode = refunds_domain.TaxMode(order.order_tax_mode or default_mode)
-    return refunds_domain.MarketOrder(order.order_id, order.order_state, order.currency_iso_code, mode, tuple(lines))
+    return refunds_domain.MarketOrder(order.order_id, order.order_state, order.currency_iso_code, mode, tuple(lines),
+                                      can_cancel=order.can_cancel)
 
 
 def _read_order(runtime: Runtime, order_id: str) -> mirakl_models.Order | None:
