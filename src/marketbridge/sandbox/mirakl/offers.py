@@ -5,6 +5,11 @@ Imports are processed lazily: a job is WAITING for the first half of ``import_de
 RUNNING for the second half and then applied in one go the first time anything looks at the
 state after the delay. Good lines change offers; bad lines go to the error report with their file
 line number (the header is line 1, as in Mirakl's OF03 example) and a message.
+
+A product import (P41) has one more phase, as on Mirakl: after the transformation it is ``SENT``
+("sent for integration") for ``product_integration_delay_seconds`` while the operator integrates
+it, and only then ``COMPLETE``. Its products exist, and its P44/P45 reports appear, only at
+``COMPLETE``; an OF01 line naming one of its products before then gets "The product does not exist".
 """
 
 from __future__ import annotations
@@ -103,11 +108,15 @@ class ImportJob:
     deleted: int = 0
     offers_updated: int = 0
     new_products: list[Product] = field(default_factory=list)
+    sent_at: datetime | None = None  # P41: transformation done, operator integration until ``due``
 
     def status(self, now: datetime) -> str:
         if self.processed:
             return "FAILED" if self.failed_reason else "COMPLETE"
-        if now >= self.created + (self.due - self.created) / 2:
+        if self.sent_at is not None and now >= self.sent_at:
+            return "SENT"
+        end = self.sent_at or self.due
+        if now >= self.created + (end - self.created) / 2:
             return "RUNNING"
         return "WAITING"
 
@@ -313,8 +322,11 @@ class OffersMixin:
         else:
             import_id = str(uuid.uuid4())
         family = "OF" if api in ("OF01", "OF24") else api
-        job = ImportJob(api=api, import_id=import_id, created=now,
-                        due=now + timedelta(seconds=self.settings.import_delay_seconds),
+        due = now + timedelta(seconds=self.settings.import_delay_seconds)
+        sent_at = None
+        if api == "P41":  # transformation, then SENT while the operator integrates the products
+            sent_at, due = due, due + timedelta(seconds=self.settings.product_integration_delay_seconds)
+        job = ImportJob(api=api, import_id=import_id, created=now, due=due, sent_at=sent_at,
                         header=header, rows=rows, mode=mode, fingerprint=fingerprint)
         self.imports[(family, str(import_id))] = job
         return job
@@ -625,14 +637,19 @@ class OffersMixin:
                 "has_error_report": bool(job.errors)}
 
     def p42_json(self, job: ImportJob) -> dict[str, Any]:
+        """P42. SPEC: ``has_error_report``/``has_new_product_report`` "filled when the import status
+        is COMPLETE"; ``has_transformed_file`` at SENT or COMPLETE. This sandbox reports every
+        problem at integration (P44), so P47 never exists (``has_transformation_error_report``)."""
         status = job.status(self.clock.now())
+        transformed = status in ("SENT", "COMPLETE")
         return {
             "import_id": job.import_id, "shop_id": self.shop_id, "date_created": iso(job.created),
             "import_status": status, "reason_status": job.failed_reason or "",
             "has_error_report": bool(job.errors), "has_new_product_report": bool(job.new_products),
-            "has_transformed_file": False, "has_transformation_error_report": False,
-            "transform_lines_read": len(job.rows) if job.processed else 0,
-            "transform_lines_in_success": job.success_lines, "transform_lines_in_error": len(job.errors),
+            "has_transformed_file": transformed, "has_transformation_error_report": False,
+            "transform_lines_read": len(job.rows) if transformed else 0,
+            "transform_lines_in_success": job.success_lines if job.processed else (len(job.rows) if transformed else 0),
+            "transform_lines_in_error": len(job.errors),
             "transform_lines_with_warning": 0,
             "integration_details": {
                 "invalid_products": len(job.errors), "products_successfully_synchronized": job.success_lines,
@@ -643,13 +660,19 @@ class OffersMixin:
         }
 
     def error_report(self, job: ImportJob) -> bytes:
-        """OF03/P44: original columns + ``error-line`` + ``error-message`` (OF03 example);
-        STO03/PRI03: line number and reason first, then the row (their documented layout)."""
+        """OF03/P44: original columns + ``error-line`` + ``error-message`` (OF03 example).
+        STO03/PRI03: "The first column contains the line number in error. The second column
+        contains the error reason", then the row, "ready to be reimported" (SPEC). Their header
+        names are not documented: blank unless ``report_header_names`` is set."""
         if not job.processed or not job.errors:
             raise SandboxError(404, f"No error report for import '{job.import_id}'")
         if job.api in ("STO01", "PRI01"):
-            columns = ["error-line", "error-message", *job.header]
-        elif job.api == "OF24":
+            first = ["error-line", "error-message"] if self.settings.report_header_names else ["", ""]
+            buffer = write_csv([*first, *job.header], [])
+            body = write_csv(["__line", "__message", *job.header],
+                             [{**row, "__line": line, "__message": message} for line, message, row in job.errors])
+            return buffer + body.split(b"\n", 1)[1]
+        if job.api == "OF24":
             columns = ["shop_sku", "error-line", "error-message"]
         else:
             columns = [*job.header, "error-line", "error-message"]

@@ -244,7 +244,7 @@ def follow(runtime: Runtime, batch_id: int, owner: str | None = None) -> FollowR
                 message=f"marketbridge could not read the result of {api} import {import_id}; the values are "
                 "queued again.", detail=str(error)[:2000], context={"batch_id": batch_id}))
         return FollowResult(state="failed")
-    if result.status not in ("COMPLETE", "SENT"):
+    if result.status != "COMPLETE":
         with runtime.db.session() as session:
             outbox.release(session, batch_id, f"import {import_id} {result.status}: {result.reason or ''}")
             issue_service.record(session, IssueReport(
