@@ -73,3 +73,30 @@ def test_product_import_errors_appear_only_at_complete(state: SandboxState) -> N
 
 def test_the_integration_delay_scales_with_the_rate_scale() -> None:
     assert SandboxState(seed_catalogue(5, 1), rate_scale=0.01).settings.product_integration_delay_seconds == 3.0
+
+
+# ------------------------------------------------------------------------------- OF01 NORMAL: blanks apply
+def test_of01_normal_mode_applies_the_blank_cells_of_the_columns_it_carries(state: SandboxState) -> None:
+    a, b = [o.shop_sku for o in state.live_offers() if o.active and o.shop_sku.strip() == o.shop_sku][:2]
+    qty_b = state.offers[b].quantity
+    state.submit_import("OF01", write_csv(["sku", "quantity", "price", "update-delete"], [
+        {"sku": a, "quantity": "7", "price": "", "update-delete": "update"},
+        {"sku": b, "quantity": "", "price": "15.00", "update-delete": "update"}]))
+    state.advance(11)
+    state._process_due_imports()
+    offer_a, offer_b = state.offers[a], state.offers[b]
+    assert offer_a.quantity == 7 and offer_a.price == 0.0 and "NO_ACTIVE_PRICE" in offer_a.inactivity_reasons()
+    assert offer_b.price == 15.0 and offer_b.quantity == 0 != qty_b
+
+
+def test_of01_partial_update_is_refused_as_deprecated() -> None:
+    from fastapi.testclient import TestClient
+
+    from marketbridge.sandbox.mirakl.app import create_app
+
+    app = create_app(products=10, api_key="k", rate_scale=0.001)
+    with TestClient(app) as http:
+        answer = http.post("/api/offers/imports", headers={"Authorization": "k"},
+                           files={"file": ("offers.csv", write_csv(["sku", "quantity"], [{"sku": "X", "quantity": 1}]))},
+                           data={"import_mode": "PARTIAL_UPDATE"})
+    assert answer.status_code == 400 and "deprecated" in answer.json()["message"]

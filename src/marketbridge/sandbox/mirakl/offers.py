@@ -408,6 +408,8 @@ class OffersMixin:
 
     @staticmethod
     def _offer_columns_error(row: dict[str, str]) -> str | None:
+        if "state" in row and not row["state"].strip():
+            return "The offer state is required"
         if row.get("price", "").strip():
             price = parse_decimal(row["price"])
             if price is None or price < 0:
@@ -428,22 +430,31 @@ class OffersMixin:
 
     @staticmethod
     def _set_offer_columns(offer: Offer, row: dict[str, str]) -> None:
-        """NORMAL mode: only the columns present (and non-empty) in the file change the offer."""
-        if row.get("price", "").strip():
-            offer.price = money(parse_decimal(row["price"]))  # type: ignore[arg-type]
-        if row.get("quantity", "").strip():
-            offer.quantity = int(row["quantity"])
+        """NORMAL mode: every column present in the file changes the offer, blank cells included
+        (only the deprecated PARTIAL_UPDATE skipped blanks; integrator documentation, Mirakl silent
+        on the exact effect). A blank price removes the price (the offer goes inactive with
+        NO_ACTIVE_PRICE), a blank quantity is 0, a blank lead time or logistic class goes back to the
+        shop's default, a blank description or discount is cleared. Absent columns are untouched."""
+        if "price" in row:
+            price = row["price"].strip()
+            offer.price = money(parse_decimal(price)) if price else 0.0  # type: ignore[arg-type]
+        if "quantity" in row:
+            offer.quantity = int(row["quantity"]) if row["quantity"].strip() else 0
             offer.warehouses.clear()
         if "description" in row:
             offer.description = row["description"]
         if row.get("state", "").strip():
             offer.state_code = row["state"].strip()
-        if row.get("leadtime-to-ship", "").strip():
-            offer.leadtime_to_ship = int(row["leadtime-to-ship"])
-        if row.get("logistic-class", "").strip():
-            offer.logistic_class = row["logistic-class"].strip()
+        if "leadtime-to-ship" in row:
+            lead = row["leadtime-to-ship"].strip()
+            offer.leadtime_to_ship = int(lead) if lead else None
+        if "logistic-class" in row:
+            offer.logistic_class = row["logistic-class"].strip() or "M"
         if "discount-price" in row:
             offer.discount_price = money(parse_decimal(row["discount-price"])) if row["discount-price"].strip() else None  # type: ignore[arg-type]
+        for column, attr in (("discount-start-date", "discount_start"), ("discount-end-date", "discount_end")):
+            if column in row:
+                setattr(offer, attr, row[column].strip() or None)
 
     def _apply_of24(self, job: ImportJob, now: datetime) -> None:
         """OF24 replace semantics: every field not sent goes back to its default."""

@@ -154,14 +154,43 @@ def _offer_skus(session: Session) -> dict[str, str]:
     return {magento: offer for offer, magento in sku_service.all_links(session).items()}
 
 
-def _submit(runtime: Runtime, api: str, values: dict[str, dict[str, str]], offer_of: Mapping[str, str]) -> str:
-    columns, rows = stock_domain.import_rows(api, {offer_of.get(sku, sku): v for sku, v in values.items()})
+def _known_values(session: Session, values: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, str | None]]:
+    """For a shared OF01 file: per SKU, the quantity and price marketbridge publishes now (the
+    target the last read computed, else the last value the marketplace confirmed), to fill the
+    column a SKU did not change rather than send it blank."""
+    if not any("quantity" in v for v in values.values()) or not any("price" in v for v in values.values()):
+        return {}
+    states = outbox.store(session).load_states(
+        sorted(values), columns=["sku", "target_qty", "published_qty", "target_price", "published_price"])
+    known: dict[str, dict[str, str | None]] = {}
+    for sku, state in states.items():
+        qty = state["target_qty"] if state["target_qty"] is not None else state["published_qty"]
+        known[sku] = {"quantity": None if qty is None else str(qty),
+                      "price": state["target_price"] or state["published_price"]}
+    return known
+
+
+def _file(session: Session, batch_id: int, api: str,
+          values: dict[str, dict[str, str]]) -> tuple[stock_domain.ImportFile, dict[str, dict[str, str]]]:
+    """The batch's import file (Magento SKUs) and the values it carries. SKUs the file holds back
+    (an OF01 column with no value for them) leave the batch now, their values queued again."""
+    file = stock_domain.import_file(api, values, _known_values(session, values) if api == "OF01" else None)
+    if file.held_back:
+        outbox.store(session).requeue_skus(batch_id, list(file.held_back))
+        log.info("stock.held_back", api=api, batch_id=batch_id, skus=len(file.held_back))
+        values = {sku: v for sku, v in values.items() if sku not in set(file.held_back)}
+    return file, values
+
+
+def _submit(runtime: Runtime, api: str, file: stock_domain.ImportFile, offer_of: Mapping[str, str]) -> str:
+    sku_column = "sku" if api == "OF01" else "offer-sku"
+    rows = [{**row, sku_column: offer_of.get(row[sku_column], row[sku_column])} for row in file.rows]
     mirakl = runtime.mirakl
     if api == "STO01":
         return mirakl.submit_stock(rows)
     if api == "PRI01":
         return mirakl.submit_prices(rows)
-    return mirakl.submit_offers(rows, columns, mode="NORMAL")
+    return mirakl.submit_offers(rows, file.columns, mode="NORMAL")
 
 
 def upload(runtime: Runtime, batch_id: int, owner: str | None = None) -> UploadResult:
@@ -188,9 +217,10 @@ def upload(runtime: Runtime, batch_id: int, owner: str | None = None) -> UploadR
             outbox.complete(session, batch_id, import_status="EMPTY", ok=0, errors=0)
             return UploadResult(state="complete", api=api)
         offer_of = _offer_skus(session)
+        file, values = _file(session, batch_id, api, values)
     started = utcnow()  # Mirakl counts call frequency from the call, not from its answer
     try:
-        import_id = _submit(runtime, api, values, offer_of)
+        import_id = _submit(runtime, api, file, offer_of)
     except RemoteError as error:
         with runtime.db.session() as session:
             outbox.mark_attempted(session, api)
