@@ -100,3 +100,35 @@ def test_of01_partial_update_is_refused_as_deprecated() -> None:
                            files={"file": ("offers.csv", write_csv(["sku", "quantity"], [{"sku": "X", "quantity": 1}]))},
                            data={"import_mode": "PARTIAL_UPDATE"})
     assert answer.status_code == 400 and "deprecated" in answer.json()["message"]
+
+
+# ------------------------------------------------------------------------------- PRI01: delete and replace
+def test_pri01_replaces_every_price_of_the_offer(state: SandboxState) -> None:
+    """SPEC PRI01: "any existing price that is not submitted will be deleted": a back-office discount
+    and a channel price are gone after a line with only the price."""
+    sku = _sku(state)
+    offer = state.offers[sku]
+    state.operator_edit_offer(sku, {"price": 50.0, "discount_price": 40.0, "discount_start": "2026-01-01T00:00:00Z",
+                                    "channel_prices": {"JL-APP": 45.0}})
+    before = state.offer_json(offer)
+    assert [b["channel_code"] for b in before["all_prices"]] == [None, "JL-APP"] and before["price"] == 40.0
+    state.submit_import("PRI01", write_csv(["offer-sku", "price"], [{"offer-sku": sku, "price": "48.00"}]))
+    state.advance(11)
+    state._process_due_imports()
+    after = state.offer_json(offer)
+    assert [b["channel_code"] for b in after["all_prices"]] == [None]
+    assert after["price"] == 48.0 and after["discount"]["discount_price"] is None
+
+
+def test_pri01_keeps_what_the_file_lists_for_the_offer(state: SandboxState) -> None:
+    sku = _sku(state)
+    columns = ["offer-sku", "price", "discount-price", "discount-start-date", "discount-end-date", "channels"]
+    state.submit_import("PRI01", write_csv(columns, [
+        {"offer-sku": sku, "price": "50", "discount-price": "40", "discount-start-date": "2026-01-01T00:00:00Z"},
+        {"offer-sku": sku, "price": "45", "channels": "JL-APP"}]))
+    state.advance(11)
+    state._process_due_imports()
+    blocks = state.offer_json(state.offers[sku])["all_prices"]
+    assert [(b["channel_code"], b["unit_origin_price"], b["unit_discount_price"]) for b in blocks] == [
+        (None, 50.0, 40.0), ("JL-APP", 45.0, 45.0)]
+    assert blocks[0]["discount_start_date"] == "2026-01-01T00:00:00Z"

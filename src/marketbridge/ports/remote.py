@@ -265,7 +265,7 @@ class MiraklPort(Protocol):
         """STO01: rows of ``offer-sku``, ``quantity`` (+ ``warehouse-code``, ``update-delete``)."""
         ...
 
-    def submit_prices(self, rows: Iterable[Mapping[str, Any]]) -> str:
+    def submit_prices(self, rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
         """PRI01: rows of ``offer-sku``, ``price`` (+ discount columns). Replaces every price of each offer."""
         ...
 

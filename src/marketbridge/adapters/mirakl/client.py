@@ -483,9 +483,10 @@ class MiraklClient:
         """STO01: rows of ``offer-sku``, ``quantity`` (+ ``warehouse-code``, ``update-delete``)."""
         return self._upload("STO01", write_csv(STOCK_COLUMNS, rows), "stock.csv")
 
-    def submit_prices(self, rows: Iterable[Mapping[str, Any]]) -> str:
-        """PRI01: rows of ``offer-sku``, ``price`` (+ discount columns). Replaces every price of each offer."""
-        return self._upload("PRI01", write_csv(PRICE_COLUMNS, rows), "prices.csv")
+    def submit_prices(self, rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
+        """PRI01: rows of ``offer-sku``, ``price`` (+ discount columns, or ``columns``: channels, ranges...).
+        **Replaces every price of each offer**: a price the file does not list is deleted."""
+        return self._upload("PRI01", write_csv(list(columns or PRICE_COLUMNS), rows), "prices.csv")
 
     def submit_offers(self, rows: Iterable[Mapping[str, Any]], columns: Sequence[str], *, mode: str = "NORMAL") -> str:
         """OF01 with only ``columns`` (NORMAL mode leaves absent columns untouched)."""

@@ -26,7 +26,8 @@ do::
                                                  "timeout_seconds"}], "seed"?};  DELETE clears them
     GET    /_sandbox/calls                      [{api, method, path, status, at}];  DELETE clears the log
     GET    /_sandbox/offers/{sku}               one offer (OF21 shape)
-    PUT    /_sandbox/offers/{sku}               operator edit {"quantity"?, "price"?, "active"?, "inactivity_reasons"?}
+    PUT    /_sandbox/offers/{sku}               operator edit {"quantity"?, "price"?, "active"?, "inactivity_reasons"?,
+                                                "discount_price"?, "discount_start"?, "discount_end"?, "channel_prices"?}
     GET    /_sandbox/state                      summary (offers, orders by state, imports, settings, faults)
     POST   /_sandbox/settings                   switches and timers (see ``SandboxSettings``)
     POST   /_sandbox/rate-limits/reset          forget call-frequency history

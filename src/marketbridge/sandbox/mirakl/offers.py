@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from marketbridge.adapters.mirakl.csvfiles import CsvFormatError, read_csv, write_csv
-from marketbridge.sandbox.mirakl import reference
+from marketbridge.sandbox.mirakl import pricing, reference
 from marketbridge.sandbox.mirakl.core import (
     SandboxError,
     end_of_day,
@@ -69,6 +69,9 @@ class Offer:
     discount_price: float | None = None
     discount_start: str | None = None
     discount_end: str | None = None
+    price_ranges: str = ""  # volume prices of the default price (PRI01 price-ranges / discount-ranges)
+    discount_ranges: str = ""
+    extra_prices: list[pricing.ExtraPrice] = field(default_factory=list)  # channel, period, customer prices
     logistic_class: str = "M"
     manual_reasons: list[str] = field(default_factory=list)
     warehouses: dict[str, int] = field(default_factory=dict)
@@ -199,13 +202,8 @@ class OffersMixin:
         """OF21 shape."""
         leadtime = offer.leadtime_to_ship or 2
         now = self.clock.now()
-        price_block = {
-            "channel_code": None, "price": offer.discount_price or offer.price,
-            "unit_origin_price": offer.price, "unit_discount_price": offer.discount_price or offer.price,
-            "volume_prices": [{"quantity_threshold": 1, "price": offer.discount_price or offer.price,
-                               "unit_origin_price": offer.price,
-                               "unit_discount_price": offer.discount_price or offer.price}],
-        }
+        blocks = pricing.all_prices(offer, now)
+        price_block = blocks[0]
         data: dict[str, Any] = {
             "offer_id": offer.offer_id,
             "shop_sku": offer.shop_sku,
@@ -218,16 +216,16 @@ class OffersMixin:
             "category_label": reference.CATEGORY_LABELS.get(offer.product.category_code, offer.product.category_code),
             "state_code": offer.state_code,
             "quantity": offer.quantity,
-            "price": offer.discount_price or offer.price,
-            "total_price": offer.discount_price or offer.price,
-            "all_prices": [price_block],
+            "price": price_block["price"],
+            "total_price": price_block["price"],
+            "all_prices": blocks,
             "applicable_pricing": price_block,
             "discount": {"discount_price": offer.discount_price, "origin_price": offer.price,
                          "start_date": offer.discount_start, "end_date": offer.discount_end, "ranges": []},
             "active": offer.active,
             "inactivity_reasons": offer.inactivity_reasons(),
             "allow_quote_requests": False,
-            "channels": [],
+            "channels": sorted({c for e in offer.extra_prices for c in e.context.get("channels", "").split("|") if c}),
             "currency_iso_code": "GBP",
             "description": offer.description,
             "fulfillment": {"center": {"code": "DEFAULT"}},
@@ -273,6 +271,7 @@ class OffersMixin:
             if isinstance(p, bool) or not isinstance(p, int | float) or p < 0:
                 raise SandboxError(400, "price must be a number >= 0")
             offer.price = money(p)
+        self._operator_prices(offer, body)
         if "inactivity_reasons" in body:
             reasons = body["inactivity_reasons"]
             if not isinstance(reasons, list) or any(r not in MANUAL_REASONS for r in reasons):
@@ -287,6 +286,29 @@ class OffersMixin:
                 offer.manual_reasons.append("PRODUCT_DISABLED")
         offer.updated = self.clock.now()
         return offer
+
+    @staticmethod
+    def _operator_prices(offer: Offer, body: dict[str, Any]) -> None:
+        """Prices set in the Mirakl back office: ``discount_price`` (null clears it) with
+        ``discount_start``/``discount_end``, and ``channel_prices`` ({channel code: price})."""
+        if "discount_price" in body:
+            d = body["discount_price"]
+            if d is not None and (isinstance(d, bool) or not isinstance(d, int | float) or not 0 <= d < offer.price):
+                raise SandboxError(400, "discount_price must be a number below the price, or null")
+            offer.discount_price = None if d is None else money(d)
+            for key, attr in (("discount_start", "discount_start"), ("discount_end", "discount_end")):
+                value = body.get(key)
+                if value is not None and not isinstance(value, str):
+                    raise SandboxError(400, f"{key} must be an ISO 8601 date or null")
+                setattr(offer, attr, value)
+        if "channel_prices" in body:
+            prices = body["channel_prices"]
+            if not isinstance(prices, dict) or any(isinstance(p, bool) or not isinstance(p, int | float) or p <= 0
+                                                   for p in prices.values()):
+                raise SandboxError(400, "channel_prices must map channel codes to prices > 0")
+            offer.extra_prices = [e for e in offer.extra_prices if "channels" not in e.context]
+            offer.extra_prices += [pricing.ExtraPrice({"channels": str(code)}, money(price))
+                                   for code, price in prices.items()]
 
     # --- imports: submit -----------------------------------------------------------------------
     def submit_import(self, api: str, content: bytes, *, mode: str = "NORMAL") -> ImportJob:
@@ -541,32 +563,35 @@ class OffersMixin:
             job.offers_updated += 1
 
     def _apply_pri01(self, job: ImportJob, now: datetime) -> None:
-        """Delete-and-replace of each offer's prices; we keep the base (no channel) price."""
+        """Delete and replace of each offer's whole price set (:mod:`.pricing`): the lines of one
+        offer are read together, and its accepted lines become its prices ("Offer prices that were
+        submitted in the price import but don't appear in the error report were successfully
+        imported", SPEC PRI03). An offer whose every line is refused keeps its prices."""
+        by_offer: dict[str, list[tuple[int, dict[str, str]]]] = {}
         for line, row in enumerate(job.rows, start=2):
-            sku = row.get("offer-sku", "")
+            by_offer.setdefault(row.get("offer-sku", ""), []).append((line, row))
+        for sku, lines in by_offer.items():
             offer = self.offers.get(sku)
             if offer is None or offer.deleted:
-                self._line_error(job, line, "The offer does not exist", row)
+                for line, row in lines:
+                    self._line_error(job, line, "The offer does not exist", row)
                 continue
-            price = parse_decimal(row.get("price", ""))
-            if price is None or price <= 0:
-                self._line_error(job, line, f"The price '{row.get('price', '')}' is not a valid positive number", row)
+            if len(lines) > pricing.MAX_PRICES_PER_OFFER:
+                for line, row in lines:
+                    self._line_error(job, line, f"More than {pricing.MAX_PRICES_PER_OFFER} prices for this offer", row)
                 continue
-            discount = None
-            if (row.get("discount-price") or "").strip():
-                discount = parse_decimal(row["discount-price"])
-                if discount is None or discount < 0 or discount >= price:
-                    self._line_error(job, line, "The discount price must be lower than the price", row)
-                    continue
-            if (row.get("channels") or "").strip():
-                job.success_lines += 1  # channel prices are accepted but not modelled
+            valid = []
+            for line, row in lines:
+                problem = pricing.line_error(row)
+                if problem:
+                    self._line_error(job, line, problem, row)
+                else:
+                    valid.append(row)
+            if not valid:
                 continue
-            offer.price = money(price)
-            offer.discount_price = money(discount) if discount is not None else None
-            offer.discount_start = row.get("discount-start-date") or None
-            offer.discount_end = row.get("discount-end-date") or None
+            pricing.replace_prices(offer, valid)
             offer.updated = now
-            job.success_lines += 1
+            job.success_lines += len(valid)
             job.offers_updated += 1
 
     def _apply_p41(self, job: ImportJob, now: datetime) -> None:
