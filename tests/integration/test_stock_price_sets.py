@@ -71,3 +71,27 @@ def test_magento_mode_sends_the_special_price_as_the_discount(migrated_db_url, f
         assert after["discount"]["end_date"] == f"{until}T23:59:59Z" and after["price"] == 60.0
     finally:
         rt.close()
+
+
+def test_keep_mode_sends_no_price_when_the_prices_held_cannot_be_read(migrated_db_url, fresh_sandboxes) -> None:
+    """Sending our price alone would delete the others: a failed OF21 read fails the upload, and
+    the value waits for the next window."""
+    boxes = fresh_sandboxes
+    rt = _runtime(migrated_db_url, boxes)
+    try:
+        sku = simple_on_marketplace(boxes)[4]
+        current = offer(boxes, sku)["all_prices"][0]["unit_origin_price"]
+        httpx2.post(f"{boxes.mirakl_url}/_sandbox/faults",
+                    json={"rules": [{"endpoint": "OF21", "error_rate": 1.0, "error_status": 403}]})
+        _set_price(boxes, sku, current + 3)
+        with rt.db.session() as session:
+            outbox.note_hints(session, [sku], stock=False, price=True, force=True, reason="test")
+        outcomes = stock_push.push_now(rt, max_windows=1)
+        assert [(o.api, o.state) for o in outcomes if o.api == "PRI01"] == [("PRI01", "failed")]
+        calls = [c["api"] for c in httpx2.get(f"{boxes.mirakl_url}/_sandbox/calls").json()]
+        assert "PRI01" not in calls
+        with rt.db.session() as session:
+            assert outbox.pending_keys(session, [sku]) == {("price", sku)}
+        httpx2.delete(f"{boxes.mirakl_url}/_sandbox/faults")
+    finally:
+        rt.close()
