@@ -287,6 +287,7 @@ class FakeCatalogueMirakl:
         self.errors: dict[str, list[ImportLineError]] = {}
         self.offers: dict[str, mirakl_models.Offer] = {}
         self.transformation_rows: dict[str, list[dict[str, str]]] = {}  # P47 rows per import
+        self.integrated: dict[str, list[str]] = {}  # P45: shop SKUs per import
         self.p47_reads: list[str] = []
 
     def _submit(self, api: str, rows: Iterable[Mapping[str, Any]]) -> str:
@@ -314,6 +315,9 @@ class FakeCatalogueMirakl:
 
     def offer_error_report(self, import_id: str) -> list[ImportLineError]:
         return self.errors.get(import_id, [])
+
+    def new_product_report(self, import_id: str) -> list[dict[str, str]]:
+        return [{"shop_sku": sku, "messages": ""} for sku in self.integrated.get(import_id, [])]
 
     def transformation_error_report(self, import_id: str) -> list[dict[str, str]]:
         self.p47_reads.append(import_id)

@@ -227,9 +227,24 @@ def test_a_product_import_at_sent_is_still_in_flight_and_no_offer_goes_out(flow:
     assert [api for api, _ in flow.mirakl.submitted] == []
 
     flow.mirakl.statuses["77"] = {"import_status": "COMPLETE", "has_new_product_report": True}
+    flow.mirakl.integrated["77"] = ["A"]
     assert catalogue.follow_imports(flow.runtime) == 1
     assert flow.store.listings_["A"].stage == "product_ok"
     assert catalogue.send_offers(flow.runtime) == "1001"
+
+
+def test_a_product_in_neither_integration_report_is_not_published(flow: Flow) -> None:
+    """P45 lists what the operator integrated, P44 what it refused: a product in neither is not on
+    the marketplace (Mirakl's Magento connector: NOT_FOUND_IN_REPORT, a failure), so no offer."""
+    flow.store.add("A", status="pending", stage="product_sent")
+    flow.store.add("B", status="pending", stage="product_sent")
+    flow.store.add_sent_import("P41", "77", ["A", "B"])
+    flow.mirakl.statuses["77"] = {"import_status": "COMPLETE", "has_new_product_report": True}
+    flow.mirakl.integrated["77"] = ["A"]
+    assert catalogue.follow_imports(flow.runtime) == 1
+    assert flow.store.listings_["A"].stage == "product_ok"
+    b = flow.store.listings_["B"]
+    assert b.status == "rejected" and "do not mention this product" in b.problems[0]
 
 
 def test_transformation_errors_refuse_their_products_at_sent_and_warnings_do_not(flow: Flow) -> None:

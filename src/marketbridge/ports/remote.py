@@ -285,6 +285,10 @@ class MiraklPort(Protocol):
 
     def product_error_report(self, import_id: str) -> list[ImportLineError]: ...
 
+    def new_product_report(self, import_id: str) -> list[dict[str, str]]:
+        """P45: the products the operator integrated (``shop_sku`` and its messages), at COMPLETE."""
+        ...
+
     def transformation_error_report(self, import_id: str) -> list[dict[str, str]]:
         """P47: the rows of a product import that failed the operator's transformation, as read."""
         ...

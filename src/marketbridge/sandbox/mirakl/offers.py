@@ -110,7 +110,7 @@ class ImportJob:
     updated: int = 0
     deleted: int = 0
     offers_updated: int = 0
-    new_products: list[Product] = field(default_factory=list)
+    new_products: list[Product] = field(default_factory=list)  # integrated (P45), new or updated
     sent_at: datetime | None = None  # P41: transformation done, operator integration until ``due``
 
     def status(self, now: datetime) -> str:
@@ -641,6 +641,7 @@ class OffersMixin:
                 product.title, product.description = row["title"].strip(), row["description"].strip()
                 product.brand, product.ean, product.category_code = row["brand"].strip(), row["ean"].strip(), category
                 product.image, product.attributes = row["main_image"].strip(), extra
+                job.new_products.append(product)  # P45 lists every product integrated, updates too
                 job.updated += 1
             job.success_lines += 1
 

@@ -47,6 +47,20 @@ def _transformation_errors(runtime: Runtime, import_id: str) -> dict[str, str]:
     return errors
 
 
+NOT_CONFIRMED = ("John Lewis's integration reports do not mention this product (neither added nor refused), "
+                 "so it is not on the marketplace; publish it again or ask John Lewis.")
+
+
+def _integrated(runtime: Runtime, import_id: str) -> set[str] | None:
+    """P45 ("added products report", filled at COMPLETE): the SKUs the operator integrated. A
+    product in neither P44 nor P45 was not integrated (Mirakl's Magento connector counts it as
+    failed, NOT_FOUND_IN_REPORT). None when the report cannot be read: then P44 alone decides."""
+    try:
+        return {row.get("shop_sku", "") for row in runtime.mirakl.new_product_report(import_id)}
+    except RemoteError:
+        return None
+
+
 def _follow_sent(runtime: Runtime, row_id: int, import_id: str, status: ProductImportStatus) -> None:
     """A P41 import at SENT: transformed and "sent for integration" to the operator, whose products
     do not exist yet (no OF01 for them now: it would get "The product does not exist"). P47 exists
@@ -109,6 +123,8 @@ def follow_imports(runtime: Runtime) -> int:
                 errors[line.sku] = line.message
         if api == "P41" and getattr(status, "has_transformation_error_report", False):
             errors.update(_transformation_errors(runtime, import_id))
+        confirmed = _integrated(runtime, import_id) if api == "P41" and getattr(
+            status, "has_new_product_report", False) else None
         failed = remote in ("FAILED", "CANCELLED", "TRANSFORMATION_FAILED")
         live_check: list[tuple[str, str]] = []
         with store.unit_of_work() as repo:
@@ -128,6 +144,8 @@ def follow_imports(runtime: Runtime) -> int:
                     _reject(repo, listing, [f"The whole import failed: {reason or remote}."], api)
                 elif key in errors:
                     _reject(repo, listing, [errors[key]], "product import" if api == "P41" else "offer import")
+                elif api == "P41" and confirmed is not None and sku not in confirmed:
+                    _reject(repo, listing, [NOT_CONFIRMED], "product import")
                 elif api == "P41":
                     listing.stage = "product_ok"
                 else:
