@@ -209,6 +209,7 @@ class FakeAuditMirakl:
         self.export_fails = False
         self.calls: list[str] = []
         self.submitted: list[list[dict[str, str]]] = []
+        self.files: list[tuple[list[str], list[dict[str, str]]]] = []  # OF01 (columns, rows) as sent
 
     def add(self, sku: str, *, quantity: int, price: float = 10.0, active: bool = True,
             inactivity_reasons: Iterable[str] = ()) -> None:
@@ -237,7 +238,8 @@ class FakeAuditMirakl:
     def submit_offers(self, rows: Iterable[Mapping[str, Any]], columns: Sequence[str], *, mode: str = "NORMAL") -> str:
         self.calls.append("OF01")
         self.submitted.append([dict(r) for r in rows])
-        return "IMP-1"
+        self.files.append((list(columns), [{c: str(r.get(c, "")) for c in columns} for r in rows]))
+        return f"IMP-{len(self.submitted)}"
 
     def wait_for_import(self, api: str, import_id: str, *, timeout: float = 1800.0) -> Any:
         return "COMPLETE"

@@ -286,6 +286,9 @@ class FakeCatalogueMirakl:
         self.statuses: dict[str, dict[str, Any]] = {}
         self.errors: dict[str, list[ImportLineError]] = {}
         self.offers: dict[str, mirakl_models.Offer] = {}
+        self.transformation_rows: dict[str, list[dict[str, str]]] = {}  # P47 rows per import
+        self.integrated: dict[str, list[str]] = {}  # P45: shop SKUs per import
+        self.p47_reads: list[str] = []
 
     def _submit(self, api: str, rows: Iterable[Mapping[str, Any]]) -> str:
         if api in self.refuse:
@@ -313,8 +316,12 @@ class FakeCatalogueMirakl:
     def offer_error_report(self, import_id: str) -> list[ImportLineError]:
         return self.errors.get(import_id, [])
 
+    def new_product_report(self, import_id: str) -> list[dict[str, str]]:
+        return [{"shop_sku": sku, "messages": ""} for sku in self.integrated.get(import_id, [])]
+
     def transformation_error_report(self, import_id: str) -> list[dict[str, str]]:
-        return []
+        self.p47_reads.append(import_id)
+        return self.transformation_rows.get(import_id, [])
 
     def list_offers(self, *, sku: str | None = None, page_size: int = 100) -> Iterator[mirakl_models.Offer]:
         yield from (offer for offer in self.offers.values() if sku is None or offer.shop_sku == sku)

@@ -255,6 +255,20 @@ class FakeStockRepository(FakeRepository):
                 requeued += 1
         return requeued
 
+    def requeue_skus(self, batch_id: int, skus: Sequence[str]) -> int:
+        requeued = 0
+        wanted = set(skus)
+        for row in self._of_batch(batch_id):
+            if row.sku not in wanted:
+                continue
+            if row.pending_value is None:
+                row.pending_value, row.pending_noticed_at = row.inflight_value, row.inflight_read_at
+                row.pending_first_noticed_at = row.inflight_first_noticed_at
+                requeued += 1
+            row.inflight_batch_id = row.inflight_value = None
+            row.inflight_first_noticed_at = row.inflight_read_at = None
+        return requeued
+
     def active_batches(self) -> list[SyncBatch]:
         return [self.store.batches[lane.active_batch_id] for lane in self.lanes()
                 if lane.active_batch_id is not None and lane.active_batch_id in self.store.batches]

@@ -31,6 +31,18 @@ class PriceImportApi(enum.StrEnum):
     OF01 = "OF01"
 
 
+class PriceDiscounts(enum.StrEnum):
+    """Who owns an offer's discount, since PRI01 deletes every price it is not sent.
+
+    ``keep``: the offer's prices are read from the marketplace (OF21) before each PRI01 and sent
+    back with ours, so a discount, channel or volume price set in the Mirakl back office survives.
+    ``magento``: the discount is Magento's special price with its from/to dates; prices set in the
+    back office are replaced."""
+
+    KEEP = "keep"
+    MAGENTO = "magento"
+
+
 class OrderTaxMode(enum.StrEnum):
     TAX_INCLUDED = "TAX_INCLUDED"
     TAX_EXCLUDED = "TAX_EXCLUDED"
@@ -136,6 +148,8 @@ class Settings(BaseSettings):
     # --- marketplace capabilities (John Lewis defaults) -----------------------------------
     stock_import_api: StockImportApi = StockImportApi.STO01
     price_import_api: PriceImportApi = PriceImportApi.PRI01
+    # keep (default): nobody's price is lost without a person deciding it; see PriceDiscounts
+    price_discounts: PriceDiscounts = PriceDiscounts.KEEP
     partial_acceptance: bool = False
     multi_shipment: bool = False
     order_tax_mode: OrderTaxMode = OrderTaxMode.TAX_INCLUDED

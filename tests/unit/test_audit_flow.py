@@ -200,11 +200,31 @@ def test_inside_the_service_fixes_go_through_the_stock_flow() -> None:
     assert flow.store.runs[outcome.run_id].fixed == outcome.fixed and flow.store.runs[outcome.run_id].fix is True
 
 
+def test_from_the_cli_no_fix_file_carries_a_blank_cell() -> None:
+    """Issue 14 item 4: a quantity fix and a price fix on different offers (and both on a third)
+    never share a file where one of them would be sent blank."""
+    flow = Flow(running=False)
+    flow.both("LAMP-1", 5, quantity=9)
+    flow.both("LAMP-2", 5, price=10.0)
+    flow.mirakl.offers["LAMP-2"] = flow.mirakl.offers["LAMP-2"].model_copy(update={"price": 11.0})
+    flow.both("LAMP-3", 4, quantity=1, price=12.0)
+    flow.mirakl.offers["LAMP-3"] = flow.mirakl.offers["LAMP-3"].model_copy(update={"price": 13.0})
+    outcome = audit.run_audit(flow.runtime, fix=True)
+    assert flow.mirakl.files, "nothing was sent"
+    for columns, rows in flow.mirakl.files:
+        assert all(row[c] != "" for row in rows for c in columns), (columns, rows)
+    sent = {(c[1], r["sku"]) for c, rows in flow.mirakl.files for r in rows}
+    assert sent == {("quantity", "LAMP-1"), ("price", "LAMP-2"), ("quantity", "LAMP-3"), ("price", "LAMP-3")}
+    assert outcome.fixed["offers_repushed"] == 3
+    assert [r.import_id for r in flow.store.imports] == ["IMP-1", "IMP-2"]
+
+
 def test_from_the_cli_fixes_are_sent_as_our_own_of01_and_recorded() -> None:
     flow = Flow(running=False)
     flow.both("LAMP-1", 5, quantity=9)
     outcome = audit.run_audit(flow.runtime, fix=True)
-    assert flow.mirakl.submitted == [[{"sku": "LAMP-1", "price": "", "quantity": "5"}]]
+    # only the column being fixed: a blank price cell in NORMAL mode would clear the offer's price
+    assert flow.mirakl.files == [(["sku", "quantity"], [{"sku": "LAMP-1", "quantity": "5"}])]
     (record,) = flow.store.imports
     assert (record.api, record.import_id, record.skus, record.purpose) == ("OF01", "IMP-1", ["LAMP-1"], "audit_fix")
     assert (record.status, record.remote_status) == ("done", "COMPLETE") and record.finished_at is not None

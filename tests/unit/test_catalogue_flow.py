@@ -211,6 +211,65 @@ def test_a_product_import_moves_accepted_products_on_and_rejects_the_others_with
     assert catalogue.follow_imports(flow.runtime) == 0  # followed once
 
 
+def test_a_product_import_at_sent_is_still_in_flight_and_no_offer_goes_out(flow: Flow) -> None:
+    """SENT is "sent for integration" (issue 14 item 2): the product does not exist yet, so an OF01
+    now would be refused with "The product does not exist". Only COMPLETE moves products on."""
+    offer = {"sku": "A", "product-id": "A", "product-id-type": "SHOP_SKU", "price": "1.00", "quantity": "1",
+             "state": "11"}
+    flow.store.add("A", status="pending", stage="product_sent", payload={"offer": offer})
+    record = flow.store.add_sent_import("P41", "77", ["A"])
+    flow.mirakl.statuses["77"] = {"import_status": "SENT", "has_transformed_file": True}
+    for _ in range(3):  # however long it stays SENT
+        assert catalogue.follow_imports(flow.runtime) == 0
+        assert catalogue.send_offers(flow.runtime) is None
+    assert (record.status, record.remote_status) == ("submitted", "SENT")
+    assert flow.store.listings_["A"].stage == "product_sent"
+    assert [api for api, _ in flow.mirakl.submitted] == []
+
+    flow.mirakl.statuses["77"] = {"import_status": "COMPLETE", "has_new_product_report": True}
+    flow.mirakl.integrated["77"] = ["A"]
+    assert catalogue.follow_imports(flow.runtime) == 1
+    assert flow.store.listings_["A"].stage == "product_ok"
+    assert catalogue.send_offers(flow.runtime) == "1001"
+
+
+def test_a_product_in_neither_integration_report_is_not_published(flow: Flow) -> None:
+    """P45 lists what the operator integrated, P44 what it refused: a product in neither is not on
+    the marketplace (Mirakl's Magento connector: NOT_FOUND_IN_REPORT, a failure), so no offer."""
+    flow.store.add("A", status="pending", stage="product_sent")
+    flow.store.add("B", status="pending", stage="product_sent")
+    flow.store.add_sent_import("P41", "77", ["A", "B"])
+    flow.mirakl.statuses["77"] = {"import_status": "COMPLETE", "has_new_product_report": True}
+    flow.mirakl.integrated["77"] = ["A"]
+    assert catalogue.follow_imports(flow.runtime) == 1
+    assert flow.store.listings_["A"].stage == "product_ok"
+    b = flow.store.listings_["B"]
+    assert b.status == "rejected" and "do not mention this product" in b.problems[0]
+
+
+def test_transformation_errors_refuse_their_products_at_sent_and_warnings_do_not(flow: Flow) -> None:
+    """P47 exists from SENT (P42: has_transformation_error_report "filled when the import status is
+    SENT or COMPLETE"); its rows carry ``errors`` and ``warnings`` (Mirakl's Magento connector)."""
+    flow.store.add("A", status="pending", stage="product_sent")
+    flow.store.add("B", status="pending", stage="product_sent")
+    record = flow.store.add_sent_import("P41", "77", ["A", "B"])
+    flow.mirakl.statuses["77"] = {"import_status": "SENT", "has_transformation_error_report": True}
+    flow.mirakl.transformation_rows["77"] = [
+        {"shop_sku": "A", "errors": "The 'ean' attribute must be 13 digits.", "warnings": ""},
+        {"shop_sku": "B", "errors": "", "warnings": "The colour is not in the list."}]
+    assert catalogue.follow_imports(flow.runtime) == 0
+    assert catalogue.follow_imports(flow.runtime) == 0
+    assert flow.mirakl.p47_reads == ["77"]  # read once, when SENT is first seen
+    a, b = flow.store.listings_["A"], flow.store.listings_["B"]
+    assert (a.status, a.problems) == ("rejected", ["The 'ean' attribute must be 13 digits."])
+    assert (b.status, b.stage) == ("pending", "product_sent")
+    assert record.status == "submitted"
+
+    flow.mirakl.statuses["77"] = {"import_status": "COMPLETE", "has_transformation_error_report": True}
+    assert catalogue.follow_imports(flow.runtime) == 1
+    assert (a.status, a.stage) == ("rejected", "") and b.stage == "product_ok"
+
+
 def test_a_failed_import_rejects_every_product_in_it(flow: Flow) -> None:
     flow.store.add("A", status="pending", stage="offer_sent")
     record = flow.store.add_sent_import("OF01", "78", ["A"])

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from marketbridge.adapters.mirakl.csvfiles import read_csv, write_csv
+from marketbridge.adapters.mirakl.csvfiles import read_csv_cells, write_csv
 from marketbridge.sandbox.catalogue import seed_catalogue
 from marketbridge.sandbox.mirakl.app import create_app
 from marketbridge.sandbox.mirakl.core import SandboxError
@@ -107,8 +107,9 @@ def test_price_import_rejects_bad_discounts(state: SandboxState) -> None:
     _complete(state)
     assert [line for line, _, _ in job.errors] == [2, 3]
     assert state.offers[sku].price == 10.5 and state.offers[sku].discount_price == 9.0
-    header, rows = read_csv(state.error_report(job))
-    assert header[:2] == ["error-line", "error-message"] and rows[0]["offer-sku"] == sku
+    # PRI03's documented layout is positional: line number, reason, then the row (names undocumented)
+    header, cells = read_csv_cells(state.error_report(job))
+    assert header[:3] == ["", "", "offer-sku"] and cells[0][:3] == ["2", cells[0][1], sku] and cells[0][1]
 
 
 def test_bad_files_are_rejected_up_front(state: SandboxState) -> None:

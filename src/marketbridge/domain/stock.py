@@ -390,32 +390,66 @@ def lane_for(kind: Kind, lanes: Sequence[Lane]) -> Lane | None:
     return None
 
 
-def import_rows(api: str, values: Mapping[str, Mapping[str, str]]) -> tuple[list[str], list[dict[str, str]]]:
+@dataclass(frozen=True)
+class ImportFile:
+    """One stock/price import file: its columns, its rows, and the SKUs held back from it (their
+    values go back to the outbox for a later window: see :func:`import_file`)."""
+
+    columns: list[str]
+    rows: list[dict[str, str]]
+    held_back: tuple[str, ...] = ()
+
+
+def import_file(api: str, values: Mapping[str, Mapping[str, str]],
+                known: Mapping[str, Mapping[str, str | None]] | None = None) -> ImportFile:
     """CSV columns and rows for one import. ``values[sku]`` has ``quantity`` and/or ``price``.
 
-    STO01: ``offer-sku;quantity``. PRI01: ``offer-sku;price``. OF01 (NORMAL mode): ``sku`` plus only
-    the columns being changed, so absent columns are left untouched on the marketplace.
+    STO01: ``offer-sku;quantity``. PRI01: ``offer-sku;price``. OF01 (NORMAL mode): ``sku`` plus the
+    columns being changed. In NORMAL mode a column present in the file is applied to *every* row,
+    a blank cell included (only the deprecated PARTIAL_UPDATE skipped blanks): a SKU whose stock
+    changed must not be sent with a blank price because another SKU's price changed. So when a
+    file carries both columns, a SKU's missing value is filled from ``known[sku]`` (the value
+    marketbridge publishes for it now); a SKU with no known value for a column of the file is held
+    back. Of the file with every changed column and the files with one column only, the one that
+    holds back fewest SKUs is chosen, so every window sends something.
     """
     if api == "STO01":
-        return ["offer-sku", "quantity"], [{"offer-sku": s, "quantity": v["quantity"]} for s, v in values.items()]
+        return ImportFile(["offer-sku", "quantity"], [{"offer-sku": s, "quantity": v["quantity"]} for s, v in values.items()])
     if api == "PRI01":
-        return ["offer-sku", "price"], [{"offer-sku": s, "price": v["price"]} for s, v in values.items()]
-    if api == "OF01":
-        columns = ["sku"]
-        if any("quantity" in v for v in values.values()):
-            columns.append("quantity")
-        if any("price" in v for v in values.values()):
-            columns.append("price")
-        columns.append("update-delete")
-        rows = []
+        return ImportFile(["offer-sku", "price"], [{"offer-sku": s, "price": v["price"]} for s, v in values.items()])
+    if api != "OF01":
+        raise ValueError(f"no stock/price import through {api}")
+    changed = [c for c in ("quantity", "price") if any(c in v for v in values.values())]
+    options = [changed] + ([[c] for c in changed] if len(changed) > 1 else [])
+    best: ImportFile | None = None
+    for value_columns in options:
+        rows, held = [], []
         for sku, v in values.items():
+            if not any(c in v for c in value_columns):
+                held.append(sku)
+                continue
             row = {"sku": sku, "update-delete": "update"}
-            for column in ("quantity", "price"):
-                if column in columns:
-                    row[column] = v.get(column, "")
-            rows.append(row)
-        return columns, rows
-    raise ValueError(f"no stock/price import through {api}")
+            for column in value_columns:
+                value = v.get(column) or (known or {}).get(sku, {}).get(column)
+                if not value:
+                    break
+                row[column] = str(value)
+            else:
+                rows.append(row)
+                continue
+            held.append(sku)
+        candidate = ImportFile(["sku", *value_columns, "update-delete"], rows, tuple(held))
+        if best is None or len(candidate.held_back) < len(best.held_back):
+            best = candidate
+    assert best is not None
+    return best
+
+
+def import_rows(api: str, values: Mapping[str, Mapping[str, str]],
+                known: Mapping[str, Mapping[str, str | None]] | None = None) -> tuple[list[str], list[dict[str, str]]]:
+    """Columns and rows of :func:`import_file` (the SKUs it holds back are not in them)."""
+    file = import_file(api, values, known)
+    return file.columns, file.rows
 
 
 def classify_line_error(message: str) -> str:
@@ -443,6 +477,8 @@ __all__ = [
     "Scope",
     "channel_price",
     "classify_line_error",
+    "ImportFile",
+    "import_file",
     "import_rows",
     "magento_price",
     "matching_rules",

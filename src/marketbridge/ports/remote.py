@@ -265,7 +265,7 @@ class MiraklPort(Protocol):
         """STO01: rows of ``offer-sku``, ``quantity`` (+ ``warehouse-code``, ``update-delete``)."""
         ...
 
-    def submit_prices(self, rows: Iterable[Mapping[str, Any]]) -> str:
+    def submit_prices(self, rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
         """PRI01: rows of ``offer-sku``, ``price`` (+ discount columns). Replaces every price of each offer."""
         ...
 
@@ -284,6 +284,10 @@ class MiraklPort(Protocol):
     def offer_error_report(self, import_id: str) -> list[ImportLineError]: ...
 
     def product_error_report(self, import_id: str) -> list[ImportLineError]: ...
+
+    def new_product_report(self, import_id: str) -> list[dict[str, str]]:
+        """P45: the products the operator integrated (``shop_sku`` and its messages), at COMPLETE."""
+        ...
 
     def transformation_error_report(self, import_id: str) -> list[dict[str, str]]:
         """P47: the rows of a product import that failed the operator's transformation, as read."""

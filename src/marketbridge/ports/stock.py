@@ -100,6 +100,11 @@ class StockOutboxRepository(Protocol):
 
     def requeue_inflight(self, batch_id: int) -> int: ...
 
+    def requeue_skus(self, batch_id: int, skus: Sequence[str]) -> int:
+        """Take these SKUs' rows out of the batch before it is sent, their values back to pending
+        (unless a newer one waits). Returns the number of values requeued."""
+        ...
+
     def active_batches(self) -> list[SyncBatch]: ...
 
     def delete_hints(self, rows: Sequence[dict[str, Any]]) -> int:

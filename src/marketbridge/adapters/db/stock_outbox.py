@@ -217,6 +217,20 @@ class SqlStockOutbox:
                     pending_first_noticed_at=SyncOutbox.inflight_first_noticed_at)
         )).rowcount
 
+    def requeue_skus(self, batch_id: int, skus: Sequence[str]) -> int:
+        requeued = 0
+        for start in range(0, len(skus), CHUNK):
+            part = list(skus[start : start + CHUNK])
+            of_batch = and_(SyncOutbox.inflight_batch_id == batch_id, SyncOutbox.sku.in_(part))
+            requeued += cast(CursorResult[Any], self.session.execute(  # an UPDATE: a CursorResult
+                update(SyncOutbox).where(of_batch, SyncOutbox.pending_value.is_(None))
+                .values(pending_value=SyncOutbox.inflight_value, pending_noticed_at=SyncOutbox.inflight_read_at,
+                        pending_first_noticed_at=SyncOutbox.inflight_first_noticed_at)
+            )).rowcount
+            self.session.execute(update(SyncOutbox).where(of_batch).values(
+                inflight_batch_id=None, inflight_value=None, inflight_first_noticed_at=None, inflight_read_at=None))
+        return requeued
+
     def active_batches(self) -> list[SyncBatch]:
         session = self.session
         ids = [lane.active_batch_id for lane in session.scalars(select(SyncLane)) if lane.active_batch_id is not None]

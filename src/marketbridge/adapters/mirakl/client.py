@@ -52,7 +52,7 @@ from marketbridge.adapters.errors import (
 )
 from marketbridge.adapters.metrics import record_call
 from marketbridge.adapters.mirakl import models as mirakl_models
-from marketbridge.adapters.mirakl.csvfiles import CsvFormatError, read_csv, write_csv
+from marketbridge.adapters.mirakl.csvfiles import CsvFormatError, read_csv, read_csv_cells, write_csv
 from marketbridge.adapters.mirakl.endpoints import (
     ENDPOINTS,
     OF52_FULL_INTERVAL,
@@ -71,7 +71,10 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 STOCK_COLUMNS = ["offer-sku", "quantity", "warehouse-code", "update-delete"]
 PRICE_COLUMNS = ["offer-sku", "price", "discount-price", "discount-start-date", "discount-end-date"]
-TERMINAL_IMPORT_STATES = {"COMPLETE", "FAILED", "CANCELLED", "SENT", "TRANSFORMATION_FAILED"}
+# P41's SENT is not here: it means "sent to the operator for integration" (Mirakl's own Magento
+# connector labels it so and keeps polling); the products do not exist yet and P44/P45 are "filled
+# when the import status is COMPLETE" (P42). Only COMPLETE or a failure ends an import.
+TERMINAL_IMPORT_STATES = {"COMPLETE", "FAILED", "CANCELLED", "TRANSFORMATION_FAILED"}
 
 
 @dataclass
@@ -101,7 +104,7 @@ class ImportResult:
 
     @property
     def ok(self) -> bool:
-        return self.status in ("COMPLETE", "SENT") and not self.errors
+        return self.status == "COMPLETE" and not self.errors
 
     def failed_skus(self) -> dict[str, str]:
         return {sku: message for sku, message in self.results.items() if message != "ok"}
@@ -508,9 +511,10 @@ class MiraklClient:
         """STO01: rows of ``offer-sku``, ``quantity`` (+ ``warehouse-code``, ``update-delete``)."""
         return self._upload("STO01", write_csv(STOCK_COLUMNS, rows), "stock.csv")
 
-    def submit_prices(self, rows: Iterable[Mapping[str, Any]]) -> str:
-        """PRI01: rows of ``offer-sku``, ``price`` (+ discount columns). Replaces every price of each offer."""
-        return self._upload("PRI01", write_csv(PRICE_COLUMNS, rows), "prices.csv")
+    def submit_prices(self, rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
+        """PRI01: rows of ``offer-sku``, ``price`` (+ discount columns, or ``columns``: channels, ranges...).
+        **Replaces every price of each offer**: a price the file does not list is deleted."""
+        return self._upload("PRI01", write_csv(list(columns or PRICE_COLUMNS), rows), "prices.csv")
 
     def submit_offers(self, rows: Iterable[Mapping[str, Any]], columns: Sequence[str], *, mode: str = "NORMAL") -> str:
         """OF01 with only ``columns`` (NORMAL mode leaves absent columns untouched)."""
@@ -552,11 +556,22 @@ class MiraklClient:
         except CsvFormatError as error:
             raise Rejected(f"unreadable error report: {error}", api=code) from None
 
+    def _positional_report(self, code: str, import_id: str) -> list[ImportLineError]:
+        content = self.call(code, path_params={"import_id": import_id}).content
+        try:
+            header, cells = read_csv_cells(content)
+        except CsvFormatError as error:
+            raise Rejected(f"unreadable error report: {error}", api=code) from None
+        return _positional_line_errors(header, cells, "offer-sku")
+
     def stock_error_report(self, import_id: str) -> list[ImportLineError]:
-        return _line_errors(self._report("STO03", import_id), "offer-sku")
+        """STO03, read by position: "The first column contains the line number in error. The second
+        column contains the error reason", then the submitted row (SPEC; header names undocumented)."""
+        return self._positional_report("STO03", import_id)
 
     def price_error_report(self, import_id: str) -> list[ImportLineError]:
-        return _line_errors(self._report("PRI03", import_id), "offer-sku")
+        """PRI03: the same layout as STO03 (line number, reason, then the row)."""
+        return self._positional_report("PRI03", import_id)
 
     def offer_error_report(self, import_id: str) -> list[ImportLineError]:
         return _line_errors(self._report("OF03", import_id), "sku")
@@ -694,6 +709,28 @@ def _items_of(body: dict[str, Any], key: str, code: str) -> list[Any]:
     if not isinstance(items, list):
         raise ServerError(f"{key!r} is a {type(items).__name__}, not a list", api=code, status=200)
     return items
+
+
+def _positional_line_errors(header: list[str], cells: list[list[str]], sku_column: str) -> list[ImportLineError]:
+    """STO03/PRI03 rows: column 1 the line number, column 2 the reason, then the submitted columns.
+
+    Only when the header names ``error-line`` and ``error-message`` somewhere other than first are
+    the rows read by those names instead (a report laid out like OF03's example)."""
+    names = [h.strip().lower() for h in header]
+    if names[:2] != ["error-line", "error-message"] and {"error-line", "error-message"} <= set(names):
+        return _line_errors([dict(zip(header, row, strict=False)) for row in cells], sku_column)
+    rest = header[2:]
+    errors = []
+    for row in cells:
+        line_text = row[0].strip() if row else ""
+        message = (row[1].strip() if len(row) > 1 else "") or "unspecified error"
+        original = dict(zip(rest, row[2:], strict=False))
+        sku = original.get(sku_column)
+        if sku is None:  # header cells we do not know: the SKU is the first submitted column
+            sku = row[2] if len(row) > 2 else ""
+        errors.append(ImportLineError(line=int(line_text) if line_text.isdigit() else None, sku=sku,
+                                      message=message, row=original))
+    return errors
 
 
 def _line_errors(rows: list[dict[str, str]], sku_column: str) -> list[ImportLineError]:

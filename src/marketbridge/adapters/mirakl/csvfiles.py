@@ -54,6 +54,13 @@ def decode_text(data: bytes) -> str:
 
 def read_csv(data: bytes | str) -> tuple[list[str], list[dict[str, str]]]:
     """Header and rows (as dicts). A missing header or a ragged row raises :class:`CsvFormatError`."""
+    header, cells = read_csv_cells(data)
+    return header, [{col: (row[i] if i < len(row) else "") for i, col in enumerate(header)} for row in cells]
+
+
+def read_csv_cells(data: bytes | str) -> tuple[list[str], list[list[str]]]:
+    """Header and rows as lists of cells, for files read by position (STO03/PRI03: line number and
+    reason first, whatever their header cells say, even blank or repeated ones)."""
     text = decode_text(data) if isinstance(data, bytes) else data
     if not text.strip():
         raise CsvFormatError("the file is empty")
@@ -65,11 +72,11 @@ def read_csv(data: bytes | str) -> tuple[list[str], list[dict[str, str]]]:
     header = [h.strip() for h in rows[0]]
     if not any(header):
         raise CsvFormatError("the header row is empty")
-    records: list[dict[str, str]] = []
+    records: list[list[str]] = []
     for number, row in enumerate(rows[1:], start=2):
         if not row or all(not cell for cell in row):
             continue
         if len(row) > len(header):
             raise CsvFormatError(f"line {number} has {len(row)} columns, the header has {len(header)}")
-        records.append({col: (row[i] if i < len(row) else "") for i, col in enumerate(header)})
+        records.append(row + [""] * (len(header) - len(row)))
     return header, records

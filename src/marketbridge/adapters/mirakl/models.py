@@ -12,6 +12,7 @@ our own code fails here with a clear message instead of as a 400 datatype error 
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -405,6 +406,33 @@ class ProductReference(MiraklModel):
     reference_type: str
 
 
+class OfferVolumePrice(MiraklModel):
+    quantity_threshold: int = 1
+    unit_origin_price: Decimal | None = None
+    unit_discount_price: Decimal | None = None
+
+
+class OfferPriceContext(MiraklModel):
+    channel_codes: list[str] = Field(default_factory=list)
+    customer_group_ids: list[str] = Field(default_factory=list)
+    customer_organization_ids: list[str] = Field(default_factory=list)
+    start_date: str | None = None
+    end_date: str | None = None
+
+
+class OfferPrice(MiraklModel):
+    """One OF21 ``all_prices`` entry: a price line of the offer (default, or for a channel, a
+    period, customers), with its discount and volume prices (``OF21.response.200.json``)."""
+
+    channel_code: str | None = None
+    context: OfferPriceContext | None = None
+    unit_origin_price: Decimal | None = None
+    unit_discount_price: Decimal | None = None
+    discount_start_date: str | None = None
+    discount_end_date: str | None = None
+    volume_prices: list[OfferVolumePrice] = Field(default_factory=list)
+
+
 class Offer(MiraklModel):
     offer_id: int
     shop_sku: str
@@ -421,6 +449,7 @@ class Offer(MiraklModel):
     leadtime_to_ship: int | None = None
     currency_iso_code: str | None = None
     description: str | None = None
+    all_prices: list[OfferPrice] = Field(default_factory=list)
 
 
 class OfferPage(MiraklModel):

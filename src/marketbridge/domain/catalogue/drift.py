@@ -53,7 +53,9 @@ class MagentoRow:
 
 @dataclass(frozen=True, slots=True)
 class OfferRow:
-    """One marketplace offer (OF52 export row or OF21 item)."""
+    """One marketplace offer (OF52 export row or OF21 item). ``price`` is the offer's own price,
+    ``discount_price`` its discount when it has one: our price may be either (``price_discounts``
+    keep: a back-office discount under our price; magento: Magento's special price as the discount)."""
 
     sku: str
     quantity: int
@@ -61,6 +63,7 @@ class OfferRow:
     active: bool = True
     inactivity_reasons: tuple[str, ...] = ()
     ean: str | None = None
+    discount_price: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,8 @@ def compare(magento_rows: Iterable[MagentoRow], offer_rows: Iterable[OfferRow], 
         matched.add(product.sku)
         if product.quantity != offer.quantity:
             append(Drift(DriftKind.QUANTITY_MISMATCH, product.sku, sku, str(product.quantity), str(offer.quantity)))
-        if product.price is not None and (offer.price is None or abs(to_money(product.price) - to_money(offer.price)) > tolerance):
+        held = [p for p in (offer.price, offer.discount_price) if p is not None]
+        if product.price is not None and not any(abs(to_money(product.price) - to_money(p)) <= tolerance for p in held):
             append(Drift(DriftKind.PRICE_MISMATCH, product.sku, sku, _money(product.price), _money(offer.price)))
         if not offer.active and product.enabled:
             unexplained = [r for r in offer.inactivity_reasons if r not in EXPECTED_INACTIVITY]

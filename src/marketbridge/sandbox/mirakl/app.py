@@ -27,7 +27,8 @@ do::
                                                  "timeout_seconds"}], "seed"?};  DELETE clears them
     GET    /_sandbox/calls                      [{api, method, path, status, at}];  DELETE clears the log
     GET    /_sandbox/offers/{sku}               one offer (OF21 shape)
-    PUT    /_sandbox/offers/{sku}               operator edit {"quantity"?, "price"?, "active"?, "inactivity_reasons"?}
+    PUT    /_sandbox/offers/{sku}               operator edit {"quantity"?, "price"?, "active"?, "inactivity_reasons"?,
+                                                "discount_price"?, "discount_start"?, "discount_end"?, "channel_prices"?}
     GET    /_sandbox/state                      summary (offers, orders by state, imports, settings, faults)
     POST   /_sandbox/settings                   switches and timers (see ``SandboxSettings``)
     POST   /_sandbox/rate-limits/reset          forget call-frequency history
@@ -410,11 +411,13 @@ def create_app(catalogue: list[SeedProduct] | None = None, *, products: int = 30
     async def of01(request: Request) -> Response:
         content, fields = await _file_part(request)
         mode = (fields.get("import_mode") or "").upper()
-        if mode not in ("NORMAL", "REPLACE", "PARTIAL_UPDATE"):
+        if mode == "PARTIAL_UPDATE":  # SPEC OF01: "Deprecated values: PARTIAL_UPDATE"
+            raise SandboxError(400, "import_mode PARTIAL_UPDATE is deprecated: use NORMAL or REPLACE")
+        if mode not in ("NORMAL", "REPLACE"):
             raise SandboxError(400, "Parameter 'import_mode' is required: NORMAL or REPLACE")
         if fields.get("with_products", "false").lower() == "true":
             raise SandboxError(400, "with_products is not supported by this sandbox; use P41 then OF01")
-        job = locked(lambda: state.submit_import("OF01", content, mode="NORMAL" if mode == "PARTIAL_UPDATE" else mode))
+        job = locked(lambda: state.submit_import("OF01", content, mode=mode))
         return JSONResponse({"import_id": job.import_id}, status_code=201,
                             headers={"Location": f"/api/offers/imports/{job.import_id}"})
 

@@ -58,6 +58,14 @@ class SandboxSettings:
     mandatory_tracking: bool | None = None  # None: as the order's shipping method says (SH12)
     auto_debit: bool = False  # accepted orders go straight to SHIPPING (no /debit call needed)
     import_delay_seconds: float = 1.0
+    # P41: how long a product import stays SENT ("sent for integration") before COMPLETE. Real
+    # operator integration is asynchronous (P42 integration_details counts products "not accepted
+    # in time"); John Lewis's figure is unknown, five minutes is a plausible short one.
+    product_integration_delay_seconds: float = 300.0
+    # STO03/PRI03 headers: SPEC documents only positions (line number, then reason, then the row);
+    # by default the first two header cells are blank, so a client must read them by position.
+    # True names them ``error-line``/``error-message``, as OF03's example does.
+    report_header_names: bool = False
     export_delay_seconds: float = 1.0
     refund_delay_seconds: float = 2.0
     acceptance_deadline_seconds: float = 86400.0

@@ -5,6 +5,11 @@ Imports are processed lazily: a job is WAITING for the first half of ``import_de
 RUNNING for the second half and then applied in one go the first time anything looks at the
 state after the delay. Good lines change offers; bad lines go to the error report with their file
 line number (the header is line 1, as in Mirakl's OF03 example) and a message.
+
+A product import (P41) has one more phase, as on Mirakl: after the transformation it is ``SENT``
+("sent for integration") for ``product_integration_delay_seconds`` while the operator integrates
+it, and only then ``COMPLETE``. Its products exist, and its P44/P45 reports appear, only at
+``COMPLETE``; an OF01 line naming one of its products before then gets "The product does not exist".
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from marketbridge.adapters.mirakl.csvfiles import CsvFormatError, read_csv, write_csv
-from marketbridge.sandbox.mirakl import reference
+from marketbridge.sandbox.mirakl import pricing, reference
 from marketbridge.sandbox.mirakl.core import (
     SandboxError,
     end_of_day,
@@ -64,6 +69,9 @@ class Offer:
     discount_price: float | None = None
     discount_start: str | None = None
     discount_end: str | None = None
+    price_ranges: str = ""  # volume prices of the default price (PRI01 price-ranges / discount-ranges)
+    discount_ranges: str = ""
+    extra_prices: list[pricing.ExtraPrice] = field(default_factory=list)  # channel, period, customer prices
     logistic_class: str = "M"
     manual_reasons: list[str] = field(default_factory=list)
     warehouses: dict[str, int] = field(default_factory=dict)
@@ -102,12 +110,16 @@ class ImportJob:
     updated: int = 0
     deleted: int = 0
     offers_updated: int = 0
-    new_products: list[Product] = field(default_factory=list)
+    new_products: list[Product] = field(default_factory=list)  # integrated (P45), new or updated
+    sent_at: datetime | None = None  # P41: transformation done, operator integration until ``due``
 
     def status(self, now: datetime) -> str:
         if self.processed:
             return "FAILED" if self.failed_reason else "COMPLETE"
-        if now >= self.created + (self.due - self.created) / 2:
+        if self.sent_at is not None and now >= self.sent_at:
+            return "SENT"
+        end = self.sent_at or self.due
+        if now >= self.created + (end - self.created) / 2:
             return "RUNNING"
         return "WAITING"
 
@@ -190,13 +202,8 @@ class OffersMixin:
         """OF21 shape."""
         leadtime = offer.leadtime_to_ship or 2
         now = self.clock.now()
-        price_block = {
-            "channel_code": None, "price": offer.discount_price or offer.price,
-            "unit_origin_price": offer.price, "unit_discount_price": offer.discount_price or offer.price,
-            "volume_prices": [{"quantity_threshold": 1, "price": offer.discount_price or offer.price,
-                               "unit_origin_price": offer.price,
-                               "unit_discount_price": offer.discount_price or offer.price}],
-        }
+        blocks = pricing.all_prices(offer, now)
+        price_block = blocks[0]
         data: dict[str, Any] = {
             "offer_id": offer.offer_id,
             "shop_sku": offer.shop_sku,
@@ -209,16 +216,16 @@ class OffersMixin:
             "category_label": reference.CATEGORY_LABELS.get(offer.product.category_code, offer.product.category_code),
             "state_code": offer.state_code,
             "quantity": offer.quantity,
-            "price": offer.discount_price or offer.price,
-            "total_price": offer.discount_price or offer.price,
-            "all_prices": [price_block],
+            "price": price_block["price"],
+            "total_price": price_block["price"],
+            "all_prices": blocks,
             "applicable_pricing": price_block,
             "discount": {"discount_price": offer.discount_price, "origin_price": offer.price,
                          "start_date": offer.discount_start, "end_date": offer.discount_end, "ranges": []},
             "active": offer.active,
             "inactivity_reasons": offer.inactivity_reasons(),
             "allow_quote_requests": False,
-            "channels": [],
+            "channels": sorted({c for e in offer.extra_prices for c in e.context.get("channels", "").split("|") if c}),
             "currency_iso_code": "GBP",
             "description": offer.description,
             "fulfillment": {"center": {"code": "DEFAULT"}},
@@ -264,6 +271,7 @@ class OffersMixin:
             if isinstance(p, bool) or not isinstance(p, int | float) or p < 0:
                 raise SandboxError(400, "price must be a number >= 0")
             offer.price = money(p)
+        self._operator_prices(offer, body)
         if "inactivity_reasons" in body:
             reasons = body["inactivity_reasons"]
             if not isinstance(reasons, list) or any(r not in MANUAL_REASONS for r in reasons):
@@ -278,6 +286,29 @@ class OffersMixin:
                 offer.manual_reasons.append("PRODUCT_DISABLED")
         offer.updated = self.clock.now()
         return offer
+
+    @staticmethod
+    def _operator_prices(offer: Offer, body: dict[str, Any]) -> None:
+        """Prices set in the Mirakl back office: ``discount_price`` (null clears it) with
+        ``discount_start``/``discount_end``, and ``channel_prices`` ({channel code: price})."""
+        if "discount_price" in body:
+            d = body["discount_price"]
+            if d is not None and (isinstance(d, bool) or not isinstance(d, int | float) or not 0 <= d < offer.price):
+                raise SandboxError(400, "discount_price must be a number below the price, or null")
+            offer.discount_price = None if d is None else money(d)
+            for key, attr in (("discount_start", "discount_start"), ("discount_end", "discount_end")):
+                value = body.get(key)
+                if value is not None and not isinstance(value, str):
+                    raise SandboxError(400, f"{key} must be an ISO 8601 date or null")
+                setattr(offer, attr, value)
+        if "channel_prices" in body:
+            prices = body["channel_prices"]
+            if not isinstance(prices, dict) or any(isinstance(p, bool) or not isinstance(p, int | float) or p <= 0
+                                                   for p in prices.values()):
+                raise SandboxError(400, "channel_prices must map channel codes to prices > 0")
+            offer.extra_prices = [e for e in offer.extra_prices if "channels" not in e.context]
+            offer.extra_prices += [pricing.ExtraPrice({"channels": str(code)}, money(price))
+                                   for code, price in prices.items()]
 
     # --- imports: submit -----------------------------------------------------------------------
     def submit_import(self, api: str, content: bytes, *, mode: str = "NORMAL") -> ImportJob:
@@ -313,8 +344,11 @@ class OffersMixin:
         else:
             import_id = str(uuid.uuid4())
         family = "OF" if api in ("OF01", "OF24") else api
-        job = ImportJob(api=api, import_id=import_id, created=now,
-                        due=now + timedelta(seconds=self.settings.import_delay_seconds),
+        due = now + timedelta(seconds=self.settings.import_delay_seconds)
+        sent_at = None
+        if api == "P41":  # transformation, then SENT while the operator integrates the products
+            sent_at, due = due, due + timedelta(seconds=self.settings.product_integration_delay_seconds)
+        job = ImportJob(api=api, import_id=import_id, created=now, due=due, sent_at=sent_at,
                         header=header, rows=rows, mode=mode, fingerprint=fingerprint)
         self.imports[(family, str(import_id))] = job
         return job
@@ -396,6 +430,8 @@ class OffersMixin:
 
     @staticmethod
     def _offer_columns_error(row: dict[str, str]) -> str | None:
+        if "state" in row and not row["state"].strip():
+            return "The offer state is required"
         if row.get("price", "").strip():
             price = parse_decimal(row["price"])
             if price is None or price < 0:
@@ -416,22 +452,31 @@ class OffersMixin:
 
     @staticmethod
     def _set_offer_columns(offer: Offer, row: dict[str, str]) -> None:
-        """NORMAL mode: only the columns present (and non-empty) in the file change the offer."""
-        if row.get("price", "").strip():
-            offer.price = money(parse_decimal(row["price"]))  # type: ignore[arg-type]
-        if row.get("quantity", "").strip():
-            offer.quantity = int(row["quantity"])
+        """NORMAL mode: every column present in the file changes the offer, blank cells included
+        (only the deprecated PARTIAL_UPDATE skipped blanks; integrator documentation, Mirakl silent
+        on the exact effect). A blank price removes the price (the offer goes inactive with
+        NO_ACTIVE_PRICE), a blank quantity is 0, a blank lead time or logistic class goes back to the
+        shop's default, a blank description or discount is cleared. Absent columns are untouched."""
+        if "price" in row:
+            price = row["price"].strip()
+            offer.price = money(parse_decimal(price)) if price else 0.0  # type: ignore[arg-type]
+        if "quantity" in row:
+            offer.quantity = int(row["quantity"]) if row["quantity"].strip() else 0
             offer.warehouses.clear()
         if "description" in row:
             offer.description = row["description"]
         if row.get("state", "").strip():
             offer.state_code = row["state"].strip()
-        if row.get("leadtime-to-ship", "").strip():
-            offer.leadtime_to_ship = int(row["leadtime-to-ship"])
-        if row.get("logistic-class", "").strip():
-            offer.logistic_class = row["logistic-class"].strip()
+        if "leadtime-to-ship" in row:
+            lead = row["leadtime-to-ship"].strip()
+            offer.leadtime_to_ship = int(lead) if lead else None
+        if "logistic-class" in row:
+            offer.logistic_class = row["logistic-class"].strip() or "M"
         if "discount-price" in row:
             offer.discount_price = money(parse_decimal(row["discount-price"])) if row["discount-price"].strip() else None  # type: ignore[arg-type]
+        for column, attr in (("discount-start-date", "discount_start"), ("discount-end-date", "discount_end")):
+            if column in row:
+                setattr(offer, attr, row[column].strip() or None)
 
     def _apply_of24(self, job: ImportJob, now: datetime) -> None:
         """OF24 replace semantics: every field not sent goes back to its default."""
@@ -518,32 +563,35 @@ class OffersMixin:
             job.offers_updated += 1
 
     def _apply_pri01(self, job: ImportJob, now: datetime) -> None:
-        """Delete-and-replace of each offer's prices; we keep the base (no channel) price."""
+        """Delete and replace of each offer's whole price set (:mod:`.pricing`): the lines of one
+        offer are read together, and its accepted lines become its prices ("Offer prices that were
+        submitted in the price import but don't appear in the error report were successfully
+        imported", SPEC PRI03). An offer whose every line is refused keeps its prices."""
+        by_offer: dict[str, list[tuple[int, dict[str, str]]]] = {}
         for line, row in enumerate(job.rows, start=2):
-            sku = row.get("offer-sku", "")
+            by_offer.setdefault(row.get("offer-sku", ""), []).append((line, row))
+        for sku, lines in by_offer.items():
             offer = self.offers.get(sku)
             if offer is None or offer.deleted:
-                self._line_error(job, line, "The offer does not exist", row)
+                for line, row in lines:
+                    self._line_error(job, line, "The offer does not exist", row)
                 continue
-            price = parse_decimal(row.get("price", ""))
-            if price is None or price <= 0:
-                self._line_error(job, line, f"The price '{row.get('price', '')}' is not a valid positive number", row)
+            if len(lines) > pricing.MAX_PRICES_PER_OFFER:
+                for line, row in lines:
+                    self._line_error(job, line, f"More than {pricing.MAX_PRICES_PER_OFFER} prices for this offer", row)
                 continue
-            discount = None
-            if (row.get("discount-price") or "").strip():
-                discount = parse_decimal(row["discount-price"])
-                if discount is None or discount < 0 or discount >= price:
-                    self._line_error(job, line, "The discount price must be lower than the price", row)
-                    continue
-            if (row.get("channels") or "").strip():
-                job.success_lines += 1  # channel prices are accepted but not modelled
+            valid = []
+            for line, row in lines:
+                problem = pricing.line_error(row)
+                if problem:
+                    self._line_error(job, line, problem, row)
+                else:
+                    valid.append(row)
+            if not valid:
                 continue
-            offer.price = money(price)
-            offer.discount_price = money(discount) if discount is not None else None
-            offer.discount_start = row.get("discount-start-date") or None
-            offer.discount_end = row.get("discount-end-date") or None
+            pricing.replace_prices(offer, valid)
             offer.updated = now
-            job.success_lines += 1
+            job.success_lines += len(valid)
             job.offers_updated += 1
 
     def _apply_p41(self, job: ImportJob, now: datetime) -> None:
@@ -593,6 +641,7 @@ class OffersMixin:
                 product.title, product.description = row["title"].strip(), row["description"].strip()
                 product.brand, product.ean, product.category_code = row["brand"].strip(), row["ean"].strip(), category
                 product.image, product.attributes = row["main_image"].strip(), extra
+                job.new_products.append(product)  # P45 lists every product integrated, updates too
                 job.updated += 1
             job.success_lines += 1
 
@@ -625,14 +674,19 @@ class OffersMixin:
                 "has_error_report": bool(job.errors)}
 
     def p42_json(self, job: ImportJob) -> dict[str, Any]:
+        """P42. SPEC: ``has_error_report``/``has_new_product_report`` "filled when the import status
+        is COMPLETE"; ``has_transformed_file`` at SENT or COMPLETE. This sandbox reports every
+        problem at integration (P44), so P47 never exists (``has_transformation_error_report``)."""
         status = job.status(self.clock.now())
+        transformed = status in ("SENT", "COMPLETE")
         return {
             "import_id": job.import_id, "shop_id": self.shop_id, "date_created": iso(job.created),
             "import_status": status, "reason_status": job.failed_reason or "",
             "has_error_report": bool(job.errors), "has_new_product_report": bool(job.new_products),
-            "has_transformed_file": False, "has_transformation_error_report": False,
-            "transform_lines_read": len(job.rows) if job.processed else 0,
-            "transform_lines_in_success": job.success_lines, "transform_lines_in_error": len(job.errors),
+            "has_transformed_file": transformed, "has_transformation_error_report": False,
+            "transform_lines_read": len(job.rows) if transformed else 0,
+            "transform_lines_in_success": job.success_lines if job.processed else (len(job.rows) if transformed else 0),
+            "transform_lines_in_error": len(job.errors),
             "transform_lines_with_warning": 0,
             "integration_details": {
                 "invalid_products": len(job.errors), "products_successfully_synchronized": job.success_lines,
@@ -643,13 +697,19 @@ class OffersMixin:
         }
 
     def error_report(self, job: ImportJob) -> bytes:
-        """OF03/P44: original columns + ``error-line`` + ``error-message`` (OF03 example);
-        STO03/PRI03: line number and reason first, then the row (their documented layout)."""
+        """OF03/P44: original columns + ``error-line`` + ``error-message`` (OF03 example).
+        STO03/PRI03: "The first column contains the line number in error. The second column
+        contains the error reason", then the row, "ready to be reimported" (SPEC). Their header
+        names are not documented: blank unless ``report_header_names`` is set."""
         if not job.processed or not job.errors:
             raise SandboxError(404, f"No error report for import '{job.import_id}'")
         if job.api in ("STO01", "PRI01"):
-            columns = ["error-line", "error-message", *job.header]
-        elif job.api == "OF24":
+            first = ["error-line", "error-message"] if self.settings.report_header_names else ["", ""]
+            buffer = write_csv([*first, *job.header], [])
+            body = write_csv(["__line", "__message", *job.header],
+                             [{**row, "__line": line, "__message": message} for line, message, row in job.errors])
+            return buffer + body.split(b"\n", 1)[1]
+        if job.api == "OF24":
             columns = ["shop_sku", "error-line", "error-message"]
         else:
             columns = [*job.header, "error-line", "error-message"]

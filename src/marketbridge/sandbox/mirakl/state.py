@@ -100,6 +100,7 @@ class SandboxState(OffersMixin, OrdersMixin):
         self.rate_scale = rate_scale
         self.settings = SandboxSettings(
             import_delay_seconds=1.0 * rate_scale,
+            product_integration_delay_seconds=300.0 * rate_scale,
             export_delay_seconds=1.0 * rate_scale,
             refund_delay_seconds=2.0 * rate_scale,
         )

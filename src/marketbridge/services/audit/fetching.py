@@ -97,7 +97,8 @@ def _offer_from_export(row: dict[str, Any]) -> OfferRow | None:
     sku = row.get("shop_sku") if "shop_sku" in row else row.get("shop-sku")
     if sku is None:
         return None
-    price = row.get("discount_price", row.get("discount-price")) or row.get("price")
+    price = row.get("price")
+    discount = row.get("discount_price", row.get("discount-price"))
     reasons = row.get("inactivity_reasons", row.get("inactivity-reasons")) or []
     if isinstance(reasons, str):
         reasons = [r for r in reasons.split(",") if r]
@@ -105,6 +106,7 @@ def _offer_from_export(row: dict[str, Any]) -> OfferRow | None:
     return OfferRow(
         sku=str(sku), quantity=int(float(row.get("quantity") or 0)),
         price=to_money_or_none(price),  # OF52 CSV text, read as the exact decimal
+        discount_price=to_money_or_none(discount),
         active=active if isinstance(active, bool) else str(active).lower() == "true",
         inactivity_reasons=tuple(reasons),
     )
@@ -112,8 +114,15 @@ def _offer_from_export(row: dict[str, Any]) -> OfferRow | None:
 
 def _offer_from_of21(offer: mirakl_models.Offer) -> OfferRow:
     ean = next((r.reference for r in offer.product_references if (r.reference_type or "").upper() == "EAN"), None)
-    return OfferRow(offer.shop_sku, int(offer.quantity), to_money_or_none(offer.price), offer.active,
-                    tuple(offer.inactivity_reasons), ean)
+    default = next((p for p in offer.all_prices if p.channel_code is None and p.context is None), None)
+    price: Decimal | float | None = offer.price
+    discount: Decimal | None = None
+    if default is not None and default.unit_origin_price is not None:
+        price = default.unit_origin_price
+        cut = default.unit_discount_price
+        discount = cut if cut is not None and cut < default.unit_origin_price else None
+    return OfferRow(offer.shop_sku, int(offer.quantity), to_money_or_none(price), offer.active,
+                    tuple(offer.inactivity_reasons), ean, discount_price=to_money_or_none(discount))
 
 
 def export_offer_rows(runtime: Runtime, progress: Progress = _noop) -> list[OfferRow]:

@@ -17,7 +17,10 @@ from marketbridge.runtime import Runtime
 from marketbridge.services import catalogue as catalogue_service
 
 # ----------------------------------------------------------------------------- fixing
-FIX_COLUMNS = ["sku", "price", "quantity"]
+# One OF01 file per value fixed. In NORMAL mode a column present in the file is applied to every
+# row, blank cells included (only the deprecated PARTIAL_UPDATE skipped blanks), so a quantity fix
+# must not travel in a file with a price column, nor the other way round.
+FIX_FILES = (["sku", "quantity"], ["sku", "price"])
 
 
 def apply_fixes(runtime: Runtime, drifts: Sequence[Drift]) -> tuple[dict[int, tuple[str, str]], dict[str, int]]:
@@ -32,7 +35,7 @@ def apply_fixes(runtime: Runtime, drifts: Sequence[Drift]) -> tuple[dict[int, tu
         elif drift.kind is DriftKind.MISSING_ON_MARKETPLACE and drift.magento_sku:
             missing[drift.magento_sku] = index
         elif drift.kind in (DriftKind.QUANTITY_MISMATCH, DriftKind.PRICE_MISMATCH) and drift.offer_sku:
-            row = per_offer.setdefault(drift.offer_sku, {"sku": drift.offer_sku, "price": "", "quantity": ""})
+            row = per_offer.setdefault(drift.offer_sku, {"sku": drift.offer_sku})
             row["quantity" if drift.kind is DriftKind.QUANTITY_MISMATCH else "price"] = drift.expected
             offer_drifts.setdefault(drift.offer_sku, []).append(index)
         elif drift.kind is DriftKind.OFFER_INACTIVE:
@@ -91,11 +94,26 @@ def _enqueue_in_stock_outbox(runtime: Runtime, values: dict[str | None, dict[str
 
 
 def _repush_offers(runtime: Runtime, rows: list[dict[str, str]]) -> dict[str, str]:
-    """OF01 (NORMAL mode, only sku/price/quantity columns: nothing else on the offer changes),
-    followed to its report. Returns offer SKU -> ``ok`` or the marketplace's message."""
+    """OF01 (NORMAL mode) with only ``sku`` and the value being fixed: a quantity file for the
+    quantity fixes, then a price file for the price fixes (the client waits for OF01's next minute
+    in between), so nothing else on the offer changes and no cell is blank. Each file is followed
+    to its report. Returns offer SKU -> ``ok`` or the first message the marketplace gave for it."""
+    outcome: dict[str, str] = {}
+    for columns in FIX_FILES:
+        value = columns[1]
+        part = [{"sku": r["sku"], value: r[value]} for r in rows if r.get(value)]
+        if not part:
+            continue
+        for sku, result in _send_fix_file(runtime, part, columns).items():
+            if outcome.get(sku, "ok") == "ok":
+                outcome[sku] = result
+    return outcome
+
+
+def _send_fix_file(runtime: Runtime, rows: list[dict[str, str]], columns: list[str]) -> dict[str, str]:
     client = runtime.mirakl
     try:
-        import_id = client.submit_offers(rows, FIX_COLUMNS, mode="NORMAL")
+        import_id = client.submit_offers(rows, columns, mode="NORMAL")
     except RateLimited as error:
         return {r["sku"]: f"deferred: the offer import may be called again in {error.retry_after:.0f} s" for r in rows}
     except RemoteError as error:

@@ -33,8 +33,64 @@ def _reject(repo: CatalogueRepository, listing: Listing, reasons: list[str], sou
     ))
 
 
+def _transformation_errors(runtime: Runtime, import_id: str) -> dict[str, str]:
+    """P47 ("source file error report"): the seller's rows plus ``errors`` and ``warnings`` (Mirakl's
+    Magento connector reads it so). Only a row with ``errors`` is refused; warnings alone are not."""
+    errors: dict[str, str] = {}
+    try:
+        for row in runtime.mirakl.transformation_error_report(import_id):
+            message = (row.get("errors") or row.get("error-message") or "").strip()
+            if message:
+                errors[row.get("shop_sku", "")] = message
+    except RemoteError:
+        pass
+    return errors
+
+
+NOT_CONFIRMED = ("John Lewis's integration reports do not mention this product (neither added nor refused), "
+                 "so it is not on the marketplace; publish it again or ask John Lewis.")
+
+
+def _integrated(runtime: Runtime, import_id: str) -> set[str] | None:
+    """P45 ("added products report", filled at COMPLETE): the SKUs the operator integrated. A
+    product in neither P44 nor P45 was not integrated (Mirakl's Magento connector counts it as
+    failed, NOT_FOUND_IN_REPORT). None when the report cannot be read: then P44 alone decides."""
+    try:
+        return {row.get("shop_sku", "") for row in runtime.mirakl.new_product_report(import_id)}
+    except RemoteError:
+        return None
+
+
+def _follow_sent(runtime: Runtime, row_id: int, import_id: str, status: ProductImportStatus) -> None:
+    """A P41 import at SENT: transformed and "sent for integration" to the operator, whose products
+    do not exist yet (no OF01 for them now: it would get "The product does not exist"). P47 exists
+    from SENT, so rows that failed the transformation are refused at once; the rest wait for COMPLETE."""
+    store = runtime.catalogue_store
+    with store.unit_of_work() as repo:
+        record = repo.catalogue_import(row_id)
+        assert record is not None
+        first_time = record.remote_status != "SENT"
+        record.remote_status = "SENT"
+    if not (first_time and status.has_transformation_error_report):
+        return
+    errors = _transformation_errors(runtime, import_id)
+    if not errors:
+        return
+    with store.unit_of_work() as repo:
+        record = repo.catalogue_import(row_id)
+        assert record is not None
+        for sku in record.skus:
+            listing = repo.listing(sku)
+            if listing is not None and sku in errors and listing.stage == "product_sent":
+                _reject(repo, listing, [errors[sku]], "product import")
+
+
 def follow_imports(runtime: Runtime) -> int:
-    """Look once at every import still in flight; returns how many finished."""
+    """Look once at every import still in flight; returns how many finished.
+
+    Finished means COMPLETE, FAILED, CANCELLED or TRANSFORMATION_FAILED. A product import at
+    SENT is still in flight (:func:`_follow_sent`): its products move on to their offers only at
+    COMPLETE, when the operator has integrated them and P44 names the ones it refused."""
     finished = 0
     store = runtime.catalogue_store
     with store.unit_of_work() as repo:
@@ -52,7 +108,10 @@ def follow_imports(runtime: Runtime) -> int:
                 remote = offer_status.status
         except RateLimited:
             continue
-        if remote not in ("COMPLETE", "FAILED", "CANCELLED", "SENT", "TRANSFORMATION_FAILED"):
+        if api == "P41" and remote == "SENT":
+            _follow_sent(runtime, row_id, import_id, product_status)
+            continue
+        if remote not in ("COMPLETE", "FAILED", "CANCELLED", "TRANSFORMATION_FAILED"):
             with store.unit_of_work() as repo:
                 repo.catalogue_import(row_id).remote_status = remote  # type: ignore[union-attr]
             continue
@@ -63,11 +122,9 @@ def follow_imports(runtime: Runtime) -> int:
             for line in report:
                 errors[line.sku] = line.message
         if api == "P41" and getattr(status, "has_transformation_error_report", False):
-            try:
-                for row in runtime.mirakl.transformation_error_report(import_id):
-                    errors[row.get("shop_sku", "")] = row.get("error-message") or row.get("errors") or "transformation error"
-            except (RemoteError, KeyError):
-                pass
+            errors.update(_transformation_errors(runtime, import_id))
+        confirmed = _integrated(runtime, import_id) if api == "P41" and getattr(
+            status, "has_new_product_report", False) else None
         failed = remote in ("FAILED", "CANCELLED", "TRANSFORMATION_FAILED")
         live_check: list[tuple[str, str]] = []
         with store.unit_of_work() as repo:
@@ -80,11 +137,15 @@ def follow_imports(runtime: Runtime) -> int:
                 listing = repo.listing(sku)
                 if listing is None:
                     continue
+                if api == "P41" and listing.stage != "product_sent":
+                    continue  # refused at SENT (P47) already, or moved on by a later import
                 key = listing.offer_sku if api == "OF01" else sku
                 if failed:
                     _reject(repo, listing, [f"The whole import failed: {reason or remote}."], api)
                 elif key in errors:
                     _reject(repo, listing, [errors[key]], "product import" if api == "P41" else "offer import")
+                elif api == "P41" and confirmed is not None and sku not in confirmed:
+                    _reject(repo, listing, [NOT_CONFIRMED], "product import")
                 elif api == "P41":
                     listing.stage = "product_ok"
                 else:

@@ -32,6 +32,7 @@ from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.errors import RemoteError
 from marketbridge.domain import stock as stock_domain
 from marketbridge.domain.issues import IssueReport
+from marketbridge.domain.pricing import PriceLines, file_columns
 from marketbridge.domain.stock import (
     STOCK_IMPORT_FAILED,
     Kind,
@@ -40,10 +41,10 @@ from marketbridge.domain.stock import (
 from marketbridge.runtime import Runtime
 from marketbridge.services import issues as issue_service
 from marketbridge.services import skus as sku_service
-from marketbridge.services.stock import outbox
+from marketbridge.services.stock import outbox, prices
 from marketbridge.services.stock.refresh import refresh
 from marketbridge.services.stock.results import FollowResult, _connection_id, record_results
-from marketbridge.settings import Settings
+from marketbridge.settings import PriceDiscounts, Settings
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session  # the caller's transaction, wrapped in the port (outbox.store)
@@ -154,14 +155,63 @@ def _offer_skus(session: Session) -> dict[str, str]:
     return {magento: offer for offer, magento in sku_service.all_links(session).items()}
 
 
-def _submit(runtime: Runtime, api: str, values: dict[str, dict[str, str]], offer_of: Mapping[str, str]) -> str:
-    columns, rows = stock_domain.import_rows(api, {offer_of.get(sku, sku): v for sku, v in values.items()})
+def _known_values(session: Session, values: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, str | None]]:
+    """For a shared OF01 file: per SKU, the quantity and price marketbridge publishes now (the
+    target the last read computed, else the last value the marketplace confirmed), to fill the
+    column a SKU did not change rather than send it blank."""
+    if not any("quantity" in v for v in values.values()) or not any("price" in v for v in values.values()):
+        return {}
+    states = outbox.store(session).load_states(
+        sorted(values), columns=["sku", "target_qty", "published_qty", "target_price", "published_price"])
+    known: dict[str, dict[str, str | None]] = {}
+    for sku, state in states.items():
+        qty = state["target_qty"] if state["target_qty"] is not None else state["published_qty"]
+        known[sku] = {"quantity": None if qty is None else str(qty),
+                      "price": state["target_price"] or state["published_price"]}
+    return known
+
+
+@dataclass(frozen=True)
+class _Upload:
+    """What one batch sends: its file (Magento SKUs), and for PRI01 under ``price_discounts=magento``
+    each SKU's price lines (price and Magento's discount)."""
+
+    file: stock_domain.ImportFile
+    price_lines: dict[str, PriceLines] | None = None
+
+
+def _file(runtime: Runtime, session: Session, batch_id: int, api: str,
+          values: dict[str, dict[str, str]]) -> tuple[_Upload, dict[str, dict[str, str]]]:
+    """The batch's upload and the values it carries. SKUs the file holds back (an OF01 column with
+    no value for them) leave the batch now, their values queued again."""
+    file = stock_domain.import_file(api, values, _known_values(session, values) if api == "OF01" else None)
+    if file.held_back:
+        outbox.store(session).requeue_skus(batch_id, list(file.held_back))
+        log.info("stock.held_back", api=api, batch_id=batch_id, skus=len(file.held_back))
+        values = {sku: v for sku, v in values.items() if sku not in set(file.held_back)}
+    lines = None
+    if api == "PRI01" and runtime.settings.price_discounts is PriceDiscounts.MAGENTO:
+        lines = prices.magento_lines(session, values)
+    return _Upload(file, lines), values
+
+
+def _submit(runtime: Runtime, api: str, upload: _Upload, offer_of: Mapping[str, str]) -> str:
+    """Upload the file. PRI01 deletes every price of an offer it does not list, so its lines are
+    the whole price set: Magento's price and discount, or ours around what the marketplace holds."""
+    file = upload.file
+    sku_column = "sku" if api == "OF01" else "offer-sku"
+    rows = [{**row, sku_column: offer_of.get(row[sku_column], row[sku_column])} for row in file.rows]
     mirakl = runtime.mirakl
     if api == "STO01":
         return mirakl.submit_stock(rows)
     if api == "PRI01":
-        return mirakl.submit_prices(rows)
-    return mirakl.submit_offers(rows, columns, mode="NORMAL")
+        if upload.price_lines is not None:
+            rows = [{**line, "offer-sku": offer_of.get(sku, sku)}
+                    for sku, lines in upload.price_lines.items() for line in lines.rows]
+        else:
+            rows = prices.keep_rows(mirakl, {row["offer-sku"]: row["price"] for row in rows})
+        return mirakl.submit_prices(rows, file_columns(rows))
+    return mirakl.submit_offers(rows, file.columns, mode="NORMAL")
 
 
 def upload(runtime: Runtime, batch_id: int, owner: str | None = None) -> UploadResult:
@@ -188,9 +238,10 @@ def upload(runtime: Runtime, batch_id: int, owner: str | None = None) -> UploadR
             outbox.complete(session, batch_id, import_status="EMPTY", ok=0, errors=0)
             return UploadResult(state="complete", api=api)
         offer_of = _offer_skus(session)
+        prepared, values = _file(runtime, session, batch_id, api, values)
     started = utcnow()  # Mirakl counts call frequency from the call, not from its answer
     try:
-        import_id = _submit(runtime, api, values, offer_of)
+        import_id = _submit(runtime, api, prepared, offer_of)
     except RemoteError as error:
         with runtime.db.session() as session:
             outbox.mark_attempted(session, api)
@@ -244,7 +295,7 @@ def follow(runtime: Runtime, batch_id: int, owner: str | None = None) -> FollowR
                 message=f"marketbridge could not read the result of {api} import {import_id}; the values are "
                 "queued again.", detail=str(error)[:2000], context={"batch_id": batch_id}))
         return FollowResult(state="failed")
-    if result.status not in ("COMPLETE", "SENT"):
+    if result.status != "COMPLETE":
         with runtime.db.session() as session:
             outbox.release(session, batch_id, f"import {import_id} {result.status}: {result.reason or ''}")
             issue_service.record(session, IssueReport(
