@@ -52,7 +52,7 @@ from marketbridge.services.console import flow_hooks as console_flow_hooks
 from marketbridge.services.console.actions import FlowActions
 from marketbridge.services.orders.record import RepositoryOrderRecords
 from marketbridge.services.stock.queries import SessionStockRecords, oldest_unsent_change
-from marketbridge.services.webhooks import Handler, WebhookHandlers
+from marketbridge.services.webhooks import UNRECOGNISED, Handler, WebhookHandlers
 from marketbridge.settings import Settings
 from marketbridge.workflows import catalogue as catalogue_workflows
 from marketbridge.workflows import engine as engine_module
@@ -134,6 +134,7 @@ def webhook_handlers(refunds_store: SqlRefundsStore) -> WebhookHandlers:
     for name in shipment_workflows.SHIPMENT_EVENTS:
         table.add(name, shipment_workflows.on_shipment_event)
     table.add("observer.sales_order_creditmemo_save_after", on_creditmemo_event(refunds_store))
+    table.add(UNRECOGNISED, stock_service.on_unrecognised_event)
     return table
 
 
