@@ -77,8 +77,23 @@ def skus_of(data: dict) -> list[str]:
     return sorted(found)
 
 
+def product_ids_of(data: dict) -> list[str]:
+    """The ``product_id`` of a legacy stock item event: ``data.item`` / ``data.data_object`` of an
+    observer hook, or the I/O Events value itself (events-reference lists no ``sku`` for it)."""
+    found: set[str] = set()
+    for candidate in (data, data.get("item"), data.get("data_object"), data.get("stock_item")):
+        if isinstance(candidate, dict):
+            value = candidate.get("product_id")
+            if isinstance(value, (int, str)) and str(value).isdigit():
+                found.add(str(int(value)))
+    return sorted(found)
+
+
 def on_stock_event(session: Session, event_name: str, data: dict) -> None:
-    outbox.note_hints(session, skus_of(data), stock=True, reason=event_name[:64])
+    skus = skus_of(data)
+    if not skus:  # a stock item: only its product id; the refresh resolves it (no remote call here)
+        skus = [outbox.PRODUCT_ID_HINT + product_id for product_id in product_ids_of(data)]
+    outbox.note_hints(session, skus, stock=True, reason=event_name[:64])
 
 
 def on_product_event(session: Session, event_name: str, data: dict) -> None:

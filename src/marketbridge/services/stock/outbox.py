@@ -300,6 +300,11 @@ def take_hints(session: Stock, limit: int, *, exclude: Set[str] = frozenset(),
     return store(session).take_hints(limit, exclude=exclude, held=held)
 
 
+#: A hint for a product known only by its Adobe Commerce id (a legacy stock item event carries
+#: ``product_id`` and no SKU): ``"#product-id:42"``. The refresh turns it into the SKU's hint.
+PRODUCT_ID_HINT = "#product-id:"
+
+
 #: The reason of a second read of a SKU a webhook hinted before Adobe Commerce had committed.
 RECHECK = "recheck"
 #: Passes larger than this are bursts (a poll, a resync), not a few webhooks: no second reads.
