@@ -124,7 +124,7 @@ def create_app(
     webhook_mode: str = "webhooks",
     webhook_per_hook_urls: bool = True,
     webhook_shapes: dict[str, str] | None = None,
-    webhook_fields: dict[str, list[str]] | None = None,
+    webhook_fields: dict[str, list[Any]] | None = None,
     webhook_hooks: set[str] | None = None,
     commit_after_webhook: bool = False,
     commit_delay_seconds: float = 2.0,

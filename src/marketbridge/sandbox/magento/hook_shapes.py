@@ -70,11 +70,23 @@ def _merge(into: dict[str, Any], part: dict[str, Any]) -> None:
             into[key] = value
 
 
-def filtered(full: dict[str, Any], fields: list[str]) -> dict[str, Any]:
-    """Only ``fields`` (``a.b``, ``items[].sku``) of ``full``, each at its own path."""
+def filtered(full: dict[str, Any], fields: list[Any]) -> dict[str, Any]:
+    """Only ``fields`` of ``full``. A field is a path (``a.b``, ``items[].sku``) kept where it is,
+    or ``(name, source)``: the value at path ``source`` sent at path ``name`` (``<field
+    name="product.sku" source="data.product.sku"/>``)."""
     out: dict[str, Any] = {}
     for field in fields:
-        _merge(out, _select(full, field.split(".")))
+        if isinstance(field, (tuple, list)):
+            name, source = field
+            value: Any = full
+            for part in source.split("."):
+                value = value.get(part) if isinstance(value, dict) else None
+            if value is not None:
+                for part in reversed(name.split(".")):
+                    value = {part: value}
+                _merge(out, value)
+        else:
+            _merge(out, _select(full, field.split(".")))
     return out
 
 

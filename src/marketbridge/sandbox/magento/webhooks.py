@@ -95,7 +95,7 @@ class WebhookDispatcher:
 
     def __init__(self, url: str, key: rsa.RSAPrivateKey, *, attempts: int = 1, backoff: float = 0.2,
                  workers: int = 16, per_hook_urls: bool = True, shapes: dict[str, str] | None = None,
-                 fields: dict[str, list[str]] | None = None, mode: str = "webhooks",
+                 fields: dict[str, list[Any]] | None = None, mode: str = "webhooks",
                  second_key: rsa.RSAPrivateKey | None = None, client_id: str = "sandbox-client-id",
                  hooks: set[str] | None = None) -> None:
         if mode not in ("webhooks", "io_events"):

@@ -109,11 +109,11 @@ def on_unrecognised_event(session: Session, event_name: str, data: dict) -> None
     one exception per shape (its top-level keys), for Ecommerce to fix the hook; the poll covers
     the change meanwhile. SKUs found in it are still hinted: a re-read costs little."""
     keys = ", ".join(sorted(str(key) for key in data)[:12]) or "no keys"
-    hook = f"POST /webhooks/adobe-commerce ({keys})"[:200]
+    hook = f"unnamed hook ({keys})"[:200]
     issue_service.record(session, IssueReport(
         type=WEBHOOK_UNRECOGNISED, object_id=hook,
-        message=f"A signed webhook delivery to /webhooks/adobe-commerce with the fields {keys} names no hook we "
-                "know; it was stored and answered, and the poll will pick up its change.",
+        message=f"A signed Adobe Commerce delivery with the fields {keys} names no hook we know (no hook in its "
+                "URL, no eventName or event type); it was stored and answered, and the poll will pick up its change.",
         detail="Register each hook at /webhooks/adobe-commerce/<hook name> (docs/setup/adobe-commerce.md)."))
     outbox.note_hints(session, skus_of(data), stock=True, reason=event_name[:64])
 
