@@ -292,3 +292,12 @@ def test_a_fresh_notice_is_not_held_back_behind_a_second_read() -> None:
     outbox.note_rechecks(repo, taken, unchanged={"MB-1"})
     outbox.note_hints(repo, ["MB-1"], reason="observer.sales_order_place_after")  # a new change
     assert [h.sku for h in outbox.take_hints(repo, 10, recheck_seconds=60)] == ["MB-1"]
+
+
+def test_which_hooks_may_come_before_the_commit() -> None:
+    assert outbox.may_precede_commit("plugin.magento.inventory_api.api.source_items_save.execute")
+    assert outbox.may_precede_commit("observer.catalog_product_save_after")
+    assert outbox.may_precede_commit("observer.sales_order_place_after")
+    assert not outbox.may_precede_commit("observer.catalog_product_save_commit_after")
+    assert not outbox.may_precede_commit("observer.cataloginventory_stock_item_save_commit_after")
+    assert not outbox.may_precede_commit(outbox.RECHECK) and not outbox.may_precede_commit("poll")

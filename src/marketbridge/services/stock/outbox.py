@@ -313,10 +313,13 @@ RECHECK_MAX_SKUS = 500
 
 def may_precede_commit(reason: str) -> bool:
     """A hint from a hook that Adobe Commerce may call before its transaction commits: a *plugin*
-    hook (it runs inside the caller's transaction, a *before* hook even ahead of the write) or a
-    ``*_save_after`` observer (``AbstractDb::save`` dispatches it before ``commit()``; only
-    ``*_save_commit_after`` comes after). A read made at once can still see the old value."""
-    return reason.startswith("plugin.") or (reason.startswith("observer.") and reason.endswith("_save_after"))
+    hook (it runs inside the caller's transaction, a *before* hook even ahead of the write) or an
+    observer other than ``*_commit_after`` (``AbstractDb::save`` dispatches ``*_save_after``
+    before ``commit()``; an order's ``sales_order_place_after`` runs inside the quote submit's
+    transaction). Only ``*_commit_after`` comes after. A read made at once can see the old value."""
+    if reason.startswith("plugin."):
+        return True
+    return reason.startswith("observer.") and reason.endswith("_after") and not reason.endswith("_commit_after")
 
 
 def note_rechecks(session: Stock, taken: Sequence[Any], unchanged: Set[str]) -> int:

@@ -15,6 +15,7 @@ Its own path, apart from ``/webhooks/adobe-commerce``: the two signature schemes
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -30,6 +31,7 @@ from marketbridge.web.routers.webhooks import read_body, store_and_dispatch
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["webhooks"])
 PATH = "/webhooks/adobe-io"
+KEY_PATH = re.compile(r"^/prod/keys/pub-key-[0-9A-Za-z-]{1,64}\.pem$")
 
 
 @lru_cache(maxsize=4)
@@ -71,7 +73,10 @@ async def io_events_delivery(request: Request) -> JSONResponse:
         return _refuse(413, "body too large")
     keys = public_keys(runtime)
     if not keys or not io_events.verify(raw, request.headers, keys):
-        log.warning("io_events.refused", reason="signature", keys_configured=len(keys),
+        # The key paths say which keys to download (static.adobeioevents.com + path); only paths
+        # of Adobe's form are logged (nothing a sender chose freely reaches the log).
+        paths = [p for p in (request.headers.get(h, "") for h in io_events.KEY_PATH_HEADERS) if KEY_PATH.match(p)]
+        log.warning("io_events.refused", reason="signature", keys_configured=len(keys), key_paths=paths,
                     has_signature=any(h in request.headers for h in io_events.SIGNATURE_HEADERS))
         return _refuse(401, "missing or invalid signature")
     try:
