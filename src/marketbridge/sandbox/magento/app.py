@@ -248,16 +248,12 @@ def create_app(
                 found.group("store") or "default",
             )
             fields = request.query_params.get("fields")
-            pending: PendingCommit | None = None
             with state.lock:  # serialise under the lock too: no half-updated object is ever sent
-                if commit_after_webhook and request.method != "GET":
-                    state.pending_commit = pending = PendingCommit()
+                state.pending_commit = PendingCommit() if commit_after_webhook and request.method != "GET" else None
                 try:
                     result = route.handler(ctx)
                 finally:
-                    state.pending_commit = None
-                    if pending is not None and not pending.hold(state):
-                        pending = None
+                    pending = PendingCommit.held(state)
                 if fields:
                     try:
                         result = filter_fields(result, parse_fields(fields))
@@ -265,10 +261,7 @@ def create_app(
                         raise invalid_value("fields", fields) from None
                 response = _json(result)
             if pending is not None:  # its *_save_after hooks went out before the "commit"
-                await asyncio.to_thread(pending.wait_answered, 10.0)
-                await asyncio.sleep(commit_delay_seconds)
-                with state.lock:
-                    pending.commit(state)
+                await pending.finish(state, commit_delay_seconds)
             if rule is not None and faults.roll(rule.timeout_after_rate):
                 await asyncio.sleep(rule.timeout_seconds)
                 raise ApiError(504, "Gateway Timeout")

@@ -16,6 +16,7 @@ answered, then ``delay`` seconds more (the rest of the PHP request), then writes
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -59,15 +60,27 @@ class PendingCommit:
                 current.quantity, current.status = old
         return bool(self.after)
 
+    @staticmethod
+    def held(state: SandboxState) -> PendingCommit | None:
+        """End the handler's transaction (under the state lock): the pending commit to finish
+        once its early hooks are answered, or None when nothing is held back."""
+        pending, state.pending_commit = state.pending_commit, None
+        return pending if pending is not None and pending.hold(state) else None
+
     def wait_answered(self, timeout: float) -> None:
         for done in self.early:
             done.wait(timeout)
 
-    def commit(self, state: SandboxState) -> None:
+    async def finish(self, state: SandboxState, delay: float) -> None:
+        """Wait for the early hooks' answers (the request's own thread calls them in Magento),
+        then ``delay`` more, then "commit": the new values become visible."""
+        await asyncio.to_thread(self.wait_answered, 10.0)
+        await asyncio.sleep(delay)
         from .state import SourceItem
 
-        for (sku, source_code), (quantity, status) in self.after.items():
-            state._put_item(SourceItem(sku, source_code, quantity, status))
+        with state.lock:
+            for (sku, source_code), (quantity, status) in self.after.items():
+                state._put_item(SourceItem(sku, source_code, quantity, status))
 
 
 def emitter(state: SandboxState, send: Any) -> Any:
