@@ -276,16 +276,18 @@ class WebhookRouter:
     def forward(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         arrived = time.time()
         status, answer, how = self._forward(path, body, headers)
-        self._note(body, arrived, f"{status} {how}".strip())
+        self._note(body, arrived, f"{status} {how}".strip(), path)
         return status, answer
 
-    def _note(self, body: bytes, arrived: float, answer: str) -> None:
+    def _note(self, body: bytes, arrived: float, answer: str, path: str = "") -> None:
         try:
             payload = json.loads(body)
         except ValueError:
             return
         skus = sorted(set(skus_in(payload)))[:50]
-        event = str(payload.get("eventName", "?")) if isinstance(payload, dict) else "?"
+        # a plugin hook's body has no eventName: its URL (/webhooks/adobe-commerce/<hook>) names it
+        hook = path.rstrip("/").rsplit("/", 1)[-1] if path.count("/") > 2 else "?"
+        event = str(payload.get("eventName", hook)) if isinstance(payload, dict) else hook
         stamp = dt.datetime.fromtimestamp(arrived).strftime("%H:%M:%S.%f")[:-3]
         with self._by_sku_lock:
             for sku in skus:

@@ -117,8 +117,11 @@ class FakeStockRepository(FakeRepository):
                 deleted += 1
         return deleted
 
-    def take_hints(self, limit: int, *, exclude: Set[str] = frozenset()) -> list[Any]:
+    def take_hints(self, limit: int, *, exclude: Set[str] = frozenset(),
+                   held: tuple[str, Any] | None = None) -> list[Any]:
         oldest = sorted(self.store.hints.values(), key=lambda h: (h.first_noticed_at, h.sku))
+        if held is not None:
+            oldest = [h for h in oldest if h.reason != held[0] or h.touched_at <= held[1]]
         return [HintRow(h.sku, h.stock, h.price, h.details, h.exact, h.force, h.first_noticed_at, h.reason, h.token)
                 for h in oldest if h.sku not in exclude][:limit]
 

@@ -54,7 +54,7 @@ from marketbridge.services.console.actions import FlowActions
 from marketbridge.services.orders.record import RepositoryOrderRecords
 from marketbridge.services.shipments import SHIPMENT_EVENTS
 from marketbridge.services.stock.queries import SessionStockRecords, oldest_unsent_change
-from marketbridge.services.webhooks import Handler, WebhookHandlers
+from marketbridge.services.webhooks import UNRECOGNISED, Handler, WebhookHandlers
 from marketbridge.settings import Settings
 
 if TYPE_CHECKING:
@@ -136,6 +136,7 @@ def webhook_handlers(refunds_store: SqlRefundsStore) -> WebhookHandlers:
     for name in SHIPMENT_EVENTS:
         table.add(name, on_shipment_event)
     table.add("observer.sales_order_creditmemo_save_after", on_creditmemo_event(refunds_store))
+    table.add(UNRECOGNISED, stock_service.on_unrecognised_event)
     return table
 
 

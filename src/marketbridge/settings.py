@@ -241,6 +241,18 @@ class Settings(BaseSettings):
         default=None, description="The same PEM given inline instead of as a file."
     )
     webhook_max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    adobe_io_public_key_file: Path | None = Field(
+        default=None, description="Adobe I/O Events public keys (PEM, one or more; or a directory of .pem files), "
+        "downloaded from static.adobeioevents.com: they are never fetched at run time. Unset: /webhooks/adobe-io "
+        "refuses every delivery.")
+    adobe_io_public_key: str | None = Field(
+        default=None, description="The same PEM key(s) given inline instead of as a file.")
+    adobe_io_client_id: str | None = Field(
+        default=None, description="The Developer Console project's client id: an I/O Events delivery whose "
+        "recipient_client_id differs is refused. Unset: not checked.")
+    webhook_recheck_seconds: float = Field(
+        default=5.0, ge=0, description="A SKU hinted by a webhook that may come before Adobe Commerce commits "
+        "(plugin hooks, *_save_after observers) and read unchanged is read once more this long after. 0: never.")
     webhook_dedup_seconds: float = Field(
         default=7 * 86400.0, ge=0,
         description="A delivery whose key (I/O Events id, else the SHA-256 of the signed body) was seen within "

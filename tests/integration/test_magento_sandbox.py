@@ -525,12 +525,16 @@ def test_track_added_later_and_faults(sandbox, http):
 
 # --------------------------------------------------------------------------- webhooks
 def test_webhooks_are_signed_and_verifiable(tmp_path):
+    """Each hook to its own URL (``<webhook_url>/<hook>``), in the shape of its type: a plugin
+    hook sends the method's arguments without ``eventName``; an observer ``eventName``/``data``."""
     received: list[tuple[bytes, str]] = []
+    hooks: list[str] = []
     arrived = threading.Event()
     receiver = FastAPI()
 
-    @receiver.post("/hook")
-    async def hook(request: Request):
+    @receiver.post("/hook/{name}")
+    async def hook(request: Request, name: str):
+        hooks.append(name)
         received.append((await request.body(), request.headers.get(SIGNATURE_HEADER, "")))
         if len(received) >= 3:
             arrived.set()
@@ -561,9 +565,11 @@ def test_webhooks_are_signed_and_verifiable(tmp_path):
                 time.sleep(0.05)
     finally:
         receiver_server.stop()
-    names = [parse_envelope(body)[0] for body, _ in received]
+    names = [parse_envelope(body, hook)[0] for (body, _), hook in zip(received, hooks, strict=True)]
+    plugin = json.loads(received[names.index("plugin.magento.inventory_api.api.source_items_save.execute")][0])
+    assert "eventName" not in plugin and plugin["subject"] == [] and plugin["sourceItems"][0]["sku"] == "MB-000001"
     for expected in (
-        "plugin.inventory_api.api.source_items_save.execute",
+        "plugin.magento.inventory_api.api.source_items_save.execute",
         "observer.sales_order_shipment_save_after",
         "observer.sales_order_shipment_track_save_after",
         "observer.sales_order_creditmemo_save_after",

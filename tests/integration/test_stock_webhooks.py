@@ -140,9 +140,76 @@ def test_a_handler_that_fails_once_is_dispatched_again_at_once(client):
     assert len(calls) == 2
 
 
-def test_io_events_envelope_is_accepted(client):
-    body = json.dumps({"event": {"id": "evt-1", "type": "com.adobe.commerce.observer.cataloginventory_stock_item_save_commit_after",
-                                 "data": {"value": {"sku": "MB-000009"}}}}).encode()
-    assert post(client, body).status_code == 200
-    assert post(client, body).status_code == 200  # same event id: stored once
-    assert counts(client) == (1, 1)
+# --- the shapes Adobe Commerce really sends (issue 14) -----------------------------------------
+SOURCE_ITEMS_SAVE = "plugin.magento.inventory_api.api.source_items_save.execute"
+
+
+def post_to(client, path: str, body: bytes):
+    headers = {"Content-Type": "application/json", "x-adobe-commerce-webhook-signature": sign(body, KEY)}
+    response = client.post(path, content=body, headers=headers)
+    settle_webhooks(client.app)
+    return response
+
+
+def stored(client) -> list[tuple[str, str]]:
+    with client.runtime.db.session() as s:
+        return [(e.event_name, e.error) for e in s.scalars(select(WebhookEvent).order_by(WebhookEvent.id))]
+
+
+def hinted(client) -> list[str]:
+    with client.runtime.db.session() as s:
+        return sorted(s.scalars(select(StockHint.sku)))
+
+
+def test_plugin_shaped_source_item_save_is_accepted_on_its_hook_url(client):
+    """A plugin hook sends the method's arguments, no eventName: it used to be refused with 400,
+    which aborts the merchant's save in Adobe Commerce (required hooks are the default)."""
+    body = json.dumps({"subject": [], "sourceItems": [
+        {"sku": "MB-000001", "source_code": "default", "quantity": 3, "status": 1}], "result": None}).encode()
+    response = post_to(client, f"/webhooks/adobe-commerce/{SOURCE_ITEMS_SAVE}", body)
+    assert response.status_code == 200 and response.json() == {"op": "success"}
+    assert stored(client) == [(SOURCE_ITEMS_SAVE, "")]
+    assert hinted(client) == ["MB-000001"]
+
+
+def test_plugin_and_filtered_bodies_on_the_bare_url_are_named_by_their_shape(client):
+    plugin = json.dumps({"subject": [], "sourceItems": [{"sku": "MB-000002"}]}).encode()
+    filtered = json.dumps({"product": {"sku": "MB-000003"}}).encode()
+    order = json.dumps({"subject": {}, "order": {"items": [{"sku": "MB-000004"}, {"sku": "MB-000005"}]}}).encode()
+    for body in (plugin, filtered, order):
+        assert post(client, body).json() == {"op": "success"}
+    assert [name for name, _ in stored(client)] == [SOURCE_ITEMS_SAVE, "observer.catalog_product_save_after",
+                                                    "plugin.magento.sales.api.order_management.place"]
+    assert hinted(client) == ["MB-000002", "MB-000003", "MB-000004", "MB-000005"]
+
+
+def test_a_signed_body_of_unknown_shape_never_aborts_the_merchant_and_is_raised_once(client):
+    from marketbridge.adapters.db.models.core import IssueRecord as Issue
+
+    first = json.dumps({"quote_id": "7", "cartId": "21"}).encode()
+    second = json.dumps({"quote_id": "8", "cartId": "22"}).encode()
+    for body in (first, second, b"[1, 2]"):
+        assert post(client, body).json() == {"op": "success"}
+    assert [name for name, _ in stored(client)] == ["unrecognised"] * 3
+    with client.runtime.db.session() as s:
+        issues = [(i.type, i.owner, i.object_id, i.count) for i in s.scalars(select(Issue))]
+    assert ("webhook_unrecognised", "ecommerce", "unnamed hook (cartId, quote_id)", 2) in issues
+    assert len(issues) == 2  # one per shape, not one per delivery
+
+
+def test_a_path_that_is_not_a_hook_name_is_404_and_the_signature_still_counts(client):
+    body = json.dumps({"subject": [], "sourceItems": [{"sku": "MB-000006"}]}).encode()
+    assert post_to(client, "/webhooks/adobe-commerce/not a hook", body).status_code == 404
+    bad = client.post(f"/webhooks/adobe-commerce/{SOURCE_ITEMS_SAVE}", content=body,
+                      headers={"x-adobe-commerce-webhook-signature": sign(body, OTHER_KEY)})
+    assert bad.status_code == 401
+    assert counts(client) == (0, 0)
+
+
+def test_the_same_arguments_to_two_hooks_are_two_events(client):
+    """A before and an after hook of one method send the same arguments: both are stored, each
+    under its hook (the dedup key of a hook URL's body includes the hook)."""
+    body = json.dumps({"subject": [], "sourceItems": [{"sku": "MB-000007"}]}).encode()
+    post_to(client, f"/webhooks/adobe-commerce/{SOURCE_ITEMS_SAVE}", body)
+    post_to(client, "/webhooks/adobe-commerce/plugin.magento.inventory_api.api.source_items_save.before", body)
+    assert len(stored(client)) == 2

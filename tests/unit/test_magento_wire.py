@@ -266,15 +266,21 @@ def test_parse_envelope_shapes():
     assert parse_envelope(b'{"eventName":"observer.x","data":{"a":1}}') == ("observer.x", {"a": 1})
     io_event = b'{"event":{"type":"com.adobe.commerce.observer.y","data":{"value":{"b":2}}}}'
     assert parse_envelope(io_event) == ("observer.y", {"b": 2})
-    for bad in (
-        b"not json",
-        b"[]",
-        b'{"data":{}}',
-        b'{"eventName":"","data":{}}',
-        b'{"eventName":"x","data":[1]}',
-    ):
-        with pytest.raises(WebhookPayloadError):
-            parse_envelope(bad)
+    with pytest.raises(WebhookPayloadError):  # not JSON: Adobe Commerce never sends that
+        parse_envelope(b"not json")
+    # Issue 14: JSON of any other shape is named (else "unrecognised"), never refused: a refused
+    # required hook aborts the merchant's save.
+    assert parse_envelope(b"[]") == ("unrecognised", {"body": []})
+    assert parse_envelope(b'{"data":{}}') == ("unrecognised", {})
+    assert parse_envelope(b'{"eventName":"","data":{}}') == ("unrecognised", {"eventName": "", "data": {}})
+    assert parse_envelope(b'{"eventName":"x","data":[1]}') == ("x", {})
+    plugin = b'{"subject":[],"sourceItems":[{"sku":"A"}],"result":null}'
+    assert parse_envelope(plugin) == ("plugin.magento.inventory_api.api.source_items_save.execute",
+                                      {"sourceItems": [{"sku": "A"}], "result": None})
+    assert parse_envelope(plugin, "plugin.inventory_api.api.source_items_save.execute")[0] == \
+        "plugin.inventory_api.api.source_items_save.execute"
+    cloud = b'{"specversion":"1.0","id":"1","type":"com.adobe.commerce.observer.z","data":{"value":{"c":3}}}'
+    assert parse_envelope(cloud) == ("observer.z", {"c": 3})
 
 
 @given(

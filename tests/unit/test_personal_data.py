@@ -46,6 +46,17 @@ def test_shipment_track_and_credit_memo_events_keep_the_ids_their_handlers_read(
     assert creditmemo_id_from_event({"data": memo}) == 9
 
 
+def test_a_plugin_body_keeps_the_hook_name_its_url_gave_it():
+    """Issue 14: a plugin hook's body names nothing; the stored name (from the URL) is kept."""
+    hook = "plugin.magento.sales.api.order_management.place"
+    body = json.dumps({"subject": [], "order": {**CUSTOMER, "entity_id": 12, "items": [{"sku": "MB-1"}]}})
+    small = minimise_body(body, hook)
+    name, out = parse_envelope(small.encode())
+    assert name == hook and skus_of(out) == ["MB-1"] and "Quennell" not in small
+    cart = json.dumps({"subject": [], "cartId": "21", "address": CUSTOMER["billing_address"]})
+    assert parse_envelope(minimise_body(cart, "plugin.magento.quote.api.x").encode())[0] == "plugin.magento.quote.api.x"
+
+
 def test_an_unparseable_body_keeps_only_its_event_name():
     assert json.loads(minimise_body("not json", "observer.x")) == {"eventName": "observer.x", "data": {},
                                                                    "minimised": True}

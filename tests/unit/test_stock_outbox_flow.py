@@ -261,3 +261,43 @@ def test_release_of_a_closed_or_unknown_batch_changes_nothing() -> None:
     assert batch is not None and (batch.state, batch.error) == ("complete", "")
     assert outbox.release(repo, 999, "no such batch") == 0
     assert outbox.pending_count(repo) == 0
+
+
+def test_a_hook_that_may_precede_the_commit_gets_one_later_second_read() -> None:
+    """Issue 14: a plugin or *_save_after hook can reach us before Adobe Commerce commits, so the
+    read made at once may see the old value. A SKU such a read found unchanged is read once more,
+    ``webhook_recheck_seconds`` later; a SKU whose read moved, or hinted by a commit-after
+    observer, is not; and the second read does not ask for a third."""
+    repo = FakeStockRepository()
+    outbox.note_hints(repo, ["MB-1"], reason="plugin.magento.inventory_api.api.source_items_save.execute")
+    outbox.note_hints(repo, ["MB-2"], reason="observer.catalog_product_save_after")
+    outbox.note_hints(repo, ["MB-3"], reason="observer.cataloginventory_stock_item_save_commit_after")
+    outbox.note_hints(repo, ["MB-4"], reason="plugin.magento.inventory_api.api.source_items_save.execute")
+    taken = outbox.take_hints(repo, 10)
+    outbox.delete_hints(repo, taken)
+    assert outbox.note_rechecks(repo, taken, unchanged={"MB-1", "MB-2", "MB-3"}) == 2
+    assert sorted(repo.store.hints) == ["MB-1", "MB-2"]
+    assert outbox.take_hints(repo, 10, recheck_seconds=60) == []  # not due yet
+    due = outbox.take_hints(repo, 10, recheck_seconds=0)
+    assert sorted(h.sku for h in due) == ["MB-1", "MB-2"] and {h.reason for h in due} == {outbox.RECHECK}
+    outbox.delete_hints(repo, due)
+    assert outbox.note_rechecks(repo, due, unchanged={"MB-1", "MB-2"}) == 0
+
+
+def test_a_fresh_notice_is_not_held_back_behind_a_second_read() -> None:
+    repo = FakeStockRepository()
+    outbox.note_hints(repo, ["MB-1"], reason="plugin.magento.inventory_api.api.source_items_save.execute")
+    taken = outbox.take_hints(repo, 10)
+    outbox.delete_hints(repo, taken)
+    outbox.note_rechecks(repo, taken, unchanged={"MB-1"})
+    outbox.note_hints(repo, ["MB-1"], reason="observer.sales_order_place_after")  # a new change
+    assert [h.sku for h in outbox.take_hints(repo, 10, recheck_seconds=60)] == ["MB-1"]
+
+
+def test_which_hooks_may_come_before_the_commit() -> None:
+    assert outbox.may_precede_commit("plugin.magento.inventory_api.api.source_items_save.execute")
+    assert outbox.may_precede_commit("observer.catalog_product_save_after")
+    assert outbox.may_precede_commit("observer.sales_order_place_after")
+    assert not outbox.may_precede_commit("observer.catalog_product_save_commit_after")
+    assert not outbox.may_precede_commit("observer.cataloginventory_stock_item_save_commit_after")
+    assert not outbox.may_precede_commit(outbox.RECHECK) and not outbox.may_precede_commit("poll")

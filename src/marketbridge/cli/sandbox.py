@@ -23,6 +23,13 @@ def sandbox(
     rate_scale: Annotated[
         float, typer.Option(min=0.001, max=1.0, help="Multiplies Mirakl's documented call intervals (1.0 = real).")
     ] = 1.0,
+    webhook_mode: Annotated[
+        str, typer.Option(help="'webhooks' (Adobe Commerce hooks, one URL per hook under --webhook-url) or "
+                               "'io_events' (Adobe I/O Events CloudEvents to --webhook-url).")
+    ] = "webhooks",
+    commit_after_webhook: Annotated[
+        bool, typer.Option(help="Deliver *_save_after hooks before the save is visible, as Magento does.")
+    ] = False,
 ) -> None:
     """Serve both simulators on loopback until Ctrl-C (Magento under /rest/<store>/V1, Mirakl under /api)."""
     from pathlib import Path
@@ -34,8 +41,11 @@ def sandbox(
 
     Path(webhook_key).parent.mkdir(parents=True, exist_ok=True)
     catalogue = seed_catalogue(products, seed)
+    if webhook_mode not in ("webhooks", "io_events"):
+        raise typer.BadParameter("--webhook-mode must be 'webhooks' or 'io_events'")
     magento = create_magento(
-        catalogue, webhook_url=webhook_url, webhook_private_key_path=webhook_key if webhook_url else None
+        catalogue, webhook_url=webhook_url, webhook_private_key_path=webhook_key if webhook_url else None,
+        webhook_mode=webhook_mode, commit_after_webhook=commit_after_webhook,
     )
     mirakl = create_mirakl(catalogue, rate_scale=rate_scale)
     err_console.print(

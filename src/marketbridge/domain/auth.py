@@ -95,6 +95,9 @@ READ_ACTIONS: frozenset[Action] = frozenset({Action.READ, Action.READ_ACCOUNTS})
 #: Routes that need no log-in, by path, with why that is safe. Everything else needs a policy.
 PUBLIC_ROUTES: Mapping[str, str] = MappingProxyType({
     "/webhooks/adobe-commerce": "authenticated by the RSA signature of the body, checked before parsing",
+    "/webhooks/adobe-commerce/{hook}": "the same, one URL per hook: the URL names a plugin hook's event",
+    "/webhooks/adobe-io": "Adobe I/O Events: the challenge echo (GET), and deliveries authenticated by Adobe's "
+                          "RSA digital signatures of the body (POST), checked before parsing",
     "/healthz": "liveness: answers a constant, holds no data",
     "/readyz": "readiness: says only whether the database and engine are up",
     "/login": "the log-in form itself (CSRF-protected, throttled)",

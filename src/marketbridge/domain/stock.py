@@ -83,6 +83,19 @@ PRODUCT_UNREADABLE = issue_type(
     "resolves itself when the product can be read again.",
 )
 
+WEBHOOK_UNRECOGNISED = issue_type(
+    "webhook_unrecognised",
+    owner=Team.ECOMMERCE,
+    severity=Severity.WARNING,
+    object_type=ObjectType.CONNECTION,
+    title="Adobe Commerce sent a webhook we do not recognise",
+    meaning="A correctly signed webhook arrived whose hook marketbridge cannot tell from its URL or its "
+    "content, so it was stored and answered, but no stock change was taken from it. The regular poll of "
+    "Adobe Commerce still picks the change up, only later.",
+    action="Check the hook in Adobe Commerce (System › Webhooks) against docs/setup/adobe-commerce.md: its URL "
+    "must end in /webhooks/adobe-commerce/<hook name>, and any field filter must keep the SKU fields.",
+)
+
 COMPOSITE_TYPES = frozenset({"configurable", "bundle", "grouped"})
 
 

@@ -81,7 +81,8 @@ def minimise_body(body: str, event_name: str) -> str:
     lists that contain them). It is still a valid envelope, so an event that was never handled is
     dispatched from it as before."""
     try:
-        name, data = parse_envelope(body.encode("utf-8"))
+        # the stored name (it may have come from the hook's URL: a plugin body names nothing)
+        name, data = parse_envelope(body.encode("utf-8"), event_name or None)
     except WebhookPayloadError:
         name, data = event_name, {}
     return json.dumps({"eventName": name, "data": _minimal(data), "minimised": True}, separators=(",", ":"))

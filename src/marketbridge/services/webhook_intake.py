@@ -67,6 +67,7 @@ class Intake:
 class _Item:
     raw: bytes
     future: Future[Intake]
+    hook: str | None = None  # the hook the delivery's URL named
 
 
 class _Worker:
@@ -155,13 +156,14 @@ class WebhookIntake:
         self.largest_batch = 0
         self.dispatched = 0
 
-    def submit(self, raw: bytes) -> Future[Intake]:
-        """Queue a verified body; the future resolves once it is committed (or has failed)."""
+    def submit(self, raw: bytes, hook: str | None = None) -> Future[Intake]:
+        """Queue a verified body (``hook``: named by its URL); the future resolves once it is
+        committed (or has failed)."""
         future: Future[Intake] = Future()
         with self._close_lock:
             if self._closed:
                 raise RuntimeError("the webhook intake is closed")
-            self._writer.put(_Item(raw, future))
+            self._writer.put(_Item(raw, future, hook))
         return future
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
@@ -193,7 +195,8 @@ class WebhookIntake:
                     # once with "database is locked" instead of waiting.)
                     try:
                         stored[index] = webhook_service.store_event(events, item.raw,
-                                                                     dedup_window_seconds=self._dedup)
+                                                                     dedup_window_seconds=self._dedup,
+                                                                     hook=item.hook)
                     except WebhookPayloadError as error:
                         failures[index] = error
         except Exception as error:  # noqa: BLE001 - the group did not commit: one at a time
@@ -216,7 +219,8 @@ class WebhookIntake:
                 continue
             try:
                 with self._session_factory() as session:  # type: ignore[attr-defined]
-                    stored[index] = webhook_service.store_event(session, item.raw, dedup_window_seconds=self._dedup)
+                    stored[index] = webhook_service.store_event(session, item.raw, dedup_window_seconds=self._dedup,
+                                                                hook=item.hook)
             except Exception as error:  # noqa: BLE001 - this caller answers with an error
                 failures[index] = error
         return stored, failures

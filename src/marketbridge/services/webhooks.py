@@ -46,16 +46,17 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.store import OrSession, on_repository
 from marketbridge.adapters.db.webhooks import SqlWebhookEvents
-from marketbridge.adapters.magento.webhooks import WebhookPayloadError, parse_envelope
+from marketbridge.adapters.magento.hooks import UNRECOGNISED, envelope, is_cloud_event
+from marketbridge.adapters.magento.webhooks import WebhookPayloadError, load_body, parse_envelope
 from marketbridge.ports.webhooks import Handler, WebhookEventsRepository
 
 log = structlog.get_logger(__name__)
@@ -97,18 +98,25 @@ class StoredEvent:
     duplicate: bool
 
 
-def dedup_key(raw_body: bytes, payload: dict) -> str:
-    """The I/O Events id when there is one, else the SHA-256 of the exact body."""
+def dedup_key(raw_body: bytes, payload: Any, hook: str | None = None) -> str:
+    """The I/O Events id when there is one (a bare CloudEvent's ``id``, or ``event.id`` in the
+    journal's wrapper), else the SHA-256 of the exact body. A Commerce plugin body may carry an
+    ``id`` argument (``OrderManagementInterface::cancel($id)``): that is no event id."""
     event = payload.get("event") if isinstance(payload, dict) else None
     if isinstance(event, dict) and event.get("id"):
         return "io:" + str(event["id"])[:120]
+    if is_cloud_event(payload) and (payload.get("id") or payload.get("event_id")):
+        return "io:" + str(payload.get("id") or payload.get("event_id"))[:120]
+    if hook:  # two hooks may send the very same arguments (a before and an after hook)
+        return "sha256:" + hashlib.sha256(hook.encode("utf-8") + b"\n" + raw_body).hexdigest()
     return "sha256:" + hashlib.sha256(raw_body).hexdigest()
 
 
-def parse(raw_body: bytes) -> tuple[str, dict, dict]:
-    """``(event_name, data, whole payload)``; raises WebhookPayloadError on a malformed body."""
-    name, data = parse_envelope(raw_body)
-    payload = json.loads(raw_body)
+def parse(raw_body: bytes, hook: str | None = None) -> tuple[str, dict, Any]:
+    """``(event_name, data, whole payload)``; raises WebhookPayloadError on a body that is not
+    JSON (any JSON value is named, see :func:`marketbridge.adapters.magento.hooks.envelope`)."""
+    payload = load_body(raw_body)
+    name, data = envelope(payload, hook)
     return name, data, payload
 
 
@@ -118,10 +126,12 @@ def dedup_horizon(dedup_window_seconds: float, now: dt.datetime | None = None) -
     return (now or utcnow()) - dt.timedelta(seconds=dedup_window_seconds)
 
 
-def store_event(target: Events, raw_body: bytes, *, dedup_window_seconds: float) -> StoredEvent:
-    """Persist an accepted delivery (the caller commits). Redeliveries return the earlier row."""
-    name, _data, payload = parse(raw_body)
-    key = dedup_key(raw_body, payload)
+def store_event(target: Events, raw_body: bytes, *, dedup_window_seconds: float,
+                hook: str | None = None) -> StoredEvent:
+    """Persist an accepted delivery (the caller commits). Redeliveries return the earlier row.
+    ``hook``: the hook the delivery's URL names; the name stored is the one handlers run for."""
+    name, _data, payload = parse(raw_body, hook)
+    key = dedup_key(raw_body, payload, hook)
     since = dedup_horizon(dedup_window_seconds)
     events = events_on(target)
     earlier = events.earlier_event(key, since)
@@ -146,7 +156,8 @@ def dispatch_event(target: Events, event_id: int, handlers: WebhookHandlers, *, 
         return True
     event.attempts += 1
     try:
-        name, data = parse_envelope(event.body.encode("utf-8"))
+        # The stored name is the one resolved at intake (it may have come from the URL).
+        name, data = parse_envelope(event.body.encode("utf-8"), event.event_name or None)
     except WebhookPayloadError as error:  # stored bodies were parsed once; keep it visible anyway
         event.error = str(error)[:2000]
         event.handled_at = utcnow()
@@ -158,7 +169,7 @@ def dispatch_event(target: Events, event_id: int, handlers: WebhookHandlers, *, 
 
 
 def store_and_dispatch(session_factory: Callable[[], object], raw_body: bytes, handlers: WebhookHandlers, *,
-                       dedup_window_seconds: float) -> tuple[StoredEvent, bool]:
+                       dedup_window_seconds: float, hook: str | None = None) -> tuple[StoredEvent, bool]:
     """Store a verified delivery and run its handlers in one transaction (one commit per delivery:
     a burst sends dozens a second); ``(stored event, handled)``. ``session_factory`` is
     ``runtime.db.session``. The handlers run in a savepoint: if one fails, the event is still
@@ -167,7 +178,7 @@ def store_and_dispatch(session_factory: Callable[[], object], raw_body: bytes, h
     stored) on a body that is not a webhook envelope."""
     with session_factory() as session:  # type: ignore[attr-defined]
         events = SqlWebhookEvents(session)
-        stored = store_event(events, raw_body, dedup_window_seconds=dedup_window_seconds)
+        stored = store_event(events, raw_body, dedup_window_seconds=dedup_window_seconds, hook=hook)
         try:
             # A duplicate is not stored again, but its handlers run again: without an event id
             # the same body may be a new change (see dispatch_event).
@@ -213,6 +224,7 @@ def redispatch_unhandled(session_factory: Callable[[], object], *, handlers: Web
 
 __all__ = [
     "Handler",
+    "UNRECOGNISED",
     "StoredEvent",
     "WebhookHandlers",
     "dedup_horizon",

@@ -23,6 +23,7 @@ from marketbridge.web.routers import (
     console,
     finance,
     health,
+    io_events,
     issues,
     orders,
     refunds,
@@ -31,7 +32,7 @@ from marketbridge.web.routers import (
     webhooks,
 )
 
-ROUTERS = (health, webhooks, issues, stock, orders, shipments, refunds, catalogue, finance, console)
+ROUTERS = (health, webhooks, io_events, issues, stock, orders, shipments, refunds, catalogue, finance, console)
 
 
 def create_app(runtime: Runtime, *, start_engine: bool = True, schedules: bool = True,

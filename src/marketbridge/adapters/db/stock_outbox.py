@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence, Set
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, String, Table, and_, bindparam, delete, func, select, update
+from sqlalchemy import CursorResult, String, Table, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from marketbridge.adapters.db.insert import dialect_insert
@@ -248,10 +248,14 @@ class SqlStockOutbox:
                 statement, list(rows[start : start + CHUNK * 4]))).rowcount or 0
         return deleted
 
-    def take_hints(self, limit: int, *, exclude: Set[str] = frozenset()) -> list[Any]:
+    def take_hints(self, limit: int, *, exclude: Set[str] = frozenset(),
+                   held: tuple[str, dt.datetime] | None = None) -> list[Any]:
         columns = [StockHint.__table__.c[name] for name in
                    ("sku", "stock", "price", "details", "exact", "force", "first_noticed_at", "reason", "token")]
         query = select(*columns).order_by(StockHint.first_noticed_at)
+        if held is not None:
+            reason, since = held
+            query = query.where(or_(StockHint.reason != reason, StockHint.touched_at <= since))
         if not exclude:
             return list(self.session.execute(query.limit(limit)))
         # Filtered here, not in SQL: the excluded set can be a 50,000-SKU pass (too many parameters).

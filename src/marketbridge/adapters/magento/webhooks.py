@@ -63,17 +63,11 @@ def nesting_depth(value: Any) -> int:
     return deepest
 
 
-def parse_envelope(raw_body: bytes) -> tuple[str, dict[str, Any]]:
-    """``{"eventName": ..., "data": {...}}`` → ``(event_name, data)``.
-
-    Also accepts the I/O Events CloudEvents shape (``{"event": {"type": "com.adobe.commerce.<name>",
-    "data": {"value": {...}}}}``) so one receiver can serve both delivery channels.
-
-    Refused with :class:`WebhookPayloadError` (the receiver answers 400, nothing is stored): a body
-    that is not UTF-8 JSON, nested deeper than :data:`MAX_NESTING` (checked without recursion, so a
-    10,000-level body cannot raise ``RecursionError``), not an object, or whose name/data have the
-    wrong type. The message never quotes the body.
-    """
+def load_body(raw_body: bytes) -> Any:
+    """The JSON value of a delivery. Refused with :class:`WebhookPayloadError` (the receiver answers
+    400, nothing is stored): a body that is not UTF-8 JSON, or nested deeper than
+    :data:`MAX_NESTING` (checked without recursion, so a 10,000-level body cannot raise
+    ``RecursionError``). Adobe Commerce never sends either. The message never quotes the body."""
     try:
         text = raw_body.decode("utf-8")  # RFC 8259: JSON exchanged between systems is UTF-8
     except UnicodeDecodeError:
@@ -86,27 +80,22 @@ def parse_envelope(raw_body: bytes) -> tuple[str, dict[str, Any]]:
         raise WebhookPayloadError(f"body is not JSON: {str(error)[:200]}") from None
     if nesting_depth(payload) > MAX_NESTING:
         raise WebhookPayloadError(f"body is nested more than {MAX_NESTING} levels deep")
-    if not isinstance(payload, dict):
-        raise WebhookPayloadError("body is not a JSON object")
-    if "eventName" in payload:
-        name, data = payload["eventName"], payload.get("data")
-    elif isinstance(payload.get("event"), dict):
-        event = payload["event"]
-        kind = event.get("type")
-        if not isinstance(kind, str):
-            raise WebhookPayloadError("event.type is not a string")
-        name = kind.removeprefix("com.adobe.commerce.")
-        inner = event.get("data")
-        data = inner.get("value") if isinstance(inner, dict) and "value" in inner else inner
-    else:
-        raise WebhookPayloadError("no eventName in body")
-    if not isinstance(name, str) or not name:
-        raise WebhookPayloadError("eventName is empty")
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise WebhookPayloadError("data is not an object")
-    return name, data
+    return payload
 
 
-__all__ = ["MAX_NESTING", "SIGNATURE_HEADER", "WebhookPayloadError", "nesting_depth", "parse_envelope", "verify_signature"]
+def parse_envelope(raw_body: bytes, hook: str | None = None) -> tuple[str, dict[str, Any]]:
+    """A delivery → ``(event name, data)``, whatever shape Adobe Commerce sent (see
+    :func:`marketbridge.adapters.magento.hooks.envelope`): observer ``{"eventName", "data"}``,
+    plugin (the method's arguments), field-filtered, or an I/O Events CloudEvent. ``hook`` is the
+    hook named by the URL the delivery came to (``/webhooks/adobe-commerce/<hook>``), if any.
+
+    A JSON body of a shape we do not know is *not* refused: it gets the name
+    :data:`~marketbridge.adapters.magento.hooks.UNRECOGNISED` (stored, answered success, raised as
+    an exception for a person). Refused with :class:`WebhookPayloadError`: see :func:`load_body`."""
+    from marketbridge.adapters.magento.hooks import envelope
+
+    return envelope(load_body(raw_body), hook)
+
+
+__all__ = ["MAX_NESTING", "SIGNATURE_HEADER", "WebhookPayloadError", "load_body", "nesting_depth", "parse_envelope",
+           "verify_signature"]

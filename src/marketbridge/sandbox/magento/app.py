@@ -37,6 +37,7 @@ from marketbridge.sandbox.catalogue import SeedProduct, seed_catalogue
 
 from . import routes, sales
 from .catalog import COMPOSITE_TYPES, Product
+from .commit import PendingCommit, emitter
 from .errors import NO_ROUTE, NOT_AUTHORIZED, ApiError, bad_request, invalid_value, required
 from .oauth import OAuthConfig, OAuthVerifier
 from .search import InputLimits, filter_fields, parse_fields
@@ -120,8 +121,24 @@ def create_app(
     oauth: OAuthConfig | None = None,
     store_codes: set[str] | None = None,
     input_limits: bool = False,
+    webhook_mode: str = "webhooks",
+    webhook_per_hook_urls: bool = True,
+    webhook_shapes: dict[str, str] | None = None,
+    webhook_fields: dict[str, list[Any]] | None = None,
+    webhook_hooks: set[str] | None = None,
+    commit_after_webhook: bool = False,
+    commit_delay_seconds: float = 2.0,
 ) -> FastAPI:
-    """Build a fresh simulator. ``app.state.sandbox`` is the :class:`SandboxState`."""
+    """Build a fresh simulator. ``app.state.sandbox`` is the :class:`SandboxState`.
+
+    Webhooks (:class:`WebhookDispatcher`): ``webhook_mode`` ``"webhooks"`` (Adobe Commerce's,
+    one URL per hook under ``webhook_url`` unless ``webhook_per_hook_urls`` is off; per-hook
+    ``webhook_shapes`` "plugin"/"observer" and ``webhook_fields`` filters; only ``webhook_hooks``
+    when given, as Commerce calls only the registered hooks) or ``"io_events"``
+    (Adobe I/O Events CloudEvents to ``webhook_url``, signed with ``webhook_private_key_path`` and
+    a second key beside it). ``commit_after_webhook``: a ``*_save_after`` hook is delivered
+    before the save is visible, which becomes so ``commit_delay_seconds`` after the answer
+    (:mod:`.commit`)."""
     if catalogue is None:
         with gc_paused():
             catalogue = seed_catalogue(products, seed)
@@ -134,8 +151,11 @@ def create_app(
     dispatcher: WebhookDispatcher | None = None
     if webhook_url:
         key_path = webhook_private_key_path or "magento-sandbox-webhook.pem"
-        dispatcher = WebhookDispatcher(webhook_url, load_or_create_private_key(key_path))
-        state.emit = dispatcher.emit
+        second = load_or_create_private_key(key_path + ".second") if webhook_mode == "io_events" else None
+        dispatcher = WebhookDispatcher(webhook_url, load_or_create_private_key(key_path), mode=webhook_mode,
+                                       per_hook_urls=webhook_per_hook_urls, shapes=webhook_shapes,
+                                       fields=webhook_fields, second_key=second, hooks=webhook_hooks)
+        state.emit = emitter(state, dispatcher.emit)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -229,13 +249,19 @@ def create_app(
             )
             fields = request.query_params.get("fields")
             with state.lock:  # serialise under the lock too: no half-updated object is ever sent
-                result = route.handler(ctx)
+                state.pending_commit = PendingCommit() if commit_after_webhook and request.method != "GET" else None
+                try:
+                    result = route.handler(ctx)
+                finally:
+                    pending = PendingCommit.held(state)
                 if fields:
                     try:
                         result = filter_fields(result, parse_fields(fields))
                     except ValueError:
                         raise invalid_value("fields", fields) from None
                 response = _json(result)
+            if pending is not None:  # its *_save_after hooks went out before the "commit"
+                await pending.finish(state, commit_delay_seconds)
             if rule is not None and faults.roll(rule.timeout_after_rate):
                 await asyncio.sleep(rule.timeout_seconds)
                 raise ApiError(504, "Gateway Timeout")

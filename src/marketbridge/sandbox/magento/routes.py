@@ -295,10 +295,9 @@ def put_stock_item(ctx: Ctx) -> Any:
     if "manage_stock" in data:
         product.manage_stock = bool(data["manage_stock"])
     st.save_source_items([SourceItem(product.sku, DEFAULT_SOURCE, qty, status)])
-    st.emit(
-        "observer.cataloginventory_stock_item_save_commit_after",
-        {"item": st.stock_item(product) | {"sku": product.sku}},
-    )
+    # The stock item has no SKU field (events-reference lists product_id, item_id, qty...); the
+    # save above went through SourceItemsSaveInterface, whose plugin hook names the SKU.
+    st.emit("observer.cataloginventory_stock_item_save_commit_after", {"item": st.stock_item(product)})
     return product.id
 
 
@@ -537,7 +536,7 @@ def delete_source_items(ctx: Ctx) -> Any:
             removed.append(SourceItem(item.sku, item.source_code, 0.0, 0))
     if removed:
         st.emit(
-            "plugin.inventory_api.api.source_items_delete.execute",
+            "plugin.magento.inventory_api.api.source_items_delete.execute",
             {"sourceItems": [i.to_api() for i in removed]},
         )
     return []

@@ -1484,12 +1484,9 @@ def refund(state: SandboxState, order_id: int, body: Any, *, invoice_id: int | N
         invoice["is_used_for_refund"] = 1
     resolve_state(order)
     order["updated_at"] = now
+    # Return to stock goes through SourceDeductionService (direct SQL, no SourceItemsSave plugin):
+    # only the credit memo's own observer tells of it (its items carry the SKUs).
     state.emit("observer.sales_order_creditmemo_save_after", {"creditmemo": memo})
-    if returned:
-        state.emit(
-            "plugin.inventory_api.api.source_items_save.execute",
-            {"sourceItems": [i.to_api() for i in returned]},
-        )
     return memo_id
 
 

@@ -82,6 +82,10 @@ def _num(value: float) -> float | int:
     return int(value) if float(value).is_integer() else round(value, 4)
 
 
+# The MSI hook as named on Adobe Commerce PaaS (SaaS drops the vendor: ``plugin.inventory_api…``).
+SOURCE_ITEMS_SAVE_HOOK = "plugin.magento.inventory_api.api.source_items_save.execute"
+
+
 class SandboxState:
     def __init__(self, catalogue: list[SeedProduct]) -> None:
         self.lock = threading.RLock()
@@ -113,6 +117,8 @@ class SandboxState:
         self.creditmemos: dict[int, dict[str, Any]] = {}
         self.calls: deque[dict[str, Any]] = deque(maxlen=20000)
         self.emit: Callable[[str, dict[str, Any]], None] = lambda name, data: None
+        # commit_after_webhook (see .commit): the open "transaction" of the request in the handler
+        self.pending_commit: Any = None
         self.input_limits: InputLimits | None = None  # None = Magento's default (limits off)
         # Indexes for searches (rebuilt lazily when the set of rows changes; see SourceItemIndex)
         self.source_items_version = 0
@@ -209,6 +215,8 @@ class SandboxState:
         """Save a source item. An existing row is updated in place (the row stays where it is, as
         a database row does), so a stock change does not invalidate the search indexes; only a
         new (sku, source) pair does."""
+        if self.pending_commit is not None:
+            self.pending_commit.note(self, item.sku, item.source_code)
         per_sku = self.source_items.setdefault(item.sku, {})
         current = per_sku.get(item.source_code)
         if current is not None:
@@ -505,7 +513,7 @@ class SandboxState:
             self._put_item(item)
         if items:
             self.emit(
-                "plugin.inventory_api.api.source_items_save.execute",
+                SOURCE_ITEMS_SAVE_HOOK,
                 {"sourceItems": [i.to_api() for i in items]},
             )
 

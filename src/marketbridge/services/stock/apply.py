@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from marketbridge.adapters.db.base import utcnow
@@ -153,8 +153,12 @@ class ApplyResult:
     price_enqueued: int = 0
     unreadable: int = 0
     skus: int = 0
+    # SKUs whose salable quantity or price in Adobe Commerce differs from the previous read (a SKU
+    # read for the first time is not in it): a hook's change was visible to this read.
+    moved: set[str] = field(default_factory=set)
 
     def add(self, other: ApplyResult) -> None:
+        self.moved |= other.moved
         self.stock_enqueued += other.stock_enqueued
         self.price_enqueued += other.price_enqueued
         self.unreadable += other.unreadable
@@ -235,6 +239,7 @@ def apply_readings(
                 state["manage_stock"] = p.manage_stock
             if p.min_qty is not None:
                 state["min_qty"] = p.min_qty
+        before = (state.get("magento_qty"), state.get("magento_price"))
         if item.stock_read:
             state["magento_qty"] = item.salable
         if item.fingerprint is not None:
@@ -261,6 +266,8 @@ def apply_readings(
                 result.stock_enqueued += 1
         base = stock_domain.magento_price(stock.price_facts(), today)
         state["magento_price"] = None if base is None else str(base)
+        if before[0] is not None and before != (state["magento_qty"], state["magento_price"]):
+            result.moved.add(item.sku)
         state["price_rule"] = price_rule
         if price is not None:
             text = stock_domain.format_price(price)

@@ -291,10 +291,51 @@ def delete_hints(session: Stock, taken: Iterable[Any]) -> int:
     return store(session).delete_hints(rows)
 
 
-def take_hints(session: Stock, limit: int, *, exclude: Set[str] = frozenset()) -> list[Any]:
+def take_hints(session: Stock, limit: int, *, exclude: Set[str] = frozenset(),
+               recheck_seconds: float = 0.0) -> list[Any]:
     """The oldest hints as light rows (attribute access like the model; a burst takes ~50,000),
-    leaving out the SKUs in ``exclude`` (those another pass of this process is reading)."""
-    return store(session).take_hints(limit, exclude=exclude)
+    leaving out the SKUs in ``exclude`` (those another pass of this process is reading) and the
+    second reads (:data:`RECHECK`) noted less than ``recheck_seconds`` ago."""
+    held = (RECHECK, utcnow() - dt.timedelta(seconds=recheck_seconds)) if recheck_seconds > 0 else None
+    return store(session).take_hints(limit, exclude=exclude, held=held)
+
+
+#: A hint for a product known only by its Adobe Commerce id (a legacy stock item event carries
+#: ``product_id`` and no SKU): ``"#product-id:42"``. The refresh turns it into the SKU's hint.
+PRODUCT_ID_HINT = "#product-id:"
+
+
+#: The reason of a second read of a SKU a webhook hinted before Adobe Commerce had committed.
+RECHECK = "recheck"
+#: Passes larger than this are bursts (a poll, a resync), not a few webhooks: no second reads.
+RECHECK_MAX_SKUS = 500
+
+
+def may_precede_commit(reason: str) -> bool:
+    """A hint from a hook that Adobe Commerce may call before its transaction commits: a *plugin*
+    hook (it runs inside the caller's transaction, a *before* hook even ahead of the write) or an
+    observer other than ``*_commit_after`` (``AbstractDb::save`` dispatches ``*_save_after``
+    before ``commit()``; an order's ``sales_order_place_after`` runs inside the quote submit's
+    transaction). Only ``*_commit_after`` comes after. A read made at once can see the old value."""
+    if reason.startswith("plugin."):
+        return True
+    return reason.startswith("observer.") and reason.endswith("_after") and not reason.endswith("_commit_after")
+
+
+def note_rechecks(session: Stock, taken: Sequence[Any], unchanged: Set[str]) -> int:
+    """After a pass: read once more, later, the SKUs hinted by a hook that may precede the commit
+    and read unchanged (``unchanged``: Adobe Commerce's values equal the previous read's, or this
+    was the first read), whose hint this pass has deleted (one noticed again meanwhile stays as it
+    is: it is read by the next pass anyway). The second read is due ``webhook_recheck_seconds``
+    later (:func:`take_hints`): by then Adobe Commerce has committed what its hook announced."""
+    if len(taken) > RECHECK_MAX_SKUS:
+        return 0
+    repo = store(session)
+    again = [h for h in taken if h.sku in unchanged and may_precede_commit(h.reason or "")]
+    again = [h for h in again if repo.hint(h.sku) is None]
+    groups = [HintGroup((h.sku,), stock=True, price=bool(h.price), details=bool(h.details), exact=bool(h.exact),
+                        reason=RECHECK) for h in again]
+    return note_hint_groups(session, groups) if groups else 0
 
 
 def hint_count(session: Stock) -> int:

@@ -103,6 +103,17 @@ def product_read(product: Any) -> ProductRead:
     )
 
 
+def skus_of_product_ids(magento: MagentoPort, product_ids: Sequence[str]) -> dict[str, str]:
+    """``{product id: SKU}`` for Adobe Commerce product ids (``entity_id in``, 100 a call); ids of
+    deleted products are left out."""
+    out: dict[str, str] = {}
+    for batch in chunks(list(product_ids), 100):
+        criteria = SearchCriteria().where("entity_id", batch, "in")
+        for product in magento.iterate_products(criteria=criteria, page_size=100):
+            out[str(product.id)] = product.sku
+    return out
+
+
 def read_products(magento: MagentoPort, skus: Sequence[str] | None, *, page_size: int = 300,
                   progress: Any = None) -> dict[str, ProductRead]:
     """Product facts from the list API (no stock item there; see :func:`read_product_details`)."""

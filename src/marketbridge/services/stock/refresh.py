@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import structlog
 
@@ -212,20 +212,45 @@ def refresh(runtime: Runtime, *, limit: int = 100_000) -> RefreshResult:
             _in_flight.difference_update(taken)
 
 
+def _resolve_product_ids(runtime: Runtime, hints: Sequence[Any]) -> None:
+    """Hints by product id (legacy stock item events) → hints of the SKUs, read by the next pass.
+    A failed look-up leaves them for the next pass; an id Adobe Commerce no longer has is dropped."""
+    ids = [h.sku.removeprefix(outbox.PRODUCT_ID_HINT) for h in hints]
+    try:
+        found = reading.skus_of_product_ids(runtime.magento, ids)
+    except Exception as error:  # noqa: BLE001 - the next pass tries again
+        log.warning("stock.product_ids_unresolved", count=len(ids), error=str(error)[:200])
+        return
+    with runtime.db.session() as session:
+        groups = [outbox.HintGroup((found[i],), stock=True, price=bool(h.price), details=bool(h.details),
+                                   exact=bool(h.exact), reason=(h.reason or "")[:64])
+                  for i, h in zip(ids, hints, strict=True) if i in found]
+        outbox.note_hint_groups(session, groups)
+        outbox.delete_hints(session, hints)
+
+
 def _refresh(runtime: Runtime, limit: int, taken: list[str] | None = None) -> RefreshResult:
     """One pass. ``taken`` collects the SKUs it takes, marked in flight for this process's other
     pass; ``None`` reads as another process would (no marks: tests stand in a second worker so)."""
     out = RefreshResult()
+    recheck = runtime.settings.webhook_recheck_seconds
     with runtime.db.session() as session:
         if taken is None:
-            hints = outbox.take_hints(session, limit)
+            hints = outbox.take_hints(session, limit, recheck_seconds=recheck)
         else:
             with _passes_lock:  # take and mark in one step, so two passes never take the same SKU
-                hints = outbox.take_hints(session, limit, exclude=_in_flight)
+                hints = outbox.take_hints(session, limit, exclude=_in_flight, recheck_seconds=recheck)
                 taken.extend(h.sku for h in hints)
                 _in_flight.update(taken)
         if not hints:
             return out
+    by_id = [h for h in hints if h.sku.startswith(outbox.PRODUCT_ID_HINT)]
+    if by_id:
+        hints = [h for h in hints if not h.sku.startswith(outbox.PRODUCT_ID_HINT)]
+        _resolve_product_ids(runtime, by_id)
+        if not hints:
+            return out
+    with runtime.db.session() as session:
         # The read's time is taken *after* the hints were taken and before Magento is read, on the
         # database's clock: every change whose hint this pass took happened before it, and a pass
         # that started later (any worker) read Magento later, so "newer facts win" compares reads
@@ -250,6 +275,8 @@ def _refresh(runtime: Runtime, limit: int, taken: list[str] | None = None) -> Re
             out.applied.add(apply_readings(session, runtime.settings, readings[start : start + APPLY_CHUNK], noticed,
                                            force=force, rules=rules, read_at=started))
         outbox.delete_hints(session, hints)  # compare-and-delete: a hint noticed again meanwhile stays
+        if recheck > 0:  # a hook that came before Adobe Commerce's commit: read those once more
+            outbox.note_rechecks(session, hints, {h.sku for h in hints} - out.applied.moved)
     out.hints = len(hints)
     if len(hints) >= LARGE_PASS:
         release_free_memory()

@@ -1,12 +1,23 @@
-"""``POST /webhooks/adobe-commerce``: signed Adobe Commerce webhook / I/O event deliveries.
+"""``POST /webhooks/adobe-commerce[/<hook>]``: signed Adobe Commerce webhook deliveries.
+
+One URL per hook, ``/webhooks/adobe-commerce/<hook>`` (``docs/setup/adobe-commerce.md``): a
+*plugin* hook sends only the intercepted method's arguments, and nothing in the request names
+the hook, so the URL does. The bare ``/webhooks/adobe-commerce`` still works: observer bodies
+carry their ``eventName``, and other bodies are named by their shape
+(:mod:`marketbridge.adapters.magento.hooks`). Adobe I/O Events deliveries have their own URL and
+signature scheme (:mod:`marketbridge.web.routers.io_events`).
 
 Answers (Adobe Commerce webhook response contract, MAGENTO.md §11.1):
 
-* 200 ``{"op": "success"}`` — stored (or recognised as a redelivery) and dispatched;
+* 200 ``{"op": "success"}`` — stored (or recognised as a redelivery) and dispatched, **whatever
+  the shape of the JSON body**: a body we do not recognise is stored, answered success and
+  raised as an exception for Ecommerce (a non-2xx answer to a *required* hook, the default,
+  aborts the merchant's own save in the Admin);
 * 401 — no ``x-adobe-commerce-webhook-signature``, or it does not verify against the configured
   public key (``MARKETBRIDGE_MAGENTO_WEBHOOK_PUBLIC_KEY_FILE`` or ``..._PUBLIC_KEY``); nothing is
   stored; also 401 when no public key is configured at all (we never accept unsigned events);
-* 413 — body larger than ``webhook_max_body_bytes``; 400 — not a webhook envelope (bad JSON).
+* 413 — body larger than ``webhook_max_body_bytes``; 400 — not JSON, or nested deeper than 64
+  levels (Adobe Commerce sends neither); 404 — a ``<hook>`` that is not a hook name.
 
 The event is committed to ``webhook_events`` before the 200 is sent: on PostgreSQL with the other
 deliveries of the moment (one writer per process commits them together; the handlers' hints
@@ -31,6 +42,7 @@ import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from marketbridge.adapters.magento.hooks import HOOK_NAME
 from marketbridge.adapters.magento.webhooks import SIGNATURE_HEADER, WebhookPayloadError, verify_signature
 from marketbridge.bus import WebhookEventsHandled
 from marketbridge.runtime import Runtime
@@ -63,35 +75,60 @@ def _refuse(status: int, message: str) -> JSONResponse:
     return JSONResponse({"op": "exception", "message": message}, status_code=status)
 
 
-@router.post("/webhooks/adobe-commerce")
-async def adobe_commerce_webhook(request: Request) -> JSONResponse:
-    runtime: Runtime = request.app.state.runtime
-    limit = runtime.settings.webhook_max_body_bytes
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """The raw body, or None once it is larger than ``limit`` (read no further)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        return _refuse(413, "body too large")
+        return None
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)
         if len(body) > limit:
-            return _refuse(413, "body too large")
-    raw = bytes(body)
+            return None
+    return bytes(body)
+
+
+@router.post("/webhooks/adobe-commerce")
+async def adobe_commerce_webhook(request: Request) -> JSONResponse:
+    return await _receive(request, None)
+
+
+@router.post("/webhooks/adobe-commerce/{hook}")
+async def adobe_commerce_hook(request: Request, hook: str) -> JSONResponse:
+    """The same, for the hook the URL names (``plugin.magento.inventory_api.api.source_items_save.execute``)."""
+    if not HOOK_NAME.match(hook):
+        return _refuse(404, "not a hook name")
+    return await _receive(request, hook)
+
+
+async def _receive(request: Request, hook: str | None) -> JSONResponse:
+    runtime: Runtime = request.app.state.runtime
+    raw = await read_body(request, runtime.settings.webhook_max_body_bytes)
+    if raw is None:
+        return _refuse(413, "body too large")
     signature = request.headers.get(SIGNATURE_HEADER, "")
     key = public_key(runtime)
     if not signature or key is None or not verify_signature(raw, signature, key):
         log.warning("webhook.refused", reason="signature", has_signature=bool(signature), key_configured=key is not None)
         return _refuse(401, "missing or invalid signature")
     try:
-        if runtime.db.engine.dialect.name == "sqlite":
-            await _store_and_dispatch_here(runtime, raw)
-        else:
-            await asyncio.wrap_future(intake(request.app).submit(raw))
+        await store_and_dispatch(request.app, raw, hook)
     except WebhookPayloadError as error:
         return _refuse(400, str(error))
     return JSONResponse({"op": "success"})
 
 
-async def _store_and_dispatch_here(runtime: Runtime, raw: bytes) -> None:
+async def store_and_dispatch(app: Any, raw: bytes, hook: str | None) -> None:
+    """Store a verified delivery and run its handlers, on SQLite in this request, elsewhere
+    through the intake; returns once it is committed."""
+    runtime: Runtime = app.state.runtime
+    if runtime.db.engine.dialect.name == "sqlite":
+        await _store_and_dispatch_here(runtime, raw, hook)
+    else:
+        await asyncio.wrap_future(intake(app).submit(raw, hook))
+
+
+async def _store_and_dispatch_here(runtime: Runtime, raw: bytes, hook: str | None = None) -> None:
     """SQLite: store and dispatch in one transaction, in this request's worker thread.
 
     The intake's single writer thread (group commit) was slower here, not faster: SQLite has one
@@ -102,7 +139,8 @@ async def _store_and_dispatch_here(runtime: Runtime, raw: bytes) -> None:
 
     stored, handled = await anyio.to_thread.run_sync(
         lambda: webhook_service.store_and_dispatch(runtime.db.session, raw, runtime.webhook_handlers,
-                                                   dedup_window_seconds=runtime.settings.webhook_dedup_seconds))
+                                                   dedup_window_seconds=runtime.settings.webhook_dedup_seconds,
+                                                   hook=hook))
     if not handled:  # tried again at once, as the intake's dispatcher does
         handled = await anyio.to_thread.run_sync(
             lambda: dispatch_alone(runtime.db.session, runtime.webhook_handlers, stored.id, stored.duplicate,
