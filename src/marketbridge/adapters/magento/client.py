@@ -418,19 +418,29 @@ class MagentoClient:
         criteria: SearchCriteria | None = None,
         page_size: int = 300,
     ) -> Iterator[magento_models.StockSalableQty]:
-        """Every row, offset-paged in product ``entity_id`` order (the rows carry no id to keyset
-        on), stopping on a short page: ``total_count`` cannot tell the end, it is the page's size."""
+        """Every row, offset-paged in product ``entity_id`` order (the rows carry no id to keyset on).
+
+        The export pages the *product* repository, then drops every product not assigned to the
+        stock (``PreciseExportStockProcessor`` skips on ``SkuIsNotAssignedToStockException``), and
+        its ``total_count`` is the row count of the page (magento/inventory#3416). So neither a
+        short page nor an empty one is the end: one unassigned SKU makes a page short, a page of
+        unassigned SKUs is empty. The number of pages comes from the product count under the same
+        filter (``GET /V1/products`` with ``pageSize=1``), and every page up to it is read.
+        Products created during the scan land past the end (``entity_id`` order) and a deletion
+        can shift one product out of the window: callers read the SKUs the export did not list
+        another way (``services.stock.reading``)."""
         base = criteria.copy() if criteria else SearchCriteria()
         base.sort_orders = [("entity_id", "ASC")]
         size = self._page_size(page_size)
+        counted = base.copy().page(1, 1)
+        counted.sort_orders = []
+        total = self.search_products(counted).total_count
         page = 1
-        while True:
+        while (page - 1) * size < total:
             result = self.export_stock_salable_qty(
                 sales_channel_type, sales_channel_code, base.copy().page(size, page)
             )
             yield from result.items
-            if len(result.items) < size:
-                return
             page += 1
 
     def save_source_items(self, items: list[magento_models.SourceItemInput]) -> None:
