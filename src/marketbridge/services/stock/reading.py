@@ -13,9 +13,10 @@ call per SKU (50,000 calls for a full resync), so in ``bulk`` mode we compute it
 ``export`` mode (the default) reads salable quantities in bulk from Magento's own
 ``export-stock-salable-qty/{type}/{code}`` (InventoryExportStock): 300 SKUs a call, computed by
 ``GetProductSalableQty`` — reservations and ``min_qty`` included — so no per-SKU read is needed for
-SKUs on open orders. Its one blind spot: unmanaged stock (and composites) come back as ``qty 0``
-with ``is_salable true``; those fall back to the computed value. A store without the endpoint (404)
-falls back to ``bulk``. Source items are still scanned for the per-SKU fingerprints the poll diffs.
+SKUs on open orders. Its blind spots: unmanaged stock (and composites) come back as ``qty 0``
+with ``is_salable true``, and fall back to the computed value; products not assigned to the stock
+are left out of their page (magento/inventory#3416) and are read by :func:`read_left_out`, never
+computed. A store without the endpoint (404) falls back to ``bulk``. Source items are still scanned for the per-SKU fingerprints the poll diffs.
 
 ``exact`` mode reads every SKU with the per-SKU call (slower, no assumption).
 """
@@ -260,6 +261,27 @@ def read_salable_exact(magento: MagentoPort, skus: Sequence[str], stock_id: int,
         return {}
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         return dict(pool.map(one, skus))
+
+
+def read_left_out(magento: MagentoPort, skus: Iterable[str], physical: dict[str, Physical], stock_id: int,
+                  concurrency: int) -> tuple[dict[str, float], int]:
+    """Salable quantities of the SKUs ``export-stock-salable-qty`` did not list; and how many
+    per-SKU calls that took.
+
+    Magento leaves out every product not assigned to the stock (no source item in a source linked
+    to it; magento/inventory#3416). Such a SKU has nothing to sell, and neither has one whose
+    source items show nothing in stock in the stock's enabled sources: ``GetProductSalableQty``
+    answers 0 when the stock index says not salable. Those read 0 without a call. Any other SKU
+    (created during the scan, or shifted out of the window by a deletion) is read with
+    ``get-product-salable-quantity``, reservations included; one Magento cannot answer (404 for
+    a SKU deleted meanwhile, 400) reads 0. Never the computed source quantity: it ignores
+    reservations and would offer units already sold."""
+    wanted = set(skus)
+    values = {sku: 0.0 for sku in wanted if computed_salable(physical.get(sku), 0.0) <= 0}
+    ask = sorted(wanted - set(values))
+    for sku, value in read_salable_exact(magento, ask, stock_id, concurrency).items():
+        values[sku] = 0.0 if value is None else value
+    return values, len(ask)
 
 
 def skus_on_open_orders(magento: MagentoPort) -> set[str]:

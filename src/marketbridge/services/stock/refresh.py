@@ -97,6 +97,7 @@ def read_for(runtime: Runtime, skus: Sequence[str], *, details: set[str], exact:
     stock_skus = [s for s in skus if type_of[s] not in COMPOSITE_TYPES]
     physical: dict[str, reading.Physical] = {}
     exported: dict[str, reading.Exported] | None = None
+    left_out: dict[str, float] = {}
     with runtime.db.session() as session:
         catalogue_size = outbox.store(session).state_count()
     # One scan reads every source item (~1/300 of a call per SKU); exact reads cost a call each.
@@ -131,7 +132,10 @@ def read_for(runtime: Runtime, skus: Sequence[str], *, details: set[str], exact:
             exported = export_future.result() if export_future is not None else None
             phases["bulk_s"] = time.monotonic() - mark
         if exported is not None:
-            exact_skus = set()  # the export counts reservations; unlisted SKUs are computed
+            exact_skus = set()  # the export counts reservations
+            # what it did not list (not assigned to the stock, created meanwhile): never computed
+            left_out, _ = reading.read_left_out(magento, [s for s in stock_skus if s not in exported], physical,
+                                                settings.magento_stock_id, settings.stock_read_concurrency)
             unmanaged = {s for s, st in states.items() if st.get("manage_stock") is False}
             blind = export_blind_spots(exported, type_of, unmanaged) - {
                 sku for sku, product in products.items() if product.manage_stock is not None}
@@ -166,6 +170,10 @@ def read_for(runtime: Runtime, skus: Sequence[str], *, details: set[str], exact:
             item.salable = computed if from_export is None else from_export
             item.stock_read = True
             item.reservations_suspected = from_export is not None and abs(from_export - computed) > 1e-9
+        elif sku in left_out:
+            item.salable = left_out[sku]
+            item.stock_read = True
+            item.reservations_suspected = abs(item.salable - computed) > 1e-9
         elif sku in exact_values:
             item.salable = exact_values[sku]
             item.stock_read = True
