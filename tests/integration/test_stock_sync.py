@@ -391,3 +391,24 @@ def test_a_large_refresh_never_offers_what_the_export_left_out_without_reservati
         assert qty[unassigned] == 0
     finally:
         runtime.close()
+
+
+def test_the_published_stock_is_the_stock_of_the_website_orders_reserve_on(rt, fresh_sandboxes):
+    """A merchant who sells from a stock of its own: the resync reads the stock the configured
+    website resolves to, where Adobe Commerce reserves the website's orders, not stock 1."""
+    from tests.contract.test_magento_stock_resolver import move_website_to_a_new_stock
+
+    boxes = fresh_sandboxes
+    sku = simple_on_marketplace(boxes)[2]
+    set_stock(boxes, sku, 10)
+    set_stock(boxes, sku, 6, source="warehouse-2")
+    with httpx2.Client(base_url=f"{boxes.magento_url}/rest/all",
+                       headers={"Authorization": "Bearer sandbox-magento-token"}, timeout=10) as http:
+        stock_id = move_website_to_a_new_stock(http)
+    _order(boxes, sku, 4)
+    assert rt.settings.magento_stock_id is None and rt.settings.magento_website_code == "base"
+    stock_poll.full_resync(rt)
+    assert rt.stock_id == stock_id
+    with rt.db.session() as session:
+        qty = dict(session.execute(select(SkuState.sku, SkuState.magento_qty)).all())
+    assert qty[sku] == 6 - 4 == rt.magento.salable_quantity(sku, stock_id)

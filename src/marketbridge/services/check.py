@@ -63,10 +63,29 @@ def magento_checks(runtime: Runtime) -> list[CheckResult]:
 
     def stock() -> str:
         stocks = {s.stock_id: s.name for s in client.stocks()}
+        website = settings.magento_website_code
+        try:
+            resolved: int | None = client.resolve_stock("website", website).stock_id
+        except NotFound:
+            resolved = None
+        if settings.magento_stock_id is None:
+            if resolved is None:
+                raise ValueError(
+                    f"No MSI stock is assigned to website '{website}': set MARKETBRIDGE_MAGENTO_WEBSITE_CODE to the "
+                    "website the marketplace sells from, or assign that website to a stock (Stores > Inventory > Stocks)."
+                )
+            return (f"Publishing the salable quantity of stock {resolved} ({stocks.get(resolved)}), the stock of "
+                    f"website '{website}', where Adobe Commerce reserves the marketplace's orders.")
         if settings.magento_stock_id not in stocks:
             raise ValueError(
                 f"MSI stock {settings.magento_stock_id} does not exist; stocks are {stocks}. "
-                "Set MARKETBRIDGE_MAGENTO_STOCK_ID."
+                "Set MARKETBRIDGE_MAGENTO_STOCK_ID, or unset it to use the stock of the website."
+            )
+        if resolved is not None and resolved != settings.magento_stock_id:
+            raise ValueError(
+                f"MARKETBRIDGE_MAGENTO_STOCK_ID is {settings.magento_stock_id}, but orders of website '{website}' "
+                f"reserve on stock {resolved}: the published quantity would not count them. Unset it, or set "
+                "MARKETBRIDGE_MAGENTO_WEBSITE_CODE to the website of that stock."
             )
         return f"Publishing the salable quantity of stock {settings.magento_stock_id} ({stocks[settings.magento_stock_id]})."
 

@@ -452,6 +452,17 @@ class MagentoClient:
     def stocks(self) -> list[magento_models.Stock]:
         return self._search("/V1/inventory/stocks", SearchCriteria(), magento_models.Stock).items
 
+    def resolve_stock(self, sales_channel_type: str, sales_channel_code: str) -> magento_models.Stock:
+        """``GET /V1/inventory/stock-resolver/{type}/{code}``: the stock a sales channel (type
+        ``website``) is assigned to, as MSI resolves it for an order of that website; 404 "No linked
+        stock found" when none is."""
+        data = self._call(
+            "GET",
+            "/V1/inventory/stock-resolver/{type}/{code}",
+            path_params={"type": sales_channel_type, "code": sales_channel_code},
+        )
+        return _parse(magento_models.Stock, data)
+
     def stock_source_links(self, stock_id: int | None = None) -> list[magento_models.StockSourceLink]:
         criteria = SearchCriteria()
         if stock_id is not None:

@@ -385,6 +385,14 @@ def _save_stock(ctx: Ctx, stock_id: int | None) -> int:
     channels = (data.get("extension_attributes") or {}).get("sales_channels")
     if isinstance(channels, list):
         stock["extension_attributes"] = {"sales_channels": channels}
+        # a sales channel belongs to one stock (inventory_stock_sales_channel is keyed by type and
+        # code): assigning a website to this stock takes it off the one it was on
+        taken = {(c.get("type"), c.get("code")) for c in channels if isinstance(c, dict)}
+        for other_id, other in st.stocks.items():
+            if other_id != stock_id:
+                ext = other.setdefault("extension_attributes", {})
+                ext["sales_channels"] = [c for c in ext.get("sales_channels") or []
+                                         if (c.get("type"), c.get("code")) not in taken]
     st.stocks[stock_id] = stock
     return stock_id
 
@@ -600,11 +608,7 @@ def are_salable(ctx: Ctx) -> Any:
 
 
 def _stock_for_channel(st: SandboxState, channel_type: str, channel_code: str) -> dict[str, Any]:
-    for stock in st.stocks.values():
-        for channel in (stock.get("extension_attributes") or {}).get("sales_channels") or []:
-            if channel.get("type") == channel_type and channel.get("code") == channel_code:
-                return stock
-    raise ApiError(404, "No linked stock found", None)
+    return st.stock_for_channel(channel_type, channel_code)
 
 
 @route("GET", "/V1/inventory/stock-resolver/{type}/{code}", "Magento_InventorySalesApi::stock")

@@ -24,7 +24,7 @@ from typing import Any, cast
 
 from .catalog import COMPOSITE_TYPES, Product
 from .errors import ApiError, bad_request, not_found_entity, not_found_product, required, type_error
-from .state import DEFAULT_SOURCE, DEFAULT_STOCK_ID, SandboxState, _num, utc_now
+from .state import DEFAULT_SOURCE, SandboxState, _num, utc_now
 
 CURRENCY = "GBP"
 CURRENCY_SYMBOL = "£"
@@ -232,7 +232,7 @@ def add_cart_item(state: SandboxState, cart: dict[str, Any], body: Any) -> dict[
     # stock check over every stock-bearing product of the line
     for stocked, per_unit in _stocked_parts(product, quote_item):
         if stocked.manage_stock and not state.is_salable(
-            stocked.sku, DEFAULT_STOCK_ID, per_unit * qty + _in_cart(cart, stocked.sku)
+            stocked.sku, state.sales_stock_id(), per_unit * qty + _in_cart(cart, stocked.sku)
         ):
             raise bad_request("The requested qty is not available")
     cart["items"].append(quote_item)
@@ -411,12 +411,14 @@ def place_order(
     email = email or cart["email"] or (cart["billing_address"] or {}).get("email")
     if not email:
         raise bad_request("The customer email is missing. Enter and try again.")
-    # re-check stock at placement (another order may have taken it meanwhile)
+    # re-check stock at placement (another order may have taken it meanwhile), on the stock of
+    # the store's website, which the reservations below go to as well
+    stock_id = state.sales_stock_id()
     for line in cart["items"]:
         product = state.products[line["product"]]
         for stocked, per in _stocked_parts(product, line):
             if stocked.manage_stock and not state.is_salable(
-                stocked.sku, DEFAULT_STOCK_ID, per * line["qty"]
+                stocked.sku, stock_id, per * line["qty"]
             ):
                 raise bad_request("Not all of your products are available in the requested quantity.")
     order_id = state.next_id("order")
@@ -480,12 +482,12 @@ def place_order(
         quote_id=cart["id"],
     )
     state.orders[order_id] = order
-    state.order_meta[order_id] = {"reserved": True, "stock_id": DEFAULT_STOCK_ID, "refunded_unshipped": {}}
+    state.order_meta[order_id] = {"reserved": True, "stock_id": stock_id, "refunded_unshipped": {}}
     for item in items:
         if _is_stocked_leaf(state, order, item):
             state.reserve(
                 item["sku"],
-                DEFAULT_STOCK_ID,
+                stock_id,
                 -float(item["qty_ordered"]),
                 "order_placed",
                 order_id,
@@ -663,7 +665,7 @@ def _new_order(
                     },
                 },
                 "items": items,
-                "stock_id": DEFAULT_STOCK_ID,
+                "stock_id": state.sales_stock_id(),
             }
         ]
     return order
@@ -818,7 +820,7 @@ def save_order(state: SandboxState, body: Any) -> dict[str, Any]:
             order[key] = entity[key]
     order["increment_id"] = increment
     state.orders[order_id] = order
-    state.order_meta[order_id] = {"reserved": False, "stock_id": DEFAULT_STOCK_ID, "refunded_unshipped": {}}
+    state.order_meta[order_id] = {"reserved": False, "stock_id": state.sales_stock_id(), "refunded_unshipped": {}}
     state.emit("observer.sales_order_save_after", {"order": _order_event(order)})
     return order
 

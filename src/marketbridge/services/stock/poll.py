@@ -93,7 +93,7 @@ def poll(runtime: Runtime, *, overlap_seconds: float = 120.0, known_only: bool =
         products_since = _cursor(session, CURSOR_PRODUCTS, default_since)
 
     def read_source_items() -> dict[str, reading.Physical]:
-        return reading.read_physical(magento, None, reading.read_topology(magento, runtime.settings.magento_stock_id))
+        return reading.read_physical(magento, None, reading.read_topology(magento, runtime.stock_id))
 
     def read_products() -> tuple[dict[str, reading.ProductRead], str | None]:
         if first_poll:
@@ -192,7 +192,7 @@ def full_resync(runtime: Runtime, *, progress: Progress | None = None) -> Resync
     report = progress or (lambda phase, advance, total: None)
     report("products", 0, None)
     report("stock", 0, None)
-    topology = reading.read_topology(magento, settings.magento_stock_id)
+    topology = reading.read_topology(magento, runtime.stock_id)
     # Products and source items are independent reads: overlap them (our parsing runs while
     # Adobe Commerce prepares the other page).
     with ThreadPoolExecutor(max_workers=3) as pool:
@@ -200,7 +200,8 @@ def full_resync(runtime: Runtime, *, progress: Progress | None = None) -> Resync
                                       progress=lambda n: report("products", n, None))
         physical_future = pool.submit(reading.read_physical, magento, None, topology,
                                       progress=lambda n: report("stock", n, None))
-        export_future = (pool.submit(reading.read_salable_export, magento, settings.magento_stock_id)
+        export_future = (pool.submit(reading.read_salable_export, magento, runtime.stock_id,
+                                     website=settings.magento_website_code)
                          if settings.stock_salable_read == "export" else None)
         products = products_future.result()
         physical = physical_future.result()
@@ -221,7 +222,7 @@ def full_resync(runtime: Runtime, *, progress: Progress | None = None) -> Resync
         # when nothing is in stock, else exactly, never computed without reservations.
         out.exported = len(exported)
         left = [s for s in products if s not in exported and products[s].type_id not in COMPOSITE_TYPES]
-        left_out, left_reads = reading.read_left_out(magento, left, physical, settings.magento_stock_id,
+        left_out, left_reads = reading.read_left_out(magento, left, physical, runtime.stock_id,
                                                      settings.stock_read_concurrency)
         exact = set()
     else:
@@ -230,7 +231,7 @@ def full_resync(runtime: Runtime, *, progress: Progress | None = None) -> Resync
         exact = set(products)
     exact = {s for s in exact if s in products and products[s].type_id not in COMPOSITE_TYPES}
     report("exact", 0, len(exact))
-    exact_values = reading.read_salable_exact(magento, sorted(exact), settings.magento_stock_id,
+    exact_values = reading.read_salable_exact(magento, sorted(exact), runtime.stock_id,
                                               settings.stock_read_concurrency)
     out.exact_reads = len(exact_values) + left_reads
     readings: list[Reading] = []

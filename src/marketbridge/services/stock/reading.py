@@ -205,22 +205,26 @@ class Exported:
         return self.qty
 
 
-def sales_channel(magento: MagentoPort, stock_id: int) -> tuple[str, str] | None:
-    """The first sales channel (``website``, code) assigned to the stock; None if it has none."""
+def sales_channel(magento: MagentoPort, stock_id: int, website: str | None = None) -> tuple[str, str] | None:
+    """The sales channel the export is asked for: the configured website when the stock serves
+    it, else the stock's first website channel; None if the stock has none."""
     for stock in magento.stocks():
         if stock.stock_id == stock_id:
-            for channel in stock.extension_attributes.sales_channels:
-                return channel.type, channel.code
+            channels = [(c.type, c.code) for c in stock.extension_attributes.sales_channels]
+            if website is not None and ("website", website) in channels:
+                return "website", website
+            return channels[0] if channels else None
     return None
 
 
 def read_salable_export(magento: MagentoPort, stock_id: int, skus: Sequence[str] | None = None,
-                        *, progress: Any = None) -> dict[str, Exported] | None:
+                        *, website: str | None = None, progress: Any = None) -> dict[str, Exported] | None:
     """Salable quantities of every product (or of ``skus``) from ``export-stock-salable-qty``.
 
     None when it cannot be used: the stock has no sales channel, or the store does not serve the
-    endpoint (404, e.g. the InventoryExportStock module is disabled)."""
-    channel = sales_channel(magento, stock_id)
+    endpoint (404, e.g. the InventoryExportStock module is disabled). Products not assigned to the
+    stock are not in the answer (see :func:`read_left_out`)."""
+    channel = sales_channel(magento, stock_id, website)
     if channel is None:
         return None
     out: dict[str, Exported] = {}
