@@ -23,6 +23,14 @@ def sandbox(
     rate_scale: Annotated[
         float, typer.Option(min=0.001, max=1.0, help="Multiplies Mirakl's documented call intervals (1.0 = real).")
     ] = 1.0,
+    payment_methods: Annotated[
+        str, typer.Option(help="Payment methods the simulated store has enabled (comma-separated). "
+                               "A fresh Adobe Commerce store: checkmo,free.")
+    ] = "checkmo,free",
+    carriers: Annotated[
+        str, typer.Option(help="Carriers the simulated store has enabled (comma-separated). A fresh store: flatrate; "
+                               "marketbridge's free-delivery orders need freeshipping too.")
+    ] = "flatrate",
 ) -> None:
     """Serve both simulators on loopback until Ctrl-C (Magento under /rest/<store>/V1, Mirakl under /api)."""
     from pathlib import Path
@@ -35,7 +43,9 @@ def sandbox(
     Path(webhook_key).parent.mkdir(parents=True, exist_ok=True)
     catalogue = seed_catalogue(products, seed)
     magento = create_magento(
-        catalogue, webhook_url=webhook_url, webhook_private_key_path=webhook_key if webhook_url else None
+        catalogue, webhook_url=webhook_url, webhook_private_key_path=webhook_key if webhook_url else None,
+        payment_methods=[c.strip() for c in payment_methods.split(",") if c.strip()],
+        carriers=[c.strip() for c in carriers.split(",") if c.strip()],
     )
     mirakl = create_mirakl(catalogue, rate_scale=rate_scale)
     err_console.print(

@@ -118,6 +118,11 @@ class MagentoPort(Protocol):
         """
         ...
 
+    def trial_checkout(self, line: magento_models.CartLine,
+                       address: magento_models.Address) -> magento_models.CheckoutOptions:
+        """Shipping rates and payment methods a test cart is offered; places nothing."""
+        ...
+
     def set_ext_order_id(self, order_id: int, ext_order_id: str) -> magento_models.Order: ...
 
     def create_order_direct(self, entity: magento_models.OrderEntity) -> magento_models.Order:

@@ -41,6 +41,7 @@ from marketbridge.adapters.errors import (
 )
 from marketbridge.adapters.metrics import record_call
 
+from . import checkout
 from . import models as magento_models
 from .criteria import SearchCriteria, chunks
 from .oauth import OAuth1Credentials, authorization_header
@@ -539,6 +540,11 @@ class MagentoClient:
     ) -> int:
         """Quote flow (reserves stock, Magento computes totals) → order entity id.
 
+        The payment method is ``payment_method`` when the store offers it for the cart (the
+        ``payment_methods`` ``shipping-information`` answers), ``free`` when the total is 0;
+        otherwise, and for a carrier the store does not offer, a :class:`Rejected` that says what
+        to enable (see :mod:`.checkout`).
+
         The cart API cannot carry ``ext_order_id``; when given it is written right after placement
         with ``POST /V1/orders {"entity": {"entity_id", "increment_id", "ext_order_id"}}`` (the
         increment id must be resent or Magento generates a new one). If placement times out, the
@@ -571,13 +577,21 @@ class MagentoClient:
             shipping_carrier_code=carrier_code,
             shipping_method_code=method_code,
         )
-        self._call(
-            "POST",
-            prefix + "/shipping-information",
-            path_params=ids,
-            body={"addressInformation": info.payload()},
-        )
-        payment = magento_models.PaymentMethod(method=payment_method).payload()
+        try:
+            details = self._call(
+                "POST",
+                prefix + "/shipping-information",
+                path_params=ids,
+                body={"addressInformation": info.payload()},
+            )
+        except NotFound as error:
+            refused = checkout.carrier_refused(error, carrier_code, method_code)
+            if refused is None:
+                raise
+            raise refused from error
+        offered = _parse(magento_models.PaymentDetails, details or {})
+        chosen = checkout.choose_payment_method(payment_method, offered)
+        payment = magento_models.PaymentMethod(method=chosen).payload()
         try:
             if guest:
                 order_ref = self._call(
@@ -604,6 +618,12 @@ class MagentoClient:
         if ext_order_id is not None:
             self.set_ext_order_id(order_id, ext_order_id)
         return order_id
+
+    def trial_checkout(self, line: magento_models.CartLine,
+                       address: magento_models.Address) -> magento_models.CheckoutOptions:
+        """Shipping rates and payment methods a test cart is offered; places nothing (see
+        :func:`.checkout.trial_checkout`)."""
+        return checkout.trial_checkout(self, line, address)
 
     def set_ext_order_id(self, order_id: int, ext_order_id: str) -> magento_models.Order:
         order = self.get_order(order_id)

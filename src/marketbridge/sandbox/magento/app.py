@@ -25,7 +25,7 @@ import random
 import re
 import secrets
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,12 +35,13 @@ from fastapi.responses import Response
 
 from marketbridge.sandbox.catalogue import SeedProduct, seed_catalogue
 
-from . import routes, sales
+from . import cart_routes, routes, sales  # noqa: F401  (cart_routes registers its routes on import)
 from .catalog import COMPOSITE_TYPES, Product
 from .errors import NO_ROUTE, NOT_AUTHORIZED, ApiError, bad_request, invalid_value, required
 from .oauth import OAuthConfig, OAuthVerifier
 from .search import InputLimits, filter_fields, parse_fields
 from .state import DEFAULT_SOURCE, SandboxState, SourceItem, gc_paused, utc_now
+from .store_config import CARRIER_RATES, FRESH_STORE_CARRIERS, FRESH_STORE_PAYMENT, PAYMENT_TITLES
 from .webhooks import WebhookDispatcher, load_or_create_private_key
 
 log = logging.getLogger(__name__)
@@ -120,14 +121,24 @@ def create_app(
     oauth: OAuthConfig | None = None,
     store_codes: set[str] | None = None,
     input_limits: bool = False,
+    payment_methods: Iterable[str] | None = None,
+    carriers: Iterable[str] | None = None,
 ) -> FastAPI:
-    """Build a fresh simulator. ``app.state.sandbox`` is the :class:`SandboxState`."""
+    """Build a fresh simulator. ``app.state.sandbox`` is the :class:`SandboxState`.
+
+    ``payment_methods`` and ``carriers``: the codes the store has enabled; None keeps a fresh
+    store's (``checkmo`` and ``free``; ``flatrate``), see :mod:`.store_config`."""
     if catalogue is None:
         with gc_paused():
             catalogue = seed_catalogue(products, seed)
     state = SandboxState(catalogue)
     if input_limits:
         state.input_limits = InputLimits()
+    if payment_methods is not None or carriers is not None:
+        state.checkout.update({
+            "payment_methods": {c: c in set(payment_methods or FRESH_STORE_PAYMENT) for c in PAYMENT_TITLES},
+            "carriers": {c: c in set(carriers or FRESH_STORE_CARRIERS) for c, _ in CARRIER_RATES},
+        })
     verifier = OAuthVerifier(oauth or OAuthConfig())
     faults = Faults()
     stores = STORE_CODES | (store_codes or set())
@@ -421,6 +432,13 @@ def _control_routes(app: FastAPI, state: SandboxState, faults: Faults) -> None:
         state.emit("observer.catalog_product_save_after", {"product": rendered})
         return rendered
 
+    def checkout_config(payload: dict[str, Any]) -> Any:
+        """The merchant's Stores > Configuration > Sales: enable or disable payment methods and
+        carriers (``{"payment_methods": {"banktransfer": true}, "carriers": {...}}``)."""
+        return state.checkout.update(payload)
+
+    app.add_api_route("/_sandbox/checkout-config", guarded(checkout_config), methods=["POST"],
+                      include_in_schema=False)
     app.add_api_route("/_sandbox/stock", guarded(warehouse_stock), methods=["POST"], include_in_schema=False)
     app.add_api_route("/_sandbox/ship", guarded(warehouse_ship), methods=["POST"], include_in_schema=False)
     app.add_api_route(

@@ -35,6 +35,7 @@ from .catalog import (
 )
 from .errors import ApiError, not_found_product
 from .search import InputLimits, sort_key
+from .store_config import CheckoutConfig
 
 DEFAULT_SOURCE = "default"
 SECOND_SOURCE = "warehouse-2"
@@ -93,6 +94,7 @@ class SandboxState:
         self.links: dict[tuple[int, str], int] = {}  # (stock_id, source_code) -> priority
         self.stock_sources: dict[int, set[str]] = {}
         self.source_items: dict[str, dict[str, SourceItem]] = {}  # sku -> source_code -> item
+        self.checkout = CheckoutConfig()  # enabled payment methods and carriers (a fresh store's)
         self.reservations: list[dict[str, Any]] = []
         self.reserved: dict[tuple[str, int], float] = {}
         self.customers: dict[int, dict[str, Any]] = {
