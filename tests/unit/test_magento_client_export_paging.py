@@ -58,3 +58,13 @@ def test_an_empty_page_is_not_the_end():
     finally:
         ASSIGNED = saved
     assert [r.sku for r in rows] == ["E"]
+
+
+def test_a_known_bound_saves_the_product_count():
+    """A ``sku in`` chunk of n SKUs matches at most n products: no count call, ceil(n/size) pages."""
+    store = Store()
+    with MagentoClient("http://magento.test", "token", transport=store) as client:
+        rows = list(client.iterate_export_stock_salable_qty("website", "base", page_size=2, at_most=3))
+    assert [r.sku for r in rows] == ["A", "C", "D"]  # pages 1 and 2 only (this store ignores filters)
+    assert not any(p.endswith("/V1/products") for p in store.paths)
+    assert len(store.paths) == 2

@@ -63,6 +63,7 @@ class MagentoPort(Protocol):
         *,
         criteria: SearchCriteria | None = None,
         page_size: int = 300,
+        at_most: int | None = None,
     ) -> Iterator[magento_models.StockSalableQty]:
         """Every row, offset-paged in product ``entity_id`` order (the rows carry no id to keyset
         on), stopping on a short page: ``total_count`` cannot tell the end, it is the page's size.

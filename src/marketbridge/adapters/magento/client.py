@@ -418,6 +418,7 @@ class MagentoClient:
         *,
         criteria: SearchCriteria | None = None,
         page_size: int = 300,
+        at_most: int | None = None,
     ) -> Iterator[magento_models.StockSalableQty]:
         """Every row, offset-paged in product ``entity_id`` order (the rows carry no id to keyset on).
 
@@ -429,13 +430,17 @@ class MagentoClient:
         filter (``GET /V1/products`` with ``pageSize=1``), and every page up to it is read.
         Products created during the scan land past the end (``entity_id`` order) and a deletion
         can shift one product out of the window: callers read the SKUs the export did not list
-        another way (``services.stock.reading``)."""
+        another way (``services.stock.reading``). ``at_most``: a bound the caller knows on the
+        products the filter matches (the length of a ``sku in`` list), which saves the count."""
         base = criteria.copy() if criteria else SearchCriteria()
         base.sort_orders = [("entity_id", "ASC")]
         size = self._page_size(page_size)
-        counted = base.copy().page(1, 1)
-        counted.sort_orders = []
-        total = self.search_products(counted).total_count
+        if at_most is not None:
+            total = at_most
+        else:
+            counted = base.copy().page(1, 1)
+            counted.sort_orders = []
+            total = self.search_products(counted).total_count
         page = 1
         while (page - 1) * size < total:
             result = self.export_stock_salable_qty(

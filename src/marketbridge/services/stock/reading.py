@@ -237,7 +237,8 @@ def read_salable_export(magento: MagentoPort, stock_id: int, skus: Sequence[str]
         else:
             for batch in chunks(skus, 100):
                 criteria = SearchCriteria().where("sku", batch, "in")
-                for row in magento.iterate_export_stock_salable_qty(*channel, criteria=criteria, page_size=300):
+                for row in magento.iterate_export_stock_salable_qty(*channel, criteria=criteria, page_size=300,
+                                                                    at_most=len(batch)):
                     out[row.sku] = Exported(float(row.qty), bool(row.is_salable))
     except NotFound as error:
         log.warning("stock.export_unavailable", error=str(error)[:200])
