@@ -82,3 +82,14 @@ def test_check_says_to_enable_free_shipping_on_a_fresh_store(monkeypatch, db_url
     assert "free-delivery orders use freeshipping_freeshipping" in output
     assert "Stores > Configuration > Sales > Delivery Methods" in output
     assert "Offered: flatrate_flatrate" in output
+
+
+def test_check_names_the_website_setting_when_no_stock_serves_the_website(monkeypatch, db_url, fresh_sandboxes):
+    # fresh sandboxes: Mirakl allows A01 about once a day (scaled), and the module's are spent
+    result = run_check(monkeypatch, db_url, fresh_sandboxes, MARKETBRIDGE_MAGENTO_WEBSITE_CODE="nowhere",
+                       COLUMNS="2000")
+    assert result.exit_code == 1, result.output
+    output = " ".join(result.output.split())
+    assert "No MSI stock is assigned to website 'nowhere'" in output
+    assert "MARKETBRIDGE_MAGENTO_WEBSITE_CODE" in output
+    assert "no stock to try a cart on" in output

@@ -146,7 +146,10 @@ class _CheckoutTrial:
     def options(self) -> magento_models.CheckoutOptions:
         if self._options is None:
             client = self.runtime.magento
-            stock_id = self.runtime.stock_id
+            try:
+                stock_id = self.runtime.stock_id
+            except NotFound:
+                raise ValueError("no stock to try a cart on: see the MSI stock check") from None
             criteria = SearchCriteria().where("type_id", "simple").where("status", 1).page(50, 1)
             sku = next((p.sku for p in client.search_products(criteria).items
                         if client.salable_quantity(p.sku, stock_id) >= 1), None)
