@@ -95,7 +95,8 @@ def main() -> int:
     catalogue = seed_catalogue(120, 7)
     sandbox_process = None
     if args.sandbox_in_process:
-        magento = serve_in_thread(create_magento(catalogue))
+        # the store as a merchant sets it up: Free Shipping for free-delivery orders
+        magento = serve_in_thread(create_magento(catalogue, carriers=["flatrate", "freeshipping"]))
         mirakl = serve_in_thread(create_mirakl(catalogue, rate_scale=0.01))
         magento_url, mirakl_url = magento.url, mirakl.url
     else:  # its own process, so the simulators do not share the engine's interpreter lock
@@ -103,7 +104,8 @@ def main() -> int:
         sandbox_process = subprocess.Popen(
             [sys.executable, "-c", "from marketbridge.cli import main; main()", "sandbox", "--magento-port",
              str(magento_port), "--mirakl-port", str(mirakl_port), "--products", "120", "--seed", "7",
-             "--rate-scale", "0.01", "--webhook-key", str(Path(tempfile.gettempdir()) / "bench-orders-key.pem")],
+             "--rate-scale", "0.01", "--webhook-key", str(Path(tempfile.gettempdir()) / "bench-orders-key.pem"),
+             "--carriers", "flatrate,freeshipping"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(ROOT))
         magento_url, mirakl_url = f"http://127.0.0.1:{magento_port}", f"http://127.0.0.1:{mirakl_port}"
         wait_for_http(f"{mirakl_url}/_sandbox/state")

@@ -187,7 +187,9 @@ class Cluster:
              "--magento-port", str(self.magento_port), "--mirakl-port", str(self.mirakl_port),
              "--products", str(self.size.products), "--seed", str(SEED), "--rate-scale", str(self.rate_scale),
              "--webhook-url", f"http://127.0.0.1:{self.router.port}/webhooks/adobe-commerce",
-             "--webhook-key", str(self.workdir / "webhook-key.pem")],
+             "--webhook-key", str(self.workdir / "webhook-key.pem"),
+             # set up as the README asks a merchant to: free-delivery orders use Free Shipping
+             "--carriers", "flatrate,freeshipping"],
             stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir,
         )
         wait_http(f"http://127.0.0.1:{self.mirakl_port}/_sandbox/state")

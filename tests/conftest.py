@@ -135,6 +135,9 @@ def start_sandboxes(products: int = 120, seed: int = 7, **magento_kwargs: Any) -
     from marketbridge.sandbox.server import serve_in_thread
 
     catalogue = seed_catalogue(products, seed)
+    # the store as the README asks a merchant to set it up: Free Shipping enabled for the
+    # marketplace's free-delivery orders (a fresh store has only Flat Rate)
+    magento_kwargs.setdefault("carriers", ["flatrate", "freeshipping"])
     magento_app = create_magento(catalogue, **magento_kwargs)
     mirakl_app = create_mirakl(catalogue, rate_scale=0.01)
     magento = serve_in_thread(magento_app)

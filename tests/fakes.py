@@ -47,6 +47,9 @@ class FakeMagento:
         self.orders: dict[int, magento_models.Order] = {}
         self.order_reads = 0
 
+
+    def resolve_stock(self, sales_channel_type: str, sales_channel_code: str) -> magento_models.Stock:
+        return magento_models.Stock(stock_id=1, name="Default Stock")
     def add_order(self, order_id: int, ext_order_id: str | None, items: Sequence[dict[str, Any]] = ()) -> None:
         self.orders[order_id] = magento_models.Order.model_validate(
             {"entity_id": order_id, "increment_id": f"10000{order_id}", "ext_order_id": ext_order_id,

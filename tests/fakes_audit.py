@@ -171,6 +171,9 @@ class FakeAuditMagento:
         self.salable_calls: list[str] = []
         self.fail_with: Exception | None = None
 
+
+    def resolve_stock(self, sales_channel_type: str, sales_channel_code: str) -> magento_models.Stock:
+        return magento_models.Stock(stock_id=1, name="Default Stock")
     def add(self, sku: str, *, qty: float, price: float = 10.0, source: str = "main", manage_stock: bool = True,
             enabled: bool = True, salable: float | None = None) -> None:
         self.products[sku] = magento_models.Product.model_validate({

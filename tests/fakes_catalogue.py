@@ -239,6 +239,9 @@ class FakeCatalogueMagento:
         self.clock: dt.datetime | None = dt.datetime(2026, 12, 1, 9, 0, 0)
         self.searches: list[str | None] = []  # updated_since of each iterate_products call
 
+
+    def resolve_stock(self, sales_channel_type: str, sales_channel_code: str) -> magento_models.Stock:
+        return magento_models.Stock(stock_id=1, name="Default Stock")
     def add(self, sku: str, *, type_id: str = "simple", price: float | None = 25.0, status: int = 1,
             category: str = "Garden", created_at: str = "2026-12-01 10:00:00", updated_at: str | None = None,
             attributes: Mapping[str, Any] | None = None) -> magento_models.Product:

@@ -280,7 +280,10 @@ def run_demo(config: DemoConfig, say: Any = print) -> dict[str, int]:
         [*exe, "sandbox", "--magento-port", str(config.magento_port), "--mirakl-port", str(config.mirakl_port),
          "--products", str(config.products), "--seed", str(config.seed), "--rate-scale", str(config.rate_scale),
          "--webhook-url", f"http://127.0.0.1:{config.web_port}/webhooks/adobe-commerce",
-         "--webhook-key", str(config.key_path)],
+         "--webhook-key", str(config.key_path),
+         # the demo store is set up as the README asks a merchant to: free-delivery orders use
+         # Free Shipping, which a fresh store has disabled
+         "--carriers", "flatrate,freeshipping"],
         env, config.var_dir / "sandbox.log",
     )
     processes = [sandbox]

@@ -106,6 +106,17 @@ class Runtime:
         return MagentoClient.from_settings(self.settings)
 
     @cached_property
+    def stock_id(self) -> int:
+        """The MSI stock we publish, and the one Adobe Commerce reserves our orders on:
+        ``magento_stock_id`` when set, else the stock of ``magento_website_code`` by MSI's stock
+        resolver (``GET /V1/inventory/stock-resolver/website/{code}``), the way Magento resolves an
+        order's stock from its website. Asked once per process: a website moved to another stock
+        is seen after a restart. A failed ask raises and is asked again next time."""
+        if self.settings.magento_stock_id is not None:
+            return self.settings.magento_stock_id
+        return self.magento.resolve_stock("website", self.settings.magento_website_code).stock_id
+
+    @cached_property
     def mirakl(self) -> MiraklPort:
         from marketbridge.adapters.mirakl.client import MiraklClient
 

@@ -115,7 +115,13 @@ class Settings(BaseSettings):
     magento_oauth_consumer_secret: SecretStr | None = None
     magento_oauth_access_token: SecretStr | None = None
     magento_oauth_access_token_secret: SecretStr | None = None
-    magento_stock_id: int = Field(default=1, ge=1, description="MSI stock whose salable quantity we publish.")
+    magento_website_code: str = Field(
+        default="base", pattern=r"^[a-z0-9_]+$",
+        description="Website the marketplace sells from: its stock (MSI's stock resolver) is the one we publish "
+        "and the one Adobe Commerce reserves orders on.")
+    magento_stock_id: int | None = Field(
+        default=None, ge=1,
+        description="MSI stock whose salable quantity we publish; unset = the stock of magento_website_code.")
     magento_source_code: str = Field(default="default", description="MSI source used for shipments.")
     magento_timeout_seconds: PositiveSeconds = 30.0
 

@@ -72,10 +72,32 @@ def test_rows_are_magentos_salable_quantity_including_reservations():
         assert by_sku["MB-000003"].qty == client.salable_quantity("MB-000003", 1) == before - 4  # reserved
         assert by_sku["MB-000003"].is_salable is True
         assert by_sku["MB-000004"].qty == client.salable_quantity("MB-000004", 1)  # sku in: case-insensitive
-        assert (by_sku["MB-CFG-0001"].qty, by_sku["MB-CFG-0001"].is_salable) == (0, False)  # no source items
+        # a composite has no source items of its own: qty 0, is_salable from AreProductsSalable
+        assert by_sku["MB-CFG-0001"].qty == 0
+        assert by_sku["MB-CFG-0001"].is_salable is client.is_salable("MB-CFG-0001", 1)
         assert page.total_count == len(page.items) == 3  # Magento counts the page's rows
         missing = httpx2.get(
             f"{server.url}/rest/all/V1/inventory/export-stock-salable-qty/website/nowhere",
             params={"searchCriteria": ""}, headers={"Authorization": f"Bearer {TOKEN}"},
         )
         assert missing.status_code == 404
+
+
+def test_skus_not_assigned_to_the_stock_are_left_out():
+    """``PreciseExportStockProcessor`` skips a product with no source item in a source linked to
+    the stock (magento/inventory#3416): the page is short, and ``total_count`` counts its rows."""
+    with running_sandbox(products=40) as (server, _app), MagentoClient(server.url, TOKEN) as client:
+        with rest_client(server) as http:
+            http.post("/V1/inventory/source-items-delete", json={"sourceItems": [
+                {"sku": "MB-000002", "source_code": code} for code in ("default", "warehouse-2")]}).raise_for_status()
+        assert not client.source_items(["MB-000002"])
+        page = client.export_stock_salable_qty(
+            "website", "base", SearchCriteria().where("sku", ["MB-000001", "MB-000002", "MB-000003"], "in")
+        )
+        assert sorted(r.sku for r in page.items) == ["MB-000001", "MB-000003"]
+        assert page.total_count == 2
+        # what the export leaves out reads as 0 through the per-SKU call, as in Magento
+        assert client.salable_quantity("MB-000002", 1) == 0
+        rows = list(client.iterate_export_stock_salable_qty("website", "base", page_size=7))
+        assert "MB-000002" not in {r.sku for r in rows}
+        assert len(rows) == client.search_products(SearchCriteria().page(1, 1)).total_count - 1

@@ -245,6 +245,13 @@ def recorded():
                 guest=True,
             )
             raw.get("/V1/carts/1")
+            client.trial_checkout(magento_models.CartLine(sku="MB-000001", qty=1), address)
+            guest_cart = raw.post("/V1/guest-carts").json()
+            added = raw.post(f"/V1/guest-carts/{guest_cart}/items",
+                             json={"cartItem": {"sku": "MB-000001", "qty": 1, "quote_id": guest_cart}}).json()
+            raw.post(f"/V1/guest-carts/{guest_cart}/estimate-shipping-methods", json={"address": ADDRESS})
+            raw.get(f"/V1/guest-carts/{guest_cart}/payment-methods")
+            raw.delete(f"/V1/guest-carts/{guest_cart}/items/{added['item_id']}")
             direct = client.create_order_direct(
                 magento_models.OrderEntity(
                     customer_email="d@example.invalid",

@@ -33,6 +33,11 @@ def http(sandbox):
         yield client
 
 
+def enable_checkout(server, **config) -> None:
+    """Switch payment methods or carriers on, as a merchant does in the store's configuration."""
+    httpx2.post(f"{server.url}/_sandbox/checkout-config", json=config).raise_for_status()
+
+
 def set_stock(server, sku: str, qty: float, source: str = "default") -> None:
     httpx2.post(
         f"{server.url}/_sandbox/stock", json={"sku": sku, "qty": qty, "source_code": source}
@@ -617,6 +622,7 @@ def test_invoice_refund_only_for_online_methods_and_warehouse_creditmemo(sandbox
     assert refused.status_code == 400
     assert refused.json()["message"].endswith("We can't create creditmemo for the invoice.")
 
+    enable_checkout(server, payment_methods={"sandbox_gateway": True})  # the merchant's card gateway
     online = place_cart_order(http, [{"sku": sku, "qty": 2}], payment="sandbox_gateway")
     invoice_id = int(http.post(f"/V1/order/{online}/invoice", json={"capture": True}).json())
     item_id = http.get(f"/V1/orders/{online}").json()["items"][0]["item_id"]
@@ -693,9 +699,13 @@ def test_customer_cart_and_comment_status_rules(sandbox, http):
         "shipping_carrier_code": "ups",
         "shipping_method_code": "ground",
     }
+    # Magento's ShippingInformationManagement: NoSuchEntityException, i.e. 404
     unknown = http.post(f"/V1/carts/{cart}/shipping-information", json={"addressInformation": info})
-    assert unknown.status_code == 400 and unknown.json()["parameters"] == ["ups", "ground"]
+    assert unknown.status_code == 404 and unknown.json()["parameters"] == ["ups", "ground"]
     info.update(shipping_carrier_code="freeshipping", shipping_method_code="freeshipping")
+    disabled = http.post(f"/V1/carts/{cart}/shipping-information", json={"addressInformation": info})
+    assert disabled.status_code == 404  # inactive on a fresh store
+    enable_checkout(server, payment_methods={"banktransfer": True}, carriers={"freeshipping": True})
     totals = http.post(f"/V1/carts/{cart}/shipping-information", json={"addressInformation": info}).json()[
         "totals"
     ]

@@ -332,3 +332,83 @@ def test_the_cli_pushes_from_its_own_process_and_reports_each_batch_when_asked_t
     assert re.search(r"batch \d+ STO01: complete ok=\d+ errors=\d+", result.output), result.output
     assert "Done in" in result.output
     assert offer(fresh_sandboxes, sku)["quantity"] == 23
+
+
+def _unassign(boxes, sku: str) -> None:
+    """Delete every source item of ``sku``: it is no longer assigned to the stock."""
+    with httpx2.Client(base_url=f"{boxes.magento_url}/rest/all",
+                       headers={"Authorization": "Bearer sandbox-magento-token"}, timeout=10) as http:
+        body = {"sourceItems": [{"sku": sku, "source_code": c} for c in ("default", "warehouse-2")]}
+        http.post("/V1/inventory/source-items-delete", json=body).raise_for_status()
+
+
+def _order(boxes, sku: str, qty: int) -> None:
+    from marketbridge.sandbox.magento.testing import place_cart_order
+
+    with httpx2.Client(base_url=f"{boxes.magento_url}/rest/all",
+                       headers={"Authorization": "Bearer sandbox-magento-token"}, timeout=10) as http:
+        place_cart_order(http, [{"sku": sku, "qty": qty}])
+
+
+def test_full_resync_with_an_unassigned_sku_in_the_middle_reads_every_sku(rt, fresh_sandboxes):
+    """magento/inventory#3416: the export leaves an unassigned SKU out of its page. The resync
+    still reads every page, with reservations, and reads the left-out SKU as 0 without a call."""
+    boxes = fresh_sandboxes
+    rt.magento.max_page_size = 25  # several export pages over the 120-product catalogue
+    skus = simple_on_marketplace(boxes)
+    unassigned, late = skus[1], skus[-1]
+    _unassign(boxes, unassigned)
+    set_stock(boxes, late, 9)
+    _order(boxes, late, 3)
+    result = stock_poll.full_resync(rt)
+    assert result.exported == result.products_read - 1  # every page, whatever its row count
+    assert result.exact_reads == 0  # nothing read one SKU at a time
+    with rt.db.session() as session:
+        qty = dict(session.execute(select(SkuState.sku, SkuState.magento_qty)).all())
+    assert qty[late] == 6 == rt.magento.salable_quantity(late, 1)  # the 3 reserved are not offered
+    assert qty[unassigned] == 0
+
+
+def test_a_large_refresh_never_offers_what_the_export_left_out_without_reservations(migrated_db_url, fresh_sandboxes):
+    """A refresh of most of the catalogue reads the export; a SKU it did not list is read with
+    reservations (or as 0), never as its source quantity, which would offer units already sold."""
+    boxes = fresh_sandboxes
+    runtime = build_runtime(make_settings(migrated_db_url, boxes, stock_exact_read_max=0))
+    try:
+        stock_poll.full_resync(runtime)
+        runtime.magento.max_page_size = 25
+        skus = simple_on_marketplace(boxes)
+        unassigned, late = skus[1], skus[-1]
+        _unassign(boxes, unassigned)
+        set_stock(boxes, late, 9)
+        _order(boxes, late, 3)
+        with runtime.db.session() as session:
+            outbox.note_hints(session, skus, reason="test")  # more than a quarter: a whole scan
+        stock_refresh.refresh(runtime)
+        with runtime.db.session() as session:
+            qty = dict(session.execute(select(SkuState.sku, SkuState.magento_qty)).all())
+        assert qty[late] == 6 == runtime.magento.salable_quantity(late, 1)
+        assert qty[unassigned] == 0
+    finally:
+        runtime.close()
+
+
+def test_the_published_stock_is_the_stock_of_the_website_orders_reserve_on(rt, fresh_sandboxes):
+    """A merchant who sells from a stock of its own: the resync reads the stock the configured
+    website resolves to, where Adobe Commerce reserves the website's orders, not stock 1."""
+    from tests.contract.test_magento_stock_resolver import move_website_to_a_new_stock
+
+    boxes = fresh_sandboxes
+    sku = simple_on_marketplace(boxes)[2]
+    set_stock(boxes, sku, 10)
+    set_stock(boxes, sku, 6, source="warehouse-2")
+    with httpx2.Client(base_url=f"{boxes.magento_url}/rest/all",
+                       headers={"Authorization": "Bearer sandbox-magento-token"}, timeout=10) as http:
+        stock_id = move_website_to_a_new_stock(http)
+    _order(boxes, sku, 4)
+    assert rt.settings.magento_stock_id is None and rt.settings.magento_website_code == "base"
+    stock_poll.full_resync(rt)
+    assert rt.stock_id == stock_id
+    with rt.db.session() as session:
+        qty = dict(session.execute(select(SkuState.sku, SkuState.magento_qty)).all())
+    assert qty[sku] == 6 - 4 == rt.magento.salable_quantity(sku, stock_id)

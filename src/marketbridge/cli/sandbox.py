@@ -30,6 +30,14 @@ def sandbox(
     commit_after_webhook: Annotated[
         bool, typer.Option(help="Deliver *_save_after hooks before the save is visible, as Magento does.")
     ] = False,
+    payment_methods: Annotated[
+        str, typer.Option(help="Payment methods the simulated store has enabled (comma-separated). "
+                               "A fresh Adobe Commerce store: checkmo,free.")
+    ] = "checkmo,free",
+    carriers: Annotated[
+        str, typer.Option(help="Carriers the simulated store has enabled (comma-separated). A fresh store: flatrate; "
+                               "marketbridge's free-delivery orders need freeshipping too.")
+    ] = "flatrate",
 ) -> None:
     """Serve both simulators on loopback until Ctrl-C (Magento under /rest/<store>/V1, Mirakl under /api)."""
     from pathlib import Path
@@ -46,6 +54,8 @@ def sandbox(
     magento = create_magento(
         catalogue, webhook_url=webhook_url, webhook_private_key_path=webhook_key if webhook_url else None,
         webhook_mode=webhook_mode, commit_after_webhook=commit_after_webhook,
+        payment_methods=[c.strip() for c in payment_methods.split(",") if c.strip()],
+        carriers=[c.strip() for c in carriers.split(",") if c.strip()],
     )
     mirakl = create_mirakl(catalogue, rate_scale=rate_scale)
     err_console.print(

@@ -63,6 +63,7 @@ class MagentoPort(Protocol):
         *,
         criteria: SearchCriteria | None = None,
         page_size: int = 300,
+        at_most: int | None = None,
     ) -> Iterator[magento_models.StockSalableQty]:
         """Every row, offset-paged in product ``entity_id`` order (the rows carry no id to keyset
         on), stopping on a short page: ``total_count`` cannot tell the end, it is the page's size.
@@ -72,6 +73,10 @@ class MagentoPort(Protocol):
     def sources(self) -> list[magento_models.Source]: ...
 
     def stocks(self) -> list[magento_models.Stock]: ...
+
+    def resolve_stock(self, sales_channel_type: str, sales_channel_code: str) -> magento_models.Stock:
+        """The stock a sales channel (``website``, code) is assigned to (MSI's stock resolver)."""
+        ...
 
     def stock_source_links(self, stock_id: int | None = None) -> list[magento_models.StockSourceLink]: ...
 
@@ -112,6 +117,11 @@ class MagentoPort(Protocol):
         increment id must be resent or Magento generates a new one). If placement times out, the
         cart is re-read: an inactive cart with ``reserved_order_id`` means the order exists.
         """
+        ...
+
+    def trial_checkout(self, line: magento_models.CartLine,
+                       address: magento_models.Address) -> magento_models.CheckoutOptions:
+        """Shipping rates and payment methods a test cart is offered; places nothing."""
         ...
 
     def set_ext_order_id(self, order_id: int, ext_order_id: str) -> magento_models.Order: ...

@@ -41,6 +41,7 @@ from marketbridge.adapters.errors import (
 )
 from marketbridge.adapters.metrics import record_call
 
+from . import checkout
 from . import models as magento_models
 from .criteria import SearchCriteria, chunks
 from .oauth import OAuth1Credentials, authorization_header
@@ -417,20 +418,35 @@ class MagentoClient:
         *,
         criteria: SearchCriteria | None = None,
         page_size: int = 300,
+        at_most: int | None = None,
     ) -> Iterator[magento_models.StockSalableQty]:
-        """Every row, offset-paged in product ``entity_id`` order (the rows carry no id to keyset
-        on), stopping on a short page: ``total_count`` cannot tell the end, it is the page's size."""
+        """Every row, offset-paged in product ``entity_id`` order (the rows carry no id to keyset on).
+
+        The export pages the *product* repository, then drops every product not assigned to the
+        stock (``PreciseExportStockProcessor`` skips on ``SkuIsNotAssignedToStockException``), and
+        its ``total_count`` is the row count of the page (magento/inventory#3416). So neither a
+        short page nor an empty one is the end: one unassigned SKU makes a page short, a page of
+        unassigned SKUs is empty. The number of pages comes from the product count under the same
+        filter (``GET /V1/products`` with ``pageSize=1``), and every page up to it is read.
+        Products created during the scan land past the end (``entity_id`` order) and a deletion
+        can shift one product out of the window: callers read the SKUs the export did not list
+        another way (``services.stock.reading``). ``at_most``: a bound the caller knows on the
+        products the filter matches (the length of a ``sku in`` list), which saves the count."""
         base = criteria.copy() if criteria else SearchCriteria()
         base.sort_orders = [("entity_id", "ASC")]
         size = self._page_size(page_size)
+        if at_most is not None:
+            total = at_most
+        else:
+            counted = base.copy().page(1, 1)
+            counted.sort_orders = []
+            total = self.search_products(counted).total_count
         page = 1
-        while True:
+        while (page - 1) * size < total:
             result = self.export_stock_salable_qty(
                 sales_channel_type, sales_channel_code, base.copy().page(size, page)
             )
             yield from result.items
-            if len(result.items) < size:
-                return
             page += 1
 
     def save_source_items(self, items: list[magento_models.SourceItemInput]) -> None:
@@ -441,6 +457,17 @@ class MagentoClient:
 
     def stocks(self) -> list[magento_models.Stock]:
         return self._search("/V1/inventory/stocks", SearchCriteria(), magento_models.Stock).items
+
+    def resolve_stock(self, sales_channel_type: str, sales_channel_code: str) -> magento_models.Stock:
+        """``GET /V1/inventory/stock-resolver/{type}/{code}``: the stock a sales channel (type
+        ``website``) is assigned to, as MSI resolves it for an order of that website; 404 "No linked
+        stock found" when none is."""
+        data = self._call(
+            "GET",
+            "/V1/inventory/stock-resolver/{type}/{code}",
+            path_params={"type": sales_channel_type, "code": sales_channel_code},
+        )
+        return _parse(magento_models.Stock, data)
 
     def stock_source_links(self, stock_id: int | None = None) -> list[magento_models.StockSourceLink]:
         criteria = SearchCriteria()
@@ -518,6 +545,11 @@ class MagentoClient:
     ) -> int:
         """Quote flow (reserves stock, Magento computes totals) → order entity id.
 
+        The payment method is ``payment_method`` when the store offers it for the cart (the
+        ``payment_methods`` ``shipping-information`` answers), ``free`` when the total is 0;
+        otherwise, and for a carrier the store does not offer, a :class:`Rejected` that says what
+        to enable (see :mod:`.checkout`).
+
         The cart API cannot carry ``ext_order_id``; when given it is written right after placement
         with ``POST /V1/orders {"entity": {"entity_id", "increment_id", "ext_order_id"}}`` (the
         increment id must be resent or Magento generates a new one). If placement times out, the
@@ -550,13 +582,21 @@ class MagentoClient:
             shipping_carrier_code=carrier_code,
             shipping_method_code=method_code,
         )
-        self._call(
-            "POST",
-            prefix + "/shipping-information",
-            path_params=ids,
-            body={"addressInformation": info.payload()},
-        )
-        payment = magento_models.PaymentMethod(method=payment_method).payload()
+        try:
+            details = self._call(
+                "POST",
+                prefix + "/shipping-information",
+                path_params=ids,
+                body={"addressInformation": info.payload()},
+            )
+        except NotFound as error:
+            refused = checkout.carrier_refused(error, carrier_code, method_code)
+            if refused is None:
+                raise
+            raise refused from error
+        offered = _parse(magento_models.PaymentDetails, details or {})
+        chosen = checkout.choose_payment_method(payment_method, offered)
+        payment = magento_models.PaymentMethod(method=chosen).payload()
         try:
             if guest:
                 order_ref = self._call(
@@ -583,6 +623,12 @@ class MagentoClient:
         if ext_order_id is not None:
             self.set_ext_order_id(order_id, ext_order_id)
         return order_id
+
+    def trial_checkout(self, line: magento_models.CartLine,
+                       address: magento_models.Address) -> magento_models.CheckoutOptions:
+        """Shipping rates and payment methods a test cart is offered; places nothing (see
+        :func:`.checkout.trial_checkout`)."""
+        return checkout.trial_checkout(self, line, address)
 
     def set_ext_order_id(self, order_id: int, ext_order_id: str) -> magento_models.Order:
         order = self.get_order(order_id)

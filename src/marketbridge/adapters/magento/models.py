@@ -451,6 +451,25 @@ class PaymentMethodInfo(ReadModel):
     title: str | None = None
 
 
+class ShippingMethod(ReadModel):
+    """A row of ``estimate-shipping-methods`` (``quote-data-shipping-method-interface``)."""
+
+    carrier_code: str
+    method_code: str | None = None
+    carrier_title: str | None = None
+    method_title: str | None = None
+    amount: float | None = None
+    available: bool = True
+    error_message: str | None = None
+
+
+class CheckoutOptions(ReadModel):
+    """What a store offers a test cart: shipping rates for an address and payment methods."""
+
+    shipping_methods: list[ShippingMethod] = Field(default_factory=list)
+    payment_methods: list[PaymentMethodInfo] = Field(default_factory=list)
+
+
 class PaymentDetails(ReadModel):
     payment_methods: list[PaymentMethodInfo] = Field(default_factory=list)
     totals: Totals = Field(default_factory=Totals)

@@ -25,7 +25,7 @@ import random
 import re
 import secrets
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,13 +35,14 @@ from fastapi.responses import Response
 
 from marketbridge.sandbox.catalogue import SeedProduct, seed_catalogue
 
-from . import routes, sales
+from . import cart_routes, routes, sales  # noqa: F401  (cart_routes registers its routes on import)
 from .catalog import COMPOSITE_TYPES, Product
 from .commit import PendingCommit, emitter
 from .errors import NO_ROUTE, NOT_AUTHORIZED, ApiError, bad_request, invalid_value, required
 from .oauth import OAuthConfig, OAuthVerifier
 from .search import InputLimits, filter_fields, parse_fields
 from .state import DEFAULT_SOURCE, SandboxState, SourceItem, gc_paused, utc_now
+from .store_config import CARRIER_RATES, FRESH_STORE_CARRIERS, FRESH_STORE_PAYMENT, PAYMENT_TITLES
 from .webhooks import WebhookDispatcher, load_or_create_private_key
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,8 @@ def create_app(
     webhook_hooks: set[str] | None = None,
     commit_after_webhook: bool = False,
     commit_delay_seconds: float = 2.0,
+    payment_methods: Iterable[str] | None = None,
+    carriers: Iterable[str] | None = None,
 ) -> FastAPI:
     """Build a fresh simulator. ``app.state.sandbox`` is the :class:`SandboxState`.
 
@@ -138,13 +141,21 @@ def create_app(
     (Adobe I/O Events CloudEvents to ``webhook_url``, signed with ``webhook_private_key_path`` and
     a second key beside it). ``commit_after_webhook``: a ``*_save_after`` hook is delivered
     before the save is visible, which becomes so ``commit_delay_seconds`` after the answer
-    (:mod:`.commit`)."""
+    (:mod:`.commit`).
+
+    ``payment_methods`` and ``carriers``: the codes the store has enabled; None keeps a fresh
+    store's (``checkmo`` and ``free``; ``flatrate``), see :mod:`.store_config`."""
     if catalogue is None:
         with gc_paused():
             catalogue = seed_catalogue(products, seed)
     state = SandboxState(catalogue)
     if input_limits:
         state.input_limits = InputLimits()
+    if payment_methods is not None or carriers is not None:
+        state.checkout.update({
+            "payment_methods": {c: c in set(payment_methods or FRESH_STORE_PAYMENT) for c in PAYMENT_TITLES},
+            "carriers": {c: c in set(carriers or FRESH_STORE_CARRIERS) for c, _ in CARRIER_RATES},
+        })
     verifier = OAuthVerifier(oauth or OAuthConfig())
     faults = Faults()
     stores = STORE_CODES | (store_codes or set())
@@ -447,6 +458,13 @@ def _control_routes(app: FastAPI, state: SandboxState, faults: Faults) -> None:
         state.emit("observer.catalog_product_save_after", {"product": rendered})
         return rendered
 
+    def checkout_config(payload: dict[str, Any]) -> Any:
+        """The merchant's Stores > Configuration > Sales: enable or disable payment methods and
+        carriers (``{"payment_methods": {"banktransfer": true}, "carriers": {...}}``)."""
+        return state.checkout.update(payload)
+
+    app.add_api_route("/_sandbox/checkout-config", guarded(checkout_config), methods=["POST"],
+                      include_in_schema=False)
     app.add_api_route("/_sandbox/stock", guarded(warehouse_stock), methods=["POST"], include_in_schema=False)
     app.add_api_route("/_sandbox/ship", guarded(warehouse_ship), methods=["POST"], include_in_schema=False)
     app.add_api_route(

@@ -384,6 +384,14 @@ def _save_stock(ctx: Ctx, stock_id: int | None) -> int:
     channels = (data.get("extension_attributes") or {}).get("sales_channels")
     if isinstance(channels, list):
         stock["extension_attributes"] = {"sales_channels": channels}
+        # a sales channel belongs to one stock (inventory_stock_sales_channel is keyed by type and
+        # code): assigning a website to this stock takes it off the one it was on
+        taken = {(c.get("type"), c.get("code")) for c in channels if isinstance(c, dict)}
+        for other_id, other in st.stocks.items():
+            if other_id != stock_id:
+                ext = other.setdefault("extension_attributes", {})
+                ext["sales_channels"] = [c for c in ext.get("sales_channels") or []
+                                         if (c.get("type"), c.get("code")) not in taken]
     st.stocks[stock_id] = stock
     return stock_id
 
@@ -599,11 +607,7 @@ def are_salable(ctx: Ctx) -> Any:
 
 
 def _stock_for_channel(st: SandboxState, channel_type: str, channel_code: str) -> dict[str, Any]:
-    for stock in st.stocks.values():
-        for channel in (stock.get("extension_attributes") or {}).get("sales_channels") or []:
-            if channel.get("type") == channel_type and channel.get("code") == channel_code:
-                return stock
-    raise ApiError(404, "No linked stock found", None)
+    return st.stock_for_channel(channel_type, channel_code)
 
 
 @route("GET", "/V1/inventory/stock-resolver/{type}/{code}", "Magento_InventorySalesApi::stock")
@@ -611,23 +615,27 @@ def stock_resolver(ctx: Ctx) -> Any:
     return _stock_for_channel(ctx.state, ctx.params["type"], ctx.params["code"])
 
 
-def _export_row(st: SandboxState, product: Product, stock_id: int) -> dict[str, Any]:
-    """One row as Magento's ``PreciseExportStockProcessor`` builds it (InventoryExportStock):
+def _export_row(st: SandboxState, product: Product, stock_id: int) -> dict[str, Any] | None:
+    """One row as Magento's ``PreciseExportStockProcessor::getItem`` builds it
+    (magento/inventory ``InventoryExportStock/Model/PreciseExportStockProcessor.php``), in its
+    order of checks:
 
-    * ``manage_stock = 0``: ``qty`` is the DI-configured quantity for unmanaged stock, ``null`` by
-      default, cast to float: 0; ``is_salable`` from ``IsProductSalable``;
-    * no source item in a source linked to the stock (composites have none): 0, not salable;
-    * otherwise ``GetProductSalableQty`` (reservations and ``min_qty`` included) and
-      ``IsProductSalable``.
+    1. no source-item management (composites): ``qty`` 0, ``is_salable`` from ``AreProductsSalable``;
+    2. ``manage_stock = 0``: ``qty`` is the DI-configured quantity for unmanaged stock, ``null``
+       by default, cast to float: 0; ``is_salable`` hard-coded true;
+    3. not assigned to the stock (no source item, whatever its status or quantity, in a source
+       linked to the stock): ``SkuIsNotAssignedToStockException``, caught by the caller, and
+       **the product is left out of the page** (None here);
+    4. otherwise ``GetProductSalableQty`` (reservations and ``min_qty`` included) and
+       ``AreProductsSalable``.
     """
+    if product.type_id in COMPOSITE_TYPES:
+        return {"sku": product.sku, "qty": 0, "is_salable": st.is_salable(product.sku, stock_id)}
     if not product.manage_stock:
-        return {"sku": product.sku, "qty": 0, "is_salable": st.is_salable(product.sku, stock_id)}
+        return {"sku": product.sku, "qty": 0, "is_salable": True}
     linked = st.stock_sources.get(stock_id, set())
-    assigned = any(code in linked for code in st.source_items.get(product.sku, {}))
-    if not assigned:
-        return {"sku": product.sku, "qty": 0, "is_salable": False}
-    if product.type_id in COMPOSITE_TYPES:  # no source-item management: qty null, cast to 0
-        return {"sku": product.sku, "qty": 0, "is_salable": st.is_salable(product.sku, stock_id)}
+    if not any(code in linked for code in st.source_items.get(product.sku, {})):
+        return None
     return {
         "sku": product.sku,
         "qty": _num(st.salable_quantity(product.sku, stock_id)),
@@ -642,8 +650,9 @@ def _export_row(st: SandboxState, product: Product, stock_id: int) -> dict[str, 
 )
 def export_stock_salable_qty(ctx: Ctx) -> Any:
     """Salable quantity of a page of *products* (the searchCriteria is the product repository's:
-    fields, sort and paging are those of ``GET /V1/products``). As in Magento, ``total_count`` is
-    the number of rows on this page, not the number of matching products."""
+    fields, sort and paging are those of ``GET /V1/products``). As in Magento, products not
+    assigned to the stock are left out of the page, and ``total_count`` is the number of rows on
+    this page, not the number of matching products (magento/inventory#3416)."""
     st = ctx.state
     stock = _stock_for_channel(st, ctx.params["salesChannelType"], ctx.params["salesChannelCode"])
     stock_id = int(stock["stock_id"])
@@ -651,7 +660,8 @@ def export_stock_salable_qty(ctx: Ctx) -> Any:
     rows, ids = st.product_rows()
     page, _total = apply(rows, criteria, _product_getter, sorted_by="entity_id", sorted_keys=ids,
                          lookup=lambda name, keys: _products_by_sku(st, name, keys))
-    items = [_export_row(st, product, stock_id) for product in page]
+    rows_out = (_export_row(st, product, stock_id) for product in page)
+    items = [row for row in rows_out if row is not None]  # unassigned products are left out
     return result(items, criteria, len(items))
 
 

@@ -24,23 +24,14 @@ from typing import Any, cast
 
 from .catalog import COMPOSITE_TYPES, Product
 from .errors import ApiError, bad_request, not_found_entity, not_found_product, required, type_error
-from .state import DEFAULT_SOURCE, DEFAULT_STOCK_ID, SandboxState, _num, utc_now
+from .state import DEFAULT_SOURCE, SandboxState, _num, utc_now
+from .store_config import PAYMENT_TITLES
 
 CURRENCY = "GBP"
 CURRENCY_SYMBOL = "£"
-OFFLINE_METHODS = {
-    "checkmo": "Check / Money order",
-    "banktransfer": "Bank Transfer Payment",
-    "cashondelivery": "Cash On Delivery",
-    "purchaseorder": "Purchase Order",
-    "free": "No Payment Information Required",
-}
+OFFLINE_METHODS = {c: t for c, t in PAYMENT_TITLES.items() if c != "sandbox_gateway"}
 # A gateway-like method whose invoices can be refunded online (POST /V1/invoice/{id}/refund).
-ONLINE_METHODS = {"sandbox_gateway": "Sandbox Card Gateway"}
-CARRIERS = {
-    ("flatrate", "flatrate"): ("Flat Rate - Fixed", 5.0),
-    ("freeshipping", "freeshipping"): ("Free Shipping - Free", 0.0),
-}
+ONLINE_METHODS = {"sandbox_gateway": PAYMENT_TITLES["sandbox_gateway"]}
 STATUS_OF_STATE = {
     "new": "pending",
     "processing": "processing",
@@ -232,7 +223,7 @@ def add_cart_item(state: SandboxState, cart: dict[str, Any], body: Any) -> dict[
     # stock check over every stock-bearing product of the line
     for stocked, per_unit in _stocked_parts(product, quote_item):
         if stocked.manage_stock and not state.is_salable(
-            stocked.sku, DEFAULT_STOCK_ID, per_unit * qty + _in_cart(cart, stocked.sku)
+            stocked.sku, state.sales_stock_id(), per_unit * qty + _in_cart(cart, stocked.sku)
         ):
             raise bad_request("The requested qty is not available")
     cart["items"].append(quote_item)
@@ -368,27 +359,27 @@ def set_shipping_information(state: SandboxState, cart: dict[str, Any], body: An
     method = str(info.get("shipping_method_code") or "")
     if not carrier or not method:
         raise bad_request("The shipping method is missing. Select the shipping method and try again.")
-    rate = CARRIERS.get((carrier, method))
-    if rate is None:
-        raise bad_request("Carrier with such method not found: %1, %2", [carrier, method])
     if not cart["items"]:
         raise bad_request(
             "The shipping method can't be set for an empty cart. Add an item to cart and try again."
         )
+    # only a carrier the store has enabled, with a rate for this cart; else 404 as in Magento
+    subtotal = sum(line["price"] * line["qty"] for line in cart["items"])
+    items_qty = sum(line["qty"] for line in cart["items"])
+    rate = state.checkout.rate(carrier, method, subtotal, items_qty)
     cart["shipping"] = {
         "address": shipping,
         "carrier": carrier,
         "method": method,
-        "title": rate[0],
-        "rate": rate[1],
+        "title": f"{rate['carrier_title']} - {rate['method_title']}",
+        "rate": rate["amount"] / items_qty if items_qty else 0.0,
     }
     cart["billing_address"] = billing
     if not cart["email"] and shipping.get("email"):
         cart["email"] = shipping["email"]
-    methods = [
-        {"code": c, "title": t} for c, t in {**OFFLINE_METHODS, **ONLINE_METHODS}.items() if c != "free"
-    ]
-    return {"payment_methods": methods, "totals": _cart_totals(cart)}
+    totals = _cart_totals(cart)
+    methods = state.checkout.available_payment_methods(float(totals["grand_total"]))
+    return {"payment_methods": methods, "totals": totals}
 
 
 def place_order(
@@ -400,23 +391,25 @@ def place_order(
     billing: Any = None,
 ) -> int:
     method = str(payment.get("method") or "")
-    if method not in OFFLINE_METHODS and method not in ONLINE_METHODS:
-        raise bad_request("The requested Payment Method is not available.")
     if not cart["items"]:
         raise bad_request("Unable to place order: %1", ["The quote is empty."])
     if cart["shipping"] is None:
         raise bad_request("The shipping method is missing. Select the shipping method and try again.")
+    # an enabled method, available for this total (free only at 0, and only free at 0)
+    state.checkout.check_payment(method, float(_cart_totals(cart)["grand_total"]))
     if billing:
         cart["billing_address"] = _address(billing, "billing")
     email = email or cart["email"] or (cart["billing_address"] or {}).get("email")
     if not email:
         raise bad_request("The customer email is missing. Enter and try again.")
-    # re-check stock at placement (another order may have taken it meanwhile)
+    # re-check stock at placement (another order may have taken it meanwhile), on the stock of
+    # the store's website, which the reservations below go to as well
+    stock_id = state.sales_stock_id()
     for line in cart["items"]:
         product = state.products[line["product"]]
         for stocked, per in _stocked_parts(product, line):
             if stocked.manage_stock and not state.is_salable(
-                stocked.sku, DEFAULT_STOCK_ID, per * line["qty"]
+                stocked.sku, stock_id, per * line["qty"]
             ):
                 raise bad_request("Not all of your products are available in the requested quantity.")
     order_id = state.next_id("order")
@@ -480,12 +473,12 @@ def place_order(
         quote_id=cart["id"],
     )
     state.orders[order_id] = order
-    state.order_meta[order_id] = {"reserved": True, "stock_id": DEFAULT_STOCK_ID, "refunded_unshipped": {}}
+    state.order_meta[order_id] = {"reserved": True, "stock_id": stock_id, "refunded_unshipped": {}}
     for item in items:
         if _is_stocked_leaf(state, order, item):
             state.reserve(
                 item["sku"],
-                DEFAULT_STOCK_ID,
+                stock_id,
                 -float(item["qty_ordered"]),
                 "order_placed",
                 order_id,
@@ -663,7 +656,7 @@ def _new_order(
                     },
                 },
                 "items": items,
-                "stock_id": DEFAULT_STOCK_ID,
+                "stock_id": state.sales_stock_id(),
             }
         ]
     return order
@@ -818,7 +811,7 @@ def save_order(state: SandboxState, body: Any) -> dict[str, Any]:
             order[key] = entity[key]
     order["increment_id"] = increment
     state.orders[order_id] = order
-    state.order_meta[order_id] = {"reserved": False, "stock_id": DEFAULT_STOCK_ID, "refunded_unshipped": {}}
+    state.order_meta[order_id] = {"reserved": False, "stock_id": state.sales_stock_id(), "refunded_unshipped": {}}
     state.emit("observer.sales_order_save_after", {"order": _order_event(order)})
     return order
 

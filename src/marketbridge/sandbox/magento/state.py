@@ -35,6 +35,7 @@ from .catalog import (
 )
 from .errors import ApiError, not_found_product
 from .search import InputLimits, sort_key
+from .store_config import CheckoutConfig
 
 DEFAULT_SOURCE = "default"
 SECOND_SOURCE = "warehouse-2"
@@ -97,6 +98,7 @@ class SandboxState:
         self.links: dict[tuple[int, str], int] = {}  # (stock_id, source_code) -> priority
         self.stock_sources: dict[int, set[str]] = {}
         self.source_items: dict[str, dict[str, SourceItem]] = {}  # sku -> source_code -> item
+        self.checkout = CheckoutConfig()  # enabled payment methods and carriers (a fresh store's)
         self.reservations: list[dict[str, Any]] = []
         self.reserved: dict[tuple[str, int], float] = {}
         self.customers: dict[int, dict[str, Any]] = {
@@ -433,6 +435,21 @@ class SandboxState:
             "is_decimal_divided": False,
             "stock_status_changed_auto": 0,
         }
+
+    def stock_for_channel(self, channel_type: str, channel_code: str) -> dict[str, Any]:
+        """The stock a sales channel is assigned to, as ``StockResolverInterface`` finds it
+        (``GET /V1/inventory/stock-resolver/{type}/{code}``); 404 "No linked stock found"."""
+        for stock in self.stocks.values():
+            for channel in (stock.get("extension_attributes") or {}).get("sales_channels") or []:
+                if channel.get("type") == channel_type and channel.get("code") == channel_code:
+                    return stock
+        raise ApiError(404, "No linked stock found", None)
+
+    def sales_stock_id(self) -> int:
+        """The stock an order of the store reserves on and is checked against: MSI resolves it
+        from the store's *website* (``GetStockBySalesChannelCache`` / ``StockResolver``), not the
+        default stock. The simulated store has one website, ``base`` (store 1)."""
+        return int(self.stock_for_channel("website", WEBSITE_CODE)["stock_id"])
 
     def stock_or_404(self, stock_id: int) -> dict[str, Any]:
         stock = self.stocks.get(stock_id)

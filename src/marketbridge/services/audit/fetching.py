@@ -58,7 +58,7 @@ class MagentoSide:
 def fetch_magento(runtime: Runtime, progress: Progress = _noop) -> MagentoSide:
     """Every product with the quantity and price the marketplace should show."""
     client = runtime.magento
-    stock_id = runtime.settings.magento_stock_id
+    stock_id = runtime.stock_id
     linked_sources = {link.source_code for link in client.stock_source_links(stock_id)}
     salable: dict[str, float] = {}
     done = 0
@@ -214,7 +214,7 @@ def confirm_quantities(runtime: Runtime, drifts: list[Drift]) -> list[Drift]:
             product = catalogue_service.catalogue_product(detail)
             stock_item = detail.extension_attributes.stock_item
             manage = bool(stock_item.manage_stock) if stock_item is not None and stock_item.manage_stock is not None else True
-            salable = client.salable_quantity(drift.magento_sku, runtime.settings.magento_stock_id) if manage else None
+            salable = client.salable_quantity(drift.magento_sku, runtime.stock_id) if manage else None
             if salable is not None:
                 salable -= sold.get(drift.magento_sku, 0.0)
         except RemoteError as error:

@@ -140,7 +140,7 @@ def prepare(runtime: Runtime, skus: Sequence[str]) -> PrepareResult:
 
 def _salable(runtime: Runtime, sku: str) -> float | None:
     try:
-        return runtime.magento.salable_quantity(sku, runtime.settings.magento_stock_id)
+        return runtime.magento.salable_quantity(sku, runtime.stock_id)
     except RemoteError as error:
         log.warning("catalogue.salable_unreadable", sku=sku, error=str(error))
         return None

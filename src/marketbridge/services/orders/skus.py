@@ -123,7 +123,7 @@ def price_rules(stock: StockRecords) -> list[Rule]:
 
 
 def _salable(runtime: Runtime, catalog: Catalog, product: magento_models.Product) -> float:
-    stock_id = runtime.settings.magento_stock_id
+    stock_id = runtime.stock_id
     if product.type_id == "bundle":
         parts = [(link.sku, link.qty or 1.0) for option in runtime.magento.bundle_options(product.sku)
                  for link in option.product_links if link.is_default]

@@ -93,7 +93,7 @@ def poll(runtime: Runtime, *, overlap_seconds: float = 120.0, known_only: bool =
         products_since = _cursor(session, CURSOR_PRODUCTS, default_since)
 
     def read_source_items() -> dict[str, reading.Physical]:
-        return reading.read_physical(magento, None, reading.read_topology(magento, runtime.settings.magento_stock_id))
+        return reading.read_physical(magento, None, reading.read_topology(magento, runtime.stock_id))
 
     def read_products() -> tuple[dict[str, reading.ProductRead], str | None]:
         if first_poll:
@@ -192,7 +192,7 @@ def full_resync(runtime: Runtime, *, progress: Progress | None = None) -> Resync
     report = progress or (lambda phase, advance, total: None)
     report("products", 0, None)
     report("stock", 0, None)
-    topology = reading.read_topology(magento, settings.magento_stock_id)
+    topology = reading.read_topology(magento, runtime.stock_id)
     # Products and source items are independent reads: overlap them (our parsing runs while
     # Adobe Commerce prepares the other page).
     with ThreadPoolExecutor(max_workers=3) as pool:
@@ -200,7 +200,8 @@ def full_resync(runtime: Runtime, *, progress: Progress | None = None) -> Resync
                                       progress=lambda n: report("products", n, None))
         physical_future = pool.submit(reading.read_physical, magento, None, topology,
                                       progress=lambda n: report("stock", n, None))
-        export_future = (pool.submit(reading.read_salable_export, magento, settings.magento_stock_id)
+        export_future = (pool.submit(reading.read_salable_export, magento, runtime.stock_id,
+                                     website=settings.magento_website_code)
                          if settings.stock_salable_read == "export" else None)
         products = products_future.result()
         physical = physical_future.result()
@@ -210,23 +211,29 @@ def full_resync(runtime: Runtime, *, progress: Progress | None = None) -> Resync
         states = repo.reservation_flags()
         min_qty = repo.min_quantities()
         unmanaged = repo.unmanaged_skus()
+    left_out: dict[str, float] = {}
+    left_reads = 0
     if exported is not None:
         blind = export_blind_spots(exported, {s: p.type_id for s, p in products.items()}, unmanaged)
         if blind:  # learn manage_stock (and min_qty) where the export cannot tell: a few SKUs
             products.update(reading.read_product_details(magento, sorted(blind), settings.stock_read_concurrency))
-        # Magento's export already counts reservations: read exactly only what it cannot say
-        # (unmanaged stock) or did not list (a product created between the two reads).
+        # Magento's export already counts reservations. What it did not list (not assigned to the
+        # stock, or created between the two reads) is read by read_left_out: 0 without a call
+        # when nothing is in stock, else exactly, never computed without reservations.
         out.exported = len(exported)
-        exact = {s for s in products if s not in exported}
+        left = [s for s in products if s not in exported and products[s].type_id not in COMPOSITE_TYPES]
+        left_out, left_reads = reading.read_left_out(magento, left, physical, runtime.stock_id,
+                                                     settings.stock_read_concurrency)
+        exact = set()
     else:
         exact = reading.skus_on_open_orders(magento) | {s for s, flag in states.items() if flag}
     if settings.stock_salable_read == "exact":
         exact = set(products)
     exact = {s for s in exact if s in products and products[s].type_id not in COMPOSITE_TYPES}
     report("exact", 0, len(exact))
-    exact_values = reading.read_salable_exact(magento, sorted(exact), settings.magento_stock_id,
+    exact_values = reading.read_salable_exact(magento, sorted(exact), runtime.stock_id,
                                               settings.stock_read_concurrency)
-    out.exact_reads = len(exact_values)
+    out.exact_reads = len(exact_values) + left_reads
     readings: list[Reading] = []
     for sku, product in products.items():
         phys = physical.get(sku)
@@ -242,6 +249,9 @@ def full_resync(runtime: Runtime, *, progress: Progress | None = None) -> Resync
             elif sku in exact_values:
                 item.salable = exact_values[sku]
                 item.reservations_suspected = item.salable is not None and abs(item.salable - computed) > 1e-9
+            elif sku in left_out:
+                item.salable = left_out[sku]
+                item.reservations_suspected = abs(item.salable - computed) > 1e-9
             else:
                 item.salable = computed
         readings.append(item)

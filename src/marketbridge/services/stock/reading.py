@@ -13,9 +13,10 @@ call per SKU (50,000 calls for a full resync), so in ``bulk`` mode we compute it
 ``export`` mode (the default) reads salable quantities in bulk from Magento's own
 ``export-stock-salable-qty/{type}/{code}`` (InventoryExportStock): 300 SKUs a call, computed by
 ``GetProductSalableQty`` — reservations and ``min_qty`` included — so no per-SKU read is needed for
-SKUs on open orders. Its one blind spot: unmanaged stock (and composites) come back as ``qty 0``
-with ``is_salable true``; those fall back to the computed value. A store without the endpoint (404)
-falls back to ``bulk``. Source items are still scanned for the per-SKU fingerprints the poll diffs.
+SKUs on open orders. Its blind spots: unmanaged stock (and composites) come back as ``qty 0``
+with ``is_salable true``, and fall back to the computed value; products not assigned to the stock
+are left out of their page (magento/inventory#3416) and are read by :func:`read_left_out`, never
+computed. A store without the endpoint (404) falls back to ``bulk``. Source items are still scanned for the per-SKU fingerprints the poll diffs.
 
 ``exact`` mode reads every SKU with the per-SKU call (slower, no assumption).
 """
@@ -215,22 +216,26 @@ class Exported:
         return self.qty
 
 
-def sales_channel(magento: MagentoPort, stock_id: int) -> tuple[str, str] | None:
-    """The first sales channel (``website``, code) assigned to the stock; None if it has none."""
+def sales_channel(magento: MagentoPort, stock_id: int, website: str | None = None) -> tuple[str, str] | None:
+    """The sales channel the export is asked for: the configured website when the stock serves
+    it, else the stock's first website channel; None if the stock has none."""
     for stock in magento.stocks():
         if stock.stock_id == stock_id:
-            for channel in stock.extension_attributes.sales_channels:
-                return channel.type, channel.code
+            channels = [(c.type, c.code) for c in stock.extension_attributes.sales_channels]
+            if website is not None and ("website", website) in channels:
+                return "website", website
+            return channels[0] if channels else None
     return None
 
 
 def read_salable_export(magento: MagentoPort, stock_id: int, skus: Sequence[str] | None = None,
-                        *, progress: Any = None) -> dict[str, Exported] | None:
+                        *, website: str | None = None, progress: Any = None) -> dict[str, Exported] | None:
     """Salable quantities of every product (or of ``skus``) from ``export-stock-salable-qty``.
 
     None when it cannot be used: the stock has no sales channel, or the store does not serve the
-    endpoint (404, e.g. the InventoryExportStock module is disabled)."""
-    channel = sales_channel(magento, stock_id)
+    endpoint (404, e.g. the InventoryExportStock module is disabled). Products not assigned to the
+    stock are not in the answer (see :func:`read_left_out`)."""
+    channel = sales_channel(magento, stock_id, website)
     if channel is None:
         return None
     out: dict[str, Exported] = {}
@@ -243,7 +248,8 @@ def read_salable_export(magento: MagentoPort, stock_id: int, skus: Sequence[str]
         else:
             for batch in chunks(skus, 100):
                 criteria = SearchCriteria().where("sku", batch, "in")
-                for row in magento.iterate_export_stock_salable_qty(*channel, criteria=criteria, page_size=300):
+                for row in magento.iterate_export_stock_salable_qty(*channel, criteria=criteria, page_size=300,
+                                                                    at_most=len(batch)):
                     out[row.sku] = Exported(float(row.qty), bool(row.is_salable))
     except NotFound as error:
         log.warning("stock.export_unavailable", error=str(error)[:200])
@@ -271,6 +277,27 @@ def read_salable_exact(magento: MagentoPort, skus: Sequence[str], stock_id: int,
         return {}
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         return dict(pool.map(one, skus))
+
+
+def read_left_out(magento: MagentoPort, skus: Iterable[str], physical: dict[str, Physical], stock_id: int,
+                  concurrency: int) -> tuple[dict[str, float], int]:
+    """Salable quantities of the SKUs ``export-stock-salable-qty`` did not list; and how many
+    per-SKU calls that took.
+
+    Magento leaves out every product not assigned to the stock (no source item in a source linked
+    to it; magento/inventory#3416). Such a SKU has nothing to sell, and neither has one whose
+    source items show nothing in stock in the stock's enabled sources: ``GetProductSalableQty``
+    answers 0 when the stock index says not salable. Those read 0 without a call. Any other SKU
+    (created during the scan, or shifted out of the window by a deletion) is read with
+    ``get-product-salable-quantity``, reservations included; one Magento cannot answer (404 for
+    a SKU deleted meanwhile, 400) reads 0. Never the computed source quantity: it ignores
+    reservations and would offer units already sold."""
+    wanted = set(skus)
+    values = {sku: 0.0 for sku in wanted if computed_salable(physical.get(sku), 0.0) <= 0}
+    ask = sorted(wanted - set(values))
+    for sku, value in read_salable_exact(magento, ask, stock_id, concurrency).items():
+        values[sku] = 0.0 if value is None else value
+    return values, len(ask)
 
 
 def skus_on_open_orders(magento: MagentoPort) -> set[str]:

@@ -70,7 +70,7 @@ def _topology(runtime: Runtime) -> reading.StockTopology:
     cached = runtime.extras.get("stock_topology")
     if cached is not None and time.monotonic() - cached[0] < TOPOLOGY_SECONDS:
         return cast(reading.StockTopology, cached[1])
-    topology = reading.read_topology(runtime.magento, runtime.settings.magento_stock_id)
+    topology = reading.read_topology(runtime.magento, runtime.stock_id)
     runtime.extras["stock_topology"] = (time.monotonic(), topology)
     return topology
 
@@ -97,6 +97,7 @@ def read_for(runtime: Runtime, skus: Sequence[str], *, details: set[str], exact:
     stock_skus = [s for s in skus if type_of[s] not in COMPOSITE_TYPES]
     physical: dict[str, reading.Physical] = {}
     exported: dict[str, reading.Exported] | None = None
+    left_out: dict[str, float] = {}
     with runtime.db.session() as session:
         catalogue_size = outbox.store(session).state_count()
     # One scan reads every source item (~1/300 of a call per SKU); exact reads cost a call each.
@@ -120,18 +121,22 @@ def read_for(runtime: Runtime, skus: Sequence[str], *, details: set[str], exact:
     else:
         # Many SKUs (a burst): 100 SKUs a call (``sku in``), or one scan of the whole table when
         # they are a large part of the catalogue; source items and the salable export overlap.
-        topology = topology or reading.read_topology(magento, settings.magento_stock_id)
+        topology = topology or reading.read_topology(magento, runtime.stock_id)
         wanted: list[str] | None = stock_skus if len(stock_skus) * 4 < catalogue_size else None
         with ThreadPoolExecutor(max_workers=2) as pool:
             physical_future = pool.submit(reading.read_physical, magento, wanted, topology)
-            export_future = (pool.submit(reading.read_salable_export, magento, settings.magento_stock_id, wanted)
+            export_future = (pool.submit(reading.read_salable_export, magento, runtime.stock_id, wanted,
+                                         website=settings.magento_website_code)
                              if settings.stock_salable_read == "export" else None)
             mark = time.monotonic()
             physical = physical_future.result()
             exported = export_future.result() if export_future is not None else None
             phases["bulk_s"] = time.monotonic() - mark
         if exported is not None:
-            exact_skus = set()  # the export counts reservations; unlisted SKUs are computed
+            exact_skus = set()  # the export counts reservations
+            # what it did not list (not assigned to the stock, created meanwhile): never computed
+            left_out, _ = reading.read_left_out(magento, [s for s in stock_skus if s not in exported], physical,
+                                                runtime.stock_id, settings.stock_read_concurrency)
             unmanaged = {s for s, st in states.items() if st.get("manage_stock") is False}
             blind = export_blind_spots(exported, type_of, unmanaged) - {
                 sku for sku, product in products.items() if product.manage_stock is not None}
@@ -142,7 +147,7 @@ def read_for(runtime: Runtime, skus: Sequence[str], *, details: set[str], exact:
             exact_skus = set(exact) | {s for s, st in states.items() if st["reservations_suspected"]}
         exact_skus = {s for s in exact_skus if type_of[s] not in COMPOSITE_TYPES}
     mark = time.monotonic()
-    exact_values = reading.read_salable_exact(magento, sorted(exact_skus), settings.magento_stock_id,
+    exact_values = reading.read_salable_exact(magento, sorted(exact_skus), runtime.stock_id,
                                               settings.stock_read_concurrency)
     phases["exact_s"] = time.monotonic() - mark
     if len(skus) >= PHASE_LOG_MIN_SKUS:
@@ -166,6 +171,10 @@ def read_for(runtime: Runtime, skus: Sequence[str], *, details: set[str], exact:
             item.salable = computed if from_export is None else from_export
             item.stock_read = True
             item.reservations_suspected = from_export is not None and abs(from_export - computed) > 1e-9
+        elif sku in left_out:
+            item.salable = left_out[sku]
+            item.stock_read = True
+            item.reservations_suspected = abs(item.salable - computed) > 1e-9
         elif sku in exact_values:
             item.salable = exact_values[sku]
             item.stock_read = True
