@@ -17,7 +17,8 @@ Answers (Adobe Commerce webhook response contract, MAGENTO.md §11.1):
   public key (``MARKETBRIDGE_MAGENTO_WEBHOOK_PUBLIC_KEY_FILE`` or ``..._PUBLIC_KEY``); nothing is
   stored; also 401 when no public key is configured at all (we never accept unsigned events);
 * 413 — body larger than ``webhook_max_body_bytes``; 400 — not JSON, or nested deeper than 64
-  levels (Adobe Commerce sends neither); 404 — a ``<hook>`` that is not a hook name.
+  levels (Adobe Commerce sends neither). A ``<hook>`` that is not a hook name is named by the
+  body instead, after the signature check.
 
 The event is committed to ``webhook_events`` before the 200 is sent: on PostgreSQL with the other
 deliveries of the moment (one writer per process commits them together; the handlers' hints
@@ -95,9 +96,11 @@ async def adobe_commerce_webhook(request: Request) -> JSONResponse:
 
 @router.post("/webhooks/adobe-commerce/{hook}")
 async def adobe_commerce_hook(request: Request, hook: str) -> JSONResponse:
-    """The same, for the hook the URL names (``plugin.magento.inventory_api.api.source_items_save.execute``)."""
-    if not HOOK_NAME.match(hook):
-        return _refuse(404, "not a hook name")
+    """The same, for the hook the URL names (``plugin.magento.inventory_api.api.source_items_save.execute``).
+
+    The signature is checked before the name: an unsigned request learns nothing about our routes
+    (401 whatever the path). A signed delivery to a path that is no hook name (a typing slip in
+    the registration) is still never refused: it is named by its body, as on the bare URL."""
     return await _receive(request, hook)
 
 
@@ -111,6 +114,9 @@ async def _receive(request: Request, hook: str | None) -> JSONResponse:
     if not signature or key is None or not verify_signature(raw, signature, key):
         log.warning("webhook.refused", reason="signature", has_signature=bool(signature), key_configured=key is not None)
         return _refuse(401, "missing or invalid signature")
+    if hook is not None and not HOOK_NAME.match(hook):
+        log.warning("webhook.not_a_hook_name", path_segment=hook[:80])
+        hook = None
     try:
         await store_and_dispatch(request.app, raw, hook)
     except WebhookPayloadError as error:
