@@ -20,20 +20,12 @@ from marketbridge.domain.auth import Role
 from marketbridge.sandbox.server import free_port, serve_in_thread
 from marketbridge.services import auth
 from marketbridge.web.app import create_app
+from tests import waiting
 from tests.conftest import make_settings, start_sandboxes
 
 MAGENTO_HEADERS = {"Authorization": "Bearer sandbox-magento-token"}
 
 
-def wait_until(predicate, timeout: float = 60.0, every: float = 0.3):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"condition not met in {timeout}s (last: {last!r})")
 
 
 @pytest.fixture
@@ -108,3 +100,7 @@ def test_a_new_product_goes_live_and_the_nightly_audit_finds_and_fixes_drift(ser
     fixed = httpx2.get(f"{base_url}/api/audit/runs/{fix_run.id}?kind=quantity_mismatch", headers=headers).json()
     row = next(d for d in fixed["drifts"] if d["offer_sku"] == "E2E-LAMP-1")
     assert row["fix_action"] == "stock_outbox"  # one writer: the stock flow sends the correction
+
+
+def wait_until(predicate, timeout: float = 60.0, every: float = 0.3):
+    return waiting.wait_until(predicate, timeout, every)

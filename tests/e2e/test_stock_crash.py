@@ -9,7 +9,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx2
@@ -17,19 +16,12 @@ import pytest
 
 from marketbridge.sandbox.catalogue import seed_catalogue
 from marketbridge.sandbox.server import free_port
+from tests import waiting
 from tests.conftest import ON_POSTGRES, TEST_SESSION_SECRET, start_sandboxes
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def wait_until(predicate, timeout: float = 60.0, every: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"condition not met in {timeout}s")
 
 
 def rows(db: Path, query: str) -> list[tuple]:
@@ -100,3 +92,7 @@ def _up(port: int) -> bool:
         return httpx2.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
     except httpx2.HTTPError:
         return False
+
+
+def wait_until(predicate, timeout: float = 60.0, every: float = 0.2):
+    return waiting.wait_until(predicate, timeout, every)

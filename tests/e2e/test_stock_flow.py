@@ -3,8 +3,6 @@ through the Magento REST API reaches the marketplace offer without anyone callin
 
 from __future__ import annotations
 
-import time
-
 import httpx2
 import pytest
 
@@ -14,17 +12,7 @@ from marketbridge.sandbox.server import free_port, serve_in_thread
 from marketbridge.services.stock.state import sku_view
 from marketbridge.web.app import create_app
 from tests.conftest import make_settings, start_sandboxes
-
-
-def wait_until(predicate, timeout: float = 30.0, every: float = 0.2):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"condition not met in {timeout}s (last: {last!r})")
+from tests.waiting import wait_until
 
 
 @pytest.fixture

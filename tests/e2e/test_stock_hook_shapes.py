@@ -25,20 +25,12 @@ from marketbridge.sandbox.server import free_port, serve_in_thread
 from marketbridge.services.stock.push import import_interval
 from marketbridge.web.app import create_app
 from tests.conftest import make_settings, start_sandboxes
+from tests.waiting import wait_until
 
 TOKEN = {"Authorization": "Bearer sandbox-magento-token"}
 PRODUCT_SAVE = "observer.catalog_product_save_after"
 
 
-def wait_until(predicate, timeout: float = 30.0, every: float = 0.2):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"condition not met in {timeout}s (last: {last!r})")
 
 
 def a_sku() -> str:

@@ -1,13 +1,5 @@
-"""Pydantic v2 models of what Mirakl sends us (tolerant) and what we send it (strict).
-
-Responses: Mirakl adds fields and enum values without notice (MIRAKL.md §2.1), so every response
-model ignores unknown fields, keeps enums as plain strings, accepts ``null`` for anything optional,
-and coerces numbers sent as strings (``"5000"``) and codes sent as numbers (``34``) -- the
-published examples do both.
-
-Requests: the models we serialise are strict (``extra="forbid"``, no type coercion), so a bug in
-our own code fails here with a clear message instead of as a 400 datatype error from Mirakl.
-"""
+"""Pydantic v2 models of what Mirakl sends us (tolerant) and what we send it (strict), on the two
+bases of :mod:`.base`, which says why each is tolerant or strict."""
 
 from __future__ import annotations
 
