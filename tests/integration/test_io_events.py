@@ -8,9 +8,7 @@ import json
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 
-from marketbridge.adapters.db.models.stock import StockHint, WebhookEvent
 from marketbridge.adapters.magento.io_events import sign
 from marketbridge.bootstrap import build_runtime
 from marketbridge.sandbox.magento.hook_shapes import cloud_event
@@ -18,6 +16,7 @@ from marketbridge.sandbox.magento.webhooks import public_pem
 from marketbridge.sandbox.magento.webhooks import sign as commerce_sign
 from marketbridge.web.app import create_app
 from tests.conftest import make_settings, settle_webhooks
+from tests.webhook_records import event_names, hinted_skus
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 NEXT_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -63,14 +62,8 @@ def deliver(client, body: bytes, *, first=KEY, second=NEXT_KEY, extra: dict | No
     return response
 
 
-def stored(client) -> list[str]:
-    with client.runtime.db.session() as s:
-        return [e.event_name for e in s.scalars(select(WebhookEvent).order_by(WebhookEvent.id))]
-
-
-def hinted(client) -> list[str]:
-    with client.runtime.db.session() as s:
-        return sorted(s.scalars(select(StockHint.sku)))
+stored = event_names
+hinted = hinted_skus
 
 
 def test_the_challenge_is_answered_with_its_value(client):

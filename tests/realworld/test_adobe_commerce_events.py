@@ -12,13 +12,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from marketbridge.adapters.db.models.core import IssueRecord
-from marketbridge.adapters.db.models.stock import StockHint, WebhookEvent
 from marketbridge.adapters.magento.io_events import sign as io_sign
 from marketbridge.bootstrap import build_runtime
 from marketbridge.sandbox.magento.webhooks import public_pem, sign
 from marketbridge.web.app import create_app
 from tests.conftest import make_settings, settle_webhooks
 from tests.reference import REFERENCE_ROOT, requires_reference
+from tests.webhook_records import event_names, hinted_skus
 
 pytestmark = requires_reference
 SAMPLES = REFERENCE_ROOT / "magento" / "samples"
@@ -60,14 +60,8 @@ def to_io(client, payload: dict):
     return response
 
 
-def events(client) -> list[str]:
-    with client.runtime.db.session() as s:
-        return [e.event_name for e in s.scalars(select(WebhookEvent).order_by(WebhookEvent.id))]
-
-
-def hints(client) -> list[str]:
-    with client.runtime.db.session() as s:
-        return sorted(s.scalars(select(StockHint.sku)))
+events = event_names
+hints = hinted_skus
 
 
 def issues(client) -> list[str]:
