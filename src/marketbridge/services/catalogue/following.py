@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import structlog
+
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.errors import RateLimited, RemoteError
 from marketbridge.adapters.mirakl.models import OfferImportStatus, ProductImportStatus
@@ -22,8 +24,11 @@ if TYPE_CHECKING:
     from marketbridge.adapters.db.models.catalogue import Listing
     from marketbridge.ports import CatalogueRepository
 
+log = structlog.get_logger(__name__)
+
 
 # ----------------------------------------------------------------------------- following reports
+
 def _reject(repo: CatalogueRepository, listing: Listing, reasons: list[str], source: str) -> None:
     listing.status, listing.stage, listing.problems = ListingStatus.REJECTED.value, "", reasons
     repo.issues.record(IssueReport(
@@ -42,8 +47,9 @@ def _transformation_errors(runtime: Runtime, import_id: str) -> dict[str, str]:
             message = (row.get("errors") or row.get("error-message") or "").strip()
             if message:
                 errors[row.get("shop_sku", "")] = message
-    except RemoteError:
-        pass
+    except RemoteError as error:
+        # not lost: P44 (the error report at COMPLETE) refuses the same rows then
+        log.warning("catalogue.p47_unread", import_id=import_id, error=str(error)[:200])
     return errors
 
 
@@ -57,7 +63,8 @@ def _integrated(runtime: Runtime, import_id: str) -> set[str] | None:
     failed, NOT_FOUND_IN_REPORT). None when the report cannot be read: then P44 alone decides."""
     try:
         return {row.get("shop_sku", "") for row in runtime.mirakl.new_product_report(import_id)}
-    except RemoteError:
+    except RemoteError as error:
+        log.warning("catalogue.p45_unread", import_id=import_id, error=str(error)[:200])
         return None
 
 
