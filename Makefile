@@ -31,12 +31,15 @@ $(STAMP): pyproject.toml $(LOCK)
 # backend, resolved for every platform and Python >= 3.11 (--universal), with the hashes of every
 # file of each pinned release. uv is the resolver; it is a tool for this target only, not in the
 # lock. The index (and extra indexes / find-links) are pip's own configuration, so a machine whose
-# pip points at a mirror resolves from the same place it installs from.
+# pip points at a mirror resolves from the same place it installs from. --no-strip-extras keeps
+# lines like cachecontrol[filecache]==0.14.4: without the extra, Python 3.11's pip does not hold
+# pip-audit's CacheControl[filecache] request to the pin and refuses the lock once a newer release
+# is published (tests/unit/test_lock_extras.py).
 lock:
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet 'uv>=0.9'
 	@printf "hatchling\neditables\n" | $(BIN)/python -m uv pip compile pyproject.toml - --extra dev --universal \
-		--python-version 3.11 --generate-hashes --index-strategy unsafe-best-match --quiet \
+		--python-version 3.11 --generate-hashes --no-strip-extras --index-strategy unsafe-best-match --quiet \
 		$$(for u in $${PIP_INDEX_URL:-$$($(BIN)/python -m pip config get global.index-url 2>/dev/null)}; do echo --index-url $$u; done) \
 		$$(for u in $${PIP_EXTRA_INDEX_URL:-$$($(BIN)/python -m pip config get global.extra-index-url 2>/dev/null)}; do echo --extra-index-url $$u; done) \
 		$$(for u in $${PIP_FIND_LINKS:-$$($(BIN)/python -m pip config get global.find-links 2>/dev/null)}; do echo --find-links $$u; done) \
