@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -234,8 +234,11 @@ class FakeAuditMirakl:
         return json.dumps([{"shop_sku": o.shop_sku, "quantity": o.quantity, "price": str(o.price), "active": o.active,
                             "inactivity_reasons": list(o.inactivity_reasons)} for o in self.offers.values()]).encode()
 
-    def list_offers(self, *, sku: str | None = None, page_size: int = 100) -> Iterator[mirakl_models.Offer]:
+    def list_offers(self, *, sku: str | None = None, page_size: int = 100,
+                    on_total: Callable[[int], None] | None = None) -> Iterator[mirakl_models.Offer]:
         self.calls.append("OF21")
+        if on_total is not None:
+            on_total(len(self.offers))
         yield from self.offers.values()
 
     def submit_offers(self, rows: Iterable[Mapping[str, Any]], columns: Sequence[str], *, mode: str = "NORMAL") -> str:

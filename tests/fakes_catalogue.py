@@ -11,7 +11,7 @@ them) and counts itself in ``units``; it does not roll back. :class:`FakeCatalog
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -326,8 +326,12 @@ class FakeCatalogueMirakl:
         self.p47_reads.append(import_id)
         return self.transformation_rows.get(import_id, [])
 
-    def list_offers(self, *, sku: str | None = None, page_size: int = 100) -> Iterator[mirakl_models.Offer]:
-        yield from (offer for offer in self.offers.values() if sku is None or offer.shop_sku == sku)
+    def list_offers(self, *, sku: str | None = None, page_size: int = 100,
+                    on_total: Callable[[int], None] | None = None) -> Iterator[mirakl_models.Offer]:
+        listed = [offer for offer in self.offers.values() if sku is None or offer.shop_sku == sku]
+        if on_total is not None:
+            on_total(len(listed))
+        yield from listed
 
     def add_offer(self, shop_sku: str, *, active: bool = True, reasons: Sequence[str] = ()) -> None:
         self.offers[shop_sku] = mirakl_models.Offer.model_validate(

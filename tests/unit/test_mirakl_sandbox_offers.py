@@ -132,3 +132,24 @@ def test_pri01_keeps_what_the_file_lists_for_the_offer(state: SandboxState) -> N
     assert [(b["channel_code"], b["unit_origin_price"], b["unit_discount_price"]) for b in blocks] == [
         (None, 50.0, 40.0), ("JL-APP", 45.0, 45.0)]
     assert blocks[0]["discount_start_date"] == "2026-01-01T00:00:00Z"
+
+
+# ------------------------------------------------------------------------------- OF21: the listing's order
+def _listed(state: SandboxState) -> list[str]:
+    return [o.shop_sku for o in state.list_offers(sku=None, offer_state_codes=None, product_id=None)]
+
+
+def test_of21_lists_by_price_after_every_change_that_moves_an_offer(state: SandboxState) -> None:
+    """The simulator keeps the listing's sort between pages (sorting 50,000 offers for every page
+    held its lock 33 ms); a price import, an operator edit and a deletion still move the offer."""
+    first = _listed(state)
+    assert first == [o.shop_sku for o in sorted(state.live_offers(), key=lambda o: (o.price, o.offer_id))]
+    cheapest, dearest = first[0], first[-1]
+    state.operator_edit_offer(cheapest, {"price": 99999.0})
+    assert _listed(state)[-1] == cheapest
+    state.submit_import("PRI01", write_csv(["offer-sku", "price"], [{"offer-sku": dearest, "price": "0.01"}]))
+    state.advance(11)
+    state._process_due_imports()
+    assert _listed(state)[0] == dearest
+    state.offers[dearest].deleted = True
+    assert dearest not in _listed(state) and len(_listed(state)) == len(first) - 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -255,8 +255,12 @@ class MiraklPort(Protocol):
         """ST24; per-shipment failures come back in ``shipment_errors``."""
         ...
 
-    def list_offers(self, *, sku: str | None = None, page_size: int = 100) -> Iterator[mirakl_models.Offer]:
-        """OF21 (meant for page views; use the OF52 export for a full sync)."""
+    def list_offers(self, *, sku: str | None = None, page_size: int = 100,
+                    on_total: Callable[[int], None] | None = None) -> Iterator[mirakl_models.Offer]:
+        """OF21 (meant for page views; use the OF52 export for a full sync). ``on_total`` hears each
+        page's ``total_count``: OF21 pages by offset over a list sorted by price, so an offer whose
+        price changes while the pages are read can move past the reader and be skipped; fewer
+        distinct offers than the last total says that happened."""
         ...
 
     def start_offer_export(self, request: mirakl_models.OfferExportRequest | None = None) -> str:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -330,8 +330,10 @@ class MiraklClient:
     def _get_model(self, code: str, model: type[ModelT], **kw: Any) -> ModelT:
         return model.model_validate(self.call(code, **kw).json())
 
-    def iter_offset(self, code: str, params: Mapping[str, Any] | None = None, *, page_size: int = 100) -> Iterator[dict[str, Any]]:
-        """Every item of an offset-paginated list (``max``/``offset``, ``total_count``).
+    def iter_offset(self, code: str, params: Mapping[str, Any] | None = None, *, page_size: int = 100,
+                    on_total: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
+        """Every item of an offset-paginated list (``max``/``offset``, ``total_count``; each page's
+        total is passed to ``on_total``).
 
         Only the first page counts against the API's call frequency: the follow-up pages belong
         to the same read (a decision documented in docs/api-notes.md, Mirakl section).
@@ -348,6 +350,8 @@ class MiraklClient:
             total = body.get("total_count", 0)
             if isinstance(total, bool) or not isinstance(total, int | str) or not str(total).isdigit():
                 raise ServerError(f"total_count is not a number: {str(total)[:40]!r}", api=code, status=200)
+            if on_total is not None:
+                on_total(int(total))
             if not items or offset >= int(total):
                 return
 
@@ -448,9 +452,10 @@ class MiraklClient:
         return mirakl_models.ShipmentBatchResponse.model_validate(self.call("ST24", json=body.wire()).json())
 
     # ------------------------------------------------------------------ offers
-    def list_offers(self, *, sku: str | None = None, page_size: int = 100) -> Iterator[mirakl_models.Offer]:
+    def list_offers(self, *, sku: str | None = None, page_size: int = 100,
+                    on_total: Callable[[int], None] | None = None) -> Iterator[mirakl_models.Offer]:
         """OF21 (meant for page views; use the OF52 export for a full sync)."""
-        for item in self.iter_offset("OF21", {"sku": sku}, page_size=page_size):
+        for item in self.iter_offset("OF21", {"sku": sku}, page_size=page_size, on_total=on_total):
             yield mirakl_models.Offer.model_validate(item)
 
     def upsert_offers_json(self, offers: Sequence[mirakl_models.OfferUpsert]) -> str:

@@ -7,12 +7,13 @@ our price alone would delete the others."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import structlog
 
+from marketbridge.adapters.errors import TransientError
 from marketbridge.adapters.mirakl.models import Offer, OfferPrice, OfferPriceContext
 from marketbridge.domain import pricing
 from marketbridge.domain.pricing import HeldPrice, PriceLines, VolumePrice
@@ -29,6 +30,8 @@ log = structlog.get_logger(__name__)
 
 #: Up to this many offers, OF21 is asked per SKU; above, its pages are read once for all of them.
 PER_SKU_READS = 50
+#: After a paged read that missed offers, at most this many are asked for one by one.
+RECHECK_MAX = 200
 
 
 def magento_lines(session: Session, values: Mapping[str, Mapping[str, str]]) -> dict[str, PriceLines]:
@@ -69,18 +72,50 @@ def held_price(entry: OfferPrice) -> HeldPrice | None:
                      end=context.end_date, volume=volume)
 
 
-def held_prices(mirakl: MiraklPort, offer_skus: Sequence[str]) -> dict[str, list[HeldPrice]]:
-    """Per offer SKU, the prices the marketplace holds now (OF21)."""
-    wanted = set(offer_skus)
-    # a generator, not a list: at 50,000 offers the whole OF21 listing held as models at once
-    # doubled the service's peak memory (bench/stock_sync.py: 245 -> 453 MB); each offer is
-    # reduced to its prices as its page arrives
-    offers: Iterable[Offer]
-    if len(wanted) <= PER_SKU_READS:
-        offers = (o for sku in sorted(wanted) for o in mirakl.list_offers(sku=sku) if o.shop_sku == sku)
-    else:
-        offers = (o for o in mirakl.list_offers() if o.shop_sku in wanted)
+def _prices_of(offers: Iterable[Offer]) -> dict[str, list[HeldPrice]]:
     return {o.shop_sku: [h for h in map(held_price, o.all_prices) if h is not None] for o in offers}
+
+
+def _per_sku(mirakl: MiraklPort, skus: Iterable[str]) -> Iterator[Offer]:
+    return (o for sku in sorted(skus) for o in mirakl.list_offers(sku=sku) if o.shop_sku == sku)
+
+
+def held_prices(mirakl: MiraklPort, offer_skus: Sequence[str]) -> dict[str, list[HeldPrice]]:
+    """Per offer SKU, the prices the marketplace holds now (OF21).
+
+    Above :data:`PER_SKU_READS` offers, OF21's pages are read once for all of them. Those pages
+    are offsets into a list sorted by price (OF21 sorts by total price, by price or by title,
+    nothing steadier), so an offer whose price changes during the read can move behind the reader
+    and be missed: keep mode would then send our price alone and delete the offer's discount.
+    Fewer distinct offers than the last page's ``total_count`` shows it; the wanted offers not
+    seen are then asked for one by one, up to :data:`RECHECK_MAX`, and above that the read fails
+    (the values wait for the next window) rather than guess."""
+    wanted = set(offer_skus)
+    if len(wanted) <= PER_SKU_READS:
+        return _prices_of(_per_sku(mirakl, wanted))
+    totals: list[int] = []
+    seen: set[str] = set()
+
+    def listing() -> Iterator[Offer]:
+        # a generator, not a list: at 50,000 offers the whole OF21 listing held as models at once
+        # doubled the service's peak memory (bench/stock_sync.py: 245 -> 453 MB); each offer is
+        # reduced to its prices as its page arrives
+        for offer in mirakl.list_offers(on_total=totals.append):
+            seen.add(offer.shop_sku)
+            if offer.shop_sku in wanted:
+                yield offer
+
+    held = _prices_of(listing())
+    skipped = (totals[-1] if totals else 0) - len(seen)
+    if skipped > 0:
+        unseen = wanted - seen
+        log.warning("stock.price_listing_moved", skipped=skipped, rechecked=len(unseen))
+        if len(unseen) > RECHECK_MAX:
+            raise TransientError(f"{skipped} offers moved while their prices were read and {len(unseen)} of "
+                                 f"this batch's offers were not seen; reading again at the next window",
+                                 api="OF21")
+        held.update(_prices_of(_per_sku(mirakl, unseen)))
+    return held
 
 
 def keep_rows(mirakl: MiraklPort, prices: Mapping[str, str]) -> list[dict[str, str]]:
