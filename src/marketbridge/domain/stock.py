@@ -71,6 +71,19 @@ STOCK_IMPORT_FAILED = issue_type(
     action="Read the technical detail. If the marketplace is down or refusing our key, check the connection "
     "with `marketbridge check`. The exception resolves itself after the next successful import.",
 )
+PRICE_DISCOUNT_DROPPED = issue_type(
+    "price_discount_dropped",
+    owner=Team.ECOMMERCE,
+    severity=Severity.WARNING,
+    object_type=ObjectType.SKU,
+    title="A John Lewis discount ended because our new price is lower",
+    meaning="A discount or volume price set for this offer in the John Lewis back office was no longer "
+    "below the new price from Adobe Commerce. The marketplace only takes a discount below the price, so "
+    "marketbridge sent the new price and left that discount out; it is no longer on the offer.",
+    action="If the promotion should go on, set a new discount below the new price in the John Lewis back "
+    "office, or check the price in Adobe Commerce and the price rules. Resolve this exception once done; "
+    "it opens again if another price change drops a discount of this SKU.",
+)
 PRODUCT_UNREADABLE = issue_type(
     "stock_product_unreadable",
     owner=Team.ECOMMERCE,

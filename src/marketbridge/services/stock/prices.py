@@ -118,14 +118,19 @@ def held_prices(mirakl: MiraklPort, offer_skus: Sequence[str]) -> dict[str, list
     return held
 
 
-def keep_rows(mirakl: MiraklPort, prices: Mapping[str, str]) -> list[dict[str, str]]:
+def keep_rows(mirakl: MiraklPort, prices: Mapping[str, str],
+              dropped: dict[str, tuple[str, ...]] | None = None) -> list[dict[str, str]]:
     """``keep``: per offer SKU (``prices``: offer SKU -> our price), our price and everything else
-    the marketplace holds for the offer."""
+    the marketplace holds for the offer. What could not be kept (a discount no longer below our
+    price) goes into ``dropped`` (offer SKU -> reasons), for the caller to tell Ecommerce once the
+    import is sent."""
     held = held_prices(mirakl, list(prices))
     rows: list[dict[str, str]] = []
     for sku, price in prices.items():
         lines = pricing.keep_lines(sku, price, held.get(sku, []))
         if lines.dropped:
             log.warning("stock.price_not_kept", sku=sku, dropped=list(lines.dropped))
+            if dropped is not None:
+                dropped[sku] = tuple(lines.dropped)
         rows.extend(lines.rows)
     return rows

@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -34,6 +34,7 @@ from marketbridge.domain import stock as stock_domain
 from marketbridge.domain.issues import IssueReport
 from marketbridge.domain.pricing import PriceLines, file_columns
 from marketbridge.domain.stock import (
+    PRICE_DISCOUNT_DROPPED,
     STOCK_IMPORT_FAILED,
     Kind,
     Lane,
@@ -178,6 +179,8 @@ class _Upload:
 
     file: stock_domain.ImportFile
     price_lines: dict[str, PriceLines] | None = None
+    #: filled by the upload under ``keep``: offer SKU -> the back-office prices it could not keep
+    dropped: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _file(runtime: Runtime, session: Session, batch_id: int, api: str,
@@ -209,9 +212,23 @@ def _submit(runtime: Runtime, api: str, upload: _Upload, offer_of: Mapping[str, 
             rows = [{**line, "offer-sku": offer_of.get(sku, sku)}
                     for sku, lines in upload.price_lines.items() for line in lines.rows]
         else:
-            rows = prices.keep_rows(mirakl, {row["offer-sku"]: row["price"] for row in rows})
+            rows = prices.keep_rows(mirakl, {row["offer-sku"]: row["price"] for row in rows}, dropped=upload.dropped)
         return mirakl.submit_prices(rows, file_columns(rows))
     return mirakl.submit_offers(rows, file.columns, mode="NORMAL")
+
+
+def _report_dropped(session: Session, dropped: Mapping[str, tuple[str, ...]], offer_of: Mapping[str, str],
+                    import_id: str) -> None:
+    """Tell Ecommerce, per SKU, about a back-office discount our price import left out (it was not
+    below the new price, which Mirakl would refuse): the offer no longer has it."""
+    magento_of = {offer: magento for magento, offer in offer_of.items()}
+    for offer_sku, reasons in sorted(dropped.items()):
+        sku = magento_of.get(offer_sku, offer_sku)
+        issue_service.record(session, IssueReport(
+            type=PRICE_DISCOUNT_DROPPED, object_id=sku,
+            message=f"The new price of {sku} left out what the John Lewis back office held for it: "
+            + "; ".join(reasons) + ".",
+            detail=f"PRI01 import {import_id}", context={"offer_sku": offer_sku, "import_id": import_id}))
 
 
 def upload(runtime: Runtime, batch_id: int, owner: str | None = None) -> UploadResult:
@@ -262,6 +279,7 @@ def upload(runtime: Runtime, batch_id: int, owner: str | None = None) -> UploadR
             skus = [s for s, v in values.items() if column in v]
             outbox.store(session).mark_pushed(skus, pushed_column=pushed, import_column=imp, at=now,
                                               import_id=import_id)
+        _report_dropped(session, prepared.dropped, offer_of, import_id)
     log.info("stock.uploaded", api=api, batch_id=batch_id, import_id=import_id, skus=len(values))
     return UploadResult(state="sent", api=api, import_id=import_id)
 
