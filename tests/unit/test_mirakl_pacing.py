@@ -133,3 +133,29 @@ def test_a_429_holds_back_a_per_event_api_too() -> None:
             first.ship_order("JL-1-A")  # OR24 has no pace of its own
         second.ship_order("JL-2-A")
     assert len(stamps) == 2 and stamps[1] - stamps[0] >= 0.45
+
+
+def test_the_shared_limiter_opens_its_file_once_per_thread_not_per_call(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every call asks the shared limiter whether a 429 closed its API; that used to open the
+    SQLite file each time. One connection per thread answers every later call, and a deferral
+    written from one thread is still seen by another."""
+    import sqlite3
+
+    opened: list[str] = []
+    real_connect = sqlite3.connect
+
+    def counting_connect(*args: object, **kwargs: object) -> sqlite3.Connection:
+        opened.append(str(args[0]))
+        return real_connect(*args, **kwargs)  # type: ignore[arg-type]
+
+    limiter = SqliteCallLimiter(tmp_path / "l.sqlite")
+    monkeypatch.setattr(sqlite3, "connect", counting_connect)
+    for _ in range(20):
+        assert limiter.acquire("OR24", 0.0, 1.0)
+    assert len(opened) == 1
+    other = threading.Thread(target=lambda: limiter.defer("OR24", 30.0))
+    other.start()
+    other.join()
+    assert len(opened) == 2
+    assert limiter.acquire("OR24", 0.0, 1.0) is False  # closed for 30 s, more than the 1 s we may wait

@@ -20,7 +20,6 @@ import re
 import sqlite3
 import threading
 import time
-from contextlib import closing
 from pathlib import Path
 from typing import Protocol
 
@@ -78,6 +77,7 @@ class SqliteCallLimiter:
         self._limiters: dict[tuple[str, int], object] = {}
         self._lock = threading.Lock()
         self._deferrals_ready = False
+        self._local = threading.local()
 
     def _limiter(self, key: str, interval_ms: int) -> object:
         from pyrate_limiter import Limiter, Rate, SQLiteBucket
@@ -92,21 +92,26 @@ class SqliteCallLimiter:
             return self._limiters[ident]
 
     def _deferrals(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self._path, timeout=30)
-        if not self._deferrals_ready:
-            with connection:
-                connection.execute("CREATE TABLE IF NOT EXISTS mirakl_deferrals (key TEXT PRIMARY KEY, until REAL NOT NULL)")
-            self._deferrals_ready = True
+        """This thread's connection to the deferrals table, opened once: every Mirakl call asks
+        whether a 429 has closed its API, per-event APIs (OR21, OR24, OR28) included, and opening
+        the file for each of those was a cost on every call for a row that is almost never there."""
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(self._path, timeout=30)
+            if not self._deferrals_ready:
+                with connection:
+                    connection.execute("CREATE TABLE IF NOT EXISTS mirakl_deferrals (key TEXT PRIMARY KEY, until REAL NOT NULL)")
+                self._deferrals_ready = True
+            self._local.connection = connection
         return connection
 
     def _deferred_until(self, key: str) -> float:
-        with closing(self._deferrals()) as connection:
-            row = connection.execute("SELECT until FROM mirakl_deferrals WHERE key = ?", (key,)).fetchone()
+        row = self._deferrals().execute("SELECT until FROM mirakl_deferrals WHERE key = ?", (key,)).fetchone()
         return float(row[0]) if row else 0.0
 
     def defer(self, key: str, seconds: float) -> None:
         until = time.time() + max(0.0, seconds)
-        with closing(self._deferrals()) as connection, connection:
+        with self._deferrals() as connection:  # one transaction; the connection stays open
             connection.execute(
                 "INSERT INTO mirakl_deferrals (key, until) VALUES (?, ?) "
                 "ON CONFLICT(key) DO UPDATE SET until = MAX(until, excluded.until)", (key, until))
