@@ -99,7 +99,8 @@ def test_accepted_paid_order_is_created_once_with_ext_order_id(rt, fresh_sandbox
     assert len(orders) == 1
     magento_order = runtime.magento.get_order(orders[0].entity_id)
     assert magento_order.total_invoiced == pytest.approx(magento_order.grand_total)
-    assert any(order_record.MARKER in (h.comment or "") for h in magento_order.status_histories)
+    marker = [h.comment or "" for h in magento_order.status_histories if order_record.MARKER in (h.comment or "")]
+    assert len(marker) == 1 and "Deliver between " in marker[0]  # OR11 delivery_date, for the warehouse
     with runtime.db.session() as s:
         record = order_service.get_order_record(SqlOrdersRepository(s), order_id)
         detail = order_service.to_dict(record, detail=True)

@@ -21,6 +21,7 @@ from marketbridge.adapters.errors import Rejected
 from marketbridge.adapters.magento import models as magento_models
 from marketbridge.adapters.magento.criteria import SearchCriteria
 from marketbridge.domain import orders as orders_domain
+from marketbridge.domain.delivery import delivery_note
 from marketbridge.domain.issues import IssueReport
 from marketbridge.domain.money import to_money, wire_number
 from marketbridge.ports.orders import OrdersRepository
@@ -349,11 +350,12 @@ def finish_creation(runtime: Runtime, order_id: str) -> FinishResult:
         entity_id = order.magento_entity_id
         ours = {"subtotal": order.subtotal, "shipping": order.shipping_price, "grand_total": order.total_price}
         currency = order.currency
+        delivery = delivery_note(order.raw or {})
     magento_order = runtime.magento.get_order(entity_id)
     if not any((h.comment or "").startswith(MARKER) for h in magento_order.status_histories):
         comment = (f"{MARKER} {order_id} ({settings.order_connection}). Marketplace totals: subtotal "
                    f"{ours['subtotal']:.2f} {currency}, shipping {ours['shipping']:.2f}, total {ours['grand_total']:.2f}. "
-                   "Payment captured by the marketplace.")
+                   "Payment captured by the marketplace." + (f" {delivery}" if delivery else ""))
         _add_comment(runtime, order_id, entity_id, comment, magento_order.status)
     invoiced = False
     if magento_order.state not in ("canceled", "closed") and any(
