@@ -44,9 +44,12 @@ NULLABLE_REQUIRED = {
     ("OR11", "billing_address"),  # null until the order is debited / accepted (platform setting)
     ("OR11", "shipping_address"),
     ("OR11", "description"),  # order line description: null in the OR11 example
+    # OR15 files hold OR11 orders (same schema, same documented nulls)
+    ("OR15", "billing_address"), ("OR15", "shipping_address"), ("OR15", "description"),
 }
 #: Operations whose spec path differs from where the data really lives.
-SPEC_PATHS = {"OF54": ("get", "/dynamic-url/The+URL+is+retrieved+from+OF53+output/OF54")}
+SPEC_PATHS = {"OF54": ("get", "/dynamic-url/The+URL+is+retrieved+from+OF53+output/OF54"),
+              "OR15": ("get", "/dynamic-url/The+URL+is+retrieved+from+OR14+output/OR15")}
 
 
 @pytest.fixture(scope="module")

@@ -226,6 +226,24 @@ class MiraklPort(Protocol):
         """One order through OR11 ``order_ids`` (OR12 is "no integration allowed")."""
         ...
 
+    def start_order_export(self, request: mirakl_models.OrderExportRequest) -> str:
+        """OR13 -> tracking id. Differential (update-date range) at most every 5 minutes; full (no
+        update-date range) also at most once a day; one export at a time per shop."""
+        ...
+
+    def order_export_status(self, tracking_id: str) -> mirakl_models.OrderExportStatus:
+        """OR14: PENDING, COMPLETED (with one URL per file), FAILED or CANCELED; every 2 s per export."""
+        ...
+
+    def download_order_export_chunk(self, url: str) -> bytes:
+        """OR15: one URL returned by OR14, downloaded once; only URLs on the Mirakl instance."""
+        ...
+
+    def export_orders(self, request: mirakl_models.OrderExportRequest, *,
+                      timeout: float = 3600.0) -> Iterator[mirakl_models.Order]:
+        """OR13 + OR14 + OR15, for backfills and volume: every exported order as OR11's model."""
+        ...
+
     def accept_order(self, order_id: str, decisions: Mapping[str, bool] | mirakl_models.AcceptOrderRequest) -> None:
         """OR21: ``{order_line_id: accepted}`` for every line. Not retried on failure."""
         ...

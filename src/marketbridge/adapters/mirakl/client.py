@@ -52,6 +52,7 @@ from marketbridge.adapters.errors import (
 )
 from marketbridge.adapters.metrics import record_call
 from marketbridge.adapters.mirakl import models as mirakl_models
+from marketbridge.adapters.mirakl import order_export
 from marketbridge.adapters.mirakl.csvfiles import CsvFormatError, read_csv, read_csv_cells, write_csv
 from marketbridge.adapters.mirakl.endpoints import (
     ENDPOINTS,
@@ -239,8 +240,9 @@ class MiraklClient:
             if isinstance(error, RateLimited):
                 # Our own limiter refusing to wait (status None) is final: the caller asked for an
                 # API it must cache. A 429 from Mirakl closes the API for Retry-After seconds for
-                # every caller; this call waits that long unless it is beyond our bound.
-                if error.status != 429:
+                # every caller; this call waits that long unless it is beyond our bound. A 429 on
+                # a once-per-URL download (OR15) is final and closes nothing else.
+                if error.status != 429 or endpoint.once_per_url:
                     return False
                 wait = float(error.retry_after or 0.0)
                 self.limiter.defer(slot_key, wait)
@@ -258,6 +260,19 @@ class MiraklClient:
                     self._wait_for_slot(endpoint, limit_key)
                 return self._send_once(endpoint, target, query, json=json, files=files, data=data, headers=headers)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def claim_slot(self, code: str) -> None:
+        """Wait for (and claim) ``code``'s own limiter slot without calling; for a call that must
+        also fit a second budget (a full OR13 export keeps the 5-minute pace and the daily one)."""
+        self._wait_for_slot(ENDPOINTS[code], None)
+
+    def instance_path(self, url: str, api: str) -> str:
+        """``url`` (handed to us by Mirakl: OF53, OR14) as a path on the instance; another host is
+        refused, since every request carries the shop key."""
+        if not url.startswith(self.base_url + "/"):
+            raise Rejected(f"export URL is not on the Mirakl instance ({httpx2.URL(url).host}); not sending the key there",
+                           api=api)
+        return url[len(self.base_url):]
 
     def _wait_for_slot(self, endpoint: Endpoint, limit_key: tuple[str, float] | None) -> None:
         key, interval = limit_key or (endpoint.code, self.intervals.get(endpoint.code, 0.0))
@@ -430,6 +445,24 @@ class MiraklClient:
         """OR30 (needs the operator's partial-cancelation feature)."""
         return mirakl_models.CancelationResponse.model_validate(self.call("OR30", json=request.wire()).json())
 
+    # ------------------------------------------------------------------ order export (module .order_export)
+    def start_order_export(self, request: mirakl_models.OrderExportRequest) -> str:
+        """OR13 -> tracking id. Differential (update-date range) at most every 5 minutes, full also once a day."""
+        return order_export.start_order_export(self, request)
+
+    def order_export_status(self, tracking_id: str) -> mirakl_models.OrderExportStatus:
+        """OR14, at most every 2 s per export."""
+        return order_export.order_export_status(self, tracking_id)
+
+    def download_order_export_chunk(self, url: str) -> bytes:
+        """OR15: one URL returned by OR14, once; only URLs on the Mirakl instance."""
+        return order_export.download_order_export_chunk(self, url)
+
+    def export_orders(self, request: mirakl_models.OrderExportRequest, *,
+                      timeout: float = 3600.0) -> Iterator[mirakl_models.Order]:
+        """OR13 + OR14 + OR15: every exported order as the OR11 model (a generator)."""
+        return order_export.export_orders(self, request, timeout=timeout)
+
     # ------------------------------------------------------------------ multi-shipment
     def create_shipments(self, request: mirakl_models.CreateShipmentsRequest) -> mirakl_models.CreateShipmentsResponse:
         """ST01; per-shipment failures come back in ``shipment_errors`` with a 201."""
@@ -476,10 +509,7 @@ class MiraklClient:
     def download_export_chunk(self, url: str) -> bytes:
         """OF54: GET one URL returned by OF53. Only URLs on the Mirakl instance itself are followed:
         the request carries the shop key, which must never go to another host."""
-        if not url.startswith(self.base_url + "/"):
-            raise Rejected(f"export URL is not on the Mirakl instance ({httpx2.URL(url).host}); not sending the key there",
-                           api="OF54")
-        return self.call("OF54", url=url[len(self.base_url):]).content
+        return self.call("OF54", url=self.instance_path(url, "OF54")).content
 
     def export_offers(self, request: mirakl_models.OfferExportRequest | None = None, *, timeout: float = 3600.0) -> list[dict[str, Any]]:
         """OF52 + OF53 polling + OF54 downloads, as a list of offer dicts (JSON or CSV rows)."""

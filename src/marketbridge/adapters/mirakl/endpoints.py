@@ -18,6 +18,9 @@ Partner** integration may call OR11 only every 15 minutes (the OR11 "Call Freque
 separate "External Partner" persona: "Asynchronous: every 15 minutes"), and an operator may set
 slower paces for any API, never faster ones.
 
+``once_per_url`` marks a download that Mirakl allows once per URL (OR15: "Once per file URL
+returned by OR14"): a 429 on it is final, since waiting never makes the same URL callable again.
+
 ``retry_safe`` is True for reads and for status/report downloads. It is False for every write:
 OR21/OR23/OR24/OR28/OR29 change order state and a second attempt after a time-out can fail with
 an invalid-state error or, worse, create a second refund; the caller must re-read state (OR11 by
@@ -53,6 +56,7 @@ class Endpoint:
     retry_safe: bool = False
     items_key: str | None = None  # where the list lives in a paginated body
     summary: str = ""
+    once_per_url: bool = False
     _regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -84,6 +88,14 @@ ENDPOINTS: dict[str, Endpoint] = {
         _E("OR28", "PUT", "/api/orders/refund", summary="refund order lines"),
         _E("OR29", "PUT", "/api/orders/{order_id}/cancel", summary="cancel an order"),
         _E("OR30", "PUT", "/api/orders/cancel", summary="cancel order lines"),
+        # OR13 starts an export (not retried: a repeat after a time-out meets "only one export
+        # request" for the shop); OR14 is paced per export (limit key OR14:<tracking_id>); OR15's
+        # URL is whatever OR14 returned (this path is the simulator's choice, see api-notes).
+        _E("OR13", "POST", "/api/orders/async-export", 5 * MINUTE, summary="start an order export"),
+        _E("OR14", "GET", "/api/orders/async-export/status/{tracking_id}", 2.0, retry_safe=True,
+           summary="order export status"),
+        _E("OR15", "GET", "/api/orders/async-export/file/{tracking_id}", None, retry_safe=True,
+           summary="download one order export chunk", once_per_url=True),
         # --- multi-shipment ------------------------------------------------------------------
         _E("ST01", "POST", "/api/shipments", summary="create shipments"),
         _E("ST11", "GET", "/api/shipments", None, Paginator.SEEK, True, "data", "list shipments"),
@@ -136,6 +148,17 @@ OF52_FULL_KEY = "OF52:full"
 OF52_FULL_INTERVAL = DAY
 
 
+#: OR13 without an update-date range is a *full* export: at most every 24 hours (seller OpenAPI,
+#: OR13 "Call Frequency"), on top of the 5-minute pace every OR13 call keeps.
+OR13_FULL_KEY = "OR13:full"
+OR13_FULL_INTERVAL = DAY
+
+
+def or14_key(tracking_id: str) -> str:
+    """OR14's pace is "every 2 seconds per OR13 call": one limiter key per export."""
+    return f"OR14:{tracking_id}"
+
+
 #: OR11 for a key registered as an External Partner integration (seller OpenAPI, OR11 description).
 OR11_EXTERNAL_PARTNER_INTERVAL = 15 * MINUTE
 
@@ -182,4 +205,5 @@ def resolve(method: str, path: str) -> Endpoint | None:
 
 
 __all__ = ["DAY", "ENDPOINTS", "HOUR", "MINUTE", "OF52_FULL_INTERVAL", "OF52_FULL_KEY", "OR11_EXTERNAL_PARTNER_INTERVAL",
-           "Endpoint", "Paginator", "hourly_quota", "pacing", "resolve"]
+           "OR13_FULL_INTERVAL", "OR13_FULL_KEY", "Endpoint", "Paginator", "hourly_quota", "or14_key", "pacing",
+           "resolve"]

@@ -611,6 +611,59 @@ class ExportStatus(MiraklModel):
     error: ExportError | None = None
 
 
+class OrderExportRequest(RequestModel):
+    """OR13 body: at least one date range (creation, or last update), each start with its end.
+
+    With an update-date range the export is *differential* (at most every 5 minutes); without one
+    it is *full* (at most every 24 hours as well). ``items_per_chunk`` and ``megabytes_per_chunk``
+    bound each file; the spec's minimums (10,000 items, 10 MB) are Mirakl's to enforce, since test
+    environments may lower them, so only the maximums are checked here.
+    """
+
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    start_update_date: datetime | None = None
+    end_update_date: datetime | None = None
+    order_state_codes: list[str] | None = Field(default=None, max_length=100)
+    channel_codes: list[str] | None = Field(default=None, max_length=100)
+    only_null_channel: bool | None = None
+    fulfillment_center_codes: str | None = Field(default=None, max_length=100)
+    items_per_chunk: int | None = Field(default=None, ge=1, le=1_000_000)
+    megabytes_per_chunk: int | None = Field(default=None, ge=1, le=1024)
+    order_tax_mode: Literal["TAX_INCLUDED", "TAX_EXCLUDED"] | None = None
+
+    @model_validator(mode="after")
+    def _date_ranges(self) -> OrderExportRequest:
+        for start, end in (("start_date", "end_date"), ("start_update_date", "end_update_date")):
+            low, high = getattr(self, start), getattr(self, end)
+            if (low is None) != (high is None):
+                raise ValueError(f"{start} must be used with {end}")
+            if low is not None and high is not None and low > high:
+                raise ValueError(f"{start} is after {end}")
+        if self.start_date is None and self.start_update_date is None:
+            raise ValueError("OR13 needs a creation or a last-update date range")
+        return self
+
+    @property
+    def full(self) -> bool:
+        """No update-date range: a full export (once a day), not a differential one."""
+        return self.start_update_date is None
+
+
+class OrderExportStatus(MiraklModel):
+    """OR14: PENDING, then COMPLETED with ``urls`` (one per file), or FAILED / CANCELED."""
+
+    status: str
+    last_updated: datetime | None = None
+    urls: list[str] = Field(default_factory=list)
+
+
+class OrderExportFile(MiraklModel):
+    """OR15: one file of the export, ``{"orders": [...]}``, each an OR11 order."""
+
+    orders: list[Order]
+
+
 # ============================================================================ reference data
 class Carrier(MiraklModel):
     code: str

@@ -34,6 +34,8 @@ do::
     POST   /_sandbox/rate-limits/reset          forget call-frequency history
     GET    /_sandbox/rate-limits                the operator's paces and hourly counts (``ratelimits``)
     POST   /_sandbox/rate-limits                {"intervals"?: {API: seconds}, "hourly_quotas"?: {API: count}}
+    GET    /_sandbox/order-exports              the OR13 exports; POST .../{id}/fail or .../{id}/cancel ends a
+                                                PENDING one (:mod:`.order_export_api`)
 """
 
 from __future__ import annotations
@@ -53,11 +55,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from marketbridge.adapters.mirakl.endpoints import resolve
 from marketbridge.sandbox.catalogue import SeedProduct
 from marketbridge.sandbox.mirakl import reference
-from marketbridge.sandbox.mirakl.core import SandboxError, iso, parse_datetime
+from marketbridge.sandbox.mirakl.core import ORDER_STATES, SandboxError, iso, parse_datetime
+from marketbridge.sandbox.mirakl.order_export_api import add_order_export_routes
 from marketbridge.sandbox.mirakl.state import SandboxState
 
-ORDER_STATES = {"STAGING", "WAITING_ACCEPTANCE", "WAITING_DEBIT", "WAITING_DEBIT_PAYMENT", "SHIPPING", "SHIPPED",
-                "TO_COLLECT", "RECEIVED", "CLOSED", "REFUSED", "CANCELED", "WAITING_REFUND", "WAITING_REFUND_PAYMENT"}
+#: APIs whose call frequency depends on the request (full or differential export, per export), so
+#: their handler checks it instead of the gate.
+RATED_IN_HANDLER = {"OF52", "OR13", "OR14"}
 
 
 def _error(status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -176,7 +180,7 @@ def create_app(catalogue: list[SeedProduct] | None = None, *, products: int = 30
     # --- errors: always {"status", "message"} --------------------------------------------------
     @app.exception_handler(SandboxError)
     async def _sandbox_error(_: Request, exc: SandboxError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status)
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -219,7 +223,7 @@ def create_app(catalogue: list[SeedProduct] | None = None, *, products: int = 30
                 headers = {"Retry-After": str(decision.retry_after)} if decision.retry_after else None
                 message = "Too Many Requests" if decision.status == 429 else "Injected fault"
                 response = _error(decision.status, message, headers=headers)
-            elif api != "OF52" and not _follow_up_page(request) and (retry := state.check_rate(api)) is not None:
+            elif api not in RATED_IN_HANDLER and not _follow_up_page(request) and (retry := state.check_rate(api)) is not None:
                 response = _error(429, f"Too many requests: {api} is limited by its call frequency",
                                   headers={"Retry-After": str(retry)})
             else:
@@ -325,6 +329,8 @@ def create_app(catalogue: list[SeedProduct] | None = None, *, products: int = 30
     async def or29(order_id: str) -> Response:
         locked(lambda: state.cancel_order(order_id, by_shop=True))
         return Response(status_code=204)
+
+    add_order_export_routes(app, state, locked)  # OR13 / OR14 / OR15 and their controls
 
     # =================================================================== shipments
     @app.post("/api/shipments")

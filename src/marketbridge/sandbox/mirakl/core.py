@@ -9,15 +9,23 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+#: Order states as OR11 and OR13 accept them in ``order_state_codes`` (seller OpenAPI enum, with
+#: its deprecated values).
+ORDER_STATES = {"STAGING", "WAITING_ACCEPTANCE", "WAITING_DEBIT", "WAITING_DEBIT_PAYMENT", "SHIPPING", "SHIPPED",
+                "TO_COLLECT", "RECEIVED", "CLOSED", "REFUSED", "CANCELED", "WAITING_REFUND", "WAITING_REFUND_PAYMENT"}
+
 
 class SandboxError(Exception):
-    """A documented API failure: becomes ``{"status": N, "message": ...}`` (+ ``code``) on the wire."""
+    """A documented API failure: becomes ``{"status": N, "message": ...}`` (+ ``code``) on the wire,
+    with ``headers`` (a 429's ``Retry-After``) when given."""
 
-    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+    def __init__(self, status: int, message: str, code: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
+        self.headers = headers
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"status": self.status, "message": self.message}
@@ -67,6 +75,11 @@ class SandboxSettings:
     # True names them ``error-line``/``error-message``, as OF03's example does.
     report_header_names: bool = False
     export_delay_seconds: float = 1.0
+    # OR13: how long (sandbox time) an order export stays PENDING before its files exist.
+    order_export_delay_seconds: float = 1.0
+    # OR13 items_per_chunk minimum. The spec's is 10,000; OF52's description says Mirakl lowers
+    # such minimums on TEST/DEV environments, so tests lower this one to exercise chunking.
+    order_export_min_items_per_chunk: float = 10000.0
     refund_delay_seconds: float = 2.0
     acceptance_deadline_seconds: float = 86400.0
     auto_receive_seconds: float = 7 * 86400.0

@@ -21,6 +21,11 @@ is shortened by the same grace per call of the quota, so a client that is exactl
 every time still fits, and the hourly rule only refuses a client that really exceeds the count.
 Follow-up pages of a list are not counted (a local decision; docs/api-notes.md).
 
+Two APIs keep more than one budget. OR13 keeps its 5-minute pace on every call, and a *full*
+export (no update-date range) also the 24-hour one; a call must fit both and is recorded in both
+or in neither. OR14 is paced "per OR13 call", so its budget is kept per export (``scope`` is the
+tracking id). OF52's full export keeps only its daily budget, as before.
+
 Operators may set slower paces or smaller hourly counts: ``POST /_sandbox/rate-limits``
 ``{"intervals": {"OR11": 300}, "hourly_quotas": {"OR11": 10}}`` (unscaled seconds and counts).
 """
@@ -35,6 +40,8 @@ from marketbridge.adapters.mirakl.endpoints import (
     HOUR,
     OF52_FULL_INTERVAL,
     OF52_FULL_KEY,
+    OR13_FULL_INTERVAL,
+    OR13_FULL_KEY,
     hourly_quota,
     pacing,
 )
@@ -52,17 +59,40 @@ class CallFrequency:
         self._last: dict[str, float] = {}
         self._hour: dict[str, deque[float]] = {}
 
-    def check(self, api: str, now: float, *, full_export: bool = False, external_partner: bool = False) -> int | None:
-        """Record a call of ``api`` at monotonic ``now``; a Retry-After (whole seconds) if refused."""
+    def check(self, api: str, now: float, *, full_export: bool = False, external_partner: bool = False,
+              scope: str | None = None) -> int | None:
+        """Record a call of ``api`` at monotonic ``now``; a Retry-After (whole seconds) if refused.
+
+        ``scope`` keeps a separate budget per object (OR14: per export); ``full_export`` selects
+        the once-a-day budget of OF52 and OR13."""
+        budgets = self._budgets(api, full_export=full_export, external_partner=external_partner, scope=scope)
+        refusals = [retry for key, interval, quota in budgets
+                    if (retry := self._refusal(key, interval, quota, now)) is not None]
+        if refusals:
+            return max(refusals)
+        for key, _interval, quota in budgets:
+            if quota is not None:
+                self._hour.setdefault(key, deque()).append(now)
+            self._last[key] = now
+        return None
+
+    def _budgets(self, api: str, *, full_export: bool, external_partner: bool,
+                 scope: str | None) -> list[tuple[str, float, int | None]]:
+        """``(key, scaled interval, hourly count or None)`` for every budget this call must fit."""
+        if full_export and api == "OF52":
+            return [(OF52_FULL_KEY, OF52_FULL_INTERVAL * self.rate_scale, None)]
         paces = pacing(self.intervals, external_partner=external_partner)
-        if full_export:
-            key, interval, quota = OF52_FULL_KEY, OF52_FULL_INTERVAL, None
-        elif api in paces:
-            key, interval = api, paces[api]
-            quota = self.hourly_quotas.get(api, hourly_quota(interval))
-        else:
-            return None
-        interval *= self.rate_scale
+        if api not in paces:
+            return []
+        interval = paces[api]
+        quota = self.hourly_quotas.get(api, hourly_quota(interval))
+        budgets = [(api if scope is None else f"{api}:{scope}", interval * self.rate_scale, quota)]
+        if full_export and api == "OR13":
+            budgets.append((OR13_FULL_KEY, OR13_FULL_INTERVAL * self.rate_scale, None))
+        return budgets
+
+    def _refusal(self, key: str, interval: float, quota: int | None, now: float) -> int | None:
+        """Retry-After if a call of ``key`` now breaks its pace or its hourly count; records nothing."""
         last = self._last.get(key)
         if last is not None and now - last < interval - self.grace:
             return ceil_seconds(interval - (now - last))
@@ -74,8 +104,6 @@ class CallFrequency:
                 calls.popleft()
             if len(calls) >= quota:
                 return ceil_seconds(calls[0] + window - now)
-            calls.append(now)
-        self._last[key] = now
         return None
 
     def reset(self) -> None:

@@ -18,6 +18,7 @@ from marketbridge.adapters.mirakl.endpoints import ENDPOINTS
 from marketbridge.sandbox.catalogue import SeedProduct, seed_catalogue
 from marketbridge.sandbox.mirakl.core import SandboxClock, SandboxError, SandboxSettings, iso
 from marketbridge.sandbox.mirakl.offers import OffersMixin
+from marketbridge.sandbox.mirakl.order_export import OrderExportMixin
 from marketbridge.sandbox.mirakl.orders import OrdersMixin
 from marketbridge.sandbox.mirakl.ratelimits import CallFrequency
 
@@ -88,7 +89,7 @@ class CallRecord:
         return {"api": self.api, "method": self.method, "path": self.path, "status": self.status, "at": self.at}
 
 
-class SandboxState(OffersMixin, OrdersMixin):
+class SandboxState(OffersMixin, OrdersMixin, OrderExportMixin):
     def __init__(self, catalogue: list[SeedProduct] | None = None, *, products: int = 300, seed: int = 42,
                  api_key: str = "sandbox-mirakl-key", rate_scale: float = 1.0, shop_id: int = 2001) -> None:
         if rate_scale <= 0:
@@ -102,6 +103,7 @@ class SandboxState(OffersMixin, OrdersMixin):
             import_delay_seconds=1.0 * rate_scale,
             product_integration_delay_seconds=300.0 * rate_scale,
             export_delay_seconds=1.0 * rate_scale,
+            order_export_delay_seconds=1.0 * rate_scale,
             refund_delay_seconds=2.0 * rate_scale,
         )
         self.calls: list[CallRecord] = []
@@ -110,12 +112,14 @@ class SandboxState(OffersMixin, OrdersMixin):
         self.frequency = CallFrequency(rate_scale, RATE_LIMIT_GRACE_SECONDS)
         self._init_offers(catalogue if catalogue is not None else seed_catalogue(products, seed))
         self._init_orders()
+        self._init_order_exports()
 
     # --- timers ---------------------------------------------------------------------------------
     def tick(self) -> None:
         with self.lock:
             self._process_due_imports()
             self._run_order_timers(self.clock.now())
+            self._complete_due_order_exports(self.clock.now())
 
     def advance(self, seconds: float) -> str:
         with self.lock:
@@ -124,14 +128,14 @@ class SandboxState(OffersMixin, OrdersMixin):
             return iso(moment) or ""
 
     # --- call frequency ---------------------------------------------------------------------------
-    def check_rate(self, api: str | None, *, full_export: bool = False) -> int | None:
+    def check_rate(self, api: str | None, *, full_export: bool = False, scope: str | None = None) -> int | None:
         """Record a call of ``api``; return a Retry-After (whole seconds) if it came too early or
-        the API's hourly count is spent (:mod:`.ratelimits`)."""
+        the API's hourly count is spent (:mod:`.ratelimits`; ``scope``: a budget per export)."""
         if api is None or ENDPOINTS.get(api) is None:
             return None
         with self.lock:
             return self.frequency.check(api, time.monotonic(), full_export=full_export,
-                                        external_partner=self.settings.external_partner)
+                                        external_partner=self.settings.external_partner, scope=scope)
 
     def reset_rate_limits(self) -> None:
         with self.lock:
