@@ -37,6 +37,7 @@ from marketbridge.adapters.db.audit import SqlAuditStore
 from marketbridge.adapters.db.catalogue import SqlCatalogueStore
 from marketbridge.adapters.db.console import SqlConsoleStore
 from marketbridge.adapters.db.issues import SqlIssuesStore
+from marketbridge.adapters.db.order_feed import SqlOrderFeedStore
 from marketbridge.adapters.db.orders import SqlOrdersStore
 from marketbridge.adapters.db.people import SqlPeopleStore
 from marketbridge.adapters.db.personal_data import SqlPersonalDataStore
@@ -116,7 +117,8 @@ def build_runtime(settings: Settings) -> Runtime:
                       console_store=SqlConsoleStore(open_counts_by_owner=issue_service.open_counts_by_owner,
                                                     open_counts_by_type=issue_service.open_counts_by_type,
                                                     oldest_unsent_change=oldest_unsent_change,
-                                                    issues=issues_store.on_session, links=sku_links))
+                                                    issues=issues_store.on_session, links=sku_links),
+                      order_feed_store=SqlOrderFeedStore(db, settings.order_connection))
     engine.runtime = runtime
     wire_bus(bus, runtime)
     console_flow_hooks.register_all(flow_actions)
