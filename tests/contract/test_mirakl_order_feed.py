@@ -26,7 +26,13 @@ from marketbridge.sandbox.mirakl.app import create_app
 from marketbridge.sandbox.server import serve_in_thread
 from marketbridge.services import order_feed
 from tests.conftest import make_settings
-from tests.contract.test_mirakl_contract import SPEC_PATH, RecordingTransport, _operation, assert_valid, response_validator
+from tests.contract.test_mirakl_contract import (
+    SPEC_PATH,
+    RecordingTransport,
+    _operation,
+    assert_valid,
+    response_validator,
+)
 
 pytestmark = pytest.mark.skipif(not SPEC_PATH.exists(), reason="Mirakl reference OpenAPI not available")
 UNDECLARED_PAGING = {"max", "offset", "sort", "order"}
