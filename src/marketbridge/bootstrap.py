@@ -15,7 +15,8 @@ import into "no price rules". Reading this module now tells the whole wiring:
 * the storage ports (``marketbridge.ports``): the shipments, refunds, catalogue, audit and orders
   flows' stores, the people store (users, tokens, log-in throttle), the alerts' store and the
   console's read-only queries (which read other flows' data through their query functions) and its
-  actions' unit of work, over the database; and the shared ones every flow's unit of work gets on
+  actions' unit of work, the order feed's mirror, outbox and state (issue 20), over the database;
+  and the shared ones every flow's unit of work gets on
   its own session: the issue records (``issue_log``), the SKU links (``sku_links``) and, for the
   orders flow's housekeeping, the personal-data purge (``retention``).
 
