@@ -15,7 +15,8 @@ import into "no price rules". Reading this module now tells the whole wiring:
 * the storage ports (``marketbridge.ports``): the shipments, refunds, catalogue, audit and orders
   flows' stores, the people store (users, tokens, log-in throttle), the alerts' store and the
   console's read-only queries (which read other flows' data through their query functions) and its
-  actions' unit of work, over the database; and the shared ones every flow's unit of work gets on
+  actions' unit of work, the order feed's mirror, outbox and state (issue 20), over the database;
+  and the shared ones every flow's unit of work gets on
   its own session: the issue records (``issue_log``), the SKU links (``sku_links``) and, for the
   orders flow's housekeeping, the personal-data purge (``retention``).
 
@@ -37,6 +38,7 @@ from marketbridge.adapters.db.audit import SqlAuditStore
 from marketbridge.adapters.db.catalogue import SqlCatalogueStore
 from marketbridge.adapters.db.console import SqlConsoleStore
 from marketbridge.adapters.db.issues import SqlIssuesStore
+from marketbridge.adapters.db.order_feed import SqlOrderFeedStore
 from marketbridge.adapters.db.orders import SqlOrdersStore
 from marketbridge.adapters.db.people import SqlPeopleStore
 from marketbridge.adapters.db.personal_data import SqlPersonalDataStore
@@ -116,7 +118,8 @@ def build_runtime(settings: Settings) -> Runtime:
                       console_store=SqlConsoleStore(open_counts_by_owner=issue_service.open_counts_by_owner,
                                                     open_counts_by_type=issue_service.open_counts_by_type,
                                                     oldest_unsent_change=oldest_unsent_change,
-                                                    issues=issues_store.on_session, links=sku_links))
+                                                    issues=issues_store.on_session, links=sku_links),
+                      order_feed_store=SqlOrderFeedStore(db, settings.order_connection))
     engine.runtime = runtime
     wire_bus(bus, runtime)
     console_flow_hooks.register_all(flow_actions)

@@ -21,6 +21,7 @@ exactly what it was before the bus).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -88,6 +89,24 @@ class WebhookEventsHandled(Event):
     tick. Losing it costs at most one tick of the stock schedule."""
 
 
+@dataclass(frozen=True)
+class MarketplaceOrderChanged(Event):
+    """The order feed saw a marketplace order change (issue 20): ``kind`` is one of
+    ``domain.order_feed.ChangeKind`` (appeared, accepted, paid, shipped, refunded, cancelled,
+    incident_opened, incident_closed); ``detail`` its facts as strings (states, ids, amounts).
+
+    Published from the feed's outbox (``order_feed_events``) **at least once**: a crash between
+    publishing and marking the event dispatched publishes it again. A handler must be idempotent:
+    read the order's current version from the mirror (``runtime.order_feed_store.mirror()``) and act
+    on that, keyed on ``order_id`` (``event_id`` is unique per stored change)."""
+
+    event_id: int
+    order_id: str
+    kind: str
+    detail: dict[str, str]
+    recorded_at: dt.datetime
+
+
 # --- the bus --------------------------------------------------------------------------------------
 
 Handler = Callable[[Any], Any]
@@ -143,6 +162,7 @@ __all__ = [
     "AuditRequested",
     "Command",
     "Event",
+    "MarketplaceOrderChanged",
     "Message",
     "MessageBus",
     "OrderRetryRequested",

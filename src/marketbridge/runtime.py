@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         ConsoleStore,
         MagentoPort,
         MiraklPort,
+        OrderFeedStore,
         OrdersStore,
         PeopleStore,
         RefundsStore,
@@ -87,6 +88,8 @@ class Runtime:
     alerts_store: AlertsStore
     #: the console's read-only queries (``adapters.db.console``, on the caller's session)
     console_store: ConsoleStore
+    #: the order feed's mirror, outbox and state (``adapters.db.order_feed`` over ``db``; issue 20)
+    order_feed_store: OrderFeedStore
     extras: dict[str, Any] = field(default_factory=dict)
 
     @cached_property

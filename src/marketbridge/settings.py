@@ -239,6 +239,21 @@ class Settings(BaseSettings):
     order_shipping_carrier_code: str | None = Field(
         default=None, description="Overrides the carrier part of magento_shipping_method (carrier_method).")
 
+    # --- the order feed (issue 20): one OR11 read per interval, a local mirror, changes on the bus ---
+    order_feed_enabled: bool = Field(
+        default=False, description="Run the order feed's scheduled read (orders.feed). Off: nothing reads or "
+        "writes the mirror; the orders, shipments, refunds and finance flows keep their own OR11 reads.")
+    order_feed_interval_seconds: float | None = Field(
+        default=None, gt=0, description="Seconds between two feed reads, before mirakl_rate_limit_scale. Unset: "
+        "OR11's pace (60 s; 900 s with mirakl_external_partner; or a slower mirakl_min_intervals OR11). A value "
+        "faster than that pace is refused.")
+    order_feed_overlap_seconds: float = Field(
+        default=120.0, ge=0, description="Each read asks OR11 from the cursor minus this, so an order updated "
+        "while the previous read was paging (its date older than the newest one that read saw) is not missed.")
+    order_feed_lease_seconds: float = Field(
+        default=180.0, gt=0, description="How long a reader's lease lasts without being renewed (it is renewed "
+        "at every page): a worker killed mid-read delays the next read by at most this long.")
+
     # --- stock and price flow (issue 3) ---------------------------------------------------------
     magento_webhook_public_key_file: Path | None = Field(
         default=None, description="PEM public key Adobe Commerce signs webhooks with (Admin › Webhooks)."
@@ -378,6 +393,24 @@ class Settings(BaseSettings):
         # raises ValueError on an unknown code or a pace faster than documented (or than the
         # External Partner OR11 pace when that is on)
         pacing(self.mirakl_min_intervals, external_partner=self.mirakl_external_partner)
+        return self
+
+    @property
+    def order_feed_interval(self) -> float:
+        """Seconds between feed reads before the rate scale: the setting, else OR11's pace."""
+        from marketbridge.adapters.mirakl.endpoints import pacing
+
+        pace = pacing(self.mirakl_min_intervals, external_partner=self.mirakl_external_partner)["OR11"]
+        return self.order_feed_interval_seconds if self.order_feed_interval_seconds is not None else pace
+
+    @model_validator(mode="after")
+    def _feed_not_faster_than_or11(self) -> Settings:
+        from marketbridge.adapters.mirakl.endpoints import pacing
+
+        pace = pacing(self.mirakl_min_intervals, external_partner=self.mirakl_external_partner)["OR11"]
+        if self.order_feed_interval_seconds is not None and self.order_feed_interval_seconds < pace:
+            raise ValueError(f"MARKETBRIDGE_ORDER_FEED_INTERVAL_SECONDS: OR11 may be read at most once every "
+                             f"{pace:g} s; {self.order_feed_interval_seconds:g} s is faster")
         return self
 
     @field_validator("database_url", "engine_database_url")

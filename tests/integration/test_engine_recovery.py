@@ -27,7 +27,8 @@ def spawn(db_url: str, executor: str, log: Path, mode: str) -> subprocess.Popen:
     """Start a worker. Its stderr goes to a file next to the step log, never to a pipe nobody
     reads: a worker serving schedules logs every failed poll of the (absent) remote systems, and
     once a pipe's 64 KiB buffer is full the worker blocks on its next log line and never exits."""
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    root = Path(__file__).parents[2]  # src first: the code under test, not whatever is installed
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join((str(root / "src"), str(root)))}
     errors = open(log.with_name(f"{executor}-{mode}.stderr"), "ab")  # noqa: SIM115 - the child owns it
     return subprocess.Popen([sys.executable, str(WORKER), db_url, executor, str(log), mode], env=env,
                             stdout=subprocess.DEVNULL, stderr=errors)

@@ -119,7 +119,7 @@ def test_money_migration_turns_float_amounts_into_exact_decimals(db_url):
                      "shipping": line_shipping})
     engine.dispose()
 
-    upgrade(db_url)
+    upgrade(db_url, "0011_money_decimal")  # this migration's own revision (later ones add other tables)
     assert current(db_url) == "0011_money_decimal"
     engine = create_engine(db_url)
     with engine.connect() as conn:  # the columns themselves, not only what the ORM makes of them
@@ -185,4 +185,26 @@ def test_money_migration_turns_float_amounts_into_exact_decimals(db_url):
                                 )).one()
         assert tuple(row) == (-4.99, 2.68, 9999999999.99)
         assert conn.execute(text("SELECT unit_price FROM order_lines WHERE id = :id"), {"id": _line_id(2, 1)}).scalar_one() == 3.3333
+    engine.dispose()
+
+
+def test_the_order_feed_migration_adds_its_tables_and_takes_them_away_again(db_url):
+    """0012 only adds the feed's three tables: a downgrade removes them and leaves the rest."""
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from marketbridge.adapters.db.migrate import alembic_config
+
+    feed_tables = {"order_feed_mirror", "order_feed_events", "order_feed_state"}
+    upgrade(db_url)
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        assert feed_tables <= set(inspect(conn).get_table_names())
+    command.downgrade(alembic_config(db_url), "0011_money_decimal")
+    with engine.connect() as conn:
+        tables = set(inspect(conn).get_table_names())
+    assert not feed_tables & tables and "marketplace_orders" in tables
+    upgrade(db_url)
+    with engine.connect() as conn:
+        assert feed_tables <= set(inspect(conn).get_table_names())
     engine.dispose()

@@ -52,7 +52,7 @@ class Flow:
             flow_actions=FlowActions(), shipments_store=NoDatabase(), refunds_store=NoDatabase(),
             audit_store=self.store, orders_store=NoDatabase(), catalogue_store=NoDatabase(),
             people_store=NoDatabase(), alerts_store=NoDatabase(),
-            console_store=NoDatabase())
+            console_store=NoDatabase(), order_feed_store=NoDatabase())
         self.runtime.magento = self.magento  # type: ignore[assignment]
         self.runtime.mirakl = self.mirakl  # type: ignore[assignment]
 

@@ -54,7 +54,7 @@ class Flow:
             flow_actions=FlowActions(), shipments_store=NoDatabase(), refunds_store=NoDatabase(),
             catalogue_store=self.store, audit_store=NoDatabase(), orders_store=NoDatabase(),
             people_store=NoDatabase(), alerts_store=NoDatabase(),
-            console_store=NoDatabase())
+            console_store=NoDatabase(), order_feed_store=NoDatabase())
         self.runtime.magento = self.magento  # type: ignore[assignment]
         self.runtime.mirakl = self.mirakl  # type: ignore[assignment]
         # PM11/H11/VL11 already read this hour (market_reference's cache)

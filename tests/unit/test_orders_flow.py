@@ -155,7 +155,7 @@ def _runtime(store: FakeOrdersStore) -> Runtime:
                    webhook_handlers=WebhookHandlers(), flow_actions=FlowActions(), shipments_store=NoDatabase(),
                    refunds_store=NoDatabase(), catalogue_store=NoDatabase(), audit_store=NoDatabase(),
                    orders_store=store, people_store=NoDatabase(), alerts_store=NoDatabase(),
-                   console_store=NoDatabase())
+                   console_store=NoDatabase(), order_feed_store=NoDatabase())
 
 
 def test_housekeeping_reminds_a_held_order_near_its_deadline_once_per_run() -> None:

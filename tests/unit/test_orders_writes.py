@@ -53,7 +53,7 @@ def _runtime(store: FakeOrdersStore, mirakl: Any = None) -> Runtime:
                       webhook_handlers=WebhookHandlers(), flow_actions=FlowActions(), shipments_store=NoDatabase(),
                       refunds_store=NoDatabase(), catalogue_store=NoDatabase(), audit_store=NoDatabase(),
                       orders_store=store, people_store=NoDatabase(), alerts_store=NoDatabase(),
-                      console_store=NoDatabase())
+                      console_store=NoDatabase(), order_feed_store=NoDatabase())
     if mirakl is not None:
         runtime.mirakl = mirakl
     return runtime

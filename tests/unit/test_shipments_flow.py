@@ -57,7 +57,7 @@ class Flow:
             flow_actions=FlowActions(), shipments_store=self.store, refunds_store=NoDatabase(),
             catalogue_store=NoDatabase(), audit_store=NoDatabase(), orders_store=NoDatabase(),
             people_store=NoDatabase(), alerts_store=NoDatabase(),
-            console_store=NoDatabase())
+            console_store=NoDatabase(), order_feed_store=NoDatabase())
         self.runtime.magento = self.magento
         self.runtime.mirakl = self.mirakl
 

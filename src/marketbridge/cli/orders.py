@@ -1,4 +1,4 @@
-"""``marketbridge orders list|show|pull|accept|refuse|retry``."""
+"""``marketbridge orders list|show|pull|accept|refuse|retry|feed``."""
 
 from __future__ import annotations
 
@@ -133,6 +133,65 @@ def retry(order_id: str, actor: Annotated[str, typer.Option(help="Who asks (audi
             runtime.bus.handle(OrderRetryRequested(order_id, workflow_id))  # the engine runs: enqueued
             result: Any = DBOS.retrieve_workflow(workflow_id).get_result()
     print_json(result)
+
+
+@orders_app.command("feed")
+def feed(
+    once: Annotated[bool, typer.Option("--once", help="One read and dispatch, then stop.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Read the marketplace's orders into the order feed's mirror (one OR11 read, every page) and
+    publish what changed. Without --once, reads again every feed interval until Ctrl-C. Another
+    worker already reading is reported, not waited for."""
+    import time
+
+    from marketbridge.services import order_feed
+    from marketbridge.services.order_feed import pace
+
+    with runtime_for_command() as runtime:
+        first = True
+        while True:
+            try:
+                with console.status("Reading orders from the marketplace..."):
+                    read = order_feed.read(runtime, force=first)
+                    sent = order_feed.dispatch(runtime) if read.skipped != "another worker reads" else None
+            except IntegrationError as error:
+                err_console.print(f"The marketplace could not be read: {error}")
+                if once:
+                    raise typer.Exit(1) from None
+                read, sent = None, None
+            if read is not None:
+                _print_feed(read, sent, as_json)
+            if once:
+                return
+            first = False
+            try:
+                time.sleep(pace.interval_seconds(runtime.settings))
+            except KeyboardInterrupt:
+                return
+
+
+def _print_feed(read: Any, sent: Any, as_json: bool) -> None:
+    if as_json:
+        print_json({"read": read.as_dict(), "dispatch": sent.as_dict() if sent is not None else None})
+        return
+    if read.skipped:
+        wait = f" (for {read.not_due_seconds:.0f} s)" if read.not_due_seconds is not None else ""
+        console.print(f"Nothing read: {read.skipped}{wait}.")
+    else:
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(read.by_kind.items())) or "no changes"
+        console.print(f"Read {read.orders} orders in {read.pages} pages since {read.since}: {kinds}. "
+                      f"{read.unchanged} unchanged, {len(read.failed)} unreadable. Cursor: {read.cursor or '-'}.")
+    if read.changes:
+        table = Table("order", "change", "detail")
+        for change in read.changes:
+            table.add_row(change.order_id, change.kind.value,
+                          ", ".join(f"{k}={v}" for k, v in change.detail.items() if v))
+        console.print(table)
+        if read.events > len(read.changes):
+            console.print(f"... and {read.events - len(read.changes)} more (all stored in the feed's outbox).")
+    if sent is not None and sent.published:
+        console.print(f"Published {sent.published} changes on the bus.")
 
 
 def register(app: typer.Typer) -> None:

@@ -50,7 +50,10 @@ stay one transaction, and the handlers are still handed that session.
 One module per concern, re-exported here (``from marketbridge.ports import MagentoPort``):
 ``remote`` (Adobe Commerce, Mirakl), ``shared`` (the issue log, another flow's order records, SKU
 links, the stock flow's rules and hints), and one module per flow's storage (``shipments``,
-``refunds``, ``catalogue``, ``audit``, ``orders``, ``people``, ``stock``; the next flow adds its own).
+``refunds``, ``catalogue``, ``audit``, ``orders``, ``people``, ``stock``, ``order_feed``; the next flow adds
+its own). The order feed (issue 20) is one more: :class:`OrderFeedStore` for its own service, and
+:class:`OrderMirror`, the read port over the mirror that other flows and the console read instead
+of calling OR11 (:mod:`marketbridge.adapters.db.order_feed`).
 
 The people side (console users, API tokens, the log-in throttle) is on :class:`PeopleStore` /
 :class:`PeopleRepository`, implemented in :mod:`marketbridge.adapters.db.people`: ``services.auth``
@@ -69,6 +72,7 @@ from marketbridge.ports.audit import AuditRepository, AuditStore
 from marketbridge.ports.catalogue import CatalogueRepository, CatalogueStore
 from marketbridge.ports.console import ConsoleQueries, ConsoleStore
 from marketbridge.ports.issues import IssuesRepository, IssuesStore
+from marketbridge.ports.order_feed import FeedStatus, OrderFeedRepository, OrderFeedStore, OrderMirror
 from marketbridge.ports.orders import (
     OrderAlreadyRecorded,
     OrderChangedUnderUs,
@@ -95,7 +99,7 @@ from marketbridge.ports.webhooks import WebhookEventsRepository
 __all__ = [
     "AlertsRepository", "AlertsStore", "AuditRepository", "AuditStore", "CatalogueRepository",
     "CatalogueStore", "ConsoleQueries", "ConsoleStore", "IssueLog", "IssuesRepository", "IssuesStore", "MagentoPort", "MiraklPort",
-    "OrderAlreadyRecorded", "OrderChangedUnderUs", "OrderRecords", "OrdersRepository", "OrdersStore",
+    "FeedStatus", "OrderAlreadyRecorded", "OrderChangedUnderUs", "OrderFeedRepository", "OrderFeedStore", "OrderMirror", "OrderRecords", "OrdersRepository", "OrdersStore",
     "PeopleRepository", "PeopleStore", "PersonalDataRepository", "PersonalDataStore", "RefundsRepository",
     "RefundsStore", "ShipmentsRepository", "ShipmentsStore", "SkuLinks", "SkuLinksRepository", "SkuLinksStore",
     "StockOutboxRepository", "StockRecords", "StockRepository", "StorageBusy", "WebhookEventsRepository",

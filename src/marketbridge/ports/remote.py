@@ -199,8 +199,10 @@ class MiraklPort(Protocol):
     """What the flows call on Mirakl (seller API): orders, shipments, refunds, offers and their
     imports, reference data. Implemented by :class:`marketbridge.adapters.mirakl.client.MiraklClient`."""
 
-    def iter_offset(self, code: str, params: Mapping[str, Any] | None = None, *, page_size: int = 100) -> Iterator[dict[str, Any]]:
-        """Every item of an offset-paginated list (``max``/``offset``, ``total_count``).
+    def iter_offset(self, code: str, params: Mapping[str, Any] | None = None, *, page_size: int = 100,
+                    on_total: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
+        """Every item of an offset-paginated list (``max``/``offset``, ``total_count``; each page's
+        total is passed to ``on_total`` once the page's items have been yielded).
 
         Only the first page counts against the API's call frequency: the follow-up pages belong
         to the same read (a decision documented in docs/api-notes.md, Mirakl section).

@@ -28,7 +28,16 @@ from dbos._serialization import DBOSPortableJSONSerializer
 
 from marketbridge.adapters.db.engine_store import prepare_engine_file
 from marketbridge.runtime import Runtime, set_runtime
-from marketbridge.workflows import catalogue, console, maintenance, orders, refunds, shipments, stock
+from marketbridge.workflows import (
+    catalogue,
+    console,
+    maintenance,
+    order_feed,
+    orders,
+    refunds,
+    shipments,
+    stock,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -37,6 +46,7 @@ AREAS: dict[str, ModuleType] = {
     "maintenance": maintenance,
     "stock": stock,
     "orders": orders,
+    "order_feed": order_feed,
     "shipments": shipments,
     "refunds": refunds,
     "catalogue": catalogue,

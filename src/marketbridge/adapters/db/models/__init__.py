@@ -7,6 +7,7 @@ from marketbridge.adapters.db.models import (
     catalogue,  # noqa: F401
     console,  # noqa: F401
     core,  # noqa: F401
+    order_feed,  # noqa: F401
     orders,  # noqa: F401
     refunds,  # noqa: F401
     shipments,  # noqa: F401

@@ -1,0 +1,254 @@
+"""The feed's read of OR11, and a person's "refresh now" of one order.
+
+:func:`read`: OR11 with ``start_update_date`` = cursor − ``order_feed_overlap_seconds`` (the very
+first read: ``order_initial_lookback_seconds`` back), ``sort=dateCreated&order=asc`` (Mirakl's
+only sort for OR11, said explicitly: an order created during the read lands after the pages
+already read, never shifting one off a page boundary), **every page**. Each page is one
+transaction: its orders' mirror rows and the changes :func:`~marketbridge.domain.order_feed.changes`
+finds, together (a transactional outbox). The cursor moves only after the last page, to the
+newest ``last_updated_date`` seen (Mirakl's clock, never ours), and never past an order that
+could not be read (it is read again next time).
+
+Why the overlap: the cursor is the newest date of the read, but an order updated *while* the read
+was paging kept its place (the sort is by creation) and may have been read in its older version
+on an early page, while a later page showed an order updated after it. The next read asks from a
+little before the cursor, so it sees that order again. Anything read twice is compared with the
+mirror first: an unchanged order writes nothing (no event), and an older version than the mirror
+holds (a refresh got there first) is ignored. So the overlap and a read after a crash never
+duplicate an event, and a crash (an exception, a killed worker) loses nothing: the cursor was not
+moved, the next read starts where this one did.
+
+One reader at a time, across processes and PostgreSQL workers: the lease on the feed's state row
+(``ports.order_feed``). A second reader returns at once ("another worker reads"). Each page's
+transaction renews the lease first; a reader whose lease was taken over (it stalled past
+``order_feed_lease_seconds``) stops without writing that page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import structlog
+from pydantic import ValidationError
+
+from marketbridge.adapters.db.base import utcnow
+from marketbridge.adapters.errors import RateLimited
+from marketbridge.adapters.mirakl import models as mirakl_models
+from marketbridge.domain.order_feed import MirrorOrder, changes
+from marketbridge.ports.order_feed import OrderFeedRepository, ReadFigures
+from marketbridge.ports.orders import StorageBusy
+from marketbridge.runtime import Runtime
+from marketbridge.services.order_feed import pace
+from marketbridge.services.order_feed.results import ReadResult, RefreshResult
+from marketbridge.services.order_feed.wire import mirror_of
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+
+class LeaseLost(RuntimeError):
+    """Another reader took the lease over while this one stalled: this read stops, unwritten."""
+
+
+def new_owner(runtime: Runtime) -> str:
+    """A lease owner: the worker, the process and this one read (never reused)."""
+    return f"{runtime.settings.executor_id}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def wire_time(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _with_retries(work: Callable[[], T]) -> T:
+    """A page transaction again when SQLite refuses it at once ("database is locked"): it is all or
+    nothing, so trying again is safe."""
+    for attempt in range(3):
+        try:
+            return work()
+        except StorageBusy as error:
+            if not error.locked or attempt == 2:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _apply(feed: OrderFeedRepository, before: MirrorOrder | None, after: MirrorOrder, now: dt.datetime,
+           result: ReadResult) -> bool:
+    """Store ``after`` and its changes unless the mirror already holds it or a newer version."""
+    if before is not None and after.updated_at < before.updated_at:
+        result.stale += 1
+        return False
+    if before == after:
+        result.unchanged += 1
+        return False
+    found = changes(before, after)
+    feed.save(after, at=now)
+    feed.add_events(found, at=now)
+    result.record(found)
+    return True
+
+
+class _Reader:
+    """One read's pages: parse, then write each page in its own fenced transaction."""
+
+    def __init__(self, runtime: Runtime, owner: str, result: ReadResult) -> None:
+        self.runtime = runtime
+        self.owner = owner
+        self.result = result
+        self.newest_ok: dt.datetime | None = None
+        self.oldest_failed: dt.datetime | None = None
+
+    def _failed(self, raw: Any, error: Exception) -> None:
+        order_id = raw.get("order_id") if isinstance(raw, dict) else f"<{type(raw).__name__}>"
+        log.error("order_feed.order_unreadable", order_id=order_id, error=str(error)[:300])
+        self.result.failed.append(str(order_id))
+        try:
+            moment = dt.datetime.fromisoformat(str(raw["last_updated_date"]).replace("Z", "+00:00"))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return  # no date to hold the cursor at: the cursor moves as if the entry were not there
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+        self.oldest_failed = moment if self.oldest_failed is None else min(self.oldest_failed, moment)
+
+    def page(self, raws: list[Any]) -> None:
+        window = self.runtime.settings.order_acceptance_window_seconds
+        mirrors: list[MirrorOrder] = []
+        for raw in raws:
+            try:
+                mirrors.append(mirror_of(mirakl_models.Order.model_validate(raw), window))
+            except (ValidationError, TypeError, ValueError) as error:
+                self._failed(raw, error)
+
+        def write() -> ReadResult:
+            counted = ReadResult()  # this attempt's counts, kept only once it commits
+            lease = dt.timedelta(seconds=self.runtime.settings.order_feed_lease_seconds)
+            with self.runtime.order_feed_store.unit_of_work() as feed:
+                now = utcnow()
+                if not feed.hold_lease(self.owner, now, now + lease):
+                    raise LeaseLost("another reader took the order feed over; this read stops")
+                known = feed.mirrored([m.order_id for m in mirrors])
+                for mirror in mirrors:
+                    if _apply(feed, known.get(mirror.order_id), mirror, now, counted):
+                        known[mirror.order_id] = mirror
+            return counted
+
+        self.result.merge(_with_retries(write))
+        self.result.orders += len(mirrors)
+        for mirror in mirrors:
+            self.newest_ok = mirror.updated_at if self.newest_ok is None else max(self.newest_ok, mirror.updated_at)
+
+    def cursor_target(self) -> dt.datetime | None:
+        target = self.newest_ok
+        if self.oldest_failed is not None and (target is None or self.oldest_failed < target):
+            target = self.oldest_failed
+        return target
+
+
+def read(runtime: Runtime, *, force: bool = False) -> ReadResult:
+    """One read of OR11 into the mirror and the outbox (see the module doc). ``force`` reads even
+    before ``next_read_due`` (the CLI's ``--once``); the client still keeps OR11's pace."""
+    settings = runtime.settings
+    store = runtime.order_feed_store
+    started = utcnow()
+    clock = time.monotonic()
+    interval = pace.interval_seconds(settings)
+    owner = new_owner(runtime)
+    result = ReadResult()
+    with store.unit_of_work() as feed:
+        cursor, due = feed.cursor_and_due()
+        if not force and due is not None and started < due - dt.timedelta(seconds=pace.tick(interval).tolerance):
+            result.skipped = "not due"
+            return result
+        if not feed.take_lease(owner, started, started + dt.timedelta(seconds=settings.order_feed_lease_seconds)):
+            result.skipped = "another worker reads"
+            return result
+    since = (cursor - dt.timedelta(seconds=settings.order_feed_overlap_seconds) if cursor is not None
+             else started - dt.timedelta(seconds=settings.order_initial_lookback_seconds))
+    result.since = wire_time(since)
+    reader = _Reader(runtime, owner, result)
+    error_text: str | None = None
+    try:
+        _page_through(runtime, since, reader)
+    except RateLimited as error:
+        if result.orders or result.failed or result.pages:
+            error_text = f"OR11 refused part-way: {error}"[:500]
+            raise
+        # OR11 not due yet (our pace, or Mirakl's Retry-After beyond the client's wait): not an
+        # error; nothing was read and the cursor stays
+        result.skipped, result.not_due_seconds = "OR11 not due", error.retry_after
+        log.info("order_feed.or11_not_due", retry_after=error.retry_after)
+    except BaseException as error:
+        error_text = f"{type(error).__name__}: {error}"[:500]
+        raise
+    finally:
+        result.seconds = time.monotonic() - clock
+        _end(runtime, owner, reader, result, started, interval, error_text)
+    return result
+
+
+def _page_through(runtime: Runtime, since: dt.datetime, reader: _Reader) -> None:
+    size = runtime.settings.order_poll_page_size
+    params = {"start_update_date": wire_time(since), "sort": "dateCreated", "order": "asc"}
+
+    def page_read(_total: int) -> None:
+        reader.result.pages += 1
+
+    page: list[Any] = []
+    for raw in runtime.mirakl.iter_offset("OR11", params, page_size=size, on_total=page_read):
+        page.append(raw)
+        if len(page) >= size:
+            reader.page(page)
+            page = []
+    if page:
+        reader.page(page)
+
+
+def _end(runtime: Runtime, owner: str, reader: _Reader, result: ReadResult, started: dt.datetime,
+         interval: float, error: str | None) -> None:
+    """Record the read and give the lease back; the cursor moves only when the read completed."""
+    finished = utcnow()
+    target = reader.cursor_target() if error is None else None
+    due = started + dt.timedelta(seconds=interval)
+    if result.not_due_seconds is not None:  # OR11 refused for longer: no point asking before then
+        due = max(due, finished + dt.timedelta(seconds=result.not_due_seconds))
+    figures = ReadFigures(started_at=started, finished_at=finished, orders=result.orders, pages=result.pages,
+                          events=result.events, next_read_due=due, error=error)
+    try:
+        with runtime.order_feed_store.unit_of_work() as feed:
+            feed.end_read(owner, cursor=target, figures=figures)
+            cursor, _due = feed.cursor_and_due()
+        result.cursor = wire_time(cursor) if cursor is not None else None
+    except Exception as failure:  # noqa: BLE001 - the lease then expires on its own; the read's own error wins
+        log.error("order_feed.end_read_failed", error=str(failure)[:300])
+        if error is None:
+            raise
+    log.info("order_feed.read", orders=result.orders, pages=result.pages, events=result.events,
+             failed=len(result.failed), seconds=round(result.seconds, 3), cursor=result.cursor, error=error)
+
+
+def refresh_order(runtime: Runtime, order_id: str) -> RefreshResult:
+    """A person's explicit "refresh now" of one order: OR11 ``order_ids`` (the documented
+    "synchronous: at each order page display" use, on the same OR11 pace), then the same upsert
+    and events as a read, in one transaction. Raises ``LookupError`` when Mirakl does not know it."""
+    found = [o for o in runtime.mirakl.list_orders(order_ids=[order_id]) if o.order_id == order_id]
+    if not found:
+        raise LookupError(f"the marketplace has no order {order_id}")
+    after = mirror_of(found[0], runtime.settings.order_acceptance_window_seconds)
+
+    def write() -> RefreshResult:
+        counted = ReadResult()
+        with runtime.order_feed_store.unit_of_work() as feed:
+            now = utcnow()
+            feed.serialise_writes(now)
+            before = feed.mirrored([order_id]).get(order_id)
+            kept = after if _apply(feed, before, after, now, counted) or before is None else before
+        return RefreshResult(order=kept, changes=list(counted.changes))
+
+    return _with_retries(write)
+
+
+__all__ = ["LeaseLost", "new_owner", "read", "refresh_order", "wire_time"]

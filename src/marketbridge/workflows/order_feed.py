@@ -1,0 +1,50 @@
+"""DBOS workflow of the order feed (issue 20): a thin durable shell around
+:mod:`marketbridge.services.order_feed`.
+
+``orders.feed`` (scheduled only when ``order_feed_enabled``; the schedule is
+``services.order_feed.pace.tick`` of the feed's interval): step ``orders.feed.read`` reads OR11
+into the mirror and the outbox, then step ``orders.feed.dispatch`` publishes the stored changes
+on the bus. When another worker holds the feed's lease the run does nothing: that worker reads and
+dispatches. A run whose read fails after its retries ends in ERROR; the cursor did not move, so
+the next tick reads the same window again (nothing is lost, nothing published twice from it).
+
+Every run is named ``orders.*``, so the dashboard counts it with the orders flow.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dbos import DBOS
+
+from marketbridge.runtime import get_runtime
+from marketbridge.services import order_feed as feed_service
+from marketbridge.services.order_feed import pace
+from marketbridge.settings import Settings
+
+QUEUES: list[dict[str, Any]] = []
+
+
+@DBOS.step(name="orders.feed.read", retries_allowed=True, max_attempts=3, interval_seconds=2.0)
+def read_step() -> dict[str, Any]:
+    return feed_service.read(get_runtime()).as_dict()
+
+
+@DBOS.step(name="orders.feed.dispatch", retries_allowed=True, max_attempts=3, interval_seconds=1.0)
+def dispatch_step() -> dict[str, Any]:
+    return feed_service.dispatch(get_runtime()).as_dict()
+
+
+@DBOS.workflow(name="orders.feed")
+def feed_workflow(scheduled_time: Any = None, context: Any = None) -> dict[str, Any]:
+    read = read_step()
+    if read.get("skipped") == "another worker reads":
+        return {"read": read, "dispatch": None}
+    return {"read": read, "dispatch": dispatch_step()}
+
+
+def schedules(settings: Settings) -> list[dict[str, Any]]:
+    if not settings.order_feed_enabled:
+        return []
+    return [{"schedule_name": "orders.feed", "workflow_fn": feed_workflow,
+             "schedule": pace.tick(pace.interval_seconds(settings)).cron}]

@@ -1,0 +1,306 @@
+"""The order feed's service (``services.order_feed``) on in-memory fakes: what a read asks OR11,
+what it writes to the mirror and the outbox, where the cursor goes, the lease, a failure
+part-way, the gate, dispatch onto the bus and a person's refresh of one order."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from marketbridge.adapters.errors import ServerError
+from marketbridge.bus import MarketplaceOrderChanged, MessageBus
+from marketbridge.runtime import Runtime
+from marketbridge.services import order_feed
+from marketbridge.services.console.actions import FlowActions
+from marketbridge.services.order_feed import pace
+from marketbridge.services.webhooks import WebhookHandlers
+from marketbridge.settings import load_settings
+from tests.fakes import NoDatabase
+from tests.fakes_order_feed import T0, FakeFeedMirakl, FakeFeedStore, raw_order, wire
+
+MINUTE = dt.timedelta(minutes=1)
+
+
+class Feed:
+    def __init__(self, **settings: Any) -> None:
+        values: dict[str, Any] = {"database_url": "sqlite://", "session_secret": "x" * 48,
+                                  "mirakl_rate_limit_scale": 0.01, "order_poll_page_size": 2, **settings}
+        self.store = FakeFeedStore()
+        self.mirakl = FakeFeedMirakl()
+        self.published: list[MarketplaceOrderChanged] = []
+        bus = MessageBus()
+        bus.register(MarketplaceOrderChanged, self.published.append)
+        self.runtime = Runtime(
+            settings=load_settings(**values), db=NoDatabase(), bus=bus, engine=NoDatabase(),
+            webhook_handlers=WebhookHandlers(), flow_actions=FlowActions(), shipments_store=NoDatabase(),
+            refunds_store=NoDatabase(), catalogue_store=NoDatabase(), audit_store=NoDatabase(),
+            orders_store=NoDatabase(), people_store=NoDatabase(), alerts_store=NoDatabase(),
+            console_store=NoDatabase(), order_feed_store=self.store)  # type: ignore[arg-type]
+        self.runtime.mirakl = self.mirakl  # type: ignore[assignment]
+
+    def read(self, **kw: Any) -> order_feed.ReadResult:
+        return order_feed.read(self.runtime, force=kw.pop("force", True), **kw)
+
+    def cursor(self) -> dt.datetime | None:
+        return self.store.data.state["cursor"]
+
+
+@pytest.fixture
+def feed() -> Feed:
+    return Feed()
+
+
+def five_orders(feed: Feed) -> None:
+    for i in range(5):
+        feed.mirakl.put(raw_order(f"O-{i}-A", created=T0 + i * MINUTE))
+
+
+def test_a_first_read_pages_through_every_order_and_records_each_once(feed: Feed) -> None:
+    five_orders(feed)
+    result = feed.read()
+    assert (result.orders, result.pages, result.events, result.failed) == (5, 3, 5, [])
+    assert [c["offset"] for c in feed.mirakl.calls] == [0, 2, 4]
+    first = feed.mirakl.calls[0]
+    assert first["sort"] == "dateCreated" and first["order"] == "asc" and first["max"] == 2
+    lookback = dt.datetime.fromisoformat(first["start_update_date"].replace("Z", "+00:00"))
+    assert dt.timedelta(days=7) - MINUTE < dt.datetime.now(dt.UTC) - lookback < dt.timedelta(days=7) + MINUTE
+    assert feed.store.events() == [(f"O-{i}-A", "appeared") for i in range(5)]
+    assert feed.cursor() == T0 + 4 * MINUTE  # the newest last_updated_date read (Mirakl's clock)
+    with feed.store.mirror() as mirror:
+        stored = mirror.get("O-3-A")
+        status = mirror.status(dt.datetime.now(dt.UTC))
+    assert stored is not None and stored.state == "WAITING_ACCEPTANCE" and stored.total_price == Decimal("24.99")
+    assert stored.acceptance_deadline == stored.created_at + dt.timedelta(days=1)
+    assert (status.last_read_orders, status.last_read_pages, status.last_read_events) == (5, 3, 5)
+    assert status.reader is None and status.undispatched_events == 5 and status.mirrored_orders == 5
+
+
+def test_the_next_read_asks_from_the_cursor_less_the_overlap_and_writes_nothing_for_unchanged_orders(feed: Feed) -> None:
+    five_orders(feed)
+    feed.read()
+    feed.mirakl.calls.clear()
+    again = feed.read()
+    assert feed.mirakl.calls[0]["start_update_date"] == wire(T0 + 4 * MINUTE - dt.timedelta(seconds=120))
+    assert again.orders == 3 and again.unchanged == 3 and again.events == 0  # the overlap re-read O-2..O-4
+    assert len(feed.store.events()) == 5 and feed.cursor() == T0 + 4 * MINUTE
+
+
+def test_an_order_that_skipped_states_between_reads_yields_accepted_paid_and_shipped(feed: Feed) -> None:
+    five_orders(feed)
+    feed.read()
+    feed.mirakl.move("O-1-A", "SHIPPED", T0 + 30 * MINUTE, customer_debited_date=wire(T0 + 10 * MINUTE),
+                     shipping_tracking="TRK1", shipping_carrier_code="DPD", shipping_company="DPD")
+    result = feed.read()
+    assert [(c.order_id, c.kind.value) for c in result.changes] == [("O-1-A", "accepted"), ("O-1-A", "paid"),
+                                                                    ("O-1-A", "shipped")]
+    assert feed.cursor() == T0 + 30 * MINUTE
+    with feed.store.mirror() as mirror:
+        shipped = mirror.get("O-1-A")
+        assert [o.order_id for o in mirror.in_states(["SHIPPED"])] == ["O-1-A"]
+    assert shipped is not None and shipped.tracking is not None and shipped.tracking.number == "TRK1"
+    assert shipped.customer_debited_at == T0 + 10 * MINUTE
+
+
+def test_the_mirror_keeps_no_customer_data(feed: Feed) -> None:
+    feed.mirakl.put(raw_order("O-1-A", "SHIPPING"))
+    feed.read()
+    stored = repr(feed.store.data.mirror["O-1-A"])
+    for personal in ("Ada", "Lovelace", "Analytical", "N1 1AA", "07700", "ada@example"):
+        assert personal not in stored
+
+
+def test_a_read_that_fails_after_its_first_page_keeps_its_cursor_and_the_next_loses_and_repeats_nothing(
+        feed: Feed) -> None:
+    five_orders(feed)
+    feed.read()
+    for i, state in enumerate(("WAITING_DEBIT", "SHIPPING", "SHIPPING", "CANCELED", "REFUSED")):
+        feed.mirakl.move(f"O-{i}-A", state, T0 + (20 + i) * MINUTE)
+    feed.mirakl.calls.clear()
+    feed.mirakl.fail_after_pages = 1
+    with pytest.raises(ServerError):
+        feed.read()
+    # the first page (O-0, O-1) was written with its events; the cursor did not move
+    assert feed.cursor() == T0 + 4 * MINUTE
+    assert feed.store.events()[5:] == [("O-0-A", "accepted"), ("O-1-A", "accepted"), ("O-1-A", "paid")]
+    assert feed.store.data.state["lease_owner"] is None  # given back: the next read need not wait
+    assert feed.store.data.state["figures"].error.startswith("ServerError")
+    feed.mirakl.fail_after_pages = None
+    feed.mirakl.calls.clear()
+    second = feed.read()
+    assert feed.mirakl.calls[0]["start_update_date"] == wire(T0 + 4 * MINUTE - dt.timedelta(seconds=120))
+    assert second.unchanged == 2 and second.events == 4
+    assert feed.store.events()[8:] == [("O-2-A", "accepted"), ("O-2-A", "paid"), ("O-3-A", "cancelled"),
+                                       ("O-4-A", "cancelled")]
+    kinds = feed.store.events()
+    assert len(kinds) == len(set(kinds)) == 12  # nothing recorded twice
+    assert feed.cursor() == T0 + 24 * MINUTE
+
+
+def test_an_unreadable_order_holds_the_cursor_before_it_and_the_rest_are_stored(feed: Feed) -> None:
+    five_orders(feed)
+    broken = raw_order("O-9-A", created=T0 + 9 * MINUTE, updated=T0 + 2 * MINUTE)
+    del broken["order_lines"]
+    feed.mirakl.put(broken)
+    result = feed.read()
+    assert result.failed == ["O-9-A"] and result.orders == 5
+    assert feed.cursor() == T0 + 2 * MINUTE  # read again next time, never skipped
+
+
+def test_a_second_reader_returns_at_once_while_the_lease_is_held(feed: Feed) -> None:
+    five_orders(feed)
+    seen: list[order_feed.ReadResult] = []
+
+    def meanwhile(offset: int) -> None:
+        if offset == 0 and not seen:
+            # a second worker's read starts while the first holds the lease
+            seen.append(order_feed.read(feed.runtime, force=True))
+
+    feed.mirakl.before_page = meanwhile
+    first = feed.read()
+    assert seen[0].skipped == "another worker reads" and seen[0].orders == 0
+    assert first.orders == 5 and len(feed.mirakl.calls) == 3  # only the first reader called OR11
+
+
+def test_a_lease_left_by_a_killed_reader_is_taken_over_once_it_expires(feed: Feed) -> None:
+    five_orders(feed)
+    with feed.store.unit_of_work() as repo:
+        assert repo.take_lease("dead-worker", dt.datetime.now(dt.UTC), dt.datetime.now(dt.UTC) + MINUTE)
+    assert feed.read().skipped == "another worker reads"
+    feed.store.expire_lease()
+    assert feed.read().orders == 5
+
+
+def test_a_reader_whose_lease_was_taken_over_stops_without_writing_the_page(feed: Feed) -> None:
+    five_orders(feed)
+
+    def taken_over(offset: int) -> None:
+        if offset == 2:  # the reader stalled; its lease expired and another worker took it
+            feed.store.data.state["lease_owner"] = "other-worker"
+
+    feed.mirakl.before_page = taken_over
+    with pytest.raises(order_feed.LeaseLost):
+        feed.read()
+    assert [order_id for order_id, _ in feed.store.events()] == ["O-0-A", "O-1-A"]
+    assert feed.cursor() is None and feed.store.data.state["lease_owner"] == "other-worker"
+
+
+def test_a_tick_before_the_next_read_is_due_reads_nothing() -> None:
+    feed = Feed(mirakl_rate_limit_scale=1.0)
+    five_orders(feed)
+    feed.read(force=False)
+    calls = len(feed.mirakl.calls)
+    assert feed.read(force=False).skipped == "not due"
+    assert len(feed.mirakl.calls) == calls
+    assert feed.read(force=True).skipped is None
+
+
+def test_or11_not_due_is_not_an_error_and_moves_the_next_read(feed: Feed) -> None:
+    five_orders(feed)
+    feed.mirakl.not_due = 600.0
+    result = feed.read()
+    assert result.skipped == "OR11 not due" and result.not_due_seconds == 600.0 and feed.cursor() is None
+    due = feed.store.data.state["next_read_due"]
+    assert due > dt.datetime.now(dt.UTC) + dt.timedelta(seconds=590)
+    assert feed.store.data.state["lease_owner"] is None
+
+
+def test_dispatch_publishes_oldest_first_once_and_marks_them(feed: Feed) -> None:
+    five_orders(feed)
+    feed.read()
+    feed.mirakl.move("O-2-A", "SHIPPING", T0 + 20 * MINUTE)
+    feed.read()
+    sent = order_feed.dispatch(feed.runtime)
+    assert sent.published == 7 and sent.by_kind == {"appeared": 5, "accepted": 1, "paid": 1}
+    assert [m.event_id for m in feed.published] == list(range(1, 8))
+    assert (feed.published[5].order_id, feed.published[5].kind, feed.published[5].detail) == (
+        "O-2-A", "accepted", {"from": "WAITING_ACCEPTANCE", "to": "SHIPPING"})
+    assert order_feed.dispatch(feed.runtime).published == 0
+    assert feed.store.data.state["lease_owner"] is None
+
+
+def test_dispatch_after_a_crash_before_marking_publishes_again(feed: Feed) -> None:
+    """At least once: handlers must be idempotent (bus.MarketplaceOrderChanged says so)."""
+    five_orders(feed)
+    feed.read()
+    original = feed.store.unit_of_work
+    calls = {"n": 0}
+
+    def crash_on_mark():  # the third unit of work is the one that marks the batch
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("killed before marking")
+        return original()
+
+    feed.store.unit_of_work = crash_on_mark  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        order_feed.dispatch(feed.runtime)
+    feed.store.unit_of_work = original  # type: ignore[method-assign]
+    feed.store.expire_lease()
+    assert order_feed.dispatch(feed.runtime).published == 5
+    assert [m.event_id for m in feed.published] == [1, 2, 3, 4, 5, 1, 2, 3, 4, 5]
+
+
+def test_refresh_reads_one_order_by_id_and_records_its_changes(feed: Feed) -> None:
+    five_orders(feed)
+    feed.read()
+    feed.mirakl.move("O-3-A", "SHIPPING", T0 + 40 * MINUTE)
+    feed.mirakl.calls.clear()
+    refreshed = order_feed.refresh_order(feed.runtime, "O-3-A")
+    assert feed.mirakl.calls == [{"order_ids": "O-3-A"}]
+    assert refreshed.order.state == "SHIPPING"
+    assert [c.kind.value for c in refreshed.changes] == ["accepted", "paid"]
+    # the next read sees the same version: nothing more
+    assert feed.read().events == 0
+    with pytest.raises(LookupError):
+        order_feed.refresh_order(feed.runtime, "NOPE")
+
+
+def test_an_older_version_than_the_mirror_holds_is_ignored(feed: Feed) -> None:
+    feed.mirakl.put(raw_order("O-1-A", created=T0))
+    feed.read()
+    feed.mirakl.move("O-1-A", "SHIPPING", T0 + 5 * MINUTE)
+    order_feed.refresh_order(feed.runtime, "O-1-A")
+    feed.mirakl.move("O-1-A", "WAITING_DEBIT", T0 + 3 * MINUTE)  # a stale copy, as a slow page could bring
+    result = feed.read()
+    assert result.stale == 1 and result.events == 0
+    with feed.store.mirror() as mirror:
+        kept = mirror.get("O-1-A")
+    assert kept is not None and kept.state == "SHIPPING"
+
+
+@pytest.mark.parametrize(("settings", "interval", "cron"), [
+    ({}, 60.0, "0 * * * * *"),
+    ({"mirakl_external_partner": True}, 900.0, "0 */15 * * * *"),
+    ({"mirakl_min_intervals": {"OR11": 300}}, 300.0, "0 */5 * * * *"),
+    ({"order_feed_interval_seconds": 120}, 120.0, "0 */2 * * * *"),
+])
+def test_the_interval_is_or11s_pace_unless_set_slower(settings: dict[str, Any], interval: float, cron: str) -> None:
+    values = load_settings(database_url="sqlite://", session_secret="x" * 48, **settings)
+    assert values.order_feed_interval == interval
+    assert pace.tick(pace.interval_seconds(values)).cron == cron
+    assert pace.interval_seconds(load_settings(database_url="sqlite://", session_secret="x" * 48,
+                                               mirakl_rate_limit_scale=0.01, **settings)) == pytest.approx(interval / 100)
+
+
+def test_an_interval_faster_than_or11_allows_is_refused() -> None:
+    from marketbridge.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="ORDER_FEED_INTERVAL_SECONDS"):
+        load_settings(database_url="sqlite://", session_secret="x" * 48, order_feed_interval_seconds=30)
+    with pytest.raises(SettingsError, match="900"):
+        load_settings(database_url="sqlite://", session_secret="x" * 48, mirakl_external_partner=True,
+                      order_feed_interval_seconds=60)
+
+
+def test_the_schedule_exists_only_when_the_feed_is_enabled() -> None:
+    from marketbridge.workflows import order_feed as feed_workflows
+
+    off = load_settings(database_url="sqlite://", session_secret="x" * 48)
+    assert off.order_feed_enabled is False and feed_workflows.schedules(off) == []
+    on = load_settings(database_url="sqlite://", session_secret="x" * 48, order_feed_enabled=True)
+    (entry,) = feed_workflows.schedules(on)
+    assert entry["schedule_name"] == "orders.feed" and entry["schedule"] == "0 * * * * *"
+    assert entry["workflow_fn"] is feed_workflows.feed_workflow
