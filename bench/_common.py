@@ -291,6 +291,15 @@ class CallFigures:
     rejected: dict[str, int]  # API -> 429s the service received
 
     @property
+    def allowed_reads(self) -> int:
+        """One read per window over the span, plus the one at its start (a fencepost, not a burst)."""
+        return int(self.minutes * 60 // self.window_seconds) + 1
+
+    @property
+    def pace_kept(self) -> bool:
+        return self.or11_max_in_window <= 1 and self.or11_reads <= self.allowed_reads
+
+    @property
     def or11_per_minute(self) -> float:
         return self.or11_reads / self.minutes if self.minutes > 0 else float("nan")
 
@@ -320,7 +329,8 @@ def call_figures(calls: list[Call], start: float, end: float, window: float = 60
 def describe_calls(figures: CallFigures) -> list[str]:
     window = "minute" if figures.window_seconds == 60 else f"{figures.window_seconds / 60:g} minutes"
     return [
-        f"OR11 reads: {figures.or11_reads} in {figures.minutes:.1f} min = {figures.or11_per_minute:.2f} a minute, "
+        f"OR11 reads: {figures.or11_reads} in {figures.minutes:.1f} min = {figures.or11_per_minute:.2f} a minute "
+        f"(target: one a {window}, so at most {figures.allowed_reads} in the span, the read at its start included), "
         f"at most {figures.or11_max_in_window} in any {window} (target <= 1); {figures.or11_by_id} of them by "
         f"order_ids; {figures.or11_pages} follow-up pages besides",
         f"429s received by the service: {sum(figures.rejected.values())} (target 0)"

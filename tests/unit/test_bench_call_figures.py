@@ -50,3 +50,14 @@ def test_timestamps_of_both_simulators_and_the_labels() -> None:
     assert epoch(None) is None and epoch("") is None
     assert scale_label(1.0) == "real limits" and scale_label(0.01) == "scaled x0.01"
     assert percentile([5.0, 1.0, 3.0], 50) == 3.0 and percentile([], 99) != percentile([], 99)  # NaN
+
+
+def test_the_pace_allows_one_read_a_window_plus_the_one_at_the_start() -> None:
+    once_a_minute = [Call("OR11", "max=100", 200, 60.0 * n) for n in range(6)]  # 0..300 s
+    assert call_figures(once_a_minute, 0.0, 300.0).pace_kept  # 6 reads in 5 minutes
+    assert call_figures(once_a_minute, 0.0, 300.0).allowed_reads == 6
+    crowded = [*once_a_minute, Call("OR11", "order_ids=A", 200, 90.0)]
+    assert not call_figures(crowded, 0.0, 300.0).pace_kept  # two reads within a minute
+    fifteen = [Call("OR11", "max=100", 200, 0.0), Call("OR11", "max=100", 200, 900.0)]
+    assert call_figures(fifteen, 0.0, 1000.0, window=900.0).pace_kept
+    assert not call_figures([*fifteen, Call("OR11", "max=100", 200, 960.0)], 0.0, 1000.0, window=900.0).pace_kept
