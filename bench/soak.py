@@ -34,7 +34,8 @@ Commerce within two feed intervals plus ``--order-processing-seconds`` outside f
 (``bench/soak_orders.py``). The feed interval is the orders poll's period (3 s) or OR11's pace
 (60 s x rate scale), the slower; with ``--real-orders`` the simulator and the service keep OR11 at
 its real minute (per-API paces: ``/_sandbox/rate-limits`` and ``MARKETBRIDGE_MIRAKL_MIN_INTERVALS``)
-and the orders poll runs at its default, once a minute, so the target is 130 s.
+and every schedule that reads OR11 (orders poll, shipment watch, refund follow) runs at its
+default, so the target is 130 s.
 
 When the activity is over, faults are removed and the warehouse ships the day's remaining orders
 (the end-of-day dispatch wave); the drain then waits, up to ``--drain-seconds``, until shipments,
@@ -44,7 +45,8 @@ the last line
 ``lost=N duplicated=N unconfirmed_shipments=N unsynced_refunds=N stock_mismatches=N unexplained_exceptions=N
 late_orders=N unsettled=N max_oversell_seconds=X``.
 The exit code is 0 only when every failure count is zero (``unsettled`` is reported, not a failure:
-what it leaves wrong is counted in the others) and max_oversell_seconds is within the target.
+what it leaves wrong is counted in the others, except orders still undecided or unpaid on the
+marketplace, which it lists too) and max_oversell_seconds is within the target.
 """
 
 from __future__ import annotations
@@ -199,6 +201,11 @@ class Cluster:
         )
         if self.real_orders:
             env["MARKETBRIDGE_MIRAKL_MIN_INTERVALS"] = json.dumps(self.real_or11())
+            # the other flows that read OR11 on a schedule at their production pace too (every 5 minutes):
+            # at the soak's pace (every 30 s and 10 s) they took every OR11 minute and the orders poll,
+            # which does not wait for a turn, never read (a quick run left 100 orders undecided)
+            for name in ("MARKETBRIDGE_SHIPMENT_WATCH_CRON", "MARKETBRIDGE_REFUND_FOLLOW_CRON"):
+                env.pop(name)
         return env
 
     def start_sandbox(self) -> None:
@@ -427,6 +434,17 @@ class World:
         return {state: n for state, n in by_state.items()
                 if state in ("STAGING", "WAITING_ACCEPTANCE", "WAITING_DEBIT", "WAITING_DEBIT_PAYMENT") and n}
 
+    def undecided_orders(self) -> list[str]:
+        """Each order still undecided or unpaid on the marketplace, with its state (for ``unsettled``:
+        an order never accepted is never paid, so no other count sees it)."""
+        out = []
+        for order_id in self.placed:
+            if order_id not in self.paid and order_id not in self.cancelled:
+                state = self.marketplace_order(order_id).get("order_state")
+                if state in ("STAGING", "WAITING_ACCEPTANCE", "WAITING_DEBIT", "WAITING_DEBIT_PAYMENT"):
+                    out.append(f"order {order_id} still {state} on the marketplace")
+        return out
+
     def pay_accepted(self) -> None:
         for order_id in self.placed:
             if order_id in self.paid or order_id in self.cancelled:
@@ -581,7 +599,9 @@ class Verdict:
     # paid, not in Adobe Commerce within two feed intervals plus processing (bench/soak_orders.py)
     late_orders: list[str] = field(default_factory=list)
     # still in flight when the drain's bound ran out: reported apart, not a failure by itself (what
-    # it leaves wrong is counted above, e.g. a shipment not confirmed is an unconfirmed shipment)
+    # it leaves wrong is counted above, e.g. a shipment not confirmed is an unconfirmed shipment),
+    # and the orders still undecided or unpaid on the marketplace at the check (never paid: no other
+    # count sees them; acceptance may take hours, so not a failure either)
     unsettled: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
@@ -1036,7 +1056,7 @@ def run(args: argparse.Namespace) -> int:
         watch.finish(checked_at)
         cancellations = soak_watch.cancellation_lags(cluster.database_url, dict(world.cancelled_at))
         verdict = check(cluster, world)
-        verdict.unsettled = [item.describe() for item in flight]
+        verdict.unsettled = [item.describe() for item in flight] + world.undecided_orders()
         verdict.late_orders = judge_order_feed(cluster, world, disturbances, checked_at, late_target)
         counts = verdict.counts()
         for name in counts:
