@@ -1,7 +1,16 @@
 """Orders end to end through both sandboxes: placed on the marketplace, accepted by rule, paid,
 created in Adobe Commerce -- with the engine running its schedules and nobody calling a service.
 
-    .venv/bin/python bench/orders.py [--orders 2000] [--rate 1] [--poll-seconds 5] [--db sqlite|URL]
+    .venv/bin/python bench/orders.py [--orders 2000] [--rate 1] [--poll-seconds 5] [--db sqlite|URL] [--json FILE]
+    .venv/bin/python bench/orders.py --real-limits [--profile steady|burst] [--orders N] [--minutes M]
+                                     [--external-partner] [--wait-minutes W] [--json FILE]
+
+The default is the scaled mode below: Mirakl's call intervals x0.01 in the simulator, so its
+figures say how the flow behaves, not what production sees. ``--real-limits`` runs the simulator
+at rate scale 1 against ``marketbridge run`` with its default settings (``bench/orders_real.py``).
+Every printed line starts with the mode: ``[scaled x0.01]`` or ``[real limits]``.
+
+Scaled mode:
 
 Customers place ``--orders`` orders at ``--rate`` per second through the Mirakl sandbox's control
 API. The sandbox debits an accepted order at once (``auto_debit``), so "payment confirmed" is the
@@ -17,8 +26,8 @@ from __future__ import annotations
 
 import argparse
 import faulthandler
+import json
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +35,7 @@ import time
 from pathlib import Path
 
 import httpx2
+from _common import clean_skus, free_port, percentile, prepare_stock, read_calls, scale_label, wait_http
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -39,43 +49,13 @@ from marketbridge.bootstrap import build_runtime  # noqa: E402
 from marketbridge.logging import configure_logging  # noqa: E402
 from marketbridge.settings import load_settings  # noqa: E402
 
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_http(url: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx2.get(url, timeout=2).status_code < 500:
-                return
-        except httpx2.TransportError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"sandbox did not start: {url}")
-
-
-def prepare_stock(magento_url: str, mirakl_url: str, skus: list[str], qty: int) -> None:
-    with httpx2.Client(timeout=30) as http:
-        for sku in skus:
-            http.post(f"{magento_url}/_sandbox/stock", json={"sku": sku, "qty": qty}).raise_for_status()
-            http.put(f"{mirakl_url}/_sandbox/offers/{sku}", json={"quantity": qty}).raise_for_status()
+SCALE = 0.01  # the simulator's rate scale in the default mode
+LABEL = scale_label(SCALE)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--orders", type=int, default=2000)
+    parser.add_argument("--orders", type=int, help="orders placed (default 2000 scaled; the profile's with --real-limits)")
     parser.add_argument("--rate", type=float, default=1.0, help="orders placed per second (keep below capacity)")
     parser.add_argument("--poll-seconds", type=int, default=5, help="order poll interval (cron seconds)")
     parser.add_argument("--overlap-seconds", type=int, default=10, help="OR11 poll overlap")
@@ -83,8 +63,26 @@ def main() -> int:
     parser.add_argument("--sandbox-in-process", action="store_true",
                         help="serve the simulators in this process (default: a separate process)")
     parser.add_argument("--timeout", type=float, default=1800.0)
+    parser.add_argument("--json", default=None, help="write the figures to this file")
+    real = parser.add_argument_group("real limits (bench/orders_real.py)")
+    real.add_argument("--real-limits", action="store_true",
+                      help="Mirakl at rate scale 1, the service's default settings, shipments and refunds active")
+    real.add_argument("--profile", choices=("steady", "burst"), default="steady",
+                      help="steady: 300 orders over 30 minutes; burst: 300 orders in 5 minutes")
+    real.add_argument("--minutes", type=float, default=None, help="placement time (default: the profile's)")
+    real.add_argument("--external-partner", action="store_true", help="OR11 every 15 minutes (External Partner key)")
+    real.add_argument("--wait-minutes", type=float, default=None,
+                      help="after the last order, wait this long at most for the rest (default 10, or two OR11 "
+                      "intervals and a minute when longer)")
+    parser.set_defaults(orders=None)
     args = parser.parse_args()
     faulthandler.register(signal.SIGUSR1)  # kill -USR1 <pid> prints every thread's stack
+    if args.real_limits:
+        import orders_real
+
+        return orders_real.run(args)
+    if args.orders is None:
+        args.orders = 2000
 
     from marketbridge.sandbox.catalogue import seed_catalogue
     from marketbridge.sandbox.magento.app import create_app as create_magento
@@ -97,19 +95,19 @@ def main() -> int:
     if args.sandbox_in_process:
         # the store as a merchant sets it up: Free Shipping for free-delivery orders
         magento = serve_in_thread(create_magento(catalogue, carriers=["flatrate", "freeshipping"]))
-        mirakl = serve_in_thread(create_mirakl(catalogue, rate_scale=0.01))
+        mirakl = serve_in_thread(create_mirakl(catalogue, rate_scale=SCALE))
         magento_url, mirakl_url = magento.url, mirakl.url
     else:  # its own process, so the simulators do not share the engine's interpreter lock
         magento_port, mirakl_port = free_port(), free_port()
         sandbox_process = subprocess.Popen(
             [sys.executable, "-c", "from marketbridge.cli import main; main()", "sandbox", "--magento-port",
              str(magento_port), "--mirakl-port", str(mirakl_port), "--products", "120", "--seed", "7",
-             "--rate-scale", "0.01", "--webhook-key", str(Path(tempfile.gettempdir()) / "bench-orders-key.pem"),
+             "--rate-scale", str(SCALE), "--webhook-key", str(Path(tempfile.gettempdir()) / "bench-orders-key.pem"),
              "--carriers", "flatrate,freeshipping"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(ROOT))
         magento_url, mirakl_url = f"http://127.0.0.1:{magento_port}", f"http://127.0.0.1:{mirakl_port}"
-        wait_for_http(f"{mirakl_url}/_sandbox/state")
-        wait_for_http(f"{magento_url}/_sandbox/state")
+        wait_http(f"{mirakl_url}/_sandbox/state")
+        wait_http(f"{magento_url}/_sandbox/state")
     tmp = tempfile.TemporaryDirectory()
     db_url = f"sqlite:///{tmp.name}/bench.sqlite" if args.db == "sqlite" else args.db
     upgrade(db_url)
@@ -121,8 +119,7 @@ def main() -> int:
     )
     configure_logging(settings, level="WARNING")
     runtime = build_runtime(settings)
-    skus = [p.sku for p in catalogue if p.type_id == "simple" and p.status == 1 and p.marketplace_sku == p.sku
-            and p.manage_stock and p.special_price is None][:40]
+    skus = clean_skus(120, 7)
     per_sku = args.orders * 3 // len(skus) + 10
     prepare_stock(magento_url, mirakl_url, skus, per_sku)
     httpx2.post(f"{mirakl_url}/_sandbox/settings", json={"auto_debit": True}).raise_for_status()
@@ -144,7 +141,7 @@ def main() -> int:
                 response = http.post(f"{mirakl_url}/_sandbox/orders", json={"lines": lines})
                 response.raise_for_status()
                 placed.append(response.json()["order_id"])
-        print(f"placed {len(placed)} orders in {time.monotonic() - started:.1f} s", flush=True)
+        print(f"[{LABEL}] placed {len(placed)} orders in {time.monotonic() - started:.1f} s", flush=True)
         deadline = time.monotonic() + args.timeout
         created_count = 0
         while time.monotonic() < deadline:
@@ -186,10 +183,11 @@ def main() -> int:
             gaps["debited->seen paid"].append((marks["awaiting_payment"] - marks["debited"]).total_seconds())
         if "created" in marks and "awaiting_payment" in marks:
             gaps["seen paid->created"].append((marks["created"] - marks["awaiting_payment"]).total_seconds())
-    calls = httpx2.get(f"{mirakl_url}/_sandbox/calls").json()
+    calls = read_calls(mirakl_url)
     by_api: dict[str, int] = {}
     for call in calls:
-        by_api[call.get("api") or "?"] = by_api.get(call.get("api") or "?", 0) + 1
+        by_api[call.api] = by_api.get(call.api, 0) + 1
+    rejected = sum(1 for call in calls if call.status == 429)
     magento_calls = len(httpx2.get(f"{magento_url}/_sandbox/calls").json())
     runtime.close()
     if sandbox_process is not None:
@@ -203,19 +201,30 @@ def main() -> int:
     created = len(rows)
     minutes = (finished - started) / 60
     per_order = sum(v for k, v in by_api.items() if k != "OR11") / max(created, 1)
-    print(f"orders placed: {len(placed)}   created in Adobe Commerce: {created}   final states: {states}")
-    print(f"throughput: {created / minutes:.1f} orders per minute ({finished - started:.1f} s wall)")
-    print(f"payment confirmed -> Magento order created: p50 {percentile(latencies, 50):.2f} s, "
-          f"p99 {percentile(latencies, 99):.2f} s, max {max(latencies, default=float('nan')):.2f} s "
-          f"(target p99 <= {args.poll_seconds + 10} s)")
-    print("where the time goes (p50 / p99 s): " + ", ".join(
-        f"{k} {percentile(v, 50):.2f} / {percentile(v, 99):.2f}" for k, v in gaps.items()))
-    print(f"marketplace calls per order beyond OR11 polls: {per_order:.2f} (target <= 2); by API: {by_api}")
-    print(f"OR11 calls in total (shared polls, pages included): {by_api.get('OR11', 0)}; "
-          f"Adobe Commerce calls per order: {magento_calls / max(created, 1):.1f}"
-          + (" (at least: the simulator keeps only its last 20,000 calls)" if magento_calls >= 20000 else ""))
-    ok = created == len(placed) and percentile(latencies, 99) <= args.poll_seconds + 10 and per_order <= 2
-    print("RESULT:", "targets met" if ok else "targets NOT met")
+    p99 = percentile(latencies, 99)
+    ok = created == len(placed) and p99 <= args.poll_seconds + 10 and per_order <= 2
+    for line in [
+        f"orders placed: {len(placed)}   created in Adobe Commerce: {created}   final states: {states}",
+        f"throughput: {created / minutes:.1f} orders per minute ({finished - started:.1f} s wall)",
+        f"payment confirmed -> Magento order created: p50 {percentile(latencies, 50):.2f} s, p99 {p99:.2f} s, "
+        f"max {max(latencies, default=float('nan')):.2f} s (target p99 <= {args.poll_seconds + 10} s)",
+        "where the time goes (p50 / p99 s): " + ", ".join(
+            f"{k} {percentile(v, 50):.2f} / {percentile(v, 99):.2f}" for k, v in gaps.items()),
+        f"marketplace calls per order beyond OR11 polls: {per_order:.2f} (target <= 2); by API: {by_api}",
+        f"OR11 calls in total (shared polls, pages included): {by_api.get('OR11', 0)}; 429s received: {rejected}; "
+        f"Adobe Commerce calls per order: {magento_calls / max(created, 1):.1f}"
+        + (" (at least: the simulator keeps only its last 20,000 calls)" if magento_calls >= 20000 else ""),
+        "RESULT: " + ("targets met" if ok else "targets NOT met"),
+    ]:
+        print(f"[{LABEL}] {line}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "mode": LABEL, "rate_scale": SCALE, "orders": len(placed), "created": created,
+            "orders_per_minute": round(created / minutes, 2),
+            "payment_to_magento_s": {"p50": percentile(latencies, 50), "p99": p99,
+                                     "max": max(latencies, default=None)},
+            "calls_per_order_beyond_or11": round(per_order, 3), "calls_by_api": by_api, "http_429": rejected,
+            "targets_met": ok}, indent=2))
     return 0 if ok else 1
 
 

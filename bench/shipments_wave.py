@@ -112,12 +112,13 @@ def main() -> None:
         stop.set()
         calls = [c["api"] for c in control.get("/_sandbox/calls").json()]
         elapsed = (confirmed[-1] if confirmed else time.monotonic()) - started
-        print(f"shipments       {len(confirmed)} of {args.shipments} confirmed in {elapsed:.1f} s "
+        label = "real limits" if args.rate_scale >= 1 else f"scaled x{args.rate_scale:g}"
+        print(f"[{label}] shipments       {len(confirmed)} of {args.shipments} confirmed in {elapsed:.1f} s "
               f"({len(confirmed) / elapsed * 60:.0f} a minute); made in Magento over {last_made - started:.1f} s")
-        print(f"last confirmed  {(confirmed[-1] - last_made) if confirmed else float('nan'):.1f} s after the last "
-              "shipment was made")
-        print(f"Mirakl calls    OR11 {calls.count('OR11')} (sends and the orders poll), OR23 {calls.count('OR23')}, "
-              f"OR24 {calls.count('OR24')}; OR11 interval {60 * args.rate_scale:.2f} s")
+        print(f"[{label}] last confirmed  {(confirmed[-1] - last_made) if confirmed else float('nan'):.1f} s after "
+              "the last shipment was made")
+        print(f"[{label}] Mirakl calls    OR11 {calls.count('OR11')} (sends and the orders poll), OR23 "
+              f"{calls.count('OR23')}, OR24 {calls.count('OR24')}; OR11 interval {60 * args.rate_scale:.2f} s")
         control.close()
         runtime.close()
     for server in servers:

@@ -4,6 +4,7 @@
     python bench/soak.py --quick    # one tenth of that, a few minutes
     python bench/soak.py --quick --database-url postgresql://postgres@127.0.0.1/soak --workers 2
                                     # scale-out: two workers, one killed for good half way
+    python bench/soak.py --real-orders   # OR11 at its real pace (once a minute), everything else scaled
 
 Separate processes, real HTTP on loopback only:
   * ``marketbridge sandbox`` (both simulators) with faults injected on their APIs in windows (on for
@@ -28,15 +29,24 @@ units back on the offer at once, while Adobe Commerce reserves them until the or
 cancellation in: until our database records it, the judge allows those units on top (they exist),
 and the ``order feed:`` line reports how long that took (the order feed's latency, issue 20).
 
+Orders are judged on the same windows: ``late_orders`` counts the orders paid but not in Adobe
+Commerce within two feed intervals plus ``--order-processing-seconds`` outside faults and outages
+(``bench/soak_orders.py``). The feed interval is the orders poll's period (3 s) or OR11's pace
+(60 s x rate scale), the slower; with ``--real-orders`` the simulator and the service keep OR11 at
+its real minute (per-API paces: ``/_sandbox/rate-limits`` and ``MARKETBRIDGE_MIRAKL_MIN_INTERVALS``)
+and every schedule that reads OR11 (orders poll, shipment watch, refund follow) runs at its
+default, so the target is 130 s.
+
 When the activity is over, faults are removed and the warehouse ships the day's remaining orders
 (the end-of-day dispatch wave); the drain then waits, up to ``--drain-seconds``, until shipments,
 credit memos and stock have settled, and the checker compares the three sides at once. It prints
 one line per invariant, what is still in flight with its age, the longest oversell episodes, and
 the last line
 ``lost=N duplicated=N unconfirmed_shipments=N unsynced_refunds=N stock_mismatches=N unexplained_exceptions=N
-unsettled=N max_oversell_seconds=X``.
+late_orders=N unsettled=N max_oversell_seconds=X``.
 The exit code is 0 only when every failure count is zero (``unsettled`` is reported, not a failure:
-what it leaves wrong is counted in the others) and max_oversell_seconds is within the target.
+what it leaves wrong is counted in the others, except orders still undecided or unpaid on the
+marketplace, which it lists too) and max_oversell_seconds is within the target.
 """
 
 from __future__ import annotations
@@ -64,7 +74,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+import soak_orders
 import soak_watch
+from _common import free_port, wait_http
 from soak_watch import Disturbances, OversellWatch, clock
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,14 +129,6 @@ def say(text: str) -> None:
     print(f"[soak {time.strftime('%H:%M:%S')}] {text}", flush=True)
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Cluster:
     """The sandbox process and the worker processes, with the environment they share."""
@@ -142,6 +146,23 @@ class Cluster:
     kills: int = 0
     restarts: int = 0
     router: WebhookRouter | None = None
+    # --real-orders: OR11 at its real pace (once a minute) while every other API keeps the rate scale,
+    # and the orders poll at its default (once a minute), as in production
+    real_orders: bool = False
+
+    @property
+    def order_poll_seconds(self) -> float:
+        return 60.0 if self.real_orders else 3.0
+
+    @property
+    def or11_seconds(self) -> float:
+        """OR11's pace as the service and the simulator keep it in this run (seconds, scaled)."""
+        return 60.0 if self.real_orders else 60.0 * self.rate_scale
+
+    def real_or11(self) -> dict[str, dict[str, float]]:
+        """OR11's interval before the rate scale that makes it a real minute once scaled (the service's
+        ``mirakl_min_intervals``, the simulator's ``/_sandbox/rate-limits``; both only slow an API down)."""
+        return {"OR11": round(60.0 / self.rate_scale, 6)}
 
     def start_router(self) -> None:
         self.router = WebhookRouter([f"http://127.0.0.1:{port}" for port in self.web_ports])
@@ -158,7 +179,7 @@ class Cluster:
                 "MARKETBRIDGE_MAGENTO_WEBHOOK_PUBLIC_KEY_FILE": str(self.workdir / "webhook-key.pem.pub"),
                 "MARKETBRIDGE_MAGENTO_TIMEOUT_SECONDS": "5",
                 "MARKETBRIDGE_MIRAKL_TIMEOUT_SECONDS": "5",
-                "MARKETBRIDGE_ORDER_POLL_CRON": "*/3 * * * * *",
+                "MARKETBRIDGE_ORDER_POLL_CRON": "0 * * * * *" if self.real_orders else "*/3 * * * * *",
                 "MARKETBRIDGE_ORDER_POLL_OVERLAP_SECONDS": "60",
                 "MARKETBRIDGE_ORDER_STOCK_RETRY_SECONDS": "10",
                 # The fallback poll would repair a lost change before the checker sees it: once a year
@@ -178,6 +199,13 @@ class Cluster:
                 "MARKETBRIDGE_SESSION_SECRET": SESSION_SECRET,
             }
         )
+        if self.real_orders:
+            env["MARKETBRIDGE_MIRAKL_MIN_INTERVALS"] = json.dumps(self.real_or11())
+            # the other flows that read OR11 on a schedule at their production pace too (every 5 minutes):
+            # at the soak's pace (every 30 s and 10 s) they took every OR11 minute and the orders poll,
+            # which does not wait for a turn, never read (a quick run left 100 orders undecided)
+            for name in ("MARKETBRIDGE_SHIPMENT_WATCH_CRON", "MARKETBRIDGE_REFUND_FOLLOW_CRON"):
+                env.pop(name)
         return env
 
     def start_sandbox(self) -> None:
@@ -194,6 +222,9 @@ class Cluster:
         )
         wait_http(f"http://127.0.0.1:{self.mirakl_port}/_sandbox/state")
         wait_http(f"http://127.0.0.1:{self.magento_port}/_sandbox/state")
+        if self.real_orders:  # the hour's count: 60, as Mirakl's; the minute between two reads binds first
+            httpx2.post(f"http://127.0.0.1:{self.mirakl_port}/_sandbox/rate-limits", timeout=10,
+                        json={"intervals": self.real_or11(), "hourly_quotas": {"OR11": 60}}).raise_for_status()
 
     def start_worker(self, index: int) -> None:
         log = open(self.workdir / f"worker-{index}.log", "ab")  # noqa: SIM115
@@ -338,16 +369,6 @@ def skus_in(value: Any, depth: int = 0) -> list[str]:
     return []
 
 
-def wait_http(url: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx2.HTTPError):
-            if httpx2.get(url, timeout=2).status_code < 500:
-                return
-        time.sleep(0.3)
-    raise TimeoutError(f"{url} not answering after {timeout:.0f} s")
-
-
 class World:
     """Customers, operator and warehouse, acting through the control APIs (never faulted)."""
 
@@ -357,6 +378,7 @@ class World:
         self.magento = httpx2.Client(base_url=f"http://127.0.0.1:{cluster.magento_port}", timeout=30)
         self.placed: list[str] = []
         self.paid: set[str] = set()
+        self.paid_at: dict[str, float] = {}  # marketplace order id -> when the customer paid (the debit)
         self.cancelled: set[str] = set()
         self.cancelled_at: dict[str, float] = {}  # marketplace order id -> when the customer cancelled it
         self.shipped: dict[str, str] = {}  # marketplace order id -> tracking number
@@ -412,6 +434,17 @@ class World:
         return {state: n for state, n in by_state.items()
                 if state in ("STAGING", "WAITING_ACCEPTANCE", "WAITING_DEBIT", "WAITING_DEBIT_PAYMENT") and n}
 
+    def undecided_orders(self) -> list[str]:
+        """Each order still undecided or unpaid on the marketplace, with its state (for ``unsettled``:
+        an order never accepted is never paid, so no other count sees it)."""
+        out = []
+        for order_id in self.placed:
+            if order_id not in self.paid and order_id not in self.cancelled:
+                state = self.marketplace_order(order_id).get("order_state")
+                if state in ("STAGING", "WAITING_ACCEPTANCE", "WAITING_DEBIT", "WAITING_DEBIT_PAYMENT"):
+                    out.append(f"order {order_id} still {state} on the marketplace")
+        return out
+
     def pay_accepted(self) -> None:
         for order_id in self.placed:
             if order_id in self.paid or order_id in self.cancelled:
@@ -419,6 +452,7 @@ class World:
             if self.marketplace_order(order_id).get("order_state") == "WAITING_DEBIT":
                 if self.mirakl.post(f"/_sandbox/orders/{order_id}/debit").status_code < 300:
                     self.paid.add(order_id)
+                    self.paid_at[order_id] = time.time()
                     self.note(self.order_skus.get(order_id, ()), f"order {order_id} paid")
 
     def magento_order(self, order_id: str) -> dict[str, Any] | None:
@@ -562,8 +596,12 @@ class Verdict:
     unsynced_refunds: list[str] = field(default_factory=list)
     stock_mismatches: list[str] = field(default_factory=list)
     unexplained_exceptions: list[str] = field(default_factory=list)
+    # paid, not in Adobe Commerce within two feed intervals plus processing (bench/soak_orders.py)
+    late_orders: list[str] = field(default_factory=list)
     # still in flight when the drain's bound ran out: reported apart, not a failure by itself (what
-    # it leaves wrong is counted above, e.g. a shipment not confirmed is an unconfirmed shipment)
+    # it leaves wrong is counted above, e.g. a shipment not confirmed is an unconfirmed shipment),
+    # and the orders still undecided or unpaid on the marketplace at the check (never paid: no other
+    # count sees them; acceptance may take hours, so not a failure either)
     unsettled: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
@@ -709,6 +747,23 @@ def check(cluster: Cluster, world: World) -> Verdict:
     mirakl.close()
     db.dispose()
     return verdict
+
+
+def judge_order_feed(cluster: Cluster, world: World, disturbances: Disturbances, checked_at: float,
+                     target: float) -> list[str]:
+    """``late_orders``: paid orders that Adobe Commerce did not have within ``target`` seconds outside
+    faults and outages (``bench/soak_orders.py``), with one line on all the waits."""
+    rows = httpx2.get(f"http://127.0.0.1:{cluster.magento_port}/_sandbox/orders", timeout=60).json()
+    arrivals = soak_orders.magento_arrivals(rows)
+    excused = soak_orders.waiting_for_stock(cluster.database_url) & set(world.paid_at)
+    late = soak_orders.late_orders(world.paid_at, arrivals, world.cancelled_at, disturbances, checked_at, target,
+                                   excused)
+    waited = sorted(w.waited for w in soak_orders.waits(world.paid_at, arrivals, world.cancelled_at, disturbances,
+                                                       checked_at, excused)) or [0.0]
+    say(f"invariant order feed: {len(world.paid_at)} paid, {len(excused)} excused (waiting for stock); payment -> "
+        f"Adobe Commerce outside faults and outages median {waited[len(waited) // 2]:.1f} s, longest {waited[-1]:.1f} s; "
+        f"late={len(late)} (target {target:.1f} s)")
+    return [order.describe() for order in late]
 
 
 def stock_dossier(db: Any, magento: Any, world: World, sku: str, salable: Any, marketplace_qty: Any) -> dict[str, Any]:
@@ -891,17 +946,23 @@ def run(args: argparse.Namespace) -> int:
 
     size = QUICK if args.quick else FULL
     if args.drain_seconds is None:
-        args.drain_seconds = 240.0 if args.quick else 600.0
+        # with OR11 once a minute the shipments and refunds flows get a read every few minutes: 10 more
+        args.drain_seconds = (240.0 if args.quick else 600.0) + (600.0 if args.real_orders else 0.0)
     rng = random.Random(args.seed)
     workdir = Path(tempfile.mkdtemp(prefix="marketbridge-soak-"))
     database_url = args.database_url or f"sqlite:///{workdir / 'soak.sqlite'}"
-    cluster = Cluster(database_url, workdir, size, args.workers, args.rate_scale)
+    cluster = Cluster(database_url, workdir, size, args.workers, args.rate_scale, real_orders=args.real_orders)
     cluster.web_ports = [free_port() for _ in range(args.workers)]
     window = 60 * args.rate_scale
     target = 2 * window + args.processing_seconds
     say(f"workdir {workdir}; database {database_url.split('@')[-1]}; {args.workers} worker(s); size {size}")
     say(f"oversell target: {target:.1f} s = two stock windows of {window:.1f} s (60 s x rate scale {args.rate_scale:g}) "
         f"+ {args.processing_seconds:g} s processing; sampled every {args.sample_seconds:g} s")
+    feed = soak_orders.feed_interval(cluster.order_poll_seconds, cluster.or11_seconds)
+    late_target = soak_orders.allowed_seconds(feed, args.order_processing_seconds)
+    say(f"late-order target: {late_target:.1f} s from payment to Adobe Commerce = two feed intervals of {feed:g} s (the "
+        f"orders poll every {cluster.order_poll_seconds:g} s, OR11 every {cluster.or11_seconds:g} s"
+        f"{', its real pace' if args.real_orders else ''}) + {args.order_processing_seconds:g} s processing")
     started = time.monotonic()
     sampler: soak_watch.Sampler | None = None
     try:
@@ -995,7 +1056,8 @@ def run(args: argparse.Namespace) -> int:
         watch.finish(checked_at)
         cancellations = soak_watch.cancellation_lags(cluster.database_url, dict(world.cancelled_at))
         verdict = check(cluster, world)
-        verdict.unsettled = [item.describe() for item in flight]
+        verdict.unsettled = [item.describe() for item in flight] + world.undecided_orders()
+        verdict.late_orders = judge_order_feed(cluster, world, disturbances, checked_at, late_target)
         counts = verdict.counts()
         for name in counts:
             for item in getattr(verdict, name)[:10]:
@@ -1075,6 +1137,11 @@ def main() -> None:
     parser.add_argument("--sample-seconds", type=float, default=2.0, help="how often the three sides are sampled")
     parser.add_argument("--processing-seconds", type=float, default=PROCESSING_SECONDS,
                         help="processing allowed on top of two stock windows (the oversell target)")
+    parser.add_argument("--order-processing-seconds", type=float, default=soak_orders.PROCESSING_SECONDS,
+                        help="processing allowed on top of two feed intervals (the late-order target)")
+    parser.add_argument("--real-orders", action="store_true",
+                        help="OR11 at its real pace (once a minute) and the orders poll at its default, every other "
+                        "Mirakl API still at --rate-scale; the drain gets 600 s more")
     args = parser.parse_args()
     sys.exit(run(args))
 

@@ -116,3 +116,22 @@ def test_refunds_while_shipping_follow_the_operator_setting(allowed: bool) -> No
     refund = client.put("/api/orders/refund", headers=H, json={"refunds": [
         {"order_line_id": line_id, "amount": 1.0, "shipping_amount": 0, "reason_code": "16", "quantity": 1}]})
     assert refund.status_code == (200 if allowed else 400)
+
+
+# ------------------------------------------------------------------------------ the call log
+def test_the_call_log_keeps_each_calls_query_so_pages_and_reads_by_id_can_be_told_apart() -> None:
+    """The benchmarks count OR11 reads a minute and 429s from ``/_sandbox/calls``: a follow-up page
+    (not counted against the pace) and a read by ``order_ids`` must be told from a listing."""
+    client, state = _app(0.001)
+    for _ in range(3):
+        client.post("/_sandbox/orders", json={"lines": [{"offer_sku": _sku(state), "quantity": 1}]})
+    client.delete("/_sandbox/calls")
+    assert client.get("/api/orders", headers=H, params={"max": 2}).status_code == 200
+    assert client.get("/api/orders", headers=H, params={"max": 2, "offset": 2}).status_code == 200  # a page
+    refused = client.get("/api/orders", headers=H, params={"order_ids": "X-1"})  # too soon after the listing
+    assert refused.status_code == 429
+
+    calls = client.get("/_sandbox/calls").json()
+    assert [(c["api"], c["query"], c["status"]) for c in calls] == [
+        ("OR11", "max=2", 200), ("OR11", "max=2&offset=2", 200), ("OR11", "order_ids=X-1", 429)]
+    assert all(c["path"] == "/api/orders" and c["at"].endswith("Z") for c in calls)

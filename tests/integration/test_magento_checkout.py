@@ -37,3 +37,16 @@ def test_a_zero_total_order_is_paid_with_free():
         httpx2.post(f"{server.url}/_sandbox/products", json={"sku": "MB-GIFT", "price": 0, "qty": 5}).raise_for_status()
         placed = order(client, "MB-GIFT", carrier_code="freeshipping", method_code="freeshipping")
         assert client.get_order(placed).payment.method == "free"
+
+
+def test_the_warehouse_view_of_orders_carries_magentos_creation_time():
+    """Benchmarks time an order's creation from outside the service with it (``/_sandbox/orders``)."""
+    import datetime as dt
+
+    with running_sandbox(products=20) as (server, _app), MagentoClient(server.url, TOKEN) as client:
+        before = dt.datetime.now(dt.UTC).replace(microsecond=0, tzinfo=None)
+        placed = order(client, "MB-000001", ext_order_id="MKT-1")
+        rows = httpx2.get(f"{server.url}/_sandbox/orders", params={"ext_order_id": "MKT-1"}).json()
+        assert [row["entity_id"] for row in rows] == [placed]
+        created = dt.datetime.strptime(rows[0]["created_at"], "%Y-%m-%d %H:%M:%S")  # Magento's format, UTC
+        assert before <= created <= dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -475,7 +475,8 @@ def _control_routes(app: FastAPI, state: SandboxState, faults: Faults) -> None:
     @app.get("/_sandbox/orders", include_in_schema=False)
     async def list_orders(request: Request) -> Response:
         """The warehouse's view of orders (never faulted): ``?ext_order_id=`` narrows to one
-        marketplace order; each row carries the items a shipment or credit memo needs."""
+        marketplace order; each row carries the items a shipment or credit memo needs, and
+        ``created_at`` (Magento's format, UTC to the second) for benchmarks that time creation."""
         wanted = request.query_params.get("ext_order_id")
         with state.lock:
             rows = [
@@ -485,6 +486,7 @@ def _control_routes(app: FastAPI, state: SandboxState, faults: Faults) -> None:
                     "ext_order_id": order.get("ext_order_id"),
                     "state": order.get("state"),
                     "status": order.get("status"),
+                    "created_at": order.get("created_at"),
                     "items": [
                         {k: item.get(k) for k in ("item_id", "sku", "qty_ordered", "qty_shipped", "qty_refunded", "parent_item_id")}
                         for item in order.get("items", [])

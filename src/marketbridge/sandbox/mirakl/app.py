@@ -25,7 +25,7 @@ do::
                                                  "error_status", "rate_limit_rate", "retry_after", "latency_ms",
                                                  "latency_spike_rate", "latency_spike_ms", "timeout_rate",
                                                  "timeout_seconds"}], "seed"?};  DELETE clears them
-    GET    /_sandbox/calls                      [{api, method, path, status, at}];  DELETE clears the log
+    GET    /_sandbox/calls                      [{api, method, path, query, status, at}];  DELETE clears the log
     GET    /_sandbox/offers/{sku}               one offer (OF21 shape)
     PUT    /_sandbox/offers/{sku}               operator edit {"quantity"?, "price"?, "active"?, "inactivity_reasons"?,
                                                 "discount_price"?, "discount_start"?, "discount_end"?, "channel_prices"?}
@@ -228,7 +228,7 @@ def create_app(catalogue: list[SeedProduct] | None = None, *, products: int = 30
                                   headers={"Retry-After": str(retry)})
             else:
                 response = await call_next(request)
-        state.record_call(api, request.method, path, response.status_code)
+        state.record_call(api, request.method, path, response.status_code, request.url.query)
         if decision is not None and decision.hang_after:
             await asyncio.sleep(decision.hang_after)  # the call took effect; the client times out
         return response

@@ -84,9 +84,11 @@ class CallRecord:
     path: str
     status: int
     at: str
+    query: str = ""  # the raw query string: tells a follow-up page (offset > 0) or a read by order_ids
 
     def as_dict(self) -> dict[str, Any]:
-        return {"api": self.api, "method": self.method, "path": self.path, "status": self.status, "at": self.at}
+        return {"api": self.api, "method": self.method, "path": self.path, "query": self.query,
+                "status": self.status, "at": self.at}
 
 
 class SandboxState(OffersMixin, OrdersMixin, OrderExportMixin):
@@ -176,9 +178,9 @@ class SandboxState(OffersMixin, OrdersMixin, OrderExportMixin):
         return decision
 
     # --- calls log ----------------------------------------------------------------------------------
-    def record_call(self, api: str | None, method: str, path: str, status: int) -> None:
+    def record_call(self, api: str | None, method: str, path: str, status: int, query: str = "") -> None:
         with self.lock:
-            self.calls.append(CallRecord(api, method, path, status, iso(self.clock.now()) or ""))
+            self.calls.append(CallRecord(api, method, path, status, iso(self.clock.now()) or "", query))
 
     def calls_json(self) -> list[dict[str, Any]]:
         with self.lock:
