@@ -72,6 +72,20 @@ def test_an_offer_that_moves_behind_the_reader_keeps_its_discount() -> None:
     assert len(held) == 300
 
 
+def test_an_offer_deleted_during_the_read_does_not_hide_one_that_moved() -> None:
+    offers = [_offer(n, Decimal(10) + n) for n in range(300)]
+    offers[250] = _offer(250, Decimal(260), discount=Decimal(200))
+
+    def move_and_delete(listed: dict[str, Offer]) -> None:
+        _move_to_front("SKU-0250")(listed)
+        del listed["SKU-0005"]  # already read on page 0: the next pages' total is one lower
+
+    listing = SortedListing(offers, {0: move_and_delete})
+    held = prices.held_prices(listing, [o.shop_sku for o in offers])  # type: ignore[arg-type]
+    assert "SKU-0250" in listing.per_sku
+    assert [h.discount for h in held["SKU-0250"]] == [Decimal(200)]
+
+
 def test_a_listing_that_does_not_move_asks_for_nothing_more() -> None:
     offers = [_offer(n, Decimal(10) + n) for n in range(300)]
     listing = SortedListing(offers, {})

@@ -87,7 +87,7 @@ def held_prices(mirakl: MiraklPort, offer_skus: Sequence[str]) -> dict[str, list
     are offsets into a list sorted by price (OF21 sorts by total price, by price or by title,
     nothing steadier), so an offer whose price changes during the read can move behind the reader
     and be missed: keep mode would then send our price alone and delete the offer's discount.
-    Fewer distinct offers than the last page's ``total_count`` shows it; the wanted offers not
+    Fewer distinct offers than a page's ``total_count`` shows it; the wanted offers not
     seen are then asked for one by one, up to :data:`RECHECK_MAX`, and above that the read fails
     (the values wait for the next window) rather than guess."""
     wanted = set(offer_skus)
@@ -106,7 +106,9 @@ def held_prices(mirakl: MiraklPort, offer_skus: Sequence[str]) -> dict[str, list
                 yield offer
 
     held = _prices_of(listing())
-    skipped = (totals[-1] if totals else 0) - len(seen)
+    # the largest total any page gave: an offer deleted during the read lowers the last one and
+    # would hide an offer that moved past the reader; one added only costs a few reads by SKU
+    skipped = (max(totals) if totals else 0) - len(seen)
     if skipped > 0:
         unseen = wanted - seen
         log.warning("stock.price_listing_moved", skipped=skipped, rechecked=len(unseen))
