@@ -174,6 +174,15 @@ def clean_skus(products: int, seed: int, count: int = 40) -> list[str]:
             and p.marketplace_sku == p.sku and p.manage_stock and p.special_price is None][:count]
 
 
+def order_lines(skus: list[str], n: int) -> list[dict[str, object]]:
+    """The ``n``-th customer's basket: one unit of a SKU, and in every fourth order two units of
+    another too (so multi-line orders, and SKUs shared between orders, are in every run)."""
+    lines: list[dict[str, object]] = [{"offer_sku": skus[n % len(skus)], "quantity": 1}]
+    if n % 4 == 0:
+        lines.append({"offer_sku": skus[(n * 7 + 3) % len(skus)], "quantity": 2})
+    return lines
+
+
 def prepare_stock(magento_url: str, mirakl_url: str, skus: list[str], qty: int) -> None:
     """The same quantity on both sides, so the stock flow has nothing to correct for these SKUs."""
     with httpx2.Client(timeout=30) as http:

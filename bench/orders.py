@@ -35,7 +35,16 @@ import time
 from pathlib import Path
 
 import httpx2
-from _common import clean_skus, free_port, percentile, prepare_stock, read_calls, scale_label, wait_http
+from _common import (
+    clean_skus,
+    free_port,
+    order_lines,
+    percentile,
+    prepare_stock,
+    read_calls,
+    scale_label,
+    wait_http,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -135,10 +144,7 @@ def main() -> int:
                 delay = due - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
-                lines = [{"offer_sku": skus[n % len(skus)], "quantity": 1}]
-                if n % 4 == 0:
-                    lines.append({"offer_sku": skus[(n * 7 + 3) % len(skus)], "quantity": 2})
-                response = http.post(f"{mirakl_url}/_sandbox/orders", json={"lines": lines})
+                response = http.post(f"{mirakl_url}/_sandbox/orders", json={"lines": order_lines(skus, n)})
                 response.raise_for_status()
                 placed.append(response.json()["order_id"])
         print(f"[{LABEL}] placed {len(placed)} orders in {time.monotonic() - started:.1f} s", flush=True)

@@ -40,6 +40,7 @@ from _common import (
     describe_calls,
     epoch,
     free_port,
+    order_lines,
     percentile,
     prepare_stock,
     read_calls,
@@ -116,10 +117,7 @@ def place(mirakl_url: str, skus: list[str], count: int, seconds: float, placed: 
             delay = started + n * seconds / max(count, 1) - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            lines = [{"offer_sku": skus[n % len(skus)], "quantity": 1}]
-            if n % 4 == 0:
-                lines.append({"offer_sku": skus[(n * 7 + 3) % len(skus)], "quantity": 2})
-            response = http.post(f"{mirakl_url}/_sandbox/orders", json={"lines": lines})
+            response = http.post(f"{mirakl_url}/_sandbox/orders", json={"lines": order_lines(skus, n)})
             response.raise_for_status()
             placed.append(Placed(response.json()["order_id"], n, time.time()))
 

@@ -171,6 +171,23 @@ def make_settings(db_url: str, boxes: Sandboxes | None = None, **overrides: Any)
     return load_settings(**values)
 
 
+def runtime_builder(db_url: str, boxes: Sandboxes | None = None, **defaults: Any) -> Iterator[Any]:
+    """For a fixture (``yield from``): a function that builds a runtime with ``defaults`` and the
+    test's own overrides; every runtime it built is closed when the test ends."""
+    from marketbridge.bootstrap import build_runtime
+
+    built: list[Any] = []
+
+    def build(**overrides: Any) -> Any:
+        runtime = build_runtime(make_settings(db_url, boxes, **{**defaults, **overrides}))
+        built.append(runtime)
+        return runtime
+
+    yield build
+    for runtime in built:
+        runtime.close()
+
+
 @pytest.fixture
 def settings(migrated_db_url: str) -> Any:
     return make_settings(migrated_db_url)

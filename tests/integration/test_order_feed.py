@@ -16,24 +16,14 @@ import pytest
 from sqlalchemy import text
 
 from marketbridge.adapters.mirakl import models as mirakl_models
-from marketbridge.bootstrap import build_runtime
 from marketbridge.bus import MarketplaceOrderChanged
 from marketbridge.services import order_feed
-from tests.conftest import make_settings
+from tests.conftest import runtime_builder
 
 
 @pytest.fixture
 def rt(migrated_db_url, fresh_sandboxes):
-    def build(**overrides: Any):
-        settings = make_settings(migrated_db_url, fresh_sandboxes, **{"order_poll_page_size": 2, **overrides})
-        runtime = build_runtime(settings)
-        built.append(runtime)
-        return runtime
-
-    built: list = []
-    yield build
-    for runtime in built:
-        runtime.close()
+    yield from runtime_builder(migrated_db_url, fresh_sandboxes, order_poll_page_size=2)
 
 
 def control(boxes, path: str, body: Any = None) -> Any:

@@ -10,28 +10,18 @@ import pytest
 
 from marketbridge.adapters.db.orders import SqlOrdersRepository
 from marketbridge.adapters.magento.criteria import SearchCriteria
-from marketbridge.bootstrap import build_runtime
 from marketbridge.domain import orders as orders_domain
 from marketbridge.domain.money import to_money
 from marketbridge.services import issues as issue_service
 from marketbridge.services import orders as order_service
 from marketbridge.services.orders import creation, pulling
 from marketbridge.services.orders import record as order_record
-from tests.conftest import make_settings
+from tests.conftest import runtime_builder
 
 
 @pytest.fixture
 def rt(migrated_db_url, fresh_sandboxes):
-    def build(**overrides):
-        settings = make_settings(migrated_db_url, fresh_sandboxes, **{"order_poll_overlap_seconds": 60, **overrides})
-        runtime = build_runtime(settings)
-        built.append(runtime)
-        return runtime
-
-    built: list = []
-    yield build
-    for runtime in built:
-        runtime.close()
+    yield from runtime_builder(migrated_db_url, fresh_sandboxes, order_poll_overlap_seconds=60)
 
 
 def place(boxes, lines, **extra):
