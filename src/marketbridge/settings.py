@@ -396,18 +396,20 @@ class Settings(BaseSettings):
         return self
 
     @property
-    def order_feed_interval(self) -> float:
-        """Seconds between feed reads before the rate scale: the setting, else OR11's pace."""
+    def or11_pace(self) -> float:
+        """OR11's interval before the rate scale: 60 s, 900 s for External Partner keys, or slower."""
         from marketbridge.adapters.mirakl.endpoints import pacing
 
-        pace = pacing(self.mirakl_min_intervals, external_partner=self.mirakl_external_partner)["OR11"]
-        return self.order_feed_interval_seconds if self.order_feed_interval_seconds is not None else pace
+        return pacing(self.mirakl_min_intervals, external_partner=self.mirakl_external_partner)["OR11"]
+
+    @property
+    def order_feed_interval(self) -> float:
+        """Seconds between feed reads before the rate scale: the setting, else OR11's pace."""
+        return self.order_feed_interval_seconds if self.order_feed_interval_seconds is not None else self.or11_pace
 
     @model_validator(mode="after")
     def _feed_not_faster_than_or11(self) -> Settings:
-        from marketbridge.adapters.mirakl.endpoints import pacing
-
-        pace = pacing(self.mirakl_min_intervals, external_partner=self.mirakl_external_partner)["OR11"]
+        pace = self.or11_pace
         if self.order_feed_interval_seconds is not None and self.order_feed_interval_seconds < pace:
             raise ValueError(f"MARKETBRIDGE_ORDER_FEED_INTERVAL_SECONDS: OR11 may be read at most once every "
                              f"{pace:g} s; {self.order_feed_interval_seconds:g} s is faster")
