@@ -18,7 +18,7 @@ import pytest
 
 from marketbridge.bus import MessageBus
 from marketbridge.domain.issues import IssueReport
-from marketbridge.domain.orders import ORDER_HELD, ORDER_REFUSED, TransitionNotAllowed
+from marketbridge.domain.orders import ORDER_HELD, ORDER_REFUSED, ORDER_UNREADABLE, TransitionNotAllowed
 from marketbridge.ports import OrderAlreadyRecorded, OrderChangedUnderUs, StorageBusy
 from marketbridge.runtime import Runtime
 from marketbridge.services import orders as order_service
@@ -226,3 +226,26 @@ def test_creation_and_cancellation_with_nothing_to_do_call_no_remote_system() ->
     assert order_service.finish_creation(runtime, "B-2").skipped
     assert order_service.decide(runtime, "A-1").skipped
     assert store.transitions == [] and store.detached == []
+
+
+def test_with_the_order_feed_on_the_poll_reads_no_or11() -> None:
+    store = FakeOrdersStore()
+    mirakl = FakeOR11(or11("A-1"))
+    runtime = _runtime(store, mirakl)
+    runtime.settings = load_settings(database_url="sqlite://", session_secret="x" * 48, order_feed_enabled=True)
+    result = pulling.pull(runtime)
+    assert mirakl.reads == [] and result.source == "order feed" and store.orders == {}
+    assert pulling.pull(_runtime(store, mirakl)).source == "OR11" and mirakl.reads  # and without it, it does
+
+
+def test_an_unreadable_order_is_an_exception_for_ops_until_a_later_read_stores_it() -> None:
+    store = FakeOrdersStore()
+    broken = or11("A-1")
+    broken["order_lines"] = "not a list"
+    outcome = pulling.store_read_orders(_runtime(store), [broken, or11("B-2")])
+    assert outcome.failed == ["A-1"] and outcome.new == 1
+    assert store.issues.active_ids(ORDER_UNREADABLE) == ["A-1"]
+    report = store.issues.entries[(ORDER_UNREADABLE.code, "A-1")].report
+    assert "order_lines" in (report.detail or "") and "not a list" not in (report.detail or "")  # names, not values
+    again = pulling.store_read_orders(_runtime(store), [or11("A-1")])
+    assert again.new == 1 and store.issues.active_ids(ORDER_UNREADABLE) == []

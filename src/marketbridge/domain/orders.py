@@ -322,6 +322,19 @@ ORDER_SKU_NORMALISED = issue_type(
     "The order went through, but the offer should carry the exact SKU.",
     action="Correct the offer SKU on the marketplace (or link it in the SKU mapping) so it matches exactly.",
 )
+ORDER_UNREADABLE = issue_type(
+    "order_unreadable",
+    owner=Team.OPS,
+    severity=Severity.CRITICAL,
+    object_type=ObjectType.ORDER,
+    title="A marketplace order could not be read",
+    meaning="The marketplace sent an order that marketbridge could not read (a field missing or of the wrong "
+    "kind). It is not in Adobe Commerce. Every read of the marketplace's orders tries it again, starting from "
+    "its update time, so nothing after it is skipped; the exception closes itself once the order is stored.",
+    action="Open the order in the John Lewis (Mirakl) back office and check it is complete. If it is, send "
+    "the detail below to whoever supports your marketbridge installation; accept or refuse the order in the "
+    "back office before its acceptance deadline if it cannot wait.",
+)
 ORDER_REFUSED = issue_type(
     "order_refused",
     owner=Team.ECOMMERCE,

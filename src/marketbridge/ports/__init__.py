@@ -79,6 +79,7 @@ from marketbridge.ports.orders import (
     OrdersRepository,
     OrdersStore,
     StorageBusy,
+    StoredOrders,
 )
 from marketbridge.ports.people import PeopleRepository, PeopleStore
 from marketbridge.ports.personal_data import PersonalDataRepository, PersonalDataStore
@@ -102,5 +103,5 @@ __all__ = [
     "FeedStatus", "OrderAlreadyRecorded", "OrderChangedUnderUs", "OrderFeedRepository", "OrderFeedStore", "OrderMirror", "OrderRecords", "OrdersRepository", "OrdersStore",
     "PeopleRepository", "PeopleStore", "PersonalDataRepository", "PersonalDataStore", "RefundsRepository",
     "RefundsStore", "ShipmentsRepository", "ShipmentsStore", "SkuLinks", "SkuLinksRepository", "SkuLinksStore",
-    "StockOutboxRepository", "StockRecords", "StockRepository", "StorageBusy", "WebhookEventsRepository",
+    "StockOutboxRepository", "StockRecords", "StockRepository", "StorageBusy", "StoredOrders", "WebhookEventsRepository",
 ]

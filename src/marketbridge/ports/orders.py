@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from marketbridge.ports.shared import IssueLog, SkuLinks, StockRecords
@@ -46,6 +46,25 @@ class StorageBusy(Exception):
         super().__init__(detail)
         self.detail = detail
         self.locked = locked
+
+
+@dataclass
+class StoredOrders:
+    """What ``services.orders.pulling.store_read_orders`` did with one page of OR11 orders: ``new``
+    and ``updated`` records, ``duplicates`` (nothing newer than our record), and the ids that could
+    not be stored (``failed``, with the oldest ``last_updated_date`` among them, before which a
+    reader must hold its cursor so the next read brings them again)."""
+
+    new: int = 0
+    updated: int = 0
+    duplicates: int = 0
+    failed: list[str] = field(default_factory=list)
+    newest_ok: dt.datetime | None = None
+    oldest_failed: dt.datetime | None = None
+
+    @property
+    def changed(self) -> int:
+        return self.new + self.updated
 
 
 @dataclass(frozen=True)

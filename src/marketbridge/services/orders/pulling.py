@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.db.models.orders import MarketplaceOrder, OrderLine
 from marketbridge.adapters.errors import RateLimited
@@ -27,7 +29,13 @@ from marketbridge.domain import orders as orders_domain
 from marketbridge.domain.issues import IssueReport
 from marketbridge.domain.money import UNIT_PRICE_SCALE, quantize, to_money
 from marketbridge.domain.orders import OrderState
-from marketbridge.ports.orders import OrderAlreadyRecorded, OrderChangedUnderUs, OrdersRepository, StorageBusy
+from marketbridge.ports.orders import (
+    OrderAlreadyRecorded,
+    OrderChangedUnderUs,
+    OrdersRepository,
+    StorageBusy,
+    StoredOrders,
+)
 from marketbridge.runtime import Runtime
 from marketbridge.services.orders.record import S, _transition, log
 from marketbridge.settings import Settings
@@ -64,16 +72,109 @@ class PullResult:
     #: OR11 was not due: seconds until it is (our pace, e.g. External Partner's 15 minutes, or a
     #: Mirakl Retry-After beyond the client's wait). Nothing was read; the next run reads.
     not_due_seconds: float | None = None
+    #: ``"OR11"``: this poll read the marketplace; ``"order feed"``: the order feed reads OR11 and
+    #: hands its orders to :func:`store_read_orders`, so the poll reads nothing (issue 20)
+    source: str = "OR11"
 
     def as_dict(self) -> dict[str, Any]:
         return {"fetched": self.fetched, "stored": self.stored, "duplicates": self.duplicates,
-                "failed": list(self.failed), "cursor": self.cursor, "not_due_seconds": self.not_due_seconds}
+                "failed": list(self.failed), "cursor": self.cursor, "not_due_seconds": self.not_due_seconds,
+                "source": self.source}
+
+
+def _store_one(runtime: Runtime, raw: dict[str, Any]) -> str:
+    """One order per short transaction. Retried when SQLite refuses a read-then-write transaction
+    at once ("database is locked") or when a concurrent poll inserted the same new order first; if
+    it still fails, the caller counts the order as failed (and holds its cursor before it)."""
+    for attempt in range(3):
+        try:
+            with runtime.orders_store.unit_of_work() as orders:
+                outcome = store_order(orders, runtime.settings, raw)
+                if outcome == "new":  # an order that could not be read before is read now
+                    orders.issues.clear(orders_domain.ORDER_UNREADABLE, str(raw["order_id"]))
+                return outcome
+        except (OrderAlreadyRecorded, OrderChangedUnderUs):
+            if attempt == 2:  # a concurrent poll or decision changed the same order: read it again
+                raise
+        except StorageBusy as error:
+            if not error.locked or attempt == 2:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def store_read_orders(runtime: Runtime, raws: list[Any]) -> StoredOrders:
+    """Store every order of one OR11 page (raw payload first, see :func:`store_order`), each in its
+    own transaction: one bad order never stops the others. Used by this module's own poll and, when
+    the order feed is on, by the feed's read (``bus.StoreMarketplaceOrders``)."""
+    outcome = StoredOrders()
+    for raw in raws:
+        if not isinstance(raw, dict):  # an OR11 entry that is not an order: nothing to store
+            log.error("order.store_failed", order_id=None, error=f"OR11 entry is a {type(raw).__name__}")
+            outcome.failed.append(f"<{type(raw).__name__}>")
+            continue
+        try:
+            updated = _parse_time(raw.get("last_updated_date"))
+        except (TypeError, ValueError, AttributeError):
+            updated = None  # the order fails validation below and is counted as failed
+        try:
+            stored = _store_one(runtime, raw)
+        except Exception as error:  # one bad order must not stop the others, nor move the cursor past it
+            unreadable = isinstance(error, (ValidationError, TypeError, ValueError))
+            # a validation error quotes the values it refused (an address, a name): log the fields only
+            log.error("order.store_failed", order_id=raw.get("order_id"),
+                      error=_unreadable_detail(error) if unreadable else str(error)[:300])
+            outcome.failed.append(str(raw.get("order_id")))
+            if unreadable:
+                _report_unreadable(runtime, raw, error)
+            if updated is not None:
+                outcome.oldest_failed = updated if outcome.oldest_failed is None else min(outcome.oldest_failed,
+                                                                                          updated)
+            continue
+        if stored == "duplicate":
+            outcome.duplicates += 1
+        elif stored == "new":
+            outcome.new += 1
+        else:
+            outcome.updated += 1
+        if updated is not None:
+            outcome.newest_ok = updated if outcome.newest_ok is None else max(outcome.newest_ok, updated)
+    return outcome
+
+
+def _unreadable_detail(error: Exception) -> str:
+    """What was wrong, by field name only: never the values, which may be personal data."""
+    if isinstance(error, ValidationError):
+        fields = sorted({".".join(str(part) for part in e["loc"]) for e in error.errors()})
+        return "fields not readable: " + ", ".join(fields[:12])
+    return type(error).__name__
+
+
+def _report_unreadable(runtime: Runtime, raw: dict[str, Any], error: Exception) -> None:
+    """An order the marketplace sent and we cannot read: an exception for Ops (once per order; the
+    detail names the fields, never their values, which may be personal data)."""
+    order_id = str(raw.get("order_id") or "(no order id)")[:64]
+    detail = _unreadable_detail(error)
+    try:
+        with runtime.orders_store.unit_of_work() as orders:
+            orders.issues.record(IssueReport(
+                orders_domain.ORDER_UNREADABLE, order_id,
+                f"Marketplace order {order_id} could not be read, so it is not in Adobe Commerce yet.",
+                detail=detail))
+    except Exception as failure:  # noqa: BLE001 - the log line above already says it; the next read tries again
+        log.warning("order.unreadable_not_recorded", order_id=order_id, error=str(failure)[:200])
 
 
 def pull(runtime: Runtime, *, now: dt.datetime | None = None) -> PullResult:
     """Read OR11 since the cursor minus the overlap, store every order (raw payload first), and move
-    the cursor to the newest update date stored, never past an order that failed to be stored."""
+    the cursor to the newest update date stored, never past an order that failed to be stored.
+
+    With the order feed on (``order_feed_enabled``), the feed's read stores the orders it reads
+    (:func:`store_read_orders`) and this poll reads nothing: OR11 is read once per interval for
+    every flow (issue 20)."""
     settings = runtime.settings
+    if settings.order_feed_enabled:
+        return PullResult(source="order feed")
     now = now or utcnow()
     with runtime.orders_store.unit_of_work() as orders:
         cursor = read_cursor(orders, settings)
@@ -84,49 +185,17 @@ def pull(runtime: Runtime, *, now: dt.datetime | None = None) -> PullResult:
     oldest_failed: dt.datetime | None = None
     page: list[dict[str, Any]] = []
 
-    def store_one(raw: dict[str, Any]) -> str:
-        """One order per short transaction. Retried when SQLite refuses a read-then-write
-        transaction at once ("database is locked") or when a concurrent poll inserted the same new
-        order first; if it still fails the order counts as failed (the cursor stays before it)."""
-        for attempt in range(3):
-            try:
-                with runtime.orders_store.unit_of_work() as orders:
-                    return store_order(orders, settings, raw)
-            except (OrderAlreadyRecorded, OrderChangedUnderUs):
-                if attempt == 2:  # a concurrent poll or decision changed the same order: read it again
-                    raise
-            except StorageBusy as error:
-                if not error.locked or attempt == 2:
-                    raise
-                time.sleep(0.2 * (attempt + 1))
-        raise AssertionError("unreachable")
-
     def flush() -> None:
         nonlocal newest_ok, oldest_failed
-        for raw in page:
-            if not isinstance(raw, dict):  # an OR11 entry that is not an order: nothing to store
-                log.error("order.store_failed", order_id=None, error=f"OR11 entry is a {type(raw).__name__}")
-                result.failed.append(f"<{type(raw).__name__}>")
-                continue
-            try:
-                updated = _parse_time(raw.get("last_updated_date"))
-            except (TypeError, ValueError, AttributeError):
-                updated = None  # the order fails validation below and is counted as failed
-            try:
-                outcome = store_one(raw)
-            except Exception as error:  # one bad order must not stop the others, nor move the cursor past it
-                log.error("order.store_failed", order_id=raw.get("order_id"), error=str(error)[:300])
-                result.failed.append(str(raw.get("order_id")))
-                if updated is not None:
-                    oldest_failed = updated if oldest_failed is None else min(oldest_failed, updated)
-                continue
-            if outcome == "duplicate":
-                result.duplicates += 1
-            else:
-                result.stored += 1
-            if updated is not None:
-                newest_ok = updated if newest_ok is None else max(newest_ok, updated)
+        stored = store_read_orders(runtime, page)
         page.clear()
+        result.stored += stored.changed
+        result.duplicates += stored.duplicates
+        result.failed.extend(stored.failed)
+        if stored.newest_ok is not None:
+            newest_ok = stored.newest_ok if newest_ok is None else max(newest_ok, stored.newest_ok)
+        if stored.oldest_failed is not None:
+            oldest_failed = stored.oldest_failed if oldest_failed is None else min(oldest_failed, stored.oldest_failed)
 
     params = {"start_update_date": since.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")}
     try:
