@@ -46,6 +46,7 @@ from marketbridge.adapters.db.refunds import SqlRefundsStore
 from marketbridge.adapters.db.session import Database
 from marketbridge.adapters.db.shipments import SqlShipmentsStore
 from marketbridge.adapters.db.skus import SqlSkuLinks, SqlSkuLinksStore
+from marketbridge.ports.orders import StoredOrders
 from marketbridge.runtime import Runtime
 from marketbridge.services import issues as issue_service
 from marketbridge.services import personal_data
@@ -53,6 +54,7 @@ from marketbridge.services import refunds as refund_service
 from marketbridge.services import stock as stock_service
 from marketbridge.services.console import flow_hooks as console_flow_hooks
 from marketbridge.services.console.actions import FlowActions
+from marketbridge.services.orders.pulling import store_read_orders
 from marketbridge.services.orders.record import RepositoryOrderRecords
 from marketbridge.services.shipments import SHIPMENT_EVENTS
 from marketbridge.services.stock.queries import SessionStockRecords, oldest_unsent_change
@@ -200,7 +202,19 @@ def wire_bus(bus: messages.MessageBus, runtime: Runtime) -> None:
 
         stock_workflows.trigger_push()
 
+    def store_orders(message: messages.StoreMarketplaceOrders) -> StoredOrders:
+        return store_read_orders(runtime, list(message.orders))
+
+    def start_order_poll(_message: messages.MarketplaceOrdersStored) -> None:
+        if not runtime.engine.is_running():
+            return  # the orders poll's schedule does the work
+        from marketbridge.workflows import orders as order_workflows
+
+        order_workflows.trigger_poll()
+
     bus.register(messages.ShipmentsDue, start_sends)
+    bus.register(messages.StoreMarketplaceOrders, store_orders)
+    bus.register(messages.MarketplaceOrdersStored, start_order_poll)
     bus.register(messages.OrderRetryRequested, retry_order)
     bus.register(messages.RefundRetryRequested, retry_refund)
     bus.register(messages.AuditRequested, start_audit)

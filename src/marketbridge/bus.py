@@ -107,6 +107,27 @@ class MarketplaceOrderChanged(Event):
     recorded_at: dt.datetime
 
 
+@dataclass(frozen=True)
+class StoreMarketplaceOrders(Command):
+    """The order feed read these OR11 orders (issue 20): the orders flow stores them, as its own
+    poll did when it read OR11 itself. ``orders`` are the raw OR11 payloads, customer included: in
+    memory only, the feed's mirror never keeps personal data (the orders flow keeps it on its own
+    record, under its retention rules). Result: ``services.orders.pulling.StoredOrders``; the feed
+    holds its cursor before any order that could not be stored, so the next read brings it again."""
+
+    orders: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class MarketplaceOrdersStored(Event):
+    """The order feed's read stored ``new`` orders and ``updated`` ones in the orders flow: start
+    the orders poll (decisions, creations, cancellations) now rather than at its next tick. Lost,
+    it costs at most one tick of the orders poll."""
+
+    new: int
+    updated: int
+
+
 # --- the bus --------------------------------------------------------------------------------------
 
 Handler = Callable[[Any], Any]
@@ -163,11 +184,13 @@ __all__ = [
     "Command",
     "Event",
     "MarketplaceOrderChanged",
+    "MarketplaceOrdersStored",
     "Message",
     "MessageBus",
     "OrderRetryRequested",
     "RefundRetryRequested",
     "ShipmentsDue",
+    "StoreMarketplaceOrders",
     "UnknownMessage",
     "WebhookEventsHandled",
 ]

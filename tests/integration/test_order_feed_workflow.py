@@ -7,6 +7,7 @@ import json
 import time
 from typing import Any
 
+import httpx2
 from dbos import DBOS
 from typer.testing import CliRunner
 
@@ -17,6 +18,8 @@ from marketbridge.workflows import engine
 from marketbridge.workflows import order_feed as feed_workflows
 from tests.conftest import make_settings
 from tests.integration.test_order_feed import place
+from tests.integration.test_orders_service import in_stock_skus, magento_orders_with
+from tests.integration.test_orders_service import place as order_place
 from tests.waiting import wait_until
 
 QUIET = {"stock_sync_enabled": False, "price_sync_enabled": False, "refund_sync_enabled": False,
@@ -74,3 +77,33 @@ def test_the_cli_reads_once_and_prints_what_changed(migrated_db_url, fresh_sandb
     assert again.exit_code == 0, again.output
     data = json.loads(again.stdout)  # the log lines go to stderr
     assert data["read"]["unchanged"] == 2 and data["read"]["events"] == 0 and data["dispatch"]["published"] == 0
+
+
+def test_with_the_feed_on_orders_reach_adobe_commerce_and_only_the_feed_reads_or11(migrated_db_url, fresh_sandboxes):
+    """Issue 20: the orders poll reads no OR11 of its own; the feed hands every order it reads to
+    the orders flow and starts the orders poll at once. The orders poll's own schedule is set to
+    once an hour here, so an order reaching Adobe Commerce within the wait came by the feed."""
+    settings = make_settings(migrated_db_url, fresh_sandboxes, order_feed_enabled=True, acceptance_policy="refuse",
+                             order_poll_cron="0 0 * * * *", **QUIET)
+    runtime = build_runtime(settings)
+    engine.launch(runtime, schedules=True)
+    try:
+        (sku,) = in_stock_skus(runtime, 1)
+        order_id = order_place(fresh_sandboxes, [(sku, 1)])
+        wait_until(lambda: _state(runtime, order_id) == "accepted", timeout=40)
+        httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{order_id}/debit").raise_for_status()
+        wait_until(lambda: magento_orders_with(runtime, order_id), timeout=40)
+        calls = httpx2.get(f"{fresh_sandboxes.mirakl_url}/_sandbox/calls").json()
+        or11 = [c for c in calls if c["api"] == "OR11"]
+        assert or11 and all("order_ids" not in (c.get("query") or {}) for c in or11)  # no per-order re-read
+        polls = [w for w in DBOS.list_workflows(name="orders.poll") if w.status == "SUCCESS"]
+        assert polls and all(w.output["source"] == "order feed" and w.output["fetched"] == 0 for w in polls)
+    finally:
+        engine.shutdown()
+        runtime.close()
+
+
+def _state(runtime, order_id: str) -> str | None:
+    with runtime.orders_store.unit_of_work() as orders:
+        record = orders.order(order_id, runtime.settings.order_connection)
+        return record.state if record is not None else None

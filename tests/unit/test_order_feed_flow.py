@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from marketbridge.adapters.errors import ServerError
-from marketbridge.bus import MarketplaceOrderChanged, MessageBus
+from marketbridge.bus import MarketplaceOrderChanged, MessageBus, StoreMarketplaceOrders
+from marketbridge.ports.orders import StoredOrders
 from marketbridge.runtime import Runtime
 from marketbridge.services import order_feed
 from marketbridge.services.console.actions import FlowActions
@@ -304,3 +305,72 @@ def test_the_schedule_exists_only_when_the_feed_is_enabled() -> None:
     (entry,) = feed_workflows.schedules(on)
     assert entry["schedule_name"] == "orders.feed" and entry["schedule"] == "0 * * * * *"
     assert entry["workflow_fn"] is feed_workflows.feed_workflow
+
+
+# ------------------------------------------------------------------ handing orders to the orders flow
+
+
+class OrdersFlow:
+    """The orders flow's side of ``StoreMarketplaceOrders``: keeps what it was handed, and fails the
+    ids in ``refuse`` as ``store_read_orders`` reports an order it could not store."""
+
+    def __init__(self, refuse: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        self.pages: list[tuple[dict[str, Any], ...]] = []
+        self.refuse = set(refuse)
+
+    def __call__(self, message: StoreMarketplaceOrders) -> StoredOrders:
+        self.pages.append(message.orders)
+        out = StoredOrders()
+        for raw in message.orders:
+            if raw["order_id"] in self.refuse:
+                out.failed.append(raw["order_id"])
+                moment = dt.datetime.fromisoformat(raw["last_updated_date"].replace("Z", "+00:00"))
+                out.oldest_failed = moment if out.oldest_failed is None else min(out.oldest_failed, moment)
+            else:
+                out.new += 1
+        return out
+
+
+def test_every_order_read_is_handed_to_the_orders_flow_with_its_customer(feed: Feed) -> None:
+    flow = OrdersFlow()
+    feed.runtime.bus.register(StoreMarketplaceOrders, flow)
+    five_orders(feed)
+    result = feed.read()
+    handed = [raw["order_id"] for page in flow.pages for raw in page]
+    assert handed == [f"O-{i}-A" for i in range(5)] and len(flow.pages) == 3  # page by page
+    assert flow.pages[0][0]["customer"]["shipping_address"]["city"] == "London"  # what creation needs
+    assert (result.orders_new, result.orders_updated, result.failed) == (5, 0, [])
+    assert result.as_dict()["orders_new"] == 5
+
+
+def test_an_order_the_orders_flow_could_not_store_holds_the_cursor_and_is_handed_again(feed: Feed) -> None:
+    flow = OrdersFlow(refuse={"O-2-A"})
+    feed.runtime.bus.register(StoreMarketplaceOrders, flow)
+    five_orders(feed)
+    result = feed.read()
+    assert result.failed == ["O-2-A"] and result.orders_new == 4
+    assert feed.cursor() == T0 + 2 * MINUTE  # not past the order the orders flow still lacks
+    assert feed.store.events() == [(f"O-{i}-A", "appeared") for i in range(5)]  # the mirror has them all
+    flow.refuse.clear()
+    flow.pages.clear()
+    again = feed.read()
+    handed = {raw["order_id"] for page in flow.pages for raw in page}
+    assert "O-2-A" in handed and again.failed == [] and again.events == 0  # stored now; nothing published twice
+    assert feed.cursor() == T0 + 4 * MINUTE
+
+
+def test_a_failure_of_the_orders_flow_ends_the_read_without_moving_the_cursor(feed: Feed) -> None:
+    def broken(_message: StoreMarketplaceOrders) -> StoredOrders:
+        raise RuntimeError("orders table unavailable")
+
+    feed.runtime.bus.register(StoreMarketplaceOrders, broken)
+    five_orders(feed)
+    with pytest.raises(RuntimeError):
+        feed.read()
+    assert feed.cursor() is None
+
+
+def test_without_an_orders_flow_the_feed_keeps_the_mirror_alone(feed: Feed) -> None:
+    five_orders(feed)
+    result = feed.read()
+    assert (result.orders, result.orders_new, result.failed) == (5, 0, [])

@@ -3,8 +3,10 @@
 
 ``orders.feed`` (scheduled only when ``order_feed_enabled``; the schedule is
 ``services.order_feed.pace.tick`` of the feed's interval): step ``orders.feed.read`` reads OR11
-into the mirror and the outbox, then step ``orders.feed.dispatch`` publishes the stored changes
-on the bus. When another worker holds the feed's lease the run does nothing: that worker reads and
+into the mirror and the outbox, and hands every order it read to the orders flow
+(``bus.StoreMarketplaceOrders``: the orders poll reads no OR11 of its own while the feed is on);
+when that stored new or newer orders, ``bus.MarketplaceOrdersStored`` starts the orders poll at
+once; then step ``orders.feed.dispatch`` publishes the stored changes on the bus. When another worker holds the feed's lease the run does nothing: that worker reads and
 dispatches. A run whose read fails after its retries ends in ERROR; the cursor did not move, so
 the next tick reads the same window again (nothing is lost, nothing published twice from it).
 
@@ -17,6 +19,7 @@ from typing import Any
 
 from dbos import DBOS
 
+from marketbridge.bus import MarketplaceOrdersStored
 from marketbridge.runtime import get_runtime
 from marketbridge.services import order_feed as feed_service
 from marketbridge.services.order_feed import pace
@@ -40,6 +43,10 @@ def feed_workflow(scheduled_time: Any = None, context: Any = None) -> dict[str, 
     read = read_step()
     if read.get("skipped") == "another worker reads":
         return {"read": read, "dispatch": None}
+    if read.get("orders_new") or read.get("orders_updated"):
+        # decide and create now, not at the orders poll's next tick (payment -> Adobe Commerce)
+        get_runtime().bus.handle(MarketplaceOrdersStored(new=int(read.get("orders_new") or 0),
+                                                         updated=int(read.get("orders_updated") or 0)))
     return {"read": read, "dispatch": dispatch_step()}
 
 

@@ -185,6 +185,13 @@ def poll_tick(scheduled_time: Any = None, context: Any = None) -> str:
         return DBOS.enqueue_workflow(POLL_QUEUE, poll_workflow).workflow_id
 
 
+def trigger_poll() -> str:
+    """Start the orders poll now (the order feed stored orders: decide and create them without
+    waiting for the next tick). Called from the feed's workflow, so it is a child workflow there
+    (recorded, not started twice on recovery); the poll itself is deduplicated as on a tick."""
+    return DBOS.start_workflow(poll_tick).get_workflow_id()
+
+
 @DBOS.workflow(name="orders.housekeeping")
 def housekeeping_workflow(scheduled_time: Any = None, context: Any = None) -> dict[str, int]:
     return housekeeping_step()

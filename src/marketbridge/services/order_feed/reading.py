@@ -39,9 +39,10 @@ from pydantic import ValidationError
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.adapters.errors import RateLimited
 from marketbridge.adapters.mirakl import models as mirakl_models
+from marketbridge.bus import StoreMarketplaceOrders
 from marketbridge.domain.order_feed import MirrorOrder, changes
 from marketbridge.ports.order_feed import OrderFeedRepository, ReadFigures
-from marketbridge.ports.orders import StorageBusy
+from marketbridge.ports.orders import StorageBusy, StoredOrders
 from marketbridge.runtime import Runtime
 from marketbridge.services.order_feed import pace
 from marketbridge.services.order_feed.results import ReadResult, RefreshResult
@@ -140,6 +141,26 @@ class _Reader:
         self.result.orders += len(mirrors)
         for mirror in mirrors:
             self.newest_ok = mirror.updated_at if self.newest_ok is None else max(self.newest_ok, mirror.updated_at)
+        self._hand_to_orders(raws)
+
+    def _hand_to_orders(self, raws: list[Any]) -> None:
+        """The orders flow stores the page's orders (``bus.StoreMarketplaceOrders``), after the
+        mirror: an order it could not store holds the cursor before it, so the next read brings it
+        again (the mirror, unchanged by then, publishes nothing twice). Every entry goes, even one
+        the mirror could not read: the orders flow raises its exception for Ops
+        (``order_unreadable``). No handler (a bare runtime in a test): the mirror alone. An
+        exception ends the read; the cursor stays where it was."""
+        bus = self.runtime.bus
+        page = tuple(raw for raw in raws if isinstance(raw, dict))
+        if not page or not bus.handlers_of(StoreMarketplaceOrders):
+            return
+        stored: StoredOrders = bus.handle(StoreMarketplaceOrders(orders=page))
+        self.result.orders_new += stored.new
+        self.result.orders_updated += stored.updated
+        self.result.failed.extend(i for i in stored.failed if i not in self.result.failed)
+        if stored.oldest_failed is not None:
+            self.oldest_failed = (stored.oldest_failed if self.oldest_failed is None
+                                  else min(self.oldest_failed, stored.oldest_failed))
 
     def cursor_target(self) -> dt.datetime | None:
         target = self.newest_ok
@@ -227,7 +248,8 @@ def _end(runtime: Runtime, owner: str, reader: _Reader, result: ReadResult, star
         if error is None:
             raise
     log.info("order_feed.read", orders=result.orders, pages=result.pages, events=result.events,
-             failed=len(result.failed), seconds=round(result.seconds, 3), cursor=result.cursor, error=error)
+             orders_new=result.orders_new, orders_updated=result.orders_updated, failed=len(result.failed),
+             seconds=round(result.seconds, 3), cursor=result.cursor, error=error)
 
 
 def refresh_order(runtime: Runtime, order_id: str) -> RefreshResult:

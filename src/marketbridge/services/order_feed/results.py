@@ -29,6 +29,10 @@ class ReadResult:
     stale: int = 0
     failed: list[str] = field(default_factory=list)
     events: int = 0
+    #: orders the orders flow stored from this read as new records, or as newer versions
+    #: (``bus.StoreMarketplaceOrders``; 0 when nothing handles it)
+    orders_new: int = 0
+    orders_updated: int = 0
     by_kind: Counter[str] = field(default_factory=Counter)
     changes: list[OrderChange] = field(default_factory=list)
     since: str | None = None
@@ -54,7 +58,8 @@ class ReadResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {"orders": self.orders, "pages": self.pages, "unchanged": self.unchanged, "stale": self.stale,
-                "failed": list(self.failed), "events": self.events, "by_kind": dict(self.by_kind),
+                "failed": list(self.failed), "events": self.events,
+                "orders_new": self.orders_new, "orders_updated": self.orders_updated, "by_kind": dict(self.by_kind),
                 "changes": [_change_dict(c) for c in self.changes], "since": self.since, "cursor": self.cursor,
                 "seconds": round(self.seconds, 3), "skipped": self.skipped, "not_due_seconds": self.not_due_seconds}
 
