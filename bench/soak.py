@@ -149,6 +149,9 @@ class Cluster:
     # --real-orders: OR11 at its real pace (once a minute) while every other API keeps the rate scale,
     # and the orders poll at its default (once a minute), as in production
     real_orders: bool = False
+    # the order feed (issue 20): one OR11 read per interval hands every order to the orders flow and
+    # starts its poll at once; the poll's own schedule is only the backstop (--no-order-feed: off)
+    order_feed: bool = True
 
     @property
     def order_poll_seconds(self) -> float:
@@ -181,6 +184,7 @@ class Cluster:
                 "MARKETBRIDGE_MIRAKL_TIMEOUT_SECONDS": "5",
                 "MARKETBRIDGE_ORDER_POLL_CRON": "0 * * * * *" if self.real_orders else "*/3 * * * * *",
                 "MARKETBRIDGE_ORDER_POLL_OVERLAP_SECONDS": "60",
+                "MARKETBRIDGE_ORDER_FEED_ENABLED": "true" if self.order_feed else "false",
                 "MARKETBRIDGE_ORDER_STOCK_RETRY_SECONDS": "10",
                 # The fallback poll would repair a lost change before the checker sees it: once a year
                 # (1 January, midnight) instead, so every change must reach the marketplace by itself.
@@ -951,7 +955,8 @@ def run(args: argparse.Namespace) -> int:
     rng = random.Random(args.seed)
     workdir = Path(tempfile.mkdtemp(prefix="marketbridge-soak-"))
     database_url = args.database_url or f"sqlite:///{workdir / 'soak.sqlite'}"
-    cluster = Cluster(database_url, workdir, size, args.workers, args.rate_scale, real_orders=args.real_orders)
+    cluster = Cluster(database_url, workdir, size, args.workers, args.rate_scale, real_orders=args.real_orders,
+                      order_feed=not args.no_order_feed)
     cluster.web_ports = [free_port() for _ in range(args.workers)]
     window = 60 * args.rate_scale
     target = 2 * window + args.processing_seconds
@@ -962,7 +967,8 @@ def run(args: argparse.Namespace) -> int:
     late_target = soak_orders.allowed_seconds(feed, args.order_processing_seconds)
     say(f"late-order target: {late_target:.1f} s from payment to Adobe Commerce = two feed intervals of {feed:g} s (the "
         f"orders poll every {cluster.order_poll_seconds:g} s, OR11 every {cluster.or11_seconds:g} s"
-        f"{', its real pace' if args.real_orders else ''}) + {args.order_processing_seconds:g} s processing")
+        f"{', its real pace' if args.real_orders else ''}) + {args.order_processing_seconds:g} s processing; "
+        f"order feed {'on' if cluster.order_feed else 'off'}")
     started = time.monotonic()
     sampler: soak_watch.Sampler | None = None
     try:
@@ -1142,6 +1148,8 @@ def main() -> None:
     parser.add_argument("--real-orders", action="store_true",
                         help="OR11 at its real pace (once a minute) and the orders poll at its default, every other "
                         "Mirakl API still at --rate-scale; the drain gets 600 s more")
+    parser.add_argument("--no-order-feed", action="store_true",
+                        help="the orders poll reads OR11 itself, as before issue 20's order feed")
     args = parser.parse_args()
     sys.exit(run(args))
 
