@@ -170,6 +170,13 @@ class FakeFeedRepository:
         self.data.state["lease_until"] = until
         return True
 
+    def release_lease_of_dead_process(self, executor_prefix: str, own_prefix: str) -> bool:
+        owner = self.data.state["lease_owner"]
+        if owner is None or not owner.startswith(executor_prefix) or owner.startswith(own_prefix):
+            return False
+        self.data.state["lease_owner"] = self.data.state["lease_until"] = None
+        return True
+
     def release_lease(self, owner: str) -> None:
         if self.data.state["lease_owner"] == owner:
             self.data.state["lease_owner"] = self.data.state["lease_until"] = None

@@ -44,7 +44,8 @@ order_feed.read(runtime, force=True)
 """
 
 
-def test_a_reader_killed_mid_read_loses_nothing(migrated_db_url, fresh_sandboxes, tmp_path: Path):
+def kill_mid_read(migrated_db_url, fresh_sandboxes, tmp_path: Path) -> list[str]:
+    """Five orders placed; a reader (executor ``doomed``) SIGKILLed after its first page."""
     ids = place(fresh_sandboxes, 5)
     marker = tmp_path / "marker"
     src = Path(__file__).resolve().parents[2] / "src"
@@ -60,6 +61,11 @@ def test_a_reader_killed_mid_read_loses_nothing(migrated_db_url, fresh_sandboxes
         if worker.poll() is None:
             worker.kill()
             worker.wait(30)
+    return ids
+
+
+def test_a_reader_killed_mid_read_loses_nothing(migrated_db_url, fresh_sandboxes, tmp_path: Path):
+    ids = kill_mid_read(migrated_db_url, fresh_sandboxes, tmp_path)
     runtime = build_runtime(make_settings(migrated_db_url, fresh_sandboxes, order_poll_page_size=2,
                                           order_feed_lease_seconds=4))
     try:
@@ -75,5 +81,20 @@ def test_a_reader_killed_mid_read_loses_nothing(migrated_db_url, fresh_sandboxes
         assert recorded == [(order_id, "appeared") for order_id in ids]
         with runtime.db.session() as s:
             assert s.execute(text("SELECT cursor FROM order_feed_state")).scalar() is not None
+    finally:
+        runtime.close()
+
+
+def test_the_killed_readers_next_process_frees_its_lease_at_start(migrated_db_url, fresh_sandboxes, tmp_path: Path):
+    """The same worker restarted (same executor id, another process) does not wait out the lease."""
+    ids = kill_mid_read(migrated_db_url, fresh_sandboxes, tmp_path)
+    runtime = build_runtime(make_settings(migrated_db_url, fresh_sandboxes, order_poll_page_size=2,
+                                          executor_id="doomed"))  # the default lease: minutes
+    try:
+        assert order_feed.read(runtime, force=True).skipped == "another worker reads"
+        assert order_feed.release_stale_lease(runtime) is True
+        after = order_feed.read(runtime, force=True)
+        assert after.skipped is None and after.orders == 5 and after.events == 3
+        assert events(runtime) == [(order_id, "appeared") for order_id in ids]
     finally:
         runtime.close()

@@ -374,3 +374,23 @@ def test_without_an_orders_flow_the_feed_keeps_the_mirror_alone(feed: Feed) -> N
     five_orders(feed)
     result = feed.read()
     assert (result.orders, result.orders_new, result.failed) == (5, 0, [])
+
+
+def test_a_lease_left_by_this_workers_killed_process_is_freed_at_start(feed: Feed) -> None:
+    executor = feed.runtime.settings.executor_id
+    feed.store.data.state["lease_owner"] = f"{executor}:1:dead0000"  # pid 1: never this test's process
+    feed.store.data.state["lease_until"] = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=3)
+    assert order_feed.release_stale_lease(feed.runtime) is True
+    five_orders(feed)
+    assert feed.read().orders == 5  # read at once, not after the lease's three minutes
+
+
+def test_a_lease_of_another_worker_or_of_this_process_is_left_alone(feed: Feed) -> None:
+    import os
+
+    executor = feed.runtime.settings.executor_id
+    for owner in ("other-worker:1:aaaa0000", f"{executor}:{os.getpid()}:bbbb0000"):
+        feed.store.data.state["lease_owner"] = owner
+        feed.store.data.state["lease_until"] = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=3)
+        assert order_feed.release_stale_lease(feed.runtime) is False
+        assert feed.store.data.state["lease_owner"] == owner

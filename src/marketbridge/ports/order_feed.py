@@ -101,6 +101,12 @@ class OrderFeedRepository(Protocol):
         """Give the lease back if it is still ours (a dispatch, which records no read)."""
         ...
 
+    def release_lease_of_dead_process(self, executor_prefix: str, own_prefix: str) -> bool:
+        """Free a lease whose owner starts with ``executor_prefix`` (this worker's executor id) but
+        not with ``own_prefix`` (this process): an earlier process of this worker, killed mid-read.
+        True when one was freed."""
+        ...
+
     def end_read(self, owner: str, *, cursor: dt.datetime | None, figures: ReadFigures) -> None:
         """Record the read's figures, move the cursor to ``cursor`` (never backwards; None keeps it)
         and give the lease back, if it is still ours."""

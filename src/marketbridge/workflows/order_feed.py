@@ -50,6 +50,13 @@ def feed_workflow(scheduled_time: Any = None, context: Any = None) -> dict[str, 
     return {"read": read, "dispatch": dispatch_step()}
 
 
+def at_start(settings: Settings) -> None:
+    """Called by the engine once it has launched with schedules: free the lease this worker's
+    previous process held if it was killed mid-read, so the first tick reads at once."""
+    if settings.order_feed_enabled:
+        feed_service.release_stale_lease(get_runtime())
+
+
 def schedules(settings: Settings) -> list[dict[str, Any]]:
     if not settings.order_feed_enabled:
         return []

@@ -152,6 +152,12 @@ class SqlOrderFeedRepository(_MirrorQueries):
     def release_lease(self, owner: str) -> None:
         self._update_state(FeedStateRow.lease_owner == owner, lease_owner=None, lease_until=None)
 
+    def release_lease_of_dead_process(self, executor_prefix: str, own_prefix: str) -> bool:
+        owner = FeedStateRow.lease_owner
+        stale = and_(func.substr(owner, 1, len(executor_prefix)) == executor_prefix,
+                     func.substr(owner, 1, len(own_prefix)) != own_prefix)
+        return self._update_state(stale, lease_owner=None, lease_until=None)
+
     def hold_lease(self, owner: str, now: dt.datetime, until: dt.datetime) -> bool:
         return self._update_state(FeedStateRow.lease_owner == owner, lease_until=until, updated_at=now)
 

@@ -8,13 +8,15 @@ pure, in :mod:`marketbridge.domain.order_feed`; storage is the port
 :class:`marketbridge.ports.order_feed.OrderFeedStore` (``runtime.order_feed_store``), whose
 :meth:`~marketbridge.ports.order_feed.OrderFeedStore.mirror` is the read port other flows use.
 
-Off by default (``order_feed_enabled``): until the flows move onto it, they keep their own OR11
-reads and nothing here runs on a schedule. The CLI's ``marketbridge orders feed --once`` runs one
+Off by default (``order_feed_enabled``). When on, the orders flow stores what the feed reads
+(``bus.StoreMarketplaceOrders``) and reads no OR11 of its own; shipments, refunds and finance move
+onto the mirror one by one. The CLI's ``marketbridge orders feed --once`` runs one
 read and dispatch by hand.
 """
 
 from marketbridge.services.order_feed.dispatching import dispatch
-from marketbridge.services.order_feed.reading import LeaseLost, read, refresh_order
+from marketbridge.services.order_feed.reading import LeaseLost, read, refresh_order, release_stale_lease
 from marketbridge.services.order_feed.results import DispatchResult, ReadResult, RefreshResult
 
-__all__ = ["DispatchResult", "LeaseLost", "ReadResult", "RefreshResult", "dispatch", "read", "refresh_order"]
+__all__ = ["DispatchResult", "LeaseLost", "ReadResult", "RefreshResult", "dispatch", "read", "refresh_order",
+           "release_stale_lease"]

@@ -61,6 +61,23 @@ def new_owner(runtime: Runtime) -> str:
     return f"{runtime.settings.executor_id}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def release_stale_lease(runtime: Runtime) -> bool:
+    """At the engine's start: free the lease an earlier process of this same worker held when it
+    was killed mid-read, instead of waiting ``order_feed_lease_seconds`` for it to expire (orders
+    would wait that long: the soak's kills showed it). Safe because one executor id runs one
+    process at a time (DBOS recovers an executor's work on the same assumption); a lease of
+    another worker is left to expire. An executor id with a ``:`` could be a prefix of another's
+    owner string, so then nothing is freed."""
+    executor = runtime.settings.executor_id
+    if ":" in executor:
+        return False
+    with runtime.order_feed_store.unit_of_work() as feed:
+        freed = feed.release_lease_of_dead_process(f"{executor}:", f"{executor}:{os.getpid()}:")
+    if freed:
+        log.info("order_feed.stale_lease_released", executor_id=executor)
+    return freed
+
+
 def wire_time(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -273,4 +290,4 @@ def refresh_order(runtime: Runtime, order_id: str) -> RefreshResult:
     return _with_retries(write)
 
 
-__all__ = ["LeaseLost", "new_owner", "read", "refresh_order", "wire_time"]
+__all__ = ["LeaseLost", "new_owner", "read", "refresh_order", "release_stale_lease", "wire_time"]
