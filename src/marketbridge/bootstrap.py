@@ -53,6 +53,7 @@ from marketbridge.services import refunds as refund_service
 from marketbridge.services import stock as stock_service
 from marketbridge.services.console import flow_hooks as console_flow_hooks
 from marketbridge.services.console.actions import FlowActions
+from marketbridge.services.finance.marketplace import FeedFinanceOrders
 from marketbridge.services.orders.record import RepositoryOrderRecords
 from marketbridge.services.refunds.orders import MirrorOrders
 from marketbridge.services.shipments import SHIPMENT_EVENTS
@@ -123,6 +124,7 @@ def build_runtime(settings: Settings) -> Runtime:
                                                     issues=issues_store.on_session, links=sku_links),
                       order_feed_store=order_feed_store,
                       refund_orders=refund_orders(settings, order_feed_store))
+    runtime.finance_orders = finance_orders(runtime)
     engine.runtime = runtime
     wire_bus(bus, runtime)
     console_flow_hooks.register_all(flow_actions)
@@ -134,6 +136,16 @@ def refund_orders(settings: Settings, order_feed_store: SqlOrderFeedStore) -> Mi
     ``order_feed_enabled`` (issue 20: the feed makes the one OR11 read), else None, which the
     follow reads as OR11 through ``runtime.mirakl`` (built on first use, so not named here)."""
     return MirrorOrders(order_feed_store) if settings.order_feed_enabled else None
+
+
+def finance_orders(runtime: Runtime) -> FeedFinanceOrders | None:
+    """Where the finance report reads the marketplace: with ``order_feed_enabled``, the month's
+    orders through the order export (OR13–OR15) and the ids through the feed's mirror; else None,
+    which the report reads as OR11. The client is reached through the runtime on first use, so a
+    process that never builds a report never builds the Mirakl client for it."""
+    if not runtime.settings.order_feed_enabled:
+        return None
+    return FeedFinanceOrders(lambda: runtime.mirakl, runtime.order_feed_store)
 
 
 def webhook_handlers(refunds_store: SqlRefundsStore) -> WebhookHandlers:
@@ -268,4 +280,4 @@ def _function_names(module: ModuleType) -> set[str]:
             if inspect.isfunction(value) and getattr(value, "__module__", "") == module.__name__}
 
 
-__all__ = ["DbosEngine", "build_runtime", "refund_orders", "webhook_handlers", "wire_bus"]
+__all__ = ["DbosEngine", "build_runtime", "finance_orders", "refund_orders", "webhook_handlers", "wire_bus"]
