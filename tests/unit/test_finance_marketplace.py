@@ -66,7 +66,7 @@ def test_ids_are_checked_in_the_mirror_and_one_it_lacks_is_unverified_with_a_not
     assert checked.known == {"JL-2-A"} and checked.unverified == {"JL-9-A"}
     magento = finance_domain.MagentoSide("JL-9-A", "100000009", START, "GBP", Decimal("10.00"), Decimal(0), 0)
     report = finance_domain.build_report("2026-03", START, END, [], [magento], Decimal("0.01"),
-                                         unverified={i: checked.why for i in checked.unverified})
+                                         unverified=dict.fromkeys(checked.unverified, checked.why))
     [row] = report.rows
     assert row.status is finance_domain.Status.MISSING_ON_MARKETPLACE
     assert row.notes[-1] == UNVERIFIED and "older marketplace order is not ruled out" in row.notes[-1]
