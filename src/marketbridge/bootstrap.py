@@ -54,8 +54,10 @@ from marketbridge.services import refunds as refund_service
 from marketbridge.services import stock as stock_service
 from marketbridge.services.console import flow_hooks as console_flow_hooks
 from marketbridge.services.console.actions import FlowActions
+from marketbridge.services.finance.marketplace import FeedFinanceOrders
 from marketbridge.services.orders.pulling import store_read_orders
 from marketbridge.services.orders.record import RepositoryOrderRecords
+from marketbridge.services.refunds.orders import MirrorOrders
 from marketbridge.services.shipments import SHIPMENT_EVENTS
 from marketbridge.services.stock.queries import SessionStockRecords, oldest_unsent_change
 from marketbridge.services.webhooks import UNRECOGNISED, Handler, WebhookHandlers
@@ -106,6 +108,7 @@ def build_runtime(settings: Settings) -> Runtime:
 
     refunds_store = SqlRefundsStore(db, issues=issue_log, orders=order_records,
                                     skus=sku_links)
+    order_feed_store = SqlOrderFeedStore(db, settings.order_connection)
     runtime = Runtime(settings=settings, db=db, bus=bus, engine=engine,
                       webhook_handlers=webhook_handlers(refunds_store), flow_actions=flow_actions,
                       shipments_store=SqlShipmentsStore(db, issues=issue_log,
@@ -121,11 +124,30 @@ def build_runtime(settings: Settings) -> Runtime:
                                                     open_counts_by_type=issue_service.open_counts_by_type,
                                                     oldest_unsent_change=oldest_unsent_change,
                                                     issues=issues_store.on_session, links=sku_links),
-                      order_feed_store=SqlOrderFeedStore(db, settings.order_connection))
+                      order_feed_store=order_feed_store,
+                      refund_orders=refund_orders(settings, order_feed_store))
+    runtime.finance_orders = finance_orders(runtime)
     engine.runtime = runtime
     wire_bus(bus, runtime)
     console_flow_hooks.register_all(flow_actions)
     return runtime
+
+
+def refund_orders(settings: Settings, order_feed_store: SqlOrderFeedStore) -> MirrorOrders | None:
+    """Where the refunds follow reads marketplace orders: the order feed's mirror when
+    ``order_feed_enabled`` (issue 20: the feed makes the one OR11 read), else None, which the
+    follow reads as OR11 through ``runtime.mirakl`` (built on first use, so not named here)."""
+    return MirrorOrders(order_feed_store) if settings.order_feed_enabled else None
+
+
+def finance_orders(runtime: Runtime) -> FeedFinanceOrders | None:
+    """Where the finance report reads the marketplace: with ``order_feed_enabled``, the month's
+    orders through the order export (OR13–OR15) and the ids through the feed's mirror; else None,
+    which the report reads as OR11. The client is reached through the runtime on first use, so a
+    process that never builds a report never builds the Mirakl client for it."""
+    if not runtime.settings.order_feed_enabled:
+        return None
+    return FeedFinanceOrders(lambda: runtime.mirakl, runtime.order_feed_store)
 
 
 def webhook_handlers(refunds_store: SqlRefundsStore) -> WebhookHandlers:
@@ -272,4 +294,4 @@ def _function_names(module: ModuleType) -> set[str]:
             if inspect.isfunction(value) and getattr(value, "__module__", "") == module.__name__}
 
 
-__all__ = ["DbosEngine", "build_runtime", "webhook_handlers", "wire_bus"]
+__all__ = ["DbosEngine", "build_runtime", "finance_orders", "refund_orders", "webhook_handlers", "wire_bus"]

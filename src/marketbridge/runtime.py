@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         AuditStore,
         CatalogueStore,
         ConsoleStore,
+        FollowedOrders,
         MagentoPort,
         MiraklPort,
         OrderFeedStore,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
         RefundsStore,
         ShipmentsStore,
     )
+    from marketbridge.ports.finance import FinanceOrders
     from marketbridge.services.console.actions import FlowActions
     from marketbridge.services.webhooks import WebhookHandlers
 
@@ -90,6 +92,12 @@ class Runtime:
     console_store: ConsoleStore
     #: the order feed's mirror, outbox and state (``adapters.db.order_feed`` over ``db``; issue 20)
     order_feed_store: OrderFeedStore
+    #: where the refunds follow reads marketplace orders: OR11, or the order feed's mirror when
+    #: ``order_feed_enabled`` (picked in ``bootstrap``; None, in a runtime built by hand, is OR11)
+    refund_orders: FollowedOrders | None = None
+    #: where the finance report reads the marketplace: OR11, or the order export and the feed's
+    #: mirror when ``order_feed_enabled`` (picked in ``bootstrap``; None is OR11)
+    finance_orders: FinanceOrders | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     @cached_property

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
+import httpx2
 import pytest
 
 from marketbridge.bootstrap import build_runtime
@@ -78,3 +79,40 @@ def test_other_months_are_empty_and_bad_months_are_refused(rt):
     assert finance.build_report(rt, "2001-01").rows == []
     with pytest.raises(MonthError):
         finance.build_report(rt, "2026-13")
+
+
+def test_with_the_order_feed_on_the_report_reads_the_export_and_the_mirror_and_no_or11(refunds_db_url,
+                                                                                     fresh_sandboxes):
+    """Issue 20: the month's orders come from the order export (OR13–OR15), the Adobe Commerce ids
+    the month does not hold are looked up in the feed's mirror, and OR11 is not called (counted in
+    the simulator's call log). An id neither holds is still missing on the marketplace, with a note
+    that an older marketplace order is not ruled out."""
+    from marketbridge.services import order_feed
+    from marketbridge.services.finance.marketplace import UNVERIFIED, FeedFinanceOrders
+
+    runtime = build_runtime(make_settings(refunds_db_url, fresh_sandboxes, order_feed_enabled=True))
+    try:
+        assert isinstance(runtime.finance_orders, FeedFinanceOrders)
+        url = fresh_sandboxes.mirakl_url
+        matched = shipped_order(runtime.mirakl, runtime.magento, url, [("MB-000001", 2)], shipping=4.5)
+        memo_id = credit_memo(runtime.magento, matched, {"MB-000001": 1})
+        assert refund_service.process(runtime, memo_id).status == "sent"
+        lonely, lines = place_marketplace_order(url, [("MB-000006", 1)], 0)
+        ship_on_marketplace(runtime.mirakl, url, lonely, lines)
+        magento_order(runtime.magento, "JL-777777-A", [("MB-000016", 1)], 0)
+        assert order_feed.read(runtime, force=True).failed == []
+        httpx2.delete(f"{url}/_sandbox/calls").raise_for_status()
+
+        report = finance.build_report(runtime, this_month())
+
+        apis = [c["api"] for c in httpx2.get(f"{url}/_sandbox/calls").json()]
+        assert "OR11" not in apis and apis.count("OR13") == 1 and "OR15" in apis
+        rows = {row.order_id: row for row in report.rows}
+        assert rows[matched.order_id].status.value == "matched"
+        assert rows[matched.order_id].marketplace.refunded == rows[matched.order_id].magento.refunded
+        assert rows[matched.order_id].marketplace.commission > 0  # total_commission came through the export
+        assert rows[lonely].status.value == "missing_in_magento"
+        stranger = rows["JL-777777-A"]
+        assert stranger.status.value == "missing_on_marketplace" and stranger.notes[-1] == UNVERIFIED
+    finally:
+        runtime.close()

@@ -251,7 +251,7 @@ ON_STORAGE_PORT = {*(f"services/shipments/{name}.py" for name in (
                        "__init__", "carriers", "common", "console", "detect", "outcomes", "prepare", "send",
                        "snapshots", "views", "watch")),
                    *(f"services/refunds/{name}.py" for name in (
-                       "__init__", "conversions", "follow", "mirror", "polling", "prepare", "reading", "reasons",
+                       "__init__", "conversions", "follow", "mirror", "orders", "polling", "prepare", "reading", "reasons",
                        "recording", "results", "send", "states", "webhooks")),
                    *(f"services/catalogue/{name}.py" for name in (
                        "__init__", "discovery", "following", "mappings", "passes", "preparing", "products", "reference",

@@ -167,3 +167,37 @@ def test_the_mirror_order_has_no_customer_fields() -> None:
     names = {f.name for f in dataclasses.fields(MirrorOrder)}
     assert not names & {"customer", "customer_name", "shipping_address", "billing_address", "email", "phone",
                         "customer_notification_email"}
+
+
+def test_a_refund_and_cancelation_keep_quantity_reason_and_date_through_json_and_back_equal() -> None:
+    """What the refunds flow records of a refund it did not send (issue 20: it reads the mirror)."""
+    paris = dt.timezone(dt.timedelta(hours=1))
+    refund = MirrorRefund("5001", Decimal("9.99"), Decimal("0.00"), "REFUNDED", quantity=1, reason_code="34",
+                          created_at=dt.datetime(2026, 3, 2, 10, 30, tzinfo=paris))
+    cancelation = MirrorCancelation("7001", Decimal("9.99"), Decimal("0.10"), 1, reason_code="12",
+                                    created_at=T0)
+    line = dataclasses.replace(order().lines[0], refunds=(refund,), cancelations=(cancelation,))
+    stored = line.as_json()
+    assert stored["refunds"][0]["created_at"] == "2026-03-02T09:30:00+00:00"  # UTC in the column
+    assert (stored["refunds"][0]["quantity"], stored["refunds"][0]["reason_code"]) == (1, "34")
+    assert MirrorLine.from_json(stored) == line
+
+
+def test_a_row_stored_before_the_refund_details_existed_reads_back_and_yields_no_change() -> None:
+    """A row written by the feed before these fields existed has none: it reads back with the
+    defaults, and the next read (which has them) records no change: only a refund's state is
+    compared, so the extra facts make no spurious ``refunded`` or ``cancelled`` event."""
+    old_json = {"line_id": "O-1-1", "offer_sku": "LAMP-1", "quantity": 2, "state": "SHIPPED", "price": "39.98",
+                "shipping_price": "5.00", "can_refund": None,
+                "refunds": [{"id": "5001", "amount": "9.99", "shipping_amount": "0.00", "state": "REFUNDED"}],
+                "cancelations": [{"id": "7001", "amount": "9.99", "shipping_amount": "0.00", "quantity": 1}]}
+    before = dataclasses.replace(order("SHIPPED"), lines=(MirrorLine.from_json(old_json),))
+    assert before.lines[0].refunds[0] == MirrorRefund("5001", Decimal("9.99"), Decimal("0.00"), "REFUNDED")
+    after_line = dataclasses.replace(
+        before.lines[0],
+        refunds=(dataclasses.replace(before.lines[0].refunds[0], quantity=1, reason_code="34", created_at=T0),),
+        cancelations=(dataclasses.replace(before.lines[0].cancelations[0], reason_code="12", created_at=T0),))
+    after = dataclasses.replace(before, lines=(after_line,), fully_refunded=True)
+    assert before != after  # so the feed stores the fuller version ...
+    assert changes(before, after) == ()  # ... and records no change for it
+    assert changes(after, dataclasses.replace(after)) == ()

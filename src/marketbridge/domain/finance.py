@@ -29,7 +29,7 @@ import datetime as dt
 import enum
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -191,13 +191,21 @@ class Report:
 
 
 def build_report(month: str, start: dt.datetime, end: dt.datetime, marketplace: Sequence[MarketplaceSide],
-                 magento: Sequence[MagentoSide], tolerance: Decimal) -> Report:
-    """Pair both sides by order id; rows sorted by status (problems first) then order id."""
+                 magento: Sequence[MagentoSide], tolerance: Decimal,
+                 unverified: Mapping[str, str] | None = None) -> Report:
+    """Pair both sides by order id; rows sorted by status (problems first) then order id.
+
+    ``unverified``: marketplace ids the reading could not settle, with why (the order feed's mirror
+    holds only recent orders); a row missing on the marketplace for one of them carries that note."""
     by_mp = {m.order_id: m for m in marketplace}
     by_mg: dict[str, MagentoSide] = {}
     for order in magento:
         by_mg.setdefault(order.ext_order_id, order)
     rows = [compare(by_mp.get(key), by_mg.get(key), tolerance) for key in sorted(set(by_mp) | set(by_mg))]
+    for row in rows:
+        why = (unverified or {}).get(row.order_id)
+        if why and row.status is Status.MISSING_ON_MARKETPLACE:
+            row.notes.append(why)
     rank = {Status.MISMATCHED: 0, Status.MISSING_IN_MAGENTO: 1, Status.MISSING_ON_MARKETPLACE: 2, Status.MATCHED: 3}
     rows.sort(key=lambda r: (rank[r.status], r.order_id))
     return Report(month, start, end, rows)

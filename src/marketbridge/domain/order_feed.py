@@ -56,18 +56,43 @@ class ChangeKind(enum.StrEnum):
 
 @dataclass(frozen=True)
 class MirrorRefund:
+    """One refund on a line. ``quantity``, ``reason_code`` and ``created_at`` (Mirakl's
+    ``created_date``, UTC) are what the refunds flow records of a refund we did not send; they are
+    not compared by :func:`changes` (only ``state`` is), so adding them made no new events."""
+
     id: str
     amount: Decimal
     shipping_amount: Decimal
     state: str | None
+    quantity: int | None = None
+    reason_code: str | None = None
+    created_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
 class MirrorCancelation:
+    """One cancelation on a line (``reason_code`` and ``created_at`` as for :class:`MirrorRefund`)."""
+
     id: str
     amount: Decimal
     shipping_amount: Decimal
     quantity: int | None
+    reason_code: str | None = None
+    created_at: dt.datetime | None = None
+
+
+def _moment_json(moment: dt.datetime | None) -> str | None:
+    """A moment in a JSON column: ISO 8601 in UTC (``None`` stays ``null``)."""
+    return None if moment is None else moment.astimezone(dt.UTC).isoformat()
+
+
+def _moment_from_json(text: str | None) -> dt.datetime | None:
+    """Back from :func:`_moment_json`; a row written before the field existed has none (None).
+    A moment without a zone is UTC, so the value read back equals the one stored."""
+    if not text:
+        return None
+    moment = dt.datetime.fromisoformat(text)
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -89,9 +114,11 @@ class MirrorLine:
             "line_id": self.line_id, "offer_sku": self.offer_sku, "quantity": self.quantity, "state": self.state,
             "price": str(self.price), "shipping_price": str(self.shipping_price), "can_refund": self.can_refund,
             "refunds": [{"id": r.id, "amount": str(r.amount), "shipping_amount": str(r.shipping_amount),
-                         "state": r.state} for r in self.refunds],
+                         "state": r.state, "quantity": r.quantity, "reason_code": r.reason_code,
+                         "created_at": _moment_json(r.created_at)} for r in self.refunds],
             "cancelations": [{"id": c.id, "amount": str(c.amount), "shipping_amount": str(c.shipping_amount),
-                              "quantity": c.quantity} for c in self.cancelations],
+                              "quantity": c.quantity, "reason_code": c.reason_code,
+                              "created_at": _moment_json(c.created_at)} for c in self.cancelations],
         }
 
     @classmethod
@@ -101,11 +128,14 @@ class MirrorLine:
             state=str(data["state"]), price=Decimal(data["price"]), shipping_price=Decimal(data["shipping_price"]),
             can_refund=data.get("can_refund"),
             refunds=tuple(MirrorRefund(id=str(r["id"]), amount=Decimal(r["amount"]),
-                                       shipping_amount=Decimal(r["shipping_amount"]), state=r.get("state"))
+                                       shipping_amount=Decimal(r["shipping_amount"]), state=r.get("state"),
+                                       quantity=r.get("quantity"), reason_code=r.get("reason_code"),
+                                       created_at=_moment_from_json(r.get("created_at")))
                           for r in data.get("refunds") or ()),
             cancelations=tuple(MirrorCancelation(id=str(c["id"]), amount=Decimal(c["amount"]),
                                                  shipping_amount=Decimal(c["shipping_amount"]),
-                                                 quantity=c.get("quantity"))
+                                                 quantity=c.get("quantity"), reason_code=c.get("reason_code"),
+                                                 created_at=_moment_from_json(c.get("created_at")))
                                for c in data.get("cancelations") or ()),
         )
 
@@ -153,6 +183,8 @@ class MirrorOrder:
     can_cancel: bool | None = None
     has_incident: bool = False
     tracking: MirrorTracking | None = None
+    #: the marketplace's ``fully_refunded`` (the refunds flow moves our order record on it)
+    fully_refunded: bool = False
 
     @property
     def can_refund(self) -> bool | None:

@@ -83,7 +83,7 @@ from marketbridge.ports.orders import (
 )
 from marketbridge.ports.people import PeopleRepository, PeopleStore
 from marketbridge.ports.personal_data import PersonalDataRepository, PersonalDataStore
-from marketbridge.ports.refunds import RefundsRepository, RefundsStore
+from marketbridge.ports.refunds import FollowedOrders, RefundsRepository, RefundsStore
 from marketbridge.ports.remote import MagentoPort, MiraklPort
 from marketbridge.ports.shared import (
     IssueLog,
@@ -100,7 +100,7 @@ from marketbridge.ports.webhooks import WebhookEventsRepository
 __all__ = [
     "AlertsRepository", "AlertsStore", "AuditRepository", "AuditStore", "CatalogueRepository",
     "CatalogueStore", "ConsoleQueries", "ConsoleStore", "IssueLog", "IssuesRepository", "IssuesStore", "MagentoPort", "MiraklPort",
-    "FeedStatus", "OrderAlreadyRecorded", "OrderChangedUnderUs", "OrderFeedRepository", "OrderFeedStore", "OrderMirror", "OrderRecords", "OrdersRepository", "OrdersStore",
+    "FeedStatus", "FollowedOrders", "OrderAlreadyRecorded", "OrderChangedUnderUs", "OrderFeedRepository", "OrderFeedStore", "OrderMirror", "OrderRecords", "OrdersRepository", "OrdersStore",
     "PeopleRepository", "PeopleStore", "PersonalDataRepository", "PersonalDataStore", "RefundsRepository",
     "RefundsStore", "ShipmentsRepository", "ShipmentsStore", "SkuLinks", "SkuLinksRepository", "SkuLinksStore",
     "StockOutboxRepository", "StockRecords", "StockRepository", "StorageBusy", "StoredOrders", "WebhookEventsRepository",

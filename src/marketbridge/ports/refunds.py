@@ -11,6 +11,7 @@ from marketbridge.ports.shared import IssueLog, OrderRecords, SkuLinks
 
 if TYPE_CHECKING:
     from marketbridge.adapters.db.models.refunds import MarketplaceRefund, RefundOut, RefundReason
+    from marketbridge.domain.order_feed import MirrorOrder
 
 
 
@@ -115,3 +116,23 @@ class RefundsStore(Protocol):
     block ends normally and rolled back when it raises."""
 
     def unit_of_work(self) -> AbstractContextManager[RefundsRepository]: ...
+
+
+class FollowedOrders(Protocol):
+    """Where the refunds follow (``services.refunds.follow``) reads marketplace orders, as the order
+    feed's :class:`~marketbridge.domain.order_feed.MirrorOrder` (no customer data; refunds and
+    cancelations with amount, quantity, reason, state and date). Two implementations, picked by
+    ``order_feed_enabled`` in :mod:`marketbridge.bootstrap` (``services.refunds.orders``): OR11
+    itself (the feed off), or the feed's mirror (issue 20: no OR11 call; a confirmation of our
+    OR28 comes with the feed's next read)."""
+
+    def by_ids(self, order_ids: Sequence[str]) -> list[MirrorOrder]:
+        """These orders as the source knows them now; one it does not know is left out."""
+        ...
+
+    def updated_since(self, since: datetime, now: datetime) -> tuple[list[MirrorOrder], datetime | None]:
+        """Orders changed at or after ``since`` (the caller subtracts its overlap), and where the
+        next pass should start (None: nothing says; the caller keeps its cursor). OR11 compares
+        Mirakl's ``last_updated_date`` and answers the newest one seen; the mirror compares when its
+        row changed (our clock) and answers ``now``, taken before it read."""
+        ...

@@ -51,6 +51,7 @@ def _to_row(row: MirroredOrder, order: MirrorOrder) -> None:
     row.total_price = order.total_price
     row.lines = [line.as_json() for line in order.lines]
     row.tracking = order.tracking.as_json() if order.tracking is not None else None
+    row.fully_refunded = order.fully_refunded
 
 
 def _from_row(row: MirroredOrder) -> MirrorOrder:
@@ -60,7 +61,7 @@ def _from_row(row: MirroredOrder) -> MirrorOrder:
         shipping_total=row.shipping_total, total_price=row.total_price,
         acceptance_deadline=row.acceptance_deadline, shipping_deadline=row.shipping_deadline,
         customer_debited_at=row.customer_debited_at, can_cancel=row.can_cancel, has_incident=row.has_incident,
-        tracking=MirrorTracking.from_json(row.tracking),
+        tracking=MirrorTracking.from_json(row.tracking), fully_refunded=bool(row.fully_refunded),
     )
 
 

@@ -98,6 +98,7 @@ class OrderLine(MiraklModel):
     refunds: list[LineRefund] = Field(default_factory=list)
     cancelations: list[LineCancelation] = Field(default_factory=list)
     created_date: datetime | None = None
+    total_commission: float | None = None  # the finance report reads it (OR11 and OR15 send it)
     last_updated_date: datetime | None = None
     shipped_date: datetime | None = None
     received_date: datetime | None = None
@@ -131,6 +132,7 @@ class Order(MiraklModel):
     has_incident: bool = False
     has_invoice: bool | None = None
     fully_refunded: bool = False
+    total_commission: float | None = None  # the finance report reads it (OR11 and OR15 send it)
     delivery_date: DeliveryDate | None = None
     shipping_pudo_id: str | None = None  # click and collect: the PickUp DropOff point
     customer_directly_pays_seller: bool | None = None

@@ -3,12 +3,15 @@ Adobe Commerce orders and credit memos (rules in :mod:`marketbridge.domain.finan
 
 Which orders a month holds:
 
-* every marketplace order **created** in the month (OR11 ``start_date``/``end_date``), with its
+* every marketplace order **created** in the month (OR11 ``start_date``/``end_date``; with
+  ``order_feed_enabled``, the order export OR13–OR15, :mod:`.marketplace`), with its
   Adobe Commerce order found by ``ext_order_id`` wherever Magento dated it (an order placed at
   23:59 and imported at 00:01 still matches);
 * every Adobe Commerce order created in the month with an ``ext_order_id`` the marketplace does
   not know at all (``missing_on_marketplace``). One whose marketplace order exists but was created
-  in another month belongs to that month's report, so no order is counted twice.
+  in another month belongs to that month's report, so no order is counted twice. (OR11 by id; with
+  the feed on, the feed's mirror, and an id it lacks is reported with a note that it could not be
+  ruled out as an older order.)
 
 Amounts are read live from both systems (the report is the reconciliation, not a copy of our
 tables): Mirakl ``total_price``, ``total_commission`` and the lines' ``refunds[]``; Magento
@@ -23,9 +26,11 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from marketbridge.domain import finance as finance_domain
+from marketbridge.services.finance.marketplace import Or11FinanceOrders
 
 if TYPE_CHECKING:
     from marketbridge.adapters.magento import models as magento_models
+    from marketbridge.ports.finance import FinanceOrders
     from marketbridge.runtime import Runtime
 
 
@@ -41,10 +46,6 @@ def _time(value: Any) -> dt.datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
-def _iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat(timespec="seconds")
 
 
 def marketplace_side(order: dict[str, Any]) -> finance_domain.MarketplaceSide:
@@ -121,11 +122,18 @@ def _creditmemo_counts(runtime: Runtime, order_ids: Sequence[int]) -> dict[int, 
     return counts
 
 
+def finance_orders(runtime: Runtime) -> FinanceOrders:
+    """The source ``bootstrap`` wired (by ``order_feed_enabled``); OR11 in a runtime built by hand."""
+    if runtime.finance_orders is not None:
+        return runtime.finance_orders
+    return Or11FinanceOrders(runtime.mirakl)
+
+
 def build_report(runtime: Runtime, month: str) -> finance_domain.Report:
     """Read both systems for ``month`` (``YYYY-MM``, business time zone) and compare them."""
     start, end = finance_domain.month_bounds(month, runtime.settings.timezone)
-    params = {"start_date": _iso(start), "end_date": _iso(end - dt.timedelta(seconds=1))}
-    marketplace = [marketplace_side(o) for o in runtime.mirakl.iter_offset("OR11", params)]
+    source = finance_orders(runtime)
+    marketplace = [marketplace_side(o) for o in source.created_between(start, end)]
     marketplace = [m for m in marketplace if m.created is None or start <= m.created < end]
     in_month = list(_magento_orders(runtime, start, end))
     mp_ids = {m.order_id for m in marketplace}
@@ -134,15 +142,14 @@ def build_report(runtime: Runtime, month: str) -> finance_domain.Report:
     for order in _magento_by_ext_ids(runtime, missing):
         by_ext.setdefault(order.ext_order_id or "", order)
     strangers = [ext for ext in by_ext if ext not in mp_ids]
-    known_elsewhere: set[str] = set()
-    for batch_start in range(0, len(strangers), 100):
-        batch = strangers[batch_start:batch_start + 100]
-        known_elsewhere |= {o.order_id for o in runtime.mirakl.list_orders(order_ids=batch)}
+    checked = source.known(strangers)
+    known_elsewhere = checked.known
     magento_orders = [o for ext, o in by_ext.items() if ext in mp_ids or ext not in known_elsewhere]
     counts = _creditmemo_counts(runtime, [o.entity_id for o in magento_orders])
     magento = [magento_side(o, counts.get(o.entity_id, 0)) for o in magento_orders]
     tolerance = Decimal(str(runtime.settings.finance_tolerance))
-    return finance_domain.build_report(month, start, end, marketplace, magento, tolerance)
+    return finance_domain.build_report(month, start, end, marketplace, magento, tolerance,
+                                       unverified=dict.fromkeys(checked.unverified, checked.why))
 
 
 def report_csv(report: finance_domain.Report) -> str:

@@ -3,7 +3,8 @@
 Only what the flows decide on is carried over (see ``domain.order_feed``): never the ``customer``
 object, its addresses, nor ``customer_notification_email``. Amounts go through
 ``domain.money.to_money`` (OR11 sends JSON numbers, read as floats; ``str`` gives back the
-decimal that was sent). The acceptance deadline is not in OR11: it is ``created_date`` plus
+decimal that was sent). A refund's or cancelation's quantity, reason code and creation date are
+kept for the refunds flow (no personal data in them). The acceptance deadline is not in OR11: it is ``created_date`` plus
 ``order_acceptance_window_seconds``, as the orders flow computes it.
 """
 
@@ -28,9 +29,11 @@ def _line(line: mirakl_models.OrderLine) -> MirrorLine:
         line_id=line.order_line_id, offer_sku=line.offer_sku, quantity=line.quantity, state=line.order_line_state,
         price=to_money(line.price), shipping_price=to_money(line.shipping_price), can_refund=line.can_refund,
         refunds=tuple(MirrorRefund(id=r.id, amount=to_money(r.amount), shipping_amount=to_money(r.shipping_amount),
-                                   state=r.status) for r in line.refunds),
+                                   state=r.status, quantity=r.quantity, reason_code=r.reason_code,
+                                   created_at=_utc_or_none(r.created_date)) for r in line.refunds),
         cancelations=tuple(MirrorCancelation(id=c.id, amount=to_money(c.amount),
-                                             shipping_amount=to_money(c.shipping_amount), quantity=c.quantity)
+                                             shipping_amount=to_money(c.shipping_amount), quantity=c.quantity,
+                                             reason_code=c.reason_code, created_at=_utc_or_none(c.created_date))
                            for c in line.cancelations),
     )
 
@@ -62,6 +65,7 @@ def mirror_of(order: mirakl_models.Order, acceptance_window_seconds: float) -> M
         shipping_deadline=_utc_or_none(order.shipping_deadline),
         customer_debited_at=_utc_or_none(order.customer_debited_date),
         can_cancel=order.can_cancel, has_incident=order.has_incident, tracking=_tracking(order),
+        fully_refunded=order.fully_refunded,
     )
 
 

@@ -9,13 +9,14 @@ The life of a credit memo (table ``refunds_out``, states in :mod:`.states`):
 3. :func:`send` (:mod:`.send`) sends OR28 once, never doubled: an ambiguous attempt is resolved by
    adopting the refunds already on the marketplace rather than sending again.
 4. :func:`follow` (:mod:`.follow`) follows our refunds to ``REFUNDED`` and records refunds we did
-   not send, which finance may mirror in Adobe Commerce (:func:`mirror_marketplace_refund`).
+   not send, which finance may mirror in Adobe Commerce (:func:`mirror_marketplace_refund`). It
+   reads OR11, or with ``order_feed_enabled`` the order feed's mirror (:mod:`.orders`).
 
 Every command takes the :class:`~marketbridge.runtime.Runtime` (settings, database, clients). This
 package exposes the flow's commands and views; the modules hold the rest.
 """
 
-from marketbridge.services.refunds.follow import follow, observe_orders
+from marketbridge.services.refunds.follow import follow, observe, observe_orders
 from marketbridge.services.refunds.mirror import mirror_marketplace_refund
 from marketbridge.services.refunds.polling import (
     pending_creditmemos,
@@ -43,7 +44,7 @@ from marketbridge.services.refunds.webhooks import creditmemo_id_from_event, on_
 __all__ = [
     "HELD", "IGNORED", "NEW", "PLANNED", "REFUNDED", "SENDING", "SENT", "RefundActionError",
     "creditmemo_id_from_event", "follow", "list_marketplace_refunds", "list_refunds", "mirror_marketplace_refund",
-    "observe_orders", "on_creditmemo_event", "pending_creditmemos", "poll_creditmemos", "prepare", "process",
+    "observe", "observe_orders", "on_creditmemo_event", "pending_creditmemos", "poll_creditmemos", "prepare", "process",
     "reason_table", "record_creditmemo", "refresh_reasons", "report_delayed", "request_retry", "send", "show",
     "workflow_id",
 ]

@@ -5,6 +5,12 @@ updated since the cursor ``mirakl.refunds.updated``): our refunds are followed t
 refunds we did not send (operator refunds, cancellations after debit) are recorded with
 ``origin='marketplace'`` / ``'cancelation'`` and shown to finance, who may mirror them in Adobe
 Commerce (:mod:`marketbridge.services.refunds.mirror`).
+
+The orders come from ``runtime.refund_orders`` (:class:`~marketbridge.ports.refunds.FollowedOrders`,
+:mod:`.orders`): OR11, or with ``order_feed_enabled`` the order feed's mirror, where "updated since"
+is when the mirror's row changed (our clock) and the cursor moves to the moment the pass began.
+Either way they arrive as the feed's ``MirrorOrder``; :func:`observe_orders` still takes OR11's
+``Order`` model (it converts) and :func:`observe` the mirror's.
 """
 
 from __future__ import annotations
@@ -17,10 +23,9 @@ from typing import TYPE_CHECKING
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.domain import refunds as refunds_domain
 from marketbridge.domain.issues import IssueReport
-from marketbridge.services.refunds.conversions import (
-    _dec,
-    _parse_time,
-)
+from marketbridge.services.order_feed.wire import mirror_of
+from marketbridge.services.refunds.conversions import _parse_time
+from marketbridge.services.refunds.orders import Or11Orders
 from marketbridge.services.refunds.recording import _object_id
 from marketbridge.services.refunds.results import FollowCounts
 from marketbridge.services.refunds.states import (
@@ -33,7 +38,8 @@ from marketbridge.services.refunds.states import (
 
 if TYPE_CHECKING:
     from marketbridge.adapters.mirakl import models as mirakl_models
-    from marketbridge.ports import RefundsRepository
+    from marketbridge.domain.order_feed import MirrorLine, MirrorOrder
+    from marketbridge.ports import FollowedOrders, RefundsRepository
     from marketbridge.runtime import Runtime
 
 
@@ -45,36 +51,44 @@ def _money_line(amount: Decimal, shipping: Decimal, currency: str) -> str:
 
 
 def observe_orders(runtime: Runtime, orders: Iterable[mirakl_models.Order]) -> FollowCounts:
-    """Update our ledger from marketplace orders as read (OR11): follow states, record foreign refunds."""
+    """Update our ledger from marketplace orders as OR11 gave them (see :func:`observe`)."""
+    window = runtime.settings.order_acceptance_window_seconds
+    return observe(runtime, [mirror_of(order, window) for order in orders])
+
+
+def observe(runtime: Runtime, orders: Iterable[MirrorOrder]) -> FollowCounts:
+    """Update our ledger from marketplace orders: follow states, record foreign refunds."""
     counts = {"updated": 0, "foreign": 0, "completed": 0}
     alert_after = dt.timedelta(hours=runtime.settings.refund_completion_alert_hours)
     with runtime.refunds_store.unit_of_work() as repo:
         for order in orders:
+            if not order.fully_refunded and not any(line.refunds or line.cancelations for line in order.lines):
+                continue  # nothing below could act on it: spare the memo look-up
             sending = repo.memo_on_order_in(order.order_id, (SENDING, PLANNED))
-            for line in order.order_lines:
+            for line in order.lines:
                 for refund in line.refunds:
-                    state = refund.refund_state or refund.state or "WAITING_REFUND"
+                    state = refund.state or "WAITING_REFUND"
                     row = repo.marketplace_refund(refund.id)
                     if row is not None:
                         if row.state != state:
                             row.state = state
                             counts["updated"] += 1
                         if row.marketplace_created_at is None:
-                            row.marketplace_created_at = refund.created_date
+                            row.marketplace_created_at = refund.created_at
                         continue
                     if sending:
                         continue  # could be ours after an ambiguous send: the send step decides
-                    _record_foreign(repo, order, line, refund.id, _dec(refund.amount), _dec(refund.shipping_amount),
-                                    refund.quantity or 0, refund.reason_code or "", state, refund.created_date,
+                    _record_foreign(repo, order, line, refund.id, refund.amount, refund.shipping_amount,
+                                    refund.quantity or 0, refund.reason_code or "", state, refund.created_at,
                                     origin="marketplace")
                     counts["foreign"] += 1
-                if order.customer_debited_date is not None:
+                if order.customer_debited_at is not None:
                     for cancel in line.cancelations:
                         key = f"C{cancel.id}"
                         if repo.marketplace_refund(key) is not None:
                             continue
-                        _record_foreign(repo, order, line, key, _dec(cancel.amount), _dec(cancel.shipping_amount),
-                                        cancel.quantity or 0, cancel.reason_code or "", "REFUNDED", cancel.created_date,
+                        _record_foreign(repo, order, line, key, cancel.amount, cancel.shipping_amount,
+                                        cancel.quantity or 0, cancel.reason_code or "", "REFUNDED", cancel.created_at,
                                         origin="cancelation")
                         counts["foreign"] += 1
             if order.fully_refunded:
@@ -104,27 +118,35 @@ def _mark_order_refunded(repo: RefundsRepository, runtime: Runtime, order_id: st
                               source="marketplace fully_refunded")
 
 
-def _record_foreign(repo: RefundsRepository, order: mirakl_models.Order, line: mirakl_models.OrderLine, refund_id: str, amount: Decimal,
+def _record_foreign(repo: RefundsRepository, order: MirrorOrder, line: MirrorLine, refund_id: str, amount: Decimal,
                     shipping: Decimal, quantity: int, reason: str, state: str, created: dt.datetime | None,
                     *, origin: str) -> None:
     repo.add_marketplace_refund(
-        refund_id=refund_id, order_id=order.order_id, order_line_id=line.order_line_id, sku=line.offer_sku,
+        refund_id=refund_id, order_id=order.order_id, order_line_id=line.line_id, sku=line.offer_sku,
         origin=origin, amount=amount, shipping_amount=shipping, quantity=quantity, reason_code=reason,
-        currency=order.currency_iso_code, state=state, marketplace_created_at=created,
+        currency=order.currency, state=state, marketplace_created_at=created,
     )
     what = "cancelled" if origin == "cancelation" else "refunded"
     repo.issues.record(IssueReport(
         type=refunds_domain.MARKETPLACE_REFUND, object_id=f"refund:{refund_id}",
-        message=f"John Lewis {what} {_money_line(amount, shipping, order.currency_iso_code)} on line "
-        f"{line.order_line_id} ({line.offer_sku}) of order {order.order_id}"
+        message=f"John Lewis {what} {_money_line(amount, shipping, order.currency)} on line "
+        f"{line.line_id} ({line.offer_sku}) of order {order.order_id}"
         + (f" (reason {reason})" if reason else "") + " without a credit memo from us.",
-        context={"refund_id": refund_id, "order_id": order.order_id, "order_line_id": line.order_line_id},
+        context={"refund_id": refund_id, "order_id": order.order_id, "order_line_id": line.line_id},
     ))
+
+
+def followed_orders(runtime: Runtime) -> FollowedOrders:
+    """The source ``bootstrap`` wired (by ``order_feed_enabled``); OR11 in a runtime built by hand."""
+    if runtime.refund_orders is not None:
+        return runtime.refund_orders
+    return Or11Orders(runtime.mirakl, runtime.settings.order_acceptance_window_seconds)
 
 
 def follow(runtime: Runtime) -> FollowCounts:
     """One pass: re-read orders with refunds not yet REFUNDED, then orders updated since the cursor."""
     store = runtime.refunds_store
+    source = followed_orders(runtime)
     with store.unit_of_work() as repo:
         pending = repo.order_ids_to_follow(SENT)
         cursor = repo.cursor(CURSOR_MARKETPLACE_REFUNDS)
@@ -136,15 +158,14 @@ def follow(runtime: Runtime) -> FollowCounts:
         totals += counts + FollowCounts(orders=n)
 
     for start in range(0, len(pending), 100):
-        batch = list(runtime.mirakl.list_orders(order_ids=pending[start:start + 100]))
-        add(observe_orders(runtime, batch), len(batch))
+        batch = source.by_ids(pending[start:start + 100])
+        add(observe(runtime, batch), len(batch))
     started = utcnow()
     if since is None:
         since = started - dt.timedelta(hours=runtime.settings.refund_backfill_hours)
     overlap = dt.timedelta(seconds=runtime.settings.order_poll_overlap_seconds)
-    updated = list(runtime.mirakl.list_orders(start_update_date=since - overlap))
-    add(observe_orders(runtime, updated), len(updated))
-    newest = max((o.last_updated_date for o in updated), default=None)
+    updated, newest = source.updated_since(since - overlap, started)
+    add(observe(runtime, updated), len(updated))
     with store.unit_of_work() as repo:
         value = (newest or since).astimezone(dt.UTC).isoformat()
         cursor = repo.cursor(CURSOR_MARKETPLACE_REFUNDS)

@@ -1,4 +1,4 @@
-"""Tables of the order feed (issue 20; migration ``0012_order_feed``).
+"""Tables of the order feed (issue 20; migrations ``0012_order_feed``, ``0013_order_feed_fully_refunded``).
 
 * ``order_feed_mirror``: the last version of each marketplace order the feed read, one row per
   ``(connection, order_id)``. Not ``marketplace_orders``: that name is the orders flow's own record
@@ -19,7 +19,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, Index, Integer, Numeric, String, Text
+from sqlalchemy import JSON, Boolean, Float, Index, Integer, Numeric, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from marketbridge.adapters.db.base import Base, utcnow
@@ -49,6 +49,8 @@ class MirroredOrder(Base):
     total_price: Mapped[Decimal] = mapped_column(MONEY)
     lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     tracking: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    #: the marketplace's ``fully_refunded`` flag (migration ``0013_order_feed_fully_refunded``)
+    fully_refunded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     first_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
