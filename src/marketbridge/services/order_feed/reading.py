@@ -111,6 +111,11 @@ def _apply(feed: OrderFeedRepository, before: MirrorOrder | None, after: MirrorO
     return True
 
 
+def _newer_than_mirror(before: MirrorOrder | None, after: MirrorOrder) -> bool:
+    """What :func:`_apply` would write: not a version the mirror holds, nor an older one."""
+    return before is None or (after.updated_at >= before.updated_at and before != after)
+
+
 class _Reader:
     """One read's pages: parse, then write each page in its own fenced transaction."""
 
@@ -133,13 +138,26 @@ class _Reader:
         self.oldest_failed = moment if self.oldest_failed is None else min(self.oldest_failed, moment)
 
     def page(self, raws: list[Any]) -> None:
+        """Parse the page, hand what the mirror does not hold yet to the orders flow, then write
+        the mirror, leaving out any order the orders flow could not store.
+
+        That order matters: a mirror row is written only once the orders flow holds the same
+        version, so "the mirror has it" means "the orders flow has it", and an order the mirror
+        already holds need not be handed again (the overlap re-reads many; each hand-over is a
+        transaction). A crash between the two leaves the mirror behind, so the next read hands the
+        order again (the orders flow answers "duplicate") and records its change once."""
         window = self.runtime.settings.order_acceptance_window_seconds
         mirrors: list[MirrorOrder] = []
+        unreadable: list[dict[str, Any]] = []
         for raw in raws:
             try:
                 mirrors.append(mirror_of(mirakl_models.Order.model_validate(raw), window))
             except (ValidationError, TypeError, ValueError) as error:
                 self._failed(raw, error)
+                if isinstance(raw, dict):
+                    unreadable.append(raw)
+        refused = self._hand_to_orders(raws, mirrors, unreadable)
+        mirrors = [m for m in mirrors if m.order_id not in refused]
 
         def write() -> ReadResult:
             counted = ReadResult()  # this attempt's counts, kept only once it commits
@@ -155,22 +173,26 @@ class _Reader:
             return counted
 
         self.result.merge(_with_retries(write))
-        self.result.orders += len(mirrors)
+        self.result.orders += len(mirrors) + len(refused)
         for mirror in mirrors:
             self.newest_ok = mirror.updated_at if self.newest_ok is None else max(self.newest_ok, mirror.updated_at)
-        self._hand_to_orders(raws)
 
-    def _hand_to_orders(self, raws: list[Any]) -> None:
-        """The orders flow stores the page's orders (``bus.StoreMarketplaceOrders``), after the
-        mirror: an order it could not store holds the cursor before it, so the next read brings it
-        again (the mirror, unchanged by then, publishes nothing twice). Every entry goes, even one
-        the mirror could not read: the orders flow raises its exception for Ops
-        (``order_unreadable``). No handler (a bare runtime in a test): the mirror alone. An
-        exception ends the read; the cursor stays where it was."""
+    def _hand_to_orders(self, raws: list[Any], mirrors: list[MirrorOrder], unreadable: list[dict[str, Any]]) -> set[str]:
+        """The orders flow stores (``bus.StoreMarketplaceOrders``) every order of the page whose
+        version the mirror does not hold, and every entry the mirror could not read (the orders
+        flow raises ``order_unreadable`` for Ops). Returns the ids it could not store: they hold
+        the cursor, and their mirror rows wait, so the next read hands them again. No handler (a
+        bare runtime in a test): nothing is handed. An exception ends the read; the cursor stays."""
         bus = self.runtime.bus
-        page = tuple(raw for raw in raws if isinstance(raw, dict))
-        if not page or not bus.handlers_of(StoreMarketplaceOrders):
-            return
+        if not bus.handlers_of(StoreMarketplaceOrders):
+            return set()
+        with self.runtime.order_feed_store.unit_of_work() as feed:
+            known = feed.mirrored([m.order_id for m in mirrors])
+        behind = {m.order_id for m in mirrors if _newer_than_mirror(known.get(m.order_id), m)}
+        page = tuple(raw for raw in raws if isinstance(raw, dict) and str(raw.get("order_id")) in behind)
+        page += tuple(unreadable)
+        if not page:
+            return set()
         stored: StoredOrders = bus.handle(StoreMarketplaceOrders(orders=page))
         self.result.orders_new += stored.new
         self.result.orders_updated += stored.updated
@@ -178,6 +200,7 @@ class _Reader:
         if stored.oldest_failed is not None:
             self.oldest_failed = (stored.oldest_failed if self.oldest_failed is None
                                   else min(self.oldest_failed, stored.oldest_failed))
+        return set(stored.failed)
 
     def cursor_target(self) -> dt.datetime | None:
         target = self.newest_ok
