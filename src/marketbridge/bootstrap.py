@@ -50,17 +50,22 @@ from marketbridge.runtime import Runtime
 from marketbridge.services import issues as issue_service
 from marketbridge.services import personal_data
 from marketbridge.services import refunds as refund_service
+from marketbridge.services import shipments as shipment_service
 from marketbridge.services import stock as stock_service
 from marketbridge.services.console import flow_hooks as console_flow_hooks
 from marketbridge.services.console.actions import FlowActions
 from marketbridge.services.orders.record import RepositoryOrderRecords
 from marketbridge.services.shipments import SHIPMENT_EVENTS
+from marketbridge.services.shipments.mirrored import MirrorOrders
+from marketbridge.services.shipments.snapshots import Or11Orders
 from marketbridge.services.stock.queries import SessionStockRecords, oldest_unsent_change
 from marketbridge.services.webhooks import UNRECOGNISED, Handler, WebhookHandlers
 from marketbridge.settings import Settings
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
+
+    from marketbridge.ports import ShipmentOrders
 
 # The workflow modules (``marketbridge.workflows``) are imported where a handler first needs them,
 # not here. Importing them imports DBOS, and DBOS its PostgreSQL driver, YAML and click: about
@@ -120,10 +125,19 @@ def build_runtime(settings: Settings) -> Runtime:
                                                     oldest_unsent_change=oldest_unsent_change,
                                                     issues=issues_store.on_session, links=sku_links),
                       order_feed_store=SqlOrderFeedStore(db, settings.order_connection))
+    runtime.shipment_orders = shipment_orders(runtime)
     engine.runtime = runtime
     wire_bus(bus, runtime)
     console_flow_hooks.register_all(flow_actions)
     return runtime
+
+
+def shipment_orders(runtime: Runtime) -> ShipmentOrders:
+    """Where the shipments flow reads marketplace orders (issue 20): the order feed's mirror when
+    ``order_feed_enabled`` (no OR11 call; the feed's next read confirms our writes), else OR11."""
+    if runtime.settings.order_feed_enabled:
+        return MirrorOrders(runtime.order_feed_store)
+    return Or11Orders(runtime)
 
 
 def webhook_handlers(refunds_store: SqlRefundsStore) -> WebhookHandlers:
@@ -200,11 +214,18 @@ def wire_bus(bus: messages.MessageBus, runtime: Runtime) -> None:
 
         stock_workflows.trigger_push()
 
+    def confirm_shipments(message: messages.MarketplaceOrderChanged) -> list[int]:
+        """The feed's next read confirms a shipment's OR23/OR24 (and a paid order starts its due
+        sends); the shipments poll does the same as the backstop of a lost message."""
+        return shipment_service.on_order_changed(runtime, message)
+
     bus.register(messages.ShipmentsDue, start_sends)
     bus.register(messages.OrderRetryRequested, retry_order)
     bus.register(messages.RefundRetryRequested, retry_refund)
     bus.register(messages.AuditRequested, start_audit)
     bus.register(messages.WebhookEventsHandled, push_stock)
+    if runtime.settings.order_feed_enabled:
+        bus.register(messages.MarketplaceOrderChanged, confirm_shipments)
 
 
 class DbosEngine:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         OrdersStore,
         PeopleStore,
         RefundsStore,
+        ShipmentOrders,
         ShipmentsStore,
     )
     from marketbridge.services.console.actions import FlowActions
@@ -90,6 +91,9 @@ class Runtime:
     console_store: ConsoleStore
     #: the order feed's mirror, outbox and state (``adapters.db.order_feed`` over ``db``; issue 20)
     order_feed_store: OrderFeedStore
+    #: where the shipments flow reads marketplace orders: OR11, or the order feed's mirror when
+    #: ``order_feed_enabled`` (picked by bootstrap; None reads OR11, as a unit test's runtime does)
+    shipment_orders: ShipmentOrders | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
