@@ -86,3 +86,68 @@ def test_with_the_feed_on_a_shipment_is_sent_and_confirmed_without_an_or11_call_
     forget_calls(fresh_sandboxes)
     assert run_shipments(runtime) == []  # a second pass sends nothing more
     assert "OR11" not in calls(fresh_sandboxes)
+
+
+def test_under_the_engine_the_feeds_messages_start_the_send_and_confirm_it(migrated_db_url, fresh_sandboxes):
+    """The same loop as the workers run it: the ``orders.feed`` workflow's dispatch step publishes
+    ``paid`` (whose handler starts the waiting send: from inside a step, through the DBOS client)
+    and then ``shipped`` (whose handler confirms). Every OR11 is one of the feed's reads."""
+    from dbos import DBOS
+
+    from marketbridge.bootstrap import build_runtime
+    from marketbridge.workflows import engine
+    from marketbridge.workflows import order_feed as feed_workflows
+    from marketbridge.workflows import shipments as shipment_workflows
+    from tests.conftest import make_settings
+    from tests.integration.test_order_feed_workflow import QUIET
+    from tests.waiting import wait_until
+
+    runtime = build_runtime(make_settings(migrated_db_url, fresh_sandboxes, order_feed_enabled=True, **QUIET))
+    engine.launch(runtime, schedules=False)
+    url = fresh_sandboxes.mirakl_url
+
+    def feed_read() -> dict[str, Any]:
+        """One run of the feed workflow that reads (a run inside OR11's scaled pace skips)."""
+        found: list[dict[str, Any]] = []
+
+        def ran() -> bool:
+            result = DBOS.start_workflow(feed_workflows.feed_workflow).get_result()
+            if result["read"].get("skipped") is None:
+                found.append(result)
+            return bool(found)
+
+        wait_until(ran, timeout=20)
+        return found[0]
+
+    try:
+        sku = simple_skus(1)[0]
+        with httpx2.Client(base_url=url) as http:
+            created = http.post("/_sandbox/orders", json={"lines": [{"offer_sku": sku, "quantity": 1}]}).json()
+        order_id = created["order_id"]
+        runtime.mirakl.accept_order(order_id, dict.fromkeys(created["order_line_ids"], True))  # not paid yet
+        shipment_id = ship(runtime, magento_order(runtime, order_id, [(sku, 1)]),
+                           tracks=[("DPD123456", "DPD UK", "custom")])
+        forget_calls(fresh_sandboxes)
+        first = feed_read()
+        assert first["read"]["orders"] >= 1  # the mirror: WAITING_DEBIT
+        shipment_service.poll_new_shipments(runtime)
+        (started,) = shipment_workflows.start_sends(runtime, shipment_service.due_for_send(runtime))
+        assert DBOS.retrieve_workflow(started).get_result()["order_state"] == "WAITING_DEBIT"
+
+        with httpx2.Client(base_url=url) as http:
+            http.post(f"/_sandbox/orders/{order_id}/debit").raise_for_status()
+        paid = feed_read()
+        assert paid["dispatch"]["by_kind"].get("paid") == 1
+        wait_until(lambda: state_of(runtime, shipment_id).state == "sent", timeout=30)  # started by "paid"
+        assert mirakl_order(url, order_id)["order_state"] == "SHIPPED"
+
+        shipped = feed_read()
+        assert shipped["dispatch"]["by_kind"].get("shipped") == 1
+        assert state_of(runtime, shipment_id).state == "confirmed"
+        made = httpx2.get(url + "/_sandbox/calls").json()
+        answered = [c["api"] for c in made if c["status"] < 300]  # a 429 would be no read
+        pages = sum(run["read"]["pages"] for run in (first, paid, shipped))  # one OR11 call a page
+        assert answered.count("OR11") == pages and answered.count("OR23") == 1 and answered.count("OR24") == 1, made
+    finally:
+        engine.shutdown()
+        runtime.close()
