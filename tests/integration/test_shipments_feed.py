@@ -14,7 +14,13 @@ from marketbridge.adapters.db.models.shipments import ShipmentOut
 from marketbridge.services import order_feed
 from marketbridge.services import shipments as shipment_service
 from tests.conftest import runtime_builder
-from tests.integration.shipments_helpers import magento_order, marketplace_order, mirakl_order, ship, simple_skus
+from tests.integration.shipments_helpers import (
+    magento_order,
+    marketplace_order,
+    mirakl_order,
+    ship,
+    simple_skus,
+)
 
 
 @pytest.fixture
