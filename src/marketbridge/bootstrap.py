@@ -51,20 +51,25 @@ from marketbridge.runtime import Runtime
 from marketbridge.services import issues as issue_service
 from marketbridge.services import personal_data
 from marketbridge.services import refunds as refund_service
+from marketbridge.services import shipments as shipment_service
 from marketbridge.services import stock as stock_service
 from marketbridge.services.console import flow_hooks as console_flow_hooks
 from marketbridge.services.console.actions import FlowActions
 from marketbridge.services.finance.marketplace import FeedFinanceOrders
 from marketbridge.services.orders.pulling import store_read_orders
 from marketbridge.services.orders.record import RepositoryOrderRecords
-from marketbridge.services.refunds.orders import MirrorOrders
+from marketbridge.services.refunds.orders import MirrorOrders as RefundMirrorOrders
 from marketbridge.services.shipments import SHIPMENT_EVENTS
+from marketbridge.services.shipments.mirrored import MirrorOrders as ShipmentMirrorOrders
+from marketbridge.services.shipments.snapshots import Or11Orders
 from marketbridge.services.stock.queries import SessionStockRecords, oldest_unsent_change
 from marketbridge.services.webhooks import UNRECOGNISED, Handler, WebhookHandlers
 from marketbridge.settings import Settings
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
+
+    from marketbridge.ports import ShipmentOrders
 
 # The workflow modules (``marketbridge.workflows``) are imported where a handler first needs them,
 # not here. Importing them imports DBOS, and DBOS its PostgreSQL driver, YAML and click: about
@@ -127,17 +132,18 @@ def build_runtime(settings: Settings) -> Runtime:
                       order_feed_store=order_feed_store,
                       refund_orders=refund_orders(settings, order_feed_store))
     runtime.finance_orders = finance_orders(runtime)
+    runtime.shipment_orders = shipment_orders(runtime)
     engine.runtime = runtime
     wire_bus(bus, runtime)
     console_flow_hooks.register_all(flow_actions)
     return runtime
 
 
-def refund_orders(settings: Settings, order_feed_store: SqlOrderFeedStore) -> MirrorOrders | None:
+def refund_orders(settings: Settings, order_feed_store: SqlOrderFeedStore) -> RefundMirrorOrders | None:
     """Where the refunds follow reads marketplace orders: the order feed's mirror when
     ``order_feed_enabled`` (issue 20: the feed makes the one OR11 read), else None, which the
     follow reads as OR11 through ``runtime.mirakl`` (built on first use, so not named here)."""
-    return MirrorOrders(order_feed_store) if settings.order_feed_enabled else None
+    return RefundMirrorOrders(order_feed_store) if settings.order_feed_enabled else None
 
 
 def finance_orders(runtime: Runtime) -> FeedFinanceOrders | None:
@@ -148,6 +154,14 @@ def finance_orders(runtime: Runtime) -> FeedFinanceOrders | None:
     if not runtime.settings.order_feed_enabled:
         return None
     return FeedFinanceOrders(lambda: runtime.mirakl, runtime.order_feed_store)
+
+
+def shipment_orders(runtime: Runtime) -> ShipmentOrders:
+    """Where the shipments flow reads marketplace orders (issue 20): the order feed's mirror when
+    ``order_feed_enabled`` (no OR11 call; the feed's next read confirms our writes), else OR11."""
+    if runtime.settings.order_feed_enabled:
+        return ShipmentMirrorOrders(runtime.order_feed_store)
+    return Or11Orders(runtime)
 
 
 def webhook_handlers(refunds_store: SqlRefundsStore) -> WebhookHandlers:
@@ -234,6 +248,11 @@ def wire_bus(bus: messages.MessageBus, runtime: Runtime) -> None:
 
         order_workflows.trigger_poll()
 
+    def confirm_shipments(message: messages.MarketplaceOrderChanged) -> list[int]:
+        """The feed's next read confirms a shipment's OR23/OR24 (and a paid order starts its due
+        sends); the shipments poll does the same as the backstop of a lost message."""
+        return shipment_service.on_order_changed(runtime, message)
+
     bus.register(messages.ShipmentsDue, start_sends)
     bus.register(messages.StoreMarketplaceOrders, store_orders)
     bus.register(messages.MarketplaceOrdersStored, start_order_poll)
@@ -241,6 +260,8 @@ def wire_bus(bus: messages.MessageBus, runtime: Runtime) -> None:
     bus.register(messages.RefundRetryRequested, retry_refund)
     bus.register(messages.AuditRequested, start_audit)
     bus.register(messages.WebhookEventsHandled, push_stock)
+    if runtime.settings.order_feed_enabled:
+        bus.register(messages.MarketplaceOrderChanged, confirm_shipments)
 
 
 class DbosEngine:

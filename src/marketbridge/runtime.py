@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         OrdersStore,
         PeopleStore,
         RefundsStore,
+        ShipmentOrders,
         ShipmentsStore,
     )
     from marketbridge.ports.finance import FinanceOrders
@@ -98,6 +99,9 @@ class Runtime:
     #: where the finance report reads the marketplace: OR11, or the order export and the feed's
     #: mirror when ``order_feed_enabled`` (picked in ``bootstrap``; None is OR11)
     finance_orders: FinanceOrders | None = None
+    #: where the shipments flow reads marketplace orders: OR11, or the order feed's mirror when
+    #: ``order_feed_enabled`` (picked by bootstrap; None reads OR11, as a unit test's runtime does)
+    shipment_orders: ShipmentOrders | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     @cached_property

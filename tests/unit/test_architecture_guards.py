@@ -248,8 +248,8 @@ def test_cross_flow_exceptions_are_still_needed() -> None:
 #: Modules of a flow that reach storage only through the flow's port (``marketbridge.ports``): no
 #: SQLAlchemy, no models, no ``runtime.db``. Grows as each flow moves onto its store.
 ON_STORAGE_PORT = {*(f"services/shipments/{name}.py" for name in (
-                       "__init__", "carriers", "common", "console", "detect", "outcomes", "prepare", "send",
-                       "snapshots", "views", "watch")),
+                       "__init__", "carriers", "common", "confirm", "console", "detect", "mirrored", "outcomes",
+                       "prepare", "send", "snapshots", "views", "watch")),
                    *(f"services/refunds/{name}.py" for name in (
                        "__init__", "conversions", "follow", "mirror", "orders", "polling", "prepare", "reading", "reasons",
                        "recording", "results", "send", "states", "webhooks")),

@@ -379,6 +379,28 @@ class MarketplaceLine:
     state: str = "SHIPPING"
 
 
+#: Marketplace order states that mean the goods already left (nothing to send).
+SHIPPED_ORDER_STATES = frozenset({"SHIPPED", "TO_COLLECT", "RECEIVED", "CLOSED"})
+#: States in which the marketplace will not take a dispatch now, but will later.
+NOT_YET_ORDER_STATES = frozenset({"STAGING", "WAITING_ACCEPTANCE", "WAITING_DEBIT", "WAITING_DEBIT_PAYMENT"})
+#: States in which it never will.
+DEAD_ORDER_STATES = frozenset({"CANCELED", "REFUSED"})
+
+
+@dataclass(frozen=True)
+class MarketplaceOrder:
+    """A marketplace order as the shipments flow decides on it, wherever it was read: OR11 (the
+    flow's own read) or the order feed's mirror (issue 20). Only what a send and the deadline watch
+    look at: the state, the lines, the shipping deadline and the order's tracking number (set by
+    OR23; the mirror's confirmation of a tracking correction)."""
+
+    order_id: str
+    state: str
+    lines: tuple[MarketplaceLine, ...] = ()
+    shipping_deadline: dt.datetime | None = None
+    tracking_number: str | None = None
+
+
 @dataclass
 class LinePlan:
     lines: dict[str, int] = field(default_factory=dict)  # order_line_id -> quantity in this shipment

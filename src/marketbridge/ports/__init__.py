@@ -93,7 +93,7 @@ from marketbridge.ports.shared import (
     SkuLinksStore,
     StockRecords,
 )
-from marketbridge.ports.shipments import ShipmentsRepository, ShipmentsStore
+from marketbridge.ports.shipments import ShipmentOrders, ShipmentsRepository, ShipmentsStore
 from marketbridge.ports.stock import StockOutboxRepository, StockRepository
 from marketbridge.ports.webhooks import WebhookEventsRepository
 
@@ -102,6 +102,6 @@ __all__ = [
     "CatalogueStore", "ConsoleQueries", "ConsoleStore", "IssueLog", "IssuesRepository", "IssuesStore", "MagentoPort", "MiraklPort",
     "FeedStatus", "FollowedOrders", "OrderAlreadyRecorded", "OrderChangedUnderUs", "OrderFeedRepository", "OrderFeedStore", "OrderMirror", "OrderRecords", "OrdersRepository", "OrdersStore",
     "PeopleRepository", "PeopleStore", "PersonalDataRepository", "PersonalDataStore", "RefundsRepository",
-    "RefundsStore", "ShipmentsRepository", "ShipmentsStore", "SkuLinks", "SkuLinksRepository", "SkuLinksStore",
+    "RefundsStore", "ShipmentOrders", "ShipmentsRepository", "ShipmentsStore", "SkuLinks", "SkuLinksRepository", "SkuLinksStore",
     "StockOutboxRepository", "StockRecords", "StockRepository", "StorageBusy", "StoredOrders", "WebhookEventsRepository",
 ]

@@ -132,6 +132,49 @@ class ShipmentsRepository(Protocol):
     def delete_carrier_mapping(self, row: CarrierMapping) -> None: ...
 
 
+class ShipmentOrders(Protocol):
+    """Where the shipments flow reads marketplace orders (issue 20). Two implementations, picked
+    by :mod:`marketbridge.bootstrap` from ``order_feed_enabled``:
+
+    * off: OR11, the flow's own read (``services.shipments.snapshots.Or11Orders``: batched by
+      ``order_ids``, a short cache), and a send's own answer confirms it;
+    * on: the order feed's mirror (``services.shipments.mirrored.MirrorOrders``), which makes no
+      Mirakl call at all; the mirror is as fresh as the feed's last read, so a write of ours
+      (OR23/OR24) is confirmed only when a later read shows it
+      (``services.shipments.confirm.confirm_from_feed``).
+    """
+
+    @property
+    def confirms_by_reading(self) -> bool:
+        """True when a send must not confirm on the marketplace's 2xx but wait for a later read of
+        this source to show the order shipped (the mirror); False for OR11."""
+        ...
+
+    def get(self, order_id: str) -> shipments_domain.MarketplaceOrder | None:
+        """The order before a send. OR11 raises ``NotFound`` when the marketplace has no such order;
+        the mirror returns None when the feed has not read it (yet)."""
+        ...
+
+    def forget(self, order_id: str) -> None:
+        """We are about to write to this order: a cached copy must not be used again."""
+        ...
+
+    def awaiting_shipment(self) -> list[shipments_domain.MarketplaceOrder]:
+        """Every order in SHIPPING (the deadline watch)."""
+        ...
+
+    def recheck(self, order_id: str) -> shipments_domain.MarketplaceOrder | None:
+        """The order again after the marketplace refused OR24 (shipped meanwhile?). OR11 reads it
+        now (``TransientError`` propagates; None when it cannot be read); the mirror answers as of
+        its last read."""
+        ...
+
+    def read_since(self, moment: datetime) -> bool:
+        """Whether a complete read of this source started at or after ``moment`` (so what it says
+        of an order reflects the marketplace after that moment). Always True for OR11."""
+        ...
+
+
 class ShipmentsStore(Protocol):
     """The shipments flow's storage: each :meth:`unit_of_work` is one transaction, committed when
     the block ends normally and rolled back when it raises."""

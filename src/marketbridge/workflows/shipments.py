@@ -5,7 +5,8 @@
   marketplace order first, then OR23+OR24 or ST01). A new generation is opened only when something
   changed (a mapping was added, a track appeared), so duplicate triggers collapse onto one run.
 * ``shipments.poll`` (schedule): new Magento shipments by entity-id cursor, tracks added later to
-  recent unconfirmed shipments, and a backstop that starts sends for every row that is due.
+  recent unconfirmed shipments, with the order feed on the confirmations its reads allow (the
+  backstop of its messages), and a backstop that starts sends for every row that is due.
 * ``shipments.watch`` (schedule): shipping-deadline and unconfirmed-shipment issues.
 * ``shipments.refresh_carriers`` (schedule, daily): the SH21 list.
 
@@ -109,8 +110,10 @@ def start_sends(runtime: Runtime, due: Iterable[tuple[int, int]]) -> list[str]:
     items = list(due)
     if not items:
         return ids
-    if engine.is_launched():
+    if engine.is_launched() and DBOS.step_id is None:
         return [_enqueue_send(shipment_id, generation) for shipment_id, generation in items]
+    # without the engine here, or inside a step (DBOS starts no workflow from a step: the order
+    # feed's dispatch step publishes the changes whose handler starts sends), through the client
     client = runtime.engine.client()
     for shipment_id, generation in items:
         wid = workflow_id(shipment_id, generation)
@@ -212,6 +215,7 @@ def _poll() -> list[list[int]]:
     shipment_service.poll_new_shipments(runtime)
     shipment_service.recheck_tracks(runtime)
     shipment_service.release_waiting(runtime)
+    shipment_service.confirm_from_feed(runtime)  # the backstop of the feed's messages (a no-op with it off)
     return [[i, g] for i, g in shipment_service.due_for_send(runtime)]
 
 

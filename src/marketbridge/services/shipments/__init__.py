@@ -2,7 +2,8 @@
 
     detect     a Magento shipment of a marketplace order is written to ``shipments_out`` first;
     prepare    re-read it and decide: wait (carrier mapping, tracking number), refuse, or send;
-    send       read the marketplace order first (OR11), then OR23+OR24 or ST01;
+    send       read the marketplace order first (OR11, or the order feed's mirror), then OR23+OR24 or ST01;
+    confirm    with the order feed on, its next read confirms what a send wrote (issue 20);
     watch      shipping deadlines and unconfirmed shipments become issues for Ops;
     carriers   the SH21 list and the Magento → marketplace carrier mappings;
     console    views for the console, the API and the CLI.
@@ -25,6 +26,7 @@ from marketbridge.services.shipments.carriers import (
     release_waiting,
     suggest,
 )
+from marketbridge.services.shipments.confirm import confirm_from_feed, on_order_changed
 from marketbridge.services.shipments.console import (
     counts_by_state,
     get_shipment,
@@ -58,8 +60,10 @@ __all__ = [
     "SHIPMENT_EVENTS",
     "CarrierMappingView", "CarrierMatchView", "CarrierSuggestions", "CarrierView", "Decision", "MappingAdded",
     "SendResult", "ShipmentCounts", "ShipmentView", "SuggestionView", "WatchCounts",
-    "InvalidMapping", "add_mapping", "cached_carriers", "counts_by_state", "delete_mapping", "detect_shipment",
-    "due_for_send", "ensure_carriers", "get_shipment", "list_mappings", "list_shipments", "note_failure", "poll_new_shipments",
+    "InvalidMapping", "add_mapping", "cached_carriers", "confirm_from_feed", "counts_by_state", "delete_mapping",
+    "detect_shipment",
+    "due_for_send", "ensure_carriers", "get_shipment", "list_mappings", "list_shipments", "note_failure", "on_order_changed",
+    "poll_new_shipments",
     "prepare", "recheck_tracks", "refresh_carriers", "release_waiting", "retry_shipment", "send", "shipment_view",
     "shipments_for", "suggest", "watch",
 ]

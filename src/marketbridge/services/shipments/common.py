@@ -1,4 +1,5 @@
-"""Helpers shared by the steps of the shipments flow: starting due sends through the bus,
+"""Helpers shared by the steps of the shipments flow: the order source (OR11 or the order feed's
+mirror, ``_orders``), starting due sends through the bus,
 recording issues for Ops, and keeping the ``carrier_unmapped`` records in step with the
 shipments that wait for a carrier (used both by ``prepare`` and by carrier mapping)."""
 
@@ -9,8 +10,18 @@ from typing import Any
 from marketbridge.bus import ShipmentsDue
 from marketbridge.domain import shipments as shipments_domain
 from marketbridge.domain.issues import IssueReport, IssueType
-from marketbridge.ports import IssueLog, ShipmentsRepository
+from marketbridge.ports import IssueLog, ShipmentOrders, ShipmentsRepository
 from marketbridge.runtime import Runtime
+
+
+def _orders(runtime: Runtime) -> ShipmentOrders:
+    """Where the flow reads marketplace orders, as bootstrap picked it (``runtime.shipment_orders``:
+    OR11, or the order feed's mirror); a runtime built without one reads OR11."""
+    if runtime.shipment_orders is None:
+        from marketbridge.services.shipments.snapshots import Or11Orders
+
+        runtime.shipment_orders = Or11Orders(runtime)
+    return runtime.shipment_orders
 
 
 def _start(runtime: Runtime, due: list[tuple[int, int]]) -> None:

@@ -1,7 +1,13 @@
-"""Send: read the marketplace order first (OR11, through the shared snapshot): already shipped →
-done; else OR23 (tracking) then OR24 (ship) once our shipments cover every live line, or ST01
-(``shipped=true``, marked with ``package_reference``) when the connection has multi-shipment.
+"""Send: read the marketplace order first (the flow's order source, ``common._orders``: OR11
+through the shared snapshot, or the order feed's mirror when ``order_feed_enabled``): already
+shipped → done; else OR23 (tracking) then OR24 (ship) once our shipments cover every live line, or
+ST01 (``shipped=true``, marked with ``package_reference``) when the connection has multi-shipment.
 Safe to repeat after a crash at any point: the read comes first and decides.
+
+With the order feed on, no OR11 call is made here, and OR23/OR24's answer does not confirm the
+shipment: it stays ``sent`` until the feed's next read shows the order shipped (or the corrected
+tracking number), and ``confirm.confirm_from_feed`` confirms it then. A refused OR24 likewise waits
+for that read: shipped meanwhile → confirmed; still SHIPPING → the refusal stands.
 
 ``Rejected``/``NotFound`` become issue records and the shipment stops (no blind retry);
 ``TransientError`` propagates so the durable step retries it with backoff.
@@ -12,13 +18,13 @@ from __future__ import annotations
 from typing import Any
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.errors import NotFound, Rejected, RemoteError, TransientError
+from marketbridge.adapters.errors import NotFound, Rejected
 from marketbridge.adapters.mirakl import models as mirakl_models
 from marketbridge.domain import shipments as shipments_domain
 from marketbridge.domain.shipments import ShipmentState
 from marketbridge.ports import ShipmentsRepository
 from marketbridge.runtime import Runtime
-from marketbridge.services.shipments.common import _start
+from marketbridge.services.shipments.common import _orders, _start
 from marketbridge.services.shipments.outcomes import (
     SendResult,
     _confirm,
@@ -26,14 +32,13 @@ from marketbridge.services.shipments.outcomes import (
     _note,
     _stop,
 )
-from marketbridge.services.shipments.snapshots import _snapshots
 
 #: Marketplace order states that mean the goods already left (nothing to send).
-SHIPPED_STATES = frozenset({"SHIPPED", "TO_COLLECT", "RECEIVED", "CLOSED"})
+SHIPPED_STATES = shipments_domain.SHIPPED_ORDER_STATES
 #: States in which the marketplace will not take a dispatch now, but will later.
-NOT_YET_STATES = frozenset({"STAGING", "WAITING_ACCEPTANCE", "WAITING_DEBIT", "WAITING_DEBIT_PAYMENT"})
+NOT_YET_STATES = shipments_domain.NOT_YET_ORDER_STATES
 #: States in which it never will.
-DEAD_STATES = frozenset({"CANCELED", "REFUSED"})
+DEAD_STATES = shipments_domain.DEAD_ORDER_STATES
 
 
 def _already_sent(repo: ShipmentsRepository, order_id: str, exclude: int) -> dict[str, int]:
@@ -61,33 +66,27 @@ def send(runtime: Runtime, shipment_id: int) -> SendResult:
         already = _already_sent(repo, order_id, shipment_id)
         was_confirmed = row.confirmed_at is not None
         row.attempts += 1
-    snapshots = _snapshots(runtime)
+    source = _orders(runtime)
     try:
-        order = snapshots.get(runtime, order_id)
+        order = source.get(order_id)
     except NotFound as error:
         return _stop(runtime, shipment_id, "OR11", f"the marketplace has no order {order_id}: {error.message}",
                      shipments_domain.SHIPMENT_REJECTED)
-    snapshots.forget(order_id)  # we may write to it now: whoever reads it next reads it fresh
-    if order.order_state in SHIPPED_STATES:
+    if order is None:  # the order feed has not read it yet: the next poll tries again
+        return _later(runtime, shipment_id, "not in the order feed's mirror yet", order_state=None)
+    source.forget(order_id)  # we may write to it now: whoever reads it next reads it fresh
+    if order.state in SHIPPED_STATES:
         if was_confirmed and not settings.multi_shipment:
             # the order went out with an earlier tracking number: a later track is a correction (OR23 only)
             return _send_tracking_only(runtime, shipment_id, order_id, carrier_code, tracking_number)
-        return _confirm(runtime, shipment_id, f"marketplace order already {order.order_state}", also_partial=True)
-    if order.order_state in DEAD_STATES:
-        return _stop(runtime, shipment_id, "OR11", f"the marketplace order is {order.order_state}",
+        return _confirm(runtime, shipment_id, f"marketplace order already {order.state}", also_partial=True)
+    if order.state in DEAD_STATES:
+        return _stop(runtime, shipment_id, "OR11", f"the marketplace order is {order.state}",
                      shipments_domain.SHIPMENT_REJECTED)
-    if order.order_state in NOT_YET_STATES:
-        with runtime.shipments_store.unit_of_work() as repo:
-            row = repo.shipment(shipment_id)
-            assert row is not None
-            row.state = ShipmentState.READY.value
-            row.generation += 1  # the next poll starts a fresh send
-            row.last_error = f"marketplace order is {order.order_state}; will retry"
-        return SendResult(ShipmentState.READY.value, retry=True, order_state=order.order_state)
+    if order.state in NOT_YET_STATES:
+        return _later(runtime, shipment_id, f"marketplace order is {order.state}", order_state=order.state)
 
-    lines = [shipments_domain.MarketplaceLine(line.order_line_id, line.offer_sku, line.quantity, line.order_line_state)
-             for line in order.order_lines]
-    plan = shipments_domain.allocate_lines(items, lines, already)
+    plan = shipments_domain.allocate_lines(items, list(order.lines), already)
     if not plan.ok:
         problems = "; ".join(plan.unknown) or "the shipment has no items"
         return _stop(runtime, shipment_id, "lines", problems, shipments_domain.LINES_UNKNOWN)
@@ -101,10 +100,32 @@ def send(runtime: Runtime, shipment_id: int) -> SendResult:
     for line_id, qty in plan.lines.items():
         covered[line_id] = covered.get(line_id, 0) + qty
     completes = all(covered.get(line.order_line_id, 0) >= line.quantity
-                    for line in order.order_lines if line.order_line_state == "SHIPPING")
+                    for line in order.lines if line.state == "SHIPPING")
     if settings.multi_shipment:
         return _send_multi(runtime, shipment_id, order_id, plan, carrier_code, tracking_number, completes)
     return _send_single(runtime, shipment_id, order_id, completes, carrier_code, tracking_number)
+
+
+def _later(runtime: Runtime, shipment_id: int, why: str, *, order_state: str | None) -> SendResult:
+    """Not now: ready again under a new generation, so the next poll starts a fresh send."""
+    with runtime.shipments_store.unit_of_work() as repo:
+        row = repo.shipment(shipment_id)
+        assert row is not None
+        row.state = ShipmentState.READY.value
+        row.generation += 1  # the next poll starts a fresh send
+        row.last_error = f"{why}; will retry"
+    return SendResult(ShipmentState.READY.value, retry=True, order_state=order_state)
+
+
+def _awaiting_feed(runtime: Runtime, shipment_id: int, api: str, detail: str) -> SendResult:
+    """The order feed is on: our write went out (or was refused in a way only a read can explain);
+    the shipment stays ``sent`` until the feed's next read decides (``confirm.confirm_from_feed``)."""
+    with runtime.shipments_store.unit_of_work() as repo:
+        row = repo.shipment(shipment_id)
+        assert row is not None
+        row.state = ShipmentState.SENT.value
+        row.sent_at = row.sent_at or utcnow()
+    return SendResult(ShipmentState.SENT.value, how=f"{api} {detail}; the order feed's next read confirms it")
 
 
 def _tracking_request(carrier_code: str | None, tracking_number: str | None) -> Any:
@@ -120,12 +141,17 @@ def _send_tracking_only(runtime: Runtime, shipment_id: int, order_id: str, carri
         runtime.mirakl.update_tracking(order_id, request)
     except (Rejected, NotFound) as error:
         return _stop(runtime, shipment_id, "OR23", error)
+    awaiting = _orders(runtime).confirms_by_reading
     with runtime.shipments_store.unit_of_work() as repo:
         row = repo.shipment(shipment_id)
         assert row is not None
-        row.state = ShipmentState.CONFIRMED.value
+        # with the order feed on, confirmed again once a read shows the corrected number
+        row.state = (ShipmentState.SENT if awaiting else ShipmentState.CONFIRMED).value
         _note(row, "OR23", "ok", f"correction {carrier_code} {tracking_number}")
         repo.record_delivery(f"OR23:{order_id}:{tracking_number}", "OR23", order_id, "sent", request.wire())
+    if awaiting:
+        return SendResult(ShipmentState.SENT.value, how="OR23 accepted; the order feed's next read confirms it",
+                          corrected=True)
     return SendResult(ShipmentState.CONFIRMED.value, corrected=True)
 
 
@@ -156,22 +182,25 @@ def _send_single(runtime: Runtime, shipment_id: int, order_id: str, completes: b
             row.sent_at = row.sent_at or utcnow()
             _note(row, "OR24", "waiting", "the rest of the order is not shipped yet")
         return SendResult(ShipmentState.PARTIAL.value)
+    source = _orders(runtime)
     try:
         runtime.mirakl.ship_order(order_id)
     except (Rejected, NotFound) as error:
-        try:  # someone may have shipped it meanwhile (back office, a crashed earlier attempt)
-            again = runtime.mirakl.get_order(order_id)
-            if again.order_state in SHIPPED_STATES:
-                return _confirm(runtime, shipment_id, f"marketplace order already {again.order_state}", also_partial=True)
-        except TransientError:
-            # We cannot tell whether it is shipped (OR11 rate-limited or down): a transient failure,
-            # retried, not a rejection for ops. Found by the full soak: our own earlier OR24 had gone
-            # through with its answer lost, and the check met OR11's rate limit.
-            raise
-        except RemoteError:
-            pass
+        # someone may have shipped it meanwhile (back office, a crashed earlier attempt): OR11 reads
+        # it now (a TransientError there is retried, not a rejection); the mirror as of its last read
+        again = source.recheck(order_id)
+        if again is not None and again.state in SHIPPED_STATES:
+            return _confirm(runtime, shipment_id, f"marketplace order already {again.state}", also_partial=True)
         with runtime.shipments_store.unit_of_work() as repo:
             repo.record_delivery(f"OR24:{order_id}", "OR24", order_id, "failed", {}, str(error))
+            if source.confirms_by_reading:
+                # the mirror may not show our own earlier OR24 yet: the feed's next read decides
+                row = repo.shipment(shipment_id)
+                assert row is not None
+                _note(row, "OR24", "rejected", error.message)
+                row.last_error = f"OR24: {error.message}; waiting for the order feed's next read"[:2000]
+        if source.confirms_by_reading:
+            return _awaiting_feed(runtime, shipment_id, "OR24", "refused")
         return _stop(runtime, shipment_id, "OR24", error)
     with runtime.shipments_store.unit_of_work() as repo:
         row = repo.shipment(shipment_id)
@@ -179,6 +208,8 @@ def _send_single(runtime: Runtime, shipment_id: int, order_id: str, completes: b
         row.sent_at = row.sent_at or utcnow()
         _note(row, "OR24", "ok")
         repo.record_delivery(f"OR24:{order_id}", "OR24", order_id, "sent", {})
+    if source.confirms_by_reading:
+        return _awaiting_feed(runtime, shipment_id, "OR24", "accepted")
     return _confirm(runtime, shipment_id, "OR24 accepted", also_partial=True)
 
 

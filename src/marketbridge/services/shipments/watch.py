@@ -1,5 +1,6 @@
 """Watch: orders near their shipping deadline with no shipment, and shipments not confirmed after a
-while, become issues for Ops (and clear themselves when the cause is gone)."""
+while, become issues for Ops (and clear themselves when the cause is gone). The orders in SHIPPING
+come from the flow's order source: OR11, or the order feed's mirror when it is on."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from marketbridge.adapters.db.base import utcnow
 from marketbridge.domain import shipments as shipments_domain
 from marketbridge.runtime import Runtime
-from marketbridge.services.shipments.common import _record
+from marketbridge.services.shipments.common import _orders, _record
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ def watch(runtime: Runtime, *, now: dt.datetime | None = None) -> WatchCounts:
     lead = dt.timedelta(hours=settings.shipping_deadline_lead_hours)
     limit = dt.timedelta(minutes=settings.shipment_unconfirmed_minutes)
     near = 0
-    shipping = list(runtime.mirakl.list_orders(order_state_codes=["SHIPPING"]))
+    shipping = _orders(runtime).awaiting_shipment()  # OR11, or the order feed's mirror (no Mirakl call)
     with runtime.shipments_store.unit_of_work() as repo:
         issues = repo.issues
         with_shipment = repo.orders_with_a_shipment()
