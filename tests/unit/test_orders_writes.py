@@ -198,6 +198,17 @@ def test_other_flows_move_the_record_through_the_port_in_a_savepoint() -> None:
     assert store.orders["A-1"].state == "shipped" and store.savepoints == 3
 
 
+def test_a_refund_of_an_order_stored_only_now_does_not_break_the_refunds_follow() -> None:
+    """Found merging the order feed: the feed stores an old, long-refunded order as ``received``,
+    and the follow's fully-refunded mark raised TransitionNotAllowed out of its pass."""
+    store = FakeOrdersStore()
+    store.add("A-1", state="received", marketplace_state="CLOSED")
+    with store.unit_of_work() as orders:
+        reason = order_record.RepositoryOrderRecords(orders).mark_refunded("A-1", connection="johnlewis",
+                                                                           source="marketplace fully_refunded")
+    assert reason == "an order cannot go from received to refunded" and store.orders["A-1"].state == "received"
+
+
 def test_a_persons_decision_and_a_retry_are_checked_and_written_to_the_activity_log() -> None:
     store = FakeOrdersStore()
     store.add("A-1", state="created", marketplace_state="SHIPPING")

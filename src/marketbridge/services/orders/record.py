@@ -153,12 +153,17 @@ class RepositoryOrderRecords:
         return None
 
     def mark_refunded(self, order_id: str, *, connection: str, source: str) -> str | None:
-        """As the refunds flow always did: no savepoint, and only an unknown order is skipped (the
-        state machine itself skips a transition it does not allow)."""
+        """As the refunds flow always did: no savepoint; an unknown order is skipped, and so is a
+        record the state machine cannot move to ``refunded`` (one the order feed stored only now,
+        still ``received``, for an order the marketplace has long since refunded): the refund
+        itself is recorded by the refunds flow either way. Returns why it was skipped."""
         try:
             record_transition(self.orders, order_id, "refunded", actor="refunds", connection=connection,
                               source=source)
         except LookupError as error:
+            return str(error)
+        except orders_domain.TransitionNotAllowed as error:
+            log.warning("order.refunded_not_followed", order_id=order_id, error=str(error))
             return str(error)
         return None
 
