@@ -128,9 +128,12 @@ def start_sandboxes(run: Processes, *, products: int, seed: int, rate_scale: flo
     wait_http(f"{run.magento_url}/_sandbox/state")
 
 
-def service_env(run: Processes, database_url: str, web_port: int, extra: dict[str, str] | None = None) -> dict[str, str]:
+def service_env(run: Processes, database_url: str, web_port: int, extra: dict[str, str] | None = None, *,
+                order_feed: bool = True) -> dict[str, str]:
     """The service's environment: its database, both simulators, the webhook key, a fresh session
-    secret and its port; every other setting keeps its default unless ``extra`` says otherwise."""
+    secret and its port, and the order feed on (issue 20: the configuration these benchmarks
+    judge; ``order_feed=False`` measures the flows' own OR11 reads); every other setting keeps its
+    default unless ``extra`` says otherwise."""
     env = child_env({k: v for k, v in os.environ.items() if not k.startswith("MARKETBRIDGE_")})
     env.update({
         "MARKETBRIDGE_DATABASE_URL": database_url,
@@ -139,6 +142,7 @@ def service_env(run: Processes, database_url: str, web_port: int, extra: dict[st
         "MARKETBRIDGE_MAGENTO_WEBHOOK_PUBLIC_KEY_FILE": str(run.workdir / "webhook-key.pem.pub"),
         "MARKETBRIDGE_SESSION_SECRET": secrets.token_urlsafe(36),
         "MARKETBRIDGE_WEB_PORT": str(web_port),
+        "MARKETBRIDGE_ORDER_FEED_ENABLED": "true" if order_feed else "false",
     })
     env.update(extra or {})
     return env

@@ -80,6 +80,8 @@ def main() -> int:
                       help="steady: 300 orders over 30 minutes; burst: 300 orders in 5 minutes")
     real.add_argument("--minutes", type=float, default=None, help="placement time (default: the profile's)")
     real.add_argument("--external-partner", action="store_true", help="OR11 every 15 minutes (External Partner key)")
+    real.add_argument("--no-order-feed", action="store_true",
+                      help="the service without the order feed: each flow reads OR11 itself, as before issue 20")
     real.add_argument("--wait-minutes", type=float, default=None,
                       help="after the last order, wait this long at most for the rest (default 10, or two OR11 "
                       "intervals and a minute when longer)")

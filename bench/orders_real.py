@@ -147,7 +147,8 @@ def run(args: argparse.Namespace) -> int:
     wait_minutes = args.wait_minutes if args.wait_minutes is not None else max(10.0, (2 * interval + 60) / 60)
     workdir = Path(tempfile.mkdtemp(prefix="marketbridge-bench-orders-"))
     say(f"orders, {args.profile} profile: {orders} orders over {minutes:g} min, then up to {wait_minutes:g} min for "
-        f"the rest; OR11 once every {interval:g} s{' (External Partner key)' if args.external_partner else ''}; the "
+        f"the rest; OR11 once every {interval:g} s{' (External Partner key)' if args.external_partner else ''}; order "
+        f"feed {'off' if args.no_order_feed else 'on'}; the "
         f"service with its default settings, shipments and refunds active; work directory {workdir}")
     run_ = Processes(workdir)
     web_port = free_port()
@@ -160,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
         httpx2.delete(f"{run_.mirakl_url}/_sandbox/calls", timeout=10)
         database = args.db if args.db != "sqlite" else f"sqlite:///{workdir / 'bench.sqlite'}"
         extra = {"MARKETBRIDGE_MIRAKL_EXTERNAL_PARTNER": "true"} if args.external_partner else {}
-        start_service(run_, service_env(run_, database, web_port, extra))
+        start_service(run_, service_env(run_, database, web_port, extra, order_feed=not args.no_order_feed))
         service_ready = time.time()
         warehouse = Warehouse(run_.magento_url, run_.mirakl_url)
         placed: list[Placed] = []

@@ -96,7 +96,8 @@ def set_up(run: Processes, warehouse: Warehouse, count: int, setup_minutes: floa
 
 def run_real(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="marketbridge-bench-shipments-"))
-    say(f"dispatch wave: {args.shipments} shipments made in Adobe Commerce over {args.wave_seconds:g} s; OR11 once "
+    say(f"dispatch wave: order feed {'off' if args.no_order_feed else 'on'}; "
+        f"{args.shipments} shipments made in Adobe Commerce over {args.wave_seconds:g} s; OR11 once "
         f"every 60 s; the service with its default settings; work directory {workdir}")
     run = Processes(workdir)
     web_port = free_port()
@@ -105,7 +106,7 @@ def run_real(args: argparse.Namespace) -> int:
         httpx2.post(f"{run.mirakl_url}/_sandbox/settings", json={"auto_debit": True}, timeout=10).raise_for_status()
         httpx2.delete(f"{run.mirakl_url}/_sandbox/calls", timeout=10)
         database = f"sqlite:///{workdir / 'bench.sqlite'}" if args.db == "sqlite" else args.db
-        start_service(run, service_env(run, database, web_port))
+        start_service(run, service_env(run, database, web_port, order_feed=not args.no_order_feed))
         service_ready = time.time()
         warehouse = Warehouse(run.magento_url, run.mirakl_url)
         orders = set_up(run, warehouse, args.shipments, args.setup_minutes)
@@ -184,6 +185,8 @@ def main() -> int:
                         help="from the wave's start, wait this long at most for every confirmation")
     parser.add_argument("--setup-minutes", type=float, default=30.0,
                         help="bound on the wait for the orders to reach Adobe Commerce before the wave")
+    parser.add_argument("--no-order-feed", action="store_true",
+                        help="the service without the order feed: each flow reads OR11 itself, as before issue 20")
     parser.add_argument("--db", default="sqlite", help="'sqlite' (a fresh file) or a PostgreSQL URL")
     parser.add_argument("--json", default=None, help="write the figures to this file")
     args = parser.parse_args()
