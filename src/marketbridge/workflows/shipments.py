@@ -30,6 +30,7 @@ from marketbridge.ports.webhooks import DispatchSession
 from marketbridge.runtime import Runtime, get_runtime
 from marketbridge.services import shipments as shipment_service
 from marketbridge.settings import Settings
+from marketbridge.workflows.flow import flow_workflow
 
 log = structlog.get_logger(__name__)
 
@@ -86,7 +87,7 @@ def _note_failure(shipment_id: int, error: str) -> None:
     shipment_service.note_failure(get_runtime(), shipment_id, error)
 
 
-@DBOS.workflow(name=SEND_WORKFLOW)
+@flow_workflow(name=SEND_WORKFLOW)
 def send_shipment(shipment_id: int) -> dict[str, Any]:
     """Prepare, then send. The result is JSON (the CLI's ``shipments sync`` prints it): the
     decision when it did not send, else how the send ended."""
@@ -138,7 +139,7 @@ def _detect(shipment_id: int) -> list[list[int]]:
     return [[i, g] for i, g in shipment_service.due_for_send(runtime) if i == due]
 
 
-@DBOS.workflow(name=DETECT_WORKFLOW)
+@flow_workflow(name=DETECT_WORKFLOW)
 def detect_shipment(shipment_id: int) -> int:
     """A webhook said this shipment (or one of its tracks) was saved: re-read it, record it, send."""
     due = _detect(shipment_id)
@@ -215,7 +216,7 @@ def _poll() -> list[list[int]]:
     return [[i, g] for i, g in shipment_service.due_for_send(runtime)]
 
 
-@DBOS.workflow(name="shipments.poll")
+@flow_workflow(name="shipments.poll")
 def poll_shipments(scheduled_time: Any, context: Any) -> int:
     due = _poll()
     for shipment_id, generation in due:
@@ -228,7 +229,7 @@ def _watch() -> dict[str, int]:
     return shipment_service.watch(get_runtime()).as_json()
 
 
-@DBOS.workflow(name="shipments.watch")
+@flow_workflow(name="shipments.watch")
 def watch_shipments(scheduled_time: Any, context: Any) -> dict[str, int]:
     return _watch()
 
@@ -239,7 +240,7 @@ def _refresh() -> int:
     return shipment_service.refresh_carriers(get_runtime())
 
 
-@DBOS.workflow(name="shipments.refresh_carriers")
+@flow_workflow(name="shipments.refresh_carriers")
 def refresh_carriers(scheduled_time: Any, context: Any) -> int:
     return _refresh()
 
