@@ -25,7 +25,7 @@ from dbos._error import DBOSQueueDeduplicatedError
 
 from marketbridge.adapters.db.errors import is_transient
 from marketbridge.adapters.db.session import after_commit
-from marketbridge.adapters.errors import NotFound, TransientError
+from marketbridge.adapters.errors import NotFound, RateLimited, TransientError
 from marketbridge.ports.webhooks import DispatchSession
 from marketbridge.runtime import Runtime, get_runtime
 from marketbridge.services import shipments as shipment_service
@@ -97,8 +97,23 @@ def send_shipment(shipment_id: int) -> dict[str, Any]:
             return decision
         return _send(shipment_id)
     except Exception as error:  # transient failures that outlived the step retries
+        limited = _rate_limited(error)
+        if limited is not None:  # the API was not due: a deferral, said as one; the next poll sends
+            log.info("shipments.deferred", shipment_id=shipment_id, api=limited.api, retry_after=limited.retry_after)
+            _note_failure(shipment_id, f"deferred: {limited.api} not due yet ({limited}); the next poll sends it")
+            return {"state": "ready", "deferred": limited.api, "error": str(limited)[:500]}
         _note_failure(shipment_id, f"{type(error).__name__}: {error}")
         return {"state": "ready", "error": str(error)[:500]}
+
+
+def _rate_limited(error: BaseException) -> RateLimited | None:
+    """The ``RateLimited`` behind a step's failure (DBOS wraps the last attempts' errors)."""
+    if isinstance(error, RateLimited):
+        return error
+    for inner in reversed(getattr(error, "errors", None) or []):
+        if isinstance(inner, RateLimited):
+            return inner
+    return None
 
 
 def start_sends(runtime: Runtime, due: Iterable[tuple[int, int]]) -> list[str]:
