@@ -141,7 +141,8 @@ class SqliteCallLimiter:
         if interval > 0:
             table = self._table(key, self._interval_ms(interval))
             try:
-                row = self._deferrals().execute(f'SELECT MAX(item_timestamp) FROM "{table}"').fetchone()
+                query = f'SELECT MAX(item_timestamp) FROM "{table}"'  # nosec B608 # name is [A-Za-z0-9_] only (_table)
+                row = self._deferrals().execute(query).fetchone()
             except sqlite3.OperationalError:  # no such table: this API was never called at this pace
                 row = None
             if row and row[0] is not None:
