@@ -15,7 +15,8 @@ import into "no price rules". Reading this module now tells the whole wiring:
 * the storage ports (``marketbridge.ports``): the shipments, refunds, catalogue, audit and orders
   flows' stores, the people store (users, tokens, log-in throttle), the alerts' store and the
   console's read-only queries (which read other flows' data through their query functions) and its
-  actions' unit of work, the order feed's mirror, outbox and state (issue 20), over the database;
+  actions' unit of work, the order feed's mirror, outbox and state (issue 20), the marketplace
+  call counts per API and flow (``call_budget_store``, issue 20), over the database;
   and the shared ones every flow's unit of work gets on
   its own session: the issue records (``issue_log``), the SKU links (``sku_links``) and, for the
   orders flow's housekeeping, the personal-data purge (``retention``).
@@ -35,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from marketbridge import bus as messages
 from marketbridge.adapters.db.alerts import SqlAlertsStore
 from marketbridge.adapters.db.audit import SqlAuditStore
+from marketbridge.adapters.db.call_budget import SqlCallBudgetStore
 from marketbridge.adapters.db.catalogue import SqlCatalogueStore
 from marketbridge.adapters.db.console import SqlConsoleStore
 from marketbridge.adapters.db.issues import SqlIssuesStore
@@ -130,7 +132,8 @@ def build_runtime(settings: Settings) -> Runtime:
                                                     oldest_unsent_change=oldest_unsent_change,
                                                     issues=issues_store.on_session, links=sku_links),
                       order_feed_store=order_feed_store,
-                      refund_orders=refund_orders(settings, order_feed_store))
+                      refund_orders=refund_orders(settings, order_feed_store),
+                      call_budget_store=SqlCallBudgetStore(db))
     runtime.finance_orders = finance_orders(runtime)
     runtime.shipment_orders = shipment_orders(runtime)
     engine.runtime = runtime

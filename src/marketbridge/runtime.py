@@ -18,6 +18,7 @@ from marketbridge.adapters.db.session import Database
 from marketbridge.settings import Settings
 
 if TYPE_CHECKING:
+    from marketbridge.adapters.mirakl.usage import CallUsage
     from marketbridge.bus import MessageBus
     from marketbridge.ports import (
         AlertsStore,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
         ShipmentOrders,
         ShipmentsStore,
     )
+    from marketbridge.ports.budgets import CallBudgetStore
     from marketbridge.ports.finance import FinanceOrders
     from marketbridge.services.console.actions import FlowActions
     from marketbridge.services.webhooks import WebhookHandlers
@@ -102,6 +104,9 @@ class Runtime:
     #: where the shipments flow reads marketplace orders: OR11, or the order feed's mirror when
     #: ``order_feed_enabled`` (picked by bootstrap; None reads OR11, as a unit test's runtime does)
     shipment_orders: ShipmentOrders | None = None
+    #: the marketplace call counts and deferrals every process writes and the budget page reads
+    #: (``adapters.db.call_budget``; ``None`` in unit tests: nothing is stored)
+    call_budget_store: CallBudgetStore | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
@@ -132,12 +137,23 @@ class Runtime:
         return self.magento.resolve_stock("website", self.settings.magento_website_code).stock_id
 
     @cached_property
+    def call_usage(self) -> CallUsage:
+        """This process's record of marketplace calls per API and flow (``adapters.mirakl.usage``),
+        written to ``call_budget_store`` in batches."""
+        from marketbridge.adapters.mirakl.usage import CallUsage
+
+        return CallUsage(self.call_budget_store)
+
+    @cached_property
     def mirakl(self) -> MiraklPort:
         from marketbridge.adapters.mirakl.client import MiraklClient
 
-        return MiraklClient.from_settings(self.settings)
+        return MiraklClient.from_settings(self.settings, usage=self.call_usage)
 
     def close(self) -> None:
+        usage = self.__dict__.get("call_usage")
+        if usage is not None:
+            usage.close()
         for name in ("magento", "mirakl"):
             client = self.__dict__.get(name)
             if client is not None and hasattr(client, "close"):

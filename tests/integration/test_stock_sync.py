@@ -412,3 +412,34 @@ def test_the_published_stock_is_the_stock_of_the_website_orders_reserve_on(rt, f
     with rt.db.session() as session:
         qty = dict(session.execute(select(SkuState.sku, SkuState.magento_qty)).all())
     assert qty[sku] == 6 - 4 == rt.magento.salable_quantity(sku, stock_id)
+
+
+def test_an_upload_refused_for_rate_is_a_deferral_said_on_the_budget_page_not_a_failure(rt, fresh_sandboxes):
+    """Mirakl answers STO01 with 429 and an hour's Retry-After (beyond the client's wait): the batch
+    is deferred, its values wait in the outbox, no issue is raised, and the stock flow shows as
+    waiting for STO01 with the hour ahead."""
+    from marketbridge.call_flow import acting_as
+    from marketbridge.services import budgets as budget_service
+
+    boxes = fresh_sandboxes
+    sku = simple_on_marketplace(boxes)[2]
+    set_stock(boxes, sku, 13)
+    httpx2.post(f"{boxes.mirakl_url}/_sandbox/faults",
+                json={"rules": [{"endpoint": "STO01", "rate_limit_rate": 1.0, "retry_after": 3600}]}).raise_for_status()
+    try:
+        hint(rt, sku)
+        stock_refresh.refresh(rt)
+        with acting_as("stock"):
+            outcomes = [stock_push.upload(rt, b) for b in stock_push.claim_all(rt)]
+    finally:
+        httpx2.delete(f"{boxes.mirakl_url}/_sandbox/faults").raise_for_status()
+    assert stock_push.UploadResult(state="deferred", api="STO01") in outcomes
+    with rt.db.session() as session:
+        assert outbox.pending_count(session, [Kind.STOCK]) == 1  # back in the outbox, not lost
+        assert not session.scalars(select(IssueRecord).where(IssueRecord.type == "stock_import_failed")).all()
+    report = budget_service.report(rt)
+    assert any(line.startswith("stock: waiting for STO01, next slot in") for line in report.waiting_lines()), \
+        report.deferral_lines()
+    sto01 = next(api for api in report.apis if api.api == "STO01")
+    assert sto01.next_free_in > 3000  # the limiter keeps Mirakl's Retry-After
+    assert {f.flow: f.last_hour for f in sto01.flows} == {"stock": 1}  # the one 429'd attempt

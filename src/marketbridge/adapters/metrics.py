@@ -14,6 +14,13 @@ API_CALLS = Counter(
     "Calls made to remote APIs, by API code and HTTP status ('network' = no response).",
     ["api", "status"],
 )
+#: The same calls of the marketplace's API by the flow they were made for (``call_flow``): who
+#: spends each API's per-shop budget. Only the Mirakl client sets it (Magento has no such budget).
+API_CALLS_BY_FLOW = Counter(
+    "marketbridge_api_flow_calls",
+    "Calls made to the marketplace API, by API code and by the flow that made them.",
+    ["api", "flow"],
+)
 API_429 = Counter(
     "marketbridge_api_429",
     "HTTP 429 (rate limited) answers received, by API code.",
@@ -38,4 +45,8 @@ def record_call(api: str, status: int | str) -> None:
         API_429.labels(api=api).inc()
 
 
-__all__ = ["API_429", "API_CALLS", "DB_WRITE_HOLD", "DB_WRITE_WAIT", "record_call"]
+def record_flow_call(api: str, flow: str) -> None:
+    API_CALLS_BY_FLOW.labels(api=api, flow=flow).inc()
+
+
+__all__ = ["API_429", "API_CALLS", "API_CALLS_BY_FLOW", "record_flow_call", "DB_WRITE_HOLD", "DB_WRITE_WAIT", "record_call"]

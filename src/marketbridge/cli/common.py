@@ -10,6 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
+from marketbridge.call_flow import acting_as
 from marketbridge.logging import configure_logging
 from marketbridge.runtime import Runtime
 from marketbridge.settings import Settings, SettingsError, load_settings
@@ -44,7 +45,8 @@ def runtime_for_command(*, migrate: bool = True, engine: bool = False) -> Iterat
     if engine:
         runtime.engine.launch(schedules=False)
     try:
-        yield runtime
+        with acting_as("cli"):  # marketplace calls made here count for a person at the command line
+            yield runtime
     finally:
         if engine:
             runtime.engine.shutdown()

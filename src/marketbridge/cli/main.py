@@ -9,6 +9,7 @@ from marketbridge.cli import (
     console_cmds,
     core,
     issues,
+    mirakl,
     orders,
     refunds,
     sandbox,
@@ -33,6 +34,7 @@ shipments.register(app)
 refunds.register(app)
 catalogue.register(app)
 console_cmds.register(app)
+mirakl.register(app)
 
 
 def main() -> None:

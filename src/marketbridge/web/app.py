@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
@@ -17,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from marketbridge import __version__
+from marketbridge.call_flow import acting_as
 from marketbridge.runtime import Runtime
 from marketbridge.web.routers import (
     catalogue,
@@ -31,6 +33,22 @@ from marketbridge.web.routers import (
     stock,
     webhooks,
 )
+
+
+class PersonFlow:
+    """Marketplace calls made while answering a request count for the ``console`` flow (a person,
+    on a page or through the JSON API; ``call_flow``), except the webhooks' (Adobe Commerce's)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or str(scope.get("path", "")).startswith("/webhooks/"):
+            await self.app(scope, receive, send)
+            return
+        with acting_as("console"):
+            await self.app(scope, receive, send)
+
 
 ROUTERS = (health, webhooks, io_events, issues, stock, orders, shipments, refunds, catalogue, finance, console)
 
@@ -93,6 +111,7 @@ def create_app(runtime: Runtime, *, start_engine: bool = True, schedules: bool =
 
     for module in ROUTERS:
         app.include_router(module.router)
+    app.add_middleware(PersonFlow)
     from marketbridge.web import console_setup, security_headers
 
     console_setup.install(app, runtime.settings)

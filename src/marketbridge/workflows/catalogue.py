@@ -19,6 +19,7 @@ from dbos import DBOS
 
 from marketbridge.runtime import get_runtime
 from marketbridge.settings import Settings
+from marketbridge.workflows.flow import flow_workflow
 
 QUEUES: list[dict[str, Any]] = []
 
@@ -30,7 +31,7 @@ def _publish_pass_step() -> dict[str, Any]:
     return catalogue.run_scheduled_pass(get_runtime()).as_dict()
 
 
-@DBOS.workflow(name="catalogue.publish_pass")
+@flow_workflow(name="catalogue.publish_pass")
 def scheduled_publish_pass(scheduled_time: Any, context: Any) -> dict[str, Any]:
     return _publish_pass_step()
 
@@ -42,7 +43,7 @@ def _audit_step(fix: bool, trigger: str) -> dict[str, Any]:
     return audit.run_audit(get_runtime(), fix=fix, trigger=trigger).summary().model_dump(mode="json")
 
 
-@DBOS.workflow(name="catalogue.audit")
+@flow_workflow(name="catalogue.audit")
 def audit_workflow(fix: bool = False, trigger: str = "api") -> dict[str, Any]:
     return _audit_step(fix, trigger)
 
@@ -52,7 +53,7 @@ def start_audit(fix: bool, trigger: str) -> str:
     return DBOS.start_workflow(audit_workflow, fix, trigger).workflow_id
 
 
-@DBOS.workflow(name="catalogue.scheduled_audit")
+@flow_workflow(name="catalogue.scheduled_audit")
 def scheduled_audit(scheduled_time: Any, context: Any) -> dict[str, Any]:
     return _audit_step(get_runtime().settings.audit_fix_on_schedule, "schedule")
 

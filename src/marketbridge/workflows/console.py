@@ -20,6 +20,7 @@ from marketbridge.adapters.notify.apprise_notifier import AppriseNotifier
 from marketbridge.runtime import get_runtime
 from marketbridge.services import alerts
 from marketbridge.settings import Settings
+from marketbridge.workflows.flow import flow_workflow
 
 QUEUES: list[dict[str, Any]] = []
 
@@ -42,12 +43,12 @@ def send_digest_step() -> dict[str, Any]:
         return _summary(alerts.send_digest(repo, AppriseNotifier(), runtime.settings))
 
 
-@DBOS.workflow(name="console.alerts_urgent")
+@flow_workflow(name="console.alerts_urgent")
 def alerts_urgent(scheduled_time: Any, context: Any) -> dict[str, Any]:
     return send_urgent_step()
 
 
-@DBOS.workflow(name="console.alerts_digest")
+@flow_workflow(name="console.alerts_digest")
 def alerts_digest(scheduled_time: Any, context: Any) -> dict[str, Any]:
     return send_digest_step()
 

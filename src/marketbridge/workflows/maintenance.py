@@ -30,6 +30,7 @@ from marketbridge.domain.issues import WORKFLOW_FAILED, IssueReport
 from marketbridge.runtime import Runtime, get_runtime
 from marketbridge.services import issues as issue_service
 from marketbridge.settings import Settings
+from marketbridge.workflows.flow import flow_workflow
 
 log = structlog.get_logger(__name__)
 
@@ -165,7 +166,7 @@ def _report_abandoned() -> int:
     return report_abandoned_workflows(get_runtime())
 
 
-@DBOS.workflow(name="maintenance.sweep")
+@flow_workflow(name="maintenance.sweep")
 def sweep_stale_executors(scheduled_time: Any, context: Any) -> None:
     _resume_stale()
     dead = _newly_dead()

@@ -24,6 +24,7 @@ from marketbridge.runtime import get_runtime
 from marketbridge.services import order_feed as feed_service
 from marketbridge.services.order_feed import pace
 from marketbridge.settings import Settings
+from marketbridge.workflows.flow import flow_workflow
 
 QUEUES: list[dict[str, Any]] = []
 
@@ -38,7 +39,7 @@ def dispatch_step() -> dict[str, Any]:
     return feed_service.dispatch(get_runtime()).as_dict()
 
 
-@DBOS.workflow(name="orders.feed")
+@flow_workflow(name="orders.feed")
 def feed_workflow(scheduled_time: Any = None, context: Any = None) -> dict[str, Any]:
     read = read_step()
     if read.get("skipped") == "another worker reads":

@@ -22,6 +22,7 @@ from marketbridge.ports.orders import StorageBusy
 from marketbridge.runtime import Runtime, get_runtime
 from marketbridge.services import orders as order_service
 from marketbridge.settings import Settings
+from marketbridge.workflows.flow import flow_workflow
 
 QUEUE = "orders"  # creations and cancellations: what the payment -> order latency depends on
 ACCEPT_QUEUE = "orders_accept"  # decisions have hours before the deadline; they never delay a creation
@@ -139,12 +140,12 @@ def _patiently(step: Callable[[str], dict[str, Any]], order_id: str, phase: str)
 
 
 # ------------------------------------------------------------------ workflows
-@DBOS.workflow(name="orders.accept")
+@flow_workflow(name="orders.accept")
 def accept_workflow(order_id: str) -> dict[str, Any]:
     return _patiently(decide_step, order_id, "accept")
 
 
-@DBOS.workflow(name="orders.create")
+@flow_workflow(name="orders.create")
 def create_workflow(order_id: str) -> dict[str, Any]:
     created = _patiently(create_step, order_id, "create")
     if created.get("magento_entity_id") is not None:
@@ -152,7 +153,7 @@ def create_workflow(order_id: str) -> dict[str, Any]:
     return created
 
 
-@DBOS.workflow(name="orders.cancel")
+@flow_workflow(name="orders.cancel")
 def cancel_workflow(order_id: str) -> dict[str, Any]:
     return _patiently(cancel_step, order_id, "cancel")
 
@@ -168,7 +169,7 @@ def enqueue(action: dict[str, str]) -> str:
     return handle.workflow_id
 
 
-@DBOS.workflow(name="orders.poll")
+@flow_workflow(name="orders.poll")
 def poll_workflow(scheduled_time: Any = None, context: Any = None) -> dict[str, Any]:
     pulled = pull_step()
     actions = pending_step()
@@ -177,7 +178,7 @@ def poll_workflow(scheduled_time: Any = None, context: Any = None) -> dict[str, 
     return {**pulled, "enqueued": len(actions)}
 
 
-@DBOS.workflow(name="orders.poll_tick")
+@flow_workflow(name="orders.poll_tick")
 def poll_tick(scheduled_time: Any = None, context: Any = None) -> str:
     """The schedule's entry: enqueue one poll unless one is already waiting or running, so that a
     slow poll never overlaps the next (they would store the same orders twice)."""
@@ -192,7 +193,7 @@ def trigger_poll() -> str:
     return DBOS.start_workflow(poll_tick).get_workflow_id()
 
 
-@DBOS.workflow(name="orders.housekeeping")
+@flow_workflow(name="orders.housekeeping")
 def housekeeping_workflow(scheduled_time: Any = None, context: Any = None) -> dict[str, int]:
     return housekeeping_step()
 

@@ -27,6 +27,7 @@ from marketbridge.adapters.db.base import utcnow
 from marketbridge.runtime import get_runtime
 from marketbridge.services import refunds as refund_service
 from marketbridge.settings import Settings
+from marketbridge.workflows.flow import flow_workflow
 
 QUEUE = "refunds"
 SEND_ATTEMPTS = 6
@@ -76,7 +77,7 @@ def reasons_step() -> int:
 
 
 # ------------------------------------------------------------------ workflows
-@DBOS.workflow(name="refunds.process_creditmemo")
+@flow_workflow(name="refunds.process_creditmemo")
 def process_workflow(creditmemo_id: int) -> dict[str, Any]:
     prepared = prepare_step(creditmemo_id)
     if prepared["status"] not in (refund_service.PLANNED, refund_service.SENDING):
@@ -101,7 +102,7 @@ def enqueue(creditmemo_id: int, workflow_id: str) -> str:
     return handle.workflow_id
 
 
-@DBOS.workflow(name="refunds.poll")
+@flow_workflow(name="refunds.poll")
 def poll_workflow(scheduled_time: Any = None, context: Any = None) -> dict[str, Any]:
     new_ids = poll_step()
     pending = pending_step()
@@ -110,12 +111,12 @@ def poll_workflow(scheduled_time: Any = None, context: Any = None) -> dict[str, 
     return {"new": len(new_ids), "enqueued": len(pending)}
 
 
-@DBOS.workflow(name="refunds.follow")
+@flow_workflow(name="refunds.follow")
 def follow_workflow(scheduled_time: Any = None, context: Any = None) -> dict[str, int]:
     return follow_step()
 
 
-@DBOS.workflow(name="refunds.reasons")
+@flow_workflow(name="refunds.reasons")
 def reasons_workflow(scheduled_time: Any = None, context: Any = None) -> int:
     return reasons_step()
 

@@ -26,11 +26,12 @@ from dbos._error import DBOSQueueDeduplicatedError
 
 from marketbridge.adapters.db.errors import is_transient
 from marketbridge.adapters.db.session import after_commit
-from marketbridge.adapters.errors import NotFound, TransientError
+from marketbridge.adapters.errors import NotFound, RateLimited, TransientError
 from marketbridge.ports.webhooks import DispatchSession
 from marketbridge.runtime import Runtime, get_runtime
 from marketbridge.services import shipments as shipment_service
 from marketbridge.settings import Settings
+from marketbridge.workflows.flow import flow_workflow
 
 log = structlog.get_logger(__name__)
 
@@ -87,7 +88,7 @@ def _note_failure(shipment_id: int, error: str) -> None:
     shipment_service.note_failure(get_runtime(), shipment_id, error)
 
 
-@DBOS.workflow(name=SEND_WORKFLOW)
+@flow_workflow(name=SEND_WORKFLOW)
 def send_shipment(shipment_id: int) -> dict[str, Any]:
     """Prepare, then send. The result is JSON (the CLI's ``shipments sync`` prints it): the
     decision when it did not send, else how the send ended."""
@@ -97,8 +98,23 @@ def send_shipment(shipment_id: int) -> dict[str, Any]:
             return decision
         return _send(shipment_id)
     except Exception as error:  # transient failures that outlived the step retries
+        limited = _rate_limited(error)
+        if limited is not None:  # the API was not due: a deferral, said as one; the next poll sends
+            log.info("shipments.deferred", shipment_id=shipment_id, api=limited.api, retry_after=limited.retry_after)
+            _note_failure(shipment_id, f"deferred: {limited.api} not due yet ({limited}); the next poll sends it")
+            return {"state": "ready", "deferred": limited.api, "error": str(limited)[:500]}
         _note_failure(shipment_id, f"{type(error).__name__}: {error}")
         return {"state": "ready", "error": str(error)[:500]}
+
+
+def _rate_limited(error: BaseException) -> RateLimited | None:
+    """The ``RateLimited`` behind a step's failure (DBOS wraps the last attempts' errors)."""
+    if isinstance(error, RateLimited):
+        return error
+    for inner in reversed(getattr(error, "errors", None) or []):
+        if isinstance(inner, RateLimited):
+            return inner
+    return None
 
 
 def start_sends(runtime: Runtime, due: Iterable[tuple[int, int]]) -> list[str]:
@@ -141,7 +157,7 @@ def _detect(shipment_id: int) -> list[list[int]]:
     return [[i, g] for i, g in shipment_service.due_for_send(runtime) if i == due]
 
 
-@DBOS.workflow(name=DETECT_WORKFLOW)
+@flow_workflow(name=DETECT_WORKFLOW)
 def detect_shipment(shipment_id: int) -> int:
     """A webhook said this shipment (or one of its tracks) was saved: re-read it, record it, send."""
     due = _detect(shipment_id)
@@ -219,7 +235,7 @@ def _poll() -> list[list[int]]:
     return [[i, g] for i, g in shipment_service.due_for_send(runtime)]
 
 
-@DBOS.workflow(name="shipments.poll")
+@flow_workflow(name="shipments.poll")
 def poll_shipments(scheduled_time: Any, context: Any) -> int:
     due = _poll()
     for shipment_id, generation in due:
@@ -232,7 +248,7 @@ def _watch() -> dict[str, int]:
     return shipment_service.watch(get_runtime()).as_json()
 
 
-@DBOS.workflow(name="shipments.watch")
+@flow_workflow(name="shipments.watch")
 def watch_shipments(scheduled_time: Any, context: Any) -> dict[str, int]:
     return _watch()
 
@@ -243,7 +259,7 @@ def _refresh() -> int:
     return shipment_service.refresh_carriers(get_runtime())
 
 
-@DBOS.workflow(name="shipments.refresh_carriers")
+@flow_workflow(name="shipments.refresh_carriers")
 def refresh_carriers(scheduled_time: Any, context: Any) -> int:
     return _refresh()
 

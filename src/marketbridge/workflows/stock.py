@@ -37,6 +37,7 @@ from marketbridge.services.stock import poll as stock_poll
 from marketbridge.services.stock import push as stock_push
 from marketbridge.services.stock import refresh as stock_refresh
 from marketbridge.settings import Settings
+from marketbridge.workflows.flow import flow_workflow
 
 log = structlog.get_logger(__name__)
 
@@ -71,7 +72,7 @@ def _release(batch_id: int, reason: str) -> int:
     return stock_push.release_stale(get_runtime(), batch_id, reason)
 
 
-@DBOS.workflow(name="stock.push_batch")
+@flow_workflow(name="stock.push_batch")
 def push_batch(batch_id: int) -> dict[str, Any]:
     try:
         sent = _upload(batch_id)
@@ -98,7 +99,7 @@ def _window_wait() -> float | None:
     return stock_push.seconds_to_window(get_runtime())
 
 
-@DBOS.workflow(name="stock.tick")
+@flow_workflow(name="stock.tick")
 def push_tick(scheduled_time: Any = None, context: Any = None) -> dict[str, Any]:
     """Claim and start batches only: never waits behind a long Magento read. When a lane's
     window opens before the next tick, wait for it: a batch then leaves on the dot, and a change
@@ -113,7 +114,7 @@ def push_tick(scheduled_time: Any = None, context: Any = None) -> dict[str, Any]
     return {"batches": batch_ids}
 
 
-@DBOS.workflow(name="stock.refresh")
+@flow_workflow(name="stock.refresh")
 def refresh_tick(scheduled_time: Any = None, context: Any = None) -> dict[str, Any]:
     """Re-read hinted SKUs from Adobe Commerce into the outbox, then claim at once."""
     refreshed = _refresh()
@@ -138,7 +139,7 @@ def _poll() -> dict[str, Any]:
     return _poll_summary(stock_poll.poll(get_runtime()))
 
 
-@DBOS.workflow(name="stock.poll")
+@flow_workflow(name="stock.poll")
 def poll_workflow(scheduled_time: Any = None, context: Any = None) -> dict[str, Any]:
     return _poll()
 
@@ -148,7 +149,7 @@ def _catch_up() -> dict[str, Any]:
     return _poll_summary(stock_poll.catch_up(get_runtime()))
 
 
-@DBOS.workflow(name="stock.catch_up")
+@flow_workflow(name="stock.catch_up")
 def catch_up_workflow() -> dict[str, Any]:
     caught = _catch_up()
     batch_ids = _claim()

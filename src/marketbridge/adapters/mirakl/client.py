@@ -23,7 +23,11 @@ Each call goes through three guards, in this order:
    before deciding to send again. ``MiraklClient.is_retry_safe(code)`` exposes that rule.
 
 Every HTTP attempt increments ``marketbridge_api_calls_total{api,status}`` and, for 429,
-``marketbridge_api_429_total{api}``.
+``marketbridge_api_429_total{api}``; with a :class:`~.usage.CallUsage` (the runtime's), it is
+also counted per API and per flow (``call_flow``: who spends the API's budget), and every
+:class:`RateLimited` the client raises is recorded as that flow's deferral, with the moment the API
+is expected free again, for the console's budget page. :meth:`MiraklClient.next_free` reads when
+the limiter would let the next call of an API go, without claiming anything.
 """
 
 from __future__ import annotations
@@ -63,6 +67,8 @@ from marketbridge.adapters.mirakl.endpoints import (
     pacing,
 )
 from marketbridge.adapters.mirakl.limiter import CallLimiter, InProcessCallLimiter
+from marketbridge.adapters.mirakl.usage import CallUsage
+from marketbridge.call_flow import current_flow
 
 if TYPE_CHECKING:
     from marketbridge.settings import Settings
@@ -142,6 +148,7 @@ class MiraklClient:
         retry_wait_initial: float = 0.5,
         retry_wait_max: float = 30.0,
         intervals: Mapping[str, float] | None = None,
+        usage: CallUsage | None = None,
     ) -> None:
         if not api_key:
             from marketbridge.adapters.errors import ConfigError
@@ -156,6 +163,8 @@ class MiraklClient:
         self.intervals: dict[str, float] = dict(intervals) if intervals is not None else pacing()
         self.limiter: CallLimiter = limiter or InProcessCallLimiter()
         self.max_limiter_wait = max_limiter_wait
+        #: the per-API, per-flow call record (``None``: the Prometheus counters only)
+        self.usage = usage if usage is not None else CallUsage(None)
         self.retry_attempts = retry_attempts
         self.retry_wait_initial = retry_wait_initial
         self.retry_wait_max = retry_wait_max
@@ -169,7 +178,7 @@ class MiraklClient:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, transport: httpx2.BaseTransport | None = None,
-                      limiter: CallLimiter | None = None) -> MiraklClient:
+                      limiter: CallLimiter | None = None, usage: CallUsage | None = None) -> MiraklClient:
         if limiter is None:
             path = getattr(settings, "mirakl_rate_limit_db", None)
             if path:
@@ -185,6 +194,7 @@ class MiraklClient:
             rate_scale=settings.mirakl_rate_limit_scale,
             limiter=limiter,
             intervals=pacing(settings.mirakl_min_intervals, external_partner=settings.mirakl_external_partner),
+            usage=usage,
         )
 
     def close(self) -> None:
@@ -218,7 +228,35 @@ class MiraklClient:
         limit_key: tuple[str, float] | None = None,
         url: str | None = None,
     ) -> httpx2.Response:
-        """Send one API call (with limiter, retries and error mapping); returns the 2xx response."""
+        """Send one API call (with limiter, retries and error mapping); returns the 2xx response.
+
+        A :class:`RateLimited` leaving here is recorded as the current flow's deferral."""
+        try:
+            return self._call(code, path_params=path_params, params=params, json=json, files=files, data=data,
+                              limit=limit, limit_key=limit_key, url=url)
+        except RateLimited as error:
+            self._note_deferral(code, error)
+            raise
+
+    def _note_deferral(self, code: str, error: RateLimited) -> None:
+        flow = current_flow()
+        seconds = float(error.retry_after or 0.0)
+        self.usage.deferred(flow, code, seconds, str(error))
+        log.info("mirakl.deferred", api=code, flow=flow, retry_after=round(seconds, 1), status=error.status)
+
+    def _call(
+        self,
+        code: str,
+        *,
+        path_params: Mapping[str, object] | None,
+        params: Mapping[str, Any] | Sequence[tuple[str, Any]] | None,
+        json: Any,
+        files: Mapping[str, Any] | None,
+        data: Mapping[str, str] | None,
+        limit: bool,
+        limit_key: tuple[str, float] | None,
+        url: str | None,
+    ) -> httpx2.Response:
         endpoint = ENDPOINTS[code]
         target = url or endpoint.url_path(**(path_params or {}))
         query = list(params.items() if isinstance(params, Mapping) else (params or []))
@@ -264,7 +302,29 @@ class MiraklClient:
     def claim_slot(self, code: str) -> None:
         """Wait for (and claim) ``code``'s own limiter slot without calling; for a call that must
         also fit a second budget (a full OR13 export keeps the 5-minute pace and the daily one)."""
-        self._wait_for_slot(ENDPOINTS[code], None)
+        try:
+            self._wait_for_slot(ENDPOINTS[code], None)
+        except RateLimited as error:
+            self._note_deferral(code, error)
+            raise
+
+    def pace(self, code: str) -> float | None:
+        """Seconds between two calls of ``code`` as this client keeps them (scaled by
+        ``rate_scale``, without the jitter margin); ``None`` for a per-event API."""
+        interval = self.intervals.get(code)
+        return interval * self.rate_scale if interval else None
+
+    def next_free(self, code: str) -> float:
+        """Seconds until the limiter would let a call of ``code`` go (0.0: now), claiming nothing."""
+        endpoint = ENDPOINTS[code]
+        interval = self.intervals.get(code, 0.0)
+        return self.limiter.next_free(endpoint.code, self._limiter_interval(interval) if interval else 0.0)
+
+    def _limiter_interval(self, interval: float) -> float:
+        """The interval the limiter keeps for an unscaled pace: scaled, plus a small margin (2 %,
+        50 ms to 1 s) so network jitter never turns an on-time call into a 429."""
+        interval *= self.rate_scale
+        return interval + min(1.0, max(0.05, interval * 0.02))
 
     def instance_path(self, url: str, api: str) -> str:
         """``url`` (handed to us by Mirakl: OF53, OR14) as a path on the instance; another host is
@@ -282,9 +342,7 @@ class MiraklClient:
                                   f"{self.max_limiter_wait:g} s", api=endpoint.code, status=None,
                                   retry_after=self.max_limiter_wait)
             return
-        interval *= self.rate_scale
-        # a small margin (2 %, 50 ms to 1 s) so network jitter never turns an on-time call into a 429
-        interval += min(1.0, max(0.05, interval * 0.02))
+        interval = self._limiter_interval(interval)
         if not self.limiter.acquire(key, interval, self.max_limiter_wait):
             raise RateLimited(
                 f"client-side limit: {endpoint.code} may be called once every {interval:g} s; "
@@ -300,6 +358,7 @@ class MiraklClient:
                                           headers=headers)
         except httpx2.TimeoutException as error:
             record_call(endpoint.code, "network")
+            self.usage.called(endpoint.code, current_flow())
             raise NetworkError(f"time-out talking to Mirakl ({type(error).__name__}); the call may have taken effect",
                                api=endpoint.code) from None
         except httpx2.TransportError as error:
@@ -307,6 +366,7 @@ class MiraklClient:
             raise NetworkError(f"network failure talking to Mirakl ({type(error).__name__})",
                                api=endpoint.code) from None
         record_call(endpoint.code, response.status_code)
+        self.usage.called(endpoint.code, current_flow())
         if response.is_success:
             return response
         raise self._error_for(endpoint, response)

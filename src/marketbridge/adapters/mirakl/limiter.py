@@ -36,6 +36,11 @@ class CallLimiter(Protocol):
         """Allow no call of ``key`` for the next ``seconds`` (Mirakl answered 429 with Retry-After)."""
         ...
 
+    def next_free(self, key: str, interval: float) -> float:
+        """Seconds until a call of ``key`` (paced at ``interval``, as passed to :meth:`acquire`)
+        could go, 0.0 if now. Read-only: claims nothing, waits for nothing (the budget page)."""
+        ...
+
 
 class InProcessCallLimiter:
     """Exact, thread-safe, one process. Claims a slot before sleeping so threads queue fairly."""
@@ -55,6 +60,10 @@ class InProcessCallLimiter:
         if wait > 0:
             time.sleep(wait)
         return True
+
+    def next_free(self, key: str, interval: float) -> float:
+        with self._lock:
+            return max(0.0, self._next_allowed.get(key, 0.0) - time.monotonic())
 
     def defer(self, key: str, seconds: float) -> None:
         with self._lock:
@@ -79,13 +88,21 @@ class SqliteCallLimiter:
         self._deferrals_ready = False
         self._local = threading.local()
 
+    @staticmethod
+    def _table(key: str, interval_ms: int) -> str:
+        return "mirakl_" + re.sub(r"[^A-Za-z0-9]", "_", key) + f"_{interval_ms}"
+
+    @staticmethod
+    def _interval_ms(interval: float) -> int:
+        return max(1, int(round(interval * 1000)))
+
     def _limiter(self, key: str, interval_ms: int) -> object:
         from pyrate_limiter import Limiter, Rate, SQLiteBucket
 
         with self._lock:
             ident = (key, interval_ms)
             if ident not in self._limiters:
-                table = "mirakl_" + re.sub(r"[^A-Za-z0-9]", "_", key) + f"_{interval_ms}"
+                table = self._table(key, interval_ms)
                 bucket = SQLiteBucket.init_from_file([Rate(1, interval_ms)], table=table, db_path=self._path,
                                                      use_file_lock=True)
                 self._limiters[ident] = Limiter(bucket, buffer_ms=5)
@@ -116,6 +133,22 @@ class SqliteCallLimiter:
                 "INSERT INTO mirakl_deferrals (key, until) VALUES (?, ?) "
                 "ON CONFLICT(key) DO UPDATE SET until = MAX(until, excluded.until)", (key, until))
 
+    def next_free(self, key: str, interval: float) -> float:
+        """From the deferrals table and the last call in pyrate-limiter's bucket table (its
+        ``item_timestamp`` is epoch milliseconds); a table not created yet means never called."""
+        now = time.time()
+        free_at = self._deferred_until(key)
+        if interval > 0:
+            table = self._table(key, self._interval_ms(interval))
+            try:
+                query = f'SELECT MAX(item_timestamp) FROM "{table}"'  # nosec B608 # name is [A-Za-z0-9_] only (_table)
+                row = self._deferrals().execute(query).fetchone()
+            except sqlite3.OperationalError:  # no such table: this API was never called at this pace
+                row = None
+            if row and row[0] is not None:
+                free_at = max(free_at, float(row[0]) / 1000.0 + interval)
+        return max(0.0, free_at - now)
+
     def acquire(self, key: str, interval: float, max_wait: float) -> bool:
         closed_for = self._deferred_until(key) - time.time()
         if closed_for > max_wait:
@@ -125,7 +158,7 @@ class SqliteCallLimiter:
             max_wait -= closed_for
         if interval <= 0:  # a per-event API: only a deferral holds it back
             return True
-        interval_ms = max(1, int(round(interval * 1000)))
+        interval_ms = self._interval_ms(interval)
         limiter = self._limiter(key, interval_ms)
         return bool(limiter.try_acquire(key, blocking=True, timeout=max(max_wait, 0.001)))  # type: ignore[attr-defined]
 

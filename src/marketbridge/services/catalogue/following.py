@@ -113,7 +113,8 @@ def follow_imports(runtime: Runtime) -> int:
             else:
                 status = offer_status = runtime.mirakl.offer_import_status(import_id)
                 remote = offer_status.status
-        except RateLimited:
+        except RateLimited as error:  # the status API is not due: asked again on the next pass
+            log.info("catalogue.follow_deferred", api=api, import_id=import_id, retry_after=error.retry_after)
             continue
         if api == "P41" and remote == "SENT":
             _follow_sent(runtime, row_id, import_id, product_status)

@@ -199,6 +199,8 @@ def _answered(runtime: Runtime, creditmemo_id: int) -> None:
 def _after_failed_send(runtime: Runtime, creditmemo_id: int, order_id: str, error: Exception) -> MemoOutcome:
     """The OR28 call failed: decide by the error's kind (the module doc explains why)."""
     if isinstance(error, RateLimited):  # not processed: back to planned, try later
+        log.info("refunds.deferred", creditmemo_id=creditmemo_id, order_id=order_id, api=error.api,
+                 retry_after=error.retry_after)
         with runtime.refunds_store.unit_of_work() as repo:
             row = repo.memo(creditmemo_id)
             row.status = PLANNED

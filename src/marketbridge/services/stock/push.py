@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from marketbridge.adapters.db.base import utcnow
-from marketbridge.adapters.errors import RemoteError
+from marketbridge.adapters.errors import RateLimited, RemoteError
 from marketbridge.domain import stock as stock_domain
 from marketbridge.domain.issues import IssueReport
 from marketbridge.domain.pricing import PriceLines, file_columns
@@ -70,7 +70,8 @@ def import_interval(settings: Settings) -> float:
 @dataclass(frozen=True)
 class UploadResult:
     """What :func:`upload` did with a batch. ``state``: ``sent`` (Mirakl has the file: ``import_id``),
-    ``complete`` (nothing left to send), ``failed`` (values queued again), ``missing`` (no such
+    ``complete`` (nothing left to send), ``failed`` (values queued again), ``deferred`` (the API was
+    not due; values queued again, no issue: the batch row says ``failed`` with "deferred: ..."), ``missing`` (no such
     batch), or the batch's own state when another owner holds it (``owner`` then says who)."""
 
     state: str
@@ -237,7 +238,8 @@ def upload(runtime: Runtime, batch_id: int, owner: str | None = None) -> UploadR
     the same batch; a recovered workflow (same owner) continues. A batch that already has an
     import id is not resent.
 
-    On failure (after the client's own 429 handling) the batch is released — its values go back to
+    When the API is not due (``RateLimited``) the batch is released without an issue (state
+    ``deferred``). On failure (after the client's own 429 handling) the batch is released — its values go back to
     pending — and an Ops issue is recorded; the next window retries.
     """
     owner = owner or outbox.batch_workflow_id(batch_id)
@@ -259,6 +261,15 @@ def upload(runtime: Runtime, batch_id: int, owner: str | None = None) -> UploadR
     started = utcnow()  # Mirakl counts call frequency from the call, not from its answer
     try:
         import_id = _submit(runtime, api, prepared, offer_of)
+    except RateLimited as error:
+        # Not due (our pace, or Mirakl's Retry-After beyond the client's wait): nothing was sent.
+        # A deferral, not a failure: the values go back to pending for the next window, no issue
+        # is raised, and the budget page shows the stock flow waiting for the API.
+        with runtime.db.session() as session:
+            outbox.mark_attempted(session, api)
+            outbox.release(session, batch_id, f"deferred: {api} not due for {error.retry_after or 0:.0f} s")
+        log.info("stock.upload_deferred", api=api, batch_id=batch_id, retry_after=error.retry_after)
+        return UploadResult(state="deferred", api=api)
     except RemoteError as error:
         with runtime.db.session() as session:
             outbox.mark_attempted(session, api)

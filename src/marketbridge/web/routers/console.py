@@ -21,7 +21,13 @@ from marketbridge.services import auth as auth_service
 from marketbridge.services import issues as issue_service
 from marketbridge.services.console import actions as console_actions
 from marketbridge.services.console import dashboard
-from marketbridge.web import console_flow_pages, console_guide, console_metrics, console_users
+from marketbridge.web import (
+    console_budgets,
+    console_flow_pages,
+    console_guide,
+    console_metrics,
+    console_users,
+)
 from marketbridge.web.console_auth import (
     check_csrf,
     end_session,
@@ -302,7 +308,9 @@ def metrics(session: SessionDep, runtime: RuntimeDep, user: Reader) -> Response:
 # the flow pages and user management come after this module's own pages (route order)
 pages.include_router(console_flow_pages.router)
 pages.include_router(console_users.router)
+pages.include_router(console_budgets.router)
 router.include_router(pages)
 router.include_router(api)
+router.include_router(console_budgets.api)
 
 __all__ = ["router"]

@@ -4,6 +4,7 @@ Each area owns one module; add the import of a new module below.
 """
 
 from marketbridge.adapters.db.models import (
+    budgets,  # noqa: F401
     catalogue,  # noqa: F401
     console,  # noqa: F401
     core,  # noqa: F401
