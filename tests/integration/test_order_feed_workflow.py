@@ -96,8 +96,10 @@ def test_with_the_feed_on_orders_reach_adobe_commerce_and_only_the_feed_reads_or
         calls = httpx2.get(f"{fresh_sandboxes.mirakl_url}/_sandbox/calls").json()
         or11 = [c for c in calls if c["api"] == "OR11"]
         assert or11 and all("order_ids" not in (c.get("query") or {}) for c in or11)  # no per-order re-read
+        reactions = [w for w in DBOS.list_workflows(name="orders.react") if w.status == "SUCCESS"]
+        assert sum(w.output["enqueued"] for w in reactions) >= 2  # the decision, then the creation
         polls = [w for w in DBOS.list_workflows(name="orders.poll") if w.status == "SUCCESS"]
-        assert polls and all(w.output["source"] == "order feed" and w.output["fetched"] == 0 for w in polls)
+        assert all(w.output["source"] == "order feed" and w.output["fetched"] == 0 for w in polls)
     finally:
         engine.shutdown()
         runtime.close()

@@ -4,6 +4,8 @@
   second lists the orders needing work; each is enqueued on the ``orders`` queue under a
   deterministic workflow id per (phase, order) -- ``order-accept:<id>``, ``order-create:<id>``,
   ``order-cancel:<id>`` -- so repeated polls collapse onto the same workflow.
+* ``orders.react`` (started by the order feed's workflow when its read stored orders, issue 20):
+  the poll's second step alone, so decisions and creations follow the feed's read at once.
 * ``orders.housekeeping`` (schedule ``order_housekeeping_cron``): reminders, stuck orders, purge.
 
 Every step is idempotent against the remote systems (see the service module).
@@ -186,11 +188,25 @@ def poll_tick(scheduled_time: Any = None, context: Any = None) -> str:
         return DBOS.enqueue_workflow(POLL_QUEUE, poll_workflow).workflow_id
 
 
+@flow_workflow(name="orders.react")
+def react_workflow() -> dict[str, Any]:
+    """The orders poll without a read (the order feed has just stored orders): enqueue the per-order
+    workflows they need now. Not deduplicated against the poll: a poll already running may have
+    listed its pending work before the feed stored these orders, and returning that poll (as a
+    tick's deduplication would) left them until the next tick, a minute in production (seen in the
+    integration test under load). Overlapping runs are harmless: each per-order workflow has a
+    deterministic id, so a second enqueue returns the first."""
+    actions = pending_step()
+    for action in actions:
+        enqueue(action)
+    return {"enqueued": len(actions)}
+
+
 def trigger_poll() -> str:
-    """Start the orders poll now (the order feed stored orders: decide and create them without
-    waiting for the next tick). Called from the feed's workflow, so it is a child workflow there
-    (recorded, not started twice on recovery); the poll itself is deduplicated as on a tick."""
-    return DBOS.start_workflow(poll_tick).get_workflow_id()
+    """Start :func:`react_workflow` now (the order feed stored orders: decide and create them
+    without waiting for the poll's next tick). Called from the feed's workflow, so it is a child
+    workflow there (recorded, not started twice on recovery)."""
+    return DBOS.start_workflow(react_workflow).get_workflow_id()
 
 
 @flow_workflow(name="orders.housekeeping")
