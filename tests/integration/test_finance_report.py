@@ -39,16 +39,21 @@ def this_month() -> str:
     return utcnow().strftime("%Y-%m")
 
 
-def test_report_pairs_orders_and_flags_each_kind_of_difference(rt, fresh_sandboxes):
-    url = fresh_sandboxes.mirakl_url
+def matched_lonely_and_stranger(rt, url):
+    """Three orders: one in both systems with a refund sent, one on the marketplace only, and one
+    in Adobe Commerce only (an id the marketplace never issued, ``JL-777777-A``)."""
     matched = shipped_order(rt.mirakl, rt.magento, url, [("MB-000001", 2)], shipping=4.5)
     memo_id = credit_memo(rt.magento, matched, {"MB-000001": 1})
     assert refund_service.process(rt, memo_id).status == "sent"
-    # marketplace only
     lonely, lines = place_marketplace_order(url, [("MB-000006", 1)], 0)
     ship_on_marketplace(rt.mirakl, url, lonely, lines)
-    # Magento only (an id the marketplace never issued)
     magento_order(rt.magento, "JL-777777-A", [("MB-000016", 1)], 0)
+    return matched, lonely
+
+
+def test_report_pairs_orders_and_flags_each_kind_of_difference(rt, fresh_sandboxes):
+    url = fresh_sandboxes.mirakl_url
+    matched, lonely = matched_lonely_and_stranger(rt, url)
     # both, but Magento charged a different total
     differs, lines = place_marketplace_order(url, [("MB-000015", 1)], 0)
     ship_on_marketplace(rt.mirakl, url, differs, lines)
@@ -94,12 +99,7 @@ def test_with_the_order_feed_on_the_report_reads_the_export_and_the_mirror_and_n
     try:
         assert isinstance(runtime.finance_orders, FeedFinanceOrders)
         url = fresh_sandboxes.mirakl_url
-        matched = shipped_order(runtime.mirakl, runtime.magento, url, [("MB-000001", 2)], shipping=4.5)
-        memo_id = credit_memo(runtime.magento, matched, {"MB-000001": 1})
-        assert refund_service.process(runtime, memo_id).status == "sent"
-        lonely, lines = place_marketplace_order(url, [("MB-000006", 1)], 0)
-        ship_on_marketplace(runtime.mirakl, url, lonely, lines)
-        magento_order(runtime.magento, "JL-777777-A", [("MB-000016", 1)], 0)
+        matched, lonely = matched_lonely_and_stranger(runtime, url)
         assert order_feed.read(runtime, force=True).failed == []
         httpx2.delete(f"{url}/_sandbox/calls").raise_for_status()
 

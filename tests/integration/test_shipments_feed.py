@@ -21,6 +21,7 @@ from tests.integration.shipments_helpers import (
     ship,
     simple_skus,
 )
+from tests.integration.test_shipments_service import run_all
 
 
 @pytest.fixture
@@ -34,20 +35,6 @@ def calls(boxes: Any) -> list[str]:
 
 def forget_calls(boxes: Any) -> None:
     httpx2.delete(boxes.mirakl_url + "/_sandbox/calls").raise_for_status()
-
-
-def run_shipments(runtime: Any) -> list[dict]:
-    """What the shipments workflows do, synchronously: poll, then prepare+send every due shipment."""
-    shipment_service.poll_new_shipments(runtime)
-    shipment_service.recheck_tracks(runtime)
-    shipment_service.release_waiting(runtime)
-    shipment_service.confirm_from_feed(runtime)
-    results = []
-    for shipment_id, _ in shipment_service.due_for_send(runtime):
-        decision = shipment_service.prepare(runtime, shipment_id)
-        result = shipment_service.send(runtime, shipment_id) if decision.action == "send" else decision
-        results.append(result.as_json())
-    return results
 
 
 def state_of(runtime: Any, shipment_id: int) -> ShipmentOut:
@@ -69,7 +56,7 @@ def test_with_the_feed_on_a_shipment_is_sent_and_confirmed_without_an_or11_call_
     order_feed.dispatch(runtime)  # appeared, accepted, paid: no shipment of it recorded yet, nothing to start
 
     forget_calls(fresh_sandboxes)
-    results = run_shipments(runtime)
+    results = run_all(runtime)
     assert [r["state"] for r in results] == ["sent"]
     assert "order feed's next read" in results[0]["how"]
     assert mirakl_order(url, mo["order_id"])["order_state"] == "SHIPPED"  # OR23 and OR24 went out
@@ -90,7 +77,7 @@ def test_with_the_feed_on_a_shipment_is_sent_and_confirmed_without_an_or11_call_
     assert set(calls(fresh_sandboxes)) == {"OR11"}  # the feed's own read, and nothing else
 
     forget_calls(fresh_sandboxes)
-    assert run_shipments(runtime) == []  # a second pass sends nothing more
+    assert run_all(runtime) == []  # a second pass sends nothing more
     assert "OR11" not in calls(fresh_sandboxes)
 
 

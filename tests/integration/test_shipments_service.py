@@ -35,6 +35,7 @@ def run_all(runtime) -> list[dict]:
     shipment_service.poll_new_shipments(runtime)
     shipment_service.recheck_tracks(runtime)
     shipment_service.release_waiting(runtime)
+    shipment_service.confirm_from_feed(runtime)  # as the poll does; nothing to do with the feed off
     results = []
     for shipment_id, _ in shipment_service.due_for_send(runtime):
         decision = shipment_service.prepare(runtime, shipment_id)
