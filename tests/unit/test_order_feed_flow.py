@@ -150,6 +150,16 @@ def test_an_unreadable_order_holds_the_cursor_before_it_and_the_rest_are_stored(
     assert feed.cursor() == T0 + 2 * MINUTE  # read again next time, never skipped
 
 
+def test_an_unreadable_orders_log_line_names_fields_never_their_values(feed: Feed, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = raw_order("O-9-A")
+    broken["customer"]["shipping_address"] = "1 Analytical Row, London"  # not an object: refused, and quoted by pydantic
+    feed.mirakl.put(broken)
+    assert feed.read().failed == ["O-9-A"]
+    logged = capsys.readouterr()
+    line = next(text for text in (logged.out + logged.err).splitlines() if "order_feed.order_unreadable" in text)
+    assert "customer.shipping_address" in line and "Analytical" not in line
+
+
 def test_a_second_reader_returns_at_once_while_the_lease_is_held(feed: Feed) -> None:
     five_orders(feed)
     seen: list[order_feed.ReadResult] = []
