@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from marketbridge.adapters.mirakl.base import MiraklModel, RequestModel
 from marketbridge.adapters.mirakl.order_fields import DeliveryDate, InvoiceDetails, ShippingFrom
@@ -794,3 +794,12 @@ class ErrorBody(MiraklModel):
     message: str | None = None
     code: str | None = None
     errors: list[dict[str, Any]] = Field(default_factory=list)
+
+
+def unreadable_fields(error: Exception) -> str:
+    """Why a payload could not be read, by field name, never by value: pydantic's own message
+    quotes each value it refused, and an OR11 order carries the customer's name and address."""
+    if isinstance(error, ValidationError):
+        fields = sorted({".".join(str(part) for part in e["loc"]) for e in error.errors()})
+        return "fields not readable: " + ", ".join(fields[:12])
+    return type(error).__name__

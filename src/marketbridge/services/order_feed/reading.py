@@ -111,13 +111,6 @@ def _apply(feed: OrderFeedRepository, before: MirrorOrder | None, after: MirrorO
     return True
 
 
-def _fields_of(error: Exception) -> str:
-    """What could not be read, by field name, never by value (the values may be personal data)."""
-    if isinstance(error, ValidationError):
-        return "fields not readable: " + ", ".join(sorted({".".join(str(p) for p in e["loc"]) for e in error.errors()})[:12])
-    return type(error).__name__
-
-
 def _newer_than_mirror(before: MirrorOrder | None, after: MirrorOrder) -> bool:
     """What :func:`_apply` would write: not a version the mirror holds, nor an older one."""
     return before is None or (after.updated_at >= before.updated_at and before != after)
@@ -136,7 +129,7 @@ class _Reader:
     def _failed(self, raw: Any, error: Exception) -> None:
         order_id = raw.get("order_id") if isinstance(raw, dict) else f"<{type(raw).__name__}>"
         # a validation error quotes the values it refused (a name, an address): name the fields only
-        log.error("order_feed.order_unreadable", order_id=order_id, error=_fields_of(error))
+        log.error("order_feed.order_unreadable", order_id=order_id, error=mirakl_models.unreadable_fields(error))
         self.result.failed.append(str(order_id))
         try:
             moment = dt.datetime.fromisoformat(str(raw["last_updated_date"]).replace("Z", "+00:00"))

@@ -123,7 +123,7 @@ def store_read_orders(runtime: Runtime, raws: list[Any]) -> StoredOrders:
             unreadable = isinstance(error, (ValidationError, TypeError, ValueError))
             # a validation error quotes the values it refused (an address, a name): log the fields only
             log.error("order.store_failed", order_id=raw.get("order_id"),
-                      error=_unreadable_detail(error) if unreadable else str(error)[:300])
+                      error=mirakl_models.unreadable_fields(error) if unreadable else str(error)[:300])
             outcome.failed.append(str(raw.get("order_id")))
             if unreadable:
                 _report_unreadable(runtime, raw, error)
@@ -142,19 +142,11 @@ def store_read_orders(runtime: Runtime, raws: list[Any]) -> StoredOrders:
     return outcome
 
 
-def _unreadable_detail(error: Exception) -> str:
-    """What was wrong, by field name only: never the values, which may be personal data."""
-    if isinstance(error, ValidationError):
-        fields = sorted({".".join(str(part) for part in e["loc"]) for e in error.errors()})
-        return "fields not readable: " + ", ".join(fields[:12])
-    return type(error).__name__
-
-
 def _report_unreadable(runtime: Runtime, raw: dict[str, Any], error: Exception) -> None:
     """An order the marketplace sent and we cannot read: an exception for Ops (once per order; the
     detail names the fields, never their values, which may be personal data)."""
     order_id = str(raw.get("order_id") or "(no order id)")[:64]
-    detail = _unreadable_detail(error)
+    detail = mirakl_models.unreadable_fields(error)
     try:
         with runtime.orders_store.unit_of_work() as orders:
             orders.issues.record(IssueReport(
