@@ -123,19 +123,6 @@ def test_a_memo_of_a_marketplace_order_is_planned_and_its_problems_cleared() -> 
     assert flow.store.issues.active(refunds_domain.REFUND_NOT_SENT, "creditmemo:CM5") is None  # cleared
 
 
-def test_with_the_order_feed_on_a_memo_is_planned_on_the_stored_order_without_or11() -> None:
-    """Found by the real-limit burst: planning read OR11 by id for each credit memo (7 of 12 reads
-    in 11.6 minutes), and the feed waited behind them."""
-    flow = Flow(order_feed_enabled=True)
-    flow.memo(5)
-    stored = flow.mirakl.orders.pop(ORDER)  # the marketplace answers no OR11 now: only the stored copy
-    flow.store.orders.payloads[ORDER] = stored.model_dump(mode="json")
-    outcome = refunds.prepare(flow.runtime, 5)
-    assert outcome.status == refunds.PLANNED and [line["line_id"] for line in flow.store.memos[5].lines] == [f"{ORDER}-1"]
-    flow.memo(6, order="JL-2002-A")  # an order the orders flow does not hold: OR11 as before
-    assert refunds.prepare(flow.runtime, 6).status == refunds.PLANNED
-
-
 def test_memos_that_are_not_refunds_to_send_are_ignored() -> None:
     flow = Flow()
     flow.memo(1, order=None)

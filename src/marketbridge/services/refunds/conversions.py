@@ -9,11 +9,11 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from marketbridge.adapters.errors import NotFound
-from marketbridge.adapters.mirakl import models as mirakl_models
 from marketbridge.domain import refunds as refunds_domain
 
 if TYPE_CHECKING:
     from marketbridge.adapters.magento import models as magento_models
+    from marketbridge.adapters.mirakl import models as mirakl_models
     from marketbridge.runtime import Runtime
     from marketbridge.settings import Settings
 
@@ -107,23 +107,3 @@ def _read_order(runtime: Runtime, order_id: str) -> mirakl_models.Order | None:
         return runtime.mirakl.get_order(order_id)
     except NotFound:
         return None
-
-
-def _stored_order(runtime: Runtime, order_id: str) -> mirakl_models.Order | None:
-    """The order a credit memo is planned on. With the order feed on: the OR11 payload the orders
-    flow stored from the feed's last read of it, so planning spends none of OR11's once-a-minute
-    budget (a burst of credit memos took 7 of 12 reads in the real-limit benchmark, and the feed
-    waited behind them). It is as fresh as that read; a refund Mirakl made since is not in it,
-    and Mirakl's own cap refuses an OR28 that would exceed a line (held for a person, not paid
-    twice). An order the orders flow does not hold, or a payload no longer readable, falls back to
-    OR11. The re-check after an OR28 whose answer was lost still reads OR11 (``send``): it must
-    see our own refund, which an older read cannot show."""
-    if runtime.settings.order_feed_enabled:
-        with runtime.refunds_store.unit_of_work() as repo:
-            raw = repo.orders.marketplace_payload(order_id, connection=runtime.settings.order_connection)
-        if raw is not None:
-            try:
-                return mirakl_models.Order.model_validate(raw)
-            except ValueError:  # pydantic's ValidationError is a ValueError
-                pass
-    return _read_order(runtime, order_id)

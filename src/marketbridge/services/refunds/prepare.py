@@ -17,7 +17,7 @@ from marketbridge.services import orders as order_service
 from marketbridge.services.refunds.conversions import (
     _dec,
     _parse_time,
-    _stored_order,
+    _read_order,
     market_order_from,
     memo_from_magento,
     refund_rules,
@@ -88,7 +88,7 @@ def prepare(runtime: Runtime, creditmemo_id: int, *, replan: bool = False) -> Me
             row.status, row.problem = IGNORED, "made by marketbridge to cancel the order: the marketplace refunds cancellations itself"
             return MemoOutcome(row.status)
         row.order_id = order.ext_order_id
-    market = _stored_order(runtime, order.ext_order_id)
+    market = _read_order(runtime, order.ext_order_id)
     with store.unit_of_work() as repo:
         row = repo.memo(creditmemo_id, lock=True)
         if row.status in (SENDING, *DONE_STATUSES):  # another worker got further meanwhile
