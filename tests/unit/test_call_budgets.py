@@ -176,6 +176,41 @@ def test_sqlite_limiter_next_free_is_shared_through_the_file(tmp_path) -> None:
     assert 118.0 < console.next_free("OR24", 0.0) <= 120.0
 
 
+def test_sqlite_limiter_free_api_is_not_refused_while_the_leaker_holds_the_file_lock(tmp_path) -> None:
+    """pyrate-limiter's background leaker takes the bucket's file lock while it trims old calls.
+    A call with ``max_wait=0`` on a free API used to lose to it (CI saw it once) and was counted
+    as the flow's deferral; a busy lock is not the pace saying no."""
+    import threading
+
+    from filelock import FileLock
+
+    path = tmp_path / "limits.sqlite"
+    limiter = SqliteCallLimiter(path)
+    assert limiter.acquire("OR11", 0.05, 1.0)  # creates the bucket and its lock file
+    time.sleep(0.06)  # the pace allows the next call now
+    held, release = threading.Event(), threading.Event()
+
+    def leaker() -> None:
+        with FileLock(str(path) + ".lock"):
+            held.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=leaker)
+    thread.start()
+    held.wait(5)
+    threading.Timer(0.2, release.set).start()
+    try:
+        assert limiter.acquire("OR11", 0.05, 0.0)
+    finally:
+        release.set()
+        thread.join()
+    # and the pace still refuses, without waiting out the lock's grace
+    assert limiter.acquire("OR12", 60.0, 0.0)
+    started = time.monotonic()
+    assert not limiter.acquire("OR12", 60.0, 0.0)
+    assert time.monotonic() - started < SqliteCallLimiter.LOCK_GRACE
+
+
 # --- flow names --------------------------------------------------------------------------------------------
 
 
