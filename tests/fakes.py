@@ -220,6 +220,7 @@ class FakeOrderRecords:
         self.refunded: dict[str, dict[str, Any]] = {}
         self.sold: dict[str, float] = {}  # units sold on the marketplace, not yet in Adobe Commerce
         self.sold_until_shipped: dict[str, float] = {}  # the same, counting direct-created orders
+        self.payloads: dict[str, dict[str, Any]] = {}  # OR11 payloads as the orders flow stored them
 
     def mark_shipped(self, order_id: str, *, carriers: list[str], tracking_numbers: list[str],
                      at: dt.datetime) -> str | None:
@@ -233,6 +234,9 @@ class FakeOrderRecords:
             return f"no marketplace order {order_id}"
         self.refunded[order_id] = {"connection": connection, "source": source}
         return None
+
+    def marketplace_payload(self, order_id: str, *, connection: str) -> dict[str, Any] | None:
+        return self.payloads.get(order_id)
 
     def units_sold_not_in_magento(self, skus: Sequence[str], *, until_shipped: bool = False) -> dict[str, float]:
         """``sold`` (Magento SKU -> units), or ``sold_until_shipped`` when asked ``until_shipped``."""

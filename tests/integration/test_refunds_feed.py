@@ -6,6 +6,8 @@ decisions on fakes: tests/unit/test_refunds_follow_mirror.py."""
 
 from __future__ import annotations
 
+import datetime as dt
+import sys
 import time
 
 import httpx2
@@ -45,7 +47,8 @@ def test_follow_on_the_feed_confirms_our_refund_and_records_a_marketplace_one_wi
     url = fresh_sandboxes.mirakl_url
     ours = shipped_order(rt.mirakl, rt.magento, url, [("MB-000001", 2)], shipping=4.5)
     memo_id = credit_memo(rt.magento, ours, {"MB-000001": 2}, shipping=4.5)
-    assert refund_service.process(rt, memo_id).status == "sent"  # OR28 (prepare still reads OR11 by id)
+    # OR28; prepare reads OR11 by id here: the orders flow does not hold this order (no feed read yet)
+    assert refund_service.process(rt, memo_id).status == "sent"
     theirs = shipped_order(rt.mirakl, rt.magento, url, [("MB-000006", 2)], shipping=0)
     answer = httpx2.post(f"{url}/_sandbox/orders/{theirs.order_id}/operator-refund",
                          json={"amount": 82.32, "shipping_amount": 0})
@@ -69,6 +72,28 @@ def test_follow_on_the_feed_confirms_our_refund_and_records_a_marketplace_one_wi
         assert record is not None and record.origin == "marketplace"
         assert (record.reason_code, record.quantity, float(record.amount)) == ("19", 2, 82.32)  # the simulator's reason
         assert record.marketplace_created_at is not None
+
+
+def test_a_memo_waits_for_the_feeds_next_read_and_is_planned_on_it_without_its_own_or11(rt, fresh_sandboxes,
+                                                                                         monkeypatch):
+    """Found by the real-limit burst: planning read OR11 by id for each credit memo (7 of 12 reads
+    in 11.6 minutes) and the feed waited behind them. Now the memo waits for the feed's next read
+    and is planned on the payload the orders flow stored from it."""
+    monkeypatch.setattr(sys.modules["marketbridge.services.refunds.prepare"], "FEED_CLOCK_MARGIN",
+                        dt.timedelta(seconds=1))  # one clock here; Adobe Commerce's times are whole seconds
+    url = fresh_sandboxes.mirakl_url
+    order = shipped_order(rt.mirakl, rt.magento, url, [("MB-000001", 2)], shipping=4.5)
+    assert order_feed.read(rt, force=True).orders_new >= 1  # the feed hands it to the orders flow
+    memo_id = credit_memo(rt.magento, order, {"MB-000001": 1})
+    forget_calls(fresh_sandboxes)
+    waiting = refund_service.prepare(rt, memo_id)
+    assert waiting.status == refund_service.WAIT and waiting.retry_after is not None and waiting.retry_after > 0
+    assert or11_calls(fresh_sandboxes) == 0  # the feed's read is older than the memo: no copy is used yet
+    time.sleep(1.05)  # past the margin
+    order_feed.read(rt, force=True)
+    assert or11_calls(fresh_sandboxes) == 1  # the feed's
+    assert refund_service.prepare(rt, memo_id).status == "planned"
+    assert or11_calls(fresh_sandboxes) == 1  # planned on the payload the orders flow stored
 
 
 def test_the_feed_read_again_stores_the_refund_details_once_and_records_no_change(rt, fresh_sandboxes):

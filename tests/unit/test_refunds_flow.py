@@ -123,6 +123,100 @@ def test_a_memo_of_a_marketplace_order_is_planned_and_its_problems_cleared() -> 
     assert flow.store.issues.active(refunds_domain.REFUND_NOT_SENT, "creditmemo:CM5") is None  # cleared
 
 
+class FeedOrders:
+    """The refunds flow's ``FollowedOrders`` as the order feed's mirror: it has read the marketplace
+    at ``last_read`` (our clock), and its next read is due in 42 s."""
+
+    reads_live = False
+
+    def __init__(self, last_read: dt.datetime | None) -> None:
+        self.last_read = last_read
+
+    def read_since(self, moment: dt.datetime) -> bool:
+        return self.last_read is not None and self.last_read >= moment
+
+    def next_read_in(self, now: dt.datetime) -> float:
+        return 42.0
+
+    def by_ids(self, order_ids: object) -> list[object]:
+        return []
+
+    def updated_since(self, since: dt.datetime, now: dt.datetime) -> tuple[list[object], None]:
+        return [], None
+
+
+MEMO_MADE = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC)  # FakeRefundsMagento's memos' created_at
+
+
+def feed_flow(last_read: dt.datetime | None) -> tuple[Flow, list[str]]:
+    """A flow with the order feed on, and the list of orders it read live (OR11 by id)."""
+    flow = Flow(order_feed_enabled=True)
+    flow.runtime.refund_orders = FeedOrders(last_read)  # type: ignore[assignment]
+    live: list[str] = []
+    read = flow.mirakl.get_order
+
+    def get_order(order_id: str) -> object:
+        live.append(order_id)
+        return read(order_id)
+
+    flow.mirakl.get_order = get_order  # type: ignore[method-assign]
+    return flow, live
+
+
+@pytest.mark.parametrize("last_read", [None, MEMO_MADE - dt.timedelta(seconds=1), MEMO_MADE + dt.timedelta(seconds=3)])
+def test_with_the_order_feed_on_a_memo_waits_for_a_read_made_after_it(last_read) -> None:
+    """A copy of the order older than the memo showed a line SHIPPING ten seconds after it shipped
+    (the full soak held that memo). No read yet, a read before the memo, or one within the clock
+    margin: wait for the feed's next read, read nothing live, leave the memo new."""
+    flow, live = feed_flow(last_read)
+    flow.memo(5)
+    outcome = refunds.prepare(flow.runtime, 5)
+    assert (outcome.status, outcome.retry_after, outcome.order_id) == (refunds.WAIT, 42.0, ORDER)
+    assert live == [] and flow.store.memos[5].status == refunds.NEW
+
+
+def test_with_the_order_feed_on_a_memo_is_planned_on_the_stored_order_without_or11() -> None:
+    """Found by the real-limit burst: planning read OR11 by id for each credit memo (7 of 12 reads
+    in 11.6 minutes), and the feed waited behind them."""
+    flow, live = feed_flow(MEMO_MADE + dt.timedelta(seconds=30))
+    flow.memo(5)
+    stored = flow.mirakl.orders.pop(ORDER)  # the marketplace answers no OR11 now: only the stored copy
+    flow.store.orders.payloads[ORDER] = stored.model_dump(mode="json")
+    outcome = refunds.prepare(flow.runtime, 5)
+    assert outcome.status == refunds.PLANNED and [line["line_id"] for line in flow.store.memos[5].lines] == [f"{ORDER}-1"]
+    assert live == []
+    flow.memo(6, order="JL-2002-A")  # an order the orders flow does not hold: OR11 as before
+    assert refunds.prepare(flow.runtime, 6).status == refunds.PLANNED
+    assert live == ["JL-2002-A"]
+
+
+def test_a_hold_the_stored_copy_would_make_is_decided_on_a_live_read() -> None:
+    """The stored copy predates our shipment confirmation (OR24 after the feed's read): it shows the
+    line SHIPPING, which the rules would hold as "cancel, not refund". The live order is SHIPPED."""
+    flow, live = feed_flow(MEMO_MADE + dt.timedelta(seconds=30))
+    flow.memo(5)
+    flow.store.orders.payloads[ORDER] = flow.mirakl.orders[ORDER].model_dump(mode="json")
+    for line in flow.store.orders.payloads[ORDER]["order_lines"]:
+        line["order_line_state"] = "SHIPPING"
+    flow.store.orders.payloads[ORDER]["order_state"] = "SHIPPING"
+    assert refunds.prepare(flow.runtime, 5).status == refunds.PLANNED
+    assert live == [ORDER]
+    # and a hold the live order confirms is made
+    flow, live = feed_flow(MEMO_MADE + dt.timedelta(seconds=30))
+    flow.memo(7, order="JL-2003-A", on_marketplace=False)
+    flow.mirakl.add_order("JL-2003-A", state="SHIPPING")
+    flow.store.orders.payloads["JL-2003-A"] = flow.mirakl.orders["JL-2003-A"].model_dump(mode="json")
+    assert refunds.prepare(flow.runtime, 7).status == refunds.HELD
+    assert live == ["JL-2003-A"]
+
+
+def test_a_person_processing_a_memo_plans_it_live_and_never_waits_for_the_feed() -> None:
+    flow, live = feed_flow(None)
+    flow.memo(5)
+    assert refunds.process(flow.runtime, 5).status == refunds.SENT
+    assert live == [ORDER]
+
+
 def test_memos_that_are_not_refunds_to_send_are_ignored() -> None:
     flow = Flow()
     flow.memo(1, order=None)

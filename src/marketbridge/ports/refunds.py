@@ -130,6 +130,18 @@ class FollowedOrders(Protocol):
         """These orders as the source knows them now; one it does not know is left out."""
         ...
 
+    #: True when :meth:`by_ids` reads the marketplace itself (OR11): what it answers is as of now.
+    reads_live: bool
+
+    def read_since(self, moment: datetime) -> bool:
+        """Whether the source has read the marketplace completely since ``moment`` (our clock):
+        always for OR11; for the mirror, the feed's last read started after it and ended well."""
+        ...
+
+    def next_read_in(self, now: datetime) -> float:
+        """Seconds until the source's next read is due (0.0 for OR11, which reads on every call)."""
+        ...
+
     def updated_since(self, since: datetime, now: datetime) -> tuple[list[MirrorOrder], datetime | None]:
         """Orders changed at or after ``since`` (the caller subtracts its overlap), and where the
         next pass should start (None: nothing says; the caller keeps its cursor). OR11 compares

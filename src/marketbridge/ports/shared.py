@@ -65,6 +65,12 @@ class OrderRecords(Protocol):
         returned (None otherwise)."""
         ...
 
+    def marketplace_payload(self, order_id: str, *, connection: str) -> dict[str, Any] | None:
+        """The OR11 payload of the order as the orders flow last stored it (the order feed hands it
+        every version it reads), without the customer once personal data was purged; None when the
+        orders flow does not hold the order."""
+        ...
+
     def units_sold_not_in_magento(self, skus: Sequence[str], *, until_shipped: bool = False) -> dict[str, float]:
         """Per Magento SKU (of ``skus``), the units of marketplace orders that Mirakl has already
         taken off the offer and Adobe Commerce does not hold yet (the orders flow's rule, in one

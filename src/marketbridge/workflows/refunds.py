@@ -4,7 +4,9 @@
   cursor (webhook deliveries are recorded by the webhook handler), then enqueues one
   ``refunds.process_creditmemo`` per unfinished memo under ``creditmemo:<id>`` (a restart after a
   stall gets ``creditmemo:<id>:r<n>``), so a webhook and a poll for the same memo collapse.
-* ``refunds.process_creditmemo``: prepare (compute or hold), then send OR28. A send whose outcome is
+* ``refunds.process_creditmemo``: prepare (compute or hold), then send OR28. With the order feed on,
+  prepare may answer ``wait`` until the feed has read the marketplace since the memo was made: the
+  workflow sleeps until the feed's next read (up to ``FEED_WAITS`` times, then plans on OR11 by id). A send whose outcome is
   unknown is retried after a durable sleep (5, 10, 20 ... s) and each retry first re-reads the
   order to adopt a refund that already happened: never doubled.
 * ``refunds.follow`` (schedule ``refund_follow_cron``): follows our refunds to REFUNDED and records
@@ -31,6 +33,8 @@ from marketbridge.workflows.flow import flow_workflow
 
 QUEUE = "refunds"
 SEND_ATTEMPTS = 6
+#: Waits for the order feed's next read before planning on OR11 by id after all (a stalled feed).
+FEED_WAITS = 6
 
 QUEUES: list[dict[str, Any]] = [{"name": QUEUE, "worker_concurrency": 2, "polling_interval_sec": 0.5}]
 
@@ -47,8 +51,8 @@ def pending_step() -> list[dict[str, Any]]:
 
 
 @DBOS.step(name="refunds.prepare", retries_allowed=True, max_attempts=4, interval_seconds=2.0)
-def prepare_step(creditmemo_id: int) -> dict[str, Any]:
-    return refund_service.prepare(get_runtime(), creditmemo_id).as_json()
+def prepare_step(creditmemo_id: int, live: bool = False) -> dict[str, Any]:
+    return refund_service.prepare(get_runtime(), creditmemo_id, live=live).as_json()
 
 
 @DBOS.step(name="refunds.send")
@@ -80,6 +84,11 @@ def reasons_step() -> int:
 @flow_workflow(name="refunds.process_creditmemo")
 def process_workflow(creditmemo_id: int) -> dict[str, Any]:
     prepared = prepare_step(creditmemo_id)
+    waits = 0
+    while prepared["status"] == refund_service.WAIT:  # the order feed has not read since the memo
+        waits += 1
+        DBOS.sleep(max(1.0, float(prepared.get("retry_after") or 0)))
+        prepared = prepare_step(creditmemo_id, live=waits >= FEED_WAITS)
     if prepared["status"] not in (refund_service.PLANNED, refund_service.SENDING):
         return prepared
     delay = retry_delay_step()

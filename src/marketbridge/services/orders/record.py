@@ -167,5 +167,9 @@ class RepositoryOrderRecords:
             return str(error)
         return None
 
+    def marketplace_payload(self, order_id: str, *, connection: str) -> dict[str, Any] | None:
+        order = get_order_record(self.orders, order_id, connection)
+        return dict(order.raw) if order is not None and order.raw else None
+
     def units_sold_not_in_magento(self, skus: Sequence[str], *, until_shipped: bool = False) -> dict[str, float]:
         return queries.units_sold_not_in_magento(self.orders, skus, until_shipped=until_shipped)

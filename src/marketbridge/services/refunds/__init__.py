@@ -37,12 +37,13 @@ from marketbridge.services.refunds.states import (
     REFUNDED,
     SENDING,
     SENT,
+    WAIT,
     RefundActionError,
 )
 from marketbridge.services.refunds.webhooks import creditmemo_id_from_event, on_creditmemo_event
 
 __all__ = [
-    "HELD", "IGNORED", "NEW", "PLANNED", "REFUNDED", "SENDING", "SENT", "RefundActionError",
+    "HELD", "IGNORED", "NEW", "PLANNED", "REFUNDED", "SENDING", "SENT", "WAIT", "RefundActionError",
     "creditmemo_id_from_event", "follow", "list_marketplace_refunds", "list_refunds", "mirror_marketplace_refund",
     "observe", "observe_orders", "on_creditmemo_event", "pending_creditmemos", "poll_creditmemos", "prepare", "process",
     "reason_table", "record_creditmemo", "refresh_reasons", "report_delayed", "request_retry", "send", "show",

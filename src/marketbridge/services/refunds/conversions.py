@@ -9,11 +9,11 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from marketbridge.adapters.errors import NotFound
+from marketbridge.adapters.mirakl import models as mirakl_models
 from marketbridge.domain import refunds as refunds_domain
 
 if TYPE_CHECKING:
     from marketbridge.adapters.magento import models as magento_models
-    from marketbridge.adapters.mirakl import models as mirakl_models
     from marketbridge.runtime import Runtime
     from marketbridge.settings import Settings
 
@@ -106,4 +106,19 @@ def _read_order(runtime: Runtime, order_id: str) -> mirakl_models.Order | None:
     try:
         return runtime.mirakl.get_order(order_id)
     except NotFound:
+        return None
+
+
+
+def _stored_order(runtime: Runtime, order_id: str) -> mirakl_models.Order | None:
+    """The OR11 payload the orders flow stored from the order feed's last read of the order (the
+    feed hands it every version it reads before it writes the mirror); None when the orders flow
+    does not hold it or it no longer reads as an order. No OR11 call."""
+    with runtime.refunds_store.unit_of_work() as repo:
+        raw = repo.orders.marketplace_payload(order_id, connection=runtime.settings.order_connection)
+    if raw is None:
+        return None
+    try:
+        return mirakl_models.Order.model_validate(raw)
+    except ValueError:  # pydantic's ValidationError is a ValueError
         return None

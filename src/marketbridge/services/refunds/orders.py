@@ -16,6 +16,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from marketbridge.adapters.db.base import utcnow
 from marketbridge.services.order_feed.wire import mirror_of
 
 if TYPE_CHECKING:
@@ -24,12 +25,22 @@ if TYPE_CHECKING:
 
 #: OR11 takes at most 100 ``order_ids`` a call.
 OR11_IDS = 100
+#: Seconds added to the feed's next due read when waiting for it (a read takes a few seconds).
+FEED_READ_SLACK = 5.0
 #: The mirror's first page of changed orders; a pass that fills it asks again for four times more.
 MIRROR_PAGE = 500
 
 
 class Or11Orders:
     """The follow's orders read from OR11 (``order_feed_enabled`` off)."""
+
+    reads_live = True
+
+    def read_since(self, moment: dt.datetime) -> bool:
+        return True
+
+    def next_read_in(self, now: dt.datetime) -> float:
+        return 0.0
 
     def __init__(self, mirakl: MiraklPort, acceptance_window_seconds: float) -> None:
         self.mirakl = mirakl
@@ -50,8 +61,28 @@ class Or11Orders:
 class MirrorOrders:
     """The follow's orders read from the order feed's mirror (``order_feed_enabled`` on)."""
 
+    reads_live = False
+
     def __init__(self, store: OrderFeedStore) -> None:
         self.store = store
+
+    def read_since(self, moment: dt.datetime) -> bool:
+        """The shipments flow's rule (``services.shipments.mirrored``): the feed's last read started
+        at or after ``moment``, read at least one page and ended without an error (a read OR11
+        refused before its first page records its times but read nothing)."""
+        with self.store.mirror() as mirror:
+            status = mirror.status(utcnow())
+        started, finished = status.last_read_started_at, status.last_read_finished_at
+        return (started is not None and finished is not None and started >= moment and finished >= started
+                and status.last_read_pages > 0 and not status.last_error)
+
+    def next_read_in(self, now: dt.datetime) -> float:
+        """Until the feed's next read is due, plus a read's usual length; a feed overdue (a read
+        running, or none scheduled) gets a short wait, never zero, so a caller does not spin."""
+        with self.store.mirror() as mirror:
+            due = mirror.status(now).next_read_due
+        wait = (due - now).total_seconds() if due is not None else 0.0
+        return max(wait, 0.0) + FEED_READ_SLACK
 
     def by_ids(self, order_ids: Sequence[str]) -> list[MirrorOrder]:
         """An order the mirror does not hold yet (the feed has not read it since it started) is
@@ -71,4 +102,4 @@ class MirrorOrders:
                 limit *= 4
 
 
-__all__ = ["MIRROR_PAGE", "MirrorOrders", "Or11Orders"]
+__all__ = ["FEED_READ_SLACK", "MIRROR_PAGE", "MirrorOrders", "Or11Orders"]

@@ -217,8 +217,9 @@ def _after_failed_send(runtime: Runtime, creditmemo_id: int, order_id: str, erro
 
 
 def process(runtime: Runtime, creditmemo_id: int, *, replan: bool = False) -> MemoOutcome:
-    """prepare + send in one go (CLI and tests; the workflow calls them as separate steps)."""
-    prepared = prepare(runtime, creditmemo_id, replan=replan)
+    """prepare + send in one go (CLI and tests; the workflow calls them as separate steps). A person
+    asked for it now: planning reads the order live (OR11 by id), never waits for the order feed."""
+    prepared = prepare(runtime, creditmemo_id, replan=replan, live=True)
     if prepared.status not in (PLANNED, SENDING):
         return prepared
     return send(runtime, creditmemo_id)

@@ -13,6 +13,9 @@ _MIRROR_RE = re.compile(re.escape(MIRROR_MARKER) + r" (\S+)")
 # statuses of refunds_out
 NEW, PLANNED, SENDING, SENT, REFUNDED, HELD, IGNORED = "new", "planned", "sending", "sent", "refunded", "held", "ignored"
 DONE_STATUSES = (SENT, REFUNDED, IGNORED)
+#: Not a status of ``refunds_out`` but an outcome of ``prepare``: the order feed has not read the
+#: marketplace since the memo was made; prepare again after ``retry_after`` seconds (the memo stays new).
+WAIT = "wait"
 
 
 class RefundActionError(Exception):
