@@ -50,6 +50,7 @@ from marketbridge.services.order_feed.wire import mirror_of
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
+_END = object()
 
 
 class LeaseLost(RuntimeError):
@@ -157,7 +158,9 @@ class _Reader:
                 self._failed(raw, error)
                 if isinstance(raw, dict):
                     unreadable.append(raw)
+        clock = time.monotonic()
         refused = self._hand_to_orders(raws, mirrors, unreadable)
+        self.result.store_seconds += time.monotonic() - clock
         mirrors = [m for m in mirrors if m.order_id not in refused]
 
         def write() -> ReadResult:
@@ -173,7 +176,9 @@ class _Reader:
                         known[mirror.order_id] = mirror
             return counted
 
+        clock = time.monotonic()
         self.result.merge(_with_retries(write))
+        self.result.mirror_seconds += time.monotonic() - clock
         self.result.orders += len(mirrors) + len(refused)
         for mirror in mirrors:
             self.newest_ok = mirror.updated_at if self.newest_ok is None else max(self.newest_ok, mirror.updated_at)
@@ -260,7 +265,13 @@ def _page_through(runtime: Runtime, since: dt.datetime, reader: _Reader) -> None
         reader.result.pages += 1
 
     page: list[Any] = []
-    for raw in runtime.mirakl.iter_offset("OR11", params, page_size=size, on_total=page_read):
+    entries = iter(runtime.mirakl.iter_offset("OR11", params, page_size=size, on_total=page_read))
+    while True:
+        clock = time.monotonic()  # the time spent asking for the next entry is OR11's
+        raw = next(entries, _END)
+        reader.result.or11_seconds += time.monotonic() - clock
+        if raw is _END:
+            break
         page.append(raw)
         if len(page) >= size:
             reader.page(page)
@@ -290,7 +301,9 @@ def _end(runtime: Runtime, owner: str, reader: _Reader, result: ReadResult, star
             raise
     log.info("order_feed.read", orders=result.orders, pages=result.pages, events=result.events,
              orders_new=result.orders_new, orders_updated=result.orders_updated, failed=len(result.failed),
-             seconds=round(result.seconds, 3), cursor=result.cursor, error=error)
+             seconds=round(result.seconds, 3), or11_seconds=round(result.or11_seconds, 3),
+             store_seconds=round(result.store_seconds, 3), mirror_seconds=round(result.mirror_seconds, 3),
+             cursor=result.cursor, error=error)
 
 
 def refresh_order(runtime: Runtime, order_id: str) -> RefreshResult:

@@ -38,6 +38,11 @@ class ReadResult:
     since: str | None = None
     cursor: str | None = None
     seconds: float = 0.0
+    #: where ``seconds`` went: OR11 itself (the client's pace and Mirakl's answer), the orders
+    #: flow storing what it was handed, and the mirror's page transactions (the rest is parsing)
+    or11_seconds: float = 0.0
+    store_seconds: float = 0.0
+    mirror_seconds: float = 0.0
     skipped: str | None = None
     not_due_seconds: float | None = None
 
@@ -61,7 +66,9 @@ class ReadResult:
                 "failed": list(self.failed), "events": self.events,
                 "orders_new": self.orders_new, "orders_updated": self.orders_updated, "by_kind": dict(self.by_kind),
                 "changes": [_change_dict(c) for c in self.changes], "since": self.since, "cursor": self.cursor,
-                "seconds": round(self.seconds, 3), "skipped": self.skipped, "not_due_seconds": self.not_due_seconds}
+                "seconds": round(self.seconds, 3), "or11_seconds": round(self.or11_seconds, 3),
+                "store_seconds": round(self.store_seconds, 3), "mirror_seconds": round(self.mirror_seconds, 3),
+                "skipped": self.skipped, "not_due_seconds": self.not_due_seconds}
 
 
 @dataclass
