@@ -48,6 +48,7 @@ from marketbridge.adapters.db.refunds import SqlRefundsStore
 from marketbridge.adapters.db.session import Database
 from marketbridge.adapters.db.shipments import SqlShipmentsStore
 from marketbridge.adapters.db.skus import SqlSkuLinks, SqlSkuLinksStore
+from marketbridge.domain.order_feed import ChangeKind
 from marketbridge.ports.orders import StoredOrders
 from marketbridge.runtime import Runtime
 from marketbridge.services import issues as issue_service
@@ -256,6 +257,15 @@ def wire_bus(bus: messages.MessageBus, runtime: Runtime) -> None:
         sends); the shipments poll does the same as the backstop of a lost message."""
         return shipment_service.on_order_changed(runtime, message)
 
+    def follow_refunds(message: messages.MarketplaceOrderChanged) -> str | None:
+        """A refund the feed saw (ours confirmed, or one started on the marketplace) is followed at
+        once; ``refund_follow_cron`` stays the backstop of a lost message."""
+        if message.kind != ChangeKind.REFUNDED.value or not runtime.settings.refund_sync_enabled:
+            return None
+        from marketbridge.workflows import refunds as refund_workflows
+
+        return refund_workflows.trigger_follow(runtime)
+
     bus.register(messages.ShipmentsDue, start_sends)
     bus.register(messages.StoreMarketplaceOrders, store_orders)
     bus.register(messages.MarketplaceOrdersStored, start_order_poll)
@@ -265,6 +275,7 @@ def wire_bus(bus: messages.MessageBus, runtime: Runtime) -> None:
     bus.register(messages.WebhookEventsHandled, push_stock)
     if runtime.settings.order_feed_enabled:
         bus.register(messages.MarketplaceOrderChanged, confirm_shipments)
+        bus.register(messages.MarketplaceOrderChanged, follow_refunds)
 
 
 class DbosEngine:

@@ -22,6 +22,7 @@ from marketbridge.services.refunds.orders import MirrorOrders
 from tests.conftest import make_settings
 from tests.integration import refunds_helpers as fixtures
 from tests.integration.refunds_helpers import credit_memo, shipped_order
+from tests.waiting import wait_until
 
 refunds_template_db = fixtures.refunds_template_db  # a migrated SQLite file copied per test
 refunds_db_url = fixtures.refunds_db_url
@@ -115,3 +116,36 @@ def test_the_feed_read_again_stores_the_refund_details_once_and_records_no_chang
     assert stored.fully_refunded is False  # one of two units refunded
     again = order_feed.read(rt, force=True)
     assert again.failed == [] and again.events == 0 and again.unchanged >= 1
+
+
+def test_a_refund_the_feed_publishes_starts_the_follow_at_once(rt, fresh_sandboxes):
+    """The follow reacts to the feed's ``refunded`` change instead of waiting for its schedule
+    (every 5 minutes by default; not scheduled at all here): one follow per 10-second window."""
+    from dbos import DBOS
+
+    from marketbridge.workflows import engine
+
+    url = fresh_sandboxes.mirakl_url
+    engine.launch(rt, schedules=False)
+    try:
+        theirs = shipped_order(rt.mirakl, rt.magento, url, [("MB-000006", 2)], shipping=0)
+        assert order_feed.read(rt, force=True).failed == []  # the mirror holds the order
+        order_feed.dispatch(rt)
+        assert not DBOS.list_workflows(name="refunds.follow")  # nothing refunded yet
+        answer = httpx2.post(f"{url}/_sandbox/orders/{theirs.order_id}/operator-refund",
+                             json={"amount": 82.32, "shipping_amount": 0})
+        answer.raise_for_status()
+        [their_refund] = answer.json()["refund_ids"]
+        time.sleep(0.7)  # OR11's scaled pace
+        assert order_feed.read(rt, force=True).by_kind.get("refunded") == 1
+        assert order_feed.dispatch(rt).by_kind.get("refunded") == 1  # the bus handler enqueues the follow
+
+        def recorded() -> bool:
+            with rt.db.session() as s:
+                return s.scalar(select(MarketplaceRefund).where(MarketplaceRefund.refund_id == their_refund)) is not None
+
+        wait_until(recorded, timeout=30)
+        follows = DBOS.list_workflows(name="refunds.follow")
+        assert len(follows) == 1 and follows[0].workflow_id.startswith("refunds.follow:feed:")
+    finally:
+        engine.shutdown()

@@ -10,7 +10,8 @@
   unknown is retried after a durable sleep (5, 10, 20 ... s) and each retry first re-reads the
   order to adopt a refund that already happened: never doubled.
 * ``refunds.follow`` (schedule ``refund_follow_cron``): follows our refunds to REFUNDED and records
-  refunds that started on the marketplace.
+  refunds that started on the marketplace. With the order feed on, a ``refunded`` change the feed
+  publishes also enqueues one (:func:`trigger_follow`); the schedule is then the backstop.
 * ``refunds.reasons`` (schedule ``refund_reasons_cron``): refreshes the RE01 cache daily.
 
 The steps record the JSON of the services' typed results (``MemoOutcome.as_json()`` and so on),
@@ -20,8 +21,9 @@ replays the outputs its earlier steps recorded, and the workflow results stay wh
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbos import DBOS, SetWorkflowID
 
@@ -30,6 +32,9 @@ from marketbridge.runtime import get_runtime
 from marketbridge.services import refunds as refund_service
 from marketbridge.settings import Settings
 from marketbridge.workflows.flow import flow_workflow
+
+if TYPE_CHECKING:
+    from marketbridge.runtime import Runtime
 
 QUEUE = "refunds"
 SEND_ATTEMPTS = 6
@@ -123,6 +128,22 @@ def poll_workflow(scheduled_time: Any = None, context: Any = None) -> dict[str, 
 @flow_workflow(name="refunds.follow")
 def follow_workflow(scheduled_time: Any = None, context: Any = None) -> dict[str, int]:
     return follow_step()
+
+
+#: Refund changes the feed publishes within this many seconds start one follow between them.
+FOLLOW_COALESCE_SECONDS = 10
+
+
+def trigger_follow(runtime: Runtime, now: float | None = None) -> str:
+    """Enqueue a follow now (the order feed saw a refund change: confirm ours, record theirs)
+    instead of waiting for ``refund_follow_cron``. Called from the feed's dispatch step, where DBOS
+    starts no workflow, so through the client; the id names a ``FOLLOW_COALESCE_SECONDS`` window,
+    so a read that found many refunds enqueues one follow, and a repeat is a no-op."""
+    window = int((time.time() if now is None else now) // FOLLOW_COALESCE_SECONDS)
+    wid = f"refunds.follow:feed:{window}"
+    runtime.engine.client().enqueue({"workflow_name": "refunds.follow", "queue_name": QUEUE, "workflow_id": wid,
+                                     "app_version": runtime.settings.application_version})
+    return wid
 
 
 @flow_workflow(name="refunds.reasons")
