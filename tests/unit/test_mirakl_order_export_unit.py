@@ -95,3 +95,14 @@ def test_the_endpoint_table_carries_the_documented_frequencies() -> None:
     assert resolve("GET", "/api/orders/async-export/status/abc").code == "OR14"  # type: ignore[union-attr]
     assert resolve("GET", "/api/orders/async-export/file/abc").code == "OR15"  # type: ignore[union-attr]
     assert resolve("GET", "/api/orders").code == "OR11"  # type: ignore[union-attr]
+
+
+def test_a_files_entries_come_as_sent_and_only_the_frame_is_checked() -> None:
+    from marketbridge.adapters.errors import ServerError
+    from marketbridge.adapters.mirakl.order_export import read_order_file_entries
+
+    body = {"orders": [{"order_id": "A-1", "extra": 1}, {"order_id": "B-1"}, "not an order"]}
+    assert read_order_file_entries(json.dumps(body).encode()) == body["orders"]  # parsing each is the caller's
+    for broken in (b"not json", b"[]", b'{"orders": {}}', b"{}"):
+        with pytest.raises(ServerError):
+            read_order_file_entries(broken)

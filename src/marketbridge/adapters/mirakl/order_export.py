@@ -18,13 +18,19 @@ Wire formats: OR13 ``{"tracking_id"}``; OR14 ``{"status", "last_updated", "urls"
 ``{"orders": [...]}``, each order shaped as OR11's, read into the same :class:`.models.Order`.
 A file is held in memory while its orders are yielded (files are at most ``megabytes_per_chunk``,
 512 MB by default: pass a smaller value for a long backfill).
+
+Two ways to read the files: :func:`export_orders` validates each file into the model (one order
+it cannot read fails the file), :func:`export_order_entries` yields each order as Mirakl sent it,
+as OR11's ``iter_offset`` does, for a caller that validates order by order and must hold its
+cursor at an unreadable order rather than lose the whole file (the order feed).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -72,6 +78,18 @@ def read_order_file(content: bytes) -> list[mirakl_models.Order]:
                           api="OR15", status=200) from None
 
 
+def read_order_file_entries(content: bytes) -> list[Any]:
+    """One OR15 file's orders as sent, unvalidated; only the ``{"orders": [...]}`` frame is checked
+    (anything else is the remote's fault)."""
+    try:
+        body = json.loads(content)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("orders"), list):
+        raise ServerError("an order export file is not {\"orders\": [...]}", api="OR15", status=200)
+    return body["orders"]
+
+
 def wait_for_order_export(client: MiraklClient, tracking_id: str, *,
                           timeout: float) -> mirakl_models.OrderExportStatus:
     """Poll OR14 (its limiter paces the loop) until COMPLETED; FAILED or CANCELED is Rejected."""
@@ -99,5 +117,15 @@ def export_orders(client: MiraklClient, request: mirakl_models.OrderExportReques
         yield from read_order_file(download_order_export_chunk(client, url))
 
 
-__all__ = ["download_order_export_chunk", "export_orders", "order_export_status", "read_order_file",
-           "start_order_export", "wait_for_order_export"]
+def export_order_entries(client: MiraklClient, request: mirakl_models.OrderExportRequest, *,
+                         timeout: float = 3600.0) -> Iterator[Any]:
+    """The same export as :func:`export_orders`, each order as the raw JSON object OR15 sent (the
+    shape OR11's pages hold), so the caller parses each one and an unreadable order fails alone."""
+    tracking_id = start_order_export(client, request)
+    status = wait_for_order_export(client, tracking_id, timeout=timeout)
+    for url in status.urls:
+        yield from read_order_file_entries(download_order_export_chunk(client, url))
+
+
+__all__ = ["download_order_export_chunk", "export_order_entries", "export_orders", "order_export_status",
+           "read_order_file", "read_order_file_entries", "start_order_export", "wait_for_order_export"]
