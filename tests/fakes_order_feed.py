@@ -6,7 +6,10 @@
   The lease follows the adapter's rule: taken when free or expired, held only by its owner.
 * :class:`FakeFeedMirakl` (``MiraklPort.iter_offset`` / ``list_orders`` for OR11): orders as the
   raw OR11 JSON, filtered by ``start_update_date``, sorted by creation, paged by ``max``; it can
-  fail after a number of pages (``fail_after_pages``) and records every call's parameters.
+  fail after a number of pages (``fail_after_pages``) and records every call's parameters. Its
+  ``export_order_entries`` (OR13-OR15) yields the same raw orders whose update date lies in the
+  request's range, newest first (Mirakl promises no order), records each export in
+  ``export_calls``, and can refuse OR13 for its pace (``export_not_due``) or break part-way.
 """
 
 from __future__ import annotations
@@ -60,6 +63,11 @@ class FakeFeedMirakl:
         self.fail_with: Exception = ServerError("injected: the read broke after a page", api="OR11", status=500)
         self.not_due: float | None = None  # the first page refused by the pace (RateLimited)
         self.before_page: Callable[[int], None] | None = None  # called with each page's offset
+        self.export_calls: list[dict[str, Any]] = []  # one per OR13, with its update-date range
+        self.export_not_due: float | None = None  # OR13 refused by the pace (RateLimited)
+        self.export_fail_after: int | None = None  # raise after yielding this many exported orders
+        self.export_completed_at: dt.datetime | None = None  # OR14's last_updated (None: the range's end)
+        self.on_export_complete: Callable[[], None] | None = None  # called while "Mirakl builds it"
 
     def put(self, raw: dict[str, Any]) -> None:
         self.orders[raw["order_id"]] = raw
@@ -94,6 +102,27 @@ class FakeFeedMirakl:
                 on_total(len(matching))
             if not items or offset >= len(matching):
                 return
+
+    def export_order_entries(self, request: mirakl_models.OrderExportRequest, *, timeout: float = 3600.0,
+                             on_complete: Callable[[mirakl_models.OrderExportStatus], None] | None = None
+                             ) -> Iterator[dict[str, Any]]:
+        if self.export_not_due is not None:
+            raise RateLimited("OR13 not due", api="OR13", status=None, retry_after=self.export_not_due)
+        assert request.start_update_date is not None and request.end_update_date is not None
+        low, high = request.start_update_date, request.end_update_date
+        self.export_calls.append({"start_update_date": low, "end_update_date": high, "timeout": timeout,
+                                  "megabytes_per_chunk": request.megabytes_per_chunk})
+        if self.on_export_complete is not None:
+            self.on_export_complete()
+        matching = sorted((o for o in self.orders.values()
+                           if low <= dt.datetime.fromisoformat(o["last_updated_date"].replace("Z", "+00:00")) <= high),
+                          key=lambda o: (o["last_updated_date"], o["order_id"]), reverse=True)
+        if on_complete is not None:
+            on_complete(mirakl_models.OrderExportStatus(status="COMPLETED", last_updated=self.export_completed_at or high))
+        for n, raw in enumerate(copy.deepcopy(matching)):
+            if self.export_fail_after is not None and n >= self.export_fail_after:
+                raise self.fail_with
+            yield raw
 
     def list_orders(self, *, order_ids: Sequence[str] | None = None, **_: Any) -> Iterator[mirakl_models.Order]:
         self.calls.append({"order_ids": ",".join(order_ids or ())})

@@ -253,6 +253,15 @@ class Settings(BaseSettings):
     order_feed_lease_seconds: float = Field(
         default=180.0, gt=0, description="How long a reader's lease lasts without being renewed (it is renewed "
         "at every page): a worker killed mid-read delays the next read by at most this long.")
+    order_feed_export_after_seconds: float = Field(
+        default=21600.0, ge=0, description="When the window a read would ask for (now minus its start: the "
+        "cursor less the overlap, or order_initial_lookback_seconds on the very first read) is longer than this, "
+        "the read takes [start, now) through Mirakl's differential order export (OR13-OR15, documented for large "
+        "volumes; at most one every 5 minutes) instead of paging OR11. 0: never.")
+    order_feed_export_timeout_seconds: float = Field(
+        default=1800.0, gt=0, description="How long a read through the order export waits for Mirakl to finish "
+        "it (OR14). That read holds the feed's lease this long plus order_feed_lease_seconds, so a worker killed "
+        "during an export delays another worker's read by at most that.")
 
     # --- stock and price flow (issue 3) ---------------------------------------------------------
     magento_webhook_public_key_file: Path | None = Field(

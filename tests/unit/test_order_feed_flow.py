@@ -1,6 +1,7 @@
 """The order feed's service (``services.order_feed``) on in-memory fakes: what a read asks OR11,
 what it writes to the mirror and the outbox, where the cursor goes, the lease, a failure
-part-way, the gate, dispatch onto the bus and a person's refresh of one order."""
+part-way, the gate, dispatch onto the bus, a person's refresh of one order, and a long window
+read through the order export (OR13-OR15) instead."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from marketbridge.adapters.errors import ServerError
+from marketbridge.adapters.errors import RateLimited, ServerError
 from marketbridge.bus import MarketplaceOrderChanged, MessageBus, StoreMarketplaceOrders
 from marketbridge.ports.orders import StoredOrders
 from marketbridge.runtime import Runtime
@@ -28,7 +29,9 @@ MINUTE = dt.timedelta(minutes=1)
 class Feed:
     def __init__(self, **settings: Any) -> None:
         values: dict[str, Any] = {"database_url": "sqlite://", "session_secret": "x" * 48,
-                                  "mirakl_rate_limit_scale": 0.01, "order_poll_page_size": 2, **settings}
+                                  "mirakl_rate_limit_scale": 0.01, "order_poll_page_size": 2,
+                                  # OR11's read unless a test asks for the export (its tests are below)
+                                  "order_feed_export_after_seconds": 0, **settings}
         self.store = FakeFeedStore()
         self.mirakl = FakeFeedMirakl()
         self.published: list[MarketplaceOrderChanged] = []
@@ -418,3 +421,119 @@ def test_a_lease_of_another_worker_or_of_this_process_is_left_alone(feed: Feed) 
         feed.store.data.state["lease_until"] = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=3)
         assert order_feed.release_stale_lease(feed.runtime) is False
         assert feed.store.data.state["lease_owner"] == owner
+
+
+# ------------------------------------------------------------------ a long window through the order export
+
+
+def export_feed(**settings: Any) -> Feed:
+    return Feed(order_feed_export_after_seconds=6 * 3600, **settings)
+
+
+def test_a_first_read_of_a_week_goes_through_the_export_not_or11() -> None:
+    feed = export_feed()
+    flow = OrdersFlow()
+    feed.runtime.bus.register(StoreMarketplaceOrders, flow)
+    five_orders(feed)
+    leases: list[dt.datetime] = []
+    feed.mirakl.on_export_complete = lambda: leases.append(feed.store.data.state["lease_until"])
+    result = feed.read()
+    assert feed.mirakl.calls == [] and len(feed.mirakl.export_calls) == 1  # no OR11 at all
+    (asked,) = feed.mirakl.export_calls
+    assert asked["end_update_date"] - asked["start_update_date"] == dt.timedelta(days=7)  # [since, started]
+    assert asked["timeout"] == 1800.0 and asked["megabytes_per_chunk"] == 50
+    assert result.source == "OR13 export" and result.as_dict()["source"] == "OR13 export"
+    assert (result.orders, result.pages, result.events, result.failed) == (5, 3, 5, [])  # pages of 2 orders
+    assert feed.store.events() == [(f"O-{i}-A", "appeared") for i in (4, 3, 2, 1, 0)]
+    handed = [raw["order_id"] for page in flow.pages for raw in page]
+    assert sorted(handed) == [f"O-{i}-A" for i in range(5)]
+    assert flow.pages[0][0]["customer"]["shipping_address"]["city"] == "London"  # the raw order, as OR11's
+    # the export covered every update up to the read's start: the cursor goes there, not back to the newest order
+    assert feed.cursor() == asked["end_update_date"]
+    # while Mirakl built the export the lease covered the export's time-out, not just the 180 s of a page
+    assert leases[0] >= asked["end_update_date"] + dt.timedelta(seconds=1800)
+    assert feed.store.data.state["lease_owner"] is None
+    feed.mirakl.move("O-1-A", "SHIPPING", asked["end_update_date"] + MINUTE)  # after the export's range
+    again = feed.read()
+    assert again.source == "OR11" and len(feed.mirakl.export_calls) == 1
+    assert feed.mirakl.calls[0]["start_update_date"] == wire(asked["end_update_date"] - dt.timedelta(seconds=120))
+    assert [c.kind.value for c in again.changes] == ["accepted", "paid"]
+    assert feed.cursor() == asked["end_update_date"] + MINUTE
+
+
+def test_an_export_that_found_nothing_still_moves_the_cursor_so_the_next_read_is_or11s() -> None:
+    feed = export_feed()
+    finished = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)  # Mirakl's clock, behind ours
+    feed.mirakl.export_completed_at = finished
+    result = feed.read()
+    assert result.source == "OR13 export" and (result.orders, result.pages) == (0, 0)
+    assert feed.cursor() == finished  # the earlier of the range's end and Mirakl's "completed" time
+    assert feed.read().source == "OR11"
+
+
+def test_an_unreadable_exported_order_holds_the_cursor_at_its_date() -> None:
+    feed = export_feed()
+    five_orders(feed)
+    broken = raw_order("O-9-A", created=T0 + 9 * MINUTE, updated=T0 + 2 * MINUTE)
+    del broken["order_lines"]
+    feed.mirakl.put(broken)
+    result = feed.read()
+    assert result.failed == ["O-9-A"] and result.orders == 5 and len(feed.store.events()) == 5
+    assert feed.cursor() == T0 + 2 * MINUTE
+
+
+def test_an_order_the_orders_flow_could_not_store_holds_the_export_reads_cursor() -> None:
+    feed = export_feed()
+    feed.runtime.bus.register(StoreMarketplaceOrders, OrdersFlow(refuse={"O-3-A"}))
+    five_orders(feed)
+    assert feed.read().failed == ["O-3-A"]
+    assert feed.cursor() == T0 + 3 * MINUTE
+
+
+def test_or13_refused_for_its_pace_reads_nothing_keeps_the_cursor_and_never_pages_the_week_through_or11() -> None:
+    feed = export_feed()
+    five_orders(feed)
+    feed.mirakl.export_not_due = 240.0
+    result = feed.read()
+    assert result.skipped == "OR13 not due" and result.not_due_seconds == 240.0 and result.source == "OR13 export"
+    assert feed.mirakl.calls == [] and feed.cursor() is None and feed.store.events() == []
+    assert feed.store.data.state["next_read_due"] > dt.datetime.now(dt.UTC) + dt.timedelta(seconds=230)
+    assert feed.store.data.state["lease_owner"] is None and feed.store.data.state["figures"].error is None
+    feed.mirakl.export_not_due = None
+    assert feed.read().orders == 5 and feed.mirakl.calls == []
+
+
+def test_an_export_that_breaks_part_way_keeps_its_pages_and_its_cursor() -> None:
+    feed = export_feed()
+    five_orders(feed)
+    feed.mirakl.export_fail_after = 3
+    with pytest.raises(ServerError):
+        feed.read()
+    assert [order_id for order_id, _ in feed.store.events()] == ["O-4-A", "O-3-A"]  # the first page only
+    assert feed.cursor() is None and feed.store.data.state["figures"].error.startswith("ServerError")
+    feed.mirakl.export_fail_after = None
+    again = feed.read()
+    assert again.source == "OR13 export" and again.unchanged == 2 and again.events == 3
+    assert len(feed.store.events()) == 5
+
+
+def test_a_refusal_after_or13_went_out_is_an_error_not_a_skip() -> None:
+    feed = export_feed()
+    five_orders(feed)
+    feed.mirakl.export_fail_after = 0
+    feed.mirakl.fail_with = RateLimited("OR15: this URL was downloaded already", api="OR15", status=429,
+                                        retry_after=86400.0)
+    with pytest.raises(RateLimited):
+        feed.read()
+    assert feed.store.data.state["figures"].error.startswith("OR13 export refused part-way")
+
+
+@pytest.mark.parametrize(("after", "window_hours", "export"), [
+    (6 * 3600, 7 * 24, True), (6 * 3600, 6, False), (6 * 3600, 6.01, True), (0, 7 * 24, False)])
+def test_which_windows_go_through_the_export(after: float, window_hours: float, export: bool) -> None:
+    from marketbridge.services.order_feed import exporting
+
+    settings = load_settings(database_url="sqlite://", session_secret="x" * 48, order_feed_export_after_seconds=after)
+    now = dt.datetime.now(dt.UTC)
+    assert exporting.uses_export(settings, now - dt.timedelta(hours=window_hours), now) is export
+    assert load_settings(database_url="sqlite://", session_secret="x" * 48).order_feed_export_after_seconds == 21600

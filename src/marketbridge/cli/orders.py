@@ -180,7 +180,7 @@ def _print_feed(read: Any, sent: Any, as_json: bool) -> None:
         console.print(f"Nothing read: {read.skipped}{wait}.")
     else:
         kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(read.by_kind.items())) or "no changes"
-        console.print(f"Read {read.orders} orders in {read.pages} pages since {read.since}: {kinds}. "
+        console.print(f"Read {read.orders} orders in {read.pages} pages ({read.source}) since {read.since}: {kinds}. "
                       f"{read.unchanged} unchanged, {len(read.failed)} unreadable. Cursor: {read.cursor or '-'}.")
     if read.changes:
         table = Table("order", "change", "detail")

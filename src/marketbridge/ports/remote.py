@@ -246,11 +246,13 @@ class MiraklPort(Protocol):
         """OR13 + OR14 + OR15, for backfills and volume: every exported order as OR11's model."""
         ...
 
-    def export_order_entries(self, request: mirakl_models.OrderExportRequest, *,
-                             timeout: float = 3600.0) -> Iterator[Any]:
+    def export_order_entries(self, request: mirakl_models.OrderExportRequest, *, timeout: float = 3600.0,
+                             on_complete: Callable[[mirakl_models.OrderExportStatus], None] | None = None
+                             ) -> Iterator[Any]:
         """The same export, each order as the raw JSON object (what ``iter_offset("OR11")`` yields),
         so an order that does not parse fails alone instead of its whole file. A generator: OR13
-        leaves when iteration starts; OR13 refused for its pace raises ``RateLimited(api="OR13")``."""
+        leaves when iteration starts; OR13 refused for its pace raises ``RateLimited(api="OR13")``.
+        ``on_complete`` gets OR14's COMPLETED status before the first download."""
         ...
 
     def accept_order(self, order_id: str, decisions: Mapping[str, bool] | mirakl_models.AcceptOrderRequest) -> None:

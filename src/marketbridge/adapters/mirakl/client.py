@@ -523,10 +523,11 @@ class MiraklClient:
         """OR13 + OR14 + OR15: every exported order as the OR11 model (a generator)."""
         return order_export.export_orders(self, request, timeout=timeout)
 
-    def export_order_entries(self, request: mirakl_models.OrderExportRequest, *,
-                             timeout: float = 3600.0) -> Iterator[Any]:
+    def export_order_entries(self, request: mirakl_models.OrderExportRequest, *, timeout: float = 3600.0,
+                             on_complete: Callable[[mirakl_models.OrderExportStatus], None] | None = None
+                             ) -> Iterator[Any]:
         """OR13 + OR14 + OR15: every exported order as the raw JSON OR11's pages hold (a generator)."""
-        return order_export.export_order_entries(self, request, timeout=timeout)
+        return order_export.export_order_entries(self, request, timeout=timeout, on_complete=on_complete)
 
     # ------------------------------------------------------------------ multi-shipment
     def create_shipments(self, request: mirakl_models.CreateShipmentsRequest) -> mirakl_models.CreateShipmentsResponse:

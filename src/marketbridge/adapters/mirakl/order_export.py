@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -85,9 +85,10 @@ def read_order_file_entries(content: bytes) -> list[Any]:
         body = json.loads(content)
     except ValueError:
         body = None
-    if not isinstance(body, dict) or not isinstance(body.get("orders"), list):
+    orders = body.get("orders") if isinstance(body, dict) else None
+    if not isinstance(orders, list):
         raise ServerError("an order export file is not {\"orders\": [...]}", api="OR15", status=200)
-    return body["orders"]
+    return orders
 
 
 def wait_for_order_export(client: MiraklClient, tracking_id: str, *,
@@ -118,11 +119,17 @@ def export_orders(client: MiraklClient, request: mirakl_models.OrderExportReques
 
 
 def export_order_entries(client: MiraklClient, request: mirakl_models.OrderExportRequest, *,
-                         timeout: float = 3600.0) -> Iterator[Any]:
+                         timeout: float = 3600.0,
+                         on_complete: Callable[[mirakl_models.OrderExportStatus], None] | None = None
+                         ) -> Iterator[Any]:
     """The same export as :func:`export_orders`, each order as the raw JSON object OR15 sent (the
-    shape OR11's pages hold), so the caller parses each one and an unreadable order fails alone."""
+    shape OR11's pages hold), so the caller parses each one and an unreadable order fails alone.
+    ``on_complete`` gets OR14's COMPLETED answer (its ``last_updated``: when Mirakl finished, on
+    Mirakl's clock) before the first file is downloaded."""
     tracking_id = start_order_export(client, request)
     status = wait_for_order_export(client, tracking_id, timeout=timeout)
+    if on_complete is not None:
+        on_complete(status)
     for url in status.urls:
         yield from read_order_file_entries(download_order_export_chunk(client, url))
 

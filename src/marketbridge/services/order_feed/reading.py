@@ -1,5 +1,9 @@
 """The feed's read of OR11, and a person's "refresh now" of one order.
 
+A read whose window is longer than ``order_feed_export_after_seconds`` (a backfill: the first
+read, or the first after an outage) goes through Mirakl's order export instead of OR11's pages:
+:mod:`.exporting` says how; its orders go through the same pages, transactions and cursor rules.
+
 :func:`read`: OR11 with ``start_update_date`` = cursor − ``order_feed_overlap_seconds`` (the very
 first read: ``order_initial_lookback_seconds`` back), ``sort=dateCreated&order=asc`` (Mirakl's
 only sort for OR11, said explicitly: an order created during the read lands after the pages
@@ -44,7 +48,7 @@ from marketbridge.domain.order_feed import MirrorOrder, changes
 from marketbridge.ports.order_feed import OrderFeedRepository, ReadFigures
 from marketbridge.ports.orders import StorageBusy, StoredOrders
 from marketbridge.runtime import Runtime
-from marketbridge.services.order_feed import pace
+from marketbridge.services.order_feed import exporting, pace
 from marketbridge.services.order_feed.results import ReadResult, RefreshResult
 from marketbridge.services.order_feed.wire import mirror_of
 
@@ -120,12 +124,15 @@ def _newer_than_mirror(before: MirrorOrder | None, after: MirrorOrder) -> bool:
 class _Reader:
     """One read's pages: parse, then write each page in its own fenced transaction."""
 
-    def __init__(self, runtime: Runtime, owner: str, result: ReadResult) -> None:
+    def __init__(self, runtime: Runtime, owner: str, result: ReadResult, *, lease_seconds: float) -> None:
         self.runtime = runtime
         self.owner = owner
         self.result = result
+        self.lease_seconds = lease_seconds  # each page's write renews the lease this long
         self.newest_ok: dt.datetime | None = None
         self.oldest_failed: dt.datetime | None = None
+        #: an export read: the update date up to which the export holds every order (see .exporting)
+        self.covered_until: dt.datetime | None = None
 
     def _failed(self, raw: Any, error: Exception) -> None:
         order_id = raw.get("order_id") if isinstance(raw, dict) else f"<{type(raw).__name__}>"
@@ -165,7 +172,7 @@ class _Reader:
 
         def write() -> ReadResult:
             counted = ReadResult()  # this attempt's counts, kept only once it commits
-            lease = dt.timedelta(seconds=self.runtime.settings.order_feed_lease_seconds)
+            lease = dt.timedelta(seconds=self.lease_seconds)
             with self.runtime.order_feed_store.unit_of_work() as feed:
                 now = utcnow()
                 if not feed.hold_lease(self.owner, now, now + lease):
@@ -210,14 +217,17 @@ class _Reader:
 
     def cursor_target(self) -> dt.datetime | None:
         target = self.newest_ok
+        if self.covered_until is not None and (target is None or self.covered_until > target):
+            target = self.covered_until
         if self.oldest_failed is not None and (target is None or self.oldest_failed < target):
             target = self.oldest_failed
         return target
 
 
 def read(runtime: Runtime, *, force: bool = False) -> ReadResult:
-    """One read of OR11 into the mirror and the outbox (see the module doc). ``force`` reads even
-    before ``next_read_due`` (the CLI's ``--once``); the client still keeps OR11's pace."""
+    """One read of OR11 (or, for a long window, of the order export) into the mirror and the
+    outbox (see the module doc). ``force`` reads even before ``next_read_due`` (the CLI's
+    ``--once``); the client still keeps OR11's and OR13's paces."""
     settings = runtime.settings
     store = runtime.order_feed_store
     started = utcnow()
@@ -230,24 +240,32 @@ def read(runtime: Runtime, *, force: bool = False) -> ReadResult:
         if not force and due is not None and started < due - dt.timedelta(seconds=pace.tick(interval).tolerance):
             result.skipped = "not due"
             return result
-        if not feed.take_lease(owner, started, started + dt.timedelta(seconds=settings.order_feed_lease_seconds)):
+        since = (cursor - dt.timedelta(seconds=settings.order_feed_overlap_seconds) if cursor is not None
+                 else started - dt.timedelta(seconds=settings.order_initial_lookback_seconds))
+        export = exporting.uses_export(settings, since, started)
+        lease = exporting.lease_seconds(settings) if export else settings.order_feed_lease_seconds
+        if not feed.take_lease(owner, started, started + dt.timedelta(seconds=lease)):
             result.skipped = "another worker reads"
             return result
-    since = (cursor - dt.timedelta(seconds=settings.order_feed_overlap_seconds) if cursor is not None
-             else started - dt.timedelta(seconds=settings.order_initial_lookback_seconds))
     result.since = wire_time(since)
-    reader = _Reader(runtime, owner, result)
+    result.source = exporting.EXPORT_SOURCE if export else exporting.OR11_SOURCE
+    first_call = "OR13" if export else "OR11"
+    reader = _Reader(runtime, owner, result, lease_seconds=lease)
     error_text: str | None = None
     try:
-        _page_through(runtime, since, reader)
+        if export:
+            exporting.read_export(runtime, since, started, reader)
+        else:
+            _page_through(runtime, since, reader)
     except RateLimited as error:
-        if result.orders or result.failed or result.pages:
-            error_text = f"OR11 refused part-way: {error}"[:500]
+        if result.orders or result.failed or result.pages or error.api not in ("", first_call):
+            error_text = f"{result.source} refused part-way: {error}"[:500]
             raise
-        # OR11 not due yet (our pace, or Mirakl's Retry-After beyond the client's wait): not an
-        # error; nothing was read and the cursor stays
-        result.skipped, result.not_due_seconds = "OR11 not due", error.retry_after
-        log.info("order_feed.or11_not_due", retry_after=error.retry_after)
+        # OR11 (or OR13) not due yet (our pace, or Mirakl's Retry-After beyond the client's wait):
+        # not an error; nothing was read and the cursor stays. An export refused is never replaced
+        # by paging its whole window through OR11: the read waits for OR13's turn.
+        result.skipped, result.not_due_seconds = f"{first_call} not due", error.retry_after
+        log.info(f"order_feed.{first_call.lower()}_not_due", retry_after=error.retry_after)
     except BaseException as error:
         error_text = f"{type(error).__name__}: {error}"[:500]
         raise
@@ -286,7 +304,7 @@ def _end(runtime: Runtime, owner: str, reader: _Reader, result: ReadResult, star
     finished = utcnow()
     target = reader.cursor_target() if error is None else None
     due = started + dt.timedelta(seconds=interval)
-    if result.not_due_seconds is not None:  # OR11 refused for longer: no point asking before then
+    if result.not_due_seconds is not None:  # OR11/OR13 refused for longer: no point asking before then
         due = max(due, finished + dt.timedelta(seconds=result.not_due_seconds))
     figures = ReadFigures(started_at=started, finished_at=finished, orders=result.orders, pages=result.pages,
                           events=result.events, next_read_due=due, error=error)
@@ -299,9 +317,10 @@ def _end(runtime: Runtime, owner: str, reader: _Reader, result: ReadResult, star
         log.error("order_feed.end_read_failed", error=str(failure)[:300])
         if error is None:
             raise
-    log.info("order_feed.read", orders=result.orders, pages=result.pages, events=result.events,
+    log.info("order_feed.read", source=result.source, orders=result.orders, pages=result.pages, events=result.events,
              orders_new=result.orders_new, orders_updated=result.orders_updated, failed=len(result.failed),
              seconds=round(result.seconds, 3), or11_seconds=round(result.or11_seconds, 3),
+             export_seconds=round(result.export_seconds, 3),
              store_seconds=round(result.store_seconds, 3), mirror_seconds=round(result.mirror_seconds, 3),
              cursor=result.cursor, error=error)
 

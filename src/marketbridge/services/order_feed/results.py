@@ -19,9 +19,12 @@ def _change_dict(change: OrderChange) -> dict[str, Any]:
 
 @dataclass
 class ReadResult:
-    """One read of OR11. ``skipped`` says why nothing was read: ``"another worker reads"`` (the
-    lease is held), ``"not due"`` (the schedule ticked before ``next_read_due``) or ``"OR11 not
-    due"`` (the client's pace or Mirakl's Retry-After; ``not_due_seconds`` says how long)."""
+    """One read. ``source`` names what it read: ``"OR11"`` (its pages) or ``"OR13 export"`` (a
+    long window through the order export; ``pages`` then counts the pages of
+    ``order_poll_page_size`` orders it wrote, each one transaction). ``skipped`` says why nothing
+    was read: ``"another worker reads"`` (the lease is held), ``"not due"`` (the schedule ticked
+    before ``next_read_due``), ``"OR11 not due"`` or ``"OR13 not due"`` (the client's pace or
+    Mirakl's Retry-After; ``not_due_seconds`` says how long)."""
 
     orders: int = 0
     pages: int = 0
@@ -37,10 +40,13 @@ class ReadResult:
     changes: list[OrderChange] = field(default_factory=list)
     since: str | None = None
     cursor: str | None = None
+    source: str | None = None
     seconds: float = 0.0
     #: where ``seconds`` went: OR11 itself (the client's pace and Mirakl's answer), the orders
     #: flow storing what it was handed, and the mirror's page transactions (the rest is parsing)
     or11_seconds: float = 0.0
+    #: an export read's time waiting on Mirakl (OR13, OR14 until COMPLETED, OR15's downloads)
+    export_seconds: float = 0.0
     store_seconds: float = 0.0
     mirror_seconds: float = 0.0
     skipped: str | None = None
@@ -66,7 +72,8 @@ class ReadResult:
                 "failed": list(self.failed), "events": self.events,
                 "orders_new": self.orders_new, "orders_updated": self.orders_updated, "by_kind": dict(self.by_kind),
                 "changes": [_change_dict(c) for c in self.changes], "since": self.since, "cursor": self.cursor,
-                "seconds": round(self.seconds, 3), "or11_seconds": round(self.or11_seconds, 3),
+                "source": self.source, "seconds": round(self.seconds, 3), "or11_seconds": round(self.or11_seconds, 3),
+                "export_seconds": round(self.export_seconds, 3),
                 "store_seconds": round(self.store_seconds, 3), "mirror_seconds": round(self.mirror_seconds, 3),
                 "skipped": self.skipped, "not_due_seconds": self.not_due_seconds}
 
