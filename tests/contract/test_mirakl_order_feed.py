@@ -6,6 +6,8 @@
 * the sort it asks for is the one SPEC lists for OR11 (``dateCreated``) and its dates are ISO
   date-times, as the ``date-time`` format of ``start_update_date`` asks;
 * every OR11 answer it paged through validates against ``OR11_Response_200``;
+* a first read (a long window) sends OR13 a body ``OR13_Request`` accepts, a differential one
+  (an update-date range, the kind allowed every 5 minutes), and reads files OR15's schema accepts;
 * the simulator keeps SPEC's sort between pages ("dateCreated (Default) - Sort by creation date,
   and then by order identifier (asc by default)"), updated orders included: the feed's "an order
   updated during the read never moves across a page boundary" rests on it.
@@ -31,6 +33,7 @@ from tests.contract.test_mirakl_contract import (
     RecordingTransport,
     _operation,
     assert_valid,
+    request_validator,
     response_validator,
 )
 
@@ -52,7 +55,8 @@ def test_the_feed_asks_or11_only_what_the_spec_documents(spec: dict[str, Any], m
     server = serve_in_thread(app)
     transport = RecordingTransport()
     runtime = build_runtime(make_settings(migrated_db_url, mirakl_base_url=server.url, order_poll_page_size=2,
-                                          mirakl_rate_limit_scale=0.00001, mirakl_shop_id=2001))
+                                          mirakl_rate_limit_scale=0.00001, mirakl_shop_id=2001,
+                                          order_feed_export_after_seconds=0))  # OR11 even on the first read
     try:
         from marketbridge.adapters.mirakl import MiraklClient
 
@@ -95,4 +99,32 @@ def test_the_simulator_keeps_creation_order_across_pages_when_orders_are_updated
             seen += [o["order_id"] for o in page["orders"]]
         assert seen == ids
     finally:
+        server.stop()
+
+
+def test_a_long_windows_export_asks_a_differential_or13_the_spec_accepts(spec: dict[str, Any], migrated_db_url: str) -> None:
+    app = create_app(products=40, rate_scale=0.00001)
+    server = serve_in_thread(app)
+    transport = RecordingTransport()
+    runtime = build_runtime(make_settings(migrated_db_url, mirakl_base_url=server.url, order_poll_page_size=2,
+                                          mirakl_rate_limit_scale=0.00001, mirakl_shop_id=2001))
+    try:
+        from marketbridge.adapters.mirakl import MiraklClient
+
+        runtime.mirakl = MiraklClient.from_settings(runtime.settings, transport=transport)  # type: ignore[assignment]
+        skus = [o.shop_sku for o in app.state.sandbox.live_offers() if o.active and o.quantity >= 2][:3]
+        for sku in skus:
+            httpx2.post(server.url + "/_sandbox/orders", json={"lines": [{"offer_sku": sku, "quantity": 1}]})
+        result = order_feed.read(runtime, force=True)
+        assert result.source == "OR13 export" and result.orders == 3
+        codes = [code for code, _request, _response in transport.exchanges]
+        assert "OR11" not in codes and codes.count("OR13") == 1
+        (body,) = [json.loads(request.content) for code, request, _ in transport.exchanges if code == "OR13"]
+        assert_valid(request_validator(spec, "OR13"), body, "the feed's OR13 body")
+        assert set(body) == {"start_update_date", "end_update_date", "megabytes_per_chunk"}  # differential
+        files = [response.json() for code, _request, response in transport.exchanges if code == "OR15"]
+        for file in files:
+            assert_valid(response_validator(spec, "OR15", "200"), file, "OR15 file")
+    finally:
+        runtime.close()
         server.stop()

@@ -23,7 +23,9 @@ from tests.conftest import runtime_builder
 
 @pytest.fixture
 def rt(migrated_db_url, fresh_sandboxes):
-    yield from runtime_builder(migrated_db_url, fresh_sandboxes, order_poll_page_size=2)
+    # OR11's paging, even on a first read: the export's reads are tests/integration/test_order_feed_export.py
+    yield from runtime_builder(migrated_db_url, fresh_sandboxes, order_poll_page_size=2,
+                               order_feed_export_after_seconds=0)
 
 
 def control(boxes, path: str, body: Any = None) -> Any:

@@ -29,6 +29,7 @@ from marketbridge.settings import load_settings
 db_url, mirakl_url, marker, secret = sys.argv[1:5]
 runtime = build_runtime(load_settings(database_url=db_url, mirakl_base_url=mirakl_url, order_poll_page_size=2,
                                       mirakl_rate_limit_scale=0.01, order_feed_lease_seconds=4,
+                                      order_feed_export_after_seconds=0,
                                       executor_id="doomed", session_secret=secret))
 real = runtime.mirakl.iter_offset
 
@@ -67,6 +68,7 @@ def kill_mid_read(migrated_db_url, fresh_sandboxes, tmp_path: Path) -> list[str]
 def test_a_reader_killed_mid_read_loses_nothing(migrated_db_url, fresh_sandboxes, tmp_path: Path):
     ids = kill_mid_read(migrated_db_url, fresh_sandboxes, tmp_path)
     runtime = build_runtime(make_settings(migrated_db_url, fresh_sandboxes, order_poll_page_size=2,
+                                          order_feed_export_after_seconds=0,
                                           order_feed_lease_seconds=4))
     try:
         assert events(runtime) == [(ids[0], "appeared"), (ids[1], "appeared")]
@@ -89,6 +91,7 @@ def test_the_killed_readers_next_process_frees_its_lease_at_start(migrated_db_ur
     """The same worker restarted (same executor id, another process) does not wait out the lease."""
     ids = kill_mid_read(migrated_db_url, fresh_sandboxes, tmp_path)
     runtime = build_runtime(make_settings(migrated_db_url, fresh_sandboxes, order_poll_page_size=2,
+                                          order_feed_export_after_seconds=0,
                                           executor_id="doomed"))  # the default lease: minutes
     try:
         assert order_feed.read(runtime, force=True).skipped == "another worker reads"

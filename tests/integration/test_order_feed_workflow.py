@@ -70,13 +70,16 @@ def test_the_cli_reads_once_and_prints_what_changed(migrated_db_url, fresh_sandb
     runner = CliRunner()
     shown = runner.invoke(app, ["orders", "feed", "--once"])
     assert shown.exit_code == 0, shown.output
-    assert "Read 2 orders in 1 pages" in shown.output and "2 appeared" in shown.output
+    # a first read looks back 7 days: through the order export
+    printed = " ".join(shown.output.split())  # the console wraps long lines
+    assert "Read 2 orders in 1 pages (OR13 export)" in printed and "2 appeared" in printed
     assert a in shown.output and b in shown.output and "Published 2 changes" in shown.output
     time.sleep(1.0)  # OR11's pace (0.6 s scaled): a new process's limiter does not know the last call
     again = runner.invoke(app, ["orders", "feed", "--once", "--json"])
     assert again.exit_code == 0, again.output
     data = json.loads(again.stdout)  # the log lines go to stderr
     assert data["read"]["unchanged"] == 2 and data["read"]["events"] == 0 and data["dispatch"]["published"] == 0
+    assert data["read"]["source"] == "OR11"  # from the export's cursor less the overlap
 
 
 def test_with_the_feed_on_orders_reach_adobe_commerce_and_only_the_feed_reads_or11(migrated_db_url, fresh_sandboxes):

@@ -95,7 +95,8 @@ def test_under_the_engine_the_feeds_messages_start_the_send_and_confirm_it(migra
     from tests.integration.test_order_feed_workflow import QUIET
     from tests.waiting import wait_until
 
-    runtime = build_runtime(make_settings(migrated_db_url, fresh_sandboxes, order_feed_enabled=True, **QUIET))
+    runtime = build_runtime(make_settings(migrated_db_url, fresh_sandboxes, order_feed_enabled=True,
+                                          order_feed_export_after_seconds=0, **QUIET))  # every read is OR11's
     engine.launch(runtime, schedules=False)
     url = fresh_sandboxes.mirakl_url
 
