@@ -3,7 +3,8 @@
 
 ``orders.feed`` (scheduled only when ``order_feed_enabled``; the schedule is
 ``services.order_feed.pace.tick`` of the feed's interval): step ``orders.feed.read`` reads OR11
-into the mirror and the outbox, and hands every order it read to the orders flow
+(a window longer than ``order_feed_export_after_seconds``: the order export, OR13-OR15) into the
+mirror and the outbox, and hands every order it read to the orders flow
 (``bus.StoreMarketplaceOrders``: the orders poll reads no OR11 of its own while the feed is on);
 when that stored new or newer orders, ``bus.MarketplaceOrdersStored`` starts the orders poll at
 once; then step ``orders.feed.dispatch`` publishes the stored changes on the bus. When another worker holds the feed's lease the run does nothing: that worker reads and
