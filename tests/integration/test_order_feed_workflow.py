@@ -77,6 +77,12 @@ def test_the_cli_reads_once_and_prints_what_changed(migrated_db_url, fresh_sandb
     assert again.exit_code == 0, again.output
     data = json.loads(again.stdout)  # the log lines go to stderr
     assert data["read"]["unchanged"] == 2 and data["read"]["events"] == 0 and data["dispatch"]["published"] == 0
+    # the orders poll by hand, the feed on by default: it reads no OR11 and says so; the two orders
+    # the feed stored are queued for their decision
+    pulled = runner.invoke(app, ["orders", "pull"])
+    assert pulled.exit_code == 0, pulled.output
+    said = " ".join(pulled.output.split())  # as the console wrapped it
+    assert "The order feed reads the marketplace's orders" in said and "2 queued for work" in said
 
 
 def test_with_the_feed_on_orders_reach_adobe_commerce_and_only_the_feed_reads_or11(migrated_db_url, fresh_sandboxes):
