@@ -2,13 +2,17 @@
 created in Adobe Commerce -- with the engine running its schedules and nobody calling a service.
 
     .venv/bin/python bench/orders.py [--orders 2000] [--rate 1] [--poll-seconds 5] [--db sqlite|URL] [--json FILE]
+                                     [--no-order-feed]
     .venv/bin/python bench/orders.py --real-limits [--profile steady|burst] [--orders N] [--minutes M]
-                                     [--external-partner] [--wait-minutes W] [--json FILE]
+                                     [--external-partner] [--wait-minutes W] [--json FILE] [--no-order-feed]
 
 The default is the scaled mode below: Mirakl's call intervals x0.01 in the simulator, so its
 figures say how the flow behaves, not what production sees. ``--real-limits`` runs the simulator
 at rate scale 1 against ``marketbridge run`` with its default settings (``bench/orders_real.py``).
 Every printed line starts with the mode: ``[scaled x0.01]`` or ``[real limits]``.
+
+The order feed is on in both modes, as by default (issue 20: it reads OR11 and hands the orders
+to the orders flow); ``--no-order-feed`` runs the orders poll's own OR11 reads instead.
 
 Scaled mode:
 
@@ -68,6 +72,9 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=1.0, help="orders placed per second (keep below capacity)")
     parser.add_argument("--poll-seconds", type=int, default=5, help="order poll interval (cron seconds)")
     parser.add_argument("--overlap-seconds", type=int, default=10, help="OR11 poll overlap")
+    parser.add_argument("--no-order-feed", action="store_true",
+                        help="both modes: the service without the order feed (on by default, issue 20): each flow "
+                        "reads OR11 itself, as before issue 20")
     parser.add_argument("--db", default="sqlite", help="'sqlite' (temporary file) or a PostgreSQL URL")
     parser.add_argument("--sandbox-in-process", action="store_true",
                         help="serve the simulators in this process (default: a separate process)")
@@ -80,8 +87,6 @@ def main() -> int:
                       help="steady: 300 orders over 30 minutes; burst: 300 orders in 5 minutes")
     real.add_argument("--minutes", type=float, default=None, help="placement time (default: the profile's)")
     real.add_argument("--external-partner", action="store_true", help="OR11 every 15 minutes (External Partner key)")
-    real.add_argument("--no-order-feed", action="store_true",
-                      help="the service without the order feed: each flow reads OR11 itself, as before issue 20")
     real.add_argument("--wait-minutes", type=float, default=None,
                       help="after the last order, wait this long at most for the rest (default 10, or two OR11 "
                       "intervals and a minute when longer)")
@@ -127,6 +132,7 @@ def main() -> int:
         mirakl_rate_limit_scale=min(1.0, args.poll_seconds / 60 / 2),
         order_poll_cron=f"*/{args.poll_seconds} * * * * *", order_poll_overlap_seconds=args.overlap_seconds,
         stock_sync_enabled=False, price_sync_enabled=False,
+        order_feed_enabled=not args.no_order_feed,  # said explicitly: the figures depend on it
     )
     configure_logging(settings, level="WARNING")
     runtime = build_runtime(settings)
@@ -212,6 +218,7 @@ def main() -> int:
     p99 = percentile(latencies, 99)
     ok = created == len(placed) and p99 <= args.poll_seconds + 10 and per_order <= 2
     for line in [
+        f"order feed {'off: the orders poll reads OR11 itself' if args.no_order_feed else 'on'}",
         f"orders placed: {len(placed)}   created in Adobe Commerce: {created}   final states: {states}",
         f"throughput: {created / minutes:.1f} orders per minute ({finished - started:.1f} s wall)",
         f"payment confirmed -> Magento order created: p50 {percentile(latencies, 50):.2f} s, p99 {p99:.2f} s, "
@@ -227,7 +234,8 @@ def main() -> int:
         print(f"[{LABEL}] {line}")
     if args.json:
         Path(args.json).write_text(json.dumps({
-            "mode": LABEL, "rate_scale": SCALE, "orders": len(placed), "created": created,
+            "mode": LABEL, "rate_scale": SCALE, "order_feed": not args.no_order_feed, "orders": len(placed),
+            "created": created,
             "orders_per_minute": round(created / minutes, 2),
             "payment_to_magento_s": {"p50": percentile(latencies, 50), "p99": p99,
                                      "max": max(latencies, default=None)},

@@ -241,8 +241,10 @@ class Settings(BaseSettings):
 
     # --- the order feed (issue 20): one OR11 read per interval, a local mirror, changes on the bus ---
     order_feed_enabled: bool = Field(
-        default=False, description="Run the order feed's scheduled read (orders.feed). Off: nothing reads or "
-        "writes the mirror; the orders, shipments, refunds and finance flows keep their own OR11 reads.")
+        default=True, description="Run the order feed's scheduled read (orders.feed): the one scheduled OR11 "
+        "read, whose mirror the orders, shipments, refunds and finance flows read. Off (false): nothing reads "
+        "or writes the mirror and those flows keep their own OR11 reads, as before issue 20; kept for a "
+        "merchant who wants them.")
     order_feed_interval_seconds: float | None = Field(
         default=None, gt=0, description="Seconds between two feed reads, before mirakl_rate_limit_scale. Unset: "
         "OR11's pace (60 s; 900 s with mirakl_external_partner; or a slower mirakl_min_intervals OR11). A value "

@@ -109,3 +109,16 @@ def credit_memo(magento: Any, scenario: Scenario, items: dict[str, int], *, ship
 def marketplace_refunds(mirakl: Any, order_id: str) -> list[mirakl_models.LineRefund]:
     order = mirakl.get_order(order_id)
     return [refund for line in order.order_lines for refund in line.refunds]
+
+
+def follow(runtime: Any) -> Any:
+    """The refunds follow as the default install runs it (issue 20): with the order feed on, the
+    follow reads the feed's mirror, so the feed's read comes first (forced: a test does not wait
+    for its schedule); with it off, the follow reads OR11 itself."""
+    from marketbridge.services import order_feed
+    from marketbridge.services import refunds as refund_service
+
+    if runtime.settings.order_feed_enabled:
+        read = order_feed.read(runtime, force=True)
+        assert read.skipped is None and read.failed == [], read.as_dict()
+    return refund_service.follow(runtime)

@@ -24,6 +24,7 @@ from marketbridge.services import auth
 from marketbridge.services import issues as issue_service
 from marketbridge.web.app import create_app
 from tests.conftest import make_settings
+from tests.integration.test_orders_service import read_orders
 
 PASSWORD = "correct horse battery"
 
@@ -180,7 +181,7 @@ def test_accept_a_held_order_from_its_issue(live_runtime: Any, sandboxes: Any) -
                          json={"lines": [{"offer_sku": "MB-000001", "quantity": 1}]})
     assert placed.status_code == 201, placed.text
     order_id = placed.json()["order_id"]
-    orders.pull(runtime)
+    read_orders(runtime)
     with runtime.db.session() as s:
         assert orders.get_order_record(SqlOrdersRepository(s), order_id, runtime.settings.order_connection).state == "received"
         record_id = issue_service.record(s, IssueReport(

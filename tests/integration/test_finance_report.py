@@ -27,8 +27,8 @@ refunds_db_url = fixtures.refunds_db_url
 
 
 @pytest.fixture
-def rt(refunds_db_url, fresh_sandboxes):
-    runtime = build_runtime(make_settings(refunds_db_url, fresh_sandboxes))
+def rt(request, refunds_db_url, fresh_sandboxes):
+    runtime = build_runtime(make_settings(refunds_db_url, fresh_sandboxes, **getattr(request, "param", {})))
     yield runtime
     runtime.close()
 
@@ -51,7 +51,16 @@ def matched_lonely_and_stranger(rt, url):
     return matched, lonely
 
 
+# both marketplace reads: the order export and the feed's mirror (the default, issue 20), and OR11
+# (the feed off), which no other test reaches since the feed is on by default
+@pytest.mark.parametrize("rt", [{}, {"order_feed_enabled": False}], indirect=True, ids=["feed-on", "feed-off"])
 def test_report_pairs_orders_and_flags_each_kind_of_difference(rt, fresh_sandboxes):
+    from marketbridge.services.finance.marketplace import FeedFinanceOrders
+
+    if rt.settings.order_feed_enabled:
+        assert isinstance(rt.finance_orders, FeedFinanceOrders)
+    else:
+        assert rt.finance_orders is None  # the report then reads OR11 (Or11FinanceOrders)
     url = fresh_sandboxes.mirakl_url
     matched, lonely = matched_lonely_and_stranger(rt, url)
     # both, but Magento charged a different total

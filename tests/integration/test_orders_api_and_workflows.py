@@ -13,13 +13,13 @@ from marketbridge.adapters.db.orders import SqlOrdersRepository
 from marketbridge.adapters.db.people import SqlPeopleRepository
 from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.auth import Role
-from marketbridge.services import auth
+from marketbridge.services import auth, order_feed
 from marketbridge.services import orders as order_service
 from marketbridge.web.app import create_app
 from marketbridge.workflows import engine
 from marketbridge.workflows import orders as order_workflows
 from tests.conftest import make_settings
-from tests.integration.test_orders_service import in_stock_skus, magento_orders_with, place
+from tests.integration.test_orders_service import in_stock_skus, magento_orders_with, place, read_orders
 
 
 def test_api_lists_shows_and_decides_held_orders(migrated_db_url, fresh_sandboxes):
@@ -31,7 +31,7 @@ def test_api_lists_shows_and_decides_held_orders(migrated_db_url, fresh_sandboxe
             token = auth.create_token(people, user)
         (sku,) = in_stock_skus(runtime, 1)
         held = place(fresh_sandboxes, [(sku, 1)], currency_iso_code="EUR")
-        order_service.pull(runtime)
+        read_orders(runtime)
         order_service.decide(runtime, held)
         headers = {"Authorization": f"Bearer {token}"}
         with TestClient(create_app(runtime, start_engine=False)) as client:
@@ -96,13 +96,16 @@ def test_poll_workflow_runs_the_per_order_workflows_once(migrated_db_url, fresh_
     try:
         (sku,) = in_stock_skus(runtime, 1)
         order_id = place(fresh_sandboxes, [(sku, 1)])
+        # the default install: the feed's read stores the order; the poll reads no OR11 of its own
+        read = order_feed.read(runtime, force=True)
         first = order_workflows.run_poll_now()
-        assert first["stored"] == 1 and first["enqueued"] == 1
+        assert read.orders_new == 1 and first["source"] == "order feed" and first["enqueued"] == 1
         accept = DBOS.retrieve_workflow(f"order-accept:{order_id}").get_result()
         assert accept["state"] == "accepted"
         second = order_workflows.run_poll_now()  # WAITING_DEBIT now: nothing more to do
         assert second["enqueued"] == 0
         httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{order_id}/debit")
+        assert order_feed.read(runtime, force=True).orders_updated == 1  # paid: SHIPPING
         order_workflows.run_poll_now()
         created = DBOS.retrieve_workflow(f"order-create:{order_id}").get_result()
         assert created["magento_increment_id"] and created["finish"]["invoiced"] is True
@@ -133,7 +136,7 @@ def test_an_unreachable_magento_is_waited_for_then_reported(migrated_db_url, fre
         first_sku, second_sku = in_stock_skus(runtime, 2)
         patient = place(fresh_sandboxes, [(first_sku, 1)])
         hopeless = place(fresh_sandboxes, [(second_sku, 1)])
-        order_service.pull(runtime)
+        read_orders(runtime)
         httpx2.post(faults, json={"rules": [{"endpoint": "/V1/inventory", "error_rate": 1.0}]})
         handle = order_workflows.enqueue({"phase": "accept", "order_id": patient,
                                           "workflow_id": f"order-accept:{patient}"})

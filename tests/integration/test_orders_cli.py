@@ -10,7 +10,7 @@ from marketbridge.bootstrap import build_runtime
 from marketbridge.cli.main import app
 from marketbridge.services import orders as order_service
 from tests.conftest import make_settings
-from tests.integration.test_orders_service import in_stock_skus, place
+from tests.integration.test_orders_service import in_stock_skus, place, read_orders
 
 
 def test_list_show_and_decide_from_the_cli(migrated_db_url, fresh_sandboxes, monkeypatch):
@@ -22,7 +22,7 @@ def test_list_show_and_decide_from_the_cli(migrated_db_url, fresh_sandboxes, mon
     try:
         (sku,) = in_stock_skus(runtime, 1)
         order_id = place(fresh_sandboxes, [(sku, 1)], currency_iso_code="EUR")
-        order_service.pull(runtime)
+        read_orders(runtime)
         assert order_service.decide(runtime, order_id).state == "held"
     finally:
         runtime.close()

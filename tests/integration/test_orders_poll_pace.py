@@ -13,7 +13,9 @@ from tests.conftest import make_settings
 
 def test_a_poll_before_or11_is_due_reads_nothing_and_does_not_fail(migrated_db_url, fresh_sandboxes):
     httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/settings", json={"external_partner": True}).raise_for_status()
-    runtime = build_runtime(make_settings(migrated_db_url, fresh_sandboxes, mirakl_external_partner=True))
+    # the poll's own OR11 read (the feed off); the feed's read under the same pace: test_order_feed_flow.py
+    runtime = build_runtime(make_settings(migrated_db_url, fresh_sandboxes, mirakl_external_partner=True,
+                                          order_feed_enabled=False))
     try:
         runtime.mirakl.max_limiter_wait = 1.0  # 900 s x 0.01 = 9 s: longer than this run may wait
         first = order_service.pull(runtime)

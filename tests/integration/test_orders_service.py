@@ -13,6 +13,7 @@ from marketbridge.adapters.magento.criteria import SearchCriteria
 from marketbridge.domain import orders as orders_domain
 from marketbridge.domain.money import to_money
 from marketbridge.services import issues as issue_service
+from marketbridge.services import order_feed
 from marketbridge.services import orders as order_service
 from marketbridge.services.orders import creation, pulling
 from marketbridge.services.orders import record as order_record
@@ -34,6 +35,21 @@ def place(boxes, lines, **extra):
 def debit(boxes, order_id):
     response = httpx2.post(f"{boxes.mirakl_url}/_sandbox/orders/{order_id}/debit")
     assert response.status_code == 200, response.text
+
+
+def read_orders(runtime):
+    """Bring the marketplace's orders in as the service does. With the order feed on (the default,
+    issue 20): the feed's read (forced: a test does not wait for its schedule) hands the orders it
+    has not mirrored yet to the orders flow, the orders poll the feed's workflow starts reads no
+    OR11 of its own, and the read's changes are dispatched; returns the feed's read. With it off:
+    the poll's own OR11 read, returned."""
+    if not runtime.settings.order_feed_enabled:
+        return order_service.pull(runtime)
+    read = order_feed.read(runtime, force=True)
+    assert read.skipped is None, read.skipped
+    assert order_service.pull(runtime).source == "order feed"
+    order_feed.dispatch(runtime)
+    return read
 
 
 def in_stock_skus(runtime, n=2, minimum=5):
@@ -67,15 +83,15 @@ def test_accepted_paid_order_is_created_once_with_ext_order_id(rt, fresh_sandbox
     runtime = rt()
     sku_a, sku_b = in_stock_skus(runtime)
     order_id = place(fresh_sandboxes, [(sku_a, 1), (sku_b, 2)])
-    first = order_service.pull(runtime)
-    assert first.stored == 1 and not first.failed
+    first = read_orders(runtime)  # the feed's read: the orders flow stored the order as new
+    assert first.orders_new == 1 and not first.failed
     with runtime.db.session() as s:
         assert [a.as_dict() for a in order_service.pending_actions(SqlOrdersRepository(s), runtime.settings)] == [
             {"phase": "accept", "order_id": order_id, "workflow_id": f"order-accept:{order_id}"}]
     decided = order_service.decide(runtime, order_id)
     assert decided.outcome == "accept" and decided.state == "accepted"
     debit(fresh_sandboxes, order_id)
-    order_service.pull(runtime)
+    read_orders(runtime)
     assert state_of(runtime, order_id) == "awaiting_payment"
     with runtime.db.session() as s:
         assert [a.phase for a in order_service.pending_actions(SqlOrdersRepository(s), runtime.settings)] == ["create"]
@@ -152,7 +168,8 @@ def test_an_order_past_shipping_on_the_marketplace_is_never_placed_again(rt, fre
 
 
 def test_overlapping_polls_store_each_order_once(rt, fresh_sandboxes):
-    runtime = rt()
+    # the poll's own OR11 read and its overlap (the feed off); the feed's: tests/integration/test_order_feed.py
+    runtime = rt(order_feed_enabled=False)
     (sku,) = in_stock_skus(runtime, 1)
     order_id = place(fresh_sandboxes, [(sku, 1)])
     assert order_service.pull(runtime).stored == 1
@@ -170,7 +187,7 @@ def test_unknown_sku_and_too_much_quantity_are_refused_with_reasons(rt, fresh_sa
     # the marketplace offer has more than Magento can sell: push the offer quantity up behind our back
     httpx2.put(f"{fresh_sandboxes.mirakl_url}/_sandbox/offers/{sku}", json={"quantity": int(salable) + 50})
     order_id = place(fresh_sandboxes, [(sku, int(salable) + 1)])
-    order_service.pull(runtime)
+    read_orders(runtime)
     result = order_service.decide(runtime, order_id)
     assert result.state == "refused"
     with runtime.db.session() as s:
@@ -189,7 +206,7 @@ def test_other_open_orders_count_against_salable_quantity(rt, fresh_sandboxes):
     httpx2.put(f"{fresh_sandboxes.mirakl_url}/_sandbox/offers/{sku}", json={"quantity": salable * 3})
     first = place(fresh_sandboxes, [(sku, salable - 1)])
     second = place(fresh_sandboxes, [(sku, 2)])
-    order_service.pull(runtime)
+    read_orders(runtime)
     assert order_service.decide(runtime, first).outcome == "accept"
     held = order_service.decide(runtime, second)
     assert held.outcome == "hold" and held.state == "held"
@@ -208,7 +225,7 @@ def test_other_open_orders_count_against_salable_quantity(rt, fresh_sandboxes):
 def test_trailing_space_sku_is_accepted_with_a_warning(rt, fresh_sandboxes):
     runtime = rt()
     order_id = place(fresh_sandboxes, [("MB-TRAILING-0001 ", 1)])
-    order_service.pull(runtime)
+    read_orders(runtime)
     result = order_service.decide(runtime, order_id)
     assert result.outcome == "accept"
     with runtime.db.session() as s:
@@ -221,7 +238,7 @@ def test_foreign_currency_is_held(rt, fresh_sandboxes):
     runtime = rt()
     (sku,) = in_stock_skus(runtime, 1)
     order_id = place(fresh_sandboxes, [(sku, 1)], currency_iso_code="EUR")
-    order_service.pull(runtime)
+    read_orders(runtime)
     assert order_service.decide(runtime, order_id).state == "held"
     with runtime.db.session() as s:
         assert order_service.get_order_record(SqlOrdersRepository(s), order_id).lines[0].reasons == ["currency_mismatch"]
@@ -236,7 +253,7 @@ def test_cancellation_before_shipment_cancels_the_magento_order(rt, fresh_sandbo
     order_service.finish_creation(runtime, order_id)
     assert runtime.magento.salable_quantity(sku, 1) == before - 1
     httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{order_id}/cancel")
-    order_service.pull(runtime)
+    read_orders(runtime)
     with runtime.db.session() as s:
         assert [a.phase for a in order_service.pending_actions(SqlOrdersRepository(s), runtime.settings)] == ["cancel"]
     result = order_service.cancel_in_magento(runtime, order_id)
@@ -279,7 +296,7 @@ def test_a_cancellation_retried_after_its_credit_memo_landed_is_done_not_an_issu
     order_service.create_in_magento(runtime, order_id)
     order_service.finish_creation(runtime, order_id)
     httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{order_id}/cancel")
-    order_service.pull(runtime)
+    read_orders(runtime)
     entity_id = magento_orders_with(runtime, order_id)[0].entity_id
     runtime.magento.refund_order(entity_id, comment="the first attempt's memo")  # its answer was lost
     assert runtime.magento.get_order(entity_id).state == "closed"
@@ -333,7 +350,8 @@ def test_magento_rejecting_the_order_raises_an_issue_and_creates_nothing(rt, fre
 
 
 def test_cursor_never_passes_an_order_that_failed_to_store(rt, fresh_sandboxes, monkeypatch):
-    runtime = rt(order_poll_overlap_seconds=0)
+    # the poll's own OR11 cursor (the feed off); the feed's cursor: tests/integration/test_order_feed.py
+    runtime = rt(order_poll_overlap_seconds=0, order_feed_enabled=False)
     (sku,) = in_stock_skus(runtime, 1)
     first = place(fresh_sandboxes, [(sku, 1)])
     second = place(fresh_sandboxes, [(sku, 1)])
@@ -363,7 +381,7 @@ def test_missing_address_blocks_creation_with_an_issue(rt, fresh_sandboxes):
     runtime = rt()
     (sku,) = in_stock_skus(runtime, 1)
     order_id = place(fresh_sandboxes, [(sku, 1)])
-    order_service.pull(runtime)
+    read_orders(runtime)
     order_service.decide(runtime, order_id)
     debit(fresh_sandboxes, order_id)
     raw = httpx2.get(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{order_id}").json()
@@ -390,10 +408,10 @@ def queued_quantity(runtime, sku):
 
 def paid_order(runtime, boxes, lines, **extra):
     order_id = place(boxes, lines, **extra)
-    order_service.pull(runtime)
+    read_orders(runtime)
     assert order_service.decide(runtime, order_id).state == "accepted"
     debit(boxes, order_id)
-    order_service.pull(runtime)
+    read_orders(runtime)
     assert state_of(runtime, order_id) == "awaiting_payment"
     return order_id
 
@@ -464,7 +482,7 @@ def test_order_cancelled_by_the_customer_while_being_decided_is_recorded_not_acc
     runtime = rt()
     (sku,) = in_stock_skus(runtime, 1)
     order_id = place(fresh_sandboxes, [(sku, 1)])
-    order_service.pull(runtime)
+    read_orders(runtime)
     httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{order_id}/cancel")  # changes state meanwhile
     result = order_service.decide(runtime, order_id)
     assert result.rejected
@@ -504,7 +522,7 @@ def test_housekeeping_reminds_flags_stuck_orders_and_purges_personal_data(rt, fr
     runtime = rt(acceptance_policy="hold")
     (sku,) = in_stock_skus(runtime, 1)
     order_id = place(fresh_sandboxes, [(sku, 1)], currency_iso_code="EUR")
-    order_service.pull(runtime)
+    read_orders(runtime)
     assert order_service.decide(runtime, order_id).state == "held"
     with runtime.db.session() as s:
         deadline = order_service.get_order_record(SqlOrdersRepository(s), order_id).acceptance_deadline
@@ -539,7 +557,7 @@ def test_unknown_offer_sku_is_refused(rt, fresh_sandboxes):
     runtime = rt(acceptance_policy="refuse")
     (sku,) = in_stock_skus(runtime, 1)
     order_id = place(fresh_sandboxes, [(sku, 1)])
-    order_service.pull(runtime)
+    read_orders(runtime)
     with runtime.db.session() as s:  # as if the marketplace sold an offer whose SKU Magento does not know
         order_service.get_order_record(SqlOrdersRepository(s), order_id).lines[0].offer_sku = "NOT-IN-MAGENTO-1"
     assert order_service.decide(runtime, order_id).state == "refused"
@@ -553,12 +571,12 @@ def test_held_orders_follow_the_marketplace_auto_refusal_and_back_office_accepta
     (sku,) = in_stock_skus(runtime, 1)
     lapsed = place(fresh_sandboxes, [(sku, 1)], currency_iso_code="EUR")
     elsewhere = place(fresh_sandboxes, [(sku, 1)], currency_iso_code="EUR")
-    order_service.pull(runtime)
+    read_orders(runtime)
     assert order_service.decide(runtime, lapsed).state == "held"
     assert order_service.decide(runtime, elsewhere).state == "held"
     runtime.mirakl.accept_order(elsewhere, {f"{elsewhere}-1": True})  # decided in the back office
     httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/clock/advance", json={"seconds": 86400 + 60})
-    order_service.pull(runtime)
+    read_orders(runtime)
     with runtime.db.session() as s:
         refused = order_service.get_order_record(SqlOrdersRepository(s), lapsed)
         assert refused.state == "refused" and "automatically" in refused.reason
@@ -578,7 +596,7 @@ def test_cancellation_after_the_warehouse_shipped_goes_to_customer_service(rt, f
     shipped = httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/ship", json={"order_id": created.magento_entity_id})
     assert shipped.status_code < 300, shipped.text
     httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{order_id}/cancel")  # before OR24 reached Mirakl
-    order_service.pull(runtime)
+    read_orders(runtime)
     assert order_service.cancel_in_magento(runtime, order_id).as_dict() == {"order_id": order_id, "shipped": True}
     assert state_of(runtime, order_id) == "created"
     with runtime.db.session() as s:
@@ -592,7 +610,7 @@ def test_a_poll_and_a_decision_cannot_overwrite_each_others_transition(rt, fresh
     runtime = rt()
     (sku,) = in_stock_skus(runtime, 1)
     order_id = place(fresh_sandboxes, [(sku, 1)])
-    order_service.pull(runtime)
+    read_orders(runtime)
     with pytest.raises(OrderChangedUnderUs):  # the port's name for SQLAlchemy's StaleDataError
         with runtime.orders_store.unit_of_work() as decision:
             stale = order_service.get_order_record(decision, order_id)  # read while "received"
@@ -603,7 +621,9 @@ def test_a_poll_and_a_decision_cannot_overwrite_each_others_transition(rt, fresh
 
 
 def test_a_record_left_behind_catches_up_on_the_next_duplicate_poll(rt, fresh_sandboxes):
-    runtime = rt()
+    # the poll's own OR11 read hands every order again (the feed off); the feed hands only what its
+    # mirror does not hold yet
+    runtime = rt(order_feed_enabled=False)
     (sku,) = in_stock_skus(runtime, 1)
     order_id = place(fresh_sandboxes, [(sku, 1)])
     order_service.pull(runtime)
@@ -650,7 +670,7 @@ def test_a_cancellation_closes_the_wait_for_stock(rt, fresh_sandboxes):
     httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/stock", json={"sku": sku, "qty": 0}).raise_for_status()
     assert order_service.create_in_magento(runtime, order_id).waiting_for_stock
     httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{order_id}/cancel").raise_for_status()
-    order_service.pull(runtime)
+    read_orders(runtime)
     assert state_of(runtime, order_id) == "cancelled"
     with runtime.db.session() as s:  # nothing left for Ops to do (found by the full soak)
         assert not issue_service.is_active(s, orders_domain.ORDER_WAITING_FOR_STOCK, order_id)
@@ -664,7 +684,7 @@ def test_an_order_cancelled_before_its_invoice_is_not_invoiced_nor_checked(rt, f
     order_id = paid_order(runtime, fresh_sandboxes, [(sku, 1)])
     assert order_service.create_in_magento(runtime, order_id).magento_entity_id
     httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{order_id}/cancel").raise_for_status()
-    order_service.pull(runtime)
+    read_orders(runtime)
     assert order_service.finish_creation(runtime, order_id).skipped
     with runtime.db.session() as s:
         assert not issue_service.is_active(s, orders_domain.ORDER_TOTALS_MISMATCH, order_id)
@@ -709,14 +729,14 @@ def test_a_second_decision_never_overwrites_an_acceptance_the_marketplace_alread
     runtime = rt(acceptance_policy=policy)
     sku = in_stock_skus(runtime, n=1)[0]
     order_id = place(fresh_sandboxes, [(sku, 1)])
-    order_service.pull(runtime)
+    read_orders(runtime)
     real_salable = decisions._salable
 
     def accepted_and_paid_meanwhile(*args, **kwargs):
         line_id = runtime.mirakl.get_order(order_id).order_lines[0].order_line_id
         runtime.mirakl.accept_order(order_id, {line_id: True})  # the first decision, its answer lost
         debit(fresh_sandboxes, order_id)
-        order_service.pull(runtime)
+        read_orders(runtime)
         real_salable(*args, **kwargs)
         return 0.0  # the stock went meanwhile: this decision would refuse
 
@@ -773,7 +793,7 @@ def test_a_line_refused_under_partial_acceptance_republishes_its_offer(rt, fresh
     kept, gone = in_stock_skus(runtime, n=2)
     httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/stock", json={"sku": gone, "qty": 0})
     order_id = place(fresh_sandboxes, [(kept, 1), (gone, 1)])
-    order_service.pull(runtime)
+    read_orders(runtime)
     assert order_service.decide(runtime, order_id).state == "accepted"
     with runtime.db.session() as session:
         hint = session.get(StockHint, gone)
@@ -811,7 +831,7 @@ def test_a_decision_overtaken_by_one_sent_before_a_kill_follows_the_marketplace(
     runtime = rt(acceptance_policy="refuse")
     sku = in_stock_skus(runtime, n=1)[0]
     order_id = place(fresh_sandboxes, [(sku, 1)])
-    order_service.pull(runtime)
+    read_orders(runtime)
     with runtime.db.session() as session:
         line_ids = [line.order_line_id for line in order_service.get_order_record(SqlOrdersRepository(session), order_id).lines]
     runtime.mirakl.accept_order(order_id, dict.fromkeys(line_ids, True))  # sent; then the kill
@@ -823,7 +843,7 @@ def test_a_decision_overtaken_by_one_sent_before_a_kill_follows_the_marketplace(
         assert [line.accepted for line in order_service.get_order_record(SqlOrdersRepository(session), order_id).lines] == [True]
     httpx2.post(f"{fresh_sandboxes.magento_url}/_sandbox/stock", json={"sku": sku, "qty": 5})
     debit(fresh_sandboxes, order_id)
-    order_service.pull(runtime)
+    read_orders(runtime)
     assert state_of(runtime, order_id) == "awaiting_payment"
     assert order_service.create_in_magento(runtime, order_id).magento_entity_id
     assert len(magento_orders_with(runtime, order_id)) == 1
@@ -862,7 +882,7 @@ def test_a_sale_makes_the_offer_published_again_even_when_the_value_is_unchanged
     sku = in_stock_skus(runtime, n=1)[0]
     salable = int(runtime.magento.salable_quantity(sku, 1))
     order_id = place(fresh_sandboxes, [(sku, 1)])
-    order_service.pull(runtime)
+    read_orders(runtime)
     assert order_service.decide(runtime, order_id).state == "accepted"
     with runtime.db.session() as session:
         hint = session.get(StockHint, sku)

@@ -12,7 +12,7 @@ from marketbridge.adapters.db.orders import SqlOrdersRepository
 from marketbridge.bootstrap import build_runtime
 from marketbridge.services import orders as order_service
 from tests.conftest import make_settings
-from tests.integration.test_orders_service import in_stock_skus, place
+from tests.integration.test_orders_service import in_stock_skus, place, read_orders
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def test_a_staging_order_waits_for_the_fraud_check_before_it_is_decided(runtime,
     httpx2.post(f"{mirakl}/_sandbox/settings", json={"staging_seconds": 600}).raise_for_status()
     (sku,) = in_stock_skus(runtime, 1)
     order_id = place(fresh_sandboxes, [(sku, 1)])
-    assert order_service.pull(runtime).stored == 1
+    assert read_orders(runtime).orders_new == 1
     assert _pending(runtime) == []  # nothing to accept yet
     decided = order_service.decide(runtime, order_id)  # even when asked directly, it does not act
     assert decided.outcome != "accept"
@@ -41,6 +41,6 @@ def test_a_staging_order_waits_for_the_fraud_check_before_it_is_decided(runtime,
     assert httpx2.get(f"{mirakl}/_sandbox/orders/{order_id}").json()["order_state"] == "STAGING"
 
     httpx2.post(f"{mirakl}/_sandbox/clock/advance", json={"seconds": 601}).raise_for_status()
-    order_service.pull(runtime)
+    read_orders(runtime)
     assert _pending(runtime) == ["accept"]
     assert order_service.decide(runtime, order_id).outcome == "accept"

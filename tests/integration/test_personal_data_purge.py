@@ -2,8 +2,9 @@
 
 A distinctive customer (name, street, phone, e-mail) is fed through every way personal data reaches
 the database, with the engine running as ``marketbridge run`` runs it: an Adobe Commerce order
-webhook; OR11 polls of an order that reaches Adobe Commerce (then shipped and refunded), one held,
-one refused by a person and one cancelled before payment; the log-in form (a person typing a
+webhook; the order feed's OR11 reads (issue 20, on by default) of an order that reaches Adobe
+Commerce (then shipped and refunded), one held, one refused by a person and one cancelled before
+payment; the log-in form (a person typing a
 customer's name as a user name); an issue quoting Adobe Commerce's error about the address, and
 the alert run over it. Then the scheduled housekeeping runs past every retention period, and every
 column of every row of every table of the database (the engine's own tables included) is searched
@@ -25,12 +26,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import MetaData, Table, create_engine, inspect, select
 
 from marketbridge.adapters.db.base import utcnow
+from marketbridge.adapters.db.models.shipments import ShipmentOut
 from marketbridge.adapters.db.models.stock import WebhookEvent
 from marketbridge.adapters.db.orders import SqlOrdersRepository
 from marketbridge.adapters.db.people import SqlPeopleRepository
 from marketbridge.adapters.magento import models as magento_models
 from marketbridge.bootstrap import build_runtime
 from marketbridge.sandbox.magento.webhooks import public_pem, sign
+from marketbridge.services import order_feed
 from marketbridge.services import orders as order_service
 from marketbridge.services import refunds as refund_service
 from marketbridge.services import shipments as shipment_service
@@ -117,12 +120,16 @@ def test_purge_leaves_no_personal_data_in_any_table(migrated_db_url, fresh_sandb
         refused = place(boxes, [(refused_sku, 1)], currency_iso_code="EUR", **PERSON)
         cancelled = place(boxes, [(cancelled_sku, 1)], **PERSON)
 
+        # the default install (issue 20): the order feed's read hands the orders to the orders flow
+        # and writes its mirror (searched below too); the poll reads no OR11 of its own
+        assert order_feed.read(runtime, force=True).orders_new == 4  # in the mirror too, searched below
         order_workflows.run_poll_now()
         assert _result(f"order-accept:{created}")["state"] == "accepted"
         assert _result(f"order-accept:{cancelled}")["state"] == "accepted"
         order_service.decide_by_person(runtime, refused, False, actor="ops-person")
         httpx2.post(f"{boxes.mirakl_url}/_sandbox/orders/{cancelled}/cancel").raise_for_status()
         httpx2.post(f"{boxes.mirakl_url}/_sandbox/orders/{created}/debit").raise_for_status()
+        order_feed.read(runtime, force=True)
         order_workflows.run_poll_now()
         made = _result(f"order-create:{created}")
         assert made["magento_increment_id"], made
@@ -132,10 +139,14 @@ def test_purge_leaves_no_personal_data_in_any_table(migrated_db_url, fresh_sandb
 
         # the warehouse ships it in Adobe Commerce; marketbridge confirms it on the marketplace
         magento_order = runtime.magento.get_order(made["magento_entity_id"])
-        ship(runtime, magento_order, tracks=[("TRK-PD-1", "Parcelforce", "custom")])
+        shipment_id = ship(runtime, magento_order, tracks=[("TRK-PD-1", "Parcelforce", "custom")])
         shipment_service.poll_new_shipments(runtime)
         for workflow_id in shipment_workflows.start_sends(runtime, shipment_service.due_for_send(runtime)):
-            assert _result(workflow_id)["state"] == "confirmed"
+            assert _result(workflow_id)["state"] == "sent"  # sent from the mirror; the feed confirms it
+        order_feed.read(runtime, force=True)
+        order_feed.dispatch(runtime)
+        with runtime.db.session() as s:
+            assert s.get(ShipmentOut, shipment_id).state == "confirmed"
         # then refunds it by credit memo; marketbridge refunds the marketplace
         item = next(i for i in magento_order.items if i.parent_item_id is None)
         memo_id = runtime.magento.refund_order(magento_order.entity_id,
@@ -169,6 +180,8 @@ def test_purge_leaves_no_personal_data_in_any_table(migrated_db_url, fresh_sandb
         assert {hit.split(":")[0].split(".", 1)[1] for hit in seeded} >= {
             "marketplace_orders.customer_name", "marketplace_orders.shipping_address", "marketplace_orders.raw",
             "webhook_events.body", "audit_log.actor", "exception_records.detail"}, seeded
+        # and never in the order feed's mirror, its outbox or its state (issue 20: the feed drops the customer)
+        assert not [hit for hit in seeded if ".order_feed" in hit.split(":")[0]], seeded
 
         # the scheduled housekeeping, past every retention period
         later = utcnow() + dt.timedelta(days=settings.personal_data_retention_days + 1)

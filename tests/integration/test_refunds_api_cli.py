@@ -19,7 +19,7 @@ from marketbridge.services import refunds as refund_service
 from marketbridge.web.app import create_app
 from tests.conftest import make_settings
 from tests.integration import refunds_helpers as fixtures
-from tests.integration.refunds_helpers import credit_memo, shipped_order
+from tests.integration.refunds_helpers import credit_memo, follow, shipped_order
 
 refunds_template_db = fixtures.refunds_template_db  # a migrated SQLite file copied per test
 refunds_db_url = fixtures.refunds_db_url
@@ -68,7 +68,7 @@ def test_api_lists_shows_retries_and_mirrors(rt, api, fresh_sandboxes):
     # a refund made on the marketplace, mirrored in Magento through the API
     [refund_id] = httpx2.post(f"{fresh_sandboxes.mirakl_url}/_sandbox/orders/{sc.order_id}/operator-refund",
                               json={"amount": 50.0, "shipping_amount": 0}).json()["refund_ids"]
-    refund_service.follow(rt)
+    follow(rt)  # after the order feed's read, in the default install
     foreign = api.get("/api/refunds/marketplace", params={"origin": "marketplace"}).json()
     assert [r["refund_id"] for r in foreign] == [refund_id]
     mirrored = api.post(f"/api/refunds/marketplace/{refund_id}/mirror").json()

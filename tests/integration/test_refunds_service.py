@@ -16,7 +16,7 @@ from marketbridge.bootstrap import build_runtime
 from marketbridge.services import refunds as refund_service
 from tests.conftest import make_settings
 from tests.integration import refunds_helpers as fixtures
-from tests.integration.refunds_helpers import PRICES, credit_memo, marketplace_refunds, shipped_order
+from tests.integration.refunds_helpers import PRICES, credit_memo, follow, marketplace_refunds, shipped_order
 
 refunds_template_db = fixtures.refunds_template_db  # a migrated SQLite file copied per test
 refunds_db_url = fixtures.refunds_db_url
@@ -56,7 +56,7 @@ def test_full_refund_is_sent_once_and_followed_to_refunded(rt, sandboxes):
     assert refund_service.process(rt, memo_id).status == "sent"
     assert len(marketplace_refunds(rt.mirakl, sc.order_id)) == 1
     time.sleep(0.1)  # sandbox pays refunds out after 0.02 s
-    refund_service.follow(rt)
+    follow(rt)  # after the order feed's read, in the default install
     assert row(rt, memo_id).status == "refunded"
     assert issues(rt, "marketplace_refund_recorded") == []
 
@@ -194,7 +194,7 @@ def test_marketplace_started_refund_is_recorded_and_mirrored_once(rt, sandboxes)
                            json={"amount": 82.32, "shipping_amount": 0})
     response.raise_for_status()
     [refund_id] = response.json()["refund_ids"]
-    counts = refund_service.follow(rt)
+    counts = follow(rt)
     assert counts.foreign >= 1  # the module's sandboxes also hold other tests' refunds
     [record] = [r for r in issues(rt, "marketplace_refund_recorded") if r.object_id == f"refund:{refund_id}"]
     assert record.severity == "info" and record.owner == "finance" and "£82.32" in record.message

@@ -1,5 +1,9 @@
 """The shipments flow against both sandboxes over real HTTP and a real database (no engine):
-detect → prepare → send, carrier mapping, tracking added later, several parcels, idempotency."""
+detect → prepare → send, carrier mapping, tracking added later, several parcels, idempotency.
+
+With the order feed on, as by default (issue 20): a send reads the feed's mirror and the feed's
+next read confirms it (:func:`run_with_feed`). The tests marked ``OR11_PATH`` are about the flow's
+own OR11 reads (the feed off): the send's batched snapshot, its re-read that confirms at once."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from marketbridge.adapters.db.models.shipments import ShipmentOut
 from marketbridge.bootstrap import build_runtime
 from marketbridge.domain.shipments import ShipmentState
 from marketbridge.services import issues as issue_service
+from marketbridge.services import order_feed
 from marketbridge.services import shipments as shipment_service
 from marketbridge.services.shipments import detect
 from tests.conftest import make_settings
@@ -23,8 +28,10 @@ from tests.integration.shipments_helpers import (
 
 
 @pytest.fixture
-def rt(migrated_db_url, fresh_sandboxes):
-    runtime = build_runtime(make_settings(migrated_db_url, fresh_sandboxes, shipment_unconfirmed_minutes=1))
+def rt(request, migrated_db_url, fresh_sandboxes):
+    overrides = getattr(request, "param", {})
+    runtime = build_runtime(make_settings(migrated_db_url, fresh_sandboxes, shipment_unconfirmed_minutes=1,
+                                          **overrides))
     runtime.extras["boxes"] = fresh_sandboxes
     yield runtime
     runtime.close()
@@ -41,6 +48,27 @@ def run_all(runtime) -> list[dict]:
         decision = shipment_service.prepare(runtime, shipment_id)
         result = shipment_service.send(runtime, shipment_id) if decision.action == "send" else decision
         results.append(result.as_json())  # what the workflow returns
+    return results
+
+
+#: the shipments flow reading OR11 itself (the order feed off): for the tests about that read
+OR11_PATH = pytest.mark.parametrize("rt", [{"order_feed_enabled": False}], indirect=True, ids=["feed-off"])
+
+
+def feed_read(runtime) -> None:
+    """The order feed's read and its dispatch, as its schedule runs them (forced: a test does not
+    wait for the schedule)."""
+    read = order_feed.read(runtime, force=True)
+    assert read.skipped is None and not read.failed, read.as_dict()
+    order_feed.dispatch(runtime)
+
+
+def run_with_feed(runtime) -> list[dict]:
+    """:func:`run_all` as the default install runs it (the order feed on): the feed's read first (a
+    send reads the feed's mirror), and again after the sends (that read confirms them)."""
+    feed_read(runtime)
+    results = run_all(runtime)
+    feed_read(runtime)
     return results
 
 
@@ -62,9 +90,9 @@ def test_shipment_with_known_carrier_ships_the_marketplace_order(rt):
     order = magento_order(rt, mo["order_id"], [(sku, 1)])
     shipment_id = ship(rt, order, tracks=[("DPD123456", "DPD UK", "custom")])
 
-    results = run_all(rt)
+    results = run_with_feed(rt)
 
-    assert results[-1]["state"] == "confirmed"
+    assert results[-1]["state"] == "sent"  # from the mirror; the feed's next read confirmed it (below)
     remote = mirakl_order(url, mo["order_id"])
     assert remote["order_state"] == "SHIPPED"
     assert remote["shipping_tracking"] == "DPD123456"
@@ -73,7 +101,7 @@ def test_shipment_with_known_carrier_ships_the_marketplace_order(rt):
     assert stored.state == "confirmed" and stored.carrier_code == "DPD" and stored.confirmed_at is not None
     assert stored.carrier_match.startswith("label")
     # a second pass sends nothing more
-    assert run_all(rt) == []
+    assert run_with_feed(rt) == []
 
 
 def test_unmapped_carrier_waits_with_an_issue_and_mapping_releases_it(rt):
@@ -83,7 +111,7 @@ def test_unmapped_carrier_waits_with_an_issue_and_mapping_releases_it(rt):
     order = magento_order(rt, mo["order_id"], [(sku, 1)])
     shipment_id = ship(rt, order, tracks=[("SPD-99", "Speedy Couriers Ltd", "custom")])
 
-    run_all(rt)
+    run_with_feed(rt)
     assert row(rt, shipment_id).state == ShipmentState.WAITING_CARRIER
     assert mirakl_order(url, mo["order_id"])["order_state"] == "SHIPPING"
     open_ = active(rt, "carrier_unmapped")
@@ -96,7 +124,7 @@ def test_unmapped_carrier_waits_with_an_issue_and_mapping_releases_it(rt):
                                 title="Speedy Couriers Ltd", actor="test")
     assert added.released_shipments == [shipment_id] and added.mapping.marketplace_code == "YODEL"
     assert active(rt, "carrier_unmapped") == []
-    run_all(rt)
+    run_with_feed(rt)
     remote = mirakl_order(url, mo["order_id"])
     assert remote["order_state"] == "SHIPPED" and remote["shipping_carrier_code"] == "YODEL"
 
@@ -108,18 +136,20 @@ def test_tracking_added_later_is_picked_up(rt):
     order = magento_order(rt, mo["order_id"], [(sku, 1)])
     shipment_id = ship(rt, order)
 
-    run_all(rt)
+    run_with_feed(rt)
     assert row(rt, shipment_id).state == ShipmentState.WAITING_TRACKING
     assert len(active(rt, "shipment_tracking_missing")) == 1
     assert mirakl_order(url, mo["order_id"])["order_state"] == "SHIPPING"
 
     rt.magento.add_track(shipment_id, order.entity_id, "RM000111GB", "Royal Mail", "custom")
-    run_all(rt)
+    run_with_feed(rt)
     remote = mirakl_order(url, mo["order_id"])
     assert remote["order_state"] == "SHIPPED" and remote["shipping_tracking"] == "RM000111GB"
     assert active(rt, "shipment_tracking_missing") == []
 
 
+# OR11_PATH: the send's own OR11 read finds the order shipped (the feed's mirror: tests/unit/test_shipments_feed.py)
+@OR11_PATH
 def test_order_already_shipped_is_recorded_done_not_sent_again(rt):
     url = rt.extras["boxes"].mirakl_url
     sku = simple_skus(1)[0]
@@ -143,6 +173,8 @@ def test_order_already_shipped_is_recorded_done_not_sent_again(rt):
     assert row(rt, shipment_id).state == "confirmed"
 
 
+# OR11_PATH: the re-run's OR11 read finds the order shipped and confirms at once
+@OR11_PATH
 def test_repeat_after_crash_between_or23_and_or24_does_not_double_send(rt):
     url = rt.extras["boxes"].mirakl_url
     sku = simple_skus(1)[0]
@@ -163,9 +195,9 @@ def test_reused_tracking_number_becomes_an_issue(rt):
     first = marketplace_order(url, rt, [(a, 1)])
     second = marketplace_order(url, rt, [(b, 1)])
     ship(rt, magento_order(rt, first["order_id"], [(a, 1)]), tracks=[("SAME1", "DPD", "custom")])
-    run_all(rt)
+    run_with_feed(rt)
     reused = ship(rt, magento_order(rt, second["order_id"], [(b, 1)]), tracks=[("SAME1", "DPD", "custom")])
-    run_all(rt)
+    run_with_feed(rt)
     assert row(rt, reused).state == "error"
     assert [e["object_id"] for e in active(rt, "tracking_number_reused")] == [str(reused)]
     assert mirakl_order(url, second["order_id"])["order_state"] == "SHIPPING"
@@ -177,12 +209,12 @@ def test_lines_unknown_to_the_marketplace_become_an_issue(rt):
     mo = marketplace_order(url, rt, [(a, 1)])
     order = magento_order(rt, mo["order_id"], [(a, 1), (b, 1)])  # Magento has an extra line
     shipment_id = ship(rt, order, tracks=[("DPD777", "DPD", "custom")])
-    run_all(rt)
+    run_with_feed(rt)
     assert row(rt, shipment_id).state == "error"
     problems = active(rt, "shipment_lines_unknown")
     assert len(problems) == 1 and b in problems[0]["message"]
     assert mirakl_order(url, mo["order_id"])["order_state"] == "SHIPPING"
-    assert run_all(rt) == []  # no blind retry
+    assert run_with_feed(rt) == []  # no blind retry
 
 
 def test_several_parcels_single_shipment_mode_ships_when_the_last_parcel_goes(rt):
@@ -191,11 +223,11 @@ def test_several_parcels_single_shipment_mode_ships_when_the_last_parcel_goes(rt
     mo = marketplace_order(url, rt, [(a, 1), (b, 2)])
     order = magento_order(rt, mo["order_id"], [(a, 1), (b, 2)])
     first = ship(rt, order, items={a: 1}, tracks=[("P1", "DPD", "custom")])
-    run_all(rt)
+    run_with_feed(rt)
     assert row(rt, first).state == "partial"
     assert mirakl_order(url, mo["order_id"])["order_state"] == "SHIPPING"
     second = ship(rt, order, items={b: 2}, tracks=[("P2", "DPD", "custom")])
-    run_all(rt)
+    run_with_feed(rt)
     assert mirakl_order(url, mo["order_id"])["order_state"] == "SHIPPED"
     assert row(rt, first).state == "confirmed" and row(rt, second).state == "confirmed"
 
@@ -209,13 +241,13 @@ def test_several_parcels_multi_shipment_mode_uses_st01_per_shipment(migrated_db_
         mo = marketplace_order(url, runtime, [(a, 1), (b, 2)])
         order = magento_order(runtime, mo["order_id"], [(a, 1), (b, 2)])
         first = ship(runtime, order, items={a: 1}, tracks=[("P1", "DPD", "custom")])
-        run_all(runtime)
+        run_with_feed(runtime)
         assert row(runtime, first).state == "confirmed"
         assert row(runtime, first).marketplace_shipment_id
         assert mirakl_order(url, mo["order_id"])["order_state"] == "SHIPPING"
         second = ship(runtime, order, items={b: 1}, tracks=[("P2", "Evri", "custom")])
         third = ship(runtime, order, items={b: 1}, tracks=[("P3", "Royal Mail", "custom")])
-        run_all(runtime)
+        run_with_feed(runtime)
         assert mirakl_order(url, mo["order_id"])["order_state"] == "SHIPPED"
         shipments = list(runtime.mirakl.list_shipments(order_ids=[mo["order_id"]]))
         assert sorted(s.tracking.tracking_number for s in shipments) == ["P1", "P2", "P3"]
@@ -227,6 +259,8 @@ def test_several_parcels_multi_shipment_mode_uses_st01_per_shipment(migrated_db_
         runtime.close()
 
 
+# OR11_PATH: counts the flow's own OR11 calls
+@OR11_PATH
 def test_a_burst_of_shipments_reads_the_marketplace_orders_in_one_or11_call(rt):
     import httpx2
 
@@ -244,6 +278,8 @@ def test_a_burst_of_shipments_reads_the_marketplace_orders_in_one_or11_call(rt):
     assert all(mirakl_order(url, mo["order_id"])["order_state"] == "SHIPPED" for mo in orders)
 
 
+# OR11_PATH: counts the flow's own OR11 calls
+@OR11_PATH
 def test_sends_running_side_by_side_share_one_or11_read(rt):
     """The send queue runs four sends at once, and OR11 makes each caller wait for its turn: a
     send that misses the snapshot while another's read is out waits for that read (which carries
@@ -298,10 +334,10 @@ def test_retry_with_send_anyway_sends_a_reused_tracking_number(rt):
     second = marketplace_order(url, rt, [(b, 1)])
     ship(rt, magento_order(rt, first["order_id"], [(a, 1)]), tracks=[("MULTI1", "DPD", "custom")])
     reused = ship(rt, magento_order(rt, second["order_id"], [(b, 1)]), tracks=[("MULTI1", "DPD", "custom")])
-    run_all(rt)
+    run_with_feed(rt)
     assert row(rt, reused).state == "error"
     shipment_service.retry_shipment(rt, reused, actor="ops1", send_anyway=True)
-    run_all(rt)
+    run_with_feed(rt)
     assert row(rt, reused).state == "confirmed"
     assert mirakl_order(url, second["order_id"])["order_state"] == "SHIPPED"
     assert active(rt, "tracking_number_reused") == []
@@ -313,13 +349,13 @@ def test_a_track_added_after_shipping_corrects_the_marketplace_tracking_via_the_
     mo = marketplace_order(url, rt, [(sku, 1)])
     order = magento_order(rt, mo["order_id"], [(sku, 1)])
     shipment_id = ship(rt, order, tracks=[("WRONG1", "DPD", "custom")])
-    run_all(rt)
+    run_with_feed(rt)
     assert mirakl_order(url, mo["order_id"])["shipping_tracking"] == "WRONG1"
     rt.magento.add_track(shipment_id, order.entity_id, "RIGHT2", "DPD", "custom")
     # a confirmed shipment is not re-read by the poll (cost); the track-save webhook re-reads it
-    assert run_all(rt) == []
+    assert run_with_feed(rt) == []
     assert shipment_service.detect_shipment(rt, shipment_id) == shipment_id
-    run_all(rt)
+    run_with_feed(rt)
     remote = mirakl_order(url, mo["order_id"])
     assert remote["order_state"] == "SHIPPED" and remote["shipping_tracking"] == "RIGHT2"
     assert row(rt, shipment_id).state == "confirmed" and row(rt, shipment_id).tracking_number == "RIGHT2"
@@ -367,4 +403,5 @@ def test_the_poll_survives_a_webhook_storing_the_same_shipment_first(rt, monkeyp
     assert raced == [shipment_id]
     assert row(rt, shipment_id).state == "new"
     monkeypatch.setattr(detect, "record_shipment", real_record)
-    assert run_all(rt)[-1]["state"] == "confirmed"
+    assert run_with_feed(rt)[-1]["state"] == "sent"  # the feed's next read confirms it
+    assert row(rt, shipment_id).state == "confirmed"

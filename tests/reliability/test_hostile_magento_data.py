@@ -176,12 +176,13 @@ def test_orders_and_shipments_survive_orders_without_items_or_address_and_shipme
     from marketbridge.adapters.magento.criteria import SearchCriteria
     from marketbridge.services import orders, shipments
     from tests.integration.shipments_helpers import marketplace_order, simple_skus
+    from tests.integration.test_orders_service import read_orders
 
     runtime, transport = hostile
     sku = simple_skus(1, products=60, seed=7)[0]
     placed = marketplace_order(boxes.mirakl_url, runtime, [(sku, 1)])
     order_id = placed["order_id"]
-    orders.pull(runtime)
+    read_orders(runtime)  # the order feed's read (on by default), then the orders poll
     try:
         orders.create_in_magento(runtime, order_id)
         orders.finish_creation(runtime, order_id)

@@ -13,6 +13,7 @@ import csv
 import io
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx2
@@ -20,6 +21,7 @@ import pytest
 from sqlalchemy import delete, select
 
 from marketbridge.adapters.db.models.core import StreamCursor, User
+from marketbridge.adapters.db.models.order_feed import FeedEventRow, FeedStateRow, MirroredOrder
 from marketbridge.adapters.db.models.orders import MarketplaceOrder
 from marketbridge.adapters.db.people import SqlPeopleRepository
 from marketbridge.adapters.errors import IntegrationError
@@ -86,26 +88,54 @@ class FakeMirakl:
         return httpx2.Response(404, json={"status": 404, "message": "Not found"})
 
 
+def _runtime(db_url: str, **settings: Any) -> Any:
+    return build_runtime(make_settings(db_url, mirakl_base_url="http://mirakl.invalid",
+                                       order_initial_lookback_seconds=10**8, order_poll_overlap_seconds=60, **settings))
+
+
 @pytest.fixture(scope="module")
 def module_runtime(module_db_url: str) -> Iterator[Any]:
-    runtime = build_runtime(make_settings(module_db_url, mirakl_base_url="http://mirakl.invalid",
-                                          order_initial_lookback_seconds=10**8, order_poll_overlap_seconds=60))
+    runtime = _runtime(module_db_url)
     yield runtime
     runtime.close()
 
 
-@pytest.fixture
-def fake(module_runtime: Any) -> Iterator[FakeMirakl]:
+@pytest.fixture(scope="module")
+def poll_runtime(module_db_url: str) -> Iterator[Any]:
+    """The same database with the order feed off: the orders poll reads OR11 itself."""
+    runtime = _runtime(module_db_url, order_feed_enabled=False)
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture(params=["order feed", "orders poll"])
+def orders_runtime(request: pytest.FixtureRequest) -> Any:
+    """The runtime whose OR11 read gets the hostile pages: the order feed's (on by default, issue
+    20), or the orders poll's own (the feed off)."""
+    return request.getfixturevalue("module_runtime" if request.param == "order feed" else "poll_runtime")
+
+
+def _serve(runtime: Any) -> Iterator[FakeMirakl]:
     served = FakeMirakl()
-    client = MiraklClient.from_settings(module_runtime.settings, transport=httpx2.MockTransport(served))
+    client = MiraklClient.from_settings(runtime.settings, transport=httpx2.MockTransport(served))
     client.retry_attempts = 1
-    module_runtime.__dict__["mirakl"] = client
-    with module_runtime.db.session() as session:
-        session.execute(delete(MarketplaceOrder))
-        session.execute(delete(StreamCursor))
+    runtime.__dict__["mirakl"] = client
+    with runtime.db.session() as session:
+        for table in (MarketplaceOrder, StreamCursor, FeedEventRow, MirroredOrder, FeedStateRow):
+            session.execute(delete(table))
     yield served
     client.close()
-    module_runtime.__dict__.pop("mirakl", None)
+    runtime.__dict__.pop("mirakl", None)
+
+
+@pytest.fixture
+def fake(module_runtime: Any) -> Iterator[FakeMirakl]:
+    yield from _serve(module_runtime)
+
+
+@pytest.fixture
+def orders_fake(orders_runtime: Any) -> Iterator[FakeMirakl]:
+    yield from _serve(orders_runtime)
 
 
 def stored_ids(runtime: Any) -> set[str]:
@@ -113,10 +143,26 @@ def stored_ids(runtime: Any) -> set[str]:
         return set(session.scalars(select(MarketplaceOrder.order_id)))
 
 
-def pull(runtime: Any) -> Any:
-    from marketbridge.services import orders
+@dataclass
+class Read:
+    """What one OR11 read stored, whichever read it was."""
 
-    return orders.pull(runtime)
+    stored: int
+    failed: list[str]
+    cursor: str | None
+
+
+def pull(runtime: Any) -> Read:
+    """One OR11 read into the orders flow: the order feed's (forced: a test does not wait for its
+    schedule; the poll then reads nothing), or with the feed off the orders poll's own."""
+    from marketbridge.services import order_feed, orders
+
+    if runtime.settings.order_feed_enabled:
+        read = order_feed.read(runtime, force=True)
+        assert orders.pull(runtime).source == "order feed"
+        return Read(stored=read.orders_new + read.orders_updated, failed=read.failed, cursor=read.cursor)
+    pulled = orders.pull(runtime)
+    return Read(stored=pulled.stored, failed=pulled.failed, cursor=pulled.cursor)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -154,10 +200,11 @@ def test_missing_essentials_are_a_validation_error_not_a_crash_elsewhere(changes
 
 
 # ----------------------------------------------------------------------------------------------------
-# OR11 payloads through the order pull
+# OR11 payloads through the order feed's read and the orders poll's own
 
 
-def test_hostile_orders_do_not_stop_the_pull_and_stored_orders_stay(module_runtime, fake):
+def test_hostile_orders_do_not_stop_the_pull_and_stored_orders_stay(orders_runtime, orders_fake):
+    module_runtime, fake = orders_runtime, orders_fake
     fake.orders = [order("JL-GOOD-1", 1)]
     assert pull(module_runtime).stored == 1
     long_sku = "Ünïcødé-" + "L" * 292
@@ -196,7 +243,8 @@ def test_hostile_orders_do_not_stop_the_pull_and_stored_orders_stay(module_runti
     b'{"orders": [{"order_id": "JL-ONLY"}], "total_count": null}', b"null",
     b"[" * 5000 + b"]" * 5000,
 ])
-def test_garbage_or11_pages_are_a_clear_error_and_lose_nothing(module_runtime, fake, body):
+def test_garbage_or11_pages_are_a_clear_error_and_lose_nothing(orders_runtime, orders_fake, body):
+    module_runtime, fake = orders_runtime, orders_fake
     fake.orders = [order("JL-KEEP", 1)]
     assert pull(module_runtime).stored == 1
     fake.or11_body = body

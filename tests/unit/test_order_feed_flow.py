@@ -312,9 +312,10 @@ def test_an_interval_faster_than_or11_allows_is_refused() -> None:
 def test_the_schedule_exists_only_when_the_feed_is_enabled() -> None:
     from marketbridge.workflows import order_feed as feed_workflows
 
-    off = load_settings(database_url="sqlite://", session_secret="x" * 48)
-    assert off.order_feed_enabled is False and feed_workflows.schedules(off) == []
-    on = load_settings(database_url="sqlite://", session_secret="x" * 48, order_feed_enabled=True)
+    off = load_settings(database_url="sqlite://", session_secret="x" * 48, order_feed_enabled=False)
+    assert feed_workflows.schedules(off) == []
+    on = load_settings(database_url="sqlite://", session_secret="x" * 48)  # on by default
+    assert on.order_feed_enabled is True
     (entry,) = feed_workflows.schedules(on)
     assert entry["schedule_name"] == "orders.feed" and entry["schedule"] == "0 * * * * *"
     assert entry["workflow_fn"] is feed_workflows.feed_workflow

@@ -30,7 +30,9 @@ from marketbridge.settings import load_settings
 from tests.fakes import NoDatabase
 from tests.fakes_orders import NOW, FakeOrdersStore
 
-SETTINGS = load_settings(database_url="sqlite://", session_secret="x" * 48)
+# the poll reading OR11 itself (the feed off): what these pull tests are about; the feed's side is
+# test_with_the_order_feed_on_the_poll_reads_no_or11
+SETTINGS = load_settings(database_url="sqlite://", session_secret="x" * 48, order_feed_enabled=False)
 CURSOR = pulling.cursor_name(SETTINGS)
 
 

@@ -43,8 +43,8 @@ def feed_reads(flow: Flow, feed: FakeFeedStore, order_id: str, *, at: dt.datetim
 
 
 def test_bootstrap_picks_the_mirror_only_when_the_feed_is_on() -> None:
-    off = load_settings(database_url="sqlite://", session_secret="x" * 48)
-    on = load_settings(database_url="sqlite://", session_secret="x" * 48, order_feed_enabled=True)
+    off = load_settings(database_url="sqlite://", session_secret="x" * 48, order_feed_enabled=False)
+    on = load_settings(database_url="sqlite://", session_secret="x" * 48)  # on by default
     store = FakeFeedStore()
     assert refund_orders(off, store) is None  # type: ignore[arg-type]
     assert isinstance(refund_orders(on, store), MirrorOrders)  # type: ignore[arg-type]

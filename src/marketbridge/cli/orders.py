@@ -70,7 +70,8 @@ def show_order(order_id: str, as_json: Annotated[bool, typer.Option("--json")] =
 
 @orders_app.command("pull")
 def pull(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Poll the marketplace now and start the work each order needs (as the schedule does)."""
+    """Run the orders poll now and start the work each order needs (as the schedule does). With
+    the order feed on (the default) the poll reads no OR11: the feed does (``orders feed``)."""
     from marketbridge.workflows import orders as order_workflows
 
     with runtime_for_command(engine=True):
@@ -82,6 +83,10 @@ def pull(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
                 raise typer.Exit(1) from None
     if as_json:
         print_json(result)
+        return
+    if result.get("source") == "order feed":  # the default (issue 20): the poll itself reads no OR11
+        console.print("The order feed reads the marketplace's orders (`marketbridge orders feed --once` reads "
+                      f"now); this poll read none. {result['enqueued']} queued for work.")
         return
     console.print(f"Read {result['fetched']} orders: {result['stored']} new or changed, {result['duplicates']} "
                   f"already known, {len(result['failed'])} failed. {result['enqueued']} queued for work.")

@@ -8,10 +8,10 @@ pure, in :mod:`marketbridge.domain.order_feed`; storage is the port
 :class:`marketbridge.ports.order_feed.OrderFeedStore` (``runtime.order_feed_store``), whose
 :meth:`~marketbridge.ports.order_feed.OrderFeedStore.mirror` is the read port other flows use.
 
-Off by default (``order_feed_enabled``). When on, the orders flow stores what the feed reads
-(``bus.StoreMarketplaceOrders``) and reads no OR11 of its own; shipments, refunds and finance move
-onto the mirror one by one. The CLI's ``marketbridge orders feed --once`` runs one
-read and dispatch by hand.
+On by default (``order_feed_enabled``): the orders flow stores what the feed reads
+(``bus.StoreMarketplaceOrders``) and reads no OR11 of its own, and shipments, refunds and finance
+read the mirror. Off, each of those flows reads OR11 itself, as before issue 20. The CLI's
+``marketbridge orders feed --once`` runs one read and dispatch by hand.
 """
 
 from marketbridge.services.order_feed.dispatching import dispatch
