@@ -637,6 +637,27 @@ def test_a_record_left_behind_catches_up_on_the_next_duplicate_poll(rt, fresh_sa
     assert state_of(runtime, order_id) == "awaiting_payment"
 
 
+def test_with_the_feed_on_the_poll_catches_a_record_left_behind_up_without_reading(rt, fresh_sandboxes):
+    """The feed hands an order only when its mirror lacks that version, so the duplicate that
+    caught a record up on the OR11 path (above) never comes: the poll does it from what is stored."""
+    runtime = rt()
+    assert runtime.settings.order_feed_enabled
+    (sku,) = in_stock_skus(runtime, 1)
+    order_id = place(fresh_sandboxes, [(sku, 1)])
+    read_orders(runtime)
+    runtime.mirakl.accept_order(order_id, {f"{order_id}-1": True})
+    debit(fresh_sandboxes, order_id)
+    read_orders(runtime)  # stores SHIPPING; our record follows to awaiting_payment
+    assert state_of(runtime, order_id) == "awaiting_payment"
+    with runtime.db.session() as s:  # as after the lost update the benchmark found: state behind the payload
+        record = order_service.get_order_record(SqlOrdersRepository(s), order_id)
+        record.state = "accepted"
+    polled = order_service.pull(runtime)
+    assert (polled.source, polled.fetched, polled.caught_up) == ("order feed", 0, 1)
+    assert state_of(runtime, order_id) == "awaiting_payment"
+    assert order_service.pull(runtime).caught_up == 0  # nothing left behind: nothing touched
+
+
 def test_an_order_cancelled_while_it_was_being_created_is_cancelled_in_magento(rt, fresh_sandboxes, monkeypatch):
     """Two workers: one places the Magento order while the other records the marketplace's
     cancellation (found by the scale-out soak). The Magento order must not stay live."""

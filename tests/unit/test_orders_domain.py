@@ -191,3 +191,17 @@ def test_the_marketplace_line_state_says_whether_a_line_was_accepted():
     assert orders_domain.accepted_on_marketplace("REFUSED") is False
     assert orders_domain.accepted_on_marketplace("WAITING_ACCEPTANCE") is None
     assert orders_domain.accepted_on_marketplace("CANCELED") is None  # may have been accepted before it was cancelled
+
+
+@pytest.mark.parametrize(("state", "marketplace_state", "behind"), [
+    ("held", "SHIPPING", True), ("held", "WAITING_ACCEPTANCE", False),
+    ("received", "REFUSED", True), ("accepted", "REFUSED", False),
+    ("awaiting_payment", "CANCELED", True), ("created", "CANCELED", False),
+    ("accepted", "SHIPPING", True), ("received", "WAITING_DEBIT_PAYMENT", True),
+    ("awaiting_payment", "SHIPPING", False),  # the next step is ours: creating it in Adobe Commerce
+    ("created", "SHIPPED", True), ("created", "CLOSED", True), ("created", "SHIPPING", False),
+    ("received", None, False),
+])
+def test_a_record_is_behind_the_marketplace_state_it_stores_only_where_a_follow_moves_it(
+        state, marketplace_state, behind) -> None:
+    assert orders_domain.behind_marketplace(orders_domain.OrderState(state), marketplace_state) is behind

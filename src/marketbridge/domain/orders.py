@@ -80,6 +80,24 @@ class TransitionNotAllowed(ValueError):
     pass
 
 
+#: Mirakl order states that say the order was accepted and waits for (or got) the customer's payment.
+_ACCEPTED_ORDER_STATES = frozenset({"WAITING_DEBIT", "WAITING_DEBIT_PAYMENT", "SHIPPING"})
+_SHIPPED_ORDER_STATES = frozenset({"SHIPPED", "TO_COLLECT", "RECEIVED"})
+
+
+def behind_marketplace(state: OrderState, marketplace_state: str | None) -> bool:
+    """Whether a record in ``state`` has a transition to make for the marketplace state it stores:
+    the same cases as the orders flow's follow of the marketplace (``services.orders.pulling``), so
+    a record left behind by a refused concurrent write can be found without touching the others."""
+    mp = marketplace_state or ""
+    return ((state == S.HELD and mp in _ACCEPTED_ORDER_STATES)
+            or (mp == "REFUSED" and state in (S.RECEIVED, S.HELD))
+            or (mp == "CANCELED" and state in PRE_CREATION_STATES)
+            or (mp in _ACCEPTED_ORDER_STATES and state in (S.RECEIVED, S.ACCEPTED))
+            or (mp in _SHIPPED_ORDER_STATES and state == S.CREATED)
+            or (mp == "CLOSED" and state == S.CREATED))
+
+
 def check_transition(current: OrderState | str, new: OrderState | str) -> bool:
     """True if ``current → new`` is allowed; False for a no-op (same state); raises otherwise."""
     current, new = OrderState(current), OrderState(new)
