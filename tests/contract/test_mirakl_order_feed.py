@@ -46,24 +46,31 @@ def spec() -> dict[str, Any]:
     return json.loads(SPEC_PATH.read_text())
 
 
+def _feed_on_simulator(database_url: str, *, orders: int, **settings: Any) -> tuple[Any, Any, RecordingTransport, Any]:
+    """A Mirakl simulator with ``orders`` one-line orders placed, and a runtime whose client
+    records every exchange with it (pages of 2)."""
+    from marketbridge.adapters.mirakl import MiraklClient
+
+    app = create_app(products=40, rate_scale=0.00001)
+    server = serve_in_thread(app)
+    transport = RecordingTransport()
+    runtime = build_runtime(make_settings(database_url, mirakl_base_url=server.url, order_poll_page_size=2,
+                                          mirakl_rate_limit_scale=0.00001, mirakl_shop_id=2001, **settings))
+    runtime.mirakl = MiraklClient.from_settings(runtime.settings, transport=transport)  # type: ignore[assignment]
+    skus = [o.shop_sku for o in app.state.sandbox.live_offers() if o.active and o.quantity >= 2][:orders]
+    for sku in skus:
+        httpx2.post(server.url + "/_sandbox/orders", json={"lines": [{"offer_sku": sku, "quantity": 1}]})
+    return app, server, transport, runtime
+
+
 def test_the_feed_asks_or11_only_what_the_spec_documents(spec: dict[str, Any], migrated_db_url: str) -> None:
     operation = _operation(spec, "OR11")
     declared = {p["name"] for p in operation["parameters"]}
     sorts = re.findall(r"<b>(\w+)</b>", operation["description"].split("Sort fields", 1)[1])
     assert sorts == ["dateCreated"]
-    app = create_app(products=40, rate_scale=0.00001)
-    server = serve_in_thread(app)
-    transport = RecordingTransport()
-    runtime = build_runtime(make_settings(migrated_db_url, mirakl_base_url=server.url, order_poll_page_size=2,
-                                          mirakl_rate_limit_scale=0.00001, mirakl_shop_id=2001,
-                                          order_feed_export_after_seconds=0))  # OR11 even on the first read
+    app, server, transport, runtime = _feed_on_simulator(migrated_db_url, orders=5,
+                                                         order_feed_export_after_seconds=0)  # OR11 on the first read
     try:
-        from marketbridge.adapters.mirakl import MiraklClient
-
-        runtime.mirakl = MiraklClient.from_settings(runtime.settings, transport=transport)  # type: ignore[assignment]
-        skus = [o.shop_sku for o in app.state.sandbox.live_offers() if o.active and o.quantity >= 2][:5]
-        for sku in skus:
-            httpx2.post(server.url + "/_sandbox/orders", json={"lines": [{"offer_sku": sku, "quantity": 1}]})
         result = order_feed.read(runtime, force=True)
         assert result.orders == 5 and result.pages == 3
         queries = [request.url.params for code, request, _ in transport.exchanges if code == "OR11"]
@@ -103,18 +110,8 @@ def test_the_simulator_keeps_creation_order_across_pages_when_orders_are_updated
 
 
 def test_a_long_windows_export_asks_a_differential_or13_the_spec_accepts(spec: dict[str, Any], migrated_db_url: str) -> None:
-    app = create_app(products=40, rate_scale=0.00001)
-    server = serve_in_thread(app)
-    transport = RecordingTransport()
-    runtime = build_runtime(make_settings(migrated_db_url, mirakl_base_url=server.url, order_poll_page_size=2,
-                                          mirakl_rate_limit_scale=0.00001, mirakl_shop_id=2001))
+    app, server, transport, runtime = _feed_on_simulator(migrated_db_url, orders=3)
     try:
-        from marketbridge.adapters.mirakl import MiraklClient
-
-        runtime.mirakl = MiraklClient.from_settings(runtime.settings, transport=transport)  # type: ignore[assignment]
-        skus = [o.shop_sku for o in app.state.sandbox.live_offers() if o.active and o.quantity >= 2][:3]
-        for sku in skus:
-            httpx2.post(server.url + "/_sandbox/orders", json={"lines": [{"offer_sku": sku, "quantity": 1}]})
         result = order_feed.read(runtime, force=True)
         assert result.source == "OR13 export" and result.orders == 3
         codes = [code for code, _request, _response in transport.exchanges]

@@ -263,7 +263,7 @@ ON_STORAGE_PORT = {*(f"services/shipments/{name}.py" for name in (
                        "results", "skus", "todo", "upkeep", "views")),
                    # The order feed (issue 20), on ``OrderFeedStore`` from its first line.
                    *(f"services/order_feed/{name}.py" for name in (
-                       "__init__", "dispatching", "exporting", "pace", "reading", "results", "wire")),
+                       "__init__", "dispatching", "exporting", "pace", "paging", "reading", "results", "wire")),
                    # The people side (users, tokens, the log-in throttle), on ``PeopleStore``.
                    "services/auth.py", "services/login_throttle.py",
                    # The team alerts, on ``AlertsStore``.

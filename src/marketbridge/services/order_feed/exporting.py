@@ -37,10 +37,10 @@ It never falls back to paging the whole window through OR11.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from typing import TYPE_CHECKING, Any
 
 from marketbridge.adapters.mirakl import models as mirakl_models
+from marketbridge.services.order_feed.paging import in_pages
 
 if TYPE_CHECKING:
     from marketbridge.runtime import Runtime
@@ -53,7 +53,6 @@ EXPORT_SOURCE = "OR13 export"
 #: Bound on each export file: a file is held in memory while its orders are read, and Mirakl's
 #: default (512 MB) is far more than a page-by-page reader needs. Mirakl's minimum is 10.
 MEGABYTES_PER_CHUNK = 50
-_END = object()
 
 
 def uses_export(settings: Settings, since: dt.datetime, now: dt.datetime) -> bool:
@@ -91,21 +90,12 @@ def read_export(runtime: Runtime, since: dt.datetime, until: dt.datetime, reader
         reader.result.pages += 1
         reader.page(raws)
 
-    entries = iter(runtime.mirakl.export_order_entries(
-        request, timeout=settings.order_feed_export_timeout_seconds, on_complete=completed))
-    batch: list[Any] = []
-    while True:
-        clock = time.monotonic()
-        raw = next(entries, _END)
-        reader.result.export_seconds += time.monotonic() - clock
-        if raw is _END:
-            break
-        batch.append(raw)
-        if len(batch) >= size:
-            page(batch)
-            batch = []
-    if batch:
-        page(batch)
+    def waited(seconds: float) -> None:
+        reader.result.export_seconds += seconds
+
+    entries = runtime.mirakl.export_order_entries(request, timeout=settings.order_feed_export_timeout_seconds,
+                                                  on_complete=completed)
+    in_pages(entries, size, page, waited)
 
 
 __all__ = ["EXPORT_SOURCE", "MEGABYTES_PER_CHUNK", "OR11_SOURCE", "lease_seconds", "read_export", "uses_export"]

@@ -49,12 +49,12 @@ from marketbridge.ports.order_feed import OrderFeedRepository, ReadFigures
 from marketbridge.ports.orders import StorageBusy, StoredOrders
 from marketbridge.runtime import Runtime
 from marketbridge.services.order_feed import exporting, pace
+from marketbridge.services.order_feed.paging import in_pages
 from marketbridge.services.order_feed.results import ReadResult, RefreshResult
 from marketbridge.services.order_feed.wire import mirror_of
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
-_END = object()
 
 
 class LeaseLost(RuntimeError):
@@ -282,20 +282,10 @@ def _page_through(runtime: Runtime, since: dt.datetime, reader: _Reader) -> None
     def page_read(_total: int) -> None:
         reader.result.pages += 1
 
-    page: list[Any] = []
-    entries = iter(runtime.mirakl.iter_offset("OR11", params, page_size=size, on_total=page_read))
-    while True:
-        clock = time.monotonic()  # the time spent asking for the next entry is OR11's
-        raw = next(entries, _END)
-        reader.result.or11_seconds += time.monotonic() - clock
-        if raw is _END:
-            break
-        page.append(raw)
-        if len(page) >= size:
-            reader.page(page)
-            page = []
-    if page:
-        reader.page(page)
+    def waited(seconds: float) -> None:
+        reader.result.or11_seconds += seconds
+
+    in_pages(runtime.mirakl.iter_offset("OR11", params, page_size=size, on_total=page_read), size, reader.page, waited)
 
 
 def _end(runtime: Runtime, owner: str, reader: _Reader, result: ReadResult, started: dt.datetime,
