@@ -162,8 +162,12 @@ def fresh_sandboxes() -> Iterator[Sandboxes]:
 def make_settings(db_url: str, boxes: Sandboxes | None = None, **overrides: Any) -> Any:
     from marketbridge.settings import load_settings
 
+    # The order feed's first read looks back 7 days, which the service reads through the order
+    # export (issue 20); an export leaves out an order updated after it began (the next read has
+    # it), and tests act and read within milliseconds. So tests read OR11 unless they set the
+    # threshold (tests/integration/test_order_feed_export.py does: the production default).
     values: dict[str, Any] = {"database_url": db_url, "mirakl_rate_limit_scale": 0.01,
-                              "session_secret": TEST_SESSION_SECRET}
+                              "session_secret": TEST_SESSION_SECRET, "order_feed_export_after_seconds": 0}
     if boxes is not None:
         values["magento_base_url"] = boxes.magento_url
         values["mirakl_base_url"] = boxes.mirakl_url

@@ -69,7 +69,7 @@ def test_the_feed_asks_or11_only_what_the_spec_documents(spec: dict[str, Any], m
     sorts = re.findall(r"<b>(\w+)</b>", operation["description"].split("Sort fields", 1)[1])
     assert sorts == ["dateCreated"]
     app, server, transport, runtime = _feed_on_simulator(migrated_db_url, orders=5,
-                                                         order_feed_export_after_seconds=0)  # OR11 on the first read
+                                                         order_feed_export_after_seconds=0)  # as tests/conftest.py
     try:
         result = order_feed.read(runtime, force=True)
         assert result.orders == 5 and result.pages == 3
@@ -110,7 +110,8 @@ def test_the_simulator_keeps_creation_order_across_pages_when_orders_are_updated
 
 
 def test_a_long_windows_export_asks_a_differential_or13_the_spec_accepts(spec: dict[str, Any], migrated_db_url: str) -> None:
-    app, server, transport, runtime = _feed_on_simulator(migrated_db_url, orders=3)
+    app, server, transport, runtime = _feed_on_simulator(migrated_db_url, orders=3,
+                                                         order_feed_export_after_seconds=6 * 3600)  # the default
     try:
         result = order_feed.read(runtime, force=True)
         assert result.source == "OR13 export" and result.orders == 3

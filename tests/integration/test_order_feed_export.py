@@ -15,13 +15,17 @@ import pytest
 
 from marketbridge.services import order_feed
 from marketbridge.services.order_feed.reading import wire_time
+from marketbridge.settings import Settings
 from tests.conftest import runtime_builder
 from tests.integration.test_order_feed import accept, events, place
+
+EXPORT_AFTER = 6 * 3600  # the production default (tests/conftest.py sets 0 for every other test)
 
 
 @pytest.fixture
 def rt(migrated_db_url, fresh_sandboxes):
-    yield from runtime_builder(migrated_db_url, fresh_sandboxes, order_feed_enabled=True, order_poll_page_size=2)
+    yield from runtime_builder(migrated_db_url, fresh_sandboxes, order_feed_enabled=True, order_poll_page_size=2,
+                               order_feed_export_after_seconds=EXPORT_AFTER)
 
 
 def calls(boxes) -> list[dict[str, Any]]:
@@ -40,6 +44,7 @@ def feed_cursor(runtime) -> dt.datetime | None:
 def test_a_first_read_goes_through_the_export_and_the_next_through_or11(rt, fresh_sandboxes):
     runtime = rt()
     assert runtime.settings.order_feed_export_after_seconds == 6 * 3600  # the default; the first read looks back 7 days
+    assert Settings.model_fields["order_feed_export_after_seconds"].default == EXPORT_AFTER
     ids = place(fresh_sandboxes, 3)
     forget_calls(fresh_sandboxes)
     first = order_feed.read(runtime, force=True)

@@ -275,7 +275,7 @@ def test_the_creditmemo_webhook_stores_the_memo_for_the_workflow(rt, sandboxes):
 def test_two_workers_sending_the_same_memo_create_one_refund(rt, sandboxes):
     sc = shipped_order(rt.mirakl, rt.magento, sandboxes.mirakl_url, [("MB-000006", 1)], shipping=0)
     memo_id = credit_memo(rt.magento, sc, {"MB-000006": 1})
-    assert refund_service.prepare(rt, memo_id).status == "planned"
+    assert refund_service.prepare(rt, memo_id, live=True).status == "planned"  # planned now, not after the feed
     # a slow OR28 keeps the first worker's call in flight while the second one looks
     httpx2.post(f"{sandboxes.mirakl_url}/_sandbox/faults",
                 json={"rules": [{"endpoint": "OR28", "latency_ms": 700}]}).raise_for_status()
@@ -310,7 +310,7 @@ def test_a_crash_during_the_send_resumes_without_doubling(rt, sandboxes, call_to
 
     sc = shipped_order(rt.mirakl, rt.magento, sandboxes.mirakl_url, [("MB-000015", 1)], shipping=0)
     memo_id = credit_memo(rt.magento, sc, {"MB-000015": 1})
-    assert refund_service.prepare(rt, memo_id).status == "planned"
+    assert refund_service.prepare(rt, memo_id, live=True).status == "planned"  # planned now, not after the feed
     with rt.db.session() as s:
         r = s.scalar(select(RefundOut).where(RefundOut.creditmemo_id == memo_id))
         planned = [PlannedLine.from_json(line) for line in r.lines]
@@ -328,7 +328,7 @@ def test_a_crash_during_the_send_resumes_without_doubling(rt, sandboxes, call_to
 def test_a_send_still_in_flight_is_not_raced(rt, sandboxes):
     sc = shipped_order(rt.mirakl, rt.magento, sandboxes.mirakl_url, [("MB-000015", 1)], shipping=0)
     memo_id = credit_memo(rt.magento, sc, {"MB-000015": 1})
-    refund_service.prepare(rt, memo_id)
+    refund_service.prepare(rt, memo_id, live=True)
     with rt.db.session() as s:
         r = s.scalar(select(RefundOut).where(RefundOut.creditmemo_id == memo_id))
         r.status, r.attempts, r.in_flight, r.send_started_at = "sending", 1, True, utcnow()

@@ -129,14 +129,15 @@ class FeedOrders:
 
     reads_live = False
 
-    def __init__(self, last_read: dt.datetime | None) -> None:
+    def __init__(self, last_read: dt.datetime | None, next_read_in: float | None = 42.0) -> None:
         self.last_read = last_read
+        self.next_read = next_read_in
 
     def read_since(self, moment: dt.datetime) -> bool:
         return self.last_read is not None and self.last_read >= moment
 
-    def next_read_in(self, now: dt.datetime) -> float:
-        return 42.0
+    def next_read_in(self, now: dt.datetime) -> float | None:
+        return self.next_read
 
     def by_ids(self, order_ids: object) -> list[object]:
         return []
@@ -148,10 +149,10 @@ class FeedOrders:
 MEMO_MADE = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC)  # FakeRefundsMagento's memos' created_at
 
 
-def feed_flow(last_read: dt.datetime | None) -> tuple[Flow, list[str]]:
+def feed_flow(last_read: dt.datetime | None, next_read_in: float | None = 42.0) -> tuple[Flow, list[str]]:
     """A flow with the order feed on, and the list of orders it read live (OR11 by id)."""
     flow = Flow(order_feed_enabled=True)
-    flow.runtime.refund_orders = FeedOrders(last_read)  # type: ignore[assignment]
+    flow.runtime.refund_orders = FeedOrders(last_read, next_read_in)  # type: ignore[assignment]
     live: list[str] = []
     read = flow.mirakl.get_order
 
@@ -208,6 +209,14 @@ def test_a_hold_the_stored_copy_would_make_is_decided_on_a_live_read() -> None:
     flow.store.orders.payloads["JL-2003-A"] = flow.mirakl.orders["JL-2003-A"].model_dump(mode="json")
     assert refunds.prepare(flow.runtime, 7).status == refunds.HELD
     assert live == ["JL-2003-A"]
+
+
+def test_a_memo_is_not_held_waiting_for_a_feed_that_is_not_reading() -> None:
+    """The feed's schedule is off or stuck (no read is coming): plan on a live read at once."""
+    flow, live = feed_flow(None, next_read_in=None)
+    flow.memo(5)
+    assert refunds.prepare(flow.runtime, 5).status == refunds.PLANNED
+    assert live == [ORDER]
 
 
 def test_a_person_processing_a_memo_plans_it_live_and_never_waits_for_the_feed() -> None:

@@ -117,3 +117,24 @@ def test_the_mirror_source_returns_every_changed_row_past_its_first_page(rows: i
         feed_reads(flow, feed, f"JL-{n}-A", at=start)
     orders, cursor = MirrorOrders(feed).updated_since(start - dt.timedelta(seconds=1), start)
     assert len(orders) == rows and cursor == start
+
+
+def test_the_mirror_says_how_long_until_the_feeds_next_read_or_that_none_is_coming() -> None:
+    """A credit memo waits for the feed's next read (``services.refunds.prepare``) only when one is
+    coming: never read, or overdue by more than ``FEED_STALLED_AFTER`` with nobody reading, says
+    None (plan on a live read)."""
+    from marketbridge.services.refunds.orders import FEED_READ_SLACK, FEED_STALLED_AFTER
+
+    store = FakeFeedStore()
+    source = MirrorOrders(store)
+    now = utcnow()
+    assert source.next_read_in(now) is None  # the feed never read
+    store.data.state["next_read_due"] = now + dt.timedelta(seconds=40)
+    assert source.next_read_in(now) == pytest.approx(40 + FEED_READ_SLACK)
+    store.data.state["next_read_due"] = now - dt.timedelta(seconds=FEED_STALLED_AFTER - 1)
+    assert source.next_read_in(now) == FEED_READ_SLACK  # a little late: the tick is about to read
+    store.data.state["next_read_due"] = now - dt.timedelta(seconds=FEED_STALLED_AFTER + 1)
+    assert source.next_read_in(now) is None  # long overdue, nobody reading: stopped or stuck
+    with store.unit_of_work() as feed:  # a read waiting for OR11's slot holds the lease
+        assert feed.take_lease("worker-1", now, now + dt.timedelta(seconds=180))
+    assert source.next_read_in(now) == FEED_READ_SLACK

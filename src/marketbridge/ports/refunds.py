@@ -138,8 +138,10 @@ class FollowedOrders(Protocol):
         always for OR11; for the mirror, the feed's last read started after it and ended well."""
         ...
 
-    def next_read_in(self, now: datetime) -> float:
-        """Seconds until the source's next read is due (0.0 for OR11, which reads on every call)."""
+    def next_read_in(self, now: datetime) -> float | None:
+        """Seconds until the source's next read is due (0.0 for OR11, which reads on every call);
+        None when nothing says a read is coming (the feed never read, or is overdue with no reader:
+        stopped or stalled), so waiting for it would be waiting for nothing."""
         ...
 
     def updated_since(self, since: datetime, now: datetime) -> tuple[list[MirrorOrder], datetime | None]:

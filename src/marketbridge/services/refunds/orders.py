@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 OR11_IDS = 100
 #: Seconds added to the feed's next due read when waiting for it (a read takes a few seconds).
 FEED_READ_SLACK = 5.0
+#: A feed this many seconds past its due read, with no reader, is taken for stopped or stalled.
+FEED_STALLED_AFTER = 30.0
 #: The mirror's first page of changed orders; a pass that fills it asks again for four times more.
 MIRROR_PAGE = 500
 
@@ -76,12 +78,19 @@ class MirrorOrders:
         return (started is not None and finished is not None and started >= moment and finished >= started
                 and status.last_read_pages > 0 and not status.last_error)
 
-    def next_read_in(self, now: dt.datetime) -> float:
-        """Until the feed's next read is due, plus a read's usual length; a feed overdue (a read
-        running, or none scheduled) gets a short wait, never zero, so a caller does not spin."""
+    def next_read_in(self, now: dt.datetime) -> float | None:
+        """Until the feed's next read is due, plus a read's usual length; a read running now gets
+        that slack alone. None when the feed never read, or is more than ``FEED_STALLED_AFTER``
+        overdue with nobody reading: its schedule is off or stuck (a read waiting for OR11's slot
+        holds the lease, so it is not taken for stalled)."""
         with self.store.mirror() as mirror:
-            due = mirror.status(now).next_read_due
-        wait = (due - now).total_seconds() if due is not None else 0.0
+            status = mirror.status(now)
+        due = status.next_read_due
+        if due is None:
+            return None
+        wait = (due - now).total_seconds()
+        if wait < -FEED_STALLED_AFTER and status.reader is None:
+            return None
         return max(wait, 0.0) + FEED_READ_SLACK
 
     def by_ids(self, order_ids: Sequence[str]) -> list[MirrorOrder]:
@@ -102,4 +111,4 @@ class MirrorOrders:
                 limit *= 4
 
 
-__all__ = ["FEED_READ_SLACK", "MIRROR_PAGE", "MirrorOrders", "Or11Orders"]
+__all__ = ["FEED_READ_SLACK", "FEED_STALLED_AFTER", "MIRROR_PAGE", "MirrorOrders", "Or11Orders"]

@@ -146,7 +146,8 @@ def _order_to_plan_on(runtime: Runtime, order_id: str, memo: refunds_domain.Cred
     see a hold the marketplace confirms. A refund Mirakl made between the feed's read and now is
     not in the copy; Mirakl's own cap refuses an OR28 that would exceed a line, which holds the
     memo for a person (never pays twice). The re-check after an OR28 whose answer was lost reads
-    OR11 too (``send``): it must see our own refund."""
+    OR11 too (``send``): it must see our own refund. A feed that never read, or is overdue with
+    nobody reading (its schedule off or stuck), is not waited for: the memo is planned live."""
     source = followed_orders(runtime)
     if live or source.reads_live:
         return _read_order(runtime, order_id), None
@@ -154,7 +155,10 @@ def _order_to_plan_on(runtime: Runtime, order_id: str, memo: refunds_domain.Cred
     if created is None:  # nothing to compare the feed's read with: the stricter way
         return _read_order(runtime, order_id), None
     if not source.read_since(created + FEED_CLOCK_MARGIN):
-        return None, round(source.next_read_in(utcnow()), 1)
+        wait = source.next_read_in(utcnow())
+        if wait is None:  # no read is coming (the feed's schedule is off or stuck): plan on a live read
+            return _read_order(runtime, order_id), None
+        return None, round(wait, 1)
     stored = _stored_order(runtime, order_id)
     if stored is not None:
         with runtime.refunds_store.unit_of_work() as repo:
