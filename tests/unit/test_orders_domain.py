@@ -205,3 +205,13 @@ def test_the_marketplace_line_state_says_whether_a_line_was_accepted():
 def test_a_record_is_behind_the_marketplace_state_it_stores_only_where_a_follow_moves_it(
         state, marketplace_state, behind) -> None:
     assert orders_domain.behind_marketplace(orders_domain.OrderState(state), marketplace_state) is behind
+
+
+def test_the_pairs_a_store_selects_are_exactly_the_records_behind_the_marketplace() -> None:
+    pairs = set(orders_domain.behind_marketplace_pairs())
+    assert ("accepted", "SHIPPING") in pairs and ("created", "SHIPPED") in pairs and ("held", "REFUSED") in pairs
+    assert ("awaiting_payment", "SHIPPING") not in pairs and ("created", "SHIPPING") not in pairs
+    for state in orders_domain.OrderState:
+        for mp in ("WAITING_ACCEPTANCE", "WAITING_DEBIT", "WAITING_DEBIT_PAYMENT", "SHIPPING", "SHIPPED", "TO_COLLECT",
+                   "RECEIVED", "CLOSED", "REFUSED", "CANCELED", "STAGING", "INCIDENT_OPEN"):
+            assert ((state.value, mp) in pairs) is orders_domain.behind_marketplace(state, mp), (state, mp)

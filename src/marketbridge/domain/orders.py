@@ -98,6 +98,17 @@ def behind_marketplace(state: OrderState, marketplace_state: str | None) -> bool
             or (mp == "CLOSED" and state == S.CREATED))
 
 
+#: Every marketplace state :func:`behind_marketplace` acts on.
+_FOLLOWED_MARKETPLACE_STATES = _ACCEPTED_ORDER_STATES | _SHIPPED_ORDER_STATES | {"REFUSED", "CANCELED", "CLOSED"}
+
+
+def behind_marketplace_pairs() -> tuple[tuple[str, str], ...]:
+    """Every (record state, marketplace state) :func:`behind_marketplace` says is behind: what a
+    store can select on its two columns, without loading each record's payload."""
+    return tuple((state.value, mp) for state in OrderState for mp in sorted(_FOLLOWED_MARKETPLACE_STATES)
+                 if behind_marketplace(state, mp))
+
+
 def check_transition(current: OrderState | str, new: OrderState | str) -> bool:
     """True if ``current → new`` is allowed; False for a no-op (same state); raises otherwise."""
     current, new = OrderState(current), OrderState(new)

@@ -217,9 +217,7 @@ def pull(runtime: Runtime, *, now: dt.datetime | None = None) -> PullResult:
     return result
 
 
-#: Record states a stored marketplace state can move on (``_follow_marketplace``), and how many
-#: records one poll looks at.
-_BEHIND_STATES = (S.RECEIVED.value, S.HELD.value, S.ACCEPTED.value, S.AWAITING_PAYMENT.value, S.CREATED.value)
+#: How many records left behind one poll moves at most.
 CATCH_UP_LIMIT = 500
 
 
@@ -233,16 +231,18 @@ def catch_up(runtime: Runtime) -> int:
     created). The poll's own OR11 read used to hand every order again and the duplicate caught the
     record up; the order feed hands an order only when its mirror lacks that version, so with the
     feed on, the poll does it here, from what is stored (no remote call)."""
+    # on the two columns only: the poll runs every few seconds, and loading every open record
+    # (its payload too) each time cost the full soak its pace
     with runtime.orders_store.unit_of_work() as orders:
-        ids = [o.order_id for o in orders.in_states(_BEHIND_STATES, limit=CATCH_UP_LIMIT)
-               if orders_domain.behind_marketplace(OrderState(o.state), o.marketplace_state)]
+        ids = [c.order_id for c in orders.workflow_candidates(
+            runtime.settings.order_connection, orders_domain.behind_marketplace_pairs(), limit=CATCH_UP_LIMIT)]
     moved = 0
     for order_id in ids:
         try:
             with runtime.orders_store.unit_of_work() as orders:
                 order = orders.order(order_id, runtime.settings.order_connection)
                 before = order.state if order is not None else None
-                if order is not None:
+                if order is not None:  # the pair was read a moment ago: follow decides on the record now
                     _follow_safely(orders, order)
                 changed = order is not None and order.state != before
         except (OrderChangedUnderUs, StorageBusy) as error:  # changed meanwhile: the next poll looks again
