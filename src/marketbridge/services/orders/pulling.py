@@ -232,7 +232,7 @@ def catch_up(runtime: Runtime) -> int:
     record up; the order feed hands an order only when its mirror lacks that version, so with the
     feed on, the poll does it here, from what is stored (no remote call)."""
     # on the two columns only: the poll runs every few seconds, and loading every open record
-    # (its payload too) each time cost the full soak its pace
+    # (its payload too) each time is work for nothing almost always
     with runtime.orders_store.unit_of_work() as orders:
         ids = [c.order_id for c in orders.workflow_candidates(
             runtime.settings.order_connection, orders_domain.behind_marketplace_pairs(), limit=CATCH_UP_LIMIT)]
