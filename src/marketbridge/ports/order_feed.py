@@ -78,6 +78,14 @@ class FeedStatus:
     mirrored_orders: int = 0
     states: Mapping[str, int] = field(default_factory=dict)
 
+    def read_completely_since(self, moment: dt.datetime) -> bool:
+        """The last read started at or after ``moment``, read at least a page and ended without an
+        error (a read OR11 refused before its first page, "not due", records its times but read
+        nothing): what a flow waiting for a read newer than its own write asks."""
+        started, finished = self.last_read_started_at, self.last_read_finished_at
+        return (started is not None and finished is not None and started >= moment and finished >= started
+                and self.last_read_pages > 0 and not self.last_error)
+
 
 class OrderFeedRepository(Protocol):
     """The feed service's unit of work."""

@@ -73,10 +73,7 @@ class MirrorOrders:
         at or after ``moment``, read at least one page and ended without an error (a read OR11
         refused before its first page records its times but read nothing)."""
         with self.store.mirror() as mirror:
-            status = mirror.status(utcnow())
-        started, finished = status.last_read_started_at, status.last_read_finished_at
-        return (started is not None and finished is not None and started >= moment and finished >= started
-                and status.last_read_pages > 0 and not status.last_error)
+            return mirror.status(utcnow()).read_completely_since(moment)
 
     def next_read_in(self, now: dt.datetime) -> float | None:
         """Until the feed's next read is due, plus a read's usual length; a read running now gets

@@ -70,11 +70,7 @@ class MirrorOrders:
 
     def read_since(self, moment: dt.datetime) -> bool:
         with self.store.mirror() as mirror:
-            status = mirror.status(utcnow())
-        started, finished = status.last_read_started_at, status.last_read_finished_at
-        # a read OR11 refused before its first page ("not due") records its times but read nothing
-        return (started is not None and finished is not None and started >= moment and finished >= started
-                and status.last_read_pages > 0 and not status.last_error)
+            return mirror.status(utcnow()).read_completely_since(moment)
 
 
 __all__ = ["WATCH_PAGE", "MirrorOrders", "order_of"]
